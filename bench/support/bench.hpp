@@ -1,0 +1,190 @@
+// Shared harness for surge's benchmark programs (not part of the library).
+// Each bench runs surge and its peers in the same process, records one row per
+// (scenario, implementation), and prints a table with fmt, or JSON with --json.
+//
+// Common flags:  --json   machine-readable output
+//                --quick  a short run (CI smoke test; figures not meaningful)
+//                --reps N repetitions per measurement (median reported)
+//                --filter S  run only scenarios whose name contains S
+#pragma once
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace surge_bench {
+
+struct options {
+  bool json = false;
+  bool quick = false;
+  int reps = 5;
+  std::string filter;
+};
+
+inline options parse_args(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--json") {
+      o.json = true;
+    } else if (a == "--quick") {
+      o.quick = true;
+      o.reps = 1;
+    } else if (a == "--reps" && i + 1 < argc) {
+      o.reps = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--filter" && i + 1 < argc) {
+      o.filter = argv[++i];
+    } else {
+      fmt::print(stderr, "usage: {} [--json] [--quick] [--reps N] [--filter S]\n", argv[0]);
+      std::exit(a == "--help" || a == "-h" ? 0 : 2);
+    }
+  }
+  return o;
+}
+
+/// True when `scenario` passes --filter.
+inline bool selected(const options& o, std::string_view scenario) {
+  return o.filter.empty() || scenario.find(o.filter) != std::string_view::npos;
+}
+
+/// "CPU model, N hardware threads, compiler": printed with every table, because
+/// a figure without its machine means nothing.
+inline std::string machine() {
+  std::string cpu = "unknown CPU";
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+#if defined(__clang__)
+  const std::string compiler = fmt::format("clang {}.{}", __clang_major__, __clang_minor__);
+#elif defined(__GNUC__)
+  const std::string compiler = fmt::format("g++ {}.{}", __GNUC__, __GNUC_MINOR__);
+#else
+  const std::string compiler = "unknown compiler";
+#endif
+  return fmt::format("{}, {} hardware threads, {}", cpu, std::thread::hardware_concurrency(), compiler);
+}
+
+/// Keeps the compiler from deleting a computation whose result is unused.
+template <class T>
+inline void do_not_optimize(const T& value) {
+  asm volatile("" : : "r,m"(value) : "memory");
+}
+
+/// Wall-clock nanoseconds taken by f().
+template <class F>
+double time_ns(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  const auto t1 = std::chrono::steady_clock::now();
+  return std::chrono::duration<double, std::nano>(t1 - t0).count();
+}
+
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const auto n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+/// How a metric compares: larger is better (items/s) or smaller is better (ns/op).
+enum class better { higher, lower };
+
+struct row {
+  std::string scenario;
+  std::string impl;
+  double value = 0;
+  std::string unit;
+  better direction = better::higher;
+  std::string note = {};
+};
+
+/// Collects rows and prints them. Within a scenario, the first row whose impl
+/// starts with "surge" is the reference: every row shows "surge ×", how many
+/// times better surge is than that row (> 1: surge wins).
+class report {
+public:
+  explicit report(std::string title) : title_(std::move(title)) {}
+
+  void add(row r) { rows_.push_back(std::move(r)); }
+
+  void print(const options& o) const {
+    if (o.json) {
+      print_json();
+    } else {
+      print_table(o);
+    }
+  }
+
+private:
+  const row* reference(const std::string& scenario) const {
+    for (const auto& r : rows_)
+      if (r.scenario == scenario && r.impl.rfind("surge", 0) == 0) return &r;
+    return nullptr;
+  }
+
+  double surge_ratio(const row& r) const {
+    const row* ref = reference(r.scenario);
+    if (!ref || r.value <= 0 || ref->value <= 0) return 0.0;
+    return r.direction == better::higher ? ref->value / r.value : r.value / ref->value;
+  }
+
+  static std::string escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out;
+  }
+
+  void print_table(const options& o) const {
+    fmt::print("{}\nmachine: {}\n", title_, machine());
+    if (o.quick) fmt::print("(--quick: a smoke run, figures not meaningful)\n");
+    std::size_t ws = 8, wi = 4;
+    for (const auto& r : rows_) {
+      ws = std::max(ws, r.scenario.size());
+      wi = std::max(wi, r.impl.size());
+    }
+    fmt::print("\n{:<{}}  {:<{}}  {:>14}  {:<9}  {:>8}  {}\n", "scenario", ws, "impl", wi, "value", "unit",
+               "surge x", "note");
+    fmt::print("{:-<{}}\n", "", ws + wi + 14 + 9 + 8 + 14);
+    std::string last;
+    for (const auto& r : rows_) {
+      if (!last.empty() && r.scenario != last) fmt::print("\n");
+      last = r.scenario;
+      const double x = surge_ratio(r);
+      fmt::print("{:<{}}  {:<{}}  {:>14.4g}  {:<9}  {:>8}  {}\n", r.scenario, ws, r.impl, wi, r.value, r.unit,
+                 x > 0 ? fmt::format("{:.2f}", x) : std::string("-"), r.note);
+    }
+  }
+
+  void print_json() const {
+    fmt::print("{{\"title\":\"{}\",\"machine\":\"{}\",\"rows\":[", escape(title_), escape(machine()));
+    for (std::size_t i = 0; i < rows_.size(); ++i) {
+      const auto& r = rows_[i];
+      fmt::print("{}{{\"scenario\":\"{}\",\"impl\":\"{}\",\"value\":{},\"unit\":\"{}\",\"better\":\"{}\","
+                 "\"surge_x\":{},\"note\":\"{}\"}}",
+                 i ? "," : "", escape(r.scenario), escape(r.impl), r.value, escape(r.unit),
+                 r.direction == better::higher ? "higher" : "lower", surge_ratio(r), escape(r.note));
+    }
+    fmt::print("]}}\n");
+  }
+
+  std::string title_;
+  std::vector<row> rows_;
+};
+
+} // namespace surge_bench
