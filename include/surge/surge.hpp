@@ -7,6 +7,7 @@
 
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
+#include <surge/cache/sharded.hpp>
 #include <surge/cache/stats.hpp>
 #include <surge/version.hpp>
 
