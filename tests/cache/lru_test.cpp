@@ -4,6 +4,7 @@
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -264,6 +265,17 @@ TEMPLATE_TEST_CASE("move-only values work in every non-copying operation", "[lru
   CHECK(c.erase(3));
   c.clear();
   CHECK(c.empty());
+}
+
+TEMPLATE_TEST_CASE("immovable values work through get_or_insert_with", "[lru][lfu]", lru_kind, lfu_kind) {
+  int evicted = 0;
+  typename TestType::template cache<int, std::atomic<int>> c(
+      2, {.on_evict = [&](int&&, std::atomic<int>&& v) { evicted += v.load(); }});
+  for (int k = 0; k < 4; ++k) c.get_or_insert_with(k, [k] { return std::atomic<int>(k + 1); }).fetch_add(10);
+  CHECK(evicted == 11 + 12);
+  CHECK(c.get(3)->load() == 14);
+  CHECK(c.erase(2));
+  CHECK(c.size() == 1);
 }
 
 // ---- exception safety ------------------------------------------------------

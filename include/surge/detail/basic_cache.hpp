@@ -88,7 +88,6 @@ class basic_cache {
 
   static_assert(std::is_nothrow_destructible_v<Key> && std::is_nothrow_destructible_v<Value>,
                 "cache keys and values must have non-throwing destructors");
-  static_assert(std::is_move_constructible_v<Value>, "cache values must be move-constructible");
 
   /// Largest supported capacity (node indices are 32-bit).
   static constexpr std::size_t max_capacity = slot_index::max_supported - 1;
