@@ -53,10 +53,16 @@ TEST_CASE("slot_index matches a map under random inserts and erases", "[detail][
           REQUIRE(idx.hash_at(s) == model[n]);
         }
         REQUIRE(occupied == model.size());
-        for (const auto& [n, hh] : model) REQUIRE(idx.find(hh, [&](std::uint32_t x) { return x == n; }) == n);
+        for (const auto& e : model) {
+          const std::uint32_t n = e.first;
+          REQUIRE(idx.find(e.second, [n](std::uint32_t x) { return x == n; }) == n);
+        }
       }
     }
     idx.clear();
-    for (const auto& [n, hh] : model) REQUIRE(idx.find(hh, [&](std::uint32_t x) { return x == n; }) == index_npos);
+    for (const auto& e : model) {
+      const std::uint32_t n = e.first;
+      REQUIRE(idx.find(e.second, [n](std::uint32_t x) { return x == n; }) == index_npos);
+    }
   }
 }
