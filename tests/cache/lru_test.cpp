@@ -38,6 +38,10 @@ TEST_CASE("lru_cache evicts the least recently used entry", "[lru]") {
   CHECK(*c.peek(3) == 31);
   CHECK(c.size() == 3);
   CHECK(c.capacity() == 3);
+  // The footprint is fixed at construction: capacity + 1 nodes (20 bytes for
+  // int -> int: key, value, two links, hash) and 8 index slots of 8 bytes.
+  CHECK(c.memory_bytes() == 4 * 20 + 8 * 8);
+  CHECK(surge::lru_cache<std::uint64_t, std::uint64_t>(1000).memory_bytes() == 1001 * 32 + 2048 * 8);
 }
 
 // ---- shared behaviour, run for both caches ---------------------------------
@@ -191,6 +195,17 @@ TEMPLATE_TEST_CASE("purge_expired removes exactly the expired entries of a large
   for (int i = 0; i < 1000; ++i) CHECK(c.contains(i) == (i % 2 == 0));
   c.purge_expired();
   CHECK(c.size() == 500);
+}
+
+TEMPLATE_TEST_CASE("a ttl of duration::max() saturates instead of overflowing", "[lru][lfu]", lru_kind, lfu_kind) {
+  using clock = surge_test::manual_clock<std::pair<TestType, clock_tag<4>>>;
+  clock::set(1000h);
+  typename TestType::template cache<int, int, std::hash<int>, std::equal_to<int>, clock> c(
+      2, {.ttl = clock::duration::max()});
+  c.put(1, 1);
+  clock::advance(100000h);
+  CHECK(c.contains(1));
+  CHECK(c.purge_expired() == 0);
 }
 
 TEMPLATE_TEST_CASE("no ttl: the clock is never consulted and nothing expires", "[lru][lfu]", lru_kind, lfu_kind) {
