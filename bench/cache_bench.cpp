@@ -3,18 +3,21 @@
 //   - single thread: Zipf(0.99) keys over a 1M-key universe, capacity 64Ki
 //     entries, 90 % get / 10 % put, a get miss filled with put; ops/s (a
 //     get-then-fill counts as one op) and hit ratio of the gets;
-//   - sharded_cache (16 shards of lru_cache) with 1 and 2 threads against the
-//     textbook LRU behind one std::mutex;
+//   - sharded_cache (16 shards of lru_cache; its default adaptive mutex and
+//     std::mutex) with 1 and 2 threads against the textbook LRU behind one
+//     std::mutex and 16 of them behind 16 mutexes;
 //   - bytes per entry at 1M entries (uint64_t -> uint64_t), counting every
 //     allocation's usable size plus the allocator's 8-byte header.
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
 #include <surge/cache/sharded.hpp>
+#include <surge/detail/cache_line.hpp>
 #include <surge/detail/hash.hpp>
 
 #include <malloc.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -22,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -110,6 +114,23 @@ class locked_textbook_lru {
  private:
   std::mutex mutex_;
   textbook_lru lru_;
+};
+
+/// What a careful engineer writes next: 16 locked textbook LRUs, by hash.
+class sharded_textbook_lru {
+ public:
+  explicit sharded_textbook_lru(std::size_t capacity) {
+    for (auto& s : shards_) s = std::make_unique<padded_shard>(capacity / 16);
+  }
+  std::optional<u64> get(u64 k) { return shard(k).get(k); }
+  bool put(u64 k, u64 v) { return shard(k).put(k, v); }
+
+ private:
+  struct alignas(surge::detail::destructive_interference_size) padded_shard : locked_textbook_lru {
+    using locked_textbook_lru::locked_textbook_lru;
+  };
+  locked_textbook_lru& shard(u64 k) { return *shards_[surge::detail::mix64(k) % 16]; }
+  std::array<std::unique_ptr<padded_shard>, 16> shards_;
 };
 
 /// Zipf(s) ranks over [0, n) by inverting a precomputed CDF.
@@ -250,6 +271,7 @@ int main(int argc, char** argv) {
   using lru = surge::lru_cache<u64, u64>;
   using lfu = surge::lfu_cache<u64, u64>;
   using sharded = surge::sharded_cache<lru, 16>;
+  using sharded_std = surge::sharded_cache<lru, 16, std::mutex>;
   using surge_bench::better;
 
   surge_bench::report rep(
@@ -280,16 +302,23 @@ int main(int argc, char** argv) {
   for (int threads : {1, 2}) {
     const std::string scenario = fmt::format("shared, {} thread{}", threads, threads > 1 ? "s" : "");
     if (!surge_bench::selected(opts, scenario)) continue;
-    std::vector<double> a, c, ha, hc;
+    std::vector<double> a, b, c, d, ha, hb, hc, hd;
     for (int r = 0; r < opts.reps; ++r) {
       const auto x = measure_threads<sharded>(ops, warm, capacity, threads);
+      const auto y = measure_threads<sharded_std>(ops, warm, capacity, threads);
       const auto z = measure_threads<locked_textbook_lru>(ops, warm, capacity, threads);
+      const auto w = measure_threads<sharded_textbook_lru>(ops, warm, capacity, threads);
       a.push_back(x.ops_per_s), ha.push_back(x.hit_ratio);
+      b.push_back(y.ops_per_s), hb.push_back(y.hit_ratio);
       c.push_back(z.ops_per_s), hc.push_back(z.hit_ratio);
+      d.push_back(w.ops_per_s), hd.push_back(w.hit_ratio);
     }
     using surge_bench::median;
     rep.add({scenario, "surge sharded_cache<lru_cache, 16>", median(a), "ops/s", better::higher, hit_note(median(ha))});
+    rep.add({scenario, "surge sharded_cache<lru_cache, 16, std::mutex>", median(b), "ops/s", better::higher,
+             hit_note(median(hb))});
     rep.add({scenario, "textbook LRU + one std::mutex", median(c), "ops/s", better::higher, hit_note(median(hc))});
+    rep.add({scenario, "textbook LRU, 16 std::mutex shards", median(d), "ops/s", better::higher, hit_note(median(hd))});
   }
 
   if (surge_bench::selected(opts, "memory")) {

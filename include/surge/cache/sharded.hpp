@@ -15,13 +15,17 @@
 #include <utility>
 
 #include <surge/cache/stats.hpp>
+#include <surge/detail/adaptive_mutex.hpp>
 #include <surge/detail/cache_line.hpp>
 #include <surge/detail/hash.hpp>
 
 namespace surge {
 
 /// `Shards` copies of `Cache` (an lru_cache or lfu_cache), each behind its own
-/// mutex on its own cache lines. A key always lives in the same shard, chosen
+/// mutex on its own cache lines. `Mutex` (any Lockable) defaults to
+/// detail::adaptive_mutex: critical sections here are tens of nanoseconds, so
+/// a waiter spins briefly before it sleeps on a futex (std::mutex sleeps at
+/// once; pass it to get exactly its behaviour). A key always lives in the same shard, chosen
 /// from its hash mixed with mix64 (so low-entropy hashes such as the identity
 /// hash of integers still spread evenly). Eviction, recency, frequency and TTL
 /// are per shard: the cache as a whole approximates its policy (a victim is
@@ -48,7 +52,7 @@ namespace surge {
 /// throws std::invalid_argument, as do the Cache's own checks (negative ttl).
 /// Exceptions from user code propagate with Cache's guarantees; the shard's
 /// lock is released.
-template <class Cache, std::size_t Shards = 16>
+template <class Cache, std::size_t Shards = 16, class Mutex = detail::adaptive_mutex>
 class sharded_cache {
   static_assert(Shards >= 1, "sharded_cache needs at least one shard");
 
@@ -180,7 +184,7 @@ class sharded_cache {
  private:
   struct alignas(detail::destructive_interference_size) shard {
     shard(std::size_t cap, const options& opts, const hasher& h, const key_equal& e) : cache(cap, opts, h, e) {}
-    mutable std::mutex mutex;
+    mutable Mutex mutex;
     Cache cache;
   };
 
