@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <surge/cache/stats.hpp>
 #include <surge/version.hpp>
 
 /// Formats as "major.minor.patch".
@@ -18,4 +19,14 @@ struct fmt::formatter<surge::version_info> : fmt::formatter<fmt::string_view> {
   }
 };
 
-#endif // SURGE_FMT_HPP
+/// Formats as "hits H, misses M (hit ratio R %), insertions I, evictions E".
+template <>
+struct fmt::formatter<surge::cache_stats> : fmt::formatter<fmt::string_view> {
+  template <class FormatContext>
+  auto format(const surge::cache_stats& s, FormatContext& ctx) const -> decltype(ctx.out()) {
+    return fmt::format_to(ctx.out(), "hits {}, misses {} (hit ratio {:.2f} %), insertions {}, evictions {}", s.hits,
+                          s.misses, 100.0 * s.hit_ratio(), s.insertions, s.evictions);
+  }
+};
+
+#endif  // SURGE_FMT_HPP

@@ -5,6 +5,10 @@
 #ifndef SURGE_SURGE_HPP
 #define SURGE_SURGE_HPP
 
+#include <surge/cache/lfu.hpp>
+#include <surge/cache/lru.hpp>
+#include <surge/cache/sharded.hpp>
+#include <surge/cache/stats.hpp>
 #include <surge/version.hpp>
 
 #endif // SURGE_SURGE_HPP

@@ -1,0 +1,112 @@
+/// @file surge/cache/lru.hpp
+/// A bounded cache that evicts the least recently used entry.
+#ifndef SURGE_CACHE_LRU_HPP
+#define SURGE_CACHE_LRU_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include <surge/cache/stats.hpp>
+#include <surge/detail/basic_cache.hpp>
+#include <surge/detail/index_list.hpp>
+
+namespace surge {
+namespace detail {
+
+/// Recency order: one index-linked list, least recent first.
+class lru_policy {
+ public:
+  using links_type = index_links;
+
+  explicit lru_policy(std::size_t /*nodes*/) noexcept {}
+
+  template <class Links>
+  void on_insert(std::uint32_t i, Links&& links) noexcept {
+    order_.push_back(i, links);
+  }
+  template <class Links>
+  void on_access(std::uint32_t i, Links&& links) noexcept {
+    order_.move_to_back(i, links);
+  }
+  template <class Links>
+  void on_remove(std::uint32_t i, Links&& links) noexcept {
+    order_.unlink(i, links);
+  }
+  [[nodiscard]] std::uint32_t victim() const noexcept { return order_.first; }
+  void clear() noexcept { order_ = index_list{}; }
+  [[nodiscard]] static constexpr std::size_t memory_bytes() noexcept { return 0; }
+
+ private:
+  index_list order_;
+};
+
+}  // namespace detail
+
+/// A fixed-capacity key -> value cache that evicts the least recently used
+/// entry. `get`, `get_or_insert_with` (hit) and `put` of a present key make
+/// the entry the most recent; `peek` and `contains` change neither the order
+/// nor the stats.
+///
+/// Storage: every node is allocated at construction (capacity + 1 nodes, one a
+/// spare so a new entry is built before its victim leaves), linked by 32-bit
+/// indices, and found through an open-addressing index of 8-byte slots sized
+/// for the capacity. No operation allocates afterwards (only the user's key or
+/// value constructors may). `memory_bytes()` reports the fixed footprint; for
+/// `lru_cache<std::uint64_t, std::uint64_t>` it is 32 bytes per node plus 8 to
+/// 16 bytes of index per entry of capacity.
+///
+/// Options (`options{.ttl = ..., .on_evict = ...}` at construction):
+/// - TTL, expire-after-write with `Clock` (any Cpp17Clock; a static `now()`
+///   that does not throw): an entry expires once now() >= last write + ttl.
+///   An expired entry behaves as absent: `get` misses, `peek`/`contains` say
+///   no, `put` inserts anew, `erase` returns false. It is removed (and its
+///   memory, the node, reused) when a non-const operation touches it, when
+///   it becomes the eviction victim, or by `purge_expired()`; until then it
+///   counts in `size()`. Removal of an expired entry is an eviction (stats,
+///   listener). The clock is read only when a TTL is set.
+/// - Eviction listener: called with key and value (rvalues) for every
+///   capacity eviction and expiry, never for `erase`, `clear`, overwrite or
+///   destruction; it must not call back into this cache (see
+///   detail::cache_options::on_evict).
+///
+/// Heterogeneous lookup: when both `Hash` and `KeyEqual` have an
+/// `is_transparent` member type, `get`, `peek`, `contains`, `erase` and
+/// `get_or_insert_with` accept any key type they can hash and compare (a
+/// `std::string` key found by `std::string_view` or `const char*`, with no
+/// temporary key; `get_or_insert_with` builds the Key only when inserting).
+///
+/// Complexity: every operation is O(1) expected (one hash, probes of an index
+/// kept at most 80 % full); `clear`, `purge_expired`, `for_each` and the
+/// destructor are O(capacity). Pointers and references returned by `get`,
+/// `peek` and `get_or_insert_with` stay valid until the next call that
+/// modifies the cache (`get` included: it may expire an entry).
+///
+/// Thread safety: not thread-safe (one thread at a time; even `get` writes).
+/// Use sharded_cache to share a cache between threads.
+///
+/// Bad input: capacity 0 (or above `max_capacity`) and a negative ttl throw
+/// std::invalid_argument. Exceptions from `Hash`, `KeyEqual`, Key/Value
+/// copies and moves, `make` and the listener propagate; the cache then stays
+/// valid with its invariants (basic guarantee). A failed lookup, or a failed
+/// construction of the new entry, changes nothing (strong guarantee); a value
+/// assignment that throws in `put` leaves that value as its assignment
+/// operator left it; a listener that throws finds its entry already removed
+/// (and, in `put`, the new entry already inserted). Keys and values must not
+/// throw from their destructors. Move-only values work everywhere except the
+/// copy `put(key, value)` a caller would make (move them in).
+///
+/// Not copyable or movable (hold it by `std::unique_ptr` to move it around).
+template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
+          class Clock = std::chrono::steady_clock>
+class lru_cache : public detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy> {
+  using base = detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy>;
+
+ public:
+  using base::base;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_CACHE_LRU_HPP

@@ -1,0 +1,435 @@
+/// @file surge/detail/basic_cache.hpp
+/// The engine shared by lru_cache and lfu_cache: a node pool preallocated for
+/// the capacity, an open-addressing index, stats, TTL and the eviction
+/// listener. The replacement order is a policy (lru_policy, lfu_policy) that
+/// links the nodes by index; the engine never allocates after construction.
+#ifndef SURGE_DETAIL_BASIC_CACHE_HPP
+#define SURGE_DETAIL_BASIC_CACHE_HPP
+
+#include <cassert>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include <surge/cache/stats.hpp>
+#include <surge/detail/index_list.hpp>
+#include <surge/detail/slot_index.hpp>
+
+namespace surge::detail {
+
+/// Construction options of a cache (all optional; designated initialisers:
+/// `{.ttl = 30s, .on_evict = f}`).
+template <class Key, class Value, class Clock>
+struct cache_options {
+  /// Expire-after-write: an entry is expired once `Clock::now()` reaches its
+  /// last write time (`put`, insertion) plus `ttl`. Zero (the default): entries
+  /// never expire. Negative: the constructor throws std::invalid_argument.
+  typename Clock::duration ttl = Clock::duration::zero();
+
+  /// Called with the key and value (as rvalues) of each entry the cache
+  /// removes by itself: capacity evictions and expiries; never for `erase`,
+  /// `clear`, an overwrite or the destructor. It runs inside the cache call
+  /// that evicted, after the entry left the cache: it may read or move from
+  /// its arguments and use other objects, but must not call this cache (not
+  /// even a const member). If it throws, the exception propagates from that
+  /// call; the entry is gone and the cache is valid.
+  std::function<void(Key&&, Value&&)> on_evict = {};
+};
+
+/// A node of the pool: key and value in manually managed storage (alive only
+/// while the node is in use), the policy's links, and the 32-bit index hash
+/// (the next free node while the node is free).
+template <class Key, class Value, class Links>
+struct cache_node {
+  union {
+    Key key;
+  };
+  union {
+    Value value;
+  };
+  Links links;
+  std::uint32_t hash;
+
+  cache_node() noexcept {}
+  ~cache_node() {}
+  cache_node(const cache_node&) = delete;
+  cache_node& operator=(const cache_node&) = delete;
+};
+
+/// See lru_cache for the full contract; Policy decides the eviction order.
+/// A Policy is constructed with the node count and offers, all noexcept and
+/// O(1): `on_insert(i, links)`, `on_access(i, links)`, `on_remove(i, links)`,
+/// `victim()` (the node to evict; only called when non-empty) and `clear()`,
+/// where `links(i)` yields node i's `Policy::links_type&`.
+template <class Key, class Value, class Hash, class KeyEqual, class Clock, class Policy>
+class basic_cache {
+  template <class K>
+  static constexpr bool is_transparent = requires {
+    typename Hash::is_transparent;
+    typename KeyEqual::is_transparent;
+  };
+
+ public:
+  using key_type = Key;
+  using mapped_type = Value;
+  using hasher = Hash;
+  using key_equal = KeyEqual;
+  using clock = Clock;
+  using duration = typename Clock::duration;
+  using time_point = typename Clock::time_point;
+  using options = cache_options<Key, Value, Clock>;
+  using eviction_listener = std::function<void(Key&&, Value&&)>;
+
+  static_assert(std::is_nothrow_destructible_v<Key> && std::is_nothrow_destructible_v<Value>,
+                "cache keys and values must have non-throwing destructors");
+  static_assert(std::is_move_constructible_v<Value>, "cache values must be move-constructible");
+
+  /// Largest supported capacity (node indices are 32-bit).
+  static constexpr std::size_t max_capacity = slot_index::max_supported - 1;
+
+  explicit basic_cache(std::size_t capacity) : basic_cache(capacity, options{}) {}
+
+  basic_cache(std::size_t capacity, options opts, const Hash& hash = Hash(), const KeyEqual& eq = KeyEqual())
+      : capacity_(checked_capacity(capacity)),
+        index_(capacity + 1),
+        policy_(capacity + 1),
+        hash_(hash),
+        eq_(eq),
+        on_evict_(std::move(opts.on_evict)),
+        ttl_(opts.ttl) {
+    if (ttl_ < duration::zero()) throw std::invalid_argument("surge cache: ttl must not be negative");
+    const std::size_t n = capacity + 1;  // one spare: a new entry is built before its victim leaves
+    nodes_ = std::make_unique<node[]>(n);
+    if (has_ttl()) expiry_ = std::make_unique<time_point[]>(n);
+    rebuild_free_list();
+  }
+
+  basic_cache(const basic_cache&) = delete;
+  basic_cache& operator=(const basic_cache&) = delete;
+
+  ~basic_cache() { destroy_all(); }
+
+  // ---- lookup ----------------------------------------------------------
+
+  /// The value of `key`, or nullptr on a miss (absent or expired; an expired
+  /// entry is removed now, as an eviction). A hit makes the entry the most
+  /// recent / adds 1 to its use count. Counts a hit or a miss.
+  [[nodiscard]] Value* get(const Key& key) { return get_impl(key); }
+  template <class K>
+  requires is_transparent<K>
+  [[nodiscard]] Value* get(const K& key) { return get_impl(key); }
+
+  /// The value of `key` without touching its order or the stats; nullptr when
+  /// absent or expired (an expired entry is left in place).
+  [[nodiscard]] const Value* peek(const Key& key) const { return peek_impl(key); }
+  template <class K>
+  requires is_transparent<K>
+  [[nodiscard]] const Value* peek(const K& key) const { return peek_impl(key); }
+
+  /// True when `key` is present and not expired; no touch, no stats.
+  [[nodiscard]] bool contains(const Key& key) const { return peek_impl(key) != nullptr; }
+  template <class K>
+  requires is_transparent<K>
+  [[nodiscard]] bool contains(const K& key) const { return peek_impl(key) != nullptr; }
+
+  // ---- modification ----------------------------------------------------
+
+  /// Inserts `key` -> `value`, or assigns `value` to the present `key` (which
+  /// then counts as accessed, and whose TTL restarts). Evicts one entry when a
+  /// new key arrives in a full cache. True when the key was new (an expired
+  /// entry counts as absent: it is evicted and the key inserted anew).
+  bool put(const Key& key, Value value) { return put_impl(key, value); }
+  bool put(Key&& key, Value value) { return put_impl(std::move(key), value); }
+
+  /// The value of `key`; on a miss, inserts `Value(make())` first (evicting
+  /// when full). Counts a hit or a miss. The reference stays valid until the
+  /// next call that modifies the cache.
+  template <class F>
+  Value& get_or_insert_with(const Key& key, F&& make) {
+    return get_or_insert_impl(key, make);
+  }
+  template <class K, class F>
+  requires is_transparent<K> && std::is_constructible_v<Key, const K&> Value& get_or_insert_with(const K& key,
+                                                                                                 F&& make) {
+    return get_or_insert_impl(key, make);
+  }
+
+  /// Removes `key`; true when it was present. An expired entry is removed as
+  /// an expiry (listener, eviction count) and false is returned.
+  bool erase(const Key& key) { return erase_impl(key); }
+  template <class K>
+  requires is_transparent<K>
+  bool erase(const K& key) { return erase_impl(key); }
+
+  /// Removes every entry (no listener, not counted as evictions). O(capacity).
+  void clear() noexcept {
+    destroy_all();
+    index_.clear();
+    policy_.clear();
+    size_ = 0;
+    rebuild_free_list();
+  }
+
+  /// Removes every expired entry now (each an eviction, with the listener);
+  /// returns how many. O(capacity); reads the clock once. Without a TTL: 0.
+  std::size_t purge_expired() {
+    if (!has_ttl()) return 0;
+    const time_point now = Clock::now();
+    std::size_t removed = 0;
+    for (std::size_t i = 0; i < index_.slot_count();) {
+      const std::uint32_t n = index_.node_at(i);
+      if (n != index_npos && expiry_[n] <= now) {
+        evict(n);  // backward shift may pull another entry into slot i: look again
+        ++removed;
+      } else {
+        ++i;
+      }
+    }
+    return removed;
+  }
+
+  /// Sets (or, with an empty function, removes) the eviction listener; see
+  /// cache_options::on_evict for what it may do.
+  void set_eviction_listener(eviction_listener f) noexcept { on_evict_ = std::move(f); }
+
+  // ---- observers -------------------------------------------------------
+
+  /// Entries held, including expired ones not yet removed.
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  /// The expire-after-write duration; zero when entries never expire.
+  [[nodiscard]] duration ttl() const noexcept { return ttl_; }
+  [[nodiscard]] cache_stats stats() const noexcept { return stats_; }
+  void reset_stats() noexcept { stats_ = cache_stats{}; }
+  [[nodiscard]] hasher hash_function() const { return hash_; }
+  [[nodiscard]] key_equal key_eq() const { return eq_; }
+
+  /// Bytes this cache allocated (node pool, index, TTL stamps, policy), fixed
+  /// at construction: the memory cost of the capacity whatever the size.
+  [[nodiscard]] std::size_t memory_bytes() const noexcept {
+    return (capacity_ + 1) * (sizeof(node) + (has_ttl() ? sizeof(time_point) : 0)) + index_.memory_bytes() +
+           policy_.memory_bytes();
+  }
+
+  /// Calls f(key, value) for every entry, expired or not, in no particular
+  /// order. f must not modify the cache. O(capacity).
+  template <class F>
+  void for_each(F&& f) const {
+    for (std::size_t i = 0; i < index_.slot_count(); ++i) {
+      const std::uint32_t n = index_.node_at(i);
+      if (n != index_npos) f(std::as_const(nodes_[n].key), std::as_const(nodes_[n].value));
+    }
+  }
+
+ protected:
+  using links_type = typename Policy::links_type;
+  /// Maps a node index to its policy links.
+  auto links() const noexcept {
+    return [nodes = nodes_.get()](std::uint32_t i) noexcept -> links_type& { return nodes[i].links; };
+  }
+  Policy& policy() noexcept { return policy_; }
+  const Policy& policy() const noexcept { return policy_; }
+  /// Node index of a present key (expired or not), or index_npos.
+  template <class K>
+  [[nodiscard]] std::uint32_t node_of(const K& key) const {
+    return find(key, index_hash(hash_(key)));
+  }
+
+ private:
+  using node = cache_node<Key, Value, links_type>;
+
+  static std::size_t checked_capacity(std::size_t capacity) {
+    if (capacity == 0) throw std::invalid_argument("surge cache: capacity must be at least 1");
+    if (capacity > max_capacity) throw std::invalid_argument("surge cache: capacity is too large");
+    return capacity;
+  }
+
+  [[nodiscard]] bool has_ttl() const noexcept { return ttl_ != duration::zero(); }
+
+  template <class K>
+  [[nodiscard]] std::uint32_t find(const K& key, std::uint32_t h) const {
+    const node* nodes = nodes_.get();
+    return index_.find(h, [&](std::uint32_t n) { return static_cast<bool>(eq_(nodes[n].key, key)); });
+  }
+
+  [[nodiscard]] bool expired(std::uint32_t n) const { return has_ttl() && expiry_[n] <= Clock::now(); }
+
+  template <class K>
+  Value* get_impl(const K& key) {
+    const std::uint32_t n = node_of(key);
+    if (n == index_npos) {
+      ++stats_.misses;
+      return nullptr;
+    }
+    if (expired(n)) {
+      ++stats_.misses;
+      evict(n);
+      return nullptr;
+    }
+    ++stats_.hits;
+    policy_.on_access(n, links());
+    return &nodes_[n].value;
+  }
+
+  template <class K>
+  const Value* peek_impl(const K& key) const {
+    const std::uint32_t n = node_of(key);
+    if (n == index_npos || expired(n)) return nullptr;
+    return &nodes_[n].value;
+  }
+
+  template <class K>
+  bool put_impl(K&& key, Value& value) {
+    const std::uint32_t h = index_hash(hash_(std::as_const(key)));
+    const std::uint32_t n = find(std::as_const(key), h);
+    if (n != index_npos) {
+      if (!expired(n)) {
+        nodes_[n].value = std::move(value);  // may throw: then nothing else changed
+        if (has_ttl()) expiry_[n] = Clock::now() + ttl_;
+        policy_.on_access(n, links());
+        return false;
+      }
+      evict(n);
+    }
+    insert(
+        h, [&](void* k) { ::new (k) Key(std::forward<K>(key)); }, [&](void* v) { ::new (v) Value(std::move(value)); });
+    return true;
+  }
+
+  template <class K, class F>
+  Value& get_or_insert_impl(const K& key, F& make) {
+    const std::uint32_t h = index_hash(hash_(key));
+    std::uint32_t n = find(key, h);
+    if (n != index_npos) {
+      if (!expired(n)) {
+        ++stats_.hits;
+        policy_.on_access(n, links());
+        return nodes_[n].value;
+      }
+      ++stats_.misses;
+      evict(n);
+    } else {
+      ++stats_.misses;
+    }
+    n = insert(
+        h, [&](void* k) { ::new (k) Key(key); }, [&](void* v) { ::new (v) Value(std::invoke(make)); });
+    return nodes_[n].value;
+  }
+
+  template <class K>
+  bool erase_impl(const K& key) {
+    const std::uint32_t n = node_of(key);
+    if (n == index_npos) return false;
+    if (expired(n)) {
+      evict(n);
+      return false;
+    }
+    unlink(n);
+    release(n);
+    return true;
+  }
+
+  /// Builds a new entry in the spare node (if a constructor throws, nothing
+  /// changed), evicts the victim when full, links the entry, then tells the
+  /// listener. Returns the new node.
+  template <class MakeKey, class MakeValue>
+  std::uint32_t insert(std::uint32_t h, MakeKey&& make_key, MakeValue&& make_value) {
+    const std::uint32_t n = free_;
+    assert(n != index_npos);
+    node& nd = nodes_[n];
+    make_key(static_cast<void*>(std::addressof(nd.key)));
+    try {
+      make_value(static_cast<void*>(std::addressof(nd.value)));
+    } catch (...) {
+      nd.key.~Key();
+      throw;
+    }
+    free_ = nd.hash;
+    nd.hash = h;
+    std::uint32_t victim = index_npos;
+    if (size_ == capacity_) {
+      victim = policy_.victim();
+      unlink(victim);
+      ++stats_.evictions;
+    }
+    index_.insert(h, n);
+    policy_.on_insert(n, links());
+    if (has_ttl()) expiry_[n] = Clock::now() + ttl_;
+    ++size_;
+    ++stats_.insertions;
+    if (victim != index_npos) notify_and_release(victim);
+    return n;
+  }
+
+  /// Removes node n from the index and the policy (its key and value stay alive).
+  void unlink(std::uint32_t n) noexcept {
+    index_.erase(nodes_[n].hash, n);
+    policy_.on_remove(n, links());
+    --size_;
+  }
+
+  /// Destroys node n's key and value and returns it to the free list.
+  void release(std::uint32_t n) noexcept {
+    node& nd = nodes_[n];
+    nd.key.~Key();
+    nd.value.~Value();
+    nd.hash = free_;
+    free_ = n;
+  }
+
+  /// Removes node n as an eviction or expiry: counted, and the listener told.
+  void evict(std::uint32_t n) {
+    unlink(n);
+    ++stats_.evictions;
+    notify_and_release(n);
+  }
+
+  void notify_and_release(std::uint32_t n) {
+    struct releaser {
+      basic_cache* self;
+      std::uint32_t n;
+      ~releaser() { self->release(n); }
+    } guard{this, n};
+    if (on_evict_) on_evict_(std::move(nodes_[n].key), std::move(nodes_[n].value));
+  }
+
+  void destroy_all() noexcept {
+    if (!nodes_) return;
+    for (std::size_t i = 0; i < index_.slot_count(); ++i) {
+      const std::uint32_t n = index_.node_at(i);
+      if (n == index_npos) continue;
+      nodes_[n].key.~Key();
+      nodes_[n].value.~Value();
+    }
+  }
+
+  void rebuild_free_list() noexcept {
+    const std::size_t n = capacity_ + 1;
+    for (std::size_t i = 0; i < n; ++i) nodes_[i].hash = i + 1 < n ? static_cast<std::uint32_t>(i + 1) : index_npos;
+    free_ = 0;
+  }
+
+  std::size_t capacity_;
+  std::size_t size_ = 0;
+  std::unique_ptr<node[]> nodes_;
+  std::unique_ptr<time_point[]> expiry_;
+  slot_index index_;
+  Policy policy_;
+  std::uint32_t free_ = index_npos;
+  cache_stats stats_{};
+  [[no_unique_address]] Hash hash_;
+  [[no_unique_address]] KeyEqual eq_;
+  eviction_listener on_evict_;
+  duration ttl_;
+};
+
+}  // namespace surge::detail
+
+#endif  // SURGE_DETAIL_BASIC_CACHE_HPP
