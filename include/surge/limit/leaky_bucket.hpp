@@ -75,6 +75,8 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// burst behaves as nodelay.
 template <class Clock = std::chrono::steady_clock>
 class leaky_bucket {
+  static constexpr std::int64_t empty_tat = std::numeric_limits<std::int64_t>::min();
+
 public:
   using clock_type = Clock;
   using duration = typename Clock::duration;
@@ -200,8 +202,6 @@ public:
   }
 
 private:
-  static constexpr std::int64_t empty_tat = std::numeric_limits<std::int64_t>::min();
-
   static std::int64_t ns_of(time_point t) noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   }

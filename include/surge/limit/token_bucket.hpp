@@ -77,6 +77,10 @@ enum class reserve_status : std::uint8_t {
 /// duration::max(), acquire returns false at once.
 template <class Clock = std::chrono::steady_clock>
 class token_bucket {
+  static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
+  static constexpr std::int64_t tat_limit = std::int64_t{1} << 54;
+  static constexpr std::int64_t full_tat = -(std::int64_t{1} << 54);
+
 public:
   using clock_type = Clock;
   using duration = typename Clock::duration;
@@ -340,6 +344,52 @@ public:
     return tat_of(w) <= c.units.units(ns_of(now) - c.epoch);
   }
 
+  // ---- per-key state, for keyed_limiter (the caller serialises access) ----
+
+  /// The state keyed_limiter keeps per key: the TAT alone (8 bytes); the
+  /// rate, burst and epoch are this bucket's. Horizon: 2^61 units from this
+  /// bucket's epoch (36 years for rates <= 1e9/s); set_rate/set_burst on this
+  /// bucket do not apply to states.
+  struct state_type {
+    std::int64_t tat = full_tat;
+  };
+
+  /// The state of a fresh (full) bucket.
+  [[nodiscard]] static state_type initial_state() noexcept { return state_type{}; }
+
+  /// try_acquire against `s` with this bucket's configuration. Not
+  /// thread-safe for the same `s`.
+  [[nodiscard]] bool try_acquire_state(state_type& s, std::size_t n, time_point now) const noexcept {
+    if (unlimited_) return true;
+    const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
+    if (n > c.burst) return false;
+    const std::int64_t now_u = c.units.units(ns_of(now) - c.epoch);
+    const std::int64_t next = std::max(s.tat, now_u) + c.units.tokens(n);
+    if (next - now_u > c.units.tokens(c.burst)) return false;
+    s.tat = next;
+    return true;
+  }
+
+  /// time_until_available for state `s`.
+  [[nodiscard]] duration time_until_available_state(const state_type& s, std::size_t n,
+                                                    time_point now) const noexcept {
+    if (unlimited_) return duration::zero();
+    const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
+    if (n > c.burst) return duration::max();
+    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+    const std::int64_t act_u = std::max(s.tat, now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
+    if (act_u <= now_u) return duration::zero();
+    return to_duration(c.epoch + c.units.ns_at(act_u) - now_ns);
+  }
+
+  /// True when `s` is full at `now`: indistinguishable from a fresh state.
+  [[nodiscard]] bool full_state(const state_type& s, time_point now) const noexcept {
+    if (unlimited_) return true;
+    const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
+    return s.tat <= c.units.units(ns_of(now) - c.epoch);
+  }
+
 private:
   struct config {
     detail::rate_units units;
@@ -358,9 +408,6 @@ private:
     std::atomic<std::uint64_t> rate_bits{0};
   };
 
-  static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
-  static constexpr std::int64_t tat_limit = std::int64_t{1} << 54;
-  static constexpr std::int64_t full_tat = -(std::int64_t{1} << 54);
 
   static void check(double rate, std::size_t burst) {
     if (!detail::rate_units::valid_rate(rate) || rate > detail::max_rate)
