@@ -135,6 +135,13 @@ struct rate_units {
   /// Token units at `ns` nanoseconds: floor(ns * m / 2^s), saturated to
   /// +-unit_limit. Monotone non-decreasing in ns.
   [[nodiscard]] std::int64_t units(std::int64_t ns) const noexcept {
+#if defined(__SIZEOF_INT128__)
+    if (ns >= 0) { // the hot path: one multiply, one shift
+      __extension__ using wide = unsigned __int128;
+      const wide q = (static_cast<wide>(static_cast<std::uint64_t>(ns)) * m) >> (s & 127u);
+      return q > static_cast<wide>(unit_limit) ? unit_limit : static_cast<std::int64_t>(q);
+    }
+#endif
     const bool neg = ns < 0;
     const std::uint64_t mag = neg ? std::uint64_t(0) - static_cast<std::uint64_t>(ns) : static_cast<std::uint64_t>(ns);
     const u128 p = mul_64x64(mag, m);

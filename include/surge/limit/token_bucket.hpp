@@ -6,6 +6,7 @@
 #define SURGE_LIMIT_TOKEN_BUCKET_HPP
 
 #include <surge/detail/backoff.hpp>
+#include <surge/detail/cache_line.hpp>
 #include <surge/detail/rate_units.hpp>
 
 #include <algorithm>
@@ -144,7 +145,7 @@ public:
     const std::int64_t now_ns = ns_of(now);
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
-      const config c = load_slot(gen_of(w));
+      const hot_config c = load_hot(gen_of(w));
       const std::int64_t now_u = c.units.units(now_ns - c.epoch);
       if (now_u >= rebase_at || now_u <= -rebase_at) {
         rebase(now_ns);
@@ -152,8 +153,14 @@ public:
         continue;
       }
       const std::int64_t tat = tat_of(w);
-      const std::int64_t next = std::max(tat, now_u) + c.units.tokens(n);
-      if (n > c.burst || next - now_u > c.units.tokens(c.burst)) {
+      // n <= burst keeps n << f below 2^51 (rate_units::make's choice of f)
+      bool ok = n <= c.burst;
+      std::int64_t next = 0;
+      if (ok) {
+        next = std::max(tat, now_u) + static_cast<std::int64_t>(static_cast<std::uint64_t>(n) << c.units.f);
+        ok = next - now_u <= c.burst_u;
+      }
+      if (!ok) {
         // validate the configuration we read (it may have been reconfigured)
         std::atomic_thread_fence(std::memory_order_acquire);
         const std::uint64_t again = word_.load(std::memory_order_relaxed);
@@ -405,8 +412,35 @@ private:
     std::atomic<std::uint64_t> sf{0};
     std::atomic<std::int64_t> epoch{0};
     std::atomic<std::uint64_t> burst{1};
+    std::atomic<std::int64_t> burst_u{1};
     std::atomic<std::uint64_t> rate_bits{0};
   };
+
+  struct hot_config {
+    detail::rate_units units;
+    std::int64_t epoch = 0;
+    std::uint64_t burst = 1;
+    std::int64_t burst_u = 1;
+  };
+
+  /// The fields the hot path needs (no rate, burst in units precomputed).
+  hot_config load_hot(std::uint64_t gen) const noexcept {
+    // a branch, not an index: the predictor lets the slot loads start before
+    // the word's load completes (an index would make them wait for it)
+    return (gen & 1u) ? load_hot_from(slots_[1]) : load_hot_from(slots_[0]);
+  }
+  static hot_config load_hot_from(const slot& s) noexcept {
+    hot_config c;
+    c.units.m = s.m.load(std::memory_order_relaxed);
+    const std::uint64_t sf = s.sf.load(std::memory_order_relaxed);
+    c.units.s = static_cast<std::uint32_t>(sf & 0xffffffffu);
+    c.units.f = static_cast<std::uint32_t>(sf >> 32) & 63u;
+    c.epoch = s.epoch.load(std::memory_order_relaxed);
+    c.burst = s.burst.load(std::memory_order_relaxed);
+    c.burst_u = s.burst_u.load(std::memory_order_relaxed);
+    return c;
+  }
+
 
 
   static void check(double rate, std::size_t burst) {
@@ -457,6 +491,7 @@ private:
                std::memory_order_release);
     s.epoch.store(epoch, std::memory_order_release);
     s.burst.store(burst, std::memory_order_release);
+    s.burst_u.store(u.tokens(burst), std::memory_order_release);
     s.rate_bits.store(std::bit_cast<std::uint64_t>(rate), std::memory_order_release);
   }
 
@@ -505,7 +540,7 @@ private:
     return x >> (from - to); // arithmetic shift: floor
   }
 
-  std::atomic<std::uint64_t> word_{0};
+  alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{0}; // the state; its own line with the config
   bool unlimited_ = false;
   std::atomic<bool> writer_{false};
   slot slots_[2];
