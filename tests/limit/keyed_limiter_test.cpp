@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "phase_driver.hpp"
 #include "surge_test.hpp"
 
 using namespace std::chrono_literals;
@@ -88,35 +89,23 @@ TEST_CASE("keyed_limiter: threads on shared keys admit what one thread would", "
   using hc = surge_test::manual_clock<struct keyed_hammer_tag>;
   hc::reset();
   using hb = surge::token_bucket<hc>;
+  constexpr int keys = 16;
   surge::keyed_limiter<int, hb> keyed(hb(1000.0, 10, hc::time_point{}), 256);
-  std::atomic<int> phase{0};
-  std::atomic<unsigned> done{0};
-  std::atomic<long> admitted{0};
-  constexpr unsigned threads = 4;
-  constexpr int phases = 50, keys = 16;
-  std::vector<std::thread> pool;
-  for (unsigned k = 0; k < threads; ++k)
-    pool.emplace_back([&] {
-      for (int p = 1; p <= phases; ++p) {
-        while (phase.load(std::memory_order_acquire) < p) std::this_thread::yield();
+  std::vector<hb> ref; // reference: each key's own bucket
+  for (int key = 0; key < keys; ++key) ref.emplace_back(1000.0, 10, hc::time_point{});
+  limit_test::run_phases(
+      4, 50,
+      [&] {
         long mine = 0;
         for (int key = 0; key < keys; ++key)
           while (keyed.try_acquire(key)) ++mine;
-        admitted.fetch_add(mine);
-        done.fetch_add(1);
-      }
-    });
-  // reference: per phase, each key admits what its own bucket has at that reading
-  std::vector<hb> ref;
-  for (int key = 0; key < keys; ++key) ref.emplace_back(1000.0, 10, hc::time_point{});
-  long expected = 0;
-  for (int p = 1; p <= phases; ++p) {
-    hc::advance(std::chrono::microseconds(p * 397 % 20'000));
-    for (auto& b : ref)
-      while (b.try_acquire()) ++expected;
-    phase.store(p, std::memory_order_release);
-    while (done.load() < threads * static_cast<unsigned>(p)) std::this_thread::yield();
-    REQUIRE(admitted.load() == expected);
-  }
-  for (auto& t : pool) t.join();
+        return mine;
+      },
+      [&](int p) {
+        hc::advance(std::chrono::microseconds(p * 397 % 20'000));
+        long n = 0;
+        for (auto& b : ref)
+          while (b.try_acquire()) ++n;
+        return n;
+      });
 }

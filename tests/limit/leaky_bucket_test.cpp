@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "phase_driver.hpp"
 #include "surge_test.hpp"
 
 using namespace std::chrono_literals;
@@ -176,32 +177,20 @@ TEST_CASE("leaky_bucket meter: concurrent arrivals admit what one thread would",
   hc::reset();
   surge::leaky_bucket<hc> shared(1000.0, 30, surge::nodelay, hc::time_point{});
   surge::leaky_bucket<hc> reference(1000.0, 30, surge::nodelay, hc::time_point{});
-  std::atomic<int> phase{0};
-  std::atomic<unsigned> done{0};
-  std::atomic<long> admitted{0};
-  constexpr unsigned threads = 4;
-  constexpr int phases = 100;
-  std::vector<std::thread> pool;
-  for (unsigned k = 0; k < threads; ++k)
-    pool.emplace_back([&] {
-      for (int p = 1; p <= phases; ++p) {
-        while (phase.load(std::memory_order_acquire) < p) std::this_thread::yield();
+  std::mt19937 rng(3);
+  limit_test::run_phases(
+      4, 100,
+      [&] {
         long mine = 0;
         while (shared.admit().admitted()) ++mine;
-        admitted.fetch_add(mine);
-        done.fetch_add(1);
-      }
-    });
-  long expected = 0;
-  std::mt19937 rng(3);
-  for (int p = 1; p <= phases; ++p) {
-    hc::advance(std::chrono::microseconds(rng() % 40'000));
-    while (reference.admit().admitted()) ++expected;
-    phase.store(p, std::memory_order_release);
-    while (done.load() < threads * static_cast<unsigned>(p)) std::this_thread::yield();
-    REQUIRE(admitted.load() == expected);
-  }
-  for (auto& t : pool) t.join();
+        return mine;
+      },
+      [&](int) {
+        hc::advance(std::chrono::microseconds(rng() % 40'000));
+        long n = 0;
+        while (reference.admit().admitted()) ++n;
+        return n;
+      });
 }
 
 TEST_CASE("leaky_bucket_pacer follows uber-go/ratelimit", "[limit][leaky_bucket][pacer]") {

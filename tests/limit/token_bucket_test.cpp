@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "phase_driver.hpp"
 #include "surge_test.hpp"
 
 using namespace std::chrono_literals;
@@ -101,91 +102,100 @@ TEST_CASE("token_bucket AllowN matches x/time/rate, burst 3", "[limit][token_buc
           {9, 0, 0, true}});
 }
 
-TEST_CASE("token_bucket reservations match x/time/rate", "[limit][token_bucket]") {
-  SECTION("simple") {
-    bucket b(10, 2, tp{});
-    reserve(b, 0, 2, 0, true);
-    reserve(b, 0, 2, 2, true);
-    reserve(b, 3, 2, 4, true);
+namespace {
+
+// One step of x/time/rate's reservation tests: reserve n at t(at) expecting
+// ok and time to act t(act) (kept as reservation #slot), cancel #slot at
+// t(at), allow n at t(at), or set the rate / burst at t(at).
+struct step {
+  enum kind { reserve, reserve_max_d, cancel, allow, set_rate, set_burst } op;
+  int at;
+  std::size_t n = 0; // tokens, or the new rate / burst
+  int act = 0;
+  bool ok = true;
+  int slot = -1;
+};
+
+void play(double rate, std::size_t burst, const std::vector<step>& steps) {
+  bucket b(rate, burst, tp{});
+  std::vector<bucket::reservation> kept(8);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const step& s = steps[i];
+    INFO("step " << i);
+    switch (s.op) {
+    case step::reserve:
+    case step::reserve_max_d: {
+      auto r = reserve(b, s.at, s.n, s.act, s.ok, s.op == step::reserve_max_d ? d : clock_t_::duration::max());
+      if (s.slot >= 0) kept[static_cast<std::size_t>(s.slot)] = r;
+      break;
+    }
+    case step::cancel: b.cancel(kept[static_cast<std::size_t>(s.slot)], t(s.at)); break;
+    case step::allow: CHECK(b.try_acquire(s.n, t(s.at)) == s.ok); break;
+    case step::set_rate: b.set_rate(static_cast<double>(s.n), t(s.at)); break;
+    case step::set_burst: b.set_burst(s.n, t(s.at)); break;
+    }
   }
+}
+
+} // namespace
+
+TEST_CASE("token_bucket reservations match x/time/rate", "[limit][token_bucket]") {
+  using S = step;
+  // each row: x/time/rate's test of the same name (rate, burst, steps)
+  SECTION("simple") { play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2}, {S::reserve, 3, 2, 4}}); }
   SECTION("mix") {
-    bucket b(10, 2, tp{});
-    auto r = reserve(b, 0, 3, 1, false); // n > burst
-    CHECK(r.status == surge::reserve_status::exceeds_burst);
-    reserve(b, 0, 2, 0, true);
-    run(b, {{1, 1, 2, false}});
-    reserve(b, 1, 2, 2, true);
-    run(b, {{1, -1, 1, false}}); // negative tokens
-    run(b, {{3, 1, 1, true}});
+    play(10, 2, {{S::reserve, 0, 3, 1, false}, // n > burst
+                 {S::reserve, 0, 2, 0},
+                 {S::allow, 1, 2, 0, false},
+                 {S::reserve, 1, 2, 2},
+                 {S::allow, 1, 1, 0, false}, // negative tokens
+                 {S::allow, 3, 1, 0, true}});
   }
   SECTION("cancel invalid") {
-    bucket b(10, 2, tp{});
-    reserve(b, 0, 2, 0, true);
-    auto r = reserve(b, 0, 3, 3, false);
-    b.cancel(r, t(0));
-    reserve(b, 0, 2, 2, true);
+    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 3, 3, false, 0}, {S::cancel, 0, 0, 0, true, 0},
+                 {S::reserve, 0, 2, 2}});
   }
   SECTION("cancel last") {
-    bucket b(10, 2, tp{});
-    reserve(b, 0, 2, 0, true);
-    auto r = reserve(b, 0, 2, 2, true);
-    b.cancel(r, t(1));
-    reserve(b, 1, 2, 2, true);
+    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2, true, 0}, {S::cancel, 1, 0, 0, true, 0},
+                 {S::reserve, 1, 2, 2}});
   }
   SECTION("cancel too late") {
-    bucket b(10, 2, tp{});
-    reserve(b, 0, 2, 0, true);
-    auto r = reserve(b, 0, 2, 2, true);
-    b.cancel(r, t(3));
-    reserve(b, 3, 2, 4, true);
+    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2, true, 0}, {S::cancel, 3, 0, 0, true, 0},
+                 {S::reserve, 3, 2, 4}});
   }
   SECTION("cancel 0 tokens") {
-    bucket b(10, 2, tp{});
-    reserve(b, 0, 2, 0, true);
-    auto r = reserve(b, 0, 1, 1, true);
-    reserve(b, 0, 1, 2, true);
-    b.cancel(r, t(0));
-    reserve(b, 0, 1, 3, true);
+    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 1, 1, true, 0}, {S::reserve, 0, 1, 2},
+                 {S::cancel, 0, 0, 0, true, 0}, {S::reserve, 0, 1, 3}});
   }
   SECTION("cancel 1 token") {
-    bucket b(10, 2, tp{});
-    reserve(b, 0, 2, 0, true);
-    auto r = reserve(b, 0, 2, 2, true);
-    reserve(b, 0, 1, 3, true);
-    b.cancel(r, t(2));
-    reserve(b, 2, 2, 4, true);
+    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2, true, 0}, {S::reserve, 0, 1, 3},
+                 {S::cancel, 2, 0, 0, true, 0}, {S::reserve, 2, 2, 4}});
   }
   SECTION("cancel multi") {
-    bucket b(10, 4, tp{});
-    reserve(b, 0, 4, 0, true);
-    auto ra = reserve(b, 0, 3, 3, true);
-    reserve(b, 0, 1, 4, true);
-    auto rc = reserve(b, 0, 1, 5, true);
-    b.cancel(rc, t(1));
-    b.cancel(ra, t(1));
-    reserve(b, 1, 3, 5, true);
+    play(10, 4, {{S::reserve, 0, 4, 0}, {S::reserve, 0, 3, 3, true, 0}, {S::reserve, 0, 1, 4},
+                 {S::reserve, 0, 1, 5, true, 1}, {S::cancel, 1, 0, 0, true, 1}, {S::cancel, 1, 0, 0, true, 0},
+                 {S::reserve, 1, 3, 5}});
   }
   SECTION("max wait") {
-    bucket b(10, 2, tp{});
-    reserve(b, 0, 2, 0, true, d);
-    reserve(b, 0, 1, 1, true, d);
-    auto r = reserve(b, 0, 1, 2, false, d);
-    CHECK(r.status == surge::reserve_status::exceeds_max_wait);
-    CHECK(b.tokens(t(0)) == Approx(-1)); // a refused reservation changes nothing
+    play(10, 2, {{S::reserve_max_d, 0, 2, 0}, {S::reserve_max_d, 0, 1, 1}, {S::reserve_max_d, 0, 1, 2, false},
+                 {S::reserve, 0, 1, 2}}); // the refused reservation changed nothing
   }
   SECTION("set limit") {
-    bucket b(5, 2, tp{});
-    reserve(b, 0, 2, 0, true);
-    reserve(b, 0, 2, 4, true);
-    b.set_rate(10, t(2));
-    reserve(b, 2, 1, 4, true);
+    play(5, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 4}, {S::set_rate, 2, 10}, {S::reserve, 2, 1, 4}});
   }
   SECTION("set burst") {
-    bucket b(5, 2, tp{});
-    reserve(b, 0, 2, 0, true);
-    reserve(b, 0, 2, 4, true);
-    b.set_burst(4, t(3)); // tokens at t3: -0.5, burst now 4
-    reserve(b, 3, 4, 12, true); // x/time/rate's test reserves at t0 (a jump back) and gets t9: the same 0.9 s wait
+    // x/time/rate's test reserves at t0 (a jump back) after SetBurstAt(t3) and
+    // gets t9; surge reserves at t3: the same 0.9 s wait (tokens -0.5, n 4)
+    play(5, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 4}, {S::set_burst, 3, 4}, {S::reserve, 3, 4, 12}});
+  }
+  SECTION("statuses and a refused reservation's delay") {
+    bucket b(10, 2, tp{});
+    CHECK(b.reserve(3, clock_t_::duration::max(), t(0)).status == surge::reserve_status::exceeds_burst);
+    CHECK(b.reserve(2, clock_t_::duration::max(), t(0)).ok());
+    const auto r = b.reserve(1, d / 2, t(0));
+    CHECK(r.status == surge::reserve_status::exceeds_max_wait);
+    CHECK(r.delay == clock_t_::duration::max());
+    CHECK(b.tokens(t(0)) == Approx(0));
   }
   SECTION("cancel after set_rate restores nothing (documented difference)") {
     bucket b(5, 2, tp{});
@@ -447,48 +457,28 @@ TEST_CASE("token_bucket properties over random arrival schedules", "[limit][toke
 }
 
 TEST_CASE("token_bucket: threads hammering one bucket admit what one thread would", "[limit][token_bucket][concurrency]") {
-  // A driver advances the manual clock in phases; in each phase every thread
-  // tries until it is refused at that reading. Whatever the interleaving, the
-  // total admitted per phase equals what the single-threaded reference admits
-  // at the same reading.
+  // In each phase every thread tries until refused at that reading: the total
+  // must equal what the single-threaded reference admits at the same reading.
   using cl = surge_test::manual_clock<struct hammer_tag>;
   for (unsigned threads : {2u, 4u, 8u}) {
     INFO(threads << " threads");
     cl::reset();
     surge::token_bucket<cl> shared(1000, 20, cl::time_point{});
     surge::token_bucket<cl> reference(1000, 20, cl::time_point{});
-    std::atomic<int> phase{0};
-    std::atomic<unsigned> done{0};
-    std::atomic<long> admitted{0};
-    constexpr int phases = 200;
-    std::vector<std::thread> pool;
-    for (unsigned k = 0; k < threads; ++k) {
-      pool.emplace_back([&] {
-        for (int p = 1; p <= phases; ++p) {
-          while (phase.load(std::memory_order_acquire) < p) std::this_thread::yield();
+    std::mt19937 rng(threads);
+    limit_test::run_phases(
+        threads, 200,
+        [&] {
           long mine = 0;
           while (shared.try_acquire()) ++mine;
-          admitted.fetch_add(mine, std::memory_order_relaxed);
-          done.fetch_add(1, std::memory_order_acq_rel);
-        }
-      });
-    }
-    std::mt19937 rng(threads);
-    long expected = 0;
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    for (int p = 1; p <= phases; ++p) {
-      cl::advance(std::chrono::microseconds(rng() % 30'000));
-      while (reference.try_acquire()) ++expected;
-      phase.store(p, std::memory_order_release);
-      while (done.load(std::memory_order_acquire) < threads * static_cast<unsigned>(p)) {
-        REQUIRE(std::chrono::steady_clock::now() < deadline);
-        std::this_thread::yield();
-      }
-      REQUIRE(admitted.load() == expected);
-    }
-    for (auto& th : pool) th.join();
-    CHECK(admitted.load() == expected);
-    CHECK(expected > 0);
+          return mine;
+        },
+        [&](int) {
+          cl::advance(std::chrono::microseconds(rng() % 30'000));
+          long n = 0;
+          while (reference.try_acquire()) ++n;
+          return n;
+        });
   }
 }
 

@@ -137,13 +137,7 @@ public:
 
   /// Decides one arrival at `now`.
   [[nodiscard]] result admit(time_point now) noexcept {
-    if (nginx_) {
-      detail::backoff<> bo;
-      while (lock_.exchange(true, std::memory_order_acquire)) bo.pause();
-      const result r = admit_state(ng_, now);
-      lock_.store(false, std::memory_order_release);
-      return r;
-    }
+    if (nginx_) return locked([&] { return admit_state(ng_, now); });
     const std::int64_t now_u = units_.units(ns_of(now) - epoch_);
     std::int64_t w = tat_.load(std::memory_order_acquire);
     for (;;) {
@@ -158,13 +152,7 @@ public:
   /// True when the meter is back to its fresh state at `now`: the next arrival
   /// is decided exactly as on a new meter. A racing observer.
   [[nodiscard]] bool full(time_point now = Clock::now()) const noexcept {
-    if (nginx_) {
-      detail::backoff<> bo;
-      while (lock_.exchange(true, std::memory_order_acquire)) bo.pause();
-      const bool f = full_state(ng_, now);
-      lock_.store(false, std::memory_order_release);
-      return f;
-    }
+    if (nginx_) return locked([&] { return full_state(ng_, now); });
     state_type s;
     s.tat = tat_.load(std::memory_order_acquire);
     return full_state(s, now);
@@ -202,6 +190,16 @@ public:
   }
 
 private:
+  /// Runs f() (noexcept) holding the nginx-mode spin flag.
+  template <class F>
+  auto locked(F&& f) const noexcept {
+    detail::backoff<> bo;
+    while (lock_.exchange(true, std::memory_order_acquire)) bo.pause();
+    const auto r = f();
+    lock_.store(false, std::memory_order_release);
+    return r;
+  }
+
   static std::int64_t ns_of(time_point t) noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   }

@@ -147,11 +147,7 @@ public:
     for (;;) {
       const hot_config c = load_hot(gen_of(w));
       const std::int64_t now_u = c.units.units(now_ns - c.epoch);
-      if (now_u >= rebase_at || now_u <= -rebase_at) {
-        rebase(now_ns);
-        w = word_.load(std::memory_order_acquire);
-        continue;
-      }
+      if (rebased(now_u, now_ns, w)) continue;
       const std::int64_t tat = tat_of(w);
       // n <= burst keeps n << f below 2^51 (rate_units::make's choice of f)
       bool ok = n <= c.burst;
@@ -203,11 +199,7 @@ public:
     for (;;) {
       const config c = load_slot(gen_of(w));
       const std::int64_t now_u = c.units.units(now_ns - c.epoch);
-      if (now_u >= rebase_at || now_u <= -rebase_at) {
-        rebase(now_ns);
-        w = word_.load(std::memory_order_acquire);
-        continue;
-      }
+      if (rebased(now_u, now_ns, w)) continue;
       const std::int64_t next = std::max(tat_of(w), now_u) + c.units.tokens(n);
       // the tokens are the caller's when tokens(t) >= 0, i.e. t >= next - burst
       const std::int64_t act_u = next - c.units.tokens(c.burst);
@@ -496,6 +488,15 @@ private:
   }
 
   void rebase(std::int64_t now_ns) noexcept { reconfigure(now_ns, 0.0, 0, false, true); }
+
+  /// Re-bases the epoch when `now_u` left the horizon; then reloads w and
+  /// returns true (the caller starts over).
+  bool rebased(std::int64_t now_u, std::int64_t now_ns, std::uint64_t& w) noexcept {
+    if (now_u < rebase_at && now_u > -rebase_at) return false;
+    rebase(now_ns);
+    w = word_.load(std::memory_order_acquire);
+    return true;
+  }
 
   /// Re-expresses the state under a new rate and/or burst and a new epoch
   /// (now), keeping the tokens present at `now` (x/time/rate's advance(t) then
