@@ -48,8 +48,9 @@ struct keyed_limiter_stats {
 /// within one refill period (burst / rate) to keep that count at zero.
 /// Memory per key (capacity): one lru_cache node holding Key and the state
 /// (token_bucket: 8 bytes; leaky_bucket: 24 bytes) plus 8 to 16 bytes of
-/// index; `memory_bytes()` reports the total. For `std::uint64_t` keys and a
-/// token_bucket that is about 40-56 bytes per key of capacity.
+/// index; `memory_bytes()` reports the total. Measured at 1M `std::uint64_t`
+/// keys: 48.8 bytes per key of capacity with a token_bucket, 64.8 with a
+/// leaky_bucket meter.
 ///
 /// Complexity: every keyed operation is O(1) expected (one hash, one shard
 /// lock); purge_full, size and stats are O(max_keys) / O(Shards).

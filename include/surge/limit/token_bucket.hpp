@@ -173,7 +173,9 @@ public:
   // ---- reservations ------------------------------------------------------
 
   /// Reserves n tokens now; x/time/rate's ReserveN(now, n): granted whenever
-  /// n <= burst, with the delay after which the caller may act. O(1), lock-free.
+  /// n <= burst, with the delay after which the caller may act (refused as
+  /// `exceeds_max_wait` only if outstanding reservations already reach 2^54
+  /// units ahead, over 100 days). O(1), lock-free.
   [[nodiscard]] reservation reserve(std::size_t n = 1) noexcept { return reserve(n, duration::max(), Clock::now()); }
 
   /// Reserves n tokens if the wait is at most `max_wait` (x/time/rate's
