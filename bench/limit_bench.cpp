@@ -27,9 +27,10 @@ using steady = std::chrono::steady_clock;
 
 /// The baseline: a mutex around x/time/rate's float state.
 class mutex_bucket {
-public:
+ public:
   mutex_bucket(double rate, double burst) : rate_per_ns_(rate / 1e9), burst_(burst), tokens_(burst) {}
-  mutex_bucket(const mutex_bucket& o) : rate_per_ns_(o.rate_per_ns_), burst_(o.burst_), tokens_(o.tokens_), last_(o.last_) {}
+  mutex_bucket(const mutex_bucket& o)
+      : rate_per_ns_(o.rate_per_ns_), burst_(o.burst_), tokens_(o.tokens_), last_(o.last_) {}
   bool try_acquire(double n, steady::time_point now) {
     const std::int64_t t = now.time_since_epoch().count();
     std::lock_guard lock(m_);
@@ -45,7 +46,7 @@ public:
   }
   bool try_acquire(double n = 1) { return try_acquire(n, steady::now()); }
 
-private:
+ private:
   std::mutex m_;
   double rate_per_ns_, burst_, tokens_;
   std::int64_t last_ = 0;
@@ -67,7 +68,7 @@ double uncontended_now_ns(B& b, std::uint64_t ops) {
   steady::time_point now = steady::now();
   const double ns = surge_bench::time_ns([&] {
     for (std::uint64_t i = 0; i < ops; ++i) {
-      now += std::chrono::nanoseconds(1); // rate 1e9/s: every call is admitted
+      now += std::chrono::nanoseconds(1);  // rate 1e9/s: every call is admitted
       ok += b.try_acquire(1, now) ? 1 : 0;
     }
   });
@@ -108,7 +109,7 @@ double contended_ns(B& b, unsigned threads, std::uint64_t ops_per_thread, bool p
 
 /// The keyed baseline: one mutex around an unordered_map of buckets.
 class mutex_keyed {
-public:
+ public:
   mutex_keyed(double rate, double burst) : rate_(rate), burst_(burst) {}
   bool try_acquire(std::uint64_t key, std::size_t n, steady::time_point now) {
     std::lock_guard lock(m_);
@@ -116,7 +117,7 @@ public:
     return it->second.try_acquire(static_cast<double>(n), now);
   }
 
-private:
+ private:
   std::mutex m_;
   double rate_, burst_;
   std::unordered_map<std::uint64_t, mutex_bucket> map_;
@@ -137,7 +138,7 @@ double keyed_ops_per_s(K& k, unsigned threads, std::uint64_t ops_per_thread, std
       const steady::time_point now = steady::now();
       std::uint64_t ok = 0, x = rng();
       for (std::uint64_t i = 0; i < ops_per_thread; ++i) {
-        x = x * 6364136223846793005ULL + 1442695040888963407ULL; // LCG: uniform over the keys
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;  // LCG: uniform over the keys
         ok += k.try_acquire((x >> 20) % keys, 1, now + std::chrono::nanoseconds(i)) ? 1 : 0;
       }
       surge_bench::do_not_optimize(ok);
@@ -150,7 +151,7 @@ double keyed_ops_per_s(K& k, unsigned threads, std::uint64_t ops_per_thread, std
   return static_cast<double>(threads * ops_per_thread) / (ns / 1e9);
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
   const auto opts = surge_bench::parse_args(argc, argv);

@@ -57,6 +57,6 @@ TEST_CASE("rate_units converts exactly and inverts", "[detail][rate_units]") {
   const rate_units ten = rate_units::make(10.0, 1);
   CHECK(ten.units(100'000'000) == ten.token());
   CHECK(ten.ns_at(ten.token()) == 100'000'000);
-  CHECK(ten.units(-100'000'000) <= -ten.token()); // floor of a value rounded away from 0
+  CHECK(ten.units(-100'000'000) <= -ten.token());  // floor of a value rounded away from 0
   CHECK(ten.units(-100'000'000) >= -ten.token() - 1);
 }

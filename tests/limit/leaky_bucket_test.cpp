@@ -43,7 +43,7 @@ constexpr auto A = meter_decision::admit;
 constexpr auto D = meter_decision::delay;
 constexpr auto R = meter_decision::reject;
 
-} // namespace
+}  // namespace
 
 TEST_CASE("leaky_bucket rejects nonsensical arguments", "[limit][leaky_bucket]") {
   CHECK_THROWS_AS(meter(0.0, 1, 0, tp{}), std::invalid_argument);
@@ -70,18 +70,47 @@ TEST_CASE("leaky_bucket meter follows nginx limit_req", "[limit][leaky_bucket]")
     }
     SECTION("burst 5 nodelay: B + 1 at one instant") {
       auto m = make(5, surge::nodelay);
-      run(m, {{0, A, 0}, {0, A, 0}, {0, A, 0}, {0, A, 0}, {0, A, 0}, {0, A, 0}, {0, R, 0}, {0, R, 0},
-              {1000, A, 0}, {1000, R, 0}, {3000, A, 0}, {3000, A, 0}, {3000, R, 0}});
+      run(m, {{0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, R, 0},
+              {0, R, 0},
+              {1000, A, 0},
+              {1000, R, 0},
+              {3000, A, 0},
+              {3000, A, 0},
+              {3000, R, 0}});
     }
     SECTION("burst 5, no delay= (D = 0): the excess is delayed by excess / rate") {
       auto m = make(5, 0);
-      run(m, {{0, A, 0}, {0, D, 1000}, {0, D, 2000}, {0, D, 3000}, {0, D, 4000}, {0, D, 5000}, {0, R, 0},
-              {500, R, 0}, {1000, D, 5000}, {1000, R, 0}});
+      run(m, {{0, A, 0},
+              {0, D, 1000},
+              {0, D, 2000},
+              {0, D, 3000},
+              {0, D, 4000},
+              {0, D, 5000},
+              {0, R, 0},
+              {500, R, 0},
+              {1000, D, 5000},
+              {1000, R, 0}});
     }
     SECTION("burst 5 delay=2: the first D + 1 pass undelayed") {
       auto m = make(5, 2);
-      run(m, {{0, A, 0}, {0, A, 0}, {0, A, 0}, {0, D, 1000}, {0, D, 2000}, {0, D, 3000}, {0, R, 0},
-              {2000, D, 2000}, {2000, D, 3000}, {2000, R, 0}, {6000, A, 0}, {6000, D, 1000}});
+      run(m, {{0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, D, 1000},
+              {0, D, 2000},
+              {0, D, 3000},
+              {0, R, 0},
+              {2000, D, 2000},
+              {2000, D, 3000},
+              {2000, R, 0},
+              {6000, A, 0},
+              {6000, D, 1000}});
     }
     SECTION("delay > burst behaves as nodelay") {
       auto m = make(2, 7);
@@ -104,22 +133,22 @@ TEST_CASE("leaky_bucket nginx mode reproduces nginx's millisecond arithmetic", "
     CHECK(e.admit(tp{}).delay == 666'666'667ns);
   }
   SECTION("3r/m: admitted arrivals 1 ms apart drain nothing (nginx), exact mode keeps the fraction") {
-    auto n = meter::nginx(3, surge::nginx_rate_unit::per_minute, 30'000, surge::nodelay); // 50 milli-req/s
+    auto n = meter::nginx(3, surge::nginx_rate_unit::per_minute, 30'000, surge::nodelay);  // 50 milli-req/s
     meter e(3.0 / 60.0, 30'000, surge::nodelay, tp{});
     int n_ok = 0, e_ok = 0;
-    for (std::int64_t t = 0; t < 40'000; t += 1) { // one arrival per ms for 40 s
+    for (std::int64_t t = 0; t < 40'000; t += 1) {  // one arrival per ms for 40 s
       n_ok += n.admit(ms(t)).admitted();
       e_ok += e.admit(ms(t)).admitted();
     }
-    CHECK(n_ok == 30'001); // 50 * 1 / 1000 == 0 at every admitted arrival
-    CHECK(e_ok == 30'002); // B + 1, plus 0.05/s over the 30 s of admitted arrivals... and after
+    CHECK(n_ok == 30'001);  // 50 * 1 / 1000 == 0 at every admitted arrival
+    CHECK(e_ok == 30'002);  // B + 1, plus 0.05/s over the 30 s of admitted arrivals... and after
   }
   SECTION("a fresh key admits B + 1; an idle key is the same as a fresh one") {
     auto m = meter::nginx(2, surge::nginx_rate_unit::per_second, 1, surge::nodelay);
     CHECK(m.full(ms(0)));
     run(m, {{0, A, 0}, {0, A, 0}, {0, R, 0}});
     CHECK_FALSE(m.full(ms(999)));
-    CHECK(m.full(ms(1000))); // excess 1000 - 2000*1000/1000 + 1000 <= 0
+    CHECK(m.full(ms(1000)));  // excess 1000 - 2000*1000/1000 + 1000 <= 0
     run(m, {{1000, A, 0}, {1000, A, 0}, {1000, R, 0}});
   }
 }
@@ -136,7 +165,8 @@ TEST_CASE("leaky_bucket meter: a clock going backwards never credits", "[limit][
   }
 }
 
-TEST_CASE("leaky_bucket meter: admitted arrivals in any window stay within B + 1 + rate * w", "[limit][leaky_bucket][property]") {
+TEST_CASE("leaky_bucket meter: admitted arrivals in any window stay within B + 1 + rate * w",
+          "[limit][leaky_bucket][property]") {
   std::mt19937_64 rng(5);
   for (double rate : {2.0, 50.0, 1e5}) {
     for (std::size_t burst : {std::size_t{0}, std::size_t{3}, std::size_t{20}}) {
@@ -167,7 +197,8 @@ TEST_CASE("leaky_bucket meter: admitted arrivals in any window stay within B + 1
       std::sort(served.begin(), served.end());
       for (std::size_t i = 0; i < served.size(); ++i)
         for (std::size_t j = i; j < served.size() && j < i + 100; ++j)
-          REQUIRE(static_cast<double>(j - i + 1) <= 1.0 + rate * static_cast<double>(served[j] - served[i]) / 1e9 + 1e-6);
+          REQUIRE(static_cast<double>(j - i + 1) <=
+                  1.0 + rate * static_cast<double>(served[j] - served[i]) / 1e9 + 1e-6);
     }
   }
 }
@@ -195,12 +226,12 @@ TEST_CASE("leaky_bucket meter: concurrent arrivals admit what one thread would",
 
 TEST_CASE("leaky_bucket_pacer follows uber-go/ratelimit", "[limit][leaky_bucket][pacer]") {
   SECTION("without slack: evenly spaced, a gap is not banked") {
-    pacer p(10.0, 0, tp{}); // 100 ms apart
-    CHECK(p.take(ms(0)) == ms(0)); // first call proceeds at once
+    pacer p(10.0, 0, tp{});         // 100 ms apart
+    CHECK(p.take(ms(0)) == ms(0));  // first call proceeds at once
     CHECK(p.take(ms(0)) == ms(100));
     CHECK(p.take(ms(0)) == ms(200));
     CHECK(p.take(ms(250)) == ms(300));
-    CHECK(p.take(ms(1000)) == ms(1000)); // long gap: start over from now
+    CHECK(p.take(ms(1000)) == ms(1000));  // long gap: start over from now
     CHECK(p.take(ms(1000)) == ms(1100));
   }
   SECTION("slack 10 (the default): after a pause, 11 callers pass at once") {
@@ -213,7 +244,7 @@ TEST_CASE("leaky_bucket_pacer follows uber-go/ratelimit", "[limit][leaky_bucket]
   SECTION("slack 2: a short pause banks only what it skipped") {
     pacer p(10.0, 2, tp{});
     CHECK(p.take(ms(0)) == ms(0));
-    CHECK(p.take(ms(150)) == ms(150)); // 100 ms issued at t=100
+    CHECK(p.take(ms(150)) == ms(150));  // 100 ms issued at t=100
     CHECK(p.take(ms(150)) == ms(200));
     CHECK(p.take(ms(150)) == ms(300));
   }
@@ -227,11 +258,12 @@ TEST_CASE("leaky_bucket_pacer follows uber-go/ratelimit", "[limit][leaky_bucket]
     pacer p(3.0, 0, tp{});
     tp last{};
     for (int i = 0; i < 3000; ++i) last = p.take(tp{});
-    CHECK(last == tp{} + 999'666'666'667ns); // 2999 / 3 s, rounded up to the ns
+    CHECK(last == tp{} + 999'666'666'667ns);  // 2999 / 3 s, rounded up to the ns
   }
 }
 
-TEST_CASE("leaky_bucket_pacer: concurrent takers get distinct evenly spaced slots", "[limit][leaky_bucket][pacer][concurrency]") {
+TEST_CASE("leaky_bucket_pacer: concurrent takers get distinct evenly spaced slots",
+          "[limit][leaky_bucket][pacer][concurrency]") {
   using pc = surge_test::manual_clock<struct pacer_tag>;
   pc::reset();
   surge::leaky_bucket_pacer<pc> p(1000.0, 0, pc::time_point{});
@@ -247,7 +279,7 @@ TEST_CASE("leaky_bucket_pacer: concurrent takers get distinct evenly spaced slot
   std::set<std::int64_t> all;
   for (auto& v : got)
     for (auto t : v) all.insert(t.time_since_epoch().count());
-  REQUIRE(all.size() == threads * per_thread); // every slot handed out once
+  REQUIRE(all.size() == threads * per_thread);  // every slot handed out once
   std::int64_t k = 0;
-  for (auto t : all) REQUIRE(t == (k++) * 1'000'000); // 0, 1 ms, 2 ms, ...
+  for (auto t : all) REQUIRE(t == (k++) * 1'000'000);  // 0, 1 ms, 2 ms, ...
 }

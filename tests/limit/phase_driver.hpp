@@ -39,18 +39,18 @@ void run_phases(unsigned threads, int phases, Worker worker, Reference reference
     phase.store(p, std::memory_order_release);
     while (done.load(std::memory_order_acquire) < threads * static_cast<unsigned>(p)) {
       if (std::chrono::steady_clock::now() > deadline) {
-        ok = false; // watchdog: fail rather than hang (workers still finish their phases)
+        ok = false;  // watchdog: fail rather than hang (workers still finish their phases)
         break;
       }
       std::this_thread::yield();
     }
     if (ok) ok = admitted.load() == expected;
   }
-  if (!ok) phase.store(phases, std::memory_order_release); // release any waiting worker
+  if (!ok) phase.store(phases, std::memory_order_release);  // release any waiting worker
   for (auto& t : pool) t.join();
   REQUIRE(ok);
   CHECK(admitted.load() == expected);
   CHECK(expected > 0);
 }
 
-} // namespace limit_test
+}  // namespace limit_test

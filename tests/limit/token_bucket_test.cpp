@@ -27,7 +27,7 @@ tp t(int k) { return tp{} + k * d; }
 
 struct allow {
   int at;
-  double toks; // TokensAt before the call
+  double toks;  // TokensAt before the call
   std::size_t n;
   bool ok;
 };
@@ -53,7 +53,7 @@ bucket::reservation reserve(bucket& b, int at, std::size_t n, int act, bool ok,
   return r;
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("token_bucket rejects nonsensical arguments", "[limit][token_bucket]") {
   CHECK_THROWS_AS(bucket(0.0, 1, tp{}), std::invalid_argument);
@@ -80,7 +80,7 @@ TEST_CASE("token_bucket AllowN matches x/time/rate, burst 1", "[limit][token_buc
           {1, 1, 1, true},
           {1, 0, 1, false},
           {1, 0, 1, false},
-          {2, 1, 2, false}, // burst 1: n = 2 never passes
+          {2, 1, 2, false},  // burst 1: n = 2 never passes
           {2, 1, 1, true},
           {2, 0, 1, false}});
 }
@@ -110,7 +110,7 @@ namespace {
 struct step {
   enum kind { reserve, reserve_max_d, cancel, allow, set_rate, set_burst } op;
   int at;
-  std::size_t n = 0; // tokens, or the new rate / burst
+  std::size_t n = 0;  // tokens, or the new rate / burst
   int act = 0;
   bool ok = true;
   int slot = -1;
@@ -123,62 +123,88 @@ void play(double rate, std::size_t burst, const std::vector<step>& steps) {
     const step& s = steps[i];
     INFO("step " << i);
     switch (s.op) {
-    case step::reserve:
-    case step::reserve_max_d: {
-      auto r = reserve(b, s.at, s.n, s.act, s.ok, s.op == step::reserve_max_d ? d : clock_t_::duration::max());
-      if (s.slot >= 0) kept[static_cast<std::size_t>(s.slot)] = r;
-      break;
-    }
-    case step::cancel: b.cancel(kept[static_cast<std::size_t>(s.slot)], t(s.at)); break;
-    case step::allow: CHECK(b.try_acquire(s.n, t(s.at)) == s.ok); break;
-    case step::set_rate: b.set_rate(static_cast<double>(s.n), t(s.at)); break;
-    case step::set_burst: b.set_burst(s.n, t(s.at)); break;
+      case step::reserve:
+      case step::reserve_max_d: {
+        auto r = reserve(b, s.at, s.n, s.act, s.ok, s.op == step::reserve_max_d ? d : clock_t_::duration::max());
+        if (s.slot >= 0) kept[static_cast<std::size_t>(s.slot)] = r;
+        break;
+      }
+      case step::cancel:
+        b.cancel(kept[static_cast<std::size_t>(s.slot)], t(s.at));
+        break;
+      case step::allow:
+        CHECK(b.try_acquire(s.n, t(s.at)) == s.ok);
+        break;
+      case step::set_rate:
+        b.set_rate(static_cast<double>(s.n), t(s.at));
+        break;
+      case step::set_burst:
+        b.set_burst(s.n, t(s.at));
+        break;
     }
   }
 }
 
-} // namespace
+}  // namespace
 
 TEST_CASE("token_bucket reservations match x/time/rate", "[limit][token_bucket]") {
   using S = step;
   // each row: x/time/rate's test of the same name (rate, burst, steps)
   SECTION("simple") { play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2}, {S::reserve, 3, 2, 4}}); }
   SECTION("mix") {
-    play(10, 2, {{S::reserve, 0, 3, 1, false}, // n > burst
-                 {S::reserve, 0, 2, 0},
-                 {S::allow, 1, 2, 0, false},
-                 {S::reserve, 1, 2, 2},
-                 {S::allow, 1, 1, 0, false}, // negative tokens
-                 {S::allow, 3, 1, 0, true}});
+    play(10, 2,
+         {{S::reserve, 0, 3, 1, false},  // n > burst
+          {S::reserve, 0, 2, 0},
+          {S::allow, 1, 2, 0, false},
+          {S::reserve, 1, 2, 2},
+          {S::allow, 1, 1, 0, false},  // negative tokens
+          {S::allow, 3, 1, 0, true}});
   }
   SECTION("cancel invalid") {
-    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 3, 3, false, 0}, {S::cancel, 0, 0, 0, true, 0},
-                 {S::reserve, 0, 2, 2}});
+    play(
+        10, 2,
+        {{S::reserve, 0, 2, 0}, {S::reserve, 0, 3, 3, false, 0}, {S::cancel, 0, 0, 0, true, 0}, {S::reserve, 0, 2, 2}});
   }
   SECTION("cancel last") {
-    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2, true, 0}, {S::cancel, 1, 0, 0, true, 0},
-                 {S::reserve, 1, 2, 2}});
+    play(10, 2,
+         {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2, true, 0}, {S::cancel, 1, 0, 0, true, 0}, {S::reserve, 1, 2, 2}});
   }
   SECTION("cancel too late") {
-    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2, true, 0}, {S::cancel, 3, 0, 0, true, 0},
-                 {S::reserve, 3, 2, 4}});
+    play(10, 2,
+         {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2, true, 0}, {S::cancel, 3, 0, 0, true, 0}, {S::reserve, 3, 2, 4}});
   }
   SECTION("cancel 0 tokens") {
-    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 1, 1, true, 0}, {S::reserve, 0, 1, 2},
-                 {S::cancel, 0, 0, 0, true, 0}, {S::reserve, 0, 1, 3}});
+    play(10, 2,
+         {{S::reserve, 0, 2, 0},
+          {S::reserve, 0, 1, 1, true, 0},
+          {S::reserve, 0, 1, 2},
+          {S::cancel, 0, 0, 0, true, 0},
+          {S::reserve, 0, 1, 3}});
   }
   SECTION("cancel 1 token") {
-    play(10, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 2, true, 0}, {S::reserve, 0, 1, 3},
-                 {S::cancel, 2, 0, 0, true, 0}, {S::reserve, 2, 2, 4}});
+    play(10, 2,
+         {{S::reserve, 0, 2, 0},
+          {S::reserve, 0, 2, 2, true, 0},
+          {S::reserve, 0, 1, 3},
+          {S::cancel, 2, 0, 0, true, 0},
+          {S::reserve, 2, 2, 4}});
   }
   SECTION("cancel multi") {
-    play(10, 4, {{S::reserve, 0, 4, 0}, {S::reserve, 0, 3, 3, true, 0}, {S::reserve, 0, 1, 4},
-                 {S::reserve, 0, 1, 5, true, 1}, {S::cancel, 1, 0, 0, true, 1}, {S::cancel, 1, 0, 0, true, 0},
-                 {S::reserve, 1, 3, 5}});
+    play(10, 4,
+         {{S::reserve, 0, 4, 0},
+          {S::reserve, 0, 3, 3, true, 0},
+          {S::reserve, 0, 1, 4},
+          {S::reserve, 0, 1, 5, true, 1},
+          {S::cancel, 1, 0, 0, true, 1},
+          {S::cancel, 1, 0, 0, true, 0},
+          {S::reserve, 1, 3, 5}});
   }
   SECTION("max wait") {
-    play(10, 2, {{S::reserve_max_d, 0, 2, 0}, {S::reserve_max_d, 0, 1, 1}, {S::reserve_max_d, 0, 1, 2, false},
-                 {S::reserve, 0, 1, 2}}); // the refused reservation changed nothing
+    play(10, 2,
+         {{S::reserve_max_d, 0, 2, 0},
+          {S::reserve_max_d, 0, 1, 1},
+          {S::reserve_max_d, 0, 1, 2, false},
+          {S::reserve, 0, 1, 2}});  // the refused reservation changed nothing
   }
   SECTION("set limit") {
     play(5, 2, {{S::reserve, 0, 2, 0}, {S::reserve, 0, 2, 4}, {S::set_rate, 2, 10}, {S::reserve, 2, 1, 4}});
@@ -203,7 +229,7 @@ TEST_CASE("token_bucket reservations match x/time/rate", "[limit][token_bucket]"
     auto r = reserve(b, 0, 2, 4, true);
     b.set_rate(10, t(2));
     b.cancel(r, t(2));
-    CHECK(b.tokens(t(2)) == Approx(-1)); // x/time/rate would give 2 back (tokens 1)
+    CHECK(b.tokens(t(2)) == Approx(-1));  // x/time/rate would give 2 back (tokens 1)
   }
 }
 
@@ -211,15 +237,15 @@ TEST_CASE("token_bucket set_rate and set_burst keep the tokens present", "[limit
   bucket b(10, 4, tp{});
   REQUIRE(b.try_acquire(4, t(0)));
   CHECK(b.tokens(t(2)) == Approx(2));
-  b.set_rate(20, t(2)); // 2 tokens kept, then 20/s
+  b.set_rate(20, t(2));  // 2 tokens kept, then 20/s
   CHECK(b.rate() == 20);
   CHECK(b.tokens(t(2)) == Approx(2));
   CHECK(b.tokens(t(3)) == Approx(4));
-  b.set_burst(8, t(3)); // a larger burst does not fill the bucket
+  b.set_burst(8, t(3));  // a larger burst does not fill the bucket
   CHECK(b.burst() == 8);
   CHECK(b.tokens(t(3)) == Approx(4));
   CHECK(b.tokens(t(5)) == Approx(8));
-  b.set_burst(2, t(5)); // a smaller one caps it
+  b.set_burst(2, t(5));  // a smaller one caps it
   CHECK(b.tokens(t(5)) == Approx(2));
   CHECK(b.try_acquire(2, t(5)));
   CHECK_FALSE(b.try_acquire(1, t(5)));
@@ -231,7 +257,7 @@ TEST_CASE("token_bucket: a clock going backwards never credits tokens", "[limit]
   // t0..t1 a second time; surge sees the earlier reading with the later debits.
   bucket b(10, 3, tp{});
   run(b, {{1, 3, 1, true},
-          {0, 1, 1, true}, // TAT = t3 after this; at t0: 3 - 3
+          {0, 1, 1, true},  // TAT = t3 after this; at t0: 3 - 3
           {0, 0, 1, false},
           {1, 1, 1, true},
           {1, 0, 1, false},
@@ -250,7 +276,7 @@ TEST_CASE("token_bucket: a clock going backwards never credits tokens", "[limit]
     const double before = c.tokens(tp{} + std::chrono::nanoseconds(max_seen + 10'000'000));
     if (c.try_acquire(1, tp{} + std::chrono::nanoseconds(now))) ++admitted;
     const double after = c.tokens(tp{} + std::chrono::nanoseconds(max_seen + 10'000'000));
-    REQUIRE(after <= before); // nothing was credited
+    REQUIRE(after <= before);  // nothing was credited
   }
   CHECK(admitted <= 5 + max_seen / 1'000'000);
 }
@@ -262,7 +288,7 @@ TEST_CASE("token_bucket n > burst never passes and says so", "[limit][token_buck
   CHECK(r.status == surge::reserve_status::exceeds_burst);
   CHECK_FALSE(r);
   CHECK(b.time_until_available(4, t(100)) == clock_t_::duration::max());
-  CHECK(b.tokens(t(100)) == Approx(3)); // unchanged
+  CHECK(b.tokens(t(100)) == Approx(3));  // unchanged
   CHECK(b.try_acquire(3, t(100)));
 }
 
@@ -272,7 +298,7 @@ TEST_CASE("token_bucket tiny and huge rates do not overflow", "[limit][token_buc
     CHECK(b.try_acquire(1, tp{}));
     CHECK_FALSE(b.try_acquire(1, tp{}));
     const auto wait = b.time_until_available(1, tp{});
-    CHECK(std::abs(static_cast<double>(wait.count()) - 1e18) < 1e6); // 1e9 s, to < 1 ms
+    CHECK(std::abs(static_cast<double>(wait.count()) - 1e18) < 1e6);  // 1e9 s, to < 1 ms
     CHECK_FALSE(b.try_acquire(1, tp{} + wait - 1ns));
     CHECK(b.try_acquire(1, tp{} + wait));
   }
@@ -289,7 +315,7 @@ TEST_CASE("token_bucket tiny and huge rates do not overflow", "[limit][token_buc
     bucket b(1e9, 1, tp{});
     for (std::int64_t base : {std::int64_t{0}, std::int64_t{86'400'000'000'000} * 30}) {
       const tp t0 = tp{} + std::chrono::nanoseconds(base);
-      CHECK(b.try_acquire(1, t0 + 1ns)); // full after the idle
+      CHECK(b.try_acquire(1, t0 + 1ns));  // full after the idle
       for (int i = 2; i < 1000; ++i) {
         REQUIRE(b.try_acquire(1, t0 + std::chrono::nanoseconds(i)));
         REQUIRE_FALSE(b.try_acquire(1, t0 + std::chrono::nanoseconds(i)));
@@ -318,7 +344,7 @@ TEST_CASE("token_bucket unlimited grants everything", "[limit][token_bucket]") {
 }
 
 TEST_CASE("token_bucket acquire blocks only as long as needed", "[limit][token_bucket]") {
-  surge::token_bucket<> b(1e9, 10); // steady_clock; refills within nanoseconds
+  surge::token_bucket<> b(1e9, 10);  // steady_clock; refills within nanoseconds
   for (int i = 0; i < 100; ++i) CHECK(b.acquire(5));
   CHECK_FALSE(b.acquire(11));
 }
@@ -331,12 +357,13 @@ struct xrate_model {
   std::int64_t burst_u, token_u;
   std::int64_t tokens, last = 0, last_event = 0;
   std::size_t burst;
-  xrate_model(std::size_t b, std::int64_t tok) : burst_u(static_cast<std::int64_t>(b) * tok), token_u(tok), tokens(burst_u), burst(b) {}
+  xrate_model(std::size_t b, std::int64_t tok)
+      : burst_u(static_cast<std::int64_t>(b) * tok), token_u(tok), tokens(burst_u), burst(b) {}
   std::int64_t advance(std::int64_t t) const {
     const std::int64_t l = std::min(last, t);
     return std::min(burst_u, tokens + (t - l));
   }
-  struct res { // a Reservation
+  struct res {  // a Reservation
     bool ok;
     std::size_t n;
     std::int64_t act;
@@ -364,7 +391,7 @@ struct xrate_model {
   }
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("token_bucket equals x/time/rate's algorithm on random schedules", "[limit][token_bucket][model]") {
   std::mt19937_64 rng(42);
@@ -383,28 +410,28 @@ TEST_CASE("token_bucket equals x/time/rate's algorithm on random schedules", "[l
         const std::int64_t now_u = u.units(now);
         const std::size_t n = rng() % (burst + 2);
         switch (rng() % 4) {
-        case 0:
-        case 1: {
-          const bool ok = b.try_acquire(n, at);
-          REQUIRE(ok == m.reserve(now_u, n, 0).ok);
-          break;
-        }
-        case 2: {
-          auto r = b.reserve(n, clock_t_::duration::max(), at);
-          auto mr = m.reserve(now_u, n, std::numeric_limits<std::int64_t>::max());
-          REQUIRE(r.ok() == mr.ok);
-          if (mr.ok) {
-            REQUIRE(r.time_to_act == (mr.act <= now_u ? at : tp{} + std::chrono::nanoseconds(u.ns_at(mr.act))));
-            pending.emplace_back(r, mr);
+          case 0:
+          case 1: {
+            const bool ok = b.try_acquire(n, at);
+            REQUIRE(ok == m.reserve(now_u, n, 0).ok);
+            break;
           }
-          break;
-        }
-        default: // cancel the latest reservation (x/time/rate's lastEvent case)
-          if (!pending.empty() && rng() % 2 == 0) {
-            if (pending.back().first.time_to_act >= at) m.cancel(pending.back().second, now_u);
-            b.cancel(pending.back().first, at);
+          case 2: {
+            auto r = b.reserve(n, clock_t_::duration::max(), at);
+            auto mr = m.reserve(now_u, n, std::numeric_limits<std::int64_t>::max());
+            REQUIRE(r.ok() == mr.ok);
+            if (mr.ok) {
+              REQUIRE(r.time_to_act == (mr.act <= now_u ? at : tp{} + std::chrono::nanoseconds(u.ns_at(mr.act))));
+              pending.emplace_back(r, mr);
+            }
+            break;
           }
-          pending.clear();
+          default:  // cancel the latest reservation (x/time/rate's lastEvent case)
+            if (!pending.empty() && rng() % 2 == 0) {
+              if (pending.back().first.time_to_act >= at) m.cancel(pending.back().second, now_u);
+              b.cancel(pending.back().first, at);
+            }
+            pending.clear();
         }
         REQUIRE(b.tokens(at) == Approx(std::ldexp(static_cast<double>(m.advance(now_u)), -static_cast<int>(u.f))));
       }
@@ -456,7 +483,8 @@ TEST_CASE("token_bucket properties over random arrival schedules", "[limit][toke
   }
 }
 
-TEST_CASE("token_bucket: threads hammering one bucket admit what one thread would", "[limit][token_bucket][concurrency]") {
+TEST_CASE("token_bucket: threads hammering one bucket admit what one thread would",
+          "[limit][token_bucket][concurrency]") {
   // In each phase every thread tries until refused at that reading: the total
   // must equal what the single-threaded reference admits at the same reading.
   using cl = surge_test::manual_clock<struct hammer_tag>;

@@ -64,7 +64,7 @@ inline u128 shl(u128 x, unsigned s) noexcept {
 /// (x.hi < d). Restoring binary division: slow (64 steps), used only off the
 /// hot path (delays, reconfiguration).
 inline std::uint64_t div_128_64(u128 x, std::uint64_t d, std::uint64_t& rem) noexcept {
-  std::uint64_t r = x.hi; // < d
+  std::uint64_t r = x.hi;  // < d
   std::uint64_t q = 0;
   for (int i = 63; i >= 0; --i) {
     const bool carry = (r >> 63) != 0;
@@ -88,9 +88,9 @@ inline constexpr std::int64_t unit_limit = std::int64_t{1} << 61;
 /// (never UB, whatever the fields hold), so a torn read under a concurrent
 /// reconfiguration can only produce a wrong number, which callers discard.
 struct rate_units {
-  std::uint64_t m = std::uint64_t{1} << 62; ///< multiplier in [2^62, 2^63)
-  std::uint32_t s = 62;                     ///< shift, in [0, 127]
-  std::uint32_t f = 0;                      ///< one token = 2^f units
+  std::uint64_t m = std::uint64_t{1} << 62;  ///< multiplier in [2^62, 2^63)
+  std::uint32_t s = 62;                      ///< shift, in [0, 127]
+  std::uint32_t f = 0;                       ///< one token = 2^f units
 
   /// True when `rate` is a usable rate in tokens per second: finite and > 0.
   static bool valid_rate(double rate) noexcept { return std::isfinite(rate) && rate > 0.0; }
@@ -136,7 +136,7 @@ struct rate_units {
   /// +-unit_limit. Monotone non-decreasing in ns.
   [[nodiscard]] std::int64_t units(std::int64_t ns) const noexcept {
 #if defined(__SIZEOF_INT128__)
-    if (ns >= 0) { // the hot path: one multiply, one shift
+    if (ns >= 0) {  // the hot path: one multiply, one shift
       __extension__ using wide = unsigned __int128;
       const wide q = (static_cast<wide>(static_cast<std::uint64_t>(ns)) * m) >> (s & 127u);
       return q > static_cast<wide>(unit_limit) ? unit_limit : static_cast<std::int64_t>(q);
@@ -168,13 +168,14 @@ struct rate_units {
     const std::uint64_t mag = neg ? std::uint64_t(0) - static_cast<std::uint64_t>(u) : static_cast<std::uint64_t>(u);
     // q = mag * 2^s / m, split as (mag << t) / m * 2^(s - t) so each step fits.
     const unsigned sh = s & 127u;
-    const unsigned t = sh < 62 ? sh : 62; // mag < 2^62 after saturation, so mag << 62 < 2^124
-    const std::uint64_t cm = mag > static_cast<std::uint64_t>(unit_limit) * 2 ? static_cast<std::uint64_t>(unit_limit) * 2 : mag;
+    const unsigned t = sh < 62 ? sh : 62;  // mag < 2^62 after saturation, so mag << 62 < 2^124
+    const std::uint64_t cm =
+        mag > static_cast<std::uint64_t>(unit_limit) * 2 ? static_cast<std::uint64_t>(unit_limit) * 2 : mag;
     const u128 num = shl(u128{0, cm}, t);
     if (num.hi >= m) return neg ? -ns_limit : ns_limit;
     std::uint64_t rem = 0;
     std::uint64_t q = div_128_64(num, m, rem);
-    const unsigned r = sh - t; // remaining shift
+    const unsigned r = sh - t;  // remaining shift
     // exact value = q * 2^r + rem * 2^r / m
     if (r >= 62 || (r > 0 && (q >> (62 - r)) != 0)) return neg ? -ns_limit : ns_limit;
     std::uint64_t frac_q = 0, frac_rem = 0;
@@ -210,6 +211,6 @@ struct rate_units {
 /// shorter than a picosecond, or the unit horizon gets too short).
 inline constexpr double max_rate = 1e12;
 
-} // namespace surge::detail
+}  // namespace surge::detail
 
-#endif // SURGE_DETAIL_RATE_UNITS_HPP
+#endif  // SURGE_DETAIL_RATE_UNITS_HPP

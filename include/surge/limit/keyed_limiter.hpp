@@ -21,9 +21,9 @@ namespace surge {
 
 /// Counters of a keyed_limiter (sums over its shards).
 struct keyed_limiter_stats {
-  std::uint64_t inserted = 0;      ///< keys that got a state
-  std::uint64_t dropped_full = 0;  ///< keys dropped while full (free: no effect on any decision)
-  std::uint64_t evicted_active = 0; ///< keys evicted by recency while not full (their debt forgotten)
+  std::uint64_t inserted = 0;        ///< keys that got a state
+  std::uint64_t dropped_full = 0;    ///< keys dropped while full (free: no effect on any decision)
+  std::uint64_t evicted_active = 0;  ///< keys evicted by recency while not full (their debt forgotten)
 };
 
 /// One `Limiter` per key: every key is limited as if it had its own
@@ -63,7 +63,7 @@ struct keyed_limiter_stats {
 template <class Key, class Limiter, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           std::size_t Shards = 16>
 class keyed_limiter {
-public:
+ public:
   static_assert(Shards >= 1, "Shards must be at least 1");
   using key_type = Key;
   using limiter_type = Limiter;
@@ -88,13 +88,11 @@ public:
   /// semantics). An n the key can never have (n > burst) is refused without
   /// storing the key.
   template <class L = Limiter>
-    requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
-  [[nodiscard]] bool try_acquire(const Key& key, std::size_t n = 1) {
-    return try_acquire(key, n, clock_type::now());
-  }
+  requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
+  [[nodiscard]] bool try_acquire(const Key& key, std::size_t n = 1) { return try_acquire(key, n, clock_type::now()); }
 
   template <class L = Limiter>
-    requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
+  requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
   [[nodiscard]] bool try_acquire(const Key& key, std::size_t n, time_point now) {
     // never grantable (n > burst): refuse without storing the key
     if (limiter_.time_until_available_state(Limiter::initial_state(), n, now) == duration::max()) return false;
@@ -106,9 +104,9 @@ public:
 
   /// How long until `key` has n tokens (zero if now); does not store the key.
   template <class L = Limiter>
-    requires requires(const L& l, const typename L::state_type& s) {
-      l.time_until_available_state(s, std::size_t{1}, time_point{});
-    }
+  requires requires(const L& l, const typename L::state_type& s) {
+    l.time_until_available_state(s, std::size_t{1}, time_point{});
+  }
   [[nodiscard]] duration time_until_available(const Key& key, std::size_t n = 1,
                                               time_point now = clock_type::now()) const {
     const shard& s = shard_for(key);
@@ -121,7 +119,7 @@ public:
 
   /// Decides one arrival for `key` (leaky_bucket meter semantics).
   template <class L = Limiter>
-    requires requires(const L& l, typename L::state_type& s) { l.admit_state(s, time_point{}); }
+  requires requires(const L& l, typename L::state_type& s) { l.admit_state(s, time_point{}); }
   [[nodiscard]] auto admit(const Key& key, time_point now = clock_type::now()) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
@@ -184,7 +182,7 @@ public:
   /// The prototype every key is limited like.
   [[nodiscard]] const Limiter& prototype() const noexcept { return limiter_; }
 
-private:
+ private:
   using cache_type = lru_cache<Key, state_type, Hash, KeyEqual>;
 
   struct alignas(detail::destructive_interference_size) shard {
@@ -222,6 +220,6 @@ private:
   std::array<std::unique_ptr<shard>, Shards> shards_;
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_LIMIT_KEYED_LIMITER_HPP
+#endif  // SURGE_LIMIT_KEYED_LIMITER_HPP

@@ -20,9 +20,9 @@ namespace surge {
 
 /// What a meter decided for one arrival.
 enum class meter_decision : std::uint8_t {
-  admit, ///< pass now
-  delay, ///< pass after `delay` (nginx: the request is held, then served)
-  reject ///< refuse (nginx: 503); the meter's state is unchanged
+  admit,  ///< pass now
+  delay,  ///< pass after `delay` (nginx: the request is held, then served)
+  reject  ///< refuse (nginx: 503); the meter's state is unchanged
 };
 
 /// A meter's answer: the decision and, for `delay`, how long to hold the request.
@@ -77,7 +77,7 @@ template <class Clock = std::chrono::steady_clock>
 class leaky_bucket {
   static constexpr std::int64_t empty_tat = std::numeric_limits<std::int64_t>::min();
 
-public:
+ public:
   using clock_type = Clock;
   using duration = typename Clock::duration;
   using time_point = typename Clock::time_point;
@@ -86,9 +86,9 @@ public:
   /// Per-key state for keyed_limiter (exact mode: the excess horizon; nginx
   /// mode: excess, stamp and whether the node exists). 24 bytes.
   struct state_type {
-    std::int64_t tat = empty_tat; // exact mode: when the excess drains to 0, in units
-    std::int64_t excess = 0;      // nginx mode: milli-requests
-    std::int64_t last_ms = 0;     // nginx mode: stamp; node exists when tat != empty_tat
+    std::int64_t tat = empty_tat;  // exact mode: when the excess drains to 0, in units
+    std::int64_t excess = 0;       // nginx mode: milli-requests
+    std::int64_t last_ms = 0;      // nginx mode: stamp; node exists when tat != empty_tat
   };
 
   /// Exact-mode meter: rate R per second, burst B, delay D (nodelay: none).
@@ -113,7 +113,8 @@ public:
                                           std::size_t delay = 0) {
     if (rate == 0 || rate > (std::size_t{1} << 40))
       throw std::invalid_argument("surge::leaky_bucket::nginx: rate must be in [1, 2^40]");
-    if (burst > (std::size_t{1} << 40)) throw std::invalid_argument("surge::leaky_bucket::nginx: burst must be <= 2^40");
+    if (burst > (std::size_t{1} << 40))
+      throw std::invalid_argument("surge::leaky_bucket::nginx: burst must be <= 2^40");
     const double per_second = unit == nginx_rate_unit::per_second ? static_cast<double>(rate) : rate / 60.0;
     leaky_bucket b(std::min(per_second, 1e9), burst, delay, time_point{});
     b.nginx_ = true;
@@ -127,9 +128,19 @@ public:
   /// Copies configuration and state (a snapshot; not synchronised with
   /// concurrent use of `other`).
   leaky_bucket(const leaky_bucket& o) noexcept
-      : units_(o.units_), epoch_(o.epoch_), rate_(o.rate_), burst_(o.burst_), delay_(o.delay_),
-        burst_u_(o.burst_u_), delay_u_(o.delay_u_), nginx_(o.nginx_), rate_m_(o.rate_m_), burst_m_(o.burst_m_),
-        delay_m_(o.delay_m_), tat_(o.tat_.load(std::memory_order_acquire)), ng_(o.ng_) {}
+      : units_(o.units_),
+        epoch_(o.epoch_),
+        rate_(o.rate_),
+        burst_(o.burst_),
+        delay_(o.delay_),
+        burst_u_(o.burst_u_),
+        delay_u_(o.delay_u_),
+        nginx_(o.nginx_),
+        rate_m_(o.rate_m_),
+        burst_m_(o.burst_m_),
+        delay_m_(o.delay_m_),
+        tat_(o.tat_.load(std::memory_order_acquire)),
+        ng_(o.ng_) {}
   leaky_bucket& operator=(const leaky_bucket&) = delete;
 
   /// Decides one arrival now. O(1).
@@ -189,7 +200,7 @@ public:
     return s.tat + units_.token() <= units_.units(ns_of(now) - epoch_);
   }
 
-private:
+ private:
   /// Runs f() (noexcept) holding the nginx-mode spin flag.
   template <class F>
   auto locked(F&& f) const noexcept {
@@ -233,7 +244,7 @@ private:
   /// nginx mode: ngx_http_limit_req_lookup + ngx_http_limit_req_account for one limit.
   result nginx_step(state_type& s, time_point now) const noexcept {
     const std::int64_t now_ms = ms_of(now);
-    if (s.tat == empty_tat) { // a new node: excess 0, stamp now
+    if (s.tat == empty_tat) {  // a new node: excess 0, stamp now
       s.tat = 0;
       s.excess = 0;
       s.last_ms = now_ms;
@@ -247,8 +258,7 @@ private:
     if (excess <= delay_m_) return result{meter_decision::admit, duration::zero()};
     const std::int64_t delay_ms = (excess - delay_m_) * 1000 / rate_m_;
     if (delay_ms == 0) return result{meter_decision::admit, duration::zero()};
-    return result{meter_decision::delay,
-                  std::chrono::ceil<duration>(std::chrono::milliseconds(delay_ms))};
+    return result{meter_decision::delay, std::chrono::ceil<duration>(std::chrono::milliseconds(delay_ms))};
   }
 
   detail::rate_units units_;
@@ -288,7 +298,7 @@ private:
 /// std::invalid_argument.
 template <class Clock = std::chrono::steady_clock>
 class leaky_bucket_pacer {
-public:
+ public:
   using clock_type = Clock;
   using duration = typename Clock::duration;
   using time_point = typename Clock::time_point;
@@ -299,8 +309,7 @@ public:
   leaky_bucket_pacer(double rate_per_second, std::size_t slack, time_point now) : epoch_(ns_of(now)) {
     if (!detail::rate_units::valid_rate(rate_per_second) || rate_per_second > 1e9)
       throw std::invalid_argument("surge::leaky_bucket_pacer: rate_per_second must be finite, > 0 and <= 1e9");
-    if (slack > (std::size_t{1} << 32))
-      throw std::invalid_argument("surge::leaky_bucket_pacer: slack must be <= 2^32");
+    if (slack > (std::size_t{1} << 32)) throw std::invalid_argument("surge::leaky_bucket_pacer: slack must be <= 2^32");
     units_ = detail::rate_units::make(rate_per_second, slack + 1);
     per_ = units_.token();
     slack_u_ = units_.tokens(slack);
@@ -317,9 +326,9 @@ public:
     std::int64_t next = 0;
     for (;;) {
       if (last == never || (slack_u_ == 0 && now_u - last > per_))
-        next = now_u; // first call, or strict pacing after a gap: start from now
+        next = now_u;  // first call, or strict pacing after a gap: start from now
       else if (slack_u_ > 0 && now_u - last > slack_u_ + per_)
-        next = now_u - slack_u_; // long gap: keep at most `slack` unused permissions
+        next = now_u - slack_u_;  // long gap: keep at most `slack` unused permissions
       else
         next = last + per_;
       if (state_.compare_exchange_weak(last, next, std::memory_order_acq_rel, std::memory_order_acquire)) break;
@@ -330,7 +339,7 @@ public:
     return now + std::chrono::ceil<duration>(std::chrono::nanoseconds(wait));
   }
 
-private:
+ private:
   static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::min();
   static std::int64_t ns_of(time_point t) noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -343,6 +352,6 @@ private:
   std::atomic<std::int64_t> state_{never};
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_LIMIT_LEAKY_BUCKET_HPP
+#endif  // SURGE_LIMIT_LEAKY_BUCKET_HPP

@@ -23,9 +23,9 @@ namespace surge {
 
 /// Why a reservation was or was not granted.
 enum class reserve_status : std::uint8_t {
-  granted,          ///< the tokens are the caller's after `delay`
-  exceeds_burst,    ///< n > burst: can never be granted (x/time/rate: ok == false)
-  exceeds_max_wait, ///< the wait would be longer than the caller's max_wait
+  granted,           ///< the tokens are the caller's after `delay`
+  exceeds_burst,     ///< n > burst: can never be granted (x/time/rate: ok == false)
+  exceeds_max_wait,  ///< the wait would be longer than the caller's max_wait
 };
 
 /// A token bucket: `rate` tokens per second refill a bucket that holds at most
@@ -52,8 +52,8 @@ enum class reserve_status : std::uint8_t {
 /// configuration generation. tokens(t) = burst - max(0, TAT - t). A request
 /// for n tokens moves TAT by exactly n << F units, so admissions never drift:
 /// over any horizon the limiter admits exactly what the ideal (real-number)
-/// bucket admits for clock readings rounded down to one unit (< 1 ns for rates
-/// up to 1e9/s). The rate itself is taken exactly from the double given
+/// bucket admits for clock readings rounded down to one unit (at most 1 ns for
+/// rates of 0.24/s and above). The rate itself is taken exactly from the double given
 /// (relative error < 2^-62). No `double` in the state.
 ///
 /// **Clock going backwards** (a non-steady Clock): never credits tokens and
@@ -63,7 +63,7 @@ enum class reserve_status : std::uint8_t {
 /// jump of d, the limiter admits nothing extra; it may refuse for up to d.
 ///
 /// **Horizon.** Clock readings are taken relative to an epoch; after 2^53
-/// units (104 days for rates up to 1e9/s, less above) the next call re-bases
+/// units (52 to 104 days for rates up to 1e9/s, less above) the next call re-bases
 /// the epoch (one CAS, rounding down by < 1 unit, never crediting).
 ///
 /// Complexity: every operation O(1); try_acquire/reserve/cancel retry their CAS
@@ -82,7 +82,7 @@ class token_bucket {
   static constexpr std::int64_t tat_limit = std::int64_t{1} << 54;
   static constexpr std::int64_t full_tat = -(std::int64_t{1} << 54);
 
-public:
+ public:
   using clock_type = Clock;
   using duration = typename Clock::duration;
   using time_point = typename Clock::time_point;
@@ -90,11 +90,11 @@ public:
   /// The answer of reserve(): x/time/rate's Reservation.
   struct reservation {
     reserve_status status = reserve_status::exceeds_burst;
-    std::size_t tokens = 0;      ///< n reserved (0 when not granted)
-    time_point time_to_act{};    ///< when the tokens are the caller's
-    duration delay{};            ///< time_to_act - now (0 if now), duration::max() if not granted
-    std::int64_t tat_after = 0;  ///< internal: TAT right after this reservation
-    std::uint8_t generation = 0; ///< internal: configuration it was made under
+    std::size_t tokens = 0;       ///< n reserved (0 when not granted)
+    time_point time_to_act{};     ///< when the tokens are the caller's
+    duration delay{};             ///< time_to_act - now (0 if now), duration::max() if not granted
+    std::int64_t tat_after = 0;   ///< internal: TAT right after this reservation
+    std::uint8_t generation = 0;  ///< internal: configuration it was made under
 
     /// True when granted (x/time/rate's OK()).
     [[nodiscard]] bool ok() const noexcept { return status == reserve_status::granted; }
@@ -164,8 +164,7 @@ public:
         w = again;
         continue;
       }
-      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
-                                      std::memory_order_acquire))
+      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire))
         return true;
     }
   }
@@ -222,8 +221,7 @@ public:
         r.status = st;
         return r;
       }
-      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
-                                      std::memory_order_acquire)) {
+      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire)) {
         r.status = st;
         r.tokens = n;
         r.delay = to_duration(wait_ns);
@@ -257,12 +255,10 @@ public:
       const std::int64_t now_u = c.units.units(now_ns - c.epoch);
       const std::int64_t tat = tat_of(w);
       // tokens reserved after r: TAT - r.tat_after; never restore more than r took
-      const std::int64_t restore =
-          std::min(c.units.tokens(r.tokens), c.units.tokens(r.tokens) - (tat - r.tat_after));
+      const std::int64_t restore = std::min(c.units.tokens(r.tokens), c.units.tokens(r.tokens) - (tat - r.tat_after));
       if (restore <= 0 || tat <= now_u) return;
       const std::int64_t next = std::max(now_u, tat - restore);
-      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
-                                      std::memory_order_acquire))
+      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire))
         return;
     }
   }
@@ -372,8 +368,7 @@ public:
   }
 
   /// time_until_available for state `s`.
-  [[nodiscard]] duration time_until_available_state(const state_type& s, std::size_t n,
-                                                    time_point now) const noexcept {
+  [[nodiscard]] duration time_until_available_state(const state_type& s, std::size_t n, time_point now) const noexcept {
     if (unlimited_) return duration::zero();
     const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
     if (n > c.burst) return duration::max();
@@ -391,7 +386,7 @@ public:
     return s.tat <= c.units.units(ns_of(now) - c.epoch);
   }
 
-private:
+ private:
   struct config {
     detail::rate_units units;
     std::int64_t epoch = 0;
@@ -434,8 +429,6 @@ private:
     c.burst_u = s.burst_u.load(std::memory_order_relaxed);
     return c;
   }
-
-
 
   static void check(double rate, std::size_t burst) {
     if (!detail::rate_units::valid_rate(rate) || rate > detail::max_rate)
@@ -481,8 +474,7 @@ private:
                     double rate) noexcept {
     slot& s = slots_[gen & 1u];
     s.m.store(u.m, std::memory_order_release);
-    s.sf.store(static_cast<std::uint64_t>(u.s) | (static_cast<std::uint64_t>(u.f) << 32),
-               std::memory_order_release);
+    s.sf.store(static_cast<std::uint64_t>(u.s) | (static_cast<std::uint64_t>(u.f) << 32), std::memory_order_release);
     s.epoch.store(epoch, std::memory_order_release);
     s.burst.store(burst, std::memory_order_release);
     s.burst_u.store(u.tokens(burst), std::memory_order_release);
@@ -512,7 +504,7 @@ private:
     for (;;) {
       const config c = load_slot(gen_of(w));
       const std::int64_t now_u = c.units.units(now_ns - c.epoch);
-      if (only_rebase && now_u < rebase_at && now_u > -rebase_at) break; // someone else re-based
+      if (only_rebase && now_u < rebase_at && now_u > -rebase_at) break;  // someone else re-based
       const double rate = (only_rebase || burst_change) ? c.rate : new_rate;
       const std::uint64_t burst = (only_rebase || !burst_change) ? c.burst : new_burst;
       const detail::rate_units nu =
@@ -525,8 +517,7 @@ private:
       const std::int64_t tat = debt_new == 0 ? full_tat : std::min(debt_new, tat_limit);
       const std::uint64_t gen = (gen_of(w) + 1) & 0xffu;
       publish_slot(gen, nu, now_ns, burst, rate);
-      if (word_.compare_exchange_weak(w, pack(tat, gen), std::memory_order_acq_rel, std::memory_order_acquire))
-        break;
+      if (word_.compare_exchange_weak(w, pack(tat, gen), std::memory_order_acq_rel, std::memory_order_acquire)) break;
     }
     writer_.store(false, std::memory_order_release);
   }
@@ -540,15 +531,15 @@ private:
       if (x < -lim) return -detail::unit_limit;
       return static_cast<std::int64_t>(static_cast<std::uint64_t>(x) << sh);
     }
-    return x >> (from - to); // arithmetic shift: floor
+    return x >> (from - to);  // arithmetic shift: floor
   }
 
-  alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{0}; // the state; its own line with the config
+  alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{0};  // the state; its own line with the config
   bool unlimited_ = false;
   std::atomic<bool> writer_{false};
   slot slots_[2];
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_LIMIT_TOKEN_BUCKET_HPP
+#endif  // SURGE_LIMIT_TOKEN_BUCKET_HPP
