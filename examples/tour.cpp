@@ -30,8 +30,8 @@ void tour_basics() {
   });
   producer.join();
   consumer.join();
-  fmt::print("two counters {} bytes apart: produced {} consumed {}\n", sizeof(surge::detail::padded<std::atomic<long>>),
-             c.produced->load(), c.consumed->load());
+  fmt::print("two counters {} bytes apart: produced {} consumed {}\n",
+             sizeof(surge::detail::padded<std::atomic<long>>), c.produced->load(), c.consumed->load());
 }
 
 void tour_limit() {
@@ -67,7 +67,7 @@ void tour_limit() {
   fmt::print("per client (5/s, burst 1): alice {} then {}, bob {}\n", alice1, alice2, bob);
 }
 
-}  // namespace
+} // namespace
 
 int main() {
   fmt::print("surge tour\n");
