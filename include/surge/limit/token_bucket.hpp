@@ -158,8 +158,7 @@ class token_bucket {
       }
       if (!ok) {
         // validate the configuration we read (it may have been reconfigured)
-        std::atomic_thread_fence(std::memory_order_acquire);
-        const std::uint64_t again = word_.load(std::memory_order_relaxed);
+        const std::uint64_t again = word_.load(std::memory_order_acquire);
         if (again == w) return false;
         w = again;
         continue;
@@ -212,8 +211,7 @@ class token_bucket {
       else if (next >= tat_limit || wait_ns > max_ns(max_wait))
         st = reserve_status::exceeds_max_wait;
       if (st != reserve_status::granted) {
-        std::atomic_thread_fence(std::memory_order_acquire);
-        const std::uint64_t again = word_.load(std::memory_order_relaxed);
+        const std::uint64_t again = word_.load(std::memory_order_acquire);
         if (again != w) {
           w = again;
           continue;
@@ -393,9 +391,12 @@ class token_bucket {
     std::uint64_t burst = 1;
     double rate = 1.0;
   };
-  // One of two configuration slots, read with relaxed atomics: a reader that
-  // races with a rewrite of its slot always fails its CAS or its validation
-  // reload, because the rewrite happens only after the word's generation moved.
+  // One of two configuration slots, written with release and read with acquire
+  // (plain moves on x86 and arm64's ldar): a reader that races with a rewrite
+  // of its slot always fails its CAS or its validation re-load of the word,
+  // because the rewrite happens only after the word's generation moved, and a
+  // reader that saw any rewritten field synchronises with that writer. (No
+  // standalone fence: ThreadSanitizer does not model them.)
   struct slot {
     std::atomic<std::uint64_t> m{0};
     std::atomic<std::uint64_t> sf{0};
@@ -420,13 +421,13 @@ class token_bucket {
   }
   static hot_config load_hot_from(const slot& s) noexcept {
     hot_config c;
-    c.units.m = s.m.load(std::memory_order_relaxed);
-    const std::uint64_t sf = s.sf.load(std::memory_order_relaxed);
+    c.units.m = s.m.load(std::memory_order_acquire);
+    const std::uint64_t sf = s.sf.load(std::memory_order_acquire);
     c.units.s = static_cast<std::uint32_t>(sf & 0xffffffffu);
     c.units.f = static_cast<std::uint32_t>(sf >> 32) & 63u;
-    c.epoch = s.epoch.load(std::memory_order_relaxed);
-    c.burst = s.burst.load(std::memory_order_relaxed);
-    c.burst_u = s.burst_u.load(std::memory_order_relaxed);
+    c.epoch = s.epoch.load(std::memory_order_acquire);
+    c.burst = s.burst.load(std::memory_order_acquire);
+    c.burst_u = s.burst_u.load(std::memory_order_acquire);
     return c;
   }
 
@@ -460,13 +461,13 @@ class token_bucket {
   config load_slot(std::uint64_t gen) const noexcept {
     const slot& s = slots_[gen & 1u];
     config c;
-    c.units.m = s.m.load(std::memory_order_relaxed);
-    const std::uint64_t sf = s.sf.load(std::memory_order_relaxed);
+    c.units.m = s.m.load(std::memory_order_acquire);
+    const std::uint64_t sf = s.sf.load(std::memory_order_acquire);
     c.units.s = static_cast<std::uint32_t>(sf & 0xffffffffu);
     c.units.f = static_cast<std::uint32_t>(sf >> 32);
-    c.epoch = s.epoch.load(std::memory_order_relaxed);
-    c.burst = s.burst.load(std::memory_order_relaxed);
-    c.rate = std::bit_cast<double>(s.rate_bits.load(std::memory_order_relaxed));
+    c.epoch = s.epoch.load(std::memory_order_acquire);
+    c.burst = s.burst.load(std::memory_order_acquire);
+    c.rate = std::bit_cast<double>(s.rate_bits.load(std::memory_order_acquire));
     return c;
   }
 
