@@ -4,6 +4,7 @@
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -37,6 +38,10 @@ TEST_CASE("lru_cache evicts the least recently used entry", "[lru]") {
   CHECK(*c.peek(3) == 31);
   CHECK(c.size() == 3);
   CHECK(c.capacity() == 3);
+  // The footprint is fixed at construction: capacity + 1 nodes (20 bytes for
+  // int -> int: key, value, two links, hash) and 8 index slots of 8 bytes.
+  CHECK(c.memory_bytes() == 4 * 20 + 8 * 8);
+  CHECK(surge::lru_cache<std::uint64_t, std::uint64_t>(1000).memory_bytes() == 1001 * 32 + 2048 * 8);
 }
 
 // ---- shared behaviour, run for both caches ---------------------------------
@@ -192,6 +197,17 @@ TEMPLATE_TEST_CASE("purge_expired removes exactly the expired entries of a large
   CHECK(c.size() == 500);
 }
 
+TEMPLATE_TEST_CASE("a ttl of duration::max() saturates instead of overflowing", "[lru][lfu]", lru_kind, lfu_kind) {
+  using clock = surge_test::manual_clock<std::pair<TestType, clock_tag<4>>>;
+  clock::set(1000h);
+  typename TestType::template cache<int, int, std::hash<int>, std::equal_to<int>, clock> c(
+      2, {.ttl = clock::duration::max()});
+  c.put(1, 1);
+  clock::advance(100000h);
+  CHECK(c.contains(1));
+  CHECK(c.purge_expired() == 0);
+}
+
 TEMPLATE_TEST_CASE("no ttl: the clock is never consulted and nothing expires", "[lru][lfu]", lru_kind, lfu_kind) {
   using clock = surge_test::manual_clock<std::pair<TestType, clock_tag<3>>>;
   clock::reset();
@@ -264,6 +280,17 @@ TEMPLATE_TEST_CASE("move-only values work in every non-copying operation", "[lru
   CHECK(c.erase(3));
   c.clear();
   CHECK(c.empty());
+}
+
+TEMPLATE_TEST_CASE("immovable values work through get_or_insert_with", "[lru][lfu]", lru_kind, lfu_kind) {
+  int evicted = 0;
+  typename TestType::template cache<int, std::atomic<int>> c(
+      2, {.on_evict = [&](int&&, std::atomic<int>&& v) { evicted += v.load(); }});
+  for (int k = 0; k < 4; ++k) c.get_or_insert_with(k, [k] { return std::atomic<int>(k + 1); }).fetch_add(10);
+  CHECK(evicted == 11 + 12);
+  CHECK(c.get(3)->load() == 14);
+  CHECK(c.erase(2));
+  CHECK(c.size() == 1);
 }
 
 // ---- exception safety ------------------------------------------------------

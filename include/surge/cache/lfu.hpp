@@ -28,6 +28,23 @@ class lfu_policy {
     std::uint32_t bucket = index_npos;
   };
 
+ private:
+  struct bucket {
+    std::uint64_t count = 0;
+    index_links links;   // neighbours in order_ (next: free list while free)
+    index_list entries;  // least recent first
+  };
+
+  auto bucket_links() noexcept {
+    return [b = buckets_.get()](std::uint32_t i) noexcept -> index_links& { return b[i].links; };
+  }
+
+  template <class Links>
+  static auto entry_links(Links& links) noexcept {
+    return [&links](std::uint32_t i) noexcept -> index_links& { return links(i).entry; };
+  }
+
+ public:
   explicit lfu_policy(std::size_t nodes) : buckets_(std::make_unique<bucket[]>(nodes)), count_(nodes) { clear(); }
 
   template <class Links>
@@ -81,21 +98,6 @@ class lfu_policy {
   [[nodiscard]] std::size_t memory_bytes() const noexcept { return count_ * sizeof(bucket); }
 
  private:
-  struct bucket {
-    std::uint64_t count = 0;
-    index_links links;   // neighbours in order_ (next: free list while free)
-    index_list entries;  // least recent first
-  };
-
-  auto bucket_links() noexcept {
-    return [b = buckets_.get()](std::uint32_t i) noexcept -> index_links& { return b[i].links; };
-  }
-
-  template <class Links>
-  static auto entry_links(Links& links) noexcept {
-    return [&links](std::uint32_t i) noexcept -> index_links& { return links(i).entry; };
-  }
-
   std::uint32_t new_bucket(std::uint64_t count) noexcept {
     const std::uint32_t b = free_;
     free_ = buckets_[b].links.next;

@@ -94,8 +94,9 @@ class lru_policy {
 /// assignment that throws in `put` leaves that value as its assignment
 /// operator left it; a listener that throws finds its entry already removed
 /// (and, in `put`, the new entry already inserted). Keys and values must not
-/// throw from their destructors. Move-only values work everywhere except the
-/// copy `put(key, value)` a caller would make (move them in).
+/// throw from their destructors. Move-only values work everywhere (move them
+/// into `put`); values that can be neither copied nor moved (atomics, a
+/// mutex) work through `get_or_insert_with` with a `make` returning a prvalue.
 ///
 /// Not copyable or movable (hold it by `std::unique_ptr` to move it around).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,

@@ -88,7 +88,6 @@ class basic_cache {
 
   static_assert(std::is_nothrow_destructible_v<Key> && std::is_nothrow_destructible_v<Value>,
                 "cache keys and values must have non-throwing destructors");
-  static_assert(std::is_move_constructible_v<Value>, "cache values must be move-constructible");
 
   /// Largest supported capacity (node indices are 32-bit).
   static constexpr std::size_t max_capacity = slot_index::max_supported - 1;
@@ -259,6 +258,13 @@ class basic_cache {
     return index_.find(h, [&](std::uint32_t n) { return static_cast<bool>(eq_(nodes[n].key, key)); });
   }
 
+  /// now() + ttl, saturated at time_point::max() (a ttl of duration::max()
+  /// means "practically never").
+  [[nodiscard]] time_point expiry_from_now() const {
+    const time_point now = Clock::now();
+    return now > time_point::max() - ttl_ ? time_point::max() : now + ttl_;
+  }
+
   [[nodiscard]] bool expired(std::uint32_t n) const { return has_ttl() && expiry_[n] <= Clock::now(); }
 
   template <class K>
@@ -292,7 +298,7 @@ class basic_cache {
     if (n != index_npos) {
       if (!expired(n)) {
         nodes_[n].value = std::move(value);  // may throw: then nothing else changed
-        if (has_ttl()) expiry_[n] = Clock::now() + ttl_;
+        if (has_ttl()) expiry_[n] = expiry_from_now();
         policy_.on_access(n, links());
         return false;
       }
@@ -361,7 +367,7 @@ class basic_cache {
     }
     index_.insert(h, n);
     policy_.on_insert(n, links());
-    if (has_ttl()) expiry_[n] = Clock::now() + ttl_;
+    if (has_ttl()) expiry_[n] = expiry_from_now();
     ++size_;
     ++stats_.insertions;
     if (victim != index_npos) notify_and_release(victim);
