@@ -7,6 +7,7 @@
 #include <surge/surge.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -55,11 +56,45 @@ void tour_cache() {
   fmt::print("the hottest key, 1, is cached: {}; it was used {} times\n", *lru.peek(1), lfu.frequency(1));
 }
 
+void tour_limit() {
+  section("limit");
+  // A token bucket: 10 requests per second, bursts of 3 (x/time/rate's semantics).
+  // Every call takes an optional `now` (here one reading, so the output is exact).
+  const auto now = std::chrono::steady_clock::now();
+  surge::token_bucket<> bucket(10.0, 3, now);
+  int passed = 0;
+  for (int i = 0; i < 5; ++i) passed += bucket.try_acquire(1, now) ? 1 : 0;
+  fmt::print("token_bucket(10/s, burst 3): {} of 5 back-to-back requests pass\n", passed);
+  // Never sleeps inside: it says how long to wait (a thread sleeps, a coroutine awaits).
+  const auto r = bucket.reserve(1, std::chrono::steady_clock::duration::max(), now);
+  fmt::print("reserve(): granted, act in {} ms\n",
+             std::chrono::duration_cast<std::chrono::milliseconds>(r.delay).count());
+  // nginx `limit_req rate=1r/s burst=2 delay=1`, as a meter.
+  surge::leaky_bucket<> meter(1.0, 2, 1, now);
+  for (int i = 0; i < 4; ++i) {
+    const auto m = meter.admit(now);
+    fmt::print("  arrival {}: {}{}\n", i,
+               m.decision == surge::meter_decision::admit   ? "admit"
+               : m.decision == surge::meter_decision::delay ? "delay "
+                                                            : "reject",
+               m.decision == surge::meter_decision::delay
+                   ? fmt::format("{} ms", std::chrono::duration_cast<std::chrono::milliseconds>(m.delay).count())
+                   : "");
+  }
+  // One limiter per client, in bounded memory.
+  surge::keyed_limiter<std::string, surge::token_bucket<>> per_client(surge::token_bucket<>(5.0, 1), 10'000);
+  const bool alice1 = per_client.try_acquire("alice", 1, now);
+  const bool alice2 = per_client.try_acquire("alice", 1, now);
+  const bool bob = per_client.try_acquire("bob", 1, now);
+  fmt::print("per client (5/s, burst 1): alice {} then {}, bob {}\n", alice1, alice2, bob);
+}
+
 }  // namespace
 
 int main() {
   fmt::print("surge tour\n");
   tour_basics();
   tour_cache();
+  tour_limit();
   fmt::print("\ntour done\n");
 }

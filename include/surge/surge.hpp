@@ -10,5 +10,8 @@
 #include <surge/cache/sharded.hpp>
 #include <surge/cache/stats.hpp>
 #include <surge/version.hpp>
+#include <surge/limit/keyed_limiter.hpp>
+#include <surge/limit/leaky_bucket.hpp>
+#include <surge/limit/token_bucket.hpp>
 
 #endif // SURGE_SURGE_HPP

@@ -1,0 +1,225 @@
+/// @file surge/limit/keyed_limiter.hpp
+/// One rate limiter per key (client, IP, API token) in bounded memory.
+#ifndef SURGE_LIMIT_KEYED_LIMITER_HPP
+#define SURGE_LIMIT_KEYED_LIMITER_HPP
+
+#include <surge/cache/lru.hpp>
+#include <surge/detail/cache_line.hpp>
+#include <surge/detail/hash.hpp>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace surge {
+
+/// Counters of a keyed_limiter (sums over its shards).
+struct keyed_limiter_stats {
+  std::uint64_t inserted = 0;        ///< keys that got a state
+  std::uint64_t dropped_full = 0;    ///< keys dropped while full (free: no effect on any decision)
+  std::uint64_t evicted_active = 0;  ///< keys evicted by recency while not full (their debt forgotten)
+};
+
+/// One `Limiter` per key: every key is limited as if it had its own
+/// `Limiter` built like `prototype`, in memory bounded by `max_keys`.
+///
+/// `Limiter` is `token_bucket<Clock>` (then `try_acquire(key, n)` and
+/// `time_until_available(key, n)`) or `leaky_bucket<Clock>` (then
+/// `admit(key)`), or any type with the same per-key state interface
+/// (`state_type`, `initial_state()`, `full_state(state, now)` and the
+/// `*_state` operations). Only the small per-key state is stored; the
+/// configuration (rate, burst, delay, epoch) is the prototype's, fixed at
+/// construction.
+///
+/// **Bounded memory.** A key whose state is back to "full" decides every
+/// later request exactly as a fresh key would, so dropping it is free:
+/// `purge_full()` drops all of them, and a lookup of an absent key behaves as
+/// a full one. Keys live in `Shards` lru_caches of fixed total capacity
+/// `max_keys` (every node allocated at construction); a new key arriving in a
+/// full shard evicts that shard's least recently used key — for free when it
+/// is full, otherwise its state (its debt) is forgotten and counted in
+/// `stats().evicted_active`: size max_keys for the number of keys active
+/// within one refill period (burst / rate) to keep that count at zero.
+/// Memory per key (capacity): one lru_cache node holding Key and the state
+/// (token_bucket: 8 bytes; leaky_bucket: 24 bytes) plus 8 to 16 bytes of
+/// index; `memory_bytes()` reports the total. Measured at 1M `std::uint64_t`
+/// keys: 48.8 bytes per key of capacity with a token_bucket, 64.8 with a
+/// leaky_bucket meter.
+///
+/// Complexity: every keyed operation is O(1) expected (one hash, one shard
+/// lock); purge_full, size and stats are O(max_keys) / O(Shards).
+/// Thread safety: thread-safe; each shard has its own mutex on its own
+/// cache lines (not lock-free: the per-key map needs a lock, as
+/// governor's keyed store and nginx's shared zone do).
+/// Bad input: max_keys smaller than Shards (or above lru_cache's maximum)
+/// throws std::invalid_argument. Exceptions from Hash/KeyEqual or Key copies
+/// propagate; the limiter stays valid (basic guarantee).
+template <class Key, class Limiter, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
+          std::size_t Shards = 16>
+class keyed_limiter {
+ public:
+  static_assert(Shards >= 1, "Shards must be at least 1");
+  using key_type = Key;
+  using limiter_type = Limiter;
+  using clock_type = typename Limiter::clock_type;
+  using duration = typename Limiter::duration;
+  using time_point = typename Limiter::time_point;
+  using state_type = typename Limiter::state_type;
+
+  /// Limits each key like `prototype`, holding at most `max_keys` keys.
+  keyed_limiter(const Limiter& prototype, std::size_t max_keys) : limiter_(prototype) {
+    if (max_keys < Shards)
+      throw std::invalid_argument("surge::keyed_limiter: max_keys must be at least the number of shards");
+    for (std::size_t i = 0; i < Shards; ++i)
+      shards_[i] = std::make_unique<shard>(max_keys / Shards + (i < max_keys % Shards ? 1 : 0), limiter_);
+  }
+  keyed_limiter(const keyed_limiter&) = delete;
+  keyed_limiter& operator=(const keyed_limiter&) = delete;
+
+  // ---- token_bucket keys ---------------------------------------------------
+
+  /// Takes n tokens from `key`'s bucket if they are there (token_bucket
+  /// semantics). An n the key can never have (n > burst) is refused without
+  /// storing the key.
+  template <class L = Limiter>
+  requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
+  [[nodiscard]] bool try_acquire(const Key& key, std::size_t n = 1) { return try_acquire(key, n, clock_type::now()); }
+
+  template <class L = Limiter>
+  requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
+  [[nodiscard]] bool try_acquire(const Key& key, std::size_t n, time_point now) {
+    // never grantable (n > burst): refuse without storing the key
+    if (limiter_.time_until_available_state(Limiter::initial_state(), n, now) == duration::max()) return false;
+    shard& s = shard_for(key);
+    std::lock_guard lock(s.mutex);
+    s.now = now;
+    return limiter_.try_acquire_state(s.get(key, limiter_), n, now);
+  }
+
+  /// How long until `key` has n tokens (zero if now); does not store the key.
+  template <class L = Limiter>
+  requires requires(const L& l, const typename L::state_type& s) {
+    l.time_until_available_state(s, std::size_t{1}, time_point{});
+  }
+  [[nodiscard]] duration time_until_available(const Key& key, std::size_t n = 1,
+                                              time_point now = clock_type::now()) const {
+    const shard& s = shard_for(key);
+    std::lock_guard lock(s.mutex);
+    const state_type* st = s.cache.peek(key);
+    return limiter_.time_until_available_state(st ? *st : Limiter::initial_state(), n, now);
+  }
+
+  // ---- leaky_bucket (meter) keys ---------------------------------------------
+
+  /// Decides one arrival for `key` (leaky_bucket meter semantics).
+  template <class L = Limiter>
+  requires requires(const L& l, typename L::state_type& s) { l.admit_state(s, time_point{}); }
+  [[nodiscard]] auto admit(const Key& key, time_point now = clock_type::now()) {
+    shard& s = shard_for(key);
+    std::lock_guard lock(s.mutex);
+    s.now = now;
+    return limiter_.admit_state(s.get(key, limiter_), now);
+  }
+
+  // ---- memory -----------------------------------------------------------------
+
+  /// Drops every key that is full at `now` (free: they decide as fresh keys
+  /// would). Returns how many. O(max_keys); locks one shard at a time.
+  std::size_t purge_full(time_point now = clock_type::now()) {
+    std::size_t dropped = 0;
+    std::vector<Key> full;
+    for (auto& sp : shards_) {
+      shard& s = *sp;
+      std::lock_guard lock(s.mutex);
+      full.clear();
+      s.cache.for_each([&](const Key& k, const state_type& st) {
+        if (limiter_.full_state(st, now)) full.push_back(k);
+      });
+      for (const Key& k : full) s.cache.erase(k);
+      s.dropped_full += full.size();
+      dropped += full.size();
+    }
+    return dropped;
+  }
+
+  /// Keys currently stored (a sum over shards, not a snapshot).
+  [[nodiscard]] std::size_t size() const {
+    std::size_t n = 0;
+    for (const auto& sp : shards_) {
+      std::lock_guard lock(sp->mutex);
+      n += sp->cache.size();
+    }
+    return n;
+  }
+  /// The key capacity, max_keys.
+  [[nodiscard]] std::size_t max_keys() const noexcept {
+    std::size_t n = 0;
+    for (const auto& sp : shards_) n += sp->cache.capacity();
+    return n;
+  }
+  /// Bytes allocated for the keys' storage (fixed at construction).
+  [[nodiscard]] std::size_t memory_bytes() const noexcept {
+    std::size_t n = sizeof(*this);
+    for (const auto& sp : shards_) n += sizeof(shard) + sp->cache.memory_bytes();
+    return n;
+  }
+  [[nodiscard]] keyed_limiter_stats stats() const {
+    keyed_limiter_stats r;
+    for (const auto& sp : shards_) {
+      std::lock_guard lock(sp->mutex);
+      r.inserted += sp->inserted;
+      r.dropped_full += sp->dropped_full;
+      r.evicted_active += sp->evicted_active;
+    }
+    return r;
+  }
+  /// The prototype every key is limited like.
+  [[nodiscard]] const Limiter& prototype() const noexcept { return limiter_; }
+
+ private:
+  using cache_type = lru_cache<Key, state_type, Hash, KeyEqual>;
+
+  struct alignas(detail::destructive_interference_size) shard {
+    shard(std::size_t capacity, const Limiter& lim) : cache(capacity) {
+      cache.set_eviction_listener([this, &lim](Key&&, state_type&& st) {
+        if (lim.full_state(st, now))
+          ++dropped_full;
+        else
+          ++evicted_active;
+      });
+    }
+    state_type& get(const Key& key, const Limiter&) {
+      bool inserted_now = false;
+      state_type& st = cache.get_or_insert_with(key, [&] {
+        inserted_now = true;
+        return Limiter::initial_state();
+      });
+      inserted += inserted_now ? 1 : 0;
+      return st;
+    }
+    mutable std::mutex mutex;
+    cache_type cache;
+    time_point now{};
+    std::uint64_t inserted = 0;
+    std::uint64_t dropped_full = 0;
+    std::uint64_t evicted_active = 0;
+  };
+
+  shard& shard_for(const Key& key) const {
+    return *shards_[static_cast<std::size_t>(detail::mix64(static_cast<std::uint64_t>(hash_(key))) % Shards)];
+  }
+
+  Limiter limiter_;
+  Hash hash_{};
+  std::array<std::unique_ptr<shard>, Shards> shards_;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_LIMIT_KEYED_LIMITER_HPP

@@ -1,0 +1,357 @@
+/// @file surge/limit/leaky_bucket.hpp
+/// The leaky bucket in its two classic forms: a *meter* that polices arrivals
+/// exactly as nginx `limit_req` does (admit, delay or reject), and a *pacer*
+/// that shapes callers to an even spacing as uber-go/ratelimit does.
+#ifndef SURGE_LIMIT_LEAKY_BUCKET_HPP
+#define SURGE_LIMIT_LEAKY_BUCKET_HPP
+
+#include <surge/detail/backoff.hpp>
+#include <surge/detail/rate_units.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+
+namespace surge {
+
+/// What a meter decided for one arrival.
+enum class meter_decision : std::uint8_t {
+  admit,  ///< pass now
+  delay,  ///< pass after `delay` (nginx: the request is held, then served)
+  reject  ///< refuse (nginx: 503); the meter's state is unchanged
+};
+
+/// A meter's answer: the decision and, for `delay`, how long to hold the request.
+template <class Duration>
+struct meter_result {
+  meter_decision decision = meter_decision::reject;
+  Duration delay{};
+  /// True unless rejected.
+  [[nodiscard]] bool admitted() const noexcept { return decision != meter_decision::reject; }
+};
+
+/// `delay` value meaning nginx's `nodelay`: every admitted request passes at once.
+inline constexpr std::size_t nodelay = std::numeric_limits<std::size_t>::max();
+
+/// nginx's rate units for leaky_bucket::nginx: `rate=Nr/s` or `rate=Nr/m`.
+enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
+
+/// A leaky-bucket **meter** (policing) with the semantics of one key of nginx
+/// `limit_req zone=... rate=R; limit_req burst=B [delay=D | nodelay];`.
+///
+/// Each arrival adds one request to an *excess* that drains at R per second;
+/// with e the excess after the arrival (never below 0; the first arrival on a
+/// fresh meter has e = 0): e > B is **rejected** and changes nothing; e <= D
+/// is **admitted** at once; otherwise it is **delayed** by (e - D) / R. So
+/// burst B admits B + 1 requests at one instant, and with delay D the first
+/// D + 1 of them pass undelayed. D defaults to 0 (nginx without `delay=`),
+/// `nodelay` makes D infinite. (This is GCRA with limit tau = B / R.)
+///
+/// **Two arithmetic modes.**
+/// - *exact* (the constructor): excess is kept in exact token units (see
+///   surge/detail/rate_units.hpp) on one atomic word; delays are exact and
+///   rounded up to the clock tick. Lock-free.
+/// - *nginx-exact* (`leaky_bucket::nginx(...)`): nginx's own integer
+///   arithmetic, bit for bit: time read in whole milliseconds
+///   (ngx_current_msec), rate in milli-requests per second (`R*1000/60` for
+///   r/m, truncated), drained excess `rate*ms/1000` truncated per update, the
+///   stamp moved only when at least a millisecond passed, delays truncated to
+///   whole milliseconds. Use it to reproduce an nginx configuration's
+///   decisions; the two modes differ only by those roundings. Thread-safe via
+///   a spin flag held for a few instructions (not lock-free).
+///
+/// **Clock going backwards**: never credits and never moves state back. In
+/// nginx mode a backward step counts as 0 ms (nginx also does this, except
+/// that a step of more than 60 s counts as 1 ms and moves its stamp back;
+/// surge does not reproduce that exception).
+///
+/// Complexity: admit is O(1). Thread safety: see the modes. Bad input: rate
+/// <= 0, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0) throw
+/// std::invalid_argument naming the argument. burst up to 2^40; delay >
+/// burst behaves as nodelay.
+template <class Clock = std::chrono::steady_clock>
+class leaky_bucket {
+  static constexpr std::int64_t empty_tat = std::numeric_limits<std::int64_t>::min();
+
+ public:
+  using clock_type = Clock;
+  using duration = typename Clock::duration;
+  using time_point = typename Clock::time_point;
+  using result = meter_result<duration>;
+
+  /// Per-key state for keyed_limiter (exact mode: the excess horizon; nginx
+  /// mode: excess, stamp and whether the node exists). 24 bytes.
+  struct state_type {
+    std::int64_t tat = empty_tat;  // exact mode: when the excess drains to 0, in units
+    std::int64_t excess = 0;       // nginx mode: milli-requests
+    std::int64_t last_ms = 0;      // nginx mode: stamp; node exists when tat != empty_tat
+  };
+
+  /// Exact-mode meter: rate R per second, burst B, delay D (nodelay: none).
+  explicit leaky_bucket(double rate_per_second, std::size_t burst = 0, std::size_t delay = 0)
+      : leaky_bucket(rate_per_second, burst, delay, Clock::now()) {}
+
+  /// As above with the construction time (the epoch of clock readings) given.
+  leaky_bucket(double rate_per_second, std::size_t burst, std::size_t delay, time_point now)
+      : epoch_(ns_of(now)), rate_(rate_per_second), burst_(burst), delay_(delay) {
+    if (!detail::rate_units::valid_rate(rate_per_second) || rate_per_second > 1e9)
+      throw std::invalid_argument("surge::leaky_bucket: rate_per_second must be finite, > 0 and <= 1e9");
+    if (burst > (std::size_t{1} << 40)) throw std::invalid_argument("surge::leaky_bucket: burst must be <= 2^40");
+    units_ = detail::rate_units::make(rate_per_second, burst + 1);
+    burst_u_ = units_.tokens(burst);
+    delay_u_ = delay >= burst ? detail::unit_limit : units_.tokens(delay);
+  }
+
+  /// nginx-exact meter for `rate=<rate>r/s` (or r/m), `burst=<burst>`,
+  /// `delay=<delay>` or nodelay. Throws std::invalid_argument for rate 0 or a
+  /// rate too large for nginx's arithmetic (> 2^40).
+  [[nodiscard]] static leaky_bucket nginx(std::size_t rate, nginx_rate_unit unit, std::size_t burst = 0,
+                                          std::size_t delay = 0) {
+    if (rate == 0 || rate > (std::size_t{1} << 40))
+      throw std::invalid_argument("surge::leaky_bucket::nginx: rate must be in [1, 2^40]");
+    if (burst > (std::size_t{1} << 40))
+      throw std::invalid_argument("surge::leaky_bucket::nginx: burst must be <= 2^40");
+    const double per_second = unit == nginx_rate_unit::per_second ? static_cast<double>(rate) : rate / 60.0;
+    leaky_bucket b(std::min(per_second, 1e9), burst, delay, time_point{});
+    b.nginx_ = true;
+    b.rate_m_ = static_cast<std::int64_t>(rate) * 1000 / (unit == nginx_rate_unit::per_second ? 1 : 60);
+    b.burst_m_ = static_cast<std::int64_t>(burst) * 1000;
+    b.delay_m_ = delay >= (std::size_t{1} << 40) ? std::numeric_limits<std::int64_t>::max() / 2
+                                                 : static_cast<std::int64_t>(delay) * 1000;
+    return b;
+  }
+
+  /// Copies configuration and state (a snapshot; not synchronised with
+  /// concurrent use of `other`).
+  leaky_bucket(const leaky_bucket& o) noexcept
+      : units_(o.units_),
+        epoch_(o.epoch_),
+        rate_(o.rate_),
+        burst_(o.burst_),
+        delay_(o.delay_),
+        burst_u_(o.burst_u_),
+        delay_u_(o.delay_u_),
+        nginx_(o.nginx_),
+        rate_m_(o.rate_m_),
+        burst_m_(o.burst_m_),
+        delay_m_(o.delay_m_),
+        tat_(o.tat_.load(std::memory_order_acquire)),
+        ng_(o.ng_) {}
+  leaky_bucket& operator=(const leaky_bucket&) = delete;
+
+  /// Decides one arrival now. O(1).
+  [[nodiscard]] result admit() noexcept { return admit(Clock::now()); }
+
+  /// Decides one arrival at `now`.
+  [[nodiscard]] result admit(time_point now) noexcept {
+    if (nginx_) return locked([&] { return admit_state(ng_, now); });
+    const std::int64_t now_u = units_.units(ns_of(now) - epoch_);
+    std::int64_t w = tat_.load(std::memory_order_acquire);
+    for (;;) {
+      std::int64_t excess = 0;
+      const bool ok = exact_step(w, now_u, excess);
+      if (!ok) return result{meter_decision::reject, duration::zero()};
+      if (tat_.compare_exchange_weak(w, now_u + excess, std::memory_order_acq_rel, std::memory_order_acquire))
+        return exact_delay(excess, now_u, now);
+    }
+  }
+
+  /// True when the meter is back to its fresh state at `now`: the next arrival
+  /// is decided exactly as on a new meter. A racing observer.
+  [[nodiscard]] bool full(time_point now = Clock::now()) const noexcept {
+    if (nginx_) return locked([&] { return full_state(ng_, now); });
+    state_type s;
+    s.tat = tat_.load(std::memory_order_acquire);
+    return full_state(s, now);
+  }
+
+  [[nodiscard]] double rate() const noexcept { return rate_; }
+  [[nodiscard]] std::size_t burst() const noexcept { return burst_; }
+  [[nodiscard]] std::size_t delay() const noexcept { return delay_; }
+  [[nodiscard]] bool nginx_mode() const noexcept { return nginx_; }
+
+  // ---- per-key state, for keyed_limiter (the caller serialises access) ----
+
+  /// The state of a fresh meter.
+  [[nodiscard]] static state_type initial_state() noexcept { return state_type{}; }
+
+  /// Decides one arrival against `s` with this meter's configuration. Not
+  /// thread-safe for the same `s`.
+  [[nodiscard]] result admit_state(state_type& s, time_point now) const noexcept {
+    if (nginx_) return nginx_step(s, now);
+    const std::int64_t now_u = units_.units(ns_of(now) - epoch_);
+    std::int64_t excess = 0;
+    if (!exact_step(s.tat, now_u, excess)) return result{meter_decision::reject, duration::zero()};
+    s.tat = now_u + excess;
+    return exact_delay(excess, now_u, now);
+  }
+
+  /// True when `s` decides the next arrival at `now` as a fresh state would.
+  [[nodiscard]] bool full_state(const state_type& s, time_point now) const noexcept {
+    if (s.tat == empty_tat) return true;
+    if (nginx_) {
+      const std::int64_t ms = std::max<std::int64_t>(0, ms_of(now) - s.last_ms);
+      return s.excess + 1000 <= drained(ms);
+    }
+    return s.tat + units_.token() <= units_.units(ns_of(now) - epoch_);
+  }
+
+ private:
+  /// Runs f() (noexcept) holding the nginx-mode spin flag.
+  template <class F>
+  auto locked(F&& f) const noexcept {
+    detail::backoff<> bo;
+    while (lock_.exchange(true, std::memory_order_acquire)) bo.pause();
+    const auto r = f();
+    lock_.store(false, std::memory_order_release);
+    return r;
+  }
+
+  static std::int64_t ns_of(time_point t) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  }
+  static std::int64_t ms_of(time_point t) noexcept {
+    return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+
+  /// Exact mode: excess after an arrival at now_u on state tat; false = reject.
+  bool exact_step(std::int64_t tat, std::int64_t now_u, std::int64_t& excess) const noexcept {
+    if (tat == empty_tat) {
+      excess = 0;
+      return true;
+    }
+    excess = std::max<std::int64_t>(0, tat + units_.token() - now_u);
+    return excess <= burst_u_;
+  }
+
+  result exact_delay(std::int64_t excess, std::int64_t now_u, time_point now) const noexcept {
+    if (excess <= delay_u_) return result{meter_decision::admit, duration::zero()};
+    const std::int64_t ns = epoch_ + units_.ns_at(now_u + (excess - delay_u_)) - ns_of(now);
+    if (ns <= 0) return result{meter_decision::admit, duration::zero()};
+    return result{meter_decision::delay, std::chrono::ceil<duration>(std::chrono::nanoseconds(ns))};
+  }
+
+  /// rate_m * ms / 1000, saturated (nginx's drained milli-requests).
+  std::int64_t drained(std::int64_t ms) const noexcept {
+    if (ms >= std::numeric_limits<std::int64_t>::max() / rate_m_) return std::numeric_limits<std::int64_t>::max() / 2;
+    return rate_m_ * ms / 1000;
+  }
+
+  /// nginx mode: ngx_http_limit_req_lookup + ngx_http_limit_req_account for one limit.
+  result nginx_step(state_type& s, time_point now) const noexcept {
+    const std::int64_t now_ms = ms_of(now);
+    if (s.tat == empty_tat) {  // a new node: excess 0, stamp now
+      s.tat = 0;
+      s.excess = 0;
+      s.last_ms = now_ms;
+      return result{meter_decision::admit, duration::zero()};
+    }
+    const std::int64_t ms = std::max<std::int64_t>(0, now_ms - s.last_ms);
+    const std::int64_t excess = std::max<std::int64_t>(0, s.excess - drained(ms) + 1000);
+    if (excess > burst_m_) return result{meter_decision::reject, duration::zero()};
+    s.excess = excess;
+    if (ms != 0) s.last_ms = now_ms;
+    if (excess <= delay_m_) return result{meter_decision::admit, duration::zero()};
+    const std::int64_t delay_ms = (excess - delay_m_) * 1000 / rate_m_;
+    if (delay_ms == 0) return result{meter_decision::admit, duration::zero()};
+    return result{meter_decision::delay, std::chrono::ceil<duration>(std::chrono::milliseconds(delay_ms))};
+  }
+
+  detail::rate_units units_;
+  std::int64_t epoch_ = 0;
+  double rate_ = 1.0;
+  std::size_t burst_ = 0;
+  std::size_t delay_ = 0;
+  std::int64_t burst_u_ = 0;
+  std::int64_t delay_u_ = 0;
+  bool nginx_ = false;
+  std::int64_t rate_m_ = 1000;
+  std::int64_t burst_m_ = 0;
+  std::int64_t delay_m_ = 0;
+  std::atomic<std::int64_t> tat_{empty_tat};
+  mutable std::atomic<bool> lock_{false};
+  state_type ng_{};
+};
+
+/// A leaky-bucket **pacer** (shaping) with the semantics of uber-go/ratelimit
+/// (its lock-free int64 limiter): `take()` returns the time at which the
+/// caller may proceed so that callers are spaced 1/rate apart. With slack S
+/// (default 10, uber's default; 0 is uber's WithoutSlack), up to S permissions
+/// left unused during a pause may be taken back to back afterwards: after a
+/// long pause S + 1 callers proceed at once, then the spacing resumes. The
+/// first call proceeds at once.
+///
+/// take() never sleeps: it returns the time point to wait until (the caller's
+/// `now` when no wait is needed); a thread caller does
+/// `std::this_thread::sleep_until(p.take())`, a coroutine awaits its
+/// executor's sleep. The spacing is exact (the interval is kept in token
+/// units, where uber truncates time.Second/rate to whole nanoseconds);
+/// returned times are rounded up to the clock tick.
+///
+/// Clock going backwards: never credits, never moves the state back.
+/// Complexity O(1). Lock-free: one atomic word updated by CAS. Bad input:
+/// rate <= 0, NaN, infinite or > 1e9 per second, or slack > 2^32, throw
+/// std::invalid_argument.
+template <class Clock = std::chrono::steady_clock>
+class leaky_bucket_pacer {
+ public:
+  using clock_type = Clock;
+  using duration = typename Clock::duration;
+  using time_point = typename Clock::time_point;
+
+  explicit leaky_bucket_pacer(double rate_per_second, std::size_t slack = 10)
+      : leaky_bucket_pacer(rate_per_second, slack, Clock::now()) {}
+
+  leaky_bucket_pacer(double rate_per_second, std::size_t slack, time_point now) : epoch_(ns_of(now)) {
+    if (!detail::rate_units::valid_rate(rate_per_second) || rate_per_second > 1e9)
+      throw std::invalid_argument("surge::leaky_bucket_pacer: rate_per_second must be finite, > 0 and <= 1e9");
+    if (slack > (std::size_t{1} << 32)) throw std::invalid_argument("surge::leaky_bucket_pacer: slack must be <= 2^32");
+    units_ = detail::rate_units::make(rate_per_second, slack + 1);
+    per_ = units_.token();
+    slack_u_ = units_.tokens(slack);
+  }
+
+  /// Claims the next slot; returns when the caller may proceed. Lock-free.
+  [[nodiscard]] time_point take() noexcept { return take(Clock::now()); }
+
+  /// take at the given clock reading.
+  [[nodiscard]] time_point take(time_point now) noexcept {
+    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t now_u = units_.units(now_ns - epoch_);
+    std::int64_t last = state_.load(std::memory_order_acquire);
+    std::int64_t next = 0;
+    for (;;) {
+      if (last == never || (slack_u_ == 0 && now_u - last > per_))
+        next = now_u;  // first call, or strict pacing after a gap: start from now
+      else if (slack_u_ > 0 && now_u - last > slack_u_ + per_)
+        next = now_u - slack_u_;  // long gap: keep at most `slack` unused permissions
+      else
+        next = last + per_;
+      if (state_.compare_exchange_weak(last, next, std::memory_order_acq_rel, std::memory_order_acquire)) break;
+    }
+    if (next <= now_u) return now;
+    const std::int64_t wait = epoch_ + units_.ns_at(next) - now_ns;
+    if (wait <= 0) return now;
+    return now + std::chrono::ceil<duration>(std::chrono::nanoseconds(wait));
+  }
+
+ private:
+  static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::min();
+  static std::int64_t ns_of(time_point t) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  }
+
+  detail::rate_units units_;
+  std::int64_t epoch_ = 0;
+  std::int64_t per_ = 1;
+  std::int64_t slack_u_ = 0;
+  std::atomic<std::int64_t> state_{never};
+};
+
+}  // namespace surge
+
+#endif  // SURGE_LIMIT_LEAKY_BUCKET_HPP

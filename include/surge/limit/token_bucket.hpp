@@ -1,0 +1,546 @@
+/// @file surge/limit/token_bucket.hpp
+/// A lock-free token bucket (GCRA on one atomic word) with the semantics of
+/// golang.org/x/time/rate's Limiter: AllowN, ReserveN (with a maximum wait and
+/// Cancel), SetLimit and SetBurst.
+#ifndef SURGE_LIMIT_TOKEN_BUCKET_HPP
+#define SURGE_LIMIT_TOKEN_BUCKET_HPP
+
+#include <surge/detail/backoff.hpp>
+#include <surge/detail/cache_line.hpp>
+#include <surge/detail/rate_units.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <thread>
+
+namespace surge {
+
+/// Why a reservation was or was not granted.
+enum class reserve_status : std::uint8_t {
+  granted,           ///< the tokens are the caller's after `delay`
+  exceeds_burst,     ///< n > burst: can never be granted (x/time/rate: ok == false)
+  exceeds_max_wait,  ///< the wait would be longer than the caller's max_wait
+};
+
+/// A token bucket: `rate` tokens per second refill a bucket that holds at most
+/// `burst` tokens; a request for n tokens passes when n tokens are there.
+///
+/// **Burst** is how many unit requests pass at one instant after a long idle
+/// (x/time/rate's `b`, governor's `max_burst`, Bucket4j's capacity). The
+/// bucket starts full.
+///
+/// **Semantics** are those of golang.org/x/time/rate for the same rate, burst
+/// and arrival times: `try_acquire(n, t)` is `AllowN(t, n)`, `reserve(n,
+/// max_wait, t)` is `reserveN` (ReserveN when max_wait is unbounded), `cancel`
+/// is `CancelAt`, `set_rate`/`set_burst` are `SetLimitAt`/`SetBurstAt` (the
+/// tokens present at t are kept; a larger burst does not fill the bucket, a
+/// smaller one caps it). Differences, all deliberate: arithmetic is exact
+/// (x/time/rate keeps float64 tokens; see below); delays are rounded *up* to
+/// the clock tick (x/time/rate truncates, so its caller may wake a fraction of
+/// a nanosecond early); and the clock-backwards policy below.
+///
+/// **Representation.** GCRA ("generic cell rate algorithm", as in Rust's
+/// governor): the state is one 64-bit atomic word holding the theoretical
+/// arrival time TAT (when the bucket will be full again), measured in token
+/// units of 2^-F token (see surge/detail/rate_units.hpp), plus an 8-bit
+/// configuration generation. tokens(t) = burst - max(0, TAT - t). A request
+/// for n tokens moves TAT by exactly n << F units, so admissions never drift:
+/// over any horizon the limiter admits exactly what the ideal (real-number)
+/// bucket admits for clock readings rounded down to one unit (at most 1 ns for
+/// rates of 0.24/s and above). The rate itself is taken exactly from the double given
+/// (relative error < 2^-62). No `double` in the state.
+///
+/// **Clock going backwards** (a non-steady Clock): never credits tokens and
+/// never moves the state back. A reading earlier than a previous one sees the
+/// bucket as it was at that earlier time with the later debits applied, i.e.
+/// fewer tokens (x/time/rate instead moves its `last` back). Over a backward
+/// jump of d, the limiter admits nothing extra; it may refuse for up to d.
+///
+/// **Horizon.** Clock readings are taken relative to an epoch; after 2^53
+/// units (52 to 104 days for rates up to 1e9/s, less above) the next call re-bases
+/// the epoch (one CAS, rounding down by < 1 unit, never crediting).
+///
+/// Complexity: every operation O(1); try_acquire/reserve/cancel retry their CAS
+/// under contention (lock-free: some thread always makes progress).
+/// Thread safety: Lock-free; every member may be called from any number of
+/// threads. set_rate/set_burst serialise among themselves on a spin flag
+/// (callers of the other members never wait on it).
+/// Bad input: rate <= 0, NaN, infinite or > 1e12, or burst 0 or > 2^40 throw
+/// std::invalid_argument from the constructor and set_rate/set_burst (use
+/// `unlimited()` for no limit). n > burst never passes: try_acquire returns
+/// false, reserve says `exceeds_burst`, time_until_available returns
+/// duration::max(), acquire returns false at once.
+template <class Clock = std::chrono::steady_clock>
+class token_bucket {
+  static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
+  static constexpr std::int64_t tat_limit = std::int64_t{1} << 54;
+  static constexpr std::int64_t full_tat = -(std::int64_t{1} << 54);
+
+ public:
+  using clock_type = Clock;
+  using duration = typename Clock::duration;
+  using time_point = typename Clock::time_point;
+
+  /// The answer of reserve(): x/time/rate's Reservation.
+  struct reservation {
+    reserve_status status = reserve_status::exceeds_burst;
+    std::size_t tokens = 0;       ///< n reserved (0 when not granted)
+    time_point time_to_act{};     ///< when the tokens are the caller's
+    duration delay{};             ///< time_to_act - now (0 if now), duration::max() if not granted
+    std::int64_t tat_after = 0;   ///< internal: TAT right after this reservation
+    std::uint8_t generation = 0;  ///< internal: configuration it was made under
+
+    /// True when granted (x/time/rate's OK()).
+    [[nodiscard]] bool ok() const noexcept { return status == reserve_status::granted; }
+    explicit operator bool() const noexcept { return ok(); }
+  };
+
+  /// `rate_per_second` tokens per second, at most `burst` at once; full.
+  /// Throws std::invalid_argument naming the bad argument (see class doc).
+  token_bucket(double rate_per_second, std::size_t burst) : token_bucket(rate_per_second, burst, Clock::now()) {}
+
+  /// As above, with the construction time given (the epoch clock readings are
+  /// measured from).
+  token_bucket(double rate_per_second, std::size_t burst, time_point now) {
+    check(rate_per_second, burst);
+    publish_slot(0, detail::rate_units::make(rate_per_second, burst), ns_of(now), burst, rate_per_second);
+    word_.store(pack(full_tat, 0), std::memory_order_release);
+  }
+
+  /// A bucket that grants everything at once (x/time/rate's rate.Inf).
+  /// set_rate and set_burst have no effect on it.
+  [[nodiscard]] static token_bucket unlimited() {
+    token_bucket b(1.0, 1);
+    b.unlimited_ = true;
+    return b;
+  }
+
+  /// Copies the configuration and the state as of now. Not thread-safe with
+  /// respect to `other` being modified (a snapshot); used to move buckets into
+  /// containers before sharing them.
+  token_bucket(const token_bucket& other) noexcept : unlimited_(other.unlimited_) {
+    const std::uint64_t w = other.word_.load(std::memory_order_acquire);
+    const config c = other.load_slot(gen_of(w));
+    publish_slot(0, c.units, c.epoch, c.burst, c.rate);
+    word_.store(pack(tat_of(w), 0), std::memory_order_release);
+  }
+  token_bucket& operator=(const token_bucket&) = delete;
+
+  // ---- the hot path -----------------------------------------------------
+
+  /// Takes n tokens if all n are there now; x/time/rate's AllowN(now, n).
+  /// n == 0 passes unless reservations have put the bucket in debt (as in
+  /// x/time/rate). O(1), lock-free.
+  [[nodiscard]] bool try_acquire(std::size_t n = 1) noexcept { return try_acquire(n, Clock::now()); }
+
+  /// try_acquire at the given clock reading (pre-read `now`).
+  [[nodiscard]] bool try_acquire(std::size_t n, time_point now) noexcept {
+    if (unlimited_) return true;
+    const std::int64_t now_ns = ns_of(now);
+    std::uint64_t w = word_.load(std::memory_order_acquire);
+    for (;;) {
+      const hot_config c = load_hot(gen_of(w));
+      const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+      if (rebased(now_u, now_ns, w)) continue;
+      const std::int64_t tat = tat_of(w);
+      // n <= burst keeps n << f below 2^51 (rate_units::make's choice of f)
+      bool ok = n <= c.burst;
+      std::int64_t next = 0;
+      if (ok) {
+        next = std::max(tat, now_u) + static_cast<std::int64_t>(static_cast<std::uint64_t>(n) << c.units.f);
+        ok = next - now_u <= c.burst_u;
+      }
+      if (!ok) {
+        // validate the configuration we read (it may have been reconfigured)
+        const std::uint64_t again = word_.load(std::memory_order_acquire);
+        if (again == w) return false;
+        w = again;
+        continue;
+      }
+      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire))
+        return true;
+    }
+  }
+
+  // ---- reservations ------------------------------------------------------
+
+  /// Reserves n tokens now; x/time/rate's ReserveN(now, n): granted whenever
+  /// n <= burst, with the delay after which the caller may act (refused as
+  /// `exceeds_max_wait` only if outstanding reservations already reach 2^54
+  /// units ahead, over 100 days). O(1), lock-free.
+  [[nodiscard]] reservation reserve(std::size_t n = 1) noexcept { return reserve(n, duration::max(), Clock::now()); }
+
+  /// Reserves n tokens if the wait is at most `max_wait` (x/time/rate's
+  /// internal reserveN(t, n, maxFutureReserve), as used by WaitN with a
+  /// deadline); otherwise nothing changes and status says why.
+  [[nodiscard]] reservation reserve(std::size_t n, duration max_wait) noexcept {
+    return reserve(n, max_wait, Clock::now());
+  }
+
+  /// reserve at the given clock reading.
+  [[nodiscard]] reservation reserve(std::size_t n, duration max_wait, time_point now) noexcept {
+    reservation r;
+    r.delay = duration::max();
+    if (unlimited_) {
+      r.status = reserve_status::granted;
+      r.tokens = n;
+      r.time_to_act = now;
+      r.delay = duration::zero();
+      return r;
+    }
+    const std::int64_t now_ns = ns_of(now);
+    std::uint64_t w = word_.load(std::memory_order_acquire);
+    for (;;) {
+      const config c = load_slot(gen_of(w));
+      const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+      if (rebased(now_u, now_ns, w)) continue;
+      const std::int64_t next = std::max(tat_of(w), now_u) + c.units.tokens(n);
+      // the tokens are the caller's when tokens(t) >= 0, i.e. t >= next - burst
+      const std::int64_t act_u = next - c.units.tokens(c.burst);
+      const std::int64_t act_ns = act_u <= now_u ? now_ns : c.epoch + c.units.ns_at(act_u);
+      const std::int64_t wait_ns = act_ns - now_ns;
+      reserve_status st = reserve_status::granted;
+      if (n > c.burst)
+        st = reserve_status::exceeds_burst;
+      else if (next >= tat_limit || wait_ns > max_ns(max_wait))
+        st = reserve_status::exceeds_max_wait;
+      if (st != reserve_status::granted) {
+        const std::uint64_t again = word_.load(std::memory_order_acquire);
+        if (again != w) {
+          w = again;
+          continue;
+        }
+        r.status = st;
+        return r;
+      }
+      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire)) {
+        r.status = st;
+        r.tokens = n;
+        r.delay = to_duration(wait_ns);
+        r.time_to_act = now + r.delay;
+        r.tat_after = next;
+        r.generation = static_cast<std::uint8_t>(gen_of(w));
+        return r;
+      }
+    }
+  }
+
+  /// Gives back a reservation's tokens as far as later reservations allow;
+  /// x/time/rate's CancelAt(now): nothing happens when `r` was not granted,
+  /// reserved 0 tokens, or its time_to_act is already before `now`; otherwise
+  /// r.tokens minus the tokens reserved after r are restored (capped at burst).
+  /// Two deliberate differences: a set_rate/set_burst between reserve and
+  /// cancel makes cancel restore nothing (x/time/rate converts at the old
+  /// rate), and cancel never restores more than r.tokens (x/time/rate can,
+  /// after an earlier cancel of a reservation that was not its latest, since
+  /// its `lastEvent` is not rolled back then). O(1), lock-free.
+  void cancel(const reservation& r) noexcept { cancel(r, Clock::now()); }
+
+  /// cancel at the given clock reading.
+  void cancel(const reservation& r, time_point now) noexcept {
+    if (unlimited_ || !r.ok() || r.tokens == 0 || r.time_to_act < now) return;
+    const std::int64_t now_ns = ns_of(now);
+    std::uint64_t w = word_.load(std::memory_order_acquire);
+    for (;;) {
+      if (gen_of(w) != r.generation) return;
+      const config c = load_slot(gen_of(w));
+      const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+      const std::int64_t tat = tat_of(w);
+      // tokens reserved after r: TAT - r.tat_after; never restore more than r took
+      const std::int64_t restore = std::min(c.units.tokens(r.tokens), c.units.tokens(r.tokens) - (tat - r.tat_after));
+      if (restore <= 0 || tat <= now_u) return;
+      const std::int64_t next = std::max(now_u, tat - restore);
+      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire))
+        return;
+    }
+  }
+
+  /// How long until n tokens are there (zero if now), assuming nobody else
+  /// takes any; duration::max() when n > burst. O(1); a racing observer.
+  [[nodiscard]] duration time_until_available(std::size_t n = 1) const noexcept {
+    return time_until_available(n, Clock::now());
+  }
+
+  /// time_until_available at the given clock reading.
+  [[nodiscard]] duration time_until_available(std::size_t n, time_point now) const noexcept {
+    if (unlimited_) return duration::zero();
+    const std::int64_t now_ns = ns_of(now);
+    const std::uint64_t w = word_.load(std::memory_order_acquire);
+    const config c = load_slot(gen_of(w));
+    if (n > c.burst) return duration::max();
+    const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+    const std::int64_t act_u = std::max(tat_of(w), now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
+    if (act_u <= now_u) return duration::zero();
+    return to_duration(c.epoch + c.units.ns_at(act_u) - now_ns);
+  }
+
+  /// Blocks the calling thread until n tokens are its own (reserve, then
+  /// sleep for the delay on std::this_thread); a thin convenience — coroutine
+  /// callers use reserve() and their executor's sleep_for. Returns false at
+  /// once, taking nothing, when n > burst. Thread-safe.
+  bool acquire(std::size_t n = 1) {
+    const reservation r = reserve(n);
+    if (!r.ok()) return false;
+    if (r.delay > duration::zero()) std::this_thread::sleep_for(r.delay);
+    return true;
+  }
+
+  // ---- reconfiguration (x/time/rate SetLimitAt / SetBurstAt) --------------
+
+  /// Changes the rate from now on; the tokens present now are kept.
+  /// Throws std::invalid_argument for a bad rate. Lock-free for the other
+  /// members; serialised with other set_* calls.
+  void set_rate(double rate_per_second) { set_rate(rate_per_second, Clock::now()); }
+  void set_rate(double rate_per_second, time_point now) {
+    check(rate_per_second, 1);
+    reconfigure(ns_of(now), rate_per_second, 0, false);
+  }
+
+  /// Changes the burst from now on; the tokens present now are kept (capped
+  /// at the new burst). Throws std::invalid_argument for burst 0 or > 2^40.
+  void set_burst(std::size_t burst) { set_burst(burst, Clock::now()); }
+  void set_burst(std::size_t burst, time_point now) {
+    check(1.0, burst);
+    reconfigure(ns_of(now), 0.0, burst, true);
+  }
+
+  // ---- observers ---------------------------------------------------------
+
+  /// Tokens per second (+inf when unlimited).
+  [[nodiscard]] double rate() const noexcept {
+    return unlimited_ ? std::numeric_limits<double>::infinity()
+                      : load_slot(gen_of(word_.load(std::memory_order_acquire))).rate;
+  }
+  /// The burst.
+  [[nodiscard]] std::size_t burst() const noexcept {
+    return static_cast<std::size_t>(load_slot(gen_of(word_.load(std::memory_order_acquire))).burst);
+  }
+  /// Tokens available at `now` (negative when reservations are outstanding);
+  /// x/time/rate's TokensAt. A racing observer.
+  [[nodiscard]] double tokens(time_point now = Clock::now()) const noexcept {
+    if (unlimited_) return std::numeric_limits<double>::infinity();
+    const std::uint64_t w = word_.load(std::memory_order_acquire);
+    const config c = load_slot(gen_of(w));
+    const std::int64_t now_u = c.units.units(ns_of(now) - c.epoch);
+    const std::int64_t have = c.units.tokens(c.burst) - std::max<std::int64_t>(0, tat_of(w) - now_u);
+    return std::ldexp(static_cast<double>(have), -static_cast<int>(c.units.f));
+  }
+  /// True when the bucket is full at `now` (indistinguishable from a fresh one).
+  [[nodiscard]] bool full(time_point now = Clock::now()) const noexcept {
+    if (unlimited_) return true;
+    const std::uint64_t w = word_.load(std::memory_order_acquire);
+    const config c = load_slot(gen_of(w));
+    return tat_of(w) <= c.units.units(ns_of(now) - c.epoch);
+  }
+
+  // ---- per-key state, for keyed_limiter (the caller serialises access) ----
+
+  /// The state keyed_limiter keeps per key: the TAT alone (8 bytes); the
+  /// rate, burst and epoch are this bucket's. Horizon: 2^61 units from this
+  /// bucket's epoch (36 years for rates <= 1e9/s); set_rate/set_burst on this
+  /// bucket do not apply to states.
+  struct state_type {
+    std::int64_t tat = full_tat;
+  };
+
+  /// The state of a fresh (full) bucket.
+  [[nodiscard]] static state_type initial_state() noexcept { return state_type{}; }
+
+  /// try_acquire against `s` with this bucket's configuration. Not
+  /// thread-safe for the same `s`.
+  [[nodiscard]] bool try_acquire_state(state_type& s, std::size_t n, time_point now) const noexcept {
+    if (unlimited_) return true;
+    const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
+    if (n > c.burst) return false;
+    const std::int64_t now_u = c.units.units(ns_of(now) - c.epoch);
+    const std::int64_t next = std::max(s.tat, now_u) + c.units.tokens(n);
+    if (next - now_u > c.units.tokens(c.burst)) return false;
+    s.tat = next;
+    return true;
+  }
+
+  /// time_until_available for state `s`.
+  [[nodiscard]] duration time_until_available_state(const state_type& s, std::size_t n, time_point now) const noexcept {
+    if (unlimited_) return duration::zero();
+    const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
+    if (n > c.burst) return duration::max();
+    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+    const std::int64_t act_u = std::max(s.tat, now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
+    if (act_u <= now_u) return duration::zero();
+    return to_duration(c.epoch + c.units.ns_at(act_u) - now_ns);
+  }
+
+  /// True when `s` is full at `now`: indistinguishable from a fresh state.
+  [[nodiscard]] bool full_state(const state_type& s, time_point now) const noexcept {
+    if (unlimited_) return true;
+    const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
+    return s.tat <= c.units.units(ns_of(now) - c.epoch);
+  }
+
+ private:
+  struct config {
+    detail::rate_units units;
+    std::int64_t epoch = 0;
+    std::uint64_t burst = 1;
+    double rate = 1.0;
+  };
+  // One of two configuration slots, written with release and read with acquire
+  // (plain moves on x86 and arm64's ldar): a reader that races with a rewrite
+  // of its slot always fails its CAS or its validation re-load of the word,
+  // because the rewrite happens only after the word's generation moved, and a
+  // reader that saw any rewritten field synchronises with that writer. (No
+  // standalone fence: ThreadSanitizer does not model them.)
+  struct slot {
+    std::atomic<std::uint64_t> m{0};
+    std::atomic<std::uint64_t> sf{0};
+    std::atomic<std::int64_t> epoch{0};
+    std::atomic<std::uint64_t> burst{1};
+    std::atomic<std::int64_t> burst_u{1};
+    std::atomic<std::uint64_t> rate_bits{0};
+  };
+
+  struct hot_config {
+    detail::rate_units units;
+    std::int64_t epoch = 0;
+    std::uint64_t burst = 1;
+    std::int64_t burst_u = 1;
+  };
+
+  /// The fields the hot path needs (no rate, burst in units precomputed).
+  hot_config load_hot(std::uint64_t gen) const noexcept {
+    // a branch, not an index: the predictor lets the slot loads start before
+    // the word's load completes (an index would make them wait for it)
+    return (gen & 1u) ? load_hot_from(slots_[1]) : load_hot_from(slots_[0]);
+  }
+  static hot_config load_hot_from(const slot& s) noexcept {
+    hot_config c;
+    c.units.m = s.m.load(std::memory_order_acquire);
+    const std::uint64_t sf = s.sf.load(std::memory_order_acquire);
+    c.units.s = static_cast<std::uint32_t>(sf & 0xffffffffu);
+    c.units.f = static_cast<std::uint32_t>(sf >> 32) & 63u;
+    c.epoch = s.epoch.load(std::memory_order_acquire);
+    c.burst = s.burst.load(std::memory_order_acquire);
+    c.burst_u = s.burst_u.load(std::memory_order_acquire);
+    return c;
+  }
+
+  static void check(double rate, std::size_t burst) {
+    if (!detail::rate_units::valid_rate(rate) || rate > detail::max_rate)
+      throw std::invalid_argument("surge::token_bucket: rate_per_second must be finite, > 0 and <= 1e12");
+    if (burst == 0 || burst > (std::size_t{1} << 40))
+      throw std::invalid_argument("surge::token_bucket: burst must be in [1, 2^40]");
+  }
+
+  static std::int64_t ns_of(time_point t) noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  }
+  static std::int64_t max_ns(duration d) noexcept {
+    using namespace std::chrono;
+    if (d >= duration_cast<duration>(nanoseconds(std::int64_t{1} << 62))) return std::int64_t{1} << 62;
+    return duration_cast<nanoseconds>(d).count();
+  }
+  /// ns -> duration, rounded up to the clock's tick.
+  static duration to_duration(std::int64_t ns) noexcept {
+    if (ns <= 0) return duration::zero();
+    return std::chrono::ceil<duration>(std::chrono::nanoseconds(ns));
+  }
+
+  static std::uint64_t pack(std::int64_t tat, std::uint64_t gen) noexcept {
+    return (static_cast<std::uint64_t>(tat) << 8) | (gen & 0xffu);
+  }
+  static std::int64_t tat_of(std::uint64_t w) noexcept { return static_cast<std::int64_t>(w) >> 8; }
+  static std::uint64_t gen_of(std::uint64_t w) noexcept { return w & 0xffu; }
+
+  config load_slot(std::uint64_t gen) const noexcept {
+    const slot& s = slots_[gen & 1u];
+    config c;
+    c.units.m = s.m.load(std::memory_order_acquire);
+    const std::uint64_t sf = s.sf.load(std::memory_order_acquire);
+    c.units.s = static_cast<std::uint32_t>(sf & 0xffffffffu);
+    c.units.f = static_cast<std::uint32_t>(sf >> 32);
+    c.epoch = s.epoch.load(std::memory_order_acquire);
+    c.burst = s.burst.load(std::memory_order_acquire);
+    c.rate = std::bit_cast<double>(s.rate_bits.load(std::memory_order_acquire));
+    return c;
+  }
+
+  void publish_slot(std::uint64_t gen, const detail::rate_units& u, std::int64_t epoch, std::uint64_t burst,
+                    double rate) noexcept {
+    slot& s = slots_[gen & 1u];
+    s.m.store(u.m, std::memory_order_release);
+    s.sf.store(static_cast<std::uint64_t>(u.s) | (static_cast<std::uint64_t>(u.f) << 32), std::memory_order_release);
+    s.epoch.store(epoch, std::memory_order_release);
+    s.burst.store(burst, std::memory_order_release);
+    s.burst_u.store(u.tokens(burst), std::memory_order_release);
+    s.rate_bits.store(std::bit_cast<std::uint64_t>(rate), std::memory_order_release);
+  }
+
+  void rebase(std::int64_t now_ns) noexcept { reconfigure(now_ns, 0.0, 0, false, true); }
+
+  /// Re-bases the epoch when `now_u` left the horizon; then reloads w and
+  /// returns true (the caller starts over).
+  bool rebased(std::int64_t now_u, std::int64_t now_ns, std::uint64_t& w) noexcept {
+    if (now_u < rebase_at && now_u > -rebase_at) return false;
+    rebase(now_ns);
+    w = word_.load(std::memory_order_acquire);
+    return true;
+  }
+
+  /// Re-expresses the state under a new rate and/or burst and a new epoch
+  /// (now), keeping the tokens present at `now` (x/time/rate's advance(t) then
+  /// assignment), rounding against the caller (never crediting).
+  void reconfigure(std::int64_t now_ns, double new_rate, std::uint64_t new_burst, bool burst_change,
+                   bool only_rebase = false) noexcept {
+    if (unlimited_) return;
+    detail::backoff<> bo;
+    while (writer_.exchange(true, std::memory_order_acquire)) bo.pause();
+    std::uint64_t w = word_.load(std::memory_order_acquire);
+    for (;;) {
+      const config c = load_slot(gen_of(w));
+      const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+      if (only_rebase && now_u < rebase_at && now_u > -rebase_at) break;  // someone else re-based
+      const double rate = (only_rebase || burst_change) ? c.rate : new_rate;
+      const std::uint64_t burst = (only_rebase || !burst_change) ? c.burst : new_burst;
+      const detail::rate_units nu =
+          only_rebase ? c.units : detail::rate_units::make(rate, std::max<std::uint64_t>(burst, c.burst));
+      // tokens at now, in old units (may be negative: outstanding reservations)
+      const std::int64_t debt = std::max<std::int64_t>(0, tat_of(w) - now_u);
+      const std::int64_t have = c.units.tokens(c.burst) - debt;
+      const std::int64_t have_new = convert_down(have, c.units.f, nu.f);
+      const std::int64_t debt_new = std::max<std::int64_t>(0, nu.tokens(burst) - have_new);
+      const std::int64_t tat = debt_new == 0 ? full_tat : std::min(debt_new, tat_limit);
+      const std::uint64_t gen = (gen_of(w) + 1) & 0xffu;
+      publish_slot(gen, nu, now_ns, burst, rate);
+      if (word_.compare_exchange_weak(w, pack(tat, gen), std::memory_order_acq_rel, std::memory_order_acquire)) break;
+    }
+    writer_.store(false, std::memory_order_release);
+  }
+
+  /// x units of 2^-from token in units of 2^-to token, rounded down.
+  static std::int64_t convert_down(std::int64_t x, std::uint32_t from, std::uint32_t to) noexcept {
+    if (to >= from) {
+      const unsigned sh = to - from;
+      const std::int64_t lim = detail::unit_limit >> sh;
+      if (x > lim) return detail::unit_limit;
+      if (x < -lim) return -detail::unit_limit;
+      return static_cast<std::int64_t>(static_cast<std::uint64_t>(x) << sh);
+    }
+    return x >> (from - to);  // arithmetic shift: floor
+  }
+
+  alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{0};  // the state; its own line with the config
+  bool unlimited_ = false;
+  std::atomic<bool> writer_{false};
+  slot slots_[2];
+};
+
+}  // namespace surge
+
+#endif  // SURGE_LIMIT_TOKEN_BUCKET_HPP

@@ -1,0 +1,111 @@
+#include <surge/limit/keyed_limiter.hpp>
+#include <surge/limit/leaky_bucket.hpp>
+#include <surge/limit/token_bucket.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "phase_driver.hpp"
+#include "surge_test.hpp"
+
+using namespace std::chrono_literals;
+using cl = surge_test::manual_clock<struct keyed_tag>;
+using bucket = surge::token_bucket<cl>;
+using meter = surge::leaky_bucket<cl>;
+using tp = cl::time_point;
+
+TEST_CASE("keyed_limiter rejects a capacity below the shard count", "[limit][keyed_limiter]") {
+  using K = surge::keyed_limiter<int, bucket>;
+  CHECK_THROWS_AS(K(bucket(1.0, 1, tp{}), 3), std::invalid_argument);
+}
+
+TEST_CASE("keyed_limiter limits each key like its own token_bucket", "[limit][keyed_limiter]") {
+  // reference: one token_bucket per key, unbounded
+  surge::keyed_limiter<std::uint64_t, bucket> keyed(bucket(100.0, 5, tp{}), 1024);
+  std::unordered_map<std::uint64_t, bucket> ref;
+  std::mt19937_64 rng(11);
+  std::int64_t now = 0;
+  for (int i = 0; i < 50000; ++i) {
+    now += static_cast<std::int64_t>(rng() % 200'000);
+    const tp at = tp{} + std::chrono::nanoseconds(now);
+    const std::uint64_t key = rng() % 300;  // fewer keys than capacity: no eviction
+    const std::size_t n = 1 + rng() % 6;
+    auto it = ref.try_emplace(key, 100.0, 5, tp{}).first;
+    const bool want = it->second.try_acquire(n, at);
+    REQUIRE(keyed.try_acquire(key, n, at) == want);
+    if (i % 97 == 0) {
+      REQUIRE(keyed.time_until_available(key, 1, at) == it->second.time_until_available(1, at));
+      keyed.purge_full(at);  // dropping full keys changes no decision
+    }
+  }
+  CHECK(keyed.stats().evicted_active == 0);
+  CHECK(keyed.stats().dropped_full > 0);
+  const std::size_t before = keyed.size();
+  CHECK_FALSE(keyed.try_acquire(999'999, 6, tp{} + std::chrono::nanoseconds(now)));  // n > burst
+  CHECK(keyed.size() == before);  // ... refused without storing the key
+}
+
+TEST_CASE("keyed_limiter: full keys are dropped for free, the cap evicts by recency", "[limit][keyed_limiter]") {
+  surge::keyed_limiter<int, bucket, std::hash<int>, std::equal_to<int>, 1> keyed(bucket(10.0, 2, tp{}), 4);
+  for (int k = 0; k < 4; ++k) CHECK(keyed.try_acquire(k, 2, tp{}));
+  CHECK(keyed.size() == 4);
+  CHECK_FALSE(keyed.try_acquire(0, 1, tp{}));
+  // a fifth key evicts the least recent (key 1: key 0 was touched last), while in debt
+  CHECK(keyed.try_acquire(4, 1, tp{}));
+  CHECK(keyed.stats().evicted_active == 1);
+  CHECK(keyed.try_acquire(1, 2, tp{}));  // forgotten: fresh again (documented cost of the cap)
+  // after a full refill (200 ms) every key is full: purge drops them all, for free
+  CHECK(keyed.purge_full(tp{} + 200ms) == 4);
+  CHECK(keyed.size() == 0);
+  CHECK(keyed.try_acquire(0, 2, tp{} + 200ms));
+  CHECK(keyed.memory_bytes() > 4 * sizeof(std::int64_t));
+  // eviction of a full key is free
+  for (int k = 10; k < 14; ++k) CHECK(keyed.try_acquire(k, 1, tp{} + 200ms));
+  const auto active = keyed.stats().evicted_active;
+  CHECK(keyed.try_acquire(20, 1, tp{} + 10s));
+  CHECK(keyed.stats().evicted_active == active);
+}
+
+TEST_CASE("keyed_limiter with the nginx meter, string keys", "[limit][keyed_limiter]") {
+  surge::keyed_limiter<std::string, meter> zone(meter::nginx(1, surge::nginx_rate_unit::per_second, 1, surge::nodelay),
+                                                64);
+  const tp t0 = tp{} + 5s;
+  CHECK(zone.admit("10.0.0.1", t0).admitted());
+  CHECK(zone.admit("10.0.0.1", t0).admitted());  // burst 1: B + 1 at one instant
+  CHECK_FALSE(zone.admit("10.0.0.1", t0).admitted());
+  CHECK(zone.admit("10.0.0.2", t0).admitted());  // another key, its own limit
+  CHECK(zone.admit("10.0.0.1", t0 + 1s).admitted());
+  CHECK(zone.purge_full(t0 + 10s) == 2);
+}
+
+TEST_CASE("keyed_limiter: threads on shared keys admit what one thread would", "[limit][keyed_limiter][concurrency]") {
+  using hc = surge_test::manual_clock<struct keyed_hammer_tag>;
+  hc::reset();
+  using hb = surge::token_bucket<hc>;
+  constexpr int keys = 16;
+  surge::keyed_limiter<int, hb> keyed(hb(1000.0, 10, hc::time_point{}), 256);
+  std::vector<hb> ref;  // reference: each key's own bucket
+  for (int key = 0; key < keys; ++key) ref.emplace_back(1000.0, 10, hc::time_point{});
+  limit_test::run_phases(
+      4, 50,
+      [&] {
+        long mine = 0;
+        for (int key = 0; key < keys; ++key)
+          while (keyed.try_acquire(key)) ++mine;
+        return mine;
+      },
+      [&](int p) {
+        hc::advance(std::chrono::microseconds(p * 397 % 20'000));
+        long n = 0;
+        for (auto& b : ref)
+          while (b.try_acquire()) ++n;
+        return n;
+      });
+}

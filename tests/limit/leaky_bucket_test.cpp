@@ -1,0 +1,285 @@
+#include <surge/limit/leaky_bucket.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "phase_driver.hpp"
+#include "surge_test.hpp"
+
+using namespace std::chrono_literals;
+using cl = surge_test::manual_clock<struct leaky_tag>;
+using meter = surge::leaky_bucket<cl>;
+using pacer = surge::leaky_bucket_pacer<cl>;
+using surge::meter_decision;
+using tp = cl::time_point;
+
+namespace {
+
+tp ms(std::int64_t v) { return tp{} + std::chrono::milliseconds(v); }
+
+struct arrival {
+  std::int64_t at_ms;
+  meter_decision decision;
+  std::int64_t delay_ms;
+};
+
+void run(meter& m, const std::vector<arrival>& steps) {
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    INFO("arrival " << i << " at " << steps[i].at_ms << " ms");
+    const auto r = m.admit(ms(steps[i].at_ms));
+    CHECK(r.decision == steps[i].decision);
+    CHECK(r.delay == std::chrono::milliseconds(steps[i].delay_ms));
+  }
+}
+
+constexpr auto A = meter_decision::admit;
+constexpr auto D = meter_decision::delay;
+constexpr auto R = meter_decision::reject;
+
+}  // namespace
+
+TEST_CASE("leaky_bucket rejects nonsensical arguments", "[limit][leaky_bucket]") {
+  CHECK_THROWS_AS(meter(0.0, 1, 0, tp{}), std::invalid_argument);
+  CHECK_THROWS_AS(meter(-5.0, 1, 0, tp{}), std::invalid_argument);
+  CHECK_THROWS_AS(meter(std::nan(""), 1, 0, tp{}), std::invalid_argument);
+  CHECK_THROWS_AS(meter(2e9, 1, 0, tp{}), std::invalid_argument);
+  CHECK_THROWS_AS(meter::nginx(0, surge::nginx_rate_unit::per_second), std::invalid_argument);
+  CHECK_THROWS_AS(pacer(0.0, 10, tp{}), std::invalid_argument);
+  CHECK_THROWS_AS(pacer(1.0, std::size_t{1} << 40, tp{}), std::invalid_argument);
+}
+
+// limit_req rate=1r/s with each burst/delay form; both modes agree when the
+// arithmetic is exact (1 r/s, whole milliseconds).
+TEST_CASE("leaky_bucket meter follows nginx limit_req", "[limit][leaky_bucket]") {
+  {
+    const bool ng = GENERATE(false, true);
+    INFO((ng ? "nginx mode" : "exact mode"));
+    auto make = [&](std::size_t burst, std::size_t delay) {
+      return ng ? meter::nginx(1, surge::nginx_rate_unit::per_second, burst, delay) : meter(1.0, burst, delay, tp{});
+    };
+    SECTION("burst 0: one per second, rejected arrivals change nothing") {
+      auto m = make(0, 0);
+      run(m, {{0, A, 0}, {0, R, 0}, {500, R, 0}, {999, R, 0}, {1000, A, 0}, {1500, R, 0}, {2000, A, 0}, {5000, A, 0}});
+    }
+    SECTION("burst 5 nodelay: B + 1 at one instant") {
+      auto m = make(5, surge::nodelay);
+      run(m, {{0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, R, 0},
+              {0, R, 0},
+              {1000, A, 0},
+              {1000, R, 0},
+              {3000, A, 0},
+              {3000, A, 0},
+              {3000, R, 0}});
+    }
+    SECTION("burst 5, no delay= (D = 0): the excess is delayed by excess / rate") {
+      auto m = make(5, 0);
+      run(m, {{0, A, 0},
+              {0, D, 1000},
+              {0, D, 2000},
+              {0, D, 3000},
+              {0, D, 4000},
+              {0, D, 5000},
+              {0, R, 0},
+              {500, R, 0},
+              {1000, D, 5000},
+              {1000, R, 0}});
+    }
+    SECTION("burst 5 delay=2: the first D + 1 pass undelayed") {
+      auto m = make(5, 2);
+      run(m, {{0, A, 0},
+              {0, A, 0},
+              {0, A, 0},
+              {0, D, 1000},
+              {0, D, 2000},
+              {0, D, 3000},
+              {0, R, 0},
+              {2000, D, 2000},
+              {2000, D, 3000},
+              {2000, R, 0},
+              {6000, A, 0},
+              {6000, D, 1000}});
+    }
+    SECTION("delay > burst behaves as nodelay") {
+      auto m = make(2, 7);
+      run(m, {{0, A, 0}, {0, A, 0}, {0, A, 0}, {0, R, 0}});
+    }
+  }
+}
+
+TEST_CASE("leaky_bucket nginx mode reproduces nginx's millisecond arithmetic", "[limit][leaky_bucket]") {
+  SECTION("r/m rates are truncated milli-requests: 30r/m = 500") {
+    auto m = meter::nginx(30, surge::nginx_rate_unit::per_minute);
+    run(m, {{0, A, 0}, {1999, R, 0}, {2000, A, 0}, {3999, R, 0}, {4000, A, 0}});
+  }
+  SECTION("3 r/s delays truncate to whole ms; exact mode rounds up to the tick") {
+    auto n = meter::nginx(3, surge::nginx_rate_unit::per_second, 5);
+    run(n, {{0, A, 0}, {0, D, 333}, {0, D, 666}});
+    meter e(3.0, 5, 0, tp{});
+    CHECK(e.admit(tp{}).decision == A);
+    CHECK(e.admit(tp{}).delay == 333'333'334ns);
+    CHECK(e.admit(tp{}).delay == 666'666'667ns);
+  }
+  SECTION("3r/m: admitted arrivals 1 ms apart drain nothing (nginx), exact mode keeps the fraction") {
+    auto n = meter::nginx(3, surge::nginx_rate_unit::per_minute, 30'000, surge::nodelay);  // 50 milli-req/s
+    meter e(3.0 / 60.0, 30'000, surge::nodelay, tp{});
+    int n_ok = 0, e_ok = 0;
+    for (std::int64_t t = 0; t < 40'000; t += 1) {  // one arrival per ms for 40 s
+      n_ok += n.admit(ms(t)).admitted();
+      e_ok += e.admit(ms(t)).admitted();
+    }
+    CHECK(n_ok == 30'001);  // 50 * 1 / 1000 == 0 at every admitted arrival
+    CHECK(e_ok == 30'002);  // B + 1, plus 0.05/s over the 30 s of admitted arrivals... and after
+  }
+  SECTION("a fresh key admits B + 1; an idle key is the same as a fresh one") {
+    auto m = meter::nginx(2, surge::nginx_rate_unit::per_second, 1, surge::nodelay);
+    CHECK(m.full(ms(0)));
+    run(m, {{0, A, 0}, {0, A, 0}, {0, R, 0}});
+    CHECK_FALSE(m.full(ms(999)));
+    CHECK(m.full(ms(1000)));  // excess 1000 - 2000*1000/1000 + 1000 <= 0
+    run(m, {{1000, A, 0}, {1000, A, 0}, {1000, R, 0}});
+  }
+}
+
+TEST_CASE("leaky_bucket meter: a clock going backwards never credits", "[limit][leaky_bucket]") {
+  for (bool ng : {false, true}) {
+    INFO((ng ? "nginx mode" : "exact mode"));
+    auto m = ng ? meter::nginx(10, surge::nginx_rate_unit::per_second, 2, surge::nodelay)
+                : meter(10.0, 2, surge::nodelay, tp{});
+    run(m, {{1000, A, 0}, {1000, A, 0}, {1000, A, 0}, {1000, R, 0}});
+    // back 500 ms: still full, nothing credited
+    run(m, {{500, R, 0}, {0, R, 0}});
+    run(m, {{1100, A, 0}, {1100, R, 0}});
+  }
+}
+
+TEST_CASE("leaky_bucket meter: admitted arrivals in any window stay within B + 1 + rate * w",
+          "[limit][leaky_bucket][property]") {
+  std::mt19937_64 rng(5);
+  for (double rate : {2.0, 50.0, 1e5}) {
+    for (std::size_t burst : {std::size_t{0}, std::size_t{3}, std::size_t{20}}) {
+      INFO("rate " << rate << " burst " << burst);
+      meter m(rate, burst, surge::nodelay, tp{});
+      std::vector<std::int64_t> admitted;
+      std::int64_t now = 0;
+      const auto gap = static_cast<std::uint64_t>(1e9 / rate) + 1;
+      for (int i = 0; i < 4000; ++i) {
+        now += static_cast<std::int64_t>(rng() % gap) * ((rng() % 4) == 0 ? 0 : 1);
+        const auto r = m.admit(tp{} + std::chrono::nanoseconds(now));
+        CHECK(r.delay == 0ns);
+        if (r.admitted()) admitted.push_back(now);
+      }
+      for (std::size_t i = 0; i < admitted.size(); ++i)
+        for (std::size_t j = i; j < admitted.size() && j < i + 100; ++j)
+          REQUIRE(static_cast<double>(j - i + 1) <=
+                  static_cast<double>(burst + 1) + rate * static_cast<double>(admitted[j] - admitted[i]) / 1e9 + 1e-9);
+      // with delays: admitted requests served at now + delay never exceed D + 1 + rate * w
+      meter dm(rate, burst, 0, tp{});
+      std::vector<std::int64_t> served;
+      now = 0;
+      for (int i = 0; i < 4000; ++i) {
+        now += static_cast<std::int64_t>(rng() % gap);
+        const auto r = dm.admit(tp{} + std::chrono::nanoseconds(now));
+        if (r.admitted()) served.push_back(now + r.delay.count());
+      }
+      std::sort(served.begin(), served.end());
+      for (std::size_t i = 0; i < served.size(); ++i)
+        for (std::size_t j = i; j < served.size() && j < i + 100; ++j)
+          REQUIRE(static_cast<double>(j - i + 1) <=
+                  1.0 + rate * static_cast<double>(served[j] - served[i]) / 1e9 + 1e-6);
+    }
+  }
+}
+
+TEST_CASE("leaky_bucket meter: concurrent arrivals admit what one thread would", "[limit][leaky_bucket][concurrency]") {
+  using hc = surge_test::manual_clock<struct meter_hammer_tag>;
+  hc::reset();
+  surge::leaky_bucket<hc> shared(1000.0, 30, surge::nodelay, hc::time_point{});
+  surge::leaky_bucket<hc> reference(1000.0, 30, surge::nodelay, hc::time_point{});
+  std::mt19937 rng(3);
+  limit_test::run_phases(
+      4, 100,
+      [&] {
+        long mine = 0;
+        while (shared.admit().admitted()) ++mine;
+        return mine;
+      },
+      [&](int) {
+        hc::advance(std::chrono::microseconds(rng() % 40'000));
+        long n = 0;
+        while (reference.admit().admitted()) ++n;
+        return n;
+      });
+}
+
+TEST_CASE("leaky_bucket_pacer follows uber-go/ratelimit", "[limit][leaky_bucket][pacer]") {
+  SECTION("without slack: evenly spaced, a gap is not banked") {
+    pacer p(10.0, 0, tp{});         // 100 ms apart
+    CHECK(p.take(ms(0)) == ms(0));  // first call proceeds at once
+    CHECK(p.take(ms(0)) == ms(100));
+    CHECK(p.take(ms(0)) == ms(200));
+    CHECK(p.take(ms(250)) == ms(300));
+    CHECK(p.take(ms(1000)) == ms(1000));  // long gap: start over from now
+    CHECK(p.take(ms(1000)) == ms(1100));
+  }
+  SECTION("slack 10 (the default): after a pause, 11 callers pass at once") {
+    pacer p(10.0, 10, tp{});
+    CHECK(p.take(ms(0)) == ms(0));
+    int at_once = 0;
+    while (p.take(ms(10'000)) == ms(10'000)) ++at_once;
+    CHECK(at_once == 11);
+  }
+  SECTION("slack 2: a short pause banks only what it skipped") {
+    pacer p(10.0, 2, tp{});
+    CHECK(p.take(ms(0)) == ms(0));
+    CHECK(p.take(ms(150)) == ms(150));  // 100 ms issued at t=100
+    CHECK(p.take(ms(150)) == ms(200));
+    CHECK(p.take(ms(150)) == ms(300));
+  }
+  SECTION("clock going backwards never credits") {
+    pacer p(10.0, 0, tp{});
+    CHECK(p.take(ms(1000)) == ms(1000));
+    CHECK(p.take(ms(0)) == ms(1100));
+    CHECK(p.take(ms(1000)) == ms(1200));
+  }
+  SECTION("exact spacing: 3 per second over a long run does not drift") {
+    pacer p(3.0, 0, tp{});
+    tp last{};
+    for (int i = 0; i < 3000; ++i) last = p.take(tp{});
+    CHECK(last == tp{} + 999'666'666'667ns);  // 2999 / 3 s, rounded up to the ns
+  }
+}
+
+TEST_CASE("leaky_bucket_pacer: concurrent takers get distinct evenly spaced slots",
+          "[limit][leaky_bucket][pacer][concurrency]") {
+  using pc = surge_test::manual_clock<struct pacer_tag>;
+  pc::reset();
+  surge::leaky_bucket_pacer<pc> p(1000.0, 0, pc::time_point{});
+  constexpr unsigned threads = 4;
+  constexpr int per_thread = 5000;
+  std::vector<std::vector<pc::time_point>> got(threads);
+  std::vector<std::thread> pool;
+  for (unsigned k = 0; k < threads; ++k)
+    pool.emplace_back([&, k] {
+      for (int i = 0; i < per_thread; ++i) got[k].push_back(p.take());
+    });
+  for (auto& t : pool) t.join();
+  std::set<std::int64_t> all;
+  for (auto& v : got)
+    for (auto t : v) all.insert(t.time_since_epoch().count());
+  REQUIRE(all.size() == threads * per_thread);  // every slot handed out once
+  std::int64_t k = 0;
+  for (auto t : all) REQUIRE(t == (k++) * 1'000'000);  // 0, 1 ms, 2 ms, ...
+}
