@@ -46,7 +46,7 @@ TEST_CASE("health_set counts and panics", "[balance][common]") {
 TEST_CASE("sample_usable is uniform over the up backends", "[balance][common]") {
   surge::detail::health_set h(10);
   for (std::size_t i = 0; i < 9; ++i) h.set(i, i % 3 == 0); // up: 0, 3, 6, 9
-  surge::detail::atomic_splitmix rng(1);
+  surge::detail::sharded_splitmix rng(1);
   std::vector<int> c(10, 0);
   for (int i = 0; i < 40000; ++i) ++c[surge::detail::sample_usable(h, [&] { return rng.next(); })];
   for (std::size_t i = 0; i < 10; ++i) {
@@ -85,6 +85,7 @@ TEST_CASE("snapshot_cell: readers see whole values; old ones are freed", "[balan
         }
       });
     std::shared_ptr<const value> kept;
+    while (reads.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield(); // reader running
     for (int i = 1; i <= 200; ++i) {
       cell.publish(std::make_shared<const value>(i, &alive));
       if (i == 100) kept = cell.load();

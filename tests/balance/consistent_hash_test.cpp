@@ -102,6 +102,7 @@ TEST_CASE("ring: readers never see a torn table while writers rebuild", "[balanc
       picks.fetch_add(1, std::memory_order_relaxed);
     }
   });
+  while (picks.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield(); // reader running
   for (int i = 0; i < 40; ++i) {
     const std::size_t added = ring.add_backend(1.0 + i % 3);
     ring.set_healthy(added, i % 2 == 0);
@@ -111,4 +112,13 @@ TEST_CASE("ring: readers never see a torn table while writers rebuild", "[balanc
   reader.join();
   CHECK(picks.load() > 0);
   for (std::size_t i = 0; i < ring.size(); ++i) CHECK(ring.load(i) == 0);
+}
+
+TEST_CASE("ring snapshot view picks like the policy", "[balance][ring]") {
+  surge::consistent_hash_ring<> ring(5);
+  const auto v = ring.snapshot();
+  for (std::uint64_t k = 0; k < 1000; ++k) CHECK(v.pick(k) == ring.pick(k));
+  ring.remove_backend(0);
+  CHECK(v.size() == 5);
+  for (std::uint64_t k = 0; k < 1000; ++k) CHECK(ring.pick(k) != 0);
 }

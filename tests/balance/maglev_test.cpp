@@ -83,6 +83,7 @@ TEST_CASE("maglev: picks while another thread rebuilds", "[balance][maglev]") {
       picks.fetch_add(1, std::memory_order_relaxed);
     }
   });
+  while (picks.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield(); // reader running
   for (int i = 0; i < 40; ++i) {
     const std::size_t added = m.add_backend(1.0 + i % 2);
     m.set_healthy(added, i % 3 != 0);
@@ -91,4 +92,15 @@ TEST_CASE("maglev: picks while another thread rebuilds", "[balance][maglev]") {
   stop.store(true, std::memory_order_release);
   reader.join();
   CHECK(picks.load() > 0);
+}
+
+TEST_CASE("maglev snapshot view picks like the policy", "[balance][maglev]") {
+  surge::maglev<> m(5, {.table_size = 1009});
+  const auto v = m.snapshot();
+  for (std::uint64_t k = 0; k < 1000; ++k) CHECK(v.pick(k) == m.pick(k));
+  m.set_healthy(1, false); // before a rebuild the view sees health changes
+  for (std::uint64_t k = 0; k < 1000; ++k) CHECK(v.pick(k) == m.pick(k));
+  m.add_backend(); // the view keeps its table alive and unchanged
+  CHECK(v.size() == 5);
+  CHECK(m.snapshot().size() == 6);
 }

@@ -56,9 +56,11 @@ struct consistent_hash_options {
 /// (`detail::snapshot_cell`): picks never block, never see a half-built
 /// table, and a writer waits only for picks already running.
 ///
-/// Complexity: `pick` O(log P) for P points (+ the walk past down
+/// Complexity: `pick` O(1) expected for P points (a radix index on the top
+/// bits, then a binary search over about four points) (+ the walk past down
 /// backends); `pick_bounded` the same plus the walk past full backends;
-/// `add_backend`/`remove_backend` O(P log P). Memory 12 bytes per point.
+/// `add_backend`/`remove_backend` O(P log P). Memory about 13 bytes per point
+/// (position, owner, and a radix index over the top bits of the positions).
 /// Thread safety: `pick`, `pick_bounded`, lease release, `set_healthy`,
 /// `healthy`, `load` are lock-free from any threads; `add_backend`,
 /// `remove_backend` are thread-safe (serialised by a mutex; they block no
@@ -134,6 +136,9 @@ public:
         [this](const table& t) { return t.capacity(total_.load(std::memory_order_acquire), options_.load_factor); });
   }
   [[nodiscard]] const consistent_hash_options& options() const noexcept { return options_; }
+  /// The current table, pinned: its `pick(key)` skips the read section
+  /// (see `detail::table_view`). O(1); lock-free.
+  [[nodiscard]] auto snapshot() const { return detail::table_view<table, Hash>(tables_.snapshot(), hash_); }
 
 private:
   struct point_t {
@@ -147,8 +152,15 @@ private:
 
     using weighted_table_base::weighted_table_base;
 
+    std::vector<std::uint32_t> index; // index[j]: first point >= j << shift; index.back() = points
+    unsigned shift = 63;
+
+    // The first point at or clockwise after h: a radix step on the top bits
+    // narrows the binary search to about four points.
     std::size_t first(std::uint64_t h) const noexcept {
-      const auto it = std::lower_bound(point.begin(), point.end(), h);
+      const std::size_t b = static_cast<std::size_t>(h >> shift);
+      const auto lo = point.begin() + index[b], hi = point.begin() + index[b + 1];
+      const auto it = std::lower_bound(lo, hi, h);
       return it == point.end() ? 0 : static_cast<std::size_t>(it - point.begin());
     }
     std::size_t pick(std::uint64_t h) const noexcept {
@@ -223,6 +235,17 @@ private:
       t->point.push_back(pt.hash);
       t->owner.push_back(pt.owner);
     }
+    unsigned bits = 1;
+    while (bits < 24 && (std::size_t{1} << (bits + 2)) < t->point.size()) ++bits;
+    t->shift = 64 - bits;
+    t->index.resize((std::size_t{1} << bits) + 1);
+    std::size_t at = 0;
+    for (std::size_t j = 0; j < (std::size_t{1} << bits); ++j) {
+      const std::uint64_t lower = static_cast<std::uint64_t>(j) << t->shift;
+      while (at < t->point.size() && t->point[at] < lower) ++at;
+      t->index[j] = static_cast<std::uint32_t>(at);
+    }
+    t->index.back() = static_cast<std::uint32_t>(t->point.size());
     return t;
   }
   auto builder() {

@@ -52,16 +52,12 @@ public:
   /// A lease on the least loaded usable backend.
   [[nodiscard]] backend_lease pick() noexcept {
     const std::size_t start = static_cast<std::size_t>(rotor_.fetch_add(1, std::memory_order_relaxed) % n_);
-    const bool panic = health_.panic();
-    std::size_t best = n_;
-    std::int64_t best_active = 0;
-    for (std::size_t k = 0, i = start; k < n_; ++k, i = (i + 1 == n_ ? 0 : i + 1)) {
-      if (!panic && !health_.up(i)) continue;
-      const std::int64_t a = active_[i].load(std::memory_order_relaxed);
-      if (best == n_ || better(a, i, best_active, best)) {
-        best = i;
-        best_active = a;
-      }
+    const bool check = !health_.all_up() && !health_.panic();
+    std::size_t best;
+    if (weight_.empty()) {
+      best = check ? scan<false, true>(start) : scan<false, false>(start);
+    } else {
+      best = check ? scan<true, true>(start) : scan<true, false>(start);
     }
     if (best == n_) best = start; // every flag flipped down mid-scan
     active_[best].fetch_add(1, std::memory_order_acq_rel);
@@ -80,9 +76,46 @@ private:
   void init() noexcept {
     for (std::size_t i = 0; i < n_; ++i) active_[i].store(0, std::memory_order_relaxed);
   }
-  bool better(std::int64_t a, std::size_t i, std::int64_t best_a, std::size_t best) const noexcept {
-    if (weight_.empty()) return a < best_a;
-    return static_cast<double>(a) * weight_[best] < static_cast<double>(best_a) * weight_[i];
+  // The first usable backend, in order start, start+1, ..., n-1, 0, ...,
+  // start-1, with the least active/weight; n_ if none is usable.
+  template <bool Weighted, bool CheckHealth>
+  std::size_t scan(std::size_t start) const noexcept {
+    std::size_t best = start;
+    if constexpr (CheckHealth) {
+      std::size_t k = 0;
+      while (k < n_ && !health_.up(best)) {
+        best = best + 1 == n_ ? 0 : best + 1;
+        ++k;
+      }
+      if (k == n_) return n_;
+    }
+    std::int64_t best_active = active_[best].load(std::memory_order_relaxed);
+    auto visit = [&](std::size_t from, std::size_t to) {
+      for (std::size_t i = from; i < to; ++i) {
+        if constexpr (CheckHealth) {
+          if (!health_.up(i)) continue;
+        }
+        const std::int64_t a = active_[i].load(std::memory_order_relaxed);
+        bool wins;
+        if constexpr (Weighted) {
+          wins = static_cast<double>(a) * weight_[best] < static_cast<double>(best_active) * weight_[i];
+        } else {
+          wins = a < best_active;
+        }
+        if (wins) {
+          best = i;
+          best_active = a;
+        }
+      }
+    };
+    // Candidates after the first usable one, in rotation order.
+    if (best >= start) {
+      visit(best + 1, n_);
+      visit(0, start);
+    } else {
+      visit(best + 1, start);
+    }
+    return best;
   }
 
   std::vector<double> weight_; // empty: all equal

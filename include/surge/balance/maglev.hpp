@@ -135,6 +135,9 @@ public:
   /// Indices issued so far (removed ones included).
   [[nodiscard]] std::size_t size() const { return tables_.size(); }
   [[nodiscard]] std::size_t table_size() const noexcept { return options_.table_size; }
+  /// The current table, pinned: its `pick(key)` is one hash and one load,
+  /// without the read section (see `detail::table_view`). O(1); lock-free.
+  [[nodiscard]] auto snapshot() const { return detail::table_view<table, Hash>(tables_.snapshot(), hash_); }
   /// A copy of the current lookup table (entry -> backend index).
   [[nodiscard]] std::vector<std::uint32_t> entries() const {
     return tables_.read([](const table& t) { return t.entry; });
@@ -148,7 +151,7 @@ private:
 
     std::size_t pick(std::uint64_t h) const noexcept {
       const std::size_t m = entry.size();
-      std::size_t at = static_cast<std::size_t>(h % m);
+      std::size_t at = detail::bounded(h, m); // the hash's top 32 bits scaled to [0, M)
       const std::uint32_t first = entry[at];
       if (health.all_up() || health.panic()) return first;
       for (std::size_t k = 0; k < m; ++k, at = (at + 1 == m ? 0 : at + 1))

@@ -37,10 +37,10 @@ struct power_of_two_options {
 /// instead of random's ln n / ln ln n (measured in the tests). Down backends
 /// are never sampled while one is up; all down: panic mode.
 ///
-/// Randomness: `pick()` draws from an internal lock-free SplitMix64 stream
-/// (seeded from the options, so single-threaded runs repeat exactly);
-/// `pick(g)` draws from the caller's UniformRandomBitGenerator — pass a
-/// thread-local one on hot multi-threaded paths.
+/// Randomness: `pick()` draws from internal SplitMix64 streams, one per
+/// thread slot (`detail::sharded_splitmix`: no shared cache line between
+/// threads; seeded from the options, so a single-threaded run repeats
+/// exactly); `pick(g)` draws from the caller's UniformRandomBitGenerator.
 ///
 /// Complexity: `pick()` O(d) expected (O(n) worst case when most backends are
 /// down); lease release O(1). Thread safety: lock-free, every member from any
@@ -124,7 +124,7 @@ private:
   power_of_two_options options_;
   std::unique_ptr<std::atomic<std::int64_t>[]> active_;
   detail::health_set health_;
-  alignas(detail::destructive_interference_size) detail::atomic_splitmix rng_;
+  detail::sharded_splitmix rng_;
 };
 
 } // namespace surge

@@ -22,9 +22,10 @@ namespace surge {
 /// ones), which keeps the distribution exactly proportional among the
 /// backends that are up. All down: panic mode (health ignored).
 ///
-/// Randomness: `pick()` uses an internal lock-free SplitMix64 stream seeded by
-/// the constructor (single-threaded runs repeat exactly); `pick(g)` uses the
-/// caller's UniformRandomBitGenerator.
+/// Randomness: `pick()` uses internal SplitMix64 streams, one per thread slot
+/// (`detail::sharded_splitmix`), seeded by the constructor (a single-threaded
+/// run repeats exactly); `pick(g)` uses the caller's
+/// UniformRandomBitGenerator.
 /// Complexity: construction O(n); `pick()` O(1) while all are up (expected
 /// O(n / up) otherwise). Memory: 20 bytes per backend (weighted), none per backend (uniform).
 /// Thread safety: lock-free; every member from any threads.
@@ -124,7 +125,7 @@ private:
   std::vector<std::uint32_t> alias_;
   std::vector<double> probability_;
   detail::health_set health_;
-  alignas(detail::destructive_interference_size) detail::atomic_splitmix rng_;
+  detail::sharded_splitmix rng_;
 };
 
 } // namespace surge

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -46,36 +47,9 @@ public:
   template <class K>
   [[nodiscard]] std::size_t pick(const K& key) const noexcept(noexcept(std::declval<const Hash&>()(key))) {
     const std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
-    const bool panic = health_.panic();
-    const std::size_t n = seed_.size();
-    std::size_t best = 0;
-    bool found = false;
-    if (weight_.empty()) {
-      std::uint64_t top = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        if (!panic && !health_.up(i)) continue;
-        const std::uint64_t s = detail::mix64(h ^ seed_[i]);
-        if (!found || s > top) {
-          top = s;
-          best = i;
-          found = true;
-        }
-      }
-    } else {
-      double top = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        if (!panic && !health_.up(i)) continue;
-        // u in (0, 1): 53 bits plus one half step, never 0 or 1.
-        const double u = (static_cast<double>(detail::mix64(h ^ seed_[i]) >> 11) + 0.5) * 0x1.0p-53;
-        const double s = -weight_[i] / std::log(u);
-        if (!found || s > top) {
-          top = s;
-          best = i;
-          found = true;
-        }
-      }
-    }
-    return best;
+    const bool check = !health_.all_up() && !health_.panic();
+    if (weight_.empty()) return check ? best<false, true>(h) : best<false, false>(h);
+    return check ? best<true, true>(h) : best<true, false>(h);
   }
 
   bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
@@ -83,6 +57,37 @@ public:
   [[nodiscard]] std::size_t size() const noexcept { return seed_.size(); }
 
 private:
+  // The usable backend with the highest score for key hash h.
+  template <bool Weighted, bool CheckHealth>
+  std::size_t best(std::uint64_t h) const noexcept {
+    std::size_t top_i = 0;
+    bool found = false;
+    std::conditional_t<Weighted, double, std::uint64_t> top{};
+    for (std::size_t i = 0; i < seed_.size(); ++i) {
+      if constexpr (CheckHealth) {
+        if (!health_.up(i)) continue;
+      }
+      const std::uint64_t x = detail::mix64(h ^ seed_[i]);
+      if constexpr (Weighted) {
+        // u in (0, 1): 53 bits plus half a step, never 0 or 1.
+        const double u = (static_cast<double>(x >> 11) + 0.5) * 0x1.0p-53;
+        const double s = -weight_[i] / std::log(u);
+        if (!found || s > top) {
+          top = s;
+          top_i = i;
+          found = true;
+        }
+      } else {
+        if (!found || x > top) {
+          top = x;
+          top_i = i;
+          found = true;
+        }
+      }
+    }
+    return top_i;
+  }
+
   static std::vector<std::uint64_t> seeds(std::size_t n, std::uint64_t seed) {
     std::vector<std::uint64_t> s(n);
     for (std::size_t i = 0; i < n; ++i) s[i] = detail::mix64(seed + (i + 1) * 0x9e3779b97f4a7c15ULL);

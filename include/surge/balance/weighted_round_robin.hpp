@@ -40,27 +40,15 @@ class weighted_round_robin {
 public:
   explicit weighted_round_robin(std::span<const double> weights)
       : weight_(detail::check_weights(weights, "weighted_round_robin: weights")), current_(weight_.size(), 0.0),
-        health_(weight_.size()) {}
+        health_(weight_.size()) {
+    for (double w : weight_) total_ += w;
+  }
   weighted_round_robin(std::initializer_list<double> weights)
       : weighted_round_robin(std::span<const double>(weights.begin(), weights.size())) {}
 
   /// The next backend in nginx's smooth sequence.
   [[nodiscard]] std::size_t pick() noexcept {
-    const bool panic = health_.panic();
-    std::size_t best = 0;
-    bool found = false;
-    double total = 0;
-    for (std::size_t i = 0; i < weight_.size(); ++i) {
-      if (!panic && !health_.up(i)) continue;
-      current_[i] += weight_[i];
-      total += weight_[i];
-      if (!found || current_[i] > current_[best]) {
-        best = i;
-        found = true;
-      }
-    }
-    current_[best] -= total;
-    return best;
+    return health_.all_up() || health_.panic() ? step<false>() : step<true>();
   }
 
   bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
@@ -69,8 +57,37 @@ public:
   [[nodiscard]] double weight(std::size_t i) const noexcept { return i < weight_.size() ? weight_[i] : 0.0; }
 
 private:
+  // One round of ngx_http_upstream_get_peer over the usable backends.
+  template <bool CheckHealth>
+  std::size_t step() noexcept {
+    const std::size_t n = weight_.size();
+    std::size_t i = 0;
+    if constexpr (CheckHealth) {
+      while (i < n && !health_.up(i)) ++i;
+      if (i == n) return 0; // flags flipped down mid-pick
+    }
+    std::size_t best = i;
+    double best_current = current_[i] + weight_[i];
+    current_[i] = best_current;
+    double total = CheckHealth ? weight_[i] : total_; // all up: the sum is known
+    for (++i; i < n; ++i) {
+      if constexpr (CheckHealth) {
+        if (!health_.up(i)) continue;
+        total += weight_[i];
+      }
+      const double c = current_[i] + weight_[i];
+      current_[i] = c;
+      const bool wins = c > best_current; // strict: ties stay with the earlier backend
+      best = wins ? i : best;                // branch-free: the winner is unpredictable
+      best_current = wins ? c : best_current;
+    }
+    current_[best] = best_current - total;
+    return best;
+  }
+
   std::vector<double> weight_;
   std::vector<double> current_;
+  double total_ = 0; // sum of the weights (summed in index order, as the loop would)
   detail::health_set health_;
 };
 

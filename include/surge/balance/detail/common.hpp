@@ -2,7 +2,7 @@
 /// What every balancer policy shares, kept in one place: the default key hash
 /// (`surge::key_hash`), the lease returned by load-tracking policies
 /// (`surge::backend_lease`), and the internals — weight and count validation,
-/// the health set with Envoy-style panic mode, a lock-free SplitMix64 stream,
+/// the health set with Envoy-style panic mode, per-thread-slot SplitMix64 streams,
 /// bounded uniform sampling, and `snapshot_cell`, the RCU-like publication of
 /// immutable tables that the ring and Maglev read without ever blocking.
 #ifndef SURGE_BALANCE_DETAIL_COMMON_HPP
@@ -188,23 +188,42 @@ private:
   std::atomic<std::size_t> up_;
 };
 
-/// A SplitMix64 stream whose state is one atomic: each `next()` is one relaxed
-/// fetch_add plus the mix64 finaliser, so any number of threads draw from it
-/// lock-free and a single thread gets the same sequence on every run.
-class atomic_splitmix {
+/// A small per-thread number (0, 1, 2 ... in order of first use) that spreads
+/// threads over the reader slots of a snapshot_cell.
+inline std::size_t thread_slot() noexcept {
+  static std::atomic<std::size_t> next{0};
+  thread_local std::size_t slot = 0; // slot + 1 once assigned (constant-initialised: no TLS guard)
+  if (slot == 0) slot = next.fetch_add(1, std::memory_order_relaxed) + 1;
+  return slot - 1;
+}
+
+/// Reader / writer slots per policy instance: threads are spread over this
+/// many cache-line-padded slots by `thread_slot()`.
+inline constexpr std::size_t slot_count = 16;
+
+/// SplitMix64 streams, one per thread slot, each on its own cache lines:
+/// `next()` advances the calling thread's slot with a relaxed load and store
+/// (no read-modify-write, no shared line between the first 16 threads), then
+/// applies the mix64 finaliser. Threads that share a slot (more than 16) may
+/// occasionally draw the same number — harmless for balancing, and never a
+/// data race. Deterministic: one thread (the first to use any slot-spread
+/// structure gets slot 0) sees the same sequence on every run for a seed.
+class sharded_splitmix {
 public:
-  explicit atomic_splitmix(std::uint64_t seed) noexcept : state_(seed) {}
-  [[nodiscard]] std::uint64_t next() noexcept {
-    return mix64(state_.fetch_add(gamma, std::memory_order_relaxed) + gamma);
+  explicit sharded_splitmix(std::uint64_t seed) noexcept {
+    for (std::size_t k = 0; k < slot_count; ++k)
+      slots_[k].value.store(mix64(seed + k * 0xda942042e4dd58b5ULL), std::memory_order_relaxed);
   }
-  using result_type = std::uint64_t;
-  static constexpr result_type min() noexcept { return 0; }
-  static constexpr result_type max() noexcept { return ~result_type{0}; }
-  result_type operator()() noexcept { return next(); }
+  [[nodiscard]] std::uint64_t next() noexcept {
+    auto& s = slots_[thread_slot() % slot_count].value;
+    const std::uint64_t x = s.load(std::memory_order_relaxed) + gamma;
+    s.store(x, std::memory_order_relaxed);
+    return mix64(x);
+  }
 
 private:
   static constexpr std::uint64_t gamma = 0x9e3779b97f4a7c15ULL;
-  std::atomic<std::uint64_t> state_;
+  padded<std::atomic<std::uint64_t>> slots_[slot_count];
 };
 
 /// 64 random bits from any UniformRandomBitGenerator (two draws when it gives
@@ -250,17 +269,10 @@ template <class Draw>
   return bounded(draw(), n); // flags changed under us: any answer is acceptable
 }
 
-/// A small per-thread number (0, 1, 2 ... in order of first use) that spreads
-/// threads over the reader slots of a snapshot_cell.
-inline std::size_t thread_slot() noexcept {
-  static std::atomic<std::size_t> next{0};
-  thread_local const std::size_t slot = next.fetch_add(1, std::memory_order_relaxed);
-  return slot;
-}
-
-/// RCU-like publication of an immutable T. Readers enter a read section (a
-/// relaxed-cheap increment of a per-thread-slot counter, then one load of the
-/// current pointer) and never block or retry; `publish` swaps in a new value
+/// RCU-like publication of an immutable T. Readers enter a read section (one
+/// atomic increment of a per-thread-slot counter under the current phase,
+/// then one load of the current pointer; a decrement on exit) and never
+/// block or retry; `publish` swaps in a new value
 /// and then waits for a grace period — two phase flips, each waiting until the
 /// readers counted under the old phase have left — before the old value is
 /// dropped. Readers are spread over 16 cache-line-padded slots so threads do
@@ -278,7 +290,7 @@ inline std::size_t thread_slot() noexcept {
 template <class T>
 class snapshot_cell {
 public:
-  explicit snapshot_cell(std::shared_ptr<const T> initial) : current_(new node{std::move(initial)}) {}
+  explicit snapshot_cell(std::shared_ptr<const T> initial) : current_(make_node(std::move(initial))) {}
   snapshot_cell(const snapshot_cell&) = delete;
   snapshot_cell& operator=(const snapshot_cell&) = delete;
   ~snapshot_cell() { delete current_.load(std::memory_order_relaxed); }
@@ -287,7 +299,7 @@ public:
   /// not call `publish` on this cell.
   template <class F>
   decltype(auto) read(F&& f) const {
-    return read_node([&f](const node& n) -> decltype(auto) { return std::forward<F>(f)(*n.value); });
+    return read_node([&f](const node& n) -> decltype(auto) { return std::forward<F>(f)(*n.raw); });
   }
 
   /// The current value, kept alive by the returned pointer.
@@ -298,7 +310,7 @@ public:
   /// Replaces the value; returns after no reader can still see the old one.
   void publish(std::shared_ptr<const T> next) {
     std::lock_guard<std::mutex> lock(writer_);
-    const node* old = current_.exchange(new node{std::move(next)}, std::memory_order_seq_cst);
+    const node* old = current_.exchange(make_node(std::move(next)), std::memory_order_seq_cst);
     for (int round = 0; round < 2; ++round) {
       const unsigned phase = phase_.fetch_xor(1U, std::memory_order_seq_cst) & 1U;
       for (std::size_t s = 0; s < slot_count; ++s) {
@@ -313,7 +325,12 @@ public:
 private:
   struct node {
     std::shared_ptr<const T> value;
+    const T* raw; // value.get(), one load closer
   };
+  static node* make_node(std::shared_ptr<const T> v) {
+    const T* raw = v.get();
+    return new node{std::move(v), raw};
+  }
   template <class F>
   decltype(auto) read_node(F&& f) const {
     auto& slot = slots_[thread_slot() % slot_count];
@@ -326,7 +343,6 @@ private:
     return std::forward<F>(f)(*current_.load(std::memory_order_seq_cst));
   }
 
-  static constexpr std::size_t slot_count = 16;
   struct alignas(destructive_interference_size) reader_slot {
     std::atomic<std::uint32_t> readers[2] = {0, 0};
   };
@@ -432,6 +448,29 @@ private:
   snapshot_cell<Table> cell_;
   std::shared_ptr<const Table> current_;
   std::mutex mutex_;
+};
+
+
+/// A pinned table of a rebuildable policy (ring, Maglev): `pick(key)` on it
+/// is the bare table lookup — no read section — for loops that pick many keys
+/// (one `snapshot()` per batch). It keeps its table alive; it sees health
+/// changes made until the policy's next rebuild and none after (take a new
+/// snapshot then). Thread safety: immutable apart from health flags; `pick`
+/// from any threads.
+template <class Table, class Hash>
+class table_view {
+public:
+  table_view(std::shared_ptr<const Table> table, Hash hash) : table_(std::move(table)), hash_(std::move(hash)) {}
+  template <class K>
+  [[nodiscard]] std::size_t pick(const K& key) const {
+    return table_->pick(static_cast<std::uint64_t>(hash_(key)));
+  }
+  /// Indices issued when the table was built (removed ones included).
+  [[nodiscard]] std::size_t size() const noexcept { return table_->weight.size(); }
+
+private:
+  std::shared_ptr<const Table> table_;
+  Hash hash_;
 };
 
 } // namespace surge::detail
