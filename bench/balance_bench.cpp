@@ -66,7 +66,7 @@ double per_pick(int threads, std::size_t picks, Body& body) {
 
 struct impl {
   std::string name;
-  std::function<void(int, std::size_t)> body; // (thread id, picks)
+  std::function<void(int, std::size_t)> body;  // (thread id, picks)
   std::string note = {};
 };
 
@@ -81,7 +81,9 @@ void measure(surge_bench::report& rep, const surge_bench::options& o, const std:
     rep.add(row{scenario, impls[i].name, surge_bench::median(runs[i]), "ns/pick", better::lower, impls[i].note});
 }
 
-std::uint64_t key_of(int tid, std::size_t i) { return (static_cast<std::uint64_t>(tid) << 40) + i * 0x9e3779b97f4a7c15ULL; }
+std::uint64_t key_of(int tid, std::size_t i) {
+  return (static_cast<std::uint64_t>(tid) << 40) + i * 0x9e3779b97f4a7c15ULL;
+}
 
 // ---- baselines -------------------------------------------------------------
 
@@ -160,11 +162,12 @@ struct map_ring {
   map_ring(std::size_t n, std::size_t vnodes) {
     for (std::size_t i = 0; i < n; ++i)
       for (std::size_t r = 0; r < vnodes; ++r)
-        ring.emplace(std::hash<std::string>{}(std::to_string(i) + "-" + std::to_string(r)), static_cast<std::uint32_t>(i));
+        ring.emplace(std::hash<std::string>{}(std::to_string(i) + "-" + std::to_string(r)),
+                     static_cast<std::uint32_t>(i));
   }
   std::size_t pick(std::uint64_t key) const {
     std::shared_lock<std::shared_mutex> l(m);
-    const std::uint64_t h = std::hash<std::uint64_t>{}(key) * 0x9e3779b97f4a7c15ULL;
+    const std::uint64_t h = std::hash<std::uint64_t>{}(key)*0x9e3779b97f4a7c15ULL;
     auto it = ring.lower_bound(h);
     if (it == ring.end()) it = ring.begin();
     return it->second;
@@ -190,7 +193,7 @@ struct naive_hrw {
     double top = -1;
     for (std::size_t i = 0; i < w.size(); ++i) {
       std::size_t seed = std::hash<std::uint64_t>{}(key);
-      seed ^= std::hash<std::size_t>{}(i) + 0x9e3779b9 + (seed << 6) + (seed >> 2); // boost::hash_combine
+      seed ^= std::hash<std::size_t>{}(i) + 0x9e3779b9 + (seed << 6) + (seed >> 2);  // boost::hash_combine
       const double u = (static_cast<double>(surge::detail::mix64(seed) >> 11) + 0.5) * 0x1.0p-53;
       const double s = -w[i] / std::log(u);
       if (s > top) {
@@ -203,14 +206,13 @@ struct naive_hrw {
 };
 
 // Evenness and disruption of a hashing policy, for the note column.
-template <class Make>
-std::string quality(Make make, std::size_t keys) {
-  auto ten = make(10);
-  auto eleven = make(11);
+template <class Policy>
+std::string quality_of(std::size_t keys) {
+  Policy ten(10), eleven(11);
   std::vector<double> count(10, 0);
   std::size_t moved = 0, stray = 0;
   for (std::uint64_t k = 0; k < keys; ++k) {
-    const std::size_t a = ten(k), b = eleven(k);
+    const std::size_t a = ten.pick(k), b = eleven.pick(k);
     ++count[a];
     if (a != b) {
       ++moved;
@@ -220,16 +222,25 @@ std::string quality(Make make, std::size_t keys) {
   double top = 0;
   for (double c : count) top = std::max(top, c);
   return fmt::format("max/mean {:.3f}; +1 backend moves {:.2f}% (ideal {:.2f}%), {:.3f}% to old backends",
-                     top / (static_cast<double>(keys) / 10), 100.0 * static_cast<double>(moved) / static_cast<double>(keys),
-                     100.0 / 11, 100.0 * static_cast<double>(stray) / static_cast<double>(keys));
+                     top / (static_cast<double>(keys) / 10),
+                     100.0 * static_cast<double>(moved) / static_cast<double>(keys), 100.0 / 11,
+                     100.0 * static_cast<double>(stray) / static_cast<double>(keys));
 }
 
-} // namespace
+// A bench body picking keys key_of(tid, 0..k-1) from p.
+template <class P>
+std::function<void(int, std::size_t)> keyed(const P& p) {
+  return [&p](int tid, std::size_t k) {
+    for (std::size_t i = 0; i < k; ++i) do_not_optimize(p.pick(key_of(tid, i)));
+  };
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const auto o = surge_bench::parse_args(argc, argv);
   surge_bench::report rep("surge balancer policies: ns per pick (per thread), lower is better");
-  const std::size_t picks = o.quick ? 100000 : 2000000;
+  const std::size_t picks = o.quick ? 100000 : 1000000;
   const std::size_t quality_keys = o.quick ? 100000 : 1000000;
 
   for (std::size_t n : {std::size_t{10}, std::size_t{1000}}) {
@@ -344,66 +355,28 @@ int main(int argc, char** argv) {
                   }}});
       }
       {
-        const std::string note = n == 10 ? quality(
-                                               [](std::size_t m) {
-                                                 return [ring = std::make_shared<surge::consistent_hash_ring<>>(m)](
-                                                            std::uint64_t k) { return ring->pick(k); };
-                                               },
-                                               quality_keys)
-                                         : std::string("160 vnodes per backend");
+        const std::string note =
+            n == 10 ? quality_of<surge::consistent_hash_ring<>>(quality_keys) : std::string("160 vnodes per backend");
         surge::consistent_hash_ring<> ring(n);
         const auto view = ring.snapshot();
         map_ring base(n, 160);
         measure(rep, o, "consistent_hash_ring" + tag, t, picks,
-                {{"surge ring",
-                  [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(ring.pick(key_of(tid, i)));
-                  },
-                  note},
-                 {"surge ring, snapshot view",
-                  [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(view.pick(key_of(tid, i)));
-                  }},
-                 {"std::map ring + shared_mutex", [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick(key_of(tid, i)));
-                  }}});
+                {{"surge ring", keyed(ring), note},
+                 {"surge ring, snapshot view", keyed(view)},
+                 {"std::map ring + shared_mutex", keyed(base)}});
       }
       {
-        const std::string note =
-            n == 10 ? quality(
-                          [](std::size_t m) {
-                            return [mg = std::make_shared<surge::maglev<>>(m)](std::uint64_t k) { return mg->pick(k); };
-                          },
-                          quality_keys)
-                    : std::string("M = 65537");
+        const std::string note = n == 10 ? quality_of<surge::maglev<>>(quality_keys) : std::string("M = 65537");
         surge::maglev<> mg(n);
         const auto view = mg.snapshot();
         atomic_sp_maglev base(mg.entries());
         measure(rep, o, "maglev" + tag, t, picks,
-                {{"surge maglev",
-                  [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(mg.pick(key_of(tid, i)));
-                  },
-                  note},
-                 {"surge maglev, snapshot view",
-                  [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(view.pick(key_of(tid, i)));
-                  }},
-                 {"atomic<shared_ptr> table", [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick(key_of(tid, i)));
-                  }}});
+                {{"surge maglev", keyed(mg), note},
+                 {"surge maglev, snapshot view", keyed(view)},
+                 {"atomic<shared_ptr> table", keyed(base)}});
       }
       {
-        const std::string note =
-            n == 10 ? quality(
-                          [](std::size_t m) {
-                            return [m](std::uint64_t k) {
-                              return static_cast<std::size_t>(
-                                  surge::jump_hash(surge::detail::mix64(k), static_cast<std::int32_t>(m)));
-                            };
-                          },
-                          quality_keys)
-                    : std::string();
+        const std::string note = n == 10 ? quality_of<surge::jump_hash_balancer<>>(quality_keys) : std::string();
         const auto buckets = static_cast<std::int32_t>(n);
         surge::jump_hash_balancer<> jb(n);
         measure(rep, o, "jump_hash" + tag, t, picks,
@@ -413,42 +386,22 @@ int main(int argc, char** argv) {
                       do_not_optimize(surge::jump_hash(surge::detail::mix64(key_of(tid, i)), buckets));
                   },
                   note},
-                 {"surge jump_hash_balancer (health)",
-                  [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(jb.pick(key_of(tid, i)));
-                  }},
+                 {"surge jump_hash_balancer (health)", keyed(jb)},
                  {"mix64(key) % n (not consistent)", [&](int tid, std::size_t k) {
                     for (std::size_t i = 0; i < k; ++i)
                       do_not_optimize(surge::detail::mix64(key_of(tid, i)) % static_cast<std::uint64_t>(n));
                   }}});
       }
       {
-        const std::string note =
-            n == 10 ? quality(
-                          [](std::size_t m) {
-                            return [r = std::make_shared<surge::rendezvous_hash<>>(m)](std::uint64_t k) {
-                              return r->pick(k);
-                            };
-                          },
-                          quality_keys)
-                    : std::string();
+        const std::string note = n == 10 ? quality_of<surge::rendezvous_hash<>>(quality_keys) : std::string();
         surge::rendezvous_hash<> uniform(n);
         surge::rendezvous_hash<> weighted(weights);
         naive_hrw base(weights);
         const std::size_t k_picks = n > 100 ? picks / 50 : picks;
         measure(rep, o, "rendezvous_hash" + tag, t, k_picks,
-                {{"surge rendezvous (weighted)",
-                  [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(weighted.pick(key_of(tid, i)));
-                  },
-                  note},
-                 {"surge rendezvous (unweighted)",
-                  [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(uniform.pick(key_of(tid, i)));
-                  }},
-                 {"hash_combine + log HRW (weighted)", [&](int tid, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick(key_of(tid, i)));
-                  }}});
+                {{"surge rendezvous (weighted)", keyed(weighted), note},
+                 {"surge rendezvous (unweighted)", keyed(uniform)},
+                 {"hash_combine + log HRW (weighted)", keyed(base)}});
       }
     }
   }
@@ -461,14 +414,17 @@ int main(int argc, char** argv) {
       ring_ns.push_back(surge_bench::time_ns([&] { ring.add_backend(); }));
       surge::maglev<> mg(1000);
       maglev_ns.push_back(surge_bench::time_ns([&] { mg.add_backend(); }));
-      map_ns.push_back(surge_bench::time_ns([&] { map_ring m(1001, 160); do_not_optimize(m.ring.size()); }));
+      map_ns.push_back(surge_bench::time_ns([&] {
+        map_ring m(1001, 160);
+        do_not_optimize(m.ring.size());
+      }));
     }
     rep.add(row{"rebuild ring n=1000 (160 vnodes)", "surge ring add_backend", surge_bench::median(ring_ns) / 1e6, "ms",
                 better::lower, "160,160 points sorted, published RCU-style"});
     rep.add(row{"rebuild ring n=1000 (160 vnodes)", "std::map ring build", surge_bench::median(map_ns) / 1e6, "ms",
                 better::lower});
-    rep.add(row{"rebuild maglev n=1000 (M=65537)", "surge maglev add_backend", surge_bench::median(maglev_ns) / 1e6, "ms",
-                better::lower});
+    rep.add(row{"rebuild maglev n=1000 (M=65537)", "surge maglev add_backend", surge_bench::median(maglev_ns) / 1e6,
+                "ms", better::lower});
   }
   rep.print(o);
 }

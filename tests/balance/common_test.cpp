@@ -30,7 +30,7 @@ TEST_CASE("health_set counts and panics", "[balance][common]") {
   surge::detail::health_set h(3);
   CHECK(h.all_up());
   CHECK(h.set(1, false));
-  CHECK(h.set(1, false)); // idempotent
+  CHECK(h.set(1, false));  // idempotent
   CHECK(h.up_count() == 2);
   CHECK_FALSE(h.usable(1));
   h.set(0, false);
@@ -45,7 +45,7 @@ TEST_CASE("health_set counts and panics", "[balance][common]") {
 
 TEST_CASE("sample_usable is uniform over the up backends", "[balance][common]") {
   surge::detail::health_set h(10);
-  for (std::size_t i = 0; i < 9; ++i) h.set(i, i % 3 == 0); // up: 0, 3, 6, 9
+  for (std::size_t i = 0; i < 9; ++i) h.set(i, i % 3 == 0);  // up: 0, 3, 6, 9
   surge::detail::sharded_splitmix rng(1);
   std::vector<int> c(10, 0);
   for (int i = 0; i < 40000; ++i) ++c[surge::detail::sample_usable(h, [&] { return rng.next(); })];
@@ -85,11 +85,12 @@ TEST_CASE("snapshot_cell: readers see whole values; old ones are freed", "[balan
         }
       });
     std::shared_ptr<const value> kept;
-    while (reads.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield(); // reader running
+    while (reads.load() == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();  // reader running
     for (int i = 1; i <= 200; ++i) {
       cell.publish(std::make_shared<const value>(i, &alive));
       if (i == 100) kept = cell.load();
-      CHECK(alive.load() <= 3); // current + kept + at most the one being replaced
+      CHECK(alive.load() <= 3);  // current + kept + at most the one being replaced
     }
     stop.store(true, std::memory_order_release);
     for (auto& r : readers) r.join();
@@ -109,7 +110,7 @@ TEST_CASE("backend_lease is move-only and releases once", "[balance][common]") {
     CHECK(c.index() == surge::backend_lease::npos);
     c = std::move(a);
     CHECK(std::size_t(c) == 3);
-    b = std::move(c); // b's own unit released
+    b = std::move(c);  // b's own unit released
     CHECK(load.load() == 1);
   }
   CHECK(load.load() == 0);

@@ -19,7 +19,7 @@ std::int32_t paper_jump(std::uint64_t key, std::int32_t num_buckets) {
   }
   return b;
 }
-} // namespace
+}  // namespace
 
 TEST_CASE("jump_hash: known values of the paper's function", "[balance][jump]") {
   CHECK(surge::jump_hash(0, 1) == 0);
@@ -48,28 +48,14 @@ TEST_CASE("jump_hash: bit-for-bit the reference over many (key, n)", "[balance][
 
 TEST_CASE("jump_hash: evenness and minimal disruption (10 -> 11 buckets, 1e6 keys)", "[balance][jump]") {
   surge::jump_hash_balancer<> ten(10), eleven(11);
-  const auto a = balance_test::assign([&](std::uint64_t k) { return ten.pick(k); }, 1000000);
-  const auto b = balance_test::assign([&](std::uint64_t k) { return eleven.pick(k); }, 1000000);
-  CHECK(balance_test::max_over_mean(balance_test::counts(a, 10)) <= 1.05);
-  const auto d = balance_test::compare(a, b, 10);
-  CHECK(d.only_to_new);
-  CHECK(d.moved_fraction == Approx(1.0 / 11).epsilon(0.2));
+  balance_test::check_even_and_minimal([&](std::uint64_t k) { return ten.pick(k); },
+                                       [&](std::uint64_t k) { return eleven.pick(k); }, true);
 }
 
 TEST_CASE("jump_hash_balancer: health moves only the down backend's keys", "[balance][jump]") {
   surge::jump_hash_balancer<> j(10);
-  const auto before = balance_test::assign([&](std::uint64_t k) { return j.pick(k); }, 100000);
-  j.set_healthy(4, false);
-  const auto down = balance_test::assign([&](std::uint64_t k) { return j.pick(k); }, 100000);
-  const auto d = balance_test::compare(before, down, 4);
-  CHECK(d.only_from_old);
-  CHECK(balance_test::counts(down, 10)[4] == 0);
-  CHECK(d.moved_fraction == Approx(0.1).epsilon(0.2));
-  CHECK(balance_test::max_over_mean(balance_test::counts(down, 10)) < 1.15); // the moved keys spread
-  j.set_healthy(4, true);
-  CHECK(balance_test::assign([&](std::uint64_t k) { return j.pick(k); }, 100000) == before);
-  for (std::size_t i = 0; i < 10; ++i) j.set_healthy(i, false);
-  CHECK(balance_test::assign([&](std::uint64_t k) { return j.pick(k); }, 100000) == before); // panic
+  const auto down = balance_test::check_health_moves_only_its_keys(j, 10, 4, 100000);
+  CHECK(balance_test::max_over_mean(balance_test::counts(down, 10)) < 1.15);  // the moved keys spread
   CHECK_FALSE(j.set_healthy(10, true));
   CHECK_THROWS_AS(surge::jump_hash_balancer<>(0), std::invalid_argument);
 }

@@ -25,11 +25,11 @@ TEST_CASE("least_connections leases count and release", "[balance][least_connect
   CHECK_FALSE(a.active());
   CHECK(a.index() == ai);
   CHECK(lc.active(ai) == 0);
-  a.release(); // idempotent
+  a.release();  // idempotent
   CHECK(lc.active(ai) == 0);
   {
     auto d = lc.pick();
-    CHECK(d.index() == ai); // the only idle backend
+    CHECK(d.index() == ai);  // the only idle backend
     surge::backend_lease moved = std::move(d);
     CHECK_FALSE(d.active());
     CHECK(moved.active());
@@ -73,7 +73,7 @@ TEST_CASE("least_connections matches a linear-scan model with weights", "[balanc
 TEST_CASE("least_connections: ties go round robin; health; bad input", "[balance][least_connections]") {
   surge::least_connections lc(4);
   for (int lap = 0; lap < 2; ++lap)
-    for (std::size_t i = 0; i < 4; ++i) CHECK(lc.pick().index() == i); // released at once: all tie
+    for (std::size_t i = 0; i < 4; ++i) CHECK(lc.pick().index() == i);  // released at once: all tie
   CHECK_THROWS_AS(surge::least_connections(0), std::invalid_argument);
   CHECK_THROWS_AS((surge::least_connections{1.0, 0.0}), std::invalid_argument);
   lc.set_healthy(0, false);
@@ -85,7 +85,7 @@ TEST_CASE("least_connections: ties go round robin; health; bad input", "[balance
   for (std::size_t i = 0; i < 4; ++i) lc.set_healthy(i, false);
   std::vector<surge::backend_lease> all;
   for (int i = 0; i < 4; ++i) all.push_back(lc.pick());
-  for (std::size_t i = 0; i < 4; ++i) CHECK(lc.active(i) == 1); // panic: all used
+  for (std::size_t i = 0; i < 4; ++i) CHECK(lc.active(i) == 1);  // panic: all used
 }
 
 TEST_CASE("least_connections leases under threads", "[balance][least_connections]") {

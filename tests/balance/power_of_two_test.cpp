@@ -43,8 +43,8 @@ TEST_CASE("P2C: max load far below random's (balls into bins)", "[balance][p2c]"
   const auto rand_max = static_cast<std::int64_t>(*std::max_element(rand_load.begin(), rand_load.end()));
   const std::int64_t mean = balls / bins;
   INFO("p2c max " << p2c_max << ", random max " << rand_max << ", mean " << mean);
-  CHECK(p2c_max - mean <= 4);  // theory: ln ln n / ln 2 + O(1)
-  CHECK(rand_max - mean >= 20); // theory: about sqrt(2 m ln n / n)
+  CHECK(p2c_max - mean <= 4);    // theory: ln ln n / ln 2 + O(1)
+  CHECK(rand_max - mean >= 20);  // theory: about sqrt(2 m ln n / n)
 }
 
 TEST_CASE("P2C with weights follows weight / (active + 1)", "[balance][p2c]") {
@@ -61,7 +61,7 @@ TEST_CASE("P2C with weights follows weight / (active + 1)", "[balance][p2c]") {
 
 TEST_CASE("P2C health and determinism", "[balance][p2c]") {
   surge::power_of_two_choices a(10), b(10);
-  for (int i = 0; i < 100; ++i) CHECK(a.pick().index() == b.pick().index()); // same seed, same picks
+  for (int i = 0; i < 100; ++i) CHECK(a.pick().index() == b.pick().index());  // same seed, same picks
   a.set_healthy(3, false);
   a.set_healthy(7, false);
   for (int i = 0; i < 2000; ++i) {
@@ -71,7 +71,7 @@ TEST_CASE("P2C health and determinism", "[balance][p2c]") {
   for (std::size_t i = 0; i < 10; ++i) a.set_healthy(i, false);
   std::vector<int> seen(10, 0);
   for (int i = 0; i < 1000; ++i) ++seen[a.pick().index()];
-  for (int s : seen) CHECK(s > 0); // panic: everyone
+  for (int s : seen) CHECK(s > 0);  // panic: everyone
 }
 
 TEST_CASE("P2C leases under threads", "[balance][p2c]") {

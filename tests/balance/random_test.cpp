@@ -20,7 +20,7 @@ double chi2(const std::vector<double>& obs, const std::vector<double>& p, double
   }
   return x;
 }
-} // namespace
+}  // namespace
 
 TEST_CASE("random_balancer: uniform and alias-table weighted distributions", "[balance][random]") {
   constexpr int draws = 400000;
@@ -28,7 +28,7 @@ TEST_CASE("random_balancer: uniform and alias-table weighted distributions", "[b
     surge::random_balancer r(8);
     std::vector<double> c(8, 0);
     for (int i = 0; i < draws; ++i) ++c[r.pick()];
-    CHECK(chi2(c, std::vector<double>(8, 1.0 / 8), draws) < 30); // 7 dof, p ~ 1e-4
+    CHECK(chi2(c, std::vector<double>(8, 1.0 / 8), draws) < 30);  // 7 dof, p ~ 1e-4
   }
   {
     const std::vector<double> w{1, 2, 3, 4, 0.5, 9.5};
@@ -56,10 +56,10 @@ TEST_CASE("random_balancer: deterministic, injectable URBG, panic, bad input", "
   for (int i = 0; i < 1000; ++i) CHECK(a.pick() == b.pick());
   std::mt19937_64 g1(1), g2(1);
   for (int i = 0; i < 1000; ++i) CHECK(a.pick(g1) == b.pick(g2));
-  std::minstd_rand small(3); // a 31-bit generator works too
+  std::minstd_rand small(3);  // a 31-bit generator works too
   for (int i = 0; i < 100; ++i) CHECK(a.pick(small) < 10);
   for (std::size_t i = 0; i < 9; ++i) a.set_healthy(i, false);
-  for (int i = 0; i < 100; ++i) CHECK(a.pick() == 9); // one up: always it (fallback scan path)
+  for (int i = 0; i < 100; ++i) CHECK(a.pick() == 9);  // one up: always it (fallback scan path)
   a.set_healthy(9, false);
   std::vector<int> seen(10, 0);
   for (int i = 0; i < 1000; ++i) ++seen[a.pick()];

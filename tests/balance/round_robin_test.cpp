@@ -34,7 +34,7 @@ TEST_CASE("round_robin skips down backends evenly and panics when all are down",
   for (std::size_t i = 0; i < 5; ++i) rr.set_healthy(i, false);
   std::vector<int> panic(5, 0);
   for (int i = 0; i < 50; ++i) ++panic[rr.pick()];
-  for (int c : panic) CHECK(c == 10); // panic mode: all backends, in order
+  for (int c : panic) CHECK(c == 10);  // panic mode: all backends, in order
   rr.set_healthy(2, true);
   for (int i = 0; i < 10; ++i) CHECK(rr.pick() == 2);
 }

@@ -56,12 +56,12 @@ struct grpc_model {
   }
 };
 
-} // namespace
+}  // namespace
 
 TEST_CASE("smooth WRR reproduces nginx's sequences", "[balance][wrr]") {
   using v = std::vector<std::size_t>;
   {
-    surge::weighted_round_robin w{5, 1, 1}; // nginx's classic: a a b a c a a
+    surge::weighted_round_robin w{5, 1, 1};  // nginx's classic: a a b a c a a
     CHECK(run(w, 14) == v{0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0});
   }
   {
@@ -124,7 +124,7 @@ TEST_CASE("smooth WRR: bad weights throw, all down panics", "[balance][wrr]") {
   surge::weighted_round_robin w{5, 1, 1};
   for (std::size_t i = 0; i < 3; ++i) w.set_healthy(i, false);
   std::vector<std::size_t> out = run(w, 7);
-  CHECK(out == std::vector<std::size_t>{0, 0, 1, 0, 2, 0, 0}); // panic: as if all were up
+  CHECK(out == std::vector<std::size_t>{0, 0, 1, 0, 2, 0, 0});  // panic: as if all were up
 }
 
 TEST_CASE("stride WRR reproduces gRPC's static stride scheduler", "[balance][wrr]") {
@@ -168,7 +168,7 @@ TEST_CASE("stride WRR: proportions, health, threads", "[balance][wrr]") {
   for (std::size_t i = 0; i < 4; ++i) s.set_healthy(i, false);
   std::vector<int> p(4, 0);
   for (int i = 0; i < 8000; ++i) ++p[s.pick()];
-  CHECK(p[0] > p[1]); // panic: weights as if all were up
+  CHECK(p[0] > p[1]);  // panic: weights as if all were up
   for (std::size_t i = 0; i < 4; ++i) s.set_healthy(i, true);
 
   std::atomic<int> total{0};

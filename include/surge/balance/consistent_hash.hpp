@@ -72,16 +72,16 @@ struct consistent_hash_options {
 /// an unbounded lease.
 template <class Hash = key_hash>
 class consistent_hash_ring {
-public:
+ public:
   explicit consistent_hash_ring(std::size_t n, consistent_hash_options options = {}, Hash hash = Hash())
       : consistent_hash_ring(std::vector<double>(detail::check_count(n, "consistent_hash_ring: n"), 1.0), options,
                              std::move(hash)) {}
   explicit consistent_hash_ring(std::span<const double> weights, consistent_hash_options options = {},
                                 Hash hash = Hash())
-      : options_(check(options)), hash_(std::move(hash)),
+      : options_(check(options)),
+        hash_(std::move(hash)),
         tables_(build(detail::check_weights(weights, "consistent_hash_ring: weights"), nullptr)) {}
-  consistent_hash_ring(std::initializer_list<double> weights, consistent_hash_options options = {},
-                       Hash hash = Hash())
+  consistent_hash_ring(std::initializer_list<double> weights, consistent_hash_options options = {}, Hash hash = Hash())
       : consistent_hash_ring(std::span<const double>(weights.begin(), weights.size()), options, std::move(hash)) {}
 
   /// The owner of the first usable point clockwise of the key.
@@ -140,19 +140,19 @@ public:
   /// (see `detail::table_view`). O(1); lock-free.
   [[nodiscard]] auto snapshot() const { return detail::table_view<table, Hash>(tables_.snapshot(), hash_); }
 
-private:
+ private:
   struct point_t {
     std::uint64_t hash;
     std::uint32_t owner;
   };
   struct table : detail::weighted_table_base {
-    std::vector<std::uint64_t> point; // sorted positions
-    std::vector<std::uint32_t> owner; // owner[k] owns point[k]
+    std::vector<std::uint64_t> point;  // sorted positions
+    std::vector<std::uint32_t> owner;  // owner[k] owns point[k]
     std::vector<std::atomic<std::int64_t>*> load;
 
     using weighted_table_base::weighted_table_base;
 
-    std::vector<std::uint32_t> index; // index[j]: first point >= j << shift; index.back() = points
+    std::vector<std::uint32_t> index;  // index[j]: first point >= j << shift; index.back() = points
     unsigned shift = 63;
 
     // The first point at or clockwise after h: a radix step on the top bits
@@ -227,8 +227,9 @@ private:
       for (std::size_t r = 0; r < count; ++r)
         pts.push_back({detail::mix64(base + r * 0xd1b54a32d192ed03ULL), static_cast<std::uint32_t>(i)});
     }
-    std::sort(pts.begin(), pts.end(),
-              [](const point_t& a, const point_t& b) { return a.hash != b.hash ? a.hash < b.hash : a.owner < b.owner; });
+    std::sort(pts.begin(), pts.end(), [](const point_t& a, const point_t& b) {
+      return a.hash != b.hash ? a.hash < b.hash : a.owner < b.owner;
+    });
     t->point.reserve(pts.size());
     t->owner.reserve(pts.size());
     for (const auto& pt : pts) {
@@ -254,11 +255,11 @@ private:
 
   consistent_hash_options options_;
   Hash hash_;
-  std::deque<std::atomic<std::int64_t>> loads_; // stable addresses; grows under the publisher's mutex
+  std::deque<std::atomic<std::int64_t>> loads_;  // stable addresses; grows under the publisher's mutex
   detail::table_publisher<table> tables_;
   alignas(detail::destructive_interference_size) std::atomic<std::int64_t> total_{0};
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_BALANCE_CONSISTENT_HASH_HPP
+#endif  // SURGE_BALANCE_CONSISTENT_HASH_HPP

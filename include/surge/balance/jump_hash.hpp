@@ -48,7 +48,7 @@ namespace surge {
 /// std::invalid_argument; `set_healthy` out of range returns false.
 template <class Hash = key_hash>
 class jump_hash_balancer {
-public:
+ public:
   explicit jump_hash_balancer(std::size_t n, Hash hash = Hash())
       : n_(static_cast<std::int32_t>(check(n))), health_(n), hash_(std::move(hash)) {}
 
@@ -72,10 +72,11 @@ public:
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
   [[nodiscard]] std::size_t size() const noexcept { return health_.size(); }
 
-private:
+ private:
   static std::size_t check(std::size_t n) {
     detail::check_count(n, "jump_hash_balancer: n");
-    if (n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) throw std::invalid_argument("jump_hash_balancer: n must be < 2^31");
+    if (n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+      throw std::invalid_argument("jump_hash_balancer: n must be < 2^31");
     return n;
   }
   std::int32_t n_;
@@ -83,6 +84,6 @@ private:
   Hash hash_;
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_BALANCE_JUMP_HASH_HPP
+#endif  // SURGE_BALANCE_JUMP_HASH_HPP

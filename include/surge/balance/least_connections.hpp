@@ -34,16 +34,20 @@ namespace surge {
 /// Bad input: n == 0, an empty weight list, or a weight <= 0 / not finite
 /// throws std::invalid_argument; `set_healthy` out of range returns false.
 class least_connections {
-public:
+ public:
   /// n equally weighted backends.
   explicit least_connections(std::size_t n)
-      : weight_(), n_(detail::check_count(n, "least_connections: n")),
-        active_(new std::atomic<std::int64_t>[n_]), health_(n_) {
+      : weight_(),
+        n_(detail::check_count(n, "least_connections: n")),
+        active_(new std::atomic<std::int64_t>[n_]),
+        health_(n_) {
     init();
   }
   explicit least_connections(std::span<const double> weights)
-      : weight_(detail::check_weights(weights, "least_connections: weights")), n_(weight_.size()),
-        active_(new std::atomic<std::int64_t>[n_]), health_(n_) {
+      : weight_(detail::check_weights(weights, "least_connections: weights")),
+        n_(weight_.size()),
+        active_(new std::atomic<std::int64_t>[n_]),
+        health_(n_) {
     init();
   }
   least_connections(std::initializer_list<double> weights)
@@ -59,7 +63,7 @@ public:
     } else {
       best = check ? scan<true, true>(start) : scan<true, false>(start);
     }
-    if (best == n_) best = start; // every flag flipped down mid-scan
+    if (best == n_) best = start;  // every flag flipped down mid-scan
     active_[best].fetch_add(1, std::memory_order_acq_rel);
     return backend_lease(best, &active_[best]);
   }
@@ -72,7 +76,7 @@ public:
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
-private:
+ private:
   void init() noexcept {
     for (std::size_t i = 0; i < n_; ++i) active_[i].store(0, std::memory_order_relaxed);
   }
@@ -118,13 +122,13 @@ private:
     return best;
   }
 
-  std::vector<double> weight_; // empty: all equal
+  std::vector<double> weight_;  // empty: all equal
   std::size_t n_;
   std::unique_ptr<std::atomic<std::int64_t>[]> active_;
   detail::health_set health_;
   alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> rotor_{0};
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_BALANCE_LEAST_CONNECTIONS_HPP
+#endif  // SURGE_BALANCE_LEAST_CONNECTIONS_HPP

@@ -32,8 +32,7 @@ namespace detail {
 /// to every skip) so each preference list is a permutation. O(M log M)
 /// expected for equal weights.
 inline std::vector<std::uint32_t> maglev_populate(std::size_t table_size, std::span<const std::uint64_t> offset,
-                                                  std::span<const std::uint64_t> skip,
-                                                  std::span<const double> weight) {
+                                                  std::span<const std::uint64_t> skip, std::span<const double> weight) {
   const std::size_t n = offset.size();
   const double top = weight.empty() ? 0.0 : *std::max_element(weight.begin(), weight.end());
   constexpr std::uint32_t empty = ~std::uint32_t{0};
@@ -68,7 +67,7 @@ constexpr bool is_prime(std::uint64_t m) noexcept {
   return true;
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// Options of `maglev`.
 struct maglev_options {
@@ -104,11 +103,12 @@ struct maglev_options {
 /// an unknown or removed index return false.
 template <class Hash = key_hash>
 class maglev {
-public:
+ public:
   explicit maglev(std::size_t n, maglev_options options = {}, Hash hash = Hash())
       : maglev(std::vector<double>(detail::check_count(n, "maglev: n"), 1.0), options, std::move(hash)) {}
   explicit maglev(std::span<const double> weights, maglev_options options = {}, Hash hash = Hash())
-      : options_(check(options, weights.size())), hash_(std::move(hash)),
+      : options_(check(options, weights.size())),
+        hash_(std::move(hash)),
         tables_(build(detail::check_weights(weights, "maglev: weights"), nullptr)) {}
   maglev(std::initializer_list<double> weights, maglev_options options = {}, Hash hash = Hash())
       : maglev(std::span<const double>(weights.begin(), weights.size()), options, std::move(hash)) {}
@@ -143,7 +143,7 @@ public:
     return tables_.read([](const table& t) { return t.entry; });
   }
 
-private:
+ private:
   struct table : detail::weighted_table_base {
     std::vector<std::uint32_t> entry;
 
@@ -151,7 +151,7 @@ private:
 
     std::size_t pick(std::uint64_t h) const noexcept {
       const std::size_t m = entry.size();
-      std::size_t at = detail::bounded(h, m); // the hash's top 32 bits scaled to [0, M)
+      std::size_t at = detail::bounded(h, m);  // the hash's top 32 bits scaled to [0, M)
       const std::uint32_t first = entry[at];
       if (health.all_up() || health.panic()) return first;
       for (std::size_t k = 0; k < m; ++k, at = (at + 1 == m ? 0 : at + 1))
@@ -191,6 +191,6 @@ private:
   detail::table_publisher<table> tables_;
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_BALANCE_MAGLEV_HPP
+#endif  // SURGE_BALANCE_MAGLEV_HPP

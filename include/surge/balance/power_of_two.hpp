@@ -49,15 +49,23 @@ struct power_of_two_options {
 /// Bad input: n == 0, bad weights (empty, <= 0, not finite), choices < 2 or a
 /// negative / non-finite bias throw std::invalid_argument.
 class power_of_two_choices {
-public:
+ public:
   explicit power_of_two_choices(std::size_t n, power_of_two_options options = {})
-      : weight_(), n_(detail::check_count(n, "power_of_two_choices: n")), options_(check(options)),
-        active_(new std::atomic<std::int64_t>[n_]), health_(n_), rng_(options.seed) {
+      : weight_(),
+        n_(detail::check_count(n, "power_of_two_choices: n")),
+        options_(check(options)),
+        active_(new std::atomic<std::int64_t>[n_]),
+        health_(n_),
+        rng_(options.seed) {
     init();
   }
   explicit power_of_two_choices(std::span<const double> weights, power_of_two_options options = {})
-      : weight_(detail::check_weights(weights, "power_of_two_choices: weights")), n_(weight_.size()),
-        options_(check(options)), active_(new std::atomic<std::int64_t>[n_]), health_(n_), rng_(options.seed) {
+      : weight_(detail::check_weights(weights, "power_of_two_choices: weights")),
+        n_(weight_.size()),
+        options_(check(options)),
+        active_(new std::atomic<std::int64_t>[n_]),
+        health_(n_),
+        rng_(options.seed) {
     init();
   }
   power_of_two_choices(std::initializer_list<double> weights, power_of_two_options options = {})
@@ -81,7 +89,7 @@ public:
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
   [[nodiscard]] const power_of_two_options& options() const noexcept { return options_; }
 
-private:
+ private:
   static power_of_two_options check(power_of_two_options o) {
     if (o.choices < 2) throw std::invalid_argument("power_of_two_choices: choices must be at least 2");
     if (!(o.active_request_bias >= 0) || !std::isfinite(o.active_request_bias))
@@ -96,7 +104,7 @@ private:
   bool better(std::size_t c, std::int64_t ac, std::size_t b, std::int64_t ab) const noexcept {
     if (weight_.empty()) return ac < ab;
     const double bias = options_.active_request_bias;
-    if (bias == 1.0) // w_c/(ac+1) > w_b/(ab+1)
+    if (bias == 1.0)  // w_c/(ac+1) > w_b/(ab+1)
       return weight_[c] * static_cast<double>(ab + 1) > weight_[b] * static_cast<double>(ac + 1);
     if (bias == 0.0) return weight_[c] > weight_[b];
     return weight_[c] / std::pow(static_cast<double>(ac + 1), bias) >
@@ -119,7 +127,7 @@ private:
     return backend_lease(best, &active_[best]);
   }
 
-  std::vector<double> weight_; // empty: all equal
+  std::vector<double> weight_;  // empty: all equal
   std::size_t n_;
   power_of_two_options options_;
   std::unique_ptr<std::atomic<std::int64_t>[]> active_;
@@ -127,6 +135,6 @@ private:
   detail::sharded_splitmix rng_;
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_BALANCE_POWER_OF_TWO_HPP
+#endif  // SURGE_BALANCE_POWER_OF_TWO_HPP

@@ -32,7 +32,7 @@ namespace surge {
 /// Bad input: n == 0 or bad weights (empty, <= 0, not finite) throw
 /// std::invalid_argument; `set_healthy` out of range returns false.
 class random_balancer {
-public:
+ public:
   explicit random_balancer(std::size_t n, std::uint64_t seed = 0x5eed)
       : n_(detail::check_count(n, "random_balancer: n")), health_(n_), rng_(seed) {}
   explicit random_balancer(std::span<const double> weights, std::uint64_t seed = 0x5eed)
@@ -60,7 +60,7 @@ public:
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
-private:
+ private:
   // One draw from the alias table (or uniform when unweighted).
   std::size_t column(std::uint64_t r) const noexcept {
     const std::size_t i = detail::bounded(r, n_);
@@ -121,13 +121,13 @@ private:
   }
 
   std::size_t n_;
-  std::vector<std::uint64_t> threshold_; // empty: uniform
+  std::vector<std::uint64_t> threshold_;  // empty: uniform
   std::vector<std::uint32_t> alias_;
   std::vector<double> probability_;
   detail::health_set health_;
   detail::sharded_splitmix rng_;
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_BALANCE_RANDOM_HPP
+#endif  // SURGE_BALANCE_RANDOM_HPP

@@ -34,13 +34,17 @@ namespace surge {
 /// returns false.
 template <class Hash = key_hash>
 class rendezvous_hash {
-public:
+ public:
   explicit rendezvous_hash(std::size_t n, Hash hash = Hash(), std::uint64_t seed = 0)
-      : weight_(), seed_(seeds(detail::check_count(n, "rendezvous_hash: n"), seed)), health_(n),
+      : weight_(),
+        seed_(seeds(detail::check_count(n, "rendezvous_hash: n"), seed)),
+        health_(n),
         hash_(std::move(hash)) {}
   explicit rendezvous_hash(std::span<const double> weights, Hash hash = Hash(), std::uint64_t seed = 0)
-      : weight_(detail::check_weights(weights, "rendezvous_hash: weights")), seed_(seeds(weight_.size(), seed)),
-        health_(weight_.size()), hash_(std::move(hash)) {}
+      : weight_(detail::check_weights(weights, "rendezvous_hash: weights")),
+        seed_(seeds(weight_.size(), seed)),
+        health_(weight_.size()),
+        hash_(std::move(hash)) {}
   rendezvous_hash(std::initializer_list<double> weights, Hash hash = Hash(), std::uint64_t seed = 0)
       : rendezvous_hash(std::span<const double>(weights.begin(), weights.size()), std::move(hash), seed) {}
 
@@ -56,7 +60,7 @@ public:
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
   [[nodiscard]] std::size_t size() const noexcept { return seed_.size(); }
 
-private:
+ private:
   // The usable backend with the highest score for key hash h.
   template <bool Weighted, bool CheckHealth>
   std::size_t best(std::uint64_t h) const noexcept {
@@ -94,12 +98,12 @@ private:
     return s;
   }
 
-  std::vector<double> weight_; // empty: all equal
+  std::vector<double> weight_;  // empty: all equal
   std::vector<std::uint64_t> seed_;
   detail::health_set health_;
   Hash hash_;
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_BALANCE_RENDEZVOUS_HPP
+#endif  // SURGE_BALANCE_RENDEZVOUS_HPP

@@ -24,7 +24,7 @@ namespace surge {
 /// Bad input: `n == 0` throws std::invalid_argument; `set_healthy` with an
 /// index out of range returns false.
 class round_robin {
-public:
+ public:
   explicit round_robin(std::size_t n) : n_(detail::check_count(n, "round_robin: n")), health_(n) {}
 
   /// The next backend index in the cycle.
@@ -33,7 +33,7 @@ public:
     if (health_.all_up()) return i;
     for (std::size_t tries = 1; tries < n_ && !health_.usable(i); ++tries)
       i = static_cast<std::size_t>(next_.fetch_add(1, std::memory_order_relaxed) % n_);
-    return i; // after n tries without an up backend: panic mode, any index
+    return i;  // after n tries without an up backend: panic mode, any index
   }
 
   /// Marks backend i up or down. O(1), lock-free. False if i >= size().
@@ -41,12 +41,12 @@ public:
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
-private:
+ private:
   std::size_t n_;
   detail::health_set health_;
   alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> next_{0};
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_BALANCE_ROUND_ROBIN_HPP
+#endif  // SURGE_BALANCE_ROUND_ROBIN_HPP

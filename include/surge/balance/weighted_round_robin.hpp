@@ -37,9 +37,10 @@ namespace surge {
 /// Bad input: an empty weight list, or a weight that is zero, negative or not
 /// finite, throws std::invalid_argument; `set_healthy` out of range returns false.
 class weighted_round_robin {
-public:
+ public:
   explicit weighted_round_robin(std::span<const double> weights)
-      : weight_(detail::check_weights(weights, "weighted_round_robin: weights")), current_(weight_.size(), 0.0),
+      : weight_(detail::check_weights(weights, "weighted_round_robin: weights")),
+        current_(weight_.size(), 0.0),
         health_(weight_.size()) {
     for (double w : weight_) total_ += w;
   }
@@ -56,7 +57,7 @@ public:
   [[nodiscard]] std::size_t size() const noexcept { return weight_.size(); }
   [[nodiscard]] double weight(std::size_t i) const noexcept { return i < weight_.size() ? weight_[i] : 0.0; }
 
-private:
+ private:
   // One round of ngx_http_upstream_get_peer over the usable backends.
   template <bool CheckHealth>
   std::size_t step() noexcept {
@@ -64,12 +65,12 @@ private:
     std::size_t i = 0;
     if constexpr (CheckHealth) {
       while (i < n && !health_.up(i)) ++i;
-      if (i == n) return 0; // flags flipped down mid-pick
+      if (i == n) return 0;  // flags flipped down mid-pick
     }
     std::size_t best = i;
     double best_current = current_[i] + weight_[i];
     current_[i] = best_current;
-    double total = CheckHealth ? weight_[i] : total_; // all up: the sum is known
+    double total = CheckHealth ? weight_[i] : total_;  // all up: the sum is known
     for (++i; i < n; ++i) {
       if constexpr (CheckHealth) {
         if (!health_.up(i)) continue;
@@ -77,8 +78,8 @@ private:
       }
       const double c = current_[i] + weight_[i];
       current_[i] = c;
-      const bool wins = c > best_current; // strict: ties stay with the earlier backend
-      best = wins ? i : best;                // branch-free: the winner is unpredictable
+      const bool wins = c > best_current;  // strict: ties stay with the earlier backend
+      best = wins ? i : best;              // branch-free: the winner is unpredictable
       best_current = wins ? c : best_current;
     }
     current_[best] = best_current - total;
@@ -87,7 +88,7 @@ private:
 
   std::vector<double> weight_;
   std::vector<double> current_;
-  double total_ = 0; // sum of the weights (summed in index order, as the loop would)
+  double total_ = 0;  // sum of the weights (summed in index order, as the loop would)
   detail::health_set health_;
 };
 
@@ -107,7 +108,7 @@ private:
 /// of down backends. Thread safety: lock-free; every member may be called
 /// concurrently. Bad input: as `weighted_round_robin`.
 class stride_weighted_round_robin {
-public:
+ public:
   explicit stride_weighted_round_robin(std::span<const double> weights)
       : scaled_(scale(detail::check_weights(weights, "stride_weighted_round_robin: weights"))),
         health_(scaled_.size()) {}
@@ -138,7 +139,7 @@ public:
     return i < scaled_.size() ? scaled_[i] : 0;
   }
 
-private:
+ private:
   static std::vector<std::uint32_t> scale(const std::vector<double>& w) {
     const double top = *std::max_element(w.begin(), w.end());
     std::vector<std::uint32_t> out(w.size());
@@ -154,6 +155,6 @@ private:
   alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> seq_{0};
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_BALANCE_WEIGHTED_ROUND_ROBIN_HPP
+#endif  // SURGE_BALANCE_WEIGHTED_ROUND_ROBIN_HPP

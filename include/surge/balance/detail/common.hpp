@@ -58,7 +58,7 @@ struct key_hash {
 /// Thread safety: one lease is used by one thread at a time; leases of one
 /// balancer may be released concurrently from any threads (lock-free).
 class backend_lease {
-public:
+ public:
   /// An empty lease (holds nothing; `index()` is `npos`).
   backend_lease() noexcept = default;
 
@@ -69,7 +69,8 @@ public:
   backend_lease(const backend_lease&) = delete;
   backend_lease& operator=(const backend_lease&) = delete;
   backend_lease(backend_lease&& other) noexcept
-      : index_(std::exchange(other.index_, npos)), load_(std::exchange(other.load_, nullptr)),
+      : index_(std::exchange(other.index_, npos)),
+        load_(std::exchange(other.load_, nullptr)),
         total_(std::exchange(other.total_, nullptr)) {}
   backend_lease& operator=(backend_lease&& other) noexcept {
     if (this != &other) {
@@ -100,13 +101,13 @@ public:
     total_ = nullptr;
   }
 
-private:
+ private:
   std::size_t index_ = npos;
   std::atomic<std::int64_t>* load_ = nullptr;
   std::atomic<std::int64_t>* total_ = nullptr;
 };
 
-} // namespace surge
+}  // namespace surge
 
 namespace surge::detail {
 
@@ -136,7 +137,8 @@ inline std::vector<double> check_weights(std::span<const double> weights, const 
 
 /// Throws std::invalid_argument naming `what` unless w is finite and > 0.
 inline double check_weight(double w, const char* what) {
-  if (!(w > 0) || !std::isfinite(w)) throw std::invalid_argument(std::string(what) + ": weight must be positive and finite");
+  if (!(w > 0) || !std::isfinite(w))
+    throw std::invalid_argument(std::string(what) + ": weight must be positive and finite");
   return w;
 }
 
@@ -146,7 +148,7 @@ inline double check_weight(double w, const char* what) {
 /// ignores health rather than failing). Lock-free: flags are relaxed atomics,
 /// so a pick racing a `set` sees either state.
 class health_set {
-public:
+ public:
   explicit health_set(std::size_t n) : flags_(new std::atomic<std::uint8_t>[n]), size_(n), up_(n) {
     for (std::size_t i = 0; i < n; ++i) flags_[i].store(1, std::memory_order_relaxed);
   }
@@ -182,7 +184,7 @@ public:
   [[nodiscard]] bool usable(std::size_t i) const noexcept { return up(i) || panic(); }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
-private:
+ private:
   std::unique_ptr<std::atomic<std::uint8_t>[]> flags_;
   std::size_t size_;
   std::atomic<std::size_t> up_;
@@ -192,7 +194,7 @@ private:
 /// threads over the reader slots of a snapshot_cell.
 inline std::size_t thread_slot() noexcept {
   static std::atomic<std::size_t> next{0};
-  thread_local std::size_t slot = 0; // slot + 1 once assigned (constant-initialised: no TLS guard)
+  thread_local std::size_t slot = 0;  // slot + 1 once assigned (constant-initialised: no TLS guard)
   if (slot == 0) slot = next.fetch_add(1, std::memory_order_relaxed) + 1;
   return slot - 1;
 }
@@ -209,7 +211,7 @@ inline constexpr std::size_t slot_count = 16;
 /// data race. Deterministic: one thread (the first to use any slot-spread
 /// structure gets slot 0) sees the same sequence on every run for a seed.
 class sharded_splitmix {
-public:
+ public:
   explicit sharded_splitmix(std::uint64_t seed) noexcept {
     for (std::size_t k = 0; k < slot_count; ++k)
       slots_[k].value.store(mix64(seed + k * 0xda942042e4dd58b5ULL), std::memory_order_relaxed);
@@ -221,7 +223,7 @@ public:
     return mix64(x);
   }
 
-private:
+ private:
   static constexpr std::uint64_t gamma = 0x9e3779b97f4a7c15ULL;
   padded<std::atomic<std::uint64_t>> slots_[slot_count];
 };
@@ -261,12 +263,12 @@ template <class Draw>
     if (health.up(i)) return i;
   }
   const std::size_t up = health.up_count();
-  if (up == 0) return bounded(draw(), n); // everything went down meanwhile: panic
+  if (up == 0) return bounded(draw(), n);  // everything went down meanwhile: panic
   std::size_t k = bounded(draw(), up);
   for (std::size_t i = 0; i < n; ++i) {
     if (health.up(i) && k-- == 0) return i;
   }
-  return bounded(draw(), n); // flags changed under us: any answer is acceptable
+  return bounded(draw(), n);  // flags changed under us: any answer is acceptable
 }
 
 /// RCU-like publication of an immutable T. Readers enter a read section (one
@@ -289,7 +291,7 @@ template <class Draw>
 /// the next publish.
 template <class T>
 class snapshot_cell {
-public:
+ public:
   explicit snapshot_cell(std::shared_ptr<const T> initial) : current_(make_node(std::move(initial))) {}
   snapshot_cell(const snapshot_cell&) = delete;
   snapshot_cell& operator=(const snapshot_cell&) = delete;
@@ -322,10 +324,10 @@ public:
     delete old;
   }
 
-private:
+ private:
   struct node {
     std::shared_ptr<const T> value;
-    const T* raw; // value.get(), one load closer
+    const T* raw;  // value.get(), one load closer
   };
   static node* make_node(std::shared_ptr<const T> v) {
     const T* raw = v.get();
@@ -352,7 +354,6 @@ private:
   mutable reader_slot slots_[slot_count];
   std::mutex writer_;
 };
-
 
 /// What every rebuildable table (ring, Maglev) carries besides its lookup
 /// structure: the weights it was built from (0 = a removed backend), their
@@ -385,7 +386,7 @@ struct weighted_table_base {
 /// that throws changes nothing); readers go through `read` and never block.
 template <class Table>
 class table_publisher {
-public:
+ public:
   explicit table_publisher(std::shared_ptr<const Table> initial) : cell_(initial), current_(std::move(initial)) {}
 
   template <class F>
@@ -436,7 +437,7 @@ public:
   }
   [[nodiscard]] std::shared_ptr<const Table> snapshot() const { return cell_.load(); }
 
-private:
+ private:
   bool present(std::size_t i) const noexcept { return i < current_->weight.size() && current_->weight[i] != 0; }
   template <class Build>
   void republish(std::vector<double> w, Build& build) {
@@ -450,7 +451,6 @@ private:
   std::mutex mutex_;
 };
 
-
 /// A pinned table of a rebuildable policy (ring, Maglev): `pick(key)` on it
 /// is the bare table lookup — no read section — for loops that pick many keys
 /// (one `snapshot()` per batch). It keeps its table alive; it sees health
@@ -459,7 +459,7 @@ private:
 /// from any threads.
 template <class Table, class Hash>
 class table_view {
-public:
+ public:
   table_view(std::shared_ptr<const Table> table, Hash hash) : table_(std::move(table)), hash_(std::move(hash)) {}
   template <class K>
   [[nodiscard]] std::size_t pick(const K& key) const {
@@ -468,11 +468,11 @@ public:
   /// Indices issued when the table was built (removed ones included).
   [[nodiscard]] std::size_t size() const noexcept { return table_->weight.size(); }
 
-private:
+ private:
   std::shared_ptr<const Table> table_;
   Hash hash_;
 };
 
-} // namespace surge::detail
+}  // namespace surge::detail
 
-#endif // SURGE_BALANCE_DETAIL_COMMON_HPP
+#endif  // SURGE_BALANCE_DETAIL_COMMON_HPP
