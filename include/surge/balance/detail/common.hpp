@@ -11,6 +11,7 @@
 #include <surge/detail/cache_line.hpp>
 #include <surge/detail/hash.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
@@ -190,18 +191,53 @@ class health_set {
   std::atomic<std::size_t> up_;
 };
 
-/// A small per-thread number (0, 1, 2 ... in order of first use) that spreads
-/// threads over the reader slots of a snapshot_cell.
-inline std::size_t thread_slot() noexcept {
-  static std::atomic<std::size_t> next{0};
-  thread_local std::size_t slot = 0;  // slot + 1 once assigned (constant-initialised: no TLS guard)
-  if (slot == 0) slot = next.fetch_add(1, std::memory_order_relaxed) + 1;
-  return slot - 1;
-}
-
 /// Reader / writer slots per policy instance: threads are spread over this
 /// many cache-line-padded slots by `thread_slot()`.
 inline constexpr std::size_t slot_count = 16;
+
+/// Registers the calling thread and returns its small id: the smallest id no
+/// live thread holds (ids are recycled when a thread exits), so while at most
+/// `slot_count` threads are alive each owns its slot alone. After the thread's
+/// registration is torn down (its thread_local destructors), `*cache` is set
+/// to an id >= slot_count, i.e. a shared slot. Cold path: a mutex.
+inline std::size_t register_thread(std::size_t* cache) {
+  struct registry {
+    std::mutex m;
+    std::vector<std::size_t> free;
+    std::size_t next = 0;
+  };
+  static registry* r = new registry;  // never destroyed: threads may exit after static destruction
+  struct registration {
+    std::size_t id;
+    std::size_t* cache;
+    ~registration() {
+      *cache = slot_count + id + 1;  // any later use takes a shared slot
+      std::lock_guard<std::mutex> lock(r->m);
+      r->free.push_back(id);
+    }
+  };
+  std::size_t id;
+  {
+    std::lock_guard<std::mutex> lock(r->m);
+    if (r->free.empty()) {
+      id = r->next++;
+    } else {
+      const auto it = std::min_element(r->free.begin(), r->free.end());
+      id = *it;
+      r->free.erase(it);
+    }
+  }
+  thread_local registration reg{id, cache};
+  return id;
+}
+
+/// The calling thread's small id (see register_thread): ids below
+/// `slot_count` belong to one live thread only. O(1) after the first call.
+inline std::size_t thread_slot() noexcept {
+  thread_local std::size_t id_plus_one = 0;  // constant-initialised: no TLS guard on the hot path
+  if (id_plus_one == 0) id_plus_one = register_thread(&id_plus_one) + 1;
+  return id_plus_one - 1;
+}
 
 /// SplitMix64 streams, one per thread slot, each on its own cache lines:
 /// `next()` advances the calling thread's slot with a relaxed load and store
@@ -277,8 +313,9 @@ template <class Draw>
 /// block or retry; `publish` swaps in a new value
 /// and then waits for a grace period — two phase flips, each waiting until the
 /// readers counted under the old phase have left — before the old value is
-/// dropped. Readers are spread over 16 cache-line-padded slots so threads do
-/// not share a counter line.
+/// dropped. Each of the first 16 live threads owns a cache-line-padded
+/// counter slot (its exit is a plain store); further threads share 16 more
+/// slots with read-modify-writes.
 ///
 /// Why not `std::atomic<std::shared_ptr<const T>>`: libstdc++ 12 implements its
 /// load with a lock bit (a reader spins while another thread loads or
@@ -315,7 +352,7 @@ class snapshot_cell {
     const node* old = current_.exchange(make_node(std::move(next)), std::memory_order_seq_cst);
     for (int round = 0; round < 2; ++round) {
       const unsigned phase = phase_.fetch_xor(1U, std::memory_order_seq_cst) & 1U;
-      for (std::size_t s = 0; s < slot_count; ++s) {
+      for (std::size_t s = 0; s < 2 * slot_count; ++s) {
         for (unsigned spins = 0; slots_[s].readers[phase].load(std::memory_order_seq_cst) != 0; ++spins) {
           if (spins > 64) std::this_thread::yield();
         }
@@ -333,15 +370,28 @@ class snapshot_cell {
     const T* raw = v.get();
     return new node{std::move(v), raw};
   }
+  // Slots [0, slot_count) belong to one live thread each (thread_slot ids
+  // are recycled), so their exit is a plain release store; threads beyond
+  // that share slots [slot_count, 2·slot_count) with read-modify-writes.
   template <class F>
   decltype(auto) read_node(F&& f) const {
-    auto& slot = slots_[thread_slot() % slot_count];
+    const std::size_t id = thread_slot();
+    const bool own = id < slot_count;
+    auto& slot = slots_[own ? id : slot_count + id % slot_count];
     const unsigned phase = phase_.load(std::memory_order_seq_cst) & 1U;
-    slot.readers[phase].fetch_add(1, std::memory_order_seq_cst);
+    std::atomic<std::uint32_t>& c = slot.readers[phase];
+    c.fetch_add(1, std::memory_order_seq_cst);
     struct exit_guard {
       std::atomic<std::uint32_t>& c;
-      ~exit_guard() { c.fetch_sub(1, std::memory_order_release); }
-    } guard{slot.readers[phase]};
+      bool own;
+      ~exit_guard() {
+        if (own) {
+          c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+        } else {
+          c.fetch_sub(1, std::memory_order_release);
+        }
+      }
+    } guard{c, own};
     return std::forward<F>(f)(*current_.load(std::memory_order_seq_cst));
   }
 
@@ -351,7 +401,7 @@ class snapshot_cell {
 
   std::atomic<const node*> current_;
   alignas(destructive_interference_size) std::atomic<unsigned> phase_{0};
-  mutable reader_slot slots_[slot_count];
+  mutable reader_slot slots_[2 * slot_count];
   std::mutex writer_;
 };
 
