@@ -11,6 +11,7 @@
 #include <surge/balance/jump_hash.hpp>
 #include <surge/balance/least_connections.hpp>
 #include <surge/balance/maglev.hpp>
+#include <surge/balance/outlier_detector.hpp>
 #include <surge/balance/power_of_two.hpp>
 #include <surge/balance/random.hpp>
 #include <surge/balance/rendezvous.hpp>
