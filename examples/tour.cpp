@@ -87,6 +87,27 @@ void tour_limit() {
   const bool alice2 = per_client.try_acquire("alice", 1, now);
   const bool bob = per_client.try_acquire("bob", 1, now);
   fmt::print("per client (5/s, burst 1): alice {} then {}, bob {}\n", alice1, alice2, bob);
+void tour_balance() {
+  section("balance");
+  // nginx's smooth weighted round robin: weights 5, 1, 1 give a a b a c a a.
+  surge::weighted_round_robin wrr{5, 1, 1};
+  std::string seq;
+  for (int i = 0; i < 7; ++i) seq += static_cast<char>('a' + wrr.pick());
+  fmt::print("smooth WRR {{5,1,1}}: {}\n", seq);
+  // Least connections: a pick is a lease; the backend's count drops when it ends.
+  surge::least_connections lc(3);
+  {
+    auto first = lc.pick(), second = lc.pick();
+    fmt::print("least_connections: leases on {} and {}, active on 0: {}\n", first.index(), second.index(),
+               lc.active(0));
+  }
+  fmt::print("after the leases end, active on 0: {}\n", lc.active(0));
+  // Consistent hashing: a key sticks to its backend; a down backend loses only its own keys.
+  surge::maglev<> mg(4);
+  const std::size_t home = mg.pick(std::string("user-42"));
+  mg.set_healthy(home, false);
+  fmt::print("maglev: user-42 -> {}; with {} down -> {}; jump_hash(42, 57) = {}\n", home, home,
+             mg.pick(std::string("user-42")), surge::jump_hash(42, 57));
 }
 
 }  // namespace
@@ -96,5 +117,6 @@ int main() {
   tour_basics();
   tour_cache();
   tour_limit();
+  tour_balance();
   fmt::print("\ntour done\n");
 }

@@ -14,4 +14,15 @@
 #include <surge/limit/leaky_bucket.hpp>
 #include <surge/limit/token_bucket.hpp>
 
+#include <surge/balance/consistent_hash.hpp>
+#include <surge/balance/jump_hash.hpp>
+#include <surge/balance/least_connections.hpp>
+#include <surge/balance/maglev.hpp>
+#include <surge/balance/outlier_detector.hpp>
+#include <surge/balance/power_of_two.hpp>
+#include <surge/balance/random.hpp>
+#include <surge/balance/rendezvous.hpp>
+#include <surge/balance/round_robin.hpp>
+#include <surge/balance/weighted_round_robin.hpp>
+
 #endif // SURGE_SURGE_HPP

@@ -1,0 +1,430 @@
+// surge balancer policies against simple, honest baselines in the same run:
+// ns per pick at 10 and 1000 backends with 1 and 2 threads, rebuild time of
+// the ring and Maglev at 1000 backends, and (in the note column) the evenness
+// (max/mean keys per backend, 1e6 keys over 10 backends) and the disruption
+// (share of keys that move when an 11th backend is added).
+//
+// Baselines: a mutex-guarded counter (round robin), a mutex-guarded nginx
+// smooth WRR, a mutex-guarded linear-scan least-connections, a mutex-guarded
+// P2C with std::mt19937_64, std::discrete_distribution (thread-local), a
+// std::map ring (std::shared_mutex for readers), a Maglev table read through
+// std::atomic<std::shared_ptr> (libstdc++'s lock-bit implementation), and a
+// hash_combine + log weighted HRW.
+#include <surge/balance/consistent_hash.hpp>
+#include <surge/balance/jump_hash.hpp>
+#include <surge/balance/least_connections.hpp>
+#include <surge/balance/maglev.hpp>
+#include <surge/balance/power_of_two.hpp>
+#include <surge/balance/random.hpp>
+#include <surge/balance/rendezvous.hpp>
+#include <surge/balance/round_robin.hpp>
+#include <surge/balance/weighted_round_robin.hpp>
+
+#include "bench.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using surge_bench::better;
+using surge_bench::do_not_optimize;
+using surge_bench::row;
+
+// ns per pick (per thread) of `threads` threads each running body(tid, picks).
+template <class Body>
+double per_pick(int threads, std::size_t picks, Body& body) {
+  if (threads == 1) return surge_bench::time_ns([&] { body(0, picks); }) / static_cast<double>(picks);
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (!go.load(std::memory_order_acquire)) {
+      }
+      body(t, picks);
+    });
+  while (ready.load() != threads) {
+  }
+  const double ns = surge_bench::time_ns([&] {
+    go.store(true, std::memory_order_release);
+    for (auto& t : ts) t.join();
+  });
+  return ns / static_cast<double>(picks);
+}
+
+struct impl {
+  std::string name;
+  std::function<void(int, std::size_t)> body;  // (thread id, picks)
+  std::string note = {};
+};
+
+// Runs every impl `reps` times, alternating, and records medians.
+void measure(surge_bench::report& rep, const surge_bench::options& o, const std::string& scenario, int threads,
+             std::size_t picks, std::vector<impl> impls) {
+  if (!surge_bench::selected(o, scenario)) return;
+  std::vector<std::vector<double>> runs(impls.size());
+  for (int r = 0; r < o.reps; ++r)
+    for (std::size_t i = 0; i < impls.size(); ++i) runs[i].push_back(per_pick(threads, picks, impls[i].body));
+  for (std::size_t i = 0; i < impls.size(); ++i)
+    rep.add(row{scenario, impls[i].name, surge_bench::median(runs[i]), "ns/pick", better::lower, impls[i].note});
+}
+
+std::uint64_t key_of(int tid, std::size_t i) {
+  return (static_cast<std::uint64_t>(tid) << 40) + i * 0x9e3779b97f4a7c15ULL;
+}
+
+// ---- baselines -------------------------------------------------------------
+
+struct mutex_rr {
+  std::mutex m;
+  std::size_t next = 0, n;
+  explicit mutex_rr(std::size_t n_) : n(n_) {}
+  std::size_t pick() {
+    std::lock_guard<std::mutex> l(m);
+    const std::size_t i = next;
+    next = next + 1 == n ? 0 : next + 1;
+    return i;
+  }
+};
+
+struct mutex_nginx_wrr {
+  std::mutex m;
+  std::vector<long> w, cw;
+  explicit mutex_nginx_wrr(const std::vector<double>& ws) : cw(ws.size(), 0) {
+    for (double x : ws) w.push_back(static_cast<long>(x));
+  }
+  std::size_t pick() {
+    std::lock_guard<std::mutex> l(m);
+    long total = 0;
+    std::size_t best = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      cw[i] += w[i];
+      total += w[i];
+      if (i == 0 || cw[i] > cw[best]) best = i;
+    }
+    cw[best] -= total;
+    return best;
+  }
+};
+
+struct mutex_least_conn {
+  std::mutex m;
+  std::vector<long> active;
+  explicit mutex_least_conn(std::size_t n) : active(n, 0) {}
+  std::size_t acquire() {
+    std::lock_guard<std::mutex> l(m);
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < active.size(); ++i)
+      if (active[i] < active[best]) best = i;
+    ++active[best];
+    return best;
+  }
+  void release(std::size_t i) {
+    std::lock_guard<std::mutex> l(m);
+    --active[i];
+  }
+};
+
+struct mutex_p2c {
+  std::mutex m;
+  std::mt19937_64 g{1};
+  std::vector<long> active;
+  explicit mutex_p2c(std::size_t n) : active(n, 0) {}
+  std::size_t acquire() {
+    std::lock_guard<std::mutex> l(m);
+    std::uniform_int_distribution<std::size_t> d(0, active.size() - 1);
+    const std::size_t a = d(g), b = d(g);
+    const std::size_t best = active[b] < active[a] ? b : a;
+    ++active[best];
+    return best;
+  }
+  void release(std::size_t i) {
+    std::lock_guard<std::mutex> l(m);
+    --active[i];
+  }
+};
+
+struct map_ring {
+  std::map<std::uint64_t, std::uint32_t> ring;
+  mutable std::shared_mutex m;
+  map_ring(std::size_t n, std::size_t vnodes) {
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t r = 0; r < vnodes; ++r)
+        ring.emplace(std::hash<std::string>{}(std::to_string(i) + "-" + std::to_string(r)),
+                     static_cast<std::uint32_t>(i));
+  }
+  std::size_t pick(std::uint64_t key) const {
+    std::shared_lock<std::shared_mutex> l(m);
+    const std::uint64_t h = std::hash<std::uint64_t>{}(key)*0x9e3779b97f4a7c15ULL;
+    auto it = ring.lower_bound(h);
+    if (it == ring.end()) it = ring.begin();
+    return it->second;
+  }
+};
+
+// The same Maglev table, published through std::atomic<std::shared_ptr>.
+struct atomic_sp_maglev {
+  std::atomic<std::shared_ptr<const std::vector<std::uint32_t>>> table;
+  explicit atomic_sp_maglev(std::vector<std::uint32_t> t)
+      : table(std::make_shared<const std::vector<std::uint32_t>>(std::move(t))) {}
+  std::size_t pick(std::uint64_t key) const {
+    const auto t = table.load(std::memory_order_acquire);
+    return (*t)[surge::detail::mix64(key) % t->size()];
+  }
+};
+
+struct naive_hrw {
+  std::vector<double> w;
+  explicit naive_hrw(std::vector<double> ws) : w(std::move(ws)) {}
+  std::size_t pick(std::uint64_t key) const {
+    std::size_t best = 0;
+    double top = -1;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      std::size_t seed = std::hash<std::uint64_t>{}(key);
+      seed ^= std::hash<std::size_t>{}(i) + 0x9e3779b9 + (seed << 6) + (seed >> 2);  // boost::hash_combine
+      const double u = (static_cast<double>(surge::detail::mix64(seed) >> 11) + 0.5) * 0x1.0p-53;
+      const double s = -w[i] / std::log(u);
+      if (s > top) {
+        top = s;
+        best = i;
+      }
+    }
+    return best;
+  }
+};
+
+// Evenness and disruption of a hashing policy, for the note column.
+template <class Policy>
+std::string quality_of(std::size_t keys) {
+  Policy ten(10), eleven(11);
+  std::vector<double> count(10, 0);
+  std::size_t moved = 0, stray = 0;
+  for (std::uint64_t k = 0; k < keys; ++k) {
+    const std::size_t a = ten.pick(k), b = eleven.pick(k);
+    ++count[a];
+    if (a != b) {
+      ++moved;
+      if (b != 10) ++stray;
+    }
+  }
+  double top = 0;
+  for (double c : count) top = std::max(top, c);
+  return fmt::format("max/mean {:.3f}; +1 backend moves {:.2f}% (ideal {:.2f}%), {:.3f}% to old backends",
+                     top / (static_cast<double>(keys) / 10),
+                     100.0 * static_cast<double>(moved) / static_cast<double>(keys), 100.0 / 11,
+                     100.0 * static_cast<double>(stray) / static_cast<double>(keys));
+}
+
+// A bench body picking keys key_of(tid, 0..k-1) from p.
+template <class P>
+std::function<void(int, std::size_t)> keyed(const P& p) {
+  return [&p](int tid, std::size_t k) {
+    for (std::size_t i = 0; i < k; ++i) do_not_optimize(p.pick(key_of(tid, i)));
+  };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto o = surge_bench::parse_args(argc, argv);
+  surge_bench::report rep("surge balancer policies: ns per pick (per thread), lower is better");
+  const std::size_t picks = o.quick ? 100000 : 1000000;
+  const std::size_t quality_keys = o.quick ? 100000 : 1000000;
+
+  for (std::size_t n : {std::size_t{10}, std::size_t{1000}}) {
+    std::vector<double> weights(n);
+    for (std::size_t i = 0; i < n; ++i) weights[i] = static_cast<double>(1 + i % 5);
+    for (int t : {1, 2}) {
+      const std::string tag = fmt::format(" n={} t={}", n, t);
+
+      {
+        surge::round_robin rr(n);
+        mutex_rr base(n);
+        measure(rep, o, "round_robin" + tag, t, picks,
+                {{"surge round_robin",
+                  [&](int, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(rr.pick());
+                  }},
+                 {"mutex counter", [&](int, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick());
+                  }}});
+      }
+      {
+        surge::stride_weighted_round_robin stride(weights);
+        surge::weighted_round_robin smooth(weights);
+        std::mutex smooth_mutex;
+        mutex_nginx_wrr base(weights);
+        std::vector<impl> impls{{"surge stride WRR",
+                                 [&](int, std::size_t k) {
+                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(stride.pick());
+                                 }},
+                                {"surge smooth WRR" + std::string(t > 1 ? " + mutex" : ""),
+                                 [&](int, std::size_t k) {
+                                   for (std::size_t i = 0; i < k; ++i) {
+                                     if (t > 1) {
+                                       std::lock_guard<std::mutex> l(smooth_mutex);
+                                       do_not_optimize(smooth.pick());
+                                     } else {
+                                       do_not_optimize(smooth.pick());
+                                     }
+                                   }
+                                 },
+                                 "nginx's exact sequence; O(n)"},
+                                {"mutex nginx WRR", [&](int, std::size_t k) {
+                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick());
+                                 }}};
+        measure(rep, o, "weighted_round_robin" + tag, t, n > 100 ? picks / 10 : picks, std::move(impls));
+      }
+      {
+        surge::least_connections lc(n);
+        mutex_least_conn base(n);
+        measure(rep, o, "least_connections (pick+release)" + tag, t, n > 100 ? picks / 20 : picks,
+                {{"surge least_connections",
+                  [&](int, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i) {
+                      auto l = lc.pick();
+                      do_not_optimize(l.index());
+                    }
+                  },
+                  "O(n) scan, like nginx"},
+                 {"mutex linear scan", [&](int, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i) {
+                      const std::size_t b = base.acquire();
+                      do_not_optimize(b);
+                      base.release(b);
+                    }
+                  }}});
+      }
+      {
+        surge::power_of_two_choices p2c(n);
+        mutex_p2c base(n);
+        measure(rep, o, "power_of_two_choices (pick+release)" + tag, t, picks,
+                {{"surge P2C",
+                  [&](int, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i) {
+                      auto l = p2c.pick();
+                      do_not_optimize(l.index());
+                    }
+                  },
+                  "shared lock-free random stream"},
+                 {"surge P2C, thread-local URBG",
+                  [&](int tid, std::size_t k) {
+                    std::mt19937_64 g(static_cast<std::uint64_t>(tid) + 1);
+                    for (std::size_t i = 0; i < k; ++i) {
+                      auto l = p2c.pick(g);
+                      do_not_optimize(l.index());
+                    }
+                  }},
+                 {"mutex P2C + mt19937_64", [&](int, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i) {
+                      const std::size_t b = base.acquire();
+                      do_not_optimize(b);
+                      base.release(b);
+                    }
+                  }}});
+      }
+      {
+        surge::random_balancer weighted(weights);
+        measure(rep, o, "random weighted" + tag, t, picks,
+                {{"surge alias table",
+                  [&](int, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(weighted.pick());
+                  },
+                  "shared lock-free random stream"},
+                 {"surge alias, thread-local URBG",
+                  [&](int tid, std::size_t k) {
+                    std::mt19937_64 g(static_cast<std::uint64_t>(tid) + 1);
+                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(weighted.pick(g));
+                  }},
+                 {"std::discrete_distribution (thread-local)", [&](int tid, std::size_t k) {
+                    std::mt19937_64 g(static_cast<std::uint64_t>(tid) + 1);
+                    std::discrete_distribution<std::size_t> d(weights.begin(), weights.end());
+                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(d(g));
+                  }}});
+      }
+      {
+        const std::string note =
+            n == 10 ? quality_of<surge::consistent_hash_ring<>>(quality_keys) : std::string("160 vnodes per backend");
+        surge::consistent_hash_ring<> ring(n);
+        const auto view = ring.snapshot();
+        map_ring base(n, 160);
+        measure(rep, o, "consistent_hash_ring" + tag, t, picks,
+                {{"surge ring", keyed(ring), note},
+                 {"surge ring, snapshot view", keyed(view)},
+                 {"std::map ring + shared_mutex", keyed(base)}});
+      }
+      {
+        const std::string note = n == 10 ? quality_of<surge::maglev<>>(quality_keys) : std::string("M = 65537");
+        surge::maglev<> mg(n);
+        const auto view = mg.snapshot();
+        atomic_sp_maglev base(mg.entries());
+        measure(rep, o, "maglev" + tag, t, picks,
+                {{"surge maglev", keyed(mg), note},
+                 {"surge maglev, snapshot view", keyed(view)},
+                 {"atomic<shared_ptr> table", keyed(base)}});
+      }
+      {
+        const std::string note = n == 10 ? quality_of<surge::jump_hash_balancer<>>(quality_keys) : std::string();
+        const auto buckets = static_cast<std::int32_t>(n);
+        surge::jump_hash_balancer<> jb(n);
+        measure(rep, o, "jump_hash" + tag, t, picks,
+                {{"surge jump_hash(mix64(key), n)",
+                  [&](int tid, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i)
+                      do_not_optimize(surge::jump_hash(surge::detail::mix64(key_of(tid, i)), buckets));
+                  },
+                  note},
+                 {"surge jump_hash_balancer (health)", keyed(jb)},
+                 {"mix64(key) % n (not consistent)", [&](int tid, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i)
+                      do_not_optimize(surge::detail::mix64(key_of(tid, i)) % static_cast<std::uint64_t>(n));
+                  }}});
+      }
+      {
+        const std::string note = n == 10 ? quality_of<surge::rendezvous_hash<>>(quality_keys) : std::string();
+        surge::rendezvous_hash<> uniform(n);
+        surge::rendezvous_hash<> weighted(weights);
+        naive_hrw base(weights);
+        const std::size_t k_picks = n > 100 ? picks / 50 : picks;
+        measure(rep, o, "rendezvous_hash" + tag, t, k_picks,
+                {{"surge rendezvous (weighted)", keyed(weighted), note},
+                 {"surge rendezvous (unweighted)", keyed(uniform)},
+                 {"hash_combine + log HRW (weighted)", keyed(base)}});
+      }
+    }
+  }
+
+  // Rebuild time at 1000 backends: add one backend to a 1000-backend policy.
+  if (surge_bench::selected(o, "rebuild")) {
+    std::vector<double> ring_ns, maglev_ns, map_ns;
+    for (int r = 0; r < o.reps; ++r) {
+      surge::consistent_hash_ring<> ring(1000);
+      ring_ns.push_back(surge_bench::time_ns([&] { ring.add_backend(); }));
+      surge::maglev<> mg(1000);
+      maglev_ns.push_back(surge_bench::time_ns([&] { mg.add_backend(); }));
+      map_ns.push_back(surge_bench::time_ns([&] {
+        map_ring m(1001, 160);
+        do_not_optimize(m.ring.size());
+      }));
+    }
+    rep.add(row{"rebuild ring n=1000 (160 vnodes)", "surge ring add_backend", surge_bench::median(ring_ns) / 1e6, "ms",
+                better::lower, "160,160 points sorted, published RCU-style"});
+    rep.add(row{"rebuild ring n=1000 (160 vnodes)", "std::map ring build", surge_bench::median(map_ns) / 1e6, "ms",
+                better::lower});
+    rep.add(row{"rebuild maglev n=1000 (M=65537)", "surge maglev add_backend", surge_bench::median(maglev_ns) / 1e6,
+                "ms", better::lower});
+  }
+  rep.print(o);
+}

@@ -1,0 +1,172 @@
+/// @file surge/balance/outlier_detector.hpp
+/// Passive outlier ejection after Envoy's outlier detection (consecutive
+/// failures): eject a backend that fails k times in a row, for a time that
+/// grows with each ejection, never ejecting more than a set share at once.
+#ifndef SURGE_BALANCE_OUTLIER_DETECTOR_HPP
+#define SURGE_BALANCE_OUTLIER_DETECTOR_HPP
+
+#include <surge/balance/detail/common.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+namespace surge {
+
+/// Options of `outlier_detector` (Envoy's names in brackets).
+struct outlier_detector_options {
+  /// Consecutive failures that eject a backend [consecutive_5xx], >= 1.
+  std::uint32_t consecutive_failures = 5;
+  /// Ejection time of the first ejection [base_ejection_time]; the k-th
+  /// ejection of the same backend lasts k times this.
+  std::chrono::nanoseconds base_ejection_time = std::chrono::seconds(30);
+  /// Cap on one ejection's time [max_ejection_time].
+  std::chrono::nanoseconds max_ejection_time = std::chrono::seconds(300);
+  /// Most backends ejected at once, in percent of all [max_ejection_percent];
+  /// at least one backend can always be ejected, as in Envoy.
+  double max_ejection_percent = 10;
+};
+
+/// Passive outlier detection. Feed it each request's outcome with
+/// `record(i, success)`; when backend i reaches `consecutive_failures` failures
+/// in a row (and the ejection budget allows) it is ejected: `record` returns
+/// true and, in the overload taking a policy, marks it down there
+/// (`set_healthy(i, false)`). It stays ejected for min(k·base, max) where k
+/// counts its ejections so far; `release_expired` (call it periodically, or
+/// before picks) returns backends whose time is up and marks them up again.
+/// The multiplier k never decays (Envoy lowers it while the backend stays
+/// healthy). Works with every surge policy, since each has `set_healthy`.
+///
+/// Complexity: `record` O(1) — one relaxed load or fetch_add; the mutex is
+/// taken only when a backend reaches the threshold; `release_expired` O(n).
+/// Thread safety: thread-safe; `record` is lock-free except on ejection.
+/// Bad input: n == 0, consecutive_failures == 0, a negative time, max below
+/// base, or a percent outside [0, 100] throw std::invalid_argument; `record`
+/// with an index out of range returns false and does nothing.
+template <class Clock = std::chrono::steady_clock>
+class outlier_detector {
+ public:
+  explicit outlier_detector(std::size_t n, outlier_detector_options options = {})
+      : n_(detail::check_count(n, "outlier_detector: n")),
+        options_(check(options)),
+        failures_(new std::atomic<std::uint32_t>[n_]),
+        ejected_(new std::atomic<bool>[n_]),
+        times_(n_, 0),
+        until_(n_) {
+    for (std::size_t i = 0; i < n_; ++i) {
+      failures_[i].store(0, std::memory_order_relaxed);
+      ejected_[i].store(false, std::memory_order_relaxed);
+    }
+  }
+
+  /// Records one outcome on backend i; true when this failure ejected it.
+  bool record(std::size_t i, bool success) {
+    if (i >= n_) return false;
+    if (success) {
+      if (failures_[i].load(std::memory_order_relaxed) != 0) failures_[i].store(0, std::memory_order_relaxed);
+      return false;
+    }
+    if (ejected_[i].load(std::memory_order_acquire)) return false; // already out (panic-mode traffic)
+    if (failures_[i].fetch_add(1, std::memory_order_acq_rel) + 1 < options_.consecutive_failures) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (ejected_[i].load(std::memory_order_relaxed)) return false;
+    if (failures_[i].load(std::memory_order_relaxed) < options_.consecutive_failures) return false;  // a success won
+    failures_[i].store(0, std::memory_order_relaxed);
+    if (ejected_count_ >= budget()) return false;  // over the budget: stays in, counting starts over
+    ++times_[i];
+    const auto span =
+        std::min<std::chrono::nanoseconds>(options_.base_ejection_time * times_[i], options_.max_ejection_time);
+    until_[i] = Clock::now() + std::chrono::duration_cast<typename Clock::duration>(span);
+    ejected_[i].store(true, std::memory_order_release);
+    ++ejected_count_;
+    return true;
+  }
+
+  /// Same, and marks backend i down in `policy` when it is ejected.
+  template <class Policy>
+  bool record(Policy& policy, std::size_t i, bool success) {
+    if (!record(i, success)) return false;
+    policy.set_healthy(i, false);
+    return true;
+  }
+
+  /// Un-ejects every backend whose ejection time has passed, calling
+  /// on_return(i) for each; returns how many.
+  template <class F>
+  std::size_t release_expired(F&& on_return) {
+    std::vector<std::size_t> back;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (ejected_count_ == 0) return 0;
+      const auto now = Clock::now();
+      for (std::size_t i = 0; i < n_; ++i) {
+        if (ejected_[i].load(std::memory_order_relaxed) && until_[i] <= now) {
+          ejected_[i].store(false, std::memory_order_release);
+          failures_[i].store(0, std::memory_order_relaxed);
+          --ejected_count_;
+          back.push_back(i);
+        }
+      }
+    }
+    for (std::size_t i : back) on_return(i);  // outside the lock: user code
+    return back.size();
+  }
+  /// Same, marking the returned backends up in `policy`.
+  template <class Policy>
+  requires requires(Policy& p) { p.set_healthy(std::size_t{0}, true); }
+  std::size_t release_expired(Policy& policy) {
+    return release_expired([&policy](std::size_t i) { policy.set_healthy(i, true); });
+  }
+
+  [[nodiscard]] bool ejected(std::size_t i) const noexcept {
+    return i < n_ && ejected_[i].load(std::memory_order_acquire);
+  }
+  [[nodiscard]] std::size_t ejected_count() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return ejected_count_;
+  }
+  /// How many times backend i has been ejected so far.
+  [[nodiscard]] std::uint32_t times_ejected(std::size_t i) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return i < n_ ? times_[i] : 0;
+  }
+  /// The most backends ejected at once.
+  [[nodiscard]] std::size_t budget() const noexcept {
+    const auto b =
+        static_cast<std::size_t>(std::floor(static_cast<double>(n_) * options_.max_ejection_percent / 100.0));
+    return std::max<std::size_t>(b, 1);
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+ private:
+  static outlier_detector_options check(outlier_detector_options o) {
+    if (o.consecutive_failures == 0)
+      throw std::invalid_argument("outlier_detector: consecutive_failures must be at least 1");
+    if (o.base_ejection_time.count() < 0) throw std::invalid_argument("outlier_detector: base_ejection_time < 0");
+    if (o.max_ejection_time < o.base_ejection_time)
+      throw std::invalid_argument("outlier_detector: max_ejection_time must be >= base_ejection_time");
+    if (!(o.max_ejection_percent >= 0 && o.max_ejection_percent <= 100))
+      throw std::invalid_argument("outlier_detector: max_ejection_percent must be in [0, 100]");
+    return o;
+  }
+
+  std::size_t n_;
+  outlier_detector_options options_;
+  std::unique_ptr<std::atomic<std::uint32_t>[]> failures_;
+  std::unique_ptr<std::atomic<bool>[]> ejected_;
+  mutable std::mutex mutex_;
+  std::vector<std::uint32_t> times_;               // under mutex_
+  std::vector<typename Clock::time_point> until_;  // under mutex_
+  std::size_t ejected_count_ = 0;                  // under mutex_
+};
+
+}  // namespace surge
+
+#endif  // SURGE_BALANCE_OUTLIER_DETECTOR_HPP

@@ -1,0 +1,140 @@
+/// @file surge/balance/power_of_two.hpp
+/// Envoy's least request: power of d choices over active-request counts.
+#ifndef SURGE_BALANCE_POWER_OF_TWO_HPP
+#define SURGE_BALANCE_POWER_OF_TWO_HPP
+
+#include <surge/balance/detail/common.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+namespace surge {
+
+/// Options of `power_of_two_choices` (designated initialisers).
+struct power_of_two_options {
+  /// d, how many backends are sampled per pick (Envoy's `choice_count`, >= 2).
+  std::size_t choices = 2;
+  /// Envoy's `active_request_bias`: with weights, a sample's score is
+  /// weight / (active + 1)^bias and the highest wins; 0 ignores load.
+  double active_request_bias = 1.0;
+  /// Seed of the internal random stream used by `pick()`.
+  std::uint64_t seed = 0x5eed;
+};
+
+/// Power of d choices (Envoy's least request): sample d backends uniformly at
+/// random (with replacement, as Envoy does) among the usable ones and lease
+/// the one with the fewest active requests (ties: the first sampled). With
+/// weights the sample with the highest weight / (active + 1)^bias wins
+/// (compared by cross-multiplication when bias is 1). With n balls thrown
+/// into n bins this keeps the fullest bin near ln ln n / ln d above the mean
+/// instead of random's ln n / ln ln n (measured in the tests). Down backends
+/// are never sampled while one is up; all down: panic mode.
+///
+/// Randomness: `pick()` draws from internal SplitMix64 streams, one per
+/// thread slot (`detail::sharded_splitmix`: no shared cache line between
+/// threads; seeded from the options, so a single-threaded run repeats
+/// exactly); `pick(g)` draws from the caller's UniformRandomBitGenerator.
+///
+/// Complexity: `pick()` O(d) expected (O(n) worst case when most backends are
+/// down); lease release O(1). Thread safety: lock-free, every member from any
+/// threads; racing picks read counts other picks are changing (the counts
+/// stay exact). Leases must not outlive the balancer.
+/// Bad input: n == 0, bad weights (empty, <= 0, not finite), choices < 2 or a
+/// negative / non-finite bias throw std::invalid_argument.
+class power_of_two_choices {
+ public:
+  explicit power_of_two_choices(std::size_t n, power_of_two_options options = {})
+      : weight_(),
+        n_(detail::check_count(n, "power_of_two_choices: n")),
+        options_(check(options)),
+        active_(new std::atomic<std::int64_t>[n_]),
+        health_(n_),
+        rng_(options.seed) {
+    init();
+  }
+  explicit power_of_two_choices(std::span<const double> weights, power_of_two_options options = {})
+      : weight_(detail::check_weights(weights, "power_of_two_choices: weights")),
+        n_(weight_.size()),
+        options_(check(options)),
+        active_(new std::atomic<std::int64_t>[n_]),
+        health_(n_),
+        rng_(options.seed) {
+    init();
+  }
+  power_of_two_choices(std::initializer_list<double> weights, power_of_two_options options = {})
+      : power_of_two_choices(std::span<const double>(weights.begin(), weights.size()), options) {}
+
+  /// A lease on the best of d sampled backends (internal random stream).
+  [[nodiscard]] backend_lease pick() noexcept {
+    return pick_with([this] { return rng_.next(); });
+  }
+  /// Same, drawing from the caller's generator g.
+  template <class URBG>
+  [[nodiscard]] backend_lease pick(URBG& g) {
+    return pick_with([&g] { return detail::random_bits(g); });
+  }
+
+  [[nodiscard]] std::int64_t active(std::size_t i) const noexcept {
+    return i < n_ ? active_[i].load(std::memory_order_acquire) : 0;
+  }
+  bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
+  [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  [[nodiscard]] const power_of_two_options& options() const noexcept { return options_; }
+
+ private:
+  static power_of_two_options check(power_of_two_options o) {
+    if (o.choices < 2) throw std::invalid_argument("power_of_two_choices: choices must be at least 2");
+    if (!(o.active_request_bias >= 0) || !std::isfinite(o.active_request_bias))
+      throw std::invalid_argument("power_of_two_choices: active_request_bias must be finite and >= 0");
+    return o;
+  }
+  void init() noexcept {
+    for (std::size_t i = 0; i < n_; ++i) active_[i].store(0, std::memory_order_relaxed);
+  }
+
+  // True when candidate c (active ac) beats the current best b (active ab).
+  bool better(std::size_t c, std::int64_t ac, std::size_t b, std::int64_t ab) const noexcept {
+    if (weight_.empty()) return ac < ab;
+    const double bias = options_.active_request_bias;
+    if (bias == 1.0)  // w_c/(ac+1) > w_b/(ab+1)
+      return weight_[c] * static_cast<double>(ab + 1) > weight_[b] * static_cast<double>(ac + 1);
+    if (bias == 0.0) return weight_[c] > weight_[b];
+    return weight_[c] / std::pow(static_cast<double>(ac + 1), bias) >
+           weight_[b] / std::pow(static_cast<double>(ab + 1), bias);
+  }
+
+  template <class Draw>
+  backend_lease pick_with(Draw&& draw) {
+    std::size_t best = detail::sample_usable(health_, draw);
+    std::int64_t best_active = active_[best].load(std::memory_order_relaxed);
+    for (std::size_t k = 1; k < options_.choices; ++k) {
+      const std::size_t c = detail::sample_usable(health_, draw);
+      const std::int64_t a = active_[c].load(std::memory_order_relaxed);
+      if (better(c, a, best, best_active)) {
+        best = c;
+        best_active = a;
+      }
+    }
+    active_[best].fetch_add(1, std::memory_order_acq_rel);
+    return backend_lease(best, &active_[best]);
+  }
+
+  std::vector<double> weight_;  // empty: all equal
+  std::size_t n_;
+  power_of_two_options options_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> active_;
+  detail::health_set health_;
+  detail::sharded_splitmix rng_;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_BALANCE_POWER_OF_TWO_HPP

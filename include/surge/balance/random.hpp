@@ -1,0 +1,133 @@
+/// @file surge/balance/random.hpp
+/// Uniform and weighted random choice; weighted through a Walker/Vose alias
+/// table (O(1) per pick).
+#ifndef SURGE_BALANCE_RANDOM_HPP
+#define SURGE_BALANCE_RANDOM_HPP
+
+#include <surge/balance/detail/common.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <vector>
+
+namespace surge {
+
+/// Random balancer. Uniform over n backends, or weighted: backend i with
+/// probability w_i / sum(w), by Vose's alias method — a table of n (threshold,
+/// alias) pairs built in O(n); a pick draws one 64-bit number, takes a column
+/// from its high half and a biased coin from its low half. Down backends are
+/// rejected and redrawn (up to 16 times, then one O(n) draw among the up
+/// ones), which keeps the distribution exactly proportional among the
+/// backends that are up. All down: panic mode (health ignored).
+///
+/// Randomness: `pick()` uses internal SplitMix64 streams, one per thread slot
+/// (`detail::sharded_splitmix`), seeded by the constructor (a single-threaded
+/// run repeats exactly); `pick(g)` uses the caller's
+/// UniformRandomBitGenerator.
+/// Complexity: construction O(n); `pick()` O(1) while all are up (expected
+/// O(n / up) otherwise). Memory: 20 bytes per backend (weighted), none per backend (uniform).
+/// Thread safety: lock-free; every member from any threads.
+/// Bad input: n == 0 or bad weights (empty, <= 0, not finite) throw
+/// std::invalid_argument; `set_healthy` out of range returns false.
+class random_balancer {
+ public:
+  explicit random_balancer(std::size_t n, std::uint64_t seed = 0x5eed)
+      : n_(detail::check_count(n, "random_balancer: n")), health_(n_), rng_(seed) {}
+  explicit random_balancer(std::span<const double> weights, std::uint64_t seed = 0x5eed)
+      : n_(weights.size()), health_(detail::check_count(n_, "random_balancer: weights")), rng_(seed) {
+    build(detail::check_weights(weights, "random_balancer: weights"));
+  }
+  random_balancer(std::initializer_list<double> weights, std::uint64_t seed = 0x5eed)
+      : random_balancer(std::span<const double>(weights.begin(), weights.size()), seed) {}
+
+  [[nodiscard]] std::size_t pick() noexcept {
+    return pick_with([this] { return rng_.next(); });
+  }
+  template <class URBG>
+  [[nodiscard]] std::size_t pick(URBG& g) {
+    return pick_with([&g] { return detail::random_bits(g); });
+  }
+
+  /// The probability that a pick returns i while all backends are up.
+  [[nodiscard]] double probability(std::size_t i) const noexcept {
+    if (i >= n_) return 0.0;
+    if (threshold_.empty()) return 1.0 / static_cast<double>(n_);
+    return probability_[i];
+  }
+  bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
+  [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+ private:
+  // One draw from the alias table (or uniform when unweighted).
+  std::size_t column(std::uint64_t r) const noexcept {
+    const std::size_t i = detail::bounded(r, n_);
+    if (threshold_.empty()) return i;
+    return (r & 0xffffffffULL) < threshold_[i] ? i : alias_[i];
+  }
+
+  template <class Draw>
+  std::size_t pick_with(Draw&& draw) {
+    if (health_.all_up() || health_.panic()) return column(draw());
+    for (int t = 0; t < 16; ++t) {
+      const std::size_t i = column(draw());
+      if (health_.up(i)) return i;
+    }
+    // Few backends up: an exact weighted draw among them by one scan.
+    double total = 0;
+    for (std::size_t i = 0; i < n_; ++i)
+      if (health_.up(i)) total += probability(i);
+    if (!(total > 0)) return column(draw());
+    double x = static_cast<double>(draw() >> 11) * 0x1.0p-53 * total;
+    std::size_t last = 0;
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (!health_.up(i)) continue;
+      last = i;
+      x -= probability(i);
+      if (x < 0) return i;
+    }
+    return last;
+  }
+
+  // Vose's alias method, thresholds scaled to 2^32.
+  void build(const std::vector<double>& w) {
+    double sum = 0;
+    for (double x : w) sum += x;
+    probability_.resize(n_);
+    std::vector<double> scaled(n_);
+    std::vector<std::uint32_t> small, large;
+    for (std::size_t i = 0; i < n_; ++i) {
+      probability_[i] = w[i] / sum;
+      scaled[i] = probability_[i] * static_cast<double>(n_);
+      (scaled[i] < 1.0 ? small : large).push_back(static_cast<std::uint32_t>(i));
+    }
+    threshold_.assign(n_, 1ULL << 32);
+    alias_.resize(n_);
+    for (std::size_t i = 0; i < n_; ++i) alias_[i] = static_cast<std::uint32_t>(i);
+    while (!small.empty() && !large.empty()) {
+      const std::uint32_t s = small.back(), l = large.back();
+      small.pop_back();
+      threshold_[s] = static_cast<std::uint64_t>(scaled[s] * 0x1.0p32);
+      alias_[s] = l;
+      scaled[l] = (scaled[l] + scaled[s]) - 1.0;
+      if (scaled[l] < 1.0) {
+        large.pop_back();
+        small.push_back(l);
+      }
+    }
+    // Leftovers (rounding) keep probability 1 for their own column.
+  }
+
+  std::size_t n_;
+  std::vector<std::uint64_t> threshold_;  // empty: uniform
+  std::vector<std::uint32_t> alias_;
+  std::vector<double> probability_;
+  detail::health_set health_;
+  detail::sharded_splitmix rng_;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_BALANCE_RANDOM_HPP

@@ -1,0 +1,109 @@
+/// @file surge/balance/rendezvous.hpp
+/// Rendezvous (highest random weight) hashing, weighted by the logarithmic
+/// method.
+#ifndef SURGE_BALANCE_RENDEZVOUS_HPP
+#define SURGE_BALANCE_RENDEZVOUS_HPP
+
+#include <surge/balance/detail/common.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace surge {
+
+/// Rendezvous / HRW hashing: every (key, backend) pair gets a pseudo-random
+/// score and the key goes to the usable backend with the highest. The score
+/// hash is mix64(Hash(key) xor s_i) with s_i = mix64(seed + i·φ) fixed per
+/// backend index. Weighted (Schindelhauer & Schomaker's logarithmic method):
+/// score_i = -w_i / ln(u_i) with u_i that hash mapped into (0, 1), which gives
+/// backend i exactly the share w_i / sum(w); unweighted, the raw hash is
+/// compared (same order, no logarithm). Changing one backend — adding one at
+/// the end, marking one down or up — moves only the keys that go to or come
+/// from that backend. All down: panic mode (all compete).
+///
+/// Complexity: `pick` O(n) (one mix and, weighted, one log per backend);
+/// memory one weight and one seed per backend. Thread safety: lock-free;
+/// every member from any threads. Bad input: n == 0 or bad weights (empty,
+/// <= 0, not finite) throw std::invalid_argument; `set_healthy` out of range
+/// returns false.
+template <class Hash = key_hash>
+class rendezvous_hash {
+ public:
+  explicit rendezvous_hash(std::size_t n, Hash hash = Hash(), std::uint64_t seed = 0)
+      : weight_(),
+        seed_(seeds(detail::check_count(n, "rendezvous_hash: n"), seed)),
+        health_(n),
+        hash_(std::move(hash)) {}
+  explicit rendezvous_hash(std::span<const double> weights, Hash hash = Hash(), std::uint64_t seed = 0)
+      : weight_(detail::check_weights(weights, "rendezvous_hash: weights")),
+        seed_(seeds(weight_.size(), seed)),
+        health_(weight_.size()),
+        hash_(std::move(hash)) {}
+  rendezvous_hash(std::initializer_list<double> weights, Hash hash = Hash(), std::uint64_t seed = 0)
+      : rendezvous_hash(std::span<const double>(weights.begin(), weights.size()), std::move(hash), seed) {}
+
+  template <class K>
+  [[nodiscard]] std::size_t pick(const K& key) const noexcept(noexcept(std::declval<const Hash&>()(key))) {
+    const std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
+    const bool check = !health_.all_up() && !health_.panic();
+    if (weight_.empty()) return check ? best<false, true>(h) : best<false, false>(h);
+    return check ? best<true, true>(h) : best<true, false>(h);
+  }
+
+  bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
+  [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  [[nodiscard]] std::size_t size() const noexcept { return seed_.size(); }
+
+ private:
+  // The usable backend with the highest score for key hash h.
+  template <bool Weighted, bool CheckHealth>
+  std::size_t best(std::uint64_t h) const noexcept {
+    std::size_t top_i = 0;
+    bool found = false;
+    std::conditional_t<Weighted, double, std::uint64_t> top{};
+    for (std::size_t i = 0; i < seed_.size(); ++i) {
+      if constexpr (CheckHealth) {
+        if (!health_.up(i)) continue;
+      }
+      const std::uint64_t x = detail::mix64(h ^ seed_[i]);
+      if constexpr (Weighted) {
+        // u in (0, 1): 53 bits plus half a step, never 0 or 1.
+        const double u = (static_cast<double>(x >> 11) + 0.5) * 0x1.0p-53;
+        const double s = -weight_[i] / std::log(u);
+        if (!found || s > top) {
+          top = s;
+          top_i = i;
+          found = true;
+        }
+      } else {
+        if (!found || x > top) {
+          top = x;
+          top_i = i;
+          found = true;
+        }
+      }
+    }
+    return top_i;
+  }
+
+  static std::vector<std::uint64_t> seeds(std::size_t n, std::uint64_t seed) {
+    std::vector<std::uint64_t> s(n);
+    for (std::size_t i = 0; i < n; ++i) s[i] = detail::mix64(seed + (i + 1) * 0x9e3779b97f4a7c15ULL);
+    return s;
+  }
+
+  std::vector<double> weight_;  // empty: all equal
+  std::vector<std::uint64_t> seed_;
+  detail::health_set health_;
+  Hash hash_;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_BALANCE_RENDEZVOUS_HPP

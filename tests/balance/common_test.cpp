@@ -1,0 +1,130 @@
+// Tests of surge/balance/detail/common.hpp: key_hash, backend_lease,
+// health_set, sample_usable and the RCU-like snapshot_cell.
+#include <surge/balance/detail/common.hpp>
+
+#include "surge_test.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+TEST_CASE("key_hash mixes integers and hashes other keys", "[balance][common]") {
+  surge::key_hash h;
+  CHECK(h(std::uint64_t{1}) == surge::detail::mix64(1));
+  CHECK(h(5) == surge::detail::mix64(5));
+  CHECK(h(std::string("a")) == surge::detail::mix64(std::hash<std::string>{}("a")));
+}
+
+TEST_CASE("validation helpers name the argument", "[balance][common]") {
+  CHECK_THROWS_WITH(surge::detail::check_count(0, "thing: n"), Catch::Matchers::Contains("thing: n"));
+  const std::vector<double> bad{1.0, 0.0};
+  CHECK_THROWS_WITH(surge::detail::check_weights(bad, "w"), Catch::Matchers::Contains("weight[1]"));
+  CHECK_THROWS_AS(surge::detail::check_weight(-1, "w"), std::invalid_argument);
+}
+
+TEST_CASE("health_set counts and panics", "[balance][common]") {
+  surge::detail::health_set h(3);
+  CHECK(h.all_up());
+  CHECK(h.set(1, false));
+  CHECK(h.set(1, false));  // idempotent
+  CHECK(h.up_count() == 2);
+  CHECK_FALSE(h.usable(1));
+  h.set(0, false);
+  h.set(2, false);
+  CHECK(h.panic());
+  CHECK(h.usable(1));
+  CHECK_FALSE(h.set(3, true));
+  surge::detail::health_set grown(h, 5);
+  CHECK(grown.up_count() == 2);
+  CHECK(grown.up(4));
+}
+
+TEST_CASE("sample_usable is uniform over the up backends", "[balance][common]") {
+  surge::detail::health_set h(10);
+  for (std::size_t i = 0; i < 9; ++i) h.set(i, i % 3 == 0);  // up: 0, 3, 6, 9
+  surge::detail::sharded_splitmix rng(1);
+  std::vector<int> c(10, 0);
+  for (int i = 0; i < 40000; ++i) ++c[surge::detail::sample_usable(h, [&] { return rng.next(); })];
+  for (std::size_t i = 0; i < 10; ++i) {
+    if (h.up(i)) {
+      CHECK(c[i] == Approx(10000).epsilon(0.05));
+    } else {
+      CHECK(c[i] == 0);
+    }
+  }
+}
+
+TEST_CASE("snapshot_cell: readers see whole values; old ones are freed", "[balance][common]") {
+  struct value {
+    std::vector<int> v;
+    std::atomic<int>* alive;
+    value(int x, std::atomic<int>* a) : v(64, x), alive(a) { alive->fetch_add(1); }
+    ~value() { alive->fetch_sub(1); }
+  };
+  std::atomic<int> alive{0};
+  {
+    surge::detail::snapshot_cell<value> cell(std::make_shared<const value>(0, &alive));
+    std::atomic<bool> stop{false};
+    std::atomic<long> reads{0};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 2; ++t)
+      readers.emplace_back([&] {
+        while (!stop.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+          const bool same = cell.read([](const value& x) {
+            for (int y : x.v)
+              if (y != x.v[0]) return false;
+            return true;
+          });
+          if (!same) std::abort();
+          reads.fetch_add(1, std::memory_order_relaxed);
+        }
+      });
+    std::shared_ptr<const value> kept;
+    while (reads.load() == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::yield();  // reader running
+    for (int i = 1; i <= 200; ++i) {
+      cell.publish(std::make_shared<const value>(i, &alive));
+      if (i == 100) kept = cell.load();
+      CHECK(alive.load() <= 3);  // current + kept + at most the one being replaced
+    }
+    stop.store(true, std::memory_order_release);
+    for (auto& r : readers) r.join();
+    CHECK(kept->v[0] == 100);
+    CHECK(cell.read([](const value& x) { return x.v[0]; }) == 200);
+    CHECK(reads.load() > 0);
+  }
+  CHECK(alive.load() == 0);
+}
+
+TEST_CASE("backend_lease is move-only and releases once", "[balance][common]") {
+  std::atomic<std::int64_t> load{2}, total{2};
+  {
+    surge::backend_lease a(3, &load, &total);
+    surge::backend_lease b(3, &load, &total);
+    surge::backend_lease c;
+    CHECK(c.index() == surge::backend_lease::npos);
+    c = std::move(a);
+    CHECK(std::size_t(c) == 3);
+    b = std::move(c);  // b's own unit released
+    CHECK(load.load() == 1);
+  }
+  CHECK(load.load() == 0);
+  CHECK(total.load() == 0);
+}
+
+TEST_CASE("thread slots are recycled, so few live threads own their slots", "[balance][common]") {
+  const std::size_t mine = surge::detail::thread_slot();
+  CHECK(mine == surge::detail::thread_slot()); // stable
+  for (int i = 0; i < 40; ++i) {
+    std::size_t seen = 0;
+    std::thread t([&] { seen = surge::detail::thread_slot(); });
+    t.join();
+    CHECK(seen < surge::detail::slot_count); // one thread at a time: an owned slot, never a shared one
+    CHECK(seen != mine);
+  }
+}

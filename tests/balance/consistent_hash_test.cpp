@@ -1,0 +1,100 @@
+#include <surge/balance/consistent_hash.hpp>
+
+#include "balance_test_support.hpp"
+#include "surge_test.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+TEST_CASE("ring: evenness with enough vnodes, minimal disruption on add", "[balance][ring]") {
+  surge::consistent_hash_ring<> ring(10, {.vnodes_per_weight = 4000});
+  surge::consistent_hash_ring<> eleven(11, {.vnodes_per_weight = 4000});
+  balance_test::check_even_and_minimal([&](std::uint64_t k) { return ring.pick(k); },
+                                       [&](std::uint64_t k) { return eleven.pick(k); }, true);
+  // Adding a backend gives the ring built with 11; removing it restores the original.
+  const auto a = balance_test::assign([&](std::uint64_t k) { return ring.pick(k); }, 100000);
+  CHECK(ring.add_backend() == 10);
+  CHECK(ring.size() == 11);
+  CHECK(balance_test::assign([&](std::uint64_t k) { return ring.pick(k); }, 100000) ==
+        balance_test::assign([&](std::uint64_t k) { return eleven.pick(k); }, 100000));
+  CHECK(ring.remove_backend(10));
+  CHECK_FALSE(ring.remove_backend(10));
+  CHECK(ring.live() == 10);
+  CHECK(balance_test::assign([&](std::uint64_t k) { return ring.pick(k); }, 100000) == a);
+}
+
+TEST_CASE("ring: health walks clockwise; weights; bad input", "[balance][ring]") {
+  surge::consistent_hash_ring<> ring({1.0, 1.0, 2.0, 1.0});
+  CHECK(ring.points() == 5 * 160);
+  const auto a = balance_test::assign([&](std::uint64_t k) { return ring.pick(k); }, 100000);
+  const auto c = balance_test::counts(a, 4);
+  CHECK(static_cast<double>(c[2]) / static_cast<double>(c[0] + c[1] + c[3]) == Approx(2.0 / 3).epsilon(0.15));
+  balance_test::check_health_moves_only_its_keys(ring, 4, 2, 100000);
+  CHECK(ring.set_weight(0, 3.0));
+  CHECK_FALSE(ring.set_healthy(9, true));
+  CHECK(ring.pick(std::string("k")) == ring.pick(std::string("k")));
+  CHECK_THROWS_AS(surge::consistent_hash_ring<>(0), std::invalid_argument);
+  CHECK_THROWS_AS((surge::consistent_hash_ring<>{1.0, -1.0}), std::invalid_argument);
+  CHECK_THROWS_AS(surge::consistent_hash_ring<>(3, {.vnodes_per_weight = 0}), std::invalid_argument);
+  CHECK_THROWS_AS(surge::consistent_hash_ring<>(3, {.load_factor = -0.5}), std::invalid_argument);
+  CHECK_THROWS_AS(ring.add_backend(0.0), std::invalid_argument);
+  surge::consistent_hash_ring<> one(1);
+  CHECK_FALSE(one.remove_backend(0));  // never empty
+}
+
+TEST_CASE("ring bounded load never exceeds its cap", "[balance][ring]") {
+  const double eps = 0.25;
+  surge::consistent_hash_ring<> ring(8, {.vnodes_per_weight = 40, .load_factor = eps});
+  std::mt19937_64 rng(1);
+  std::vector<surge::backend_lease> held;
+  // Skewed keys: a few hot keys that an unbounded ring would pile on one backend.
+  for (int step = 0; step < 20000; ++step) {
+    if (!held.empty() && rng() % 3 == 0) {
+      held.erase(held.begin() + static_cast<std::ptrdiff_t>(rng() % held.size()));
+      continue;
+    }
+    const std::uint64_t key = rng() % 4 == 0 ? rng() : rng() % 3;
+    std::int64_t total = 0;
+    for (std::size_t i = 0; i < 8; ++i) total += ring.load(i);
+    const auto cap = static_cast<std::int64_t>(std::ceil(static_cast<double>(total + 1) * (1 + eps) / 8));
+    REQUIRE(ring.capacity() == cap);
+    held.push_back(ring.pick_bounded(key));
+    REQUIRE(ring.load(held.back().index()) <= cap);  // the pick stayed within the cap
+  }
+  // Without pressure a key gets its own backend.
+  held.clear();
+  for (std::uint64_t k = 0; k < 100; ++k) CHECK(ring.pick_bounded(k).index() == ring.pick(k));
+  for (std::size_t i = 0; i < 8; ++i) CHECK(ring.load(i) == 0);
+}
+
+TEST_CASE("ring: readers never see a torn table while writers rebuild", "[balance][ring]") {
+  surge::consistent_hash_ring<> ring(4, {.vnodes_per_weight = 50});
+  balance_test::read_while_rebuilding(
+      [&](std::uint64_t k) {
+        if (ring.pick(k) >= 64) std::abort();
+        auto lease = ring.pick_bounded(k);
+      },
+      [&] {
+        for (int i = 0; i < 40; ++i) {
+          const std::size_t added = ring.add_backend(1.0 + i % 3);
+          ring.set_healthy(added, i % 2 == 0);
+          if (i % 2) ring.remove_backend(added - 1);
+        }
+      });
+  for (std::size_t i = 0; i < ring.size(); ++i) CHECK(ring.load(i) == 0);
+}
+
+TEST_CASE("ring snapshot view picks like the policy", "[balance][ring]") {
+  surge::consistent_hash_ring<> ring(5);
+  const auto v = ring.snapshot();
+  for (std::uint64_t k = 0; k < 1000; ++k) CHECK(v.pick(k) == ring.pick(k));
+  ring.remove_backend(0);
+  CHECK(v.size() == 5);
+  for (std::uint64_t k = 0; k < 1000; ++k) CHECK(ring.pick(k) != 0);
+}

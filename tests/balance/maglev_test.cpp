@@ -1,0 +1,83 @@
+#include <surge/balance/maglev.hpp>
+
+#include "balance_test_support.hpp"
+#include "surge_test.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+TEST_CASE("maglev population: the paper's example, by hand", "[balance][maglev]") {
+  // Eisenbud et al. 2016, table 1: M = 7; permutations
+  // B0: 3 0 4 1 5 2 6 (offset 3, skip 4), B1: 0 2 4 6 1 3 5 (offset 0, skip 2),
+  // B2: 3 4 5 6 0 1 2 (offset 3, skip 1).
+  const std::vector<std::uint64_t> offset{3, 0, 3}, skip{4, 2, 1};
+  const auto before = surge::detail::maglev_populate(7, offset, skip, std::vector<double>{1, 1, 1});
+  CHECK(before == std::vector<std::uint32_t>{1, 0, 1, 0, 2, 2, 0});  // B1 B0 B1 B0 B2 B2 B0
+  // B1 removed: B0 B0 B0 B0 B2 B2 B2.
+  const auto after = surge::detail::maglev_populate(7, offset, skip, std::vector<double>{1, 0, 1});
+  CHECK(after == std::vector<std::uint32_t>{0, 0, 0, 0, 2, 2, 2});
+  // Weighted: B0 at half weight takes a turn every other round.
+  // Rounds: r0 B0->3 B1->0 B2->4; r1 B1->2 B2->5; r2 B0->1 B1->6. Full.
+  const auto weighted = surge::detail::maglev_populate(7, offset, skip, std::vector<double>{0.5, 1, 1});
+  CHECK(weighted == std::vector<std::uint32_t>{1, 0, 1, 0, 2, 2, 1});
+}
+
+TEST_CASE("maglev: evenness, determinism, disruption (10 -> 11, 1e6 keys)", "[balance][maglev]") {
+  surge::maglev<> ten(10), eleven(11), again(10);
+  CHECK(ten.table_size() == 65537);
+  CHECK(again.entries() == ten.entries());
+  // Maglev is near-minimal, not minimal: a few keys move between old backends.
+  balance_test::check_even_and_minimal([&](std::uint64_t k) { return ten.pick(k); },
+                                       [&](std::uint64_t k) { return eleven.pick(k); }, false);
+  ten.add_backend();  // rebuilding by adding gives the table built with 11
+  CHECK(ten.entries() == eleven.entries());
+}
+
+TEST_CASE("maglev: weights, health, bad input", "[balance][maglev]") {
+  surge::maglev<> m({1.0, 3.0}, {.table_size = 1009});
+  const auto e = m.entries();
+  std::size_t ones = 0;
+  for (auto x : e) ones += x == 1;
+  CHECK(static_cast<double>(ones) / 1009.0 == Approx(0.75).epsilon(0.02));
+  surge::maglev<> h(6, {.table_size = 1009});
+  balance_test::check_health_moves_only_its_keys(h, 6, 3, 50000);
+  CHECK(h.set_weight(0, 2.0));
+  CHECK(h.remove_backend(5));
+  CHECK_FALSE(h.set_healthy(5, true));
+  CHECK_THROWS_AS(surge::maglev<>(0), std::invalid_argument);
+  CHECK_THROWS_AS(surge::maglev<>(3, {.table_size = 1000}), std::invalid_argument);  // not prime
+  CHECK_THROWS_AS(surge::maglev<>(7, {.table_size = 7}), std::invalid_argument);     // too small
+  CHECK_THROWS_AS((surge::maglev<>{1.0, 0.0}), std::invalid_argument);
+  surge::maglev<> tiny(2, {.table_size = 3});
+  CHECK_THROWS_AS(tiny.add_backend(), std::length_error);
+}
+
+TEST_CASE("maglev: picks while another thread rebuilds", "[balance][maglev]") {
+  surge::maglev<> m(4, {.table_size = 1009});
+  balance_test::read_while_rebuilding(
+      [&](std::uint64_t k) {
+        if (m.pick(k) >= 64) std::abort();
+      },
+      [&] {
+        for (int i = 0; i < 40; ++i) {
+          const std::size_t added = m.add_backend(1.0 + i % 2);
+          m.set_healthy(added, i % 3 != 0);
+          if (i % 2) m.remove_backend(added - 1);
+        }
+      });
+}
+
+TEST_CASE("maglev snapshot view picks like the policy", "[balance][maglev]") {
+  surge::maglev<> m(5, {.table_size = 1009});
+  const auto v = m.snapshot();
+  for (std::uint64_t k = 0; k < 1000; ++k) CHECK(v.pick(k) == m.pick(k));
+  m.set_healthy(1, false);  // before a rebuild the view sees health changes
+  for (std::uint64_t k = 0; k < 1000; ++k) CHECK(v.pick(k) == m.pick(k));
+  m.add_backend();  // the view keeps its table alive and unchanged
+  CHECK(v.size() == 5);
+  CHECK(m.snapshot().size() == 6);
+}

@@ -1,0 +1,101 @@
+#include <surge/balance/outlier_detector.hpp>
+#include <surge/balance/round_robin.hpp>
+
+#include "surge_test.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+struct od_clock_tag {};
+using test_clock = surge_test::manual_clock<od_clock_tag>;
+}  // namespace
+
+TEST_CASE("outlier_detector ejects after consecutive failures, for growing times", "[balance][outlier]") {
+  test_clock::reset();
+  surge::round_robin rr(10);
+  surge::outlier_detector<test_clock> od(
+      10, {.consecutive_failures = 3, .base_ejection_time = 10s, .max_ejection_time = 25s, .max_ejection_percent = 20});
+  CHECK(od.budget() == 2);
+  CHECK_FALSE(od.record(rr, 4, false));
+  CHECK_FALSE(od.record(rr, 4, false));
+  CHECK_FALSE(od.record(rr, 4, true));  // a success resets the streak
+  CHECK_FALSE(od.record(rr, 4, false));
+  CHECK_FALSE(od.record(rr, 4, false));
+  CHECK(od.record(rr, 4, false));  // third in a row
+  CHECK(od.ejected(4));
+  CHECK_FALSE(rr.healthy(4));
+  for (int i = 0; i < 100; ++i) CHECK(rr.pick() != 4);
+  test_clock::advance(9s);
+  CHECK(od.release_expired(rr) == 0);
+  test_clock::advance(1s);
+  CHECK(od.release_expired(rr) == 1);
+  CHECK(rr.healthy(4));
+  CHECK_FALSE(od.ejected(4));
+  // Second ejection: 2 x base = 20 s; third: capped at 25 s.
+  for (int k = 0; k < 3; ++k) od.record(rr, 4, false);
+  CHECK(od.times_ejected(4) == 2);
+  test_clock::advance(19s);
+  CHECK(od.release_expired(rr) == 0);
+  test_clock::advance(1s);
+  CHECK(od.release_expired(rr) == 1);
+  for (int k = 0; k < 3; ++k) od.record(rr, 4, false);
+  test_clock::advance(24s);
+  CHECK(od.release_expired(rr) == 0);
+  test_clock::advance(1s);
+  CHECK(od.release_expired(rr) == 1);
+}
+
+TEST_CASE("outlier_detector respects the ejection budget", "[balance][outlier]") {
+  test_clock::reset();
+  surge::outlier_detector<test_clock> od(10, {.consecutive_failures = 1, .max_ejection_percent = 20});
+  CHECK(od.record(0, false));
+  CHECK(od.record(1, false));
+  CHECK_FALSE(od.record(2, false));  // 2 of 10 = 20 %: full
+  CHECK(od.ejected_count() == 2);
+  CHECK_FALSE(od.ejected(2));
+  test_clock::advance(30s);
+  std::vector<std::size_t> back;
+  CHECK(od.release_expired([&](std::size_t i) { back.push_back(i); }) == 2);
+  CHECK(back == std::vector<std::size_t>{0, 1});
+  CHECK(od.record(2, false));
+  surge::outlier_detector<test_clock> tiny(3, {.consecutive_failures = 1, .max_ejection_percent = 0});
+  CHECK(tiny.budget() == 1);  // at least one, as in Envoy
+  CHECK(tiny.record(0, false));
+  CHECK_FALSE(tiny.record(1, false));
+  CHECK_FALSE(tiny.record(7, false));  // out of range
+}
+
+TEST_CASE("outlier_detector: bad options", "[balance][outlier]") {
+  CHECK_THROWS_AS(surge::outlier_detector<>(0), std::invalid_argument);
+  CHECK_THROWS_AS(surge::outlier_detector<>(3, {.consecutive_failures = 0}), std::invalid_argument);
+  CHECK_THROWS_AS(surge::outlier_detector<>(3, {.base_ejection_time = 10s, .max_ejection_time = 5s}),
+                  std::invalid_argument);
+  CHECK_THROWS_AS(surge::outlier_detector<>(3, {.max_ejection_percent = 150}), std::invalid_argument);
+}
+
+TEST_CASE("outlier_detector under threads ejects each failing backend once", "[balance][outlier]") {
+  test_clock::reset();
+  surge::round_robin rr(8);
+  surge::outlier_detector<test_clock> od(8, {.consecutive_failures = 50, .max_ejection_percent = 50});
+  std::atomic<int> ejections{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 2; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        const std::size_t b = static_cast<std::size_t>(i % 8);
+        if (od.record(rr, b, b >= 2)) ejections.fetch_add(1);  // backends 0 and 1 always fail
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(ejections.load() == 2);
+  CHECK(od.ejected(0));
+  CHECK(od.ejected(1));
+  CHECK_FALSE(rr.healthy(0));
+  CHECK(od.ejected_count() == 2);
+}

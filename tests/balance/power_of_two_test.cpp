@@ -1,0 +1,94 @@
+#include <surge/balance/power_of_two.hpp>
+#include <surge/balance/random.hpp>
+
+#include "surge_test.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+TEST_CASE("P2C picks the less loaded of two samples", "[balance][p2c]") {
+  // Model: the same random draws, the fewer-active sample wins, ties to the first.
+  surge::power_of_two_choices p(16);
+  std::mt19937_64 g1(5), g2(5);
+  std::vector<std::int64_t> model(16, 0);
+  std::vector<surge::backend_lease> held;
+  for (int i = 0; i < 2000; ++i) {
+    const auto a = static_cast<std::size_t>(((g2() >> 32) * 16) >> 32);
+    const auto b = static_cast<std::size_t>(((g2() >> 32) * 16) >> 32);
+    const std::size_t want = model[b] < model[a] ? b : a;
+    held.push_back(p.pick(g1));
+    REQUIRE(held.back().index() == want);
+    ++model[want];
+  }
+}
+
+TEST_CASE("P2C: max load far below random's (balls into bins)", "[balance][p2c]") {
+  constexpr std::size_t bins = 1000, balls = 100000;
+  surge::power_of_two_choices p(bins);
+  surge::random_balancer r(bins, 99);
+  std::vector<surge::backend_lease> held;
+  held.reserve(balls);
+  std::vector<std::size_t> rand_load(bins, 0);
+  for (std::size_t i = 0; i < balls; ++i) {
+    held.push_back(p.pick());
+    ++rand_load[r.pick()];
+  }
+  std::int64_t p2c_max = 0;
+  for (std::size_t i = 0; i < bins; ++i) p2c_max = std::max(p2c_max, p.active(i));
+  const auto rand_max = static_cast<std::int64_t>(*std::max_element(rand_load.begin(), rand_load.end()));
+  const std::int64_t mean = balls / bins;
+  INFO("p2c max " << p2c_max << ", random max " << rand_max << ", mean " << mean);
+  CHECK(p2c_max - mean <= 4);    // theory: ln ln n / ln 2 + O(1)
+  CHECK(rand_max - mean >= 20);  // theory: about sqrt(2 m ln n / n)
+}
+
+TEST_CASE("P2C with weights follows weight / (active + 1)", "[balance][p2c]") {
+  surge::power_of_two_choices p({1.0, 3.0}, {.choices = 4});
+  std::vector<surge::backend_lease> held;
+  for (int i = 0; i < 4000; ++i) held.push_back(p.pick());
+  const double ratio = static_cast<double>(p.active(1)) / static_cast<double>(p.active(0));
+  CHECK(ratio == Approx(3.0).epsilon(0.1));
+  CHECK_THROWS_AS(surge::power_of_two_choices(4, {.choices = 1}), std::invalid_argument);
+  CHECK_THROWS_AS(surge::power_of_two_choices(4, {.active_request_bias = -1}), std::invalid_argument);
+  CHECK_THROWS_AS(surge::power_of_two_choices(0), std::invalid_argument);
+  CHECK_THROWS_AS((surge::power_of_two_choices{1.0, -1.0}), std::invalid_argument);
+}
+
+TEST_CASE("P2C health and determinism", "[balance][p2c]") {
+  surge::power_of_two_choices a(10), b(10);
+  for (int i = 0; i < 100; ++i) CHECK(a.pick().index() == b.pick().index());  // same seed, same picks
+  a.set_healthy(3, false);
+  a.set_healthy(7, false);
+  for (int i = 0; i < 2000; ++i) {
+    const auto l = a.pick();
+    CHECK((l.index() != 3 && l.index() != 7));
+  }
+  for (std::size_t i = 0; i < 10; ++i) a.set_healthy(i, false);
+  std::vector<int> seen(10, 0);
+  for (int i = 0; i < 1000; ++i) ++seen[a.pick().index()];
+  for (int s : seen) CHECK(s > 0);  // panic: everyone
+}
+
+TEST_CASE("P2C leases under threads", "[balance][p2c]") {
+  surge::power_of_two_choices p(6);
+  std::vector<std::thread> ts;
+  std::atomic<int> picks{0};
+  for (int t = 0; t < 3; ++t)
+    ts.emplace_back([&] {
+      std::mt19937_64 g(static_cast<std::uint64_t>(picks.load()) + 17);
+      std::vector<surge::backend_lease> held;
+      for (int i = 0; i < 20000; ++i) {
+        held.push_back(i % 2 ? p.pick() : p.pick(g));
+        picks.fetch_add(1, std::memory_order_relaxed);
+        if (held.size() > 3) held.erase(held.begin());
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(picks.load() == 60000);
+  for (std::size_t i = 0; i < 6; ++i) CHECK(p.active(i) == 0);
+}

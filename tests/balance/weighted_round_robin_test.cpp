@@ -1,0 +1,187 @@
+#include <surge/balance/weighted_round_robin.hpp>
+
+#include "surge_test.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::vector<std::size_t> run(surge::weighted_round_robin& w, std::size_t k) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < k; ++i) out.push_back(w.pick());
+  return out;
+}
+
+// Straight transcription of ngx_http_upstream_get_peer (integer weights,
+// effective_weight == weight, down peers skipped) as the reference model.
+struct nginx_model {
+  std::vector<long> weight, current;
+  std::vector<bool> down;
+  std::size_t pick() {
+    long total = 0;
+    long best = -1;
+    for (std::size_t i = 0; i < weight.size(); ++i) {
+      if (down[i]) continue;
+      current[i] += weight[i];
+      total += weight[i];
+      if (best == -1 || current[i] > current[static_cast<std::size_t>(best)]) best = static_cast<long>(i);
+    }
+    current[static_cast<std::size_t>(best)] -= total;
+    return static_cast<std::size_t>(best);
+  }
+};
+
+// Transcription of gRPC's StaticStrideScheduler::Pick with a 32-bit sequence
+// from 0 (weights already scaled).
+struct grpc_model {
+  std::vector<std::uint16_t> weights;
+  std::uint32_t seq = 0;
+  std::size_t pick() {
+    constexpr std::uint16_t kMaxWeight = 65535;
+    while (true) {
+      const std::uint32_t sequence = seq++;
+      const std::uint64_t backend_index = sequence % weights.size();
+      const std::uint64_t generation = sequence / weights.size();
+      const std::uint64_t weight = weights[backend_index];
+      const std::uint16_t kOffset = kMaxWeight / 2;
+      const auto mod = static_cast<std::uint16_t>((weight * generation + backend_index * kOffset) % kMaxWeight);
+      if (mod < kMaxWeight - weight) continue;
+      return static_cast<std::size_t>(backend_index);
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("smooth WRR reproduces nginx's sequences", "[balance][wrr]") {
+  using v = std::vector<std::size_t>;
+  {
+    surge::weighted_round_robin w{5, 1, 1};  // nginx's classic: a a b a c a a
+    CHECK(run(w, 14) == v{0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0});
+  }
+  {
+    surge::weighted_round_robin w{1, 1, 1};
+    CHECK(run(w, 6) == v{0, 1, 2, 0, 1, 2});
+  }
+  {
+    surge::weighted_round_robin w{4, 2, 1};
+    CHECK(run(w, 7) == v{0, 1, 0, 2, 0, 1, 0});
+  }
+  {
+    surge::weighted_round_robin w{3, 2};
+    CHECK(run(w, 5) == v{0, 1, 0, 1, 0});
+  }
+  {
+    surge::weighted_round_robin w{2, 3, 5};
+    CHECK(run(w, 10) == v{2, 1, 0, 2, 1, 2, 2, 0, 1, 2});
+  }
+  {
+    surge::weighted_round_robin w{1, 2, 3, 4};
+    CHECK(run(w, 10) == v{3, 2, 1, 3, 0, 2, 3, 1, 2, 3});
+  }
+}
+
+TEST_CASE("smooth WRR matches the nginx model under random weights and health", "[balance][wrr]") {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 50; ++round) {
+    const std::size_t n = 1 + rng() % 8;
+    std::vector<double> w(n);
+    nginx_model model;
+    for (std::size_t i = 0; i < n; ++i) {
+      const long x = 1 + static_cast<long>(rng() % 10);
+      w[i] = static_cast<double>(x);
+      model.weight.push_back(x);
+    }
+    model.current.assign(n, 0);
+    model.down.assign(n, false);
+    surge::weighted_round_robin s(w);
+    for (int step = 0; step < 400; ++step) {
+      if (rng() % 20 == 0) {
+        const std::size_t i = rng() % n;
+        const bool up = rng() % 2 == 0;
+        // keep at least one backend up so the model (nginx) has an answer
+        std::size_t ups = 0;
+        for (std::size_t j = 0; j < n; ++j) ups += (j == i ? up : !model.down[j]) ? 1 : 0;
+        if (ups > 0) {
+          s.set_healthy(i, up);
+          model.down[i] = !up;
+        }
+      }
+      REQUIRE(s.pick() == model.pick());
+    }
+  }
+}
+
+TEST_CASE("smooth WRR: bad weights throw, all down panics", "[balance][wrr]") {
+  CHECK_THROWS_AS(surge::weighted_round_robin(std::vector<double>{}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::weighted_round_robin{1, 0}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::weighted_round_robin{1, -2}), std::invalid_argument);
+  surge::weighted_round_robin w{5, 1, 1};
+  for (std::size_t i = 0; i < 3; ++i) w.set_healthy(i, false);
+  std::vector<std::size_t> out = run(w, 7);
+  CHECK(out == std::vector<std::size_t>{0, 0, 1, 0, 2, 0, 0});  // panic: as if all were up
+}
+
+TEST_CASE("stride WRR reproduces gRPC's static stride scheduler", "[balance][wrr]") {
+  {
+    surge::stride_weighted_round_robin s{1, 2, 3};
+    CHECK(s.scaled_weight(0) == 21845);
+    CHECK(s.scaled_weight(2) == 65535);
+    const std::vector<std::size_t> expected{1, 2, 2, 0, 1, 2, 1, 2, 2, 0, 1, 2, 1, 2, 2, 0, 1, 2, 1, 2};
+    std::vector<std::size_t> got;
+    for (int i = 0; i < 20; ++i) got.push_back(s.pick());
+    CHECK(got == expected);
+  }
+  {
+    surge::stride_weighted_round_robin s{5, 1, 1};
+    const std::vector<std::size_t> expected{0, 2, 0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0};
+    std::vector<std::size_t> got;
+    for (int i = 0; i < 20; ++i) got.push_back(s.pick());
+    CHECK(got == expected);
+  }
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 20; ++round) {
+    const std::size_t n = 1 + rng() % 10;
+    std::vector<double> w(n);
+    for (auto& x : w) x = 1.0 + static_cast<double>(rng() % 1000) / 10.0;
+    surge::stride_weighted_round_robin s(w);
+    grpc_model model;
+    for (std::size_t i = 0; i < n; ++i) model.weights.push_back(static_cast<std::uint16_t>(s.scaled_weight(i)));
+    for (int step = 0; step < 2000; ++step) REQUIRE(s.pick() == model.pick());
+  }
+}
+
+TEST_CASE("stride WRR: proportions, health, threads", "[balance][wrr]") {
+  surge::stride_weighted_round_robin s{4, 2, 1, 1};
+  std::vector<int> c(4, 0);
+  for (int i = 0; i < 80000; ++i) ++c[s.pick()];
+  CHECK(c[0] == Approx(40000).epsilon(0.01));
+  CHECK(c[1] == Approx(20000).epsilon(0.01));
+  CHECK(c[2] == Approx(10000).epsilon(0.01));
+  s.set_healthy(0, false);
+  for (int i = 0; i < 1000; ++i) CHECK(s.pick() != 0);
+  for (std::size_t i = 0; i < 4; ++i) s.set_healthy(i, false);
+  std::vector<int> p(4, 0);
+  for (int i = 0; i < 8000; ++i) ++p[s.pick()];
+  CHECK(p[0] > p[1]);  // panic: weights as if all were up
+  for (std::size_t i = 0; i < 4; ++i) s.set_healthy(i, true);
+
+  std::atomic<int> total{0};
+  std::vector<std::thread> ts;
+  std::vector<std::vector<int>> seen(2, std::vector<int>(4, 0));
+  for (int t = 0; t < 2; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 20000; ++i) {
+        ++seen[t][s.pick()];
+        total.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(total.load() == 40000);
+  CHECK(seen[0][0] + seen[1][0] == Approx(20000).epsilon(0.02));
+}
