@@ -87,6 +87,8 @@ void tour_limit() {
   const bool alice2 = per_client.try_acquire("alice", 1, now);
   const bool bob = per_client.try_acquire("bob", 1, now);
   fmt::print("per client (5/s, burst 1): alice {} then {}, bob {}\n", alice1, alice2, bob);
+}
+
 void tour_balance() {
   section("balance");
   // nginx's smooth weighted round robin: weights 5, 1, 1 give a a b a c a a.
