@@ -200,11 +200,11 @@ private:
   std::vector<std::unique_ptr<ring>> rings_; // owner only; the last is current
 };
 
-/// Unbounded FIFO of pool_task records behind the pool's injection mutex
-/// (the caller holds the lock). A power-of-two ring that doubles when full.
+/// Unbounded FIFO of pool_task records; the caller serialises access (the
+/// pool's injection lock). A power-of-two ring that doubles when full.
 class task_ring {
 public:
-  task_ring() : buf_(64) {}
+  task_ring() : buf_(new pool_task[initial]), mask_(initial - 1) {}
   ~task_ring() {
     pool_task t;
     while (pop(t)) t.discard();
@@ -212,33 +212,56 @@ public:
   task_ring(const task_ring&) = delete;
   task_ring& operator=(const task_ring&) = delete;
 
+  /// Makes room for n more records. Throws std::bad_alloc (ring unchanged).
   void reserve_more(std::size_t n) {
-    if (size_ + n <= buf_.size()) return;
-    std::size_t cap = buf_.size();
+    if (size_ + n <= mask_ + 1) return;
+    std::size_t cap = mask_ + 1;
     while (cap < size_ + n) cap *= 2;
-    std::vector<pool_task> bigger(cap);
-    for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & (buf_.size() - 1)];
-    buf_.swap(bigger);
+    std::unique_ptr<pool_task[]> bigger(new pool_task[cap]);
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & mask_];
+    buf_ = std::move(bigger);
+    mask_ = cap - 1;
     head_ = 0;
   }
   void push(const pool_task& t) {
     reserve_more(1);
-    buf_[(head_ + size_) & (buf_.size() - 1)] = t;
+    buf_[(head_ + size_) & mask_] = t;
     ++size_;
   }
   bool pop(pool_task& t) noexcept {
     if (size_ == 0) return false;
     t = buf_[head_];
-    head_ = (head_ + 1) & (buf_.size() - 1);
+    head_ = (head_ + 1) & mask_;
     --size_;
     return true;
   }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
 private:
-  std::vector<pool_task> buf_;
+  static constexpr std::size_t initial = 256;
+  std::unique_ptr<pool_task[]> buf_;
+  std::size_t mask_;
   std::size_t head_ = 0;
   std::size_t size_ = 0;
+};
+
+/// Test-and-test-and-set lock for critical sections of a few nanoseconds
+/// (never held across a syscall or user code). Spins with backoff, yielding
+/// when the holder is slow (e.g. preempted on an oversubscribed machine).
+class spin_lock {
+public:
+  void lock() noexcept {
+    backoff<32, 1> b;
+    while (locked_.exchange(true, std::memory_order_acquire))
+      while (locked_.load(std::memory_order_relaxed)) b.pause();
+  }
+  bool try_lock() noexcept {
+    return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire);
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+private:
+  std::atomic<bool> locked_{false};
 };
 
 /// The worker the calling thread is, if any (pool and index).
@@ -549,27 +572,29 @@ private:
         t.discard();
         throw;
       }
-    } else {
-      {
-        std::unique_lock lock(inject_mutex_);
-        if (stopping_.load(std::memory_order_relaxed)) {
-          lock.unlock();
-          t.discard();
-          throw std::runtime_error("surge::thread_pool: task submitted after shutdown");
-        }
-        try {
-          injected_.push(t);
-        } catch (...) {
-          lock.unlock();
-          t.discard();
-          throw;
-        }
-        injected_submitted_.store(injected_submitted_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-        inject_size_.store(injected_.size(), std::memory_order_relaxed);
-      }
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (sleepers_.load(std::memory_order_relaxed) != 0) wake(1);
+      return;
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_relaxed) != 0) wake(1);
+    inject_.lock.lock();
+    if (inject_.stopping.load(std::memory_order_relaxed)) {
+      inject_.lock.unlock();
+      t.discard();
+      throw std::runtime_error("surge::thread_pool: task submitted after shutdown");
+    }
+    try {
+      inject_.ring.push(t);
+    } catch (...) {
+      inject_.lock.unlock();
+      t.discard();
+      throw;
+    }
+    inject_.submitted.store(inject_.submitted.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    // seq_cst store, then seq_cst load of sleepers_: pairs with a sleeping
+    // worker's seq_cst increment of sleepers_ and load of the size (Dekker).
+    inject_.size.store(inject_.ring.size(), std::memory_order_seq_cst);
+    inject_.lock.unlock();
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(1);
   }
 
   void enqueue_batch(std::vector<detail::pool_task>& batch) {
@@ -588,19 +613,19 @@ private:
         throw;
       }
     } else {
-      std::unique_lock lock(inject_mutex_);
-      bool stopped = stopping_.load(std::memory_order_relaxed);
+      std::unique_lock lock(inject_.lock);
+      bool stopped = inject_.stopping.load(std::memory_order_relaxed);
       if (!stopped) {
         try {
-          injected_.reserve_more(n);
+          inject_.ring.reserve_more(n);
         } catch (...) {
           lock.unlock();
           for (auto& t : batch) t.discard();
           throw;
         }
-        for (const auto& t : batch) injected_.push(t);
-        injected_submitted_.store(injected_submitted_.load(std::memory_order_relaxed) + n, std::memory_order_release);
-        inject_size_.store(injected_.size(), std::memory_order_relaxed);
+        for (const auto& t : batch) inject_.ring.push(t);
+        inject_.submitted.store(inject_.submitted.load(std::memory_order_relaxed) + n, std::memory_order_release);
+        inject_.size.store(inject_.ring.size(), std::memory_order_seq_cst);
       }
       lock.unlock();
       if (stopped) {
@@ -623,31 +648,31 @@ private:
   // ---- finding work -----------------------------------------------------
 
   bool take_injected(detail::pool_task& out) {
-    if (inject_size_.load(std::memory_order_relaxed) == 0) return false;
-    std::lock_guard lock(inject_mutex_);
-    const bool ok = injected_.pop(out);
-    inject_size_.store(injected_.size(), std::memory_order_relaxed);
+    if (inject_.size.load(std::memory_order_relaxed) == 0) return false;
+    std::lock_guard lock(inject_.lock);
+    const bool ok = inject_.ring.pop(out);
+    inject_.size.store(inject_.ring.size(), std::memory_order_relaxed);
     return ok;
   }
 
   /// Takes one injected task to run and moves up to a batch more onto the
   /// worker's deque (where the others can steal them).
   bool take_injected(worker& w, detail::pool_task& out) {
-    if (inject_size_.load(std::memory_order_relaxed) == 0) return false;
-    std::lock_guard lock(inject_mutex_);
-    if (!injected_.pop(out)) return false;
-    std::size_t extra = std::min<std::size_t>(injected_.size() / workers_.size(), max_batch);
+    if (inject_.size.load(std::memory_order_relaxed) == 0) return false;
+    std::lock_guard lock(inject_.lock);
+    if (!inject_.ring.pop(out)) return false;
+    std::size_t extra = std::min<std::size_t>(inject_.ring.size() / workers_.size(), max_batch);
     detail::pool_task t;
     // The moved tasks were counted when injected; they stay counted once.
-    for (; extra > 0 && injected_.pop(t); --extra) {
+    for (; extra > 0 && inject_.ring.pop(t); --extra) {
       try {
         w.deque.push(t);
       } catch (...) {
-        injected_.push(t); // cannot fail: the ring just had room for it
+        inject_.ring.push(t); // cannot fail: the ring just had room for it
         break;
       }
     }
-    inject_size_.store(injected_.size(), std::memory_order_relaxed);
+    inject_.size.store(inject_.ring.size(), std::memory_order_relaxed);
     return true;
   }
 
@@ -676,7 +701,7 @@ private:
   }
 
   [[nodiscard]] bool work_visible() const noexcept {
-    if (inject_size_.load(std::memory_order_relaxed) != 0) return true;
+    if (inject_.size.load(std::memory_order_seq_cst) != 0) return true;
     for (const auto& w : workers_)
       if (w->deque.maybe_nonempty()) return true;
     return false;
@@ -716,7 +741,7 @@ private:
     std::uint64_t done = completed_outside_.load(std::memory_order_acquire);
     for (const auto& w : workers_) done += w->completed.load(std::memory_order_acquire);
     done += work_finished_.load(std::memory_order_acquire);
-    std::uint64_t submitted = injected_submitted_.load(std::memory_order_acquire);
+    std::uint64_t submitted = inject_.submitted.load(std::memory_order_acquire);
     for (const auto& w : workers_) submitted += w->spawned.load(std::memory_order_acquire);
     submitted += work_started_.load(std::memory_order_acquire);
     return done == submitted;
@@ -746,7 +771,7 @@ private:
       std::atomic_thread_fence(std::memory_order_seq_cst);
       wake_idle_waiters();
       // Spin a little before sleeping: a task often arrives within microseconds.
-      detail::backoff<64, 4> spin;
+      detail::backoff<64, 16> spin;
       bool found = false;
       while (spin.spinning()) {
         spin.pause();
@@ -769,21 +794,21 @@ private:
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
         continue;
       }
-      if (stopping_.load(std::memory_order_acquire)) {
+      if (inject_.stopping.load(std::memory_order_acquire)) {
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
         break;
       }
       epoch_.wait(e, std::memory_order_acquire);
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
-    // Wake the others, so they see stopping_ too (they may have slept through it).
+    // Wake the others, so they see inject_.stopping too (they may have slept through it).
     wake(workers_.size());
   }
 
   void stop_and_join() noexcept {
     {
-      std::lock_guard lock(inject_mutex_);
-      stopping_.store(true, std::memory_order_seq_cst);
+      std::lock_guard lock(inject_.lock);
+      inject_.stopping.store(true, std::memory_order_seq_cst);
     }
     wake(workers_.size() + 1);
     std::lock_guard lock(join_mutex_);
@@ -797,12 +822,14 @@ private:
   std::vector<std::thread> threads_;
   std::function<void(std::size_t)> on_start_;
 
-  alignas(detail::destructive_interference_size) std::mutex inject_mutex_;
-  detail::task_ring injected_;
-  std::atomic<std::uint64_t> injected_submitted_{0}; // written under inject_mutex_
-  std::atomic<bool> stopping_{false};
-
-  alignas(detail::destructive_interference_size) std::atomic<std::size_t> inject_size_{0};
+  // Everything a post from outside touches, on one cache line.
+  struct alignas(detail::destructive_interference_size) injection {
+    detail::spin_lock lock;
+    std::atomic<bool> stopping{false};           // written under lock
+    detail::task_ring ring;                       // under lock
+    std::atomic<std::uint64_t> submitted{0};     // written under lock
+    std::atomic<std::size_t> size{0};            // ring.size(), written under lock, read racily
+  } inject_;
   alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> sleepers_{0};
   alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> epoch_{0};
 
