@@ -371,13 +371,14 @@ public:
   }
 
   /// Runs `f(args...)` on a worker; returns its future. An exception thrown
-  /// by the task is stored in the future. Arguments are decay-copied. Throws
+  /// by the task is stored in the future. `f` and the arguments are
+  /// decay-copied and passed as rvalues (like std::async). Throws
   /// like `post`. One allocation for the task plus the future's shared state.
   template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
   [[nodiscard]] auto submit(F&& f, Args&&... args)
-      -> std::future<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>> {
-    using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
+      -> std::future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> {
+    using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
     struct job {
       std::promise<R> promise;
       std::decay_t<F> fn;
@@ -385,10 +386,10 @@ public:
       void operator()() {
         try {
           if constexpr (std::is_void_v<R>) {
-            std::apply(fn, args);
+            std::apply(std::move(fn), std::move(args));
             promise.set_value();
           } else {
-            promise.set_value(std::apply(fn, args));
+            promise.set_value(std::apply(std::move(fn), std::move(args)));
           }
         } catch (...) {
           promise.set_exception(std::current_exception());
