@@ -56,7 +56,7 @@ TEST_CASE("thread_pool: worker start hook and this_thread_index", "[thread_pool]
 }
 
 TEST_CASE("thread_pool: 1e6 tiny tasks each run exactly once", "[thread_pool]") {
-  const std::size_t n = scaled<std::size_t>(1'000'000, 20);
+  const std::size_t n = scaled<std::size_t>(1'000'000, 4);
   std::vector<std::atomic<std::uint8_t>> hits(n);
   watchdog dog("1e6 tiny tasks");
   surge::thread_pool pool(2);
@@ -77,7 +77,7 @@ TEST_CASE("thread_pool: 1e6 tiny tasks each run exactly once", "[thread_pool]") 
 }
 
 TEST_CASE("thread_pool: every future resolves exactly once, with the right value", "[thread_pool]") {
-  const int n = scaled(20'000);
+  const int n = scaled(20'000, 2);
   watchdog dog("futures");
   surge::thread_pool pool(2);
   std::vector<std::atomic<int>> runs(static_cast<std::size_t>(n) * 2);
@@ -388,7 +388,7 @@ TEST_CASE("thread_pool: work conservation under random posting from inside and o
       }
     }
   };
-  const int rounds = scaled(3000, 10);
+  const int rounds = scaled(3000, 2);
   for (int round = 0; round < rounds; ++round) {
     const int posts = 1 + static_cast<int>(rng() % 4);
     for (int p = 0; p < posts; ++p) {
@@ -412,7 +412,7 @@ TEST_CASE("thread_pool: a task blocked on its child gets the child stolen (stdex
   // sleeping worker is woken to steal it from the poster's deque.
   watchdog dog("blocked parent");
   surge::thread_pool pool(2);
-  for (int round = 0; round < scaled(2000, 10); ++round) {
+  for (int round = 0; round < scaled(2000, 2); ++round) {
     pool.wait_idle(); // both workers idle (and soon asleep)
     pool_test::spin_work(static_cast<unsigned>(round % 7) * 2000);
     auto parent = pool.submit([&pool] {

@@ -116,16 +116,19 @@ public:
     ring* r = ring_.load(std::memory_order_relaxed);
     if (b - top > r->mask) r = grow(r, top, b);
     r->put(b, t);
-    bottom_.store(b + 1, std::memory_order_release);
+    // seq_cst (not just release): the pool's wake-up check after a push is a
+    // Dekker pair with a sleeping worker's final look at this deque.
+    bottom_.store(b + 1, std::memory_order_seq_cst);
   }
 
   /// Owner only. Takes the most recently pushed task.
   bool pop(pool_task& out) noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     ring* r = ring_.load(std::memory_order_relaxed);
-    bottom_.store(b, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    std::int64_t t = top_.load(std::memory_order_relaxed);
+    // seq_cst store then seq_cst load (the paper's fence, expressed on the
+    // accesses themselves: ThreadSanitizer does not model fences).
+    bottom_.store(b, std::memory_order_seq_cst);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
     if (t <= b) {
       r->get(b, out);
       if (t == b) { // the last task: race the thieves for it
@@ -141,9 +144,8 @@ public:
 
   /// Any thread. Takes the oldest task.
   steal_result steal(pool_task& out) noexcept {
-    std::int64_t t = top_.load(std::memory_order_acquire);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    const std::int64_t b = bottom_.load(std::memory_order_acquire);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
     if (t >= b) return steal_result::empty;
     ring* r = ring_.load(std::memory_order_acquire);
     r->get(t, out);
@@ -154,7 +156,7 @@ public:
 
   /// Racy observer: true when the deque looked non-empty.
   [[nodiscard]] bool maybe_nonempty() const noexcept {
-    return top_.load(std::memory_order_relaxed) < bottom_.load(std::memory_order_relaxed);
+    return top_.load(std::memory_order_seq_cst) < bottom_.load(std::memory_order_seq_cst);
   }
 
 private:
@@ -478,8 +480,7 @@ public:
     idle_waiters_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
       const std::uint32_t e = idle_epoch_.load(std::memory_order_acquire);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (is_idle()) break;
+      if (is_idle()) break; // seq_cst loads: a Dekker pair with wake_idle_waiters()
       idle_epoch_.wait(e, std::memory_order_acquire);
     }
     idle_waiters_.fetch_sub(1, std::memory_order_relaxed);
@@ -496,7 +497,6 @@ public:
   /// is undefined. O(1).
   void work_finished() noexcept {
     work_finished_.fetch_add(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     wake_idle_waiters();
   }
 
@@ -515,8 +515,7 @@ public:
     }
     if (!take_injected(t) && !steal_any(0, t)) return false;
     run_guarded(t);
-    completed_outside_.fetch_add(1, std::memory_order_release);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    completed_outside_.fetch_add(1, std::memory_order_seq_cst);
     wake_idle_waiters();
     return true;
   }
@@ -573,8 +572,7 @@ private:
         t.discard();
         throw;
       }
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (sleepers_.load(std::memory_order_relaxed) != 0) wake(1);
+      if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(1); // after the seq_cst push
       return;
     }
     inject_.lock.lock();
@@ -634,8 +632,8 @@ private:
         throw std::runtime_error("surge::thread_pool: tasks submitted after shutdown");
       }
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_relaxed) != 0) wake(n);
+    // After a seq_cst store (the deque's bottom or the injection size).
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(n);
   }
 
   void wake(std::size_t n) noexcept {
@@ -660,12 +658,16 @@ private:
   /// worker's deque (where the others can steal them).
   bool take_injected(worker& w, detail::pool_task& out) {
     if (inject_.size.load(std::memory_order_relaxed) == 0) return false;
-    std::lock_guard lock(inject_.lock);
-    if (!inject_.ring.pop(out)) return false;
-    std::size_t extra = std::min<std::size_t>(inject_.ring.size() / workers_.size(), max_batch);
+    inject_.lock.lock();
+    if (!inject_.ring.pop(out)) {
+      inject_.lock.unlock();
+      return false;
+    }
+    const std::size_t extra = std::min<std::size_t>(inject_.ring.size() / workers_.size(), max_batch);
+    std::size_t moved = 0;
     detail::pool_task t;
     // The moved tasks were counted when injected; they stay counted once.
-    for (; extra > 0 && inject_.ring.pop(t); --extra) {
+    for (; moved < extra && inject_.ring.pop(t); ++moved) {
       try {
         w.deque.push(t);
       } catch (...) {
@@ -673,7 +675,11 @@ private:
         break;
       }
     }
-    inject_.size.store(inject_.ring.size(), std::memory_order_relaxed);
+    const std::size_t left = inject_.ring.size();
+    inject_.size.store(left, std::memory_order_seq_cst);
+    inject_.lock.unlock();
+    // Moved tasks can now be stolen: let a sleeping worker come for them.
+    if (moved != 0 && sleepers_.load(std::memory_order_seq_cst) != 0) wake(1);
     return true;
   }
 
@@ -739,18 +745,18 @@ private:
   /// after its submission (happens-before), so equal sums mean nothing counted
   /// is pending at a moment between the two reads.
   [[nodiscard]] bool is_idle() const noexcept {
-    std::uint64_t done = completed_outside_.load(std::memory_order_acquire);
-    for (const auto& w : workers_) done += w->completed.load(std::memory_order_acquire);
-    done += work_finished_.load(std::memory_order_acquire);
-    std::uint64_t submitted = inject_.submitted.load(std::memory_order_acquire);
-    for (const auto& w : workers_) submitted += w->spawned.load(std::memory_order_acquire);
-    submitted += work_started_.load(std::memory_order_acquire);
+    std::uint64_t done = completed_outside_.load(std::memory_order_seq_cst);
+    for (const auto& w : workers_) done += w->completed.load(std::memory_order_seq_cst);
+    done += work_finished_.load(std::memory_order_seq_cst);
+    std::uint64_t submitted = inject_.submitted.load(std::memory_order_seq_cst);
+    for (const auto& w : workers_) submitted += w->spawned.load(std::memory_order_seq_cst);
+    submitted += work_started_.load(std::memory_order_seq_cst);
     return done == submitted;
   }
 
-  /// Call after a seq_cst fence that follows the caller's last completion.
+  /// Call after a seq_cst store or RMW that published the caller's last completion.
   void wake_idle_waiters() noexcept {
-    if (idle_waiters_.load(std::memory_order_relaxed) != 0) {
+    if (idle_waiters_.load(std::memory_order_seq_cst) != 0) {
       idle_epoch_.fetch_add(1, std::memory_order_release);
       idle_epoch_.notify_all();
     }
@@ -769,7 +775,10 @@ private:
         execute(w, t);
         continue;
       }
-      std::atomic_thread_fence(std::memory_order_seq_cst);
+      // Re-publish the completion count with a seq_cst store before looking
+      // for idle waiters: a Dekker pair with wait_idle (which registers, then
+      // reads the counts with seq_cst loads).
+      w.completed.store(w.completed.load(std::memory_order_relaxed), std::memory_order_seq_cst);
       wake_idle_waiters();
       // Spin a little before sleeping: a task often arrives within microseconds.
       detail::backoff<64, 16> spin;
@@ -785,17 +794,17 @@ private:
         execute(w, t);
         continue;
       }
-      // Sleep. The epoch is read first; sleepers_ is raised and fenced before
-      // the last look, and every enqueuer fences then reads sleepers_: either
-      // the last look sees its task, or it sees us and bumps the epoch.
+      // Sleep. The epoch is read first; sleepers_ is raised (seq_cst) before
+      // the last look (seq_cst loads), and every enqueuer publishes its task
+      // with a seq_cst store, then reads sleepers_ (seq_cst): either the last
+      // look sees the task, or the enqueuer sees us and bumps the epoch.
       const std::uint32_t e = epoch_.load(std::memory_order_acquire);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (work_visible()) {
+      if (work_visible()) { // seq_cst loads
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
         continue;
       }
-      if (inject_.stopping.load(std::memory_order_acquire)) {
+      if (inject_.stopping.load(std::memory_order_seq_cst)) {
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
         break;
       }
