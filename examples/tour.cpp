@@ -32,26 +32,26 @@ void tour_basics() {
   });
   producer.join();
   consumer.join();
-  fmt::print("two counters {} bytes apart: produced {} consumed {}\n",
-             sizeof(surge::detail::padded<std::atomic<long>>), c.produced->load(), c.consumed->load());
+  fmt::print("two counters {} bytes apart: produced {} consumed {}\n", sizeof(surge::detail::padded<std::atomic<long>>),
+             c.produced->load(), c.consumed->load());
 }
 
 void tour_pool() {
   section("thread pool");
-  surge::thread_pool pool(2); // work-stealing; default: hardware_concurrency() workers
+  surge::thread_pool pool(2);  // work-stealing; default: hardware_concurrency() workers
   std::atomic<int> done{0};
-  for (int i = 0; i < 1000; ++i) pool.post([&done] { done.fetch_add(1); }); // fire and forget
-  std::future<int> answer = pool.submit([](int x) { return x * 2; }, 21);     // exceptions reach the future
+  for (int i = 0; i < 1000; ++i) pool.post([&done] { done.fetch_add(1); });  // fire and forget
+  std::future<int> answer = pool.submit([](int x) { return x * 2; }, 21);    // exceptions reach the future
   std::vector<long> squares(1000);
   surge::parallel_for(pool, 0, 1000, [&](int i) { squares[static_cast<std::size_t>(i)] = long{i} * i; });
-  pool.wait_idle(); // every task above, and what they posted, has finished
+  pool.wait_idle();  // every task above, and what they posted, has finished
   long sum = 0;
   for (long s : squares) sum += s;
   fmt::print("{} workers ran {} posted tasks; submit gave {}; parallel_for sum of squares {}\n", pool.size(),
              done.load(), answer.get(), sum);
 }
 
-} // namespace
+}  // namespace
 
 int main() {
   fmt::print("surge tour\n");
