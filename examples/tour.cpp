@@ -3,6 +3,8 @@
 // self-contained; read it top to bottom.
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/exec/parallel_for.hpp>
+#include <surge/exec/thread_pool.hpp>
 #include <surge/fmt.hpp>
 #include <surge/surge.hpp>
 
@@ -11,8 +13,10 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -112,6 +116,21 @@ void tour_balance() {
              mg.pick(std::string("user-42")), surge::jump_hash(42, 57));
 }
 
+void tour_pool() {
+  section("thread pool");
+  surge::thread_pool pool(2);  // work-stealing; default: hardware_concurrency() workers
+  std::atomic<int> done{0};
+  for (int i = 0; i < 1000; ++i) pool.post([&done] { done.fetch_add(1); });  // fire and forget
+  std::future<int> answer = pool.submit([](int x) { return x * 2; }, 21);    // exceptions reach the future
+  std::vector<long> squares(1000);
+  surge::parallel_for(pool, 0, 1000, [&](int i) { squares[static_cast<std::size_t>(i)] = long{i} * i; });
+  pool.wait_idle();  // every task above, and what they posted, has finished
+  long sum = 0;
+  for (long s : squares) sum += s;
+  fmt::print("{} workers ran {} posted tasks; submit gave {}; parallel_for sum of squares {}\n", pool.size(),
+             done.load(), answer.get(), sum);
+}
+
 }  // namespace
 
 int main() {
@@ -120,5 +139,6 @@ int main() {
   tour_cache();
   tour_limit();
   tour_balance();
+  tour_pool();
   fmt::print("\ntour done\n");
 }

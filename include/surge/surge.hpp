@@ -9,6 +9,8 @@
 #include <surge/cache/lru.hpp>
 #include <surge/cache/sharded.hpp>
 #include <surge/cache/stats.hpp>
+#include <surge/exec/parallel_for.hpp>
+#include <surge/exec/thread_pool.hpp>
 #include <surge/version.hpp>
 #include <surge/limit/keyed_limiter.hpp>
 #include <surge/limit/leaky_bucket.hpp>
