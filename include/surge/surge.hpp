@@ -5,6 +5,7 @@
 #ifndef SURGE_SURGE_HPP
 #define SURGE_SURGE_HPP
 
+#include <surge/queue/mpmc_queue.hpp>
 #include <surge/version.hpp>
 
 #endif // SURGE_SURGE_HPP
