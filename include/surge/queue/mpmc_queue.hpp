@@ -50,9 +50,9 @@ namespace surge {
 ///   no bounded queue with per-slot turns can do better). Other slots are not
 ///   affected, and no thread ever waits on a thread that is not mid-operation.
 /// - `push`/`emplace`/`pop` take a ticket with one fetch-add (never retried)
-///   and then wait for their slot's turn: they spin briefly
-///   (`detail::backoff`: exponential `pause`, then a few `yield`s), then sleep
-///   in C++20 `std::atomic::wait`. A waiter sets a flag in the slot's sequence
+///   and then wait for their slot's turn: they poll briefly (128 reads with a
+///   `pause` between, a few microseconds), then poll with `yield` between (32
+///   times, `detail::backoff`), then sleep in C++20 `std::atomic::wait`. A waiter sets a flag in the slot's sequence
 ///   word before sleeping, and the thread that hands the slot on swaps the word
 ///   atomically and calls `notify_all` only when that flag was set: no lost
 ///   wake-ups, and no notify system call when nobody sleeps.
@@ -318,6 +318,8 @@ class mpmc_queue {
   static constexpr std::uint32_t hole_bit = 2;
   static constexpr std::uint32_t full_bit = 4;
   static constexpr std::uint32_t flag_bits = waiting_bit | hole_bit;
+  static constexpr std::uint32_t spin_polls = 128;  // with pause between: about 3 us on a 2023 x86
+  static constexpr std::uint32_t yield_polls = 32;
   static constexpr size_type max_capacity = size_type{1} << (std::numeric_limits<size_type>::digits - 2);
 
   struct slot {
@@ -374,15 +376,25 @@ class mpmc_queue {
     if ((s.seq.exchange(word, std::memory_order_release) & waiting_bit) != 0) s.seq.notify_all();
   }
 
-  /// Waits until `ready(word)`; returns that word (acquire).
+  /// Waits until `ready(word)`; returns that word (acquire). Three phases:
+  /// poll with a `pause` between reads (`spin_polls`, a few microseconds: the
+  /// usual wait is one hand-off away, and waking a sleeper costs far more), then
+  /// poll with `yield` between reads (`detail::backoff`; lets the awaited thread
+  /// run on an oversubscribed machine), then announce ourselves with the
+  /// waiting bit and sleep in `atomic::wait` until the word changes.
   template <class Ready>
   static std::uint32_t await(std::atomic<std::uint32_t>& seq, Ready ready) noexcept {
-    detail::backoff<> wait;
+    for (std::uint32_t i = 0; i < spin_polls; ++i) {
+      const std::uint32_t w = seq.load(std::memory_order_acquire);
+      if (ready(w)) return w;
+      detail::cpu_relax();
+    }
+    detail::backoff<1, yield_polls> yielding;
     for (;;) {
       std::uint32_t w = seq.load(std::memory_order_acquire);
       if (ready(w)) return w;
-      if (wait.spinning()) {
-        wait.pause();
+      if (yielding.spinning()) {
+        yielding.pause();
         continue;
       }
       if ((w & waiting_bit) == 0) {
