@@ -65,9 +65,11 @@ struct shared_handles {
   D& consumer() { return static_cast<D&>(*this); }
 };
 
-struct surge_try : shared_handles<surge_try> {
-  surge::mpmc_queue<uint64_t> q;
-  explicit surge_try(std::size_t cap) : q(cap) {}
+// Non-blocking calls of `Impl` (try_push(v) / try_pop(v&)), retried.
+template <class Impl>
+struct retrying : shared_handles<retrying<Impl>> {
+  Impl q;
+  explicit retrying(std::size_t cap) : q(cap) {}
   void push(uint64_t v) {
     retry([&] { return q.try_push(v); });
   }
@@ -78,36 +80,26 @@ struct surge_try : shared_handles<surge_try> {
   }
 };
 
-struct surge_blocking : shared_handles<surge_blocking> {
-  surge::mpmc_queue<uint64_t> q;
-  explicit surge_blocking(std::size_t cap) : q(cap) {}
+// Blocking calls of `Impl` (push(v) / v = pop()).
+template <class Impl>
+struct blocking : shared_handles<blocking<Impl>> {
+  Impl q;
+  explicit blocking(std::size_t cap) : q(cap) {}
   void push(uint64_t v) { q.push(v); }
   uint64_t pop() { return q.pop(); }
 };
+
+using surge_queue = surge::mpmc_queue<uint64_t>;
+using surge_try = retrying<surge_queue>;
+using surge_blocking = blocking<surge_queue>;
 
 // atomic_queue stores the values themselves in atomics, with 0 as "empty":
-// the benchmark never sends 0.
-using aq_queue = atomic_queue::AtomicQueueB<uint64_t>;
-
-struct aq_spin : shared_handles<aq_spin> {
-  aq_queue q;
-  explicit aq_spin(std::size_t cap) : q(static_cast<unsigned>(cap)) {}
-  void push(uint64_t v) { q.push(v); }
-  uint64_t pop() { return q.pop(); }
+// the benchmark never sends 0. Its push/pop spin until they succeed.
+struct aq_queue : atomic_queue::AtomicQueueB<uint64_t> {
+  explicit aq_queue(std::size_t cap) : AtomicQueueB(static_cast<unsigned>(cap)) {}
 };
-
-struct aq_try : shared_handles<aq_try> {
-  aq_queue q;
-  explicit aq_try(std::size_t cap) : q(static_cast<unsigned>(cap)) {}
-  void push(uint64_t v) {
-    retry([&] { return q.try_push(v); });
-  }
-  uint64_t pop() {
-    uint64_t v = 0;
-    retry([&] { return q.try_pop(v); });
-    return v;
-  }
-};
+using aq_spin = blocking<aq_queue>;
+using aq_try = retrying<aq_queue>;
 
 // moodycamel at its best: one token per thread. `cap` is only an initial size.
 template <class Q, bool Blocking>
@@ -142,35 +134,19 @@ struct moody {
 using moody_try = moody<moodycamel::ConcurrentQueue<uint64_t>, false>;
 using moody_blocking = moody<moodycamel::BlockingConcurrentQueue<uint64_t>, true>;
 
-struct boost_lf : shared_handles<boost_lf> {
+struct boost_queue {
   boost::lockfree::queue<uint64_t> q;
-  explicit boost_lf(std::size_t cap) : q(cap) {}
-  void push(uint64_t v) {
-    retry([&] { return q.bounded_push(v); });
-  }
-  uint64_t pop() {
-    uint64_t v = 0;
-    retry([&] { return q.pop(v); });
-    return v;
-  }
+  explicit boost_queue(std::size_t cap) : q(cap) {}
+  bool try_push(uint64_t v) { return q.bounded_push(v); }
+  bool try_pop(uint64_t& v) { return q.pop(v); }
 };
+using boost_lf = retrying<boost_queue>;
 
-struct tbb_try : shared_handles<tbb_try> {
+struct tbb_queue {
   tbb::concurrent_bounded_queue<uint64_t> q;
-  explicit tbb_try(std::size_t cap) { q.set_capacity(static_cast<std::ptrdiff_t>(cap)); }
-  void push(uint64_t v) {
-    retry([&] { return q.try_push(v); });
-  }
-  uint64_t pop() {
-    uint64_t v = 0;
-    retry([&] { return q.try_pop(v); });
-    return v;
-  }
-};
-
-struct tbb_blocking : shared_handles<tbb_blocking> {
-  tbb::concurrent_bounded_queue<uint64_t> q;
-  explicit tbb_blocking(std::size_t cap) { q.set_capacity(static_cast<std::ptrdiff_t>(cap)); }
+  explicit tbb_queue(std::size_t cap) { q.set_capacity(static_cast<std::ptrdiff_t>(cap)); }
+  bool try_push(uint64_t v) { return q.try_push(v); }
+  bool try_pop(uint64_t& v) { return q.try_pop(v); }
   void push(uint64_t v) { q.push(v); }
   uint64_t pop() {
     uint64_t v = 0;
@@ -178,6 +154,8 @@ struct tbb_blocking : shared_handles<tbb_blocking> {
     return v;
   }
 };
+using tbb_try = retrying<tbb_queue>;
+using tbb_blocking = blocking<tbb_queue>;
 
 // The textbook bounded queue: a ring under one mutex, two condition variables.
 class locked_ring {
@@ -237,25 +215,8 @@ class locked_ring {
   std::size_t head_ = 0, count_ = 0;
 };
 
-struct mutex_try : shared_handles<mutex_try> {
-  locked_ring q;
-  explicit mutex_try(std::size_t cap) : q(cap) {}
-  void push(uint64_t v) {
-    retry([&] { return q.try_push(v); });
-  }
-  uint64_t pop() {
-    uint64_t v = 0;
-    retry([&] { return q.try_pop(v); });
-    return v;
-  }
-};
-
-struct mutex_blocking : shared_handles<mutex_blocking> {
-  locked_ring q;
-  explicit mutex_blocking(std::size_t cap) : q(cap) {}
-  void push(uint64_t v) { q.push(v); }
-  uint64_t pop() { return q.pop(); }
-};
+using mutex_try = retrying<locked_ring>;
+using mutex_blocking = blocking<locked_ring>;
 
 // ---- measurements --------------------------------------------------------
 
