@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
@@ -71,6 +72,10 @@ void reset_stats() { stats = tracked_stats{}; }
 TEST_CASE("mpmc_queue rejects capacity 0 and reports the capacity asked for", "[queue][mpmc_queue]") {
   CHECK_THROWS_AS(mpmc_queue<int>(0), std::invalid_argument);
   CHECK_THROWS_WITH(mpmc_queue<int>(0), Catch::Contains("capacity"));
+  // a ring whose size in bytes cannot be represented: refused before allocating
+  CHECK_THROWS_AS(mpmc_queue<int>(std::numeric_limits<std::size_t>::max()), std::length_error);
+  CHECK_THROWS_AS(mpmc_queue<int>(std::size_t{1} << 61), std::length_error);
+  CHECK_THROWS_AS(mpmc_queue<std::uint64_t>(std::size_t{1} << 60), std::length_error);
   for (std::size_t cap : {1u, 2u, 3u, 5u, 8u, 1000u, 1024u}) {
     mpmc_queue<int> q(cap);
     CHECK(q.capacity() == cap);

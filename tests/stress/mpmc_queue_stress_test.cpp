@@ -155,7 +155,7 @@ TEST_CASE("mpmc_queue stress: no loss, no duplicate, per-producer order", "[stre
   // A small ring makes full and empty frequent; a non-power-of-two one also
   // exercises the exact-capacity check.
   const std::size_t capacity = GENERATE(std::size_t{3}, std::size_t{64});
-  const std::uint64_t total = surge_test::scaled<std::uint64_t>(120'000, 8);
+  const std::uint64_t total = surge_test::scaled<std::uint64_t>(120'000, 4);
   run_stress(shape.first, shape.second, m, capacity, total / static_cast<std::uint64_t>(shape.first));
 }
 
