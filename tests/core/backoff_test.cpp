@@ -24,7 +24,7 @@ TEST_CASE("backoff lets a waiter see another thread's store", "[detail][backoff]
   std::atomic<bool> flag{false};
   std::thread setter([&] {
     flag.store(true, std::memory_order_release);
-    flag.notify_one(); // without it a waiter already asleep in wait() never wakes
+    flag.notify_one(); // a waiter that reached wait() must be woken
   });
   surge::detail::backoff<> b;
   while (!flag.load(std::memory_order_acquire)) {
