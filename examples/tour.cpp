@@ -12,8 +12,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <future>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -131,7 +131,33 @@ void tour_pool() {
              done.load(), answer.get(), sum);
 }
 
-}  // namespace
+void tour_queue() {
+  section("queue");
+  // A bounded lock-free MPMC queue: try_ calls never wait, push/pop block.
+  surge::mpmc_queue<int> q(3);
+  while (q.try_push(static_cast<int>(q.size()))) {
+  }
+  fmt::print("capacity {}: try_push refused at size {}\n", q.capacity(), q.size());
+  while (auto v = q.try_pop()) fmt::print("try_pop -> {}\n", *v);
+
+  // Two producers and a consumer; push waits while the queue is full.
+  std::int64_t sum = 0;
+  std::thread consumer([&] {
+    for (int i = 0; i < 2000; ++i) sum += q.pop();
+  });
+  std::thread p1([&] {
+    for (int i = 1; i <= 1000; ++i) q.push(i);
+  });
+  std::thread p2([&] {
+    for (int i = 1; i <= 1000; ++i) q.push(-i);
+  });
+  p1.join();
+  p2.join();
+  consumer.join();
+  fmt::print("2000 items through 3 slots, sum {} (expected 0), empty: {}\n", sum, q.empty());
+}
+
+} // namespace
 
 int main() {
   fmt::print("surge tour\n");
@@ -140,5 +166,6 @@ int main() {
   tour_limit();
   tour_balance();
   tour_pool();
+  tour_queue();
   fmt::print("\ntour done\n");
 }

@@ -11,6 +11,7 @@
 #include <surge/cache/stats.hpp>
 #include <surge/exec/parallel_for.hpp>
 #include <surge/exec/thread_pool.hpp>
+#include <surge/queue/mpmc_queue.hpp>
 #include <surge/version.hpp>
 #include <surge/limit/keyed_limiter.hpp>
 #include <surge/limit/leaky_bucket.hpp>
