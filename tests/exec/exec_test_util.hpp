@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <coroutine>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -90,6 +91,28 @@ bool wait_until(Pred pred, std::chrono::seconds limit = std::chrono::seconds(60)
     std::this_thread::yield();
   }
   return true;
+}
+
+}  // namespace exec_test
+
+namespace exec_test {
+
+/// Starts a coroutine eagerly on the calling thread and lets it run to the
+/// end wherever it resumes; its frame destroys itself. For tests only.
+struct detached {
+  struct promise_type {
+    detached get_return_object() noexcept { return {}; }
+    std::suspend_never initial_suspend() const noexcept { return {}; }
+    std::suspend_never final_suspend() const noexcept { return {}; }
+    void return_void() const noexcept {}
+    void unhandled_exception() const noexcept { std::terminate(); }
+  };
+};
+
+/// Runs `t` eagerly (until it first suspends) without waiting for it.
+template <class Task>
+detached start(Task t) {
+  co_await std::move(t);
 }
 
 }  // namespace exec_test
