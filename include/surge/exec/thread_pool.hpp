@@ -1,0 +1,822 @@
+/// @file surge/exec/thread_pool.hpp
+/// A work-stealing thread pool: per-worker Chase–Lev deques, a shared injection
+/// queue for submissions from outside, futures, fire-and-forget tasks with an
+/// exception handler, batch submission, wait_idle, and a coroutine awaitable.
+#ifndef SURGE_EXEC_THREAD_POOL_HPP
+#define SURGE_EXEC_THREAD_POOL_HPP
+
+#include <surge/detail/backoff.hpp>
+#include <surge/detail/cache_line.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <concepts>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <future>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <thread>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace surge {
+
+class thread_pool;
+
+namespace detail {
+
+/// A type-erased, trivially copyable task record of four machine words: a
+/// function pointer and 24 bytes of payload. A callable that is trivially
+/// copyable, at most 24 bytes and at most 8-byte aligned (a lambda capturing a
+/// few pointers or integers, a coroutine handle) is stored in the payload, so
+/// posting it allocates nothing; any other callable is moved into a heap box
+/// whose pointer is the payload. Records are copied bitwise between queues;
+/// each is either run once or discarded once.
+struct pool_task {
+  using fn_type = void (*)(unsigned char* payload, bool run);
+  static constexpr std::size_t payload_size = 3 * sizeof(void*);
+
+  fn_type fn = nullptr;
+  alignas(alignof(void*)) unsigned char payload[payload_size]{};
+
+  template <class F>
+  static constexpr bool stored_inline = std::is_trivially_copyable_v<F> && sizeof(F) <= payload_size &&
+                                        alignof(F) <= alignof(void*);
+
+  /// Wraps `f` (decay-copied). Throws what F's constructor or `new` throws.
+  template <class Fn>
+  static pool_task make(Fn&& f) {
+    using F = std::decay_t<Fn>;
+    pool_task t;
+    if constexpr (stored_inline<F>) {
+      ::new (static_cast<void*>(t.payload)) F(std::forward<Fn>(f));
+      t.fn = [](unsigned char* p, bool run) {
+        if (run) (*std::launder(reinterpret_cast<F*>(p)))();
+      };
+    } else {
+      F* box = new F(std::forward<Fn>(f));
+      std::memcpy(t.payload, &box, sizeof(box));
+      t.fn = [](unsigned char* p, bool run) {
+        F* raw = nullptr;
+        std::memcpy(&raw, p, sizeof(raw));
+        std::unique_ptr<F> owned(raw);
+        if (run) (*owned)();
+      };
+    }
+    return t;
+  }
+
+  /// Runs the task; exceptions from the callable propagate (the box is freed).
+  void run() { fn(payload, true); }
+  /// Destroys the task without running it.
+  void discard() noexcept { fn(payload, false); }
+};
+static_assert(std::is_trivially_copyable_v<pool_task> && sizeof(pool_task) == 4 * sizeof(void*));
+
+/// Chase–Lev work-stealing deque of pool_task records (Lê, Pop, Cohen and
+/// Zappa Nardelli, "Correct and Efficient Work-Stealing for Weak Memory
+/// Models", PPoPP 2013). The owner pushes and pops at the bottom (LIFO);
+/// any other thread steals from the top (FIFO). Unbounded: the ring doubles
+/// when full; retired rings are kept until the deque dies, because a thief
+/// may still read a slot of the ring it loaded (a slot it then fails to claim).
+/// Slots are arrays of atomic words, so a thief's read of a slot the owner is
+/// rewriting is not a data race (the thief then loses its CAS and discards it).
+///
+/// push/pop: owner thread only, amortised O(1), lock-free. steal: any thread,
+/// O(1), lock-free (may fail spuriously with `lost` under contention).
+class ws_deque {
+public:
+  enum class steal_result { empty, lost, ok };
+
+  explicit ws_deque(std::size_t capacity = 256) {
+    rings_.push_back(std::make_unique<ring>(capacity));
+    ring_.store(rings_.back().get(), std::memory_order_relaxed);
+  }
+  ws_deque(const ws_deque&) = delete;
+  ws_deque& operator=(const ws_deque&) = delete;
+  ~ws_deque() {
+    pool_task t;
+    while (pop(t)) t.discard();
+  }
+
+  /// Owner only. Throws std::bad_alloc if the ring must grow and cannot.
+  void push(const pool_task& t) {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    const std::int64_t top = top_.load(std::memory_order_acquire);
+    ring* r = ring_.load(std::memory_order_relaxed);
+    if (b - top > r->mask) r = grow(r, top, b);
+    r->put(b, t);
+    bottom_.store(b + 1, std::memory_order_release);
+  }
+
+  /// Owner only. Takes the most recently pushed task.
+  bool pop(pool_task& out) noexcept {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+    ring* r = ring_.load(std::memory_order_relaxed);
+    bottom_.store(b, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    std::int64_t t = top_.load(std::memory_order_relaxed);
+    if (t <= b) {
+      r->get(b, out);
+      if (t == b) { // the last task: race the thieves for it
+        const bool won = top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed);
+        bottom_.store(b + 1, std::memory_order_release);
+        return won;
+      }
+      return true;
+    }
+    bottom_.store(b + 1, std::memory_order_release);
+    return false;
+  }
+
+  /// Any thread. Takes the oldest task.
+  steal_result steal(pool_task& out) noexcept {
+    std::int64_t t = top_.load(std::memory_order_acquire);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(std::memory_order_acquire);
+    if (t >= b) return steal_result::empty;
+    ring* r = ring_.load(std::memory_order_acquire);
+    r->get(t, out);
+    if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed))
+      return steal_result::lost;
+    return steal_result::ok;
+  }
+
+  /// Racy observer: true when the deque looked non-empty.
+  [[nodiscard]] bool maybe_nonempty() const noexcept {
+    return top_.load(std::memory_order_relaxed) < bottom_.load(std::memory_order_relaxed);
+  }
+
+private:
+  static constexpr std::size_t words = sizeof(pool_task) / sizeof(std::uintptr_t);
+  struct slot {
+    std::atomic<std::uintptr_t> w[words];
+  };
+  struct ring {
+    explicit ring(std::size_t capacity)
+        : mask(static_cast<std::int64_t>(capacity) - 1), slots(new slot[capacity]) {}
+    std::int64_t mask;
+    std::unique_ptr<slot[]> slots;
+    void put(std::int64_t i, const pool_task& t) noexcept {
+      std::uintptr_t v[words];
+      std::memcpy(v, &t, sizeof(t));
+      slot& s = slots[static_cast<std::size_t>(i & mask)];
+      for (std::size_t k = 0; k < words; ++k) s.w[k].store(v[k], std::memory_order_relaxed);
+    }
+    void get(std::int64_t i, pool_task& t) const noexcept {
+      std::uintptr_t v[words];
+      const slot& s = slots[static_cast<std::size_t>(i & mask)];
+      for (std::size_t k = 0; k < words; ++k) v[k] = s.w[k].load(std::memory_order_relaxed);
+      std::memcpy(&t, v, sizeof(t));
+    }
+  };
+
+  ring* grow(ring* old, std::int64_t top, std::int64_t bottom) {
+    auto bigger = std::make_unique<ring>(static_cast<std::size_t>(old->mask + 1) * 2);
+    pool_task t;
+    for (std::int64_t i = top; i < bottom; ++i) {
+      old->get(i, t);
+      bigger->put(i, t);
+    }
+    ring* r = bigger.get();
+    rings_.push_back(std::move(bigger));
+    ring_.store(r, std::memory_order_release);
+    return r;
+  }
+
+  alignas(destructive_interference_size) std::atomic<std::int64_t> top_{0};
+  alignas(destructive_interference_size) std::atomic<std::int64_t> bottom_{0};
+  std::atomic<ring*> ring_{nullptr};
+  std::vector<std::unique_ptr<ring>> rings_; // owner only; the last is current
+};
+
+/// Unbounded FIFO of pool_task records behind the pool's injection mutex
+/// (the caller holds the lock). A power-of-two ring that doubles when full.
+class task_ring {
+public:
+  task_ring() : buf_(64) {}
+  ~task_ring() {
+    pool_task t;
+    while (pop(t)) t.discard();
+  }
+  task_ring(const task_ring&) = delete;
+  task_ring& operator=(const task_ring&) = delete;
+
+  void reserve_more(std::size_t n) {
+    if (size_ + n <= buf_.size()) return;
+    std::size_t cap = buf_.size();
+    while (cap < size_ + n) cap *= 2;
+    std::vector<pool_task> bigger(cap);
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & (buf_.size() - 1)];
+    buf_.swap(bigger);
+    head_ = 0;
+  }
+  void push(const pool_task& t) {
+    reserve_more(1);
+    buf_[(head_ + size_) & (buf_.size() - 1)] = t;
+    ++size_;
+  }
+  bool pop(pool_task& t) noexcept {
+    if (size_ == 0) return false;
+    t = buf_[head_];
+    head_ = (head_ + 1) & (buf_.size() - 1);
+    --size_;
+    return true;
+  }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+private:
+  std::vector<pool_task> buf_;
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+/// The worker the calling thread is, if any (pool and index).
+struct pool_thread_info {
+  const thread_pool* pool = nullptr;
+  std::size_t index = 0;
+};
+inline thread_local pool_thread_info current_pool_thread{};
+
+/// Adds one to a counter only its owner thread writes (no locked RMW).
+inline void bump_owned(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_release);
+}
+
+} // namespace detail
+
+/// A fixed set of worker threads that run tasks, with work stealing.
+///
+/// Each worker owns a Chase–Lev deque: tasks posted from a worker go to its
+/// own deque, which it runs newest-first (LIFO) while idle workers steal the
+/// oldest (FIFO). Tasks posted from other threads go to a shared injection
+/// queue that workers drain in batches. A worker that finds nothing spins
+/// briefly, then sleeps on an atomic wait; every enqueue that might be missed
+/// by a sleeping worker wakes one (no lost wake-ups: a task is never left
+/// queued while every worker sleeps), and no syscall is made when none sleeps.
+/// No order among tasks is guaranteed.
+///
+/// Small trivially copyable callables (up to three pointers' worth) are stored
+/// in the queue itself, so `post` of such a task allocates nothing; larger or
+/// non-trivially-copyable ones take one heap allocation.
+///
+/// Exceptions: an exception escaping a task given to `submit` is stored in its
+/// future. One escaping a task given to `post` / `post_bulk` / `schedule`
+/// goes to the exception handler (`set_exception_handler`), which by default
+/// calls `std::terminate`. Every task given to the pool runs exactly once
+/// (shutdown runs what is queued); a future is never left unresolved — it gets
+/// the value, the task's exception, or `std::future_error(broken_promise)` if
+/// its task was destroyed unrun (which only happens when enqueueing throws).
+///
+/// Shutdown: `shutdown()` and the destructor stop accepting tasks from
+/// outside, run everything queued (including tasks those tasks post), then
+/// join the workers. `post`/`submit` from a non-worker thread after shutdown
+/// began throw `std::runtime_error`; tasks running on the pool may still post
+/// (their tasks go to the worker's own deque and run before it exits).
+///
+/// Thread safety: every member is thread-safe, except that `shutdown()` and
+/// the destructor must not be called from one of the pool's own workers
+/// (`shutdown()` throws `std::logic_error` there).
+class thread_pool {
+public:
+  /// Returned by `this_thread_index()` on a thread that is not a worker.
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  /// `std::thread::hardware_concurrency()`, or 1 when that is unknown.
+  [[nodiscard]] static std::size_t default_threads() noexcept {
+    return std::max<std::size_t>(1, std::thread::hardware_concurrency());
+  }
+
+  /// Starts `threads` workers. Throws std::invalid_argument if `threads` is 0,
+  /// std::system_error if a thread cannot be started (the started ones are
+  /// joined first). O(threads).
+  explicit thread_pool(std::size_t threads = default_threads()) : thread_pool(threads, nullptr) {}
+
+  /// As above; `on_worker_start(i)` runs first on worker i (i in [0, threads)),
+  /// before it takes any task: name the thread, pin it, set up thread-locals.
+  /// An exception escaping it calls std::terminate.
+  thread_pool(std::size_t threads, std::function<void(std::size_t)> on_worker_start)
+      : on_start_(std::move(on_worker_start)) {
+    if (threads == 0) throw std::invalid_argument("surge::thread_pool: threads must be at least 1");
+    workers_.reserve(threads);
+    for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<worker>());
+    threads_.reserve(threads);
+    try {
+      for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this, i] { worker_main(i); });
+    } catch (...) {
+      stop_and_join();
+      throw;
+    }
+  }
+
+  thread_pool(const thread_pool&) = delete;
+  thread_pool& operator=(const thread_pool&) = delete;
+
+  /// Equivalent to `shutdown()`: runs everything queued, then joins. Must not
+  /// run on one of this pool's workers.
+  ~thread_pool() { stop_and_join(); }
+
+  /// Number of workers. O(1), noexcept.
+  [[nodiscard]] std::size_t size() const noexcept { return workers_.size(); }
+
+  /// The calling thread's worker index in [0, size()), or `npos` if it is not
+  /// one of this pool's workers. O(1).
+  [[nodiscard]] std::size_t this_thread_index() const noexcept {
+    const auto& cur = detail::current_pool_thread;
+    return cur.pool == this ? cur.index : npos;
+  }
+
+  /// Runs `f()` on a worker, fire and forget. From a worker: pushed on its own
+  /// deque (never throws but std::bad_alloc). From any other thread: appended
+  /// to the injection queue; throws std::runtime_error after shutdown began.
+  /// An exception escaping `f` goes to the exception handler.
+  /// Amortised O(1); no allocation for small trivially copyable callables.
+  template <class F>
+    requires std::invocable<std::decay_t<F>&>
+  void post(F&& f) {
+    enqueue(detail::pool_task::make(std::forward<F>(f)));
+  }
+
+  /// Runs `f(args...)` on a worker; returns its future. An exception thrown
+  /// by the task is stored in the future. Arguments are decay-copied. Throws
+  /// like `post`. One allocation for the task plus the future's shared state.
+  template <class F, class... Args>
+    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+  [[nodiscard]] auto submit(F&& f, Args&&... args)
+      -> std::future<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>> {
+    using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
+    struct job {
+      std::promise<R> promise;
+      std::decay_t<F> fn;
+      std::tuple<std::decay_t<Args>...> args;
+      void operator()() {
+        try {
+          if constexpr (std::is_void_v<R>) {
+            std::apply(fn, args);
+            promise.set_value();
+          } else {
+            promise.set_value(std::apply(fn, args));
+          }
+        } catch (...) {
+          promise.set_exception(std::current_exception());
+        }
+      }
+    };
+    auto* j = new job{std::promise<R>{}, std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)};
+    std::future<R> fut;
+    try {
+      fut = j->promise.get_future();
+    } catch (...) {
+      delete j;
+      throw;
+    }
+    detail::pool_task t;
+    t.fn = [](unsigned char* p, bool run) {
+      job* raw = nullptr;
+      std::memcpy(&raw, p, sizeof(raw));
+      std::unique_ptr<job> owned(raw);
+      if (run) (*owned)();
+    };
+    std::memcpy(t.payload, &j, sizeof(j));
+    enqueue(t); // on throw, enqueue discards t: the promise breaks, nothing leaks
+    return fut;
+  }
+
+  /// Posts one task per element: for an integer range [first, last) each task
+  /// calls `f(i)`; for an iterator range each calls `f(value)` with a copy of
+  /// the element. All are enqueued under one lock (or onto the worker's deque)
+  /// with one wake-up. If copying `f` or an element throws, the tasks already
+  /// built are discarded (none runs) and the exception propagates.
+  /// Throws like `post`. O(n).
+  template <class It, class F>
+  void post_bulk(It first, It last, const F& f) {
+    std::vector<detail::pool_task> batch;
+    if constexpr (std::is_integral_v<It>) {
+      static_assert(std::invocable<const F&, It>, "post_bulk: f(i) must be callable");
+      if (last <= first) return;
+      batch.reserve(static_cast<std::size_t>(last - first));
+      try {
+        for (It i = first; i != last; ++i) batch.push_back(detail::pool_task::make([f, i]() mutable { f(i); }));
+      } catch (...) {
+        for (auto& t : batch) t.discard();
+        throw;
+      }
+    } else {
+      using V = std::iter_value_t<It>;
+      static_assert(std::invocable<F&, V&>, "post_bulk: f(element) must be callable");
+      try {
+        for (; first != last; ++first)
+          batch.push_back(detail::pool_task::make([f, v = V(*first)]() mutable { f(v); }));
+      } catch (...) {
+        for (auto& t : batch) t.discard();
+        throw;
+      }
+    }
+    enqueue_batch(batch);
+  }
+
+  /// Sets where exceptions escaping posted tasks go (called on the worker
+  /// that ran the task, with the exception). An empty function restores the
+  /// default, std::terminate. The handler must not throw (if it does,
+  /// std::terminate). Thread-safe; takes effect for exceptions caught after it.
+  void set_exception_handler(std::function<void(std::exception_ptr)> handler) {
+    std::lock_guard lock(handler_mutex_);
+    handler_ = std::move(handler);
+  }
+
+  /// Blocks until the pool is idle: every task enqueued before the call, and
+  /// every task those tasks posted, has finished, and the work count
+  /// (`work_started` minus `work_finished`) is zero. Several threads may wait
+  /// at once. Returns at once if the pool is idle.
+  ///
+  /// Called from one of this pool's workers (from inside a task) it cannot
+  /// wait for the task it is called from; instead it helps: it runs queued
+  /// tasks (its own deque, the injection queue, steals) until it finds none
+  /// queued anywhere, then returns. Tasks still running on other workers, and
+  /// outstanding work counts, are not waited for in that case.
+  void wait_idle() {
+    if (detail::current_pool_thread.pool == this) {
+      worker& w = *workers_[detail::current_pool_thread.index];
+      detail::pool_task t;
+      while (find_task(w, t)) execute(w, t);
+      return;
+    }
+    idle_waiters_.fetch_add(1, std::memory_order_seq_cst);
+    for (;;) {
+      const std::uint32_t e = idle_epoch_.load(std::memory_order_acquire);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (is_idle()) break;
+      idle_epoch_.wait(e, std::memory_order_acquire);
+    }
+    idle_waiters_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  /// Counts one unit of outstanding work that is not a queued or running task
+  /// (a suspended coroutine that will be resumed onto the pool, an I/O
+  /// operation in flight); `wait_idle` waits until every unit is finished.
+  /// Pair each call with one `work_finished()`. O(1), lock-free.
+  void work_started() noexcept { work_started_.fetch_add(1, std::memory_order_seq_cst); }
+
+  /// Ends one unit counted by `work_started()`; wakes `wait_idle` callers
+  /// when this makes the pool idle. Calling it more often than work_started
+  /// is undefined. O(1).
+  void work_finished() noexcept {
+    work_finished_.fetch_add(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    wake_idle_waiters();
+  }
+
+  /// Runs one queued task on the calling thread if one can be found (from
+  /// any queue: the caller's own deque if it is a worker, the injection
+  /// queue, or by stealing); returns whether it ran one. Lets a thread that
+  /// waits for pool work help instead of blocking. Exceptions from the task
+  /// are routed as for a worker (future or handler).
+  bool run_pending_task() {
+    detail::pool_task t;
+    if (detail::current_pool_thread.pool == this) {
+      worker& w = *workers_[detail::current_pool_thread.index];
+      if (!find_task(w, t)) return false;
+      execute(w, t);
+      return true;
+    }
+    if (!take_injected(t) && !steal_any(0, t)) return false;
+    run_guarded(t);
+    completed_outside_.fetch_add(1, std::memory_order_release);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    wake_idle_waiters();
+    return true;
+  }
+
+  /// Stops accepting tasks from outside, runs everything queued, and joins
+  /// the workers. Idempotent; concurrent callers all return after the join.
+  /// Throws std::logic_error if called from one of this pool's workers.
+  void shutdown() {
+    if (detail::current_pool_thread.pool == this)
+      throw std::logic_error("surge::thread_pool::shutdown called from one of its own workers");
+    stop_and_join();
+  }
+
+  /// The awaitable returned by `schedule()`.
+  class schedule_awaitable {
+  public:
+    explicit schedule_awaitable(thread_pool& pool) noexcept : pool_(&pool) {}
+    [[nodiscard]] bool await_ready() const noexcept { return false; }
+    /// Posts the coroutine's resumption; throws like `post`.
+    void await_suspend(std::coroutine_handle<> h) const {
+      pool_->post([h] { h.resume(); });
+    }
+    void await_resume() const noexcept {}
+
+  private:
+    thread_pool* pool_;
+  };
+
+  /// `co_await pool.schedule();` suspends the coroutine and resumes it on one
+  /// of the workers (always a fresh task, even when already on a worker).
+  /// Throws from the co_await, like `post`, after shutdown. No allocation.
+  [[nodiscard]] schedule_awaitable schedule() noexcept { return schedule_awaitable(*this); }
+
+private:
+  struct alignas(detail::destructive_interference_size) worker {
+    detail::ws_deque deque;
+    alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> spawned{0};
+    std::atomic<std::uint64_t> completed{0};
+    std::uint32_t tick = 0;
+    std::uint32_t rng = 0;
+  };
+
+  // ---- enqueueing -------------------------------------------------------
+
+  void enqueue(detail::pool_task t) {
+    const auto& cur = detail::current_pool_thread;
+    if (cur.pool == this) {
+      worker& w = *workers_[cur.index];
+      detail::bump_owned(w.spawned); // counted before it can complete
+      try {
+        w.deque.push(t);
+      } catch (...) {
+        detail::bump_owned(w.completed);
+        t.discard();
+        throw;
+      }
+    } else {
+      {
+        std::unique_lock lock(inject_mutex_);
+        if (stopping_.load(std::memory_order_relaxed)) {
+          lock.unlock();
+          t.discard();
+          throw std::runtime_error("surge::thread_pool: task submitted after shutdown");
+        }
+        try {
+          injected_.push(t);
+        } catch (...) {
+          lock.unlock();
+          t.discard();
+          throw;
+        }
+        injected_submitted_.store(injected_submitted_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+        inject_size_.store(injected_.size(), std::memory_order_relaxed);
+      }
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_relaxed) != 0) wake(1);
+  }
+
+  void enqueue_batch(std::vector<detail::pool_task>& batch) {
+    if (batch.empty()) return;
+    const auto& cur = detail::current_pool_thread;
+    const auto n = batch.size();
+    if (cur.pool == this) {
+      worker& w = *workers_[cur.index];
+      detail::bump_owned(w.spawned, n);
+      std::size_t pushed = 0;
+      try {
+        for (; pushed < n; ++pushed) w.deque.push(batch[pushed]);
+      } catch (...) {
+        detail::bump_owned(w.completed, n - pushed);
+        for (std::size_t i = pushed; i < n; ++i) batch[i].discard();
+        throw;
+      }
+    } else {
+      std::unique_lock lock(inject_mutex_);
+      bool stopped = stopping_.load(std::memory_order_relaxed);
+      if (!stopped) {
+        try {
+          injected_.reserve_more(n);
+        } catch (...) {
+          lock.unlock();
+          for (auto& t : batch) t.discard();
+          throw;
+        }
+        for (const auto& t : batch) injected_.push(t);
+        injected_submitted_.store(injected_submitted_.load(std::memory_order_relaxed) + n, std::memory_order_release);
+        inject_size_.store(injected_.size(), std::memory_order_relaxed);
+      }
+      lock.unlock();
+      if (stopped) {
+        for (auto& t : batch) t.discard();
+        throw std::runtime_error("surge::thread_pool: tasks submitted after shutdown");
+      }
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_relaxed) != 0) wake(n);
+  }
+
+  void wake(std::size_t n) noexcept {
+    epoch_.fetch_add(1, std::memory_order_release);
+    if (n == 1)
+      epoch_.notify_one();
+    else
+      epoch_.notify_all();
+  }
+
+  // ---- finding work -----------------------------------------------------
+
+  bool take_injected(detail::pool_task& out) {
+    if (inject_size_.load(std::memory_order_relaxed) == 0) return false;
+    std::lock_guard lock(inject_mutex_);
+    const bool ok = injected_.pop(out);
+    inject_size_.store(injected_.size(), std::memory_order_relaxed);
+    return ok;
+  }
+
+  /// Takes one injected task to run and moves up to a batch more onto the
+  /// worker's deque (where the others can steal them).
+  bool take_injected(worker& w, detail::pool_task& out) {
+    if (inject_size_.load(std::memory_order_relaxed) == 0) return false;
+    std::lock_guard lock(inject_mutex_);
+    if (!injected_.pop(out)) return false;
+    std::size_t extra = std::min<std::size_t>(injected_.size() / workers_.size(), max_batch);
+    detail::pool_task t;
+    // The moved tasks were counted when injected; they stay counted once.
+    for (; extra > 0 && injected_.pop(t); --extra) {
+      try {
+        w.deque.push(t);
+      } catch (...) {
+        injected_.push(t); // cannot fail: the ring just had room for it
+        break;
+      }
+    }
+    inject_size_.store(injected_.size(), std::memory_order_relaxed);
+    return true;
+  }
+
+  bool steal_any(std::size_t start, detail::pool_task& out) noexcept {
+    const std::size_t n = workers_.size();
+    for (int round = 0; round < 4; ++round) {
+      bool lost = false;
+      for (std::size_t k = 0; k < n; ++k) {
+        auto r = workers_[(start + k) % n]->deque.steal(out);
+        if (r == detail::ws_deque::steal_result::ok) return true;
+        if (r == detail::ws_deque::steal_result::lost) lost = true;
+      }
+      if (!lost) return false;
+    }
+    return false;
+  }
+
+  bool find_task(worker& w, detail::pool_task& out) {
+    // Every 61st look checks the injection queue first, so a worker busy with
+    // its own deque cannot starve tasks from outside.
+    if (++w.tick % 61 == 0 && take_injected(w, out)) return true;
+    if (w.deque.pop(out)) return true;
+    if (take_injected(w, out)) return true;
+    w.rng = w.rng * 1664525u + 1013904223u;
+    return steal_any(w.rng >> 8, out);
+  }
+
+  [[nodiscard]] bool work_visible() const noexcept {
+    if (inject_size_.load(std::memory_order_relaxed) != 0) return true;
+    for (const auto& w : workers_)
+      if (w->deque.maybe_nonempty()) return true;
+    return false;
+  }
+
+  // ---- running ------------------------------------------------------------
+
+  void run_guarded(detail::pool_task& t) noexcept {
+    try {
+      t.run();
+    } catch (...) {
+      handle_exception(std::current_exception());
+    }
+  }
+
+  void execute(worker& w, detail::pool_task& t) noexcept {
+    run_guarded(t);
+    detail::bump_owned(w.completed);
+  }
+
+  void handle_exception(std::exception_ptr e) noexcept {
+    std::function<void(std::exception_ptr)> h;
+    {
+      std::lock_guard lock(handler_mutex_);
+      h = handler_;
+    }
+    if (!h) std::terminate();
+    h(std::move(e)); // a throwing handler terminates (noexcept)
+  }
+
+  // ---- idleness -------------------------------------------------------------
+
+  /// Completions are read before submissions; a completion is always counted
+  /// after its submission (happens-before), so equal sums mean nothing counted
+  /// is pending at a moment between the two reads.
+  [[nodiscard]] bool is_idle() const noexcept {
+    std::uint64_t done = completed_outside_.load(std::memory_order_acquire);
+    for (const auto& w : workers_) done += w->completed.load(std::memory_order_acquire);
+    done += work_finished_.load(std::memory_order_acquire);
+    std::uint64_t submitted = injected_submitted_.load(std::memory_order_acquire);
+    for (const auto& w : workers_) submitted += w->spawned.load(std::memory_order_acquire);
+    submitted += work_started_.load(std::memory_order_acquire);
+    return done == submitted;
+  }
+
+  /// Call after a seq_cst fence that follows the caller's last completion.
+  void wake_idle_waiters() noexcept {
+    if (idle_waiters_.load(std::memory_order_relaxed) != 0) {
+      idle_epoch_.fetch_add(1, std::memory_order_release);
+      idle_epoch_.notify_all();
+    }
+  }
+
+  // ---- workers ---------------------------------------------------------------
+
+  void worker_main(std::size_t index) noexcept {
+    detail::current_pool_thread = {this, index};
+    worker& w = *workers_[index];
+    w.rng = static_cast<std::uint32_t>(index * 2654435761u + 1);
+    if (on_start_) on_start_(index); // noexcept function: escaping exceptions terminate
+    detail::pool_task t;
+    for (;;) {
+      if (find_task(w, t)) {
+        execute(w, t);
+        continue;
+      }
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      wake_idle_waiters();
+      // Spin a little before sleeping: a task often arrives within microseconds.
+      detail::backoff<64, 4> spin;
+      bool found = false;
+      while (spin.spinning()) {
+        spin.pause();
+        if (find_task(w, t)) {
+          found = true;
+          break;
+        }
+      }
+      if (found) {
+        execute(w, t);
+        continue;
+      }
+      // Sleep. The epoch is read first; sleepers_ is raised and fenced before
+      // the last look, and every enqueuer fences then reads sleepers_: either
+      // the last look sees its task, or it sees us and bumps the epoch.
+      const std::uint32_t e = epoch_.load(std::memory_order_acquire);
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (work_visible()) {
+        sleepers_.fetch_sub(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (stopping_.load(std::memory_order_acquire)) {
+        sleepers_.fetch_sub(1, std::memory_order_relaxed);
+        break;
+      }
+      epoch_.wait(e, std::memory_order_acquire);
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // Wake the others, so they see stopping_ too (they may have slept through it).
+    wake(workers_.size());
+  }
+
+  void stop_and_join() noexcept {
+    {
+      std::lock_guard lock(inject_mutex_);
+      stopping_.store(true, std::memory_order_seq_cst);
+    }
+    wake(workers_.size() + 1);
+    std::lock_guard lock(join_mutex_);
+    for (auto& th : threads_)
+      if (th.joinable()) th.join();
+  }
+
+  static constexpr std::size_t max_batch = 32;
+
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::vector<std::thread> threads_;
+  std::function<void(std::size_t)> on_start_;
+
+  alignas(detail::destructive_interference_size) std::mutex inject_mutex_;
+  detail::task_ring injected_;
+  std::atomic<std::uint64_t> injected_submitted_{0}; // written under inject_mutex_
+  std::atomic<bool> stopping_{false};
+
+  alignas(detail::destructive_interference_size) std::atomic<std::size_t> inject_size_{0};
+  alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> sleepers_{0};
+  alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> epoch_{0};
+
+  alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> completed_outside_{0};
+  std::atomic<std::uint64_t> work_started_{0};
+  std::atomic<std::uint64_t> work_finished_{0};
+  std::atomic<std::uint32_t> idle_waiters_{0};
+  std::atomic<std::uint32_t> idle_epoch_{0};
+
+  std::mutex handler_mutex_;
+  std::function<void(std::exception_ptr)> handler_;
+  std::mutex join_mutex_;
+};
+
+} // namespace surge
+
+#endif // SURGE_EXEC_THREAD_POOL_HPP
