@@ -79,3 +79,9 @@ TEST_CASE("spawn after shutdown throws and destroys the task", "[exec][spawn]") 
   CHECK_THROWS_AS(surge::spawn(pool, body({})), std::runtime_error);
   CHECK(exec_test::frame_probe::live.load() == before);
 }
+
+TEST_CASE("spawn rejects empty and already-awaited tasks", "[exec][spawn]") {
+  surge::thread_pool pool(1);
+  CHECK_THROWS_AS(surge::spawn(pool, task<void>{}), std::logic_error);
+  pool.wait_idle();
+}

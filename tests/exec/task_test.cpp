@@ -1,9 +1,13 @@
 #include <surge/exec/task.hpp>
 #include <surge/exec/sync_wait.hpp>
 
+#include <algorithm>
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "exec_test_util.hpp"
 #include "surge_test.hpp"
@@ -178,4 +182,54 @@ TEST_CASE("frames are recycled and all destroyed", "[exec][task]") {
   };
   CHECK(sync_wait(many(10'000)) == 10'000);
   CHECK(exec_test::frame_probe::live.load() == before);
+}
+
+TEST_CASE("frame recycler never hands out a live frame (model check, cross-thread)", "[exec][task]") {
+  // Reference model: the set of live blocks. Blocks of random sizes are
+  // allocated on this thread and freed here or on another thread, in
+  // random order; every live block is filled with a tag that must survive.
+  std::mt19937 rng(3);
+  struct block {
+    unsigned char* p;
+    std::size_t size;
+    unsigned char tag;
+  };
+  std::vector<block> live;
+  std::vector<block> to_other;
+  auto check = [](const block& b) {
+    for (std::size_t i = 0; i < b.size; ++i)
+      if (b.p[i] != b.tag) return false;
+    return true;
+  };
+  bool intact = true;
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 500; ++i) {
+      const std::size_t size = 1 + rng() % 1200;  // includes sizes beyond the classes
+      auto* p = static_cast<unsigned char*>(surge::detail::frame_allocate(size));
+      const auto tag = static_cast<unsigned char>(rng());
+      std::fill(p, p + size, tag);
+      live.push_back({p, size, tag});
+    }
+    std::shuffle(live.begin(), live.end(), rng);
+    while (live.size() > 100) {
+      block b = live.back();
+      live.pop_back();
+      intact = intact && check(b);
+      if (rng() % 2) {
+        to_other.push_back(b);
+      } else {
+        surge::detail::frame_deallocate(b.p, b.size);
+      }
+    }
+    std::thread other([&] {  // frees made on one thread, released on another
+      for (const block& b : to_other) surge::detail::frame_deallocate(b.p, b.size);
+    });
+    other.join();
+    to_other.clear();
+  }
+  for (const block& b : live) {
+    intact = intact && check(b);
+    surge::detail::frame_deallocate(b.p, b.size);
+  }
+  CHECK(intact);
 }

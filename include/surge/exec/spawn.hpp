@@ -3,12 +3,12 @@
 #ifndef SURGE_EXEC_SPAWN_HPP
 #define SURGE_EXEC_SPAWN_HPP
 
-#include <surge/exec/detail/frame_allocator.hpp>
 #include <surge/exec/detail/inline_resume.hpp>
 #include <surge/exec/task.hpp>
 
 #include <coroutine>
 #include <exception>
+#include <stdexcept>
 #include <utility>
 
 namespace surge {
@@ -23,53 +23,25 @@ concept spawn_pool = requires(Pool& p, std::coroutine_handle<> h) {
   p.work_finished();
 };
 
-/// The detached coroutine around a spawned task. Its frame owns the task's
-/// frame; both are destroyed at its final suspend point, after which the
-/// pool's work count drops (so wait_idle() returns only after destruction).
-template <class Pool>
-class spawned {
-public:
-  struct promise_type : recycled_frame {
-    Pool* pool_ = nullptr;
-
-    spawned get_return_object() noexcept { return spawned{std::coroutine_handle<promise_type>::from_promise(*this)}; }
-    std::suspend_always initial_suspend() const noexcept { return {}; }
-    auto final_suspend() const noexcept {
-      struct finish {
-        bool await_ready() const noexcept { return false; }
-        void await_suspend(std::coroutine_handle<promise_type> h) const noexcept {
-          Pool* pool = h.promise().pool_;
-          h.destroy();
-          pool->work_finished();
-        }
-        void await_resume() const noexcept {}
-      };
-      return finish{};
-    }
-    void return_void() const noexcept {}
-    [[noreturn]] void unhandled_exception() const noexcept { std::terminate(); }  // body catches all
-  };
-  std::coroutine_handle<promise_type> handle_;
-};
-
+/// Runs at the final suspend point of a spawned task (no wrapper coroutine:
+/// the task's own frame is the only one). Reports an exception through the
+/// pool (an exception escaping a posted task goes to the pool's handler),
+/// destroys the frame, then drops the pool's work count, so wait_idle()
+/// returns only after the frame and everything it held are gone.
 template <class Pool, class T>
-spawned<Pool> make_spawned(Pool& pool, task<T> t) {
-  std::exception_ptr error;
-  try {
-    co_await std::move(t);
-  } catch (...) {
-    error = std::current_exception();
-  }
+void finish_spawned(task_promise_base& base) noexcept {
+  auto& promise = static_cast<task_promise<T>&>(base);
+  Pool* const pool = static_cast<Pool*>(base.detached_context_);
+  std::exception_ptr error = promise.error();
+  std::coroutine_handle<task_promise<T>>::from_promise(promise).destroy();
   if (error) {
-    // Report through the pool: an exception escaping a posted task goes to
-    // the pool's exception handler. Posting can only fail after shutdown,
-    // when there is no handler left to run it.
     try {
-      pool.post([error] { std::rethrow_exception(error); });
+      pool->post([error] { std::rethrow_exception(error); });
     } catch (...) {
-      std::terminate();
+      std::terminate();  // the pool is shut down: no handler can run any more
     }
   }
+  pool->work_finished();
 }
 
 }  // namespace detail
@@ -80,22 +52,32 @@ spawned<Pool> make_spawned(Pool& pool, task<T> t) {
 ///   resume it, and its frame is destroyed when it finishes.
 /// - An exception escaping the task goes to the pool's exception handler
 ///   (thread_pool::set_exception_handler; by default std::terminate), via a
-///   posted task that rethrows it.
+///   posted task that rethrows it. If the pool is already shut down by then,
+///   std::terminate.
 /// - `pool.wait_idle()` waits for spawned tasks too, including while they are
 ///   suspended outside the pool (on a timer, channel, mutex): spawn counts one
 ///   unit of work (`work_started`) until the frame is destroyed.
 /// - Lifetime: the task must not refer to anything that dies before it
-///   finishes — capture by value, or wait_idle() before destroying what it uses.
-/// - Throws what `pool.post` throws (std::runtime_error after shutdown); the task
-///   is then destroyed without running.
-/// Complexity: O(1); two recycled frames (the task's and a wrapper's) and one
-/// post. Thread-safe (as thread_pool::post).
+///   finishes — pass arguments by value, or wait_idle() before destroying
+///   what it uses (see docs/exec.md, "lifetime rules").
+/// - Bad input: an empty or already-awaited task throws std::logic_error.
+///   Throws what `pool.post` throws (std::runtime_error after shutdown); the
+///   task is then destroyed without running.
+/// Complexity: O(1): one post, no allocation beyond the task's (recycled)
+/// frame. Thread-safe (as thread_pool::post).
 template <class Pool, class T>
   requires detail::spawn_pool<Pool>
 void spawn(Pool& pool, task<T> t) {
-  detail::spawned<Pool> s = detail::make_spawned(pool, std::move(t));
-  const auto h = s.handle_;
-  h.promise().pool_ = &pool;
+  const auto h = detail::task_access::release(t);
+  if (!h) throw std::logic_error("surge::spawn: empty (moved-from) task");
+  auto& promise = h.promise();
+  if (promise.awaited_) {
+    h.destroy();
+    throw std::logic_error("surge::spawn: task was already awaited");
+  }
+  promise.awaited_ = true;
+  promise.detached_done_ = &detail::finish_spawned<Pool, T>;
+  promise.detached_context_ = &pool;
   pool.work_started();
   try {
     pool.post(detail::resume_handle{h});

@@ -20,6 +20,8 @@ class task;
 
 namespace detail {
 
+struct task_access;
+
 /// The frame of the task being started inline by the innermost task awaiter
 /// on this thread (see task_awaiter::await_suspend); a task completing while
 /// it is still this frame clears it to say "finished synchronously".
@@ -27,6 +29,10 @@ inline thread_local constinit void* task_starting = nullptr;
 
 struct task_promise_base : recycled_frame {
   std::coroutine_handle<> continuation_{};
+  // Set by spawn(): a detached task calls this at its final suspend point
+  // instead of resuming an awaiter; it destroys the frame.
+  void (*detached_done_)(task_promise_base&) noexcept = nullptr;
+  void* detached_context_ = nullptr;
   bool awaited_ = false;
 
   struct final_awaiter {
@@ -41,8 +47,12 @@ struct task_promise_base : recycled_frame {
         starting = nullptr;
         return std::noop_coroutine();
       }
-      std::coroutine_handle<> next = self.promise().continuation_;
-      return next ? next : std::noop_coroutine();
+      task_promise_base& promise = self.promise();
+      if (promise.detached_done_) {
+        promise.detached_done_(promise);  // destroys the frame
+        return std::noop_coroutine();
+      }
+      return promise.continuation_;
     }
     void await_resume() const noexcept {}
   };
@@ -81,6 +91,9 @@ public:
     if (state_ == state::error) std::rethrow_exception(error_);
     return std::move(value_);
   }
+  [[nodiscard]] std::exception_ptr error() const noexcept {
+    return state_ == state::error ? error_ : std::exception_ptr();
+  }
 
 private:
   enum class state : unsigned char { empty, value, error };
@@ -101,6 +114,7 @@ public:
     if (error_) std::rethrow_exception(error_);
     return *value_;
   }
+  [[nodiscard]] std::exception_ptr error() const noexcept { return error_; }
 
 private:
   T* value_ = nullptr;
@@ -116,6 +130,7 @@ public:
   void result() {
     if (error_) std::rethrow_exception(error_);
   }
+  [[nodiscard]] std::exception_ptr error() const noexcept { return error_; }
 
 private:
   std::exception_ptr error_;
@@ -214,6 +229,7 @@ public:
 
 private:
   friend promise_type;
+  friend struct detail::task_access;
   explicit task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
 
   detail::task_awaiter<T> make_awaiter() {
@@ -227,6 +243,14 @@ private:
 };
 
 namespace detail {
+/// Lets surge's own adaptors (spawn) take a task's coroutine out of it.
+struct task_access {
+  template <class T>
+  static std::coroutine_handle<task_promise<T>> release(task<T>& t) noexcept {
+    return std::exchange(t.handle_, {});
+  }
+};
+
 template <class T>
 task<T> task_promise<T>::get_return_object() noexcept {
   return task<T>{std::coroutine_handle<task_promise>::from_promise(*this)};

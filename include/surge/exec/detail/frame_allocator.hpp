@@ -1,24 +1,31 @@
 /// @file surge/exec/detail/frame_allocator.hpp
-/// Per-thread recycler for coroutine frames (internal to surge/exec).
+/// Recycler for coroutine frames (internal to surge/exec).
 ///
 /// A `co_await` of a child task that completes at once costs little more than
 /// a function call, except for the child's frame: a heap allocation and a free.
-/// surge's coroutine promises allocate frames here instead. Frames are rounded
-/// up to 64-byte size classes (up to 1 KiB); a freed frame goes onto the
-/// freeing thread's list for its class (at most `frame_cache_depth` frames per
-/// class), and the next allocation of that class on that thread pops it. Larger
-/// frames, and frames freed when the list is full, go to the global allocator.
-/// A frame may be freed on another thread than the one that allocated it (it
-/// then joins that thread's lists). Each thread's lists are released when the
-/// thread exits.
+/// surge's coroutine promises allocate frames here instead, in 64-byte size
+/// classes up to 1 KiB (larger frames go to the global allocator).
 ///
-/// The cache is off under AddressSanitizer (so that a use of a destroyed
-/// frame is reported), and when `SURGE_EXEC_NO_FRAME_CACHE` is defined.
+/// - Each thread keeps, per class, a free list of up to `frame_batch` frames
+///   plus one spare full batch: allocation and release are a few loads and
+///   stores, no atomics.
+/// - Frames often die on another thread than the one that made them (a
+///   spawned coroutine is created on the caller and finishes on a worker).
+///   Full batches then move through a global depot (one mutex, taken once per
+///   `frame_batch` frames, holding at most `frame_depot_batches` batches per
+///   class): the freeing thread hands a batch in, the allocating thread takes
+///   it out. Without the depot, such a producer/consumer pattern makes every
+///   frame a cross-thread malloc/free, which contends on the allocator's lock.
+/// - A thread's lists go back to the depot (or the allocator) when it exits.
+///
+/// Off under AddressSanitizer (so that a use of a destroyed frame is
+/// reported), and when `SURGE_EXEC_NO_FRAME_CACHE` is defined.
 #ifndef SURGE_EXEC_DETAIL_FRAME_ALLOCATOR_HPP
 #define SURGE_EXEC_DETAIL_FRAME_ALLOCATOR_HPP
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <new>
 
 #if !defined(SURGE_EXEC_NO_FRAME_CACHE)
@@ -33,22 +40,66 @@
 
 namespace surge::detail {
 
-inline constexpr std::size_t frame_granule = 64;      ///< size-class step, bytes
-inline constexpr std::size_t frame_classes = 16;      ///< classes: 64, 128 ... 1024 bytes
-inline constexpr std::uint32_t frame_cache_depth = 32;  ///< frames kept per class per thread
+inline constexpr std::size_t frame_granule = 64;        ///< size-class step, bytes
+inline constexpr std::size_t frame_classes = 16;        ///< classes: 64, 128 ... 1024 bytes
+inline constexpr std::uint32_t frame_batch = 32;        ///< frames per batch
+inline constexpr std::uint32_t frame_depot_batches = 32;  ///< batches kept per class in the depot
 
-/// One thread's free lists. Trivially destructible, so it stays usable while
+// A free frame's first word links it to the next frame of its batch; the
+// first frame of a batch in the depot uses its second word to link batches.
+inline void*& frame_next(void* p) noexcept { return static_cast<void**>(p)[0]; }
+inline void*& batch_next(void* p) noexcept { return static_cast<void**>(p)[1]; }
+
+/// The global depot of full batches, per class.
+struct frame_depot {
+  std::mutex mutex_;
+  void* batches_[frame_classes] = {};
+  std::uint32_t count_[frame_classes] = {};
+
+  /// Takes a full batch, or nullptr.
+  void* take(std::size_t cls) noexcept {
+    std::lock_guard lock(mutex_);
+    void* b = batches_[cls];
+    if (b) {
+      batches_[cls] = batch_next(b);
+      --count_[cls];
+    }
+    return b;
+  }
+  /// Stores a full batch; false if the depot is full for that class.
+  bool give(std::size_t cls, void* b) noexcept {
+    std::lock_guard lock(mutex_);
+    if (count_[cls] >= frame_depot_batches) return false;
+    batch_next(b) = batches_[cls];
+    batches_[cls] = b;
+    ++count_[cls];
+    return true;
+  }
+};
+
+inline constinit frame_depot global_frame_depot{};
+
+inline void free_frame_list(void* p) noexcept {
+  while (p) {
+    void* next = frame_next(p);
+    ::operator delete(p);
+    p = next;
+  }
+}
+
+/// One thread's lists. Trivially destructible, so it stays usable while
 /// other thread_local objects are destroyed; `frame_cache_guard` empties it.
 struct frame_cache_lists {
-  void* head[frame_classes];
+  void* head[frame_classes];        // current list
   std::uint32_t count[frame_classes];
+  void* spare[frame_classes];       // a full batch, or nullptr
   bool registered;  // the guard below exists for this thread
   bool closed;      // thread is exiting: recycle nothing more
 };
 
 inline thread_local constinit frame_cache_lists frame_cache{};
 
-/// Frees the calling thread's cached frames when the thread exits.
+/// Returns the calling thread's cached frames when the thread exits.
 struct frame_cache_guard {
   frame_cache_guard() = default;
   frame_cache_guard(const frame_cache_guard&) = delete;
@@ -57,10 +108,10 @@ struct frame_cache_guard {
     frame_cache_lists& c = frame_cache;
     c.closed = true;
     for (std::size_t i = 0; i < frame_classes; ++i) {
-      while (void* p = c.head[i]) {
-        c.head[i] = *static_cast<void**>(p);
-        ::operator delete(p);
-      }
+      if (c.spare[i] && !global_frame_depot.give(i, c.spare[i])) free_frame_list(c.spare[i]);
+      if (c.count[i] == frame_batch && global_frame_depot.give(i, c.head[i])) c.head[i] = nullptr;
+      free_frame_list(c.head[i]);
+      c.spare[i] = c.head[i] = nullptr;
       c.count[i] = 0;
     }
   }
@@ -72,6 +123,32 @@ inline void register_frame_cache() {
   frame_cache.registered = true;
 }
 
+[[nodiscard]] inline void* frame_refill(frame_cache_lists& c, std::size_t cls) {
+  if (c.closed) return ::operator new((cls + 1) * frame_granule);
+  void* b = c.spare[cls];
+  if (b) {
+    c.spare[cls] = nullptr;
+  } else {
+    b = global_frame_depot.take(cls);
+    if (!b) return ::operator new((cls + 1) * frame_granule);
+    if (!c.registered) register_frame_cache();
+  }
+  c.head[cls] = frame_next(b);
+  c.count[cls] = frame_batch - 1;
+  return b;
+}
+
+inline void frame_spill(frame_cache_lists& c, std::size_t cls) noexcept {
+  // the current list is a full batch: keep it as the spare, sending the old
+  // spare (if any) to the depot, or to the allocator if the depot is full
+  if (void* old = c.spare[cls]) {
+    if (!global_frame_depot.give(cls, old)) free_frame_list(old);
+  }
+  c.spare[cls] = c.head[cls];
+  c.head[cls] = nullptr;
+  c.count[cls] = 0;
+}
+
 /// Allocates a coroutine frame of `size` bytes. Throws std::bad_alloc like new.
 [[nodiscard]] inline void* frame_allocate(std::size_t size) {
 #if !defined(SURGE_EXEC_NO_FRAME_CACHE)
@@ -79,11 +156,11 @@ inline void register_frame_cache() {
   if (cls < frame_classes) {
     frame_cache_lists& c = frame_cache;
     if (void* p = c.head[cls]) {
-      c.head[cls] = *static_cast<void**>(p);
+      c.head[cls] = frame_next(p);
       --c.count[cls];
       return p;
     }
-    return ::operator new((cls + 1) * frame_granule);
+    return frame_refill(c, cls);
   }
 #endif
   return ::operator new(size);
@@ -95,9 +172,10 @@ inline void frame_deallocate(void* p, std::size_t size) noexcept {
   const std::size_t cls = (size - 1) / frame_granule;
   if (cls < frame_classes) {
     frame_cache_lists& c = frame_cache;
-    if (c.count[cls] < frame_cache_depth && !c.closed) {
+    if (!c.closed) {
       if (!c.registered) register_frame_cache();
-      *static_cast<void**>(p) = c.head[cls];
+      if (c.count[cls] == frame_batch) frame_spill(c, cls);
+      frame_next(p) = c.head[cls];
       c.head[cls] = p;
       ++c.count[cls];
       return;
