@@ -1,15 +1,145 @@
-// Tests for surge/exec/parallel_for.hpp.
+// Tests for surge/exec/parallel_for.hpp, against a sequential reference: each
+// index is visited exactly once and sums match a plain loop, for even and
+// uneven bodies, every grain, signed/unsigned/narrow index types; exceptions
+// and nesting (which must not deadlock: watchdog).
 #include <surge/exec/parallel_for.hpp>
 
+#include "pool_watchdog.hpp"
 #include "surge_test.hpp"
 
 #include <atomic>
 #include <cstdint>
+#include <future>
+#include <random>
+#include <set>
+#include <stdexcept>
 #include <vector>
 
-TEST_CASE("parallel_for: smoke", "[parallel_for]") {
+using pool_test::scaled;
+using pool_test::watchdog;
+
+namespace {
+template <class I>
+void check_each_index_once(surge::thread_pool& pool, I first, I last, I grain) {
+  const auto n = static_cast<std::size_t>(static_cast<long long>(last) - static_cast<long long>(first));
+  std::vector<std::atomic<int>> hits(n);
+  auto body = [&](I i) {
+    hits[static_cast<std::size_t>(static_cast<long long>(i) - static_cast<long long>(first))].fetch_add(1);
+  };
+  if (grain == 0)
+    surge::parallel_for(pool, first, last, body);
+  else
+    surge::parallel_for(pool, first, last, grain, body);
+  std::size_t wrong = 0;
+  for (auto& h : hits) wrong += h.load() != 1;
+  REQUIRE(wrong == 0);
+}
+} // namespace
+
+TEST_CASE("parallel_for: each index exactly once, any grain and index type", "[parallel_for]") {
+  watchdog dog("parallel_for each index");
   surge::thread_pool pool(2);
-  std::vector<std::atomic<int>> hits(10000);
-  surge::parallel_for(pool, 0, 10000, [&](int i) { hits[static_cast<std::size_t>(i)].fetch_add(1); });
-  for (auto& h : hits) REQUIRE(h.load() == 1);
+  for (int grain : {0, 1, 3, 64, 1000, 100000}) {
+    check_each_index_once<int>(pool, 0, 10'000, grain);
+    check_each_index_once<int>(pool, -5'000, 5'001, grain);
+    check_each_index_once<std::int64_t>(pool, 1, 2, grain);
+    check_each_index_once<unsigned>(pool, 7u, 9'999u, static_cast<unsigned>(grain));
+  }
+  check_each_index_once<std::int8_t>(pool, -128, 127, 1);
+  check_each_index_once<std::uint16_t>(pool, 0, 65535, 0);
+}
+
+TEST_CASE("parallel_for: empty and reversed ranges do nothing; grain 0 throws", "[parallel_for]") {
+  surge::thread_pool pool(2);
+  int calls = 0;
+  surge::parallel_for(pool, 5, 5, [&](int) { ++calls; });
+  surge::parallel_for(pool, 9, 3, [&](int) { ++calls; });
+  surge::parallel_for(pool, 9, 3, 1, [&](int) { ++calls; });
+  CHECK(calls == 0);
+  CHECK_THROWS_AS(surge::parallel_for(pool, 0, 10, 0, [](int) {}), std::invalid_argument);
+  CHECK_THROWS_AS(surge::parallel_for(pool, 0, 10, -1, [](int) {}), std::invalid_argument);
+}
+
+TEST_CASE("parallel_for: uneven bodies sum like the sequential loop", "[parallel_for]") {
+  watchdog dog("parallel_for uneven");
+  surge::thread_pool pool(2);
+  std::mt19937 rng(7);
+  for (int round = 0; round < scaled(30, 3); ++round) {
+    const int n = 1 + static_cast<int>(rng() % 5000);
+    std::vector<unsigned> cost(static_cast<std::size_t>(n));
+    for (auto& c : cost) c = rng() % 8 == 0 ? rng() % 20000 : rng() % 50; // a few heavy indices
+    auto value = [&](int i) {
+      std::uint64_t x = static_cast<std::uint64_t>(i) + 1;
+      for (unsigned k = 0; k < cost[static_cast<std::size_t>(i)]; ++k) x = x * 6364136223846793005ULL + 1;
+      return x;
+    };
+    std::uint64_t expected = 0;
+    for (int i = 0; i < n; ++i) expected += value(i);
+    std::atomic<std::uint64_t> got{0};
+    const int grain = static_cast<int>(rng() % 4 == 0 ? 0 : 1 + rng() % 100);
+    if (grain == 0)
+      surge::parallel_for(pool, 0, n, [&](int i) { got.fetch_add(value(i), std::memory_order_relaxed); });
+    else
+      surge::parallel_for(pool, 0, n, grain, [&](int i) { got.fetch_add(value(i), std::memory_order_relaxed); });
+    REQUIRE(got.load() == expected);
+  }
+}
+
+TEST_CASE("parallel_for: the first exception propagates, after every started piece ended", "[parallel_for]") {
+  watchdog dog("parallel_for exceptions");
+  surge::thread_pool pool(2);
+  for (int round = 0; round < scaled(50, 5); ++round) {
+    std::atomic<int> running{0}, after{0};
+    try {
+      surge::parallel_for(pool, 0, 10'000, 10, [&](int i) {
+        running.fetch_add(1);
+        if (i % 1000 == 999) {
+          running.fetch_sub(1);
+          throw std::runtime_error(std::to_string(i));
+        }
+        running.fetch_sub(1);
+      });
+      FAIL("no exception");
+    } catch (const std::runtime_error& e) {
+      const int i = std::stoi(e.what());
+      CHECK(i % 1000 == 999); // one of the thrown ones
+      after.store(running.load());
+    }
+    CHECK(after.load() == 0); // no body still running when the caller sees the exception
+  }
+  // the pool is fine afterwards
+  std::atomic<int> n{0};
+  surge::parallel_for(pool, 0, 100, [&](int) { n.fetch_add(1); });
+  CHECK(n.load() == 100);
+}
+
+TEST_CASE("parallel_for: nested, and from inside tasks, does not deadlock", "[parallel_for]") {
+  watchdog dog("nested parallel_for");
+  for (std::size_t workers : {1u, 2u, 3u}) {
+    surge::thread_pool pool(workers);
+    std::atomic<long> sum{0};
+    surge::parallel_for(pool, 0, 40, 1, [&](int i) {
+      surge::parallel_for(pool, 0, 100, 7, [&](int j) { sum.fetch_add(i * 100 + j, std::memory_order_relaxed); });
+    });
+    CHECK(sum.load() == 3999L * 4000 / 2);
+    // From tasks: every worker busy in its own parallel_for at once.
+    std::vector<std::future<long>> futs;
+    for (int t = 0; t < 8; ++t)
+      futs.push_back(pool.submit([&pool] {
+        std::atomic<long> s{0};
+        surge::parallel_for(pool, 0, 1000, 3, [&](int j) {
+          surge::parallel_for(pool, 0, 4, 1, [&](int k) { s.fetch_add(j * 4 + k, std::memory_order_relaxed); });
+        });
+        return s.load();
+      }));
+    for (auto& f : futs) CHECK(f.get() == 3999L * 4000 / 2);
+  }
+}
+
+TEST_CASE("parallel_for: after shutdown the caller runs the range itself", "[parallel_for]") {
+  surge::thread_pool pool(2);
+  pool.shutdown();
+  std::atomic<int> n{0};
+  surge::parallel_for(pool, 0, 1000, 10, [&](int) { n.fetch_add(1); });
+  CHECK(n.load() == 1000);
 }

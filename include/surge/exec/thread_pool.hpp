@@ -116,16 +116,19 @@ public:
     ring* r = ring_.load(std::memory_order_relaxed);
     if (b - top > r->mask) r = grow(r, top, b);
     r->put(b, t);
-    bottom_.store(b + 1, std::memory_order_release);
+    // seq_cst (not just release): the pool's wake-up check after a push is a
+    // Dekker pair with a sleeping worker's final look at this deque.
+    bottom_.store(b + 1, std::memory_order_seq_cst);
   }
 
   /// Owner only. Takes the most recently pushed task.
   bool pop(pool_task& out) noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     ring* r = ring_.load(std::memory_order_relaxed);
-    bottom_.store(b, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    std::int64_t t = top_.load(std::memory_order_relaxed);
+    // seq_cst store then seq_cst load (the paper's fence, expressed on the
+    // accesses themselves: ThreadSanitizer does not model fences).
+    bottom_.store(b, std::memory_order_seq_cst);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
     if (t <= b) {
       r->get(b, out);
       if (t == b) { // the last task: race the thieves for it
@@ -141,9 +144,8 @@ public:
 
   /// Any thread. Takes the oldest task.
   steal_result steal(pool_task& out) noexcept {
-    std::int64_t t = top_.load(std::memory_order_acquire);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    const std::int64_t b = bottom_.load(std::memory_order_acquire);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
     if (t >= b) return steal_result::empty;
     ring* r = ring_.load(std::memory_order_acquire);
     r->get(t, out);
@@ -154,7 +156,7 @@ public:
 
   /// Racy observer: true when the deque looked non-empty.
   [[nodiscard]] bool maybe_nonempty() const noexcept {
-    return top_.load(std::memory_order_relaxed) < bottom_.load(std::memory_order_relaxed);
+    return top_.load(std::memory_order_seq_cst) < bottom_.load(std::memory_order_seq_cst);
   }
 
 private:
@@ -200,11 +202,11 @@ private:
   std::vector<std::unique_ptr<ring>> rings_; // owner only; the last is current
 };
 
-/// Unbounded FIFO of pool_task records behind the pool's injection mutex
-/// (the caller holds the lock). A power-of-two ring that doubles when full.
+/// Unbounded FIFO of pool_task records; the caller serialises access (the
+/// pool's injection lock). A power-of-two ring that doubles when full.
 class task_ring {
 public:
-  task_ring() : buf_(64) {}
+  task_ring() : buf_(new pool_task[initial]), mask_(initial - 1) {}
   ~task_ring() {
     pool_task t;
     while (pop(t)) t.discard();
@@ -212,33 +214,56 @@ public:
   task_ring(const task_ring&) = delete;
   task_ring& operator=(const task_ring&) = delete;
 
+  /// Makes room for n more records. Throws std::bad_alloc (ring unchanged).
   void reserve_more(std::size_t n) {
-    if (size_ + n <= buf_.size()) return;
-    std::size_t cap = buf_.size();
+    if (size_ + n <= mask_ + 1) return;
+    std::size_t cap = mask_ + 1;
     while (cap < size_ + n) cap *= 2;
-    std::vector<pool_task> bigger(cap);
-    for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & (buf_.size() - 1)];
-    buf_.swap(bigger);
+    std::unique_ptr<pool_task[]> bigger(new pool_task[cap]);
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = buf_[(head_ + i) & mask_];
+    buf_ = std::move(bigger);
+    mask_ = cap - 1;
     head_ = 0;
   }
   void push(const pool_task& t) {
     reserve_more(1);
-    buf_[(head_ + size_) & (buf_.size() - 1)] = t;
+    buf_[(head_ + size_) & mask_] = t;
     ++size_;
   }
   bool pop(pool_task& t) noexcept {
     if (size_ == 0) return false;
     t = buf_[head_];
-    head_ = (head_ + 1) & (buf_.size() - 1);
+    head_ = (head_ + 1) & mask_;
     --size_;
     return true;
   }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
 private:
-  std::vector<pool_task> buf_;
+  static constexpr std::size_t initial = 256;
+  std::unique_ptr<pool_task[]> buf_;
+  std::size_t mask_;
   std::size_t head_ = 0;
   std::size_t size_ = 0;
+};
+
+/// Test-and-test-and-set lock for critical sections of a few nanoseconds
+/// (never held across a syscall or user code). Spins with backoff, yielding
+/// when the holder is slow (e.g. preempted on an oversubscribed machine).
+class spin_lock {
+public:
+  void lock() noexcept {
+    backoff<32, 1> b;
+    while (locked_.exchange(true, std::memory_order_acquire))
+      while (locked_.load(std::memory_order_relaxed)) b.pause();
+  }
+  bool try_lock() noexcept {
+    return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire);
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+
+private:
+  std::atomic<bool> locked_{false};
 };
 
 /// The worker the calling thread is, if any (pool and index).
@@ -348,13 +373,14 @@ public:
   }
 
   /// Runs `f(args...)` on a worker; returns its future. An exception thrown
-  /// by the task is stored in the future. Arguments are decay-copied. Throws
+  /// by the task is stored in the future. `f` and the arguments are
+  /// decay-copied and passed as rvalues (like std::async). Throws
   /// like `post`. One allocation for the task plus the future's shared state.
   template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
+    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
   [[nodiscard]] auto submit(F&& f, Args&&... args)
-      -> std::future<std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>> {
-    using R = std::invoke_result_t<std::decay_t<F>&, std::decay_t<Args>&...>;
+      -> std::future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> {
+    using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
     struct job {
       std::promise<R> promise;
       std::decay_t<F> fn;
@@ -362,10 +388,10 @@ public:
       void operator()() {
         try {
           if constexpr (std::is_void_v<R>) {
-            std::apply(fn, args);
+            std::apply(std::move(fn), std::move(args));
             promise.set_value();
           } else {
-            promise.set_value(std::apply(fn, args));
+            promise.set_value(std::apply(std::move(fn), std::move(args)));
           }
         } catch (...) {
           promise.set_exception(std::current_exception());
@@ -454,8 +480,7 @@ public:
     idle_waiters_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
       const std::uint32_t e = idle_epoch_.load(std::memory_order_acquire);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (is_idle()) break;
+      if (is_idle()) break; // seq_cst loads: a Dekker pair with wake_idle_waiters()
       idle_epoch_.wait(e, std::memory_order_acquire);
     }
     idle_waiters_.fetch_sub(1, std::memory_order_relaxed);
@@ -472,7 +497,6 @@ public:
   /// is undefined. O(1).
   void work_finished() noexcept {
     work_finished_.fetch_add(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
     wake_idle_waiters();
   }
 
@@ -491,8 +515,7 @@ public:
     }
     if (!take_injected(t) && !steal_any(0, t)) return false;
     run_guarded(t);
-    completed_outside_.fetch_add(1, std::memory_order_release);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    completed_outside_.fetch_add(1, std::memory_order_seq_cst);
     wake_idle_waiters();
     return true;
   }
@@ -549,27 +572,28 @@ private:
         t.discard();
         throw;
       }
-    } else {
-      {
-        std::unique_lock lock(inject_mutex_);
-        if (stopping_.load(std::memory_order_relaxed)) {
-          lock.unlock();
-          t.discard();
-          throw std::runtime_error("surge::thread_pool: task submitted after shutdown");
-        }
-        try {
-          injected_.push(t);
-        } catch (...) {
-          lock.unlock();
-          t.discard();
-          throw;
-        }
-        injected_submitted_.store(injected_submitted_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-        inject_size_.store(injected_.size(), std::memory_order_relaxed);
-      }
+      if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(1); // after the seq_cst push
+      return;
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_relaxed) != 0) wake(1);
+    inject_.lock.lock();
+    if (inject_.stopping.load(std::memory_order_relaxed)) {
+      inject_.lock.unlock();
+      t.discard();
+      throw std::runtime_error("surge::thread_pool: task submitted after shutdown");
+    }
+    try {
+      inject_.ring.push(t);
+    } catch (...) {
+      inject_.lock.unlock();
+      t.discard();
+      throw;
+    }
+    inject_.submitted.store(inject_.submitted.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    // seq_cst store, then seq_cst load of sleepers_: pairs with a sleeping
+    // worker's seq_cst increment of sleepers_ and load of the size (Dekker).
+    inject_.size.store(inject_.ring.size(), std::memory_order_seq_cst);
+    inject_.lock.unlock();
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(1);
   }
 
   void enqueue_batch(std::vector<detail::pool_task>& batch) {
@@ -588,19 +612,19 @@ private:
         throw;
       }
     } else {
-      std::unique_lock lock(inject_mutex_);
-      bool stopped = stopping_.load(std::memory_order_relaxed);
+      std::unique_lock lock(inject_.lock);
+      bool stopped = inject_.stopping.load(std::memory_order_relaxed);
       if (!stopped) {
         try {
-          injected_.reserve_more(n);
+          inject_.ring.reserve_more(n);
         } catch (...) {
           lock.unlock();
           for (auto& t : batch) t.discard();
           throw;
         }
-        for (const auto& t : batch) injected_.push(t);
-        injected_submitted_.store(injected_submitted_.load(std::memory_order_relaxed) + n, std::memory_order_release);
-        inject_size_.store(injected_.size(), std::memory_order_relaxed);
+        for (const auto& t : batch) inject_.ring.push(t);
+        inject_.submitted.store(inject_.submitted.load(std::memory_order_relaxed) + n, std::memory_order_release);
+        inject_.size.store(inject_.ring.size(), std::memory_order_seq_cst);
       }
       lock.unlock();
       if (stopped) {
@@ -608,8 +632,8 @@ private:
         throw std::runtime_error("surge::thread_pool: tasks submitted after shutdown");
       }
     }
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_relaxed) != 0) wake(n);
+    // After a seq_cst store (the deque's bottom or the injection size).
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(n);
   }
 
   void wake(std::size_t n) noexcept {
@@ -623,31 +647,39 @@ private:
   // ---- finding work -----------------------------------------------------
 
   bool take_injected(detail::pool_task& out) {
-    if (inject_size_.load(std::memory_order_relaxed) == 0) return false;
-    std::lock_guard lock(inject_mutex_);
-    const bool ok = injected_.pop(out);
-    inject_size_.store(injected_.size(), std::memory_order_relaxed);
+    if (inject_.size.load(std::memory_order_relaxed) == 0) return false;
+    std::lock_guard lock(inject_.lock);
+    const bool ok = inject_.ring.pop(out);
+    inject_.size.store(inject_.ring.size(), std::memory_order_relaxed);
     return ok;
   }
 
   /// Takes one injected task to run and moves up to a batch more onto the
   /// worker's deque (where the others can steal them).
   bool take_injected(worker& w, detail::pool_task& out) {
-    if (inject_size_.load(std::memory_order_relaxed) == 0) return false;
-    std::lock_guard lock(inject_mutex_);
-    if (!injected_.pop(out)) return false;
-    std::size_t extra = std::min<std::size_t>(injected_.size() / workers_.size(), max_batch);
+    if (inject_.size.load(std::memory_order_relaxed) == 0) return false;
+    inject_.lock.lock();
+    if (!inject_.ring.pop(out)) {
+      inject_.lock.unlock();
+      return false;
+    }
+    const std::size_t extra = std::min<std::size_t>(inject_.ring.size() / workers_.size(), max_batch);
+    std::size_t moved = 0;
     detail::pool_task t;
     // The moved tasks were counted when injected; they stay counted once.
-    for (; extra > 0 && injected_.pop(t); --extra) {
+    for (; moved < extra && inject_.ring.pop(t); ++moved) {
       try {
         w.deque.push(t);
       } catch (...) {
-        injected_.push(t); // cannot fail: the ring just had room for it
+        inject_.ring.push(t); // cannot fail: the ring just had room for it
         break;
       }
     }
-    inject_size_.store(injected_.size(), std::memory_order_relaxed);
+    const std::size_t left = inject_.ring.size();
+    inject_.size.store(left, std::memory_order_seq_cst);
+    inject_.lock.unlock();
+    // Moved tasks can now be stolen: let a sleeping worker come for them.
+    if (moved != 0 && sleepers_.load(std::memory_order_seq_cst) != 0) wake(1);
     return true;
   }
 
@@ -676,7 +708,7 @@ private:
   }
 
   [[nodiscard]] bool work_visible() const noexcept {
-    if (inject_size_.load(std::memory_order_relaxed) != 0) return true;
+    if (inject_.size.load(std::memory_order_seq_cst) != 0) return true;
     for (const auto& w : workers_)
       if (w->deque.maybe_nonempty()) return true;
     return false;
@@ -713,18 +745,18 @@ private:
   /// after its submission (happens-before), so equal sums mean nothing counted
   /// is pending at a moment between the two reads.
   [[nodiscard]] bool is_idle() const noexcept {
-    std::uint64_t done = completed_outside_.load(std::memory_order_acquire);
-    for (const auto& w : workers_) done += w->completed.load(std::memory_order_acquire);
-    done += work_finished_.load(std::memory_order_acquire);
-    std::uint64_t submitted = injected_submitted_.load(std::memory_order_acquire);
-    for (const auto& w : workers_) submitted += w->spawned.load(std::memory_order_acquire);
-    submitted += work_started_.load(std::memory_order_acquire);
+    std::uint64_t done = completed_outside_.load(std::memory_order_seq_cst);
+    for (const auto& w : workers_) done += w->completed.load(std::memory_order_seq_cst);
+    done += work_finished_.load(std::memory_order_seq_cst);
+    std::uint64_t submitted = inject_.submitted.load(std::memory_order_seq_cst);
+    for (const auto& w : workers_) submitted += w->spawned.load(std::memory_order_seq_cst);
+    submitted += work_started_.load(std::memory_order_seq_cst);
     return done == submitted;
   }
 
-  /// Call after a seq_cst fence that follows the caller's last completion.
+  /// Call after a seq_cst store or RMW that published the caller's last completion.
   void wake_idle_waiters() noexcept {
-    if (idle_waiters_.load(std::memory_order_relaxed) != 0) {
+    if (idle_waiters_.load(std::memory_order_seq_cst) != 0) {
       idle_epoch_.fetch_add(1, std::memory_order_release);
       idle_epoch_.notify_all();
     }
@@ -743,10 +775,13 @@ private:
         execute(w, t);
         continue;
       }
-      std::atomic_thread_fence(std::memory_order_seq_cst);
+      // Re-publish the completion count with a seq_cst store before looking
+      // for idle waiters: a Dekker pair with wait_idle (which registers, then
+      // reads the counts with seq_cst loads).
+      w.completed.store(w.completed.load(std::memory_order_relaxed), std::memory_order_seq_cst);
       wake_idle_waiters();
       // Spin a little before sleeping: a task often arrives within microseconds.
-      detail::backoff<64, 4> spin;
+      detail::backoff<64, 16> spin;
       bool found = false;
       while (spin.spinning()) {
         spin.pause();
@@ -759,31 +794,31 @@ private:
         execute(w, t);
         continue;
       }
-      // Sleep. The epoch is read first; sleepers_ is raised and fenced before
-      // the last look, and every enqueuer fences then reads sleepers_: either
-      // the last look sees its task, or it sees us and bumps the epoch.
+      // Sleep. The epoch is read first; sleepers_ is raised (seq_cst) before
+      // the last look (seq_cst loads), and every enqueuer publishes its task
+      // with a seq_cst store, then reads sleepers_ (seq_cst): either the last
+      // look sees the task, or the enqueuer sees us and bumps the epoch.
       const std::uint32_t e = epoch_.load(std::memory_order_acquire);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (work_visible()) {
+      if (work_visible()) { // seq_cst loads
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
         continue;
       }
-      if (stopping_.load(std::memory_order_acquire)) {
+      if (inject_.stopping.load(std::memory_order_seq_cst)) {
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
         break;
       }
       epoch_.wait(e, std::memory_order_acquire);
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
     }
-    // Wake the others, so they see stopping_ too (they may have slept through it).
+    // Wake the others, so they see inject_.stopping too (they may have slept through it).
     wake(workers_.size());
   }
 
   void stop_and_join() noexcept {
     {
-      std::lock_guard lock(inject_mutex_);
-      stopping_.store(true, std::memory_order_seq_cst);
+      std::lock_guard lock(inject_.lock);
+      inject_.stopping.store(true, std::memory_order_seq_cst);
     }
     wake(workers_.size() + 1);
     std::lock_guard lock(join_mutex_);
@@ -797,12 +832,14 @@ private:
   std::vector<std::thread> threads_;
   std::function<void(std::size_t)> on_start_;
 
-  alignas(detail::destructive_interference_size) std::mutex inject_mutex_;
-  detail::task_ring injected_;
-  std::atomic<std::uint64_t> injected_submitted_{0}; // written under inject_mutex_
-  std::atomic<bool> stopping_{false};
-
-  alignas(detail::destructive_interference_size) std::atomic<std::size_t> inject_size_{0};
+  // Everything a post from outside touches, on one cache line.
+  struct alignas(detail::destructive_interference_size) injection {
+    detail::spin_lock lock;
+    std::atomic<bool> stopping{false};           // written under lock
+    detail::task_ring ring;                       // under lock
+    std::atomic<std::uint64_t> submitted{0};     // written under lock
+    std::atomic<std::size_t> size{0};            // ring.size(), written under lock, read racily
+  } inject_;
   alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> sleepers_{0};
   alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> epoch_{0};
 

@@ -1,0 +1,290 @@
+// surge::thread_pool and parallel_for against oneTBB (task_group,
+// parallel_for), asio::thread_pool and a plain mutex-queue pool with
+// std::packaged_task, in the same process. Each pool has the machine's
+// default thread count (surge: hardware_concurrency workers; TBB: its default
+// arena; asio: hardware_concurrency threads). Runs alternate between
+// implementations; medians are reported.
+#include <surge/exec/parallel_for.hpp>
+#include <surge/exec/thread_pool.hpp>
+
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
+#include <tbb/parallel_for.h>
+#include <tbb/task_group.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench.hpp"
+
+namespace {
+
+using surge_bench::better;
+
+std::size_t threads() { return surge::thread_pool::default_threads(); }
+
+// ---- baseline: the pool everyone writes first ---------------------------------
+class mutex_pool {
+public:
+  explicit mutex_pool(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
+  }
+  ~mutex_pool() {
+    {
+      std::lock_guard l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  template <class F>
+  auto submit(F f) -> std::future<decltype(f())> {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto fut = task.get_future();
+    {
+      std::lock_guard l(m_);
+      q_.emplace_back(std::move(task));
+    }
+    cv_.notify_one();
+    return fut;
+  }
+
+private:
+  void loop() {
+    for (;;) {
+      std::packaged_task<void()> t;
+      {
+        std::unique_lock l(m_);
+        cv_.wait(l, [this] { return stop_ || !q_.empty(); });
+        if (q_.empty()) return;
+        t = std::move(q_.front());
+        q_.pop_front();
+      }
+      t();
+    }
+  }
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<void()>> q_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// ---- scenarios ------------------------------------------------------------------
+
+double post_surge(std::size_t n) {
+  surge::thread_pool pool(threads());
+  return surge_bench::time_ns([&] {
+           for (std::size_t i = 0; i < n; ++i) pool.post([] {});
+           pool.wait_idle();
+         }) /
+         static_cast<double>(n);
+}
+
+double post_bulk_surge(std::size_t n) {
+  surge::thread_pool pool(threads());
+  return surge_bench::time_ns([&] {
+           pool.post_bulk(std::size_t{0}, n, [](std::size_t) {});
+           pool.wait_idle();
+         }) /
+         static_cast<double>(n);
+}
+
+double post_asio(std::size_t n) {
+  asio::thread_pool pool(threads());
+  return surge_bench::time_ns([&] {
+           for (std::size_t i = 0; i < n; ++i) asio::post(pool, [] {});
+           pool.join();
+         }) /
+         static_cast<double>(n);
+}
+
+double post_tbb(std::size_t n) {
+  tbb::task_group g;
+  return surge_bench::time_ns([&] {
+           for (std::size_t i = 0; i < n; ++i) g.run([] {});
+           g.wait();
+         }) /
+         static_cast<double>(n);
+}
+
+double submit_surge(std::size_t n) {
+  surge::thread_pool pool(threads());
+  std::vector<std::future<std::size_t>> futs;
+  futs.reserve(n);
+  std::size_t sum = 0;
+  const double ns = surge_bench::time_ns([&] {
+    for (std::size_t i = 0; i < n; ++i) futs.push_back(pool.submit([i] { return i; }));
+    for (auto& f : futs) sum += f.get();
+  });
+  surge_bench::do_not_optimize(sum);
+  return ns / static_cast<double>(n);
+}
+
+double submit_mutex(std::size_t n) {
+  mutex_pool pool(threads());
+  std::vector<std::future<std::size_t>> futs;
+  futs.reserve(n);
+  std::size_t sum = 0;
+  const double ns = surge_bench::time_ns([&] {
+    for (std::size_t i = 0; i < n; ++i) futs.push_back(pool.submit([i] { return i; }));
+    for (auto& f : futs) sum += f.get();
+  });
+  surge_bench::do_not_optimize(sum);
+  return ns / static_cast<double>(n);
+}
+
+// Fork-join: fib(n) forks fib(n-1) as a task, computes fib(n-2) itself, joins.
+constexpr int fib_cutoff = 12;
+
+long fib_serial(int n) { return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2); }
+
+struct fib_frame {
+  surge::thread_pool* pool;
+  int n;
+  long result = 0;
+  std::atomic<bool> done{false};
+};
+
+long fib_surge(surge::thread_pool& pool, int n) {
+  if (n < fib_cutoff) return fib_serial(n);
+  fib_frame child{&pool, n - 1};
+  pool.post([f = &child] {
+    f->result = fib_surge(*f->pool, f->n);
+    f->done.store(true, std::memory_order_release);
+  });
+  const long b = fib_surge(pool, n - 2);
+  while (!child.done.load(std::memory_order_acquire))
+    if (!pool.run_pending_task()) surge::detail::cpu_relax();
+  return child.result + b;
+}
+
+long fib_tbb(int n) {
+  if (n < fib_cutoff) return fib_serial(n);
+  long a = 0;
+  tbb::task_group g;
+  g.run([&] { a = fib_tbb(n - 1); });
+  const long b = fib_tbb(n - 2);
+  g.wait();
+  return a + b;
+}
+
+double fib_surge_ms(int n) {
+  surge::thread_pool pool(threads());
+  long r = 0;
+  const double ns = surge_bench::time_ns([&] {
+    auto f = pool.submit([&] { return fib_surge(pool, n); });
+    r = f.get();
+  });
+  surge_bench::do_not_optimize(r);
+  return ns / 1e6;
+}
+
+double fib_tbb_ms(int n) {
+  long r = 0;
+  const double ns = surge_bench::time_ns([&] { r = fib_tbb(n); });
+  surge_bench::do_not_optimize(r);
+  return ns / 1e6;
+}
+
+// parallel_for, cheap body.
+inline void cheap(std::int64_t i) { surge_bench::do_not_optimize(i * i); }
+
+double pfor_cheap_surge(surge::thread_pool& pool, std::int64_t n) {
+  return surge_bench::time_ns([&] { surge::parallel_for(pool, std::int64_t{0}, n, [](std::int64_t i) { cheap(i); }); }) /
+         1e6;
+}
+
+double pfor_cheap_tbb(std::int64_t n) {
+  return surge_bench::time_ns([&] { tbb::parallel_for(std::int64_t{0}, n, [](std::int64_t i) { cheap(i); }); }) / 1e6;
+}
+
+// parallel_for, uneven body: iteration i costs i/4 steps of an LCG.
+inline void uneven(std::int64_t i) {
+  std::uint64_t x = static_cast<std::uint64_t>(i);
+  for (std::int64_t k = 0; k < i / 4; ++k) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+  surge_bench::do_not_optimize(x);
+}
+
+double pfor_uneven_surge(surge::thread_pool& pool, std::int64_t n) {
+  return surge_bench::time_ns(
+             [&] { surge::parallel_for(pool, std::int64_t{0}, n, [](std::int64_t i) { uneven(i); }); }) /
+         1e6;
+}
+
+double pfor_uneven_tbb(std::int64_t n) {
+  return surge_bench::time_ns([&] { tbb::parallel_for(std::int64_t{0}, n, [](std::int64_t i) { uneven(i); }); }) / 1e6;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  const auto opts = surge_bench::parse_args(argc, argv);
+  surge_bench::report rep("surge thread_pool / parallel_for vs oneTBB, asio::thread_pool, mutex+packaged_task pool");
+  const std::size_t tasks = opts.quick ? 20'000 : 1'000'000;
+  const int fib_n = opts.quick ? 22 : 30;
+  const std::int64_t cheap_n = opts.quick ? 1'000'000 : 100'000'000;
+  const std::int64_t uneven_n = opts.quick ? 2'000 : 20'000;
+  const std::string note = std::to_string(threads()) + " threads";
+
+  if (surge_bench::selected(opts, "post")) {
+    std::vector<double> s, b, a, t;
+    for (int r = 0; r < opts.reps; ++r) {
+      s.push_back(post_surge(tasks));
+      b.push_back(post_bulk_surge(tasks));
+      a.push_back(post_asio(tasks));
+      t.push_back(post_tbb(tasks));
+    }
+    const std::string sc = "post " + std::to_string(tasks) + " empty tasks from outside";
+    rep.add({sc, "surge post", surge_bench::median(s), "ns/task", better::lower, note});
+    rep.add({sc, "surge post_bulk", surge_bench::median(b), "ns/task", better::lower, "one call, one wake-up"});
+    rep.add({sc, "asio::thread_pool post", surge_bench::median(a), "ns/task", better::lower});
+    rep.add({sc, "tbb::task_group run+wait", surge_bench::median(t), "ns/task", better::lower});
+  }
+  if (surge_bench::selected(opts, "submit")) {
+    std::vector<double> s, m;
+    for (int r = 0; r < opts.reps; ++r) {
+      s.push_back(submit_surge(tasks));
+      m.push_back(submit_mutex(tasks));
+    }
+    const std::string sc = "submit " + std::to_string(tasks) + " tasks, get futures";
+    rep.add({sc, "surge submit", surge_bench::median(s), "ns/task", better::lower});
+    rep.add({sc, "mutex queue + packaged_task", surge_bench::median(m), "ns/task", better::lower});
+  }
+  if (surge_bench::selected(opts, "fib")) {
+    std::vector<double> s, t;
+    for (int r = 0; r < opts.reps; ++r) {
+      s.push_back(fib_surge_ms(fib_n));
+      t.push_back(fib_tbb_ms(fib_n));
+    }
+    const std::string sc = "fork-join fib(" + std::to_string(fib_n) + "), serial below " + std::to_string(fib_cutoff);
+    rep.add({sc, "surge post + help-while-join", surge_bench::median(s), "ms", better::lower});
+    rep.add({sc, "tbb::task_group", surge_bench::median(t), "ms", better::lower});
+  }
+  surge::thread_pool pool(threads());
+  if (surge_bench::selected(opts, "parallel_for")) {
+    std::vector<double> s, t, su, tu;
+    for (int r = 0; r < opts.reps; ++r) {
+      s.push_back(pfor_cheap_surge(pool, cheap_n));
+      t.push_back(pfor_cheap_tbb(cheap_n));
+      su.push_back(pfor_uneven_surge(pool, uneven_n));
+      tu.push_back(pfor_uneven_tbb(uneven_n));
+    }
+    const std::string sc = "parallel_for " + std::to_string(cheap_n) + " cheap iterations";
+    rep.add({sc, "surge parallel_for", surge_bench::median(s), "ms", better::lower});
+    rep.add({sc, "tbb::parallel_for", surge_bench::median(t), "ms", better::lower});
+    const std::string su_sc = "parallel_for " + std::to_string(uneven_n) + " uneven iterations (cost ~ i)";
+    rep.add({su_sc, "surge parallel_for", surge_bench::median(su), "ms", better::lower});
+    rep.add({su_sc, "tbb::parallel_for", surge_bench::median(tu), "ms", better::lower});
+  }
+  rep.print(opts);
+}
