@@ -72,47 +72,11 @@ public:
   /// Takes the lock if it is free and no one waits; never suspends.
   [[nodiscard]] bool try_lock() noexcept {
     std::lock_guard guard(mutex_);
-    if (locked_) return false;
-    locked_ = true;
-    return true;
+    return try_take_locked();
   }
 
-  class lock_awaiter : detail::cancellable_waiter<async_mutex> {
-  public:
-    lock_awaiter(async_mutex& m, std::stop_token token) noexcept
-        : detail::cancellable_waiter<async_mutex>(std::move(token)), mutex_(m) {}
-    [[nodiscard]] bool await_ready() noexcept {
-      if (token_.stop_requested()) {
-        status_ = detail::wait_status::cancelled;
-        return true;
-      }
-      if (!mutex_.try_lock()) return false;
-      status_ = detail::wait_status::done;
-      return true;
-    }
-    bool await_suspend(std::coroutine_handle<> h) {
-      arm(mutex_, h);
-      std::lock_guard guard(mutex_.mutex_);
-      if (cancel_pending_) {
-        status_ = detail::wait_status::cancelled;
-        return false;
-      }
-      if (!mutex_.locked_) {
-        mutex_.locked_ = true;
-        status_ = detail::wait_status::done;
-        return false;
-      }
-      mutex_.waiters_.push_back(*this);
-      return true;
-    }
-    void await_resume() {
-      disarm();
-      if (status_ == detail::wait_status::cancelled) throw operation_cancelled{};
-    }
-
-  protected:
-    async_mutex& mutex_;
-  };
+  /// The awaiter of lock(): yields nothing; the caller then owns the lock.
+  using lock_awaiter = detail::grant_awaiter<async_mutex>;
 
   class scoped_lock_awaiter : public lock_awaiter {
   public:
@@ -121,7 +85,7 @@ public:
     using lock_awaiter::await_suspend;
     [[nodiscard]] async_mutex_lock await_resume() {
       lock_awaiter::await_resume();
-      return async_mutex_lock(mutex_, std::adopt_lock);
+      return async_mutex_lock(owner_, std::adopt_lock);
     }
   };
 
@@ -157,9 +121,11 @@ public:
 private:
   template <class>
   friend struct detail::cancel_wait;
-  bool cancel_wait(detail::waiter& w) noexcept {
-    std::lock_guard guard(mutex_);
-    return static_cast<detail::cancellable_waiter<async_mutex>&>(w).cancel_locked();
+  friend class detail::grant_awaiter<async_mutex>;
+  bool try_take_locked() noexcept {
+    if (locked_) return false;
+    locked_ = true;
+    return true;
   }
 
   mutable std::mutex mutex_;

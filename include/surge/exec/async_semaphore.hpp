@@ -44,47 +44,11 @@ public:
   /// Takes a permit if one is free; never suspends.
   [[nodiscard]] bool try_acquire() noexcept {
     std::lock_guard guard(mutex_);
-    if (count_ == 0) return false;
-    --count_;
-    return true;
+    return try_take_locked();
   }
 
-  class acquire_awaiter : detail::cancellable_waiter<async_semaphore> {
-  public:
-    acquire_awaiter(async_semaphore& s, std::stop_token token) noexcept
-        : detail::cancellable_waiter<async_semaphore>(std::move(token)), sem_(s) {}
-    [[nodiscard]] bool await_ready() noexcept {
-      if (token_.stop_requested()) {
-        status_ = detail::wait_status::cancelled;
-        return true;
-      }
-      if (!sem_.try_acquire()) return false;
-      status_ = detail::wait_status::done;
-      return true;
-    }
-    bool await_suspend(std::coroutine_handle<> h) {
-      arm(sem_, h);
-      std::lock_guard guard(sem_.mutex_);
-      if (cancel_pending_) {
-        status_ = detail::wait_status::cancelled;
-        return false;
-      }
-      if (sem_.count_ > 0) {
-        --sem_.count_;
-        status_ = detail::wait_status::done;
-        return false;
-      }
-      sem_.waiters_.push_back(*this);
-      return true;
-    }
-    void await_resume() {
-      disarm();
-      if (status_ == detail::wait_status::cancelled) throw operation_cancelled{};
-    }
-
-  private:
-    async_semaphore& sem_;
-  };
+  /// The awaiter of acquire(): yields nothing; the caller then holds a permit.
+  using acquire_awaiter = detail::grant_awaiter<async_semaphore>;
 
   /// `co_await s.acquire()`: suspends until a permit is granted.
   [[nodiscard]] acquire_awaiter acquire(std::stop_token token = {}) noexcept { return {*this, std::move(token)}; }
@@ -116,9 +80,11 @@ public:
 private:
   template <class>
   friend struct detail::cancel_wait;
-  bool cancel_wait(detail::waiter& w) noexcept {
-    std::lock_guard guard(mutex_);
-    return static_cast<detail::cancellable_waiter<async_semaphore>&>(w).cancel_locked();
+  friend class detail::grant_awaiter<async_semaphore>;
+  bool try_take_locked() noexcept {
+    if (count_ == 0) return false;
+    --count_;
+    return true;
   }
 
   mutable std::mutex mutex_;

@@ -66,30 +66,21 @@ public:
   class send_awaiter : detail::cancellable_waiter<channel> {
     using base = detail::cancellable_waiter<channel>;
     using base::arm;
-    using base::cancel_pending_;
-    using base::disarm;
+    using base::end_wait;
     using base::status_;
-    using base::token_;
+    using base::stopped_before_link;
+    using base::stopped_before_wait;
 
   public:
     send_awaiter(channel& ch, T&& value, std::stop_token token) noexcept
         : detail::cancellable_waiter<channel>(std::move(token)), channel_(ch), value_(std::move(value)) {}
-    [[nodiscard]] bool await_ready() noexcept {
-      if (token_.stop_requested()) {
-        status_ = detail::wait_status::cancelled;
-        return true;
-      }
-      return false;
-    }
+    [[nodiscard]] bool await_ready() noexcept { return stopped_before_wait(); }
     bool await_suspend(std::coroutine_handle<> h) {
       arm(channel_, h);
       detail::waiter* wake = nullptr;
       {
         std::lock_guard guard(channel_.mutex_);
-        if (cancel_pending_) {
-          status_ = detail::wait_status::cancelled;
-          return false;
-        }
+        if (stopped_before_link()) return false;
         if (channel_.closed_) {
           status_ = detail::wait_status::closed;
           return false;
@@ -109,8 +100,7 @@ public:
       return false;
     }
     [[nodiscard]] bool await_resume() {
-      disarm();
-      if (status_ == detail::wait_status::cancelled) throw operation_cancelled{};
+      end_wait();
       return status_ == detail::wait_status::done;
     }
 
@@ -123,30 +113,21 @@ public:
   class recv_awaiter : detail::cancellable_waiter<channel> {
     using base = detail::cancellable_waiter<channel>;
     using base::arm;
-    using base::cancel_pending_;
-    using base::disarm;
+    using base::end_wait;
     using base::status_;
-    using base::token_;
+    using base::stopped_before_link;
+    using base::stopped_before_wait;
 
   public:
     recv_awaiter(channel& ch, std::stop_token token) noexcept
         : detail::cancellable_waiter<channel>(std::move(token)), channel_(ch) {}
-    [[nodiscard]] bool await_ready() noexcept {
-      if (token_.stop_requested()) {
-        status_ = detail::wait_status::cancelled;
-        return true;
-      }
-      return false;
-    }
+    [[nodiscard]] bool await_ready() noexcept { return stopped_before_wait(); }
     bool await_suspend(std::coroutine_handle<> h) {
       arm(channel_, h);
       detail::waiter* wake = nullptr;
       {
         std::lock_guard guard(channel_.mutex_);
-        if (cancel_pending_) {
-          status_ = detail::wait_status::cancelled;
-          return false;
-        }
+        if (stopped_before_link()) return false;
         if (channel_.size_ > 0) {
           value_.emplace(channel_.pop_locked());
           // a blocked sender's value takes the freed slot
@@ -167,8 +148,7 @@ public:
       return false;
     }
     [[nodiscard]] std::optional<T> await_resume() {
-      disarm();
-      if (status_ == detail::wait_status::cancelled) throw operation_cancelled{};
+      end_wait();
       return std::move(value_);
     }
 
@@ -254,10 +234,6 @@ public:
 private:
   template <class>
   friend struct detail::cancel_wait;
-  bool cancel_wait(detail::waiter& w) noexcept {
-    std::lock_guard guard(mutex_);
-    return static_cast<detail::cancellable_waiter<channel>&>(w).cancel_locked();
-  }
   static detail::waiter* mark_all(detail::waiter_list& list) noexcept {
     detail::waiter* first = list.take_all();
     for (detail::waiter* w = first; w; w = w->next_) w->status_ = detail::wait_status::closed;

@@ -5,6 +5,7 @@
 
 #include <surge/exec/detail/awaitable_traits.hpp>
 #include <surge/exec/detail/frame_allocator.hpp>
+#include <surge/exec/detail/unique_coroutine.hpp>
 
 #include <condition_variable>
 #include <coroutine>
@@ -94,24 +95,16 @@ public:
     void unhandled_exception() noexcept { *error_ = std::current_exception(); }
   };
 
-  sync_wait_driver(sync_wait_driver&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
-  sync_wait_driver(const sync_wait_driver&) = delete;
-  sync_wait_driver& operator=(const sync_wait_driver&) = delete;
-  sync_wait_driver& operator=(sync_wait_driver&&) = delete;
-  ~sync_wait_driver() {
-    if (handle_) handle_.destroy();
-  }
-
   void run(sync_wait_event& event, std::exception_ptr& error) {
     handle_.promise().event_ = &event;
     handle_.promise().error_ = &error;
-    handle_.resume();
+    handle_.get().resume();
     event.wait();
   }
 
 private:
   explicit sync_wait_driver(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
-  std::coroutine_handle<promise_type> handle_;
+  unique_coroutine<promise_type> handle_;
 };
 
 template <class A, class R>

@@ -4,6 +4,7 @@
 #define SURGE_EXEC_TASK_HPP
 
 #include <surge/exec/detail/frame_allocator.hpp>
+#include <surge/exec/detail/unique_coroutine.hpp>
 
 #include <coroutine>
 #include <exception>
@@ -199,27 +200,15 @@ public:
   using promise_type = detail::task_promise<T>;
   using value_type = T;
 
-  /// An empty task (awaiting it throws std::logic_error).
+  /// An empty task (awaiting it throws std::logic_error). Moves leave the
+  /// source empty; move assignment destroys the frame it replaces.
   task() noexcept = default;
-  task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
-  task& operator=(task&& other) noexcept {
-    if (this != &other) {
-      if (handle_) handle_.destroy();
-      handle_ = std::exchange(other.handle_, {});
-    }
-    return *this;
-  }
-  task(const task&) = delete;
-  task& operator=(const task&) = delete;
-  ~task() {
-    if (handle_) handle_.destroy();
-  }
 
   /// True if this task owns a coroutine (false when default-constructed or moved from).
   [[nodiscard]] bool valid() const noexcept { return static_cast<bool>(handle_); }
   /// True once the coroutine ran to completion. Not synchronised: read it only
   /// from the thread that awaited the task after it resumed.
-  [[nodiscard]] bool done() const noexcept { return handle_ && handle_.done(); }
+  [[nodiscard]] bool done() const noexcept { return handle_ && handle_.get().done(); }
 
   /// `co_await task` (lvalue or rvalue): runs the task; yields its result
   /// (moved out) or rethrows its exception. Throws std::logic_error when the
@@ -232,14 +221,15 @@ private:
   friend struct detail::task_access;
   explicit task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
 
+
   detail::task_awaiter<T> make_awaiter() {
     if (!handle_) throw std::logic_error("surge::task: co_await on an empty (moved-from) task");
     if (handle_.promise().awaited_) throw std::logic_error("surge::task: co_await on a task that was already awaited");
     handle_.promise().awaited_ = true;
-    return detail::task_awaiter<T>{handle_};
+    return detail::task_awaiter<T>{handle_.get()};
   }
 
-  std::coroutine_handle<promise_type> handle_{};
+  detail::unique_coroutine<promise_type> handle_;
 };
 
 namespace detail {
@@ -247,7 +237,7 @@ namespace detail {
 struct task_access {
   template <class T>
   static std::coroutine_handle<task_promise<T>> release(task<T>& t) noexcept {
-    return std::exchange(t.handle_, {});
+    return t.handle_.release();
   }
 };
 

@@ -5,6 +5,7 @@
 #define SURGE_EXEC_WHEN_ALL_HPP
 
 #include <surge/exec/detail/frame_allocator.hpp>
+#include <surge/exec/detail/unique_coroutine.hpp>
 #include <surge/exec/task.hpp>
 
 #include <array>
@@ -79,29 +80,14 @@ public:
     [[noreturn]] void unhandled_exception() const noexcept { std::terminate(); }  // parts catch everything
   };
 
-  when_all_part() noexcept = default;
-  when_all_part(when_all_part&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
-  when_all_part& operator=(when_all_part&& o) noexcept {
-    if (this != &o) {
-      if (handle_) handle_.destroy();
-      handle_ = std::exchange(o.handle_, {});
-    }
-    return *this;
-  }
-  when_all_part(const when_all_part&) = delete;
-  when_all_part& operator=(const when_all_part&) = delete;
-  ~when_all_part() {
-    if (handle_) handle_.destroy();
-  }
-
   void start(when_all_latch& latch) noexcept {
     handle_.promise().latch_ = &latch;
-    handle_.resume();
+    handle_.get().resume();
   }
 
 private:
   explicit when_all_part(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
-  std::coroutine_handle<promise_type> handle_{};
+  unique_coroutine<promise_type> handle_;
 };
 
 template <class T>

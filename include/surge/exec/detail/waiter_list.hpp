@@ -21,6 +21,7 @@
 #define SURGE_EXEC_DETAIL_WAITER_LIST_HPP
 
 #include <surge/exec/detail/inline_resume.hpp>
+#include <surge/exec/operation_cancelled.hpp>
 
 #include <coroutine>
 #include <mutex>
@@ -98,14 +99,23 @@ inline void resume_chain(waiter* w) noexcept {
   }
 }
 
-/// The stop callback of a cancellable wait: `Owner::cancel_wait(waiter&)`
-/// unlinks under the owner's lock and returns true if it did.
+template <class Owner>
+struct cancellable_waiter;
+
+/// The stop callback of a cancellable wait: unlinks the waiter under the
+/// owner's lock (`Owner::mutex_`; Owner befriends this) and resumes it if it
+/// was still waiting.
 template <class Owner>
 struct cancel_wait {
   Owner* owner_;
-  waiter* waiter_;
+  cancellable_waiter<Owner>* waiter_;
   void operator()() const noexcept {
-    if (owner_->cancel_wait(*waiter_)) resume_inline(*waiter_);
+    bool unlinked;
+    {
+      std::lock_guard lock(owner_->mutex_);
+      unlinked = waiter_->cancel_locked();
+    }
+    if (unlinked) resume_inline(*waiter_);
   }
 };
 
@@ -127,7 +137,27 @@ struct cancellable_waiter : waiter {
   /// Destroys the callback, waiting for one running elsewhere to return.
   void disarm() noexcept { callback_.reset(); }
 
-  /// Called under the owner's lock by Owner::cancel_wait.
+  /// await_ready prologue: true (status cancelled) if stop was already requested.
+  [[nodiscard]] bool stopped_before_wait() noexcept {
+    if (!token_.stop_requested()) return false;
+    status_ = wait_status::cancelled;
+    return true;
+  }
+  /// In await_suspend, under the owner's lock: true (status cancelled) if the
+  /// stop callback ran before the waiter could link itself.
+  [[nodiscard]] bool stopped_before_link() noexcept {
+    if (!cancel_pending_) return false;
+    status_ = wait_status::cancelled;
+    return true;
+  }
+  /// await_resume prologue: drops the callback; throws operation_cancelled
+  /// if the wait was cancelled.
+  void end_wait() {
+    disarm();
+    if (status_ == wait_status::cancelled) throw operation_cancelled{};
+  }
+
+  /// Called under the owner's lock by cancel_wait.
   bool cancel_locked() noexcept {
     if (status_ == wait_status::linked) {
       list_->erase(*this, wait_status::cancelled);
@@ -135,6 +165,40 @@ struct cancellable_waiter : waiter {
     }
     if (status_ == wait_status::idle) cancel_pending_ = true;
     return false;
+  }
+};
+
+/// The awaiter of a wait for a grant (a lock, a permit). Owner provides, to
+/// this class and to cancel_wait<Owner> (friends): `mutex_`, `waiters_`, and
+/// `bool try_take_locked()` (take the grant if free; called under mutex_).
+template <class Owner>
+class grant_awaiter : cancellable_waiter<Owner> {
+public:
+  grant_awaiter(Owner& owner, std::stop_token token) noexcept
+      : cancellable_waiter<Owner>(std::move(token)), owner_(owner) {}
+
+  [[nodiscard]] bool await_ready() noexcept {
+    if (this->stopped_before_wait()) return true;
+    std::lock_guard lock(owner_.mutex_);
+    return take_locked();
+  }
+  bool await_suspend(std::coroutine_handle<> h) {
+    this->arm(owner_, h);
+    std::lock_guard lock(owner_.mutex_);
+    if (this->stopped_before_link() || take_locked()) return false;
+    owner_.waiters_.push_back(*this);
+    return true;
+  }
+  void await_resume() { this->end_wait(); }
+
+protected:
+  Owner& owner_;
+
+private:
+  bool take_locked() noexcept {
+    if (!owner_.try_take_locked()) return false;
+    this->status_ = wait_status::done;
+    return true;
   }
 };
 
