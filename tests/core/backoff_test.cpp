@@ -22,7 +22,10 @@ TEST_CASE("backoff spins a bounded number of steps, then asks to block", "[detai
 
 TEST_CASE("backoff lets a waiter see another thread's store", "[detail][backoff]") {
   std::atomic<bool> flag{false};
-  std::thread setter([&] { flag.store(true, std::memory_order_release); });
+  std::thread setter([&] {
+    flag.store(true, std::memory_order_release);
+    flag.notify_one();  // without it, flag.wait(false) below may sleep forever
+  });
   surge::detail::backoff<> b;
   while (!flag.load(std::memory_order_acquire)) {
     if (b.spinning()) {

@@ -1,6 +1,7 @@
 #include <surge/exec/async_mutex.hpp>
 #include <surge/exec/sync_wait.hpp>
 #include <surge/exec/task.hpp>
+#include <surge/exec/thread_pool.hpp>
 #include <surge/exec/when_all.hpp>
 
 #include <atomic>
@@ -51,10 +52,10 @@ TEST_CASE("async_mutex hands the lock to waiters in FIFO order", "[exec][async_m
 }
 
 TEST_CASE("async_mutex gives mutual exclusion under two workers", "[exec][async_mutex]") {
-  exec_test::thread_executor ex(2);
+  surge::thread_pool ex(2);  // two workers
   async_mutex m;
   long counter = 0;  // deliberately not atomic: TSan checks the exclusion
-  auto worker = [](exec_test::thread_executor& e, async_mutex& mx, long& c, int n) -> task<void> {
+  auto worker = [](surge::thread_pool& e, async_mutex& mx, long& c, int n) -> task<void> {
     for (int i = 0; i < n; ++i) {
       if (i % 16 == 0) co_await e.schedule();
       auto guard = co_await mx.scoped_lock();
@@ -96,7 +97,7 @@ TEST_CASE("async_mutex lock cancellation via stop_token", "[exec][async_mutex]")
 }
 
 TEST_CASE("async_mutex: cancellation racing with unlocks resumes each waiter once", "[exec][async_mutex]") {
-  exec_test::thread_executor ex(2);
+  surge::thread_pool ex(2);  // two workers
   async_mutex m;
   std::atomic<int> cancelled{0}, locked{0};
   std::vector<std::stop_source> stops(200);

@@ -1,6 +1,7 @@
 #include <surge/exec/async_semaphore.hpp>
 #include <surge/exec/sync_wait.hpp>
 #include <surge/exec/task.hpp>
+#include <surge/exec/thread_pool.hpp>
 #include <surge/exec/when_all.hpp>
 
 #include <algorithm>
@@ -15,7 +16,7 @@
 using surge::async_semaphore;
 using surge::task;
 
-TEST_CASE("async_semaphore counts permits; bad input throws", "[exec][async_semaphore]") {
+TEST_CASE("async_semaphore counts permits, bad input throws", "[exec][async_semaphore]") {
   CHECK_THROWS_AS(async_semaphore(-1), std::invalid_argument);
   async_semaphore s(2);
   CHECK(s.try_acquire());
@@ -46,7 +47,7 @@ TEST_CASE("async_semaphore wakes waiters FIFO, release(n) wakes n", "[exec][asyn
 }
 
 TEST_CASE("async_semaphore never admits more than its count", "[exec][async_semaphore]") {
-  exec_test::thread_executor ex(2);
+  surge::thread_pool ex(2);  // two workers
   async_semaphore s(3);
   std::atomic<int> in_use{0}, peak{0};
   std::atomic<long> done{0};

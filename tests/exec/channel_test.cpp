@@ -1,6 +1,7 @@
 #include <surge/exec/channel.hpp>
 #include <surge/exec/sync_wait.hpp>
 #include <surge/exec/task.hpp>
+#include <surge/exec/thread_pool.hpp>
 #include <surge/exec/when_all.hpp>
 
 #include <atomic>
@@ -19,7 +20,7 @@
 using surge::channel;
 using surge::task;
 
-TEST_CASE("channel buffers in FIFO order; bad capacity throws", "[exec][channel]") {
+TEST_CASE("channel buffers in FIFO order, bad capacity throws", "[exec][channel]") {
   CHECK_THROWS_AS(channel<int>(0), std::invalid_argument);
   channel<int> ch(3);
   CHECK(ch.capacity() == 3);
@@ -39,7 +40,7 @@ TEST_CASE("channel buffers in FIFO order; bad capacity throws", "[exec][channel]
   CHECK(ch.size() == 0);
 }
 
-TEST_CASE("channel close: buffered values drain, then nullopt; sends fail", "[exec][channel]") {
+TEST_CASE("channel close: buffered values drain, then nullopt, sends fail", "[exec][channel]") {
   channel<std::unique_ptr<int>> ch(4);
   surge::sync_wait([](channel<std::unique_ptr<int>>& c) -> task<void> {
     const bool s1 = co_await c.send(std::make_unique<int>(1));
@@ -104,7 +105,7 @@ TEST_CASE("channel hands values to waiting receivers and unblocks senders in ord
 }
 
 TEST_CASE("channel stress: several senders and receivers, no loss, no duplication", "[exec][channel]") {
-  exec_test::thread_executor ex(2);
+  surge::thread_pool ex(2);  // two workers
   constexpr int senders = 4, receivers = 3, per_sender = 5000;
   channel<int> ch(8);
   std::vector<std::vector<int>> received(receivers);

@@ -81,7 +81,7 @@ TEST_CASE("when_all rethrows the first exception in argument order after all fin
   CHECK(finished.load() == 100);
 }
 
-TEST_CASE("when_all of void and reference vectors; frames all destroyed", "[exec][when_all]") {
+TEST_CASE("when_all of void and reference vectors, frames all destroyed", "[exec][when_all]") {
   const long before = exec_test::frame_probe::live.load();
   int hits = 0;
   std::vector<task<void>> voids;
