@@ -7,10 +7,10 @@
 #include <surge/exec/parallel_for.hpp>
 #include <surge/exec/thread_pool.hpp>
 
-#include <asio/post.hpp>
-#include <asio/thread_pool.hpp>
 #include <tbb/parallel_for.h>
 #include <tbb/task_group.h>
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -34,7 +34,7 @@ std::size_t threads() { return surge::thread_pool::default_threads(); }
 
 // ---- baseline: the pool everyone writes first ---------------------------------
 class mutex_pool {
-public:
+ public:
   explicit mutex_pool(std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
   }
@@ -58,7 +58,7 @@ public:
     return fut;
   }
 
-private:
+ private:
   void loop() {
     for (;;) {
       std::packaged_task<void()> t;
@@ -200,7 +200,8 @@ double fib_tbb_ms(int n) {
 inline void cheap(std::int64_t i) { surge_bench::do_not_optimize(i * i); }
 
 double pfor_cheap_surge(surge::thread_pool& pool, std::int64_t n) {
-  return surge_bench::time_ns([&] { surge::parallel_for(pool, std::int64_t{0}, n, [](std::int64_t i) { cheap(i); }); }) /
+  return surge_bench::time_ns(
+             [&] { surge::parallel_for(pool, std::int64_t{0}, n, [](std::int64_t i) { cheap(i); }); }) /
          1e6;
 }
 
@@ -225,7 +226,7 @@ double pfor_uneven_tbb(std::int64_t n) {
   return surge_bench::time_ns([&] { tbb::parallel_for(std::int64_t{0}, n, [](std::int64_t i) { uneven(i); }); }) / 1e6;
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
   const auto opts = surge_bench::parse_args(argc, argv);

@@ -3,12 +3,15 @@
 // self-contained; read it top to bottom.
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
-#include <surge/fmt.hpp>
+#include <surge/exec/parallel_for.hpp>
 #include <surge/exec/thread_pool.hpp>
+#include <surge/fmt.hpp>
 #include <surge/surge.hpp>
 
 #include <atomic>
+#include <future>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -29,8 +32,23 @@ void tour_basics() {
   });
   producer.join();
   consumer.join();
-  fmt::print("two counters {} bytes apart: produced {} consumed {}\n",
-             sizeof(surge::detail::padded<std::atomic<long>>), c.produced->load(), c.consumed->load());
+  fmt::print("two counters {} bytes apart: produced {} consumed {}\n", sizeof(surge::detail::padded<std::atomic<long>>),
+             c.produced->load(), c.consumed->load());
+}
+
+void tour_pool() {
+  section("thread pool");
+  surge::thread_pool pool(2);  // work-stealing; default: hardware_concurrency() workers
+  std::atomic<int> done{0};
+  for (int i = 0; i < 1000; ++i) pool.post([&done] { done.fetch_add(1); });  // fire and forget
+  std::future<int> answer = pool.submit([](int x) { return x * 2; }, 21);    // exceptions reach the future
+  std::vector<long> squares(1000);
+  surge::parallel_for(pool, 0, 1000, [&](int i) { squares[static_cast<std::size_t>(i)] = long{i} * i; });
+  pool.wait_idle();  // every task above, and what they posted, has finished
+  long sum = 0;
+  for (long s : squares) sum += s;
+  fmt::print("{} workers ran {} posted tasks; submit gave {}; parallel_for sum of squares {}\n", pool.size(),
+             done.load(), answer.get(), sum);
 }
 
 void tour_coro() {
@@ -54,11 +72,12 @@ void tour_coro() {
   fmt::print("3 coroutines spawned on a 2-worker pool sent squares summing to {}\n", sum);
 }
 
-} // namespace
+}  // namespace
 
 int main() {
   fmt::print("surge tour\n");
   tour_basics();
+  tour_pool();
   tour_coro();
   fmt::print("\ntour done\n");
 }

@@ -5,6 +5,8 @@
 #ifndef SURGE_SURGE_HPP
 #define SURGE_SURGE_HPP
 
+#include <surge/exec/parallel_for.hpp>
+#include <surge/exec/thread_pool.hpp>
 #include <surge/version.hpp>
 
 #include <surge/exec/async_mutex.hpp>

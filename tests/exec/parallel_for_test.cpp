@@ -34,7 +34,7 @@ void check_each_index_once(surge::thread_pool& pool, I first, I last, I grain) {
   for (auto& h : hits) wrong += h.load() != 1;
   REQUIRE(wrong == 0);
 }
-} // namespace
+}  // namespace
 
 TEST_CASE("parallel_for: each index exactly once, any grain and index type", "[parallel_for]") {
   watchdog dog("parallel_for each index");
@@ -67,7 +67,7 @@ TEST_CASE("parallel_for: uneven bodies sum like the sequential loop", "[parallel
   for (int round = 0; round < scaled(30, 3); ++round) {
     const int n = 1 + static_cast<int>(rng() % 5000);
     std::vector<unsigned> cost(static_cast<std::size_t>(n));
-    for (auto& c : cost) c = rng() % 8 == 0 ? rng() % 20000 : rng() % 50; // a few heavy indices
+    for (auto& c : cost) c = rng() % 8 == 0 ? rng() % 20000 : rng() % 50;  // a few heavy indices
     auto value = [&](int i) {
       std::uint64_t x = static_cast<std::uint64_t>(i) + 1;
       for (unsigned k = 0; k < cost[static_cast<std::size_t>(i)]; ++k) x = x * 6364136223846793005ULL + 1;
@@ -102,10 +102,10 @@ TEST_CASE("parallel_for: the first exception propagates, after every started pie
       FAIL("no exception");
     } catch (const std::runtime_error& e) {
       const int i = std::stoi(e.what());
-      CHECK(i % 1000 == 999); // one of the thrown ones
+      CHECK(i % 1000 == 999);  // one of the thrown ones
       after.store(running.load());
     }
-    CHECK(after.load() == 0); // no body still running when the caller sees the exception
+    CHECK(after.load() == 0);  // no body still running when the caller sees the exception
   }
   // the pool is fine afterwards
   std::atomic<int> n{0};

@@ -35,7 +35,7 @@ constexpr T scaled(T full, T divisor = 10) {
 /// Aborts the process if not destroyed within `limit`. The wait is a timed
 /// wait on a condition variable signalled by the destructor (no sleeping).
 class watchdog {
-public:
+ public:
   explicit watchdog(const char* what, std::chrono::seconds limit = std::chrono::seconds(60))
       : thread_([this, what, limit] {
           std::unique_lock lock(mutex_);
@@ -56,7 +56,7 @@ public:
     thread_.join();
   }
 
-private:
+ private:
   std::mutex mutex_;
   std::condition_variable cv_;
   bool done_ = false;
@@ -70,4 +70,4 @@ inline unsigned spin_work(unsigned n) {
   return x;
 }
 
-} // namespace pool_test
+}  // namespace pool_test

@@ -51,7 +51,7 @@ TEST_CASE("thread_pool: worker start hook and this_thread_index", "[thread_pool]
   for (auto& f : idx) CHECK(f.get() < 3);
   surge::thread_pool other(1);
   CHECK(pool.submit([&other] { return other.this_thread_index(); }).get() == surge::thread_pool::npos);
-  pool.shutdown(); // joined: every hook has run
+  pool.shutdown();  // joined: every hook has run
   CHECK(started == std::multiset<std::size_t>{0, 1, 2});
 }
 
@@ -67,7 +67,8 @@ TEST_CASE("thread_pool: 1e6 tiny tasks each run exactly once", "[thread_pool]") 
   });
   pool.post_bulk(half, three_q, [&hits](std::size_t i) { hits[i].fetch_add(1, std::memory_order_relaxed); });
   pool.post([&] {
-    for (std::size_t i = three_q; i < n; ++i) pool.post([&hits, i] { hits[i].fetch_add(1, std::memory_order_relaxed); });
+    for (std::size_t i = three_q; i < n; ++i)
+      pool.post([&hits, i] { hits[i].fetch_add(1, std::memory_order_relaxed); });
   });
   producer.join();
   pool.wait_idle();
@@ -114,7 +115,7 @@ TEST_CASE("thread_pool: futures carry values, void and exceptions", "[thread_poo
   auto v = pool.submit([] {});
   auto s = pool.submit([](std::string a, const std::string& b) { return a + b; }, std::string("ab"), std::string("cd"));
   auto e = pool.submit([]() -> int { throw std::out_of_range("boom"); });
-  auto m = pool.submit([](std::unique_ptr<int> p) { return *p * 2; }, std::make_unique<int>(21)); // move-only arg
+  auto m = pool.submit([](std::unique_ptr<int> p) { return *p * 2; }, std::make_unique<int>(21));  // move-only arg
   v.get();
   CHECK(s.get() == "abcd");
   CHECK_THROWS_AS(e.get(), std::out_of_range);
@@ -155,12 +156,13 @@ TEST_CASE("thread_pool: move-only and large callables", "[thread_pool]") {
   pool.post([&sum, p = std::make_unique<int>(5)] { sum.fetch_add(*p); });
   std::array<int, 64> big{};
   big.fill(1);
-  pool.post([&sum, big] { // 256 bytes: boxed on the heap
+  pool.post([&sum, big] {  // 256 bytes: boxed on the heap
     int s = 0;
     for (int x : big) s += x;
     sum.fetch_add(s);
   });
-  pool.post([&sum, s = std::string(100, 'x')] { sum.fetch_add(static_cast<int>(s.size())); }); // not trivially copyable
+  pool.post(
+      [&sum, s = std::string(100, 'x')] { sum.fetch_add(static_cast<int>(s.size())); });  // not trivially copyable
   pool.wait_idle();
   CHECK(sum.load() == 5 + 64 + 100);
 }
@@ -169,9 +171,10 @@ TEST_CASE("thread_pool: post_bulk over integers and iterators", "[thread_pool]")
   surge::thread_pool pool(2);
   std::atomic<long> sum{0};
   pool.post_bulk(1, 101, [&sum](int i) { sum.fetch_add(i); });
-  pool.post_bulk(5, 5, [&sum](int) { sum.fetch_add(1000000); }); // empty
+  pool.post_bulk(5, 5, [&sum](int) { sum.fetch_add(1000000); });  // empty
   const std::vector<std::string> words{"a", "bb", "ccc"};
-  pool.post_bulk(words.begin(), words.end(), [&sum](const std::string& w) { sum.fetch_add(static_cast<long>(w.size()) * 10000); });
+  pool.post_bulk(words.begin(), words.end(),
+                 [&sum](const std::string& w) { sum.fetch_add(static_cast<long>(w.size()) * 10000); });
   // from inside a task: onto the worker's deque
   pool.post([&] { pool.post_bulk(0, 10, [&sum](int) { sum.fetch_add(100000); }); });
   pool.wait_idle();
@@ -224,11 +227,11 @@ TEST_CASE("thread_pool: concurrent wait_idle callers all return after the work",
 
 TEST_CASE("thread_pool: wait_idle from a worker helps instead of deadlocking", "[thread_pool]") {
   watchdog dog("wait_idle from worker");
-  surge::thread_pool pool(1); // one worker: waiting there would deadlock
+  surge::thread_pool pool(1);  // one worker: waiting there would deadlock
   std::atomic<int> children{0};
   auto f = pool.submit([&] {
     for (int i = 0; i < 100; ++i) pool.post([&children] { children.fetch_add(1); });
-    pool.wait_idle(); // runs the 100 children itself
+    pool.wait_idle();  // runs the 100 children itself
     return children.load();
   });
   CHECK(f.get() == 100);
@@ -259,7 +262,7 @@ TEST_CASE("thread_pool: work_started / work_finished hold wait_idle", "[thread_p
     cv.wait(lock, [&] { return returned; });
   }
   waiter.join();
-  pool.wait_idle(); // idle now: returns at once
+  pool.wait_idle();  // idle now: returns at once
 }
 
 namespace {
@@ -275,15 +278,15 @@ struct detached {
 };
 
 detached hop(surge::thread_pool& pool, std::atomic<int>& on_worker, std::atomic<int>& finished) {
-  pool.work_started(); // suspended coroutines count as work for wait_idle
+  pool.work_started();  // suspended coroutines count as work for wait_idle
   co_await pool.schedule();
   if (pool.this_thread_index() != surge::thread_pool::npos) on_worker.fetch_add(1);
-  co_await pool.schedule(); // from a worker: a fresh task again
+  co_await pool.schedule();  // from a worker: a fresh task again
   if (pool.this_thread_index() != surge::thread_pool::npos) on_worker.fetch_add(1);
   finished.fetch_add(1);
   pool.work_finished();
 }
-} // namespace
+}  // namespace
 
 TEST_CASE("thread_pool: schedule() resumes coroutines on a worker", "[thread_pool]") {
   watchdog dog("schedule");
@@ -307,20 +310,18 @@ TEST_CASE("thread_pool: shutdown with a full backlog runs everything", "[thread_
     for (int i = 0; i < 1000; ++i) futs.push_back(pool.submit([i] { return i; }));
     // tasks that post more while the pool shuts down: still run
     for (int i = 0; i < 100; ++i)
-      pool.post([&] {
-        pool.post([&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
-      });
+      pool.post([&] { pool.post([&ran] { ran.fetch_add(1, std::memory_order_relaxed); }); });
     pool.shutdown();
     CHECK(ran.load() == n + 100);
-    pool.shutdown(); // idempotent
-  } // destructor after shutdown: fine
+    pool.shutdown();  // idempotent
+  }                   // destructor after shutdown: fine
   for (int i = 0; i < 1000; ++i) CHECK(futs[static_cast<std::size_t>(i)].get() == i);
 
   ran = 0;
   {
     surge::thread_pool pool(2);
     for (int i = 0; i < n; ++i) pool.post([&ran] { ran.fetch_add(1, std::memory_order_relaxed); });
-  } // destructor: same as shutdown
+  }  // destructor: same as shutdown
   CHECK(ran.load() == n);
 }
 
@@ -330,8 +331,8 @@ TEST_CASE("thread_pool: submit and post after shutdown throw", "[thread_pool]") 
   CHECK_THROWS_AS(pool.post([] {}), std::runtime_error);
   CHECK_THROWS_AS((void)pool.submit([] { return 1; }), std::runtime_error);
   CHECK_THROWS_AS(pool.post_bulk(0, 10, [](int) {}), std::runtime_error);
-  CHECK_THROWS_AS(pool.post([p = std::make_unique<int>(1)] {}), std::runtime_error); // boxed: freed, not leaked
-  pool.wait_idle(); // nothing pending
+  CHECK_THROWS_AS(pool.post([p = std::make_unique<int>(1)] {}), std::runtime_error);  // boxed: freed, not leaked
+  pool.wait_idle();                                                                   // nothing pending
   CHECK_FALSE(pool.run_pending_task());
 }
 
@@ -365,7 +366,8 @@ TEST_CASE("thread_pool: concurrent post and shutdown: each task runs or its post
   }
 }
 
-TEST_CASE("thread_pool: work conservation under random posting from inside and outside", "[thread_pool][conservation]") {
+TEST_CASE("thread_pool: work conservation under random posting from inside and outside",
+          "[thread_pool][conservation]") {
   // Tasks post tasks at random moments; an outside thread posts at random
   // moments with idle gaps (so workers really go to sleep in between). A task
   // left queued while every worker sleeps would hang a round: the watchdog
@@ -407,18 +409,22 @@ TEST_CASE("thread_pool: work conservation under random posting from inside and o
   CHECK(ran.load() == expected.load());
 }
 
-TEST_CASE("thread_pool: a task blocked on its child gets the child stolen (stdexec #1305)", "[thread_pool][conservation]") {
+TEST_CASE("thread_pool: a task blocked on its child gets the child stolen (stdexec #1305)",
+          "[thread_pool][conservation]") {
   // The posting worker blocks, so the child can only run if the other,
   // sleeping worker is woken to steal it from the poster's deque.
   watchdog dog("blocked parent");
   surge::thread_pool pool(2);
   for (int round = 0; round < scaled(2000, 2); ++round) {
-    pool.wait_idle(); // both workers idle (and soon asleep)
+    pool.wait_idle();  // both workers idle (and soon asleep)
     pool_test::spin_work(static_cast<unsigned>(round % 7) * 2000);
     auto parent = pool.submit([&pool] {
       std::atomic<bool> child_ran{false};
-      pool.post([&child_ran] { child_ran.store(true); child_ran.notify_one(); });
-      child_ran.wait(false); // blocks this worker; no helping
+      pool.post([&child_ran] {
+        child_ran.store(true);
+        child_ran.notify_one();
+      });
+      child_ran.wait(false);  // blocks this worker; no helping
       return true;
     });
     REQUIRE(parent.get());
@@ -432,7 +438,7 @@ double process_cpu_seconds() {
   const auto sec = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
   return sec(u.ru_utime) + sec(u.ru_stime);
 }
-} // namespace
+}  // namespace
 
 TEST_CASE("thread_pool: idle workers do not burn CPU", "[thread_pool]") {
   surge::thread_pool pool(2);
@@ -464,7 +470,7 @@ TEST_CASE("thread_pool: run_pending_task lets an outside thread help", "[thread_
   watchdog dog("run_pending_task");
   surge::thread_pool pool(1);
   std::atomic<bool> release{false}, started{false};
-  pool.post([&] { // occupies the only worker
+  pool.post([&] {  // occupies the only worker
     started.store(true);
     started.notify_one();
     release.wait(false);

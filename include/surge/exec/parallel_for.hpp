@@ -56,7 +56,7 @@ struct parallel_for_job {
       pending.fetch_add(1, std::memory_order_relaxed);
       try {
         pool->post([this, mid, hi] { run(mid, hi); });
-      } catch (...) { // only from outside the pool after shutdown, or bad_alloc
+      } catch (...) {  // only from outside the pool after shutdown, or bad_alloc
         pending.fetch_sub(1, std::memory_order_relaxed);
         break;
       }
@@ -95,7 +95,7 @@ struct parallel_for_job {
   }
 };
 
-} // namespace detail
+}  // namespace detail
 
 /// Calls `body(i)` for every i in [first, last) on `pool`, and returns when
 /// all calls have finished. The range is halved recursively down to pieces of
@@ -112,7 +112,7 @@ struct parallel_for_job {
 ///
 /// Complexity: O(n) body calls, O(n / grain) tasks. Thread-safe.
 template <std::integral I, class Body>
-  requires std::invocable<Body&, I>
+requires std::invocable<Body&, I>
 void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, std::type_identity_t<I> grain,
                   Body&& body) {
   if (!(grain > 0)) throw std::invalid_argument("surge::parallel_for: grain must be at least 1");
@@ -127,7 +127,7 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, std:
 /// As above with an automatic grain: the range is cut into about 16 pieces
 /// per worker (at least 1 index each).
 template <std::integral I, class Body>
-  requires std::invocable<Body&, I>
+requires std::invocable<Body&, I>
 void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, Body&& body) {
   if (!(first < last)) return;
   using U = std::make_unsigned_t<I>;
@@ -137,6 +137,6 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, Body
   parallel_for(pool, first, last, static_cast<I>(g), std::forward<Body>(body));
 }
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_EXEC_PARALLEL_FOR_HPP
+#endif  // SURGE_EXEC_PARALLEL_FOR_HPP

@@ -95,7 +95,7 @@ static_assert(std::is_trivially_copyable_v<pool_task> && sizeof(pool_task) == 4 
 /// push/pop: owner thread only, amortised O(1), lock-free. steal: any thread,
 /// O(1), lock-free (may fail spuriously with `lost` under contention).
 class ws_deque {
-public:
+ public:
   enum class steal_result { empty, lost, ok };
 
   explicit ws_deque(std::size_t capacity = 256) {
@@ -131,7 +131,7 @@ public:
     std::int64_t t = top_.load(std::memory_order_seq_cst);
     if (t <= b) {
       r->get(b, out);
-      if (t == b) { // the last task: race the thieves for it
+      if (t == b) {  // the last task: race the thieves for it
         const bool won = top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst, std::memory_order_relaxed);
         bottom_.store(b + 1, std::memory_order_release);
         return won;
@@ -159,14 +159,13 @@ public:
     return top_.load(std::memory_order_seq_cst) < bottom_.load(std::memory_order_seq_cst);
   }
 
-private:
+ private:
   static constexpr std::size_t words = sizeof(pool_task) / sizeof(std::uintptr_t);
   struct slot {
     std::atomic<std::uintptr_t> w[words];
   };
   struct ring {
-    explicit ring(std::size_t capacity)
-        : mask(static_cast<std::int64_t>(capacity) - 1), slots(new slot[capacity]) {}
+    explicit ring(std::size_t capacity) : mask(static_cast<std::int64_t>(capacity) - 1), slots(new slot[capacity]) {}
     std::int64_t mask;
     std::unique_ptr<slot[]> slots;
     void put(std::int64_t i, const pool_task& t) noexcept {
@@ -199,13 +198,13 @@ private:
   alignas(destructive_interference_size) std::atomic<std::int64_t> top_{0};
   alignas(destructive_interference_size) std::atomic<std::int64_t> bottom_{0};
   std::atomic<ring*> ring_{nullptr};
-  std::vector<std::unique_ptr<ring>> rings_; // owner only; the last is current
+  std::vector<std::unique_ptr<ring>> rings_;  // owner only; the last is current
 };
 
 /// Unbounded FIFO of pool_task records; the caller serialises access (the
 /// pool's injection lock). A power-of-two ring that doubles when full.
 class task_ring {
-public:
+ public:
   task_ring() : buf_(new pool_task[initial]), mask_(initial - 1) {}
   ~task_ring() {
     pool_task t;
@@ -239,7 +238,7 @@ public:
   }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
-private:
+ private:
   static constexpr std::size_t initial = 256;
   std::unique_ptr<pool_task[]> buf_;
   std::size_t mask_;
@@ -251,7 +250,7 @@ private:
 /// (never held across a syscall or user code). Spins with backoff, yielding
 /// when the holder is slow (e.g. preempted on an oversubscribed machine).
 class spin_lock {
-public:
+ public:
   void lock() noexcept {
     backoff<32, 1> b;
     while (locked_.exchange(true, std::memory_order_acquire))
@@ -262,7 +261,7 @@ public:
   }
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
-private:
+ private:
   std::atomic<bool> locked_{false};
 };
 
@@ -278,7 +277,7 @@ inline void bump_owned(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexc
   c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_release);
 }
 
-} // namespace detail
+}  // namespace detail
 
 /// A fixed set of worker threads that run tasks, with work stealing.
 ///
@@ -313,7 +312,7 @@ inline void bump_owned(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexc
 /// the destructor must not be called from one of the pool's own workers
 /// (`shutdown()` throws `std::logic_error` there).
 class thread_pool {
-public:
+ public:
   /// Returned by `this_thread_index()` on a thread that is not a worker.
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
@@ -367,17 +366,15 @@ public:
   /// An exception escaping `f` goes to the exception handler.
   /// Amortised O(1); no allocation for small trivially copyable callables.
   template <class F>
-    requires std::invocable<std::decay_t<F>&>
-  void post(F&& f) {
-    enqueue(detail::pool_task::make(std::forward<F>(f)));
-  }
+  requires std::invocable < std::decay_t<F>
+  & > void post(F&& f) { enqueue(detail::pool_task::make(std::forward<F>(f))); }
 
   /// Runs `f(args...)` on a worker; returns its future. An exception thrown
   /// by the task is stored in the future. `f` and the arguments are
   /// decay-copied and passed as rvalues (like std::async). Throws
   /// like `post`. One allocation for the task plus the future's shared state.
   template <class F, class... Args>
-    requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
+  requires std::invocable<std::decay_t<F>, std::decay_t<Args>...>
   [[nodiscard]] auto submit(F&& f, Args&&... args)
       -> std::future<std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>> {
     using R = std::invoke_result_t<std::decay_t<F>, std::decay_t<Args>...>;
@@ -398,7 +395,8 @@ public:
         }
       }
     };
-    auto* j = new job{std::promise<R>{}, std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)};
+    auto* j =
+        new job{std::promise<R>{}, std::forward<F>(f), std::tuple<std::decay_t<Args>...>(std::forward<Args>(args)...)};
     std::future<R> fut;
     try {
       fut = j->promise.get_future();
@@ -414,7 +412,7 @@ public:
       if (run) (*owned)();
     };
     std::memcpy(t.payload, &j, sizeof(j));
-    enqueue(t); // on throw, enqueue discards t: the promise breaks, nothing leaks
+    enqueue(t);  // on throw, enqueue discards t: the promise breaks, nothing leaks
     return fut;
   }
 
@@ -441,8 +439,7 @@ public:
       using V = std::iter_value_t<It>;
       static_assert(std::invocable<F&, V&>, "post_bulk: f(element) must be callable");
       try {
-        for (; first != last; ++first)
-          batch.push_back(detail::pool_task::make([f, v = V(*first)]() mutable { f(v); }));
+        for (; first != last; ++first) batch.push_back(detail::pool_task::make([f, v = V(*first)]() mutable { f(v); }));
       } catch (...) {
         for (auto& t : batch) t.discard();
         throw;
@@ -480,7 +477,7 @@ public:
     idle_waiters_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
       const std::uint32_t e = idle_epoch_.load(std::memory_order_acquire);
-      if (is_idle()) break; // seq_cst loads: a Dekker pair with wake_idle_waiters()
+      if (is_idle()) break;  // seq_cst loads: a Dekker pair with wake_idle_waiters()
       idle_epoch_.wait(e, std::memory_order_acquire);
     }
     idle_waiters_.fetch_sub(1, std::memory_order_relaxed);
@@ -531,7 +528,7 @@ public:
 
   /// The awaitable returned by `schedule()`.
   class schedule_awaitable {
-  public:
+   public:
     explicit schedule_awaitable(thread_pool& pool) noexcept : pool_(&pool) {}
     [[nodiscard]] bool await_ready() const noexcept { return false; }
     /// Posts the coroutine's resumption; throws like `post`.
@@ -540,7 +537,7 @@ public:
     }
     void await_resume() const noexcept {}
 
-  private:
+   private:
     thread_pool* pool_;
   };
 
@@ -549,7 +546,7 @@ public:
   /// Throws from the co_await, like `post`, after shutdown. No allocation.
   [[nodiscard]] schedule_awaitable schedule() noexcept { return schedule_awaitable(*this); }
 
-private:
+ private:
   struct alignas(detail::destructive_interference_size) worker {
     detail::ws_deque deque;
     alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> spawned{0};
@@ -564,7 +561,7 @@ private:
     const auto& cur = detail::current_pool_thread;
     if (cur.pool == this) {
       worker& w = *workers_[cur.index];
-      detail::bump_owned(w.spawned); // counted before it can complete
+      detail::bump_owned(w.spawned);  // counted before it can complete
       try {
         w.deque.push(t);
       } catch (...) {
@@ -572,7 +569,7 @@ private:
         t.discard();
         throw;
       }
-      if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(1); // after the seq_cst push
+      if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(1);  // after the seq_cst push
       return;
     }
     inject_.lock.lock();
@@ -671,7 +668,7 @@ private:
       try {
         w.deque.push(t);
       } catch (...) {
-        inject_.ring.push(t); // cannot fail: the ring just had room for it
+        inject_.ring.push(t);  // cannot fail: the ring just had room for it
         break;
       }
     }
@@ -736,7 +733,7 @@ private:
       h = handler_;
     }
     if (!h) std::terminate();
-    h(std::move(e)); // a throwing handler terminates (noexcept)
+    h(std::move(e));  // a throwing handler terminates (noexcept)
   }
 
   // ---- idleness -------------------------------------------------------------
@@ -768,7 +765,7 @@ private:
     detail::current_pool_thread = {this, index};
     worker& w = *workers_[index];
     w.rng = static_cast<std::uint32_t>(index * 2654435761u + 1);
-    if (on_start_) on_start_(index); // noexcept function: escaping exceptions terminate
+    if (on_start_) on_start_(index);  // noexcept function: escaping exceptions terminate
     detail::pool_task t;
     for (;;) {
       if (find_task(w, t)) {
@@ -800,7 +797,7 @@ private:
       // look sees the task, or the enqueuer sees us and bumps the epoch.
       const std::uint32_t e = epoch_.load(std::memory_order_acquire);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      if (work_visible()) { // seq_cst loads
+      if (work_visible()) {  // seq_cst loads
         sleepers_.fetch_sub(1, std::memory_order_relaxed);
         continue;
       }
@@ -835,10 +832,10 @@ private:
   // Everything a post from outside touches, on one cache line.
   struct alignas(detail::destructive_interference_size) injection {
     detail::spin_lock lock;
-    std::atomic<bool> stopping{false};           // written under lock
-    detail::task_ring ring;                       // under lock
-    std::atomic<std::uint64_t> submitted{0};     // written under lock
-    std::atomic<std::size_t> size{0};            // ring.size(), written under lock, read racily
+    std::atomic<bool> stopping{false};        // written under lock
+    detail::task_ring ring;                   // under lock
+    std::atomic<std::uint64_t> submitted{0};  // written under lock
+    std::atomic<std::size_t> size{0};         // ring.size(), written under lock, read racily
   } inject_;
   alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> sleepers_{0};
   alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> epoch_{0};
@@ -854,6 +851,6 @@ private:
   std::mutex join_mutex_;
 };
 
-} // namespace surge
+}  // namespace surge
 
-#endif // SURGE_EXEC_THREAD_POOL_HPP
+#endif  // SURGE_EXEC_THREAD_POOL_HPP
