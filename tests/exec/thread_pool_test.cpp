@@ -78,7 +78,7 @@ TEST_CASE("thread_pool: 1e6 tiny tasks each run exactly once", "[thread_pool]") 
 }
 
 TEST_CASE("thread_pool: every future resolves exactly once, with the right value", "[thread_pool]") {
-  const int n = scaled(20'000, 2);
+  static const int n = scaled(20'000, 2);
   watchdog dog("futures");
   surge::thread_pool pool(2);
   std::vector<std::atomic<int>> runs(static_cast<std::size_t>(n) * 2);
@@ -89,7 +89,7 @@ TEST_CASE("thread_pool: every future resolves exactly once, with the right value
   auto inner = pool.submit([&] {
     for (int i = 0; i < n; ++i)
       inside[static_cast<std::size_t>(i)] = pool.submit(
-          [&runs, n](int k) {
+          [&runs](int k) {
             runs[static_cast<std::size_t>(n + k)].fetch_add(1);
             return n + k;
           },
@@ -185,7 +185,7 @@ TEST_CASE("thread_pool: wait_idle waits for tasks spawned by tasks", "[thread_po
   watchdog dog("wait_idle tree");
   surge::thread_pool pool(2);
   std::atomic<int> nodes{0};
-  const int depth = scaled(14, 2);
+  static const int depth = scaled(14, 2);
   std::function<void(int)> grow = [&](int d) {
     nodes.fetch_add(1);
     if (d == 0) return;
@@ -194,7 +194,7 @@ TEST_CASE("thread_pool: wait_idle waits for tasks spawned by tasks", "[thread_po
   };
   for (int round = 0; round < 20; ++round) {
     nodes = 0;
-    pool.post([&grow, depth] { grow(depth); });
+    pool.post([&grow] { grow(depth); });
     pool.wait_idle();
     REQUIRE(nodes.load() == (1 << (depth + 1)) - 1);
   }
