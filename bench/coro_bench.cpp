@@ -124,7 +124,7 @@ using blocking_queue = surge::mpmc_queue<int>;
 constexpr const char* queue_name = "surge mpmc_queue, 2 threads";
 #else
 class blocking_queue {  // the textbook baseline when mpmc_queue is absent
-public:
+ public:
   explicit blocking_queue(std::size_t) {}
   void push(int v) {
     {
@@ -141,7 +141,7 @@ public:
     return v;
   }
 
-private:
+ private:
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<int> q_;
@@ -190,8 +190,8 @@ int main(int argc, char** argv) {
       a.push_back(asio_spawn_ns(spawns));
     }
     const auto note = fmt::format("{} coroutines", spawns);
-    rep.add({"spawn + schedule", "surge spawn + pool.schedule()", surge_bench::median(s), "ns/coro", better::lower,
-             note});
+    rep.add(
+        {"spawn + schedule", "surge spawn + pool.schedule()", surge_bench::median(s), "ns/coro", better::lower, note});
     rep.add({"spawn + schedule", "asio co_spawn + post", surge_bench::median(a), "ns/coro", better::lower, note});
   }
   if (surge_bench::selected(opts, "ping")) {

@@ -62,7 +62,8 @@ surge::task<void> handle(request req, services& s) {
   try {
     const auto wait = req.path == "/slow" ? 1h : 0ms;  // never finishes unless cancelled
     co_await surge::sleep_for(s.timer, wait, s.shutdown.get_token());
-    auto [user, score] = co_await surge::when_all(fetch_user(s, req.id, s.shutdown.get_token()), fetch_score(s, req.id));
+    auto [user, score] =
+        co_await surge::when_all(fetch_user(s, req.id, s.shutdown.get_token()), fetch_score(s, req.id));
     out.body = fmt::format("{} {} -> {}", req.path, user, score);
   } catch (const surge::operation_cancelled&) {
     out = {req.id, 503, "cancelled at shutdown"};

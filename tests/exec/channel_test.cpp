@@ -172,7 +172,7 @@ TEST_CASE("channel send/recv cancellation", "[exec][channel]") {
   stop2.request_stop();
   CHECK(cancelled == 2);
   CHECK(ch.try_recv() == 1);
-  CHECK_FALSE(ch.try_recv().has_value());  // the cancelled send left nothing
+  CHECK_FALSE(ch.try_recv().has_value());                       // the cancelled send left nothing
   exec_test::start(receiver(ch, stop.get_token(), cancelled));  // stopped before the call
   CHECK(cancelled == 3);
 }

@@ -30,7 +30,7 @@ struct frame_probe {
 /// A tiny executor: `threads` plain threads draining a FIFO of callables.
 /// Enough to resume coroutines on other threads without the thread pool.
 class thread_executor {
-public:
+ public:
   explicit thread_executor(unsigned threads) {
     for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
   }
@@ -54,13 +54,15 @@ public:
     struct awaiter {
       thread_executor* ex;
       bool await_ready() const noexcept { return false; }
-      void await_suspend(std::coroutine_handle<> h) { ex->post([h] { h.resume(); }); }
+      void await_suspend(std::coroutine_handle<> h) {
+        ex->post([h] { h.resume(); });
+      }
       void await_resume() const noexcept {}
     };
     return awaiter{this};
   }
 
-private:
+ private:
   void run() {
     for (;;) {
       std::function<void()> f;

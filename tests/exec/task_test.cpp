@@ -1,5 +1,5 @@
-#include <surge/exec/task.hpp>
 #include <surge/exec/sync_wait.hpp>
+#include <surge/exec/task.hpp>
 
 #include <algorithm>
 #include <memory>

@@ -121,7 +121,8 @@ TEST_CASE("timer against a reference model: random deadlines and cancellations",
     clock::set(std::chrono::milliseconds(now));
     t.run_due();
     for (int i = 0; i < n; ++i)  // reference: by deadline, then by start order
-      if (deadline[static_cast<std::size_t>(i)] == now && !cancelled[static_cast<std::size_t>(i)]) expected.push_back(i);
+      if (deadline[static_cast<std::size_t>(i)] == now && !cancelled[static_cast<std::size_t>(i)])
+        expected.push_back(i);
     REQUIRE(log == expected);
   }
   CHECK(t.pending() == 0);
@@ -137,8 +138,8 @@ TEST_CASE("timer with its own thread resumes 1e5 sleepers on the pool exactly on
   {
     surge::thread_pool pool(2);
     surge::timer<clock> t(pool);
-    auto body = [](surge::thread_pool& p, surge::timer<clock>& tm, std::atomic<int>& hit,
-                   std::atomic<int>& off_pool, int i) -> task<void> {
+    auto body = [](surge::thread_pool& p, surge::timer<clock>& tm, std::atomic<int>& hit, std::atomic<int>& off_pool,
+                   int i) -> task<void> {
       co_await surge::sleep_for(tm, std::chrono::milliseconds(1 + i % 1000));
       if (p.this_thread_index() == surge::thread_pool::npos) off_pool.fetch_add(1);
       hit.fetch_add(1);

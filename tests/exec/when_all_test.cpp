@@ -32,12 +32,12 @@ task<int> hop_throw(exec_test::thread_executor& ex, std::string what, std::atomi
 TEST_CASE("when_all (variadic) yields a tuple in argument order", "[exec][when_all]") {
   int x = 3;
   bool ran = false;
-  auto [a, b, c, d] = sync_wait(when_all(value(1), []() -> task<std::string> { co_return "two"; }(),
-                                         [](int& r) -> task<int&> { co_return r; }(x),
-                                         [](bool& f) -> task<void> {
-                                           f = true;
-                                           co_return;
-                                         }(ran)));
+  auto [a, b, c, d] = sync_wait(when_all(
+      value(1), []() -> task<std::string> { co_return "two"; }(), [](int& r) -> task<int&> { co_return r; }(x),
+      [](bool& f) -> task<void> {
+        f = true;
+        co_return;
+      }(ran)));
   CHECK(a == 1);
   CHECK(b == "two");
   CHECK(&c == &x);

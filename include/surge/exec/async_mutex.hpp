@@ -20,7 +20,7 @@ class async_mutex;
 /// unlocks it when destroyed or on unlock(). Move-only. Not thread-safe (one
 /// owner), but it may be destroyed on another thread than the one that locked.
 class [[nodiscard]] async_mutex_lock {
-public:
+ public:
   async_mutex_lock() noexcept = default;
   explicit async_mutex_lock(async_mutex& m, std::adopt_lock_t) noexcept : mutex_(&m) {}
   async_mutex_lock(async_mutex_lock&& o) noexcept : mutex_(std::exchange(o.mutex_, nullptr)) {}
@@ -40,7 +40,7 @@ public:
   /// True while this object holds the lock.
   [[nodiscard]] bool owns_lock() const noexcept { return mutex_ != nullptr; }
 
-private:
+ private:
   async_mutex* mutex_ = nullptr;
 };
 
@@ -63,7 +63,7 @@ private:
 /// Complexity: O(1) lock, try_lock, unlock (one short internal critical
 /// section each). Thread-safe.
 class async_mutex {
-public:
+ public:
   async_mutex() noexcept = default;
   async_mutex(const async_mutex&) = delete;
   async_mutex& operator=(const async_mutex&) = delete;
@@ -79,10 +79,10 @@ public:
   using lock_awaiter = detail::grant_awaiter<async_mutex>;
 
   class scoped_lock_awaiter : public lock_awaiter {
-  public:
-    using lock_awaiter::lock_awaiter;
+   public:
     using lock_awaiter::await_ready;
     using lock_awaiter::await_suspend;
+    using lock_awaiter::lock_awaiter;
     [[nodiscard]] async_mutex_lock await_resume() {
       lock_awaiter::await_resume();
       return async_mutex_lock(owner_, std::adopt_lock);
@@ -118,7 +118,7 @@ public:
     return locked_;
   }
 
-private:
+ private:
   template <class>
   friend struct detail::cancel_wait;
   friend class detail::grant_awaiter<async_mutex>;

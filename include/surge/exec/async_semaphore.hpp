@@ -33,7 +33,7 @@ namespace surge {
 /// Complexity: O(1) acquire/try_acquire; O(k) release waking k waiters.
 /// Thread-safe.
 class async_semaphore {
-public:
+ public:
   explicit async_semaphore(std::ptrdiff_t initial) : count_(initial) {
     if (initial < 0) throw std::invalid_argument("surge::async_semaphore: initial count must be >= 0");
   }
@@ -77,7 +77,7 @@ public:
     return count_;
   }
 
-private:
+ private:
   template <class>
   friend struct detail::cancel_wait;
   friend class detail::grant_awaiter<async_semaphore>;

@@ -52,7 +52,7 @@ class channel {
   static_assert(std::is_nothrow_move_constructible_v<T>, "surge::channel<T>: T must be nothrow move-constructible");
   static_assert(!std::is_reference_v<T> && !std::is_const_v<T>, "surge::channel<T>: T must be a non-const object type");
 
-public:
+ public:
   explicit channel(std::size_t capacity) : slots_(capacity) {
     if (capacity == 0) throw std::invalid_argument("surge::channel: capacity must be > 0");
   }
@@ -71,7 +71,7 @@ public:
     using base::stopped_before_link;
     using base::stopped_before_wait;
 
-  public:
+   public:
     send_awaiter(channel& ch, T&& value, std::stop_token token) noexcept
         : detail::cancellable_waiter<channel>(std::move(token)), channel_(ch), value_(std::move(value)) {}
     [[nodiscard]] bool await_ready() noexcept { return stopped_before_wait(); }
@@ -104,7 +104,7 @@ public:
       return status_ == detail::wait_status::done;
     }
 
-  private:
+   private:
     friend class channel;
     channel& channel_;
     T value_;
@@ -118,7 +118,7 @@ public:
     using base::stopped_before_link;
     using base::stopped_before_wait;
 
-  public:
+   public:
     recv_awaiter(channel& ch, std::stop_token token) noexcept
         : detail::cancellable_waiter<channel>(std::move(token)), channel_(ch) {}
     [[nodiscard]] bool await_ready() noexcept { return stopped_before_wait(); }
@@ -152,7 +152,7 @@ public:
       return std::move(value_);
     }
 
-  private:
+   private:
     friend class channel;
     channel& channel_;
     std::optional<T> value_;
@@ -160,8 +160,8 @@ public:
 
   /// `co_await ch.send(v)` -> bool: true once sent, false if closed. The value
   /// is moved into the awaiter when send() is called.
-  [[nodiscard]] send_awaiter send(T value, std::stop_token token = {}) noexcept(
-      std::is_nothrow_move_constructible_v<T>) {
+  [[nodiscard]] send_awaiter send(T value,
+                                  std::stop_token token = {}) noexcept(std::is_nothrow_move_constructible_v<T>) {
     return {*this, std::move(value), std::move(token)};
   }
 
@@ -231,7 +231,7 @@ public:
   }
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
 
-private:
+ private:
   template <class>
   friend struct detail::cancel_wait;
   static detail::waiter* mark_all(detail::waiter_list& list) noexcept {

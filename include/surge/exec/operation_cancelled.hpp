@@ -13,7 +13,7 @@ namespace surge {
 /// A cancelled wait has no effect: no lock held, no permit taken, no value
 /// sent or received. Thread safety: an immutable value type.
 class operation_cancelled : public std::exception {
-public:
+ public:
   [[nodiscard]] const char* what() const noexcept override { return "surge: operation cancelled"; }
 };
 

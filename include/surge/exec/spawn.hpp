@@ -66,7 +66,7 @@ void finish_spawned(task_promise_base& base) noexcept {
 /// Complexity: O(1): one post, no allocation beyond the task's (recycled)
 /// frame. Thread-safe (as thread_pool::post).
 template <class Pool, class T>
-  requires detail::spawn_pool<Pool>
+requires detail::spawn_pool<Pool>
 void spawn(Pool& pool, task<T> t) {
   const auto h = detail::task_access::release(t);
   if (!h) throw std::logic_error("surge::spawn: empty (moved-from) task");

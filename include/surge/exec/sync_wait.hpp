@@ -74,7 +74,7 @@ struct sync_wait_result<void> {
 /// The coroutine sync_wait drives: awaits the user's awaitable, stores the
 /// outcome, and signals the event from its final suspend point.
 class sync_wait_driver {
-public:
+ public:
   struct promise_type : recycled_frame {
     sync_wait_event* event_ = nullptr;
     std::exception_ptr* error_ = nullptr;
@@ -102,7 +102,7 @@ public:
     event.wait();
   }
 
-private:
+ private:
   explicit sync_wait_driver(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
   unique_coroutine<promise_type> handle_;
 };

@@ -64,7 +64,7 @@ struct task_promise_base : recycled_frame {
 
 template <class T>
 class task_promise final : public task_promise_base {
-public:
+ public:
   task_promise() noexcept {}
   task_promise(const task_promise&) = delete;
   task_promise& operator=(const task_promise&) = delete;
@@ -82,7 +82,7 @@ public:
     state_ = state::error;
   }
   template <class U = T>
-    requires std::is_convertible_v<U&&, T>
+  requires std::is_convertible_v<U&&, T>
   void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
     ::new (static_cast<void*>(std::addressof(value_))) T(std::forward<U>(v));
     state_ = state::value;
@@ -96,7 +96,7 @@ public:
     return state_ == state::error ? error_ : std::exception_ptr();
   }
 
-private:
+ private:
   enum class state : unsigned char { empty, value, error };
   union {
     T value_;
@@ -107,7 +107,7 @@ private:
 
 template <class T>
 class task_promise<T&> final : public task_promise_base {
-public:
+ public:
   task<T&> get_return_object() noexcept;
   void unhandled_exception() noexcept { error_ = std::current_exception(); }
   void return_value(T& v) noexcept { value_ = std::addressof(v); }
@@ -117,14 +117,14 @@ public:
   }
   [[nodiscard]] std::exception_ptr error() const noexcept { return error_; }
 
-private:
+ private:
   T* value_ = nullptr;
   std::exception_ptr error_;
 };
 
 template <>
 class task_promise<void> final : public task_promise_base {
-public:
+ public:
   task<void> get_return_object() noexcept;
   void unhandled_exception() noexcept { error_ = std::current_exception(); }
   void return_void() const noexcept {}
@@ -133,7 +133,7 @@ public:
   }
   [[nodiscard]] std::exception_ptr error() const noexcept { return error_; }
 
-private:
+ private:
   std::exception_ptr error_;
 };
 
@@ -196,7 +196,7 @@ struct task_awaiter {
 ///   resumed on any thread by what it awaits.
 template <class T>
 class [[nodiscard]] task {
-public:
+ public:
   using promise_type = detail::task_promise<T>;
   using value_type = T;
 
@@ -216,11 +216,10 @@ public:
   auto operator co_await() & { return make_awaiter(); }
   auto operator co_await() && { return make_awaiter(); }
 
-private:
+ private:
   friend promise_type;
   friend struct detail::task_access;
   explicit task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
-
 
   detail::task_awaiter<T> make_awaiter() {
     if (!handle_) throw std::logic_error("surge::task: co_await on an empty (moved-from) task");

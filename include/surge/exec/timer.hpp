@@ -57,7 +57,7 @@ struct timer_options {
 /// thread.
 template <class Clock = std::chrono::steady_clock>
 class timer {
-public:
+ public:
   using clock = Clock;
   using duration = typename Clock::duration;
   using time_point = typename Clock::time_point;
@@ -68,11 +68,10 @@ public:
   /// Resumes sleepers on `executor` via `executor.post(...)`. The executor
   /// must outlive the timer.
   template <class Executor>
-    requires requires(Executor& e, std::coroutine_handle<> h) { e.post(detail::resume_handle{h}); }
+  requires requires(Executor& e, std::coroutine_handle<> h) { e.post(detail::resume_handle{h}); }
   explicit timer(Executor& executor, timer_options options = {})
-      : executor_(&executor), post_([](void* e, std::coroutine_handle<> h) {
-          static_cast<Executor*>(e)->post(detail::resume_handle{h});
-        }) {
+      : executor_(&executor),
+        post_([](void* e, std::coroutine_handle<> h) { static_cast<Executor*>(e)->post(detail::resume_handle{h}); }) {
     start(options);
   }
 
@@ -159,7 +158,7 @@ public:
     return heap_.front()->deadline_;
   }
 
-private:
+ private:
   enum class status : unsigned char { idle, queued, fired, cancelled };
   static constexpr std::size_t not_queued = static_cast<std::size_t>(-1);
 
@@ -179,10 +178,10 @@ private:
   };
   using post_fn = void (*)(void*, std::coroutine_handle<>);
 
-public:
+ public:
   /// The awaiter of sleep_for / sleep_until (lives in the sleeping coroutine's frame).
   class sleep_awaiter : sleeper {
-  public:
+   public:
     sleep_awaiter(timer& t, time_point deadline, std::stop_token token) noexcept : timer_(t), token_(std::move(token)) {
       this->deadline_ = deadline;
     }
@@ -225,12 +224,12 @@ public:
       if (this->status_ == status::cancelled) throw operation_cancelled{};
     }
 
-  private:
+   private:
     timer& timer_;
     std::stop_token token_;
   };
 
-private:
+ private:
   void start(timer_options options) {
     if (options.own_thread) thread_ = std::thread([this] { run_thread(); });
   }

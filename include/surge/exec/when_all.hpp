@@ -54,7 +54,7 @@ struct when_all_slot {
 /// The coroutine wrapped around each awaited task: records the outcome and
 /// counts the latch down from its final suspend point.
 class when_all_part {
-public:
+ public:
   struct promise_type : recycled_frame {
     when_all_latch* latch_ = nullptr;
 
@@ -85,7 +85,7 @@ public:
     handle_.get().resume();
   }
 
-private:
+ private:
   explicit when_all_part(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
   unique_coroutine<promise_type> handle_;
 };
@@ -152,7 +152,9 @@ task<std::tuple<detail::when_all_value_t<T>...>> when_all(task<T>... tasks) {
     std::tuple<detail::when_all_slot<T>...> slots;
     {
       std::array<detail::when_all_part, n> parts = std::apply(
-          [&](auto&... slot) { return std::array<detail::when_all_part, n>{detail::make_when_all_part(tasks, slot)...}; },
+          [&](auto&... slot) {
+            return std::array<detail::when_all_part, n>{detail::make_when_all_part(tasks, slot)...};
+          },
           slots);
       detail::when_all_latch latch(n);
       co_await detail::when_all_awaiter{latch, parts.data(), n};

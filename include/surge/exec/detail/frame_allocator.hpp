@@ -40,9 +40,9 @@
 
 namespace surge::detail {
 
-inline constexpr std::size_t frame_granule = 64;        ///< size-class step, bytes
-inline constexpr std::size_t frame_classes = 16;        ///< classes: 64, 128 ... 1024 bytes
-inline constexpr std::uint32_t frame_batch = 32;        ///< frames per batch
+inline constexpr std::size_t frame_granule = 64;          ///< size-class step, bytes
+inline constexpr std::size_t frame_classes = 16;          ///< classes: 64, 128 ... 1024 bytes
+inline constexpr std::uint32_t frame_batch = 32;          ///< frames per batch
 inline constexpr std::uint32_t frame_depot_batches = 32;  ///< batches kept per class in the depot
 
 // A free frame's first word links it to the next frame of its batch; the
@@ -90,11 +90,11 @@ inline void free_frame_list(void* p) noexcept {
 /// One thread's lists. Trivially destructible, so it stays usable while
 /// other thread_local objects are destroyed; `frame_cache_guard` empties it.
 struct frame_cache_lists {
-  void* head[frame_classes];        // current list
+  void* head[frame_classes];  // current list
   std::uint32_t count[frame_classes];
-  void* spare[frame_classes];       // a full batch, or nullptr
-  bool registered;  // the guard below exists for this thread
-  bool closed;      // thread is exiting: recycle nothing more
+  void* spare[frame_classes];  // a full batch, or nullptr
+  bool registered;             // the guard below exists for this thread
+  bool closed;                 // thread is exiting: recycle nothing more
 };
 
 inline thread_local constinit frame_cache_lists frame_cache{};

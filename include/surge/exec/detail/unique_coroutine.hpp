@@ -12,7 +12,7 @@ namespace surge::detail {
 /// (suspended at any point) when it goes. Not thread-safe.
 template <class Promise>
 class unique_coroutine {
-public:
+ public:
   unique_coroutine() noexcept = default;
   explicit unique_coroutine(std::coroutine_handle<Promise> h) noexcept : handle_(h) {}
   unique_coroutine(unique_coroutine&& o) noexcept : handle_(std::exchange(o.handle_, {})) {}
@@ -34,7 +34,7 @@ public:
   [[nodiscard]] Promise& promise() const noexcept { return handle_.promise(); }
   explicit operator bool() const noexcept { return static_cast<bool>(handle_); }
 
-private:
+ private:
   std::coroutine_handle<Promise> handle_{};
 };
 

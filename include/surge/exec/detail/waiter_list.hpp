@@ -46,7 +46,7 @@ struct waiter : resumable {
 /// Intrusive doubly linked FIFO of waiters. Not thread-safe (callers hold the
 /// primitive's lock). O(1) every operation.
 class waiter_list {
-public:
+ public:
   [[nodiscard]] bool empty() const noexcept { return head_ == nullptr; }
   [[nodiscard]] waiter* front() const noexcept { return head_; }
 
@@ -84,7 +84,7 @@ public:
     return w;
   }
 
-private:
+ private:
   waiter* head_ = nullptr;
   waiter* tail_ = nullptr;
 };
@@ -173,7 +173,7 @@ struct cancellable_waiter : waiter {
 /// `bool try_take_locked()` (take the grant if free; called under mutex_).
 template <class Owner>
 class grant_awaiter : cancellable_waiter<Owner> {
-public:
+ public:
   grant_awaiter(Owner& owner, std::stop_token token) noexcept
       : cancellable_waiter<Owner>(std::move(token)), owner_(owner) {}
 
@@ -191,10 +191,10 @@ public:
   }
   void await_resume() { this->end_wait(); }
 
-protected:
+ protected:
   Owner& owner_;
 
-private:
+ private:
   bool take_locked() noexcept {
     if (!owner_.try_take_locked()) return false;
     this->status_ = wait_status::done;
