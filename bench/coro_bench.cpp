@@ -14,6 +14,11 @@
 #include <surge/exec/task.hpp>
 #include <surge/exec/thread_pool.hpp>
 
+// asio 1.22 detects co_await on clang only through the Coroutines TS
+// (<experimental/coroutine>); clang 14 has C++20 coroutines with <coroutine>.
+#if defined(__clang__) && defined(__cpp_impl_coroutine) && !defined(ASIO_HAS_CO_AWAIT)
+#define ASIO_HAS_CO_AWAIT 1
+#endif
 #include <asio/awaitable.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
