@@ -157,7 +157,28 @@ void tour_queue() {
   fmt::print("2000 items through 3 slots, sum {} (expected 0), empty: {}\n", sum, q.empty());
 }
 
-} // namespace
+void tour_coro() {
+  section("coroutines");
+  surge::thread_pool pool(2);
+  surge::channel<int> results(8);
+  // A coroutine's parameters live in its frame: take values, or references to
+  // things that outlive it (here: the pool and the channel outlive wait_idle).
+  auto square = [](surge::thread_pool& p, surge::channel<int>& out, int x) -> surge::task<void> {
+    co_await p.schedule();  // continue on a pool worker
+    (void)co_await out.send(x * x);
+  };
+  for (int x = 1; x <= 3; ++x) surge::spawn(pool, square(pool, results, x));
+  pool.wait_idle();  // covers spawned coroutines
+  results.close();
+  const int sum = surge::sync_wait([](surge::channel<int>& in) -> surge::task<int> {
+    int total = 0;
+    while (auto v = co_await in.recv()) total += *v;  // nullopt once closed and drained
+    co_return total;
+  }(results));
+  fmt::print("3 coroutines spawned on a 2-worker pool sent squares summing to {}\n", sum);
+}
+
+}  // namespace
 
 int main() {
   fmt::print("surge tour\n");
@@ -167,5 +188,6 @@ int main() {
   tour_balance();
   tour_pool();
   tour_queue();
+  tour_coro();
   fmt::print("\ntour done\n");
 }

@@ -58,7 +58,7 @@ TEST_CASE("sample_usable is uniform over the up backends", "[balance][common]") 
   }
 }
 
-TEST_CASE("snapshot_cell: readers see whole values; old ones are freed", "[balance][common]") {
+TEST_CASE("snapshot_cell: readers see whole values, old ones are freed", "[balance][common]") {
   struct value {
     std::vector<int> v;
     std::atomic<int>* alive;

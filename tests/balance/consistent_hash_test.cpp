@@ -29,7 +29,7 @@ TEST_CASE("ring: evenness with enough vnodes, minimal disruption on add", "[bala
   CHECK(balance_test::assign([&](std::uint64_t k) { return ring.pick(k); }, 100000) == a);
 }
 
-TEST_CASE("ring: health walks clockwise; weights; bad input", "[balance][ring]") {
+TEST_CASE("ring: health walks clockwise, weights, bad input", "[balance][ring]") {
   surge::consistent_hash_ring<> ring({1.0, 1.0, 2.0, 1.0});
   CHECK(ring.points() == 5 * 160);
   const auto a = balance_test::assign([&](std::uint64_t k) { return ring.pick(k); }, 100000);

@@ -70,7 +70,7 @@ TEST_CASE("least_connections matches a linear-scan model with weights", "[balanc
   }
 }
 
-TEST_CASE("least_connections: ties go round robin; health; bad input", "[balance][least_connections]") {
+TEST_CASE("least_connections: ties go round robin, health, bad input", "[balance][least_connections]") {
   surge::least_connections lc(4);
   for (int lap = 0; lap < 2; ++lap)
     for (std::size_t i = 0; i < 4; ++i) CHECK(lc.pick().index() == i);  // released at once: all tie

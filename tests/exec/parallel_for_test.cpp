@@ -49,7 +49,7 @@ TEST_CASE("parallel_for: each index exactly once, any grain and index type", "[p
   check_each_index_once<std::uint16_t>(pool, 0, 65535, 0);
 }
 
-TEST_CASE("parallel_for: empty and reversed ranges do nothing; grain 0 throws", "[parallel_for]") {
+TEST_CASE("parallel_for: empty and reversed ranges do nothing, grain 0 throws", "[parallel_for]") {
   surge::thread_pool pool(2);
   int calls = 0;
   surge::parallel_for(pool, 5, 5, [&](int) { ++calls; });

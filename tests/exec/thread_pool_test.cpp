@@ -122,7 +122,7 @@ TEST_CASE("thread_pool: futures carry values, void and exceptions", "[thread_poo
   CHECK(m.get() == 42);
 }
 
-TEST_CASE("thread_pool: post routes exceptions to the handler; pool stays usable", "[thread_pool]") {
+TEST_CASE("thread_pool: post routes exceptions to the handler, pool stays usable", "[thread_pool]") {
   surge::thread_pool pool(2);
   std::mutex mu;
   std::vector<std::string> caught;

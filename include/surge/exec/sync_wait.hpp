@@ -1,0 +1,150 @@
+/// @file surge/exec/sync_wait.hpp
+/// `sync_wait(awaitable)`: run an awaitable to completion from ordinary code.
+#ifndef SURGE_EXEC_SYNC_WAIT_HPP
+#define SURGE_EXEC_SYNC_WAIT_HPP
+
+#include <surge/exec/detail/awaitable_traits.hpp>
+#include <surge/exec/detail/frame_allocator.hpp>
+#include <surge/exec/detail/unique_coroutine.hpp>
+
+#include <condition_variable>
+#include <coroutine>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace surge {
+namespace detail {
+
+/// Where the waiting thread sleeps until the driver coroutine finishes.
+struct sync_wait_event {
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+
+  void set() noexcept {
+    // notify under the lock: the waiter cannot return (and destroy this
+    // event) before the notify is complete.
+    std::lock_guard lock(mutex_);
+    done_ = true;
+    cv_.notify_one();
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [this] { return done_; });
+  }
+};
+
+template <class R>
+struct sync_wait_result {
+  // References are kept as pointers, values in an optional.
+  using stored = std::conditional_t<std::is_reference_v<R>, std::remove_reference_t<R>*, std::remove_cvref_t<R>>;
+  std::optional<stored> value_;
+  std::exception_ptr error_;
+
+  template <class U>
+  void set(U&& v) {
+    if constexpr (std::is_reference_v<R>) {
+      value_ = std::addressof(v);
+    } else {
+      value_.emplace(std::forward<U>(v));
+    }
+  }
+  R take() {
+    if (error_) std::rethrow_exception(error_);
+    if constexpr (std::is_reference_v<R>) {
+      return static_cast<R>(**value_);
+    } else {
+      return std::move(*value_);
+    }
+  }
+};
+
+template <>
+struct sync_wait_result<void> {
+  std::exception_ptr error_;
+  void take() {
+    if (error_) std::rethrow_exception(error_);
+  }
+};
+
+/// The coroutine sync_wait drives: awaits the user's awaitable, stores the
+/// outcome, and signals the event from its final suspend point.
+class sync_wait_driver {
+ public:
+  struct promise_type : recycled_frame {
+    sync_wait_event* event_ = nullptr;
+    std::exception_ptr* error_ = nullptr;
+
+    sync_wait_driver get_return_object() noexcept {
+      return sync_wait_driver{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    auto final_suspend() const noexcept {
+      struct signal {
+        bool await_ready() const noexcept { return false; }
+        void await_suspend(std::coroutine_handle<promise_type> h) const noexcept { h.promise().event_->set(); }
+        void await_resume() const noexcept {}
+      };
+      return signal{};
+    }
+    void return_void() const noexcept {}
+    void unhandled_exception() noexcept { *error_ = std::current_exception(); }
+  };
+
+  void run(sync_wait_event& event, std::exception_ptr& error) {
+    handle_.promise().event_ = &event;
+    handle_.promise().error_ = &error;
+    handle_.get().resume();
+    event.wait();
+  }
+
+ private:
+  explicit sync_wait_driver(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
+  unique_coroutine<promise_type> handle_;
+};
+
+template <class A, class R>
+sync_wait_driver make_sync_wait_driver(A&& awaitable, sync_wait_result<R>& out) {
+  if constexpr (std::is_void_v<R>) {
+    co_await std::forward<A>(awaitable);
+  } else {
+    out.set(co_await std::forward<A>(awaitable));
+  }
+}
+
+}  // namespace detail
+
+/// Runs `awaitable` (a task, when_all(...), any awaitable) on the calling
+/// thread until it first suspends, then blocks the thread until it completes
+/// wherever it resumes; returns its result (a value is moved out, a reference
+/// stays a reference) or rethrows its exception.
+///
+/// Blocking: waits on a condition variable. Never call it from a coroutine or
+/// a pool worker that the awaitable needs in order to finish (deadlock).
+/// Complexity: one coroutine frame (recycled) plus what the awaitable does.
+/// Thread-safe: may be called from any number of threads at once.
+template <class Awaitable>
+decltype(auto) sync_wait(Awaitable&& awaitable) {
+  using result_t = detail::await_result_t<Awaitable>;
+  detail::sync_wait_result<result_t> out;
+  detail::sync_wait_event event;
+  {
+    auto driver = detail::make_sync_wait_driver<Awaitable, result_t>(std::forward<Awaitable>(awaitable), out);
+    driver.run(event, out.error_);
+  }
+  if constexpr (std::is_void_v<result_t>) {
+    out.take();
+  } else if constexpr (std::is_reference_v<result_t>) {
+    return out.take();
+  } else {
+    return static_cast<std::remove_cvref_t<result_t>>(out.take());
+  }
+}
+
+}  // namespace surge
+
+#endif  // SURGE_EXEC_SYNC_WAIT_HPP

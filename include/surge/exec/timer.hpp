@@ -1,0 +1,381 @@
+/// @file surge/exec/timer.hpp
+/// `timer<Clock>`: a timer service for coroutines (`co_await sleep_for(t, d)`).
+#ifndef SURGE_EXEC_TIMER_HPP
+#define SURGE_EXEC_TIMER_HPP
+
+#include <surge/exec/detail/inline_resume.hpp>
+#include <surge/exec/operation_cancelled.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace surge {
+
+/// Options for timer (designated initialisers: `{.own_thread = false}`).
+struct timer_options {
+  /// Start a thread that fires deadlines as the clock reaches them. Without
+  /// it, someone must call run_due() (tests with a manual clock, or an
+  /// application's own loop).
+  bool own_thread = true;
+};
+
+/// A timer service: coroutines `co_await sleep_for(timer, d)` or
+/// `sleep_until(timer, t)` and are resumed once `Clock::now()` reaches their
+/// deadline.
+///
+/// - Resumption: on the executor given at construction (anything with
+///   `post(callable)`, e.g. surge::thread_pool: the sleeper resumes on a
+///   worker); without one, inline on the thread that fires the timer (the
+///   timer's own thread or the run_due() caller). A deadline already reached
+///   when awaited completes at once, without suspending.
+/// - Order: sleepers fire in deadline order; equal deadlines in the order
+///   their waits began. (With an executor, resumption order on several workers
+///   is up to the executor.)
+/// - Time: `Clock` is injected (a Cpp17Clock). The own thread waits on a
+///   condition variable for `deadline - now` of Clock time; with a clock that
+///   does not follow real time (a manual clock), call wake() after moving it,
+///   or drive the timer with run_due() instead.
+/// - Cancellation: a wait given a `std::stop_token` throws
+///   surge::operation_cancelled from the co_await when stop is requested before
+///   the deadline fired (also when already requested at the call). Destroying
+///   the timer cancels every pending sleep the same way. A sleep is resumed
+///   exactly once, by whichever of firing, cancellation or destruction comes
+///   first.
+/// - Bad use: destroying the executor before the timer is undefined.
+/// Complexity: a binary heap: sleep O(log n), cancel O(log n), firing k due
+/// sleepers O(k log n); memory O(n) for n pending sleepers (tested with 1e5).
+/// Thread-safe: sleeps, cancellations, run_due() and wake() may come from any
+/// thread.
+template <class Clock = std::chrono::steady_clock>
+class timer {
+ public:
+  using clock = Clock;
+  using duration = typename Clock::duration;
+  using time_point = typename Clock::time_point;
+
+  /// Resumes sleepers inline on the firing thread.
+  explicit timer(timer_options options = {}) { start(options); }
+
+  /// Resumes sleepers on `executor` via `executor.post(...)`. The executor
+  /// must outlive the timer.
+  template <class Executor>
+  requires requires(Executor& e, std::coroutine_handle<> h) { e.post(detail::resume_handle{h}); }
+  explicit timer(Executor& executor, timer_options options = {})
+      : executor_(&executor),
+        post_([](void* e, std::coroutine_handle<> h) { static_cast<Executor*>(e)->post(detail::resume_handle{h}); }) {
+    start(options);
+  }
+
+  timer(const timer&) = delete;
+  timer& operator=(const timer&) = delete;
+
+  /// Stops the thread, then cancels every pending sleep (operation_cancelled).
+  ~timer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    sleeper* chain = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      while (!heap_.empty()) {
+        sleeper* s = heap_.front();
+        erase_locked(*s);
+        s->status_ = status::cancelled;
+        s->next_ready_ = chain;
+        chain = s;
+      }
+    }
+    resume_all(chain);
+  }
+
+  class sleep_awaiter;
+
+  /// `co_await t.sleep_until(deadline[, token])`.
+  [[nodiscard]] sleep_awaiter sleep_until(time_point deadline, std::stop_token token = {}) noexcept {
+    return sleep_awaiter(*this, deadline, std::move(token));
+  }
+  /// `co_await t.sleep_for(d[, token])`: deadline = Clock::now() + d, read at the call.
+  [[nodiscard]] sleep_awaiter sleep_for(duration d, std::stop_token token = {}) {
+    return sleep_awaiter(*this, Clock::now() + d, std::move(token));
+  }
+
+  /// Fires every sleeper whose deadline is <= Clock::now(); returns how many.
+  /// Sleepers are resumed (or posted) after the internal lock is dropped.
+  std::size_t run_due() {
+    std::size_t n = 0;
+    sleeper* chain = nullptr;
+    sleeper* last = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      const time_point now = Clock::now();
+      while (!heap_.empty() && heap_.front()->deadline_ <= now) {
+        sleeper* s = heap_.front();
+        erase_locked(*s);
+        s->status_ = status::fired;
+        s->next_ready_ = nullptr;
+        if (last) {
+          last->next_ready_ = s;
+        } else {
+          chain = s;
+        }
+        last = s;
+        ++n;
+      }
+    }
+    resume_all(chain);
+    return n;
+  }
+
+  /// Makes the timer's thread re-read the clock now (after a manual clock moved).
+  void wake() {
+    {
+      std::lock_guard lock(mutex_);
+      ++wakes_;
+    }
+    cv_.notify_all();
+  }
+
+  /// Racy snapshots: pending sleepers, and the earliest deadline.
+  [[nodiscard]] std::size_t pending() const {
+    std::lock_guard lock(mutex_);
+    return heap_.size();
+  }
+  [[nodiscard]] std::optional<time_point> next_deadline() const {
+    std::lock_guard lock(mutex_);
+    if (heap_.empty()) return std::nullopt;
+    return heap_.front()->deadline_;
+  }
+
+ private:
+  enum class status : unsigned char { idle, queued, fired, cancelled };
+  static constexpr std::size_t not_queued = static_cast<std::size_t>(-1);
+
+  struct sleeper;
+  struct canceller {
+    timer* timer_;
+    sleeper* sleeper_;
+    void operator()() const noexcept { timer_->cancel(*sleeper_); }
+  };
+  struct sleeper : detail::resumable {
+    time_point deadline_{};
+    std::uint64_t seq_ = 0;
+    std::size_t index_ = not_queued;
+    status status_ = status::idle;
+    bool cancel_pending_ = false;
+    std::optional<std::stop_callback<canceller>> callback_;
+  };
+  using post_fn = void (*)(void*, std::coroutine_handle<>);
+
+ public:
+  /// The awaiter of sleep_for / sleep_until (lives in the sleeping coroutine's frame).
+  class sleep_awaiter : sleeper {
+   public:
+    sleep_awaiter(timer& t, time_point deadline, std::stop_token token) noexcept : timer_(t), token_(std::move(token)) {
+      this->deadline_ = deadline;
+    }
+    sleep_awaiter(const sleep_awaiter&) = delete;
+    sleep_awaiter& operator=(const sleep_awaiter&) = delete;
+
+    [[nodiscard]] bool await_ready() noexcept {
+      if (token_.stop_requested()) {
+        this->status_ = status::cancelled;
+        return true;
+      }
+      if (this->deadline_ <= Clock::now()) {
+        this->status_ = status::fired;
+        return true;
+      }
+      return false;
+    }
+    bool await_suspend(std::coroutine_handle<> h) {
+      this->handle_ = h;
+      if (token_.stop_possible()) this->callback_.emplace(token_, canceller{&timer_, this});
+      bool notify = false;
+      {
+        std::lock_guard lock(timer_.mutex_);
+        if (this->cancel_pending_) {
+          this->status_ = status::cancelled;
+          return false;
+        }
+        if (timer_.stopping_) {  // being destroyed: nothing would fire
+          this->status_ = status::cancelled;
+          return false;
+        }
+        timer_.push_locked(*this);
+        notify = timer_.heap_.front() == this;
+      }
+      if (notify) timer_.cv_.notify_all();  // the earliest deadline moved
+      return true;
+    }
+    void await_resume() {
+      this->callback_.reset();  // waits for a stop callback running elsewhere
+      if (this->status_ == status::cancelled) throw operation_cancelled{};
+    }
+
+   private:
+    timer& timer_;
+    std::stop_token token_;
+  };
+
+ private:
+  void start(timer_options options) {
+    if (options.own_thread) thread_ = std::thread([this] { run_thread(); });
+  }
+
+  void run_thread() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      if (heap_.empty()) {
+        const std::uint64_t seen = wakes_;
+        cv_.wait(lock, [&] { return stopping_ || !heap_.empty() || wakes_ != seen; });
+        continue;
+      }
+      const time_point now = Clock::now();
+      const time_point next = heap_.front()->deadline_;
+      if (next <= now) {
+        lock.unlock();
+        run_due();
+        lock.lock();
+        continue;
+      }
+      const std::uint64_t seen = wakes_;
+      sleeper* const top = heap_.front();
+      cv_.wait_for(lock, next - now,
+                   [&] { return stopping_ || wakes_ != seen || heap_.empty() || heap_.front() != top; });
+      // re-read the clock on every pass: a timeout or a wake both land here
+    }
+  }
+
+  // Resumes fired or destroyed-timer sleepers (not on the cancellation path).
+  // Each one's stop callback is removed first (waiting for one running on
+  // another thread, which finds the sleeper no longer queued), so that a stop
+  // request arriving later never reaches this timer, which may be gone by then.
+  void resume_all(sleeper* chain) noexcept {
+    while (chain) {
+      sleeper* next = static_cast<sleeper*>(chain->next_ready_);
+      chain->callback_.reset();
+      deliver(*chain, post_, executor_);
+      chain = next;
+    }
+  }
+
+  static void deliver(sleeper& s, post_fn post, void* executor) noexcept {
+    if (post) {
+      try {
+        post(executor, s.handle_);
+        return;
+      } catch (...) {
+        // the executor refuses work (shut down): resume here rather than leak
+      }
+      const std::coroutine_handle<> h = s.handle_;
+      h.resume();
+      return;
+    }
+    detail::resume_inline(s);
+  }
+
+  // Runs inside the sleeper's stop callback.
+  void cancel(sleeper& s) noexcept {
+    post_fn post;
+    void* executor;
+    {
+      std::lock_guard lock(mutex_);
+      if (s.status_ != status::queued) {
+        if (s.status_ == status::idle) s.cancel_pending_ = true;
+        return;
+      }
+      erase_locked(s);
+      s.status_ = status::cancelled;
+      post = post_;
+      executor = executor_;
+    }
+    deliver(s, post, executor);  // `this` may be destroyed from here on
+  }
+
+  // ---- the heap of sleepers (by deadline, then sequence) ------------------
+  static bool earlier(const sleeper* a, const sleeper* b) noexcept {
+    return a->deadline_ < b->deadline_ || (a->deadline_ == b->deadline_ && a->seq_ < b->seq_);
+  }
+  void place(std::size_t i, sleeper* s) noexcept {
+    heap_[i] = s;
+    s->index_ = i;
+  }
+  void sift_up(std::size_t i) noexcept {
+    sleeper* s = heap_[i];
+    while (i > 0) {
+      const std::size_t parent = (i - 1) / 2;
+      if (!earlier(s, heap_[parent])) break;
+      place(i, heap_[parent]);
+      i = parent;
+    }
+    place(i, s);
+  }
+  void sift_down(std::size_t i) noexcept {
+    sleeper* s = heap_[i];
+    const std::size_t n = heap_.size();
+    for (;;) {
+      std::size_t child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && earlier(heap_[child + 1], heap_[child])) ++child;
+      if (!earlier(heap_[child], s)) break;
+      place(i, heap_[child]);
+      i = child;
+    }
+    place(i, s);
+  }
+  void push_locked(sleeper& s) {
+    s.seq_ = next_seq_++;
+    s.status_ = status::queued;
+    heap_.push_back(&s);
+    sift_up(heap_.size() - 1);
+  }
+  void erase_locked(sleeper& s) noexcept {
+    const std::size_t i = s.index_;
+    sleeper* last = heap_.back();
+    heap_.pop_back();
+    s.index_ = not_queued;
+    if (last != &s) {
+      place(i, last);
+      sift_down(i);
+      sift_up(last->index_);
+    }
+  }
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::vector<sleeper*> heap_;
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t wakes_ = 0;
+  bool stopping_ = false;
+  void* executor_ = nullptr;
+  post_fn post_ = nullptr;
+  std::thread thread_;
+};
+
+/// `co_await sleep_for(timer, d[, token])`: see timer.
+template <class Clock, class Rep, class Period>
+[[nodiscard]] auto sleep_for(timer<Clock>& t, std::chrono::duration<Rep, Period> d, std::stop_token token = {}) {
+  return t.sleep_for(std::chrono::duration_cast<typename Clock::duration>(d), std::move(token));
+}
+
+/// `co_await sleep_until(timer, deadline[, token])`: see timer.
+template <class Clock>
+[[nodiscard]] auto sleep_until(timer<Clock>& t, typename Clock::time_point deadline, std::stop_token token = {}) {
+  return t.sleep_until(deadline, std::move(token));
+}
+
+}  // namespace surge
+
+#endif  // SURGE_EXEC_TIMER_HPP
