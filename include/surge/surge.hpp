@@ -5,6 +5,16 @@
 #ifndef SURGE_SURGE_HPP
 #define SURGE_SURGE_HPP
 
+#include <surge/balance/consistent_hash.hpp>
+#include <surge/balance/jump_hash.hpp>
+#include <surge/balance/least_connections.hpp>
+#include <surge/balance/maglev.hpp>
+#include <surge/balance/outlier_detector.hpp>
+#include <surge/balance/power_of_two.hpp>
+#include <surge/balance/random.hpp>
+#include <surge/balance/rendezvous.hpp>
+#include <surge/balance/round_robin.hpp>
+#include <surge/balance/weighted_round_robin.hpp>
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
 #include <surge/cache/sharded.hpp>
@@ -18,23 +28,12 @@
 #include <surge/exec/sync_wait.hpp>
 #include <surge/exec/task.hpp>
 #include <surge/exec/thread_pool.hpp>
-#include <surge/queue/mpmc_queue.hpp>
 #include <surge/exec/timer.hpp>
 #include <surge/exec/when_all.hpp>
-#include <surge/version.hpp>
 #include <surge/limit/keyed_limiter.hpp>
 #include <surge/limit/leaky_bucket.hpp>
 #include <surge/limit/token_bucket.hpp>
-
-#include <surge/balance/consistent_hash.hpp>
-#include <surge/balance/jump_hash.hpp>
-#include <surge/balance/least_connections.hpp>
-#include <surge/balance/maglev.hpp>
-#include <surge/balance/outlier_detector.hpp>
-#include <surge/balance/power_of_two.hpp>
-#include <surge/balance/random.hpp>
-#include <surge/balance/rendezvous.hpp>
-#include <surge/balance/round_robin.hpp>
-#include <surge/balance/weighted_round_robin.hpp>
+#include <surge/queue/mpmc_queue.hpp>
+#include <surge/version.hpp>
 
 #endif // SURGE_SURGE_HPP
