@@ -70,6 +70,37 @@ TEST_CASE("least_connections matches a linear-scan model with weights", "[balanc
   }
 }
 
+TEST_CASE("least_connections: the equal-weight scan (n >= 32) matches the model", "[balance][least_connections]") {
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 12; ++round) {
+    const std::size_t n = 30 + rng() % 40;  // both sides of the two-pass scan's threshold, odd tails
+    const bool weighted = round % 2 == 1;    // equal weights take the same path as none
+    surge::least_connections lc = weighted ? surge::least_connections(std::vector<double>(n, 2.5))
+                                           : surge::least_connections(n);
+    std::vector<surge::backend_lease> held;
+    std::vector<std::int64_t> model(n, 0);
+    std::uint64_t rotor = 0;
+    for (int step = 0; step < 2000; ++step) {
+      if (!held.empty() && rng() % 2 == 0) {
+        const std::size_t k = rng() % held.size();
+        --model[held[k].index()];
+        held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
+        continue;
+      }
+      const std::size_t start = static_cast<std::size_t>(rotor++ % n);
+      std::size_t best = start;
+      for (std::size_t k = 1; k < n; ++k) {
+        const std::size_t i = (start + k) % n;
+        if (model[i] < model[best]) best = i;
+      }
+      held.push_back(lc.pick());
+      REQUIRE(held.back().index() == best);
+      ++model[best];
+    }
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(lc.active(i) == model[i]);
+  }
+}
+
 TEST_CASE("least_connections: ties go round robin; health; bad input", "[balance][least_connections]") {
   surge::least_connections lc(4);
   for (int lap = 0; lap < 2; ++lap)

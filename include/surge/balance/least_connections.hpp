@@ -27,7 +27,7 @@ namespace surge {
 /// panic mode (health ignored).
 ///
 /// Complexity: `pick()` O(n) (a scan of the active counts, like nginx; with
-/// equal weights and all backends up a specialised two-pass scan: the minimum
+/// equal weights, all backends up and n >= 32 a specialised two-pass scan: the minimum
 /// by four independent running minima, then the first backend from the
 /// rotation point holding it), lease release O(1). Memory: one 8-byte counter and one weight per backend.
 /// Thread safety: lock-free; `pick`, lease release, `set_healthy`, `active`
@@ -62,7 +62,7 @@ class least_connections {
     const bool check = !health_.all_up() && !health_.panic();
     std::size_t best;
     if (weight_.empty()) {
-      best = check ? scan<false, true>(start) : scan_equal(start);
+      best = check ? scan<false, true>(start) : n_ >= 32 ? scan_equal(start) : scan<false, false>(start);
     } else {
       best = check ? scan<true, true>(start) : scan<true, false>(start);
     }
@@ -89,7 +89,8 @@ class least_connections {
       weight_.clear();
   }
 
-  // Equal weights, every backend usable: the first backend in rotation order
+  // Equal weights, every backend usable (used from 32 backends; below that
+  // the one-pass scan is quicker): the first backend in rotation order
   // from `start` with the fewest active leases. Two passes over the counters
   // (relaxed loads): the minimum, kept in four independent running minima
   // so the loads pipeline instead of waiting on one compare chain; then the
