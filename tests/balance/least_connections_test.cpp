@@ -38,6 +38,41 @@ TEST_CASE("least_connections leases count and release", "[balance][least_connect
   CHECK(lc.active(ai) == 0);
 }
 
+namespace {
+
+// Drives lc (weights w) through `steps` random picks and releases (a release
+// with odds 1 in release_one_in) and checks every pick against a model: scan
+// from the rotor, first strict minimum of active/weight.
+void check_against_model(surge::least_connections& lc, const std::vector<double>& w, int steps,
+                         std::uint64_t release_one_in, std::mt19937_64& rng) {
+  const std::size_t n = w.size();
+  std::vector<surge::backend_lease> held;
+  std::vector<std::int64_t> model(n, 0);
+  std::uint64_t rotor = 0;
+  for (int step = 0; step < steps; ++step) {
+    if (!held.empty() && rng() % release_one_in == 0) {
+      const std::size_t k = rng() % held.size();
+      --model[held[k].index()];
+      held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
+      continue;
+    }
+    const std::size_t start = static_cast<std::size_t>(rotor++ % n);
+    std::size_t best = start;
+    for (std::size_t k = 1; k < n; ++k) {
+      const std::size_t i = (start + k) % n;
+      if (static_cast<double>(model[i]) * w[best] < static_cast<double>(model[best]) * w[i]) best = i;
+    }
+    held.push_back(lc.pick());
+    REQUIRE(held.back().index() == best);
+    ++model[best];
+    bool counts_match = true;
+    for (std::size_t i = 0; i < n; ++i) counts_match = counts_match && lc.active(i) == model[i];
+    REQUIRE(counts_match);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("least_connections matches a linear-scan model with weights", "[balance][least_connections]") {
   std::mt19937_64 rng(3);
   for (int round = 0; round < 20; ++round) {
@@ -45,28 +80,18 @@ TEST_CASE("least_connections matches a linear-scan model with weights", "[balanc
     std::vector<double> w(n);
     for (auto& x : w) x = static_cast<double>(1 + rng() % 5);
     surge::least_connections lc(w);
-    std::vector<surge::backend_lease> held;
-    std::vector<std::int64_t> model(n, 0);
-    std::uint64_t rotor = 0;
-    for (int step = 0; step < 300; ++step) {
-      if (!held.empty() && rng() % 3 == 0) {
-        const std::size_t k = rng() % held.size();
-        --model[held[k].index()];
-        held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
-        continue;
-      }
-      // model: scan from the rotor, first strict minimum of active/weight
-      const std::size_t start = static_cast<std::size_t>(rotor++ % n);
-      std::size_t best = start;
-      for (std::size_t k = 1; k < n; ++k) {
-        const std::size_t i = (start + k) % n;
-        if (static_cast<double>(model[i]) * w[best] < static_cast<double>(model[best]) * w[i]) best = i;
-      }
-      held.push_back(lc.pick());
-      REQUIRE(held.back().index() == best);
-      ++model[best];
-      for (std::size_t i = 0; i < n; ++i) REQUIRE(lc.active(i) == model[i]);
-    }
+    check_against_model(lc, w, 300, 3, rng);
+  }
+}
+
+TEST_CASE("least_connections: the equal-weight scan (n >= 32) matches the model", "[balance][least_connections]") {
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 12; ++round) {
+    const std::size_t n = 30 + rng() % 40;  // both sides of the two-pass scan's threshold, odd tails
+    const bool weighted = round % 2 == 1;    // equal weights take the same path as none
+    surge::least_connections lc = weighted ? surge::least_connections(std::vector<double>(n, 2.5))
+                                           : surge::least_connections(n);
+    check_against_model(lc, std::vector<double>(n, 1.0), 2000, 2, rng);
   }
 }
 

@@ -65,6 +65,10 @@ TEST_CASE("smooth WRR reproduces nginx's sequences", "[balance][wrr]") {
     CHECK(run(w, 14) == v{0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0});
   }
   {
+    surge::weighted_round_robin w{2.5, 0.5, 0.5};  // non-integer weights (the double layout), exact halves of {5, 1, 1}
+    CHECK(run(w, 14) == v{0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0});
+  }
+  {
     surge::weighted_round_robin w{1, 1, 1};
     CHECK(run(w, 6) == v{0, 1, 2, 0, 1, 2});
   }
@@ -88,8 +92,9 @@ TEST_CASE("smooth WRR reproduces nginx's sequences", "[balance][wrr]") {
 
 TEST_CASE("smooth WRR matches the nginx model under random weights and health", "[balance][wrr]") {
   std::mt19937_64 rng(7);
-  for (int round = 0; round < 50; ++round) {
-    const std::size_t n = 1 + rng() % 8;
+  for (int round = 0; round < 70; ++round) {
+    // small sets (one and two compare chains), then 30..99 (four chains, odd tails)
+    const std::size_t n = round < 50 ? 1 + rng() % 8 : 30 + rng() % 70;
     std::vector<double> w(n);
     nginx_model model;
     for (std::size_t i = 0; i < n; ++i) {

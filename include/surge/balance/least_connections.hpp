@@ -6,6 +6,7 @@
 
 #include <surge/balance/detail/common.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -25,8 +26,10 @@ namespace surge {
 /// smooth weighted round robin instead). Down backends are skipped; all down:
 /// panic mode (health ignored).
 ///
-/// Complexity: `pick()` O(n) (a scan of the active counts, like nginx), lease
-/// release O(1). Memory: one 8-byte counter and one weight per backend.
+/// Complexity: `pick()` O(n) (a scan of the active counts, like nginx; with
+/// equal weights, all backends up and n >= 32 a specialised two-pass scan: the minimum
+/// by four independent running minima, then the first backend from the
+/// rotation point holding it), lease release O(1). Memory: one 8-byte counter and one weight per backend.
 /// Thread safety: lock-free; `pick`, lease release, `set_healthy`, `active`
 /// from any threads. Concurrent picks read counts that other picks are
 /// changing, so two racing picks may both choose the same backend; the counts
@@ -59,7 +62,7 @@ class least_connections {
     const bool check = !health_.all_up() && !health_.panic();
     std::size_t best;
     if (weight_.empty()) {
-      best = check ? scan<false, true>(start) : scan<false, false>(start);
+      best = check ? scan<false, true>(start) : n_ >= 32 ? scan_equal(start) : scan<false, false>(start);
     } else {
       best = check ? scan<true, true>(start) : scan<true, false>(start);
     }
@@ -79,6 +82,45 @@ class least_connections {
  private:
   void init() noexcept {
     for (std::size_t i = 0; i < n_; ++i) active_[i].store(0, std::memory_order_relaxed);
+    // Equal weights order backends exactly as no weights do: take the
+    // unweighted path (its specialised scan).
+    if (!weight_.empty() &&
+        std::all_of(weight_.begin(), weight_.end(), [&](double w) { return w == weight_[0]; }))
+      weight_.clear();
+  }
+
+  // Equal weights, every backend usable (used from 32 backends; below that
+  // the one-pass scan is quicker): the first backend in rotation order
+  // from `start` with the fewest active leases. Two passes over the counters
+  // (relaxed loads): the minimum, kept in four independent running minima
+  // so the loads pipeline instead of waiting on one compare chain; then the
+  // first backend from `start` holding it (with all counts equal, the first
+  // one looked at). A count that changed between the passes may leave no
+  // match: then `start`, as a racing pick may choose any backend.
+  std::size_t scan_equal(std::size_t start) const noexcept {
+    const std::atomic<std::int64_t>* a = active_.get();
+    const auto at = [a](std::size_t i) { return a[i].load(std::memory_order_relaxed); };
+    // Unrolled by hand: compilers neither unroll nor keep in registers an
+    // array indexed inside a loop of atomic loads.
+    std::int64_t l0 = at(0), l1 = l0, l2 = l0, l3 = l0;
+    std::size_t i = 1;
+    for (; i + 4 <= n_; i += 4) {
+      const std::int64_t v0 = at(i), v1 = at(i + 1), v2 = at(i + 2), v3 = at(i + 3);
+      l0 = v0 < l0 ? v0 : l0;
+      l1 = v1 < l1 ? v1 : l1;
+      l2 = v2 < l2 ? v2 : l2;
+      l3 = v3 < l3 ? v3 : l3;
+    }
+    for (; i < n_; ++i) {
+      const std::int64_t v = at(i);
+      l0 = v < l0 ? v : l0;
+    }
+    const std::int64_t min = std::min(std::min(l0, l1), std::min(l2, l3));
+    for (std::size_t k = start; k < n_; ++k)
+      if (at(k) <= min) return k;
+    for (std::size_t k = 0; k < start; ++k)
+      if (at(k) <= min) return k;
+    return start;
   }
   // The first usable backend, in order start, start+1, ..., n-1, 0, ...,
   // start-1, with the least active/weight; n_ if none is usable.

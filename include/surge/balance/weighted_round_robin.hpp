@@ -30,66 +30,154 @@ namespace surge {
 /// backend is down the policy ignores health (panic mode) where nginx
 /// would fail the request.
 ///
-/// Complexity: `pick()` O(n), no allocation. Memory: two doubles per backend.
-/// Thread safety: not thread-safe (like nginx's per-worker state): use one per
-/// thread, or guard it; for a shared lock-free scheduler use
-/// `stride_weighted_round_robin`.
+/// Layout: when every weight is an integer (and their sum is below 2^52) the
+/// state is two plain int64 arrays (weights, current weights), as in nginx;
+/// otherwise two double arrays. Either way the arithmetic is exact for
+/// integer weights, so the sequence is nginx's. The pick loop is branch-free
+/// (conditional moves, two or four independent running maxima); down backends are folded in
+/// by scanning a compact ascending list of the up indices, rebuilt by
+/// `set_healthy`.
+///
+/// Complexity: `pick()` O(n) (O(up backends) while some are down), no
+/// allocation — nginx's algorithm is linear per pick; for an O(1) pick use
+/// `stride_weighted_round_robin`. `set_healthy` O(n) when it changes a flag.
+/// Memory: two 8-byte numbers plus one index and one flag per backend.
+/// Thread safety: not thread-safe, `set_healthy` included (like nginx's
+/// per-worker state): use one per thread, or guard it; for a shared lock-free
+/// scheduler use `stride_weighted_round_robin`.
 /// Bad input: an empty weight list, or a weight that is zero, negative or not
 /// finite, throws std::invalid_argument; `set_healthy` out of range returns false.
 class weighted_round_robin {
  public:
   explicit weighted_round_robin(std::span<const double> weights)
-      : weight_(detail::check_weights(weights, "weighted_round_robin: weights")),
-        current_(weight_.size(), 0.0),
-        health_(weight_.size()) {
-    for (double w : weight_) total_ += w;
+      : weight_(detail::check_weights(weights, "weighted_round_robin: weights")), up_(weight_.size(), 1) {
+    double sum = 0;
+    bool integral = true;
+    for (double w : weight_) {
+      sum += w;
+      integral = integral && w == std::floor(w);
+    }
+    integral_ = integral && sum < 0x1.0p52;
+    if (integral_) {
+      iweight_.reserve(weight_.size());
+      for (double w : weight_) iweight_.push_back(static_cast<std::int64_t>(w));
+      icurrent_.assign(weight_.size(), 0);
+      itotal_ = iup_total_ = static_cast<std::int64_t>(sum);
+    } else {
+      dcurrent_.assign(weight_.size(), 0.0);
+      dtotal_ = dup_total_ = sum;
+    }
+    up_list_.reserve(weight_.size());
   }
   weighted_round_robin(std::initializer_list<double> weights)
       : weighted_round_robin(std::span<const double>(weights.begin(), weights.size())) {}
 
   /// The next backend in nginx's smooth sequence.
   [[nodiscard]] std::size_t pick() noexcept {
-    return health_.all_up() || health_.panic() ? step<false>() : step<true>();
+    const std::size_t n = weight_.size();
+    if (up_count_ == n || up_count_ == 0) {  // all up, or panic: every backend
+      return integral_ ? step_all(icurrent_.data(), iweight_.data(), n, itotal_)
+                       : step_all(dcurrent_.data(), weight_.data(), n, dtotal_);
+    }
+    return integral_ ? step_up(icurrent_.data(), iweight_.data(), iup_total_)
+                     : step_up(dcurrent_.data(), weight_.data(), dup_total_);
   }
 
-  bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
-  [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  /// Marks backend i up or down; false when i is out of range. O(n) when the
+  /// flag changes (rebuilds the list of up backends), O(1) otherwise.
+  bool set_healthy(std::size_t i, bool up) noexcept {
+    if (i >= weight_.size()) return false;
+    if ((up_[i] != 0) == up) return true;
+    up_[i] = up ? 1 : 0;
+    up_list_.clear();
+    double dsum = 0;
+    std::int64_t isum = 0;
+    for (std::size_t k = 0; k < up_.size(); ++k) {
+      if (!up_[k]) continue;
+      up_list_.push_back(static_cast<std::uint32_t>(k));
+      dsum += weight_[k];
+      if (integral_) isum += iweight_[k];
+    }
+    up_count_ = up_list_.size();
+    dup_total_ = dsum;
+    iup_total_ = isum;
+    return true;
+  }
+  [[nodiscard]] bool healthy(std::size_t i) const noexcept { return i < up_.size() && up_[i] != 0; }
   [[nodiscard]] std::size_t size() const noexcept { return weight_.size(); }
   [[nodiscard]] double weight(std::size_t i) const noexcept { return i < weight_.size() ? weight_[i] : 0.0; }
 
  private:
-  // One round of ngx_http_upstream_get_peer over the usable backends.
-  template <bool CheckHealth>
-  std::size_t step() noexcept {
-    const std::size_t n = weight_.size();
-    std::size_t i = 0;
-    if constexpr (CheckHealth) {
-      while (i < n && !health_.up(i)) ++i;
-      if (i == n) return 0;  // flags flipped down mid-pick
+  // One round of ngx_http_upstream_get_peer over every backend, with L
+  // independent running maxima (lane k sees indices = k mod L; strict `>`
+  // keeps the earliest within a lane) merged with ties to the lower index:
+  // L short compare chains instead of one long one.
+  template <class T>
+  static std::size_t step_all(T* cur, const T* w, std::size_t n, T total) noexcept {
+    return n >= 32 ? step_lanes<4>(cur, w, n, total) : n >= 4 ? step_lanes<2>(cur, w, n, total)
+                                                              : step_lanes<1>(cur, w, n, total);
+  }
+  template <std::size_t L, class T>
+  static std::size_t step_lanes(T* cur, const T* w, std::size_t n, T total) noexcept {
+    std::size_t best[L];
+    T top[L];
+    for (std::size_t k = 0; k < L; ++k) {
+      top[k] = cur[k] += w[k];
+      best[k] = k;
     }
-    std::size_t best = i;
-    double best_current = current_[i] + weight_[i];
-    current_[i] = best_current;
-    double total = CheckHealth ? weight_[i] : total_;  // all up: the sum is known
-    for (++i; i < n; ++i) {
-      if constexpr (CheckHealth) {
-        if (!health_.up(i)) continue;
-        total += weight_[i];
+    std::size_t i = L;
+    for (; i + L <= n; i += L) {
+      for (std::size_t k = 0; k < L; ++k) {
+        const T c = cur[i + k] += w[i + k];
+        const bool wins = c > top[k];  // branch-free: the winner is unpredictable
+        best[k] = wins ? i + k : best[k];
+        top[k] = wins ? c : top[k];
       }
-      const double c = current_[i] + weight_[i];
-      current_[i] = c;
-      const bool wins = c > best_current;  // strict: ties stay with the earlier backend
-      best = wins ? i : best;              // branch-free: the winner is unpredictable
-      best_current = wins ? c : best_current;
     }
-    current_[best] = best_current - total;
+    for (std::size_t k = 1; k < L; ++k) {
+      const bool wins = top[k] > top[0] || (top[k] == top[0] && best[k] < best[0]);
+      best[0] = wins ? best[k] : best[0];
+      top[0] = wins ? top[k] : top[0];
+    }
+    for (; i < n; ++i) {  // the tail: later indices, so strict `>` keeps ties earlier
+      const T c = cur[i] += w[i];
+      const bool wins = c > top[0];
+      best[0] = wins ? i : best[0];
+      top[0] = wins ? c : top[0];
+    }
+    cur[best[0]] = top[0] - total;
+    return best[0];
+  }
+
+  // The same over the up backends only (ascending indices, so the first
+  // maximum is the earliest backend); down backends keep their current weight.
+  template <class T>
+  std::size_t step_up(T* cur, const T* w, T total) const noexcept {
+    const std::uint32_t* up = up_list_.data();
+    const std::size_t m = up_list_.size();
+    std::size_t best = up[0];
+    T top = cur[best] += w[best];
+    for (std::size_t k = 1; k < m; ++k) {
+      const std::size_t i = up[k];
+      const T c = cur[i] += w[i];
+      const bool wins = c > top;
+      best = wins ? i : best;
+      top = wins ? c : top;
+    }
+    cur[best] = top - total;
     return best;
   }
 
   std::vector<double> weight_;
-  std::vector<double> current_;
-  double total_ = 0;  // sum of the weights (summed in index order, as the loop would)
-  detail::health_set health_;
+  std::vector<std::uint8_t> up_;         // 1 = up
+  std::vector<std::uint32_t> up_list_;   // ascending indices of the up backends (when some are down)
+  std::size_t up_count_ = weight_.size();
+  bool integral_ = false;
+  std::vector<std::int64_t> iweight_;    // integral_: the weights as integers
+  std::vector<std::int64_t> icurrent_;   // integral_: current weights
+  std::vector<double> dcurrent_;         // !integral_: current weights
+  std::int64_t itotal_ = 0, iup_total_ = 0;  // sums of all / of the up weights
+  double dtotal_ = 0, dup_total_ = 0;        // the same, summed in index order as the loop would
 };
 
 /// gRPC's static stride scheduler: weights are scaled so the largest is 65535
