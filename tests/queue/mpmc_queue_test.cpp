@@ -278,8 +278,7 @@ TEST_CASE("mpmc_queue: a push whose construction throws enqueues nothing and lea
   CHECK_FALSE(stats.double_destroy);
 }
 
-TEST_CASE("mpmc_queue: a pop whose move out throws leaves the item at the head, in order",
-          "[queue][mpmc_queue]") {
+TEST_CASE("mpmc_queue: a pop whose move out throws leaves the item at the head, in order", "[queue][mpmc_queue]") {
   // tracked's copy and move may both throw, so pops copy the item out (the
   // item stays intact) and run as locked pops.
   const std::size_t cap = GENERATE(1u, 2u, 3u, 8u);

@@ -374,8 +374,8 @@ class mpmc_queue {
   /// Pops whose move (or copy) out of the slot may throw hold the head slot
   /// while they move and advance `head` only once the move succeeded, so a
   /// failed move leaves the item where it was (see the class comment).
-  static constexpr bool locked_pops =
-      !std::is_nothrow_move_constructible_v<T> || (std::is_move_assignable_v<T> && !std::is_nothrow_move_assignable_v<T>);
+  static constexpr bool locked_pops = !std::is_nothrow_move_constructible_v<T> ||
+                                      (std::is_move_assignable_v<T> && !std::is_nothrow_move_assignable_v<T>);
   static constexpr std::uint32_t flag_bits = waiting_bit | hole_bit;
   static constexpr std::uint32_t spin_polls = 128;  // with pause between: about 3 us on a 2023 x86
   static constexpr std::uint32_t yield_polls = 32;
@@ -480,7 +480,8 @@ class mpmc_queue {
       slot& s = slot_at(h);
       w = s.seq.load(std::memory_order_acquire);
       if ((w & ~flag_bits) == full_word(lap(h))) {
-        if (s.seq.compare_exchange_weak(w, w | busy_bit, std::memory_order_acquire, std::memory_order_relaxed)) return true;
+        if (s.seq.compare_exchange_weak(w, w | busy_bit, std::memory_order_acquire, std::memory_order_relaxed))
+          return true;
         continue;
       }
       const std::uint64_t now = head_->load(std::memory_order_relaxed);
