@@ -190,3 +190,89 @@ TEST_CASE("stride WRR: proportions, health, threads", "[balance][wrr]") {
   CHECK(total.load() == 40000);
   CHECK(seen[0][0] + seen[1][0] == Approx(20000).epsilon(0.02));
 }
+
+TEST_CASE("smooth WRR: when the O(1) table is used", "[balance][wrr]") {
+  CHECK(surge::weighted_round_robin{5, 1, 1}.table_active());
+  CHECK(surge::weighted_round_robin{5, 1, 1}.table_size() == 7);  // from zero: one period, no transient
+  CHECK(surge::weighted_round_robin{2.5, 0.5, 0.5}.table_active());  // multiples of 2^-1: exact
+  CHECK(surge::weighted_round_robin{2.5, 0.5, 0.5}.table_size() == 7);
+  CHECK_FALSE(surge::weighted_round_robin{0.1, 0.2}.table_active());  // doubles that round: O(n)
+  CHECK_FALSE(surge::weighted_round_robin({5, 1, 1}, 0).table_active());  // disabled
+  CHECK_FALSE(surge::weighted_round_robin({5, 1, 1}, 6).table_active());  // W = 7 > limit
+  CHECK(surge::weighted_round_robin({5, 1, 1}, 7).table_active());
+  surge::weighted_round_robin w({1000, 1000}, 1500);  // W = 2000 > 1500 …
+  CHECK_FALSE(w.table_active());
+  w.set_healthy(1, false);  // … but W = 1000 fits
+  CHECK(w.table_active());
+  CHECK(w.pick() == 0);
+}
+
+namespace {
+
+// Drives a table-enabled and a table-disabled (O(n)) policy and the nginx
+// transcription (weights given as scaled integers) through the same random
+// picks and health flaps; every pick must agree.
+void compare_paths(const std::vector<double>& w, const std::vector<long>& scaled, std::mt19937_64& rng, int steps,
+                   int flap_one_in) {
+  const std::size_t n = w.size();
+  surge::weighted_round_robin fast(w);
+  surge::weighted_round_robin slow(w, 0);
+  REQUIRE_FALSE(slow.table_active());
+  nginx_model model;
+  model.weight = scaled;
+  model.current.assign(n, 0);
+  model.down.assign(n, false);
+  std::size_t ups = n;
+  for (int step = 0; step < steps; ++step) {
+    if (rng() % static_cast<std::uint64_t>(flap_one_in) == 0) {
+      const std::size_t i = rng() % n;
+      const bool up = rng() % 2 == 0;
+      const std::size_t after = ups - (model.down[i] ? 0 : 1) + (up ? 1 : 0);
+      if (after > 0) {  // the model (nginx) needs one backend up
+        fast.set_healthy(i, up);
+        slow.set_healthy(i, up);
+        model.down[i] = !up;
+        ups = after;
+      }
+    }
+    const std::size_t expected = model.pick();
+    REQUIRE(fast.pick() == expected);
+    REQUIRE(slow.pick() == expected);
+  }
+  CHECK(fast.table_active());  // these sets always fit: the fast path was the table
+}
+
+}  // namespace
+
+TEST_CASE("smooth WRR: table and O(n) paths agree with nginx under health flaps", "[balance][wrr]") {
+  std::mt19937_64 rng(2026);
+  for (int round = 0; round < 60; ++round) {
+    const std::size_t n = 1 + rng() % 12;
+    std::vector<double> w(n);
+    std::vector<long> scaled(n);
+    const bool quarters = round % 3 == 2;  // non-integer, exact: multiples of 1/4
+    for (std::size_t i = 0; i < n; ++i) {
+      scaled[i] = 1 + static_cast<long>(rng() % (quarters ? 40 : 10));
+      w[i] = quarters ? static_cast<double>(scaled[i]) / 4 : static_cast<double>(scaled[i]);
+    }
+    // the scaled weights have gcd > 1 sometimes; the model runs on the scaled
+    // integers, which is the same sequence as nginx on w (exact arithmetic)
+    compare_paths(w, scaled, rng, 3000, 25);
+  }
+}
+
+TEST_CASE("smooth WRR: table and O(n) paths agree with more than 1000 backends", "[balance][wrr]") {
+  std::mt19937_64 rng(99);
+  for (int round = 0; round < 2; ++round) {
+    const std::size_t n = 1001 + rng() % 200;
+    std::vector<double> w(n);
+    std::vector<long> scaled(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      scaled[i] = 1 + static_cast<long>(rng() % 4);
+      w[i] = static_cast<double>(scaled[i]);
+    }
+    surge::weighted_round_robin probe(w);
+    CHECK(probe.table_active());
+    compare_paths(w, scaled, rng, 12000, 2000);  // a handful of flaps, each a rebuild
+  }
+}
