@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <string>
@@ -264,6 +265,7 @@ int main(int argc, char** argv) {
       {
         surge::stride_weighted_round_robin stride(weights);
         surge::weighted_round_robin smooth(weights);
+        surge::weighted_round_robin smooth_linear(weights, 0);  // table off: nginx's O(n) loop
         std::mutex smooth_mutex;
         mutex_nginx_wrr base(weights);
         std::vector<impl> impls{{"surge stride WRR",
@@ -278,6 +280,18 @@ int main(int argc, char** argv) {
                                        do_not_optimize(smooth.pick());
                                      } else {
                                        do_not_optimize(smooth.pick());
+                                     }
+                                   }
+                                 },
+                                 "nginx's exact sequence; O(1) table"},
+                                {"surge smooth WRR, table off" + std::string(t > 1 ? " + mutex" : ""),
+                                 [&](int, std::size_t k) {
+                                   for (std::size_t i = 0; i < k; ++i) {
+                                     if (t > 1) {
+                                       std::lock_guard<std::mutex> l(smooth_mutex);
+                                       do_not_optimize(smooth_linear.pick());
+                                     } else {
+                                       do_not_optimize(smooth_linear.pick());
                                      }
                                    }
                                  },
@@ -425,6 +439,28 @@ int main(int argc, char** argv) {
                 better::lower});
     rep.add(row{"rebuild maglev n=1000 (M=65537)", "surge maglev add_backend", surge_bench::median(maglev_ns) / 1e6,
                 "ms", better::lower});
+    // Smooth WRR table at 1000 backends, weights 1 + i % 5 (W = 3000):
+    // construction (one period from zero), and a health change in mid-table
+    // (fold the position back, then transient + period from the new state).
+    std::vector<double> wrr_weights(1000), build_ns, down_ns, up_ns;
+    for (std::size_t i = 0; i < wrr_weights.size(); ++i) wrr_weights[i] = static_cast<double>(1 + i % 5);
+    std::size_t down_entries = 0;
+    for (int r = 0; r < o.reps; ++r) {
+      std::optional<surge::weighted_round_robin> w;
+      build_ns.push_back(surge_bench::time_ns([&] { w.emplace(wrr_weights); }));
+      for (int i = 0; i < 1234; ++i) do_not_optimize(w->pick());
+      down_ns.push_back(surge_bench::time_ns([&] { w->set_healthy(500, false); }));
+      down_entries = w->table_size();
+      for (int i = 0; i < 777; ++i) do_not_optimize(w->pick());
+      up_ns.push_back(surge_bench::time_ns([&] { w->set_healthy(500, true); }));
+    }
+    rep.add(row{"rebuild smooth WRR n=1000 (W=3000)", "surge smooth WRR construct", surge_bench::median(build_ns) / 1e6,
+                "ms", better::lower, "table of 3000 picks, O(W*n)"});
+    rep.add(row{"rebuild smooth WRR n=1000 (W=3000)", "surge smooth WRR set_healthy down",
+                surge_bench::median(down_ns) / 1e6, "ms", better::lower,
+                fmt::format("fold + new table of {} entries", down_entries)});
+    rep.add(row{"rebuild smooth WRR n=1000 (W=3000)", "surge smooth WRR set_healthy up",
+                surge_bench::median(up_ns) / 1e6, "ms", better::lower});
   }
   rep.print(o);
 }
