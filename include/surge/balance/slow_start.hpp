@@ -51,7 +51,8 @@ struct slow_start_options {
 /// O(1); `consistent_hash_ring` and `maglev` rebuild their table on each
 /// `set_weight` (milliseconds at 1000 backends: apply about once a second,
 /// not per request). Smooth and stride WRR and the random alias table have
-/// no `set_weight`.
+/// no `set_weight`. One helper drives one policy: it remembers the factors
+/// it last set there, to restore the full weight once when a ramp ends.
 ///
 /// Complexity: `factor` O(1) (one pow when aggression != 1); `begin`, `end`
 /// O(1); `apply` O(n) plus the policy's `set_weight` for each backend in or
