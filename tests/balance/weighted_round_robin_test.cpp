@@ -233,6 +233,9 @@ void compare_paths(const std::vector<double>& w, const std::vector<long>& scaled
         slow.set_healthy(i, up);
         model.down[i] = !up;
         ups = after;
+        // the sequence became W-periodic again within the bounds (the
+        // experiment behind the table, repeated on every flap)
+        REQUIRE(fast.table_active());
       }
     }
     const std::size_t expected = model.pick();
