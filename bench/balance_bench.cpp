@@ -268,33 +268,26 @@ int main(int argc, char** argv) {
         surge::weighted_round_robin smooth_linear(weights, 0);  // table off: nginx's O(n) loop
         std::mutex smooth_mutex;
         mutex_nginx_wrr base(weights);
+        // smooth WRR is per-thread state: with two threads, behind a mutex
+        auto smooth_body = [&](surge::weighted_round_robin& w) {
+          return [&w, &smooth_mutex, t](int, std::size_t k) {
+            for (std::size_t i = 0; i < k; ++i) {
+              if (t > 1) {
+                std::lock_guard<std::mutex> l(smooth_mutex);
+                do_not_optimize(w.pick());
+              } else {
+                do_not_optimize(w.pick());
+              }
+            }
+          };
+        };
+        const std::string guarded = t > 1 ? " + mutex" : "";
         std::vector<impl> impls{{"surge stride WRR",
                                  [&](int, std::size_t k) {
                                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(stride.pick());
                                  }},
-                                {"surge smooth WRR" + std::string(t > 1 ? " + mutex" : ""),
-                                 [&](int, std::size_t k) {
-                                   for (std::size_t i = 0; i < k; ++i) {
-                                     if (t > 1) {
-                                       std::lock_guard<std::mutex> l(smooth_mutex);
-                                       do_not_optimize(smooth.pick());
-                                     } else {
-                                       do_not_optimize(smooth.pick());
-                                     }
-                                   }
-                                 },
-                                 "nginx's exact sequence; O(1) table"},
-                                {"surge smooth WRR, table off" + std::string(t > 1 ? " + mutex" : ""),
-                                 [&](int, std::size_t k) {
-                                   for (std::size_t i = 0; i < k; ++i) {
-                                     if (t > 1) {
-                                       std::lock_guard<std::mutex> l(smooth_mutex);
-                                       do_not_optimize(smooth_linear.pick());
-                                     } else {
-                                       do_not_optimize(smooth_linear.pick());
-                                     }
-                                   }
-                                 },
+                                {"surge smooth WRR" + guarded, smooth_body(smooth), "nginx's exact sequence; O(1) table"},
+                                {"surge smooth WRR, table off" + guarded, smooth_body(smooth_linear),
                                  "nginx's exact sequence; O(n)"},
                                 {"mutex nginx WRR", [&](int, std::size_t k) {
                                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick());

@@ -245,37 +245,37 @@ void compare_paths(const std::vector<double>& w, const std::vector<long>& scaled
   CHECK(fast.table_active());  // these sets always fit: the fast path was the table
 }
 
+// n random weights scaled[i] / divisor, scaled[i] in [1, max_scaled]; the
+// nginx model runs on the scaled integers, which is the same sequence as
+// nginx on the weights when divisor is a power of two (exact arithmetic).
+struct weight_set {
+  std::vector<double> w;
+  std::vector<long> scaled;
+  weight_set(std::mt19937_64& rng, std::size_t n, long max_scaled, double divisor) : w(n), scaled(n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      scaled[i] = 1 + static_cast<long>(rng() % static_cast<std::uint64_t>(max_scaled));
+      w[i] = static_cast<double>(scaled[i]) / divisor;
+    }
+  }
+};
+
 }  // namespace
 
 TEST_CASE("smooth WRR: table and O(n) paths agree with nginx under health flaps", "[balance][wrr]") {
   std::mt19937_64 rng(2026);
   for (int round = 0; round < 60; ++round) {
-    const std::size_t n = 1 + rng() % 12;
-    std::vector<double> w(n);
-    std::vector<long> scaled(n);
     const bool quarters = round % 3 == 2;  // non-integer, exact: multiples of 1/4
-    for (std::size_t i = 0; i < n; ++i) {
-      scaled[i] = 1 + static_cast<long>(rng() % (quarters ? 40 : 10));
-      w[i] = quarters ? static_cast<double>(scaled[i]) / 4 : static_cast<double>(scaled[i]);
-    }
-    // the scaled weights have gcd > 1 sometimes; the model runs on the scaled
-    // integers, which is the same sequence as nginx on w (exact arithmetic)
-    compare_paths(w, scaled, rng, 3000, 25);
+    const weight_set s(rng, 1 + rng() % 12, quarters ? 40 : 10, quarters ? 4.0 : 1.0);
+    compare_paths(s.w, s.scaled, rng, 3000, 25);
   }
 }
 
 TEST_CASE("smooth WRR: table and O(n) paths agree with more than 1000 backends", "[balance][wrr]") {
   std::mt19937_64 rng(99);
   for (int round = 0; round < 2; ++round) {
-    const std::size_t n = 1001 + rng() % 200;
-    std::vector<double> w(n);
-    std::vector<long> scaled(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      scaled[i] = 1 + static_cast<long>(rng() % 4);
-      w[i] = static_cast<double>(scaled[i]);
-    }
-    surge::weighted_round_robin probe(w);
+    const weight_set s(rng, 1001 + rng() % 200, 4, 1.0);
+    surge::weighted_round_robin probe(s.w);
     CHECK(probe.table_active());
-    compare_paths(w, scaled, rng, 12000, 2000);  // a handful of flaps, each a rebuild
+    compare_paths(s.w, s.scaled, rng, 12000, 2000);  // a handful of flaps, each a rebuild
   }
 }
