@@ -35,10 +35,12 @@ namespace surge {
 /// from the all-zero state (construction) the state is zero again after W
 /// picks; after a health change the state is whatever the frozen and running
 /// current weights were, and the sequence becomes W-periodic after a
-/// transient (measured in the tests' experiments: none or one round of W
-/// picks, rarely two or three). So construction and every `set_healthy` run
-/// nginx's exact algorithm ahead on a copy of the state, round after round of
-/// W picks, until a round ends in the state it began with; the picks so far
+/// transient (measured against a transcription of nginx: none or one round
+/// of W picks, rarely two or three; docs/balance.md). So construction and
+/// every `set_healthy` run nginx's exact algorithm ahead on a copy of the
+/// state, round after round of W picks, until a round ends in the state it
+/// began with (an exact repeat, so nothing rests on the measurement: without
+/// a repeat within the bounds there is no table); the picks so far
 /// (transient + one period) become a table and `pick()` is a table read with
 /// a position that wraps to the start of the period. The sequence is
 /// bit-for-bit the one the O(n) algorithm produces (the tests compare both
@@ -61,11 +63,13 @@ namespace surge {
 /// Complexity: `pick()` O(1) with the table, else O(n) (O(up backends) while
 /// some are down), no allocation either way. Construction and a
 /// `set_healthy` that changes a flag: O(n + L·m) to rebuild the table (L its
-/// length ≤ `table_limit`, m the usable backends; a failed attempt costs at
-/// most 64·`table_limit` visits), plus O(position) to fold the old table's
-/// position back into the current weights — measured at 1000 backends in
-/// docs/balance.md. Memory: two 8-byte numbers plus one index and one flag
-/// per backend, plus 4 bytes per table entry.
+/// length ≤ `table_limit`, m the usable backends; never more than
+/// 64·`table_limit` backend visits, ≈ 40 ms at the default limit, also when
+/// the attempt fails), plus O(position) to fold the old table's position
+/// back into the current weights — 1.7 ms to build at 1000 backends with
+/// W = 3000, 3.4–4.4 ms per health change (docs/balance.md).
+/// Memory: two 8-byte numbers plus one index and one flag per backend, plus
+/// 4 bytes per table entry.
 /// Thread safety: not thread-safe, `set_healthy` included (like nginx's
 /// per-worker state): use one per thread, or guard it; for a shared lock-free
 /// scheduler use `stride_weighted_round_robin`.
