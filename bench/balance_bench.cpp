@@ -266,6 +266,7 @@ int main(int argc, char** argv) {
         surge::stride_weighted_round_robin stride(weights);
         surge::weighted_round_robin smooth(weights);
         surge::weighted_round_robin smooth_linear(weights, 0);  // table off: nginx's O(n) loop
+        surge::shared_weighted_round_robin shared_smooth(weights);
         std::mutex smooth_mutex;
         mutex_nginx_wrr base(weights);
         // smooth WRR is per-thread state: with two threads, behind a mutex
@@ -286,6 +287,11 @@ int main(int argc, char** argv) {
                                  [&](int, std::size_t k) {
                                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(stride.pick());
                                  }},
+                                {"surge shared smooth WRR",
+                                 [&](int, std::size_t k) {
+                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(shared_smooth.pick());
+                                 },
+                                 "nginx's exact sequence; lock-free table read"},
                                 {"surge smooth WRR" + guarded, smooth_body(smooth), "nginx's exact sequence; O(1) table"},
                                 {"surge smooth WRR, table off" + guarded, smooth_body(smooth_linear),
                                  "nginx's exact sequence; O(n)"},

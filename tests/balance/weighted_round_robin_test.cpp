@@ -2,7 +2,9 @@
 
 #include "surge_test.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <stdexcept>
@@ -278,4 +280,90 @@ TEST_CASE("smooth WRR: table and O(n) paths agree with more than 1000 backends",
     CHECK(probe.table_active());
     compare_paths(s.w, s.scaled, rng, 12000, 2000);  // a handful of flaps, each a rebuild
   }
+}
+
+TEST_CASE("shared smooth WRR: nginx's sequence from one thread, health flaps included", "[balance][wrr]") {
+  std::mt19937_64 rng(31);
+  for (int round = 0; round < 30; ++round) {
+    const weight_set s(rng, 1 + rng() % 10, 8, 1.0);
+    surge::shared_weighted_round_robin shared(s.w);
+    CHECK(shared.table_active());
+    nginx_model model;
+    model.weight = s.scaled;
+    model.current.assign(s.w.size(), 0);
+    model.down.assign(s.w.size(), false);
+    for (int step = 0; step < 2000; ++step) {
+      if (rng() % 40 == 0) {
+        const std::size_t i = rng() % s.w.size();
+        const bool up = rng() % 2 == 0;
+        std::size_t ups = 0;
+        for (std::size_t j = 0; j < s.w.size(); ++j) ups += (j == i ? up : !model.down[j]) ? 1 : 0;
+        if (ups > 0) {
+          shared.set_healthy(i, up);
+          model.down[i] = !up;
+          REQUIRE(shared.healthy(i) == up);
+        }
+      }
+      REQUIRE(shared.pick() == model.pick());
+    }
+  }
+  CHECK_FALSE(surge::shared_weighted_round_robin({5, 1, 1}).set_healthy(3, false));
+  CHECK_THROWS_AS(surge::shared_weighted_round_robin({1, 0}), std::invalid_argument);
+}
+
+namespace {
+
+// Picks k times on each of two threads; returns every pick, sorted.
+template <class Policy>
+std::vector<std::size_t> picks_from_two_threads(Policy& p, std::size_t k) {
+  std::vector<std::vector<std::size_t>> got(2);
+  std::vector<std::thread> ts;
+  for (std::size_t t = 0; t < 2; ++t)
+    ts.emplace_back([&p, &got, k, t] {
+      for (std::size_t i = 0; i < k; ++i) got[t].push_back(p.pick());
+    });
+  for (auto& t : ts) t.join();
+  std::vector<std::size_t> all = got[0];
+  all.insert(all.end(), got[1].begin(), got[1].end());
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("shared smooth WRR: two threads together take exactly nginx's picks", "[balance][wrr]") {
+  for (const std::vector<double>& w : {std::vector<double>{5, 1, 1}, std::vector<double>{0.1, 0.2, 0.3, 0.7}}) {
+    surge::shared_weighted_round_robin shared(w);
+    CHECK(shared.table_active() == (w[0] == 5));  // 0.1 etc.: the O(n) path under the mutex
+    surge::weighted_round_robin single(w);
+    const std::size_t k = 20000;
+    const auto all = picks_from_two_threads(shared, k);
+    std::vector<std::size_t> expected;
+    for (std::size_t i = 0; i < 2 * k; ++i) expected.push_back(single.pick());
+    std::sort(expected.begin(), expected.end());
+    CHECK(all == expected);  // the first 2k positions of the sequence, each taken once
+    CHECK(shared.pick() == single.pick());  // and it continues where they stopped
+  }
+}
+
+TEST_CASE("shared smooth WRR: picks stay valid while another thread flaps health", "[balance][wrr]") {
+  surge::shared_weighted_round_robin shared({3, 1, 2, 5, 4});
+  std::atomic<bool> stop{false};
+  std::atomic<long> picks{0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::thread reader([&] {
+    while (!stop.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+      const std::size_t b = shared.pick();
+      REQUIRE(b < 5);
+      picks.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  while (picks.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  std::mt19937_64 rng(3);
+  for (int flap = 0; flap < 200; ++flap) shared.set_healthy(rng() % 5, rng() % 2 == 0);
+  for (std::size_t i = 0; i < 5; ++i) shared.set_healthy(i, i != 3);
+  stop.store(true, std::memory_order_release);
+  reader.join();
+  CHECK(picks.load() > 0);
+  for (int i = 0; i < 100; ++i) CHECK(shared.pick() != 3);  // quiet again: down is skipped
 }

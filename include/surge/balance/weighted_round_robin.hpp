@@ -13,10 +13,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <vector>
 
 namespace surge {
+
+class shared_weighted_round_robin;
 
 /// nginx's smooth weighted round robin (ngx_http_upstream_get_peer): on every
 /// pick each usable backend's current weight grows by its weight, the backend
@@ -159,6 +163,8 @@ class weighted_round_robin {
   [[nodiscard]] std::size_t table_limit() const noexcept { return table_limit_; }
 
  private:
+  friend class shared_weighted_round_robin;  // reads the table, sets the position
+
   // Smallest k in [0, 52] such that every w·2^k is an integer; -1 if none.
   static int dyadic_shift(const std::vector<double>& weights) noexcept {
     int k = 0;
@@ -293,6 +299,116 @@ class weighted_round_robin {
   std::vector<std::uint32_t> table_;     // precomputed picks; empty: O(n) path
   std::size_t pos_ = 0;                  // next table entry
   std::size_t loop_ = 0;                 // where the period starts (after the transient)
+};
+
+/// nginx's smooth weighted round robin shared by many threads: the same
+/// sequence as `weighted_round_robin` (which it wraps), with a lock-free
+/// `pick()` whenever that policy's table is active — each pick takes the
+/// next position of the published table with one relaxed `fetch_add` (the
+/// wrap to the start of the period is a best-effort compare-exchange, so the
+/// common pick has no division) inside a `detail::snapshot_cell` read
+/// section, and never blocks. Picks from several threads take distinct
+/// consecutive positions: together they are exactly nginx's sequence, each
+/// thread seeing a subsequence. When the table is not active (inexact
+/// weights, over `table_limit`) `pick()` runs the O(n) algorithm under a
+/// mutex. `set_healthy` takes the mutex, folds the published position into
+/// the current weights, rebuilds and publishes the new table (readers never
+/// wait for it); picks racing a `set_healthy` return valid backends, but
+/// the positions they take after the fold are not carried into the new
+/// state, so the sequence is exact only across health changes that do not
+/// race picks.
+///
+/// Complexity: as `weighted_round_robin`; `pick()` O(1) with the table.
+/// Memory: that policy plus a second copy of the table (the published one).
+/// Thread safety: thread-safe; `pick()` lock-free while the table is
+/// active (else a mutex), `healthy` lock-free, `set_healthy` serialised by
+/// the mutex and blocks no table reader. Bad input: as
+/// `weighted_round_robin`; `set_healthy` may throw std::bad_alloc (copying
+/// the new table), leaving the policy valid. Not copyable or movable.
+class shared_weighted_round_robin {
+ public:
+  explicit shared_weighted_round_robin(std::span<const double> weights,
+                                       std::size_t table_limit = weighted_round_robin::default_table_limit)
+      : core_(weights, table_limit), health_(core_.size()), cell_(snapshot()) {}
+  shared_weighted_round_robin(std::initializer_list<double> weights,
+                              std::size_t table_limit = weighted_round_robin::default_table_limit)
+      : shared_weighted_round_robin(std::span<const double>(weights.begin(), weights.size()), table_limit) {}
+
+  /// The next backend in nginx's smooth sequence.
+  [[nodiscard]] std::size_t pick() {
+    for (;;) {
+      const std::size_t b = cell_.read([](const table& t) { return t.next(); });
+      if (b != npos) return b;
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!core_.table_active()) return core_.pick();
+      // a table was published after our read: take it from there
+    }
+  }
+
+  /// Marks backend i up or down; false when i is out of range. Blocks only
+  /// other writers and O(n)-mode picks (the mutex); see
+  /// `weighted_round_robin::set_healthy` for the cost.
+  bool set_healthy(std::size_t i, bool up) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (i >= core_.size()) return false;
+    if (core_.healthy(i) == up) return true;
+    if (core_.table_active()) {
+      const std::uint64_t taken =
+          cell_.read([](const table& t) { return t.pos.value.load(std::memory_order_relaxed); });
+      core_.pos_ = table::index(taken, core_.table_.size(), core_.loop_);
+    }
+    core_.set_healthy(i, up);
+    health_.set(i, up);
+    cell_.publish(snapshot());
+    return true;
+  }
+  [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  [[nodiscard]] std::size_t size() const noexcept { return health_.size(); }
+  /// True while `pick()` is the lock-free table read.
+  [[nodiscard]] bool table_active() const {
+    return cell_.read([](const table& t) { return !t.entries.empty(); });
+  }
+
+ private:
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  // An immutable copy of the core's table; only the position moves.
+  struct table {
+    std::vector<std::uint32_t> entries;  // empty: O(n) mode
+    std::size_t loop = 0;
+    mutable detail::padded<std::atomic<std::uint64_t>> pos;
+
+    // Table entry of logical position p (positions past the end wrap into
+    // the period).
+    static std::size_t index(std::uint64_t p, std::size_t len, std::size_t loop) noexcept {
+      return p < len ? static_cast<std::size_t>(p) : loop + static_cast<std::size_t>((p - loop) % (len - loop));
+    }
+    std::size_t next() const noexcept {
+      const std::size_t len = entries.size();
+      if (len == 0) return npos;
+      const std::uint64_t p = pos.value.fetch_add(1, std::memory_order_relaxed);
+      if (p < len) return entries[static_cast<std::size_t>(p)];
+      // Past the end: wrap; pull the counter back by whole periods unless
+      // someone took a position since (then the later taker does it).
+      const std::size_t k = index(p, len, loop);
+      std::uint64_t expected = p + 1;
+      pos.value.compare_exchange_strong(expected, k + 1, std::memory_order_relaxed);
+      return entries[k];
+    }
+  };
+
+  std::shared_ptr<const table> snapshot() const {
+    auto t = std::make_shared<table>();
+    t->entries = core_.table_;
+    t->loop = core_.loop_;
+    t->pos.value.store(core_.pos_, std::memory_order_relaxed);
+    return t;
+  }
+
+  weighted_round_robin core_;  // guarded by mutex_ (its table: the writer's copy)
+  detail::health_set health_;
+  detail::snapshot_cell<table> cell_;
+  std::mutex mutex_;
 };
 
 /// gRPC's static stride scheduler: weights are scaled so the largest is 65535
