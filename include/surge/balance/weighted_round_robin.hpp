@@ -75,8 +75,8 @@ class shared_weighted_round_robin;
 /// Memory: two 8-byte numbers plus one index and one flag per backend, plus
 /// 4 bytes per table entry.
 /// Thread safety: not thread-safe, `set_healthy` included (like nginx's
-/// per-worker state): use one per thread, or guard it; for a shared lock-free
-/// scheduler use `stride_weighted_round_robin`.
+/// per-worker state): use one per thread; to share the sequence between
+/// threads use `shared_weighted_round_robin` (lock-free picks).
 /// Bad input: an empty weight list, or a weight that is zero, negative or not
 /// finite, throws std::invalid_argument; `set_healthy` out of range returns
 /// false. Copyable and movable.
