@@ -71,7 +71,7 @@ class shared_weighted_round_robin;
 /// 64·`table_limit` backend visits, ≈ 40 ms at the default limit, also when
 /// the attempt fails), plus O(position) to fold the old table's position
 /// back into the current weights — 1.7 ms to build at 1000 backends with
-/// W = 3000, 3.4–4.4 ms per health change (docs/balance.md).
+/// W = 3000, 3.4–4.5 ms per health change (docs/balance.md).
 /// Memory: two 8-byte numbers plus one index and one flag per backend, plus
 /// 4 bytes per table entry.
 /// Thread safety: not thread-safe, `set_healthy` included (like nginx's
