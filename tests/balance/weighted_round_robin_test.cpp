@@ -36,6 +36,22 @@ struct nginx_model {
     current[static_cast<std::size_t>(best)] -= total;
     return static_cast<std::size_t>(best);
   }
+  static nginx_model of(const std::vector<long>& weights) {
+    return nginx_model{weights, std::vector<long>(weights.size(), 0), std::vector<bool>(weights.size(), false)};
+  }
+  // With probability 1/one_in: a random backend flipped up or down (unless
+  // that would leave none up, which nginx cannot answer), then apply(i, up).
+  template <class Apply>
+  void maybe_flap(std::mt19937_64& rng, std::uint64_t one_in, Apply&& apply) {
+    if (rng() % one_in != 0) return;
+    const std::size_t i = rng() % weight.size();
+    const bool up = rng() % 2 == 0;
+    std::size_t ups = 0;
+    for (std::size_t j = 0; j < weight.size(); ++j) ups += (j == i ? up : !down[j]) ? 1 : 0;
+    if (ups == 0) return;
+    down[i] = !up;
+    apply(i, up);
+  }
 };
 
 // Transcription of gRPC's StaticStrideScheduler::Pick with a 32-bit sequence
@@ -215,31 +231,19 @@ namespace {
 // transcription (weights given as scaled integers) through the same random
 // picks and health flaps; every pick must agree.
 void compare_paths(const std::vector<double>& w, const std::vector<long>& scaled, std::mt19937_64& rng, int steps,
-                   int flap_one_in) {
-  const std::size_t n = w.size();
+                   std::uint64_t flap_one_in) {
   surge::weighted_round_robin fast(w);
   surge::weighted_round_robin slow(w, 0);
   REQUIRE_FALSE(slow.table_active());
-  nginx_model model;
-  model.weight = scaled;
-  model.current.assign(n, 0);
-  model.down.assign(n, false);
-  std::size_t ups = n;
+  nginx_model model = nginx_model::of(scaled);
   for (int step = 0; step < steps; ++step) {
-    if (rng() % static_cast<std::uint64_t>(flap_one_in) == 0) {
-      const std::size_t i = rng() % n;
-      const bool up = rng() % 2 == 0;
-      const std::size_t after = ups - (model.down[i] ? 0 : 1) + (up ? 1 : 0);
-      if (after > 0) {  // the model (nginx) needs one backend up
-        fast.set_healthy(i, up);
-        slow.set_healthy(i, up);
-        model.down[i] = !up;
-        ups = after;
-        // the sequence became W-periodic again within the bounds (the
-        // experiment behind the table, repeated on every flap)
-        REQUIRE(fast.table_active());
-      }
-    }
+    model.maybe_flap(rng, flap_one_in, [&](std::size_t i, bool up) {
+      fast.set_healthy(i, up);
+      slow.set_healthy(i, up);
+      // the sequence became W-periodic again within the bounds (the
+      // experiment behind the table, repeated on every flap)
+      REQUIRE(fast.table_active());
+    });
     const std::size_t expected = model.pick();
     REQUIRE(fast.pick() == expected);
     REQUIRE(slow.pick() == expected);
@@ -276,8 +280,6 @@ TEST_CASE("smooth WRR: table and O(n) paths agree with more than 1000 backends",
   std::mt19937_64 rng(99);
   for (int round = 0; round < 2; ++round) {
     const weight_set s(rng, 1001 + rng() % 200, 4, 1.0);
-    surge::weighted_round_robin probe(s.w);
-    CHECK(probe.table_active());
     compare_paths(s.w, s.scaled, rng, 12000, 2000);  // a handful of flaps, each a rebuild
   }
 }
@@ -288,22 +290,12 @@ TEST_CASE("shared smooth WRR: nginx's sequence from one thread, health flaps inc
     const weight_set s(rng, 1 + rng() % 10, 8, 1.0);
     surge::shared_weighted_round_robin shared(s.w);
     CHECK(shared.table_active());
-    nginx_model model;
-    model.weight = s.scaled;
-    model.current.assign(s.w.size(), 0);
-    model.down.assign(s.w.size(), false);
+    nginx_model model = nginx_model::of(s.scaled);
     for (int step = 0; step < 2000; ++step) {
-      if (rng() % 40 == 0) {
-        const std::size_t i = rng() % s.w.size();
-        const bool up = rng() % 2 == 0;
-        std::size_t ups = 0;
-        for (std::size_t j = 0; j < s.w.size(); ++j) ups += (j == i ? up : !model.down[j]) ? 1 : 0;
-        if (ups > 0) {
-          shared.set_healthy(i, up);
-          model.down[i] = !up;
-          REQUIRE(shared.healthy(i) == up);
-        }
-      }
+      model.maybe_flap(rng, 40, [&](std::size_t i, bool up) {
+        shared.set_healthy(i, up);
+        REQUIRE(shared.healthy(i) == up);
+      });
       REQUIRE(shared.pick() == model.pick());
     }
   }
