@@ -264,7 +264,8 @@ int main(int argc, char** argv) {
           if (!pre_read) c2.push_back(clock_only_ns(2, contended_ops));
         }
         const std::string sc = std::string("try_acquire, 2 threads one bucket, ") +
-                               (rejected ? "rejected, " : "admitted, ") + (pre_read ? "now read 1 in 64" : "clock read");
+                               (rejected ? "rejected, " : "admitted, ") +
+                               (pre_read ? "now read 1 in 64" : "clock read");
         const auto share = [](const std::vector<double>& a) {
           return fmt::format("admitted {:.1f}%", 100.0 * surge_bench::median(a));
         };

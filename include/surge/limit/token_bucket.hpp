@@ -223,7 +223,8 @@ class token_bucket {
         r.status = st;
         return r;
       }
-      if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire)) {
+      if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
         r.status = st;
         r.tokens = n;
         r.delay = to_duration(wait_ns);
@@ -450,11 +451,12 @@ class token_bucket {
   // Contention management for the CAS loops. A thread whose CAS lost to
   // another stays off the word's cache line for a while (16 relax hints at
   // first, doubling to 256; a relax hint lasts ~25 ns on the AMD EPYC of
-  // docs/limit.md, and its length varies by CPU) and then reloads it, so the winner completes a streak of
-  // calls with the line in its own cache instead of ping-ponging it on every
-  // call. It changes no decision (each call still decides on the word it
-  // CASes), only which thread goes first; it costs nothing uncontended.
-  // bench/limit_bench.cpp measures it (docs/limit.md).
+  // docs/limit.md, and its length varies by CPU) and then reloads it, so the
+  // winner completes a streak of calls with the line in its own cache instead
+  // of ping-ponging it on every call. Each call still decides exactly, on the
+  // word it CASes, at the reading it was given; only the order in which calls
+  // land changes. It costs nothing uncontended. bench/limit_bench.cpp
+  // measures it (docs/limit.md).
   static constexpr std::uint32_t first_pause = 16;
   static constexpr std::uint32_t last_pause = 256;
   void contention_pause(std::uint32_t& spins, std::uint64_t& w) const noexcept {
