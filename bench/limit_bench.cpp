@@ -1,5 +1,6 @@
 // Rate limiters: ns per token_bucket::try_acquire (uncontended with and
-// without the clock read, and 2 threads on one bucket) against a
+// without the clock read, and 2 threads on one bucket, with every call
+// admitted and with almost every call rejected) against a
 // mutex-protected token bucket (the x/time/rate / Guava design: a mutex around
 // double tokens and a last-update stamp), and keyed_limiter operations per
 // second over 1M keys against a mutex around std::unordered_map of such buckets.
@@ -77,11 +78,21 @@ double uncontended_now_ns(B& b, std::uint64_t ops) {
 }
 
 /// ns per operation (wall time / total operations) with `threads` threads
-/// calling try_acquire() (clock read included) on one bucket.
+/// calling try_acquire on one bucket, and the fraction of calls admitted.
+/// With `pre_read`, each thread reads the clock once every 64 calls and adds
+/// 1 ns per call in between: the threads' readings stay within ~64 ns of real
+/// time and of each other, so the bucket sees one coherent clock (a per-thread
+/// counter from the thread's start would drift apart from the other thread's,
+/// and the lagging thread would be refused, not measured on the admit path).
+struct contended_result {
+  double ns_per_op = 0;
+  double admitted = 0;
+};
 template <class B>
-double contended_ns(B& b, unsigned threads, std::uint64_t ops_per_thread, bool pre_read) {
+contended_result contended(B& b, unsigned threads, std::uint64_t ops_per_thread, bool pre_read) {
   std::atomic<unsigned> ready{0};
   std::atomic<bool> go{false};
+  std::atomic<std::uint64_t> admitted{0};
   std::vector<std::thread> pool;
   for (unsigned k = 0; k < threads; ++k)
     pool.emplace_back([&] {
@@ -89,22 +100,55 @@ double contended_ns(B& b, unsigned threads, std::uint64_t ops_per_thread, bool p
       while (!go.load(std::memory_order_acquire)) surge::detail::cpu_relax();
       std::uint64_t ok = 0;
       if (pre_read) {
-        steady::time_point now = steady::now();
+        steady::time_point now{};
         for (std::uint64_t i = 0; i < ops_per_thread; ++i) {
-          now += std::chrono::nanoseconds(1);
+          now = (i % 64 == 0) ? steady::now() : now + std::chrono::nanoseconds(1);
           ok += b.try_acquire(1, now) ? 1 : 0;
         }
       } else {
         for (std::uint64_t i = 0; i < ops_per_thread; ++i) ok += b.try_acquire(1) ? 1 : 0;
       }
-      surge_bench::do_not_optimize(ok);
+      admitted.fetch_add(ok);
     });
   while (ready.load() < threads) std::this_thread::yield();
   const double ns = surge_bench::time_ns([&] {
     go.store(true, std::memory_order_release);
     for (auto& t : pool) t.join();
   });
-  return ns / static_cast<double>(threads * ops_per_thread);
+  const auto total = static_cast<double>(threads * ops_per_thread);
+  return {ns / total, static_cast<double>(admitted.load()) / total};
+}
+
+/// One cross-core cache-line transfer: two threads ping-pong a counter on one
+/// line (as bench/detail_bench.cpp does); ns per transfer = round trip / 2.
+/// The physical unit of every 2-thread row: a call that writes a line the
+/// other core wrote last pays about one of these.
+double line_transfer_ns(std::uint64_t rounds) {
+  alignas(surge::detail::cache_line_size) std::atomic<std::uint64_t> ball{0};
+  std::thread other([&] {
+    for (std::uint64_t i = 1; i <= rounds; ++i) {
+      while (ball.load(std::memory_order_acquire) != 2 * i - 1) surge::detail::cpu_relax();
+      ball.store(2 * i, std::memory_order_release);
+    }
+  });
+  const double ns = surge_bench::time_ns([&] {
+    for (std::uint64_t i = 1; i <= rounds; ++i) {
+      ball.store(2 * i - 1, std::memory_order_release);
+      while (ball.load(std::memory_order_acquire) != 2 * i) surge::detail::cpu_relax();
+    }
+  });
+  other.join();
+  return ns / static_cast<double>(rounds) / 2.0;
+}
+
+/// Wall time per clock read with `threads` threads reading steady_clock: the
+/// floor of every "clock read" row with that many threads.
+double clock_only_ns(unsigned threads, std::uint64_t ops_per_thread) {
+  struct no_limit {
+    bool try_acquire(std::size_t) { return steady::now().time_since_epoch().count() != 0; }
+    bool try_acquire(std::size_t, steady::time_point) { return true; }
+  } b;
+  return contended(b, threads, ops_per_thread, false).ns_per_op;
 }
 
 /// The keyed baseline: one mutex around an unordered_map of buckets.
@@ -160,9 +204,10 @@ int main(int argc, char** argv) {
   const std::uint64_t contended_ops = opts.quick ? 50'000 : 5'000'000;
   surge_bench::report rep("surge limit: token_bucket::try_acquire and keyed_limiter vs mutex-protected token buckets");
 
-  // rate 1e9/s, burst 1000: the admit path (a CAS / a store) is what is timed
+  // rate 1e9/s, burst 1000: the admit path (a CAS / a store) is what is timed;
+  // then the reject path (a load for surge; the mutex writes either way)
   if (surge_bench::selected(opts, "uncontended")) {
-    std::vector<double> s_clock, m_clock, s_now, m_now, clock_only;
+    std::vector<double> s_clock, m_clock, s_now, m_now, s_rej, m_rej, clock_only;
     for (int r = 0; r < opts.reps; ++r) {
       surge::token_bucket<> sb(1e9, 1000);
       mutex_bucket mb(1e9, 1000);
@@ -170,6 +215,10 @@ int main(int argc, char** argv) {
       m_clock.push_back(uncontended_clock_ns(mb, ops));
       s_now.push_back(uncontended_now_ns(sb, ops));
       m_now.push_back(uncontended_now_ns(mb, ops));
+      surge::token_bucket<> sr(1000.0, 10);  // rate 1000/s, burst 10: the 1 ns steps refuse almost every call
+      mutex_bucket mr(1000.0, 10);
+      s_rej.push_back(uncontended_now_ns(sr, ops));
+      m_rej.push_back(uncontended_now_ns(mr, ops));
       std::int64_t sum = 0;
       clock_only.push_back(surge_bench::time_ns([&] {
                              for (std::uint64_t i = 0; i < ops; ++i) sum += steady::now().time_since_epoch().count();
@@ -183,21 +232,50 @@ int main(int argc, char** argv) {
              better::lower, "the clock's share"});
     rep.add({"try_acquire, pre-read now", "surge token_bucket", surge_bench::median(s_now), "ns/op", better::lower});
     rep.add({"try_acquire, pre-read now", "mutex token bucket", surge_bench::median(m_now), "ns/op", better::lower});
+    rep.add({"try_acquire, rejected, pre-read now", "surge token_bucket", surge_bench::median(s_rej), "ns/op",
+             better::lower});
+    rep.add({"try_acquire, rejected, pre-read now", "mutex token bucket", surge_bench::median(m_rej), "ns/op",
+             better::lower});
   }
 
+  // 2 threads on one bucket. Admitted: rate 1e9/s, burst 1000 (every call
+  // passes, so every call writes the state). Rejected: rate 1000/s, burst 10
+  // (all but the first few calls are refused: the regime of a limiter that is
+  // actually limiting).
   if (surge_bench::selected(opts, "contended")) {
-    for (bool pre_read : {false, true}) {
-      std::vector<double> s2, m2;
-      for (int r = 0; r < opts.reps; ++r) {
-        surge::token_bucket<> sb(1e9, 1000);
-        mutex_bucket mb(1e9, 1000);
-        s2.push_back(contended_ns(sb, 2, contended_ops, pre_read));
-        m2.push_back(contended_ns(mb, 2, contended_ops, pre_read));
+    std::vector<double> transfer;
+    for (int r = 0; r < opts.reps; ++r) transfer.push_back(line_transfer_ns(opts.quick ? 10'000 : 1'000'000));
+    rep.add({"cache-line transfer between the 2 cores", "atomic ping-pong / 2", surge_bench::median(transfer), "ns",
+             better::lower, "reference (bench/detail_bench.cpp)"});
+    for (bool rejected : {false, true}) {
+      for (bool pre_read : {false, true}) {
+        const double rate = rejected ? 1000.0 : 1e9;
+        const std::size_t burst = rejected ? 10 : 1000;
+        std::vector<double> s2, m2, c2, sa, ma;
+        for (int r = 0; r < opts.reps; ++r) {
+          surge::token_bucket<> sb(rate, burst);
+          mutex_bucket mb(rate, static_cast<double>(burst));
+          const contended_result sr = contended(sb, 2, contended_ops, pre_read);
+          const contended_result mr = contended(mb, 2, contended_ops, pre_read);
+          s2.push_back(sr.ns_per_op);
+          sa.push_back(sr.admitted);
+          m2.push_back(mr.ns_per_op);
+          ma.push_back(mr.admitted);
+          if (!pre_read) c2.push_back(clock_only_ns(2, contended_ops));
+        }
+        const std::string sc = std::string("try_acquire, 2 threads one bucket, ") +
+                               (rejected ? "rejected, " : "admitted, ") +
+                               (pre_read ? "now read 1 in 64" : "clock read");
+        const auto share = [](const std::vector<double>& a) {
+          return fmt::format("admitted {:.1f}%", 100.0 * surge_bench::median(a));
+        };
+        rep.add({sc, "surge token_bucket", surge_bench::median(s2), "ns/op", better::lower,
+                 "wall time / all ops; " + share(sa)});
+        rep.add({sc, "mutex token bucket", surge_bench::median(m2), "ns/op", better::lower, share(ma)});
+        if (!pre_read)
+          rep.add({sc, "steady_clock::now alone", surge_bench::median(c2), "ns/op", better::lower,
+                   "the clock's floor, 2 threads"});
       }
-      const std::string sc =
-          std::string("try_acquire, 2 threads one bucket, ") + (pre_read ? "pre-read now" : "clock read");
-      rep.add({sc, "surge token_bucket", surge_bench::median(s2), "ns/op", better::lower, "wall time / all ops"});
-      rep.add({sc, "mutex token bucket", surge_bench::median(m2), "ns/op", better::lower});
     }
   }
 

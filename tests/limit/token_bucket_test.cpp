@@ -345,8 +345,21 @@ TEST_CASE("token_bucket unlimited grants everything", "[limit][token_bucket]") {
 
 TEST_CASE("token_bucket acquire blocks only as long as needed", "[limit][token_bucket]") {
   surge::token_bucket<> b(1e9, 10);  // steady_clock; refills within nanoseconds
-  for (int i = 0; i < 100; ++i) CHECK(b.acquire(5));
-  CHECK_FALSE(b.acquire(11));
+  for (int i = 0; i < 100; ++i) CHECK_NOTHROW(b.acquire(5));
+  CHECK_NOTHROW(b.acquire());
+  CHECK_NOTHROW(b.acquire(10));
+}
+
+TEST_CASE("token_bucket acquire of more than burst throws and takes nothing", "[limit][token_bucket]") {
+  bucket b(10.0, 3, tp{});
+  clock_t_::reset();
+  CHECK_THROWS_AS(b.acquire(4), std::invalid_argument);
+  CHECK_THROWS_WITH(b.acquire(4), Catch::Matchers::Contains("n = 4") && Catch::Matchers::Contains("burst = 3"));
+  CHECK(b.tokens(tp{}) == Approx(3.0));  // nothing taken
+  CHECK_NOTHROW(b.acquire(3));           // full at this instant: no wait
+  CHECK(b.tokens(tp{}) == Approx(0.0));
+  b.set_burst(2, tp{});
+  CHECK_THROWS_WITH(b.acquire(3), Catch::Matchers::Contains("n = 3") && Catch::Matchers::Contains("burst = 2"));
 }
 
 namespace {

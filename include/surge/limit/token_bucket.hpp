@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 namespace surge {
@@ -75,7 +76,7 @@ enum class reserve_status : std::uint8_t {
 /// std::invalid_argument from the constructor and set_rate/set_burst (use
 /// `unlimited()` for no limit). n > burst never passes: try_acquire returns
 /// false, reserve says `exceeds_burst`, time_until_available returns
-/// duration::max(), acquire returns false at once.
+/// duration::max(), acquire throws std::invalid_argument.
 template <class Clock = std::chrono::steady_clock>
 class token_bucket {
   static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
@@ -143,6 +144,7 @@ class token_bucket {
   [[nodiscard]] bool try_acquire(std::size_t n, time_point now) noexcept {
     if (unlimited_) return true;
     const std::int64_t now_ns = ns_of(now);
+    std::uint32_t spins = first_pause;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
       const hot_config c = load_hot(gen_of(w));
@@ -163,8 +165,9 @@ class token_bucket {
         w = again;
         continue;
       }
-      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire))
+      if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire))
         return true;
+      contention_pause(spins, w);
     }
   }
 
@@ -195,6 +198,7 @@ class token_bucket {
       return r;
     }
     const std::int64_t now_ns = ns_of(now);
+    std::uint32_t spins = first_pause;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
       const config c = load_slot(gen_of(w));
@@ -219,7 +223,8 @@ class token_bucket {
         r.status = st;
         return r;
       }
-      if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire)) {
+      if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
         r.status = st;
         r.tokens = n;
         r.delay = to_duration(wait_ns);
@@ -228,6 +233,7 @@ class token_bucket {
         r.generation = static_cast<std::uint8_t>(gen_of(w));
         return r;
       }
+      contention_pause(spins, w);
     }
   }
 
@@ -280,15 +286,26 @@ class token_bucket {
     return to_duration(c.epoch + c.units.ns_at(act_u) - now_ns);
   }
 
-  /// Blocks the calling thread until n tokens are its own (reserve, then
-  /// sleep for the delay on std::this_thread); a thin convenience — coroutine
-  /// callers use reserve() and their executor's sleep_for. Returns false at
-  /// once, taking nothing, when n > burst. Thread-safe.
-  bool acquire(std::size_t n = 1) {
-    const reservation r = reserve(n);
-    if (!r.ok()) return false;
-    if (r.delay > duration::zero()) std::this_thread::sleep_for(r.delay);
-    return true;
+  /// Blocks the calling thread until n tokens are its own: reserve(n), then
+  /// sleep for the delay on std::this_thread. A thin convenience; coroutine
+  /// callers use reserve() and their executor's sleep_for. Thread-safe.
+  /// Throws std::invalid_argument, naming n and the burst and taking nothing,
+  /// when n > burst: such a request could never be granted (try_acquire
+  /// returns false for it, reserve says `exceeds_burst`).
+  void acquire(std::size_t n = 1) {
+    for (;;) {
+      const reservation r = reserve(n);
+      if (r.status == reserve_status::exceeds_burst)
+        throw std::invalid_argument("surge::token_bucket::acquire: n = " + std::to_string(n) +
+                                    " can never be granted: it exceeds burst = " + std::to_string(burst()));
+      if (r.ok()) {
+        if (r.delay > duration::zero()) std::this_thread::sleep_for(r.delay);
+        return;
+      }
+      // exceeds_max_wait: reservations already run 2^54 units (over 100 days)
+      // ahead; wait until they are due, then reserve again
+      std::this_thread::sleep_for(time_until_available(n));
+    }
   }
 
   // ---- reconfiguration (x/time/rate SetLimitAt / SetBurstAt) --------------
@@ -429,6 +446,23 @@ class token_bucket {
     c.burst = s.burst.load(std::memory_order_acquire);
     c.burst_u = s.burst_u.load(std::memory_order_acquire);
     return c;
+  }
+
+  // Contention management for the CAS loops. A thread whose CAS lost to
+  // another stays off the word's cache line for a while (16 relax hints at
+  // first, doubling to 256; a relax hint lasts ~25 ns on the AMD EPYC of
+  // docs/limit.md, and its length varies by CPU) and then reloads it, so the
+  // winner completes a streak of calls with the line in its own cache instead
+  // of ping-ponging it on every call. Each call still decides exactly, on the
+  // word it CASes, at the reading it was given; only the order in which calls
+  // land changes. It costs nothing uncontended. bench/limit_bench.cpp
+  // measures it (docs/limit.md).
+  static constexpr std::uint32_t first_pause = 16;
+  static constexpr std::uint32_t last_pause = 256;
+  void contention_pause(std::uint32_t& spins, std::uint64_t& w) const noexcept {
+    for (std::uint32_t i = 0; i < spins; ++i) detail::cpu_relax();
+    if (spins < last_pause) spins *= 2;
+    w = word_.load(std::memory_order_acquire);
   }
 
   static void check(double rate, std::size_t burst) {
