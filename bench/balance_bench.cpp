@@ -300,7 +300,8 @@ int main(int argc, char** argv) {
                       do_not_optimize(l.index());
                     }
                   },
-                  "equal weights: level index, one fetch_or + one fetch_and"},
+                  n > surge::least_connections::scan_max ? "equal weights: level index, one fetch_or + one fetch_and"
+                                                         : "n <= 16: counter scan"},
                  {"surge least_connections (weights 1..5)",
                   [&](int, std::size_t k) {
                     for (std::size_t i = 0; i < k; ++i) {
@@ -330,7 +331,7 @@ int main(int argc, char** argv) {
                       do_not_optimize(slot.index());
                     }
                   },
-                  "equal weights"},
+                  n > surge::least_connections::scan_max ? "level index" : "counter scan"},
                  {"mutex linear scan", [&](int, std::size_t k) {
                     std::vector<std::size_t> ring(window, n);
                     for (std::size_t i = 0; i < k; ++i) {

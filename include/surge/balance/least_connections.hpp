@@ -28,33 +28,34 @@ namespace surge {
 /// robin instead). Down backends are skipped; all down: panic mode (health
 /// ignored). Single-threaded, every pick is exactly that choice.
 ///
-/// Equal weights (no weights, or all equal) keep a *level index* instead of
-/// counters: for each level c < 64 a bitmap of the backends holding at least
-/// c + 1 leases (so a backend with k leases has bits 0..k-1 set — its count
-/// in unary — and leases beyond 64 are kept in a per-backend overflow
-/// counter), plus a hint at the lowest level with a usable backend missing
-/// from it, i.e. the minimum count. A pick finds the first usable backend at
-/// or after the rotation point that is missing from that level (one 64-bit
-/// word per 64 backends, usually the first word looked at) and sets its bit:
-/// one atomic fetch_or. A release clears the backend's top bit: one fetch_and.
-/// Weighted sets (at least two different weights) scan the per-backend
-/// counters, as nginx does.
+/// Equal weights (no weights, or all equal) over more than `scan_max` (16)
+/// backends keep a *level index* instead of counters: for each level c < 64 a
+/// bitmap of the backends holding at least c + 1 leases (a backend with k
+/// leases has bits 0..k-1 set — its count in unary; leases beyond 64 go to a
+/// per-backend overflow counter), plus a hint at the lowest level from which a
+/// usable backend is missing, i.e. the minimum count. A pick finds the first
+/// usable backend at or after the rotation point missing from that level (one
+/// 64-bit word per 64 backends, usually the first word looked at) and sets its
+/// bit: one atomic fetch_or. A release clears the backend's top bit: one
+/// fetch_and. Weighted sets (two or more different weights) and sets of at
+/// most 16 backends scan per-backend counters, as nginx does.
 ///
-/// Complexity: equal weights — `pick()` O(1) expected: O(n/64) word loads in
-/// the worst case (a sparse minimum level), plus O(n/64) per level the hint
-/// climbs (after a `set_healthy` it restarts at level 0); when every usable
-/// backend holds 64 or more leases, O(n) (a scan of the overflow counters).
-/// Lease release O(1) (O(64) worst case, after races). `active(i)` O(64).
-/// Weighted — `pick()` O(n), release and `active` O(1). Memory: equal
-/// weights 8 bytes per 64 backends per level (512 bytes per 64 backends) plus
-/// 13 bytes per backend; weighted 16 bytes per backend.
+/// Complexity: level index — `pick()` O(1) expected, O(n/64) word loads worst
+/// case (a sparse minimum level), plus O(n/64) for each level the hint climbs
+/// (it restarts at level 0 after `set_healthy`); O(n) (a scan of the overflow
+/// counters) while every usable backend holds 64 or more leases. Lease
+/// release O(1) (O(64) after a race). `active(i)` O(64). Counter scan —
+/// `pick()` O(n), release and `active` O(1). Memory: level index 512 bytes
+/// per 64 backends plus 13 bytes per backend; counter scan 16 bytes per
+/// backend.
 /// Thread safety: lock-free; `pick`, lease release, `set_healthy`, `active`
-/// from any threads. Concurrent picks and releases race (two picks may both
-/// see the same minimum; the index may briefly disagree with the counts), so
-/// the choice is then approximate, like nginx with several workers; the
-/// counts themselves are exact at all times, and the index returns to exactly
-/// the counts once the racing calls have returned (see the comment on
-/// `repair`). Leases must not outlive the balancer.
+/// from any threads. Concurrent picks and releases race (two picks may see
+/// the same minimum; the index may for a moment disagree with the counts), so
+/// under concurrency the choice is approximate, as with nginx's several
+/// workers. Each lease adds and removes exactly one unit, so the counts are
+/// exact once the racing calls have returned, and so is the index: it returns
+/// to exactly the canonical form of the counts (see the comment on `repair`).
+/// Leases must not outlive the balancer.
 /// Bad input: n == 0, an empty weight list, or a weight <= 0 / not finite
 /// throws std::invalid_argument; `set_healthy` out of range returns false.
 class least_connections : private detail::lease_hook {
