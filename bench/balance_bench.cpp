@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <string>
@@ -264,23 +265,35 @@ int main(int argc, char** argv) {
       {
         surge::stride_weighted_round_robin stride(weights);
         surge::weighted_round_robin smooth(weights);
+        surge::weighted_round_robin smooth_linear(weights, 0);  // table off: nginx's O(n) loop
+        surge::shared_weighted_round_robin shared_smooth(weights);
         std::mutex smooth_mutex;
         mutex_nginx_wrr base(weights);
+        // smooth WRR is per-thread state: with two threads, behind a mutex
+        auto smooth_body = [&](surge::weighted_round_robin& w) {
+          return [&w, &smooth_mutex, t](int, std::size_t k) {
+            for (std::size_t i = 0; i < k; ++i) {
+              if (t > 1) {
+                std::lock_guard<std::mutex> l(smooth_mutex);
+                do_not_optimize(w.pick());
+              } else {
+                do_not_optimize(w.pick());
+              }
+            }
+          };
+        };
+        const std::string guarded = t > 1 ? " + mutex" : "";
         std::vector<impl> impls{{"surge stride WRR",
                                  [&](int, std::size_t k) {
                                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(stride.pick());
                                  }},
-                                {"surge smooth WRR" + std::string(t > 1 ? " + mutex" : ""),
+                                {"surge shared smooth WRR",
                                  [&](int, std::size_t k) {
-                                   for (std::size_t i = 0; i < k; ++i) {
-                                     if (t > 1) {
-                                       std::lock_guard<std::mutex> l(smooth_mutex);
-                                       do_not_optimize(smooth.pick());
-                                     } else {
-                                       do_not_optimize(smooth.pick());
-                                     }
-                                   }
+                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(shared_smooth.pick());
                                  },
+                                 "nginx's exact sequence; lock-free table read"},
+                                {"surge smooth WRR" + guarded, smooth_body(smooth), "nginx's exact sequence; O(1) table"},
+                                {"surge smooth WRR, table off" + guarded, smooth_body(smooth_linear),
                                  "nginx's exact sequence; O(n)"},
                                 {"mutex nginx WRR", [&](int, std::size_t k) {
                                    for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick());
@@ -462,6 +475,28 @@ int main(int argc, char** argv) {
                 better::lower});
     rep.add(row{"rebuild maglev n=1000 (M=65537)", "surge maglev add_backend", surge_bench::median(maglev_ns) / 1e6,
                 "ms", better::lower});
+    // Smooth WRR table at 1000 backends, weights 1 + i % 5 (W = 3000):
+    // construction (one period from zero), and a health change in mid-table
+    // (fold the position back, then transient + period from the new state).
+    std::vector<double> wrr_weights(1000), build_ns, down_ns, up_ns;
+    for (std::size_t i = 0; i < wrr_weights.size(); ++i) wrr_weights[i] = static_cast<double>(1 + i % 5);
+    std::size_t down_entries = 0;
+    for (int r = 0; r < o.reps; ++r) {
+      std::optional<surge::weighted_round_robin> w;
+      build_ns.push_back(surge_bench::time_ns([&] { w.emplace(wrr_weights); }));
+      for (int i = 0; i < 1234; ++i) do_not_optimize(w->pick());
+      down_ns.push_back(surge_bench::time_ns([&] { w->set_healthy(500, false); }));
+      down_entries = w->table_size();
+      for (int i = 0; i < 777; ++i) do_not_optimize(w->pick());
+      up_ns.push_back(surge_bench::time_ns([&] { w->set_healthy(500, true); }));
+    }
+    rep.add(row{"rebuild smooth WRR n=1000 (W=3000)", "surge smooth WRR construct", surge_bench::median(build_ns) / 1e6,
+                "ms", better::lower, "table of 3000 picks, O(W*n)"});
+    rep.add(row{"rebuild smooth WRR n=1000 (W=3000)", "surge smooth WRR set_healthy down",
+                surge_bench::median(down_ns) / 1e6, "ms", better::lower,
+                fmt::format("fold + new table of {} entries", down_entries)});
+    rep.add(row{"rebuild smooth WRR n=1000 (W=3000)", "surge smooth WRR set_healthy up",
+                surge_bench::median(up_ns) / 1e6, "ms", better::lower});
   }
   rep.print(o);
 }

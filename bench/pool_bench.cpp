@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "bench.hpp"
@@ -81,66 +82,57 @@ class mutex_pool {
 
 // ---- scenarios ------------------------------------------------------------------
 
+// Wall time of f() divided by the n items it handles.
+template <class F>
+double ns_per_item(std::size_t n, F&& f) {
+  return surge_bench::time_ns(std::forward<F>(f)) / static_cast<double>(n);
+}
+
 double post_surge(std::size_t n) {
   surge::thread_pool pool(threads());
-  return surge_bench::time_ns([&] {
-           for (std::size_t i = 0; i < n; ++i) pool.post([] {});
-           pool.wait_idle();
-         }) /
-         static_cast<double>(n);
+  return ns_per_item(n, [&] {
+    for (std::size_t i = 0; i < n; ++i) pool.post([] {});
+    pool.wait_idle();
+  });
 }
 
 double post_bulk_surge(std::size_t n) {
   surge::thread_pool pool(threads());
-  return surge_bench::time_ns([&] {
-           pool.post_bulk(std::size_t{0}, n, [](std::size_t) {});
-           pool.wait_idle();
-         }) /
-         static_cast<double>(n);
+  return ns_per_item(n, [&] {
+    pool.post_bulk(std::size_t{0}, n, [](std::size_t) {});
+    pool.wait_idle();
+  });
 }
 
 double post_asio(std::size_t n) {
   asio::thread_pool pool(threads());
-  return surge_bench::time_ns([&] {
-           for (std::size_t i = 0; i < n; ++i) asio::post(pool, [] {});
-           pool.join();
-         }) /
-         static_cast<double>(n);
+  return ns_per_item(n, [&] {
+    for (std::size_t i = 0; i < n; ++i) asio::post(pool, [] {});
+    pool.join();
+  });
 }
 
 double post_tbb(std::size_t n) {
   tbb::task_group g;
-  return surge_bench::time_ns([&] {
-           for (std::size_t i = 0; i < n; ++i) g.run([] {});
-           g.wait();
-         }) /
-         static_cast<double>(n);
+  return ns_per_item(n, [&] {
+    for (std::size_t i = 0; i < n; ++i) g.run([] {});
+    g.wait();
+  });
 }
 
-double submit_surge(std::size_t n) {
-  surge::thread_pool pool(threads());
+// n futures from Pool::submit, then their results summed.
+template <class Pool>
+double submit_futures(std::size_t n) {
+  Pool pool(threads());
   std::vector<std::future<std::size_t>> futs;
   futs.reserve(n);
   std::size_t sum = 0;
-  const double ns = surge_bench::time_ns([&] {
+  const double ns = ns_per_item(n, [&] {
     for (std::size_t i = 0; i < n; ++i) futs.push_back(pool.submit([i] { return i; }));
     for (auto& f : futs) sum += f.get();
   });
   surge_bench::do_not_optimize(sum);
-  return ns / static_cast<double>(n);
-}
-
-double submit_mutex(std::size_t n) {
-  mutex_pool pool(threads());
-  std::vector<std::future<std::size_t>> futs;
-  futs.reserve(n);
-  std::size_t sum = 0;
-  const double ns = surge_bench::time_ns([&] {
-    for (std::size_t i = 0; i < n; ++i) futs.push_back(pool.submit([i] { return i; }));
-    for (auto& f : futs) sum += f.get();
-  });
-  surge_bench::do_not_optimize(sum);
-  return ns / static_cast<double>(n);
+  return ns;
 }
 
 // Fork-join: fib(n) forks fib(n-1) as a task, computes fib(n-2) itself, joins.
@@ -254,8 +246,8 @@ int main(int argc, char** argv) {
   if (surge_bench::selected(opts, "submit")) {
     std::vector<double> s, m;
     for (int r = 0; r < opts.reps; ++r) {
-      s.push_back(submit_surge(tasks));
-      m.push_back(submit_mutex(tasks));
+      s.push_back(submit_futures<surge::thread_pool>(tasks));
+      m.push_back(submit_futures<mutex_pool>(tasks));
     }
     const std::string sc = "submit " + std::to_string(tasks) + " tasks, get futures";
     rep.add({sc, "surge submit", surge_bench::median(s), "ns/task", better::lower});

@@ -264,23 +264,30 @@ double throughput(int producers, int consumers, uint64_t items) {
 }
 
 /// Round-trip nanoseconds of one value sent through a capacity-1 queue and
-/// back through another.
+/// back through another, timed after `warm_up` untimed round trips (the same
+/// for every queue): right after the echo thread starts, both threads often
+/// share one vCPU until the scheduler moves one, and a queue whose waiters
+/// spin and then yield pays microseconds per round trip in that phase.
 template <class Q>
-double ping_pong(uint64_t rounds) {
+double ping_pong(uint64_t rounds, uint64_t warm_up) {
   Q there(1), back(1);
   std::atomic<bool> ready{false};
   std::thread echo([&] {
     auto&& in = there.consumer();
     auto&& out = back.producer();
     ready.store(true);
-    for (uint64_t i = 0; i < rounds; ++i) out.push(in.pop());
+    for (uint64_t i = 0; i < warm_up + rounds; ++i) out.push(in.pop());
   });
   auto&& out = there.producer();
   auto&& in = back.consumer();
   while (!ready.load()) std::this_thread::yield();
   uint64_t bad = 0;
+  for (uint64_t i = 1; i <= warm_up; ++i) {
+    out.push(i);
+    bad += in.pop() != i;
+  }
   const double ns = surge_bench::time_ns([&] {
-    for (uint64_t i = 1; i <= rounds; ++i) {
+    for (uint64_t i = warm_up + 1; i <= warm_up + rounds; ++i) {
       out.push(i);
       bad += in.pop() != i;
     }
@@ -362,6 +369,9 @@ int main(int argc, char** argv) {
   // fewer of them keep each run under a second.
   const uint64_t rounds = opts.quick ? 500 : 100'000;
   const uint64_t blocking_rounds = opts.quick ? 500 : 10'000;
+  // Untimed round trips before every ping-pong run, the same for every queue
+  // (the co-scheduled start-up phase lasts a few milliseconds here).
+  const uint64_t warm_up_rounds = opts.quick ? 100 : 10'000;
   surge_bench::report rep(
       fmt::format("surge queue: mpmc_queue<uint64_t> vs peers, {} items per run, capacity {}, median of {} "
                   "alternating pairs",
@@ -389,8 +399,8 @@ int main(int argc, char** argv) {
                 {"mutex+condvar push/pop", tp((mutex_blocking*)nullptr)},
             });
   }
-  const auto pp = [&]<class Q>(Q*) { return [=] { return ping_pong<Q>(rounds); }; };
-  const auto bpp = [&]<class Q>(Q*) { return [=] { return ping_pong<Q>(blocking_rounds); }; };
+  const auto pp = [&]<class Q>(Q*) { return [=] { return ping_pong<Q>(rounds, warm_up_rounds); }; };
+  const auto bpp = [&]<class Q>(Q*) { return [=] { return ping_pong<Q>(blocking_rounds, warm_up_rounds); }; };
   compare(rep, opts, "ping-pong try_ cap 1", "ns/rtt", false, "surge try_push/try_pop", pp((surge_try*)nullptr),
           {
               {"atomic_queue push/pop", pp((aq_spin*)nullptr), spins},

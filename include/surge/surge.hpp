@@ -14,6 +14,7 @@
 #include <surge/balance/random.hpp>
 #include <surge/balance/rendezvous.hpp>
 #include <surge/balance/round_robin.hpp>
+#include <surge/balance/slow_start.hpp>
 #include <surge/balance/weighted_round_robin.hpp>
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>

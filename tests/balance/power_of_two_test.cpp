@@ -59,6 +59,21 @@ TEST_CASE("P2C with weights follows weight / (active + 1)", "[balance][p2c]") {
   CHECK_THROWS_AS((surge::power_of_two_choices{1.0, -1.0}), std::invalid_argument);
 }
 
+TEST_CASE("P2C set_weight changes the weighted choice", "[balance][p2c]") {
+  surge::power_of_two_choices p({1.0, 1.0}, {.choices = 4});
+  CHECK(p.set_weight(1, 3.0));
+  CHECK(p.weight(1) == 3.0);
+  CHECK_FALSE(p.set_weight(2, 1.0));
+  CHECK_THROWS_AS(p.set_weight(0, 0.0), std::invalid_argument);
+  std::vector<surge::backend_lease> held;
+  for (int i = 0; i < 4000; ++i) held.push_back(p.pick());
+  const double ratio = static_cast<double>(p.active(1)) / static_cast<double>(p.active(0));
+  CHECK(ratio == Approx(3.0).epsilon(0.1));
+  surge::power_of_two_choices unweighted(4);
+  CHECK_FALSE(unweighted.set_weight(0, 2.0));
+  CHECK(unweighted.weight(0) == 1.0);
+}
+
 TEST_CASE("P2C health and determinism", "[balance][p2c]") {
   surge::power_of_two_choices a(10), b(10);
   for (int i = 0; i < 100; ++i) CHECK(a.pick().index() == b.pick().index());  // same seed, same picks

@@ -2,7 +2,9 @@
 
 #include "surge_test.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <stdexcept>
@@ -33,6 +35,22 @@ struct nginx_model {
     }
     current[static_cast<std::size_t>(best)] -= total;
     return static_cast<std::size_t>(best);
+  }
+  static nginx_model of(const std::vector<long>& weights) {
+    return nginx_model{weights, std::vector<long>(weights.size(), 0), std::vector<bool>(weights.size(), false)};
+  }
+  // With probability 1/one_in: a random backend flipped up or down (unless
+  // that would leave none up, which nginx cannot answer), then apply(i, up).
+  template <class Apply>
+  void maybe_flap(std::mt19937_64& rng, std::uint64_t one_in, Apply&& apply) {
+    if (rng() % one_in != 0) return;
+    const std::size_t i = rng() % weight.size();
+    const bool up = rng() % 2 == 0;
+    std::size_t ups = 0;
+    for (std::size_t j = 0; j < weight.size(); ++j) ups += (j == i ? up : !down[j]) ? 1 : 0;
+    if (ups == 0) return;
+    down[i] = !up;
+    apply(i, up);
   }
 };
 
@@ -189,4 +207,155 @@ TEST_CASE("stride WRR: proportions, health, threads", "[balance][wrr]") {
   for (auto& t : ts) t.join();
   CHECK(total.load() == 40000);
   CHECK(seen[0][0] + seen[1][0] == Approx(20000).epsilon(0.02));
+}
+
+TEST_CASE("smooth WRR: when the O(1) table is used", "[balance][wrr]") {
+  CHECK(surge::weighted_round_robin{5, 1, 1}.table_active());
+  CHECK(surge::weighted_round_robin{5, 1, 1}.table_size() == 7);  // from zero: one period, no transient
+  CHECK(surge::weighted_round_robin{2.5, 0.5, 0.5}.table_active());  // multiples of 2^-1: exact
+  CHECK(surge::weighted_round_robin{2.5, 0.5, 0.5}.table_size() == 7);
+  CHECK_FALSE(surge::weighted_round_robin{0.1, 0.2}.table_active());  // doubles that round: O(n)
+  CHECK_FALSE(surge::weighted_round_robin({5, 1, 1}, 0).table_active());  // disabled
+  CHECK_FALSE(surge::weighted_round_robin({5, 1, 1}, 6).table_active());  // W = 7 > limit
+  CHECK(surge::weighted_round_robin({5, 1, 1}, 7).table_active());
+  surge::weighted_round_robin w({1000, 1000}, 1500);  // W = 2000 > 1500 …
+  CHECK_FALSE(w.table_active());
+  w.set_healthy(1, false);  // … but W = 1000 fits
+  CHECK(w.table_active());
+  CHECK(w.pick() == 0);
+}
+
+namespace {
+
+// Drives a table-enabled and a table-disabled (O(n)) policy and the nginx
+// transcription (weights given as scaled integers) through the same random
+// picks and health flaps; every pick must agree.
+void compare_paths(const std::vector<double>& w, const std::vector<long>& scaled, std::mt19937_64& rng, int steps,
+                   std::uint64_t flap_one_in) {
+  surge::weighted_round_robin fast(w);
+  surge::weighted_round_robin slow(w, 0);
+  REQUIRE_FALSE(slow.table_active());
+  nginx_model model = nginx_model::of(scaled);
+  for (int step = 0; step < steps; ++step) {
+    model.maybe_flap(rng, flap_one_in, [&](std::size_t i, bool up) {
+      fast.set_healthy(i, up);
+      slow.set_healthy(i, up);
+      // the sequence became W-periodic again within the bounds (the
+      // experiment behind the table, repeated on every flap)
+      REQUIRE(fast.table_active());
+    });
+    const std::size_t expected = model.pick();
+    REQUIRE(fast.pick() == expected);
+    REQUIRE(slow.pick() == expected);
+  }
+  CHECK(fast.table_active());  // these sets always fit: the fast path was the table
+}
+
+// n random weights scaled[i] / divisor, scaled[i] in [1, max_scaled]; the
+// nginx model runs on the scaled integers, which is the same sequence as
+// nginx on the weights when divisor is a power of two (exact arithmetic).
+struct weight_set {
+  std::vector<double> w;
+  std::vector<long> scaled;
+  weight_set(std::mt19937_64& rng, std::size_t n, long max_scaled, double divisor) : w(n), scaled(n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      scaled[i] = 1 + static_cast<long>(rng() % static_cast<std::uint64_t>(max_scaled));
+      w[i] = static_cast<double>(scaled[i]) / divisor;
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("smooth WRR: table and O(n) paths agree with nginx under health flaps", "[balance][wrr]") {
+  std::mt19937_64 rng(2026);
+  for (int round = 0; round < 60; ++round) {
+    const bool quarters = round % 3 == 2;  // non-integer, exact: multiples of 1/4
+    const weight_set s(rng, 1 + rng() % 12, quarters ? 40 : 10, quarters ? 4.0 : 1.0);
+    compare_paths(s.w, s.scaled, rng, 3000, 25);
+  }
+}
+
+TEST_CASE("smooth WRR: table and O(n) paths agree with more than 1000 backends", "[balance][wrr]") {
+  std::mt19937_64 rng(99);
+  for (int round = 0; round < 2; ++round) {
+    const weight_set s(rng, 1001 + rng() % 200, 4, 1.0);
+    compare_paths(s.w, s.scaled, rng, 12000, 2000);  // a handful of flaps, each a rebuild
+  }
+}
+
+TEST_CASE("shared smooth WRR: nginx's sequence from one thread, health flaps included", "[balance][wrr]") {
+  std::mt19937_64 rng(31);
+  for (int round = 0; round < 30; ++round) {
+    const weight_set s(rng, 1 + rng() % 10, 8, 1.0);
+    surge::shared_weighted_round_robin shared(s.w);
+    CHECK(shared.table_active());
+    nginx_model model = nginx_model::of(s.scaled);
+    for (int step = 0; step < 2000; ++step) {
+      model.maybe_flap(rng, 40, [&](std::size_t i, bool up) {
+        shared.set_healthy(i, up);
+        REQUIRE(shared.healthy(i) == up);
+      });
+      REQUIRE(shared.pick() == model.pick());
+    }
+  }
+  CHECK_FALSE(surge::shared_weighted_round_robin({5, 1, 1}).set_healthy(3, false));
+  CHECK_THROWS_AS(surge::shared_weighted_round_robin({1, 0}), std::invalid_argument);
+}
+
+namespace {
+
+// Picks k times on each of two threads; returns every pick, sorted.
+template <class Policy>
+std::vector<std::size_t> picks_from_two_threads(Policy& p, std::size_t k) {
+  std::vector<std::vector<std::size_t>> got(2);
+  std::vector<std::thread> ts;
+  for (std::size_t t = 0; t < 2; ++t)
+    ts.emplace_back([&p, &got, k, t] {
+      for (std::size_t i = 0; i < k; ++i) got[t].push_back(p.pick());
+    });
+  for (auto& t : ts) t.join();
+  std::vector<std::size_t> all = got[0];
+  all.insert(all.end(), got[1].begin(), got[1].end());
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("shared smooth WRR: two threads together take exactly nginx's picks", "[balance][wrr]") {
+  for (const std::vector<double>& w : {std::vector<double>{5, 1, 1}, std::vector<double>{0.1, 0.2, 0.3, 0.7}}) {
+    surge::shared_weighted_round_robin shared(w);
+    CHECK(shared.table_active() == (w[0] == 5));  // 0.1 etc.: the O(n) path under the mutex
+    surge::weighted_round_robin single(w);
+    const std::size_t k = 20000;
+    const auto all = picks_from_two_threads(shared, k);
+    std::vector<std::size_t> expected;
+    for (std::size_t i = 0; i < 2 * k; ++i) expected.push_back(single.pick());
+    std::sort(expected.begin(), expected.end());
+    CHECK(all == expected);  // the first 2k positions of the sequence, each taken once
+    CHECK(shared.pick() == single.pick());  // and it continues where they stopped
+  }
+}
+
+TEST_CASE("shared smooth WRR: picks stay valid while another thread flaps health", "[balance][wrr]") {
+  surge::shared_weighted_round_robin shared({3, 1, 2, 5, 4});
+  std::atomic<bool> stop{false};
+  std::atomic<long> picks{0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::thread reader([&] {
+    while (!stop.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < deadline) {
+      const std::size_t b = shared.pick();
+      REQUIRE(b < 5);
+      picks.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  while (picks.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  std::mt19937_64 rng(3);
+  for (int flap = 0; flap < 200; ++flap) shared.set_healthy(rng() % 5, rng() % 2 == 0);
+  for (std::size_t i = 0; i < 5; ++i) shared.set_healthy(i, i != 3);
+  stop.store(true, std::memory_order_release);
+  reader.join();
+  CHECK(picks.load() > 0);
+  for (int i = 0; i < 100; ++i) CHECK(shared.pick() != 3);  // quiet again: down is skipped
 }

@@ -47,6 +47,10 @@ struct tracked {
   tracked(const tracked& o) : value(o.value) { count_construction(); }
   tracked(tracked&& o) : value(o.value) { count_construction(); }  // may throw: not noexcept
   tracked& operator=(const tracked& o) {
+    if (stats.throw_on > 0 && --stats.throw_on == 0) {
+      stats.throw_on = -1;
+      throw std::runtime_error("tracked: injected assignment failure");
+    }
     value = o.value;
     return *this;
   }
@@ -274,37 +278,176 @@ TEST_CASE("mpmc_queue: a push whose construction throws enqueues nothing and lea
   CHECK_FALSE(stats.double_destroy);
 }
 
-TEST_CASE("mpmc_queue: a pop whose move throws propagates, destroys the item, keeps the queue usable",
-          "[queue][mpmc_queue]") {
+TEST_CASE("mpmc_queue: a pop whose move out throws leaves the item at the head, in order", "[queue][mpmc_queue]") {
+  // tracked's copy and move may both throw, so pops copy the item out (the
+  // item stays intact) and run as locked pops.
+  const std::size_t cap = GENERATE(1u, 2u, 3u, 8u);
+  CAPTURE(cap);
   reset_stats();
   {
-    mpmc_queue<tracked> q(3);
-    for (int lap = 0; lap < 10; ++lap) {
-      const int base = lap * 10;
-      for (int i = 0; i < 3; ++i) REQUIRE(q.try_emplace(base + i));
-      tracked out(0);
-      stats.throw_on = 1;  // the next construction (or move assignment) throws
-      switch (lap % 3) {
-        case 0:
-          CHECK_THROWS_AS(q.pop(), std::runtime_error);
-          break;
-        case 1:
-          CHECK_THROWS_AS(q.try_pop(), std::runtime_error);
-          break;
-        default:
-          CHECK_THROWS_AS(q.try_pop(out), std::runtime_error);
+    mpmc_queue<tracked> q(cap);
+    std::deque<int> model;
+    std::mt19937 rng(static_cast<std::uint32_t>(cap) + 17u);
+    int next = 0;
+    long throws = 0, delivered = 0;
+    for (int step = 0; step < 4000; ++step) {
+      if (rng() % 2 == 0) {
+        if (q.try_emplace(next)) model.push_back(next);
+        ++next;
+        REQUIRE(q.size() == model.size());
+        continue;
       }
-      CHECK(out.value == 0);
-      // item base+0 was taken by the failed call; the rest arrive in order
-      CHECK(q.size() == 2);
-      CHECK(q.pop().value == base + 1);
-      CHECK(q.try_pop()->value == base + 2);
-      CHECK(q.empty());
-      CHECK(stats.live == 1);  // just `out`
+      // a pop whose copy/move out throws on the Nth construction (N = 1..3)
+      // or assignment, or never
+      const auto n = static_cast<long>(rng() % 4);
+      stats.throw_on = n == 0 ? -1 : n;
+      try {
+        std::optional<int> got;
+        switch (rng() % 3) {
+          case 0:
+            if (!model.empty()) got = q.pop().value;
+            break;
+          case 1: {
+            auto v = q.try_pop();
+            if (v) got = v->value;
+            break;
+          }
+          default: {
+            const long armed = stats.throw_on;
+            stats.throw_on = -1;
+            tracked out(-1);
+            stats.throw_on = armed;  // for the assignment out of the queue
+            if (q.try_pop(out)) got = out.value;
+          }
+        }
+        REQUIRE(got.has_value() == !model.empty());
+        if (got) {
+          REQUIRE(*got == model.front());
+          model.pop_front();
+          ++delivered;
+        }
+      } catch (const std::runtime_error&) {
+        ++throws;  // nothing removed: the model keeps its front too
+      }
+      stats.throw_on = -1;
+      REQUIRE(q.size() == model.size());
+      REQUIRE(stats.live == static_cast<long>(model.size()));  // each item alive once, nothing leaked
     }
+    CHECK(throws > 100);
+    CHECK(delivered > 100);
+    // what is left comes out in order, each item once
+    while (!model.empty()) {
+      REQUIRE(q.pop().value == model.front());
+      model.pop_front();
+    }
+    CHECK(q.empty());
+    CHECK(stats.live == 0);
   }
   CHECK(stats.live == 0);
   CHECK_FALSE(stats.double_destroy);
+}
+
+namespace {
+
+// Thread-safe counterpart of `tracked` for the concurrent test: counts
+// constructions and destructions globally, and the move/copy out of the queue
+// throws on each consumer thread's N-th attempt (a thread-local countdown).
+std::atomic<long> flaky_live{0};
+thread_local long flaky_countdown = 0;  // 0: never throw
+
+struct flaky {
+  std::uint64_t value = 0;
+  explicit flaky(std::uint64_t v) noexcept : value(v) { flaky_live.fetch_add(1, std::memory_order_relaxed); }
+  flaky(const flaky& o) : value(o.value) {
+    if (flaky_countdown > 0 && --flaky_countdown == 0) throw std::runtime_error("flaky: injected copy failure");
+    flaky_live.fetch_add(1, std::memory_order_relaxed);
+  }
+  flaky(flaky&& o) : flaky(static_cast<const flaky&>(o)) {}
+  flaky& operator=(const flaky&) = default;
+  ~flaky() { flaky_live.fetch_sub(1, std::memory_order_relaxed); }
+};
+
+}  // namespace
+
+TEST_CASE("mpmc_queue: pops that throw under concurrency lose and duplicate nothing", "[queue][mpmc_queue]") {
+  const surge_test::watchdog dog("throwing pops under concurrency", std::chrono::seconds(120));
+  const bool blocking = GENERATE(false, true);
+  CAPTURE(blocking);
+  constexpr int producers = 2, consumers = 3;
+  const std::uint64_t per_producer = surge_test::scaled<std::uint64_t>(20'000, 4);
+  const std::uint64_t total = per_producer * producers;
+  {
+    mpmc_queue<flaky> q(7);
+    std::vector<std::atomic<int>> seen(total);
+    std::atomic<std::uint64_t> taken{0};
+    std::atomic<long> throws{0};
+    std::atomic<bool> order_ok{true};
+    std::vector<std::thread> threads;
+    for (int p = 0; p < producers; ++p) {
+      threads.emplace_back([&, p] {
+        for (std::uint64_t i = 0; i < per_producer; ++i) {
+          const std::uint64_t v = static_cast<std::uint64_t>(p) * per_producer + i;
+          if (blocking) {
+            q.emplace(v);
+          } else {
+            while (!q.try_emplace(v)) std::this_thread::yield();
+          }
+        }
+      });
+    }
+    for (int c = 0; c < consumers; ++c) {
+      threads.emplace_back([&, c] {
+        std::mt19937 rng(static_cast<std::uint32_t>(c) + 1u);
+        std::vector<std::int64_t> last(producers, -1);
+        while (taken.load(std::memory_order_relaxed) < total) {
+          flaky_countdown = static_cast<long>(rng() % 5);  // throw on the 1st..4th copy, or never
+          try {
+            std::optional<std::uint64_t> got;
+            if (blocking) {
+              // claim one item's worth first, so blocking pops always end
+              if (taken.fetch_add(1) >= total) break;
+              for (;;) {
+                try {
+                  got = q.pop().value;
+                  break;
+                } catch (const std::runtime_error&) {
+                  throws.fetch_add(1);
+                }
+              }
+            } else if (auto v = q.try_pop()) {
+              got = v->value;
+              taken.fetch_add(1);
+            } else {
+              std::this_thread::yield();
+            }
+            if (got) {
+              const auto p = static_cast<std::size_t>(*got / per_producer);
+              const auto i = static_cast<std::int64_t>(*got % per_producer);
+              if (i <= last[p]) order_ok.store(false);
+              last[p] = i;
+              seen[*got].fetch_add(1);
+            }
+          } catch (const std::runtime_error&) {
+            throws.fetch_add(1);
+          }
+        }
+        flaky_countdown = 0;
+      });
+    }
+    for (auto& t : threads) t.join();
+    std::uint64_t missing = 0, duplicated = 0;
+    for (auto& n : seen) {
+      missing += n.load() == 0;
+      duplicated += n.load() > 1;
+    }
+    CHECK(missing == 0);
+    CHECK(duplicated == 0);
+    CHECK(order_ok.load());
+    CHECK(throws.load() > 0);
+    CHECK(q.empty());
+    CHECK(flaky_live.load() == 0);
+  }
+  CHECK(flaky_live.load() == 0);
 }
 
 TEST_CASE("mpmc_queue: a consumer blocked on an empty queue wakes on push", "[queue][mpmc_queue][blocking]") {

@@ -13,7 +13,6 @@
 #include <memory>
 #include <span>
 #include <stdexcept>
-#include <vector>
 
 namespace surge {
 
@@ -51,8 +50,7 @@ struct power_of_two_options {
 class power_of_two_choices {
  public:
   explicit power_of_two_choices(std::size_t n, power_of_two_options options = {})
-      : weight_(),
-        n_(detail::check_count(n, "power_of_two_choices: n")),
+      : n_(detail::check_count(n, "power_of_two_choices: n")),
         options_(check(options)),
         active_(new std::atomic<std::int64_t>[n_]),
         health_(n_),
@@ -60,13 +58,14 @@ class power_of_two_choices {
     init();
   }
   explicit power_of_two_choices(std::span<const double> weights, power_of_two_options options = {})
-      : weight_(detail::check_weights(weights, "power_of_two_choices: weights")),
-        n_(weight_.size()),
+      : n_(detail::check_weights(weights, "power_of_two_choices: weights").size()),
         options_(check(options)),
         active_(new std::atomic<std::int64_t>[n_]),
         health_(n_),
-        rng_(options.seed) {
+        rng_(options.seed),
+        weight_(new std::atomic<double>[n_]) {
     init();
+    for (std::size_t i = 0; i < n_; ++i) weight_[i].store(weights[i], std::memory_order_relaxed);
   }
   power_of_two_choices(std::initializer_list<double> weights, power_of_two_options options = {})
       : power_of_two_choices(std::span<const double>(weights.begin(), weights.size()), options) {}
@@ -85,6 +84,21 @@ class power_of_two_choices {
     return i < n_ ? active_[i].load(std::memory_order_acquire) : 0;
   }
   bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
+  /// Changes backend i's weight (weighted instances only; e.g. driven by
+  /// `slow_start`): lock-free, O(1), seen by picks that start after it.
+  /// False when i is out of range or the instance is unweighted; a weight
+  /// <= 0 or not finite throws std::invalid_argument.
+  bool set_weight(std::size_t i, double weight) {
+    detail::check_weight(weight, "power_of_two_choices::set_weight: weight");
+    if (!weight_ || i >= n_) return false;
+    weight_[i].store(weight, std::memory_order_relaxed);
+    return true;
+  }
+  /// Backend i's current weight (1 when unweighted, 0 out of range).
+  [[nodiscard]] double weight(std::size_t i) const noexcept {
+    if (i >= n_) return 0.0;
+    return weight_ ? weight_[i].load(std::memory_order_relaxed) : 1.0;
+  }
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
   [[nodiscard]] const power_of_two_options& options() const noexcept { return options_; }
@@ -102,13 +116,14 @@ class power_of_two_choices {
 
   // True when candidate c (active ac) beats the current best b (active ab).
   bool better(std::size_t c, std::int64_t ac, std::size_t b, std::int64_t ab) const noexcept {
-    if (weight_.empty()) return ac < ab;
+    if (!weight_) return ac < ab;
+    const double wc = weight_[c].load(std::memory_order_relaxed);
+    const double wb = weight_[b].load(std::memory_order_relaxed);
     const double bias = options_.active_request_bias;
     if (bias == 1.0)  // w_c/(ac+1) > w_b/(ab+1)
-      return weight_[c] * static_cast<double>(ab + 1) > weight_[b] * static_cast<double>(ac + 1);
-    if (bias == 0.0) return weight_[c] > weight_[b];
-    return weight_[c] / std::pow(static_cast<double>(ac + 1), bias) >
-           weight_[b] / std::pow(static_cast<double>(ab + 1), bias);
+      return wc * static_cast<double>(ab + 1) > wb * static_cast<double>(ac + 1);
+    if (bias == 0.0) return wc > wb;
+    return wc / std::pow(static_cast<double>(ac + 1), bias) > wb / std::pow(static_cast<double>(ab + 1), bias);
   }
 
   template <class Draw>
@@ -127,12 +142,12 @@ class power_of_two_choices {
     return backend_lease(best, &active_[best]);
   }
 
-  std::vector<double> weight_;  // empty: all equal
   std::size_t n_;
   power_of_two_options options_;
   std::unique_ptr<std::atomic<std::int64_t>[]> active_;
   detail::health_set health_;
   detail::sharded_splitmix rng_;
+  std::unique_ptr<std::atomic<double>[]> weight_;  // null: unweighted (all equal)
 };
 
 }  // namespace surge

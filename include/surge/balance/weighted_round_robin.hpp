@@ -13,10 +13,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <vector>
 
 namespace surge {
+
+class shared_weighted_round_robin;
 
 /// nginx's smooth weighted round robin (ngx_http_upstream_get_peer): on every
 /// pick each usable backend's current weight grows by its weight, the backend
@@ -30,50 +34,90 @@ namespace surge {
 /// backend is down the policy ignores health (panic mode) where nginx
 /// would fail the request.
 ///
-/// Layout: when every weight is an integer (and their sum is below 2^52) the
-/// state is two plain int64 arrays (weights, current weights), as in nginx;
-/// otherwise two double arrays. Either way the arithmetic is exact for
-/// integer weights, so the sequence is nginx's. The pick loop is branch-free
-/// (conditional moves, two or four independent running maxima); down backends are folded in
-/// by scanning a compact ascending list of the up indices, rebuilt by
-/// `set_healthy`.
+/// The O(1) table. While the set of usable backends does not change the
+/// sequence is eventually periodic with period W = the sum of their weights:
+/// from the all-zero state (construction) the state is zero again after W
+/// picks; after a health change the state is whatever the frozen and running
+/// current weights were, and the sequence becomes W-periodic after a
+/// transient (measured against a transcription of nginx: none or one round
+/// of W picks, rarely two or three; docs/balance.md). So construction and
+/// every `set_healthy` run nginx's exact algorithm ahead on a copy of the
+/// state, round after round of W picks, until a round ends in the state it
+/// began with (an exact repeat, so nothing rests on the measurement: without
+/// a repeat within the bounds there is no table); the picks so far
+/// (transient + one period) become a table and `pick()` is a table read with
+/// a position that wraps to the start of the period. The sequence is
+/// bit-for-bit the one the O(n) algorithm produces (the tests compare both
+/// and a transcription of nginx, with health flaps, on sets of up to 1200
+/// backends). The table is used when the weights are *exact*: integers, or
+/// multiples of one power of two 2^-k (2.5, 0.75 — scaled by 2^k, then
+/// integer arithmetic, which is exactly what double arithmetic on them
+/// gives) with a scaled sum below 2^52, and when it fits: at most
+/// `table_limit` entries (default 2^20, 4 bytes each) and at most
+/// 64·`table_limit` backend visits to build. Otherwise — weights like 0.1 or
+/// 1/3 whose double sums round, a table too large, `table_limit` 0, or an
+/// allocation failure — `pick()` runs nginx's O(n) algorithm on the live
+/// state; `table_active()` says which.
 ///
-/// Complexity: `pick()` O(n) (O(up backends) while some are down), no
-/// allocation — nginx's algorithm is linear per pick; for an O(1) pick use
-/// `stride_weighted_round_robin`. `set_healthy` O(n) when it changes a flag.
-/// Memory: two 8-byte numbers plus one index and one flag per backend.
+/// The O(n) path: plain int64 arrays (weights scaled as above, current
+/// weights), or double arrays for inexact weights; a branch-free loop
+/// (conditional moves, two or four independent running maxima); down
+/// backends folded in by scanning a compact ascending list of the up indices.
+///
+/// Complexity: `pick()` O(1) with the table, else O(n) (O(up backends) while
+/// some are down), no allocation either way. Construction and a
+/// `set_healthy` that changes a flag: O(n + L·m) to rebuild the table (L its
+/// length ≤ `table_limit`, m the usable backends; never more than
+/// 64·`table_limit` backend visits, ≈ 40 ms at the default limit, also when
+/// the attempt fails), plus O(position) to fold the old table's position
+/// back into the current weights — 1.7 ms to build at 1000 backends with
+/// W = 3000, 3.4–4.5 ms per health change (docs/balance.md).
+/// Memory: two 8-byte numbers plus one index and one flag per backend, plus
+/// 4 bytes per table entry.
 /// Thread safety: not thread-safe, `set_healthy` included (like nginx's
-/// per-worker state): use one per thread, or guard it; for a shared lock-free
-/// scheduler use `stride_weighted_round_robin`.
+/// per-worker state): use one per thread; to share the sequence between
+/// threads use `shared_weighted_round_robin` (lock-free picks).
 /// Bad input: an empty weight list, or a weight that is zero, negative or not
-/// finite, throws std::invalid_argument; `set_healthy` out of range returns false.
+/// finite, throws std::invalid_argument; `set_healthy` out of range returns
+/// false. Copyable and movable.
 class weighted_round_robin {
  public:
-  explicit weighted_round_robin(std::span<const double> weights)
-      : weight_(detail::check_weights(weights, "weighted_round_robin: weights")), up_(weight_.size(), 1) {
-    double sum = 0;
-    bool integral = true;
+  /// Default bound on the table (entries); 0 disables the table.
+  static constexpr std::size_t default_table_limit = std::size_t{1} << 20;
+
+  explicit weighted_round_robin(std::span<const double> weights, std::size_t table_limit = default_table_limit)
+      : weight_(detail::check_weights(weights, "weighted_round_robin: weights")),
+        up_(weight_.size(), 1),
+        table_limit_(table_limit) {
+    const int shift = dyadic_shift(weight_);
+    double sum = 0, scaled_sum = 0;
     for (double w : weight_) {
       sum += w;
-      integral = integral && w == std::floor(w);
+      if (shift >= 0) scaled_sum += std::ldexp(w, shift);
     }
-    integral_ = integral && sum < 0x1.0p52;
+    integral_ = shift >= 0 && scaled_sum < 0x1.0p52;
     if (integral_) {
       iweight_.reserve(weight_.size());
-      for (double w : weight_) iweight_.push_back(static_cast<std::int64_t>(w));
+      for (double w : weight_) iweight_.push_back(static_cast<std::int64_t>(std::ldexp(w, shift)));
       icurrent_.assign(weight_.size(), 0);
-      itotal_ = iup_total_ = static_cast<std::int64_t>(sum);
+      itotal_ = iup_total_ = static_cast<std::int64_t>(scaled_sum);
     } else {
       dcurrent_.assign(weight_.size(), 0.0);
       dtotal_ = dup_total_ = sum;
     }
     up_list_.reserve(weight_.size());
+    build_table();
   }
-  weighted_round_robin(std::initializer_list<double> weights)
-      : weighted_round_robin(std::span<const double>(weights.begin(), weights.size())) {}
+  weighted_round_robin(std::initializer_list<double> weights, std::size_t table_limit = default_table_limit)
+      : weighted_round_robin(std::span<const double>(weights.begin(), weights.size()), table_limit) {}
 
   /// The next backend in nginx's smooth sequence.
   [[nodiscard]] std::size_t pick() noexcept {
+    if (!table_.empty()) {
+      const std::size_t b = table_[pos_];
+      pos_ = pos_ + 1 == table_.size() ? loop_ : pos_ + 1;
+      return b;
+    }
     const std::size_t n = weight_.size();
     if (up_count_ == n || up_count_ == 0) {  // all up, or panic: every backend
       return integral_ ? step_all(icurrent_.data(), iweight_.data(), n, itotal_)
@@ -83,11 +127,14 @@ class weighted_round_robin {
                      : step_up(dcurrent_.data(), weight_.data(), dup_total_);
   }
 
-  /// Marks backend i up or down; false when i is out of range. O(n) when the
-  /// flag changes (rebuilds the list of up backends), O(1) otherwise.
+  /// Marks backend i up or down; false when i is out of range. When the flag
+  /// changes: folds the table position back into the current weights,
+  /// rebuilds the list of up backends and the table (see the class comment
+  /// for the cost); O(1) otherwise.
   bool set_healthy(std::size_t i, bool up) noexcept {
     if (i >= weight_.size()) return false;
     if ((up_[i] != 0) == up) return true;
+    fold_table();
     up_[i] = up ? 1 : 0;
     up_list_.clear();
     double dsum = 0;
@@ -101,13 +148,83 @@ class weighted_round_robin {
     up_count_ = up_list_.size();
     dup_total_ = dsum;
     iup_total_ = isum;
+    build_table();
     return true;
   }
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return i < up_.size() && up_[i] != 0; }
   [[nodiscard]] std::size_t size() const noexcept { return weight_.size(); }
   [[nodiscard]] double weight(std::size_t i) const noexcept { return i < weight_.size() ? weight_[i] : 0.0; }
+  /// True while `pick()` reads the precomputed table (O(1)); false while it
+  /// runs the O(n) algorithm.
+  [[nodiscard]] bool table_active() const noexcept { return !table_.empty(); }
+  /// Entries in the table (transient + one period), 0 when inactive.
+  [[nodiscard]] std::size_t table_size() const noexcept { return table_.size(); }
+  /// The bound given to the constructor.
+  [[nodiscard]] std::size_t table_limit() const noexcept { return table_limit_; }
 
  private:
+  friend class shared_weighted_round_robin;  // reads the table, sets the position
+
+  // Smallest k in [0, 52] such that every w·2^k is an integer; -1 if none.
+  static int dyadic_shift(const std::vector<double>& weights) noexcept {
+    int k = 0;
+    for (double w : weights) {
+      while (k <= 52 && std::ldexp(w, k) != std::floor(std::ldexp(w, k))) ++k;
+      if (k > 52) return -1;
+    }
+    return k;
+  }
+
+  // The table's picks [0, pos_) applied to icurrent_ (which holds the state
+  // at table entry 0), then the table dropped: icurrent_ is the live state.
+  void fold_table() noexcept {
+    if (table_.empty()) return;
+    const bool all = up_count_ == 0 || up_count_ == weight_.size();
+    const std::int64_t total = all ? itotal_ : iup_total_;
+    const auto steps = static_cast<std::int64_t>(pos_);
+    for (std::size_t k = 0; k < pos_; ++k) icurrent_[table_[k]] -= total;
+    for (std::size_t i = 0; i < weight_.size(); ++i)
+      if (all || up_[i]) icurrent_[i] += steps * iweight_[i];
+    table_.clear();
+    pos_ = loop_ = 0;
+  }
+
+  // Runs the exact algorithm ahead on a copy of the state, W picks per round,
+  // until a round ends where it began (see the class comment); keeps the
+  // table only if that happens within the bounds.
+  void build_table() noexcept {
+    table_.clear();
+    pos_ = loop_ = 0;
+    if (!integral_ || table_limit_ == 0) return;
+    const std::size_t n = weight_.size();
+    const bool all = up_count_ == 0 || up_count_ == n;
+    const std::int64_t total = all ? itotal_ : iup_total_;
+    const auto period = static_cast<std::uint64_t>(total);
+    const std::size_t m = all ? n : up_count_;
+    if (period > table_limit_) return;
+    const std::uint64_t max_visits = 64 * static_cast<std::uint64_t>(table_limit_);
+    try {
+      std::vector<std::int64_t> sim(icurrent_), round_start(icurrent_);
+      std::vector<std::uint32_t> table;
+      for (;;) {
+        const std::uint64_t len = table.size() + period;
+        if (len > table_limit_ || len * m > max_visits) return;
+        for (std::uint64_t k = 0; k < period; ++k) {
+          const std::size_t b = all ? step_all(sim.data(), iweight_.data(), n, total)
+                                    : step_up(sim.data(), iweight_.data(), total);
+          table.push_back(static_cast<std::uint32_t>(b));
+        }
+        if (sim == round_start) break;
+        round_start = sim;
+      }
+      loop_ = table.size() - static_cast<std::size_t>(period);
+      table_ = std::move(table);
+    } catch (...) {  // std::bad_alloc: stay on the O(n) path
+      table_.clear();
+      loop_ = 0;
+    }
+  }
+
   // One round of ngx_http_upstream_get_peer over every backend, with L
   // independent running maxima (lane k sees indices = k mod L; strict `>`
   // keeps the earliest within a lane) merged with ties to the lower index:
@@ -172,12 +289,126 @@ class weighted_round_robin {
   std::vector<std::uint8_t> up_;         // 1 = up
   std::vector<std::uint32_t> up_list_;   // ascending indices of the up backends (when some are down)
   std::size_t up_count_ = weight_.size();
-  bool integral_ = false;
-  std::vector<std::int64_t> iweight_;    // integral_: the weights as integers
+  bool integral_ = false;                // exact weights: scaled by 2^k to integers
+  std::vector<std::int64_t> iweight_;    // integral_: the weights as integers (scaled)
   std::vector<std::int64_t> icurrent_;   // integral_: current weights
   std::vector<double> dcurrent_;         // !integral_: current weights
   std::int64_t itotal_ = 0, iup_total_ = 0;  // sums of all / of the up weights
   double dtotal_ = 0, dup_total_ = 0;        // the same, summed in index order as the loop would
+  std::size_t table_limit_;
+  std::vector<std::uint32_t> table_;     // precomputed picks; empty: O(n) path
+  std::size_t pos_ = 0;                  // next table entry
+  std::size_t loop_ = 0;                 // where the period starts (after the transient)
+};
+
+/// nginx's smooth weighted round robin shared by many threads: the same
+/// sequence as `weighted_round_robin` (which it wraps), with a lock-free
+/// `pick()` whenever that policy's table is active — each pick takes the
+/// next position of the published table with one relaxed `fetch_add` (the
+/// wrap to the start of the period is a best-effort compare-exchange, so the
+/// common pick has no division) inside a `detail::snapshot_cell` read
+/// section, and never blocks. Picks from several threads take distinct
+/// consecutive positions: together they are exactly nginx's sequence, each
+/// thread seeing a subsequence. When the table is not active (inexact
+/// weights, over `table_limit`) `pick()` runs the O(n) algorithm under a
+/// mutex. `set_healthy` takes the mutex, folds the published position into
+/// the current weights, rebuilds and publishes the new table (readers never
+/// wait for it); picks racing a `set_healthy` return valid backends, but
+/// the positions they take after the fold are not carried into the new
+/// state, so the sequence is exact only across health changes that do not
+/// race picks.
+///
+/// Complexity: as `weighted_round_robin`; `pick()` O(1) with the table.
+/// Memory: that policy plus a second copy of the table (the published one).
+/// Thread safety: thread-safe; `pick()` lock-free while the table is
+/// active (else a mutex), `healthy` lock-free, `set_healthy` serialised by
+/// the mutex and blocks no table reader. Bad input: as
+/// `weighted_round_robin`; `set_healthy` may throw std::bad_alloc (copying
+/// the new table), leaving the policy valid. Not copyable or movable.
+class shared_weighted_round_robin {
+ public:
+  explicit shared_weighted_round_robin(std::span<const double> weights,
+                                       std::size_t table_limit = weighted_round_robin::default_table_limit)
+      : core_(weights, table_limit), health_(core_.size()), cell_(snapshot()) {}
+  shared_weighted_round_robin(std::initializer_list<double> weights,
+                              std::size_t table_limit = weighted_round_robin::default_table_limit)
+      : shared_weighted_round_robin(std::span<const double>(weights.begin(), weights.size()), table_limit) {}
+
+  /// The next backend in nginx's smooth sequence.
+  [[nodiscard]] std::size_t pick() {
+    for (;;) {
+      const std::size_t b = cell_.read([](const table& t) { return t.next(); });
+      if (b != npos) return b;
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!core_.table_active()) return core_.pick();
+      // a table was published after our read: take it from there
+    }
+  }
+
+  /// Marks backend i up or down; false when i is out of range. Blocks only
+  /// other writers and O(n)-mode picks (the mutex); see
+  /// `weighted_round_robin::set_healthy` for the cost.
+  bool set_healthy(std::size_t i, bool up) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (i >= core_.size()) return false;
+    if (core_.healthy(i) == up) return true;
+    if (core_.table_active()) {
+      const std::uint64_t taken =
+          cell_.read([](const table& t) { return t.pos.value.load(std::memory_order_relaxed); });
+      core_.pos_ = table::index(taken, core_.table_.size(), core_.loop_);
+    }
+    core_.set_healthy(i, up);
+    health_.set(i, up);
+    cell_.publish(snapshot());
+    return true;
+  }
+  [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  [[nodiscard]] std::size_t size() const noexcept { return health_.size(); }
+  /// True while `pick()` is the lock-free table read.
+  [[nodiscard]] bool table_active() const {
+    return cell_.read([](const table& t) { return !t.entries.empty(); });
+  }
+
+ private:
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+  // An immutable copy of the core's table; only the position moves.
+  struct table {
+    std::vector<std::uint32_t> entries;  // empty: O(n) mode
+    std::size_t loop = 0;
+    mutable detail::padded<std::atomic<std::uint64_t>> pos;
+
+    // Table entry of logical position p (positions past the end wrap into
+    // the period).
+    static std::size_t index(std::uint64_t p, std::size_t len, std::size_t loop) noexcept {
+      return p < len ? static_cast<std::size_t>(p) : loop + static_cast<std::size_t>((p - loop) % (len - loop));
+    }
+    std::size_t next() const noexcept {
+      const std::size_t len = entries.size();
+      if (len == 0) return npos;
+      const std::uint64_t p = pos.value.fetch_add(1, std::memory_order_relaxed);
+      if (p < len) return entries[static_cast<std::size_t>(p)];
+      // Past the end: wrap; pull the counter back by whole periods unless
+      // someone took a position since (then the later taker does it).
+      const std::size_t k = index(p, len, loop);
+      std::uint64_t expected = p + 1;
+      pos.value.compare_exchange_strong(expected, k + 1, std::memory_order_relaxed);
+      return entries[k];
+    }
+  };
+
+  std::shared_ptr<const table> snapshot() const {
+    auto t = std::make_shared<table>();
+    t->entries = core_.table_;
+    t->loop = core_.loop_;
+    t->pos.value.store(core_.pos_, std::memory_order_relaxed);
+    return t;
+  }
+
+  weighted_round_robin core_;  // guarded by mutex_ (its table: the writer's copy)
+  detail::health_set health_;
+  detail::snapshot_cell<table> cell_;
+  std::mutex mutex_;
 };
 
 /// gRPC's static stride scheduler: weights are scaled so the largest is 65535

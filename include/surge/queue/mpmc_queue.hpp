@@ -12,6 +12,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <memory>
 #include <new>
@@ -44,7 +45,8 @@ namespace surge {
 ///   when the queue is full (empty), and also in one further case: the
 ///   operation of the previous turn on the same slot has claimed its ticket but
 ///   not finished (a consumer still moving the item out, a producer still
-///   constructing it). A thread descheduled inside such a window therefore
+///   constructing it; for a `T` whose move may throw, any pop still moving
+///   its item out: see Exceptions). A thread descheduled inside such a window therefore
 ///   makes `try_*` calls on *that one slot* fail until it runs again, and the
 ///   blocking calls that reach that slot wait for it (as in rigtorp and folly:
 ///   no bounded queue with per-slot turns can do better). Other slots are not
@@ -77,11 +79,24 @@ namespace surge {
 ///   ticket was already claimed, so the slot is published as a *hole*: the
 ///   consumer that takes that ticket skips it and hands the slot on, so the slot
 ///   stays usable. Until skipped, a hole counts in `size()`.
-/// - If moving the item out throws (`T`'s move constructor for `pop()` and
-///   `try_pop()`, its move assignment for `try_pop(T&)`), the exception
-///   propagates, the item (in whatever state the failed move left it) is
-///   destroyed and the slot released: that item was taken by the failed call
-///   and is not delivered. The queue stays fully usable.
+/// - If taking the item out throws, the item **stays in the queue, at the
+///   head, in its FIFO position**: the exception propagates, nothing was
+///   removed, and the next pop by any thread (the same call retried, or
+///   another consumer) gets that same item. To keep the item intact, pops
+///   copy it out when `T`'s move may throw and `T` is copyable (as
+///   `std::move_if_noexcept`, for `pop()`/`try_pop()`; copy assignment for
+///   `try_pop(T&)` when move assignment may throw); a move-only `T` whose
+///   move throws is left in whatever state its failed move left it. This
+///   costs something only for such types: when `T`'s move constructor (and
+///   move assignment, if any) is `noexcept`, pops work as described above.
+///   Otherwise pops are *locked pops*: a pop sets a busy bit in the head
+///   slot's word, moves the item out, and only then advances `head` and
+///   releases the slot (on an exception it republishes the slot unchanged).
+///   Pops of such a `T` therefore run one at a time, each waiting for the one
+///   ahead of it to finish moving: a consumer descheduled during the move
+///   makes every other pop fail (`try_pop`) or wait (`pop`) until it runs
+///   again, and blocking pops are not FIFO among themselves. Pushes are
+///   unaffected.
 ///
 /// **Complexity.** Every `try_*` call is O(1) expected (a CAS retry only
 /// follows another thread's success); blocking calls are O(1) plus the wait.
@@ -202,9 +217,25 @@ class mpmc_queue {
 
   /// Moves the oldest item into `out` if there is one; false when empty (or
   /// while the push into the head slot is mid-operation). O(1), lock-free.
-  /// Throws what T's move assignment throws (the item is then destroyed).
+  /// Throws what T's move assignment (copy assignment, when the move may throw
+  /// and T is copy-assignable) throws; the item then stays at the head.
   [[nodiscard]] bool try_pop(T& out) noexcept(
       std::is_nothrow_move_assignable_v<T>) requires std::is_move_assignable_v<T> {
+    if constexpr (locked_pops) {
+      for (;;) {
+        std::uint64_t h = 0;
+        std::uint32_t w = 0;
+        if (!lock_head<false>(h, w)) return false;
+        const head_guard guard{this, h, w};
+        if ((w & hole_bit) != 0) continue;
+        if constexpr (std::is_nothrow_move_assignable_v<T> || !std::is_copy_assignable_v<T>) {
+          out = std::move(*guard.item());
+        } else {
+          out = *guard.item();  // like std::move_if_noexcept: the item stays intact if this throws
+        }
+        return true;
+      }
+    }
     for (;;) {
       std::uint64_t h = 0;
       std::uint32_t w = 0;
@@ -222,12 +253,19 @@ class mpmc_queue {
 
   /// The oldest item, or an empty optional when the queue is empty (or while
   /// the push into the head slot is mid-operation). O(1), lock-free. Throws
-  /// what T's move constructor throws (the item is then destroyed).
+  /// what T's move (or copy, as for pop()) constructor throws; the item then
+  /// stays at the head.
   [[nodiscard]] std::optional<T> try_pop() noexcept(
       std::is_nothrow_move_constructible_v<T>) requires std::is_move_constructible_v<T> {
     for (;;) {
       std::uint64_t h = 0;
       std::uint32_t w = 0;
+      if constexpr (locked_pops) {
+        if (!lock_head<false>(h, w)) return std::nullopt;
+        const head_guard guard{this, h, w};
+        if ((w & hole_bit) != 0) continue;
+        return std::optional<T>(std::in_place, std::move_if_noexcept(*guard.item()));
+      }
       if (!try_claim_pop(h, w)) return std::nullopt;
       slot& s = slot_at(h);
       if ((w & hole_bit) != 0) {
@@ -273,8 +311,19 @@ class mpmc_queue {
 
   /// Removes and returns the oldest item, waiting while the queue is empty: the
   /// call takes the next head ticket at once and waits for that slot's item.
-  /// Throws what T's move constructor throws (the item is then destroyed).
+  /// Throws what T's move constructor (copy constructor, when the move may
+  /// throw and T is copyable) throws; the item then stays at the head.
   [[nodiscard]] T pop() noexcept(std::is_nothrow_move_constructible_v<T>) requires std::is_move_constructible_v<T> {
+    if constexpr (locked_pops) {
+      for (;;) {
+        std::uint64_t h = 0;
+        std::uint32_t w = 0;
+        lock_head<true>(h, w);
+        const head_guard guard{this, h, w};
+        if ((w & hole_bit) != 0) continue;
+        return T(std::move_if_noexcept(*guard.item()));
+      }
+    }
     for (;;) {
       const std::uint64_t h = head_->fetch_add(1, std::memory_order_relaxed);
       slot& s = slot_at(h);
@@ -313,12 +362,20 @@ class mpmc_queue {
   [[nodiscard]] allocator_type get_allocator() const noexcept { return alloc_; }
 
  private:
-  // Sequence word: bits 3.. hold the lap, bit 2 says full (the consumer's
-  // turn) or empty (the producer's turn), bit 1 marks a hole (a push whose
+  // Sequence word: bits 4.. hold the lap, bit 3 says a pop is moving the
+  // item out (locked pops only), bit 2 says full (the consumer's turn) or
+  // empty (the producer's turn), bit 1 marks a hole (a push whose
   // construction threw), bit 0 says somebody sleeps in atomic::wait on it.
   static constexpr std::uint32_t waiting_bit = 1;
   static constexpr std::uint32_t hole_bit = 2;
   static constexpr std::uint32_t full_bit = 4;
+  static constexpr std::uint32_t busy_bit = 8;
+  static constexpr std::uint32_t lap_shift = 4;
+  /// Pops whose move (or copy) out of the slot may throw hold the head slot
+  /// while they move and advance `head` only once the move succeeded, so a
+  /// failed move leaves the item where it was (see the class comment).
+  static constexpr bool locked_pops = !std::is_nothrow_move_constructible_v<T> ||
+                                      (std::is_move_assignable_v<T> && !std::is_nothrow_move_assignable_v<T>);
   static constexpr std::uint32_t flag_bits = waiting_bit | hole_bit;
   static constexpr std::uint32_t spin_polls = 128;  // with pause between: about 3 us on a 2023 x86
   static constexpr std::uint32_t yield_polls = 32;
@@ -351,10 +408,12 @@ class mpmc_queue {
     }
   };
 
-  static constexpr std::uint32_t empty_word(std::uint64_t lap) noexcept { return static_cast<std::uint32_t>(lap << 3); }
+  static constexpr std::uint32_t empty_word(std::uint64_t lap) noexcept {
+    return static_cast<std::uint32_t>(lap << lap_shift);
+  }
   static constexpr std::uint32_t full_word(std::uint64_t lap) noexcept { return empty_word(lap) | full_bit; }
   /// True when the (flag-free part of) word `w` is at or past `target` in the
-  /// slot's phase order (modulo 2^29 laps).
+  /// slot's phase order (modulo 2^28 laps).
   static constexpr bool reached(std::uint32_t w, std::uint32_t target) noexcept {
     return static_cast<std::int32_t>((w & ~flag_bits) - target) >= 0;
   }
@@ -407,6 +466,62 @@ class mpmc_queue {
       seq.wait(w, std::memory_order_acquire);
     }
   }
+
+  /// Locked pops: takes the head item by setting the busy bit in its slot's
+  /// word (full, or a hole, for the lap of `head`). The compare-and-swap only
+  /// succeeds while the slot still holds ticket `h`'s item, which means `head`
+  /// is still `h`: `head` moves on only after a successful move (head_guard),
+  /// while the word is busy. Returns false (Wait == false) when the head slot
+  /// is empty or another pop is moving its item; with Wait it waits instead.
+  template <bool Wait>
+  bool lock_head(std::uint64_t& h, std::uint32_t& w) noexcept {
+    h = head_->load(std::memory_order_relaxed);
+    for (;;) {
+      slot& s = slot_at(h);
+      w = s.seq.load(std::memory_order_acquire);
+      if ((w & ~flag_bits) == full_word(lap(h))) {
+        if (s.seq.compare_exchange_weak(w, w | busy_bit, std::memory_order_acquire, std::memory_order_relaxed))
+          return true;
+        continue;
+      }
+      const std::uint64_t now = head_->load(std::memory_order_relaxed);
+      if (now != h) {
+        h = now;
+        continue;
+      }
+      if constexpr (!Wait) {
+        return false;
+      } else {
+        const std::uint32_t seen = w & ~waiting_bit;
+        await(s.seq, [seen](std::uint32_t v) { return (v & ~waiting_bit) != seen; });
+        h = head_->load(std::memory_order_relaxed);
+      }
+    }
+  }
+
+  /// Locked pops: owns the head slot locked by lock_head. On a normal scope
+  /// exit the pop is done: `head` moves on, the item (or hole) is destroyed and
+  /// the slot handed to the next lap's producer. When the scope is left by an
+  /// exception (the move out threw), the slot is republished exactly as it was:
+  /// the item stays at the head of the queue for the next pop.
+  struct head_guard {
+    mpmc_queue* queue;
+    std::uint64_t ticket;
+    std::uint32_t word;
+    int exceptions = std::uncaught_exceptions();
+
+    [[nodiscard]] T* item() const noexcept { return queue->slot_at(ticket).item(); }
+    ~head_guard() {
+      slot& s = queue->slot_at(ticket);
+      if (std::uncaught_exceptions() > exceptions) {
+        publish(s, word & ~waiting_bit);
+        return;
+      }
+      queue->head_->store(ticket + 1, std::memory_order_relaxed);
+      if ((word & hole_bit) == 0) queue->destroy(s);
+      publish(s, empty_word(queue->lap(ticket) + 1));
+    }
+  };
 
   bool try_claim_pop(std::uint64_t& h, std::uint32_t& w) noexcept {
     h = head_->load(std::memory_order_relaxed);

@@ -1,0 +1,181 @@
+/// @file surge/balance/slow_start.hpp
+/// Envoy's slow-start weight ramp: a backend that joins (or comes back
+/// healthy) gets a growing share of its weight over a window of time.
+#ifndef SURGE_BALANCE_SLOW_START_HPP
+#define SURGE_BALANCE_SLOW_START_HPP
+
+#include <surge/balance/detail/common.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+namespace surge {
+
+/// Options of `slow_start` (Envoy's `slow_start_config` names in brackets).
+struct slow_start_options {
+  /// Length of the ramp [slow_start_window]; required, > 0.
+  std::chrono::nanoseconds window{};
+  /// Shape of the ramp [aggression], > 0: the factor grows as
+  /// (t / window)^(1 / aggression) — 1 is linear, larger is faster early.
+  double aggression = 1.0;
+  /// Floor of the factor, in [0, 1] [min_weight_percent / 100; Envoy's
+  /// default is 10 %].
+  double min_weight_fraction = 0.1;
+};
+
+/// Slow start after Envoy: while backend i is less than `window` into its
+/// ramp, its weight is scaled by
+///
+///     f(t) = max(min_weight_fraction, (t / window)^(1 / aggression)),
+///
+/// t being the time since `begin(i)` (from the `Clock` parameter), and by 1
+/// from t >= window on, or when no ramp was begun. Call `begin(i)` when
+/// backend i is added or comes back healthy (`set_healthy(policy, i, true)`
+/// does both for a backend that was down). Unlike Envoy the elapsed time is
+/// not floored at one second (Envoy uses max(t, 1 s) / window), so at t = 0
+/// the factor is exactly the floor.
+///
+/// The helper only computes factors; a weighted policy consumes them through
+/// its `set_weight(i, w)`: `apply(policy, base_weights)` sets base · f on
+/// every backend in its ramp, and the full base weight once more when the
+/// ramp ends. `power_of_two_choices` (weighted) takes a new weight lock-free,
+/// O(1); `consistent_hash_ring` and `maglev` rebuild their table on each
+/// `set_weight` (milliseconds at 1000 backends: apply about once a second,
+/// not per request). Smooth and stride WRR and the random alias table have
+/// no `set_weight`. One helper drives one policy: it remembers the factors
+/// it last set there, to restore the full weight once when a ramp ends.
+///
+/// Complexity: `factor` O(1) (one pow when aggression != 1); `begin`, `end`
+/// O(1); `apply` O(n) plus the policy's `set_weight` for each backend in or
+/// just out of its ramp. Memory: 16 bytes per backend.
+/// Thread safety: `begin`, `end`, `factor`, `ramping` are lock-free from any
+/// threads (start times are atomics); `apply` may run concurrently with them
+/// but not with another `apply` on the same helper (call it from one timer
+/// thread); `set_healthy` is thread-safe if the policy's is.
+/// Bad input: n == 0, window <= 0, aggression <= 0 or not finite, or
+/// min_weight_fraction outside [0, 1] throw std::invalid_argument naming it;
+/// an index out of range returns false (factor: 1).
+template <class Clock = std::chrono::steady_clock>
+class slow_start {
+ public:
+  using time_point = typename Clock::time_point;
+
+  /// n backends, none ramping (all at full weight).
+  slow_start(std::size_t n, slow_start_options options)
+      : n_(detail::check_count(n, "slow_start: n")),
+        options_(check(options)),
+        start_(new std::atomic<std::int64_t>[n_]),
+        applied_(n_, 1.0) {
+    for (std::size_t i = 0; i < n_; ++i) start_[i].store(idle, std::memory_order_relaxed);
+  }
+
+  /// Starts (or restarts) backend i's ramp at `at`; false when out of range.
+  bool begin(std::size_t i, time_point at) noexcept {
+    if (i >= n_) return false;
+    start_[i].store(ticks(at), std::memory_order_release);
+    return true;
+  }
+  bool begin(std::size_t i) { return begin(i, Clock::now()); }
+
+  /// Ends backend i's ramp early (full weight from now on).
+  bool end(std::size_t i) noexcept {
+    if (i >= n_) return false;
+    start_[i].store(idle, std::memory_order_release);
+    return true;
+  }
+
+  /// Backend i's weight factor at `now`, in [min_weight_fraction, 1].
+  [[nodiscard]] double factor(std::size_t i, time_point now) const noexcept {
+    if (i >= n_) return 1.0;
+    const std::int64_t start = start_[i].load(std::memory_order_acquire);
+    if (start == idle) return 1.0;
+    const double t = static_cast<double>(ticks(now) - start);
+    const double window = static_cast<double>(window_ticks());
+    if (t >= window) return 1.0;
+    const double x = std::max(t, 0.0) / window;
+    const double ramp = options_.aggression == 1.0 ? x : std::pow(x, 1.0 / options_.aggression);
+    return std::max(options_.min_weight_fraction, ramp);
+  }
+  [[nodiscard]] double factor(std::size_t i) const { return factor(i, Clock::now()); }
+
+  /// True while backend i is inside its window at `now`.
+  [[nodiscard]] bool ramping(std::size_t i, time_point now) const noexcept {
+    if (i >= n_) return false;
+    const std::int64_t start = start_[i].load(std::memory_order_acquire);
+    return start != idle && ticks(now) - start < window_ticks();
+  }
+
+  /// Sets policy.set_weight(i, base_weights[i] · factor(i, now)) for every
+  /// backend inside its ramp, and base_weights[i] once when a ramp has
+  /// ended; returns how many weights it set. base_weights must hold at least
+  /// n positive weights (else std::invalid_argument, nothing set).
+  /// Exceptions from set_weight propagate (basic guarantee: weights already
+  /// set stay set, and the next apply retries the rest).
+  template <class Policy>
+  std::size_t apply(Policy& policy, std::span<const double> base_weights, time_point now) {
+    if (base_weights.size() < n_) throw std::invalid_argument("slow_start::apply: base_weights has fewer than n weights");
+    for (std::size_t i = 0; i < n_; ++i) detail::check_weight(base_weights[i], "slow_start::apply: base_weights");
+    std::size_t set = 0;
+    for (std::size_t i = 0; i < n_; ++i) {
+      const double f = factor(i, now);
+      if (f == 1.0 && applied_[i] == 1.0) continue;  // not ramping, full weight already set
+      if (policy.set_weight(i, base_weights[i] * f)) ++set;
+      applied_[i] = f;
+    }
+    return set;
+  }
+  template <class Policy>
+  std::size_t apply(Policy& policy, std::span<const double> base_weights) {
+    return apply(policy, base_weights, Clock::now());
+  }
+
+  /// Marks backend i up or down in the policy; a backend that goes from down
+  /// to up begins its ramp now. Returns what policy.set_healthy returned.
+  template <class Policy>
+  bool set_healthy(Policy& policy, std::size_t i, bool up) {
+    const bool was_up = policy.healthy(i);
+    const bool ok = policy.set_healthy(i, up);
+    if (ok && up && !was_up) begin(i);
+    return ok;
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  [[nodiscard]] const slow_start_options& options() const noexcept { return options_; }
+
+ private:
+  static constexpr std::int64_t idle = std::numeric_limits<std::int64_t>::min();
+
+  static slow_start_options check(slow_start_options o) {
+    if (o.window <= std::chrono::nanoseconds::zero())
+      throw std::invalid_argument("slow_start: window must be positive");
+    if (!(o.aggression > 0) || !std::isfinite(o.aggression))
+      throw std::invalid_argument("slow_start: aggression must be positive and finite");
+    if (!(o.min_weight_fraction >= 0 && o.min_weight_fraction <= 1))
+      throw std::invalid_argument("slow_start: min_weight_fraction must be in [0, 1]");
+    return o;
+  }
+  // Time points and the window in nanoseconds.
+  static std::int64_t ticks(time_point t) noexcept {
+    return static_cast<std::int64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+  }
+  std::int64_t window_ticks() const noexcept { return static_cast<std::int64_t>(options_.window.count()); }
+
+  std::size_t n_;
+  slow_start_options options_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> start_;  // ns since the clock's epoch; idle: no ramp
+  std::vector<double> applied_;                          // last factor apply set (apply's own state)
+};
+
+}  // namespace surge
+
+#endif  // SURGE_BALANCE_SLOW_START_HPP
