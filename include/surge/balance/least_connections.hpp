@@ -235,7 +235,10 @@ class least_connections : private detail::lease_hook {
     }
   }
 
-  backend_lease pick_level() noexcept {
+  // Kept out of line: inlined next to the counter scan it made a caller's
+  // loop over small sets 20 % slower (register pressure), and a call costs
+  // the index nothing measurable.
+  [[gnu::noinline]] backend_lease pick_level() noexcept {
     const std::size_t start = rotor_.load(std::memory_order_relaxed);
     // A load and a store, not a read-modify-write: racing picks may share a
     // start, which only changes how ties break under concurrency.
