@@ -302,8 +302,10 @@ int main(int argc, char** argv) {
       }
       {
         surge::least_connections lc(n);
+        surge::least_connections weighted_lc(weights);
         mutex_least_conn base(n);
-        measure(rep, o, "least_connections (pick+release)" + tag, t, n > 100 ? picks / 20 : picks,
+        const std::size_t lc_picks = n > 100 ? picks / 20 : picks;
+        measure(rep, o, "least_connections (pick+release)" + tag, t, lc_picks,
                 {{"surge least_connections",
                   [&](int, std::size_t k) {
                     for (std::size_t i = 0; i < k; ++i) {
@@ -311,13 +313,48 @@ int main(int argc, char** argv) {
                       do_not_optimize(l.index());
                     }
                   },
-                  "O(n) scan, like nginx"},
+                  n > surge::least_connections::scan_max ? "equal weights: level index, one fetch_or + one fetch_and"
+                                                         : "n <= 16: counter scan"},
+                 {"surge least_connections (weights 1..5)",
+                  [&](int, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i) {
+                      auto l = weighted_lc.pick();
+                      do_not_optimize(l.index());
+                    }
+                  },
+                  "weighted: O(n) scan, like nginx"},
                  {"mutex linear scan", [&](int, std::size_t k) {
                     for (std::size_t i = 0; i < k; ++i) {
                       const std::size_t b = base.acquire();
                       do_not_optimize(b);
                       base.release(b);
                     }
+                  }}});
+        // 64 leases in flight per thread (released oldest first): counts
+        // spread over several levels at n = 10, a sparse level 1 at n = 1000.
+        constexpr std::size_t window = 64;
+        measure(rep, o, "least_connections (64 in flight)" + tag, t, lc_picks,
+                {{"surge least_connections",
+                  [&](int, std::size_t k) {
+                    std::vector<surge::backend_lease> ring(window);
+                    for (std::size_t i = 0; i < k; ++i) {
+                      auto& slot = ring[i % window];
+                      slot.release();
+                      slot = lc.pick();
+                      do_not_optimize(slot.index());
+                    }
+                  },
+                  n > surge::least_connections::scan_max ? "level index" : "counter scan"},
+                 {"mutex linear scan", [&](int, std::size_t k) {
+                    std::vector<std::size_t> ring(window, n);
+                    for (std::size_t i = 0; i < k; ++i) {
+                      auto& slot = ring[i % window];
+                      if (slot != n) base.release(slot);
+                      slot = base.acquire();
+                      do_not_optimize(slot);
+                    }
+                    for (std::size_t b : ring)
+                      if (b != n) base.release(b);
                   }}});
       }
       {

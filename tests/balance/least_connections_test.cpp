@@ -2,6 +2,7 @@
 
 #include "surge_test.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -41,26 +42,38 @@ TEST_CASE("least_connections leases count and release", "[balance][least_connect
 namespace {
 
 // Drives lc (weights w) through `steps` random picks and releases (a release
-// with odds 1 in release_one_in) and checks every pick against a model: scan
-// from the rotor, first strict minimum of active/weight.
+// with odds 1 in release_one_in, a health flip with odds 1 in health_one_in,
+// 0: never) and checks every pick against a model: scan from the rotor over
+// the usable backends (up, or all when none is up), first strict minimum of
+// active/weight; and the counts after every step.
 void check_against_model(surge::least_connections& lc, const std::vector<double>& w, int steps,
-                         std::uint64_t release_one_in, std::mt19937_64& rng) {
+                         std::uint64_t release_one_in, std::mt19937_64& rng, std::uint64_t health_one_in = 0) {
   const std::size_t n = w.size();
   std::vector<surge::backend_lease> held;
   std::vector<std::int64_t> model(n, 0);
+  std::vector<bool> up(n, true);
+  for (std::size_t i = 0; i < n; ++i) up[i] = lc.healthy(i);
   std::uint64_t rotor = 0;
   for (int step = 0; step < steps; ++step) {
+    if (health_one_in != 0 && rng() % health_one_in == 0) {
+      const std::size_t i = rng() % n;
+      up[i] = rng() % 3 != 0;  // mostly up
+      REQUIRE(lc.set_healthy(i, up[i]));
+      continue;
+    }
     if (!held.empty() && rng() % release_one_in == 0) {
       const std::size_t k = rng() % held.size();
       --model[held[k].index()];
       held.erase(held.begin() + static_cast<std::ptrdiff_t>(k));
       continue;
     }
+    const bool panic = std::find(up.begin(), up.end(), true) == up.end();
     const std::size_t start = static_cast<std::size_t>(rotor++ % n);
-    std::size_t best = start;
-    for (std::size_t k = 1; k < n; ++k) {
+    std::size_t best = n;
+    for (std::size_t k = 0; k < n; ++k) {
       const std::size_t i = (start + k) % n;
-      if (static_cast<double>(model[i]) * w[best] < static_cast<double>(model[best]) * w[i]) best = i;
+      if (!panic && !up[i]) continue;
+      if (best == n || static_cast<double>(model[i]) * w[best] < static_cast<double>(model[best]) * w[i]) best = i;
     }
     held.push_back(lc.pick());
     REQUIRE(held.back().index() == best);
@@ -69,6 +82,10 @@ void check_against_model(surge::least_connections& lc, const std::vector<double>
     for (std::size_t i = 0; i < n; ++i) counts_match = counts_match && lc.active(i) == model[i];
     REQUIRE(counts_match);
   }
+  REQUIRE(lc.index_consistent());
+  held.clear();
+  for (std::size_t i = 0; i < n; ++i) REQUIRE(lc.active(i) == 0);
+  REQUIRE(lc.index_consistent());
 }
 
 }  // namespace
@@ -80,19 +97,55 @@ TEST_CASE("least_connections matches a linear-scan model with weights", "[balanc
     std::vector<double> w(n);
     for (auto& x : w) x = static_cast<double>(1 + rng() % 5);
     surge::least_connections lc(w);
-    check_against_model(lc, w, 300, 3, rng);
+    check_against_model(lc, w, 300, 3, rng, round % 2 == 0 ? 0 : 7);
   }
 }
 
-TEST_CASE("least_connections: the equal-weight scan (n >= 32) matches the model", "[balance][least_connections]") {
+TEST_CASE("least_connections: the equal-weight level index matches the model", "[balance][least_connections]") {
   std::mt19937_64 rng(11);
-  for (int round = 0; round < 12; ++round) {
-    const std::size_t n = 30 + rng() % 40;  // both sides of the two-pass scan's threshold, odd tails
-    const bool weighted = round % 2 == 1;    // equal weights take the same path as none
-    surge::least_connections lc = weighted ? surge::least_connections(std::vector<double>(n, 2.5))
-                                           : surge::least_connections(n);
-    check_against_model(lc, std::vector<double>(n, 1.0), 2000, 2, rng);
+  SECTION("many sizes, releases often (counts stay low)") {
+    for (int round = 0; round < 16; ++round) {
+      const std::size_t n = round < 4 ? 1 + static_cast<std::size_t>(round) : 30 + rng() % 150;
+      const bool weighted = round % 2 == 1;  // equal weights take the same path as none
+      surge::least_connections lc = weighted ? surge::least_connections(std::vector<double>(n, 2.5))
+                                             : surge::least_connections(n);
+      check_against_model(lc, std::vector<double>(n, 1.0), 2000, 2, rng);
+    }
   }
+  SECTION("health changes, including all down (panic mode)") {
+    for (std::size_t n : {1, 2, 3, 7, 17, 20, 64, 65, 129, 200}) {
+      surge::least_connections lc(n);
+      check_against_model(lc, std::vector<double>(n, 1.0), 3000, 2, rng, n < 8 ? 3 : 6);
+    }
+  }
+  SECTION("counts beyond the 64 levels (overflow) and back") {
+    for (std::size_t n : {2, 17, 20, 65, 70}) {
+      surge::least_connections lc(n);
+      // Few releases: up to ~2100 leases held, i.e. counts above 64 (the
+      // index's overflow), then releases in random order bring them down.
+      check_against_model(lc, std::vector<double>(n, 1.0), n > 64 ? 6000 : 2400, 8, rng, n < 32 ? 40 : 0);
+    }
+  }
+}
+
+TEST_CASE("least_connections: releases out of order keep the index exact", "[balance][least_connections]") {
+  constexpr std::size_t n = surge::least_connections::scan_max + 1;  // the level index
+  surge::least_connections lc(n);
+  std::vector<surge::backend_lease> held;
+  for (std::size_t i = 0; i < 100 * n; ++i) held.push_back(lc.pick());  // 100 each: 64 in levels, 36 overflow
+  for (std::size_t i = 0; i < n; ++i) CHECK(lc.active(i) == 100);
+  CHECK(lc.index_consistent());
+  // Release the oldest leases first (the ones taken at the lowest levels).
+  held.erase(held.begin(), held.begin() + 50 * n + 7);
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) total += lc.active(i);
+  CHECK(total == static_cast<std::int64_t>(50 * n - 7));
+  CHECK(lc.index_consistent());
+  // The next picks go to the least loaded backends exactly.
+  std::int64_t least = lc.active(0);
+  for (std::size_t i = 1; i < n; ++i) least = std::min(least, lc.active(i));
+  const auto l = lc.pick();
+  CHECK(lc.active(l.index()) == least + 1);
 }
 
 TEST_CASE("least_connections: ties go round robin, health, bad input", "[balance][least_connections]") {
@@ -131,4 +184,74 @@ TEST_CASE("least_connections leases under threads", "[balance][least_connections
   for (auto& th : ts) th.join();
   CHECK(picks.load() == 3 * per_thread);
   for (std::size_t i = 0; i < 8; ++i) CHECK(lc.active(i) == 0);
+}
+
+namespace {
+
+// Threads hammer a few backends with picks and out-of-order releases (and, if
+// asked, health flips); every so often all of them stop at a barrier and the
+// main thread checks, with no call running, that the counts equal the leases
+// held and that the level index is exactly the counts' canonical form.
+// Only the first `hot` of the n backends are up (the others are marked down),
+// so the threads collide on few backends while the level index is in use.
+void hammer(std::size_t n, std::size_t hot, int threads, int rounds, std::size_t max_held, bool flip_health,
+            int ops = 20000) {
+  surge::least_connections lc(n);
+  for (std::size_t i = hot; i < n; ++i) lc.set_healthy(i, false);
+  std::vector<std::vector<surge::backend_lease>> held(static_cast<std::size_t>(threads));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (int round = 0; round < rounds && std::chrono::steady_clock::now() < deadline; ++round) {
+    std::vector<std::thread> ts;
+    std::atomic<int> ready{0};
+    for (int t = 0; t < threads; ++t)
+      ts.emplace_back([&, t] {
+        std::mt19937_64 rng(static_cast<std::uint64_t>(round * 131 + t));
+        auto& mine = held[static_cast<std::size_t>(t)];
+        ready.fetch_add(1);
+        while (ready.load() < threads) std::this_thread::yield();  // start together
+        for (int op = 0; op < ops; ++op) {
+          const std::uint64_t r = rng() % 16;
+          if (flip_health && r == 0) {
+            lc.set_healthy(rng() % hot, rng() % 4 != 0);
+          } else if (!mine.empty() && (r < 7 || mine.size() >= max_held)) {
+            const std::size_t k = rng() % mine.size();
+            std::swap(mine[k], mine.back());
+            mine.pop_back();
+          } else {
+            mine.push_back(lc.pick());
+          }
+        }
+      });
+    for (auto& th : ts) th.join();
+    // Quiescent: the index must equal the counts.
+    std::vector<std::int64_t> expect(n, 0);
+    for (const auto& v : held)
+      for (const auto& l : v) ++expect[l.index()];
+    bool counts_match = true;
+    for (std::size_t i = 0; i < n; ++i) counts_match = counts_match && lc.active(i) == expect[i];
+    REQUIRE(counts_match);
+    REQUIRE(lc.index_consistent());
+  }
+  for (std::size_t i = 0; i < n; ++i) lc.set_healthy(i, true);
+  // The index is exact again: single-threaded picks follow the model.
+  std::vector<std::int64_t> model(n);
+  for (std::size_t i = 0; i < n; ++i) model[i] = lc.active(i);
+  for (int k = 0; k < 50; ++k) {
+    const std::int64_t least = *std::min_element(model.begin(), model.end());
+    held[0].push_back(lc.pick());
+    REQUIRE(model[held[0].back().index()] == least);
+    ++model[held[0].back().index()];
+  }
+  held.clear();
+  for (std::size_t i = 0; i < n; ++i) REQUIRE(lc.active(i) == 0);
+  REQUIRE(lc.index_consistent());
+}
+
+}  // namespace
+
+TEST_CASE("least_connections: the level index converges after concurrent use", "[balance][least_connections]") {
+  SECTION("two hot backends of 20, counts past the 64 levels") { hammer(20, 2, 3, 6, 120, false); }
+  SECTION("three hot backends of 20, health flips (and panic)") { hammer(20, 3, 3, 6, 40, true); }
+  SECTION("70 backends (two words), health flips") { hammer(70, 70, 3, 4, 60, true); }
+  SECTION("the scan path (n <= scan_max) under threads") { hammer(3, 3, 3, 3, 40, true); }
 }

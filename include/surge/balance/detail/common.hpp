@@ -31,6 +31,15 @@
 
 namespace surge {
 
+namespace detail {
+/// How a lease gives back a unit that is not one plain counter: the issuing
+/// policy's own routine (least_connections' level index). The policy derives
+/// from lease_hook and `give_back` casts back to it.
+struct lease_hook {
+  void (*give_back)(lease_hook* self, std::size_t index) noexcept;
+};
+}  // namespace detail
+
 /// The default key hash of the hashing balancers: integers (and enums) go
 /// through `detail::mix64` (the SplitMix64 finaliser, a 64-bit bijection with
 /// full avalanche); any other key is hashed with `std::hash<K>` and the result
@@ -66,19 +75,23 @@ class backend_lease {
   /// Internal: takes over one unit already added to `*load` (and `*total`).
   backend_lease(std::size_t index, std::atomic<std::int64_t>* load, std::atomic<std::int64_t>* total = nullptr) noexcept
       : index_(index), load_(load), total_(total) {}
+  /// Internal: takes over one unit that `hook->give_back(hook, index)` returns.
+  backend_lease(std::size_t index, detail::lease_hook* hook) noexcept : index_(index), hook_(hook) {}
 
   backend_lease(const backend_lease&) = delete;
   backend_lease& operator=(const backend_lease&) = delete;
   backend_lease(backend_lease&& other) noexcept
       : index_(std::exchange(other.index_, npos)),
         load_(std::exchange(other.load_, nullptr)),
-        total_(std::exchange(other.total_, nullptr)) {}
+        total_(std::exchange(other.total_, nullptr)),
+        hook_(std::exchange(other.hook_, nullptr)) {}
   backend_lease& operator=(backend_lease&& other) noexcept {
     if (this != &other) {
       release();
       index_ = std::exchange(other.index_, npos);
       load_ = std::exchange(other.load_, nullptr);
       total_ = std::exchange(other.total_, nullptr);
+      hook_ = std::exchange(other.hook_, nullptr);
     }
     return *this;
   }
@@ -92,20 +105,24 @@ class backend_lease {
   /// Same as `index()`: a lease reads like the index it carries.
   [[nodiscard]] operator std::size_t() const noexcept { return index_; }
   /// True while the lease still holds its unit of load.
-  [[nodiscard]] bool active() const noexcept { return load_ != nullptr; }
+  [[nodiscard]] bool active() const noexcept { return load_ != nullptr || hook_ != nullptr; }
 
-  /// Gives the unit of load back now (idempotent). O(1), lock-free.
+  /// Gives the unit of load back now (idempotent). Lock-free; O(1) except
+  /// where the issuing policy documents otherwise (least_connections).
   void release() noexcept {
     if (load_) load_->fetch_sub(1, std::memory_order_release);
     if (total_) total_->fetch_sub(1, std::memory_order_release);
+    if (hook_) hook_->give_back(hook_, index_);
     load_ = nullptr;
     total_ = nullptr;
+    hook_ = nullptr;
   }
 
  private:
   std::size_t index_ = npos;
   std::atomic<std::int64_t>* load_ = nullptr;
   std::atomic<std::int64_t>* total_ = nullptr;
+  detail::lease_hook* hook_ = nullptr;
 };
 
 }  // namespace surge
