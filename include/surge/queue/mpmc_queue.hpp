@@ -57,7 +57,11 @@ namespace surge {
 ///   times, `detail::backoff`), then sleep in C++20 `std::atomic::wait`. A waiter sets a flag in the slot's sequence
 ///   word before sleeping, and the thread that hands the slot on swaps the word
 ///   atomically and calls `notify_all` only when that flag was set: no lost
-///   wake-ups, and no notify system call when nobody sleeps.
+///   wake-ups, and no notify system call when nobody sleeps. A `pop` on a
+///   ring of 128 slots or more that finds its slot not filled yet first
+///   watches the slot 32 tickets ahead for up to 32 polls, so a streaming
+///   producer fills the slots in between undisturbed (see
+///   `let_producers_ahead`; it turns itself off for a while after a vain wait).
 ///
 /// **Linearizability.** Every successful operation is linearizable (a push
 /// takes effect at its ticket claim, a pop at its ticket claim), so the queue
