@@ -452,7 +452,7 @@ TEST_CASE("mpmc_queue: pops that throw under concurrency lose and duplicate noth
 
 TEST_CASE("mpmc_queue: a consumer blocked on an empty queue wakes on push", "[queue][mpmc_queue][blocking]") {
   const surge_test::watchdog dog("blocked consumer wakes");
-  const std::size_t cap = GENERATE(1u, 3u, 64u);
+  const std::size_t cap = GENERATE(1u, 3u, 64u, 1024u);  // 1024: through the look-ahead of a blocking pop
   mpmc_queue<int> q(cap);
   std::atomic<bool> started{false};
   std::atomic<int> got{-1};
