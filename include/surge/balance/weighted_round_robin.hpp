@@ -89,7 +89,7 @@ class weighted_round_robin {
       : weight_(detail::check_weights(weights, "weighted_round_robin: weights")),
         up_(weight_.size(), 1),
         table_limit_(table_limit) {
-    const int shift = dyadic_shift(weight_);
+    const int shift = detail::dyadic_shift(weight_);
     double sum = 0, scaled_sum = 0;
     for (double w : weight_) {
       sum += w;
@@ -164,16 +164,6 @@ class weighted_round_robin {
 
  private:
   friend class shared_weighted_round_robin;  // reads the table, sets the position
-
-  // Smallest k in [0, 52] such that every w·2^k is an integer; -1 if none.
-  static int dyadic_shift(const std::vector<double>& weights) noexcept {
-    int k = 0;
-    for (double w : weights) {
-      while (k <= 52 && std::ldexp(w, k) != std::floor(std::ldexp(w, k))) ++k;
-      if (k > 52) return -1;
-    }
-    return k;
-  }
 
   // The table's picks [0, pos_) applied to icurrent_ (which holds the state
   // at table entry 0), then the table dropped: icurrent_ is the live state.
