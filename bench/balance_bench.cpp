@@ -303,6 +303,9 @@ int main(int argc, char** argv) {
       {
         surge::least_connections lc(n);
         surge::least_connections weighted_lc(weights);
+        std::vector<double> inexact(weights);  // not multiples of a power of two: cross-multiplication
+        for (auto& w : inexact) w *= 0.3;
+        surge::least_connections inexact_lc(inexact);
         mutex_least_conn base(n);
         const std::size_t lc_picks = n > 100 ? picks / 20 : picks;
         measure(rep, o, "least_connections (pick+release)" + tag, t, lc_picks,
@@ -322,7 +325,16 @@ int main(int argc, char** argv) {
                       do_not_optimize(l.index());
                     }
                   },
-                  "weighted: O(n) scan, like nginx"},
+                  n >= surge::least_connections::two_pass_min ? "exact integer keys, two-pass O(n) scan"
+                                                              : "exact integer keys, O(n) scan"},
+                 {"surge least_connections (weights 0.3·(1..5))",
+                  [&](int, std::size_t k) {
+                    for (std::size_t i = 0; i < k; ++i) {
+                      auto l = inexact_lc.pick();
+                      do_not_optimize(l.index());
+                    }
+                  },
+                  "inexact weights: cross-multiplied O(n) scan, like nginx"},
                  {"mutex linear scan", [&](int, std::size_t k) {
                     for (std::size_t i = 0; i < k; ++i) {
                       const std::size_t b = base.acquire();
