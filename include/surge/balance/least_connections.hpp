@@ -110,8 +110,7 @@ class least_connections : private detail::lease_hook {
 
   /// A lease on the least loaded usable backend.
   [[nodiscard]] backend_lease pick() noexcept {
-    if (mode_ == path::counters) return pick_scan();
-    return mode_ == path::levels ? pick_level() : pick_weighted();
+    return mode_ == path::counters ? pick_scan() : pick_other();
   }
 
   /// Backend i's current number of active leases (0 when out of range).
@@ -225,10 +224,12 @@ class least_connections : private detail::lease_hook {
       step_ = key_steps(weight_);
       if (!step_.empty()) weight_.clear();  // keyed: the steps say it all
     }
-    mode_ = !equal ? path::weighted : n_ <= scan_max ? path::counters : path::levels;
+    mode_ = !equal ? (step_.empty() ? path::cross : path::keys) : n_ <= scan_max ? path::counters : path::levels;
     if (!equal || n_ <= scan_max) {
       active_.reset(new std::atomic<std::int64_t>[n_]);
       for (std::size_t i = 0; i < n_; ++i) active_[i].store(0, std::memory_order_relaxed);
+      key_hook_.keys = active_.get();
+      key_hook_.steps = step_.data();
       return;
     }
     bits_.reset(new std::atomic<std::uint64_t>[levels * words_]);
@@ -273,9 +274,9 @@ class least_connections : private detail::lease_hook {
     }
   }
 
-  // Kept out of line: inlined next to the counter scan it made a caller's
-  // loop over small sets 20 % slower (register pressure), and a call costs
-  // the index nothing measurable.
+  // Out of line, reached through pick_other: inlined next to the counter
+  // scan it made a caller's loop over small sets 20 % slower (register
+  // pressure), and a call costs the index nothing measurable.
   [[gnu::noinline]] backend_lease pick_level() noexcept {
     const std::size_t start = rotor_.load(std::memory_order_relaxed);
     // A load and a store, not a read-modify-write: racing picks may share a
@@ -322,12 +323,7 @@ class least_connections : private detail::lease_hook {
   }
 
   static void give_back_unit(detail::lease_hook* self, std::size_t i) noexcept {
-    auto* lc = static_cast<least_connections*>(self);
-    if (lc->bits_) {
-      lc->release_unit(i);
-    } else {
-      lc->active_[i].fetch_sub(lc->step_[i], std::memory_order_acq_rel);  // a keyed weighted lease
-    }
+    static_cast<least_connections*>(self)->release_unit(i);
   }
 
   // The highest level holding backend i, searched from the hint t (i's count
@@ -475,25 +471,41 @@ class least_connections : private detail::lease_hook {
     active_[best].fetch_add(1, std::memory_order_acq_rel);
     return backend_lease(best, &active_[best]);
   }
-  // Out of line for the same reason as pick_level: the equal-weight scan
-  // above stays as small as it was (inlined, 10 % slower at n = 10).
-  [[gnu::noinline]] backend_lease pick_weighted() noexcept {
+  // The other paths, behind one out-of-line call (each a tail call from
+  // here): the counter scan inlined next to one call is as quick as alone;
+  // next to three, 7 % slower.
+  [[gnu::noinline]] backend_lease pick_other() noexcept {
+    if (mode_ == path::keys) return pick_keyed();
+    return mode_ == path::levels ? pick_level() : pick_cross();
+  }
+  // Keyed weights.
+  [[gnu::noinline]] backend_lease pick_keyed() noexcept {
     const std::size_t start = static_cast<std::size_t>(rotor_.fetch_add(1, std::memory_order_relaxed) % n_);
     const std::size_t up = up_count_.load(std::memory_order_relaxed);
-    const bool check = up != n_ && up != 0;
-    std::size_t best;
-    if (weight_.empty()) {  // keys: compared as they are
-      best = check ? scan<false, true>(start) : n_ >= two_pass_min ? scan_two_pass(start) : scan<false, false>(start);
-    } else {
-      best = check ? scan<true, true>(start) : scan<true, false>(start);
-    }
+    std::size_t best = up != n_ && up != 0 ? scan<false, true>(start)
+                       : n_ >= two_pass_min ? scan_two_pass(start)
+                                            : scan<false, false>(start);
     if (best == n_) best = start;  // every flag flipped down mid-scan
-    if (step_.empty()) {  // cross-multiplied: plain counts
-      active_[best].fetch_add(1, std::memory_order_acq_rel);
-      return backend_lease(best, &active_[best]);
-    }
     active_[best].fetch_add(step_[best], std::memory_order_acq_rel);
-    return backend_lease(best, static_cast<detail::lease_hook*>(this));
+    return backend_lease(best, &key_hook_);
+  }
+  // Weights cross-multiplied in double arithmetic, on plain counts.
+  [[gnu::noinline]] backend_lease pick_cross() noexcept {
+    const std::size_t start = static_cast<std::size_t>(rotor_.fetch_add(1, std::memory_order_relaxed) % n_);
+    const std::size_t up = up_count_.load(std::memory_order_relaxed);
+    std::size_t best = up != n_ && up != 0 ? scan<true, true>(start) : scan<true, false>(start);
+    if (best == n_) best = start;  // every flag flipped down mid-scan
+    active_[best].fetch_add(1, std::memory_order_acq_rel);
+    return backend_lease(best, &active_[best]);
+  }
+  // Gives a keyed lease back: its backend's step off the key.
+  struct key_hook : detail::lease_hook {
+    std::atomic<std::int64_t>* keys;
+    const std::int64_t* steps;
+  };
+  static void give_back_key(detail::lease_hook* self, std::size_t i) noexcept {
+    const auto* h = static_cast<key_hook*>(self);
+    h->keys[i].fetch_sub(h->steps[i], std::memory_order_acq_rel);
   }
   // Every backend usable, keys compared as they are (n >= two_pass_min): the
   // first backend in rotation order from `start` with the least key, in two
@@ -571,7 +583,7 @@ class least_connections : private detail::lease_hook {
   }
 
   std::size_t n_;
-  enum class path : std::uint8_t { counters, levels, weighted } mode_ = path::counters;
+  enum class path : std::uint8_t { counters, levels, keys, cross } mode_ = path::counters;
   std::size_t words_ = 0;
   std::uint64_t last_mask_ = 0;
   std::unique_ptr<std::atomic<std::uint64_t>[]> up_;  // health, one bit per backend
@@ -586,6 +598,7 @@ class least_connections : private detail::lease_hook {
   std::unique_ptr<std::atomic<std::uint32_t>[]> repair_;
   std::vector<double> weight_;      // cross-multiplied weights; empty: equal or keyed
   std::vector<std::int64_t> step_;  // keyed weights: L/w_i; empty otherwise
+  key_hook key_hook_{{&give_back_key}, nullptr, nullptr};
   alignas(detail::destructive_interference_size) std::atomic<std::size_t> hint_{0};
   alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> rotor_{0};
 };
