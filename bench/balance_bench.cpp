@@ -283,21 +283,21 @@ int main(int argc, char** argv) {
           };
         };
         const std::string guarded = t > 1 ? " + mutex" : "";
-        std::vector<impl> impls{{"surge stride WRR",
-                                 [&](int, std::size_t k) {
-                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(stride.pick());
-                                 }},
-                                {"surge shared smooth WRR",
-                                 [&](int, std::size_t k) {
-                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(shared_smooth.pick());
-                                 },
-                                 "nginx's exact sequence; lock-free table read"},
-                                {"surge smooth WRR" + guarded, smooth_body(smooth), "nginx's exact sequence; O(1) table"},
-                                {"surge smooth WRR, table off" + guarded, smooth_body(smooth_linear),
-                                 "nginx's exact sequence; O(n)"},
-                                {"mutex nginx WRR", [&](int, std::size_t k) {
-                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick());
-                                 }}};
+        std::vector<impl> impls{
+            {"surge stride WRR",
+             [&](int, std::size_t k) {
+               for (std::size_t i = 0; i < k; ++i) do_not_optimize(stride.pick());
+             }},
+            {"surge shared smooth WRR",
+             [&](int, std::size_t k) {
+               for (std::size_t i = 0; i < k; ++i) do_not_optimize(shared_smooth.pick());
+             },
+             "nginx's exact sequence; lock-free table read"},
+            {"surge smooth WRR" + guarded, smooth_body(smooth), "nginx's exact sequence; O(1) table"},
+            {"surge smooth WRR, table off" + guarded, smooth_body(smooth_linear), "nginx's exact sequence; O(n)"},
+            {"mutex nginx WRR", [&](int, std::size_t k) {
+               for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick());
+             }}};
         measure(rep, o, "weighted_round_robin" + tag, t, n > 100 ? picks / 10 : picks, std::move(impls));
       }
       {

@@ -111,11 +111,21 @@ TEST_CASE("least_connections: weighted keys and the cross-multiplication fallbac
     std::vector<double> w(n);
     for (auto& x : w) {
       switch (kind) {
-        case 0: x = static_cast<double>(1 + rng() % 5); break;
-        case 1: x = static_cast<double>(1 + rng() % 20); break;
-        case 2: x = static_cast<double>(1 + rng() % 12) / 4.0; break;
-        case 3: x = static_cast<double>(1 + rng() % 1000000); break;
-        default: x = 0.1 * static_cast<double>(1 + rng() % 30); break;
+        case 0:
+          x = static_cast<double>(1 + rng() % 5);
+          break;
+        case 1:
+          x = static_cast<double>(1 + rng() % 20);
+          break;
+        case 2:
+          x = static_cast<double>(1 + rng() % 12) / 4.0;
+          break;
+        case 3:
+          x = static_cast<double>(1 + rng() % 1000000);
+          break;
+        default:
+          x = 0.1 * static_cast<double>(1 + rng() % 30);
+          break;
       }
     }
     return w;
@@ -123,7 +133,7 @@ TEST_CASE("least_connections: weighted keys and the cross-multiplication fallbac
   for (std::size_t n : {2, 3, 7, 16, 17, 31, 32, 33, 64, 100, 200}) {
     for (int kind = 0; kind < 5; ++kind) {
       std::vector<double> w = weights(n, kind);
-      w[0] = kind == 4 ? 0.3 : w[0];  // at least one weight that is not dyadic
+      w[0] = kind == 4 ? 0.3 : w[0];                // at least one weight that is not dyadic
       if (kind == 3) w[0] = 999983, w[1] = 999979;  // two large primes: lcm > 2^32
       INFO("n = " << n << ", kind = " << kind);
       // Releases often (low counts: many ties) and rarely (higher counts).
@@ -140,10 +150,10 @@ TEST_CASE("least_connections: weight scaling edges", "[balance][least_connection
   std::mt19937_64 rng(9);
   CHECK(surge::least_connections({1.0, 2.0, 3.0, 4.0, 5.0}).keyed());
   CHECK(surge::least_connections({0.5, 2.5, 0.75}).keyed());
-  CHECK(surge::least_connections({100.0, 200.0, 300.0}).keyed());  // gcd taken out: steps 6, 3, 2
-  CHECK(surge::least_connections({4294967296.0, 1.0}).keyed());    // lcm exactly 2^32
-  CHECK_FALSE(surge::least_connections({65536.0, 65537.0}).keyed());  // lcm just above 2^32
-  CHECK_FALSE(surge::least_connections({8589934592.0, 1.0}).keyed()); // a weight above 2^32
+  CHECK(surge::least_connections({100.0, 200.0, 300.0}).keyed());      // gcd taken out: steps 6, 3, 2
+  CHECK(surge::least_connections({4294967296.0, 1.0}).keyed());        // lcm exactly 2^32
+  CHECK_FALSE(surge::least_connections({65536.0, 65537.0}).keyed());   // lcm just above 2^32
+  CHECK_FALSE(surge::least_connections({8589934592.0, 1.0}).keyed());  // a weight above 2^32
   CHECK_FALSE(surge::least_connections({1.0, 1.0 / 3}).keyed());
   for (std::vector<double> w : {std::vector<double>{4294967296.0, 1.0, 2.0}, std::vector<double>{65536.0, 65537.0},
                                 std::vector<double>{1.0, 1.0 / 3, 2.0}, std::vector<double>{1e-300, 1.0}}) {
@@ -158,8 +168,8 @@ TEST_CASE("least_connections: the equal-weight level index matches the model", "
     for (int round = 0; round < 16; ++round) {
       const std::size_t n = round < 4 ? 1 + static_cast<std::size_t>(round) : 30 + rng() % 150;
       const bool weighted = round % 2 == 1;  // equal weights take the same path as none
-      surge::least_connections lc = weighted ? surge::least_connections(std::vector<double>(n, 2.5))
-                                             : surge::least_connections(n);
+      surge::least_connections lc =
+          weighted ? surge::least_connections(std::vector<double>(n, 2.5)) : surge::least_connections(n);
       check_against_model(lc, std::vector<double>(n, 1.0), 2000, 2, rng);
     }
   }

@@ -109,9 +109,7 @@ class least_connections : private detail::lease_hook {
   least_connections& operator=(const least_connections&) = delete;
 
   /// A lease on the least loaded usable backend.
-  [[nodiscard]] backend_lease pick() noexcept {
-    return mode_ == path::counters ? pick_scan() : pick_other();
-  }
+  [[nodiscard]] backend_lease pick() noexcept { return mode_ == path::counters ? pick_scan() : pick_other(); }
 
   /// Backend i's current number of active leases (0 when out of range).
   [[nodiscard]] std::int64_t active(std::size_t i) const noexcept {
@@ -216,8 +214,7 @@ class least_connections : private detail::lease_hook {
       up_[w].store(w + 1 == words_ ? last_mask_ : ~std::uint64_t{0}, std::memory_order_relaxed);
     up_count_.store(n_, std::memory_order_relaxed);
     // Equal weights order backends exactly as no weights do.
-    if (!weight_.empty() &&
-        std::all_of(weight_.begin(), weight_.end(), [&](double w) { return w == weight_[0]; }))
+    if (!weight_.empty() && std::all_of(weight_.begin(), weight_.end(), [&](double w) { return w == weight_[0]; }))
       weight_.clear();
     const bool equal = weight_.empty();
     if (!equal) {
@@ -482,7 +479,7 @@ class least_connections : private detail::lease_hook {
   [[gnu::noinline]] backend_lease pick_keyed() noexcept {
     const std::size_t start = static_cast<std::size_t>(rotor_.fetch_add(1, std::memory_order_relaxed) % n_);
     const std::size_t up = up_count_.load(std::memory_order_relaxed);
-    std::size_t best = up != n_ && up != 0 ? scan<false, true>(start)
+    std::size_t best = up != n_ && up != 0  ? scan<false, true>(start)
                        : n_ >= two_pass_min ? scan_two_pass(start)
                                             : scan<false, false>(start);
     if (best == n_) best = start;  // every flag flipped down mid-scan

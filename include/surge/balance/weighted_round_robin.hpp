@@ -200,8 +200,8 @@ class weighted_round_robin {
         const std::uint64_t len = table.size() + period;
         if (len > table_limit_ || len * m > max_visits) return;
         for (std::uint64_t k = 0; k < period; ++k) {
-          const std::size_t b = all ? step_all(sim.data(), iweight_.data(), n, total)
-                                    : step_up(sim.data(), iweight_.data(), total);
+          const std::size_t b =
+              all ? step_all(sim.data(), iweight_.data(), n, total) : step_up(sim.data(), iweight_.data(), total);
           table.push_back(static_cast<std::uint32_t>(b));
         }
         if (sim == round_start) break;
@@ -221,8 +221,9 @@ class weighted_round_robin {
   // L short compare chains instead of one long one.
   template <class T>
   static std::size_t step_all(T* cur, const T* w, std::size_t n, T total) noexcept {
-    return n >= 32 ? step_lanes<4>(cur, w, n, total) : n >= 4 ? step_lanes<2>(cur, w, n, total)
-                                                              : step_lanes<1>(cur, w, n, total);
+    return n >= 32  ? step_lanes<4>(cur, w, n, total)
+           : n >= 4 ? step_lanes<2>(cur, w, n, total)
+                    : step_lanes<1>(cur, w, n, total);
   }
   template <std::size_t L, class T>
   static std::size_t step_lanes(T* cur, const T* w, std::size_t n, T total) noexcept {
@@ -276,19 +277,19 @@ class weighted_round_robin {
   }
 
   std::vector<double> weight_;
-  std::vector<std::uint8_t> up_;         // 1 = up
-  std::vector<std::uint32_t> up_list_;   // ascending indices of the up backends (when some are down)
+  std::vector<std::uint8_t> up_;        // 1 = up
+  std::vector<std::uint32_t> up_list_;  // ascending indices of the up backends (when some are down)
   std::size_t up_count_ = weight_.size();
-  bool integral_ = false;                // exact weights: scaled by 2^k to integers
-  std::vector<std::int64_t> iweight_;    // integral_: the weights as integers (scaled)
-  std::vector<std::int64_t> icurrent_;   // integral_: current weights
-  std::vector<double> dcurrent_;         // !integral_: current weights
+  bool integral_ = false;                    // exact weights: scaled by 2^k to integers
+  std::vector<std::int64_t> iweight_;        // integral_: the weights as integers (scaled)
+  std::vector<std::int64_t> icurrent_;       // integral_: current weights
+  std::vector<double> dcurrent_;             // !integral_: current weights
   std::int64_t itotal_ = 0, iup_total_ = 0;  // sums of all / of the up weights
   double dtotal_ = 0, dup_total_ = 0;        // the same, summed in index order as the loop would
   std::size_t table_limit_;
-  std::vector<std::uint32_t> table_;     // precomputed picks; empty: O(n) path
-  std::size_t pos_ = 0;                  // next table entry
-  std::size_t loop_ = 0;                 // where the period starts (after the transient)
+  std::vector<std::uint32_t> table_;  // precomputed picks; empty: O(n) path
+  std::size_t pos_ = 0;               // next table entry
+  std::size_t loop_ = 0;              // where the period starts (after the transient)
 };
 
 /// nginx's smooth weighted round robin shared by many threads: the same
