@@ -283,46 +283,49 @@ int main(int argc, char** argv) {
           };
         };
         const std::string guarded = t > 1 ? " + mutex" : "";
-        std::vector<impl> impls{{"surge stride WRR",
-                                 [&](int, std::size_t k) {
-                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(stride.pick());
-                                 }},
-                                {"surge shared smooth WRR",
-                                 [&](int, std::size_t k) {
-                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(shared_smooth.pick());
-                                 },
-                                 "nginx's exact sequence; lock-free table read"},
-                                {"surge smooth WRR" + guarded, smooth_body(smooth), "nginx's exact sequence; O(1) table"},
-                                {"surge smooth WRR, table off" + guarded, smooth_body(smooth_linear),
-                                 "nginx's exact sequence; O(n)"},
-                                {"mutex nginx WRR", [&](int, std::size_t k) {
-                                   for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick());
-                                 }}};
+        std::vector<impl> impls{
+            {"surge stride WRR",
+             [&](int, std::size_t k) {
+               for (std::size_t i = 0; i < k; ++i) do_not_optimize(stride.pick());
+             }},
+            {"surge shared smooth WRR",
+             [&](int, std::size_t k) {
+               for (std::size_t i = 0; i < k; ++i) do_not_optimize(shared_smooth.pick());
+             },
+             "nginx's exact sequence; lock-free table read"},
+            {"surge smooth WRR" + guarded, smooth_body(smooth), "nginx's exact sequence; O(1) table"},
+            {"surge smooth WRR, table off" + guarded, smooth_body(smooth_linear), "nginx's exact sequence; O(n)"},
+            {"mutex nginx WRR", [&](int, std::size_t k) {
+               for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick());
+             }}};
         measure(rep, o, "weighted_round_robin" + tag, t, n > 100 ? picks / 10 : picks, std::move(impls));
       }
       {
         surge::least_connections lc(n);
         surge::least_connections weighted_lc(weights);
+        std::vector<double> inexact(weights);  // not multiples of a power of two: cross-multiplication
+        for (auto& w : inexact) w *= 0.3;
+        surge::least_connections inexact_lc(inexact);
         mutex_least_conn base(n);
         const std::size_t lc_picks = n > 100 ? picks / 20 : picks;
+        // k picks, each lease released at once.
+        const auto pick_release = [](surge::least_connections& b) {
+          return [&b](int, std::size_t k) {
+            for (std::size_t i = 0; i < k; ++i) {
+              auto l = b.pick();
+              do_not_optimize(l.index());
+            }
+          };
+        };
         measure(rep, o, "least_connections (pick+release)" + tag, t, lc_picks,
-                {{"surge least_connections",
-                  [&](int, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) {
-                      auto l = lc.pick();
-                      do_not_optimize(l.index());
-                    }
-                  },
+                {{"surge least_connections", pick_release(lc),
                   n > surge::least_connections::scan_max ? "equal weights: level index, one fetch_or + one fetch_and"
                                                          : "n <= 16: counter scan"},
-                 {"surge least_connections (weights 1..5)",
-                  [&](int, std::size_t k) {
-                    for (std::size_t i = 0; i < k; ++i) {
-                      auto l = weighted_lc.pick();
-                      do_not_optimize(l.index());
-                    }
-                  },
-                  "weighted: O(n) scan, like nginx"},
+                 {"surge least_connections (weights 1..5)", pick_release(weighted_lc),
+                  n >= surge::least_connections::two_pass_min ? "exact integer keys, two-pass O(n) scan"
+                                                              : "exact integer keys, O(n) scan"},
+                 {"surge least_connections (weights 0.3·(1..5))", pick_release(inexact_lc),
+                  "inexact weights: cross-multiplied O(n) scan, like nginx"},
                  {"mutex linear scan", [&](int, std::size_t k) {
                     for (std::size_t i = 0; i < k; ++i) {
                       const std::size_t b = base.acquire();

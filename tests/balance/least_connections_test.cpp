@@ -97,7 +97,68 @@ TEST_CASE("least_connections matches a linear-scan model with weights", "[balanc
     std::vector<double> w(n);
     for (auto& x : w) x = static_cast<double>(1 + rng() % 5);
     surge::least_connections lc(w);
+    CHECK(lc.keyed());
     check_against_model(lc, w, 300, 3, rng, round % 2 == 0 ? 0 : 7);
+  }
+}
+
+TEST_CASE("least_connections: weighted keys and the cross-multiplication fallback match the model",
+          "[balance][least_connections]") {
+  std::mt19937_64 rng(5);
+  // kind: 0 integers 1..5, 1 integers 1..20, 2 multiples of 1/4 (dyadic),
+  // 3 integers up to 10^6 (lcm too large: fallback), 4 not dyadic (fallback).
+  const auto weights = [&](std::size_t n, int kind) {
+    std::vector<double> w(n);
+    for (auto& x : w) {
+      switch (kind) {
+        case 0:
+          x = static_cast<double>(1 + rng() % 5);
+          break;
+        case 1:
+          x = static_cast<double>(1 + rng() % 20);
+          break;
+        case 2:
+          x = static_cast<double>(1 + rng() % 12) / 4.0;
+          break;
+        case 3:
+          x = static_cast<double>(1 + rng() % 1000000);
+          break;
+        default:
+          x = 0.1 * static_cast<double>(1 + rng() % 30);
+          break;
+      }
+    }
+    return w;
+  };
+  for (std::size_t n : {2, 3, 7, 16, 17, 31, 32, 33, 64, 100, 200}) {
+    for (int kind = 0; kind < 5; ++kind) {
+      std::vector<double> w = weights(n, kind);
+      w[0] = kind == 4 ? 0.3 : w[0];                // at least one weight that is not dyadic
+      if (kind == 3) w[0] = 999983, w[1] = 999979;  // two large primes: lcm > 2^32
+      INFO("n = " << n << ", kind = " << kind);
+      // Releases often (low counts: many ties) and rarely (higher counts).
+      surge::least_connections often(w);
+      CHECK(often.keyed() == (kind < 3));
+      check_against_model(often, w, 1500, 2, rng, n < 8 ? 5 : 9);
+      surge::least_connections rarely(w);
+      check_against_model(rarely, w, 1500, 6, rng, kind % 2 == 0 ? 0 : 13);
+    }
+  }
+}
+
+TEST_CASE("least_connections: weight scaling edges", "[balance][least_connections]") {
+  std::mt19937_64 rng(9);
+  CHECK(surge::least_connections({1.0, 2.0, 3.0, 4.0, 5.0}).keyed());
+  CHECK(surge::least_connections({0.5, 2.5, 0.75}).keyed());
+  CHECK(surge::least_connections({100.0, 200.0, 300.0}).keyed());      // gcd taken out: steps 6, 3, 2
+  CHECK(surge::least_connections({4294967296.0, 1.0}).keyed());        // lcm exactly 2^32
+  CHECK_FALSE(surge::least_connections({65536.0, 65537.0}).keyed());   // lcm just above 2^32
+  CHECK_FALSE(surge::least_connections({8589934592.0, 1.0}).keyed());  // a weight above 2^32
+  CHECK_FALSE(surge::least_connections({1.0, 1.0 / 3}).keyed());
+  for (std::vector<double> w : {std::vector<double>{4294967296.0, 1.0, 2.0}, std::vector<double>{65536.0, 65537.0},
+                                std::vector<double>{1.0, 1.0 / 3, 2.0}, std::vector<double>{1e-300, 1.0}}) {
+    surge::least_connections lc(w);
+    check_against_model(lc, w, 800, 4, rng, 11);
   }
 }
 
@@ -107,8 +168,8 @@ TEST_CASE("least_connections: the equal-weight level index matches the model", "
     for (int round = 0; round < 16; ++round) {
       const std::size_t n = round < 4 ? 1 + static_cast<std::size_t>(round) : 30 + rng() % 150;
       const bool weighted = round % 2 == 1;  // equal weights take the same path as none
-      surge::least_connections lc = weighted ? surge::least_connections(std::vector<double>(n, 2.5))
-                                             : surge::least_connections(n);
+      surge::least_connections lc =
+          weighted ? surge::least_connections(std::vector<double>(n, 2.5)) : surge::least_connections(n);
       check_against_model(lc, std::vector<double>(n, 1.0), 2000, 2, rng);
     }
   }
@@ -195,8 +256,9 @@ namespace {
 // Only the first `hot` of the n backends are up (the others are marked down),
 // so the threads collide on few backends while the level index is in use.
 void hammer(std::size_t n, std::size_t hot, int threads, int rounds, std::size_t max_held, bool flip_health,
-            int ops = 20000) {
-  surge::least_connections lc(n);
+            int ops = 20000, std::vector<double> w = {}) {
+  surge::least_connections lc = w.empty() ? surge::least_connections(n) : surge::least_connections(w);
+  if (w.empty()) w.assign(n, 1.0);
   for (std::size_t i = hot; i < n; ++i) lc.set_healthy(i, false);
   std::vector<std::vector<surge::backend_lease>> held(static_cast<std::size_t>(threads));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -237,10 +299,11 @@ void hammer(std::size_t n, std::size_t hot, int threads, int rounds, std::size_t
   std::vector<std::int64_t> model(n);
   for (std::size_t i = 0; i < n; ++i) model[i] = lc.active(i);
   for (int k = 0; k < 50; ++k) {
-    const std::int64_t least = *std::min_element(model.begin(), model.end());
     held[0].push_back(lc.pick());
-    REQUIRE(model[held[0].back().index()] == least);
-    ++model[held[0].back().index()];
+    const std::size_t got = held[0].back().index();
+    for (std::size_t i = 0; i < n; ++i)  // no backend has a smaller active/weight
+      REQUIRE(static_cast<double>(model[i]) * w[got] >= static_cast<double>(model[got]) * w[i]);
+    ++model[got];
   }
   held.clear();
   for (std::size_t i = 0; i < n; ++i) REQUIRE(lc.active(i) == 0);
@@ -254,4 +317,11 @@ TEST_CASE("least_connections: the level index converges after concurrent use", "
   SECTION("three hot backends of 20, health flips (and panic)") { hammer(20, 3, 3, 6, 40, true); }
   SECTION("70 backends (two words), health flips") { hammer(70, 70, 3, 4, 60, true); }
   SECTION("the scan path (n <= scan_max) under threads") { hammer(3, 3, 3, 3, 40, true); }
+  SECTION("weighted keys under threads, health flips") { hammer(5, 5, 3, 3, 40, true, 20000, {1, 2, 3, 4, 5}); }
+  SECTION("weighted keys, two-pass scan, under threads") {
+    std::vector<double> w(40);
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<double>(1 + i % 7);
+    hammer(40, 40, 3, 3, 60, false, 20000, w);
+  }
+  SECTION("weighted cross-multiplication under threads") { hammer(4, 4, 3, 2, 40, true, 10000, {0.3, 1, 2, 0.7}); }
 }

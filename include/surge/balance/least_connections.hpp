@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <numeric>
 #include <span>
 #include <vector>
 
@@ -40,14 +42,29 @@ namespace surge {
 /// fetch_and. Weighted sets (two or more different weights) and sets of at
 /// most 16 backends scan per-backend counters, as nginx does.
 ///
+/// Weighted sets scan *keys* that order like active/weight, so a compare is
+/// one integer compare with no dependence on the weights of the best so far
+/// (the loads pipeline instead of waiting on a multiply-compare chain). When
+/// the weights are exact — multiples of one power of two 2^-k (integers,
+/// 2.5, 0.75), scaled by 2^k to integers w_i — with L = lcm(w_i) <= 2^32
+/// (e.g. any weights from 1..16, or 1..20), backend i keeps key_i =
+/// active_i·(L/w_i), adding its step L/w_i per pick and taking it back per
+/// release. Since key_i = L·(active_i/w_i) with L > 0, key_i < key_b exactly
+/// when active_i/w_i < active_b/w_b, and ties stay ties: the picks are
+/// exactly the cross-multiplied ones. Other weights (not exact, or an lcm
+/// above 2^32) scan with the cross-multiplication in double arithmetic, as
+/// before. From `two_pass_min` (32) backends, with all of them up, the key
+/// scan runs in two passes: the minimum key (four independent running
+/// minima), then the first backend in rotation order holding it.
+///
 /// Complexity: level index — `pick()` O(1) expected, O(n/64) word loads worst
 /// case (a sparse minimum level), plus O(n/64) for each level the hint climbs
 /// (it restarts at level 0 after `set_healthy`); O(n) (a scan of the overflow
 /// counters) while every usable backend holds 64 or more leases. Lease
-/// release O(1) (O(64) after a race). `active(i)` O(64). Counter scan —
-/// `pick()` O(n), release and `active` O(1). Memory: level index 512 bytes
-/// per 64 backends plus 13 bytes per backend; counter scan 16 bytes per
-/// backend.
+/// release O(1) (O(64) after a race). `active(i)` O(64). Counter and key
+/// scans — `pick()` O(n), release and `active` O(1). Memory: level index 512
+/// bytes per 64 backends plus 13 bytes per backend; counter scan 8 bytes per
+/// backend, key scan 16, cross-multiplication scan 16.
 /// Thread safety: lock-free; `pick`, lease release, `set_healthy`, `active`
 /// from any threads. Concurrent picks and releases race (two picks may see
 /// the same minimum; the index may for a moment disagree with the counts), so
@@ -58,6 +75,8 @@ namespace surge {
 /// Leases must not outlive the balancer.
 /// Bad input: n == 0, an empty weight list, or a weight <= 0 / not finite
 /// throws std::invalid_argument; `set_healthy` out of range returns false.
+/// With keyed weights a backend holds at most 2^31 − 1 leases at once (a
+/// key is at most count·2^32 in 63 bits; 2^31 live leases take 64 GiB).
 class least_connections : private detail::lease_hook {
  public:
   /// Levels of the equal-weight index: backends holding this many leases or
@@ -66,16 +85,21 @@ class least_connections : private detail::lease_hook {
   /// Equal-weight sets up to this size scan counters instead (at that size a
   /// scan is as quick as the index).
   static constexpr std::size_t scan_max = 16;
+  /// Key scans over this many backends or more, all up, run in two passes.
+  static constexpr std::size_t two_pass_min = 32;
+  /// The largest lcm of the scaled weights for which weighted sets keep
+  /// exact integer keys (beyond it: the cross-multiplication scan).
+  static constexpr std::uint64_t max_key_scale = std::uint64_t{1} << 32;
 
   /// n equally weighted backends.
   explicit least_connections(std::size_t n)
-      : lease_hook{&give_back_unit}, weight_(), n_(detail::check_count(n, "least_connections: n")) {
+      : lease_hook{&give_back_unit}, n_(detail::check_count(n, "least_connections: n")) {
     init();
   }
   explicit least_connections(std::span<const double> weights)
       : lease_hook{&give_back_unit},
-        weight_(detail::check_weights(weights, "least_connections: weights")),
-        n_(weight_.size()) {
+        n_(weights.size()),
+        weight_(detail::check_weights(weights, "least_connections: weights")) {
     init();
   }
   least_connections(std::initializer_list<double> weights)
@@ -85,12 +109,12 @@ class least_connections : private detail::lease_hook {
   least_connections& operator=(const least_connections&) = delete;
 
   /// A lease on the least loaded usable backend.
-  [[nodiscard]] backend_lease pick() noexcept { return bits_ ? pick_level() : pick_scan(); }
+  [[nodiscard]] backend_lease pick() noexcept { return mode_ == path::counters ? pick_scan() : pick_other(); }
 
   /// Backend i's current number of active leases (0 when out of range).
   [[nodiscard]] std::int64_t active(std::size_t i) const noexcept {
     if (i >= n_) return 0;
-    if (!bits_) return active_[i].load(std::memory_order_acquire);
+    if (!bits_) return active_[i].load(std::memory_order_acquire) / (step_.empty() ? 1 : step_[i]);
     return std::popcount(column(i)) + extra_[i].load();
   }
   /// Marks backend i up or down; false when i is out of range.
@@ -111,6 +135,11 @@ class least_connections : private detail::lease_hook {
     return i < n_ && (up_[i / 64].load(std::memory_order_relaxed) & bit(i)) != 0;
   }
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
+
+  /// True when picks compare exact integer keys: equal weights, or exact
+  /// weights whose lcm is at most `max_key_scale`; false when weighted picks
+  /// cross-multiply in double arithmetic.
+  [[nodiscard]] bool keyed() const noexcept { return weight_.empty(); }
 
   /// Diagnostic for tests: true when the equal-weight index is exactly the
   /// canonical form of the counts (every backend's bits a prefix, overflow
@@ -185,12 +214,19 @@ class least_connections : private detail::lease_hook {
       up_[w].store(w + 1 == words_ ? last_mask_ : ~std::uint64_t{0}, std::memory_order_relaxed);
     up_count_.store(n_, std::memory_order_relaxed);
     // Equal weights order backends exactly as no weights do.
-    if (!weight_.empty() &&
-        std::all_of(weight_.begin(), weight_.end(), [&](double w) { return w == weight_[0]; }))
+    if (!weight_.empty() && std::all_of(weight_.begin(), weight_.end(), [&](double w) { return w == weight_[0]; }))
       weight_.clear();
-    if (!weight_.empty() || n_ <= scan_max) {
+    const bool equal = weight_.empty();
+    if (!equal) {
+      step_ = key_steps(weight_);
+      if (!step_.empty()) weight_.clear();  // keyed: the steps say it all
+    }
+    mode_ = !equal ? (step_.empty() ? path::cross : path::keys) : n_ <= scan_max ? path::counters : path::levels;
+    if (!equal || n_ <= scan_max) {
       active_.reset(new std::atomic<std::int64_t>[n_]);
       for (std::size_t i = 0; i < n_; ++i) active_[i].store(0, std::memory_order_relaxed);
+      key_hook_.keys = active_.get();
+      key_hook_.steps = step_.data();
       return;
     }
     bits_.reset(new std::atomic<std::uint64_t>[levels * words_]);
@@ -235,9 +271,9 @@ class least_connections : private detail::lease_hook {
     }
   }
 
-  // Kept out of line: inlined next to the counter scan it made a caller's
-  // loop over small sets 20 % slower (register pressure), and a call costs
-  // the index nothing measurable.
+  // Out of line, reached through pick_other: inlined next to the counter
+  // scan it made a caller's loop over small sets 20 % slower (register
+  // pressure), and a call costs the index nothing measurable.
   [[gnu::noinline]] backend_lease pick_level() noexcept {
     const std::size_t start = rotor_.load(std::memory_order_relaxed);
     // A load and a store, not a read-modify-write: racing picks may share a
@@ -397,19 +433,109 @@ class least_connections : private detail::lease_hook {
 
   // ---- weighted, or at most scan_max backends: a scan of counters ---------
 
+  // Steps L/w_i of exact integer keys (see the class comment), or empty when
+  // the weights are not exact or L would exceed max_key_scale.
+  static std::vector<std::int64_t> key_steps(const std::vector<double>& weights) {
+    const int shift = detail::dyadic_shift(weights);
+    if (shift < 0) return {};
+    std::vector<std::uint64_t> w;
+    w.reserve(weights.size());
+    std::uint64_t g = 0;
+    for (double x : weights) {
+      const double scaled = std::ldexp(x, shift);
+      if (scaled > static_cast<double>(max_key_scale)) return {};
+      w.push_back(static_cast<std::uint64_t>(scaled));
+      g = std::gcd(g, w.back());
+    }
+    std::uint64_t l = 1;
+    for (auto& v : w) {
+      v /= g;
+      const std::uint64_t q = l / std::gcd(l, v);
+      if (q > max_key_scale / v) return {};
+      l = q * v;
+    }
+    std::vector<std::int64_t> step;
+    step.reserve(w.size());
+    for (std::uint64_t v : w) step.push_back(static_cast<std::int64_t>(l / v));
+    return step;
+  }
+
   backend_lease pick_scan() noexcept {
     const std::size_t start = static_cast<std::size_t>(rotor_.fetch_add(1, std::memory_order_relaxed) % n_);
     const std::size_t up = up_count_.load(std::memory_order_relaxed);
-    const bool check = up != n_ && up != 0;
-    std::size_t best;
-    if (weight_.empty()) {
-      best = check ? scan<false, true>(start) : scan<false, false>(start);
-    } else {
-      best = check ? scan<true, true>(start) : scan<true, false>(start);
-    }
+    std::size_t best = up != n_ && up != 0 ? scan<false, true>(start) : scan<false, false>(start);
     if (best == n_) best = start;  // every flag flipped down mid-scan
     active_[best].fetch_add(1, std::memory_order_acq_rel);
     return backend_lease(best, &active_[best]);
+  }
+  // The other paths, behind one out-of-line call (each a tail call from
+  // here): the counter scan inlined next to one call is as quick as alone;
+  // next to three, 7 % slower.
+  [[gnu::noinline]] backend_lease pick_other() noexcept {
+    if (mode_ == path::keys) return pick_keyed();
+    return mode_ == path::levels ? pick_level() : pick_cross();
+  }
+  // Keyed weights.
+  [[gnu::noinline]] backend_lease pick_keyed() noexcept {
+    const std::size_t start = static_cast<std::size_t>(rotor_.fetch_add(1, std::memory_order_relaxed) % n_);
+    const std::size_t up = up_count_.load(std::memory_order_relaxed);
+    std::size_t best = up != n_ && up != 0  ? scan<false, true>(start)
+                       : n_ >= two_pass_min ? scan_two_pass(start)
+                                            : scan<false, false>(start);
+    if (best == n_) best = start;  // every flag flipped down mid-scan
+    active_[best].fetch_add(step_[best], std::memory_order_acq_rel);
+    return backend_lease(best, &key_hook_);
+  }
+  // Weights cross-multiplied in double arithmetic, on plain counts.
+  [[gnu::noinline]] backend_lease pick_cross() noexcept {
+    const std::size_t start = static_cast<std::size_t>(rotor_.fetch_add(1, std::memory_order_relaxed) % n_);
+    const std::size_t up = up_count_.load(std::memory_order_relaxed);
+    std::size_t best = up != n_ && up != 0 ? scan<true, true>(start) : scan<true, false>(start);
+    if (best == n_) best = start;  // every flag flipped down mid-scan
+    active_[best].fetch_add(1, std::memory_order_acq_rel);
+    return backend_lease(best, &active_[best]);
+  }
+  // Gives a keyed lease back: its backend's step off the key.
+  struct key_hook : detail::lease_hook {
+    std::atomic<std::int64_t>* keys;
+    const std::int64_t* steps;
+  };
+  static void give_back_key(detail::lease_hook* self, std::size_t i) noexcept {
+    const auto* h = static_cast<key_hook*>(self);
+    h->keys[i].fetch_sub(h->steps[i], std::memory_order_acq_rel);
+  }
+  // Every backend usable, keys compared as they are (n >= two_pass_min): the
+  // first backend in rotation order from `start` with the least key, in two
+  // passes over the keys (relaxed loads). The minimum is kept in four
+  // independent running minima, so the loads pipeline instead of waiting on
+  // one compare chain; then the first backend from `start` holding it. A key
+  // that changed between the passes may leave no match: then `start`, as a
+  // racing pick may choose any backend. Single-threaded it is exactly the
+  // one-pass scan's choice.
+  std::size_t scan_two_pass(std::size_t start) const noexcept {
+    const std::atomic<std::int64_t>* a = active_.get();
+    const auto at = [a](std::size_t i) { return a[i].load(std::memory_order_relaxed); };
+    // Unrolled by hand: compilers neither unroll nor keep in registers an
+    // array indexed inside a loop of atomic loads.
+    std::int64_t l0 = at(0), l1 = l0, l2 = l0, l3 = l0;
+    std::size_t i = 1;
+    for (; i + 4 <= n_; i += 4) {
+      const std::int64_t v0 = at(i), v1 = at(i + 1), v2 = at(i + 2), v3 = at(i + 3);
+      l0 = v0 < l0 ? v0 : l0;
+      l1 = v1 < l1 ? v1 : l1;
+      l2 = v2 < l2 ? v2 : l2;
+      l3 = v3 < l3 ? v3 : l3;
+    }
+    for (; i < n_; ++i) {
+      const std::int64_t v = at(i);
+      l0 = v < l0 ? v : l0;
+    }
+    const std::int64_t min = std::min(std::min(l0, l1), std::min(l2, l3));
+    for (std::size_t k = start; k < n_; ++k)
+      if (at(k) <= min) return k;
+    for (std::size_t k = 0; k < start; ++k)
+      if (at(k) <= min) return k;
+    return start;
   }
   // The first usable backend, in order start, start+1, ..., n-1, 0, ...,
   // start-1, with the least active/weight; n_ if none is usable.
@@ -453,18 +579,23 @@ class least_connections : private detail::lease_hook {
     return best;
   }
 
-  std::vector<double> weight_;  // empty: all equal (level index)
   std::size_t n_;
+  enum class path : std::uint8_t { counters, levels, keys, cross } mode_ = path::counters;
   std::size_t words_ = 0;
   std::uint64_t last_mask_ = 0;
   std::unique_ptr<std::atomic<std::uint64_t>[]> up_;  // health, one bit per backend
   std::atomic<std::size_t> up_count_{0};
-  std::unique_ptr<std::atomic<std::int64_t>[]> active_;  // weighted: counts
+  // Scans: counts (equal or cross-multiplied weights), or keys count·step_
+  // (keyed weights).
+  std::unique_ptr<std::atomic<std::int64_t>[]> active_;
   // Equal weights: the level index (see above).
   std::unique_ptr<std::atomic<std::uint64_t>[]> bits_;
   std::unique_ptr<std::atomic<std::int64_t>[]> extra_;
   std::unique_ptr<std::atomic<std::uint8_t>[]> top_;  // count hint for releases
   std::unique_ptr<std::atomic<std::uint32_t>[]> repair_;
+  std::vector<double> weight_;      // cross-multiplied weights; empty: equal or keyed
+  std::vector<std::int64_t> step_;  // keyed weights: L/w_i; empty otherwise
+  key_hook key_hook_{{&give_back_key}, nullptr, nullptr};
   alignas(detail::destructive_interference_size) std::atomic<std::size_t> hint_{0};
   alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> rotor_{0};
 };

@@ -89,7 +89,7 @@ class weighted_round_robin {
       : weight_(detail::check_weights(weights, "weighted_round_robin: weights")),
         up_(weight_.size(), 1),
         table_limit_(table_limit) {
-    const int shift = dyadic_shift(weight_);
+    const int shift = detail::dyadic_shift(weight_);
     double sum = 0, scaled_sum = 0;
     for (double w : weight_) {
       sum += w;
@@ -165,16 +165,6 @@ class weighted_round_robin {
  private:
   friend class shared_weighted_round_robin;  // reads the table, sets the position
 
-  // Smallest k in [0, 52] such that every w·2^k is an integer; -1 if none.
-  static int dyadic_shift(const std::vector<double>& weights) noexcept {
-    int k = 0;
-    for (double w : weights) {
-      while (k <= 52 && std::ldexp(w, k) != std::floor(std::ldexp(w, k))) ++k;
-      if (k > 52) return -1;
-    }
-    return k;
-  }
-
   // The table's picks [0, pos_) applied to icurrent_ (which holds the state
   // at table entry 0), then the table dropped: icurrent_ is the live state.
   void fold_table() noexcept {
@@ -210,8 +200,8 @@ class weighted_round_robin {
         const std::uint64_t len = table.size() + period;
         if (len > table_limit_ || len * m > max_visits) return;
         for (std::uint64_t k = 0; k < period; ++k) {
-          const std::size_t b = all ? step_all(sim.data(), iweight_.data(), n, total)
-                                    : step_up(sim.data(), iweight_.data(), total);
+          const std::size_t b =
+              all ? step_all(sim.data(), iweight_.data(), n, total) : step_up(sim.data(), iweight_.data(), total);
           table.push_back(static_cast<std::uint32_t>(b));
         }
         if (sim == round_start) break;
@@ -231,8 +221,9 @@ class weighted_round_robin {
   // L short compare chains instead of one long one.
   template <class T>
   static std::size_t step_all(T* cur, const T* w, std::size_t n, T total) noexcept {
-    return n >= 32 ? step_lanes<4>(cur, w, n, total) : n >= 4 ? step_lanes<2>(cur, w, n, total)
-                                                              : step_lanes<1>(cur, w, n, total);
+    return n >= 32  ? step_lanes<4>(cur, w, n, total)
+           : n >= 4 ? step_lanes<2>(cur, w, n, total)
+                    : step_lanes<1>(cur, w, n, total);
   }
   template <std::size_t L, class T>
   static std::size_t step_lanes(T* cur, const T* w, std::size_t n, T total) noexcept {
@@ -286,19 +277,19 @@ class weighted_round_robin {
   }
 
   std::vector<double> weight_;
-  std::vector<std::uint8_t> up_;         // 1 = up
-  std::vector<std::uint32_t> up_list_;   // ascending indices of the up backends (when some are down)
+  std::vector<std::uint8_t> up_;        // 1 = up
+  std::vector<std::uint32_t> up_list_;  // ascending indices of the up backends (when some are down)
   std::size_t up_count_ = weight_.size();
-  bool integral_ = false;                // exact weights: scaled by 2^k to integers
-  std::vector<std::int64_t> iweight_;    // integral_: the weights as integers (scaled)
-  std::vector<std::int64_t> icurrent_;   // integral_: current weights
-  std::vector<double> dcurrent_;         // !integral_: current weights
+  bool integral_ = false;                    // exact weights: scaled by 2^k to integers
+  std::vector<std::int64_t> iweight_;        // integral_: the weights as integers (scaled)
+  std::vector<std::int64_t> icurrent_;       // integral_: current weights
+  std::vector<double> dcurrent_;             // !integral_: current weights
   std::int64_t itotal_ = 0, iup_total_ = 0;  // sums of all / of the up weights
   double dtotal_ = 0, dup_total_ = 0;        // the same, summed in index order as the loop would
   std::size_t table_limit_;
-  std::vector<std::uint32_t> table_;     // precomputed picks; empty: O(n) path
-  std::size_t pos_ = 0;                  // next table entry
-  std::size_t loop_ = 0;                 // where the period starts (after the transient)
+  std::vector<std::uint32_t> table_;  // precomputed picks; empty: O(n) path
+  std::size_t pos_ = 0;               // next table entry
+  std::size_t loop_ = 0;              // where the period starts (after the transient)
 };
 
 /// nginx's smooth weighted round robin shared by many threads: the same

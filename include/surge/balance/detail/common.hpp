@@ -160,6 +160,19 @@ inline double check_weight(double w, const char* what) {
   return w;
 }
 
+/// Smallest k in [0, 52] such that every w·2^k is an integer (the weights
+/// are multiples of 2^-k: integers, 2.5, 0.75, ...); -1 if there is none.
+/// Scaled by 2^k such weights compare and add exactly as integers, which is
+/// what double arithmetic on them gives while the results stay below 2^53.
+[[nodiscard]] inline int dyadic_shift(std::span<const double> weights) noexcept {
+  int k = 0;
+  for (double w : weights) {
+    while (k <= 52 && std::ldexp(w, k) != std::floor(std::ldexp(w, k))) ++k;
+    if (k > 52) return -1;
+  }
+  return k;
+}
+
 /// Up/down flags of a fixed number of backends plus the count of those up.
 /// A backend is *usable* when it is up, or when none is up: that is Envoy's
 /// panic mode, shared by every policy (when everything is down, balancing
