@@ -385,9 +385,10 @@ class mpmc_queue {
   static constexpr std::uint32_t flag_bits = waiting_bit | hole_bit;
   static constexpr std::uint32_t spin_polls = 128;  // with pause between: about 3 us on a 2023 x86
   static constexpr std::uint32_t yield_polls = 32;
-  static constexpr std::uint64_t batch_lag = 32;     // see let_producers_ahead
-  static constexpr std::uint32_t batch_polls = 32;   // about 1 us on a 2023 x86
-  static constexpr std::uint32_t batch_skip = 1024;  // caught-up pops without look-ahead after a vain one
+  static constexpr std::uint64_t batch_lag = 32;        // see let_producers_ahead
+  static constexpr std::uint32_t batch_polls = 32;      // about 1 us on a 2023 x86
+  static constexpr std::uint64_t batch_skip = 1024;     // tickets without look-ahead after a vain one (times 2^streak)
+  static constexpr std::uint32_t batch_streak_max = 6;  // so at most 65536 tickets
   static constexpr size_type max_capacity = size_type{1} << (std::numeric_limits<size_type>::digits - 2);
 
   struct slot {
@@ -502,28 +503,36 @@ class mpmc_queue {
   /// consumer then takes them as a batch. A wait that polls in vain (the
   /// producers are not streaming: a lone item, a slow producer) costs up to
   /// `batch_polls` pauses once and turns the look-ahead off for the next
-  /// `batch_skip` caught-up pops, so sparse traffic keeps its latency.
+  /// `batch_skip << k` tickets, where `k` counts the vain waits since the last
+  /// successful one (at most `batch_streak_max`): isolated vain waits (a
+  /// streaming 1P1C pair, whose producer hiccups now and then) keep the
+  /// look-ahead on most of the time, repeated ones (sparse traffic, or
+  /// oversubscribed consumers that gain nothing from waiting) turn it off for
+  /// longer and longer. Both hints are read on every caught-up pop but written
+  /// only when a look-ahead fails, or succeeds after failing, so consumers do
+  /// not keep stealing their line from each other.
   /// Correctness does not depend on any of it: this only reads another slot's
   /// word (relaxed; the caller still waits for its own slot with acquire) and
-  /// writes `lag_skip_`, a hint no other decision depends on, so every
+  /// writes `lag_skip_` and `lag_streak_`, hints no other decision depends on, so every
   /// ordering and wake-up argument of the queue is unchanged. Only for rings
   /// of at least 4 * batch_lag slots, where the slot ahead is a later ticket of
   /// another slot rather than the caller's own slot in a later lap.
   void let_producers_ahead(std::uint64_t h) noexcept {
     if (mask_ < 4 * batch_lag) return;
-    const std::uint32_t skip = lag_skip_->load(std::memory_order_relaxed);
-    if (skip != 0) {
-      lag_skip_->store(skip - 1, std::memory_order_relaxed);
-      return;
-    }
+    if (static_cast<std::int64_t>(h - lag_skip_->load(std::memory_order_relaxed)) < 0) return;
     const std::uint64_t a = h + batch_lag;
     const std::atomic<std::uint32_t>& ahead = slot_at(a).seq;
     const std::uint32_t filled = full_word(lap(a));
     for (std::uint32_t i = 0; i < batch_polls; ++i) {
-      if (reached(ahead.load(std::memory_order_relaxed), filled)) return;
+      if (reached(ahead.load(std::memory_order_relaxed), filled)) {
+        if (lag_streak_->load(std::memory_order_relaxed) != 0) lag_streak_->store(0, std::memory_order_relaxed);
+        return;
+      }
       detail::cpu_relax();
     }
-    lag_skip_->store(batch_skip, std::memory_order_relaxed);
+    const std::uint32_t k = lag_streak_->load(std::memory_order_relaxed);
+    lag_streak_->store(std::min(k + 1, batch_streak_max), std::memory_order_relaxed);
+    lag_skip_->store(h + (batch_skip << k), std::memory_order_relaxed);
   }
 
   /// Locked pops: takes the head item by setting the busy bit in its slot's
@@ -629,7 +638,10 @@ class mpmc_queue {
   std::size_t block_count_ = 0;
   detail::padded<std::atomic<std::uint64_t>> tail_;
   detail::padded<std::atomic<std::uint64_t>> head_;
-  detail::padded<std::atomic<std::uint32_t>> lag_skip_;  // a hint for blocking pops (let_producers_ahead)
+  // Hints for blocking pops (let_producers_ahead): the first head ticket whose
+  // pop may look ahead again, and the number of vain look-aheads in a row.
+  detail::padded<std::atomic<std::uint64_t>> lag_skip_;
+  detail::padded<std::atomic<std::uint32_t>> lag_streak_;
 };
 
 }  // namespace surge
