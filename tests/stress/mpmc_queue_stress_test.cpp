@@ -159,15 +159,17 @@ TEST_CASE("mpmc_queue stress: no loss, no duplicate, per-producer order", "[stre
   run_stress(shape.first, shape.second, m, capacity, total / static_cast<std::uint64_t>(shape.first));
 }
 
-// Rings of at least 128 slots: blocking pops that catch up with the producers
-// first watch a slot 32 tickets ahead (let_producers_ahead), and a look-ahead
-// that waits in vain turns itself off for a while. Both paths run here: the
+// Rings of at least 256 slots: blocking pops that catch up with the producers,
+// or start a block of 64 tickets, first wait for a slot up to 1024 tickets (a
+// quarter of the ring) ahead (let_producers_ahead: 64 tickets for 256 slots,
+// 256 for 1024, 1024 for 8192), and a look-ahead that waits in vain turns
+// itself off for a while. Both paths run here: the
 // producers stream (look-ahead succeeds) and stop at the end of the run, and
 // with 8 producers on 1 consumer or 1 on 8 the slot ahead is often not filled.
 TEST_CASE("mpmc_queue stress: blocking pops with look-ahead (large rings)", "[stress][queue][mpmc_queue]") {
   const auto shape = GENERATE(std::pair{1, 1}, std::pair{4, 4}, std::pair{8, 1}, std::pair{1, 8});
   const mode m = GENERATE(mode::blocking, mode::mixed);
-  const std::size_t capacity = GENERATE(std::size_t{128}, std::size_t{1000});
+  const std::size_t capacity = GENERATE(std::size_t{256}, std::size_t{1000}, std::size_t{8192});
   const std::uint64_t total = surge_test::scaled<std::uint64_t>(120'000, 4);
   run_stress(shape.first, shape.second, m, capacity, total / static_cast<std::uint64_t>(shape.first));
 }

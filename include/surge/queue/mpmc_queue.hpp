@@ -58,10 +58,12 @@ namespace surge {
 ///   word before sleeping, and the thread that hands the slot on swaps the word
 ///   atomically and calls `notify_all` only when that flag was set: no lost
 ///   wake-ups, and no notify system call when nobody sleeps. A `pop` on a
-///   ring of 128 slots or more that finds its slot not filled yet first
-///   watches the slot 32 tickets ahead for up to 32 polls, so a streaming
-///   producer fills the slots in between undisturbed (see
-///   `let_producers_ahead`; it turns itself off for a while after a vain wait).
+///   ring of 256 slots or more that finds its slot not filled yet, or whose
+///   ticket starts a block of 64, first waits (briefly) until the slot about
+///   1024 tickets (at most a quarter of the ring) ahead is filled, so a
+///   streaming consumer stays well behind its producers instead of reading
+///   the lines they are filling (see `let_producers_ahead`; it turns itself
+///   off for a while after a vain wait).
 ///
 /// **Linearizability.** Every successful operation is linearizable (a push
 /// takes effect at its ticket claim, a pop at its ticket claim), so the queue
@@ -153,6 +155,10 @@ class mpmc_queue {
     while ((std::uint64_t{2} << bits) * sizeof(slot) <= detail::destructive_interference_size) ++bits;
     remap_bits_ = std::min(bits, shift_ / 2);
     remap_low_ = (std::uint64_t{1} << remap_bits_) - 1;
+    // The look-ahead of blocking pops (let_producers_ahead): targets aligned to
+    // the remap period, at most batch_lag tickets and a quarter of the ring ahead.
+    lag_align_ = std::max<std::uint64_t>(64, std::uint64_t{1} << (2 * remap_bits_));
+    lag_ = std::min(batch_lag, ring / 4) & ~(lag_align_ - 1);
 
     block_alloc blocks(alloc_);
     block_count_ = (static_cast<std::size_t>(ring) * sizeof(slot) + sizeof(block) - 1) / sizeof(block) + 2;
@@ -204,12 +210,13 @@ class mpmc_queue {
   requires std::is_constructible_v<T, Args...>
   [[nodiscard]] bool try_emplace(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
     std::uint64_t t = tail_->load(std::memory_order_relaxed);
-    prefetch_for_write(slot_at(t));
+    spot p = locate(t);
+    prefetch_for_write(*p.s);
     for (;;) {
-      const std::uint32_t w = slot_at(t).seq.load(std::memory_order_acquire);
-      if ((w & ~flag_bits) == empty_word(lap(t)) && (exact_ || consumed(t - capacity_))) {
+      const std::uint32_t w = p.s->seq.load(std::memory_order_acquire);
+      if ((w & ~flag_bits) == p.empty && (exact_ || consumed(t - capacity_))) {
         if (tail_->compare_exchange_weak(t, t + 1, std::memory_order_relaxed, std::memory_order_relaxed)) {
-          construct_and_publish(t, std::forward<Args>(args)...);
+          construct_and_publish(p, std::forward<Args>(args)...);
           return true;
         }
       } else {
@@ -217,6 +224,7 @@ class mpmc_queue {
         t = tail_->load(std::memory_order_relaxed);
         if (t == seen) return false;
       }
+      p = locate(t);
     }
   }
 
@@ -242,16 +250,15 @@ class mpmc_queue {
       }
     }
     for (;;) {
-      std::uint64_t h = 0;
+      spot p;
       std::uint32_t w = 0;
-      if (!try_claim_pop(h, w)) return false;
-      slot& s = slot_at(h);
+      if (!try_claim_pop(p, w)) return false;
       if ((w & hole_bit) != 0) {
-        publish(s, empty_word(lap(h) + 1));
+        publish(*p.s, p.next());
         continue;
       }
-      const release_on_exit release{this, &s, h};
-      out = std::move(*s.item());
+      const release_on_exit release{this, p};
+      out = std::move(*p.s->item());
       return true;
     }
   }
@@ -271,14 +278,14 @@ class mpmc_queue {
         if ((w & hole_bit) != 0) continue;
         return std::optional<T>(std::in_place, std::move_if_noexcept(*guard.item()));
       }
-      if (!try_claim_pop(h, w)) return std::nullopt;
-      slot& s = slot_at(h);
+      spot p;
+      if (!try_claim_pop(p, w)) return std::nullopt;
       if ((w & hole_bit) != 0) {
-        publish(s, empty_word(lap(h) + 1));
+        publish(*p.s, p.next());
         continue;
       }
-      const release_on_exit release{this, &s, h};
-      return std::optional<T>(std::in_place, std::move(*s.item()));
+      const release_on_exit release{this, p};
+      return std::optional<T>(std::in_place, std::move(*p.s->item()));
     }
   }
 
@@ -304,14 +311,14 @@ class mpmc_queue {
   requires std::is_constructible_v<T, Args...>
   void emplace(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
     const std::uint64_t t = tail_->fetch_add(1, std::memory_order_relaxed);
-    const std::uint32_t want = empty_word(lap(t));
-    await(slot_at(t).seq, [want](std::uint32_t w) { return (w & ~flag_bits) == want; });
+    const spot p = locate(t);
+    await(p.s->seq, [want = p.empty](std::uint32_t w) { return (w & ~flag_bits) == want; });
     if (!exact_) {
       const std::uint64_t u = t - capacity_;
       const std::uint32_t gone = empty_word(lap(u) + 1);
       await(slot_at(u).seq, [gone](std::uint32_t w) { return reached(w, gone); });
     }
-    construct_and_publish(t, std::forward<Args>(args)...);
+    construct_and_publish(p, std::forward<Args>(args)...);
   }
 
   /// Removes and returns the oldest item, waiting while the queue is empty: the
@@ -331,16 +338,17 @@ class mpmc_queue {
     }
     for (;;) {
       const std::uint64_t h = head_->fetch_add(1, std::memory_order_relaxed);
-      slot& s = slot_at(h);
-      const std::uint32_t want = full_word(lap(h));
-      if ((s.seq.load(std::memory_order_relaxed) & ~flag_bits) != want) let_producers_ahead(h);
-      const std::uint32_t w = await(s.seq, [want](std::uint32_t v) { return (v & ~flag_bits) == want; });
+      const spot p = locate(h);
+      const std::uint32_t want = p.full();
+      if ((h & (lag_align_ - 1)) == 0 || (p.s->seq.load(std::memory_order_relaxed) & ~flag_bits) != want)
+        let_producers_ahead(h);
+      const std::uint32_t w = await(p.s->seq, [want](std::uint32_t v) { return (v & ~flag_bits) == want; });
       if ((w & hole_bit) != 0) {
-        publish(s, empty_word(lap(h) + 1));
+        publish(*p.s, p.next());
         continue;
       }
-      const release_on_exit release{this, &s, h};
-      return T(std::move(*s.item()));
+      const release_on_exit release{this, p};
+      return T(std::move(*p.s->item()));
     }
   }
 
@@ -385,8 +393,7 @@ class mpmc_queue {
   static constexpr std::uint32_t flag_bits = waiting_bit | hole_bit;
   static constexpr std::uint32_t spin_polls = 128;  // with pause between: about 3 us on a 2023 x86
   static constexpr std::uint32_t yield_polls = 32;
-  static constexpr std::uint64_t batch_lag = 32;        // see let_producers_ahead
-  static constexpr std::uint32_t batch_polls = 32;      // about 1 us on a 2023 x86
+  static constexpr std::uint64_t batch_lag = 1024;      // tickets; see let_producers_ahead
   static constexpr std::uint64_t batch_skip = 1024;     // tickets without look-ahead after a vain one (times 2^streak)
   static constexpr std::uint32_t batch_streak_max = 6;  // so at most 65536 tickets
   static constexpr size_type max_capacity = size_type{1} << (std::numeric_limits<size_type>::digits - 2);
@@ -396,6 +403,17 @@ class mpmc_queue {
     alignas(T) unsigned char storage[sizeof(T)];
 
     T* item() noexcept { return std::launder(reinterpret_cast<T*>(storage)); }
+  };
+
+  /// Where a ticket lives: its slot, and its lap's word for the empty phase.
+  /// Computed once per operation (the members it reads cannot be kept in
+  /// registers across the operation's atomic instructions).
+  struct spot {
+    slot* s = nullptr;
+    std::uint32_t empty = 0;
+    [[nodiscard]] std::uint32_t full() const noexcept { return empty | full_bit; }
+    /// The empty word of the next lap (the word wraps like the lap does).
+    [[nodiscard]] std::uint32_t next() const noexcept { return empty + (std::uint32_t{1} << lap_shift); }
   };
 
   static constexpr std::size_t block_size = std::max(detail::destructive_interference_size, alignof(slot));
@@ -410,11 +428,10 @@ class mpmc_queue {
   /// the slot to the producer of the next lap.
   struct release_on_exit {
     mpmc_queue* queue;
-    slot* s;
-    std::uint64_t ticket;
+    spot place;
     ~release_on_exit() {
-      queue->destroy(*s);
-      publish(*s, empty_word(queue->lap(ticket) + 1));
+      queue->destroy(*place.s);
+      publish(*place.s, place.next());
     }
   };
 
@@ -436,20 +453,24 @@ class mpmc_queue {
     return slots_[i ^ m ^ (m << remap_bits_)];
   }
 
+  [[nodiscard]] spot locate(std::uint64_t ticket) const noexcept { return {&slot_at(ticket), empty_word(lap(ticket))}; }
+
   /// Whether the item of ticket `u` has been popped (or its hole skipped).
   [[nodiscard]] bool consumed(std::uint64_t u) const noexcept {
     return reached(slot_at(u).seq.load(std::memory_order_acquire), empty_word(lap(u) + 1));
   }
 
-  /// Asks for the slot's cache line in exclusive state (x86 `prefetchw`), a
-  /// hint with no effect on correctness. The `try_*` calls read a slot's word
-  /// and then, a few instructions later, write the slot (the item and the
-  /// exchange of the word): without the hint that is two coherence requests
-  /// when the line is in another core's cache (a shared copy for the read,
-  /// then an upgrade for the write), with it the exclusive request starts at
-  /// once and overlaps the read and the ticket's compare-and-swap. Measured in
-  /// the non-blocking 1P1C, 2P2C and 4P4C scenarios (docs/queue.md, third
-  /// round); the blocking calls gained nothing from it and do not use it.
+  /// Prefetches the slot's cache line for writing, a hint with no effect on
+  /// correctness: `__builtin_prefetch(p, 1)`, which is x86 `prefetchw` (the
+  /// line in exclusive state) when the target has it (`-mprfchw`, or a
+  /// `-march=` of an AMD64 CPU or an Intel one since Broadwell) and a plain
+  /// `prefetcht0` (a shared copy) in a default x86-64 build. The `try_*`
+  /// calls read a slot's word and then, a few instructions later, write the
+  /// slot: the hint starts the line's transfer at once, so it overlaps the
+  /// read and the ticket's compare-and-swap. Measured in the non-blocking
+  /// 1P1C, 2P2C and 4P4C scenarios with the default build's `prefetcht0`
+  /// (docs/queue.md, third and fifth rounds); the blocking calls gained
+  /// nothing from it and do not use it.
   static void prefetch_for_write([[maybe_unused]] const slot& s) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(&s, 1, 3);
@@ -492,38 +513,44 @@ class mpmc_queue {
     }
   }
 
-  /// Blocking pops that catch up with the producers (their slot is not
-  /// ready yet) first wait, for at most `batch_polls` polls, until the slot
-  /// `batch_lag` tickets ahead has been filled, and only then wait for their own
-  /// slot as usual. Why: a consumer that polls the very slot a producer is
-  /// about to fill, item after item, makes every publish wait for that line to
-  /// come back (one serialized line transfer per item, measured as the
-  /// bottleneck of 1P1C); watching a slot `batch_lag` tickets ahead instead lets
-  /// the producer fill the slots in between without interference, and the
-  /// consumer then takes them as a batch. A wait that polls in vain (the
-  /// producers are not streaming: a lone item, a slow producer) costs up to
-  /// `batch_polls` pauses once and turns the look-ahead off for the next
-  /// `batch_skip << k` tickets, where `k` counts the vain waits since the last
-  /// successful one (at most `batch_streak_max`): isolated vain waits (a
-  /// streaming 1P1C pair, whose producer hiccups now and then) keep the
-  /// look-ahead on most of the time, repeated ones (sparse traffic, or
-  /// oversubscribed consumers that gain nothing from waiting) turn it off for
-  /// longer and longer. Both hints are read on every caught-up pop but written
-  /// only when a look-ahead fails, or succeeds after failing, so consumers do
-  /// not keep stealing their line from each other.
+  /// Keeps a streaming consumer well behind its producers. A blocking pop
+  /// whose slot is not filled yet (it caught up with the producers), and every
+  /// blocking pop whose ticket starts a block of `lag_align_` tickets, first
+  /// waits, for at most `lag_ / 2` polls, until the slot about `lag_` tickets
+  /// ahead (`batch_lag`, 1024, or a quarter of the ring; aligned to a block
+  /// start) has been filled, and only then takes its own item as usual.
+  /// Why: a consumer that follows its producer closely reads the lines the
+  /// producer is still filling, and every such read costs the producer a line
+  /// transfer; the surest way we found to stop it was distance. In 1P1C the
+  /// consumer is the faster side, so left alone it catches up and then polls
+  /// the very slot being filled (one serialized transfer per item, measured
+  /// as the bottleneck of 1P1C); with the look-ahead it stays 1,000 tickets
+  /// (16 KB of 16-byte slots) behind, and both sides stream through lines the
+  /// other is done with (docs/queue.md, fifth round: 1P1C blocking from 60 to
+  /// 150 M/s). A pop whose producers are already far enough ahead pays one
+  /// read per block. A wait that polls in vain (the producers are not
+  /// streaming: a lone item, a slow producer) costs up to `lag_ / 2` pauses
+  /// once and turns the look-ahead off for the next `batch_skip << k`
+  /// tickets, where `k` counts the vain waits since the last successful one
+  /// (at most `batch_streak_max`): isolated vain waits (a streaming pair whose
+  /// producer hiccups now and then) keep the look-ahead on, repeated ones
+  /// (sparse traffic) turn it off for longer and longer. Both hints are read
+  /// on every look-ahead but written only when one fails, or succeeds after
+  /// failing, so consumers do not keep stealing their line from each other.
   /// Correctness does not depend on any of it: this only reads another slot's
   /// word (relaxed; the caller still waits for its own slot with acquire) and
-  /// writes `lag_skip_` and `lag_streak_`, hints no other decision depends on, so every
-  /// ordering and wake-up argument of the queue is unchanged. Only for rings
-  /// of at least 4 * batch_lag slots, where the slot ahead is a later ticket of
-  /// another slot rather than the caller's own slot in a later lap.
+  /// writes `lag_skip_` and `lag_streak_`, hints no other decision depends on,
+  /// so every ordering and wake-up argument of the queue is unchanged. Only
+  /// for rings of at least 4 * `lag_align_` slots (256 for 16-byte slots),
+  /// where the slot ahead is a later ticket of another slot rather than the
+  /// caller's own slot in a later lap.
   void let_producers_ahead(std::uint64_t h) noexcept {
-    if (mask_ < 4 * batch_lag) return;
+    if (lag_ == 0) return;
     if (static_cast<std::int64_t>(h - lag_skip_->load(std::memory_order_relaxed)) < 0) return;
-    const std::uint64_t a = h + batch_lag;
+    const std::uint64_t a = (h + lag_) & ~(lag_align_ - 1);
     const std::atomic<std::uint32_t>& ahead = slot_at(a).seq;
     const std::uint32_t filled = full_word(lap(a));
-    for (std::uint32_t i = 0; i < batch_polls; ++i) {
+    for (std::uint64_t i = 0; i < lag_ / 2; ++i) {
       if (reached(ahead.load(std::memory_order_relaxed), filled)) {
         if (lag_streak_->load(std::memory_order_relaxed) != 0) lag_streak_->store(0, std::memory_order_relaxed);
         return;
@@ -534,6 +561,7 @@ class mpmc_queue {
     lag_streak_->store(std::min(k + 1, batch_streak_max), std::memory_order_relaxed);
     lag_skip_->store(h + (batch_skip << k), std::memory_order_relaxed);
   }
+
 
   /// Locked pops: takes the head item by setting the busy bit in its slot's
   /// word (full, or a hole, for the lap of `head`). The compare-and-swap only
@@ -591,12 +619,15 @@ class mpmc_queue {
     }
   };
 
-  bool try_claim_pop(std::uint64_t& h, std::uint32_t& w) noexcept {
-    h = head_->load(std::memory_order_relaxed);
+  /// Claims the head ticket if its item is there: `p` is its place and `w`
+  /// its slot's word.
+  bool try_claim_pop(spot& p, std::uint32_t& w) noexcept {
+    std::uint64_t h = head_->load(std::memory_order_relaxed);
     for (;;) {
-      w = slot_at(h).seq.load(std::memory_order_acquire);
-      if ((w & ~flag_bits) == full_word(lap(h))) {
-        prefetch_for_write(slot_at(h));  // only once the slot is ready: never pull a line a producer is filling
+      p = locate(h);
+      w = p.s->seq.load(std::memory_order_acquire);
+      if ((w & ~flag_bits) == p.full()) {
+        prefetch_for_write(*p.s);  // only once the slot is ready: never pull a line a producer is filling
         if (head_->compare_exchange_weak(h, h + 1, std::memory_order_relaxed, std::memory_order_relaxed)) return true;
       } else {
         const std::uint64_t seen = h;
@@ -607,8 +638,8 @@ class mpmc_queue {
   }
 
   template <class... Args>
-  void construct_and_publish(std::uint64_t t, Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
-    slot& s = slot_at(t);
+  void construct_and_publish(spot p, Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
+    slot& s = *p.s;
     T* const where = reinterpret_cast<T*>(s.storage);
     if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
       alloc_traits::construct(alloc_, where, std::forward<Args>(args)...);
@@ -616,11 +647,11 @@ class mpmc_queue {
       try {
         alloc_traits::construct(alloc_, where, std::forward<Args>(args)...);
       } catch (...) {
-        publish(s, full_word(lap(t)) | hole_bit);
+        publish(s, p.full() | hole_bit);
         throw;
       }
     }
-    publish(s, full_word(lap(t)));
+    publish(s, p.full());
   }
 
   void destroy(slot& s) noexcept { alloc_traits::destroy(alloc_, s.item()); }
@@ -629,6 +660,8 @@ class mpmc_queue {
   slot* slots_ = nullptr;
   std::uint64_t mask_ = 0;
   std::uint64_t remap_low_ = 0;
+  std::uint64_t lag_ = 0;  // 0: no look-ahead (ring too small)
+  std::uint64_t lag_align_ = 64;
   size_type capacity_ = 0;
   std::uint32_t shift_ = 0;
   std::uint32_t remap_bits_ = 0;
