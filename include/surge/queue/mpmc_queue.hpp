@@ -604,18 +604,18 @@ class mpmc_queue {
     mpmc_queue* queue;
     std::uint64_t ticket;
     std::uint32_t word;
+    spot place = queue->locate(ticket);
     int exceptions = std::uncaught_exceptions();
 
-    [[nodiscard]] T* item() const noexcept { return queue->slot_at(ticket).item(); }
+    [[nodiscard]] T* item() const noexcept { return place.s->item(); }
     ~head_guard() {
-      slot& s = queue->slot_at(ticket);
       if (std::uncaught_exceptions() > exceptions) {
-        publish(s, word & ~waiting_bit);
+        publish(*place.s, word & ~waiting_bit);
         return;
       }
       queue->head_->store(ticket + 1, std::memory_order_relaxed);
-      if ((word & hole_bit) == 0) queue->destroy(s);
-      publish(s, empty_word(queue->lap(ticket) + 1));
+      if ((word & hole_bit) == 0) queue->destroy(*place.s);
+      publish(*place.s, place.next());
     }
   };
 
