@@ -6,6 +6,13 @@
 //                --quick  a short run (CI smoke test; figures not meaningful)
 //                --reps N repetitions per measurement (median reported)
 //                --filter S  run only scenarios whose name contains S
+//
+// parse_args() starts and joins one thread before it returns, so nothing is ever
+// timed in a process that has not yet had a second thread: until then glibc and
+// libstdc++ skip the atomic instructions in std::mutex, std::shared_ptr and
+// friends (a mutex lock+unlock costs about a third of its real price), which
+// would flatter every baseline built on them and make rows measured before and
+// after the first thread incomparable.
 #pragma once
 
 #include <fmt/format.h>
@@ -31,6 +38,7 @@ struct options {
 };
 
 inline options parse_args(int argc, char** argv) {
+  std::thread([] {}).join();  // see the header comment: leave single-threaded mode first
   options o;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];

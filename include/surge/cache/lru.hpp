@@ -9,8 +9,8 @@
 #include <functional>
 
 #include <surge/cache/stats.hpp>
-#include <surge/detail/basic_cache.hpp>
-#include <surge/detail/index_list.hpp>
+#include <surge/cache/detail/basic_cache.hpp>
+#include <surge/cache/detail/index_list.hpp>
 
 namespace surge {
 namespace detail {

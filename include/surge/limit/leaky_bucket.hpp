@@ -6,7 +6,7 @@
 #define SURGE_LIMIT_LEAKY_BUCKET_HPP
 
 #include <surge/detail/backoff.hpp>
-#include <surge/detail/rate_units.hpp>
+#include <surge/limit/detail/rate_units.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -53,7 +53,7 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 ///
 /// **Two arithmetic modes.**
 /// - *exact* (the constructor): excess is kept in exact token units (see
-///   surge/detail/rate_units.hpp) on one atomic word; delays are exact and
+///   surge/limit/detail/rate_units.hpp) on one atomic word; delays are exact and
 ///   rounded up to the clock tick. Lock-free.
 /// - *nginx-exact* (`leaky_bucket::nginx(...)`): nginx's own integer
 ///   arithmetic, bit for bit: time read in whole milliseconds

@@ -7,7 +7,7 @@
 
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
-#include <surge/detail/rate_units.hpp>
+#include <surge/limit/detail/rate_units.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -49,7 +49,7 @@ enum class reserve_status : std::uint8_t {
 /// **Representation.** GCRA ("generic cell rate algorithm", as in Rust's
 /// governor): the state is one 64-bit atomic word holding the theoretical
 /// arrival time TAT (when the bucket will be full again), measured in token
-/// units of 2^-F token (see surge/detail/rate_units.hpp), plus an 8-bit
+/// units of 2^-F token (see surge/limit/detail/rate_units.hpp), plus an 8-bit
 /// configuration generation. tokens(t) = burst - max(0, TAT - t). A request
 /// for n tokens moves TAT by exactly n << F units, so admissions never drift:
 /// over any horizon the limiter admits exactly what the ideal (real-number)

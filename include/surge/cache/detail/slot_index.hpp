@@ -1,18 +1,18 @@
-/// @file surge/detail/slot_index.hpp
+/// @file surge/cache/detail/slot_index.hpp
 /// An open-addressing hash index from a 32-bit hash to a 32-bit node index,
 /// sized once for a maximum number of entries: linear probing, backward-shift
 /// deletion (no tombstones, so probe lengths never degrade), and 8-byte slots
 /// holding the node index and the hash, so a probe compares hashes without
 /// touching the nodes and a deletion shifts entries without rehashing keys.
-#ifndef SURGE_DETAIL_SLOT_INDEX_HPP
-#define SURGE_DETAIL_SLOT_INDEX_HPP
+#ifndef SURGE_CACHE_DETAIL_SLOT_INDEX_HPP
+#define SURGE_CACHE_DETAIL_SLOT_INDEX_HPP
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
 #include <surge/detail/hash.hpp>
-#include <surge/detail/index_list.hpp>
+#include <surge/cache/detail/index_list.hpp>
 
 namespace surge::detail {
 
@@ -111,4 +111,4 @@ class slot_index {
 
 }  // namespace surge::detail
 
-#endif  // SURGE_DETAIL_SLOT_INDEX_HPP
+#endif  // SURGE_CACHE_DETAIL_SLOT_INDEX_HPP

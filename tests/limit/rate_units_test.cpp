@@ -1,4 +1,4 @@
-#include <surge/detail/rate_units.hpp>
+#include <surge/limit/detail/rate_units.hpp>
 
 #include <cstdint>
 #include <random>

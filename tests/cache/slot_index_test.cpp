@@ -1,6 +1,6 @@
 // detail::slot_index against std::unordered_map, with colliding hashes so
 // probe runs wrap around the table and backward-shift deletion is exercised.
-#include <surge/detail/slot_index.hpp>
+#include <surge/cache/detail/slot_index.hpp>
 
 #include <cstdint>
 #include <random>

@@ -1,4 +1,4 @@
-/// @file surge/detail/rate_units.hpp
+/// @file surge/limit/detail/rate_units.hpp
 /// Exact integer time <-> token arithmetic for surge's rate limiters.
 ///
 /// A limiter's state is kept in *token units* (2^-F of one token) rather than
@@ -17,8 +17,8 @@
 ///
 /// Everything here is constexpr-free plain integer code; 128-bit products use
 /// `unsigned __int128` where the compiler has it and a portable path otherwise.
-#ifndef SURGE_DETAIL_RATE_UNITS_HPP
-#define SURGE_DETAIL_RATE_UNITS_HPP
+#ifndef SURGE_LIMIT_DETAIL_RATE_UNITS_HPP
+#define SURGE_LIMIT_DETAIL_RATE_UNITS_HPP
 
 #include <cmath>
 #include <cstdint>
@@ -213,4 +213,4 @@ inline constexpr double max_rate = 1e12;
 
 }  // namespace surge::detail
 
-#endif  // SURGE_DETAIL_RATE_UNITS_HPP
+#endif  // SURGE_LIMIT_DETAIL_RATE_UNITS_HPP

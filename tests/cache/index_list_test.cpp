@@ -1,5 +1,5 @@
 // detail::index_list against std::list on random operations.
-#include <surge/detail/index_list.hpp>
+#include <surge/cache/detail/index_list.hpp>
 
 #include <cstdint>
 #include <iterator>

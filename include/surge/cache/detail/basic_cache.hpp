@@ -1,10 +1,10 @@
-/// @file surge/detail/basic_cache.hpp
+/// @file surge/cache/detail/basic_cache.hpp
 /// The engine shared by lru_cache and lfu_cache: a node pool preallocated for
 /// the capacity, an open-addressing index, stats, TTL and the eviction
 /// listener. The replacement order is a policy (lru_policy, lfu_policy) that
 /// links the nodes by index; the engine never allocates after construction.
-#ifndef SURGE_DETAIL_BASIC_CACHE_HPP
-#define SURGE_DETAIL_BASIC_CACHE_HPP
+#ifndef SURGE_CACHE_DETAIL_BASIC_CACHE_HPP
+#define SURGE_CACHE_DETAIL_BASIC_CACHE_HPP
 
 #include <cassert>
 #include <chrono>
@@ -18,8 +18,8 @@
 #include <utility>
 
 #include <surge/cache/stats.hpp>
-#include <surge/detail/index_list.hpp>
-#include <surge/detail/slot_index.hpp>
+#include <surge/cache/detail/index_list.hpp>
+#include <surge/cache/detail/slot_index.hpp>
 
 namespace surge::detail {
 
@@ -438,4 +438,4 @@ class basic_cache {
 
 }  // namespace surge::detail
 
-#endif  // SURGE_DETAIL_BASIC_CACHE_HPP
+#endif  // SURGE_CACHE_DETAIL_BASIC_CACHE_HPP

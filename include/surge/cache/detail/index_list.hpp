@@ -1,10 +1,10 @@
-/// @file surge/detail/index_list.hpp
+/// @file surge/cache/detail/index_list.hpp
 /// Intrusive doubly-linked lists whose nodes live in an array and link to
 /// each other by 32-bit index instead of by pointer: half the size of pointer
 /// links, no allocation, and a node pool that can be moved as one block.
 /// Used by the caches (recency lists, frequency buckets).
-#ifndef SURGE_DETAIL_INDEX_LIST_HPP
-#define SURGE_DETAIL_INDEX_LIST_HPP
+#ifndef SURGE_CACHE_DETAIL_INDEX_LIST_HPP
+#define SURGE_CACHE_DETAIL_INDEX_LIST_HPP
 
 #include <cstdint>
 
@@ -101,4 +101,4 @@ struct index_list {
 
 }  // namespace surge::detail
 
-#endif  // SURGE_DETAIL_INDEX_LIST_HPP
+#endif  // SURGE_CACHE_DETAIL_INDEX_LIST_HPP
