@@ -19,10 +19,30 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("sharded_cache splits the capacity and rejects too small a one", "[sharded]") {
+TEST_CASE("sharded_cache splits the capacity and rejects a zero or too large one", "[sharded]") {
   using cache = surge::sharded_cache<surge::lru_cache<int, int>, 4>;
-  CHECK_THROWS_AS(cache(3), std::invalid_argument);
   CHECK_THROWS_AS(cache(0), std::invalid_argument);
+  CHECK(cache::max_capacity == 4 * surge::lru_cache<int, int>::max_capacity);
+  try {
+    cache c(cache::max_capacity + 1);
+    FAIL("too large a capacity accepted");
+  } catch (const std::invalid_argument& e) {  // names the type and the argument, not the engine
+    CHECK(std::string_view(e.what()).find("sharded_cache: capacity") != std::string_view::npos);
+  }
+  {
+    cache small(3);  // fewer entries than shards: three shards of one
+    CHECK(small.capacity() == 3);
+    for (int k = 0; k < 100; ++k) {
+      small.put(k, k);
+      CHECK(small.shard_index(k) < 3);
+    }
+    CHECK(small.size() == 3);
+    cache one(1);
+    one.put(1, 1);
+    one.put(2, 2);
+    CHECK(one.size() == 1);
+    CHECK(one.get(2) == std::optional<int>(2));
+  }
   cache c(10);  // shards of 3, 3, 2, 2
   CHECK(c.capacity() == 10);
   CHECK(c.empty());

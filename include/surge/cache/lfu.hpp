@@ -9,9 +9,10 @@
 #include <functional>
 #include <memory>
 
-#include <surge/cache/stats.hpp>
 #include <surge/cache/detail/basic_cache.hpp>
 #include <surge/cache/detail/index_list.hpp>
+#include <surge/cache/stats.hpp>
+#include <surge/detail/key_checks.hpp>
 
 namespace surge {
 namespace detail {
@@ -154,8 +155,12 @@ class lfu_policy {
 /// std::invalid_argument; user exceptions as for lru_cache (basic guarantee).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class lfu_cache : public detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy> {
-  using base = detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy>;
+class lfu_cache
+    : public detail::checked_key_base<detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy>, Key,
+                                      Hash, KeyEqual> {
+  SURGE_DETAIL_CHECK_HASHED_KEY("surge::lfu_cache", Key, Hash, KeyEqual);
+  using base = detail::checked_key_base<detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy>, Key,
+                                        Hash, KeyEqual>;
 
  public:
   using base::base;

@@ -8,9 +8,10 @@
 #include <cstdint>
 #include <functional>
 
-#include <surge/cache/stats.hpp>
 #include <surge/cache/detail/basic_cache.hpp>
 #include <surge/cache/detail/index_list.hpp>
+#include <surge/cache/stats.hpp>
+#include <surge/detail/key_checks.hpp>
 
 namespace surge {
 namespace detail {
@@ -101,8 +102,12 @@ class lru_policy {
 /// Not copyable or movable (hold it by `std::unique_ptr` to move it around).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class lru_cache : public detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy> {
-  using base = detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy>;
+class lru_cache
+    : public detail::checked_key_base<detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy>, Key,
+                                      Hash, KeyEqual> {
+  SURGE_DETAIL_CHECK_HASHED_KEY("surge::lru_cache", Key, Hash, KeyEqual);
+  using base = detail::checked_key_base<detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy>, Key,
+                                        Hash, KeyEqual>;
 
  public:
   using base::base;
