@@ -151,16 +151,14 @@ class lfu_policy {
 ///
 /// Thread safety: not thread-safe. Use sharded_cache to share one.
 ///
-/// Bad input: capacity 0 (or above `max_capacity`) and a negative ttl throw
-/// std::invalid_argument; user exceptions as for lru_cache (basic guarantee).
+/// Bad input: capacity 0 (or above `max_capacity`) and a zero or negative ttl
+/// throw std::invalid_argument; key types are checked as for lru_cache; user
+/// exceptions as for lru_cache (basic guarantee).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class lfu_cache
-    : public detail::checked_key_base<detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy>, Key,
-                                      Hash, KeyEqual> {
+class lfu_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy> {
   SURGE_DETAIL_CHECK_HASHED_KEY("surge::lfu_cache", Key, Hash, KeyEqual);
-  using base = detail::checked_key_base<detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy>, Key,
-                                        Hash, KeyEqual>;
+  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy>;
 
  public:
   using base::base;

@@ -21,6 +21,7 @@
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/detail/slot_index.hpp>
 #include <surge/cache/stats.hpp>
+#include <surge/detail/key_checks.hpp>
 
 namespace surge::detail {
 
@@ -447,6 +448,12 @@ class basic_cache {
   eviction_listener on_evict_;
   duration ttl_;
 };
+
+/// What a public cache (lru_cache, lfu_cache, ...) derives from: the engine,
+/// or an empty stand-in when the key type is refused, so that the public
+/// type's SURGE_DETAIL_CHECK_HASHED_KEY is the only error the user reads.
+template <class Key, class Value, class Hash, class KeyEqual, class Clock, class Policy>
+using public_cache_base = checked_key_base<basic_cache<Key, Value, Hash, KeyEqual, Clock, Policy>, Key, Hash, KeyEqual>;
 
 }  // namespace surge::detail
 
