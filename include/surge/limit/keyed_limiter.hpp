@@ -14,6 +14,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -237,7 +238,8 @@ class keyed_limiter {
   }
 
   Limiter limiter_;
-  Hash hash_{};
+  // (a stand-in when Hash cannot hash Key, so the static_assert above is the only error)
+  [[no_unique_address]] std::conditional_t<detail::hashes_key_v<Key, Hash>, Hash, detail::refused_key_base> hash_{};
   shard_array shards_;
 };
 
