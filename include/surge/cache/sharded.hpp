@@ -111,7 +111,9 @@ class sharded_cache {
 
   sharded_cache(std::size_t capacity, const options& opts, const hasher& hash = hasher(),
                 const key_equal& eq = key_equal())
-      : hash_(hash), capacity_(checked_capacity(capacity)), shards_(std::min(capacity, Shards), [&](std::size_t i) {
+      : hash_(hash),
+        capacity_(detail::checked_total(capacity, max_capacity, "surge::sharded_cache: capacity", "max_capacity")),
+        shards_(std::min(capacity, Shards), [&](std::size_t i) {
           return shard_state(detail::share_of(capacity, std::min(capacity, Shards), i), opts, hash, eq);
         }) {}
 
@@ -271,14 +273,6 @@ class sharded_cache {
   };
   using shard_array = detail::sharded_locks<shard_state, Shards, Mutex>;
   using shard = typename shard_array::shard;
-
-  static std::size_t checked_capacity(std::size_t capacity) {
-    if (capacity == 0) throw std::invalid_argument("surge::sharded_cache: capacity must be at least 1");
-    if (capacity > max_capacity)
-      throw std::invalid_argument("surge::sharded_cache: capacity " + std::to_string(capacity) +
-                                  " is above max_capacity (" + std::to_string(max_capacity) + ")");
-    return capacity;
-  }
 
   template <class K>
   shard& shard_for(const K& key) const {

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include <surge/detail/cache_line.hpp>
@@ -21,6 +23,18 @@ namespace surge::detail {
 /// `total % parts` shares hold one more). O(1); `parts` must be positive.
 [[nodiscard]] constexpr std::size_t share_of(std::size_t total, std::size_t parts, std::size_t i) noexcept {
   return total / parts + (i < total % parts ? 1 : 0);
+}
+
+/// Checks the total capacity of a sharded container: returns `n` when it is
+/// in [1, max], else throws std::invalid_argument with a message naming the
+/// argument (`what`, e.g. "surge::sharded_cache: capacity") and the limit
+/// (`max_name`).
+inline std::size_t checked_total(std::size_t n, std::size_t max, const char* what, const char* max_name) {
+  if (n == 0) throw std::invalid_argument(std::string(what) + " must be at least 1");
+  if (n > max)
+    throw std::invalid_argument(std::string(what) + " " + std::to_string(n) + " is above " + max_name + " (" +
+                                std::to_string(max) + ")");
+  return n;
 }
 
 /// `count()` shards (1 to MaxShards, fixed at construction), each a T with

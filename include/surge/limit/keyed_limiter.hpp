@@ -92,9 +92,13 @@ class keyed_limiter {
 
   /// Limits each key like `prototype`, holding at most `max_keys` keys.
   keyed_limiter(const Limiter& prototype, std::size_t max_keys)
-      : limiter_(prototype), shards_(std::min(checked_max_keys(max_keys), Shards), [&](std::size_t i) {
-          return shard(detail::share_of(max_keys, std::min(max_keys, Shards), i), limiter_);
-        }) {}
+      : limiter_(prototype),
+        shards_(
+            std::min(
+                detail::checked_total(max_keys, max_keys_limit, "surge::keyed_limiter: max_keys", "max_keys_limit"),
+                Shards),
+            [&](std::size_t i) { return shard(detail::share_of(max_keys, std::min(max_keys, Shards), i), limiter_); }) {
+  }
   keyed_limiter(const keyed_limiter&) = delete;
   keyed_limiter& operator=(const keyed_limiter&) = delete;
 
@@ -224,14 +228,6 @@ class keyed_limiter {
   };
 
   using shard_array = detail::sharded_locks<shard, Shards, std::mutex>;
-
-  static std::size_t checked_max_keys(std::size_t max_keys) {
-    if (max_keys == 0) throw std::invalid_argument("surge::keyed_limiter: max_keys must be at least 1");
-    if (max_keys > max_keys_limit)
-      throw std::invalid_argument("surge::keyed_limiter: max_keys " + std::to_string(max_keys) +
-                                  " is above max_keys_limit (" + std::to_string(max_keys_limit) + ")");
-    return max_keys;
-  }
 
   typename shard_array::shard& shard_for(const Key& key) const {
     return shards_[shards_.index_of(static_cast<std::size_t>(hash_(key)))];
