@@ -2,10 +2,14 @@
 # Installs, with apt-get, whatever surge's build, tests, examples and benchmarks
 # need and this Debian/Ubuntu machine lacks. Uses sudo when not root.
 # (g++ and clang++, CMake, Ninja, Catch2, {fmt}, and the benchmark peers).
+# With arguments, installs those packages instead (scripts/quickstart.sh).
 set -euo pipefail
 
 packages=(g++ clang cmake ninja-build catch2 libfmt-dev
           libatomic-queue-dev libconcurrentqueue-dev libboost-dev libtbb-dev libasio-dev)
+if [[ $# -gt 0 ]]; then
+  packages=("$@")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

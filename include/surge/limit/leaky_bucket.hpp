@@ -69,6 +69,11 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// that a step of more than 60 s counts as 1 ms and moves its stamp back;
 /// surge does not reproduce that exception).
 ///
+/// **Clock readings at the limits** (time_point::min()/max(), readings more
+/// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
+/// differences saturate, never overflow; a reading far after the last one
+/// finds the meter fresh, and delays saturate to duration::max().
+///
 /// Complexity: admit is O(1). Thread safety: see the modes. Bad input: rate
 /// <= 0, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0) throw
 /// std::invalid_argument naming the argument. burst up to 2^40; delay >
@@ -294,7 +299,9 @@ class leaky_bucket {
 /// units, where uber truncates time.Second/rate to whole nanoseconds);
 /// returned times are rounded up to the clock tick.
 ///
-/// Clock going backwards: never credits, never moves the state back.
+/// Clock going backwards: never credits, never moves the state back. Clock
+/// readings at the limits saturate (the returned time point at
+/// time_point::max(), never wrapping to the past).
 /// Complexity O(1). Lock-free: one atomic word updated by CAS. Bad input:
 /// rate <= 0, NaN, infinite or > 1e9 per second, or slack > 2^32, throw
 /// std::invalid_argument.

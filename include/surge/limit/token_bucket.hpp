@@ -49,8 +49,12 @@ enum class reserve_status : std::uint8_t {
 /// **Representation.** GCRA ("generic cell rate algorithm", as in Rust's
 /// governor): the state is one 64-bit atomic word holding the theoretical
 /// arrival time TAT (when the bucket will be full again), measured in token
-/// units of 2^-F token (see surge/limit/detail/rate_units.hpp), plus an 8-bit
-/// configuration generation. tokens(t) = burst - max(0, TAT - t). A request
+/// units of 2^-F token (see surge/limit/detail/rate_units.hpp), plus the low
+/// 8 bits of the configuration's generation; the configuration itself sits in
+/// two slots stamped with the full 64-bit generation and read seqlock-style,
+/// so no call computes with a mixture of two configurations, and the
+/// observers re-check the word (see the private `slot`). tokens(t) = burst -
+/// max(0, TAT - t). A request
 /// for n tokens moves TAT by exactly n << F units, so admissions never drift:
 /// over any horizon the limiter admits exactly what the ideal (real-number)
 /// bucket admits for clock readings rounded down to one unit (at most 1 ns for
@@ -67,6 +71,14 @@ enum class reserve_status : std::uint8_t {
 /// units (52 to 104 days for rates up to 1e9/s, less above) the next call re-bases
 /// the epoch (one CAS, rounding down by < 1 unit, never crediting).
 ///
+/// **Clock readings at the limits** (time_point::min()/max(), readings more
+/// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
+/// differences saturate, never overflow. A reading far after the epoch
+/// re-bases (the bucket is full, as after any long idle); one far before it
+/// follows the clock-backwards rule. Waits (delay, time_until_available) are
+/// the true wait saturated to duration::max(); time_to_act saturates at
+/// time_point::max().
+///
 /// Complexity: every operation O(1); try_acquire/reserve/cancel retry their CAS
 /// under contention (lock-free: some thread always makes progress).
 /// Thread safety: Lock-free; every member may be called from any number of
@@ -76,7 +88,8 @@ enum class reserve_status : std::uint8_t {
 /// std::invalid_argument from the constructor and set_rate/set_burst (use
 /// `unlimited()` for no limit). n > burst never passes: try_acquire returns
 /// false, reserve says `exceeds_burst`, time_until_available returns
-/// duration::max(), acquire throws std::invalid_argument.
+/// duration::max(), acquire throws std::invalid_argument. cancel applies once
+/// per reservation (a reservation is move-only; cancel consumes it).
 template <class Clock = std::chrono::steady_clock>
 class token_bucket {
   static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
