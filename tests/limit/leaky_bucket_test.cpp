@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "phase_driver.hpp"
+#include "seconds_clock.hpp"
 #include "surge_test.hpp"
 
 using namespace std::chrono_literals;
@@ -289,14 +290,7 @@ TEST_CASE("leaky_bucket_pacer: concurrent takers get distinct evenly spaced slot
 
 namespace {
 
-struct seconds_clock {
-  using rep = std::int64_t;
-  using period = std::ratio<1>;
-  using duration = std::chrono::duration<rep, period>;
-  using time_point = std::chrono::time_point<seconds_clock>;
-  static constexpr bool is_steady = false;
-  static time_point now() noexcept { return time_point{}; }
-};
+using surge_test::seconds_clock;
 
 template <class Clock>
 void exercise_leaky_at(typename Clock::time_point built, typename Clock::time_point at, bool forwards) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "phase_driver.hpp"
+#include "seconds_clock.hpp"
 #include "surge_test.hpp"
 
 using namespace std::chrono_literals;
@@ -578,16 +579,7 @@ TEST_CASE("token_bucket cancel is applied once per reservation", "[limit][token_
 
 namespace {
 
-// A clock whose tick is a whole second: its readings overflow int64
-// nanoseconds beyond 292 years.
-struct seconds_clock {
-  using rep = std::int64_t;
-  using period = std::ratio<1>;
-  using duration = std::chrono::duration<rep, period>;
-  using time_point = std::chrono::time_point<seconds_clock>;
-  static constexpr bool is_steady = false;
-  static time_point now() noexcept { return time_point{}; }
-};
+using surge_test::seconds_clock;
 
 template <class Clock>
 void exercise_token_bucket_at(typename Clock::time_point built, typename Clock::time_point at, bool forwards) {

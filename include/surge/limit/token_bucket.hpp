@@ -487,12 +487,22 @@ class token_bucket {
   bool load_hot(std::uint64_t w, config& c) const noexcept {
     // a branch, not an index: the predictor lets the slot loads start before
     // the word's load completes (an index would make them wait for it)
-    return (w & 1u) ? read_slot(slots_[1], w, c) : read_slot(slots_[0], w, c);
+    return (w & 1u) ? read_slot<true>(slots_[1], w, c) : read_slot<true>(slots_[0], w, c);
   }
-  bool load_slot(std::uint64_t w, config& c) const noexcept { return read_slot(slots_[w & 1u], w, c); }
+  bool load_slot(std::uint64_t w, config& c) const noexcept { return read_slot<false>(slots_[w & 1u], w, c); }
 
+  /// The seqlock read of one slot, for a word w the caller loaded with
+  /// acquire. Hot (try_acquire): the fields it needs (not the rate) and one
+  /// stamp load, after them: the acquire load of w already ordered the
+  /// publication of w's generation before these loads, so a stamp still
+  /// naming that generation means no writer touched the slot in between;
+  /// only across a wrap of the word's 8-bit generation can it pass a mixture,
+  /// and then the CAS on the exact word w fails (see the class comment for
+  /// the one exception). The other callers also check the stamp before the
+  /// fields, so they never compute with a mixture at all.
+  template <bool Hot>
   static bool read_slot(const slot& s, std::uint64_t w, config& c) noexcept {
-    const std::uint64_t stamp = s.stamp.load(std::memory_order_acquire);
+    const std::uint64_t stamp = Hot ? 0 : s.stamp.load(std::memory_order_acquire);
     c.units.m = s.m.load(std::memory_order_acquire);
     const std::uint64_t sf = s.sf.load(std::memory_order_acquire);
     c.units.s = static_cast<std::uint32_t>(sf & 0xffffffffu);
@@ -500,9 +510,11 @@ class token_bucket {
     c.epoch = s.epoch.load(std::memory_order_acquire);
     c.burst = s.burst.load(std::memory_order_acquire);
     c.burst_u = s.burst_u.load(std::memory_order_acquire);
-    c.rate = std::bit_cast<double>(s.rate_bits.load(std::memory_order_acquire));
-    c.generation = stamp >> 1;
-    return s.stamp.load(std::memory_order_acquire) == stamp && (stamp & 1u) == 0 && gen_of(w) == (c.generation & 0xffu);
+    if constexpr (!Hot) c.rate = std::bit_cast<double>(s.rate_bits.load(std::memory_order_acquire));
+    const std::uint64_t after = s.stamp.load(std::memory_order_acquire);
+    c.generation = after >> 1;
+    // even (not being written) and naming w's generation, in one compare
+    return (after & 0x1ffu) == (gen_of(w) << 1) && (Hot || after == stamp);
   }
 
   /// A consistent (word, configuration) pair: the configuration the word

@@ -220,6 +220,11 @@ struct rate_units {
 [[nodiscard]] inline std::int64_t add_sat(std::int64_t a, std::int64_t b) noexcept {
   constexpr std::int64_t hi = std::numeric_limits<std::int64_t>::max();
   constexpr std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+#if defined(__GNUC__)  // g++ and clang: one add and a branch on the overflow flag
+  std::int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? hi : lo;
+  return r;
+#endif
   if (b > 0 && a > hi - b) return hi;
   if (b < 0 && a < lo - b) return lo;
   return a + b;
@@ -229,6 +234,11 @@ struct rate_units {
 [[nodiscard]] inline std::int64_t sub_sat(std::int64_t a, std::int64_t b) noexcept {
   constexpr std::int64_t hi = std::numeric_limits<std::int64_t>::max();
   constexpr std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+#if defined(__GNUC__)
+  std::int64_t r = 0;
+  if (__builtin_sub_overflow(a, b, &r)) return b > 0 ? lo : hi;
+  return r;
+#endif
   if (b > 0 && a < lo + b) return lo;
   if (b < 0 && a > hi + b) return hi;
   return a - b;
