@@ -36,6 +36,7 @@
 #include <surge/limit/token_bucket.hpp>
 #include <surge/queue/mpmc_queue.hpp>
 #include <surge/resilience/circuit_breaker.hpp>
+#include <surge/resilience/retry.hpp>
 #include <surge/version.hpp>
 
 #endif // SURGE_SURGE_HPP
