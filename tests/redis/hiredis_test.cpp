@@ -131,11 +131,11 @@ TEST_CASE("redis faults: the circuit breaker makes a dead Redis cost one local d
   CHECK(b.breaker_open());
   for (int i = 0; i < 100; ++i) CHECK(b.try_acquire("k", 1, clk::now()).cause == fault::circuit_open);
   CHECK(c.calls == 3);
-  clk::advance(1s);  // one probe; it fails: open again
+  clk::advance(1001ms);  // one probe; it fails: open again
   CHECK(b.try_acquire("k", 1, clk::now()).cause == fault::timeout);
   CHECK(b.try_acquire("k", 1, clk::now()).cause == fault::circuit_open);
   CHECK(c.calls == 4);
-  clk::advance(1s);
+  clk::advance(1001ms);
   c.status = fault::none;  // Redis is back (answering garbage, as it happens: still a success of the transport)
   c.answer = error_reply("ERR boom");
   CHECK_THROWS_AS(b.try_acquire("k", 1, clk::now()), surge::redis::reply_error);
@@ -263,7 +263,7 @@ TEST_CASE("redis faults: killed, restarted and paused redis-server", "[redis]") 
 
   // restarted on the same port: the limiter recovers (the state was lost: a full bucket)
   REQUIRE(srv.start(conn.port()));
-  clk::advance(1s);
+  clk::advance(1001ms);
   d = closed->try_acquire("k", 1, clk::now());
   CHECK(d.source == decision_source::redis);
   CHECK(d.remaining == 4);
@@ -278,7 +278,7 @@ TEST_CASE("redis faults: killed, restarted and paused redis-server", "[redis]") 
   }
   CHECK(closed->breaker_open());
   srv.resume();
-  clk::advance(1s);
+  clk::advance(1001ms);
   d = closed->try_acquire("k", 1, clk::now());
   CHECK(d.source == decision_source::redis);
   srv.stop();

@@ -6,8 +6,8 @@
 
 #include <surge/limit/token_bucket.hpp>
 #include <surge/redis/connection.hpp>
-#include <surge/redis/detail/breaker.hpp>
 #include <surge/redis/detail/script.hpp>
+#include <surge/resilience/circuit_breaker.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -159,7 +159,7 @@ class token_bucket {
         rate_(rate_per_second),
         burst_(burst),
         opts_(opts),
-        breaker_(opts.breaker_failures, std::chrono::duration_cast<typename Clock::duration>(opts.breaker_open_for)) {
+        breaker_(breaker_options(opts)) {
     if (!std::isfinite(rate_per_second) || rate_per_second <= 0 || rate_per_second > 1e12)
       throw std::invalid_argument("surge::redis::token_bucket: rate_per_second must be finite, > 0 and <= 1e12");
     if (burst == 0 || burst > (std::size_t{1} << 40))
@@ -178,6 +178,7 @@ class token_bucket {
       throw std::invalid_argument(
           "surge::redis::token_bucket: rate_per_second and burst: the refill time of burst tokens in "
           "microseconds times the rate's denominator exceeds 2^52 (lower burst or use a simpler rate)");
+    if (opts.breaker_failures == 0) breaker_.transition_to(breaker_state::disabled);
     sha_ = detail::sha1_hex(detail::gcra_script);
     a_ = std::to_string(units_.a);
     b_ = std::to_string(units_.b);
@@ -291,7 +292,13 @@ class token_bucket {
   /// denominator (equal to the rate given for decimal and simple rates).
   [[nodiscard]] std::pair<std::int64_t, std::int64_t> script_rate() const noexcept { return {units_.a, units_.b}; }
   /// True while the circuit breaker keeps calls away from Redis.
-  [[nodiscard]] bool breaker_open() const { return breaker_.is_open(); }
+  [[nodiscard]] bool breaker_open() const noexcept {
+    const breaker_state st = breaker_.state();
+    return st == breaker_state::open || st == breaker_state::forced_open || st == breaker_state::half_open;
+  }
+  /// The circuit breaker around the connection (for its state, metrics and
+  /// listener-free manual transitions).
+  [[nodiscard]] surge::circuit_breaker<Clock>& breaker() noexcept { return breaker_; }
   /// The script's source and SHA-1 (to SCRIPT LOAD it ahead, if wanted).
   [[nodiscard]] static std::string_view script() noexcept { return detail::gcra_script; }
   [[nodiscard]] const std::string& script_sha() const noexcept { return sha_; }
@@ -530,12 +537,24 @@ class token_bucket {
     return d;
   }
 
+  /// The breaker opens when the last `breaker_failures` calls all faulted,
+  /// stays open `breaker_open_for`, then lets one probe decide.
+  static typename surge::circuit_breaker<Clock>::options breaker_options(const options& o) {
+    const std::size_t n = std::max<std::uint32_t>(1, o.breaker_failures);
+    return {.failure_rate_threshold = 100.0,
+            .window = window_type::count_based,
+            .window_size = n,
+            .minimum_calls = n,
+            .wait_in_open = o.breaker_open_for,
+            .half_open_calls = 1};
+  }
+
   Connection* conn_;
   std::string prefix_;
   double rate_;
   std::size_t burst_;
   options opts_;
-  detail::connection_breaker<Clock> breaker_;
+  surge::circuit_breaker<Clock> breaker_;
   detail::rational_rate units_{};
   std::string sha_, a_, b_, burst_s_;
   std::mutex local_mutex_;

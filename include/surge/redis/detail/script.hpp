@@ -42,7 +42,7 @@ if s then
     return redis.error_reply('surge: key ' .. key .. ' does not hold a surge token bucket state')
   end
   us = tonumber(us)
-  if us > now then debt = (us - now) * a + tonumber(fr) end
+  if us >= now then debt = (us - now) * a + tonumber(fr) end
 end
 local cap = burst * b
 local function fdiv(x, y)
@@ -74,7 +74,7 @@ if mode == 'g' then
   local le, lf = string.match(ARGV[6], '^(%-?%d+):(%d+)$')
   le = tonumber(le)
   local d = debt
-  if le > now then
+  if le >= now then
     local tl = (le - now) * a + tonumber(lf)
     local back = math.min(tl, n * b)
     d = math.max(0, debt - back)
