@@ -9,12 +9,9 @@
 #include <surge/redis/hiredis.hpp>
 #include <surge/redis/token_bucket.hpp>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,16 +24,32 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int unused_loopback_port() {
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
+// Starts redis-server on 127.0.0.1:port, answering PING; returns its pid, 0
+// if it did not come up on that port (taken?), -1 if it cannot run at all.
+pid_t start_redis(int port) {
+  surge::redis::hiredis_connection probe("127.0.0.1", port);
+  const surge::redis::command ping{"PING"};
+  if (probe.pipeline(std::span(&ping, 1), 100ms).status != surge::redis::fault::unreachable) return 0;  // taken
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    const std::string p = std::to_string(port);
+    ::execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  for (int i = 0; i < 300; ++i) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid)  // exited: not installed (127), or the port is taken
+      return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -1 : 0;
+    if (probe.pipeline(std::span(&ping, 1), 100ms).status == surge::redis::fault::none) return pid;
+    ::usleep(10'000);
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return 0;
 }
 
 // What one worker reports to the parent through a pipe.
@@ -74,32 +87,14 @@ int main(int argc, char** argv) {
   const double rate = argc > 3 ? std::atof(argv[3]) : 200.0;
   const auto burst = static_cast<std::size_t>(argc > 4 ? std::atol(argv[4]) : 20);
 
-  // a redis-server of our own on a free loopback port
-  const int port = unused_loopback_port();
-  const pid_t server = ::fork();
-  if (server == 0) {
-    const int devnull = ::open("/dev/null", O_WRONLY);
-    ::dup2(devnull, 1);
-    ::dup2(devnull, 2);
-    const std::string p = std::to_string(port);
-    ::execlp("redis-server", "redis-server", "--port", p.c_str(), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  surge::redis::hiredis_connection probe("127.0.0.1", port);
-  const surge::redis::command ping{"PING"};
-  bool up = false;
-  for (int i = 0; i < 300 && !up; ++i) {
-    int status = 0;
-    if (::waitpid(server, &status, WNOHANG) == server) break;  // exited: not installed?
-    up = probe.pipeline(std::span(&ping, 1), 100ms).status == surge::redis::fault::none;
-    if (!up) ::usleep(10'000);
-  }
-  if (!up) {
+  // a redis-server of our own on loopback, on the first port it can take
+  int port = 20000 + static_cast<int>(::getpid() % 20000);
+  pid_t server = 0;
+  for (int tries = 0; tries < 20 && server == 0; ++tries, ++port) server = start_redis(port);
+  --port;
+  if (server <= 0) {
     fmt::print(
         "fleet_limit: could not start redis-server; install it (Debian package redis-server) to run this example\n");
-    ::kill(server, SIGKILL);
-    ::waitpid(server, nullptr, 0);
     return 0;
   }
 

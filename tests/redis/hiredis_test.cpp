@@ -17,31 +17,10 @@
 #include <thread>
 #include <vector>
 
-using namespace std::chrono_literals;
-using surge::redis::decision_source;
-using surge::redis::fault;
-using surge::redis::fault_policy;
+using namespace surge_redis_test;
 using surge::redis::hiredis_connection;
-using us = std::chrono::microseconds;
 
 namespace {
-
-/// A Connection that faults (or answers `answer`) on demand, counting calls.
-struct scripted_connection {
-  fault status = fault::timeout;
-  surge::redis::reply answer;
-  int calls = 0;
-  surge::redis::pipeline_result pipeline(std::span<const surge::redis::command> cmds, us) {
-    ++calls;
-    surge::redis::pipeline_result r;
-    r.status = status;
-    if (status == fault::none)
-      r.replies.assign(cmds.size(), answer);
-    else
-      r.message = "scripted fault";
-    return r;
-  }
-};
 
 surge::redis::reply error_reply(std::string s) {
   surge::redis::reply r;

@@ -4,6 +4,8 @@
 
 #include "surge_test.hpp"
 
+#include <surge/redis/connection.hpp>
+
 #include <signal.h>
 #include <sys/types.h>
 
@@ -11,9 +13,36 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <span>
 #include <string>
 
 namespace surge_redis_test {
+
+using namespace std::chrono_literals;
+using surge::redis::decision_source;
+using surge::redis::fault;
+using surge::redis::fault_policy;
+using us = std::chrono::microseconds;
+
+/// A Connection that faults with `status`, or answers `answer` to every
+/// command, counting its calls: for replies and faults a live server would
+/// not produce on demand.
+struct scripted_connection {
+  fault status = fault::timeout;
+  surge::redis::reply answer;
+  int calls = 0;
+  surge::redis::pipeline_result pipeline(std::span<const surge::redis::command> cmds, us) {
+    ++calls;
+    surge::redis::pipeline_result r;
+    r.status = status;
+    if (status == fault::none)
+      r.replies.assign(cmds.size(), answer);
+    else
+      r.message = "scripted fault";
+    return r;
+  }
+};
+static_assert(surge::redis::connection<scripted_connection>);
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path);

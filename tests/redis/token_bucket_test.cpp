@@ -19,12 +19,8 @@
 #include <thread>
 #include <vector>
 
-using namespace std::chrono_literals;
-using surge::redis::decision_source;
-using surge::redis::fault;
-using surge::redis::fault_policy;
+using namespace surge_redis_test;
 using surge::redis::hiredis_connection;
-using us = std::chrono::microseconds;
 
 namespace {
 
@@ -39,29 +35,11 @@ surge::redis::reply run1(hiredis_connection& c, surge::redis::command cmd) {
   return r.replies.at(0);
 }
 
-/// A Connection that answers from a script (or faults), counting calls.
-struct fake_connection {
-  fault status = fault::none;
-  std::vector<surge::redis::reply> answer;
-  int calls = 0;
-  surge::redis::pipeline_result pipeline(std::span<const surge::redis::command> cmds, us) {
-    ++calls;
-    surge::redis::pipeline_result r;
-    r.status = status;
-    if (status == fault::none)
-      for (std::size_t i = 0; i < cmds.size(); ++i)
-        r.replies.push_back(answer.empty() ? surge::redis::reply{} : answer[0]);
-    if (status != fault::none) r.message = "fake fault";
-    return r;
-  }
-};
-static_assert(surge::redis::connection<fake_connection>);
-
 }  // namespace
 
 TEST_CASE("redis token_bucket: bad arguments name the argument", "[redis]") {
-  fake_connection c;
-  using fb = surge::redis::token_bucket<fake_connection>;
+  scripted_connection c;
+  using fb = surge::redis::token_bucket<scripted_connection>;
   const auto throws = [&](auto make, const char* what) {
     try {
       make();
@@ -87,8 +65,8 @@ TEST_CASE("redis token_bucket: bad arguments name the argument", "[redis]") {
 }
 
 TEST_CASE("redis token_bucket: rates become exact fractions of tokens per microsecond", "[redis]") {
-  fake_connection c;
-  using fb = surge::redis::token_bucket<fake_connection>;
+  scripted_connection c;
+  using fb = surge::redis::token_bucket<scripted_connection>;
   CHECK(fb(c, "", 10.0, 10).script_rate() == std::pair<std::int64_t, std::int64_t>{1, 100'000});
   CHECK(fb(c, "", 3.0, 10).script_rate() == std::pair<std::int64_t, std::int64_t>{3, 1'000'000});
   CHECK(fb(c, "", 0.1, 10).script_rate() == std::pair<std::int64_t, std::int64_t>{1, 10'000'000});
@@ -109,8 +87,8 @@ TEST_CASE("redis token_bucket: the SHA-1 and Cluster slots are Redis's", "[redis
   CHECK(bucket::cluster_slot("somekey") == 11058);
   CHECK(bucket::cluster_slot("foo") == 12182);
   CHECK(bucket::cluster_slot("{user1000}.following") == bucket::cluster_slot("user1000"));
-  fake_connection c;
-  surge::redis::token_bucket<fake_connection> b(c, "rl:", 10.0, 10);
+  scripted_connection c;
+  surge::redis::token_bucket<scripted_connection> b(c, "rl:", 10.0, 10);
   CHECK(b.full_key("user:{42}") == "rl:user:{42}");
   CHECK(b.cluster_slot(b.full_key("user:{42}")) == b.cluster_slot("42"));
 }

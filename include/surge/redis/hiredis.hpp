@@ -125,6 +125,7 @@ class hiredis_connection {
                     (c ? std::string(c->errstr) : std::string("out of memory"));
       return false;
     }
+    redisSetTimeout(c.get(), tv);  // a backstop for writes; reads poll against the call's deadline
     ctx_ = std::move(c);
     return true;
   }

@@ -126,9 +126,11 @@ struct options {
 ///
 /// **Faults.** Every call's round trip is bounded by `options.timeout`. When
 /// Redis is unreachable, times out or the connection breaks, `on_fault`
-/// decides (the decision's `source` and `cause` say so), and a circuit
-/// breaker around the connection makes a dead Redis cost one fast local
-/// decision per call rather than a timeout per call. No exception escapes for
+/// decides (the decision's `source` and `cause` say so), and a
+/// surge::circuit_breaker around the connection (open after
+/// `breaker_failures` faults in a row, for `breaker_open_for`, then one
+/// probe) makes a dead Redis cost one fast local decision per call rather
+/// than a timeout per call. No exception escapes for
 /// a Redis fault except under fault_policy::raise; a reply the limiter cannot
 /// use throws reply_error.
 ///
@@ -137,11 +139,12 @@ struct options {
 /// Thread safety: as thread-safe as `Connection` (hiredis_connection: one
 /// thread at a time; hiredis_pool: any number of threads); the breaker and
 /// the local fallback are internally locked. Leases are not thread-safe.
-/// Bad input: rate <= 0, NaN, infinite or > 1e12, burst 0 or > 2^40, a burst
-/// whose refill time overflows the script's exact range (burst / rate above
-/// about 4.5e9 seconds... see docs), timeout <= 0, instances 0, lease_hold
-/// <= 0, or a key prefix containing '{' or '}' (it would override the keys'
-/// Cluster hash tags) throw std::invalid_argument naming the argument.
+/// Bad input: rate <= 0, NaN, infinite or > 1e12; burst 0 or > 2^40, or
+/// burst x the rate's denominator (script_rate()) >= 2^52, e.g. a burst
+/// above about 4.5 million at 0.001 tokens/s; timeout <= 0; instances 0;
+/// lease_hold <= 0; a key prefix containing '{' or '}' (it would override the
+/// keys' Cluster hash tags): each throws std::invalid_argument naming the
+/// argument.
 /// n > burst is refused with retry_after = microseconds::max().
 template <connection Connection, class Clock = std::chrono::steady_clock>
 class token_bucket {
@@ -215,6 +218,7 @@ class token_bucket {
   [[nodiscard]] std::vector<decision> try_acquire_many(const Keys& keys, std::size_t n, time_point now) {
     std::vector<std::string> full;
     for (auto&& k : keys) full.push_back(full_key(std::string_view(k)));
+    if (full.empty()) return {};
     std::vector<command> cmds;
     cmds.reserve(full.size());
     for (const auto& fk : full) cmds.push_back(script_command(fk, n, 'a', {}));
