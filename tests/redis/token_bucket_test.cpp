@@ -93,7 +93,7 @@ TEST_CASE("redis token_bucket: the SHA-1 and Cluster slots are Redis's", "[redis
   CHECK(b.cluster_slot(b.full_key("user:{42}")) == b.cluster_slot("42"));
 }
 
-TEST_CASE("redis token_bucket: the server's SHA-1 of the script is ours; EVAL after SCRIPT FLUSH", "[redis]") {
+TEST_CASE("redis token_bucket: the server computes our SHA-1 of the script, EVAL after SCRIPT FLUSH", "[redis]") {
   const int port = surge_redis_test::shared_port();
   if (port == 0) return;
   hiredis_connection c("127.0.0.1", port);
