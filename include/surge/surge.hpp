@@ -35,6 +35,8 @@
 #include <surge/limit/leaky_bucket.hpp>
 #include <surge/limit/token_bucket.hpp>
 #include <surge/queue/mpmc_queue.hpp>
+#include <surge/resilience/circuit_breaker.hpp>
+#include <surge/resilience/retry.hpp>
 #include <surge/version.hpp>
 
 #endif // SURGE_SURGE_HPP
