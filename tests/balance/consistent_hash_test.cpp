@@ -30,7 +30,7 @@ TEST_CASE("ring: evenness with enough vnodes, minimal disruption on add", "[bala
 }
 
 TEST_CASE("ring: health walks clockwise, weights, bad input", "[balance][ring]") {
-  surge::consistent_hash_ring<> ring({1.0, 1.0, 2.0, 1.0});
+  surge::consistent_hash_ring<> ring(surge::weights{1.0, 1.0, 2.0, 1.0});
   CHECK(ring.points() == 5 * 160);
   const auto a = balance_test::assign([&](std::uint64_t k) { return ring.pick(k); }, 100000);
   const auto c = balance_test::counts(a, 4);
@@ -40,7 +40,7 @@ TEST_CASE("ring: health walks clockwise, weights, bad input", "[balance][ring]")
   CHECK_FALSE(ring.set_healthy(9, true));
   CHECK(ring.pick(std::string("k")) == ring.pick(std::string("k")));
   CHECK_THROWS_AS(surge::consistent_hash_ring<>(0), std::invalid_argument);
-  CHECK_THROWS_AS((surge::consistent_hash_ring<>{1.0, -1.0}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::consistent_hash_ring<>(surge::weights{1.0, -1.0})), std::invalid_argument);
   CHECK_THROWS_AS(surge::consistent_hash_ring<>(3, {.vnodes_per_weight = 0}), std::invalid_argument);
   CHECK_THROWS_AS(surge::consistent_hash_ring<>(3, {.load_factor = -0.5}), std::invalid_argument);
   CHECK_THROWS_AS(ring.add_backend(0.0), std::invalid_argument);

@@ -32,7 +32,7 @@ TEST_CASE("random_balancer: uniform and alias-table weighted distributions", "[b
   }
   {
     const std::vector<double> w{1, 2, 3, 4, 0.5, 9.5};
-    surge::random_balancer r(w);
+    surge::random_balancer r{surge::weights(w)};
     std::vector<double> p;
     for (double x : w) p.push_back(x / 20.0);
     for (std::size_t i = 0; i < w.size(); ++i) CHECK(r.probability(i) == Approx(p[i]));
@@ -52,7 +52,7 @@ TEST_CASE("random_balancer: uniform and alias-table weighted distributions", "[b
 }
 
 TEST_CASE("random_balancer: deterministic, injectable URBG, panic, bad input", "[balance][random]") {
-  surge::random_balancer a(10, 42), b(10, 42);
+  surge::random_balancer a(10, {.seed = 42}), b(10, {.seed = 42});
   for (int i = 0; i < 1000; ++i) CHECK(a.pick() == b.pick());
   std::mt19937_64 g1(1), g2(1);
   for (int i = 0; i < 1000; ++i) CHECK(a.pick(g1) == b.pick(g2));
@@ -65,12 +65,12 @@ TEST_CASE("random_balancer: deterministic, injectable URBG, panic, bad input", "
   for (int i = 0; i < 1000; ++i) ++seen[a.pick()];
   for (int s : seen) CHECK(s > 0);
   CHECK_THROWS_AS(surge::random_balancer(0), std::invalid_argument);
-  CHECK_THROWS_AS((surge::random_balancer{1.0, 0.0}), std::invalid_argument);
-  CHECK_THROWS_AS((surge::random_balancer{1.0, NAN}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::random_balancer(surge::weights{1.0, 0.0})), std::invalid_argument);
+  CHECK_THROWS_AS((surge::random_balancer(surge::weights{1.0, NAN})), std::invalid_argument);
 }
 
 TEST_CASE("random_balancer from several threads", "[balance][random]") {
-  surge::random_balancer r({1.0, 1.0, 2.0});
+  surge::random_balancer r(surge::weights{1.0, 1.0, 2.0});
   std::atomic<int> total{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < 2; ++t)

@@ -133,8 +133,8 @@ TEST_CASE("slow start with real policies (P2C lock-free, Maglev rebuild)", "[bal
   test_clock::reset();
   const std::vector<double> base{1, 1, 1, 1};
   surge::slow_start<test_clock> ss(4, {.window = 10s, .aggression = 1.0, .min_weight_fraction = 0.1});
-  surge::power_of_two_choices p2c(base);
-  surge::maglev<> mg(base);
+  surge::power_of_two_choices p2c{surge::weights(base)};
+  surge::maglev<> mg{surge::weights(base)};
   ss.begin(3);
   CHECK(ss.apply(p2c, base) == 1);
   CHECK(p2c.weight(3) == Approx(0.1));

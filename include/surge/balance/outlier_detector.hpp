@@ -5,7 +5,7 @@
 #ifndef SURGE_BALANCE_OUTLIER_DETECTOR_HPP
 #define SURGE_BALANCE_OUTLIER_DETECTOR_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/validate.hpp>
 
 #include <algorithm>
 #include <atomic>
