@@ -76,10 +76,10 @@ TEST_CASE("a lease_block outlives its owner until the last lease is released", "
 TEST_CASE("leases outlive every policy that issues them", "[balance][backend_lease]") {
   std::vector<surge::backend_lease> kept;
   {
-    surge::least_connections counters(4);                                   // counter scan
-    surge::least_connections levels(100);                                   // level index
-    surge::least_connections keyed(surge::weights{1, 2, 3});                // exact integer keys
-    surge::least_connections cross(surge::weights{0.3, 0.7});               // cross-multiplied
+    surge::least_connections counters(4);                      // counter scan
+    surge::least_connections levels(100);                      // level index
+    surge::least_connections keyed(surge::weights{1, 2, 3});   // exact integer keys
+    surge::least_connections cross(surge::weights{0.3, 0.7});  // cross-multiplied
     surge::power_of_two_choices p2c(8);
     surge::consistent_hash_ring<> ring(8);
     for (int k = 0; k < 70; ++k) {  // > 64: the level index overflows into extra_

@@ -118,12 +118,12 @@ TEST_CASE("snapshot_cell: readers see whole values, old ones are freed", "[balan
 
 TEST_CASE("thread slots are recycled, so few live threads own their slots", "[balance][detail]") {
   const std::size_t mine = surge::detail::thread_slot();
-  CHECK(mine == surge::detail::thread_slot()); // stable
+  CHECK(mine == surge::detail::thread_slot());  // stable
   for (int i = 0; i < 40; ++i) {
     std::size_t seen = 0;
     std::thread t([&] { seen = surge::detail::thread_slot(); });
     t.join();
-    CHECK(seen < surge::detail::slot_count); // one thread at a time: an owned slot, never a shared one
+    CHECK(seen < surge::detail::slot_count);  // one thread at a time: an owned slot, never a shared one
     CHECK(seen != mine);
   }
 }

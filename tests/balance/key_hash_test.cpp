@@ -24,7 +24,7 @@ TEST_CASE("key_hash mixes integers and hashes other keys", "[balance][key_hash]"
   CHECK(h(std::string("a")) == surge::detail::mix64(std::hash<std::string>{}("a")));  // unchanged for std::string
   CHECK(h(2.5) == surge::detail::mix64(std::hash<double>{}(2.5)));
   static_assert(std::is_same_v<surge::key_hash::is_transparent, void>);
-  static_assert(noexcept(h("x")) && noexcept(h(std::string_view("x"))) && noexcept(h(1)));
+  static_assert(noexcept(h("x"))&& noexcept(h(std::string_view("x")))&& noexcept(h(1)));
 }
 
 TEST_CASE("key_hash hashes C strings by their characters, like std::string", "[balance][key_hash]") {
@@ -35,11 +35,11 @@ TEST_CASE("key_hash hashes C strings by their characters, like std::string", "[b
   std::strcpy(b, "user-42");
   const char* ca = a;
   char* mb = b;
-  CHECK(h(ca) == want);                              // const char*
-  CHECK(h(mb) == want);                              // char*
-  CHECK(h(a) == want);                               // char[32], read up to the NUL
-  CHECK(h("user-42") == want);                       // a string literal (const char[8])
-  CHECK(h(std::string_view("user-42")) == want);     // std::string_view
+  CHECK(h(ca) == want);                           // const char*
+  CHECK(h(mb) == want);                           // char*
+  CHECK(h(a) == want);                            // char[32], read up to the NUL
+  CHECK(h("user-42") == want);                    // a string literal (const char[8])
+  CHECK(h(std::string_view("user-42")) == want);  // std::string_view
   CHECK(h(std::string_view("user-42xyz", 7)) == want);
   CHECK(h(static_cast<const char*>(nullptr)) == h(std::string()));  // null: the empty string
   const char no_nul[3] = {'a', 'b', 'c'};

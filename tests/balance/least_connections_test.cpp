@@ -168,8 +168,8 @@ TEST_CASE("least_connections: the equal-weight level index matches the model", "
     for (int round = 0; round < 16; ++round) {
       const std::size_t n = round < 4 ? 1 + static_cast<std::size_t>(round) : 30 + rng() % 150;
       const bool weighted = round % 2 == 1;  // equal weights take the same path as none
-      surge::least_connections lc =
-          weighted ? surge::least_connections(surge::weights(std::vector<double>(n, 2.5))) : surge::least_connections(n);
+      surge::least_connections lc = weighted ? surge::least_connections(surge::weights(std::vector<double>(n, 2.5)))
+                                             : surge::least_connections(n);
       check_against_model(lc, std::vector<double>(n, 1.0), 2000, 2, rng);
     }
   }

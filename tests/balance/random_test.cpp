@@ -82,3 +82,25 @@ TEST_CASE("random_balancer from several threads", "[balance][random]") {
   for (auto& t : ts) t.join();
   CHECK(total.load() == 40000);
 }
+
+TEST_CASE("random_balancer: weights whose sum overflows, shares that underflow", "[balance][random]") {
+  // 100 × 1e307: each finite, the sum is not; scaled exactly, picks stay proportional.
+  surge::random_balancer r(surge::weights(std::vector<double>(100, 1e307)));
+  double total = 0;
+  for (std::size_t i = 0; i < 100; ++i) {
+    CHECK(r.probability(i) == Approx(0.01));
+    total += r.probability(i);
+  }
+  CHECK(total == Approx(1.0));
+  for (std::size_t i = 0; i < 100; ++i)
+    if (i % 10 != 0) r.set_healthy(i, false);
+  for (int k = 0; k < 20000; ++k) {
+    const std::size_t i = r.pick();
+    REQUIRE(i % 10 == 0);  // never a down backend while one is up
+  }
+  // A share that underflows to 0 beside a huge one, and that backend the only one up.
+  surge::random_balancer skew(surge::weights{1e300, 1e-30});
+  CHECK(skew.probability(1) == 0.0);
+  skew.set_healthy(0, false);
+  for (int k = 0; k < 1000; ++k) REQUIRE(skew.pick() == 1);
+}

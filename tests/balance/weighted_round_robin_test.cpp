@@ -83,7 +83,8 @@ TEST_CASE("smooth WRR reproduces nginx's sequences", "[balance][wrr]") {
     CHECK(run(w, 14) == v{0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0});
   }
   {
-    surge::weighted_round_robin w(surge::weights{2.5, 0.5, 0.5});  // non-integer weights (the double layout), exact halves of {5, 1, 1}
+    surge::weighted_round_robin w(
+        surge::weights{2.5, 0.5, 0.5});  // non-integer weights (the double layout), exact halves of {5, 1, 1}
     CHECK(run(w, 14) == v{0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0});
   }
   {
@@ -214,7 +215,7 @@ TEST_CASE("smooth WRR: when the O(1) table is used", "[balance][wrr]") {
   CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}).table_size() == 7);  // from zero: one period, no transient
   CHECK(surge::weighted_round_robin(surge::weights{2.5, 0.5, 0.5}).table_active());  // multiples of 2^-1: exact
   CHECK(surge::weighted_round_robin(surge::weights{2.5, 0.5, 0.5}).table_size() == 7);
-  CHECK_FALSE(surge::weighted_round_robin(surge::weights{0.1, 0.2}).table_active());  // doubles that round: O(n)
+  CHECK_FALSE(surge::weighted_round_robin(surge::weights{0.1, 0.2}).table_active());    // doubles that round: O(n)
   CHECK_FALSE(surge::weighted_round_robin(surge::weights{5, 1, 1}, 0).table_active());  // disabled
   CHECK_FALSE(surge::weighted_round_robin(surge::weights{5, 1, 1}, 6).table_active());  // W = 7 > limit
   CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}, 7).table_active());
@@ -333,7 +334,7 @@ TEST_CASE("shared smooth WRR: two threads together take exactly nginx's picks", 
     std::vector<std::size_t> expected;
     for (std::size_t i = 0; i < 2 * k; ++i) expected.push_back(single.pick());
     std::sort(expected.begin(), expected.end());
-    CHECK(all == expected);  // the first 2k positions of the sequence, each taken once
+    CHECK(all == expected);                 // the first 2k positions of the sequence, each taken once
     CHECK(shared.pick() == single.pick());  // and it continues where they stopped
   }
 }
@@ -358,4 +359,25 @@ TEST_CASE("shared smooth WRR: picks stay valid while another thread flaps health
   reader.join();
   CHECK(picks.load() > 0);
   for (int i = 0; i < 100; ++i) CHECK(shared.pick() != 3);  // quiet again: down is skipped
+}
+
+TEST_CASE("smooth WRR: weights whose sum overflows keep their proportions", "[balance][wrr]") {
+  surge::weighted_round_robin w(surge::weights{1e308, 1e308});
+  std::size_t c[2] = {0, 0};
+  for (int k = 0; k < 1000; ++k) ++c[w.pick()];
+  CHECK(c[0] == 500);
+  CHECK(c[1] == 500);
+  CHECK(w.weight(0) == 1e308);                                                    // as given
+  surge::weighted_round_robin three(surge::weights{1.5e308, 1.5e308, 0.75e308});  // 2 : 2 : 1
+  std::size_t t[3] = {0, 0, 0};
+  for (int k = 0; k < 1000; ++k) ++t[three.pick()];
+  CHECK(t[0] == 400);
+  CHECK(t[1] == 400);
+  CHECK(t[2] == 200);
+  surge::shared_weighted_round_robin shared(surge::weights{1e308, 1e308});
+  std::size_t s[2] = {0, 0};
+  for (int k = 0; k < 1000; ++k) ++s[shared.pick()];
+  CHECK(s[0] == 500);
+  surge::stride_weighted_round_robin stride(surge::weights{1e308, 1e308});
+  CHECK(stride.scaled_weight(0) == stride.scaled_weight(1));
 }

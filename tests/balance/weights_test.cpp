@@ -21,10 +21,9 @@
 namespace {
 // Every weighted policy: built from weights, never from a bare list.
 template <class P>
-constexpr bool weights_only = std::is_constructible_v<P, const surge::weights&> &&
-                              !std::is_constructible_v<P, std::initializer_list<double>> &&
-                              !std::is_constructible_v<P, std::vector<double>> &&
-                              !std::is_constructible_v<P, std::span<const double>>;
+constexpr bool weights_only =
+    std::is_constructible_v<P, const surge::weights&> && !std::is_constructible_v<P, std::initializer_list<double>> &&
+    !std::is_constructible_v<P, std::vector<double>> && !std::is_constructible_v<P, std::span<const double>>;
 }  // namespace
 
 static_assert(weights_only<surge::least_connections>);

@@ -103,9 +103,8 @@ class backend_lease {
   /// `*load` when not null, plus one unit `hook->give_back(hook, index)`
   /// returns when `hook` is not null. On release those are given back in
   /// the order hook, load, life.
-  backend_lease(std::size_t index, detail::lease_block* block, std::atomic<std::int64_t>* life,
-                std::int64_t amount = 1, std::atomic<std::int64_t>* load = nullptr,
-                detail::lease_hook* hook = nullptr) noexcept
+  backend_lease(std::size_t index, detail::lease_block* block, std::atomic<std::int64_t>* life, std::int64_t amount = 1,
+                std::atomic<std::int64_t>* load = nullptr, detail::lease_hook* hook = nullptr) noexcept
       : index_(index), amount_(amount), life_(life), load_(load), hook_(hook), block_(block) {}
 
   backend_lease(const backend_lease&) = delete;

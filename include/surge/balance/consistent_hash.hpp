@@ -19,11 +19,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <string>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -146,8 +146,9 @@ class consistent_hash_ring {
   }
   /// The bounded-load capacity the next `pick_bounded` would apply.
   [[nodiscard]] std::int64_t capacity() const {
-    return tables_.read(
-        [this](const table& t) { return t.capacity(loads_->total.load(std::memory_order_acquire), options_.load_factor); });
+    return tables_.read([this](const table& t) {
+      return t.capacity(loads_->total.load(std::memory_order_acquire), options_.load_factor);
+    });
   }
   [[nodiscard]] const consistent_hash_options& options() const noexcept { return options_; }
   /// The current table, pinned: its `pick(key)` skips the read section
@@ -248,8 +249,7 @@ class consistent_hash_ring {
     for (std::size_t i = 0; i < w.size(); ++i) {
       if (w[i] == 0) continue;
       const double want = w[i] * static_cast<double>(options_.vnodes_per_weight);
-      if (!(want < static_cast<double>(options_.max_points) + 0.5))
-        throw_too_many_points(i, w[i]);
+      if (!(want < static_cast<double>(options_.max_points) + 0.5)) throw_too_many_points(i, w[i]);
       count[i] = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(want)));
       total_points += count[i];
       if (total_points > options_.max_points) throw_too_many_points(i, w[i]);
@@ -288,10 +288,10 @@ class consistent_hash_ring {
     return t;
   }
   [[noreturn]] void throw_too_many_points(std::size_t i, double weight) const {
-    throw std::invalid_argument("consistent_hash_ring: weights: weight[" + std::to_string(i) + "] = " +
-                                std::to_string(weight) + " brings the ring above max_points (" +
-                                std::to_string(options_.max_points) + " points, summed weight · vnodes_per_weight = " +
-                                std::to_string(options_.vnodes_per_weight) + " per unit)");
+    throw std::invalid_argument(
+        "consistent_hash_ring: weights: weight[" + std::to_string(i) + "] = " + std::to_string(weight) +
+        " brings the ring above max_points (" + std::to_string(options_.max_points) +
+        " points, summed weight · vnodes_per_weight = " + std::to_string(options_.vnodes_per_weight) + " per unit)");
   }
   auto builder() {
     return [this](std::vector<double> w, const detail::health_set* old) { return build(std::move(w), old); };

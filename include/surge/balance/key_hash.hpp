@@ -19,9 +19,8 @@ namespace surge {
 namespace detail {
 
 template <class C>
-inline constexpr bool is_char_v = std::is_same_v<C, char> || std::is_same_v<C, wchar_t> ||
-                                  std::is_same_v<C, char8_t> || std::is_same_v<C, char16_t> ||
-                                  std::is_same_v<C, char32_t>;
+inline constexpr bool is_char_v = std::is_same_v<C, char> || std::is_same_v<C, wchar_t> || std::is_same_v<C, char8_t> ||
+                                  std::is_same_v<C, char16_t> || std::is_same_v<C, char32_t>;
 
 /// The character type of a key that is text — a pointer to characters, an
 /// array of them, a std::basic_string or a std::basic_string_view — else void.
@@ -30,12 +29,12 @@ struct text_char {
   using type = void;
 };
 template <class C>
-  requires is_char_v<std::remove_cv_t<C>>
+requires is_char_v<std::remove_cv_t<C>>
 struct text_char<C*> {
   using type = std::remove_cv_t<C>;
 };
 template <class C, std::size_t N>
-  requires is_char_v<std::remove_cv_t<C>>
+requires is_char_v<std::remove_cv_t<C>>
 struct text_char<C[N]> {
   using type = std::remove_cv_t<C>;
 };

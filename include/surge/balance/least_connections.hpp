@@ -542,8 +542,8 @@ class least_connections_core final : public lease_block, private lease_hook {
   std::unique_ptr<std::atomic<std::uint8_t>[]> top_;  // count hint for releases
   std::unique_ptr<std::atomic<std::uint32_t>[]> repair_;
   std::unique_ptr<std::atomic<std::int64_t>[]> held_;  // leases per backend: the lifetime counters
-  std::vector<double> weight_;      // cross-multiplied weights; empty: equal or keyed
-  std::vector<std::int64_t> step_;  // keyed weights: L/w_i; empty otherwise
+  std::vector<double> weight_;                         // cross-multiplied weights; empty: equal or keyed
+  std::vector<std::int64_t> step_;                     // keyed weights: L/w_i; empty otherwise
   alignas(detail::destructive_interference_size) std::atomic<std::size_t> hint_{0};
   alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> rotor_{0};
 };

@@ -133,7 +133,8 @@ class slow_start {
   /// set stay set, and the next apply retries the rest).
   template <class Policy>
   std::size_t apply(Policy& policy, std::span<const double> base_weights, time_point now) {
-    if (base_weights.size() < n_) throw std::invalid_argument("slow_start::apply: base_weights has fewer than n weights");
+    if (base_weights.size() < n_)
+      throw std::invalid_argument("slow_start::apply: base_weights has fewer than n weights");
     for (std::size_t i = 0; i < n_; ++i) detail::check_weight(base_weights[i], "slow_start::apply: base_weights");
     std::size_t set = 0;
     for (std::size_t i = 0; i < n_; ++i) {
@@ -187,7 +188,7 @@ class slow_start {
   std::size_t n_;
   slow_start_options options_;
   std::unique_ptr<std::atomic<std::int64_t>[]> start_;  // ns since the clock's epoch; idle: no ramp
-  std::vector<double> applied_;                          // last factor apply set (apply's own state)
+  std::vector<double> applied_;                         // last factor apply set (apply's own state)
 };
 
 }  // namespace surge

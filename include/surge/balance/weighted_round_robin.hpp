@@ -290,7 +290,7 @@ class weighted_round_robin {
     return best;
   }
 
-  std::vector<double> weight_;          // scaled by 2^-scale_shift_ when their sum was not finite
+  std::vector<double> weight_;  // scaled by 2^-scale_shift_ when their sum was not finite
   int scale_shift_ = 0;
   std::vector<std::uint8_t> up_;        // 1 = up
   std::vector<std::uint32_t> up_list_;  // ascending indices of the up backends (when some are down)
@@ -436,7 +436,8 @@ class stride_weighted_round_robin {
  public:
   /// n backends of weight 1 (`stride_weighted_round_robin{3}` too).
   explicit stride_weighted_round_robin(std::size_t n)
-      : scaled_(detail::check_count(n, "stride_weighted_round_robin: n"), static_cast<std::uint32_t>(max_weight)), health_(n) {}
+      : scaled_(detail::check_count(n, "stride_weighted_round_robin: n"), static_cast<std::uint32_t>(max_weight)),
+        health_(n) {}
   /// Weighted: `stride_weighted_round_robin(surge::weights{5, 1, 1})`.
   explicit stride_weighted_round_robin(const weights& w)
       : scaled_(scale(detail::check_weights(w.values(), "stride_weighted_round_robin: weights"))),
