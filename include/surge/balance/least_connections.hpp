@@ -593,7 +593,7 @@ class least_connections_core final : public lease_block, private lease_hook {
 /// counters) while every usable backend holds 64 or more leases. Lease
 /// release O(1) (O(64) after a race). `active(i)` O(64). Counter and key
 /// scans — `pick()` O(n), release and `active` O(1). Memory: level index 512
-/// bytes per 64 backends plus 13 bytes per backend; counter scan 8 bytes per
+/// bytes per 64 backends plus 21 bytes per backend; counter scan 8 bytes per
 /// backend, key scan 16, cross-multiplication scan 16.
 /// Thread safety: lock-free; `pick`, lease release, `set_healthy`, `active`
 /// from any threads. Concurrent picks and releases race (two picks may see
