@@ -263,10 +263,10 @@ int main(int argc, char** argv) {
                   }}});
       }
       {
-        surge::stride_weighted_round_robin stride(weights);
-        surge::weighted_round_robin smooth(weights);
-        surge::weighted_round_robin smooth_linear(weights, 0);  // table off: nginx's O(n) loop
-        surge::shared_weighted_round_robin shared_smooth(weights);
+        surge::stride_weighted_round_robin stride{surge::weights(weights)};
+        surge::weighted_round_robin smooth{surge::weights(weights)};
+        surge::weighted_round_robin smooth_linear(surge::weights(weights), 0);  // table off: nginx's O(n) loop
+        surge::shared_weighted_round_robin shared_smooth{surge::weights(weights)};
         std::mutex smooth_mutex;
         mutex_nginx_wrr base(weights);
         // smooth WRR is per-thread state: with two threads, behind a mutex
@@ -302,10 +302,10 @@ int main(int argc, char** argv) {
       }
       {
         surge::least_connections lc(n);
-        surge::least_connections weighted_lc(weights);
+        surge::least_connections weighted_lc{surge::weights(weights)};
         std::vector<double> inexact(weights);  // not multiples of a power of two: cross-multiplication
         for (auto& w : inexact) w *= 0.3;
-        surge::least_connections inexact_lc(inexact);
+        surge::least_connections inexact_lc{surge::weights(inexact)};
         mutex_least_conn base(n);
         const std::size_t lc_picks = n > 100 ? picks / 20 : picks;
         // k picks, each lease released at once.
@@ -389,7 +389,7 @@ int main(int argc, char** argv) {
                   }}});
       }
       {
-        surge::random_balancer weighted(weights);
+        surge::random_balancer weighted{surge::weights(weights)};
         measure(rep, o, "random weighted" + tag, t, picks,
                 {{"surge alias table",
                   [&](int, std::size_t k) {
@@ -448,7 +448,7 @@ int main(int argc, char** argv) {
       {
         const std::string note = n == 10 ? quality_of<surge::rendezvous_hash<>>(quality_keys) : std::string();
         surge::rendezvous_hash<> uniform(n);
-        surge::rendezvous_hash<> weighted(weights);
+        surge::rendezvous_hash<> weighted{surge::weights(weights)};
         naive_hrw base(weights);
         const std::size_t k_picks = n > 100 ? picks / 50 : picks;
         measure(rep, o, "rendezvous_hash" + tag, t, k_picks,
@@ -486,7 +486,7 @@ int main(int argc, char** argv) {
     std::size_t down_entries = 0;
     for (int r = 0; r < o.reps; ++r) {
       std::optional<surge::weighted_round_robin> w;
-      build_ns.push_back(surge_bench::time_ns([&] { w.emplace(wrr_weights); }));
+      build_ns.push_back(surge_bench::time_ns([&] { w.emplace(surge::weights(wrr_weights)); }));
       for (int i = 0; i < 1234; ++i) do_not_optimize(w->pick());
       down_ns.push_back(surge_bench::time_ns([&] { w->set_healthy(500, false); }));
       down_entries = w->table_size();

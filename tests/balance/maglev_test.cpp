@@ -38,7 +38,7 @@ TEST_CASE("maglev: evenness, determinism, disruption (10 -> 11, 1e6 keys)", "[ba
 }
 
 TEST_CASE("maglev: weights, health, bad input", "[balance][maglev]") {
-  surge::maglev<> m({1.0, 3.0}, {.table_size = 1009});
+  surge::maglev<> m(surge::weights{1.0, 3.0}, {.table_size = 1009});
   const auto e = m.entries();
   std::size_t ones = 0;
   for (auto x : e) ones += x == 1;
@@ -51,7 +51,7 @@ TEST_CASE("maglev: weights, health, bad input", "[balance][maglev]") {
   CHECK_THROWS_AS(surge::maglev<>(0), std::invalid_argument);
   CHECK_THROWS_AS(surge::maglev<>(3, {.table_size = 1000}), std::invalid_argument);  // not prime
   CHECK_THROWS_AS(surge::maglev<>(7, {.table_size = 7}), std::invalid_argument);     // too small
-  CHECK_THROWS_AS((surge::maglev<>{1.0, 0.0}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::maglev<>(surge::weights{1.0, 0.0})), std::invalid_argument);
   surge::maglev<> tiny(2, {.table_size = 3});
   CHECK_THROWS_AS(tiny.add_backend(), std::length_error);
 }

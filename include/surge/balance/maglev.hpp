@@ -4,12 +4,16 @@
 #ifndef SURGE_BALANCE_MAGLEV_HPP
 #define SURGE_BALANCE_MAGLEV_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/snapshot.hpp>
+#include <surge/balance/detail/streams.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/key_hash.hpp>
+#include <surge/balance/weights.hpp>
+#include <surge/detail/hash.hpp>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -104,14 +108,12 @@ struct maglev_options {
 template <class Hash = key_hash>
 class maglev {
  public:
+  /// n equally weighted backends (`maglev<> m{3}` too: three backends).
   explicit maglev(std::size_t n, maglev_options options = {}, Hash hash = Hash())
       : maglev(std::vector<double>(detail::check_count(n, "maglev: n"), 1.0), options, std::move(hash)) {}
-  explicit maglev(std::span<const double> weights, maglev_options options = {}, Hash hash = Hash())
-      : options_(check(options, weights.size())),
-        hash_(std::move(hash)),
-        tables_(build(detail::check_weights(weights, "maglev: weights"), nullptr)) {}
-  maglev(std::initializer_list<double> weights, maglev_options options = {}, Hash hash = Hash())
-      : maglev(std::span<const double>(weights.begin(), weights.size()), options, std::move(hash)) {}
+  /// Weighted backends: `maglev<> m(surge::weights{5, 1, 1})`.
+  explicit maglev(const weights& w, maglev_options options = {}, Hash hash = Hash())
+      : maglev(std::vector<double>(w.begin(), w.end()), options, std::move(hash)) {}
 
   template <class K>
   [[nodiscard]] std::size_t pick(const K& key) const {
@@ -185,6 +187,11 @@ class maglev {
   auto builder() const {
     return [this](std::vector<double> w, const detail::health_set* old) { return build(std::move(w), old); };
   }
+
+  maglev(std::vector<double> w, maglev_options options, Hash hash)
+      : options_(check(options, w.size())),
+        hash_(std::move(hash)),
+        tables_(build(detail::check_weights(w, "maglev: weights"), nullptr)) {}
 
   maglev_options options_;
   Hash hash_;

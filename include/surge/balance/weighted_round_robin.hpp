@@ -5,14 +5,17 @@
 #ifndef SURGE_BALANCE_WEIGHTED_ROUND_ROBIN_HPP
 #define SURGE_BALANCE_WEIGHTED_ROUND_ROBIN_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/health.hpp>
+#include <surge/balance/detail/snapshot.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/weights.hpp>
+#include <surge/detail/cache_line.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -77,18 +80,28 @@ class shared_weighted_round_robin;
 /// Thread safety: not thread-safe, `set_healthy` included (like nginx's
 /// per-worker state): use one per thread; to share the sequence between
 /// threads use `shared_weighted_round_robin` (lock-free picks).
-/// Bad input: an empty weight list, or a weight that is zero, negative or not
-/// finite, throws std::invalid_argument; `set_healthy` out of range returns
-/// false. Copyable and movable.
+/// Bad input: n == 0, an empty weight list, or a weight that is zero,
+/// negative or not finite, throws std::invalid_argument; weights each finite
+/// but with a sum above DBL_MAX are scaled down together by a power of two
+/// (exact, so the sequence is the one of the weights as given: {1e308,
+/// 1e308} alternates); `set_healthy` out of range returns false. Copyable
+/// and movable.
 class weighted_round_robin {
  public:
   /// Default bound on the table (entries); 0 disables the table.
   static constexpr std::size_t default_table_limit = std::size_t{1} << 20;
 
-  explicit weighted_round_robin(std::span<const double> weights, std::size_t table_limit = default_table_limit)
-      : weight_(detail::check_weights(weights, "weighted_round_robin: weights")),
+  /// n backends of weight 1: plain round robin (`weighted_round_robin{3}`
+  /// too: three backends).
+  explicit weighted_round_robin(std::size_t n)
+      : weighted_round_robin(weights(std::vector<double>(detail::check_count(n, "weighted_round_robin: n"), 1.0))) {}
+  /// Weighted: `weighted_round_robin(surge::weights{5, 1, 1})`; `table_limit`
+  /// bounds the O(1) table (entries; 0: no table).
+  explicit weighted_round_robin(const weights& w, std::size_t table_limit = default_table_limit)
+      : weight_(detail::check_weights(w.values(), "weighted_round_robin: weights")),
         up_(weight_.size(), 1),
         table_limit_(table_limit) {
+    scale_shift_ = detail::fit_sum(weight_, "weighted_round_robin: weights");
     const int shift = detail::dyadic_shift(weight_);
     double sum = 0, scaled_sum = 0;
     for (double w : weight_) {
@@ -108,8 +121,6 @@ class weighted_round_robin {
     up_list_.reserve(weight_.size());
     build_table();
   }
-  weighted_round_robin(std::initializer_list<double> weights, std::size_t table_limit = default_table_limit)
-      : weighted_round_robin(std::span<const double>(weights.begin(), weights.size()), table_limit) {}
 
   /// The next backend in nginx's smooth sequence.
   [[nodiscard]] std::size_t pick() noexcept {
@@ -153,7 +164,10 @@ class weighted_round_robin {
   }
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return i < up_.size() && up_[i] != 0; }
   [[nodiscard]] std::size_t size() const noexcept { return weight_.size(); }
-  [[nodiscard]] double weight(std::size_t i) const noexcept { return i < weight_.size() ? weight_[i] : 0.0; }
+  /// Backend i's weight as given (0 out of range).
+  [[nodiscard]] double weight(std::size_t i) const noexcept {
+    return i < weight_.size() ? std::ldexp(weight_[i], scale_shift_) : 0.0;
+  }
   /// True while `pick()` reads the precomputed table (O(1)); false while it
   /// runs the O(n) algorithm.
   [[nodiscard]] bool table_active() const noexcept { return !table_.empty(); }
@@ -276,7 +290,8 @@ class weighted_round_robin {
     return best;
   }
 
-  std::vector<double> weight_;
+  std::vector<double> weight_;  // scaled by 2^-scale_shift_ when their sum was not finite
+  int scale_shift_ = 0;
   std::vector<std::uint8_t> up_;        // 1 = up
   std::vector<std::uint32_t> up_list_;  // ascending indices of the up backends (when some are down)
   std::size_t up_count_ = weight_.size();
@@ -318,12 +333,12 @@ class weighted_round_robin {
 /// the new table), leaving the policy valid. Not copyable or movable.
 class shared_weighted_round_robin {
  public:
-  explicit shared_weighted_round_robin(std::span<const double> weights,
+  /// n backends of weight 1 (`shared_weighted_round_robin{3}` too).
+  explicit shared_weighted_round_robin(std::size_t n) : core_(n), health_(core_.size()), cell_(snapshot()) {}
+  /// Weighted: `shared_weighted_round_robin(surge::weights{5, 1, 1})`.
+  explicit shared_weighted_round_robin(const weights& w,
                                        std::size_t table_limit = weighted_round_robin::default_table_limit)
-      : core_(weights, table_limit), health_(core_.size()), cell_(snapshot()) {}
-  shared_weighted_round_robin(std::initializer_list<double> weights,
-                              std::size_t table_limit = weighted_round_robin::default_table_limit)
-      : shared_weighted_round_robin(std::span<const double>(weights.begin(), weights.size()), table_limit) {}
+      : core_(w, table_limit), health_(core_.size()), cell_(snapshot()) {}
 
   /// The next backend in nginx's smooth sequence.
   [[nodiscard]] std::size_t pick() {
@@ -419,11 +434,14 @@ class shared_weighted_round_robin {
 /// concurrently. Bad input: as `weighted_round_robin`.
 class stride_weighted_round_robin {
  public:
-  explicit stride_weighted_round_robin(std::span<const double> weights)
-      : scaled_(scale(detail::check_weights(weights, "stride_weighted_round_robin: weights"))),
+  /// n backends of weight 1 (`stride_weighted_round_robin{3}` too).
+  explicit stride_weighted_round_robin(std::size_t n)
+      : scaled_(detail::check_count(n, "stride_weighted_round_robin: n"), static_cast<std::uint32_t>(max_weight)),
+        health_(n) {}
+  /// Weighted: `stride_weighted_round_robin(surge::weights{5, 1, 1})`.
+  explicit stride_weighted_round_robin(const weights& w)
+      : scaled_(scale(detail::check_weights(w.values(), "stride_weighted_round_robin: weights"))),
         health_(scaled_.size()) {}
-  stride_weighted_round_robin(std::initializer_list<double> weights)
-      : stride_weighted_round_robin(std::span<const double>(weights.begin(), weights.size())) {}
 
   static constexpr std::uint64_t max_weight = 65535;
 
