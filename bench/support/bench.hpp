@@ -6,6 +6,8 @@
 //                --quick  a short run (CI smoke test; figures not meaningful)
 //                --reps N repetitions per measurement (median reported)
 //                --filter S  run only scenarios whose name contains S
+//                --sweep  how cost grows with size: the bench's scenarios over a
+//                         range of sizes (capacity, backends, task cost ...)
 //
 // parse_args() starts and joins one thread before it returns, so nothing is ever
 // timed in a process that has not yet had a second thread: until then glibc and
@@ -33,6 +35,7 @@ namespace surge_bench {
 struct options {
   bool json = false;
   bool quick = false;
+  bool sweep = false;
   int reps = 5;
   std::string filter;
 };
@@ -47,12 +50,14 @@ inline options parse_args(int argc, char** argv) {
     } else if (a == "--quick") {
       o.quick = true;
       o.reps = 1;
+    } else if (a == "--sweep") {
+      o.sweep = true;
     } else if (a == "--reps" && i + 1 < argc) {
       o.reps = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--filter" && i + 1 < argc) {
       o.filter = argv[++i];
     } else {
-      fmt::print(stderr, "usage: {} [--json] [--quick] [--reps N] [--filter S]\n", argv[0]);
+      fmt::print(stderr, "usage: {} [--json] [--quick] [--sweep] [--reps N] [--filter S]\n", argv[0]);
       std::exit(a == "--help" || a == "-h" ? 0 : 2);
     }
   }
@@ -123,7 +128,7 @@ struct row {
 /// starts with "surge" is the reference: every row shows "surge ×", how many
 /// times better surge is than that row (> 1: surge wins).
 class report {
-public:
+ public:
   explicit report(std::string title) : title_(std::move(title)) {}
 
   void add(row r) { rows_.push_back(std::move(r)); }
@@ -136,7 +141,7 @@ public:
     }
   }
 
-private:
+ private:
   const row* reference(const std::string& scenario) const {
     for (const auto& r : rows_)
       if (r.scenario == scenario && r.impl.rfind("surge", 0) == 0) return &r;
@@ -166,8 +171,8 @@ private:
       ws = std::max(ws, r.scenario.size());
       wi = std::max(wi, r.impl.size());
     }
-    fmt::print("\n{:<{}}  {:<{}}  {:>14}  {:<9}  {:>8}  {}\n", "scenario", ws, "impl", wi, "value", "unit",
-               "surge x", "note");
+    fmt::print("\n{:<{}}  {:<{}}  {:>14}  {:<9}  {:>8}  {}\n", "scenario", ws, "impl", wi, "value", "unit", "surge x",
+               "note");
     fmt::print("{:-<{}}\n", "", ws + wi + 14 + 9 + 8 + 14);
     std::string last;
     for (const auto& r : rows_) {
@@ -183,10 +188,11 @@ private:
     fmt::print("{{\"title\":\"{}\",\"machine\":\"{}\",\"rows\":[", escape(title_), escape(machine()));
     for (std::size_t i = 0; i < rows_.size(); ++i) {
       const auto& r = rows_[i];
-      fmt::print("{}{{\"scenario\":\"{}\",\"impl\":\"{}\",\"value\":{},\"unit\":\"{}\",\"better\":\"{}\","
-                 "\"surge_x\":{},\"note\":\"{}\"}}",
-                 i ? "," : "", escape(r.scenario), escape(r.impl), r.value, escape(r.unit),
-                 r.direction == better::higher ? "higher" : "lower", surge_ratio(r), escape(r.note));
+      fmt::print(
+          "{}{{\"scenario\":\"{}\",\"impl\":\"{}\",\"value\":{},\"unit\":\"{}\",\"better\":\"{}\","
+          "\"surge_x\":{},\"note\":\"{}\"}}",
+          i ? "," : "", escape(r.scenario), escape(r.impl), r.value, escape(r.unit),
+          r.direction == better::higher ? "higher" : "lower", surge_ratio(r), escape(r.note));
     }
     fmt::print("]}}\n");
   }
@@ -195,4 +201,4 @@ private:
   std::vector<row> rows_;
 };
 
-} // namespace surge_bench
+}  // namespace surge_bench
