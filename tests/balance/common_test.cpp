@@ -119,12 +119,12 @@ TEST_CASE("backend_lease is move-only and releases once", "[balance][common]") {
 
 TEST_CASE("thread slots are recycled, so few live threads own their slots", "[balance][common]") {
   const std::size_t mine = surge::detail::thread_slot();
-  CHECK(mine == surge::detail::thread_slot()); // stable
+  CHECK(mine == surge::detail::thread_slot());  // stable
   for (int i = 0; i < 40; ++i) {
     std::size_t seen = 0;
     std::thread t([&] { seen = surge::detail::thread_slot(); });
     t.join();
-    CHECK(seen < surge::detail::slot_count); // one thread at a time: an owned slot, never a shared one
+    CHECK(seen < surge::detail::slot_count);  // one thread at a time: an owned slot, never a shared one
     CHECK(seen != mine);
   }
 }

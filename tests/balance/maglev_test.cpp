@@ -85,10 +85,10 @@ TEST_CASE("maglev snapshot view picks like the policy", "[balance][maglev]") {
 
 TEST_CASE("maglev: the table grows with the backends (M >= 100 n, prime, bounded)", "[balance][maglev]") {
   CHECK(surge::maglev<>(655).table_size() == 65537);
-  CHECK(surge::maglev<>(1000).table_size() == 100'003);  // the smallest prime >= 100'000
+  CHECK(surge::maglev<>(1000).table_size() == 100'003);                             // the smallest prime >= 100'000
   CHECK(surge::maglev<>(1000, {.max_table_size = 50'000}).table_size() == 49'999);  // the largest prime <= bound
   CHECK_THROWS_AS(surge::maglev<>(1000, {.max_table_size = 1000}), std::invalid_argument);  // 997 < n
-  CHECK(surge::maglev<>(3, {.table_size = 1009}).table_size() == 1009);  // explicit M kept
+  CHECK(surge::maglev<>(3, {.table_size = 1009}).table_size() == 1009);                     // explicit M kept
 }
 
 TEST_CASE("maglev at 10,000 backends: even shares, minimal disruption", "[balance][maglev]") {

@@ -51,18 +51,19 @@ TEST_CASE("slow start follows Envoy's formula on a manual clock", "[balance][slo
     const double aggression = round % 4 == 0 ? 1.0 : 0.25 + static_cast<double>(rng() % 400) / 100.0;
     const double min_fraction = static_cast<double>(rng() % 101) / 100.0;
     const auto window = std::chrono::milliseconds(1 + rng() % 60000);
-    surge::slow_start<test_clock> ss(3, {.window = window, .aggression = aggression, .min_weight_fraction = min_fraction});
+    surge::slow_start<test_clock> ss(3,
+                                     {.window = window, .aggression = aggression, .min_weight_fraction = min_fraction});
     test_clock::advance(std::chrono::seconds(rng() % 100));
     const auto start = test_clock::now();
     CHECK(ss.factor(1) == 1.0);  // no ramp begun
     ss.begin(1);
     for (int k = 0; k < 50; ++k) {
-      const auto t = std::chrono::nanoseconds(static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(
-                                                  std::chrono::nanoseconds(window).count() * 5 / 4)));
+      const auto t = std::chrono::nanoseconds(static_cast<std::int64_t>(
+          rng() % static_cast<std::uint64_t>(std::chrono::nanoseconds(window).count() * 5 / 4)));
       test_clock::set(start.time_since_epoch() + t);
-      const double want = expected_factor(static_cast<double>(t.count()),
-                                          static_cast<double>(std::chrono::nanoseconds(window).count()), aggression,
-                                          min_fraction);
+      const double want =
+          expected_factor(static_cast<double>(t.count()), static_cast<double>(std::chrono::nanoseconds(window).count()),
+                          aggression, min_fraction);
       CHECK(ss.factor(1) == Approx(want).epsilon(1e-12));
       CHECK(ss.ramping(1, test_clock::now()) == (t < window));
       CHECK(ss.factor(0) == 1.0);
@@ -73,10 +74,10 @@ TEST_CASE("slow start follows Envoy's formula on a manual clock", "[balance][slo
     surge::slow_start<test_clock> ss(1, {.window = 10s, .aggression = 1.0, .min_weight_fraction = 0.1});
     const auto t0 = test_clock::now();
     ss.begin(0, t0);
-    CHECK(ss.factor(0, t0) == 0.1);             // floor at t = 0
-    CHECK(ss.factor(0, t0 + 5s) == 0.5);        // linear
-    CHECK(ss.factor(0, t0 + 10s) == 1.0);       // window over
-    CHECK(ss.factor(0, t0 - 1s) == 0.1);        // clock before the start: the floor
+    CHECK(ss.factor(0, t0) == 0.1);        // floor at t = 0
+    CHECK(ss.factor(0, t0 + 5s) == 0.5);   // linear
+    CHECK(ss.factor(0, t0 + 10s) == 1.0);  // window over
+    CHECK(ss.factor(0, t0 - 1s) == 0.1);   // clock before the start: the floor
     surge::slow_start<test_clock> fast(1, {.window = 10s, .aggression = 2.0, .min_weight_fraction = 0.0});
     fast.begin(0, t0);
     CHECK(fast.factor(0, t0 + 2500ms) == Approx(0.5));  // (1/4)^(1/2)
@@ -113,7 +114,7 @@ TEST_CASE("slow start drives a policy's weights through set_weight", "[balance][
   surge::slow_start<test_clock> ss(3, {.window = 10s, .aggression = 1.0, .min_weight_fraction = 0.1});
   recording_policy p{{2, 4, 6}, {true, false, true}};
   const std::vector<double> base{2, 4, 6};
-  CHECK(ss.apply(p, base) == 0);  // nobody ramps: nothing to set
+  CHECK(ss.apply(p, base) == 0);      // nobody ramps: nothing to set
   CHECK(ss.set_healthy(p, 1, true));  // down -> up: the ramp begins now
   CHECK(ss.apply(p, base) == 1);
   CHECK(p.weights[1] == Approx(0.4));  // 4 · 0.1 (floor)

@@ -212,7 +212,7 @@ TEST_CASE("stride WRR: proportions, health, threads", "[balance][wrr]") {
 
 TEST_CASE("smooth WRR: when the O(1) table is used", "[balance][wrr]") {
   CHECK(surge::weighted_round_robin{5, 1, 1}.table_active());
-  CHECK(surge::weighted_round_robin{5, 1, 1}.table_size() == 7);  // from zero: one period, no transient
+  CHECK(surge::weighted_round_robin{5, 1, 1}.table_size() == 7);     // from zero: one period, no transient
   CHECK(surge::weighted_round_robin{2.5, 0.5, 0.5}.table_active());  // multiples of 2^-1: exact
   CHECK(surge::weighted_round_robin{2.5, 0.5, 0.5}.table_size() == 7);
   CHECK_FALSE(surge::weighted_round_robin{0.1, 0.2}.table_active());  // doubles that round: O(n)
@@ -338,7 +338,7 @@ TEST_CASE("shared smooth WRR: two threads together take exactly nginx's picks", 
     std::vector<std::size_t> expected;
     for (std::size_t i = 0; i < 2 * k; ++i) expected.push_back(single.pick());
     std::sort(expected.begin(), expected.end());
-    CHECK(all == expected);  // the first 2k positions of the sequence, each taken once
+    CHECK(all == expected);                 // the first 2k positions of the sequence, each taken once
     CHECK(shared.pick() == single.pick());  // and it continues where they stopped
   }
 }

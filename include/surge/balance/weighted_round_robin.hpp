@@ -179,7 +179,7 @@ class weighted_round_robin {
   /// The algorithm `pick()` runs now (it changes only in the constructor and
   /// in a `set_healthy` that changes a flag).
   [[nodiscard]] smooth_wrr_algorithm algorithm() const noexcept {
-    return !table_.empty()       ? smooth_wrr_algorithm::table
+    return !table_.empty()      ? smooth_wrr_algorithm::table
            : tournament_active_ ? smooth_wrr_algorithm::tournament
                                 : smooth_wrr_algorithm::scan;
   }
@@ -231,7 +231,8 @@ class weighted_round_robin {
       }
       const std::span<const std::uint32_t> in_play = all ? std::span<const std::uint32_t>(members) : up_list_;
       std::int64_t max_abs = 0;
-      for (const std::uint32_t i : in_play) max_abs = std::max(max_abs, icurrent_[i] < 0 ? -icurrent_[i] : icurrent_[i]);
+      for (const std::uint32_t i : in_play)
+        max_abs = std::max(max_abs, icurrent_[i] < 0 ? -icurrent_[i] : icurrent_[i]);
       const bool tournament_fits = detail::smooth_tournament::fits(in_play.size(), total, max_abs);
       if (!try_table(in_play, total, tournament_fits) && tournament_fits) {
         tournament_.reset(in_play, iweight_.data(), icurrent_.data(), total);
@@ -267,8 +268,8 @@ class weighted_round_robin {
         sim_tournament.store(sim.data());
       } else {
         for (std::uint64_t k = 0; k < period; ++k) {
-          const std::size_t b = all ? step_all(sim.data(), iweight_.data(), m, total)
-                                    : step_up(sim.data(), iweight_.data(), total);
+          const std::size_t b =
+              all ? step_all(sim.data(), iweight_.data(), m, total) : step_up(sim.data(), iweight_.data(), total);
           table.push_back(static_cast<std::uint32_t>(b));
         }
       }
@@ -352,11 +353,11 @@ class weighted_round_robin {
   std::int64_t itotal_ = 0, iup_total_ = 0;  // sums of all / of the up weights
   double dtotal_ = 0, dup_total_ = 0;        // the same, summed in index order as the loop would
   std::size_t table_limit_;
-  std::vector<std::uint32_t> table_;  // precomputed picks; empty: tournament or O(n) path
+  std::vector<std::uint32_t> table_;      // precomputed picks; empty: tournament or O(n) path
   detail::smooth_tournament tournament_;  // the live state while tournament_active_
   bool tournament_active_ = false;
-  std::size_t pos_ = 0;               // next table entry
-  std::size_t loop_ = 0;              // where the period starts (after the transient)
+  std::size_t pos_ = 0;   // next table entry
+  std::size_t loop_ = 0;  // where the period starts (after the transient)
 };
 
 /// nginx's smooth weighted round robin shared by many threads: the same

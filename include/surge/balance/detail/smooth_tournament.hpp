@@ -1,6 +1,7 @@
 /// @file surge/balance/detail/smooth_tournament.hpp
-/// nginx's smooth weighted round robin in O(log n) per pick: a kinetic
-/// tournament over the backends' current weights (internal to the balancers).
+/// nginx's smooth weighted round robin in O(log n) per pick: a heap per
+/// distinct weight and a kinetic tournament between the heaps' tops
+/// (internal to the balancers).
 #ifndef SURGE_BALANCE_DETAIL_SMOOTH_TOURNAMENT_HPP
 #define SURGE_BALANCE_DETAIL_SMOOTH_TOURNAMENT_HPP
 
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace surge::detail {
@@ -20,20 +22,22 @@ namespace surge::detail {
 /// weights, without touching every member on every pick.
 ///
 /// After t picks member k's current weight is a_k + t·w_k: a line in t whose
-/// intercept a_k drops by the total each time k wins. The pick at step t is
-/// the highest line at t. A tournament tree keeps, in each node, the winner of
-/// its two children at the current step and the first later step at which the
-/// loser overtakes (a certificate: lines only cross once until one of them is
-/// picked); each node also keeps the earliest certificate in its subtree. A
-/// pick first replays every certificate that has expired (recomputing that
-/// node and its ancestors, O(log n) each), then takes the root's winner,
-/// lowers its line and recomputes its path to the root.
+/// intercept a_k drops by the total each time k wins. Members of equal weight
+/// grow alike, so their order changes only when one of them is picked: each
+/// distinct weight keeps its members in a binary heap by (intercept, lower
+/// index first). Between the heaps' tops — lines of different slopes — a
+/// kinetic tournament tree keeps, in each node, the winner at the current
+/// step and the first later step at which the loser overtakes (lines cross
+/// once until one of them changes), plus the earliest such step in its
+/// subtree. A pick replays the expired matches (each recomputes a node and its
+/// ancestors), takes the root's winner, lowers its line, restores its heap and
+/// recomputes its class's path.
 ///
-/// Complexity: O(n) to build; a pick costs O(log n) plus O(log n) per expired
-/// certificate (in the measured regimes a few per pick; docs/balance.md gives
-/// the figures). Every `n` picks the time origin is moved to now (O(n), so
-/// O(1) amortised) to keep the intercepts small. Exact integer arithmetic:
-/// usable when `fits()` holds for the weights and current weights given.
+/// Complexity, with n members in c distinct weights: O(n log n) to build; a
+/// pick O(log n) for the heap plus O(log c) per tournament match recomputed
+/// (the path, and each match that changed hands since the last pick). Every
+/// n picks the time origin moves to now (O(n), O(1) amortised), keeping the
+/// intercepts small; exact integer arithmetic, usable when `fits()` holds.
 /// Not thread-safe. Allocates only in `reset`.
 class smooth_tournament {
  public:
@@ -47,26 +51,43 @@ class smooth_tournament {
   }
 
   /// Starts from the current weights `current[members[k]]` of the members
-  /// (ascending backend indices, so ties go to the lower index), their
-  /// weights `weight[members[k]]` summing to `total`. Requires fits().
+  /// (ascending backend indices: ties go to the lower index), their weights
+  /// `weight[members[k]]` summing to `total`. Requires fits().
   void reset(std::span<const std::uint32_t> members, const std::int64_t* weight, const std::int64_t* current,
              std::int64_t total) {
     const std::size_t m = members.size();
-    leaves_ = std::bit_ceil(std::max<std::size_t>(m, 1));
     id_.assign(members.begin(), members.end());
-    w_.resize(m);
     a_.resize(m);
+    for (std::size_t k = 0; k < m; ++k) a_[k] = current[members[k]];
+    // classes: distinct weights, ascending
+    w_.clear();
+    for (std::size_t k = 0; k < m; ++k) w_.push_back(weight[members[k]]);
+    std::sort(w_.begin(), w_.end());
+    w_.erase(std::unique(w_.begin(), w_.end()), w_.end());
+    const std::size_t c = w_.size();
+    class_of_.resize(m);
+    heap_start_.assign(c + 1, 0);
     for (std::size_t k = 0; k < m; ++k) {
-      w_[k] = weight[members[k]];
-      a_[k] = current[members[k]];
+      class_of_[k] =
+          static_cast<std::uint32_t>(std::lower_bound(w_.begin(), w_.end(), weight[members[k]]) - w_.begin());
+      ++heap_start_[class_of_[k] + 1];
+    }
+    for (std::size_t j = 0; j < c; ++j) heap_start_[j + 1] += heap_start_[j];
+    heap_.resize(m);
+    std::vector<std::uint32_t> fill(heap_start_.begin(), heap_start_.end() - 1);
+    for (std::size_t k = 0; k < m; ++k) heap_[fill[class_of_[k]]++] = static_cast<std::uint32_t>(k);
+    for (std::size_t j = 0; j < c; ++j) {
+      const std::uint32_t size = heap_start_[j + 1] - heap_start_[j];
+      for (std::uint32_t i = size / 2; i-- > 0;) sift_down(static_cast<std::uint32_t>(j), i);
     }
     total_ = total;
     t_ = 0;
     rebase_every_ = static_cast<std::int64_t>(std::max<std::size_t>(m, 1));
+    leaves_ = std::bit_ceil(std::max<std::size_t>(c, 1));
     win_.assign(2 * leaves_, none);
     own_.assign(2 * leaves_, never);
     sub_.assign(2 * leaves_, never);
-    for (std::size_t k = 0; k < m; ++k) win_[leaves_ + k] = static_cast<std::uint32_t>(k);
+    for (std::size_t j = 0; j < c; ++j) win_[leaves_ + j] = static_cast<std::uint32_t>(j);
     for (std::size_t v = leaves_ - 1; v >= 1; --v) recompute(v, 1);
   }
 
@@ -75,23 +96,44 @@ class smooth_tournament {
     if (t_ == rebase_every_) rebase();
     const std::int64_t step = t_ + 1;
     while (sub_[1] <= step) replay(step);
-    const std::uint32_t k = win_[1];
+    const std::uint32_t j = win_[1];
+    const std::uint32_t k = top(j);
     a_[k] -= total_;
+    sift_down(j, 0);
     t_ = step;
-    for (std::size_t v = (leaves_ + k) / 2; v >= 1; v /= 2) recompute(v, step + 1);
+    for (std::size_t v = (leaves_ + j) / 2; v >= 1; v /= 2) recompute(v, step + 1);
     return id_[k];
   }
 
   /// Writes the members' current weights back: current[members[k]].
   void store(std::int64_t* current) const noexcept {
-    for (std::size_t k = 0; k < id_.size(); ++k) current[id_[k]] = a_[k] + t_ * w_[k];
+    for (std::size_t k = 0; k < id_.size(); ++k) current[id_[k]] = a_[k] + t_ * w_[class_of_[k]];
   }
 
  private:
   static constexpr std::uint32_t none = std::numeric_limits<std::uint32_t>::max();
   static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::max();
 
-  std::int64_t value(std::uint32_t k, std::int64_t step) const noexcept { return a_[k] + step * w_[k]; }
+  std::uint32_t top(std::uint32_t j) const noexcept { return heap_[heap_start_[j]]; }
+
+  // Member x ranks before y in a heap (same weight): higher intercept, then
+  // lower index.
+  bool before(std::uint32_t x, std::uint32_t y) const noexcept { return a_[x] > a_[y] || (a_[x] == a_[y] && x < y); }
+
+  void sift_down(std::uint32_t j, std::uint32_t i) noexcept {
+    std::uint32_t* h = heap_.data() + heap_start_[j];
+    const std::uint32_t size = heap_start_[j + 1] - heap_start_[j];
+    const std::uint32_t x = h[i];
+    for (;;) {
+      std::uint32_t child = 2 * i + 1;
+      if (child >= size) break;
+      if (child + 1 < size && before(h[child + 1], h[child])) ++child;
+      if (!before(h[child], x)) break;
+      h[i] = h[child];
+      i = child;
+    }
+    h[i] = x;
+  }
 
   // floor(n / d) and ceil(n / d) for d > 0.
   static std::int64_t floor_div(std::int64_t n, std::int64_t d) noexcept {
@@ -103,28 +145,34 @@ class smooth_tournament {
     return (n % d != 0 && n > 0) ? q + 1 : q;
   }
 
-  // Node v's winner at `step` from its children's winners, the first later
-  // step at which the loser takes over, and its subtree's earliest such step.
-  // Every member in v's left subtree has a lower index than every member in
-  // its right one, so a tie goes left.
+  // Node v's winner at `step` from its children's winners (classes), the
+  // first later step at which the loser takes over, and its subtree's
+  // earliest such step. A tie goes to the lower member index.
   void recompute(std::size_t v, std::int64_t step) noexcept {
     const std::uint32_t l = win_[2 * v], r = win_[2 * v + 1];
     if (l == none || r == none) {
       win_[v] = l == none ? r : l;
       own_[v] = never;
-    } else if (value(l, step) >= value(r, step)) {
-      win_[v] = l;
-      // r overtakes at the first step s with a_r + s·w_r > a_l + s·w_l
-      own_[v] = w_[r] > w_[l] ? floor_div(a_[l] - a_[r], w_[r] - w_[l]) + 1 : never;
     } else {
-      win_[v] = r;
-      // l takes back at the first step s with a_l + s·w_l >= a_r + s·w_r
-      own_[v] = w_[l] > w_[r] ? ceil_div(a_[r] - a_[l], w_[l] - w_[r]) : never;
+      const std::uint32_t kl = top(l), kr = top(r);
+      const std::int64_t vl = a_[kl] + step * w_[l], vr = a_[kr] + step * w_[r];
+      const bool left = vl > vr || (vl == vr && kl < kr);
+      const std::uint32_t win = left ? l : r, lose = left ? r : l;
+      const std::uint32_t kw = left ? kl : kr, kq = left ? kr : kl;
+      win_[v] = win;
+      if (w_[lose] <= w_[win]) {
+        own_[v] = never;  // the loser never gains
+      } else {
+        // first s with a_q + s·w_q > a_w + s·w_w (>= when the loser has the
+        // lower index)
+        const std::int64_t gap = a_[kw] - a_[kq], slope = w_[lose] - w_[win];
+        own_[v] = kq < kw ? ceil_div(gap, slope) : floor_div(gap, slope) + 1;
+      }
     }
     sub_[v] = std::min({own_[v], sub_[2 * v], sub_[2 * v + 1]});
   }
 
-  // Finds one node whose certificate has expired by `step`, and recomputes it
+  // Finds one node whose match has changed hands by `step`, and recomputes it
   // and its ancestors.
   void replay(std::int64_t step) noexcept {
     std::size_t v = 1;
@@ -133,9 +181,9 @@ class smooth_tournament {
   }
 
   // Moves the time origin to now: intercepts become current weights, and
-  // certificates are shifted by the same amount.
+  // the steps of the matches shift by the same amount (heap orders stay).
   void rebase() noexcept {
-    for (std::size_t k = 0; k < a_.size(); ++k) a_[k] += t_ * w_[k];
+    for (std::size_t k = 0; k < a_.size(); ++k) a_[k] += t_ * w_[class_of_[k]];
     for (std::size_t v = 1; v < leaves_; ++v) {
       if (own_[v] != never) own_[v] -= t_;
       if (sub_[v] != never) sub_[v] -= t_;
@@ -143,16 +191,19 @@ class smooth_tournament {
     t_ = 0;
   }
 
-  std::size_t leaves_ = 1;
-  std::vector<std::uint32_t> id_;  // member -> backend index
-  std::vector<std::int64_t> w_;    // member weights
-  std::vector<std::int64_t> a_;    // intercepts: current weight = a + t·w
+  std::vector<std::uint32_t> id_;          // member -> backend index
+  std::vector<std::int64_t> a_;            // member intercepts: current weight = a + t·w
+  std::vector<std::uint32_t> class_of_;    // member -> class (distinct weight)
+  std::vector<std::int64_t> w_;            // class -> weight, ascending
+  std::vector<std::uint32_t> heap_start_;  // class -> first heap slot (c + 1 entries)
+  std::vector<std::uint32_t> heap_;        // per-class heaps of members, back to back
   std::int64_t total_ = 0;
   std::int64_t t_ = 0;  // picks since the time origin
   std::int64_t rebase_every_ = 1;
-  std::vector<std::uint32_t> win_;  // tree, 1-based: winner member per node
-  std::vector<std::int64_t> own_;   // node's certificate: first step its loser wins
-  std::vector<std::int64_t> sub_;   // earliest certificate in the subtree
+  std::size_t leaves_ = 1;
+  std::vector<std::uint32_t> win_;  // tree over classes, 1-based: winning class per node
+  std::vector<std::int64_t> own_;   // node's match: first step its loser wins
+  std::vector<std::int64_t> sub_;   // earliest such step in the subtree
 };
 
 }  // namespace surge::detail
