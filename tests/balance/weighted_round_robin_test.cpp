@@ -1,3 +1,4 @@
+#include <surge/balance/detail/smooth_tournament.hpp>
 #include <surge/balance/weighted_round_robin.hpp>
 
 #include "surge_test.hpp"
@@ -215,7 +216,10 @@ TEST_CASE("smooth WRR: when the O(1) table is used", "[balance][wrr]") {
   CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}).table_size() == 7);  // from zero: one period, no transient
   CHECK(surge::weighted_round_robin(surge::weights{2.5, 0.5, 0.5}).table_active());  // multiples of 2^-1: exact
   CHECK(surge::weighted_round_robin(surge::weights{2.5, 0.5, 0.5}).table_size() == 7);
-  CHECK_FALSE(surge::weighted_round_robin(surge::weights{0.1, 0.2}).table_active());    // doubles that round: O(n)
+  CHECK_FALSE(surge::weighted_round_robin(surge::weights{0.1, 0.2}).table_active());  // doubles that round: O(n)
+  CHECK(surge::weighted_round_robin(surge::weights{0.1, 0.2}).algorithm() == surge::smooth_wrr_algorithm::scan);
+  CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}, 0).algorithm() == surge::smooth_wrr_algorithm::tournament);
+  CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}).algorithm() == surge::smooth_wrr_algorithm::table);
   CHECK_FALSE(surge::weighted_round_robin(surge::weights{5, 1, 1}, 0).table_active());  // disabled
   CHECK_FALSE(surge::weighted_round_robin(surge::weights{5, 1, 1}, 6).table_active());  // W = 7 > limit
   CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}, 7).table_active());
@@ -236,6 +240,7 @@ void compare_paths(const std::vector<double>& w, const std::vector<long>& scaled
   surge::weighted_round_robin fast{surge::weights(w)};
   surge::weighted_round_robin slow(surge::weights(w), 0);
   REQUIRE_FALSE(slow.table_active());
+  REQUIRE(slow.algorithm() == surge::smooth_wrr_algorithm::tournament);
   nginx_model model = nginx_model::of(scaled);
   for (int step = 0; step < steps; ++step) {
     model.maybe_flap(rng, flap_one_in, [&](std::size_t i, bool up) {
@@ -380,4 +385,65 @@ TEST_CASE("smooth WRR: weights whose sum overflows keep their proportions", "[ba
   CHECK(s[0] == 500);
   surge::stride_weighted_round_robin stride(surge::weights{1e308, 1e308});
   CHECK(stride.scaled_weight(0) == stride.scaled_weight(1));
+}
+
+TEST_CASE("smooth WRR tournament: nginx's picks from any reachable state", "[balance][wrr]") {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t n = 1 + rng() % (round % 10 == 0 ? 300 : 20);
+    const long max_w = round % 3 == 0 ? 3 : round % 3 == 1 ? 100 : 1'000'000;
+    std::vector<long> weights(n);
+    for (auto& w : weights) w = 1 + static_cast<long>(rng() % static_cast<std::uint64_t>(max_w));
+    nginx_model model = nginx_model::of(weights);
+    // reach some state: picks with health flaps, then freeze the up set
+    for (int k = 0; k < 50; ++k) {
+      model.maybe_flap(rng, 5, [](std::size_t, bool) {});
+      (void)model.pick();
+    }
+    std::vector<std::uint32_t> members;
+    std::int64_t total = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!model.down[i]) {
+        members.push_back(static_cast<std::uint32_t>(i));
+        total += weights[i];
+      }
+    std::vector<std::int64_t> w64(weights.begin(), weights.end()), cur(model.current.begin(), model.current.end());
+    surge::detail::smooth_tournament t;
+    REQUIRE(surge::detail::smooth_tournament::fits(members.size(), total, 1'000'000'000));
+    t.reset(members, w64.data(), cur.data(), total);
+    for (int k = 0; k < 3000; ++k) REQUIRE(t.pick() == model.pick());
+    std::vector<std::int64_t> back(n, 0);
+    for (std::size_t i = 0; i < n; ++i) back[i] = model.down[i] ? model.current[i] : 0;
+    t.store(back.data());
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(back[i] == model.current[i]);
+  }
+}
+
+TEST_CASE("smooth WRR: O(log n) tournament past the table's limit, 5000 backends", "[balance][wrr]") {
+  std::mt19937_64 rng(10'000);
+  const weight_set s(rng, 5000, 1000, 1.0);  // W about 2.5M: over the default table limit
+  surge::weighted_round_robin w{surge::weights(s.w)};
+  REQUIRE(w.algorithm() == surge::smooth_wrr_algorithm::tournament);
+  nginx_model model = nginx_model::of(s.scaled);
+  for (int step = 0; step < 6000; ++step) {
+    model.maybe_flap(rng, 1500, [&](std::size_t i, bool up) {
+      w.set_healthy(i, up);
+      REQUIRE(w.algorithm() == surge::smooth_wrr_algorithm::tournament);
+    });
+    REQUIRE(w.pick() == model.pick());
+  }
+}
+
+TEST_CASE("smooth WRR tournament: arithmetic bound", "[balance][wrr]") {
+  using t = surge::detail::smooth_tournament;
+  CHECK(t::fits(10'000, std::int64_t{1} << 40, std::int64_t{1} << 40));
+  CHECK_FALSE(t::fits(10'000, std::int64_t{1} << 50, 0));  // 10^4 · 2^50 > 2^61
+  CHECK_FALSE(t::fits(1, 0, 0));
+  CHECK_FALSE(t::fits(1, 1, std::int64_t{1} << 62));
+  // exact weights (sum 2^51) whose product with the backend count passes the
+  // bound: the O(n) loop; half as many backends fit
+  CHECK(surge::weighted_round_robin(surge::weights(std::vector<double>(1024, 0x1.0p41))).algorithm() ==
+        surge::smooth_wrr_algorithm::scan);
+  CHECK(surge::weighted_round_robin(surge::weights(std::vector<double>(512, 0x1.0p41))).algorithm() ==
+        surge::smooth_wrr_algorithm::tournament);
 }
