@@ -35,6 +35,7 @@
 #include <surge/limit/leaky_bucket.hpp>
 #include <surge/limit/token_bucket.hpp>
 #include <surge/queue/mpmc_queue.hpp>
+#include <surge/queue/queue_closed.hpp>
 #include <surge/version.hpp>
 
 #endif // SURGE_SURGE_HPP
