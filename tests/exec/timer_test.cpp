@@ -8,11 +8,11 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
-#include <stdexcept>
-#include <thread>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <stop_token>
+#include <thread>
 #include <vector>
 
 #include "exec_test_util.hpp"
@@ -267,7 +267,7 @@ TEST_CASE("timer deadlines saturate at the clock's limits", "[exec][timer]") {
   exec_test::start(far(t, 1e300, stop2.get_token()));
   CHECK(t.next_deadline() == tp::max());
   stop2.request_stop();
-  exec_test::start(far(t, -1e300, {}));  // completes at once
+  exec_test::start(far(t, -1e300, {}));                                                  // completes at once
   exec_test::start(far(t, std::numeric_limits<double>::infinity(), stop2.get_token()));  // stopped: at once
   CHECK(t.pending() == 0);
 }

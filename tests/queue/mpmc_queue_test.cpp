@@ -683,7 +683,8 @@ TEST_CASE("mpmc_queue close() wakes pops already blocked on the empty queue", "[
   }
 }
 
-TEST_CASE("mpmc_queue close(): a push blocked on a full queue completes and is delivered", "[queue][mpmc_queue][blocking]") {
+TEST_CASE("mpmc_queue close(): a push blocked on a full queue completes and is delivered",
+          "[queue][mpmc_queue][blocking]") {
   const surge_test::watchdog dog("push blocked across close");
   const std::size_t cap = GENERATE(1u, 3u, 64u);
   CAPTURE(cap);

@@ -349,7 +349,8 @@ TEST_CASE("mpmc_queue stress: close() in the middle of traffic loses and invents
   const auto shape = GENERATE(std::pair{1, 1}, std::pair{2, 2}, std::pair{4, 4}, std::pair{3, 1}, std::pair{1, 3});
   const mode m = GENERATE(mode::try_only, mode::blocking, mode::mixed);
   const std::size_t capacity = GENERATE(std::size_t{1}, std::size_t{3}, std::size_t{64}, std::size_t{1024});
-  const std::uint64_t per_producer = surge_test::scaled<std::uint64_t>(40'000, 8) / static_cast<std::uint64_t>(shape.first);
+  const std::uint64_t per_producer =
+      surge_test::scaled<std::uint64_t>(40'000, 8) / static_cast<std::uint64_t>(shape.first);
   run_close_stress<std::uint64_t>(shape.first, shape.second, m, capacity, per_producer);
   run_close_stress<locked_u64>(shape.first, shape.second, m, capacity, per_producer / 4);
 }

@@ -11,13 +11,13 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
-#include <type_traits>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 

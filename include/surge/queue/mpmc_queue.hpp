@@ -588,8 +588,7 @@ class mpmc_queue {
   /// pass changes the word and wakes us. The polling phases are bounded, so a
   /// closed wait ends within a few microseconds and 32 yields.
   template <class Ready, class Closed = never_closed>
-  static std::optional<std::uint32_t> await(std::atomic<std::uint32_t>& seq, Ready ready,
-                                            Closed closed = {}) noexcept {
+  static std::optional<std::uint32_t> await(std::atomic<std::uint32_t>& seq, Ready ready, Closed closed = {}) noexcept {
     for (std::uint32_t i = 0; i < spin_polls; ++i) {
       const std::uint32_t w = seq.load(std::memory_order_acquire);
       if (ready(w)) return w;
@@ -661,7 +660,6 @@ class mpmc_queue {
     lag_streak_->store(std::min(k + 1, batch_streak_max), std::memory_order_relaxed);
     lag_skip_->store(h + (batch_skip << k), std::memory_order_relaxed);
   }
-
 
   /// Locked pops: takes the head item by setting the busy bit in its slot's
   /// word (full, or a hole, for the lap of `head`). Returns false (Wait ==
