@@ -54,14 +54,37 @@ struct outcome {
   bool tag_ok = true;
 };
 
+/// One zeroed delivery counter per item: seen[p * per_producer + i] counts
+/// deliveries of producer p's i-th item.
+std::unique_ptr<std::atomic<std::uint8_t>[]> delivery_counts(std::uint64_t total) {
+  std::unique_ptr<std::atomic<std::uint8_t>[]> seen(new std::atomic<std::uint8_t>[total]);
+  for (std::uint64_t i = 0; i < total; ++i) seen[i].store(0, std::memory_order_relaxed);
+  return seen;
+}
+
+/// Checks and counts one popped item: its tag names a real producer and
+/// index, and (FIFO) one consumer sees each producer's items in push order.
+void record(outcome& r, std::vector<std::int64_t>& last, std::atomic<std::uint8_t>* seen, std::uint64_t item,
+            int producers, std::uint64_t per_producer) {
+  const std::uint64_t p = item >> producer_shift;
+  const std::uint64_t i = item & ((std::uint64_t{1} << producer_shift) - 1);
+  if (p >= static_cast<std::uint64_t>(producers) || i >= per_producer) {
+    r.tag_ok = false;
+    return;
+  }
+  if (static_cast<std::int64_t>(i) <= last[p]) r.order_ok = false;
+  last[p] = static_cast<std::int64_t>(i);
+  seen[p * per_producer + i].fetch_add(1, std::memory_order_relaxed);
+  ++r.popped;
+  r.sum += item;
+}
+
 void run_stress(int producers, int consumers, mode m, std::size_t capacity, std::uint64_t per_producer) {
   CAPTURE(producers, consumers, name(m), capacity, per_producer);
   const surge_test::watchdog dog("mpmc_queue stress", std::chrono::seconds(150));
   surge::mpmc_queue<std::uint64_t> q(capacity);
   const std::uint64_t total = per_producer * static_cast<std::uint64_t>(producers);
-  // seen[p * per_producer + i] counts deliveries of producer p's i-th item
-  std::unique_ptr<std::atomic<std::uint8_t>[]> seen(new std::atomic<std::uint8_t>[total]);
-  for (std::uint64_t i = 0; i < total; ++i) seen[i].store(0, std::memory_order_relaxed);
+  const auto seen = delivery_counts(total);
   std::vector<outcome> results(static_cast<std::size_t>(consumers));
   std::atomic<bool> go{false};
 
@@ -104,18 +127,7 @@ void run_stress(int producers, int consumers, mode m, std::size_t capacity, std:
             return v.has_value();
           });
         }
-        const std::uint64_t p = item >> producer_shift;
-        const std::uint64_t i = item & ((std::uint64_t{1} << producer_shift) - 1);
-        if (p >= static_cast<std::uint64_t>(producers) || i >= per_producer) {
-          r.tag_ok = false;
-          continue;
-        }
-        // FIFO: one consumer sees each producer's items in push order
-        if (static_cast<std::int64_t>(i) <= last[p]) r.order_ok = false;
-        last[p] = static_cast<std::int64_t>(i);
-        seen[p * per_producer + i].fetch_add(1, std::memory_order_relaxed);
-        ++r.popped;
-        r.sum += item;
+        record(r, last, seen.get(), item, producers, per_producer);
       }
     });
   }
@@ -227,8 +239,7 @@ void run_close_stress(int producers, int consumers, mode m, std::size_t capacity
   const surge_test::watchdog dog("mpmc_queue close stress", std::chrono::seconds(150));
   surge::mpmc_queue<T> q(capacity);
   const std::uint64_t total = max_per_producer * static_cast<std::uint64_t>(producers);
-  std::unique_ptr<std::atomic<std::uint8_t>[]> seen(new std::atomic<std::uint8_t>[total]);
-  for (std::uint64_t i = 0; i < total; ++i) seen[i].store(0, std::memory_order_relaxed);
+  const auto seen = delivery_counts(total);
   std::vector<std::uint64_t> pushed(static_cast<std::size_t>(producers), 0);
   std::vector<outcome> results(static_cast<std::size_t>(consumers));
   std::atomic<std::uint64_t> pushed_so_far{0};
@@ -298,16 +309,7 @@ void run_close_stress(int producers, int consumers, mode m, std::size_t capacity
           }
           item = raw(*v);
         }
-        const std::uint64_t p = item >> producer_shift;
-        const std::uint64_t i = item & ((std::uint64_t{1} << producer_shift) - 1);
-        if (p >= static_cast<std::uint64_t>(producers) || i >= max_per_producer) {
-          r.tag_ok = false;
-          continue;
-        }
-        if (static_cast<std::int64_t>(i) <= last[p]) r.order_ok = false;
-        last[p] = static_cast<std::int64_t>(i);
-        seen[p * max_per_producer + i].fetch_add(1, std::memory_order_relaxed);
-        ++r.popped;
+        record(r, last, seen.get(), item, producers, max_per_producer);
       }
     });
   }
