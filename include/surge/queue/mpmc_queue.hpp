@@ -556,7 +556,7 @@ class mpmc_queue {
   /// slot: the hint starts the line's transfer at once, so it overlaps the
   /// read and the ticket's compare-and-swap. Measured in the non-blocking
   /// 1P1C, 2P2C and 4P4C scenarios with the default build's `prefetcht0`
-  /// (docs/queue.md, third and fifth rounds); the blocking calls gained
+  /// (docs/queue.md, "What we tried"); the blocking calls gained
   /// nothing from it and do not use it.
   static void prefetch_for_write([[maybe_unused]] const slot& s) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
@@ -625,7 +625,7 @@ class mpmc_queue {
   /// the very slot being filled (one serialized transfer per item, measured
   /// as the bottleneck of 1P1C); with the look-ahead it stays 1,000 tickets
   /// (16 KB of 16-byte slots) behind, and both sides stream through lines the
-  /// other is done with (docs/queue.md, fifth round: 1P1C blocking from 60 to
+  /// other is done with (docs/queue.md, Design: 1P1C blocking from 60 to
   /// 150 M/s). A pop whose producers are already far enough ahead pays one
   /// read per block. A wait that polls in vain (the producers are not
   /// streaming: a lone item, a slow producer) costs up to `lag_ / 2` pauses
