@@ -38,6 +38,7 @@
 #include <surge/limit/leaky_bucket.hpp>
 #include <surge/limit/token_bucket.hpp>
 #include <surge/queue/mpmc_queue.hpp>
+#include <surge/queue/queue_closed.hpp>
 #include <surge/resilience/circuit_breaker.hpp>
 #include <surge/resilience/retry.hpp>
 #include <surge/version.hpp>
