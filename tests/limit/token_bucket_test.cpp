@@ -256,17 +256,50 @@ TEST_CASE("token_bucket set_rate and set_burst keep the tokens present", "[limit
   CHECK(b.time_until_available(1, t(5)) == 50ms);
 }
 
-TEST_CASE("token_bucket: a clock going backwards never credits tokens", "[limit][token_bucket]") {
-  // x/time/rate's TestLimiterJumpBackwards admits 2 more at t0 and then credits
-  // t0..t1 a second time; surge sees the earlier reading with the later debits.
+TEST_CASE("token_bucket: a reading older than the latest admitted one counts as it", "[limit][token_bucket]") {
+  // x/time/rate's TestLimiterJumpBackwards up to its return to t1: a jump back
+  // to t0 elapses no time (two tokens remain and are taken) ...
   bucket b(10, 3, tp{});
   run(b, {{1, 3, 1, true},
-          {0, 1, 1, true},  // TAT = t3 after this; at t0: 3 - 3
+          {0, 2, 1, true},
+          {0, 1, 1, true},
           {0, 0, 1, false},
-          {1, 1, 1, true},
+          {0, 0, 1, false},
+          // ... but where x/time/rate moved `last` back to t0 and now credits
+          // t0..t1 a second time ({t1, 1, 1, true}), surge's state never went
+          // back: nothing more at t1, and one token at t2
           {1, 0, 1, false},
           {2, 1, 1, true},
           {2, 0, 1, false}});
+  // reservations and waits from an older reading count from the caller's
+  // reading: time_to_act is the latest reading's answer
+  bucket c(10, 1, tp{});
+  CHECK(c.try_acquire(1, t(5)));
+  CHECK(c.time_until_available(1, t(4)) == t(6) - t(4));  // judged at t5: one token 100 ms on
+  auto r = c.reserve(1, clock_t_::duration::max(), t(4));
+  CHECK(r.time_to_act == t(6));
+  CHECK(r.delay == t(6) - t(4));
+}
+
+TEST_CASE("token_bucket: two threads with interleaved readings are not refused for them", "[limit][token_bucket]") {
+  // Two callers whose readings interleave out of order by up to 20 us (each
+  // reads its clock, then calls): at 1e9/s with burst 1000 (1 us of tolerance)
+  // a call judged at its own older reading would be refused whenever the
+  // other had been admitted later; judged at the latest admitted reading,
+  // every call passes while the rate covers them.
+  bucket b(1e9, 1000, tp{});
+  std::mt19937_64 rng(3);
+  std::int64_t base = 1'000'000;
+  int refused = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    base += 50;  // 50 ns of real time per call: well within the rate
+    const std::int64_t stale = base - static_cast<std::int64_t>(rng() % 20'000);
+    if (!b.try_acquire(1, tp{} + std::chrono::nanoseconds(i % 2 ? base : stale))) ++refused;
+  }
+  CHECK(refused == 0);
+}
+
+TEST_CASE("token_bucket: a clock going backwards never credits tokens", "[limit][token_bucket]") {
   // random jumps: every window's admissions stay within burst + rate * span of
   // the readings seen so far, and the state never moves back.
   std::mt19937_64 rng(7);

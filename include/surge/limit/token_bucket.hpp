@@ -44,7 +44,7 @@ enum class reserve_status : std::uint8_t {
 /// smaller one caps it). Differences, all deliberate: arithmetic is exact
 /// (x/time/rate keeps float64 tokens; see below); delays are rounded *up* to
 /// the clock tick (x/time/rate truncates, so its caller may wake a fraction of
-/// a nanosecond early); and the clock-backwards policy below.
+/// a nanosecond early); and readings older than the latest (below).
 ///
 /// **Representation.** GCRA ("generic cell rate algorithm", as in Rust's
 /// governor): the state is one 64-bit atomic word holding the theoretical
@@ -61,11 +61,16 @@ enum class reserve_status : std::uint8_t {
 /// rates of 0.24/s and above). The rate itself is taken exactly from the double given
 /// (relative error < 2^-62). No `double` in the state.
 ///
-/// **Clock going backwards** (a non-steady Clock): never credits tokens and
-/// never moves the state back. A reading earlier than a previous one sees the
-/// bucket as it was at that earlier time with the later debits applied, i.e.
-/// fewer tokens (x/time/rate instead moves its `last` back). Over a backward
-/// jump of d, the limiter admits nothing extra; it may refuse for up to d.
+/// **Readings older than the latest** (a caller preempted between reading the
+/// clock and calling, threads whose readings interleave, a clock that goes
+/// back): a reading earlier than the latest one the bucket admitted a call at
+/// counts as that latest reading — no time elapsed, so nothing is credited
+/// for the step back and nothing is refused for it either (x/time/rate's
+/// advance(), which then moves its `last` stamp back and credits the interval
+/// a second time when time returns; surge never moves its state back). The
+/// latest admitted reading is kept beside the state word, on its cache line,
+/// and written only by admitting calls (a racing caller may still see an
+/// older one and be judged at its own, earlier reading: never more tokens).
 ///
 /// **Horizon.** Clock readings are taken relative to an epoch; after 2^53
 /// units (52 to 104 days for rates up to 1e9/s, less above) the next call re-bases
@@ -75,7 +80,7 @@ enum class reserve_status : std::uint8_t {
 /// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
 /// differences saturate, never overflow. A reading far after the epoch
 /// re-bases (the bucket is full, as after any long idle); one far before it
-/// follows the clock-backwards rule. Waits (delay, time_until_available) are
+/// is a reading older than the latest (above). Waits (delay, time_until_available) are
 /// the true wait saturated to duration::max(); time_to_act saturates at
 /// time_point::max().
 ///
@@ -178,7 +183,7 @@ class token_bucket {
   /// try_acquire at the given clock reading (pre-read `now`).
   [[nodiscard]] bool try_acquire(std::size_t n, time_point now) noexcept {
     if (unlimited_) return true;
-    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(ns_of(now));
     std::uint32_t spins = first_pause;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
@@ -204,8 +209,11 @@ class token_bucket {
         w = again;
         continue;
       }
-      if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire))
+      if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        admitted_at(now_ns);
         return true;
+      }
       contention_pause(spins, w);
     }
   }
@@ -236,7 +244,8 @@ class token_bucket {
       r.delay = duration::zero();
       return r;
     }
-    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t read_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(read_ns);
     std::uint32_t spins = first_pause;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
@@ -267,9 +276,10 @@ class token_bucket {
       }
       if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
+        admitted_at(now_ns);
         r.status = st;
         r.tokens = n;
-        r.delay = to_duration(wait_ns);
+        r.delay = to_duration(detail::add_sat(wait_ns, detail::sub_sat(now_ns, read_ns)));  // from the caller's reading
         r.time_to_act = detail::later_sat(now, r.delay);
         r.tat_after = next;
         r.generation = c.generation;
@@ -299,7 +309,7 @@ class token_bucket {
     if (r.cancelled) return;
     r.cancelled = true;
     if (unlimited_ || !r.ok() || r.tokens == 0 || r.time_to_act < now) return;
-    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(ns_of(now));
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
       config c;
@@ -328,13 +338,14 @@ class token_bucket {
   /// time_until_available at the given clock reading.
   [[nodiscard]] duration time_until_available(std::size_t n, time_point now) const noexcept {
     if (unlimited_) return duration::zero();
-    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t read_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(read_ns);
     return observe([&](std::uint64_t w, const config& c) {
       if (n > c.burst) return duration::max();
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
       const std::int64_t act_u = std::max(tat_of(w), now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
       if (act_u <= now_u) return duration::zero();
-      return to_duration(wait_until(c, act_u, now_ns));
+      return to_duration(detail::add_sat(wait_until(c, act_u, now_ns), detail::sub_sat(now_ns, read_ns)));
     });
   }
 
@@ -391,7 +402,7 @@ class token_bucket {
   /// x/time/rate's TokensAt. A racing observer.
   [[nodiscard]] double tokens(time_point now = Clock::now()) const noexcept {
     if (unlimited_) return std::numeric_limits<double>::infinity();
-    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(ns_of(now));
     return observe([&](std::uint64_t w, const config& c) {
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
       const std::int64_t have = c.units.tokens(c.burst) - std::max<std::int64_t>(0, tat_of(w) - now_u);
@@ -401,14 +412,16 @@ class token_bucket {
   /// True when the bucket is full at `now` (indistinguishable from a fresh one).
   [[nodiscard]] bool full(time_point now = Clock::now()) const noexcept {
     if (unlimited_) return true;
-    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(ns_of(now));
     return observe(
         [&](std::uint64_t w, const config& c) { return tat_of(w) <= c.units.units(detail::sub_sat(now_ns, c.epoch)); });
   }
 
   // ---- per-key state, for keyed_limiter (the caller serialises access) ----
 
-  /// The state keyed_limiter keeps per key: the TAT alone (8 bytes); the
+  /// The state keyed_limiter keeps per key: the TAT alone (8 bytes, so no
+  /// latest admitted reading: a per-key call is judged at the reading it is
+  /// given, and one older than an admitted call's sees that call's debit); the
   /// rate, burst and epoch are this bucket's. Horizon: 2^61 units from this
   /// bucket's epoch (36 years for rates <= 1e9/s); set_rate/set_burst on this
   /// bucket do not apply to states.
@@ -575,6 +588,14 @@ class token_bucket {
   }
 
   static std::int64_t ns_of(time_point t) noexcept { return detail::to_ns_sat(t.time_since_epoch()); }
+  /// The reading a call is judged at: the caller's, or the latest admitted
+  /// one when that is later (see the class comment).
+  std::int64_t judged_ns(std::int64_t read_ns) const noexcept {
+    return std::max(read_ns, latest_ns_.load(std::memory_order_relaxed));
+  }
+  void admitted_at(std::int64_t now_ns) noexcept {
+    if (latest_ns_.load(std::memory_order_relaxed) < now_ns) latest_ns_.store(now_ns, std::memory_order_relaxed);
+  }
   static std::int64_t max_ns(duration d) noexcept { return std::min(detail::to_ns_sat(d), std::int64_t{1} << 62); }
   /// ns -> duration, rounded up to the clock's tick, saturated.
   static duration to_duration(std::int64_t ns) noexcept { return detail::from_ns_ceil<duration>(ns); }
@@ -660,6 +681,9 @@ class token_bucket {
   }
 
   alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{0};  // the state; its own line with the config
+  // The latest reading a call was admitted at (a hint: written after the CAS,
+  // relaxed; a racing writer may lower it, which only makes judging stricter).
+  std::atomic<std::int64_t> latest_ns_{std::numeric_limits<std::int64_t>::min()};
   bool unlimited_ = false;
   std::atomic<bool> writer_{false};
   slot slots_[2];
