@@ -29,14 +29,6 @@ typename surge_test::manual_clock<Tag>::time_point at(std::chrono::nanoseconds d
   return typename surge_test::manual_clock<Tag>::time_point{d};
 }
 
-surge::circuit_breaker_options r4j(std::size_t window, std::size_t minimum) {
-  return {.failure_rate_threshold = 50,
-          .window_size = window,
-          .minimum_calls = minimum,
-          .wait_in_open = 10s,
-          .half_open_calls = 4};
-}
-
 struct event_log {
   std::mutex m;
   std::vector<std::pair<breaker_state, breaker_state>> events;
@@ -47,6 +39,16 @@ struct event_log {
     };
   }
 };
+
+surge::circuit_breaker_options r4j(std::size_t window, std::size_t minimum, event_log* log = nullptr) {
+  surge::circuit_breaker_options o{.failure_rate_threshold = 50,
+                                   .window_size = window,
+                                   .minimum_calls = minimum,
+                                   .wait_in_open = 10s,
+                                   .half_open_calls = 4};
+  if (log) o.on_state_change = log->listener();
+  return o;
+}
 
 }  // namespace
 
@@ -100,9 +102,7 @@ TEST_CASE("circuit_breaker rejects bad options naming the field", "[circuit_brea
 TEST_CASE("circuit_breaker follows resilience4j's count-window vectors", "[circuit_breaker]") {
   struct tag {};
   event_log log;
-  auto o = r4j(5, 5);
-  o.on_state_change = log.listener();
-  breaker<tag> b(o);
+  breaker<tag> b(r4j(5, 5, &log));
   const auto t0 = at<tag>(0s);
   // F,F,F,S: 4 < minimum 5 calls, no decision
   for (int i = 0; i < 3; ++i) {
@@ -335,9 +335,8 @@ TEST_CASE("circuit_breaker's time window with a manual clock", "[circuit_breaker
 TEST_CASE("circuit_breaker's watchdog closes a stuck half-open period", "[circuit_breaker]") {
   struct tag {};
   event_log log;
-  auto o = r4j(2, 2);
+  auto o = r4j(2, 2, &log);
   o.max_wait_in_half_open = 5s;
-  o.on_state_change = log.listener();
   breaker<tag> b(o);
   b.transition_to(breaker_state::half_open, at<tag>(0s));
   for (int i = 0; i < 4; ++i) CHECK(b.try_acquire_permission(at<tag>(1s)));
@@ -434,9 +433,7 @@ TEST_CASE("circuit_breaker::call records and refuses", "[circuit_breaker]") {
 TEST_CASE("circuit_breaker disabled and forced_open", "[circuit_breaker]") {
   struct tag {};
   event_log log;
-  auto o = r4j(2, 2);
-  o.on_state_change = log.listener();
-  breaker<tag> b(o);
+  breaker<tag> b(r4j(2, 2, &log));
   b.transition_to(breaker_state::disabled, at<tag>(0s));
   for (int i = 0; i < 10; ++i) {
     CHECK(b.try_acquire_permission(at<tag>(0s)));
