@@ -199,7 +199,7 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
   struct tag {};
   std::mt19937_64 rng(42);
   for (int round = 0; round < 40; ++round) {
-    const std::size_t n = 1 + rng() % 12;
+    const std::size_t n = 1 + rng() % (round % 4 < 2 ? 12 : 80);  // windows below and above the batch size
     const std::size_t minimum = 1 + rng() % 15;
     const std::size_t probes = 1 + rng() % 5;
     const double threshold = 10.0 + static_cast<double>(rng() % 90);
@@ -226,10 +226,12 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
       const double c = static_cast<double>(calls.size());
       return static_cast<double>(f) * 100.0 / c >= threshold || static_cast<double>(s) * 100.0 / c >= slow_threshold;
     };
-    for (int step = 0; step < 400; ++step) {
+    for (int step = 0; step < 1000; ++step) {
       now += static_cast<std::int64_t>(rng() % 300'000'000);
       const auto t = at<tag>(std::chrono::nanoseconds(now));
-      const int op = static_cast<int>(rng() % 3);
+      // odd rounds: mostly plain successes (long runs that the breaker batches)
+      const std::uint64_t r10 = rng() % 10;
+      const int op = round % 2 ? (r10 < 2 ? 0 : (r10 < 9 ? 1 : 2)) : static_cast<int>(rng() % 3);
       if (op == 0) {
         bool expect = false;
         if (st == breaker_state::closed) {
@@ -246,7 +248,7 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
         REQUIRE(b.try_acquire_permission(t) == expect);
       } else {
         const bool failed = op == 2;
-        const auto elapsed = std::chrono::milliseconds(rng() % 200);
+        const auto elapsed = std::chrono::milliseconds(round % 2 && rng() % 8 != 0 ? 50 : rng() % 200);
         const bool slow = elapsed > 100ms;
         if (failed) {
           b.on_failure(elapsed, t);
@@ -274,7 +276,17 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
         }
       }
       REQUIRE(b.state() == st);
-      if (st != breaker_state::half_open) REQUIRE(b.metrics().buffered_calls == window.size());
+      if (st != breaker_state::half_open) {
+        const auto m = b.metrics();
+        REQUIRE(m.buffered_calls == window.size());
+        std::size_t failed = 0, slow = 0;
+        for (auto [fa, sl] : window) {
+          failed += fa;
+          slow += sl;
+        }
+        REQUIRE(m.failed_calls == failed);
+        REQUIRE(m.slow_calls == slow);
+      }
     }
   }
 }
