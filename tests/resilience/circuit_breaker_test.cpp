@@ -591,3 +591,65 @@ TEST_CASE("circuit_breaker: concurrent outcomes in the count window", "[circuit_
   m = b.metrics();
   CHECK(m.failure_rate == 100.0);
 }
+
+TEST_CASE("circuit_breaker: batched successes keep the window exact on one thread", "[circuit_breaker]") {
+  struct tag {};
+  breaker<tag> b({.window_size = 100, .minimum_calls = 100});
+  const auto t = at<tag>(0s);
+  for (int i = 0; i < 237; ++i) b.on_success(1ms, t);  // fills, then batches (flushes at 32 per stripe)
+  CHECK(b.metrics().buffered_calls == 100);
+  CHECK(b.failure_rate() == 0.0);
+  for (int k = 1; k <= 49; ++k) {
+    b.on_failure(1ms, t);
+    REQUIRE(b.failure_rate() == static_cast<double>(k));
+    for (int j = 0; j < 1 + k % 3; ++j) {
+      b.on_success(1ms, t);  // deferred: displaces the oldest outcome, a success
+      REQUIRE(b.failure_rate() == static_cast<double>(k));
+    }
+    REQUIRE(b.state() == breaker_state::closed);
+  }
+  b.on_failure(1ms, t);
+  // the breaker opened exactly when the window reached 50 failures
+  CHECK(b.state() == breaker_state::open);
+  CHECK(b.failure_rate() == 50.0);
+}
+
+TEST_CASE("circuit_breaker: threads cycling through every state", "[circuit_breaker][concurrency]") {
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  clock::reset();
+  const surge_test::watchdog dog("state cycling");
+  std::atomic<int> events{0};
+  breaker<tag> b({.window_size = 40,
+                  .minimum_calls = 20,
+                  .wait_in_open = 0ns,
+                  .half_open_calls = 3,
+                  .on_state_change = [&](breaker_state, breaker_state) { events.fetch_add(1); }});
+  const int iterations = surge_test::scaled(50000);
+  std::vector<std::thread> threads;
+  for (int id = 0; id < 4; ++id) {
+    threads.emplace_back([&, id] {
+      std::minstd_rand rng(static_cast<unsigned>(id) + 11);
+      for (int i = 0; i < iterations; ++i) {
+        clock::advance(1ns);
+        auto p = b.try_acquire();
+        if (!p) continue;
+        const auto r = rng() % 100;
+        if (r < 30) {
+          p.failure();
+        } else if (r < 95) {
+          p.success();
+        }  // else dropped: released
+        if (i % 1000 == 0) {
+          const auto m = b.metrics();
+          REQUIRE(m.buffered_calls <= 40);
+          REQUIRE(m.failed_calls <= m.buffered_calls);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(events.load() > 0);
+  const auto m = b.metrics();
+  CHECK(m.buffered_calls <= 40);
+}
