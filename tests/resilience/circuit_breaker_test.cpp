@@ -596,19 +596,28 @@ TEST_CASE("circuit_breaker: batched successes keep the window exact on one threa
   struct tag {};
   breaker<tag> b({.window_size = 100, .minimum_calls = 100});
   const auto t = at<tag>(0s);
-  for (int i = 0; i < 237; ++i) b.on_success(1ms, t);  // fills, then batches (flushes at 32 per stripe)
+  std::deque<bool> window;  // the model: last 100 outcomes, true = failed
+  const auto add = [&](bool failed) {
+    if (failed) {
+      b.on_failure(1ms, t);
+    } else {
+      b.on_success(1ms, t);
+    }
+    window.push_back(failed);
+    if (window.size() > 100) window.pop_front();
+    return static_cast<double>(std::count(window.begin(), window.end(), true));
+  };
+  for (int i = 0; i < 237; ++i) add(false);  // fills, then batches (flushes at 32 per stripe)
   CHECK(b.metrics().buffered_calls == 100);
   CHECK(b.failure_rate() == 0.0);
-  for (int k = 1; k <= 49; ++k) {
-    b.on_failure(1ms, t);
-    REQUIRE(b.failure_rate() == static_cast<double>(k));
-    for (int j = 0; j < 1 + k % 3; ++j) {
-      b.on_success(1ms, t);  // deferred: displaces the oldest outcome, a success
-      REQUIRE(b.failure_rate() == static_cast<double>(k));
-    }
+  for (int k = 1; b.state() == breaker_state::closed; ++k) {
+    REQUIRE(k < 1000);
+    const double failed = add(true);
+    if (failed >= 50) break;
+    REQUIRE(b.failure_rate() == failed);
+    for (int j = 0; j < k % 2; ++j) REQUIRE(b.failure_rate() == add(false));  // deferred successes
     REQUIRE(b.state() == breaker_state::closed);
   }
-  b.on_failure(1ms, t);
   // the breaker opened exactly when the window reached 50 failures
   CHECK(b.state() == breaker_state::open);
   CHECK(b.failure_rate() == 50.0);
