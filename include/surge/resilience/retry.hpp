@@ -285,6 +285,8 @@ struct retry_on_any_exception {
 /// resilience4j's maxAttempts): >= 1. With a `budget`, every retryable
 /// failure takes a token (and a refused one ends the retries) and every
 /// success adds one, as grpc-go does; non-retryable failures leave it alone.
+/// A value type (retry copies it; the budget, shared, must outlive the
+/// calls). Bad input: max_attempts 0 makes retry throw std::invalid_argument.
 template <class Backoff = exponential_backoff, class Retryable = retry_on_any_exception>
 struct retry_policy {
   std::size_t max_attempts = 3;
@@ -294,6 +296,7 @@ struct retry_policy {
 };
 
 /// Sleeps on the calling thread; returns false (early) when `token` is stopped.
+/// Stateless and thread-safe; delays are clamped to [0, 2^62 ns].
 struct thread_sleeper {
   bool operator()(std::chrono::nanoseconds d, const std::stop_token& token) const {
     d = detail::clamp_delay(d);
