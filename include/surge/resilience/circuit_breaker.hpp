@@ -162,7 +162,12 @@ class breaker_count_window {
   /// Counts a plain success on the caller's stripe when the window is full;
   /// false (nothing done) while it is still filling: then record() it.
   bool try_defer_success(std::uint64_t base) noexcept {
-    if (((w_.load(std::memory_order_acquire) - base) & call_mask) < n_) return false;
+    // full_base_ == base: this window is known to be full; checked without
+    // reading W, whose cache line every publication writes
+    if (full_base_.load(std::memory_order_relaxed) != base) {
+      if (((w_.load(std::memory_order_acquire) - base) & call_mask) < n_) return false;
+      full_base_.store(base, std::memory_order_relaxed);
+    }
     stripe& s = stripes_[stripe_index()];
     if (s.pending.fetch_add(1, std::memory_order_relaxed) + 1 >= flush_at) {
       counts unused;
@@ -180,8 +185,10 @@ class breaker_count_window {
     return publish(stripes_[stripe_index()].pending.exchange(0, std::memory_order_relaxed), inc, base, out);
   }
 
-  /// Forgets every deferred success (a fresh window).
-  void clear_deferred() noexcept {
+  /// A fresh window from `base` on (the caller publishes base afterwards):
+  /// forgets every deferred success.
+  void reset(std::uint64_t base) noexcept {
+    full_base_.store(~base, std::memory_order_relaxed);
     for (std::size_t i = 0; i < stripe_count; ++i) stripes_[i].pending.store(0, std::memory_order_relaxed);
   }
 
@@ -264,6 +271,10 @@ class breaker_count_window {
 
   alignas(cache_line_size) std::atomic<std::uint64_t> w_{0};
   alignas(cache_line_size) const std::uint64_t n_;
+  // the base of the window last seen full (read on every deferred success,
+  // written once per window); starts as, and is reset to, a value that is
+  // not the current base
+  std::atomic<std::uint64_t> full_base_{~std::uint64_t{0}};
   const std::size_t mask_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
   std::unique_ptr<stripe[]> stripes_;
@@ -812,8 +823,9 @@ class circuit_breaker {
     switch (to) {
       case breaker_state::closed:
         if (count_) {
-          count_->clear_deferred();
-          base_.store(count_->word(), std::memory_order_release);
+          const std::uint64_t base = count_->word();
+          count_->reset(base);
+          base_.store(base, std::memory_order_release);
         }
         if (time_) time_->reset();
         break;
