@@ -607,7 +607,7 @@ TEST_CASE("circuit_breaker: batched successes keep the window exact on one threa
     if (window.size() > 100) window.pop_front();
     return static_cast<double>(std::count(window.begin(), window.end(), true));
   };
-  for (int i = 0; i < 237; ++i) add(false);  // fills, then batches (flushes at 32 per stripe)
+  for (int i = 0; i < 237; ++i) add(false);  // fills, then batches (25 per stripe for a window of 100)
   CHECK(b.metrics().buffered_calls == 100);
   CHECK(b.failure_rate() == 0.0);
   for (int k = 1; b.state() == breaker_state::closed; ++k) {

@@ -130,11 +130,12 @@ namespace detail {
 /// calls), so they are not published one by one: each is counted on one of
 /// `stripe_count` per-thread-group stripes (one uncontended atomic increment
 /// on the caller's own cache line) and published in a batch when that stripe
-/// reaches `flush_at`, or before the next failure or slow call reported
-/// through the same stripe. Observers count the unpublished successes as the
-/// most recent outcomes. On one thread this is exactly the sequential window;
-/// across threads, another thread's not yet published successes enter the
-/// window later than they happened (at most flush_at - 1 per stripe).
+/// reaches min(32, n / 4), or before the next failure or slow call reported
+/// through the same stripe (windows under 8 calls publish every outcome).
+/// Observers count the unpublished successes as the most recent outcomes. On
+/// one thread this is exactly the sequential window; across threads, another
+/// thread's not yet published successes (fewer than n / 4 per stripe) enter
+/// the window later than they happened.
 class breaker_count_window {
  public:
   static constexpr unsigned call_bits = 22;
@@ -144,7 +145,7 @@ class breaker_count_window {
   static constexpr std::uint64_t field_mask = (std::uint64_t{1} << 21) - 1;
   static constexpr std::size_t max_size = (std::size_t{1} << 20) - 1;
   static constexpr std::size_t stripe_count = 16;
-  static constexpr std::uint64_t flush_at = 32;
+  static constexpr std::uint64_t max_batch = 32;
 
   struct counts {
     std::uint64_t calls = 0, failed = 0, slow = 0;
@@ -152,6 +153,7 @@ class breaker_count_window {
 
   explicit breaker_count_window(std::size_t n)
       : n_(n),
+        flush_at_(std::min<std::uint64_t>(max_batch, n / 4)),
         mask_(std::max<std::size_t>(64, std::bit_ceil(n + 1)) - 1),
         slots_(new std::atomic<std::uint64_t>[mask_ + 1]()),
         stripes_(new stripe[stripe_count]) {}
@@ -162,6 +164,7 @@ class breaker_count_window {
   /// Counts a plain success on the caller's stripe when the window is full;
   /// false (nothing done) while it is still filling: then record() it.
   bool try_defer_success(std::uint64_t base) noexcept {
+    if (flush_at_ < 2) return false;  // a window under 8 calls: publish each outcome
     // full_base_ == base: this window is known to be full; checked without
     // reading W, whose cache line every publication writes
     if (full_base_.load(std::memory_order_relaxed) != base) {
@@ -169,7 +172,7 @@ class breaker_count_window {
       full_base_.store(base, std::memory_order_relaxed);
     }
     stripe& s = stripes_[stripe_index()];
-    if (s.pending.fetch_add(1, std::memory_order_relaxed) + 1 >= flush_at) {
+    if (s.pending.fetch_add(1, std::memory_order_relaxed) + 1 >= flush_at_) {
       counts unused;
       publish(s.pending.exchange(0, std::memory_order_relaxed), 0, base, unused);
     }
@@ -271,6 +274,7 @@ class breaker_count_window {
 
   alignas(cache_line_size) std::atomic<std::uint64_t> w_{0};
   alignas(cache_line_size) const std::uint64_t n_;
+  const std::uint64_t flush_at_;  // deferred successes per stripe: min(32, n / 4); below 2, none
   // the base of the window last seen full (read on every deferred success,
   // written once per window); starts as, and is reset to, a value that is
   // not the current base
@@ -374,8 +378,9 @@ class breaker_time_window {
 /// detail::breaker_count_window). On one thread the window is exactly the
 /// last `window_size` outcomes. Under concurrency it is the last
 /// `window_size` published outcomes in the order of their fetch_add, plus
-/// the successes not yet published (up to 31 per stripe, which enter the
-/// window later than they happened); a recorder whose predecessor
+/// the successes not yet published (fewer than min(32, window_size / 4) per
+/// stripe, none for windows under 8 calls; they enter the window later than
+/// they happened); a recorder whose predecessor
 /// `window_size` outcomes back is still being published defers the decision
 /// to the next outcome. The time-based window, the half-open probe window
 /// and every state transition use a mutex; an OPEN breaker refuses without
