@@ -29,14 +29,6 @@ typename surge_test::manual_clock<Tag>::time_point at(std::chrono::nanoseconds d
   return typename surge_test::manual_clock<Tag>::time_point{d};
 }
 
-surge::circuit_breaker_options r4j(std::size_t window, std::size_t minimum) {
-  return {.failure_rate_threshold = 50,
-          .window_size = window,
-          .minimum_calls = minimum,
-          .wait_in_open = 10s,
-          .half_open_calls = 4};
-}
-
 struct event_log {
   std::mutex m;
   std::vector<std::pair<breaker_state, breaker_state>> events;
@@ -47,6 +39,16 @@ struct event_log {
     };
   }
 };
+
+surge::circuit_breaker_options r4j(std::size_t window, std::size_t minimum, event_log* log = nullptr) {
+  surge::circuit_breaker_options o{.failure_rate_threshold = 50,
+                                   .window_size = window,
+                                   .minimum_calls = minimum,
+                                   .wait_in_open = 10s,
+                                   .half_open_calls = 4};
+  if (log) o.on_state_change = log->listener();
+  return o;
+}
 
 }  // namespace
 
@@ -100,9 +102,7 @@ TEST_CASE("circuit_breaker rejects bad options naming the field", "[circuit_brea
 TEST_CASE("circuit_breaker follows resilience4j's count-window vectors", "[circuit_breaker]") {
   struct tag {};
   event_log log;
-  auto o = r4j(5, 5);
-  o.on_state_change = log.listener();
-  breaker<tag> b(o);
+  breaker<tag> b(r4j(5, 5, &log));
   const auto t0 = at<tag>(0s);
   // F,F,F,S: 4 < minimum 5 calls, no decision
   for (int i = 0; i < 3; ++i) {
@@ -199,7 +199,7 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
   struct tag {};
   std::mt19937_64 rng(42);
   for (int round = 0; round < 40; ++round) {
-    const std::size_t n = 1 + rng() % 12;
+    const std::size_t n = 1 + rng() % (round % 4 < 2 ? 12 : 80);  // windows below and above the batch size
     const std::size_t minimum = 1 + rng() % 15;
     const std::size_t probes = 1 + rng() % 5;
     const double threshold = 10.0 + static_cast<double>(rng() % 90);
@@ -226,10 +226,12 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
       const double c = static_cast<double>(calls.size());
       return static_cast<double>(f) * 100.0 / c >= threshold || static_cast<double>(s) * 100.0 / c >= slow_threshold;
     };
-    for (int step = 0; step < 400; ++step) {
+    for (int step = 0; step < 1000; ++step) {
       now += static_cast<std::int64_t>(rng() % 300'000'000);
       const auto t = at<tag>(std::chrono::nanoseconds(now));
-      const int op = static_cast<int>(rng() % 3);
+      // odd rounds: mostly plain successes (long runs that the breaker batches)
+      const std::uint64_t r10 = rng() % 10;
+      const int op = round % 2 ? (r10 < 2 ? 0 : (r10 < 9 ? 1 : 2)) : static_cast<int>(rng() % 3);
       if (op == 0) {
         bool expect = false;
         if (st == breaker_state::closed) {
@@ -246,7 +248,7 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
         REQUIRE(b.try_acquire_permission(t) == expect);
       } else {
         const bool failed = op == 2;
-        const auto elapsed = std::chrono::milliseconds(rng() % 200);
+        const auto elapsed = std::chrono::milliseconds(round % 2 && rng() % 8 != 0 ? 50 : rng() % 200);
         const bool slow = elapsed > 100ms;
         if (failed) {
           b.on_failure(elapsed, t);
@@ -274,7 +276,17 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
         }
       }
       REQUIRE(b.state() == st);
-      if (st != breaker_state::half_open) REQUIRE(b.metrics().buffered_calls == window.size());
+      if (st != breaker_state::half_open) {
+        const auto m = b.metrics();
+        REQUIRE(m.buffered_calls == window.size());
+        std::size_t failed = 0, slow = 0;
+        for (auto [fa, sl] : window) {
+          failed += fa;
+          slow += sl;
+        }
+        REQUIRE(m.failed_calls == failed);
+        REQUIRE(m.slow_calls == slow);
+      }
     }
   }
 }
@@ -335,9 +347,8 @@ TEST_CASE("circuit_breaker's time window with a manual clock", "[circuit_breaker
 TEST_CASE("circuit_breaker's watchdog closes a stuck half-open period", "[circuit_breaker]") {
   struct tag {};
   event_log log;
-  auto o = r4j(2, 2);
+  auto o = r4j(2, 2, &log);
   o.max_wait_in_half_open = 5s;
-  o.on_state_change = log.listener();
   breaker<tag> b(o);
   b.transition_to(breaker_state::half_open, at<tag>(0s));
   for (int i = 0; i < 4; ++i) CHECK(b.try_acquire_permission(at<tag>(1s)));
@@ -434,9 +445,7 @@ TEST_CASE("circuit_breaker::call records and refuses", "[circuit_breaker]") {
 TEST_CASE("circuit_breaker disabled and forced_open", "[circuit_breaker]") {
   struct tag {};
   event_log log;
-  auto o = r4j(2, 2);
-  o.on_state_change = log.listener();
-  breaker<tag> b(o);
+  breaker<tag> b(r4j(2, 2, &log));
   b.transition_to(breaker_state::disabled, at<tag>(0s));
   for (int i = 0; i < 10; ++i) {
     CHECK(b.try_acquire_permission(at<tag>(0s)));
@@ -581,4 +590,75 @@ TEST_CASE("circuit_breaker: concurrent outcomes in the count window", "[circuit_
   CHECK(b.state() == breaker_state::open);
   m = b.metrics();
   CHECK(m.failure_rate == 100.0);
+}
+
+TEST_CASE("circuit_breaker: batched successes keep the window exact on one thread", "[circuit_breaker]") {
+  struct tag {};
+  breaker<tag> b({.window_size = 100, .minimum_calls = 100});
+  const auto t = at<tag>(0s);
+  std::deque<bool> window;  // the model: last 100 outcomes, true = failed
+  const auto add = [&](bool failed) {
+    if (failed) {
+      b.on_failure(1ms, t);
+    } else {
+      b.on_success(1ms, t);
+    }
+    window.push_back(failed);
+    if (window.size() > 100) window.pop_front();
+    return static_cast<double>(std::count(window.begin(), window.end(), true));
+  };
+  for (int i = 0; i < 237; ++i) add(false);  // fills, then batches (25 per stripe for a window of 100)
+  CHECK(b.metrics().buffered_calls == 100);
+  CHECK(b.failure_rate() == 0.0);
+  for (int k = 1; b.state() == breaker_state::closed; ++k) {
+    REQUIRE(k < 1000);
+    const double failed = add(true);
+    if (failed >= 50) break;
+    REQUIRE(b.failure_rate() == failed);
+    for (int j = 0; j < k % 2; ++j) REQUIRE(b.failure_rate() == add(false));  // deferred successes
+    REQUIRE(b.state() == breaker_state::closed);
+  }
+  // the breaker opened exactly when the window reached 50 failures
+  CHECK(b.state() == breaker_state::open);
+  CHECK(b.failure_rate() == 50.0);
+}
+
+TEST_CASE("circuit_breaker: threads cycling through every state", "[circuit_breaker][concurrency]") {
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  clock::reset();
+  const surge_test::watchdog dog("state cycling");
+  std::atomic<int> events{0};
+  breaker<tag> b({.window_size = 40,
+                  .minimum_calls = 20,
+                  .wait_in_open = 0ns,
+                  .half_open_calls = 3,
+                  .on_state_change = [&](breaker_state, breaker_state) { events.fetch_add(1); }});
+  const int iterations = surge_test::scaled(50000);
+  std::vector<std::thread> threads;
+  for (int id = 0; id < 4; ++id) {
+    threads.emplace_back([&, id] {
+      std::minstd_rand rng(static_cast<unsigned>(id) + 11);
+      for (int i = 0; i < iterations; ++i) {
+        clock::advance(1ns);
+        auto p = b.try_acquire();
+        if (!p) continue;
+        const auto r = rng() % 100;
+        if (r < 30) {
+          p.failure();
+        } else if (r < 95) {
+          p.success();
+        }  // else dropped: released
+        if (i % 1000 == 0) {
+          const auto m = b.metrics();
+          REQUIRE(m.buffered_calls <= 40);
+          REQUIRE(m.failed_calls <= m.buffered_calls);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(events.load() > 0);
+  const auto m = b.metrics();
+  CHECK(m.buffered_calls <= 40);
 }

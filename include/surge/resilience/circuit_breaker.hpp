@@ -118,11 +118,24 @@ namespace detail {
 ///   1 + failed * 2^22 + slow * 2^43.
 /// A window of n <= 2^21 - 1 consecutive outcomes is the difference of two
 /// readings of W; that difference is < 2^64 and its three fields cannot
-/// overlap, so it decodes exactly however often W has wrapped. Each recorder
-/// takes its ticket (the low 22 bits of W before its increment) with one
-/// fetch_add and publishes W after its increment in ring slot ticket; the
-/// window ending at ticket t is W_after(t) - W_after(t - n), read from slot
-/// t - n, whose low 22 bits (the ticket + 1) prove which outcome wrote it.
+/// overlap, so it decodes exactly however often W has wrapped. Outcomes are
+/// published with one fetch_add, which gives them consecutive tickets (the
+/// low 22 bits of W before it); the publisher stores W after each of its
+/// outcomes in ring slot `ticket`, so the window ending at ticket t is
+/// W_after(t) - W_after(t - n), read from slot t - n, whose low 22 bits (the
+/// ticket + 1) prove which outcome wrote it.
+///
+/// Plain successes (not slow) reported while the window is full cannot open
+/// the breaker (they add no failure and no slow call, and the window keeps n
+/// calls), so they are not published one by one: each is counted on one of
+/// `stripe_count` per-thread-group stripes (one uncontended atomic increment
+/// on the caller's own cache line) and published in a batch when that stripe
+/// reaches min(32, n / 4), or before the next failure or slow call reported
+/// through the same stripe (windows under 8 calls publish every outcome).
+/// Observers count the unpublished successes as the most recent outcomes. On
+/// one thread this is exactly the sequential window; across threads, another
+/// thread's not yet published successes (fewer than n / 4 per stripe) enter
+/// the window later than they happened.
 class breaker_count_window {
  public:
   static constexpr unsigned call_bits = 22;
@@ -131,6 +144,8 @@ class breaker_count_window {
   static constexpr unsigned slow_shift = 43;
   static constexpr std::uint64_t field_mask = (std::uint64_t{1} << 21) - 1;
   static constexpr std::size_t max_size = (std::size_t{1} << 20) - 1;
+  static constexpr std::size_t stripe_count = 16;
+  static constexpr std::uint64_t max_batch = 32;
 
   struct counts {
     std::uint64_t calls = 0, failed = 0, slow = 0;
@@ -138,73 +153,135 @@ class breaker_count_window {
 
   explicit breaker_count_window(std::size_t n)
       : n_(n),
-        mask_(std::max<std::size_t>(16, std::bit_ceil(n + 1)) - 1),
-        line_shift_(static_cast<unsigned>(std::countr_zero((mask_ + 1) / 8))),
-        slots_(new std::atomic<std::uint64_t>[mask_ + 1]()) {}
+        flush_at_(std::min<std::uint64_t>(max_batch, n / 4)),
+        mask_(std::max<std::size_t>(64, std::bit_ceil(n + 1)) - 1),
+        slots_(new std::atomic<std::uint64_t>[mask_ + 1]()),
+        stripes_(new stripe[stripe_count]) {}
 
   /// W now: the base of a fresh window.
   [[nodiscard]] std::uint64_t word() const noexcept { return w_.load(std::memory_order_acquire); }
 
-  /// Records one outcome; returns false when the window ending at it cannot be
-  /// read (its predecessor n outcomes back is still being published), else
-  /// the window's counts in `out`. `base` is W when the window was last reset.
-  bool record(bool failed, bool slow, std::uint64_t base, counts& out) noexcept {
-    const std::uint64_t inc = 1 + (std::uint64_t{failed} << failed_shift) + (std::uint64_t{slow} << slow_shift);
-    const std::uint64_t prev = w_.fetch_add(inc, std::memory_order_acq_rel);
-    const std::uint64_t after = prev + inc;
-    const std::uint64_t t = prev & call_mask;
-    const bool ok = window_ending(t, after, base, out);
-    slot(t).store(after, std::memory_order_release);
-    return ok;
+  /// Counts a plain success on the caller's stripe when the window is full;
+  /// false (nothing done) while it is still filling: then record() it.
+  bool try_defer_success(std::uint64_t base) noexcept {
+    if (flush_at_ < 2) return false;  // a window under 8 calls: publish each outcome
+    // full_base_ == base: this window is known to be full; checked without
+    // reading W, whose cache line every publication writes
+    if (full_base_.load(std::memory_order_relaxed) != base) {
+      if (((w_.load(std::memory_order_acquire) - base) & call_mask) < n_) return false;
+      full_base_.store(base, std::memory_order_relaxed);
+    }
+    stripe& s = stripes_[stripe_index()];
+    if (s.pending.fetch_add(1, std::memory_order_relaxed) + 1 >= flush_at_) {
+      counts unused;
+      publish(s.pending.exchange(0, std::memory_order_relaxed), 0, base, unused);
+    }
+    return true;
   }
 
-  /// The window as of now (a racing observer); false if unreadable.
+  /// Publishes the caller's stripe's deferred successes and then one outcome;
+  /// returns false when the window ending at it cannot be read (its
+  /// predecessor n outcomes back is still being published), else the
+  /// window's counts in `out`. `base` is W when the window was last reset.
+  bool record(bool failed, bool slow, std::uint64_t base, counts& out) noexcept {
+    const std::uint64_t inc = 1 + (std::uint64_t{failed} << failed_shift) + (std::uint64_t{slow} << slow_shift);
+    return publish(stripes_[stripe_index()].pending.exchange(0, std::memory_order_relaxed), inc, base, out);
+  }
+
+  /// A fresh window from `base` on (the caller publishes base afterwards):
+  /// forgets every deferred success.
+  void reset(std::uint64_t base) noexcept {
+    full_base_.store(~base, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < stripe_count; ++i) stripes_[i].pending.store(0, std::memory_order_relaxed);
+  }
+
+  /// The window as of now, deferred successes last (a racing observer);
+  /// false if unreadable.
   bool snapshot(std::uint64_t base, counts& out) const noexcept {
     for (int attempt = 0; attempt < 64; ++attempt) {
+      std::uint64_t deferred = 0;
+      for (std::size_t i = 0; i < stripe_count; ++i) deferred += stripes_[i].pending.load(std::memory_order_relaxed);
       const std::uint64_t w = w_.load(std::memory_order_acquire);
-      if (((w - base) & call_mask) == 0) {  // nothing recorded since the reset
-        out = counts{};
+      if (deferred >= n_) {
+        out = counts{n_, 0, 0};
         return true;
       }
-      if (window_ending((w - 1) & call_mask, w, base, out)) return true;
+      out = counts{};
+      const bool ok = ((w - base) & call_mask) == 0 || window_ending((w - 1) & call_mask, w, base, n_ - deferred, out);
+      if (ok) {
+        out.calls += deferred;
+        return true;
+      }
     }
     return false;
   }
 
  private:
+  struct alignas(cache_line_size) stripe {
+    std::atomic<std::uint64_t> pending{0};
+  };
+
+  static std::size_t stripe_index() noexcept {
+    static std::atomic<std::size_t> next{0};
+    thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed) % stripe_count;
+    return mine;
+  }
+
+  /// Publishes k successes then (inc != 0) one outcome of increment inc.
+  bool publish(std::uint64_t k, std::uint64_t inc, std::uint64_t base, counts& out) noexcept {
+    const std::uint64_t tickets = k + (inc != 0 ? 1 : 0);
+    if (tickets == 0) return false;
+    const std::uint64_t prev = w_.fetch_add(k + inc, std::memory_order_acq_rel);
+    const std::uint64_t t0 = prev & call_mask;
+    const std::uint64_t t = (t0 + tickets - 1) & call_mask;  // the last of them
+    bool ok = false;
+    if (inc != 0) {
+      const std::uint64_t first_back = t0 + tickets - 1 - n_;  // the ticket just before the window, unmasked
+      if (tickets > n_) {  // the window lies within this batch: successes, then the outcome
+        const std::uint64_t d = (k + inc) - (first_back - t0 + 1);
+        ok = decode(d, n_, out);
+      } else {
+        ok = window_ending(t, prev + k + inc, base, n_, out);
+      }
+    }
+    for (std::uint64_t i = 0; i < k; ++i) slot(t0 + i).store(prev + i + 1, std::memory_order_release);
+    if (inc != 0) slot(t).store(prev + k + inc, std::memory_order_release);
+    return ok;
+  }
+
   /// The window of the last min(n, outcomes since base) outcomes ending with
   /// ticket t, whose W after it is `after`.
-  bool window_ending(std::uint64_t t, std::uint64_t after, std::uint64_t base, counts& out) const noexcept {
+  bool window_ending(std::uint64_t t, std::uint64_t after, std::uint64_t base, std::uint64_t n,
+                     counts& out) const noexcept {
     const std::uint64_t since = ((t - base) & call_mask) + 1;  // outcomes since base, this one included
-    std::uint64_t d = 0;
-    std::uint64_t expect_calls = n_;
-    if (since <= n_) {
-      d = after - base;
-      expect_calls = since;
-    } else {
-      const std::uint64_t first = (t - n_) & call_mask;  // the ticket just before the window
-      const std::uint64_t old = slot(first).load(std::memory_order_acquire);
-      if ((old & call_mask) != ((first + 1) & call_mask)) return false;
-      d = after - old;
-    }
+    if (since <= n) return decode(after - base, since, out);
+    const std::uint64_t first = (t - n) & call_mask;  // the ticket just before the window
+    const std::uint64_t old = slot(first).load(std::memory_order_acquire);
+    if ((old & call_mask) != ((first + 1) & call_mask)) return false;
+    return decode(after - old, n, out);
+  }
+
+  static bool decode(std::uint64_t d, std::uint64_t expect_calls, counts& out) noexcept {
     out.calls = d & call_mask;
     out.failed = (d >> failed_shift) & field_mask;
     out.slow = d >> slow_shift;
     return out.calls == expect_calls && out.failed <= out.calls && out.slow <= out.calls;
   }
 
-  /// Ticket -> slot, spreading consecutive tickets over different cache lines.
   std::atomic<std::uint64_t>& slot(std::uint64_t t) const noexcept {
-    const std::size_t i = static_cast<std::size_t>(t) & mask_;
-    const std::size_t lines = (mask_ + 1) / 8;
-    return slots_[((i & (lines - 1)) << 3) | (i >> line_shift_)];
+    return slots_[static_cast<std::size_t>(t) & mask_];
   }
 
   alignas(cache_line_size) std::atomic<std::uint64_t> w_{0};
   alignas(cache_line_size) const std::uint64_t n_;
+  const std::uint64_t flush_at_;  // deferred successes per stripe: min(32, n / 4); below 2, none
+  // the base of the window last seen full (read on every deferred success,
+  // written once per window); starts as, and is reset to, a value that is
+  // not the current base
+  std::atomic<std::uint64_t> full_base_{~std::uint64_t{0}};
   const std::size_t mask_;
-  const unsigned line_shift_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
+  std::unique_ptr<stripe[]> stripes_;
 };
 
 /// Time-based sliding window: one bucket per second (resilience4j's
@@ -294,14 +371,20 @@ class breaker_time_window {
 /// (whichever state permitted the call).
 ///
 /// **Lock-free closed path.** try_acquire_permission in CLOSED is one atomic
-/// load, and never reads the clock. With a count-based window, recording an
-/// outcome in CLOSED is one fetch_add, one load and one store (see
-/// detail::breaker_count_window); under concurrency the window is the last
-/// `window_size` outcomes in the order of their fetch_add. A recorder whose
-/// predecessor `window_size` outcomes back is still between its fetch_add and
-/// its store defers the decision to the next outcome. The time-based window,
-/// the half-open probe window and every state transition use a mutex; an OPEN
-/// breaker refuses without it (one load and a clock read).
+/// load, and never reads the clock. With a count-based window, a plain
+/// success reported while the window is full (it cannot open the breaker) is
+/// one increment on a per-thread-group stripe; every other outcome is one
+/// fetch_add, one load and a store per outcome published (see
+/// detail::breaker_count_window). On one thread the window is exactly the
+/// last `window_size` outcomes. Under concurrency it is the last
+/// `window_size` published outcomes in the order of their fetch_add, plus
+/// the successes not yet published (fewer than min(32, window_size / 4) per
+/// stripe, none for windows under 8 calls; they enter the window later than
+/// they happened); a recorder whose predecessor
+/// `window_size` outcomes back is still being published defers the decision
+/// to the next outcome. The time-based window, the half-open probe window
+/// and every state transition use a mutex; an OPEN breaker refuses without
+/// it (one load and a clock read).
 ///
 /// **Probes under concurrency.** The state, a generation and the half-open
 /// permit count share one atomic word: a probe is a CAS that decrements the
@@ -318,7 +401,8 @@ class breaker_time_window {
 ///
 /// Complexity: every operation O(1) (time-based: O(window_size) when the clock
 /// jumps by a whole window). Memory: a count window keeps 8 bytes per slot,
-/// bit_ceil(window_size + 1) slots; a time window 24 bytes per second.
+/// max(64, bit_ceil(window_size + 1)) slots, and 16 stripes of one cache line
+/// each; a time window 24 bytes per second.
 /// Thread safety: thread-safe; every member may be called from any thread.
 /// Observers (state(), failure_rate(), metrics()) are racing snapshots.
 /// Bad input: options out of the ranges documented at each field throw
@@ -601,10 +685,11 @@ class circuit_breaker {
   }
 
   /// True when a window of c.calls > 0 outcomes is at or above a threshold.
+  /// Compared as products (no rounding of a quotient): rate >= threshold.
   bool above(const counts& c) const noexcept {
     const double calls = static_cast<double>(c.calls);
-    return static_cast<double>(c.failed) * 100.0 / calls >= o_.failure_rate_threshold ||
-           static_cast<double>(c.slow) * 100.0 / calls >= o_.slow_call_rate_threshold;
+    return static_cast<double>(c.failed) * 100.0 >= o_.failure_rate_threshold * calls ||
+           static_cast<double>(c.slow) * 100.0 >= o_.slow_call_rate_threshold * calls;
   }
 
   /// What acquire() decided, and the state word it was granted under.
@@ -712,7 +797,9 @@ class circuit_breaker {
   void record_window(std::uint64_t w, bool failed, bool is_slow, Now now_fn) {
     counts c;
     if (count_) {
-      if (!count_->record(failed, is_slow, base_.load(std::memory_order_acquire), c)) return;
+      const std::uint64_t base = base_.load(std::memory_order_acquire);
+      if (!failed && !is_slow && count_->try_defer_success(base)) return;  // cannot open a full window
+      if (!count_->record(failed, is_slow, base, c)) return;
     } else {
       const time_point now = now_fn();
       std::lock_guard lock(mutex_);
@@ -740,7 +827,11 @@ class circuit_breaker {
     std::uint64_t permits = 0;
     switch (to) {
       case breaker_state::closed:
-        if (count_) base_.store(count_->word(), std::memory_order_release);
+        if (count_) {
+          const std::uint64_t base = count_->word();
+          count_->reset(base);
+          base_.store(base, std::memory_order_release);
+        }
         if (time_) time_->reset();
         break;
       case breaker_state::open:

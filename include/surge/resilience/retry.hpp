@@ -79,23 +79,52 @@ concept backoff_generator = std::copy_constructible<B> && requires(B b, URBG& g)
   b.reset();
 };
 
-/// `min(cap, base * 2^n)` for the n-th retry (n from 0): AWS "Exponential",
-/// no jitter. Saturates at cap (never overflows). Defaults: base 100 ms, cap
-/// 10 s. O(1); a value type (not thread-safe: one per retry sequence).
-/// Bad input: base <= 0 or cap < base throw std::invalid_argument.
-class exponential_backoff {
+/// No jitter: AWS "Exponential", the delay is `temp = min(cap, base * 2^n)`.
+struct no_jitter {
+  template <class URBG>
+  static std::chrono::nanoseconds apply(std::chrono::nanoseconds temp, URBG&) noexcept {
+    return temp;
+  }
+};
+
+/// AWS "Full Jitter": `random_between(0, temp)`, inclusive.
+struct full_jitter {
+  template <class URBG>
+  static std::chrono::nanoseconds apply(std::chrono::nanoseconds temp, URBG& g) {
+    return detail::uniform_between(g, std::chrono::nanoseconds::zero(), temp);
+  }
+};
+
+/// AWS "Equal Jitter": `temp / 2 + random_between(0, temp / 2)`; in integer
+/// nanoseconds the result is in [ceil(temp / 2), temp].
+struct equal_jitter {
+  template <class URBG>
+  static std::chrono::nanoseconds apply(std::chrono::nanoseconds temp, URBG& g) {
+    const std::chrono::nanoseconds half = temp / 2;
+    return (temp - half) + detail::uniform_between(g, std::chrono::nanoseconds::zero(), half);
+  }
+};
+
+/// Exponential backoff: for the n-th retry (n from 0), `temp = min(cap, base
+/// * 2^n)`, then `Jitter` (no_jitter, full_jitter or equal_jitter) turns temp
+/// into the delay. `base * 2^n` saturates at cap (never overflows).
+/// Defaults: base 100 ms, cap 10 s. O(1); a value type (not thread-safe: one
+/// per retry sequence). Bad input: base <= 0 or cap < base throw
+/// std::invalid_argument naming the argument.
+template <class Jitter>
+class basic_exponential_backoff {
  public:
-  exponential_backoff() noexcept = default;
-  exponential_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds cap) : base_(base), cap_(cap) {
+  basic_exponential_backoff() noexcept = default;
+  basic_exponential_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds cap) : base_(base), cap_(cap) {
     detail::check_base_cap("surge::exponential_backoff", base, cap);
   }
-  /// The n-th delay (n from 0).
+  /// temp for the n-th retry (n from 0): the delay before jitter.
   [[nodiscard]] std::chrono::nanoseconds delay(std::uint64_t n) const noexcept {
     return detail::capped_exponential(base_, cap_, n);
   }
   template <class URBG>
-  std::chrono::nanoseconds next(URBG&) noexcept {
-    return delay(n_++);
+  std::chrono::nanoseconds next(URBG& g) {
+    return Jitter::apply(delay(n_++), g);
   }
   void reset() noexcept { n_ = 0; }
   [[nodiscard]] std::chrono::nanoseconds base() const noexcept { return base_; }
@@ -107,46 +136,12 @@ class exponential_backoff {
   std::uint64_t n_ = 0;
 };
 
-/// AWS "Full Jitter": `random_between(0, min(cap, base * 2^n))`, inclusive.
-/// As exponential_backoff otherwise.
-class full_jitter_backoff {
- public:
-  full_jitter_backoff() noexcept = default;
-  full_jitter_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds cap) : exp_(base, cap) {}
-  template <class URBG>
-  std::chrono::nanoseconds next(URBG& g) {
-    return detail::uniform_between(g, std::chrono::nanoseconds::zero(), exp_.delay(n_++));
-  }
-  void reset() noexcept { n_ = 0; }
-  [[nodiscard]] std::chrono::nanoseconds base() const noexcept { return exp_.base(); }
-  [[nodiscard]] std::chrono::nanoseconds cap() const noexcept { return exp_.cap(); }
-
- private:
-  exponential_backoff exp_;
-  std::uint64_t n_ = 0;
-};
-
-/// AWS "Equal Jitter": with `temp = min(cap, base * 2^n)`,
-/// `temp / 2 + random_between(0, temp / 2)`; in integer nanoseconds the
-/// result is in [ceil(temp / 2), temp]. As exponential_backoff otherwise.
-class equal_jitter_backoff {
- public:
-  equal_jitter_backoff() noexcept = default;
-  equal_jitter_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds cap) : exp_(base, cap) {}
-  template <class URBG>
-  std::chrono::nanoseconds next(URBG& g) {
-    const std::chrono::nanoseconds temp = exp_.delay(n_++);
-    const std::chrono::nanoseconds half = temp / 2;
-    return (temp - half) + detail::uniform_between(g, std::chrono::nanoseconds::zero(), half);
-  }
-  void reset() noexcept { n_ = 0; }
-  [[nodiscard]] std::chrono::nanoseconds base() const noexcept { return exp_.base(); }
-  [[nodiscard]] std::chrono::nanoseconds cap() const noexcept { return exp_.cap(); }
-
- private:
-  exponential_backoff exp_;
-  std::uint64_t n_ = 0;
-};
+/// `min(cap, base * 2^n)`: AWS "Exponential", no jitter.
+using exponential_backoff = basic_exponential_backoff<no_jitter>;
+/// AWS "Full Jitter": `random_between(0, min(cap, base * 2^n))`.
+using full_jitter_backoff = basic_exponential_backoff<full_jitter>;
+/// AWS "Equal Jitter": `temp / 2 + random_between(0, temp / 2)`.
+using equal_jitter_backoff = basic_exponential_backoff<equal_jitter>;
 
 /// AWS "Decorrelated Jitter": `sleep = min(cap, random_between(base, sleep * 3))`
 /// with sleep starting at base (`sleep * 3` saturates). Every delay is in
@@ -290,6 +285,8 @@ struct retry_on_any_exception {
 /// resilience4j's maxAttempts): >= 1. With a `budget`, every retryable
 /// failure takes a token (and a refused one ends the retries) and every
 /// success adds one, as grpc-go does; non-retryable failures leave it alone.
+/// A value type (retry copies it; the budget, shared, must outlive the
+/// calls). Bad input: max_attempts 0 makes retry throw std::invalid_argument.
 template <class Backoff = exponential_backoff, class Retryable = retry_on_any_exception>
 struct retry_policy {
   std::size_t max_attempts = 3;
@@ -299,6 +296,7 @@ struct retry_policy {
 };
 
 /// Sleeps on the calling thread; returns false (early) when `token` is stopped.
+/// Stateless and thread-safe; delays are clamped to [0, 2^62 ns].
 struct thread_sleeper {
   bool operator()(std::chrono::nanoseconds d, const std::stop_token& token) const {
     d = detail::clamp_delay(d);
@@ -321,6 +319,7 @@ template <class R>
 struct retry_result {
   using stored = std::conditional_t<std::is_reference_v<R>, std::reference_wrapper<std::remove_reference_t<R>>, R>;
   std::optional<stored> value;
+  std::exception_ptr error;  ///< set instead when the attempt threw
   template <class F>
   void run(F& f) {
     value.reset();
@@ -331,7 +330,8 @@ struct retry_result {
     value.reset();
     value.emplace(std::forward<A>(a));
   }
-  R take() {
+  R take_or_rethrow() {
+    if (error) std::rethrow_exception(error);
     if constexpr (std::is_reference_v<R>) {
       return value->get();
     } else {
@@ -352,7 +352,10 @@ struct retry_result<void> {
   void run(F& f) {
     std::invoke(f);
   }
-  void take() noexcept {}
+  std::exception_ptr error;
+  void take_or_rethrow() {
+    if (error) std::rethrow_exception(error);
+  }
 };
 
 template <class P>
@@ -374,19 +377,32 @@ bool retry_value(P& p, const retry_result<R>& r) {
   return false;
 }
 
-/// After an attempt: true to retry (budget and attempts allowing).
-template <class Policy>
-bool retry_after(Policy& policy, bool retryable, std::size_t attempt) {
+/// After attempt number `attempt` ended with `error` or `r`: the delay before
+/// the next attempt, or nullopt when the retries are over. Feeds the budget
+/// as grpc-go does: a success adds to it; a retryable failure takes a token
+/// before the attempt count is checked.
+template <class Policy, class R, class URBG>
+std::optional<retry_ns> retry_delay(Policy& policy, const retry_result<R>& r, std::size_t attempt, URBG& g) {
+  const std::exception_ptr& error = r.error;
+  const bool retryable = error ? retry_error(policy.retryable, error) : retry_value(policy.retryable, r);
   if (!retryable) {
-    return false;
+    if (!error && policy.budget) policy.budget->on_success();
+    return std::nullopt;
   }
   const bool budget_ok = policy.budget == nullptr || policy.budget->on_failure();
-  return budget_ok && attempt < policy.max_attempts;
+  if (!budget_ok || attempt >= policy.max_attempts) return std::nullopt;
+  return clamp_delay(policy.backoff.next(g));
 }
 
+/// Validates the policy and rewinds its backoff.
 template <class Policy>
-void check_policy(const Policy& p) {
+void start_retry(Policy& p) {
   if (p.max_attempts == 0) throw std::invalid_argument("surge::retry: max_attempts must be >= 1");
+  p.backoff.reset();
+}
+
+inline void throw_if_stopped(const std::stop_token& token) {
+  if (token.stop_requested()) throw operation_cancelled{};
 }
 
 inline std::uint64_t retry_seed() {
@@ -415,26 +431,18 @@ template <class Backoff, class Retryable, class F, class Sleeper, class URBG>
 requires std::invocable<F&> && backoff_generator<Backoff, URBG> std::invoke_result_t<F&> retry(
     retry_policy<Backoff, Retryable> policy, F&& f, Sleeper&& sleep, URBG& g, std::stop_token token = {}) {
   using result = std::invoke_result_t<F&>;
-  detail::check_policy(policy);
-  policy.backoff.reset();
+  detail::start_retry(policy);
   for (std::size_t attempt = 1;; ++attempt) {
-    if (token.stop_requested()) throw operation_cancelled{};
+    detail::throw_if_stopped(token);
     detail::retry_result<result> r;
-    std::exception_ptr error;
     try {
       r.run(f);
     } catch (...) {
-      error = std::current_exception();
+      r.error = std::current_exception();
     }
-    const bool retryable =
-        error ? detail::retry_error(policy.retryable, error) : detail::retry_value(policy.retryable, r);
-    if (!retryable && !error && policy.budget) policy.budget->on_success();
-    if (!detail::retry_after(policy, retryable, attempt)) {
-      if (error) std::rethrow_exception(error);
-      return r.take();
-    }
-    const std::chrono::nanoseconds d = detail::clamp_delay(policy.backoff.next(g));
-    if (!std::invoke(sleep, d, std::as_const(token))) throw operation_cancelled{};
+    const std::optional<std::chrono::nanoseconds> d = detail::retry_delay(policy, r, attempt, g);
+    if (!d) return r.take_or_rethrow();
+    if (!std::invoke(sleep, *d, std::as_const(token))) throw operation_cancelled{};
   }
 }
 
@@ -472,12 +480,10 @@ template <class Backoff, class Retryable, class Clock, class F, class URBG>
 requires std::invocable<F&> && backoff_generator<Backoff, URBG> task<detail::retry_async_result_t<F>> retry_async(
     retry_policy<Backoff, Retryable> policy, timer<Clock>& t, F f, URBG& g, std::stop_token token = {}) {
   using result = detail::retry_async_result_t<F>;
-  detail::check_policy(policy);
-  policy.backoff.reset();
+  detail::start_retry(policy);
   for (std::size_t attempt = 1;; ++attempt) {
-    if (token.stop_requested()) throw operation_cancelled{};
+    detail::throw_if_stopped(token);
     detail::retry_result<result> r;
-    std::exception_ptr error;
     try {
       if constexpr (std::is_void_v<result>) {
         co_await std::invoke(f);
@@ -485,17 +491,11 @@ requires std::invocable<F&> && backoff_generator<Backoff, URBG> task<detail::ret
         r.set(co_await std::invoke(f));
       }
     } catch (...) {
-      error = std::current_exception();
+      r.error = std::current_exception();
     }
-    const bool retryable =
-        error ? detail::retry_error(policy.retryable, error) : detail::retry_value(policy.retryable, r);
-    if (!retryable && !error && policy.budget) policy.budget->on_success();
-    if (!detail::retry_after(policy, retryable, attempt)) {
-      if (error) std::rethrow_exception(error);
-      co_return r.take();
-    }
-    const std::chrono::nanoseconds d = detail::clamp_delay(policy.backoff.next(g));
-    co_await t.sleep_for(std::chrono::ceil<typename Clock::duration>(d), token);
+    const std::optional<std::chrono::nanoseconds> d = detail::retry_delay(policy, r, attempt, g);
+    if (!d) co_return r.take_or_rethrow();
+    co_await t.sleep_for(std::chrono::ceil<typename Clock::duration>(*d), token);
   }
 }
 
