@@ -6,10 +6,14 @@
 //
 // Baselines: a mutex-guarded counter (round robin), a mutex-guarded nginx
 // smooth WRR, a mutex-guarded linear-scan least-connections, a mutex-guarded
-// P2C with std::mt19937_64, std::discrete_distribution (thread-local), a
-// std::map ring (std::shared_mutex for readers), a Maglev table read through
-// std::atomic<std::shared_ptr> (libstdc++'s lock-bit implementation), and a
-// hash_combine + log weighted HRW.
+// P2C drawing from the same SplitMix64 stream and multiply-shift reduction as
+// surge, std::discrete_distribution (thread-local), a std::map ring
+// (std::shared_mutex for readers), the same Maglev table read through an
+// atomic pointer with the same hash and reduction, and a hash_combine + log
+// weighted HRW. All baselines are hand-written (no balancer library for C++
+// is packaged in Debian); std::discrete_distribution is the standard library.
+// --sweep: ns per pick of every policy at 10, 1,000, 10,000 and 100,000
+// backends (one thread), with the O(n) nginx loop as the reference.
 #include <surge/balance/consistent_hash.hpp>
 #include <surge/balance/jump_hash.hpp>
 #include <surge/balance/least_connections.hpp>
@@ -22,6 +26,7 @@
 
 #include "bench.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -138,15 +143,20 @@ struct mutex_least_conn {
   }
 };
 
+// P2C behind a mutex, drawing from a SplitMix64 stream reduced to [0, n) by
+// multiply-shift: the same generator and reduction surge's shared stream uses.
 struct mutex_p2c {
   std::mutex m;
-  std::mt19937_64 g{1};
+  std::uint64_t state = 1;
   std::vector<long> active;
   explicit mutex_p2c(std::size_t n) : active(n, 0) {}
+  std::size_t draw() noexcept {
+    state += 0x9e3779b97f4a7c15ULL;
+    return surge::detail::bounded(surge::detail::mix64(state), active.size());
+  }
   std::size_t acquire() {
     std::lock_guard<std::mutex> l(m);
-    std::uniform_int_distribution<std::size_t> d(0, active.size() - 1);
-    const std::size_t a = d(g), b = d(g);
+    const std::size_t a = draw(), b = draw();
     const std::size_t best = active[b] < active[a] ? b : a;
     ++active[best];
     return best;
@@ -175,14 +185,17 @@ struct map_ring {
   }
 };
 
-// The same Maglev table, published through std::atomic<std::shared_ptr>.
-struct atomic_sp_maglev {
-  std::atomic<std::shared_ptr<const std::vector<std::uint32_t>>> table;
-  explicit atomic_sp_maglev(std::vector<std::uint32_t> t)
-      : table(std::make_shared<const std::vector<std::uint32_t>>(std::move(t))) {}
+// The same Maglev table behind an atomic pointer to an immutable copy (the
+// RCU-style publication a competent engineer writes by hand: readers load the
+// pointer, a writer swaps it and retires the old table later), indexed by the
+// same multiply-shift reduction of the same hash as surge.
+struct atomic_ptr_maglev {
+  std::vector<std::uint32_t> storage;
+  std::atomic<const std::vector<std::uint32_t>*> table;
+  explicit atomic_ptr_maglev(std::vector<std::uint32_t> t) : storage(std::move(t)), table(&storage) {}
   std::size_t pick(std::uint64_t key) const {
-    const auto t = table.load(std::memory_order_acquire);
-    return (*t)[surge::detail::mix64(key) % t->size()];
+    const auto* t = table.load(std::memory_order_acquire);
+    return (*t)[surge::detail::bounded(surge::key_hash{}(key), t->size())];
   }
 };
 
@@ -236,6 +249,83 @@ std::function<void(int, std::size_t)> keyed(const P& p) {
   };
 }
 
+// --sweep: how a pick's cost grows with the number of backends. One scenario
+// per policy, one row per backend count (one thread); "surge x" there is the
+// cost at n = 10 divided by the cost at that n.
+void sweep(surge_bench::report& rep, const surge_bench::options& o) {
+  const std::size_t base_picks = o.quick ? 20'000 : 1'000'000;
+  std::map<std::string, std::vector<row>> by_policy;
+  std::vector<std::string> order;
+  const auto add = [&](const std::string& policy, std::size_t n, std::size_t picks,
+                       std::function<void(int, std::size_t)> body, std::string note = {}) {
+    std::vector<double> runs;
+    for (int r = 0; r < o.reps; ++r) runs.push_back(per_pick(1, picks, body));
+    if (!by_policy.count(policy)) order.push_back(policy);
+    by_policy[policy].push_back(row{"sweep: " + policy, fmt::format("{} n={}", policy, n), surge_bench::median(runs),
+                                    "ns/pick", better::lower, std::move(note)});
+  };
+  const auto each = [](auto& p) {
+    return [&p](int, std::size_t k) {
+      for (std::size_t i = 0; i < k; ++i) do_not_optimize(p.pick());
+    };
+  };
+  const auto leased = [](auto& p) {
+    return [&p](int, std::size_t k) {
+      for (std::size_t i = 0; i < k; ++i) {
+        auto l = p.pick();
+        do_not_optimize(l.index());
+      }
+    };
+  };
+  for (std::size_t n : {std::size_t{10}, std::size_t{1000}, std::size_t{10'000}, std::size_t{100'000}}) {
+    if (o.quick && n > 10'000) break;
+    std::vector<double> weights(n);
+    for (std::size_t i = 0; i < n; ++i) weights[i] = static_cast<double>(1 + i % 5);
+    const std::size_t picks = base_picks;
+    const std::size_t linear_picks = std::max<std::size_t>(200, base_picks * 10 / n);  // O(n) rows
+    {
+      surge::weighted_round_robin smooth{surge::weights(weights)};
+      surge::shared_weighted_round_robin shared_smooth{surge::weights(weights)};
+      surge::stride_weighted_round_robin stride{surge::weights(weights)};
+      mutex_nginx_wrr base(weights);
+      std::string algo = smooth.algorithm() == surge::smooth_wrr_algorithm::table
+                             ? fmt::format("O(1) table of {} picks", smooth.table_size())
+                         : smooth.algorithm() == surge::smooth_wrr_algorithm::tournament ? "O(log n) tournament"
+                                                                                         : "O(n) scan";
+      add("surge smooth WRR", n, picks, each(smooth), std::move(algo));
+      add("surge shared smooth WRR", n, picks, each(shared_smooth));
+      add("surge stride WRR", n, picks, each(stride), "gRPC's sequence");
+      add("mutex nginx WRR, O(n) (hand-written)", n, linear_picks, each(base));
+    }
+    {
+      surge::weighted_round_robin tournament(surge::weights(weights), 0);  // table off: the O(log n) path
+      add("surge smooth WRR, table off", n, picks, each(tournament));
+    }
+    {
+      surge::round_robin rr(n);
+      surge::least_connections lc(n);
+      surge::power_of_two_choices p2c(n);
+      surge::random_balancer rnd{surge::weights(weights)};
+      add("surge round_robin", n, picks, each(rr));
+      add("surge least_connections (pick+release)", n, picks, leased(lc));
+      add("surge P2C (pick+release)", n, picks, leased(p2c));
+      add("surge random weighted (alias)", n, picks, each(rnd));
+    }
+    {
+      surge::consistent_hash_ring<> ring(n);
+      surge::maglev<> mg(n);
+      surge::jump_hash_balancer<> jb(n);
+      surge::rendezvous_hash<> hrw{surge::weights(weights)};
+      add("surge consistent_hash_ring", n, picks, keyed(ring), "160 vnodes per backend");
+      add("surge maglev", n, picks, keyed(mg), fmt::format("M = {}", mg.table_size()));
+      add("surge jump_hash_balancer", n, picks, keyed(jb));
+      add("surge rendezvous, O(n)", n, linear_picks, keyed(hrw));
+    }
+  }
+  for (const auto& policy : order)
+    for (auto& r : by_policy[policy]) rep.add(std::move(r));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -243,6 +333,11 @@ int main(int argc, char** argv) {
   surge_bench::report rep("surge balancer policies: ns per pick (per thread), lower is better");
   const std::size_t picks = o.quick ? 100000 : 1000000;
   const std::size_t quality_keys = o.quick ? 100000 : 1000000;
+  if (o.sweep) {
+    sweep(rep, o);
+    rep.print(o);
+    return 0;
+  }
 
   for (std::size_t n : {std::size_t{10}, std::size_t{1000}}) {
     std::vector<double> weights(n);
@@ -263,10 +358,10 @@ int main(int argc, char** argv) {
                   }}});
       }
       {
-        surge::stride_weighted_round_robin stride(weights);
-        surge::weighted_round_robin smooth(weights);
-        surge::weighted_round_robin smooth_linear(weights, 0);  // table off: nginx's O(n) loop
-        surge::shared_weighted_round_robin shared_smooth(weights);
+        surge::stride_weighted_round_robin stride{surge::weights(weights)};
+        surge::weighted_round_robin smooth{surge::weights(weights)};
+        surge::weighted_round_robin smooth_linear(surge::weights(weights), 0);  // table off: the O(log n) tournament
+        surge::shared_weighted_round_robin shared_smooth{surge::weights(weights)};
         std::mutex smooth_mutex;
         mutex_nginx_wrr base(weights);
         // smooth WRR is per-thread state: with two threads, behind a mutex
@@ -294,7 +389,8 @@ int main(int argc, char** argv) {
              },
              "nginx's exact sequence; lock-free table read"},
             {"surge smooth WRR" + guarded, smooth_body(smooth), "nginx's exact sequence; O(1) table"},
-            {"surge smooth WRR, table off" + guarded, smooth_body(smooth_linear), "nginx's exact sequence; O(n)"},
+            {"surge smooth WRR, table off" + guarded, smooth_body(smooth_linear),
+             "nginx's exact sequence; O(log n) tournament"},
             {"mutex nginx WRR", [&](int, std::size_t k) {
                for (std::size_t i = 0; i < k; ++i) do_not_optimize(base.pick());
              }}};
@@ -302,10 +398,10 @@ int main(int argc, char** argv) {
       }
       {
         surge::least_connections lc(n);
-        surge::least_connections weighted_lc(weights);
+        surge::least_connections weighted_lc{surge::weights(weights)};
         std::vector<double> inexact(weights);  // not multiples of a power of two: cross-multiplication
         for (auto& w : inexact) w *= 0.3;
-        surge::least_connections inexact_lc(inexact);
+        surge::least_connections inexact_lc{surge::weights(inexact)};
         mutex_least_conn base(n);
         const std::size_t lc_picks = n > 100 ? picks / 20 : picks;
         // k picks, each lease released at once.
@@ -389,7 +485,7 @@ int main(int argc, char** argv) {
                   }}});
       }
       {
-        surge::random_balancer weighted(weights);
+        surge::random_balancer weighted{surge::weights(weights)};
         measure(rep, o, "random weighted" + tag, t, picks,
                 {{"surge alias table",
                   [&](int, std::size_t k) {
@@ -419,14 +515,15 @@ int main(int argc, char** argv) {
                  {"std::map ring + shared_mutex", keyed(base)}});
       }
       {
-        const std::string note = n == 10 ? quality_of<surge::maglev<>>(quality_keys) : std::string("M = 65537");
+        const std::string note = n == 10 ? quality_of<surge::maglev<>>(quality_keys)
+                                         : fmt::format("M = {}", surge::maglev<>(n).table_size());
         surge::maglev<> mg(n);
         const auto view = mg.snapshot();
-        atomic_sp_maglev base(mg.entries());
+        atomic_ptr_maglev base(mg.entries());
         measure(rep, o, "maglev" + tag, t, picks,
                 {{"surge maglev", keyed(mg), note},
                  {"surge maglev, snapshot view", keyed(view)},
-                 {"atomic<shared_ptr> table", keyed(base)}});
+                 {"atomic pointer table (hand-written)", keyed(base)}});
       }
       {
         const std::string note = n == 10 ? quality_of<surge::jump_hash_balancer<>>(quality_keys) : std::string();
@@ -448,7 +545,7 @@ int main(int argc, char** argv) {
       {
         const std::string note = n == 10 ? quality_of<surge::rendezvous_hash<>>(quality_keys) : std::string();
         surge::rendezvous_hash<> uniform(n);
-        surge::rendezvous_hash<> weighted(weights);
+        surge::rendezvous_hash<> weighted{surge::weights(weights)};
         naive_hrw base(weights);
         const std::size_t k_picks = n > 100 ? picks / 50 : picks;
         measure(rep, o, "rendezvous_hash" + tag, t, k_picks,
@@ -486,7 +583,7 @@ int main(int argc, char** argv) {
     std::size_t down_entries = 0;
     for (int r = 0; r < o.reps; ++r) {
       std::optional<surge::weighted_round_robin> w;
-      build_ns.push_back(surge_bench::time_ns([&] { w.emplace(wrr_weights); }));
+      build_ns.push_back(surge_bench::time_ns([&] { w.emplace(surge::weights(wrr_weights)); }));
       for (int i = 0; i < 1234; ++i) do_not_optimize(w->pick());
       down_ns.push_back(surge_bench::time_ns([&] { w->set_healthy(500, false); }));
       down_entries = w->table_size();

@@ -2,12 +2,15 @@
 //  1. co_await of a child task that completes at once (ns per await)
 //     vs asio::awaitable co_await of a child awaitable;
 //  2. 1M coroutines spawned on a 2-thread pool, each doing one
-//     `co_await pool.schedule()` (ns per coroutine, including wait_idle)
-//     vs asio::co_spawn(asio::thread_pool, awaitable, detached) + co_await asio::post;
-//  3. round trip between two coroutines through two channel<int>(1), on a
-//     2-worker pool, vs two threads through two mpmc_queue<int>(1) with
-//     blocking push/pop (a mutex + condition-variable queue when
-//     surge/queue/mpmc_queue.hpp is not available).
+//     `co_await pool.schedule()` and counting itself (ns per coroutine, timed
+//     until every one has run) vs asio::co_spawn(asio::thread_pool, awaitable,
+//     detached) + co_await asio::post, timed the same way (the pool's join(),
+//     which also tears its threads down, runs after the timing);
+//  3. round trip between two coroutines through two channels of capacity 1, on
+//     a 2-thread pool: surge channel<int> vs asio's
+//     experimental::concurrent_channel (real library), and two threads through
+//     two mpmc_queue<int>(1) with blocking push/pop as the thread-based floor.
+// All rows are real libraries (surge, asio); none is hand-written.
 #include <surge/exec/channel.hpp>
 #include <surge/exec/spawn.hpp>
 #include <surge/exec/sync_wait.hpp>
@@ -22,15 +25,18 @@
 #include <asio/awaitable.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/thread_pool.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -74,26 +80,38 @@ double asio_await_ns(int n) {
 
 // ---- 2. spawn + one schedule ------------------------------------------------
 
-surge::task<void> surge_hop(surge::thread_pool& pool) { co_await pool.schedule(); }
+void wait_count(const std::atomic<int>& done, int n) {
+  while (done.load(std::memory_order_acquire) < n) std::this_thread::yield();
+}
+
+surge::task<void> surge_hop(surge::thread_pool& pool, std::atomic<int>& done) {
+  co_await pool.schedule();
+  done.fetch_add(1, std::memory_order_release);
+}
 double surge_spawn_ns(int n) {
   surge::thread_pool pool(2);
+  std::atomic<int> done{0};
   const double ns = surge_bench::time_ns([&] {
-    for (int i = 0; i < n; ++i) surge::spawn(pool, surge_hop(pool));
-    pool.wait_idle();
+    for (int i = 0; i < n; ++i) surge::spawn(pool, surge_hop(pool, done));
+    wait_count(done, n);
   });
+  pool.wait_idle();
   return ns / n;
 }
 
-asio::awaitable<void> asio_hop() {
+asio::awaitable<void> asio_hop(std::atomic<int>& done) {
   auto ex = co_await asio::this_coro::executor;
   co_await asio::post(ex, asio::use_awaitable);
+  done.fetch_add(1, std::memory_order_release);
 }
 double asio_spawn_ns(int n) {
   asio::thread_pool pool(2);
+  std::atomic<int> done{0};
   const double ns = surge_bench::time_ns([&] {
-    for (int i = 0; i < n; ++i) asio::co_spawn(pool, asio_hop(), asio::detached);
-    pool.join();  // returns once the pool has no outstanding work
+    for (int i = 0; i < n; ++i) asio::co_spawn(pool, asio_hop(done), asio::detached);
+    wait_count(done, n);
   });
+  pool.join();
   return ns / n;
 }
 
@@ -121,6 +139,34 @@ double surge_channel_ns(int n) {
     surge::spawn(pool, pong(pool, a, b, n));
     pool.wait_idle();
   });
+  return ns / n;
+}
+
+using asio_channel = asio::experimental::concurrent_channel<void(asio::error_code, int)>;
+
+asio::awaitable<void> asio_ping(asio_channel& out, asio_channel& in, int n) {
+  for (int i = 0; i < n; ++i) {
+    co_await out.async_send(asio::error_code{}, i, asio::use_awaitable);
+    (void)co_await in.async_receive(asio::use_awaitable);
+  }
+}
+asio::awaitable<void> asio_pong(asio_channel& in, asio_channel& out, int n) {
+  for (int i = 0; i < n; ++i) {
+    const int v = co_await in.async_receive(asio::use_awaitable);
+    co_await out.async_send(asio::error_code{}, v, asio::use_awaitable);
+  }
+}
+double asio_channel_ns(int n) {
+  asio::thread_pool pool(2);
+  asio_channel a(pool, 1), b(pool, 1);
+  std::atomic<int> done{0};
+  auto count = [&done](std::exception_ptr) { done.fetch_add(1, std::memory_order_release); };
+  const double ns = surge_bench::time_ns([&] {
+    asio::co_spawn(pool, asio_ping(a, b, n), count);
+    asio::co_spawn(pool, asio_pong(a, b, n), count);
+    wait_count(done, 2);
+  });
+  pool.join();
   return ns / n;
 }
 
@@ -200,13 +246,16 @@ int main(int argc, char** argv) {
     rep.add({"spawn + schedule", "asio co_spawn + post", surge_bench::median(a), "ns/coro", better::lower, note});
   }
   if (surge_bench::selected(opts, "ping")) {
-    std::vector<double> s, q;
+    std::vector<double> s, c, q;
     for (int r = 0; r < opts.reps; ++r) {
       s.push_back(surge_channel_ns(trips));
+      c.push_back(asio_channel_ns(trips));
       q.push_back(queue_pingpong_ns(trips));
     }
     rep.add({"ping-pong round trip", "surge channel, 2 coroutines", surge_bench::median(s), "ns/trip", better::lower,
              "pool of 2 workers"});
+    rep.add({"ping-pong round trip", "asio concurrent_channel, 2 coroutines", surge_bench::median(c), "ns/trip",
+             better::lower, "asio::thread_pool(2)"});
     rep.add({"ping-pong round trip", queue_name, surge_bench::median(q), "ns/trip", better::lower, "blocking calls"});
   }
   rep.print(opts);

@@ -1,17 +1,21 @@
-// surge::thread_pool and parallel_for against oneTBB (task_group,
-// parallel_for), asio::thread_pool and a plain mutex-queue pool with
-// std::packaged_task, in the same process. Each pool has the machine's
+// surge::thread_pool and parallel_for against oneTBB (task_arena::enqueue for
+// fire-and-forget, task_group for fork-join, parallel_for), asio::thread_pool
+// (real libraries) and a hand-written mutex-queue pool with std::packaged_task,
+// in the same process. Each pool has the machine's
 // default thread count (surge: hardware_concurrency workers; TBB: its default
 // arena; asio: hardware_concurrency threads). Runs alternate between
 // implementations; medians are reported.
 #include <surge/exec/parallel_for.hpp>
 #include <surge/exec/thread_pool.hpp>
 
+#include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 #include <tbb/task_group.h>
 #include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -19,6 +23,7 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -33,7 +38,10 @@ using surge_bench::better;
 
 std::size_t threads() { return surge::thread_pool::default_threads(); }
 
-// ---- baseline: the pool everyone writes first ---------------------------------
+// ---- baseline: the pool a competent engineer writes first (hand-written) -----
+// One mutex + condition variable around a deque of type-erased move-only jobs;
+// submit wraps the callable in one std::packaged_task (no task nested in a
+// task, no std::function copy requirement).
 class mutex_pool {
  public:
   explicit mutex_pool(std::size_t n) {
@@ -49,33 +57,44 @@ class mutex_pool {
   }
   template <class F>
   auto submit(F f) -> std::future<decltype(f())> {
-    std::packaged_task<decltype(f())()> task(std::move(f));
-    auto fut = task.get_future();
+    using R = decltype(f());
+    auto job = std::make_unique<job_of<std::packaged_task<R()>>>(std::packaged_task<R()>(std::move(f)));
+    auto fut = job->fn.get_future();
     {
       std::lock_guard l(m_);
-      q_.emplace_back(std::move(task));
+      q_.push_back(std::move(job));
     }
     cv_.notify_one();
     return fut;
   }
 
  private:
+  struct job {
+    virtual ~job() = default;
+    virtual void run() = 0;
+  };
+  template <class F>
+  struct job_of final : job {
+    explicit job_of(F f) : fn(std::move(f)) {}
+    void run() override { fn(); }
+    F fn;
+  };
   void loop() {
     for (;;) {
-      std::packaged_task<void()> t;
+      std::unique_ptr<job> j;
       {
         std::unique_lock l(m_);
         cv_.wait(l, [this] { return stop_ || !q_.empty(); });
         if (q_.empty()) return;
-        t = std::move(q_.front());
+        j = std::move(q_.front());
         q_.pop_front();
       }
-      t();
+      j->run();
     }
   }
   std::mutex m_;
   std::condition_variable cv_;
-  std::deque<std::packaged_task<void()>> q_;
+  std::deque<std::unique_ptr<job>> q_;
   bool stop_ = false;
   std::vector<std::thread> threads_;
 };
@@ -88,36 +107,85 @@ double ns_per_item(std::size_t n, F&& f) {
   return surge_bench::time_ns(std::forward<F>(f)) / static_cast<double>(n);
 }
 
-double post_surge(std::size_t n) {
+// Fire-and-forget: n tasks posted from an outside thread, each bumping one
+// counter, timed until all have run. surge waits with wait_idle(); asio and TBB
+// have no idle wait for posted work, so the timing thread watches the counter
+// (asio's join() would also tear its threads down inside the timed region).
+// The pools are built and their threads started before timing.
+void wait_count(const std::atomic<std::size_t>& done, std::size_t n) {
+  while (done.load(std::memory_order_acquire) < n) std::this_thread::yield();
+}
+
+// A task body of `steps` LCG steps (0: just the counter bump).
+inline void work(std::uint64_t steps) {
+  std::uint64_t x = steps;
+  for (std::uint64_t k = 0; k < steps; ++k) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+  surge_bench::do_not_optimize(x);
+}
+
+double post_surge(std::size_t n, std::uint64_t steps = 0) {
   surge::thread_pool pool(threads());
+  std::atomic<std::size_t> done{0};
   return ns_per_item(n, [&] {
-    for (std::size_t i = 0; i < n; ++i) pool.post([] {});
+    for (std::size_t i = 0; i < n; ++i)
+      pool.post([&done, steps] {
+        work(steps);
+        done.fetch_add(1, std::memory_order_relaxed);
+      });
     pool.wait_idle();
   });
 }
 
-double post_bulk_surge(std::size_t n) {
+double post_bulk_surge(std::size_t n, std::uint64_t steps = 0) {
   surge::thread_pool pool(threads());
+  std::atomic<std::size_t> done{0};
   return ns_per_item(n, [&] {
-    pool.post_bulk(std::size_t{0}, n, [](std::size_t) {});
+    pool.post_bulk(std::size_t{0}, n, [&done, steps](std::size_t) {
+      work(steps);
+      done.fetch_add(1, std::memory_order_relaxed);
+    });
     pool.wait_idle();
   });
 }
 
-double post_asio(std::size_t n) {
+double post_asio(std::size_t n, std::uint64_t steps = 0) {
   asio::thread_pool pool(threads());
+  std::atomic<std::size_t> done{0};
+  const double ns = ns_per_item(n, [&] {
+    for (std::size_t i = 0; i < n; ++i)
+      asio::post(pool, [&done, steps] {
+        work(steps);
+        done.fetch_add(1, std::memory_order_release);
+      });
+    wait_count(done, n);
+  });
+  pool.join();
+  return ns;
+}
+
+// TBB sizes its worker set for a master thread that joins the work; with
+// fire-and-forget nobody joins, so TBB gets one more worker and an arena with no
+// slot reserved for a master: the same threads() workers as the others.
+double post_tbb(std::size_t n, std::uint64_t steps = 0) {
+  tbb::global_control workers(tbb::global_control::max_allowed_parallelism, threads() + 1);
+  tbb::task_arena arena(static_cast<int>(threads()), 0);
+  arena.initialize();
+  std::atomic<std::size_t> done{0};
   return ns_per_item(n, [&] {
-    for (std::size_t i = 0; i < n; ++i) asio::post(pool, [] {});
-    pool.join();
+    for (std::size_t i = 0; i < n; ++i)
+      arena.enqueue([&done, steps] {
+        work(steps);
+        done.fetch_add(1, std::memory_order_release);
+      });
+    wait_count(done, n);
   });
 }
 
-double post_tbb(std::size_t n) {
-  tbb::task_group g;
-  return ns_per_item(n, [&] {
-    for (std::size_t i = 0; i < n; ++i) g.run([] {});
-    g.wait();
-  });
+// LCG steps that take about `ns` nanoseconds on one core of this machine.
+std::uint64_t steps_for_ns(double ns) {
+  constexpr std::uint64_t probe = 10'000'000;
+  const double per_step = surge_bench::time_ns([] { work(probe); }) / static_cast<double>(probe);
+  return static_cast<std::uint64_t>(ns / per_step);
 }
 
 // n futures from Pool::submit, then their results summed.
@@ -218,6 +286,41 @@ double pfor_uneven_tbb(std::int64_t n) {
   return surge_bench::time_ns([&] { tbb::parallel_for(std::int64_t{0}, n, [](std::int64_t i) { uneven(i); }); }) / 1e6;
 }
 
+// --sweep: fire-and-forget cost as the task grows from empty to 10 us, and
+// parallel_for with a cheap body as the range grows from 10^3 to 10^8.
+void sweep(const surge_bench::options& opts, surge_bench::report& rep) {
+  for (const double task_ns : {0.0, 100.0, 1'000.0, 10'000.0}) {
+    const std::uint64_t steps = task_ns == 0 ? 0 : steps_for_ns(task_ns);
+    // about 0.2 s of work per run (1M tasks at most)
+    const auto n = static_cast<std::size_t>(
+        std::clamp(2e8 / std::max(task_ns, 200.0), 1'000.0, opts.quick ? 5'000.0 : 1'000'000.0));
+    std::vector<double> s, a, t;
+    for (int r = 0; r < opts.reps; ++r) {
+      s.push_back(post_surge(n, steps));
+      a.push_back(post_asio(n, steps));
+      t.push_back(post_tbb(n, steps));
+    }
+    const std::string sc = fmt::format("post {} tasks of ~{} ns", n, task_ns);
+    rep.add({sc, "surge post", surge_bench::median(s), "ns/task", better::lower});
+    rep.add({sc, "asio::thread_pool post", surge_bench::median(a), "ns/task", better::lower});
+    rep.add({sc, "tbb::task_arena enqueue", surge_bench::median(t), "ns/task", better::lower});
+  }
+  surge::thread_pool pool(threads());
+  for (std::int64_t n = 1'000; n <= (opts.quick ? 100'000 : 100'000'000); n *= 10) {
+    std::vector<double> s, t;
+    for (int r = 0; r < opts.reps; ++r) {
+      const bool tbb_first = r % 2 == 1;  // alternate who runs first
+      if (tbb_first) t.push_back(pfor_cheap_tbb(n));
+      s.push_back(pfor_cheap_surge(pool, n));
+      if (!tbb_first) t.push_back(pfor_cheap_tbb(n));
+    }
+    const std::string sc = fmt::format("parallel_for {} cheap iterations", n);
+    rep.add(
+        {sc, "surge parallel_for", surge_bench::median(s) * 1e6 / static_cast<double>(n), "ns/iter", better::lower});
+    rep.add({sc, "tbb::parallel_for", surge_bench::median(t) * 1e6 / static_cast<double>(n), "ns/iter", better::lower});
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -228,6 +331,11 @@ int main(int argc, char** argv) {
   const std::int64_t cheap_n = opts.quick ? 1'000'000 : 100'000'000;
   const std::int64_t uneven_n = opts.quick ? 2'000 : 20'000;
   const std::string note = std::to_string(threads()) + " threads";
+  if (opts.sweep) {
+    sweep(opts, rep);
+    rep.print(opts);
+    return 0;
+  }
 
   if (surge_bench::selected(opts, "post")) {
     std::vector<double> s, b, a, t;
@@ -237,11 +345,11 @@ int main(int argc, char** argv) {
       a.push_back(post_asio(tasks));
       t.push_back(post_tbb(tasks));
     }
-    const std::string sc = "post " + std::to_string(tasks) + " empty tasks from outside";
+    const std::string sc = "post " + std::to_string(tasks) + " counting tasks from outside";
     rep.add({sc, "surge post", surge_bench::median(s), "ns/task", better::lower, note});
     rep.add({sc, "surge post_bulk", surge_bench::median(b), "ns/task", better::lower, "one call, one wake-up"});
     rep.add({sc, "asio::thread_pool post", surge_bench::median(a), "ns/task", better::lower});
-    rep.add({sc, "tbb::task_group run+wait", surge_bench::median(t), "ns/task", better::lower});
+    rep.add({sc, "tbb::task_arena enqueue", surge_bench::median(t), "ns/task", better::lower});
   }
   if (surge_bench::selected(opts, "submit")) {
     std::vector<double> s, m;
@@ -251,7 +359,8 @@ int main(int argc, char** argv) {
     }
     const std::string sc = "submit " + std::to_string(tasks) + " tasks, get futures";
     rep.add({sc, "surge submit", surge_bench::median(s), "ns/task", better::lower});
-    rep.add({sc, "mutex queue + packaged_task", surge_bench::median(m), "ns/task", better::lower});
+    rep.add(
+        {sc, "mutex queue + packaged_task", surge_bench::median(m), "ns/task", better::lower, "hand-written baseline"});
   }
   if (surge_bench::selected(opts, "fib")) {
     std::vector<double> s, t;

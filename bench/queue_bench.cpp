@@ -11,8 +11,9 @@
 // through a capacity-65536 queue, once with non-blocking calls (each failed
 // try_ is retried: 128 polls with a pause hint, then yields -- the same policy for every
 // queue) and once with blocking calls; then a ping-pong through two capacity-1
-// queues (round-trip latency). Surge and each peer run alternately, run by run,
-// and every figure is the median of --reps such pairs (the host moves this
+// queues (round-trip latency). --sweep runs 1P1C and 2P2C at capacities 1024,
+// 65536 and 2^20 instead. Surge and each peer run alternately, run by run, who
+// goes first alternating too, and every figure is the median of --reps such pairs (the host moves this
 // machine's vCPUs between near and far placements, which alone changes a
 // hand-off by ~3x). The cost of one cross-core cache-line transfer (CAS
 // ping-pong) is measured before each scenario, and each row notes how many such
@@ -223,8 +224,8 @@ using mutex_blocking = blocking<locked_ring>;
 /// Items per second moving `items` values 1..items from P producers to C
 /// consumers; aborts if the checksum is wrong.
 template <class Q>
-double throughput(int producers, int consumers, uint64_t items) {
-  Q q(bench_capacity);
+double throughput(int producers, int consumers, uint64_t items, std::size_t capacity = bench_capacity) {
+  Q q(capacity);
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::atomic<uint64_t> sum{0};
@@ -323,8 +324,10 @@ struct peer {
   std::string note = {};
 };
 
-/// Runs surge and every peer alternately (surge, peer, surge, peer ...) `reps`
-/// times and adds the medians to the report. Higher is better when `higher`.
+/// Runs surge and every peer alternately `reps` times, surge first in even
+/// runs and the peer first in odd ones (so neither always meets the machine
+/// the other left behind), and adds the medians to the report. Higher is
+/// better when `higher`.
 void compare(surge_bench::report& rep, const surge_bench::options& opts, const std::string& scenario,
              const std::string& unit, bool higher, const std::string& surge_name,
              const std::function<double()>& run_surge, const std::vector<peer>& peers) {
@@ -335,8 +338,10 @@ void compare(surge_bench::report& rep, const surge_bench::options& opts, const s
   for (int r = 0; r < opts.reps; ++r) {
     transfer.push_back(cas_transfer_ns(opts.quick ? 10'000 : 200'000));
     for (std::size_t i = 0; i < peers.size(); ++i) {
+      const bool peer_first = r % 2 == 1;
+      const double p0 = peer_first ? peers[i].run() : 0.0;
       const double s = run_surge();
-      const double p = peers[i].run();
+      const double p = peer_first ? p0 : peers[i].run();
       surge_runs.push_back(s);
       peer_runs[i].push_back(p);
       paired[i].push_back(higher ? s / p : p / s);
@@ -377,6 +382,29 @@ int main(int argc, char** argv) {
                   items, bench_capacity, opts.reps));
   const std::string unbounded = "unbounded, not globally FIFO";
   const std::string spins = "spins, never sleeps";
+
+  if (opts.sweep) {  // how throughput changes with the ring's size
+    for (const std::size_t cap : {std::size_t{1024}, std::size_t{65536}, std::size_t{1} << 20}) {
+      for (const auto& [p, c] : {std::pair{1, 1}, std::pair{2, 2}}) {
+        const std::string shape = fmt::format("{}P{}C cap {}", p, c, cap);
+        const auto tp = [&, p = p, c = c, cap]<class Q>(Q*) { return [=] { return throughput<Q>(p, c, items, cap); }; };
+        compare(rep, opts, shape + " try_", "items/s", true, "surge try_push/try_pop", tp((surge_try*)nullptr),
+                {
+                    {"atomic_queue push/pop", tp((aq_spin*)nullptr), spins},
+                    {"atomic_queue try_push/try_pop", tp((aq_try*)nullptr)},
+                    {"moodycamel enqueue/try_dequeue", tp((moody_try*)nullptr), unbounded + ", no capacity"},
+                });
+        compare(
+            rep, opts, shape + " blocking", "items/s", true, "surge push/pop", tp((surge_blocking*)nullptr),
+            {
+                {"atomic_queue push/pop", tp((aq_spin*)nullptr), spins},
+                {"moodycamel Blocking enqueue/wait_dequeue", tp((moody_blocking*)nullptr), unbounded + ", no capacity"},
+            });
+      }
+    }
+    rep.print(opts);
+    return 0;
+  }
 
   for (const auto& [p, c] : {std::pair{1, 1}, std::pair{2, 2}, std::pair{4, 4}}) {
     const std::string shape = fmt::format("{}P{}C", p, c);

@@ -96,7 +96,7 @@ void tour_limit() {
 void tour_balance() {
   section("balance");
   // nginx's smooth weighted round robin: weights 5, 1, 1 give a a b a c a a.
-  surge::weighted_round_robin wrr{5, 1, 1};
+  surge::weighted_round_robin wrr(surge::weights{5, 1, 1});
   std::string seq;
   for (int i = 0; i < 7; ++i) seq += static_cast<char>('a' + wrr.pick());
   fmt::print("smooth WRR {{5,1,1}}: {}\n", seq);
@@ -110,10 +110,10 @@ void tour_balance() {
   fmt::print("after the leases end, active on 0: {}\n", lc.active(0));
   // Consistent hashing: a key sticks to its backend; a down backend loses only its own keys.
   surge::maglev<> mg(4);
-  const std::size_t home = mg.pick(std::string("user-42"));
+  const std::size_t home = mg.pick("user-42");  // text keys hash their characters
   mg.set_healthy(home, false);
-  fmt::print("maglev: user-42 -> {}; with {} down -> {}; jump_hash(42, 57) = {}\n", home, home,
-             mg.pick(std::string("user-42")), surge::jump_hash(42, 57));
+  fmt::print("maglev: user-42 -> {}; with {} down -> {}; jump_hash(42, 57) = {}\n", home, home, mg.pick("user-42"),
+             surge::jump_hash(42, 57));
 }
 
 void tour_pool() {

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, whatever surge's build, tests, examples and benchmarks
 # need and this Debian/Ubuntu machine lacks. Uses sudo when not root.
-# (g++ and clang++, CMake, Ninja, Catch2, {fmt}, and the benchmark peers).
+# (g++ and clang++, CMake, Ninja, Catch2, {fmt}, the benchmark peers, and
+# hiredis + redis-server for surge::redis and its tests).
+# With arguments, installs those packages instead (scripts/quickstart.sh).
 set -euo pipefail
 
 packages=(g++ clang cmake ninja-build catch2 libfmt-dev
-          libatomic-queue-dev libconcurrentqueue-dev libboost-dev libtbb-dev libasio-dev)
+          libatomic-queue-dev libconcurrentqueue-dev libboost-dev libtbb-dev libasio-dev
+          pkg-config libhiredis-dev redis-server)
+if [[ $# -gt 0 ]]; then
+  packages=("$@")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -7,7 +7,10 @@
 
 #include <fmt/format.h>
 
+#include <string>
+
 #include <surge/cache/stats.hpp>
+#include <surge/resilience/circuit_breaker.hpp>
 #include <surge/version.hpp>
 
 /// Formats as "major.minor.patch".
@@ -26,6 +29,28 @@ struct fmt::formatter<surge::cache_stats> : fmt::formatter<fmt::string_view> {
   auto format(const surge::cache_stats& s, FormatContext& ctx) const -> decltype(ctx.out()) {
     return fmt::format_to(ctx.out(), "hits {}, misses {} (hit ratio {:.2f} %), insertions {}, evictions {}", s.hits,
                           s.misses, 100.0 * s.hit_ratio(), s.insertions, s.evictions);
+  }
+};
+
+/// Formats as the state's name: "closed", "open", "half_open", "disabled", "forced_open".
+template <>
+struct fmt::formatter<surge::breaker_state> : fmt::formatter<fmt::string_view> {
+  template <class FormatContext>
+  auto format(surge::breaker_state s, FormatContext& ctx) const -> decltype(ctx.out()) {
+    return fmt::formatter<fmt::string_view>::format(surge::to_string(s), ctx);
+  }
+};
+
+/// Formats as "STATE: failure rate F %, slow call rate S % (C calls, X failed,
+/// Y slow)", a rate reading "n/a" while the breaker cannot decide yet.
+template <>
+struct fmt::formatter<surge::breaker_metrics> : fmt::formatter<fmt::string_view> {
+  template <class FormatContext>
+  auto format(const surge::breaker_metrics& m, FormatContext& ctx) const -> decltype(ctx.out()) {
+    const auto rate = [](double r) { return r < 0 ? std::string("n/a") : fmt::format("{:.1f} %", r); };
+    return fmt::format_to(ctx.out(), "{}: failure rate {}, slow call rate {} ({} calls, {} failed, {} slow)",
+                          surge::to_string(m.state), rate(m.failure_rate), rate(m.slow_call_rate), m.buffered_calls,
+                          m.failed_calls, m.slow_calls);
   }
 };
 

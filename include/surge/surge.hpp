@@ -5,8 +5,10 @@
 #ifndef SURGE_SURGE_HPP
 #define SURGE_SURGE_HPP
 
+#include <surge/balance/backend_lease.hpp>
 #include <surge/balance/consistent_hash.hpp>
 #include <surge/balance/jump_hash.hpp>
+#include <surge/balance/key_hash.hpp>
 #include <surge/balance/least_connections.hpp>
 #include <surge/balance/maglev.hpp>
 #include <surge/balance/outlier_detector.hpp>
@@ -16,6 +18,7 @@
 #include <surge/balance/round_robin.hpp>
 #include <surge/balance/slow_start.hpp>
 #include <surge/balance/weighted_round_robin.hpp>
+#include <surge/balance/weights.hpp>
 #include <surge/cache/async_load.hpp>
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
@@ -36,6 +39,9 @@
 #include <surge/limit/leaky_bucket.hpp>
 #include <surge/limit/token_bucket.hpp>
 #include <surge/queue/mpmc_queue.hpp>
+#include <surge/queue/queue_closed.hpp>
+#include <surge/resilience/circuit_breaker.hpp>
+#include <surge/resilience/retry.hpp>
 #include <surge/version.hpp>
 
 #endif // SURGE_SURGE_HPP

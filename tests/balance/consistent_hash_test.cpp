@@ -30,7 +30,7 @@ TEST_CASE("ring: evenness with enough vnodes, minimal disruption on add", "[bala
 }
 
 TEST_CASE("ring: health walks clockwise, weights, bad input", "[balance][ring]") {
-  surge::consistent_hash_ring<> ring({1.0, 1.0, 2.0, 1.0});
+  surge::consistent_hash_ring<> ring(surge::weights{1.0, 1.0, 2.0, 1.0});
   CHECK(ring.points() == 5 * 160);
   const auto a = balance_test::assign([&](std::uint64_t k) { return ring.pick(k); }, 100000);
   const auto c = balance_test::counts(a, 4);
@@ -40,7 +40,7 @@ TEST_CASE("ring: health walks clockwise, weights, bad input", "[balance][ring]")
   CHECK_FALSE(ring.set_healthy(9, true));
   CHECK(ring.pick(std::string("k")) == ring.pick(std::string("k")));
   CHECK_THROWS_AS(surge::consistent_hash_ring<>(0), std::invalid_argument);
-  CHECK_THROWS_AS((surge::consistent_hash_ring<>{1.0, -1.0}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::consistent_hash_ring<>(surge::weights{1.0, -1.0})), std::invalid_argument);
   CHECK_THROWS_AS(surge::consistent_hash_ring<>(3, {.vnodes_per_weight = 0}), std::invalid_argument);
   CHECK_THROWS_AS(surge::consistent_hash_ring<>(3, {.load_factor = -0.5}), std::invalid_argument);
   CHECK_THROWS_AS(ring.add_backend(0.0), std::invalid_argument);
@@ -97,4 +97,28 @@ TEST_CASE("ring snapshot view picks like the policy", "[balance][ring]") {
   ring.remove_backend(0);
   CHECK(v.size() == 5);
   for (std::uint64_t k = 0; k < 1000; ++k) CHECK(ring.pick(k) != 0);
+}
+
+TEST_CASE("ring: total points are bounded by max_points", "[balance][ring]") {
+  // weight 10^6 at 160 vnodes: 1.6·10^8 points, refused before any allocation.
+  CHECK_THROWS_WITH(surge::consistent_hash_ring<>(surge::weights{1.0, 1e6}),
+                    Catch::Matchers::Contains("max_points") && Catch::Matchers::Contains("weight[1]"));
+  CHECK_THROWS_AS(surge::consistent_hash_ring<>(surge::weights{1e17}), std::invalid_argument);  // llround overflow
+  CHECK_THROWS_AS(surge::consistent_hash_ring<>(surge::weights{1e300}), std::invalid_argument);
+  // The sum counts: each backend alone fits, together they do not.
+  CHECK_THROWS_AS(surge::consistent_hash_ring<>(surge::weights{6.0, 6.0}, {.vnodes_per_weight = 10, .max_points = 100}),
+                  std::invalid_argument);
+  surge::consistent_hash_ring<> fits(surge::weights{5.0, 5.0}, {.vnodes_per_weight = 10, .max_points = 100});
+  CHECK(fits.points() == 100);
+  CHECK_THROWS_AS(fits.add_backend(0.1), std::invalid_argument);  // one more point is one too many
+  CHECK_THROWS_AS(fits.set_weight(0, 5.1), std::invalid_argument);
+  CHECK(fits.points() == 100);  // strong guarantee: unchanged
+  CHECK(fits.size() == 2);
+  CHECK(fits.set_weight(0, 4.0));
+  CHECK(fits.points() == 90);
+  CHECK_THROWS_AS(surge::consistent_hash_ring<>(3, {.max_points = 0}), std::invalid_argument);
+  CHECK_THROWS_AS(surge::consistent_hash_ring<>(3, {.max_points = std::size_t{1} << 32}), std::invalid_argument);
+  surge::consistent_hash_ring<> ring(4);
+  CHECK_THROWS_AS(ring.add_backend(1e12), std::invalid_argument);
+  CHECK(ring.size() == 4);
 }

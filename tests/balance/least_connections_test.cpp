@@ -96,7 +96,7 @@ TEST_CASE("least_connections matches a linear-scan model with weights", "[balanc
     const std::size_t n = 1 + rng() % 6;
     std::vector<double> w(n);
     for (auto& x : w) x = static_cast<double>(1 + rng() % 5);
-    surge::least_connections lc(w);
+    surge::least_connections lc{surge::weights(w)};
     CHECK(lc.keyed());
     check_against_model(lc, w, 300, 3, rng, round % 2 == 0 ? 0 : 7);
   }
@@ -137,10 +137,10 @@ TEST_CASE("least_connections: weighted keys and the cross-multiplication fallbac
       if (kind == 3) w[0] = 999983, w[1] = 999979;  // two large primes: lcm > 2^32
       INFO("n = " << n << ", kind = " << kind);
       // Releases often (low counts: many ties) and rarely (higher counts).
-      surge::least_connections often(w);
+      surge::least_connections often{surge::weights(w)};
       CHECK(often.keyed() == (kind < 3));
       check_against_model(often, w, 1500, 2, rng, n < 8 ? 5 : 9);
-      surge::least_connections rarely(w);
+      surge::least_connections rarely{surge::weights(w)};
       check_against_model(rarely, w, 1500, 6, rng, kind % 2 == 0 ? 0 : 13);
     }
   }
@@ -148,16 +148,16 @@ TEST_CASE("least_connections: weighted keys and the cross-multiplication fallbac
 
 TEST_CASE("least_connections: weight scaling edges", "[balance][least_connections]") {
   std::mt19937_64 rng(9);
-  CHECK(surge::least_connections({1.0, 2.0, 3.0, 4.0, 5.0}).keyed());
-  CHECK(surge::least_connections({0.5, 2.5, 0.75}).keyed());
-  CHECK(surge::least_connections({100.0, 200.0, 300.0}).keyed());      // gcd taken out: steps 6, 3, 2
-  CHECK(surge::least_connections({4294967296.0, 1.0}).keyed());        // lcm exactly 2^32
-  CHECK_FALSE(surge::least_connections({65536.0, 65537.0}).keyed());   // lcm just above 2^32
-  CHECK_FALSE(surge::least_connections({8589934592.0, 1.0}).keyed());  // a weight above 2^32
-  CHECK_FALSE(surge::least_connections({1.0, 1.0 / 3}).keyed());
+  CHECK(surge::least_connections(surge::weights{1.0, 2.0, 3.0, 4.0, 5.0}).keyed());
+  CHECK(surge::least_connections(surge::weights{0.5, 2.5, 0.75}).keyed());
+  CHECK(surge::least_connections(surge::weights{100.0, 200.0, 300.0}).keyed());      // gcd taken out: steps 6, 3, 2
+  CHECK(surge::least_connections(surge::weights{4294967296.0, 1.0}).keyed());        // lcm exactly 2^32
+  CHECK_FALSE(surge::least_connections(surge::weights{65536.0, 65537.0}).keyed());   // lcm just above 2^32
+  CHECK_FALSE(surge::least_connections(surge::weights{8589934592.0, 1.0}).keyed());  // a weight above 2^32
+  CHECK_FALSE(surge::least_connections(surge::weights{1.0, 1.0 / 3}).keyed());
   for (std::vector<double> w : {std::vector<double>{4294967296.0, 1.0, 2.0}, std::vector<double>{65536.0, 65537.0},
                                 std::vector<double>{1.0, 1.0 / 3, 2.0}, std::vector<double>{1e-300, 1.0}}) {
-    surge::least_connections lc(w);
+    surge::least_connections lc{surge::weights(w)};
     check_against_model(lc, w, 800, 4, rng, 11);
   }
 }
@@ -168,8 +168,8 @@ TEST_CASE("least_connections: the equal-weight level index matches the model", "
     for (int round = 0; round < 16; ++round) {
       const std::size_t n = round < 4 ? 1 + static_cast<std::size_t>(round) : 30 + rng() % 150;
       const bool weighted = round % 2 == 1;  // equal weights take the same path as none
-      surge::least_connections lc =
-          weighted ? surge::least_connections(std::vector<double>(n, 2.5)) : surge::least_connections(n);
+      surge::least_connections lc = weighted ? surge::least_connections(surge::weights(std::vector<double>(n, 2.5)))
+                                             : surge::least_connections(n);
       check_against_model(lc, std::vector<double>(n, 1.0), 2000, 2, rng);
     }
   }
@@ -214,7 +214,7 @@ TEST_CASE("least_connections: ties go round robin, health, bad input", "[balance
   for (int lap = 0; lap < 2; ++lap)
     for (std::size_t i = 0; i < 4; ++i) CHECK(lc.pick().index() == i);  // released at once: all tie
   CHECK_THROWS_AS(surge::least_connections(0), std::invalid_argument);
-  CHECK_THROWS_AS((surge::least_connections{1.0, 0.0}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::least_connections(surge::weights{1.0, 0.0})), std::invalid_argument);
   lc.set_healthy(0, false);
   lc.set_healthy(2, false);
   for (int i = 0; i < 20; ++i) {
@@ -257,7 +257,7 @@ namespace {
 // so the threads collide on few backends while the level index is in use.
 void hammer(std::size_t n, std::size_t hot, int threads, int rounds, std::size_t max_held, bool flip_health,
             int ops = 20000, std::vector<double> w = {}) {
-  surge::least_connections lc = w.empty() ? surge::least_connections(n) : surge::least_connections(w);
+  surge::least_connections lc = w.empty() ? surge::least_connections(n) : surge::least_connections(surge::weights(w));
   if (w.empty()) w.assign(n, 1.0);
   for (std::size_t i = hot; i < n; ++i) lc.set_healthy(i, false);
   std::vector<std::vector<surge::backend_lease>> held(static_cast<std::size_t>(threads));

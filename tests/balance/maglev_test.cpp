@@ -3,6 +3,7 @@
 #include "balance_test_support.hpp"
 #include "surge_test.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -38,7 +39,7 @@ TEST_CASE("maglev: evenness, determinism, disruption (10 -> 11, 1e6 keys)", "[ba
 }
 
 TEST_CASE("maglev: weights, health, bad input", "[balance][maglev]") {
-  surge::maglev<> m({1.0, 3.0}, {.table_size = 1009});
+  surge::maglev<> m(surge::weights{1.0, 3.0}, {.table_size = 1009});
   const auto e = m.entries();
   std::size_t ones = 0;
   for (auto x : e) ones += x == 1;
@@ -51,7 +52,7 @@ TEST_CASE("maglev: weights, health, bad input", "[balance][maglev]") {
   CHECK_THROWS_AS(surge::maglev<>(0), std::invalid_argument);
   CHECK_THROWS_AS(surge::maglev<>(3, {.table_size = 1000}), std::invalid_argument);  // not prime
   CHECK_THROWS_AS(surge::maglev<>(7, {.table_size = 7}), std::invalid_argument);     // too small
-  CHECK_THROWS_AS((surge::maglev<>{1.0, 0.0}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::maglev<>(surge::weights{1.0, 0.0})), std::invalid_argument);
   surge::maglev<> tiny(2, {.table_size = 3});
   CHECK_THROWS_AS(tiny.add_backend(), std::length_error);
 }
@@ -80,4 +81,36 @@ TEST_CASE("maglev snapshot view picks like the policy", "[balance][maglev]") {
   m.add_backend();  // the view keeps its table alive and unchanged
   CHECK(v.size() == 5);
   CHECK(m.snapshot().size() == 6);
+}
+
+TEST_CASE("maglev: the table grows with the backends (M >= 100 n, prime, bounded)", "[balance][maglev]") {
+  CHECK(surge::maglev<>(655).table_size() == 65537);
+  CHECK(surge::maglev<>(1000).table_size() == 100'003);                             // the smallest prime >= 100'000
+  CHECK(surge::maglev<>(1000, {.max_table_size = 50'000}).table_size() == 49'999);  // the largest prime <= bound
+  CHECK_THROWS_AS(surge::maglev<>(1000, {.max_table_size = 1000}), std::invalid_argument);  // 997 < n
+  CHECK(surge::maglev<>(3, {.table_size = 1009}).table_size() == 1009);                     // explicit M kept
+}
+
+TEST_CASE("maglev at 10,000 backends: even shares, minimal disruption", "[balance][maglev]") {
+  const std::size_t n = 10'000;
+  surge::maglev<> m(n);
+  REQUIRE(m.table_size() == 1'000'003);
+  const auto before = m.entries();
+  std::vector<std::size_t> share(n, 0);
+  for (const auto b : before) ++share[b];
+  const auto [lo, hi] = std::minmax_element(share.begin(), share.end());
+  CHECK(*lo >= 100);  // M / n = 100.0003: every backend 100 or 101 entries
+  CHECK(*hi <= 101);
+  // removing one backend moves its ~100 entries, and few others
+  REQUIRE(m.remove_backend(1234));
+  const auto after = m.entries();
+  std::size_t moved = 0, moved_other = 0;
+  for (std::size_t e = 0; e < before.size(); ++e) {
+    if (before[e] == after[e]) continue;
+    ++moved;
+    if (before[e] != 1234) ++moved_other;
+  }
+  CHECK(moved >= share[1234]);
+  INFO("entries of other backends moved: " << moved_other);
+  CHECK(moved_other <= 10 * share[1234]);  // the paper: slightly more than the minimal share
 }

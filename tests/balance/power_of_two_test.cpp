@@ -30,7 +30,7 @@ TEST_CASE("P2C picks the less loaded of two samples", "[balance][p2c]") {
 TEST_CASE("P2C: max load far below random's (balls into bins)", "[balance][p2c]") {
   constexpr std::size_t bins = 1000, balls = 100000;
   surge::power_of_two_choices p(bins);
-  surge::random_balancer r(bins, 99);
+  surge::random_balancer r(bins, {.seed = 99});
   std::vector<surge::backend_lease> held;
   held.reserve(balls);
   std::vector<std::size_t> rand_load(bins, 0);
@@ -48,7 +48,7 @@ TEST_CASE("P2C: max load far below random's (balls into bins)", "[balance][p2c]"
 }
 
 TEST_CASE("P2C with weights follows weight / (active + 1)", "[balance][p2c]") {
-  surge::power_of_two_choices p({1.0, 3.0}, {.choices = 4});
+  surge::power_of_two_choices p(surge::weights{1.0, 3.0}, {.choices = 4});
   std::vector<surge::backend_lease> held;
   for (int i = 0; i < 4000; ++i) held.push_back(p.pick());
   const double ratio = static_cast<double>(p.active(1)) / static_cast<double>(p.active(0));
@@ -56,11 +56,11 @@ TEST_CASE("P2C with weights follows weight / (active + 1)", "[balance][p2c]") {
   CHECK_THROWS_AS(surge::power_of_two_choices(4, {.choices = 1}), std::invalid_argument);
   CHECK_THROWS_AS(surge::power_of_two_choices(4, {.active_request_bias = -1}), std::invalid_argument);
   CHECK_THROWS_AS(surge::power_of_two_choices(0), std::invalid_argument);
-  CHECK_THROWS_AS((surge::power_of_two_choices{1.0, -1.0}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::power_of_two_choices(surge::weights{1.0, -1.0})), std::invalid_argument);
 }
 
 TEST_CASE("P2C set_weight changes the weighted choice", "[balance][p2c]") {
-  surge::power_of_two_choices p({1.0, 1.0}, {.choices = 4});
+  surge::power_of_two_choices p(surge::weights{1.0, 1.0}, {.choices = 4});
   CHECK(p.set_weight(1, 3.0));
   CHECK(p.weight(1) == 3.0);
   CHECK_FALSE(p.set_weight(2, 1.0));

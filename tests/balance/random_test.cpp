@@ -32,7 +32,7 @@ TEST_CASE("random_balancer: uniform and alias-table weighted distributions", "[b
   }
   {
     const std::vector<double> w{1, 2, 3, 4, 0.5, 9.5};
-    surge::random_balancer r(w);
+    surge::random_balancer r{surge::weights(w)};
     std::vector<double> p;
     for (double x : w) p.push_back(x / 20.0);
     for (std::size_t i = 0; i < w.size(); ++i) CHECK(r.probability(i) == Approx(p[i]));
@@ -52,7 +52,7 @@ TEST_CASE("random_balancer: uniform and alias-table weighted distributions", "[b
 }
 
 TEST_CASE("random_balancer: deterministic, injectable URBG, panic, bad input", "[balance][random]") {
-  surge::random_balancer a(10, 42), b(10, 42);
+  surge::random_balancer a(10, {.seed = 42}), b(10, {.seed = 42});
   for (int i = 0; i < 1000; ++i) CHECK(a.pick() == b.pick());
   std::mt19937_64 g1(1), g2(1);
   for (int i = 0; i < 1000; ++i) CHECK(a.pick(g1) == b.pick(g2));
@@ -65,12 +65,12 @@ TEST_CASE("random_balancer: deterministic, injectable URBG, panic, bad input", "
   for (int i = 0; i < 1000; ++i) ++seen[a.pick()];
   for (int s : seen) CHECK(s > 0);
   CHECK_THROWS_AS(surge::random_balancer(0), std::invalid_argument);
-  CHECK_THROWS_AS((surge::random_balancer{1.0, 0.0}), std::invalid_argument);
-  CHECK_THROWS_AS((surge::random_balancer{1.0, NAN}), std::invalid_argument);
+  CHECK_THROWS_AS((surge::random_balancer(surge::weights{1.0, 0.0})), std::invalid_argument);
+  CHECK_THROWS_AS((surge::random_balancer(surge::weights{1.0, NAN})), std::invalid_argument);
 }
 
 TEST_CASE("random_balancer from several threads", "[balance][random]") {
-  surge::random_balancer r({1.0, 1.0, 2.0});
+  surge::random_balancer r(surge::weights{1.0, 1.0, 2.0});
   std::atomic<int> total{0};
   std::vector<std::thread> ts;
   for (int t = 0; t < 2; ++t)
@@ -81,4 +81,26 @@ TEST_CASE("random_balancer from several threads", "[balance][random]") {
     });
   for (auto& t : ts) t.join();
   CHECK(total.load() == 40000);
+}
+
+TEST_CASE("random_balancer: weights whose sum overflows, shares that underflow", "[balance][random]") {
+  // 100 × 1e307: each finite, the sum is not; scaled exactly, picks stay proportional.
+  surge::random_balancer r(surge::weights(std::vector<double>(100, 1e307)));
+  double total = 0;
+  for (std::size_t i = 0; i < 100; ++i) {
+    CHECK(r.probability(i) == Approx(0.01));
+    total += r.probability(i);
+  }
+  CHECK(total == Approx(1.0));
+  for (std::size_t i = 0; i < 100; ++i)
+    if (i % 10 != 0) r.set_healthy(i, false);
+  for (int k = 0; k < 20000; ++k) {
+    const std::size_t i = r.pick();
+    REQUIRE(i % 10 == 0);  // never a down backend while one is up
+  }
+  // A share that underflows to 0 beside a huge one, and that backend the only one up.
+  surge::random_balancer skew(surge::weights{1e300, 1e-30});
+  CHECK(skew.probability(1) == 0.0);
+  skew.set_healthy(0, false);
+  for (int k = 0; k < 1000; ++k) REQUIRE(skew.pick() == 1);
 }

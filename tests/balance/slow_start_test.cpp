@@ -1,9 +1,11 @@
+#include <surge/balance/consistent_hash.hpp>
 #include <surge/balance/maglev.hpp>
 #include <surge/balance/power_of_two.hpp>
 #include <surge/balance/slow_start.hpp>
 
 #include "surge_test.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -51,18 +53,19 @@ TEST_CASE("slow start follows Envoy's formula on a manual clock", "[balance][slo
     const double aggression = round % 4 == 0 ? 1.0 : 0.25 + static_cast<double>(rng() % 400) / 100.0;
     const double min_fraction = static_cast<double>(rng() % 101) / 100.0;
     const auto window = std::chrono::milliseconds(1 + rng() % 60000);
-    surge::slow_start<test_clock> ss(3, {.window = window, .aggression = aggression, .min_weight_fraction = min_fraction});
+    surge::slow_start<test_clock> ss(3,
+                                     {.window = window, .aggression = aggression, .min_weight_fraction = min_fraction});
     test_clock::advance(std::chrono::seconds(rng() % 100));
     const auto start = test_clock::now();
     CHECK(ss.factor(1) == 1.0);  // no ramp begun
     ss.begin(1);
     for (int k = 0; k < 50; ++k) {
-      const auto t = std::chrono::nanoseconds(static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(
-                                                  std::chrono::nanoseconds(window).count() * 5 / 4)));
+      const auto t = std::chrono::nanoseconds(static_cast<std::int64_t>(
+          rng() % static_cast<std::uint64_t>(std::chrono::nanoseconds(window).count() * 5 / 4)));
       test_clock::set(start.time_since_epoch() + t);
-      const double want = expected_factor(static_cast<double>(t.count()),
-                                          static_cast<double>(std::chrono::nanoseconds(window).count()), aggression,
-                                          min_fraction);
+      const double want =
+          expected_factor(static_cast<double>(t.count()), static_cast<double>(std::chrono::nanoseconds(window).count()),
+                          aggression, min_fraction);
       CHECK(ss.factor(1) == Approx(want).epsilon(1e-12));
       CHECK(ss.ramping(1, test_clock::now()) == (t < window));
       CHECK(ss.factor(0) == 1.0);
@@ -73,10 +76,10 @@ TEST_CASE("slow start follows Envoy's formula on a manual clock", "[balance][slo
     surge::slow_start<test_clock> ss(1, {.window = 10s, .aggression = 1.0, .min_weight_fraction = 0.1});
     const auto t0 = test_clock::now();
     ss.begin(0, t0);
-    CHECK(ss.factor(0, t0) == 0.1);             // floor at t = 0
-    CHECK(ss.factor(0, t0 + 5s) == 0.5);        // linear
-    CHECK(ss.factor(0, t0 + 10s) == 1.0);       // window over
-    CHECK(ss.factor(0, t0 - 1s) == 0.1);        // clock before the start: the floor
+    CHECK(ss.factor(0, t0) == 0.1);        // floor at t = 0
+    CHECK(ss.factor(0, t0 + 5s) == 0.5);   // linear
+    CHECK(ss.factor(0, t0 + 10s) == 1.0);  // window over
+    CHECK(ss.factor(0, t0 - 1s) == 0.1);   // clock before the start: the floor
     surge::slow_start<test_clock> fast(1, {.window = 10s, .aggression = 2.0, .min_weight_fraction = 0.0});
     fast.begin(0, t0);
     CHECK(fast.factor(0, t0 + 2500ms) == Approx(0.5));  // (1/4)^(1/2)
@@ -113,7 +116,7 @@ TEST_CASE("slow start drives a policy's weights through set_weight", "[balance][
   surge::slow_start<test_clock> ss(3, {.window = 10s, .aggression = 1.0, .min_weight_fraction = 0.1});
   recording_policy p{{2, 4, 6}, {true, false, true}};
   const std::vector<double> base{2, 4, 6};
-  CHECK(ss.apply(p, base) == 0);  // nobody ramps: nothing to set
+  CHECK(ss.apply(p, base) == 0);      // nobody ramps: nothing to set
   CHECK(ss.set_healthy(p, 1, true));  // down -> up: the ramp begins now
   CHECK(ss.apply(p, base) == 1);
   CHECK(p.weights[1] == Approx(0.4));  // 4 · 0.1 (floor)
@@ -133,8 +136,8 @@ TEST_CASE("slow start with real policies (P2C lock-free, Maglev rebuild)", "[bal
   test_clock::reset();
   const std::vector<double> base{1, 1, 1, 1};
   surge::slow_start<test_clock> ss(4, {.window = 10s, .aggression = 1.0, .min_weight_fraction = 0.1});
-  surge::power_of_two_choices p2c(base);
-  surge::maglev<> mg(base);
+  surge::power_of_two_choices p2c{surge::weights(base)};
+  surge::maglev<> mg{surge::weights(base)};
   ss.begin(3);
   CHECK(ss.apply(p2c, base) == 1);
   CHECK(p2c.weight(3) == Approx(0.1));
@@ -150,4 +153,47 @@ TEST_CASE("slow start with real policies (P2C lock-free, Maglev rebuild)", "[bal
   test_clock::advance(5s);
   ss.apply(p2c, base);
   CHECK(p2c.weight(3) == 1.0);
+}
+
+TEST_CASE("slow start with min_weight_fraction 0 or tiny weights never sets weight 0", "[balance][slow_start]") {
+  test_clock::reset();
+  const std::vector<double> base{1, 1, 1, 1};
+  const surge::slow_start_options zero{.window = 10s, .aggression = 1.0, .min_weight_fraction = 0.0};
+  surge::power_of_two_choices p2c{surge::weights(base)};
+  surge::maglev<> mg(surge::weights(base), {.table_size = 1009});
+  surge::consistent_hash_ring<> ring{surge::weights(base)};
+  surge::slow_start<test_clock> for_p2c(4, zero), for_mg(4, zero), for_ring(4, zero);
+  for_p2c.begin(3);
+  for_mg.begin(3);
+  for_ring.begin(3);
+  CHECK(for_p2c.factor(3, test_clock::now()) == 0.0);
+  // At the start of the ramp: the floor, never weight 0 (which the policies refuse).
+  CHECK(for_p2c.apply(p2c, base) == 1);
+  CHECK(p2c.weight(3) == surge::slow_start<test_clock>::min_weight);
+  CHECK(for_mg.apply(mg, base) == 1);
+  const auto entries = mg.entries();
+  CHECK(std::count(entries.begin(), entries.end(), 3U) == 1);  // the least share: one entry
+  CHECK(for_ring.apply(ring, base) == 1);
+  CHECK(ring.points() == 3 * 160 + 1);  // one point
+  // P2C: the floored backend loses every comparison with a full-weight one.
+  std::size_t to3 = 0;
+  for (int k = 0; k < 4000; ++k) {
+    auto l = p2c.pick();
+    to3 += l.index() == 3;
+  }
+  CHECK(to3 < 4000 / 16 + 200);  // only when both samples are 3 (1/16)
+  // Tiny base weights whose product with the factor underflows.
+  const std::vector<double> tiny{5e-324, 5e-324, 5e-324, 5e-324};
+  surge::maglev<> tiny_mg(surge::weights(tiny), {.table_size = 1009});
+  surge::slow_start<test_clock> tiny_ss(4, {.window = 10s, .min_weight_fraction = 0.1});
+  tiny_ss.begin(0);
+  test_clock::advance(1s);
+  CHECK_NOTHROW(tiny_ss.apply(tiny_mg, tiny));
+  CHECK_NOTHROW(tiny_ss.apply(p2c, tiny));
+  CHECK(p2c.weight(0) == surge::slow_start<test_clock>::min_weight);
+  // Ramps end at the full weight.
+  test_clock::advance(10s);
+  CHECK(for_mg.apply(mg, base) == 1);
+  CHECK(for_ring.apply(ring, base) == 1);
+  CHECK(ring.points() == 4 * 160);
 }

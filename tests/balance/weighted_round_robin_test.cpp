@@ -1,3 +1,4 @@
+#include <surge/balance/detail/smooth_tournament.hpp>
 #include <surge/balance/weighted_round_robin.hpp>
 
 #include "surge_test.hpp"
@@ -79,31 +80,32 @@ struct grpc_model {
 TEST_CASE("smooth WRR reproduces nginx's sequences", "[balance][wrr]") {
   using v = std::vector<std::size_t>;
   {
-    surge::weighted_round_robin w{5, 1, 1};  // nginx's classic: a a b a c a a
+    surge::weighted_round_robin w(surge::weights{5, 1, 1});  // nginx's classic: a a b a c a a
     CHECK(run(w, 14) == v{0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0});
   }
   {
-    surge::weighted_round_robin w{2.5, 0.5, 0.5};  // non-integer weights (the double layout), exact halves of {5, 1, 1}
+    surge::weighted_round_robin w(
+        surge::weights{2.5, 0.5, 0.5});  // non-integer weights (the double layout), exact halves of {5, 1, 1}
     CHECK(run(w, 14) == v{0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0});
   }
   {
-    surge::weighted_round_robin w{1, 1, 1};
+    surge::weighted_round_robin w(surge::weights{1, 1, 1});
     CHECK(run(w, 6) == v{0, 1, 2, 0, 1, 2});
   }
   {
-    surge::weighted_round_robin w{4, 2, 1};
+    surge::weighted_round_robin w(surge::weights{4, 2, 1});
     CHECK(run(w, 7) == v{0, 1, 0, 2, 0, 1, 0});
   }
   {
-    surge::weighted_round_robin w{3, 2};
+    surge::weighted_round_robin w(surge::weights{3, 2});
     CHECK(run(w, 5) == v{0, 1, 0, 1, 0});
   }
   {
-    surge::weighted_round_robin w{2, 3, 5};
+    surge::weighted_round_robin w(surge::weights{2, 3, 5});
     CHECK(run(w, 10) == v{2, 1, 0, 2, 1, 2, 2, 0, 1, 2});
   }
   {
-    surge::weighted_round_robin w{1, 2, 3, 4};
+    surge::weighted_round_robin w(surge::weights{1, 2, 3, 4});
     CHECK(run(w, 10) == v{3, 2, 1, 3, 0, 2, 3, 1, 2, 3});
   }
 }
@@ -122,7 +124,7 @@ TEST_CASE("smooth WRR matches the nginx model under random weights and health", 
     }
     model.current.assign(n, 0);
     model.down.assign(n, false);
-    surge::weighted_round_robin s(w);
+    surge::weighted_round_robin s{surge::weights(w)};
     for (int step = 0; step < 400; ++step) {
       if (rng() % 20 == 0) {
         const std::size_t i = rng() % n;
@@ -141,10 +143,10 @@ TEST_CASE("smooth WRR matches the nginx model under random weights and health", 
 }
 
 TEST_CASE("smooth WRR: bad weights throw, all down panics", "[balance][wrr]") {
-  CHECK_THROWS_AS(surge::weighted_round_robin(std::vector<double>{}), std::invalid_argument);
-  CHECK_THROWS_AS((surge::weighted_round_robin{1, 0}), std::invalid_argument);
-  CHECK_THROWS_AS((surge::weighted_round_robin{1, -2}), std::invalid_argument);
-  surge::weighted_round_robin w{5, 1, 1};
+  CHECK_THROWS_AS(surge::weighted_round_robin(surge::weights(std::vector<double>{})), std::invalid_argument);
+  CHECK_THROWS_AS((surge::weighted_round_robin(surge::weights{1, 0})), std::invalid_argument);
+  CHECK_THROWS_AS((surge::weighted_round_robin(surge::weights{1, -2})), std::invalid_argument);
+  surge::weighted_round_robin w(surge::weights{5, 1, 1});
   for (std::size_t i = 0; i < 3; ++i) w.set_healthy(i, false);
   std::vector<std::size_t> out = run(w, 7);
   CHECK(out == std::vector<std::size_t>{0, 0, 1, 0, 2, 0, 0});  // panic: as if all were up
@@ -152,7 +154,7 @@ TEST_CASE("smooth WRR: bad weights throw, all down panics", "[balance][wrr]") {
 
 TEST_CASE("stride WRR reproduces gRPC's static stride scheduler", "[balance][wrr]") {
   {
-    surge::stride_weighted_round_robin s{1, 2, 3};
+    surge::stride_weighted_round_robin s(surge::weights{1, 2, 3});
     CHECK(s.scaled_weight(0) == 21845);
     CHECK(s.scaled_weight(2) == 65535);
     const std::vector<std::size_t> expected{1, 2, 2, 0, 1, 2, 1, 2, 2, 0, 1, 2, 1, 2, 2, 0, 1, 2, 1, 2};
@@ -161,7 +163,7 @@ TEST_CASE("stride WRR reproduces gRPC's static stride scheduler", "[balance][wrr
     CHECK(got == expected);
   }
   {
-    surge::stride_weighted_round_robin s{5, 1, 1};
+    surge::stride_weighted_round_robin s(surge::weights{5, 1, 1});
     const std::vector<std::size_t> expected{0, 2, 0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0, 0, 0, 2, 0, 0, 1, 0};
     std::vector<std::size_t> got;
     for (int i = 0; i < 20; ++i) got.push_back(s.pick());
@@ -172,7 +174,7 @@ TEST_CASE("stride WRR reproduces gRPC's static stride scheduler", "[balance][wrr
     const std::size_t n = 1 + rng() % 10;
     std::vector<double> w(n);
     for (auto& x : w) x = 1.0 + static_cast<double>(rng() % 1000) / 10.0;
-    surge::stride_weighted_round_robin s(w);
+    surge::stride_weighted_round_robin s{surge::weights(w)};
     grpc_model model;
     for (std::size_t i = 0; i < n; ++i) model.weights.push_back(static_cast<std::uint16_t>(s.scaled_weight(i)));
     for (int step = 0; step < 2000; ++step) REQUIRE(s.pick() == model.pick());
@@ -180,7 +182,7 @@ TEST_CASE("stride WRR reproduces gRPC's static stride scheduler", "[balance][wrr
 }
 
 TEST_CASE("stride WRR: proportions, health, threads", "[balance][wrr]") {
-  surge::stride_weighted_round_robin s{4, 2, 1, 1};
+  surge::stride_weighted_round_robin s(surge::weights{4, 2, 1, 1});
   std::vector<int> c(4, 0);
   for (int i = 0; i < 80000; ++i) ++c[s.pick()];
   CHECK(c[0] == Approx(40000).epsilon(0.01));
@@ -210,15 +212,18 @@ TEST_CASE("stride WRR: proportions, health, threads", "[balance][wrr]") {
 }
 
 TEST_CASE("smooth WRR: when the O(1) table is used", "[balance][wrr]") {
-  CHECK(surge::weighted_round_robin{5, 1, 1}.table_active());
-  CHECK(surge::weighted_round_robin{5, 1, 1}.table_size() == 7);  // from zero: one period, no transient
-  CHECK(surge::weighted_round_robin{2.5, 0.5, 0.5}.table_active());  // multiples of 2^-1: exact
-  CHECK(surge::weighted_round_robin{2.5, 0.5, 0.5}.table_size() == 7);
-  CHECK_FALSE(surge::weighted_round_robin{0.1, 0.2}.table_active());  // doubles that round: O(n)
-  CHECK_FALSE(surge::weighted_round_robin({5, 1, 1}, 0).table_active());  // disabled
-  CHECK_FALSE(surge::weighted_round_robin({5, 1, 1}, 6).table_active());  // W = 7 > limit
-  CHECK(surge::weighted_round_robin({5, 1, 1}, 7).table_active());
-  surge::weighted_round_robin w({1000, 1000}, 1500);  // W = 2000 > 1500 …
+  CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}).table_active());
+  CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}).table_size() == 7);  // from zero: one period, no transient
+  CHECK(surge::weighted_round_robin(surge::weights{2.5, 0.5, 0.5}).table_active());  // multiples of 2^-1: exact
+  CHECK(surge::weighted_round_robin(surge::weights{2.5, 0.5, 0.5}).table_size() == 7);
+  CHECK_FALSE(surge::weighted_round_robin(surge::weights{0.1, 0.2}).table_active());  // doubles that round: O(n)
+  CHECK(surge::weighted_round_robin(surge::weights{0.1, 0.2}).algorithm() == surge::smooth_wrr_algorithm::scan);
+  CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}, 0).algorithm() == surge::smooth_wrr_algorithm::tournament);
+  CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}).algorithm() == surge::smooth_wrr_algorithm::table);
+  CHECK_FALSE(surge::weighted_round_robin(surge::weights{5, 1, 1}, 0).table_active());  // disabled
+  CHECK_FALSE(surge::weighted_round_robin(surge::weights{5, 1, 1}, 6).table_active());  // W = 7 > limit
+  CHECK(surge::weighted_round_robin(surge::weights{5, 1, 1}, 7).table_active());
+  surge::weighted_round_robin w(surge::weights{1000, 1000}, 1500);  // W = 2000 > 1500 …
   CHECK_FALSE(w.table_active());
   w.set_healthy(1, false);  // … but W = 1000 fits
   CHECK(w.table_active());
@@ -232,9 +237,10 @@ namespace {
 // picks and health flaps; every pick must agree.
 void compare_paths(const std::vector<double>& w, const std::vector<long>& scaled, std::mt19937_64& rng, int steps,
                    std::uint64_t flap_one_in) {
-  surge::weighted_round_robin fast(w);
-  surge::weighted_round_robin slow(w, 0);
+  surge::weighted_round_robin fast{surge::weights(w)};
+  surge::weighted_round_robin slow(surge::weights(w), 0);
   REQUIRE_FALSE(slow.table_active());
+  REQUIRE(slow.algorithm() == surge::smooth_wrr_algorithm::tournament);
   nginx_model model = nginx_model::of(scaled);
   for (int step = 0; step < steps; ++step) {
     model.maybe_flap(rng, flap_one_in, [&](std::size_t i, bool up) {
@@ -288,7 +294,7 @@ TEST_CASE("shared smooth WRR: nginx's sequence from one thread, health flaps inc
   std::mt19937_64 rng(31);
   for (int round = 0; round < 30; ++round) {
     const weight_set s(rng, 1 + rng() % 10, 8, 1.0);
-    surge::shared_weighted_round_robin shared(s.w);
+    surge::shared_weighted_round_robin shared{surge::weights(s.w)};
     CHECK(shared.table_active());
     nginx_model model = nginx_model::of(s.scaled);
     for (int step = 0; step < 2000; ++step) {
@@ -299,8 +305,8 @@ TEST_CASE("shared smooth WRR: nginx's sequence from one thread, health flaps inc
       REQUIRE(shared.pick() == model.pick());
     }
   }
-  CHECK_FALSE(surge::shared_weighted_round_robin({5, 1, 1}).set_healthy(3, false));
-  CHECK_THROWS_AS(surge::shared_weighted_round_robin({1, 0}), std::invalid_argument);
+  CHECK_FALSE(surge::shared_weighted_round_robin(surge::weights{5, 1, 1}).set_healthy(3, false));
+  CHECK_THROWS_AS(surge::shared_weighted_round_robin(surge::weights{1, 0}), std::invalid_argument);
 }
 
 namespace {
@@ -325,21 +331,21 @@ std::vector<std::size_t> picks_from_two_threads(Policy& p, std::size_t k) {
 
 TEST_CASE("shared smooth WRR: two threads together take exactly nginx's picks", "[balance][wrr]") {
   for (const std::vector<double>& w : {std::vector<double>{5, 1, 1}, std::vector<double>{0.1, 0.2, 0.3, 0.7}}) {
-    surge::shared_weighted_round_robin shared(w);
+    surge::shared_weighted_round_robin shared{surge::weights(w)};
     CHECK(shared.table_active() == (w[0] == 5));  // 0.1 etc.: the O(n) path under the mutex
-    surge::weighted_round_robin single(w);
+    surge::weighted_round_robin single{surge::weights(w)};
     const std::size_t k = 20000;
     const auto all = picks_from_two_threads(shared, k);
     std::vector<std::size_t> expected;
     for (std::size_t i = 0; i < 2 * k; ++i) expected.push_back(single.pick());
     std::sort(expected.begin(), expected.end());
-    CHECK(all == expected);  // the first 2k positions of the sequence, each taken once
+    CHECK(all == expected);                 // the first 2k positions of the sequence, each taken once
     CHECK(shared.pick() == single.pick());  // and it continues where they stopped
   }
 }
 
 TEST_CASE("shared smooth WRR: picks stay valid while another thread flaps health", "[balance][wrr]") {
-  surge::shared_weighted_round_robin shared({3, 1, 2, 5, 4});
+  surge::shared_weighted_round_robin shared(surge::weights{3, 1, 2, 5, 4});
   std::atomic<bool> stop{false};
   std::atomic<long> picks{0};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -358,4 +364,86 @@ TEST_CASE("shared smooth WRR: picks stay valid while another thread flaps health
   reader.join();
   CHECK(picks.load() > 0);
   for (int i = 0; i < 100; ++i) CHECK(shared.pick() != 3);  // quiet again: down is skipped
+}
+
+TEST_CASE("smooth WRR: weights whose sum overflows keep their proportions", "[balance][wrr]") {
+  surge::weighted_round_robin w(surge::weights{1e308, 1e308});
+  std::size_t c[2] = {0, 0};
+  for (int k = 0; k < 1000; ++k) ++c[w.pick()];
+  CHECK(c[0] == 500);
+  CHECK(c[1] == 500);
+  CHECK(w.weight(0) == 1e308);                                                    // as given
+  surge::weighted_round_robin three(surge::weights{1.5e308, 1.5e308, 0.75e308});  // 2 : 2 : 1
+  std::size_t t[3] = {0, 0, 0};
+  for (int k = 0; k < 1000; ++k) ++t[three.pick()];
+  CHECK(t[0] == 400);
+  CHECK(t[1] == 400);
+  CHECK(t[2] == 200);
+  surge::shared_weighted_round_robin shared(surge::weights{1e308, 1e308});
+  std::size_t s[2] = {0, 0};
+  for (int k = 0; k < 1000; ++k) ++s[shared.pick()];
+  CHECK(s[0] == 500);
+  surge::stride_weighted_round_robin stride(surge::weights{1e308, 1e308});
+  CHECK(stride.scaled_weight(0) == stride.scaled_weight(1));
+}
+
+TEST_CASE("smooth WRR tournament: nginx's picks from any reachable state", "[balance][wrr]") {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    const std::size_t n = 1 + rng() % (round % 10 == 0 ? 300 : 20);
+    const long max_w = round % 3 == 0 ? 3 : round % 3 == 1 ? 100 : 1'000'000;
+    std::vector<long> weights(n);
+    for (auto& w : weights) w = 1 + static_cast<long>(rng() % static_cast<std::uint64_t>(max_w));
+    nginx_model model = nginx_model::of(weights);
+    // reach some state: picks with health flaps, then freeze the up set
+    for (int k = 0; k < 50; ++k) {
+      model.maybe_flap(rng, 5, [](std::size_t, bool) {});
+      (void)model.pick();
+    }
+    std::vector<std::uint32_t> members;
+    std::int64_t total = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!model.down[i]) {
+        members.push_back(static_cast<std::uint32_t>(i));
+        total += weights[i];
+      }
+    std::vector<std::int64_t> w64(weights.begin(), weights.end()), cur(model.current.begin(), model.current.end());
+    surge::detail::smooth_tournament t;
+    REQUIRE(surge::detail::smooth_tournament::fits(members.size(), total, 1'000'000'000));
+    t.reset(members, w64.data(), cur.data(), total);
+    for (int k = 0; k < 3000; ++k) REQUIRE(t.pick() == model.pick());
+    std::vector<std::int64_t> back(n, 0);
+    for (std::size_t i = 0; i < n; ++i) back[i] = model.down[i] ? model.current[i] : 0;
+    t.store(back.data());
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(back[i] == model.current[i]);
+  }
+}
+
+TEST_CASE("smooth WRR: O(log n) tournament past the table's limit, 5000 backends", "[balance][wrr]") {
+  std::mt19937_64 rng(10'000);
+  const weight_set s(rng, 5000, 1000, 1.0);  // W about 2.5M: over the default table limit
+  surge::weighted_round_robin w{surge::weights(s.w)};
+  REQUIRE(w.algorithm() == surge::smooth_wrr_algorithm::tournament);
+  nginx_model model = nginx_model::of(s.scaled);
+  for (int step = 0; step < 6000; ++step) {
+    model.maybe_flap(rng, 1500, [&](std::size_t i, bool up) {
+      w.set_healthy(i, up);
+      REQUIRE(w.algorithm() == surge::smooth_wrr_algorithm::tournament);
+    });
+    REQUIRE(w.pick() == model.pick());
+  }
+}
+
+TEST_CASE("smooth WRR tournament: arithmetic bound", "[balance][wrr]") {
+  using t = surge::detail::smooth_tournament;
+  CHECK(t::fits(10'000, std::int64_t{1} << 40, std::int64_t{1} << 40));
+  CHECK_FALSE(t::fits(10'000, std::int64_t{1} << 50, 0));  // 10^4 · 2^50 > 2^61
+  CHECK_FALSE(t::fits(1, 0, 0));
+  CHECK_FALSE(t::fits(1, 1, std::int64_t{1} << 62));
+  // exact weights (sum 2^51) whose product with the backend count passes the
+  // bound: the O(n) loop; half as many backends fit
+  CHECK(surge::weighted_round_robin(surge::weights(std::vector<double>(1024, 0x1.0p41))).algorithm() ==
+        surge::smooth_wrr_algorithm::scan);
+  CHECK(surge::weighted_round_robin(surge::weights(std::vector<double>(512, 0x1.0p41))).algorithm() ==
+        surge::smooth_wrr_algorithm::tournament);
 }

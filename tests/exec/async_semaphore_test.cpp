@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <limits>
 #include <stdexcept>
 #include <stop_token>
 #include <vector>
@@ -95,4 +96,38 @@ TEST_CASE("async_semaphore acquire cancellation", "[exec][async_semaphore]") {
   exec_test::start(waiter(s, stop.get_token(), cancelled, got));  // stopped before the call
   CHECK(cancelled == 2);
   CHECK(s.available() == 1);  // the cancelled acquire took nothing
+}
+
+TEST_CASE("async_semaphore::release refuses to raise the count past PTRDIFF_MAX", "[exec][async_semaphore]") {
+  constexpr std::ptrdiff_t max = std::numeric_limits<std::ptrdiff_t>::max();
+  async_semaphore s(max - 1);
+  s.release(1);
+  CHECK(s.available() == max);
+  CHECK_THROWS_AS(s.release(1), std::invalid_argument);
+  CHECK_THROWS_AS(s.release(max), std::invalid_argument);
+  CHECK(s.available() == max);  // unchanged by the refused calls
+  CHECK(s.try_acquire());
+  CHECK(s.available() == max - 1);
+
+  async_semaphore few(5);
+  CHECK_THROWS_AS(few.release(max), std::invalid_argument);
+  CHECK(few.available() == 5);
+  few.release(max - 5);
+  CHECK(few.available() == max);
+
+  // With a waiter the count is 0: release(max) hands one permit to the
+  // waiter and keeps the rest; nothing is refused, nothing overflows.
+  async_semaphore zero(0);
+  int woken = 0;
+  auto waiter = [](async_semaphore& sem, int& n) -> task<void> {
+    co_await sem.acquire();
+    ++n;
+  };
+  exec_test::start(waiter(zero, woken));
+  CHECK(woken == 0);
+  zero.release(max);
+  CHECK(woken == 1);
+  CHECK(zero.available() == max - 1);
+  CHECK_THROWS_AS(zero.release(2), std::invalid_argument);
+  CHECK(zero.available() == max - 1);
 }

@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cstdint>
 #include <random>
+#include <ratio>
 #include <set>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "phase_driver.hpp"
+#include "seconds_clock.hpp"
 #include "surge_test.hpp"
 
 using namespace std::chrono_literals;
@@ -282,4 +284,76 @@ TEST_CASE("leaky_bucket_pacer: concurrent takers get distinct evenly spaced slot
   REQUIRE(all.size() == threads * per_thread);  // every slot handed out once
   std::int64_t k = 0;
   for (auto t : all) REQUIRE(t == (k++) * 1'000'000);  // 0, 1 ms, 2 ms, ...
+}
+
+// ---- clocks at their limits: every call saturates, none overflows ----------
+
+namespace {
+
+using surge_test::seconds_clock;
+
+template <class Clock>
+void exercise_leaky_at(typename Clock::time_point built, typename Clock::time_point at, bool forwards) {
+  using dur = typename Clock::duration;
+  surge::leaky_bucket<Clock> m(1.0, 3, 1, built);
+  for (int i = 0; i < 6; ++i) {
+    const auto r = m.admit(at);
+    CHECK(r.delay >= dur::zero());
+    if (forwards && i == 0) CHECK(r.decision == meter_decision::admit);
+  }
+  (void)m.full(at);
+  auto s = surge::leaky_bucket<Clock>::initial_state();
+  (void)m.admit_state(s, built);
+  (void)m.admit_state(s, at);
+  (void)m.full_state(s, at);
+
+  auto ng = surge::leaky_bucket<Clock>::nginx(1, surge::nginx_rate_unit::per_minute, std::size_t{1} << 40);
+  auto ns = decltype(ng)::initial_state();
+  (void)ng.admit_state(ns, built);
+  for (int i = 0; i < 3; ++i) CHECK(ng.admit_state(ns, at).delay >= dur::zero());
+  (void)ng.full_state(ns, at);
+  for (int i = 0; i < 3; ++i) (void)ng.admit(at);
+
+  surge::leaky_bucket_pacer<Clock> p(1.0, 2, built);
+  for (int i = 0; i < 6; ++i) CHECK(p.take(at) >= at);  // saturated at time_point::max(), never wrapped
+}
+
+}  // namespace
+
+TEST_CASE("leaky_bucket and the pacer at the limits of the clock saturate", "[limit][leaky_bucket]") {
+  const tp lo = tp::min(), hi = tp::max(), zero{};
+  exercise_leaky_at<cl>(zero, hi, true);
+  exercise_leaky_at<cl>(lo, hi, true);  // 584 years apart
+  exercise_leaky_at<cl>(hi, lo, false);
+  exercise_leaky_at<cl>(hi, hi, true);
+  exercise_leaky_at<cl>(lo, lo, true);
+  using st = seconds_clock::time_point;
+  exercise_leaky_at<seconds_clock>(st{}, st::max(), true);
+  exercise_leaky_at<seconds_clock>(st::min(), st::max(), true);
+  exercise_leaky_at<seconds_clock>(st::max(), st::min(), false);
+
+  SECTION("a meter read 584 years after construction is fresh, then meters again") {
+    meter m(1.0, 0, 0, lo);
+    CHECK(m.admit(lo).decision == meter_decision::admit);
+    CHECK(m.admit(lo).decision == meter_decision::reject);
+    CHECK(m.full(hi));
+    CHECK(m.admit(hi).decision == meter_decision::admit);
+    CHECK(m.admit(hi).decision == meter_decision::reject);
+  }
+  SECTION("the pacer's slot near the end of time is time_point::max()") {
+    pacer p(1.0, 0, hi - 1500ms);
+    CHECK(p.take(hi - 1500ms) == hi - 1500ms);
+    CHECK(p.take(hi - 1500ms) == hi - 500ms);
+    CHECK(p.take(hi - 1500ms) == hi);  // 1.5 s after the end: saturated
+  }
+  SECTION("a long nginx-mode delay saturates instead of overflowing") {
+    // 1 r/m with burst 2^40: the 2^40-th queued request waits ~2^40 minutes
+    auto ng = meter::nginx(1, surge::nginx_rate_unit::per_minute, std::size_t{1} << 40);
+    auto s = meter::initial_state();
+    (void)ng.admit_state(s, zero);
+    s.excess = (std::int64_t{1} << 40) * 1000 - 1000;  // as after 2^40 queued arrivals
+    const auto r = ng.admit_state(s, zero);
+    CHECK(r.decision == meter_decision::delay);
+    CHECK(r.delay == cl::duration::max());
+  }
 }

@@ -7,11 +7,15 @@
 #include <deque>
 #include <limits>
 #include <random>
+#include <ratio>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "phase_driver.hpp"
+#include "seconds_clock.hpp"
 #include "surge_test.hpp"
 
 using namespace std::chrono_literals;
@@ -126,7 +130,7 @@ void play(double rate, std::size_t burst, const std::vector<step>& steps) {
       case step::reserve:
       case step::reserve_max_d: {
         auto r = reserve(b, s.at, s.n, s.act, s.ok, s.op == step::reserve_max_d ? d : clock_t_::duration::max());
-        if (s.slot >= 0) kept[static_cast<std::size_t>(s.slot)] = r;
+        if (s.slot >= 0) kept[static_cast<std::size_t>(s.slot)] = std::move(r);
         break;
       }
       case step::cancel:
@@ -252,17 +256,50 @@ TEST_CASE("token_bucket set_rate and set_burst keep the tokens present", "[limit
   CHECK(b.time_until_available(1, t(5)) == 50ms);
 }
 
-TEST_CASE("token_bucket: a clock going backwards never credits tokens", "[limit][token_bucket]") {
-  // x/time/rate's TestLimiterJumpBackwards admits 2 more at t0 and then credits
-  // t0..t1 a second time; surge sees the earlier reading with the later debits.
+TEST_CASE("token_bucket: a reading older than the latest admitted one counts as it", "[limit][token_bucket]") {
+  // x/time/rate's TestLimiterJumpBackwards up to its return to t1: a jump back
+  // to t0 elapses no time (two tokens remain and are taken) ...
   bucket b(10, 3, tp{});
   run(b, {{1, 3, 1, true},
-          {0, 1, 1, true},  // TAT = t3 after this; at t0: 3 - 3
+          {0, 2, 1, true},
+          {0, 1, 1, true},
           {0, 0, 1, false},
-          {1, 1, 1, true},
+          {0, 0, 1, false},
+          // ... but where x/time/rate moved `last` back to t0 and now credits
+          // t0..t1 a second time ({t1, 1, 1, true}), surge's state never went
+          // back: nothing more at t1, and one token at t2
           {1, 0, 1, false},
           {2, 1, 1, true},
           {2, 0, 1, false}});
+  // reservations and waits from an older reading count from the caller's
+  // reading: time_to_act is the latest reading's answer
+  bucket c(10, 1, tp{});
+  CHECK(c.try_acquire(1, t(5)));
+  CHECK(c.time_until_available(1, t(4)) == t(6) - t(4));  // judged at t5: one token 100 ms on
+  auto r = c.reserve(1, clock_t_::duration::max(), t(4));
+  CHECK(r.time_to_act == t(6));
+  CHECK(r.delay == t(6) - t(4));
+}
+
+TEST_CASE("token_bucket: two threads with interleaved readings are not refused for them", "[limit][token_bucket]") {
+  // Two callers whose readings interleave out of order by up to 20 us (each
+  // reads its clock, then calls): at 1e9/s with burst 1000 (1 us of tolerance)
+  // a call judged at its own older reading would be refused whenever the
+  // other had been admitted later; judged at the latest admitted reading,
+  // every call passes while the rate covers them.
+  bucket b(1e9, 1000, tp{});
+  std::mt19937_64 rng(3);
+  std::int64_t base = 1'000'000;
+  int refused = 0;
+  for (int i = 0; i < 100'000; ++i) {
+    base += 50;  // 50 ns of real time per call: well within the rate
+    const std::int64_t stale = base - static_cast<std::int64_t>(rng() % 20'000);
+    if (!b.try_acquire(1, tp{} + std::chrono::nanoseconds(i % 2 ? base : stale))) ++refused;
+  }
+  CHECK(refused == 0);
+}
+
+TEST_CASE("token_bucket: a clock going backwards never credits tokens", "[limit][token_bucket]") {
   // random jumps: every window's admissions stay within burst + rate * span of
   // the readings seen so far, and the state never moves back.
   std::mt19937_64 rng(7);
@@ -435,7 +472,7 @@ TEST_CASE("token_bucket equals x/time/rate's algorithm on random schedules", "[l
             REQUIRE(r.ok() == mr.ok);
             if (mr.ok) {
               REQUIRE(r.time_to_act == (mr.act <= now_u ? at : tp{} + std::chrono::nanoseconds(u.ns_at(mr.act))));
-              pending.emplace_back(r, mr);
+              pending.emplace_back(std::move(r), mr);
             }
             break;
           }
@@ -542,4 +579,178 @@ TEST_CASE("token_bucket: concurrent set_rate keeps the hot path consistent", "[l
   worker.join();
   // 2 s at <= 1000/s plus the burst (and the bursts re-granted: none, tokens are kept)
   CHECK(admitted.load() <= 10 + 2000);
+}
+
+// ---- hardening: cancel once, clocks at their limits, reconfiguration stamps ----
+
+TEST_CASE("token_bucket cancel is applied once per reservation", "[limit][token_bucket]") {
+  static_assert(!std::is_copy_constructible_v<bucket::reservation>, "a reservation is one object: move-only");
+  static_assert(std::is_nothrow_move_constructible_v<bucket::reservation>);
+  bucket b(1.0, 10, tp{});
+  auto r = b.reserve(10, clock_t_::duration::max(), t(0));
+  REQUIRE(r.ok());
+  CHECK(r.delay == clock_t_::duration::zero());
+  b.cancel(r, t(0));
+  CHECK(r.cancelled);
+  CHECK(b.try_acquire(10, t(0)));  // the 10 cancelled tokens are back
+  b.cancel(r, t(0));               // again: nothing (before: 10 more tokens)
+  CHECK_FALSE(b.try_acquire(1, t(0)));
+  CHECK(b.tokens(t(0)) == Approx(0));
+
+  SECTION("a moved-from reservation is empty") {
+    auto r2 = b.reserve(1, clock_t_::duration::max(), t(0));
+    REQUIRE(r2.ok());
+    auto r3 = std::move(r2);
+    CHECK_FALSE(r2.ok());  // NOLINT(bugprone-use-after-move): documented state
+    CHECK(r2.tokens == 0);
+    b.cancel(r2, t(0));  // nothing
+    CHECK(b.tokens(t(0)) == Approx(-1));
+    b.cancel(r3, t(0));
+    CHECK(b.tokens(t(0)) == Approx(0));
+  }
+}
+
+namespace {
+
+using surge_test::seconds_clock;
+
+template <class Clock>
+void exercise_token_bucket_at(typename Clock::time_point built, typename Clock::time_point at, bool forwards) {
+  using tb = surge::token_bucket<Clock>;
+  using dur = typename Clock::duration;
+  tb b(1000.0, 10, built);
+  (void)b.tokens(at);
+  (void)b.full(at);
+  const dur wait = b.time_until_available(1, at);
+  CHECK(wait >= dur::zero());
+  const bool first = b.try_acquire(10, at);
+  if (forwards) CHECK(first);  // readings later than construction: full
+  auto r = b.reserve(10, dur::max(), at);
+  // a reading earlier than construction sees an empty bucket (never credits)
+  // and a reservation that would reach too far ahead is refused
+  CHECK(r.ok() == forwards);
+  CHECK(r.time_to_act >= at);  // saturated, never wrapped around
+  CHECK(r.delay >= dur::zero());
+  (void)b.time_until_available(10, at);
+  b.cancel(r, at);
+  (void)b.reserve(1, dur::zero(), at);
+  auto s = tb::initial_state();
+  (void)b.try_acquire_state(s, 3, at);
+  (void)b.time_until_available_state(s, 10, at);
+  (void)b.full_state(s, at);
+  b.set_rate(5.0, at);
+  b.set_burst(20, at);
+  (void)b.try_acquire(1, at);
+  (void)b.tokens(at);
+}
+
+}  // namespace
+
+TEST_CASE("token_bucket at the limits of the clock saturates (no overflow)", "[limit][token_bucket]") {
+  using ns_tp = tp;
+  const ns_tp lo = ns_tp::min(), hi = ns_tp::max(), zero{};
+  exercise_token_bucket_at<clock_t_>(zero, hi, true);
+  exercise_token_bucket_at<clock_t_>(lo, hi, true);  // 584 years apart
+  exercise_token_bucket_at<clock_t_>(hi, lo, false);
+  exercise_token_bucket_at<clock_t_>(hi, hi, true);
+  exercise_token_bucket_at<clock_t_>(lo, lo, true);
+  exercise_token_bucket_at<clock_t_>(hi - 1ns, hi, true);
+
+  using st = seconds_clock::time_point;
+  exercise_token_bucket_at<seconds_clock>(st{}, st::max(), true);
+  exercise_token_bucket_at<seconds_clock>(st::min(), st::max(), true);
+  exercise_token_bucket_at<seconds_clock>(st::max(), st::min(), false);
+
+  SECTION("a reservation near the end of time acts at time_point::max()") {
+    bucket b(1.0, 10, hi - 5s);
+    REQUIRE(b.try_acquire(10, hi - 5s));
+    auto r = b.reserve(10, clock_t_::duration::max(), hi - 5s);
+    REQUIRE(r.ok());
+    CHECK(r.time_to_act == hi);
+    CHECK(b.time_until_available(10, hi - 5s) > 5s);
+  }
+  SECTION("after a reading 584 years later the bucket is full, then limits again") {
+    bucket b(1.0, 3, lo);
+    CHECK(b.try_acquire(3, lo));
+    CHECK_FALSE(b.try_acquire(1, lo));
+    CHECK(b.try_acquire(3, hi));
+    CHECK_FALSE(b.try_acquire(1, hi));
+    CHECK(b.time_until_available(1, hi) == 1s);
+  }
+}
+
+TEST_CASE("token_bucket survives more than 256 reconfigurations", "[limit][token_bucket]") {
+  SECTION("a reservation made 256 reconfigurations ago is not cancelled under them") {
+    bucket b(1.0, 10, tp{});
+    auto r = b.reserve(5, clock_t_::duration::max(), t(0));
+    REQUIRE(r.ok());
+    for (int i = 0; i < 256; ++i) b.set_rate(1.0, t(0));  // the 8-bit generation comes back round
+    b.cancel(r, t(0));
+    CHECK(b.tokens(t(0)) == Approx(5));  // before: the stale cancel gave the 5 back
+  }
+  SECTION("300 reconfigurations keep the tokens and apply the last configuration") {
+    bucket b(1.0, 1000, tp{});
+    REQUIRE(b.try_acquire(400, t(0)));
+    double rate = 1.0;
+    std::size_t burst = 1000;
+    for (int i = 0; i < 300; ++i) {
+      if (i % 2 == 0) {
+        rate = (i % 3 == 0) ? 1e9 : (i % 3 == 1 ? 7.0 : 1.0);
+        b.set_rate(rate, t(0));
+      } else {
+        burst = 1000 + static_cast<std::size_t>(i % 5);
+        b.set_burst(burst, t(0));
+      }
+      INFO("reconfiguration " << i);
+      REQUIRE(b.tokens(t(0)) == Approx(600).margin(1e-6));
+      REQUIRE(b.rate() == rate);
+      REQUIRE(b.burst() == burst);
+    }
+    // the last configuration governs: 7 tokens per second, burst 1004
+    CHECK(b.try_acquire(600, t(0)));
+    CHECK_FALSE(b.try_acquire(1, t(0)));
+    CHECK(b.time_until_available(7, t(0)) == std::chrono::seconds(1));
+  }
+}
+
+TEST_CASE("token_bucket observers never see a mixed configuration", "[limit][token_bucket][concurrency]") {
+  // the configuration alternates between (rate 1, burst 1) and (rate 1e9,
+  // burst 1000) at a fixed instant; every configuration keeps at least one
+  // token, so an observer must see tokens in [1, 1000], no wait for one
+  // token, and a rate/burst pair that exists
+  using clk = surge_test::manual_clock<struct token_bucket_observer_tag>;
+  using tb = surge::token_bucket<clk>;
+  clk::reset();
+  tb b(1.0, 1, clk::time_point{});
+  const clk::time_point at{};
+  constexpr int reconfigurations = 4000;
+  std::atomic<bool> done{false};
+  std::atomic<long> bad{0}, reads{0};
+  auto observer = [&] {
+    auto s = tb::initial_state();
+    while (!done.load(std::memory_order_acquire)) {
+      const double tok = b.tokens(at);
+      if (!(tok >= 1.0 && tok <= 1000.0)) bad.fetch_add(1);
+      if (b.time_until_available(1, at) != clk::duration::zero()) bad.fetch_add(1);
+      const std::size_t burst = b.burst();
+      if (burst != 1 && burst != 1000) bad.fetch_add(1);
+      const double rate = b.rate();
+      if (rate != 1.0 && rate != 1e9) bad.fetch_add(1);
+      if (b.time_until_available_state(s, 1, at) != clk::duration::zero()) bad.fetch_add(1);
+      reads.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  std::thread o1(observer), o2(observer);
+  for (int i = 0; i < reconfigurations; ++i) {
+    b.set_rate(1e9, at);
+    b.set_burst(1000, at);
+    b.set_rate(1.0, at);
+    b.set_burst(1, at);
+  }
+  done.store(true, std::memory_order_release);
+  o1.join();
+  o2.join();
+  CHECK(bad.load() == 0);
+  CHECK(reads.load() > 0);
+  CHECK(b.tokens(at) == Approx(1));
 }

@@ -5,7 +5,13 @@
 #ifndef SURGE_BALANCE_CONSISTENT_HASH_HPP
 #define SURGE_BALANCE_CONSISTENT_HASH_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/backend_lease.hpp>
+#include <surge/balance/detail/snapshot.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/key_hash.hpp>
+#include <surge/balance/weights.hpp>
+#include <surge/detail/cache_line.hpp>
+#include <surge/detail/hash.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -13,11 +19,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -34,6 +40,11 @@ struct consistent_hash_options {
   double load_factor = 0.25;
   /// Seed of the point positions.
   std::uint64_t seed = 0;
+  /// Most ring points in total (the sum over backends of max(1, round(weight
+  /// · vnodes_per_weight))), at most 2^32 − 1; a construction, add_backend or
+  /// set_weight that needs more throws std::invalid_argument naming it. The
+  /// default, 2^24 points, is about 220 MB of table.
+  std::size_t max_points = std::size_t{1} << 24;
 };
 
 /// Consistent-hash ring. Backend i with weight w owns max(1, round(w ·
@@ -64,25 +75,28 @@ struct consistent_hash_options {
 /// Thread safety: `pick`, `pick_bounded`, lease release, `set_healthy`,
 /// `healthy`, `load` are lock-free from any threads; `add_backend`,
 /// `remove_backend` are thread-safe (serialised by a mutex; they block no
-/// reader). Leases must not outlive the ring.
+/// reader). Leases may outlive the ring (see `backend_lease`).
 /// Bad input: n == 0, bad weights (empty, <= 0, not finite),
-/// vnodes_per_weight == 0 or a negative / non-finite load_factor throw
-/// std::invalid_argument; `set_healthy` / `remove_backend` on an unknown or
+/// vnodes_per_weight == 0, max_points 0 or above 2^32 − 1, a negative /
+/// non-finite load_factor, or weights that need more than max_points points
+/// (e.g. weight 10^6 at 160 vnodes: 1.6·10^8 points) throw
+/// std::invalid_argument, before anything is allocated; `set_healthy` / `remove_backend` on an unknown or
 /// removed index return false; `pick_bounded` with load_factor 0 falls back to
 /// an unbounded lease.
 template <class Hash = key_hash>
 class consistent_hash_ring {
  public:
+  /// n backends of weight 1 (`consistent_hash_ring<> r{3}` too: three).
   explicit consistent_hash_ring(std::size_t n, consistent_hash_options options = {}, Hash hash = Hash())
       : consistent_hash_ring(std::vector<double>(detail::check_count(n, "consistent_hash_ring: n"), 1.0), options,
                              std::move(hash)) {}
-  explicit consistent_hash_ring(std::span<const double> weights, consistent_hash_options options = {},
-                                Hash hash = Hash())
-      : options_(check(options)),
-        hash_(std::move(hash)),
-        tables_(build(detail::check_weights(weights, "consistent_hash_ring: weights"), nullptr)) {}
-  consistent_hash_ring(std::initializer_list<double> weights, consistent_hash_options options = {}, Hash hash = Hash())
-      : consistent_hash_ring(std::span<const double>(weights.begin(), weights.size()), options, std::move(hash)) {}
+  /// Weighted: `consistent_hash_ring<> r(surge::weights{5, 1, 1})`.
+  explicit consistent_hash_ring(const weights& w, consistent_hash_options options = {}, Hash hash = Hash())
+      : consistent_hash_ring(std::vector<double>(w.begin(), w.end()), options, std::move(hash)) {}
+  consistent_hash_ring(const consistent_hash_ring&) = delete;
+  consistent_hash_ring& operator=(const consistent_hash_ring&) = delete;
+  /// Live bounded-mode leases stay valid (see `backend_lease`).
+  ~consistent_hash_ring() = default;
 
   /// The owner of the first usable point clockwise of the key.
   template <class K>
@@ -96,7 +110,7 @@ class consistent_hash_ring {
   template <class K>
   [[nodiscard]] backend_lease pick_bounded(const K& key) {
     const std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
-    return tables_.read([&](const table& t) { return t.pick_bounded(h, options_.load_factor, total_); });
+    return tables_.read([&](const table& t) { return t.pick_bounded(h, options_.load_factor, *loads_); });
   }
 
   /// Adds a backend with the given weight; returns its index (indices are
@@ -132,8 +146,9 @@ class consistent_hash_ring {
   }
   /// The bounded-load capacity the next `pick_bounded` would apply.
   [[nodiscard]] std::int64_t capacity() const {
-    return tables_.read(
-        [this](const table& t) { return t.capacity(total_.load(std::memory_order_acquire), options_.load_factor); });
+    return tables_.read([this](const table& t) {
+      return t.capacity(loads_->total.load(std::memory_order_acquire), options_.load_factor);
+    });
   }
   [[nodiscard]] const consistent_hash_options& options() const noexcept { return options_; }
   /// The current table, pinned: its `pick(key)` skips the read section
@@ -141,6 +156,15 @@ class consistent_hash_ring {
   [[nodiscard]] auto snapshot() const { return detail::table_view<table, Hash>(tables_.snapshot(), hash_); }
 
  private:
+  // The in-flight counts, shared with the live leases (see backend_lease):
+  // `total` is the lifetime counter, `load` per backend (stable addresses;
+  // grows under the publisher's mutex).
+  struct loads_block final : detail::lease_block {
+    std::deque<std::atomic<std::int64_t>> load;
+    alignas(detail::destructive_interference_size) std::atomic<std::int64_t> total{0};
+    void close() noexcept { orphan(this, &total, 1); }
+  };
+
   struct point_t {
     std::uint64_t hash;
     std::uint32_t owner;
@@ -176,14 +200,15 @@ class consistent_hash_ring {
       const double avg = static_cast<double>(total + 1) / static_cast<double>(up);
       return static_cast<std::int64_t>(std::ceil(avg * (1.0 + eps)));
     }
-    backend_lease pick_bounded(std::uint64_t h, double eps, std::atomic<std::int64_t>& total) const noexcept {
+    backend_lease pick_bounded(std::uint64_t h, double eps, loads_block& block) const noexcept {
+      std::atomic<std::int64_t>& total = block.total;
       const std::size_t start = first(h);
       const std::size_t p = point.size();
       if (eps <= 0) {
         const std::size_t o = pick(h);
         load[o]->fetch_add(1, std::memory_order_acq_rel);
         total.fetch_add(1, std::memory_order_acq_rel);
-        return backend_lease(o, load[o], &total);
+        return backend_lease(o, &block, &total, 1, load[o]);
       }
       const bool panic = health.panic();
       for (;;) {
@@ -195,7 +220,7 @@ class consistent_hash_ring {
           while (cur < cap) {
             if (load[o]->compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) {
               total.fetch_add(1, std::memory_order_acq_rel);
-              return backend_lease(o, load[o], &total);
+              return backend_lease(o, &block, &total, 1, load[o]);
             }
           }
         }
@@ -206,6 +231,8 @@ class consistent_hash_ring {
 
   static consistent_hash_options check(consistent_hash_options o) {
     if (o.vnodes_per_weight == 0) throw std::invalid_argument("consistent_hash_ring: vnodes_per_weight must be > 0");
+    if (o.max_points == 0 || o.max_points > detail::max_backends)
+      throw std::invalid_argument("consistent_hash_ring: max_points must be in [1, 2^32 - 1]");
     if (!(o.load_factor >= 0) || !std::isfinite(o.load_factor))
       throw std::invalid_argument("consistent_hash_ring: load_factor must be finite and >= 0");
     return o;
@@ -215,16 +242,27 @@ class consistent_hash_ring {
   // publisher's mutex (or in the constructor). `old` supplies health flags.
   std::shared_ptr<const table> build(std::vector<double> w, const detail::health_set* old) {
     if (w.size() > detail::max_backends) throw std::length_error("consistent_hash_ring: too many backends");
+    // Points per backend, refused beyond max_points before anything is
+    // allocated (and before llround could overflow).
+    std::vector<std::size_t> count(w.size(), 0);
+    std::size_t total_points = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (w[i] == 0) continue;
+      const double want = w[i] * static_cast<double>(options_.vnodes_per_weight);
+      if (!(want < static_cast<double>(options_.max_points) + 0.5)) throw_too_many_points(i, w[i]);
+      count[i] = std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(want)));
+      total_points += count[i];
+      if (total_points > options_.max_points) throw_too_many_points(i, w[i]);
+    }
     auto t = std::make_shared<table>(std::move(w), old);
-    while (loads_.size() < t->weight.size()) loads_.emplace_back(0);
+    while (loads_->load.size() < t->weight.size()) loads_->load.emplace_back(0);
     std::vector<point_t> pts;
+    pts.reserve(total_points);
     for (std::size_t i = 0; i < t->weight.size(); ++i) {
-      t->load.push_back(&loads_[i]);
+      t->load.push_back(&loads_->load[i]);
       if (t->weight[i] == 0) continue;
-      const auto count = std::max<std::size_t>(
-          1, static_cast<std::size_t>(std::llround(t->weight[i] * static_cast<double>(options_.vnodes_per_weight))));
       const std::uint64_t base = detail::mix64(options_.seed + (i + 1) * 0x9e3779b97f4a7c15ULL);
-      for (std::size_t r = 0; r < count; ++r)
+      for (std::size_t r = 0; r < count[i]; ++r)
         pts.push_back({detail::mix64(base + r * 0xd1b54a32d192ed03ULL), static_cast<std::uint32_t>(i)});
     }
     std::sort(pts.begin(), pts.end(), [](const point_t& a, const point_t& b) {
@@ -249,15 +287,26 @@ class consistent_hash_ring {
     t->index.back() = static_cast<std::uint32_t>(t->point.size());
     return t;
   }
+  [[noreturn]] void throw_too_many_points(std::size_t i, double weight) const {
+    throw std::invalid_argument(
+        "consistent_hash_ring: weights: weight[" + std::to_string(i) + "] = " + std::to_string(weight) +
+        " brings the ring above max_points (" + std::to_string(options_.max_points) +
+        " points, summed weight · vnodes_per_weight = " + std::to_string(options_.vnodes_per_weight) + " per unit)");
+  }
   auto builder() {
     return [this](std::vector<double> w, const detail::health_set* old) { return build(std::move(w), old); };
   }
 
+  consistent_hash_ring(std::vector<double> w, consistent_hash_options options, Hash hash)
+      : options_(check(options)),
+        hash_(std::move(hash)),
+        loads_(new loads_block),
+        tables_(build(detail::check_weights(w, "consistent_hash_ring: weights"), nullptr)) {}
+
   consistent_hash_options options_;
   Hash hash_;
-  std::deque<std::atomic<std::int64_t>> loads_;  // stable addresses; grows under the publisher's mutex
+  std::unique_ptr<loads_block, detail::lease_block_closer> loads_;
   detail::table_publisher<table> tables_;
-  alignas(detail::destructive_interference_size) std::atomic<std::int64_t> total_{0};
 };
 
 }  // namespace surge

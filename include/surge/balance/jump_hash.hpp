@@ -4,7 +4,10 @@
 #ifndef SURGE_BALANCE_JUMP_HASH_HPP
 #define SURGE_BALANCE_JUMP_HASH_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/health.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/key_hash.hpp>
+#include <surge/detail/hash.hpp>
 
 #include <cstddef>
 #include <cstdint>

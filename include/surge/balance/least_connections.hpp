@@ -4,7 +4,10 @@
 #ifndef SURGE_BALANCE_LEAST_CONNECTIONS_HPP
 #define SURGE_BALANCE_LEAST_CONNECTIONS_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/backend_lease.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/weights.hpp>
+#include <surge/detail/cache_line.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -12,7 +15,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <span>
@@ -20,64 +23,11 @@
 
 namespace surge {
 
-/// Least connections: `pick()` returns a `backend_lease` on the usable backend
-/// with the fewest active leases relative to its weight — backend i beats b
-/// when active_i·w_b < active_b·w_i (nginx least_conn's cross-multiplication,
-/// no division) — and counts one more active request on it until the lease is
-/// released or destroyed. Ties go round robin: the k-th pick (k = 0, 1, ...)
-/// starts looking at backend k mod n and the first minimum in the order
-/// k, k+1, ..., n-1, 0, ... wins (nginx breaks ties by smooth weighted round
-/// robin instead). Down backends are skipped; all down: panic mode (health
-/// ignored). Single-threaded, every pick is exactly that choice.
-///
-/// Equal weights (no weights, or all equal) over more than `scan_max` (16)
-/// backends keep a *level index* instead of counters: for each level c < 64 a
-/// bitmap of the backends holding at least c + 1 leases (a backend with k
-/// leases has bits 0..k-1 set — its count in unary; leases beyond 64 go to a
-/// per-backend overflow counter), plus a hint at the lowest level from which a
-/// usable backend is missing, i.e. the minimum count. A pick finds the first
-/// usable backend at or after the rotation point missing from that level (one
-/// 64-bit word per 64 backends, usually the first word looked at) and sets its
-/// bit: one atomic fetch_or. A release clears the backend's top bit: one
-/// fetch_and. Weighted sets (two or more different weights) and sets of at
-/// most 16 backends scan per-backend counters, as nginx does.
-///
-/// Weighted sets scan *keys* that order like active/weight, so a compare is
-/// one integer compare with no dependence on the weights of the best so far
-/// (the loads pipeline instead of waiting on a multiply-compare chain). When
-/// the weights are exact — multiples of one power of two 2^-k (integers,
-/// 2.5, 0.75), scaled by 2^k to integers w_i — with L = lcm(w_i) <= 2^32
-/// (e.g. any weights from 1..16, or 1..20), backend i keeps key_i =
-/// active_i·(L/w_i), adding its step L/w_i per pick and taking it back per
-/// release. Since key_i = L·(active_i/w_i) with L > 0, key_i < key_b exactly
-/// when active_i/w_i < active_b/w_b, and ties stay ties: the picks are
-/// exactly the cross-multiplied ones. Other weights (not exact, or an lcm
-/// above 2^32) scan with the cross-multiplication in double arithmetic, as
-/// before. From `two_pass_min` (32) backends, with all of them up, the key
-/// scan runs in two passes: the minimum key (four independent running
-/// minima), then the first backend in rotation order holding it.
-///
-/// Complexity: level index — `pick()` O(1) expected, O(n/64) word loads worst
-/// case (a sparse minimum level), plus O(n/64) for each level the hint climbs
-/// (it restarts at level 0 after `set_healthy`); O(n) (a scan of the overflow
-/// counters) while every usable backend holds 64 or more leases. Lease
-/// release O(1) (O(64) after a race). `active(i)` O(64). Counter and key
-/// scans — `pick()` O(n), release and `active` O(1). Memory: level index 512
-/// bytes per 64 backends plus 13 bytes per backend; counter scan 8 bytes per
-/// backend, key scan 16, cross-multiplication scan 16.
-/// Thread safety: lock-free; `pick`, lease release, `set_healthy`, `active`
-/// from any threads. Concurrent picks and releases race (two picks may see
-/// the same minimum; the index may for a moment disagree with the counts), so
-/// under concurrency the choice is approximate, as with nginx's several
-/// workers. Each lease adds and removes exactly one unit, so the counts are
-/// exact once the racing calls have returned, and so is the index: it returns
-/// to exactly the canonical form of the counts (see the comment on `repair`).
-/// Leases must not outlive the balancer.
-/// Bad input: n == 0, an empty weight list, or a weight <= 0 / not finite
-/// throws std::invalid_argument; `set_healthy` out of range returns false.
-/// With keyed weights a backend holds at most 2^31 − 1 leases at once (a
-/// key is at most count·2^32 in 63 bits; 2^31 live leases take 64 GiB).
-class least_connections : private detail::lease_hook {
+namespace detail {
+
+/// The state and algorithms of `least_connections` (documented there), in a
+/// heap block its leases share: see `lease_block`.
+class least_connections_core final : public lease_block, private lease_hook {
  public:
   /// Levels of the equal-weight index: backends holding this many leases or
   /// more are compared through the O(n) overflow scan.
@@ -91,22 +41,20 @@ class least_connections : private detail::lease_hook {
   /// exact integer keys (beyond it: the cross-multiplication scan).
   static constexpr std::uint64_t max_key_scale = std::uint64_t{1} << 32;
 
-  /// n equally weighted backends.
-  explicit least_connections(std::size_t n)
+  explicit least_connections_core(std::size_t n)
       : lease_hook{&give_back_unit}, n_(detail::check_count(n, "least_connections: n")) {
     init();
   }
-  explicit least_connections(std::span<const double> weights)
+  explicit least_connections_core(std::span<const double> weights)
       : lease_hook{&give_back_unit},
         n_(weights.size()),
         weight_(detail::check_weights(weights, "least_connections: weights")) {
     init();
   }
-  least_connections(std::initializer_list<double> weights)
-      : least_connections(std::span<const double>(weights.begin(), weights.size())) {}
 
-  least_connections(const least_connections&) = delete;
-  least_connections& operator=(const least_connections&) = delete;
+  /// Hands the block to the live leases (see lease_block): called by the
+  /// owning least_connections' destructor instead of delete.
+  void close() noexcept { orphan(this, bits_ ? held_.get() : active_.get(), n_); }
 
   /// A lease on the least loaded usable backend.
   [[nodiscard]] backend_lease pick() noexcept { return mode_ == path::counters ? pick_scan() : pick_other(); }
@@ -221,12 +169,17 @@ class least_connections : private detail::lease_hook {
       step_ = key_steps(weight_);
       if (!step_.empty()) weight_.clear();  // keyed: the steps say it all
     }
+    if (!equal && step_.empty()) {
+      // Cross-multiplied: scale by a power of two (exact) so the largest
+      // weight is below 1 and no count·weight product can overflow.
+      int e = 0;
+      (void)std::frexp(*std::max_element(weight_.begin(), weight_.end()), &e);
+      for (double& w : weight_) w = std::max(std::ldexp(w, -e), std::numeric_limits<double>::denorm_min());
+    }
     mode_ = !equal ? (step_.empty() ? path::cross : path::keys) : n_ <= scan_max ? path::counters : path::levels;
     if (!equal || n_ <= scan_max) {
       active_.reset(new std::atomic<std::int64_t>[n_]);
       for (std::size_t i = 0; i < n_; ++i) active_[i].store(0, std::memory_order_relaxed);
-      key_hook_.keys = active_.get();
-      key_hook_.steps = step_.data();
       return;
     }
     bits_.reset(new std::atomic<std::uint64_t>[levels * words_]);
@@ -234,7 +187,9 @@ class least_connections : private detail::lease_hook {
     extra_.reset(new std::atomic<std::int64_t>[n_]);
     top_.reset(new std::atomic<std::uint8_t>[n_]);
     repair_.reset(new std::atomic<std::uint32_t>[n_]);
+    held_.reset(new std::atomic<std::int64_t>[n_]);
     for (std::size_t i = 0; i < n_; ++i) {
+      held_[i].store(0, std::memory_order_relaxed);
       extra_[i].store(0, std::memory_order_relaxed);
       top_[i].store(0, std::memory_order_relaxed);
       repair_[i].store(0, std::memory_order_relaxed);
@@ -294,7 +249,8 @@ class least_connections : private detail::lease_hook {
       if (word(c, i).fetch_or(b) & b) continue;  // a racing pick took this slot
       top_[i].store(static_cast<std::uint8_t>(c + 1), std::memory_order_relaxed);
       if (c > 0 && !has(c - 1, i)) repair(i);  // raced with a release: a hole below
-      return backend_lease(i, static_cast<detail::lease_hook*>(this));
+      held_[i].fetch_add(1, std::memory_order_relaxed);
+      return backend_lease(i, this, &held_[i], 1, nullptr, static_cast<lease_hook*>(this));
     }
   }
 
@@ -316,11 +272,12 @@ class least_connections : private detail::lease_hook {
     extra_[best].fetch_add(1);
     top_[best].store(static_cast<std::uint8_t>(levels), std::memory_order_relaxed);
     if (column(best) != prefix(levels)) repair(best);  // raced with a release: bits free below
-    return backend_lease(best, static_cast<detail::lease_hook*>(this));
+    held_[best].fetch_add(1, std::memory_order_relaxed);
+    return backend_lease(best, this, &held_[best], 1, nullptr, static_cast<lease_hook*>(this));
   }
 
   static void give_back_unit(detail::lease_hook* self, std::size_t i) noexcept {
-    static_cast<least_connections*>(self)->release_unit(i);
+    static_cast<least_connections_core*>(self)->release_unit(i);
   }
 
   // The highest level holding backend i, searched from the hint t (i's count
@@ -466,7 +423,7 @@ class least_connections : private detail::lease_hook {
     std::size_t best = up != n_ && up != 0 ? scan<false, true>(start) : scan<false, false>(start);
     if (best == n_) best = start;  // every flag flipped down mid-scan
     active_[best].fetch_add(1, std::memory_order_acq_rel);
-    return backend_lease(best, &active_[best]);
+    return backend_lease(best, this, &active_[best]);
   }
   // The other paths, behind one out-of-line call (each a tail call from
   // here): the counter scan inlined next to one call is as quick as alone;
@@ -484,7 +441,7 @@ class least_connections : private detail::lease_hook {
                                             : scan<false, false>(start);
     if (best == n_) best = start;  // every flag flipped down mid-scan
     active_[best].fetch_add(step_[best], std::memory_order_acq_rel);
-    return backend_lease(best, &key_hook_);
+    return backend_lease(best, this, &active_[best], step_[best]);
   }
   // Weights cross-multiplied in double arithmetic, on plain counts.
   [[gnu::noinline]] backend_lease pick_cross() noexcept {
@@ -493,16 +450,7 @@ class least_connections : private detail::lease_hook {
     std::size_t best = up != n_ && up != 0 ? scan<true, true>(start) : scan<true, false>(start);
     if (best == n_) best = start;  // every flag flipped down mid-scan
     active_[best].fetch_add(1, std::memory_order_acq_rel);
-    return backend_lease(best, &active_[best]);
-  }
-  // Gives a keyed lease back: its backend's step off the key.
-  struct key_hook : detail::lease_hook {
-    std::atomic<std::int64_t>* keys;
-    const std::int64_t* steps;
-  };
-  static void give_back_key(detail::lease_hook* self, std::size_t i) noexcept {
-    const auto* h = static_cast<key_hook*>(self);
-    h->keys[i].fetch_sub(h->steps[i], std::memory_order_acq_rel);
+    return backend_lease(best, this, &active_[best]);
   }
   // Every backend usable, keys compared as they are (n >= two_pass_min): the
   // first backend in rotation order from `start` with the least key, in two
@@ -593,11 +541,121 @@ class least_connections : private detail::lease_hook {
   std::unique_ptr<std::atomic<std::int64_t>[]> extra_;
   std::unique_ptr<std::atomic<std::uint8_t>[]> top_;  // count hint for releases
   std::unique_ptr<std::atomic<std::uint32_t>[]> repair_;
-  std::vector<double> weight_;      // cross-multiplied weights; empty: equal or keyed
-  std::vector<std::int64_t> step_;  // keyed weights: L/w_i; empty otherwise
-  key_hook key_hook_{{&give_back_key}, nullptr, nullptr};
+  std::unique_ptr<std::atomic<std::int64_t>[]> held_;  // leases per backend: the lifetime counters
+  std::vector<double> weight_;                         // cross-multiplied weights; empty: equal or keyed
+  std::vector<std::int64_t> step_;                     // keyed weights: L/w_i; empty otherwise
   alignas(detail::destructive_interference_size) std::atomic<std::size_t> hint_{0};
   alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> rotor_{0};
+};
+
+}  // namespace detail
+
+/// Least connections: `pick()` returns a `backend_lease` on the usable backend
+/// with the fewest active leases relative to its weight — backend i beats b
+/// when active_i·w_b < active_b·w_i (nginx least_conn's cross-multiplication,
+/// no division) — and counts one more active request on it until the lease is
+/// released or destroyed. Ties go round robin: the k-th pick (k = 0, 1, ...)
+/// starts looking at backend k mod n and the first minimum in the order
+/// k, k+1, ..., n-1, 0, ... wins (nginx breaks ties by smooth weighted round
+/// robin instead). Down backends are skipped; all down: panic mode (health
+/// ignored). Single-threaded, every pick is exactly that choice.
+///
+/// Equal weights (no weights, or all equal) over more than `scan_max` (16)
+/// backends keep a *level index* instead of counters: for each level c < 64 a
+/// bitmap of the backends holding at least c + 1 leases (a backend with k
+/// leases has bits 0..k-1 set — its count in unary; leases beyond 64 go to a
+/// per-backend overflow counter), plus a hint at the lowest level from which a
+/// usable backend is missing, i.e. the minimum count. A pick finds the first
+/// usable backend at or after the rotation point missing from that level (one
+/// 64-bit word per 64 backends, usually the first word looked at) and sets its
+/// bit: one atomic fetch_or. A release clears the backend's top bit: one
+/// fetch_and. Weighted sets (two or more different weights) and sets of at
+/// most 16 backends scan per-backend counters, as nginx does.
+///
+/// Weighted sets scan *keys* that order like active/weight, so a compare is
+/// one integer compare with no dependence on the weights of the best so far
+/// (the loads pipeline instead of waiting on a multiply-compare chain). When
+/// the weights are exact — multiples of one power of two 2^-k (integers,
+/// 2.5, 0.75), scaled by 2^k to integers w_i — with L = lcm(w_i) <= 2^32
+/// (e.g. any weights from 1..16, or 1..20), backend i keeps key_i =
+/// active_i·(L/w_i), adding its step L/w_i per pick and taking it back per
+/// release. Since key_i = L·(active_i/w_i) with L > 0, key_i < key_b exactly
+/// when active_i/w_i < active_b/w_b, and ties stay ties: the picks are
+/// exactly the cross-multiplied ones. Other weights (not exact, or an lcm
+/// above 2^32) scan with the cross-multiplication in double arithmetic, as
+/// before. From `two_pass_min` (32) backends, with all of them up, the key
+/// scan runs in two passes: the minimum key (four independent running
+/// minima), then the first backend in rotation order holding it.
+///
+/// Complexity: level index — `pick()` O(1) expected, O(n/64) word loads worst
+/// case (a sparse minimum level), plus O(n/64) for each level the hint climbs
+/// (it restarts at level 0 after `set_healthy`); O(n) (a scan of the overflow
+/// counters) while every usable backend holds 64 or more leases. Lease
+/// release O(1) (O(64) after a race). `active(i)` O(64). Counter and key
+/// scans — `pick()` O(n), release and `active` O(1). Memory: level index 512
+/// bytes per 64 backends plus 21 bytes per backend; counter scan 8 bytes per
+/// backend, key scan 16, cross-multiplication scan 16.
+/// Thread safety: lock-free; `pick`, lease release, `set_healthy`, `active`
+/// from any threads. Concurrent picks and releases race (two picks may see
+/// the same minimum; the index may for a moment disagree with the counts), so
+/// under concurrency the choice is approximate, as with nginx's several
+/// workers. Each lease adds and removes exactly one unit, so the counts are
+/// exact once the racing calls have returned, and so is the index: it returns
+/// to exactly the canonical form of the counts (see the comment on `repair`).
+/// Leases may outlive the balancer (see `backend_lease`).
+/// Bad input: n == 0, an empty weight list, or a weight <= 0 / not finite
+/// throws std::invalid_argument; any positive finite weights work, however
+/// large their sum (the cross-multiplied scan scales them by a power of two
+/// so that no product overflows); `set_healthy` out of range returns false.
+/// With keyed weights a backend holds at most 2^31 − 1 leases at once (a
+/// key is at most count·2^32 in 63 bits; 2^31 live leases take 64 GiB).
+class least_connections {
+ public:
+  /// Levels of the equal-weight index: backends holding this many leases or
+  /// more are compared through the O(n) overflow scan.
+  static constexpr std::size_t levels = detail::least_connections_core::levels;
+  /// Equal-weight sets up to this size scan counters instead (at that size a
+  /// scan is as quick as the index).
+  static constexpr std::size_t scan_max = detail::least_connections_core::scan_max;
+  /// Key scans over this many backends or more, all up, run in two passes.
+  static constexpr std::size_t two_pass_min = detail::least_connections_core::two_pass_min;
+  /// The largest lcm of the scaled weights for which weighted sets keep
+  /// exact integer keys (beyond it: the cross-multiplication scan).
+  static constexpr std::uint64_t max_key_scale = detail::least_connections_core::max_key_scale;
+
+  /// n equally weighted backends (`least_connections{3}` too: three backends).
+  explicit least_connections(std::size_t n) : core_(new detail::least_connections_core(n)) {}
+  /// Weighted backends: `least_connections(surge::weights{5, 1, 1})`.
+  explicit least_connections(const weights& w) : core_(new detail::least_connections_core(w.values())) {}
+
+  least_connections(const least_connections&) = delete;
+  least_connections& operator=(const least_connections&) = delete;
+  /// Live leases stay valid: the counters they give back to are freed by the
+  /// last of them (see `backend_lease`).
+  ~least_connections() = default;
+
+  /// A lease on the least loaded usable backend.
+  [[nodiscard]] backend_lease pick() noexcept { return core_->pick(); }
+  /// Backend i's current number of active leases (0 when out of range).
+  [[nodiscard]] std::int64_t active(std::size_t i) const noexcept { return core_->active(i); }
+  /// Marks backend i up or down; false when i is out of range.
+  bool set_healthy(std::size_t i, bool up) noexcept { return core_->set_healthy(i, up); }
+  [[nodiscard]] bool healthy(std::size_t i) const noexcept { return core_->healthy(i); }
+  [[nodiscard]] std::size_t size() const noexcept { return core_->size(); }
+  /// True when picks compare exact integer keys: equal weights, or exact
+  /// weights whose lcm is at most `max_key_scale`; false when weighted picks
+  /// cross-multiply in double arithmetic.
+  [[nodiscard]] bool keyed() const noexcept { return core_->keyed(); }
+  /// Diagnostic for tests: true when the equal-weight index is exactly the
+  /// canonical form of the counts (every backend's bits a prefix, overflow
+  /// only above a full column, no repair pending) and the level hint is not
+  /// above the minimum usable count. Meaningful only while no other call
+  /// runs; always true for weighted sets. O(64·n).
+  [[nodiscard]] bool index_consistent() const noexcept { return core_->index_consistent(); }
+
+ private:
+  // Shared with the live leases: its deleter orphans it (see backend_lease).
+  std::unique_ptr<detail::least_connections_core, detail::lease_block_closer> core_;
 };
 
 }  // namespace surge

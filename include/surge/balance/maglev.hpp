@@ -4,12 +4,16 @@
 #ifndef SURGE_BALANCE_MAGLEV_HPP
 #define SURGE_BALANCE_MAGLEV_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/snapshot.hpp>
+#include <surge/balance/detail/streams.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/key_hash.hpp>
+#include <surge/balance/weights.hpp>
+#include <surge/detail/hash.hpp>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -71,9 +75,16 @@ constexpr bool is_prime(std::uint64_t m) noexcept {
 
 /// Options of `maglev`.
 struct maglev_options {
-  /// M, the lookup table size: a prime, larger than the number of backends
-  /// (the paper wants M >= 100·n for a 1 % share spread). 65537 by default.
-  std::size_t table_size = 65537;
+  /// M, the lookup table size: a prime, larger than the number of backends.
+  /// 0 (the default) chooses it from the backends given to the constructor:
+  /// the smallest prime >= max(65537, 100·n), as the paper asks for a 1 %
+  /// spread of shares, or the largest prime <= `max_table_size` when that is
+  /// smaller. M then stays fixed (changing it would move almost every key):
+  /// a set that will grow far past its initial size should give M here.
+  std::size_t table_size = 0;
+  /// Upper bound on the automatic table size (entries of 4 bytes each; the
+  /// default, 2^24, is 64 MiB and gives 100·n up to 167,772 backends).
+  std::size_t max_table_size = std::size_t{1} << 24;
   /// Seed of the per-backend offset and skip.
   std::uint64_t seed = 0;
 };
@@ -94,24 +105,24 @@ struct maglev_options {
 /// picks already running.
 ///
 /// Complexity: `pick` O(1) (expected O(n / up) probes with backends down);
-/// rebuild O(M log M) expected, M·4 bytes. Thread safety: `pick`,
+/// rebuild O(M log M) expected, M·4 bytes (M chosen as in
+/// `maglev_options::table_size`: 65537 up to 655 backends, then about 100·n). Thread safety: `pick`,
 /// `set_healthy`, `healthy` lock-free from any threads; `add_backend`,
 /// `remove_backend`, `set_weight` thread-safe (a mutex; they block no
 /// reader). Bad input: n == 0, bad weights, a table size that is not prime or
-/// not larger than the number of backends throw std::invalid_argument;
+/// not larger than the number of backends (also when chosen automatically
+/// under a small `max_table_size`) throw std::invalid_argument;
 /// `add_backend` past the table size throws std::length_error; mutators on
 /// an unknown or removed index return false.
 template <class Hash = key_hash>
 class maglev {
  public:
+  /// n equally weighted backends (`maglev<> m{3}` too: three backends).
   explicit maglev(std::size_t n, maglev_options options = {}, Hash hash = Hash())
       : maglev(std::vector<double>(detail::check_count(n, "maglev: n"), 1.0), options, std::move(hash)) {}
-  explicit maglev(std::span<const double> weights, maglev_options options = {}, Hash hash = Hash())
-      : options_(check(options, weights.size())),
-        hash_(std::move(hash)),
-        tables_(build(detail::check_weights(weights, "maglev: weights"), nullptr)) {}
-  maglev(std::initializer_list<double> weights, maglev_options options = {}, Hash hash = Hash())
-      : maglev(std::span<const double>(weights.begin(), weights.size()), options, std::move(hash)) {}
+  /// Weighted backends: `maglev<> m(surge::weights{5, 1, 1})`.
+  explicit maglev(const weights& w, maglev_options options = {}, Hash hash = Hash())
+      : maglev(std::vector<double>(w.begin(), w.end()), options, std::move(hash)) {}
 
   template <class K>
   [[nodiscard]] std::size_t pick(const K& key) const {
@@ -161,6 +172,15 @@ class maglev {
   };
 
   static maglev_options check(maglev_options o, std::size_t n) {
+    if (o.table_size == 0) {
+      if (o.max_table_size > detail::max_backends)
+        throw std::invalid_argument("maglev: max_table_size too large");
+      std::size_t m = std::max<std::size_t>(65537, n > detail::max_backends / 100 ? detail::max_backends : 100 * n);
+      while (m <= o.max_table_size && !detail::is_prime(m)) ++m;
+      if (m > o.max_table_size)
+        for (m = o.max_table_size; m > 2 && !detail::is_prime(m);) --m;
+      o.table_size = m;
+    }
     if (!detail::is_prime(o.table_size)) throw std::invalid_argument("maglev: table_size must be prime");
     if (o.table_size <= n) throw std::invalid_argument("maglev: table_size must exceed the number of backends");
     if (o.table_size > detail::max_backends) throw std::invalid_argument("maglev: table_size too large");
@@ -185,6 +205,11 @@ class maglev {
   auto builder() const {
     return [this](std::vector<double> w, const detail::health_set* old) { return build(std::move(w), old); };
   }
+
+  maglev(std::vector<double> w, maglev_options options, Hash hash)
+      : options_(check(options, w.size())),
+        hash_(std::move(hash)),
+        tables_(build(detail::check_weights(w, "maglev: weights"), nullptr)) {}
 
   maglev_options options_;
   Hash hash_;

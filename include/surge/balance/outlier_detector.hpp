@@ -5,7 +5,7 @@
 #ifndef SURGE_BALANCE_OUTLIER_DETECTOR_HPP
 #define SURGE_BALANCE_OUTLIER_DETECTOR_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/validate.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -73,7 +73,7 @@ class outlier_detector {
       if (failures_[i].load(std::memory_order_relaxed) != 0) failures_[i].store(0, std::memory_order_relaxed);
       return false;
     }
-    if (ejected_[i].load(std::memory_order_acquire)) return false; // already out (panic-mode traffic)
+    if (ejected_[i].load(std::memory_order_acquire)) return false;  // already out (panic-mode traffic)
     if (failures_[i].fetch_add(1, std::memory_order_acq_rel) + 1 < options_.consecutive_failures) return false;
     std::lock_guard<std::mutex> lock(mutex_);
     if (ejected_[i].load(std::memory_order_relaxed)) return false;

@@ -3,13 +3,16 @@
 #ifndef SURGE_BALANCE_POWER_OF_TWO_HPP
 #define SURGE_BALANCE_POWER_OF_TWO_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/backend_lease.hpp>
+#include <surge/balance/detail/health.hpp>
+#include <surge/balance/detail/streams.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/weights.hpp>
 
 #include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -44,31 +47,34 @@ struct power_of_two_options {
 /// Complexity: `pick()` O(d) expected (O(n) worst case when most backends are
 /// down); lease release O(1). Thread safety: lock-free, every member from any
 /// threads; racing picks read counts other picks are changing (the counts
-/// stay exact). Leases must not outlive the balancer.
+/// stay exact). Leases may outlive the balancer (see `backend_lease`).
 /// Bad input: n == 0, bad weights (empty, <= 0, not finite), choices < 2 or a
 /// negative / non-finite bias throw std::invalid_argument.
 class power_of_two_choices {
  public:
+  /// n equally weighted backends (`power_of_two_choices{3}` too: three).
   explicit power_of_two_choices(std::size_t n, power_of_two_options options = {})
       : n_(detail::check_count(n, "power_of_two_choices: n")),
         options_(check(options)),
-        active_(new std::atomic<std::int64_t>[n_]),
+        block_(new counters(n_)),
+        active_(block_->active.get()),
         health_(n_),
-        rng_(options.seed) {
-    init();
-  }
-  explicit power_of_two_choices(std::span<const double> weights, power_of_two_options options = {})
-      : n_(detail::check_weights(weights, "power_of_two_choices: weights").size()),
+        rng_(options.seed) {}
+  /// Weighted backends: `power_of_two_choices(surge::weights{5, 1, 1})`.
+  explicit power_of_two_choices(const weights& w, power_of_two_options options = {})
+      : n_(detail::check_weights(w.values(), "power_of_two_choices: weights").size()),
         options_(check(options)),
-        active_(new std::atomic<std::int64_t>[n_]),
+        block_(new counters(n_)),
+        active_(block_->active.get()),
         health_(n_),
         rng_(options.seed),
         weight_(new std::atomic<double>[n_]) {
-    init();
-    for (std::size_t i = 0; i < n_; ++i) weight_[i].store(weights[i], std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n_; ++i) weight_[i].store(w[i], std::memory_order_relaxed);
   }
-  power_of_two_choices(std::initializer_list<double> weights, power_of_two_options options = {})
-      : power_of_two_choices(std::span<const double>(weights.begin(), weights.size()), options) {}
+  power_of_two_choices(const power_of_two_choices&) = delete;
+  power_of_two_choices& operator=(const power_of_two_choices&) = delete;
+  /// Live leases stay valid (see `backend_lease`).
+  ~power_of_two_choices() = default;
 
   /// A lease on the best of d sampled backends (internal random stream).
   [[nodiscard]] backend_lease pick() noexcept {
@@ -110,9 +116,15 @@ class power_of_two_choices {
       throw std::invalid_argument("power_of_two_choices: active_request_bias must be finite and >= 0");
     return o;
   }
-  void init() noexcept {
-    for (std::size_t i = 0; i < n_; ++i) active_[i].store(0, std::memory_order_relaxed);
-  }
+  // The in-flight counts, shared with the live leases (see backend_lease).
+  struct counters final : detail::lease_block {
+    std::size_t n;
+    std::unique_ptr<std::atomic<std::int64_t>[]> active;
+    explicit counters(std::size_t count) : n(count), active(new std::atomic<std::int64_t>[count]) {
+      for (std::size_t i = 0; i < n; ++i) active[i].store(0, std::memory_order_relaxed);
+    }
+    void close() noexcept { orphan(this, active.get(), n); }
+  };
 
   // True when candidate c (active ac) beats the current best b (active ab).
   bool better(std::size_t c, std::int64_t ac, std::size_t b, std::int64_t ab) const noexcept {
@@ -120,8 +132,12 @@ class power_of_two_choices {
     const double wc = weight_[c].load(std::memory_order_relaxed);
     const double wb = weight_[b].load(std::memory_order_relaxed);
     const double bias = options_.active_request_bias;
-    if (bias == 1.0)  // w_c/(ac+1) > w_b/(ab+1)
-      return wc * static_cast<double>(ab + 1) > wb * static_cast<double>(ac + 1);
+    if (bias == 1.0) {  // w_c/(ac+1) > w_b/(ab+1), cross-multiplied unless that overflows
+      const double l = wc * static_cast<double>(ab + 1), r = wb * static_cast<double>(ac + 1);
+      if (std::isinf(l) || std::isinf(r)) [[unlikely]]
+        return wc / static_cast<double>(ac + 1) > wb / static_cast<double>(ab + 1);
+      return l > r;
+    }
     if (bias == 0.0) return wc > wb;
     return wc / std::pow(static_cast<double>(ac + 1), bias) > wb / std::pow(static_cast<double>(ab + 1), bias);
   }
@@ -139,12 +155,13 @@ class power_of_two_choices {
       }
     }
     active_[best].fetch_add(1, std::memory_order_acq_rel);
-    return backend_lease(best, &active_[best]);
+    return backend_lease(best, block_.get(), &active_[best]);
   }
 
   std::size_t n_;
   power_of_two_options options_;
-  std::unique_ptr<std::atomic<std::int64_t>[]> active_;
+  std::unique_ptr<counters, detail::lease_block_closer> block_;
+  std::atomic<std::int64_t>* active_;  // block_->active
   detail::health_set health_;
   detail::sharded_splitmix rng_;
   std::unique_ptr<std::atomic<double>[]> weight_;  // null: unweighted (all equal)

@@ -4,15 +4,25 @@
 #ifndef SURGE_BALANCE_RANDOM_HPP
 #define SURGE_BALANCE_RANDOM_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/health.hpp>
+#include <surge/balance/detail/streams.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/weights.hpp>
 
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <span>
 #include <vector>
 
 namespace surge {
+
+/// Options of `random_balancer` (designated initialisers). A struct rather
+/// than a bare integer, so that `random_balancer{5, 1}` does not compile
+/// (it would read as five backends with seed 1).
+struct random_options {
+  /// Seed of the internal random streams used by `pick()`.
+  std::uint64_t seed = 0x5eed;
+};
 
 /// Random balancer. Uniform over n backends, or weighted: backend i with
 /// probability w_i / sum(w), by Vose's alias method — a table of n (threshold,
@@ -30,17 +40,24 @@ namespace surge {
 /// O(n / up) otherwise). Memory: 20 bytes per backend (weighted), none per backend (uniform).
 /// Thread safety: lock-free; every member from any threads.
 /// Bad input: n == 0 or bad weights (empty, <= 0, not finite) throw
-/// std::invalid_argument; `set_healthy` out of range returns false.
+/// std::invalid_argument; weights each finite but with a sum above DBL_MAX
+/// are scaled down together by a power of two (exact: the probabilities are
+/// those of the weights as given); `set_healthy` out of range returns false.
+/// Never picks a down backend while one is up, whatever the weights (a
+/// backend whose probability underflows to 0 still gets picked when it is
+/// the only one up).
 class random_balancer {
  public:
-  explicit random_balancer(std::size_t n, std::uint64_t seed = 0x5eed)
-      : n_(detail::check_count(n, "random_balancer: n")), health_(n_), rng_(seed) {}
-  explicit random_balancer(std::span<const double> weights, std::uint64_t seed = 0x5eed)
-      : n_(weights.size()), health_(detail::check_count(n_, "random_balancer: weights")), rng_(seed) {
-    build(detail::check_weights(weights, "random_balancer: weights"));
+  /// n backends, uniform (`random_balancer{3}` too: three backends).
+  explicit random_balancer(std::size_t n, random_options options = {})
+      : n_(detail::check_count(n, "random_balancer: n")), health_(n_), rng_(options.seed) {}
+  /// Weighted: `random_balancer(surge::weights{5, 1, 1})`.
+  explicit random_balancer(const weights& w, random_options options = {})
+      : n_(w.size()), health_(detail::check_count(n_, "random_balancer: weights")), rng_(options.seed) {
+    std::vector<double> checked = detail::check_weights(w.values(), "random_balancer: weights");
+    detail::fit_sum(checked, "random_balancer: weights");
+    build(checked);
   }
-  random_balancer(std::initializer_list<double> weights, std::uint64_t seed = 0x5eed)
-      : random_balancer(std::span<const double>(weights.begin(), weights.size()), seed) {}
 
   [[nodiscard]] std::size_t pick() noexcept {
     return pick_with([this] { return rng_.next(); });
@@ -79,7 +96,7 @@ class random_balancer {
     double total = 0;
     for (std::size_t i = 0; i < n_; ++i)
       if (health_.up(i)) total += probability(i);
-    if (!(total > 0)) return column(draw());
+    if (!(total > 0)) return detail::sample_usable(health_, draw);  // shares too small to add up: uniform
     double x = static_cast<double>(draw() >> 11) * 0x1.0p-53 * total;
     std::size_t last = 0;
     for (std::size_t i = 0; i < n_; ++i) {

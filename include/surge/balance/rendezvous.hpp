@@ -4,12 +4,17 @@
 #ifndef SURGE_BALANCE_RENDEZVOUS_HPP
 #define SURGE_BALANCE_RENDEZVOUS_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/health.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/key_hash.hpp>
+#include <surge/balance/weights.hpp>
+#include <surge/detail/hash.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
+#include <limits>
 #include <span>
 #include <type_traits>
 #include <utility>
@@ -35,18 +40,18 @@ namespace surge {
 template <class Hash = key_hash>
 class rendezvous_hash {
  public:
+  /// n equally weighted backends (`rendezvous_hash<>{3}` too: three).
   explicit rendezvous_hash(std::size_t n, Hash hash = Hash(), std::uint64_t seed = 0)
       : weight_(),
         seed_(seeds(detail::check_count(n, "rendezvous_hash: n"), seed)),
         health_(n),
         hash_(std::move(hash)) {}
-  explicit rendezvous_hash(std::span<const double> weights, Hash hash = Hash(), std::uint64_t seed = 0)
-      : weight_(detail::check_weights(weights, "rendezvous_hash: weights")),
+  /// Weighted: `rendezvous_hash<>(surge::weights{5, 1, 1})`.
+  explicit rendezvous_hash(const weights& w, Hash hash = Hash(), std::uint64_t seed = 0)
+      : weight_(normalized(detail::check_weights(w.values(), "rendezvous_hash: weights"))),
         seed_(seeds(weight_.size(), seed)),
         health_(weight_.size()),
         hash_(std::move(hash)) {}
-  rendezvous_hash(std::initializer_list<double> weights, Hash hash = Hash(), std::uint64_t seed = 0)
-      : rendezvous_hash(std::span<const double>(weights.begin(), weights.size()), std::move(hash), seed) {}
 
   template <class K>
   [[nodiscard]] std::size_t pick(const K& key) const noexcept(noexcept(std::declval<const Hash&>()(key))) {
@@ -90,6 +95,16 @@ class rendezvous_hash {
       }
     }
     return top_i;
+  }
+
+  // Scaled by one power of two (exact) so the largest weight is below 1:
+  // scores -w/ln(u) then stay finite (|ln u| >= 2^-54) and only the ratios
+  // matter.
+  static std::vector<double> normalized(std::vector<double> w) {
+    int e = 0;
+    (void)std::frexp(*std::max_element(w.begin(), w.end()), &e);
+    for (double& x : w) x = std::max(std::ldexp(x, -e), std::numeric_limits<double>::denorm_min());
+    return w;
   }
 
   static std::vector<std::uint64_t> seeds(std::size_t n, std::uint64_t seed) {

@@ -3,7 +3,9 @@
 #ifndef SURGE_BALANCE_ROUND_ROBIN_HPP
 #define SURGE_BALANCE_ROUND_ROBIN_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/health.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/detail/cache_line.hpp>
 
 #include <atomic>
 #include <cstddef>

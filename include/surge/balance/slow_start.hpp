@@ -4,7 +4,7 @@
 #ifndef SURGE_BALANCE_SLOW_START_HPP
 #define SURGE_BALANCE_SLOW_START_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/validate.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -28,7 +28,8 @@ struct slow_start_options {
   /// (t / window)^(1 / aggression) — 1 is linear, larger is faster early.
   double aggression = 1.0;
   /// Floor of the factor, in [0, 1] [min_weight_percent / 100; Envoy's
-  /// default is 10 %].
+  /// default is 10 %]. 0 is valid: the ramp then starts from the least
+  /// weight a policy accepts (see `slow_start::min_weight`).
   double min_weight_fraction = 0.1;
 };
 
@@ -53,6 +54,15 @@ struct slow_start_options {
 /// not per request). Smooth and stride WRR and the random alias table have
 /// no `set_weight`. One helper drives one policy: it remembers the factors
 /// it last set there, to restore the full weight once when a ramp ends.
+///
+/// Weights never reach 0: the policies refuse weight 0 (for the ring and
+/// Maglev it would mean "removed"), so `apply` sets max(base · f,
+/// `min_weight`), the smallest positive double. A backend at that weight
+/// stays in the set with the least share the policy can give it: one ring
+/// point, one Maglev table entry, and with power of two choices it wins
+/// only against another backend at the same floor. This is what
+/// min_weight_fraction = 0 gives at the start of a ramp, and what very small
+/// base weights give when base · f underflows.
 ///
 /// Complexity: `factor` O(1) (one pow when aggression != 1); `begin`, `end`
 /// O(1); `apply` O(n) plus the policy's `set_weight` for each backend in or
@@ -114,7 +124,8 @@ class slow_start {
     return start != idle && ticks(now) - start < window_ticks();
   }
 
-  /// Sets policy.set_weight(i, base_weights[i] · factor(i, now)) for every
+  /// Sets policy.set_weight(i, max(base_weights[i] · factor(i, now),
+  /// min_weight)) for every
   /// backend inside its ramp, and base_weights[i] once when a ramp has
   /// ended; returns how many weights it set. base_weights must hold at least
   /// n positive weights (else std::invalid_argument, nothing set).
@@ -122,13 +133,14 @@ class slow_start {
   /// set stay set, and the next apply retries the rest).
   template <class Policy>
   std::size_t apply(Policy& policy, std::span<const double> base_weights, time_point now) {
-    if (base_weights.size() < n_) throw std::invalid_argument("slow_start::apply: base_weights has fewer than n weights");
+    if (base_weights.size() < n_)
+      throw std::invalid_argument("slow_start::apply: base_weights has fewer than n weights");
     for (std::size_t i = 0; i < n_; ++i) detail::check_weight(base_weights[i], "slow_start::apply: base_weights");
     std::size_t set = 0;
     for (std::size_t i = 0; i < n_; ++i) {
       const double f = factor(i, now);
       if (f == 1.0 && applied_[i] == 1.0) continue;  // not ramping, full weight already set
-      if (policy.set_weight(i, base_weights[i] * f)) ++set;
+      if (policy.set_weight(i, std::max(base_weights[i] * f, min_weight))) ++set;
       applied_[i] = f;
     }
     return set;
@@ -150,6 +162,9 @@ class slow_start {
 
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
   [[nodiscard]] const slow_start_options& options() const noexcept { return options_; }
+
+  /// The least weight `apply` sets: the smallest positive double.
+  static constexpr double min_weight = std::numeric_limits<double>::denorm_min();
 
  private:
   static constexpr std::int64_t idle = std::numeric_limits<std::int64_t>::min();
@@ -173,7 +188,7 @@ class slow_start {
   std::size_t n_;
   slow_start_options options_;
   std::unique_ptr<std::atomic<std::int64_t>[]> start_;  // ns since the clock's epoch; idle: no ramp
-  std::vector<double> applied_;                          // last factor apply set (apply's own state)
+  std::vector<double> applied_;                         // last factor apply set (apply's own state)
 };
 
 }  // namespace surge

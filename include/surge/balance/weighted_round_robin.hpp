@@ -5,14 +5,19 @@
 #ifndef SURGE_BALANCE_WEIGHTED_ROUND_ROBIN_HPP
 #define SURGE_BALANCE_WEIGHTED_ROUND_ROBIN_HPP
 
-#include <surge/balance/detail/common.hpp>
+#include <surge/balance/detail/health.hpp>
+#include <surge/balance/detail/smooth_tournament.hpp>
+#include <surge/balance/detail/snapshot.hpp>
+#include <surge/balance/detail/validate.hpp>
+#include <surge/balance/weights.hpp>
+#include <surge/detail/cache_line.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -21,6 +26,11 @@
 namespace surge {
 
 class shared_weighted_round_robin;
+
+/// Which algorithm a `weighted_round_robin` runs for its picks (all give the
+/// same sequence): a precomputed table (O(1)), the kinetic tournament
+/// (O(log n)), or nginx's loop over every backend (O(n), inexact weights).
+enum class smooth_wrr_algorithm { table, tournament, scan };
 
 /// nginx's smooth weighted round robin (ngx_http_upstream_get_peer): on every
 /// pick each usable backend's current weight grows by its weight, the backend
@@ -54,41 +64,62 @@ class shared_weighted_round_robin;
 /// integer arithmetic, which is exactly what double arithmetic on them
 /// gives) with a scaled sum below 2^52, and when it fits: at most
 /// `table_limit` entries (default 2^20, 4 bytes each) and at most
-/// 64·`table_limit` backend visits to build. Otherwise — weights like 0.1 or
-/// 1/3 whose double sums round, a table too large, `table_limit` 0, or an
-/// allocation failure — `pick()` runs nginx's O(n) algorithm on the live
-/// state; `table_active()` says which.
+/// 64·`table_limit` backend visits to build (a step of the build visits
+/// every usable backend up to 64 of them, and costs about 4·log2(m) visits
+/// above, where it runs the tournament below).
+///
+/// The O(log n) tournament. Exact weights whose table does not fit (a large
+/// W, `table_limit` 0) run nginx's algorithm as a kinetic tournament: each
+/// backend's current weight is a line in the pick count, a tree keeps the
+/// highest line and the step at which each of its matches changes hands, and
+/// a pick replays only the matches that changed (bit-for-bit the same
+/// sequence; detail/smooth_tournament.hpp). Only weights whose double sums
+/// round (0.1, 1/3: inexact), a product of backends and scaled weight sum
+/// past 2^61, or an allocation failure leave `pick()` on nginx's O(n) loop.
+/// `algorithm()` says which of the three runs.
 ///
 /// The O(n) path: plain int64 arrays (weights scaled as above, current
 /// weights), or double arrays for inexact weights; a branch-free loop
 /// (conditional moves, two or four independent running maxima); down
 /// backends folded in by scanning a compact ascending list of the up indices.
 ///
-/// Complexity: `pick()` O(1) with the table, else O(n) (O(up backends) while
-/// some are down), no allocation either way. Construction and a
-/// `set_healthy` that changes a flag: O(n + L·m) to rebuild the table (L its
+/// Complexity: `pick()` O(1) with the table; O(log m) with the tournament
+/// (plus O(log m) per match that changed hands since the last pick,
+/// amortised a few); O(n) for inexact weights (O(up backends) while some are
+/// down); no allocation on any path. Construction and a `set_healthy` that
+/// changes a flag: O(n + L·min(m, 64 + 4·log2 m)) to rebuild the table (L its
 /// length ≤ `table_limit`, m the usable backends; never more than
 /// 64·`table_limit` backend visits, ≈ 40 ms at the default limit, also when
 /// the attempt fails), plus O(position) to fold the old table's position
 /// back into the current weights — 1.7 ms to build at 1000 backends with
 /// W = 3000, 3.4–4.5 ms per health change (docs/balance.md).
 /// Memory: two 8-byte numbers plus one index and one flag per backend, plus
-/// 4 bytes per table entry.
+/// 4 bytes per table entry; the tournament adds about 60 bytes per backend.
 /// Thread safety: not thread-safe, `set_healthy` included (like nginx's
 /// per-worker state): use one per thread; to share the sequence between
 /// threads use `shared_weighted_round_robin` (lock-free picks).
-/// Bad input: an empty weight list, or a weight that is zero, negative or not
-/// finite, throws std::invalid_argument; `set_healthy` out of range returns
-/// false. Copyable and movable.
+/// Bad input: n == 0, an empty weight list, or a weight that is zero,
+/// negative or not finite, throws std::invalid_argument; weights each finite
+/// but with a sum above DBL_MAX are scaled down together by a power of two
+/// (exact, so the sequence is the one of the weights as given: {1e308,
+/// 1e308} alternates); `set_healthy` out of range returns false. Copyable
+/// and movable.
 class weighted_round_robin {
  public:
   /// Default bound on the table (entries); 0 disables the table.
   static constexpr std::size_t default_table_limit = std::size_t{1} << 20;
 
-  explicit weighted_round_robin(std::span<const double> weights, std::size_t table_limit = default_table_limit)
-      : weight_(detail::check_weights(weights, "weighted_round_robin: weights")),
+  /// n backends of weight 1: plain round robin (`weighted_round_robin{3}`
+  /// too: three backends).
+  explicit weighted_round_robin(std::size_t n)
+      : weighted_round_robin(weights(std::vector<double>(detail::check_count(n, "weighted_round_robin: n"), 1.0))) {}
+  /// Weighted: `weighted_round_robin(surge::weights{5, 1, 1})`; `table_limit`
+  /// bounds the O(1) table (entries; 0: no table).
+  explicit weighted_round_robin(const weights& w, std::size_t table_limit = default_table_limit)
+      : weight_(detail::check_weights(w.values(), "weighted_round_robin: weights")),
         up_(weight_.size(), 1),
         table_limit_(table_limit) {
+    scale_shift_ = detail::fit_sum(weight_, "weighted_round_robin: weights");
     const int shift = detail::dyadic_shift(weight_);
     double sum = 0, scaled_sum = 0;
     for (double w : weight_) {
@@ -108,8 +139,6 @@ class weighted_round_robin {
     up_list_.reserve(weight_.size());
     build_table();
   }
-  weighted_round_robin(std::initializer_list<double> weights, std::size_t table_limit = default_table_limit)
-      : weighted_round_robin(std::span<const double>(weights.begin(), weights.size()), table_limit) {}
 
   /// The next backend in nginx's smooth sequence.
   [[nodiscard]] std::size_t pick() noexcept {
@@ -118,6 +147,7 @@ class weighted_round_robin {
       pos_ = pos_ + 1 == table_.size() ? loop_ : pos_ + 1;
       return b;
     }
+    if (tournament_active_) return tournament_.pick();
     const std::size_t n = weight_.size();
     if (up_count_ == n || up_count_ == 0) {  // all up, or panic: every backend
       return integral_ ? step_all(icurrent_.data(), iweight_.data(), n, itotal_)
@@ -153,10 +183,20 @@ class weighted_round_robin {
   }
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return i < up_.size() && up_[i] != 0; }
   [[nodiscard]] std::size_t size() const noexcept { return weight_.size(); }
-  [[nodiscard]] double weight(std::size_t i) const noexcept { return i < weight_.size() ? weight_[i] : 0.0; }
+  /// Backend i's weight as given (0 out of range).
+  [[nodiscard]] double weight(std::size_t i) const noexcept {
+    return i < weight_.size() ? std::ldexp(weight_[i], scale_shift_) : 0.0;
+  }
   /// True while `pick()` reads the precomputed table (O(1)); false while it
   /// runs the O(n) algorithm.
   [[nodiscard]] bool table_active() const noexcept { return !table_.empty(); }
+  /// The algorithm `pick()` runs now (it changes only in the constructor and
+  /// in a `set_healthy` that changes a flag).
+  [[nodiscard]] smooth_wrr_algorithm algorithm() const noexcept {
+    return !table_.empty()      ? smooth_wrr_algorithm::table
+           : tournament_active_ ? smooth_wrr_algorithm::tournament
+                                : smooth_wrr_algorithm::scan;
+  }
   /// Entries in the table (transient + one period), 0 when inactive.
   [[nodiscard]] std::size_t table_size() const noexcept { return table_.size(); }
   /// The bound given to the constructor.
@@ -166,8 +206,13 @@ class weighted_round_robin {
   friend class shared_weighted_round_robin;  // reads the table, sets the position
 
   // The table's picks [0, pos_) applied to icurrent_ (which holds the state
-  // at table entry 0), then the table dropped: icurrent_ is the live state.
+  // at table entry 0), then the table dropped; or the tournament's state
+  // written back: icurrent_ is the live state.
   void fold_table() noexcept {
+    if (tournament_active_) {
+      tournament_.store(icurrent_.data());
+      tournament_active_ = false;
+    }
     if (table_.empty()) return;
     const bool all = up_count_ == 0 || up_count_ == weight_.size();
     const std::int64_t total = all ? itotal_ : iup_total_;
@@ -182,37 +227,72 @@ class weighted_round_robin {
   // Runs the exact algorithm ahead on a copy of the state, W picks per round,
   // until a round ends where it began (see the class comment); keeps the
   // table only if that happens within the bounds.
+  // Without a table, exact weights run the tournament when its arithmetic
+  // fits (see the class comment).
   void build_table() noexcept {
     table_.clear();
     pos_ = loop_ = 0;
-    if (!integral_ || table_limit_ == 0) return;
+    tournament_active_ = false;
+    if (!integral_) return;
     const std::size_t n = weight_.size();
     const bool all = up_count_ == 0 || up_count_ == n;
     const std::int64_t total = all ? itotal_ : iup_total_;
-    const auto period = static_cast<std::uint64_t>(total);
-    const std::size_t m = all ? n : up_count_;
-    if (period > table_limit_) return;
-    const std::uint64_t max_visits = 64 * static_cast<std::uint64_t>(table_limit_);
     try {
-      std::vector<std::int64_t> sim(icurrent_), round_start(icurrent_);
-      std::vector<std::uint32_t> table;
-      for (;;) {
-        const std::uint64_t len = table.size() + period;
-        if (len > table_limit_ || len * m > max_visits) return;
-        for (std::uint64_t k = 0; k < period; ++k) {
-          const std::size_t b =
-              all ? step_all(sim.data(), iweight_.data(), n, total) : step_up(sim.data(), iweight_.data(), total);
-          table.push_back(static_cast<std::uint32_t>(b));
-        }
-        if (sim == round_start) break;
-        round_start = sim;
+      std::vector<std::uint32_t> members;
+      if (all) {
+        members.resize(n);
+        for (std::size_t i = 0; i < n; ++i) members[i] = static_cast<std::uint32_t>(i);
       }
-      loop_ = table.size() - static_cast<std::size_t>(period);
-      table_ = std::move(table);
+      const std::span<const std::uint32_t> in_play = all ? std::span<const std::uint32_t>(members) : up_list_;
+      std::int64_t max_abs = 0;
+      for (const std::uint32_t i : in_play)
+        max_abs = std::max(max_abs, icurrent_[i] < 0 ? -icurrent_[i] : icurrent_[i]);
+      const bool tournament_fits = detail::smooth_tournament::fits(in_play.size(), total, max_abs);
+      if (!try_table(in_play, total, tournament_fits) && tournament_fits) {
+        tournament_.reset(in_play, iweight_.data(), icurrent_.data(), total);
+        tournament_active_ = true;
+      }
     } catch (...) {  // std::bad_alloc: stay on the O(n) path
       table_.clear();
       loop_ = 0;
+      tournament_active_ = false;
     }
+  }
+
+  // Runs the exact algorithm ahead on a copy of the state, W picks per round,
+  // until a round ends where it began; keeps the table if that happens within
+  // the bounds. Large sets step with the tournament. May throw bad_alloc.
+  bool try_table(std::span<const std::uint32_t> in_play, std::int64_t total, bool tournament_fits) {
+    const auto period = static_cast<std::uint64_t>(total);
+    const std::size_t m = in_play.size();
+    if (table_limit_ == 0 || period > table_limit_) return false;
+    const bool by_tournament = m > 64 && tournament_fits;
+    const std::uint64_t step_cost = by_tournament ? 64 + 4 * std::bit_width(m) : m;
+    const std::uint64_t max_visits = 64 * static_cast<std::uint64_t>(table_limit_);
+    const bool all = m == weight_.size();
+    std::vector<std::int64_t> sim(icurrent_), round_start(icurrent_);
+    std::vector<std::uint32_t> table;
+    detail::smooth_tournament sim_tournament;
+    for (;;) {
+      const std::uint64_t len = table.size() + period;
+      if (len > table_limit_ || len * step_cost > max_visits) return false;
+      if (by_tournament) {
+        sim_tournament.reset(in_play, iweight_.data(), sim.data(), total);
+        for (std::uint64_t k = 0; k < period; ++k) table.push_back(sim_tournament.pick());
+        sim_tournament.store(sim.data());
+      } else {
+        for (std::uint64_t k = 0; k < period; ++k) {
+          const std::size_t b =
+              all ? step_all(sim.data(), iweight_.data(), m, total) : step_up(sim.data(), iweight_.data(), total);
+          table.push_back(static_cast<std::uint32_t>(b));
+        }
+      }
+      if (sim == round_start) break;
+      round_start = sim;
+    }
+    loop_ = table.size() - static_cast<std::size_t>(period);
+    table_ = std::move(table);
+    return true;
   }
 
   // One round of ngx_http_upstream_get_peer over every backend, with L
@@ -276,7 +356,8 @@ class weighted_round_robin {
     return best;
   }
 
-  std::vector<double> weight_;
+  std::vector<double> weight_;  // scaled by 2^-scale_shift_ when their sum was not finite
+  int scale_shift_ = 0;
   std::vector<std::uint8_t> up_;        // 1 = up
   std::vector<std::uint32_t> up_list_;  // ascending indices of the up backends (when some are down)
   std::size_t up_count_ = weight_.size();
@@ -287,9 +368,11 @@ class weighted_round_robin {
   std::int64_t itotal_ = 0, iup_total_ = 0;  // sums of all / of the up weights
   double dtotal_ = 0, dup_total_ = 0;        // the same, summed in index order as the loop would
   std::size_t table_limit_;
-  std::vector<std::uint32_t> table_;  // precomputed picks; empty: O(n) path
-  std::size_t pos_ = 0;               // next table entry
-  std::size_t loop_ = 0;              // where the period starts (after the transient)
+  std::vector<std::uint32_t> table_;      // precomputed picks; empty: tournament or O(n) path
+  detail::smooth_tournament tournament_;  // the live state while tournament_active_
+  bool tournament_active_ = false;
+  std::size_t pos_ = 0;   // next table entry
+  std::size_t loop_ = 0;  // where the period starts (after the transient)
 };
 
 /// nginx's smooth weighted round robin shared by many threads: the same
@@ -318,12 +401,12 @@ class weighted_round_robin {
 /// the new table), leaving the policy valid. Not copyable or movable.
 class shared_weighted_round_robin {
  public:
-  explicit shared_weighted_round_robin(std::span<const double> weights,
+  /// n backends of weight 1 (`shared_weighted_round_robin{3}` too).
+  explicit shared_weighted_round_robin(std::size_t n) : core_(n), health_(core_.size()), cell_(snapshot()) {}
+  /// Weighted: `shared_weighted_round_robin(surge::weights{5, 1, 1})`.
+  explicit shared_weighted_round_robin(const weights& w,
                                        std::size_t table_limit = weighted_round_robin::default_table_limit)
-      : core_(weights, table_limit), health_(core_.size()), cell_(snapshot()) {}
-  shared_weighted_round_robin(std::initializer_list<double> weights,
-                              std::size_t table_limit = weighted_round_robin::default_table_limit)
-      : shared_weighted_round_robin(std::span<const double>(weights.begin(), weights.size()), table_limit) {}
+      : core_(w, table_limit), health_(core_.size()), cell_(snapshot()) {}
 
   /// The next backend in nginx's smooth sequence.
   [[nodiscard]] std::size_t pick() {
@@ -419,11 +502,14 @@ class shared_weighted_round_robin {
 /// concurrently. Bad input: as `weighted_round_robin`.
 class stride_weighted_round_robin {
  public:
-  explicit stride_weighted_round_robin(std::span<const double> weights)
-      : scaled_(scale(detail::check_weights(weights, "stride_weighted_round_robin: weights"))),
+  /// n backends of weight 1 (`stride_weighted_round_robin{3}` too).
+  explicit stride_weighted_round_robin(std::size_t n)
+      : scaled_(detail::check_count(n, "stride_weighted_round_robin: n"), static_cast<std::uint32_t>(max_weight)),
+        health_(n) {}
+  /// Weighted: `stride_weighted_round_robin(surge::weights{5, 1, 1})`.
+  explicit stride_weighted_round_robin(const weights& w)
+      : scaled_(scale(detail::check_weights(w.values(), "stride_weighted_round_robin: weights"))),
         health_(scaled_.size()) {}
-  stride_weighted_round_robin(std::initializer_list<double> weights)
-      : stride_weighted_round_robin(std::span<const double>(weights.begin(), weights.size())) {}
 
   static constexpr std::uint64_t max_weight = 65535;
 

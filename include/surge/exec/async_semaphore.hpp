@@ -9,6 +9,7 @@
 #include <cassert>
 #include <coroutine>
 #include <cstddef>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <stop_token>
@@ -28,8 +29,11 @@ namespace surge {
 ///   co_await when stop is requested before a permit was granted (also when
 ///   already requested at the call); no permit is then taken.
 /// - Bad input: a negative initial count or release(n < 0) throws
-///   std::invalid_argument. The count is not capped: releasing more than was
-///   acquired raises it. Destroying it while coroutines wait is undefined (assert).
+///   std::invalid_argument. The count is not capped by the initial count:
+///   releasing more than was acquired raises it, up to PTRDIFF_MAX; a
+///   release(n) that would raise it past PTRDIFF_MAX throws
+///   std::invalid_argument and changes nothing (no waiter is woken).
+///   Destroying it while coroutines wait is undefined (assert).
 /// Complexity: O(1) acquire/try_acquire; O(k) release waking k waiters.
 /// Thread-safe.
 class async_semaphore {
@@ -53,13 +57,19 @@ class async_semaphore {
   /// `co_await s.acquire()`: suspends until a permit is granted.
   [[nodiscard]] acquire_awaiter acquire(std::stop_token token = {}) noexcept { return {*this, std::move(token)}; }
 
-  /// Returns `n` permits: wakes up to `n` waiters (FIFO), the rest raise the count.
+  /// Returns `n` permits: wakes up to `n` waiters (FIFO), the rest raise the
+  /// count. Throws std::invalid_argument, changing nothing, when n < 0 or when
+  /// the count would pass PTRDIFF_MAX.
   void release(std::ptrdiff_t n = 1) {
     if (n < 0) throw std::invalid_argument("surge::async_semaphore::release: n must be >= 0");
     detail::waiter* first = nullptr;
     detail::waiter* last = nullptr;
     {
       std::lock_guard guard(mutex_);
+      // Waiters exist only while the count is 0, so checking before waking
+      // anyone is exact: permits handed to waiters never reach the count.
+      if (n > std::numeric_limits<std::ptrdiff_t>::max() - count_)
+        throw std::invalid_argument("surge::async_semaphore::release: n would raise the count past PTRDIFF_MAX");
       for (; n > 0; --n) {
         detail::waiter* w = waiters_.pop_front(detail::wait_status::done);
         if (!w) break;

@@ -144,6 +144,18 @@ class ws_deque {
 
   /// Any thread. Takes the oldest task.
   steal_result steal(pool_task& out) noexcept {
+    // The C11 Chase-Lev deque (Le, Pop, Cohen, Zappa Nardelli, PPoPP 2013)
+    // reads top (acquire), then issues a seq_cst fence, then reads bottom.
+    // Here both loads are seq_cst instead. That is enough because every
+    // access the fence must order against is seq_cst too: the owner's store
+    // of bottom_ and load of top_ in pop(), and every CAS on top_. All of
+    // them lie in the single total order S, consistent with each thread's
+    // program order, so a thief and the owner racing for the last task cannot
+    // both read the other's location before the other's write (the
+    // store-load reordering the fence exists to forbid): at least one sees
+    // the other, and when both go for the task they meet at the CAS on top_,
+    // which only one wins. Written on the accesses, not as fences, because
+    // ThreadSanitizer does not model fences.
     std::int64_t t = top_.load(std::memory_order_seq_cst);
     const std::int64_t b = bottom_.load(std::memory_order_seq_cst);
     if (t >= b) return steal_result::empty;
@@ -795,6 +807,14 @@ class thread_pool {
       // the last look (seq_cst loads), and every enqueuer publishes its task
       // with a seq_cst store, then reads sleepers_ (seq_cst): either the last
       // look sees the task, or the enqueuer sees us and bumps the epoch.
+      // The epoch load itself need not be seq_cst: it is sequenced before our
+      // (releasing) increment of sleepers_, and an enqueuer bumps the epoch
+      // only after its seq_cst load of sleepers_ read our increment or a
+      // later write -- all writes to sleepers_ are RMWs, so a later one is in
+      // our increment's release sequence and still synchronizes with it. So
+      // this load happens-before the bump, cannot read it (coherence), and
+      // epoch_.wait(e) returns once the bump lands. Acquire (rather than
+      // relaxed) only orders the last look after it.
       const std::uint32_t e = epoch_.load(std::memory_order_acquire);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
       if (work_visible()) {  // seq_cst loads

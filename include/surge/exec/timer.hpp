@@ -11,10 +11,13 @@
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -50,6 +53,13 @@ struct timer_options {
 ///   the timer cancels every pending sleep the same way. A sleep is resumed
 ///   exactly once, by whichever of firing, cancellation or destruction comes
 ///   first.
+/// - Extremes: deadlines saturate. `sleep_for(t, d)` with a `d` so long that
+///   `now + d` would pass the clock's range (`nanoseconds::max()`,
+///   `hours::max()`: "sleep until cancelled") sleeps until
+///   `time_point::max()`, which never fires; a `d` so negative that `now + d`
+///   would fall below the range completes at once, like any past deadline. A
+///   NaN floating-point duration throws std::invalid_argument. The own thread
+///   never waits more than an hour at a time, whatever the deadline.
 /// - Bad use: destroying the executor before the timer is undefined.
 /// Complexity: a binary heap: sleep O(log n), cancel O(log n), firing k due
 /// sleepers O(k log n); memory O(n) for n pending sleepers (tested with 1e5).
@@ -106,9 +116,18 @@ class timer {
   [[nodiscard]] sleep_awaiter sleep_until(time_point deadline, std::stop_token token = {}) noexcept {
     return sleep_awaiter(*this, deadline, std::move(token));
   }
-  /// `co_await t.sleep_for(d[, token])`: deadline = Clock::now() + d, read at the call.
+  /// `co_await t.sleep_for(d[, token])`: deadline = Clock::now() + d, read at
+  /// the call, saturated to the clock's range (see the class comment).
   [[nodiscard]] sleep_awaiter sleep_for(duration d, std::stop_token token = {}) {
-    return sleep_awaiter(*this, Clock::now() + d, std::move(token));
+    return sleep_awaiter(*this, deadline_after(Clock::now(), d), std::move(token));
+  }
+
+  /// `now + d`, saturated to [time_point::min(), time_point::max()]. O(1).
+  [[nodiscard]] static constexpr time_point deadline_after(time_point now, duration d) noexcept {
+    const duration since = now.time_since_epoch();
+    if (d > duration::zero() && since > duration::zero() && d > duration::max() - since) return time_point::max();
+    if (d < duration::zero() && since < duration::zero() && d < duration::min() - since) return time_point::min();
+    return now + d;
   }
 
   /// Fires every sleeper whose deadline is <= Clock::now(); returns how many.
@@ -202,21 +221,22 @@ class timer {
     bool await_suspend(std::coroutine_handle<> h) {
       this->handle_ = h;
       if (token_.stop_possible()) this->callback_.emplace(token_, canceller{&timer_, this});
-      bool notify = false;
-      {
-        std::lock_guard lock(timer_.mutex_);
-        if (this->cancel_pending_) {
-          this->status_ = status::cancelled;
-          return false;
-        }
-        if (timer_.stopping_) {  // being destroyed: nothing would fire
-          this->status_ = status::cancelled;
-          return false;
-        }
-        timer_.push_locked(*this);
-        notify = timer_.heap_.front() == this;
+      // Once pushed, this awaiter belongs to the timer: a stop request on
+      // another thread may cancel it, resume the coroutine and free its frame
+      // (this object) as soon as the lock is dropped. So everything, the
+      // notification included, happens under the lock, and nothing of `this`
+      // is touched after it (the guard is a local; `return true` reads nothing).
+      std::lock_guard lock(timer_.mutex_);
+      if (this->cancel_pending_) {
+        this->status_ = status::cancelled;
+        return false;
       }
-      if (notify) timer_.cv_.notify_all();  // the earliest deadline moved
+      if (timer_.stopping_) {  // being destroyed: nothing would fire
+        this->status_ = status::cancelled;
+        return false;
+      }
+      timer_.push_locked(*this);
+      if (timer_.heap_.front() == this) timer_.cv_.notify_all();  // the earliest deadline moved
       return true;
     }
     void await_resume() {
@@ -251,11 +271,26 @@ class timer {
         continue;
       }
       const std::uint64_t seen = wakes_;
-      sleeper* const top = heap_.front();
-      cv_.wait_for(lock, next - now,
-                   [&] { return stopping_ || wakes_ != seen || heap_.empty() || heap_.front() != top; });
+      // The front is identified by its push stamp, unique per sleep, not by
+      // its address: a cancelled front sleeper whose coroutine sleeps again
+      // (a co_await in a loop) is a new sleeper at the same address.
+      const std::uint64_t top = heap_.front()->seq_;
+      cv_.wait_for(lock, wait_step(now, next),
+                   [&] { return stopping_ || wakes_ != seen || heap_.empty() || heap_.front()->seq_ != top; });
       // re-read the clock on every pass: a timeout or a wake both land here
     }
+  }
+
+  /// How long the own thread waits for a deadline `next` > `now`: the
+  /// distance, computed without overflow, and at most an hour (the
+  /// condition variable adds it to the steady clock's now(), which must not
+  /// overflow either; a far deadline is simply waited for in steps).
+  static duration wait_step(time_point now, time_point next) noexcept {
+    constexpr auto cap = std::chrono::duration_cast<duration>(std::chrono::hours(1));
+    const duration since = now.time_since_epoch();
+    if (since < duration::zero() && next.time_since_epoch() > duration::max() + since) return cap;
+    const duration d = next - now;
+    return d < cap ? d : cap;
   }
 
   // Resumes fired or destroyed-timer sleepers (not on the cancellation path).
@@ -364,10 +399,36 @@ class timer {
   std::thread thread_;
 };
 
-/// `co_await sleep_for(timer, d[, token])`: see timer.
+namespace detail {
+
+/// `d` in `To` units (truncated toward zero like duration_cast), saturated to
+/// To's range instead of overflowing. Throws std::invalid_argument for a NaN `d`.
+/// The range check is done in long double (no overflow in any unit); the
+/// conversion itself is std::chrono::duration_cast once `d` is known to fit.
+template <class To, class Rep, class Period>
+To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
+  if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
+    if (!(d.count() == d.count())) throw std::invalid_argument("surge::sleep_for: d is NaN");
+  }
+  if constexpr (std::chrono::treat_as_floating_point_v<typename To::rep>) {
+    return std::chrono::duration_cast<To>(d);
+  } else {
+    using wide = std::chrono::duration<long double, typename To::period>;
+    const wide w = std::chrono::duration_cast<wide>(d);
+    if (w >= wide(To::max())) return To::max();
+    if (w <= wide(To::min())) return To::min();
+    return std::chrono::duration_cast<To>(d);
+  }
+}
+
+}  // namespace detail
+
+/// `co_await sleep_for(timer, d[, token])`: see timer. `d` of any unit is
+/// converted to Clock's, saturating (`hours::max()` sleeps until cancelled);
+/// a NaN `d` throws std::invalid_argument.
 template <class Clock, class Rep, class Period>
 [[nodiscard]] auto sleep_for(timer<Clock>& t, std::chrono::duration<Rep, Period> d, std::stop_token token = {}) {
-  return t.sleep_for(std::chrono::duration_cast<typename Clock::duration>(d), std::move(token));
+  return t.sleep_for(detail::saturating_duration_cast<typename Clock::duration>(d), std::move(token));
 }
 
 /// `co_await sleep_until(timer, deadline[, token])`: see timer.

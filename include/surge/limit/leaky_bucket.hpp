@@ -69,6 +69,11 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// that a step of more than 60 s counts as 1 ms and moves its stamp back;
 /// surge does not reproduce that exception).
 ///
+/// **Clock readings at the limits** (time_point::min()/max(), readings more
+/// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
+/// differences saturate, never overflow; a reading far after the last one
+/// finds the meter fresh, and delays saturate to duration::max().
+///
 /// Complexity: admit is O(1). Thread safety: see the modes. Bad input: rate
 /// <= 0, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0) throw
 /// std::invalid_argument naming the argument. burst up to 2^40; delay >
@@ -149,7 +154,7 @@ class leaky_bucket {
   /// Decides one arrival at `now`.
   [[nodiscard]] result admit(time_point now) noexcept {
     if (nginx_) return locked([&] { return admit_state(ng_, now); });
-    const std::int64_t now_u = units_.units(ns_of(now) - epoch_);
+    const std::int64_t now_u = units_.units(detail::sub_sat(ns_of(now), epoch_));
     std::int64_t w = tat_.load(std::memory_order_acquire);
     for (;;) {
       std::int64_t excess = 0;
@@ -183,7 +188,7 @@ class leaky_bucket {
   /// thread-safe for the same `s`.
   [[nodiscard]] result admit_state(state_type& s, time_point now) const noexcept {
     if (nginx_) return nginx_step(s, now);
-    const std::int64_t now_u = units_.units(ns_of(now) - epoch_);
+    const std::int64_t now_u = units_.units(detail::sub_sat(ns_of(now), epoch_));
     std::int64_t excess = 0;
     if (!exact_step(s.tat, now_u, excess)) return result{meter_decision::reject, duration::zero()};
     s.tat = now_u + excess;
@@ -194,10 +199,10 @@ class leaky_bucket {
   [[nodiscard]] bool full_state(const state_type& s, time_point now) const noexcept {
     if (s.tat == empty_tat) return true;
     if (nginx_) {
-      const std::int64_t ms = std::max<std::int64_t>(0, ms_of(now) - s.last_ms);
+      const std::int64_t ms = std::max<std::int64_t>(0, detail::sub_sat(ms_of(now), s.last_ms));
       return s.excess + 1000 <= drained(ms);
     }
-    return s.tat + units_.token() <= units_.units(ns_of(now) - epoch_);
+    return s.tat + units_.token() <= units_.units(detail::sub_sat(ns_of(now), epoch_));
   }
 
  private:
@@ -211,11 +216,10 @@ class leaky_bucket {
     return r;
   }
 
-  static std::int64_t ns_of(time_point t) noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  }
+  static std::int64_t ns_of(time_point t) noexcept { return detail::to_ns_sat(t.time_since_epoch()); }
   static std::int64_t ms_of(time_point t) noexcept {
-    return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    const std::int64_t ns = ns_of(t);  // floor to whole milliseconds
+    return ns / 1'000'000 - (ns % 1'000'000 < 0 ? 1 : 0);
   }
 
   /// Exact mode: excess after an arrival at now_u on state tat; false = reject.
@@ -230,9 +234,10 @@ class leaky_bucket {
 
   result exact_delay(std::int64_t excess, std::int64_t now_u, time_point now) const noexcept {
     if (excess <= delay_u_) return result{meter_decision::admit, duration::zero()};
-    const std::int64_t ns = epoch_ + units_.ns_at(now_u + (excess - delay_u_)) - ns_of(now);
+    const std::int64_t ns =
+        detail::add_sat(detail::sub_sat(epoch_, ns_of(now)), units_.ns_at(now_u + (excess - delay_u_)));
     if (ns <= 0) return result{meter_decision::admit, duration::zero()};
-    return result{meter_decision::delay, std::chrono::ceil<duration>(std::chrono::nanoseconds(ns))};
+    return result{meter_decision::delay, detail::from_ns_ceil<duration>(ns)};
   }
 
   /// rate_m * ms / 1000, saturated (nginx's drained milli-requests).
@@ -250,7 +255,7 @@ class leaky_bucket {
       s.last_ms = now_ms;
       return result{meter_decision::admit, duration::zero()};
     }
-    const std::int64_t ms = std::max<std::int64_t>(0, now_ms - s.last_ms);
+    const std::int64_t ms = std::max<std::int64_t>(0, detail::sub_sat(now_ms, s.last_ms));
     const std::int64_t excess = std::max<std::int64_t>(0, s.excess - drained(ms) + 1000);
     if (excess > burst_m_) return result{meter_decision::reject, duration::zero()};
     s.excess = excess;
@@ -258,7 +263,9 @@ class leaky_bucket {
     if (excess <= delay_m_) return result{meter_decision::admit, duration::zero()};
     const std::int64_t delay_ms = (excess - delay_m_) * 1000 / rate_m_;
     if (delay_ms == 0) return result{meter_decision::admit, duration::zero()};
-    return result{meter_decision::delay, std::chrono::ceil<duration>(std::chrono::milliseconds(delay_ms))};
+    constexpr std::int64_t ms_limit = std::numeric_limits<std::int64_t>::max() / 1'000'000;
+    const std::int64_t delay_ns = delay_ms > ms_limit ? std::numeric_limits<std::int64_t>::max() : delay_ms * 1'000'000;
+    return result{meter_decision::delay, detail::from_ns_ceil<duration>(delay_ns)};
   }
 
   detail::rate_units units_;
@@ -292,7 +299,9 @@ class leaky_bucket {
 /// units, where uber truncates time.Second/rate to whole nanoseconds);
 /// returned times are rounded up to the clock tick.
 ///
-/// Clock going backwards: never credits, never moves the state back.
+/// Clock going backwards: never credits, never moves the state back. Clock
+/// readings at the limits saturate (the returned time point at
+/// time_point::max(), never wrapping to the past).
 /// Complexity O(1). Lock-free: one atomic word updated by CAS. Bad input:
 /// rate <= 0, NaN, infinite or > 1e9 per second, or slack > 2^32, throw
 /// std::invalid_argument.
@@ -321,7 +330,7 @@ class leaky_bucket_pacer {
   /// take at the given clock reading.
   [[nodiscard]] time_point take(time_point now) noexcept {
     const std::int64_t now_ns = ns_of(now);
-    const std::int64_t now_u = units_.units(now_ns - epoch_);
+    const std::int64_t now_u = units_.units(detail::sub_sat(now_ns, epoch_));
     std::int64_t last = state_.load(std::memory_order_acquire);
     std::int64_t next = 0;
     for (;;) {
@@ -334,16 +343,14 @@ class leaky_bucket_pacer {
       if (state_.compare_exchange_weak(last, next, std::memory_order_acq_rel, std::memory_order_acquire)) break;
     }
     if (next <= now_u) return now;
-    const std::int64_t wait = epoch_ + units_.ns_at(next) - now_ns;
+    const std::int64_t wait = detail::add_sat(detail::sub_sat(epoch_, now_ns), units_.ns_at(next));
     if (wait <= 0) return now;
-    return now + std::chrono::ceil<duration>(std::chrono::nanoseconds(wait));
+    return detail::later_sat(now, detail::from_ns_ceil<duration>(wait));
   }
 
  private:
   static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::min();
-  static std::int64_t ns_of(time_point t) noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  }
+  static std::int64_t ns_of(time_point t) noexcept { return detail::to_ns_sat(t.time_since_epoch()); }
 
   detail::rate_units units_;
   std::int64_t epoch_ = 0;

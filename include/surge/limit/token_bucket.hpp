@@ -44,28 +44,45 @@ enum class reserve_status : std::uint8_t {
 /// smaller one caps it). Differences, all deliberate: arithmetic is exact
 /// (x/time/rate keeps float64 tokens; see below); delays are rounded *up* to
 /// the clock tick (x/time/rate truncates, so its caller may wake a fraction of
-/// a nanosecond early); and the clock-backwards policy below.
+/// a nanosecond early); and readings older than the latest (below).
 ///
 /// **Representation.** GCRA ("generic cell rate algorithm", as in Rust's
 /// governor): the state is one 64-bit atomic word holding the theoretical
 /// arrival time TAT (when the bucket will be full again), measured in token
-/// units of 2^-F token (see surge/limit/detail/rate_units.hpp), plus an 8-bit
-/// configuration generation. tokens(t) = burst - max(0, TAT - t). A request
+/// units of 2^-F token (see surge/limit/detail/rate_units.hpp), plus the low
+/// 8 bits of the configuration's generation; the configuration itself sits in
+/// two slots stamped with the full 64-bit generation and read seqlock-style,
+/// so no call computes with a mixture of two configurations, and the
+/// observers re-check the word (see the private `slot`). tokens(t) = burst -
+/// max(0, TAT - t). A request
 /// for n tokens moves TAT by exactly n << F units, so admissions never drift:
 /// over any horizon the limiter admits exactly what the ideal (real-number)
 /// bucket admits for clock readings rounded down to one unit (at most 1 ns for
 /// rates of 0.24/s and above). The rate itself is taken exactly from the double given
 /// (relative error < 2^-62). No `double` in the state.
 ///
-/// **Clock going backwards** (a non-steady Clock): never credits tokens and
-/// never moves the state back. A reading earlier than a previous one sees the
-/// bucket as it was at that earlier time with the later debits applied, i.e.
-/// fewer tokens (x/time/rate instead moves its `last` back). Over a backward
-/// jump of d, the limiter admits nothing extra; it may refuse for up to d.
+/// **Readings older than the latest** (a caller preempted between reading the
+/// clock and calling, threads whose readings interleave, a clock that goes
+/// back): a reading earlier than the latest one the bucket admitted a call at
+/// counts as that latest reading — no time elapsed, so nothing is credited
+/// for the step back and nothing is refused for it either (x/time/rate's
+/// advance(), which then moves its `last` stamp back and credits the interval
+/// a second time when time returns; surge never moves its state back). The
+/// latest admitted reading is kept beside the state word, on its cache line,
+/// and written only by admitting calls (a racing caller may still see an
+/// older one and be judged at its own, earlier reading: never more tokens).
 ///
 /// **Horizon.** Clock readings are taken relative to an epoch; after 2^53
 /// units (52 to 104 days for rates up to 1e9/s, less above) the next call re-bases
 /// the epoch (one CAS, rounding down by < 1 unit, never crediting).
+///
+/// **Clock readings at the limits** (time_point::min()/max(), readings more
+/// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
+/// differences saturate, never overflow. A reading far after the epoch
+/// re-bases (the bucket is full, as after any long idle); one far before it
+/// is a reading older than the latest (above). Waits (delay, time_until_available) are
+/// the true wait saturated to duration::max(); time_to_act saturates at
+/// time_point::max().
 ///
 /// Complexity: every operation O(1); try_acquire/reserve/cancel retry their CAS
 /// under contention (lock-free: some thread always makes progress).
@@ -76,7 +93,8 @@ enum class reserve_status : std::uint8_t {
 /// std::invalid_argument from the constructor and set_rate/set_burst (use
 /// `unlimited()` for no limit). n > burst never passes: try_acquire returns
 /// false, reserve says `exceeds_burst`, time_until_available returns
-/// duration::max(), acquire throws std::invalid_argument.
+/// duration::max(), acquire throws std::invalid_argument. cancel applies once
+/// per reservation (a reservation is move-only; cancel consumes it).
 template <class Clock = std::chrono::steady_clock>
 class token_bucket {
   static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
@@ -88,14 +106,36 @@ class token_bucket {
   using duration = typename Clock::duration;
   using time_point = typename Clock::time_point;
 
-  /// The answer of reserve(): x/time/rate's Reservation.
+  /// The answer of reserve(): x/time/rate's Reservation. Move-only, so that
+  /// one reservation is one object, and cancel() can be applied to it once:
+  /// cancel consumes it (sets `cancelled`; a second cancel does nothing). A
+  /// moved-from reservation is empty (not granted, 0 tokens).
   struct reservation {
     reserve_status status = reserve_status::exceeds_burst;
-    std::size_t tokens = 0;       ///< n reserved (0 when not granted)
-    time_point time_to_act{};     ///< when the tokens are the caller's
-    duration delay{};             ///< time_to_act - now (0 if now), duration::max() if not granted
-    std::int64_t tat_after = 0;   ///< internal: TAT right after this reservation
-    std::uint8_t generation = 0;  ///< internal: configuration it was made under
+    std::size_t tokens = 0;        ///< n reserved (0 when not granted)
+    time_point time_to_act{};      ///< when the tokens are the caller's (saturated to time_point::max())
+    duration delay{};              ///< time_to_act - now (0 if now), duration::max() if not granted
+    bool cancelled = false;        ///< set by cancel(): its tokens were given back (or could not be)
+    std::int64_t tat_after = 0;    ///< internal: TAT right after this reservation
+    std::uint64_t generation = 0;  ///< internal: configuration it was made under (full width)
+
+    reservation() = default;
+    reservation(const reservation&) = delete;
+    reservation& operator=(const reservation&) = delete;
+    reservation(reservation&& o) noexcept { *this = std::move(o); }
+    reservation& operator=(reservation&& o) noexcept {
+      status = o.status;
+      tokens = o.tokens;
+      time_to_act = o.time_to_act;
+      delay = o.delay;
+      cancelled = o.cancelled;
+      tat_after = o.tat_after;
+      generation = o.generation;
+      o.status = reserve_status::exceeds_burst;
+      o.tokens = 0;
+      return *this;
+    }
+    ~reservation() = default;
 
     /// True when granted (x/time/rate's OK()).
     [[nodiscard]] bool ok() const noexcept { return status == reserve_status::granted; }
@@ -126,8 +166,8 @@ class token_bucket {
   /// respect to `other` being modified (a snapshot); used to move buckets into
   /// containers before sharing them.
   token_bucket(const token_bucket& other) noexcept : unlimited_(other.unlimited_) {
-    const std::uint64_t w = other.word_.load(std::memory_order_acquire);
-    const config c = other.load_slot(gen_of(w));
+    config c;
+    const std::uint64_t w = other.load_config(c);
     publish_slot(0, c.units, c.epoch, c.burst, c.rate);
     word_.store(pack(tat_of(w), 0), std::memory_order_release);
   }
@@ -143,12 +183,16 @@ class token_bucket {
   /// try_acquire at the given clock reading (pre-read `now`).
   [[nodiscard]] bool try_acquire(std::size_t n, time_point now) noexcept {
     if (unlimited_) return true;
-    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(ns_of(now));
     std::uint32_t spins = first_pause;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
-      const hot_config c = load_hot(gen_of(w));
-      const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+      config c;
+      if (!load_hot(w, c)) {  // a reconfiguration moved on: start over
+        w = word_.load(std::memory_order_acquire);
+        continue;
+      }
+      const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
       if (rebased(now_u, now_ns, w)) continue;
       const std::int64_t tat = tat_of(w);
       // n <= burst keeps n << f below 2^51 (rate_units::make's choice of f)
@@ -165,8 +209,11 @@ class token_bucket {
         w = again;
         continue;
       }
-      if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire))
+      if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        admitted_at(now_ns);
         return true;
+      }
       contention_pause(spins, w);
     }
   }
@@ -197,18 +244,22 @@ class token_bucket {
       r.delay = duration::zero();
       return r;
     }
-    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t read_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(read_ns);
     std::uint32_t spins = first_pause;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
-      const config c = load_slot(gen_of(w));
-      const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+      config c;
+      if (!load_slot(w, c)) {
+        w = word_.load(std::memory_order_acquire);
+        continue;
+      }
+      const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
       if (rebased(now_u, now_ns, w)) continue;
       const std::int64_t next = std::max(tat_of(w), now_u) + c.units.tokens(n);
       // the tokens are the caller's when tokens(t) >= 0, i.e. t >= next - burst
       const std::int64_t act_u = next - c.units.tokens(c.burst);
-      const std::int64_t act_ns = act_u <= now_u ? now_ns : c.epoch + c.units.ns_at(act_u);
-      const std::int64_t wait_ns = act_ns - now_ns;
+      const std::int64_t wait_ns = act_u <= now_u ? 0 : wait_until(c, act_u, now_ns);
       reserve_status st = reserve_status::granted;
       if (n > c.burst)
         st = reserve_status::exceeds_burst;
@@ -225,12 +276,13 @@ class token_bucket {
       }
       if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
+        admitted_at(now_ns);
         r.status = st;
         r.tokens = n;
-        r.delay = to_duration(wait_ns);
-        r.time_to_act = now + r.delay;
+        r.delay = to_duration(detail::add_sat(wait_ns, detail::sub_sat(now_ns, read_ns)));  // from the caller's reading
+        r.time_to_act = detail::later_sat(now, r.delay);
         r.tat_after = next;
-        r.generation = static_cast<std::uint8_t>(gen_of(w));
+        r.generation = c.generation;
         return r;
       }
       contention_pause(spins, w);
@@ -241,22 +293,32 @@ class token_bucket {
   /// x/time/rate's CancelAt(now): nothing happens when `r` was not granted,
   /// reserved 0 tokens, or its time_to_act is already before `now`; otherwise
   /// r.tokens minus the tokens reserved after r are restored (capped at burst).
-  /// Two deliberate differences: a set_rate/set_burst between reserve and
-  /// cancel makes cancel restore nothing (x/time/rate converts at the old
-  /// rate), and cancel never restores more than r.tokens (x/time/rate can,
-  /// after an earlier cancel of a reservation that was not its latest, since
-  /// its `lastEvent` is not rolled back then). O(1), lock-free.
-  void cancel(const reservation& r) noexcept { cancel(r, Clock::now()); }
+  /// **Once**: cancel consumes `r` (sets r.cancelled, whether or not anything
+  /// was restored); cancelling it again does nothing (x/time/rate's second
+  /// CancelAt restores the tokens again). Three more deliberate differences: a
+  /// set_rate/set_burst between reserve and cancel makes cancel restore
+  /// nothing (x/time/rate converts at the old rate), and cancel never restores
+  /// more than r.tokens (x/time/rate can, after an earlier cancel of a
+  /// reservation that was not its latest, since its `lastEvent` is not rolled
+  /// back then). O(1), lock-free; thread-safe for distinct reservations (one
+  /// reservation is one object: do not cancel the same one from two threads).
+  void cancel(reservation& r) noexcept { cancel(r, Clock::now()); }
 
   /// cancel at the given clock reading.
-  void cancel(const reservation& r, time_point now) noexcept {
+  void cancel(reservation& r, time_point now) noexcept {
+    if (r.cancelled) return;
+    r.cancelled = true;
     if (unlimited_ || !r.ok() || r.tokens == 0 || r.time_to_act < now) return;
-    const std::int64_t now_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(ns_of(now));
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
-      if (gen_of(w) != r.generation) return;
-      const config c = load_slot(gen_of(w));
-      const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+      config c;
+      if (!load_slot(w, c)) {
+        w = word_.load(std::memory_order_acquire);
+        continue;
+      }
+      if (c.generation != r.generation) return;
+      const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
       const std::int64_t tat = tat_of(w);
       // tokens reserved after r: TAT - r.tat_after; never restore more than r took
       const std::int64_t restore = std::min(c.units.tokens(r.tokens), c.units.tokens(r.tokens) - (tat - r.tat_after));
@@ -276,14 +338,15 @@ class token_bucket {
   /// time_until_available at the given clock reading.
   [[nodiscard]] duration time_until_available(std::size_t n, time_point now) const noexcept {
     if (unlimited_) return duration::zero();
-    const std::int64_t now_ns = ns_of(now);
-    const std::uint64_t w = word_.load(std::memory_order_acquire);
-    const config c = load_slot(gen_of(w));
-    if (n > c.burst) return duration::max();
-    const std::int64_t now_u = c.units.units(now_ns - c.epoch);
-    const std::int64_t act_u = std::max(tat_of(w), now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
-    if (act_u <= now_u) return duration::zero();
-    return to_duration(c.epoch + c.units.ns_at(act_u) - now_ns);
+    const std::int64_t read_ns = ns_of(now);
+    const std::int64_t now_ns = judged_ns(read_ns);
+    return observe([&](std::uint64_t w, const config& c) {
+      if (n > c.burst) return duration::max();
+      const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
+      const std::int64_t act_u = std::max(tat_of(w), now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
+      if (act_u <= now_u) return duration::zero();
+      return to_duration(detail::add_sat(wait_until(c, act_u, now_ns), detail::sub_sat(now_ns, read_ns)));
+    });
   }
 
   /// Blocks the calling thread until n tokens are its own: reserve(n), then
@@ -331,34 +394,34 @@ class token_bucket {
 
   /// Tokens per second (+inf when unlimited).
   [[nodiscard]] double rate() const noexcept {
-    return unlimited_ ? std::numeric_limits<double>::infinity()
-                      : load_slot(gen_of(word_.load(std::memory_order_acquire))).rate;
+    return unlimited_ ? std::numeric_limits<double>::infinity() : current().rate;
   }
   /// The burst.
-  [[nodiscard]] std::size_t burst() const noexcept {
-    return static_cast<std::size_t>(load_slot(gen_of(word_.load(std::memory_order_acquire))).burst);
-  }
+  [[nodiscard]] std::size_t burst() const noexcept { return static_cast<std::size_t>(current().burst); }
   /// Tokens available at `now` (negative when reservations are outstanding);
   /// x/time/rate's TokensAt. A racing observer.
   [[nodiscard]] double tokens(time_point now = Clock::now()) const noexcept {
     if (unlimited_) return std::numeric_limits<double>::infinity();
-    const std::uint64_t w = word_.load(std::memory_order_acquire);
-    const config c = load_slot(gen_of(w));
-    const std::int64_t now_u = c.units.units(ns_of(now) - c.epoch);
-    const std::int64_t have = c.units.tokens(c.burst) - std::max<std::int64_t>(0, tat_of(w) - now_u);
-    return std::ldexp(static_cast<double>(have), -static_cast<int>(c.units.f));
+    const std::int64_t now_ns = judged_ns(ns_of(now));
+    return observe([&](std::uint64_t w, const config& c) {
+      const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
+      const std::int64_t have = c.units.tokens(c.burst) - std::max<std::int64_t>(0, tat_of(w) - now_u);
+      return std::ldexp(static_cast<double>(have), -static_cast<int>(c.units.f));
+    });
   }
   /// True when the bucket is full at `now` (indistinguishable from a fresh one).
   [[nodiscard]] bool full(time_point now = Clock::now()) const noexcept {
     if (unlimited_) return true;
-    const std::uint64_t w = word_.load(std::memory_order_acquire);
-    const config c = load_slot(gen_of(w));
-    return tat_of(w) <= c.units.units(ns_of(now) - c.epoch);
+    const std::int64_t now_ns = judged_ns(ns_of(now));
+    return observe(
+        [&](std::uint64_t w, const config& c) { return tat_of(w) <= c.units.units(detail::sub_sat(now_ns, c.epoch)); });
   }
 
   // ---- per-key state, for keyed_limiter (the caller serialises access) ----
 
-  /// The state keyed_limiter keeps per key: the TAT alone (8 bytes); the
+  /// The state keyed_limiter keeps per key: the TAT alone (8 bytes, so no
+  /// latest admitted reading: a per-key call is judged at the reading it is
+  /// given, and one older than an admitted call's sees that call's debit); the
   /// rate, burst and epoch are this bucket's. Horizon: 2^61 units from this
   /// bucket's epoch (36 years for rates <= 1e9/s); set_rate/set_burst on this
   /// bucket do not apply to states.
@@ -373,9 +436,9 @@ class token_bucket {
   /// thread-safe for the same `s`.
   [[nodiscard]] bool try_acquire_state(state_type& s, std::size_t n, time_point now) const noexcept {
     if (unlimited_) return true;
-    const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
+    const config c = current();
     if (n > c.burst) return false;
-    const std::int64_t now_u = c.units.units(ns_of(now) - c.epoch);
+    const std::int64_t now_u = c.units.units(detail::sub_sat(ns_of(now), c.epoch));
     const std::int64_t next = std::max(s.tat, now_u) + c.units.tokens(n);
     if (next - now_u > c.units.tokens(c.burst)) return false;
     s.tat = next;
@@ -385,20 +448,20 @@ class token_bucket {
   /// time_until_available for state `s`.
   [[nodiscard]] duration time_until_available_state(const state_type& s, std::size_t n, time_point now) const noexcept {
     if (unlimited_) return duration::zero();
-    const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
+    const config c = current();
     if (n > c.burst) return duration::max();
     const std::int64_t now_ns = ns_of(now);
-    const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+    const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
     const std::int64_t act_u = std::max(s.tat, now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
     if (act_u <= now_u) return duration::zero();
-    return to_duration(c.epoch + c.units.ns_at(act_u) - now_ns);
+    return to_duration(wait_until(c, act_u, now_ns));
   }
 
   /// True when `s` is full at `now`: indistinguishable from a fresh state.
   [[nodiscard]] bool full_state(const state_type& s, time_point now) const noexcept {
     if (unlimited_) return true;
-    const config c = load_slot(gen_of(word_.load(std::memory_order_acquire)));
-    return s.tat <= c.units.units(ns_of(now) - c.epoch);
+    const config c = current();
+    return s.tat <= c.units.units(detail::sub_sat(ns_of(now), c.epoch));
   }
 
  private:
@@ -406,15 +469,24 @@ class token_bucket {
     detail::rate_units units;
     std::int64_t epoch = 0;
     std::uint64_t burst = 1;
+    std::int64_t burst_u = 1;
     double rate = 1.0;
+    std::uint64_t generation = 0;  ///< full width: which reconfiguration this is
   };
-  // One of two configuration slots, written with release and read with acquire
-  // (plain moves on x86 and arm64's ldar): a reader that races with a rewrite
-  // of its slot always fails its CAS or its validation re-load of the word,
-  // because the rewrite happens only after the word's generation moved, and a
-  // reader that saw any rewritten field synchronises with that writer. (No
-  // standalone fence: ThreadSanitizer does not model them.)
+  // One of two configuration slots, read seqlock-style. The writer (serialised
+  // by writer_) fills the slot of generation g + 1, the one the word does not
+  // name, and only then swings the word to it; the slot it rewrites next is
+  // the one of generation g, after the word has moved on. Each slot carries a
+  // full-width stamp: 2g + 1 while it is being written, 2g when it holds
+  // generation g. A reader loads the stamp, the fields (acquire), the stamp
+  // again, and uses the fields only if both stamps agree, are even and name
+  // the word's generation (the word keeps its low 8 bits): so it never
+  // computes with a mixture of two configurations, however many
+  // reconfigurations it sleeps through. The field stores are release, so a
+  // reader that saw any rewritten field also sees the odd stamp stored before
+  // it. (No standalone fence: ThreadSanitizer does not model them.)
   struct slot {
+    std::atomic<std::uint64_t> stamp{0};
     std::atomic<std::uint64_t> m{0};
     std::atomic<std::uint64_t> sf{0};
     std::atomic<std::int64_t> epoch{0};
@@ -423,21 +495,27 @@ class token_bucket {
     std::atomic<std::uint64_t> rate_bits{0};
   };
 
-  struct hot_config {
-    detail::rate_units units;
-    std::int64_t epoch = 0;
-    std::uint64_t burst = 1;
-    std::int64_t burst_u = 1;
-  };
-
-  /// The fields the hot path needs (no rate, burst in units precomputed).
-  hot_config load_hot(std::uint64_t gen) const noexcept {
+  /// Reads the configuration word `w` names into c; false when the slot no
+  /// longer (or not yet) holds it consistently: the caller reloads the word.
+  bool load_hot(std::uint64_t w, config& c) const noexcept {
     // a branch, not an index: the predictor lets the slot loads start before
     // the word's load completes (an index would make them wait for it)
-    return (gen & 1u) ? load_hot_from(slots_[1]) : load_hot_from(slots_[0]);
+    return (w & 1u) ? read_slot<true>(slots_[1], w, c) : read_slot<true>(slots_[0], w, c);
   }
-  static hot_config load_hot_from(const slot& s) noexcept {
-    hot_config c;
+  bool load_slot(std::uint64_t w, config& c) const noexcept { return read_slot<false>(slots_[w & 1u], w, c); }
+
+  /// The seqlock read of one slot, for a word w the caller loaded with
+  /// acquire. Hot (try_acquire): the fields it needs (not the rate) and one
+  /// stamp load, after them: the acquire load of w already ordered the
+  /// publication of w's generation before these loads, so a stamp still
+  /// naming that generation means no writer touched the slot in between;
+  /// only across a wrap of the word's 8-bit generation can it pass a mixture,
+  /// and then the CAS on the exact word w fails (see the class comment for
+  /// the one exception). The other callers also check the stamp before the
+  /// fields, so they never compute with a mixture at all.
+  template <bool Hot>
+  static bool read_slot(const slot& s, std::uint64_t w, config& c) noexcept {
+    const std::uint64_t stamp = Hot ? 0 : s.stamp.load(std::memory_order_acquire);
     c.units.m = s.m.load(std::memory_order_acquire);
     const std::uint64_t sf = s.sf.load(std::memory_order_acquire);
     c.units.s = static_cast<std::uint32_t>(sf & 0xffffffffu);
@@ -445,7 +523,44 @@ class token_bucket {
     c.epoch = s.epoch.load(std::memory_order_acquire);
     c.burst = s.burst.load(std::memory_order_acquire);
     c.burst_u = s.burst_u.load(std::memory_order_acquire);
+    if constexpr (!Hot) c.rate = std::bit_cast<double>(s.rate_bits.load(std::memory_order_acquire));
+    const std::uint64_t after = s.stamp.load(std::memory_order_acquire);
+    c.generation = after >> 1;
+    // even (not being written) and naming w's generation, in one compare
+    return (after & 0x1ffu) == (gen_of(w) << 1) && (Hot || after == stamp);
+  }
+
+  /// A consistent (word, configuration) pair: the configuration the word
+  /// names, read while the word did not change. Returns the word.
+  std::uint64_t load_config(config& c) const noexcept {
+    for (;;) {
+      const std::uint64_t w = word_.load(std::memory_order_acquire);
+      if (load_slot(w, c) && word_.load(std::memory_order_acquire) == w) return w;
+    }
+  }
+  /// The current configuration.
+  config current() const noexcept {
+    config c;
+    load_config(c);
     return c;
+  }
+  /// f(word, config) for a consistent pair, re-checked (seqlock style): the
+  /// answer is the one for a state the bucket was in during the call.
+  template <class F>
+  auto observe(F&& f) const noexcept {
+    for (;;) {
+      config c;
+      const std::uint64_t w = load_config(c);
+      const auto r = f(w, c);
+      if (word_.load(std::memory_order_acquire) == w) return r;
+    }
+  }
+
+  /// Nanoseconds from now_ns until unit reading act_u of configuration c,
+  /// saturated. Relative first (epoch - now), so a wait near the end of the
+  /// clock's range is still the true wait; only time points saturate.
+  static std::int64_t wait_until(const config& c, std::int64_t act_u, std::int64_t now_ns) noexcept {
+    return detail::add_sat(detail::sub_sat(c.epoch, now_ns), c.units.ns_at(act_u));
   }
 
   // Contention management for the CAS loops. A thread whose CAS lost to
@@ -472,19 +587,18 @@ class token_bucket {
       throw std::invalid_argument("surge::token_bucket: burst must be in [1, 2^40]");
   }
 
-  static std::int64_t ns_of(time_point t) noexcept {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  static std::int64_t ns_of(time_point t) noexcept { return detail::to_ns_sat(t.time_since_epoch()); }
+  /// The reading a call is judged at: the caller's, or the latest admitted
+  /// one when that is later (see the class comment).
+  std::int64_t judged_ns(std::int64_t read_ns) const noexcept {
+    return std::max(read_ns, latest_ns_.load(std::memory_order_relaxed));
   }
-  static std::int64_t max_ns(duration d) noexcept {
-    using namespace std::chrono;
-    if (d >= duration_cast<duration>(nanoseconds(std::int64_t{1} << 62))) return std::int64_t{1} << 62;
-    return duration_cast<nanoseconds>(d).count();
+  void admitted_at(std::int64_t now_ns) noexcept {
+    if (latest_ns_.load(std::memory_order_relaxed) < now_ns) latest_ns_.store(now_ns, std::memory_order_relaxed);
   }
-  /// ns -> duration, rounded up to the clock's tick.
-  static duration to_duration(std::int64_t ns) noexcept {
-    if (ns <= 0) return duration::zero();
-    return std::chrono::ceil<duration>(std::chrono::nanoseconds(ns));
-  }
+  static std::int64_t max_ns(duration d) noexcept { return std::min(detail::to_ns_sat(d), std::int64_t{1} << 62); }
+  /// ns -> duration, rounded up to the clock's tick, saturated.
+  static duration to_duration(std::int64_t ns) noexcept { return detail::from_ns_ceil<duration>(ns); }
 
   static std::uint64_t pack(std::int64_t tat, std::uint64_t gen) noexcept {
     return (static_cast<std::uint64_t>(tat) << 8) | (gen & 0xffu);
@@ -492,28 +606,17 @@ class token_bucket {
   static std::int64_t tat_of(std::uint64_t w) noexcept { return static_cast<std::int64_t>(w) >> 8; }
   static std::uint64_t gen_of(std::uint64_t w) noexcept { return w & 0xffu; }
 
-  config load_slot(std::uint64_t gen) const noexcept {
-    const slot& s = slots_[gen & 1u];
-    config c;
-    c.units.m = s.m.load(std::memory_order_acquire);
-    const std::uint64_t sf = s.sf.load(std::memory_order_acquire);
-    c.units.s = static_cast<std::uint32_t>(sf & 0xffffffffu);
-    c.units.f = static_cast<std::uint32_t>(sf >> 32);
-    c.epoch = s.epoch.load(std::memory_order_acquire);
-    c.burst = s.burst.load(std::memory_order_acquire);
-    c.rate = std::bit_cast<double>(s.rate_bits.load(std::memory_order_acquire));
-    return c;
-  }
-
   void publish_slot(std::uint64_t gen, const detail::rate_units& u, std::int64_t epoch, std::uint64_t burst,
                     double rate) noexcept {
     slot& s = slots_[gen & 1u];
+    s.stamp.store(2 * gen + 1, std::memory_order_relaxed);  // odd: being written
     s.m.store(u.m, std::memory_order_release);
     s.sf.store(static_cast<std::uint64_t>(u.s) | (static_cast<std::uint64_t>(u.f) << 32), std::memory_order_release);
     s.epoch.store(epoch, std::memory_order_release);
     s.burst.store(burst, std::memory_order_release);
     s.burst_u.store(u.tokens(burst), std::memory_order_release);
     s.rate_bits.store(std::bit_cast<std::uint64_t>(rate), std::memory_order_release);
+    s.stamp.store(2 * gen, std::memory_order_release);
   }
 
   void rebase(std::int64_t now_ns) noexcept { reconfigure(now_ns, 0.0, 0, false, true); }
@@ -537,8 +640,12 @@ class token_bucket {
     while (writer_.exchange(true, std::memory_order_acquire)) bo.pause();
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
-      const config c = load_slot(gen_of(w));
-      const std::int64_t now_u = c.units.units(now_ns - c.epoch);
+      config c;
+      if (!load_slot(w, c)) {  // cannot happen while we hold writer_; kept total
+        w = word_.load(std::memory_order_acquire);
+        continue;
+      }
+      const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
       if (only_rebase && now_u < rebase_at && now_u > -rebase_at) break;  // someone else re-based
       const double rate = (only_rebase || burst_change) ? c.rate : new_rate;
       const std::uint64_t burst = (only_rebase || !burst_change) ? c.burst : new_burst;
@@ -549,8 +656,12 @@ class token_bucket {
       const std::int64_t have = c.units.tokens(c.burst) - debt;
       const std::int64_t have_new = convert_down(have, c.units.f, nu.f);
       const std::int64_t debt_new = std::max<std::int64_t>(0, nu.tokens(burst) - have_new);
-      const std::int64_t tat = debt_new == 0 ? full_tat : std::min(debt_new, tat_limit);
-      const std::uint64_t gen = (gen_of(w) + 1) & 0xffu;
+      const std::uint64_t gen = c.generation + 1;
+      // a full bucket's TAT carries the generation's high bits (any TAT at or
+      // below now means full), so the word after a reconfiguration of a full
+      // bucket differs from every earlier one even when the low 8 bits repeat
+      const std::int64_t full = full_tat - static_cast<std::int64_t>((gen >> 8) & 0xfffffu);
+      const std::int64_t tat = debt_new == 0 ? full : std::min(debt_new, tat_limit);
       publish_slot(gen, nu, now_ns, burst, rate);
       if (word_.compare_exchange_weak(w, pack(tat, gen), std::memory_order_acq_rel, std::memory_order_acquire)) break;
     }
@@ -570,6 +681,9 @@ class token_bucket {
   }
 
   alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{0};  // the state; its own line with the config
+  // The latest reading a call was admitted at (a hint: written after the CAS,
+  // relaxed; a racing writer may lower it, which only makes judging stricter).
+  std::atomic<std::int64_t> latest_ns_{std::numeric_limits<std::int64_t>::min()};
   bool unlimited_ = false;
   std::atomic<bool> writer_{false};
   slot slots_[2];

@@ -6,6 +6,7 @@
 
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/queue/queue_closed.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -65,6 +66,20 @@ namespace surge {
 ///   the lines they are filling (see `let_producers_ahead`; it turns itself
 ///   off for a while after a vain wait).
 ///
+/// **Closing.** `close()` (idempotent, thread-safe, O(capacity)) ends the
+/// queue's input: afterwards `try_push`/`try_emplace` return false and
+/// `push`/`emplace` throw surge::queue_closed, enqueuing nothing. Consumers
+/// keep draining: every item pushed before the close is still delivered,
+/// and a blocking `pop()` throws surge::queue_closed only once the queue is
+/// closed and empty -- also a `pop()` that was already waiting when `close()`
+/// was called. `try_pop` on a closed, empty queue returns false/empty as on
+/// any empty queue. A `push` that took its ticket before the close (one that
+/// was waiting for room) is a push before the close: it completes once
+/// consumers make room, and its item is delivered. The close takes effect at
+/// one instant (the tail's atomic update), so "pushed before the close" is
+/// exact. Shutdown of a pipeline: producers finish, then one thread calls
+/// close(); each consumer loops on `pop()` until it throws queue_closed.
+///
 /// **Linearizability.** Every successful operation is linearizable (a push
 /// takes effect at its ticket claim, a pop at its ticket claim), so the queue
 /// is FIFO: items leave in the order their tickets were claimed. `try_*`
@@ -77,7 +92,17 @@ namespace surge {
 /// the consumer's release after destroying the item happens-before the next
 /// producer's acquire, so the next construction never overlaps it. The ticket
 /// counters carry no data and use relaxed atomics: their read-modify-writes
-/// alone make each ticket unique.
+/// alone make each ticket unique (for locked pops, see lock_head). After
+/// construction, **every write to a slot's word is a read-modify-write**
+/// (exchange, compare-and-swap, fetch-or), never a plain store. Two
+/// arguments rest on it. Wake-ups: a waiter sets the waiting bit with a CAS,
+/// and whoever changes the word next swaps it and so *sees* the bit; a plain
+/// store could overwrite a bit set a moment earlier and nobody would notify
+/// the sleeper. Closing: close() runs a releasing RMW over every slot after
+/// it records the close; since all later writes are RMWs they continue its
+/// release sequence, so a waiter that reads any later word (acquire) also
+/// sees the close, and a waiter whose word came earlier has its word changed
+/// (and is notified) by that RMW. Either way no pop sleeps through a close.
 ///
 /// **Exceptions** (basic guarantee, no item lost or duplicated by the queue):
 /// - If constructing the item in its slot throws (`try_push`, `push`,
@@ -189,23 +214,25 @@ class mpmc_queue {
 
   // ---- non-blocking ------------------------------------------------------
 
-  /// Copies `value` in if there is room; false when full (or see the class
-  /// comment: while the previous turn on the tail slot is mid-operation).
+  /// Copies `value` in if there is room; false when full or closed (or see
+  /// the class comment: while the previous turn on the tail slot is
+  /// mid-operation).
   /// O(1), lock-free. Throws what T's copy constructor throws (nothing enqueued).
   [[nodiscard]] bool try_push(const T& value) noexcept(
       std::is_nothrow_copy_constructible_v<T>) requires std::is_copy_constructible_v<T> {
     return try_emplace(value);
   }
 
-  /// Moves `value` in if there is room (`value` is untouched on false).
+  /// Moves `value` in if there is room and the queue is open (`value` is
+  /// untouched on false).
   /// O(1), lock-free. Throws what T's move constructor throws.
   [[nodiscard]] bool try_push(T&& value) noexcept(
       std::is_nothrow_move_constructible_v<T>) requires std::is_move_constructible_v<T> {
     return try_emplace(std::move(value));
   }
 
-  /// Constructs `T(args...)` in place if there is room; the arguments are not
-  /// used on false. O(1), lock-free. Throws what the constructor throws.
+  /// Constructs `T(args...)` in place if there is room and the queue is open;
+  /// the arguments are not used on false. O(1), lock-free. Throws what the constructor throws.
   template <class... Args>
   requires std::is_constructible_v<T, Args...>
   [[nodiscard]] bool try_emplace(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
@@ -213,6 +240,10 @@ class mpmc_queue {
     spot p = locate(t);
     prefetch_for_write(*p.s);
     for (;;) {
+      // Closed: the tail carries closed_bit from then on, so this test (and
+      // the CAS below, which fails once the bit is set) refuses the push.
+      if ((t & closed_bit) != 0) [[unlikely]]
+        return false;
       const std::uint32_t w = p.s->seq.load(std::memory_order_acquire);
       if ((w & ~flag_bits) == p.empty && (exact_ || consumed(t - capacity_))) {
         if (tail_->compare_exchange_weak(t, t + 1, std::memory_order_relaxed, std::memory_order_relaxed)) {
@@ -292,25 +323,29 @@ class mpmc_queue {
   // ---- blocking ----------------------------------------------------------
 
   /// Copies `value` in, waiting while the queue is full. O(1) plus the wait
-  /// (spin, yield, then std::atomic::wait). Throws what T's copy constructor
-  /// throws (nothing enqueued).
-  void push(const T& value) noexcept(std::is_nothrow_copy_constructible_v<T>) requires std::is_copy_constructible_v<T> {
-    emplace(value);
-  }
+  /// (spin, yield, then std::atomic::wait). Throws surge::queue_closed if the
+  /// queue is closed, and what T's copy constructor throws (nothing enqueued).
+  void push(const T& value) requires std::is_copy_constructible_v<T> { emplace(value); }
 
-  /// Moves `value` in, waiting while the queue is full. Throws what T's move
-  /// constructor throws.
-  void push(T&& value) noexcept(std::is_nothrow_move_constructible_v<T>) requires std::is_move_constructible_v<T> {
-    emplace(std::move(value));
-  }
+  /// Moves `value` in, waiting while the queue is full. Throws
+  /// surge::queue_closed if the queue is closed (`value` untouched), and what
+  /// T's move constructor throws.
+  void push(T&& value) requires std::is_move_constructible_v<T> { emplace(std::move(value)); }
 
   /// Constructs `T(args...)` in place, waiting while the queue is full: the
   /// call takes the next tail ticket at once and waits for that slot's turn.
-  /// Throws what the constructor throws (nothing enqueued).
+  /// Throws surge::queue_closed if the queue is closed (the arguments are not
+  /// used), and what the constructor throws (nothing enqueued). A call that
+  /// took its ticket before close() is a push before the close: it waits for
+  /// room as usual and its item is delivered.
   template <class... Args>
   requires std::is_constructible_v<T, Args...>
-  void emplace(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
+  void emplace(Args&&... args) {
     const std::uint64_t t = tail_->fetch_add(1, std::memory_order_relaxed);
+    if ((t & closed_bit) != 0) [[unlikely]] {
+      tail_->fetch_sub(1, std::memory_order_relaxed);  // so size() stays meaningful
+      throw queue_closed();
+    }
     const spot p = locate(t);
     await(p.s->seq, [want = p.empty](std::uint32_t w) { return (w & ~flag_bits) == want; });
     if (!exact_) {
@@ -323,14 +358,16 @@ class mpmc_queue {
 
   /// Removes and returns the oldest item, waiting while the queue is empty: the
   /// call takes the next head ticket at once and waits for that slot's item.
-  /// Throws what T's move constructor (copy constructor, when the move may
-  /// throw and T is copyable) throws; the item then stays at the head.
-  [[nodiscard]] T pop() noexcept(std::is_nothrow_move_constructible_v<T>) requires std::is_move_constructible_v<T> {
+  /// Throws surge::queue_closed when the queue is closed and empty (also when
+  /// it was already waiting at the close); nothing is removed then. Throws
+  /// what T's move constructor (copy constructor, when the move may throw and
+  /// T is copyable) throws; the item then stays at the head.
+  [[nodiscard]] T pop() requires std::is_move_constructible_v<T> {
     if constexpr (locked_pops) {
       for (;;) {
         std::uint64_t h = 0;
         std::uint32_t w = 0;
-        lock_head<true>(h, w);
+        if (!lock_head<true>(h, w)) throw queue_closed();
         const head_guard guard{this, h, w};
         if ((w & hole_bit) != 0) continue;
         return T(std::move_if_noexcept(*guard.item()));
@@ -340,9 +377,17 @@ class mpmc_queue {
       const std::uint64_t h = head_->fetch_add(1, std::memory_order_relaxed);
       const spot p = locate(h);
       const std::uint32_t want = p.full();
-      if ((h & (lag_align_ - 1)) == 0 || (p.s->seq.load(std::memory_order_relaxed) & ~flag_bits) != want)
+      if ((h & (lag_align_ - 1)) == 0 || (p.s->seq.load(std::memory_order_relaxed) & ~flag_bits) != want) {
+        // Ticket h was never pushed and never will be: closed and empty. (A
+        // fast answer; a close that comes later is seen in await.)
+        if (closed_before(h)) throw queue_closed();
         let_producers_ahead(h);
-      const std::uint32_t w = await(p.s->seq, [want](std::uint32_t v) { return (v & ~flag_bits) == want; });
+      }
+      const std::optional<std::uint32_t> got = await(
+          p.s->seq, [want](std::uint32_t v) { return (v & ~flag_bits) == want; },
+          [this, h] { return closed_before(h); });
+      if (!got) throw queue_closed();
+      const std::uint32_t w = *got;
       if ((w & hole_bit) != 0) {
         publish(*p.s, p.next());
         continue;
@@ -363,7 +408,7 @@ class mpmc_queue {
   /// O(1), thread-safe, never blocks.
   [[nodiscard]] size_type size() const noexcept {
     const std::uint64_t h = head_->load(std::memory_order_acquire);
-    const std::uint64_t t = tail_->load(std::memory_order_acquire);
+    const std::uint64_t t = tail_->load(std::memory_order_acquire) & ~closed_bit;
     const auto d = static_cast<std::int64_t>(t - h);
     if (d <= 0) return 0;
     return std::min(static_cast<size_type>(d), capacity_);
@@ -372,25 +417,67 @@ class mpmc_queue {
   /// `size() == 0`, with the same caveat: approximate under concurrency. O(1).
   [[nodiscard]] bool empty() const noexcept { return size() == 0; }
 
+  // ---- closing -----------------------------------------------------------
+
+  /// Closes the queue for input (see the class comment): afterwards try_push
+  /// returns false and push throws surge::queue_closed; items already in the
+  /// queue stay there for consumers, and blocking pops waiting on a closed,
+  /// empty queue (now or later) throw surge::queue_closed. Idempotent;
+  /// thread-safe (any thread, any number of times, concurrently with every
+  /// other member). O(capacity): it visits every slot to wake waiting pops.
+  /// Producers blocked in push on a full queue are not woken: their pushes
+  /// precede the close and complete as consumers make room.
+  void close() noexcept {
+    const std::uint64_t t = tail_->fetch_or(closed_bit, std::memory_order_acq_rel);
+    if ((t & closed_bit) != 0) return;  // already closed (the first close wakes the waiters)
+    // Tickets below t were claimed by pushes before the close; no push will
+    // ever claim another. A pop whose ticket is >= t has no item to wait for.
+    closed_at_.store(t, std::memory_order_release);
+    // Wake every pop that sleeps (or is about to) on any slot. The RMW on
+    // each word continues the close's release sequence (see Memory ordering
+    // in the class comment), and setting closed_mark changes the word for
+    // good (until the slot's next hand-off replaces it with a new lap's), so
+    // every sleeper on it returns from atomic::wait. (Clearing the waiting
+    // bit instead would not do: the first waiter to wake sets it again, and
+    // a sleeper woken later sees its old word and sleeps on.) Waiters that are
+    // not closed out (pushes, pops of items that will still come) re-check,
+    // set the waiting bit again and go back to sleep.
+    for (std::uint64_t i = 0; i <= mask_; ++i) {
+      if ((slots_[i].seq.fetch_or(closed_mark, std::memory_order_acq_rel) & waiting_bit) != 0)
+        slots_[i].seq.notify_all();
+    }
+  }
+
+  /// Whether close() has been called (a snapshot: true stays true). O(1),
+  /// thread-safe, lock-free.
+  [[nodiscard]] bool is_closed() const noexcept { return (tail_->load(std::memory_order_acquire) & closed_bit) != 0; }
+
   /// A copy of the allocator. O(1).
   [[nodiscard]] allocator_type get_allocator() const noexcept { return alloc_; }
 
  private:
-  // Sequence word: bits 4.. hold the lap, bit 3 says a pop is moving the
-  // item out (locked pops only), bit 2 says full (the consumer's turn) or
-  // empty (the producer's turn), bit 1 marks a hole (a push whose
-  // construction threw), bit 0 says somebody sleeps in atomic::wait on it.
+  // Sequence word: bits 5.. hold the lap (it wraps every 2^27 laps), bit 4
+  // is set by close() (only to change the word: see close), bit 3 says a pop
+  // is moving the item out (locked pops only), bit 2 says full (the
+  // consumer's turn) or empty (the producer's turn), bit 1 marks a hole (a
+  // push whose construction threw), bit 0 says somebody sleeps in
+  // atomic::wait on it.
   static constexpr std::uint32_t waiting_bit = 1;
   static constexpr std::uint32_t hole_bit = 2;
   static constexpr std::uint32_t full_bit = 4;
   static constexpr std::uint32_t busy_bit = 8;
-  static constexpr std::uint32_t lap_shift = 4;
+  static constexpr std::uint32_t closed_mark = 16;
+  static constexpr std::uint32_t lap_shift = 5;
+  /// Set in the tail by close() (tickets never come near 2^63).
+  static constexpr std::uint64_t closed_bit = std::uint64_t{1} << 63;
+  /// closed_at_ while the queue is open: above every ticket.
+  static constexpr std::uint64_t open_marker = ~std::uint64_t{0};
   /// Pops whose move (or copy) out of the slot may throw hold the head slot
   /// while they move and advance `head` only once the move succeeded, so a
   /// failed move leaves the item where it was (see the class comment).
   static constexpr bool locked_pops = !std::is_nothrow_move_constructible_v<T> ||
                                       (std::is_move_assignable_v<T> && !std::is_nothrow_move_assignable_v<T>);
-  static constexpr std::uint32_t flag_bits = waiting_bit | hole_bit;
+  static constexpr std::uint32_t flag_bits = waiting_bit | hole_bit | closed_mark;
   static constexpr std::uint32_t spin_polls = 128;  // with pause between: about 3 us on a 2023 x86
   static constexpr std::uint32_t yield_polls = 32;
   static constexpr std::uint64_t batch_lag = 1024;      // tickets; see let_producers_ahead
@@ -440,7 +527,7 @@ class mpmc_queue {
   }
   static constexpr std::uint32_t full_word(std::uint64_t lap) noexcept { return empty_word(lap) | full_bit; }
   /// True when the (flag-free part of) word `w` is at or past `target` in the
-  /// slot's phase order (modulo 2^28 laps).
+  /// slot's phase order (modulo 2^27 laps).
   static constexpr bool reached(std::uint32_t w, std::uint32_t target) noexcept {
     return static_cast<std::int32_t>((w & ~flag_bits) - target) >= 0;
   }
@@ -469,7 +556,7 @@ class mpmc_queue {
   /// slot: the hint starts the line's transfer at once, so it overlaps the
   /// read and the ticket's compare-and-swap. Measured in the non-blocking
   /// 1P1C, 2P2C and 4P4C scenarios with the default build's `prefetcht0`
-  /// (docs/queue.md, third and fifth rounds); the blocking calls gained
+  /// (docs/queue.md, "What we tried"); the blocking calls gained
   /// nothing from it and do not use it.
   static void prefetch_for_write([[maybe_unused]] const slot& s) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
@@ -483,14 +570,25 @@ class mpmc_queue {
     if ((s.seq.exchange(word, std::memory_order_release) & waiting_bit) != 0) s.seq.notify_all();
   }
 
-  /// Waits until `ready(word)`; returns that word (acquire). Three phases:
+  struct never_closed {
+    constexpr bool operator()() const noexcept { return false; }
+  };
+
+  /// Waits until `ready(word)`; returns that word (acquire), or nothing once
+  /// `closed()` says the word will never be ready. Three phases:
   /// poll with a `pause` between reads (`spin_polls`, a few microseconds: the
   /// usual wait is one hand-off away, and waking a sleeper costs far more), then
   /// poll with `yield` between reads (`detail::backoff`; lets the awaited thread
   /// run on an oversubscribed machine), then announce ourselves with the
   /// waiting bit and sleep in `atomic::wait` until the word changes.
-  template <class Ready>
-  static std::uint32_t await(std::atomic<std::uint32_t>& seq, Ready ready) noexcept {
+  /// `closed()` is asked only in the last phase, right before each sleep,
+  /// after the word was read with acquire (or the waiting bit set with an
+  /// acquiring CAS): by the argument in the class comment, it then sees any
+  /// close() whose pass over the slots came before that read, and a later
+  /// pass changes the word and wakes us. The polling phases are bounded, so a
+  /// closed wait ends within a few microseconds and 32 yields.
+  template <class Ready, class Closed = never_closed>
+  static std::optional<std::uint32_t> await(std::atomic<std::uint32_t>& seq, Ready ready, Closed closed = {}) noexcept {
     for (std::uint32_t i = 0; i < spin_polls; ++i) {
       const std::uint32_t w = seq.load(std::memory_order_acquire);
       if (ready(w)) return w;
@@ -505,10 +603,11 @@ class mpmc_queue {
         continue;
       }
       if ((w & waiting_bit) == 0) {
-        if (!seq.compare_exchange_weak(w, w | waiting_bit, std::memory_order_relaxed, std::memory_order_relaxed))
+        if (!seq.compare_exchange_weak(w, w | waiting_bit, std::memory_order_acquire, std::memory_order_relaxed))
           continue;
         w |= waiting_bit;
       }
+      if (closed()) return std::nullopt;
       seq.wait(w, std::memory_order_acquire);
     }
   }
@@ -526,7 +625,7 @@ class mpmc_queue {
   /// the very slot being filled (one serialized transfer per item, measured
   /// as the bottleneck of 1P1C); with the look-ahead it stays 1,000 tickets
   /// (16 KB of 16-byte slots) behind, and both sides stream through lines the
-  /// other is done with (docs/queue.md, fifth round: 1P1C blocking from 60 to
+  /// other is done with (docs/queue.md, Design: 1P1C blocking from 60 to
   /// 150 M/s). A pop whose producers are already far enough ahead pays one
   /// read per block. A wait that polls in vain (the producers are not
   /// streaming: a lone item, a slow producer) costs up to `lag_ / 2` pauses
@@ -562,13 +661,27 @@ class mpmc_queue {
     lag_skip_->store(h + (batch_skip << k), std::memory_order_relaxed);
   }
 
-
   /// Locked pops: takes the head item by setting the busy bit in its slot's
-  /// word (full, or a hole, for the lap of `head`). The compare-and-swap only
-  /// succeeds while the slot still holds ticket `h`'s item, which means `head`
-  /// is still `h`: `head` moves on only after a successful move (head_guard),
-  /// while the word is busy. Returns false (Wait == false) when the head slot
-  /// is empty or another pop is moving its item; with Wait it waits instead.
+  /// word (full, or a hole, for the lap of `head`). Returns false (Wait ==
+  /// false) when the head slot is empty or another pop is moving its item;
+  /// with Wait it waits instead, and returns false only once the queue is
+  /// closed and empty.
+  ///
+  /// What makes ticket `h` unique here: `head` is not advanced by an RMW but
+  /// stored by the one pop that holds the head slot's busy bit (head_guard,
+  /// after a successful move). The busy bit is a lock: only one CAS can set
+  /// it, and until its holder stores `head = h + 1` and hands the slot on, no
+  /// other pop can lock the slot or see `head` move. But the CAS compares a
+  /// 32-bit word, whose lap wraps every 2^27 laps: a pop that read `head`,
+  /// stalled for 2^27 laps of traffic and then found the word of *its* stale
+  /// lap (same bits, a later ticket's item) would lock the slot for the wrong
+  /// ticket and then move `head` backwards. So after the CAS succeeds, `head`
+  /// is read again: still `h` proves the slot holds ticket h's item (`head`
+  /// only grows, reaches `h` only after ticket `h - 1` was taken, and passes
+  /// `h` only after ticket `h` was taken -- by the busy holder, which is now
+  /// us; and the acquiring CAS synchronizes with the publish that followed a
+  /// later `head` store, so a moved `head` is seen). Otherwise the slot is
+  /// released unchanged and the pop starts again from the current head.
   template <bool Wait>
   bool lock_head(std::uint64_t& h, std::uint32_t& w) noexcept {
     h = head_->load(std::memory_order_relaxed);
@@ -576,8 +689,12 @@ class mpmc_queue {
       slot& s = slot_at(h);
       w = s.seq.load(std::memory_order_acquire);
       if ((w & ~flag_bits) == full_word(lap(h))) {
-        if (s.seq.compare_exchange_weak(w, w | busy_bit, std::memory_order_acquire, std::memory_order_relaxed))
-          return true;
+        if (!s.seq.compare_exchange_weak(w, w | busy_bit, std::memory_order_acquire, std::memory_order_relaxed))
+          continue;
+        const std::uint64_t now = head_->load(std::memory_order_relaxed);
+        if (now == h) return true;
+        publish(s, w & ~waiting_bit);  // a stale head: unlock the slot as it was
+        h = now;
         continue;
       }
       const std::uint64_t now = head_->load(std::memory_order_relaxed);
@@ -588,11 +705,21 @@ class mpmc_queue {
       if constexpr (!Wait) {
         return false;
       } else {
+        if (closed_before(h)) return false;
         const std::uint32_t seen = w & ~waiting_bit;
-        await(s.seq, [seen](std::uint32_t v) { return (v & ~waiting_bit) != seen; });
+        if (!await(
+                s.seq, [seen](std::uint32_t v) { return (v & ~waiting_bit) != seen; },
+                [this, h] { return closed_before(h); }))
+          return false;
         h = head_->load(std::memory_order_relaxed);
       }
     }
+  }
+
+  /// Whether ticket `h` lies at or past the tail at close(): no push ever
+  /// took it, so a pop holding it will never get an item (closed and empty).
+  [[nodiscard]] bool closed_before(std::uint64_t h) const noexcept {
+    return h >= closed_at_.load(std::memory_order_acquire);
   }
 
   /// Locked pops: owns the head slot locked by lock_head. On a normal scope
@@ -669,6 +796,9 @@ class mpmc_queue {
   [[no_unique_address]] Allocator alloc_;
   typename block_traits::pointer blocks_{};
   std::size_t block_count_ = 0;
+  // The tail when close() was called (open_marker while open): written once,
+  // read only by pops that find their slot empty, so it may share this line.
+  std::atomic<std::uint64_t> closed_at_{open_marker};
   detail::padded<std::atomic<std::uint64_t>> tail_;
   detail::padded<std::atomic<std::uint64_t>> head_;
   // Hints for blocking pops (let_producers_ahead): the first head ticket whose

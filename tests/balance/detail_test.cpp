@@ -1,32 +1,47 @@
-// Tests of surge/balance/detail/common.hpp: key_hash, backend_lease,
-// health_set, sample_usable and the RCU-like snapshot_cell.
-#include <surge/balance/detail/common.hpp>
+// Tests of the balancer internals in surge/balance/detail/: the argument
+// checks, health_set, sample_usable, thread slots and the RCU-like
+// snapshot_cell.
+#include <surge/balance/detail/health.hpp>
+#include <surge/balance/detail/snapshot.hpp>
+#include <surge/balance/detail/streams.hpp>
+#include <surge/balance/detail/validate.hpp>
 
 #include "surge_test.hpp"
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
-TEST_CASE("key_hash mixes integers and hashes other keys", "[balance][common]") {
-  surge::key_hash h;
-  CHECK(h(std::uint64_t{1}) == surge::detail::mix64(1));
-  CHECK(h(5) == surge::detail::mix64(5));
-  CHECK(h(std::string("a")) == surge::detail::mix64(std::hash<std::string>{}("a")));
-}
-
-TEST_CASE("validation helpers name the argument", "[balance][common]") {
+TEST_CASE("validation helpers name the argument", "[balance][detail]") {
   CHECK_THROWS_WITH(surge::detail::check_count(0, "thing: n"), Catch::Matchers::Contains("thing: n"));
   const std::vector<double> bad{1.0, 0.0};
   CHECK_THROWS_WITH(surge::detail::check_weights(bad, "w"), Catch::Matchers::Contains("weight[1]"));
   CHECK_THROWS_AS(surge::detail::check_weight(-1, "w"), std::invalid_argument);
 }
 
-TEST_CASE("health_set counts and panics", "[balance][common]") {
+TEST_CASE("fit_sum scales weights whose sum overflows by a power of two", "[balance][detail]") {
+  std::vector<double> fine{1.0, 1e308};
+  CHECK(surge::detail::fit_sum(fine, "w") == 0);
+  CHECK(fine == std::vector<double>{1.0, 1e308});
+  std::vector<double> big(100, 1e307);
+  const int k = surge::detail::fit_sum(big, "w");
+  CHECK(k > 0);
+  double sum = 0;
+  for (double x : big) {
+    CHECK(x == std::ldexp(1e307, -k));  // exact: every ratio kept
+    sum += x;
+  }
+  CHECK(std::isfinite(sum));
+  std::vector<double> lost{1.7e308, 1.7e308, 5e-324};  // the last would underflow to 0
+  CHECK_THROWS_WITH(surge::detail::fit_sum(lost, "w"), Catch::Matchers::Contains("weight[2]"));
+}
+
+TEST_CASE("health_set counts and panics", "[balance][detail]") {
   surge::detail::health_set h(3);
   CHECK(h.all_up());
   CHECK(h.set(1, false));
@@ -43,7 +58,7 @@ TEST_CASE("health_set counts and panics", "[balance][common]") {
   CHECK(grown.up(4));
 }
 
-TEST_CASE("sample_usable is uniform over the up backends", "[balance][common]") {
+TEST_CASE("sample_usable is uniform over the up backends", "[balance][detail]") {
   surge::detail::health_set h(10);
   for (std::size_t i = 0; i < 9; ++i) h.set(i, i % 3 == 0);  // up: 0, 3, 6, 9
   surge::detail::sharded_splitmix rng(1);
@@ -58,7 +73,7 @@ TEST_CASE("sample_usable is uniform over the up backends", "[balance][common]") 
   }
 }
 
-TEST_CASE("snapshot_cell: readers see whole values, old ones are freed", "[balance][common]") {
+TEST_CASE("snapshot_cell: readers see whole values, old ones are freed", "[balance][detail]") {
   struct value {
     std::vector<int> v;
     std::atomic<int>* alive;
@@ -101,30 +116,14 @@ TEST_CASE("snapshot_cell: readers see whole values, old ones are freed", "[balan
   CHECK(alive.load() == 0);
 }
 
-TEST_CASE("backend_lease is move-only and releases once", "[balance][common]") {
-  std::atomic<std::int64_t> load{2}, total{2};
-  {
-    surge::backend_lease a(3, &load, &total);
-    surge::backend_lease b(3, &load, &total);
-    surge::backend_lease c;
-    CHECK(c.index() == surge::backend_lease::npos);
-    c = std::move(a);
-    CHECK(std::size_t(c) == 3);
-    b = std::move(c);  // b's own unit released
-    CHECK(load.load() == 1);
-  }
-  CHECK(load.load() == 0);
-  CHECK(total.load() == 0);
-}
-
-TEST_CASE("thread slots are recycled, so few live threads own their slots", "[balance][common]") {
+TEST_CASE("thread slots are recycled, so few live threads own their slots", "[balance][detail]") {
   const std::size_t mine = surge::detail::thread_slot();
-  CHECK(mine == surge::detail::thread_slot()); // stable
+  CHECK(mine == surge::detail::thread_slot());  // stable
   for (int i = 0; i < 40; ++i) {
     std::size_t seen = 0;
     std::thread t([&] { seen = surge::detail::thread_slot(); });
     t.join();
-    CHECK(seen < surge::detail::slot_count); // one thread at a time: an owned slot, never a shared one
+    CHECK(seen < surge::detail::slot_count);  // one thread at a time: an owned slot, never a shared one
     CHECK(seen != mine);
   }
 }

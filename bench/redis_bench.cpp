@@ -1,0 +1,232 @@
+// surge::redis::token_bucket against a redis-server this program starts on
+// loopback: decisions per second and p50/p99 latency per decision for one
+// call per decision, pipelined batches of 16 and 128 keys, and leases of 10
+// and 100 tokens; in the same run, the peer: the fixed-window INCRBY + EXPIRE
+// pipeline of envoyproxy/ratelimit (hand-written here over the same hiredis
+// connection), and the machine's floor, a bare PING round trip.
+//
+// Rows of one scenario alternate, repetition by repetition; medians reported.
+// Goals (ratios in the same run): per call >= 0.9x the INCRBY peer (both are
+// one round trip); leased k = 100 >= 20x per call.
+#include <surge/redis/hiredis.hpp>
+#include <surge/redis/token_bucket.hpp>
+
+#include "bench.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using conn_t = surge::redis::hiredis_connection;
+
+int free_port() {
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+/// redis-server as a child process (no daemon), stopped by the destructor.
+struct redis_server {
+  pid_t pid = 0;
+  int port = 0;
+  bool start() {
+    port = free_port();
+    const std::string p = std::to_string(port);
+    const char* argv[] = {"redis-server", "--port", p.c_str(),    "--bind",  "127.0.0.1", "--save", "",
+                          "--appendonly", "no",     "--loglevel", "warning", nullptr};
+    posix_spawn_file_actions_t quiet;
+    posix_spawn_file_actions_init(&quiet);
+    posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+    const int rc = posix_spawnp(&pid, "redis-server", &quiet, nullptr, const_cast<char* const*>(argv), environ);
+    posix_spawn_file_actions_destroy(&quiet);
+    if (rc != 0) {
+      pid = 0;
+      return false;
+    }
+    conn_t c("127.0.0.1", port);
+    const surge::redis::command ping{"PING"};
+    for (int i = 0; i < 200; ++i) {
+      if (c.pipeline(std::span(&ping, 1), 100ms).status == surge::redis::fault::none) return true;
+      int st = 0;
+      if (::waitpid(pid, &st, WNOHANG) == pid) {
+        pid = 0;
+        return false;
+      }
+      ::usleep(10'000);
+    }
+    return false;
+  }
+  ~redis_server() {
+    if (pid == 0) return;
+    ::kill(pid, SIGTERM);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+  }
+};
+
+/// Latencies of single decisions (ns) and the decisions/s of one run.
+struct sample {
+  double per_second = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+double percentile(std::vector<double>& v, double q) {
+  if (v.empty()) return 0;
+  const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+/// Runs `batch` (which makes `per_batch` decisions) until `decisions` are made;
+/// every decision of a batch has that batch's latency, except in leased mode,
+/// where `batch` reports each decision's own latency through `lat`.
+template <class F>
+sample measure(std::size_t decisions, F&& batch) {
+  std::vector<double> lat;
+  lat.reserve(decisions + 256);
+  const auto t0 = steady::now();
+  while (lat.size() < decisions) batch(lat);
+  const double secs = std::chrono::duration<double>(steady::now() - t0).count();
+  sample s;
+  s.per_second = static_cast<double>(lat.size()) / secs;
+  s.p50_us = percentile(lat, 0.50) / 1e3;
+  s.p99_us = percentile(lat, 0.99) / 1e3;
+  return s;
+}
+
+double since(steady::time_point t0) { return std::chrono::duration<double, std::nano>(steady::now() - t0).count(); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const auto opts = surge_bench::parse_args(argc, argv);
+  redis_server server;
+  if (!server.start()) {
+    fmt::print("surge_bench_redis: skipped: could not start redis-server (install the Debian package redis-server)\n");
+    return 0;
+  }
+  conn_t conn("127.0.0.1", server.port);
+  // a rate no run reaches, so every call is admitted: the cost measured is the decision
+  surge::redis::token_bucket<conn_t> bucket(conn, "bench:", 1e9, 1'000'000, {.timeout = 1s});
+  const std::size_t n = opts.quick ? 2'000 : 20'000;
+
+  std::vector<std::string> keys16, keys128;
+  for (int i = 0; i < 128; ++i) (i < 16 ? keys16 : keys128).push_back("key" + std::to_string(i));
+  keys128.insert(keys128.end(), keys16.begin(), keys16.end());
+  long admitted = 0;
+
+  struct mode {
+    std::string scenario, impl, note;
+    std::function<void(std::vector<double>&)> batch;
+    std::vector<sample> runs = {};
+  };
+  const surge::redis::command ping{"PING"};
+  std::vector<mode> modes;
+  modes.push_back({"round trip floor", "PING (floor)", "one bare PING per call", [&](std::vector<double>& lat) {
+                     const auto t0 = steady::now();
+                     const auto r = conn.pipeline(std::span(&ping, 1), 1s);
+                     surge_bench::do_not_optimize(r.status);
+                     lat.push_back(since(t0));
+                   }});
+  modes.push_back({"one call per decision", "surge try_acquire", "", [&](std::vector<double>& lat) {
+                     const auto t0 = steady::now();
+                     admitted += bucket.try_acquire("key0").allowed;
+                     lat.push_back(since(t0));
+                   }});
+  // envoyproxy/ratelimit's fixed window: INCRBY key hits; EXPIRE key window, pipelined
+  std::vector<surge::redis::command> envoy(2);
+  modes.push_back({"one call per decision", "envoy INCRBY+EXPIRE (hand-written)", "fixed 1 s window, peer",
+                   [&](std::vector<double>& lat) {
+                     const auto t0 = steady::now();
+                     const auto window = std::chrono::duration_cast<std::chrono::seconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count();
+                     const std::string key = "envoy:key0:" + std::to_string(window);
+                     envoy[0] = {"INCRBY", key, "1"};
+                     envoy[1] = {"EXPIRE", key, "1"};
+                     const auto r = conn.pipeline(envoy, 1s);
+                     admitted += r.status == surge::redis::fault::none && r.replies[0].integer <= 1'000'000'000;
+                     lat.push_back(since(t0));
+                   }});
+  for (const auto* keys : {&keys16, &keys128}) {
+    modes.push_back({"pipelined " + std::to_string(keys->size()) + " keys", "surge try_acquire_many",
+                     "latency: the batch's", [&, keys](std::vector<double>& lat) {
+                       const auto t0 = steady::now();
+                       const auto ds = bucket.try_acquire_many(*keys);
+                       const double l = since(t0);
+                       for (const auto& d : ds) {
+                         admitted += d.allowed;
+                         lat.push_back(l);
+                       }
+                     }});
+  }
+  for (const std::size_t k : {std::size_t{10}, std::size_t{100}}) {
+    auto lease = std::make_shared<surge::redis::token_bucket<conn_t>::leased_tokens>();
+    modes.push_back({"leased k=" + std::to_string(k), "surge lease + local try_acquire", "unused tokens given back",
+                     [&, k, lease](std::vector<double>& lat) {
+                       const auto t0 = steady::now();
+                       if (!lease->try_acquire()) {
+                         *lease = bucket.lease("key0", k);
+                         admitted += lease->try_acquire();
+                       } else {
+                         ++admitted;
+                       }
+                       lat.push_back(since(t0));
+                     }});
+  }
+
+  for (int rep = 0; rep < opts.reps; ++rep)
+    for (auto& m : modes)
+      if (surge_bench::selected(opts, m.scenario))
+        m.runs.push_back(measure(m.scenario.rfind("leased", 0) == 0 ? n * 10 : n, m.batch));
+
+  surge_bench::report rep("surge redis: shared token bucket decisions vs envoy's fixed-window INCRBY+EXPIRE");
+  double per_call = 0, peer = 0, leased100 = 0;
+  for (auto& m : modes) {
+    if (m.runs.empty()) continue;
+    std::vector<double> ps, p50, p99;
+    for (const auto& s : m.runs) {
+      ps.push_back(s.per_second);
+      p50.push_back(s.p50_us);
+      p99.push_back(s.p99_us);
+    }
+    const double med = surge_bench::median(ps);
+    if (m.scenario == "one call per decision" && m.impl.rfind("surge", 0) == 0) per_call = med;
+    if (m.scenario == "one call per decision" && m.impl.rfind("envoy", 0) == 0) peer = med;
+    if (m.scenario == "leased k=100") leased100 = med;
+    rep.add({m.scenario, m.impl, med, "decisions/s", surge_bench::better::higher,
+             fmt::format("p50 {:.1f} us, p99 {:.1f} us{}{}", surge_bench::median(p50), surge_bench::median(p99),
+                         m.note.empty() ? "" : "; ", m.note)});
+  }
+  rep.print(opts);
+  if (!opts.json && per_call > 0) {
+    if (peer > 0) fmt::print("\ngoal per call >= 0.9x the INCRBY peer: {:.2f}x\n", per_call / peer);
+    if (leased100 > 0) fmt::print("goal leased k=100 >= 20x per call: {:.1f}x\n", leased100 / per_call);
+  }
+  surge_bench::do_not_optimize(admitted);
+  return 0;
+}

@@ -1,0 +1,146 @@
+/// @file surge/balance/key_hash.hpp
+/// `surge::key_hash`, the default key hash of the hashing balancers
+/// (`maglev`, `consistent_hash_ring`, `rendezvous_hash`, `jump_hash_balancer`).
+#ifndef SURGE_BALANCE_KEY_HASH_HPP
+#define SURGE_BALANCE_KEY_HASH_HPP
+
+#include <surge/detail/hash.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace surge {
+
+namespace detail {
+
+template <class C>
+inline constexpr bool is_char_v = std::is_same_v<C, char> || std::is_same_v<C, wchar_t> || std::is_same_v<C, char8_t> ||
+                                  std::is_same_v<C, char16_t> || std::is_same_v<C, char32_t>;
+
+/// The character type of a key that is text — a pointer to characters, an
+/// array of them, a std::basic_string or a std::basic_string_view — else void.
+template <class K>
+struct text_char {
+  using type = void;
+};
+template <class C>
+requires is_char_v<std::remove_cv_t<C>>
+struct text_char<C*> {
+  using type = std::remove_cv_t<C>;
+};
+template <class C, std::size_t N>
+requires is_char_v<std::remove_cv_t<C>>
+struct text_char<C[N]> {
+  using type = std::remove_cv_t<C>;
+};
+template <class C, class Traits, class Alloc>
+struct text_char<std::basic_string<C, Traits, Alloc>> {
+  using type = C;
+};
+template <class C, class Traits>
+struct text_char<std::basic_string_view<C, Traits>> {
+  using type = C;
+};
+template <class K>
+using text_char_t = typename text_char<std::remove_cv_t<K>>::type;
+
+template <class K>
+inline constexpr bool is_smart_pointer_v = false;
+template <class T, class D>
+inline constexpr bool is_smart_pointer_v<std::unique_ptr<T, D>> = true;
+template <class T>
+inline constexpr bool is_smart_pointer_v<std::shared_ptr<T>> = true;
+
+/// The characters of a text key: up to the first NUL for pointers (a null
+/// pointer is the empty text) and arrays (all N when there is none), the
+/// contents for strings and views.
+template <class K, class C = text_char_t<K>>
+[[nodiscard]] constexpr std::basic_string_view<C> key_text(const K& key) noexcept {
+  if constexpr (std::is_pointer_v<K>) {
+    return key == nullptr ? std::basic_string_view<C>() : std::basic_string_view<C>(key);
+  } else if constexpr (std::is_array_v<K>) {
+    std::size_t len = 0;
+    while (len < std::extent_v<K> && key[len] != C()) ++len;
+    return std::basic_string_view<C>(key, len);
+  } else {
+    return std::basic_string_view<C>(key.data(), key.size());
+  }
+}
+
+}  // namespace detail
+
+/// The default key hash of the hashing balancers.
+///
+/// - Integers and enums: `detail::mix64` of the value (the SplitMix64
+///   finaliser, a 64-bit bijection with full avalanche): deterministic across
+///   runs, processes and platforms.
+/// - Text: `const char*`, `char*`, character arrays (string literals),
+///   `std::string` and `std::string_view` — and the same for `wchar_t`,
+///   `char8_t`, `char16_t` and `char32_t` — hash their *characters*, all to
+///   the same value for the same text: `mix64(std::hash<std::basic_string_view<C>>)`,
+///   which for `std::string` is what this hash always gave. Pointers and
+///   arrays are read as C strings, up to the first NUL (a null pointer is
+///   the empty string; an array without NUL is all of it). Nothing is
+///   allocated. As deterministic as the standard library's string hash
+///   (libstdc++'s is the same in every process).
+/// - Any other pointer (and `std::unique_ptr` / `std::shared_ptr`) does not
+///   compile: its address differs between processes and between two copies
+///   of the same object, so routing by it silently sends equal keys to
+///   different backends. Hash what identifies the object instead (an id, a
+///   name), or pass `reinterpret_cast<std::uintptr_t>(p)` if the address
+///   really is the identity.
+/// - Any other type: `mix64(std::hash<K>)`, so libstdc++'s identity hash of
+///   integers and weak hashes still spread over the whole 64-bit ring; a type
+///   without `std::hash` fails with a static_assert naming the fix.
+///
+/// Transparent (`is_transparent`): one instance hashes every key type, and a
+/// lookup by `std::string_view` or `const char*` finds a `std::string` key.
+/// O(1) for integers, O(length) for text; noexcept except where
+/// `std::hash<K>` may throw.
+struct key_hash {
+  using is_transparent = void;
+
+  template <class K>
+  [[nodiscard]] constexpr std::uint64_t operator()(const K& key) const noexcept(noexcept_for<K>()) {
+    using C = detail::text_char_t<K>;
+    if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {
+      return detail::mix64(static_cast<std::uint64_t>(key));
+    } else if constexpr (!std::is_void_v<C>) {
+      return detail::mix64(static_cast<std::uint64_t>(std::hash<std::basic_string_view<C>>{}(detail::key_text(key))));
+    } else {
+      static_assert(!std::is_pointer_v<K> && !std::is_member_pointer_v<K> && !detail::is_smart_pointer_v<K>,
+                    "surge::key_hash refuses pointer keys: an address differs between processes and between equal "
+                    "objects, so equal keys would go to different backends. Hash an id of the object, or pass "
+                    "reinterpret_cast<std::uintptr_t>(p) if the address is the identity you mean.");
+      static_assert(std::is_default_constructible_v<std::hash<K>>,
+                    "surge::key_hash: this key type has no std::hash; specialise std::hash for it or give the "
+                    "policy its own Hash");
+      if constexpr (std::is_default_constructible_v<std::hash<K>>) {
+        return detail::mix64(static_cast<std::uint64_t>(std::hash<K>{}(key)));
+      } else {
+        return 0;
+      }
+    }
+  }
+
+ private:
+  template <class K>
+  static constexpr bool noexcept_for() noexcept {
+    if constexpr (std::is_integral_v<K> || std::is_enum_v<K> || !std::is_void_v<detail::text_char_t<K>>) {
+      return true;
+    } else if constexpr (std::is_default_constructible_v<std::hash<K>>) {
+      return noexcept(std::hash<K>{}(std::declval<const K&>()));
+    } else {
+      return true;
+    }
+  }
+};
+
+}  // namespace surge
+
+#endif  // SURGE_BALANCE_KEY_HASH_HPP

@@ -1,0 +1,259 @@
+/// @file surge/redis/hiredis.hpp
+/// A surge::redis::connection over hiredis (the only surge header that
+/// includes hiredis; link the `surge::redis` CMake target).
+#ifndef SURGE_REDIS_HIREDIS_HPP
+#define SURGE_REDIS_HIREDIS_HPP
+
+#include <surge/redis/connection.hpp>
+
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace surge::redis {
+
+/// One TCP connection to Redis through hiredis: connects on first use (and
+/// again after any fault) with a connect timeout, pipelines every call's
+/// commands in one write, and waits for the replies no longer than the
+/// call's timeout (poll on the socket against one deadline). After a fault
+/// the connection is dropped, so a late reply is never read by a later call.
+///
+/// Complexity: one write and as many reads as the replies need per call.
+/// Thread safety: not thread-safe — one thread at a time uses a connection
+/// (give each thread its own, or share a hiredis_pool).
+/// Bad input: an empty host, a port outside [1, 65535] or a connect timeout
+/// <= 0 throw std::invalid_argument naming the argument. Faults are results,
+/// never exceptions (std::bad_alloc aside).
+class hiredis_connection {
+ public:
+  /// Does not connect yet: the first pipeline() does, within its timeout and
+  /// `connect_timeout`, whichever is shorter.
+  hiredis_connection(std::string host, int port,
+                     std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100))
+      : host_(std::move(host)), port_(port), connect_timeout_(connect_timeout) {
+    if (host_.empty()) throw std::invalid_argument("surge::redis::hiredis_connection: host must not be empty");
+    if (port < 1 || port > 65535)
+      throw std::invalid_argument("surge::redis::hiredis_connection: port must be in [1, 65535]");
+    if (connect_timeout <= std::chrono::microseconds::zero())
+      throw std::invalid_argument("surge::redis::hiredis_connection: connect_timeout must be > 0");
+  }
+  hiredis_connection(hiredis_connection&& o) noexcept
+      : host_(std::move(o.host_)), port_(o.port_), connect_timeout_(o.connect_timeout_), ctx_(std::move(o.ctx_)) {}
+  hiredis_connection& operator=(hiredis_connection&&) = delete;
+  hiredis_connection(const hiredis_connection&) = delete;
+  hiredis_connection& operator=(const hiredis_connection&) = delete;
+  ~hiredis_connection() = default;
+
+  /// Sends `cmds` in one write and reads their replies, all within `timeout`
+  /// (connecting first if needed). Never throws for a fault.
+  pipeline_result pipeline(std::span<const command> cmds, std::chrono::microseconds timeout) {
+    using steady = std::chrono::steady_clock;
+    const auto deadline = steady::now() + timeout;
+    pipeline_result res;
+    if (cmds.empty()) return res;
+    if (!ctx_ && !connect(std::min(timeout, connect_timeout_), res)) return res;
+    redisContext* c = ctx_.get();
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const command& cmd : cmds) {
+      argv.clear();
+      lens.clear();
+      for (const std::string& a : cmd) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
+        return fail(res, fault::broken, "could not format the command");
+    }
+    for (int done = 0; !done;) {
+      if (!wait(POLLOUT, deadline)) return fail(res, fault::timeout, "write timed out");
+      if (redisBufferWrite(c, &done) != REDIS_OK) return fail(res, fault::broken, error_text());
+    }
+    res.replies.reserve(cmds.size());
+    while (res.replies.size() < cmds.size()) {
+      void* raw = nullptr;
+      if (redisGetReplyFromReader(c, &raw) != REDIS_OK) return fail(res, fault::protocol, error_text());
+      if (raw != nullptr) {
+        res.replies.push_back(convert(static_cast<const redisReply*>(raw)));
+        freeReplyObject(raw);
+        continue;
+      }
+      if (!wait(POLLIN, deadline)) return fail(res, fault::timeout, "no reply within the timeout");
+      if (redisBufferRead(c) != REDIS_OK) return fail(res, fault::broken, error_text());
+    }
+    return res;
+  }
+
+  /// True while a connection is open (it is opened lazily).
+  [[nodiscard]] bool connected() const noexcept { return ctx_ != nullptr; }
+  /// Closes the connection; the next call reconnects.
+  void disconnect() noexcept { ctx_.reset(); }
+  [[nodiscard]] const std::string& host() const noexcept { return host_; }
+  [[nodiscard]] int port() const noexcept { return port_; }
+
+ private:
+  struct context_free {
+    void operator()(redisContext* c) const noexcept { redisFree(c); }
+  };
+
+  bool connect(std::chrono::microseconds budget, pipeline_result& res) {
+    if (budget <= std::chrono::microseconds::zero()) {
+      res.status = fault::timeout;
+      res.message = "no time left to connect";
+      return false;
+    }
+    timeval tv{};
+    tv.tv_sec = static_cast<decltype(tv.tv_sec)>(budget.count() / 1'000'000);
+    tv.tv_usec = static_cast<decltype(tv.tv_usec)>(budget.count() % 1'000'000);
+    std::unique_ptr<redisContext, context_free> c(redisConnectWithTimeout(host_.c_str(), port_, tv));
+    if (!c || c->err) {
+      res.status = fault::unreachable;
+      res.message = "cannot connect to " + host_ + ":" + std::to_string(port_) + ": " +
+                    (c ? std::string(c->errstr) : std::string("out of memory"));
+      return false;
+    }
+    redisSetTimeout(c.get(), tv);  // a backstop for writes; reads poll against the call's deadline
+    ctx_ = std::move(c);
+    return true;
+  }
+
+  pipeline_result& fail(pipeline_result& res, fault f, std::string why) {
+    res.status = f;
+    res.message = std::move(why);
+    res.replies.clear();
+    ctx_.reset();  // never read a late reply as the next call's
+    return res;
+  }
+
+  std::string error_text() const {
+    if (ctx_ && ctx_->err) return std::string(ctx_->errstr);
+    return "connection closed";
+  }
+
+  /// Waits until the socket is ready for `events` or the deadline passes.
+  bool wait(short events, std::chrono::steady_clock::time_point deadline) const {
+    for (;;) {
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) return false;
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      timespec ts{};
+      ts.tv_sec = static_cast<decltype(ts.tv_sec)>(ns / 1'000'000'000);
+      ts.tv_nsec = static_cast<decltype(ts.tv_nsec)>(ns % 1'000'000'000);
+      pollfd p{ctx_->fd, events, 0};
+      const int r = ppoll(&p, 1, &ts, nullptr);
+      if (r > 0) return true;  // ready, or an error the next read/write reports
+      if (r < 0 && errno != EINTR) return false;
+    }
+  }
+
+  static reply convert(const redisReply* r) {
+    reply out;
+    switch (r->type) {
+      case REDIS_REPLY_INTEGER:
+        out.type = reply::kind::integer;
+        out.integer = r->integer;
+        break;
+      case REDIS_REPLY_STRING:
+        out.type = reply::kind::string;
+        out.str.assign(r->str, r->len);
+        break;
+      case REDIS_REPLY_STATUS:
+        out.type = reply::kind::status;
+        out.str.assign(r->str, r->len);
+        break;
+      case REDIS_REPLY_ERROR:
+        out.type = reply::kind::error;
+        out.str.assign(r->str, r->len);
+        break;
+      case REDIS_REPLY_ARRAY:
+        out.type = reply::kind::array;
+        out.elements.reserve(r->elements);
+        for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(convert(r->element[i]));
+        break;
+      default:
+        out.type = reply::kind::nil;
+        break;
+    }
+    return out;
+  }
+
+  std::string host_;
+  int port_;
+  std::chrono::microseconds connect_timeout_;
+  std::unique_ptr<redisContext, context_free> ctx_;
+};
+
+/// A fixed set of hiredis_connections shared by any number of threads: each
+/// pipeline() borrows an idle connection (waiting for one at most the call's
+/// timeout; a fault::timeout if none frees up) and returns it afterwards.
+///
+/// Complexity: one lock to borrow and one to return per call.
+/// Thread safety: thread-safe.
+/// Bad input: size 0 throws std::invalid_argument (as do hiredis_connection's).
+class hiredis_pool {
+ public:
+  hiredis_pool(std::string host, int port, std::size_t size,
+               std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100)) {
+    if (size == 0) throw std::invalid_argument("surge::redis::hiredis_pool: size must be >= 1");
+    all_.reserve(size);
+    for (std::size_t i = 0; i < size; ++i) {
+      all_.push_back(std::make_unique<hiredis_connection>(host, port, connect_timeout));
+      idle_.push_back(all_.back().get());
+    }
+  }
+
+  /// hiredis_connection::pipeline on a borrowed connection, the wait for one
+  /// counted in `timeout`.
+  pipeline_result pipeline(std::span<const command> cmds, std::chrono::microseconds timeout) {
+    using steady = std::chrono::steady_clock;
+    const auto start = steady::now();
+    hiredis_connection* c = nullptr;
+    {
+      std::unique_lock lock(mutex_);
+      if (!ready_.wait_for(lock, timeout, [&] { return !idle_.empty(); })) {
+        pipeline_result r;
+        r.status = fault::timeout;
+        r.message = "no idle connection in the pool within the timeout";
+        return r;
+      }
+      c = idle_.back();
+      idle_.pop_back();
+    }
+    const auto left = timeout - std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - start);
+    pipeline_result r = c->pipeline(cmds, std::max(left, std::chrono::microseconds(1)));
+    {
+      std::lock_guard lock(mutex_);
+      idle_.push_back(c);
+    }
+    ready_.notify_one();
+    return r;
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return all_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<hiredis_connection>> all_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::vector<hiredis_connection*> idle_;
+};
+
+static_assert(connection<hiredis_connection>);
+static_assert(connection<hiredis_pool>);
+
+}  // namespace surge::redis
+
+#endif  // SURGE_REDIS_HIREDIS_HPP

@@ -1,0 +1,570 @@
+/// @file surge/redis/token_bucket.hpp
+/// A token bucket shared by every instance of a service: GCRA computed by a
+/// Lua script on Redis, with the meaning of surge::token_bucket.
+#ifndef SURGE_REDIS_TOKEN_BUCKET_HPP
+#define SURGE_REDIS_TOKEN_BUCKET_HPP
+
+#include <surge/limit/token_bucket.hpp>
+#include <surge/redis/connection.hpp>
+#include <surge/redis/detail/script.hpp>
+#include <surge/resilience/circuit_breaker.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <ranges>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace surge::redis {
+
+/// What a token_bucket does when Redis cannot answer (unreachable, timed out,
+/// connection lost, or the circuit breaker open).
+enum class fault_policy : std::uint8_t {
+  fail_open,    ///< admit every request (availability first)
+  fail_closed,  ///< refuse every request (the limit first)
+  local,        ///< decide with a local surge::token_bucket per key at rate / instances, burst / instances
+  raise,        ///< throw surge::redis::error
+};
+
+/// Who made a decision.
+enum class decision_source : std::uint8_t {
+  redis,        ///< the shared bucket on Redis
+  fail_open,    ///< Redis faulted; the fail_open policy admitted
+  fail_closed,  ///< Redis faulted; the fail_closed policy refused
+  local,        ///< Redis faulted; the local fallback bucket decided
+};
+
+/// The answer to try_acquire / peek (go-redis/redis_rate's Result).
+struct decision {
+  bool allowed = false;
+  /// Tokens left after this call (the whole tokens there now); 0 when a
+  /// fault policy decided.
+  std::uint64_t remaining = 0;
+  /// Zero when allowed; otherwise how long until the same request can pass if
+  /// nobody else takes tokens (rounded up to the microsecond: never too early);
+  /// microseconds::max() when n > burst (it never can). Under a fault policy:
+  /// the breaker's open time (fail_closed) or the local bucket's wait (local).
+  std::chrono::microseconds retry_after{0};
+  /// How long until the bucket is full again (and its key expires).
+  std::chrono::microseconds reset_after{0};
+  /// The server's TIME at the decision, microseconds since the Unix epoch
+  /// (zero when a fault policy decided).
+  std::chrono::microseconds server_time{0};
+  decision_source source = decision_source::redis;
+  fault cause = fault::none;  ///< why a fault policy decided (none when source is redis)
+};
+
+/// Thrown for a Redis fault under fault_policy::raise.
+class error : public std::runtime_error {
+ public:
+  error(fault f, const std::string& what) : std::runtime_error(what), fault_(f) {}
+  [[nodiscard]] fault kind() const noexcept { return fault_; }
+
+ private:
+  fault fault_;
+};
+
+/// Thrown whatever the policy when Redis answers something the limiter cannot
+/// use: a script error, a key holding another type or foreign data, a reply
+/// of the wrong shape, or bytes that are not RESP. These are bugs or
+/// misconfiguration, not outages; the message names the key and the reply.
+class reply_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Configuration of a redis::token_bucket beyond rate and burst.
+struct options {
+  /// Budget of each call's round trip(s), connecting included: no call takes
+  /// longer than this before its fault policy decides.
+  std::chrono::microseconds timeout{50'000};
+  fault_policy on_fault = fault_policy::fail_closed;
+  /// Instances sharing the limit, for fault_policy::local (each then admits
+  /// rate / instances with burst max(1, burst / instances)).
+  std::size_t instances = 1;
+  /// A lease's tokens must be spent within this time of being taken.
+  std::chrono::microseconds lease_hold{1'000'000};
+  /// Consecutive faults that open the circuit breaker (0: never open).
+  std::uint32_t breaker_failures = 3;
+  /// How long the breaker stays open before one call probes Redis again.
+  std::chrono::microseconds breaker_open_for{1'000'000};
+  /// Keys the local fallback remembers at most (then it starts afresh).
+  std::size_t local_max_keys = 10'000;
+};
+
+/// A rate limit shared through Redis: every instance constructing a
+/// token_bucket with the same prefix, rate and burst shares one bucket per
+/// key. The meaning is surge::token_bucket's (x/time/rate's): `rate` tokens
+/// per second, `burst` passing at one instant after a long idle, n tokens per
+/// request; for one key, a sequence of requests gets the decisions a local
+/// surge::token_bucket gives at the server's timestamps.
+///
+/// **On the server.** A Lua script (EVALSHA, falling back to EVAL when the
+/// server lost its script cache) runs GCRA on one string key per bucket,
+/// reading the server's TIME (no client clock skew), in integer microseconds
+/// with the rate as an exact fraction of tokens per microsecond (see
+/// docs/redis.md: no float drift). An admitted call writes the key with a TTL
+/// equal to the time until the bucket is full again; a refused call writes
+/// nothing; an expired key answers as the old state would have.
+///
+/// **Leases.** lease(key, k) takes up to k tokens in one round trip and
+/// serves them locally; the unused ones are given back when the lease ends
+/// (the part of them still ahead of the server's clock). The fleet never
+/// admits more than the bucket allows from the time the tokens were taken;
+/// tokens may be spent up to `lease_hold` after.
+///
+/// **Faults.** Every call's round trip is bounded by `options.timeout`. When
+/// Redis is unreachable, times out or the connection breaks, `on_fault`
+/// decides (the decision's `source` and `cause` say so), and a
+/// surge::circuit_breaker around the connection (open after
+/// `breaker_failures` faults in a row, for `breaker_open_for`, then one
+/// probe) makes a dead Redis cost one fast local decision per call rather
+/// than a timeout per call. No exception escapes for
+/// a Redis fault except under fault_policy::raise; a reply the limiter cannot
+/// use throws reply_error.
+///
+/// Complexity: one round trip per call (try_acquire_many: one for all keys);
+/// O(1) work per key on the server. leased_tokens::try_acquire is local, O(1).
+/// Thread safety: as thread-safe as `Connection` (hiredis_connection: one
+/// thread at a time; hiredis_pool: any number of threads); the breaker and
+/// the local fallback are internally locked. Leases are not thread-safe.
+/// Bad input: rate <= 0, NaN, infinite or > 1e12; burst 0 or > 2^40, or
+/// burst x the rate's denominator (script_rate()) >= 2^52, e.g. a burst
+/// above about 4.5 million at 0.001 tokens/s; timeout <= 0; instances 0;
+/// lease_hold <= 0; a key prefix containing '{' or '}' (it would override the
+/// keys' Cluster hash tags): each throws std::invalid_argument naming the
+/// argument.
+/// n > burst is refused with retry_after = microseconds::max().
+template <connection Connection, class Clock = std::chrono::steady_clock>
+class token_bucket {
+ public:
+  using clock_type = Clock;
+  using time_point = typename Clock::time_point;
+
+  class leased_tokens;
+
+  /// Shares the bucket named by `key_prefix` + key on `conn` (which must
+  /// outlive this object). Throws std::invalid_argument (see class doc).
+  token_bucket(Connection& conn, std::string key_prefix, double rate_per_second, std::size_t burst, options opts = {})
+      : conn_(&conn),
+        prefix_(std::move(key_prefix)),
+        rate_(rate_per_second),
+        burst_(burst),
+        opts_(opts),
+        breaker_(breaker_options(opts)) {
+    if (!std::isfinite(rate_per_second) || rate_per_second <= 0 || rate_per_second > 1e12)
+      throw std::invalid_argument("surge::redis::token_bucket: rate_per_second must be finite, > 0 and <= 1e12");
+    if (burst == 0 || burst > (std::size_t{1} << 40))
+      throw std::invalid_argument("surge::redis::token_bucket: burst must be in [1, 2^40]");
+    if (prefix_.find_first_of("{}") != std::string::npos)
+      throw std::invalid_argument(
+          "surge::redis::token_bucket: key_prefix must not contain '{' or '}' (it would override the keys' "
+          "Redis Cluster hash tags)");
+    if (opts.timeout <= std::chrono::microseconds::zero())
+      throw std::invalid_argument("surge::redis::token_bucket: options.timeout must be > 0");
+    if (opts.instances == 0) throw std::invalid_argument("surge::redis::token_bucket: options.instances must be >= 1");
+    if (opts.lease_hold <= std::chrono::microseconds::zero())
+      throw std::invalid_argument("surge::redis::token_bucket: options.lease_hold must be > 0");
+    units_ = detail::make_rational_rate(rate_per_second, burst);
+    if (units_.a == 0)
+      throw std::invalid_argument(
+          "surge::redis::token_bucket: rate_per_second and burst: the refill time of burst tokens in "
+          "microseconds times the rate's denominator exceeds 2^52 (lower burst or use a simpler rate)");
+    if (opts.breaker_failures == 0) breaker_.transition_to(breaker_state::disabled);
+    sha_ = detail::sha1_hex(detail::gcra_script);
+    a_ = std::to_string(units_.a);
+    b_ = std::to_string(units_.b);
+    burst_s_ = std::to_string(burst);
+  }
+
+  token_bucket(const token_bucket&) = delete;
+  token_bucket& operator=(const token_bucket&) = delete;
+
+  /// Takes n tokens from `key`'s bucket if all n are there (x/time/rate's
+  /// AllowN at the server's time). One round trip.
+  [[nodiscard]] decision try_acquire(std::string_view key, std::size_t n = 1) {
+    return try_acquire(key, n, Clock::now());
+  }
+  /// try_acquire with the local clock reading given (used by the breaker and
+  /// the local fallback only; Redis decides on its own clock).
+  [[nodiscard]] decision try_acquire(std::string_view key, std::size_t n, time_point now) {
+    return one(key, n, 'a', now);
+  }
+
+  /// The decision try_acquire(key, n) would get now, taking nothing.
+  [[nodiscard]] decision peek(std::string_view key, std::size_t n = 1) { return peek(key, n, Clock::now()); }
+  [[nodiscard]] decision peek(std::string_view key, std::size_t n, time_point now) { return one(key, n, 'p', now); }
+
+  /// try_acquire(key, n) for every key, in one pipelined round trip; the
+  /// decisions in the order of `keys`. A fault decides every key by policy.
+  template <std::ranges::input_range Keys>
+  requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+  [[nodiscard]] std::vector<decision> try_acquire_many(const Keys& keys, std::size_t n = 1) {
+    return try_acquire_many(keys, n, Clock::now());
+  }
+  template <std::ranges::input_range Keys>
+  requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+  [[nodiscard]] std::vector<decision> try_acquire_many(const Keys& keys, std::size_t n, time_point now) {
+    std::vector<std::string> full;
+    for (auto&& k : keys) full.push_back(full_key(std::string_view(k)));
+    if (full.empty()) return {};
+    std::vector<command> cmds;
+    cmds.reserve(full.size());
+    for (const auto& fk : full) cmds.push_back(script_command(fk, n, 'a', {}));
+    std::vector<decision> out;
+    out.reserve(full.size());
+    round_trip rt = run(cmds, now);
+    for (std::size_t i = 0; i < full.size(); ++i)
+      out.push_back(rt.f == fault::none ? parse(rt.replies[i], full[i]).d : fallback(full[i], n, rt, now));
+    return out;
+  }
+
+  /// Forgets `key`'s state (the bucket is full again). Returns fault::none on
+  /// success; a fault otherwise (fault_policy::raise throws instead).
+  fault reset(std::string_view key) { return reset(key, Clock::now()); }
+  fault reset(std::string_view key, time_point now) {
+    const command cmd{"DEL", full_key(key)};
+    round_trip rt = run(std::span<const command>(&cmd, 1), now, false);
+    if (rt.f != fault::none && opts_.on_fault == fault_policy::raise) throw error(rt.f, rt.message);
+    return rt.f;
+  }
+
+  /// Takes up to k tokens (at most burst) from `key` in one round trip, to be
+  /// served locally by the returned lease; what it does not use goes back to
+  /// the bucket when it ends. A lease with nothing granted carries the
+  /// refusal (result().retry_after). Under a fault the policy grants: k
+  /// (fail_open), 0 (fail_closed) or what the local fallback has.
+  [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k) { return lease(key, k, Clock::now()); }
+  [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k, time_point now) {
+    const std::string fk = full_key(key);
+    const std::size_t want = std::min(k, burst_);
+    const command cmd = script_command(fk, want, 'l', {});
+    round_trip rt = run(std::span<const command>(&cmd, 1), now);
+    leased_tokens l;
+    l.expires_ = now + std::chrono::duration_cast<typename Clock::duration>(opts_.lease_hold);
+    if (rt.f == fault::none) {
+      parsed p = parse(rt.replies[0], fk);
+      l.decision_ = p.d;
+      l.granted_ = l.left_ = p.granted;
+      if (p.granted > 0) {
+        l.owner_ = this;
+        l.key_ = fk;
+        l.tat_ = std::move(p.tat);
+      }
+      return l;
+    }
+    l.decision_ = fallback(fk, 1, rt, now);
+    std::size_t g = 0;
+    if (l.decision_.source == decision_source::fail_open) {
+      g = want;
+    } else if (l.decision_.allowed) {  // local: one taken by fallback(); take more while there
+      g = 1;
+      while (g < want && local_take(fk, 1, now).allowed) ++g;
+    }
+    l.granted_ = l.left_ = g;
+    return l;
+  }
+
+  /// The Redis key of `key`: the prefix followed by the key. Hash tags in
+  /// `key` ("user:{42}") decide its Cluster slot, since the prefix has none.
+  [[nodiscard]] std::string full_key(std::string_view key) const {
+    std::string s;
+    s.reserve(prefix_.size() + key.size());
+    s.append(prefix_).append(key);
+    return s;
+  }
+
+  /// Redis Cluster's hash slot of a full key (CRC16 of its hash tag or of all
+  /// of it, mod 16384).
+  [[nodiscard]] static std::uint16_t cluster_slot(std::string_view full) noexcept { return detail::cluster_slot(full); }
+
+  [[nodiscard]] double rate() const noexcept { return rate_; }
+  [[nodiscard]] std::size_t burst() const noexcept { return burst_; }
+  [[nodiscard]] const options& config() const noexcept { return opts_; }
+  /// The rate the script uses, as tokens per microsecond = numerator /
+  /// denominator (equal to the rate given for decimal and simple rates).
+  [[nodiscard]] std::pair<std::int64_t, std::int64_t> script_rate() const noexcept { return {units_.a, units_.b}; }
+  /// True while the circuit breaker keeps calls away from Redis.
+  [[nodiscard]] bool breaker_open() const noexcept {
+    const breaker_state st = breaker_.state();
+    return st == breaker_state::open || st == breaker_state::forced_open || st == breaker_state::half_open;
+  }
+  /// The circuit breaker around the connection (for its state, metrics and
+  /// listener-free manual transitions).
+  [[nodiscard]] surge::circuit_breaker<Clock>& breaker() noexcept { return breaker_; }
+  /// The script's source and SHA-1 (to SCRIPT LOAD it ahead, if wanted).
+  [[nodiscard]] static std::string_view script() noexcept { return detail::gcra_script; }
+  [[nodiscard]] const std::string& script_sha() const noexcept { return sha_; }
+
+  /// Tokens taken by lease(), served locally. Move-only; not
+  /// thread-safe. Ending it (destructor, release(), move-assignment) gives
+  /// its unused tokens back in one round trip, ignoring faults (tokens not
+  /// given back are lost to the fleet for a while, never over-admitted).
+  class leased_tokens {
+   public:
+    leased_tokens() = default;
+    leased_tokens(leased_tokens&& o) noexcept { take(std::move(o)); }
+    leased_tokens& operator=(leased_tokens&& o) noexcept {
+      if (this != &o) {
+        release();
+        take(std::move(o));
+      }
+      return *this;
+    }
+    ~leased_tokens() { release(); }
+
+    /// Takes n of the leased tokens if n are left and the lease has not
+    /// outlived lease_hold. O(1), no round trip.
+    [[nodiscard]] bool try_acquire(std::size_t n = 1) noexcept { return try_acquire(n, Clock::now()); }
+    [[nodiscard]] bool try_acquire(std::size_t n, time_point now) noexcept {
+      if (n > left_ || now >= expires_) return false;
+      left_ -= n;
+      return true;
+    }
+    /// Tokens still to serve (before expiry).
+    [[nodiscard]] std::size_t remaining() const noexcept { return left_; }
+    /// Tokens the lease got.
+    [[nodiscard]] std::size_t granted() const noexcept { return granted_; }
+    /// The decision that made the lease (retry_after when nothing was granted).
+    [[nodiscard]] const decision& result() const noexcept { return decision_; }
+    /// Gives the unused tokens back now (one round trip, faults ignored).
+    void release() noexcept {
+      if (owner_ != nullptr && left_ > 0) {
+        try {
+          owner_->give_back(key_, left_, tat_);
+        } catch (...) {  // a reply_error here must not escape a destructor
+        }
+      }
+      owner_ = nullptr;
+      left_ = 0;
+    }
+
+   private:
+    friend class token_bucket;
+    void take(leased_tokens&& o) noexcept {
+      owner_ = std::exchange(o.owner_, nullptr);
+      key_ = std::move(o.key_);
+      tat_ = std::move(o.tat_);
+      left_ = std::exchange(o.left_, 0);
+      granted_ = o.granted_;
+      expires_ = o.expires_;
+      decision_ = o.decision_;
+    }
+    token_bucket* owner_ = nullptr;
+    std::string key_;
+    std::string tat_;
+    std::size_t left_ = 0;
+    std::size_t granted_ = 0;
+    time_point expires_{};
+    decision decision_{};
+  };
+
+ private:
+  struct round_trip {
+    fault f = fault::none;
+    std::string message;
+    std::vector<reply> replies;
+  };
+  struct parsed {
+    decision d;
+    std::size_t granted = 0;
+    std::string tat;
+  };
+
+  command script_command(const std::string& fk, std::size_t n, char mode, const std::string& tat) const {
+    command c{"EVALSHA", sha_, "1", fk, a_, b_, burst_s_, std::to_string(n), std::string(1, mode)};
+    if (!tat.empty()) c.push_back(tat);
+    return c;
+  }
+
+  decision one(std::string_view key, std::size_t n, char mode, time_point now) {
+    const std::string fk = full_key(key);
+    const command cmd = script_command(fk, n, mode, {});
+    round_trip rt = run(std::span<const command>(&cmd, 1), now);
+    if (rt.f != fault::none) return fallback(fk, n, rt, now);
+    return parse(rt.replies[0], fk).d;
+  }
+
+  void give_back(const std::string& fk, std::size_t n, const std::string& tat) {
+    const command cmd = script_command(fk, n, 'g', tat);
+    round_trip rt = run(std::span<const command>(&cmd, 1), Clock::now());
+    if (rt.f == fault::none) (void)parse(rt.replies[0], fk);
+  }
+
+  static bool noscript(const reply& r) noexcept {
+    return r.type == reply::kind::error && r.str.rfind("NOSCRIPT", 0) == 0;
+  }
+
+  /// One round trip through the breaker, with EVAL for scripts the server no
+  /// longer knows, within one timeout budget. Throws reply_error for a
+  /// protocol fault.
+  round_trip run(std::span<const command> cmds, time_point now, bool scripts = true) {
+    round_trip rt;
+    if (!breaker_.try_acquire_permission(now)) {
+      rt.f = fault::circuit_open;
+      rt.message = "surge::redis::token_bucket: circuit breaker open after repeated Redis faults";
+      return rt;
+    }
+    using steady = std::chrono::steady_clock;
+    const auto start = steady::now();
+    pipeline_result res = conn_->pipeline(cmds, opts_.timeout);
+    if (res.status == fault::none && res.replies.size() != cmds.size()) {
+      res.status = fault::protocol;
+      res.message = "connection returned " + std::to_string(res.replies.size()) + " replies for " +
+                    std::to_string(cmds.size()) + " commands";
+    }
+    if (res.status == fault::none && scripts) {
+      std::vector<command> again;
+      std::vector<std::size_t> where;
+      for (std::size_t i = 0; i < res.replies.size(); ++i) {
+        if (!noscript(res.replies[i])) continue;
+        command c = cmds[i];
+        c[0] = "EVAL";
+        c[1] = std::string(detail::gcra_script);
+        again.push_back(std::move(c));
+        where.push_back(i);
+      }
+      if (!again.empty()) {
+        const auto left = opts_.timeout - std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - start);
+        if (left <= std::chrono::microseconds::zero()) {
+          res.status = fault::timeout;
+          res.message = "timed out before EVAL (the server had lost the script)";
+        } else {
+          pipeline_result r2 = conn_->pipeline(again, left);
+          if (r2.status == fault::none && r2.replies.size() != again.size()) {
+            r2.status = fault::protocol;
+            r2.message = "connection returned the wrong number of replies";
+          }
+          if (r2.status != fault::none) {
+            res.status = r2.status;
+            res.message = std::move(r2.message);
+          } else {
+            for (std::size_t j = 0; j < where.size(); ++j) res.replies[where[j]] = std::move(r2.replies[j]);
+          }
+        }
+      }
+    }
+    const auto elapsed = std::chrono::duration_cast<typename Clock::duration>(steady::now() - start);
+    if (res.status == fault::protocol) {
+      breaker_.release_permission();
+      throw reply_error("surge::redis::token_bucket: the server's reply is not RESP (is it Redis?): " + res.message);
+    }
+    if (res.status != fault::none) {
+      breaker_.on_failure(elapsed, now);
+      rt.f = res.status;
+      rt.message = "surge::redis::token_bucket: Redis " + std::string(to_string(res.status)) + ": " + res.message;
+      return rt;
+    }
+    breaker_.on_success(elapsed, now);
+    rt.replies = std::move(res.replies);
+    return rt;
+  }
+
+  /// The script's reply as a decision; throws reply_error when it is not one.
+  parsed parse(const reply& r, const std::string& fk) const {
+    const auto bad = [&](const std::string& why) {
+      return reply_error("surge::redis::token_bucket: key '" + fk + "': " + why);
+    };
+    if (r.type == reply::kind::error) throw bad("Redis replied with an error: " + r.str);
+    if (r.type != reply::kind::array || r.elements.size() != 7) throw bad("unexpected reply to the limiter script");
+    for (std::size_t i = 0; i < 6; ++i)
+      if (r.elements[i].type != reply::kind::integer) throw bad("unexpected reply to the limiter script");
+    const reply& t = r.elements[6];
+    if (t.type != reply::kind::string) throw bad("unexpected reply to the limiter script");
+    const auto v = [&](std::size_t i) { return r.elements[i].integer; };
+    if ((v(0) != 0 && v(0) != 1) || v(1) < 0 || v(2) < -1 || v(3) < 0 || v(4) <= 0 || v(5) < 0)
+      throw bad("the limiter script returned impossible values");
+    parsed p;
+    p.d.allowed = v(0) == 1;
+    p.d.remaining = static_cast<std::uint64_t>(v(1));
+    p.d.retry_after = v(2) < 0 ? std::chrono::microseconds::max() : std::chrono::microseconds(v(2));
+    p.d.reset_after = std::chrono::microseconds(v(3));
+    p.d.server_time = std::chrono::microseconds(v(4));
+    p.granted = static_cast<std::size_t>(v(5));
+    p.tat = t.str;
+    return p;
+  }
+
+  decision fallback(const std::string& fk, std::size_t n, const round_trip& rt, time_point now) {
+    decision d;
+    d.cause = rt.f;
+    switch (opts_.on_fault) {
+      case fault_policy::raise:
+        throw error(rt.f, rt.message);
+      case fault_policy::fail_open:
+        d.allowed = n <= burst_;
+        d.retry_after = d.allowed ? std::chrono::microseconds::zero() : std::chrono::microseconds::max();
+        d.source = decision_source::fail_open;
+        return d;
+      case fault_policy::fail_closed:
+        d.allowed = false;
+        d.retry_after = n <= burst_ ? opts_.breaker_open_for : std::chrono::microseconds::max();
+        d.source = decision_source::fail_closed;
+        return d;
+      case fault_policy::local: {
+        decision l = local_take(fk, n, now);
+        l.cause = rt.f;
+        return l;
+      }
+    }
+    return d;
+  }
+
+  decision local_take(const std::string& fk, std::size_t n, time_point now) {
+    decision d;
+    d.source = decision_source::local;
+    std::lock_guard lock(local_mutex_);
+    if (local_.size() >= opts_.local_max_keys) local_.clear();
+    auto it = local_.find(fk);
+    if (it == local_.end()) {
+      const double r = rate_ / static_cast<double>(opts_.instances);
+      const std::size_t b = std::max<std::size_t>(1, burst_ / opts_.instances);
+      it = local_.emplace(fk, std::make_unique<surge::token_bucket<Clock>>(r, b, now)).first;
+    }
+    d.allowed = it->second->try_acquire(n, now);
+    if (!d.allowed) {
+      const auto w = it->second->time_until_available(n, now);
+      d.retry_after = w == Clock::duration::max() ? std::chrono::microseconds::max()
+                                                  : std::chrono::ceil<std::chrono::microseconds>(w);
+    }
+    return d;
+  }
+
+  /// The breaker opens when the last `breaker_failures` calls all faulted,
+  /// stays open `breaker_open_for`, then lets one probe decide.
+  static typename surge::circuit_breaker<Clock>::options breaker_options(const options& o) {
+    const std::size_t n = std::max<std::uint32_t>(1, o.breaker_failures);
+    return {.failure_rate_threshold = 100.0,
+            .window = window_type::count_based,
+            .window_size = n,
+            .minimum_calls = n,
+            .wait_in_open = o.breaker_open_for,
+            .half_open_calls = 1};
+  }
+
+  Connection* conn_;
+  std::string prefix_;
+  double rate_;
+  std::size_t burst_;
+  options opts_;
+  surge::circuit_breaker<Clock> breaker_;
+  detail::rational_rate units_{};
+  std::string sha_, a_, b_, burst_s_;
+  std::mutex local_mutex_;
+  std::unordered_map<std::string, std::unique_ptr<surge::token_bucket<Clock>>> local_;
+};
+
+}  // namespace surge::redis
+
+#endif  // SURGE_REDIS_TOKEN_BUCKET_HPP

@@ -1,0 +1,890 @@
+/// @file surge/resilience/circuit_breaker.hpp
+/// `circuit_breaker<Clock>`: resilience4j's circuit breaker state machine
+/// (closed / open / half-open, plus disabled and forced-open) over a count- or
+/// time-based sliding window, with a lock-free closed path.
+#ifndef SURGE_RESILIENCE_CIRCUIT_BREAKER_HPP
+#define SURGE_RESILIENCE_CIRCUIT_BREAKER_HPP
+
+#include <surge/detail/cache_line.hpp>
+
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace surge {
+
+/// The five states of resilience4j's CircuitBreaker (METRICS_ONLY aside).
+enum class breaker_state : std::uint8_t {
+  closed,      ///< calls pass; outcomes fill the sliding window
+  open,        ///< calls are refused until `wait_in_open` has passed
+  half_open,   ///< exactly `half_open_calls` probes pass; their outcomes decide
+  disabled,    ///< calls pass, nothing is recorded (only a manual transition leaves it)
+  forced_open  ///< calls are refused (only a manual transition leaves it)
+};
+
+/// "closed", "open", "half_open", "disabled", "forced_open".
+[[nodiscard]] constexpr std::string_view to_string(breaker_state s) noexcept {
+  switch (s) {
+    case breaker_state::closed:
+      return "closed";
+    case breaker_state::open:
+      return "open";
+    case breaker_state::half_open:
+      return "half_open";
+    case breaker_state::disabled:
+      return "disabled";
+    case breaker_state::forced_open:
+      return "forced_open";
+  }
+  return "unknown";
+}
+
+/// How the closed state's sliding window is measured.
+enum class window_type : std::uint8_t {
+  count_based,  ///< the last `window_size` outcomes
+  time_based    ///< the outcomes of the last `window_size` seconds
+};
+
+/// Thrown by circuit_breaker::call when the breaker refuses the call
+/// (resilience4j's CallNotPermittedException). An immutable value type.
+class breaker_open : public std::runtime_error {
+ public:
+  explicit breaker_open(breaker_state s)
+      : std::runtime_error("surge::circuit_breaker: call not permitted (state " + std::string(to_string(s)) + ")"),
+        state_(s) {}
+  /// The state that refused the call (open, half_open with no probe left, or forced_open).
+  [[nodiscard]] breaker_state state() const noexcept { return state_; }
+
+ private:
+  breaker_state state_;
+};
+
+/// A snapshot of a breaker's current window (resilience4j's Metrics).
+struct breaker_metrics {
+  breaker_state state = breaker_state::closed;
+  double failure_rate = -1.0;    ///< percent; -1 while fewer than the minimum calls are buffered
+  double slow_call_rate = -1.0;  ///< percent; -1 likewise
+  std::uint64_t buffered_calls = 0;
+  std::uint64_t failed_calls = 0;  ///< including slow failures
+  std::uint64_t slow_calls = 0;    ///< slow successes and slow failures
+};
+
+/// circuit_breaker's configuration (designated initialisers), with
+/// resilience4j's names (in snake case) and defaults.
+struct circuit_breaker_options {
+  /// Open when the failure rate (percent) of the window is >= this. (0, 100].
+  double failure_rate_threshold = 50.0;
+  /// Open when the rate (percent) of slow calls is >= this. (0, 100].
+  double slow_call_rate_threshold = 100.0;
+  /// A call that took longer than this is slow. > 0.
+  std::chrono::nanoseconds slow_call_duration = std::chrono::seconds(60);
+  /// count_based: the last `window_size` calls; time_based: the last `window_size` seconds.
+  window_type window = window_type::count_based;
+  /// Calls (count-based, [1, 2^20 - 1]) or seconds (time-based, [1, 86400]).
+  std::size_t window_size = 100;
+  /// No decision before this many outcomes are in the window (>= 1). For a
+  /// count-based window the effective value is min(minimum_calls, window_size).
+  std::size_t minimum_calls = 100;
+  /// How long the breaker stays open before the next permission request moves
+  /// it to half-open. >= 0.
+  std::chrono::nanoseconds wait_in_open = std::chrono::seconds(60);
+  /// Probes admitted in half-open, and the size of the window that decides. [1, 2^31].
+  std::size_t half_open_calls = 10;
+  /// 0: off. Otherwise a half-open breaker that has not decided within this
+  /// long goes back to open (resilience4j's maxWaitDurationInHalfOpenState).
+  std::chrono::nanoseconds max_wait_in_half_open = std::chrono::nanoseconds::zero();
+  /// Called with (old, new) after each state change, outside any lock, in the
+  /// order the changes happened. Must not throw (a throw terminates).
+  std::function<void(breaker_state, breaker_state)> on_state_change{};
+};
+
+namespace detail {
+
+/// Count-based sliding window, lock-free. The whole history is one 64-bit
+/// word W, the modular sum of one increment per outcome:
+///   1 + failed * 2^22 + slow * 2^43.
+/// A window of n <= 2^21 - 1 consecutive outcomes is the difference of two
+/// readings of W; that difference is < 2^64 and its three fields cannot
+/// overlap, so it decodes exactly however often W has wrapped. Outcomes are
+/// published with one fetch_add, which gives them consecutive tickets (the
+/// low 22 bits of W before it); the publisher stores W after each of its
+/// outcomes in ring slot `ticket`, so the window ending at ticket t is
+/// W_after(t) - W_after(t - n), read from slot t - n, whose low 22 bits (the
+/// ticket + 1) prove which outcome wrote it.
+///
+/// Plain successes (not slow) reported while the window is full cannot open
+/// the breaker (they add no failure and no slow call, and the window keeps n
+/// calls), so they are not published one by one: each is counted on one of
+/// `stripe_count` per-thread-group stripes (one uncontended atomic increment
+/// on the caller's own cache line) and published in a batch when that stripe
+/// reaches min(32, n / 4), or before the next failure or slow call reported
+/// through the same stripe (windows under 8 calls publish every outcome).
+/// Observers count the unpublished successes as the most recent outcomes. On
+/// one thread this is exactly the sequential window; across threads, another
+/// thread's not yet published successes (fewer than n / 4 per stripe) enter
+/// the window later than they happened.
+class breaker_count_window {
+ public:
+  static constexpr unsigned call_bits = 22;
+  static constexpr std::uint64_t call_mask = (std::uint64_t{1} << call_bits) - 1;
+  static constexpr unsigned failed_shift = 22;
+  static constexpr unsigned slow_shift = 43;
+  static constexpr std::uint64_t field_mask = (std::uint64_t{1} << 21) - 1;
+  static constexpr std::size_t max_size = (std::size_t{1} << 20) - 1;
+  static constexpr std::size_t stripe_count = 16;
+  static constexpr std::uint64_t max_batch = 32;
+
+  struct counts {
+    std::uint64_t calls = 0, failed = 0, slow = 0;
+  };
+
+  explicit breaker_count_window(std::size_t n)
+      : n_(n),
+        flush_at_(std::min<std::uint64_t>(max_batch, n / 4)),
+        mask_(std::max<std::size_t>(64, std::bit_ceil(n + 1)) - 1),
+        slots_(new std::atomic<std::uint64_t>[mask_ + 1]()),
+        stripes_(new stripe[stripe_count]) {}
+
+  /// W now: the base of a fresh window.
+  [[nodiscard]] std::uint64_t word() const noexcept { return w_.load(std::memory_order_acquire); }
+
+  /// Counts a plain success on the caller's stripe when the window is full;
+  /// false (nothing done) while it is still filling: then record() it.
+  bool try_defer_success(std::uint64_t base) noexcept {
+    if (flush_at_ < 2) return false;  // a window under 8 calls: publish each outcome
+    // full_base_ == base: this window is known to be full; checked without
+    // reading W, whose cache line every publication writes
+    if (full_base_.load(std::memory_order_relaxed) != base) {
+      if (((w_.load(std::memory_order_acquire) - base) & call_mask) < n_) return false;
+      full_base_.store(base, std::memory_order_relaxed);
+    }
+    stripe& s = stripes_[stripe_index()];
+    if (s.pending.fetch_add(1, std::memory_order_relaxed) + 1 >= flush_at_) {
+      counts unused;
+      publish(s.pending.exchange(0, std::memory_order_relaxed), 0, base, unused);
+    }
+    return true;
+  }
+
+  /// Publishes the caller's stripe's deferred successes and then one outcome;
+  /// returns false when the window ending at it cannot be read (its
+  /// predecessor n outcomes back is still being published), else the
+  /// window's counts in `out`. `base` is W when the window was last reset.
+  bool record(bool failed, bool slow, std::uint64_t base, counts& out) noexcept {
+    const std::uint64_t inc = 1 + (std::uint64_t{failed} << failed_shift) + (std::uint64_t{slow} << slow_shift);
+    return publish(stripes_[stripe_index()].pending.exchange(0, std::memory_order_relaxed), inc, base, out);
+  }
+
+  /// A fresh window from `base` on (the caller publishes base afterwards):
+  /// forgets every deferred success.
+  void reset(std::uint64_t base) noexcept {
+    full_base_.store(~base, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < stripe_count; ++i) stripes_[i].pending.store(0, std::memory_order_relaxed);
+  }
+
+  /// The window as of now, deferred successes last (a racing observer);
+  /// false if unreadable.
+  bool snapshot(std::uint64_t base, counts& out) const noexcept {
+    for (int attempt = 0; attempt < 64; ++attempt) {
+      std::uint64_t deferred = 0;
+      for (std::size_t i = 0; i < stripe_count; ++i) deferred += stripes_[i].pending.load(std::memory_order_relaxed);
+      const std::uint64_t w = w_.load(std::memory_order_acquire);
+      if (deferred >= n_) {
+        out = counts{n_, 0, 0};
+        return true;
+      }
+      out = counts{};
+      const bool ok = ((w - base) & call_mask) == 0 || window_ending((w - 1) & call_mask, w, base, n_ - deferred, out);
+      if (ok) {
+        out.calls += deferred;
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct alignas(cache_line_size) stripe {
+    std::atomic<std::uint64_t> pending{0};
+  };
+
+  static std::size_t stripe_index() noexcept {
+    static std::atomic<std::size_t> next{0};
+    thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed) % stripe_count;
+    return mine;
+  }
+
+  /// Publishes k successes then (inc != 0) one outcome of increment inc.
+  bool publish(std::uint64_t k, std::uint64_t inc, std::uint64_t base, counts& out) noexcept {
+    const std::uint64_t tickets = k + (inc != 0 ? 1 : 0);
+    if (tickets == 0) return false;
+    const std::uint64_t prev = w_.fetch_add(k + inc, std::memory_order_acq_rel);
+    const std::uint64_t t0 = prev & call_mask;
+    const std::uint64_t t = (t0 + tickets - 1) & call_mask;  // the last of them
+    bool ok = false;
+    if (inc != 0) {
+      const std::uint64_t first_back = t0 + tickets - 1 - n_;  // the ticket just before the window, unmasked
+      if (tickets > n_) {  // the window lies within this batch: successes, then the outcome
+        const std::uint64_t d = (k + inc) - (first_back - t0 + 1);
+        ok = decode(d, n_, out);
+      } else {
+        ok = window_ending(t, prev + k + inc, base, n_, out);
+      }
+    }
+    for (std::uint64_t i = 0; i < k; ++i) slot(t0 + i).store(prev + i + 1, std::memory_order_release);
+    if (inc != 0) slot(t).store(prev + k + inc, std::memory_order_release);
+    return ok;
+  }
+
+  /// The window of the last min(n, outcomes since base) outcomes ending with
+  /// ticket t, whose W after it is `after`.
+  bool window_ending(std::uint64_t t, std::uint64_t after, std::uint64_t base, std::uint64_t n,
+                     counts& out) const noexcept {
+    const std::uint64_t since = ((t - base) & call_mask) + 1;  // outcomes since base, this one included
+    if (since <= n) return decode(after - base, since, out);
+    const std::uint64_t first = (t - n) & call_mask;  // the ticket just before the window
+    const std::uint64_t old = slot(first).load(std::memory_order_acquire);
+    if ((old & call_mask) != ((first + 1) & call_mask)) return false;
+    return decode(after - old, n, out);
+  }
+
+  static bool decode(std::uint64_t d, std::uint64_t expect_calls, counts& out) noexcept {
+    out.calls = d & call_mask;
+    out.failed = (d >> failed_shift) & field_mask;
+    out.slow = d >> slow_shift;
+    return out.calls == expect_calls && out.failed <= out.calls && out.slow <= out.calls;
+  }
+
+  std::atomic<std::uint64_t>& slot(std::uint64_t t) const noexcept {
+    return slots_[static_cast<std::size_t>(t) & mask_];
+  }
+
+  alignas(cache_line_size) std::atomic<std::uint64_t> w_{0};
+  alignas(cache_line_size) const std::uint64_t n_;
+  const std::uint64_t flush_at_;  // deferred successes per stripe: min(32, n / 4); below 2, none
+  // the base of the window last seen full (read on every deferred success,
+  // written once per window); starts as, and is reset to, a value that is
+  // not the current base
+  std::atomic<std::uint64_t> full_base_{~std::uint64_t{0}};
+  const std::size_t mask_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
+  std::unique_ptr<stripe[]> stripes_;
+};
+
+/// Time-based sliding window: one bucket per second (resilience4j's
+/// SlidingTimeWindowMetrics). Not thread-safe: the breaker guards it.
+class breaker_time_window {
+ public:
+  using counts = breaker_count_window::counts;
+
+  explicit breaker_time_window(std::size_t seconds) : buckets_(seconds) {}
+
+  void record(std::int64_t sec, bool failed, bool slow) noexcept {
+    advance(sec);
+    bucket& b = buckets_[index(sec < head_ ? head_ : sec)];
+    ++b.c.calls;
+    b.c.failed += failed ? 1 : 0;
+    b.c.slow += slow ? 1 : 0;
+    ++total_.calls;
+    total_.failed += failed ? 1 : 0;
+    total_.slow += slow ? 1 : 0;
+  }
+
+  counts snapshot(std::int64_t sec) noexcept {
+    advance(sec);
+    return total_;
+  }
+
+  void reset() noexcept {
+    for (bucket& b : buckets_) b = bucket{};
+    total_ = counts{};
+    head_ = none;
+  }
+
+ private:
+  static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
+  struct bucket {
+    counts c;
+  };
+
+  std::size_t index(std::int64_t sec) const noexcept {
+    const auto n = static_cast<std::int64_t>(buckets_.size());
+    return static_cast<std::size_t>(((sec % n) + n) % n);
+  }
+
+  /// Moves the window's end to `sec`: buckets of seconds that left it are emptied.
+  void advance(std::int64_t sec) noexcept {
+    if (head_ != none && sec <= head_) return;
+    const auto n = static_cast<std::int64_t>(buckets_.size());
+    const std::int64_t from = head_ == none ? sec - n + 1 : std::max(head_ + 1, sec - n + 1);
+    for (std::int64_t s = from; s <= sec; ++s) {
+      bucket& b = buckets_[index(s)];
+      total_.calls -= b.c.calls;
+      total_.failed -= b.c.failed;
+      total_.slow -= b.c.slow;
+      b = bucket{};
+    }
+    head_ = sec;
+  }
+
+  std::vector<bucket> buckets_;
+  counts total_;
+  std::int64_t head_ = none;
+};
+
+}  // namespace detail
+
+/// A circuit breaker with resilience4j's CircuitBreakerStateMachine semantics.
+///
+/// **States.** CLOSED: every call is permitted and its outcome recorded in the
+/// sliding window; once at least `minimum_calls` outcomes are in the window
+/// and the failure rate >= `failure_rate_threshold` or the slow-call rate >=
+/// `slow_call_rate_threshold`, the breaker opens. OPEN: calls are refused;
+/// the first permission request strictly after `wait_in_open` has passed
+/// moves it to HALF_OPEN. HALF_OPEN: exactly `half_open_calls` probes are
+/// permitted; their outcomes fill a fresh count window of that size, which
+/// decides once full (both rates below their thresholds: CLOSED with a fresh
+/// window; else OPEN). With `max_wait_in_half_open` > 0, a half-open breaker
+/// that has not decided when that much time has passed goes back to OPEN, on
+/// the next call that looks (there is no timer thread). DISABLED and
+/// FORCED_OPEN permit everything / nothing and record nothing; only
+/// transition_to() leaves them. Rates are `failed * 100.0 / calls`; a call is
+/// slow when its elapsed time is strictly greater than `slow_call_duration`
+/// (a slow failure counts as failed and as slow).
+///
+/// **Outcomes land in the current state**, as in resilience4j: an outcome
+/// reported while OPEN is recorded in the window that opened the breaker
+/// without a decision; one reported while HALF_OPEN fills the probe window
+/// (whichever state permitted the call).
+///
+/// **Lock-free closed path.** try_acquire_permission in CLOSED is one atomic
+/// load, and never reads the clock. With a count-based window, a plain
+/// success reported while the window is full (it cannot open the breaker) is
+/// one increment on a per-thread-group stripe; every other outcome is one
+/// fetch_add, one load and a store per outcome published (see
+/// detail::breaker_count_window). On one thread the window is exactly the
+/// last `window_size` outcomes. Under concurrency it is the last
+/// `window_size` published outcomes in the order of their fetch_add, plus
+/// the successes not yet published (fewer than min(32, window_size / 4) per
+/// stripe, none for windows under 8 calls; they enter the window later than
+/// they happened); a recorder whose predecessor
+/// `window_size` outcomes back is still being published defers the decision
+/// to the next outcome. The time-based window, the half-open probe window
+/// and every state transition use a mutex; an OPEN breaker refuses without
+/// it (one load and a clock read).
+///
+/// **Probes under concurrency.** The state, a generation and the half-open
+/// permit count share one atomic word: a probe is a CAS that decrements the
+/// count, so however many threads race through the open -> half-open
+/// transition, at most `half_open_calls` probes pass per half-open period.
+///
+/// **Listener.** `on_state_change(old, new)` runs after the transition, with
+/// no lock held, once per transition, in transition order (a thread that
+/// finds another thread delivering events leaves its event to that thread, so
+/// the call that caused a transition may return before its event is
+/// delivered). The listener may call into the breaker. Manual transitions to
+/// the current state reset it without an event (resilience4j's internal
+/// transitions).
+///
+/// Complexity: every operation O(1) (time-based: O(window_size) when the clock
+/// jumps by a whole window). Memory: a count window keeps 8 bytes per slot,
+/// max(64, bit_ceil(window_size + 1)) slots, and 16 stripes of one cache line
+/// each; a time window 24 bytes per second.
+/// Thread safety: thread-safe; every member may be called from any thread.
+/// Observers (state(), failure_rate(), metrics()) are racing snapshots.
+/// Bad input: options out of the ranges documented at each field throw
+/// std::invalid_argument naming the field. A negative elapsed time counts as
+/// zero. `Clock` must have an integral `rep` (static_assert).
+template <class Clock = std::chrono::steady_clock>
+class circuit_breaker {
+  static_assert(std::is_integral_v<typename Clock::rep>, "surge::circuit_breaker: Clock::rep must be an integral type");
+
+ public:
+  using clock_type = Clock;
+  using duration = typename Clock::duration;
+  using time_point = typename Clock::time_point;
+  using options = circuit_breaker_options;
+  class permit;
+
+  /// Validates `o` (std::invalid_argument naming the bad field); CLOSED.
+  explicit circuit_breaker(options o = {}) : o_(std::move(o)) {
+    check(o_);
+    slow_ns_ = o_.slow_call_duration.count();
+    wait_open_ = ticks_of(o_.wait_in_open);
+    max_half_open_ = ticks_of(o_.max_wait_in_half_open);
+    if (o_.window == window_type::count_based) {
+      min_calls_ = std::min(o_.minimum_calls, o_.window_size);
+      count_ = std::make_unique<detail::breaker_count_window>(o_.window_size);
+    } else {
+      min_calls_ = o_.minimum_calls;
+      time_ = std::make_unique<detail::breaker_time_window>(o_.window_size);
+    }
+  }
+
+  circuit_breaker(const circuit_breaker&) = delete;
+  circuit_breaker& operator=(const circuit_breaker&) = delete;
+
+  // ---- low-level API (resilience4j's) -------------------------------------
+
+  /// True when a call may proceed now; a HALF_OPEN permit must be followed by
+  /// on_success, on_failure or release_permission. May transition OPEN ->
+  /// HALF_OPEN or (watchdog) HALF_OPEN -> OPEN. Reads the clock only when
+  /// OPEN or (with the watchdog on) HALF_OPEN. O(1); lock-free when CLOSED or
+  /// when refusing in OPEN.
+  [[nodiscard]] bool try_acquire_permission() {
+    return acquire([] { return Clock::now(); }).ok;
+  }
+  /// try_acquire_permission at the given clock reading.
+  [[nodiscard]] bool try_acquire_permission(time_point now) {
+    return acquire([now] { return now; }).ok;
+  }
+
+  /// A permitted call that ended without an outcome: in HALF_OPEN, gives the
+  /// probe back (never above `half_open_calls`); otherwise nothing. Lock-free.
+  void release_permission() noexcept { release(0, false); }
+
+  /// Records a successful call that took `elapsed` (slow when > slow_call_duration).
+  void on_success(duration elapsed) {
+    record(false, elapsed, [] { return Clock::now(); });
+  }
+  void on_success(duration elapsed, time_point now) {
+    record(false, elapsed, [now] { return now; });
+  }
+  /// Records a failed call that took `elapsed`.
+  void on_failure(duration elapsed) {
+    record(true, elapsed, [] { return Clock::now(); });
+  }
+  void on_failure(duration elapsed, time_point now) {
+    record(true, elapsed, [now] { return now; });
+  }
+
+  // ---- RAII form ----------------------------------------------------------
+
+  /// A permission that records its call's outcome: `success()` / `failure()`
+  /// time the call from acquisition; a permit dropped without either gives
+  /// its probe back (release_permission, only into the half-open period that
+  /// granted it). Move-only; an empty (refused or moved-from) permit converts
+  /// to false, and success()/failure() on it throw std::logic_error.
+  class permit {
+   public:
+    permit() noexcept = default;
+    permit(permit&& o) noexcept : breaker_(std::exchange(o.breaker_, nullptr)), start_(o.start_), word_(o.word_) {}
+    permit& operator=(permit&& o) noexcept {
+      if (this != &o) {
+        drop();
+        breaker_ = std::exchange(o.breaker_, nullptr);
+        start_ = o.start_;
+        word_ = o.word_;
+      }
+      return *this;
+    }
+    permit(const permit&) = delete;
+    permit& operator=(const permit&) = delete;
+    ~permit() { drop(); }
+
+    /// True when the call may proceed (and no outcome was recorded yet).
+    explicit operator bool() const noexcept { return breaker_ != nullptr; }
+    /// When the permission was granted.
+    [[nodiscard]] time_point started() const noexcept { return start_; }
+
+    /// Records success, elapsed = now - started().
+    void success() { success(Clock::now()); }
+    void success(time_point now) { finish(false, now); }
+    /// Records failure, elapsed = now - started().
+    void failure() { failure(Clock::now()); }
+    void failure(time_point now) { finish(true, now); }
+    /// Gives the permission back without an outcome (what the destructor does).
+    void release() noexcept { drop(); }
+
+   private:
+    friend class circuit_breaker;
+    permit(circuit_breaker* b, time_point start, std::uint64_t word) noexcept
+        : breaker_(b), start_(start), word_(word) {}
+    void finish(bool failed, time_point now) {
+      if (!breaker_) throw std::logic_error("surge::circuit_breaker::permit: no permission to record an outcome for");
+      circuit_breaker* b = std::exchange(breaker_, nullptr);
+      b->record(failed, now - start_, [now] { return now; });
+    }
+    void drop() noexcept {
+      if (circuit_breaker* b = std::exchange(breaker_, nullptr)) b->release(word_, true);
+    }
+
+    circuit_breaker* breaker_ = nullptr;
+    time_point start_{};
+    std::uint64_t word_ = 0;
+  };
+
+  /// A permit if a call may proceed now (reads the clock once, for its start).
+  [[nodiscard]] permit try_acquire() { return try_acquire(Clock::now()); }
+  [[nodiscard]] permit try_acquire(time_point now) {
+    const grant g = acquire([now] { return now; });
+    return g.ok ? permit(this, now, g.word) : permit();
+  }
+
+  /// Runs `f()` if permitted: records success, or records a thrown exception
+  /// as a failure and rethrows it; returns f's result. Throws
+  /// surge::breaker_open (without calling f) when refused.
+  template <class F>
+  std::invoke_result_t<F&> call(F&& f) {
+    using result = std::invoke_result_t<F&>;
+    permit p = try_acquire();
+    if (!p) throw breaker_open(state());
+    if constexpr (std::is_void_v<result>) {
+      try {
+        std::invoke(f);
+      } catch (...) {
+        p.failure();
+        throw;
+      }
+      p.success();
+    } else {
+      result r = [&]() -> result {
+        try {
+          return std::invoke(f);
+        } catch (...) {
+          p.failure();
+          throw;
+        }
+      }();
+      p.success();
+      return r;
+    }
+  }
+
+  // ---- manual transitions -------------------------------------------------
+
+  /// Moves to `to` now (resilience4j's transitionTo*State): a fresh window,
+  /// probe count or open period. To the current state: a reset without event.
+  void transition_to(breaker_state to) { transition_to(to, Clock::now()); }
+  void transition_to(breaker_state to, time_point now) {
+    {
+      std::lock_guard lock(mutex_);
+      const std::uint64_t w = word_.load(std::memory_order_acquire);
+      transition_locked(w, to, now);
+    }
+    dispatch();
+  }
+  /// CLOSED with an empty window (resilience4j's reset()).
+  void reset() { transition_to(breaker_state::closed); }
+
+  // ---- observers ----------------------------------------------------------
+
+  /// The current state.
+  [[nodiscard]] breaker_state state() const noexcept { return state_of(word_.load(std::memory_order_acquire)); }
+  /// Failure rate (percent) of the current window; -1 while fewer than the
+  /// minimum calls are in it (and always in DISABLED / FORCED_OPEN).
+  [[nodiscard]] double failure_rate() { return metrics().failure_rate; }
+  [[nodiscard]] double failure_rate(time_point now) { return metrics(now).failure_rate; }
+  /// Slow-call rate (percent) of the current window; -1 likewise.
+  [[nodiscard]] double slow_call_rate() { return metrics().slow_call_rate; }
+  [[nodiscard]] double slow_call_rate(time_point now) { return metrics(now).slow_call_rate; }
+  /// Probes still available in HALF_OPEN (0 in every other state).
+  [[nodiscard]] std::size_t available_probes() const noexcept {
+    const std::uint64_t w = word_.load(std::memory_order_acquire);
+    return state_of(w) == breaker_state::half_open ? static_cast<std::size_t>(permits_of(w)) : 0;
+  }
+  /// The current window's counts and rates (a racing snapshot).
+  [[nodiscard]] breaker_metrics metrics() { return time_ ? metrics(Clock::now()) : metrics(time_point{}); }
+  [[nodiscard]] breaker_metrics metrics(time_point now) {
+    const std::uint64_t w = word_.load(std::memory_order_acquire);
+    breaker_metrics m;
+    m.state = state_of(w);
+    counts c;
+    std::uint64_t min_calls = min_calls_;
+    if (m.state == breaker_state::disabled || m.state == breaker_state::forced_open) return m;
+    if (m.state == breaker_state::half_open) {
+      std::lock_guard lock(mutex_);
+      c = half_;
+      min_calls = o_.half_open_calls;
+    } else if (time_) {
+      std::lock_guard lock(mutex_);
+      c = time_->snapshot(seconds_of(now));
+    } else if (!count_->snapshot(base_.load(std::memory_order_acquire), c)) {
+      return m;
+    }
+    m.buffered_calls = c.calls;
+    m.failed_calls = c.failed;
+    m.slow_calls = c.slow;
+    if (c.calls >= min_calls && c.calls > 0) {
+      m.failure_rate = static_cast<double>(c.failed) * 100.0 / static_cast<double>(c.calls);
+      m.slow_call_rate = static_cast<double>(c.slow) * 100.0 / static_cast<double>(c.calls);
+    }
+    return m;
+  }
+  /// The options it was built with.
+  [[nodiscard]] const options& config() const noexcept { return o_; }
+
+ private:
+  using counts = detail::breaker_count_window::counts;
+
+  // The state word: bits 0-2 state, 3-34 half-open permits, 35-63 generation.
+  static constexpr unsigned permit_shift = 3;
+  static constexpr unsigned gen_shift = 35;
+  static constexpr std::uint64_t permit_mask = (std::uint64_t{1} << 32) - 1;
+  static breaker_state state_of(std::uint64_t w) noexcept { return static_cast<breaker_state>(w & 7u); }
+  static std::uint64_t permits_of(std::uint64_t w) noexcept { return (w >> permit_shift) & permit_mask; }
+  static std::uint64_t gen_of(std::uint64_t w) noexcept { return w >> gen_shift; }
+  static std::uint64_t make_word(breaker_state s, std::uint64_t permits, std::uint64_t gen) noexcept {
+    return static_cast<std::uint64_t>(s) | (permits << permit_shift) | (gen << gen_shift);
+  }
+
+  static void check(const options& o) {
+    const auto bad = [](const char* what) {
+      throw std::invalid_argument(std::string("surge::circuit_breaker: ") + what);
+    };
+    if (!(o.failure_rate_threshold > 0.0 && o.failure_rate_threshold <= 100.0))
+      bad("failure_rate_threshold must be in (0, 100]");
+    if (!(o.slow_call_rate_threshold > 0.0 && o.slow_call_rate_threshold <= 100.0))
+      bad("slow_call_rate_threshold must be in (0, 100]");
+    if (o.slow_call_duration <= std::chrono::nanoseconds::zero()) bad("slow_call_duration must be > 0");
+    if (o.window_size == 0) bad("window_size must be >= 1");
+    if (o.window == window_type::count_based && o.window_size > detail::breaker_count_window::max_size)
+      bad("window_size must be <= 2^20 - 1 calls for a count-based window");
+    if (o.window == window_type::time_based && o.window_size > 86400)
+      bad("window_size must be <= 86400 seconds for a time-based window");
+    if (o.minimum_calls == 0) bad("minimum_calls must be >= 1");
+    if (o.wait_in_open < std::chrono::nanoseconds::zero()) bad("wait_in_open must be >= 0");
+    if (o.half_open_calls == 0 || o.half_open_calls > (std::size_t{1} << 31))
+      bad("half_open_calls must be in [1, 2^31]");
+    if (o.max_wait_in_half_open < std::chrono::nanoseconds::zero()) bad("max_wait_in_half_open must be >= 0");
+  }
+
+  using rep = typename Clock::rep;
+  static constexpr rep rep_max = std::numeric_limits<rep>::max();
+
+  /// nanoseconds -> Clock ticks, rounded up, saturating.
+  static rep ticks_of(std::chrono::nanoseconds d) noexcept {
+    using ratio = std::ratio_divide<std::nano, typename Clock::period>;  // ticks per ns
+    const long double t = static_cast<long double>(d.count()) * ratio::num / ratio::den;
+    if (t >= static_cast<long double>(rep_max)) return rep_max;
+    const auto r = static_cast<rep>(t);
+    return static_cast<long double>(r) < t ? r + 1 : r;
+  }
+  static rep sat_add(rep a, rep b) noexcept { return (b > 0 && a > rep_max - b) ? rep_max : a + b; }
+  static std::int64_t seconds_of(time_point t) noexcept {
+    return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+  }
+  bool slow(duration elapsed) const noexcept {
+    if (elapsed <= duration::zero()) return false;
+    using ratio = std::ratio_divide<typename Clock::period, std::nano>;  // ns per tick
+    const long double ns = static_cast<long double>(elapsed.count()) * ratio::num / ratio::den;
+    return ns > static_cast<long double>(slow_ns_);
+  }
+
+  /// True when a window of c.calls > 0 outcomes is at or above a threshold.
+  /// Compared as products (no rounding of a quotient): rate >= threshold.
+  bool above(const counts& c) const noexcept {
+    const double calls = static_cast<double>(c.calls);
+    return static_cast<double>(c.failed) * 100.0 >= o_.failure_rate_threshold * calls ||
+           static_cast<double>(c.slow) * 100.0 >= o_.slow_call_rate_threshold * calls;
+  }
+
+  /// What acquire() decided, and the state word it was granted under.
+  struct grant {
+    bool ok = false;
+    std::uint64_t word = 0;
+  };
+
+  /// The permission decision.
+  template <class Now>
+  grant acquire(Now now_fn) {
+    std::uint64_t w = word_.load(std::memory_order_acquire);
+    for (;;) {
+      switch (state_of(w)) {
+        case breaker_state::closed:
+        case breaker_state::disabled:
+          return {true, w};
+        case breaker_state::forced_open:
+          return {};
+        case breaker_state::open: {
+          const time_point now = now_fn();
+          if (now.time_since_epoch().count() <= open_until_.load(std::memory_order_acquire)) return {};
+          transition_if(w, breaker_state::half_open, now);
+          w = word_.load(std::memory_order_acquire);
+          continue;
+        }
+        case breaker_state::half_open: {
+          if (max_half_open_ > 0) {
+            const time_point now = now_fn();
+            if (now.time_since_epoch().count() >= half_open_until_.load(std::memory_order_acquire)) {
+              transition_if(w, breaker_state::open, now);
+              w = word_.load(std::memory_order_acquire);
+              if (state_of(w) == breaker_state::half_open) continue;  // someone else's fresh period
+              return {};
+            }
+          }
+          if (permits_of(w) == 0) {
+            const std::uint64_t again = word_.load(std::memory_order_acquire);
+            if (again == w) return {};
+            w = again;
+            continue;
+          }
+          if (word_.compare_exchange_weak(w, w - (std::uint64_t{1} << permit_shift), std::memory_order_acq_rel,
+                                          std::memory_order_acquire))
+            return {true, w};
+          continue;
+        }
+      }
+      return {};
+    }
+  }
+
+  /// Gives a probe back. `word` is the word a permit was granted under; with
+  /// `same_period`, only into that half-open period.
+  void release(std::uint64_t word, bool same_period) noexcept {
+    std::uint64_t w = word_.load(std::memory_order_acquire);
+    for (;;) {
+      if (state_of(w) != breaker_state::half_open) return;
+      if (same_period && (state_of(word) != breaker_state::half_open || gen_of(word) != gen_of(w))) return;
+      if (permits_of(w) >= o_.half_open_calls) return;
+      if (word_.compare_exchange_weak(w, w + (std::uint64_t{1} << permit_shift), std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+        return;
+    }
+  }
+
+  template <class Now>
+  void record(bool failed, duration elapsed, Now now_fn) {
+    const bool is_slow = slow(elapsed);
+    for (;;) {
+      const std::uint64_t w = word_.load(std::memory_order_acquire);
+      const breaker_state s = state_of(w);
+      if (s == breaker_state::disabled || s == breaker_state::forced_open) return;
+      if (s == breaker_state::closed || s == breaker_state::open) {
+        record_window(w, failed, is_slow, now_fn);
+        return;
+      }
+      // half-open: the probe window, under the mutex
+      {
+        std::unique_lock lock(mutex_);
+        const std::uint64_t w2 = word_.load(std::memory_order_acquire);
+        if (state_of(w2) != breaker_state::half_open) continue;
+        if (max_half_open_ > 0) {
+          const time_point now = now_fn();
+          if (now.time_since_epoch().count() >= half_open_until_.load(std::memory_order_acquire)) {
+            transition_locked(w2, breaker_state::open, now);
+            lock.unlock();
+            dispatch();
+            continue;  // recorded in the open state's window
+          }
+        }
+        ++half_.calls;
+        half_.failed += failed ? 1 : 0;
+        half_.slow += is_slow ? 1 : 0;
+        if (half_.calls >= o_.half_open_calls)
+          transition_locked(w2, above(half_) ? breaker_state::open : breaker_state::closed, now_fn());
+      }
+      dispatch();
+      return;
+    }
+  }
+
+  /// Records into the closed state's window; decides only when CLOSED.
+  template <class Now>
+  void record_window(std::uint64_t w, bool failed, bool is_slow, Now now_fn) {
+    counts c;
+    if (count_) {
+      const std::uint64_t base = base_.load(std::memory_order_acquire);
+      if (!failed && !is_slow && count_->try_defer_success(base)) return;  // cannot open a full window
+      if (!count_->record(failed, is_slow, base, c)) return;
+    } else {
+      const time_point now = now_fn();
+      std::lock_guard lock(mutex_);
+      time_->record(seconds_of(now), failed, is_slow);
+      c = time_->snapshot(seconds_of(now));
+    }
+    if (state_of(w) != breaker_state::closed || c.calls < min_calls_ || !above(c)) return;
+    transition_if(w, breaker_state::open, now_fn());
+  }
+
+  /// Moves from the state of word `w` to `to` if the breaker is still in that
+  /// word's state and generation.
+  void transition_if(std::uint64_t w, breaker_state to, time_point now) {
+    {
+      std::lock_guard lock(mutex_);
+      const std::uint64_t cur = word_.load(std::memory_order_acquire);
+      if (gen_of(cur) != gen_of(w) || state_of(cur) != state_of(w)) return;
+      transition_locked(cur, to, now);
+    }
+    dispatch();
+  }
+
+  void transition_locked(std::uint64_t cur, breaker_state to, time_point now) {
+    const breaker_state from = state_of(cur);
+    std::uint64_t permits = 0;
+    switch (to) {
+      case breaker_state::closed:
+        if (count_) {
+          const std::uint64_t base = count_->word();
+          count_->reset(base);
+          base_.store(base, std::memory_order_release);
+        }
+        if (time_) time_->reset();
+        break;
+      case breaker_state::open:
+        open_until_.store(sat_add(now.time_since_epoch().count(), wait_open_), std::memory_order_release);
+        break;
+      case breaker_state::half_open:
+        half_ = counts{};
+        permits = o_.half_open_calls;
+        half_open_until_.store(max_half_open_ > 0 ? sat_add(now.time_since_epoch().count(), max_half_open_) : rep_max,
+                               std::memory_order_release);
+        break;
+      case breaker_state::disabled:
+      case breaker_state::forced_open:
+        break;
+    }
+    if (from != to && o_.on_state_change) events_.emplace_back(from, to);
+    word_.store(make_word(to, permits, (gen_of(cur) + 1) & ((std::uint64_t{1} << 29) - 1)), std::memory_order_release);
+  }
+
+  /// Delivers queued state-change events, in order, with no lock held, on one
+  /// thread at a time.
+  void dispatch() noexcept {
+    std::unique_lock lock(mutex_);
+    if (dispatching_ || events_.empty()) return;
+    dispatching_ = true;
+    while (!events_.empty()) {
+      const auto [from, to] = events_.front();
+      events_.pop_front();
+      lock.unlock();
+      o_.on_state_change(from, to);  // noexcept context: a throw terminates
+      lock.lock();
+    }
+    dispatching_ = false;
+  }
+
+  // read on every call: its own cache line
+  alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{make_word(breaker_state::closed, 0, 0)};
+  std::atomic<std::uint64_t> base_{0};
+  std::atomic<rep> open_until_{0};
+  std::atomic<rep> half_open_until_{rep_max};
+  options o_;
+  std::int64_t slow_ns_ = 0;
+  rep wait_open_ = 0;
+  rep max_half_open_ = 0;
+  std::uint64_t min_calls_ = 0;
+  std::unique_ptr<detail::breaker_count_window> count_;
+  std::unique_ptr<detail::breaker_time_window> time_;
+  alignas(detail::cache_line_size) std::mutex mutex_;
+  counts half_;  // guarded by mutex_
+  std::deque<std::pair<breaker_state, breaker_state>> events_;
+  bool dispatching_ = false;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_RESILIENCE_CIRCUIT_BREAKER_HPP

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs benchmarks of the release build with --json, each under an exclusive
+# lock (so nothing else that honours the lock runs beside it), and writes
+# bench-results/NAME.json with NAME.meta.json (command, date). Then
+#   scripts/bench_table.py update --results bench-results docs/*.md README.md
+# puts the tables into the pages' marked places.
+#
+#   scripts/run_benches.sh                 # every bench, default and --sweep runs
+#   scripts/run_benches.sh limit queue     # only these
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench-results
+mkdir -p "$out"
+lock=${SURGE_BENCH_LOCK:-/tmp/surge-quiet.lock}
+names=("$@")
+if [[ ${#names[@]} -eq 0 ]]; then
+  for b in build/release/bench/surge_bench_*; do names+=("${b##*/surge_bench_}"); done
+fi
+run() {  # NAME-SUFFIX ARGS...
+  local name=$1; shift
+  local cmd="build/release/bench/surge_bench_${name%%.*} $*"
+  echo "--- $cmd" >&2
+  flock -x "$lock" $cmd --json > "$out/$name.json"
+  printf '{"command": "%s", "date": "%s"}\n' "$cmd" "$(date -u +%Y-%m-%d)" > "$out/$name.meta.json"
+}
+for n in "${names[@]}"; do
+  run "$n"
+  if "build/release/bench/surge_bench_$n" --help 2>&1 | grep -q -- --sweep && grep -q "o.sweep\|opts.sweep" "bench/${n}_bench.cpp"; then
+    run "$n.sweep" --sweep
+  fi
+done

@@ -1,0 +1,293 @@
+// Faults: surge::redis::hiredis_connection and token_bucket when Redis is
+// unreachable, killed, restarted, paused (SIGSTOP) or answers garbage; the
+// fault policies and the circuit breaker.
+#include <surge/redis/hiredis.hpp>
+#include <surge/redis/token_bucket.hpp>
+
+#include "redis_server.hpp"
+#include "surge_test.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace surge_redis_test;
+using surge::redis::hiredis_connection;
+
+namespace {
+
+surge::redis::reply error_reply(std::string s) {
+  surge::redis::reply r;
+  r.type = surge::redis::reply::kind::error;
+  r.str = std::move(s);
+  return r;
+}
+
+std::string what_of(auto&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "no exception";
+}
+
+template <class F>
+us elapsed(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration_cast<us>(std::chrono::steady_clock::now() - t0);
+}
+
+// the budget a call may take beyond its timeout here (process scheduling,
+// sanitizers); the point is that it is not another timeout or a hang
+constexpr us slack = 300ms;
+
+}  // namespace
+
+TEST_CASE("redis faults: each policy decides when Redis does not answer", "[redis]") {
+  using clk = surge_test::manual_clock<struct policy_clock>;
+  scripted_connection c;
+  using sb = surge::redis::token_bucket<scripted_connection, clk>;
+  {
+    sb open(c, "p:", 10.0, 4, {.on_fault = fault_policy::fail_open, .breaker_failures = 0});
+    const auto d = open.try_acquire("k", 1, clk::now());
+    CHECK(d.allowed);
+    CHECK(d.source == decision_source::fail_open);
+    CHECK(d.cause == fault::timeout);
+    CHECK(!open.try_acquire("k", 5, clk::now()).allowed);  // n > burst never passes
+    CHECK(open.try_acquire("k", 5, clk::now()).retry_after == us::max());
+    CHECK(open.lease("k", 3, clk::now()).granted() == 3);
+  }
+  {
+    sb closed(c, "p:", 10.0, 4, {.on_fault = fault_policy::fail_closed, .breaker_open_for = 250ms});
+    const auto d = closed.try_acquire("k", 1, clk::now());
+    CHECK(!d.allowed);
+    CHECK(d.source == decision_source::fail_closed);
+    CHECK(d.retry_after == 250ms);
+    CHECK(closed.lease("k", 3, clk::now()).granted() == 0);
+  }
+  {
+    // 4 instances share 10/s, burst 8: each falls back to 2.5/s, burst 2
+    sb local(c, "p:", 10.0, 8, {.on_fault = fault_policy::local, .instances = 4, .breaker_failures = 0});
+    CHECK(local.try_acquire("k", 1, clk::now()).allowed);
+    CHECK(local.try_acquire("k", 1, clk::now()).allowed);
+    const auto d = local.try_acquire("k", 1, clk::now());
+    CHECK(!d.allowed);
+    CHECK(d.source == decision_source::local);
+    CHECK(d.retry_after == 400ms);
+    CHECK(local.try_acquire("other", 1, clk::now()).allowed);  // per key
+    clk::advance(400ms);
+    CHECK(local.try_acquire("k", 1, clk::now()).allowed);
+    clk::advance(800ms);
+    CHECK(local.lease("k", 5, clk::now()).granted() == 2);
+  }
+  {
+    sb raise(c, "p:", 10.0, 4, {.on_fault = fault_policy::raise});
+    try {
+      (void)raise.try_acquire("k", 1, clk::now());
+      FAIL("no exception");
+    } catch (const surge::redis::error& e) {
+      CHECK(e.kind() == fault::timeout);
+      CHECK(std::string(e.what()).find("timeout") != std::string::npos);
+    }
+    CHECK_THROWS_AS(raise.reset("k"), surge::redis::error);
+  }
+}
+
+TEST_CASE("redis faults: the circuit breaker makes a dead Redis cost one local decision per call", "[redis]") {
+  using clk = surge_test::manual_clock<struct breaker_clock>;
+  scripted_connection c;
+  surge::redis::token_bucket<scripted_connection, clk> b(c, "p:", 10.0, 4,
+                                                         {.breaker_failures = 3, .breaker_open_for = 1s});
+  for (int i = 0; i < 3; ++i) CHECK(b.try_acquire("k", 1, clk::now()).cause == fault::timeout);
+  CHECK(b.breaker_open());
+  for (int i = 0; i < 100; ++i) CHECK(b.try_acquire("k", 1, clk::now()).cause == fault::circuit_open);
+  CHECK(c.calls == 3);
+  clk::advance(1001ms);  // one probe; it fails: open again
+  CHECK(b.try_acquire("k", 1, clk::now()).cause == fault::timeout);
+  CHECK(b.try_acquire("k", 1, clk::now()).cause == fault::circuit_open);
+  CHECK(c.calls == 4);
+  clk::advance(1001ms);
+  c.status = fault::none;  // Redis is back (answering garbage, as it happens: still a success of the transport)
+  c.answer = error_reply("ERR boom");
+  CHECK_THROWS_AS(b.try_acquire("k", 1, clk::now()), surge::redis::reply_error);
+  CHECK(!b.breaker_open());
+}
+
+TEST_CASE("redis faults: a garbage reply or a wrong script result is a clear error", "[redis]") {
+  scripted_connection c;
+  c.status = fault::none;
+  surge::redis::token_bucket<scripted_connection> b(c, "p:", 10.0, 4, {.on_fault = fault_policy::fail_open});
+  c.answer.type = surge::redis::reply::kind::status;
+  c.answer.str = "OK";
+  auto w = what_of([&] { (void)b.try_acquire("k"); });
+  CHECK(w.find("key 'p:k'") != std::string::npos);
+  CHECK(w.find("unexpected reply to the limiter script") != std::string::npos);
+  c.answer = {};
+  c.answer.type = surge::redis::reply::kind::array;
+  c.answer.elements.resize(7);
+  for (auto& e : c.answer.elements) e.type = surge::redis::reply::kind::integer;
+  c.answer.elements[0].integer = 7;  // "allowed" must be 0 or 1
+  c.answer.elements[6].type = surge::redis::reply::kind::string;
+  w = what_of([&] { (void)b.try_acquire("k"); });
+  CHECK(w.find("impossible values") != std::string::npos);
+  c.answer = error_reply("ERR Error running script");
+  w = what_of([&] { (void)b.try_acquire_many(std::vector<std::string>{"a", "b"}); });
+  CHECK(w.find("ERR Error running script") != std::string::npos);
+  c.status = fault::protocol;
+  w = what_of([&] { (void)b.try_acquire("k"); });
+  CHECK(w.find("not RESP") != std::string::npos);
+}
+
+TEST_CASE("redis faults: foreign data under a key is a clear error", "[redis]") {
+  const int port = surge_redis_test::shared_port();
+  if (port == 0) return;
+  hiredis_connection c("127.0.0.1", port);
+  surge::redis::token_bucket<hiredis_connection> b(c, "surge-test:" + std::to_string(::getpid()) + ":foreign:", 10.0, 4,
+                                                   {.on_fault = fault_policy::fail_open});
+  const surge::redis::command set{"SET", b.full_key("str"), "hello"};
+  const surge::redis::command push{"LPUSH", b.full_key("list"), "x"};
+  const std::vector<surge::redis::command> cmds{set, push};
+  REQUIRE(c.pipeline(cmds, 1s).status == fault::none);
+  auto w = what_of([&] { (void)b.try_acquire("str"); });
+  CHECK(w.find("does not hold a surge token bucket state") != std::string::npos);
+  w = what_of([&] { (void)b.try_acquire("list"); });
+  CHECK(w.find("WRONGTYPE") != std::string::npos);
+}
+
+TEST_CASE("redis faults: a server that is not Redis", "[redis]") {
+  const int ls = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(ls >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(ls, 1) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(ls, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  std::thread peer([ls] {
+    const int s = ::accept(ls, nullptr, nullptr);
+    if (s < 0) return;
+    char buf[4096];
+    (void)::read(s, buf, sizeof buf);
+    const char garbage[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+    (void)::write(s, garbage, sizeof garbage - 1);
+    ::close(s);
+  });
+  hiredis_connection c("127.0.0.1", ntohs(addr.sin_port));
+  surge::redis::token_bucket<hiredis_connection> b(c, "p:", 10.0, 4, {.timeout = 2s});
+  const auto w = what_of([&] { (void)b.try_acquire("k"); });
+  peer.join();
+  ::close(ls);
+  CHECK(w.find("not RESP") != std::string::npos);
+  CHECK(!c.connected());
+}
+
+TEST_CASE("redis faults: unreachable Redis answers within the timeout", "[redis]") {
+  // a port nobody listens on: bind one, then close it
+  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(s);
+  hiredis_connection c("127.0.0.1", ntohs(addr.sin_port));
+  const surge::redis::command ping{"PING"};
+  surge::redis::pipeline_result r;
+  CHECK(elapsed([&] { r = c.pipeline(std::span<const surge::redis::command>(&ping, 1), 50ms); }) < 50ms + slack);
+  CHECK(r.status == fault::unreachable);
+  CHECK(r.message.find("cannot connect") != std::string::npos);
+}
+
+TEST_CASE("redis faults: killed, restarted and paused redis-server", "[redis]") {
+  surge_redis_test::server srv("fault-server-" + std::to_string(::getpid()));
+  if (!srv.start()) return;
+  using clk = surge_test::manual_clock<struct kill_clock>;
+  hiredis_connection conn("127.0.0.1", srv.port());
+  const auto make = [&](fault_policy p) {
+    return std::make_unique<surge::redis::token_bucket<hiredis_connection, clk>>(
+        conn, "kill:", 100.0, 5,
+        surge::redis::options{.timeout = 100ms, .on_fault = p, .breaker_failures = 2, .breaker_open_for = 1s});
+  };
+  auto closed = make(fault_policy::fail_closed);
+  auto open = make(fault_policy::fail_open);
+  auto local = make(fault_policy::local);
+  REQUIRE(closed->try_acquire("k", 1, clk::now()).source == decision_source::redis);
+  REQUIRE(closed->try_acquire("k", 1, clk::now()).remaining == 3);
+
+  srv.kill_now();
+  surge::redis::decision d;
+  for (auto* b : {closed.get(), open.get(), local.get()}) {
+    CHECK(elapsed([&] { d = b->try_acquire("k", 1, clk::now()); }) < 100ms + slack);
+    CHECK((d.cause == fault::broken || d.cause == fault::unreachable || d.cause == fault::timeout));
+  }
+  CHECK(!closed->try_acquire("k", 1, clk::now()).allowed);
+  CHECK(open->try_acquire("k", 1, clk::now()).allowed);
+  CHECK(local->try_acquire("k", 1, clk::now()).source == decision_source::local);
+  CHECK(closed->breaker_open());
+  // open: no more round trips, each call one fast local decision
+  CHECK(elapsed([&] {
+          for (int i = 0; i < 1000; ++i) d = closed->try_acquire("k", 1, clk::now());
+        }) < slack);
+  CHECK(d.cause == fault::circuit_open);
+
+  // restarted on the same port: the limiter recovers (the state was lost: a full bucket)
+  REQUIRE(srv.start(conn.port()));
+  clk::advance(1001ms);
+  d = closed->try_acquire("k", 1, clk::now());
+  CHECK(d.source == decision_source::redis);
+  CHECK(d.remaining == 4);
+  CHECK(!closed->breaker_open());
+
+  // paused with SIGSTOP: every call returns within its timeout
+  srv.pause();
+  for (int i = 0; i < 2; ++i) {
+    CHECK(elapsed([&] { d = closed->try_acquire("k", 1, clk::now()); }) < 100ms + slack);
+    CHECK(d.cause == fault::timeout);
+    CHECK(!d.allowed);
+  }
+  CHECK(closed->breaker_open());
+  srv.resume();
+  clk::advance(1001ms);
+  d = closed->try_acquire("k", 1, clk::now());
+  CHECK(d.source == decision_source::redis);
+  srv.stop();
+}
+
+TEST_CASE("redis hiredis_connection: pipelines, pools across threads", "[redis]") {
+  const int port = surge_redis_test::shared_port();
+  if (port == 0) return;
+  hiredis_connection c("127.0.0.1", port);
+  const std::string k = "surge-test:" + std::to_string(::getpid()) + ":pipe";
+  const std::vector<surge::redis::command> cmds{
+      {"DEL", k}, {"INCRBY", k, "5"}, {"GET", k}, {"NOSUCHCOMMAND"}, {"PING"}};
+  const auto r = c.pipeline(cmds, 1s);
+  REQUIRE(r.status == fault::none);
+  REQUIRE(r.replies.size() == 5);
+  CHECK(r.replies[1].integer == 5);
+  CHECK(r.replies[2].str == "5");
+  CHECK(r.replies[3].type == surge::redis::reply::kind::error);
+  CHECK(r.replies[4].str == "PONG");
+  surge::redis::hiredis_pool pool("127.0.0.1", port, 2);
+  std::vector<std::thread> ts;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      const std::vector<surge::redis::command> one{{"INCRBY", k, "1"}};
+      for (int i = 0; i < 50; ++i)
+        if (pool.pipeline(one, 2s).status == fault::none) ok.fetch_add(1);
+    });
+  for (auto& t : ts) t.join();
+  CHECK(ok.load() == 200);
+  const std::vector<surge::redis::command> get{{"GET", k}};
+  CHECK(c.pipeline(get, 1s).replies.at(0).str == "205");
+}

@@ -1,0 +1,664 @@
+#include <surge/resilience/circuit_breaker.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "surge_test.hpp"
+#include "watchdog.hpp"
+
+using namespace std::chrono_literals;
+using surge::breaker_state;
+
+namespace {
+
+template <class Tag>
+using breaker = surge::circuit_breaker<surge_test::manual_clock<Tag>>;
+
+template <class Tag>
+typename surge_test::manual_clock<Tag>::time_point at(std::chrono::nanoseconds d) {
+  return typename surge_test::manual_clock<Tag>::time_point{d};
+}
+
+struct event_log {
+  std::mutex m;
+  std::vector<std::pair<breaker_state, breaker_state>> events;
+  auto listener() {
+    return [this](breaker_state from, breaker_state to) {
+      std::lock_guard lock(m);
+      events.emplace_back(from, to);
+    };
+  }
+};
+
+surge::circuit_breaker_options r4j(std::size_t window, std::size_t minimum, event_log* log = nullptr) {
+  surge::circuit_breaker_options o{.failure_rate_threshold = 50,
+                                   .window_size = window,
+                                   .minimum_calls = minimum,
+                                   .wait_in_open = 10s,
+                                   .half_open_calls = 4};
+  if (log) o.on_state_change = log->listener();
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("circuit_breaker defaults are resilience4j's", "[circuit_breaker]") {
+  const surge::circuit_breaker_options o;
+  CHECK(o.failure_rate_threshold == 50.0);
+  CHECK(o.slow_call_rate_threshold == 100.0);
+  CHECK(o.slow_call_duration == 60s);
+  CHECK(o.window == surge::window_type::count_based);
+  CHECK(o.window_size == 100);
+  CHECK(o.minimum_calls == 100);
+  CHECK(o.wait_in_open == 60s);
+  CHECK(o.half_open_calls == 10);
+  CHECK(o.max_wait_in_half_open == 0ns);
+  surge::circuit_breaker<> b;
+  CHECK(b.state() == breaker_state::closed);
+  CHECK(b.failure_rate() == -1.0);
+  CHECK(b.slow_call_rate() == -1.0);
+  CHECK(surge::to_string(breaker_state::half_open) == "half_open");
+}
+
+TEST_CASE("circuit_breaker rejects bad options naming the field", "[circuit_breaker]") {
+  using o = surge::circuit_breaker_options;
+  const auto throws_naming = [](o opts, const std::string& field) {
+    try {
+      surge::circuit_breaker<> b(std::move(opts));
+      FAIL("no exception for " << field);
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find(field) != std::string::npos);
+    }
+  };
+  throws_naming({.failure_rate_threshold = 0}, "failure_rate_threshold");
+  throws_naming({.failure_rate_threshold = 100.5}, "failure_rate_threshold");
+  throws_naming({.failure_rate_threshold = std::numeric_limits<double>::quiet_NaN()}, "failure_rate_threshold");
+  throws_naming({.slow_call_rate_threshold = -1}, "slow_call_rate_threshold");
+  throws_naming({.slow_call_rate_threshold = std::numeric_limits<double>::quiet_NaN()}, "slow_call_rate_threshold");
+  throws_naming({.slow_call_duration = 0ns}, "slow_call_duration");
+  throws_naming({.window_size = 0}, "window_size");
+  throws_naming({.window_size = std::size_t{1} << 20}, "window_size");
+  throws_naming({.window = surge::window_type::time_based, .window_size = 86401}, "window_size");
+  throws_naming({.minimum_calls = 0}, "minimum_calls");
+  throws_naming({.wait_in_open = -1ns}, "wait_in_open");
+  throws_naming({.half_open_calls = 0}, "half_open_calls");
+  throws_naming({.half_open_calls = (std::size_t{1} << 31) + 1}, "half_open_calls");
+  throws_naming({.max_wait_in_half_open = -1s}, "max_wait_in_half_open");
+  // extremes that are valid
+  surge::circuit_breaker<> big({.window_size = (std::size_t{1} << 20) - 1, .half_open_calls = std::size_t{1} << 31});
+  CHECK(big.state() == breaker_state::closed);
+}
+
+TEST_CASE("circuit_breaker follows resilience4j's count-window vectors", "[circuit_breaker]") {
+  struct tag {};
+  event_log log;
+  breaker<tag> b(r4j(5, 5, &log));
+  const auto t0 = at<tag>(0s);
+  // F,F,F,S: 4 < minimum 5 calls, no decision
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(b.try_acquire_permission(t0));
+    b.on_failure(1ms, t0);
+  }
+  REQUIRE(b.try_acquire_permission(t0));
+  b.on_success(1ms, t0);
+  CHECK(b.state() == breaker_state::closed);
+  CHECK(b.failure_rate() == -1.0);
+  CHECK(b.metrics().buffered_calls == 4);
+  // S: 3 of 5 failed = 60 % >= 50 % -> open
+  REQUIRE(b.try_acquire_permission(t0));
+  b.on_success(1ms, t0);
+  CHECK(b.state() == breaker_state::open);
+  CHECK(b.failure_rate() == 60.0);
+  CHECK(b.slow_call_rate() == 0.0);
+  CHECK_FALSE(b.try_acquire_permission(t0));
+  CHECK_FALSE(b.try_acquire_permission(at<tag>(10s)));  // not strictly after wait_in_open
+  // half-open: 4 probes, then refused
+  const auto t1 = at<tag>(10s + 1ns);
+  for (int i = 0; i < 4; ++i) CHECK(b.try_acquire_permission(t1));
+  CHECK(b.state() == breaker_state::half_open);
+  CHECK_FALSE(b.try_acquire_permission(t1));
+  CHECK(b.failure_rate() == -1.0);
+  // F,F,S,F -> 75 % -> open
+  b.on_failure(1ms, t1);
+  b.on_failure(1ms, t1);
+  b.on_success(1ms, t1);
+  CHECK(b.state() == breaker_state::half_open);
+  b.on_failure(1ms, t1);
+  CHECK(b.state() == breaker_state::open);
+  CHECK_FALSE(b.try_acquire_permission(t1));
+  // again half-open: F,S,S,S -> 25 % -> closed with a fresh window
+  const auto t2 = t1 + 10s + 1ns;
+  for (int i = 0; i < 4; ++i) CHECK(b.try_acquire_permission(t2));
+  b.on_failure(1ms, t2);
+  b.on_success(1ms, t2);
+  b.on_success(1ms, t2);
+  b.on_success(1ms, t2);
+  CHECK(b.state() == breaker_state::closed);
+  CHECK(b.failure_rate() == -1.0);
+  CHECK(b.metrics().buffered_calls == 0);
+  using s = breaker_state;
+  const std::vector<std::pair<s, s>> expected{{s::closed, s::open},
+                                              {s::open, s::half_open},
+                                              {s::half_open, s::open},
+                                              {s::open, s::half_open},
+                                              {s::half_open, s::closed}};
+  CHECK(log.events == expected);
+}
+
+TEST_CASE("circuit_breaker opens on slow calls (resilience4j's vector)", "[circuit_breaker]") {
+  struct tag {};
+  breaker<tag> b({.slow_call_rate_threshold = 50, .slow_call_duration = 4s, .window_size = 4, .minimum_calls = 4});
+  const auto t = at<tag>(0s);
+  for (auto d : {5s, 5s, 5s}) b.on_success(d, t);
+  CHECK(b.state() == breaker_state::closed);
+  b.on_success(1s, t);
+  CHECK(b.state() == breaker_state::open);
+  CHECK(b.slow_call_rate() == 75.0);
+  CHECK(b.failure_rate() == 0.0);
+  // exactly slow_call_duration is not slow
+  breaker<tag> c({.slow_call_rate_threshold = 50, .slow_call_duration = 4s, .window_size = 2, .minimum_calls = 2});
+  c.on_success(4s, t);
+  c.on_success(4s, t);
+  CHECK(c.state() == breaker_state::closed);
+  CHECK(c.slow_call_rate() == 0.0);
+  c.on_failure(-5s, t);  // negative elapsed: not slow
+  CHECK(c.slow_call_rate() == 0.0);
+  CHECK(c.state() == breaker_state::open);  // 50 % failed
+}
+
+TEST_CASE("circuit_breaker's count window slides and minimum_calls is capped at its size", "[circuit_breaker]") {
+  struct tag {};
+  // minimum 100 with window 3: effective minimum 3
+  breaker<tag> b({.failure_rate_threshold = 67, .window_size = 3, .minimum_calls = 100});
+  const auto t = at<tag>(0s);
+  b.on_failure(1ms, t);
+  b.on_success(1ms, t);
+  b.on_success(1ms, t);  // F S S: 33 %
+  CHECK(b.failure_rate() == Approx(100.0 / 3));
+  b.on_failure(1ms, t);  // S S F
+  b.on_failure(1ms, t);  // S F F: 66.7 % < 67
+  CHECK(b.state() == breaker_state::closed);
+  CHECK(b.metrics().buffered_calls == 3);
+  CHECK(b.metrics().failed_calls == 2);
+  b.on_failure(1ms, t);  // F F F
+  CHECK(b.state() == breaker_state::open);
+  CHECK(b.failure_rate() == 100.0);
+}
+
+TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit_breaker]") {
+  struct tag {};
+  std::mt19937_64 rng(42);
+  for (int round = 0; round < 40; ++round) {
+    const std::size_t n = 1 + rng() % (round % 4 < 2 ? 12 : 80);  // windows below and above the batch size
+    const std::size_t minimum = 1 + rng() % 15;
+    const std::size_t probes = 1 + rng() % 5;
+    const double threshold = 10.0 + static_cast<double>(rng() % 90);
+    const double slow_threshold = 10.0 + static_cast<double>(rng() % 91);
+    breaker<tag> b({.failure_rate_threshold = threshold,
+                    .slow_call_rate_threshold = slow_threshold,
+                    .slow_call_duration = 100ms,
+                    .window_size = n,
+                    .minimum_calls = minimum,
+                    .wait_in_open = 1s,
+                    .half_open_calls = probes});
+    // the model
+    breaker_state st = breaker_state::closed;
+    std::deque<std::pair<bool, bool>> window;  // (failed, slow)
+    std::vector<std::pair<bool, bool>> half;
+    std::int64_t now = 0, open_until = 0;
+    std::size_t permits = 0;
+    const auto above = [&](const auto& calls) {
+      std::size_t f = 0, s = 0;
+      for (auto [fa, sl] : calls) {
+        f += fa;
+        s += sl;
+      }
+      const double c = static_cast<double>(calls.size());
+      return static_cast<double>(f) * 100.0 / c >= threshold || static_cast<double>(s) * 100.0 / c >= slow_threshold;
+    };
+    for (int step = 0; step < 1000; ++step) {
+      now += static_cast<std::int64_t>(rng() % 300'000'000);
+      const auto t = at<tag>(std::chrono::nanoseconds(now));
+      // odd rounds: mostly plain successes (long runs that the breaker batches)
+      const std::uint64_t r10 = rng() % 10;
+      const int op = round % 2 ? (r10 < 2 ? 0 : (r10 < 9 ? 1 : 2)) : static_cast<int>(rng() % 3);
+      if (op == 0) {
+        bool expect = false;
+        if (st == breaker_state::closed) {
+          expect = true;
+        } else if (st == breaker_state::open && now > open_until) {
+          st = breaker_state::half_open;
+          half.clear();
+          permits = probes;
+        }
+        if (st == breaker_state::half_open && permits > 0) {
+          --permits;
+          expect = true;
+        }
+        REQUIRE(b.try_acquire_permission(t) == expect);
+      } else {
+        const bool failed = op == 2;
+        const auto elapsed = std::chrono::milliseconds(round % 2 && rng() % 8 != 0 ? 50 : rng() % 200);
+        const bool slow = elapsed > 100ms;
+        if (failed) {
+          b.on_failure(elapsed, t);
+        } else {
+          b.on_success(elapsed, t);
+        }
+        if (st == breaker_state::closed || st == breaker_state::open) {
+          window.emplace_back(failed, slow);
+          if (window.size() > n) window.pop_front();
+          if (st == breaker_state::closed && window.size() >= std::min(minimum, n) && above(window)) {
+            st = breaker_state::open;
+            open_until = now + 1'000'000'000;
+          }
+        } else {
+          half.emplace_back(failed, slow);
+          if (half.size() == probes) {
+            if (above(half)) {
+              st = breaker_state::open;
+              open_until = now + 1'000'000'000;
+            } else {
+              st = breaker_state::closed;
+              window.clear();
+            }
+          }
+        }
+      }
+      REQUIRE(b.state() == st);
+      if (st != breaker_state::half_open) {
+        const auto m = b.metrics();
+        REQUIRE(m.buffered_calls == window.size());
+        std::size_t failed = 0, slow = 0;
+        for (auto [fa, sl] : window) {
+          failed += fa;
+          slow += sl;
+        }
+        REQUIRE(m.failed_calls == failed);
+        REQUIRE(m.slow_calls == slow);
+      }
+    }
+  }
+}
+
+TEST_CASE("circuit_breaker's count window stays exact across the 2^22 wrap", "[circuit_breaker]") {
+  struct tag {};
+  breaker<tag> b({.failure_rate_threshold = 100, .window_size = 1000, .minimum_calls = 1000});
+  const auto t = at<tag>(0s);
+  const std::uint64_t total = (std::uint64_t{1} << 22) + 12345;
+  for (std::uint64_t i = 0; i < total; ++i) {
+    if (i % 4 == 0) {
+      b.on_failure(1ms, t);
+    } else {
+      b.on_success(1ms, t);
+    }
+  }
+  const auto m = b.metrics();
+  CHECK(m.buffered_calls == 1000);
+  CHECK(m.failed_calls == 250);
+  CHECK(m.failure_rate == 25.0);
+  CHECK(b.state() == breaker_state::closed);
+}
+
+TEST_CASE("circuit_breaker's time window with a manual clock", "[circuit_breaker]") {
+  struct tag {};
+  breaker<tag> b({.window = surge::window_type::time_based, .window_size = 10, .minimum_calls = 4});
+  b.on_failure(1ms, at<tag>(0s));
+  b.on_failure(1ms, at<tag>(1s));
+  b.on_success(1ms, at<tag>(2s));
+  CHECK(b.failure_rate(at<tag>(2s)) == -1.0);
+  // at 10 s the call of second 0 has left the 10-second window [1, 10]
+  b.on_success(1ms, at<tag>(10s));
+  CHECK(b.metrics(at<tag>(10s)).buffered_calls == 3);
+  CHECK(b.state() == breaker_state::closed);
+  b.on_success(1ms, at<tag>(10s + 500ms));  // F(1) S(2) S(10) S(10.5): 25 %
+  CHECK(b.failure_rate(at<tag>(10s + 500ms)) == 25.0);
+  b.on_failure(1ms, at<tag>(11s));  // second 1 left: S S S F
+  CHECK(b.state() == breaker_state::closed);
+  b.on_failure(1ms, at<tag>(12s));  // S(10) S(10.5) F(11) F(12) -> second 2 left: 50 %
+  CHECK(b.state() == breaker_state::open);
+  CHECK(b.failure_rate(at<tag>(12s)) == 50.0);
+  // a jump over the whole window empties it
+  b.transition_to(breaker_state::closed, at<tag>(12s));
+  b.on_failure(1ms, at<tag>(13s));
+  CHECK(b.metrics(at<tag>(1000s)).buffered_calls == 0);
+  // negative clock readings and readings near the clock's limits
+  breaker<tag> c({.window = surge::window_type::time_based, .window_size = 3, .minimum_calls = 1});
+  c.on_success(1ms, at<tag>(-5s));
+  CHECK(c.metrics(at<tag>(-4s)).buffered_calls == 1);
+  c.on_success(1ms, at<tag>(std::chrono::nanoseconds::max()));
+  CHECK(c.metrics(at<tag>(std::chrono::nanoseconds::max())).buffered_calls == 1);
+  c.on_failure(1ms, at<tag>(std::chrono::nanoseconds::max()));
+  CHECK(c.state() == breaker_state::open);
+  // open until the end of time: never half-open, no overflow
+  CHECK_FALSE(c.try_acquire_permission(at<tag>(std::chrono::nanoseconds::max())));
+}
+
+TEST_CASE("circuit_breaker's watchdog closes a stuck half-open period", "[circuit_breaker]") {
+  struct tag {};
+  event_log log;
+  auto o = r4j(2, 2, &log);
+  o.max_wait_in_half_open = 5s;
+  breaker<tag> b(o);
+  b.transition_to(breaker_state::half_open, at<tag>(0s));
+  for (int i = 0; i < 4; ++i) CHECK(b.try_acquire_permission(at<tag>(1s)));
+  // the four probes are never recorded: stuck, until the watchdog
+  CHECK_FALSE(b.try_acquire_permission(at<tag>(4999ms)));
+  CHECK(b.state() == breaker_state::half_open);
+  CHECK_FALSE(b.try_acquire_permission(at<tag>(5s)));
+  CHECK(b.state() == breaker_state::open);
+  // open for wait_in_open from the watchdog's reading, then fresh probes
+  CHECK_FALSE(b.try_acquire_permission(at<tag>(15s)));
+  CHECK(b.try_acquire_permission(at<tag>(15s + 1ns)));
+  CHECK(b.available_probes() == 3);
+  // an outcome reported after the deadline lands in the open state
+  b.on_success(1ms, at<tag>(21s));
+  CHECK(b.state() == breaker_state::open);
+  using s = breaker_state;
+  const std::vector<std::pair<s, s>> expected{
+      {s::closed, s::half_open}, {s::half_open, s::open}, {s::open, s::half_open}, {s::half_open, s::open}};
+  CHECK(log.events == expected);
+}
+
+TEST_CASE("circuit_breaker's permit is RAII and times the call", "[circuit_breaker]") {
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  clock::reset();
+  auto o = r4j(4, 4);
+  o.slow_call_duration = 2s;
+  o.slow_call_rate_threshold = 50;
+  breaker<tag> b(o);
+  {
+    auto p = b.try_acquire();
+    REQUIRE(p);
+    clock::advance(3s);
+    p.success();  // slow
+    CHECK_FALSE(p);
+    CHECK_THROWS_AS(p.success(), std::logic_error);
+  }
+  CHECK(b.metrics().slow_calls == 1);
+  // half-open: a dropped permit gives its probe back; a moved one does not twice
+  b.transition_to(breaker_state::half_open);
+  {
+    auto p = b.try_acquire();
+    CHECK(b.available_probes() == 3);
+    auto q = std::move(p);
+    CHECK_FALSE(p);
+    CHECK(q);
+  }
+  CHECK(b.available_probes() == 4);
+  std::vector<surge::circuit_breaker<clock>::permit> held;
+  for (int i = 0; i < 4; ++i) held.push_back(b.try_acquire());
+  CHECK_FALSE(b.try_acquire());
+  // a permit of an earlier half-open period does not feed a later one
+  b.transition_to(breaker_state::half_open);
+  held.clear();
+  CHECK(b.available_probes() == 4);
+  // a permit whose outcome is recorded does not release
+  {
+    auto p = b.try_acquire();
+    p.failure();
+  }
+  CHECK(b.available_probes() == 3);
+  // release_permission never raises the count above half_open_calls
+  for (int i = 0; i < 10; ++i) b.release_permission();
+  CHECK(b.available_probes() == 4);
+  b.transition_to(breaker_state::closed);
+  b.release_permission();  // nothing to do when closed
+  CHECK(b.state() == breaker_state::closed);
+}
+
+TEST_CASE("circuit_breaker::call records and refuses", "[circuit_breaker]") {
+  struct tag {};
+  breaker<tag> b(r4j(2, 2));
+  CHECK(b.call([] { return 7; }) == 7);
+  CHECK_THROWS_AS(b.call([]() -> int { throw std::runtime_error("backend"); }), std::runtime_error);
+  CHECK(b.state() == breaker_state::open);
+  bool ran = false;
+  try {
+    b.call([&] { ran = true; });
+    FAIL("not refused");
+  } catch (const surge::breaker_open& e) {
+    CHECK(e.state() == breaker_state::open);
+    CHECK(std::string(e.what()).find("open") != std::string::npos);
+  }
+  CHECK_FALSE(ran);
+  // move-only results and references
+  b.transition_to(breaker_state::closed);
+  auto up = b.call([] { return std::make_unique<int>(3); });
+  CHECK(*up == 3);
+  int x = 1;
+  int& rx = b.call([&]() -> int& { return x; });
+  CHECK(&rx == &x);
+}
+
+TEST_CASE("circuit_breaker disabled and forced_open", "[circuit_breaker]") {
+  struct tag {};
+  event_log log;
+  breaker<tag> b(r4j(2, 2, &log));
+  b.transition_to(breaker_state::disabled, at<tag>(0s));
+  for (int i = 0; i < 10; ++i) {
+    CHECK(b.try_acquire_permission(at<tag>(0s)));
+    b.on_failure(1ms, at<tag>(0s));
+  }
+  CHECK(b.state() == breaker_state::disabled);
+  CHECK(b.failure_rate() == -1.0);
+  b.transition_to(breaker_state::forced_open, at<tag>(0s));
+  CHECK_FALSE(b.try_acquire_permission(at<tag>(1000s)));
+  CHECK(b.state() == breaker_state::forced_open);
+  b.transition_to(breaker_state::forced_open, at<tag>(0s));  // same state: no event
+  b.reset();
+  CHECK(b.state() == breaker_state::closed);
+  using s = breaker_state;
+  const std::vector<std::pair<s, s>> expected{
+      {s::closed, s::disabled}, {s::disabled, s::forced_open}, {s::forced_open, s::closed}};
+  CHECK(log.events == expected);
+}
+
+TEST_CASE("circuit_breaker's listener runs outside the lock and may call back", "[circuit_breaker]") {
+  struct tag {};
+  std::vector<std::pair<breaker_state, breaker_state>> seen;
+  surge::circuit_breaker<surge_test::manual_clock<tag>>* self = nullptr;
+  auto o = r4j(2, 2);
+  o.on_state_change = [&](breaker_state from, breaker_state to) {
+    seen.emplace_back(from, to);
+    CHECK(self->state() == to);  // would deadlock if called under the breaker's lock
+    (void)self->metrics();
+    if (to == breaker_state::open) self->transition_to(breaker_state::forced_open, at<tag>(0s));
+  };
+  breaker<tag> b(o);
+  self = &b;
+  b.on_failure(1ms, at<tag>(0s));
+  b.on_failure(1ms, at<tag>(0s));
+  using s = breaker_state;
+  const std::vector<std::pair<s, s>> expected{{s::closed, s::open}, {s::open, s::forced_open}};
+  CHECK(seen == expected);
+  CHECK(b.state() == breaker_state::forced_open);
+}
+
+TEST_CASE("circuit_breaker: 4 threads never exceed half_open_calls probes", "[circuit_breaker][concurrency]") {
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  clock::reset();
+  const surge_test::watchdog dog("half-open hammer");
+  constexpr std::size_t probes = 3;
+  std::atomic<std::uint64_t> transitions{0};
+  breaker<tag> b({.window_size = 4,
+                  .minimum_calls = 4,
+                  .wait_in_open = 0ns,
+                  .half_open_calls = probes,
+                  .on_state_change = [&](breaker_state, breaker_state) { transitions.fetch_add(1); }});
+  b.transition_to(breaker_state::open);
+  std::atomic<int> inflight{0};
+  std::atomic<int> max_inflight{0};
+  std::atomic<std::uint64_t> granted{0};
+  const int iterations = surge_test::scaled(100000);
+  std::vector<std::thread> threads;
+  for (int id = 0; id < 4; ++id) {
+    threads.emplace_back([&, id] {
+      std::minstd_rand rng(static_cast<unsigned>(id) + 1);
+      for (int i = 0; i < iterations; ++i) {
+        clock::advance(1ns);
+        auto p = b.try_acquire();
+        if (!p) continue;
+        granted.fetch_add(1, std::memory_order_relaxed);
+        const int now = inflight.fetch_add(1) + 1;
+        int seen = max_inflight.load();
+        while (now > seen && !max_inflight.compare_exchange_weak(seen, now)) {
+        }
+        inflight.fetch_sub(1);
+        if (rng() % 3 == 0) {
+          p.release();
+        } else {
+          p.failure();  // every decided half-open period re-opens
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(max_inflight.load() <= static_cast<int>(probes));
+  CHECK(granted.load() > 0);
+  CHECK(transitions.load() > 2);
+  CHECK(b.state() != breaker_state::closed);
+}
+
+TEST_CASE("circuit_breaker: threads racing the open -> half-open transition", "[circuit_breaker][concurrency]") {
+  struct tag {};
+  const surge_test::watchdog dog("open -> half-open race");
+  constexpr std::size_t probes = 5;
+  breaker<tag> b({.wait_in_open = 1s, .half_open_calls = probes});
+  const int rounds = surge_test::scaled(100);
+  for (int round = 0; round < rounds; ++round) {
+    const auto opened = at<tag>(std::chrono::seconds(10 * round));
+    b.transition_to(breaker_state::open, opened);
+    std::atomic<int> granted{0};
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int id = 0; id < 4; ++id) {
+      threads.emplace_back([&] {
+        ready.fetch_add(1);
+        while (ready.load() < 4) std::this_thread::yield();
+        for (int i = 0; i < 20; ++i)
+          if (b.try_acquire_permission(opened + 2s)) granted.fetch_add(1);
+      });
+    }
+    for (auto& t : threads) t.join();
+    REQUIRE(granted.load() == static_cast<int>(probes));
+  }
+}
+
+TEST_CASE("circuit_breaker: concurrent outcomes in the count window", "[circuit_breaker][concurrency]") {
+  struct tag {};
+  const surge_test::watchdog dog("count window hammer");
+  std::atomic<int> opened{0};
+  breaker<tag> b({.window_size = 64, .minimum_calls = 64, .on_state_change = [&](breaker_state, breaker_state to) {
+                    if (to == breaker_state::open) opened.fetch_add(1);
+                  }});
+  const int per_thread = surge_test::scaled(200000);
+  std::vector<std::thread> threads;
+  for (int id = 0; id < 4; ++id) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < per_thread; ++i) {
+        if (b.try_acquire_permission(at<tag>(0s))) b.on_success(1ms, at<tag>(0s));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto m = b.metrics();
+  CHECK(m.buffered_calls == 64);
+  CHECK(m.failure_rate == 0.0);
+  CHECK(opened.load() == 0);
+  // now only failures: opens exactly once
+  threads.clear();
+  for (int id = 0; id < 4; ++id) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 1000; ++i) b.on_failure(1ms, at<tag>(0s));
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(opened.load() == 1);
+  CHECK(b.state() == breaker_state::open);
+  m = b.metrics();
+  CHECK(m.failure_rate == 100.0);
+}
+
+TEST_CASE("circuit_breaker: batched successes keep the window exact on one thread", "[circuit_breaker]") {
+  struct tag {};
+  breaker<tag> b({.window_size = 100, .minimum_calls = 100});
+  const auto t = at<tag>(0s);
+  std::deque<bool> window;  // the model: last 100 outcomes, true = failed
+  const auto add = [&](bool failed) {
+    if (failed) {
+      b.on_failure(1ms, t);
+    } else {
+      b.on_success(1ms, t);
+    }
+    window.push_back(failed);
+    if (window.size() > 100) window.pop_front();
+    return static_cast<double>(std::count(window.begin(), window.end(), true));
+  };
+  for (int i = 0; i < 237; ++i) add(false);  // fills, then batches (25 per stripe for a window of 100)
+  CHECK(b.metrics().buffered_calls == 100);
+  CHECK(b.failure_rate() == 0.0);
+  for (int k = 1; b.state() == breaker_state::closed; ++k) {
+    REQUIRE(k < 1000);
+    const double failed = add(true);
+    if (failed >= 50) break;
+    REQUIRE(b.failure_rate() == failed);
+    for (int j = 0; j < k % 2; ++j) REQUIRE(b.failure_rate() == add(false));  // deferred successes
+    REQUIRE(b.state() == breaker_state::closed);
+  }
+  // the breaker opened exactly when the window reached 50 failures
+  CHECK(b.state() == breaker_state::open);
+  CHECK(b.failure_rate() == 50.0);
+}
+
+TEST_CASE("circuit_breaker: threads cycling through every state", "[circuit_breaker][concurrency]") {
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  clock::reset();
+  const surge_test::watchdog dog("state cycling");
+  std::atomic<int> events{0};
+  breaker<tag> b({.window_size = 40,
+                  .minimum_calls = 20,
+                  .wait_in_open = 0ns,
+                  .half_open_calls = 3,
+                  .on_state_change = [&](breaker_state, breaker_state) { events.fetch_add(1); }});
+  const int iterations = surge_test::scaled(50000);
+  std::vector<std::thread> threads;
+  for (int id = 0; id < 4; ++id) {
+    threads.emplace_back([&, id] {
+      std::minstd_rand rng(static_cast<unsigned>(id) + 11);
+      for (int i = 0; i < iterations; ++i) {
+        clock::advance(1ns);
+        auto p = b.try_acquire();
+        if (!p) continue;
+        const auto r = rng() % 100;
+        if (r < 30) {
+          p.failure();
+        } else if (r < 95) {
+          p.success();
+        }  // else dropped: released
+        if (i % 1000 == 0) {
+          const auto m = b.metrics();
+          REQUIRE(m.buffered_calls <= 40);
+          REQUIRE(m.failed_calls <= m.buffered_calls);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(events.load() > 0);
+  const auto m = b.metrics();
+  CHECK(m.buffered_calls <= 40);
+}
