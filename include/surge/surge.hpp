@@ -19,6 +19,7 @@
 #include <surge/balance/slow_start.hpp>
 #include <surge/balance/weighted_round_robin.hpp>
 #include <surge/balance/weights.hpp>
+#include <surge/cache/async_load.hpp>
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
 #include <surge/cache/sharded.hpp>

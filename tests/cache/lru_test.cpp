@@ -55,10 +55,21 @@ struct lfu_kind {
   using cache = surge::lfu_cache<K, V, H, E, C>;
 };
 
-TEMPLATE_TEST_CASE("caches reject a zero capacity and a negative ttl", "[lru][lfu]", lru_kind, lfu_kind) {
+TEMPLATE_TEST_CASE("caches reject a zero capacity and a zero or negative ttl", "[lru][lfu]", lru_kind, lfu_kind) {
   using cache = typename TestType::template cache<int, int>;
   CHECK_THROWS_AS(cache(0), std::invalid_argument);
   CHECK_THROWS_AS(cache(1, {.ttl = -1s}), std::invalid_argument);
+  // a ttl of 0 used to mean "never expire": it is refused, and the message names it
+  CHECK_THROWS_AS(cache(1, {.ttl = 0s}), std::invalid_argument);
+  try {
+    cache c(1, {.ttl = std::chrono::nanoseconds(0)});
+    FAIL("ttl 0 accepted");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string_view(e.what()).find("ttl") != std::string_view::npos);
+  }
+  CHECK_THROWS_AS(cache(1, {.ttl = std::chrono::nanoseconds::min()}), std::invalid_argument);
+  CHECK(cache(1, {.ttl = 1ns}).ttl() == 1ns);
+  CHECK(cache(1).ttl() == std::nullopt);  // no ttl: the absence of one
   CHECK_THROWS_AS(cache(cache::max_capacity + 1), std::invalid_argument);
   cache c(1);
   CHECK(c.empty());
@@ -216,6 +227,45 @@ TEMPLATE_TEST_CASE("no ttl: the clock is never consulted and nothing expires", "
   clock::advance(1000000s);
   CHECK(c.contains(1));
   CHECK(c.purge_expired() == 0);
+}
+
+TEMPLATE_TEST_CASE("a throwing listener on an expired entry does not lose the new value", "[lru][lfu]", lru_kind,
+                   lfu_kind) {
+  using clock = surge_test::manual_clock<std::pair<TestType, clock_tag<5>>>;
+  clock::reset();
+  std::vector<int> told;
+  typename TestType::template cache<int, std::string, std::hash<int>, std::equal_to<int>, clock> c(
+      2, {.ttl = 10s, .on_evict = [&](int&& k, std::string&&) {
+            told.push_back(k);
+            throw std::runtime_error("listener");
+          }});
+  c.put(1, "old");
+  c.put(2, "two");
+  clock::advance(10s);  // both expired
+  // put of an expired key: the listener runs for the old entry and throws;
+  // the new entry is already in (as documented)
+  CHECK_THROWS_AS(c.put(1, "new"), std::runtime_error);
+  CHECK(told == std::vector<int>{1});
+  REQUIRE(c.peek(1) != nullptr);
+  CHECK(*c.peek(1) == "new");
+  CHECK(c.size() == 2);  // the new 1 and the expired 2
+  // the same for get_or_insert_with
+  CHECK_THROWS_AS(c.get_or_insert_with(2, [] { return std::string("made"); }), std::runtime_error);
+  CHECK(told == std::vector<int>{1, 2});
+  REQUIRE(c.peek(2) != nullptr);
+  CHECK(*c.peek(2) == "made");
+  const auto s = c.stats();
+  CHECK(s.insertions == 4);
+  CHECK(s.evictions == 2);
+  CHECK(c.size() == 2);
+  // a make that throws on an expired key changes nothing: the expired entry
+  // stays (and no listener runs)
+  clock::advance(10s);
+  CHECK_THROWS_AS(c.get_or_insert_with(2, []() -> std::string { throw std::logic_error("make"); }), std::logic_error);
+  CHECK(told == std::vector<int>{1, 2});
+  CHECK(c.size() == 2);
+  c.set_eviction_listener({});
+  CHECK(c.purge_expired() == 2);
 }
 
 namespace {

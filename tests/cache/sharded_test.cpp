@@ -5,11 +5,13 @@
 #include <surge/cache/lru.hpp>
 #include <surge/cache/sharded.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -19,10 +21,30 @@
 
 using namespace std::chrono_literals;
 
-TEST_CASE("sharded_cache splits the capacity and rejects too small a one", "[sharded]") {
+TEST_CASE("sharded_cache splits the capacity and rejects a zero or too large one", "[sharded]") {
   using cache = surge::sharded_cache<surge::lru_cache<int, int>, 4>;
-  CHECK_THROWS_AS(cache(3), std::invalid_argument);
   CHECK_THROWS_AS(cache(0), std::invalid_argument);
+  CHECK(cache::max_capacity == 4 * surge::lru_cache<int, int>::max_capacity);
+  try {
+    cache c(cache::max_capacity + 1);
+    FAIL("too large a capacity accepted");
+  } catch (const std::invalid_argument& e) {  // names the type and the argument, not the engine
+    CHECK(std::string_view(e.what()).find("sharded_cache: capacity") != std::string_view::npos);
+  }
+  {
+    cache small(3);  // fewer entries than shards: three shards of one
+    CHECK(small.capacity() == 3);
+    for (int k = 0; k < 100; ++k) {
+      small.put(k, k);
+      CHECK(small.shard_index(k) < 3);
+    }
+    CHECK(small.size() == 3);
+    cache one(1);
+    one.put(1, 1);
+    one.put(2, 2);
+    CHECK(one.size() == 1);
+    CHECK(one.get(2) == std::optional<int>(2));
+  }
   cache c(10);  // shards of 3, 3, 2, 2
   CHECK(c.capacity() == 10);
   CHECK(c.empty());
@@ -182,4 +204,172 @@ TEST_CASE("sharded_cache stress: threads mixing get, put and erase", "[sharded][
   std::uint64_t present = 0;
   for (int k = 0; k < universe; ++k) present += c.contains(k) ? 1 : 0;
   CHECK(present == c.size());
+}
+
+// ---- get_or_load: single flight ---------------------------------------------
+
+namespace {
+/// Spins (yielding) until pred() or 20 s pass; false on timeout, so a broken
+/// single flight fails the test instead of hanging it.
+template <class Pred>
+bool spin_until(Pred pred) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("get_or_load: 8 threads missing one key run the loader once", "[sharded][get_or_load]") {
+  constexpr int threads = 8;
+  surge::sharded_cache<surge::lru_cache<int, std::string>, 4> c(64);
+  std::atomic<int> loads{0};
+  std::atomic<bool> timed_out{false};
+  std::vector<std::string> got(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      got[t] = c.get_or_load(7, [&] {
+        ++loads;
+        // hold the load until every thread has missed (each miss is counted
+        // before its caller waits), so all of them overlap this one run
+        if (!spin_until([&] { return c.stats().misses == threads; })) timed_out = true;
+        return std::string("seven");
+      });
+    });
+  }
+  for (auto& th : pool) th.join();
+  CHECK(!timed_out);
+  CHECK(loads == 1);
+  for (const auto& v : got) CHECK(v == "seven");
+  const auto s = c.stats();
+  CHECK(s.misses == threads);
+  CHECK(s.insertions == 1);
+  CHECK(c.get(7) == std::optional<std::string>("seven"));
+  CHECK(c.get_or_load(7, [&] { return std::string("again"); }) == "seven");  // a hit
+  CHECK(loads == 1);
+}
+
+TEST_CASE("get_or_load: a throwing loader caches nothing and every waiter sees its exception",
+          "[sharded][get_or_load]") {
+  constexpr int threads = 8;
+  surge::sharded_cache<surge::lru_cache<int, int>, 2> c(16);
+  std::atomic<int> loads{0}, caught{0};
+  std::atomic<bool> timed_out{false};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      try {
+        (void)c.get_or_load(1, [&]() -> int {
+          ++loads;
+          if (!spin_until([&] { return c.stats().misses == threads; })) timed_out = true;
+          throw std::runtime_error("backend down");
+        });
+      } catch (const std::runtime_error& e) {
+        if (std::string_view(e.what()) == "backend down") ++caught;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  CHECK(!timed_out);
+  CHECK(loads == 1);
+  CHECK(caught == threads);
+  CHECK(!c.contains(1));
+  CHECK(c.stats().insertions == 0);
+  // the next miss loads again
+  CHECK(c.get_or_load(1, [&] { return ++loads; }) == 2);
+  CHECK(c.get(1) == std::optional<int>(2));
+}
+
+TEST_CASE("get_or_load: many keys at once, each loaded exactly once", "[sharded][get_or_load]") {
+  constexpr int threads = 4;
+  constexpr int keys = 2000;
+  surge::sharded_cache<surge::lru_cache<int, std::uint64_t>, 8> c(8 * keys);  // each shard holds all: no eviction
+  std::vector<std::atomic<int>> loads(keys);
+  std::atomic<std::uint64_t> bad{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t + 100));
+      std::vector<int> order(keys);
+      for (int k = 0; k < keys; ++k) order[k] = k;
+      std::shuffle(order.begin(), order.end(), rng);
+      for (int k : order) {
+        const std::uint64_t v = c.get_or_load(k, [&] {
+          loads[k].fetch_add(1, std::memory_order_relaxed);
+          return static_cast<std::uint64_t>(k) * 3 + 1;
+        });
+        if (v != static_cast<std::uint64_t>(k) * 3 + 1) ++bad;
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  CHECK(bad == 0);
+  int not_once = 0;
+  for (auto& n : loads) not_once += n.load() == 1 ? 0 : 1;
+  CHECK(not_once == 0);
+  const auto s = c.stats();
+  CHECK(s.insertions == keys);
+  CHECK(s.hits + s.misses == std::uint64_t{threads} * keys);
+  CHECK(c.size() == keys);
+}
+
+TEST_CASE("get_or_load: a loader may use the cache for other keys, even in its own shard", "[sharded][get_or_load]") {
+  surge::sharded_cache<surge::lru_cache<int, int>, 1> c(8);  // one shard: every key shares its lock
+  c.put(10, 100);
+  const int v = c.get_or_load(1, [&] {
+    // reads, writes and nested loads while key 1 is loading
+    const int a = c.get(10).value_or(0);
+    c.put(11, 5);
+    const int b = c.get_or_load(2, [&] { return c.get_or_load(3, [] { return 3; }) * 10; });
+    return a + b + c.get(11).value_or(0);
+  });
+  CHECK(v == 135);
+  CHECK(c.get(1) == std::optional<int>(135));
+  CHECK(c.get(2) == std::optional<int>(30));
+  CHECK(c.get(3) == std::optional<int>(3));
+  // asking for the key being loaded would wait for itself: refused
+  CHECK_THROWS_AS(c.get_or_load(4, [&] { return c.get_or_load(4, [] { return 4; }); }), std::logic_error);
+  CHECK(!c.contains(4));
+  CHECK(c.get_or_load(4, [] { return 44; }) == 44);
+}
+
+TEST_CASE("get_or_load: a loader on another thread may load the key's shard neighbours", "[sharded][get_or_load]") {
+  // Two threads, one shard: each loader waits for the other's key to be
+  // loading, then loads a third key. Deadlocks if a loader held the lock.
+  surge::sharded_cache<surge::lru_cache<int, int>, 1> c(8);
+  std::atomic<int> started{0};
+  std::atomic<bool> timed_out{false};
+  auto work = [&](int key) {
+    return c.get_or_load(key, [&, key] {
+      ++started;
+      if (!spin_until([&] { return started == 2; })) timed_out = true;
+      return c.get_or_load(key + 100, [key] { return key; }) + 1;
+    });
+  };
+  int r1 = 0, r2 = 0;
+  std::thread t1([&] { r1 = work(1); });
+  std::thread t2([&] { r2 = work(2); });
+  t1.join();
+  t2.join();
+  CHECK(!timed_out);
+  CHECK(r1 == 2);
+  CHECK(r2 == 3);
+  CHECK(c.size() == 4);
+}
+
+TEST_CASE("get_or_load: if storing the value throws, waiters get it and the loader's caller the error",
+          "[sharded][get_or_load]") {
+  std::atomic<bool> throw_on_evict{false};
+  surge::sharded_cache<surge::lru_cache<int, int>, 1> c(1, {.on_evict = [&](int&&, int&&) {
+                                                          if (throw_on_evict) throw std::runtime_error("listener");
+                                                        }});
+  c.put(0, 0);
+  throw_on_evict = true;
+  CHECK_THROWS_AS(c.get_or_load(1, [] { return 1; }), std::runtime_error);  // evicting 0 threw
+  CHECK(c.get(1) == std::optional<int>(1));                                 // but 1 is in
+  throw_on_evict = false;
+  CHECK(c.get_or_load(2, [] { return 2; }) == 2);
 }

@@ -8,6 +8,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -21,10 +22,53 @@ using bucket = surge::token_bucket<cl>;
 using meter = surge::leaky_bucket<cl>;
 using tp = cl::time_point;
 
-TEST_CASE("keyed_limiter rejects a capacity below the shard count", "[limit][keyed_limiter]") {
+TEST_CASE("keyed_limiter: max_keys errors name the limiter; no hidden minimum", "[limit][keyed_limiter]") {
   using K = surge::keyed_limiter<int, bucket>;
-  CHECK_THROWS_AS(K(bucket(1.0, 1, tp{}), 3), std::invalid_argument);
+  CHECK_THROWS_AS(K(bucket(1.0, 1, tp{}), 0), std::invalid_argument);
+  CHECK(K::max_keys_limit == 16 * surge::lru_cache<int, std::int64_t>::max_capacity);
+  for (const std::size_t bad : {std::size_t{1} << 40, K::max_keys_limit + 1}) {
+    try {
+      K k(bucket(1.0, 1, tp{}), bad);
+      FAIL("max_keys too large accepted");
+    } catch (const std::invalid_argument& e) {  // not "surge cache: capacity is too large"
+      const std::string_view what = e.what();
+      CHECK(what.find("keyed_limiter") != std::string_view::npos);
+      CHECK(what.find("max_keys") != std::string_view::npos);
+    }
+  }
+  // fewer keys than the 16 shards: that many shards of one key each
+  K small(bucket(1.0, 1, tp{}), 3);
+  CHECK(small.max_keys() == 3);
+  for (int key = 0; key < 50; ++key) CHECK(small.try_acquire(key, 1, tp{}));
+  CHECK(small.size() == 3);
+  CHECK_FALSE(small.try_acquire(49, 1, tp{}));  // the most recent key is still held, in debt
+  K one(bucket(1.0, 1, tp{}), 1);
+  CHECK(one.try_acquire(1, 1, tp{}));
+  CHECK_FALSE(one.try_acquire(1, 1, tp{}));
+  CHECK(one.size() == 1);
 }
+
+// Key types refused at compile time (each public hashed type asserts these
+// with its own name; a test cannot compile the failing declarations).
+static_assert(!surge::detail::valid_hashed_key_v<const char*, std::hash<const char*>, std::equal_to<const char*>>);
+static_assert(!surge::detail::valid_hashed_key_v<char*, std::hash<char*>, std::equal_to<char*>>);
+static_assert(!surge::detail::valid_hashed_key_v<const wchar_t*, std::hash<const wchar_t*>, std::equal_to<>>);
+static_assert(surge::detail::valid_hashed_key_v<std::string, std::hash<std::string>, std::equal_to<std::string>>);
+static_assert(surge::detail::valid_hashed_key_v<const int*, std::hash<const int*>, std::equal_to<const int*>>);
+namespace {
+struct no_hash_key {
+  int v;
+  bool operator==(const no_hash_key&) const = default;
+};
+struct text_hash {  // hashes the characters: a C string key is then the user's explicit choice
+  std::size_t operator()(const char* s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+struct text_equal {
+  bool operator()(const char* a, const char* b) const noexcept { return std::string_view(a) == b; }
+};
+}  // namespace
+static_assert(!surge::detail::valid_hashed_key_v<no_hash_key, std::hash<no_hash_key>, std::equal_to<no_hash_key>>);
+static_assert(surge::detail::valid_hashed_key_v<const char*, text_hash, text_equal>);
 
 TEST_CASE("keyed_limiter limits each key like its own token_bucket", "[limit][keyed_limiter]") {
   // reference: one token_bucket per key, unbounded

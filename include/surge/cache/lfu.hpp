@@ -9,9 +9,10 @@
 #include <functional>
 #include <memory>
 
-#include <surge/cache/stats.hpp>
 #include <surge/cache/detail/basic_cache.hpp>
 #include <surge/cache/detail/index_list.hpp>
+#include <surge/cache/stats.hpp>
+#include <surge/detail/key_checks.hpp>
 
 namespace surge {
 namespace detail {
@@ -150,12 +151,14 @@ class lfu_policy {
 ///
 /// Thread safety: not thread-safe. Use sharded_cache to share one.
 ///
-/// Bad input: capacity 0 (or above `max_capacity`) and a negative ttl throw
-/// std::invalid_argument; user exceptions as for lru_cache (basic guarantee).
+/// Bad input: capacity 0 (or above `max_capacity`) and a zero or negative ttl
+/// throw std::invalid_argument; key types are checked as for lru_cache; user
+/// exceptions as for lru_cache (basic guarantee).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class lfu_cache : public detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy> {
-  using base = detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy>;
+class lfu_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy> {
+  SURGE_DETAIL_CHECK_HASHED_KEY("surge::lfu_cache", Key, Hash, KeyEqual);
+  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy>;
 
  public:
   using base::base;

@@ -8,9 +8,10 @@
 #include <cstdint>
 #include <functional>
 
-#include <surge/cache/stats.hpp>
 #include <surge/cache/detail/basic_cache.hpp>
 #include <surge/cache/detail/index_list.hpp>
+#include <surge/cache/stats.hpp>
+#include <surge/detail/key_checks.hpp>
 
 namespace surge {
 namespace detail {
@@ -58,8 +59,9 @@ class lru_policy {
 /// 16 bytes of index per entry of capacity.
 ///
 /// Options (`options{.ttl = ..., .on_evict = ...}` at construction):
-/// - TTL, expire-after-write with `Clock` (any Cpp17Clock; a static `now()`
-///   that does not throw): an entry expires once now() >= last write + ttl.
+/// - TTL (`std::optional<duration>`; absent by default: nothing expires),
+///   expire-after-write with `Clock` (any Cpp17Clock; a static `now()` that
+///   does not throw): an entry expires once now() >= last write + ttl.
 ///   An expired entry behaves as absent: `get` misses, `peek`/`contains` say
 ///   no, `put` inserts anew, `erase` returns false. It is removed (and its
 ///   memory, the node, reused) when a non-const operation touches it, when
@@ -86,14 +88,18 @@ class lru_policy {
 /// Thread safety: not thread-safe (one thread at a time; even `get` writes).
 /// Use sharded_cache to share a cache between threads.
 ///
-/// Bad input: capacity 0 (or above `max_capacity`) and a negative ttl throw
-/// std::invalid_argument. Exceptions from `Hash`, `KeyEqual`, Key/Value
+/// Bad input: capacity 0 (or above `max_capacity`) and a zero or negative ttl
+/// throw std::invalid_argument. A Key that Hash cannot hash or KeyEqual cannot
+/// compare, and a character pointer Key with std::hash or std::equal_to (they
+/// would use the address, not the text: use std::string), fail to compile
+/// with a one-line message. Exceptions from `Hash`, `KeyEqual`, Key/Value
 /// copies and moves, `make` and the listener propagate; the cache then stays
 /// valid with its invariants (basic guarantee). A failed lookup, or a failed
 /// construction of the new entry, changes nothing (strong guarantee); a value
 /// assignment that throws in `put` leaves that value as its assignment
 /// operator left it; a listener that throws finds its entry already removed
-/// (and, in `put`, the new entry already inserted). Keys and values must not
+/// (and, in `put` and `get_or_insert_with`, the new entry already inserted,
+/// also when the entry removed was the same key's expired one). Keys and values must not
 /// throw from their destructors. Move-only values work everywhere (move them
 /// into `put`); values that can be neither copied nor moved (atomics, a
 /// mutex) work through `get_or_insert_with` with a `make` returning a prvalue.
@@ -101,8 +107,9 @@ class lru_policy {
 /// Not copyable or movable (hold it by `std::unique_ptr` to move it around).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class lru_cache : public detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy> {
-  using base = detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy>;
+class lru_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy> {
+  SURGE_DETAIL_CHECK_HASHED_KEY("surge::lru_cache", Key, Hash, KeyEqual);
+  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy>;
 
  public:
   using base::base;

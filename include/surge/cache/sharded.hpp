@@ -4,43 +4,65 @@
 #ifndef SURGE_CACHE_SHARDED_HPP
 #define SURGE_CACHE_SHARDED_HPP
 
-#include <array>
+#include <algorithm>
 #include <cstddef>
-#include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <string>
+#include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 
+#include <surge/cache/detail/single_flight.hpp>
 #include <surge/cache/stats.hpp>
 #include <surge/detail/adaptive_mutex.hpp>
-#include <surge/detail/cache_line.hpp>
-#include <surge/detail/hash.hpp>
+#include <surge/detail/sharded_locks.hpp>
 
 namespace surge {
+namespace detail {
+/// Defined by <surge/cache/async_load.hpp> for sharded_cache; the primary
+/// template only explains what to include.
+template <class Cache>
+struct cache_async_load {
+  template <class C = Cache>
+  static constexpr bool included = !std::is_same_v<C, C>;
+  static_assert(included<>, "sharded_cache::get_or_load_async needs #include <surge/cache/async_load.hpp>");
+};
+}  // namespace detail
 
 /// `Shards` copies of `Cache` (an lru_cache or lfu_cache), each behind its own
 /// mutex on its own cache lines. `Mutex` (any Lockable) defaults to
 /// detail::adaptive_mutex: critical sections here are tens of nanoseconds, so
 /// a waiter spins briefly before it sleeps on a futex (std::mutex sleeps at
-/// once; pass it to get exactly its behaviour). A key always lives in the same shard, chosen
-/// from its hash mixed with mix64 (so low-entropy hashes such as the identity
-/// hash of integers still spread evenly). Eviction, recency, frequency and TTL
-/// are per shard: the cache as a whole approximates its policy (a victim is
-/// the least recent / least frequent of its shard, not of all entries).
+/// once; pass it to get exactly its behaviour). A key always lives in the same
+/// shard, chosen from its hash mixed with mix64 (so low-entropy hashes such as
+/// the identity hash of integers still spread evenly). Eviction, recency,
+/// frequency and TTL are per shard: the cache as a whole approximates its
+/// policy (a victim is the least recent / least frequent of its shard, not of
+/// all entries).
 ///
 /// Capacity: the total is split across the shards (the first `capacity %
-/// Shards` shards hold one more). Options (ttl, listener) are copied to every
+/// Shards` shards hold one more); a capacity below `Shards` uses `capacity`
+/// shards of one entry each. Options (ttl, listener) are copied to every
 /// shard. The listener runs while its shard is locked: it may be called from
 /// several threads at once (for different shards), must be thread-safe, and
 /// must not call this cache.
 ///
-/// Values cross the lock as copies: `get`, `peek` and `get_or_insert_with`
-/// return `std::optional<Value>` / `Value` by value (copyable values only);
-/// `visit` runs a function on the value under the lock instead (works with
-/// move-only values).
+/// Values cross the lock as copies: `get`, `peek`, `get_or_insert_with` and
+/// `get_or_load` return `std::optional<Value>` / `Value` by value (copyable
+/// values only); `visit` runs a function on the value under the lock instead
+/// (works with move-only values).
+///
+/// Loading: `get_or_load(key, loader)` runs `loader()` outside every lock, at
+/// most once at a time per key across all threads (single flight): callers
+/// that miss the same key meanwhile wait for that run's value or exception.
+/// `get_or_load_async` (in <surge/cache/async_load.hpp>) is the coroutine
+/// form: it suspends instead of blocking.
 ///
 /// Complexity: that of Cache plus one mutex lock per call; `size`, `stats`,
 /// `clear`, `reset_stats`, `purge_expired` lock each shard in turn (O(Shards),
@@ -48,13 +70,21 @@ namespace surge {
 /// `size()` and `stats()` sum per-shard values taken one after the other, so
 /// under concurrent updates they are not a single snapshot.
 ///
-/// Bad input: capacity smaller than Shards (a shard would have no room)
-/// throws std::invalid_argument, as do the Cache's own checks (negative ttl).
-/// Exceptions from user code propagate with Cache's guarantees; the shard's
-/// lock is released.
+/// Bad input: capacity 0 or above `max_capacity` throws
+/// std::invalid_argument, as do the Cache's own checks (a zero or negative
+/// ttl). Exceptions from user code propagate with Cache's guarantees; the
+/// shard's lock is released.
 template <class Cache, std::size_t Shards = 16, class Mutex = detail::adaptive_mutex>
 class sharded_cache {
-  static_assert(Shards >= 1, "sharded_cache needs at least one shard");
+  static_assert(Shards >= 1, "surge::sharded_cache: Shards must be at least 1");
+  static_assert(
+      requires {
+        typename Cache::key_type;
+        typename Cache::mapped_type;
+        typename Cache::options;
+        Cache::max_capacity;
+      },
+      "surge::sharded_cache: Cache must be a surge cache such as lru_cache<Key, Value>");
 
  public:
   using cache_type = Cache;
@@ -64,6 +94,8 @@ class sharded_cache {
   using key_equal = typename Cache::key_equal;
   using options = typename Cache::options;
   static constexpr std::size_t shard_count = Shards;
+  /// Largest total capacity: Shards times Cache's maximum.
+  static constexpr std::size_t max_capacity = Shards * Cache::max_capacity;
 
  private:
   using Key = key_type;
@@ -79,13 +111,11 @@ class sharded_cache {
 
   sharded_cache(std::size_t capacity, const options& opts, const hasher& hash = hasher(),
                 const key_equal& eq = key_equal())
-      : hash_(hash), capacity_(capacity) {
-    if (capacity < Shards) throw std::invalid_argument("surge::sharded_cache: capacity must be at least Shards");
-    for (std::size_t i = 0; i < Shards; ++i) {
-      const std::size_t cap = capacity / Shards + (i < capacity % Shards ? 1 : 0);
-      shards_[i] = std::make_unique<shard>(cap, opts, hash, eq);
-    }
-  }
+      : hash_(hash),
+        capacity_(detail::checked_total(capacity, max_capacity, "surge::sharded_cache: capacity", "max_capacity")),
+        shards_(std::min(capacity, Shards), [&](std::size_t i) {
+          return shard_state(detail::share_of(capacity, std::min(capacity, Shards), i), opts, hash, eq);
+        }) {}
 
   /// A copy of the value of `key` (touching it, counting a hit or a miss), or
   /// nullopt.
@@ -112,7 +142,7 @@ class sharded_cache {
   bool visit(const Key& key, F&& f) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    Value* v = s.cache.get(key);
+    Value* v = s.value.cache.get(key);
     if (v == nullptr) return false;
     std::forward<F>(f)(*v);
     return true;
@@ -122,21 +152,68 @@ class sharded_cache {
   bool put(const Key& key, Value value) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    return s.cache.put(key, std::move(value));
+    return s.value.cache.put(key, std::move(value));
   }
   bool put(Key&& key, Value value) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    return s.cache.put(std::move(key), std::move(value));
+    return s.value.cache.put(std::move(key), std::move(value));
   }
 
   /// A copy of the value of `key`, inserting `make()` first on a miss. `make`
-  /// runs under the shard's lock (other keys of that shard wait for it).
+  /// runs under the shard's lock (other keys of that shard wait for it, and
+  /// it must not call this cache): for slow work use get_or_load.
   template <class F>
   Value get_or_insert_with(const Key& key, F&& make) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    return s.cache.get_or_insert_with(key, std::forward<F>(make));
+    return s.value.cache.get_or_insert_with(key, std::forward<F>(make));
+  }
+
+  /// A copy of the value of `key`; on a miss, the value `loader()` returns,
+  /// which is then stored (`put`). Single flight: while one call runs the
+  /// loader of a key, other calls that miss that key block until it
+  /// finishes and return its value (or rethrow its exception) without
+  /// running a loader of their own. The loader runs with no lock held: it may
+  /// call this cache for other keys, and other keys of its shard proceed.
+  ///
+  /// Each call counts one hit or one miss (followers miss too); a successful
+  /// load counts an insertion. A loader that throws stores nothing: its
+  /// caller and every caller waiting on that run get the exception, and the
+  /// next call loads again. If storing the loaded value throws (the eviction
+  /// listener, a copy), the waiters still get the value and the loading
+  /// caller gets the exception. A loader that asks for its own key (directly
+  /// or through other loads on its thread) throws std::logic_error rather
+  /// than wait for itself; a cycle of loaders across threads deadlocks.
+  ///
+  /// Complexity: a hit is get(); a miss adds one allocation (the in-flight
+  /// record) and a second shard lock to store the value. Thread-safe.
+  template <class F>
+  Value get_or_load(const Key& key, F&& loader) {
+    static_assert(std::is_invocable_v<F&>,
+                  "surge::sharded_cache::get_or_load: loader must be callable with no arguments");
+    static_assert(std::is_convertible_v<std::invoke_result_t<F&>, Value>,
+                  "surge::sharded_cache::get_or_load: loader must return a Value");
+    shard& s = shard_for(key);
+    load_start start = start_load(s, key, std::this_thread::get_id());
+    if (start.hit) return std::move(*start.hit);
+    if (!start.leader) return start.flight->wait();
+    try {
+      start.flight->set_value(std::invoke(loader));
+    } catch (...) {
+      abandon_load(s, key, *start.flight, std::current_exception());
+      throw;
+    }
+    return finish_load(s, key, *start.flight);
+  }
+
+  /// The coroutine form of get_or_load: `co_await cache.get_or_load_async(key,
+  /// loader)`, where `loader()` returns an awaitable of a Value (such as a
+  /// `task<Value>`), or `loader` is such an awaitable. Needs
+  /// <surge/cache/async_load.hpp>; see it for the contract.
+  template <class Loader>
+  auto get_or_load_async(Key key, Loader loader) {
+    return detail::cache_async_load<sharded_cache>::run(*this, std::move(key), std::move(loader));
   }
 
   /// Removes `key`; true when it was present.
@@ -145,21 +222,22 @@ class sharded_cache {
   requires is_transparent<K>
   bool erase(const K& key) { return erase_impl(key); }
 
-  /// Empties every shard (no listener, not evictions).
+  /// Empties every shard (no listener, not evictions). Loads in progress
+  /// still store their values when they finish.
   void clear() {
-    for_each_shard([](Cache& c) { c.clear(); });
+    shards_.for_each([](shard_state& s) { s.cache.clear(); });
   }
 
   /// Removes expired entries from every shard; returns how many.
   std::size_t purge_expired() {
     std::size_t n = 0;
-    for_each_shard([&](Cache& c) { n += c.purge_expired(); });
+    shards_.for_each([&](shard_state& s) { n += s.cache.purge_expired(); });
     return n;
   }
 
   [[nodiscard]] std::size_t size() const {
     std::size_t n = 0;
-    for_each_shard([&](const Cache& c) { n += c.size(); });
+    shards_.for_each([&](const shard_state& s) { n += s.cache.size(); });
     return n;
   }
   [[nodiscard]] bool empty() const { return size() == 0; }
@@ -168,43 +246,94 @@ class sharded_cache {
   /// The sum of every shard's stats.
   [[nodiscard]] cache_stats stats() const {
     cache_stats total;
-    for_each_shard([&](const Cache& c) { total += c.stats(); });
+    shards_.for_each([&](const shard_state& s) { total += s.cache.stats(); });
     return total;
   }
   void reset_stats() {
-    for_each_shard([](Cache& c) { c.reset_stats(); });
+    shards_.for_each([](shard_state& s) { s.cache.reset_stats(); });
   }
 
-  /// The shard `key` lives in, in [0, Shards).
+  /// The shard `key` lives in, in [0, min(Shards, capacity)).
   template <class K>
   [[nodiscard]] std::size_t shard_index(const K& key) const {
-    return static_cast<std::size_t>(detail::mix64(static_cast<std::uint64_t>(hash_(key))) % Shards);
+    return shards_.index_of(static_cast<std::size_t>(hash_(key)));
   }
 
  private:
-  struct alignas(detail::destructive_interference_size) shard {
-    shard(std::size_t cap, const options& opts, const hasher& h, const key_equal& e) : cache(cap, opts, h, e) {}
-    mutable Mutex mutex;
+  template <class>
+  friend struct detail::cache_async_load;
+
+  using flight_type = detail::flight<Value>;
+
+  struct shard_state {
+    shard_state(std::size_t cap, const options& opts, const hasher& h, const key_equal& e)
+        : cache(cap, opts, h, e), loads(0, h, e) {}
     Cache cache;
+    std::unordered_map<Key, std::shared_ptr<flight_type>, hasher, key_equal> loads;  // in progress
   };
+  using shard_array = detail::sharded_locks<shard_state, Shards, Mutex>;
+  using shard = typename shard_array::shard;
 
   template <class K>
   shard& shard_for(const K& key) const {
-    return *shards_[shard_index(key)];
+    return shards_[shard_index(key)];
   }
 
-  template <class F>
-  void for_each_shard(F&& f) const {
-    for (const auto& s : shards_) {
-      std::lock_guard lock(s->mutex);
-      f(std::as_const(s->cache));
-    }
+  /// What a get_or_load call does after its first look: return a hit, follow
+  /// a load in progress, or lead a new one.
+  struct load_start {
+    std::optional<Value> hit;
+    std::shared_ptr<flight_type> flight;
+    bool leader = false;
+  };
+
+  /// One lock: a hit, or the load in progress for `key`, or a new one (this
+  /// caller leads; `leader_thread` is its thread when it will block).
+  load_start start_load(shard& s, const Key& key, std::thread::id leader_thread) {
+    std::lock_guard lock(s.mutex);
+    if (Value* v = s.value.cache.get(key)) return {*v, nullptr, false};
+    auto [it, fresh] = s.value.loads.try_emplace(key);
+    if (!fresh && it->second && !it->second->done()) return {std::nullopt, it->second, false};
+    // (a done or null record is left by a failed erase or allocation: replace it)
+    it->second = std::make_shared<flight_type>(leader_thread);
+    return {std::nullopt, it->second, true};
   }
-  template <class F>
-  void for_each_shard(F&& f) {
-    for (auto& s : shards_) {
-      std::lock_guard lock(s->mutex);
-      f(s->cache);
+
+  /// The leader, with the value in `f`: stores it, ends the load, wakes the
+  /// followers, returns a copy.
+  Value finish_load(shard& s, const Key& key, flight_type& f) {
+    std::exception_ptr store_error;
+    {
+      std::lock_guard lock(s.mutex);
+      try {
+        s.value.cache.put(key, f.value());
+      } catch (...) {
+        store_error = std::current_exception();
+      }
+      forget_load(s, key);
+    }
+    f.publish();
+    if (store_error) std::rethrow_exception(store_error);
+    return f.value();
+  }
+
+  /// The leader, failing with `e`: ends the load, stores nothing, wakes the
+  /// followers with `e`.
+  void abandon_load(shard& s, const Key& key, flight_type& f, std::exception_ptr e) noexcept {
+    f.set_exception(std::move(e));
+    {
+      std::lock_guard lock(s.mutex);
+      forget_load(s, key);
+    }
+    f.publish();
+  }
+
+  /// Drops the record of a finished load. If the hash or comparison throws,
+  /// the record stays (marked done by the caller): the next miss replaces it.
+  static void forget_load(shard& s, const Key& key) noexcept {
+    try {
+      s.value.loads.erase(key);
+    } catch (...) {
     }
   }
 
@@ -212,7 +341,7 @@ class sharded_cache {
   std::optional<Value> get_impl(const K& key) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    if (Value* v = s.cache.get(key)) return *v;
+    if (Value* v = s.value.cache.get(key)) return *v;
     return std::nullopt;
   }
 
@@ -220,7 +349,7 @@ class sharded_cache {
   std::optional<Value> peek_impl(const K& key) const {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    if (const Value* v = s.cache.peek(key)) return *v;
+    if (const Value* v = s.value.cache.peek(key)) return *v;
     return std::nullopt;
   }
 
@@ -228,19 +357,19 @@ class sharded_cache {
   bool contains_impl(const K& key) const {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    return s.cache.contains(key);
+    return s.value.cache.contains(key);
   }
 
   template <class K>
   bool erase_impl(const K& key) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    return s.cache.erase(key);
+    return s.value.cache.erase(key);
   }
 
   [[no_unique_address]] hasher hash_;
   std::size_t capacity_;
-  std::array<std::unique_ptr<shard>, Shards> shards_;
+  shard_array shards_;
 };
 
 }  // namespace surge

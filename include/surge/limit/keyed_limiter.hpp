@@ -4,16 +4,17 @@
 #define SURGE_LIMIT_KEYED_LIMITER_HPP
 
 #include <surge/cache/lru.hpp>
-#include <surge/detail/cache_line.hpp>
-#include <surge/detail/hash.hpp>
+#include <surge/detail/key_checks.hpp>
+#include <surge/detail/sharded_locks.hpp>
 
-#include <array>
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -41,7 +42,8 @@ struct keyed_limiter_stats {
 /// later request exactly as a fresh key would, so dropping it is free:
 /// `purge_full()` drops all of them, and a lookup of an absent key behaves as
 /// a full one. Keys live in `Shards` lru_caches of fixed total capacity
-/// `max_keys` (every node allocated at construction); a new key arriving in a
+/// `max_keys` (every node allocated at construction; a max_keys below Shards
+/// uses max_keys shards of one key each); a new key arriving in a
 /// full shard evicts that shard's least recently used key — for free when it
 /// is full, otherwise its state (its debt) is forgotten and counted in
 /// `stats().evicted_active`: size max_keys for the number of keys active
@@ -57,14 +59,21 @@ struct keyed_limiter_stats {
 /// Thread safety: thread-safe; each shard has its own mutex on its own
 /// cache lines (not lock-free: the per-key map needs a lock, as
 /// governor's keyed store and nginx's shared zone do).
-/// Bad input: max_keys smaller than Shards (or above lru_cache's maximum)
-/// throws std::invalid_argument. Exceptions from Hash/KeyEqual or Key copies
-/// propagate; the limiter stays valid (basic guarantee).
+/// Bad input: max_keys 0 or above `max_keys_limit` (Shards times
+/// lru_cache's `max_capacity`) throws std::invalid_argument naming
+/// keyed_limiter and max_keys. A Key that Hash cannot hash or KeyEqual cannot
+/// compare, and a character pointer key (`const char*` with std::hash would
+/// limit the address, not the text: use std::string; a transparent Hash and
+/// KeyEqual let string_view and C strings look up std::string keys) fail to
+/// compile with a one-line message. Exceptions from Hash/KeyEqual or Key
+/// copies propagate; the limiter stays valid (basic guarantee).
 template <class Key, class Limiter, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           std::size_t Shards = 16>
 class keyed_limiter {
+  SURGE_DETAIL_CHECK_HASHED_KEY("surge::keyed_limiter", Key, Hash, KeyEqual);
+
  public:
-  static_assert(Shards >= 1, "Shards must be at least 1");
+  static_assert(Shards >= 1, "surge::keyed_limiter: Shards must be at least 1");
   using key_type = Key;
   using limiter_type = Limiter;
   using clock_type = typename Limiter::clock_type;
@@ -72,12 +81,23 @@ class keyed_limiter {
   using time_point = typename Limiter::time_point;
   using state_type = typename Limiter::state_type;
 
+ private:
+  // the engine of lru_cache (not lru_cache itself, whose key checks would
+  // repeat keyed_limiter's in its own name)
+  using cache_type = detail::basic_cache<Key, state_type, Hash, KeyEqual, clock_type, detail::lru_policy>;
+
+ public:
+  /// Largest max_keys: Shards times lru_cache's max_capacity.
+  static constexpr std::size_t max_keys_limit = Shards * cache_type::max_capacity;
+
   /// Limits each key like `prototype`, holding at most `max_keys` keys.
-  keyed_limiter(const Limiter& prototype, std::size_t max_keys) : limiter_(prototype) {
-    if (max_keys < Shards)
-      throw std::invalid_argument("surge::keyed_limiter: max_keys must be at least the number of shards");
-    for (std::size_t i = 0; i < Shards; ++i)
-      shards_[i] = std::make_unique<shard>(max_keys / Shards + (i < max_keys % Shards ? 1 : 0), limiter_);
+  keyed_limiter(const Limiter& prototype, std::size_t max_keys)
+      : limiter_(prototype),
+        shards_(
+            std::min(
+                detail::checked_total(max_keys, max_keys_limit, "surge::keyed_limiter: max_keys", "max_keys_limit"),
+                Shards),
+            [&](std::size_t i) { return shard(detail::share_of(max_keys, std::min(max_keys, Shards), i), limiter_); }) {
   }
   keyed_limiter(const keyed_limiter&) = delete;
   keyed_limiter& operator=(const keyed_limiter&) = delete;
@@ -96,10 +116,11 @@ class keyed_limiter {
   [[nodiscard]] bool try_acquire(const Key& key, std::size_t n, time_point now) {
     // never grantable (n > burst): refuse without storing the key
     if (limiter_.time_until_available_state(Limiter::initial_state(), n, now) == duration::max()) return false;
-    shard& s = shard_for(key);
-    std::lock_guard lock(s.mutex);
+    auto& locked = shard_for(key);
+    std::lock_guard lock(locked.mutex);
+    shard& s = locked.value;
     s.now = now;
-    return limiter_.try_acquire_state(s.get(key, limiter_), n, now);
+    return limiter_.try_acquire_state(s.get(key), n, now);
   }
 
   /// How long until `key` has n tokens (zero if now); does not store the key.
@@ -109,9 +130,9 @@ class keyed_limiter {
   }
   [[nodiscard]] duration time_until_available(const Key& key, std::size_t n = 1,
                                               time_point now = clock_type::now()) const {
-    const shard& s = shard_for(key);
-    std::lock_guard lock(s.mutex);
-    const state_type* st = s.cache.peek(key);
+    const auto& locked = shard_for(key);
+    std::lock_guard lock(locked.mutex);
+    const state_type* st = locked.value.cache.peek(key);
     return limiter_.time_until_available_state(st ? *st : Limiter::initial_state(), n, now);
   }
 
@@ -121,10 +142,11 @@ class keyed_limiter {
   template <class L = Limiter>
   requires requires(const L& l, typename L::state_type& s) { l.admit_state(s, time_point{}); }
   [[nodiscard]] auto admit(const Key& key, time_point now = clock_type::now()) {
-    shard& s = shard_for(key);
-    std::lock_guard lock(s.mutex);
+    auto& locked = shard_for(key);
+    std::lock_guard lock(locked.mutex);
+    shard& s = locked.value;
     s.now = now;
-    return limiter_.admit_state(s.get(key, limiter_), now);
+    return limiter_.admit_state(s.get(key), now);
   }
 
   // ---- memory -----------------------------------------------------------------
@@ -134,9 +156,7 @@ class keyed_limiter {
   std::size_t purge_full(time_point now = clock_type::now()) {
     std::size_t dropped = 0;
     std::vector<Key> full;
-    for (auto& sp : shards_) {
-      shard& s = *sp;
-      std::lock_guard lock(s.mutex);
+    shards_.for_each([&](shard& s) {
       full.clear();
       s.cache.for_each([&](const Key& k, const state_type& st) {
         if (limiter_.full_state(st, now)) full.push_back(k);
@@ -144,48 +164,43 @@ class keyed_limiter {
       for (const Key& k : full) s.cache.erase(k);
       s.dropped_full += full.size();
       dropped += full.size();
-    }
+    });
     return dropped;
   }
 
   /// Keys currently stored (a sum over shards, not a snapshot).
   [[nodiscard]] std::size_t size() const {
     std::size_t n = 0;
-    for (const auto& sp : shards_) {
-      std::lock_guard lock(sp->mutex);
-      n += sp->cache.size();
-    }
+    shards_.for_each([&](const shard& s) { n += s.cache.size(); });
     return n;
   }
   /// The key capacity, max_keys.
   [[nodiscard]] std::size_t max_keys() const noexcept {
     std::size_t n = 0;
-    for (const auto& sp : shards_) n += sp->cache.capacity();
+    for (std::size_t i = 0; i < shards_.count(); ++i) n += shards_[i].value.cache.capacity();
     return n;
   }
   /// Bytes allocated for the keys' storage (fixed at construction).
   [[nodiscard]] std::size_t memory_bytes() const noexcept {
-    std::size_t n = sizeof(*this);
-    for (const auto& sp : shards_) n += sizeof(shard) + sp->cache.memory_bytes();
+    std::size_t n = sizeof(*this) - sizeof(shards_) + shards_.memory_bytes();
+    for (std::size_t i = 0; i < shards_.count(); ++i) n += shards_[i].value.cache.memory_bytes();
     return n;
   }
   [[nodiscard]] keyed_limiter_stats stats() const {
     keyed_limiter_stats r;
-    for (const auto& sp : shards_) {
-      std::lock_guard lock(sp->mutex);
-      r.inserted += sp->inserted;
-      r.dropped_full += sp->dropped_full;
-      r.evicted_active += sp->evicted_active;
-    }
+    shards_.for_each([&](const shard& s) {
+      r.inserted += s.inserted;
+      r.dropped_full += s.dropped_full;
+      r.evicted_active += s.evicted_active;
+    });
     return r;
   }
   /// The prototype every key is limited like.
   [[nodiscard]] const Limiter& prototype() const noexcept { return limiter_; }
 
  private:
-  using cache_type = lru_cache<Key, state_type, Hash, KeyEqual>;
-
-  struct alignas(detail::destructive_interference_size) shard {
+  /// One shard's keys and counters (guarded by its mutex in sharded_locks).
+  struct shard {
     shard(std::size_t capacity, const Limiter& lim) : cache(capacity) {
       cache.set_eviction_listener([this, &lim](Key&&, state_type&& st) {
         if (lim.full_state(st, now))
@@ -194,7 +209,9 @@ class keyed_limiter {
           ++evicted_active;
       });
     }
-    state_type& get(const Key& key, const Limiter&) {
+    shard(const shard&) = delete;
+    shard& operator=(const shard&) = delete;
+    state_type& get(const Key& key) {
       bool inserted_now = false;
       state_type& st = cache.get_or_insert_with(key, [&] {
         inserted_now = true;
@@ -203,7 +220,6 @@ class keyed_limiter {
       inserted += inserted_now ? 1 : 0;
       return st;
     }
-    mutable std::mutex mutex;
     cache_type cache;
     time_point now{};
     std::uint64_t inserted = 0;
@@ -211,13 +227,16 @@ class keyed_limiter {
     std::uint64_t evicted_active = 0;
   };
 
-  shard& shard_for(const Key& key) const {
-    return *shards_[static_cast<std::size_t>(detail::mix64(static_cast<std::uint64_t>(hash_(key))) % Shards)];
+  using shard_array = detail::sharded_locks<shard, Shards, std::mutex>;
+
+  typename shard_array::shard& shard_for(const Key& key) const {
+    return shards_[shards_.index_of(static_cast<std::size_t>(hash_(key)))];
   }
 
   Limiter limiter_;
-  Hash hash_{};
-  std::array<std::unique_ptr<shard>, Shards> shards_;
+  // (a stand-in when Hash cannot hash Key, so the static_assert above is the only error)
+  [[no_unique_address]] std::conditional_t<detail::hashes_key_v<Key, Hash>, Hash, detail::refused_key_base> hash_{};
+  shard_array shards_;
 };
 
 }  // namespace surge

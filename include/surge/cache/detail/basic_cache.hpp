@@ -13,13 +13,15 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
 
-#include <surge/cache/stats.hpp>
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/detail/slot_index.hpp>
+#include <surge/cache/stats.hpp>
+#include <surge/detail/key_checks.hpp>
 
 namespace surge::detail {
 
@@ -28,9 +30,10 @@ namespace surge::detail {
 template <class Key, class Value, class Clock>
 struct cache_options {
   /// Expire-after-write: an entry is expired once `Clock::now()` reaches its
-  /// last write time (`put`, insertion) plus `ttl`. Zero (the default): entries
-  /// never expire. Negative: the constructor throws std::invalid_argument.
-  typename Clock::duration ttl = Clock::duration::zero();
+  /// last write time (`put`, insertion) plus `ttl`. Unset (the default):
+  /// entries never expire. Zero or negative: the constructor throws
+  /// std::invalid_argument (leave it unset for "never").
+  std::optional<typename Clock::duration> ttl = std::nullopt;
 
   /// Called with the key and value (as rvalues) of each entry the cache
   /// removes by itself: capacity evictions and expiries; never for `erase`,
@@ -101,8 +104,7 @@ class basic_cache {
         hash_(hash),
         eq_(eq),
         on_evict_(std::move(opts.on_evict)),
-        ttl_(opts.ttl) {
-    if (ttl_ < duration::zero()) throw std::invalid_argument("surge cache: ttl must not be negative");
+        ttl_(checked_ttl(opts.ttl)) {
     const std::size_t n = capacity + 1;  // one spare: a new entry is built before its victim leaves
     nodes_ = std::make_unique<node[]>(n);
     if (has_ttl()) expiry_ = std::make_unique<time_point[]>(n);
@@ -203,8 +205,10 @@ class basic_cache {
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
   [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
-  /// The expire-after-write duration; zero when entries never expire.
-  [[nodiscard]] duration ttl() const noexcept { return ttl_; }
+  /// The expire-after-write duration; nullopt when entries never expire.
+  [[nodiscard]] std::optional<duration> ttl() const noexcept {
+    return has_ttl() ? std::optional<duration>(ttl_) : std::nullopt;
+  }
   [[nodiscard]] cache_stats stats() const noexcept { return stats_; }
   void reset_stats() noexcept { stats_ = cache_stats{}; }
   [[nodiscard]] hasher hash_function() const { return hash_; }
@@ -248,6 +252,14 @@ class basic_cache {
     if (capacity == 0) throw std::invalid_argument("surge cache: capacity must be at least 1");
     if (capacity > max_capacity) throw std::invalid_argument("surge cache: capacity is too large");
     return capacity;
+  }
+
+  /// The ttl as stored: zero stands for "none" (a set ttl is positive).
+  static duration checked_ttl(const std::optional<duration>& ttl) {
+    if (!ttl) return duration::zero();
+    if (*ttl <= duration::zero())
+      throw std::invalid_argument("surge cache: ttl must be positive (leave it unset for no expiry)");
+    return *ttl;
   }
 
   [[nodiscard]] bool has_ttl() const noexcept { return ttl_ != duration::zero(); }
@@ -302,10 +314,10 @@ class basic_cache {
         policy_.on_access(n, links());
         return false;
       }
-      evict(n);
     }
     insert(
-        h, [&](void* k) { ::new (k) Key(std::forward<K>(key)); }, [&](void* v) { ::new (v) Value(std::move(value)); });
+        h, [&](void* k) { ::new (k) Key(std::forward<K>(key)); }, [&](void* v) { ::new (v) Value(std::move(value)); },
+        n);  // an expired n is replaced: the listener runs after the new entry is in
     return true;
   }
 
@@ -320,12 +332,11 @@ class basic_cache {
         return nodes_[n].value;
       }
       ++stats_.misses;
-      evict(n);
     } else {
       ++stats_.misses;
     }
     n = insert(
-        h, [&](void* k) { ::new (k) Key(key); }, [&](void* v) { ::new (v) Value(std::invoke(make)); });
+        h, [&](void* k) { ::new (k) Key(key); }, [&](void* v) { ::new (v) Value(std::invoke(make)); }, n);
     return nodes_[n].value;
   }
 
@@ -343,10 +354,12 @@ class basic_cache {
   }
 
   /// Builds a new entry in the spare node (if a constructor throws, nothing
-  /// changed), evicts the victim when full, links the entry, then tells the
-  /// listener. Returns the new node.
+  /// changed), removes `replaced` (the same key's expired node, if not
+  /// index_npos) or else the victim when full, links the entry, then tells
+  /// the listener. Returns the new node.
   template <class MakeKey, class MakeValue>
-  std::uint32_t insert(std::uint32_t h, MakeKey&& make_key, MakeValue&& make_value) {
+  std::uint32_t insert(std::uint32_t h, MakeKey&& make_key, MakeValue&& make_value,
+                       std::uint32_t replaced = index_npos) {
     const std::uint32_t n = free_;
     assert(n != index_npos);
     node& nd = nodes_[n];
@@ -359,9 +372,9 @@ class basic_cache {
     }
     free_ = nd.hash;
     nd.hash = h;
-    std::uint32_t victim = index_npos;
-    if (size_ == capacity_) {
-      victim = policy_.victim();
+    std::uint32_t victim = replaced;
+    if (victim == index_npos && size_ == capacity_) victim = policy_.victim();
+    if (victim != index_npos) {
       unlink(victim);
       ++stats_.evictions;
     }
@@ -435,6 +448,12 @@ class basic_cache {
   eviction_listener on_evict_;
   duration ttl_;
 };
+
+/// What a public cache (lru_cache, lfu_cache, ...) derives from: the engine,
+/// or an empty stand-in when the key type is refused, so that the public
+/// type's SURGE_DETAIL_CHECK_HASHED_KEY is the only error the user reads.
+template <class Key, class Value, class Hash, class KeyEqual, class Clock, class Policy>
+using public_cache_base = checked_key_base<basic_cache<Key, Value, Hash, KeyEqual, Clock, Policy>, Key, Hash, KeyEqual>;
 
 }  // namespace surge::detail
 
