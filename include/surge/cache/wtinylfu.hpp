@@ -118,7 +118,7 @@ class wtinylfu_policy {
     previous_ratio_ = 0;
     sample_hits_ = sample_misses_ = 0;
     rng_ = 0x2545F4914F6CDD1DULL;
-    warm_ = false;
+    warm_ = sample_warm_ = has_baseline_ = false;
   }
   void set_main() noexcept {
     main_max_ = capacity_ - window_max_;
@@ -160,17 +160,23 @@ class wtinylfu_policy {
   void climb(Links& links) noexcept {
     const std::size_t requests = sample_hits_ + sample_misses_;
     if (requests < sample_) return;
-    if (!warm_) {  // the cache has not been full yet: its hit ratio says nothing about the window
-      sample_hits_ = sample_misses_ = 0;
+    const double ratio = static_cast<double>(sample_hits_) / static_cast<double>(requests);
+    sample_hits_ = sample_misses_ = 0;
+    const bool counted = sample_warm_;
+    sample_warm_ = warm_;
+    // A sample that began before the cache was full, or with (almost) no hits
+    // (a scan, a cold start), says nothing about the window's size.
+    if (!counted || capacity_ < 2 || ratio < noise) return;
+    if (!has_baseline_) {  // the first full sample is the baseline
+      previous_ratio_ = ratio;
+      has_baseline_ = true;
       return;
     }
-    const double ratio = static_cast<double>(sample_hits_) / static_cast<double>(requests);
     const double change = ratio - previous_ratio_;
     previous_ratio_ = ratio;
-    sample_hits_ = sample_misses_ = 0;
-    if (capacity_ < 2) return;
-    if (change < noise && change > -noise) return;       // within noise: stay, keep the step
-    const double amount = change >= 0 ? step_ : -step_;  // better: go on; worse: step back
+    // Worse beyond noise: step back. Otherwise go on (probing on, even when
+    // the change is within noise, so that a flat start is left behind).
+    const double amount = change <= -noise ? -step_ : step_;
     const double restart = static_cast<double>(capacity_) * step_share;
     step_ = (change >= restart_threshold || change <= -restart_threshold) ? (amount >= 0 ? restart : -restart)
                                                                           : amount * step_decay;
@@ -221,7 +227,7 @@ class wtinylfu_policy {
   double step_ = 0, previous_ratio_ = 0;
   std::size_t sample_hits_ = 0, sample_misses_ = 0;
   std::uint64_t rng_ = 0;
-  bool warm_ = false;
+  bool warm_ = false, sample_warm_ = false, has_baseline_ = false;
 };
 
 }  // namespace detail
