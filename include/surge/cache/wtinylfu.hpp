@@ -29,12 +29,16 @@ namespace detail {
 /// popular still wins with probability 1/128 (so an attacker who floods the
 /// victim's sketch counters cannot lock a hot key out forever).
 ///
-/// Hill climbing (Caffeine's climber): every `sample` requests (hits plus
-/// insertions) the hit ratio of the sample is compared with the previous one;
-/// if it improved, the window moves again in the same direction, otherwise
-/// in the other; the step starts at 6.25 % of the capacity, restarts there
-/// after a hit-ratio change of 5 points or more (a phase change) and otherwise
-/// decays by 2 % per sample. A larger window favours recency (loops, bursts),
+/// Hill climbing (after Caffeine's climber): every `sample` requests (hits
+/// plus insertions) the sample's hit ratio is compared with the previous
+/// one's. Samples that began before the cache was full, or that have almost
+/// no hits (under 1 %: a scan, a cold start), are ignored; the first full one
+/// is the baseline. Then the window moves by the step: on in the same
+/// direction when the ratio did not drop by a point or more (so a flat start
+/// is probed, not sat on), back otherwise, and back as well at a bound. The
+/// step starts at 6.25 % of the capacity toward recency, restarts there after
+/// a change of 5 points or more (a phase change) and otherwise decays by 2 %
+/// per sample. A larger window favours recency (bursts, moving working sets),
 /// a smaller one frequency (skewed, stable popularity).
 class wtinylfu_policy {
  public:
