@@ -9,9 +9,9 @@
 #include <functional>
 #include <memory>
 
+#include <surge/cache/stats.hpp>
 #include <surge/cache/detail/basic_cache.hpp>
 #include <surge/cache/detail/index_list.hpp>
-#include <surge/cache/stats.hpp>
 
 namespace surge {
 namespace detail {

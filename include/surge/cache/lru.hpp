@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <functional>
 
+#include <surge/cache/stats.hpp>
 #include <surge/cache/detail/basic_cache.hpp>
 #include <surge/cache/detail/index_list.hpp>
-#include <surge/cache/stats.hpp>
 
 namespace surge {
 namespace detail {

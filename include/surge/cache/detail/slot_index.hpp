@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <memory>
 
-#include <surge/cache/detail/index_list.hpp>
 #include <surge/detail/hash.hpp>
+#include <surge/cache/detail/index_list.hpp>
 
 namespace surge::detail {
 
