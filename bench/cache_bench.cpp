@@ -2,15 +2,22 @@
 // most C++ services hand-write, in the same run:
 //   - single thread: Zipf(0.99) keys over a 1M-key universe, capacity 64Ki
 //     entries, 90 % get / 10 % put, a get miss filled with put; ops/s (a
-//     get-then-fill counts as one op) and hit ratio of the gets;
+//     get-then-fill counts as one op) and hit ratio of the gets, for every
+//     policy (lru, lfu, sieve, s3fifo, wtinylfu = surge::cache);
 //   - sharded_cache (16 shards of lru_cache; its default adaptive mutex and
-//     std::mutex) with 1 and 2 threads against the textbook LRU behind one
-//     std::mutex and 16 of them behind 16 mutexes;
+//     std::mutex; and of surge::cache) with 1 and 2 threads against the
+//     textbook LRU behind one std::mutex and 16 of them behind 16 mutexes;
+// The textbook LRU rows (plain, one mutex, 16 mutexes) are hand-written
+// baselines in this file.
 //   - bytes per entry at 1M entries (uint64_t -> uint64_t), counting every
 //     allocation's usable size plus the allocator's 8-byte header.
+#include <surge/cache/cache.hpp>
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
+#include <surge/cache/s3fifo.hpp>
 #include <surge/cache/sharded.hpp>
+#include <surge/cache/sieve.hpp>
+#include <surge/cache/wtinylfu.hpp>
 #include <surge/detail/cache_line.hpp>
 #include <surge/detail/hash.hpp>
 
@@ -270,6 +277,10 @@ int main(int argc, char** argv) {
 
   using lru = surge::lru_cache<u64, u64>;
   using lfu = surge::lfu_cache<u64, u64>;
+  using sieve = surge::sieve_cache<u64, u64>;
+  using s3fifo = surge::s3fifo_cache<u64, u64>;
+  using wtinylfu = surge::cache<u64, u64>;
+  using sharded_default = surge::sharded_cache<wtinylfu, 16>;
   using sharded = surge::sharded_cache<lru, 16>;
   using sharded_std = surge::sharded_cache<lru, 16, std::mutex>;
   using surge_bench::better;
@@ -280,30 +291,41 @@ int main(int argc, char** argv) {
                   universe, capacity, timed, warm, opts.reps));
 
   if (surge_bench::selected(opts, "single thread")) {
-    std::vector<double> a, b, c, ha, hb, hc;
+    constexpr std::size_t kinds = 6;  // lru, lfu, sieve, s3fifo, wtinylfu, textbook
+    std::array<std::vector<double>, kinds> rate, hit;
+    auto record = [&](std::size_t i, run_result x) {
+      rate[i].push_back(x.ops_per_s);
+      hit[i].push_back(x.hit_ratio);
+    };
     for (int r = 0; r < opts.reps; ++r) {  // alternate so all see the same machine state
-      const auto x = measure<lru>(ops, warm, capacity);
-      const auto y = measure<lfu>(ops, warm, capacity);
-      const auto z = measure<textbook_lru>(ops, warm, capacity);
-      a.push_back(x.ops_per_s), ha.push_back(x.hit_ratio);
-      b.push_back(y.ops_per_s), hb.push_back(y.hit_ratio);
-      c.push_back(z.ops_per_s), hc.push_back(z.hit_ratio);
+      record(0, measure<lru>(ops, warm, capacity));
+      record(1, measure<lfu>(ops, warm, capacity));
+      record(2, measure<sieve>(ops, warm, capacity));
+      record(3, measure<s3fifo>(ops, warm, capacity));
+      record(4, measure<wtinylfu>(ops, warm, capacity));
+      record(5, measure<textbook_lru>(ops, warm, capacity));
     }
     using surge_bench::median;
-    const double base = median(c);
-    auto note = [&](double rate, double hit) {
-      return fmt::format("{}, {:.2f}x the textbook LRU", hit_note(hit), rate / base);
-    };
-    rep.add({"single thread", "surge lru_cache", median(a), "ops/s", better::higher, note(median(a), median(ha))});
-    rep.add({"single thread", "surge lfu_cache", median(b), "ops/s", better::higher, note(median(b), median(hb))});
-    rep.add({"single thread", "textbook list+unordered_map LRU", base, "ops/s", better::higher, hit_note(median(hc))});
+    const double base = median(rate[5]), lru_rate = median(rate[0]);
+    const std::array<const char*, kinds - 1> names{"surge lru_cache", "surge lfu_cache", "surge sieve_cache",
+                                                   "surge s3fifo_cache", "surge wtinylfu_cache (surge::cache)"};
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const double v = median(rate[i]);
+      rep.add({"single thread", names[i], v, "ops/s", better::higher,
+               fmt::format("{}, {:.2f}x the textbook LRU{}", hit_note(median(hit[i])), v / base,
+                           i == 0 ? "" : fmt::format(", {:.2f}x lru_cache", v / lru_rate))});
+    }
+    rep.add({"single thread", "textbook list+unordered_map LRU (baseline)", base, "ops/s", better::higher,
+             hit_note(median(hit[5]))});
   }
 
   for (int threads : {1, 2}) {
     const std::string scenario = fmt::format("shared, {} thread{}", threads, threads > 1 ? "s" : "");
     if (!surge_bench::selected(opts, scenario)) continue;
-    std::vector<double> a, b, c, d, ha, hb, hc, hd;
+    std::vector<double> a, b, c, d, e, ha, hb, hc, hd, he;
     for (int r = 0; r < opts.reps; ++r) {
+      const auto v = measure_threads<sharded_default>(ops, warm, capacity, threads);
+      e.push_back(v.ops_per_s), he.push_back(v.hit_ratio);
       const auto x = measure_threads<sharded>(ops, warm, capacity, threads);
       const auto y = measure_threads<sharded_std>(ops, warm, capacity, threads);
       const auto z = measure_threads<locked_textbook_lru>(ops, warm, capacity, threads);
@@ -317,6 +339,8 @@ int main(int argc, char** argv) {
     rep.add({scenario, "surge sharded_cache<lru_cache, 16>", median(a), "ops/s", better::higher, hit_note(median(ha))});
     rep.add({scenario, "surge sharded_cache<lru_cache, 16, std::mutex>", median(b), "ops/s", better::higher,
              hit_note(median(hb))});
+    rep.add(
+        {scenario, "surge sharded_cache<surge::cache, 16>", median(e), "ops/s", better::higher, hit_note(median(he))});
     rep.add({scenario, "textbook LRU + one std::mutex", median(c), "ops/s", better::higher, hit_note(median(hc))});
     rep.add({scenario, "textbook LRU, 16 std::mutex shards", median(d), "ops/s", better::higher, hit_note(median(hd))});
   }
@@ -328,6 +352,12 @@ int main(int argc, char** argv) {
         {scenario, "surge lru_cache", bytes_per_entry<lru>(entries), "B/entry", better::lower, "counted allocations"});
     rep.add(
         {scenario, "surge lfu_cache", bytes_per_entry<lfu>(entries), "B/entry", better::lower, "counted allocations"});
+    rep.add({scenario, "surge sieve_cache", bytes_per_entry<sieve>(entries), "B/entry", better::lower,
+             "counted allocations"});
+    rep.add({scenario, "surge s3fifo_cache", bytes_per_entry<s3fifo>(entries), "B/entry", better::lower,
+             "counted allocations"});
+    rep.add({scenario, "surge wtinylfu_cache", bytes_per_entry<wtinylfu>(entries), "B/entry", better::lower,
+             "counted allocations"});
     rep.add({scenario, "textbook list+unordered_map LRU", bytes_per_entry<textbook_lru>(entries), "B/entry",
              better::lower, "counted allocations"});
   }

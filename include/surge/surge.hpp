@@ -20,10 +20,14 @@
 #include <surge/balance/weighted_round_robin.hpp>
 #include <surge/balance/weights.hpp>
 #include <surge/cache/async_load.hpp>
+#include <surge/cache/cache.hpp>
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
+#include <surge/cache/s3fifo.hpp>
 #include <surge/cache/sharded.hpp>
+#include <surge/cache/sieve.hpp>
 #include <surge/cache/stats.hpp>
+#include <surge/cache/wtinylfu.hpp>
 #include <surge/exec/async_mutex.hpp>
 #include <surge/exec/async_semaphore.hpp>
 #include <surge/exec/channel.hpp>

@@ -128,15 +128,14 @@ class model {
   std::set<order_key> order_;
 };
 
-/// Runs `ops` random operations on a fresh Cache (int -> int) and the model,
-/// comparing every return value, every eviction, the stats and the final
-/// contents.
-template <class Cache>
-void run_against_model(policy p, std::size_t capacity, int universe, int ops, std::uint64_t seed) {
+/// Runs `ops` random operations on a fresh Cache (int -> int) and a model
+/// (any type with model's members), comparing every return value, every
+/// eviction, the stats and the final contents.
+template <class Cache, class Model>
+void run_with_model(Model m, std::size_t capacity, int universe, int ops, std::uint64_t seed) {
   INFO("capacity " << capacity << " universe " << universe << " seed " << seed);
   std::vector<std::pair<int, int>> evicted;
   Cache cache(capacity, {.on_evict = [&](int&& k, int&& v) { evicted.emplace_back(k, v); }});
-  model m(p, capacity);
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> key(0, universe - 1), op(0, 99);
   for (int i = 0; i < ops; ++i) {
@@ -179,18 +178,29 @@ void run_against_model(policy p, std::size_t capacity, int universe, int ops, st
   CHECK(s.evictions == m.evicted.size());
 }
 
+/// run_with_model with the naive LRU or LFU model.
+template <class Cache>
+void run_against_model(policy p, std::size_t capacity, int universe, int ops, std::uint64_t seed) {
+  run_with_model<Cache>(model(p, capacity), capacity, universe, ops, seed);
+}
+
 /// The configurations the issue asks for: capacities 1, 2, 7, 64, 1000, each
 /// with a key universe smaller than, about twice, and ten times the capacity;
 /// at least 100k operations each.
-template <class Cache>
-void run_all_configurations(policy p) {
+/// `make_model(capacity)` builds the model of each run.
+template <class Cache, class MakeModel>
+void run_all_configurations_with(MakeModel make_model, int ops = 100'000) {
   std::uint64_t seed = 1;
   for (std::size_t cap : {1, 2, 7, 64, 1000}) {
     const int c = static_cast<int>(cap);
     for (int universe : {c / 2 + 1, 2 * c + 1, 10 * c + 3}) {
-      run_against_model<Cache>(p, cap, universe, 100'000, seed++);
+      run_with_model<Cache>(make_model(cap), cap, universe, ops, seed++);
     }
   }
+}
+template <class Cache>
+void run_all_configurations(policy p) {
+  run_all_configurations_with<Cache>([p](std::size_t cap) { return model(p, cap); });
 }
 
 }  // namespace cache_model

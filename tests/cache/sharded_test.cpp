@@ -1,9 +1,13 @@
 // sharded_cache: capacity split, shard choice, forwarding of options and
 // stats, and a multi-threaded stress run whose every insertion, erase and
 // eviction is accounted for (run under ThreadSanitizer in CI).
+#include <surge/cache/cache.hpp>
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
+#include <surge/cache/s3fifo.hpp>
 #include <surge/cache/sharded.hpp>
+#include <surge/cache/sieve.hpp>
+#include <surge/cache/wtinylfu.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -122,17 +126,20 @@ TEST_CASE("sharded_cache: heterogeneous lookup, ttl and listener are forwarded",
   CHECK(!c.erase("a"));
 }
 
-TEST_CASE("sharded_cache stress: threads mixing get, put and erase", "[sharded][stress]") {
+TEMPLATE_TEST_CASE("sharded_cache stress: threads mixing get, put and erase, every policy", "[sharded][stress]",
+                   (surge::lru_cache<int, std::uint64_t>), (surge::lfu_cache<int, std::uint64_t>),
+                   (surge::sieve_cache<int, std::uint64_t>), (surge::s3fifo_cache<int, std::uint64_t>),
+                   (surge::wtinylfu_cache<int, std::uint64_t>), (surge::cache<int, std::uint64_t>)) {
   constexpr int threads = 4;
   constexpr int ops = 40'000;
   constexpr int universe = 3000;
   std::atomic<std::uint64_t> evicted{0};
   // 128 entries over 8 shards: constant eviction traffic.
-  surge::sharded_cache<surge::lru_cache<int, std::uint64_t>, 8> c(128, {.on_evict = [&](int&& k, std::uint64_t&& v) {
-                                                                    if (v % universe != static_cast<std::uint64_t>(k))
-                                                                      std::abort();  // a value always matches its key
-                                                                    evicted.fetch_add(1, std::memory_order_relaxed);
-                                                                  }});
+  surge::sharded_cache<TestType, 8> c(128, {.on_evict = [&](int&& k, std::uint64_t&& v) {
+                                        if (v % universe != static_cast<std::uint64_t>(k))
+                                          std::abort();  // a value always matches its key
+                                        evicted.fetch_add(1, std::memory_order_relaxed);
+                                      }});
   std::atomic<std::uint64_t> inserted{0}, erased{0}, hits{0}, misses{0}, bad{0};
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t) {

@@ -1,6 +1,6 @@
 /// @file surge/cache/sharded.hpp
 /// A thread-safe cache made of independently locked shards of a
-/// single-threaded cache (lru_cache, lfu_cache).
+/// single-threaded cache (any of surge's cache policies).
 #ifndef SURGE_CACHE_SHARDED_HPP
 #define SURGE_CACHE_SHARDED_HPP
 
@@ -35,7 +35,8 @@ struct cache_async_load {
 };
 }  // namespace detail
 
-/// `Shards` copies of `Cache` (an lru_cache or lfu_cache), each behind its own
+/// `Shards` copies of `Cache` (lru_cache, lfu_cache, sieve_cache,
+/// s3fifo_cache, wtinylfu_cache / surge::cache), each behind its own
 /// mutex on its own cache lines. `Mutex` (any Lockable) defaults to
 /// detail::adaptive_mutex: critical sections here are tens of nanoseconds, so
 /// a waiter spins briefly before it sleeps on a futex (std::mutex sleeps at

@@ -65,11 +65,22 @@ struct cache_node {
   cache_node& operator=(const cache_node&) = delete;
 };
 
+/// What a policy sees of the node pool: `links(i)` (call operator) yields
+/// node i's `Policy::links_type&`; `hash(i)` its 32-bit index hash (policies
+/// that count frequencies or remember evicted keys use it).
+template <class Node>
+struct node_view {
+  Node* nodes;
+  auto& operator()(std::uint32_t i) const noexcept { return nodes[i].links; }
+  [[nodiscard]] std::uint32_t hash(std::uint32_t i) const noexcept { return nodes[i].hash; }
+};
+
 /// See lru_cache for the full contract; Policy decides the eviction order.
 /// A Policy is constructed with the node count and offers, all noexcept and
-/// O(1): `on_insert(i, links)`, `on_access(i, links)`, `on_remove(i, links)`,
-/// `victim()` (the node to evict; only called when non-empty) and `clear()`,
-/// where `links(i)` yields node i's `Policy::links_type&`.
+/// O(1) (amortised): `on_insert(i, links)`, `on_access(i, links)`,
+/// `on_remove(i, links)`, `victim()` or `victim(links)` (the node to evict;
+/// only called when full; it may reorder the policy's own structures) and
+/// `clear()`, where `links` is a node_view.
 template <class Key, class Value, class Hash, class KeyEqual, class Clock, class Policy>
 class basic_cache {
   template <class K>
@@ -234,9 +245,7 @@ class basic_cache {
  protected:
   using links_type = typename Policy::links_type;
   /// Maps a node index to its policy links.
-  auto links() const noexcept {
-    return [nodes = nodes_.get()](std::uint32_t i) noexcept -> links_type& { return nodes[i].links; };
-  }
+  auto links() const noexcept { return node_view<node>{nodes_.get()}; }
   Policy& policy() noexcept { return policy_; }
   const Policy& policy() const noexcept { return policy_; }
   /// Node index of a present key (expired or not), or index_npos.
@@ -373,7 +382,13 @@ class basic_cache {
     free_ = nd.hash;
     nd.hash = h;
     std::uint32_t victim = replaced;
-    if (victim == index_npos && size_ == capacity_) victim = policy_.victim();
+    if (victim == index_npos && size_ == capacity_) {
+      if constexpr (requires { policy_.victim(links()); }) {
+        victim = policy_.victim(links());
+      } else {
+        victim = policy_.victim();
+      }
+    }
     if (victim != index_npos) {
       unlink(victim);
       ++stats_.evictions;

@@ -1,0 +1,389 @@
+// cache_sim: replays cache traces through every surge policy at a list of
+// cache sizes and prints the hit ratios beside Bélády's optimum (OPT, the
+// offline ceiling); writes the same table as CSV and JSON and one SVG chart
+// per trace (hit ratio vs size, one line per policy, OPT dashed).
+//
+//   surge_example_cache_sim [options] TRACE...
+//     --sizes N,N,...   cache sizes (entries); default: the sizes the
+//                       reference file lists for the trace, else 8 sizes
+//                       from 1 % to 75 % of the trace's distinct keys
+//     --sizes auto      the 8 sizes above, even with a reference file
+//     --reference FILE  a markdown table "| trace @ size | LRU | best (who) | OPT |"
+//                       (e.g. a trace folder's README.md): adds its columns
+//                       and the differences to the table
+//     --csv FILE  --json FILE  --svg-dir DIR
+//
+// A trace is text (one unsigned integer key per line) or libCacheSim's
+// oracleGeneral binary (name containing "oracleGeneral" or ending ".bin"),
+// either optionally gzipped (".gz", read through `gzip -dc`). Every object
+// has size 1 (an object-count cache). Without a trace it replays a small
+// built-in synthetic one. Progress goes to stderr; the replay speed of each
+// policy is printed at the end.
+#include <fmt/core.h>
+#include <fmt/format.h>
+#include <surge/cache/cache.hpp>
+#include <surge/cache/lfu.hpp>
+#include <surge/cache/lru.hpp>
+#include <surge/cache/s3fifo.hpp>
+#include <surge/cache/sieve.hpp>
+#include <surge/cache/wtinylfu.hpp>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "cache_sim.hpp"
+
+namespace {
+
+using key = std::uint64_t;
+using value = std::uint32_t;
+
+struct policy {
+  const char* name;
+  const char* colour;
+  std::size_t (*run)(const std::vector<key>&, std::size_t);
+};
+
+template <class Cache>
+std::size_t run_policy(const std::vector<key>& keys, std::size_t size) {
+  Cache c(size);
+  return cache_sim::replay(c, keys);
+}
+
+const std::array<policy, 5> policies{{
+    {"LRU", "#1f77b4", run_policy<surge::lru_cache<key, value>>},
+    {"LFU", "#8c564b", run_policy<surge::lfu_cache<key, value>>},
+    {"SIEVE", "#2ca02c", run_policy<surge::sieve_cache<key, value>>},
+    {"S3-FIFO", "#ff7f0e", run_policy<surge::s3fifo_cache<key, value>>},
+    {"W-TinyLFU", "#d62728", run_policy<surge::wtinylfu_cache<key, value>>},
+}};
+constexpr std::size_t default_policy = 4;  // surge::cache
+static_assert(std::is_same_v<surge::cache<key, value>, surge::wtinylfu_cache<key, value>>,
+              "update default_policy to surge::cache's policy");
+
+struct reference {
+  double lru = NAN, best = NAN, opt = NAN;
+  std::string who;
+};
+
+struct row {
+  std::string trace;
+  std::size_t size = 0, requests = 0, unique = 0;
+  std::array<double, policies.size()> ratio{};
+  double opt = 0;
+  reference ref;
+};
+
+std::string trace_name(const std::string& path) {
+  std::string n = path.substr(path.find_last_of('/') + 1);
+  for (const char* ext : {".gz", ".txt", ".trace", ".bin", ".oracleGeneral"}) {
+    if (cache_sim::ends_with(n, ext)) n.erase(n.size() - std::strlen(ext));
+  }
+  return n;
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string part; std::getline(ss, part, sep);) out.push_back(part);
+  return out;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  std::size_t b = 0;
+  while (b < s.size() && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  return s.substr(b);
+}
+
+/// Parses the rows "| trace @ size | LRU | best (who) | OPT |" of a markdown file.
+std::map<std::pair<std::string, std::size_t>, reference> read_reference(const std::string& path) {
+  std::map<std::pair<std::string, std::size_t>, reference> out;
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  for (std::string line; std::getline(in, line);) {
+    const auto cells = split(line, '|');  // "", " gli @ 500 ", " 0.95 ", ...
+    if (cells.size() < 5 || cells[1].find('@') == std::string::npos) continue;
+    const auto at = cells[1].find('@');
+    reference r;
+    try {
+      r.lru = std::stod(cells[2]);
+      r.best = std::stod(cells[3]);
+      r.opt = std::stod(cells[4]);
+    } catch (const std::exception&) {
+      continue;
+    }
+    const auto open = cells[3].find('('), close = cells[3].find(')');
+    if (open != std::string::npos && close != std::string::npos) r.who = cells[3].substr(open + 1, close - open - 1);
+    out[{trim(cells[1].substr(0, at)), std::stoull(cells[1].substr(at + 1))}] = r;
+  }
+  return out;
+}
+
+std::vector<key> synthetic_trace() {
+  std::vector<key> keys;
+  for (key round = 0; round < 50; ++round) {
+    for (key i = 0; i < 300; ++i) {
+      keys.push_back(1000 + i);                                // a scan of 300 keys, over and over
+      keys.push_back(i % 40);                                  // a hot set of 40 keys
+      if (i % 3 == 0) keys.push_back(5000 + round * 300 + i);  // one-hit wonders
+    }
+  }
+  return keys;
+}
+
+std::vector<std::size_t> auto_sizes(std::size_t unique) {
+  std::vector<std::size_t> out;
+  for (double f : {0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75}) {
+    const auto s = static_cast<std::size_t>(std::lround(f * static_cast<double>(unique)));
+    if (s >= 1 && (out.empty() || out.back() != s)) out.push_back(s);
+  }
+  return out;
+}
+
+/// Hit ratio chart: x = cache size (log scale when the sizes span 10x or
+/// more), y = hit ratio in %, one polyline per policy, OPT dashed.
+void write_svg(const std::string& path, const std::string& trace, const std::vector<row>& rows) {
+  const double w = 720, h = 440, left = 60, right = 150, top = 40, bottom = 50;
+  const double pw = w - left - right, ph = h - top - bottom;
+  const double xmin = static_cast<double>(rows.front().size), xmax = static_cast<double>(rows.back().size);
+  const bool logx = xmax >= 10 * xmin;
+  double ymax = 0;
+  for (const row& r : rows) ymax = std::max(ymax, r.opt);
+  ymax = std::min(100.0, std::ceil((ymax + 1) / 10) * 10);
+  auto x_of = [&](double s) {
+    if (xmax == xmin) return left + pw / 2;
+    const double t = logx ? std::log(s / xmin) / std::log(xmax / xmin) : (s - xmin) / (xmax - xmin);
+    return left + t * pw;
+  };
+  auto y_of = [&](double r) { return top + ph * (1 - r / ymax); };
+  std::string svg = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"{2}\" y=\"22\" font-size=\"15\">{3}: hit ratio vs cache size ({4} requests, {5} keys)</text>\n",
+      w, h, left, trace, rows.front().requests, rows.front().unique);
+  for (int g = 0; g <= 5; ++g) {  // horizontal grid and y labels
+    const double v = ymax * g / 5, y = y_of(v);
+    svg +=
+        fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>\n", left, y, left + pw, y);
+    svg += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:.0f}%</text>\n", left - 6, y + 4, v);
+  }
+  for (const row& r : rows) {  // x ticks at the simulated sizes
+    const double x = x_of(static_cast<double>(r.size));
+    svg +=
+        fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#eee\"/>\n", x, top, top + ph);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", x, top + ph + 16, r.size);
+  }
+  svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n", left, top,
+                     pw, ph);
+  svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">cache size (entries{})</text>\n", left + pw / 2,
+                     h - 12, logx ? ", log scale" : "");
+  auto line = [&](const char* name, const char* colour, auto&& ratio_of, bool dashed, int index) {
+    std::string pts;
+    for (const row& r : rows)
+      pts += fmt::format("{:.1f},{:.1f} ", x_of(static_cast<double>(r.size)), y_of(ratio_of(r)));
+    svg += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\"{} points=\"{}\"/>\n", colour,
+                       dashed ? " stroke-dasharray=\"6,4\"" : "", pts);
+    for (const row& r : rows)
+      svg += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.5\" fill=\"{}\"/>\n",
+                         x_of(static_cast<double>(r.size)), y_of(ratio_of(r)), colour);
+    const double ly = top + 10 + 20 * index;
+    svg += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" stroke-width=\"2\"{4}/>"
+        "<text x=\"{5}\" y=\"{6}\">{7}</text>\n",
+        left + pw + 12, ly, left + pw + 40, colour, dashed ? " stroke-dasharray=\"6,4\"" : "", left + pw + 46, ly + 4,
+        name);
+  };
+  line(
+      "OPT (Bélády)", "#000", [](const row& r) { return r.opt; }, true, 0);
+  for (std::size_t p = 0; p < policies.size(); ++p) {
+    const std::string label = std::string(policies[p].name) + (p == default_policy ? " (cache)" : "");
+    line(
+        label.c_str(), policies[p].colour, [p](const row& r) { return r.ratio[p]; }, false, static_cast<int>(p) + 1);
+  }
+  svg += "</svg>\n";
+  std::ofstream(path) << svg;
+}
+
+void write_csv(const std::string& path, const std::vector<row>& rows) {
+  std::ofstream out(path);
+  out << "trace,size,requests,unique";
+  for (const policy& p : policies) out << ',' << p.name;
+  out << ",OPT,ref_LRU,ref_best,ref_best_policy,ref_OPT\n";
+  for (const row& r : rows) {
+    out << fmt::format("{},{},{},{}", r.trace, r.size, r.requests, r.unique);
+    for (double v : r.ratio) out << fmt::format(",{:.4f}", v);
+    out << fmt::format(",{:.4f}", r.opt);
+    if (std::isnan(r.ref.lru)) {
+      out << ",,,,\n";
+    } else {
+      out << fmt::format(",{:.2f},{:.2f},{},{:.2f}\n", r.ref.lru, r.ref.best, r.ref.who, r.ref.opt);
+    }
+  }
+}
+
+void write_json(const std::string& path, const std::vector<row>& rows) {
+  std::ofstream out(path);
+  out << "[\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const row& r = rows[i];
+    out << fmt::format("  {{\"trace\": \"{}\", \"size\": {}, \"requests\": {}, \"unique\": {}, \"hit_ratio\": {{",
+                       r.trace, r.size, r.requests, r.unique);
+    for (std::size_t p = 0; p < policies.size(); ++p)
+      out << fmt::format("{}\"{}\": {:.4f}", p ? ", " : "", policies[p].name, r.ratio[p]);
+    out << fmt::format(", \"OPT\": {:.4f}}}", r.opt);
+    if (!std::isnan(r.ref.lru))
+      out << fmt::format(
+          ", \"reference\": {{\"LRU\": {:.2f}, \"best\": {:.2f}, \"best_policy\": \"{}\", \"OPT\": {:.2f}}}", r.ref.lru,
+          r.ref.best, r.ref.who, r.ref.opt);
+    out << (i + 1 < rows.size() ? "},\n" : "}\n");
+  }
+  out << "]\n";
+}
+
+[[noreturn]] void usage(const char* why) {
+  fmt::print(stderr,
+             "cache_sim: {}\nusage: cache_sim [--sizes N,N,..|auto] [--reference FILE] [--csv FILE] "
+             "[--json FILE] [--svg-dir DIR] TRACE...\n",
+             why);
+  std::exit(2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  std::vector<std::string> traces;
+  std::vector<std::size_t> sizes;
+  bool auto_size = false;
+  std::string ref_path, csv_path, json_path, svg_dir;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value_of = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--sizes") {
+      const std::string v = value_of();
+      if (v == "auto") {
+        auto_size = true;
+        continue;
+      }
+      for (const std::string& s : split(v, ',')) {
+        char* end = nullptr;
+        const unsigned long long n = std::strtoull(s.c_str(), &end, 10);
+        if (n == 0 || *end != '\0') usage(("bad size: " + s).c_str());
+        sizes.push_back(n);
+      }
+    } else if (a == "--reference") {
+      ref_path = value_of();
+    } else if (a == "--csv") {
+      csv_path = value_of();
+    } else if (a == "--json") {
+      json_path = value_of();
+    } else if (a == "--svg-dir") {
+      svg_dir = value_of();
+    } else if (a.size() > 1 && a[0] == '-') {
+      usage(("unknown option " + a).c_str());
+    } else {
+      traces.push_back(a);
+    }
+  }
+  const auto refs = ref_path.empty() ? decltype(read_reference("")){} : read_reference(ref_path);
+  if (traces.empty()) traces.push_back("");  // the built-in trace
+
+  std::vector<row> rows;
+  std::array<double, policies.size()> seconds{};
+  std::array<std::size_t, policies.size()> replayed{};
+  for (const std::string& path : traces) {
+    const std::string name = path.empty() ? "synthetic" : trace_name(path);
+    fmt::print(stderr, "{}: reading\n", name);
+    const std::vector<key> keys = path.empty() ? synthetic_trace() : cache_sim::read_trace(path);
+    const std::size_t unique = std::unordered_set<key>(keys.begin(), keys.end()).size();
+    std::vector<std::size_t> trace_sizes = sizes;
+    if (trace_sizes.empty() && !auto_size) {
+      for (const auto& [k, r] : refs)
+        if (k.first == name) trace_sizes.push_back(k.second);
+    }
+    if (trace_sizes.empty()) trace_sizes = auto_sizes(unique);
+    std::sort(trace_sizes.begin(), trace_sizes.end());
+    std::vector<row> trace_rows;
+    for (const std::size_t size : trace_sizes) {
+      row r{name, size, keys.size(), unique, {}, 0, {}};
+      if (auto it = refs.find({name, size}); it != refs.end()) r.ref = it->second;
+      for (std::size_t p = 0; p < policies.size(); ++p) {
+        fmt::print(stderr, "\r{}: size {} {:<10}", name, size, policies[p].name);
+        std::fflush(stderr);
+        const auto t0 = std::chrono::steady_clock::now();
+        const std::size_t hits = policies[p].run(keys, size);
+        seconds[p] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        replayed[p] += keys.size();
+        r.ratio[p] = keys.empty() ? 0 : 100.0 * static_cast<double>(hits) / static_cast<double>(keys.size());
+      }
+      fmt::print(stderr, "\r{}: size {} {:<10}", name, size, "OPT");
+      r.opt = keys.empty()
+                  ? 0
+                  : 100.0 * static_cast<double>(cache_sim::belady_hits(keys, size)) / static_cast<double>(keys.size());
+      trace_rows.push_back(r);
+    }
+    fmt::print(stderr, "\r{}: done{:30}\n", name, "");
+    if (!svg_dir.empty() && !trace_rows.empty()) write_svg(svg_dir + "/" + name + ".svg", name, trace_rows);
+    rows.insert(rows.end(), trace_rows.begin(), trace_rows.end());
+  }
+
+  // The table.
+  const bool with_ref = std::any_of(rows.begin(), rows.end(), [](const row& r) { return !std::isnan(r.ref.lru); });
+  fmt::print("hit ratio, % (W-TinyLFU is surge::cache)\n{:<16}", "trace @ size");
+  for (const policy& p : policies) fmt::print(" {:>9}", p.name);
+  fmt::print(" {:>9}", "OPT");
+  if (with_ref) fmt::print(" | {:>7} {:>7} {:<16} {:>7} {:>7}", "ref LRU", "best", "(policy)", "Δ best", "Δ LRU");
+  fmt::print("\n");
+  std::array<double, policies.size()> sum{};
+  double opt_sum = 0, best_sum = 0, ref_lru_sum = 0;
+  std::size_t ref_rows = 0;
+  for (const row& r : rows) {
+    fmt::print("{:<16}", fmt::format("{} @ {}", r.trace, r.size));
+    for (std::size_t p = 0; p < policies.size(); ++p) {
+      fmt::print(" {:>9.2f}", r.ratio[p]);
+      sum[p] += r.ratio[p];
+    }
+    fmt::print(" {:>9.2f}", r.opt);
+    opt_sum += r.opt;
+    if (!std::isnan(r.ref.lru)) {
+      const double c = r.ratio[default_policy];
+      const bool miss = c < r.ref.best - 2 || c < r.ratio[0] - 1;
+      fmt::print(" | {:>7.2f} {:>7.2f} {:<16} {:>+7.2f} {:>+7.2f}{}", r.ref.lru, r.ref.best, "(" + r.ref.who + ")",
+                 c - r.ref.best, c - r.ratio[0], miss ? "  <- off goal" : "");
+      best_sum += r.ref.best;
+      ref_lru_sum += r.ref.lru;
+      ++ref_rows;
+    }
+    fmt::print("\n");
+  }
+  const double n = rows.empty() ? 1 : static_cast<double>(rows.size());
+  fmt::print("{:<16}", "mean");
+  for (double s : sum) fmt::print(" {:>9.2f}", s / n);
+  fmt::print(" {:>9.2f}", opt_sum / n);
+  if (ref_rows == rows.size() && ref_rows > 0) fmt::print(" | {:>7.2f} {:>7.2f}", ref_lru_sum / n, best_sum / n);
+  fmt::print("\n\nreplay speed (get, and put on a miss), million requests/s:");
+  for (std::size_t p = 0; p < policies.size(); ++p)
+    fmt::print(" {} {:.1f}", policies[p].name,
+               seconds[p] > 0 ? static_cast<double>(replayed[p]) / seconds[p] / 1e6 : 0.0);
+  fmt::print("\n");
+  if (!csv_path.empty()) write_csv(csv_path, rows);
+  if (!json_path.empty()) write_json(json_path, rows);
+  return 0;
+} catch (const std::exception& e) {
+  fmt::print(stderr, "cache_sim: {}\n", e.what());
+  return 1;
+}

@@ -1,0 +1,141 @@
+// The pieces of the cache_sim example that its tests reuse: reading a trace
+// (text, gzipped text, libCacheSim oracleGeneral binary), Bélády's offline
+// optimum, and replaying a trace through a cache. Standard library only.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace cache_sim {
+
+/// True when `s` ends with `suffix`.
+inline bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// A trace in libCacheSim's oracleGeneral layout: 24-byte little-endian
+/// records {u32 timestamp; u64 id; u32 size; i64 next access}. Recognised by
+/// the name (".oracleGeneral" anywhere, or ending ".bin").
+inline bool is_oracle_general(const std::string& path) {
+  return path.find("oracleGeneral") != std::string::npos || ends_with(path, ".bin") || ends_with(path, ".bin.gz");
+}
+
+/// Reads the keys of a trace: text (one unsigned integer key per line; other
+/// lines are skipped) or oracleGeneral binary, either optionally gzipped
+/// (".gz": read through `gzip -dc`, so no zlib is needed). Throws
+/// std::runtime_error when the file cannot be read.
+inline std::vector<std::uint64_t> read_trace(const std::string& path) {
+  const bool gz = ends_with(path, ".gz");
+  std::FILE* f = nullptr;
+  if (gz) {
+    if (path.find('\'') != std::string::npos) throw std::runtime_error("trace name must not contain a quote: " + path);
+    f = popen(("gzip -dc '" + path + "'").c_str(), "r");
+  } else {
+    f = std::fopen(path.c_str(), "rb");
+  }
+  if (f == nullptr) throw std::runtime_error("cannot open " + path);
+  std::vector<std::uint64_t> keys;
+  if (is_oracle_general(path)) {
+    unsigned char rec[24];
+    while (std::fread(rec, 1, sizeof rec, f) == sizeof rec) {
+      std::uint64_t id = 0;
+      for (int b = 7; b >= 0; --b) id = (id << 8) | rec[4 + b];  // little-endian, whatever the host
+      keys.push_back(id);
+    }
+  } else {
+    char line[256];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      char* end = nullptr;
+      const unsigned long long k = std::strtoull(line, &end, 10);
+      if (end != line) keys.push_back(k);
+    }
+  }
+  const int rc = gz ? pclose(f) : std::fclose(f);
+  if (gz && rc != 0) throw std::runtime_error("gzip -dc failed on " + path);
+  return keys;
+}
+
+/// For each request, the position of the next request of the same key
+/// (keys.size() when there is none). O(n) expected.
+inline std::vector<std::size_t> next_uses(const std::vector<std::uint64_t>& keys) {
+  std::vector<std::size_t> next(keys.size());
+  std::unordered_map<std::uint64_t, std::size_t> seen;
+  seen.reserve(keys.size() / 4 + 16);
+  for (std::size_t i = keys.size(); i-- > 0;) {
+    auto [it, fresh] = seen.try_emplace(keys[i], keys.size());
+    next[i] = it->second;
+    it->second = i;
+  }
+  return next;
+}
+
+/// Bélády's optimum (MIN) for an object-count cache of `size` entries: the
+/// most hits any policy can get, knowing the future. On a miss the requested
+/// key is cached unless it is reused later than every cached key (bypass);
+/// when full, the cached key reused furthest in the future is evicted (one
+/// never reused first). O(n log size).
+inline std::size_t belady_hits(const std::vector<std::uint64_t>& keys, std::size_t size) {
+  if (size == 0) return 0;
+  const std::vector<std::size_t> next = next_uses(keys);
+  const std::size_t never = keys.size();
+  // Max-heap of (next use, key) with lazy deletion: an entry is current when
+  // the key's recorded next use equals it.
+  std::priority_queue<std::pair<std::size_t, std::uint64_t>> heap;
+  std::unordered_map<std::uint64_t, std::size_t> cached;  // key -> next use
+  cached.reserve(size * 2);
+  std::size_t hits = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::uint64_t k = keys[i];
+    auto it = cached.find(k);
+    if (it != cached.end()) {
+      ++hits;
+      if (next[i] == never) {
+        cached.erase(it);  // never needed again: free its place now
+      } else {
+        it->second = next[i];
+        heap.emplace(next[i], k);
+      }
+      continue;
+    }
+    if (next[i] == never) continue;  // bypass: it brings no hit
+    if (cached.size() == size) {
+      for (;;) {  // drop stale heap entries
+        const auto c = cached.find(heap.top().second);
+        if (c != cached.end() && c->second == heap.top().first) break;
+        heap.pop();
+      }
+      if (heap.top().first <= next[i]) continue;  // every cached key is needed sooner: bypass
+      cached.erase(heap.top().second);
+      heap.pop();
+    }
+    cached.emplace(k, next[i]);
+    heap.emplace(next[i], k);
+  }
+  return hits;
+}
+
+/// Replays `keys` through `cache` the way an application uses a cache: `get`,
+/// and on a miss `put`. Returns the hits.
+template <class Cache>
+std::size_t replay(Cache& cache, const std::vector<std::uint64_t>& keys) {
+  std::size_t hits = 0;
+  for (const std::uint64_t k : keys) {
+    if (cache.get(k) != nullptr) {
+      ++hits;
+    } else {
+      cache.put(k, static_cast<typename Cache::mapped_type>(k));
+    }
+  }
+  return hits;
+}
+
+}  // namespace cache_sim
