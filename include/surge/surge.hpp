@@ -34,7 +34,11 @@
 #include <surge/limit/keyed_limiter.hpp>
 #include <surge/limit/leaky_bucket.hpp>
 #include <surge/limit/token_bucket.hpp>
+#include <surge/metrics/formulas.hpp>
+#include <surge/metrics/histogram.hpp>
+#include <surge/metrics/meter.hpp>
 #include <surge/queue/mpmc_queue.hpp>
+#include <surge/resilience/concurrency_limit.hpp>
 #include <surge/version.hpp>
 
 #endif // SURGE_SURGE_HPP
