@@ -46,15 +46,22 @@ constexpr double formula_finite(double x, const char* what) {
   return x;
 }
 
+/// n / d for n finite >= 0 and d finite > 0, throwing the given messages.
+constexpr double formula_quotient(double n, double d, const char* bad_n, const char* bad_d, const char* overflow) {
+  formula_nonnegative(n, bad_n);
+  formula_positive(d, bad_d);
+  return formula_finite(n / d, overflow);
+}
+
 }  // namespace detail
 
 /// Throughput X = completed requests ÷ elapsed time. O(1).
 /// Throws std::invalid_argument for negative/non-finite input, elapsed == 0,
 /// or an infinite result.
 [[nodiscard]] constexpr double throughput(double requests, double elapsed) {
-  detail::formula_nonnegative(requests, "surge::throughput: requests must be finite and >= 0");
-  detail::formula_positive(elapsed, "surge::throughput: elapsed must be finite and > 0");
-  return detail::formula_finite(requests / elapsed, "surge::throughput: result overflows");
+  return detail::formula_quotient(requests, elapsed, "surge::throughput: requests must be finite and >= 0",
+                                  "surge::throughput: elapsed must be finite and > 0",
+                                  "surge::throughput: result overflows");
 }
 
 /// Mean response time R = total time spent in the system ÷ completed requests.
@@ -86,9 +93,9 @@ constexpr double formula_finite(double x, const char* what) {
 /// Throws std::invalid_argument for negative/non-finite input, latency == 0,
 /// or an infinite result.
 [[nodiscard]] constexpr double littles_throughput(double concurrency, double latency) {
-  detail::formula_nonnegative(concurrency, "surge::littles_throughput: concurrency must be finite and >= 0");
-  detail::formula_positive(latency, "surge::littles_throughput: latency must be finite and > 0");
-  return detail::formula_finite(concurrency / latency, "surge::littles_throughput: result overflows");
+  return detail::formula_quotient(
+      concurrency, latency, "surge::littles_throughput: concurrency must be finite and >= 0",
+      "surge::littles_throughput: latency must be finite and > 0", "surge::littles_throughput: result overflows");
 }
 
 /// Little's law solved for latency, W = L / λ: the mean time in the system
@@ -96,9 +103,9 @@ constexpr double formula_finite(double x, const char* what) {
 /// std::invalid_argument for negative/non-finite input, throughput == 0, or an
 /// infinite result.
 [[nodiscard]] constexpr double littles_latency(double concurrency, double throughput) {
-  detail::formula_nonnegative(concurrency, "surge::littles_latency: concurrency must be finite and >= 0");
-  detail::formula_positive(throughput, "surge::littles_latency: throughput must be finite and > 0");
-  return detail::formula_finite(concurrency / throughput, "surge::littles_latency: result overflows");
+  return detail::formula_quotient(
+      concurrency, throughput, "surge::littles_latency: concurrency must be finite and >= 0",
+      "surge::littles_latency: throughput must be finite and > 0", "surge::littles_latency: result overflows");
 }
 
 /// Utilisation law, U = X·S / c: the fraction of time each of `servers`

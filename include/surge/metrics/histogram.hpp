@@ -285,7 +285,7 @@ class latency_histogram {
   /// The highest value in v's bucket (v clamped into [0, highest_trackable]).
   [[nodiscard]] std::int64_t highest_equivalent(std::int64_t v) const noexcept {
     const std::size_t i = index_of(std::clamp<std::int64_t>(v, 0, highest_));
-    return value_at_index(i) + width_at_index(i) - 1;
+    return value_at_index(i) + (width_at_index(i) - 1);
   }
 
   // ---- iteration over recorded buckets --------------------------------------
@@ -305,7 +305,7 @@ class latency_histogram {
     bucket operator*() const noexcept {
       bucket b;
       b.lowest = h_->value_at_index(i_);
-      b.highest = b.lowest + h_->width_at_index(i_) - 1;
+      b.highest = b.lowest + (h_->width_at_index(i_) - 1);
       b.count = h_->counts_[i_].load(std::memory_order_relaxed);
       return b;
     }
