@@ -10,6 +10,8 @@
 #include <string>
 
 #include <surge/cache/stats.hpp>
+#include <surge/metrics/histogram.hpp>
+#include <surge/metrics/meter.hpp>
 #include <surge/resilience/circuit_breaker.hpp>
 #include <surge/version.hpp>
 
@@ -51,6 +53,29 @@ struct fmt::formatter<surge::breaker_metrics> : fmt::formatter<fmt::string_view>
     return fmt::format_to(ctx.out(), "{}: failure rate {}, slow call rate {} ({} calls, {} failed, {} slow)",
                           surge::to_string(m.state), rate(m.failure_rate), rate(m.slow_call_rate), m.buffered_calls,
                           m.failed_calls, m.slow_calls);
+  }
+};
+
+/// Formats as "count N (clamped C), min A, p50 B, p90 C, p99 D, p99.9 E, max F,
+/// mean M, stddev S" (values in the histogram's unit, ns by default).
+template <>
+struct fmt::formatter<surge::histogram_summary> : fmt::formatter<fmt::string_view> {
+  template <class FormatContext>
+  auto format(const surge::histogram_summary& s, FormatContext& ctx) const -> decltype(ctx.out()) {
+    return fmt::format_to(ctx.out(),
+                          "count {} (clamped {}), min {}, p50 {}, p90 {}, p99 {}, p99.9 {}, max {}, mean {:.1f}, "
+                          "stddev {:.1f}",
+                          s.count, s.clamped, s.min, s.p50, s.p90, s.p99, s.p999, s.max, s.mean, s.stddev);
+  }
+};
+
+/// Formats as "count N, rate R/s, mean R/s, 1m R/s, 5m R/s, 15m R/s".
+template <>
+struct fmt::formatter<surge::meter_stats> : fmt::formatter<fmt::string_view> {
+  template <class FormatContext>
+  auto format(const surge::meter_stats& s, FormatContext& ctx) const -> decltype(ctx.out()) {
+    return fmt::format_to(ctx.out(), "count {}, rate {:.2f}/s, mean {:.2f}/s, 1m {:.2f}/s, 5m {:.2f}/s, 15m {:.2f}/s",
+                          s.count, s.rate, s.mean_rate, s.one_minute, s.five_minute, s.fifteen_minute);
   }
 };
 

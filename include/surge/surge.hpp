@@ -42,9 +42,13 @@
 #include <surge/limit/keyed_limiter.hpp>
 #include <surge/limit/leaky_bucket.hpp>
 #include <surge/limit/token_bucket.hpp>
+#include <surge/metrics/formulas.hpp>
+#include <surge/metrics/histogram.hpp>
+#include <surge/metrics/meter.hpp>
 #include <surge/queue/mpmc_queue.hpp>
 #include <surge/queue/queue_closed.hpp>
 #include <surge/resilience/circuit_breaker.hpp>
+#include <surge/resilience/concurrency_limit.hpp>
 #include <surge/resilience/retry.hpp>
 #include <surge/version.hpp>
 

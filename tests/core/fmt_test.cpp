@@ -20,3 +20,21 @@ TEST_CASE("fmt formats circuit breaker states and metrics", "[fmt]") {
   CHECK(fmt::format("{}", surge::breaker_metrics{}) ==
         "closed: failure rate n/a, slow call rate n/a (0 calls, 0 failed, 0 slow)");
 }
+
+TEST_CASE("fmt formats histogram summaries and meter stats", "[fmt]") {
+  surge::histogram_summary h;
+  h.count = 10;
+  h.clamped = 1;
+  h.min = 1;
+  h.max = 900;
+  h.mean = 12.25;
+  h.stddev = 3.5;
+  h.p50 = 10;
+  h.p90 = 20;
+  h.p99 = 30;
+  h.p999 = 40;
+  CHECK(fmt::format("{}", h) ==
+        "count 10 (clamped 1), min 1, p50 10, p90 20, p99 30, p99.9 40, max 900, mean 12.2, stddev 3.5");
+  const surge::meter_stats m{5, 1.5, 2.25, 3.0, 4.0, 5.125};
+  CHECK(fmt::format("{}", m) == "count 5, rate 1.50/s, mean 2.25/s, 1m 3.00/s, 5m 4.00/s, 15m 5.12/s");
+}

@@ -1,0 +1,167 @@
+/// @file surge/metrics/formulas.hpp
+/// The classic formulas of throughput design as small constexpr helpers:
+/// throughput, mean response time, Little's law and its two inversions,
+/// utilisation, hit ratio, and load-balance efficiency.
+///
+/// Units are the caller's, as long as they agree: pass seconds and get per
+/// second, pass milliseconds and get per millisecond.
+///
+/// **Bad input, the same rule for every helper.** A negative, NaN or infinite
+/// argument throws std::invalid_argument naming the argument (in a constant
+/// expression that is a compile error). A zero divisor throws too, except in
+/// the three cases where an empty observation has an accepted answer, each
+/// documented at its helper: hit_ratio(0, 0) is 0 (as cache_stats::hit_ratio),
+/// mean_response_time(0, 0) is 0, and the balance efficiency of all-zero loads
+/// is 1 (perfectly even). A result that would overflow to infinity (e.g.
+/// 1e300 requests in 1e-300 s) throws as well: no helper returns inf or NaN.
+#ifndef SURGE_METRICS_FORMULAS_HPP
+#define SURGE_METRICS_FORMULAS_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <stdexcept>
+
+namespace surge {
+
+namespace detail {
+
+/// Throws unless x is finite and >= 0. (Written without <cmath> so that it is
+/// usable in constant expressions.)
+constexpr double formula_nonnegative(double x, const char* what) {
+  if (!(x >= 0.0) || x > std::numeric_limits<double>::max()) throw std::invalid_argument(what);
+  return x;
+}
+
+/// Throws unless x is finite and > 0.
+constexpr double formula_positive(double x, const char* what) {
+  if (!(x > 0.0) || x > std::numeric_limits<double>::max()) throw std::invalid_argument(what);
+  return x;
+}
+
+/// Throws when a result left the finite range.
+constexpr double formula_finite(double x, const char* what) {
+  if (x > std::numeric_limits<double>::max()) throw std::invalid_argument(what);
+  return x;
+}
+
+/// n / d for n finite >= 0 and d finite > 0, throwing the given messages.
+constexpr double formula_quotient(double n, double d, const char* bad_n, const char* bad_d, const char* overflow) {
+  formula_nonnegative(n, bad_n);
+  formula_positive(d, bad_d);
+  return formula_finite(n / d, overflow);
+}
+
+}  // namespace detail
+
+/// Throughput X = completed requests ÷ elapsed time. O(1).
+/// Throws std::invalid_argument for negative/non-finite input, elapsed == 0,
+/// or an infinite result.
+[[nodiscard]] constexpr double throughput(double requests, double elapsed) {
+  return detail::formula_quotient(requests, elapsed, "surge::throughput: requests must be finite and >= 0",
+                                  "surge::throughput: elapsed must be finite and > 0",
+                                  "surge::throughput: result overflows");
+}
+
+/// Mean response time R = total time spent in the system ÷ completed requests.
+/// 0 when both are 0 (no request, no time). O(1). Throws
+/// std::invalid_argument for negative/non-finite input, requests == 0 with
+/// total_time > 0, or an infinite result.
+[[nodiscard]] constexpr double mean_response_time(double total_time, double requests) {
+  detail::formula_nonnegative(total_time, "surge::mean_response_time: total_time must be finite and >= 0");
+  detail::formula_nonnegative(requests, "surge::mean_response_time: requests must be finite and >= 0");
+  if (requests == 0.0) {
+    if (total_time == 0.0) return 0.0;
+    throw std::invalid_argument("surge::mean_response_time: requests is 0 but total_time > 0");
+  }
+  return detail::formula_finite(total_time / requests, "surge::mean_response_time: result overflows");
+}
+
+/// Little's law, L = λ·W: the mean number of requests in the system
+/// (concurrency, in flight) from throughput λ and mean latency W. O(1).
+/// Throws std::invalid_argument for negative/non-finite input or an infinite
+/// result.
+[[nodiscard]] constexpr double littles_concurrency(double throughput, double latency) {
+  detail::formula_nonnegative(throughput, "surge::littles_concurrency: throughput must be finite and >= 0");
+  detail::formula_nonnegative(latency, "surge::littles_concurrency: latency must be finite and >= 0");
+  return detail::formula_finite(throughput * latency, "surge::littles_concurrency: result overflows");
+}
+
+/// Little's law solved for throughput, λ = L / W: what a system holding
+/// `concurrency` requests with mean latency W completes per unit time. O(1).
+/// Throws std::invalid_argument for negative/non-finite input, latency == 0,
+/// or an infinite result.
+[[nodiscard]] constexpr double littles_throughput(double concurrency, double latency) {
+  return detail::formula_quotient(
+      concurrency, latency, "surge::littles_throughput: concurrency must be finite and >= 0",
+      "surge::littles_throughput: latency must be finite and > 0", "surge::littles_throughput: result overflows");
+}
+
+/// Little's law solved for latency, W = L / λ: the mean time in the system
+/// when `concurrency` requests are in it at throughput λ. O(1). Throws
+/// std::invalid_argument for negative/non-finite input, throughput == 0, or an
+/// infinite result.
+[[nodiscard]] constexpr double littles_latency(double concurrency, double throughput) {
+  return detail::formula_quotient(
+      concurrency, throughput, "surge::littles_latency: concurrency must be finite and >= 0",
+      "surge::littles_latency: throughput must be finite and > 0", "surge::littles_latency: result overflows");
+}
+
+/// Utilisation law, U = X·S / c: the fraction of time each of `servers`
+/// servers is busy at throughput X with mean service time S. Above 1 means
+/// the offered load exceeds capacity (returned as is, not capped). O(1).
+/// Throws std::invalid_argument for negative/non-finite input, servers == 0,
+/// or an infinite result.
+[[nodiscard]] constexpr double utilisation(double throughput, double service_time, std::size_t servers = 1) {
+  detail::formula_nonnegative(throughput, "surge::utilisation: throughput must be finite and >= 0");
+  detail::formula_nonnegative(service_time, "surge::utilisation: service_time must be finite and >= 0");
+  if (servers == 0) throw std::invalid_argument("surge::utilisation: servers must be >= 1");
+  return detail::formula_finite(throughput * service_time / static_cast<double>(servers),
+                                "surge::utilisation: result overflows");
+}
+
+/// Cache hit ratio, hits ÷ (hits + misses), in [0, 1]; 0 when there was no
+/// lookup (as cache_stats::hit_ratio). O(1), never throws: every input is valid
+/// (the sum is taken in double, so it cannot overflow).
+[[nodiscard]] constexpr double hit_ratio(std::uint64_t hits, std::uint64_t misses) noexcept {
+  const double h = static_cast<double>(hits);
+  const double n = h + static_cast<double>(misses);
+  return n == 0.0 ? 0.0 : h / n;
+}
+
+/// Load-balance efficiency: mean backend load ÷ max backend load, in (0, 1];
+/// 1 when perfectly even (all loads equal, including all zero), 1/n when one
+/// of n backends takes everything. O(n). Throws std::invalid_argument for an
+/// empty span or a negative/non-finite load.
+[[nodiscard]] constexpr double balance_efficiency(std::span<const double> loads) {
+  if (loads.empty()) throw std::invalid_argument("surge::balance_efficiency: loads must not be empty");
+  double sum = 0.0, max = 0.0;
+  for (const double l : loads) {
+    detail::formula_nonnegative(l, "surge::balance_efficiency: every load must be finite and >= 0");
+    sum += l / static_cast<double>(loads.size());  // the mean, without overflowing the sum
+    if (l > max) max = l;
+  }
+  if (max == 0.0) return 1.0;
+  const double e = sum / max;
+  return e > 1.0 ? 1.0 : e;  // rounding in the mean may pass 1 by an ulp
+}
+
+/// balance_efficiency over integer loads (requests per backend). Throws
+/// std::invalid_argument for an empty span.
+[[nodiscard]] constexpr double balance_efficiency(std::span<const std::uint64_t> loads) {
+  if (loads.empty()) throw std::invalid_argument("surge::balance_efficiency: loads must not be empty");
+  double sum = 0.0, max = 0.0;
+  for (const std::uint64_t u : loads) {
+    const auto l = static_cast<double>(u);
+    sum += l / static_cast<double>(loads.size());
+    if (l > max) max = l;
+  }
+  if (max == 0.0) return 1.0;
+  const double e = sum / max;
+  return e > 1.0 ? 1.0 : e;
+}
+
+}  // namespace surge
+
+#endif  // SURGE_METRICS_FORMULAS_HPP

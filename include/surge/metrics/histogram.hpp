@@ -1,0 +1,458 @@
+/// @file surge/metrics/histogram.hpp
+/// A lock-free latency histogram with HdrHistogram's log-linear bucket layout:
+/// fixed memory, every recorded value kept within a stated relative precision,
+/// percentiles, mean and standard deviation, merge and iteration.
+#ifndef SURGE_METRICS_HISTOGRAM_HPP
+#define SURGE_METRICS_HISTOGRAM_HPP
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace surge {
+
+/// A summary of a histogram at one moment: what `surge/fmt.hpp` prints.
+/// A plain value type.
+struct histogram_summary {
+  std::uint64_t count = 0;    ///< values recorded (saturating)
+  std::uint64_t clamped = 0;  ///< of which were outside [0, highest_trackable] and clamped
+  std::int64_t min = 0;       ///< exact smallest recorded value (0 when empty)
+  std::int64_t max = 0;       ///< exact largest recorded value (0 when empty)
+  double mean = 0.0;          ///< within the histogram's precision (0 when empty)
+  double stddev = 0.0;        ///< population standard deviation, within the precision
+  std::int64_t p50 = 0;       ///< value_at_percentile(50)
+  std::int64_t p90 = 0;       ///< value_at_percentile(90)
+  std::int64_t p99 = 0;       ///< value_at_percentile(99)
+  std::int64_t p999 = 0;      ///< value_at_percentile(99.9)
+
+  friend bool operator==(const histogram_summary&, const histogram_summary&) noexcept = default;
+};
+
+/// A histogram of non-negative integer values (latencies in nanoseconds, by
+/// default) with HdrHistogram's log-linear layout.
+///
+/// **Layout** (HdrHistogram's, with a lowest discernible value of 1): values
+/// below 2·10^d (d = significant_digits) each have a counter of their own;
+/// above, each power-of-two range [2^k, 2^(k+1)) is split into
+/// `sub_bucket_count / 2` equal sub-buckets, where `sub_bucket_count` is the
+/// power of two at or above 2·10^d. The bucket of a value is found from its
+/// leading-zero count; no search, no floating point. So every value v is
+/// represented by a bucket [lo, hi] with v in it and hi − lo < v·10^−d: the
+/// relative error of anything reported is below 10^−d.
+///
+/// **Memory** is fixed at construction: one 64-bit counter per sub-bucket,
+/// (buckets + 1) · sub_bucket_count / 2 counters, about 270 KiB for the
+/// defaults (one hour in ns, 3 digits) and 26 MiB for 5 digits; see
+/// `memory_size()`. Nothing allocates afterwards.
+///
+/// **Percentiles** use the nearest-rank definition, as HdrHistogram does: the
+/// value at percentile p is the smallest recorded value x such that at least
+/// ⌈p/100 · count⌉ (at least 1) of the values are <= x. The histogram returns
+/// the highest value of the bucket holding x, capped at max(): a result r
+/// with x <= r <= x + x·10^−d. p = 0 gives min(), p = 100 gives max(), both exact.
+///
+/// **mean() and stddev()** are computed from the buckets (each value taken at
+/// the middle of its bucket, as HdrHistogram does), so they carry the same
+/// relative precision. min() and max() are exact.
+///
+/// **Out-of-range values**: a value below 0 is recorded as 0 and one above
+/// `highest_trackable()` as highest_trackable(); either way `clamped()` counts
+/// it. Never UB. Counters saturate at 2^64 − 1 instead of wrapping.
+///
+/// Complexity: record O(1) (one relaxed atomic add on the value's counter, plus
+/// a compare-and-swap only when the value is a new minimum or maximum).
+/// count(), value_at_percentile(), mean(), stddev(), merge(), reset() and
+/// iteration are O(number of counters).
+///
+/// Thread safety: record() is lock-free and may be called from any number of
+/// threads at once, together with every other member. The observers (count,
+/// percentiles, mean, iteration) are racing readers: while records are in
+/// flight they see each counter atomically but the histogram as a whole at no
+/// single instant (each record is either seen or not). merge() adds other's
+/// counters one by one, atomically each. reset() is not atomic with respect to
+/// concurrent records: a record racing with it is kept or lost.
+///
+/// Bad input: highest_trackable < 2, or significant_digits outside [1, 5],
+/// throw std::invalid_argument naming the argument. p outside [0, 100] or NaN
+/// is clamped into [0, 100] (NaN reads as 0).
+class latency_histogram {
+ public:
+  /// One hour in nanoseconds: the default highest trackable value.
+  static constexpr std::int64_t one_hour_ns = std::int64_t{3600} * 1000 * 1000 * 1000;
+
+  /// A bucket that holds recorded values: every value in [lowest, highest]
+  /// (inclusive) was counted here, `count` times in total.
+  struct bucket {
+    std::int64_t lowest = 0;
+    std::int64_t highest = 0;
+    std::uint64_t count = 0;
+    friend bool operator==(const bucket&, const bucket&) noexcept = default;
+  };
+
+  /// Values in [0, highest_trackable], each represented within a relative
+  /// error of 10^−significant_digits. Throws std::invalid_argument naming the
+  /// argument for highest_trackable < 2 or significant_digits not in [1, 5].
+  explicit latency_histogram(std::int64_t highest_trackable = one_hour_ns, int significant_digits = 3)
+      : highest_(highest_trackable), digits_(significant_digits) {
+    if (highest_trackable < 2)
+      throw std::invalid_argument("surge::latency_histogram: highest_trackable must be >= 2, got " +
+                                  std::to_string(highest_trackable));
+    if (significant_digits < 1 || significant_digits > 5)
+      throw std::invalid_argument("surge::latency_histogram: significant_digits must be in [1, 5], got " +
+                                  std::to_string(significant_digits));
+    std::int64_t single_unit = 2;  // largest value with single-unit resolution: 2 * 10^d
+    for (int i = 0; i < significant_digits; ++i) single_unit *= 10;
+    sub_bucket_magnitude_ = static_cast<unsigned>(std::bit_width(static_cast<std::uint64_t>(single_unit - 1)));
+    sub_bucket_half_magnitude_ = sub_bucket_magnitude_ - 1;
+    sub_bucket_count_ = std::int64_t{1} << sub_bucket_magnitude_;
+    sub_bucket_half_count_ = sub_bucket_count_ / 2;
+    sub_bucket_mask_ = static_cast<std::uint64_t>(sub_bucket_count_ - 1);
+    // buckets needed so that highest_trackable has a counter of its own
+    unsigned buckets = 1;
+    std::uint64_t smallest_untrackable = static_cast<std::uint64_t>(sub_bucket_count_);
+    while (smallest_untrackable <= static_cast<std::uint64_t>(highest_trackable)) {
+      smallest_untrackable <<= 1;
+      ++buckets;
+    }
+    bucket_count_ = buckets;
+    length_ = static_cast<std::size_t>(buckets + 1) * static_cast<std::size_t>(sub_bucket_half_count_);
+    counts_ = std::make_unique<std::atomic<std::uint64_t>[]>(length_);
+    reset();
+  }
+
+  latency_histogram(const latency_histogram&) = delete;
+  latency_histogram& operator=(const latency_histogram&) = delete;
+
+  // ---- recording (lock-free) ------------------------------------------------
+
+  /// Counts `value` once. O(1), lock-free, noexcept; out-of-range values are
+  /// clamped and counted by clamped().
+  void record(std::int64_t value) noexcept { record(value, 1); }
+
+  /// Counts `value` `count` times (count 0 records nothing). O(1), lock-free.
+  void record(std::int64_t value, std::uint64_t count) noexcept {
+    if (value < 0 || value > highest_) [[unlikely]] {
+      value = value < 0 ? 0 : highest_;
+      saturating_add(clamped_, count);
+    }
+    if (count == 0) return;
+    std::atomic<std::uint64_t>& c = counts_[index_of(value)];
+    if (count == 1) [[likely]] {
+      if (c.fetch_add(1, std::memory_order_relaxed) == max_count) [[unlikely]]
+        c.store(max_count, std::memory_order_relaxed);  // saturated by a weighted record: stay there
+    } else {
+      saturating_add(c, count);
+    }
+    if (value < min_.load(std::memory_order_relaxed)) [[unlikely]]
+      update_extreme(min_, value, [](std::int64_t a, std::int64_t b) { return a < b; });
+    if (value > max_.load(std::memory_order_relaxed)) [[unlikely]]
+      update_extreme(max_, value, [](std::int64_t a, std::int64_t b) { return a > b; });
+  }
+
+  // ---- observers (racing readers) -------------------------------------------
+
+  /// Values recorded (saturating at 2^64 − 1). O(number of counters).
+  [[nodiscard]] std::uint64_t count() const noexcept {
+    std::uint64_t n = 0;
+    for (std::size_t i = 0; i < length_; ++i) n = sat_add(n, counts_[i].load(std::memory_order_relaxed));
+    return n;
+  }
+
+  /// Values that were outside [0, highest_trackable] and were clamped.
+  [[nodiscard]] std::uint64_t clamped() const noexcept { return clamped_.load(std::memory_order_relaxed); }
+
+  /// Exact smallest recorded (clamped) value; 0 when empty. O(1).
+  [[nodiscard]] std::int64_t min() const noexcept {
+    const std::int64_t m = min_.load(std::memory_order_relaxed);
+    return m == empty_min ? 0 : m;
+  }
+
+  /// Exact largest recorded (clamped) value; 0 when empty. O(1).
+  [[nodiscard]] std::int64_t max() const noexcept {
+    const std::int64_t m = max_.load(std::memory_order_relaxed);
+    return m == empty_max ? 0 : m;
+  }
+
+  /// The nearest-rank value at percentile p (see the class comment), within
+  /// the relative precision; 0 when empty. p is clamped into [0, 100] (NaN
+  /// reads as 0). O(number of counters).
+  [[nodiscard]] std::int64_t value_at_percentile(double p) const noexcept {
+    if (!(p > 0.0)) return min();
+    if (p >= 100.0) return max();
+    const std::uint64_t total = count();
+    if (total == 0) return 0;
+    // p·total/100 multiplies first: exact for integral p and totals below 2^53
+    const double want = std::ceil(p * static_cast<double>(total) / 100.0);
+    const std::uint64_t rank =
+        want <= 1.0 ? 1 : (want >= static_cast<double>(total) ? total : static_cast<std::uint64_t>(want));
+    std::uint64_t seen = 0;
+    for (std::size_t i = 0; i < length_; ++i) {
+      seen = sat_add(seen, counts_[i].load(std::memory_order_relaxed));
+      if (seen >= rank) return std::clamp(highest_equivalent(value_at_index(i)), min(), max());
+    }
+    return max();  // counters moved under us
+  }
+
+  /// Arithmetic mean of the recorded values (bucket midpoints, see the class
+  /// comment); 0 when empty. O(number of counters).
+  [[nodiscard]] double mean() const noexcept { return moments().mean; }
+
+  /// Population standard deviation of the recorded values (bucket midpoints);
+  /// 0 when empty. O(number of counters).
+  [[nodiscard]] double stddev() const noexcept { return moments().stddev; }
+
+  /// count, clamped, min, max, mean, stddev and the 50th, 90th, 99th and
+  /// 99.9th percentiles. O(number of counters).
+  [[nodiscard]] histogram_summary summary() const noexcept {
+    histogram_summary s;
+    s.count = count();
+    s.clamped = clamped();
+    s.min = min();
+    s.max = max();
+    const auto m = moments();
+    s.mean = m.mean;
+    s.stddev = m.stddev;
+    s.p50 = value_at_percentile(50.0);
+    s.p90 = value_at_percentile(90.0);
+    s.p99 = value_at_percentile(99.0);
+    s.p999 = value_at_percentile(99.9);
+    return s;
+  }
+
+  // ---- combining and clearing ----------------------------------------------
+
+  /// Adds every count of `other` into this histogram (HdrHistogram's add).
+  /// With the same highest_trackable and significant_digits, counters are
+  /// added index by index; otherwise each of other's buckets is recorded here
+  /// at its lowest value, with the precision of the coarser layout (values
+  /// above this histogram's range are clamped and counted). other's clamped()
+  /// count and exact min/max carry over. merge(*this) doubles every count.
+  /// Thread-safe (each counter atomically); O(counters of both).
+  void merge(const latency_histogram& other) noexcept {
+    if (same_layout(other)) {
+      for (std::size_t i = 0; i < length_; ++i) {
+        const std::uint64_t c = other.counts_[i].load(std::memory_order_relaxed);
+        if (c != 0) saturating_add(counts_[i], c);
+      }
+    } else {
+      for (std::size_t i = 0; i < other.length_; ++i) {
+        const std::uint64_t c = other.counts_[i].load(std::memory_order_relaxed);
+        if (c == 0) continue;
+        const std::int64_t v = std::min(other.value_at_index(i), highest_);
+        saturating_add(counts_[index_of(v)], c);
+        if (other.value_at_index(i) > highest_) saturating_add(clamped_, c);
+      }
+    }
+    saturating_add(clamped_, other.clamped());
+    const std::int64_t omin = other.min_.load(std::memory_order_relaxed);
+    const std::int64_t omax = other.max_.load(std::memory_order_relaxed);
+    if (omin != empty_min)
+      update_extreme(min_, std::min(omin, highest_), [](std::int64_t a, std::int64_t b) { return a < b; });
+    if (omax != empty_max)
+      update_extreme(max_, std::min(omax, highest_), [](std::int64_t a, std::int64_t b) { return a > b; });
+  }
+
+  /// Sets every count to 0, and min/max/clamped back to empty. O(counters).
+  /// Not atomic with respect to concurrent record() (see the class comment).
+  void reset() noexcept {
+    for (std::size_t i = 0; i < length_; ++i) counts_[i].store(0, std::memory_order_relaxed);
+    clamped_.store(0, std::memory_order_relaxed);
+    min_.store(empty_min, std::memory_order_relaxed);
+    max_.store(empty_max, std::memory_order_relaxed);
+  }
+
+  // ---- layout ---------------------------------------------------------------
+
+  [[nodiscard]] std::int64_t highest_trackable() const noexcept { return highest_; }
+  [[nodiscard]] int significant_digits() const noexcept { return digits_; }
+  /// Bytes of counters allocated at construction.
+  [[nodiscard]] std::size_t memory_size() const noexcept { return length_ * sizeof(std::atomic<std::uint64_t>); }
+  /// Number of counters (sub-buckets).
+  [[nodiscard]] std::size_t counter_count() const noexcept { return length_; }
+
+  /// The lowest value in v's bucket (v clamped into [0, highest_trackable]).
+  [[nodiscard]] std::int64_t lowest_equivalent(std::int64_t v) const noexcept {
+    return value_at_index(index_of(std::clamp<std::int64_t>(v, 0, highest_)));
+  }
+  /// The highest value in v's bucket (v clamped into [0, highest_trackable]).
+  [[nodiscard]] std::int64_t highest_equivalent(std::int64_t v) const noexcept {
+    const std::size_t i = index_of(std::clamp<std::int64_t>(v, 0, highest_));
+    return value_at_index(i) + (width_at_index(i) - 1);
+  }
+
+  // ---- iteration over recorded buckets --------------------------------------
+
+  /// Forward iterator over the buckets with a non-zero count, in increasing
+  /// value order; dereferences to a `bucket` (by value: a racing snapshot of
+  /// that counter).
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = bucket;
+    using difference_type = std::ptrdiff_t;
+    using pointer = void;
+    using reference = bucket;
+
+    const_iterator() = default;
+    bucket operator*() const noexcept {
+      bucket b;
+      b.lowest = h_->value_at_index(i_);
+      b.highest = b.lowest + (h_->width_at_index(i_) - 1);
+      b.count = h_->counts_[i_].load(std::memory_order_relaxed);
+      return b;
+    }
+    const_iterator& operator++() noexcept {
+      i_ = h_->next_recorded(i_ + 1);
+      return *this;
+    }
+    const_iterator operator++(int) noexcept {
+      const_iterator t = *this;
+      ++*this;
+      return t;
+    }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) noexcept { return a.i_ == b.i_; }
+
+   private:
+    friend class latency_histogram;
+    const_iterator(const latency_histogram* h, std::size_t i) noexcept : h_(h), i_(i) {}
+    const latency_histogram* h_ = nullptr;
+    std::size_t i_ = 0;
+  };
+
+  /// The first recorded bucket. Iterating is O(number of counters) in total.
+  [[nodiscard]] const_iterator begin() const noexcept { return const_iterator(this, next_recorded(0)); }
+  [[nodiscard]] const_iterator end() const noexcept { return const_iterator(this, length_); }
+
+ private:
+  static constexpr std::uint64_t max_count = std::numeric_limits<std::uint64_t>::max();
+  static constexpr std::int64_t empty_min = std::numeric_limits<std::int64_t>::max();
+  static constexpr std::int64_t empty_max = std::numeric_limits<std::int64_t>::min();
+
+  struct moments_type {
+    double mean = 0.0;
+    double stddev = 0.0;
+  };
+
+  static std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept {
+    return a > max_count - b ? max_count : a + b;
+  }
+
+  static void saturating_add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+    std::uint64_t cur = c.load(std::memory_order_relaxed);
+    while (!c.compare_exchange_weak(cur, sat_add(cur, n), std::memory_order_relaxed)) {
+    }
+  }
+
+  template <class Better>
+  static void update_extreme(std::atomic<std::int64_t>& e, std::int64_t v, Better better) noexcept {
+    std::int64_t cur = e.load(std::memory_order_relaxed);
+    while (better(v, cur) && !e.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+    }
+  }
+
+  /// The counter of a value in [0, highest_]: HdrHistogram's
+  /// countsArrayIndex(bucketIndex, subBucketIndex).
+  std::size_t index_of(std::int64_t value) const noexcept {
+    const auto v = static_cast<std::uint64_t>(value);
+    // the power of two at or above v, at least sub_bucket_count
+    const unsigned pow2ceiling = 64u - static_cast<unsigned>(std::countl_zero(v | sub_bucket_mask_));
+    const unsigned bucket = pow2ceiling - (sub_bucket_half_magnitude_ + 1);
+    const auto sub = static_cast<std::int64_t>(v >> bucket);
+    const std::int64_t base = static_cast<std::int64_t>(bucket + 1) << sub_bucket_half_magnitude_;
+    return static_cast<std::size_t>(base + (sub - sub_bucket_half_count_));
+  }
+
+  /// Bucket and sub-bucket of a counter.
+  void split(std::size_t index, unsigned& bucket, std::int64_t& sub) const noexcept {
+    const auto i = static_cast<std::int64_t>(index);
+    std::int64_t b = (i >> sub_bucket_half_magnitude_) - 1;
+    sub = (i & (sub_bucket_half_count_ - 1)) + sub_bucket_half_count_;
+    if (b < 0) {
+      sub -= sub_bucket_half_count_;
+      b = 0;
+    }
+    bucket = static_cast<unsigned>(b);
+  }
+
+  /// The lowest value a counter stands for.
+  std::int64_t value_at_index(std::size_t index) const noexcept {
+    unsigned b = 0;
+    std::int64_t sub = 0;
+    split(index, b, sub);
+    return sub << b;
+  }
+
+  /// How many values a counter stands for.
+  std::int64_t width_at_index(std::size_t index) const noexcept {
+    unsigned b = 0;
+    std::int64_t sub = 0;
+    split(index, b, sub);
+    return std::int64_t{1} << b;
+  }
+
+  std::size_t next_recorded(std::size_t i) const noexcept {
+    while (i < length_ && counts_[i].load(std::memory_order_relaxed) == 0) ++i;
+    return i;
+  }
+
+  bool same_layout(const latency_histogram& o) const noexcept {
+    return o.sub_bucket_magnitude_ == sub_bucket_magnitude_ && o.length_ == length_;
+  }
+
+  moments_type moments() const noexcept {
+    // two passes over the counters: mean first, then squared deviations (no
+    // cancellation from sum-of-squares); long double keeps 2^64 counts exact enough
+    long double n = 0, sum = 0;
+    for (std::size_t i = 0; i < length_; ++i) {
+      const std::uint64_t c = counts_[i].load(std::memory_order_relaxed);
+      if (c == 0) continue;
+      n += static_cast<long double>(c);
+      sum += static_cast<long double>(c) * midpoint(i);
+    }
+    if (n == 0) return {};
+    const long double mean = sum / n;
+    long double sq = 0, n2 = 0;
+    for (std::size_t i = 0; i < length_; ++i) {
+      const std::uint64_t c = counts_[i].load(std::memory_order_relaxed);
+      if (c == 0) continue;
+      const long double d = midpoint(i) - mean;
+      n2 += static_cast<long double>(c);
+      sq += static_cast<long double>(c) * d * d;
+    }
+    return {static_cast<double>(mean), static_cast<double>(std::sqrt(sq / n2))};
+  }
+
+  /// The middle of a counter's range, capped at max(): HdrHistogram's
+  /// medianEquivalentValue.
+  long double midpoint(std::size_t i) const noexcept {
+    const std::int64_t lo = value_at_index(i);
+    const std::int64_t mid = lo + width_at_index(i) / 2;
+    return static_cast<long double>(std::clamp(mid, lo, std::max(lo, max())));
+  }
+
+  std::int64_t highest_;
+  int digits_;
+  unsigned sub_bucket_magnitude_ = 0;
+  unsigned sub_bucket_half_magnitude_ = 0;
+  std::int64_t sub_bucket_count_ = 0;
+  std::int64_t sub_bucket_half_count_ = 0;
+  std::uint64_t sub_bucket_mask_ = 0;
+  unsigned bucket_count_ = 0;
+  std::size_t length_ = 0;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
+  std::atomic<std::uint64_t> clamped_{0};
+  std::atomic<std::int64_t> min_{empty_min};
+  std::atomic<std::int64_t> max_{empty_max};
+};
+
+}  // namespace surge
+
+#endif  // SURGE_METRICS_HISTOGRAM_HPP

@@ -1,0 +1,436 @@
+/// @file surge/resilience/concurrency_limit.hpp
+/// Adaptive concurrency limits (Netflix concurrency-limits): the AIMD,
+/// Gradient2 and Vegas algorithms, and a limiter that hands out RAII tokens,
+/// measures each call's round-trip time and feeds it to the algorithm.
+#ifndef SURGE_RESILIENCE_CONCURRENCY_LIMIT_HPP
+#define SURGE_RESILIENCE_CONCURRENCY_LIMIT_HPP
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace surge {
+
+namespace detail {
+
+/// Netflix's Log10RootFunction: max(1, ⌊log10 n⌋), in integers.
+constexpr std::size_t log10_root(std::size_t n) noexcept {
+  std::size_t digits = 0;
+  for (; n >= 10; n /= 10) ++digits;
+  return digits < 1 ? 1 : digits;
+}
+
+/// x as a limit: ⌊x⌋ (Java's (int) cast of a non-negative double), saturating.
+inline std::size_t limit_of(double x) noexcept {
+  if (!(x >= 1.0)) return 0;
+  if (x >= 1e18) return static_cast<std::size_t>(1e18);
+  return static_cast<std::size_t>(x);
+}
+
+inline void check_limits(std::size_t initial, std::size_t min, std::size_t max, const char* who) {
+  if (min < 1) throw std::invalid_argument(std::string(who) + ": options.min must be >= 1");
+  if (max < min) throw std::invalid_argument(std::string(who) + ": options.max must be >= options.min");
+  if (max > (std::size_t{1} << 40)) throw std::invalid_argument(std::string(who) + ": options.max must be <= 2^40");
+  if (initial < min || initial > max)
+    throw std::invalid_argument(std::string(who) + ": options.initial must be in [options.min, options.max]");
+}
+
+}  // namespace detail
+
+/// Options of aimd_limit: Netflix AIMDLimit's builder defaults.
+struct aimd_limit_options {
+  std::size_t initial = 20;                                    ///< starting limit, in [min, max]
+  std::size_t min = 20;                                        ///< the limit never goes below, >= 1
+  std::size_t max = 200;                                       ///< the limit never goes above, in [min, 2^40]
+  double backoff_ratio = 0.9;                                  ///< multiplier on a drop, in [0.5, 1)
+  std::chrono::nanoseconds timeout = std::chrono::seconds(5);  ///< an RTT above counts as a drop, > 0
+};
+
+/// Loss-based limit, Netflix's AIMDLimit exactly: on a drop or an RTT above
+/// `timeout`, limit = ⌊limit · backoff_ratio⌋; otherwise, when the sample's
+/// inflight · 2 >= limit, limit + 1 (no growth while the caller uses less than
+/// half of it); then clamped into [min, max].
+///
+/// Complexity O(1). Not thread-safe (concurrency_limiter serialises
+/// on_sample). Bad options throw std::invalid_argument naming the field.
+/// A negative rtt counts as 0.
+class aimd_limit {
+ public:
+  using options = aimd_limit_options;
+
+  explicit aimd_limit(const options& o = options{}) : o_(o), limit_(o.initial) {
+    detail::check_limits(o.initial, o.min, o.max, "surge::aimd_limit");
+    if (!(o.backoff_ratio >= 0.5 && o.backoff_ratio < 1.0))
+      throw std::invalid_argument("surge::aimd_limit: options.backoff_ratio must be in [0.5, 1)");
+    if (o.timeout <= std::chrono::nanoseconds::zero())
+      throw std::invalid_argument("surge::aimd_limit: options.timeout must be > 0");
+  }
+
+  /// One completed call: its round-trip time, the calls in flight when it
+  /// started (itself included), and whether it was dropped.
+  void on_sample(std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped) noexcept {
+    std::size_t next = limit_;
+    if (dropped || rtt > o_.timeout)
+      next = static_cast<std::size_t>(static_cast<double>(limit_) * o_.backoff_ratio);
+    else if (inflight >= (limit_ + 1) / 2)  // inflight · 2 >= limit, without overflow
+      next = limit_ + 1;
+    limit_ = std::clamp(next, o_.min, o_.max);
+  }
+
+  /// The current limit. O(1).
+  [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
+  [[nodiscard]] const options& config() const noexcept { return o_; }
+
+ private:
+  options o_;
+  std::size_t limit_;
+};
+
+/// Options of gradient2_limit: Netflix Gradient2Limit's builder defaults.
+struct gradient2_limit_options {
+  std::size_t initial = 20;       ///< starting limit, in [min, max]
+  std::size_t min = 20;           ///< lower bound, >= 1
+  std::size_t max = 200;          ///< upper bound (Netflix's maxConcurrency), in [min, 2^40]
+  double smoothing = 0.2;         ///< weight of the new estimate, in (0, 1]
+  double queue_size = 4;          ///< growth allowance per sample while latency is fine, finite, >= 0
+  double rtt_tolerance = 1.5;     ///< long/short RTT ratio tolerated before shrinking, finite, >= 1
+  std::size_t long_window = 600;  ///< samples of the long-term RTT average, >= 1
+};
+
+/// Latency-gradient limit, Netflix's Gradient2Limit exactly. Per sample:
+/// the long-term RTT is an exponential average over `long_window` samples (a
+/// plain mean over the first 10); if it exceeds twice the sample's RTT it is
+/// cut by 5 % (recovery after overload); if inflight < limit / 2 nothing else
+/// changes (the caller is not using the limit); otherwise
+/// gradient = clamp(rtt_tolerance · long_rtt / rtt, 0.5, 1),
+/// limit = (1 − smoothing) · limit + smoothing · (gradient · limit + queue_size),
+/// clamped into [min, max]. limit() is ⌊limit⌋. Drops are not an input of
+/// Gradient2 (as in Netflix).
+///
+/// Deliberate difference: a sample with rtt <= 0 (a coarse clock) is ignored;
+/// Netflix divides by it and grows the limit.
+///
+/// Complexity O(1). Not thread-safe (concurrency_limiter serialises
+/// on_sample). Bad options throw std::invalid_argument naming the field.
+class gradient2_limit {
+ public:
+  using options = gradient2_limit_options;
+
+  explicit gradient2_limit(const options& o = options{}) : o_(o), estimate_(static_cast<double>(o.initial)) {
+    detail::check_limits(o.initial, o.min, o.max, "surge::gradient2_limit");
+    if (!(o.smoothing > 0.0 && o.smoothing <= 1.0))
+      throw std::invalid_argument("surge::gradient2_limit: options.smoothing must be in (0, 1]");
+    if (!(o.queue_size >= 0.0 && o.queue_size <= 1e12))
+      throw std::invalid_argument("surge::gradient2_limit: options.queue_size must be finite and >= 0");
+    if (!(o.rtt_tolerance >= 1.0 && o.rtt_tolerance <= 1e12))
+      throw std::invalid_argument("surge::gradient2_limit: options.rtt_tolerance must be finite and >= 1");
+    if (o.long_window < 1) throw std::invalid_argument("surge::gradient2_limit: options.long_window must be >= 1");
+  }
+
+  /// One completed call (see the class comment). `dropped` is ignored.
+  void on_sample(std::chrono::nanoseconds rtt, std::size_t inflight, bool /*dropped*/) noexcept {
+    if (rtt <= std::chrono::nanoseconds::zero()) return;
+    const double short_rtt = static_cast<double>(rtt.count());
+    // Netflix's ExpAvgMeasurement(long_window, warmup 10)
+    if (samples_ < warmup) {
+      ++samples_;
+      sum_ += short_rtt;
+      long_rtt_ = sum_ / static_cast<double>(samples_);
+    } else {
+      const double f = 2.0 / (static_cast<double>(o_.long_window) + 1.0);
+      long_rtt_ = long_rtt_ * (1.0 - f) + short_rtt * f;
+    }
+    const double long_rtt = long_rtt_;
+    if (long_rtt / short_rtt > 2.0) long_rtt_ *= 0.95;
+    if (static_cast<double>(inflight) < estimate_ / 2.0) return;
+    const double gradient = std::max(0.5, std::min(1.0, o_.rtt_tolerance * long_rtt / short_rtt));
+    double next = estimate_ * gradient + o_.queue_size;
+    next = estimate_ * (1.0 - o_.smoothing) + next * o_.smoothing;
+    estimate_ = std::max(static_cast<double>(o_.min), std::min(static_cast<double>(o_.max), next));
+  }
+
+  /// The current limit, ⌊estimate⌋. O(1).
+  [[nodiscard]] std::size_t limit() const noexcept { return detail::limit_of(estimate_); }
+  /// The unrounded estimate.
+  [[nodiscard]] double estimate() const noexcept { return estimate_; }
+  /// The long-term RTT average, ns (0 before the first sample).
+  [[nodiscard]] double long_rtt_ns() const noexcept { return long_rtt_; }
+  [[nodiscard]] const options& config() const noexcept { return o_; }
+
+ private:
+  static constexpr std::size_t warmup = 10;
+  options o_;
+  double estimate_;
+  double long_rtt_ = 0.0;
+  double sum_ = 0.0;
+  std::size_t samples_ = 0;
+};
+
+/// Options of vegas_limit: Netflix VegasLimit's builder defaults.
+struct vegas_limit_options {
+  std::size_t initial = 20;           ///< starting limit, in [1, max]
+  std::size_t max = 1000;             ///< upper bound (Netflix's maxConcurrency), in [1, 2^40]
+  double smoothing = 1.0;             ///< weight of the new estimate, in (0, 1]
+  std::size_t probe_multiplier = 30;  ///< re-probe the no-load RTT every ~probe_multiplier · limit samples, >= 1
+  std::uint64_t seed = 0x5eed;        ///< seed of the probe jitter (Netflix: ThreadLocalRandom)
+};
+
+/// TCP-Vegas-style limit, Netflix's VegasLimit exactly, with its default
+/// functions (log = max(1, ⌊log10 ⌊limit⌋⌋)): alpha = 3·log, beta = 6·log,
+/// threshold = log, increase = limit + log, decrease = limit − log.
+///
+/// Per sample: every `probe_multiplier · limit · jitter` samples (jitter
+/// uniform in [0.5, 1), redrawn per probe) the sample becomes the new no-load
+/// RTT and nothing else happens; a sample below the no-load RTT (or the first
+/// one) becomes the no-load RTT. Otherwise queue = ⌈limit · (1 − noload/rtt)⌉
+/// and: dropped → decrease; inflight · 2 < limit → no change; queue <=
+/// threshold → limit + beta; queue < alpha → increase; queue > beta →
+/// decrease; else no change. The new value is clamped into [1, max] and
+/// smoothed: limit = (1 − smoothing) · limit + smoothing · new. limit() is
+/// ⌊limit⌋.
+///
+/// Deliberate differences: the probe jitter comes from a seeded generator
+/// (reproducible); a sample with rtt <= 0 is ignored (Netflix throws).
+///
+/// Complexity O(1). Not thread-safe (concurrency_limiter serialises
+/// on_sample). Bad options throw std::invalid_argument naming the field.
+class vegas_limit {
+ public:
+  using options = vegas_limit_options;
+
+  explicit vegas_limit(const options& o = options{}) : o_(o), estimate_(static_cast<double>(o.initial)), rng_(o.seed) {
+    if (o.max < 1 || o.max > (std::size_t{1} << 40))
+      throw std::invalid_argument("surge::vegas_limit: options.max must be in [1, 2^40]");
+    if (o.initial < 1 || o.initial > o.max)
+      throw std::invalid_argument("surge::vegas_limit: options.initial must be in [1, options.max]");
+    if (!(o.smoothing > 0.0 && o.smoothing <= 1.0))
+      throw std::invalid_argument("surge::vegas_limit: options.smoothing must be in (0, 1]");
+    if (o.probe_multiplier < 1 || o.probe_multiplier > (std::size_t{1} << 20))
+      throw std::invalid_argument("surge::vegas_limit: options.probe_multiplier must be in [1, 2^20]");
+    redraw_jitter();
+  }
+
+  /// One completed call (see the class comment).
+  void on_sample(std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped) noexcept {
+    if (rtt <= std::chrono::nanoseconds::zero()) return;
+    ++probe_count_;
+    if (jitter_ * static_cast<double>(o_.probe_multiplier) * estimate_ <= static_cast<double>(probe_count_)) {
+      redraw_jitter();
+      probe_count_ = 0;
+      noload_ = rtt.count();
+      return;
+    }
+    if (noload_ == 0 || rtt.count() < noload_) {
+      noload_ = rtt.count();
+      return;
+    }
+    const double queue = std::ceil(estimate_ * (1.0 - static_cast<double>(noload_) / static_cast<double>(rtt.count())));
+    const std::size_t whole = detail::limit_of(estimate_);
+    const auto lg = static_cast<double>(detail::log10_root(whole));
+    double next = 0.0;
+    if (dropped) {
+      next = estimate_ - lg;
+    } else if (static_cast<double>(inflight) * 2.0 < estimate_) {
+      return;
+    } else {
+      const double alpha = 3.0 * lg, beta = 6.0 * lg, threshold = lg;
+      if (queue <= threshold)
+        next = estimate_ + beta;
+      else if (queue < alpha)
+        next = estimate_ + lg;
+      else if (queue > beta)
+        next = estimate_ - lg;
+      else
+        return;
+    }
+    next = std::max(1.0, std::min(static_cast<double>(o_.max), next));
+    estimate_ = (1.0 - o_.smoothing) * estimate_ + o_.smoothing * next;
+  }
+
+  /// The current limit, ⌊estimate⌋. O(1).
+  [[nodiscard]] std::size_t limit() const noexcept { return detail::limit_of(estimate_); }
+  /// The unrounded estimate.
+  [[nodiscard]] double estimate() const noexcept { return estimate_; }
+  /// The no-load RTT, ns (0 before the first sample).
+  [[nodiscard]] std::int64_t noload_rtt_ns() const noexcept { return noload_; }
+  /// The probe jitter in force, in [0.5, 1).
+  [[nodiscard]] double probe_jitter() const noexcept { return jitter_; }
+  [[nodiscard]] const options& config() const noexcept { return o_; }
+
+ private:
+  void redraw_jitter() noexcept {
+    // splitmix64, then 53 bits to [0, 1), mapped to [0.5, 1)
+    std::uint64_t z = (rng_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    jitter_ = 0.5 + 0.5 * static_cast<double>(z >> 11) * 0x1.0p-53;
+  }
+
+  options o_;
+  double estimate_;
+  std::uint64_t rng_;
+  double jitter_ = 0.75;
+  std::size_t probe_count_ = 0;
+  std::int64_t noload_ = 0;
+};
+
+/// What concurrency_limiter needs of an algorithm: on_sample(rtt, inflight,
+/// dropped) and limit().
+template <class A>
+concept concurrency_limit_algorithm = requires(A& a, const A& ca, std::chrono::nanoseconds rtt, std::size_t inflight,
+                                               bool dropped) {
+  a.on_sample(rtt, inflight, dropped);
+  { ca.limit() } -> std::convertible_to<std::size_t>;
+};
+
+/// An adaptive in-flight limit (Netflix's SimpleLimiter): try_acquire()
+/// admits a call while fewer than limit() calls are in flight and returns a
+/// token; the token's success() / dropped() feed the call's round-trip time,
+/// the in-flight count at its start (itself included) and the outcome to the
+/// Algorithm, which moves the limit; ignore() (or destroying an unfinished
+/// token) releases the slot without a sample.
+///
+/// Deliberate difference: admission is one compare-and-swap on the in-flight
+/// count, so the limit is never exceeded (Netflix checks, then increments,
+/// and can overshoot under a race).
+///
+/// Complexity: try_acquire O(1) (a CAS loop, lock-free); success/dropped O(1)
+/// under a mutex held for the algorithm's update only; ignore O(1), lock-free.
+/// Thread safety: every member is thread-safe; tokens are move-only and each
+/// used by one thread at a time.
+/// Bad input: the Algorithm's options are checked by its constructor. A clock
+/// reading earlier than the token's start gives rtt 0.
+template <class Algorithm, class Clock = std::chrono::steady_clock>
+class concurrency_limiter {
+  static_assert(concurrency_limit_algorithm<Algorithm>,
+                "surge::concurrency_limiter<Algorithm>: Algorithm needs on_sample(std::chrono::nanoseconds, "
+                "std::size_t, bool) and a const limit() convertible to std::size_t");
+
+ public:
+  using algorithm_type = Algorithm;
+  using clock_type = Clock;
+  using time_point = typename Clock::time_point;
+
+  /// A call's permission to run. Move-only; `explicit operator bool` says
+  /// whether it was granted. Finishing it (success, dropped, ignore) or
+  /// destroying it gives the slot back; finishing an empty or finished token
+  /// does nothing.
+  class token {
+   public:
+    token() = default;
+    token(token&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), start_(o.start_), inflight_(o.inflight_) {}
+    token& operator=(token&& o) noexcept {
+      if (this != &o) {
+        ignore();
+        owner_ = std::exchange(o.owner_, nullptr);
+        start_ = o.start_;
+        inflight_ = o.inflight_;
+      }
+      return *this;
+    }
+    token(const token&) = delete;
+    token& operator=(const token&) = delete;
+    ~token() { ignore(); }
+
+    /// True when granted and not yet finished.
+    explicit operator bool() const noexcept { return owner_ != nullptr; }
+
+    /// The call succeeded: its RTT (now − start) becomes a sample.
+    void success() { success(Clock::now()); }
+    void success(time_point now) { finish(now, false); }
+    /// The call was dropped (timed out, rejected downstream): a drop sample.
+    void dropped() { dropped(Clock::now()); }
+    void dropped(time_point now) { finish(now, true); }
+    /// The call ended without telling anything about the backend (e.g. the
+    /// client gave up): releases the slot, no sample.
+    void ignore() noexcept {
+      if (owner_) std::exchange(owner_, nullptr)->release();
+    }
+
+    /// When the call started, and the in-flight count then (itself included).
+    [[nodiscard]] time_point start() const noexcept { return start_; }
+    [[nodiscard]] std::size_t inflight_at_start() const noexcept { return inflight_; }
+
+   private:
+    friend class concurrency_limiter;
+    token(concurrency_limiter* owner, time_point start, std::size_t inflight) noexcept
+        : owner_(owner), start_(start), inflight_(inflight) {}
+    void finish(time_point now, bool drop) {
+      if (!owner_) return;
+      const auto rtt = now > start_ ? std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_)
+                                    : std::chrono::nanoseconds::zero();
+      std::exchange(owner_, nullptr)->sample(rtt, inflight_, drop);
+    }
+
+    concurrency_limiter* owner_ = nullptr;
+    time_point start_{};
+    std::size_t inflight_ = 0;
+  };
+
+  /// A limiter running `algorithm` (its options checked by its constructor).
+  explicit concurrency_limiter(Algorithm algorithm = Algorithm{}) : algo_(std::move(algorithm)) {
+    limit_.store(static_cast<std::size_t>(algo_.limit()), std::memory_order_relaxed);
+  }
+  concurrency_limiter(const concurrency_limiter&) = delete;
+  concurrency_limiter& operator=(const concurrency_limiter&) = delete;
+
+  /// A token if fewer than limit() calls are in flight, else an empty one.
+  /// O(1), lock-free.
+  [[nodiscard]] token try_acquire() { return try_acquire(Clock::now()); }
+
+  /// try_acquire with the call's start time given.
+  [[nodiscard]] token try_acquire(time_point now) noexcept {
+    std::size_t cur = inflight_.load(std::memory_order_relaxed);
+    do {
+      if (cur >= limit_.load(std::memory_order_relaxed)) {
+        rejected_.fetch_add(1, std::memory_order_relaxed);
+        return token{};
+      }
+    } while (!inflight_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel, std::memory_order_relaxed));
+    return token(this, now, cur + 1);
+  }
+
+  /// The current limit. O(1), a racing reader.
+  [[nodiscard]] std::size_t limit() const noexcept { return limit_.load(std::memory_order_relaxed); }
+  /// Calls in flight. O(1), a racing reader.
+  [[nodiscard]] std::size_t inflight() const noexcept { return inflight_.load(std::memory_order_relaxed); }
+  /// try_acquire calls refused so far. O(1), a racing reader.
+  [[nodiscard]] std::uint64_t rejected() const noexcept { return rejected_.load(std::memory_order_relaxed); }
+
+  /// Runs f(algorithm) under the limiter's lock (to read its state).
+  template <class F>
+  decltype(auto) with_algorithm(F&& f) const {
+    const std::lock_guard lock(mutex_);
+    return std::forward<F>(f)(std::as_const(algo_));
+  }
+
+ private:
+  void release() noexcept { inflight_.fetch_sub(1, std::memory_order_acq_rel); }
+
+  void sample(std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped) {
+    release();
+    const std::lock_guard lock(mutex_);
+    algo_.on_sample(rtt, inflight, dropped);
+    limit_.store(static_cast<std::size_t>(algo_.limit()), std::memory_order_relaxed);
+  }
+
+  std::atomic<std::size_t> inflight_{0};
+  std::atomic<std::size_t> limit_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  mutable std::mutex mutex_;
+  Algorithm algo_;
+};
+
+}  // namespace surge
+
+#endif  // SURGE_RESILIENCE_CONCURRENCY_LIMIT_HPP

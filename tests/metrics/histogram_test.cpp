@@ -1,0 +1,366 @@
+#include <surge/metrics/histogram.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "surge_test.hpp"
+#include "watchdog.hpp"
+
+using surge::latency_histogram;
+
+namespace {
+
+constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
+
+std::int64_t pow10(int d) {
+  std::int64_t p = 1;
+  for (int i = 0; i < d; ++i) p *= 10;
+  return p;
+}
+
+/// The nearest-rank percentile of sorted samples: the smallest x with at
+/// least ceil(p/100 * n) (at least 1) samples <= x.
+std::int64_t exact_percentile(const std::vector<std::int64_t>& sorted, double p) {
+  if (p <= 0) return sorted.front();
+  const auto n = static_cast<double>(sorted.size());
+  auto rank = static_cast<std::size_t>(std::ceil(p * n / 100.0));
+  rank = std::clamp<std::size_t>(rank, 1, sorted.size());
+  return sorted[rank - 1];
+}
+
+/// Every percentile r of h is within [x, x + x / 10^d] of the exact x.
+void check_percentiles(const latency_histogram& h, std::vector<std::int64_t> samples, int digits) {
+  std::sort(samples.begin(), samples.end());
+  std::vector<double> ps = {0, 0.1, 1, 5, 10, 25, 33.3, 50, 66.6, 75, 90, 95, 99, 99.5, 99.9, 99.99, 99.999, 100};
+  for (double p = 0.5; p < 100; p += 0.5) ps.push_back(p);
+  const std::int64_t scale = pow10(digits);
+  for (const double p : ps) {
+    const std::int64_t x = exact_percentile(samples, p);
+    const std::int64_t r = h.value_at_percentile(p);
+    INFO("p = " << p << ", exact " << x << ", histogram " << r << ", digits " << digits);
+    CHECK(r >= x);
+    CHECK((r - x) * scale <= x);  // relative error <= 10^-d (values * 10^5 stay far below 2^63)
+  }
+  CHECK(h.count() == samples.size());
+  CHECK(h.min() == samples.front());
+  CHECK(h.max() == samples.back());
+  // mean and stddev within the precision of the exact ones
+  long double sum = 0;
+  for (auto v : samples) sum += static_cast<long double>(v);
+  const long double mean = sum / static_cast<long double>(samples.size());
+  long double sq = 0;
+  for (auto v : samples) sq += (v - mean) * (v - mean);
+  const double sd = static_cast<double>(std::sqrt(sq / static_cast<long double>(samples.size())));
+  const double tol = 1.0 / static_cast<double>(scale);
+  CHECK(std::abs(h.mean() - static_cast<double>(mean)) <= tol * static_cast<double>(mean) + 1.0);
+  CHECK(std::abs(h.stddev() - sd) <= tol * (static_cast<double>(mean) + sd) + 1.0);
+}
+
+template <class Gen>
+std::vector<std::int64_t> draw(Gen gen, std::size_t n, std::mt19937_64& rng, std::int64_t highest) {
+  std::vector<std::int64_t> v(n);
+  for (auto& x : v) {
+    const double d = gen(rng);
+    x = d < 0 ? 0 : (d >= static_cast<double>(highest) ? highest : static_cast<std::int64_t>(d));
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("latency_histogram rejects bad constructor arguments, naming them", "[metrics][histogram]") {
+  CHECK_THROWS_AS(latency_histogram(1, 3), std::invalid_argument);
+  CHECK_THROWS_AS(latency_histogram(0, 3), std::invalid_argument);
+  CHECK_THROWS_AS(latency_histogram(-5, 3), std::invalid_argument);
+  CHECK_THROWS_AS(latency_histogram(1000, 0), std::invalid_argument);
+  CHECK_THROWS_AS(latency_histogram(1000, 6), std::invalid_argument);
+  try {
+    latency_histogram h(1000, 9);
+    FAIL("no throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("significant_digits") != std::string::npos);
+  }
+  try {
+    latency_histogram h(1, 3);
+    FAIL("no throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("highest_trackable") != std::string::npos);
+  }
+  CHECK_NOTHROW(latency_histogram(2, 1));
+  CHECK_NOTHROW(latency_histogram(i64_max, 1));
+}
+
+TEST_CASE("latency_histogram layout is HdrHistogram's", "[metrics][histogram]") {
+  // HdrHistogram with lowest 1, highest 3600e9, 3 digits: sub-bucket count
+  // 2048, 32 buckets (2048 << 31 > 3.6e12) -> (32 + 1) * 1024 counters
+  latency_histogram h;
+  CHECK(h.highest_trackable() == latency_histogram::one_hour_ns);
+  CHECK(h.significant_digits() == 3);
+  CHECK(h.counter_count() == 33u * 1024u);
+  CHECK(h.memory_size() == h.counter_count() * 8);
+  // values below 2048 are exact; above, buckets of width 2^k
+  CHECK(h.lowest_equivalent(2047) == 2047);
+  CHECK(h.highest_equivalent(2047) == 2047);
+  CHECK(h.lowest_equivalent(2048) == 2048);
+  CHECK(h.highest_equivalent(2048) == 2049);
+  CHECK(h.lowest_equivalent(10007) == 10000);
+  CHECK(h.highest_equivalent(10007) == 10007);
+  CHECK(h.lowest_equivalent(1'000'000) == 999'936);  // width 512
+  CHECK(h.highest_equivalent(1'000'000) == 1'000'447);
+  // digits 5: 2^18 sub-buckets
+  latency_histogram h5(latency_histogram::one_hour_ns, 5);
+  CHECK(h5.lowest_equivalent(262'143) == 262'143);
+  CHECK(h5.highest_equivalent(262'144) == 262'145);
+  // every value's bucket is within the precision, at every digit count
+  for (int d = 1; d <= 5; ++d) {
+    latency_histogram hd(i64_max, d);
+    std::mt19937_64 rng(static_cast<unsigned>(d));
+    for (int i = 0; i < 10000; ++i) {
+      const std::int64_t v = static_cast<std::int64_t>(rng() >> (rng() % 63 + 1));
+      const std::int64_t lo = hd.lowest_equivalent(v), hi = hd.highest_equivalent(v);
+      INFO("d " << d << " v " << v << " [" << lo << ", " << hi << "]");
+      REQUIRE(lo <= v);
+      REQUIRE(v <= hi);
+      REQUIRE(static_cast<long double>(hi - lo) * static_cast<long double>(pow10(d)) <= static_cast<long double>(v));
+    }
+    CHECK(hd.highest_equivalent(i64_max) == i64_max);
+  }
+}
+
+TEST_CASE("latency_histogram on an empty histogram", "[metrics][histogram]") {
+  latency_histogram h(1'000'000, 2);
+  CHECK(h.count() == 0);
+  CHECK(h.min() == 0);
+  CHECK(h.max() == 0);
+  CHECK(h.mean() == 0.0);
+  CHECK(h.stddev() == 0.0);
+  CHECK(h.value_at_percentile(50) == 0);
+  CHECK(h.value_at_percentile(100) == 0);
+  CHECK(h.begin() == h.end());
+  CHECK(h.summary() == surge::histogram_summary{});
+}
+
+TEST_CASE("latency_histogram percentiles match sorted samples within the precision", "[metrics][histogram]") {
+  std::mt19937_64 rng(42);
+  const std::int64_t highest = latency_histogram::one_hour_ns;
+  for (int digits = 1; digits <= 5; ++digits) {
+    DYNAMIC_SECTION("digits " << digits) {
+      const std::size_t n = digits == 5 ? 20000 : 50000;
+      std::vector<std::vector<std::int64_t>> sets;
+      sets.push_back(draw(std::uniform_real_distribution<double>(0, 1e9), n, rng, highest));
+      sets.push_back(draw(std::exponential_distribution<double>(1.0 / 2e6), n, rng, highest));
+      sets.push_back(draw(std::lognormal_distribution<double>(13.0, 2.0), n, rng, highest));
+      // Pareto (heavy tail): x_m / U^(1/alpha)
+      sets.push_back(draw(
+          [](std::mt19937_64& g) {
+            const double u = std::uniform_real_distribution<double>(1e-12, 1.0)(g);
+            return 1e4 / std::pow(u, 1.0 / 1.2);
+          },
+          n, rng, highest));
+      sets.push_back(draw(std::uniform_int_distribution<std::int64_t>(0, 100), n, rng, highest));  // small, exact
+      sets.push_back(std::vector<std::int64_t>(1000, 123'456'789));                                // constant
+      sets.push_back({7});                                                                         // one value
+      for (auto& s : sets) {
+        latency_histogram h(highest, digits);
+        for (auto v : s) h.record(v);
+        check_percentiles(h, s, digits);
+      }
+    }
+  }
+}
+
+TEST_CASE("latency_histogram record with a count equals repeated records", "[metrics][histogram]") {
+  latency_histogram a(1'000'000'000, 3), b(1'000'000'000, 3);
+  std::mt19937_64 rng(7);
+  std::vector<std::int64_t> all;
+  for (int i = 0; i < 500; ++i) {
+    const auto v = static_cast<std::int64_t>(rng() % 1'000'000'000);
+    const auto c = rng() % 5;
+    a.record(v, c);
+    for (std::uint64_t k = 0; k < c; ++k) {
+      b.record(v);
+      all.push_back(v);
+    }
+  }
+  CHECK(a.count() == b.count());
+  CHECK(a.count() == all.size());
+  CHECK(std::equal(a.begin(), a.end(), b.begin(), b.end()));
+  check_percentiles(a, all, 3);
+}
+
+TEST_CASE("latency_histogram clamps out-of-range values and counts them", "[metrics][histogram]") {
+  latency_histogram h(10'000, 3);
+  h.record(-1);
+  h.record(std::numeric_limits<std::int64_t>::min());
+  h.record(10'001);
+  h.record(i64_max, 3);
+  h.record(5'000);
+  CHECK(h.clamped() == 6);
+  CHECK(h.count() == 7);
+  CHECK(h.min() == 0);
+  CHECK(h.max() == 10'000);
+  CHECK(h.value_at_percentile(100) == 10'000);
+  CHECK(h.value_at_percentile(0) == 0);
+  // sorted: 0 0 5000 10000 10000 10000 10000
+  CHECK(h.value_at_percentile(20) == 0);                            // rank 2
+  CHECK(h.value_at_percentile(30) == h.highest_equivalent(5'000));  // rank 3: 5003
+  CHECK(h.value_at_percentile(50) == 10'000);                       // rank 4
+  // p outside [0, 100] and NaN are clamped
+  CHECK(h.value_at_percentile(-5) == 0);
+  CHECK(h.value_at_percentile(std::nan("")) == 0);
+  CHECK(h.value_at_percentile(1e9) == 10'000);
+  CHECK(h.value_at_percentile(std::numeric_limits<double>::infinity()) == 10'000);
+  h.record(5, 0);  // count 0 records nothing
+  CHECK(h.count() == 7);
+}
+
+TEST_CASE("latency_histogram counters saturate instead of wrapping", "[metrics][histogram]") {
+  latency_histogram h(1000, 2);
+  const auto big = std::numeric_limits<std::uint64_t>::max();
+  h.record(10, big - 1);
+  h.record(10);
+  h.record(10);  // would wrap to 0
+  h.record(10, 5);
+  h.record(20, big);
+  CHECK(h.count() == big);  // the sum saturates too
+  CHECK(*h.begin() == latency_histogram::bucket{10, 10, big});
+  CHECK(h.value_at_percentile(50) == 10);
+  CHECK(h.value_at_percentile(100) == 20);
+  CHECK(std::isfinite(h.mean()));
+  CHECK(std::isfinite(h.stddev()));
+}
+
+TEST_CASE("latency_histogram iterates recorded buckets in order", "[metrics][histogram]") {
+  latency_histogram h(1'000'000, 2);  // sub-bucket count 256: exact below 256
+  h.record(3);
+  h.record(3);
+  h.record(100);
+  h.record(300, 4);  // width 2 above 256
+  h.record(301);
+  h.record(999'999);
+  std::vector<latency_histogram::bucket> got(h.begin(), h.end());
+  REQUIRE(got.size() == 4);
+  CHECK(got[0] == latency_histogram::bucket{3, 3, 2});
+  CHECK(got[1] == latency_histogram::bucket{100, 100, 1});
+  CHECK(got[2] == latency_histogram::bucket{300, 301, 5});
+  CHECK(got[3].lowest <= 999'999);
+  CHECK(got[3].highest >= 999'999);
+  CHECK(got[3].count == 1);
+  std::uint64_t total = 0;
+  for (const auto b : h) total += b.count;
+  CHECK(total == h.count());
+}
+
+TEST_CASE("latency_histogram merge adds counts, same and different layouts", "[metrics][histogram]") {
+  std::mt19937_64 rng(3);
+  std::vector<std::int64_t> xs, ys;
+  latency_histogram a(1'000'000'000, 3), b(1'000'000'000, 3);
+  for (int i = 0; i < 20000; ++i) {
+    xs.push_back(static_cast<std::int64_t>(rng() % 1'000'000));
+    a.record(xs.back());
+    ys.push_back(static_cast<std::int64_t>(rng() % 1'000'000'000));
+    b.record(ys.back());
+  }
+  b.record(-3);  // clamped, carried over
+  ys.push_back(0);
+  a.merge(b);
+  std::vector<std::int64_t> all = xs;
+  all.insert(all.end(), ys.begin(), ys.end());
+  check_percentiles(a, all, 3);
+  CHECK(a.clamped() == 1);
+
+  SECTION("into a coarser histogram with a smaller range") {
+    latency_histogram c(100'000, 2);
+    c.merge(a);
+    CHECK(c.count() == a.count());
+    CHECK(c.max() == 100'000);
+    CHECK(c.min() == 0);
+    const auto above =
+        static_cast<std::uint64_t>(std::count_if(all.begin(), all.end(), [](auto v) { return v > 100'000; }));
+    CHECK(c.clamped() >= above + 1);
+  }
+  SECTION("into itself doubles every count") {
+    const auto n = a.count();
+    a.merge(a);
+    CHECK(a.count() == 2 * n);
+    CHECK(a.clamped() == 2);
+  }
+  SECTION("reset empties it") {
+    a.reset();
+    CHECK(a.count() == 0);
+    CHECK(a.clamped() == 0);
+    CHECK(a.min() == 0);
+    CHECK(a.max() == 0);
+    CHECK(a.begin() == a.end());
+    a.record(5);
+    CHECK(a.min() == 5);
+    CHECK(a.max() == 5);
+  }
+}
+
+TEST_CASE("latency_histogram summary", "[metrics][histogram]") {
+  latency_histogram h(1'000'000, 3);
+  for (int i = 1; i <= 1000; ++i) h.record(i);
+  const auto s = h.summary();
+  CHECK(s.count == 1000);
+  CHECK(s.clamped == 0);
+  CHECK(s.min == 1);
+  CHECK(s.max == 1000);
+  CHECK(s.mean == Approx(500.5));
+  CHECK(s.stddev == Approx(std::sqrt((1000.0 * 1000.0 - 1.0) / 12.0)));
+  CHECK(s.p50 == 500);
+  CHECK(s.p90 == 900);
+  CHECK(s.p99 == 990);
+  CHECK(s.p999 == 999);
+}
+
+TEST_CASE("latency_histogram: 4 threads recording concurrently lose no count", "[metrics][histogram]") {
+  surge_test::watchdog dog("histogram concurrent record");
+  latency_histogram h;
+  constexpr int threads = 4;
+  const int per = surge_test::scaled(200'000);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<unsigned>(t));
+      ready.fetch_add(1);
+      while (ready.load() < threads) std::this_thread::yield();
+      for (int i = 0; i < per; ++i) {
+        // half the records on one hot value (the same counter for every thread)
+        if (i % 2) {
+          h.record(1000);
+        } else {
+          h.record(static_cast<std::int64_t>(rng() % 10'000'000) + 1, 1);
+        }
+      }
+      h.record(-1);       // every thread sets the minimum...
+      h.record(i64_max);  // ...and the maximum, racing
+    });
+  // a racing reader sees a growing count and valid percentiles
+  std::uint64_t last = 0;
+  while (ready.load() < threads) std::this_thread::yield();
+  for (int i = 0; i < 20; ++i) {
+    const auto c = h.count();
+    CHECK(c >= last);
+    last = c;
+    CHECK(h.value_at_percentile(50) <= h.highest_trackable());
+  }
+  for (auto& t : ts) t.join();
+  CHECK(h.count() == static_cast<std::uint64_t>(threads) * (static_cast<std::uint64_t>(per) + 2));
+  CHECK(h.clamped() == 2 * threads);
+  CHECK(h.min() == 0);
+  CHECK(h.max() == h.highest_trackable());
+  std::uint64_t hot = 0;
+  for (const auto b : h)
+    if (b.lowest <= 1000 && 1000 <= b.highest) hot = b.count;
+  CHECK(hot >= static_cast<std::uint64_t>(threads) * static_cast<std::uint64_t>(per / 2));
+}

@@ -1,0 +1,165 @@
+#include <surge/metrics/meter.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "surge_test.hpp"
+#include "watchdog.hpp"
+
+using namespace std::chrono_literals;
+using mclock = surge_test::manual_clock<struct meter_tag>;
+using meter = surge::rate_meter<mclock>;
+using tp = mclock::time_point;
+
+namespace {
+tp at(std::chrono::nanoseconds d) { return tp{} + d; }
+const double a1 = 1 - std::exp(-5.0 / 60.0);    // 1-minute alpha
+const double a5 = 1 - std::exp(-5.0 / 300.0);   // 5-minute alpha
+const double a15 = 1 - std::exp(-5.0 / 900.0);  // 15-minute alpha
+}  // namespace
+
+TEST_CASE("rate_meter rejects bad options, naming the field", "[metrics][meter]") {
+  CHECK_THROWS_AS(meter({.window = 0s}, tp{}), std::invalid_argument);
+  CHECK_THROWS_AS(meter({.window = -1s}, tp{}), std::invalid_argument);
+  CHECK_THROWS_AS(meter({.slots = 0}, tp{}), std::invalid_argument);
+  CHECK_THROWS_AS(meter({.slots = 5000}, tp{}), std::invalid_argument);
+  CHECK_THROWS_AS(meter({.window = 5ns, .slots = 10}, tp{}), std::invalid_argument);
+  try {
+    meter m({.slots = 0}, tp{});
+    FAIL("no throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("slots") != std::string::npos);
+  }
+  CHECK_NOTHROW(meter({.window = 10ns, .slots = 10}, tp{}));
+}
+
+TEST_CASE("rate_meter EWMAs follow the load-average form", "[metrics][meter]") {
+  meter m({}, tp{});
+  // 300 events in the first 5 s: the first tick sets every EWMA to 60/s
+  for (int i = 0; i < 300; ++i) m.mark(1, at(i * 10ms));
+  CHECK(m.count() == 300);
+  CHECK(m.one_minute_rate(at(4999ms)) == 0.0);  // no tick yet
+  auto s = m.stats(at(5s));
+  CHECK(s.one_minute == Approx(60.0));
+  CHECK(s.five_minute == Approx(60.0));
+  CHECK(s.fifteen_minute == Approx(60.0));
+  // an idle interval: m += alpha (0 - m)
+  s = m.stats(at(10s));
+  CHECK(s.one_minute == Approx(60.0 * (1 - a1)));
+  CHECK(s.five_minute == Approx(60.0 * (1 - a5)));
+  CHECK(s.fifteen_minute == Approx(60.0 * (1 - a15)));
+  // 50 events in [10 s, 15 s): instant 10/s
+  m.mark(50, at(12s));
+  s = m.stats(at(15s));
+  double e1 = 60.0 * (1 - a1);
+  e1 += a1 * (10.0 - e1);
+  double e5 = 60.0 * (1 - a5);
+  e5 += a5 * (10.0 - e5);
+  CHECK(s.one_minute == Approx(e1));
+  CHECK(s.five_minute == Approx(e5));
+  // a long idle is caught up at once: 60 s = 12 ticks of decay
+  s = m.stats(at(75s));
+  CHECK(s.one_minute == Approx(e1 * std::pow(1 - a1, 12)));
+  CHECK(s.five_minute == Approx(e5 * std::pow(1 - a5, 12)));
+  CHECK(s.mean_rate == Approx(350.0 / 75.0));
+  // 12 ticks of 1-minute decay is e^-1
+  CHECK(std::pow(1 - a1, 12) == Approx(std::exp(-1.0)));
+}
+
+TEST_CASE("rate_meter catch-up: the events go into the first missed tick", "[metrics][meter]") {
+  meter m({}, tp{});
+  m.mark(100, at(1s));
+  // next call at 17 s: ticks at 5, 10, 15 s; the 100 events belong to the first
+  const auto s = m.stats(at(17s));
+  CHECK(s.one_minute == Approx(20.0 * (1 - a1) * (1 - a1)));
+  CHECK(s.fifteen_minute == Approx(20.0 * (1 - a15) * (1 - a15)));
+}
+
+TEST_CASE("rate_meter rate() is over the sliding window", "[metrics][meter]") {
+  meter m({.window = 10s, .slots = 10}, tp{});  // slots of 1 s
+  CHECK(m.rate(tp{}) == 0.0);
+  m.mark(10, at(500ms));
+  CHECK(m.rate(at(1s)) == Approx(10.0));  // 10 events over the first second
+  CHECK(m.rate(at(2s)) == Approx(5.0));
+  for (int s = 2; s < 10; ++s) m.mark(10, at(std::chrono::seconds(s)));
+  // at 10 s: slots 1..10 (from 1 s): events in [1 s, 10 s) = 80, over 9 s
+  CHECK(m.rate(at(10s)) == Approx(80.0 / 9.0));
+  CHECK(m.rate(at(10500ms)) == Approx(80.0 / 9.5));
+  // at 12 s the window starts at 3 s: events marked at 3..9 s = 70, over 9 s
+  CHECK(m.rate(at(12s)) == Approx(70.0 / 9.0));
+  // long idle: nothing in the window
+  CHECK(m.rate(at(100s)) == 0.0);
+  m.mark(9, at(101s));
+  CHECK(m.rate(at(102s)) == Approx(9.0 / 9.0));
+  CHECK(m.count() == 10 + 80 + 9);
+}
+
+TEST_CASE("rate_meter with one slot", "[metrics][meter]") {
+  meter m({.window = 2s, .slots = 1}, tp{});
+  m.mark(4, at(1s));
+  CHECK(m.rate(at(1s)) == Approx(4.0));
+  CHECK(m.rate(at(2s)) == 0.0);  // a new window starts at 2 s, nothing in it yet
+  m.mark(6, at(3s));
+  CHECK(m.rate(at(3s)) == Approx(6.0));
+}
+
+TEST_CASE("rate_meter clock readings going backwards and at the limits", "[metrics][meter]") {
+  meter m({}, at(100s));
+  m.mark(5, at(50s));  // before construction: counted at construction time
+  CHECK(m.count() == 5);
+  CHECK(m.mean_rate(at(90s)) == 0.0);
+  m.mark(5, at(106s));  // after the first tick at 105 s: (5 events in [100, 105)) 1/s
+  CHECK(m.one_minute_rate(at(106s)) == Approx(1.0));
+  // an older reading sees the latest state, never rewinds it
+  CHECK(m.one_minute_rate(at(101s)) == Approx(1.0));
+  CHECK(m.mean_rate(at(101s)) == Approx(10.0 / 6.0));
+  // the far end of the clock: saturates, stays finite
+  const tp far{mclock::duration::max()};
+  m.mark(1, far);
+  const auto s = m.stats(far);
+  CHECK(s.count == 11);
+  CHECK(std::isfinite(s.one_minute));
+  CHECK(std::isfinite(s.rate));
+  CHECK(s.one_minute >= 0.0);
+  meter low({}, tp{mclock::duration::min()});
+  low.mark(1, far);
+  CHECK(std::isfinite(low.stats(far).mean_rate));
+}
+
+TEST_CASE("rate_meter count saturates", "[metrics][meter]") {
+  meter m({}, tp{});
+  m.mark(std::numeric_limits<std::uint64_t>::max() - 1, tp{});
+  m.mark(5, tp{});
+  CHECK(m.count() == std::numeric_limits<std::uint64_t>::max());
+}
+
+TEST_CASE("rate_meter: 4 threads marking concurrently lose no count", "[metrics][meter]") {
+  surge_test::watchdog dog("meter concurrent mark");
+  meter m({.window = 1s, .slots = 4}, tp{});
+  constexpr int threads = 4;
+  const int per = surge_test::scaled(100'000);
+  std::atomic<int> ready{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (ready.load() < threads) std::this_thread::yield();
+      for (int i = 0; i < per; ++i) m.mark(1, at(std::chrono::microseconds(i) + std::chrono::nanoseconds(t)));
+    });
+  while (ready.load() < threads) std::this_thread::yield();
+  for (int i = 0; i < 50; ++i) {
+    const auto s = m.stats(at(std::chrono::microseconds(i * per / 50)));
+    CHECK(std::isfinite(s.rate));
+  }
+  for (auto& t : ts) t.join();
+  CHECK(m.count() == static_cast<std::uint64_t>(threads) * static_cast<std::uint64_t>(per));
+  const auto s = m.stats(at(std::chrono::microseconds(per)));
+  CHECK(s.mean_rate == Approx(static_cast<double>(threads) * 1e6).epsilon(0.01));
+}
