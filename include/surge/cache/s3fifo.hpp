@@ -11,6 +11,7 @@
 #include <memory>
 
 #include <surge/cache/detail/basic_cache.hpp>
+#include <surge/detail/key_checks.hpp>
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/detail/slot_index.hpp>
 #include <surge/cache/stats.hpp>
@@ -193,8 +194,9 @@ class s3fifo_policy {
 /// std::invalid_argument; user exceptions as for lru_cache (basic guarantee).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class s3fifo_cache : public detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::s3fifo_policy> {
-  using base = detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::s3fifo_policy>;
+class s3fifo_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::s3fifo_policy> {
+  SURGE_DETAIL_CHECK_HASHED_KEY("surge::s3fifo_cache", Key, Hash, KeyEqual);
+  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::s3fifo_policy>;
 
  public:
   using base::base;

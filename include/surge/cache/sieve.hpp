@@ -10,6 +10,7 @@
 #include <functional>
 
 #include <surge/cache/detail/basic_cache.hpp>
+#include <surge/detail/key_checks.hpp>
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/stats.hpp>
 
@@ -102,8 +103,9 @@ class sieve_policy {
 /// std::invalid_argument; user exceptions as for lru_cache (basic guarantee).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class sieve_cache : public detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::sieve_policy> {
-  using base = detail::basic_cache<Key, Value, Hash, KeyEqual, Clock, detail::sieve_policy>;
+class sieve_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::sieve_policy> {
+  SURGE_DETAIL_CHECK_HASHED_KEY("surge::sieve_cache", Key, Hash, KeyEqual);
+  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::sieve_policy>;
 
  public:
   using base::base;
