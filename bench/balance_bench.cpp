@@ -251,7 +251,7 @@ std::function<void(int, std::size_t)> keyed(const P& p) {
 
 // --sweep: how a pick's cost grows with the number of backends. One scenario
 // per policy, one row per backend count (one thread); "surge x" there is the
-// cost at n = 10 divided by the cost at that n.
+// cost at that n divided by the cost at n = 10 (the growth).
 void sweep(surge_bench::report& rep, const surge_bench::options& o) {
   const std::size_t base_picks = o.quick ? 20'000 : 1'000'000;
   std::map<std::string, std::vector<row>> by_policy;
