@@ -14,15 +14,7 @@ namespace {
 constexpr double inf = std::numeric_limits<double>::infinity();
 const double not_a_number = std::nan("");
 
-template <class F>
-void check_names(F f, const char* word) {
-  try {
-    f();
-    FAIL("no throw");
-  } catch (const std::invalid_argument& e) {
-    CHECK(std::string(e.what()).find(word) != std::string::npos);
-  }
-}
+using surge_test::check_names;
 }  // namespace
 
 // usable in constant expressions

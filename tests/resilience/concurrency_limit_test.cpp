@@ -23,15 +23,7 @@ using tp = sim_clock::time_point;
 
 namespace {
 
-template <class F>
-void check_names(F f, const char* word) {
-  try {
-    f();
-    FAIL("no throw");
-  } catch (const std::invalid_argument& e) {
-    CHECK(std::string(e.what()).find(word) != std::string::npos);
-  }
-}
+using surge_test::check_names;
 
 /// An algorithm that records its samples and keeps a fixed limit.
 struct spy_limit {

@@ -1,16 +1,19 @@
-// Test support shared by every surge test file: the Catch2 header (v2 or v3)
-// and a manual clock for tests that must never sleep.
+// Test support shared by every surge test file: the Catch2 header (v2 or v3),
+// a manual clock for tests that must never sleep, and a check that an error
+// names its argument.
 #pragma once
 
 #if __has_include(<catch2/catch_all.hpp>)
-#include <catch2/catch_all.hpp> // Catch2 v3
+#include <catch2/catch_all.hpp>  // Catch2 v3
 #else
-#include <catch2/catch.hpp> // Catch2 v2 (Debian 12)
+#include <catch2/catch.hpp>  // Catch2 v2 (Debian 12)
 #endif
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 namespace surge_test {
 
@@ -31,11 +34,23 @@ struct manual_clock {
   static void advance(duration d) noexcept { ticks().fetch_add(d.count(), std::memory_order_acq_rel); }
   static void reset() noexcept { set(duration::zero()); }
 
-private:
+ private:
   static std::atomic<rep>& ticks() noexcept {
     static std::atomic<rep> t{0};
     return t;
   }
 };
 
-} // namespace surge_test
+/// Checks that f() throws std::invalid_argument whose message contains `word`
+/// (the argument it names).
+template <class F>
+void check_names(F f, const char* word) {
+  try {
+    f();
+    FAIL("no std::invalid_argument thrown");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find(word) != std::string::npos);
+  }
+}
+
+}  // namespace surge_test
