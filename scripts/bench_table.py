@@ -80,7 +80,7 @@ def update(results, pages):
             if os.path.exists(meta_path):
                 with open(meta_path) as f:
                     meta = json.load(f)
-            body = table(doc, meta.get("command", "?"), meta.get("date", "?"))
+            body = table(doc, meta.get("command", "?").strip(), meta.get("date", "?"))
             return m.group(1) + body + "\n" + m.group(4)
 
         new = MARK.sub(fill, text)

@@ -18,7 +18,7 @@ if [[ ${#names[@]} -eq 0 ]]; then
 fi
 run() {  # NAME-SUFFIX ARGS...
   local name=$1; shift
-  local cmd="build/release/bench/surge_bench_${name%%.*} $*"
+  local cmd="build/release/bench/surge_bench_${name%%.*}${*:+ $*}"
   echo "--- $cmd" >&2
   flock -x "$lock" $cmd --json > "$out/$name.json"
   printf '{"command": "%s", "date": "%s"}\n' "$cmd" "$(date -u +%Y-%m-%d)" > "$out/$name.meta.json"
