@@ -84,7 +84,11 @@ class keyed_limiter {
  private:
   // the engine of lru_cache (not lru_cache itself, whose key checks would
   // repeat keyed_limiter's in its own name)
-  using cache_type = detail::basic_cache<Key, state_type, Hash, KeyEqual, clock_type, detail::lru_policy>;
+  // (stand-in functors when the key is refused, so the static_assert above is
+  // the only error)
+  using hasher = detail::checked_key_functor<Hash, Key, Hash, KeyEqual>;
+  using key_equal = detail::checked_key_functor<KeyEqual, Key, Hash, KeyEqual>;
+  using cache_type = detail::basic_cache<Key, state_type, hasher, key_equal, clock_type, detail::lru_policy>;
 
  public:
   /// Largest max_keys: Shards times lru_cache's max_capacity.
@@ -234,8 +238,7 @@ class keyed_limiter {
   }
 
   Limiter limiter_;
-  // (a stand-in when Hash cannot hash Key, so the static_assert above is the only error)
-  [[no_unique_address]] std::conditional_t<detail::hashes_key_v<Key, Hash>, Hash, detail::refused_key_base> hash_{};
+  [[no_unique_address]] hasher hash_{};
   shard_array shards_;
 };
 
