@@ -16,9 +16,9 @@ In the markdown, a marker line directly before the fence names the region:
     ```
 
 Regions may nest (an outer snippet shows the marker lines of the regions
-inside it), and several regions with the same name are joined with one blank line between
-them. Each region is dedented by its common leading whitespace and loses its
-leading and trailing blank lines.
+inside it), and several regions with the same name are joined with one blank
+line between them. Each region is dedented by its common leading whitespace
+and loses its leading and trailing blank lines.
 
     doc_snippets.py check    exit 1 listing every block that differs from its
                              source, every C++ block without a marker, every
