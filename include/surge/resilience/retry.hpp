@@ -105,8 +105,8 @@ struct equal_jitter {
   }
 };
 
-/// Exponential backoff: for the n-th retry (n from 0), `temp = min(cap, base
-/// * 2^n)`, then `Jitter` (no_jitter, full_jitter or equal_jitter) turns temp
+/// Exponential backoff: for the n-th retry (n from 0),
+/// `temp = min(cap, base * 2^n)`, then `Jitter` (no_jitter, full_jitter or equal_jitter) turns temp
 /// into the delay. `base * 2^n` saturates at cap (never overflows).
 /// Defaults: base 100 ms, cap 10 s. O(1); a value type (not thread-safe: one
 /// per retry sequence). Bad input: base <= 0 or cap < base throw
