@@ -1,9 +1,9 @@
 # Doxygen input filter for docs/*.md (FILTER_PATTERNS in docs/Doxyfile.in):
 # makes the links that work on a source browser work in the HTML reference.
-# - Headings of level 2 and below get an id, {#PAGE-SLUG}, SLUG as a source
-#   browser makes it (lowercase; letters, digits, '-' and '_' kept; spaces
-#   become '-'; -1, -2 ... for repeats), PAGE the file's name: ids are global
-#   in Doxygen.
+# - Headings lose their backticks (see below); those of level 2 and below
+#   get an id, {#PAGE-SLUG}, SLUG as a source browser makes it (lowercase;
+#   letters, digits, '-' and '_' kept; spaces become '-'; -1, -2 ... for
+#   repeats), PAGE the file's name: ids are global in Doxygen.
 # - [t](#slug) becomes [t](#PAGE-slug); [t](other.md#slug) becomes
 #   [t](md_other.html#other-slug) (README.md: index.html).
 # - [t](../examples/NAME.cpp) becomes [t](NAME_8cpp-example.html), the
@@ -21,6 +21,9 @@ FNR == 1 { self = page(FILENAME); delete seen }
 fence { print; next }
 {
   line = $0
+  # Doxygen 1.9.4 shows a code span in a title as a literal <tt> in the
+  # navigation tree and the page list: titles go without backticks.
+  if (line ~ /^#+ /) gsub(/`/, "", line)
   if (line ~ /^##+ / && line !~ /\{#[^}]*\}[ \t]*$/) {
     slug = line
     sub(/^#+ +/, "", slug)
