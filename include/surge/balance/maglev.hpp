@@ -149,7 +149,8 @@ class maglev {
   [[nodiscard]] bool healthy(std::size_t i) const { return tables_.healthy(i); }
   /// Indices issued so far (removed ones included).
   [[nodiscard]] std::size_t size() const { return tables_.size(); }
-  /// Entries of the lookup table (options' table_size, a prime).
+  /// M, the lookup table's entries: a prime, fixed at construction (chosen
+  /// then when maglev_options::table_size was 0).
   [[nodiscard]] std::size_t table_size() const noexcept { return options_.table_size; }
   /// The current table, pinned: its `pick(key)` is one hash and one load,
   /// without the read section (see `detail::table_view`). O(1); lock-free.
