@@ -11,6 +11,8 @@ packages=(g++ clang cmake ninja-build catch2 libfmt-dev
           pkg-config libhiredis-dev redis-server)
 if [[ $# -gt 0 ]]; then
   packages=("$@")
+else
+  packages+=(doxygen) # the API reference: the docs target, which CI builds
 fi
 
 missing=()
