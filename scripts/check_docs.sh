@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the API reference (the `docs` target: Doxygen, every warning an
-# error) and, when chromium is installed, renders screenshots of its landing
-# page, one class page per area and the cache page with its charts, to look at
-# before a release. Nothing is written into the source tree.
+# error), checks that every link and image of the pages made from docs/*.md
+# resolves (with python3), and, when chromium is installed, renders
+# screenshots of its landing page, one class page per area and the cache page
+# with its charts, to look at. Nothing is written into the source tree. CI runs
+# it without chromium.
 #
 #   scripts/check_docs.sh [BUILD_DIR]     (default: build/docs, a docs-only tree)
 #
@@ -18,6 +20,38 @@ fi
 cmake --build "$build" --target docs
 out=$(cd "$build" && pwd)/docs
 echo "check_docs: $out/html/index.html (0 warnings)"
+
+# Every link and image of the pages made from docs/*.md must resolve: the file
+# and, for page#section, the section (Doxygen checks only its own references).
+if command -v python3 >/dev/null; then
+  python3 - "$out/html" <<'PY'
+import glob, os, re, sys
+os.chdir(sys.argv[1])
+ids = {}
+def anchors(page):
+    if page not in ids:
+        ids[page] = set(re.findall(r'\b(?:id|name)="([^"]+)"', open(page, encoding="utf-8", errors="replace").read()))
+    return ids[page]
+bad = []
+for page in sorted(glob.glob("index.html") + glob.glob("md_*.html")):
+    html = open(page, encoding="utf-8", errors="replace").read()
+    for link in re.findall(r'\b(?:href|src|data)="([^"]+)"', html):
+        if re.match(r"[a-z]+:", link):
+            continue
+        target, _, section = link.partition("#")
+        target = target or page
+        if not os.path.isfile(target):
+            bad.append(f"{page}: {link}: no such file")
+        elif section and target.endswith(".html") and section not in anchors(target):
+            bad.append(f"{page}: {link}: no such section")
+for b in bad:
+    print("check_docs: broken link in", b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+  echo "check_docs: every link of the pages resolves"
+else
+  echo "check_docs: no python3: skipping the link check"
+fi
 
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [[ -z "$browser" ]]; then
