@@ -16,15 +16,11 @@
 
 using namespace std::chrono_literals;
 
-struct sim_clock {  // simulated time: each tick and each retry sleep moves it
-  using duration = std::chrono::nanoseconds;
-  using rep = duration::rep;
-  using period = duration::period;
-  using time_point = std::chrono::time_point<sim_clock>;
-  static constexpr bool is_steady = true;
+struct sim_clock : std::chrono::steady_clock {  // simulated time: each tick and each retry sleep moves it
   static inline time_point t{};
   static time_point now() noexcept { return t; }
 };
+
 int main() {
   int backend_calls = 0;
   const auto backend = [&](int request) {  // down from 100 to 200 ms
@@ -48,15 +44,20 @@ int main() {
   const auto retryable = [&](const std::exception_ptr&) { return breaker.state() == surge::breaker_state::closed; };
   const surge::retry_policy<surge::full_jitter_backoff, decltype(retryable)> policy{
       .max_attempts = 3, .backoff = {1ms, 10ms}, .retryable = retryable, .budget = &budget};
-  const auto sim_sleep = [](std::chrono::nanoseconds d, const std::stop_token&) { return sim_clock::t += d, true; };
+  const auto sim_sleep = [](std::chrono::nanoseconds d, const std::stop_token&) {
+    sim_clock::t += d;  // a retry's backoff passes at once in simulated time
+    return true;        // slept the whole time (not stopped)
+  };
   std::mt19937_64 rng(1);  // the retry jitter's engine
   int ok = 0, failed = 0, refused = 0, shed = 0, request = 0;
   while (sim_clock::now().time_since_epoch() < 300ms) {
     std::vector<std::pair<decltype(limiter)::token, sim_clock::time_point>> calls;  // completing this millisecond
     for (int r = 0; r < 50; ++r, ++request) {  // 50 requests arrive each millisecond
-      auto token = limiter.try_acquire();      // empty at the limit: shed at once rather than queue
-      shed += token ? 0 : 1;
-      if (!token) continue;
+      auto token = limiter.try_acquire();
+      if (!token) {  // at the limit: shed at once rather than queue
+        ++shed;
+        continue;
+      }
       try {
         surge::retry(
             policy, [&] { return breaker.call([&] { return backend(request); }); }, sim_sleep, rng);
@@ -73,7 +74,7 @@ int main() {
     sim_clock::t += 1ms;
     for (auto& [token, done] : calls) token.success(done);
   }
-  fmt::print("{} ok, {} failed, {} refused by the breaker, {} shed by the limit (now {}); the backend saw {} calls\n",
-             ok, failed, refused, shed, limiter.limit(), backend_calls);
+  fmt::print("{} ok, {} failed, {} refused by the breaker, {} shed at the limit (now {}); {} backend calls\n", ok,
+             failed, refused, shed, limiter.limit(), backend_calls);
   fmt::print("{}\nretry budget: {:.1f} tokens\n", breaker.metrics(), budget.tokens());
 }
