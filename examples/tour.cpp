@@ -134,8 +134,8 @@ void tour_limit() {
   const steady::time_point t0{};  // a made-up time axis: every limiter call takes `now`
   section("limiters",
           "A token bucket (5 tokens/s, burst 3) on a manual time axis of 100 ms ticks. Clients offer "
-          "2 requests\nper tick (20/s) for a second, pause, then 1 per tick: the burst passes at once, "
-          "then one every 200 ms.");
+          "4 requests\nper tick (40/s) for a second, pause, then 1 per tick: the burst passes at once, "
+          "then one per 200 ms; idle time refills it.");
   surge::token_bucket<> bucket(5.0, 3, t0);
   fmt::print("{:>7} {:>7} {:>8} {:>7} {:>13}\n", "t (ms)", "offered", "admitted", "refused", "tokens after");
   for (int tick = 0; tick < 20; ++tick) {
@@ -149,7 +149,7 @@ void tour_limit() {
 
   fmt::print(
       "\nA leaky-bucket meter (nginx limit_req rate=4r/s burst=2) polices; a pacer (4/s, no slack) shapes.\n"
-      "The same 8 calls, one every 50 ms, through each:\n\n");
+      "The same 8 calls, one every 50 ms, through each (without nodelay, nginx delays what is within the burst):\n\n");
   surge::leaky_bucket<> meter(4.0, 2, 0, t0);
   surge::leaky_bucket_pacer<> pacer(4.0, 0, t0);
   fmt::print("{:>10} {:>18} {:>20}\n", "call at ms", "meter says", "pacer: start at ms");
