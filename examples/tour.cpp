@@ -40,7 +40,8 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-bool quick = false;  // --quick: smaller runs
+bool quick = false;         // --quick: smaller runs
+bool check_failed = false;  // a section counted a wrong result: exit 1
 
 void section(const char* title, const std::string& what) { fmt::print("\n== {} ==\n{}\n\n", title, what); }
 
@@ -100,9 +101,9 @@ void tour_queue() {
     surge::mpmc_queue<std::uint64_t> q(1024);
     std::atomic<std::uint64_t> count{0}, sum{0};
     const double secs = seconds([&] {
-      std::vector<std::jthread> threads;
+      std::vector<std::jthread> poppers;
       for (int c = 0; c < consumers; ++c)
-        threads.emplace_back([&] {
+        poppers.emplace_back([&] {
           std::uint64_t n = 0, s = 0;
           try {
             for (;;) {
@@ -124,6 +125,7 @@ void tour_queue() {
       q.close();
     });
     const bool all = count == items && sum == std::uint64_t{items} * (items - 1) / 2;
+    check_failed |= !all;
     fmt::print("{:>9} {:>9} {:>10.1f} {:>14.0f} {:>9}\n", producers, consumers, secs * 1e3,
                static_cast<double>(items) / secs, all ? "yes" : "NO");
   }
@@ -262,7 +264,10 @@ void tour_pool() {
   fmt::print("{:<44} {:>10.1f} {:>12}\n", "sum, one thread", serial * 1e3, per_item(serial, static_cast<double>(n)));
   fmt::print("{:<44} {:>10.1f} {:>12}\n", fmt::format("sum, parallel_for ({:.1f}x faster)", serial / parallel),
              parallel * 1e3, per_item(parallel, static_cast<double>(n)));
-  if (std::abs(serial_sum - parallel_sum) > 1e-6 * serial_sum) fmt::print("the sums differ!\n");
+  if (std::abs(serial_sum - parallel_sum) > 1e-6 * serial_sum) {
+    fmt::print("the sums differ!\n");
+    check_failed = true;
+  }
 }
 
 // ---- coroutines ----------------------------------------------------------------
@@ -330,7 +335,10 @@ void tour_coro() {
              delays.count(), static_cast<double>(delays.value_at_percentile(50)) / 1e3,
              static_cast<double>(delays.value_at_percentile(99)) / 1e3, static_cast<double>(delays.max()) / 1e3);
   const std::uint64_t m = n / 10;
-  if (received != m * (m - 1) / 2 || sum == 0) fmt::print("a coroutine lost a value!\n");
+  if (received != m * (m - 1) / 2 || sum == 0) {
+    fmt::print("a coroutine lost a value!\n");
+    check_failed = true;
+  }
 }
 
 // ---- resilience ----------------------------------------------------------------
@@ -402,4 +410,5 @@ int main(int argc, char** argv) {
   tour_coro();
   tour_resilience();
   fmt::print("\nDone. Each area has a focused example in examples/ and a page in docs/.\n");
+  return check_failed ? 1 : 0;
 }
