@@ -1,8 +1,7 @@
-// A client in front of a flaky backend, on simulated time (runs in a blink):
-// an adaptive concurrency limit (AIMD: +1 per call while busy, x0.9 on a
-// failure or a call slower than 2 ms) sheds what the backend cannot take; a
-// circuit breaker stops calling it during an outage; a retry budget (gRPC's
-// retry throttling) keeps retries from multiplying the load meanwhile.
+// A client before a flaky backend, on simulated time: an adaptive concurrency limit
+// (AIMD: +1 per call while busy, x0.9 on a failure or a call over 2 ms) sheds what the
+// backend cannot take; a circuit breaker stops calling it during an outage; a retry
+// budget (gRPC's retry throttling) keeps retries from multiplying the load meanwhile.
 #include <surge/fmt.hpp>  // fmt, and formatters for surge's types
 #include <surge/resilience/circuit_breaker.hpp>
 #include <surge/resilience/concurrency_limit.hpp>
@@ -25,10 +24,10 @@ int main() {
   int backend_calls = 0;
   const auto backend = [&](int request) {  // down from 100 to 200 ms
     ++backend_calls;
-    const auto now = sim_clock::now().time_since_epoch();
-    if (now >= 100ms && now < 200ms) throw std::runtime_error("backend unavailable");
+    if (const auto t = sim_clock::now().time_since_epoch(); t >= 100ms && t < 200ms) throw std::runtime_error("down");
     return 2 * request;
   };
+  // [snippet: core]
   surge::concurrency_limiter<surge::aimd_limit, sim_clock> limiter(
       surge::aimd_limit({.initial = 10, .min = 5, .timeout = 2ms}));
   surge::circuit_breaker<sim_clock> breaker({.window_size = 20,
@@ -44,10 +43,9 @@ int main() {
   const auto retryable = [&](const std::exception_ptr&) { return breaker.state() == surge::breaker_state::closed; };
   const surge::retry_policy<surge::full_jitter_backoff, decltype(retryable)> policy{
       .max_attempts = 3, .backoff = {1ms, 10ms}, .retryable = retryable, .budget = &budget};
-  const auto sim_sleep = [](std::chrono::nanoseconds d, const std::stop_token&) {
-    sim_clock::t += d;  // a retry's backoff passes at once in simulated time
-    return true;        // slept the whole time (not stopped)
-  };
+  // [/snippet]
+  // A retry's backoff passes at once in simulated time; true: slept the whole time (not stopped).
+  const auto sim_sleep = [](std::chrono::nanoseconds d, const std::stop_token&) { return (sim_clock::t += d, true); };
   std::mt19937_64 rng(1);  // the retry jitter's engine
   int ok = 0, failed = 0, refused = 0, shed = 0, request = 0;
   while (sim_clock::now().time_since_epoch() < 300ms) {
@@ -59,8 +57,10 @@ int main() {
         continue;
       }
       try {
+        // [snippet: core]
         surge::retry(
             policy, [&] { return breaker.call([&] { return backend(request); }); }, sim_sleep, rng);
+        // [/snippet]
         const auto latency = calls.size() < 30 ? 1ms : 5ms;  // the backend has 30 workers; more calls queue
         calls.emplace_back(std::move(token), sim_clock::now() + latency);
         ++ok;
