@@ -157,7 +157,7 @@ inline void gateway_server::revive_due(time_point now) {
   const auto t = now.time_since_epoch().count();
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     backend& b = *backends_[i];
-    if (b.down.load(std::memory_order_relaxed) && b.revive_at.load(std::memory_order_relaxed) <= t) set_down(i, false);
+    if (b.down.load(std::memory_order_relaxed) && b.revive_at.load(std::memory_order_relaxed) < t) set_down(i, false);
   }
 }
 

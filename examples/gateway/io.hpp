@@ -57,7 +57,11 @@ class io_pool {
 
   explicit io_pool(std::size_t threads) {
     if (threads == 0 || threads > 1024) throw std::invalid_argument("threads must be in [1, 1024]");
-    for (std::size_t i = 0; i < threads; ++i) contexts_.push_back(std::make_unique<asio::io_context>(1));
+    for (std::size_t i = 0; i < threads; ++i) {
+      contexts_.push_back(std::make_unique<asio::io_context>(1));
+      // a context with nothing to do yet must not return from run()
+      guards_.push_back(asio::make_work_guard(*contexts_.back()));
+    }
   }
   io_pool(const io_pool&) = delete;
   io_pool& operator=(const io_pool&) = delete;
@@ -100,6 +104,7 @@ class io_pool {
     for (auto& t : threads_)
       if (t.joinable()) t.join();
     acceptor_.reset();
+    guards_.clear();
     if (before_destroy) before_destroy();
     contexts_.clear();
   }
@@ -122,6 +127,7 @@ class io_pool {
   }
 
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
   std::optional<tcp::acceptor> acceptor_;
   on_accept handler_;
