@@ -7,6 +7,15 @@
 // (Boost 1.74's awaitable.hpp uses std::exchange without including <utility>)
 #include <utility>
 
+// Boost 1.74 enables co_await on clang only with <experimental/coroutine>
+// (libc++ of its day); clang 14 in C++20 mode with libstdc++ has the
+// standard <coroutine>, which Boost already selects (BOOST_ASIO_HAS_STD_COROUTINE).
+#if defined(__clang__) && !defined(BOOST_ASIO_HAS_CO_AWAIT) && defined(__cpp_impl_coroutine)
+#if __has_include(<coroutine>)
+#define BOOST_ASIO_HAS_CO_AWAIT 1
+#endif
+#endif
+
 #include <boost/asio.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
