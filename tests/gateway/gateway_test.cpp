@@ -203,7 +203,7 @@ TEST_CASE("gateway: a failing backend's breaker opens and retries absorb its fai
   CHECK(gw.breaker_state(0) == breaker_state::closed);
 }
 
-TEST_CASE("gateway: no backend available gives a fast 503; a POST is not retried", "[gateway]") {
+TEST_CASE("gateway: no backend available gives a fast 503 and a POST is not retried", "[gateway]") {
   surge_test::watchdog dog("gateway unavailable", 60s);
   manual_time t;
   auto backends = start_backends(2);
