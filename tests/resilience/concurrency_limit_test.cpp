@@ -495,6 +495,15 @@ TEST_CASE("adaptive limits against a backend whose latency rises with load", "[r
       CHECK(r.mean_latency_ns <= 1.1 * 10e6);
     }
   }
+  SECTION("vegas, windowed, probing 30 times as often: each probe lifts the limit by a few at most") {
+    // a probe takes the current (loaded) window's RTT as the no-load RTT;
+    // probe_multiplier 1 probes every 0.5-1 x limit windows (about 3 probes here)
+    const auto r = simulate(surge::windowed_limit(surge::vegas_limit({.probe_multiplier = 1})), b, 120s, 30s);
+    INFO(report(r));
+    CHECK(static_cast<double>(r.min_limit) >= 0.8 * knee);
+    CHECK(static_cast<double>(r.max_limit) <= 1.4 * knee);
+    CHECK(r.throughput >= 0.95 * capacity);
+  }
   SECTION("aimd, against a backend that sheds at 60 in flight: holds between the knee and the shedding point") {
     backend shed = b;
     shed.shed_above = 60;

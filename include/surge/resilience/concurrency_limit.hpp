@@ -119,6 +119,12 @@ struct gradient2_limit_options {
 /// Deliberate difference: a sample with rtt <= 0 (a coarse clock) is ignored;
 /// Netflix divides by it and grows the limit.
 ///
+/// Feed it per window (windowed_limit<gradient2_limit>): per call, latency
+/// noise keeps it at min. It compares latency with its own long-term average,
+/// not with a no-load latency, so under sustained saturation it does not
+/// settle: the average follows the load-proportional latency and the limit
+/// climbs by up to smoothing · queue_size per update until max.
+///
 /// Complexity O(1). Not thread-safe (concurrency_limiter serialises
 /// on_sample). Bad options throw std::invalid_argument naming the field.
 class gradient2_limit {
@@ -200,6 +206,12 @@ struct vegas_limit_options {
 ///
 /// Deliberate differences: the probe jitter comes from a seeded generator
 /// (reproducible); a sample with rtt <= 0 is ignored (Netflix throws).
+///
+/// Feed it per window (windowed_limit<vegas_limit>): it then settles at the
+/// knee (throughput × no-load RTT) plus alpha..beta queued calls. Per call,
+/// latency noise makes the no-load RTT the fastest call ever seen and the
+/// limit falls to about beta; each probe under saturation takes a loaded RTT
+/// and may lift the limit by up to beta.
 ///
 /// Complexity O(1). Not thread-safe (concurrency_limiter serialises
 /// on_sample). Bad options throw std::invalid_argument naming the field.
@@ -443,8 +455,11 @@ class windowed_limit {
 /// under a mutex held for the algorithm's update only; ignore O(1), lock-free.
 /// Thread safety: every member is thread-safe; tokens are move-only and each
 /// used by one thread at a time.
+/// An Algorithm with the timed on_sample(rtt, inflight, dropped, end) gets
+/// the call's end (nanoseconds since Clock's epoch, saturating) as well.
 /// Bad input: the Algorithm's options are checked by its constructor. A clock
-/// reading earlier than the token's start gives rtt 0.
+/// reading earlier than the token's start gives rtt 0; an RTT or end beyond
+/// the range of std::chrono::nanoseconds saturates.
 template <class Algorithm, class Clock = std::chrono::steady_clock>
 class concurrency_limiter {
   static_assert(
