@@ -66,14 +66,14 @@ class socket_fd {
 };
 
 /// The body of GET `target` from address:port, or nullopt (with `error` set)
-/// when the connection fails, times out (2 s) or the status is not 200.
+/// when the connection fails, times out (5 s) or the status is not 200.
 std::optional<std::string> http_get(const sockaddr_in& address, std::string_view target, std::string& error) {
   const socket_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (s.get() < 0) {
     error = "socket() failed";
     return std::nullopt;
   }
-  const timeval timeout{.tv_sec = 2, .tv_usec = 0};
+  const timeval timeout{.tv_sec = 5, .tv_usec = 0};
   ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   ::setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
