@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <memory>
 
 namespace {
 constexpr const char* usage =
@@ -21,45 +22,23 @@ constexpr const char* usage =
     "  --name S        sent back as the X-Backend header (default backend-<port>)\n"
     "Run-time control: POST /control?latency=MS&jitter=MS&error_rate=F, GET /control.\n";
 
-template <class T>
-T number(const std::map<std::string, std::string>& flags, const std::string& name, T fallback) {
-  const auto it = flags.find(name);
-  if (it == flags.end()) return fallback;
-  const auto v = gateway::parse_number<T>(it->second);
-  if (!v) throw std::invalid_argument("--" + name + ": not a number: " + it->second);
-  return *v;
-}
 }  // namespace
 
 int main(int argc, char** argv) {
   gateway::backend_options o;
   try {
     const auto flags = gateway::parse_flags(argc, argv, {"port", "latency", "jitter", "error-rate", "threads", "name"});
-    const auto port = number<unsigned>(flags, "port", 0);
+    const auto port = gateway::flag_number<unsigned>(flags, "port", 0);
     if (port > 65535) throw std::invalid_argument("--port must be in [0, 65535]");
     o.port = static_cast<std::uint16_t>(port);
-    o.latency = std::chrono::milliseconds(number<long long>(flags, "latency", 0));
-    o.jitter = std::chrono::milliseconds(number<long long>(flags, "jitter", 0));
-    o.error_rate = number<double>(flags, "error-rate", 0.0);
-    o.threads = number<std::size_t>(flags, "threads", 1);
+    o.latency = std::chrono::milliseconds(gateway::flag_number<long long>(flags, "latency", 0));
+    o.jitter = std::chrono::milliseconds(gateway::flag_number<long long>(flags, "jitter", 0));
+    o.error_rate = gateway::flag_number<double>(flags, "error-rate", 0.0);
+    o.threads = gateway::flag_number<std::size_t>(flags, "threads", 1);
     if (const auto it = flags.find("name"); it != flags.end()) o.name = it->second;
   } catch (const std::exception& e) {
     std::cerr << "surge_gateway_backend: " << e.what() << "\n" << usage;
     return 2;
   }
-  gateway::block_stop_signals();
-  try {
-    gateway::backend_server server(o);
-    std::printf("listening on %u\n", static_cast<unsigned>(server.port()));
-    std::fflush(stdout);
-    gateway::wait_for_stop_signal();
-    server.stop();
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "surge_gateway_backend: " << e.what() << "\n" << usage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "surge_gateway_backend: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  return gateway::serve("surge_gateway_backend", usage, [&] { return std::make_unique<gateway::backend_server>(o); });
 }

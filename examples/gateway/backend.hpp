@@ -23,7 +23,7 @@ namespace gateway {
 struct backend_options {
   std::uint16_t port = 0;                 ///< 127.0.0.1:port; 0 picks an ephemeral port
   std::size_t threads = 1;                ///< io_context threads, [1, 1024]
-  std::string name;                       ///< sent back as X-Backend; empty: "backend-<port>"
+  std::string name{};                     ///< sent back as X-Backend; empty: "backend-<port>"
   std::chrono::milliseconds latency{0};   ///< added before each answer, >= 0
   std::chrono::milliseconds jitter{0};    ///< plus uniform [0, jitter], >= 0
   double error_rate = 0.0;                ///< probability of a 500, [0, 1]

@@ -3,7 +3,12 @@
 #ifndef SURGE_EXAMPLES_GATEWAY_CLI_HPP
 #define SURGE_EXAMPLES_GATEWAY_CLI_HPP
 
+#include "io.hpp"
+
 #include <csignal>
+#include <cstdio>
+#include <exception>
+#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -28,6 +33,17 @@ inline std::map<std::string, std::string> parse_flags(int argc, char** argv, con
   return flags;
 }
 
+/// The number given as --name, or `fallback` when the flag is absent.
+/// Throws std::invalid_argument when it is not a number of type T.
+template <class T>
+T flag_number(const std::map<std::string, std::string>& flags, const std::string& name, T fallback) {
+  const auto it = flags.find(name);
+  if (it == flags.end()) return fallback;
+  const auto v = parse_number<T>(it->second);
+  if (!v) throw std::invalid_argument("--" + name + ": not a number: " + it->second);
+  return *v;
+}
+
 /// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
 /// afterwards (call it first in main), so wait_for_stop_signal can take them.
 inline void block_stop_signals() {
@@ -48,6 +64,28 @@ inline int wait_for_stop_signal() {
   while (sigwait(&set, &sig) != 0) {
   }
   return sig;
+}
+
+/// The life of a server program: builds the server with make() (bad options:
+/// the message and `usage`, status 2), prints "listening on <port>" (flushed),
+/// serves until SIGINT or SIGTERM, stops cleanly and returns 0.
+template <class Make>
+int serve(const char* program, const char* usage, Make make) {
+  block_stop_signals();
+  try {
+    auto server = make();
+    std::printf("listening on %u\n", static_cast<unsigned>(server->port()));
+    std::fflush(stdout);
+    wait_for_stop_signal();
+    server->stop();
+  } catch (const std::invalid_argument& e) {
+    std::cerr << program << ": " << e.what() << "\n" << usage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << program << ": " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace gateway

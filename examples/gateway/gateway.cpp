@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <memory>
 
 namespace {
 constexpr const char* usage =
@@ -36,15 +37,6 @@ constexpr const char* usage =
 
 using flag_map = std::map<std::string, std::string>;
 
-template <class T>
-T number(const flag_map& flags, const std::string& name, T fallback) {
-  const auto it = flags.find(name);
-  if (it == flags.end()) return fallback;
-  const auto v = gateway::parse_number<T>(it->second);
-  if (!v) throw std::invalid_argument("--" + name + ": not a number: " + it->second);
-  return *v;
-}
-
 bool on_off(const flag_map& flags, const std::string& name, bool fallback) {
   const auto it = flags.find(name);
   if (it == flags.end()) return fallback;
@@ -59,7 +51,7 @@ gateway::gateway_options parse(int argc, char** argv) {
       {"port", "backends", "balancer", "threads", "cache", "cache-ttl-ms", "cache-capacity", "limit", "rate", "burst",
        "client-header", "adaptive", "adaptive-timeout-ms", "retries", "breaker-wait-ms", "idle-timeout-ms"});
   gateway::gateway_options o;
-  const auto port = number<unsigned>(flags, "port", 0);
+  const auto port = gateway::flag_number<unsigned>(flags, "port", 0);
   if (port > 65535) throw std::invalid_argument("--port must be in [0, 65535]");
   o.port = static_cast<std::uint16_t>(port);
   const auto b = flags.find("backends");
@@ -76,22 +68,23 @@ gateway::gateway_options parse(int argc, char** argv) {
     if (!kind) throw std::invalid_argument("--balancer must be p2c, maglev, wrr or least-conn");
     o.balancer = *kind;
   }
-  o.threads = number<std::size_t>(flags, "threads", o.threads);
+  o.threads = gateway::flag_number<std::size_t>(flags, "threads", o.threads);
   o.cache = on_off(flags, "cache", o.cache);
-  o.cache_ttl = std::chrono::milliseconds(number<long long>(flags, "cache-ttl-ms", o.cache_ttl.count()));
-  o.cache_capacity = number<std::size_t>(flags, "cache-capacity", o.cache_capacity);
+  o.cache_ttl = std::chrono::milliseconds(gateway::flag_number<long long>(flags, "cache-ttl-ms", o.cache_ttl.count()));
+  o.cache_capacity = gateway::flag_number<std::size_t>(flags, "cache-capacity", o.cache_capacity);
   o.limit = on_off(flags, "limit", o.limit);
-  o.rate = number<double>(flags, "rate", o.rate);
-  o.burst = number<std::size_t>(flags, "burst", o.burst);
+  o.rate = gateway::flag_number<double>(flags, "rate", o.rate);
+  o.burst = gateway::flag_number<std::size_t>(flags, "burst", o.burst);
   if (const auto it = flags.find("client-header"); it != flags.end()) o.client_header = it->second;
   o.adaptive = on_off(flags, "adaptive", o.adaptive);
-  o.adaptive_limit.timeout = std::chrono::milliseconds(
-      number<long long>(flags, "adaptive-timeout-ms",
-                        std::chrono::duration_cast<std::chrono::milliseconds>(o.adaptive_limit.timeout).count()));
-  o.retries = number<std::size_t>(flags, "retries", o.retries);
-  o.breaker.wait_in_open = std::chrono::milliseconds(number<long long>(
+  o.adaptive_limit.timeout = std::chrono::milliseconds(gateway::flag_number<long long>(
+      flags, "adaptive-timeout-ms",
+      std::chrono::duration_cast<std::chrono::milliseconds>(o.adaptive_limit.timeout).count()));
+  o.retries = gateway::flag_number<std::size_t>(flags, "retries", o.retries);
+  o.breaker.wait_in_open = std::chrono::milliseconds(gateway::flag_number<long long>(
       flags, "breaker-wait-ms", std::chrono::duration_cast<std::chrono::milliseconds>(o.breaker.wait_in_open).count()));
-  o.idle_timeout = std::chrono::milliseconds(number<long long>(flags, "idle-timeout-ms", o.idle_timeout.count()));
+  o.idle_timeout =
+      std::chrono::milliseconds(gateway::flag_number<long long>(flags, "idle-timeout-ms", o.idle_timeout.count()));
   return o;
 }
 }  // namespace
@@ -104,19 +97,6 @@ int main(int argc, char** argv) {
     std::cerr << "surge_gateway: " << e.what() << "\n" << usage;
     return 2;
   }
-  gateway::block_stop_signals();
-  try {
-    gateway::gateway_server server(std::move(o));
-    std::printf("listening on %u\n", static_cast<unsigned>(server.port()));
-    std::fflush(stdout);
-    gateway::wait_for_stop_signal();
-    server.stop();
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "surge_gateway: " << e.what() << "\n" << usage;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "surge_gateway: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  return gateway::serve("surge_gateway", usage,
+                        [&] { return std::make_unique<gateway::gateway_server>(std::move(o)); });
 }

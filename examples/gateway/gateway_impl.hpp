@@ -157,7 +157,7 @@ inline void gateway_server::revive_due(time_point now) {
   const auto t = now.time_since_epoch().count();
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     backend& b = *backends_[i];
-    if (b.down.load(std::memory_order_relaxed) && b.revive_at.load(std::memory_order_relaxed) <= t) set_down(i, false);
+    if (b.down.load(std::memory_order_relaxed) && b.revive_at.load(std::memory_order_relaxed) < t) set_down(i, false);
   }
 }
 
@@ -338,9 +338,9 @@ inline asio::awaitable<gateway_server::response> gateway_server::handle(worker& 
   std::optional<upstream_result> last;
   bool failed = true;
   for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
-    if (attempt > 0) w.retries.add();
     std::optional<choice> c = choose(path, tried, o_.clock());
     if (!c) break;
+    if (attempt > 0) w.retries.add();
     tried |= std::uint64_t{1} << c->index;
     w.backend_requests[c->index].add();
     w.backend_inflight[c->index].add();
@@ -383,6 +383,9 @@ inline asio::awaitable<gateway_server::response> gateway_server::handle(worker& 
   response res = std::move(last->res);
   detail::strip_hop_by_hop(res);
   res.version(version);
+  // the body is whole now: Content-Length replaces any chunked framing (a
+  // HEAD answer keeps the backend's length of the body it did not send)
+  if (req.method() != http::verb::head) res.prepare_payload();
   if (cacheable) {
     res.set("X-Cache", "MISS");
     if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body)

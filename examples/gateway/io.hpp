@@ -7,6 +7,15 @@
 // (Boost 1.74's awaitable.hpp uses std::exchange without including <utility>)
 #include <utility>
 
+// Boost 1.74 enables co_await on clang only with <experimental/coroutine>
+// (libc++ of its day); clang 14 in C++20 mode with libstdc++ has the
+// standard <coroutine>, which Boost already selects (BOOST_ASIO_HAS_STD_COROUTINE).
+#if defined(__clang__) && !defined(BOOST_ASIO_HAS_CO_AWAIT) && defined(__cpp_impl_coroutine)
+#if __has_include(<coroutine>)
+#define BOOST_ASIO_HAS_CO_AWAIT 1
+#endif
+#endif
+
 #include <boost/asio.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -57,7 +66,11 @@ class io_pool {
 
   explicit io_pool(std::size_t threads) {
     if (threads == 0 || threads > 1024) throw std::invalid_argument("threads must be in [1, 1024]");
-    for (std::size_t i = 0; i < threads; ++i) contexts_.push_back(std::make_unique<asio::io_context>(1));
+    for (std::size_t i = 0; i < threads; ++i) {
+      contexts_.push_back(std::make_unique<asio::io_context>(1));
+      // a context with nothing to do yet must not return from run()
+      guards_.push_back(asio::make_work_guard(*contexts_.back()));
+    }
   }
   io_pool(const io_pool&) = delete;
   io_pool& operator=(const io_pool&) = delete;
@@ -100,6 +113,7 @@ class io_pool {
     for (auto& t : threads_)
       if (t.joinable()) t.join();
     acceptor_.reset();
+    guards_.clear();
     if (before_destroy) before_destroy();
     contexts_.clear();
   }
@@ -122,6 +136,7 @@ class io_pool {
   }
 
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
   std::optional<tcp::acceptor> acceptor_;
   on_accept handler_;
