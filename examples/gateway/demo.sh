@@ -171,21 +171,21 @@ echo "wrk: ${wrk_cmd[*]##*/} (wrk $("$wrk" -v 2>&1 | awk 'NR == 1 {print $2}'))"
 # ---- 1. the gateway with everything on, one backend failing halfway ----------
 start gateway "$bin/surge_gateway" --backends "$backends" --threads "$threads" --balancer p2c \
   --cache on --cache-ttl-ms 1000 --cache-capacity 10000 \
-  --limit on --rate 2000 --burst 200 --client-header X-Client --adaptive on --retries 1
+  --limit on --rate 5000 --burst 500 --client-header X-Client --adaptive on --retries 1
 gateway_port=$port
-# 4000 distinct paths (the cache holds some), 16 well-behaved clients and one
-# greedy one that sends every other request (the per-client limit answers 429)
+# 20000 distinct paths (the cache holds half), 16 well-behaved clients and one
+# greedy one that sends every fourth request (the per-client limit answers 429)
 cat >"$tmp/showcase.lua" <<'EOF'
 local n = 0
 request = function()
   n = n + 1
-  local client = (n % 2 == 0) and "greedy" or ("client-" .. (math.floor(n / 2) % 16))
-  return wrk.format("GET", "/item/" .. math.random(0, 3999), { ["X-Client"] = client })
+  local client = (n % 4 == 0) and "greedy" or ("client-" .. (math.floor(n / 4) % 16))
+  return wrk.format("GET", "/item/" .. math.random(0, 19999), { ["X-Client"] = client })
 end
 EOF
 echo
-echo "== 1. surge_gateway on :$gateway_port, $threads threads: cache (TTL 1 s), per-client limit (2000/s, burst 200),"
-echo "      adaptive concurrency limit, p2c, breakers, 1 retry; 4000 paths, 17 clients (one greedy);"
+echo "== 1. surge_gateway on :$gateway_port, $threads threads: cache (TTL 1 s), per-client limit (5000/s, burst 500),"
+echo "      adaptive concurrency limit, p2c, breakers, 1 retry; 20000 paths, 17 clients (one greedy);"
 echo "      backend :$failing answers 500 to everything from t = $((duration / 2)) s"
 run_wrk showcase "http://127.0.0.1:$gateway_port/" -s "$tmp/showcase.lua" &
 wrk_pid=$!
@@ -239,18 +239,22 @@ wait_port "$nginx_port" || { echo "demo.sh: nginx did not start:" >&2; cat "$tmp
 
 proxies=(surge_gateway nginx)
 declare -A url=([surge_gateway]="http://127.0.0.1:$plain_port/" [nginx]="http://127.0.0.1:$nginx_port/")
-# a warm-up second each, so both have their upstream connections open
-for p in "${proxies[@]}"; do timeout 10 "$wrk" -t1 -c"$connections" -d1s "${url[$p]}" >/dev/null 2>&1 || true; done
-for p in "${proxies[@]}"; do run_wrk "healthy_$p" "${url[$p]}"; done
-http POST "$failing" "/control?error_rate=1" >/dev/null
-for p in "${proxies[@]}"; do run_wrk "failing_$p" "${url[$p]}"; done
+# Per proxy: a warm-up second (so its upstream connections are open), the
+# healthy run, then the run with one backend answering 500 to everything.
+for p in "${proxies[@]}"; do
+  timeout 10 "$wrk" -t1 -c"$connections" -d1s "${url[$p]}" >/dev/null 2>&1 || true
+  run_wrk "healthy_$p" "${url[$p]}"
+  http POST "$failing" "/control?error_rate=1" >/dev/null
+  run_wrk "failing_$p" "${url[$p]}"
+  http POST "$failing" "/control?error_rate=0" >/dev/null
+done
 http POST "$failing" "/control?error_rate=0" >/dev/null
 
 echo
 echo "== 2. the same four backends behind surge_gateway (cache and limiter off; p2c, breakers, 1 retry)"
 echo "      and behind nginx $("$nginx" -v 2>&1 | sed 's/.*nginx\///') (proxy_pass, upstream keepalive 64, max_fails=1 fail_timeout=10s);"
 echo "      $threads gateway threads = $threads nginx workers; each: ${wrk_cmd[*]##*/} URL"
-printf '%-15s %10s %10s %10s %12s %12s %9s\n' proxy "req/s" "p99 (ms)" "" requests "failed" "failed %"
+printf '%-15s %10s %10s %12s %12s %9s\n' proxy "req/s" "p99 (ms)" requests "failed" "failed %"
 for run in healthy failing; do
   if [[ $run == failing ]]; then
     echo "-- backend :$failing answers 500 to every request (from the start of the run)"
@@ -260,8 +264,8 @@ for run in healthy failing; do
   for p in "${proxies[@]}"; do
     n=$(wrk_field "${run}_$p" requests)
     bad=$(( $(wrk_field "${run}_$p" non2xx) + $(wrk_field "${run}_$p" errors) ))
-    printf '%-15s %10s %10s %10s %12s %12s %8.2f%%\n' "$p" "$(wrk_field "${run}_$p" rps)" \
-      "$(wrk_field "${run}_$p" p99_ms)" "" "$n" "$bad" "$(awk -v b="$bad" -v n="$n" 'BEGIN {print n ? 100 * b / n : 0}')"
+    printf '%-15s %10s %10s %12s %12s %8.2f%%\n' "$p" "$(wrk_field "${run}_$p" rps)" \
+      "$(wrk_field "${run}_$p" p99_ms)" "$n" "$bad" "$(awk -v b="$bad" -v n="$n" 'BEGIN {print n ? 100 * b / n : 0}')"
   done
 done
 g=$(wrk_field healthy_surge_gateway rps); n=$(wrk_field healthy_nginx rps)

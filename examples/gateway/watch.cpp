@@ -229,7 +229,7 @@ snapshot reduce(const std::vector<sample>& samples, wall::time_point at) {
 
 // ---- printing ----------------------------------------------------------------
 
-std::string milliseconds(double seconds) { return fmt::format("{:.2f}", seconds * 1e3); }
+std::string milliseconds(double seconds) { return fmt::format("{:.3f}", seconds * 1e3); }
 
 /// "C" closed, "O" open, "H" half open, "?" unknown.
 char breaker_letter(const std::string& state) {
@@ -337,11 +337,13 @@ struct options {
   std::chrono::milliseconds interval{1000};
 };
 
-double number(const std::string& flag, const std::string& value, double lo, double hi) {
+double number(const std::string& flag, const std::string& value, double lo, double hi, bool whole = false) {
   char* end = nullptr;
   const double v = std::strtod(value.c_str(), &end);
-  if (value.empty() || *end != '\0' || !(v >= lo && v <= hi))
-    throw std::invalid_argument(fmt::format("{} must be a number in [{}, {}], not '{}'", flag, lo, hi, value));
+  if (value.empty() || *end != '\0' || !(v >= lo && v <= hi) ||
+      (whole && v != static_cast<double>(static_cast<long long>(v))))
+    throw std::invalid_argument(
+        fmt::format("{} must be a {} in [{}, {}], not '{}'", flag, whole ? "whole number" : "number", lo, hi, value));
   return v;
 }
 
@@ -358,12 +360,12 @@ options parse(int argc, char** argv) {
       if (colon == std::string::npos || ::inet_pton(AF_INET, value.substr(0, colon).c_str(), &o.address.sin_addr) != 1)
         throw std::invalid_argument("--gateway must be IPv4:PORT, not '" + value + "'");
       o.address.sin_port =
-          htons(static_cast<std::uint16_t>(number("--gateway's port", value.substr(colon + 1), 1, 65535)));
+          htons(static_cast<std::uint16_t>(number("--gateway's port", value.substr(colon + 1), 1, 65535, true)));
       have_gateway = true;
     } else if (flag == "--duration") {
       o.duration = number(flag, value, 0, 1e6);
     } else if (flag == "--interval-ms") {
-      o.interval = std::chrono::milliseconds(static_cast<long long>(number(flag, value, 10, 3.6e6)));
+      o.interval = std::chrono::milliseconds(static_cast<long long>(number(flag, value, 10, 3.6e6, true)));
     } else {
       throw std::invalid_argument("unknown argument " + flag);
     }
