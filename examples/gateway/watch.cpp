@@ -31,6 +31,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -197,27 +198,24 @@ snapshot reduce(const std::vector<sample>& samples, wall::time_point at) {
     const auto it = x.labels.find(key);
     return it == x.labels.end() ? std::string() : it->second;
   };
+  // the single-valued gauges and counters, by name
+  const std::pair<std::string_view, double snapshot::*> scalars[] = {
+      {"surge_gateway_latency_seconds_count", &snapshot::latency_count},
+      {"surge_gateway_latency_seconds_sum", &snapshot::latency_sum},
+      {"surge_gateway_inflight", &snapshot::inflight},
+      {"surge_gateway_concurrency_limit", &snapshot::limit},
+      {"surge_gateway_cache_hits_total", &snapshot::hits},
+      {"surge_gateway_cache_misses_total", &snapshot::misses},
+      {"surge_gateway_balance_efficiency", &snapshot::efficiency}};
   for (const sample& x : samples) {
+    for (const auto& [name, member] : scalars)
+      if (x.name == name) s.*member = x.value;
     if (x.name == "surge_gateway_requests_total") {
       s.outcomes[label(x, "outcome")] += x.value;
     } else if (x.name == "surge_gateway_latency_seconds") {
       const std::string q = label(x, "quantile");
       if (q == "0.5") s.p50 = x.value;
       if (q == "0.99") s.p99 = x.value;
-    } else if (x.name == "surge_gateway_latency_seconds_count") {
-      s.latency_count = x.value;
-    } else if (x.name == "surge_gateway_latency_seconds_sum") {
-      s.latency_sum = x.value;
-    } else if (x.name == "surge_gateway_inflight") {
-      s.inflight = x.value;
-    } else if (x.name == "surge_gateway_concurrency_limit") {
-      s.limit = x.value;
-    } else if (x.name == "surge_gateway_cache_hits_total") {
-      s.hits = x.value;
-    } else if (x.name == "surge_gateway_cache_misses_total") {
-      s.misses = x.value;
-    } else if (x.name == "surge_gateway_balance_efficiency") {
-      s.efficiency = x.value;
     } else if (x.name == "surge_gateway_backend_requests_total") {
       s.backend_requests[label(x, "backend")] += x.value;
     } else if (x.name == "surge_gateway_backend_breaker_state" && x.value >= 1.0) {
