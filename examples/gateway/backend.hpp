@@ -98,6 +98,7 @@ class backend_server {
     res.keep_alive(req.keep_alive());
     res.body() = std::move(body);
     res.prepare_payload();
+    if (req.method() == http::verb::head) res.body().clear();  // the GET's length, no body
     return res;
   }
 

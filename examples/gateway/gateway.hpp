@@ -158,7 +158,13 @@ class gateway_server {
  private:
   using request = http::request<http::string_body>;
   using response = http::response<http::string_body>;
-  using stream_ptr = std::unique_ptr<beast::tcp_stream>;
+  // An upstream connection with its read buffer (kept across requests).
+  struct upstream {
+    explicit upstream(const asio::any_io_executor& ex) : stream(ex) {}
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+  };
+  using stream_ptr = std::unique_ptr<upstream>;
 
   struct cached_response {
     response res;
@@ -226,7 +232,8 @@ class gateway_server {
   void revive_due(time_point now);
   response reply(const request& req, http::status s, std::string_view body) const;
   response metrics_response(const request& req) const;
-  void count(worker& w, outcome o, time_point start);
+  void count(worker& w, outcome o, time_point start, time_point now);
+  void count(worker& w, outcome o, time_point start) { count(w, o, start, o_.clock()); }
 
   gateway_options o_;
   std::vector<std::unique_ptr<backend>> backends_;

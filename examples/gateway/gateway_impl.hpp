@@ -219,19 +219,18 @@ inline asio::awaitable<gateway_server::upstream_result> gateway_server::exchange
       idle.pop_back();
       reused = true;
     } else {
-      conn = std::make_unique<beast::tcp_stream>(co_await asio::this_coro::executor);
-      conn->expires_after(o_.connect_timeout);
-      co_await conn->async_connect(backends_[i]->endpoint, await_ec(r.ec));
+      conn = std::make_unique<upstream>(co_await asio::this_coro::executor);
+      conn->stream.expires_after(o_.connect_timeout);
+      co_await conn->stream.async_connect(backends_[i]->endpoint, await_ec(r.ec));
       if (r.ec) co_return r;
-      conn->socket().set_option(tcp::no_delay(true), r.ec);
+      conn->stream.socket().set_option(tcp::no_delay(true), r.ec);
     }
-    conn->expires_after(o_.upstream_timeout);
-    co_await http::async_write(*conn, req, await_ec(r.ec));
-    beast::flat_buffer buffer;
+    conn->stream.expires_after(o_.upstream_timeout);
+    co_await http::async_write(conn->stream, req, await_ec(r.ec));
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     if (req.method() == http::verb::head) parser.skip(true);
-    if (!r.ec) co_await http::async_read(*conn, buffer, parser, await_ec(r.ec));
+    if (!r.ec) co_await http::async_read(conn->stream, conn->buffer, parser, await_ec(r.ec));
     // a pooled connection the backend closed meanwhile fails before any
     // answer: try once more on a fresh one (the request was not seen)
     if (r.ec && reused &&
@@ -240,8 +239,8 @@ inline asio::awaitable<gateway_server::upstream_result> gateway_server::exchange
       continue;
     if (r.ec) co_return r;
     r.res = parser.release();
-    if (r.res.keep_alive() && buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {
-      conn->expires_never();
+    if (r.res.keep_alive() && conn->buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {
+      conn->stream.expires_never();
       idle.push_back(std::move(conn));
     }
     co_return r;
@@ -260,9 +259,8 @@ inline gateway_server::response gateway_server::reply(const request& req, http::
   return res;
 }
 
-inline void gateway_server::count(worker& w, outcome o, time_point start) {
+inline void gateway_server::count(worker& w, outcome o, time_point start, time_point now) {
   w.outcomes[static_cast<std::size_t>(o)].add();
-  const time_point now = o_.clock();
   const auto ns = now > start ? std::chrono::duration_cast<std::chrono::nanoseconds>(now - start).count() : 0;
   w.latency.record(ns);
   w.latency_sum_ns.add(static_cast<std::uint64_t>(ns));
@@ -373,11 +371,11 @@ inline asio::awaitable<gateway_server::response> gateway_server::handle(worker& 
   else
     token.success(end);
   if (!last) {
-    count(w, outcome::unavailable, start);
+    count(w, outcome::unavailable, start, end);
     co_return reply(req, http::status::service_unavailable, "no backend available (all circuit breakers open)\n");
   }
   if (last->ec) {
-    count(w, outcome::error, start);
+    count(w, outcome::error, start, end);
     co_return reply(req, http::status::bad_gateway, "backend failed: " + last->ec.message() + "\n");
   }
   response res = std::move(last->res);
@@ -392,7 +390,7 @@ inline asio::awaitable<gateway_server::response> gateway_server::handle(worker& 
       cache_->put(cache_key, std::make_shared<const cached_response>(cached_response{
                                  res, end + std::chrono::duration_cast<clock_type::duration>(o_.cache_ttl)}));
   }
-  count(w, failed ? outcome::error : outcome::ok, start);
+  count(w, failed ? outcome::error : outcome::ok, start, end);
   co_return res;
 }
 

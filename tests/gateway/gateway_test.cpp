@@ -382,35 +382,47 @@ TEST_CASE("gateway: malformed requests, oversized headers and abrupt disconnects
 }
 
 namespace {
-// A broken backend: reads a request, sends half an answer, closes.
-gateway::asio::awaitable<void> half_answers(gateway::tcp::acceptor& acceptor, std::atomic<int>& served) {
+// A canned backend: reads a request, sends `answer`, closes.
+gateway::asio::awaitable<void> canned_answers(gateway::tcp::acceptor& acceptor, std::atomic<int>& served,
+                                              std::string answer) {
   for (;;) {
     gateway::error_code ec;
     gateway::tcp::socket s = co_await acceptor.async_accept(gateway::await_ec(ec));
     if (ec) co_return;
     char buf[4096];
     (void)co_await s.async_read_some(gateway::asio::buffer(buf), gateway::await_ec(ec));
-    static const std::string half = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part";
-    (void)co_await gateway::asio::async_write(s, gateway::asio::buffer(half), gateway::await_ec(ec));
+    (void)co_await gateway::asio::async_write(s, gateway::asio::buffer(answer), gateway::await_ec(ec));
     s.close(ec);
     ++served;
   }
 }
+
+// Runs canned_answers on its own thread until destroyed.
+struct canned_backend {
+  gateway::asio::io_context ioc;
+  gateway::tcp::acceptor acceptor{ioc, gateway::tcp::endpoint(gateway::asio::ip::make_address_v4("127.0.0.1"), 0)};
+  std::atomic<int> served{0};
+  std::thread runner;
+  explicit canned_backend(std::string answer) {
+    gateway::asio::co_spawn(ioc, canned_answers(acceptor, served, std::move(answer)), gateway::asio::detached);
+    runner = std::thread([this] { ioc.run_for(30s); });
+  }
+  ~canned_backend() {
+    ioc.stop();
+    runner.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()); }
+};
 }  // namespace
 
 TEST_CASE("gateway: a backend that dies mid-response is a failure for its breaker", "[gateway]") {
   surge_test::watchdog dog("gateway dying backend", 60s);
-  using gateway::tcp;
-  gateway::asio::io_context ioc;
-  tcp::acceptor acceptor(ioc, tcp::endpoint(gateway::asio::ip::make_address_v4("127.0.0.1"), 0));
-  const std::string fake = "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port());
-  std::atomic<int> served{0};
-  gateway::asio::co_spawn(ioc, half_answers(acceptor, served), gateway::asio::detached);
-  std::thread runner([&] { ioc.run_for(30s); });
+  // sends half an answer, then closes
+  canned_backend broken("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
   manual_time t;
   auto good = start_backends(1);
   {
-    gateway_server gw(gateway_options{.backends = {fake, address(*good[0])},
+    gateway_server gw(gateway_options{.backends = {broken.address(), address(*good[0])},
                                       .retries = 1,
                                       .breaker = {.window_size = 2, .minimum_calls = 2, .wait_in_open = 10s},
                                       .clock = t.clock()});
@@ -420,18 +432,39 @@ TEST_CASE("gateway: a backend that dies mid-response is a failure for its breake
     for (int i = 0; i < 40 && gw.breaker_state(0) != breaker_state::open; ++i) failed += client.get("/x").status != 200;
     CHECK(failed == 0);
     CHECK(gw.breaker_state(0) == breaker_state::open);
-    CHECK(served == 2);
+    CHECK(broken.served == 2);
   }
   {
     // a POST is not retried: the broken answer becomes a 502
-    gateway_server gw(gateway_options{.backends = {fake}, .clock = t.clock()});
+    gateway_server gw(gateway_options{.backends = {broken.address()}, .clock = t.clock()});
     http_client client(gw.port());
     CHECK(client.request(gateway::http::verb::post, "/x", {}, "x").status == 502);
     CHECK(gw.requests(gateway::outcome::error) == 1);
-    CHECK(served == 3);
+    CHECK(broken.served == 3);
   }
-  ioc.stop();
-  runner.join();
+}
+
+TEST_CASE("gateway: a chunked answer is forwarded whole, a HEAD answer without a body", "[gateway]") {
+  surge_test::watchdog dog("gateway framing", 60s);
+  canned_backend chunked(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+      "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n");
+  gateway_server gw(gateway_options{.backends = {chunked.address()}});
+  http_client client(gw.port());
+  const auto r = client.get("/c");
+  CHECK(r.status == 200);
+  CHECK(r.body == "hello, world");
+  CHECK(r.header("Content-Length") == "12");
+  CHECK(r.header("Transfer-Encoding").empty());
+  CHECK(r.keep_alive);  // the backend's Connection: close is its own business
+  auto backends = start_backends(1);
+  gateway_server plain(gateway_options{.backends = addresses(backends)});
+  http_client c2(plain.port());
+  const auto head = c2.request(gateway::http::verb::head, "/h");
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+  CHECK(head.header("Content-Length") == "14");  // the length of the GET body
+  CHECK(c2.get("/h").body.size() == 14);         // and the connection is still in step
 }
 
 TEST_CASE("gateway: bad options throw std::invalid_argument naming the field", "[gateway]") {
