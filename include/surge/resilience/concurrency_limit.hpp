@@ -384,7 +384,9 @@ struct windowed_limit_options {
 template <concurrency_limit_sampled Algorithm>
 class windowed_limit {
  public:
+  /// The algorithm fed one sample per window.
   using algorithm_type = Algorithm;
+  /// The configuration type.
   using options = windowed_limit_options;
 
   /// Wraps `algorithm` (its options checked by its constructor).
@@ -432,6 +434,7 @@ class windowed_limit {
   [[nodiscard]] const Algorithm& algorithm() const noexcept { return algo_; }
   /// Windows passed to the algorithm so far.
   [[nodiscard]] std::uint64_t windows() const noexcept { return windows_; }
+  /// The options, as constructed.
   [[nodiscard]] const options& config() const noexcept { return o_; }
 
  private:
