@@ -28,7 +28,7 @@ struct reply {
 };
 
 // [snippet: composed]
-surge::concurrency_limiter<surge::gradient2_limit> inflight;  // adapts to the latency it sees
+surge::concurrency_limiter<surge::windowed_limit<surge::vegas_limit>> inflight;  // follows latency
 surge::keyed_limiter<std::string, surge::token_bucket<>> per_client(surge::token_bucket<>(50.0, 10), 100'000);
 surge::sharded_cache<surge::cache<std::string, std::string>> responses(10'000, {.ttl = 5s});
 surge::power_of_two_choices backends(4);  // the less loaded of two random backends
