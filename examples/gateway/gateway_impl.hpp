@@ -232,11 +232,14 @@ inline asio::awaitable<gateway_server::upstream_result> gateway_server::exchange
     if (req.method() == http::verb::head) parser.skip(true);
     if (!r.ec) co_await http::async_read(conn->stream, conn->buffer, parser, await_ec(r.ec));
     // a pooled connection the backend closed meanwhile fails before any
-    // answer: try once more on a fresh one (the request was not seen)
+    // answer: the others pooled with it are as old, so drop them all and try
+    // once more on a fresh connection (the request was not seen)
     if (r.ec && reused &&
         (r.ec == http::error::end_of_stream || r.ec == asio::error::connection_reset ||
-         r.ec == asio::error::broken_pipe || r.ec == asio::error::eof))
+         r.ec == asio::error::broken_pipe || r.ec == asio::error::eof)) {
+      idle.clear();
       continue;
+    }
     if (r.ec) co_return r;
     r.res = parser.release();
     if (r.res.keep_alive() && conn->buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {

@@ -444,6 +444,27 @@ TEST_CASE("gateway: a backend that dies mid-response is a failure for its breake
   }
 }
 
+TEST_CASE("gateway: pooled connections the backend closed are replaced, not counted as failures", "[gateway]") {
+  surge_test::watchdog dog("gateway stale pool", 60s);
+  auto first = std::make_unique<backend_server>(gateway::backend_options{.name = "b0", .latency = 50ms});
+  const std::uint16_t port = first->port();
+  gateway_server gw(gateway_options{.backends = {"127.0.0.1:" + std::to_string(port)}, .threads = 1});
+  // four requests at once: the gateway's thread pools four upstream connections
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i)
+    clients.emplace_back([&] { ok += http_client(gw.port()).get("/warm").status == 200; });
+  for (auto& t : clients) t.join();
+  REQUIRE(ok.load() == 4);
+  // the backend restarts on the same port: every pooled connection is now closed
+  first.reset();
+  backend_server second(gateway::backend_options{.port = port, .name = "b0"});
+  http_client client(gw.port());
+  for (int i = 0; i < 4; ++i) CHECK(client.get("/after").status == 200);
+  CHECK(gw.requests(gateway::outcome::error) == 0);
+  CHECK(second.requests() == 4);
+}
+
 TEST_CASE("gateway: a chunked answer is forwarded whole, a HEAD answer without a body", "[gateway]") {
   surge_test::watchdog dog("gateway framing", 60s);
   canned_backend chunked(
