@@ -218,6 +218,9 @@ class gateway_server {
     counter latency_sum_ns;
     surge::latency_histogram latency;
     surge::rate_meter<> meter;  // per thread: one shared meter is a cache line both threads write per request
+    // balancer p2c: per thread too, on the in-flight requests of this thread
+    // (as each nginx worker balances its own), so its counts are not shared
+    std::unique_ptr<surge::power_of_two_choices> p2c;
   };
 
   struct upstream_result {
@@ -239,8 +242,8 @@ class gateway_server {
   task<void> session(pool_socket socket, std::size_t w);
   task<response> handle(worker& w, request& req, const std::string& peer);
   task<upstream_result> exchange(worker& w, std::size_t i, const request& req);
-  std::optional<choice> choose(std::string_view path, std::uint64_t tried, time_point now);
-  surge::backend_lease pick(std::string_view path, std::size_t& index);
+  std::optional<choice> choose(worker& w, std::string_view path, std::uint64_t tried, time_point now);
+  surge::backend_lease pick(worker& w, std::string_view path, std::size_t& index);
   void set_down(std::size_t i, bool down);
   void revive_due(time_point now);
   response reply(const request& req, http::status s, std::string_view body) const;
@@ -251,7 +254,6 @@ class gateway_server {
   gateway_options o_;
   std::vector<std::unique_ptr<backend>> backends_;
   std::atomic<std::size_t> down_count_{0};
-  std::unique_ptr<surge::power_of_two_choices> p2c_;
   std::unique_ptr<surge::maglev<>> maglev_;
   std::unique_ptr<surge::shared_weighted_round_robin> wrr_;
   std::unique_ptr<surge::least_connections> least_;

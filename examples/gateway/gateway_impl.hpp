@@ -74,8 +74,7 @@ inline gateway_server::gateway_server(gateway_options o) : o_(std::move(o)), poo
   }
   switch (o_.balancer) {
     case balancer_kind::p2c:
-      p2c_ = std::make_unique<surge::power_of_two_choices>(n);
-      break;
+      break;  // one per worker, below
     case balancer_kind::maglev:
       maglev_ = std::make_unique<surge::maglev<>>(n);
       break;
@@ -91,7 +90,12 @@ inline gateway_server::gateway_server(gateway_options o) : o_(std::move(o)), poo
   if (o_.limit) keyed_ = std::make_unique<keyed_type>(surge::token_bucket<>(o_.rate, o_.burst, now), o_.limit_max_keys);
   if (o_.adaptive) limiter_ = std::make_unique<limiter_type>(surge::aimd_limit(o_.adaptive_limit));
   budget_ = std::make_unique<surge::retry_budget>(o_.retry_budget_tokens, o_.retry_budget_ratio);
-  for (std::size_t i = 0; i < o_.threads; ++i) workers_.push_back(std::make_unique<worker>(n, now));
+  for (std::size_t i = 0; i < o_.threads; ++i) {
+    workers_.push_back(std::make_unique<worker>(n, now));
+    if (o_.balancer == balancer_kind::p2c)
+      workers_.back()->p2c = std::make_unique<surge::power_of_two_choices>(
+          n, surge::power_of_two_options{.seed = surge::power_of_two_options{}.seed + i});
+  }
   pool_.start(o_.port, [this](pool_socket s, std::size_t w) {
     asio::co_spawn(s.get_executor(), session(std::move(s), w), asio::detached);
   });
@@ -143,7 +147,8 @@ inline void gateway_server::set_down(std::size_t i, bool down) {
   }
   if (b.down.exchange(down) == down) return;
   down_count_.fetch_add(down ? 1 : std::size_t(-1), std::memory_order_relaxed);
-  if (p2c_) p2c_->set_healthy(i, !down);
+  for (auto& w : workers_)
+    if (w->p2c) w->p2c->set_healthy(i, !down);
   if (maglev_) maglev_->set_healthy(i, !down);
   if (wrr_) wrr_->set_healthy(i, !down);
   if (least_) least_->set_healthy(i, !down);
@@ -160,9 +165,9 @@ inline void gateway_server::revive_due(time_point now) {
   }
 }
 
-inline surge::backend_lease gateway_server::pick(std::string_view path, std::size_t& index) {
-  if (p2c_) {
-    surge::backend_lease l = p2c_->pick();
+inline surge::backend_lease gateway_server::pick(worker& w, std::string_view path, std::size_t& index) {
+  if (w.p2c) {
+    surge::backend_lease l = w.p2c->pick();
     index = l.index();
     return l;
   }
@@ -175,15 +180,15 @@ inline surge::backend_lease gateway_server::pick(std::string_view path, std::siz
   return {};
 }
 
-inline std::optional<gateway_server::choice> gateway_server::choose(std::string_view path, std::uint64_t tried,
-                                                                    time_point now) {
+inline std::optional<gateway_server::choice> gateway_server::choose(worker& w, std::string_view path,
+                                                                    std::uint64_t tried, time_point now) {
   revive_due(now);
   const std::size_t n = backends_.size();
   choice c;
   std::size_t start = 0;
   // the balancer's choice, twice if it repeats an already tried backend
   for (int attempt = 0; attempt < 2; ++attempt) {
-    c.lease = pick(path, c.index);
+    c.lease = pick(w, path, c.index);
     if (c.index >= n) break;
     start = c.index;
     if ((tried >> c.index) & 1u) continue;
@@ -338,7 +343,7 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   std::optional<upstream_result> last;
   bool failed = true;
   for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
-    std::optional<choice> c = choose(path, tried, o_.clock());
+    std::optional<choice> c = choose(w, path, tried, o_.clock());
     if (!c) break;
     if (attempt > 0) w.retries.add();
     tried |= std::uint64_t{1} << c->index;
