@@ -158,10 +158,18 @@ class gateway_server {
  private:
   using request = http::request<http::string_body>;
   using response = http::response<http::string_body>;
+  // Coroutines, streams and completion tokens name the io_context's own
+  // executor rather than the type-erased any_io_executor: copying one (every
+  // operation does, several times) is copying a pointer.
+  using executor = asio::io_context::executor_type;
+  using stream_type = beast::basic_stream<tcp, executor>;
+  template <class T>
+  using task = asio::awaitable<T, executor>;
+  static auto on_done(error_code& ec) { return await_ec<executor>(ec); }
   // An upstream connection with its read buffer (kept across requests).
   struct upstream {
-    explicit upstream(const asio::any_io_executor& ex) : stream(ex) {}
-    beast::tcp_stream stream;
+    explicit upstream(const executor& ex) : stream(ex) {}
+    stream_type stream;
     beast::flat_buffer buffer;
   };
   using stream_ptr = std::unique_ptr<upstream>;
@@ -198,13 +206,21 @@ class gateway_server {
 
   // Everything one io thread owns.
   struct alignas(64) worker {
-    explicit worker(std::size_t backends) : idle(backends), backend_requests(backends), backend_inflight(backends) {}
+    worker(std::size_t backends, time_point now)
+        : idle(backends),
+          backend_requests(backends),
+          backend_inflight(backends),
+          meter(surge::rate_meter_options{}, now) {}
     std::vector<std::vector<stream_ptr>> idle;  // pooled upstream connections per backend
     std::array<counter, outcome_names.size()> outcomes;
     std::vector<counter> backend_requests, backend_inflight;
     counter inflight, cache_hits, cache_misses, limiter_rejections, retries, budget_exhausted;
     counter latency_sum_ns;
     surge::latency_histogram latency;
+    surge::rate_meter<> meter;  // per thread: one shared meter is a cache line both threads write per request
+    // balancer p2c: per thread too, on the in-flight requests of this thread
+    // (as each nginx worker balances its own), so its counts are not shared
+    std::unique_ptr<surge::power_of_two_choices> p2c;
   };
 
   struct upstream_result {
@@ -223,11 +239,11 @@ class gateway_server {
   }
 
   void check_options() const;
-  asio::awaitable<void> session(tcp::socket socket, std::size_t w);
-  asio::awaitable<response> handle(worker& w, request& req, const std::string& peer);
-  asio::awaitable<upstream_result> exchange(worker& w, std::size_t i, const request& req);
-  std::optional<choice> choose(std::string_view path, std::uint64_t tried, time_point now);
-  surge::backend_lease pick(std::string_view path, std::size_t& index);
+  task<void> session(pool_socket socket, std::size_t w);
+  task<response> handle(worker& w, request& req, const std::string& peer);
+  task<upstream_result> exchange(worker& w, std::size_t i, const request& req);
+  std::optional<choice> choose(worker& w, std::string_view path, std::uint64_t tried, time_point now);
+  surge::backend_lease pick(worker& w, std::string_view path, std::size_t& index);
   void set_down(std::size_t i, bool down);
   void revive_due(time_point now);
   response reply(const request& req, http::status s, std::string_view body) const;
@@ -238,7 +254,6 @@ class gateway_server {
   gateway_options o_;
   std::vector<std::unique_ptr<backend>> backends_;
   std::atomic<std::size_t> down_count_{0};
-  std::unique_ptr<surge::power_of_two_choices> p2c_;
   std::unique_ptr<surge::maglev<>> maglev_;
   std::unique_ptr<surge::shared_weighted_round_robin> wrr_;
   std::unique_ptr<surge::least_connections> least_;
@@ -246,7 +261,6 @@ class gateway_server {
   std::unique_ptr<keyed_type> keyed_;
   std::unique_ptr<limiter_type> limiter_;
   std::unique_ptr<surge::retry_budget> budget_;
-  std::unique_ptr<surge::rate_meter<>> meter_;
   std::vector<std::unique_ptr<worker>> workers_;
   io_pool pool_;  // last: its threads stop before the state above goes
 };

@@ -74,8 +74,7 @@ inline gateway_server::gateway_server(gateway_options o) : o_(std::move(o)), poo
   }
   switch (o_.balancer) {
     case balancer_kind::p2c:
-      p2c_ = std::make_unique<surge::power_of_two_choices>(n);
-      break;
+      break;  // one per worker, below
     case balancer_kind::maglev:
       maglev_ = std::make_unique<surge::maglev<>>(n);
       break;
@@ -91,9 +90,13 @@ inline gateway_server::gateway_server(gateway_options o) : o_(std::move(o)), poo
   if (o_.limit) keyed_ = std::make_unique<keyed_type>(surge::token_bucket<>(o_.rate, o_.burst, now), o_.limit_max_keys);
   if (o_.adaptive) limiter_ = std::make_unique<limiter_type>(surge::aimd_limit(o_.adaptive_limit));
   budget_ = std::make_unique<surge::retry_budget>(o_.retry_budget_tokens, o_.retry_budget_ratio);
-  meter_ = std::make_unique<surge::rate_meter<>>(surge::rate_meter_options{}, now);
-  for (std::size_t i = 0; i < o_.threads; ++i) workers_.push_back(std::make_unique<worker>(n));
-  pool_.start(o_.port, [this](tcp::socket s, std::size_t w) {
+  for (std::size_t i = 0; i < o_.threads; ++i) {
+    workers_.push_back(std::make_unique<worker>(n, now));
+    if (o_.balancer == balancer_kind::p2c)
+      workers_.back()->p2c = std::make_unique<surge::power_of_two_choices>(
+          n, surge::power_of_two_options{.seed = surge::power_of_two_options{}.seed + i});
+  }
+  pool_.start(o_.port, [this](pool_socket s, std::size_t w) {
     asio::co_spawn(s.get_executor(), session(std::move(s), w), asio::detached);
   });
 }
@@ -144,7 +147,8 @@ inline void gateway_server::set_down(std::size_t i, bool down) {
   }
   if (b.down.exchange(down) == down) return;
   down_count_.fetch_add(down ? 1 : std::size_t(-1), std::memory_order_relaxed);
-  if (p2c_) p2c_->set_healthy(i, !down);
+  for (auto& w : workers_)
+    if (w->p2c) w->p2c->set_healthy(i, !down);
   if (maglev_) maglev_->set_healthy(i, !down);
   if (wrr_) wrr_->set_healthy(i, !down);
   if (least_) least_->set_healthy(i, !down);
@@ -161,9 +165,9 @@ inline void gateway_server::revive_due(time_point now) {
   }
 }
 
-inline surge::backend_lease gateway_server::pick(std::string_view path, std::size_t& index) {
-  if (p2c_) {
-    surge::backend_lease l = p2c_->pick();
+inline surge::backend_lease gateway_server::pick(worker& w, std::string_view path, std::size_t& index) {
+  if (w.p2c) {
+    surge::backend_lease l = w.p2c->pick();
     index = l.index();
     return l;
   }
@@ -176,15 +180,15 @@ inline surge::backend_lease gateway_server::pick(std::string_view path, std::siz
   return {};
 }
 
-inline std::optional<gateway_server::choice> gateway_server::choose(std::string_view path, std::uint64_t tried,
-                                                                    time_point now) {
+inline std::optional<gateway_server::choice> gateway_server::choose(worker& w, std::string_view path,
+                                                                    std::uint64_t tried, time_point now) {
   revive_due(now);
   const std::size_t n = backends_.size();
   choice c;
   std::size_t start = 0;
   // the balancer's choice, twice if it repeats an already tried backend
   for (int attempt = 0; attempt < 2; ++attempt) {
-    c.lease = pick(path, c.index);
+    c.lease = pick(w, path, c.index);
     if (c.index >= n) break;
     start = c.index;
     if ((tried >> c.index) & 1u) continue;
@@ -207,8 +211,8 @@ inline std::optional<gateway_server::choice> gateway_server::choose(std::string_
 
 // ---- upstream ----------------------------------------------------------------
 
-inline asio::awaitable<gateway_server::upstream_result> gateway_server::exchange(worker& w, std::size_t i,
-                                                                                 const request& req) {
+inline gateway_server::task<gateway_server::upstream_result> gateway_server::exchange(worker& w, std::size_t i,
+                                                                                      const request& req) {
   upstream_result r;
   auto& idle = w.idle[i];
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -221,16 +225,16 @@ inline asio::awaitable<gateway_server::upstream_result> gateway_server::exchange
     } else {
       conn = std::make_unique<upstream>(co_await asio::this_coro::executor);
       conn->stream.expires_after(o_.connect_timeout);
-      co_await conn->stream.async_connect(backends_[i]->endpoint, await_ec(r.ec));
+      co_await conn->stream.async_connect(backends_[i]->endpoint, on_done(r.ec));
       if (r.ec) co_return r;
       conn->stream.socket().set_option(tcp::no_delay(true), r.ec);
     }
     conn->stream.expires_after(o_.upstream_timeout);
-    co_await http::async_write(conn->stream, req, await_ec(r.ec));
+    co_await http::async_write(conn->stream, req, on_done(r.ec));
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     if (req.method() == http::verb::head) parser.skip(true);
-    if (!r.ec) co_await http::async_read(conn->stream, conn->buffer, parser, await_ec(r.ec));
+    if (!r.ec) co_await http::async_read(conn->stream, conn->buffer, parser, on_done(r.ec));
     // a pooled connection the backend closed meanwhile fails before any
     // answer: the others pooled with it are as old, so drop them all and try
     // once more on a fresh connection (the request was not seen)
@@ -267,11 +271,11 @@ inline void gateway_server::count(worker& w, outcome o, time_point start, time_p
   const auto ns = now > start ? std::chrono::duration_cast<std::chrono::nanoseconds>(now - start).count() : 0;
   w.latency.record(ns);
   w.latency_sum_ns.add(static_cast<std::uint64_t>(ns));
-  meter_->mark(1, now);
+  w.meter.mark(1, now);
 }
 
-inline asio::awaitable<gateway_server::response> gateway_server::handle(worker& w, request& req,
-                                                                        const std::string& peer) {
+inline gateway_server::task<gateway_server::response> gateway_server::handle(worker& w, request& req,
+                                                                             const std::string& peer) {
   const time_point start = o_.clock();
   const std::string_view target = sv(req.target());
   const unsigned version = req.version();
@@ -339,7 +343,7 @@ inline asio::awaitable<gateway_server::response> gateway_server::handle(worker& 
   std::optional<upstream_result> last;
   bool failed = true;
   for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
-    std::optional<choice> c = choose(path, tried, o_.clock());
+    std::optional<choice> c = choose(w, path, tried, o_.clock());
     if (!c) break;
     if (attempt > 0) w.retries.add();
     tried |= std::uint64_t{1} << c->index;
@@ -397,19 +401,19 @@ inline asio::awaitable<gateway_server::response> gateway_server::handle(worker& 
   co_return res;
 }
 
-inline asio::awaitable<void> gateway_server::session(tcp::socket socket, std::size_t wi) {
+inline gateway_server::task<void> gateway_server::session(pool_socket socket, std::size_t wi) {
   worker& w = *workers_[wi];
   error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   const std::string peer = ec ? std::string("unknown") : remote.address().to_string();
-  beast::tcp_stream stream(std::move(socket));
+  stream_type stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o_.header_limit, UINT32_MAX)));
     parser.body_limit(o_.body_limit);
     stream.expires_after(o_.idle_timeout);
-    co_await http::async_read(stream, buffer, parser, await_ec(ec));
+    co_await http::async_read(stream, buffer, parser, on_done(ec));
     if (ec) {
       // a malformed or oversized request gets an answer, then the connection
       // closes; a timeout, a reset or a close just ends it
@@ -428,7 +432,7 @@ inline asio::awaitable<void> gateway_server::session(tcp::socket socket, std::si
       res.prepare_payload();
       count(w, outcome::bad_request, start);
       stream.expires_after(std::chrono::seconds(5));
-      co_await http::async_write(stream, res, await_ec(ec));
+      co_await http::async_write(stream, res, on_done(ec));
       break;
     }
     request req = parser.release();
@@ -440,7 +444,7 @@ inline asio::awaitable<void> gateway_server::session(tcp::socket socket, std::si
       res = co_await handle(w, req, peer);
     res.keep_alive(keep);
     stream.expires_after(o_.idle_timeout);
-    co_await http::async_write(stream, res, await_ec(ec));
+    co_await http::async_write(stream, res, on_done(ec));
     if (ec || !keep) break;
   }
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -500,7 +504,10 @@ inline std::string gateway_server::metrics_text() const {
   line("surge_gateway_latency_seconds_count", static_cast<double>(merged.count()));
 
   head("surge_gateway_throughput_rps", "gauge", "Requests answered per second (sliding window).");
-  line("surge_gateway_throughput_rps", meter_->rate(o_.clock()));
+  double rps = 0;
+  const time_point now = o_.clock();
+  for (const auto& w : workers_) rps += w->meter.rate(now);
+  line("surge_gateway_throughput_rps", rps);
 
   std::vector<std::uint64_t> per_backend(backends_.size());
   head("surge_gateway_backend_requests_total", "counter", "Attempts sent to each backend (retries included).");

@@ -49,8 +49,15 @@ using error_code = boost::system::error_code;
 inline std::string_view sv(beast::string_view s) noexcept { return {s.data(), s.size()}; }
 
 /// The ways our coroutines wait: co_await op(..., await_ec(ec)) fills ec
-/// instead of throwing.
-inline auto await_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+/// instead of throwing. Executor: the coroutine's executor type
+/// (asio::awaitable's second parameter).
+template <class Executor = asio::any_io_executor>
+auto await_ec(error_code& ec) {
+  return asio::redirect_error(asio::use_awaitable_t<Executor>{}, ec);
+}
+
+/// A socket bound to one io_context's own executor type (no type erasure).
+using pool_socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
 /// N io_contexts, one thread each, plus one loopback acceptor (on the first)
 /// that gives each accepted connection to the next context in turn, so a
@@ -62,12 +69,15 @@ class io_pool {
  public:
   /// Called on the connection's own thread with the socket and that thread's
   /// index in [0, threads).
-  using on_accept = std::function<void(tcp::socket, std::size_t)>;
+  using on_accept = std::function<void(pool_socket, std::size_t)>;
 
   explicit io_pool(std::size_t threads) {
     if (threads == 0 || threads > 1024) throw std::invalid_argument("threads must be in [1, 1024]");
     for (std::size_t i = 0; i < threads; ++i) {
-      contexts_.push_back(std::make_unique<asio::io_context>(1));
+      // one thread runs each context, and a socket is only ever used on its
+      // context's thread: the reactor's per-socket locks can go (the
+      // scheduler keeps its lock, for the acceptor's cross-thread posts)
+      contexts_.push_back(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO));
       // a context with nothing to do yet must not return from run()
       guards_.push_back(asio::make_work_guard(*contexts_.back()));
     }
@@ -125,7 +135,7 @@ class io_pool {
  private:
   void accept_next() {
     const std::size_t i = next_++ % contexts_.size();
-    acceptor_->async_accept(*contexts_[i], [this, i](error_code ec, tcp::socket s) {
+    acceptor_->async_accept(*contexts_[i], [this, i](error_code ec, pool_socket s) {
       if (ec == asio::error::operation_aborted || !acceptor_ || !acceptor_->is_open()) return;
       if (!ec) {
         s.set_option(tcp::no_delay(true), ec);
