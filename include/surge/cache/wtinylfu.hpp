@@ -251,8 +251,9 @@ class wtinylfu_policy {
 
 /// A fixed-capacity key -> value cache with adaptive W-TinyLFU eviction, the
 /// design of Java's Caffeine: new entries enter a small LRU window; leaving
-/// it, they must beat main's least valuable entry on estimated popularity (a
-/// 4-bit count-min sketch with a doorkeeper, aged by halving) to stay, so
+/// it, they must beat main's least valuable entry on estimated popularity by
+/// two sightings (a
+/// 4-bit count-min sketch, one cache line per key, aged by halving) to stay, so
 /// one-off keys and scans never flush the popular ones; main is a segmented
 /// LRU (probation, protected). The window's share of the capacity (1 % at
 /// first) is tuned online by hill climbing on the sampled hit ratio: it grows
@@ -269,14 +270,15 @@ class wtinylfu_policy {
 /// evicts the same entries.
 ///
 /// Memory: nodes are 32 bytes for 8-byte keys and values (the region tag sits
-/// in the padding), plus 8 to 16 bytes of index and 9 to 18 bytes of sketch
-/// and doorkeeper per entry of capacity, all allocated at construction; no
+/// in the padding), plus 8 to 16 bytes of index and 8 to 16 bytes of sketch
+/// per entry of capacity, all allocated at construction; no
 /// operation allocates afterwards.
 ///
 /// Complexity: O(1) expected per operation, amortised for window resizing:
 /// once every sample of 10 x capacity requests (1000 below capacity 100) the
 /// climber moves at most 6.25 % of the capacity between window and main, and
-/// every 10 x capacity sightings the sketch halves its counters (O(capacity)).
+/// after 10 x capacity counted sightings (then about every 5 x capacity) the
+/// sketch halves its counters (O(capacity)).
 /// `clear`, `purge_expired`, `for_each` and the destructor are O(capacity).
 ///
 /// Thread safety: not thread-safe. Use sharded_cache to share one.
