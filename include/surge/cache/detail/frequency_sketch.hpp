@@ -43,7 +43,7 @@ class frequency_sketch {
         period_(10 * (capacity < 8 ? 8 : capacity)) {}
 
   /// Records one sighting of the key with hash `h`.
-  void increment(std::uint32_t h) noexcept {
+  [[gnu::always_inline]] void increment(std::uint32_t h) noexcept {
     std::uint64_t* block = block_of(h);
     const std::uint32_t bits = counter_bits(h);
     const bool added = add(block, bits, 0) | add(block, bits, 1) | add(block, bits, 2) | add(block, bits, 3);
@@ -115,9 +115,10 @@ class frequency_sketch {
   static bool add(std::uint64_t* block, std::uint32_t bits, unsigned i) noexcept {
     std::uint64_t& w = block[word_in_block(bits, i)];
     const unsigned shift = nibble_shift(bits, i);
-    const bool room = ((w >> shift) & 0xF) != 0xF;
-    w += static_cast<std::uint64_t>(room) << shift;
-    return room;
+    const std::uint64_t mask = std::uint64_t{0xF} << shift;
+    if ((w & mask) == mask) return false;
+    w += std::uint64_t{1} << shift;
+    return true;
   }
   [[nodiscard]] static unsigned count(const std::uint64_t* block, std::uint32_t bits, unsigned i) noexcept {
     return static_cast<unsigned>((block[word_in_block(bits, i)] >> nibble_shift(bits, i)) & 0xF);
