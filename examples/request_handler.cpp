@@ -54,6 +54,7 @@ surge::task<int> fetch_score(services& s, int id) {
   co_return id * 10;
 }
 
+// [snippet: request_handler]
 // The request is taken by value: the coroutine frame owns its copy. `s` is a
 // reference to something that outlives every handler (see services).
 surge::task<void> handle(request req, services& s) {
@@ -75,6 +76,7 @@ surge::task<void> handle(request req, services& s) {
   s.in_flight.release();
   (void)co_await s.responses.send(std::move(out));
 }
+// [/snippet]
 
 surge::task<void> collect(services& s, int expected_fast, int total) {
   for (int got = 0; got < total; ++got) {
@@ -85,6 +87,7 @@ surge::task<void> collect(services& s, int expected_fast, int total) {
   }
 }
 
+// [snippet: request_handler]
 int main() {
   surge::thread_pool pool(2);
   surge::timer<> timer(pool);  // resumes sleepers on the pool
@@ -96,3 +99,4 @@ int main() {
   pool.wait_idle();  // every spawned coroutine has finished and been destroyed
   fmt::print("served {} requests\n", s.served);
 }
+// [/snippet]

@@ -39,6 +39,7 @@ struct flaky_backend {  // fails every call while down, one call in ten otherwis
 int main() {
   using namespace std::chrono_literals;
   flaky_backend backend;
+  // [snippet: core]
   surge::circuit_breaker<sim_clock> breaker({.window_size = 20,
                                              .minimum_calls = 10,
                                              .wait_in_open = 20ms,
@@ -59,6 +60,7 @@ int main() {
   };
   const surge::retry_policy<surge::full_jitter_backoff, decltype(retryable)> policy{
       .max_attempts = 3, .backoff = {1ms, 10ms}, .retryable = retryable, .budget = &budget};
+  // [/snippet]
   const auto sim_sleep = [](std::chrono::nanoseconds d, const std::stop_token&) {
     sim_clock::t += d;
     return true;
@@ -68,8 +70,10 @@ int main() {
   for (int i = 0; i < 300; ++i, sim_clock::t += 1ms) {
     backend.down = i >= 100 && i < 200;  // an outage of 100 ms in the middle
     try {
+      // [snippet: core]
       surge::retry(
           policy, [&] { return breaker.call([&] { return backend.handle(i); }); }, sim_sleep, rng);
+      // [/snippet]
       ++ok;
     } catch (const std::exception&) {
       ++failed;

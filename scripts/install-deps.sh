@@ -2,13 +2,14 @@
 # Installs, with apt-get, whatever surge's build, tests, examples and benchmarks
 # need and this Debian/Ubuntu machine lacks. Uses sudo when not root.
 # (g++ and clang++, CMake, Ninja, Catch2, {fmt}, the benchmark peers, and
-# hiredis + redis-server for surge::redis and its tests).
+# hiredis + redis-server for surge::redis and its tests, python3 for the
+# check that the docs quote compiled code).
 # With arguments, installs those packages instead (scripts/quickstart.sh).
 set -euo pipefail
 
 packages=(g++ clang cmake ninja-build catch2 libfmt-dev
           libatomic-queue-dev libconcurrentqueue-dev libboost-dev libtbb-dev libasio-dev
-          pkg-config libhiredis-dev redis-server)
+          pkg-config libhiredis-dev redis-server python3)
 if [[ $# -gt 0 ]]; then
   packages=("$@")
 fi

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -25,7 +26,7 @@ using tp = cl::time_point;
 TEST_CASE("keyed_limiter: max_keys errors name the limiter; no hidden minimum", "[limit][keyed_limiter]") {
   using K = surge::keyed_limiter<int, bucket>;
   CHECK_THROWS_AS(K(bucket(1.0, 1, tp{}), 0), std::invalid_argument);
-  CHECK(K::max_keys_limit == 16 * surge::lru_cache<int, std::int64_t>::max_capacity);
+  CHECK(K::max_keys_limit == 16 * surge::sieve_cache<int, std::int64_t>::max_capacity);
   for (const std::size_t bad : {std::size_t{1} << 40, K::max_keys_limit + 1}) {
     try {
       K k(bucket(1.0, 1, tp{}), bad);
@@ -96,12 +97,13 @@ TEST_CASE("keyed_limiter limits each key like its own token_bucket", "[limit][ke
   CHECK(keyed.size() == before);  // ... refused without storing the key
 }
 
-TEST_CASE("keyed_limiter: full keys are dropped for free, the cap evicts by recency", "[limit][keyed_limiter]") {
+TEST_CASE("keyed_limiter: full keys are dropped for free, the cap evicts keys not reused (SIEVE)", "[limit][keyed_limiter]") {
   surge::keyed_limiter<int, bucket, std::hash<int>, std::equal_to<int>, 1> keyed(bucket(10.0, 2, tp{}), 4);
   for (int k = 0; k < 4; ++k) CHECK(keyed.try_acquire(k, 2, tp{}));
   CHECK(keyed.size() == 4);
   CHECK_FALSE(keyed.try_acquire(0, 1, tp{}));
-  // a fifth key evicts the least recent (key 1: key 0 was touched last), while in debt
+  // a fifth key evicts the first key the hand finds unvisited (key 1: key 0 was
+  // used again), while in debt
   CHECK(keyed.try_acquire(4, 1, tp{}));
   CHECK(keyed.stats().evicted_active == 1);
   CHECK(keyed.try_acquire(1, 2, tp{}));  // forgotten: fresh again (documented cost of the cap)
@@ -115,6 +117,18 @@ TEST_CASE("keyed_limiter: full keys are dropped for free, the cap evicts by rece
   const auto active = keyed.stats().evicted_active;
   CHECK(keyed.try_acquire(20, 1, tp{} + 10s));
   CHECK(keyed.stats().evicted_active == active);
+}
+
+TEST_CASE("keyed_limiter: an unlimited prototype grants any n; a limited one never more than burst",
+          "[limit][keyed_limiter]") {
+  surge::keyed_limiter<int, bucket> open(bucket::unlimited(), 8);
+  CHECK(open.try_acquire(1, std::size_t{1} << 40, tp{}));
+  CHECK(open.try_acquire(1, std::numeric_limits<std::size_t>::max(), tp{}));
+  surge::keyed_limiter<int, bucket> limited(bucket(1.0, 3, tp{}), 8);
+  CHECK_FALSE(limited.try_acquire(1, 4, tp{}));
+  CHECK(limited.size() == 0);
+  CHECK(limited.try_acquire(1, 3, tp{}));
+  CHECK(limited.size() == 1);
 }
 
 TEST_CASE("keyed_limiter with the nginx meter, string keys", "[limit][keyed_limiter]") {

@@ -8,6 +8,7 @@
 #ifndef SURGE_DETAIL_KEY_CHECKS_HPP
 #define SURGE_DETAIL_KEY_CHECKS_HPP
 
+#include <concepts>
 #include <cstddef>
 #include <functional>
 #include <type_traits>
@@ -41,8 +42,14 @@ template <class Key, class Hash>
 inline constexpr bool hashes_key_v = std::is_invocable_r_v<std::size_t, const Hash&, const Key&>;
 
 /// `KeyEqual` can compare two `const Key&` into something convertible to bool.
+/// (std::equal_to<Key>'s call operator is unconstrained, so for it the
+/// `==` it would use is checked instead.)
 template <class Key, class KeyEqual>
 inline constexpr bool compares_key_v = std::is_invocable_r_v<bool, const KeyEqual&, const Key&, const Key&>;
+template <class Key>
+inline constexpr bool compares_key_v<Key, std::equal_to<Key>> = requires(const Key& a, const Key& b) {
+  { a == b } -> std::convertible_to<bool>;
+};
 
 /// A character pointer key with the standard hash or equality: the text would
 /// be ignored (two buffers holding "user-42" are different keys).
@@ -51,23 +58,25 @@ inline constexpr bool keys_text_by_address_v = is_character_pointer_v<Key> &&
                                                (std::is_same_v<Hash, std::hash<Key>> ||
                                                 std::is_same_v<KeyEqual, std::equal_to<Key>>);
 
-/// All the checks at once (used to stand in an empty base for a refused key
-/// type, so the public type's static_assert is the only error).
+/// All the checks at once (a refused key type gets stand-in functors, so the
+/// public type's static_assert is the only error).
 template <class Key, class Hash, class KeyEqual>
 inline constexpr bool valid_hashed_key_v =
     hashes_key_v<Key, Hash>&& compares_key_v<Key, KeyEqual> && !keys_text_by_address_v<Key, Hash, KeyEqual>;
 
-/// What a public type derives from instead of its engine when its key type is
-/// refused: it accepts any constructor arguments, so the static_assert in the
-/// public type is the one error the user reads.
-struct refused_key_base {
+/// What an engine is given instead of a refused Hash or KeyEqual (any
+/// arguments, result 0 / false), so that it still compiles and the public
+/// type's static_assert is the one error the user reads.
+struct refused_key_functor {
   template <class... Args>
-  explicit refused_key_base(Args&&...) noexcept {}
+  constexpr std::size_t operator()(const Args&...) const noexcept {
+    return 0;
+  }
 };
 
-/// `Base` when the key passes the checks, refused_key_base otherwise.
-template <class Base, class Key, class Hash, class KeyEqual>
-using checked_key_base = std::conditional_t<valid_hashed_key_v<Key, Hash, KeyEqual>, Base, refused_key_base>;
+/// `Functor` when the key passes the checks, refused_key_functor otherwise.
+template <class Functor, class Key, class Hash, class KeyEqual>
+using checked_key_functor = std::conditional_t<valid_hashed_key_v<Key, Hash, KeyEqual>, Functor, refused_key_functor>;
 
 }  // namespace surge::detail
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <concepts>
 #include <condition_variable>
 #include <cstddef>
@@ -103,14 +104,44 @@ struct parallel_for_job {
   }
 };
 
+/// How long the caller runs a range alone before it splits the rest: about
+/// what it costs to wake a sleeping worker and hand it a piece (a futex wake
+/// and a context switch are microseconds), so a range cheaper than that is
+/// not worth sharing.
+inline constexpr std::chrono::nanoseconds parallel_for_serial_budget{5'000};
+
+/// Runs the front of [lo, hi) on the calling thread in chunks of 1, 2, 4, ...
+/// indices (never more than `grain`) until the range is done or the work so
+/// far took parallel_for_serial_budget; returns where it stopped. A body
+/// exception propagates (nothing else has started).
+template <class I, class Body>
+I run_serial_prefix(Body& body, I lo, I hi, I grain) {
+  using job = parallel_for_job<I, Body>;
+  using U = typename job::U;
+  const auto start = std::chrono::steady_clock::now();
+  U chunk = 1;
+  while (lo < hi) {
+    const U step = std::min({chunk, job::distance(lo, hi), static_cast<U>(grain)});
+    const I end = static_cast<I>(static_cast<U>(lo) + step);
+    job::run_range(body, lo, end);
+    lo = end;
+    if (std::chrono::steady_clock::now() - start >= parallel_for_serial_budget) break;
+    if (chunk <= std::numeric_limits<U>::max() / 2) chunk *= 2;
+  }
+  return lo;
+}
+
 }  // namespace detail
 
 /// Calls `body(i)` for every i in [first, last) on `pool`, and returns when
-/// all calls have finished. The range is halved recursively down to pieces of
-/// at most `grain` indices; halves are posted so idle workers steal them
-/// (uneven work balances itself). The calling thread takes part: it runs the
-/// first piece and, while waiting, other queued tasks of the pool — so a
-/// nested parallel_for from inside a task never deadlocks.
+/// all calls have finished. The calling thread first runs the front of the
+/// range alone, in growing chunks, for up to about 5 µs (what waking a worker
+/// costs): a range cheaper than that never leaves the caller. The rest is
+/// halved recursively down to pieces of at most `grain` indices; halves are
+/// posted so idle workers steal them (uneven work balances itself). The
+/// calling thread takes part: it runs the first piece and, while waiting,
+/// other queued tasks of the pool — so a nested parallel_for from inside a
+/// task never deadlocks.
 ///
 /// Exceptions: the first exception thrown by `body` is rethrown to the caller
 /// after every started piece has finished; pieces not yet started are skipped.
@@ -126,6 +157,8 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, std:
   if (!(grain > 0)) throw std::invalid_argument("surge::parallel_for: grain must be at least 1");
   if (!(first < last)) return;
   using B = std::remove_reference_t<Body>;
+  first = detail::run_serial_prefix<I, B>(body, first, last, grain);
+  if (!(first < last)) return;
   detail::parallel_for_job<I, B> job(pool, body, grain);
   job.run(first, last);
   job.wait(pool.this_thread_index() != thread_pool::npos);

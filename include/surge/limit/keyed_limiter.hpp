@@ -3,7 +3,7 @@
 #ifndef SURGE_LIMIT_KEYED_LIMITER_HPP
 #define SURGE_LIMIT_KEYED_LIMITER_HPP
 
-#include <surge/cache/lru.hpp>
+#include <surge/cache/sieve.hpp>
 #include <surge/detail/key_checks.hpp>
 #include <surge/detail/sharded_locks.hpp>
 
@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -41,14 +42,16 @@ struct keyed_limiter_stats {
 /// **Bounded memory.** A key whose state is back to "full" decides every
 /// later request exactly as a fresh key would, so dropping it is free:
 /// `purge_full()` drops all of them, and a lookup of an absent key behaves as
-/// a full one. Keys live in `Shards` lru_caches of fixed total capacity
+/// a full one. Keys live in `Shards` sieve_caches of fixed total capacity
 /// `max_keys` (every node allocated at construction; a max_keys below Shards
 /// uses max_keys shards of one key each); a new key arriving in a
-/// full shard evicts that shard's least recently used key — for free when it
+/// full shard evicts one of that shard's keys not used since SIEVE's hand
+/// last passed it (a hit sets one bit instead of relinking an LRU list, so a
+/// call touches no other key's memory) — for free when it
 /// is full, otherwise its state (its debt) is forgotten and counted in
 /// `stats().evicted_active`: size max_keys for the number of keys active
 /// within one refill period (burst / rate) to keep that count at zero.
-/// Memory per key (capacity): one lru_cache node holding Key and the state
+/// Memory per key (capacity): one cache node holding Key and the state
 /// (token_bucket: 8 bytes; leaky_bucket: 24 bytes) plus 8 to 16 bytes of
 /// index; `memory_bytes()` reports the total. Measured at 1M `std::uint64_t`
 /// keys: 48.8 bytes per key of capacity with a token_bucket, 64.8 with a
@@ -60,7 +63,7 @@ struct keyed_limiter_stats {
 /// cache lines (not lock-free: the per-key map needs a lock, as
 /// governor's keyed store and nginx's shared zone do).
 /// Bad input: max_keys 0 or above `max_keys_limit` (Shards times
-/// lru_cache's `max_capacity`) throws std::invalid_argument naming
+/// the caches' `max_capacity`) throws std::invalid_argument naming
 /// keyed_limiter and max_keys. A Key that Hash cannot hash or KeyEqual cannot
 /// compare, and a character pointer key (`const char*` with std::hash would
 /// limit the address, not the text: use std::string; a transparent Hash and
@@ -82,12 +85,16 @@ class keyed_limiter {
   using state_type = typename Limiter::state_type;
 
  private:
-  // the engine of lru_cache (not lru_cache itself, whose key checks would
+  // the engine of sieve_cache (not sieve_cache itself, whose key checks would
   // repeat keyed_limiter's in its own name)
-  using cache_type = detail::basic_cache<Key, state_type, Hash, KeyEqual, clock_type, detail::lru_policy>;
+  // (stand-in functors when the key is refused, so the static_assert above is
+  // the only error)
+  using hasher = detail::checked_key_functor<Hash, Key, Hash, KeyEqual>;
+  using key_equal = detail::checked_key_functor<KeyEqual, Key, Hash, KeyEqual>;
+  using cache_type = detail::basic_cache<Key, state_type, hasher, key_equal, clock_type, detail::sieve_policy>;
 
  public:
-  /// Largest max_keys: Shards times lru_cache's max_capacity.
+  /// Largest max_keys: Shards times the caches' max_capacity.
   static constexpr std::size_t max_keys_limit = Shards * cache_type::max_capacity;
 
   /// Limits each key like `prototype`, holding at most `max_keys` keys.
@@ -115,7 +122,7 @@ class keyed_limiter {
   requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
   [[nodiscard]] bool try_acquire(const Key& key, std::size_t n, time_point now) {
     // never grantable (n > burst): refuse without storing the key
-    if (limiter_.time_until_available_state(Limiter::initial_state(), n, now) == duration::max()) return false;
+    if (n > most_grantable_) return false;
     auto& locked = shard_for(key);
     std::lock_guard lock(locked.mutex);
     shard& s = locked.value;
@@ -229,13 +236,29 @@ class keyed_limiter {
 
   using shard_array = detail::sharded_locks<shard, Shards, std::mutex>;
 
+  static std::size_t most_grantable(const Limiter& l) noexcept {
+    if constexpr (requires(typename Limiter::state_type st) {
+                    l.burst();
+                    l.time_until_available_state(st, std::size_t{1}, time_point{});
+                  }) {
+      const std::size_t all = std::numeric_limits<std::size_t>::max();
+      const bool unlimited =
+          l.time_until_available_state(Limiter::initial_state(), all, time_point{}) != duration::max();
+      return unlimited ? all : l.burst();
+    } else {
+      return std::numeric_limits<std::size_t>::max();  // a meter: admit_state decides
+    }
+  }
+
   typename shard_array::shard& shard_for(const Key& key) const {
     return shards_[shards_.index_of(static_cast<std::size_t>(hash_(key)))];
   }
 
   Limiter limiter_;
-  // (a stand-in when Hash cannot hash Key, so the static_assert above is the only error)
-  [[no_unique_address]] std::conditional_t<detail::hashes_key_v<Key, Hash>, Hash, detail::refused_key_base> hash_{};
+  // the largest n a key can ever be granted (the prototype is never
+  // reconfigured: burst, or every n when the rate is unlimited)
+  std::size_t most_grantable_ = most_grantable(limiter_);
+  [[no_unique_address]] hasher hash_{};
   shard_array shards_;
 };
 

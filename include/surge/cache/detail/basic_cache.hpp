@@ -475,10 +475,11 @@ class basic_cache {
 };
 
 /// What a public cache (lru_cache, lfu_cache, ...) derives from: the engine,
-/// or an empty stand-in when the key type is refused, so that the public
+/// given stand-in functors when the key type is refused, so that the public
 /// type's SURGE_DETAIL_CHECK_HASHED_KEY is the only error the user reads.
 template <class Key, class Value, class Hash, class KeyEqual, class Clock, class Policy>
-using public_cache_base = checked_key_base<basic_cache<Key, Value, Hash, KeyEqual, Clock, Policy>, Key, Hash, KeyEqual>;
+using public_cache_base = basic_cache<Key, Value, checked_key_functor<Hash, Key, Hash, KeyEqual>,
+                                      checked_key_functor<KeyEqual, Key, Hash, KeyEqual>, Clock, Policy>;
 
 }  // namespace surge::detail
 
