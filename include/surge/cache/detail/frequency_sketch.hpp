@@ -46,8 +46,8 @@ class frequency_sketch {
   [[gnu::always_inline]] void increment(std::uint32_t h) noexcept {
     std::uint64_t* block = block_of(h);
     const std::uint32_t bits = counter_bits(h);
-    const bool added = add(block, bits, 0) | add(block, bits, 1) | add(block, bits, 2) | add(block, bits, 3);
-    if (added && ++size_ >= period_) age();
+    const unsigned added = add(block, bits, 0) | add(block, bits, 1) | add(block, bits, 2) | add(block, bits, 3);
+    if (added != 0 && ++size_ >= period_) age();
   }
 
   /// Starts loading the key's block into the cache (a hint; no effect on
@@ -111,14 +111,15 @@ class frequency_sketch {
   [[nodiscard]] static unsigned nibble_shift(std::uint32_t bits, unsigned i) noexcept {
     return ((bits >> (8 * i)) & 0x1Eu) * 2u;
   }
-  /// Adds 1 to counter i unless it is saturated (15); true when it added.
-  static bool add(std::uint64_t* block, std::uint32_t bits, unsigned i) noexcept {
+  /// Adds 1 to counter i unless it is saturated (15); 1 when it added, else
+  /// 0 (unsigned, so the four calls combine with `|`, every one evaluated).
+  static unsigned add(std::uint64_t* block, std::uint32_t bits, unsigned i) noexcept {
     std::uint64_t& w = block[word_in_block(bits, i)];
     const unsigned shift = nibble_shift(bits, i);
     const std::uint64_t mask = std::uint64_t{0xF} << shift;
-    if ((w & mask) == mask) return false;
+    if ((w & mask) == mask) return 0;
     w += std::uint64_t{1} << shift;
-    return true;
+    return 1;
   }
   [[nodiscard]] static unsigned count(const std::uint64_t* block, std::uint32_t bits, unsigned i) noexcept {
     return static_cast<unsigned>((block[word_in_block(bits, i)] >> nibble_shift(bits, i)) & 0xF);
