@@ -1,84 +1,80 @@
-// A client in front of a flaky backend: a circuit breaker stops calling the
-// backend while it keeps failing, and a retry budget (gRPC's retry throttling)
-// keeps retries from multiplying the load during the outage. Time is
-// simulated, so the example runs in a blink.
-#include <surge/fmt.hpp>
+// A client before a flaky backend, on simulated time: an adaptive concurrency limit
+// (AIMD: +1 per call while busy, x0.9 on a failure or a call over 2 ms) sheds what the
+// backend cannot take; a circuit breaker stops calling it during an outage; a retry
+// budget (gRPC's retry throttling) keeps retries from multiplying the load meanwhile.
+#include <surge/fmt.hpp>  // fmt, and formatters for surge's types
 #include <surge/resilience/circuit_breaker.hpp>
+#include <surge/resilience/concurrency_limit.hpp>
 #include <surge/resilience/retry.hpp>
 
-#include <fmt/format.h>
 #include <chrono>
 #include <exception>
 #include <random>
 #include <stdexcept>
-#include <stop_token>
+#include <vector>
 
-namespace {
-struct sim_clock {  // simulated time: each request and each retry sleep moves it
-  using duration = std::chrono::nanoseconds;
-  using rep = duration::rep;
-  using period = duration::period;
-  using time_point = std::chrono::time_point<sim_clock>;
-  [[maybe_unused]] static constexpr bool is_steady = true;  // a Cpp17Clock member nothing here reads
+using namespace std::chrono_literals;
+
+struct sim_clock : std::chrono::steady_clock {  // simulated time: each tick and each retry sleep moves it
   static inline time_point t{};
   static time_point now() noexcept { return t; }
 };
 
-struct flaky_backend {  // fails every call while down, one call in ten otherwise
-  bool down = false;
-  int calls = 0;
-  std::minstd_rand rng{7};
-  int handle(int request) {
-    ++calls;
-    if (down || rng() % 10 == 0) throw std::runtime_error("backend unavailable");
-    return 2 * request;
-  }
-};
-}  // namespace
-
 int main() {
-  using namespace std::chrono_literals;
-  flaky_backend backend;
+  int backend_calls = 0;
+  const auto backend = [&](int request) {  // down from 100 to 200 ms
+    ++backend_calls;
+    if (const auto t = sim_clock::now().time_since_epoch(); t >= 100ms && t < 200ms) throw std::runtime_error("down");
+    return 2 * request;
+  };
   // [snippet: core]
+  surge::concurrency_limiter<surge::aimd_limit, sim_clock> limiter(
+      surge::aimd_limit({.initial = 10, .min = 5, .timeout = 2ms}));
   surge::circuit_breaker<sim_clock> breaker({.window_size = 20,
                                              .minimum_calls = 10,
                                              .wait_in_open = 20ms,
                                              .half_open_calls = 3,
                                              .on_state_change = [](auto from, auto to) {
-                                               fmt::print("  breaker {} -> {} at {}\n", from, to,
+                                               fmt::print("  breaker {} -> {} at {} ms\n", from, to,
                                                           sim_clock::now().time_since_epoch() / 1ms);
                                              }});
   surge::retry_budget budget(10, 0.1);  // retries stop once the tokens fall to half
-  const auto retryable = [](const std::exception_ptr& e) {
-    try {
-      std::rethrow_exception(e);
-    } catch (const surge::breaker_open&) {
-      return false;  // the breaker already knows: do not retry
-    } catch (...) {
-      return true;
-    }
-  };
+  // Retry while the breaker is closed; once it opens, it already knows: fail fast.
+  const auto retryable = [&](const std::exception_ptr&) { return breaker.state() == surge::breaker_state::closed; };
   const surge::retry_policy<surge::full_jitter_backoff, decltype(retryable)> policy{
       .max_attempts = 3, .backoff = {1ms, 10ms}, .retryable = retryable, .budget = &budget};
   // [/snippet]
-  const auto sim_sleep = [](std::chrono::nanoseconds d, const std::stop_token&) {
-    sim_clock::t += d;
-    return true;
-  };
+  // A retry's backoff passes at once in simulated time; true: slept the whole time (not stopped).
+  const auto sim_sleep = [](std::chrono::nanoseconds d, const std::stop_token&) { return (sim_clock::t += d, true); };
   std::mt19937_64 rng(1);  // the retry jitter's engine
-  int ok = 0, failed = 0;
-  for (int i = 0; i < 300; ++i, sim_clock::t += 1ms) {
-    backend.down = i >= 100 && i < 200;  // an outage of 100 ms in the middle
-    try {
-      // [snippet: core]
-      surge::retry(
-          policy, [&] { return breaker.call([&] { return backend.handle(i); }); }, sim_sleep, rng);
-      // [/snippet]
-      ++ok;
-    } catch (const std::exception&) {
-      ++failed;
+  int ok = 0, failed = 0, refused = 0, shed = 0, request = 0;
+  while (sim_clock::now().time_since_epoch() < 300ms) {
+    std::vector<std::pair<decltype(limiter)::token, sim_clock::time_point>> calls;  // completing this millisecond
+    for (int r = 0; r < 50; ++r, ++request) {  // 50 requests arrive each millisecond
+      auto token = limiter.try_acquire();
+      if (!token) {  // at the limit: shed at once rather than queue
+        ++shed;
+        continue;
+      }
+      try {
+        // [snippet: core]
+        surge::retry(
+            policy, [&] { return breaker.call([&] { return backend(request); }); }, sim_sleep, rng);
+        // [/snippet]
+        const auto latency = calls.size() < 30 ? 1ms : 5ms;  // the backend has 30 workers; more calls queue
+        calls.emplace_back(std::move(token), sim_clock::now() + latency);
+        ++ok;
+      } catch (const surge::breaker_open&) {
+        ++refused;  // the token is released without a sample
+      } catch (const std::exception&) {
+        ++failed;
+        token.dropped();
+      }
     }
+    sim_clock::t += 1ms;
+    for (auto& [token, done] : calls) token.success(done);
   }
-  fmt::print("{} requests ok, {} failed; the backend saw {} calls\n", ok, failed, backend.calls);
+  fmt::print("{} ok, {} failed, {} refused by the breaker, {} shed at the limit (now {}); {} backend calls\n", ok,
+             failed, refused, shed, limiter.limit(), backend_calls);
   fmt::print("{}\nretry budget: {:.1f} tokens\n", breaker.metrics(), budget.tokens());
 }

@@ -114,7 +114,8 @@ surge::task<int> fetch_with_retries(const auto& policy, surge::timer<>& timer) {
 
 void adaptive() {
   // [snippet: concurrency_limit]
-  surge::concurrency_limiter<surge::vegas_limit> limiter;   // or aimd_limit, gradient2_limit
+  // Vegas, fed once per sampling window (see "Feed the delay-based ones per window")
+  surge::concurrency_limiter<surge::windowed_limit<surge::vegas_limit>> limiter;
   if (auto token = limiter.try_acquire()) {                 // lock-free; empty when at the limit
     try {
       call_backend();

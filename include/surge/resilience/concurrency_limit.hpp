@@ -119,6 +119,12 @@ struct gradient2_limit_options {
 /// Deliberate difference: a sample with rtt <= 0 (a coarse clock) is ignored;
 /// Netflix divides by it and grows the limit.
 ///
+/// Feed it per window (windowed_limit<gradient2_limit>): per call, latency
+/// noise keeps it at min. It compares latency with its own long-term average,
+/// not with a no-load latency, so under sustained saturation it does not
+/// settle: the average follows the load-proportional latency and the limit
+/// climbs by up to smoothing · queue_size per update until max.
+///
 /// Complexity O(1). Not thread-safe (concurrency_limiter serialises
 /// on_sample). Bad options throw std::invalid_argument naming the field.
 class gradient2_limit {
@@ -200,6 +206,12 @@ struct vegas_limit_options {
 ///
 /// Deliberate differences: the probe jitter comes from a seeded generator
 /// (reproducible); a sample with rtt <= 0 is ignored (Netflix throws).
+///
+/// Feed it per window (windowed_limit<vegas_limit>): it then settles at the
+/// knee (throughput × no-load RTT) plus alpha..beta queued calls. Per call,
+/// latency noise makes the no-load RTT the fastest call ever seen and the
+/// limit falls to about beta; each probe under saturation takes a loaded RTT
+/// and may lift the limit by up to beta.
 ///
 /// Complexity O(1). Not thread-safe (concurrency_limiter serialises
 /// on_sample). Bad options throw std::invalid_argument naming the field.
@@ -284,13 +296,148 @@ class vegas_limit {
   std::int64_t noload_ = 0;
 };
 
-/// What concurrency_limiter needs of an algorithm: on_sample(rtt, inflight,
-/// dropped) and limit().
+namespace detail {
+
+/// d in nanoseconds, saturating at the range of std::chrono::nanoseconds.
+template <class Rep, class Period>
+constexpr std::chrono::nanoseconds saturating_ns(std::chrono::duration<Rep, Period> d) noexcept {
+  using ns = std::chrono::nanoseconds;
+  using wide = std::chrono::duration<long double, std::nano>;
+  const long double x = std::chrono::duration_cast<wide>(d).count();
+  if (!(x < static_cast<long double>(ns::max().count()))) return x != x ? ns::zero() : ns::max();
+  if (!(x > static_cast<long double>(ns::min().count()))) return ns::min();
+  return std::chrono::duration_cast<ns>(d);
+}
+
+/// a + b, saturating at the range of std::chrono::nanoseconds.
+constexpr std::chrono::nanoseconds saturating_add(std::chrono::nanoseconds a, std::chrono::nanoseconds b) noexcept {
+  using ns = std::chrono::nanoseconds;
+  if (b.count() > 0 && a > ns::max() - b) return ns::max();
+  if (b.count() < 0 && a < ns::min() - b) return ns::min();
+  return a + b;
+}
+
+}  // namespace detail
+
+/// The per-sample form of an algorithm: on_sample(rtt, inflight, dropped).
 template <class A>
-concept concurrency_limit_algorithm = requires(A& a, const A& ca, std::chrono::nanoseconds rtt, std::size_t inflight,
-                                               bool dropped) {
+concept concurrency_limit_sampled = requires(A& a, std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped) {
   a.on_sample(rtt, inflight, dropped);
+};
+
+/// The timed form: on_sample(rtt, inflight, dropped, end), `end` the call's
+/// end as nanoseconds since the limiter clock's epoch (windowed_limit).
+template <class A>
+concept concurrency_limit_timed = requires(A& a, std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped,
+                                           std::chrono::nanoseconds end) {
+  a.on_sample(rtt, inflight, dropped, end);
+};
+
+/// What concurrency_limiter needs of an algorithm: a const limit() and either
+/// form of on_sample (the timed one is preferred when both exist).
+template <class A>
+concept concurrency_limit_algorithm = requires(const A& ca) {
   { ca.limit() } -> std::convertible_to<std::size_t>;
+}
+&&(concurrency_limit_sampled<A> || concurrency_limit_timed<A>);
+
+/// Options of windowed_limit: Netflix WindowedLimit's builder defaults.
+struct windowed_limit_options {
+  std::chrono::nanoseconds min_window = std::chrono::seconds(1);  ///< shortest window, > 0
+  std::chrono::nanoseconds max_window = std::chrono::seconds(1);  ///< longest window, >= min_window
+  std::size_t window_size = 10;                                   ///< fewest samples for a window to count, >= 1
+  std::chrono::nanoseconds min_rtt_threshold = std::chrono::microseconds(100);  ///< shorter samples are ignored, >= 0
+};
+
+/// Feeds an algorithm once per sampling window instead of once per call,
+/// Netflix's WindowedLimit with its average sample window: each sample with
+/// rtt >= min_rtt_threshold joins the window (sum and minimum of the RTTs,
+/// most calls in flight, any drop). The sample that ends after the window's
+/// deadline closes it: the next deadline is its end +
+/// clamp(2 · the window's lowest RTT, min_window, max_window), and a window
+/// of at least window_size samples reaches the algorithm as one sample
+/// (mean RTT, most in flight, dropped if any was); a smaller one is discarded.
+/// The first sample closes the first window at once.
+///
+/// Why: Vegas and Gradient2 are written for one update per window (their
+/// defaults — a probe every 30 · limit updates, a long average over 600 —
+/// count windows). Fed every call, a backend's latency noise swamps the
+/// queueing signal (Vegas falls to about its beta, Gradient2 to its min) and
+/// their slow mechanisms run thousands of times too fast. Use
+/// `concurrency_limiter<windowed_limit<vegas_limit>>`.
+///
+/// Complexity O(1). Not thread-safe (concurrency_limiter serialises
+/// on_sample). Bad options throw std::invalid_argument naming the field.
+/// Times saturate at the range of std::chrono::nanoseconds.
+template <concurrency_limit_sampled Algorithm>
+class windowed_limit {
+ public:
+  using algorithm_type = Algorithm;
+  using options = windowed_limit_options;
+
+  /// Wraps `algorithm` (its options checked by its constructor).
+  explicit windowed_limit(Algorithm algorithm = Algorithm{}, const options& o = options{})
+      : o_(o), algo_(std::move(algorithm)) {
+    if (o.min_window <= std::chrono::nanoseconds::zero())
+      throw std::invalid_argument("surge::windowed_limit: options.min_window must be > 0");
+    if (o.max_window < o.min_window)
+      throw std::invalid_argument("surge::windowed_limit: options.max_window must be >= options.min_window");
+    if (o.window_size < 1) throw std::invalid_argument("surge::windowed_limit: options.window_size must be >= 1");
+    if (o.min_rtt_threshold < std::chrono::nanoseconds::zero())
+      throw std::invalid_argument("surge::windowed_limit: options.min_rtt_threshold must be >= 0");
+  }
+
+  /// One completed call ending at `end` (nanoseconds since the clock's
+  /// epoch); see the class comment.
+  void on_sample(std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped, std::chrono::nanoseconds end) {
+    if (rtt < o_.min_rtt_threshold) return;
+    sum_ += static_cast<double>(rtt.count());
+    ++count_;
+    min_rtt_ = std::min(min_rtt_, rtt);
+    max_inflight_ = std::max(max_inflight_, inflight);
+    dropped_ = dropped_ || dropped;
+    if (end <= next_update_) return;
+    const auto twice = min_rtt_ > std::chrono::nanoseconds::max() / 2 ? std::chrono::nanoseconds::max() : 2 * min_rtt_;
+    next_update_ = detail::saturating_add(end, std::clamp(twice, o_.min_window, o_.max_window));
+    const window w{sum_ / static_cast<double>(count_), count_, max_inflight_, dropped_};
+    sum_ = 0.0;
+    count_ = 0;
+    min_rtt_ = std::chrono::nanoseconds::max();
+    max_inflight_ = 0;
+    dropped_ = false;
+    if (w.count < o_.window_size) return;
+    ++windows_;
+    // the mean of values <= 2^63 - 1 may round up to 2^63 as a double: clamp to the largest double below it
+    const double mean = std::min(w.mean, 0x1.fffffffffffffp62);
+    algo_.on_sample(std::chrono::nanoseconds(static_cast<std::int64_t>(mean)), w.max_inflight, w.dropped);
+  }
+
+  /// The wrapped algorithm's limit. O(1).
+  [[nodiscard]] std::size_t limit() const noexcept(noexcept(std::declval<const Algorithm&>().limit())) {
+    return static_cast<std::size_t>(algo_.limit());
+  }
+  /// The wrapped algorithm (to read its state).
+  [[nodiscard]] const Algorithm& algorithm() const noexcept { return algo_; }
+  /// Windows passed to the algorithm so far.
+  [[nodiscard]] std::uint64_t windows() const noexcept { return windows_; }
+  [[nodiscard]] const options& config() const noexcept { return o_; }
+
+ private:
+  struct window {
+    double mean;
+    std::size_t count;
+    std::size_t max_inflight;
+    bool dropped;
+  };
+  options o_;
+  Algorithm algo_;
+  std::chrono::nanoseconds next_update_ = std::chrono::nanoseconds::min();
+  double sum_ = 0.0;
+  std::size_t count_ = 0;
+  std::chrono::nanoseconds min_rtt_ = std::chrono::nanoseconds::max();
+  std::size_t max_inflight_ = 0;
+  bool dropped_ = false;
+  std::uint64_t windows_ = 0;
 };
 
 /// An adaptive in-flight limit (Netflix's SimpleLimiter): try_acquire()
@@ -308,13 +455,18 @@ concept concurrency_limit_algorithm = requires(A& a, const A& ca, std::chrono::n
 /// under a mutex held for the algorithm's update only; ignore O(1), lock-free.
 /// Thread safety: every member is thread-safe; tokens are move-only and each
 /// used by one thread at a time.
+/// An Algorithm with the timed on_sample(rtt, inflight, dropped, end) gets
+/// the call's end (nanoseconds since Clock's epoch, saturating) as well.
 /// Bad input: the Algorithm's options are checked by its constructor. A clock
-/// reading earlier than the token's start gives rtt 0.
+/// reading earlier than the token's start gives rtt 0; an RTT or end beyond
+/// the range of std::chrono::nanoseconds saturates.
 template <class Algorithm, class Clock = std::chrono::steady_clock>
 class concurrency_limiter {
-  static_assert(concurrency_limit_algorithm<Algorithm>,
-                "surge::concurrency_limiter<Algorithm>: Algorithm needs on_sample(std::chrono::nanoseconds, "
-                "std::size_t, bool) and a const limit() convertible to std::size_t");
+  static_assert(
+      concurrency_limit_algorithm<Algorithm>,
+      "surge::concurrency_limiter<Algorithm>: Algorithm needs on_sample(std::chrono::nanoseconds, "
+      "std::size_t, bool) or on_sample(std::chrono::nanoseconds, std::size_t, bool, std::chrono::nanoseconds) "
+      "and a const limit() convertible to std::size_t");
 
  public:
   using algorithm_type = Algorithm;
@@ -367,9 +519,8 @@ class concurrency_limiter {
         : owner_(owner), start_(start), inflight_(inflight) {}
     void finish(time_point now, bool drop) {
       if (!owner_) return;
-      const auto rtt = now > start_ ? std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_)
-                                    : std::chrono::nanoseconds::zero();
-      std::exchange(owner_, nullptr)->sample(rtt, inflight_, drop);
+      const auto rtt = now > start_ ? detail::saturating_ns(now - start_) : std::chrono::nanoseconds::zero();
+      std::exchange(owner_, nullptr)->sample(rtt, inflight_, drop, detail::saturating_ns(now.time_since_epoch()));
     }
 
     concurrency_limiter* owner_ = nullptr;
@@ -417,10 +568,13 @@ class concurrency_limiter {
  private:
   void release() noexcept { inflight_.fetch_sub(1, std::memory_order_acq_rel); }
 
-  void sample(std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped) {
+  void sample(std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped, std::chrono::nanoseconds end) {
     release();
     const std::lock_guard lock(mutex_);
-    algo_.on_sample(rtt, inflight, dropped);
+    if constexpr (concurrency_limit_timed<Algorithm>)
+      algo_.on_sample(rtt, inflight, dropped, end);
+    else
+      algo_.on_sample(rtt, inflight, dropped);
     limit_.store(static_cast<std::size_t>(algo_.limit()), std::memory_order_relaxed);
   }
 
