@@ -9,7 +9,8 @@ set -euo pipefail
 
 packages=(g++ clang cmake ninja-build catch2 libfmt-dev
           libatomic-queue-dev libconcurrentqueue-dev libboost-dev libtbb-dev libasio-dev
-          pkg-config libhiredis-dev redis-server python3)
+          pkg-config libhiredis-dev redis-server python3
+          wrk nginx-light)  # wrk and nginx: the gateway example's demo (examples/gateway/demo.sh)
 if [[ $# -gt 0 ]]; then
   packages=("$@")
 fi

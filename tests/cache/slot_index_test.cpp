@@ -11,13 +11,17 @@
 TEST_CASE("slot_index sizes its table for the maximum entries", "[detail][slot_index]") {
   using surge::detail::slot_index;
   CHECK(slot_index::table_size(1) == 8);
-  CHECK(slot_index::table_size(6) == 8);
-  CHECK(slot_index::table_size(7) == 16);
-  CHECK(slot_index::table_size(65537) == 131072);
+  CHECK(slot_index::table_size(4) == 8);
+  CHECK(slot_index::table_size(5) == 16);
+  CHECK(slot_index::table_size(8) == 16);
+  CHECK(slot_index::table_size(9) == 32);
+  CHECK(slot_index::table_size(10'001) == 32'768);  // load at most 0.5
+  CHECK(slot_index::table_size(65537) == 262144);
   CHECK(slot_index::table_size(1'000'001) == 2'097'152);
+  CHECK(slot_index::table_size(std::size_t{1} << 30) == std::size_t{1} << 31);  // max_supported
   slot_index idx(100);
-  CHECK(idx.slot_count() == 128);
-  CHECK(idx.memory_bytes() == 128 * 8);
+  CHECK(idx.slot_count() == 256);
+  CHECK(idx.memory_bytes() == 256 * 8);
 }
 
 TEST_CASE("slot_index matches a map under random inserts and erases", "[detail][slot_index]") {

@@ -55,8 +55,8 @@ class lru_policy {
 /// indices, and found through an open-addressing index of 8-byte slots sized
 /// for the capacity. No operation allocates afterwards (only the user's key or
 /// value constructors may). `memory_bytes()` reports the fixed footprint; for
-/// `lru_cache<std::uint64_t, std::uint64_t>` it is 32 bytes per node plus 8 to
-/// 16 bytes of index per entry of capacity.
+/// `lru_cache<std::uint64_t, std::uint64_t>` it is 32 bytes per node plus 16
+/// to 32 bytes of index per entry of capacity.
 ///
 /// Options (`options{.ttl = ..., .on_evict = ...}` at construction):
 /// - TTL (`std::optional<duration>`; absent by default: nothing expires),
@@ -80,7 +80,7 @@ class lru_policy {
 /// temporary key; `get_or_insert_with` builds the Key only when inserting).
 ///
 /// Complexity: every operation is O(1) expected (one hash, probes of an index
-/// kept at most 80 % full); `clear`, `purge_expired`, `for_each` and the
+/// kept at most half full); `clear`, `purge_expired`, `for_each` and the
 /// destructor are O(capacity). Pointers and references returned by `get`,
 /// `peek` and `get_or_insert_with` stay valid until the next call that
 /// modifies the cache (`get` included: it may expire an entry).

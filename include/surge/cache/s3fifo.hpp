@@ -177,9 +177,9 @@ class s3fifo_policy {
 /// invalidation of returned pointers) is exactly as for lru_cache.
 ///
 /// Memory: nodes are 32 bytes for 8-byte keys and values (frequency and queue
-/// flag sit in the padding), plus 8 to 16 bytes of index per entry of
+/// flag sit in the padding), plus 16 to 32 bytes of index per entry of
 /// capacity, plus the ghost: for 90 % of the capacity, an 8-byte ring slot and
-/// 8 to 16 bytes of its own index per remembered hash (about 15 to 22 bytes
+/// 16 to 32 bytes of its own index per remembered hash (about 22 to 36 bytes
 /// per entry of capacity). All of it allocated at construction; no operation
 /// allocates afterwards.
 ///

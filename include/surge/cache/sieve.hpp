@@ -90,7 +90,7 @@ class sieve_policy {
 /// Everything else (storage, options, TTL, listener, heterogeneous lookup,
 /// exception guarantees, invalidation of returned pointers, memory) is exactly
 /// as for lru_cache: nodes are 32 bytes for 8-byte keys and values (the
-/// visited bit sits in the padding), plus 8 to 16 bytes of index per entry of
+/// visited bit sits in the padding), plus 16 to 32 bytes of index per entry of
 /// capacity; no allocation after construction.
 ///
 /// Complexity: O(1) expected for every operation; an eviction is O(1)

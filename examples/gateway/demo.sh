@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# The gateway demo, one command, everything on loopback:
+#
+#   examples/gateway/demo.sh [BUILD_DIR] [--duration S] [--quick] [--threads N]
+#                            [--connections C] [--wrk-threads N]
+#
+# 1. Starts four surge_gateway_backend processes and surge_gateway (cache,
+#    per-client limit, adaptive concurrency limit and retries on) on free
+#    ports, drives the gateway with wrk for S seconds (default 30), makes one
+#    backend fail halfway (POST /control?error_rate=1), and shows what
+#    surge_gateway_watch prints meanwhile: one line per second, then its
+#    summary (throughput, mean response time, Little's law, hit ratio, balance
+#    efficiency).
+# 2. The comparison: the same four backends behind surge_gateway (cache and
+#    limiter off) and behind nginx (plain proxy_pass to an upstream with
+#    keepalive, passive health checks max_fails=1 fail_timeout=10s, as many
+#    worker processes as the gateway has threads), the same wrk run against
+#    each: requests/s and p99; then the same with one backend answering 500 to
+#    everything: the failed (non-2xx) requests each proxy let through.
+#
+# Builds nothing: BUILD_DIR (default build/release) must hold the gateway
+# targets (cmake --build build/release --target surge_gateway
+# surge_gateway_backend surge_gateway_watch). Needs wrk and nginx (Debian:
+# apt-get install wrk nginx-light); exits 77 (skipped) without them. --quick
+# runs a few seconds per step (CI). Everything it starts is stopped on any exit.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+build="$repo/build/release"
+duration=30
+quick=0
+threads=2
+connections=64
+wrk_threads=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --duration) duration="$2"; shift 2 ;;
+    --quick) quick=1; shift ;;
+    --threads) threads="$2"; shift 2 ;;
+    --connections) connections="$2"; shift 2 ;;
+    --wrk-threads) wrk_threads="$2"; shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "demo.sh: unknown option $1" >&2; exit 2 ;;
+    *) build="$1"; shift ;;
+  esac
+done
+if [[ $quick -eq 1 ]]; then
+  duration=4
+fi
+for n in "$duration" "$threads" "$connections" "$wrk_threads"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "demo.sh: expected a positive whole number, not '$n'" >&2; exit 2; }
+done
+(( duration >= 2 )) || { echo "demo.sh: --duration must be at least 2 seconds" >&2; exit 2; }
+
+bin="$build/examples/gateway"
+for b in surge_gateway surge_gateway_backend surge_gateway_watch; do
+  [[ -x "$bin/$b" ]] || { echo "demo.sh: $bin/$b not found: build the gateway targets first (see the top of this script)" >&2; exit 2; }
+done
+wrk=$(command -v wrk || true)
+nginx=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
+if [[ -z "$wrk" || -z "$nginx" ]]; then
+  echo "demo.sh: skipped: needs wrk and nginx (apt-get install wrk nginx-light)"
+  exit 77
+fi
+
+# ---- processes: everything started is remembered and stopped on exit --------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/surge-gateway-demo.XXXXXX")
+pids=()
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME CMD...: runs CMD in the background and waits (10 s at most) for
+# its first line "listening on <port>"; sets $port.
+start() {
+  local name="$1"; shift
+  : >"$tmp/$name.out"
+  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  pids+=($!)
+  local pid=$! i
+  for ((i = 0; i < 200; i++)); do
+    if read -r line <"$tmp/$name.out" 2>/dev/null && [[ "$line" =~ ^listening\ on\ ([0-9]+)$ ]]; then
+      port="${BASH_REMATCH[1]}"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "demo.sh: $name did not start:" >&2
+  cat "$tmp/$name.err" >&2
+  exit 1
+}
+
+# http METHOD PORT TARGET: one request to 127.0.0.1:PORT with bash's /dev/tcp
+# (no curl needed); prints the body.
+http() {
+  local reply
+  exec 3<>"/dev/tcp/127.0.0.1/$2"
+  printf '%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' "$1" "$3" >&3
+  reply=$(timeout 5 cat <&3 || true)
+  exec 3<&-
+  printf '%s\n' "${reply#*$'\r\n\r\n'}"
+}
+
+# free_port: a loopback port nothing listens on (for nginx, which cannot
+# report an ephemeral one).
+free_port() {
+  local p
+  for ((;;)); do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# wait_port PORT: until something accepts connections there (10 s at most).
+wait_port() {
+  local i
+  for ((i = 0; i < 200; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# ---- wrk and its figures -----------------------------------------------------
+wrk_cmd=("$wrk" -t"$wrk_threads" -c"$connections" -d"${duration}s" --latency)
+# run_wrk NAME URL [wrk options...]: wrk's report goes to $tmp/NAME.wrk
+run_wrk() {
+  local name="$1" url="$2"; shift 2
+  timeout $((duration + 30)) "${wrk_cmd[@]}" "$@" "$url" >"$tmp/$name.wrk" 2>&1 || {
+    echo "demo.sh: wrk failed:" >&2; cat "$tmp/$name.wrk" >&2; exit 1; }
+}
+# wrk_field NAME FIELD: rps | p99_ms | requests | non2xx | errors
+wrk_field() {
+  local f="$tmp/$1.wrk"
+  case "$2" in
+    rps) awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$f" ;;
+    p99_ms) awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+                 m = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : 1;
+                 printf "%.2f", v * m }' "$f" ;;
+    requests) awk '/ requests in / {print $1}' "$f" ;;
+    non2xx) awk '/Non-2xx or 3xx responses:/ {n = $NF} END {print n + 0}' "$f" ;;
+    errors) awk '/Socket errors:/ {gsub(",", ""); n = $4 + $6 + $8 + $10} END {print n + 0}' "$f" ;;
+  esac
+}
+
+# ---- the four backends -------------------------------------------------------
+backend_ports=()
+for i in 1 2 3 4; do
+  start "backend$i" "$bin/surge_gateway_backend" --latency 1 --jitter 1 --threads 1 --name "backend-$i"
+  backend_ports+=("$port")
+done
+backends=$(printf '127.0.0.1:%s,' "${backend_ports[@]}")
+backends=${backends%,}
+failing=${backend_ports[3]}
+echo "backends (latency 1 ms + up to 1 ms jitter): $backends"
+echo "wrk: ${wrk_cmd[*]##*/} (wrk $("$wrk" -v 2>&1 | awk 'NR == 1 {print $2}'))"
+
+# ---- 1. the gateway with everything on, one backend failing halfway ----------
+start gateway "$bin/surge_gateway" --backends "$backends" --threads "$threads" --balancer p2c \
+  --cache on --cache-ttl-ms 1000 --cache-capacity 10000 \
+  --limit on --rate 5000 --burst 500 --client-header X-Client --adaptive on --retries 1
+gateway_port=$port
+# 20000 distinct paths (the cache holds half), 16 well-behaved clients and one
+# greedy one that sends every fourth request (the per-client limit answers 429)
+cat >"$tmp/showcase.lua" <<'EOF'
+local n = 0
+request = function()
+  n = n + 1
+  local client = (n % 4 == 0) and "greedy" or ("client-" .. (math.floor(n / 4) % 16))
+  return wrk.format("GET", "/item/" .. math.random(0, 19999), { ["X-Client"] = client })
+end
+EOF
+echo
+echo "== 1. surge_gateway on :$gateway_port, $threads threads: cache (TTL 1 s), per-client limit (5000/s, burst 500),"
+echo "      adaptive concurrency limit, p2c, breakers, 1 retry; 20000 paths, 17 clients (one greedy);"
+echo "      backend :$failing answers 500 to everything from t = $((duration / 2)) s"
+run_wrk showcase "http://127.0.0.1:$gateway_port/" -s "$tmp/showcase.lua" &
+wrk_pid=$!
+pids+=("$wrk_pid")
+"$bin/surge_gateway_watch" --gateway "127.0.0.1:$gateway_port" --duration $((duration - 1)) &
+watch_pid=$!
+pids+=("$watch_pid")
+sleep $((duration / 2))
+http POST "$failing" "/control?error_rate=1" >/dev/null
+wait "$watch_pid"
+wait "$wrk_pid"
+echo "  wrk saw: $(wrk_field showcase requests) requests, $(wrk_field showcase rps) req/s, p99 $(wrk_field showcase p99_ms) ms," \
+     "$(wrk_field showcase non2xx) non-2xx (429 from the limit, 500s the retries could not hide), $(wrk_field showcase errors) socket errors"
+http POST "$failing" "/control?error_rate=0" >/dev/null
+
+# ---- 2. surge_gateway vs nginx ---------------------------------------------------
+start gateway_plain "$bin/surge_gateway" --backends "$backends" --threads "$threads" --balancer p2c \
+  --cache off --limit off --adaptive off --retries 1
+plain_port=$port
+nginx_port=$(free_port)
+mkdir -p "$tmp/nginx"
+{
+  echo "worker_processes $threads;"
+  [[ $(id -u) -eq 0 ]] && echo "user root;"  # workers run as the current user
+  echo "pid $tmp/nginx/nginx.pid;"
+  echo "error_log $tmp/nginx/error.log warn;"
+  echo "events { worker_connections 4096; }"
+  echo "http {"
+  echo "  access_log off;"
+  for t in client_body proxy fastcgi uwsgi scgi; do echo "  ${t}_temp_path $tmp/nginx/$t;"; done
+  echo "  keepalive_requests 1000000;"
+  echo "  upstream backends {"
+  for p in "${backend_ports[@]}"; do echo "    server 127.0.0.1:$p max_fails=1 fail_timeout=10s;"; done
+  echo "    keepalive 64;"
+  echo "    keepalive_requests 1000000;"
+  echo "  }"
+  echo "  server {"
+  echo "    listen 127.0.0.1:$nginx_port;"
+  echo "    location / {"
+  echo "      proxy_pass http://backends;"
+  echo "      proxy_http_version 1.1;"
+  echo "      proxy_set_header Connection \"\";"
+  echo "    }"
+  echo "  }"
+  echo "}"
+} >"$tmp/nginx/nginx.conf"
+"$nginx" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" -g 'daemon off;' \
+  >"$tmp/nginx.out" 2>&1 &
+pids+=($!)
+wait_port "$nginx_port" || { echo "demo.sh: nginx did not start:" >&2; cat "$tmp/nginx.out" "$tmp/nginx/error.log" >&2; exit 1; }
+
+proxies=(surge_gateway nginx)
+declare -A url=([surge_gateway]="http://127.0.0.1:$plain_port/" [nginx]="http://127.0.0.1:$nginx_port/")
+# Per proxy: a warm-up second (so its upstream connections are open), the
+# healthy run, then the run with one backend answering 500 to everything.
+for p in "${proxies[@]}"; do
+  timeout 10 "$wrk" -t1 -c"$connections" -d1s "${url[$p]}" >/dev/null 2>&1 || true
+  run_wrk "healthy_$p" "${url[$p]}"
+  http POST "$failing" "/control?error_rate=1" >/dev/null
+  run_wrk "failing_$p" "${url[$p]}"
+  http POST "$failing" "/control?error_rate=0" >/dev/null
+done
+http POST "$failing" "/control?error_rate=0" >/dev/null
+
+echo
+echo "== 2. the same four backends behind surge_gateway (cache and limiter off; p2c, breakers, 1 retry)"
+echo "      and behind nginx $("$nginx" -v 2>&1 | sed 's/.*nginx\///') (proxy_pass, upstream keepalive 64, max_fails=1 fail_timeout=10s);"
+echo "      $threads gateway threads = $threads nginx workers; each: ${wrk_cmd[*]##*/} URL"
+printf '%-15s %10s %10s %12s %12s %9s\n' proxy "req/s" "p99 (ms)" requests "failed" "failed %"
+for run in healthy failing; do
+  if [[ $run == failing ]]; then
+    echo "-- backend :$failing answers 500 to every request (from the start of the run)"
+  else
+    echo "-- all four backends healthy"
+  fi
+  for p in "${proxies[@]}"; do
+    n=$(wrk_field "${run}_$p" requests)
+    bad=$(( $(wrk_field "${run}_$p" non2xx) + $(wrk_field "${run}_$p" errors) ))
+    printf '%-15s %10s %10s %12s %12s %8.2f%%\n' "$p" "$(wrk_field "${run}_$p" rps)" \
+      "$(wrk_field "${run}_$p" p99_ms)" "$n" "$bad" "$(awk -v b="$bad" -v n="$n" 'BEGIN {print n ? 100 * b / n : 0}')"
+  done
+done
+g=$(wrk_field healthy_surge_gateway rps); n=$(wrk_field healthy_nginx rps)
+gp=$(wrk_field healthy_surge_gateway p99_ms); np=$(wrk_field healthy_nginx p99_ms)
+echo "surge_gateway / nginx, healthy: requests/s $(awk -v a="$g" -v b="$n" 'BEGIN {printf "%.2fx", b ? a / b : 0}')," \
+     "p99 $(awk -v a="$gp" -v b="$np" 'BEGIN {printf "%.2fx", b ? a / b : 0}') (failed = non-2xx answers + socket errors, as wrk counts them)"

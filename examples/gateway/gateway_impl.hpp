@@ -1,0 +1,553 @@
+// gateway_server's member definitions (included at the end of gateway.hpp).
+#ifndef SURGE_EXAMPLES_GATEWAY_GATEWAY_IMPL_HPP
+#define SURGE_EXAMPLES_GATEWAY_GATEWAY_IMPL_HPP
+
+#include <cmath>
+#include <cstdio>
+#include <span>
+
+namespace gateway {
+
+namespace detail {
+
+/// "a.b.c.d:port" as an endpoint; throws std::invalid_argument naming `what`.
+inline tcp::endpoint parse_endpoint(const std::string& s, const char* what) {
+  const std::size_t colon = s.rfind(':');
+  const auto port =
+      colon == std::string::npos ? std::nullopt : parse_number<unsigned>(std::string_view(s).substr(colon + 1));
+  error_code ec;
+  const auto addr =
+      colon == std::string::npos ? asio::ip::address_v4{} : asio::ip::make_address_v4(s.substr(0, colon), ec);
+  if (!port || *port == 0 || *port > 65535 || ec)
+    throw std::invalid_argument(std::string(what) + ": \"" + s + "\" is not an IPv4 address:port");
+  return {addr, static_cast<std::uint16_t>(*port)};
+}
+
+/// Hop-by-hop headers: never forwarded (RFC 9110 7.6.1).
+inline bool hop_by_hop(http::field f) noexcept {
+  switch (f) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::proxy_authorization:
+    case http::field::proxy_authenticate:
+      return true;
+    default:
+      return false;
+  }
+}
+
+template <class Fields>
+void strip_hop_by_hop(Fields& fields) {
+  for (auto it = fields.begin(); it != fields.end();) {
+    if (hop_by_hop(it->name()))
+      it = fields.erase(it);
+    else
+      ++it;
+  }
+}
+
+inline void append_double(std::string& out, double v) {
+  char buf[64];
+  const int n = std::snprintf(buf, sizeof buf, "%.9g", v);
+  out.append(buf, static_cast<std::size_t>(n > 0 ? n : 0));
+}
+
+}  // namespace detail
+
+inline gateway_server::gateway_server(gateway_options o) : o_(std::move(o)), pool_(o_.threads) {
+  check_options();
+  const std::size_t n = o_.backends.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    surge::circuit_breaker_options b = o_.breaker;
+    b.on_state_change = [this, i, user = o_.breaker.on_state_change](surge::breaker_state from,
+                                                                     surge::breaker_state to) {
+      set_down(i, to == surge::breaker_state::open || to == surge::breaker_state::forced_open);
+      if (user) user(from, to);
+    };
+    backends_.push_back(
+        std::make_unique<backend>(o_.backends[i], detail::parse_endpoint(o_.backends[i], "backends"), std::move(b)));
+  }
+  switch (o_.balancer) {
+    case balancer_kind::p2c:
+      p2c_ = std::make_unique<surge::power_of_two_choices>(n);
+      break;
+    case balancer_kind::maglev:
+      maglev_ = std::make_unique<surge::maglev<>>(n);
+      break;
+    case balancer_kind::wrr:
+      wrr_ = std::make_unique<surge::shared_weighted_round_robin>(n);
+      break;
+    case balancer_kind::least_conn:
+      least_ = std::make_unique<surge::least_connections>(n);
+      break;
+  }
+  const time_point now = o_.clock();
+  if (o_.cache) cache_ = std::make_unique<cache_type>(o_.cache_capacity);
+  if (o_.limit) keyed_ = std::make_unique<keyed_type>(surge::token_bucket<>(o_.rate, o_.burst, now), o_.limit_max_keys);
+  if (o_.adaptive) limiter_ = std::make_unique<limiter_type>(surge::aimd_limit(o_.adaptive_limit));
+  budget_ = std::make_unique<surge::retry_budget>(o_.retry_budget_tokens, o_.retry_budget_ratio);
+  meter_ = std::make_unique<surge::rate_meter<>>(surge::rate_meter_options{}, now);
+  for (std::size_t i = 0; i < o_.threads; ++i) workers_.push_back(std::make_unique<worker>(n));
+  pool_.start(o_.port, [this](tcp::socket s, std::size_t w) {
+    asio::co_spawn(s.get_executor(), session(std::move(s), w), asio::detached);
+  });
+}
+
+inline void gateway_server::check_options() const {
+  const auto bad = [](const std::string& what) { throw std::invalid_argument("gateway_options: " + what); };
+  if (o_.backends.empty() || o_.backends.size() > 64) bad("backends must hold 1 to 64 addresses");
+  if (!o_.clock) bad("clock must be set");
+  if (o_.cache_ttl.count() <= 0) bad("cache_ttl must be > 0");
+  if (o_.cache && o_.cache_capacity == 0) bad("cache_capacity must be >= 1");
+  if (o_.client_header.empty()) bad("client_header must not be empty");
+  if (o_.header_limit < 256) bad("header_limit must be >= 256");
+  if (o_.idle_timeout.count() <= 0) bad("idle_timeout must be > 0");
+  if (o_.connect_timeout.count() <= 0) bad("connect_timeout must be > 0");
+  if (o_.upstream_timeout.count() <= 0) bad("upstream_timeout must be > 0");
+  if (o_.retries > 16) bad("retries must be <= 16");
+  // rate, burst, limit_max_keys, the breaker, adaptive and retry budget
+  // options are checked by surge's own constructors
+}
+
+inline void gateway_server::stop() {
+  pool_.stop([this] {
+    // pooled connections belong to the contexts about to go
+    for (auto& w : workers_)
+      for (auto& per_backend : w->idle) per_backend.clear();
+  });
+}
+
+inline std::uint64_t gateway_server::backend_requests(std::size_t i) const {
+  std::uint64_t sum = 0;
+  for (const auto& w : workers_) sum += w->backend_requests.at(i).get();
+  return sum;
+}
+
+inline std::uint64_t gateway_server::requests(outcome o) const {
+  std::uint64_t sum = 0;
+  for (const auto& w : workers_) sum += w->outcomes[static_cast<std::size_t>(o)].get();
+  return sum;
+}
+
+// ---- balancing -------------------------------------------------------------
+
+inline void gateway_server::set_down(std::size_t i, bool down) {
+  backend& b = *backends_[i];
+  if (down) {
+    const auto wait = std::chrono::duration_cast<clock_type::duration>(o_.breaker.wait_in_open);
+    b.revive_at.store((o_.clock() + wait).time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  if (b.down.exchange(down) == down) return;
+  down_count_.fetch_add(down ? 1 : std::size_t(-1), std::memory_order_relaxed);
+  if (p2c_) p2c_->set_healthy(i, !down);
+  if (maglev_) maglev_->set_healthy(i, !down);
+  if (wrr_) wrr_->set_healthy(i, !down);
+  if (least_) least_->set_healthy(i, !down);
+}
+
+// A backend whose breaker opened is out of the balancer until its wait is
+// over; then it is back in, and the breaker's own half-open probes decide.
+inline void gateway_server::revive_due(time_point now) {
+  if (down_count_.load(std::memory_order_relaxed) == 0) return;
+  const auto t = now.time_since_epoch().count();
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    backend& b = *backends_[i];
+    if (b.down.load(std::memory_order_relaxed) && b.revive_at.load(std::memory_order_relaxed) < t) set_down(i, false);
+  }
+}
+
+inline surge::backend_lease gateway_server::pick(std::string_view path, std::size_t& index) {
+  if (p2c_) {
+    surge::backend_lease l = p2c_->pick();
+    index = l.index();
+    return l;
+  }
+  if (least_) {
+    surge::backend_lease l = least_->pick();
+    index = l.index();
+    return l;
+  }
+  index = maglev_ ? maglev_->pick(path) : wrr_->pick();
+  return {};
+}
+
+inline std::optional<gateway_server::choice> gateway_server::choose(std::string_view path, std::uint64_t tried,
+                                                                    time_point now) {
+  revive_due(now);
+  const std::size_t n = backends_.size();
+  choice c;
+  std::size_t start = 0;
+  // the balancer's choice, twice if it repeats an already tried backend
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    c.lease = pick(path, c.index);
+    if (c.index >= n) break;
+    start = c.index;
+    if ((tried >> c.index) & 1u) continue;
+    c.permit = backends_[c.index]->breaker.try_acquire(now);
+    if (c.permit) return c;
+  }
+  // then the others in turn (a breaker that refuses is skipped)
+  c.lease = {};
+  for (std::size_t k = 1; k <= n; ++k) {
+    const std::size_t i = (start + k) % n;
+    if ((tried >> i) & 1u) continue;
+    c.permit = backends_[i]->breaker.try_acquire(now);
+    if (c.permit) {
+      c.index = i;
+      return c;
+    }
+  }
+  return std::nullopt;
+}
+
+// ---- upstream ----------------------------------------------------------------
+
+inline asio::awaitable<gateway_server::upstream_result> gateway_server::exchange(worker& w, std::size_t i,
+                                                                                 const request& req) {
+  upstream_result r;
+  auto& idle = w.idle[i];
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    stream_ptr conn;
+    bool reused = false;
+    if (!idle.empty()) {
+      conn = std::move(idle.back());
+      idle.pop_back();
+      reused = true;
+    } else {
+      conn = std::make_unique<upstream>(co_await asio::this_coro::executor);
+      conn->stream.expires_after(o_.connect_timeout);
+      co_await conn->stream.async_connect(backends_[i]->endpoint, await_ec(r.ec));
+      if (r.ec) co_return r;
+      conn->stream.socket().set_option(tcp::no_delay(true), r.ec);
+    }
+    conn->stream.expires_after(o_.upstream_timeout);
+    co_await http::async_write(conn->stream, req, await_ec(r.ec));
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(64 * 1024 * 1024);
+    if (req.method() == http::verb::head) parser.skip(true);
+    if (!r.ec) co_await http::async_read(conn->stream, conn->buffer, parser, await_ec(r.ec));
+    // a pooled connection the backend closed meanwhile fails before any
+    // answer: the others pooled with it are as old, so drop them all and try
+    // once more on a fresh connection (the request was not seen)
+    if (r.ec && reused &&
+        (r.ec == http::error::end_of_stream || r.ec == asio::error::connection_reset ||
+         r.ec == asio::error::broken_pipe || r.ec == asio::error::eof)) {
+      idle.clear();
+      continue;
+    }
+    if (r.ec) co_return r;
+    r.res = parser.release();
+    if (r.res.keep_alive() && conn->buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {
+      conn->stream.expires_never();
+      idle.push_back(std::move(conn));
+    }
+    co_return r;
+  }
+  co_return r;
+}
+
+// ---- the request path ----------------------------------------------------------
+
+inline gateway_server::response gateway_server::reply(const request& req, http::status s, std::string_view body) const {
+  response res(s, req.version());
+  res.set(http::field::server, "surge_gateway");
+  res.set(http::field::content_type, "text/plain");
+  res.body() = std::string(body);
+  res.prepare_payload();
+  return res;
+}
+
+inline void gateway_server::count(worker& w, outcome o, time_point start, time_point now) {
+  w.outcomes[static_cast<std::size_t>(o)].add();
+  const auto ns = now > start ? std::chrono::duration_cast<std::chrono::nanoseconds>(now - start).count() : 0;
+  w.latency.record(ns);
+  w.latency_sum_ns.add(static_cast<std::uint64_t>(ns));
+  meter_->mark(1, now);
+}
+
+inline asio::awaitable<gateway_server::response> gateway_server::handle(worker& w, request& req,
+                                                                        const std::string& peer) {
+  const time_point start = o_.clock();
+  const std::string_view target = sv(req.target());
+  const unsigned version = req.version();
+
+  // 1. adaptive concurrency limit, in front of everything
+  limiter_type::token token;
+  if (limiter_) {
+    token = limiter_->try_acquire(start);
+    if (!token) {
+      count(w, outcome::shed, start);
+      co_return reply(req, http::status::service_unavailable, "overloaded: concurrency limit reached\n");
+    }
+  }
+  w.inflight.add();
+  struct inflight_guard {
+    counter& c;
+    ~inflight_guard() { c.sub(); }
+  } guard{w.inflight};
+
+  // 2. per-client rate limit
+  if (keyed_) {
+    const auto it = req.find(o_.client_header);
+    std::string key = it != req.end() ? std::string(sv(it->value())) : peer;
+    if (!keyed_->try_acquire(key, 1, start)) {
+      const auto wait = keyed_->time_until_available(key, 1, start);
+      const double secs = std::chrono::duration<double>(wait).count();
+      const long long retry_after = std::max(1LL, static_cast<long long>(std::ceil(std::min(secs, 1e9))));
+      w.limiter_rejections.add();
+      token.ignore();
+      response res = reply(req, http::status::too_many_requests, "rate limited\n");
+      res.set(http::field::retry_after, std::to_string(retry_after));
+      count(w, outcome::limited, start);
+      co_return res;
+    }
+  }
+
+  // 3. the response cache (GET only)
+  const bool cacheable = cache_ && req.method() == http::verb::get;
+  std::string cache_key;
+  if (cacheable) {
+    cache_key = std::string(target);
+    if (auto hit = cache_->get(cache_key)) {
+      if ((*hit)->expires > start) {
+        w.cache_hits.add();
+        response res = (*hit)->res;
+        res.version(req.version());
+        res.set("X-Cache", "HIT");
+        token.ignore();
+        count(w, outcome::ok, start);
+        co_return res;
+      }
+      cache_->erase(cache_key);
+    }
+    w.cache_misses.add();
+  }
+
+  // 4-6. balancer, breakers, retries
+  const std::string_view path = target.substr(0, target.find('?'));
+  const bool retryable = idempotent(req.method());
+  const std::size_t attempts = retryable ? 1 + o_.retries : 1;
+  detail::strip_hop_by_hop(req);
+  req.keep_alive(true);
+  req.version(11);
+  std::uint64_t tried = 0;
+  std::optional<upstream_result> last;
+  bool failed = true;
+  for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
+    std::optional<choice> c = choose(path, tried, o_.clock());
+    if (!c) break;
+    if (attempt > 0) w.retries.add();
+    tried |= std::uint64_t{1} << c->index;
+    w.backend_requests[c->index].add();
+    w.backend_inflight[c->index].add();
+    upstream_result r = co_await exchange(w, c->index, req);
+    w.backend_inflight[c->index].sub();
+    const time_point now = o_.clock();
+    failed = r.ec || r.res.result_int() >= 500;
+    if (failed)
+      c->permit.failure(now);
+    else
+      c->permit.success(now);
+    last = std::move(r);
+    if (!failed) {
+      budget_->on_success();
+      break;
+    }
+    if (attempt + 1 == attempts) break;
+    if (!budget_->on_failure()) {
+      w.budget_exhausted.add();
+      break;
+    }
+  }
+
+  req.version(version);
+  const time_point end = o_.clock();
+  if (!last)
+    token.ignore();  // nothing was sent: says nothing about latency
+  else if (failed)
+    token.dropped(end);
+  else
+    token.success(end);
+  if (!last) {
+    count(w, outcome::unavailable, start, end);
+    co_return reply(req, http::status::service_unavailable, "no backend available (all circuit breakers open)\n");
+  }
+  if (last->ec) {
+    count(w, outcome::error, start, end);
+    co_return reply(req, http::status::bad_gateway, "backend failed: " + last->ec.message() + "\n");
+  }
+  response res = std::move(last->res);
+  detail::strip_hop_by_hop(res);
+  res.version(version);
+  // the body is whole now: Content-Length replaces any chunked framing (a
+  // HEAD answer keeps the backend's length of the body it did not send)
+  if (req.method() != http::verb::head) res.prepare_payload();
+  if (cacheable) {
+    res.set("X-Cache", "MISS");
+    if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body)
+      cache_->put(cache_key, std::make_shared<const cached_response>(cached_response{
+                                 res, end + std::chrono::duration_cast<clock_type::duration>(o_.cache_ttl)}));
+  }
+  count(w, failed ? outcome::error : outcome::ok, start, end);
+  co_return res;
+}
+
+inline asio::awaitable<void> gateway_server::session(tcp::socket socket, std::size_t wi) {
+  worker& w = *workers_[wi];
+  error_code ec;
+  const auto remote = socket.remote_endpoint(ec);
+  const std::string peer = ec ? std::string("unknown") : remote.address().to_string();
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o_.header_limit, UINT32_MAX)));
+    parser.body_limit(o_.body_limit);
+    stream.expires_after(o_.idle_timeout);
+    co_await http::async_read(stream, buffer, parser, await_ec(ec));
+    if (ec) {
+      // a malformed or oversized request gets an answer, then the connection
+      // closes; a timeout, a reset or a close just ends it
+      if (ec.category() != http::make_error_code(http::error::bad_method).category() ||
+          ec == http::error::end_of_stream || ec == http::error::partial_message)
+        break;
+      const time_point start = o_.clock();
+      http::status s = http::status::bad_request;
+      if (ec == http::error::header_limit) s = http::status::request_header_fields_too_large;
+      if (ec == http::error::body_limit) s = http::status::payload_too_large;
+      response res(s, 11);
+      res.set(http::field::server, "surge_gateway");
+      res.set(http::field::content_type, "text/plain");
+      res.body() = "bad request: " + ec.message() + "\n";
+      res.keep_alive(false);
+      res.prepare_payload();
+      count(w, outcome::bad_request, start);
+      stream.expires_after(std::chrono::seconds(5));
+      co_await http::async_write(stream, res, await_ec(ec));
+      break;
+    }
+    request req = parser.release();
+    const bool keep = req.keep_alive();
+    response res;
+    if (req.target() == "/metrics" && req.method() == http::verb::get)
+      res = metrics_response(req);
+    else
+      res = co_await handle(w, req, peer);
+    res.keep_alive(keep);
+    stream.expires_after(o_.idle_timeout);
+    co_await http::async_write(stream, res, await_ec(ec));
+    if (ec || !keep) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+// ---- /metrics ----------------------------------------------------------------------
+
+inline gateway_server::response gateway_server::metrics_response(const request& req) const {
+  response res(http::status::ok, req.version());
+  res.set(http::field::server, "surge_gateway");
+  res.set(http::field::content_type, "text/plain; version=0.0.4");
+  res.body() = metrics_text();
+  res.prepare_payload();
+  return res;
+}
+
+inline std::string gateway_server::metrics_text() const {
+  std::string out;
+  out.reserve(4096);
+  const auto head = [&out](const char* name, const char* type, const char* help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+  };
+  const auto line = [&out](const std::string& name, double v) {
+    out += name;
+    out += ' ';
+    detail::append_double(out, v);
+    out += '\n';
+  };
+  const auto sum = [this](auto member) {
+    std::uint64_t s = 0;
+    for (const auto& w : workers_) s += ((*w).*member).get();
+    return s;
+  };
+
+  head("surge_gateway_requests_total", "counter", "Requests answered, by outcome (/metrics not counted).");
+  for (std::size_t i = 0; i < outcome_names.size(); ++i)
+    line(std::string("surge_gateway_requests_total{outcome=\"") + outcome_names[i] + "\"}",
+         static_cast<double>(requests(static_cast<outcome>(i))));
+
+  surge::latency_histogram merged;
+  for (const auto& w : workers_) merged.merge(w->latency);
+  head("surge_gateway_latency_seconds", "summary", "Time from a request's arrival to its answer.");
+  constexpr std::array<std::pair<const char*, double>, 4> quantiles{
+      {{"0.5", 50.0}, {"0.9", 90.0}, {"0.99", 99.0}, {"0.999", 99.9}}};
+  for (const auto& [label, p] : quantiles)
+    line(std::string("surge_gateway_latency_seconds{quantile=\"") + label + "\"}",
+         static_cast<double>(merged.value_at_percentile(p)) * 1e-9);
+  line("surge_gateway_latency_seconds_sum", static_cast<double>(sum(&worker::latency_sum_ns)) * 1e-9);
+  line("surge_gateway_latency_seconds_count", static_cast<double>(merged.count()));
+
+  head("surge_gateway_throughput_rps", "gauge", "Requests answered per second (sliding window).");
+  line("surge_gateway_throughput_rps", meter_->rate(o_.clock()));
+
+  std::vector<std::uint64_t> per_backend(backends_.size());
+  head("surge_gateway_backend_requests_total", "counter", "Attempts sent to each backend (retries included).");
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    per_backend[i] = backend_requests(i);
+    line("surge_gateway_backend_requests_total{backend=\"" + backends_[i]->address + "\"}",
+         static_cast<double>(per_backend[i]));
+  }
+  head("surge_gateway_backend_inflight", "gauge", "Attempts in flight to each backend.");
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    std::uint64_t s = 0;
+    for (const auto& w : workers_) s += w->backend_inflight[i].get();
+    line("surge_gateway_backend_inflight{backend=\"" + backends_[i]->address + "\"}", static_cast<double>(s));
+  }
+  head("surge_gateway_backend_breaker_state", "gauge", "1 for each backend's current circuit breaker state.");
+  for (std::size_t i = 0; i < backends_.size(); ++i) {
+    const surge::breaker_state st = backends_[i]->breaker.state();
+    for (auto s : {surge::breaker_state::closed, surge::breaker_state::open, surge::breaker_state::half_open})
+      line("surge_gateway_backend_breaker_state{backend=\"" + backends_[i]->address + "\",state=\"" +
+               std::string(surge::to_string(s)) + "\"}",
+           st == s ? 1.0 : 0.0);
+  }
+  head("surge_gateway_balance_efficiency", "gauge", "Mean / max requests per backend (1 is perfectly even).");
+  line("surge_gateway_balance_efficiency", surge::balance_efficiency(std::span<const std::uint64_t>(per_backend)));
+
+  head("surge_gateway_concurrency_limit", "gauge", "The adaptive concurrency limit (0 when off).");
+  line("surge_gateway_concurrency_limit", static_cast<double>(concurrency_limit()));
+  head("surge_gateway_inflight", "gauge", "Requests in flight past the concurrency limiter.");
+  line("surge_gateway_inflight", static_cast<double>(sum(&worker::inflight)));
+
+  const std::uint64_t hits = sum(&worker::cache_hits), misses = sum(&worker::cache_misses);
+  head("surge_gateway_cache_hits_total", "counter", "GET requests answered from the cache.");
+  line("surge_gateway_cache_hits_total", static_cast<double>(hits));
+  head("surge_gateway_cache_misses_total", "counter", "GET requests the cache could not answer.");
+  line("surge_gateway_cache_misses_total", static_cast<double>(misses));
+  head("surge_gateway_cache_hit_ratio", "gauge", "hits / (hits + misses).");
+  line("surge_gateway_cache_hit_ratio", surge::hit_ratio(hits, misses));
+
+  head("surge_gateway_limiter_rejections_total", "counter", "Requests refused with 429 by the per-client limit.");
+  line("surge_gateway_limiter_rejections_total", static_cast<double>(sum(&worker::limiter_rejections)));
+  head("surge_gateway_retries_total", "counter", "Attempts beyond each request's first.");
+  line("surge_gateway_retries_total", static_cast<double>(sum(&worker::retries)));
+  head("surge_gateway_retry_budget_exhausted_total", "counter", "Retries refused by the retry budget.");
+  line("surge_gateway_retry_budget_exhausted_total", static_cast<double>(sum(&worker::budget_exhausted)));
+  return out;
+}
+
+}  // namespace gateway
+
+#endif  // SURGE_EXAMPLES_GATEWAY_GATEWAY_IMPL_HPP

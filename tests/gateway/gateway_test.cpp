@@ -1,0 +1,522 @@
+// The gateway example end to end: backends and a gateway in this process on
+// ephemeral loopback ports, driven through http_client.hpp. Time-dependent
+// behaviour (rate limit refills, cache TTL, breaker waits) runs on a manual
+// clock; every socket operation has a timeout, and each test stops what it
+// started.
+#include "surge_test.hpp"
+#include "watchdog.hpp"
+
+#include "backend.hpp"
+#include "gateway.hpp"
+#include "http_client.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using gateway::backend_server;
+using gateway::gateway_options;
+using gateway::gateway_server;
+using gateway::http_client;
+using surge::breaker_state;
+
+namespace {
+
+/// The gateway's clock in these tests: moves only when told.
+struct manual_time {
+  std::atomic<std::int64_t> ns{std::int64_t{1'000'000} * 1'000'000'000};  // far from the epoch
+  std::function<gateway::time_point()> clock() {
+    return [this] {
+      return gateway::time_point(
+          std::chrono::duration_cast<gateway::clock_type::duration>(std::chrono::nanoseconds(ns.load())));
+    };
+  }
+  void advance(std::chrono::nanoseconds d) { ns.fetch_add(d.count()); }
+};
+
+std::string address(const backend_server& b) { return "127.0.0.1:" + std::to_string(b.port()); }
+
+std::vector<std::string> addresses(const std::vector<std::unique_ptr<backend_server>>& bs) {
+  std::vector<std::string> out;
+  for (const auto& b : bs) out.push_back(address(*b));
+  return out;
+}
+
+std::vector<std::unique_ptr<backend_server>> start_backends(std::size_t n) {
+  std::vector<std::unique_ptr<backend_server>> bs;
+  for (std::size_t i = 0; i < n; ++i)
+    bs.push_back(std::make_unique<backend_server>(gateway::backend_options{.name = "b" + std::to_string(i)}));
+  return bs;
+}
+
+/// The samples of a Prometheus text page: "name{labels}" → value. Fails the
+/// test on a line that is neither a comment nor "name value".
+std::map<std::string, double> parse_metrics(const std::string& text,
+                                            std::map<std::string, std::string>* types = nullptr) {
+  std::map<std::string, double> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (line.rfind("# TYPE ", 0) == 0) {
+      std::istringstream t(line.substr(7));
+      std::string name, type;
+      t >> name >> type;
+      if (types) (*types)[name] = type;
+      continue;
+    }
+    if (line[0] == '#') continue;
+    const std::size_t space = line.rfind(' ');
+    REQUIRE(space != std::string::npos);
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("gateway: forwards requests and answers /metrics", "[gateway]") {
+  surge_test::watchdog dog("gateway forward", 60s);
+  auto backends = start_backends(2);
+  gateway_server gw(gateway_options{.backends = addresses(backends), .threads = 2});
+  http_client client(gw.port());
+  for (int i = 0; i < 10; ++i) {
+    const auto r = client.get("/hello");
+    CHECK(r.status == 200);
+    CHECK(r.body.rfind("hello from b", 0) == 0);
+    CHECK(r.header("X-Cache").empty());  // cache off
+  }
+  const auto post = client.request(gateway::http::verb::post, "/submit", {}, "payload");
+  CHECK(post.status == 200);
+  CHECK(backends[0]->requests() + backends[1]->requests() == 11);
+  CHECK(gw.requests(gateway::outcome::ok) == 11);
+  CHECK(gw.backend_requests(0) + gw.backend_requests(1) == 11);
+}
+
+TEST_CASE("gateway: over-limit clients get 429 with a Retry-After that is honoured", "[gateway]") {
+  surge_test::watchdog dog("gateway limit", 60s);
+  manual_time t;
+  auto backends = start_backends(1);
+  gateway_server gw(
+      gateway_options{.backends = addresses(backends), .limit = true, .rate = 0.5, .burst = 2, .clock = t.clock()});
+  http_client client(gw.port());
+  const std::vector<std::pair<std::string, std::string>> alice{{"X-Client", "alice"}}, bob{{"X-Client", "bob"}};
+  CHECK(client.get("/", alice).status == 200);
+  CHECK(client.get("/", alice).status == 200);
+  const auto limited = client.get("/", alice);
+  REQUIRE(limited.status == 429);
+  // 0.5 tokens per second: the next token is 2 s away
+  CHECK(limited.header("Retry-After") == "2");
+  CHECK(client.get("/", bob).status == 200);  // another client has its own bucket
+  t.advance(1s);
+  const auto still = client.get("/", alice);
+  CHECK(still.status == 429);
+  CHECK(still.header("Retry-After") == "1");  // rounded up from the remaining 1 s
+  t.advance(std::chrono::seconds(std::stoi(still.header("Retry-After"))));
+  CHECK(client.get("/", alice).status == 200);
+  CHECK(gw.requests(gateway::outcome::limited) == 2);
+  CHECK(backends[0]->requests() == 4);
+
+  // without the header the peer address is the client
+  CHECK(client.get("/").status == 200);
+  CHECK(client.get("/").status == 200);
+  CHECK(client.get("/").status == 429);
+}
+
+TEST_CASE("gateway: repeated GETs hit the cache until the TTL passes", "[gateway]") {
+  surge_test::watchdog dog("gateway cache", 60s);
+  manual_time t;
+  auto backends = start_backends(2);
+  gateway_server gw(gateway_options{
+      .backends = addresses(backends), .cache = true, .cache_ttl = 500ms, .cache_capacity = 100, .clock = t.clock()});
+  http_client client(gw.port());
+  const auto sent = [&] { return backends[0]->requests() + backends[1]->requests(); };
+  const auto first = client.get("/page?id=1");
+  CHECK(first.status == 200);
+  CHECK(first.header("X-Cache") == "MISS");
+  for (int i = 0; i < 5; ++i) {
+    const auto again = client.get("/page?id=1");
+    CHECK(again.header("X-Cache") == "HIT");
+    CHECK(again.body == first.body);
+  }
+  CHECK(sent() == 1);
+  CHECK(client.get("/page?id=2").header("X-Cache") == "MISS");  // the query is part of the key
+  CHECK(sent() == 2);
+  t.advance(499ms);
+  CHECK(client.get("/page?id=1").header("X-Cache") == "HIT");
+  t.advance(1ms);
+  CHECK(client.get("/page?id=1").header("X-Cache") == "MISS");  // expired exactly at the TTL
+  CHECK(client.get("/page?id=1").header("X-Cache") == "HIT");
+  CHECK(sent() == 3);
+  // only GETs are cached
+  CHECK(client.request(gateway::http::verb::post, "/page?id=1", {}, "x").header("X-Cache").empty());
+  CHECK(sent() == 4);
+  // 500s are passed on, never cached
+  backends[0]->set_error_rate(1.0);
+  backends[1]->set_error_rate(1.0);
+  CHECK(client.get("/fails").status == 500);
+  backends[0]->set_error_rate(0.0);
+  backends[1]->set_error_rate(0.0);
+  CHECK(client.get("/fails").status == 200);
+  const auto m = parse_metrics(client.get("/metrics").body);
+  CHECK(m.at("surge_gateway_cache_hits_total") == 7);
+  CHECK(m.at("surge_gateway_cache_misses_total") == 5);
+}
+
+TEST_CASE("gateway: a failing backend's breaker opens and retries absorb its failures", "[gateway]") {
+  surge_test::watchdog dog("gateway breaker", 60s);
+  const auto balancer = GENERATE(gateway::balancer_kind::p2c, gateway::balancer_kind::maglev,
+                                 gateway::balancer_kind::wrr, gateway::balancer_kind::least_conn);
+  CAPTURE(static_cast<int>(balancer));
+  manual_time t;
+  auto backends = start_backends(3);
+  backends[0]->set_error_rate(1.0);
+  gateway_server gw(gateway_options{
+      .backends = addresses(backends), .balancer = balancer, .threads = 2, .retries = 2, .clock = t.clock()});
+  http_client client(gw.port());
+  int failed = 0;
+  for (int i = 0; i < 60; ++i) failed += client.get("/item/" + std::to_string(i)).status != 200;
+  CHECK(failed == 0);  // every failure of backend 0 was retried on another
+  CHECK(gw.breaker_state(0) == breaker_state::open);
+  CHECK(gw.breaker_state(1) == breaker_state::closed);
+  CHECK(gw.breaker_state(2) == breaker_state::closed);
+  const auto before = backends[0]->requests();
+  CHECK(before >= 10);  // the breaker's minimum_calls
+  for (int i = 0; i < 30; ++i) CHECK(client.get("/item/" + std::to_string(i)).status == 200);
+  CHECK(backends[0]->requests() == before);  // open: no traffic at all
+  const auto m = parse_metrics(client.get("/metrics").body);
+  CHECK(m.at("surge_gateway_retries_total") >= 10);
+  CHECK(m.at("surge_gateway_backend_breaker_state{backend=\"" + address(*backends[0]) + "\",state=\"open\"}") == 1);
+  CHECK(m.at("surge_gateway_backend_breaker_state{backend=\"" + address(*backends[0]) + "\",state=\"closed\"}") == 0);
+
+  // healed and past the wait: probes go through and close it again
+  backends[0]->set_error_rate(0.0);
+  t.advance(gw.options().breaker.wait_in_open + 1ms);  // open for exactly the wait, then probes
+  for (int i = 0; i < 60; ++i) CHECK(client.get("/item/" + std::to_string(i)).status == 200);
+  CHECK(backends[0]->requests() > before);
+  CHECK(gw.breaker_state(0) == breaker_state::closed);
+}
+
+TEST_CASE("gateway: no backend available gives a fast 503 and a POST is not retried", "[gateway]") {
+  surge_test::watchdog dog("gateway unavailable", 60s);
+  manual_time t;
+  auto backends = start_backends(2);
+  for (auto& b : backends) b->set_error_rate(1.0);
+  gateway_server gw(gateway_options{.backends = addresses(backends),
+                                    .retries = 1,
+                                    .breaker = {.window_size = 4, .minimum_calls = 4, .wait_in_open = 10s},
+                                    .clock = t.clock()});
+  http_client client(gw.port());
+  CHECK(client.request(gateway::http::verb::post, "/p", {}, "x").status == 500);
+  CHECK(backends[0]->requests() + backends[1]->requests() == 1);
+  // each GET tries both backends (a retry never goes to the same one)
+  for (int i = 0; i < 4; ++i) CHECK(client.get("/g").status == 500);
+  CHECK(backends[0]->requests() + backends[1]->requests() >= 8);
+  CHECK(gw.breaker_state(0) == breaker_state::open);
+  CHECK(gw.breaker_state(1) == breaker_state::open);
+  const auto r = client.get("/g");
+  CHECK(r.status == 503);
+  CHECK(gw.requests(gateway::outcome::unavailable) == 1);
+  CHECK(gw.requests(gateway::outcome::error) == 5);
+}
+
+TEST_CASE("gateway: a slow backend lowers the adaptive concurrency limit", "[gateway]") {
+  surge_test::watchdog dog("gateway adaptive", 60s);
+  auto backends = start_backends(1);
+  backends[0]->set_latency(30ms);
+  // a real clock here: the backend's latency is what moves the limit
+  gateway_server gw(
+      gateway_options{.backends = addresses(backends),
+                      .adaptive = true,
+                      .adaptive_limit = {.initial = 50, .min = 1, .max = 100, .backoff_ratio = 0.5, .timeout = 10ms}});
+  REQUIRE(gw.concurrency_limit() == 50);
+  http_client client(gw.port());
+  for (int i = 0; i < 4; ++i) CHECK(client.get("/slow").status == 200);
+  CHECK(gw.concurrency_limit() == 3);  // 50 halved four times, rounded down
+  const auto m = parse_metrics(client.get("/metrics").body);
+  CHECK(m.at("surge_gateway_concurrency_limit") == 3);
+}
+
+TEST_CASE("gateway: sheds with 503 beyond the concurrency limit", "[gateway]") {
+  surge_test::watchdog dog("gateway shed", 60s);
+  auto backends = start_backends(1);
+  backends[0]->set_latency(300ms);
+  gateway_server gw(gateway_options{.backends = addresses(backends),
+                                    .adaptive = true,
+                                    .adaptive_limit = {.initial = 1, .min = 1, .max = 1, .timeout = 10s}});
+  // one request holds the only slot while a second arrives
+  std::atomic<unsigned> first_status{0};
+  std::thread holder([&] {
+    http_client c(gw.port());
+    first_status = c.get("/held").status;
+  });
+  http_client client(gw.port());
+  unsigned status = 0;
+  // wait (bounded) until the first request is at the backend, then ask
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (backends[0]->requests() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  status = client.get("/second").status;
+  holder.join();
+  CHECK(first_status == 200);
+  CHECK(status == 503);
+  CHECK(gw.requests(gateway::outcome::shed) >= 1);
+}
+
+TEST_CASE("gateway: /metrics parses and its outcome counters add up", "[gateway]") {
+  surge_test::watchdog dog("gateway metrics", 60s);
+  manual_time t;
+  auto backends = start_backends(2);
+  gateway_server gw(gateway_options{.backends = addresses(backends),
+                                    .threads = 2,
+                                    .cache = true,
+                                    .limit = true,
+                                    .rate = 1,
+                                    .burst = 5,
+                                    .adaptive = true,
+                                    .clock = t.clock()});
+  http_client client(gw.port());
+  int sent = 0;
+  for (int i = 0; i < 12; ++i, ++sent) (void)client.get("/m/" + std::to_string(i % 3), {{"X-Client", "c"}});
+  backends[0]->set_error_rate(1.0);
+  backends[1]->set_error_rate(1.0);
+  for (int i = 0; i < 3; ++i, ++sent) (void)client.request(gateway::http::verb::post, "/e", {{"X-Client", "d"}}, "x");
+  {
+    http_client raw(gw.port());
+    raw.send_raw("NOT HTTP AT ALL\r\n\r\n");
+    (void)raw.read_until_close();
+    ++sent;
+  }
+  std::map<std::string, std::string> types;
+  const auto page = client.get("/metrics");
+  CHECK(page.status == 200);
+  CHECK(page.header("Content-Type").rfind("text/plain", 0) == 0);
+  const auto m = parse_metrics(page.body, &types);
+  double total = 0;
+  for (const char* o : gateway::outcome_names)
+    total += m.at(std::string("surge_gateway_requests_total{outcome=\"") + o + "\"}");
+  CHECK(total == sent);
+  CHECK(m.at("surge_gateway_requests_total{outcome=\"limited\"}") == 7);
+  CHECK(m.at("surge_gateway_requests_total{outcome=\"error\"}") == 3);
+  CHECK(m.at("surge_gateway_requests_total{outcome=\"bad_request\"}") == 1);
+  CHECK(m.at("surge_gateway_requests_total{outcome=\"ok\"}") == 5);
+  CHECK(m.at("surge_gateway_latency_seconds_count") == sent);
+  CHECK(m.at("surge_gateway_limiter_rejections_total") == 7);
+  CHECK(m.at("surge_gateway_cache_hits_total") == 2);
+  CHECK(m.at("surge_gateway_cache_misses_total") == 3);
+  CHECK(m.at("surge_gateway_cache_hit_ratio") == Approx(0.4));
+  CHECK(m.at("surge_gateway_inflight") == 0);
+  CHECK(m.at("surge_gateway_concurrency_limit") >= 1);
+  for (const char* name :
+       {"surge_gateway_requests_total", "surge_gateway_latency_seconds", "surge_gateway_throughput_rps",
+        "surge_gateway_backend_requests_total", "surge_gateway_backend_inflight", "surge_gateway_backend_breaker_state",
+        "surge_gateway_balance_efficiency", "surge_gateway_concurrency_limit", "surge_gateway_inflight",
+        "surge_gateway_cache_hits_total", "surge_gateway_cache_misses_total", "surge_gateway_cache_hit_ratio",
+        "surge_gateway_limiter_rejections_total", "surge_gateway_retries_total",
+        "surge_gateway_retry_budget_exhausted_total"})
+    CHECK(types.count(name) == 1);
+  CHECK(types.at("surge_gateway_latency_seconds") == "summary");
+  CHECK(types.at("surge_gateway_requests_total") == "counter");
+  for (const char* q : {"0.5", "0.9", "0.99", "0.999"})
+    CHECK(m.count(std::string("surge_gateway_latency_seconds{quantile=\"") + q + "\"}") == 1);
+  const double efficiency = m.at("surge_gateway_balance_efficiency");
+  CHECK(efficiency > 0.0);
+  CHECK(efficiency <= 1.0);
+  // /metrics itself is not counted
+  const auto again = parse_metrics(client.get("/metrics").body);
+  CHECK(again.at("surge_gateway_requests_total{outcome=\"ok\"}") == 5);
+}
+
+TEST_CASE("gateway: malformed requests, oversized headers and abrupt disconnects", "[gateway]") {
+  surge_test::watchdog dog("gateway robustness", 60s);
+  auto backends = start_backends(1);
+  gateway_server gw(gateway_options{.backends = addresses(backends), .idle_timeout = 300ms});
+  const auto answer_of = [&](const std::string& bytes) {
+    http_client raw(gw.port());
+    raw.send_raw(bytes);
+    return raw.read_until_close();
+  };
+  {
+    const auto [text, closed] = answer_of("GARBAGE\r\n\r\n");
+    CHECK(text.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(closed);
+  }
+  {
+    const auto [text, closed] = answer_of("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n");
+    CHECK(text.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(closed);
+  }
+  {
+    const auto [text, closed] = answer_of("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n");
+    CHECK(text.rfind("HTTP/1.1 431", 0) == 0);
+    CHECK(closed);
+  }
+  {
+    // a body over the limit
+    const auto [text, closed] = answer_of("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\nabc");
+    CHECK(text.rfind("HTTP/1.1 413", 0) == 0);
+    CHECK(closed);
+  }
+  {
+    // slowloris: half a request, then nothing; the idle timeout closes it
+    http_client raw(gw.port(), 5s);
+    raw.send_raw("GET / HTTP/1.1\r\nHost: x\r\n");
+    const auto [text, closed] = raw.read_until_close();
+    CHECK(closed);
+    CHECK(text.empty());
+  }
+  for (int i = 0; i < 20; ++i) {
+    // abrupt disconnects: mid-request, and right after a complete request
+    http_client raw(gw.port());
+    raw.send_raw(i % 2 ? "GET /x HTTP/1.1\r\nHost: x\r\nContent-Len" : "GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    raw.close();
+  }
+  http_client client(gw.port());
+  for (int i = 0; i < 5; ++i) CHECK(client.get("/still-serving").status == 200);
+  CHECK(gw.requests(gateway::outcome::bad_request) == 4);
+}
+
+namespace {
+// A canned backend: reads a request, sends `answer`, closes.
+gateway::asio::awaitable<void> canned_answers(gateway::tcp::acceptor& acceptor, std::atomic<int>& served,
+                                              std::string answer) {
+  for (;;) {
+    gateway::error_code ec;
+    gateway::tcp::socket s = co_await acceptor.async_accept(gateway::await_ec(ec));
+    if (ec) co_return;
+    char buf[4096];
+    (void)co_await s.async_read_some(gateway::asio::buffer(buf), gateway::await_ec(ec));
+    (void)co_await gateway::asio::async_write(s, gateway::asio::buffer(answer), gateway::await_ec(ec));
+    s.close(ec);
+    ++served;
+  }
+}
+
+// Runs canned_answers on its own thread until destroyed.
+struct canned_backend {
+  gateway::asio::io_context ioc;
+  gateway::tcp::acceptor acceptor{ioc, gateway::tcp::endpoint(gateway::asio::ip::make_address_v4("127.0.0.1"), 0)};
+  std::atomic<int> served{0};
+  std::thread runner;
+  explicit canned_backend(std::string answer) {
+    gateway::asio::co_spawn(ioc, canned_answers(acceptor, served, std::move(answer)), gateway::asio::detached);
+    runner = std::thread([this] { ioc.run_for(30s); });
+  }
+  ~canned_backend() {
+    ioc.stop();
+    runner.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()); }
+};
+}  // namespace
+
+TEST_CASE("gateway: a backend that dies mid-response is a failure for its breaker", "[gateway]") {
+  surge_test::watchdog dog("gateway dying backend", 60s);
+  // sends half an answer, then closes
+  canned_backend broken("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
+  manual_time t;
+  auto good = start_backends(1);
+  {
+    gateway_server gw(gateway_options{.backends = {broken.address(), address(*good[0])},
+                                      .retries = 1,
+                                      .breaker = {.window_size = 2, .minimum_calls = 2, .wait_in_open = 10s},
+                                      .clock = t.clock()});
+    http_client client(gw.port());
+    // GETs are retried on the healthy backend until the broken one's breaker opens
+    int failed = 0;
+    for (int i = 0; i < 40 && gw.breaker_state(0) != breaker_state::open; ++i) failed += client.get("/x").status != 200;
+    CHECK(failed == 0);
+    CHECK(gw.breaker_state(0) == breaker_state::open);
+    CHECK(broken.served == 2);
+  }
+  {
+    // a POST is not retried: the broken answer becomes a 502
+    gateway_server gw(gateway_options{.backends = {broken.address()}, .clock = t.clock()});
+    http_client client(gw.port());
+    CHECK(client.request(gateway::http::verb::post, "/x", {}, "x").status == 502);
+    CHECK(gw.requests(gateway::outcome::error) == 1);
+    CHECK(broken.served == 3);
+  }
+}
+
+TEST_CASE("gateway: pooled connections the backend closed are replaced, not counted as failures", "[gateway]") {
+  surge_test::watchdog dog("gateway stale pool", 60s);
+  auto first = std::make_unique<backend_server>(gateway::backend_options{.name = "b0", .latency = 50ms});
+  const std::uint16_t port = first->port();
+  gateway_server gw(gateway_options{.backends = {"127.0.0.1:" + std::to_string(port)}, .threads = 1});
+  // four requests at once: the gateway's thread pools four upstream connections
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i)
+    clients.emplace_back([&] { ok += http_client(gw.port()).get("/warm").status == 200; });
+  for (auto& t : clients) t.join();
+  REQUIRE(ok.load() == 4);
+  // the backend restarts on the same port: every pooled connection is now closed
+  first.reset();
+  backend_server second(gateway::backend_options{.port = port, .name = "b0"});
+  http_client client(gw.port());
+  for (int i = 0; i < 4; ++i) CHECK(client.get("/after").status == 200);
+  CHECK(gw.requests(gateway::outcome::error) == 0);
+  CHECK(second.requests() == 4);
+}
+
+TEST_CASE("gateway: a chunked answer is forwarded whole, a HEAD answer without a body", "[gateway]") {
+  surge_test::watchdog dog("gateway framing", 60s);
+  canned_backend chunked(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+      "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n");
+  gateway_server gw(gateway_options{.backends = {chunked.address()}});
+  http_client client(gw.port());
+  const auto r = client.get("/c");
+  CHECK(r.status == 200);
+  CHECK(r.body == "hello, world");
+  CHECK(r.header("Content-Length") == "12");
+  CHECK(r.header("Transfer-Encoding").empty());
+  CHECK(r.keep_alive);  // the backend's Connection: close is its own business
+  auto backends = start_backends(1);
+  gateway_server plain(gateway_options{.backends = addresses(backends)});
+  http_client c2(plain.port());
+  const auto head = c2.request(gateway::http::verb::head, "/h");
+  CHECK(head.status == 200);
+  CHECK(head.body.empty());
+  CHECK(head.header("Content-Length") == "14");  // the length of the GET body
+  CHECK(c2.get("/h").body.size() == 14);         // and the connection is still in step
+}
+
+TEST_CASE("gateway: bad options throw std::invalid_argument naming the field", "[gateway]") {
+  surge_test::check_names([] { gateway_server gw(gateway_options{}); }, "backends");
+  surge_test::check_names([] { gateway_server gw(gateway_options{.backends = {"localhost:80"}}); }, "backends");
+  surge_test::check_names([] { gateway_server gw(gateway_options{.backends = {"127.0.0.1:0"}}); }, "backends");
+  surge_test::check_names([] { gateway_server gw(gateway_options{.backends = {"127.0.0.1:1"}, .threads = 0}); },
+                          "threads");
+  surge_test::check_names(
+      [] { gateway_server gw(gateway_options{.backends = {"127.0.0.1:1"}, .limit = true, .rate = -1}); }, "rate");
+  surge_test::check_names([] { gateway_server gw(gateway_options{.backends = {"127.0.0.1:1"}, .cache_ttl = 0ms}); },
+                          "cache_ttl");
+  surge_test::check_names([] { backend_server b(gateway::backend_options{.error_rate = 2.0}); }, "error_rate");
+  CHECK(gateway::parse_balancer("least-conn") == gateway::balancer_kind::least_conn);
+  CHECK_FALSE(gateway::parse_balancer("random"));
+}
+
+TEST_CASE("gateway: the backend's control endpoint", "[gateway]") {
+  surge_test::watchdog dog("backend control", 60s);
+  backend_server b(gateway::backend_options{.name = "ctl"});
+  http_client client(b.port());
+  auto r = client.request(gateway::http::verb::post, "/control?latency=0&jitter=3&error_rate=0.25");
+  CHECK(r.status == 200);
+  CHECK(b.settings().jitter == 3ms);
+  CHECK(b.settings().error_rate == 0.25);
+  CHECK(client.get("/control").body.find("error_rate=0.25") != std::string::npos);
+  CHECK(client.request(gateway::http::verb::post, "/control?error_rate=7").status == 400);
+  CHECK(b.settings().error_rate == 0.25);  // a bad request changes nothing
+  b.set_error_rate(0.0);
+  r = client.get("/anything");
+  CHECK(r.status == 200);
+  CHECK(r.header("X-Backend") == "ctl");
+  CHECK(b.requests() == 1);
+}
