@@ -13,6 +13,8 @@ packages=(g++ clang cmake ninja-build catch2 libfmt-dev
           wrk nginx-light)  # wrk and nginx: the gateway example's demo (examples/gateway/demo.sh)
 if [[ $# -gt 0 ]]; then
   packages=("$@")
+else
+  packages+=(doxygen) # the API reference: the docs target, which CI builds
 fi
 
 missing=()

@@ -1,7 +1,19 @@
 /// @file surge/fmt.hpp
 /// Optional bridge to {fmt}: `fmt::formatter` specialisations for surge's
 /// value and stats types. The only surge header that includes fmt; include it
-/// where you print, and link fmt::fmt yourself.
+/// where you print, and link fmt::fmt yourself. What each type prints as:
+/// - surge::version_info: "major.minor.patch";
+/// - surge::cache_stats: "hits H, misses M (hit ratio R %), insertions I,
+///   evictions E";
+/// - surge::breaker_state: the state's name ("closed", "open", "half_open",
+///   "disabled", "forced_open");
+/// - surge::breaker_metrics: "STATE: failure rate F %, slow call rate S %
+///   (C calls, X failed, Y slow)", a rate reading "n/a" while the breaker
+///   cannot decide yet;
+/// - surge::histogram_summary: "count N (clamped C), min A, p50 B, p90 C,
+///   p99 D, p99.9 E, max F, mean M, stddev S" (in the histogram's unit);
+/// - surge::meter_stats: "count N, rate R/s, mean R/s, 1m R/s, 5m R/s,
+///   15m R/s".
 #ifndef SURGE_FMT_HPP
 #define SURGE_FMT_HPP
 
@@ -14,6 +26,10 @@
 #include <surge/metrics/meter.hpp>
 #include <surge/resilience/circuit_breaker.hpp>
 #include <surge/version.hpp>
+
+// The specialisations live in fmt's namespace, which the API reference does
+// not document: the list above is their reference.
+/// @cond SURGE_FMT_SPECIALISATIONS
 
 /// Formats as "major.minor.patch".
 template <>
@@ -78,5 +94,6 @@ struct fmt::formatter<surge::meter_stats> : fmt::formatter<fmt::string_view> {
                           s.count, s.rate, s.mean_rate, s.one_minute, s.five_minute, s.fifteen_minute);
   }
 };
+/// @endcond
 
 #endif  // SURGE_FMT_HPP

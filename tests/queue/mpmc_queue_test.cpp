@@ -476,7 +476,8 @@ TEST_CASE("mpmc_queue: a consumer blocked on an empty queue wakes on push", "[qu
 
 TEST_CASE("mpmc_queue: a producer blocked on a full queue wakes on pop", "[queue][mpmc_queue][blocking]") {
   const surge_test::watchdog dog("blocked producer wakes");
-  const std::size_t cap = GENERATE(1u, 3u, 64u);
+  // 1000 and 1024: rings large enough for the blocking calls' look-ahead
+  const std::size_t cap = GENERATE(1u, 3u, 64u, 1000u, 1024u);
   CAPTURE(cap);
   mpmc_queue<int> q(cap);
   for (std::size_t i = 0; i < cap; ++i) REQUIRE(q.try_push(static_cast<int>(i)));

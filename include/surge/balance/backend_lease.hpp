@@ -109,6 +109,7 @@ class backend_lease {
 
   backend_lease(const backend_lease&) = delete;
   backend_lease& operator=(const backend_lease&) = delete;
+  /// Takes over `other`'s lease; `other` is left empty.
   backend_lease(backend_lease&& other) noexcept
       : index_(std::exchange(other.index_, npos)),
         amount_(other.amount_),
@@ -116,6 +117,8 @@ class backend_lease {
         load_(std::exchange(other.load_, nullptr)),
         hook_(std::exchange(other.hook_, nullptr)),
         block_(std::exchange(other.block_, nullptr)) {}
+  /// Releases this lease (if any), then takes over `other`'s; `other` is left
+  /// empty. Self-assignment does nothing.
   backend_lease& operator=(backend_lease&& other) noexcept {
     if (this != &other) {
       release();
@@ -130,6 +133,7 @@ class backend_lease {
   }
   ~backend_lease() { release(); }
 
+  /// The index() of an empty lease.
   static constexpr std::size_t npos = static_cast<std::size_t>(-1);
 
   /// The backend this lease is for (`npos` when empty). Stays valid after

@@ -129,6 +129,8 @@ class consistent_hash_ring {
   }
   /// Marks backend i up or down (no rebuild). False if unknown or removed.
   bool set_healthy(std::size_t i, bool up) { return tables_.set_healthy(i, up); }
+  /// True when backend i is marked up (false for an index never issued).
+  /// Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const { return tables_.healthy(i); }
   /// Indices issued so far (removed ones included).
   [[nodiscard]] std::size_t size() const { return tables_.size(); }
@@ -150,6 +152,7 @@ class consistent_hash_ring {
       return t.capacity(loads_->total.load(std::memory_order_acquire), options_.load_factor);
     });
   }
+  /// The options given at construction.
   [[nodiscard]] const consistent_hash_options& options() const noexcept { return options_; }
   /// The current table, pinned: its `pick(key)` skips the read section
   /// (see `detail::table_view`). O(1); lock-free.

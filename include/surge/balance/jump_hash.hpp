@@ -52,10 +52,14 @@ namespace surge {
 template <class Hash = key_hash>
 class jump_hash_balancer {
  public:
+  /// n backends, all up; `hash` maps a key to 64 bits (see the class comment
+  /// for the range of n).
   explicit jump_hash_balancer(std::size_t n, Hash hash = Hash())
       : n_(static_cast<std::int32_t>(check(n))), health_(n), hash_(std::move(hash)) {}
 
   template <class K>
+  /// The backend for `key`: jump_hash of its hash over n, rehashed past down
+  /// backends as the class comment describes. O(ln n) expected; lock-free.
   [[nodiscard]] std::size_t pick(const K& key) const noexcept(noexcept(std::declval<const Hash&>()(key))) {
     const std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
     auto b = static_cast<std::size_t>(jump_hash(h, n_));
@@ -71,8 +75,11 @@ class jump_hash_balancer {
     return b;
   }
 
+  /// Marks backend i up or down; false when i is out of range. Lock-free.
   bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
+  /// True when backend i is marked up (false when i is out of range). Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return health_.size(); }
 
  private:

@@ -103,9 +103,11 @@ template <class K, class C = text_char_t<K>>
 /// O(1) for integers, O(length) for text; noexcept except where
 /// `std::hash<K>` may throw.
 struct key_hash {
+  /// Marks the hash transparent: lookups may use any key type it hashes.
   using is_transparent = void;
 
   template <class K>
+  /// The 64-bit hash of `key` (see the struct comment for each kind of key).
   [[nodiscard]] constexpr std::uint64_t operator()(const K& key) const noexcept(noexcept_for<K>()) {
     using C = detail::text_char_t<K>;
     if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {

@@ -640,7 +640,9 @@ class least_connections {
   [[nodiscard]] std::int64_t active(std::size_t i) const noexcept { return core_->active(i); }
   /// Marks backend i up or down; false when i is out of range.
   bool set_healthy(std::size_t i, bool up) noexcept { return core_->set_healthy(i, up); }
+  /// True when backend i is marked up (false when i is out of range). Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return core_->healthy(i); }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return core_->size(); }
   /// True when picks compare exact integer keys: equal weights, or exact
   /// weights whose lcm is at most `max_key_scale`; false when weighted picks

@@ -125,6 +125,8 @@ class maglev {
       : maglev(std::vector<double>(w.begin(), w.end()), options, std::move(hash)) {}
 
   template <class K>
+  /// The backend for `key`: its hash's entry of the lookup table, probing past
+  /// down backends (see the class comment). O(1) expected; lock-free.
   [[nodiscard]] std::size_t pick(const K& key) const {
     const std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
     return tables_.read([h](const table& t) { return t.pick(h); });
@@ -142,9 +144,13 @@ class maglev {
   }
   /// Marks backend i up or down (no rebuild). False if unknown or removed.
   bool set_healthy(std::size_t i, bool up) { return tables_.set_healthy(i, up); }
+  /// True when backend i is marked up (false for an index never issued).
+  /// Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const { return tables_.healthy(i); }
   /// Indices issued so far (removed ones included).
   [[nodiscard]] std::size_t size() const { return tables_.size(); }
+  /// M, the lookup table's entries: a prime, fixed at construction (chosen
+  /// then when maglev_options::table_size was 0).
   [[nodiscard]] std::size_t table_size() const noexcept { return options_.table_size; }
   /// The current table, pinned: its `pick(key)` is one hash and one load,
   /// without the read section (see `detail::table_view`). O(1); lock-free.

@@ -53,6 +53,8 @@ struct outlier_detector_options {
 template <class Clock = std::chrono::steady_clock>
 class outlier_detector {
  public:
+  /// Watches n backends, none ejected; throws std::invalid_argument for the
+  /// bad input listed in the class comment.
   explicit outlier_detector(std::size_t n, outlier_detector_options options = {})
       : n_(detail::check_count(n, "outlier_detector: n")),
         options_(check(options)),
@@ -125,9 +127,11 @@ class outlier_detector {
     return release_expired([&policy](std::size_t i) { policy.set_healthy(i, true); });
   }
 
+  /// True while backend i is ejected (false when i is out of range). Lock-free.
   [[nodiscard]] bool ejected(std::size_t i) const noexcept {
     return i < n_ && ejected_[i].load(std::memory_order_acquire);
   }
+  /// Backends ejected now.
   [[nodiscard]] std::size_t ejected_count() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return ejected_count_;
@@ -143,6 +147,7 @@ class outlier_detector {
         static_cast<std::size_t>(std::floor(static_cast<double>(n_) * options_.max_ejection_percent / 100.0));
     return std::max<std::size_t>(b, 1);
   }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
  private:

@@ -86,9 +86,11 @@ class power_of_two_choices {
     return pick_with([&g] { return detail::random_bits(g); });
   }
 
+  /// Backend i's active leases now (0 when out of range); a racing snapshot.
   [[nodiscard]] std::int64_t active(std::size_t i) const noexcept {
     return i < n_ ? active_[i].load(std::memory_order_acquire) : 0;
   }
+  /// Marks backend i up or down; false when i is out of range. Lock-free.
   bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
   /// Changes backend i's weight (weighted instances only; e.g. driven by
   /// `slow_start`): lock-free, O(1), seen by picks that start after it.
@@ -105,8 +107,11 @@ class power_of_two_choices {
     if (i >= n_) return 0.0;
     return weight_ ? weight_[i].load(std::memory_order_relaxed) : 1.0;
   }
+  /// True when backend i is marked up (false when i is out of range). Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  /// The options given at construction.
   [[nodiscard]] const power_of_two_options& options() const noexcept { return options_; }
 
  private:

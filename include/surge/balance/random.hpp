@@ -59,10 +59,14 @@ class random_balancer {
     build(checked);
   }
 
+  /// A backend drawn at random (by weight when weighted) among the up ones,
+  /// from the balancer's own generator. O(1) while all are up; lock-free.
   [[nodiscard]] std::size_t pick() noexcept {
     return pick_with([this] { return rng_.next(); });
   }
   template <class URBG>
+  /// Same, drawing from the caller's generator g (not shared: the caller
+  /// serialises its use of g).
   [[nodiscard]] std::size_t pick(URBG& g) {
     return pick_with([&g] { return detail::random_bits(g); });
   }
@@ -73,8 +77,11 @@ class random_balancer {
     if (threshold_.empty()) return 1.0 / static_cast<double>(n_);
     return probability_[i];
   }
+  /// Marks backend i up or down; false when i is out of range. Lock-free.
   bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
+  /// True when backend i is marked up (false when i is out of range). Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
  private:

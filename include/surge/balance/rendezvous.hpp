@@ -54,6 +54,8 @@ class rendezvous_hash {
         hash_(std::move(hash)) {}
 
   template <class K>
+  /// The up backend with the highest (weighted) score for `key`. O(n);
+  /// lock-free.
   [[nodiscard]] std::size_t pick(const K& key) const noexcept(noexcept(std::declval<const Hash&>()(key))) {
     const std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
     const bool check = !health_.all_up() && !health_.panic();
@@ -61,8 +63,11 @@ class rendezvous_hash {
     return check ? best<true, true>(h) : best<true, false>(h);
   }
 
+  /// Marks backend i up or down; false when i is out of range. Lock-free.
   bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
+  /// True when backend i is marked up (false when i is out of range). Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return seed_.size(); }
 
  private:

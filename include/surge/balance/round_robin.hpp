@@ -27,6 +27,7 @@ namespace surge {
 /// index out of range returns false.
 class round_robin {
  public:
+  /// n backends, all up; throws std::invalid_argument when n is 0.
   explicit round_robin(std::size_t n) : n_(detail::check_count(n, "round_robin: n")), health_(n) {}
 
   /// The next backend index in the cycle.
@@ -40,7 +41,9 @@ class round_robin {
 
   /// Marks backend i up or down. O(1), lock-free. False if i >= size().
   bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
+  /// True when backend i is marked up (false when i is out of range). Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
  private:

@@ -77,6 +77,7 @@ struct slow_start_options {
 template <class Clock = std::chrono::steady_clock>
 class slow_start {
  public:
+  /// Clock's time point (ramp starts, readings).
   using time_point = typename Clock::time_point;
 
   /// n backends, none ramping (all at full weight).
@@ -94,6 +95,7 @@ class slow_start {
     start_[i].store(ticks(at), std::memory_order_release);
     return true;
   }
+  /// begin at Clock::now().
   bool begin(std::size_t i) { return begin(i, Clock::now()); }
 
   /// Ends backend i's ramp early (full weight from now on).
@@ -115,6 +117,7 @@ class slow_start {
     const double ramp = options_.aggression == 1.0 ? x : std::pow(x, 1.0 / options_.aggression);
     return std::max(options_.min_weight_fraction, ramp);
   }
+  /// factor at Clock::now().
   [[nodiscard]] double factor(std::size_t i) const { return factor(i, Clock::now()); }
 
   /// True while backend i is inside its window at `now`.
@@ -146,6 +149,7 @@ class slow_start {
     return set;
   }
   template <class Policy>
+  /// apply at Clock::now().
   std::size_t apply(Policy& policy, std::span<const double> base_weights) {
     return apply(policy, base_weights, Clock::now());
   }
@@ -160,7 +164,9 @@ class slow_start {
     return ok;
   }
 
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
+  /// The options given at construction.
   [[nodiscard]] const slow_start_options& options() const noexcept { return options_; }
 
   /// The least weight `apply` sets: the smallest positive double.

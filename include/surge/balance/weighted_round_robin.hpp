@@ -181,7 +181,9 @@ class weighted_round_robin {
     build_table();
     return true;
   }
+  /// True when backend i is marked up (false when i is out of range).
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return i < up_.size() && up_[i] != 0; }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return weight_.size(); }
   /// Backend i's weight as given (0 out of range).
   [[nodiscard]] double weight(std::size_t i) const noexcept {
@@ -436,7 +438,9 @@ class shared_weighted_round_robin {
     cell_.publish(snapshot());
     return true;
   }
+  /// True when backend i is marked up (false when i is out of range). Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return health_.size(); }
   /// True while `pick()` is the lock-free table read.
   [[nodiscard]] bool table_active() const {
@@ -511,8 +515,12 @@ class stride_weighted_round_robin {
       : scaled_(scale(detail::check_weights(w.values(), "stride_weighted_round_robin: weights"))),
         health_(scaled_.size()) {}
 
+  /// The largest scaled weight (gRPC's): the heaviest backend's weight scales
+  /// to it.
   static constexpr std::uint64_t max_weight = 65535;
 
+  /// The next backend of the stride sequence, skipping down ones (see the
+  /// class comment). Lock-free.
   [[nodiscard]] std::size_t pick() noexcept {
     const std::uint64_t n = scaled_.size();
     for (;;) {
@@ -527,8 +535,11 @@ class stride_weighted_round_robin {
     }
   }
 
+  /// Marks backend i up or down; false when i is out of range. Lock-free.
   bool set_healthy(std::size_t i, bool up) noexcept { return health_.set(i, up); }
+  /// True when backend i is marked up (false when i is out of range). Lock-free.
   [[nodiscard]] bool healthy(std::size_t i) const noexcept { return health_.up(i); }
+  /// The number of backends, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return scaled_.size(); }
   /// Backend i's weight after scaling to [1, 65535].
   [[nodiscard]] std::uint32_t scaled_weight(std::size_t i) const noexcept {

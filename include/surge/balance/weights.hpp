@@ -35,11 +35,17 @@ class weights {
   /// Takes w over (no copy when moved in).
   explicit weights(std::vector<double> w) noexcept : values_(std::move(w)) {}
 
+  /// The weights, in backend order.
   [[nodiscard]] std::span<const double> values() const noexcept { return values_; }
+  /// How many weights (backends).
   [[nodiscard]] std::size_t size() const noexcept { return values_.size(); }
+  /// True when there are no weights (every policy refuses that).
   [[nodiscard]] bool empty() const noexcept { return values_.empty(); }
+  /// Backend i's weight; i must be < size() (unchecked).
   [[nodiscard]] double operator[](std::size_t i) const noexcept { return values_[i]; }
+  /// Iterator to the first weight.
   [[nodiscard]] auto begin() const noexcept { return values_.begin(); }
+  /// Iterator past the last weight.
   [[nodiscard]] auto end() const noexcept { return values_.end(); }
 
  private:

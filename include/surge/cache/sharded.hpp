@@ -88,12 +88,13 @@ class sharded_cache {
       "surge::sharded_cache: Cache must be a surge cache such as lru_cache<Key, Value>");
 
  public:
-  using cache_type = Cache;
-  using key_type = typename Cache::key_type;
-  using mapped_type = typename Cache::mapped_type;
-  using hasher = typename Cache::hasher;
-  using key_equal = typename Cache::key_equal;
-  using options = typename Cache::options;
+  using cache_type = Cache;                         ///< The cache in each shard.
+  using key_type = typename Cache::key_type;        ///< Cache's Key.
+  using mapped_type = typename Cache::mapped_type;  ///< Cache's Value.
+  using hasher = typename Cache::hasher;            ///< Cache's Hash (also picks the shard).
+  using key_equal = typename Cache::key_equal;      ///< Cache's KeyEqual.
+  using options = typename Cache::options;          ///< Cache's options, given to every shard.
+  /// The most shards (a capacity below it uses one shard per entry of capacity).
   static constexpr std::size_t shard_count = Shards;
   /// Largest total capacity: Shards times Cache's maximum.
   static constexpr std::size_t max_capacity = Shards * Cache::max_capacity;
@@ -108,8 +109,14 @@ class sharded_cache {
   };
 
  public:
+  /// A cache of `capacity` entries in total, with default options.
   explicit sharded_cache(std::size_t capacity) : sharded_cache(capacity, options{}) {}
 
+  /// A cache of `capacity` entries in total, split over min(Shards,
+  /// capacity) shards as evenly as possible (shard capacities differ by at
+  /// most 1); each shard's Cache gets `opts`, `hash` and `eq`. Throws
+  /// std::invalid_argument when capacity is 0 or above max_capacity, and
+  /// whatever Cache's constructor throws.
   sharded_cache(std::size_t capacity, const options& opts, const hasher& hash = hasher(),
                 const key_equal& eq = key_equal())
       : hash_(hash),
@@ -121,18 +128,21 @@ class sharded_cache {
   /// A copy of the value of `key` (touching it, counting a hit or a miss), or
   /// nullopt.
   [[nodiscard]] std::optional<Value> get(const Key& key) { return get_impl(key); }
+  /// get() by any key type the transparent Hash and KeyEqual accept.
   template <class K>
   requires is_transparent<K>
   [[nodiscard]] std::optional<Value> get(const K& key) { return get_impl(key); }
 
   /// A copy of the value of `key` without touching it, or nullopt.
   [[nodiscard]] std::optional<Value> peek(const Key& key) const { return peek_impl(key); }
+  /// peek() by any key type the transparent Hash and KeyEqual accept.
   template <class K>
   requires is_transparent<K>
   [[nodiscard]] std::optional<Value> peek(const K& key) const { return peek_impl(key); }
 
   /// Whether `key` is present (and not expired); no touch, no stats.
   [[nodiscard]] bool contains(const Key& key) const { return contains_impl(key); }
+  /// contains() by any key type the transparent Hash and KeyEqual accept.
   template <class K>
   requires is_transparent<K>
   [[nodiscard]] bool contains(const K& key) const { return contains_impl(key); }
@@ -155,6 +165,7 @@ class sharded_cache {
     std::lock_guard lock(s.mutex);
     return s.value.cache.put(key, std::move(value));
   }
+  /// put() that moves the key in (when it is new).
   bool put(Key&& key, Value value) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
@@ -219,6 +230,7 @@ class sharded_cache {
 
   /// Removes `key`; true when it was present.
   bool erase(const Key& key) { return erase_impl(key); }
+  /// erase() by any key type the transparent Hash and KeyEqual accept.
   template <class K>
   requires is_transparent<K>
   bool erase(const K& key) { return erase_impl(key); }
@@ -236,12 +248,16 @@ class sharded_cache {
     return n;
   }
 
+  /// Entries held in all shards, expired ones not yet removed included (a
+  /// sum of per-shard values taken one after the other).
   [[nodiscard]] std::size_t size() const {
     std::size_t n = 0;
     shards_.for_each([&](const shard_state& s) { n += s.cache.size(); });
     return n;
   }
+  /// size() == 0.
   [[nodiscard]] bool empty() const { return size() == 0; }
+  /// The total capacity given at construction.
   [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
 
   /// The sum of every shard's stats.
@@ -250,6 +266,7 @@ class sharded_cache {
     shards_.for_each([&](const shard_state& s) { total += s.cache.stats(); });
     return total;
   }
+  /// Sets every shard's stats to zero.
   void reset_stats() {
     shards_.for_each([](shard_state& s) { s.cache.reset_stats(); });
   }

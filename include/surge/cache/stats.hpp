@@ -20,10 +20,10 @@ namespace surge {
 /// itself (a cache hands out copies). `hit_ratio()` is 0.0 when there was no
 /// lookup, never NaN.
 struct cache_stats {
-  std::uint64_t hits = 0;
-  std::uint64_t misses = 0;
-  std::uint64_t insertions = 0;
-  std::uint64_t evictions = 0;
+  std::uint64_t hits = 0;        ///< Lookups that found a live entry.
+  std::uint64_t misses = 0;      ///< Lookups that found nothing (or an expired entry).
+  std::uint64_t insertions = 0;  ///< New keys stored (not overwrites).
+  std::uint64_t evictions = 0;   ///< Entries the cache removed itself: capacity evictions and expiries.
 
   /// Lookups: hits + misses.
   [[nodiscard]] constexpr std::uint64_t lookups() const noexcept { return hits + misses; }
@@ -43,8 +43,10 @@ struct cache_stats {
     return *this;
   }
 
+  /// The counters of `a` and `b` added.
   [[nodiscard]] friend constexpr cache_stats operator+(cache_stats a, const cache_stats& b) noexcept { return a += b; }
 
+  /// True when all four counters are equal.
   friend constexpr bool operator==(const cache_stats&, const cache_stats&) noexcept = default;
 };
 

@@ -21,9 +21,14 @@ class async_mutex;
 /// owner), but it may be destroyed on another thread than the one that locked.
 class [[nodiscard]] async_mutex_lock {
  public:
+  /// Owns nothing; destroying it does nothing.
   async_mutex_lock() noexcept = default;
+  /// Takes over the lock the caller already holds on `m` (from `co_await
+  /// m.lock()` or a successful try_lock); `m` must outlive this object.
   explicit async_mutex_lock(async_mutex& m, std::adopt_lock_t) noexcept : mutex_(&m) {}
+  /// Takes `o`'s lock; `o` then owns nothing.
   async_mutex_lock(async_mutex_lock&& o) noexcept : mutex_(std::exchange(o.mutex_, nullptr)) {}
+  /// Unlocks what this object owned, then takes `o`'s lock (self-move: no-op).
   async_mutex_lock& operator=(async_mutex_lock&& o) noexcept {
     if (this != &o) {
       unlock();
@@ -78,11 +83,16 @@ class async_mutex {
   /// The awaiter of lock(): yields nothing; the caller then owns the lock.
   using lock_awaiter = detail::grant_awaiter<async_mutex>;
 
+  /// The awaiter of scoped_lock(): as lock_awaiter, yielding an
+  /// async_mutex_lock that owns the lock. Obtained from scoped_lock() and
+  /// awaited once.
   class scoped_lock_awaiter : public lock_awaiter {
    public:
     using lock_awaiter::await_ready;
     using lock_awaiter::await_suspend;
     using lock_awaiter::lock_awaiter;
+    /// The lock, now held, as an owning guard; throws surge::operation_cancelled
+    /// if the wait was cancelled (then nothing is held).
     [[nodiscard]] async_mutex_lock await_resume() {
       lock_awaiter::await_resume();
       return async_mutex_lock(owner_, std::adopt_lock);

@@ -38,6 +38,8 @@ namespace surge {
 /// Thread-safe.
 class async_semaphore {
  public:
+  /// A semaphore with `initial` permits; throws std::invalid_argument when
+  /// `initial` is negative.
   explicit async_semaphore(std::ptrdiff_t initial) : count_(initial) {
     if (initial < 0) throw std::invalid_argument("surge::async_semaphore: initial count must be >= 0");
   }

@@ -53,6 +53,8 @@ class channel {
   static_assert(!std::is_reference_v<T> && !std::is_const_v<T>, "surge::channel<T>: T must be a non-const object type");
 
  public:
+  /// An open, empty channel buffering up to `capacity` values (allocated
+  /// now); throws std::invalid_argument when `capacity` is 0.
   explicit channel(std::size_t capacity) : slots_(capacity) {
     if (capacity == 0) throw std::invalid_argument("surge::channel: capacity must be > 0");
   }
@@ -63,6 +65,8 @@ class channel {
     while (size_ > 0) pop_locked();
   }
 
+  /// The awaiter send() returns: holds the value until it is sent; awaited
+  /// once (co_await calls its members). Not copyable or movable.
   class send_awaiter : detail::cancellable_waiter<channel> {
     using base = detail::cancellable_waiter<channel>;
     using base::arm;
@@ -72,9 +76,13 @@ class channel {
     using base::stopped_before_wait;
 
    public:
+    /// A send of `value` (moved in) on `ch`, cancelled by `token`; use send().
     send_awaiter(channel& ch, T&& value, std::stop_token token) noexcept
         : detail::cancellable_waiter<channel>(std::move(token)), channel_(ch), value_(std::move(value)) {}
+    /// True (no suspension; await_resume throws) when stop was already requested.
     [[nodiscard]] bool await_ready() noexcept { return stopped_before_wait(); }
+    /// Hands the value to a waiting receiver or the buffer, or queues the
+    /// sender while the buffer is full; false (resume now) unless queued.
     bool await_suspend(std::coroutine_handle<> h) {
       arm(channel_, h);
       detail::waiter* wake = nullptr;
@@ -99,6 +107,8 @@ class channel {
       if (wake) detail::resume_inline(*wake);
       return false;
     }
+    /// True when the value was sent, false when the channel was closed;
+    /// throws surge::operation_cancelled if the send was cancelled.
     [[nodiscard]] bool await_resume() {
       end_wait();
       return status_ == detail::wait_status::done;
@@ -110,6 +120,8 @@ class channel {
     T value_;
   };
 
+  /// The awaiter recv() returns; awaited once (co_await calls its members).
+  /// Not copyable or movable.
   class recv_awaiter : detail::cancellable_waiter<channel> {
     using base = detail::cancellable_waiter<channel>;
     using base::arm;
@@ -119,9 +131,14 @@ class channel {
     using base::stopped_before_wait;
 
    public:
+    /// A receive on `ch`, cancelled by `token`; use recv().
     recv_awaiter(channel& ch, std::stop_token token) noexcept
         : detail::cancellable_waiter<channel>(std::move(token)), channel_(ch) {}
+    /// True (no suspension; await_resume throws) when stop was already requested.
     [[nodiscard]] bool await_ready() noexcept { return stopped_before_wait(); }
+    /// Takes a buffered value (refilling the slot from a blocked sender), or
+    /// queues the receiver while the channel is empty and open; false (resume
+    /// now) unless queued.
     bool await_suspend(std::coroutine_handle<> h) {
       arm(channel_, h);
       detail::waiter* wake = nullptr;
@@ -147,6 +164,8 @@ class channel {
       if (wake) detail::resume_inline(*wake);
       return false;
     }
+    /// The value received, or std::nullopt when the channel was closed and
+    /// drained; throws surge::operation_cancelled if the receive was cancelled.
     [[nodiscard]] std::optional<T> await_resume() {
       end_wait();
       return std::move(value_);
@@ -220,15 +239,17 @@ class channel {
     detail::resume_chain(senders);
   }
 
-  /// Racy snapshots.
+  /// True once close() was called (a racing snapshot).
   [[nodiscard]] bool is_closed() const noexcept {
     std::lock_guard guard(mutex_);
     return closed_;
   }
+  /// Values buffered now (a racing snapshot; blocked senders' values not counted).
   [[nodiscard]] std::size_t size() const noexcept {
     std::lock_guard guard(mutex_);
     return size_;
   }
+  /// The buffer's size, as constructed.
   [[nodiscard]] std::size_t capacity() const noexcept { return slots_.size(); }
 
  private:

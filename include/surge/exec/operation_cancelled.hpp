@@ -14,6 +14,7 @@ namespace surge {
 /// sent or received. Thread safety: an immutable value type.
 class operation_cancelled : public std::exception {
  public:
+  /// The fixed message "surge: operation cancelled" (static storage; never null).
   [[nodiscard]] const char* what() const noexcept override { return "surge: operation cancelled"; }
 };
 

@@ -197,7 +197,10 @@ struct task_awaiter {
 template <class T>
 class [[nodiscard]] task {
  public:
+  /// The coroutine promise: what the compiler uses to run a coroutine that
+  /// returns task<T> (an implementation type, not for direct use).
   using promise_type = detail::task_promise<T>;
+  /// What `co_await` of the task yields (void for task<void>).
   using value_type = T;
 
   /// An empty task (awaiting it throws std::logic_error). Moves leave the
@@ -214,6 +217,7 @@ class [[nodiscard]] task {
   /// (moved out) or rethrows its exception. Throws std::logic_error when the
   /// task is empty or was already awaited.
   auto operator co_await() & { return make_awaiter(); }
+  /// As the lvalue overload: `co_await make_task()` on a temporary task.
   auto operator co_await() && { return make_awaiter(); }
 
  private:

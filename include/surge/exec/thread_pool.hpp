@@ -541,12 +541,15 @@ class thread_pool {
   /// The awaitable returned by `schedule()`.
   class schedule_awaitable {
    public:
+    /// An awaitable that resumes on `pool` (which must outlive the co_await).
     explicit schedule_awaitable(thread_pool& pool) noexcept : pool_(&pool) {}
+    /// Always false: the coroutine always suspends and is resumed by a worker.
     [[nodiscard]] bool await_ready() const noexcept { return false; }
     /// Posts the coroutine's resumption; throws like `post`.
     void await_suspend(std::coroutine_handle<> h) const {
       pool_->post([h] { h.resume(); });
     }
+    /// Nothing to yield: the coroutine now runs on one of the pool's workers.
     void await_resume() const noexcept {}
 
    private:

@@ -68,9 +68,9 @@ struct timer_options {
 template <class Clock = std::chrono::steady_clock>
 class timer {
  public:
-  using clock = Clock;
-  using duration = typename Clock::duration;
-  using time_point = typename Clock::time_point;
+  using clock = Clock;                            ///< The clock deadlines are read on.
+  using duration = typename Clock::duration;      ///< Clock's duration.
+  using time_point = typename Clock::time_point;  ///< Clock's time point (a deadline).
 
   /// Resumes sleepers inline on the firing thread.
   explicit timer(timer_options options = {}) { start(options); }
@@ -166,11 +166,13 @@ class timer {
     cv_.notify_all();
   }
 
-  /// Racy snapshots: pending sleepers, and the earliest deadline.
+  /// Sleepers waiting now (a racing snapshot).
   [[nodiscard]] std::size_t pending() const {
     std::lock_guard lock(mutex_);
     return heap_.size();
   }
+  /// The earliest pending deadline, or std::nullopt when no one sleeps (a
+  /// racing snapshot).
   [[nodiscard]] std::optional<time_point> next_deadline() const {
     std::lock_guard lock(mutex_);
     if (heap_.empty()) return std::nullopt;
@@ -201,12 +203,15 @@ class timer {
   /// The awaiter of sleep_for / sleep_until (lives in the sleeping coroutine's frame).
   class sleep_awaiter : sleeper {
    public:
+    /// A sleep on `t` until `deadline`, cancelled by `token`; use sleep_until / sleep_for.
     sleep_awaiter(timer& t, time_point deadline, std::stop_token token) noexcept : timer_(t), token_(std::move(token)) {
       this->deadline_ = deadline;
     }
     sleep_awaiter(const sleep_awaiter&) = delete;
     sleep_awaiter& operator=(const sleep_awaiter&) = delete;
 
+    /// True (no suspension) when stop was already requested or the deadline
+    /// has passed (reads the clock once).
     [[nodiscard]] bool await_ready() noexcept {
       if (token_.stop_requested()) {
         this->status_ = status::cancelled;
@@ -218,6 +223,8 @@ class timer {
       }
       return false;
     }
+    /// Queues the sleeper on the timer (false, resume now, when it was
+    /// cancelled meanwhile or the timer is being destroyed).
     bool await_suspend(std::coroutine_handle<> h) {
       this->handle_ = h;
       if (token_.stop_possible()) this->callback_.emplace(token_, canceller{&timer_, this});
@@ -239,6 +246,8 @@ class timer {
       if (timer_.heap_.front() == this) timer_.cv_.notify_all();  // the earliest deadline moved
       return true;
     }
+    /// Returns once the deadline passed; throws surge::operation_cancelled if
+    /// the sleep was cancelled (or the timer destroyed before it fired).
     void await_resume() {
       this->callback_.reset();  // waits for a stop callback running elsewhere
       if (this->status_ == status::cancelled) throw operation_cancelled{};

@@ -77,12 +77,12 @@ class keyed_limiter {
 
  public:
   static_assert(Shards >= 1, "surge::keyed_limiter: Shards must be at least 1");
-  using key_type = Key;
-  using limiter_type = Limiter;
-  using clock_type = typename Limiter::clock_type;
-  using duration = typename Limiter::duration;
-  using time_point = typename Limiter::time_point;
-  using state_type = typename Limiter::state_type;
+  using key_type = Key;                             ///< The key type.
+  using limiter_type = Limiter;                     ///< The prototype limiter's type.
+  using clock_type = typename Limiter::clock_type;  ///< Limiter's clock.
+  using duration = typename Limiter::duration;      ///< Limiter's duration.
+  using time_point = typename Limiter::time_point;  ///< Limiter's time point.
+  using state_type = typename Limiter::state_type;  ///< What is stored per key (Limiter's per-key state).
 
  private:
   // the engine of sieve_cache (not sieve_cache itself, whose key checks would
@@ -118,6 +118,7 @@ class keyed_limiter {
   requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
   [[nodiscard]] bool try_acquire(const Key& key, std::size_t n = 1) { return try_acquire(key, n, clock_type::now()); }
 
+  /// try_acquire at the given clock reading.
   template <class L = Limiter>
   requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
   [[nodiscard]] bool try_acquire(const Key& key, std::size_t n, time_point now) {
@@ -193,6 +194,8 @@ class keyed_limiter {
     for (std::size_t i = 0; i < shards_.count(); ++i) n += shards_[i].value.cache.memory_bytes();
     return n;
   }
+  /// The counters summed over every shard (taken one shard after the other,
+  /// so not a single snapshot under concurrent calls).
   [[nodiscard]] keyed_limiter_stats stats() const {
     keyed_limiter_stats r;
     shards_.for_each([&](const shard& s) {

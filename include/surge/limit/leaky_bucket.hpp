@@ -28,8 +28,8 @@ enum class meter_decision : std::uint8_t {
 /// A meter's answer: the decision and, for `delay`, how long to hold the request.
 template <class Duration>
 struct meter_result {
-  meter_decision decision = meter_decision::reject;
-  Duration delay{};
+  meter_decision decision = meter_decision::reject;  ///< Admit, delay or reject.
+  Duration delay{};  ///< How long to hold a delayed request; zero unless `decision` is delay.
   /// True unless rejected.
   [[nodiscard]] bool admitted() const noexcept { return decision != meter_decision::reject; }
 };
@@ -83,17 +83,17 @@ class leaky_bucket {
   static constexpr std::int64_t empty_tat = std::numeric_limits<std::int64_t>::min();
 
  public:
-  using clock_type = Clock;
-  using duration = typename Clock::duration;
-  using time_point = typename Clock::time_point;
-  using result = meter_result<duration>;
+  using clock_type = Clock;                       ///< The clock the meter reads.
+  using duration = typename Clock::duration;      ///< Clock's duration (delays).
+  using time_point = typename Clock::time_point;  ///< Clock's time point.
+  using result = meter_result<duration>;          ///< What admit() returns.
 
   /// Per-key state for keyed_limiter (exact mode: the excess horizon; nginx
   /// mode: excess, stamp and whether the node exists). 24 bytes.
   struct state_type {
-    std::int64_t tat = empty_tat;  // exact mode: when the excess drains to 0, in units
-    std::int64_t excess = 0;       // nginx mode: milli-requests
-    std::int64_t last_ms = 0;      // nginx mode: stamp; node exists when tat != empty_tat
+    std::int64_t tat = empty_tat;  ///< Exact mode: when the excess drains to 0, in token units.
+    std::int64_t excess = 0;       ///< nginx mode: the excess, in milli-requests.
+    std::int64_t last_ms = 0;      ///< nginx mode: the stamp, in ms; the node exists when tat != its initial value.
   };
 
   /// Exact-mode meter: rate R per second, burst B, delay D (nodelay: none).
@@ -174,9 +174,14 @@ class leaky_bucket {
     return full_state(s, now);
   }
 
+  /// The drain rate in requests per second, as constructed (an nginx meter
+  /// with a per-minute rate: that rate / 60).
   [[nodiscard]] double rate() const noexcept { return rate_; }
+  /// The burst B, as constructed.
   [[nodiscard]] std::size_t burst() const noexcept { return burst_; }
+  /// The delay threshold D, as constructed (`nodelay` for nginx's nodelay).
   [[nodiscard]] std::size_t delay() const noexcept { return delay_; }
+  /// True for a meter made by nginx() (nginx's integer arithmetic).
   [[nodiscard]] bool nginx_mode() const noexcept { return nginx_; }
 
   // ---- per-key state, for keyed_limiter (the caller serialises access) ----
@@ -308,13 +313,17 @@ class leaky_bucket {
 template <class Clock = std::chrono::steady_clock>
 class leaky_bucket_pacer {
  public:
-  using clock_type = Clock;
-  using duration = typename Clock::duration;
-  using time_point = typename Clock::time_point;
+  using clock_type = Clock;                       ///< The clock the pacer reads.
+  using duration = typename Clock::duration;      ///< Clock's duration.
+  using time_point = typename Clock::time_point;  ///< Clock's time point (what take() returns).
 
+  /// A pacer of `rate_per_second` calls per second that may catch up on up to
+  /// `slack` unused permissions; see the class comment for the bad input it
+  /// refuses. Reads the clock once (the epoch).
   explicit leaky_bucket_pacer(double rate_per_second, std::size_t slack = 10)
       : leaky_bucket_pacer(rate_per_second, slack, Clock::now()) {}
 
+  /// As above with the construction time (the epoch of clock readings) given.
   leaky_bucket_pacer(double rate_per_second, std::size_t slack, time_point now) : epoch_(ns_of(now)) {
     if (!detail::rate_units::valid_rate(rate_per_second) || rate_per_second > 1e9)
       throw std::invalid_argument("surge::leaky_bucket_pacer: rate_per_second must be finite, > 0 and <= 1e9");

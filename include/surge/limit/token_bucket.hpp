@@ -102,27 +102,31 @@ class token_bucket {
   static constexpr std::int64_t full_tat = -(std::int64_t{1} << 54);
 
  public:
-  using clock_type = Clock;
-  using duration = typename Clock::duration;
-  using time_point = typename Clock::time_point;
+  using clock_type = Clock;                       ///< The clock the bucket reads.
+  using duration = typename Clock::duration;      ///< Clock's duration (waits, delays).
+  using time_point = typename Clock::time_point;  ///< Clock's time point.
 
   /// The answer of reserve(): x/time/rate's Reservation. Move-only, so that
   /// one reservation is one object, and cancel() can be applied to it once:
   /// cancel consumes it (sets `cancelled`; a second cancel does nothing). A
   /// moved-from reservation is empty (not granted, 0 tokens).
   struct reservation {
-    reserve_status status = reserve_status::exceeds_burst;
-    std::size_t tokens = 0;        ///< n reserved (0 when not granted)
+    reserve_status status = reserve_status::exceeds_burst;  ///< granted, or why not
+    std::size_t tokens = 0;                                 ///< n reserved (0 when not granted)
     time_point time_to_act{};      ///< when the tokens are the caller's (saturated to time_point::max())
     duration delay{};              ///< time_to_act - now (0 if now), duration::max() if not granted
     bool cancelled = false;        ///< set by cancel(): its tokens were given back (or could not be)
     std::int64_t tat_after = 0;    ///< internal: TAT right after this reservation
     std::uint64_t generation = 0;  ///< internal: configuration it was made under (full width)
 
+    /// An empty reservation (not granted, 0 tokens).
     reservation() = default;
     reservation(const reservation&) = delete;
     reservation& operator=(const reservation&) = delete;
+    /// Takes `o`'s reservation; `o` is left empty.
     reservation(reservation&& o) noexcept { *this = std::move(o); }
+    /// Takes `o`'s reservation (this one's is dropped without a cancel); `o`
+    /// is left empty.
     reservation& operator=(reservation&& o) noexcept {
       status = o.status;
       tokens = o.tokens;
@@ -139,6 +143,7 @@ class token_bucket {
 
     /// True when granted (x/time/rate's OK()).
     [[nodiscard]] bool ok() const noexcept { return status == reserve_status::granted; }
+    /// ok().
     explicit operator bool() const noexcept { return ok(); }
   };
 
@@ -377,6 +382,7 @@ class token_bucket {
   /// Throws std::invalid_argument for a bad rate. Lock-free for the other
   /// members; serialised with other set_* calls.
   void set_rate(double rate_per_second) { set_rate(rate_per_second, Clock::now()); }
+  /// set_rate at the given clock reading.
   void set_rate(double rate_per_second, time_point now) {
     check(rate_per_second, 1);
     reconfigure(ns_of(now), rate_per_second, 0, false);
@@ -385,6 +391,7 @@ class token_bucket {
   /// Changes the burst from now on; the tokens present now are kept (capped
   /// at the new burst). Throws std::invalid_argument for burst 0 or > 2^40.
   void set_burst(std::size_t burst) { set_burst(burst, Clock::now()); }
+  /// set_burst at the given clock reading.
   void set_burst(std::size_t burst, time_point now) {
     check(1.0, burst);
     reconfigure(ns_of(now), 0.0, burst, true);
@@ -426,7 +433,7 @@ class token_bucket {
   /// bucket's epoch (36 years for rates <= 1e9/s); set_rate/set_burst on this
   /// bucket do not apply to states.
   struct state_type {
-    std::int64_t tat = full_tat;
+    std::int64_t tat = full_tat;  ///< Theoretical arrival time, in token units from the epoch (full: far past).
   };
 
   /// The state of a fresh (full) bucket.

@@ -33,6 +33,7 @@ struct histogram_summary {
   std::int64_t p99 = 0;       ///< value_at_percentile(99)
   std::int64_t p999 = 0;      ///< value_at_percentile(99.9)
 
+  /// True when every field is equal.
   friend bool operator==(const histogram_summary&, const histogram_summary&) noexcept = default;
 };
 
@@ -91,9 +92,10 @@ class latency_histogram {
   /// A bucket that holds recorded values: every value in [lowest, highest]
   /// (inclusive) was counted here, `count` times in total.
   struct bucket {
-    std::int64_t lowest = 0;
-    std::int64_t highest = 0;
-    std::uint64_t count = 0;
+    std::int64_t lowest = 0;   ///< The smallest value of the bucket.
+    std::int64_t highest = 0;  ///< The largest value of the bucket.
+    std::uint64_t count = 0;   ///< Values counted in it.
+    /// True when bounds and count are equal.
     friend bool operator==(const bucket&, const bucket&) noexcept = default;
   };
 
@@ -271,7 +273,11 @@ class latency_histogram {
 
   // ---- layout ---------------------------------------------------------------
 
+  /// The highest trackable value, as constructed (see the class comment for
+  /// values outside [0, highest_trackable]).
   [[nodiscard]] std::int64_t highest_trackable() const noexcept { return highest_; }
+  /// The precision, as constructed: decimal significant digits kept for
+  /// every value.
   [[nodiscard]] int significant_digits() const noexcept { return digits_; }
   /// Bytes of counters allocated at construction.
   [[nodiscard]] std::size_t memory_size() const noexcept { return length_ * sizeof(std::atomic<std::uint64_t>); }
@@ -295,13 +301,20 @@ class latency_histogram {
   /// that counter).
   class const_iterator {
    public:
+    /// A forward iterator.
     using iterator_category = std::forward_iterator_tag;
+    /// What it yields.
     using value_type = bucket;
+    /// Iterator distance type.
     using difference_type = std::ptrdiff_t;
+    /// No pointer: buckets are yielded by value.
     using pointer = void;
+    /// Dereferencing yields a bucket by value.
     using reference = bucket;
 
+    /// A singular iterator (compare or assign it only).
     const_iterator() = default;
+    /// The current bucket (its count read now, a racing snapshot).
     bucket operator*() const noexcept {
       bucket b;
       b.lowest = h_->value_at_index(i_);
@@ -309,15 +322,18 @@ class latency_histogram {
       b.count = h_->counts_[i_].load(std::memory_order_relaxed);
       return b;
     }
+    /// Advances to the next bucket with a non-zero count (or end()).
     const_iterator& operator++() noexcept {
       i_ = h_->next_recorded(i_ + 1);
       return *this;
     }
+    /// Advances; returns the iterator as it was.
     const_iterator operator++(int) noexcept {
       const_iterator t = *this;
       ++*this;
       return t;
     }
+    /// True when both are at the same position (iterators of the same histogram).
     friend bool operator==(const const_iterator& a, const const_iterator& b) noexcept { return a.i_ == b.i_; }
 
    private:
@@ -329,6 +345,7 @@ class latency_histogram {
 
   /// The first recorded bucket. Iterating is O(number of counters) in total.
   [[nodiscard]] const_iterator begin() const noexcept { return const_iterator(this, next_recorded(0)); }
+  /// Past the last recorded bucket.
   [[nodiscard]] const_iterator end() const noexcept { return const_iterator(this, length_); }
 
  private:

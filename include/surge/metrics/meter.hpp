@@ -31,6 +31,7 @@ struct meter_stats {
   double five_minute = 0.0;     ///< 5-minute EWMA
   double fifteen_minute = 0.0;  ///< 15-minute EWMA
 
+  /// True when every field is equal.
   friend bool operator==(const meter_stats&, const meter_stats&) noexcept = default;
 };
 
@@ -83,9 +84,13 @@ struct rate_meter_options {
 template <class Clock = std::chrono::steady_clock>
 class rate_meter {
  public:
+  /// The clock the meter reads.
   using clock_type = Clock;
+  /// Clock's duration.
   using duration = typename Clock::duration;
+  /// Clock's time point.
   using time_point = typename Clock::time_point;
+  /// The configuration type.
   using options = rate_meter_options;
 
   /// The EWMA tick interval of the Unix load average: 5 s.
@@ -131,22 +136,27 @@ class rate_meter {
 
   /// Events per second over the sliding window (see the class comment).
   [[nodiscard]] double rate() const noexcept { return stats(Clock::now()).rate; }
+  /// rate at the given clock reading.
   [[nodiscard]] double rate(time_point now) const noexcept { return stats(now).rate; }
 
   /// Events per second since construction; 0 at construction time.
   [[nodiscard]] double mean_rate() const noexcept { return stats(Clock::now()).mean_rate; }
+  /// mean_rate at the given clock reading.
   [[nodiscard]] double mean_rate(time_point now) const noexcept { return stats(now).mean_rate; }
 
   /// The 1-minute EWMA, events per second.
   [[nodiscard]] double one_minute_rate() const noexcept { return stats(Clock::now()).one_minute; }
+  /// one_minute_rate at the given clock reading.
   [[nodiscard]] double one_minute_rate(time_point now) const noexcept { return stats(now).one_minute; }
 
   /// The 5-minute EWMA, events per second.
   [[nodiscard]] double five_minute_rate() const noexcept { return stats(Clock::now()).five_minute; }
+  /// five_minute_rate at the given clock reading.
   [[nodiscard]] double five_minute_rate(time_point now) const noexcept { return stats(now).five_minute; }
 
   /// The 15-minute EWMA, events per second.
   [[nodiscard]] double fifteen_minute_rate() const noexcept { return stats(Clock::now()).fifteen_minute; }
+  /// fifteen_minute_rate at the given clock reading.
   [[nodiscard]] double fifteen_minute_rate(time_point now) const noexcept { return stats(now).fifteen_minute; }
 
   /// Every figure at once, consistent with each other (one tick, one lock).

@@ -157,9 +157,9 @@ class mpmc_queue {
                 "mpmc_queue needs lock-free 32- and 64-bit atomics");
 
  public:
-  using value_type = T;
-  using allocator_type = Allocator;
-  using size_type = std::size_t;
+  using value_type = T;              ///< The element type.
+  using allocator_type = Allocator;  ///< Allocates the ring of slots (once, at construction).
+  using size_type = std::size_t;     ///< Capacities and sizes.
 
   /// Creates an empty queue holding at most `capacity` items; allocates the ring.
   /// Complexity: O(capacity). Throws `std::invalid_argument` when capacity is 0,

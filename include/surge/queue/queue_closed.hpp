@@ -14,6 +14,7 @@ namespace surge {
 /// call that throws it. Thread safety: an immutable value type.
 class queue_closed : public std::exception {
  public:
+  /// The fixed message "surge: queue closed" (static storage; never null).
   [[nodiscard]] const char* what() const noexcept override { return "surge: queue closed"; }
 };
 

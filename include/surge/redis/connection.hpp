@@ -18,8 +18,16 @@ using command = std::vector<std::string>;
 
 /// One reply (RESP2 types).
 struct reply {
-  enum class kind : std::uint8_t { nil, integer, string, status, error, array };
-  kind type = kind::nil;
+  /// The RESP2 reply type.
+  enum class kind : std::uint8_t {
+    nil,      ///< a null bulk string or array (e.g. GET of a missing key)
+    integer,  ///< an integer reply, in `integer`
+    string,   ///< a bulk string, in `str`
+    status,   ///< a simple string such as "OK", in `str`
+    error,    ///< an error reply (the command failed on the server), its text in `str`
+    array     ///< an array reply, in `elements`
+  };
+  kind type = kind::nil;        ///< Which of the fields below holds the reply.
   std::int64_t integer = 0;     ///< kind::integer
   std::string str;              ///< kind::string, status, error
   std::vector<reply> elements;  ///< kind::array
@@ -58,7 +66,7 @@ enum class fault : std::uint8_t {
 struct pipeline_result {
   fault status = fault::none;  ///< none: `replies` has one reply per command
   std::string message;         ///< what went wrong, for logs (empty when none)
-  std::vector<reply> replies;
+  std::vector<reply> replies;  ///< One per command, in order (when status is none).
 };
 
 /// A client surge::redis can drive: `c.pipeline(commands, timeout)` sends

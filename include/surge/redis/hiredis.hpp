@@ -50,6 +50,8 @@ class hiredis_connection {
     if (connect_timeout <= std::chrono::microseconds::zero())
       throw std::invalid_argument("surge::redis::hiredis_connection: connect_timeout must be > 0");
   }
+  /// Takes over `o`'s settings and open connection (if any); `o` is left
+  /// without a connection.
   hiredis_connection(hiredis_connection&& o) noexcept
       : host_(std::move(o.host_)), port_(o.port_), connect_timeout_(o.connect_timeout_), ctx_(std::move(o.ctx_)) {}
   hiredis_connection& operator=(hiredis_connection&&) = delete;
@@ -101,7 +103,9 @@ class hiredis_connection {
   [[nodiscard]] bool connected() const noexcept { return ctx_ != nullptr; }
   /// Closes the connection; the next call reconnects.
   void disconnect() noexcept { ctx_.reset(); }
+  /// The server's host, as constructed.
   [[nodiscard]] const std::string& host() const noexcept { return host_; }
+  /// The server's port, as constructed.
   [[nodiscard]] int port() const noexcept { return port_; }
 
  private:
@@ -205,6 +209,9 @@ class hiredis_connection {
 /// Bad input: size 0 throws std::invalid_argument (as do hiredis_connection's).
 class hiredis_pool {
  public:
+  /// `size` connections to host:port, each opened lazily on its first use.
+  /// Throws std::invalid_argument when size is 0, or for a bad host, port or
+  /// connect_timeout (as hiredis_connection).
   hiredis_pool(std::string host, int port, std::size_t size,
                std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100)) {
     if (size == 0) throw std::invalid_argument("surge::redis::hiredis_pool: size must be >= 1");
@@ -242,6 +249,7 @@ class hiredis_pool {
     return r;
   }
 
+  /// The number of connections, as constructed.
   [[nodiscard]] std::size_t size() const noexcept { return all_.size(); }
 
  private:

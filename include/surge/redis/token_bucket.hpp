@@ -47,6 +47,7 @@ enum class decision_source : std::uint8_t {
 
 /// The answer to try_acquire / peek (go-redis/redis_rate's Result).
 struct decision {
+  /// True when the request may proceed (its tokens were taken, for try_acquire).
   bool allowed = false;
   /// Tokens left after this call (the whole tokens there now); 0 when a
   /// fault policy decided.
@@ -61,6 +62,7 @@ struct decision {
   /// The server's TIME at the decision, microseconds since the Unix epoch
   /// (zero when a fault policy decided).
   std::chrono::microseconds server_time{0};
+  /// Who decided: Redis, or which fault policy.
   decision_source source = decision_source::redis;
   fault cause = fault::none;  ///< why a fault policy decided (none when source is redis)
 };
@@ -68,7 +70,9 @@ struct decision {
 /// Thrown for a Redis fault under fault_policy::raise.
 class error : public std::runtime_error {
  public:
+  /// A fault `f`, with `what` as the message.
   error(fault f, const std::string& what) : std::runtime_error(what), fault_(f) {}
+  /// The fault that made the call fail.
   [[nodiscard]] fault kind() const noexcept { return fault_; }
 
  private:
@@ -89,6 +93,7 @@ struct options {
   /// Budget of each call's round trip(s), connecting included: no call takes
   /// longer than this before its fault policy decides.
   std::chrono::microseconds timeout{50'000};
+  /// What a call decides when Redis faults (see fault_policy).
   fault_policy on_fault = fault_policy::fail_closed;
   /// Instances sharing the limit, for fault_policy::local (each then admits
   /// rate / instances with burst max(1, burst / instances)).
@@ -149,7 +154,9 @@ struct options {
 template <connection Connection, class Clock = std::chrono::steady_clock>
 class token_bucket {
  public:
+  /// The local clock (circuit breaker, local fallback, lease expiry).
   using clock_type = Clock;
+  /// Clock's time point.
   using time_point = typename Clock::time_point;
 
   class leased_tokens;
@@ -204,6 +211,7 @@ class token_bucket {
 
   /// The decision try_acquire(key, n) would get now, taking nothing.
   [[nodiscard]] decision peek(std::string_view key, std::size_t n = 1) { return peek(key, n, Clock::now()); }
+  /// peek with the local clock reading given (as try_acquire).
   [[nodiscard]] decision peek(std::string_view key, std::size_t n, time_point now) { return one(key, n, 'p', now); }
 
   /// try_acquire(key, n) for every key, in one pipelined round trip; the
@@ -213,6 +221,7 @@ class token_bucket {
   [[nodiscard]] std::vector<decision> try_acquire_many(const Keys& keys, std::size_t n = 1) {
     return try_acquire_many(keys, n, Clock::now());
   }
+  /// try_acquire_many with the local clock reading given (as try_acquire).
   template <std::ranges::input_range Keys>
   requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
   [[nodiscard]] std::vector<decision> try_acquire_many(const Keys& keys, std::size_t n, time_point now) {
@@ -233,6 +242,7 @@ class token_bucket {
   /// Forgets `key`'s state (the bucket is full again). Returns fault::none on
   /// success; a fault otherwise (fault_policy::raise throws instead).
   fault reset(std::string_view key) { return reset(key, Clock::now()); }
+  /// reset with the local clock reading given (as try_acquire).
   fault reset(std::string_view key, time_point now) {
     const command cmd{"DEL", full_key(key)};
     round_trip rt = run(std::span<const command>(&cmd, 1), now, false);
@@ -246,6 +256,8 @@ class token_bucket {
   /// refusal (result().retry_after). Under a fault the policy grants: k
   /// (fail_open), 0 (fail_closed) or what the local fallback has.
   [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k) { return lease(key, k, Clock::now()); }
+  /// lease with the local clock reading given (also the lease's start, from
+  /// which lease_hold counts).
   [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k, time_point now) {
     const std::string fk = full_key(key);
     const std::size_t want = std::min(k, burst_);
@@ -289,8 +301,11 @@ class token_bucket {
   /// of it, mod 16384).
   [[nodiscard]] static std::uint16_t cluster_slot(std::string_view full) noexcept { return detail::cluster_slot(full); }
 
+  /// Tokens per second, as constructed.
   [[nodiscard]] double rate() const noexcept { return rate_; }
+  /// The burst, as constructed.
   [[nodiscard]] std::size_t burst() const noexcept { return burst_; }
+  /// The options, as constructed.
   [[nodiscard]] const options& config() const noexcept { return opts_; }
   /// The rate the script uses, as tokens per microsecond = numerator /
   /// denominator (equal to the rate given for decimal and simple rates).
@@ -305,6 +320,7 @@ class token_bucket {
   [[nodiscard]] surge::circuit_breaker<Clock>& breaker() noexcept { return breaker_; }
   /// The script's source and SHA-1 (to SCRIPT LOAD it ahead, if wanted).
   [[nodiscard]] static std::string_view script() noexcept { return detail::gcra_script; }
+  /// The SHA-1 of script(), in lowercase hex (what EVALSHA sends).
   [[nodiscard]] const std::string& script_sha() const noexcept { return sha_; }
 
   /// Tokens taken by lease(), served locally. Move-only; not
@@ -313,8 +329,12 @@ class token_bucket {
   /// given back are lost to the fleet for a while, never over-admitted).
   class leased_tokens {
    public:
+    /// An empty lease: nothing granted, nothing to give back.
     leased_tokens() = default;
+    /// Takes over `o`'s tokens; `o` is left empty.
     leased_tokens(leased_tokens&& o) noexcept { take(std::move(o)); }
+    /// Ends this lease (giving its unused tokens back), then takes over `o`'s;
+    /// `o` is left empty. Self-assignment does nothing.
     leased_tokens& operator=(leased_tokens&& o) noexcept {
       if (this != &o) {
         release();
@@ -327,6 +347,7 @@ class token_bucket {
     /// Takes n of the leased tokens if n are left and the lease has not
     /// outlived lease_hold. O(1), no round trip.
     [[nodiscard]] bool try_acquire(std::size_t n = 1) noexcept { return try_acquire(n, Clock::now()); }
+    /// try_acquire at the given clock reading.
     [[nodiscard]] bool try_acquire(std::size_t n, time_point now) noexcept {
       if (n > left_ || now >= expires_) return false;
       left_ -= n;

@@ -62,6 +62,7 @@ enum class window_type : std::uint8_t {
 /// (resilience4j's CallNotPermittedException). An immutable value type.
 class breaker_open : public std::runtime_error {
  public:
+  /// The refusal by a breaker in state `s` (named in what()).
   explicit breaker_open(breaker_state s)
       : std::runtime_error("surge::circuit_breaker: call not permitted (state " + std::string(to_string(s)) + ")"),
         state_(s) {}
@@ -74,9 +75,11 @@ class breaker_open : public std::runtime_error {
 
 /// A snapshot of a breaker's current window (resilience4j's Metrics).
 struct breaker_metrics {
+  /// The breaker's state when the snapshot was taken.
   breaker_state state = breaker_state::closed;
   double failure_rate = -1.0;    ///< percent; -1 while fewer than the minimum calls are buffered
   double slow_call_rate = -1.0;  ///< percent; -1 likewise
+  /// Outcomes in the window (in HALF_OPEN: the probes' outcomes).
   std::uint64_t buffered_calls = 0;
   std::uint64_t failed_calls = 0;  ///< including slow failures
   std::uint64_t slow_calls = 0;    ///< slow successes and slow failures
@@ -413,9 +416,13 @@ class circuit_breaker {
   static_assert(std::is_integral_v<typename Clock::rep>, "surge::circuit_breaker: Clock::rep must be an integral type");
 
  public:
+  /// The clock the breaker reads (open periods, call durations, time windows).
   using clock_type = Clock;
+  /// Clock's duration (call durations).
   using duration = typename Clock::duration;
+  /// Clock's time point.
   using time_point = typename Clock::time_point;
+  /// The configuration type.
   using options = circuit_breaker_options;
   class permit;
 
@@ -460,6 +467,7 @@ class circuit_breaker {
   void on_success(duration elapsed) {
     record(false, elapsed, [] { return Clock::now(); });
   }
+  /// on_success at the given clock reading.
   void on_success(duration elapsed, time_point now) {
     record(false, elapsed, [now] { return now; });
   }
@@ -467,6 +475,7 @@ class circuit_breaker {
   void on_failure(duration elapsed) {
     record(true, elapsed, [] { return Clock::now(); });
   }
+  /// on_failure at the given clock reading.
   void on_failure(duration elapsed, time_point now) {
     record(true, elapsed, [now] { return now; });
   }
@@ -481,7 +490,10 @@ class circuit_breaker {
   class permit {
    public:
     permit() noexcept = default;
+    /// Takes over `o`'s permission; `o` is left empty.
     permit(permit&& o) noexcept : breaker_(std::exchange(o.breaker_, nullptr)), start_(o.start_), word_(o.word_) {}
+    /// Gives back this permit's permission (as release()), then takes over
+    /// `o`'s; `o` is left empty. Self-assignment does nothing.
     permit& operator=(permit&& o) noexcept {
       if (this != &o) {
         drop();
@@ -502,9 +514,11 @@ class circuit_breaker {
 
     /// Records success, elapsed = now - started().
     void success() { success(Clock::now()); }
+    /// Records success at the given clock reading (elapsed = now - started()).
     void success(time_point now) { finish(false, now); }
     /// Records failure, elapsed = now - started().
     void failure() { failure(Clock::now()); }
+    /// Records failure at the given clock reading (elapsed = now - started()).
     void failure(time_point now) { finish(true, now); }
     /// Gives the permission back without an outcome (what the destructor does).
     void release() noexcept { drop(); }
@@ -529,6 +543,7 @@ class circuit_breaker {
 
   /// A permit if a call may proceed now (reads the clock once, for its start).
   [[nodiscard]] permit try_acquire() { return try_acquire(Clock::now()); }
+  /// try_acquire at the given clock reading (also the permit's start).
   [[nodiscard]] permit try_acquire(time_point now) {
     const grant g = acquire([now] { return now; });
     return g.ok ? permit(this, now, g.word) : permit();
@@ -569,6 +584,7 @@ class circuit_breaker {
   /// Moves to `to` now (resilience4j's transitionTo*State): a fresh window,
   /// probe count or open period. To the current state: a reset without event.
   void transition_to(breaker_state to) { transition_to(to, Clock::now()); }
+  /// transition_to at the given clock reading.
   void transition_to(breaker_state to, time_point now) {
     {
       std::lock_guard lock(mutex_);
@@ -587,9 +603,11 @@ class circuit_breaker {
   /// Failure rate (percent) of the current window; -1 while fewer than the
   /// minimum calls are in it (and always in DISABLED / FORCED_OPEN).
   [[nodiscard]] double failure_rate() { return metrics().failure_rate; }
+  /// failure_rate at the given clock reading (time-based windows slide to it).
   [[nodiscard]] double failure_rate(time_point now) { return metrics(now).failure_rate; }
   /// Slow-call rate (percent) of the current window; -1 likewise.
   [[nodiscard]] double slow_call_rate() { return metrics().slow_call_rate; }
+  /// slow_call_rate at the given clock reading.
   [[nodiscard]] double slow_call_rate(time_point now) { return metrics(now).slow_call_rate; }
   /// Probes still available in HALF_OPEN (0 in every other state).
   [[nodiscard]] std::size_t available_probes() const noexcept {
@@ -598,6 +616,7 @@ class circuit_breaker {
   }
   /// The current window's counts and rates (a racing snapshot).
   [[nodiscard]] breaker_metrics metrics() { return time_ ? metrics(Clock::now()) : metrics(time_point{}); }
+  /// metrics at the given clock reading (time-based windows slide to it).
   [[nodiscard]] breaker_metrics metrics(time_point now) {
     const std::uint64_t w = word_.load(std::memory_order_acquire);
     breaker_metrics m;

@@ -65,8 +65,11 @@ struct aimd_limit_options {
 /// A negative rtt counts as 0.
 class aimd_limit {
  public:
+  /// The configuration type.
   using options = aimd_limit_options;
 
+  /// Starts at `o.initial`; throws std::invalid_argument naming the first
+  /// bad field.
   explicit aimd_limit(const options& o = options{}) : o_(o), limit_(o.initial) {
     detail::check_limits(o.initial, o.min, o.max, "surge::aimd_limit");
     if (!(o.backoff_ratio >= 0.5 && o.backoff_ratio < 1.0))
@@ -88,6 +91,7 @@ class aimd_limit {
 
   /// The current limit. O(1).
   [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
+  /// The options, as constructed.
   [[nodiscard]] const options& config() const noexcept { return o_; }
 
  private:
@@ -129,8 +133,11 @@ struct gradient2_limit_options {
 /// on_sample). Bad options throw std::invalid_argument naming the field.
 class gradient2_limit {
  public:
+  /// The configuration type.
   using options = gradient2_limit_options;
 
+  /// Starts at `o.initial`; throws std::invalid_argument naming the first
+  /// bad field.
   explicit gradient2_limit(const options& o = options{}) : o_(o), estimate_(static_cast<double>(o.initial)) {
     detail::check_limits(o.initial, o.min, o.max, "surge::gradient2_limit");
     if (!(o.smoothing > 0.0 && o.smoothing <= 1.0))
@@ -170,6 +177,7 @@ class gradient2_limit {
   [[nodiscard]] double estimate() const noexcept { return estimate_; }
   /// The long-term RTT average, ns (0 before the first sample).
   [[nodiscard]] double long_rtt_ns() const noexcept { return long_rtt_; }
+  /// The options, as constructed.
   [[nodiscard]] const options& config() const noexcept { return o_; }
 
  private:
@@ -217,8 +225,11 @@ struct vegas_limit_options {
 /// on_sample). Bad options throw std::invalid_argument naming the field.
 class vegas_limit {
  public:
+  /// The configuration type.
   using options = vegas_limit_options;
 
+  /// Starts at `o.initial`; throws std::invalid_argument naming the first
+  /// bad field.
   explicit vegas_limit(const options& o = options{}) : o_(o), estimate_(static_cast<double>(o.initial)), rng_(o.seed) {
     if (o.max < 1 || o.max > (std::size_t{1} << 40))
       throw std::invalid_argument("surge::vegas_limit: options.max must be in [1, 2^40]");
@@ -276,6 +287,7 @@ class vegas_limit {
   [[nodiscard]] std::int64_t noload_rtt_ns() const noexcept { return noload_; }
   /// The probe jitter in force, in [0.5, 1).
   [[nodiscard]] double probe_jitter() const noexcept { return jitter_; }
+  /// The options, as constructed.
   [[nodiscard]] const options& config() const noexcept { return o_; }
 
  private:
@@ -372,7 +384,9 @@ struct windowed_limit_options {
 template <concurrency_limit_sampled Algorithm>
 class windowed_limit {
  public:
+  /// The algorithm fed one sample per window.
   using algorithm_type = Algorithm;
+  /// The configuration type.
   using options = windowed_limit_options;
 
   /// Wraps `algorithm` (its options checked by its constructor).
@@ -420,6 +434,7 @@ class windowed_limit {
   [[nodiscard]] const Algorithm& algorithm() const noexcept { return algo_; }
   /// Windows passed to the algorithm so far.
   [[nodiscard]] std::uint64_t windows() const noexcept { return windows_; }
+  /// The options, as constructed.
   [[nodiscard]] const options& config() const noexcept { return o_; }
 
  private:
@@ -469,8 +484,11 @@ class concurrency_limiter {
       "and a const limit() convertible to std::size_t");
 
  public:
+  /// The algorithm that moves the limit.
   using algorithm_type = Algorithm;
+  /// The clock that times the calls.
   using clock_type = Clock;
+  /// Clock's time point (a call's start).
   using time_point = typename Clock::time_point;
 
   /// A call's permission to run. Move-only; `explicit operator bool` says
@@ -480,7 +498,10 @@ class concurrency_limiter {
   class token {
    public:
     token() = default;
+    /// Takes over `o`'s slot; `o` is left empty.
     token(token&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), start_(o.start_), inflight_(o.inflight_) {}
+    /// Ignores this token's call (releasing its slot, no sample), then takes
+    /// over `o`'s; `o` is left empty. Self-assignment does nothing.
     token& operator=(token&& o) noexcept {
       if (this != &o) {
         ignore();
@@ -499,9 +520,11 @@ class concurrency_limiter {
 
     /// The call succeeded: its RTT (now − start) becomes a sample.
     void success() { success(Clock::now()); }
+    /// success at the given clock reading (RTT = now − start).
     void success(time_point now) { finish(now, false); }
     /// The call was dropped (timed out, rejected downstream): a drop sample.
     void dropped() { dropped(Clock::now()); }
+    /// dropped at the given clock reading.
     void dropped(time_point now) { finish(now, true); }
     /// The call ended without telling anything about the backend (e.g. the
     /// client gave up): releases the slot, no sample.
@@ -509,8 +532,9 @@ class concurrency_limiter {
       if (owner_) std::exchange(owner_, nullptr)->release();
     }
 
-    /// When the call started, and the in-flight count then (itself included).
+    /// When the call started.
     [[nodiscard]] time_point start() const noexcept { return start_; }
+    /// The calls in flight when it started, itself included.
     [[nodiscard]] std::size_t inflight_at_start() const noexcept { return inflight_; }
 
    private:

@@ -81,6 +81,7 @@ concept backoff_generator = std::copy_constructible<B> && requires(B b, URBG& g)
 
 /// No jitter: AWS "Exponential", the delay is `temp = min(cap, base * 2^n)`.
 struct no_jitter {
+  /// Returns `temp` unchanged (draws nothing from the generator).
   template <class URBG>
   static std::chrono::nanoseconds apply(std::chrono::nanoseconds temp, URBG&) noexcept {
     return temp;
@@ -89,6 +90,7 @@ struct no_jitter {
 
 /// AWS "Full Jitter": `random_between(0, temp)`, inclusive.
 struct full_jitter {
+  /// A uniformly random delay in [0, temp], drawn from g.
   template <class URBG>
   static std::chrono::nanoseconds apply(std::chrono::nanoseconds temp, URBG& g) {
     return detail::uniform_between(g, std::chrono::nanoseconds::zero(), temp);
@@ -98,6 +100,7 @@ struct full_jitter {
 /// AWS "Equal Jitter": `temp / 2 + random_between(0, temp / 2)`; in integer
 /// nanoseconds the result is in [ceil(temp / 2), temp].
 struct equal_jitter {
+  /// A uniformly random delay in [ceil(temp / 2), temp], drawn from g.
   template <class URBG>
   static std::chrono::nanoseconds apply(std::chrono::nanoseconds temp, URBG& g) {
     const std::chrono::nanoseconds half = temp / 2;
@@ -105,8 +108,8 @@ struct equal_jitter {
   }
 };
 
-/// Exponential backoff: for the n-th retry (n from 0), `temp = min(cap, base
-/// * 2^n)`, then `Jitter` (no_jitter, full_jitter or equal_jitter) turns temp
+/// Exponential backoff: for the n-th retry (n from 0),
+/// `temp = min(cap, base * 2^n)`, then `Jitter` (no_jitter, full_jitter or equal_jitter) turns temp
 /// into the delay. `base * 2^n` saturates at cap (never overflows).
 /// Defaults: base 100 ms, cap 10 s. O(1); a value type (not thread-safe: one
 /// per retry sequence). Bad input: base <= 0 or cap < base throw
@@ -114,7 +117,10 @@ struct equal_jitter {
 template <class Jitter>
 class basic_exponential_backoff {
  public:
+  /// The defaults: base 100 ms, cap 10 s.
   basic_exponential_backoff() noexcept = default;
+  /// The given base and cap; throws std::invalid_argument when base <= 0 or
+  /// cap < base.
   basic_exponential_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds cap) : base_(base), cap_(cap) {
     detail::check_base_cap("surge::exponential_backoff", base, cap);
   }
@@ -122,12 +128,17 @@ class basic_exponential_backoff {
   [[nodiscard]] std::chrono::nanoseconds delay(std::uint64_t n) const noexcept {
     return detail::capped_exponential(base_, cap_, n);
   }
+  /// The delay before the next retry (temp for this retry, jittered with g);
+  /// then advances to the next retry. Saturates at cap, never overflows.
   template <class URBG>
   std::chrono::nanoseconds next(URBG& g) {
     return Jitter::apply(delay(n_++), g);
   }
+  /// Starts over: the next delay is the first retry's.
   void reset() noexcept { n_ = 0; }
+  /// The base delay.
   [[nodiscard]] std::chrono::nanoseconds base() const noexcept { return base_; }
+  /// The cap: no delay is longer.
   [[nodiscard]] std::chrono::nanoseconds cap() const noexcept { return cap_; }
 
  private:
@@ -148,11 +159,16 @@ using equal_jitter_backoff = basic_exponential_backoff<equal_jitter>;
 /// [base, cap]. As exponential_backoff otherwise.
 class decorrelated_jitter_backoff {
  public:
+  /// The defaults: base 100 ms, cap 10 s.
   decorrelated_jitter_backoff() noexcept = default;
+  /// The given base and cap; throws std::invalid_argument when base <= 0 or
+  /// cap < base.
   decorrelated_jitter_backoff(std::chrono::nanoseconds base, std::chrono::nanoseconds cap)
       : base_(base), cap_(cap), sleep_(base) {
     detail::check_base_cap("surge::decorrelated_jitter_backoff", base, cap);
   }
+  /// The delay before the next retry: uniformly random in [base, 3 * previous]
+  /// (saturated), capped at cap; drawn from g.
   template <class URBG>
   std::chrono::nanoseconds next(URBG& g) {
     constexpr std::int64_t third = std::numeric_limits<std::int64_t>::max() / 3;
@@ -160,8 +176,11 @@ class decorrelated_jitter_backoff {
     sleep_ = std::min(cap_, detail::uniform_between(g, base_, hi));
     return sleep_;
   }
+  /// Starts over: the next delay is drawn from [base, 3 * base].
   void reset() noexcept { sleep_ = base_; }
+  /// The base delay.
   [[nodiscard]] std::chrono::nanoseconds base() const noexcept { return base_; }
+  /// The cap: no delay is longer.
   [[nodiscard]] std::chrono::nanoseconds cap() const noexcept { return cap_; }
 
  private:
@@ -187,7 +206,10 @@ struct grpc_backoff_options {
 /// std::invalid_argument naming the field.
 class grpc_backoff {
  public:
+  /// gRPC's defaults (grpc_backoff_options{}).
   grpc_backoff() noexcept = default;
+  /// The given options; throws std::invalid_argument naming the first field
+  /// out of range.
   explicit grpc_backoff(grpc_backoff_options o) : o_(o) {
     const auto bad = [](const char* what) { throw std::invalid_argument(std::string("surge::grpc_backoff: ") + what); };
     if (o.base_delay <= std::chrono::nanoseconds::zero()) bad("base_delay must be > 0");
@@ -201,6 +223,8 @@ class grpc_backoff {
     const double b = static_cast<double>(o_.base_delay.count()) * std::pow(o_.multiplier, static_cast<double>(n));
     return b < max ? b : max;  // also when b is +inf
   }
+  /// The delay before the next retry: unjittered_ns(n) times a uniform factor
+  /// in [1 - jitter, 1 + jitter] drawn from g, saturated into nanoseconds.
   template <class URBG>
   std::chrono::nanoseconds next(URBG& g) {
     double b = unjittered_ns(n_++);
@@ -209,7 +233,9 @@ class grpc_backoff {
     if (b >= 9.2e18) return std::chrono::nanoseconds::max();
     return std::chrono::nanoseconds(static_cast<std::int64_t>(b));
   }
+  /// Starts over: the next delay is the first retry's.
   void reset() noexcept { n_ = 0; }
+  /// The options in use.
   [[nodiscard]] const grpc_backoff_options& options() const noexcept { return o_; }
 
  private:
@@ -229,6 +255,8 @@ class grpc_backoff {
 /// naming the argument. Both are rounded to the nearest thousandth.
 class retry_budget {
  public:
+  /// A full budget of `max_tokens` tokens, refilled by `token_ratio` per
+  /// success; throws std::invalid_argument for the bad input above.
   retry_budget(double max_tokens, double token_ratio) {
     if (!(max_tokens > 0.0 && max_tokens <= 1000.0))
       throw std::invalid_argument("surge::retry_budget: max_tokens must be in (0, 1000]");
@@ -257,12 +285,15 @@ class retry_budget {
     while (t < max_ && !tokens_.compare_exchange_weak(t, std::min(max_, t + ratio_), std::memory_order_relaxed)) {
     }
   }
-  /// Tokens now (a racing observer), and exactly in thousandths.
+  /// Tokens now (a racing observer).
   [[nodiscard]] double tokens() const noexcept { return static_cast<double>(milli_tokens()) / 1000.0; }
+  /// Tokens now, exactly, in thousandths (a racing observer).
   [[nodiscard]] std::int64_t milli_tokens() const noexcept { return tokens_.load(std::memory_order_relaxed); }
   /// True when a failure now would still be allowed a retry (racing observer).
   [[nodiscard]] bool can_retry() const noexcept { return 2 * std::max<std::int64_t>(0, milli_tokens() - 1000) > max_; }
+  /// The capacity, as rounded to thousandths.
   [[nodiscard]] double max_tokens() const noexcept { return static_cast<double>(max_) / 1000.0; }
+  /// Tokens a success adds, as rounded to thousandths.
   [[nodiscard]] double token_ratio() const noexcept { return static_cast<double>(ratio_) / 1000.0; }
 
  private:
@@ -274,6 +305,7 @@ class retry_budget {
 /// The default retry predicate: every exception is retryable; every returned
 /// value is a success.
 struct retry_on_any_exception {
+  /// True: every exception is retried.
   bool operator()(const std::exception_ptr&) const noexcept { return true; }
 };
 
@@ -289,15 +321,21 @@ struct retry_on_any_exception {
 /// calls). Bad input: max_attempts 0 makes retry throw std::invalid_argument.
 template <class Backoff = exponential_backoff, class Retryable = retry_on_any_exception>
 struct retry_policy {
+  /// Calls in all, the first included; >= 1.
   std::size_t max_attempts = 3;
+  /// Produces the delay before each retry (reset at the start of each retry() call).
   Backoff backoff{};
+  /// Decides which failures are retried (see above).
   Retryable retryable{};
+  /// An optional shared retry budget (null: none); must outlive the calls.
   retry_budget* budget = nullptr;
 };
 
 /// Sleeps on the calling thread; returns false (early) when `token` is stopped.
 /// Stateless and thread-safe; delays are clamped to [0, 2^62 ns].
 struct thread_sleeper {
+  /// Sleeps for `d`; true when the whole delay passed, false when `token`
+  /// was stopped first.
   bool operator()(std::chrono::nanoseconds d, const std::stop_token& token) const {
     d = detail::clamp_delay(d);
     if (!token.stop_possible()) {
