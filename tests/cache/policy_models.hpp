@@ -205,7 +205,8 @@ class s3fifo_order {
 };
 
 /// W-TinyLFU: window, probation and protected LRU lists; TinyLFU admission
-/// with the 1/128 chance for warm candidates; the hill climber.
+/// (ahead by 2 sightings) with the 1/128 chance for warm candidates; the hill
+/// climber.
 class wtinylfu_order {
  public:
   explicit wtinylfu_order(std::size_t capacity) : capacity_(capacity), sketch_(capacity) { reset(); }
@@ -279,7 +280,7 @@ class wtinylfu_order {
   }
   bool admit(int candidate, int victim) {
     const unsigned c = sketch_.frequency(key_hash(candidate)), v = sketch_.frequency(key_hash(victim));
-    if (c > v) return true;
+    if (c > v + 1) return true;  // ahead by more than the candidate's own fresh sighting
     if (c < 6) return false;
     rng_ ^= rng_ << 13;
     rng_ ^= rng_ >> 7;
