@@ -270,7 +270,7 @@ class wtinylfu_policy {
 /// evicts the same entries.
 ///
 /// Memory: nodes are 32 bytes for 8-byte keys and values (the region tag sits
-/// in the padding), plus 8 to 16 bytes of index and 8 to 16 bytes of sketch
+/// in the padding), plus 16 to 32 bytes of index and 8 to 16 bytes of sketch
 /// per entry of capacity, all allocated at construction; no
 /// operation allocates afterwards.
 ///
