@@ -120,3 +120,28 @@ macro(surge_require_catch2)
       "or -DSURGE_BUILD_TESTS=OFF).")
   endif()
 endmacro()
+
+# surge_find_gateway_boost(<what>): the gateway example and its tests need
+# Boost.Asio/Beast (header-only, Boost >= 1.74). When Boost is missing, prints
+# that <what> is skipped and returns from the caller's directory (a macro, so
+# return() does). surge_use_gateway_boost(<target> <PRIVATE|INTERFACE>) links
+# them into <target> with the gateway's settings, and silences two g++ 12 warnings about Boost 1.74's own code: it misreads
+# Asio's recycling allocator for coroutine frames (operator new of a larger
+# block, then the frame's sized delete) as a mismatched new/delete once inlined
+# (-O1 and up), and under -fsanitize=thread it flags Asio's fenced_block
+# (std::atomic_thread_fence, which ThreadSanitizer does not model; the
+# scheduler's mutex already orders the handlers it runs).
+macro(surge_find_gateway_boost what)
+  find_package(Boost 1.74 CONFIG QUIET)
+  if(NOT Boost_FOUND)
+    message(STATUS "surge: skipping ${what}: install Boost >= 1.74 (libboost-dev)")
+    return()
+  endif()
+  find_package(Threads REQUIRED)
+endmacro()
+
+function(surge_use_gateway_boost target scope)
+  target_link_libraries(${target} ${scope} Boost::headers Threads::Threads)
+  target_compile_definitions(${target} ${scope} BOOST_ASIO_NO_DEPRECATED)
+  target_compile_options(${target} ${scope} $<$<CXX_COMPILER_ID:GNU>:-Wno-mismatched-new-delete -Wno-tsan>)
+endfunction()
