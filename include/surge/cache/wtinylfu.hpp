@@ -57,7 +57,12 @@ class wtinylfu_policy {
   struct links_type {
     index_links order;
     std::uint8_t region = 0;
+    /// The sketch epoch in which all four of the key's counters were seen
+    /// saturated (0: not known to be): until the epoch changes a sighting
+    /// cannot change the sketch, so it is skipped. In the node's padding.
+    std::uint16_t saturated = 0;
   };
+  static_assert(sizeof(links_type) == 12, "the region and the saturation mark sit in the links' padding");
 
   explicit wtinylfu_policy(std::size_t nodes)
       : capacity_(nodes - 1), sketch_(nodes - 1), sample_(sample_size(nodes - 1)) {
@@ -66,7 +71,7 @@ class wtinylfu_policy {
 
   template <class Links>
   void on_insert(std::uint32_t i, Links&& links) noexcept {
-    sketch_.increment(links.hash(i));
+    record(i, links);
     push(i, window, links);
     while (size_[window] > window_max_) move(regions_[window].first, probation, links);
     if (++sample_requests_ >= sample_) climb(links);
@@ -77,7 +82,7 @@ class wtinylfu_policy {
 
   template <class Links>
   void on_access(std::uint32_t i, Links&& links) noexcept {
-    sketch_.increment(links.hash(i));
+    if (links(i).saturated != sketch_.epoch()) record(i, links);
     const std::uint8_t r = links(i).region;
     if (r == probation) {
       move(i, protect, links);
@@ -146,6 +151,24 @@ class wtinylfu_policy {
   template <class Links>
   static auto order_links(Links& links) noexcept {
     return [&links](std::uint32_t i) noexcept -> index_links& { return links(i).order; };
+  }
+  /// One sighting of node i's key in the sketch, and its saturation mark.
+  template <class Links>
+  void record(std::uint32_t i, Links& links) noexcept {
+    const std::uint16_t e = sketch_.epoch();
+    const bool saturated = sketch_.increment(links.hash(i));
+    if (sketch_.epoch() == e) {
+      links(i).saturated = saturated ? e : 0;
+    } else {  // the sighting made the sketch halve its counters
+      links(i).saturated = 0;
+      if (sketch_.epoch() == 1) forget_saturation(links);  // wrapped: old marks could match again
+    }
+  }
+  template <class Links>
+  [[gnu::noinline]] void forget_saturation(Links& links) noexcept {  // once per 65535 halvings
+    for (const index_list& r : regions_) {
+      for (std::uint32_t i = r.first; i != index_npos; i = links(i).order.next) links(i).saturated = 0;
+    }
   }
   template <class Links>
   void push(std::uint32_t i, std::uint8_t r, Links& links) noexcept {

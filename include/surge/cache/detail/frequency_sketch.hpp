@@ -42,13 +42,25 @@ class frequency_sketch {
         table_(std::make_unique<std::uint64_t[]>(words_)),
         period_(10 * (capacity < 8 ? 8 : capacity)) {}
 
-  /// Records one sighting of the key with hash `h`.
-  [[gnu::always_inline]] void increment(std::uint32_t h) noexcept {
+  /// Records one sighting of the key with hash `h`. True when all four of
+  /// its counters are now saturated (15): until the next halving (a new
+  /// epoch()), another sighting of the key would change nothing.
+  [[gnu::always_inline]] bool increment(std::uint32_t h) noexcept {
     std::uint64_t* block = block_of(h);
     const std::uint32_t bits = counter_bits(h);
-    const unsigned added = add(block, bits, 0) | add(block, bits, 1) | add(block, bits, 2) | add(block, bits, 3);
+    unsigned added = 0, all = 0xF;
+    add(block, bits, 0, added, all);
+    add(block, bits, 1, added, all);
+    add(block, bits, 2, added, all);
+    add(block, bits, 3, added, all);
     if (added != 0 && ++size_ >= period_) age();
+    return all == 0xF;
   }
+
+  /// Changes at every halving and on clear() (1..65535, wrapping to 1, never
+  /// 0): a counter's value can only have dropped since an epoch that differs
+  /// from the current one.
+  [[nodiscard]] std::uint16_t epoch() const noexcept { return epoch_; }
 
   /// Starts loading the key's block into the cache (a hint; no effect on
   /// the counts), for a caller that will increment or read it soon.
@@ -74,6 +86,7 @@ class frequency_sketch {
   void clear() noexcept {
     for (std::size_t i = 0; i < words_; ++i) table_[i] = 0;
     size_ = 0;
+    next_epoch();
   }
 
   /// Counted sightings that trigger a halving.
@@ -111,15 +124,16 @@ class frequency_sketch {
   [[nodiscard]] static unsigned nibble_shift(std::uint32_t bits, unsigned i) noexcept {
     return ((bits >> (8 * i)) & 0x1Eu) * 2u;
   }
-  /// Adds 1 to counter i unless it is saturated (15); 1 when it added, else
-  /// 0 (unsigned, so the four calls combine with `|`, every one evaluated).
-  static unsigned add(std::uint64_t* block, std::uint32_t bits, unsigned i) noexcept {
+  /// Adds 1 to counter i unless it is saturated (15); ORs 1 into `added`
+  /// when it added, ANDs the counter's new value into `all`.
+  static void add(std::uint64_t* block, std::uint32_t bits, unsigned i, unsigned& added, unsigned& all) noexcept {
     std::uint64_t& w = block[word_in_block(bits, i)];
     const unsigned shift = nibble_shift(bits, i);
-    const std::uint64_t mask = std::uint64_t{0xF} << shift;
-    if ((w & mask) == mask) return 0;
+    const auto c = static_cast<unsigned>((w >> shift) & 0xF);
+    if (c == 0xF) return;
     w += std::uint64_t{1} << shift;
-    return 1;
+    added = 1;
+    all &= c + 1;
   }
   [[nodiscard]] static unsigned count(const std::uint64_t* block, std::uint32_t bits, unsigned i) noexcept {
     return static_cast<unsigned>((block[word_in_block(bits, i)] >> nibble_shift(bits, i)) & 0xF);
@@ -135,12 +149,18 @@ class frequency_sketch {
     // counters, so odd / 4 sightings are gone before the size halves too.
     const std::size_t lost = odd / 4;
     size_ = (size_ > lost ? size_ - lost : 0) / 2;
+    next_epoch();
+  }
+
+  void next_epoch() noexcept {
+    if (++epoch_ == 0) epoch_ = 1;
   }
 
   std::size_t words_;
   std::unique_ptr<std::uint64_t[]> table_;
   std::size_t period_;
   std::size_t size_ = 0;
+  std::uint16_t epoch_ = 1;
 };
 
 }  // namespace surge::detail
