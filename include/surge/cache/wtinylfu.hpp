@@ -77,9 +77,6 @@ class wtinylfu_policy {
     if (++sample_requests_ >= sample_) climb(links);
   }
 
-  /// Hint from the cache: the key with index hash `h` is being looked up.
-  void prefetch(std::uint32_t h) const noexcept { sketch_.prefetch(h); }
-
   template <class Links>
   void on_access(std::uint32_t i, Links&& links) noexcept {
     if (links(i).saturated != sketch_.epoch()) record(i, links);
@@ -188,6 +185,9 @@ class wtinylfu_policy {
 
   [[nodiscard]] bool admit(std::uint32_t candidate, std::uint32_t victim) noexcept {
     const unsigned c = sketch_.frequency(candidate);
+    static_assert(admit_margin < warm);
+    if (c <= admit_margin)
+      return false;  // cannot be ahead, and too cold for the random pass: no need to read the victim
     const unsigned v = sketch_.frequency(victim);
     if (c > v + admit_margin) return true;
     if (c < warm) return false;
