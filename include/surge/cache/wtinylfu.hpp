@@ -41,6 +41,12 @@ namespace detail {
 /// an LRU. Demanding one more sighting than that bias keeps a stable set in
 /// main on flat popularity, and costs a genuinely rising key one sighting.
 ///
+/// Speed without changing a decision: a hit whose key has all four sketch
+/// counters at 15 (marked in its node, for the sketch's current epoch) skips
+/// the sketch, whose sighting would change nothing; about three hits in four
+/// on a Zipf workload. Admission reads the victim's estimate only when the
+/// candidate's could beat it.
+///
 /// Hill climbing (after Caffeine's climber): every `sample` requests (hits
 /// plus insertions) the sample's hit ratio is compared with the previous
 /// one's. Samples that began before the cache was full, or that have almost
@@ -292,8 +298,8 @@ class wtinylfu_policy {
 /// are deterministic (a fixed seed), so a given sequence of calls always
 /// evicts the same entries.
 ///
-/// Memory: nodes are 32 bytes for 8-byte keys and values (the region tag sits
-/// in the padding), plus 16 to 32 bytes of index and 8 to 16 bytes of sketch
+/// Memory: nodes are 32 bytes for 8-byte keys and values (the region tag and
+/// a saturation mark sit in the padding), plus 16 to 32 bytes of index and 8 to 16 bytes of sketch
 /// per entry of capacity, all allocated at construction; no
 /// operation allocates afterwards.
 ///
