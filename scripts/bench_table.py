@@ -9,6 +9,10 @@ Every marked table in the docs, from a results folder written by
 scripts/run_benches.sh (NAME.json and NAME.meta.json per run):
     scripts/bench_table.py update --results bench-results docs/*.md
 
+Only the tables made from the marked tables (the peer-wins list, the summary of
+ratios, the index; after merging pages regenerated elsewhere):
+    scripts/bench_table.py update docs/*.md README.md
+
 That no benchmark table is typed by hand (CTest docs_bench_tables runs this;
 with --results, also that each marked table equals its results):
     scripts/bench_table.py check [--results bench-results] [PAGE ...]
@@ -75,8 +79,9 @@ def update(results, pages):
         def fill(m):
             name = m.group(2)
             path = os.path.join(results, name + ".json")
-            if not os.path.exists(path):
-                missing.append(f"{page}: {name}")
+            if not results or not os.path.exists(path):
+                if results:
+                    missing.append(f"{page}: {name}")
                 return m.group(0)
             with open(path) as f:
                 doc = json.load(f)
@@ -336,7 +341,7 @@ def main():
     s.add_argument("--command", required=True)
     s.add_argument("--date", default=datetime.date.today().isoformat())
     u = sub.add_parser("update")
-    u.add_argument("--results", required=True)
+    u.add_argument("--results", default="", help="without it, only the tables made from the marked tables")
     u.add_argument("pages", nargs="+")
     c = sub.add_parser("check")
     c.add_argument("--results", default="")
