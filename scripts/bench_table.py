@@ -70,34 +70,45 @@ def table(doc, command, date):
 MARK = re.compile(r"(<!-- bench: ([\w.-]+) -->\n)(.*?)(<!-- /bench -->)", re.S)
 
 
+def rendered(results, name):
+    """The table of results/NAME.json with its NAME.meta.json, or None without results."""
+    path = os.path.join(results, name + ".json")
+    if not results or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        doc = json.load(f)
+    meta = {}
+    meta_path = os.path.join(results, name + ".meta.json")
+    if os.path.exists(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+    return table(doc, meta.get("command", "?").strip(), meta.get("date", "?"))
+
+
+def rewrite(page, pattern, fill):
+    """Replaces each match of `pattern` in `page` by fill(match); writes the page if it changed."""
+    with open(page) as f:
+        text = f.read()
+    new = pattern.sub(fill, text)
+    if new != text:
+        with open(page, "w") as f:
+            f.write(new)
+        print(f"updated {page}")
+
+
 def update(results, pages):
     missing = []
     for page in pages:
-        with open(page) as f:
-            text = f.read()
 
         def fill(m):
-            name = m.group(2)
-            path = os.path.join(results, name + ".json")
-            if not results or not os.path.exists(path):
+            body = rendered(results, m.group(2))
+            if body is None:
                 if results:
-                    missing.append(f"{page}: {name}")
+                    missing.append(f"{page}: {m.group(2)}")
                 return m.group(0)
-            with open(path) as f:
-                doc = json.load(f)
-            meta = {}
-            meta_path = os.path.join(results, name + ".meta.json")
-            if os.path.exists(meta_path):
-                with open(meta_path) as f:
-                    meta = json.load(f)
-            body = table(doc, meta.get("command", "?").strip(), meta.get("date", "?"))
             return m.group(1) + body + "\n" + m.group(4)
 
-        new = MARK.sub(fill, text)
-        if new != text:
-            with open(page, "w") as f:
-                f.write(new)
-            print(f"updated {page}")
+        rewrite(page, MARK, fill)
     for m in missing:
         print(f"no results for {m}", file=sys.stderr)
     derived = update_derived(pages)
@@ -221,24 +232,18 @@ def summary_table(blocks, page, problems):
     return head + "\n\n" + "\n".join(out)
 
 
+def derived_body(kind, blocks, page, problems):
+    if kind == "summary":
+        return summary_table(blocks, page, problems)
+    return {"index": index_table, "wins": wins_table}[kind](blocks, page)
+
+
 def update_derived(pages):
     blocks = read_blocks(pages)
     problems = []
     for page in pages:
-        with open(page) as f:
-            text = f.read()
-
-        def fill(m):
-            kind = m.group(2)
-            body = {"index": index_table, "wins": wins_table}[kind](blocks, page) if kind != "summary" else \
-                summary_table(blocks, page, problems)
-            return m.group(1) + body + "\n" + m.group(4)
-
-        new = DERIVED.sub(fill, text)
-        if new != text:
-            with open(page, "w") as f:
-                f.write(new)
-            print(f"updated {page}")
+        rewrite(page, DERIVED,
+                lambda m: m.group(1) + derived_body(m.group(2), blocks, page, problems) + "\n" + m.group(4))
     for p in problems:
         print(p, file=sys.stderr)
     return 1 if problems else 0
@@ -293,8 +298,7 @@ def check(results, pages):
         for m in DERIVED.finditer(text):
             kind = m.group(2)
             problems = []
-            want = summary_table(blocks, page, problems) if kind == "summary" else \
-                {"index": index_table, "wins": wins_table}[kind](blocks, page)
+            want = derived_body(kind, blocks, page, problems)
             bad += problems
             if m.group(3) != want + "\n":
                 bad.append(f"{page}: bench-{kind} differs from the marked tables (run `update`)")
@@ -309,16 +313,9 @@ def check_block(page, at, name, body, results):
         return [f"{where}: the first line must name the machine, date and command (as `update` writes it)"]
     if not any(line.startswith("| scenario | implementation |") for line in body):
         return [f"{where}: no table"]
-    path = os.path.join(results, name + ".json") if results else ""
-    if path and os.path.exists(path):
-        with open(path) as f:
-            doc = json.load(f)
-        meta = {}
-        if os.path.exists(path[:-5] + ".meta.json"):
-            with open(path[:-5] + ".meta.json") as f:
-                meta = json.load(f)
-        if "\n".join(body) != table(doc, meta.get("command", "?").strip(), meta.get("date", "?")):
-            return [f"{where}: differs from {path} (run `update`)"]
+    want = rendered(results, name)
+    if want is not None and "\n".join(body) != want:
+        return [f"{where}: differs from {os.path.join(results, name)}.json (run `update`)"]
     return []
 
 
