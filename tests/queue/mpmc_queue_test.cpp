@@ -564,6 +564,46 @@ struct throwing_move_int {
 int value_of(int x) { return x; }
 int value_of(const throwing_move_int& x) { return x.v; }
 
+using stalled_queue = mpmc_queue<throwing_move_int>;
+
+}  // namespace
+
+namespace surge::detail {
+
+/// The queue's test hook for mpmc_queue<throwing_move_int>: `stall`, when set,
+/// runs once, inside the next locked pop, right after that pop read `head`
+/// (the pop's "stall"; single-threaded tests only set it); the rest reads and
+/// fast-forwards the queue's private state.
+template <>
+struct mpmc_queue_hooks<stalled_queue> {
+  static inline std::function<void(std::uint64_t)> stall;
+
+  static void head_read(stalled_queue&, std::uint64_t h) noexcept {
+    if (!stall) return;  // read-only: concurrent tests of this queue type pass here too
+    std::exchange(stall, nullptr)(h);
+  }
+  static std::uint64_t head(const stalled_queue& q) { return q.head_->load(); }
+  static std::uint64_t ring(const stalled_queue& q) { return q.mask_ + 1; }
+  /// Laps after which a slot's 32-bit word repeats.
+  static constexpr std::uint64_t wrap_laps = std::uint64_t{1} << (32 - stalled_queue::lap_shift);
+  /// Puts an empty, quiescent queue where `laps` rounds of filling and
+  /// draining the ring would leave it: every ticket moves on by `laps` laps,
+  /// and each slot's word becomes its next ticket's empty word, exactly what
+  /// the last pop of the slot published.
+  static void skip_laps(stalled_queue& q, std::uint64_t laps) {
+    const std::uint64_t h = q.head_->load();
+    CHECK(q.tail_->load() == h);  // empty and open
+    const std::uint64_t to = h + laps * ring(q);
+    for (std::uint64_t t = to; t < to + ring(q); ++t) q.slot_at(t).seq.store(stalled_queue::empty_word(q.lap(t)));
+    q.head_->store(to);
+    q.tail_->store(to);
+  }
+};
+
+}  // namespace surge::detail
+
+namespace {
+
 /// Single-threaded close() semantics for one value type and capacity.
 template <class T>
 void check_close_drains(std::size_t cap) {
@@ -742,58 +782,6 @@ TEST_CASE("mpmc_queue close() from many threads at once", "[queue][mpmc_queue]")
 
 // ---- a locked pop that stalls across 2^27 laps ------------------------------
 
-namespace {
-
-/// A locked-pop type (its move may throw; it never does) used only by the
-/// stalled-pop test below, which hooks its queue.
-struct stalled_pop_int {
-  int v = 0;
-  explicit stalled_pop_int(int x) noexcept : v(x) {}
-  stalled_pop_int(const stalled_pop_int&) = default;
-  stalled_pop_int(stalled_pop_int&& o) noexcept(false) : v(o.v) {}
-  stalled_pop_int& operator=(const stalled_pop_int&) = default;
-  stalled_pop_int& operator=(stalled_pop_int&& o) noexcept(false) {
-    v = o.v;
-    return *this;
-  }
-};
-
-using stalled_queue = mpmc_queue<stalled_pop_int>;
-
-}  // namespace
-
-namespace surge::detail {
-
-/// The queue's test hook for stalled_queue: `stall` runs once, inside the next
-/// locked pop, right after that pop read `head` (the pop's "stall"); the rest
-/// reads and fast-forwards the queue's private state.
-template <>
-struct mpmc_queue_hooks<stalled_queue> {
-  static inline std::function<void(std::uint64_t)> stall;
-
-  static void head_read(stalled_queue&, std::uint64_t h) noexcept {
-    if (auto f = std::exchange(stall, nullptr)) f(h);
-  }
-  static std::uint64_t head(const stalled_queue& q) { return q.head_->load(); }
-  static std::uint64_t ring(const stalled_queue& q) { return q.mask_ + 1; }
-  /// Laps after which a slot's 32-bit word repeats.
-  static constexpr std::uint64_t wrap_laps = std::uint64_t{1} << (32 - stalled_queue::lap_shift);
-  /// Puts an empty, quiescent queue where `laps` rounds of filling and
-  /// draining the ring would leave it: every ticket moves on by `laps` laps,
-  /// and each slot's word becomes its next ticket's empty word, exactly what
-  /// the last pop of the slot published.
-  static void skip_laps(stalled_queue& q, std::uint64_t laps) {
-    const std::uint64_t h = q.head_->load();
-    CHECK(q.tail_->load() == h);  // empty and open
-    const std::uint64_t to = h + laps * ring(q);
-    for (std::uint64_t t = to; t < to + ring(q); ++t) q.slot_at(t).seq.store(stalled_queue::empty_word(q.lap(t)));
-    q.head_->store(to);
-    q.tail_->store(to);
-  }
-};
-
-}  // namespace surge::detail
-
 TEST_CASE("mpmc_queue: a locked pop stalled for 2^27 laps never moves head back", "[queue][mpmc_queue]") {
   // A consumer reads head = h and stalls; meanwhile another consumer takes
   // h's item and the queue runs on until the slot of h holds, 2^27 laps
@@ -827,7 +815,7 @@ TEST_CASE("mpmc_queue: a locked pop stalled for 2^27 laps never moves head back"
   // the stalled consumer: reads head (h0), stalls inside the hook, resumes
   int got = -1;
   if (kind == 0) {
-    stalled_pop_int out(-1);
+    throwing_move_int out(-1);
     REQUIRE(q.try_pop(out));
     got = out.v;
   } else if (kind == 1) {
