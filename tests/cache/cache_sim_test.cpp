@@ -85,6 +85,15 @@ std::vector<readme_row> read_readme(std::istream& in) {
   return rows;
 }
 
+#ifdef SURGE_TRACE_DIR
+/// The rows of the shipped traces' README; none (with a warning) when it cannot be read.
+std::vector<readme_row> shipped_rows() {
+  std::ifstream readme(std::string(SURGE_TRACE_DIR) + "/README.md");
+  if (!readme) WARN("skipped: cannot read " << SURGE_TRACE_DIR << "/README.md");
+  return read_readme(readme);
+}
+#endif
+
 template <class Policy>
 double reference_ratio(const std::vector<std::uint64_t>& keys, std::size_t size) {
   Policy p(size);
@@ -139,13 +148,10 @@ TEST_CASE("the simulator's LRU matches the reference LRU hit ratios of the shipp
       "-DSURGE_TRACE_DIR)");
 #else
   const std::string dir = SURGE_TRACE_DIR;
-  std::ifstream readme(dir + "/README.md");
-  if (!readme) {
-    WARN("skipped: cannot read " << dir << "/README.md");
-    return;
-  }
+  const std::vector<readme_row> rows = shipped_rows();
+  if (rows.empty()) return;
   int checked = 0;
-  for (const readme_row& r : read_readme(readme)) {
+  for (const readme_row& r : rows) {
     const auto keys = cache_sim::read_trace(dir + "/" + r.trace + ".txt.gz");
     surge::lru_cache<std::uint64_t, std::uint32_t> c(r.size);
     const double got = 100.0 * static_cast<double>(cache_sim::replay(c, keys)) / static_cast<double>(keys.size());
@@ -243,13 +249,10 @@ TEST_CASE("the reference policies reproduce the shipped traces' published figure
 #else
   namespace ref = cache_sim::reference;
   const std::string dir = SURGE_TRACE_DIR;
-  std::ifstream readme(dir + "/README.md");
-  if (!readme) {
-    WARN("skipped: cannot read " << dir << "/README.md");
-    return;
-  }
+  const std::vector<readme_row> rows = shipped_rows();
+  if (rows.empty()) return;
   int checked = 0;
-  for (const readme_row& r : read_readme(readme)) {
+  for (const readme_row& r : rows) {
     // the small traces only (loop, 2_pools and web07 take seconds here; the
     // simulator checks them: cache_sim --reference README.md --reference-policies)
     if (r.trace != "gli" && r.trace != "scan" && r.trace != "zigzag" && r.trace != "cpp" && r.trace != "cs" &&
