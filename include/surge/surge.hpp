@@ -20,6 +20,8 @@
 #include <surge/balance/weighted_round_robin.hpp>
 #include <surge/balance/weights.hpp>
 #include <surge/cache/async_load.hpp>
+#include <surge/cache/cache_base.hpp>
+#include <surge/cache/cache_options.hpp>
 #include <surge/cache/cache.hpp>
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
