@@ -84,7 +84,8 @@ struct lease_block_closer {
 /// (`least_connections`, `power_of_two_choices`, the ring's bounded-load
 /// mode): it holds the backend index and one unit of that backend's
 /// in-flight count, and gives the unit back on destruction or `release()`.
-/// Move-only.
+/// Move-only. Only those policies make a non-empty lease; a default-made one
+/// is empty.
 ///
 /// Lifetime: a lease may outlive the policy that issued it. The counters it
 /// gives back to live in a block the policy shares with its live leases:

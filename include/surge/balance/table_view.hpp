@@ -29,8 +29,8 @@ namespace surge {
 template <class Policy>
 class table_view {
  public:
-  /// The backend index for `key`, exactly as the policy's `pick(key)` would
-  /// have chosen when the snapshot was taken. O(1) expected; lock-free.
+  /// The backend index for `key` on this table: what the policy's
+  /// `pick(key)` returns until its next rebuild. O(1) expected; lock-free.
   template <class K>
   [[nodiscard]] std::size_t pick(const K& key) const {
     return table_->pick(static_cast<std::uint64_t>(hash_(key)));

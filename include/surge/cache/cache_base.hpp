@@ -40,7 +40,7 @@ struct policy_for;
 
 /// The public members of every single-threaded surge cache: lru_cache,
 /// lfu_cache, sieve_cache, s3fifo_cache and wtinylfu_cache derive from it
-/// (each cache's page links here). You name a cache, never a cache_base:
+/// (each cache's page lists them as its own). You name a cache, never a cache_base:
 /// `Policy` is the cache's eviction_policy; the caches differ only in which
 /// entry they evict and in a few extra observers of their own
 /// (lfu_cache::frequency, wtinylfu_cache::window_capacity). Construct a cache
@@ -185,7 +185,7 @@ class cache_base
   /// get_or_insert_with() by a key of another type (only with
   /// heterogeneous_lookup); the Key is built from it only when inserting.
   template <class K, class F>
-  requires heterogeneous_lookup && std::is_constructible_v<Key, const K&> Value& get_or_insert_with(const K& key,
+  requires(heterogeneous_lookup&& std::is_constructible_v<Key, const K&>) Value& get_or_insert_with(const K& key,
                                                                                                     F&& make) {
     return engine::get_or_insert_with(key, std::forward<F>(make));
   }
@@ -243,7 +243,10 @@ class cache_base
   }
 
  protected:
-  ~cache_base() = default;  ///< Destroys every entry (no listener). O(capacity).
+  /// @private
+  /// Destroys every entry (no listener). O(capacity). Protected: a cache is
+  /// destroyed as itself, never through a cache_base pointer.
+  ~cache_base() = default;
 };
 
 }  // namespace surge

@@ -76,8 +76,9 @@ class timer {
   /// Resumes sleepers inline on the firing thread.
   explicit timer(timer_options options = {}) { start(options); }
 
-  /// Resumes sleepers on `executor` via `executor.post(...)`. The executor
-  /// must outlive the timer.
+  /// Resumes sleepers on `executor` (any surge::executor, such as
+  /// thread_pool) via `executor.post(resume_handle)`. The executor must
+  /// outlive the timer.
   template <executor Executor>
   explicit timer(Executor& executor, timer_options options = {})
       : executor_(&executor),
