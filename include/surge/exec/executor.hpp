@@ -6,6 +6,8 @@
 #define SURGE_EXEC_EXECUTOR_HPP
 
 #include <coroutine>
+#include <functional>
+#include <utility>
 
 namespace surge {
 
@@ -30,12 +32,16 @@ concept executor = requires(E& e, std::coroutine_handle<> h) {
   e.post(resume_handle{h});
 };
 
-/// An executor that also counts outstanding work, so that its idle wait
-/// covers detached tasks: `spawn` calls `work_started()` before it posts and
-/// `work_finished()` once the task's frame is gone. surge::thread_pool is
-/// one (its wait_idle() then waits for spawned tasks too).
+/// An executor that also takes any callable and counts outstanding work, so
+/// that its idle wait covers detached tasks: `spawn` calls `work_started()`
+/// before it posts the task and `work_finished()` once the task's frame is
+/// gone, and reports an exception that escaped the task by posting a small
+/// callable that rethrows it (so `post` must accept any `void()` callable,
+/// checked here with a std::function). surge::thread_pool is one (its
+/// wait_idle() then waits for spawned tasks too).
 template <class E>
-concept work_tracking_executor = executor<E> && requires(E& e) {
+concept work_tracking_executor = executor<E> && requires(E& e, std::function<void()> f) {
+  e.post(std::move(f));
   e.work_started();
   e.work_finished();
 };
