@@ -70,7 +70,7 @@ struct mpmc_queue_hooks {
 /// - `push`/`emplace`/`pop` take a ticket with one fetch-add (never retried)
 ///   and then wait for their slot's turn: they poll briefly (128 reads with a
 ///   `pause` between, a few microseconds), then poll with `yield` between (32
-///   times, `detail::backoff`), then sleep in C++20 `std::atomic::wait`. A waiter sets a flag in the slot's sequence
+///   times), then sleep in C++20 `std::atomic::wait`. A waiter sets a flag in the slot's sequence
 ///   word before sleeping, and the thread that hands the slot on swaps the word
 ///   atomically and calls `notify_all` only when that flag was set: no lost
 ///   wake-ups, and no notify system call when nobody sleeps. A `pop` on a
@@ -596,7 +596,7 @@ class mpmc_queue {
   /// `closed()` says the word will never be ready. Three phases:
   /// poll with a `pause` between reads (`spin_polls`, a few microseconds: the
   /// usual wait is one hand-off away, and waking a sleeper costs far more), then
-  /// poll with `yield` between reads (`detail::backoff`; lets the awaited thread
+  /// poll with `yield` between reads (lets the awaited thread
   /// run on an oversubscribed machine), then announce ourselves with the
   /// waiting bit and sleep in `atomic::wait` until the word changes.
   /// `closed()` is asked only in the last phase, right before each sleep,
