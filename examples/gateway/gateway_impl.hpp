@@ -51,6 +51,13 @@ void strip_hop_by_hop(Fields& fields) {
   }
 }
 
+/// True when `m` has a Content-Length equal to its body's size.
+template <class Message>
+bool states_length(const Message& m) {
+  const auto it = m.find(http::field::content_length);
+  return it != m.end() && parse_number<std::size_t>(sv(it->value())) == m.body().size();
+}
+
 inline void append_double(std::string& out, double v) {
   char buf[64];
   const int n = std::snprintf(buf, sizeof buf, "%.9g", v);
@@ -402,8 +409,9 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   detail::strip_hop_by_hop(res);
   res.version(version);
   // the body is whole now: Content-Length replaces any chunked framing (a
-  // HEAD answer keeps the backend's length of the body it did not send)
-  if (req.method() != http::verb::head) res.prepare_payload();
+  // HEAD answer keeps the backend's length of the body it did not send); an
+  // answer that already says its length, as most do, is left as it is
+  if (req.method() != http::verb::head && !detail::states_length(res)) res.prepare_payload();
   if (cacheable) {
     res.set("X-Cache", "MISS");
     if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body)
