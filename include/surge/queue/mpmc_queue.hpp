@@ -24,6 +24,21 @@
 
 namespace surge {
 
+namespace detail {
+/// Test hook of mpmc_queue, for surge's own tests only: the primary template
+/// does nothing (its calls compile to nothing). A test specializes it for a
+/// queue of a type of its own to act at a fixed point inside an operation
+/// (e.g. to "stall" a pop and let the queue run on, deterministically); it is
+/// a friend of mpmc_queue, so the specialization may also read and set the
+/// queue's private state.
+template <class Queue>
+struct mpmc_queue_hooks {
+  /// Called by a locked pop right after its first read of `head` (`h`),
+  /// before it reads the head slot's word.
+  static void head_read(Queue&, std::uint64_t) noexcept {}
+};
+}  // namespace detail
+
 /// Bounded multi-producer multi-consumer FIFO queue of `T`.
 ///
 /// **Design.** A ring of slots, each with a 32-bit sequence word (Vyukov's
@@ -456,6 +471,9 @@ class mpmc_queue {
   [[nodiscard]] allocator_type get_allocator() const noexcept { return alloc_; }
 
  private:
+  template <class Queue>
+  friend struct detail::mpmc_queue_hooks;
+
   // Sequence word: bits 5.. hold the lap (it wraps every 2^27 laps), bit 4
   // is set by close() (only to change the word: see close), bit 3 says a pop
   // is moving the item out (locked pops only), bit 2 says full (the
@@ -682,9 +700,12 @@ class mpmc_queue {
   /// us; and the acquiring CAS synchronizes with the publish that followed a
   /// later `head` store, so a moved `head` is seen). Otherwise the slot is
   /// released unchanged and the pop starts again from the current head.
+  /// (surge's tests replay exactly that stall, deterministically, through
+  /// detail::mpmc_queue_hooks::head_read.)
   template <bool Wait>
   bool lock_head(std::uint64_t& h, std::uint32_t& w) noexcept {
     h = head_->load(std::memory_order_relaxed);
+    detail::mpmc_queue_hooks<mpmc_queue>::head_read(*this, h);  // nothing, except in a test
     for (;;) {
       slot& s = slot_at(h);
       w = s.seq.load(std::memory_order_acquire);
