@@ -32,8 +32,6 @@ TEST_CASE("frequency_sketch counts, saturates and ages", "[wtinylfu][sketch]") {
   CHECK(s.memory_bytes() == 1024 * sizeof(std::uint64_t));
   const std::uint32_t a = cache_model::key_hash(1), b = cache_model::key_hash(2);
   CHECK(s.frequency(a) == 0);
-  s.prefetch(a);  // a hint only
-  CHECK(s.frequency(a) == 0);
   s.increment(a);
   CHECK(s.frequency(a) == 1);
   for (int i = 0; i < 9; ++i) s.increment(a);

@@ -276,19 +276,15 @@ class basic_cache {
 
   [[nodiscard]] bool expired(std::uint32_t n) const { return has_ttl() && expiry_[n] <= Clock::now(); }
 
-  /// The key's 32-bit index hash; also lets a policy that keeps per-key
-  /// state elsewhere (W-TinyLFU's sketch) start loading it while the index is
-  /// probed, so the two memory accesses overlap.
+  /// The key's 32-bit index hash.
   template <class K>
-  [[nodiscard]] std::uint32_t hash_and_prefetch(const K& key) const {
-    const std::uint32_t h = index_hash(hash_(key));
-    if constexpr (requires { policy_.prefetch(h); }) policy_.prefetch(h);
-    return h;
+  [[nodiscard]] std::uint32_t key_hash_of(const K& key) const {
+    return index_hash(hash_(key));
   }
 
   template <class K>
   Value* get_impl(const K& key) {
-    const std::uint32_t n = find(key, hash_and_prefetch(key));
+    const std::uint32_t n = find(key, key_hash_of(key));
     if (n == index_npos) {
       ++stats_.misses;
       return nullptr;
@@ -312,7 +308,7 @@ class basic_cache {
 
   template <class K>
   bool put_impl(K&& key, Value& value) {
-    const std::uint32_t h = hash_and_prefetch(std::as_const(key));
+    const std::uint32_t h = key_hash_of(std::as_const(key));
     const std::uint32_t n = find(std::as_const(key), h);
     if (n != index_npos) {
       if (!expired(n)) {
@@ -330,7 +326,7 @@ class basic_cache {
 
   template <class K, class F>
   Value& get_or_insert_impl(const K& key, F& make) {
-    const std::uint32_t h = hash_and_prefetch(key);
+    const std::uint32_t h = key_hash_of(key);
     std::uint32_t n = find(key, h);
     if (n != index_npos) {
       if (!expired(n)) {

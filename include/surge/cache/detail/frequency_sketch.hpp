@@ -61,16 +61,6 @@ class frequency_sketch {
   /// from the current one.
   [[nodiscard]] std::uint16_t epoch() const noexcept { return epoch_; }
 
-  /// Starts loading the key's block into the cache (a hint; no effect on
-  /// the counts), for a caller that will increment or read it soon.
-  void prefetch(std::uint32_t h) const noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(block_of(h), 1);
-#else
-    (void)h;
-#endif
-  }
-
   /// The estimated recent count of the key with hash `h` (0..15).
   [[nodiscard]] unsigned frequency(std::uint32_t h) const noexcept {
     const place p = place_of(h);
