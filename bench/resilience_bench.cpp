@@ -126,11 +126,18 @@ int main(int argc, char** argv) {
       }
       floor.push_back(atomic_rmw_ns(ops));
     }
-    rep.add({sc, "surge circuit_breaker", surge_bench::median(s), "ns/call", better::lower,
-             threads > 1 ? "wall time / all calls; goal >= 3x baseline" : "goal >= 1.5x baseline"});
-    rep.add({sc, "mutex count window", surge_bench::median(m), "ns/call", better::lower, "hand-written baseline"});
-    rep.add({sc, "one atomic fetch_add", surge_bench::median(floor), "ns", better::lower,
-             "uncontended, the machine's floor"});
+    const double sv = surge_bench::median(s), mv = surge_bench::median(m);
+    const double goal = threads > 1 ? 3.0 : 1.5;
+    rep.add({sc, "surge circuit_breaker", sv, "ns/call", better::lower,
+             fmt::format("{}{:.2f}x the baseline (goal >= {:.1f}x: {})", threads > 1 ? "wall time / all calls; " : "",
+                         mv / sv, goal, mv / sv >= goal ? "met" : "MISSED")});
+    rep.add({sc, "mutex count window (hand-written)", mv, "ns/call", better::lower,
+             mv < sv
+                 ? "hand-written baseline; peer wins: its closed path is one atomic load and one uncontended "
+                   "mutex, where surge adds the stripe and window bookkeeping"
+                 : "hand-written baseline: resilience4j's design, permission an atomic load, window behind a mutex"});
+    rep.add({sc, "floor: one atomic fetch_add", surge_bench::median(floor), "ns", better::lower,
+             "uncontended, measured beside the rows"});
   }
   rep.print(opts);
 }

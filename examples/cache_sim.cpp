@@ -11,6 +11,10 @@
 //     --reference FILE  a markdown table "| trace @ size | LRU | best (who) | OPT |"
 //                       (e.g. a trace folder's README.md): adds its columns
 //                       and the differences to the table
+//     --reference-policies  also replays libCacheSim's versions of the
+//                       policies surge does not ship (FIFO, Clock, 2Q, ARC,
+//                       LIRS, W-TinyLFU with a static 1 % window; see
+//                       cache_sim_reference.hpp) and prints every policy's mean
 //     --csv FILE  --json FILE  --svg-dir DIR
 //
 // A trace is text (one unsigned integer key per line) or libCacheSim's
@@ -43,6 +47,7 @@
 #include <vector>
 
 #include "cache_sim.hpp"
+#include "cache_sim_reference.hpp"
 
 namespace {
 
@@ -53,6 +58,7 @@ struct policy {
   const char* name;
   const char* colour;
   std::size_t (*run)(const std::vector<key>&, std::size_t);
+  bool reference = false;  // a reference implementation, run with --reference-policies
 };
 
 template <class Cache>
@@ -61,13 +67,27 @@ std::size_t run_policy(const std::vector<key>& keys, std::size_t size) {
   return cache_sim::replay(c, keys);
 }
 
-const std::array<policy, 5> policies{{
+template <class Policy>
+std::size_t run_reference(const std::vector<key>& keys, std::size_t size) {
+  Policy p(size);
+  return cache_sim::reference::replay(p, keys);
+}
+
+namespace ref = cache_sim::reference;
+const std::array<policy, 11> policies{{
     {"LRU", "#1f77b4", run_policy<surge::lru_cache<key, value>>},
     {"LFU", "#8c564b", run_policy<surge::lfu_cache<key, value>>},
     {"SIEVE", "#2ca02c", run_policy<surge::sieve_cache<key, value>>},
     {"S3-FIFO", "#ff7f0e", run_policy<surge::s3fifo_cache<key, value>>},
     {"W-TinyLFU", "#d62728", run_policy<surge::wtinylfu_cache<key, value>>},
+    {"FIFO", "#7f7f7f", run_reference<ref::fifo>, true},
+    {"Clock", "#bcbd22", run_reference<ref::clock>, true},
+    {"2Q", "#17becf", run_reference<ref::two_q>, true},
+    {"ARC", "#9467bd", run_reference<ref::arc>, true},
+    {"LIRS", "#e377c2", run_reference<ref::lirs>, true},
+    {"WTLFU-1%", "#ff9896", run_reference<ref::wtinylfu_static>, true},
 }};
+std::vector<std::size_t> active;           // indices into policies of the policies replayed
 constexpr std::size_t default_policy = 4;  // surge::cache
 static_assert(std::is_same_v<surge::cache<key, value>, surge::wtinylfu_cache<key, value>>,
               "update default_policy to surge::cache's policy");
@@ -207,10 +227,11 @@ void write_svg(const std::string& path, const std::string& trace, const std::vec
   };
   line(
       "OPT (Bélády)", "#000", [](const row& r) { return r.opt; }, true, 0);
-  for (std::size_t p = 0; p < policies.size(); ++p) {
+  int index = 0;
+  for (const std::size_t p : active) {
     const std::string label = std::string(policies[p].name) + (p == default_policy ? " (cache)" : "");
     line(
-        label.c_str(), policies[p].colour, [p](const row& r) { return r.ratio[p]; }, false, static_cast<int>(p) + 1);
+        label.c_str(), policies[p].colour, [p](const row& r) { return r.ratio[p]; }, false, ++index);
   }
   svg += "</svg>\n";
   std::ofstream(path) << svg;
@@ -219,11 +240,11 @@ void write_svg(const std::string& path, const std::string& trace, const std::vec
 void write_csv(const std::string& path, const std::vector<row>& rows) {
   std::ofstream out(path);
   out << "trace,size,requests,unique";
-  for (const policy& p : policies) out << ',' << p.name;
+  for (const std::size_t p : active) out << ',' << policies[p].name;
   out << ",OPT,ref_LRU,ref_best,ref_best_policy,ref_OPT\n";
   for (const row& r : rows) {
     out << fmt::format("{},{},{},{}", r.trace, r.size, r.requests, r.unique);
-    for (double v : r.ratio) out << fmt::format(",{:.4f}", v);
+    for (const std::size_t p : active) out << fmt::format(",{:.4f}", r.ratio[p]);
     out << fmt::format(",{:.4f}", r.opt);
     if (std::isnan(r.ref.lru)) {
       out << ",,,,\n";
@@ -240,7 +261,7 @@ void write_json(const std::string& path, const std::vector<row>& rows) {
     const row& r = rows[i];
     out << fmt::format("  {{\"trace\": \"{}\", \"size\": {}, \"requests\": {}, \"unique\": {}, \"hit_ratio\": {{",
                        r.trace, r.size, r.requests, r.unique);
-    for (std::size_t p = 0; p < policies.size(); ++p)
+    for (const std::size_t p : active)
       out << fmt::format("{}\"{}\": {:.4f}", p ? ", " : "", policies[p].name, r.ratio[p]);
     out << fmt::format(", \"OPT\": {:.4f}}}", r.opt);
     if (!std::isnan(r.ref.lru))
@@ -253,10 +274,11 @@ void write_json(const std::string& path, const std::vector<row>& rows) {
 }
 
 [[noreturn]] void usage(const char* why) {
-  fmt::print(stderr,
-             "cache_sim: {}\nusage: cache_sim [--sizes N,N,..|auto] [--reference FILE] [--csv FILE] "
-             "[--json FILE] [--svg-dir DIR] TRACE...\n",
-             why);
+  fmt::print(
+      stderr,
+      "cache_sim: {}\nusage: cache_sim [--sizes N,N,..|auto] [--reference FILE] [--reference-policies] [--csv FILE] "
+      "[--json FILE] [--svg-dir DIR] TRACE...\n",
+      why);
   std::exit(2);
 }
 
@@ -265,7 +287,7 @@ void write_json(const std::string& path, const std::vector<row>& rows) {
 int main(int argc, char** argv) try {
   std::vector<std::string> traces;
   std::vector<std::size_t> sizes;
-  bool auto_size = false;
+  bool auto_size = false, with_reference_policies = false;
   std::string ref_path, csv_path, json_path, svg_dir;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -285,6 +307,8 @@ int main(int argc, char** argv) try {
         if (n == 0 || *end != '\0') usage(("bad size: " + s).c_str());
         sizes.push_back(n);
       }
+    } else if (a == "--reference-policies") {
+      with_reference_policies = true;
     } else if (a == "--reference") {
       ref_path = value_of();
     } else if (a == "--csv") {
@@ -299,6 +323,8 @@ int main(int argc, char** argv) try {
       traces.push_back(a);
     }
   }
+  for (std::size_t p = 0; p < policies.size(); ++p)
+    if (with_reference_policies || !policies[p].reference) active.push_back(p);
   const auto refs = ref_path.empty() ? decltype(read_reference("")){} : read_reference(ref_path);
   if (traces.empty()) traces.push_back("");  // the built-in trace
 
@@ -310,6 +336,10 @@ int main(int argc, char** argv) try {
     fmt::print(stderr, "{}: reading\n", name);
     const std::vector<key> keys = path.empty() ? synthetic_trace() : cache_sim::read_trace(path);
     const std::size_t unique = std::unordered_set<key>(keys.begin(), keys.end()).size();
+    // libCacheSim numbers a text trace's keys in order of first appearance; the
+    // reference policies see the keys the way it does.
+    const std::vector<key> interned =
+        with_reference_policies && !cache_sim::is_oracle_general(path) ? cache_sim::reference::intern(keys) : keys;
     std::vector<std::size_t> trace_sizes = sizes;
     if (trace_sizes.empty() && !auto_size) {
       for (const auto& [k, r] : refs)
@@ -321,11 +351,11 @@ int main(int argc, char** argv) try {
     for (const std::size_t size : trace_sizes) {
       row r{name, size, keys.size(), unique, {}, 0, {}};
       if (auto it = refs.find({name, size}); it != refs.end()) r.ref = it->second;
-      for (std::size_t p = 0; p < policies.size(); ++p) {
+      for (const std::size_t p : active) {
         fmt::print(stderr, "\r{}: size {} {:<10}", name, size, policies[p].name);
         std::fflush(stderr);
         const auto t0 = std::chrono::steady_clock::now();
-        const std::size_t hits = policies[p].run(keys, size);
+        const std::size_t hits = policies[p].run(policies[p].reference ? interned : keys, size);
         seconds[p] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         replayed[p] += keys.size();
         r.ratio[p] = keys.empty() ? 0 : 100.0 * static_cast<double>(hits) / static_cast<double>(keys.size());
@@ -344,7 +374,7 @@ int main(int argc, char** argv) try {
   // The table.
   const bool with_ref = std::any_of(rows.begin(), rows.end(), [](const row& r) { return !std::isnan(r.ref.lru); });
   fmt::print("hit ratio, % (W-TinyLFU is surge::cache)\n{:<16}", "trace @ size");
-  for (const policy& p : policies) fmt::print(" {:>9}", p.name);
+  for (const std::size_t p : active) fmt::print(" {:>9}", policies[p].name);
   fmt::print(" {:>9}", "OPT");
   if (with_ref) fmt::print(" | {:>7} {:>7} {:<16} {:>7} {:>7}", "ref LRU", "best", "(policy)", "Δ best", "Δ LRU");
   fmt::print("\n");
@@ -353,7 +383,7 @@ int main(int argc, char** argv) try {
   std::size_t ref_rows = 0;
   for (const row& r : rows) {
     fmt::print("{:<16}", fmt::format("{} @ {}", r.trace, r.size));
-    for (std::size_t p = 0; p < policies.size(); ++p) {
+    for (const std::size_t p : active) {
       fmt::print(" {:>9.2f}", r.ratio[p]);
       sum[p] += r.ratio[p];
     }
@@ -372,11 +402,22 @@ int main(int argc, char** argv) try {
   }
   const double n = rows.empty() ? 1 : static_cast<double>(rows.size());
   fmt::print("{:<16}", "mean");
-  for (double s : sum) fmt::print(" {:>9.2f}", s / n);
+  for (const std::size_t p : active) fmt::print(" {:>9.2f}", sum[p] / n);
   fmt::print(" {:>9.2f}", opt_sum / n);
   if (ref_rows == rows.size() && ref_rows > 0) fmt::print(" | {:>7.2f} {:>7.2f}", ref_lru_sum / n, best_sum / n);
+  if (with_reference_policies && !rows.empty()) {  // rank the policies by their mean
+    std::vector<std::size_t> ranked = active;
+    std::stable_sort(ranked.begin(), ranked.end(), [&](std::size_t a, std::size_t b) { return sum[a] > sum[b]; });
+    fmt::print(
+        "\nmean hit ratio over the {} rows, best first (WTLFU-1% is the reference W-TinyLFU, static 1 % window):\n",
+        rows.size());
+    for (const std::size_t p : ranked)
+      fmt::print("  {:<10} {:>6.2f}{}\n", policies[p].name, sum[p] / n,
+                 p == default_policy ? "  <- surge::cache"
+                                     : fmt::format("  (surge::cache {:+.2f})", (sum[default_policy] - sum[p]) / n));
+  }
   fmt::print("\n\nreplay speed (get, and put on a miss), million requests/s:");
-  for (std::size_t p = 0; p < policies.size(); ++p)
+  for (const std::size_t p : active)
     fmt::print(" {} {:.1f}", policies[p].name,
                seconds[p] > 0 ? static_cast<double>(replayed[p]) / seconds[p] / 1e6 : 0.0);
   fmt::print("\n");

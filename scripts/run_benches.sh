@@ -7,6 +7,9 @@
 #
 #   scripts/run_benches.sh                 # every bench, default and --sweep runs
 #   scripts/run_benches.sh limit queue     # only these
+#
+# surge_bench_redis starts (and stops) its own redis-server on a free loopback
+# port; without redis-server it fails and its results are left as they were.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench-results
@@ -20,7 +23,9 @@ run() {  # NAME-SUFFIX ARGS...
   local name=$1; shift
   local cmd="build/release/bench/surge_bench_${name%%.*}${*:+ $*}"
   echo "--- $cmd" >&2
-  flock -x "$lock" $cmd --json > "$out/$name.json"
+  # a run that fails (e.g. surge_bench_redis without redis-server) keeps the previous results
+  flock -x "$lock" $cmd --json > "$out/$name.json.tmp" || { rm -f "$out/$name.json.tmp"; return 1; }
+  mv "$out/$name.json.tmp" "$out/$name.json"
   printf '{"command": "%s", "date": "%s"}\n' "$cmd" "$(date -u +%Y-%m-%d)" > "$out/$name.meta.json"
 }
 for n in "${names[@]}"; do

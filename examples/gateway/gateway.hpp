@@ -162,15 +162,17 @@ class gateway_server {
   // executor rather than the type-erased any_io_executor: copying one (every
   // operation does, several times) is copying a pointer.
   using executor = asio::io_context::executor_type;
-  using stream_type = beast::basic_stream<tcp, executor>;
   template <class T>
   using task = asio::awaitable<T, executor>;
   static auto on_done(error_code& ec) { return await_ec<executor>(ec); }
-  // An upstream connection with its read buffer (kept across requests).
+  // An upstream connection with its read buffer and the buffer its requests'
+  // heads are written into (both kept across requests), and its deadline.
   struct upstream {
-    explicit upstream(const executor& ex) : stream(ex) {}
-    stream_type stream;
+    upstream(const executor& ex, deadline_list& deadlines) : socket(ex), timeout(deadlines, socket) {}
+    pool_socket socket;
     beast::flat_buffer buffer;
+    std::string head;
+    deadline_list::deadline timeout;
   };
   using stream_ptr = std::unique_ptr<upstream>;
 
@@ -206,11 +208,15 @@ class gateway_server {
 
   // Everything one io thread owns.
   struct alignas(64) worker {
-    worker(std::size_t backends, time_point now)
-        : idle(backends),
+    worker(std::size_t backends, time_point now, std::chrono::milliseconds tick)
+        : deadlines(tick),
+          idle(backends),
           backend_requests(backends),
           backend_inflight(backends),
           meter(surge::rate_meter_options{}, now) {}
+    // the deadlines of this thread's sockets, client and upstream: one sweep
+    // per tick instead of a timer per read and write
+    deadline_list deadlines;
     std::vector<std::vector<stream_ptr>> idle;  // pooled upstream connections per backend
     std::array<counter, outcome_names.size()> outcomes;
     std::vector<counter> backend_requests, backend_inflight;

@@ -51,6 +51,13 @@ void strip_hop_by_hop(Fields& fields) {
   }
 }
 
+/// True when `m` has a Content-Length equal to its body's size.
+template <class Message>
+bool states_length(const Message& m) {
+  const auto it = m.find(http::field::content_length);
+  return it != m.end() && parse_number<std::size_t>(sv(it->value())) == m.body().size();
+}
+
 inline void append_double(std::string& out, double v) {
   char buf[64];
   const int n = std::snprintf(buf, sizeof buf, "%.9g", v);
@@ -90,8 +97,11 @@ inline gateway_server::gateway_server(gateway_options o) : o_(std::move(o)), poo
   if (o_.limit) keyed_ = std::make_unique<keyed_type>(surge::token_bucket<>(o_.rate, o_.burst, now), o_.limit_max_keys);
   if (o_.adaptive) limiter_ = std::make_unique<limiter_type>(surge::aimd_limit(o_.adaptive_limit));
   budget_ = std::make_unique<surge::retry_budget>(o_.retry_budget_tokens, o_.retry_budget_ratio);
+  // the deadline sweep's tick: a tenth of the shortest timeout, at most 100 ms
+  const auto shortest = std::min({o_.idle_timeout, o_.connect_timeout, o_.upstream_timeout});
+  const auto tick = std::clamp(shortest / 10, std::chrono::milliseconds(1), std::chrono::milliseconds(100));
   for (std::size_t i = 0; i < o_.threads; ++i) {
-    workers_.push_back(std::make_unique<worker>(n, now));
+    workers_.push_back(std::make_unique<worker>(n, now, tick));
     if (o_.balancer == balancer_kind::p2c)
       workers_.back()->p2c = std::make_unique<surge::power_of_two_choices>(
           n, surge::power_of_two_options{.seed = surge::power_of_two_options{}.seed + i});
@@ -99,6 +109,9 @@ inline gateway_server::gateway_server(gateway_options o) : o_(std::move(o)), poo
   pool_.start(o_.port, [this](pool_socket s, std::size_t w) {
     asio::co_spawn(s.get_executor(), session(std::move(s), w), asio::detached);
   });
+  // each sweep starts on its own thread (its timer is that thread's alone)
+  for (std::size_t i = 0; i < o_.threads; ++i)
+    asio::post(pool_.context(i), [this, i] { workers_[i]->deadlines.start(pool_.context(i)); });
 }
 
 inline void gateway_server::check_options() const {
@@ -119,9 +132,12 @@ inline void gateway_server::check_options() const {
 
 inline void gateway_server::stop() {
   pool_.stop([this] {
-    // pooled connections belong to the contexts about to go
-    for (auto& w : workers_)
+    // pooled connections and the deadline sweeps belong to the contexts
+    // about to go
+    for (auto& w : workers_) {
       for (auto& per_backend : w->idle) per_backend.clear();
+      w->deadlines.stop();
+    }
   });
 }
 
@@ -223,18 +239,19 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
       idle.pop_back();
       reused = true;
     } else {
-      conn = std::make_unique<upstream>(co_await asio::this_coro::executor);
-      conn->stream.expires_after(o_.connect_timeout);
-      co_await conn->stream.async_connect(backends_[i]->endpoint, on_done(r.ec));
-      if (r.ec) co_return r;
-      conn->stream.socket().set_option(tcp::no_delay(true), r.ec);
+      conn = std::make_unique<upstream>(co_await asio::this_coro::executor, w.deadlines);
+      conn->timeout.after(o_.connect_timeout);
+      co_await conn->socket.async_connect(backends_[i]->endpoint, on_done(r.ec));
+      if (conn->timeout.expired(r.ec) || r.ec) co_return r;
+      conn->socket.set_option(tcp::no_delay(true), r.ec);
     }
-    conn->stream.expires_after(o_.upstream_timeout);
-    co_await http::async_write(conn->stream, req, on_done(r.ec));
+    conn->timeout.after(o_.upstream_timeout);
+    co_await async_write_message<true, executor>(conn->socket, conn->head, req, r.ec);
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 * 1024 * 1024);
     if (req.method() == http::verb::head) parser.skip(true);
-    if (!r.ec) co_await http::async_read(conn->stream, conn->buffer, parser, on_done(r.ec));
+    if (!r.ec) co_await http::async_read(conn->socket, conn->buffer, parser, on_done(r.ec));
+    conn->timeout.expired(r.ec);
     // a pooled connection the backend closed meanwhile fails before any
     // answer: the others pooled with it are as old, so drop them all and try
     // once more on a fresh connection (the request was not seen)
@@ -247,7 +264,7 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
     if (r.ec) co_return r;
     r.res = parser.release();
     if (r.res.keep_alive() && conn->buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {
-      conn->stream.expires_never();
+      conn->timeout.never();
       idle.push_back(std::move(conn));
     }
     co_return r;
@@ -337,6 +354,9 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   const bool retryable = idempotent(req.method());
   const std::size_t attempts = retryable ? 1 + o_.retries : 1;
   detail::strip_hop_by_hop(req);
+  // the body is whole: a chunked one (its Transfer-Encoding just went) is
+  // sent with its length
+  if (!req.body().empty() && req.find(http::field::content_length) == req.end()) req.content_length(req.body().size());
   req.keep_alive(true);
   req.version(11);
   std::uint64_t tried = 0;
@@ -389,8 +409,9 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   detail::strip_hop_by_hop(res);
   res.version(version);
   // the body is whole now: Content-Length replaces any chunked framing (a
-  // HEAD answer keeps the backend's length of the body it did not send)
-  if (req.method() != http::verb::head) res.prepare_payload();
+  // HEAD answer keeps the backend's length of the body it did not send); an
+  // answer that already says its length, as most do, is left as it is
+  if (req.method() != http::verb::head && !detail::states_length(res)) res.prepare_payload();
   if (cacheable) {
     res.set("X-Cache", "MISS");
     if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body)
@@ -406,15 +427,16 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
   error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   const std::string peer = ec ? std::string("unknown") : remote.address().to_string();
-  stream_type stream(std::move(socket));
+  deadline_list::deadline timeout(w.deadlines, socket);
   beast::flat_buffer buffer;
+  std::string head;  // the answers' start lines and fields, one write each
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o_.header_limit, UINT32_MAX)));
     parser.body_limit(o_.body_limit);
-    stream.expires_after(o_.idle_timeout);
-    co_await http::async_read(stream, buffer, parser, on_done(ec));
-    if (ec) {
+    timeout.after(o_.idle_timeout);
+    co_await http::async_read(socket, buffer, parser, on_done(ec));
+    if (timeout.expired(ec) || ec) {
       // a malformed or oversized request gets an answer, then the connection
       // closes; a timeout, a reset or a close just ends it
       if (ec.category() != http::make_error_code(http::error::bad_method).category() ||
@@ -431,8 +453,8 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
       res.keep_alive(false);
       res.prepare_payload();
       count(w, outcome::bad_request, start);
-      stream.expires_after(std::chrono::seconds(5));
-      co_await http::async_write(stream, res, on_done(ec));
+      timeout.after(std::chrono::seconds(5));
+      co_await async_write_message<false, executor>(socket, head, res, ec);
       break;
     }
     request req = parser.release();
@@ -443,11 +465,11 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
     else
       res = co_await handle(w, req, peer);
     res.keep_alive(keep);
-    stream.expires_after(o_.idle_timeout);
-    co_await http::async_write(stream, res, on_done(ec));
-    if (ec || !keep) break;
+    timeout.after(o_.idle_timeout);
+    co_await async_write_message<false, executor>(socket, head, res, ec);
+    if (timeout.expired(ec) || ec || !keep) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  socket.shutdown(tcp::socket::shutdown_send, ec);
 }
 
 // ---- /metrics ----------------------------------------------------------------------

@@ -24,8 +24,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -154,6 +156,142 @@ class io_pool {
   std::uint16_t port_ = 0;
   std::atomic<bool> stopped_{false};
 };
+
+/// The deadlines of one io thread's sockets, enforced by one periodic sweep
+/// instead of a timer per socket operation (beast::basic_stream arms,
+/// cancels and dispatches a timer on every read and write: on a proxy that
+/// is four timer round trips per request). A `deadline` registers a socket;
+/// `after(d)` sets its deadline to at least d from now (the sweep runs every
+/// `tick`, so at most d + 2 ticks); when the sweep finds it passed it closes
+/// the socket, so the pending operation ends with an error, and `expired()`
+/// turns that error into beast::error::timeout. Single-threaded: the list,
+/// its deadlines and the sweep belong to one io_context's thread.
+class deadline_list {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  class deadline {
+   public:
+    deadline(deadline_list& list, pool_socket& socket) : list_(&list), socket_(&socket) { list.link(this); }
+    deadline(const deadline&) = delete;
+    deadline& operator=(const deadline&) = delete;
+    ~deadline() { list_->unlink(this); }
+
+    /// The socket is closed once `d` has passed (and not before).
+    void after(std::chrono::milliseconds d) noexcept {
+      at_ = list_->now_ + std::chrono::duration_cast<clock::duration>(d) + list_->tick_;
+      expired_ = false;
+    }
+    /// No deadline (a pooled connection waiting for its next request).
+    void never() noexcept { at_ = clock::time_point::max(); }
+    /// True when the sweep closed the socket; `ec` becomes timeout then.
+    bool expired(error_code& ec) const noexcept {
+      if (expired_) ec = beast::error::timeout;
+      return expired_;
+    }
+
+   private:
+    friend class deadline_list;
+    deadline_list* list_;
+    pool_socket* socket_;
+    deadline* prev_ = nullptr;
+    deadline* next_ = nullptr;
+    clock::time_point at_ = clock::time_point::max();
+    bool expired_ = false;
+  };
+
+  /// `tick`: how often the sweep runs, in (0, 1 s].
+  explicit deadline_list(std::chrono::milliseconds tick) : tick_(tick), now_(clock::now()) {
+    if (tick.count() <= 0 || tick > std::chrono::seconds(1)) throw std::invalid_argument("tick must be in (0, 1 s]");
+  }
+  deadline_list(const deadline_list&) = delete;
+  deadline_list& operator=(const deadline_list&) = delete;
+
+  /// Starts the sweep on `ctx` (call once, before its thread runs or on it).
+  void start(asio::io_context& ctx) {
+    timer_.emplace(ctx);
+    arm();
+  }
+  /// Destroys the sweep's timer (before its io_context goes; the context
+  /// must no longer run). Registered deadlines may outlive it.
+  void stop() noexcept { timer_.reset(); }
+
+ private:
+  void arm() {
+    timer_->expires_after(tick_);
+    timer_->async_wait([this](error_code ec) {
+      if (ec || !timer_) return;
+      now_ = clock::now();
+      for (deadline* d = head_; d != nullptr; d = d->next_) {
+        if (d->at_ <= now_ && !d->expired_) {
+          d->expired_ = true;
+          error_code ignored;
+          d->socket_->close(ignored);
+        }
+      }
+      arm();
+    });
+  }
+  void link(deadline* d) noexcept {
+    d->next_ = head_;
+    if (head_) head_->prev_ = d;
+    head_ = d;
+  }
+  void unlink(deadline* d) noexcept {
+    if (d->prev_)
+      d->prev_->next_ = d->next_;
+    else
+      head_ = d->next_;
+    if (d->next_) d->next_->prev_ = d->prev_;
+  }
+
+  clock::duration tick_;
+  clock::time_point now_;
+  deadline* head_ = nullptr;
+  std::optional<asio::steady_timer> timer_;
+};
+
+/// Writes an HTTP/1.x message as one gathered write: the start line and the
+/// fields formatted into `head` (reused across messages, so no allocation
+/// once it has grown), then the body, in one sendmsg where the socket takes
+/// it all. The message is written as its fields say: framing (Content-Length)
+/// must already be right, as prepare_payload() makes it. Beast's serializer
+/// hands the socket one buffer per field and walks them through layers of
+/// buffer views on every write; this is one string append per field.
+template <bool IsRequest, class Executor = asio::any_io_executor, class Socket>
+auto async_write_message(Socket& socket, std::string& head, const http::message<IsRequest, http::string_body>& m,
+                         error_code& ec) {
+  head.clear();
+  const unsigned v = m.version();
+  const char version[] = {
+      'H', 'T', 'T', 'P', '/', static_cast<char>('0' + v / 10 % 10), '.', static_cast<char>('0' + v % 10)};
+  if constexpr (IsRequest) {
+    head.append(sv(m.method_string()));
+    head += ' ';
+    head.append(sv(m.target()));
+    head += ' ';
+    head.append(version, sizeof version);
+  } else {
+    const unsigned code = m.result_int();
+    head.append(version, sizeof version);
+    head += ' ';
+    head += static_cast<char>('0' + code / 100 % 10);
+    head += static_cast<char>('0' + code / 10 % 10);
+    head += static_cast<char>('0' + code % 10);
+    head += ' ';
+    head.append(sv(m.reason()));
+  }
+  head += "\r\n";
+  for (const auto& f : m) {
+    head.append(sv(f.name_string()));
+    head += ": ";
+    head.append(sv(f.value()));
+    head += "\r\n";
+  }
+  head += "\r\n";
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(m.body())};
+  return asio::async_write(socket, buffers, await_ec<Executor>(ec));
+}
 
 /// The value of `name` in a query string "a=1&b=2" (after the '?'), if any.
 inline std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {

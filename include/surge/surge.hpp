@@ -16,10 +16,13 @@
 #include <surge/balance/random.hpp>
 #include <surge/balance/rendezvous.hpp>
 #include <surge/balance/round_robin.hpp>
+#include <surge/balance/table_view.hpp>
 #include <surge/balance/slow_start.hpp>
 #include <surge/balance/weighted_round_robin.hpp>
 #include <surge/balance/weights.hpp>
 #include <surge/cache/async_load.hpp>
+#include <surge/cache/cache_base.hpp>
+#include <surge/cache/cache_options.hpp>
 #include <surge/cache/cache.hpp>
 #include <surge/cache/lfu.hpp>
 #include <surge/cache/lru.hpp>
@@ -30,7 +33,9 @@
 #include <surge/cache/wtinylfu.hpp>
 #include <surge/exec/async_mutex.hpp>
 #include <surge/exec/async_semaphore.hpp>
+#include <surge/exec/await_result.hpp>
 #include <surge/exec/channel.hpp>
+#include <surge/exec/executor.hpp>
 #include <surge/exec/operation_cancelled.hpp>
 #include <surge/exec/parallel_for.hpp>
 #include <surge/exec/spawn.hpp>

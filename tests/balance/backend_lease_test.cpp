@@ -32,8 +32,8 @@ TEST_CASE("backend_lease is move-only and releases once", "[balance][backend_lea
   std::atomic<std::int64_t> load{2};
   block->life[0].store(2);
   {
-    surge::backend_lease a(3, block, &block->life[0], 1, &load);
-    surge::backend_lease b(3, block, &block->life[0], 1, &load);
+    auto a = surge::detail::lease_factory::make(3, block, &block->life[0], 1, &load);
+    auto b = surge::detail::lease_factory::make(3, block, &block->life[0], 1, &load);
     surge::backend_lease c;
     CHECK(c.index() == surge::backend_lease::npos);
     CHECK_FALSE(c.active());
@@ -60,7 +60,8 @@ TEST_CASE("a lease_block outlives its owner until the last lease is released", "
   std::vector<surge::backend_lease> leases;
   for (int k = 0; k < 5; ++k) {
     block->life[k % 2].fetch_add(3);
-    leases.emplace_back(static_cast<std::size_t>(k % 2), block, &block->life[k % 2], 3);
+    leases.push_back(
+        surge::detail::lease_factory::make(static_cast<std::size_t>(k % 2), block, &block->life[k % 2], 3));
   }
   leases[0].release();  // before the owner goes
   block->close();

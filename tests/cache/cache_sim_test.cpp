@@ -1,7 +1,9 @@
 // The cache_sim example's shared pieces: Bélády's optimum against brute force
-// on tiny traces, the trace reader, and the simulator's LRU column against the
-// published reference numbers of the shipped traces (when the traces folder
-// is present: its path comes from CMake as SURGE_TRACE_DIR).
+// on tiny traces, the trace reader, the reference policies (libCacheSim's
+// FIFO, Clock, 2Q, ARC, LIRS, static W-TinyLFU) on hand-checked traces, and the
+// simulator's LRU column and reference policies against the published
+// reference numbers of the shipped traces (when the traces folder is present:
+// its path comes from CMake as SURGE_TRACE_DIR).
 #include <surge/cache/lru.hpp>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "../../examples/cache_sim.hpp"
+#include "../../examples/cache_sim_reference.hpp"
 #include "surge_test.hpp"
 
 namespace {
@@ -43,6 +46,58 @@ std::size_t brute_force(const std::vector<std::uint64_t>& keys, std::size_t size
     }
   }
   return best;
+}
+
+/// Which requests of `keys` hit ('h') or miss ('.') in a fresh `Policy` of `size`.
+template <class Policy>
+std::string hit_pattern(std::size_t size, const std::vector<std::uint64_t>& keys) {
+  Policy p(size);
+  std::string out;
+  for (const std::uint64_t k : keys) out += p.access(k) ? 'h' : '.';
+  return out;
+}
+
+/// The rows "| trace @ size | LRU | best (policy) | OPT |" of the traces' README.
+struct readme_row {
+  std::string trace, best_policies;
+  std::size_t size = 0;
+  double lru = 0, best = 0;
+};
+
+std::vector<readme_row> read_readme(std::istream& in) {
+  std::vector<readme_row> rows;
+  for (std::string line; std::getline(in, line);) {  // "| gli @ 500 | 0.95 | 33.22 (LIRS) | 34.26 |"
+    const auto at = line.find('@');
+    if (line.rfind("| ", 0) != 0 || at == std::string::npos || at + 2 >= line.size() ||
+        !std::isdigit(static_cast<unsigned char>(line[at + 2])))
+      continue;  // not a "| trace @ size |" row
+    readme_row r;
+    r.trace = line.substr(2, at - 3);
+    r.size = std::stoul(line.substr(at + 1));
+    const auto bar1 = line.find('|', at), bar2 = line.find('|', bar1 + 1);
+    r.lru = std::stod(line.substr(bar1 + 1));
+    r.best = std::stod(line.substr(bar2 + 1));
+    const auto open = line.find('(', bar2), close = line.find(')', bar2);
+    if (open != std::string::npos && close != std::string::npos)
+      r.best_policies = line.substr(open + 1, close - open - 1);
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+#ifdef SURGE_TRACE_DIR
+/// The rows of the shipped traces' README; none (with a warning) when it cannot be read.
+std::vector<readme_row> shipped_rows() {
+  std::ifstream readme(std::string(SURGE_TRACE_DIR) + "/README.md");
+  if (!readme) WARN("skipped: cannot read " << SURGE_TRACE_DIR << "/README.md");
+  return read_readme(readme);
+}
+#endif
+
+template <class Policy>
+double reference_ratio(const std::vector<std::uint64_t>& keys, std::size_t size) {
+  Policy p(size);
+  return 100.0 * static_cast<double>(cache_sim::reference::replay(p, keys)) / static_cast<double>(keys.size());
 }
 
 }  // namespace
@@ -93,28 +148,135 @@ TEST_CASE("the simulator's LRU matches the reference LRU hit ratios of the shipp
       "-DSURGE_TRACE_DIR)");
 #else
   const std::string dir = SURGE_TRACE_DIR;
-  std::ifstream readme(dir + "/README.md");
-  if (!readme) {
-    WARN("skipped: cannot read " << dir << "/README.md");
-    return;
-  }
+  const std::vector<readme_row> rows = shipped_rows();
+  if (rows.empty()) return;
   int checked = 0;
-  for (std::string line; std::getline(readme, line);) {  // "| gli @ 500 | 0.95 | 33.22 (LIRS) | 34.26 |"
-    const auto at = line.find('@');
-    if (line.rfind("| ", 0) != 0 || at == std::string::npos || at + 2 >= line.size() ||
-        !std::isdigit(static_cast<unsigned char>(line[at + 2])))
-      continue;  // not a "| trace @ size |" row
-    const std::string name = line.substr(2, at - 3);
-    const std::size_t size = std::stoul(line.substr(at + 1));
-    const auto bar = line.find('|', at);
-    const double want = std::stod(line.substr(bar + 1));
-    const auto keys = cache_sim::read_trace(dir + "/" + name + ".txt.gz");
-    surge::lru_cache<std::uint64_t, std::uint32_t> c(size);
+  for (const readme_row& r : rows) {
+    const auto keys = cache_sim::read_trace(dir + "/" + r.trace + ".txt.gz");
+    surge::lru_cache<std::uint64_t, std::uint32_t> c(r.size);
     const double got = 100.0 * static_cast<double>(cache_sim::replay(c, keys)) / static_cast<double>(keys.size());
-    INFO(name << " @ " << size);
-    CHECK(std::abs(got - want) < 0.005 + 1e-9);
+    INFO(r.trace << " @ " << r.size);
+    CHECK(std::abs(got - r.lru) < 0.005 + 1e-9);
     ++checked;
   }
   CHECK(checked >= 10);
+#endif
+}
+
+TEST_CASE("reference FIFO and Clock evict in insertion order, Clock with a second chance", "[cache_sim][reference]") {
+  namespace ref = cache_sim::reference;
+  // size 2: 1 and 2 fill it; 1 hits; 3 evicts 1 under FIFO (oldest insertion,
+  // hit or not) but 2 under Clock (1's bit was set: cleared, moved to the head).
+  const std::vector<std::uint64_t> keys{1, 2, 1, 3, 2, 1};
+  CHECK(hit_pattern<ref::fifo>(2, keys) == "..h.h.");
+  CHECK(hit_pattern<ref::clock>(2, keys) == "..h...");
+  CHECK(hit_pattern<ref::fifo>(0, keys) == "......");
+  CHECK(hit_pattern<ref::clock>(1, {1, 1, 2, 2, 1}) == ".h.h.");
+}
+
+TEST_CASE("reference 2Q: A1in FIFO, A1out ghosts promote to Am, Am is an LRU", "[cache_sim][reference]") {
+  // size 4: A1in 1 entry (25 %), A1out 2 ghosts (50 %), Am 3 entries.
+  // 1-4 fill A1in (it may overflow its share while Am is empty); 5 pushes 1
+  // to A1out; 1 (a ghost) enters Am and pushes 2 out; 5 hits in A1in; 2 (a
+  // ghost) enters Am, pushing 3 out; 1 hits in Am; 3 (a ghost) enters Am; 6
+  // finds A1in at its share, so Am evicts its least recent, 2; 2 is a miss
+  // (no ghost: Am evictions leave none); 5 is a ghost again and enters Am.
+  const std::vector<std::uint64_t> keys{1, 2, 3, 4, 5, 1, 5, 2, 1, 3, 6, 2, 5, 1};
+  CHECK(hit_pattern<cache_sim::reference::two_q>(4, keys) == "......h.h....h");
+}
+
+TEST_CASE("reference ARC: T2 keeps a key seen twice through a scan; ghost hits move p", "[cache_sim][reference]") {
+  // size 2: 1 is seen twice (T2); 2 and 3 pass through T1 and 2 becomes a B1
+  // ghost; 1 still hits (LRU would have evicted it). 2 (in B1) raises p to 1
+  // and evicts T2's 1 into B2; 3 hits in T1; 1 (in B2) lowers p to 0.
+  const std::vector<std::uint64_t> keys{1, 1, 2, 3, 1, 2, 3, 1};
+  CHECK(hit_pattern<cache_sim::reference::arc>(2, keys) == ".h..h.h.");
+  surge::lru_cache<std::uint64_t, std::uint64_t> lru(2);
+  std::string lru_pattern;
+  for (const auto k : keys) {
+    lru_pattern += lru.get(k) != nullptr ? 'h' : '.';
+    if (lru_pattern.back() == '.') lru.put(k, k);
+  }
+  CHECK(lru_pattern == ".h......");
+}
+
+TEST_CASE("reference LIRS: LIR set, resident and non-resident HIR keys, libCacheSim's details",
+          "[cache_sim][reference]") {
+  // size 3: 1 HIR slot, 2 LIR. 1 and 2 become LIR, 3 resident HIR; 1 hits;
+  // 4 evicts HIR 3 (it stays in S, non-resident); 3 misses but, being in S,
+  // becomes LIR and demotes the bottom LIR key 2 to Q (evicting HIR 4); 2
+  // hits in Q and, libCacheSim's way, demotes LIR 1 first (Q's one slot then
+  // drops 2 itself, which stays resident through S); 1 hits in Q; 2 hits as
+  // a resident HIR key in S and becomes LIR.
+  const std::vector<std::uint64_t> keys{1, 2, 3, 1, 4, 3, 2, 1, 2};
+  CHECK(hit_pattern<cache_sim::reference::lirs>(3, keys) == "...h..hhh");
+  // A loop one key larger than the cache: LRU gets nothing, LIRS keeps its LIR set.
+  std::vector<std::uint64_t> loop;
+  for (int round = 0; round < 10; ++round)
+    for (std::uint64_t k = 0; k < 11; ++k) loop.push_back(k);
+  const std::string p = hit_pattern<cache_sim::reference::lirs>(10, loop);
+  CHECK(std::count(p.begin(), p.end(), 'h') >= 9 * 8);
+}
+
+TEST_CASE("reference W-TinyLFU: window, admission by the sketch, segmented main", "[cache_sim][reference]") {
+  namespace ref = cache_sim::reference;
+  // size 100: a window of 1, main 99. Until the cache is full every key stays
+  // in the window, so the second pass over 1..100 hits everywhere. 101 then
+  // moves 1..99 into main (it has room) and compares 100 (seen once by the
+  // sketch) with main's victim 1 (counted on insertion and on entering main):
+  // 100 is refused, so it misses and 1 hits.
+  std::vector<std::uint64_t> keys;
+  for (int pass = 0; pass < 2; ++pass)
+    for (std::uint64_t k = 1; k <= 100; ++k) keys.push_back(k);
+  for (std::uint64_t k : {101, 100, 1}) keys.push_back(k);
+  const std::string p = hit_pattern<ref::wtinylfu_static>(100, keys);
+  CHECK(p == std::string(100, '.') + std::string(100, 'h') + "..h");
+  CHECK(hit_pattern<ref::wtinylfu_static>(99, {1, 1, 1}) == "...");  // a window of 0: libCacheSim caches nothing
+  // The sketch: a key added n times estimates at least n; decay halves.
+  ref::counting_bloom_filter f(100);
+  for (int i = 0; i < 6; ++i) f.add(42);
+  CHECK(f.estimate(42) >= 6);
+  f.decay();
+  CHECK(f.estimate(42) >= 3);
+  CHECK(f.estimate(42) < 6);
+  CHECK(ref::xxh64_u64(0, 0) == 0x34C96ACDCADB1BBBULL);  // XXH64 of eight zero bytes, seed 0
+  CHECK(ref::intern({7, 9, 7, 3}) == std::vector<std::uint64_t>{1, 2, 1, 3});
+}
+
+TEST_CASE("the reference policies reproduce the shipped traces' published figures", "[cache_sim][traces][reference]") {
+#ifndef SURGE_TRACE_DIR
+  WARN("skipped: no traces folder found at configure time");
+#else
+  namespace ref = cache_sim::reference;
+  const std::string dir = SURGE_TRACE_DIR;
+  const std::vector<readme_row> rows = shipped_rows();
+  if (rows.empty()) return;
+  int checked = 0;
+  for (const readme_row& r : rows) {
+    // the small traces only (loop, 2_pools and web07 take seconds here; the
+    // simulator checks them: cache_sim --reference README.md --reference-policies)
+    if (r.trace != "gli" && r.trace != "scan" && r.trace != "zigzag" && r.trace != "cpp" && r.trace != "cs" &&
+        r.trace != "ps")
+      continue;
+    const auto keys = ref::intern(cache_sim::read_trace(dir + "/" + r.trace + ".txt.gz"));
+    const std::pair<const char*, double> got[] = {
+        {"FIFO", reference_ratio<ref::fifo>(keys, r.size)},
+        {"Clock", reference_ratio<ref::clock>(keys, r.size)},
+        {"2Q", reference_ratio<ref::two_q>(keys, r.size)},
+        {"ARC", reference_ratio<ref::arc>(keys, r.size)},
+        {"LIRS", reference_ratio<ref::lirs>(keys, r.size)},
+        {"W-TinyLFU", reference_ratio<ref::wtinylfu_static>(keys, r.size)},
+    };
+    for (const auto& [name, ratio] : got) {
+      INFO(r.trace << " @ " << r.size << ": " << name << " " << ratio << ", best " << r.best << " (" << r.best_policies
+                   << ")");
+      CHECK(ratio <= r.best + 0.005 + 1e-9);  // none beats the published best
+      if (r.best_policies.find(name) != std::string::npos) {
+        CHECK(std::abs(ratio - r.best) < 0.005 + 1e-9);  // and the named best is reproduced
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked >= 6);  // LIRS on gli (3), scan, cpp; W-TinyLFU on gli @ 2000, cs, ps
 #endif
 }

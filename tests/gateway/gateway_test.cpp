@@ -452,8 +452,7 @@ TEST_CASE("gateway: pooled connections the backend closed are replaced, not coun
   // four requests at once: the gateway's thread pools four upstream connections
   std::vector<std::thread> clients;
   std::atomic<int> ok{0};
-  for (int i = 0; i < 4; ++i)
-    clients.emplace_back([&] { ok += http_client(gw.port()).get("/warm").status == 200; });
+  for (int i = 0; i < 4; ++i) clients.emplace_back([&] { ok += http_client(gw.port()).get("/warm").status == 200; });
   for (auto& t : clients) t.join();
   REQUIRE(ok.load() == 4);
   // the backend restarts on the same port: every pooled connection is now closed
@@ -463,6 +462,20 @@ TEST_CASE("gateway: pooled connections the backend closed are replaced, not coun
   for (int i = 0; i < 4; ++i) CHECK(client.get("/after").status == 200);
   CHECK(gw.requests(gateway::outcome::error) == 0);
   CHECK(second.requests() == 4);
+}
+
+TEST_CASE("gateway: a backend slower than upstream_timeout is a 502 timeout, then the gateway serves on", "[gateway]") {
+  surge_test::watchdog dog("gateway upstream timeout", 60s);
+  backend_server slow(gateway::backend_options{.name = "slow", .latency = 5s});
+  gateway_server gw(gateway_options{.backends = {address(slow)}, .retries = 0, .upstream_timeout = 100ms});
+  http_client client(gw.port());
+  const auto r = client.get("/slow");
+  CHECK(r.status == 502);
+  CHECK(r.body.find("timeout") != std::string::npos);
+  CHECK(gw.requests(gateway::outcome::error) == 1);
+  slow.set_latency(0ms);
+  CHECK(client.get("/fast").status == 200);  // on a new upstream connection: the late one was closed
+  CHECK(gw.requests(gateway::outcome::ok) == 1);
 }
 
 TEST_CASE("gateway: a chunked answer is forwarded whole, a HEAD answer without a body", "[gateway]") {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "surge_test.hpp"
@@ -562,6 +564,46 @@ struct throwing_move_int {
 int value_of(int x) { return x; }
 int value_of(const throwing_move_int& x) { return x.v; }
 
+using stalled_queue = mpmc_queue<throwing_move_int>;
+
+}  // namespace
+
+namespace surge::detail {
+
+/// The queue's test hook for mpmc_queue<throwing_move_int>: `stall`, when set,
+/// runs once, inside the next locked pop, right after that pop read `head`
+/// (the pop's "stall"; single-threaded tests only set it); the rest reads and
+/// fast-forwards the queue's private state.
+template <>
+struct mpmc_queue_hooks<stalled_queue> {
+  static inline std::function<void(std::uint64_t)> stall;
+
+  static void head_read(stalled_queue&, std::uint64_t h) noexcept {
+    if (!stall) return;  // read-only: concurrent tests of this queue type pass here too
+    std::exchange(stall, nullptr)(h);
+  }
+  static std::uint64_t head(const stalled_queue& q) { return q.head_->load(); }
+  static std::uint64_t ring(const stalled_queue& q) { return q.mask_ + 1; }
+  /// Laps after which a slot's 32-bit word repeats.
+  static constexpr std::uint64_t wrap_laps = std::uint64_t{1} << (32 - stalled_queue::lap_shift);
+  /// Puts an empty, quiescent queue where `laps` rounds of filling and
+  /// draining the ring would leave it: every ticket moves on by `laps` laps,
+  /// and each slot's word becomes its next ticket's empty word, exactly what
+  /// the last pop of the slot published.
+  static void skip_laps(stalled_queue& q, std::uint64_t laps) {
+    const std::uint64_t h = q.head_->load();
+    CHECK(q.tail_->load() == h);  // empty and open
+    const std::uint64_t to = h + laps * ring(q);
+    for (std::uint64_t t = to; t < to + ring(q); ++t) q.slot_at(t).seq.store(stalled_queue::empty_word(q.lap(t)));
+    q.head_->store(to);
+    q.tail_->store(to);
+  }
+};
+
+}  // namespace surge::detail
+
+namespace {
+
 /// Single-threaded close() semantics for one value type and capacity.
 template <class T>
 void check_close_drains(std::size_t cap) {
@@ -736,4 +778,67 @@ TEST_CASE("mpmc_queue close() from many threads at once", "[queue][mpmc_queue]")
     CHECK(q.pop() == round);
     CHECK_THROWS_AS((void)q.pop(), surge::queue_closed);
   }
+}
+
+// ---- a locked pop that stalls across 2^27 laps ------------------------------
+
+TEST_CASE("mpmc_queue: a locked pop stalled for 2^27 laps never moves head back", "[queue][mpmc_queue]") {
+  // A consumer reads head = h and stalls; meanwhile another consumer takes
+  // h's item and the queue runs on until the slot of h holds, 2^27 laps
+  // later, an item whose slot word is bit for bit the one the stalled pop
+  // expects (the lap field wraps). The stalled pop's CAS on that word then
+  // succeeds; the re-check of head must send it back to the real head.
+  using hooks = surge::detail::mpmc_queue_hooks<stalled_queue>;
+  const int kind = GENERATE(0, 1, 2);  // try_pop(T&), try_pop(), pop()
+  CAPTURE(kind);
+  stalled_queue q(4);
+  const std::uint64_t ring = hooks::ring(q);
+  REQUIRE(ring == 4);
+  REQUIRE(q.try_emplace(0));
+  const std::uint64_t h0 = hooks::head(q);
+  std::vector<int> popped;
+  std::uint64_t head_at_resume = 0;
+  // (inside a noexcept pop: CHECK, never REQUIRE)
+  hooks::stall = [&](std::uint64_t h) {
+    CHECK(h == h0);
+    auto first = q.try_pop();  // another consumer takes h0's item
+    CHECK(first.has_value());
+    popped.push_back(first ? first->v : -1);
+    // wrap_laps - 1 laps on, then ring pushes: the last lands in h0's slot
+    // exactly wrap_laps laps after h0, with h0's full word
+    hooks::skip_laps(q, hooks::wrap_laps - 1);
+    for (int i = 1; i <= static_cast<int>(ring); ++i) CHECK(q.try_emplace(i));
+    head_at_resume = hooks::head(q);
+    CHECK(head_at_resume == h0 + 1 + (hooks::wrap_laps - 1) * ring);
+  };
+  const surge_test::watchdog dog("stalled locked pop");
+  // the stalled consumer: reads head (h0), stalls inside the hook, resumes
+  int got = -1;
+  if (kind == 0) {
+    throwing_move_int out(-1);
+    REQUIRE(q.try_pop(out));
+    got = out.v;
+  } else if (kind == 1) {
+    auto v = q.try_pop();
+    REQUIRE(v.has_value());
+    got = v->v;
+  } else {
+    got = q.pop().v;
+  }
+  CHECK(hooks::stall == nullptr);  // the stall happened
+  popped.push_back(got);
+  CHECK(got == 1);                              // the head item, in FIFO order
+  CHECK(hooks::head(q) == head_at_resume + 1);  // forward by one: never back to h0 + 1
+  for (;;) {                                    // drain without blocking
+    auto v = q.try_pop();
+    if (!v) break;
+    popped.push_back(v->v);
+    CHECK(hooks::head(q) > head_at_resume);
+  }
+  CHECK(popped == std::vector<int>{0, 1, 2, 3, 4});  // each item exactly once, in order
+  CHECK(q.empty());
+  CHECK(hooks::head(q) == head_at_resume + ring);
+  // and the queue works on
+  REQUIRE(q.try_emplace(5));
+  CHECK(q.pop().v == 5);
 }

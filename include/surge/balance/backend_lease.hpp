@@ -67,6 +67,8 @@ class lease_block {
   std::atomic<std::int64_t> owed_{0};
 };
 
+struct lease_factory;
+
 /// Deleter of a policy's `std::unique_ptr` to its block: calls the block's
 /// `close()`, which orphans it (see lease_block) instead of deleting it.
 struct lease_block_closer {
@@ -82,7 +84,8 @@ struct lease_block_closer {
 /// (`least_connections`, `power_of_two_choices`, the ring's bounded-load
 /// mode): it holds the backend index and one unit of that backend's
 /// in-flight count, and gives the unit back on destruction or `release()`.
-/// Move-only.
+/// Move-only. Only those policies make a non-empty lease; a default-made one
+/// is empty.
 ///
 /// Lifetime: a lease may outlive the policy that issued it. The counters it
 /// gives back to live in a block the policy shares with its live leases:
@@ -94,18 +97,20 @@ struct lease_block_closer {
 /// policy is being destroyed (lock-free). Complexity: `release()` O(1) except
 /// where the issuing policy documents otherwise (least_connections' index).
 class backend_lease {
+  // Only the policies make non-empty leases (through detail::lease_factory).
+  friend struct detail::lease_factory;
+
+  // Takes over `amount` units already added to the lifetime counter `*life`
+  // of `block`, plus one unit already added to `*load` when not null, plus
+  // one unit `hook->give_back(hook, index)` returns when `hook` is not null.
+  // On release those are given back in the order hook, load, life.
+  backend_lease(std::size_t index, detail::lease_block* block, std::atomic<std::int64_t>* life, std::int64_t amount,
+                std::atomic<std::int64_t>* load, detail::lease_hook* hook) noexcept
+      : index_(index), amount_(amount), life_(life), load_(load), hook_(hook), block_(block) {}
+
  public:
   /// An empty lease (holds nothing; `index()` is `npos`).
   backend_lease() noexcept = default;
-
-  /// Internal (for the policies): takes over `amount` units already added to
-  /// the lifetime counter `*life` of `block`, plus one unit already added to
-  /// `*load` when not null, plus one unit `hook->give_back(hook, index)`
-  /// returns when `hook` is not null. On release those are given back in
-  /// the order hook, load, life.
-  backend_lease(std::size_t index, detail::lease_block* block, std::atomic<std::int64_t>* life, std::int64_t amount = 1,
-                std::atomic<std::int64_t>* load = nullptr, detail::lease_hook* hook = nullptr) noexcept
-      : index_(index), amount_(amount), life_(life), load_(load), hook_(hook), block_(block) {}
 
   backend_lease(const backend_lease&) = delete;
   backend_lease& operator=(const backend_lease&) = delete;
@@ -167,6 +172,20 @@ class backend_lease {
   detail::lease_hook* hook_ = nullptr;
   detail::lease_block* block_ = nullptr;
 };
+
+namespace detail {
+
+/// How a policy makes a non-empty backend_lease (its constructor is private):
+/// see that constructor for the arguments.
+struct lease_factory {
+  [[nodiscard]] static backend_lease make(std::size_t index, lease_block* block, std::atomic<std::int64_t>* life,
+                                          std::int64_t amount = 1, std::atomic<std::int64_t>* load = nullptr,
+                                          lease_hook* hook = nullptr) noexcept {
+    return backend_lease(index, block, life, amount, load, hook);
+  }
+};
+
+}  // namespace detail
 
 }  // namespace surge
 

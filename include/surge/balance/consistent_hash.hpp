@@ -9,6 +9,7 @@
 #include <surge/balance/detail/snapshot.hpp>
 #include <surge/balance/detail/validate.hpp>
 #include <surge/balance/key_hash.hpp>
+#include <surge/balance/table_view.hpp>
 #include <surge/balance/weights.hpp>
 #include <surge/detail/cache_line.hpp>
 #include <surge/detail/hash.hpp>
@@ -64,7 +65,7 @@ struct consistent_hash_options {
 ///
 /// Snapshots: the sorted points live in an immutable table; `add_backend` /
 /// `remove_backend` build a new one and publish it RCU-style
-/// (`detail::snapshot_cell`): picks never block, never see a half-built
+/// (an atomic pointer with deferred reclamation): picks never block, never see a half-built
 /// table, and a writer waits only for picks already running.
 ///
 /// Complexity: `pick` O(1) expected for P points (a radix index on the top
@@ -155,10 +156,14 @@ class consistent_hash_ring {
   /// The options given at construction.
   [[nodiscard]] const consistent_hash_options& options() const noexcept { return options_; }
   /// The current table, pinned: its `pick(key)` skips the read section
-  /// (see `detail::table_view`). O(1); lock-free.
-  [[nodiscard]] auto snapshot() const { return detail::table_view<table, Hash>(tables_.snapshot(), hash_); }
+  /// (see table_view). O(1); lock-free.
+  [[nodiscard]] table_view<consistent_hash_ring> snapshot() const {
+    return table_view<consistent_hash_ring>(tables_.snapshot(), hash_);
+  }
 
  private:
+  friend class table_view<consistent_hash_ring>;
+  using hash_type = Hash;
   // The in-flight counts, shared with the live leases (see backend_lease):
   // `total` is the lifetime counter, `load` per backend (stable addresses;
   // grows under the publisher's mutex).
@@ -211,7 +216,7 @@ class consistent_hash_ring {
         const std::size_t o = pick(h);
         load[o]->fetch_add(1, std::memory_order_acq_rel);
         total.fetch_add(1, std::memory_order_acq_rel);
-        return backend_lease(o, &block, &total, 1, load[o]);
+        return detail::lease_factory::make(o, &block, &total, 1, load[o]);
       }
       const bool panic = health.panic();
       for (;;) {
@@ -223,7 +228,7 @@ class consistent_hash_ring {
           while (cur < cap) {
             if (load[o]->compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel)) {
               total.fetch_add(1, std::memory_order_acq_rel);
-              return backend_lease(o, &block, &total, 1, load[o]);
+              return detail::lease_factory::make(o, &block, &total, 1, load[o]);
             }
           }
         }

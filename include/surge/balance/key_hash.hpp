@@ -76,7 +76,7 @@ template <class K, class C = text_char_t<K>>
 
 /// The default key hash of the hashing balancers.
 ///
-/// - Integers and enums: `detail::mix64` of the value (the SplitMix64
+/// - Integers and enums: a mix of the value (the SplitMix64
 ///   finaliser, a 64-bit bijection with full avalanche): deterministic across
 ///   runs, processes and platforms.
 /// - Text: `const char*`, `char*`, character arrays (string literals),

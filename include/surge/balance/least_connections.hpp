@@ -250,7 +250,7 @@ class least_connections_core final : public lease_block, private lease_hook {
       top_[i].store(static_cast<std::uint8_t>(c + 1), std::memory_order_relaxed);
       if (c > 0 && !has(c - 1, i)) repair(i);  // raced with a release: a hole below
       held_[i].fetch_add(1, std::memory_order_relaxed);
-      return backend_lease(i, this, &held_[i], 1, nullptr, static_cast<lease_hook*>(this));
+      return lease_factory::make(i, this, &held_[i], 1, nullptr, static_cast<lease_hook*>(this));
     }
   }
 
@@ -273,7 +273,7 @@ class least_connections_core final : public lease_block, private lease_hook {
     top_[best].store(static_cast<std::uint8_t>(levels), std::memory_order_relaxed);
     if (column(best) != prefix(levels)) repair(best);  // raced with a release: bits free below
     held_[best].fetch_add(1, std::memory_order_relaxed);
-    return backend_lease(best, this, &held_[best], 1, nullptr, static_cast<lease_hook*>(this));
+    return lease_factory::make(best, this, &held_[best], 1, nullptr, static_cast<lease_hook*>(this));
   }
 
   static void give_back_unit(detail::lease_hook* self, std::size_t i) noexcept {
@@ -423,7 +423,7 @@ class least_connections_core final : public lease_block, private lease_hook {
     std::size_t best = up != n_ && up != 0 ? scan<false, true>(start) : scan<false, false>(start);
     if (best == n_) best = start;  // every flag flipped down mid-scan
     active_[best].fetch_add(1, std::memory_order_acq_rel);
-    return backend_lease(best, this, &active_[best]);
+    return lease_factory::make(best, this, &active_[best]);
   }
   // The other paths, behind one out-of-line call (each a tail call from
   // here): the counter scan inlined next to one call is as quick as alone;
@@ -441,7 +441,7 @@ class least_connections_core final : public lease_block, private lease_hook {
                                             : scan<false, false>(start);
     if (best == n_) best = start;  // every flag flipped down mid-scan
     active_[best].fetch_add(step_[best], std::memory_order_acq_rel);
-    return backend_lease(best, this, &active_[best], step_[best]);
+    return lease_factory::make(best, this, &active_[best], step_[best]);
   }
   // Weights cross-multiplied in double arithmetic, on plain counts.
   [[gnu::noinline]] backend_lease pick_cross() noexcept {
@@ -450,7 +450,7 @@ class least_connections_core final : public lease_block, private lease_hook {
     std::size_t best = up != n_ && up != 0 ? scan<true, true>(start) : scan<true, false>(start);
     if (best == n_) best = start;  // every flag flipped down mid-scan
     active_[best].fetch_add(1, std::memory_order_acq_rel);
-    return backend_lease(best, this, &active_[best]);
+    return lease_factory::make(best, this, &active_[best]);
   }
   // Every backend usable, keys compared as they are (n >= two_pass_min): the
   // first backend in rotation order from `start` with the least key, in two
@@ -613,15 +613,21 @@ class least_connections {
  public:
   /// Levels of the equal-weight index: backends holding this many leases or
   /// more are compared through the O(n) overflow scan.
-  static constexpr std::size_t levels = detail::least_connections_core::levels;
+  static constexpr std::size_t levels = 64;
   /// Equal-weight sets up to this size scan counters instead (at that size a
   /// scan is as quick as the index).
-  static constexpr std::size_t scan_max = detail::least_connections_core::scan_max;
+  static constexpr std::size_t scan_max = 16;
   /// Key scans over this many backends or more, all up, run in two passes.
-  static constexpr std::size_t two_pass_min = detail::least_connections_core::two_pass_min;
+  static constexpr std::size_t two_pass_min = 32;
   /// The largest lcm of the scaled weights for which weighted sets keep
   /// exact integer keys (beyond it: the cross-multiplication scan).
-  static constexpr std::uint64_t max_key_scale = detail::least_connections_core::max_key_scale;
+  static constexpr std::uint64_t max_key_scale = std::uint64_t{1} << 32;
+
+  // the engine's own copies (the values are stated here, where users read them)
+  static_assert(levels == detail::least_connections_core::levels &&
+                scan_max == detail::least_connections_core::scan_max &&
+                two_pass_min == detail::least_connections_core::two_pass_min &&
+                max_key_scale == detail::least_connections_core::max_key_scale);
 
   /// n equally weighted backends (`least_connections{3}` too: three backends).
   explicit least_connections(std::size_t n) : core_(new detail::least_connections_core(n)) {}

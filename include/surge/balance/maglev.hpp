@@ -8,6 +8,7 @@
 #include <surge/balance/detail/streams.hpp>
 #include <surge/balance/detail/validate.hpp>
 #include <surge/balance/key_hash.hpp>
+#include <surge/balance/table_view.hpp>
 #include <surge/balance/weights.hpp>
 #include <surge/detail/hash.hpp>
 
@@ -101,7 +102,7 @@ struct maglev_options {
 /// panic mode (health ignored).
 ///
 /// Snapshots: the table is immutable and published RCU-style
-/// (`detail::snapshot_cell`); picks never block; a rebuild waits only for
+/// (an atomic pointer with deferred reclamation); picks never block; a rebuild waits only for
 /// picks already running.
 ///
 /// Complexity: `pick` O(1) (expected O(n / up) probes with backends down);
@@ -153,14 +154,16 @@ class maglev {
   /// then when maglev_options::table_size was 0).
   [[nodiscard]] std::size_t table_size() const noexcept { return options_.table_size; }
   /// The current table, pinned: its `pick(key)` is one hash and one load,
-  /// without the read section (see `detail::table_view`). O(1); lock-free.
-  [[nodiscard]] auto snapshot() const { return detail::table_view<table, Hash>(tables_.snapshot(), hash_); }
+  /// without the read section (see table_view). O(1); lock-free.
+  [[nodiscard]] table_view<maglev> snapshot() const { return table_view<maglev>(tables_.snapshot(), hash_); }
   /// A copy of the current lookup table (entry -> backend index).
   [[nodiscard]] std::vector<std::uint32_t> entries() const {
     return tables_.read([](const table& t) { return t.entry; });
   }
 
  private:
+  friend class table_view<maglev>;
+  using hash_type = Hash;
   struct table : detail::weighted_table_base {
     std::vector<std::uint32_t> entry;
 
@@ -179,8 +182,7 @@ class maglev {
 
   static maglev_options check(maglev_options o, std::size_t n) {
     if (o.table_size == 0) {
-      if (o.max_table_size > detail::max_backends)
-        throw std::invalid_argument("maglev: max_table_size too large");
+      if (o.max_table_size > detail::max_backends) throw std::invalid_argument("maglev: max_table_size too large");
       std::size_t m = std::max<std::size_t>(65537, n > detail::max_backends / 100 ? detail::max_backends : 100 * n);
       while (m <= o.max_table_size && !detail::is_prime(m)) ++m;
       if (m > o.max_table_size)

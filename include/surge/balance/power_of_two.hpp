@@ -40,7 +40,7 @@ struct power_of_two_options {
 /// are never sampled while one is up; all down: panic mode.
 ///
 /// Randomness: `pick()` draws from internal SplitMix64 streams, one per
-/// thread slot (`detail::sharded_splitmix`: no shared cache line between
+/// thread slot (no shared cache line between
 /// threads; seeded from the options, so a single-threaded run repeats
 /// exactly); `pick(g)` draws from the caller's UniformRandomBitGenerator.
 ///
@@ -160,7 +160,7 @@ class power_of_two_choices {
       }
     }
     active_[best].fetch_add(1, std::memory_order_acq_rel);
-    return backend_lease(best, block_.get(), &active_[best]);
+    return detail::lease_factory::make(best, block_.get(), &active_[best]);
   }
 
   std::size_t n_;

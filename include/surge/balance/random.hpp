@@ -33,7 +33,7 @@ struct random_options {
 /// backends that are up. All down: panic mode (health ignored).
 ///
 /// Randomness: `pick()` uses internal SplitMix64 streams, one per thread slot
-/// (`detail::sharded_splitmix`), seeded by the constructor (a single-threaded
+/// (no shared cache line between threads), seeded by the constructor (a single-threaded
 /// run repeats exactly); `pick(g)` uses the caller's
 /// UniformRandomBitGenerator.
 /// Complexity: construction O(n); `pick()` O(1) while all are up (expected

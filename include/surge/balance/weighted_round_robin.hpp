@@ -73,7 +73,7 @@ enum class smooth_wrr_algorithm { table, tournament, scan };
 /// backend's current weight is a line in the pick count, a tree keeps the
 /// highest line and the step at which each of its matches changes hands, and
 /// a pick replays only the matches that changed (bit-for-bit the same
-/// sequence; detail/smooth_tournament.hpp). Only weights whose double sums
+/// sequence). Only weights whose double sums
 /// round (0.1, 1/3: inexact), a product of backends and scaled weight sum
 /// past 2^61, or an allocation failure leave `pick()` on nginx's O(n) loop.
 /// `algorithm()` says which of the three runs.
@@ -382,7 +382,7 @@ class weighted_round_robin {
 /// `pick()` whenever that policy's table is active — each pick takes the
 /// next position of the published table with one relaxed `fetch_add` (the
 /// wrap to the start of the period is a best-effort compare-exchange, so the
-/// common pick has no division) inside a `detail::snapshot_cell` read
+/// common pick has no division) inside an RCU-style read
 /// section, and never blocks. Picks from several threads take distinct
 /// consecutive positions: together they are exactly nginx's sequence, each
 /// thread seeing a subsequence. When the table is not active (inexact

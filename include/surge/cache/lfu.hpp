@@ -9,7 +9,7 @@
 #include <functional>
 #include <memory>
 
-#include <surge/cache/detail/basic_cache.hpp>
+#include <surge/cache/cache_base.hpp>
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/stats.hpp>
 #include <surge/detail/key_checks.hpp>
@@ -132,6 +132,12 @@ class lfu_policy {
 
 }  // namespace detail
 
+/// The policy class of eviction_policy::lfu.
+template <>
+struct detail::policy_for<eviction_policy::lfu> {
+  using type = detail::lfu_policy;  ///< The policy class.
+};
+
 /// A fixed-capacity key -> value cache that evicts the entry with the lowest
 /// use count, and among equal counts the least recently used one. A new entry
 /// starts at count 1; each `get` / `get_or_insert_with` hit and each `put` of
@@ -154,11 +160,14 @@ class lfu_policy {
 /// Bad input: capacity 0 (or above `max_capacity`) and a zero or negative ttl
 /// throw std::invalid_argument; key types are checked as for lru_cache; user
 /// exceptions as for lru_cache (basic guarantee).
+///
+/// Members: cache_base's (all of them, constructors under this name:
+/// `lfu_cache<K, V> c(capacity, options)`).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class lfu_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy> {
+class lfu_cache : public cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::lfu> {
   SURGE_DETAIL_CHECK_HASHED_KEY("surge::lfu_cache", Key, Hash, KeyEqual);
-  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lfu_policy>;
+  using base = cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::lfu>;
 
  public:
   using base::base;

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <functional>
 
-#include <surge/cache/detail/basic_cache.hpp>
+#include <surge/cache/cache_base.hpp>
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/stats.hpp>
 #include <surge/detail/key_checks.hpp>
@@ -45,6 +45,12 @@ class lru_policy {
 
 }  // namespace detail
 
+/// The policy class of eviction_policy::lru.
+template <>
+struct detail::policy_for<eviction_policy::lru> {
+  using type = detail::lru_policy;  ///< The policy class.
+};
+
 /// A fixed-capacity key -> value cache that evicts the least recently used
 /// entry. `get`, `get_or_insert_with` (hit) and `put` of a present key make
 /// the entry the most recent; `peek` and `contains` change neither the order
@@ -71,7 +77,7 @@ class lru_policy {
 /// - Eviction listener: called with key and value (rvalues) for every
 ///   capacity eviction and expiry, never for `erase`, `clear`, overwrite or
 ///   destruction; it must not call back into this cache (see
-///   detail::cache_options::on_evict).
+///   cache_options::on_evict).
 ///
 /// Heterogeneous lookup: when both `Hash` and `KeyEqual` have an
 /// `is_transparent` member type, `get`, `peek`, `contains`, `erase` and
@@ -105,11 +111,14 @@ class lru_policy {
 /// mutex) work through `get_or_insert_with` with a `make` returning a prvalue.
 ///
 /// Not copyable or movable (hold it by `std::unique_ptr` to move it around).
+///
+/// Members: cache_base's (all of them, constructors under this name:
+/// `lru_cache<K, V> c(capacity, options)`).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class lru_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy> {
+class lru_cache : public cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::lru> {
   SURGE_DETAIL_CHECK_HASHED_KEY("surge::lru_cache", Key, Hash, KeyEqual);
-  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::lru_policy>;
+  using base = cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::lru>;
 
  public:
   using base::base;

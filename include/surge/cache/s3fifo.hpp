@@ -10,11 +10,11 @@
 #include <functional>
 #include <memory>
 
-#include <surge/cache/detail/basic_cache.hpp>
-#include <surge/detail/key_checks.hpp>
+#include <surge/cache/cache_base.hpp>
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/detail/slot_index.hpp>
 #include <surge/cache/stats.hpp>
+#include <surge/detail/key_checks.hpp>
 
 namespace surge {
 namespace detail {
@@ -161,6 +161,12 @@ class s3fifo_policy {
 
 }  // namespace detail
 
+/// The policy class of eviction_policy::s3fifo.
+template <>
+struct detail::policy_for<eviction_policy::s3fifo> {
+  using type = detail::s3fifo_policy;  ///< The policy class.
+};
+
 /// A fixed-capacity key -> value cache with S3-FIFO eviction (Yang et al.,
 /// SOSP'23): three FIFO queues. New keys go to a small queue (10 % of the
 /// capacity); when they reach its end unused they are evicted and their hash
@@ -192,11 +198,14 @@ class s3fifo_policy {
 ///
 /// Bad input: capacity 0 (or above `max_capacity`) and a negative ttl throw
 /// std::invalid_argument; user exceptions as for lru_cache (basic guarantee).
+///
+/// Members: cache_base's (all of them, constructors under this name:
+/// `s3fifo_cache<K, V> c(capacity, options)`).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class s3fifo_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::s3fifo_policy> {
+class s3fifo_cache : public cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::s3fifo> {
   SURGE_DETAIL_CHECK_HASHED_KEY("surge::s3fifo_cache", Key, Hash, KeyEqual);
-  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::s3fifo_policy>;
+  using base = cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::s3fifo>;
 
  public:
   using base::base;

@@ -35,13 +35,23 @@ struct cache_async_load {
 };
 }  // namespace detail
 
+/// The default shard lock of sharded_cache, usable on its own: a Lockable
+/// (`lock`, `try_lock`, `unlock`; works with std::lock_guard and
+/// std::unique_lock) for critical sections of tens of nanoseconds. `lock`
+/// takes it with one compare-exchange when free; under contention it spins
+/// briefly with exponential backoff, then sleeps in `std::atomic::wait`, and
+/// an uncontended `unlock` never makes a system call. Not fair, not
+/// recursive (locking it twice on one thread deadlocks; unlocking it when
+/// not held is undefined). One 4-byte word; O(1) uncontended.
+using adaptive_mutex = detail::adaptive_mutex;
+
 /// `Shards` copies of `Cache` (lru_cache, lfu_cache, sieve_cache,
 /// s3fifo_cache, wtinylfu_cache / surge::cache), each behind its own
 /// mutex on its own cache lines. `Mutex` (any Lockable) defaults to
-/// detail::adaptive_mutex: critical sections here are tens of nanoseconds, so
+/// surge::adaptive_mutex: critical sections here are tens of nanoseconds, so
 /// a waiter spins briefly before it sleeps on a futex (std::mutex sleeps at
 /// once; pass it to get exactly its behaviour). A key always lives in the same
-/// shard, chosen from its hash mixed with mix64 (so low-entropy hashes such as
+/// shard, chosen from its hash mixed with SplitMix64 (so low-entropy hashes such as
 /// the identity hash of integers still spread evenly). Eviction, recency,
 /// frequency and TTL are per shard: the cache as a whole approximates its
 /// policy (a victim is the least recent / least frequent of its shard, not of
@@ -75,7 +85,7 @@ struct cache_async_load {
 /// std::invalid_argument, as do the Cache's own checks (a zero or negative
 /// ttl). Exceptions from user code propagate with Cache's guarantees; the
 /// shard's lock is released.
-template <class Cache, std::size_t Shards = 16, class Mutex = detail::adaptive_mutex>
+template <class Cache, std::size_t Shards = 16, class Mutex = adaptive_mutex>
 class sharded_cache {
   static_assert(Shards >= 1, "surge::sharded_cache: Shards must be at least 1");
   static_assert(

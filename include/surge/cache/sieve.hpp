@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <functional>
 
-#include <surge/cache/detail/basic_cache.hpp>
-#include <surge/detail/key_checks.hpp>
+#include <surge/cache/cache_base.hpp>
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/stats.hpp>
+#include <surge/detail/key_checks.hpp>
 
 namespace surge {
 namespace detail {
@@ -77,6 +77,12 @@ class sieve_policy {
 
 }  // namespace detail
 
+/// The policy class of eviction_policy::sieve.
+template <>
+struct detail::policy_for<eviction_policy::sieve> {
+  using type = detail::sieve_policy;  ///< The policy class.
+};
+
 /// A fixed-capacity key -> value cache with SIEVE eviction (Zhang et al.,
 /// NSDI'24): entries stay in insertion order; a hit sets a visited bit; a hand
 /// sweeps from old to new, clearing visited bits and evicting the first entry
@@ -101,11 +107,14 @@ class sieve_policy {
 ///
 /// Bad input: capacity 0 (or above `max_capacity`) and a negative ttl throw
 /// std::invalid_argument; user exceptions as for lru_cache (basic guarantee).
+///
+/// Members: cache_base's (all of them, constructors under this name:
+/// `sieve_cache<K, V> c(capacity, options)`).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class sieve_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::sieve_policy> {
+class sieve_cache : public cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::sieve> {
   SURGE_DETAIL_CHECK_HASHED_KEY("surge::sieve_cache", Key, Hash, KeyEqual);
-  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::sieve_policy>;
+  using base = cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::sieve>;
 
  public:
   using base::base;

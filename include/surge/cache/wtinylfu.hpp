@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <functional>
 
-#include <surge/cache/detail/basic_cache.hpp>
+#include <surge/cache/cache_base.hpp>
 #include <surge/cache/detail/frequency_sketch.hpp>
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/stats.hpp>
@@ -249,6 +249,12 @@ class wtinylfu_policy {
 
 }  // namespace detail
 
+/// The policy class of eviction_policy::wtinylfu.
+template <>
+struct detail::policy_for<eviction_policy::wtinylfu> {
+  using type = detail::wtinylfu_policy;  ///< The policy class.
+};
+
 /// A fixed-capacity key -> value cache with adaptive W-TinyLFU eviction, the
 /// design of Java's Caffeine: new entries enter a small LRU window; leaving
 /// it, they must beat main's least valuable entry on estimated popularity by
@@ -285,11 +291,14 @@ class wtinylfu_policy {
 ///
 /// Bad input: capacity 0 (or above `max_capacity`) and a negative ttl throw
 /// std::invalid_argument; user exceptions as for lru_cache (basic guarantee).
+///
+/// Members: cache_base's (all of them, constructors under this name:
+/// `wtinylfu_cache<K, V> c(capacity, options)`).
 template <class Key, class Value, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           class Clock = std::chrono::steady_clock>
-class wtinylfu_cache : public detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::wtinylfu_policy> {
+class wtinylfu_cache : public cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::wtinylfu> {
   SURGE_DETAIL_CHECK_HASHED_KEY("surge::wtinylfu_cache", Key, Hash, KeyEqual);
-  using base = detail::public_cache_base<Key, Value, Hash, KeyEqual, Clock, detail::wtinylfu_policy>;
+  using base = cache_base<Key, Value, Hash, KeyEqual, Clock, eviction_policy::wtinylfu>;
 
  public:
   using base::base;

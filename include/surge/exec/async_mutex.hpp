@@ -80,8 +80,14 @@ class async_mutex {
     return try_take_locked();
   }
 
-  /// The awaiter of lock(): yields nothing; the caller then owns the lock.
-  using lock_awaiter = detail::grant_awaiter<async_mutex>;
+  /// The awaiter lock() returns: `co_await` it once; it yields nothing and
+  /// the caller then owns the lock (or it throws surge::operation_cancelled
+  /// when the wait was cancelled, and nothing is held). Not copyable or
+  /// movable: await it where lock() returned it.
+  class lock_awaiter : public detail::grant_awaiter<async_mutex> {
+   public:
+    using grant_awaiter::grant_awaiter;
+  };
 
   /// The awaiter of scoped_lock(): as lock_awaiter, yielding an
   /// async_mutex_lock that owns the lock. Obtained from scoped_lock() and

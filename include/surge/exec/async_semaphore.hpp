@@ -53,8 +53,14 @@ class async_semaphore {
     return try_take_locked();
   }
 
-  /// The awaiter of acquire(): yields nothing; the caller then holds a permit.
-  using acquire_awaiter = detail::grant_awaiter<async_semaphore>;
+  /// The awaiter acquire() returns: `co_await` it once; it yields nothing
+  /// and the caller then holds a permit (or it throws
+  /// surge::operation_cancelled when the wait was cancelled, and no permit is
+  /// held). Not copyable or movable: await it where acquire() returned it.
+  class acquire_awaiter : public detail::grant_awaiter<async_semaphore> {
+   public:
+    using grant_awaiter::grant_awaiter;
+  };
 
   /// `co_await s.acquire()`: suspends until a permit is granted.
   [[nodiscard]] acquire_awaiter acquire(std::stop_token token = {}) noexcept { return {*this, std::move(token)}; }

@@ -3,7 +3,7 @@
 #ifndef SURGE_EXEC_SPAWN_HPP
 #define SURGE_EXEC_SPAWN_HPP
 
-#include <surge/exec/detail/inline_resume.hpp>
+#include <surge/exec/executor.hpp>
 #include <surge/exec/task.hpp>
 
 #include <coroutine>
@@ -13,15 +13,6 @@
 
 namespace surge {
 namespace detail {
-
-/// What spawn needs from a pool (surge::thread_pool has it all): post a
-/// callable, and count outstanding work so that wait_idle() waits for it.
-template <class Pool>
-concept spawn_pool = requires(Pool& p, std::coroutine_handle<> h) {
-  p.post(resume_handle{h});
-  p.work_started();
-  p.work_finished();
-};
 
 /// Runs at the final suspend point of a spawned task (no wrapper coroutine:
 /// the task's own frame is the only one). Reports an exception through the
@@ -46,7 +37,8 @@ void finish_spawned(task_promise_base& base) noexcept {
 
 }  // namespace detail
 
-/// Starts `t` on `pool` without waiting for it ("fire and forget").
+/// Starts `t` on `pool` without waiting for it ("fire and forget"). `pool`
+/// is a surge::thread_pool or any other work_tracking_executor.
 ///
 /// - The task starts on a pool worker (posted), runs wherever its awaits
 ///   resume it, and its frame is destroyed when it finishes.
@@ -66,7 +58,7 @@ void finish_spawned(task_promise_base& base) noexcept {
 /// Complexity: O(1): one post, no allocation beyond the task's (recycled)
 /// frame. Thread-safe (as thread_pool::post).
 template <class Pool, class T>
-requires detail::spawn_pool<Pool>
+requires work_tracking_executor<Pool>
 void spawn(Pool& pool, task<T> t) {
   const auto h = detail::task_access::release(t);
   if (!h) throw std::logic_error("surge::spawn: empty (moved-from) task");
@@ -80,7 +72,7 @@ void spawn(Pool& pool, task<T> t) {
   promise.detached_context_ = &pool;
   pool.work_started();
   try {
-    pool.post(detail::resume_handle{h});
+    pool.post(resume_handle{h});
   } catch (...) {
     h.destroy();
     pool.work_finished();

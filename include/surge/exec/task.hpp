@@ -190,15 +190,17 @@ struct task_awaiter {
 /// - Complexity: `co_await` of a task that completes without suspending is
 ///   O(1) with no atomic operations; its frame comes from a per-thread
 ///   recycler (no malloc in steady state). A loop of such awaits uses constant
-///   stack in every build mode (see detail::task_awaiter). Nested awaits
+///   stack in every build mode (symmetric transfer). Nested awaits
 ///   (a task awaiting a task awaiting ...) use stack like nested calls.
 /// - Thread safety: a task object is not thread-safe; the coroutine may be
 ///   resumed on any thread by what it awaits.
 template <class T>
 class [[nodiscard]] task {
  public:
+  /// @private
   /// The coroutine promise: what the compiler uses to run a coroutine that
-  /// returns task<T> (an implementation type, not for direct use).
+  /// returns task<T> (an implementation type, not for direct use; left out
+  /// of the reference).
   using promise_type = detail::task_promise<T>;
   /// What `co_await` of the task yields (void for task<void>).
   using value_type = T;

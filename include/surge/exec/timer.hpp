@@ -4,6 +4,7 @@
 #define SURGE_EXEC_TIMER_HPP
 
 #include <surge/exec/detail/inline_resume.hpp>
+#include <surge/exec/executor.hpp>
 #include <surge/exec/operation_cancelled.hpp>
 
 #include <chrono>
@@ -75,13 +76,13 @@ class timer {
   /// Resumes sleepers inline on the firing thread.
   explicit timer(timer_options options = {}) { start(options); }
 
-  /// Resumes sleepers on `executor` via `executor.post(...)`. The executor
-  /// must outlive the timer.
-  template <class Executor>
-  requires requires(Executor& e, std::coroutine_handle<> h) { e.post(detail::resume_handle{h}); }
+  /// Resumes sleepers on `executor` (any surge::executor, such as
+  /// thread_pool) via `executor.post(resume_handle)`. The executor must
+  /// outlive the timer.
+  template <executor Executor>
   explicit timer(Executor& executor, timer_options options = {})
       : executor_(&executor),
-        post_([](void* e, std::coroutine_handle<> h) { static_cast<Executor*>(e)->post(detail::resume_handle{h}); }) {
+        post_([](void* e, std::coroutine_handle<> h) { static_cast<Executor*>(e)->post(resume_handle{h}); }) {
     start(options);
   }
 

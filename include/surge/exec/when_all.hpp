@@ -23,6 +23,12 @@
 #include <vector>
 
 namespace surge {
+
+/// What when_all yields for a task<T>: T itself (U& for task<U&>), and
+/// std::monostate for task<void>, since a tuple or vector cannot hold void.
+template <class T>
+using when_all_value_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
 namespace detail {
 
 /// Counts the parts still running, plus one held by the awaiting coroutine
@@ -37,7 +43,7 @@ struct when_all_latch {
 /// references are kept as pointers and given back as references.
 template <class T>
 struct when_all_slot {
-  using value_type = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+  using value_type = when_all_value_t<T>;
   using stored = std::conditional_t<std::is_reference_v<T>, std::remove_reference_t<T>*, value_type>;
   std::optional<stored> value_;
   std::exception_ptr error_;
@@ -125,9 +131,6 @@ struct when_all_awaiter {
   void await_resume() const noexcept {}
 };
 
-template <class T>
-using when_all_value_t = typename when_all_slot<T>::value_type;
-
 }  // namespace detail
 
 /// Awaits every task, concurrently where they suspend, and yields their
@@ -143,8 +146,8 @@ using when_all_value_t = typename when_all_slot<T>::value_type;
 /// Complexity: O(n) plus one recycled frame per task; one atomic decrement
 /// per task. Thread-safe in the sense that the tasks may finish on any threads.
 template <class... T>
-task<std::tuple<detail::when_all_value_t<T>...>> when_all(task<T>... tasks) {
-  using result = std::tuple<detail::when_all_value_t<T>...>;
+task<std::tuple<when_all_value_t<T>...>> when_all(task<T>... tasks) {
+  using result = std::tuple<when_all_value_t<T>...>;
   constexpr std::size_t n = sizeof...(T);
   if constexpr (n == 0) {
     co_return result{};
@@ -174,10 +177,10 @@ task<std::tuple<detail::when_all_value_t<T>...>> when_all(task<T>... tasks) {
 /// rethrown. Complexity: O(n) time and memory, one recycled frame per task.
 template <class T>
 task<std::vector<std::conditional_t<std::is_reference_v<T>, std::reference_wrapper<std::remove_reference_t<T>>,
-                                    detail::when_all_value_t<T>>>>
+                                    when_all_value_t<T>>>>
 when_all(std::vector<task<T>> tasks) {
   using value = std::conditional_t<std::is_reference_v<T>, std::reference_wrapper<std::remove_reference_t<T>>,
-                                   detail::when_all_value_t<T>>;
+                                   when_all_value_t<T>>;
   const std::size_t n = tasks.size();
   std::vector<detail::when_all_slot<T>> slots(n);
   {

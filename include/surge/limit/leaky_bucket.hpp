@@ -52,8 +52,8 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// `nodelay` makes D infinite. (This is GCRA with limit tau = B / R.)
 ///
 /// **Two arithmetic modes.**
-/// - *exact* (the constructor): excess is kept in exact token units (see
-///   surge/limit/detail/rate_units.hpp) on one atomic word; delays are exact and
+/// - *exact* (the constructor): excess is kept in exact token units (binary
+///   fractions of a token, so nothing is rounded per request) on one atomic word; delays are exact and
 ///   rounded up to the clock tick. Lock-free.
 /// - *nginx-exact* (`leaky_bucket::nginx(...)`): nginx's own integer
 ///   arithmetic, bit for bit: time read in whole milliseconds

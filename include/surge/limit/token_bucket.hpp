@@ -22,6 +22,19 @@
 
 namespace surge {
 
+namespace detail {
+/// Test hook of token_bucket, for surge's own tests only: the primary template
+/// does nothing (its call compiles to nothing). A test specializes it for a
+/// bucket of a clock of its own to act at a fixed point inside a call (to
+/// "stall" it deterministically); it is a friend of token_bucket, so the
+/// specialization may also read the bucket's private state.
+template <class Bucket>
+struct token_bucket_hooks {
+  /// Called by try_acquire when it has decided to admit, right before its CAS.
+  static void before_cas(Bucket&) noexcept {}
+};
+}  // namespace detail
+
 /// Why a reservation was or was not granted.
 enum class reserve_status : std::uint8_t {
   granted,           ///< the tokens are the caller's after `delay`
@@ -53,8 +66,15 @@ enum class reserve_status : std::uint8_t {
 /// 8 bits of the configuration's generation; the configuration itself sits in
 /// two slots stamped with the full 64-bit generation and read seqlock-style,
 /// so no call computes with a mixture of two configurations, and the
-/// observers re-check the word (see the private `slot`). tokens(t) = burst -
-/// max(0, TAT - t). A request
+/// observers re-check the word (see the private `slot`). One limit, as with
+/// any tag of bounded width: try_acquire, reserve and cancel decide by a CAS
+/// on the word (a refusal by reloading it), so a call suspended between
+/// reading the word and that CAS while a multiple of 256 set_rate/set_burst
+/// calls complete decides under the old configuration if the word has come
+/// back to exactly the bits it read (the same TAT to the unit, possible for a
+/// bucket in debt). Closing it needs a full-width tag in the CAS, which no
+/// 64-bit word has room for; see the private `slot` for why and what it would
+/// cost. tokens(t) = burst - max(0, TAT - t). A request
 /// for n tokens moves TAT by exactly n << F units, so admissions never drift:
 /// over any horizon the limiter admits exactly what the ideal (real-number)
 /// bucket admits for clock readings rounded down to one unit (at most 1 ns for
@@ -113,11 +133,9 @@ class token_bucket {
   struct reservation {
     reserve_status status = reserve_status::exceeds_burst;  ///< granted, or why not
     std::size_t tokens = 0;                                 ///< n reserved (0 when not granted)
-    time_point time_to_act{};      ///< when the tokens are the caller's (saturated to time_point::max())
-    duration delay{};              ///< time_to_act - now (0 if now), duration::max() if not granted
-    bool cancelled = false;        ///< set by cancel(): its tokens were given back (or could not be)
-    std::int64_t tat_after = 0;    ///< internal: TAT right after this reservation
-    std::uint64_t generation = 0;  ///< internal: configuration it was made under (full width)
+    time_point time_to_act{};  ///< when the tokens are the caller's (saturated to time_point::max())
+    duration delay{};          ///< time_to_act - now (0 if now), duration::max() if not granted
+    bool cancelled = false;    ///< set by cancel(): its tokens were given back (or could not be)
 
     /// An empty reservation (not granted, 0 tokens).
     reservation() = default;
@@ -133,8 +151,8 @@ class token_bucket {
       time_to_act = o.time_to_act;
       delay = o.delay;
       cancelled = o.cancelled;
-      tat_after = o.tat_after;
-      generation = o.generation;
+      tat_after_ = o.tat_after_;
+      generation_ = o.generation_;
       o.status = reserve_status::exceeds_burst;
       o.tokens = 0;
       return *this;
@@ -145,6 +163,11 @@ class token_bucket {
     [[nodiscard]] bool ok() const noexcept { return status == reserve_status::granted; }
     /// ok().
     explicit operator bool() const noexcept { return ok(); }
+
+   private:
+    friend class token_bucket;      // reserve() fills these, cancel() reads them
+    std::int64_t tat_after_ = 0;    // TAT right after this reservation
+    std::uint64_t generation_ = 0;  // the configuration it was made under (full width)
   };
 
   /// `rate_per_second` tokens per second, at most `burst` at once; full.
@@ -214,6 +237,7 @@ class token_bucket {
         w = again;
         continue;
       }
+      detail::token_bucket_hooks<token_bucket>::before_cas(*this);  // nothing, except in a test
       if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
         admitted_at(now_ns);
@@ -286,8 +310,8 @@ class token_bucket {
         r.tokens = n;
         r.delay = to_duration(detail::add_sat(wait_ns, detail::sub_sat(now_ns, read_ns)));  // from the caller's reading
         r.time_to_act = detail::later_sat(now, r.delay);
-        r.tat_after = next;
-        r.generation = c.generation;
+        r.tat_after_ = next;
+        r.generation_ = c.generation;
         return r;
       }
       contention_pause(spins, w);
@@ -322,11 +346,11 @@ class token_bucket {
         w = word_.load(std::memory_order_acquire);
         continue;
       }
-      if (c.generation != r.generation) return;
+      if (c.generation != r.generation_) return;
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
       const std::int64_t tat = tat_of(w);
-      // tokens reserved after r: TAT - r.tat_after; never restore more than r took
-      const std::int64_t restore = std::min(c.units.tokens(r.tokens), c.units.tokens(r.tokens) - (tat - r.tat_after));
+      // tokens reserved after r: TAT - r.tat_after_; never restore more than r took
+      const std::int64_t restore = std::min(c.units.tokens(r.tokens), c.units.tokens(r.tokens) - (tat - r.tat_after_));
       if (restore <= 0 || tat <= now_u) return;
       const std::int64_t next = std::max(now_u, tat - restore);
       if (word_.compare_exchange_weak(w, pack(next, gen_of(w)), std::memory_order_acq_rel, std::memory_order_acquire))
@@ -472,6 +496,9 @@ class token_bucket {
   }
 
  private:
+  template <class Bucket>
+  friend struct detail::token_bucket_hooks;
+
   struct config {
     detail::rate_units units;
     std::int64_t epoch = 0;
@@ -492,6 +519,29 @@ class token_bucket {
   // reconfigurations it sleeps through. The field stores are release, so a
   // reader that saw any rewritten field also sees the odd stamp stored before
   // it. (No standalone fence: ThreadSanitizer does not model them.)
+  //
+  // What the slots cannot do: a CAS on the word is the only place a call
+  // commits, and it compares only the word, whose generation tag is 8 bits.
+  // No layout of one 64-bit word makes "no CAS succeeds for a computation
+  // made under an earlier configuration" impossible rather than improbable:
+  // a TAT needs about 55 bits (units of at most 1 ns, 2^53 before a re-base,
+  // reservations up to 2^54 ahead), and every generation can be driven to
+  // any TAT in that range (reserve, cancel, and the caller's readings), so
+  // the word values of more than 2^9 or so generations must overlap, and a
+  // call may stay suspended, holding such a value, for as long as it takes.
+  // (A full bucket's TAT right after a reconfiguration carries the
+  // generation's higher bits, see reconfigure, but the next acquisition
+  // leaves that.) A writer cannot wait for suspended calls it knows nothing
+  // about. The designs that close it all cost every call: a 16-byte CAS on
+  // (TAT, full generation) needs compiler builtins, -mcx16 on x86-64 and
+  // mixed-size atomics (about 4 ns more per admitted call in a
+  // micro-benchmark); calls that register with the writer need two more
+  // atomic RMWs on this line (measured: try_acquire 14.7 -> 30.4 ns
+  // uncontended, refusals 6.0 -> 19.8 ns, 2-thread refusals 5.0 -> 75 ns,
+  // slower than a mutex); a fresh state block per generation (the old one's
+  // word left dead) needs memory reclaimed behind suspended readers, i.e.
+  // the same registration. tests/limit/token_bucket_test.cpp reproduces the
+  // limit through detail::token_bucket_hooks.
   struct slot {
     std::atomic<std::uint64_t> stamp{0};
     std::atomic<std::uint64_t> m{0};
@@ -517,8 +567,8 @@ class token_bucket {
   /// publication of w's generation before these loads, so a stamp still
   /// naming that generation means no writer touched the slot in between;
   /// only across a wrap of the word's 8-bit generation can it pass a mixture,
-  /// and then the CAS on the exact word w fails (see the class comment for
-  /// the one exception). The other callers also check the stamp before the
+  /// and then the CAS on the exact word w fails (unless the word came back
+  /// bit for bit: the limit described at `slot`). The other callers also check the stamp before the
   /// fields, so they never compute with a mixture at all.
   template <bool Hot>
   static bool read_slot(const slot& s, std::uint64_t w, config& c) noexcept {

@@ -24,6 +24,21 @@
 
 namespace surge {
 
+namespace detail {
+/// Test hook of mpmc_queue, for surge's own tests only: the primary template
+/// does nothing (its calls compile to nothing). A test specializes it for a
+/// queue of a type of its own to act at a fixed point inside an operation
+/// (e.g. to "stall" a pop and let the queue run on, deterministically); it is
+/// a friend of mpmc_queue, so the specialization may also read and set the
+/// queue's private state.
+template <class Queue>
+struct mpmc_queue_hooks {
+  /// Called by a locked pop right after its first read of `head` (`h`),
+  /// before it reads the head slot's word.
+  static void head_read(Queue&, std::uint64_t) noexcept {}
+};
+}  // namespace detail
+
 /// Bounded multi-producer multi-consumer FIFO queue of `T`.
 ///
 /// **Design.** A ring of slots, each with a 32-bit sequence word (Vyukov's
@@ -55,7 +70,7 @@ namespace surge {
 /// - `push`/`emplace`/`pop` take a ticket with one fetch-add (never retried)
 ///   and then wait for their slot's turn: they poll briefly (128 reads with a
 ///   `pause` between, a few microseconds), then poll with `yield` between (32
-///   times, `detail::backoff`), then sleep in C++20 `std::atomic::wait`. A waiter sets a flag in the slot's sequence
+///   times), then sleep in C++20 `std::atomic::wait`. A waiter sets a flag in the slot's sequence
 ///   word before sleeping, and the thread that hands the slot on swaps the word
 ///   atomically and calls `notify_all` only when that flag was set: no lost
 ///   wake-ups, and no notify system call when nobody sleeps. A `pop` on a
@@ -456,6 +471,9 @@ class mpmc_queue {
   [[nodiscard]] allocator_type get_allocator() const noexcept { return alloc_; }
 
  private:
+  template <class Queue>
+  friend struct detail::mpmc_queue_hooks;
+
   // Sequence word: bits 5.. hold the lap (it wraps every 2^27 laps), bit 4
   // is set by close() (only to change the word: see close), bit 3 says a pop
   // is moving the item out (locked pops only), bit 2 says full (the
@@ -578,7 +596,7 @@ class mpmc_queue {
   /// `closed()` says the word will never be ready. Three phases:
   /// poll with a `pause` between reads (`spin_polls`, a few microseconds: the
   /// usual wait is one hand-off away, and waking a sleeper costs far more), then
-  /// poll with `yield` between reads (`detail::backoff`; lets the awaited thread
+  /// poll with `yield` between reads (lets the awaited thread
   /// run on an oversubscribed machine), then announce ourselves with the
   /// waiting bit and sleep in `atomic::wait` until the word changes.
   /// `closed()` is asked only in the last phase, right before each sleep,
@@ -682,9 +700,12 @@ class mpmc_queue {
   /// us; and the acquiring CAS synchronizes with the publish that followed a
   /// later `head` store, so a moved `head` is seen). Otherwise the slot is
   /// released unchanged and the pop starts again from the current head.
+  /// (surge's tests replay exactly that stall, deterministically, through
+  /// detail::mpmc_queue_hooks::head_read.)
   template <bool Wait>
   bool lock_head(std::uint64_t& h, std::uint32_t& w) noexcept {
     h = head_->load(std::memory_order_relaxed);
+    detail::mpmc_queue_hooks<mpmc_queue>::head_read(*this, h);  // nothing, except in a test
     for (;;) {
       slot& s = slot_at(h);
       w = s.seq.load(std::memory_order_acquire);

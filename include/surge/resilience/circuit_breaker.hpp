@@ -377,8 +377,7 @@ class breaker_time_window {
 /// load, and never reads the clock. With a count-based window, a plain
 /// success reported while the window is full (it cannot open the breaker) is
 /// one increment on a per-thread-group stripe; every other outcome is one
-/// fetch_add, one load and a store per outcome published (see
-/// detail::breaker_count_window). On one thread the window is exactly the
+/// fetch_add, one load and a store per outcome published. On one thread the window is exactly the
 /// last `window_size` outcomes. Under concurrency it is the last
 /// `window_size` published outcomes in the order of their fetch_add, plus
 /// the successes not yet published (fewer than min(32, window_size / 4) per

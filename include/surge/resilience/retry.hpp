@@ -6,7 +6,7 @@
 #ifndef SURGE_RESILIENCE_RETRY_HPP
 #define SURGE_RESILIENCE_RETRY_HPP
 
-#include <surge/exec/detail/awaitable_traits.hpp>
+#include <surge/exec/await_result.hpp>
 #include <surge/exec/operation_cancelled.hpp>
 #include <surge/exec/task.hpp>
 #include <surge/exec/timer.hpp>
@@ -492,11 +492,6 @@ requires std::invocable<F&> std::invoke_result_t<F&> retry(retry_policy<Backoff,
   return retry(std::move(policy), std::forward<F>(f), thread_sleeper{}, detail::retry_engine(), std::move(token));
 }
 
-namespace detail {
-template <class F>
-using retry_async_result_t = await_result_t<std::invoke_result_t<F&>>;
-}  // namespace detail
-
 /// The coroutine form: `co_await retry_async(policy, timer, f)`, where `f()`
 /// returns an awaitable (e.g. surge::task<R>); sleeps between attempts with
 /// `co_await timer.sleep_for(delay, token)`, never blocking a thread. Same
@@ -505,9 +500,8 @@ using retry_async_result_t = await_result_t<std::invoke_result_t<F&>>;
 /// std::mt19937_64 seeded from std::random_device live in the coroutine
 /// frame; `t` must outlive it. Delays are rounded up to Clock's tick.
 template <class Backoff, class Retryable, class Clock, class F>
-requires std::invocable<F&> task<detail::retry_async_result_t<F>> retry_async(retry_policy<Backoff, Retryable> policy,
-                                                                              timer<Clock>& t, F f,
-                                                                              std::stop_token token = {}) {
+requires std::invocable<F&> task<await_result_t<std::invoke_result_t<F&>>> retry_async(
+    retry_policy<Backoff, Retryable> policy, timer<Clock>& t, F f, std::stop_token token = {}) {
   std::mt19937_64 g(detail::retry_seed());
   co_return co_await retry_async(std::move(policy), t, std::move(f), g, std::move(token));
 }
@@ -515,9 +509,9 @@ requires std::invocable<F&> task<detail::retry_async_result_t<F>> retry_async(re
 /// retry_async with the caller's random engine (which must outlive the
 /// coroutine and not be used concurrently elsewhere).
 template <class Backoff, class Retryable, class Clock, class F, class URBG>
-requires std::invocable<F&> && backoff_generator<Backoff, URBG> task<detail::retry_async_result_t<F>> retry_async(
-    retry_policy<Backoff, Retryable> policy, timer<Clock>& t, F f, URBG& g, std::stop_token token = {}) {
-  using result = detail::retry_async_result_t<F>;
+requires std::invocable<F&> && backoff_generator<Backoff, URBG> task<await_result_t<std::invoke_result_t<F&>>>
+retry_async(retry_policy<Backoff, Retryable> policy, timer<Clock>& t, F f, URBG& g, std::stop_token token = {}) {
+  using result = await_result_t<std::invoke_result_t<F&>>;
   detail::start_retry(policy);
   for (std::size_t attempt = 1;; ++attempt) {
     detail::throw_if_stopped(token);

@@ -2,7 +2,7 @@
 /// RCU-like publication of immutable tables (`snapshot_cell`), and what the
 /// rebuildable policies (ring, Maglev) build on it: the table base with
 /// weights and health, the publisher that rebuilds on add / remove /
-/// re-weight, and the pinned view `snapshot()` returns.
+/// re-weight (the pinned view `snapshot()` returns is surge::table_view).
 #ifndef SURGE_BALANCE_DETAIL_SNAPSHOT_HPP
 #define SURGE_BALANCE_DETAIL_SNAPSHOT_HPP
 
@@ -214,28 +214,6 @@ class table_publisher {
   snapshot_cell<Table> cell_;
   std::shared_ptr<const Table> current_;
   std::mutex mutex_;
-};
-
-/// A pinned table of a rebuildable policy (ring, Maglev): `pick(key)` on it
-/// is the bare table lookup — no read section — for loops that pick many keys
-/// (one `snapshot()` per batch). It keeps its table alive; it sees health
-/// changes made until the policy's next rebuild and none after (take a new
-/// snapshot then). Thread safety: immutable apart from health flags; `pick`
-/// from any threads.
-template <class Table, class Hash>
-class table_view {
- public:
-  table_view(std::shared_ptr<const Table> table, Hash hash) : table_(std::move(table)), hash_(std::move(hash)) {}
-  template <class K>
-  [[nodiscard]] std::size_t pick(const K& key) const {
-    return table_->pick(static_cast<std::uint64_t>(hash_(key)));
-  }
-  /// Indices issued when the table was built (removed ones included).
-  [[nodiscard]] std::size_t size() const noexcept { return table_->weight.size(); }
-
- private:
-  std::shared_ptr<const Table> table_;
-  Hash hash_;
 };
 
 }  // namespace surge::detail

@@ -18,32 +18,12 @@
 #include <type_traits>
 #include <utility>
 
+#include <surge/cache/cache_options.hpp>
 #include <surge/cache/detail/index_list.hpp>
 #include <surge/cache/detail/slot_index.hpp>
 #include <surge/cache/stats.hpp>
-#include <surge/detail/key_checks.hpp>
 
 namespace surge::detail {
-
-/// Construction options of a cache (all optional; designated initialisers:
-/// `{.ttl = 30s, .on_evict = f}`).
-template <class Key, class Value, class Clock>
-struct cache_options {
-  /// Expire-after-write: an entry is expired once `Clock::now()` reaches its
-  /// last write time (`put`, insertion) plus `ttl`. Unset (the default):
-  /// entries never expire. Zero or negative: the constructor throws
-  /// std::invalid_argument (leave it unset for "never").
-  std::optional<typename Clock::duration> ttl = std::nullopt;
-
-  /// Called with the key and value (as rvalues) of each entry the cache
-  /// removes by itself: capacity evictions and expiries; never for `erase`,
-  /// `clear`, an overwrite or the destructor. It runs inside the cache call
-  /// that evicted, after the entry left the cache: it may read or move from
-  /// its arguments and use other objects, but must not call this cache (not
-  /// even a const member). If it throws, the exception propagates from that
-  /// call; the entry is gone and the cache is valid.
-  std::function<void(Key&&, Value&&)> on_evict = {};
-};
 
 /// A node of the pool: key and value in manually managed storage (alive only
 /// while the node is in use), the policy's links, and the 32-bit index hash
@@ -75,7 +55,8 @@ struct node_view {
   [[nodiscard]] std::uint32_t hash(std::uint32_t i) const noexcept { return nodes[i].hash; }
 };
 
-/// See lru_cache for the full contract; Policy decides the eviction order.
+/// The engine of every single-threaded cache (surge::cache_base documents
+/// the public contract); Policy decides the eviction order.
 /// A Policy is constructed with the node count and offers, all noexcept and
 /// O(1) (amortised): `on_insert(i, links)`, `on_access(i, links)`,
 /// `on_remove(i, links)`, `victim()` or `victim(links)` (the node to evict;
@@ -207,7 +188,7 @@ class basic_cache {
   }
 
   /// Sets (or, with an empty function, removes) the eviction listener; see
-  /// cache_options::on_evict for what it may do.
+  /// surge::cache_options::on_evict for what it may do.
   void set_eviction_listener(eviction_listener f) noexcept { on_evict_ = std::move(f); }
 
   // ---- observers -------------------------------------------------------
@@ -243,6 +224,13 @@ class basic_cache {
   }
 
  protected:
+  /// put() with the value by reference (moved from only when stored), for a
+  /// wrapper whose own put takes the value by value: no second move.
+  template <class K>
+  bool put_from(K&& key, Value& value) {
+    return put_impl(std::forward<K>(key), value);
+  }
+
   using links_type = typename Policy::links_type;
   /// Maps a node index to its policy links.
   auto links() const noexcept { return node_view<node>{nodes_.get()}; }
@@ -473,13 +461,6 @@ class basic_cache {
   eviction_listener on_evict_;
   duration ttl_;
 };
-
-/// What a public cache (lru_cache, lfu_cache, ...) derives from: the engine,
-/// given stand-in functors when the key type is refused, so that the public
-/// type's SURGE_DETAIL_CHECK_HASHED_KEY is the only error the user reads.
-template <class Key, class Value, class Hash, class KeyEqual, class Clock, class Policy>
-using public_cache_base = basic_cache<Key, Value, checked_key_functor<Hash, Key, Hash, KeyEqual>,
-                                      checked_key_functor<KeyEqual, Key, Hash, KeyEqual>, Clock, Policy>;
 
 }  // namespace surge::detail
 

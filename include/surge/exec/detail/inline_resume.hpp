@@ -60,13 +60,6 @@ inline void resume_inline(resumable& r) noexcept {
   t.active = false;
 }
 
-/// A callable that resumes a coroutine: what surge posts to an executor.
-/// Trivially copyable and 8 bytes, so thread_pool stores it without allocating.
-struct resume_handle {
-  std::coroutine_handle<> handle_;
-  void operator()() const { handle_.resume(); }
-};
-
 }  // namespace surge::detail
 
 #endif  // SURGE_EXEC_DETAIL_INLINE_RESUME_HPP

@@ -1,0 +1,22 @@
+/// @file surge/exec/await_result.hpp
+/// `surge::await_result_t<A>`: the type `co_await a` yields.
+#ifndef SURGE_EXEC_AWAIT_RESULT_HPP
+#define SURGE_EXEC_AWAIT_RESULT_HPP
+
+#include <surge/exec/detail/awaitable_traits.hpp>
+
+namespace surge {
+
+/// The type `co_await a` yields for an expression `a` of type `A` (an
+/// awaitable: surge::task<R> gives R, task<R&> gives R&, task<void> void):
+/// what the awaiter's `await_resume()` returns, the awaiter found as the
+/// language finds it (a member `operator co_await`, else a free one, else
+/// `a` itself). A compile-time trait: no cost at run time. A type that is
+/// not awaitable makes it ill-formed (a substitution failure in a
+/// constraint).
+template <class A>
+using await_result_t = detail::await_result_t<A>;
+
+}  // namespace surge
+
+#endif  // SURGE_EXEC_AWAIT_RESULT_HPP

@@ -1,0 +1,95 @@
+// Tests of surge/cache/cache_base.hpp and surge/cache/cache_options.hpp: every
+// cache has cache_base's members and options, under its own name.
+#include <surge/cache/cache.hpp>
+#include <surge/cache/cache_base.hpp>
+#include <surge/cache/cache_options.hpp>
+#include <surge/cache/lfu.hpp>
+#include <surge/cache/lru.hpp>
+#include <surge/cache/s3fifo.hpp>
+#include <surge/cache/sieve.hpp>
+#include <surge/cache/wtinylfu.hpp>
+
+#include "surge_test.hpp"
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace {
+
+struct cache_base_clock_tag {};
+using clock_type = surge_test::manual_clock<cache_base_clock_tag>;
+
+template <class Cache, surge::eviction_policy P>
+constexpr bool derives_from_base =
+    std::is_base_of_v<surge::cache_base<typename Cache::key_type, typename Cache::mapped_type, typename Cache::hasher,
+                                        typename Cache::key_equal, typename Cache::clock, P>,
+                      Cache>;
+
+static_assert(derives_from_base<surge::lru_cache<int, int>, surge::eviction_policy::lru>);
+static_assert(derives_from_base<surge::lfu_cache<int, int>, surge::eviction_policy::lfu>);
+static_assert(derives_from_base<surge::sieve_cache<int, int>, surge::eviction_policy::sieve>);
+static_assert(derives_from_base<surge::s3fifo_cache<int, int>, surge::eviction_policy::s3fifo>);
+static_assert(derives_from_base<surge::wtinylfu_cache<int, int>, surge::eviction_policy::wtinylfu>);
+static_assert(derives_from_base<surge::cache<int, int>, surge::eviction_policy::wtinylfu>);
+
+// each cache's options is cache_options with its Key, Value and Clock
+static_assert(
+    std::is_same_v<surge::lru_cache<int, std::string, std::hash<int>, std::equal_to<int>, clock_type>::options,
+                   surge::cache_options<int, std::string, clock_type>>);
+static_assert(std::is_same_v<surge::cache<int, int>::hasher, std::hash<int>>);
+static_assert(std::is_same_v<surge::cache<int, int>::clock, std::chrono::steady_clock>);
+
+// not copyable, and never destroyed through a cache_base
+static_assert(!std::is_copy_constructible_v<surge::lru_cache<int, int>>);
+static_assert(!std::is_destructible_v<surge::cache_base<int, int, std::hash<int>, std::equal_to<int>, clock_type,
+                                                        surge::eviction_policy::lru>>);
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+static_assert(!surge::lru_cache<std::string, int>::heterogeneous_lookup);
+static_assert(surge::lru_cache<std::string, int, string_hash, std::equal_to<>>::heterogeneous_lookup);
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("every cache offers cache_base's members", "[cache_base]",
+                   (surge::lru_cache<std::string, int, string_hash, std::equal_to<>, clock_type>),
+                   (surge::lfu_cache<std::string, int, string_hash, std::equal_to<>, clock_type>),
+                   (surge::sieve_cache<std::string, int, string_hash, std::equal_to<>, clock_type>),
+                   (surge::s3fifo_cache<std::string, int, string_hash, std::equal_to<>, clock_type>),
+                   (surge::wtinylfu_cache<std::string, int, string_hash, std::equal_to<>, clock_type>)) {
+  clock_type::reset();
+  int evicted = 0;
+  typename TestType::options opts{.ttl = std::chrono::seconds(10),
+                                  .on_evict = [&](std::string&&, int&&) { ++evicted; }};
+  TestType c(2, opts, string_hash{}, std::equal_to<>{});
+  CHECK(c.capacity() == 2);
+  CHECK(c.ttl() == std::chrono::seconds(10));
+  CHECK(c.put("a", 1));
+  CHECK_FALSE(c.put(std::string("a"), 2));  // assigned
+  CHECK(*c.get(std::string_view("a")) == 2);
+  CHECK(c.get_or_insert_with("b", [] { return 3; }) == 3);
+  CHECK(c.contains("b"));
+  CHECK(*c.peek("b") == 3);
+  int seen = 0;
+  c.for_each([&](const std::string&, const int& v) { seen += v; });
+  CHECK(seen == 5);
+  clock_type::advance(std::chrono::seconds(10));  // both expire
+  CHECK(c.purge_expired() == 2);
+  CHECK(evicted == 2);
+  CHECK(c.empty());
+  CHECK(c.stats().hits == 1);
+  c.reset_stats();
+  CHECK(c.stats().lookups() == 0);
+  c.set_eviction_listener({});
+  CHECK(c.put("c", 4));
+  CHECK(c.erase("c"));
+  CHECK(c.size() == 0);
+  CHECK(c.memory_bytes() > 0);
+  c.clear();
+  CHECK_THROWS_AS(TestType(0), std::invalid_argument);
+}
