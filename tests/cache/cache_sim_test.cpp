@@ -64,7 +64,7 @@ struct readme_row {
   double lru = 0, best = 0;
 };
 
-std::vector<readme_row> read_readme(std::istream& in) {
+[[maybe_unused]] std::vector<readme_row> read_readme(std::istream& in) {
   std::vector<readme_row> rows;
   for (std::string line; std::getline(in, line);) {  // "| gli @ 500 | 0.95 | 33.22 (LIRS) | 34.26 |"
     const auto at = line.find('@');

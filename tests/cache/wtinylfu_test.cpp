@@ -66,6 +66,33 @@ TEST_CASE("frequency_sketch counts, saturates and ages", "[wtinylfu][sketch]") {
   CHECK(s.size() == 0);
 }
 
+TEST_CASE("frequency_sketch reports saturation and changes its epoch at each halving", "[wtinylfu][sketch]") {
+  surge::detail::frequency_sketch s(8);  // 80 counted sightings per period
+  const std::uint32_t a = cache_model::key_hash(1);
+  const std::uint16_t e = s.epoch();
+  CHECK(e != 0);
+  bool saturated = false;
+  int n = 0;
+  for (; !saturated; ++n) {
+    saturated = s.increment(a);
+    REQUIRE(n < 15);
+  }
+  CHECK(s.frequency(a) == 15);  // true exactly when every counter of a reached 15
+  CHECK(s.increment(a));        // and stays true: nothing to add
+  CHECK(s.epoch() == e);
+  for (int k = 2; s.epoch() == e; ++k) {
+    s.increment(cache_model::key_hash(k));
+    REQUIRE(k < 10'000);
+  }
+  CHECK(s.epoch() != 0);
+  CHECK(s.frequency(a) == 7);
+  CHECK_FALSE(s.increment(a));  // halved: not saturated any more
+  const std::uint16_t before_clear = s.epoch();
+  s.clear();
+  CHECK(s.epoch() != before_clear);
+  CHECK(s.epoch() != 0);
+}
+
 TEST_CASE("frequency_sketch's estimate never undercounts (count-min)", "[wtinylfu][sketch]") {
   surge::detail::frequency_sketch s(64);  // 640 counted sightings per period; stay below it
   std::vector<int> truth(200, 0);

@@ -42,13 +42,24 @@ class frequency_sketch {
         table_(std::make_unique<std::uint64_t[]>(words_)),
         period_(10 * (capacity < 8 ? 8 : capacity)) {}
 
-  /// Records one sighting of the key with hash `h`.
-  [[gnu::always_inline]] void increment(std::uint32_t h) noexcept {
-    std::uint64_t* block = block_of(h);
-    const std::uint32_t bits = counter_bits(h);
-    const unsigned added = add(block, bits, 0) | add(block, bits, 1) | add(block, bits, 2) | add(block, bits, 3);
+  /// Records one sighting of the key with hash `h`. True when all four of
+  /// its counters are now saturated (15): until the next halving (a new
+  /// epoch()), another sighting of the key would change nothing.
+  [[gnu::always_inline]] bool increment(std::uint32_t h) noexcept {
+    const place p = place_of(h);
+    unsigned added = 0, all = 0xF;
+    add(p, 0, added, all);
+    add(p, 1, added, all);
+    add(p, 2, added, all);
+    add(p, 3, added, all);
     if (added != 0 && ++size_ >= period_) age();
+    return all == 0xF;
   }
+
+  /// Changes at every halving and on clear() (1..65535, wrapping to 1, never
+  /// 0): a counter's value can only have dropped since an epoch that differs
+  /// from the current one.
+  [[nodiscard]] std::uint16_t epoch() const noexcept { return epoch_; }
 
   /// Starts loading the key's block into the cache (a hint; no effect on
   /// the counts), for a caller that will increment or read it soon.
@@ -62,10 +73,8 @@ class frequency_sketch {
 
   /// The estimated recent count of the key with hash `h` (0..15).
   [[nodiscard]] unsigned frequency(std::uint32_t h) const noexcept {
-    const std::uint64_t* block = block_of(h);
-    const std::uint32_t bits = counter_bits(h);
-    const unsigned a = count(block, bits, 0), b = count(block, bits, 1);
-    const unsigned c = count(block, bits, 2), d = count(block, bits, 3);
+    const place p = place_of(h);
+    const unsigned a = count(p, 0), b = count(p, 1), c = count(p, 2), d = count(p, 3);
     const unsigned ab = a < b ? a : b, cd = c < d ? c : d;
     return ab < cd ? ab : cd;
   }
@@ -74,6 +83,7 @@ class frequency_sketch {
   void clear() noexcept {
     for (std::size_t i = 0; i < words_; ++i) table_[i] = 0;
     size_ = 0;
+    next_epoch();
   }
 
   /// Counted sightings that trigger a halving.
@@ -97,32 +107,39 @@ class frequency_sketch {
   [[nodiscard]] std::uint64_t* block_of(std::uint32_t h) const noexcept {
     return table_.get() + ((static_cast<std::size_t>(h) << 3) & (words_ - 1));
   }
-  /// 32 more bits for the counters within the block, from all of the hash's
-  /// bits (a multiplicative remix), so keys sharing a block spread over it.
-  [[nodiscard]] static std::uint32_t counter_bits(std::uint32_t h) noexcept {
-    return static_cast<std::uint32_t>((static_cast<std::uint64_t>(h) * 0x9E3779B97F4A7C15ULL) >> 32);
+  /// Where a key's four counters are: its block, and for counter i (byte i
+  /// of each field) the word in the block and the nibble's bit shift.
+  struct place {
+    std::uint64_t* block;
+    std::uint32_t words;
+    std::uint32_t shifts;
+  };
+  /// 32 more bits from all of the hash's bits (a multiplicative remix), so
+  /// keys sharing a block spread over it; byte i of them places counter i:
+  /// bit 0 picks word 2i or 2i + 1 of the block (the 4 counters of a key
+  /// never share a word), bits 1 to 4 the nibble. Both fields are computed
+  /// for all four counters at once.
+  [[nodiscard]] place place_of(std::uint32_t h) const noexcept {
+    const auto bits = static_cast<std::uint32_t>((static_cast<std::uint64_t>(h) * 0x9E3779B97F4A7C15ULL) >> 32);
+    return {block_of(h), (bits & 0x0101'0101u) | 0x0604'0200u, (bits & 0x1E1E'1E1Eu) << 1};
   }
-  /// Counter i lives in word 2i or 2i + 1 of the block (bit 8i of `bits`), at
-  /// the nibble given by bits 8i + 1 .. 8i + 4: the 4 counters of a key never
-  /// share a word.
-  [[nodiscard]] static unsigned word_in_block(std::uint32_t bits, unsigned i) noexcept {
-    return 2 * i + ((bits >> (8 * i)) & 1u);
+  [[nodiscard]] static std::uint64_t& word(const place& p, unsigned i) noexcept {
+    return p.block[(p.words >> (8 * i)) & 0xFFu];
   }
-  [[nodiscard]] static unsigned nibble_shift(std::uint32_t bits, unsigned i) noexcept {
-    return ((bits >> (8 * i)) & 0x1Eu) * 2u;
+  [[nodiscard]] static unsigned shift(const place& p, unsigned i) noexcept { return (p.shifts >> (8 * i)) & 0xFFu; }
+  /// Adds 1 to counter i unless it is saturated (15); ORs 1 into `added`
+  /// when it added, ANDs the counter's new value into `all`.
+  static void add(const place& p, unsigned i, unsigned& added, unsigned& all) noexcept {
+    std::uint64_t& w = word(p, i);
+    const unsigned s = shift(p, i);
+    const auto c = static_cast<unsigned>((w >> s) & 0xF);
+    if (c == 0xF) return;
+    w += std::uint64_t{1} << s;
+    added = 1;
+    all &= c + 1;
   }
-  /// Adds 1 to counter i unless it is saturated (15); 1 when it added, else
-  /// 0 (unsigned, so the four calls combine with `|`, every one evaluated).
-  static unsigned add(std::uint64_t* block, std::uint32_t bits, unsigned i) noexcept {
-    std::uint64_t& w = block[word_in_block(bits, i)];
-    const unsigned shift = nibble_shift(bits, i);
-    const std::uint64_t mask = std::uint64_t{0xF} << shift;
-    if ((w & mask) == mask) return 0;
-    w += std::uint64_t{1} << shift;
-    return 1;
-  }
-  [[nodiscard]] static unsigned count(const std::uint64_t* block, std::uint32_t bits, unsigned i) noexcept {
-    return static_cast<unsigned>((block[word_in_block(bits, i)] >> nibble_shift(bits, i)) & 0xF);
+  [[nodiscard]] static unsigned count(const place& p, unsigned i) noexcept {
+    return static_cast<unsigned>((word(p, i) >> shift(p, i)) & 0xF);
   }
 
   [[gnu::noinline]] void age() noexcept {  // O(capacity), once per period: out of the hot path
@@ -135,12 +152,18 @@ class frequency_sketch {
     // counters, so odd / 4 sightings are gone before the size halves too.
     const std::size_t lost = odd / 4;
     size_ = (size_ > lost ? size_ - lost : 0) / 2;
+    next_epoch();
+  }
+
+  void next_epoch() noexcept {
+    if (++epoch_ == 0) epoch_ = 1;
   }
 
   std::size_t words_;
   std::unique_ptr<std::uint64_t[]> table_;
   std::size_t period_;
   std::size_t size_ = 0;
+  std::uint16_t epoch_ = 1;
 };
 
 }  // namespace surge::detail
