@@ -143,3 +143,37 @@ TEST_CASE("parallel_for: after shutdown the caller runs the range itself", "[par
   surge::parallel_for(pool, 0, 1000, 10, [&](int) { n.fetch_add(1); });
   CHECK(n.load() == 1000);
 }
+
+TEST_CASE("parallel_for: the wake gate opens after its delay, on power-of-two looks, and stays open",
+          "[parallel_for]") {
+  struct tag {};
+  using mclock = surge_test::manual_clock<tag>;
+  mclock::reset();
+  surge::detail::wake_gate<mclock> gate(mclock::now(), std::chrono::microseconds(5));
+  CHECK_FALSE(gate.ready(1));
+  mclock::advance(std::chrono::microseconds(4));
+  CHECK_FALSE(gate.ready(2));
+  mclock::advance(std::chrono::microseconds(1));
+  CHECK_FALSE(gate.ready(3));  // not a power of two: the mclock is not read
+  CHECK(gate.ready(4));
+  mclock::set(mclock::duration::zero());  // once open, open whatever the mclock says
+  CHECK(gate.ready(5));
+  surge::detail::wake_gate<mclock> zero(mclock::now(), mclock::duration::zero());
+  CHECK(zero.ready(1));
+}
+
+TEST_CASE("parallel_for: automatic grain on pools of 1 to 4 workers, back to back and after idling", "[parallel_for]") {
+  watchdog dog("parallel_for adaptive");
+  for (std::size_t workers : {1u, 2u, 4u}) {
+    surge::thread_pool pool(workers);
+    for (int round = 0; round < scaled(200, 20); ++round) {
+      const int n = (round % 7) * 997 + round % 3;
+      std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+      surge::parallel_for(pool, 0, n, [&](int i) { hits[static_cast<std::size_t>(i)].fetch_add(1); });
+      std::size_t wrong = 0;
+      for (auto& h : hits) wrong += h.load() != 1;
+      REQUIRE(wrong == 0);
+      if (round % 10 == 0) pool.wait_idle();
+    }
+  }
+}

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <concepts>
 #include <condition_variable>
 #include <cstddef>
@@ -24,9 +25,44 @@ namespace surge {
 
 namespace detail {
 
+/// Decides when a parallel_for may wake sleeping workers: only once the loop
+/// has run for `delay`. Waking a sleeper costs the poster a futex call (a few
+/// microseconds on a virtual machine, more than a small loop's whole work) and
+/// the sleeper as long again to get going; a loop shorter than that is done
+/// sooner by the threads already awake. Spinning workers are not gated.
+///
+/// The clock is read only on the 1st, 2nd, 4th, 8th ... call of `ready` by a
+/// piece (`looks` counts them), so a long loop of cheap chunks reads it
+/// O(log chunks) times; chunks grow, so the gate opens at most about twice
+/// `delay` late. Once open it stays open. Thread-safe (relaxed atomics).
+template <class Clock>
+class wake_gate {
+ public:
+  wake_gate(typename Clock::time_point start, typename Clock::duration delay) noexcept : start_(start), delay_(delay) {}
+
+  /// Whether sleepers may be woken now; `looks` is the caller's own count
+  /// of calls, starting at 1.
+  [[nodiscard]] bool ready(std::uint64_t looks) noexcept {
+    if (open_.load(std::memory_order_relaxed)) return true;
+    if ((looks & (looks - 1)) != 0) return false;  // not a power of two
+    if (Clock::now() - start_ < delay_) return false;
+    open_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+
+ private:
+  typename Clock::time_point start_;
+  typename Clock::duration delay_;
+  std::atomic<bool> open_{false};
+};
+
+/// How long a parallel_for runs before it wakes sleeping workers.
+inline constexpr std::chrono::microseconds parallel_for_wake_delay{5};
+
 template <class I, class Body>
 struct parallel_for_job {
-  parallel_for_job(thread_pool& p, Body& b, I g) noexcept : pool(&p), body(&b), grain(g) {}
+  parallel_for_job(thread_pool& p, Body& b, I g, std::chrono::steady_clock::time_point start = {}) noexcept
+      : pool(&p), body(&b), grain(g), gate(start, parallel_for_wake_delay) {}
 
   thread_pool* pool;
   Body* body;
@@ -40,8 +76,16 @@ struct parallel_for_job {
   std::condition_variable cv;
   bool done = false;
 
+  // Adaptive mode only: pieces posted but not yet started, the largest
+  // number of indices run between two looks for demand, and the gate on
+  // waking sleepers.
+  std::atomic<std::size_t> queued{0};
+  std::uint64_t max_chunk = 1;
+  wake_gate<std::chrono::steady_clock> gate;
+
   using U = std::make_unsigned_t<I>;
   static U distance(I lo, I hi) noexcept { return static_cast<U>(static_cast<U>(hi) - static_cast<U>(lo)); }
+  static I midpoint(I lo, I hi) noexcept { return static_cast<I>(static_cast<U>(lo) + distance(lo, hi) / 2); }
 
   void fail(std::exception_ptr e) noexcept {
     if (!failed.exchange(true, std::memory_order_acq_rel)) error = std::move(e);
@@ -60,7 +104,7 @@ struct parallel_for_job {
   /// runs what is left. Never throws: body exceptions are recorded.
   void run(I lo, I hi) noexcept {
     while (distance(lo, hi) > static_cast<U>(grain) && !failed.load(std::memory_order_relaxed)) {
-      const I mid = static_cast<I>(static_cast<U>(lo) + distance(lo, hi) / 2);
+      const I mid = midpoint(lo, hi);
       pending.fetch_add(1, std::memory_order_relaxed);
       try {
         pool->post([this, mid, hi] { run(mid, hi); });
@@ -77,10 +121,66 @@ struct parallel_for_job {
         fail(std::current_exception());
       }
     }
+    finish_piece();
+  }
+
+  void finish_piece() noexcept {
     if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard lock(mutex);
       done = true;
       cv.notify_all();
+    }
+  }
+
+  /// Adaptive mode (the automatic grain): splits on demand, like TBB's
+  /// auto_partitioner and rayon's adaptive splitter. A piece runs its range
+  /// front to back in chunks (1, 2, 4 ... up to max_chunk indices); between
+  /// chunks it looks whether the pool wants work -- a worker spins looking for
+  /// some, or sleeps and the loop has run long enough to be worth a wake-up
+  /// (wake_gate) -- and whether none of this loop's pieces is already waiting
+  /// in a queue. Only then does it post the upper half of what it has left.
+  /// So a loop on a busy pool is cut into a handful of pieces, one per worker
+  /// that comes for work, instead of into a fixed number; a worker that runs
+  /// out of work (and starts spinning) gets half of someone's remainder
+  /// within one chunk; a loop shorter than the gate's delay costs no wake-up.
+  /// Never throws: body exceptions are recorded.
+  void run_adaptive(I lo, I hi) noexcept {
+    std::uint64_t chunk = 1;
+    std::uint64_t looks = 0;
+    while (lo != hi && !failed.load(std::memory_order_relaxed)) {
+      if (distance(lo, hi) >= 2 && queued.load(std::memory_order_relaxed) == 0 && wants_work(++looks) &&
+          post_adaptive(midpoint(lo, hi), hi))
+        hi = midpoint(lo, hi);
+      const I end = distance(lo, hi) > chunk ? static_cast<I>(static_cast<U>(lo) + static_cast<U>(chunk)) : hi;
+      try {
+        run_range(*body, lo, end);
+      } catch (...) {
+        fail(std::current_exception());
+      }
+      lo = end;
+      if (chunk < max_chunk) chunk *= 2;
+    }
+    finish_piece();
+  }
+
+  bool wants_work(std::uint64_t looks) noexcept {
+    if (pool_access::searching(*pool)) return true;
+    return pool_access::sleeping(*pool) && gate.ready(looks);
+  }
+
+  bool post_adaptive(I lo, I hi) noexcept {
+    pending.fetch_add(1, std::memory_order_relaxed);
+    queued.fetch_add(1, std::memory_order_relaxed);
+    try {
+      pool->post([this, lo, hi] {
+        queued.fetch_sub(1, std::memory_order_relaxed);
+        run_adaptive(lo, hi);
+      });
+      return true;
+    } catch (...) {  // only from outside the pool after shutdown, or bad_alloc
+      queued.fetch_sub(1, std::memory_order_relaxed);
+      pending.fetch_sub(1, std::memory_order_relaxed);
+      return false;
     }
   }
 
@@ -132,17 +232,29 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, std:
   if (job.error) std::rethrow_exception(job.error);
 }
 
-/// As above with an automatic grain: the range is cut into about 16 pieces
-/// per worker (at least 1 index each).
+/// As above, with the range split on demand instead of down to a fixed grain:
+/// the caller starts on the whole range, and whoever runs a piece hands the
+/// upper half of its remainder to the pool whenever a worker is idle (spinning
+/// for work or asleep) and no piece of this loop is already queued. A loop on
+/// a busy pool is cut into a few pieces; idle workers get work within a few
+/// body calls of asking; single indices can be split off, so a few very
+/// costly indices still spread over the workers.
+///
+/// Complexity: O(n) body calls, O(workers · log n) tasks typically. Throws and
+/// thread safety as above.
 template <std::integral I, class Body>
 requires std::invocable<Body&, I>
 void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, Body&& body) {
   if (!(first < last)) return;
-  using U = std::make_unsigned_t<I>;
-  const auto n = static_cast<std::uint64_t>(static_cast<U>(static_cast<U>(last) - static_cast<U>(first)));
-  std::uint64_t g = n / (static_cast<std::uint64_t>(pool.size()) * 16u);
-  g = std::clamp<std::uint64_t>(g, 1, static_cast<std::uint64_t>(std::numeric_limits<I>::max()));
-  parallel_for(pool, first, last, static_cast<I>(g), std::forward<Body>(body));
+  using B = std::remove_reference_t<Body>;
+  detail::parallel_for_job<I, B> job(pool, body, I{1}, std::chrono::steady_clock::now());
+  // Chunks between looks for demand: about 1/64 of each worker's share,
+  // between 64 and 1024 indices (a cheap body pays one look per 64+ calls).
+  const auto n = static_cast<std::uint64_t>(job.distance(first, last));
+  job.max_chunk = std::clamp<std::uint64_t>(n / (static_cast<std::uint64_t>(pool.size()) * 64u), 64, 1024);
+  job.run_adaptive(first, last);
+  job.wait(pool.this_thread_index() != thread_pool::npos);
+  if (job.error) std::rethrow_exception(job.error);
 }
 
 }  // namespace surge

@@ -35,6 +35,8 @@ class thread_pool;
 
 namespace detail {
 
+struct pool_access;
+
 /// A type-erased, trivially copyable task record of four machine words: a
 /// function pointer and 24 bytes of payload. A callable that is trivially
 /// copyable, at most 24 bytes and at most 8-byte aligned (a lambda capturing a
@@ -346,6 +348,7 @@ class thread_pool {
     if (threads == 0) throw std::invalid_argument("surge::thread_pool: threads must be at least 1");
     workers_.reserve(threads);
     for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<worker>());
+    idle_.reserve(threads);
     threads_.reserve(threads);
     try {
       for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this, i] { worker_main(i); });
@@ -562,12 +565,17 @@ class thread_pool {
   [[nodiscard]] schedule_awaitable schedule() noexcept { return schedule_awaitable(*this); }
 
  private:
+  friend struct detail::pool_access;
+
   struct alignas(detail::destructive_interference_size) worker {
     detail::ws_deque deque;
     alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> spawned{0};
     std::atomic<std::uint64_t> completed{0};
     std::uint32_t tick = 0;
     std::uint32_t rng = 0;
+    // 1 while on the idle list (asleep or about to be); set to 0, under the
+    // sleep lock, by whoever takes it off. The worker blocks on it.
+    alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> parked{0};
   };
 
   // ---- enqueueing -------------------------------------------------------
@@ -584,7 +592,7 @@ class thread_pool {
         t.discard();
         throw;
       }
-      if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(1);  // after the seq_cst push
+      notify_work();  // after the seq_cst push
       return;
     }
     inject_.lock.lock();
@@ -605,7 +613,7 @@ class thread_pool {
     // worker's seq_cst increment of sleepers_ and load of the size (Dekker).
     inject_.size.store(inject_.ring.size(), std::memory_order_seq_cst);
     inject_.lock.unlock();
-    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(1);
+    notify_work();
   }
 
   void enqueue_batch(std::vector<detail::pool_task>& batch) {
@@ -644,16 +652,113 @@ class thread_pool {
         throw std::runtime_error("surge::thread_pool: tasks submitted after shutdown");
       }
     }
-    // After a seq_cst store (the deque's bottom or the injection size).
-    if (sleepers_.load(std::memory_order_seq_cst) != 0) wake(n);
+    // After a seq_cst store (the deque's bottom or the injection size). One
+    // wake-up: the woken worker wakes the next once it has found work.
+    notify_work();
   }
 
-  void wake(std::size_t n) noexcept {
-    epoch_.fetch_add(1, std::memory_order_release);
-    if (n == 1)
-      epoch_.notify_one();
-    else
-      epoch_.notify_all();
+  // ---- waking -------------------------------------------------------------
+  //
+  // The policy is the Go scheduler's "spinning threads", on our queues. A
+  // worker that runs out of tasks becomes a *searcher* (counted in
+  // searching_): it spins over the queues for a while before it sleeps. Who
+  // publishes a task wakes a sleeper only when no worker is searching (a
+  // searcher will find the task) and someone sleeps; the woken worker is
+  // counted as a searcher from the moment it is chosen, so further tasks
+  // published before it is up wake nobody else: at most one wake-up is in
+  // flight, and a burst of posts costs one futex call, not one each. A
+  // searcher that finds a task stops searching; if it was the last one and
+  // work is still queued while someone sleeps, it wakes one more worker
+  // before it runs the task. That chain spreads a burst of work (a
+  // parallel_for's halves) over every worker, each wake-up paid by a worker
+  // that has just found work rather than by the poster.
+  //
+  // No lost wake-up. Every publish is a seq_cst store followed by seq_cst
+  // loads of sleepers_ and searching_; a poster skips the wake-up only when
+  //  * sleepers_ read 0: a worker that goes to sleep later raises sleepers_
+  //    (seq_cst) and then takes a last look at every queue, which sees the
+  //    task (a Dekker pair);
+  //  * searching_ read non-zero: the searcher whose unit it read ends its
+  //    search later, either by giving up (it then lowers searching_ and takes
+  //    the last look above) or by finding a task (it lowers searching_, and
+  //    if it was the last searcher, looks at sleepers_ and every queue, and
+  //    wakes a sleeper if a task is still visible) -- all after the publish;
+  //  * the idle list was empty under the sleep lock: a worker that registers
+  //    later does so after the lock, so its last look sees the task.
+  // A sleeper is taken off the idle list, and handed its searcher unit,
+  // under the sleep lock, so the unit always belongs to a worker that is
+  // awake or about to be (a shared futex word could not say who was woken).
+
+  /// Call after publishing a task with a seq_cst store.
+  void notify_work() noexcept {
+    if (sleepers_.load(std::memory_order_seq_cst) != 0 && searching_.load(std::memory_order_seq_cst) == 0) wake_one();
+  }
+
+  /// Wakes the most recently parked worker, counted as a searcher, unless
+  /// someone already searches or nobody is parked.
+  void wake_one() noexcept {
+    sleep_lock_.lock();
+    if (idle_.empty() || searching_.load(std::memory_order_seq_cst) != 0) {
+      sleep_lock_.unlock();
+      return;
+    }
+    worker& v = *workers_[idle_.back()];
+    idle_.pop_back();
+    searching_.fetch_add(1, std::memory_order_seq_cst);
+    sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+    v.parked.store(0, std::memory_order_release);
+    sleep_lock_.unlock();
+    v.parked.notify_one();  // workers live until the pool dies
+  }
+
+  /// Wakes every parked worker (shutdown only: it notifies under the lock).
+  void wake_all() noexcept {
+    std::lock_guard lock(sleep_lock_);
+    for (; !idle_.empty(); idle_.pop_back()) {
+      worker& v = *workers_[idle_.back()];
+      searching_.fetch_add(1, std::memory_order_seq_cst);
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      v.parked.store(0, std::memory_order_release);
+      v.parked.notify_one();
+    }
+  }
+
+  /// A searcher found a task: stop searching; the last searcher keeps the
+  /// chain going (see above). Before the task runs: it may block on work
+  /// that is still queued.
+  void end_search() noexcept {
+    if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1 && sleepers_.load(std::memory_order_seq_cst) != 0 &&
+        work_visible())
+      wake_one();
+  }
+
+  enum class park_result { woken, work, stop };
+
+  /// Registers on the idle list, takes a last look, and sleeps until taken
+  /// off the list. `woken`: a waker took it off and made it a searcher.
+  park_result park(worker& w, std::size_t index) noexcept {
+    sleep_lock_.lock();
+    idle_.push_back(index);  // capacity reserved: never allocates
+    w.parked.store(1, std::memory_order_relaxed);
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    sleep_lock_.unlock();
+    const bool visible = work_visible();  // seq_cst loads, after the seq_cst increment
+    if (visible || inject_.stopping.load(std::memory_order_seq_cst)) {
+      sleep_lock_.lock();
+      if (w.parked.load(std::memory_order_relaxed) == 0) {  // a waker got here first
+        sleep_lock_.unlock();
+        return park_result::woken;
+      }
+      idle_.erase(std::find(idle_.begin(), idle_.end(), index));
+      w.parked.store(0, std::memory_order_relaxed);
+      sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      sleep_lock_.unlock();
+      return visible ? park_result::work : park_result::stop;
+    }
+    w.parked.wait(1, std::memory_order_acquire);
+    // A spurious return cannot happen: wait() returns only once the value
+    // differs, and only a waker (under the sleep lock) clears it.
+    return park_result::woken;
   }
 
   // ---- finding work -----------------------------------------------------
@@ -691,7 +796,7 @@ class thread_pool {
     inject_.size.store(left, std::memory_order_seq_cst);
     inject_.lock.unlock();
     // Moved tasks can now be stolen: let a sleeping worker come for them.
-    if (moved != 0 && sleepers_.load(std::memory_order_seq_cst) != 0) wake(1);
+    if (moved != 0) notify_work();
     return true;
   }
 
@@ -782,8 +887,13 @@ class thread_pool {
     w.rng = static_cast<std::uint32_t>(index * 2654435761u + 1);
     if (on_start_) on_start_(index);  // noexcept function: escaping exceptions terminate
     detail::pool_task t;
+    bool searching = false;  // holds one unit of searching_
     for (;;) {
       if (find_task(w, t)) {
+        if (searching) {
+          searching = false;
+          end_search();
+        }
         execute(w, t);
         continue;
       }
@@ -792,8 +902,12 @@ class thread_pool {
       // reads the counts with seq_cst loads).
       w.completed.store(w.completed.load(std::memory_order_relaxed), std::memory_order_seq_cst);
       wake_idle_waiters();
+      if (!searching) {
+        searching_.fetch_add(1, std::memory_order_seq_cst);
+        searching = true;
+      }
       // Spin a little before sleeping: a task often arrives within microseconds.
-      detail::backoff<64, 16> spin;
+      detail::backoff<64, spin_yields> spin;
       bool found = false;
       while (spin.spinning()) {
         spin.pause();
@@ -803,36 +917,19 @@ class thread_pool {
         }
       }
       if (found) {
+        searching = false;
+        end_search();
         execute(w, t);
         continue;
       }
-      // Sleep. The epoch is read first; sleepers_ is raised (seq_cst) before
-      // the last look (seq_cst loads), and every enqueuer publishes its task
-      // with a seq_cst store, then reads sleepers_ (seq_cst): either the last
-      // look sees the task, or the enqueuer sees us and bumps the epoch.
-      // The epoch load itself need not be seq_cst: it is sequenced before our
-      // (releasing) increment of sleepers_, and an enqueuer bumps the epoch
-      // only after its seq_cst load of sleepers_ read our increment or a
-      // later write -- all writes to sleepers_ are RMWs, so a later one is in
-      // our increment's release sequence and still synchronizes with it. So
-      // this load happens-before the bump, cannot read it (coherence), and
-      // epoch_.wait(e) returns once the bump lands. Acquire (rather than
-      // relaxed) only orders the last look after it.
-      const std::uint32_t e = epoch_.load(std::memory_order_acquire);
-      sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      if (work_visible()) {  // seq_cst loads
-        sleepers_.fetch_sub(1, std::memory_order_relaxed);
-        continue;
-      }
-      if (inject_.stopping.load(std::memory_order_seq_cst)) {
-        sleepers_.fetch_sub(1, std::memory_order_relaxed);
-        break;
-      }
-      epoch_.wait(e, std::memory_order_acquire);
-      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      searching = false;
+      searching_.fetch_sub(1, std::memory_order_seq_cst);
+      const park_result r = park(w, index);
+      if (r == park_result::stop) break;
+      searching = r == park_result::woken;
     }
     // Wake the others, so they see inject_.stopping too (they may have slept through it).
-    wake(workers_.size());
+    wake_all();
   }
 
   void stop_and_join() noexcept {
@@ -840,13 +937,14 @@ class thread_pool {
       std::lock_guard lock(inject_.lock);
       inject_.stopping.store(true, std::memory_order_seq_cst);
     }
-    wake(workers_.size() + 1);
+    wake_all();
     std::lock_guard lock(join_mutex_);
     for (auto& th : threads_)
       if (th.joinable()) th.join();
   }
 
   static constexpr std::size_t max_batch = 32;
+  static constexpr std::uint32_t spin_yields = 100;  // yields a searcher makes before it sleeps
 
   std::vector<std::unique_ptr<worker>> workers_;
   std::vector<std::thread> threads_;
@@ -860,8 +958,12 @@ class thread_pool {
     std::atomic<std::uint64_t> submitted{0};  // written under lock
     std::atomic<std::size_t> size{0};         // ring.size(), written under lock, read racily
   } inject_;
+  // Read on every publish, written only when a worker starts or stops
+  // searching or sleeping: mostly a shared, read-only line.
   alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> sleepers_{0};
-  alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> epoch_{0};
+  std::atomic<std::uint32_t> searching_{0};  // workers spinning for work, or woken to
+  alignas(detail::destructive_interference_size) detail::spin_lock sleep_lock_;
+  std::vector<std::size_t> idle_;  // parked workers' indices, under sleep_lock_
 
   alignas(detail::destructive_interference_size) std::atomic<std::uint64_t> completed_outside_{0};
   std::atomic<std::uint64_t> work_started_{0};
@@ -873,6 +975,26 @@ class thread_pool {
   std::function<void(std::exception_ptr)> handler_;
   std::mutex join_mutex_;
 };
+
+namespace detail {
+
+/// What parallel_for reads of a pool's state (not part of the public API).
+struct pool_access {
+  // Racy hints: relaxed loads of lines that change only when a worker starts
+  // or stops searching or sleeping.
+
+  /// True when a worker is spinning for work (it takes a posted task without
+  /// a wake-up).
+  [[nodiscard]] static bool searching(const thread_pool& p) noexcept {
+    return p.searching_.load(std::memory_order_relaxed) != 0;
+  }
+  /// True when a worker sleeps (posting a task may cost a wake-up).
+  [[nodiscard]] static bool sleeping(const thread_pool& p) noexcept {
+    return p.sleepers_.load(std::memory_order_relaxed) != 0;
+  }
+};
+
+}  // namespace detail
 
 }  // namespace surge
 
