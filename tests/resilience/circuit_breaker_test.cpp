@@ -592,6 +592,29 @@ TEST_CASE("circuit_breaker: concurrent outcomes in the count window", "[circuit_
   CHECK(m.failure_rate == 100.0);
 }
 
+TEST_CASE("circuit_breaker: another thread's deferred successes stay older than later failures",
+          "[circuit_breaker][concurrency]") {
+  struct tag {};
+  breaker<tag> b({.window_size = 64, .minimum_calls = 64});
+  const auto t = at<tag>(0s);
+  // 64 successes fill the window, 5 more wait on this thread's stripe
+  std::thread([&] {
+    for (int i = 0; i < 69; ++i) b.on_success(1ms, t);
+  }).join();
+  // failures from another thread (another stripe): the window is the last
+  // 64 outcomes, and it opens on the 32nd failure (32 of 64 = 50 %)
+  std::thread([&] {
+    for (int i = 1; i <= 64; ++i) {
+      b.on_failure(1ms, t);
+      const auto m = b.metrics(t);
+      CHECK(m.buffered_calls == 64);
+      CHECK(m.failed_calls == static_cast<std::uint64_t>(i));
+      CHECK(b.state() == (i < 32 ? breaker_state::closed : breaker_state::open));
+    }
+  }).join();
+  CHECK(b.metrics(t).failure_rate == 100.0);
+}
+
 TEST_CASE("circuit_breaker: batched successes keep the window exact on one thread", "[circuit_breaker]") {
   struct tag {};
   breaker<tag> b({.window_size = 100, .minimum_calls = 100});

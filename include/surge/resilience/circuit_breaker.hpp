@@ -133,12 +133,13 @@ namespace detail {
 /// calls), so they are not published one by one: each is counted on one of
 /// `stripe_count` per-thread-group stripes (one uncontended atomic increment
 /// on the caller's own cache line) and published in a batch when that stripe
-/// reaches min(32, n / 4), or before the next failure or slow call reported
-/// through the same stripe (windows under 8 calls publish every outcome).
-/// Observers count the unpublished successes as the most recent outcomes. On
-/// one thread this is exactly the sequential window; across threads, another
-/// thread's not yet published successes (fewer than n / 4 per stripe) enter
-/// the window later than they happened.
+/// reaches min(32, n / 4), and every stripe's are published before the next
+/// failure or slow call, by whichever thread reports it (windows under 8
+/// calls publish every outcome). Observers count the unpublished successes
+/// as the most recent outcomes, which they are. Batching only moves a
+/// success later among successes, never past a failure or slow call, so the
+/// window's counts are those of the last n outcomes: exactly on one thread,
+/// and across threads up to the order of calls that raced.
 class breaker_count_window {
  public:
   static constexpr unsigned call_bits = 22;
@@ -182,13 +183,18 @@ class breaker_count_window {
     return true;
   }
 
-  /// Publishes the caller's stripe's deferred successes and then one outcome;
+  /// Publishes every stripe's deferred successes and then one outcome;
   /// returns false when the window ending at it cannot be read (its
   /// predecessor n outcomes back is still being published), else the
   /// window's counts in `out`. `base` is W when the window was last reset.
   bool record(bool failed, bool slow, std::uint64_t base, counts& out) noexcept {
     const std::uint64_t inc = 1 + (std::uint64_t{failed} << failed_shift) + (std::uint64_t{slow} << slow_shift);
-    return publish(stripes_[stripe_index()].pending.exchange(0, std::memory_order_relaxed), inc, base, out);
+    std::uint64_t deferred = 0;
+    for (std::size_t i = 0; i < stripe_count; ++i) {
+      std::atomic<std::uint64_t>& pending = stripes_[i].pending;
+      if (pending.load(std::memory_order_relaxed) != 0) deferred += pending.exchange(0, std::memory_order_relaxed);
+    }
+    return publish(deferred, inc, base, out);
   }
 
   /// A fresh window from `base` on (the caller publishes base afterwards):
