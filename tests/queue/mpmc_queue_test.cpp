@@ -749,11 +749,19 @@ TEST_CASE("mpmc_queue close(): a push blocked on a full queue completes and is d
   q.close();
   CHECK_FALSE(done.load());
   for (std::size_t i = 0; i < cap; ++i) CHECK(q.pop() == static_cast<int>(i));
-  if (!refused.load()) {
-    // its ticket preceded the close: the push completes and its item is delivered
-    CHECK(q.pop() == -7);
+  // `refused` cannot tell yet whether the push preceded the close: the
+  // producer may not have called push() at all so far. pop() can: if its
+  // ticket preceded the close, the push completes and pop() returns its item;
+  // otherwise the queue is closed and empty and pop() throws.
+  bool delivered = false;
+  try {
+    const int last = q.pop();
+    delivered = true;
+    CHECK(last == -7);
+  } catch (const surge::queue_closed&) {
   }
   producer.join();
+  CHECK(done.load() == delivered);
   CHECK(done.load() != refused.load());
   if (refused.load()) WARN("the producer did not run before close(): the case was not exercised");
   CHECK_THROWS_AS((void)q.pop(), surge::queue_closed);
@@ -764,17 +772,18 @@ TEST_CASE("mpmc_queue close() from many threads at once", "[queue][mpmc_queue]")
   for (int round = 0; round < surge_test::scaled(200, 10); ++round) {
     mpmc_queue<int> q(16);
     REQUIRE(q.try_push(round));
-    std::atomic<int> go{0};
+    std::atomic<int> go{0}, seen_closed{0};
     std::vector<std::thread> threads;
     for (int i = 0; i < 3; ++i) {
       threads.emplace_back([&] {
         go.fetch_add(1);
         while (go.load() < 3) std::this_thread::yield();
         q.close();
-        CHECK(q.is_closed());
+        if (q.is_closed()) seen_closed.fetch_add(1);  // Catch2 assertions are not thread-safe: count here
       });
     }
     for (auto& t : threads) t.join();
+    CHECK(seen_closed.load() == 3);
     CHECK(q.pop() == round);
     CHECK_THROWS_AS((void)q.pop(), surge::queue_closed);
   }
