@@ -742,6 +742,9 @@ TEST_CASE("token_bucket observers never see a mixed configuration", "[limit][tok
     }
   };
   std::thread o1(observer), o2(observer);
+  // The observers may not be scheduled before the loop below ends (one busy
+  // core): wait for a first read, so they overlap it and `reads > 0` holds.
+  while (reads.load() == 0) std::this_thread::yield();
   for (int i = 0; i < reconfigurations; ++i) {
     b.set_rate(1e9, at);
     b.set_burst(1000, at);
