@@ -248,7 +248,10 @@ TEST_CASE("redis token_bucket: key TTL is the time until full, refusals write no
   d = b.try_acquire("k", 20);
   CHECK(d.allowed);
   CHECK(d.remaining == 0);
-  CHECK(!b.try_acquire("k", 20).allowed);
+  // refused unless a whole refill (20 ms at 1000/s) passed on the server's
+  // clock in between: a stalled test process (a loaded machine) may let it pass
+  const auto again = b.try_acquire("k", 20);
+  if (again.server_time - d.server_time < 20ms) CHECK(!again.allowed);
   REQUIRE(b.reset("k") == fault::none);
   d = b.try_acquire("k", 20);
   CHECK(d.allowed);
