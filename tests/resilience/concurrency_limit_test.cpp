@@ -76,6 +76,15 @@ TEST_CASE("concurrency limits reject bad options, naming the field", "[resilienc
   check_names([] { gradient2_limit l({.queue_size = INFINITY}); }, "queue_size");
   check_names([] { gradient2_limit l({.rtt_tolerance = 0.9}); }, "rtt_tolerance");
   check_names([] { gradient2_limit l({.long_window = 0}); }, "long_window");
+  check_names([] { gradient2_limit l({.probe_interval = (std::size_t{1} << 32) + 1}); }, "probe_interval");
+  check_names(
+      [] {
+        const int negative = -1;
+        gradient2_limit l({.probe_interval = static_cast<std::size_t>(negative)});
+      },
+      "probe_interval");
+  CHECK_NOTHROW(gradient2_limit({.probe_interval = 0}));
+  CHECK_NOTHROW(gradient2_limit({.probe_interval = std::size_t{1} << 32}));
   check_names([] { gradient2_limit l({.max = std::size_t{1} << 41}); }, "max");
   check_names([] { vegas_limit l({.initial = 0}); }, "initial");
   check_names([] { vegas_limit l({.initial = 1, .max = 0}); }, "max");
@@ -238,8 +247,10 @@ TEST_CASE("gradient2_limit's anchor: the long RTT does not rise while saturated;
     CHECK(h.limit() == 4);
   }
   SECTION("huge intervals and limits") {
-    surge::gradient2_limit h(
-        {.initial = std::size_t{1} << 40, .min = 1, .max = std::size_t{1} << 40, .probe_interval = ~std::size_t{0}});
+    surge::gradient2_limit h({.initial = std::size_t{1} << 40,
+                              .min = 1,
+                              .max = std::size_t{1} << 40,
+                              .probe_interval = std::size_t{1} << 32});
     for (int i = 0; i < 20; ++i) h.on_sample(ns::max(), std::size_t{1} << 40, false);
     CHECK_FALSE(h.probing());
     CHECK(h.limit() == std::size_t{1} << 40);

@@ -112,9 +112,10 @@ struct gradient2_limit_options {
   /// Anchors the long-term RTT (see gradient2_limit): after the warm-up a
   /// saturated sample (inflight >= limit / 2) may lower it but not raise it,
   /// and every `probe_interval` saturated samples the limit is halved (not
-  /// below min) until a sample taken at that level re-measures it. Any value
-  /// is valid; 0 turns the anchor off: Netflix's rule exactly, where the
-  /// long RTT follows every sample and a saturated limit climbs to max.
+  /// below min) until a sample taken at that level re-measures it. In
+  /// [0, 2^32]: 0 turns the anchor off (Netflix's rule exactly: the long RTT
+  /// follows every sample and a saturated limit climbs to max); above 2^32
+  /// (e.g. a negative count converted) throws std::invalid_argument.
   std::size_t probe_interval = 60;
 };
 
@@ -172,6 +173,8 @@ class gradient2_limit {
     if (!(o.rtt_tolerance >= 1.0 && o.rtt_tolerance <= 1e12))
       throw std::invalid_argument("surge::gradient2_limit: options.rtt_tolerance must be finite and >= 1");
     if (o.long_window < 1) throw std::invalid_argument("surge::gradient2_limit: options.long_window must be >= 1");
+    if (o.probe_interval > (std::size_t{1} << 32))
+      throw std::invalid_argument("surge::gradient2_limit: options.probe_interval must be in [0, 2^32]");
   }
 
   /// One completed call (see the class comment). `dropped` is ignored.
