@@ -115,7 +115,9 @@ struct gradient2_limit_options {
   /// below min) until a sample taken at that level re-measures it. In
   /// [0, 2^32]: 0 turns the anchor off (Netflix's rule exactly: the long RTT
   /// follows every sample and a saturated limit climbs to max); above 2^32
-  /// (e.g. a negative count converted) throws std::invalid_argument.
+  /// (e.g. a negative count converted) throws std::invalid_argument naming
+  /// probe_interval. Either way on_sample stays O(1); not thread-safe, like
+  /// the algorithm (concurrency_limiter serialises it).
   std::size_t probe_interval = 60;
 };
 
