@@ -46,6 +46,18 @@ static_assert(surge::concurrency_limit_algorithm<surge::vegas_limit>);
 static_assert(surge::concurrency_limit_algorithm<spy_limit>);
 static_assert(!surge::concurrency_limit_algorithm<int>);
 
+// gradient2_limit_options::probe_interval is unsigned: a negative constant is a narrowing error, not a huge interval
+template <class O>
+concept takes_probe_interval = requires {
+  O{.probe_interval = 5};
+};
+template <class O>
+concept takes_negative_probe_interval = requires {
+  O{.probe_interval = -1};
+};
+static_assert(takes_probe_interval<surge::gradient2_limit_options>);
+static_assert(!takes_negative_probe_interval<surge::gradient2_limit_options>);
+
 TEST_CASE("concurrency limits reject bad options, naming the field", "[resilience][concurrency_limit]") {
   using surge::aimd_limit;
   using surge::gradient2_limit;
@@ -64,6 +76,15 @@ TEST_CASE("concurrency limits reject bad options, naming the field", "[resilienc
   check_names([] { gradient2_limit l({.queue_size = INFINITY}); }, "queue_size");
   check_names([] { gradient2_limit l({.rtt_tolerance = 0.9}); }, "rtt_tolerance");
   check_names([] { gradient2_limit l({.long_window = 0}); }, "long_window");
+  check_names([] { gradient2_limit l({.probe_interval = (std::size_t{1} << 32) + 1}); }, "probe_interval");
+  check_names(
+      [] {
+        const int negative = -1;
+        gradient2_limit l({.probe_interval = static_cast<std::size_t>(negative)});
+      },
+      "probe_interval");
+  CHECK_NOTHROW(gradient2_limit({.probe_interval = 0}));
+  CHECK_NOTHROW(gradient2_limit({.probe_interval = std::size_t{1} << 32}));
   check_names([] { gradient2_limit l({.max = std::size_t{1} << 41}); }, "max");
   check_names([] { vegas_limit l({.initial = 0}); }, "initial");
   check_names([] { vegas_limit l({.initial = 1, .max = 0}); }, "max");
@@ -151,6 +172,88 @@ TEST_CASE("gradient2_limit follows Netflix's Gradient2 rule", "[resilience][conc
     surge::gradient2_limit g({.initial = 20, .min = 1, .max = 21, .smoothing = 1.0});
     g.on_sample(ns(100), 20, false);  // 20 + 4, clamped to 21
     CHECK(g.limit() == 21);
+  }
+  SECTION("probe_interval 0: after the warm-up a saturated sample raises the long RTT (Netflix)") {
+    surge::gradient2_limit g({.probe_interval = 0});
+    for (int i = 0; i < 10; ++i) g.on_sample(ns(100), 20, false);  // +0.8 each: 28
+    CHECK(g.estimate() == Approx(28.0));
+    g.on_sample(ns(200), 28, false);  // long = 100 + 100 * 2 / 601
+    CHECK(g.long_rtt_ns() == Approx(100.0 + 200.0 / 601.0));
+    // gradient = 1.5 * 100.333 / 200 = 0.75250; 0.8 * 28 + 0.2 * (28 * 0.75250 + 4) = 27.414
+    CHECK(g.estimate() == Approx(0.8 * 28 + 0.2 * (28 * 1.5 * (100.0 + 200.0 / 601.0) / 200 + 4)));
+    for (int i = 0; i < 1000; ++i) g.on_sample(ns(200), 28, false);
+    CHECK_FALSE(g.probing());
+    CHECK(g.long_rtt_ns() > 190.0);  // followed the loaded latency
+  }
+}
+
+TEST_CASE("gradient2_limit's anchor: the long RTT does not rise while saturated; probes re-measure it",
+          "[resilience][concurrency_limit]") {
+  surge::gradient2_limit g({.probe_interval = 2});               // Netflix's defaults otherwise
+  for (int i = 0; i < 10; ++i) g.on_sample(ns(100), 20, false);  // the warm-up is Netflix's: +0.8 each
+  CHECK(g.estimate() == Approx(28.0));
+  CHECK(g.long_rtt_ns() == Approx(100.0));
+  // saturated (28 >= 28 / 2) and above the long RTT: held at 100
+  // gradient = 1.5 * 100 / 200 = 0.75; 0.8 * 28 + 0.2 * (28 * 0.75 + 4) = 27.4
+  g.on_sample(ns(200), 28, false);
+  CHECK(g.long_rtt_ns() == Approx(100.0));
+  CHECK(g.estimate() == Approx(27.4));
+  // saturated and below: it may fall (Netflix's average, 2 / 601)
+  // gradient = min(1, 1.5 * 99.83 / 50) = 1: 27.4 + 0.8 = 28.2; the second saturated sample: a probe
+  g.on_sample(ns(50), 27, false);
+  CHECK(g.long_rtt_ns() == Approx(100.0 - 50.0 * 2.0 / 601.0));
+  CHECK(g.probing());
+  CHECK(g.limit() == 20);           // max(min 20, floor(28.2 / 2) = 14)
+  g.on_sample(ns(300), 28, false);  // started above the probe level (a call from before it): skipped
+  CHECK(g.probing());
+  CHECK(g.long_rtt_ns() == Approx(100.0 - 50.0 * 2.0 / 601.0));
+  g.on_sample(ns(120), 20, false);  // at the probe level: the new long RTT; the limit returns
+  CHECK_FALSE(g.probing());
+  CHECK(g.long_rtt_ns() == Approx(120.0));
+  CHECK(g.estimate() == Approx(28.2));
+  g.on_sample(ns(120), 28, false);  // gradient min(1, 1.5): +0.8
+  CHECK(g.estimate() == Approx(29.0));
+  CHECK_FALSE(g.probing());
+  // app-limited samples (inflight < limit / 2) move it both ways, as in Netflix
+  g.on_sample(ns(300), 5, false);
+  CHECK(g.long_rtt_ns() == Approx(120.0 + 180.0 * 2.0 / 601.0));
+  CHECK(g.estimate() == Approx(29.0));
+
+  SECTION("a probe that never sees a sample at its level gives up after ceil(limit) + 1 skips") {
+    surge::gradient2_limit h({.probe_interval = 1});
+    for (int i = 0; i < 10; ++i) h.on_sample(ns(100), 20, false);
+    h.on_sample(ns(100), 28, false);  // 28.8, then a probe at max(20, 14)
+    REQUIRE(h.probing());
+    CHECK(h.limit() == 20);
+    for (int i = 0; i < 29; ++i) h.on_sample(ns(500), 25, false);
+    CHECK(h.probing());
+    h.on_sample(ns(500), 25, false);  // the 30th skip: back to 28.8, long RTT kept
+    CHECK_FALSE(h.probing());
+    CHECK(h.estimate() == Approx(28.8));
+    CHECK(h.long_rtt_ns() == Approx(100.0));
+  }
+  SECTION("a probe at min measures at min; rtt <= 0 does not end it") {
+    surge::gradient2_limit h({.initial = 1, .min = 1, .max = 4, .smoothing = 1.0, .probe_interval = 1});
+    for (int i = 0; i < 10; ++i) h.on_sample(ns(100), 1, false);  // 1 + 4 = 5, clamped to 4
+    CHECK(h.limit() == 4);
+    h.on_sample(ns(1000), 4, false);  // gradient 0.5: 4 * 0.5 + 4 = 6 -> 4; a probe at max(1, 2)
+    REQUIRE(h.probing());
+    CHECK(h.limit() == 2);
+    h.on_sample(ns(0), 1, false);
+    CHECK(h.probing());
+    h.on_sample(ns(1000), 2, false);
+    CHECK_FALSE(h.probing());
+    CHECK(h.long_rtt_ns() == Approx(1000.0));
+    CHECK(h.limit() == 4);
+  }
+  SECTION("huge intervals and limits") {
+    surge::gradient2_limit h({.initial = std::size_t{1} << 40,
+                              .min = 1,
+                              .max = std::size_t{1} << 40,
+                              .probe_interval = std::size_t{1} << 32});
+    for (int i = 0; i < 20; ++i) h.on_sample(ns::max(), std::size_t{1} << 40, false);
+    CHECK_FALSE(h.probing());
+    CHECK(h.limit() == std::size_t{1} << 40);
   }
 }
 
@@ -513,21 +616,83 @@ TEST_CASE("adaptive limits against a backend whose latency rises with load", "[r
     CHECK(static_cast<double>(r.max_limit) <= 1.25 * knee);
     CHECK(r.throughput >= 0.99 * capacity);
   }
-  SECTION("gradient2, windowed: does not settle, climbs at most smoothing x queue_size per window") {
+  // bands in multiples of the knee: mean limit in [mean_lo, mean_hi], limit in [min_lo, max_hi]; throughput share
+  struct band {
+    double mean_lo, mean_hi, min_lo, max_hi, throughput;
+  };
+  const auto check_band = [&](const sim_result& r, const band& w) {
+    CHECK(r.mean_limit >= w.mean_lo * knee);
+    CHECK(r.mean_limit <= w.mean_hi * knee);
+    CHECK(static_cast<double>(r.min_limit) >= w.min_lo * knee);
+    CHECK(static_cast<double>(r.max_limit) <= w.max_hi * knee);
+    CHECK(r.throughput >= w.throughput * capacity);
+  };
+  SECTION("gradient2, windowed, anchored (the default): settles at rtt_tolerance x knee + queue_size") {
+    // the long RTT holds the no-load latency; latency settles at 1.5 x it: limit 1.5 x 50 + 4 = 79
+    for (const std::uint64_t seed : {1, 2}) {
+      backend s = b;
+      s.seed = seed;
+      const auto r = simulate(surge::windowed_limit(surge::gradient2_limit({.max = 1000})), s, 180s, 60s);
+      INFO("seed " << seed << ": " << report(r));
+      // at most 1.7 x knee (Netflix's rule: 110 by 180 s); a probe halves it for a window or two
+      check_band(r, {.mean_lo = 1.45, .mean_hi = 1.65, .min_lo = 0.7, .max_hi = 1.7, .throughput = 0.97});
+    }
+  }
+  SECTION("gradient2, windowed, anchored, rtt_tolerance 1.2: settles within 0.8-1.4 x the knee") {
+    for (const std::uint64_t seed : {1, 2}) {
+      backend s = b;
+      s.seed = seed;
+      const auto r =
+          simulate(surge::windowed_limit(surge::gradient2_limit({.max = 1000, .rtt_tolerance = 1.2})), s, 120s, 30s);
+      INFO("seed " << seed << ": " << report(r));
+      check_band(r, {.mean_lo = 1.15, .mean_hi = 1.4, .min_lo = 0.6, .max_hi = 1.4, .throughput = 0.95});
+    }
+  }
+  SECTION("gradient2, anchored, 50 ms windows (noisier means): stays bounded, does not collapse") {
+    const auto r =
+        simulate(surge::windowed_limit(surge::gradient2_limit({.max = 1000}), {.min_window = 50ms}), b, 120s, 30s);
+    INFO(report(r));
+    check_band(r, {.mean_lo = 1.2, .mean_hi = 1.8, .min_lo = 0.5, .max_hi = 2.2, .throughput = 0.95});
+  }
+  SECTION("gradient2, anchored: cuts the limit when the backend slows down, then re-probes and recovers") {
+    backend slow = b;
+    slow.slow_at = 60s;
+    slow.slowdown = 3.0;  // capacity 1667/s; the knee stays 50 in flight
+    const auto cut = simulate(surge::windowed_limit(surge::gradient2_limit()), slow, 75s, 61s);
+    INFO("61-75 s: " << report(cut));
+    CHECK(cut.min_limit == 20);  // its min
+    const auto later = simulate(surge::windowed_limit(surge::gradient2_limit()), slow, 240s, 150s);
+    INFO("150-240 s: " << report(later));
+    CHECK(later.mean_limit >= 1.3 * knee);
+    CHECK(later.mean_limit <= 1.7 * knee);
+    CHECK(later.throughput >= 0.95 * capacity / 3);
+  }
+  SECTION("gradient2 per call, anchored: latency noise keeps it below the knee, bounded") {
+    // each call's exponential latency swamps the queueing signal; probes every 60 calls
+    const auto r = simulate(surge::gradient2_limit({.max = 1000}), b, 120s, 30s);
+    INFO(report(r));
+    CHECK(r.mean_limit <= knee);
+    CHECK(static_cast<double>(r.max_limit) <= 4 * knee);
+    CHECK(r.throughput >= 0.4 * capacity);
+  }
+  SECTION(
+      "gradient2, windowed, probe_interval 0 (Netflix's rule): does not settle, climbs at most smoothing x "
+      "queue_size per window") {
     // Netflix's Gradient2 compares latency with its own long-term average,
     // which follows a steady, load-proportional latency: the limit keeps
     // rising (Netflix concurrency-limits issue #137), slowed by rtt_tolerance.
-    const auto r = simulate(surge::windowed_limit(surge::gradient2_limit({.max = 1000})), b, 120s, 30s);
+    const auto r =
+        simulate(surge::windowed_limit(surge::gradient2_limit({.max = 1000, .probe_interval = 0})), b, 120s, 30s);
     INFO(report(r));
     CHECK(static_cast<double>(r.max_limit) <= 20 + 0.2 * 4 * 120 + 1);
     CHECK(static_cast<double>(r.max_limit) > knee);
     CHECK(r.throughput >= 0.98 * capacity);
   }
-  SECTION("gradient2, windowed, cuts the limit when the backend slows down") {
+  SECTION("gradient2, windowed, probe_interval 0, cuts the limit when the backend slows down") {
     backend slow = b;
     slow.slow_at = 60s;
     slow.slowdown = 3.0;
-    const auto r = simulate(surge::windowed_limit(surge::gradient2_limit()), slow, 120s, 90s);
+    const auto r = simulate(surge::windowed_limit(surge::gradient2_limit({.probe_interval = 0})), slow, 120s, 90s);
     INFO(report(r));
     CHECK(static_cast<double>(r.max_limit) <= knee);
   }

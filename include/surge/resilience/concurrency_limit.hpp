@@ -99,7 +99,8 @@ class aimd_limit {
   std::size_t limit_;
 };
 
-/// Options of gradient2_limit: Netflix Gradient2Limit's builder defaults.
+/// Options of gradient2_limit: Netflix Gradient2Limit's builder defaults,
+/// plus `probe_interval` (surge's; 0 gives Netflix's rule exactly).
 struct gradient2_limit_options {
   std::size_t initial = 20;       ///< starting limit, in [min, max]
   std::size_t min = 20;           ///< lower bound, >= 1
@@ -108,26 +109,53 @@ struct gradient2_limit_options {
   double queue_size = 4;          ///< growth allowance per sample while latency is fine, finite, >= 0
   double rtt_tolerance = 1.5;     ///< long/short RTT ratio tolerated before shrinking, finite, >= 1
   std::size_t long_window = 600;  ///< samples of the long-term RTT average, >= 1
+  /// Anchors the long-term RTT (see gradient2_limit): after the warm-up a
+  /// saturated sample (inflight >= limit / 2) may lower it but not raise it,
+  /// and every `probe_interval` saturated samples the limit is halved (not
+  /// below min) until a sample taken at that level re-measures it. In
+  /// [0, 2^32]: 0 turns the anchor off (Netflix's rule exactly: the long RTT
+  /// follows every sample and a saturated limit climbs to max); above 2^32
+  /// (e.g. a negative count converted) throws std::invalid_argument naming
+  /// probe_interval. Either way on_sample stays O(1); not thread-safe, like
+  /// the algorithm (concurrency_limiter serialises it).
+  std::size_t probe_interval = 60;
 };
 
-/// Latency-gradient limit, Netflix's Gradient2Limit exactly. Per sample:
-/// the long-term RTT is an exponential average over `long_window` samples (a
+/// Latency-gradient limit after Netflix's Gradient2Limit. Per sample: the
+/// long-term RTT is an exponential average over `long_window` samples (a
 /// plain mean over the first 10); if it exceeds twice the sample's RTT it is
 /// cut by 5 % (recovery after overload); if inflight < limit / 2 nothing else
 /// changes (the caller is not using the limit); otherwise
 /// gradient = clamp(rtt_tolerance · long_rtt / rtt, 0.5, 1),
 /// limit = (1 − smoothing) · limit + smoothing · (gradient · limit + queue_size),
 /// clamped into [min, max]. limit() is ⌊limit⌋. Drops are not an input of
-/// Gradient2 (as in Netflix).
+/// Gradient2 (as in Netflix). With `probe_interval = 0` that is all, and it
+/// is Netflix's rule exactly.
 ///
-/// Deliberate difference: a sample with rtt <= 0 (a coarse clock) is ignored;
-/// Netflix divides by it and grows the limit.
+/// The anchor (`probe_interval` > 0, the default) is where surge differs:
+/// Netflix's long-term average follows the latency the limit itself causes,
+/// so in front of a backend saturated by steady demand it has no fixed point
+/// and the limit climbs by up to smoothing · queue_size per update until max.
+/// Anchored, after the 10-sample warm-up a saturated sample (inflight >=
+/// limit / 2) enters the long-term average only when it is below it (the
+/// average may fall, never rise, while the caller fills the limit); after
+/// every `probe_interval` saturated samples the limit is halved (not below
+/// min) and the next sample that started at or below that level replaces the
+/// long-term RTT, then the limit returns to its value before the probe (as
+/// BBR's ProbeRTT re-measures its minimum RTT). Samples that started above
+/// the probe level are skipped; after ⌈limit⌉ + 1 of them the probe gives up
+/// and keeps the old long RTT. A probe at min measures at min: a backend that
+/// got slower for good becomes the new baseline there. The fixed point in
+/// front of a backend whose latency rises in proportion to the calls beyond
+/// its knee is latency = rtt_tolerance × the no-load latency, i.e. a limit of
+/// about rtt_tolerance × knee + queue_size.
+///
+/// Deliberate difference in both modes: a sample with rtt <= 0 (a coarse
+/// clock) is ignored; Netflix divides by it and grows the limit.
 ///
 /// Feed it per window (windowed_limit<gradient2_limit>): per call, latency
-/// noise keeps it at min. It compares latency with its own long-term average,
-/// not with a no-load latency, so under sustained saturation it does not
-/// settle: the average follows the load-proportional latency and the limit
-/// climbs by up to smoothing · queue_size per update until max.
+/// noise keeps it at min, and a probe every `probe_interval` calls costs far
+/// more than one every `probe_interval` windows.
 ///
 /// Complexity O(1). Not thread-safe (concurrency_limiter serialises
 /// on_sample). Bad options throw std::invalid_argument naming the field.
@@ -147,34 +175,57 @@ class gradient2_limit {
     if (!(o.rtt_tolerance >= 1.0 && o.rtt_tolerance <= 1e12))
       throw std::invalid_argument("surge::gradient2_limit: options.rtt_tolerance must be finite and >= 1");
     if (o.long_window < 1) throw std::invalid_argument("surge::gradient2_limit: options.long_window must be >= 1");
+    if (o.probe_interval > (std::size_t{1} << 32))
+      throw std::invalid_argument("surge::gradient2_limit: options.probe_interval must be in [0, 2^32]");
   }
 
   /// One completed call (see the class comment). `dropped` is ignored.
   void on_sample(std::chrono::nanoseconds rtt, std::size_t inflight, bool /*dropped*/) noexcept {
     if (rtt <= std::chrono::nanoseconds::zero()) return;
     const double short_rtt = static_cast<double>(rtt.count());
+    if (probe_skips_left_ > 0) {  // probing: the limit is at the probe level
+      if (static_cast<double>(inflight) > estimate_) {
+        if (--probe_skips_left_ == 0) estimate_ = resume_;  // gave up: the old long RTT stays
+        return;
+      }
+      probe_skips_left_ = 0;
+      long_rtt_ = short_rtt;
+      estimate_ = resume_;
+      return;
+    }
+    const bool saturated = static_cast<double>(inflight) >= estimate_ / 2.0;
+    const bool hold = o_.probe_interval > 0 && samples_ >= warmup && saturated;
     // Netflix's ExpAvgMeasurement(long_window, warmup 10)
     if (samples_ < warmup) {
       ++samples_;
       sum_ += short_rtt;
       long_rtt_ = sum_ / static_cast<double>(samples_);
-    } else {
+    } else if (!hold || short_rtt < long_rtt_) {
       const double f = 2.0 / (static_cast<double>(o_.long_window) + 1.0);
       long_rtt_ = long_rtt_ * (1.0 - f) + short_rtt * f;
     }
     const double long_rtt = long_rtt_;
     if (long_rtt / short_rtt > 2.0) long_rtt_ *= 0.95;
-    if (static_cast<double>(inflight) < estimate_ / 2.0) return;
+    if (!saturated) return;
     const double gradient = std::max(0.5, std::min(1.0, o_.rtt_tolerance * long_rtt / short_rtt));
     double next = estimate_ * gradient + o_.queue_size;
     next = estimate_ * (1.0 - o_.smoothing) + next * o_.smoothing;
     estimate_ = std::max(static_cast<double>(o_.min), std::min(static_cast<double>(o_.max), next));
+    if (hold && ++since_probe_ >= o_.probe_interval) {
+      since_probe_ = 0;
+      resume_ = estimate_;
+      estimate_ = std::max(static_cast<double>(o_.min), std::floor(estimate_ / 2.0));
+      // every call in flight at the cut started at most ⌈limit⌉ deep: skip that many, then give up
+      probe_skips_left_ = static_cast<std::size_t>(std::ceil(resume_)) + 1;
+    }
   }
 
   /// The current limit, ⌊estimate⌋. O(1).
   [[nodiscard]] std::size_t limit() const noexcept { return detail::limit_of(estimate_); }
-  /// The unrounded estimate.
+  /// The unrounded estimate (the probe level while probing).
   [[nodiscard]] double estimate() const noexcept { return estimate_; }
+  /// True while a probe holds the limit down (see the class comment).
+  [[nodiscard]] bool probing() const noexcept { return probe_skips_left_ > 0; }
   /// The long-term RTT average, ns (0 before the first sample).
   [[nodiscard]] double long_rtt_ns() const noexcept { return long_rtt_; }
   /// The options, as constructed.
@@ -187,6 +238,9 @@ class gradient2_limit {
   double long_rtt_ = 0.0;
   double sum_ = 0.0;
   std::size_t samples_ = 0;
+  std::size_t since_probe_ = 0;       // saturated samples since the last probe
+  std::size_t probe_skips_left_ = 0;  // > 0 while probing
+  double resume_ = 0.0;               // the limit to return to after a probe
 };
 
 /// Options of vegas_limit: Netflix VegasLimit's builder defaults.
