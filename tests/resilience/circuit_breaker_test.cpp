@@ -652,6 +652,7 @@ TEST_CASE("circuit_breaker: threads cycling through every state", "[circuit_brea
   clock::reset();
   const surge_test::watchdog dog("state cycling");
   std::atomic<int> events{0};
+  std::atomic<int> bad{0};  // snapshots with more than the window or more failures than calls
   breaker<tag> b({.window_size = 40,
                   .minimum_calls = 20,
                   .wait_in_open = 0ns,
@@ -671,16 +672,16 @@ TEST_CASE("circuit_breaker: threads cycling through every state", "[circuit_brea
           p.failure();
         } else if (r < 95) {
           p.success();
-        }  // else dropped: released
-        if (i % 1000 == 0) {
+        }                     // else dropped: released
+        if (i % 1000 == 0) {  // Catch2 assertions are not thread-safe: count, check after the join
           const auto m = b.metrics();
-          REQUIRE(m.buffered_calls <= 40);
-          REQUIRE(m.failed_calls <= m.buffered_calls);
+          if (m.buffered_calls > 40 || m.failed_calls > m.buffered_calls) bad.fetch_add(1);
         }
       }
     });
   }
   for (auto& t : threads) t.join();
+  CHECK(bad.load() == 0);
   CHECK(events.load() > 0);
   const auto m = b.metrics();
   CHECK(m.buffered_calls <= 40);
