@@ -672,8 +672,9 @@ TEST_CASE("circuit_breaker: threads cycling through every state", "[circuit_brea
           p.failure();
         } else if (r < 95) {
           p.success();
-        }                     // else dropped: released
-        if (i % 1000 == 0) {  // Catch2 assertions are not thread-safe: count, check after the join
+        }  // else dropped: released
+        // Catch2 assertions are not thread-safe: count here, check after the join
+        if (i % 1000 == 0) {
           const auto m = b.metrics();
           if (m.buffered_calls > 40 || m.failed_calls > m.buffered_calls) bad.fetch_add(1);
         }
