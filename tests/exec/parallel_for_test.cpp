@@ -144,7 +144,7 @@ TEST_CASE("parallel_for: after shutdown the caller runs the range itself", "[par
   CHECK(n.load() == 1000);
 }
 
-TEST_CASE("parallel_for: the wake gate opens after its delay, on power-of-two looks, and stays open",
+TEST_CASE("parallel_for: the hand-off gate opens after its delay, on power-of-two looks, and stays open",
           "[parallel_for]") {
   struct tag {};
   using mclock = surge_test::manual_clock<tag>;

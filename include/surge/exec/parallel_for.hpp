@@ -25,11 +25,13 @@ namespace surge {
 
 namespace detail {
 
-/// Decides when a parallel_for may wake sleeping workers: only once the loop
-/// has run for `delay`. Waking a sleeper costs the poster a futex call (a few
-/// microseconds on a virtual machine, more than a small loop's whole work) and
-/// the sleeper as long again to get going; a loop shorter than that is done
-/// sooner by the threads already awake. Spinning workers are not gated.
+/// Decides when a parallel_for may hand work to other workers: only once the
+/// loop has run for `delay`. Waking a sleeper costs the poster a futex call (a
+/// few microseconds on a virtual machine, more than a small loop's whole work)
+/// and the sleeper as long again to get going; even a worker already spinning
+/// for work costs the line transfers of the posted piece and then a wait for
+/// the slower half, more than it saves on a loop of a few microseconds. Such
+/// a loop is done sooner by its caller alone.
 ///
 /// The clock is read only on the 1st, 2nd, 4th, 8th ... call of `ready` by a
 /// piece (`looks` counts them), so a long loop of cheap chunks reads it
@@ -136,13 +138,14 @@ struct parallel_for_job {
   /// auto_partitioner and rayon's adaptive splitter. A piece runs its range
   /// front to back in chunks (1, 2, 4 ... up to max_chunk indices); between
   /// chunks it looks whether the pool wants work -- a worker spins looking for
-  /// some, or sleeps and the loop has run long enough to be worth a wake-up
-  /// (wake_gate) -- and whether none of this loop's pieces is already waiting
-  /// in a queue. Only then does it post the upper half of what it has left.
-  /// So a loop on a busy pool is cut into a handful of pieces, one per worker
-  /// that comes for work, instead of into a fixed number; a worker that runs
-  /// out of work (and starts spinning) gets half of someone's remainder
-  /// within one chunk; a loop shorter than the gate's delay costs no wake-up.
+  /// some, or sleeps -- and the loop has run long enough to be worth a
+  /// hand-off (wake_gate), and whether none of this loop's pieces is already
+  /// waiting in a queue. Only then does it post the upper half of what it has
+  /// left. So a loop on a busy pool is cut into a handful of pieces, one per
+  /// worker that comes for work, instead of into a fixed number; a worker
+  /// that runs out of work (and starts spinning) gets half of someone's
+  /// remainder within one chunk; a loop shorter than the gate's delay runs on
+  /// its caller alone.
   /// Never throws: body exceptions are recorded.
   void run_adaptive(I lo, I hi) noexcept {
     std::uint64_t chunk = 1;
@@ -164,8 +167,7 @@ struct parallel_for_job {
   }
 
   bool wants_work(std::uint64_t looks) noexcept {
-    if (pool_access::searching(*pool)) return true;
-    return pool_access::sleeping(*pool) && gate.ready(looks);
+    return (pool_access::searching(*pool) || pool_access::sleeping(*pool)) && gate.ready(looks);
   }
 
   bool post_adaptive(I lo, I hi) noexcept {
@@ -235,10 +237,12 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, std:
 /// As above, with the range split on demand instead of down to a fixed grain:
 /// the caller starts on the whole range, and whoever runs a piece hands the
 /// upper half of its remainder to the pool whenever a worker is idle (spinning
-/// for work or asleep) and no piece of this loop is already queued. A loop on
-/// a busy pool is cut into a few pieces; idle workers get work within a few
-/// body calls of asking; single indices can be split off, so a few very
-/// costly indices still spread over the workers.
+/// for work or asleep), no piece of this loop is already queued and the loop
+/// has run for 5 µs (a shorter loop runs on the caller alone: a hand-off would
+/// cost more than it saves). A loop on a busy pool is cut into a few pieces;
+/// idle workers get work within a few body calls of asking; single indices
+/// can be split off, so a few very costly indices still spread over the
+/// workers.
 ///
 /// Complexity: O(n) body calls, O(workers · log n) tasks typically. Throws and
 /// thread safety as above.
