@@ -149,7 +149,7 @@ TEST_CASE("parallel_for: the hand-off gate opens after its delay, on power-of-tw
   struct tag {};
   using mclock = surge_test::manual_clock<tag>;
   mclock::reset();
-  surge::detail::wake_gate<mclock> gate(mclock::now(), std::chrono::microseconds(5));
+  surge::detail::handoff_gate<mclock> gate(mclock::now(), std::chrono::microseconds(5));
   CHECK_FALSE(gate.ready(1));
   mclock::advance(std::chrono::microseconds(4));
   CHECK_FALSE(gate.ready(2));
@@ -158,7 +158,7 @@ TEST_CASE("parallel_for: the hand-off gate opens after its delay, on power-of-tw
   CHECK(gate.ready(4));
   mclock::set(mclock::duration::zero());  // once open, open whatever the mclock says
   CHECK(gate.ready(5));
-  surge::detail::wake_gate<mclock> zero(mclock::now(), mclock::duration::zero());
+  surge::detail::handoff_gate<mclock> zero(mclock::now(), mclock::duration::zero());
   CHECK(zero.ready(1));
 }
 

@@ -38,12 +38,13 @@ namespace detail {
 /// O(log chunks) times; chunks grow, so the gate opens at most about twice
 /// `delay` late. Once open it stays open. Thread-safe (relaxed atomics).
 template <class Clock>
-class wake_gate {
+class handoff_gate {
  public:
-  wake_gate(typename Clock::time_point start, typename Clock::duration delay) noexcept : start_(start), delay_(delay) {}
+  handoff_gate(typename Clock::time_point start, typename Clock::duration delay) noexcept
+      : start_(start), delay_(delay) {}
 
-  /// Whether sleepers may be woken now; `looks` is the caller's own count
-  /// of calls, starting at 1.
+  /// Whether work may be handed to another worker now; `looks` is the
+  /// caller's own count of calls, starting at 1.
   [[nodiscard]] bool ready(std::uint64_t looks) noexcept {
     if (open_.load(std::memory_order_relaxed)) return true;
     if ((looks & (looks - 1)) != 0) return false;  // not a power of two
@@ -58,13 +59,13 @@ class wake_gate {
   std::atomic<bool> open_{false};
 };
 
-/// How long a parallel_for runs before it wakes sleeping workers.
-inline constexpr std::chrono::microseconds parallel_for_wake_delay{5};
+/// How long a parallel_for runs before it hands work to other workers.
+inline constexpr std::chrono::microseconds parallel_for_handoff_delay{5};
 
 template <class I, class Body>
 struct parallel_for_job {
   parallel_for_job(thread_pool& p, Body& b, I g, std::chrono::steady_clock::time_point start = {}) noexcept
-      : pool(&p), body(&b), grain(g), gate(start, parallel_for_wake_delay) {}
+      : pool(&p), body(&b), grain(g), gate(start, parallel_for_handoff_delay) {}
 
   thread_pool* pool;
   Body* body;
@@ -80,10 +81,10 @@ struct parallel_for_job {
 
   // Adaptive mode only: pieces posted but not yet started, the largest
   // number of indices run between two looks for demand, and the gate on
-  // waking sleepers.
+  // handing work to other workers.
   std::atomic<std::size_t> queued{0};
   std::uint64_t max_chunk = 1;
-  wake_gate<std::chrono::steady_clock> gate;
+  handoff_gate<std::chrono::steady_clock> gate;
 
   using U = std::make_unsigned_t<I>;
   static U distance(I lo, I hi) noexcept { return static_cast<U>(static_cast<U>(hi) - static_cast<U>(lo)); }
@@ -139,7 +140,7 @@ struct parallel_for_job {
   /// front to back in chunks (1, 2, 4 ... up to max_chunk indices); between
   /// chunks it looks whether the pool wants work -- a worker spins looking for
   /// some, or sleeps -- and the loop has run long enough to be worth a
-  /// hand-off (wake_gate), and whether none of this loop's pieces is already
+  /// hand-off (handoff_gate), and whether none of this loop's pieces is already
   /// waiting in a queue. Only then does it post the upper half of what it has
   /// left. So a loop on a busy pool is cut into a handful of pieces, one per
   /// worker that comes for work, instead of into a fixed number; a worker
