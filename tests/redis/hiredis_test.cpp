@@ -133,12 +133,19 @@ TEST_CASE("redis faults: a garbage reply or a wrong script result is a clear err
   CHECK(w.find("unexpected reply to the limiter script") != std::string::npos);
   c.answer = {};
   c.answer.type = surge::redis::reply::kind::array;
-  c.answer.elements.resize(7);
+  c.answer.elements.resize(2);
   for (auto& e : c.answer.elements) e.type = surge::redis::reply::kind::integer;
-  c.answer.elements[0].integer = 7;  // "allowed" must be 0 or 1
-  c.answer.elements[6].type = surge::redis::reply::kind::string;
+  c.answer.elements[0].integer = 0;  // the server's time must be after the epoch
   w = what_of([&] { (void)b.try_acquire("k"); });
   CHECK(w.find("impossible values") != std::string::npos);
+  c.answer.elements[0].integer = 1'796'406'939'369'522;
+  c.answer.elements[1].integer = 4 * 100'000 + 1;  // a debt above a full bucket (burst 4 at 10/s)
+  w = what_of([&] { (void)b.try_acquire("k"); });
+  CHECK(w.find("impossible values") != std::string::npos);
+  c.answer.elements[1].integer = 100'000;  // one token taken: a valid reply
+  CHECK(b.try_acquire("k").remaining == 3);
+  w = what_of([&] { (void)b.lease("k", 2); });  // a lease's reply has three elements
+  CHECK(w.find("unexpected reply") != std::string::npos);
   c.answer = error_reply("ERR Error running script");
   w = what_of([&] { (void)b.try_acquire_many(std::vector<std::string>{"a", "b"}); });
   CHECK(w.find("ERR Error running script") != std::string::npos);

@@ -190,9 +190,10 @@ class token_bucket {
           "microseconds times the rate's denominator exceeds 2^52 (lower burst or use a simpler rate)");
     if (opts.breaker_failures == 0) breaker_.transition_to(breaker_state::disabled);
     sha_ = detail::sha1_hex(detail::gcra_script);
+    cap_ = units_.b * static_cast<std::int64_t>(burst);
     a_ = std::to_string(units_.a);
     b_ = std::to_string(units_.b);
-    burst_s_ = std::to_string(burst);
+    cap_s_ = std::to_string(cap_);
   }
 
   token_bucket(const token_bucket&) = delete;
@@ -230,12 +231,12 @@ class token_bucket {
     if (full.empty()) return {};
     std::vector<command> cmds;
     cmds.reserve(full.size());
-    for (const auto& fk : full) cmds.push_back(script_command(fk, n, 'a', {}));
+    for (const auto& fk : full) cmds.push_back(script_command(fk, n, 'a'));
     std::vector<decision> out;
     out.reserve(full.size());
     round_trip rt = run(cmds, now);
     for (std::size_t i = 0; i < full.size(); ++i)
-      out.push_back(rt.f == fault::none ? parse(rt.replies[i], full[i]).d : fallback(full[i], n, rt, now));
+      out.push_back(rt.f == fault::none ? parse(rt.replies[i], full[i], 'a', n).d : fallback(full[i], n, rt, now));
     return out;
   }
 
@@ -261,18 +262,19 @@ class token_bucket {
   [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k, time_point now) {
     const std::string fk = full_key(key);
     const std::size_t want = std::min(k, burst_);
-    const command cmd = script_command(fk, want, 'l', {});
+    const command cmd = script_command(fk, want, 'l');
     round_trip rt = run(std::span<const command>(&cmd, 1), now);
     leased_tokens l;
     l.expires_ = now + std::chrono::duration_cast<typename Clock::duration>(opts_.lease_hold);
     if (rt.f == fault::none) {
-      parsed p = parse(rt.replies[0], fk);
+      const parsed p = parse(rt.replies[0], fk, 'l', want);
       l.decision_ = p.d;
       l.granted_ = l.left_ = p.granted;
       if (p.granted > 0) {
         l.owner_ = this;
         l.key_ = fk;
-        l.tat_ = std::move(p.tat);
+        l.tat_us_ = p.tat_us;
+        l.tat_units_ = p.tat_units;
       }
       return l;
     }
@@ -363,7 +365,7 @@ class token_bucket {
     void release() noexcept {
       if (owner_ != nullptr && left_ > 0) {
         try {
-          owner_->give_back(key_, left_, tat_);
+          owner_->give_back(key_, left_, tat_us_, tat_units_);
         } catch (...) {  // a reply_error here must not escape a destructor
         }
       }
@@ -376,7 +378,8 @@ class token_bucket {
     void take(leased_tokens&& o) noexcept {
       owner_ = std::exchange(o.owner_, nullptr);
       key_ = std::move(o.key_);
-      tat_ = std::move(o.tat_);
+      tat_us_ = o.tat_us_;
+      tat_units_ = o.tat_units_;
       left_ = std::exchange(o.left_, 0);
       granted_ = o.granted_;
       expires_ = o.expires_;
@@ -384,7 +387,8 @@ class token_bucket {
     }
     token_bucket* owner_ = nullptr;
     std::string key_;
-    std::string tat_;
+    std::int64_t tat_us_ = 0;     // the bucket's TAT after the lease: microseconds
+    std::int64_t tat_units_ = 0;  // and units (1/a microsecond)
     std::size_t left_ = 0;
     std::size_t granted_ = 0;
     time_point expires_{};
@@ -400,27 +404,49 @@ class token_bucket {
   struct parsed {
     decision d;
     std::size_t granted = 0;
-    std::string tat;
+    std::int64_t tat_us = 0;     // the TAT after the call (leases): microseconds
+    std::int64_t tat_units = 0;  // and units
   };
 
-  command script_command(const std::string& fk, std::size_t n, char mode, const std::string& tat) const {
-    command c{"EVALSHA", sha_, "1", fk, a_, b_, burst_s_, std::to_string(n), std::string(1, mode)};
-    if (!tat.empty()) c.push_back(tat);
+  /// The units n tokens are (n * b), or cap + 1 when n > burst (never there).
+  [[nodiscard]] std::int64_t units_of(std::size_t n) const noexcept {
+    return n > burst_ ? cap_ + 1 : static_cast<std::int64_t>(n) * units_.b;
+  }
+
+  /// EVALSHA of the script for one key (see detail::gcra_script for ARGV).
+  /// Modes 'a', 'p': n tokens; 'l': up to n tokens; 'g': n tokens back to a
+  /// lease's TAT (tat_us, tat_units).
+  command script_command(const std::string& fk, std::size_t n, char mode, std::int64_t tat_us = 0,
+                         std::int64_t tat_units = 0) const {
+    if (mode == 'l') return {"EVALSHA", sha_, "1", fk, "l", a_, cap_s_, std::to_string(n), b_};
+    command c{"EVALSHA", sha_, "1", fk, std::string(1, mode), a_, cap_s_, std::to_string(units_of(n))};
+    if (mode == 'g') {
+      c.push_back(std::to_string(tat_us));
+      c.push_back(std::to_string(tat_units));
+    }
     return c;
   }
 
   decision one(std::string_view key, std::size_t n, char mode, time_point now) {
     const std::string fk = full_key(key);
-    const command cmd = script_command(fk, n, mode, {});
+    const command cmd = script_command(fk, n, mode);
     round_trip rt = run(std::span<const command>(&cmd, 1), now);
     if (rt.f != fault::none) return fallback(fk, n, rt, now);
-    return parse(rt.replies[0], fk).d;
+    return parse(rt.replies[0], fk, mode, n).d;
   }
 
-  void give_back(const std::string& fk, std::size_t n, const std::string& tat) {
-    const command cmd = script_command(fk, n, 'g', tat);
+  void give_back(const std::string& fk, std::size_t n, std::int64_t tat_us, std::int64_t tat_units) {
+    const command cmd = script_command(fk, n, 'g', tat_us, tat_units);
     round_trip rt = run(std::span<const command>(&cmd, 1), Clock::now());
-    if (rt.f == fault::none) (void)parse(rt.replies[0], fk);
+    if (rt.f == fault::none) (void)parse(rt.replies[0], fk, 'g', n);
+  }
+
+  /// floor(x / y) and ceil(x / y) for y > 0.
+  static std::int64_t floor_div(std::int64_t x, std::int64_t y) noexcept {
+    return x / y - ((x % y != 0 && x < 0) ? 1 : 0);
+  }
+  static std::int64_t ceil_div(std::int64_t x, std::int64_t y) noexcept {
+    return x / y + ((x % y != 0 && x > 0) ? 1 : 0);
   }
 
   static bool noscript(const reply& r) noexcept {
@@ -492,28 +518,42 @@ class token_bucket {
     return rt;
   }
 
-  /// The script's reply as a decision; throws reply_error when it is not one.
-  parsed parse(const reply& r, const std::string& fk) const {
+  /// The script's reply ({now, d} or, for a lease, {now, d, granted}) as a
+  /// decision for `mode` and n tokens; throws reply_error when it is not one.
+  parsed parse(const reply& r, const std::string& fk, char mode, std::size_t n) const {
     const auto bad = [&](const std::string& why) {
       return reply_error("surge::redis::token_bucket: key '" + fk + "': " + why);
     };
     if (r.type == reply::kind::error) throw bad("Redis replied with an error: " + r.str);
-    if (r.type != reply::kind::array || r.elements.size() != 7) throw bad("unexpected reply to the limiter script");
-    for (std::size_t i = 0; i < 6; ++i)
-      if (r.elements[i].type != reply::kind::integer) throw bad("unexpected reply to the limiter script");
-    const reply& t = r.elements[6];
-    if (t.type != reply::kind::string) throw bad("unexpected reply to the limiter script");
-    const auto v = [&](std::size_t i) { return r.elements[i].integer; };
-    if ((v(0) != 0 && v(0) != 1) || v(1) < 0 || v(2) < -1 || v(3) < 0 || v(4) <= 0 || v(5) < 0)
-      throw bad("the limiter script returned impossible values");
+    const std::size_t size = mode == 'l' ? 3 : 2;
+    if (r.type != reply::kind::array || r.elements.size() != size) throw bad("unexpected reply to the limiter script");
+    for (const reply& e : r.elements)
+      if (e.type != reply::kind::integer) throw bad("unexpected reply to the limiter script");
+    const std::int64_t now = r.elements[0].integer, x = r.elements[1].integer;
+    const bool allowed = x >= 0;
+    const std::int64_t debt = allowed ? x : -1 - x;  // units, after the call
+    const std::int64_t m = mode == 'l' ? r.elements[2].integer : 0;
+    // the debt never exceeds cap (< 2^52) unless the key holds a state of another rate or burst
+    const bool lease_ok = mode != 'l' || (allowed == (m > 0) && m >= 0 && static_cast<std::uint64_t>(m) <= n);
+    if (now <= 0 || debt > cap_ || !lease_ok) throw bad("the limiter script returned impossible values");
+    const std::int64_t a = units_.a, b = units_.b;
     parsed p;
-    p.d.allowed = v(0) == 1;
-    p.d.remaining = static_cast<std::uint64_t>(v(1));
-    p.d.retry_after = v(2) < 0 ? std::chrono::microseconds::max() : std::chrono::microseconds(v(2));
-    p.d.reset_after = std::chrono::microseconds(v(3));
-    p.d.server_time = std::chrono::microseconds(v(4));
-    p.granted = static_cast<std::size_t>(v(5));
-    p.tat = t.str;
+    p.d.allowed = allowed;
+    p.d.remaining = mode == 'l' && !allowed ? 0 : static_cast<std::uint64_t>((cap_ - debt) / b);
+    p.d.reset_after = std::chrono::microseconds(ceil_div(debt, a));
+    p.d.server_time = std::chrono::microseconds(now);
+    if (!allowed) {
+      if (mode != 'l' && n > burst_)
+        p.d.retry_after = std::chrono::microseconds::max();
+      else
+        p.d.retry_after = std::chrono::microseconds(
+            std::max<std::int64_t>(0, ceil_div(debt + (mode == 'l' ? b : units_of(n)) - cap_, a)));
+    }
+    if (mode == 'l' && allowed) {
+      p.granted = static_cast<std::size_t>(m);
+      p.tat_us = now + floor_div(debt, a);
+      p.tat_units = debt - floor_div(debt, a) * a;
+    }
     return p;
   }
 
@@ -581,7 +621,8 @@ class token_bucket {
   options opts_;
   surge::circuit_breaker<Clock> breaker_;
   detail::rational_rate units_{};
-  std::string sha_, a_, b_, burst_s_;
+  std::int64_t cap_ = 0;  // burst * b: the units of a full bucket
+  std::string sha_, a_, b_, cap_s_;
   std::mutex local_mutex_;
   std::unordered_map<std::string, std::unique_ptr<surge::token_bucket<Clock>>> local_;
 };

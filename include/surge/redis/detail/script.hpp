@@ -15,91 +15,78 @@
 namespace surge::redis::detail {
 
 /// The limiter, run atomically by Redis for one key (KEYS[1]).
-/// ARGV: a (units per microsecond), b (units per token), burst, n, mode,
-/// [lease end for mode 'g']. The state is the theoretical arrival time TAT
-/// (when the bucket is full again) as "microseconds:remainder", TAT =
-/// us + remainder / a; "debt" below is TAT - now in units (1/a microsecond),
-/// so tokens(now) = burst - debt / b. Every number stays an integer below 2^53
-/// (the client checks burst * b and a), so the double arithmetic of Lua 5.1 is
-/// exact. Modes: 'a' take n if all are there; 'p' the same, writing nothing;
-/// 'l' take up to n (a lease); 'g' give back n tokens of a lease that ended at
-/// ARGV[6]. Reply: {allowed, remaining, retry_after_us (-1: never),
-/// reset_after_us, server_time_us, granted, tat}.
-inline constexpr std::string_view gcra_script = R"lua(-- surge::redis::token_bucket v1
-local key = KEYS[1]
-local a = tonumber(ARGV[1])
-local b = tonumber(ARGV[2])
-local burst = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
-local mode = ARGV[5]
+/// ARGV: mode, a (units per microsecond), cap (burst * b, where b is units
+/// per token), x, and per mode: 'a' take x units if all are there; 'p' the
+/// same, writing nothing; 'l' (a lease) take up to x tokens, ARGV[5] = b;
+/// 'g' give back up to x units of a lease whose TAT was ARGV[5] microseconds
+/// and ARGV[6] units.
+/// The state is the theoretical arrival time TAT (when the bucket is full
+/// again) as "microseconds:remainder", TAT = us + remainder / a; "debt" below
+/// is TAT - now in units (1/a microsecond), so tokens(now) = burst - debt / b.
+/// Every number stays an integer below 2^53 (the client checks cap and a), so
+/// the double arithmetic of Lua 5.1 is exact.
+/// Reply: {now, d} (mode 'l': {now, d, granted}), now the server's TIME in
+/// microseconds; d >= 0: allowed, the debt after the call; d < 0: refused,
+/// the debt is -1 - d. The client derives remaining, retry_after and
+/// reset_after from the debt (exact integer arithmetic). The script is kept
+/// lean on purpose (no closures, one string.format, the fewest conversions):
+/// Redis spends its time per call on it.
+inline constexpr std::string_view gcra_script = R"lua(-- surge::redis::token_bucket v2
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local debt = 0
+local now = t[1] * 1000000 + t[2]
+local key = KEYS[1]
 local s = redis.call('GET', key)
+local a = tonumber(ARGV[2])
+local d = 0
 if s then
   local us, fr = string.match(s, '^(%-?%d+):(%d+)$')
   if not us then
     return redis.error_reply('surge: key ' .. key .. ' does not hold a surge token bucket state')
   end
   us = tonumber(us)
-  if us >= now then debt = (us - now) * a + tonumber(fr) end
+  if us >= now then d = (us - now) * a + tonumber(fr) end
 end
-local cap = burst * b
-local function fdiv(x, y)
-  local q = math.floor(x / y)
-  local r = x - q * y
-  if r < 0 then q = q - 1 elseif r >= y then q = q + 1 end
-  return q
-end
-local function cdiv(x, y) return -fdiv(-x, y) end
-local function split(d)
-  local q = fdiv(d, a)
-  return q, d - q * a
-end
-local function tat_of(d)
-  local q, r = split(d)
-  return string.format('%d:%d', now + q, r)
-end
-local function store(d)
-  if d <= 0 then
-    redis.call('DEL', key)
-    return
-  end
-  local q, r = split(d)
-  if r > 0 then q = q + 1 end
-  redis.call('SET', key, tat_of(d), 'PX', cdiv(q, 1000))
-end
-local function avail(d) return fdiv(cap - d, b) end
-if mode == 'g' then
-  local le, lf = string.match(ARGV[6], '^(%-?%d+):(%d+)$')
-  le = tonumber(le)
-  local d = debt
-  if le >= now then
-    local tl = (le - now) * a + tonumber(lf)
-    local back = math.min(tl, n * b)
-    d = math.max(0, debt - back)
-    if d ~= debt then store(d) end
-  end
-  return {1, avail(d), 0, cdiv(d, a), now, 0, tat_of(d)}
-end
-if n > burst then
-  return {0, avail(debt), -1, cdiv(debt, a), now, 0, tat_of(debt)}
-end
+local mode = ARGV[1]
+local cap = tonumber(ARGV[3])
+local x = tonumber(ARGV[4])
+local m = 0
 if mode == 'l' then
-  local m = math.min(n, avail(debt))
-  if m <= 0 then
-    return {0, 0, cdiv(debt + b - cap, a), cdiv(debt, a), now, 0, tat_of(debt)}
-  end
-  local d = debt + m * b
-  store(d)
-  return {1, avail(d), 0, cdiv(d, a), now, m, tat_of(d)}
+  local b = tonumber(ARGV[5])
+  local f = cap - d
+  m = math.floor(f / b)
+  local e = f - m * b
+  if e < 0 then m = m - 1 elseif e >= b then m = m + 1 end
+  if x < m then m = x end
+  if m <= 0 then return {now, -1 - d, 0} end
+  x = m * b
+elseif mode == 'g' then
+  local le = tonumber(ARGV[5])
+  if le < now then return {now, d} end
+  local back = (le - now) * a + tonumber(ARGV[6])
+  if back > x then back = x end
+  if back > d then back = d end
+  if back <= 0 then return {now, d} end
+  x = -back
 end
-local d = debt + n * b
-if d > cap then
-  return {0, avail(debt), cdiv(d - cap, a), cdiv(debt, a), now, 0, tat_of(debt)}
+local nd = d + x
+if nd > cap then return {now, -1 - d} end
+if mode == 'p' or x == 0 then return {now, nd} end
+if nd <= 0 then
+  redis.call('DEL', key)
+  return {now, 0}
 end
-if mode == 'a' and n > 0 then store(d) end
-return {1, avail(d), 0, cdiv(d, a), now, n, tat_of(d)}
+local q = math.floor(nd / a)
+local r = nd - q * a
+if r < 0 then q = q - 1; r = r + a elseif r >= a then q = q + 1; r = r - a end
+local u = q
+if r > 0 then u = q + 1 end
+local ms = math.floor(u / 1000)
+local e = u - ms * 1000
+if e < 0 then ms = ms - 1; e = e + 1000 elseif e >= 1000 then ms = ms + 1; e = e - 1000 end
+if e > 0 then ms = ms + 1 end
+redis.call('SET', key, string.format('%d:%d', now + q, r), 'PX', ms)
+if mode == 'l' then return {now, nd, m} end
+return {now, nd}
 )lua";
 
 /// SHA-1 of `data` as 40 lowercase hex digits (what EVALSHA names a script by).
