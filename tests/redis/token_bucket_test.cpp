@@ -230,10 +230,27 @@ TEST_CASE("redis token_bucket: key TTL is the time until full, refusals write no
     CHECK(pttl > 19'000);
     CHECK(pttl <= 20'000);
     const auto before = run1(c, {"GET", sk}).str;
+    // the state: the TAT as "microseconds:remainder" (remainder in 1/a microsecond; a = 1 here)
+    CHECK(before == std::to_string(d.server_time.count() + 20'000'000) + ":0");
     d = slow.try_acquire("k", 15);
     CHECK(!d.allowed);
     CHECK(run1(c, {"GET", sk}).str == before);  // a refusal wrote nothing
     CHECK(run1(c, {"PTTL", sk}).integer <= pttl);
+  }
+  {
+    bucket third(c, prefix("ttl-third"), 3.0, 2);  // 3 / 1'000'000 tokens per microsecond: a = 3, b = 1'000'000
+    const auto d = third.try_acquire("k");
+    REQUIRE(d.allowed);
+    CHECK(run1(c, {"GET", third.full_key("k")}).str == std::to_string(d.server_time.count() + 333'333) + ":1");
+    CHECK(d.reset_after == 333'334us);
+    // a state written by hand (or by an earlier surge, same format) is read as such
+    const auto later = d.server_time.count() + 600'000;  // 1.8 of 2 tokens owed
+    run1(c, {"SET", third.full_key("k"), std::to_string(later) + ":2", "PX", "20000"});
+    const auto r = third.try_acquire("k");
+    CHECK(!r.allowed);
+    CHECK(r.remaining == 0);
+    CHECK(r.reset_after.count() == later - r.server_time.count() + 1);
+    CHECK(r.retry_after.count() == later - r.server_time.count() + 1 - 333'333);
   }
   bucket b(c, prefix("ttl"), 1000.0, 20);  // one token per millisecond
   const std::string k = b.full_key("k");
