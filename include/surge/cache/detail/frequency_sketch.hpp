@@ -19,11 +19,13 @@ namespace surge::detail {
 ///
 /// - Counters: one 64-bit word (sixteen 4-bit counters) per entry of
 ///   capacity, rounded up to a power of two (at least 8 words), grouped in
-///   blocks of 8 words (64 bytes, one cache line). A key's hash picks one
+///   blocks of 8 words (64 bytes, one cache line, allocated 64-byte aligned:
+///   unaligned, most blocks would straddle two lines). A key's hash picks one
 ///   block and, in it, 4 counters: counter i in word 2i or 2i + 1 of the
 ///   block, at a nibble chosen by the hash. Its estimate is the minimum of the
 ///   4 (count-min: never an underestimate between halvings). One sighting or
-///   one estimate touches one cache line.
+///   one estimate touches one cache line; a sighting adds to the four
+///   counters without a branch (a saturated one gets 0).
 /// - Aging: every sighting that raised at least one counter adds 1 to a
 ///   running size; when the size reaches `10 x capacity` every counter is
 ///   halved (rounding down) and the size with it (less the halves lost to
