@@ -13,6 +13,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 using pool_test::scaled;
@@ -160,6 +161,54 @@ TEST_CASE("parallel_for: the hand-off gate opens after its delay, on power-of-tw
   CHECK(gate.ready(5));
   surge::detail::handoff_gate<mclock> zero(mclock::now(), mclock::duration::zero());
   CHECK(zero.ready(1));
+}
+
+TEST_CASE("parallel_for: the automatic grain hands no work to idle workers before the delay, and does after it",
+          "[parallel_for]") {
+  watchdog dog("parallel_for hand-off delay");
+  struct tag {};
+  using mclock = surge_test::manual_clock<tag>;
+  mclock::reset();
+  surge::thread_pool pool(2);
+  // a worker asleep: every look for demand sees one, so only the gate decides
+  while (!surge::detail::pool_access::sleeping(pool)) std::this_thread::yield();
+  const auto caller = std::this_thread::get_id();
+  constexpr int n = 1 << 20;
+  std::vector<std::atomic<int>> hits(n);
+  std::atomic<int> elsewhere{0};
+
+  // The clock stands still: the loop never reaches the delay, so its caller
+  // runs all of it although a worker sleeps (without the gate the first look
+  // hands the upper half to that worker).
+  auto frozen = [&](int i) {
+    hits[static_cast<std::size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+    if (std::this_thread::get_id() != caller) elsewhere.fetch_add(1, std::memory_order_relaxed);
+  };
+  surge::detail::parallel_for_adaptive<mclock>(pool, 0, n, frozen);
+  CHECK(elsewhere.load() == 0);
+  std::size_t wrong = 0;
+  for (auto& h : hits) wrong += h.exchange(0) != 1;
+  REQUIRE(wrong == 0);
+
+  // The delay passes during the first index: the next look (the second, a
+  // power of two) reads the clock and hands the upper half to the sleeper.
+  // The caller then waits inside its own indices until a worker has run one
+  // (the watchdog bounds the wait).
+  while (!surge::detail::pool_access::sleeping(pool)) std::this_thread::yield();
+  auto moving = [&](int i) {
+    hits[static_cast<std::size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+    if (std::this_thread::get_id() != caller) {
+      elsewhere.fetch_add(1, std::memory_order_relaxed);
+    } else if (i == 0) {
+      mclock::advance(surge::detail::parallel_for_handoff_delay);
+    } else {
+      while (elsewhere.load(std::memory_order_relaxed) == 0) std::this_thread::yield();
+    }
+  };
+  surge::detail::parallel_for_adaptive<mclock>(pool, 0, n, moving);
+  CHECK(elsewhere.load() > 0);
+  for (auto& h : hits) wrong += h.load() != 1;
+  REQUIRE(wrong == 0);
 }
 
 TEST_CASE("parallel_for: automatic grain on pools of 1 to 4 workers, back to back and after idling", "[parallel_for]") {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -613,6 +614,69 @@ TEST_CASE("circuit_breaker: another thread's deferred successes stay older than 
     }
   }).join();
   CHECK(b.metrics(t).failure_rate == 100.0);
+}
+
+TEST_CASE("circuit_breaker: each owned stripe has one live thread; the rest share one; exits give stripes back",
+          "[circuit_breaker][concurrency]") {
+  using owner = surge::detail::breaker_stripe_owner;
+  const surge_test::watchdog dog("stripe owners");
+  constexpr std::size_t n = owner::owned_stripes + 6;
+  std::vector<std::size_t> index(n);
+  std::barrier all(static_cast<std::ptrdiff_t>(n));
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < n; ++i) {
+    threads.emplace_back([&, i] {
+      index[i] = owner::index();
+      all.arrive_and_wait();  // every claim is made while all n threads live
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<int> holders(owner::owned_stripes + 1);
+  for (const std::size_t i : index) {
+    REQUIRE(i <= owner::owned_stripes);
+    ++holders[i];
+  }
+  for (std::size_t i = 0; i < owner::owned_stripes; ++i) CHECK(holders[i] <= 1);
+  CHECK(holders[owner::owned_stripes] >= 6);
+  // those threads have exited: a new one owns a stripe again
+  std::size_t later = owner::owned_stripes;
+  std::thread([&] { later = owner::index(); }).join();
+  CHECK(later < owner::owned_stripes);
+}
+
+TEST_CASE("circuit_breaker: deferred successes from more threads than stripes are each counted once",
+          "[circuit_breaker][concurrency]") {
+  struct tag {};
+  const surge_test::watchdog dog("deferred successes, many threads");
+  // threshold 100 %: 999,999 failures in a window of 10^6 keep it closed
+  constexpr int window = 1'000'000;
+  breaker<tag> b({.failure_rate_threshold = 100, .window_size = window, .minimum_calls = window});
+  const auto t = at<tag>(0s);
+  b.on_success(1ms, t);
+  for (int i = 1; i < window; ++i) b.on_failure(1ms, t);
+  REQUIRE(b.metrics(t).failed_calls == window - 1);
+  // 24 threads at once (more than the owned stripes), 40,000 successes each:
+  // deferred, and published whenever a stripe holds 32
+  constexpr int threads_n = 24;
+  constexpr int per_thread = 40'000;
+  std::barrier all(threads_n);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < threads_n; ++k) {
+    threads.emplace_back([&] {
+      b.on_success(1ms, t);
+      all.arrive_and_wait();  // every thread holds its stripe before the rest
+      for (int i = 1; i < per_thread; ++i) b.on_success(1ms, t);
+    });
+  }
+  for (auto& th : threads) th.join();
+  // the failure publishes the rest first: the window is the 960,000
+  // successes, this failure and the newest 39,999 failures before them (a
+  // success lost or counted twice would show in the failures)
+  b.on_failure(1ms, t);
+  const auto m = b.metrics(t);
+  CHECK(m.buffered_calls == window);
+  CHECK(m.failed_calls == window - threads_n * per_thread);
+  CHECK(b.state() == breaker_state::closed);
 }
 
 TEST_CASE("circuit_breaker: batched successes keep the window exact on one thread", "[circuit_breaker]") {

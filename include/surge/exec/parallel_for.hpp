@@ -62,9 +62,9 @@ class handoff_gate {
 /// How long a parallel_for runs before it hands work to other workers.
 inline constexpr std::chrono::microseconds parallel_for_handoff_delay{5};
 
-template <class I, class Body>
+template <class I, class Body, class Clock = std::chrono::steady_clock>
 struct parallel_for_job {
-  parallel_for_job(thread_pool& p, Body& b, I g, std::chrono::steady_clock::time_point start = {}) noexcept
+  parallel_for_job(thread_pool& p, Body& b, I g, typename Clock::time_point start = {}) noexcept
       : pool(&p), body(&b), grain(g), gate(start, parallel_for_handoff_delay) {}
 
   thread_pool* pool;
@@ -84,7 +84,7 @@ struct parallel_for_job {
   // handing work to other workers.
   std::atomic<std::size_t> queued{0};
   std::uint64_t max_chunk = 1;
-  handoff_gate<std::chrono::steady_clock> gate;
+  handoff_gate<Clock> gate;
 
   using U = std::make_unsigned_t<I>;
   static U distance(I lo, I hi) noexcept { return static_cast<U>(static_cast<U>(hi) - static_cast<U>(lo)); }
@@ -206,6 +206,21 @@ struct parallel_for_job {
   }
 };
 
+/// The adaptive parallel_for, its hand-off gate on `Clock` (a test drives it
+/// with a manual clock).
+template <class Clock, class I, class Body>
+void parallel_for_adaptive(thread_pool& pool, I first, I last, Body& body) {
+  if (!(first < last)) return;
+  parallel_for_job<I, Body, Clock> job(pool, body, I{1}, Clock::now());
+  // Chunks between looks for demand: about 1/64 of each worker's share,
+  // between 64 and 1024 indices (a cheap body pays one look per 64+ calls).
+  const auto n = static_cast<std::uint64_t>(job.distance(first, last));
+  job.max_chunk = std::clamp<std::uint64_t>(n / (static_cast<std::uint64_t>(pool.size()) * 64u), 64, 1024);
+  job.run_adaptive(first, last);
+  job.wait(pool.this_thread_index() != thread_pool::npos);
+  if (job.error) std::rethrow_exception(job.error);
+}
+
 }  // namespace detail
 
 /// Calls `body(i)` for every i in [first, last) on `pool`, and returns when
@@ -250,16 +265,7 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, std:
 template <std::integral I, class Body>
 requires std::invocable<Body&, I>
 void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, Body&& body) {
-  if (!(first < last)) return;
-  using B = std::remove_reference_t<Body>;
-  detail::parallel_for_job<I, B> job(pool, body, I{1}, std::chrono::steady_clock::now());
-  // Chunks between looks for demand: about 1/64 of each worker's share,
-  // between 64 and 1024 indices (a cheap body pays one look per 64+ calls).
-  const auto n = static_cast<std::uint64_t>(job.distance(first, last));
-  job.max_chunk = std::clamp<std::uint64_t>(n / (static_cast<std::uint64_t>(pool.size()) * 64u), 64, 1024);
-  job.run_adaptive(first, last);
-  job.wait(pool.this_thread_index() != thread_pool::npos);
-  if (job.error) std::rethrow_exception(job.error);
+  detail::parallel_for_adaptive<std::chrono::steady_clock>(pool, first, last, body);
 }
 
 }  // namespace surge

@@ -116,6 +116,66 @@ struct circuit_breaker_options {
 
 namespace detail {
 
+/// Which breaker stripe the calling thread counts deferred successes on, the
+/// same for every breaker in the process. Each of the `owned_stripes` owned
+/// stripes is held by at most one live thread, claimed on the thread's first
+/// deferred success and given back when the thread exits (the next owner's
+/// claim, an acquire, sees the last owner's counts); once all are held, a
+/// thread counts on the shared stripe, index `owned_stripes`, with fetch_add.
+/// Thread-safe.
+class breaker_stripe_owner {
+ public:
+  static constexpr std::size_t owned_stripes = 16;
+
+  [[nodiscard]] static std::size_t index() noexcept {
+    std::size_t& mine = slot();
+    if (mine == unclaimed) [[unlikely]]
+      mine = claim();
+    return mine;
+  }
+
+ private:
+  static constexpr std::size_t unclaimed = ~std::size_t{0};
+
+  // trivially destructible, so it stays readable while other thread_local
+  // destructors run after the releaser below has given the stripe back
+  static std::size_t& slot() noexcept {
+    thread_local std::size_t mine = unclaimed;
+    return mine;
+  }
+
+  static std::atomic<std::uint32_t>& held() noexcept {
+    static std::atomic<std::uint32_t> mask{0};
+    return mask;
+  }
+
+  struct releaser {
+    ~releaser() {
+      std::size_t& mine = slot();
+      if (mine >= owned_stripes) return;
+      const auto bit = std::uint32_t{1} << mine;
+      mine = owned_stripes;  // anything this thread still counts goes to the shared stripe
+      held().fetch_and(~bit, std::memory_order_release);
+    }
+  };
+
+  static std::size_t claim() noexcept {
+    std::atomic<std::uint32_t>& mask = held();
+    std::uint32_t m = mask.load(std::memory_order_relaxed);
+    constexpr std::uint32_t all = (std::uint32_t{1} << owned_stripes) - 1;
+    while (m != all) {
+      const auto i = static_cast<std::size_t>(std::countr_one(m));
+      if (mask.compare_exchange_weak(m, m | (std::uint32_t{1} << i), std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+        thread_local releaser r;  // gives the stripe back when this thread exits
+        static_cast<void>(r);
+        return i;
+      }
+    }
+    return owned_stripes;
+  }
+};
+
 /// Count-based sliding window, lock-free. The whole history is one 64-bit
 /// word W, the modular sum of one increment per outcome:
 ///   1 + failed * 2^22 + slow * 2^43.
@@ -130,12 +190,17 @@ namespace detail {
 ///
 /// Plain successes (not slow) reported while the window is full cannot open
 /// the breaker (they add no failure and no slow call, and the window keeps n
-/// calls), so they are not published one by one: each is counted on one of
-/// `stripe_count` per-thread-group stripes (one uncontended atomic increment
-/// on the caller's own cache line) and published in a batch when that stripe
-/// reaches min(32, n / 4), and every stripe's are published before the next
-/// failure or slow call, by whichever thread reports it (windows under 8
-/// calls publish every outcome). Observers count the unpublished successes
+/// calls), so they are not published one by one: each is counted on the
+/// caller's stripe and published in a batch when that stripe holds
+/// min(32, n / 4), and every stripe's are published before the next failure
+/// or slow call, by whichever thread reports it (windows under 8 calls
+/// publish every outcome). A stripe is two counters on a cache line of its
+/// own: `count`, the successes ever deferred there, and `taken`, how many of
+/// them have been published (advanced by CAS, so each is published once).
+/// Each of the first `owned_stripes` stripes belongs to at most one live
+/// thread at a time (breaker_stripe_owner), its only writer of `count`, so a
+/// deferred success is a plain load and store, not a read-modify-write;
+/// threads beyond those share the last stripe and fetch_add it. Observers count the unpublished successes
 /// as the most recent outcomes, which they are. Batching only moves a
 /// success later among successes, never past a failure or slow call, so the
 /// window's counts are those of the last n outcomes: exactly on one thread,
@@ -148,7 +213,7 @@ class breaker_count_window {
   static constexpr unsigned slow_shift = 43;
   static constexpr std::uint64_t field_mask = (std::uint64_t{1} << 21) - 1;
   static constexpr std::size_t max_size = (std::size_t{1} << 20) - 1;
-  static constexpr std::size_t stripe_count = 16;
+  static constexpr std::size_t stripe_count = breaker_stripe_owner::owned_stripes + 1;
   static constexpr std::uint64_t max_batch = 32;
 
   struct counts {
@@ -175,10 +240,18 @@ class breaker_count_window {
       if (((w_.load(std::memory_order_acquire) - base) & call_mask) < n_) return false;
       full_base_.store(base, std::memory_order_relaxed);
     }
-    stripe& s = stripes_[stripe_index()];
-    if (s.pending.fetch_add(1, std::memory_order_relaxed) + 1 >= flush_at_) {
+    const std::size_t i = breaker_stripe_owner::index();
+    stripe& s = stripes_[i];
+    std::uint64_t c;
+    if (i < breaker_stripe_owner::owned_stripes) [[likely]] {  // this thread is the only writer
+      c = s.count.load(std::memory_order_relaxed) + 1;
+      s.count.store(c, std::memory_order_relaxed);
+    } else {
+      c = s.count.fetch_add(1, std::memory_order_relaxed) + 1;
+    }
+    if (c - s.taken.load(std::memory_order_acquire) >= flush_at_) {
       counts unused;
-      publish(s.pending.exchange(0, std::memory_order_relaxed), 0, base, unused);
+      publish(take(s), 0, base, unused);
     }
     return true;
   }
@@ -190,10 +263,7 @@ class breaker_count_window {
   bool record(bool failed, bool slow, std::uint64_t base, counts& out) noexcept {
     const std::uint64_t inc = 1 + (std::uint64_t{failed} << failed_shift) + (std::uint64_t{slow} << slow_shift);
     std::uint64_t deferred = 0;
-    for (std::size_t i = 0; i < stripe_count; ++i) {
-      std::atomic<std::uint64_t>& pending = stripes_[i].pending;
-      if (pending.load(std::memory_order_relaxed) != 0) deferred += pending.exchange(0, std::memory_order_relaxed);
-    }
+    for (std::size_t i = 0; i < stripe_count; ++i) deferred += take(stripes_[i]);
     return publish(deferred, inc, base, out);
   }
 
@@ -201,7 +271,7 @@ class breaker_count_window {
   /// forgets every deferred success.
   void reset(std::uint64_t base) noexcept {
     full_base_.store(~base, std::memory_order_relaxed);
-    for (std::size_t i = 0; i < stripe_count; ++i) stripes_[i].pending.store(0, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < stripe_count; ++i) static_cast<void>(take(stripes_[i]));
   }
 
   /// The window as of now, deferred successes last (a racing observer);
@@ -209,7 +279,7 @@ class breaker_count_window {
   bool snapshot(std::uint64_t base, counts& out) const noexcept {
     for (int attempt = 0; attempt < 64; ++attempt) {
       std::uint64_t deferred = 0;
-      for (std::size_t i = 0; i < stripe_count; ++i) deferred += stripes_[i].pending.load(std::memory_order_relaxed);
+      for (std::size_t i = 0; i < stripe_count; ++i) deferred += waiting(stripes_[i]);
       const std::uint64_t w = w_.load(std::memory_order_acquire);
       if (deferred >= n_) {
         out = counts{n_, 0, 0};
@@ -227,13 +297,28 @@ class breaker_count_window {
 
  private:
   struct alignas(cache_line_size) stripe {
-    std::atomic<std::uint64_t> pending{0};
+    std::atomic<std::uint64_t> count{0};  // successes deferred here, ever
+    std::atomic<std::uint64_t> taken{0};  // of those, published (<= count)
   };
 
-  static std::size_t stripe_index() noexcept {
-    static std::atomic<std::size_t> next{0};
-    thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed) % stripe_count;
-    return mine;
+  // taken is loaded (acquire) before count: whoever advanced taken to some
+  // value of count read that value first, so count is seen at least as far.
+
+  /// Takes every success waiting on `s` for publication; returns how many.
+  static std::uint64_t take(stripe& s) noexcept {
+    std::uint64_t t = s.taken.load(std::memory_order_acquire);
+    for (;;) {
+      const std::uint64_t c = s.count.load(std::memory_order_relaxed);
+      if (c <= t) return 0;
+      if (s.taken.compare_exchange_weak(t, c, std::memory_order_acq_rel, std::memory_order_acquire)) return c - t;
+    }
+  }
+
+  /// How many successes wait on `s` (a racing reading).
+  static std::uint64_t waiting(const stripe& s) noexcept {
+    const std::uint64_t t = s.taken.load(std::memory_order_acquire);
+    const std::uint64_t c = s.count.load(std::memory_order_relaxed);
+    return c > t ? c - t : 0;
   }
 
   /// Publishes k successes then (inc != 0) one outcome of increment inc.
@@ -382,15 +467,15 @@ class breaker_time_window {
 /// **Lock-free closed path.** try_acquire_permission in CLOSED is one atomic
 /// load, and never reads the clock. With a count-based window, a plain
 /// success reported while the window is full (it cannot open the breaker) is
-/// one increment on a per-thread-group stripe; every other outcome is one
-/// fetch_add, one load and a store per outcome published. On one thread the window is exactly the
-/// last `window_size` outcomes. Under concurrency it is the last
-/// `window_size` published outcomes in the order of their fetch_add, plus
-/// the successes not yet published (fewer than min(32, window_size / 4) per
-/// stripe, none for windows under 8 calls; they enter the window later than
-/// they happened); a recorder whose predecessor
-/// `window_size` outcomes back is still being published defers the decision
-/// to the next outcome. The time-based window, the half-open probe window
+/// a plain load and store on the caller's own stripe (a fetch_add for threads
+/// beyond the first 16 alive at once); every other outcome is one fetch_add,
+/// one load and a store per outcome published, after it has published every
+/// stripe's waiting successes. So the window holds the last `window_size`
+/// outcomes: exactly on one thread, and across threads in the order of their
+/// publication, a success moved later only among successes (never past a
+/// failure or slow call); observers count the successes still waiting as the
+/// newest. A recorder whose predecessor `window_size` outcomes back is still
+/// being published defers the decision to the next outcome. The time-based window, the half-open probe window
 /// and every state transition use a mutex; an OPEN breaker refuses without
 /// it (one load and a clock read).
 ///
@@ -409,7 +494,7 @@ class breaker_time_window {
 ///
 /// Complexity: every operation O(1) (time-based: O(window_size) when the clock
 /// jumps by a whole window). Memory: a count window keeps 8 bytes per slot,
-/// max(64, bit_ceil(window_size + 1)) slots, and 16 stripes of one cache line
+/// max(64, bit_ceil(window_size + 1)) slots, and 17 stripes of one cache line
 /// each; a time window 24 bytes per second.
 /// Thread safety: thread-safe; every member may be called from any thread.
 /// Observers (state(), failure_rate(), metrics()) are racing snapshots.
