@@ -80,7 +80,7 @@ class wtinylfu_policy {
     record(i, links);
     push(i, window, links);
     while (size_[window] > window_max_) move(regions_[window].first, probation, links);
-    if (++sample_requests_ >= sample_) climb(links);
+    if (--sample_left_ == 0) climb(links);
   }
 
   template <class Links>
@@ -94,7 +94,7 @@ class wtinylfu_policy {
       regions_[r].move_to_back(i, order_links(links));
     }
     ++sample_hits_;
-    if (++sample_requests_ >= sample_) climb(links);
+    if (--sample_left_ == 0) climb(links);
   }
 
   template <class Links>
@@ -142,7 +142,8 @@ class wtinylfu_policy {
     set_main();
     step_ = static_cast<double>(capacity_) * step_share;  // first toward recency: 1 % is already near the bottom
     previous_ratio_ = 0;
-    sample_hits_ = sample_requests_ = 0;
+    sample_hits_ = 0;
+    sample_left_ = sample_;
     rng_ = 0x2545F4914F6CDD1DULL;
     warm_ = sample_warm_ = has_baseline_ = false;
   }
@@ -205,8 +206,9 @@ class wtinylfu_policy {
 
   template <class Links>
   [[gnu::noinline]] void climb(Links& links) noexcept {  // once per sample: kept out of the hot path
-    const double ratio = static_cast<double>(sample_hits_) / static_cast<double>(sample_requests_);
-    sample_hits_ = sample_requests_ = 0;
+    const double ratio = static_cast<double>(sample_hits_) / static_cast<double>(sample_);
+    sample_hits_ = 0;
+    sample_left_ = sample_;
     const bool counted = sample_warm_;
     sample_warm_ = warm_;
     // A sample that began before the cache was full, or with (almost) no hits
@@ -271,7 +273,8 @@ class wtinylfu_policy {
   std::size_t size_[3] = {0, 0, 0};
   std::size_t window_max_ = 1, main_max_ = 0, protected_max_ = 0;
   double step_ = 0, previous_ratio_ = 0;
-  std::size_t sample_hits_ = 0, sample_requests_ = 0;
+  std::size_t sample_hits_ = 0;
+  std::size_t sample_left_ = 0;  // requests left in the current sample (counted down: one test per request)
   std::uint64_t rng_ = 0;
   bool warm_ = false, sample_warm_ = false, has_baseline_ = false;
 };

@@ -19,11 +19,13 @@ namespace surge::detail {
 ///
 /// - Counters: one 64-bit word (sixteen 4-bit counters) per entry of
 ///   capacity, rounded up to a power of two (at least 8 words), grouped in
-///   blocks of 8 words (64 bytes, one cache line). A key's hash picks one
+///   blocks of 8 words (64 bytes, one cache line, allocated 64-byte aligned:
+///   unaligned, most blocks would straddle two lines). A key's hash picks one
 ///   block and, in it, 4 counters: counter i in word 2i or 2i + 1 of the
 ///   block, at a nibble chosen by the hash. Its estimate is the minimum of the
 ///   4 (count-min: never an underestimate between halvings). One sighting or
-///   one estimate touches one cache line.
+///   one estimate touches one cache line; a sighting adds to the four
+///   counters without a branch (a saturated one gets 0).
 /// - Aging: every sighting that raised at least one counter adds 1 to a
 ///   running size; when the size reaches `10 x capacity` every counter is
 ///   halved (rounding down) and the size with it (less the halves lost to
@@ -39,7 +41,7 @@ class frequency_sketch {
  public:
   explicit frequency_sketch(std::size_t capacity)
       : words_(pow2_at_least(capacity < 8 ? 8 : capacity)),
-        table_(std::make_unique<std::uint64_t[]>(words_)),
+        table_(std::make_unique<block[]>(words_ / block_words)),
         period_(10 * (capacity < 8 ? 8 : capacity)) {}
 
   /// Records one sighting of the key with hash `h`. True when all four of
@@ -47,13 +49,11 @@ class frequency_sketch {
   /// epoch()), another sighting of the key would change nothing.
   [[gnu::always_inline]] bool increment(std::uint32_t h) noexcept {
     const place p = place_of(h);
-    unsigned added = 0, all = 0xF;
-    add(p, 0, added, all);
-    add(p, 1, added, all);
-    add(p, 2, added, all);
-    add(p, 3, added, all);
-    if (added != 0 && ++size_ >= period_) age();
-    return all == 0xF;
+    // The AND of the four old values: 15 when all were saturated (nothing
+    // added); with bit 0 set, 15 when all are now (each was 14 or 15).
+    const unsigned old = add<0>(p) & add<1>(p) & add<2>(p) & add<3>(p);
+    if (old != 0xF && ++size_ >= period_) age();
+    return (old | 1u) == 0xF;
   }
 
   /// Changes at every halving and on clear() (1..65535, wrapping to 1, never
@@ -64,14 +64,14 @@ class frequency_sketch {
   /// The estimated recent count of the key with hash `h` (0..15).
   [[nodiscard]] unsigned frequency(std::uint32_t h) const noexcept {
     const place p = place_of(h);
-    const unsigned a = count(p, 0), b = count(p, 1), c = count(p, 2), d = count(p, 3);
+    const unsigned a = count<0>(p), b = count<1>(p), c = count<2>(p), d = count<3>(p);
     const unsigned ab = a < b ? a : b, cd = c < d ? c : d;
     return ab < cd ? ab : cd;
   }
 
   /// Forgets everything.
   void clear() noexcept {
-    for (std::size_t i = 0; i < words_; ++i) table_[i] = 0;
+    for (std::size_t i = 0; i < words_; ++i) word_at(i) = 0;
     size_ = 0;
     next_epoch();
   }
@@ -95,48 +95,53 @@ class frequency_sketch {
   /// caches pass: index_hash). Capacities above 2^35 entries would leave
   /// blocks unused; the caches stop at 2^30.
   [[nodiscard]] std::uint64_t* block_of(std::uint32_t h) const noexcept {
-    return table_.get() + ((static_cast<std::size_t>(h) << 3) & (words_ - 1));
+    return table_[static_cast<std::size_t>(h) & (words_ / block_words - 1)].words;
   }
-  /// Where a key's four counters are: its block, and for counter i (byte i
-  /// of each field) the word in the block and the nibble's bit shift.
+  [[nodiscard]] std::uint64_t& word_at(std::size_t i) const noexcept {
+    return table_[i / block_words].words[i % block_words];
+  }
+  /// Where a key's four counters are: its block, and 32 more bits from all
+  /// of the hash's bits (a multiplicative remix), so keys sharing a block
+  /// spread over it. Byte i of them places counter i: bit 0 picks word 2i or
+  /// 2i + 1 of the block (the 4 counters of a key never share a word), bits
+  /// 1 to 4 the nibble.
   struct place {
     std::uint64_t* block;
-    std::uint32_t words;
-    std::uint32_t shifts;
+    std::uint32_t bits;
   };
-  /// 32 more bits from all of the hash's bits (a multiplicative remix), so
-  /// keys sharing a block spread over it; byte i of them places counter i:
-  /// bit 0 picks word 2i or 2i + 1 of the block (the 4 counters of a key
-  /// never share a word), bits 1 to 4 the nibble. Both fields are computed
-  /// for all four counters at once.
   [[nodiscard]] place place_of(std::uint32_t h) const noexcept {
-    const auto bits = static_cast<std::uint32_t>((static_cast<std::uint64_t>(h) * 0x9E3779B97F4A7C15ULL) >> 32);
-    return {block_of(h), (bits & 0x0101'0101u) | 0x0604'0200u, (bits & 0x1E1E'1E1Eu) << 1};
+    return {block_of(h), static_cast<std::uint32_t>((static_cast<std::uint64_t>(h) * 0x9E3779B97F4A7C15ULL) >> 32)};
   }
-  [[nodiscard]] static std::uint64_t& word(const place& p, unsigned i) noexcept {
-    return p.block[(p.words >> (8 * i)) & 0xFFu];
+  template <unsigned I>
+  [[nodiscard]] static std::uint64_t& word(const place& p) noexcept {
+    return p.block[2 * I + ((p.bits >> (8 * I)) & 1u)];
   }
-  [[nodiscard]] static unsigned shift(const place& p, unsigned i) noexcept { return (p.shifts >> (8 * i)) & 0xFFu; }
-  /// Adds 1 to counter i unless it is saturated (15); ORs 1 into `added`
-  /// when it added, ANDs the counter's new value into `all`.
-  static void add(const place& p, unsigned i, unsigned& added, unsigned& all) noexcept {
-    std::uint64_t& w = word(p, i);
-    const unsigned s = shift(p, i);
-    const auto c = static_cast<unsigned>((w >> s) & 0xF);
-    if (c == 0xF) return;
-    w += std::uint64_t{1} << s;
-    added = 1;
-    all &= c + 1;
+  /// The nibble's bit shift: 4 x bits 1 to 4 of byte I.
+  template <unsigned I>
+  [[nodiscard]] static unsigned shift(const place& p) noexcept {
+    return ((p.bits >> (8 * I)) << 1) & 0x3Cu;
   }
-  [[nodiscard]] static unsigned count(const place& p, unsigned i) noexcept {
-    return static_cast<unsigned>((word(p, i) >> shift(p, i)) & 0xF);
+  /// Adds 1 to counter I unless it is saturated (15), without a branch;
+  /// returns its old value.
+  template <unsigned I>
+  static unsigned add(const place& p) noexcept {
+    std::uint64_t& w = word<I>(p);
+    const unsigned s = shift<I>(p);
+    const auto c = static_cast<unsigned>(w >> s) & 0xFu;
+    w += static_cast<std::uint64_t>(c != 0xFu) << s;
+    return c;
+  }
+  template <unsigned I>
+  [[nodiscard]] static unsigned count(const place& p) noexcept {
+    return static_cast<unsigned>(word<I>(p) >> shift<I>(p)) & 0xFu;
   }
 
   [[gnu::noinline]] void age() noexcept {  // O(capacity), once per period: out of the hot path
     std::size_t odd = 0;
     for (std::size_t i = 0; i < words_; ++i) {
-      odd += static_cast<std::size_t>(std::popcount(table_[i] & 0x1111'1111'1111'1111ULL));
-      table_[i] = (table_[i] >> 1) & 0x7777'7777'7777'7777ULL;
+      std::uint64_t& w = word_at(i);
+      odd += static_cast<std::size_t>(std::popcount(w & 0x1111'1111'1111'1111ULL));
+      w = (w >> 1) & 0x7777'7777'7777'7777ULL;
     }
     // Each odd counter lost half a sighting to rounding; a sighting raised 4
     // counters, so odd / 4 sightings are gone before the size halves too.
@@ -149,8 +154,16 @@ class frequency_sketch {
     if (++epoch_ == 0) epoch_ = 1;
   }
 
+  /// 8 words, one cache line: aligned so that a key's counters are one line
+  /// (an unaligned block would straddle two).
+  static constexpr std::size_t block_words = 8;
+  struct alignas(64) block {
+    std::uint64_t words[block_words];
+  };
+  static_assert(sizeof(block) == 64);
+
   std::size_t words_;
-  std::unique_ptr<std::uint64_t[]> table_;
+  std::unique_ptr<block[]> table_;
   std::size_t period_;
   std::size_t size_ = 0;
   std::uint16_t epoch_ = 1;
