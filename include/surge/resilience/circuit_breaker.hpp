@@ -200,8 +200,9 @@ class breaker_stripe_owner {
 /// Each of the first `owned_stripes` stripes belongs to at most one live
 /// thread at a time (breaker_stripe_owner), its only writer of `count`, so a
 /// deferred success is a plain load and store, not a read-modify-write;
-/// threads beyond those share the last stripe and fetch_add it. Observers count the unpublished successes
-/// as the most recent outcomes, which they are. Batching only moves a
+/// threads beyond those share the last stripe and fetch_add it. Observers
+/// count the unpublished successes as the most recent outcomes, which they
+/// are. Batching only moves a
 /// success later among successes, never past a failure or slow call, so the
 /// window's counts are those of the last n outcomes: exactly on one thread,
 /// and across threads up to the order of calls that raced.
@@ -249,6 +250,8 @@ class breaker_count_window {
     } else {
       c = s.count.fetch_add(1, std::memory_order_relaxed) + 1;
     }
+    // on the shared stripe another thread's later successes may already be
+    // taken (taken > c): the difference wraps, and take() finds nothing
     if (c - s.taken.load(std::memory_order_acquire) >= flush_at_) {
       counts unused;
       publish(take(s), 0, base, unused);
