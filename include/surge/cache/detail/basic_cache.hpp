@@ -61,7 +61,10 @@ struct node_view {
 /// O(1) (amortised): `on_insert(i, links)`, `on_access(i, links)`,
 /// `on_remove(i, links)`, `victim()` or `victim(links)` (the node to evict;
 /// only called when full; it may reorder the policy's own structures) and
-/// `clear()`, where `links` is a node_view.
+/// `clear()`, where `links` is a node_view. Optionally `before_put(h)`: the
+/// key with 32-bit index hash `h` is about to be looked up by a call that
+/// inserts it when absent (put, get_or_insert_with); a hint, called before
+/// the index probe, so that a policy can start loading its own per-key data.
 template <class Key, class Value, class Hash, class KeyEqual, class Clock, class Policy>
 class basic_cache {
   template <class K>
@@ -306,9 +309,18 @@ class basic_cache {
     return &nodes_[n].value;
   }
 
+  /// The key's hash for put and get_or_insert_with, told to the policy's
+  /// before_put hook if it has one.
+  template <class K>
+  [[nodiscard]] std::uint32_t put_hash_of(const K& key) const {
+    const std::uint32_t h = key_hash_of(key);
+    if constexpr (requires { policy_.before_put(h); }) policy_.before_put(h);
+    return h;
+  }
+
   template <class K>
   bool put_impl(K&& key, Value& value) {
-    const std::uint32_t h = key_hash_of(std::as_const(key));
+    const std::uint32_t h = put_hash_of(std::as_const(key));
     const std::uint32_t n = find(std::as_const(key), h);
     if (n != index_npos) {
       if (!expired(n)) {
@@ -326,7 +338,7 @@ class basic_cache {
 
   template <class K, class F>
   Value& get_or_insert_impl(const K& key, F& make) {
-    const std::uint32_t h = key_hash_of(key);
+    const std::uint32_t h = put_hash_of(key);
     std::uint32_t n = find(key, h);
     if (n != index_npos) {
       if (!expired(n)) {
