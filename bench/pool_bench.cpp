@@ -269,6 +269,14 @@ double pfor_cheap_tbb(std::int64_t n) {
   return surge_bench::time_ns([&] { tbb::parallel_for(std::int64_t{0}, n, [](std::int64_t i) { cheap(i); }); }) / 1e6;
 }
 
+// One repetition of a surge/TBB pair, alternating who runs first.
+template <class S, class T>
+void run_pair(int rep, std::vector<double>& s, std::vector<double>& t, S surge, T tbb) {
+  if (rep % 2 == 1) t.push_back(tbb());
+  s.push_back(surge());
+  if (rep % 2 == 0) t.push_back(tbb());
+}
+
 // parallel_for, uneven body: iteration i costs i/4 steps of an LCG.
 inline void uneven(std::int64_t i) {
   std::uint64_t x = static_cast<std::uint64_t>(i);
@@ -308,12 +316,9 @@ void sweep(const surge_bench::options& opts, surge_bench::report& rep) {
   surge::thread_pool pool(threads());
   for (std::int64_t n = 1'000; n <= (opts.quick ? 100'000 : 100'000'000); n *= 10) {
     std::vector<double> s, t;
-    for (int r = 0; r < opts.reps; ++r) {
-      const bool tbb_first = r % 2 == 1;  // alternate who runs first
-      if (tbb_first) t.push_back(pfor_cheap_tbb(n));
-      s.push_back(pfor_cheap_surge(pool, n));
-      if (!tbb_first) t.push_back(pfor_cheap_tbb(n));
-    }
+    for (int r = 0; r < opts.reps; ++r)
+      run_pair(
+          r, s, t, [&] { return pfor_cheap_surge(pool, n); }, [&] { return pfor_cheap_tbb(n); });
     const std::string sc = fmt::format("parallel_for {} cheap iterations", n);
     rep.add(
         {sc, "surge parallel_for", surge_bench::median(s) * 1e6 / static_cast<double>(n), "ns/iter", better::lower});
@@ -376,10 +381,10 @@ int main(int argc, char** argv) {
   if (surge_bench::selected(opts, "parallel_for")) {
     std::vector<double> s, t, su, tu;
     for (int r = 0; r < opts.reps; ++r) {
-      s.push_back(pfor_cheap_surge(pool, cheap_n));
-      t.push_back(pfor_cheap_tbb(cheap_n));
-      su.push_back(pfor_uneven_surge(pool, uneven_n));
-      tu.push_back(pfor_uneven_tbb(uneven_n));
+      run_pair(
+          r, s, t, [&] { return pfor_cheap_surge(pool, cheap_n); }, [&] { return pfor_cheap_tbb(cheap_n); });
+      run_pair(
+          r, su, tu, [&] { return pfor_uneven_surge(pool, uneven_n); }, [&] { return pfor_uneven_tbb(uneven_n); });
     }
     const std::string sc = "parallel_for " + std::to_string(cheap_n) + " cheap iterations";
     rep.add({sc, "surge parallel_for", surge_bench::median(s), "ms", better::lower});
