@@ -65,6 +65,10 @@ struct node_view {
 /// key with 32-bit index hash `h` is about to be looked up by a call that
 /// inserts it when absent (put, get_or_insert_with); a hint, called before
 /// the index probe, so that a policy can start loading its own per-key data.
+/// Optionally `likely_victim()`: after an insertion, the node the next
+/// eviction will most likely remove (or index_npos); a hint, whose index
+/// slot the engine then prefetches, so that the next eviction's index erase
+/// does not start with a miss.
 template <class Key, class Value, class Hash, class KeyEqual, class Clock, class Policy>
 class basic_cache {
   template <class K>
@@ -401,6 +405,9 @@ class basic_cache {
     }
     index_.insert(h, n);
     policy_.on_insert(n, links());
+    if constexpr (requires { policy_.likely_victim(); }) {
+      if (const std::uint32_t next = policy_.likely_victim(); next != index_npos) index_.prefetch(nodes_[next].hash);
+    }
     if (has_ttl()) expiry_[n] = expiry_from_now();
     ++size_;
     ++stats_.insertions;

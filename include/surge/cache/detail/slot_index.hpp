@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <memory>
 
-#include <surge/detail/hash.hpp>
 #include <surge/cache/detail/index_list.hpp>
+#include <surge/detail/hash.hpp>
 
 namespace surge::detail {
 
@@ -50,6 +50,14 @@ class slot_index {
       if (s.node == index_npos) return index_npos;
       if (s.hash == h && match(s.node)) return s.node;
     }
+  }
+
+  /// Starts loading the slot where a probe for hash `h` begins (a hint: no
+  /// effect on the contents), for a coming erase or find of it. O(1).
+  void prefetch([[maybe_unused]] std::uint32_t h) const noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(&slots_[h & mask_], 1, 3);
+#endif
   }
 
   /// Adds node `node` with hash `h`.
