@@ -47,7 +47,9 @@ namespace detail {
 /// on a Zipf workload. Admission reads the victim's estimate only when the
 /// candidate's could beat it. The sketch lines an insertion needs are
 /// prefetched (hints only): the new key's as soon as put hashes it, the next
-/// admission candidate's when it becomes the window's oldest.
+/// admission candidate's when it becomes the window's oldest; and the engine
+/// prefetches that candidate's index slot (likely_victim), which the next
+/// eviction usually erases.
 ///
 /// Hill climbing (after Caffeine's climber): every `sample` requests (hits
 /// plus insertions) the sample's hit ratio is compared with the previous
