@@ -211,6 +211,47 @@ TEST_CASE("parallel_for: the automatic grain hands no work to idle workers befor
   REQUIRE(wrong == 0);
 }
 
+TEST_CASE("parallel_for: a caller that has run out of work gets part of a busy worker's range (automatic grain)",
+          "[parallel_for]") {
+  watchdog dog("parallel_for idle caller");
+  struct tag {};
+  using mclock = surge_test::manual_clock<tag>;
+  mclock::reset();
+  surge::thread_pool pool(1);
+  while (!surge::detail::pool_access::sleeping(pool)) std::this_thread::yield();
+  const auto caller = std::this_thread::get_id();
+  constexpr int n = 256;
+  std::vector<std::atomic<int>> hits(n);
+  std::atomic<int> worker_first{-1};  // the first index the worker ran
+  std::atomic<bool> caller_took_over{false};
+  // The caller opens the gate at index 0 and hands the upper half to the
+  // sleeping worker at its next look, then waits at index 1 until the worker
+  // runs it; its own lower indices then end at once. The worker's indices
+  // each wait (a bounded number of yields) for the caller to run one of the
+  // worker's indices: the only worker is busy, so only the idle caller's
+  // demand can make the worker hand half of its range back. Without that,
+  // the caller never runs an index above the worker's first.
+  auto body = [&](int i) {
+    hits[static_cast<std::size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+    if (std::this_thread::get_id() == caller) {
+      if (i == 0) mclock::advance(surge::detail::parallel_for_handoff_delay);
+      if (i == 1)
+        while (worker_first.load() < 0) std::this_thread::yield();
+      const int first = worker_first.load();
+      if (first >= 0 && i > first) caller_took_over.store(true);
+      return;
+    }
+    int expected = -1;
+    worker_first.compare_exchange_strong(expected, i);
+    for (int k = 0; k < 2000 && !caller_took_over.load(); ++k) std::this_thread::yield();
+  };
+  surge::detail::parallel_for_adaptive<mclock>(pool, 0, n, body);
+  CHECK(caller_took_over.load());
+  std::size_t wrong = 0;
+  for (auto& h : hits) wrong += h.load() != 1;
+  REQUIRE(wrong == 0);
+}
+
 TEST_CASE("parallel_for: automatic grain on pools of 1 to 4 workers, back to back and after idling", "[parallel_for]") {
   watchdog dog("parallel_for adaptive");
   for (std::size_t workers : {1u, 2u, 4u}) {

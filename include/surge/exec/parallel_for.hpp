@@ -85,6 +85,13 @@ struct parallel_for_job {
   std::atomic<std::size_t> queued{0};
   std::uint64_t max_chunk = 1;
   handoff_gate<Clock> gate;
+  // Threads in wait() with nothing to run (the caller; a worker waiting for a
+  // nested loop): demand, as an idle worker is. A caller outside the pool is
+  // invisible to the pool's counts, so without this a loop whose workers are
+  // all busy would never give it work back once its own piece is done. A
+  // piece posted while one waits sets `offered` (under the mutex) and wakes it.
+  std::atomic<std::uint32_t> idle_helpers{0};
+  bool offered = false;
 
   using U = std::make_unsigned_t<I>;
   static U distance(I lo, I hi) noexcept { return static_cast<U>(static_cast<U>(hi) - static_cast<U>(lo)); }
@@ -138,8 +145,9 @@ struct parallel_for_job {
   /// Adaptive mode (the automatic grain): splits on demand, like TBB's
   /// auto_partitioner and rayon's adaptive splitter. A piece runs its range
   /// front to back in chunks (1, 2, 4 ... up to max_chunk indices); between
-  /// chunks it looks whether the pool wants work -- a worker spins looking for
-  /// some, or sleeps -- and the loop has run long enough to be worth a
+  /// chunks it looks whether someone wants work -- a worker spins looking for
+  /// some, or sleeps, or a thread in wait() has run out (idle_helpers) -- and
+  /// the loop has run long enough to be worth a
   /// hand-off (handoff_gate), and whether none of this loop's pieces is already
   /// waiting in a queue. Only then does it post the upper half of what it has
   /// left. So a loop on a busy pool is cut into a handful of pieces, one per
@@ -168,7 +176,9 @@ struct parallel_for_job {
   }
 
   bool wants_work(std::uint64_t looks) noexcept {
-    return (pool_access::searching(*pool) || pool_access::sleeping(*pool)) && gate.ready(looks);
+    return (idle_helpers.load(std::memory_order_relaxed) != 0 || pool_access::searching(*pool) ||
+            pool_access::sleeping(*pool)) &&
+           gate.ready(looks);
   }
 
   bool post_adaptive(I lo, I hi) noexcept {
@@ -179,28 +189,55 @@ struct parallel_for_job {
         queued.fetch_sub(1, std::memory_order_relaxed);
         run_adaptive(lo, hi);
       });
-      return true;
     } catch (...) {  // only from outside the pool after shutdown, or bad_alloc
       queued.fetch_sub(1, std::memory_order_relaxed);
       pending.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
+    if (idle_helpers.load(std::memory_order_relaxed) != 0) {
+      {
+        std::lock_guard lock(mutex);
+        offered = true;
+      }
+      cv.notify_all();
+    }
+    return true;
   }
 
-  /// Waits for every piece, running pool tasks meanwhile. On a worker it
-  /// never blocks (the pieces it waits for may sit in its own deque or need
-  /// it); elsewhere it blocks once nothing is left to help with.
+  /// Waits for every piece, running pool tasks meanwhile; with nothing to
+  /// run it counts as demand (idle_helpers), so the pieces still running
+  /// hand it half of what they have left. On a worker it never blocks (the
+  /// pieces it waits for may sit in its own deque or need it); elsewhere,
+  /// after spinning a while, it blocks until the loop is done or a piece is
+  /// offered to it.
   void wait(bool on_worker) {
     backoff<64, 16> b;
+    bool idle = false;
+    const auto set_idle = [&](bool now_idle) {
+      if (now_idle == idle) return;
+      if (now_idle)
+        idle_helpers.fetch_add(1, std::memory_order_relaxed);
+      else
+        idle_helpers.fetch_sub(1, std::memory_order_relaxed);
+      idle = now_idle;
+    };
     while (pending.load(std::memory_order_acquire) != 0) {
       if (pool->run_pending_task()) {
+        set_idle(false);
         b.reset();
-      } else if (b.spinning() || on_worker) {
-        b.pause();
-      } else {
-        break;
+        continue;
       }
+      set_idle(true);
+      if (b.spinning() || on_worker) {
+        b.pause();
+        continue;
+      }
+      std::unique_lock lock(mutex);
+      cv.wait(lock, [this] { return done || offered; });
+      offered = false;
+      b.reset();
     }
+    set_idle(false);
     std::unique_lock lock(mutex);
     cv.wait(lock, [this] { return done; });
   }
@@ -253,7 +290,8 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, std:
 /// As above, with the range split on demand instead of down to a fixed grain:
 /// the caller starts on the whole range, and whoever runs a piece hands the
 /// upper half of its remainder to the pool whenever a worker is idle (spinning
-/// for work or asleep), no piece of this loop is already queued and the loop
+/// for work or asleep) or a thread waiting for this loop has nothing left to
+/// run (the caller), no piece of this loop is already queued and the loop
 /// has run for 5 µs (a shorter loop runs on the caller alone: a hand-off would
 /// cost more than it saves). A loop on a busy pool is cut into a few pieces;
 /// idle workers get work within a few body calls of asking; single indices
