@@ -82,6 +82,9 @@ class lfu_policy {
   }
 
   [[nodiscard]] std::uint32_t victim() const noexcept { return buckets_[order_.first].entries.first; }
+  /// The next eviction's victim, for the engine to prefetch its index slot
+  /// after an insertion (a hint; called only with at least one entry).
+  [[nodiscard]] std::uint32_t likely_victim() const noexcept { return victim(); }
 
   void clear() noexcept {
     order_ = index_list{};

@@ -36,6 +36,10 @@ class lru_policy {
     order_.unlink(i, links);
   }
   [[nodiscard]] std::uint32_t victim() const noexcept { return order_.first; }
+  /// The next eviction's victim, for the engine to prefetch its index slot
+  /// after an insertion (a hint: the next eviction erases it, unless a hit
+  /// moves it first).
+  [[nodiscard]] std::uint32_t likely_victim() const noexcept { return victim(); }
   void clear() noexcept { order_ = index_list{}; }
   [[nodiscard]] static constexpr std::size_t memory_bytes() noexcept { return 0; }
 
