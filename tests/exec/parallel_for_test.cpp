@@ -20,6 +20,18 @@ using pool_test::scaled;
 using pool_test::watchdog;
 
 namespace {
+/// How many indices did not run exactly once; with `reset`, zeroes the counts.
+std::size_t not_once(std::vector<std::atomic<int>>& hits, bool reset = false) {
+  std::size_t wrong = 0;
+  for (auto& h : hits) wrong += (reset ? h.exchange(0) : h.load()) != 1;
+  return wrong;
+}
+
+/// Waits until one of the pool's workers sleeps: every look for demand then sees one.
+void wait_until_a_worker_sleeps(const surge::thread_pool& pool) {
+  while (!surge::detail::pool_access::sleeping(pool)) std::this_thread::yield();
+}
+
 template <class I>
 void check_each_index_once(surge::thread_pool& pool, I first, I last, I grain) {
   const auto n = static_cast<std::size_t>(static_cast<long long>(last) - static_cast<long long>(first));
@@ -31,9 +43,7 @@ void check_each_index_once(surge::thread_pool& pool, I first, I last, I grain) {
     surge::parallel_for(pool, first, last, body);
   else
     surge::parallel_for(pool, first, last, grain, body);
-  std::size_t wrong = 0;
-  for (auto& h : hits) wrong += h.load() != 1;
-  REQUIRE(wrong == 0);
+  REQUIRE(not_once(hits) == 0);
 }
 }  // namespace
 
@@ -171,7 +181,7 @@ TEST_CASE("parallel_for: the automatic grain hands no work to idle workers befor
   mclock::reset();
   surge::thread_pool pool(2);
   // a worker asleep: every look for demand sees one, so only the gate decides
-  while (!surge::detail::pool_access::sleeping(pool)) std::this_thread::yield();
+  wait_until_a_worker_sleeps(pool);
   const auto caller = std::this_thread::get_id();
   constexpr int n = 1 << 20;
   std::vector<std::atomic<int>> hits(n);
@@ -186,15 +196,13 @@ TEST_CASE("parallel_for: the automatic grain hands no work to idle workers befor
   };
   surge::detail::parallel_for_adaptive<mclock>(pool, 0, n, frozen);
   CHECK(elsewhere.load() == 0);
-  std::size_t wrong = 0;
-  for (auto& h : hits) wrong += h.exchange(0) != 1;
-  REQUIRE(wrong == 0);
+  REQUIRE(not_once(hits, true) == 0);
 
   // The delay passes during the first index: the next look (the second, a
   // power of two) reads the clock and hands the upper half to the sleeper.
   // The caller then waits inside its own indices until a worker has run one
   // (the watchdog bounds the wait).
-  while (!surge::detail::pool_access::sleeping(pool)) std::this_thread::yield();
+  wait_until_a_worker_sleeps(pool);
   auto moving = [&](int i) {
     hits[static_cast<std::size_t>(i)].fetch_add(1, std::memory_order_relaxed);
     if (std::this_thread::get_id() != caller) {
@@ -207,8 +215,7 @@ TEST_CASE("parallel_for: the automatic grain hands no work to idle workers befor
   };
   surge::detail::parallel_for_adaptive<mclock>(pool, 0, n, moving);
   CHECK(elsewhere.load() > 0);
-  for (auto& h : hits) wrong += h.load() != 1;
-  REQUIRE(wrong == 0);
+  REQUIRE(not_once(hits) == 0);
 }
 
 TEST_CASE("parallel_for: a caller that has run out of work gets part of a busy worker's range (automatic grain)",
@@ -218,7 +225,7 @@ TEST_CASE("parallel_for: a caller that has run out of work gets part of a busy w
   using mclock = surge_test::manual_clock<tag>;
   mclock::reset();
   surge::thread_pool pool(1);
-  while (!surge::detail::pool_access::sleeping(pool)) std::this_thread::yield();
+  wait_until_a_worker_sleeps(pool);
   const auto caller = std::this_thread::get_id();
   constexpr int n = 256;
   std::vector<std::atomic<int>> hits(n);
@@ -247,9 +254,7 @@ TEST_CASE("parallel_for: a caller that has run out of work gets part of a busy w
   };
   surge::detail::parallel_for_adaptive<mclock>(pool, 0, n, body);
   CHECK(caller_took_over.load());
-  std::size_t wrong = 0;
-  for (auto& h : hits) wrong += h.load() != 1;
-  REQUIRE(wrong == 0);
+  REQUIRE(not_once(hits) == 0);
 }
 
 TEST_CASE("parallel_for: automatic grain on pools of 1 to 4 workers, back to back and after idling", "[parallel_for]") {
@@ -260,9 +265,7 @@ TEST_CASE("parallel_for: automatic grain on pools of 1 to 4 workers, back to bac
       const int n = (round % 7) * 997 + round % 3;
       std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
       surge::parallel_for(pool, 0, n, [&](int i) { hits[static_cast<std::size_t>(i)].fetch_add(1); });
-      std::size_t wrong = 0;
-      for (auto& h : hits) wrong += h.load() != 1;
-      REQUIRE(wrong == 0);
+      REQUIRE(not_once(hits) == 0);
       if (round % 10 == 0) pool.wait_idle();
     }
   }
