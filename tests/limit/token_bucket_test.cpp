@@ -783,7 +783,7 @@ TEST_CASE("token_bucket::reservation keeps its internals private", "[limit][toke
   CHECK(b.tokens(t(0)) == Approx(10));
 }
 
-// ---- the remaining limit of the 8-bit generation in the word ----------------
+// ---- a call stalled across reconfigurations: grace periods -----------------
 
 namespace {
 using stall_clock = surge_test::manual_clock<struct stalled_cas_tag>;
@@ -792,52 +792,105 @@ using stall_bucket = surge::token_bucket<stall_clock>;
 
 namespace surge::detail {
 
-/// The bucket's test hook for stall_bucket: `stall` runs once, inside the next
-/// try_acquire that decided to admit, right before its CAS.
+/// The bucket's test hooks for stall_bucket: `stall` runs once, inside the
+/// next try_acquire that decided to admit, right before its CAS; `quiescing`
+/// runs while a reconfiguration waits for a call on another thread.
 template <>
 struct token_bucket_hooks<stall_bucket> {
   static inline std::function<void()> stall;
+  static inline std::function<void()> quiescing;
   static void before_cas(stall_bucket&) noexcept {
     if (auto f = std::exchange(stall, nullptr)) f();
   }
-  static std::uint64_t word(const stall_bucket& b) { return b.word_.load(); }
+  static void while_quiescing(stall_bucket&) noexcept {
+    if (quiescing) quiescing();
+  }
 };
 
 }  // namespace surge::detail
 
-TEST_CASE("token_bucket: a call stalled across 256 reconfigurations can still commit (documented limit)",
-          "[limit][token_bucket]") {
-  // A characterization of the limit docs/limit.md states: the word holds 8
-  // bits of the generation, so a try_acquire that read the word and the
-  // configuration, then stalled while exactly 256 reconfigurations brought
-  // the word back to the same bits, commits what it computed under the old
-  // configuration. Here the bucket is in debt and every set_rate is made at
-  // the epoch with rates of the same unit size, so the TAT is re-expressed
-  // bit for bit. A complete fix would turn the last two checks around
-  // (admitted false, 0.5 tokens left); none exists without a cost on every
-  // try_acquire (a full-width tag needs a 16-byte CAS or readers that
-  // register, measured at +30% and 2-3x).
+TEST_CASE("token_bucket: a call stalled across 256 reconfigurations decides under the current configuration",
+          "[limit][token_bucket][concurrency]") {
+  // The word holds 8 bits of the generation. Here a try_acquire on thread A
+  // reads the word and the configuration, decides to admit and stalls before
+  // its CAS, while the main thread makes 256 reconfigurations that bring the
+  // word back bit for bit (the bucket is in debt, every set_rate is made at
+  // the epoch with rates of the same unit size): to 1000/s at the 128th and
+  // the 256th, to 1800/s otherwise. At 1800/s, 1.5 ms after t0 there are 2.7
+  // tokens' worth of time for a debt of 2, so A's token passes; at 1000/s it
+  // would not. Without grace periods A's CAS would succeed after the 256th
+  // and commit what it computed at 1800/s. With them, the 128th waits for A
+  // (the hook lets A go then), A's CAS fails, and A decides again at 1000/s:
+  // the outcome of the calls in that order on one thread (the model below).
   using hooks = surge::detail::token_bucket_hooks<stall_bucket>;
   using stp = stall_clock::time_point;
   const stp t0{};
-  stall_bucket b(1800.0, 1, t0);
-  REQUIRE(b.reserve(1, stall_clock::duration::max(), t0).ok());
-  REQUIRE(b.reserve(1, stall_clock::duration::max(), t0).ok());  // one token in debt
-  const std::uint64_t before = hooks::word(b);
-  std::uint64_t after = 0;
-  hooks::stall = [&] {  // inside a noexcept call: no REQUIRE
-    for (int i = 0; i < 255; ++i) b.set_rate(1800.0, t0);
-    b.set_rate(1000.0, t0);  // the 256th: a different rate, the same word
-    after = hooks::word(b);
-  };
-  // at 1800/s, 1.5 ms after t0 there are 2.7 tokens' worth of time for a
-  // debt of 2: one token passes; at 1000/s (the rate by then) it would not
   const stp at = t0 + std::chrono::microseconds(1500);
-  const bool admitted = b.try_acquire(1, at);
-  CHECK(hooks::stall == nullptr);  // the stall happened
-  CHECK(after == before);          // the word came back bit for bit
+  const auto in_debt = [&](stall_bucket& b) {
+    REQUIRE(b.reserve(1, stall_clock::duration::max(), t0).ok());
+    REQUIRE(b.reserve(1, stall_clock::duration::max(), t0).ok());  // one token in debt
+  };
+  stall_bucket b(1800.0, 1, t0);
+  in_debt(b);
+
+  std::atomic<int> phase{0};  // 1: A stalled before its CAS; 2: A may go on
+  std::atomic<int> waits{0};
+  int reconfigured_when_a_went = -1;
+  int reconfigured = 0;
+  hooks::stall = [&] {
+    phase.store(1);
+    phase.notify_all();
+    phase.wait(1);
+  };
+  hooks::quiescing = [&] {
+    if (waits.fetch_add(1) == 0) {
+      reconfigured_when_a_went = reconfigured;
+      phase.store(2);
+      phase.notify_all();
+    }
+  };
+  bool admitted = false;
+  std::thread a([&] { admitted = b.try_acquire(1, at); });
+  const auto rate_of = [](int i) { return i % 128 == 127 ? 1000.0 : 1800.0; };
+  phase.wait(0);
+  for (; reconfigured < 256; ++reconfigured) b.set_rate(rate_of(reconfigured), t0);
+  if (phase.exchange(2) != 2) phase.notify_all();  // without grace periods A is still stalled
+  a.join();
+  hooks::quiescing = nullptr;
+  CHECK(waits.load() >= 1);  // a reconfiguration waited for A
+  CHECK(reconfigured_when_a_went == 127);  // set_rate number 128 (counting from 1) was under way
+
+  stall_bucket m(1800.0, 1, t0);  // the model: the same calls in that order on one thread
+  in_debt(m);
+  for (int i = 0; i < 128; ++i) m.set_rate(rate_of(i), t0);
+  CHECK_FALSE(m.try_acquire(1, at));
+  for (int i = 128; i < 256; ++i) m.set_rate(rate_of(i), t0);
+  CHECK_FALSE(admitted);
+  CHECK(b.tokens(at) == m.tokens(at));
+  CHECK(b.tokens(at) == Approx(0.5).margin(1e-6));
   CHECK(b.rate() == 1000.0);
-  // what the limit allows today:
-  CHECK(admitted);
-  CHECK(b.tokens(at) == Approx(1.0 - (3.7 - 1.5)).margin(1e-6));
+}
+
+TEST_CASE("token_bucket: re-bases on several threads during reconfigurations finish",
+          "[limit][token_bucket][concurrency]") {
+  // Every call below leaves the re-base horizon (readings 2^50 ns apart at
+  // 10^12 tokens per second), so each re-bases: a reconfiguration from inside
+  // a call, which must not wait for the other thread's call while that one
+  // waits for it; meanwhile set_rate passes grace periods. The test passes
+  // when it ends (bounded by its iteration counts) with every call answered.
+  using cl = surge_test::manual_clock<struct rebase_race_tag>;
+  surge::token_bucket<cl> b(1e12, 5000, cl::time_point{});
+  std::atomic<long> answered{0};
+  const auto caller = [&](int parity) {
+    for (int i = 0; i < 2000; ++i) {
+      const auto at = cl::time_point{} + std::chrono::nanoseconds(((i + parity) % 2) * (std::int64_t{1} << 50));
+      (void)b.try_acquire(1, at);
+      answered.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  std::thread one(caller, 0), two(caller, 1);
+  for (int i = 0; i < 1000; ++i) b.set_rate(i % 2 ? 1e12 : 5e11, cl::time_point{});
+  one.join();
+  two.join();
+  CHECK(answered.load() == 4000);
 }

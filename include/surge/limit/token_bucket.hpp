@@ -8,6 +8,7 @@
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
 #include <surge/limit/detail/rate_units.hpp>
+#include <surge/limit/detail/read_sections.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -32,6 +33,9 @@ template <class Bucket>
 struct token_bucket_hooks {
   /// Called by try_acquire when it has decided to admit, right before its CAS.
   static void before_cas(Bucket&) noexcept {}
+  /// Called by a reconfiguration while it waits for a call in progress on
+  /// another thread (see the private `slot`).
+  static void while_quiescing(Bucket&) noexcept {}
 };
 }  // namespace detail
 
@@ -66,15 +70,14 @@ enum class reserve_status : std::uint8_t {
 /// 8 bits of the configuration's generation; the configuration itself sits in
 /// two slots stamped with the full 64-bit generation and read seqlock-style,
 /// so no call computes with a mixture of two configurations, and the
-/// observers re-check the word (see the private `slot`). One limit, as with
-/// any tag of bounded width: try_acquire, reserve and cancel decide by a CAS
-/// on the word (a refusal by reloading it), so a call suspended between
-/// reading the word and that CAS while a multiple of 256 set_rate/set_burst
-/// calls complete decides under the old configuration if the word has come
-/// back to exactly the bits it read (the same TAT to the unit, possible for a
-/// bucket in debt). Closing it needs a full-width tag in the CAS, which no
-/// 64-bit word has room for; see the private `slot` for why and what it would
-/// cost. tokens(t) = burst - max(0, TAT - t). A request
+/// observers re-check the word (see the private `slot`). try_acquire, reserve
+/// and cancel decide by a CAS on the word (a refusal by reloading it), and
+/// the 8-bit tag repeats every 256 generations: so every 128th
+/// reconfiguration waits for the calls in progress on other threads to
+/// finish (a grace period), and no call can find a later generation's word
+/// equal to the one it read. The wait is normally short; it lasts as long as
+/// a thread stopped inside a call stays stopped (see docs/limit.md).
+/// tokens(t) = burst - max(0, TAT - t). A request
 /// for n tokens moves TAT by exactly n << F units, so admissions never drift:
 /// over any horizon the limiter admits exactly what the ideal (real-number)
 /// bucket admits for clock readings rounded down to one unit (at most 1 ns for
@@ -120,6 +123,8 @@ class token_bucket {
   static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
   static constexpr std::int64_t tat_limit = std::int64_t{1} << 54;
   static constexpr std::int64_t full_tat = -(std::int64_t{1} << 54);
+  // Generations between grace periods: under half the 256 the word's tag tells apart.
+  static constexpr std::uint64_t quiesce_every = 128;
 
  public:
   using clock_type = Clock;                       ///< The clock the bucket reads.
@@ -213,6 +218,7 @@ class token_bucket {
     if (unlimited_) return true;
     const std::int64_t now_ns = judged_ns(ns_of(now));
     std::uint32_t spins = first_pause;
+    detail::read_section section;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
       config c;
@@ -221,7 +227,7 @@ class token_bucket {
         continue;
       }
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
-      if (rebased(now_u, now_ns, w)) continue;
+      if (rebased(now_u, now_ns, w, section)) continue;
       const std::int64_t tat = tat_of(w);
       // n <= burst keeps n << f below 2^51 (rate_units::make's choice of f)
       bool ok = n <= c.burst;
@@ -276,6 +282,7 @@ class token_bucket {
     const std::int64_t read_ns = ns_of(now);
     const std::int64_t now_ns = judged_ns(read_ns);
     std::uint32_t spins = first_pause;
+    detail::read_section section;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
       config c;
@@ -284,7 +291,7 @@ class token_bucket {
         continue;
       }
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
-      if (rebased(now_u, now_ns, w)) continue;
+      if (rebased(now_u, now_ns, w, section)) continue;
       const std::int64_t next = std::max(tat_of(w), now_u) + c.units.tokens(n);
       // the tokens are the caller's when tokens(t) >= 0, i.e. t >= next - burst
       const std::int64_t act_u = next - c.units.tokens(c.burst);
@@ -339,6 +346,7 @@ class token_bucket {
     r.cancelled = true;
     if (unlimited_ || !r.ok() || r.tokens == 0 || r.time_to_act < now) return;
     const std::int64_t now_ns = judged_ns(ns_of(now));
+    detail::read_section section;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
       config c;
@@ -404,7 +412,10 @@ class token_bucket {
 
   /// Changes the rate from now on; the tokens present now are kept.
   /// Throws std::invalid_argument for a bad rate. Lock-free for the other
-  /// members; serialised with other set_* calls.
+  /// members; serialised with other set_* calls. Every 128th reconfiguration
+  /// of a bucket waits for the calls then in progress on other threads to
+  /// finish (a grace period; see the class comment); if a thread is stopped
+  /// inside a call (a debugger, SIGSTOP), that one waits until it resumes.
   void set_rate(double rate_per_second) { set_rate(rate_per_second, Clock::now()); }
   /// set_rate at the given clock reading.
   void set_rate(double rate_per_second, time_point now) {
@@ -520,28 +531,27 @@ class token_bucket {
   // reader that saw any rewritten field also sees the odd stamp stored before
   // it. (No standalone fence: ThreadSanitizer does not model them.)
   //
-  // What the slots cannot do: a CAS on the word is the only place a call
-  // commits, and it compares only the word, whose generation tag is 8 bits.
-  // No layout of one 64-bit word makes "no CAS succeeds for a computation
-  // made under an earlier configuration" impossible rather than improbable:
-  // a TAT needs about 55 bits (units of at most 1 ns, 2^53 before a re-base,
-  // reservations up to 2^54 ahead), and every generation can be driven to
-  // any TAT in that range (reserve, cancel, and the caller's readings), so
-  // the word values of more than 2^9 or so generations must overlap, and a
-  // call may stay suspended, holding such a value, for as long as it takes.
-  // (A full bucket's TAT right after a reconfiguration carries the
-  // generation's higher bits, see reconfigure, but the next acquisition
-  // leaves that.) A writer cannot wait for suspended calls it knows nothing
-  // about. The designs that close it all cost every call: a 16-byte CAS on
-  // (TAT, full generation) needs compiler builtins, -mcx16 on x86-64 and
-  // mixed-size atomics (about 4 ns more per admitted call in a
-  // micro-benchmark); calls that register with the writer need two more
-  // atomic RMWs on this line (measured: try_acquire 14.7 -> 30.4 ns
-  // uncontended, refusals 6.0 -> 19.8 ns, 2-thread refusals 5.0 -> 75 ns,
-  // slower than a mutex); a fresh state block per generation (the old one's
-  // word left dead) needs memory reclaimed behind suspended readers, i.e.
-  // the same registration. tests/limit/token_bucket_test.cpp reproduces the
-  // limit through detail::token_bucket_hooks.
+  // What the slots cannot do alone: a CAS on the word is the only place a
+  // call commits, and it compares only the word, whose generation tag is 8
+  // bits. No layout of one 64-bit word makes "no CAS succeeds for a
+  // computation made under an earlier configuration" impossible: a TAT needs
+  // about 55 bits (units of at most 1 ns, 2^53 before a re-base, reservations
+  // up to 2^54 ahead), every generation can be driven to any TAT in that
+  // range, and a call may stay suspended, holding such a value, for as long
+  // as it takes. So the writer bounds how far behind a call in progress can
+  // be: every call that loads the word does so inside a read section
+  // (detail::read_section: two plain stores to its thread's own counter),
+  // and every quiesce_every (128) generations the writer, after publishing,
+  // waits for every section then open on another thread to close
+  // (detail::read_sections::quiesce: one process-wide barrier, then a scan).
+  // A section open after that holds a word of one of the last 128
+  // generations, so neither its CAS nor the hot read_slot's 8-bit stamp
+  // compare can meet a generation 256 later. The writer waits holding
+  // writer_; a call never waits for writer_ inside its section (rebased()
+  // closes it first), so the two cannot wait for each other. (The designs
+  // that put the check in the call instead cost every call: a 16-byte CAS
+  // on (TAT, full generation) about 4 ns more per admitted call; calls that
+  // register with the writer by atomic RMWs on this line, 2x to 15x.)
   struct slot {
     std::atomic<std::uint64_t> stamp{0};
     std::atomic<std::uint64_t> m{0};
@@ -597,6 +607,7 @@ class token_bucket {
   }
   /// The current configuration.
   config current() const noexcept {
+    detail::read_section section;
     config c;
     load_config(c);
     return c;
@@ -605,6 +616,7 @@ class token_bucket {
   /// answer is the one for a state the bucket was in during the call.
   template <class F>
   auto observe(F&& f) const noexcept {
+    detail::read_section section;
     for (;;) {
       config c;
       const std::uint64_t w = load_config(c);
@@ -679,10 +691,14 @@ class token_bucket {
   void rebase(std::int64_t now_ns) noexcept { reconfigure(now_ns, 0.0, 0, false, true); }
 
   /// Re-bases the epoch when `now_u` left the horizon; then reloads w and
-  /// returns true (the caller starts over).
-  bool rebased(std::int64_t now_u, std::int64_t now_ns, std::uint64_t& w) noexcept {
+  /// returns true (the caller starts over). The caller's read section is
+  /// closed meanwhile: a re-base is a reconfiguration, which may wait for the
+  /// sections of other threads, and they may be waiting for it.
+  bool rebased(std::int64_t now_u, std::int64_t now_ns, std::uint64_t& w, detail::read_section& section) noexcept {
     if (now_u < rebase_at && now_u > -rebase_at) return false;
+    section.leave();
     rebase(now_ns);
+    section.enter();
     w = word_.load(std::memory_order_acquire);
     return true;
   }
@@ -720,7 +736,13 @@ class token_bucket {
       const std::int64_t full = full_tat - static_cast<std::int64_t>((gen >> 8) & 0xfffffu);
       const std::int64_t tat = debt_new == 0 ? full : std::min(debt_new, tat_limit);
       publish_slot(gen, nu, now_ns, burst, rate);
-      if (word_.compare_exchange_weak(w, pack(tat, gen), std::memory_order_acq_rel, std::memory_order_acquire)) break;
+      if (word_.compare_exchange_weak(w, pack(tat, gen), std::memory_order_acq_rel, std::memory_order_acquire)) {
+        if (gen - quiesced_gen_ >= quiesce_every) {
+          detail::read_sections::quiesce([this] { detail::token_bucket_hooks<token_bucket>::while_quiescing(*this); });
+          quiesced_gen_ = gen;
+        }
+        break;
+      }
     }
     writer_.store(false, std::memory_order_release);
   }
@@ -743,6 +765,7 @@ class token_bucket {
   std::atomic<std::int64_t> latest_ns_{std::numeric_limits<std::int64_t>::min()};
   bool unlimited_ = false;
   std::atomic<bool> writer_{false};
+  std::uint64_t quiesced_gen_ = 0;  // the generation of the last grace period (under writer_)
   slot slots_[2];
 };
 
