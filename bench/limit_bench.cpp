@@ -200,8 +200,6 @@ double keyed_ops_per_s(K& k, unsigned threads, std::uint64_t ops_per_thread, std
   for (unsigned t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
       std::mt19937_64 rng(t + 1);
-      std::vector<std::uint64_t> seq(4096);
-      for (auto& s : seq) s = rng() % keys;
       ready.fetch_add(1);
       while (!go.load(std::memory_order_acquire)) surge::detail::cpu_relax();
       const steady::time_point now = steady::now();
