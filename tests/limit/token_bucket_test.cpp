@@ -857,7 +857,7 @@ TEST_CASE("token_bucket: a call stalled across 256 reconfigurations decides unde
   if (phase.exchange(2) != 2) phase.notify_all();  // without grace periods A is still stalled
   a.join();
   hooks::quiescing = nullptr;
-  CHECK(waits.load() >= 1);  // a reconfiguration waited for A
+  CHECK(waits.load() >= 1);                // a reconfiguration waited for A
   CHECK(reconfigured_when_a_went == 127);  // set_rate number 128 (counting from 1) was under way
 
   stall_bucket m(1800.0, 1, t0);  // the model: the same calls in that order on one thread

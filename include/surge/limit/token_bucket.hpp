@@ -576,10 +576,10 @@ class token_bucket {
   /// stamp load, after them: the acquire load of w already ordered the
   /// publication of w's generation before these loads, so a stamp still
   /// naming that generation means no writer touched the slot in between;
-  /// only across a wrap of the word's 8-bit generation can it pass a mixture,
-  /// and then the CAS on the exact word w fails (unless the word came back
-  /// bit for bit: the limit described at `slot`). The other callers also check the stamp before the
-  /// fields, so they never compute with a mixture at all.
+  /// only across a wrap of the word's 8-bit generation could it pass a
+  /// mixture, and the grace periods keep every call in progress from seeing
+  /// one (see `slot`). The other callers also check the stamp before the
+  /// fields.
   template <bool Hot>
   static bool read_slot(const slot& s, std::uint64_t w, config& c) noexcept {
     const std::uint64_t stamp = Hot ? 0 : s.stamp.load(std::memory_order_acquire);
