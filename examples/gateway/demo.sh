@@ -112,11 +112,15 @@ http() {
 }
 
 # free_port: a loopback port nothing listens on (for nginx, which cannot
-# report an ephemeral one).
+# report an ephemeral one), below the kernel's ephemeral range, so that no
+# outgoing connection (the proxies' upstream pools, wrk) can hold it as its
+# local port by the time nginx binds it.
 free_port() {
-  local p
+  local p lo=32768 hi
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  ((lo > 12000)) || lo=60000  # an unusual range: any port below 60000
   for ((;;)); do
-    p=$((20000 + RANDOM % 30000))
+    p=$((10000 + RANDOM % (lo - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return
@@ -205,37 +209,55 @@ http POST "$failing" "/control?error_rate=0" >/dev/null
 start gateway_plain "$bin/surge_gateway" --backends "$backends" --threads "$threads" --balancer p2c \
   --cache off --limit off --adaptive off --retries 1
 plain_port=$port
-nginx_port=$(free_port)
-mkdir -p "$tmp/nginx"
-{
-  echo "worker_processes $threads;"
-  [[ $(id -u) -eq 0 ]] && echo "user root;"  # workers run as the current user
-  echo "pid $tmp/nginx/nginx.pid;"
-  echo "error_log $tmp/nginx/error.log warn;"
-  echo "events { worker_connections 4096; }"
-  echo "http {"
-  echo "  access_log off;"
-  for t in client_body proxy fastcgi uwsgi scgi; do echo "  ${t}_temp_path $tmp/nginx/$t;"; done
-  echo "  keepalive_requests 1000000;"
-  echo "  upstream backends {"
-  for p in "${backend_ports[@]}"; do echo "    server 127.0.0.1:$p max_fails=1 fail_timeout=10s;"; done
-  echo "    keepalive 64;"
-  echo "    keepalive_requests 1000000;"
-  echo "  }"
-  echo "  server {"
-  echo "    listen 127.0.0.1:$nginx_port;"
-  echo "    location / {"
-  echo "      proxy_pass http://backends;"
-  echo "      proxy_http_version 1.1;"
-  echo "      proxy_set_header Connection \"\";"
-  echo "    }"
-  echo "  }"
-  echo "}"
-} >"$tmp/nginx/nginx.conf"
-"$nginx" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" -g 'daemon off;' \
-  >"$tmp/nginx.out" 2>&1 &
-pids+=($!)
-wait_port "$nginx_port" || { echo "demo.sh: nginx did not start:" >&2; cat "$tmp/nginx.out" "$tmp/nginx/error.log" >&2; exit 1; }
+# start_nginx: writes nginx.conf for $nginx_port and starts nginx; false if it
+# exits or does not accept connections within 10 s.
+start_nginx() {
+  mkdir -p "$tmp/nginx"
+  {
+    echo "worker_processes $threads;"
+    [[ $(id -u) -eq 0 ]] && echo "user root;"  # workers run as the current user
+    echo "pid $tmp/nginx/nginx.pid;"
+    echo "error_log $tmp/nginx/error.log warn;"
+    echo "events { worker_connections 4096; }"
+    echo "http {"
+    echo "  access_log off;"
+    for t in client_body proxy fastcgi uwsgi scgi; do echo "  ${t}_temp_path $tmp/nginx/$t;"; done
+    echo "  keepalive_requests 1000000;"
+    echo "  upstream backends {"
+    for p in "${backend_ports[@]}"; do echo "    server 127.0.0.1:$p max_fails=1 fail_timeout=10s;"; done
+    echo "    keepalive 64;"
+    echo "    keepalive_requests 1000000;"
+    echo "  }"
+    echo "  server {"
+    echo "    listen 127.0.0.1:$nginx_port;"
+    echo "    location / {"
+    echo "      proxy_pass http://backends;"
+    echo "      proxy_http_version 1.1;"
+    echo "      proxy_set_header Connection \"\";"
+    echo "    }"
+    echo "  }"
+    echo "}"
+  } >"$tmp/nginx/nginx.conf"
+  "$nginx" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" -g 'daemon off;' \
+    >"$tmp/nginx.out" 2>&1 &
+  local pid=$! i
+  pids+=("$pid")
+  for ((i = 0; i < 200; i++)); do  # 10 s at most; nginx exits when it cannot bind
+    (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+# Up to three ports: another program may bind the free port first.
+for attempt in 1 2 3; do
+  nginx_port=$(free_port)
+  start_nginx && break
+  grep -q "Address already in use" "$tmp/nginx/error.log" "$tmp/nginx.out" 2>/dev/null && ((attempt < 3)) && continue
+  echo "demo.sh: nginx did not start:" >&2
+  cat "$tmp/nginx.out" "$tmp/nginx/error.log" >&2
+  exit 1
+done
 
 proxies=(surge_gateway nginx)
 declare -A url=([surge_gateway]="http://127.0.0.1:$plain_port/" [nginx]="http://127.0.0.1:$nginx_port/")
