@@ -565,22 +565,14 @@ class mpmc_queue {
     return reached(slot_at(u).seq.load(std::memory_order_acquire), empty_word(lap(u) + 1));
   }
 
-  /// Prefetches the slot's cache line for writing, a hint with no effect on
-  /// correctness: `__builtin_prefetch(p, 1)`, which is x86 `prefetchw` (the
-  /// line in exclusive state) when the target has it (`-mprfchw`, or a
-  /// `-march=` of an AMD64 CPU or an Intel one since Broadwell) and a plain
-  /// `prefetcht0` (a shared copy) in a default x86-64 build. The `try_*`
-  /// calls read a slot's word and then, a few instructions later, write the
-  /// slot: the hint starts the line's transfer at once, so it overlaps the
-  /// read and the ticket's compare-and-swap. Measured in the non-blocking
-  /// 1P1C, 2P2C and 4P4C scenarios with the default build's `prefetcht0`
-  /// (docs/queue.md, "What we tried"); the blocking calls gained
+  /// Prefetches the slot's cache line for writing (detail::prefetch_for_write).
+  /// The `try_*` calls read a slot's word and then, a few instructions later,
+  /// write the slot: the hint starts the line's transfer at once, so it
+  /// overlaps the read and the ticket's compare-and-swap. Measured in the
+  /// non-blocking 1P1C, 2P2C and 4P4C scenarios with the default build's
+  /// `prefetcht0` (docs/queue.md, "What we tried"); the blocking calls gained
   /// nothing from it and do not use it.
-  static void prefetch_for_write([[maybe_unused]] const slot& s) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(&s, 1, 3);
-#endif
-  }
+  static void prefetch_for_write(const slot& s) noexcept { detail::prefetch_for_write(&s); }
 
   /// Hands a slot on: swaps in the next word (release) and wakes sleepers
   /// only if one announced itself.

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <memory>
 
+#include <surge/detail/cache_line.hpp>
+
 namespace surge::detail {
 
 /// Estimates how often each key (given by a 32-bit hash) was seen in the
@@ -59,11 +61,7 @@ class frequency_sketch {
   /// Starts loading the cache line of the key with hash `h` for a coming
   /// increment() or frequency() (a hint: no effect on any count), so that
   /// its miss overlaps the caller's other work instead of stalling it. O(1).
-  void prefetch([[maybe_unused]] std::uint32_t h) const noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(block_of(h), 1, 3);
-#endif
-  }
+  void prefetch(std::uint32_t h) const noexcept { prefetch_for_write(block_of(h)); }
 
   /// Changes at every halving and on clear() (1..65535, wrapping to 1, never
   /// 0): a counter's value can only have dropped since an epoch that differs

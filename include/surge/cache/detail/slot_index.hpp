@@ -12,6 +12,7 @@
 #include <memory>
 
 #include <surge/cache/detail/index_list.hpp>
+#include <surge/detail/cache_line.hpp>
 #include <surge/detail/hash.hpp>
 
 namespace surge::detail {
@@ -54,11 +55,7 @@ class slot_index {
 
   /// Starts loading the slot where a probe for hash `h` begins (a hint: no
   /// effect on the contents), for a coming erase or find of it. O(1).
-  void prefetch([[maybe_unused]] std::uint32_t h) const noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(&slots_[h & mask_], 1, 3);
-#endif
-  }
+  void prefetch(std::uint32_t h) const noexcept { prefetch_for_write(&slots_[h & mask_]); }
 
   /// Adds node `node` with hash `h`.
   void insert(std::uint32_t h, std::uint32_t node) noexcept {
