@@ -18,6 +18,7 @@
 #include "phase_driver.hpp"
 #include "seconds_clock.hpp"
 #include "surge_test.hpp"
+#include "watchdog.hpp"
 
 using namespace std::chrono_literals;
 using clock_t_ = surge_test::manual_clock<struct token_bucket_tag>;
@@ -822,6 +823,7 @@ TEST_CASE("token_bucket: a call stalled across 256 reconfigurations decides unde
   // and commit what it computed at 1800/s. With them, the 128th waits for A
   // (the hook lets A go then), A's CAS fails, and A decides again at 1000/s:
   // the outcome of the calls in that order on one thread (the model below).
+  surge_test::watchdog dog("token_bucket stalled call");
   using hooks = surge::detail::token_bucket_hooks<stall_bucket>;
   using stp = stall_clock::time_point;
   const stp t0{};
@@ -877,7 +879,8 @@ TEST_CASE("token_bucket: re-bases on several threads during reconfigurations fin
   // 10^12 tokens per second), so each re-bases: a reconfiguration from inside
   // a call, which must not wait for the other thread's call while that one
   // waits for it; meanwhile set_rate passes grace periods. The test passes
-  // when it ends (bounded by its iteration counts) with every call answered.
+  // when it ends (a deadlock trips the watchdog) with every call answered.
+  surge_test::watchdog dog("token_bucket re-bases during reconfigurations");
   using cl = surge_test::manual_clock<struct rebase_race_tag>;
   surge::token_bucket<cl> b(1e12, 5000, cl::time_point{});
   std::atomic<long> answered{0};
@@ -893,4 +896,5 @@ TEST_CASE("token_bucket: re-bases on several threads during reconfigurations fin
   one.join();
   two.join();
   CHECK(answered.load() == 4000);
+  CHECK(b.rate() == 1e12);  // the last set_rate
 }

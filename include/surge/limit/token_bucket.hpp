@@ -110,8 +110,12 @@ enum class reserve_status : std::uint8_t {
 /// Complexity: every operation O(1); try_acquire/reserve/cancel retry their CAS
 /// under contention (lock-free: some thread always makes progress).
 /// Thread safety: Lock-free; every member may be called from any number of
-/// threads. set_rate/set_burst serialise among themselves on a spin flag
-/// (callers of the other members never wait on it).
+/// threads. set_rate/set_burst (and the re-base a call makes at the horizon)
+/// serialise among themselves on a spin flag (callers of the other members
+/// never wait on it); every 128th of them also waits for the calls then in
+/// progress on other threads to finish. A thread's first call registers it
+/// (a 64-byte record, allocated once and reused after the thread exits; a
+/// noexcept call that cannot allocate it terminates).
 /// Bad input: rate <= 0, NaN, infinite or > 1e12, or burst 0 or > 2^40 throw
 /// std::invalid_argument from the constructor and set_rate/set_burst (use
 /// `unlimited()` for no limit). n > burst never passes: try_acquire returns
@@ -425,6 +429,7 @@ class token_bucket {
 
   /// Changes the burst from now on; the tokens present now are kept (capped
   /// at the new burst). Throws std::invalid_argument for burst 0 or > 2^40.
+  /// Thread safety and the grace period as for set_rate.
   void set_burst(std::size_t burst) { set_burst(burst, Clock::now()); }
   /// set_burst at the given clock reading.
   void set_burst(std::size_t burst, time_point now) {
@@ -737,10 +742,9 @@ class token_bucket {
       const std::int64_t tat = debt_new == 0 ? full : std::min(debt_new, tat_limit);
       publish_slot(gen, nu, now_ns, burst, rate);
       if (word_.compare_exchange_weak(w, pack(tat, gen), std::memory_order_acq_rel, std::memory_order_acquire)) {
-        if (gen - quiesced_gen_ >= quiesce_every) {
+        // generations advance by one under writer_: every quiesce_every-th waits
+        if (gen % quiesce_every == 0)
           detail::read_sections::quiesce([this] { detail::token_bucket_hooks<token_bucket>::while_quiescing(*this); });
-          quiesced_gen_ = gen;
-        }
         break;
       }
     }
@@ -765,7 +769,6 @@ class token_bucket {
   std::atomic<std::int64_t> latest_ns_{std::numeric_limits<std::int64_t>::min()};
   bool unlimited_ = false;
   std::atomic<bool> writer_{false};
-  std::uint64_t quiesced_gen_ = 0;  // the generation of the last grace period (under writer_)
   slot slots_[2];
 };
 
