@@ -155,22 +155,80 @@ TEST_CASE("parallel_for: after shutdown the caller runs the range itself", "[par
   CHECK(n.load() == 1000);
 }
 
-TEST_CASE("parallel_for: the hand-off gate opens after its delay, on power-of-two looks, and stays open",
+TEST_CASE("parallel_for: the hand-off gate opens at the first reading past its delay, and stays open",
           "[parallel_for]") {
   struct tag {};
   using mclock = surge_test::manual_clock<tag>;
   mclock::reset();
-  surge::detail::handoff_gate<mclock> gate(mclock::now(), std::chrono::microseconds(5));
-  CHECK_FALSE(gate.ready(1));
-  mclock::advance(std::chrono::microseconds(4));
-  CHECK_FALSE(gate.ready(2));
-  mclock::advance(std::chrono::microseconds(1));
-  CHECK_FALSE(gate.ready(3));  // not a power of two: the mclock is not read
-  CHECK(gate.ready(4));
-  mclock::set(mclock::duration::zero());  // once open, open whatever the mclock says
-  CHECK(gate.ready(5));
-  surge::detail::handoff_gate<mclock> zero(mclock::now(), mclock::duration::zero());
-  CHECK(zero.ready(1));
+  const auto us = [](int n) { return mclock::time_point{std::chrono::microseconds(n)}; };
+  surge::detail::handoff_gate<mclock> gate(us(0), std::chrono::microseconds(5));
+  CHECK_FALSE(gate.is_open());
+  CHECK_FALSE(gate.observe(us(4)));
+  CHECK_FALSE(gate.is_open());
+  CHECK(gate.observe(us(5)));
+  CHECK(gate.is_open());
+  CHECK(gate.observe(us(0)));  // once open, open whatever a reading says
+  surge::detail::handoff_gate<mclock> zero(us(0), mclock::duration::zero());
+  CHECK(zero.observe(us(0)));
+}
+
+TEST_CASE("parallel_for: chunks double up to their cap, then follow the time a chunk takes", "[parallel_for]") {
+  struct tag {};
+  using mclock = surge_test::manual_clock<tag>;
+  using std::chrono::microseconds;
+  mclock::reset();
+  const microseconds interval(2);
+  // each chunk advances the clock by `cost` per index, as a body of that cost would
+  const auto run_chunks = [&](surge::detail::chunk_pacer<mclock>& pace, surge::detail::handoff_gate<mclock>& gate,
+                              std::chrono::nanoseconds cost, int chunks) {
+    std::vector<std::uint64_t> sizes;
+    for (int k = 0; k < chunks; ++k) {
+      sizes.push_back(pace.size());
+      mclock::advance(cost * static_cast<long>(pace.size()));
+      pace.next(gate);
+    }
+    return sizes;
+  };
+
+  SECTION("gate closed, clock frozen: 1, 2, 4 ... up to the cap") {
+    surge::detail::handoff_gate<mclock> gate(mclock::now(), microseconds(5));
+    surge::detail::chunk_pacer<mclock> pace(20, interval);
+    CHECK(run_chunks(pace, gate, std::chrono::nanoseconds(0), 7) == std::vector<std::uint64_t>{1, 2, 4, 8, 16, 20, 20});
+    CHECK_FALSE(gate.is_open());
+  }
+  SECTION("a reading past the delay opens the gate; while it is closed, chunks double whatever they cost") {
+    surge::detail::handoff_gate<mclock> gate(mclock::now(), microseconds(5));
+    surge::detail::chunk_pacer<mclock> pace(1u << 20, interval);
+    // 1 us per index: the 3rd chunk ends at 7 us, but the clock is read after
+    // the 1st, 2nd and 4th chunks only, so the 4th (ending at 15 us) opens it
+    CHECK(run_chunks(pace, gate, microseconds(1), 3) == std::vector<std::uint64_t>{1, 2, 4});
+    CHECK_FALSE(gate.is_open());
+    CHECK(run_chunks(pace, gate, microseconds(1), 1) == std::vector<std::uint64_t>{8});
+    CHECK(gate.is_open());
+    // from then on every chunk is timed: 16 doubles (untimed: the clock was
+    // not read right before it), then halving while a chunk takes over 4 us
+    CHECK(run_chunks(pace, gate, microseconds(1), 6) == std::vector<std::uint64_t>{16, 32, 16, 8, 4, 4});
+    CHECK(pace.size() == 4);  // 4 us per chunk: within [interval, 2 interval], kept
+    CHECK(run_chunks(pace, gate, microseconds(1), 2) == std::vector<std::uint64_t>{4, 4});
+  }
+  SECTION("once timed, the chunk settles where it takes between one and two intervals, and follows the cost") {
+    surge::detail::handoff_gate<mclock> gate(mclock::now(), microseconds(0));
+    surge::detail::chunk_pacer<mclock> pace(1u << 30, interval);
+    for (const auto cost : {std::chrono::nanoseconds(3), std::chrono::nanoseconds(700), std::chrono::nanoseconds(30)}) {
+      (void)run_chunks(pace, gate, cost, 40);
+      const auto took = cost * static_cast<long>(pace.size());
+      CHECK(took >= interval);
+      CHECK(took <= 2 * interval);
+    }
+    // a single index that takes longer than the interval: chunks of 1
+    (void)run_chunks(pace, gate, microseconds(50), 40);
+    CHECK(pace.size() == 1);
+  }
+  SECTION("a cap of 0 is taken as 1") {
+    surge::detail::handoff_gate<mclock> gate(mclock::now(), microseconds(0));
+    surge::detail::chunk_pacer<mclock> pace(0, interval);
+    CHECK(run_chunks(pace, gate, std::chrono::nanoseconds(0), 3) == std::vector<std::uint64_t>{1, 1, 1});
+  }
 }
 
 TEST_CASE("parallel_for: the automatic grain hands no work to idle workers before the delay, and does after it",
@@ -198,8 +256,8 @@ TEST_CASE("parallel_for: the automatic grain hands no work to idle workers befor
   CHECK(elsewhere.load() == 0);
   REQUIRE(not_once(hits, true) == 0);
 
-  // The delay passes during the first index: the next look (the second, a
-  // power of two) reads the clock and hands the upper half to the sleeper.
+  // The delay passes during the first index: the clock read after it opens
+  // the gate, and the next look hands the upper half to the sleeper.
   // The caller then waits inside its own indices until a worker has run one
   // (the watchdog bounds the wait).
   wait_until_a_worker_sleeps(pool);

@@ -33,22 +33,23 @@ namespace detail {
 /// the slower half, more than it saves on a loop of a few microseconds. Such
 /// a loop is done sooner by its caller alone.
 ///
-/// The clock is read only on the 1st, 2nd, 4th, 8th ... call of `ready` by a
-/// piece (`looks` counts them), so a long loop of cheap chunks reads it
-/// O(log chunks) times; chunks grow, so the gate opens at most about twice
-/// `delay` late. Once open it stays open. Thread-safe (relaxed atomics).
+/// Pieces show it their clock readings (`observe`); the first reading
+/// `delay` past the start opens it, and it stays open. Thread-safe (relaxed
+/// atomics).
 template <class Clock>
 class handoff_gate {
  public:
   handoff_gate(typename Clock::time_point start, typename Clock::duration delay) noexcept
       : start_(start), delay_(delay) {}
 
-  /// Whether work may be handed to another worker now; `looks` is the
-  /// caller's own count of calls, starting at 1.
-  [[nodiscard]] bool ready(std::uint64_t looks) noexcept {
-    if (open_.load(std::memory_order_relaxed)) return true;
-    if ((looks & (looks - 1)) != 0) return false;  // not a power of two
-    if (Clock::now() - start_ < delay_) return false;
+  /// Whether work may be handed to another worker now.
+  [[nodiscard]] bool is_open() const noexcept { return open_.load(std::memory_order_relaxed); }
+
+  /// Opens the gate if `now` is at least the delay past the start; returns
+  /// whether it is open.
+  bool observe(typename Clock::time_point now) noexcept {
+    if (is_open()) return true;
+    if (now - start_ < delay_) return false;
     open_.store(true, std::memory_order_relaxed);
     return true;
   }
@@ -61,6 +62,58 @@ class handoff_gate {
 
 /// How long a parallel_for runs before it hands work to other workers.
 inline constexpr std::chrono::microseconds parallel_for_handoff_delay{5};
+/// How long a piece of an automatic-grain loop aims to run between two looks
+/// for demand: an idle worker waits about that long for work, and a piece
+/// pays one clock reading and a few loads per interval (about 1 %).
+inline constexpr std::chrono::microseconds parallel_for_look_interval{2};
+
+/// The chunks one piece of an automatic-grain loop runs between looks for
+/// demand. They start at 1 index and double; until the loop's gate opens the
+/// clock is read after the 1st, 2nd, 4th, 8th ... chunk only (so a loop of a
+/// few microseconds reads it O(log n) times) and shown to the gate; from then
+/// on it is read after every chunk, and the chunk doubles while one runs
+/// shorter than `interval`, halves when one runs longer than twice that. So
+/// looks come about every `interval` whatever a body costs, and a body whose
+/// cost changes along the range is followed. Chunks never exceed `max`
+/// (at least 1). Not thread-safe: one per piece.
+template <class Clock>
+class chunk_pacer {
+ public:
+  chunk_pacer(std::uint64_t max, typename Clock::duration interval) noexcept
+      : max_(std::max<std::uint64_t>(max, 1)), interval_(interval) {}
+
+  /// Indices in the next chunk.
+  [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+
+  /// Call after each chunk.
+  void next(handoff_gate<Clock>& gate) noexcept {
+    ++chunks_;
+    const bool every = gate.is_open();
+    if (!every && (chunks_ & (chunks_ - 1)) != 0) {  // not a power of two: the clock is not read
+      timed_ = false;
+      grow();
+      return;
+    }
+    const auto now = Clock::now();
+    gate.observe(now);
+    if (!timed_ || now - last_ < interval_)
+      grow();
+    else if (now - last_ > 2 * interval_ && size_ > 1)
+      size_ /= 2;
+    timed_ = every;
+    last_ = now;
+  }
+
+ private:
+  void grow() noexcept { size_ = std::min(size_ * 2, max_); }
+
+  std::uint64_t max_;
+  typename Clock::duration interval_;
+  std::uint64_t size_ = 1;
+  std::uint64_t chunks_ = 0;
+  bool timed_ = false;  // last_ was read right after the chunk before this one
+  typename Clock::time_point last_{};
+};
 
 template <class I, class Body, class Clock = std::chrono::steady_clock>
 struct parallel_for_job {
@@ -104,9 +157,20 @@ struct parallel_for_job {
   // The loop in a function of its own, not inlined into run(): there g++ 12
   // kept the counter on the stack and stored and reloaded it on every
   // iteration of a body that clobbers memory (half TBB's speed on a cheap
-  // body); here it stays in a register. One call per piece.
+  // body); here it stays in a register. One call per chunk. Four indices per
+  // round: a body of a cycle or two then pays one loop branch per four, and
+  // its speed depends less on where the loop lands in the binary.
   [[gnu::noinline]] static void run_range(Body& b, I lo, I hi) {
-    for (I i = lo; i < hi; ++i) b(i);
+    const auto at = [lo](U k) { return static_cast<I>(static_cast<U>(lo) + k); };
+    const U n = distance(lo, hi);
+    U k = 0;
+    for (; n - k >= 4; k += 4) {
+      b(at(k));
+      b(at(k + 1));
+      b(at(k + 2));
+      b(at(k + 3));
+    }
+    for (; k < n; ++k) b(at(k));
   }
 
   /// Runs [lo, hi): splits off the upper half as a task while it is larger
@@ -144,25 +208,25 @@ struct parallel_for_job {
 
   /// Adaptive mode (the automatic grain): splits on demand, like TBB's
   /// auto_partitioner and rayon's adaptive splitter. A piece runs its range
-  /// front to back in chunks (1, 2, 4 ... up to max_chunk indices); between
-  /// chunks it looks whether someone wants work -- a worker spins looking for
-  /// some, or sleeps, or a thread in wait() has run out (idle_helpers) -- and
-  /// the loop has run long enough to be worth a
-  /// hand-off (handoff_gate), and whether none of this loop's pieces is already
-  /// waiting in a queue. Only then does it post the upper half of what it has
-  /// left. So a loop on a busy pool is cut into a handful of pieces, one per
-  /// worker that comes for work, instead of into a fixed number; a worker
-  /// that runs out of work (and starts spinning) gets half of someone's
-  /// remainder within one chunk; a loop shorter than the gate's delay runs on
-  /// its caller alone.
+  /// front to back in chunks of about parallel_for_look_interval each
+  /// (chunk_pacer); between chunks it looks whether the loop has run long
+  /// enough to be worth a hand-off (handoff_gate), whether someone wants work
+  /// -- a worker spins looking for some, or sleeps, or a thread in wait() has
+  /// run out (idle_helpers) -- and whether none of this loop's pieces is
+  /// already waiting in a queue. Only then does it post the upper half of what
+  /// it has left. So a loop on a busy pool is cut into a handful of pieces,
+  /// one per worker that comes for work, instead of into a fixed number; a
+  /// worker that runs out of work (and starts spinning) gets half of
+  /// someone's remainder within one chunk; a loop shorter than the gate's
+  /// delay runs on its caller alone.
   /// Never throws: body exceptions are recorded.
   void run_adaptive(I lo, I hi) noexcept {
-    std::uint64_t chunk = 1;
-    std::uint64_t looks = 0;
+    chunk_pacer<Clock> pace(max_chunk, parallel_for_look_interval);
     while (lo != hi && !failed.load(std::memory_order_relaxed)) {
-      if (distance(lo, hi) >= 2 && queued.load(std::memory_order_relaxed) == 0 && wants_work(++looks) &&
+      if (distance(lo, hi) >= 2 && queued.load(std::memory_order_relaxed) == 0 && wants_work() &&
           post_adaptive(midpoint(lo, hi), hi))
         hi = midpoint(lo, hi);
+      const std::uint64_t chunk = pace.size();
       const I end = distance(lo, hi) > chunk ? static_cast<I>(static_cast<U>(lo) + static_cast<U>(chunk)) : hi;
       try {
         run_range(*body, lo, end);
@@ -170,15 +234,14 @@ struct parallel_for_job {
         fail(std::current_exception());
       }
       lo = end;
-      if (chunk < max_chunk) chunk *= 2;
+      pace.next(gate);
     }
     finish_piece();
   }
 
-  bool wants_work(std::uint64_t looks) noexcept {
-    return (idle_helpers.load(std::memory_order_relaxed) != 0 || pool_access::searching(*pool) ||
-            pool_access::sleeping(*pool)) &&
-           gate.ready(looks);
+  bool wants_work() const noexcept {
+    return gate.is_open() && (idle_helpers.load(std::memory_order_relaxed) != 0 ||
+                              pool_access::searching(*pool) || pool_access::sleeping(*pool));
   }
 
   bool post_adaptive(I lo, I hi) noexcept {
@@ -249,10 +312,10 @@ template <class Clock, class I, class Body>
 void parallel_for_adaptive(thread_pool& pool, I first, I last, Body& body) {
   if (!(first < last)) return;
   parallel_for_job<I, Body, Clock> job(pool, body, I{1}, Clock::now());
-  // Chunks between looks for demand: about 1/64 of each worker's share,
-  // between 64 and 1024 indices (a cheap body pays one look per 64+ calls).
+  // Chunks between looks for demand: at most about 1/64 of each worker's
+  // share (at least 64 indices), and in time about the look interval.
   const auto n = static_cast<std::uint64_t>(job.distance(first, last));
-  job.max_chunk = std::clamp<std::uint64_t>(n / (static_cast<std::uint64_t>(pool.size()) * 64u), 64, 1024);
+  job.max_chunk = std::max<std::uint64_t>(n / (static_cast<std::uint64_t>(pool.size()) * 64u), 64);
   job.run_adaptive(first, last);
   job.wait(pool.this_thread_index() != thread_pool::npos);
   if (job.error) std::rethrow_exception(job.error);
