@@ -191,9 +191,9 @@ class token_bucket {
     if (opts.breaker_failures == 0) breaker_.transition_to(breaker_state::disabled);
     sha_ = detail::sha1_hex(detail::gcra_script);
     cap_ = units_.b * static_cast<std::int64_t>(burst);
-    a_ = std::to_string(units_.a);
-    b_ = std::to_string(units_.b);
-    cap_s_ = std::to_string(cap_);
+    a_ = detail::hex_arg(units_.a);
+    b_ = detail::hex_arg(units_.b);
+    cap_s_ = detail::hex_arg(cap_);
   }
 
   token_bucket(const token_bucket&) = delete;
@@ -418,11 +418,12 @@ class token_bucket {
   /// lease's TAT (tat_us, tat_units).
   command script_command(const std::string& fk, std::size_t n, char mode, std::int64_t tat_us = 0,
                          std::int64_t tat_units = 0) const {
-    if (mode == 'l') return {"EVALSHA", sha_, "1", fk, "l", a_, cap_s_, std::to_string(n), b_};
-    command c{"EVALSHA", sha_, "1", fk, std::string(1, mode), a_, cap_s_, std::to_string(units_of(n))};
+    if (mode == 'l')
+      return {"EVALSHA", sha_, "1", fk, "l", a_, cap_s_, detail::hex_arg(static_cast<std::int64_t>(n)), b_};
+    command c{"EVALSHA", sha_, "1", fk, std::string(1, mode), a_, cap_s_, detail::hex_arg(units_of(n))};
     if (mode == 'g') {
-      c.push_back(std::to_string(tat_us));
-      c.push_back(std::to_string(tat_units));
+      c.push_back(detail::hex_arg(tat_us));
+      c.push_back(detail::hex_arg(tat_units));
     }
     return c;
   }
