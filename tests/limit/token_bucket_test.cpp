@@ -15,6 +15,12 @@
 #include <utility>
 #include <vector>
 
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include "phase_driver.hpp"
 #include "seconds_clock.hpp"
 #include "surge_test.hpp"
@@ -809,6 +815,21 @@ struct token_bucket_hooks<stall_bucket> {
 };
 
 }  // namespace surge::detail
+
+// This file is also built with SURGE_DETAIL_NO_MEMBARRIER (surge_tests_limit_fenced):
+// every test then runs with the readers' fallback of a system without membarrier.
+TEST_CASE("token_bucket: read sections take a fence on entry exactly when there is no process-wide barrier",
+          "[limit][token_bucket]") {
+  const bool fenced = surge::detail::read_sections::mine().fenced;
+#if defined(SURGE_DETAIL_NO_MEMBARRIER) || !defined(__linux__)
+  CHECK(fenced);
+#else
+  // Linux: membarrier, unless the kernel or a sandbox refuses it
+  const long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
+  const bool offered = cmds > 0 && (cmds & (MEMBARRIER_CMD_PRIVATE_EXPEDITED | MEMBARRIER_CMD_GLOBAL)) != 0;
+  if (offered) CHECK_FALSE(fenced);
+#endif
+}
 
 TEST_CASE("token_bucket: a call stalled across 256 reconfigurations decides under the current configuration",
           "[limit][token_bucket][concurrency]") {

@@ -133,8 +133,10 @@ class read_sections {
     return *p;
   }
 
+  /// The membarrier command to use, or 0. SURGE_DETAIL_NO_MEMBARRIER (a test
+  /// switch) takes the fallback of a system without it.
   static int probe() noexcept {
-#if defined(__linux__) && defined(__NR_membarrier)
+#if defined(__linux__) && defined(__NR_membarrier) && !defined(SURGE_DETAIL_NO_MEMBARRIER)
     const long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0);
     if (cmds > 0) {
       if ((cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0 &&
