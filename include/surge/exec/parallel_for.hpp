@@ -65,9 +65,9 @@ inline constexpr std::chrono::microseconds parallel_for_handoff_delay{5};
 /// How long a piece of an automatic-grain loop aims to run between two looks
 /// for demand: an idle worker waits one or two of these for work (less than
 /// waking a sleeping worker takes on a virtual machine), and a piece pays one
-/// clock reading and a few loads per look (under 0.5 %; at 2 µs they cost a
+/// clock reading and a few loads per look (about 0.2 %; at 2 µs they cost a
 /// cheap body about 1 %).
-inline constexpr std::chrono::microseconds parallel_for_look_interval{5};
+inline constexpr std::chrono::microseconds parallel_for_look_interval{10};
 
 /// The chunks one piece of an automatic-grain loop runs between looks for
 /// demand. They start at 1 index and double; until the loop's gate opens the
@@ -358,10 +358,10 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, std:
 /// for work or asleep) or a thread waiting for this loop has nothing left to
 /// run (the caller), no piece of this loop is already queued and the loop
 /// has run for 5 µs (a shorter loop runs on the caller alone: a hand-off would
-/// cost more than it saves). A piece looks for demand about every 5 µs of
+/// cost more than it saves). A piece looks for demand about every 10 µs of
 /// work (it times its chunks of indices, so this holds for cheap and costly
 /// bodies alike, and for a body whose cost changes along the range), so idle
-/// workers get work within about 10 µs of asking. A loop on a busy pool is
+/// workers get work within about 20 µs of asking. A loop on a busy pool is
 /// cut into a few pieces; single indices can be split off, so a few very
 /// costly indices still spread over the workers.
 ///
