@@ -2,7 +2,7 @@
 # The gateway demo, one command, everything on loopback:
 #
 #   examples/gateway/demo.sh [BUILD_DIR] [--duration S] [--quick] [--threads N]
-#                            [--connections C] [--wrk-threads N]
+#                            [--connections C] [--wrk-threads N] [--pairs P]
 #
 # 1. Starts four surge_gateway_backend processes and surge_gateway (cache,
 #    per-client limit, adaptive concurrency limit and retries on) on free
@@ -17,6 +17,11 @@
 #    worker processes as the gateway has threads), the same wrk run against
 #    each: requests/s and p99; then the same with one backend answering 500 to
 #    everything: the failed (non-2xx) requests each proxy let through.
+#
+# 3. With --pairs P: P more healthy runs of S seconds per proxy, gateway and
+#    nginx alternating (so a disturbance of the shared machine falls on both
+#    in turn), each pair's requests/s and p99, then the medians and in how
+#    many pairs the gateway's p99 was the lower.
 #
 # Builds nothing: BUILD_DIR (default build/release) must hold the gateway
 # targets (cmake --build build/release --target surge_gateway
@@ -33,6 +38,7 @@ quick=0
 threads=2
 connections=64
 wrk_threads=1
+pairs=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --duration) duration="$2"; shift 2 ;;
@@ -40,6 +46,7 @@ while [[ $# -gt 0 ]]; do
     --threads) threads="$2"; shift 2 ;;
     --connections) connections="$2"; shift 2 ;;
     --wrk-threads) wrk_threads="$2"; shift 2 ;;
+    --pairs) pairs="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) echo "demo.sh: unknown option $1" >&2; exit 2 ;;
     *) build="$1"; shift ;;
@@ -48,6 +55,7 @@ done
 if [[ $quick -eq 1 ]]; then
   duration=4
 fi
+[[ "$pairs" =~ ^[0-9]+$ ]] || { echo "demo.sh: --pairs expects a whole number, not '$pairs'" >&2; exit 2; }
 for n in "$duration" "$threads" "$connections" "$wrk_threads"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "demo.sh: expected a positive whole number, not '$n'" >&2; exit 2; }
 done
@@ -294,3 +302,24 @@ g=$(wrk_field healthy_surge_gateway rps); n=$(wrk_field healthy_nginx rps)
 gp=$(wrk_field healthy_surge_gateway p99_ms); np=$(wrk_field healthy_nginx p99_ms)
 echo "surge_gateway / nginx, healthy: requests/s $(awk -v a="$g" -v b="$n" 'BEGIN {printf "%.2fx", b ? a / b : 0}')," \
      "p99 $(awk -v a="$gp" -v b="$np" 'BEGIN {printf "%.2fx", b ? a / b : 0}') (failed = non-2xx answers + socket errors, as wrk counts them)"
+
+# ---- 3. alternating pairs (--pairs) ----------------------------------------------
+if ((pairs > 0)); then
+  echo
+  echo "== 3. $pairs healthy pairs, gateway then nginx, ${duration} s each"
+  printf '%-5s %14s %14s %14s %14s
+' pair "gateway req/s" "nginx req/s" "gateway p99" "nginx p99"
+  lower=0
+  for ((k = 1; k <= pairs; k++)); do
+    for p in "${proxies[@]}"; do run_wrk "pair_$p" "${url[$p]}"; done
+    g=$(wrk_field pair_surge_gateway rps); n=$(wrk_field pair_nginx rps)
+    gp=$(wrk_field pair_surge_gateway p99_ms); np=$(wrk_field pair_nginx p99_ms)
+    printf '%-5s %14s %14s %11s ms %11s ms\n' "$k" "$g" "$n" "$gp" "$np"
+    echo "$g $n $gp $np" >>"$tmp/pairs"
+    lower=$((lower + $(awk -v a="$gp" -v b="$np" 'BEGIN {print (a < b) ? 1 : 0}')))
+  done
+  median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+  echo "medians: gateway $(cut -d' ' -f1 "$tmp/pairs" | median) req/s, p99 $(cut -d' ' -f3 "$tmp/pairs" | median) ms;" \
+       "nginx $(cut -d' ' -f2 "$tmp/pairs" | median) req/s, p99 $(cut -d' ' -f4 "$tmp/pairs" | median) ms;" \
+       "the gateway's p99 was the lower in $lower of $pairs pairs"
+fi
