@@ -306,9 +306,8 @@ echo "surge_gateway / nginx, healthy: requests/s $(awk -v a="$g" -v b="$n" 'BEGI
 # ---- 3. alternating pairs (--pairs) ----------------------------------------------
 if ((pairs > 0)); then
   echo
-  echo "== 3. $pairs healthy pairs, gateway then nginx, ${duration} s each"
-  printf '%-5s %14s %14s %14s %14s
-' pair "gateway req/s" "nginx req/s" "gateway p99" "nginx p99"
+  echo "== 3. $pairs healthy pair$( ((pairs > 1)) && echo s), gateway then nginx, ${duration} s each"
+  printf '%-5s %14s %14s %14s %14s\n' pair "gateway req/s" "nginx req/s" "gateway p99" "nginx p99"
   lower=0
   for ((k = 1; k <= pairs; k++)); do
     for p in "${proxies[@]}"; do run_wrk "pair_$p" "${url[$p]}"; done
