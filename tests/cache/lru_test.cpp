@@ -8,6 +8,8 @@
 #include <surge/cache/wtinylfu.hpp>
 
 #include <atomic>
+#include <cmath>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -70,7 +72,17 @@ struct wtinylfu_kind {
   using cache = surge::wtinylfu_cache<K, V, H, E, C>;
 };
 
-TEMPLATE_TEST_CASE("caches reject a zero capacity and a zero or negative ttl", "[lru][lfu]", lru_kind, lfu_kind,
+/// A Cpp17Clock with a floating-point rep, whose durations can be NaN.
+struct double_clock {
+  using rep = double;
+  using period = std::ratio<1>;
+  using duration = std::chrono::duration<double>;
+  using time_point = std::chrono::time_point<double_clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept { return time_point{}; }
+};
+
+TEMPLATE_TEST_CASE("caches reject a zero capacity and a zero, negative or NaN ttl", "[lru][lfu]", lru_kind, lfu_kind,
                    sieve_kind, s3fifo_kind, wtinylfu_kind) {
   using cache = typename TestType::template cache<int, int>;
   CHECK_THROWS_AS(cache(0), std::invalid_argument);
@@ -84,6 +96,10 @@ TEMPLATE_TEST_CASE("caches reject a zero capacity and a zero or negative ttl", "
     CHECK(std::string_view(e.what()).find("ttl") != std::string_view::npos);
   }
   CHECK_THROWS_AS(cache(1, {.ttl = std::chrono::nanoseconds::min()}), std::invalid_argument);
+  using float_cache = typename TestType::template cache<int, int, std::hash<int>, std::equal_to<int>, double_clock>;
+  surge_test::check_names([] { float_cache(1, {.ttl = double_clock::duration(std::nan(""))}); }, "ttl");
+  CHECK_THROWS_AS(float_cache(1, {.ttl = double_clock::duration(-0.0)}), std::invalid_argument);
+  CHECK(float_cache(1, {.ttl = double_clock::duration(0.5)}).ttl() == double_clock::duration(0.5));
   CHECK(cache(1, {.ttl = 1ns}).ttl() == 1ns);
   CHECK(cache(1).ttl() == std::nullopt);  // no ttl: the absence of one
   CHECK_THROWS_AS(cache(cache::max_capacity + 1), std::invalid_argument);
@@ -375,6 +391,98 @@ TEMPLATE_TEST_CASE("immovable values work through get_or_insert_with", "[lru][lf
   REQUIRE(kept >= 0);
   CHECK(c.erase(kept));
   CHECK(c.size() == 1);
+}
+
+/// Every key the cache holds maps to the value `expected` gives it, there
+/// are at most capacity of them, and all capacity + 1 nodes are usable again
+/// (filling the cache with fresh keys evicts only once it is full).
+template <class Cache, class Expected>
+void check_sound(Cache& c, Expected expected) {
+  std::size_t held = 0;
+  c.for_each([&](const int& k, const long& v) {
+    CHECK(v == expected(k));
+    ++held;
+  });
+  CHECK(held == c.size());
+  CHECK(c.size() <= c.capacity());
+  c.clear();
+  const auto evictions = c.stats().evictions;
+  for (std::size_t k = 0; k < c.capacity(); ++k) c.put(1000 + static_cast<int>(k), 0);
+  CHECK(c.size() == c.capacity());
+  CHECK(c.stats().evictions == evictions);
+  c.put(-1, 0);
+  CHECK(c.size() == c.capacity());
+  CHECK(c.stats().evictions == evictions + 1);
+}
+
+TEMPLATE_TEST_CASE("get_or_insert_with: make may call the same cache (memoised recursion)", "[lru][lfu]", lru_kind,
+                   lfu_kind, sieve_kind, s3fifo_kind, wtinylfu_kind) {
+  using cache = typename TestType::template cache<int, long>;
+  const auto exact = [](int n) {
+    long a = 0, b = 1;
+    for (int i = 0; i < n; ++i) b = std::exchange(a, b) + b;
+    return a;
+  };
+  for (const std::size_t capacity : {std::size_t{100}, std::size_t{40}, std::size_t{31}}) {
+    cache memo(capacity);
+    std::function<long(int)> fib = [&](int n) -> long {
+      return n < 2 ? n : memo.get_or_insert_with(n, [&, n] { return fib(n - 1) + fib(n - 2); });
+    };
+    CHECK(fib(30) == exact(30));  // 29 calls nested at the deepest: fewer than capacity + 1
+    CHECK(fib(40) == exact(40));
+    check_sound(memo, exact);
+  }
+  // Nested deeper than capacity + 1: std::length_error, and the cache stays sound.
+  cache small(4);
+  std::function<long(int)> fib = [&](int n) -> long {
+    return n < 2 ? n : small.get_or_insert_with(n, [&, n] { return fib(n - 1) + fib(n - 2); });
+  };
+  CHECK_THROWS_AS(fib(30), std::length_error);
+  check_sound(small, exact);
+  CHECK(fib(5) == exact(5));  // 4 nested calls: within capacity + 1
+}
+
+TEMPLATE_TEST_CASE("get_or_insert_with: an entry make inserts for the same key wins", "[lru][lfu]", lru_kind,
+                   lfu_kind, sieve_kind, s3fifo_kind, wtinylfu_kind) {
+  typename TestType::template cache<int, long> c(2);
+  c.put(5, 5);
+  c.put(6, 6);
+  CHECK(c.get_or_insert_with(1, [&] {
+    c.put(1, 10);
+    return 20L;
+  }) == 10);
+  CHECK(*c.peek(1) == 10);
+  CHECK(c.size() == 2);
+  // make clears the cache: the outer entry is still built and linked
+  CHECK(c.get_or_insert_with(2, [&] {
+    c.clear();
+    return 2L;
+  }) == 2);
+  CHECK(c.size() == 1);
+  check_sound(c, [](int k) { return k == 1 ? 10L : static_cast<long>(k); });
+}
+
+TEMPLATE_TEST_CASE("get_or_insert_with: make may remove the key's expired entry", "[lru][lfu]", lru_kind, lfu_kind,
+                   sieve_kind, s3fifo_kind, wtinylfu_kind) {
+  using clock = surge_test::manual_clock<std::pair<TestType, clock_tag<6>>>;
+  clock::reset();
+  std::vector<int> gone;
+  typename TestType::template cache<int, long, std::hash<int>, std::equal_to<int>, clock> c(
+      2, {.ttl = 10s, .on_evict = [&](int&& k, long&&) { gone.push_back(k); }});
+  c.put(1, 1);
+  c.put(2, 2);
+  clock::advance(10s);  // both expired
+  // make erases key 1's expired entry (an expiry) and fills the cache; the
+  // outer insertion then evicts a victim instead of replacing that entry
+  CHECK(c.get_or_insert_with(1, [&] {
+    CHECK(!c.erase(1));
+    c.put(3, 3);
+    return 11L;
+  }) == 11);
+  CHECK(*c.peek(1) == 11);
+  CHECK(c.size() == 2);
+  CHECK(gone.size() == 2);  // 1 (erased as expired), then 2 (evicted: expired, or the victim)
+  CHECK(c.stats().evictions == 2);
 }
 
 // ---- exception safety ------------------------------------------------------

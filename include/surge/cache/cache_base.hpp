@@ -61,8 +61,8 @@ struct policy_for;
 /// (it updates the order and the stats) and the const members while another
 /// thread modifies. Use sharded_cache to share a cache between threads.
 ///
-/// Bad input: capacity 0 or above `max_capacity`, and a zero or negative
-/// `options::ttl`, throw std::invalid_argument naming the argument. A Key
+/// Bad input: capacity 0 or above `max_capacity`, and a zero, negative or
+/// NaN `options::ttl`, throw std::invalid_argument naming the argument. A Key
 /// that Hash cannot hash or KeyEqual cannot compare, and a character pointer
 /// Key with std::hash or std::equal_to, fail to compile with one message
 /// naming the cache. Exceptions from Hash, KeyEqual, Key/Value copies and
@@ -105,7 +105,8 @@ class cache_base
   using options = cache_options<key_type, mapped_type, clock>;  ///< Construction options (TTL, eviction listener).
   using eviction_listener = std::function<void(key_type&&, mapped_type&&)>;  ///< See cache_options::on_evict.
 
-  /// Largest supported capacity (node indices are 32-bit): 2^32 - 2.
+  /// Largest supported capacity: 2^30 - 1 (the index keeps 32-bit node
+  /// indices at most half full).
   static constexpr std::size_t max_capacity = engine::max_capacity;
 
   /// True when both Hash and KeyEqual have an `is_transparent` member type:
@@ -124,7 +125,7 @@ class cache_base
 
   /// A cache of at most `capacity` entries with `opts` (TTL, listener).
   /// Throws std::invalid_argument on capacity 0, above max_capacity, or a
-  /// zero or negative `opts.ttl`.
+  /// zero, negative or NaN `opts.ttl`.
   cache_base(std::size_t capacity, options opts) : engine(capacity, std::move(opts)) {}
 
   /// As cache_base(capacity, opts), hashing with `hash` and comparing with
@@ -177,7 +178,16 @@ class cache_base
   /// when full), so `make` runs only on a miss and Value need not be movable
   /// when `make` returns a prvalue. Counts a hit or a miss. The reference
   /// stays valid until the next call that modifies the cache. O(1) expected
-  /// plus `make`. If `make` throws, nothing changed.
+  /// plus `make`. If `make` throws, nothing changed (but what its own calls
+  /// to the cache did).
+  ///
+  /// `make` may call this cache (memoised recursion works): the new value is
+  /// built in the spare node, held aside meanwhile, and the key is looked up
+  /// again after `make` returns; if `make` inserted it, that entry is
+  /// returned and the new value dropped. While the spare node is held, an
+  /// insertion by a nested call evicts its victim before building its entry
+  /// (so a nested construction that throws costs that victim), and calls
+  /// nested deeper than capacity + 1 throw std::length_error.
   template <class F>
   Value& get_or_insert_with(const Key& key, F&& make) {
     return engine::get_or_insert_with(key, std::forward<F>(make));

@@ -160,7 +160,7 @@ struct detail::policy_for<eviction_policy::lfu> {
 ///
 /// Thread safety: not thread-safe. Use sharded_cache to share one.
 ///
-/// Bad input: capacity 0 (or above `max_capacity`) and a zero or negative ttl
+/// Bad input: capacity 0 (or above `max_capacity`) and a zero, negative or NaN ttl
 /// throw std::invalid_argument; key types are checked as for lru_cache; user
 /// exceptions as for lru_cache (basic guarantee).
 ///

@@ -98,7 +98,7 @@ struct detail::policy_for<eviction_policy::lru> {
 /// Thread safety: not thread-safe (one thread at a time; even `get` writes).
 /// Use sharded_cache to share a cache between threads.
 ///
-/// Bad input: capacity 0 (or above `max_capacity`) and a zero or negative ttl
+/// Bad input: capacity 0 (or above `max_capacity`) and a zero, negative or NaN ttl
 /// throw std::invalid_argument. A Key that Hash cannot hash or KeyEqual cannot
 /// compare, and a character pointer Key with std::hash or std::equal_to (they
 /// would use the address, not the text: use std::string), fail to compile
@@ -113,6 +113,7 @@ struct detail::policy_for<eviction_policy::lru> {
 /// throw from their destructors. Move-only values work everywhere (move them
 /// into `put`); values that can be neither copied nor moved (atomics, a
 /// mutex) work through `get_or_insert_with` with a `make` returning a prvalue.
+/// `make` may call this cache (see cache_base::get_or_insert_with).
 ///
 /// Not copyable or movable (hold it by `std::unique_ptr` to move it around).
 ///

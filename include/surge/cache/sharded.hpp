@@ -82,8 +82,8 @@ using adaptive_mutex = detail::adaptive_mutex;
 /// under concurrent updates they are not a single snapshot.
 ///
 /// Bad input: capacity 0 or above `max_capacity` throws
-/// std::invalid_argument, as do the Cache's own checks (a zero or negative
-/// ttl). Exceptions from user code propagate with Cache's guarantees; the
+/// std::invalid_argument, as do the Cache's own checks (a zero, negative or
+/// NaN ttl). Exceptions from user code propagate with Cache's guarantees; the
 /// shard's lock is released.
 template <class Cache, std::size_t Shards = 16, class Mutex = adaptive_mutex>
 class sharded_cache {

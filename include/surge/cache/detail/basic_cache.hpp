@@ -113,7 +113,7 @@ class basic_cache {
   basic_cache(const basic_cache&) = delete;
   basic_cache& operator=(const basic_cache&) = delete;
 
-  ~basic_cache() { destroy_all(); }
+  ~basic_cache() { clear(); }
 
   // ---- lookup ----------------------------------------------------------
 
@@ -169,11 +169,12 @@ class basic_cache {
 
   /// Removes every entry (no listener, not counted as evictions). O(capacity).
   void clear() noexcept {
-    destroy_all();
+    for (std::size_t i = 0; i < index_.slot_count(); ++i) {
+      if (const std::uint32_t n = index_.node_at(i); n != index_npos) release(n);
+    }
     index_.clear();
     policy_.clear();
     size_ = 0;
-    rebuild_free_list();
   }
 
   /// Removes every expired entry now (each an eviction, with the listener);
@@ -261,7 +262,7 @@ class basic_cache {
   /// The ttl as stored: zero stands for "none" (a set ttl is positive).
   static duration checked_ttl(const std::optional<duration>& ttl) {
     if (!ttl) return duration::zero();
-    if (*ttl <= duration::zero())
+    if (!(*ttl > duration::zero()))  // also refuses a NaN (a floating-point rep)
       throw std::invalid_argument("surge cache: ttl must be positive (leave it unset for no expiry)");
     return *ttl;
   }
@@ -334,9 +335,8 @@ class basic_cache {
         return false;
       }
     }
-    insert(
-        h, [&](void* k) { ::new (k) Key(std::forward<K>(key)); }, [&](void* v) { ::new (v) Value(std::move(value)); },
-        n);  // an expired n is replaced: the listener runs after the new entry is in
+    link(build([&](void* k) { ::new (k) Key(std::forward<K>(key)); }, [&](void* v) { ::new (v) Value(std::move(value)); }),
+         h, n);  // an expired n is replaced: the listener runs after the new entry is in
     return true;
   }
 
@@ -354,9 +354,22 @@ class basic_cache {
     } else {
       ++stats_.misses;
     }
-    n = insert(
-        h, [&](void* k) { ::new (k) Key(key); }, [&](void* v) { ::new (v) Value(std::invoke(make)); }, n);
-    return nodes_[n].value;
+    const std::uint32_t built =
+        build([&](void* k) { ::new (k) Key(key); }, [&](void* v) { ::new (v) Value(std::invoke(make)); });
+    // make() may have used this cache (memoised recursion): look again. If it
+    // inserted the key meanwhile, that entry stays and this one is dropped.
+    try {
+      n = find(key, h);
+    } catch (...) {  // KeyEqual threw: drop the new entry, nothing changed
+      release(built);
+      throw;
+    }
+    if (n != index_npos && !expired(n)) {
+      release(built);
+      return nodes_[n].value;
+    }
+    link(built, h, n);
+    return nodes_[built].value;
   }
 
   template <class K>
@@ -372,33 +385,53 @@ class basic_cache {
     return true;
   }
 
-  /// Builds a new entry in the spare node (if a constructor throws, nothing
-  /// changed), removes `replaced` (the same key's expired node, if not
-  /// index_npos) or else the victim when full, links the entry, then tells
-  /// the listener. Returns the new node.
+  /// Builds a new entry in a node taken off the free list, not yet linked;
+  /// if a constructor throws, the node goes back and nothing else changed.
+  /// The free list always holds the spare node, except while make() of a
+  /// get_or_insert_with holds it and calls this cache again: then the
+  /// victim is evicted first, to free a node (std::length_error when the
+  /// cache is empty: nested deeper than capacity + 1 calls).
   template <class MakeKey, class MakeValue>
-  std::uint32_t insert(std::uint32_t h, MakeKey&& make_key, MakeValue&& make_value,
-                       std::uint32_t replaced = index_npos) {
+  std::uint32_t build(MakeKey&& make_key, MakeValue&& make_value) {
+    if (free_ == index_npos) [[unlikely]] {
+      if (size_ == 0) throw std::length_error("surge cache: get_or_insert_with nested deeper than capacity + 1 calls");
+      evict(victim());
+    }
     const std::uint32_t n = free_;
-    assert(n != index_npos);
     node& nd = nodes_[n];
-    make_key(static_cast<void*>(std::addressof(nd.key)));
+    free_ = nd.hash;
     try {
-      make_value(static_cast<void*>(std::addressof(nd.value)));
+      make_key(static_cast<void*>(std::addressof(nd.key)));
+      try {
+        make_value(static_cast<void*>(std::addressof(nd.value)));
+      } catch (...) {
+        nd.key.~Key();
+        throw;
+      }
     } catch (...) {
-      nd.key.~Key();
+      nd.hash = free_;
+      free_ = n;
       throw;
     }
-    free_ = nd.hash;
-    nd.hash = h;
-    std::uint32_t victim = replaced;
-    if (victim == index_npos && size_ == capacity_) {
-      if constexpr (requires { policy_.victim(links()); }) {
-        victim = policy_.victim(links());
-      } else {
-        victim = policy_.victim();
-      }
+    return n;
+  }
+
+  /// The policy's choice of the entry to evict (the cache is not empty).
+  std::uint32_t victim() noexcept {
+    if constexpr (requires { policy_.victim(links()); }) {
+      return policy_.victim(links());
+    } else {
+      return policy_.victim();
     }
+  }
+
+  /// Links the built node n with hash h: removes `replaced` (the same key's
+  /// expired node, if not index_npos) or else the victim when full, links
+  /// the entry, then tells the listener.
+  void link(std::uint32_t n, std::uint32_t h, std::uint32_t replaced) {
+    nodes_[n].hash = h;
+    std::uint32_t victim = replaced;
+    if (victim == index_npos && size_ == capacity_) victim = this->victim();
     if (victim != index_npos) {
       unlink(victim);
       ++stats_.evictions;
@@ -412,7 +445,6 @@ class basic_cache {
     ++size_;
     ++stats_.insertions;
     if (victim != index_npos) notify_and_release(victim);
-    return n;
   }
 
   /// Removes node n from the index and the policy (its key and value stay alive).
@@ -445,16 +477,6 @@ class basic_cache {
       ~releaser() { self->release(n); }
     } guard{this, n};
     if (on_evict_) on_evict_(std::move(nodes_[n].key), std::move(nodes_[n].value));
-  }
-
-  void destroy_all() noexcept {
-    if (!nodes_) return;
-    for (std::size_t i = 0; i < index_.slot_count(); ++i) {
-      const std::uint32_t n = index_.node_at(i);
-      if (n == index_npos) continue;
-      nodes_[n].key.~Key();
-      nodes_[n].value.~Value();
-    }
   }
 
   void rebuild_free_list() noexcept {
