@@ -20,6 +20,8 @@
 #ifndef SURGE_LIMIT_DETAIL_RATE_UNITS_HPP
 #define SURGE_LIMIT_DETAIL_RATE_UNITS_HPP
 
+#include <surge/detail/saturate.hpp>
+
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -209,78 +211,6 @@ struct rate_units {
     return static_cast<std::int64_t>(n << sh);
   }
 };
-
-// ---- saturating time arithmetic -----------------------------------------
-// Clock readings may lie anywhere in their int64 range (a manual clock at its
-// limits, readings more than 292 years apart, a clock whose tick is coarser
-// than a nanosecond): every sum and difference of readings goes through these,
-// so it saturates instead of overflowing.
-
-/// a + b, saturated to the int64 range.
-[[nodiscard]] inline std::int64_t add_sat(std::int64_t a, std::int64_t b) noexcept {
-  constexpr std::int64_t hi = std::numeric_limits<std::int64_t>::max();
-  constexpr std::int64_t lo = std::numeric_limits<std::int64_t>::min();
-#if defined(__GNUC__)  // g++ and clang: one add and a branch on the overflow flag
-  std::int64_t r = 0;
-  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? hi : lo;
-  return r;
-#endif
-  if (b > 0 && a > hi - b) return hi;
-  if (b < 0 && a < lo - b) return lo;
-  return a + b;
-}
-
-/// a - b, saturated to the int64 range.
-[[nodiscard]] inline std::int64_t sub_sat(std::int64_t a, std::int64_t b) noexcept {
-  constexpr std::int64_t hi = std::numeric_limits<std::int64_t>::max();
-  constexpr std::int64_t lo = std::numeric_limits<std::int64_t>::min();
-#if defined(__GNUC__)
-  std::int64_t r = 0;
-  if (__builtin_sub_overflow(a, b, &r)) return b > 0 ? lo : hi;
-  return r;
-#endif
-  if (b > 0 && a < lo + b) return lo;
-  if (b < 0 && a > hi + b) return hi;
-  return a - b;
-}
-
-/// A duration in whole nanoseconds (truncated toward zero), saturated to the
-/// int64 range (NaN gives 0). Free for std::chrono::nanoseconds.
-template <class Rep, class Period>
-[[nodiscard]] std::int64_t to_ns_sat(std::chrono::duration<Rep, Period> d) noexcept {
-  using ns = std::chrono::nanoseconds;
-  if constexpr (std::is_same_v<std::chrono::duration<Rep, Period>, ns>) {
-    return d.count();
-  } else {
-    // 9.2e18 < 2^63 - 2^10: anything the double says is below converts without overflow
-    const double x = std::chrono::duration<double, std::nano>(d).count();
-    if (std::isnan(x)) return 0;
-    if (x >= 9.2e18) return std::numeric_limits<std::int64_t>::max();
-    if (x <= -9.2e18) return std::numeric_limits<std::int64_t>::min();
-    return std::chrono::duration_cast<ns>(d).count();
-  }
-}
-
-/// ns nanoseconds (>= 0) as a Duration rounded up to its tick, saturated to
-/// Duration::max().
-template <class Duration>
-[[nodiscard]] Duration from_ns_ceil(std::int64_t ns) noexcept {
-  if (ns <= 0) return Duration::zero();
-  if constexpr (std::is_same_v<Duration, std::chrono::nanoseconds>) {
-    return Duration(ns);
-  } else {
-    if (ns >= to_ns_sat(Duration::max())) return Duration::max();
-    return std::chrono::ceil<Duration>(std::chrono::nanoseconds(ns));
-  }
-}
-
-/// t + d for d >= 0, saturated to TimePoint::max().
-template <class TimePoint>
-[[nodiscard]] TimePoint later_sat(TimePoint t, typename TimePoint::duration d) noexcept {
-  const auto since = t.time_since_epoch();
-  if (since > TimePoint::duration::zero() && d > TimePoint::duration::max() - since) return TimePoint::max();
-  return t + d;
-}
 
 /// Rates above this many tokens per second are refused (a unit must not be
 /// shorter than a picosecond, or the unit horizon gets too short).

@@ -1,7 +1,8 @@
-// A clock whose tick is a whole second, for the limiters' tests at the limits
-// of the clock: its readings overflow int64 nanoseconds beyond 292 years.
-#ifndef SURGE_TESTS_LIMIT_SECONDS_CLOCK_HPP
-#define SURGE_TESTS_LIMIT_SECONDS_CLOCK_HPP
+// A clock whose tick is a whole second, for tests at the limits of the clock
+// (the limiters', slow start's): its readings overflow int64 nanoseconds
+// beyond 292 years. Tests pass it time points explicitly.
+#ifndef SURGE_TESTS_SUPPORT_SECONDS_CLOCK_HPP
+#define SURGE_TESTS_SUPPORT_SECONDS_CLOCK_HPP
 
 #include <chrono>
 #include <cstdint>
@@ -20,4 +21,4 @@ struct seconds_clock {
 
 }  // namespace surge_test
 
-#endif  // SURGE_TESTS_LIMIT_SECONDS_CLOCK_HPP
+#endif  // SURGE_TESTS_SUPPORT_SECONDS_CLOCK_HPP
