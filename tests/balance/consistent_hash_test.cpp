@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -121,4 +122,15 @@ TEST_CASE("ring: total points are bounded by max_points", "[balance][ring]") {
   surge::consistent_hash_ring<> ring(4);
   CHECK_THROWS_AS(ring.add_backend(1e12), std::invalid_argument);
   CHECK(ring.size() == 4);
+}
+
+TEST_CASE("ring: a huge load_factor saturates the capacity instead of overflowing", "[balance][ring]") {
+  // ceil(avg · (1 + 1e30)) is far beyond the int64 range: the capacity
+  // saturates at INT64_MAX (it never binds) and pick_bounded still returns.
+  surge::consistent_hash_ring<> ring(3, {.load_factor = 1e30});
+  REQUIRE(ring.capacity() == std::numeric_limits<std::int64_t>::max());
+  const auto lease = ring.pick_bounded(42);
+  CHECK(lease.index() == ring.pick(42));
+  CHECK(ring.load(lease.index()) == 1);
+  REQUIRE(ring.capacity() == std::numeric_limits<std::int64_t>::max());
 }

@@ -114,3 +114,14 @@ TEST_CASE("maglev at 10,000 backends: even shares, minimal disruption", "[balanc
   INFO("entries of other backends moved: " << moved_other);
   CHECK(moved_other <= 10 * share[1234]);  // the paper: slightly more than the minimal share
 }
+
+TEST_CASE("maglev: a prime table_size near 2^64 is refused as too large at once", "[balance][maglev]") {
+  // The largest 64-bit prime: the size check comes before the primality test
+  // (whose trial division would otherwise run ~2^32 steps, then wrap).
+  surge_test::check_names([] { surge::maglev<>(3, {.table_size = 18446744073709551557ULL}); }, "table_size");
+  CHECK_THROWS_AS(surge::maglev<>(3, {.table_size = (std::size_t{1} << 32) + 15}), std::invalid_argument);  // prime
+  // is_prime above 2^32 (the loop bound is d <= m / d).
+  CHECK(surge::detail::is_prime(4294967291ULL));                  // the largest 32-bit prime
+  CHECK_FALSE(surge::detail::is_prime(4294967291ULL * 3));        // composite, > 2^32
+  CHECK_FALSE(surge::detail::is_prime(18446744073709551615ULL));  // 2^64 - 1 = 3 · 5 · 17 · ...
+}

@@ -35,3 +35,41 @@ TEST_CASE("rendezvous: health, determinism, other key types, bad input", "[balan
   CHECK_THROWS_AS(surge::rendezvous_hash<>(0), std::invalid_argument);
   CHECK_THROWS_AS((surge::rendezvous_hash<>(surge::weights{1.0, 0.0})), std::invalid_argument);
 }
+
+namespace {
+
+// The key's bits as its hash, so a test can choose the score hash exactly.
+struct identity_hash {
+  std::uint64_t operator()(std::uint64_t k) const noexcept { return k; }
+};
+
+// Inverse of surge::detail::mix64 (undo each xorshift and each odd multiply).
+std::uint64_t unxorshift(std::uint64_t y, int s) {
+  std::uint64_t x = y;
+  for (int i = 0; i < 64 / s + 1; ++i) x = y ^ (x >> s);
+  return x;
+}
+std::uint64_t inverse_odd(std::uint64_t a) {  // a · inverse_odd(a) == 1 mod 2^64 (Newton)
+  std::uint64_t x = a;
+  for (int i = 0; i < 6; ++i) x *= 2 - a * x;
+  return x;
+}
+std::uint64_t unmix64(std::uint64_t y) {
+  y = unxorshift(y, 31) * inverse_odd(0x94d049bb133111ebULL);
+  y = unxorshift(y, 27) * inverse_odd(0xbf58476d1ce4e5b9ULL);
+  return unxorshift(y, 30);
+}
+
+}  // namespace
+
+TEST_CASE("rendezvous: the highest possible score hash wins (weighted too)", "[balance][rendezvous]") {
+  // A key whose score hash on backend 0 is 2^64 - 1: its u must stay below 1
+  // (u = 1 would give ln u = 0 and a score of -inf, the lowest).
+  const std::uint64_t s0 = surge::detail::mix64(0 + 1 * 0x9e3779b97f4a7c15ULL);  // backend 0's s_i, seed 0
+  const std::uint64_t key = unmix64(~std::uint64_t{0}) ^ s0;
+  REQUIRE(surge::detail::mix64(key ^ s0) == ~std::uint64_t{0});
+  CHECK(surge::rendezvous_hash<identity_hash>(2).pick(key) == 0);
+  CHECK(surge::rendezvous_hash<identity_hash>(surge::weights{1, 1}).pick(key) == 0);
+  CHECK(surge::rendezvous_hash<identity_hash>(surge::weights{1, 1e-9}).pick(key) == 0);
+  CHECK(surge::rendezvous_hash<identity_hash>(surge::weights{1, 1, 1, 1}).pick(key) == 0);
+}

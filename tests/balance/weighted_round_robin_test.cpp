@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -209,6 +210,19 @@ TEST_CASE("stride WRR: proportions, health, threads", "[balance][wrr]") {
   for (auto& t : ts) t.join();
   CHECK(total.load() == 40000);
   CHECK(seen[0][0] + seen[1][0] == Approx(20000).epsilon(0.02));
+}
+
+TEST_CASE("stride WRR: tiny weights keep their proportions", "[balance][wrr]") {
+  // 65535 / 2e-305 overflows to +inf: the weights are scaled as w / top · 65535.
+  surge::stride_weighted_round_robin tiny(surge::weights{2e-305, 1e-305}), plain(surge::weights{2, 1});
+  CHECK(tiny.scaled_weight(0) == 65535);
+  CHECK(tiny.scaled_weight(1) == 32768);
+  CHECK(plain.scaled_weight(1) == 32768);
+  for (int i = 0; i < 3000; ++i) REQUIRE(tiny.pick() == plain.pick());
+  constexpr double d = std::numeric_limits<double>::denorm_min();
+  surge::stride_weighted_round_robin denormal(surge::weights{4 * d, d});
+  CHECK(denormal.scaled_weight(0) == 65535);
+  CHECK(denormal.scaled_weight(1) == 16384);
 }
 
 TEST_CASE("smooth WRR: when the O(1) table is used", "[balance][wrr]") {

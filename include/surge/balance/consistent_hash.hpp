@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -61,7 +62,8 @@ struct consistent_hash_options {
 /// in-flight count has reached the capacity ceil((in-flight total + 1) ·
 /// (1 + ε) / backends up) and leases the first one below it; the lease holds
 /// the unit of load until released. No backend ever exceeds the capacity
-/// computed at the time of its pick.
+/// computed at the time of its pick. A capacity of 2^63 or more (a huge ε)
+/// saturates at INT64_MAX: no cap.
 ///
 /// Snapshots: the sorted points live in an immutable table; `add_backend` /
 /// `remove_backend` build a new one and publish it RCU-style
@@ -147,7 +149,8 @@ class consistent_hash_ring {
       return i < t.load.size() ? t.load[i]->load(std::memory_order_acquire) : std::int64_t{0};
     });
   }
-  /// The bounded-load capacity the next `pick_bounded` would apply.
+  /// The bounded-load capacity the next `pick_bounded` would apply
+  /// (saturated at INT64_MAX).
   [[nodiscard]] std::int64_t capacity() const {
     return tables_.read([this](const table& t) {
       return t.capacity(loads_->total.load(std::memory_order_acquire), options_.load_factor);
@@ -206,7 +209,9 @@ class consistent_hash_ring {
     std::int64_t capacity(std::int64_t total, double eps) const noexcept {
       const std::size_t up = health.panic() ? live : std::min(live, health.up_count());
       const double avg = static_cast<double>(total + 1) / static_cast<double>(up);
-      return static_cast<std::int64_t>(std::ceil(avg * (1.0 + eps)));
+      const double cap = std::ceil(avg * (1.0 + eps));
+      // Saturated: 2^63 and beyond (a huge eps) is no cap at all.
+      return cap < 0x1p63 ? static_cast<std::int64_t>(cap) : std::numeric_limits<std::int64_t>::max();
     }
     backend_lease pick_bounded(std::uint64_t h, double eps, loads_block& block) const noexcept {
       std::atomic<std::int64_t>& total = block.total;

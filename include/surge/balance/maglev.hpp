@@ -64,10 +64,11 @@ inline std::vector<std::uint32_t> maglev_populate(std::size_t table_size, std::s
   return entry;
 }
 
-/// True when m is prime (trial division; m up to a few million is instant).
+/// True when m is prime (trial division; m up to a few million is instant;
+/// O(sqrt m), and d <= m / d never overflows, whatever m).
 constexpr bool is_prime(std::uint64_t m) noexcept {
   if (m < 2) return false;
-  for (std::uint64_t d = 2; d * d <= m; ++d)
+  for (std::uint64_t d = 2; d <= m / d; ++d)
     if (m % d == 0) return false;
   return true;
 }
@@ -76,7 +77,8 @@ constexpr bool is_prime(std::uint64_t m) noexcept {
 
 /// Options of `maglev`.
 struct maglev_options {
-  /// M, the lookup table size: a prime, larger than the number of backends.
+  /// M, the lookup table size: a prime, larger than the number of backends,
+  /// at most 2^32 − 1.
   /// 0 (the default) chooses it from the backends given to the constructor:
   /// the smallest prime >= max(65537, 100·n), as the paper asks for a 1 %
   /// spread of shares, or the largest prime <= `max_table_size` when that is
@@ -110,9 +112,12 @@ struct maglev_options {
 /// `maglev_options::table_size`: 65537 up to 655 backends, then about 100·n). Thread safety: `pick`,
 /// `set_healthy`, `healthy` lock-free from any threads; `add_backend`,
 /// `remove_backend`, `set_weight` thread-safe (a mutex; they block no
-/// reader). Bad input: n == 0, bad weights, a table size that is not prime or
-/// not larger than the number of backends (also when chosen automatically
-/// under a small `max_table_size`) throw std::invalid_argument;
+/// reader). Bad input: n == 0, bad weights, a table size above 2^32 − 1
+/// (or, when it is 0, a max_table_size above that), a table size that is
+/// not prime or not larger than the number of backends (also when chosen
+/// automatically under a small `max_table_size`) throw
+/// std::invalid_argument naming it (the size check comes first, so no
+/// primality test of a huge size runs);
 /// `add_backend` past the table size throws std::length_error; mutators on
 /// an unknown or removed index return false.
 template <class Hash = key_hash>
@@ -181,8 +186,11 @@ class maglev {
   };
 
   static maglev_options check(maglev_options o, std::size_t n) {
+    if (o.table_size > detail::max_backends)  // first: the primality test is O(sqrt M)
+      throw std::invalid_argument("maglev: table_size too large (at most 2^32 - 1)");
     if (o.table_size == 0) {
-      if (o.max_table_size > detail::max_backends) throw std::invalid_argument("maglev: max_table_size too large");
+      if (o.max_table_size > detail::max_backends)
+        throw std::invalid_argument("maglev: max_table_size too large (at most 2^32 - 1)");
       std::size_t m = std::max<std::size_t>(65537, n > detail::max_backends / 100 ? detail::max_backends : 100 * n);
       while (m <= o.max_table_size && !detail::is_prime(m)) ++m;
       if (m > o.max_table_size)
@@ -191,7 +199,6 @@ class maglev {
     }
     if (!detail::is_prime(o.table_size)) throw std::invalid_argument("maglev: table_size must be prime");
     if (o.table_size <= n) throw std::invalid_argument("maglev: table_size must exceed the number of backends");
-    if (o.table_size > detail::max_backends) throw std::invalid_argument("maglev: table_size too large");
     return o;
   }
 

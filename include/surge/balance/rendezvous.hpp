@@ -26,9 +26,11 @@ namespace surge {
 /// score and the key goes to the usable backend with the highest. The score
 /// hash is mix64(Hash(key) xor s_i) with s_i = mix64(seed + i·φ) fixed per
 /// backend index. Weighted (Schindelhauer & Schomaker's logarithmic method):
-/// score_i = -w_i / ln(u_i) with u_i that hash mapped into (0, 1), which gives
-/// backend i exactly the share w_i / sum(w); unweighted, the raw hash is
-/// compared (same order, no logarithm). Changing one backend — adding one at
+/// score_i = -w_i / ln(u_i) with u_i that hash's top 52 bits mapped to the
+/// midpoint of their bin in (0, 1) — exact, never 0 or 1, so every score is
+/// finite and a higher hash never scores lower — which gives backend i the
+/// share w_i / sum(w) (up to that 2^-52 granularity); unweighted, the raw
+/// hash is compared (same order, no logarithm). Changing one backend — adding one at
 /// the end, marking one down or up — moves only the keys that go to or come
 /// from that backend. All down: panic mode (all compete).
 ///
@@ -83,8 +85,9 @@ class rendezvous_hash {
       }
       const std::uint64_t x = detail::mix64(h ^ seed_[i]);
       if constexpr (Weighted) {
-        // u in (0, 1): 53 bits plus half a step, never 0 or 1.
-        const double u = (static_cast<double>(x >> 11) + 0.5) * 0x1.0p-53;
+        // u in (0, 1): the midpoint of one of 2^52 equal bins, an odd
+        // multiple of 2^-53 (exact: from 2^-53 to 1 - 2^-53, never 0 or 1).
+        const double u = static_cast<double>(2 * (x >> 12) + 1) * 0x1.0p-53;
         const double s = -weight_[i] / std::log(u);
         if (!found || s > top) {
           top = s;

@@ -489,11 +489,13 @@ class shared_weighted_round_robin {
   std::mutex mutex_;
 };
 
-/// gRPC's static stride scheduler: weights are scaled so the largest is 65535
-/// (the smallest kept at least 1); a shared sequence number s is split into a
-/// backend index i = s mod n and a generation g = s / n, and backend i is
-/// taken when (w_i·g + i·32767) mod 65535 >= 65535 - w_i, i.e. w_i times in
-/// every 65535 generations, spread out. The sequence from one thread is
+/// gRPC's static stride scheduler: weights are scaled to round(w / max w ·
+/// 65535), so the largest is 65535 whatever their magnitude (tiny weights,
+/// denormal ones included, keep their ratios), the smallest kept at least 1;
+/// a shared sequence number s is split into a backend index i = s mod n and
+/// a generation g = s / n, and backend i is taken when (w_i·g + i·32767) mod
+/// 65535 >= 65535 - w_i, i.e. w_i times in every 65535 generations, spread
+/// out. The sequence from one thread is
 /// exactly gRPC's (StaticStrideScheduler::Pick with a counter from 0), except
 /// that the counter is 64-bit (gRPC's wraps at 2^32) and gRPC's clamping of
 /// weights to [0.01, 10]·mean is not applied: proportions are the weights'
@@ -551,7 +553,9 @@ class stride_weighted_round_robin {
     const double top = *std::max_element(w.begin(), w.end());
     std::vector<std::uint32_t> out(w.size());
     for (std::size_t i = 0; i < w.size(); ++i) {
-      const auto s = static_cast<std::uint32_t>(std::lround(w[i] * (static_cast<double>(max_weight) / top)));
+      // w / top first: it is in (0, 1], where 65535 / top would overflow for
+      // a top below about 3.6e-304.
+      const auto s = static_cast<std::uint32_t>(std::lround(w[i] / top * static_cast<double>(max_weight)));
       out[i] = std::max<std::uint32_t>(s, 1);
     }
     return out;
