@@ -71,6 +71,46 @@ TEST_CASE("outlier_detector respects the ejection budget", "[balance][outlier]")
   CHECK_FALSE(tiny.record(7, false));  // out of range
 }
 
+TEST_CASE("outlier_detector: ejection times at the int64 limits saturate", "[balance][outlier]") {
+  using tp = test_clock::time_point;
+  constexpr auto forever = std::chrono::nanoseconds::max();  // max_ejection_time "no cap"
+  {
+    // base · 2 is beyond the int64 range: the second ejection lasts max.
+    test_clock::reset();
+    const auto base = forever / 2 + 1ns;
+    surge::outlier_detector<test_clock> od(2, {.consecutive_failures = 1,
+                                               .base_ejection_time = base,
+                                               .max_ejection_time = forever,
+                                               .max_ejection_percent = 100});
+    CHECK(od.record(0, false));
+    test_clock::set(base - 1ns);
+    CHECK(od.release_expired([](std::size_t) {}) == 0);
+    test_clock::set(base);
+    CHECK(od.release_expired([](std::size_t) {}) == 1);
+    CHECK(od.record(0, false));  // second ejection: until = now + max, saturated at time_point::max()
+    CHECK(od.times_ejected(0) == 2);
+    test_clock::set(tp::max().time_since_epoch() - 1ns);
+    CHECK(od.release_expired([](std::size_t) {}) == 0);
+    CHECK(od.ejected(0));
+    test_clock::set(tp::max().time_since_epoch());
+    CHECK(od.release_expired([](std::size_t) {}) == 1);
+  }
+  {
+    // now + base past time_point::max(): saturated, not wrapped into the past.
+    test_clock::set(1s);
+    surge::outlier_detector<test_clock> od(2, {.consecutive_failures = 1,
+                                               .base_ejection_time = forever,
+                                               .max_ejection_time = forever,
+                                               .max_ejection_percent = 100});
+    CHECK(od.record(1, false));
+    CHECK(od.release_expired([](std::size_t) {}) == 0);
+    test_clock::set(tp::max().time_since_epoch() - 1ns);
+    CHECK(od.release_expired([](std::size_t) {}) == 0);
+    CHECK(od.ejected(1));
+  }
+  test_clock::reset();
+}
+
 TEST_CASE("outlier_detector: bad options", "[balance][outlier]") {
   CHECK_THROWS_AS(surge::outlier_detector<>(0), std::invalid_argument);
   CHECK_THROWS_AS(surge::outlier_detector<>(3, {.consecutive_failures = 0}), std::invalid_argument);

@@ -3,6 +3,7 @@
 #include <surge/balance/power_of_two.hpp>
 #include <surge/balance/slow_start.hpp>
 
+#include "seconds_clock.hpp"
 #include "surge_test.hpp"
 
 #include <algorithm>
@@ -196,4 +197,48 @@ TEST_CASE("slow start with min_weight_fraction 0 or tiny weights never sets weig
   CHECK(for_mg.apply(mg, base) == 1);
   CHECK(for_ring.apply(ring, base) == 1);
   CHECK(ring.points() == 4 * 160);
+}
+
+TEST_CASE("slow start: time points far apart saturate instead of overflowing", "[balance][slow_start]") {
+  using tp = test_clock::time_point;
+  surge::slow_start<test_clock> ss(2, {.window = 30s});
+  // now - start is beyond the int64 range: long past the window.
+  CHECK(ss.begin(1, tp(-1ns)));
+  CHECK(ss.factor(1, tp::max()) == 1.0);
+  CHECK_FALSE(ss.ramping(1, tp::max()));
+  // now long before start: the floor, as for any reading before the start.
+  CHECK(ss.begin(0, tp::max()));
+  CHECK(ss.factor(0, tp::min()) == 0.1);
+  CHECK(ss.ramping(0, tp::min()));
+}
+
+TEST_CASE("slow start: a ramp begun at time_point::min() ramps", "[balance][slow_start]") {
+  using tp = test_clock::time_point;
+  surge::slow_start<test_clock> ss(1, {.window = 30s});
+  CHECK(ss.begin(0, tp::min()));
+  CHECK(ss.ramping(0, tp::min()));
+  CHECK(ss.factor(0, tp::min()) == 0.1);
+  CHECK(ss.factor(0, tp::min() + 15s) == Approx(0.5));
+  CHECK(ss.ramping(0, tp::min() + 15s));
+  CHECK(ss.factor(0, tp::min() + 31s) == 1.0);
+  CHECK_FALSE(ss.ramping(0, tp::min() + 31s));
+}
+
+TEST_CASE("slow start with a clock coarser than a nanosecond and readings past 292 years", "[balance][slow_start]") {
+  using st = surge_test::seconds_clock::time_point;
+  surge::slow_start<surge_test::seconds_clock> ss(1, {.window = 30s});
+  const st near{std::chrono::seconds(9'000'000'000)};  // 285 years: in nanosecond range
+  CHECK(ss.begin(0, near));
+  CHECK(ss.factor(0, near + 15s) == Approx(0.5));
+  CHECK(ss.factor(0, near + 30s) == 1.0);
+  // 2e10 s (634 years) is beyond int64 nanoseconds: the readings saturate
+  // (no overflow), so the factor stays within [floor, 1].
+  const st far{std::chrono::seconds(20'000'000'000)};
+  CHECK(ss.begin(0, far));
+  CHECK(ss.factor(0, far) == 0.1);
+  CHECK(ss.ramping(0, far));
+  CHECK(ss.factor(0, st::max()) >= 0.1);
+  CHECK(ss.factor(0, st::min()) == 0.1);
+  CHECK(ss.end(0));
+  CHECK(ss.factor(0, far) == 1.0);
 }

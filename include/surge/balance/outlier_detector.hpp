@@ -6,6 +6,7 @@
 #define SURGE_BALANCE_OUTLIER_DETECTOR_HPP
 
 #include <surge/balance/detail/validate.hpp>
+#include <surge/detail/saturate.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -39,8 +41,12 @@ struct outlier_detector_options {
 /// in a row (and the ejection budget allows) it is ejected: `record` returns
 /// true and, in the overload taking a policy, marks it down there
 /// (`set_healthy(i, false)`). It stays ejected for min(k·base, max) where k
-/// counts its ejections so far; `release_expired` (call it periodically, or
-/// before picks) returns backends whose time is up and marks them up again.
+/// counts its ejections so far (saturating at 2^32 − 1), rounded up to the
+/// Clock's tick; k·base and now plus that time saturate (at max and at
+/// time_point::max()) instead of overflowing, so any accepted times are safe
+/// (max_ejection_time = nanoseconds::max() as "no cap" included).
+/// `release_expired` (call it periodically, or before picks) returns
+/// backends whose time is up and marks them up again.
 /// The multiplier k never decays (Envoy lowers it while the backend stays
 /// healthy). Works with every surge policy, since each has `set_healthy`.
 ///
@@ -82,10 +88,8 @@ class outlier_detector {
     if (failures_[i].load(std::memory_order_relaxed) < options_.consecutive_failures) return false;  // a success won
     failures_[i].store(0, std::memory_order_relaxed);
     if (ejected_count_ >= budget()) return false;  // over the budget: stays in, counting starts over
-    ++times_[i];
-    const auto span =
-        std::min<std::chrono::nanoseconds>(options_.base_ejection_time * times_[i], options_.max_ejection_time);
-    until_[i] = Clock::now() + std::chrono::duration_cast<typename Clock::duration>(span);
+    if (times_[i] != std::numeric_limits<std::uint32_t>::max()) ++times_[i];
+    until_[i] = detail::later_sat(Clock::now(), detail::from_ns_ceil<typename Clock::duration>(span(times_[i])));
     ejected_[i].store(true, std::memory_order_release);
     ++ejected_count_;
     return true;
@@ -136,7 +140,8 @@ class outlier_detector {
     std::lock_guard<std::mutex> lock(mutex_);
     return ejected_count_;
   }
-  /// How many times backend i has been ejected so far.
+  /// How many times backend i has been ejected so far (saturating at
+  /// 2^32 − 1).
   [[nodiscard]] std::uint32_t times_ejected(std::size_t i) const {
     std::lock_guard<std::mutex> lock(mutex_);
     return i < n_ ? times_[i] : 0;
@@ -151,6 +156,12 @@ class outlier_detector {
   [[nodiscard]] std::size_t size() const noexcept { return n_; }
 
  private:
+  // min(k · base, max) in ns, without overflow (base <= max, both >= 0).
+  std::int64_t span(std::uint32_t k) const noexcept {
+    const std::int64_t base = options_.base_ejection_time.count(), top = options_.max_ejection_time.count();
+    return base <= top / k ? base * k : top;
+  }
+
   static outlier_detector_options check(outlier_detector_options o) {
     if (o.consecutive_failures == 0)
       throw std::invalid_argument("outlier_detector: consecutive_failures must be at least 1");

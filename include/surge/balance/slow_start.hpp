@@ -5,6 +5,7 @@
 #define SURGE_BALANCE_SLOW_START_HPP
 
 #include <surge/balance/detail/validate.hpp>
+#include <surge/detail/saturate.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -43,7 +44,16 @@ struct slow_start_options {
 /// backend i is added or comes back healthy (`set_healthy(policy, i, true)`
 /// does both for a backend that was down). Unlike Envoy the elapsed time is
 /// not floored at one second (Envoy uses max(t, 1 s) / window), so at t = 0
-/// the factor is exactly the floor.
+/// the factor is exactly the floor; before the start (now < begin's time
+/// point) it is the floor too.
+///
+/// Time points are read as int64 nanoseconds since the Clock's epoch,
+/// saturated to ±(2^63 − 1) ns (about ±292 years), and t = now − start
+/// saturates too, so any two time points are safe (a ramp begun at
+/// time_point::min() starts 1 ns later). A clock coarser than a nanosecond
+/// can read beyond that range: such readings all count as the bound, so a
+/// ramp begun there does not advance (its factor stays at the floor until
+/// `end(i)`).
 ///
 /// The helper only computes factors; a weighted policy consumes them through
 /// its `set_weight(i, w)`: `apply(policy, base_weights)` sets base · f on
@@ -110,7 +120,7 @@ class slow_start {
     if (i >= n_) return 1.0;
     const std::int64_t start = start_[i].load(std::memory_order_acquire);
     if (start == idle) return 1.0;
-    const double t = static_cast<double>(ticks(now) - start);
+    const double t = static_cast<double>(detail::sub_sat(ticks(now), start));
     const double window = static_cast<double>(window_ticks());
     if (t >= window) return 1.0;
     const double x = std::max(t, 0.0) / window;
@@ -124,7 +134,7 @@ class slow_start {
   [[nodiscard]] bool ramping(std::size_t i, time_point now) const noexcept {
     if (i >= n_) return false;
     const std::int64_t start = start_[i].load(std::memory_order_acquire);
-    return start != idle && ticks(now) - start < window_ticks();
+    return start != idle && detail::sub_sat(ticks(now), start) < window_ticks();
   }
 
   /// Sets policy.set_weight(i, max(base_weights[i] · factor(i, now),
@@ -184,10 +194,11 @@ class slow_start {
       throw std::invalid_argument("slow_start: min_weight_fraction must be in [0, 1]");
     return o;
   }
-  // Time points and the window in nanoseconds.
+  // Time points and the window in nanoseconds. A reading is saturated to
+  // [-2^63 + 1, 2^63 - 1] ns, so none is `idle` (time_point::min() of a
+  // nanosecond clock reads as 1 ns later).
   static std::int64_t ticks(time_point t) noexcept {
-    return static_cast<std::int64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+    return std::max(detail::to_ns_sat(t.time_since_epoch()), idle + 1);
   }
   std::int64_t window_ticks() const noexcept { return static_cast<std::int64_t>(options_.window.count()); }
 
