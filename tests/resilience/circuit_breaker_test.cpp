@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "seconds_clock.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 
@@ -343,6 +344,80 @@ TEST_CASE("circuit_breaker's time window with a manual clock", "[circuit_breaker
   CHECK(c.state() == breaker_state::open);
   // open until the end of time: never half-open, no overflow
   CHECK_FALSE(c.try_acquire_permission(at<tag>(std::chrono::nanoseconds::max())));
+}
+
+namespace {
+
+/// A clock whose tick is a minute: whole seconds of its extreme readings are beyond int64.
+struct minutes_clock {
+  using rep = std::int64_t;
+  using period = std::ratio<60>;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<minutes_clock>;
+  static constexpr bool is_steady = false;
+  static time_point now() noexcept { return time_point{}; }
+};
+
+template <class Clock>
+void time_window_at_the_extremes() {
+  using tp = typename Clock::time_point;
+  const auto secs = [](int n) { return std::chrono::ceil<typename Clock::duration>(std::chrono::seconds(n)); };
+  const typename Clock::duration d{1};
+  surge::circuit_breaker<Clock> b({.window = surge::window_type::time_based, .window_size = 10});
+  b.on_failure(d, tp::min());
+  b.on_failure(d, tp::min());
+  CHECK(b.metrics(tp::min()).buffered_calls == 2);
+  CHECK(b.metrics(tp::min()).failed_calls == 2);
+  b.on_success(d, tp::max());  // the window jumps to the end of time: emptied
+  CHECK(b.metrics(tp::max()).buffered_calls == 1);
+  b.on_success(d, tp::max());
+  b.on_failure(d, tp::min());  // before the window's end: counted in its newest second
+  const surge::breaker_metrics m = b.metrics(tp::max());
+  CHECK(m.buffered_calls == 3);
+  CHECK(m.failed_calls == 1);
+  // step by step near the lowest reading: the first second leaves after 10 s
+  surge::circuit_breaker<Clock> c({.window = surge::window_type::time_based, .window_size = 10});
+  c.on_failure(d, tp::min());
+  c.on_success(d, tp::min() + secs(9));
+  CHECK(c.metrics(tp::min() + secs(9)).buffered_calls == 2);
+  c.on_success(d, tp::min() + secs(10));
+  if constexpr (std::ratio_less_equal_v<typename Clock::period, std::ratio<1>>) {
+    CHECK(c.metrics(tp::min() + secs(10)).failed_calls == 0);
+    CHECK(c.metrics(tp::min() + secs(10)).buffered_calls == 2);
+  }
+  // and near the highest: 9 s back is still in the window
+  surge::circuit_breaker<Clock> e({.window = surge::window_type::time_based, .window_size = 10});
+  e.on_failure(d, tp::max() - secs(9));
+  e.on_success(d, tp::max());
+  CHECK(e.metrics(tp::max()).buffered_calls == 2);
+  CHECK(e.metrics(tp::max()).failed_calls == 1);
+}
+
+template <class Clock>
+void permit_between_the_extremes() {
+  using tp = typename Clock::time_point;
+  surge::circuit_breaker<Clock> b({.slow_call_duration = 1s});
+  b.try_acquire(tp::min()).success(tp::max());  // max - min: beyond the range of duration, slow
+  b.try_acquire(tp::max()).failure(tp::min());  // backwards: 0, not slow
+  b.try_acquire(tp::min()).success(tp::min() + std::chrono::ceil<typename Clock::duration>(2s));
+  const surge::breaker_metrics m = b.metrics();
+  CHECK(m.buffered_calls == 3);
+  CHECK(m.failed_calls == 1);
+  CHECK(m.slow_calls == 2);
+}
+
+}  // namespace
+
+TEST_CASE("circuit_breaker's time window at time_point::min() and max()", "[circuit_breaker]") {
+  SECTION("a nanosecond clock") { time_window_at_the_extremes<surge_test::manual_clock<struct extremes_tag>>(); }
+  SECTION("a clock whose tick is a second") { time_window_at_the_extremes<surge_test::seconds_clock>(); }
+  SECTION("a clock whose tick is a minute") { time_window_at_the_extremes<minutes_clock>(); }
+}
+
+TEST_CASE("circuit_breaker's permit times a call between time_point::min() and max()", "[circuit_breaker]") {
+  SECTION("a nanosecond clock") { permit_between_the_extremes<surge_test::manual_clock<struct permit_tag>>(); }
+  SECTION("a clock whose tick is a second") { permit_between_the_extremes<surge_test::seconds_clock>(); }
+  SECTION("a clock whose tick is a minute") { permit_between_the_extremes<minutes_clock>(); }
 }
 
 TEST_CASE("circuit_breaker's watchdog closes a stuck half-open period", "[circuit_breaker]") {

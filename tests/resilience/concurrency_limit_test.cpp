@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "seconds_clock.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 
@@ -361,6 +362,38 @@ TEST_CASE("concurrency_limiter hands out at most limit() tokens and feeds sample
     CHECK(s.samples[2].rtt == 0ns);
     CHECK(s.samples[2].inflight == 1);
   });
+}
+
+TEST_CASE("concurrency_limiter: an RTT between the clock's extremes saturates", "[resilience][concurrency_limit]") {
+  SECTION("a nanosecond clock") {
+    surge::concurrency_limiter<spy_limit, sim_clock> lim;
+    lim.try_acquire(tp::min()).success(tp::max());  // max - min: beyond the int64 range
+    lim.try_acquire(tp::max()).dropped(tp::min());  // backwards: 0
+    lim.try_acquire(tp::min()).success(tp::min() + 7ns);
+    lim.with_algorithm([](const spy_limit& s) {
+      REQUIRE(s.samples.size() == 3);
+      CHECK(s.samples[0].rtt == ns::max());
+      CHECK(s.samples[1].rtt == 0ns);
+      CHECK(s.samples[2].rtt == 7ns);
+    });
+  }
+  SECTION("a clock whose tick is a second") {
+    using sec_clock = surge_test::seconds_clock;
+    using stp = sec_clock::time_point;
+    surge::concurrency_limiter<spy_limit, sec_clock> lim;
+    lim.try_acquire(stp::min()).success(stp::max());
+    lim.try_acquire(stp::max() - std::chrono::seconds(3)).success(stp::max());
+    lim.with_algorithm([](const spy_limit& s) {
+      REQUIRE(s.samples.size() == 2);
+      CHECK(s.samples[0].rtt == ns::max());
+      CHECK(s.samples[1].rtt == 3s);
+    });
+  }
+  SECTION("aimd_limit takes the saturated RTT as a timeout") {
+    surge::concurrency_limiter<surge::aimd_limit, sim_clock> lim(surge::aimd_limit({.initial = 20, .min = 10}));
+    lim.try_acquire(tp::min()).success(tp::max());
+    CHECK(lim.limit() == 18);
+  }
 }
 
 TEST_CASE("concurrency_limiter follows its algorithm's limit", "[resilience][concurrency_limit]") {

@@ -1,6 +1,6 @@
 /// @file surge/detail/saturate.hpp
 /// Saturating time arithmetic shared by the areas that read clocks (limit,
-/// balance). Clock readings may lie anywhere in their int64 range (a manual
+/// balance, resilience). Clock readings may lie anywhere in their int64 range (a manual
 /// clock at its limits, readings more than 292 years apart, a clock whose tick
 /// is coarser than a nanosecond): every sum and difference of readings goes
 /// through these, so it saturates instead of overflowing.
@@ -79,6 +79,23 @@ template <class TimePoint>
   const auto since = t.time_since_epoch();
   if (since > TimePoint::duration::zero() && d > TimePoint::duration::max() - since) return TimePoint::max();
   return t + d;
+}
+
+/// to - from: the time between two readings of a clock, however far apart,
+/// saturated to the range of TimePoint::duration (an integral rep; a floating
+/// rep subtracts as is).
+template <class TimePoint>
+[[nodiscard]] typename TimePoint::duration elapsed_sat(TimePoint from, TimePoint to) noexcept {
+  using duration = typename TimePoint::duration;
+  using rep = typename duration::rep;
+  if constexpr (std::is_integral_v<rep> && std::is_signed_v<rep> && sizeof(rep) <= sizeof(std::int64_t)) {
+    const std::int64_t d = sub_sat(to.time_since_epoch().count(), from.time_since_epoch().count());
+    if (d > std::int64_t{std::numeric_limits<rep>::max()}) return duration(std::numeric_limits<rep>::max());
+    if (d < std::int64_t{std::numeric_limits<rep>::min()}) return duration(std::numeric_limits<rep>::min());
+    return duration(static_cast<rep>(d));
+  } else {
+    return to - from;
+  }
 }
 
 }  // namespace surge::detail

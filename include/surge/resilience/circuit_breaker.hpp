@@ -6,10 +6,12 @@
 #define SURGE_RESILIENCE_CIRCUIT_BREAKER_HPP
 
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/saturate.hpp>
 
 #include <atomic>
 #include <bit>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -408,11 +410,10 @@ class breaker_time_window {
   void reset() noexcept {
     for (bucket& b : buckets_) b = bucket{};
     total_ = counts{};
-    head_ = none;
+    started_ = false;
   }
 
  private:
-  static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
   struct bucket {
     counts c;
   };
@@ -422,24 +423,35 @@ class breaker_time_window {
     return static_cast<std::size_t>(((sec % n) + n) % n);
   }
 
-  /// Moves the window's end to `sec`: buckets of seconds that left it are emptied.
+  /// Moves the window's end to `sec` (any int64, INT64_MIN and INT64_MAX
+  /// included): buckets of seconds that left it are emptied. Walks back from
+  /// `sec` over the seconds after the old end, so no second outside
+  /// (head_, sec] is ever formed.
   void advance(std::int64_t sec) noexcept {
-    if (head_ != none && sec <= head_) return;
-    const auto n = static_cast<std::int64_t>(buckets_.size());
-    const std::int64_t from = head_ == none ? sec - n + 1 : std::max(head_ + 1, sec - n + 1);
-    for (std::int64_t s = from; s <= sec; ++s) {
-      bucket& b = buckets_[index(s)];
+    if (started_ && sec <= head_) return;
+    const std::uint64_t n = buckets_.size();
+    // seconds since the old end, exactly (modular, sec > head_); a whole window when none
+    const std::uint64_t gap = started_ ? static_cast<std::uint64_t>(sec) - static_cast<std::uint64_t>(head_) : n;
+    started_ = true;
+    head_ = sec;
+    if (gap >= n) {
+      for (bucket& b : buckets_) b = bucket{};
+      total_ = counts{};
+      return;
+    }
+    for (std::uint64_t i = 0; i < gap; ++i) {  // sec - i > old head_: no overflow
+      bucket& b = buckets_[index(sec - static_cast<std::int64_t>(i))];
       total_.calls -= b.c.calls;
       total_.failed -= b.c.failed;
       total_.slow -= b.c.slow;
       b = bucket{};
     }
-    head_ = sec;
   }
 
   std::vector<bucket> buckets_;
   counts total_;
-  std::int64_t head_ = none;
+  std::int64_t head_ = 0;  // the window's newest second, once started_
+  bool started_ = false;
 };
 
 }  // namespace detail
@@ -503,7 +515,9 @@ class breaker_time_window {
 /// Observers (state(), failure_rate(), metrics()) are racing snapshots.
 /// Bad input: options out of the ranges documented at each field throw
 /// std::invalid_argument naming the field. A negative elapsed time counts as
-/// zero. `Clock` must have an integral `rep` (static_assert).
+/// zero; a permit's elapsed time (now - started()) saturates at the range of
+/// `duration`. Any clock reading is valid, time_point::min() and max()
+/// included. `Clock` must have an integral `rep` (static_assert).
 template <class Clock = std::chrono::steady_clock>
 class circuit_breaker {
   static_assert(std::is_integral_v<typename Clock::rep>, "surge::circuit_breaker: Clock::rep must be an integral type");
@@ -605,13 +619,13 @@ class circuit_breaker {
     /// When the permission was granted.
     [[nodiscard]] time_point started() const noexcept { return start_; }
 
-    /// Records success, elapsed = now - started().
+    /// Records success, elapsed = now - started() (saturating).
     void success() { success(Clock::now()); }
-    /// Records success at the given clock reading (elapsed = now - started()).
+    /// Records success at the given clock reading (elapsed = now - started(), saturating).
     void success(time_point now) { finish(false, now); }
-    /// Records failure, elapsed = now - started().
+    /// Records failure, elapsed = now - started() (saturating).
     void failure() { failure(Clock::now()); }
-    /// Records failure at the given clock reading (elapsed = now - started()).
+    /// Records failure at the given clock reading (elapsed = now - started(), saturating).
     void failure(time_point now) { finish(true, now); }
     /// Gives the permission back without an outcome (what the destructor does).
     void release() noexcept { drop(); }
@@ -623,7 +637,7 @@ class circuit_breaker {
     void finish(bool failed, time_point now) {
       if (!breaker_) throw std::logic_error("surge::circuit_breaker::permit: no permission to record an outcome for");
       circuit_breaker* b = std::exchange(breaker_, nullptr);
-      b->record(failed, now - start_, [now] { return now; });
+      b->record(failed, detail::elapsed_sat(start_, now), [now] { return now; });
     }
     void drop() noexcept {
       if (circuit_breaker* b = std::exchange(breaker_, nullptr)) b->release(word_, true);
@@ -786,7 +800,19 @@ class circuit_breaker {
     return static_cast<long double>(r) < t ? r + 1 : r;
   }
   static rep sat_add(rep a, rep b) noexcept { return (b > 0 && a > rep_max - b) ? rep_max : a + b; }
+  /// The second `t` falls in (rounded down), saturated to the int64 range.
   static std::int64_t seconds_of(time_point t) noexcept {
+    using per_tick = std::ratio_divide<typename Clock::period, std::ratio<1>>;  // seconds per tick
+    if constexpr (per_tick::num != 1) {
+      // chrono multiplies the count by per_tick::num first: beyond 9.2e18 (< 2^63) do it in long double
+      const long double wide = static_cast<long double>(t.time_since_epoch().count()) * per_tick::num;
+      if (!(wide < 9.2e18L && wide > -9.2e18L)) {
+        const long double sec = std::floor(wide / per_tick::den);
+        if (sec >= 9.2e18L) return std::numeric_limits<std::int64_t>::max();
+        if (sec <= -9.2e18L) return std::numeric_limits<std::int64_t>::min();
+        return static_cast<std::int64_t>(sec);
+      }
+    }
     return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
   }
   bool slow(duration elapsed) const noexcept {

@@ -5,6 +5,8 @@
 #ifndef SURGE_RESILIENCE_CONCURRENCY_LIMIT_HPP
 #define SURGE_RESILIENCE_CONCURRENCY_LIMIT_HPP
 
+#include <surge/detail/saturate.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -362,29 +364,6 @@ class vegas_limit {
   std::int64_t noload_ = 0;
 };
 
-namespace detail {
-
-/// d in nanoseconds, saturating at the range of std::chrono::nanoseconds.
-template <class Rep, class Period>
-constexpr std::chrono::nanoseconds saturating_ns(std::chrono::duration<Rep, Period> d) noexcept {
-  using ns = std::chrono::nanoseconds;
-  using wide = std::chrono::duration<long double, std::nano>;
-  const long double x = std::chrono::duration_cast<wide>(d).count();
-  if (!(x < static_cast<long double>(ns::max().count()))) return x != x ? ns::zero() : ns::max();
-  if (!(x > static_cast<long double>(ns::min().count()))) return ns::min();
-  return std::chrono::duration_cast<ns>(d);
-}
-
-/// a + b, saturating at the range of std::chrono::nanoseconds.
-constexpr std::chrono::nanoseconds saturating_add(std::chrono::nanoseconds a, std::chrono::nanoseconds b) noexcept {
-  using ns = std::chrono::nanoseconds;
-  if (b.count() > 0 && a > ns::max() - b) return ns::max();
-  if (b.count() < 0 && a < ns::min() - b) return ns::min();
-  return a + b;
-}
-
-}  // namespace detail
-
 /// The per-sample form of an algorithm: on_sample(rtt, inflight, dropped).
 template <class A>
 concept concurrency_limit_sampled = requires(A& a, std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped) {
@@ -466,7 +445,8 @@ class windowed_limit {
     dropped_ = dropped_ || dropped;
     if (end <= next_update_) return;
     const auto twice = min_rtt_ > std::chrono::nanoseconds::max() / 2 ? std::chrono::nanoseconds::max() : 2 * min_rtt_;
-    next_update_ = detail::saturating_add(end, std::clamp(twice, o_.min_window, o_.max_window));
+    next_update_ =
+        std::chrono::nanoseconds(detail::add_sat(end.count(), std::clamp(twice, o_.min_window, o_.max_window).count()));
     const window w{sum_ / static_cast<double>(count_), count_, max_inflight_, dropped_};
     sum_ = 0.0;
     count_ = 0;
@@ -597,8 +577,9 @@ class concurrency_limiter {
         : owner_(owner), start_(start), inflight_(inflight) {}
     void finish(time_point now, bool drop) {
       if (!owner_) return;
-      const auto rtt = now > start_ ? detail::saturating_ns(now - start_) : std::chrono::nanoseconds::zero();
-      std::exchange(owner_, nullptr)->sample(rtt, inflight_, drop, detail::saturating_ns(now.time_since_epoch()));
+      using ns = std::chrono::nanoseconds;
+      const ns rtt = now > start_ ? ns(detail::to_ns_sat(detail::elapsed_sat(start_, now))) : ns::zero();
+      std::exchange(owner_, nullptr)->sample(rtt, inflight_, drop, ns(detail::to_ns_sat(now.time_since_epoch())));
     }
 
     concurrency_limiter* owner_ = nullptr;
