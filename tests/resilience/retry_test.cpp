@@ -345,6 +345,46 @@ TEST_CASE("retry: attempts run out, non-retryable errors, result predicates", "[
   CHECK_THROWS_AS(surge::retry(surge::retry_policy<>{.max_attempts = 0}, [] { return 1; }), std::invalid_argument);
 }
 
+TEST_CASE("retry: the default predicate takes a returned exception_ptr or nullptr as a success", "[retry]") {
+  std::vector<ns> slept;
+  std::mt19937_64 g(1);
+  int calls = 0;
+  const std::exception_ptr err = std::make_exception_ptr(std::runtime_error("in the slot"));
+  // an error slot returned, empty or filled: a success either way
+  CHECK(surge::retry(
+            surge::retry_policy<>{.max_attempts = 3}, [&]() -> std::exception_ptr { return ++calls, nullptr; },
+            recording_sleeper{&slept}, g) == nullptr);
+  CHECK(calls == 1);
+  CHECK(surge::retry(
+            surge::retry_policy<>{.max_attempts = 3}, [&]() -> std::exception_ptr { return ++calls, err; },
+            recording_sleeper{&slept}, g) == err);
+  CHECK(calls == 2);
+  CHECK(surge::retry(
+            surge::retry_policy<>{.max_attempts = 3}, [&]() -> std::nullptr_t { return ++calls, nullptr; },
+            recording_sleeper{&slept}, g) == nullptr);
+  CHECK(calls == 3);
+  CHECK(slept.empty());
+  // a thrown exception is still retried
+  calls = 0;
+  CHECK(surge::retry(
+            surge::retry_policy<>{.max_attempts = 3},
+            [&]() -> std::exception_ptr {
+              if (++calls < 3) throw std::runtime_error("flaky");
+              return nullptr;
+            },
+            recording_sleeper{&slept}, g) == nullptr);
+  CHECK(calls == 3);
+  CHECK(slept.size() == 2);
+  // a predicate of one's own taking const std::exception_ptr& receives the returned ones too (documented)
+  const auto failed = [](const std::exception_ptr& e) { return e != nullptr; };
+  calls = 0;
+  CHECK(surge::retry(
+            surge::retry_policy<surge::exponential_backoff, decltype(failed)>{.max_attempts = 5, .retryable = failed},
+            [&]() -> std::exception_ptr { return ++calls < 4 ? err : nullptr; }, recording_sleeper{&slept},
+            g) == nullptr);
+  CHECK(calls == 4);
+}
+
 TEST_CASE("retry: the budget refuses retries and is refilled by successes", "[retry][budget]") {
   std::vector<ns> slept;
   std::mt19937_64 g(1);

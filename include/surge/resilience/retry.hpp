@@ -303,7 +303,8 @@ class retry_budget {
 };
 
 /// The default retry predicate: every exception is retryable; every returned
-/// value is a success.
+/// value is a success, whatever its type (retry() never asks it about a
+/// returned value, not even a std::exception_ptr or std::nullptr_t one).
 struct retry_on_any_exception {
   /// True: every exception is retried.
   bool operator()(const std::exception_ptr&) const noexcept { return true; }
@@ -313,7 +314,11 @@ struct retry_on_any_exception {
 /// with the `std::exception_ptr` of a thrown exception (if callable so; if
 /// not, exceptions are never retried and propagate at once) and with the
 /// returned value as `const R&` (if callable so; if not, every value is a
-/// success). `max_attempts` counts the first call (gRPC's maxAttempts and
+/// success; retry_on_any_exception, the default, is never called with a
+/// value). A predicate of your own is called with a returned value through
+/// whichever overload accepts `const R&`: when R converts to
+/// std::exception_ptr (std::exception_ptr, std::nullptr_t), one taking only
+/// `const std::exception_ptr&` receives the values too. `max_attempts` counts the first call (gRPC's maxAttempts and
 /// resilience4j's maxAttempts): >= 1. With a `budget`, every retryable
 /// failure takes a token (and a refused one ends the retries) and every
 /// success adds one, as grpc-go does; non-retryable failures leave it alone.
@@ -407,7 +412,9 @@ bool retry_error(P& p, const std::exception_ptr& e) {
 
 template <class P, class R>
 bool retry_value(P& p, const retry_result<R>& r) {
-  if constexpr (!std::is_void_v<R>) {
+  // the default predicate answers about exceptions only: a returned value
+  // (even a std::exception_ptr) must not reach its exception overload
+  if constexpr (!std::is_void_v<R> && !std::is_same_v<std::remove_cv_t<P>, retry_on_any_exception>) {
     if constexpr (std::is_invocable_r_v<bool, P&, const std::remove_reference_t<R>&>) {
       return std::invoke(p, r.view());
     }
