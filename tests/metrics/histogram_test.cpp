@@ -310,6 +310,33 @@ TEST_CASE("latency_histogram merge adds counts, same and different layouts", "[m
   }
 }
 
+TEST_CASE("latency_histogram merge from a wider range with the same counters clamps the excess",
+          "[metrics][histogram]") {
+  latency_histogram a(3000, 3), b(4000, 3);  // one counter layout, different highest_trackable
+  REQUIRE(a.counter_count() == b.counter_count());
+  b.record(3999);
+  b.record(100);
+  a.merge(b);
+  latency_histogram direct(3000, 3);  // what recording the values here gives
+  direct.record(3999);
+  direct.record(100);
+  CHECK(a.count() == 2);
+  CHECK(a.clamped() == 1);
+  CHECK(a.clamped() == direct.clamped());
+  CHECK(a.max() == 3000);
+  CHECK(a.mean() <= 3000.0);
+  CHECK(a.mean() == direct.mean());
+  CHECK(a.value_at_percentile(100) == 3000);
+  for (const auto bk : a) CHECK(bk.lowest <= a.highest_trackable());
+  // the other way round every value fits: nothing clamped
+  latency_histogram wide(4000, 3), narrow(3000, 3);
+  narrow.record(2999);
+  wide.merge(narrow);
+  CHECK(wide.clamped() == 0);
+  CHECK(wide.count() == 1);
+  CHECK(wide.max() == 2999);
+}
+
 TEST_CASE("latency_histogram summary", "[metrics][histogram]") {
   latency_histogram h(1'000'000, 3);
   for (int i = 1; i <= 1000; ++i) h.record(i);

@@ -231,15 +231,17 @@ class latency_histogram {
 
   // ---- combining and clearing ----------------------------------------------
 
-  /// Adds every count of `other` into this histogram (HdrHistogram's add).
-  /// With the same highest_trackable and significant_digits, counters are
-  /// added index by index; otherwise each of other's buckets is recorded here
-  /// at its lowest value, with the precision of the coarser layout (values
-  /// above this histogram's range are clamped and counted). other's clamped()
-  /// count and exact min/max carry over. merge(*this) doubles every count.
-  /// Thread-safe (each counter atomically); O(counters of both).
+  /// Adds every count of `other` into this histogram (HdrHistogram's add), as
+  /// record() would: each of other's buckets is recorded here at its lowest
+  /// value, with the precision of the coarser layout; a bucket starting above
+  /// this histogram's highest_trackable is recorded as highest_trackable() and
+  /// counted in clamped(). When both have the same counters and other's range
+  /// does not reach past this one's, that is adding counters index by index.
+  /// other's clamped() count and exact min/max (clamped to this range) carry
+  /// over. merge(*this) doubles every count. Thread-safe (each counter
+  /// atomically); O(counters of both).
   void merge(const latency_histogram& other) noexcept {
-    if (same_layout(other)) {
+    if (same_layout(other) && other.highest_ <= highest_) {  // every value of other fits here
       for (std::size_t i = 0; i < length_; ++i) {
         const std::uint64_t c = other.counts_[i].load(std::memory_order_relaxed);
         if (c != 0) saturating_add(counts_[i], c);
@@ -420,6 +422,7 @@ class latency_histogram {
     return i;
   }
 
+  /// Same counters (index i stands for the same values in both).
   bool same_layout(const latency_histogram& o) const noexcept {
     return o.sub_bucket_magnitude_ == sub_bucket_magnitude_ && o.length_ == length_;
   }
