@@ -66,6 +66,27 @@ TEST_CASE("balance_efficiency is mean over max, 1 when even", "[metrics][formula
   CHECK(surge::balance_efficiency(std::span<const std::uint64_t>(maxed)) == 1.0);
 }
 
+TEST_CASE("balance_efficiency of equal loads is exactly 1 and never leaves (0 1]", "[metrics][formulas]") {
+  for (std::size_t n = 1; n <= 64; ++n) {  // a sum of l/n rounds below 1 for many n (10 among them)
+    CAPTURE(n);
+    const std::vector<double> loads(n, 1.0);
+    CHECK(surge::balance_efficiency(loads) == 1.0);
+    const std::vector<double> tenths(n, 0.1);
+    CHECK(surge::balance_efficiency(tenths) == 1.0);
+    const std::vector<std::uint64_t> counts(n, 7);
+    CHECK(surge::balance_efficiency(std::span<const std::uint64_t>(counts)) == 1.0);
+  }
+  const double tiny = std::numeric_limits<double>::denorm_min();
+  const std::vector<double> subnormal{tiny, tiny};  // l/n underflowed to 0
+  CHECK(surge::balance_efficiency(subnormal) == 1.0);
+  const std::vector<double> far_apart{1e308, tiny, 0, tiny};  // the small ones vanish: 1/n, not 0
+  const double e = surge::balance_efficiency(far_apart);
+  CHECK(e > 0.0);
+  CHECK(e == Approx(0.25));
+  const std::vector<double> lone_tiny{tiny, 0, 0};
+  CHECK(surge::balance_efficiency(lone_tiny) == Approx(1.0 / 3.0));
+}
+
 TEST_CASE("formulas refuse zero divisors, negative and non-finite input", "[metrics][formulas]") {
   CHECK_THROWS_AS(surge::throughput(1, 0), std::invalid_argument);
   CHECK_THROWS_AS(surge::throughput(0, 0), std::invalid_argument);

@@ -53,6 +53,19 @@ constexpr double formula_quotient(double n, double d, const char* bad_n, const c
   return formula_finite(n / d, overflow);
 }
 
+/// mean ÷ max of loads whose largest is max (>= 0), in (0, 1]. Each load is
+/// scaled by the max before summing: equal loads sum n ones exactly (so give
+/// exactly 1, even subnormal ones), the max itself adds 1 (so the result is at
+/// least 1/n when the others underflow), and nothing overflows.
+template <class T>
+constexpr double balance_mean_over_max(std::span<const T> loads, double max) noexcept {
+  if (max == 0.0) return 1.0;
+  double sum = 0.0;
+  for (const T l : loads) sum += static_cast<double>(l) / max;
+  const double e = sum / static_cast<double>(loads.size());
+  return e > 1.0 ? 1.0 : e;  // only for n beyond 2^53, where n itself rounds
+}
+
 }  // namespace detail
 
 /// Throughput X = completed requests ÷ elapsed time. O(1).
@@ -131,35 +144,27 @@ constexpr double formula_quotient(double n, double d, const char* bad_n, const c
 }
 
 /// Load-balance efficiency: mean backend load ÷ max backend load, in (0, 1];
-/// 1 when perfectly even (all loads equal, including all zero), 1/n when one
-/// of n backends takes everything. O(n). Throws std::invalid_argument for an
+/// exactly 1 when perfectly even (all loads equal, including all zero and
+/// subnormal ones), 1/n when one of n backends takes everything, never below
+/// 1/n. O(n) (two passes: the max, then the loads scaled by it). Throws std::invalid_argument for an
 /// empty span or a negative/non-finite load.
 [[nodiscard]] constexpr double balance_efficiency(std::span<const double> loads) {
   if (loads.empty()) throw std::invalid_argument("surge::balance_efficiency: loads must not be empty");
-  double sum = 0.0, max = 0.0;
+  double max = 0.0;
   for (const double l : loads) {
     detail::formula_nonnegative(l, "surge::balance_efficiency: every load must be finite and >= 0");
-    sum += l / static_cast<double>(loads.size());  // the mean, without overflowing the sum
     if (l > max) max = l;
   }
-  if (max == 0.0) return 1.0;
-  const double e = sum / max;
-  return e > 1.0 ? 1.0 : e;  // rounding in the mean may pass 1 by an ulp
+  return detail::balance_mean_over_max(loads, max);
 }
 
 /// balance_efficiency over integer loads (requests per backend). Throws
 /// std::invalid_argument for an empty span.
 [[nodiscard]] constexpr double balance_efficiency(std::span<const std::uint64_t> loads) {
   if (loads.empty()) throw std::invalid_argument("surge::balance_efficiency: loads must not be empty");
-  double sum = 0.0, max = 0.0;
-  for (const std::uint64_t u : loads) {
-    const auto l = static_cast<double>(u);
-    sum += l / static_cast<double>(loads.size());
-    if (l > max) max = l;
-  }
-  if (max == 0.0) return 1.0;
-  const double e = sum / max;
-  return e > 1.0 ? 1.0 : e;
+  std::uint64_t max = 0;
+  for (const std::uint64_t l : loads) max = l > max ? l : max;
+  return detail::balance_mean_over_max(loads, static_cast<double>(max));
 }
 
 }  // namespace surge
