@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <ratio>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -131,6 +132,61 @@ TEST_CASE("rate_meter clock readings going backwards and at the limits", "[metri
   meter low({}, tp{mclock::duration::min()});
   low.mark(1, far);
   CHECK(std::isfinite(low.stats(far).mean_rate));
+}
+
+namespace {
+struct ps_clock {  // finer than a nanosecond: nanoseconds::max() does not fit its duration
+  using rep = std::int64_t;
+  using period = std::pico;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<ps_clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept { return time_point{}; }
+};
+struct ms32_clock {  // a 32-bit millisecond counter: nanoseconds::max() truncates in its duration
+  using rep = std::int32_t;
+  using period = std::milli;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<ms32_clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept { return time_point{}; }
+};
+}  // namespace
+
+TEST_CASE("rate_meter on a picosecond clock", "[metrics][meter]") {
+  using ps = ps_clock::duration;
+  const ps_clock::time_point start{ps{1'000'000'000'000}};  // 1 s
+  surge::rate_meter<ps_clock> m({}, start);
+  for (int i = 1; i <= 100; ++i) m.mark(1, start + ps{std::int64_t{i} * 100'000'000'000});  // 10/s for 10 s
+  const auto s = m.stats(start + ps{10'000'000'000'000});
+  CHECK(s.count == 100);
+  CHECK(s.mean_rate == Approx(10.0));
+  CHECK(s.rate == Approx(91.0 / 9.0));  // the window: from the start of slot 1 (9 events before it)
+  // its limits saturate
+  const ps_clock::time_point far{ps::max()};
+  m.mark(1, far);
+  CHECK(std::isfinite(m.stats(far).mean_rate));
+  surge::rate_meter<ps_clock> low({}, ps_clock::time_point{ps::min()});
+  low.mark(1, far);
+  CHECK(std::isfinite(low.stats(far).mean_rate));
+}
+
+TEST_CASE("rate_meter on a 32-bit millisecond clock past 24 days", "[metrics][meter]") {
+  using ms = ms32_clock::duration;
+  for (const std::int32_t t0 : {0, 2'080'000'000}) {  // the second one ~24.07 days
+    CAPTURE(t0);
+    const ms32_clock::time_point start{ms{t0}};
+    surge::rate_meter<ms32_clock> m({}, start);
+    for (int i = 1; i <= 100; ++i) m.mark(1, start + ms{i * 100});  // 10 events/s for 10 s
+    const auto s = m.stats(start + ms{10'000});
+    CHECK(s.count == 100);
+    CHECK(s.rate == Approx(91.0 / 9.0));  // the window: from the start of slot 1 (9 events before it)
+    CHECK(s.mean_rate == Approx(10.0));
+  }
+  const ms32_clock::time_point low{ms::min()}, high{ms::max()};  // both ends of the counter
+  surge::rate_meter<ms32_clock> m({}, low);
+  m.mark(1, high);
+  CHECK(m.mean_rate(high) == Approx(1.0 / (static_cast<double>(std::numeric_limits<std::uint32_t>::max()) / 1e3)));
 }
 
 TEST_CASE("rate_meter count saturates", "[metrics][meter]") {

@@ -1,9 +1,10 @@
 /// @file surge/detail/saturate.hpp
 /// Saturating time arithmetic shared by the areas that read clocks (limit,
-/// balance, resilience). Clock readings may lie anywhere in their int64 range (a manual
-/// clock at its limits, readings more than 292 years apart, a clock whose tick
-/// is coarser than a nanosecond): every sum and difference of readings goes
-/// through these, so it saturates instead of overflowing.
+/// balance, metrics, resilience). Clock readings may lie anywhere in their
+/// int64 range (a manual clock at its limits, readings more than 292 years
+/// apart, a clock whose tick is coarser than a nanosecond): every sum and
+/// difference of readings goes through these, so it saturates instead of
+/// overflowing.
 #ifndef SURGE_DETAIL_SATURATE_HPP
 #define SURGE_DETAIL_SATURATE_HPP
 

@@ -7,6 +7,7 @@
 
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/saturate.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -16,7 +17,6 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
-#include <type_traits>
 #include <vector>
 
 namespace surge {
@@ -69,7 +69,9 @@ struct rate_meter_options {
 /// **Clock readings going backwards** (another thread's older reading, or a
 /// non-steady clock) are treated as the latest reading already seen; before
 /// construction time as construction time. Readings are nanoseconds,
-/// saturating at the int64 range; never UB.
+/// saturating at the int64 range, whatever the clock's tick and
+/// representation (finer than 1 ns, a 32-bit count; a NaN reading of a
+/// floating-point clock reads as 0); never UB.
 ///
 /// Complexity: mark() O(1); a tick O(slots) at worst (after a long idle),
 /// O(1) amortised; the readers O(1) plus a tick.
@@ -188,30 +190,13 @@ class rate_meter {
 
   static double seconds(std::int64_t ns) noexcept { return static_cast<double>(ns) / 1e9; }
 
-  /// A clock reading in ns since its epoch, saturating.
-  static std::int64_t ns_of(time_point t) noexcept {
-    using ns = std::chrono::nanoseconds;
-    const duration d = t.time_since_epoch();
-    if constexpr (std::is_floating_point_v<typename duration::rep>) {
-      const double x = std::chrono::duration<double, std::nano>(d).count();
-      if (!(x > -9.2e18)) return std::numeric_limits<std::int64_t>::min();  // also NaN
-      if (x > 9.2e18) return std::numeric_limits<std::int64_t>::max();
-      return static_cast<std::int64_t>(x);
-    } else {
-      if (d >= std::chrono::duration_cast<duration>(ns::max())) return std::numeric_limits<std::int64_t>::max();
-      if (d <= std::chrono::duration_cast<duration>(ns::min())) return std::numeric_limits<std::int64_t>::min();
-      return std::chrono::duration_cast<ns>(d).count();
-    }
-  }
+  /// A clock reading in ns since its epoch, saturating (detail::to_ns_sat).
+  static std::int64_t ns_of(time_point t) noexcept { return detail::to_ns_sat(t.time_since_epoch()); }
 
   /// ns since construction, >= 0, saturating.
   std::int64_t elapsed_of(time_point now) const noexcept {
     const std::int64_t t = ns_of(now);
-    if (t <= start_ns_) return 0;
-    const std::uint64_t d = static_cast<std::uint64_t>(t) - static_cast<std::uint64_t>(start_ns_);
-    return d > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-               ? std::numeric_limits<std::int64_t>::max()
-               : static_cast<std::int64_t>(d);
+    return t <= start_ns_ ? 0 : detail::sub_sat(t, start_ns_);
   }
 
   /// (k + 1) · step, saturating.
