@@ -264,6 +264,30 @@ TEST_CASE("leaky_bucket_pacer follows uber-go/ratelimit", "[limit][leaky_bucket]
   }
 }
 
+TEST_CASE("leaky_bucket_pacer: callers far ahead of the rate saturate at time_point::max()",
+          "[limit][leaky_bucket][pacer]") {
+  // 1e-9 per second: one slot every 1e9 s (31.7 years). The fifth slot lies
+  // 127 years after the construction time, the sixth 158 years: past what the
+  // pacer tells apart (2^62 ns), so it and every later one is time_point::max(),
+  // never an earlier time (and the schedule never overflows).
+  pacer p(1e-9, 0, tp{});
+  tp last{};
+  for (int i = 0; i < 5; ++i) {
+    const tp t = p.take(tp{});
+    // a unit lasts 233 ns at this rate: the slots are exact to within one
+    const auto off = t - (tp{} + std::chrono::seconds(std::int64_t{1'000'000'000} * i));
+    CHECK(off <= 0ns);
+    CHECK(off > -1us);
+    last = t;
+  }
+  for (int i = 0; i < 100; ++i) {
+    const tp t = p.take(tp{});
+    CHECK(t == tp::max());
+    CHECK(t >= last);
+    last = t;
+  }
+}
+
 TEST_CASE("leaky_bucket_pacer: concurrent takers get distinct evenly spaced slots",
           "[limit][leaky_bucket][pacer][concurrency]") {
   using pc = surge_test::manual_clock<struct pacer_tag>;

@@ -306,7 +306,10 @@ class leaky_bucket {
 ///
 /// Clock going backwards: never credits, never moves the state back. Clock
 /// readings at the limits saturate (the returned time point at
-/// time_point::max(), never wrapping to the past).
+/// time_point::max(), never wrapping to the past); so does the schedule: a
+/// slot 2^62 ns (146 years) or more after the construction time, or 2^62
+/// token units past it (callers far ahead of the rate), is
+/// time_point::max(), and later callers are told the same.
 /// Complexity O(1). Lock-free: one atomic word updated by CAS. Bad input:
 /// rate <= 0, NaN, infinite or > 1e9 per second, or slack > 2^32, throw
 /// std::invalid_argument.
@@ -348,17 +351,25 @@ class leaky_bucket_pacer {
       else if (slack_u_ > 0 && now_u - last > slack_u_ + per_)
         next = now_u - slack_u_;  // long gap: keep at most `slack` unused permissions
       else
-        next = last + per_;
+        next = std::min(last + per_, schedule_limit);  // last <= schedule_limit, per_ <= 2^32: no overflow
       if (state_.compare_exchange_weak(last, next, std::memory_order_acq_rel, std::memory_order_acquire)) break;
     }
     if (next <= now_u) return now;
-    const std::int64_t wait = detail::add_sat(detail::sub_sat(epoch_, now_ns), units_.ns_at(next));
+    const std::int64_t at_ns = units_.ns_at(next);  // saturates at 2^62 ns
+    if (next >= schedule_limit || at_ns >= ns_limit) return time_point::max();
+    const std::int64_t wait = detail::add_sat(detail::sub_sat(epoch_, now_ns), at_ns);
     if (wait <= 0) return now;
     return detail::later_sat(now, detail::from_ns_ceil<duration>(wait));
   }
 
  private:
   static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::min();
+  /// The schedule (in units from the epoch) stops here: callers ahead of it
+  /// are told time_point::max(), and the state never overflows.
+  static constexpr std::int64_t schedule_limit = std::int64_t{1} << 62;
+  /// ns_at's saturation: a slot this far (or further) after the epoch is
+  /// past what the pacer can tell apart, so time_point::max().
+  static constexpr std::int64_t ns_limit = std::int64_t{1} << 62;
   static std::int64_t ns_of(time_point t) noexcept { return detail::to_ns_sat(t.time_since_epoch()); }
 
   detail::rate_units units_;
