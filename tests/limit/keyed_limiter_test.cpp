@@ -167,3 +167,15 @@ TEST_CASE("keyed_limiter: threads on shared keys admit what one thread would", "
         return n;
       });
 }
+
+TEST_CASE("keyed_limiter: a fresh key is full at any reading before the prototype's construction",
+          "[limit][keyed_limiter]") {
+  const tp built = tp{} + std::chrono::hours(24 * 365 * 50);
+  const tp at = built - std::chrono::hours(24 * 300);  // past 2^54 units (~208 days at 1/s) before it
+  surge::keyed_limiter<int, bucket> kl(bucket(1.0, 10, built), 100);
+  CHECK(kl.time_until_available(8, 10, at) == cl::duration::zero());  // an absent key behaves as a full one
+  CHECK(kl.try_acquire(7, 10, at));
+  CHECK_FALSE(kl.try_acquire(7, 1, at));
+  CHECK(kl.purge_full(at) == 0);
+  CHECK(kl.purge_full(at + 10s) == 1);  // refilled: as fresh as a key never seen
+}

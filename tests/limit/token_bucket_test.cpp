@@ -623,7 +623,7 @@ namespace {
 using surge_test::seconds_clock;
 
 template <class Clock>
-void exercise_token_bucket_at(typename Clock::time_point built, typename Clock::time_point at, bool forwards) {
+void exercise_token_bucket_at(typename Clock::time_point built, typename Clock::time_point at) {
   using tb = surge::token_bucket<Clock>;
   using dur = typename Clock::duration;
   tb b(1000.0, 10, built);
@@ -631,12 +631,11 @@ void exercise_token_bucket_at(typename Clock::time_point built, typename Clock::
   (void)b.full(at);
   const dur wait = b.time_until_available(1, at);
   CHECK(wait >= dur::zero());
-  const bool first = b.try_acquire(10, at);
-  if (forwards) CHECK(first);  // readings later than construction: full
+  // a fresh bucket is full at any reading, earlier than construction too
+  // (nothing credited, nothing taken away); then 10 more tokens take 10 ms
+  CHECK(b.try_acquire(10, at));
   auto r = b.reserve(10, dur::max(), at);
-  // a reading earlier than construction sees an empty bucket (never credits)
-  // and a reservation that would reach too far ahead is refused
-  CHECK(r.ok() == forwards);
+  CHECK(r.ok());
   CHECK(r.time_to_act >= at);  // saturated, never wrapped around
   CHECK(r.delay >= dur::zero());
   (void)b.time_until_available(10, at);
@@ -654,20 +653,52 @@ void exercise_token_bucket_at(typename Clock::time_point built, typename Clock::
 
 }  // namespace
 
+TEST_CASE("token_bucket: a fresh bucket is full at any reading before its construction", "[limit][token_bucket]") {
+  // the bucket starts full; a reading before its construction time credits
+  // nothing, and takes nothing away either (x/time/rate: a new Limiter is full
+  // at any time). 2^54 units are ~208 days at 1/s.
+  const tp built = tp{} + std::chrono::hours(24 * 365 * 50);
+  for (const auto back : {std::chrono::hours(24 * 150), std::chrono::hours(24 * 300),
+                          std::chrono::hours(24 * 365 * 50), std::chrono::hours(24 * 365 * 200)}) {
+    INFO("reading " << back.count() / 24 << " days before construction");
+    const tp at = built - back;
+    bucket b(1.0, 10, built);
+    CHECK(b.full(at));
+    CHECK(b.tokens(at) == 10.0);
+    CHECK(b.time_until_available(10, at) == clock_t_::duration::zero());
+    CHECK(b.full_state(bucket::initial_state(), at));
+    CHECK(b.time_until_available_state(bucket::initial_state(), 10, at) == clock_t_::duration::zero());
+    auto s = bucket::initial_state();
+    CHECK(b.try_acquire_state(s, 10, at));
+    CHECK_FALSE(b.try_acquire_state(s, 1, at));
+    bucket r(1.0, 10, built);
+    r.set_rate(2.0, built);  // a full bucket reconfigured stays full at any reading
+    CHECK(r.full(at));
+    CHECK(r.tokens(at) == 10.0);
+    CHECK(b.try_acquire(10, at));  // re-bases at the early reading: full there
+    CHECK_FALSE(b.try_acquire(1, at));
+  }
+  bucket b(1.0, 10, built);
+  CHECK(b.full(tp::min()));
+  CHECK(b.full_state(bucket::initial_state(), tp::min()));
+  CHECK(b.try_acquire(10, tp::min()));
+  CHECK_FALSE(b.try_acquire(1, tp::min()));
+}
+
 TEST_CASE("token_bucket at the limits of the clock saturates (no overflow)", "[limit][token_bucket]") {
   using ns_tp = tp;
   const ns_tp lo = ns_tp::min(), hi = ns_tp::max(), zero{};
-  exercise_token_bucket_at<clock_t_>(zero, hi, true);
-  exercise_token_bucket_at<clock_t_>(lo, hi, true);  // 584 years apart
-  exercise_token_bucket_at<clock_t_>(hi, lo, false);
-  exercise_token_bucket_at<clock_t_>(hi, hi, true);
-  exercise_token_bucket_at<clock_t_>(lo, lo, true);
-  exercise_token_bucket_at<clock_t_>(hi - 1ns, hi, true);
+  exercise_token_bucket_at<clock_t_>(zero, hi);
+  exercise_token_bucket_at<clock_t_>(lo, hi);  // 584 years apart
+  exercise_token_bucket_at<clock_t_>(hi, lo);
+  exercise_token_bucket_at<clock_t_>(hi, hi);
+  exercise_token_bucket_at<clock_t_>(lo, lo);
+  exercise_token_bucket_at<clock_t_>(hi - 1ns, hi);
 
   using st = seconds_clock::time_point;
-  exercise_token_bucket_at<seconds_clock>(st{}, st::max(), true);
-  exercise_token_bucket_at<seconds_clock>(st::min(), st::max(), true);
-  exercise_token_bucket_at<seconds_clock>(st::max(), st::min(), false);
+  exercise_token_bucket_at<seconds_clock>(st{}, st::max());
+  exercise_token_bucket_at<seconds_clock>(st::min(), st::max());
+  exercise_token_bucket_at<seconds_clock>(st::max(), st::min());
 
   SECTION("a reservation near the end of time acts at time_point::max()") {
     bucket b(1.0, 10, hi - 5s);

@@ -103,7 +103,10 @@ enum class reserve_status : std::uint8_t {
 /// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
 /// differences saturate, never overflow. A reading far after the epoch
 /// re-bases (the bucket is full, as after any long idle); one far before it
-/// is a reading older than the latest (above). Waits (delay, time_until_available) are
+/// is a reading older than the latest (above), except that a bucket nothing
+/// was taken from since its construction, or since a set_rate/set_burst (or
+/// re-base) that found it full, is full at any reading, however early (so is
+/// a fresh per-key state): a step back takes nothing away from it. Waits (delay, time_until_available) are
 /// the true wait saturated to duration::max(); time_to_act saturates at
 /// time_point::max().
 ///
@@ -126,7 +129,13 @@ template <class Clock = std::chrono::steady_clock>
 class token_bucket {
   static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
   static constexpr std::int64_t tat_limit = std::int64_t{1} << 54;
+  // The word's TAT of a full bucket (a fresh one, or one full when last
+  // reconfigured; reconfigure stores up to 2^20 below it): full at any
+  // reading, however early. Every other TAT is above -2^53 (calls re-base
+  // first), so "at or below full_tat" tells a full marker apart.
   static constexpr std::int64_t full_tat = -(std::int64_t{1} << 54);
+  // A per-key state's TAT of a fresh key: max(tat, now) is now at any reading.
+  static constexpr std::int64_t fresh_state_tat = std::numeric_limits<std::int64_t>::min();
   // Generations between grace periods: under half the 256 the word's tag tells apart.
   static constexpr std::uint64_t quiesce_every = 128;
 
@@ -384,7 +393,7 @@ class token_bucket {
     return observe([&](std::uint64_t w, const config& c) {
       if (n > c.burst) return duration::max();
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
-      const std::int64_t act_u = std::max(tat_of(w), now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
+      const std::int64_t act_u = now_u + debt_at(tat_of(w), now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
       if (act_u <= now_u) return duration::zero();
       return to_duration(detail::add_sat(wait_until(c, act_u, now_ns), detail::sub_sat(now_ns, read_ns)));
     });
@@ -452,7 +461,7 @@ class token_bucket {
     const std::int64_t now_ns = judged_ns(ns_of(now));
     return observe([&](std::uint64_t w, const config& c) {
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
-      const std::int64_t have = c.units.tokens(c.burst) - std::max<std::int64_t>(0, tat_of(w) - now_u);
+      const std::int64_t have = c.units.tokens(c.burst) - debt_at(tat_of(w), now_u);
       return std::ldexp(static_cast<double>(have), -static_cast<int>(c.units.f));
     });
   }
@@ -461,7 +470,9 @@ class token_bucket {
     if (unlimited_) return true;
     const std::int64_t now_ns = judged_ns(ns_of(now));
     return observe(
-        [&](std::uint64_t w, const config& c) { return tat_of(w) <= c.units.units(detail::sub_sat(now_ns, c.epoch)); });
+        [&](std::uint64_t w, const config& c) {
+          return debt_at(tat_of(w), c.units.units(detail::sub_sat(now_ns, c.epoch))) == 0;
+        });
   }
 
   // ---- per-key state, for keyed_limiter (the caller serialises access) ----
@@ -473,7 +484,7 @@ class token_bucket {
   /// bucket's epoch (36 years for rates <= 1e9/s); set_rate/set_burst on this
   /// bucket do not apply to states.
   struct state_type {
-    std::int64_t tat = full_tat;  ///< Theoretical arrival time, in token units from the epoch (full: far past).
+    std::int64_t tat = fresh_state_tat;  ///< Theoretical arrival time, in token units from the epoch (fresh: INT64_MIN, full at any reading).
   };
 
   /// The state of a fresh (full) bucket.
@@ -678,6 +689,11 @@ class token_bucket {
     return (static_cast<std::uint64_t>(tat) << 8) | (gen & 0xffu);
   }
   static std::int64_t tat_of(std::uint64_t w) noexcept { return static_cast<std::int64_t>(w) >> 8; }
+  /// Units by which the word's TAT is ahead of now_u (0 when the bucket is
+  /// full); a full marker is full at any reading, even one below it.
+  static std::int64_t debt_at(std::int64_t tat, std::int64_t now_u) noexcept {
+    return tat <= full_tat ? 0 : std::max<std::int64_t>(0, tat - now_u);
+  }
   static std::uint64_t gen_of(std::uint64_t w) noexcept { return w & 0xffu; }
 
   void publish_slot(std::uint64_t gen, const detail::rate_units& u, std::int64_t epoch, std::uint64_t burst,
@@ -730,7 +746,7 @@ class token_bucket {
       const detail::rate_units nu =
           only_rebase ? c.units : detail::rate_units::make(rate, std::max<std::uint64_t>(burst, c.burst));
       // tokens at now, in old units (may be negative: outstanding reservations)
-      const std::int64_t debt = std::max<std::int64_t>(0, tat_of(w) - now_u);
+      const std::int64_t debt = debt_at(tat_of(w), now_u);
       const std::int64_t have = c.units.tokens(c.burst) - debt;
       const std::int64_t have_new = convert_down(have, c.units.f, nu.f);
       const std::int64_t debt_new = std::max<std::int64_t>(0, nu.tokens(burst) - have_new);
