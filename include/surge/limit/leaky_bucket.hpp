@@ -72,7 +72,12 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// **Clock readings at the limits** (time_point::min()/max(), readings more
 /// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
 /// differences saturate, never overflow; a reading far after the last one
-/// finds the meter fresh, and delays saturate to duration::max().
+/// finds the meter fresh, and delays saturate to duration::max(). Horizon:
+/// readings are counted from the construction time in units of at most 1 ns
+/// (rates >= 0.24/s) up to 2^61 units, with no re-base, so readings 2^60 ns
+/// (about 36.5 years) or more after the construction time all count as that
+/// horizon: time stops and the excess no longer drains. Construct with a
+/// recent time point (the default, Clock::now()), never a clock's epoch.
 ///
 /// Complexity: admit is O(1). Thread safety: see the modes. Bad input: rate
 /// <= 0, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0) throw
@@ -309,7 +314,10 @@ class leaky_bucket {
 /// time_point::max(), never wrapping to the past); so does the schedule: a
 /// slot 2^62 ns (146 years) or more after the construction time, or 2^62
 /// token units past it (callers far ahead of the rate), is
-/// time_point::max(), and later callers are told the same.
+/// time_point::max(), and later callers are told the same. The same horizon
+/// as the meter's (no re-base): readings 2^60 ns (about 36.5 years) or more
+/// after the construction time count as that horizon, where the pacer stops
+/// spacing callers; construct it with a recent time point (the default).
 /// Complexity O(1). Lock-free: one atomic word updated by CAS. Bad input:
 /// rate <= 0, NaN, infinite or > 1e9 per second, or slack > 2^32, throw
 /// std::invalid_argument.
