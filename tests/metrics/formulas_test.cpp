@@ -66,7 +66,7 @@ TEST_CASE("balance_efficiency is mean over max, 1 when even", "[metrics][formula
   CHECK(surge::balance_efficiency(std::span<const std::uint64_t>(maxed)) == 1.0);
 }
 
-TEST_CASE("balance_efficiency of equal loads is exactly 1 and never leaves (0 1]", "[metrics][formulas]") {
+TEST_CASE("balance_efficiency of equal loads is exactly 1 and stays above 0 and at most 1", "[metrics][formulas]") {
   for (std::size_t n = 1; n <= 64; ++n) {  // a sum of l/n rounds below 1 for many n (10 among them)
     CAPTURE(n);
     const std::vector<double> loads(n, 1.0);
