@@ -134,7 +134,6 @@ TEST_CASE("rate_meter clock readings going backwards and at the limits", "[metri
   CHECK(std::isfinite(low.stats(far).mean_rate));
 }
 
-namespace {
 struct ps_clock {  // finer than a nanosecond: nanoseconds::max() does not fit its duration
   using rep = std::int64_t;
   using period = std::pico;
@@ -151,7 +150,6 @@ struct ms32_clock {  // a 32-bit millisecond counter: nanoseconds::max() truncat
   static constexpr bool is_steady = true;
   static time_point now() noexcept { return time_point{}; }
 };
-}  // namespace
 
 TEST_CASE("rate_meter on a picosecond clock", "[metrics][meter]") {
   using ps = ps_clock::duration;

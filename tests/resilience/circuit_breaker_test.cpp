@@ -346,8 +346,6 @@ TEST_CASE("circuit_breaker's time window with a manual clock", "[circuit_breaker
   CHECK_FALSE(c.try_acquire_permission(at<tag>(std::chrono::nanoseconds::max())));
 }
 
-namespace {
-
 /// A clock whose tick is a minute: whole seconds of its extreme readings are beyond int64.
 struct minutes_clock {
   using rep = std::int64_t;
@@ -357,6 +355,8 @@ struct minutes_clock {
   static constexpr bool is_steady = false;
   static time_point now() noexcept { return time_point{}; }
 };
+
+namespace {
 
 template <class Clock>
 void time_window_at_the_extremes() {
