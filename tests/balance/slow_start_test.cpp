@@ -3,7 +3,7 @@
 #include <surge/balance/power_of_two.hpp>
 #include <surge/balance/slow_start.hpp>
 
-#include "seconds_clock.hpp"
+#include "still_clock.hpp"
 #include "surge_test.hpp"
 
 #include <algorithm>

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "reference_model.hpp"
+#include "still_clock.hpp"
 #include "surge_test.hpp"
 
 using namespace std::chrono_literals;
@@ -73,14 +74,7 @@ struct wtinylfu_kind {
 };
 
 /// A Cpp17Clock with a floating-point rep, whose durations can be NaN.
-struct double_clock {
-  using rep = double;
-  using period = std::ratio<1>;
-  using duration = std::chrono::duration<double>;
-  using time_point = std::chrono::time_point<double_clock>;
-  static constexpr bool is_steady = true;
-  static time_point now() noexcept { return time_point{}; }
-};
+using double_clock = surge_test::still_clock<double, std::ratio<1>>;
 
 TEMPLATE_TEST_CASE("caches reject a zero capacity and a zero, negative or NaN ttl", "[lru][lfu]", lru_kind, lfu_kind,
                    sieve_kind, s3fifo_kind, wtinylfu_kind) {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "phase_driver.hpp"
-#include "seconds_clock.hpp"
+#include "still_clock.hpp"
 #include "surge_test.hpp"
 
 using namespace std::chrono_literals;

@@ -22,7 +22,7 @@
 #endif
 
 #include "phase_driver.hpp"
-#include "seconds_clock.hpp"
+#include "still_clock.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "still_clock.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 
@@ -134,22 +135,10 @@ TEST_CASE("rate_meter clock readings going backwards and at the limits", "[metri
   CHECK(std::isfinite(low.stats(far).mean_rate));
 }
 
-struct ps_clock {  // finer than a nanosecond: nanoseconds::max() does not fit its duration
-  using rep = std::int64_t;
-  using period = std::pico;
-  using duration = std::chrono::duration<rep, period>;
-  using time_point = std::chrono::time_point<ps_clock>;
-  static constexpr bool is_steady = true;
-  static time_point now() noexcept { return time_point{}; }
-};
-struct ms32_clock {  // a 32-bit millisecond counter: nanoseconds::max() truncates in its duration
-  using rep = std::int32_t;
-  using period = std::milli;
-  using duration = std::chrono::duration<rep, period>;
-  using time_point = std::chrono::time_point<ms32_clock>;
-  static constexpr bool is_steady = true;
-  static time_point now() noexcept { return time_point{}; }
-};
+// finer than a nanosecond: nanoseconds::max() does not fit its duration
+using ps_clock = surge_test::still_clock<std::int64_t, std::pico>;
+// a 32-bit millisecond counter: nanoseconds::max() truncates in its duration
+using ms32_clock = surge_test::still_clock<std::int32_t, std::milli>;
 
 TEST_CASE("rate_meter on a picosecond clock", "[metrics][meter]") {
   using ps = ps_clock::duration;

@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "seconds_clock.hpp"
+#include "still_clock.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 
@@ -347,14 +347,7 @@ TEST_CASE("circuit_breaker's time window with a manual clock", "[circuit_breaker
 }
 
 /// A clock whose tick is a minute: whole seconds of its extreme readings are beyond int64.
-struct minutes_clock {
-  using rep = std::int64_t;
-  using period = std::ratio<60>;
-  using duration = std::chrono::duration<rep, period>;
-  using time_point = std::chrono::time_point<minutes_clock>;
-  static constexpr bool is_steady = false;
-  static time_point now() noexcept { return time_point{}; }
-};
+using minutes_clock = surge_test::still_clock<std::int64_t, std::ratio<60>>;
 
 namespace {
 

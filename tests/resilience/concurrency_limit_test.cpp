@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "seconds_clock.hpp"
+#include "still_clock.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 
