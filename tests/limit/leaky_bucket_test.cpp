@@ -4,11 +4,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <ratio>
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "phase_driver.hpp"
@@ -308,6 +310,144 @@ TEST_CASE("leaky_bucket_pacer: concurrent takers get distinct evenly spaced slot
   REQUIRE(all.size() == threads * per_thread);  // every slot handed out once
   std::int64_t k = 0;
   for (auto t : all) REQUIRE(t == (k++) * 1'000'000);  // 0, 1 ms, 2 ms, ...
+}
+
+// ---- readings any distance apart: the epoch moves, decisions stay exact ----
+
+namespace {
+
+// At 1e9 / 2^20 per second one token unit is exactly one nanosecond (a token
+// is 2^20 ns), so moving the epoch rounds nothing and the meter and the pacer
+// must match these exact models at every reading, across any number of moves.
+constexpr double unit_ns_rate = 1e9 / 1048576.0;
+constexpr std::int64_t token_ns = 1048576;
+__extension__ using i128 = __int128;  // the models' time: no overflow anywhere
+
+struct meter_model {
+  std::int64_t burst, delay;
+  bool fresh = true;
+  i128 tat = 0;
+  surge::meter_result<std::chrono::nanoseconds> admit(std::int64_t t) {
+    const i128 excess = fresh ? 0 : std::max<i128>(0, tat + token_ns - t);
+    if (excess > burst * token_ns) return {meter_decision::reject, 0ns};
+    fresh = false;
+    tat = t + excess;
+    if (excess <= delay * token_ns) return {meter_decision::admit, 0ns};
+    return {meter_decision::delay, std::chrono::nanoseconds(static_cast<std::int64_t>(excess - delay * token_ns))};
+  }
+  bool full(std::int64_t t) const { return fresh || tat + token_ns <= t; }
+};
+
+struct pacer_model {
+  std::int64_t slack;
+  bool fresh = true;
+  i128 last = 0;
+  std::int64_t take(std::int64_t t) {
+    if (fresh || (slack == 0 && t - last > token_ns))
+      last = t;
+    else if (slack > 0 && t - last > (slack + 1) * token_ns)
+      last = t - slack * token_ns;
+    else
+      last += token_ns;
+    fresh = false;
+    return static_cast<std::int64_t>(std::max<i128>(last, t));
+  }
+};
+
+// Random readings from `start`: mostly steps within a few tokens (some
+// backwards), some of days to years, up to the end of the clock's range.
+template <class Step>
+void walk(std::mt19937_64& rng, std::int64_t start, Step step) {
+  std::int64_t t = start;
+  for (int i = 0; i < 20'000 && t < std::numeric_limits<std::int64_t>::max() - (std::int64_t{1} << 59); ++i) {
+    const auto r = rng() % 100;
+    if (r < 3)
+      t += static_cast<std::int64_t>(rng() % (std::uint64_t{1} << 58));  // up to 9 years
+    else if (r < 10)
+      t += static_cast<std::int64_t>(rng() % (std::uint64_t{1} << 50));  // up to 13 days
+    else if (r < 25) {  // a reading older than the last (not before the clock's range)
+      const std::int64_t back = static_cast<std::int64_t>(rng() % (3 * token_ns)), lo = std::numeric_limits<std::int64_t>::min();
+      t = t < lo + back ? lo : t - back;
+    }
+    else
+      t += static_cast<std::int64_t>(rng() % (3 * token_ns));
+    step(t);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("leaky_bucket meter: readings any distance from the construction time meter exactly",
+          "[limit][leaky_bucket][horizon]") {
+  std::mt19937_64 rng(11);
+  const std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+  for (std::int64_t built : {std::int64_t{0}, lo, std::int64_t{1} << 62}) {
+    for (std::int64_t first : {std::int64_t{0}, lo + 1, std::int64_t{1} << 60}) {
+      for (auto [burst, delay] : {std::pair<std::int64_t, std::int64_t>{0, 0}, {5, 2}, {40, 40}}) {
+        INFO("built " << built << " first reading " << first << " burst " << burst << " delay " << delay);
+        meter m(unit_ns_rate, static_cast<std::size_t>(burst), static_cast<std::size_t>(delay), tp{} + cl::duration(built));
+        auto state = meter::initial_state();
+        meter_model model{burst, delay};
+        std::size_t admitted = 0;
+        walk(rng, first, [&](std::int64_t t) {
+          const tp at = tp{} + cl::duration(t);
+          const bool full = model.full(t);
+          REQUIRE(m.full(at) == full);
+          REQUIRE(m.full_state(state, at) == full);
+          const auto want = model.admit(t);
+          const auto got = m.admit(at);
+          const auto got_state = m.admit_state(state, at);
+          REQUIRE(got.decision == want.decision);
+          REQUIRE(got.delay == want.delay);
+          REQUIRE(got_state.decision == want.decision);
+          REQUIRE(got_state.delay == want.delay);
+          admitted += want.decision != meter_decision::reject;
+        });
+        CHECK(admitted > 100);
+      }
+    }
+  }
+}
+
+TEST_CASE("leaky_bucket_pacer: readings any distance from the construction time pace exactly",
+          "[limit][leaky_bucket][pacer][horizon]") {
+  std::mt19937_64 rng(12);
+  const std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+  for (std::int64_t built : {std::int64_t{0}, lo, std::int64_t{1} << 62}) {
+    for (std::int64_t first : {std::int64_t{0}, lo + 1, std::int64_t{1} << 60}) {
+      for (std::int64_t slack : {0, 1, 10}) {
+        INFO("built " << built << " first reading " << first << " slack " << slack);
+        pacer p(unit_ns_rate, static_cast<std::size_t>(slack), tp{} + cl::duration(built));
+        pacer_model model{slack};
+        walk(rng, first, [&](std::int64_t t) {
+          REQUIRE(p.take(tp{} + cl::duration(t)).time_since_epoch().count() == model.take(t));
+        });
+      }
+    }
+  }
+}
+
+TEST_CASE("leaky_bucket meter and pacer: threads moving the epoch together lose nothing",
+          "[limit][leaky_bucket][horizon][concurrency]") {
+  using hc = surge_test::manual_clock<struct meter_rebase_tag>;
+  hc::set(hc::duration(std::numeric_limits<std::int64_t>::min() / 2));
+  surge::leaky_bucket<hc> shared(1000.0, 30, surge::nodelay, hc::time_point{});
+  surge::leaky_bucket<hc> reference(1000.0, 30, surge::nodelay, hc::time_point{});
+  std::mt19937 rng(4);
+  // every phase jumps 0 to 120 days: most move the epoch, with 4 threads racing to
+  limit_test::run_phases(
+      4, 100,
+      [&] {
+        long mine = 0;
+        while (shared.admit().admitted()) ++mine;
+        return mine;
+      },
+      [&](int) {
+        hc::advance(std::chrono::hours(rng() % (24 * 120)) + std::chrono::microseconds(rng() % 40'000));
+        long n = 0;
+        while (reference.admit().admitted()) ++n;
+        return n;
+      });
 }
 
 // ---- clocks at their limits: every call saturates, none overflows ----------

@@ -6,6 +6,7 @@
 #define SURGE_LIMIT_LEAKY_BUCKET_HPP
 
 #include <surge/detail/backoff.hpp>
+#include <surge/limit/detail/epoch_word.hpp>
 #include <surge/limit/detail/rate_units.hpp>
 
 #include <algorithm>
@@ -72,12 +73,14 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// **Clock readings at the limits** (time_point::min()/max(), readings more
 /// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
 /// differences saturate, never overflow; a reading far after the last one
-/// finds the meter fresh, and delays saturate to duration::max(). Horizon:
-/// readings are counted from the construction time in units of at most 1 ns
-/// (rates >= 0.24/s) up to 2^61 units, with no re-base, so readings 2^60 ns
-/// (about 36.5 years) or more after the construction time all count as that
-/// horizon: time stops and the excess no longer drains. Construct with a
-/// recent time point (the default, Clock::now()), never a clock's epoch.
+/// finds the meter fresh, and delays saturate to duration::max(). No horizon:
+/// readings are counted in token units (at most 1 ns for rates >= 0.24/s) from
+/// an epoch that a call moves to its own reading once that reading is 2^53
+/// units (52 days or more) past it, rounding the state by less than a unit
+/// toward later (never crediting); so does a per-key state, which keeps its
+/// own epoch. The construction time given is only the first epoch: any time
+/// point, a clock's epoch included, is fine. A reading more than 2^54 units
+/// older than the one that moved the epoch is judged as if 2^54 units old.
 ///
 /// Complexity: admit is O(1). Thread safety: see the modes. Bad input: rate
 /// <= 0, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0) throw
@@ -85,7 +88,7 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// burst behaves as nodelay.
 template <class Clock = std::chrono::steady_clock>
 class leaky_bucket {
-  static constexpr std::int64_t empty_tat = std::numeric_limits<std::int64_t>::min();
+  static constexpr std::int64_t empty_tat = detail::epoch_word::empty;
 
  public:
   using clock_type = Clock;                       ///< The clock the meter reads.
@@ -93,12 +96,14 @@ class leaky_bucket {
   using time_point = typename Clock::time_point;  ///< Clock's time point.
   using result = meter_result<duration>;          ///< What admit() returns.
 
-  /// Per-key state for keyed_limiter (exact mode: the excess horizon; nginx
-  /// mode: excess, stamp and whether the node exists). 24 bytes.
+  /// Per-key state for keyed_limiter (exact mode: the excess horizon and its
+  /// epoch; nginx mode: excess, stamp and whether the node exists). 24 bytes.
   struct state_type {
-    std::int64_t tat = empty_tat;  ///< Exact mode: when the excess drains to 0, in token units.
+    std::int64_t tat = empty_tat;  ///< Exact mode: when the excess drains to 0, in token units from `stamp`.
     std::int64_t excess = 0;       ///< nginx mode: the excess, in milli-requests.
-    std::int64_t last_ms = 0;      ///< nginx mode: the stamp, in ms; the node exists when tat != its initial value.
+    /// Exact mode: the epoch of `tat`, a clock reading in ns; nginx mode: the
+    /// last update, in ms (the node exists when tat != its initial value).
+    std::int64_t stamp = 0;
   };
 
   /// Exact-mode meter: rate R per second, burst B, delay D (nodelay: none).
@@ -107,7 +112,7 @@ class leaky_bucket {
 
   /// As above with the construction time (the epoch of clock readings) given.
   leaky_bucket(double rate_per_second, std::size_t burst, std::size_t delay, time_point now)
-      : epoch_(ns_of(now)), rate_(rate_per_second), burst_(burst), delay_(delay) {
+      : rate_(rate_per_second), burst_(burst), delay_(delay), tat_(ns_of(now)) {
     if (!detail::rate_units::valid_rate(rate_per_second) || rate_per_second > 1e9)
       throw std::invalid_argument("surge::leaky_bucket: rate_per_second must be finite, > 0 and <= 1e9");
     if (burst > (std::size_t{1} << 40)) throw std::invalid_argument("surge::leaky_bucket: burst must be <= 2^40");
@@ -139,7 +144,6 @@ class leaky_bucket {
   /// concurrent use of `other`).
   leaky_bucket(const leaky_bucket& o) noexcept
       : units_(o.units_),
-        epoch_(o.epoch_),
         rate_(o.rate_),
         burst_(o.burst_),
         delay_(o.delay_),
@@ -149,7 +153,7 @@ class leaky_bucket {
         rate_m_(o.rate_m_),
         burst_m_(o.burst_m_),
         delay_m_(o.delay_m_),
-        tat_(o.tat_.load(std::memory_order_acquire)),
+        tat_(o.tat_.load()),
         ng_(o.ng_) {}
   leaky_bucket& operator=(const leaky_bucket&) = delete;
 
@@ -159,14 +163,22 @@ class leaky_bucket {
   /// Decides one arrival at `now`.
   [[nodiscard]] result admit(time_point now) noexcept {
     if (nginx_) return locked([&] { return admit_state(ng_, now); });
-    const std::int64_t now_u = units_.units(detail::sub_sat(ns_of(now), epoch_));
-    std::int64_t w = tat_.load(std::memory_order_acquire);
+    const std::int64_t now_ns = ns_of(now);
+    detail::epoch_word::view v = tat_.load();
     for (;;) {
+      const std::int64_t now_u = units_.units(detail::sub_sat(now_ns, v.epoch));
+      if (needs_rebase(v.value, now_u)) {
+        tat_.rebase(v, now_ns, [&](std::int64_t tat) { return reexpress(tat, now_u); });
+        v = tat_.load();
+        continue;
+      }
       std::int64_t excess = 0;
-      const bool ok = exact_step(w, now_u, excess);
-      if (!ok) return result{meter_decision::reject, duration::zero()};
-      if (tat_.compare_exchange_weak(w, now_u + excess, std::memory_order_acq_rel, std::memory_order_acquire))
-        return exact_delay(excess, now_u, now);
+      if (!exact_step(v.value, now_u, excess)) {
+        if (tat_.same_generation(v)) return result{meter_decision::reject, duration::zero()};
+        v = tat_.load();
+        continue;
+      }
+      if (tat_.store(v, now_u + excess)) return exact_delay(excess, now_u, now_ns, v.epoch);
     }
   }
 
@@ -174,9 +186,11 @@ class leaky_bucket {
   /// is decided exactly as on a new meter. A racing observer.
   [[nodiscard]] bool full(time_point now = Clock::now()) const noexcept {
     if (nginx_) return locked([&] { return full_state(ng_, now); });
-    state_type s;
-    s.tat = tat_.load(std::memory_order_acquire);
-    return full_state(s, now);
+    for (;;) {
+      const detail::epoch_word::view v = tat_.load();
+      const bool full = full_exact(v.value, units_.units(detail::sub_sat(ns_of(now), v.epoch)));
+      if (tat_.same_generation(v)) return full;
+    }
   }
 
   /// The drain rate in requests per second, as constructed (an nginx meter
@@ -198,21 +212,27 @@ class leaky_bucket {
   /// thread-safe for the same `s`.
   [[nodiscard]] result admit_state(state_type& s, time_point now) const noexcept {
     if (nginx_) return nginx_step(s, now);
-    const std::int64_t now_u = units_.units(detail::sub_sat(ns_of(now), epoch_));
+    const std::int64_t now_ns = ns_of(now);
+    std::int64_t now_u = units_.units(detail::sub_sat(now_ns, s.stamp));
+    if (needs_rebase(s.tat, now_u)) {
+      s.tat = reexpress(s.tat, now_u);
+      s.stamp = now_ns;
+      now_u = 0;
+    }
     std::int64_t excess = 0;
     if (!exact_step(s.tat, now_u, excess)) return result{meter_decision::reject, duration::zero()};
     s.tat = now_u + excess;
-    return exact_delay(excess, now_u, now);
+    return exact_delay(excess, now_u, now_ns, s.stamp);
   }
 
   /// True when `s` decides the next arrival at `now` as a fresh state would.
   [[nodiscard]] bool full_state(const state_type& s, time_point now) const noexcept {
     if (s.tat == empty_tat) return true;
     if (nginx_) {
-      const std::int64_t ms = std::max<std::int64_t>(0, detail::sub_sat(ms_of(now), s.last_ms));
+      const std::int64_t ms = std::max<std::int64_t>(0, detail::sub_sat(ms_of(now), s.stamp));
       return s.excess + 1000 <= drained(ms);
     }
-    return s.tat + units_.token() <= units_.units(detail::sub_sat(ns_of(now), epoch_));
+    return full_exact(s.tat, units_.units(detail::sub_sat(ns_of(now), s.stamp)));
   }
 
  private:
@@ -232,6 +252,30 @@ class leaky_bucket {
     return ns / 1'000'000 - (ns % 1'000'000 < 0 ? 1 : 0);
   }
 
+  /// Exact mode: whether a state must first move its epoch to the reading
+  /// now_u units after it: readings 2^53 units or more after the epoch, or
+  /// (on a fresh state, which has nothing to keep) as far before it. States
+  /// keep within [-2^54 - 2^51, 2^53 + 2^51] of their epoch: calls re-base
+  /// first, and a reading far before a live state rejects (its excess is
+  /// over 2^51 units, more than any burst) or stores at most a burst past it.
+  static bool needs_rebase(std::int64_t tat, std::int64_t now_u) noexcept {
+    return now_u >= detail::epoch_word::rebase_at || (tat == empty_tat && now_u <= -detail::epoch_word::rebase_at);
+  }
+
+  /// `tat` relative to an epoch `shift` units after its own (shift is the
+  /// floor of the true distance, so the state moves by less than a unit toward
+  /// later, never crediting). A tat more than 2^54 units before the new epoch
+  /// is kept at -2^54: for every reading since the re-base it decides alike.
+  static std::int64_t reexpress(std::int64_t tat, std::int64_t shift) noexcept {
+    if (tat == empty_tat) return empty_tat;
+    return std::max(tat - shift, -(std::int64_t{1} << 54));
+  }
+
+  /// Exact mode: the state decides the next arrival as a fresh one would.
+  bool full_exact(std::int64_t tat, std::int64_t now_u) const noexcept {
+    return tat == empty_tat || tat + units_.token() <= now_u;
+  }
+
   /// Exact mode: excess after an arrival at now_u on state tat; false = reject.
   bool exact_step(std::int64_t tat, std::int64_t now_u, std::int64_t& excess) const noexcept {
     if (tat == empty_tat) {
@@ -242,10 +286,12 @@ class leaky_bucket {
     return excess <= burst_u_;
   }
 
-  result exact_delay(std::int64_t excess, std::int64_t now_u, time_point now) const noexcept {
+  /// The answer for an arrival at now_u (now_ns) with `excess`, on a state
+  /// whose epoch is `epoch`.
+  result exact_delay(std::int64_t excess, std::int64_t now_u, std::int64_t now_ns, std::int64_t epoch) const noexcept {
     if (excess <= delay_u_) return result{meter_decision::admit, duration::zero()};
     const std::int64_t ns =
-        detail::add_sat(detail::sub_sat(epoch_, ns_of(now)), units_.ns_at(now_u + (excess - delay_u_)));
+        detail::add_sat(detail::sub_sat(epoch, now_ns), units_.ns_at(now_u + (excess - delay_u_)));
     if (ns <= 0) return result{meter_decision::admit, duration::zero()};
     return result{meter_decision::delay, detail::from_ns_ceil<duration>(ns)};
   }
@@ -262,14 +308,14 @@ class leaky_bucket {
     if (s.tat == empty_tat) {  // a new node: excess 0, stamp now
       s.tat = 0;
       s.excess = 0;
-      s.last_ms = now_ms;
+      s.stamp = now_ms;
       return result{meter_decision::admit, duration::zero()};
     }
-    const std::int64_t ms = std::max<std::int64_t>(0, detail::sub_sat(now_ms, s.last_ms));
+    const std::int64_t ms = std::max<std::int64_t>(0, detail::sub_sat(now_ms, s.stamp));
     const std::int64_t excess = std::max<std::int64_t>(0, s.excess - drained(ms) + 1000);
     if (excess > burst_m_) return result{meter_decision::reject, duration::zero()};
     s.excess = excess;
-    if (ms != 0) s.last_ms = now_ms;
+    if (ms != 0) s.stamp = now_ms;
     if (excess <= delay_m_) return result{meter_decision::admit, duration::zero()};
     const std::int64_t delay_ms = (excess - delay_m_) * 1000 / rate_m_;
     if (delay_ms == 0) return result{meter_decision::admit, duration::zero()};
@@ -279,7 +325,6 @@ class leaky_bucket {
   }
 
   detail::rate_units units_;
-  std::int64_t epoch_ = 0;
   double rate_ = 1.0;
   std::size_t burst_ = 0;
   std::size_t delay_ = 0;
@@ -289,7 +334,7 @@ class leaky_bucket {
   std::int64_t rate_m_ = 1000;
   std::int64_t burst_m_ = 0;
   std::int64_t delay_m_ = 0;
-  std::atomic<std::int64_t> tat_{empty_tat};
+  detail::epoch_word tat_;  // exact mode: the TAT and its epoch
   mutable std::atomic<bool> lock_{false};
   state_type ng_{};
 };
@@ -312,13 +357,15 @@ class leaky_bucket {
 /// Clock going backwards: never credits, never moves the state back. Clock
 /// readings at the limits saturate (the returned time point at
 /// time_point::max(), never wrapping to the past); so does the schedule: a
-/// slot 2^62 ns (146 years) or more after the construction time, or 2^62
-/// token units past it (callers far ahead of the rate), is
-/// time_point::max(), and later callers are told the same. The same horizon
-/// as the meter's (no re-base): readings 2^60 ns (about 36.5 years) or more
-/// after the construction time count as that horizon, where the pacer stops
-/// spacing callers; construct it with a recent time point (the default).
-/// Complexity O(1). Lock-free: one atomic word updated by CAS. Bad input:
+/// slot 2^62 ns (146 years) or more after the pacer's epoch, or 2^54 token
+/// units past it (callers far ahead of the rate: at least 2^22 slots, or 104
+/// days at 1e9/s), is time_point::max(), and later callers are told the same.
+/// No horizon: as the meter's, the epoch (first the construction time, any
+/// time point) moves to a call's reading once that reading is 2^53 units past
+/// it, rounding the state by less than a unit toward later.
+/// Complexity O(1). Lock-free: one atomic word updated by CAS (the move of the
+/// epoch, once per 2^53 units of clock readings, serialises with other moves
+/// on a spin flag held for a few instructions). Bad input:
 /// rate <= 0, NaN, infinite or > 1e9 per second, or slack > 2^32, throw
 /// std::invalid_argument.
 template <class Clock = std::chrono::steady_clock>
@@ -335,7 +382,7 @@ class leaky_bucket_pacer {
       : leaky_bucket_pacer(rate_per_second, slack, Clock::now()) {}
 
   /// As above with the construction time (the epoch of clock readings) given.
-  leaky_bucket_pacer(double rate_per_second, std::size_t slack, time_point now) : epoch_(ns_of(now)) {
+  leaky_bucket_pacer(double rate_per_second, std::size_t slack, time_point now) : state_(ns_of(now)) {
     if (!detail::rate_units::valid_rate(rate_per_second) || rate_per_second > 1e9)
       throw std::invalid_argument("surge::leaky_bucket_pacer: rate_per_second must be finite, > 0 and <= 1e9");
     if (slack > (std::size_t{1} << 32)) throw std::invalid_argument("surge::leaky_bucket_pacer: slack must be <= 2^32");
@@ -350,41 +397,52 @@ class leaky_bucket_pacer {
   /// take at the given clock reading.
   [[nodiscard]] time_point take(time_point now) noexcept {
     const std::int64_t now_ns = ns_of(now);
-    const std::int64_t now_u = units_.units(detail::sub_sat(now_ns, epoch_));
-    std::int64_t last = state_.load(std::memory_order_acquire);
+    detail::epoch_word::view v = state_.load();
+    std::int64_t now_u = 0;
     std::int64_t next = 0;
     for (;;) {
+      now_u = units_.units(detail::sub_sat(now_ns, v.epoch));
+      const std::int64_t last = v.value;
+      // Move the epoch to readings 2^53 units after it, or as far before it
+      // while the pacer is fresh; the schedule then stays within +-2^55.
+      if (now_u >= detail::epoch_word::rebase_at || (last == never && now_u <= -detail::epoch_word::rebase_at)) {
+        state_.rebase(v, now_ns, [&](std::int64_t l) {
+          // a slot more than 2^54 units back decides alike for every reading since
+          return l == never || l >= schedule_limit ? l : std::max(l - now_u, -(std::int64_t{1} << 54));
+        });
+        v = state_.load();
+        continue;
+      }
       if (last == never || (slack_u_ == 0 && now_u - last > per_))
         next = now_u;  // first call, or strict pacing after a gap: start from now
       else if (slack_u_ > 0 && now_u - last > slack_u_ + per_)
         next = now_u - slack_u_;  // long gap: keep at most `slack` unused permissions
       else
         next = std::min(last + per_, schedule_limit);  // last <= schedule_limit, per_ <= 2^32: no overflow
-      if (state_.compare_exchange_weak(last, next, std::memory_order_acq_rel, std::memory_order_acquire)) break;
+      if (state_.store(v, next)) break;
     }
     if (next <= now_u) return now;
     const std::int64_t at_ns = units_.ns_at(next);  // saturates at 2^62 ns
     if (next >= schedule_limit || at_ns >= ns_limit) return time_point::max();
-    const std::int64_t wait = detail::add_sat(detail::sub_sat(epoch_, now_ns), at_ns);
+    const std::int64_t wait = detail::add_sat(detail::sub_sat(v.epoch, now_ns), at_ns);
     if (wait <= 0) return now;
     return detail::later_sat(now, detail::from_ns_ceil<duration>(wait));
   }
 
  private:
-  static constexpr std::int64_t never = std::numeric_limits<std::int64_t>::min();
+  static constexpr std::int64_t never = detail::epoch_word::empty;
   /// The schedule (in units from the epoch) stops here: callers ahead of it
-  /// are told time_point::max(), and the state never overflows.
-  static constexpr std::int64_t schedule_limit = std::int64_t{1} << 62;
+  /// are told time_point::max(), and the state stays within its word.
+  static constexpr std::int64_t schedule_limit = std::int64_t{1} << 54;
   /// ns_at's saturation: a slot this far (or further) after the epoch is
   /// past what the pacer can tell apart, so time_point::max().
   static constexpr std::int64_t ns_limit = std::int64_t{1} << 62;
   static std::int64_t ns_of(time_point t) noexcept { return detail::to_ns_sat(t.time_since_epoch()); }
 
   detail::rate_units units_;
-  std::int64_t epoch_ = 0;
   std::int64_t per_ = 1;
   std::int64_t slack_u_ = 0;
-  std::atomic<std::int64_t> state_{never};
+  detail::epoch_word state_;  // the last slot handed out, and its epoch
 };
 
 }  // namespace surge
