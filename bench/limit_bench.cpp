@@ -4,7 +4,10 @@
 // faithful port of golang.org/x/time/rate's Limiter (a mutex around float64
 // tokens and time stamps; no C++ port of it is packaged in Debian), and
 // keyed_limiter operations per second over 1M keys against one mutex around a
-// std::unordered_map of such limiters (also hand-written).
+// std::unordered_map of such limiters (also hand-written); and the leaky
+// bucket meter and pacer against hand-written ports of their models: nginx
+// limit_req's per-key arithmetic behind a mutex, and uber-go/ratelimit's
+// lock-free int64 pacer (neither is a C++ library packaged in Debian).
 // All rows of a scenario run in the same process, alternating, medians reported.
 #include <surge/limit/keyed_limiter.hpp>
 #include <surge/limit/leaky_bucket.hpp>
@@ -18,6 +21,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -85,12 +89,12 @@ double uncontended_clock_ns(B& b, std::uint64_t ops) {
 }
 
 template <class B>
-double uncontended_now_ns(B& b, std::uint64_t ops) {
+double uncontended_now_ns(B& b, std::uint64_t ops, std::chrono::nanoseconds step = std::chrono::nanoseconds(1)) {
   std::uint64_t ok = 0;
   steady::time_point now = steady::now();
   const double ns = surge_bench::time_ns([&] {
     for (std::uint64_t i = 0; i < ops; ++i) {
-      now += std::chrono::nanoseconds(1);  // rate 1e9/s: every call is admitted
+      now += step;  // 1 ns at rate 1e9/s: every call is admitted
       ok += b.try_acquire(1, now) ? 1 : 0;
     }
   });
@@ -110,7 +114,8 @@ struct contended_result {
   double admitted = 0;
 };
 template <class B>
-contended_result contended(B& b, unsigned threads, std::uint64_t ops_per_thread, bool pre_read) {
+contended_result contended(B& b, unsigned threads, std::uint64_t ops_per_thread, bool pre_read,
+                           std::chrono::nanoseconds step = std::chrono::nanoseconds(1)) {
   std::atomic<unsigned> ready{0};
   std::atomic<bool> go{false};
   std::atomic<std::uint64_t> admitted{0};
@@ -123,7 +128,7 @@ contended_result contended(B& b, unsigned threads, std::uint64_t ops_per_thread,
       if (pre_read) {
         steady::time_point now{};
         for (std::uint64_t i = 0; i < ops_per_thread; ++i) {
-          now = (i % 64 == 0) ? steady::now() : now + std::chrono::nanoseconds(1);
+          now = (i % 64 == 0) ? steady::now() : now + step;
           ok += b.try_acquire(1, now) ? 1 : 0;
         }
       } else {
@@ -139,6 +144,89 @@ contended_result contended(B& b, unsigned threads, std::uint64_t ops_per_thread,
   const auto total = static_cast<double>(threads * ops_per_thread);
   return {ns / total, static_cast<double>(admitted.load()) / total};
 }
+
+/// The meter baseline (hand-written): nginx limit_req's per-key arithmetic
+/// (ngx_http_limit_req_lookup and _account, nodelay: an excess in
+/// milli-requests drained by rate * ms / 1000, a millisecond stamp moved only
+/// when a millisecond passed, a refused request writing nothing) behind a
+/// std::mutex, as one node of nginx's shared zone sits behind its mutex.
+class nginx_meter_port {
+ public:
+  nginx_meter_port(std::int64_t rate_per_s, std::int64_t burst) : rate_m_(rate_per_s * 1000), burst_m_(burst * 1000) {}
+  bool try_acquire(std::size_t, steady::time_point now) {
+    const std::int64_t now_ms = now.time_since_epoch().count() / 1'000'000;
+    std::lock_guard lock(m_);
+    if (fresh_) {
+      fresh_ = false;
+      last_ms_ = now_ms;
+      return true;
+    }
+    std::int64_t ms = now_ms - last_ms_;
+    if (ms < -60'000) ms = 1;
+    else if (ms < 0) ms = 0;
+    const std::int64_t excess = std::max<std::int64_t>(0, excess_ - rate_m_ * ms / 1000 + 1000);
+    if (excess > burst_m_) return false;
+    excess_ = excess;
+    if (ms != 0) last_ms_ = now_ms;
+    return true;
+  }
+  bool try_acquire(std::size_t n) { return try_acquire(n, steady::now()); }
+
+ private:
+  std::mutex m_;
+  std::int64_t rate_m_, burst_m_;
+  std::int64_t excess_ = 0, last_ms_ = 0;
+  bool fresh_ = true;
+};
+
+/// The pacer baseline (hand-written): uber-go/ratelimit's lock-free int64
+/// limiter — one atomic int64, the time of the next permission in ns, moved by
+/// CAS; the interval truncated to whole nanoseconds; `maxSlack` = slack
+/// intervals — without its sleep (it returns the time to wait until, as
+/// surge's take() does).
+class uber_pacer_port {
+ public:
+  uber_pacer_port(double rate_per_s, std::int64_t slack)
+      : per_(static_cast<std::int64_t>(1e9 / rate_per_s)), max_slack_(slack * per_) {}
+  std::int64_t take(std::int64_t now) {
+    std::int64_t next = 0;
+    std::int64_t issued = state_.load(std::memory_order_acquire);
+    for (;;) {
+      if (issued == 0 || (max_slack_ == 0 && now - issued > per_))
+        next = now;
+      else if (max_slack_ > 0 && now - issued > max_slack_ + per_)
+        next = now - max_slack_;
+      else
+        next = issued + per_;
+      if (state_.compare_exchange_weak(issued, next, std::memory_order_acq_rel, std::memory_order_acquire)) break;
+    }
+    return next > now ? next : now;
+  }
+
+ private:
+  std::int64_t per_, max_slack_;
+  std::atomic<std::int64_t> state_{0};
+};
+
+/// try_acquire(n, now) over a meter (admitted unless rejected) or a pacer
+/// (the caller may proceed at once), so the timing loops above drive them.
+template <class M>
+struct meter_calls {
+  M& m;
+  bool try_acquire(std::size_t, steady::time_point now) { return m.admit(now).admitted(); }
+  bool try_acquire(std::size_t n) { return try_acquire(n, steady::now()); }
+};
+template <class P>
+struct pacer_calls {
+  P& p;
+  bool try_acquire(std::size_t, steady::time_point now) {
+    if constexpr (std::is_same_v<P, uber_pacer_port>)
+      return p.take(now.time_since_epoch().count()) == now.time_since_epoch().count();
+    else
+      return p.take(now) == now;
+  }
+  bool try_acquire(std::size_t n) { return try_acquire(n, steady::now()); }
+};
 
 /// One cross-core cache-line transfer: two threads ping-pong a counter on one
 /// line (as bench/detail_bench.cpp does); ns per transfer = round trip / 2.
@@ -225,7 +313,9 @@ int main(int argc, char** argv) {
   using surge_bench::better;
   const std::uint64_t ops = opts.quick ? 100'000 : 20'000'000;
   const std::uint64_t contended_ops = opts.quick ? 50'000 : 5'000'000;
-  surge_bench::report rep("surge limit: token_bucket::try_acquire and keyed_limiter vs mutex-protected token buckets");
+  surge_bench::report rep(
+      "surge limit: token_bucket::try_acquire and keyed_limiter vs mutex-protected token buckets; the leaky bucket "
+      "meter and pacer vs ports of nginx limit_req and uber-go/ratelimit");
 
   // rate 1e9/s, burst 1000: the admit path (a CAS / a store) is what is timed;
   // then the reject path (a load for surge; the mutex writes either way)
@@ -324,6 +414,54 @@ int main(int argc, char** argv) {
       rep.add({sc, "surge keyed_limiter", surge_bench::median(sk), "ops/s", better::higher});
       rep.add({sc, "mutex + unordered_map of x/time/rate", surge_bench::median(mk), "ops/s", better::higher,
                "hand-written; unbounded memory"});
+    }
+  }
+  // The leaky bucket meter (nodelay) and pacer, with the reading pre-read and
+  // stepped per call. Admitted: rate 1e9/s, burst 1000, 1 us steps (nginx's
+  // arithmetic drains only when a millisecond passes, so at 1 ns steps its
+  // burst would run out within the millisecond). Rejected: rate 1000/s, burst
+  // 10, 1 ns steps. The pacer: 1e9/s, slack 10, 1 ns steps (every take writes).
+  if (surge_bench::selected(opts, "leaky")) {
+    using us = std::chrono::microseconds;
+    for (unsigned threads : {1u, 2u}) {
+      const std::string who = threads == 1 ? "" : ", 2 threads one limiter";
+      const auto time = [&](auto& calls, std::chrono::nanoseconds step) {
+        return threads == 1 ? uncontended_now_ns(calls, ops / 4, step) : contended(calls, 2, contended_ops, true, step).ns_per_op;
+      };
+      for (bool rejected : {false, true}) {
+        const double rate = rejected ? 1000.0 : 1e9;
+        const std::size_t burst = rejected ? 10 : 1000;
+        const std::chrono::nanoseconds step = rejected ? std::chrono::nanoseconds(1) : us(1);
+        std::vector<double> se, sn, np;
+        for (int r = 0; r < opts.reps; ++r) {
+          surge::leaky_bucket<> exact(rate, burst, surge::nodelay);
+          auto ng = surge::leaky_bucket<>::nginx(static_cast<std::size_t>(rate), surge::nginx_rate_unit::per_second,
+                                                 burst, surge::nodelay);
+          nginx_meter_port port(static_cast<std::int64_t>(rate), static_cast<std::int64_t>(burst));
+          meter_calls<surge::leaky_bucket<>> ce{exact}, cn{ng};
+          se.push_back(time(ce, step));
+          sn.push_back(time(cn, step));
+          np.push_back(time(port, step));
+        }
+        const std::string sc = std::string("meter admit, ") + (rejected ? "rejected" : "admitted") + who;
+        rep.add({sc, "surge leaky_bucket (exact)", surge_bench::median(se), "ns/op", better::lower});
+        rep.add({sc, "surge leaky_bucket::nginx", surge_bench::median(sn), "ns/op", better::lower,
+                 "nginx's arithmetic, spin flag"});
+        rep.add({sc, "nginx limit_req port (mutex)", surge_bench::median(np), "ns/op", better::lower, "hand-written"});
+      }
+      std::vector<double> sp, up;
+      for (int r = 0; r < opts.reps; ++r) {
+        surge::leaky_bucket_pacer<> pacer(1e9, 10);
+        uber_pacer_port port(1e9, 10);
+        pacer_calls<surge::leaky_bucket_pacer<>> cs{pacer};
+        pacer_calls<uber_pacer_port> cu{port};
+        sp.push_back(time(cs, std::chrono::nanoseconds(1)));
+        up.push_back(time(cu, std::chrono::nanoseconds(1)));
+      }
+      const std::string sc = "pacer take" + who;
+      rep.add({sc, "surge leaky_bucket_pacer", surge_bench::median(sp), "ns/op", better::lower});
+      rep.add({sc, "uber-go/ratelimit port (atomic int64)", surge_bench::median(up), "ns/op", better::lower,
+               "hand-written"});
     }
   }
   rep.print(opts);

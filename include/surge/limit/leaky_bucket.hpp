@@ -165,8 +165,13 @@ class leaky_bucket {
     if (nginx_) return locked([&] { return admit_state(ng_, now); });
     const std::int64_t now_ns = ns_of(now);
     detail::epoch_word::view v = tat_.load();
+    std::int64_t epoch = v.epoch;
+    std::int64_t now_u = units_.units(detail::sub_sat(now_ns, epoch));
     for (;;) {
-      const std::int64_t now_u = units_.units(detail::sub_sat(now_ns, v.epoch));
+      if (v.epoch != epoch) {  // moved since: convert the reading again
+        epoch = v.epoch;
+        now_u = units_.units(detail::sub_sat(now_ns, epoch));
+      }
       if (needs_rebase(v.value, now_u)) {
         tat_.rebase(v, now_ns, [&](std::int64_t tat) { return reexpress(tat, now_u); });
         v = tat_.load();
@@ -398,10 +403,14 @@ class leaky_bucket_pacer {
   [[nodiscard]] time_point take(time_point now) noexcept {
     const std::int64_t now_ns = ns_of(now);
     detail::epoch_word::view v = state_.load();
-    std::int64_t now_u = 0;
+    std::int64_t epoch = v.epoch;
+    std::int64_t now_u = units_.units(detail::sub_sat(now_ns, epoch));
     std::int64_t next = 0;
     for (;;) {
-      now_u = units_.units(detail::sub_sat(now_ns, v.epoch));
+      if (v.epoch != epoch) {  // moved since: convert the reading again
+        epoch = v.epoch;
+        now_u = units_.units(detail::sub_sat(now_ns, epoch));
+      }
       const std::int64_t last = v.value;
       // Move the epoch to readings 2^53 units after it, or as far before it
       // while the pacer is fresh; the schedule then stays within +-2^55.

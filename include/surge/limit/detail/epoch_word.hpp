@@ -37,6 +37,7 @@ class epoch_word {
     std::uint64_t word = 0;
     std::int64_t value = empty;
     std::int64_t epoch = 0;
+    std::uint32_t spins = 16;  ///< The pause after the next lost CAS (see store).
   };
 
   /// A word holding `value` relative to `epoch_ns`.
@@ -52,12 +53,19 @@ class epoch_word {
   [[nodiscard]] view load() const noexcept { return view_of(word_.load(std::memory_order_acquire)); }
 
   /// Stores `value` in `v`'s generation if the word is still `v.word`;
-  /// otherwise reloads `v` and returns false.
+  /// otherwise stays off the word's cache line for a while (`v.spins` relax
+  /// hints, doubling from 16 to 256 per lost CAS, as token_bucket does, so the
+  /// winner completes a streak of calls with the line in its own cache), then
+  /// reloads `v` and returns false.
   bool store(view& v, std::int64_t value) noexcept {
     if (word_.compare_exchange_weak(v.word, pack(generation(v.word), value), std::memory_order_acq_rel,
                                     std::memory_order_acquire))
       return true;
-    v = view_of(v.word);
+    for (std::uint32_t i = 0; i < v.spins; ++i) cpu_relax();
+    if (v.spins < 256) v.spins *= 2;
+    const std::uint32_t spins = v.spins;
+    v = load();
+    v.spins = spins;
     return false;
   }
 

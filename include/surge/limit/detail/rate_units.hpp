@@ -66,9 +66,15 @@ inline u128 shl(u128 x, unsigned s) noexcept {
 }
 
 /// floor(x / d) and x mod d for d != 0, when the quotient fits in 64 bits
-/// (x.hi < d). Restoring binary division: slow (64 steps), used only off the
-/// hot path (delays, reconfiguration).
+/// (x.hi < d): the compiler's 128-bit division where it has one (a hardware
+/// divide on x86-64), else restoring binary division (64 steps).
 inline std::uint64_t div_128_64(u128 x, std::uint64_t d, std::uint64_t& rem) noexcept {
+#if defined(__SIZEOF_INT128__)
+  __extension__ using wide = unsigned __int128;
+  const wide n = (static_cast<wide>(x.hi) << 64) | x.lo;
+  rem = static_cast<std::uint64_t>(n % d);
+  return static_cast<std::uint64_t>(n / d);
+#else
   std::uint64_t r = x.hi;  // < d
   std::uint64_t q = 0;
   for (int i = 63; i >= 0; --i) {
@@ -82,6 +88,7 @@ inline std::uint64_t div_128_64(u128 x, std::uint64_t d, std::uint64_t& rem) noe
   }
   rem = r;
   return q;
+#endif
 }
 
 /// Largest magnitude a unit count may take; conversions saturate here so that
