@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "far_readings.hpp"
 #include "phase_driver.hpp"
 #include "still_clock.hpp"
 #include "surge_test.hpp"
@@ -316,12 +317,10 @@ TEST_CASE("leaky_bucket_pacer: concurrent takers get distinct evenly spaced slot
 
 namespace {
 
-// At 1e9 / 2^20 per second one token unit is exactly one nanosecond (a token
-// is 2^20 ns), so moving the epoch rounds nothing and the meter and the pacer
-// must match these exact models at every reading, across any number of moves.
-constexpr double unit_ns_rate = 1e9 / 1048576.0;
-constexpr std::int64_t token_ns = 1048576;
-__extension__ using i128 = __int128;  // the models' time: no overflow anywhere
+using limit_test::i128;
+using limit_test::token_ns;
+using limit_test::unit_ns_rate;
+using limit_test::walk;
 
 struct meter_model {
   std::int64_t burst, delay;
@@ -353,27 +352,6 @@ struct pacer_model {
     return static_cast<std::int64_t>(std::max<i128>(last, t));
   }
 };
-
-// Random readings from `start`: mostly steps within a few tokens (some
-// backwards), some of days to years, up to the end of the clock's range.
-template <class Step>
-void walk(std::mt19937_64& rng, std::int64_t start, Step step) {
-  std::int64_t t = start;
-  for (int i = 0; i < 20'000 && t < std::numeric_limits<std::int64_t>::max() - (std::int64_t{1} << 59); ++i) {
-    const auto r = rng() % 100;
-    if (r < 3)
-      t += static_cast<std::int64_t>(rng() % (std::uint64_t{1} << 58));  // up to 9 years
-    else if (r < 10)
-      t += static_cast<std::int64_t>(rng() % (std::uint64_t{1} << 50));  // up to 13 days
-    else if (r < 25) {  // a reading older than the last (not before the clock's range)
-      const std::int64_t back = static_cast<std::int64_t>(rng() % (3 * token_ns)), lo = std::numeric_limits<std::int64_t>::min();
-      t = t < lo + back ? lo : t - back;
-    }
-    else
-      t += static_cast<std::int64_t>(rng() % (3 * token_ns));
-    step(t);
-  }
-}
 
 }  // namespace
 

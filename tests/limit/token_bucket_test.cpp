@@ -21,6 +21,7 @@
 #include <unistd.h>
 #endif
 
+#include "far_readings.hpp"
 #include "phase_driver.hpp"
 #include "still_clock.hpp"
 #include "surge_test.hpp"
@@ -683,6 +684,54 @@ TEST_CASE("token_bucket: a fresh bucket is full at any reading before its constr
   CHECK(b.full_state(bucket::initial_state(), tp::min()));
   CHECK(b.try_acquire(10, tp::min()));
   CHECK_FALSE(b.try_acquire(1, tp::min()));
+}
+
+TEST_CASE("token_bucket per-key state: readings any distance apart decide exactly", "[limit][token_bucket][horizon]") {
+  using limit_test::i128;
+  using limit_test::token_ns;
+  // the exact model, in 128-bit nanoseconds (GCRA: the TAT and the burst)
+  struct model {
+    std::int64_t burst;
+    bool fresh = true;
+    i128 tat = 0;
+    i128 base(std::int64_t t) const { return fresh ? i128{t} : std::max<i128>(tat, t); }
+    bool try_acquire(std::int64_t n, std::int64_t t) {
+      const i128 next = base(t) + n * token_ns;
+      if (next - t > burst * token_ns) return false;
+      fresh = false;
+      tat = next;
+      return true;
+    }
+    std::int64_t wait(std::int64_t n, std::int64_t t) const {
+      if (n > burst) return std::numeric_limits<std::int64_t>::max();  // never
+      const i128 act = base(t) + (n - burst) * token_ns;
+      return act <= t ? 0 : static_cast<std::int64_t>(act - t);
+    }
+    bool full(std::int64_t t) const { return fresh || tat <= t; }
+  };
+  std::mt19937_64 rng(13);
+  const std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+  for (std::int64_t built : {std::int64_t{0}, lo, std::int64_t{1} << 62}) {
+    for (std::int64_t first : {std::int64_t{0}, lo + 1, std::int64_t{1} << 60}) {
+      for (std::int64_t burst : {1, 4, 50}) {
+        INFO("built " << built << " first reading " << first << " burst " << burst);
+        const bucket b(limit_test::unit_ns_rate, static_cast<std::size_t>(burst), tp{} + clock_t_::duration(built));
+        auto s = bucket::initial_state();
+        model m{burst};
+        std::size_t admitted = 0;
+        limit_test::walk(rng, first, [&](std::int64_t t) {
+          const tp at = tp{} + clock_t_::duration(t);
+          const auto n = static_cast<std::int64_t>(rng() % 3);
+          REQUIRE(b.full_state(s, at) == m.full(t));
+          REQUIRE(b.time_until_available_state(s, static_cast<std::size_t>(n), at).count() == m.wait(n, t));
+          const bool ok = m.try_acquire(n, t);
+          REQUIRE(b.try_acquire_state(s, static_cast<std::size_t>(n), at) == ok);
+          admitted += ok;
+        });
+        CHECK(admitted > 100);
+      }
+    }
+  }
 }
 
 TEST_CASE("token_bucket at the limits of the clock saturates (no overflow)", "[limit][token_bucket]") {

@@ -52,9 +52,9 @@ struct keyed_limiter_stats {
 /// `stats().evicted_active`: size max_keys for the number of keys active
 /// within one refill period (burst / rate) to keep that count at zero.
 /// Memory per key (capacity): one cache node holding Key and the state
-/// (token_bucket: 8 bytes; leaky_bucket: 24 bytes) plus 16 to 32 bytes of
+/// (token_bucket: 16 bytes; leaky_bucket: 24 bytes) plus 16 to 32 bytes of
 /// index; `memory_bytes()` reports the total. Measured at 1M `std::uint64_t`
-/// keys: 48.8 bytes per key of capacity with a token_bucket, 64.8 with a
+/// keys: 56.8 bytes per key of capacity with a token_bucket, 64.8 with a
 /// leaky_bucket meter.
 ///
 /// Complexity: every keyed operation is O(1) expected (one hash, one shard

@@ -477,14 +477,16 @@ class token_bucket {
 
   // ---- per-key state, for keyed_limiter (the caller serialises access) ----
 
-  /// The state keyed_limiter keeps per key: the TAT alone (8 bytes, so no
-  /// latest admitted reading: a per-key call is judged at the reading it is
-  /// given, and one older than an admitted call's sees that call's debit); the
-  /// rate, burst and epoch are this bucket's. Horizon: 2^61 units from this
-  /// bucket's epoch (36 years for rates <= 1e9/s); set_rate/set_burst on this
-  /// bucket do not apply to states.
+  /// The state keyed_limiter keeps per key: the TAT and its own epoch (16
+  /// bytes; no latest admitted reading: a per-key call is judged at the
+  /// reading it is given, and one older than an admitted call's sees that
+  /// call's debit); the rate and burst are this bucket's. No horizon: a
+  /// state's epoch is its first reading, and a try_acquire_state whose reading
+  /// is 2^53 units past it moves it there (as the bucket's own epoch moves);
+  /// set_rate/set_burst on this bucket do not apply to states.
   struct state_type {
-    std::int64_t tat = fresh_state_tat;  ///< Theoretical arrival time, in token units from the epoch (fresh: INT64_MIN, full at any reading).
+    std::int64_t tat = fresh_state_tat;  ///< Theoretical arrival time, in token units from `epoch` (fresh: INT64_MIN, full at any reading).
+    std::int64_t epoch = 0;              ///< The state's epoch, a clock reading in ns.
   };
 
   /// The state of a fresh (full) bucket.
@@ -496,7 +498,16 @@ class token_bucket {
     if (unlimited_) return true;
     const config c = current();
     if (n > c.burst) return false;
-    const std::int64_t now_u = c.units.units(detail::sub_sat(ns_of(now), c.epoch));
+    const std::int64_t now_ns = ns_of(now);
+    std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, s.epoch));
+    if (s.tat == fresh_state_tat || now_u >= rebase_at) {
+      // a fresh state, or a reading 2^53 units past the state's epoch: move
+      // the epoch to the reading (the TAT rounded by < 1 unit toward later; a
+      // TAT more than 2^54 units back decides alike for every later reading)
+      if (s.tat != fresh_state_tat) s.tat = std::max(s.tat - now_u, -tat_limit);
+      s.epoch = now_ns;
+      now_u = 0;
+    }
     const std::int64_t next = std::max(s.tat, now_u) + c.units.tokens(n);
     if (next - now_u > c.units.tokens(c.burst)) return false;
     s.tat = next;
@@ -509,17 +520,17 @@ class token_bucket {
     const config c = current();
     if (n > c.burst) return duration::max();
     const std::int64_t now_ns = ns_of(now);
-    const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
+    const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, s.epoch));
     const std::int64_t act_u = std::max(s.tat, now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
     if (act_u <= now_u) return duration::zero();
-    return to_duration(wait_until(c, act_u, now_ns));
+    return to_duration(detail::add_sat(detail::sub_sat(s.epoch, now_ns), c.units.ns_at(act_u)));
   }
 
   /// True when `s` is full at `now`: indistinguishable from a fresh state.
   [[nodiscard]] bool full_state(const state_type& s, time_point now) const noexcept {
     if (unlimited_) return true;
     const config c = current();
-    return s.tat <= c.units.units(detail::sub_sat(ns_of(now), c.epoch));
+    return s.tat <= c.units.units(detail::sub_sat(ns_of(now), s.epoch));
   }
 
  private:
