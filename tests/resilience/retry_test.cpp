@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../exec/exec_test_util.hpp"
+#include "still_clock.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 
@@ -218,6 +219,7 @@ TEST_CASE("retry_budget rejects bad arguments naming them", "[retry][budget]") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
   names(0, 0.1, "max_tokens");
+  names(0.0004, 0.1, "max_tokens");  // rounds to 0 thousandths (it was kept as 0.001)
   names(-1, 0.1, "max_tokens");
   names(1000.5, 0.1, "max_tokens");
   names(nan, 0.1, "max_tokens");
@@ -230,6 +232,9 @@ TEST_CASE("retry_budget rejects bad arguments naming them", "[retry][budget]") {
   names(10, 1000.5, "token_ratio");
   surge::retry_budget ok(1000, 1000);
   CHECK(ok.tokens() == 1000.0);
+  surge::retry_budget least(0.0005, 0.0005);  // rounds to one thousandth each
+  CHECK(least.max_tokens() == 0.001);
+  CHECK(least.token_ratio() == 0.001);
 }
 
 TEST_CASE("retry_budget is exact under concurrency", "[retry][budget][concurrency]") {
@@ -491,6 +496,38 @@ TEST_CASE("retry_async sleeps on the timer, never blocking", "[retry][async]") {
   t.run_due();
   CHECK(v == 2);
   CHECK_THROWS_AS(std::rethrow_exception(err), std::runtime_error);
+}
+
+TEST_CASE("retry_async: a delay past a fine clock's range sleeps until stopped", "[retry][async]") {
+  // int64 picoseconds span 106 days: a 200-day delay saturates to
+  // time_point::max() (it overflowed the conversion)
+  using ps_clock = surge_test::still_clock<std::int64_t, std::pico>;
+  surge::timer<ps_clock> t({.own_thread = false});
+  std::stop_source stop;
+  int calls = 0;
+  bool cancelled = false;
+  auto failing = [&]() -> surge::task<int> {
+    ++calls;
+    throw std::runtime_error("x");
+    co_return 0;
+  };
+  auto run = [&]() -> surge::task<void> {
+    try {
+      const std::chrono::nanoseconds days200 = std::chrono::hours(24 * 200);
+      (void)co_await surge::retry_async(surge::retry_policy<>{.max_attempts = 5, .backoff = {days200, days200}}, t,
+                                        failing, stop.get_token());
+    } catch (const surge::operation_cancelled&) {
+      cancelled = true;
+    }
+  };
+  exec_test::start(run());
+  CHECK(calls == 1);
+  CHECK(t.pending() == 1);
+  CHECK(t.next_deadline() == ps_clock::time_point::max());
+  CHECK(t.run_due() == 0);
+  stop.request_stop();
+  CHECK(cancelled);
+  CHECK(calls == 1);
 }
 
 TEST_CASE("retry_async: a stop request wakes the sleep with operation_cancelled", "[retry][async]") {

@@ -6,6 +6,7 @@
 #ifndef SURGE_RESILIENCE_RETRY_HPP
 #define SURGE_RESILIENCE_RETRY_HPP
 
+#include <surge/detail/saturate.hpp>
 #include <surge/exec/await_result.hpp>
 #include <surge/exec/operation_cancelled.hpp>
 #include <surge/exec/task.hpp>
@@ -250,16 +251,16 @@ class grpc_backoff {
 /// kept in thousandths in one integer, so e.g. ten successes at ratio 0.1 add
 /// exactly 1 (grpc-go's float64 would leave 5.999...).
 /// Complexity: O(1). Thread safety: lock-free (one CAS loop per call).
-/// Bad input: max_tokens not in (0, 1000] or NaN, token_ratio not finite or
-/// rounding to less than 0.001 or more than 1000 throw std::invalid_argument
-/// naming the argument. Both are rounded to the nearest thousandth.
+/// Bad input: max_tokens or token_ratio NaN, infinite, rounding to less than
+/// 0.001 or more than 1000 throw std::invalid_argument naming the argument.
+/// Both are rounded to the nearest thousandth.
 class retry_budget {
  public:
   /// A full budget of `max_tokens` tokens, refilled by `token_ratio` per
   /// success; throws std::invalid_argument for the bad input above.
   retry_budget(double max_tokens, double token_ratio) {
-    if (!(max_tokens > 0.0 && max_tokens <= 1000.0))
-      throw std::invalid_argument("surge::retry_budget: max_tokens must be in (0, 1000]");
+    if (!(max_tokens >= 0.0005 && max_tokens <= 1000.0))
+      throw std::invalid_argument("surge::retry_budget: max_tokens must be in [0.001, 1000] (3 decimals)");
     if (!std::isfinite(token_ratio) || !(token_ratio >= 0.0005) || token_ratio > 1000.0)
       throw std::invalid_argument("surge::retry_budget: token_ratio must be in [0.001, 1000] (3 decimals)");
     max_ = std::max<std::int64_t>(1, std::llround(max_tokens * 1000.0));
@@ -534,7 +535,9 @@ retry_async(retry_policy<Backoff, Retryable> policy, timer<Clock>& t, F f, URBG&
     }
     const std::optional<std::chrono::nanoseconds> d = detail::retry_delay(policy, r, attempt, g);
     if (!d) co_return r.take_or_rethrow();
-    co_await t.sleep_for(std::chrono::ceil<typename Clock::duration>(*d), token);
+    // rounded up to the clock's tick, saturated (a delay of years overflows a
+    // picosecond clock: it then sleeps until time_point::max(), until stopped)
+    co_await t.sleep_for(detail::from_ns_ceil<typename Clock::duration>(d->count()), token);
   }
 }
 
