@@ -54,6 +54,10 @@ TEST_CASE("P2C with weights follows weight / (active + 1)", "[balance][p2c]") {
   const double ratio = static_cast<double>(p.active(1)) / static_cast<double>(p.active(0));
   CHECK(ratio == Approx(3.0).epsilon(0.1));
   CHECK_THROWS_AS(surge::power_of_two_choices(4, {.choices = 1}), std::invalid_argument);
+  surge_test::check_names([] { surge::power_of_two_choices(4, {.choices = 65537}); }, "choices");
+  surge_test::check_names([] { surge::power_of_two_choices(4, {.choices = SIZE_MAX}); }, "choices");  // hung every pick
+  surge::power_of_two_choices most(4, {.choices = 65536});
+  CHECK(most.pick().index() < 4);
   CHECK_THROWS_AS(surge::power_of_two_choices(4, {.active_request_bias = -1}), std::invalid_argument);
   CHECK_THROWS_AS(surge::power_of_two_choices(0), std::invalid_argument);
   CHECK_THROWS_AS((surge::power_of_two_choices(surge::weights{1.0, -1.0})), std::invalid_argument);

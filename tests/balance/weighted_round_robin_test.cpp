@@ -147,6 +147,12 @@ TEST_CASE("smooth WRR: bad weights throw, all down panics", "[balance][wrr]") {
   CHECK_THROWS_AS(surge::weighted_round_robin(surge::weights(std::vector<double>{})), std::invalid_argument);
   CHECK_THROWS_AS((surge::weighted_round_robin(surge::weights{1, 0})), std::invalid_argument);
   CHECK_THROWS_AS((surge::weighted_round_robin(surge::weights{1, -2})), std::invalid_argument);
+  // a table of up to 2^40 entries would have taken hours to build
+  surge_test::check_names([] { surge::weighted_round_robin(surge::weights{1, 2}, (std::size_t{1} << 28) + 1); },
+                          "table_limit");
+  surge_test::check_names([] { surge::shared_weighted_round_robin(surge::weights{1, 2}, SIZE_MAX); }, "table_limit");
+  surge::weighted_round_robin most(surge::weights{1, 2}, std::size_t{1} << 28);
+  CHECK(most.table_active());
   surge::weighted_round_robin w(surge::weights{5, 1, 1});
   for (std::size_t i = 0; i < 3; ++i) w.set_healthy(i, false);
   std::vector<std::size_t> out = run(w, 7);

@@ -21,7 +21,8 @@ namespace surge {
 
 /// Options of `power_of_two_choices` (designated initialisers).
 struct power_of_two_options {
-  /// d, how many backends are sampled per pick (Envoy's `choice_count`, >= 2).
+  /// d, how many backends are sampled per pick (Envoy's `choice_count`), in
+  /// [2, 65536] (a pick costs O(d)).
   std::size_t choices = 2;
   /// Envoy's `active_request_bias`: with weights, a sample's score is
   /// weight / (active + 1)^bias and the highest wins; 0 ignores load.
@@ -48,7 +49,8 @@ struct power_of_two_options {
 /// down); lease release O(1). Thread safety: lock-free, every member from any
 /// threads; racing picks read counts other picks are changing (the counts
 /// stay exact). Leases may outlive the balancer (see `backend_lease`).
-/// Bad input: n == 0, bad weights (empty, <= 0, not finite), choices < 2 or a
+/// Bad input: n == 0, bad weights (empty, <= 0, not finite), choices < 2 or
+/// > 65536 (a pick samples d times: a huge d would hang every pick) or a
 /// negative / non-finite bias throw std::invalid_argument.
 class power_of_two_choices {
  public:
@@ -116,7 +118,8 @@ class power_of_two_choices {
 
  private:
   static power_of_two_options check(power_of_two_options o) {
-    if (o.choices < 2) throw std::invalid_argument("power_of_two_choices: choices must be at least 2");
+    if (o.choices < 2 || o.choices > 65536)
+      throw std::invalid_argument("power_of_two_choices: choices must be in [2, 65536]");
     if (!(o.active_request_bias >= 0) || !std::isfinite(o.active_request_bias))
       throw std::invalid_argument("power_of_two_choices: active_request_bias must be finite and >= 0");
     return o;

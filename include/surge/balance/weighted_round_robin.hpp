@@ -102,12 +102,16 @@ enum class smooth_wrr_algorithm { table, tournament, scan };
 /// negative or not finite, throws std::invalid_argument; weights each finite
 /// but with a sum above DBL_MAX are scaled down together by a power of two
 /// (exact, so the sequence is the one of the weights as given: {1e308,
-/// 1e308} alternates); `set_healthy` out of range returns false. Copyable
-/// and movable.
+/// 1e308} alternates); a `table_limit` above 2^28 (a 1 GiB table, ~10 s per
+/// build; a larger one would stall construction and each health change for
+/// hours) throws std::invalid_argument; `set_healthy` out of range returns
+/// false. Copyable and movable.
 class weighted_round_robin {
  public:
   /// Default bound on the table (entries); 0 disables the table.
   static constexpr std::size_t default_table_limit = std::size_t{1} << 20;
+  /// The largest `table_limit` accepted.
+  static constexpr std::size_t max_table_limit = std::size_t{1} << 28;
 
   /// n backends of weight 1: plain round robin (`weighted_round_robin{3}`
   /// too: three backends).
@@ -119,6 +123,8 @@ class weighted_round_robin {
       : weight_(detail::check_weights(w.values(), "weighted_round_robin: weights")),
         up_(weight_.size(), 1),
         table_limit_(table_limit) {
+    if (table_limit > max_table_limit)
+      throw std::invalid_argument("weighted_round_robin: table_limit must be <= 2^28");
     scale_shift_ = detail::fit_sum(weight_, "weighted_round_robin: weights");
     const int shift = detail::dyadic_shift(weight_);
     double sum = 0, scaled_sum = 0;
