@@ -198,7 +198,12 @@ class latency_histogram {
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i < length_; ++i) {
       seen = sat_add(seen, counts_[i].load(std::memory_order_relaxed));
-      if (seen >= rank) return std::clamp(highest_equivalent(value_at_index(i)), min(), max());
+      if (seen >= rank) {
+        // capped to [min, max]; a record in flight may have moved one of them
+        // and not yet the other (lo > hi): then the bucket's own bound
+        const std::int64_t v = highest_equivalent(value_at_index(i)), lo = min(), hi = max();
+        return lo <= hi ? std::clamp(v, lo, hi) : v;
+      }
     }
     return max();  // counters moved under us
   }
