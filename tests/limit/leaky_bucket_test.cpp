@@ -58,6 +58,8 @@ TEST_CASE("leaky_bucket rejects nonsensical arguments", "[limit][leaky_bucket]")
   CHECK_THROWS_AS(meter::nginx(0, surge::nginx_rate_unit::per_second), std::invalid_argument);
   CHECK_THROWS_AS(pacer(0.0, 10, tp{}), std::invalid_argument);
   CHECK_THROWS_AS(pacer(1.0, std::size_t{1} << 40, tp{}), std::invalid_argument);
+  surge_test::check_names([] { meter(1e-21, 1, 0, tp{}); }, "rate_per_second");
+  surge_test::check_names([] { pacer(1e-21, 1, tp{}); }, "rate_per_second");
 }
 
 // limit_req rate=1r/s with each burst/delay form; both modes agree when the

@@ -75,6 +75,14 @@ TEST_CASE("token_bucket rejects nonsensical arguments", "[limit][token_bucket]")
   CHECK_THROWS_AS(bucket(std::numeric_limits<double>::infinity(), 1, tp{}), std::invalid_argument);
   CHECK_THROWS_AS(bucket(2e12, 1, tp{}), std::invalid_argument);
   CHECK_THROWS_AS(bucket(1.0, 0, tp{}), std::invalid_argument);
+  // below 1e-18/s (about 7e-21 and below were read as about 7e-21)
+  surge_test::check_names([] { bucket(9e-19, 1, tp{}); }, "rate_per_second");
+  surge_test::check_names([] { bucket(1e-40, 1, tp{}); }, "rate_per_second");
+  bucket slowest(1e-18, 1, tp{});
+  CHECK(slowest.try_acquire(1, tp{}));
+  const tp later = tp{} + std::chrono::hours(24 * 365 * 200);  // 6.3e9 s: 6.3e-9 tokens
+  CHECK(slowest.tokens(later) == Approx(6.3072e-9).margin(std::ldexp(1.0, -32)));  // to a unit, 2^-32 token
+  CHECK(slowest.time_until_available(1, later) == clock_t_::duration::max());
   bucket b(1.0, 1, tp{});
   CHECK_THROWS_AS(b.set_rate(0.0, tp{}), std::invalid_argument);
   CHECK_THROWS_AS(b.set_burst(0, tp{}), std::invalid_argument);

@@ -83,7 +83,7 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// older than the one that moved the epoch is judged as if 2^54 units old.
 ///
 /// Complexity: admit is O(1). Thread safety: see the modes. Bad input: rate
-/// <= 0, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0) throw
+/// below 1e-18, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0) throw
 /// std::invalid_argument naming the argument. burst up to 2^40; delay >
 /// burst behaves as nodelay.
 template <class Clock = std::chrono::steady_clock>
@@ -114,7 +114,7 @@ class leaky_bucket {
   leaky_bucket(double rate_per_second, std::size_t burst, std::size_t delay, time_point now)
       : rate_(rate_per_second), burst_(burst), delay_(delay), tat_(ns_of(now)) {
     if (!detail::rate_units::valid_rate(rate_per_second) || rate_per_second > 1e9)
-      throw std::invalid_argument("surge::leaky_bucket: rate_per_second must be finite, > 0 and <= 1e9");
+      throw std::invalid_argument("surge::leaky_bucket: rate_per_second must be finite, >= 1e-18 and <= 1e9");
     if (burst > (std::size_t{1} << 40)) throw std::invalid_argument("surge::leaky_bucket: burst must be <= 2^40");
     units_ = detail::rate_units::make(rate_per_second, burst + 1);
     burst_u_ = units_.tokens(burst);
@@ -295,8 +295,7 @@ class leaky_bucket {
   /// whose epoch is `epoch`.
   result exact_delay(std::int64_t excess, std::int64_t now_u, std::int64_t now_ns, std::int64_t epoch) const noexcept {
     if (excess <= delay_u_) return result{meter_decision::admit, duration::zero()};
-    const std::int64_t ns =
-        detail::add_sat(detail::sub_sat(epoch, now_ns), units_.ns_at(now_u + (excess - delay_u_)));
+    const std::int64_t ns = units_.wait_ns(epoch, now_ns, now_u + (excess - delay_u_));
     if (ns <= 0) return result{meter_decision::admit, duration::zero()};
     return result{meter_decision::delay, detail::from_ns_ceil<duration>(ns)};
   }
@@ -371,7 +370,7 @@ class leaky_bucket {
 /// Complexity O(1). Lock-free: one atomic word updated by CAS (the move of the
 /// epoch, once per 2^53 units of clock readings, serialises with other moves
 /// on a spin flag held for a few instructions). Bad input:
-/// rate <= 0, NaN, infinite or > 1e9 per second, or slack > 2^32, throw
+/// rate below 1e-18, NaN, infinite or > 1e9 per second, or slack > 2^32, throw
 /// std::invalid_argument.
 template <class Clock = std::chrono::steady_clock>
 class leaky_bucket_pacer {
@@ -389,7 +388,7 @@ class leaky_bucket_pacer {
   /// As above with the construction time (the epoch of clock readings) given.
   leaky_bucket_pacer(double rate_per_second, std::size_t slack, time_point now) : state_(ns_of(now)) {
     if (!detail::rate_units::valid_rate(rate_per_second) || rate_per_second > 1e9)
-      throw std::invalid_argument("surge::leaky_bucket_pacer: rate_per_second must be finite, > 0 and <= 1e9");
+      throw std::invalid_argument("surge::leaky_bucket_pacer: rate_per_second must be finite, >= 1e-18 and <= 1e9");
     if (slack > (std::size_t{1} << 32)) throw std::invalid_argument("surge::leaky_bucket_pacer: slack must be <= 2^32");
     units_ = detail::rate_units::make(rate_per_second, slack + 1);
     per_ = units_.token();

@@ -119,7 +119,8 @@ enum class reserve_status : std::uint8_t {
 /// progress on other threads to finish. A thread's first call registers it
 /// (a 64-byte record, allocated once and reused after the thread exits; a
 /// noexcept call that cannot allocate it terminates).
-/// Bad input: rate <= 0, NaN, infinite or > 1e12, or burst 0 or > 2^40 throw
+/// Bad input: rate below 1e-18 (one token per 31.7 billion years), NaN,
+/// infinite or > 1e12, or burst 0 or > 2^40 throw
 /// std::invalid_argument from the constructor and set_rate/set_burst (use
 /// `unlimited()` for no limit). n > burst never passes: try_acquire returns
 /// false, reserve says `exceeds_burst`, time_until_available returns
@@ -523,7 +524,7 @@ class token_bucket {
     const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, s.epoch));
     const std::int64_t act_u = std::max(s.tat, now_u) + c.units.tokens(n) - c.units.tokens(c.burst);
     if (act_u <= now_u) return duration::zero();
-    return to_duration(detail::add_sat(detail::sub_sat(s.epoch, now_ns), c.units.ns_at(act_u)));
+    return to_duration(c.units.wait_ns(s.epoch, now_ns, act_u));
   }
 
   /// True when `s` is full at `now`: indistinguishable from a fresh state.
@@ -652,11 +653,10 @@ class token_bucket {
     }
   }
 
-  /// Nanoseconds from now_ns until unit reading act_u of configuration c,
-  /// saturated. Relative first (epoch - now), so a wait near the end of the
-  /// clock's range is still the true wait; only time points saturate.
+  /// Nanoseconds from now_ns until unit reading act_u of configuration c
+  /// (rate_units::wait_ns).
   static std::int64_t wait_until(const config& c, std::int64_t act_u, std::int64_t now_ns) noexcept {
-    return detail::add_sat(detail::sub_sat(c.epoch, now_ns), c.units.ns_at(act_u));
+    return c.units.wait_ns(c.epoch, now_ns, act_u);
   }
 
   // Contention management for the CAS loops. A thread whose CAS lost to
@@ -678,7 +678,7 @@ class token_bucket {
 
   static void check(double rate, std::size_t burst) {
     if (!detail::rate_units::valid_rate(rate) || rate > detail::max_rate)
-      throw std::invalid_argument("surge::token_bucket: rate_per_second must be finite, > 0 and <= 1e12");
+      throw std::invalid_argument("surge::token_bucket: rate_per_second must be finite, >= 1e-18 and <= 1e12");
     if (burst == 0 || burst > (std::size_t{1} << 40))
       throw std::invalid_argument("surge::token_bucket: burst must be in [1, 2^40]");
   }

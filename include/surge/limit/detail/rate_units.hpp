@@ -91,6 +91,10 @@ inline std::uint64_t div_128_64(u128 x, std::uint64_t d, std::uint64_t& rem) noe
 #endif
 }
 
+/// Rates below this many tokens per second (one token per 31.7 billion
+/// years) are refused.
+inline constexpr double min_rate = 1e-18;
+
 /// Largest magnitude a unit count may take; conversions saturate here so that
 /// sums of a few such values never overflow an int64.
 inline constexpr std::int64_t unit_limit = std::int64_t{1} << 61;
@@ -104,8 +108,10 @@ struct rate_units {
   std::uint32_t s = 62;                      ///< shift, in [0, 127]
   std::uint32_t f = 0;                       ///< one token = 2^f units
 
-  /// True when `rate` is a usable rate in tokens per second: finite and > 0.
-  static bool valid_rate(double rate) noexcept { return std::isfinite(rate) && rate > 0.0; }
+  /// True when `rate` is a usable rate in tokens per second: finite and at
+  /// least min_rate (below about 7e-21 the conversion's shift would pass 127
+  /// bits and the rate would be read as about 7e-21).
+  static bool valid_rate(double rate) noexcept { return std::isfinite(rate) && rate >= min_rate; }
 
   /// The conversion for `rate` tokens per second (valid_rate(rate), rate <=
   /// max_rate), keeping `max_tokens` tokens representable: max_tokens << f
@@ -206,6 +212,17 @@ struct rate_units {
       return whole > static_cast<std::uint64_t>(ns_limit) ? ns_limit : static_cast<std::int64_t>(whole);
     }
     return whole > static_cast<std::uint64_t>(ns_limit) ? -ns_limit : -static_cast<std::int64_t>(whole);
+  }
+
+  /// Nanoseconds from the reading now_ns until unit reading u of a state whose
+  /// epoch is `epoch` (ns), saturated; relative first (epoch - now), so a wait
+  /// near the end of the clock's range is still the true wait. When u lies
+  /// 2^62 ns or more after the epoch (where ns_at saturates) the wait is
+  /// INT64_MAX: never a saturated time taken as a real one, so never early.
+  [[nodiscard]] std::int64_t wait_ns(std::int64_t epoch, std::int64_t now_ns, std::int64_t u) const noexcept {
+    const std::int64_t at = ns_at(u);
+    if (at >= (std::int64_t{1} << 62)) return std::numeric_limits<std::int64_t>::max();
+    return add_sat(sub_sat(epoch, now_ns), at);
   }
 
   /// One token in units.
