@@ -162,8 +162,10 @@ class nginx_meter_port {
       return true;
     }
     std::int64_t ms = now_ms - last_ms_;
-    if (ms < -60'000) ms = 1;
-    else if (ms < 0) ms = 0;
+    if (ms < -60'000)
+      ms = 1;
+    else if (ms < 0)
+      ms = 0;
     const std::int64_t excess = std::max<std::int64_t>(0, excess_ - rate_m_ * ms / 1000 + 1000);
     if (excess > burst_m_) return false;
     excess_ = excess;
@@ -426,7 +428,8 @@ int main(int argc, char** argv) {
     for (unsigned threads : {1u, 2u}) {
       const std::string who = threads == 1 ? "" : ", 2 threads one limiter";
       const auto time = [&](auto& calls, std::chrono::nanoseconds step) {
-        return threads == 1 ? uncontended_now_ns(calls, ops / 4, step) : contended(calls, 2, contended_ops, true, step).ns_per_op;
+        return threads == 1 ? uncontended_now_ns(calls, ops / 4, step)
+                            : contended(calls, 2, contended_ops, true, step).ns_per_op;
       };
       for (bool rejected : {false, true}) {
         const double rate = rejected ? 1000.0 : 1e9;

@@ -15,6 +15,15 @@ constexpr double unit_ns_rate = 1e9 / 1048576.0;
 constexpr std::int64_t token_ns = 1048576;
 __extension__ using i128 = __int128;  // the models' time: no overflow anywhere
 
+// Calls f(built, first) for construction times and first readings at the
+// clock's zero, at its minimum and far after (2^62 and 2^60 ns).
+template <class F>
+void for_far_starts(F f) {
+  constexpr std::int64_t lo = std::numeric_limits<std::int64_t>::min();
+  for (std::int64_t built : {std::int64_t{0}, lo, std::int64_t{1} << 62})
+    for (std::int64_t first : {std::int64_t{0}, lo + 1, std::int64_t{1} << 60}) f(built, first);
+}
+
 // Random readings from `start`: mostly steps within a few tokens (some
 // backwards), some of days to years, up to the end of the clock's range.
 template <class Step>

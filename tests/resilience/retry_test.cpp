@@ -498,62 +498,57 @@ TEST_CASE("retry_async sleeps on the timer, never blocking", "[retry][async]") {
   CHECK_THROWS_AS(std::rethrow_exception(err), std::runtime_error);
 }
 
-TEST_CASE("retry_async: a delay past a fine clock's range sleeps until stopped", "[retry][async]") {
-  // int64 picoseconds span 106 days: a 200-day delay saturates to
-  // time_point::max() (it overflowed the conversion)
-  using ps_clock = surge_test::still_clock<std::int64_t, std::pico>;
-  surge::timer<ps_clock> t({.own_thread = false});
+namespace {
+
+// retry_async of a call that always fails, on its own timer, started at
+// construction: the first call fails and the retry sleeps until the timer
+// fires or `stop` is requested.
+template <class Clock>
+struct failing_retry {
+  surge::timer<Clock> t{{.own_thread = false}};
   std::stop_source stop;
   int calls = 0;
   bool cancelled = false;
-  auto failing = [&]() -> surge::task<int> {
-    ++calls;
-    throw std::runtime_error("x");
-    co_return 0;
-  };
-  auto run = [&]() -> surge::task<void> {
+  explicit failing_retry(surge::retry_policy<> policy) { exec_test::start(run(policy)); }
+  surge::task<void> run(surge::retry_policy<> policy) {
+    auto failing = [this]() -> surge::task<int> {
+      ++calls;
+      throw std::runtime_error("x");
+      co_return 0;
+    };
     try {
-      const std::chrono::nanoseconds days200 = std::chrono::hours(24 * 200);
-      (void)co_await surge::retry_async(surge::retry_policy<>{.max_attempts = 5, .backoff = {days200, days200}}, t,
-                                        failing, stop.get_token());
+      (void)co_await surge::retry_async(policy, t, failing, stop.get_token());
     } catch (const surge::operation_cancelled&) {
       cancelled = true;
     }
-  };
-  exec_test::start(run());
-  CHECK(calls == 1);
-  CHECK(t.pending() == 1);
-  CHECK(t.next_deadline() == ps_clock::time_point::max());
-  CHECK(t.run_due() == 0);
-  stop.request_stop();
-  CHECK(cancelled);
-  CHECK(calls == 1);
-}
+  }
+};
+
+}  // namespace
 
 TEST_CASE("retry_async: a stop request wakes the sleep with operation_cancelled", "[retry][async]") {
   struct tag {};
   using clock = surge_test::manual_clock<tag>;
   clock::reset();
-  surge::timer<clock> t({.own_thread = false});
-  std::stop_source stop;
-  int calls = 0;
-  bool cancelled = false;
-  auto failing = [&]() -> surge::task<int> {
-    ++calls;
-    throw std::runtime_error("x");
-    co_return 0;
-  };
-  auto run = [&]() -> surge::task<void> {
-    try {
-      (void)co_await surge::retry_async(surge::retry_policy<>{.max_attempts = 5}, t, failing, stop.get_token());
-    } catch (const surge::operation_cancelled&) {
-      cancelled = true;
-    }
-  };
-  exec_test::start(run());
-  CHECK(t.pending() == 1);
-  stop.request_stop();
-  CHECK(cancelled);
-  CHECK(calls == 1);
-  CHECK(t.pending() == 0);
+  failing_retry<clock> r(surge::retry_policy<>{.max_attempts = 5});
+  CHECK(r.t.pending() == 1);
+  r.stop.request_stop();
+  CHECK(r.cancelled);
+  CHECK(r.calls == 1);
+  CHECK(r.t.pending() == 0);
+}
+
+TEST_CASE("retry_async: a delay past a fine clock's range sleeps until stopped", "[retry][async]") {
+  // int64 picoseconds span 106 days: a 200-day delay saturates to
+  // time_point::max() (it overflowed the conversion)
+  using ps_clock = surge_test::still_clock<std::int64_t, std::pico>;
+  const std::chrono::nanoseconds days200 = std::chrono::hours(24 * 200);
+  failing_retry<ps_clock> r(surge::retry_policy<>{.max_attempts = 5, .backoff = {days200, days200}});
+  CHECK(r.calls == 1);
+  CHECK(r.t.pending() == 1);
+  CHECK(r.t.next_deadline() == ps_clock::time_point::max());
+  CHECK(r.t.run_due() == 0);
+  r.stop.request_stop();
+  CHECK(r.cancelled);
+  CHECK(r.calls == 1);
 }
