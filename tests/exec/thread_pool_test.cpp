@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <exception>
 #include <future>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -179,6 +180,12 @@ TEST_CASE("thread_pool: post_bulk over integers and iterators", "[thread_pool]")
   pool.post([&] { pool.post_bulk(0, 10, [&sum](int) { sum.fetch_add(100000); }); });
   pool.wait_idle();
   CHECK(sum.load() == 5050 + 60000 + 1000000);
+  // the whole int64 range: 2^64 - 1 tasks is more than a vector holds
+  // (last - first overflowed int64 before)
+  constexpr auto lo = std::numeric_limits<std::int64_t>::min(), hi = std::numeric_limits<std::int64_t>::max();
+  CHECK_THROWS_AS(pool.post_bulk(lo, hi, [&sum](std::int64_t) { sum.fetch_add(1); }), std::length_error);
+  pool.wait_idle();
+  CHECK(sum.load() == 5050 + 60000 + 1000000);  // nothing ran
 }
 
 TEST_CASE("thread_pool: wait_idle waits for tasks spawned by tasks", "[thread_pool]") {

@@ -10,12 +10,14 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <ratio>
 #include <stdexcept>
 #include <stop_token>
 #include <thread>
 #include <vector>
 
 #include "exec_test_util.hpp"
+#include "still_clock.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 
@@ -173,10 +175,10 @@ namespace {
 /// test's (the timer's own thread): the timer thread reads the clock, under
 /// the timer's lock, right before it waits for the front deadline, so a
 /// count above zero plus one lock round trip (pending()) proves it is waiting.
-template <class Tag>
+template <class Tag, class Period = std::nano>
 struct probe_clock {
   using rep = std::int64_t;
-  using period = std::nano;
+  using period = Period;
   using duration = std::chrono::duration<rep, period>;
   using time_point = std::chrono::time_point<probe_clock>;
   static constexpr bool is_steady = false;
@@ -270,6 +272,58 @@ TEST_CASE("timer deadlines saturate at the clock's limits", "[exec][timer]") {
   exec_test::start(far(t, -1e300, {}));                                                  // completes at once
   exec_test::start(far(t, std::numeric_limits<double>::infinity(), stop2.get_token()));  // stopped: at once
   CHECK(t.pending() == 0);
+
+  // values that fit but whose plain duration_cast overflows on the way: an
+  // integer count times the ratio's numerator (1/1024 s in ns multiplies by
+  // 1953125), and a double just below 2^63 ns that rounds up to it
+  std::stop_source stop3;
+  auto any = [](surge::timer<clock>& tm, auto d, std::stop_token tok) -> task<void> {
+    try {
+      co_await surge::sleep_for(tm, d, tok);
+    } catch (const surge::operation_cancelled&) {
+    }
+  };
+  exec_test::start(any(t, std::chrono::duration<std::int64_t, std::ratio<1, 1024>>(6'000'000'000'000), stop3.get_token()));
+  CHECK(t.next_deadline() == tp{dur{5'859'375'000'000'000'000}});
+  stop3.request_stop();
+  std::stop_source stop4;
+  exec_test::start(any(t, std::chrono::duration<double, std::milli>(9223372036854.775), stop4.get_token()));
+  REQUIRE(t.pending() == 1);  // it fired at once: the conversion gave INT64_MIN
+  CHECK(t.next_deadline() > tp{dur::max() - dur{420}});
+  CHECK(t.next_deadline() < tp{dur::max() - dur{415}});
+  stop4.request_stop();
+  CHECK(t.pending() == 0);
+}
+
+TEST_CASE("timer refuses a NaN deadline on a floating-point clock", "[exec][timer]") {
+  // a NaN deadline compares false with every other: it never fired and held
+  // every sleeper behind it in the heap
+  using fclock = surge_test::still_clock<double, std::ratio<1>>;
+  surge::timer<fclock> t({.own_thread = false});
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_AS((void)t.sleep_until(fclock::time_point{fclock::duration{nan}}), std::invalid_argument);
+  CHECK_THROWS_AS((void)t.sleep_for(fclock::duration{nan}), std::invalid_argument);
+  CHECK_THROWS_AS((void)surge::sleep_until(t, fclock::time_point{fclock::duration{nan}}), std::invalid_argument);
+  CHECK(t.pending() == 0);
+}
+
+TEST_CASE("timer's own thread waits one tick at a time on a clock coarser than an hour", "[exec][timer]") {
+  // an hour in whole days is 0: the thread waited 0 over and over, spinning
+  // on the clock until the deadline
+  struct tag {};
+  using clock = probe_clock<tag, std::ratio<86400>>;
+  clock::test_thread = true;
+  clock::set(clock::duration{0});
+  clock::foreign_reads = 0;
+  surge::timer<clock> t;
+  std::stop_source stop;
+  std::vector<int> log;
+  exec_test::start(sleeper(t, clock::duration{1}, log, 0, stop.get_token()));
+  REQUIRE(exec_test::wait_until([] { return clock::foreign_reads.load() > 0; }, std::chrono::seconds(30)));
+  std::this_thread::sleep_for(50ms);  // time for a spinning thread to read the clock thousands of times
+  CHECK(clock::foreign_reads.load() < 10);
+  stop.request_stop();
+  CHECK(log == std::vector<int>{-1});
 }
 
 TEST_CASE("timer's own thread waits for far deadlines without overflow", "[exec][timer]") {

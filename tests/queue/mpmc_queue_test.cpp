@@ -2,7 +2,9 @@
 #include <surge/queue/queue_closed.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <exception>
@@ -86,6 +88,9 @@ TEST_CASE("mpmc_queue rejects capacity 0 and reports the capacity asked for", "[
   CHECK_THROWS_AS(mpmc_queue<int>(std::numeric_limits<std::size_t>::max()), std::length_error);
   CHECK_THROWS_AS(mpmc_queue<int>(std::size_t{1} << 61), std::length_error);
   CHECK_THROWS_AS(mpmc_queue<std::uint64_t>(std::size_t{1} << 60), std::length_error);
+  // a huge element: the size check subtracted bytes from a slot count, wrapped,
+  // and let a small block be allocated for 256 slots of 2^56 bytes
+  CHECK_THROWS_AS((mpmc_queue<std::array<std::byte, std::size_t{1} << 56>>(256)), std::length_error);
   for (std::size_t cap : {1u, 2u, 3u, 5u, 8u, 1000u, 1024u}) {
     mpmc_queue<int> q(cap);
     CHECK(q.capacity() == cap);

@@ -443,7 +443,10 @@ class thread_pool {
     if constexpr (std::is_integral_v<It>) {
       static_assert(std::invocable<const F&, It>, "post_bulk: f(i) must be callable");
       if (last <= first) return;
-      batch.reserve(static_cast<std::size_t>(last - first));
+      // the count in the unsigned type: last - first overflows It for a range
+      // wider than half its values (INT_MIN to INT_MAX)
+      using count_type = std::make_unsigned_t<It>;
+      batch.reserve(static_cast<std::size_t>(static_cast<count_type>(last) - static_cast<count_type>(first)));
       try {
         for (It i = first; i != last; ++i) batch.push_back(detail::pool_task::make([f, i]() mutable { f(i); }));
       } catch (...) {

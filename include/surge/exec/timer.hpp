@@ -15,6 +15,7 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <ratio>
 #include <stdexcept>
 #include <stop_token>
 #include <thread>
@@ -59,8 +60,9 @@ struct timer_options {
 ///   `hours::max()`: "sleep until cancelled") sleeps until
 ///   `time_point::max()`, which never fires; a `d` so negative that `now + d`
 ///   would fall below the range completes at once, like any past deadline. A
-///   NaN floating-point duration throws std::invalid_argument. The own thread
-///   never waits more than an hour at a time, whatever the deadline.
+///   NaN floating-point duration or deadline throws std::invalid_argument. The
+///   own thread never waits more than an hour at a time (one tick, for a clock
+///   coarser than that), whatever the deadline.
 /// - Bad use: destroying the executor before the timer is undefined.
 /// Complexity: a binary heap: sleep O(log n), cancel O(log n), firing k due
 /// sleepers O(k log n); memory O(n) for n pending sleepers (tested with 1e5).
@@ -113,14 +115,16 @@ class timer {
 
   class sleep_awaiter;
 
-  /// `co_await t.sleep_until(deadline[, token])`.
-  [[nodiscard]] sleep_awaiter sleep_until(time_point deadline, std::stop_token token = {}) noexcept {
-    return sleep_awaiter(*this, deadline, std::move(token));
+  /// `co_await t.sleep_until(deadline[, token])`. A NaN deadline (a clock
+  /// with a floating-point rep) throws std::invalid_argument.
+  [[nodiscard]] sleep_awaiter sleep_until(time_point deadline, std::stop_token token = {}) {
+    return sleep_awaiter(*this, checked(deadline), std::move(token));
   }
   /// `co_await t.sleep_for(d[, token])`: deadline = Clock::now() + d, read at
-  /// the call, saturated to the clock's range (see the class comment).
+  /// the call, saturated to the clock's range (see the class comment). A NaN
+  /// `d` throws std::invalid_argument.
   [[nodiscard]] sleep_awaiter sleep_for(duration d, std::stop_token token = {}) {
-    return sleep_awaiter(*this, deadline_after(Clock::now(), d), std::move(token));
+    return sleep_awaiter(*this, checked(deadline_after(Clock::now(), d)), std::move(token));
   }
 
   /// `now + d`, saturated to [time_point::min(), time_point::max()]. O(1).
@@ -291,12 +295,24 @@ class timer {
     }
   }
 
+  /// The deadline, refused when NaN (it would compare false with every
+  /// other: it would never fire and would stop the sleepers behind it).
+  static time_point checked(time_point deadline) {
+    if constexpr (std::chrono::treat_as_floating_point_v<typename duration::rep>) {
+      if (!(deadline.time_since_epoch().count() == deadline.time_since_epoch().count()))
+        throw std::invalid_argument("surge::timer: the deadline is NaN");
+    }
+    return deadline;
+  }
+
   /// How long the own thread waits for a deadline `next` > `now`: the
   /// distance, computed without overflow, and at most an hour (the
   /// condition variable adds it to the steady clock's now(), which must not
   /// overflow either; a far deadline is simply waited for in steps).
   static duration wait_step(time_point now, time_point next) noexcept {
-    constexpr auto cap = std::chrono::duration_cast<duration>(std::chrono::hours(1));
+    // an hour, or one tick of a clock coarser than that (never 0: a zero wait
+    // would spin until the deadline)
+    constexpr auto cap = std::chrono::ceil<duration>(std::chrono::hours(1));
     const duration since = now.time_since_epoch();
     if (since < duration::zero() && next.time_since_epoch() > duration::max() + since) return cap;
     const duration d = next - now;
@@ -413,8 +429,11 @@ namespace detail {
 
 /// `d` in `To` units (truncated toward zero like duration_cast), saturated to
 /// To's range instead of overflowing. Throws std::invalid_argument for a NaN `d`.
-/// The range check is done in long double (no overflow in any unit); the
-/// conversion itself is std::chrono::duration_cast once `d` is known to fit.
+/// The range check is done in long double (no overflow in any unit). A value
+/// that fits is std::chrono::duration_cast's (exact) when that cannot overflow
+/// on the way (an integer count times the ratio's numerator), else the long
+/// double value truncated: duration_cast would overflow, or round a double
+/// just below the range up past it.
 template <class To, class Rep, class Period>
 To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
   if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
@@ -427,7 +446,14 @@ To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
     const wide w = std::chrono::duration_cast<wide>(d);
     if (w >= wide(To::max())) return To::max();
     if (w <= wide(To::min())) return To::min();
-    return std::chrono::duration_cast<To>(d);
+    if constexpr (!std::chrono::treat_as_floating_point_v<Rep>) {
+      using factor = std::ratio_divide<Period, typename To::period>;
+      const auto count = static_cast<std::intmax_t>(d.count());
+      const std::uintmax_t mag = count < 0 ? std::uintmax_t(0) - static_cast<std::uintmax_t>(count)
+                                           : static_cast<std::uintmax_t>(count);
+      if (mag <= static_cast<std::uintmax_t>(INTMAX_MAX / factor::num)) return std::chrono::duration_cast<To>(d);
+    }
+    return To(static_cast<typename To::rep>(w.count()));
   }
 }
 

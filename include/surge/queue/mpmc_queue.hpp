@@ -183,7 +183,7 @@ class mpmc_queue {
     if (capacity == 0) throw std::invalid_argument("mpmc_queue: capacity must be at least 1");
     if (capacity > max_capacity) throw std::length_error("mpmc_queue: capacity is too large");
     const std::uint64_t ring = std::bit_ceil(static_cast<std::uint64_t>(capacity));
-    if (ring > std::numeric_limits<std::size_t>::max() / sizeof(slot) - 2 * sizeof(block))
+    if (ring > (std::numeric_limits<std::size_t>::max() - 2 * sizeof(block)) / sizeof(slot))
       throw std::length_error("mpmc_queue: capacity is too large");
     capacity_ = capacity;
     mask_ = ring - 1;
