@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <ratio>
 #include <type_traits>
 
 namespace surge::detail {
@@ -44,6 +45,22 @@ namespace surge::detail {
   return a - b;
 }
 
+/// True when std::chrono::duration_cast of `d` to a duration of period
+/// `ToPeriod` cannot overflow on the way: an integer count times the ratio's
+/// numerator stays within intmax_t (the cast multiplies before it divides).
+template <class ToPeriod, class Rep, class Period>
+[[nodiscard]] constexpr bool cast_fits(std::chrono::duration<Rep, Period> d) noexcept {
+  if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
+    return false;  // computed in floating point: may round up past the range
+  } else {
+    using factor = std::ratio_divide<Period, ToPeriod>;
+    const auto count = static_cast<std::intmax_t>(d.count());
+    const std::uintmax_t mag = count < 0 ? std::uintmax_t(0) - static_cast<std::uintmax_t>(count)
+                                         : static_cast<std::uintmax_t>(count);
+    return mag <= static_cast<std::uintmax_t>(INTMAX_MAX / factor::num);
+  }
+}
+
 /// A duration in whole nanoseconds (truncated toward zero), saturated to the
 /// int64 range (NaN gives 0). Free for std::chrono::nanoseconds.
 template <class Rep, class Period>
@@ -57,7 +74,9 @@ template <class Rep, class Period>
     if (std::isnan(x)) return 0;
     if (x >= 9.2e18) return std::numeric_limits<std::int64_t>::max();
     if (x <= -9.2e18) return std::numeric_limits<std::int64_t>::min();
-    return std::chrono::duration_cast<ns>(d).count();
+    // exact when the cast cannot overflow on the way, else the double's value
+    // (within 2^10 ns of it; 1/1024 s ticks multiply by 1953125 first)
+    return cast_fits<std::nano>(d) ? std::chrono::duration_cast<ns>(d).count() : static_cast<std::int64_t>(x);
   }
 }
 
@@ -70,7 +89,15 @@ template <class Duration>
     return Duration(ns);
   } else {
     if (ns >= to_ns_sat(Duration::max())) return Duration::max();
-    return std::chrono::ceil<Duration>(std::chrono::nanoseconds(ns));
+    const std::chrono::nanoseconds d(ns);
+    if (cast_fits<typename Duration::period>(d)) return std::chrono::ceil<Duration>(d);
+    // ns times the ratio's numerator overflows (ns to 1/1024 s ticks
+    // multiplies by 128 first): the same ceiling from the quotient and the
+    // remainder. q * num is at most the result, below Duration::max().
+    using factor = std::ratio_divide<std::nano, typename Duration::period>;
+    static_assert(factor::den <= INTMAX_MAX / factor::num, "surge: the clock's period is too far from a nanosecond");
+    const std::intmax_t q = ns / factor::den, r = ns % factor::den;
+    return Duration(static_cast<typename Duration::rep>(q * factor::num + (r * factor::num + factor::den - 1) / factor::den));
   }
 }
 

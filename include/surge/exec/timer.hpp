@@ -3,6 +3,7 @@
 #ifndef SURGE_EXEC_TIMER_HPP
 #define SURGE_EXEC_TIMER_HPP
 
+#include <surge/detail/saturate.hpp>
 #include <surge/exec/detail/inline_resume.hpp>
 #include <surge/exec/executor.hpp>
 #include <surge/exec/operation_cancelled.hpp>
@@ -15,7 +16,6 @@
 #include <limits>
 #include <mutex>
 #include <optional>
-#include <ratio>
 #include <stdexcept>
 #include <stop_token>
 #include <thread>
@@ -446,13 +446,7 @@ To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
     const wide w = std::chrono::duration_cast<wide>(d);
     if (w >= wide(To::max())) return To::max();
     if (w <= wide(To::min())) return To::min();
-    if constexpr (!std::chrono::treat_as_floating_point_v<Rep>) {
-      using factor = std::ratio_divide<Period, typename To::period>;
-      const auto count = static_cast<std::intmax_t>(d.count());
-      const std::uintmax_t mag = count < 0 ? std::uintmax_t(0) - static_cast<std::uintmax_t>(count)
-                                           : static_cast<std::uintmax_t>(count);
-      if (mag <= static_cast<std::uintmax_t>(INTMAX_MAX / factor::num)) return std::chrono::duration_cast<To>(d);
-    }
+    if (cast_fits<typename To::period>(d)) return std::chrono::duration_cast<To>(d);
     return To(static_cast<typename To::rep>(w.count()));
   }
 }

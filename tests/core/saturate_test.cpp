@@ -1,0 +1,48 @@
+#include <surge/detail/saturate.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <ratio>
+
+#include "surge_test.hpp"
+
+using namespace std::chrono_literals;
+using surge::detail::from_ns_ceil;
+using surge::detail::to_ns_sat;
+
+namespace {
+constexpr std::int64_t i64_max = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t i64_min = std::numeric_limits<std::int64_t>::min();
+using ticks1024 = std::chrono::duration<std::int64_t, std::ratio<1, 1024>>;  // multiplies before it divides
+}  // namespace
+
+TEST_CASE("to_ns_sat: exact where the value fits, saturated beyond, NaN 0", "[detail][saturate]") {
+  CHECK(to_ns_sat(5ns) == 5);
+  CHECK(to_ns_sat(3s) == 3'000'000'000);
+  CHECK(to_ns_sat(std::chrono::hours::max()) == i64_max);
+  CHECK(to_ns_sat(std::chrono::hours::min()) == i64_min);
+  CHECK(to_ns_sat(ticks1024(1)) == 976'562);  // 976562.5 ns, truncated
+  CHECK(to_ns_sat(ticks1024(-1)) == -976'562);
+  // 6e12 ticks: 6e12 * 1953125 overflowed int64 inside duration_cast
+  CHECK(to_ns_sat(ticks1024(6'000'000'000'000)) == 5'859'375'000'000'000'000);
+  CHECK(to_ns_sat(ticks1024(-6'000'000'000'000)) == -5'859'375'000'000'000'000);
+  CHECK(to_ns_sat(ticks1024::max()) == i64_max);
+  CHECK(to_ns_sat(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())) == 0);
+  CHECK(to_ns_sat(std::chrono::duration<double>(1e300)) == i64_max);
+  CHECK(to_ns_sat(std::chrono::duration<double>(1.5)) == 1'500'000'000);
+}
+
+TEST_CASE("from_ns_ceil: rounded up to the tick, saturated, never early", "[detail][saturate]") {
+  CHECK(from_ns_ceil<std::chrono::microseconds>(1) == 1us);
+  CHECK(from_ns_ceil<std::chrono::microseconds>(1000) == 1us);
+  CHECK(from_ns_ceil<std::chrono::microseconds>(0) == 0us);
+  CHECK(from_ns_ceil<std::chrono::microseconds>(-5) == 0us);
+  CHECK(from_ns_ceil<std::chrono::duration<std::int64_t, std::pico>>(i64_max) ==
+        std::chrono::duration<std::int64_t, std::pico>::max());
+  CHECK(from_ns_ceil<ticks1024>(976'562) == ticks1024(1));  // 0.9999995 tick, rounded up
+  CHECK(from_ns_ceil<ticks1024>(976'563) == ticks1024(2));  // just past one tick
+  // 1e17 ns: 1e17 * 128 overflowed int64 inside the cast
+  CHECK(from_ns_ceil<ticks1024>(100'000'000'000'000'000) == ticks1024(102'400'000'000));
+  CHECK(from_ns_ceil<ticks1024>(100'000'000'000'000'001) == ticks1024(102'400'000'001));
+}
