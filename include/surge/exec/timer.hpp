@@ -397,9 +397,9 @@ class timer {
     place(i, s);
   }
   void push_locked(sleeper& s) {
+    heap_.push_back(&s);  // first: if it throws, s is not marked queued
     s.seq_ = next_seq_++;
     s.status_ = status::queued;
-    heap_.push_back(&s);
     sift_up(heap_.size() - 1);
   }
   void erase_locked(sleeper& s) noexcept {
