@@ -47,7 +47,8 @@ using adaptive_mutex = detail::adaptive_mutex;
 
 /// `Shards` copies of `Cache` (lru_cache, lfu_cache, sieve_cache,
 /// s3fifo_cache, wtinylfu_cache / surge::cache), each behind its own
-/// mutex on its own cache lines. `Mutex` (any Lockable) defaults to
+/// mutex on its own cache lines. `Shards` is 1 to 4096 (a static_assert:
+/// the shard table sits inside the object, 8 bytes a shard). `Mutex` (any Lockable) defaults to
 /// surge::adaptive_mutex: critical sections here are tens of nanoseconds, so
 /// a waiter spins briefly before it sleeps on a futex (std::mutex sleeps at
 /// once; pass it to get exactly its behaviour). A key always lives in the same
@@ -88,6 +89,7 @@ using adaptive_mutex = detail::adaptive_mutex;
 template <class Cache, std::size_t Shards = 16, class Mutex = adaptive_mutex>
 class sharded_cache {
   static_assert(Shards >= 1, "surge::sharded_cache: Shards must be at least 1");
+  static_assert(Shards <= 4096, "surge::sharded_cache: Shards must be at most 4096");
   static_assert(
       requires {
         typename Cache::key_type;

@@ -52,7 +52,9 @@ inline std::size_t checked_total(std::size_t n, std::size_t max, const char* wha
 template <class T, std::size_t MaxShards, class Mutex>
 class sharded_locks {
   static_assert(MaxShards >= 1, "at least one shard");
-  static_assert(MaxShards <= (std::size_t{1} << 32), "at most 2^32 shards");
+  // the shard pointers sit inside the object: 4096 of them are 32 KiB (a
+  // million would be 8 MiB, past the stack of a thread that holds one)
+  static_assert(MaxShards <= 4096, "at most 4096 shards");
 
  public:
   struct alignas(destructive_interference_size) shard {

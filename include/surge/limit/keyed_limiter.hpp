@@ -42,7 +42,7 @@ struct keyed_limiter_stats {
 /// **Bounded memory.** A key whose state is back to "full" decides every
 /// later request exactly as a fresh key would, so dropping it is free:
 /// `purge_full()` drops all of them, and a lookup of an absent key behaves as
-/// a full one. Keys live in `Shards` sieve_caches of fixed total capacity
+/// a full one. Keys live in `Shards` (1 to 4096) sieve_caches of fixed total capacity
 /// `max_keys` (every node allocated at construction; a max_keys below Shards
 /// uses max_keys shards of one key each); a new key arriving in a
 /// full shard evicts one of that shard's keys not used since SIEVE's hand
@@ -77,6 +77,7 @@ class keyed_limiter {
 
  public:
   static_assert(Shards >= 1, "surge::keyed_limiter: Shards must be at least 1");
+  static_assert(Shards <= 4096, "surge::keyed_limiter: Shards must be at most 4096");
   using key_type = Key;                             ///< The key type.
   using limiter_type = Limiter;                     ///< The prototype limiter's type.
   using clock_type = typename Limiter::clock_type;  ///< Limiter's clock.
