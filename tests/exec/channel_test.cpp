@@ -5,10 +5,12 @@
 #include <surge/exec/when_all.hpp>
 
 #include <atomic>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
+#include <string>
 #include <vector>
 
 #include "exec_test_util.hpp"
@@ -22,6 +24,12 @@ using surge::task;
 
 TEST_CASE("channel buffers in FIFO order, bad capacity throws", "[exec][channel]") {
   CHECK_THROWS_AS(channel<int>(0), std::invalid_argument);
+  try {
+    channel<int> huge(std::numeric_limits<std::size_t>::max());
+    FAIL("no std::length_error");
+  } catch (const std::length_error& e) {
+    CHECK(std::string(e.what()).find("surge::channel: capacity") != std::string::npos);
+  }
   channel<int> ch(3);
   CHECK(ch.capacity() == 3);
   surge::sync_wait([](channel<int>& c) -> task<void> {

@@ -54,10 +54,9 @@ class channel {
 
  public:
   /// An open, empty channel buffering up to `capacity` values (allocated
-  /// now); throws std::invalid_argument when `capacity` is 0.
-  explicit channel(std::size_t capacity) : slots_(capacity) {
-    if (capacity == 0) throw std::invalid_argument("surge::channel: capacity must be > 0");
-  }
+  /// now); throws std::invalid_argument when `capacity` is 0 and
+  /// std::length_error naming it when no buffer can be that long.
+  explicit channel(std::size_t capacity) : slots_(checked(capacity)) {}
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
   ~channel() {
@@ -255,6 +254,11 @@ class channel {
  private:
   template <class>
   friend struct detail::cancel_wait;
+  static std::size_t checked(std::size_t capacity) {
+    if (capacity == 0) throw std::invalid_argument("surge::channel: capacity must be > 0");
+    if (capacity > std::vector<slot>().max_size()) throw std::length_error("surge::channel: capacity is too large");
+    return capacity;
+  }
   static detail::waiter* mark_all(detail::waiter_list& list) noexcept {
     detail::waiter* first = list.take_all();
     for (detail::waiter* w = first; w; w = w->next_) w->status_ = detail::wait_status::closed;
