@@ -86,7 +86,7 @@ class thread_executor {
 /// Blocks until `pred()` holds or `limit` passes (a watchdog, not a timing):
 /// returns pred()'s final value.
 template <class Pred>
-bool wait_until(Pred pred, std::chrono::seconds limit = std::chrono::seconds(60)) {
+bool wait_until(Pred pred, std::chrono::steady_clock::duration limit = std::chrono::seconds(60)) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!pred()) {
     if (std::chrono::steady_clock::now() > deadline) return pred();
