@@ -88,6 +88,35 @@ TEST_CASE("redis faults: each policy decides when Redis does not answer", "[redi
     CHECK(local.try_acquire("k", 1, clk::now()).allowed);
     clk::advance(800ms);
     CHECK(local.lease("k", 5, clk::now()).granted() == 2);
+    // n above the local share (2) but within the burst (8): wait for Redis, not "never"
+    const auto big = local.try_acquire("k", 3, clk::now());
+    CHECK(!big.allowed);
+    CHECK(big.retry_after == surge::redis::options{}.breaker_open_for);
+    CHECK(local.try_acquire("k", 9, clk::now()).retry_after == us::max());  // n > burst: never
+  }
+  {
+    // a large local lease is taken at once (2^40 tokens were taken one call at a time: hours)
+    sb local(c, "p:", 1e12, std::size_t{1} << 40, {.on_fault = fault_policy::local, .breaker_failures = 0});
+    CHECK(local.lease("k", std::size_t{1} << 40, clk::now()).granted() == std::size_t{1} << 40);
+    CHECK(local.lease("k", 5, clk::now()).granted() == 0);
+  }
+  {
+    // a peek takes nothing from the local fallback (it took a token)
+    sb local(c, "p:", 10.0, 1, {.on_fault = fault_policy::local, .breaker_failures = 0});
+    CHECK(local.peek("k", 1, clk::now()).allowed);
+    CHECK(local.peek("k", 1, clk::now()).allowed);
+    CHECK(local.try_acquire("k", 1, clk::now()).allowed);
+    CHECK(!local.peek("k", 1, clk::now()).allowed);
+    CHECK(!local.try_acquire("k", 1, clk::now()).allowed);
+  }
+  {
+    // at local_max_keys the fallback emptied its map on every call, so every
+    // call found a fresh bucket and passed
+    sb local(c, "p:", 10.0, 1, {.on_fault = fault_policy::local, .breaker_failures = 0, .local_max_keys = 1});
+    CHECK(local.try_acquire("k", 1, clk::now()).allowed);
+    CHECK(!local.try_acquire("k", 1, clk::now()).allowed);
+    CHECK(local.try_acquire("other", 1, clk::now()).allowed);  // a new key past the bound starts afresh
+    CHECK(!local.try_acquire("other", 1, clk::now()).allowed);
   }
   {
     sb raise(c, "p:", 10.0, 4, {.on_fault = fault_policy::raise});

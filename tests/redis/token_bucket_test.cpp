@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <string>
 #include <thread>
@@ -59,6 +60,17 @@ TEST_CASE("redis token_bucket: bad arguments name the argument", "[redis]") {
   throws([&] { fb b(c, "p:", 10.0, 1, {.timeout = 0us}); }, "timeout");
   throws([&] { fb b(c, "p:", 10.0, 1, {.instances = 0}); }, "instances");
   throws([&] { fb b(c, "p:", 10.0, 1, {.lease_hold = 0us}); }, "lease_hold");
+  // durations whose deadlines overflowed (now + microseconds::max() in ns)
+  throws([&] { fb b(c, "p:", 10.0, 1, {.timeout = us::max()}); }, "timeout");
+  throws([&] { fb b(c, "p:", 10.0, 1, {.lease_hold = us::max()}); }, "lease_hold");
+  throws([&] { fb b(c, "p:", 10.0, 1, {.breaker_open_for = us::max()}); }, "breaker_open_for");
+  throws([&] { fb b(c, "p:", 10.0, 1, {.breaker_open_for = -1us}); }, "breaker_open_for");  // it named wait_in_open
+  throws([&] { fb b(c, "p:", 10.0, 1, {.breaker_failures = 1u << 20}); }, "breaker_failures");  // it named window_size
+  throws([&] { fb b(c, "p:", 10.0, 1, {.local_max_keys = 0}); }, "local_max_keys");
+  // a local share below surge::token_bucket's least rate threw from the first fault
+  throws([&] { fb b(c, "p:", 10.0, 1, {.instances = std::numeric_limits<std::size_t>::max()}); }, "instances");
+  fb ok(c, "p:", 10.0, 1, {.timeout = std::chrono::hours(24 * 365), .breaker_open_for = 0us});
+  throws([&] { (void)ok.lease("k", 0); }, "k must be");
   throws([] { hiredis_connection h("", 1); }, "host");
   throws([] { hiredis_connection h("127.0.0.1", 70000); }, "port");
   throws([] { surge::redis::hiredis_pool p("127.0.0.1", 1, 0); }, "size");
@@ -78,6 +90,16 @@ TEST_CASE("redis token_bucket: rates become exact fractions of tokens per micros
   const auto [a, b] = odd.script_rate();
   CHECK(static_cast<double>(a) * 1e6 / static_cast<double>(b) <= 3.14159265358979);
   CHECK(static_cast<double>(a) * 1e6 / static_cast<double>(b) > 3.1415926);
+  // 3/2 per second needs b = 2e6, past 2^52 / (burst + 1) for a burst of 3e9:
+  // the closest fraction that fits was 1/1 (1.0/s, a third slow); refused
+  for (const double r : {1.5, 1.999}) {
+    try {
+      fb big(c, "", r, 3'000'000'000);
+      FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find("rate_per_second and burst") != std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("redis token_bucket: the SHA-1 and Cluster slots are Redis's", "[redis]") {

@@ -104,7 +104,8 @@ struct options {
   std::uint32_t breaker_failures = 3;
   /// How long the breaker stays open before one call probes Redis again.
   std::chrono::microseconds breaker_open_for{1'000'000};
-  /// Keys the local fallback remembers at most (then it starts afresh).
+  /// Keys the local fallback remembers at most (>= 1; a new key past it
+  /// starts the fallback afresh).
   std::size_t local_max_keys = 10'000;
 };
 
@@ -146,10 +147,15 @@ struct options {
 /// the local fallback are internally locked. Leases are not thread-safe.
 /// Bad input: rate <= 0, NaN, infinite or > 1e12; burst 0 or > 2^40, or
 /// burst x the rate's denominator (script_rate()) >= 2^52, e.g. a burst
-/// above about 4.5 million at 0.001 tokens/s; timeout <= 0; instances 0;
-/// lease_hold <= 0; a key prefix containing '{' or '}' (it would override the
-/// keys' Cluster hash tags): each throws std::invalid_argument naming the
-/// argument.
+/// above about 4.5 million at 0.001 tokens/s, or a rate whose closest
+/// fraction that fits is more than a millionth below it (1.5/s with a burst
+/// of 3e9); timeout, lease_hold or
+/// breaker_open_for <= 0 (breaker_open_for < 0) or above 2^60 ns (36 years:
+/// deadlines are clock readings plus these); instances 0 or rate / instances
+/// below 1e-18; breaker_failures above 2^20 - 1; local_max_keys 0; a key
+/// prefix containing '{' or '}' (it would override the keys' Cluster hash
+/// tags): each throws std::invalid_argument naming the argument. lease(key,
+/// 0) throws std::invalid_argument naming k.
 /// n > burst is refused with retry_after = microseconds::max().
 template <connection Connection, class Clock = std::chrono::steady_clock>
 class token_bucket {
@@ -168,8 +174,8 @@ class token_bucket {
         prefix_(std::move(key_prefix)),
         rate_(rate_per_second),
         burst_(burst),
-        opts_(opts),
-        breaker_(breaker_options(opts)) {
+        opts_(checked(opts, rate_per_second)),
+        breaker_(breaker_options(opts_)) {
     if (!std::isfinite(rate_per_second) || rate_per_second <= 0 || rate_per_second > 1e12)
       throw std::invalid_argument("surge::redis::token_bucket: rate_per_second must be finite, > 0 and <= 1e12");
     if (burst == 0 || burst > (std::size_t{1} << 40))
@@ -178,16 +184,14 @@ class token_bucket {
       throw std::invalid_argument(
           "surge::redis::token_bucket: key_prefix must not contain '{' or '}' (it would override the keys' "
           "Redis Cluster hash tags)");
-    if (opts.timeout <= std::chrono::microseconds::zero())
-      throw std::invalid_argument("surge::redis::token_bucket: options.timeout must be > 0");
-    if (opts.instances == 0) throw std::invalid_argument("surge::redis::token_bucket: options.instances must be >= 1");
-    if (opts.lease_hold <= std::chrono::microseconds::zero())
-      throw std::invalid_argument("surge::redis::token_bucket: options.lease_hold must be > 0");
     units_ = detail::make_rational_rate(rate_per_second, burst);
-    if (units_.a == 0)
+    // no fraction, or only one more than a millionth below the rate (1.5/s
+    // with a burst of 3e9 would get 1/s): refused rather than slowed
+    if (units_.a == 0 ||
+        static_cast<double>(units_.a) * 1e6 / static_cast<double>(units_.b) < rate_per_second * (1 - 1e-6))
       throw std::invalid_argument(
-          "surge::redis::token_bucket: rate_per_second and burst: the refill time of burst tokens in "
-          "microseconds times the rate's denominator exceeds 2^52 (lower burst or use a simpler rate)");
+          "surge::redis::token_bucket: rate_per_second and burst: no fraction of tokens per microsecond within "
+          "2^52 / burst is within a millionth of the rate (lower burst or use a simpler rate)");
     if (opts.breaker_failures == 0) breaker_.transition_to(breaker_state::disabled);
     sha_ = detail::sha1_hex(detail::gcra_script);
     cap_ = units_.b * static_cast<std::int64_t>(burst);
@@ -236,7 +240,7 @@ class token_bucket {
     out.reserve(full.size());
     round_trip rt = run(cmds, now);
     for (std::size_t i = 0; i < full.size(); ++i)
-      out.push_back(rt.f == fault::none ? parse(rt.replies[i], full[i], 'a', n).d : fallback(full[i], n, rt, now));
+      out.push_back(rt.f == fault::none ? parse(rt.replies[i], full[i], 'a', n).d : fallback(full[i], n, 'a', rt, now));
     return out;
   }
 
@@ -260,6 +264,7 @@ class token_bucket {
   /// lease with the local clock reading given (also the lease's start, from
   /// which lease_hold counts).
   [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k, time_point now) {
+    if (k == 0) throw std::invalid_argument("surge::redis::token_bucket::lease: k must be >= 1");
     const std::string fk = full_key(key);
     const std::size_t want = std::min(k, burst_);
     const command cmd = script_command(fk, want, 'l');
@@ -278,13 +283,12 @@ class token_bucket {
       }
       return l;
     }
-    l.decision_ = fallback(fk, 1, rt, now);
+    l.decision_ = fallback(fk, 1, 'a', rt, now);
     std::size_t g = 0;
     if (l.decision_.source == decision_source::fail_open) {
       g = want;
-    } else if (l.decision_.allowed) {  // local: one taken by fallback(); take more while there
-      g = 1;
-      while (g < want && local_take(fk, 1, now).allowed) ++g;
+    } else if (l.decision_.allowed) {  // local: one taken by fallback(); take what else is there at once
+      g = 1 + local_take_upto(fk, want - 1, now);
     }
     l.granted_ = l.left_ = g;
     return l;
@@ -432,7 +436,7 @@ class token_bucket {
     const std::string fk = full_key(key);
     const command cmd = script_command(fk, n, mode);
     round_trip rt = run(std::span<const command>(&cmd, 1), now);
-    if (rt.f != fault::none) return fallback(fk, n, rt, now);
+    if (rt.f != fault::none) return fallback(fk, n, mode, rt, now);
     return parse(rt.replies[0], fk, mode, n).d;
   }
 
@@ -558,7 +562,9 @@ class token_bucket {
     return p;
   }
 
-  decision fallback(const std::string& fk, std::size_t n, const round_trip& rt, time_point now) {
+  /// The policy's decision for n tokens of fk under a fault; `mode` 'p' (a
+  /// peek) takes nothing from the local fallback.
+  decision fallback(const std::string& fk, std::size_t n, char mode, const round_trip& rt, time_point now) {
     decision d;
     d.cause = rt.f;
     switch (opts_.on_fault) {
@@ -575,7 +581,7 @@ class token_bucket {
         d.source = decision_source::fail_closed;
         return d;
       case fault_policy::local: {
-        decision l = local_take(fk, n, now);
+        decision l = local_take(fk, n, now, mode != 'p');
         l.cause = rt.f;
         return l;
       }
@@ -583,24 +589,69 @@ class token_bucket {
     return d;
   }
 
-  decision local_take(const std::string& fk, std::size_t n, time_point now) {
+  /// The local fallback's decision for n tokens of fk, taking them when
+  /// `take` (a peek does not). Each key has a surge::token_bucket of rate /
+  /// instances and burst max(1, burst / instances); n above that local burst
+  /// but within the global one waits for Redis (retry_after breaker_open_for),
+  /// never "never".
+  decision local_take(const std::string& fk, std::size_t n, time_point now, bool take = true) {
     decision d;
     d.source = decision_source::local;
     std::lock_guard lock(local_mutex_);
-    if (local_.size() >= opts_.local_max_keys) local_.clear();
     auto it = local_.find(fk);
     if (it == local_.end()) {
+      if (local_.size() >= opts_.local_max_keys) local_.clear();  // a new key past the bound: start afresh
       const double r = rate_ / static_cast<double>(opts_.instances);
       const std::size_t b = std::max<std::size_t>(1, burst_ / opts_.instances);
       it = local_.emplace(fk, std::make_unique<surge::token_bucket<Clock>>(r, b, now)).first;
     }
-    d.allowed = it->second->try_acquire(n, now);
+    surge::token_bucket<Clock>& bucket = *it->second;
+    const auto wait = bucket.time_until_available(n, now);
+    d.allowed = take ? bucket.try_acquire(n, now) : wait == Clock::duration::zero();
     if (!d.allowed) {
-      const auto w = it->second->time_until_available(n, now);
-      d.retry_after = w == Clock::duration::max() ? std::chrono::microseconds::max()
-                                                  : std::chrono::ceil<std::chrono::microseconds>(w);
+      if (n > burst_)
+        d.retry_after = std::chrono::microseconds::max();
+      else if (wait == Clock::duration::max())  // above the local share of the burst
+        d.retry_after = opts_.breaker_open_for;
+      else
+        d.retry_after = std::chrono::ceil<std::chrono::microseconds>(wait);
     }
     return d;
+  }
+
+  /// Takes up to k more tokens of fk's local bucket in one step (a lease of
+  /// 2^40 tokens took them one call at a time); returns how many.
+  std::size_t local_take_upto(const std::string& fk, std::size_t k, time_point now) {
+    std::lock_guard lock(local_mutex_);
+    const auto it = local_.find(fk);
+    if (it == local_.end() || k == 0) return 0;
+    const double there = std::floor(it->second->tokens(now));
+    // tokens() is within a unit of the exact count: step down past rounding
+    std::size_t g = there >= static_cast<double>(k) ? k : there > 0 ? static_cast<std::size_t>(there) : 0;
+    while (g > 0 && !it->second->try_acquire(g, now)) --g;
+    return g;
+  }
+
+  /// `o`, or std::invalid_argument naming the first bad field (see the class
+  /// comment), before anything converts its durations.
+  static options checked(const options& o, double rate) {
+    const auto bad = [](const char* what) {
+      throw std::invalid_argument(std::string("surge::redis::token_bucket: options.") + what);
+    };
+    // deadlines are local clock readings plus these: at most 2^60 ns each
+    constexpr std::chrono::microseconds longest{(std::int64_t{1} << 60) / 1000};
+    if (o.timeout <= std::chrono::microseconds::zero() || o.timeout > longest)
+      bad("timeout must be > 0 and <= 2^60 ns");
+    if (o.instances == 0) bad("instances must be >= 1");
+    if (rate > 0 && rate / static_cast<double>(o.instances) < 1e-18)  // (a bad rate is named after this)
+      bad("instances must leave a local rate >= 1e-18/s");
+    if (o.lease_hold <= std::chrono::microseconds::zero() || o.lease_hold > longest)
+      bad("lease_hold must be > 0 and <= 2^60 ns");
+    if (o.breaker_open_for < std::chrono::microseconds::zero() || o.breaker_open_for > longest)
+      bad("breaker_open_for must be >= 0 and <= 2^60 ns");
+    if (o.breaker_failures > (1u << 20) - 1) bad("breaker_failures must be <= 2^20 - 1");
+    if (o.local_max_keys == 0) bad("local_max_keys must be >= 1");
+    return o;
   }
 
   /// The breaker opens when the last `breaker_failures` calls all faulted,
