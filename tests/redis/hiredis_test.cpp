@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -173,6 +174,10 @@ TEST_CASE("redis faults: a garbage reply or a wrong script result is a clear err
   CHECK(w.find("impossible values") != std::string::npos);
   c.answer.elements[1].integer = 100'000;  // one token taken: a valid reply
   CHECK(b.try_acquire("k").remaining == 3);
+  c.answer.elements[0].integer = std::numeric_limits<std::int64_t>::max();  // a lease's end overflowed from it
+  w = what_of([&] { (void)b.try_acquire("k"); });
+  CHECK(w.find("impossible values") != std::string::npos);
+  c.answer.elements[0].integer = 1'796'406'939'369'522;
   w = what_of([&] { (void)b.lease("k", 2); });  // a lease's reply has three elements
   CHECK(w.find("unexpected reply") != std::string::npos);
   c.answer = error_reply("ERR Error running script");

@@ -540,7 +540,9 @@ class token_bucket {
     const std::int64_t m = mode == 'l' ? r.elements[2].integer : 0;
     // the debt never exceeds cap (< 2^52) unless the key holds a state of another rate or burst
     const bool lease_ok = mode != 'l' || (allowed == (m > 0) && m >= 0 && static_cast<std::uint64_t>(m) <= n);
-    if (now <= 0 || debt > cap_ || !lease_ok) throw bad("the limiter script returned impossible values");
+    // the server's time in microseconds is below 2^52 (until the year 2112)
+    if (now <= 0 || now >= detail::script_limit || debt > cap_ || !lease_ok)
+      throw bad("the limiter script returned impossible values");
     const std::int64_t a = units_.a, b = units_.b;
     parsed p;
     p.d.allowed = allowed;
