@@ -32,6 +32,12 @@ using pool_test::watchdog;
 
 TEST_CASE("thread_pool: construction", "[thread_pool]") {
   CHECK_THROWS_AS(surge::thread_pool(0), std::invalid_argument);
+  try {
+    surge::thread_pool huge(std::numeric_limits<std::size_t>::max());
+    FAIL("no std::length_error");
+  } catch (const std::length_error& e) {
+    CHECK(std::string(e.what()).find("surge::thread_pool: threads") != std::string::npos);
+  }
   CHECK(surge::thread_pool::default_threads() >= 1);
   surge::thread_pool def;
   CHECK(def.size() == surge::thread_pool::default_threads());

@@ -336,6 +336,7 @@ class thread_pool {
   }
 
   /// Starts `threads` workers. Throws std::invalid_argument if `threads` is 0,
+  /// std::length_error naming it if no vector can hold that many,
   /// std::system_error if a thread cannot be started (the started ones are
   /// joined first). O(threads).
   explicit thread_pool(std::size_t threads = default_threads()) : thread_pool(threads, nullptr) {}
@@ -346,6 +347,7 @@ class thread_pool {
   thread_pool(std::size_t threads, std::function<void(std::size_t)> on_worker_start)
       : on_start_(std::move(on_worker_start)) {
     if (threads == 0) throw std::invalid_argument("surge::thread_pool: threads must be at least 1");
+    if (threads > workers_.max_size()) throw std::length_error("surge::thread_pool: threads is too large");
     workers_.reserve(threads);
     for (std::size_t i = 0; i < threads; ++i) workers_.push_back(std::make_unique<worker>());
     idle_.reserve(threads);
