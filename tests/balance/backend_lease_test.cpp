@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -25,6 +26,14 @@ struct counted_block final : surge::detail::lease_block {
   void close() noexcept { orphan(this, life, 2); }
 };
 }  // namespace
+
+// A lease converts to its index only while it lives on: `std::size_t b =
+// lc.pick();` converted a temporary whose load was given back at the `;`,
+// turning least connections into rotation without a word.
+static_assert(std::is_convertible_v<surge::backend_lease&, std::size_t>);
+static_assert(std::is_convertible_v<const surge::backend_lease&, std::size_t>);
+static_assert(!std::is_convertible_v<surge::backend_lease&&, std::size_t>);
+static_assert(!std::is_convertible_v<surge::backend_lease, std::size_t>);
 
 TEST_CASE("backend_lease is move-only and releases once", "[balance][backend_lease]") {
   std::atomic<int> deleted{0};

@@ -5,6 +5,9 @@
 TEST_CASE("fmt formats the version", "[fmt]") {
   CHECK(fmt::format("{}", surge::version) == SURGE_VERSION_STRING);
   CHECK(fmt::format("v{}", surge::version_info{1, 22, 333}) == "v1.22.333");
+  // the spec applies to the whole text (it was parsed and dropped)
+  CHECK(fmt::format("[{:>7}]", surge::version_info{1, 2, 3}) == "[  1.2.3]");
+  CHECK(fmt::format("[{:*<8}]", surge::version_info{1, 2, 3}) == "[1.2.3***]");
 }
 
 TEST_CASE("fmt formats circuit breaker states and metrics", "[fmt]") {

@@ -47,6 +47,8 @@ TEST_CASE("formulas compute the textbook values", "[metrics][formulas]") {
   CHECK(surge::hit_ratio(7, 0) == 1);
   const auto big = std::numeric_limits<std::uint64_t>::max();
   CHECK(surge::hit_ratio(big, big) == Approx(0.5));  // no overflow of hits + misses
+  // X·S overflows where X/c·S does not
+  CHECK(surge::utilisation(1e300, 1e10, 1'000'000'000) == Approx(1e301));
 }
 
 TEST_CASE("balance_efficiency is mean over max, 1 when even", "[metrics][formulas]") {
@@ -110,6 +112,10 @@ TEST_CASE("formulas refuse zero divisors, negative and non-finite input", "[metr
   check_names([] { (void)surge::littles_latency(-0.5, 1); }, "concurrency");
 
   check_names([] { (void)surge::utilisation(1, 1, 0); }, "servers");
+  // negative counts were wrapped to 2^64 - 1 (5e-20 utilisation, a ratio near 1)
+  check_names([] { (void)surge::utilisation(100, 0.01, -1); }, "servers");
+  check_names([] { (void)surge::hit_ratio(-1, 5); }, "hits");
+  check_names([] { (void)surge::hit_ratio(std::int64_t{5}, std::int64_t{-1}); }, "misses");
   check_names([] { (void)surge::utilisation(1, -1); }, "service_time");
 
   check_names([] { (void)surge::balance_efficiency(std::span<const double>{}); }, "empty");

@@ -144,8 +144,12 @@ class backend_lease {
   /// The backend this lease is for (`npos` when empty). Stays valid after
   /// `release()` so the caller can still log it.
   [[nodiscard]] std::size_t index() const noexcept { return index_; }
-  /// Same as `index()`: a lease reads like the index it carries.
-  [[nodiscard]] operator std::size_t() const noexcept { return index_; }
+  /// Same as `index()`: a lease reads like the index it carries. Only from a
+  /// lease that lives on: `std::size_t b = lc.pick();` would convert a
+  /// temporary that gives its load back at the `;` (use `index()` if that is
+  /// what you mean), so it does not compile.
+  [[nodiscard]] operator std::size_t() const& noexcept { return index_; }
+  operator std::size_t() const&& = delete;
   /// True while the lease still holds its unit of load.
   [[nodiscard]] bool active() const noexcept { return life_ != nullptr; }
 

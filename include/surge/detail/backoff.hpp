@@ -32,6 +32,7 @@ template <std::uint32_t SpinLimit = 64, std::uint32_t YieldLimit = 8>
 class backoff {
 public:
   static_assert(SpinLimit >= 1, "SpinLimit must be at least 1");
+  static_assert(SpinLimit <= (std::uint32_t{1} << 31), "SpinLimit must be at most 2^31 (the step doubles in 32 bits)");
 
   /// Wait one step: spin 2^k relax hints while under SpinLimit, else yield.
   void pause() noexcept {

@@ -51,12 +51,15 @@ inline constexpr bool compares_key_v<Key, std::equal_to<Key>> = requires(const K
   { a == b } -> std::convertible_to<bool>;
 };
 
-/// A character pointer key with the standard hash or equality: the text would
-/// be ignored (two buffers holding "user-42" are different keys).
+/// A character pointer key with the standard hash or equality (std::equal_to
+/// of the key, the transparent std::equal_to<> or std::ranges::equal_to: all
+/// compare addresses): the text would be ignored (two buffers holding
+/// "user-42" are different keys).
 template <class Key, class Hash, class KeyEqual>
-inline constexpr bool keys_text_by_address_v = is_character_pointer_v<Key> &&
-                                               (std::is_same_v<Hash, std::hash<Key>> ||
-                                                std::is_same_v<KeyEqual, std::equal_to<Key>>);
+inline constexpr bool keys_text_by_address_v =
+    is_character_pointer_v<Key> &&
+    (std::is_same_v<Hash, std::hash<Key>> || std::is_same_v<KeyEqual, std::equal_to<Key>> ||
+     std::is_same_v<KeyEqual, std::equal_to<>> || std::is_same_v<KeyEqual, std::ranges::equal_to>);
 
 /// All the checks at once (a refused key type gets stand-in functors, so the
 /// public type's static_assert is the only error).

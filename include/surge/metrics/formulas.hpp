@@ -17,11 +17,13 @@
 #ifndef SURGE_METRICS_FORMULAS_HPP
 #define SURGE_METRICS_FORMULAS_HPP
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <stdexcept>
+#include <type_traits>
 
 namespace surge {
 
@@ -124,20 +126,33 @@ constexpr double balance_mean_over_max(std::span<const T> loads, double max) noe
 /// Utilisation law, U = X·S / c: the fraction of time each of `servers`
 /// servers is busy at throughput X with mean service time S. Above 1 means
 /// the offered load exceeds capacity (returned as is, not capped). O(1).
-/// Throws std::invalid_argument for negative/non-finite input, servers == 0,
-/// or an infinite result.
-[[nodiscard]] constexpr double utilisation(double throughput, double service_time, std::size_t servers = 1) {
+/// Throws std::invalid_argument for negative/non-finite input, servers < 1
+/// (any integer type: a negative count is refused, not wrapped), or an
+/// infinite result.
+template <std::integral Servers = std::size_t>
+[[nodiscard]] constexpr double utilisation(double throughput, double service_time, Servers servers = 1) {
   detail::formula_nonnegative(throughput, "surge::utilisation: throughput must be finite and >= 0");
   detail::formula_nonnegative(service_time, "surge::utilisation: service_time must be finite and >= 0");
-  if (servers == 0) throw std::invalid_argument("surge::utilisation: servers must be >= 1");
-  return detail::formula_finite(throughput * service_time / static_cast<double>(servers),
+  if (servers < 1) throw std::invalid_argument("surge::utilisation: servers must be >= 1");
+  const double c = static_cast<double>(servers);
+  const double u = throughput * service_time / c;
+  // X·S may overflow where X/c·S does not (1e300 / s at 1e10 s on 1e9 servers)
+  return detail::formula_finite(u > std::numeric_limits<double>::max() ? throughput / c * service_time : u,
                                 "surge::utilisation: result overflows");
 }
 
 /// Cache hit ratio, hits ÷ (hits + misses), in [0, 1]; 0 when there was no
-/// lookup (as cache_stats::hit_ratio). O(1), never throws: every input is valid
-/// (the sum is taken in double, so it cannot overflow).
-[[nodiscard]] constexpr double hit_ratio(std::uint64_t hits, std::uint64_t misses) noexcept {
+/// lookup (as cache_stats::hit_ratio). O(1). Counts of any integer type; a
+/// negative one throws std::invalid_argument naming it (it would have wrapped
+/// to 2^64 − 1). The sum is taken in double, so it cannot overflow.
+template <std::integral Hits, std::integral Misses>
+[[nodiscard]] constexpr double hit_ratio(Hits hits, Misses misses) {
+  if constexpr (std::is_signed_v<Hits>) {
+    if (hits < 0) throw std::invalid_argument("surge::hit_ratio: hits must be >= 0");
+  }
+  if constexpr (std::is_signed_v<Misses>) {
+    if (misses < 0) throw std::invalid_argument("surge::hit_ratio: misses must be >= 0");
+  }
   const double h = static_cast<double>(hits);
   const double n = h + static_cast<double>(misses);
   return n == 0.0 ? 0.0 : h / n;
