@@ -36,8 +36,9 @@ struct keyed_limiter_stats {
 /// `admit(key)`), or any type with the same per-key state interface
 /// (`state_type`, `initial_state()`, `full_state(state, now)` and the
 /// `*_state` operations). Only the small per-key state is stored; the
-/// configuration (rate, burst, delay, epoch) is the prototype's, fixed at
-/// construction.
+/// configuration (rate, burst, delay) is the prototype's, fixed at
+/// construction; each key's state keeps its own epoch (readings any distance
+/// apart are fine).
 ///
 /// **Bounded memory.** A key whose state is back to "full" decides every
 /// later request exactly as a fresh key would, so dropping it is free:
