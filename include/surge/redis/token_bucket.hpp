@@ -150,8 +150,9 @@ struct options {
 /// above about 4.5 million at 0.001 tokens/s, or a rate whose closest
 /// fraction that fits is more than a millionth below it (1.5/s with a burst
 /// of 3e9); timeout or lease_hold <= 0, breaker_open_for < 0, or any of the
-/// three above 2^60 ns (36 years: deadlines are clock readings plus these); instances 0 or rate / instances
-/// below 1e-18; breaker_failures above 2^20 - 1; local_max_keys 0; a key
+/// three above 2^60 ns (36 years: deadlines are clock readings plus these);
+/// instances 0 or rate / instances below 1e-18; breaker_failures above
+/// 2^20 - 1; local_max_keys 0; a key
 /// prefix containing '{' or '}' (it would override the keys' Cluster hash
 /// tags): each throws std::invalid_argument naming the argument. lease(key,
 /// 0) throws std::invalid_argument naming k.
