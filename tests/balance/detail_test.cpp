@@ -1,6 +1,5 @@
 // Tests of the balancer internals in surge/balance/detail/: the argument
-// checks, health_set, sample_usable, thread slots and the RCU-like
-// snapshot_cell.
+// checks, health_set, sample_usable and the RCU-like snapshot_cell.
 #include <surge/balance/detail/health.hpp>
 #include <surge/balance/detail/snapshot.hpp>
 #include <surge/balance/detail/streams.hpp>
@@ -114,16 +113,4 @@ TEST_CASE("snapshot_cell: readers see whole values, old ones are freed", "[balan
     CHECK(reads.load() > 0);
   }
   CHECK(alive.load() == 0);
-}
-
-TEST_CASE("thread slots are recycled, so few live threads own their slots", "[balance][detail]") {
-  const std::size_t mine = surge::detail::thread_slot();
-  CHECK(mine == surge::detail::thread_slot());  // stable
-  for (int i = 0; i < 40; ++i) {
-    std::size_t seen = 0;
-    std::thread t([&] { seen = surge::detail::thread_slot(); });
-    t.join();
-    CHECK(seen < surge::detail::slot_count);  // one thread at a time: an owned slot, never a shared one
-    CHECK(seen != mine);
-  }
 }

@@ -1,72 +1,25 @@
 /// @file surge/balance/detail/streams.hpp
-/// Per-thread slots and random streams of the balancer policies: small
-/// recycled thread ids (`thread_slot`), SplitMix64 streams one per slot
-/// (`sharded_splitmix`), 64 random bits from any generator, and the
-/// multiply-shift map of random bits onto [0, n).
+/// Random streams of the balancer policies: SplitMix64 streams one per
+/// thread slot (`sharded_splitmix`), 64 random bits from any generator, and
+/// the multiply-shift map of random bits onto [0, n).
 #ifndef SURGE_BALANCE_DETAIL_STREAMS_HPP
 #define SURGE_BALANCE_DETAIL_STREAMS_HPP
 
 #include <surge/detail/cache_line.hpp>
 #include <surge/detail/hash.hpp>
+#include <surge/detail/thread_slot.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <mutex>
 #include <type_traits>
-#include <vector>
 
 namespace surge::detail {
 
 /// Reader / writer slots per policy instance: threads are spread over this
-/// many cache-line-padded slots by `thread_slot()`.
+/// many cache-line-padded slots by their `thread_slot()` id.
 inline constexpr std::size_t slot_count = 16;
-
-/// Registers the calling thread and returns its small id: the smallest id no
-/// live thread holds (ids are recycled when a thread exits), so while at most
-/// `slot_count` threads are alive each owns its slot alone. After the thread's
-/// registration is torn down (its thread_local destructors), `*cache` is set
-/// to an id >= slot_count, i.e. a shared slot. Cold path: a mutex.
-inline std::size_t register_thread(std::size_t* cache) {
-  struct registry {
-    std::mutex m;
-    std::vector<std::size_t> free;
-    std::size_t next = 0;
-  };
-  static registry* r = new registry;  // never destroyed: threads may exit after static destruction
-  struct registration {
-    std::size_t id;
-    std::size_t* cache;
-    ~registration() {
-      *cache = slot_count + id + 1;  // any later use takes a shared slot
-      std::lock_guard<std::mutex> lock(r->m);
-      r->free.push_back(id);
-    }
-  };
-  std::size_t id;
-  {
-    std::lock_guard<std::mutex> lock(r->m);
-    if (r->free.empty()) {
-      id = r->next++;
-    } else {
-      const auto it = std::min_element(r->free.begin(), r->free.end());
-      id = *it;
-      r->free.erase(it);
-    }
-  }
-  thread_local registration reg{id, cache};
-  return id;
-}
-
-/// The calling thread's small id (see register_thread): ids below
-/// `slot_count` belong to one live thread only. O(1) after the first call.
-inline std::size_t thread_slot() noexcept {
-  thread_local std::size_t id_plus_one = 0;  // constant-initialised: no TLS guard on the hot path
-  if (id_plus_one == 0) id_plus_one = register_thread(&id_plus_one) + 1;
-  return id_plus_one - 1;
-}
 
 /// SplitMix64 streams, one per thread slot, each on its own cache lines:
 /// `next()` advances the calling thread's slot with a relaxed load and store
