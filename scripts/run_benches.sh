@@ -30,7 +30,7 @@ run() {  # NAME-SUFFIX ARGS...
 }
 for n in "${names[@]}"; do
   run "$n"
-  if "build/release/bench/surge_bench_$n" --help 2>&1 | grep -q -- --sweep && grep -q "o.sweep\|opts.sweep" "bench/${n}_bench.cpp"; then
+  if "build/release/bench/surge_bench_$n" --help 2>&1 | grep -q -- --sweep && grep -qE "\b(o|opt|opts)\.sweep\b" "bench/${n}_bench.cpp"; then
     run "$n.sweep" --sweep
   fi
 done

@@ -34,6 +34,8 @@ void histogram() {
   for (auto b : h) use(b.lowest, b.highest, b.count);  // recorded buckets, in value order
   total.merge(h);                              // add another histogram's counts
   fmt::print("{}\n", h.summary());             // count, min, p50, p90, p99, p99.9, max, mean, stddev
+  surge::latency_histogram busy(surge::histogram_stripes{8});  // 8 sets of counters: up to 8 threads
+  busy.record(elapsed_ns);                                      // record without sharing a cache line
   // [/snippet]
   CHECK(p999 == elapsed_ns);
   CHECK(seen == 11);

@@ -99,6 +99,27 @@ TEST_CASE("latency_histogram rejects bad constructor arguments, naming them", "[
   }
   CHECK_NOTHROW(latency_histogram(2, 1));
   CHECK_NOTHROW(latency_histogram(i64_max, 1));
+  for (const std::size_t bad :
+       {std::size_t{0}, std::size_t{3}, std::size_t{6}, std::size_t{512}, std::numeric_limits<std::size_t>::max()}) {
+    INFO("stripes " << bad);
+    try {
+      latency_histogram h(1000, 2, surge::histogram_stripes{bad});
+      FAIL("no throw");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find("stripes.count") != std::string::npos);
+    }
+  }
+  for (const std::size_t good : {std::size_t{1}, std::size_t{2}, std::size_t{256}}) {
+    const latency_histogram h(1000, 2, surge::histogram_stripes{good});
+    CHECK(h.stripes() == good);
+    CHECK(h.memory_size() >= good * h.counter_count() * sizeof(std::uint64_t));
+  }
+  CHECK(latency_histogram().stripes() == 1);
+  CHECK(latency_histogram().memory_size() == latency_histogram().counter_count() * sizeof(std::uint64_t));
+  const latency_histogram defaults(surge::histogram_stripes{4});
+  CHECK(defaults.stripes() == 4);
+  CHECK(defaults.highest_trackable() == latency_histogram::one_hour_ns);
+  CHECK(defaults.significant_digits() == 3);
 }
 
 TEST_CASE("latency_histogram layout is HdrHistogram's", "[metrics][histogram]") {
@@ -337,6 +358,72 @@ TEST_CASE("latency_histogram merge from a wider range with the same counters cla
   CHECK(wide.max() == 2999);
 }
 
+namespace {
+/// Every observable of a and b is the same.
+void check_same(const latency_histogram& a, const latency_histogram& b) {
+  CHECK(std::vector<latency_histogram::bucket>(a.begin(), a.end()) ==
+        std::vector<latency_histogram::bucket>(b.begin(), b.end()));
+  CHECK(a.summary() == b.summary());
+  for (double p = 0; p <= 100; p += 2.5) CHECK(a.value_at_percentile(p) == b.value_at_percentile(p));
+}
+}  // namespace
+
+TEST_CASE("latency_histogram with stripes reads as one with a single set of counters", "[metrics][histogram]") {
+  std::mt19937_64 rng(11);
+  std::vector<std::vector<std::int64_t>> per_thread(6);
+  for (auto& v : per_thread)
+    for (int i = 0; i < 5000; ++i)  // out-of-range values too
+      v.push_back(static_cast<std::int64_t>(rng() % 3'000'000) - 1000);
+  const std::size_t stripes = GENERATE(2u, 4u, 8u);
+  INFO("stripes " << stripes);
+  latency_histogram model(2'000'000, 3);  // one thread, one set of counters
+  for (const auto& v : per_thread)
+    for (const auto x : v) model.record(x);
+  // six threads record at once: with 8 stripes each has a stripe of its
+  // own, with 2 and 4 some share
+  latency_histogram h(2'000'000, 3, surge::histogram_stripes{stripes});
+  std::vector<std::thread> ts;
+  for (const auto& v : per_thread)
+    ts.emplace_back([&h, &v] {
+      for (const auto x : v) h.record(x);
+    });
+  for (auto& t : ts) t.join();
+  check_same(h, model);
+  CHECK(h.clamped() == model.clamped());
+  SECTION("merge, either way, and into itself") {
+    latency_histogram one(2'000'000, 3);
+    one.merge(h);
+    check_same(one, model);
+    latency_histogram other(2'000'000, 3, surge::histogram_stripes{stripes});
+    std::thread([&] { other.merge(model); }).join();  // into another thread's stripe
+    check_same(other, model);
+    latency_histogram coarse(1'000'000, 2, surge::histogram_stripes{2}), coarse_model(1'000'000, 2);
+    coarse.merge(h);
+    coarse_model.merge(model);
+    check_same(coarse, coarse_model);
+    h.merge(h);
+    model.merge(model);
+    check_same(h, model);
+  }
+  SECTION("reset empties every stripe") {
+    h.reset();
+    CHECK(h.count() == 0);
+    CHECK(h.begin() == h.end());
+    CHECK(h.summary() == surge::histogram_summary{});
+  }
+}
+
+TEST_CASE("latency_histogram with stripes saturates the sum of a bucket's counters", "[metrics][histogram]") {
+  const auto big = std::numeric_limits<std::uint64_t>::max();
+  latency_histogram h(1000, 2, surge::histogram_stripes{2});
+  h.record(10, big - 1);
+  std::thread([&] { h.record(10, big - 1); }).join();  // the other stripe, or this one: either way saturated
+  h.record(10);
+  CHECK(h.count() == big);
+  CHECK(*h.begin() == latency_histogram::bucket{10, 10, big});
+  CHECK(h.value_at_percentile(100) == 10);
+}
+
 TEST_CASE("latency_histogram summary", "[metrics][histogram]") {
   latency_histogram h(1'000'000, 3);
   for (int i = 1; i <= 1000; ++i) h.record(i);
@@ -355,7 +442,9 @@ TEST_CASE("latency_histogram summary", "[metrics][histogram]") {
 
 TEST_CASE("latency_histogram: 4 threads recording concurrently lose no count", "[metrics][histogram]") {
   surge_test::watchdog dog("histogram concurrent record");
-  latency_histogram h;
+  const std::size_t stripes = GENERATE(1u, 2u, 4u);
+  INFO("stripes " << stripes);
+  latency_histogram h(latency_histogram::one_hour_ns, 3, surge::histogram_stripes{stripes});
   constexpr int threads = 4;
   const int per = surge_test::scaled(200'000);
   std::atomic<int> ready{0};

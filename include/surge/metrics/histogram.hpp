@@ -5,6 +5,9 @@
 #ifndef SURGE_METRICS_HISTOGRAM_HPP
 #define SURGE_METRICS_HISTOGRAM_HPP
 
+#include <surge/detail/cache_line.hpp>
+#include <surge/detail/thread_slot.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -37,6 +40,16 @@ struct histogram_summary {
   friend bool operator==(const histogram_summary&, const histogram_summary&) noexcept = default;
 };
 
+/// How many copies of its counters a `latency_histogram` keeps, so that
+/// threads recording at once write different cache lines: a power of two in
+/// [1, 256]. Each live thread records into copy `id mod count`, where the ids
+/// of the threads alive at one time are distinct and small (0, 1, 2, ...,
+/// recycled when threads exit): with `count` at least the number of threads
+/// that record, no two of them share a counter. Readers add the copies up.
+struct histogram_stripes {
+  std::size_t count = 1;  ///< copies of the counters; a power of two in [1, 256]
+};
+
 /// A histogram of non-negative integer values (latencies in nanoseconds, by
 /// default) with HdrHistogram's log-linear layout.
 ///
@@ -51,8 +64,17 @@ struct histogram_summary {
 ///
 /// **Memory** is fixed at construction: one 64-bit counter per sub-bucket,
 /// (buckets + 1) · sub_bucket_count / 2 counters, about 270 KiB for the
-/// defaults (one hour in ns, 3 digits) and 26 MiB for 5 digits; see
-/// `memory_size()`. Nothing allocates afterwards.
+/// defaults (one hour in ns, 3 digits) and 26 MiB for 5 digits, times the
+/// number of stripes; see `memory_size()`. Nothing allocates afterwards.
+///
+/// **Stripes** (`histogram_stripes`, default 1): with one set of counters,
+/// threads that record values of the same buckets at once write the same
+/// cache lines, and each such record may wait for a line to come over from
+/// another core. A histogram built with k stripes keeps k sets of counters,
+/// each thread records into its own (see `histogram_stripes`), and the
+/// observers add the k counters of each bucket up: records scale with
+/// threads, memory and every observer cost k times as much. Results are the
+/// same for any k.
 ///
 /// **Percentiles** use the nearest-rank definition, as HdrHistogram does: the
 /// value at percentile p is the smallest recorded value x such that at least
@@ -69,21 +91,24 @@ struct histogram_summary {
 /// it. Never UB. Counters saturate at 2^64 − 1 instead of wrapping.
 ///
 /// Complexity: record O(1) (one relaxed atomic add on the value's counter, plus
-/// a compare-and-swap only when the value is a new minimum or maximum).
-/// count(), value_at_percentile(), mean(), stddev(), merge(), reset() and
-/// iteration are O(number of counters).
+/// a compare-and-swap only when the value is a new minimum or maximum; with
+/// stripes, a thread's first record takes a mutex once to give the thread its
+/// id). count(), value_at_percentile(), mean(), stddev(), merge(), reset() and
+/// iteration are O(number of counters × stripes).
 ///
 /// Thread safety: record() is lock-free and may be called from any number of
 /// threads at once, together with every other member. The observers (count,
 /// percentiles, mean, iteration) are racing readers: while records are in
 /// flight they see each counter atomically but the histogram as a whole at no
 /// single instant (each record is either seen or not). merge() adds other's
-/// counters one by one, atomically each. reset() is not atomic with respect to
-/// concurrent records: a record racing with it is kept or lost.
+/// counters one by one, atomically each, into the calling thread's stripe.
+/// reset() is not atomic with respect to concurrent records: a record racing
+/// with it is kept or lost.
 ///
-/// Bad input: highest_trackable < 2, or significant_digits outside [1, 5],
-/// throw std::invalid_argument naming the argument. p outside [0, 100] or NaN
-/// is clamped into [0, 100] (NaN reads as 0).
+/// Bad input: highest_trackable < 2, significant_digits outside [1, 5], or a
+/// stripe count that is not a power of two in [1, 256], throw
+/// std::invalid_argument naming the argument. p outside [0, 100] or NaN is
+/// clamped into [0, 100] (NaN reads as 0).
 class latency_histogram {
  public:
   /// One hour in nanoseconds: the default highest trackable value.
@@ -100,9 +125,12 @@ class latency_histogram {
   };
 
   /// Values in [0, highest_trackable], each represented within a relative
-  /// error of 10^−significant_digits. Throws std::invalid_argument naming the
-  /// argument for highest_trackable < 2 or significant_digits not in [1, 5].
-  explicit latency_histogram(std::int64_t highest_trackable = one_hour_ns, int significant_digits = 3)
+  /// error of 10^−significant_digits, in `stripes.count` sets of counters.
+  /// Throws std::invalid_argument naming the argument for highest_trackable
+  /// < 2, significant_digits not in [1, 5] or a stripe count that is not a
+  /// power of two in [1, 256]; std::bad_alloc when the counters do not fit.
+  explicit latency_histogram(std::int64_t highest_trackable = one_hour_ns, int significant_digits = 3,
+                             histogram_stripes stripes = {})
       : highest_(highest_trackable), digits_(significant_digits) {
     if (highest_trackable < 2)
       throw std::invalid_argument("surge::latency_histogram: highest_trackable must be >= 2, got " +
@@ -110,6 +138,9 @@ class latency_histogram {
     if (significant_digits < 1 || significant_digits > 5)
       throw std::invalid_argument("surge::latency_histogram: significant_digits must be in [1, 5], got " +
                                   std::to_string(significant_digits));
+    if (stripes.count > max_stripes || !std::has_single_bit(stripes.count))
+      throw std::invalid_argument("surge::latency_histogram: stripes.count must be a power of two in [1, 256], got " +
+                                  std::to_string(stripes.count));
     std::int64_t single_unit = 2;  // largest value with single-unit resolution: 2 * 10^d
     for (int i = 0; i < significant_digits; ++i) single_unit *= 10;
     sub_bucket_magnitude_ = static_cast<unsigned>(std::bit_width(static_cast<std::uint64_t>(single_unit - 1)));
@@ -126,9 +157,16 @@ class latency_histogram {
     }
     bucket_count_ = buckets;
     length_ = static_cast<std::size_t>(buckets + 1) * static_cast<std::size_t>(sub_bucket_half_count_);
-    counts_ = std::make_unique<std::atomic<std::uint64_t>[]>(length_);
+    // stripes are kept a prefetched line pair apart
+    stride_ = length_ + (stripes.count > 1 ? stripe_gap : 0);
+    stripe_mask_ = stripes.count - 1;
+    counts_ = std::make_unique<std::atomic<std::uint64_t>[]>(stride_ * stripes.count);
     reset();
   }
+
+  /// The default range and precision in `stripes.count` sets of counters (see
+  /// the constructor above).
+  explicit latency_histogram(histogram_stripes stripes) : latency_histogram(one_hour_ns, 3, stripes) {}
 
   latency_histogram(const latency_histogram&) = delete;
   latency_histogram& operator=(const latency_histogram&) = delete;
@@ -146,7 +184,7 @@ class latency_histogram {
       saturating_add(clamped_, count);
     }
     if (count == 0) return;
-    std::atomic<std::uint64_t>& c = counts_[index_of(value)];
+    std::atomic<std::uint64_t>& c = my_stripe()[index_of(value)];
     if (count == 1) [[likely]] {
       if (c.fetch_add(1, std::memory_order_relaxed) == max_count) [[unlikely]]
         c.store(max_count, std::memory_order_relaxed);  // saturated by a weighted record: stay there
@@ -163,8 +201,8 @@ class latency_histogram {
 
   /// Values recorded (saturating at 2^64 − 1). O(number of counters).
   [[nodiscard]] std::uint64_t count() const noexcept {
-    std::uint64_t n = 0;
-    for (std::size_t i = 0; i < length_; ++i) n = sat_add(n, counts_[i].load(std::memory_order_relaxed));
+    std::uint64_t n = 0;  // every stripe in one sequential pass (the gaps between them hold 0)
+    for (std::size_t i = 0; i < stride_ * stripes(); ++i) n = sat_add(n, counts_[i].load(std::memory_order_relaxed));
     return n;
   }
 
@@ -197,7 +235,7 @@ class latency_histogram {
         want <= 1.0 ? 1 : (want >= static_cast<double>(total) ? total : static_cast<std::uint64_t>(want));
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i < length_; ++i) {
-      seen = sat_add(seen, counts_[i].load(std::memory_order_relaxed));
+      seen = sat_add(seen, load(i));
       if (seen >= rank) {
         // capped to [min, max]; a record in flight may have moved one of them
         // and not yet the other (lo > hi): then the bucket's own bound
@@ -243,20 +281,22 @@ class latency_histogram {
   /// counted in clamped(). When both have the same counters and other's range
   /// does not reach past this one's, that is adding counters index by index.
   /// other's clamped() count and exact min/max (clamped to this range) carry
-  /// over. merge(*this) doubles every count. Thread-safe (each counter
-  /// atomically); O(counters of both).
+  /// over. merge(*this) doubles every count. Either may have any number of
+  /// stripes. Thread-safe (each counter atomically); O(counters × stripes of
+  /// both).
   void merge(const latency_histogram& other) noexcept {
+    std::atomic<std::uint64_t>* const mine = my_stripe();
     if (same_layout(other) && other.highest_ <= highest_) {  // every value of other fits here
       for (std::size_t i = 0; i < length_; ++i) {
-        const std::uint64_t c = other.counts_[i].load(std::memory_order_relaxed);
-        if (c != 0) saturating_add(counts_[i], c);
+        const std::uint64_t c = other.load(i);
+        if (c != 0) saturating_add(mine[i], c);
       }
     } else {
       for (std::size_t i = 0; i < other.length_; ++i) {
-        const std::uint64_t c = other.counts_[i].load(std::memory_order_relaxed);
+        const std::uint64_t c = other.load(i);
         if (c == 0) continue;
         const std::int64_t v = std::min(other.value_at_index(i), highest_);
-        saturating_add(counts_[index_of(v)], c);
+        saturating_add(mine[index_of(v)], c);
         if (other.value_at_index(i) > highest_) saturating_add(clamped_, c);
       }
     }
@@ -272,7 +312,7 @@ class latency_histogram {
   /// Sets every count to 0, and min/max/clamped back to empty. O(counters).
   /// Not atomic with respect to concurrent record() (see the class comment).
   void reset() noexcept {
-    for (std::size_t i = 0; i < length_; ++i) counts_[i].store(0, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < stride_ * stripes(); ++i) counts_[i].store(0, std::memory_order_relaxed);
     clamped_.store(0, std::memory_order_relaxed);
     min_.store(empty_min, std::memory_order_relaxed);
     max_.store(empty_max, std::memory_order_relaxed);
@@ -286,9 +326,13 @@ class latency_histogram {
   /// The precision, as constructed: decimal significant digits kept for
   /// every value.
   [[nodiscard]] int significant_digits() const noexcept { return digits_; }
-  /// Bytes of counters allocated at construction.
-  [[nodiscard]] std::size_t memory_size() const noexcept { return length_ * sizeof(std::atomic<std::uint64_t>); }
-  /// Number of counters (sub-buckets).
+  /// The number of stripes (sets of counters), as constructed.
+  [[nodiscard]] std::size_t stripes() const noexcept { return stripe_mask_ + 1; }
+  /// Bytes of counters allocated at construction (every stripe).
+  [[nodiscard]] std::size_t memory_size() const noexcept {
+    return stride_ * stripes() * sizeof(std::atomic<std::uint64_t>);
+  }
+  /// Number of counters (sub-buckets) in one stripe.
   [[nodiscard]] std::size_t counter_count() const noexcept { return length_; }
 
   /// The lowest value in v's bucket (v clamped into [0, highest_trackable]).
@@ -326,7 +370,7 @@ class latency_histogram {
       bucket b;
       b.lowest = h_->value_at_index(i_);
       b.highest = b.lowest + (h_->width_at_index(i_) - 1);
-      b.count = h_->counts_[i_].load(std::memory_order_relaxed);
+      b.count = h_->load(i_);
       return b;
     }
     /// Advances to the next bucket with a non-zero count (or end()).
@@ -359,6 +403,8 @@ class latency_histogram {
   static constexpr std::uint64_t max_count = std::numeric_limits<std::uint64_t>::max();
   static constexpr std::int64_t empty_min = std::numeric_limits<std::int64_t>::max();
   static constexpr std::int64_t empty_max = std::numeric_limits<std::int64_t>::min();
+  static constexpr std::size_t max_stripes = 256;
+  static constexpr std::size_t stripe_gap = detail::destructive_interference_size / sizeof(std::atomic<std::uint64_t>);
 
   struct moments_type {
     double mean = 0.0;
@@ -423,8 +469,22 @@ class latency_histogram {
   }
 
   std::size_t next_recorded(std::size_t i) const noexcept {
-    while (i < length_ && counts_[i].load(std::memory_order_relaxed) == 0) ++i;
+    while (i < length_ && load(i) == 0) ++i;
     return i;
+  }
+
+  /// The calling thread's stripe.
+  std::atomic<std::uint64_t>* my_stripe() noexcept {
+    if (stripe_mask_ == 0) return counts_.get();
+    return counts_.get() + (detail::thread_slot() & stripe_mask_) * stride_;
+  }
+
+  /// Counter i summed over the stripes (saturating).
+  std::uint64_t load(std::size_t i) const noexcept {
+    std::uint64_t n = counts_[i].load(std::memory_order_relaxed);
+    for (std::size_t s = 1; s <= stripe_mask_; ++s)
+      n = sat_add(n, counts_[s * stride_ + i].load(std::memory_order_relaxed));
+    return n;
   }
 
   /// Same counters (index i stands for the same values in both).
@@ -437,7 +497,7 @@ class latency_histogram {
     // cancellation from sum-of-squares); long double keeps 2^64 counts exact enough
     long double n = 0, sum = 0;
     for (std::size_t i = 0; i < length_; ++i) {
-      const std::uint64_t c = counts_[i].load(std::memory_order_relaxed);
+      const std::uint64_t c = load(i);
       if (c == 0) continue;
       n += static_cast<long double>(c);
       sum += static_cast<long double>(c) * midpoint(i);
@@ -446,7 +506,7 @@ class latency_histogram {
     const long double mean = sum / n;
     long double sq = 0, n2 = 0;
     for (std::size_t i = 0; i < length_; ++i) {
-      const std::uint64_t c = counts_[i].load(std::memory_order_relaxed);
+      const std::uint64_t c = load(i);
       if (c == 0) continue;
       const long double d = midpoint(i) - mean;
       n2 += static_cast<long double>(c);
@@ -471,7 +531,9 @@ class latency_histogram {
   std::int64_t sub_bucket_half_count_ = 0;
   std::uint64_t sub_bucket_mask_ = 0;
   unsigned bucket_count_ = 0;
-  std::size_t length_ = 0;
+  std::size_t length_ = 0;       // counters in one stripe
+  std::size_t stride_ = 0;       // from one stripe's counters to the next's
+  std::size_t stripe_mask_ = 0;  // stripes - 1
   std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
   std::atomic<std::uint64_t> clamped_{0};
   std::atomic<std::int64_t> min_{empty_min};
