@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <latch>
 #include <limits>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace surge_redis_test;
@@ -50,6 +52,20 @@ us elapsed(F&& f) {
 // sanitizers, a loaded machine running tests side by side); the point is that
 // it is not a hang (with no timeout a paused server blocks forever)
 constexpr us slack = 1s;
+
+/// A socket listening on a free loopback port, and that port.
+std::pair<int, int> loopback_listener() {
+  const int ls = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(ls >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(ls, 1) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(ls, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  return {ls, ntohs(addr.sin_port)};
+}
 
 }  // namespace
 
@@ -205,15 +221,7 @@ TEST_CASE("redis faults: foreign data under a key is a clear error", "[redis]") 
 }
 
 TEST_CASE("redis faults: a server that is not Redis", "[redis]") {
-  const int ls = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(ls >= 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  REQUIRE(::listen(ls, 1) == 0);
-  socklen_t len = sizeof addr;
-  REQUIRE(::getsockname(ls, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const auto [ls, port] = loopback_listener();
   std::thread peer([ls] {
     const int s = ::accept(ls, nullptr, nullptr);
     if (s < 0) return;
@@ -223,13 +231,43 @@ TEST_CASE("redis faults: a server that is not Redis", "[redis]") {
     (void)::write(s, garbage, sizeof garbage - 1);
     ::close(s);
   });
-  hiredis_connection c("127.0.0.1", ntohs(addr.sin_port));
+  hiredis_connection c("127.0.0.1", port);
   surge::redis::token_bucket<hiredis_connection> b(c, "p:", 10.0, 4, {.timeout = 2s});
   const auto w = what_of([&] { (void)b.try_acquire("k"); });
   peer.join();
   ::close(ls);
   CHECK(w.find("not RESP") != std::string::npos);
   CHECK(!c.connected());
+}
+
+TEST_CASE("redis faults: a write to a server that stops reading ends at the call's deadline", "[redis]") {
+  const auto [ls, port] = loopback_listener();
+  std::latch finished(1);
+  std::thread peer([ls, &finished] {
+    const int s = ::accept(ls, nullptr, nullptr);
+    if (s < 0) return;
+    char buf[4096];
+    (void)::read(s, buf, sizeof buf);  // the PING
+    const char pong[] = "+PONG\r\n";
+    (void)::write(s, pong, sizeof pong - 1);
+    finished.wait();  // and reads nothing more
+    ::close(s);
+  });
+  // connected by a call with a long timeout, so a write that blocked until a
+  // send timeout set at connect time would take 20 s
+  hiredis_connection c("127.0.0.1", port, 20s);
+  const surge::redis::command ping{"PING"};
+  REQUIRE(c.pipeline(std::span<const surge::redis::command>(&ping, 1), 20s).status == fault::none);
+  // more than the socket buffers hold while the peer reads nothing; 2 s is
+  // ample time to format it
+  const surge::redis::command big{"SET", "k", std::string(std::size_t{16} << 20, 'x')};
+  surge::redis::pipeline_result r;
+  CHECK(elapsed([&] { r = c.pipeline(std::span<const surge::redis::command>(&big, 1), 2s); }) < 2s + slack);
+  CHECK(r.status == fault::timeout);
+  CHECK(!c.connected());
+  finished.count_down();
+  peer.join();
+  ::close(ls);
 }
 
 TEST_CASE("redis faults: unreachable Redis answers within the timeout", "[redis]") {

@@ -6,6 +6,7 @@
 
 #include <surge/redis/connection.hpp>
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <sys/time.h>
@@ -27,11 +28,13 @@ namespace surge::redis {
 
 /// One TCP connection to Redis through hiredis: connects on first use (and
 /// again after any fault) with a connect timeout, pipelines every call's
-/// commands in one write, and waits for the replies no longer than the
-/// call's timeout (poll on the socket against one deadline). After a fault
+/// commands in one buffer, and sends them and waits for the replies no
+/// longer than the call's timeout (a non-blocking socket, polled against one
+/// deadline). After a fault
 /// the connection is dropped, so a late reply is never read by a later call.
 ///
-/// Complexity: one write and as many reads as the replies need per call.
+/// Complexity: one write (more when the socket's buffer fills) and as many
+/// reads as the replies need per call.
 /// Thread safety: not thread-safe — one thread at a time uses a connection
 /// (give each thread its own, or share a hiredis_pool).
 /// Bad input: an empty host, a port outside [1, 65535] or a connect timeout
@@ -129,7 +132,16 @@ class hiredis_connection {
                     (c ? std::string(c->errstr) : std::string("out of memory"));
       return false;
     }
-    redisSetTimeout(c.get(), tv);  // a backstop for writes; reads poll against the call's deadline
+    // Non-blocking from here on, so that no write blocks past the call's
+    // deadline: a write sends what the socket takes and the loop polls for
+    // the rest. Without REDIS_BLOCK, hiredis reads EAGAIN as "try again".
+    const int flags = ::fcntl(c->fd, F_GETFL);
+    if (flags < 0 || ::fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+      res.status = fault::broken;
+      res.message = std::string("cannot make the socket non-blocking: ") + std::strerror(errno);
+      return false;
+    }
+    c->flags &= ~REDIS_BLOCK;
     ctx_ = std::move(c);
     return true;
   }
