@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -113,4 +115,24 @@ TEST_CASE("snapshot_cell: readers see whole values, old ones are freed", "[balan
     CHECK(reads.load() > 0);
   }
   CHECK(alive.load() == 0);
+}
+
+TEST_CASE("random_bits holds 64 bits whatever the generator's width", "[balance][detail]") {
+  // with a fixed three draws, a one-bit generator gave at most 8 values
+  const auto distinct = [](auto g) {
+    std::set<std::uint64_t> seen, high;
+    for (int i = 0; i < 2000; ++i) {
+      const std::uint64_t r = surge::detail::random_bits(g);
+      seen.insert(r);
+      high.insert(r >> 32);  // what bounded() uses
+    }
+    return std::min(seen.size(), high.size());
+  };
+  CHECK(distinct(std::independent_bits_engine<std::mt19937, 1, std::uint32_t>(1)) == 2000);
+  CHECK(distinct(std::independent_bits_engine<std::mt19937, 3, std::uint32_t>(2)) == 2000);
+  CHECK(distinct(std::independent_bits_engine<std::mt19937, 7, std::uint16_t>(3)) == 2000);
+  CHECK(distinct(std::minstd_rand(4)) == 2000);  // 31 bits, min 1
+  CHECK(distinct(std::mt19937(5)) == 2000);
+  std::mt19937_64 g64(6), same(6);
+  for (int i = 0; i < 100; ++i) CHECK(surge::detail::random_bits(g64) == same());  // 64 bits: the draw itself
 }

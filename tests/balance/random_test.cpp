@@ -69,6 +69,19 @@ TEST_CASE("random_balancer: deterministic, injectable URBG, panic, bad input", "
   CHECK_THROWS_AS((surge::random_balancer(surge::weights{1.0, NAN})), std::invalid_argument);
 }
 
+TEST_CASE("random_balancer: a generator of a few bits a draw still picks uniformly", "[balance][random]") {
+  constexpr int draws = 160000;
+  surge::random_balancer r(16);
+  const auto check = [&](auto g) {
+    std::vector<double> c(16, 0);
+    for (int i = 0; i < draws; ++i) ++c[r.pick(g)];
+    CHECK(chi2(c, std::vector<double>(16, 1.0 / 16), draws) < 45);  // 15 dof, p ~ 1e-4
+  };
+  check(std::independent_bits_engine<std::mt19937, 1, std::uint32_t>(7));
+  check(std::independent_bits_engine<std::mt19937, 5, std::uint32_t>(8));
+  check(std::mt19937(9));
+}
+
 TEST_CASE("random_balancer from several threads", "[balance][random]") {
   surge::random_balancer r(surge::weights{1.0, 1.0, 2.0});
   std::atomic<int> total{0};

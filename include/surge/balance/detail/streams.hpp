@@ -10,6 +10,7 @@
 #include <surge/detail/thread_slot.hpp>
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -46,18 +47,23 @@ class sharded_splitmix {
   padded<std::atomic<std::uint64_t>> slots_[slot_count];
 };
 
-/// 64 random bits from any UniformRandomBitGenerator (two draws when it gives
-/// 32 bits or fewer).
+/// 64 random bits from any UniformRandomBitGenerator: the draw itself when
+/// it gives 64 bits, otherwise enough draws to hold 64 bits between them
+/// (⌈64 / b⌉ for a generator of b whole bits a draw: two for 32 bits, 64 for
+/// one bit), folded through mix64 (fine for a balancer, not for cryptography).
 template <class URBG>
 [[nodiscard]] std::uint64_t random_bits(URBG& g) {
-  using R = typename std::remove_reference_t<URBG>::result_type;
-  if constexpr (std::remove_reference_t<URBG>::min() == 0 &&
-                std::remove_reference_t<URBG>::max() == std::numeric_limits<std::uint64_t>::max()) {
-    return static_cast<std::uint64_t>(g());
+  using G = std::remove_reference_t<URBG>;
+  // values a draw can take, minus one (at least 1: a generator's min < max)
+  constexpr std::uint64_t span = static_cast<std::uint64_t>(G::max()) - static_cast<std::uint64_t>(G::min());
+  if constexpr (span == std::numeric_limits<std::uint64_t>::max()) {
+    return static_cast<std::uint64_t>(g()) - static_cast<std::uint64_t>(G::min());
   } else {
-    // Fold several draws; fine for a balancer (not a cryptographic use).
+    constexpr int bits = static_cast<int>(std::bit_width(span + 1)) - 1;  // whole bits of one draw
+    constexpr int draws = (64 + bits - 1) / bits;
     std::uint64_t x = 0;
-    for (int i = 0; i < 3; ++i) x = mix64(x ^ static_cast<std::uint64_t>(static_cast<R>(g())));
+    for (int i = 0; i < draws; ++i)
+      x = mix64(x ^ (static_cast<std::uint64_t>(g()) - static_cast<std::uint64_t>(G::min())));
     return x;
   }
 }
