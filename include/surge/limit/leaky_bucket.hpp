@@ -174,7 +174,7 @@ class leaky_bucket {
         now_u = units_.units(detail::sub_sat(now_ns, epoch));
       }
       if (needs_rebase(v.value, now_u)) {
-        tat_.rebase(v, now_ns, [&](std::int64_t tat) { return reexpress(tat, now_u); });
+        tat_.rebase(v, now_ns, [&](std::int64_t tat) { return detail::shift_epoch(tat, now_u, empty_tat); });
         v = tat_.load();
         continue;
       }
@@ -221,7 +221,7 @@ class leaky_bucket {
     const std::int64_t now_ns = ns_of(now);
     std::int64_t now_u = units_.units(detail::sub_sat(now_ns, s.stamp));
     if (needs_rebase(s.tat, now_u)) {
-      s.tat = reexpress(s.tat, now_u);
+      s.tat = detail::shift_epoch(s.tat, now_u, empty_tat);
       s.stamp = now_ns;
       now_u = 0;
     }
@@ -265,16 +265,7 @@ class leaky_bucket {
   /// first, and a reading far before a live state rejects (its excess is
   /// over 2^51 units, more than any burst) or stores at most a burst past it.
   static bool needs_rebase(std::int64_t tat, std::int64_t now_u) noexcept {
-    return now_u >= detail::epoch_word::rebase_at || (tat == empty_tat && now_u <= -detail::epoch_word::rebase_at);
-  }
-
-  /// `tat` relative to an epoch `shift` units after its own (shift is the
-  /// floor of the true distance, so the state moves by less than a unit toward
-  /// later, never crediting). A tat more than 2^54 units before the new epoch
-  /// is kept at -2^54: for every reading since the re-base it decides alike.
-  static std::int64_t reexpress(std::int64_t tat, std::int64_t shift) noexcept {
-    if (tat == empty_tat) return empty_tat;
-    return std::max(tat - shift, -(std::int64_t{1} << 54));
+    return now_u >= detail::rebase_at || (tat == empty_tat && now_u <= -detail::rebase_at);
   }
 
   /// Exact mode: the state decides the next arrival as a fresh one would.
@@ -414,7 +405,7 @@ class leaky_bucket_pacer {
       const std::int64_t last = v.value;
       // Move the epoch to readings 2^53 units after it, or as far before it
       // while the pacer is fresh; the schedule then stays within +-2^55.
-      if (now_u >= detail::epoch_word::rebase_at || (last == never && now_u <= -detail::epoch_word::rebase_at)) {
+      if (now_u >= detail::rebase_at || (last == never && now_u <= -detail::rebase_at)) {
         state_.rebase(v, now_ns, [&](std::int64_t l) {
           // a slot more than 2^54 units back decides alike for every reading since
           return l == never || l >= schedule_limit ? l : std::max(l - now_u, -(std::int64_t{1} << 54));

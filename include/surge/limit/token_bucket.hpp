@@ -128,7 +128,6 @@ enum class reserve_status : std::uint8_t {
 /// per reservation (a reservation is move-only; cancel consumes it).
 template <class Clock = std::chrono::steady_clock>
 class token_bucket {
-  static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
   static constexpr std::int64_t tat_limit = std::int64_t{1} << 54;
   // The word's TAT of a full bucket (a fresh one, or one full when last
   // reconfigured; reconfigure stores up to 2^20 below it): full at any
@@ -470,10 +469,9 @@ class token_bucket {
   [[nodiscard]] bool full(time_point now = Clock::now()) const noexcept {
     if (unlimited_) return true;
     const std::int64_t now_ns = judged_ns(ns_of(now));
-    return observe(
-        [&](std::uint64_t w, const config& c) {
-          return debt_at(tat_of(w), c.units.units(detail::sub_sat(now_ns, c.epoch))) == 0;
-        });
+    return observe([&](std::uint64_t w, const config& c) {
+      return debt_at(tat_of(w), c.units.units(detail::sub_sat(now_ns, c.epoch))) == 0;
+    });
   }
 
   // ---- per-key state, for keyed_limiter (the caller serialises access) ----
@@ -486,8 +484,10 @@ class token_bucket {
   /// is 2^53 units past it moves it there (as the bucket's own epoch moves);
   /// set_rate/set_burst on this bucket do not apply to states.
   struct state_type {
-    std::int64_t tat = fresh_state_tat;  ///< Theoretical arrival time, in token units from `epoch` (fresh: INT64_MIN, full at any reading).
-    std::int64_t epoch = 0;              ///< The state's epoch, a clock reading in ns.
+    /// Theoretical arrival time, in token units from `epoch` (fresh: INT64_MIN, full at any reading).
+    std::int64_t tat = fresh_state_tat;
+    /// The state's epoch, a clock reading in ns.
+    std::int64_t epoch = 0;
   };
 
   /// The state of a fresh (full) bucket.
@@ -501,11 +501,11 @@ class token_bucket {
     if (n > c.burst) return false;
     const std::int64_t now_ns = ns_of(now);
     std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, s.epoch));
-    if (s.tat == fresh_state_tat || now_u >= rebase_at) {
+    if (s.tat == fresh_state_tat || now_u >= detail::rebase_at) {
       // a fresh state, or a reading 2^53 units past the state's epoch: move
       // the epoch to the reading (the TAT rounded by < 1 unit toward later; a
       // TAT more than 2^54 units back decides alike for every later reading)
-      if (s.tat != fresh_state_tat) s.tat = std::max(s.tat - now_u, -tat_limit);
+      s.tat = detail::shift_epoch(s.tat, now_u, fresh_state_tat);
       s.epoch = now_ns;
       now_u = 0;
     }
@@ -727,7 +727,7 @@ class token_bucket {
   /// closed meanwhile: a re-base is a reconfiguration, which may wait for the
   /// sections of other threads, and they may be waiting for it.
   bool rebased(std::int64_t now_u, std::int64_t now_ns, std::uint64_t& w, detail::read_section& section) noexcept {
-    if (now_u < rebase_at && now_u > -rebase_at) return false;
+    if (now_u < detail::rebase_at && now_u > -detail::rebase_at) return false;
     section.leave();
     rebase(now_ns);
     section.enter();
@@ -751,7 +751,7 @@ class token_bucket {
         continue;
       }
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
-      if (only_rebase && now_u < rebase_at && now_u > -rebase_at) break;  // someone else re-based
+      if (only_rebase && now_u < detail::rebase_at && now_u > -detail::rebase_at) break;  // someone else re-based
       const double rate = (only_rebase || burst_change) ? c.rate : new_rate;
       const std::uint64_t burst = (only_rebase || !burst_change) ? c.burst : new_burst;
       const detail::rate_units nu =

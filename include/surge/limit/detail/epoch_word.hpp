@@ -28,9 +28,6 @@ class epoch_word {
  public:
   /// Values lie in [-2^55, 2^55); this one marks "no state" (a fresh limiter).
   static constexpr std::int64_t empty = -(std::int64_t{1} << 55);
-  /// Readings this many units or more after the epoch re-base it; limiters keep
-  /// their values within +-2^54 of it, so a re-expressed value always fits.
-  static constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
 
   /// What one load saw: the word, its value and its generation's epoch (ns).
   struct view {

@@ -22,6 +22,7 @@
 
 #include <surge/detail/saturate.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -98,6 +99,21 @@ inline constexpr double min_rate = 1e-18;
 /// Largest magnitude a unit count may take; conversions saturate here so that
 /// sums of a few such values never overflow an int64.
 inline constexpr std::int64_t unit_limit = std::int64_t{1} << 61;
+
+/// Limiters count clock readings in units from an epoch, and a reading this
+/// many units or more after the epoch moves the epoch to it. They keep their
+/// TATs within 2^54 units of the epoch, so a TAT re-expressed at the new epoch
+/// (shift_epoch) always fits.
+inline constexpr std::int64_t rebase_at = std::int64_t{1} << 53;
+
+/// `tat`, counted from an epoch, counted instead from an epoch `shift` units
+/// later; shift is the floor of the true distance, so the TAT moves by less
+/// than a unit toward later and never credits. A TAT more than 2^54 units
+/// before the new epoch becomes -2^54, which decides alike for every reading
+/// since. `fresh`, a state's "no TAT yet" marker, stays as it is.
+[[nodiscard]] inline std::int64_t shift_epoch(std::int64_t tat, std::int64_t shift, std::int64_t fresh) noexcept {
+  return tat == fresh ? fresh : std::max(tat - shift, -(std::int64_t{1} << 54));
+}
 
 /// The fixed-point conversion between a clock reading in nanoseconds and
 /// token units for one rate. Copyable value; all members are total functions
