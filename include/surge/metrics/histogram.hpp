@@ -44,8 +44,11 @@ struct histogram_summary {
 /// threads recording at once write different cache lines: a power of two in
 /// [1, 256]. Each live thread records into copy `id mod count`, where the ids
 /// of the threads alive at one time are distinct and small (0, 1, 2, ...,
-/// recycled when threads exit): with `count` at least the number of threads
-/// that record, no two of them share a counter. Readers add the copies up.
+/// recycled when threads exit). A thread takes its id the first time it uses
+/// any surge structure that spreads threads (a striped histogram, a
+/// balancer's random stream): with `count` at least the number of live
+/// threads that have one, no two recording threads share a counter.
+/// Readers add the copies up.
 struct histogram_stripes {
   std::size_t count = 1;  ///< copies of the counters; a power of two in [1, 256]
 };
