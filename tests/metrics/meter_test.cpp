@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "still_clock.hpp"
@@ -40,6 +41,21 @@ TEST_CASE("rate_meter rejects bad options, naming the field", "[metrics][meter]"
     CHECK(std::string(e.what()).find("slots") != std::string::npos);
   }
   CHECK_NOTHROW(meter({.window = 10ns, .slots = 10}, tp{}));
+  // slots that do not divide the window would shorten it (7999 ns in 4096
+  // slots of 1 ns covered 4096 ns)
+  for (const auto& [window, slots] : {std::pair{7999ns, std::size_t{4096}}, std::pair{10001ns, std::size_t{10}},
+                                      std::pair{std::chrono::nanoseconds(60s) + 1ns, std::size_t{60}}}) {
+    INFO(window.count() << " ns in " << slots << " slots");
+    try {
+      meter m({.window = window, .slots = slots}, tp{});
+      FAIL("no throw");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find("options.window") != std::string::npos);
+      CHECK(std::string(e.what()).find("options.slots") != std::string::npos);
+    }
+  }
+  CHECK_NOTHROW(meter({.window = 60s, .slots = 60}, tp{}));
+  CHECK_NOTHROW(meter({.window = 8192ns, .slots = 4096}, tp{}));
 }
 
 TEST_CASE("rate_meter EWMAs follow the load-average form", "[metrics][meter]") {
@@ -133,6 +149,16 @@ TEST_CASE("rate_meter clock readings going backwards and at the limits", "[metri
   meter low({}, tp{mclock::duration::min()});
   low.mark(1, far);
   CHECK(std::isfinite(low.stats(far).mean_rate));
+  // slots of 1 ns: the far end is slot INT64_MAX, which the ring reaches
+  // without stepping past it
+  meter fine({.window = 1ns, .slots = 1}, tp{});
+  fine.mark(1, at(3ns));
+  fine.mark(1, far);
+  CHECK(fine.count() == 2);
+  CHECK(std::isfinite(fine.stats(far).rate));
+  meter fine4({.window = 4ns, .slots = 4}, tp{});
+  fine4.mark(2, far);
+  CHECK(fine4.stats(far).count == 2);
 }
 
 // finer than a nanosecond: nanoseconds::max() does not fit its duration

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace surge {
@@ -40,7 +41,7 @@ struct rate_meter_options {
   /// Length of the sliding window of rate(), > 0.
   std::chrono::nanoseconds window = std::chrono::seconds(10);
   /// The window moves in `slots` steps of window / slots each; in [1, 4096],
-  /// and window / slots must be at least 1 ns.
+  /// dividing the window exactly into slots of at least 1 ns.
   std::size_t slots = 10;
 };
 
@@ -80,8 +81,9 @@ struct rate_meter_options {
 /// lock taken leaves the tick to its holder and never waits). The rate
 /// readers take a short internal spin lock. Every member may be called from
 /// any number of threads.
-/// Bad input: window <= 0, slots outside [1, 4096] or window / slots < 1 ns
-/// throw std::invalid_argument naming the field. The count saturates at
+/// Bad input: window <= 0, slots outside [1, 4096], a window that slots do
+/// not divide exactly, or window / slots < 1 ns throw std::invalid_argument
+/// naming the field. The count saturates at
 /// 2^64 − 1 instead of wrapping.
 template <class Clock = std::chrono::steady_clock>
 class rate_meter {
@@ -109,6 +111,12 @@ class rate_meter {
       throw std::invalid_argument("surge::rate_meter: options.slots must be in [1, 4096]");
     slot_ns_ = o.window.count() / static_cast<std::int64_t>(o.slots);
     if (slot_ns_ < 1) throw std::invalid_argument("surge::rate_meter: options.window / options.slots must be >= 1 ns");
+    // a remainder would shorten the window the rate covers (by up to half)
+    if (o.window.count() % static_cast<std::int64_t>(o.slots) != 0)
+      throw std::invalid_argument(
+          "surge::rate_meter: options.window must be a whole number of nanoseconds times "
+          "options.slots, got " +
+          std::to_string(o.window.count()) + " ns and " + std::to_string(o.slots) + " slots");
     ring_.assign(o.slots, 0);
     next_due_.store(std::min(slot_ns_, tick_ns), std::memory_order_relaxed);
   }
@@ -213,8 +221,9 @@ class rate_meter {
     const std::int64_t slot = e / slot_ns_;
     if (slot > last_slot_) {
       const auto n = static_cast<std::int64_t>(ring_.size());
-      for (std::int64_t j = std::max(last_slot_ + 1, slot - n + 1); j <= slot; ++j)
-        ring_[static_cast<std::size_t>(j % n)] = c;
+      const std::int64_t first = std::max(last_slot_ + 1, slot - n + 1);
+      for (std::int64_t k = 0; k <= slot - first; ++k)  // never past slot, which may be INT64_MAX
+        ring_[static_cast<std::size_t>((first + k) % n)] = c;
       last_slot_ = slot;
     }
     const std::int64_t t = e / tick_ns;
