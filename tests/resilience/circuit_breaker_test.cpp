@@ -312,6 +312,41 @@ TEST_CASE("circuit_breaker's count window stays exact across the 2^22 wrap", "[c
   CHECK(b.state() == breaker_state::closed);
 }
 
+TEST_CASE("circuit_breaker's count window is not taken for a filling one after 2^22 outcomes", "[circuit_breaker]") {
+  // 10 failures in the first 100 calls, then successes: past 2^22 outcomes
+  // the 22-bit count since the breaker closed wraps below the window size,
+  // and every failure since then was counted as if in a filling window
+  struct tag {};
+  const auto t = at<tag>(0s);
+  for (const std::size_t size : {std::size_t{100}, std::size_t{5}}) {  // with and without deferred successes
+    INFO("window " << size);
+    breaker<tag> b({.failure_rate_threshold = 50, .window_size = size, .minimum_calls = size});
+    for (std::size_t i = 0; i < size; ++i) {
+      if (i % 10 == 0) {
+        b.on_failure(1ms, t);
+      } else {
+        b.on_success(1ms, t);
+      }
+    }
+    REQUIRE(b.state() == breaker_state::closed);
+    const std::uint64_t total = (std::uint64_t{1} << 22) + 20;
+    for (std::uint64_t i = size; i < total; ++i) b.on_success(1ms, t);
+    auto m = b.metrics();
+    CHECK(m.buffered_calls == size);
+    CHECK(m.failed_calls == 0);
+    b.on_failure(1ms, t);  // the last `size` calls hold this one failure
+    m = b.metrics();
+    CHECK(m.buffered_calls == size);
+    CHECK(m.failed_calls == 1);
+    CHECK(b.state() == breaker_state::closed);
+    // exactly 2^22 outcomes after the reset the count since it reads 0: still a full window
+    for (std::uint64_t i = total + 1; i < (std::uint64_t{1} << 23); ++i) b.on_success(1ms, t);
+    m = b.metrics();
+    CHECK(m.buffered_calls == size);
+    CHECK(m.failed_calls == 0);
+  }
+}
+
 TEST_CASE("circuit_breaker's time window with a manual clock", "[circuit_breaker]") {
   struct tag {};
   breaker<tag> b({.window = surge::window_type::time_based, .window_size = 10, .minimum_calls = 4});

@@ -188,7 +188,10 @@ class breaker_stripe_owner {
 /// low 22 bits of W before it); the publisher stores W after each of its
 /// outcomes in ring slot `ticket`, so the window ending at ticket t is
 /// W_after(t) - W_after(t - n), read from slot t - n, whose low 22 bits (the
-/// ticket + 1) prove which outcome wrote it.
+/// ticket + 1) prove which outcome wrote it. While fewer than n outcomes
+/// followed the last reset (W then: `base`), the window is W - base; once it
+/// has held n, it is read from the ring for good, even when the 22-bit count
+/// of outcomes since base wraps back below n.
 ///
 /// Plain successes (not slow) reported while the window is full cannot open
 /// the breaker (they add no failure and no slow call, and the window keeps n
@@ -241,7 +244,7 @@ class breaker_count_window {
     // reading W, whose cache line every publication writes
     if (full_base_.load(std::memory_order_relaxed) != base) {
       if (((w_.load(std::memory_order_acquire) - base) & call_mask) < n_) return false;
-      full_base_.store(base, std::memory_order_relaxed);
+      full_base_.store(base, std::memory_order_release);
     }
     const std::size_t i = breaker_stripe_owner::index();
     stripe& s = stripes_[i];
@@ -291,7 +294,8 @@ class breaker_count_window {
         return true;
       }
       out = counts{};
-      const bool ok = ((w - base) & call_mask) == 0 || window_ending((w - 1) & call_mask, w, base, n_ - deferred, out);
+      const bool ok = (((w - base) & call_mask) == 0 && !seen_full(base)) ||
+                      window_ending((w - 1) & call_mask, w, base, n_ - deferred, out);
       if (ok) {
         out.calls += deferred;
         return true;
@@ -333,6 +337,7 @@ class breaker_count_window {
     const std::uint64_t prev = w_.fetch_add(k + inc, std::memory_order_acq_rel);
     const std::uint64_t t0 = prev & call_mask;
     const std::uint64_t t = (t0 + tickets - 1) & call_mask;  // the last of them
+    if (((t - base) & call_mask) + 1 > n_ && !seen_full(base)) full_base_.store(base, std::memory_order_release);
     bool ok = false;
     if (inc != 0) {
       const std::uint64_t first_back = t0 + tickets - 1 - n_;  // the ticket just before the window, unmasked
@@ -348,12 +353,19 @@ class breaker_count_window {
     return ok;
   }
 
+  /// True once the window from `base` has held n outcomes (full_base_ is set
+  /// by the first publication past n, before 2^22 - n more could wrap the
+  /// ticket count back below n).
+  bool seen_full(std::uint64_t base) const noexcept { return full_base_.load(std::memory_order_acquire) == base; }
+
   /// The window of the last min(n, outcomes since base) outcomes ending with
   /// ticket t, whose W after it is `after`.
   bool window_ending(std::uint64_t t, std::uint64_t after, std::uint64_t base, std::uint64_t n,
                      counts& out) const noexcept {
-    const std::uint64_t since = ((t - base) & call_mask) + 1;  // outcomes since base, this one included
-    if (since <= n) return decode(after - base, since, out);
+    // outcomes since base, this one included, modulo 2^22: a small count is a
+    // window still filling only if the window has never been full
+    const std::uint64_t since = ((t - base) & call_mask) + 1;
+    if (since <= n && !seen_full(base)) return decode(after - base, since, out);
     const std::uint64_t first = (t - n) & call_mask;  // the ticket just before the window
     const std::uint64_t old = slot(first).load(std::memory_order_acquire);
     if ((old & call_mask) != ((first + 1) & call_mask)) return false;
@@ -375,8 +387,9 @@ class breaker_count_window {
   alignas(cache_line_size) const std::uint64_t n_;
   const std::uint64_t flush_at_;  // deferred successes per stripe: min(32, n / 4); below 2, none
   // the base of the window last seen full (read on every deferred success,
-  // written once per window); starts as, and is reset to, a value that is
-  // not the current base
+  // written once per window; after it, a ticket count since base that wrapped
+  // past 2^22 is not taken for a filling window); starts as, and is reset
+  // to, a value that is not the current base
   std::atomic<std::uint64_t> full_base_{~std::uint64_t{0}};
   const std::size_t mask_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> slots_;
