@@ -46,3 +46,16 @@ TEST_CASE("from_ns_ceil: rounded up to the tick, saturated, never early", "[deta
   CHECK(from_ns_ceil<ticks1024>(100'000'000'000'000'000) == ticks1024(102'400'000'000));
   CHECK(from_ns_ceil<ticks1024>(100'000'000'000'000'001) == ticks1024(102'400'000'001));
 }
+
+TEST_CASE("elapsed_sat: saturated to the duration's range, an unsigned one included", "[detail][saturate]") {
+  using surge::detail::elapsed_sat;
+  using stp = std::chrono::time_point<std::chrono::steady_clock, std::chrono::nanoseconds>;
+  CHECK(elapsed_sat(stp{1s}, stp{3s}) == 2s);
+  CHECK(elapsed_sat(stp::min(), stp::max()) == std::chrono::nanoseconds::max());
+  CHECK(elapsed_sat(stp::max(), stp::min()) == std::chrono::nanoseconds::min());
+  using unsigned_ns = std::chrono::duration<std::uint64_t, std::nano>;
+  using utp = std::chrono::time_point<std::chrono::steady_clock, unsigned_ns>;
+  CHECK(elapsed_sat(utp{unsigned_ns{5}}, utp{unsigned_ns{9}}) == unsigned_ns{4});
+  CHECK(elapsed_sat(utp{unsigned_ns{9}}, utp{unsigned_ns{5}}) == unsigned_ns{0});  // before: 0, not 2^64 - 4
+  CHECK(elapsed_sat(utp::max(), utp::min()) == unsigned_ns{0});
+}

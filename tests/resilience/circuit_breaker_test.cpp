@@ -383,6 +383,8 @@ TEST_CASE("circuit_breaker's time window with a manual clock", "[circuit_breaker
 
 /// A clock whose tick is a minute: whole seconds of its extreme readings are beyond int64.
 using minutes_clock = surge_test::still_clock<std::int64_t, std::ratio<60>>;
+/// A tick counter with an unsigned rep (a reading before another is no negative duration).
+using unsigned_clock = surge_test::still_clock<std::uint64_t, std::nano>;
 
 namespace {
 
@@ -428,9 +430,10 @@ void permit_between_the_extremes() {
   b.try_acquire(tp::min()).success(tp::max());  // max - min: beyond the range of duration, slow
   b.try_acquire(tp::max()).failure(tp::min());  // backwards: 0, not slow
   b.try_acquire(tp::min()).success(tp::min() + std::chrono::ceil<typename Clock::duration>(2s));
+  b.try_acquire(tp::max()).failure(tp::max() - typename Clock::duration{1});  // a tick backwards: 0, not slow
   const surge::breaker_metrics m = b.metrics();
-  CHECK(m.buffered_calls == 3);
-  CHECK(m.failed_calls == 1);
+  CHECK(m.buffered_calls == 4);
+  CHECK(m.failed_calls == 2);
   CHECK(m.slow_calls == 2);
 }
 
@@ -446,6 +449,7 @@ TEST_CASE("circuit_breaker's permit times a call between time_point::min() and m
   SECTION("a nanosecond clock") { permit_between_the_extremes<surge_test::manual_clock<struct permit_tag>>(); }
   SECTION("a clock whose tick is a second") { permit_between_the_extremes<surge_test::seconds_clock>(); }
   SECTION("a clock whose tick is a minute") { permit_between_the_extremes<minutes_clock>(); }
+  SECTION("an unsigned tick count") { permit_between_the_extremes<unsigned_clock>(); }
 }
 
 TEST_CASE("circuit_breaker's watchdog closes a stuck half-open period", "[circuit_breaker]") {
@@ -561,6 +565,16 @@ TEST_CASE("circuit_breaker disabled and forced_open", "[circuit_breaker]") {
   CHECK_FALSE(b.try_acquire_permission(at<tag>(1000s)));
   CHECK(b.state() == breaker_state::forced_open);
   b.transition_to(breaker_state::forced_open, at<tag>(0s));  // same state: no event
+  // a cast from a bad integer is refused, and changes nothing (it used to be
+  // stored, and the next outcome spun for ever)
+  try {
+    b.transition_to(static_cast<breaker_state>(5), at<tag>(0s));
+    FAIL("no throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("to is not a breaker_state") != std::string::npos);
+  }
+  CHECK(b.state() == breaker_state::forced_open);
+  b.on_success(1ms, at<tag>(0s));
   b.reset();
   CHECK(b.state() == breaker_state::closed);
   using s = breaker_state;

@@ -55,8 +55,8 @@ template <class ToPeriod, class Rep, class Period>
   } else {
     using factor = std::ratio_divide<Period, ToPeriod>;
     const auto count = static_cast<std::intmax_t>(d.count());
-    const std::uintmax_t mag = count < 0 ? std::uintmax_t(0) - static_cast<std::uintmax_t>(count)
-                                         : static_cast<std::uintmax_t>(count);
+    const std::uintmax_t mag =
+        count < 0 ? std::uintmax_t(0) - static_cast<std::uintmax_t>(count) : static_cast<std::uintmax_t>(count);
     return mag <= static_cast<std::uintmax_t>(INTMAX_MAX / factor::num);
   }
 }
@@ -97,7 +97,8 @@ template <class Duration>
     using factor = std::ratio_divide<std::nano, typename Duration::period>;
     static_assert(factor::den <= INTMAX_MAX / factor::num, "surge: the clock's period is too far from a nanosecond");
     const std::intmax_t q = ns / factor::den, r = ns % factor::den;
-    return Duration(static_cast<typename Duration::rep>(q * factor::num + (r * factor::num + factor::den - 1) / factor::den));
+    return Duration(
+        static_cast<typename Duration::rep>(q * factor::num + (r * factor::num + factor::den - 1) / factor::den));
   }
 }
 
@@ -110,8 +111,9 @@ template <class TimePoint>
 }
 
 /// to - from: the time between two readings of a clock, however far apart,
-/// saturated to the range of TimePoint::duration (an integral rep; a floating
-/// rep subtracts as is).
+/// saturated to the range of TimePoint::duration (an integral rep: for an
+/// unsigned one, 0 when `to` is before `from`; a floating rep subtracts as
+/// is).
 template <class TimePoint>
 [[nodiscard]] typename TimePoint::duration elapsed_sat(TimePoint from, TimePoint to) noexcept {
   using duration = typename TimePoint::duration;
@@ -121,6 +123,8 @@ template <class TimePoint>
     if (d > std::int64_t{std::numeric_limits<rep>::max()}) return duration(std::numeric_limits<rep>::max());
     if (d < std::int64_t{std::numeric_limits<rep>::min()}) return duration(std::numeric_limits<rep>::min());
     return duration(static_cast<rep>(d));
+  } else if constexpr (std::is_unsigned_v<rep>) {
+    return to < from ? duration::zero() : to - from;
   } else {
     return to - from;
   }

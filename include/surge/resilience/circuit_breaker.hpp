@@ -529,7 +529,9 @@ class breaker_time_window {
 /// Bad input: options out of the ranges documented at each field throw
 /// std::invalid_argument naming the field. A negative elapsed time counts as
 /// zero; a permit's elapsed time (now - started()) saturates at the range of
-/// `duration`. Any clock reading is valid, time_point::min() and max()
+/// `duration` (0 for a reading before started(), whatever the rep).
+/// transition_to a value that is not a breaker_state throws
+/// std::invalid_argument. Any clock reading is valid, time_point::min() and max()
 /// included. `Clock` must have an integral `rep` (static_assert).
 template <class Clock = std::chrono::steady_clock>
 class circuit_breaker {
@@ -703,9 +705,14 @@ class circuit_breaker {
 
   /// Moves to `to` now (resilience4j's transitionTo*State): a fresh window,
   /// probe count or open period. To the current state: a reset without event.
+  /// Throws std::invalid_argument naming `to` when it is not one of the five
+  /// states (a cast from a bad integer).
   void transition_to(breaker_state to) { transition_to(to, Clock::now()); }
   /// transition_to at the given clock reading.
   void transition_to(breaker_state to, time_point now) {
+    if (to_string(to) == "unknown")
+      throw std::invalid_argument("surge::circuit_breaker: transition_to: to is not a breaker_state (value " +
+                                  std::to_string(static_cast<unsigned>(to)) + ")");
     {
       std::lock_guard lock(mutex_);
       const std::uint64_t w = word_.load(std::memory_order_acquire);
