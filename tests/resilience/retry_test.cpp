@@ -284,6 +284,34 @@ TEST_CASE("retry: sleeps the backoff between attempts and returns the first succ
   CHECK(slept == std::vector<ns>{100ms, 200ms, 250ms});
 }
 
+namespace {
+/// A backoff in hours: 3e6 hours (342 years) is past the nanosecond range.
+struct hours_backoff {
+  template <class URBG>
+  std::chrono::hours next(URBG&) const {
+    return std::chrono::hours(3'000'000);
+  }
+  void reset() {}
+};
+}  // namespace
+
+TEST_CASE("retry: a backoff's delay in coarse units saturates instead of wrapping", "[retry]") {
+  std::vector<ns> slept;
+  std::mt19937_64 g(1);
+  int calls = 0;
+  CHECK_THROWS_AS(surge::retry(
+                      surge::retry_policy<hours_backoff>{.max_attempts = 2},
+                      [&]() -> int {
+                        ++calls;
+                        throw std::runtime_error("down");
+                      },
+                      recording_sleeper{&slept}, g),
+                  std::runtime_error);
+  CHECK(calls == 2);
+  REQUIRE(slept.size() == 1);
+  CHECK(slept[0] == ns(std::int64_t{1} << 62));  // the longest delay, not a wrapped one clamped to 0
+}
+
 TEST_CASE("retry: attempts run out, non-retryable errors, result predicates", "[retry]") {
   std::vector<ns> slept;
   std::mt19937_64 g(1);

@@ -65,6 +65,18 @@ double unit_interval(URBG& g) {
   return d < retry_ns::zero() ? retry_ns::zero() : (d > limit ? limit : d);
 }
 
+/// What a backoff's next() returned, in nanoseconds: a chrono duration
+/// converts saturating (a delay in hours past 292 years does not wrap), any
+/// other type by its own conversion.
+template <class Rep, class Period>
+[[nodiscard]] retry_ns delay_of(std::chrono::duration<Rep, Period> d) noexcept {
+  return retry_ns(to_ns_sat(d));
+}
+template <class D>
+[[nodiscard]] retry_ns delay_of(const D& d) {
+  return retry_ns(d);
+}
+
 inline void check_base_cap(const char* who, retry_ns base, retry_ns cap) {
   if (base <= retry_ns::zero()) throw std::invalid_argument(std::string(who) + ": base must be > 0");
   if (cap < base) throw std::invalid_argument(std::string(who) + ": cap must be >= base");
@@ -437,7 +449,7 @@ std::optional<retry_ns> retry_delay(Policy& policy, const retry_result<R>& r, st
   }
   const bool budget_ok = policy.budget == nullptr || policy.budget->on_failure();
   if (!budget_ok || attempt >= policy.max_attempts) return std::nullopt;
-  return clamp_delay(policy.backoff.next(g));
+  return clamp_delay(delay_of(policy.backoff.next(g)));
 }
 
 /// Validates the policy and rewinds its backoff.
