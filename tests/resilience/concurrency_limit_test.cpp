@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <queue>
 #include <stdexcept>
 #include <string>
@@ -405,6 +406,45 @@ TEST_CASE("concurrency_limiter follows its algorithm's limit", "[resilience][con
   CHECK(lim.limit() == 3);
   held[1].dropped(tp{} + 1ms);  // floor(3 * 0.9) = 2
   CHECK(lim.limit() == 2);
+}
+
+namespace {
+/// A user's algorithm whose limit is a number of type T, set by the test.
+template <class T>
+struct typed_limit {
+  T value;
+  T next;
+  T limit() const { return value; }
+  void on_sample(std::chrono::nanoseconds, std::size_t, bool) { value = next; }
+};
+
+/// How many tokens a limiter over typed_limit<T> hands out once its limit is `next`.
+template <class T>
+std::size_t admitted_after(T next) {
+  surge::concurrency_limiter<typed_limit<T>, sim_clock> lim(typed_limit<T>{T(2), next});
+  lim.try_acquire(tp{}).success(tp{} + 1ms);
+  std::vector<typename decltype(lim)::token> held;
+  for (int i = 0; i < 100; ++i)
+    if (auto t = lim.try_acquire(tp{})) held.push_back(std::move(t));
+  if (held.size() < 100) CHECK(lim.limit() == held.size());
+  return held.size();
+}
+}  // namespace
+
+TEST_CASE("concurrency_limiter: an algorithm's floating-point or negative limit is floored and saturated",
+          "[resilience][concurrency_limit]") {
+  // NaN and negative limits were converted with a plain cast (UB; 2^63 on
+  // x86-64): everything was admitted
+  CHECK(admitted_after(std::nan("")) == 0);
+  CHECK(admitted_after(-1.0) == 0);
+  CHECK(admitted_after(0.5) == 0);
+  CHECK(admitted_after(7.9) == 7);
+  CHECK(admitted_after(1e300) == 100);
+  CHECK(admitted_after(std::numeric_limits<double>::infinity()) == 100);
+  CHECK(admitted_after(3.5f) == 3);
+  CHECK(admitted_after(-5) == 0);
+  CHECK(admitted_after(std::int64_t{12}) == 12);
+  CHECK(admitted_after(std::uint32_t{4}) == 4);
 }
 
 TEST_CASE("concurrency_limiter: 4 threads never exceed the limit and lose no slot", "[resilience][concurrency_limit]") {

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace surge {
@@ -36,6 +37,20 @@ inline std::size_t limit_of(double x) noexcept {
   if (!(x >= 1.0)) return 0;
   if (x >= 1e18) return static_cast<std::size_t>(1e18);
   return static_cast<std::size_t>(x);
+}
+
+/// What an algorithm's limit() returned, as a limit: a floating-point value
+/// as limit_of (NaN and values below 1 give 0), a negative integer 0, any
+/// other value by its own conversion to std::size_t.
+template <class T>
+[[nodiscard]] std::size_t as_limit(const T& v) noexcept(noexcept(static_cast<std::size_t>(v))) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return limit_of(static_cast<double>(v));
+  } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+    return v < 0 ? 0 : static_cast<std::size_t>(v);
+  } else {
+    return static_cast<std::size_t>(v);
+  }
 }
 
 inline void check_limits(std::size_t initial, std::size_t min, std::size_t max, const char* who) {
@@ -462,7 +477,7 @@ class windowed_limit {
 
   /// The wrapped algorithm's limit. O(1).
   [[nodiscard]] std::size_t limit() const noexcept(noexcept(std::declval<const Algorithm&>().limit())) {
-    return static_cast<std::size_t>(algo_.limit());
+    return detail::as_limit(algo_.limit());
   }
   /// The wrapped algorithm (to read its state).
   [[nodiscard]] const Algorithm& algorithm() const noexcept { return algo_; }
@@ -508,7 +523,9 @@ class windowed_limit {
 /// the call's end (nanoseconds since Clock's epoch, saturating) as well.
 /// Bad input: the Algorithm's options are checked by its constructor. A clock
 /// reading earlier than the token's start gives rtt 0; an RTT or end beyond
-/// the range of std::chrono::nanoseconds saturates.
+/// the range of std::chrono::nanoseconds saturates. An Algorithm whose limit()
+/// is a floating-point number has it floored (NaN and values below 1 give 0:
+/// nothing is admitted) and capped at 10^18; a negative integer gives 0.
 template <class Algorithm, class Clock = std::chrono::steady_clock>
 class concurrency_limiter {
   static_assert(
@@ -589,7 +606,7 @@ class concurrency_limiter {
 
   /// A limiter running `algorithm` (its options checked by its constructor).
   explicit concurrency_limiter(Algorithm algorithm = Algorithm{}) : algo_(std::move(algorithm)) {
-    limit_.store(static_cast<std::size_t>(algo_.limit()), std::memory_order_relaxed);
+    limit_.store(detail::as_limit(algo_.limit()), std::memory_order_relaxed);
   }
   concurrency_limiter(const concurrency_limiter&) = delete;
   concurrency_limiter& operator=(const concurrency_limiter&) = delete;
@@ -634,7 +651,7 @@ class concurrency_limiter {
       algo_.on_sample(rtt, inflight, dropped, end);
     else
       algo_.on_sample(rtt, inflight, dropped);
-    limit_.store(static_cast<std::size_t>(algo_.limit()), std::memory_order_relaxed);
+    limit_.store(detail::as_limit(algo_.limit()), std::memory_order_relaxed);
   }
 
   std::atomic<std::size_t> inflight_{0};
