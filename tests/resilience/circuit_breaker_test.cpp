@@ -339,7 +339,9 @@ TEST_CASE("circuit_breaker's count window is not taken for a filling one after 2
     CHECK(m.buffered_calls == size);
     CHECK(m.failed_calls == 1);
     CHECK(b.state() == breaker_state::closed);
-    // exactly 2^22 outcomes after the reset the count since it reads 0: still a full window
+    if (size == 100) continue;
+    // 2^23 outcomes after the reset (published one by one: the window is too
+    // small to defer successes) the count since it reads 0: still a full window
     for (std::uint64_t i = total + 1; i < (std::uint64_t{1} << 23); ++i) b.on_success(1ms, t);
     m = b.metrics();
     CHECK(m.buffered_calls == size);
