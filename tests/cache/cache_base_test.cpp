@@ -11,11 +11,13 @@
 
 #include "surge_test.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -92,4 +94,53 @@ TEMPLATE_TEST_CASE("every cache offers cache_base's members", "[cache_base]",
   CHECK(c.memory_bytes() > 0);
   c.clear();
   CHECK_THROWS_AS(TestType(0), std::invalid_argument);
+}
+
+TEMPLATE_TEST_CASE("every cache: a put nested in make replaces an expired key, the victim included", "[cache_base]",
+                   (surge::lru_cache<int, int, std::hash<int>, std::equal_to<int>, clock_type>),
+                   (surge::lfu_cache<int, int, std::hash<int>, std::equal_to<int>, clock_type>),
+                   (surge::sieve_cache<int, int, std::hash<int>, std::equal_to<int>, clock_type>),
+                   (surge::s3fifo_cache<int, int, std::hash<int>, std::equal_to<int>, clock_type>),
+                   (surge::wtinylfu_cache<int, int, std::hash<int>, std::equal_to<int>, clock_type>)) {
+  // make() holds the spare node, so the nested put evicts the victim to build
+  // its entry; when that victim was the put's own expired key, the put used to
+  // unlink a node no longer in the index and spin for ever
+  for (const std::size_t capacity : {std::size_t{1}, std::size_t{3}}) {
+    INFO("capacity " << capacity);
+    clock_type::reset();
+    std::vector<int> evicted;
+    TestType c(capacity, {.ttl = std::chrono::seconds(5), .on_evict = [&](int&& k, int&&) { evicted.push_back(k); }});
+    for (int k = 0; k < static_cast<int>(capacity); ++k) c.put(k, k);
+    clock_type::advance(std::chrono::seconds(10));  // every key expired
+    const int& v = c.get_or_insert_with(100, [&] {
+      CHECK(c.put(0, 1));  // an expired key: inserted afresh
+      return 20;
+    });
+    CHECK(v == 20);
+    CHECK(c.size() <= capacity);
+    CHECK(c.contains(100));
+    if (capacity > 1) CHECK(*c.peek(0) == 1);
+    CHECK(std::find(evicted.begin(), evicted.end(), 0) != evicted.end());  // the expired entry was reported
+    std::size_t entries = 0;
+    c.for_each([&](const int&, const int&) { ++entries; });
+    CHECK(entries == c.size());
+  }
+}
+
+TEMPLATE_TEST_CASE("every cache: an entry written at the clock's far end does not expire at once", "[cache_base]",
+                   (surge::lru_cache<int, int, std::hash<int>, std::equal_to<int>, clock_type>),
+                   (surge::wtinylfu_cache<int, int, std::hash<int>, std::equal_to<int>, clock_type>)) {
+  // its expiry saturates at time_point::max(), which stands for "never"; it
+  // read as expired as soon as the clock reached it
+  TestType c(4, {.ttl = std::chrono::hours(1)});
+  clock_type::set(clock_type::duration::max());
+  CHECK(c.put(1, 1));
+  CHECK(c.contains(1));
+  CHECK(c.get(1) != nullptr);
+  clock_type::set(clock_type::duration::max() - clock_type::duration(1));
+  CHECK(c.put(2, 2));
+  clock_type::set(clock_type::duration::max());
+  CHECK(c.contains(2));
+  CHECK(c.purge_expired() == 0);
+  clock_type::reset();
 }

@@ -185,7 +185,7 @@ class basic_cache {
     std::size_t removed = 0;
     for (std::size_t i = 0; i < index_.slot_count();) {
       const std::uint32_t n = index_.node_at(i);
-      if (n != index_npos && expiry_[n] <= now) {
+      if (n != index_npos && expired_at(n, now)) {
         evict(n);  // backward shift may pull another entry into slot i: look again
         ++removed;
       } else {
@@ -275,14 +275,19 @@ class basic_cache {
     return index_.find(h, [&](std::uint32_t n) { return static_cast<bool>(eq_(nodes[n].key, key)); });
   }
 
-  /// now() + ttl, saturated at time_point::max() (a ttl of duration::max()
-  /// means "practically never").
+  /// now() + ttl, saturated at time_point::max(), which stands for "never"
+  /// (a ttl of duration::max(), or a write at the end of the clock's range).
   [[nodiscard]] time_point expiry_from_now() const {
     const time_point now = Clock::now();
     return now > time_point::max() - ttl_ ? time_point::max() : now + ttl_;
   }
 
-  [[nodiscard]] bool expired(std::uint32_t n) const { return has_ttl() && expiry_[n] <= Clock::now(); }
+  /// Whether node n's entry is expired at `now` (the cache has a ttl).
+  [[nodiscard]] bool expired_at(std::uint32_t n, time_point now) const {
+    return expiry_[n] != time_point::max() && expiry_[n] <= now;
+  }
+
+  [[nodiscard]] bool expired(std::uint32_t n) const { return has_ttl() && expired_at(n, Clock::now()); }
 
   /// The key's 32-bit index hash.
   template <class K>
@@ -326,7 +331,7 @@ class basic_cache {
   template <class K>
   bool put_impl(K&& key, Value& value) {
     const std::uint32_t h = put_hash_of(std::as_const(key));
-    const std::uint32_t n = find(std::as_const(key), h);
+    std::uint32_t n = find(std::as_const(key), h);
     if (n != index_npos) {
       if (!expired(n)) {
         nodes_[n].value = std::move(value);  // may throw: then nothing else changed
@@ -335,8 +340,21 @@ class basic_cache {
         return false;
       }
     }
-    link(build([&](void* k) { ::new (k) Key(std::forward<K>(key)); }, [&](void* v) { ::new (v) Value(std::move(value)); }),
-         h, n);  // an expired n is replaced: the listener runs after the new entry is in
+    // nested in a make() of get_or_insert_with, build evicts the victim first,
+    // which may be the expired n: then look again (by the built node's key:
+    // `key` may have been moved from)
+    const bool evicts = free_ == index_npos;
+    const std::uint32_t built = build([&](void* k) { ::new (k) Key(std::forward<K>(key)); },
+                                      [&](void* v) { ::new (v) Value(std::move(value)); });
+    if (evicts) [[unlikely]] {
+      try {
+        n = find(nodes_[built].key, h);
+      } catch (...) {  // KeyEqual threw: drop the new entry
+        release(built);
+        throw;
+      }
+    }
+    link(built, h, n);  // an expired n is replaced: the listener runs after the new entry is in
     return true;
   }
 
