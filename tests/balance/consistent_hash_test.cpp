@@ -2,6 +2,7 @@
 
 #include "balance_test_support.hpp"
 #include "surge_test.hpp"
+#include "watchdog.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -72,6 +73,33 @@ TEST_CASE("ring bounded load never exceeds its cap", "[balance][ring]") {
   held.clear();
   for (std::uint64_t k = 0; k < 100; ++k) CHECK(ring.pick_bounded(k).index() == ring.pick(k));
   for (std::size_t i = 0; i < 8; ++i) CHECK(ring.load(i) == 0);
+}
+
+TEST_CASE("ring bounded pick: the last up backend going down mid-pick means panic, not a spin", "[balance][ring]") {
+  // the pick read the panic flag once: when the last up backend went down
+  // during its walk, it skipped every point as down and walked for ever
+  surge_test::watchdog dog("ring bounded pick while the last backend goes down");
+  surge::consistent_hash_ring<> ring(1000, {.load_factor = 0.25});
+  for (std::size_t i = 1; i < 1000; ++i) ring.set_healthy(i, false);
+  std::atomic<bool> stop{false};
+  std::atomic<long> picks{0};
+  std::thread picker([&] {
+    std::uint64_t key = 0;
+    while (!stop.load(std::memory_order_acquire)) {
+      const surge::backend_lease l = ring.pick_bounded(++key);
+      picks.fetch_add(1, std::memory_order_release);
+    }
+  });
+  while (picks.load(std::memory_order_acquire) < 100) std::this_thread::yield();
+  for (int flip = 0; flip < 200; ++flip) {  // down and up while the picker walks
+    ring.set_healthy(0, false);
+    const long before = picks.load(std::memory_order_acquire);
+    while (picks.load(std::memory_order_acquire) < before + 2) std::this_thread::yield();  // picks go on
+    ring.set_healthy(0, true);
+  }
+  stop.store(true, std::memory_order_release);
+  picker.join();
+  CHECK(picks.load() >= 500);
 }
 
 TEST_CASE("ring: readers never see a torn table while writers rebuild", "[balance][ring]") {

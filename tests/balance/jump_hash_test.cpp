@@ -3,9 +3,11 @@
 #include "balance_test_support.hpp"
 #include "surge_test.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <random>
 #include <stdexcept>
+#include <string>
 
 namespace {
 // The reference function as printed in Lamping & Veach (2014), figure 1,
@@ -33,6 +35,23 @@ TEST_CASE("jump_hash: known values of the paper's function", "[balance][jump]") 
   CHECK(surge::jump_hash(0x0123456789abcdefULL, 65536) == 33301);
   CHECK(surge::jump_hash(~0ULL, 2147483647) == 699554662);
   static_assert(surge::jump_hash(42, 57) == 43, "usable at compile time");
+}
+
+TEST_CASE("jump_hash: a bucket count of another integer type is checked, not narrowed", "[balance][jump]") {
+  CHECK(surge::jump_hash(12345, std::size_t{7}) == surge::jump_hash(12345, 7));
+  CHECK(surge::jump_hash(12345, std::int64_t{1000}) == surge::jump_hash(12345, 1000));
+  CHECK(surge::jump_hash(12345, std::uint16_t{3}) == surge::jump_hash(12345, 3));
+  CHECK(surge::jump_hash(1, std::size_t{2147483647}) >= 0);
+  for (const std::uint64_t bad : {std::uint64_t{0}, (std::uint64_t{1} << 32) + 5, std::uint64_t{1} << 31}) {
+    INFO("buckets " << bad);
+    try {
+      (void)surge::jump_hash(12345, bad);
+      FAIL("no throw");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find("buckets") != std::string::npos);
+    }
+  }
+  CHECK_THROWS_AS(surge::jump_hash(1, std::int64_t{-4}), std::invalid_argument);
 }
 
 TEST_CASE("jump_hash: bit-for-bit the reference over many (key, n)", "[balance][jump]") {

@@ -1,6 +1,7 @@
 #include <surge/balance/round_robin.hpp>
 
 #include "surge_test.hpp"
+#include "watchdog.hpp"
 
 #include <atomic>
 #include <stdexcept>
@@ -37,6 +38,22 @@ TEST_CASE("round_robin skips down backends evenly and panics when all are down",
   for (int c : panic) CHECK(c == 10);  // panic mode: all backends, in order
   rr.set_healthy(2, true);
   for (int i = 0; i < 10; ++i) CHECK(rr.pick() == 2);
+}
+
+TEST_CASE("round_robin never picks a down backend while one is up, from several threads", "[balance][round_robin]") {
+  // each pick's draws interleave with other threads': n of them could all
+  // land on down backends, and the pick returned a down one
+  surge::round_robin rr(2);
+  rr.set_healthy(0, false);
+  std::atomic<long> down_picks{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < surge_test::scaled(200'000); ++i)
+        if (rr.pick() == 0) down_picks.fetch_add(1, std::memory_order_relaxed);
+    });
+  for (auto& th : threads) th.join();
+  CHECK(down_picks.load() == 0);
 }
 
 TEST_CASE("round_robin shares picks exactly among threads", "[balance][round_robin]") {

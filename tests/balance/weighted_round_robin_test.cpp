@@ -148,8 +148,11 @@ TEST_CASE("smooth WRR: bad weights throw, all down panics", "[balance][wrr]") {
   CHECK_THROWS_AS((surge::weighted_round_robin(surge::weights{1, 0})), std::invalid_argument);
   CHECK_THROWS_AS((surge::weighted_round_robin(surge::weights{1, -2})), std::invalid_argument);
   // a table of up to 2^40 entries would have taken hours to build
-  surge_test::check_names([] { surge::weighted_round_robin(surge::weights{1, 2}, (std::size_t{1} << 28) + 1); },
-                          "table_limit");
+  surge_test::check_names(
+      [] {
+        surge::weighted_round_robin(surge::weights{1, 2}, (std::size_t{1} << 28) + 1);
+      },
+      "table_limit");
   surge_test::check_names([] { surge::shared_weighted_round_robin(surge::weights{1, 2}, SIZE_MAX); }, "table_limit");
   surge::weighted_round_robin most(surge::weights{1, 2}, std::size_t{1} << 28);
   CHECK(most.table_active());
@@ -405,6 +408,10 @@ TEST_CASE("smooth WRR: weights whose sum overflows keep their proportions", "[ba
   CHECK(s[0] == 500);
   surge::stride_weighted_round_robin stride(surge::weights{1e308, 1e308});
   CHECK(stride.scaled_weight(0) == stride.scaled_weight(1));
+  // a finite sum whose double is not: nginx's running weights reach up to
+  // twice the sum, and one that became inf won every pick after
+  surge::weighted_round_robin big(surge::weights{1.2e308, 0.5e308}), small(surge::weights{1.2, 0.5});
+  for (int k = 0; k < 340; ++k) CHECK(big.pick() == small.pick());
 }
 
 TEST_CASE("smooth WRR tournament: nginx's picks from any reachable state", "[balance][wrr]") {

@@ -223,8 +223,9 @@ class consistent_hash_ring {
         total.fetch_add(1, std::memory_order_acq_rel);
         return detail::lease_factory::make(o, &block, &total, 1, load[o]);
       }
-      const bool panic = health.panic();
       for (;;) {
+        // read each pass: the last up backend may go down mid-pick
+        const bool panic = health.panic();
         const std::int64_t cap = capacity(total.load(std::memory_order_acquire), eps);
         for (std::size_t k = 0, at = start; k < p; ++k, at = (at + 1 == p ? 0 : at + 1)) {
           const std::uint32_t o = owner[at];

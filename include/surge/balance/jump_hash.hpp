@@ -9,10 +9,12 @@
 #include <surge/balance/key_hash.hpp>
 #include <surge/detail/hash.hpp>
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace surge {
@@ -37,6 +39,17 @@ namespace surge {
                                   (static_cast<double>(std::int64_t{1} << 31) / static_cast<double>((key >> 33) + 1)));
   }
   return static_cast<std::int32_t>(b);
+}
+
+/// jump_hash with a bucket count of any other integer type (a std::size_t,
+/// say): throws std::invalid_argument naming `buckets` unless it is in
+/// [1, 2^31 - 1], instead of narrowing it (2^32 + 5 buckets would be 5).
+template <std::integral Int>
+requires(!std::same_as<Int, std::int32_t> && !std::same_as<Int, bool>) [[nodiscard]] constexpr std::int32_t
+    jump_hash(std::uint64_t key, Int buckets) {
+  if (!std::in_range<std::int32_t>(buckets) || buckets <= 0)
+    throw std::invalid_argument("jump_hash: buckets must be in [1, 2^31 - 1], got " + std::to_string(buckets));
+  return jump_hash(key, static_cast<std::int32_t>(buckets));
 }
 
 /// Jump hash over n backends with health: `pick(key)` is

@@ -36,7 +36,10 @@ class round_robin {
     if (health_.all_up()) return i;
     for (std::size_t tries = 1; tries < n_ && !health_.usable(i); ++tries)
       i = static_cast<std::size_t>(next_.fetch_add(1, std::memory_order_relaxed) % n_);
-    return i;  // after n tries without an up backend: panic mode, any index
+    // other threads' draws interleave with these, so n of them may all have
+    // been down backends: go on from the last one without the counter
+    for (std::size_t k = 1; k < n_ && !health_.usable(i); ++k) i = i + 1 == n_ ? 0 : i + 1;
+    return i;  // none usable: panic mode, any index
   }
 
   /// Marks backend i up or down. O(1), lock-free. False if i >= size().

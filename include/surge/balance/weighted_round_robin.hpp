@@ -123,9 +123,8 @@ class weighted_round_robin {
       : weight_(detail::check_weights(w.values(), "weighted_round_robin: weights")),
         up_(weight_.size(), 1),
         table_limit_(table_limit) {
-    if (table_limit > max_table_limit)
-      throw std::invalid_argument("weighted_round_robin: table_limit must be <= 2^28");
-    scale_shift_ = detail::fit_sum(weight_, "weighted_round_robin: weights");
+    if (table_limit > max_table_limit) throw std::invalid_argument("weighted_round_robin: table_limit must be <= 2^28");
+    scale_shift_ = detail::fit_sum(weight_, "weighted_round_robin: weights", 2.0);
     const int shift = detail::dyadic_shift(weight_);
     double sum = 0, scaled_sum = 0;
     for (double w : weight_) {

@@ -15,7 +15,8 @@ namespace surge {
 /// constructors cannot be confused: `policy(n)` and `policy{n}` mean n
 /// equally weighted backends, and weights are always written out —
 /// `maglev<> m(surge::weights{5, 1, 1})`, `least_connections
-/// lc(surge::weights(vec))`. (With an `std::initializer_list<double>`
+/// lc{surge::weights(vec)}` (with parentheses, `lc(surge::weights(vec))`
+/// declares a function). (With an `std::initializer_list<double>`
 /// constructor beside the count, `maglev<> m{3}` meant one backend of weight
 /// 3 — the `std::vector` trap.) Every constructor is explicit, so a braced
 /// list alone, `policy({5, 1, 1})`, does not compile either.

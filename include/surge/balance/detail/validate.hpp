@@ -46,24 +46,25 @@ inline double check_weight(double w, const char* what) {
   return w;
 }
 
-/// For policies that use only the ratios of the weights: when the sum of
-/// `w` (valid weights, as check_weights returns them) is not finite —
-/// every weight finite, but together above DBL_MAX — scales every weight by
-/// the same power of two 2^-k, the smallest k that makes the sum finite, and
-/// returns k (0 when the sum was finite: nothing changed). Scaling by a power
+/// For policies that use only the ratios of the weights: when `headroom`
+/// times the sum of `w` (valid weights, as check_weights returns them) is not
+/// finite — every weight finite, but together above DBL_MAX / headroom —
+/// scales every weight by the same power of two 2^-k, the smallest k that
+/// makes it finite, and returns k (0 when it was finite: nothing changed).
+/// (Smooth WRR's running weights reach up to twice the sum: headroom 2.) Scaling by a power
 /// of two is exact, so every ratio stays what it was, unless a weight that is
 /// 2^1000 or more times smaller than the largest loses bits to underflow; a
 /// weight that would underflow to 0 throws std::invalid_argument naming
 /// `what` (it would otherwise silently lose its share).
-inline int fit_sum(std::vector<double>& w, const char* what) {
+inline int fit_sum(std::vector<double>& w, const char* what, double headroom = 1.0) {
   double sum = 0;
   for (double x : w) sum += x;
-  if (std::isfinite(sum)) return 0;
+  if (std::isfinite(sum * headroom)) return 0;
   int k = 1;
   for (;; ++k) {
     double s = 0;
     for (double x : w) s += std::ldexp(x, -k);
-    if (std::isfinite(s)) break;
+    if (std::isfinite(s * headroom)) break;
   }
   for (std::size_t i = 0; i < w.size(); ++i) {
     w[i] = std::ldexp(w[i], -k);
