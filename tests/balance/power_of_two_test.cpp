@@ -63,6 +63,23 @@ TEST_CASE("P2C with weights follows weight / (active + 1)", "[balance][p2c]") {
   CHECK_THROWS_AS((surge::power_of_two_choices(surge::weights{1.0, -1.0})), std::invalid_argument);
 }
 
+TEST_CASE("P2C with weights and a large bias still balances load", "[balance][p2c]") {
+  // (active + 1)^bias overflowed to inf: every loaded backend scored 0, the
+  // samples tied, and P2C became random
+  for (const double bias : {1.0, 50.0, 1100.0}) {
+    INFO("bias " << bias);
+    surge::power_of_two_choices p{surge::weights(std::vector<double>(10, 1.0)), {.active_request_bias = bias}};
+    std::vector<surge::backend_lease> held;
+    for (int i = 0; i < 10000; ++i) held.push_back(p.pick());
+    std::int64_t lo = p.active(0), hi = p.active(0);
+    for (std::size_t i = 1; i < 10; ++i) {
+      lo = std::min(lo, p.active(i));
+      hi = std::max(hi, p.active(i));
+    }
+    CHECK(hi - lo <= 10);  // two choices keep 10 equal backends within a few leases (random: ~100)
+  }
+}
+
 TEST_CASE("P2C set_weight changes the weighted choice", "[balance][p2c]") {
   surge::power_of_two_choices p(surge::weights{1.0, 1.0}, {.choices = 4});
   CHECK(p.set_weight(1, 3.0));

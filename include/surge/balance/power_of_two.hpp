@@ -147,7 +147,12 @@ class power_of_two_choices {
       return l > r;
     }
     if (bias == 0.0) return wc > wb;
-    return wc / std::pow(static_cast<double>(ac + 1), bias) > wb / std::pow(static_cast<double>(ab + 1), bias);
+    const double pc = std::pow(static_cast<double>(ac + 1), bias), pb = std::pow(static_cast<double>(ab + 1), bias);
+    const double sc = wc / pc, sb = wb / pb;
+    if (sc > 0 && sb > 0 && std::isfinite(sc) && std::isfinite(sb)) return sc > sb;
+    // (active + 1)^bias overflowed (or a score underflowed): compare the logarithms
+    return std::log(wc) - bias * std::log(static_cast<double>(ac + 1)) >
+           std::log(wb) - bias * std::log(static_cast<double>(ab + 1));
   }
 
   template <class Draw>
