@@ -136,3 +136,22 @@ TEST_CASE("random_bits holds 64 bits whatever the generator's width", "[balance]
   std::mt19937_64 g64(6), same(6);
   for (int i = 0; i < 100; ++i) CHECK(surge::detail::random_bits(g64) == same());  // 64 bits: the draw itself
 }
+
+TEST_CASE("scale_below_one: exact power-of-two scaling, and a weight too small beside the largest refused",
+          "[balance][detail]") {
+  std::vector<double> w{3.0, 1.5, 0.75};
+  surge::detail::scale_below_one(w, "p", 0x1p-1010);
+  CHECK(w == std::vector<double>{0.75, 0.375, 0.1875});
+  std::vector<double> wide{1e300, 1e20};  // 1e280, about 2^930, apart: kept
+  CHECK_NOTHROW(surge::detail::scale_below_one(wide, "p", 0x1p-1010));
+  CHECK(wide[0] / wide[1] == 1e300 / 1e20);
+  // tiny shares beside a huge weight: rendezvous' scores and least
+  // connections' products lost them (clamped to the smallest subnormal)
+  std::vector<double> skew{1e300, 1e-300, 3e-300};
+  try {
+    surge::detail::scale_below_one(skew, "rendezvous_hash: weights", 0x1p-1010);
+    FAIL("no throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("weight[1]") != std::string::npos);
+  }
+}

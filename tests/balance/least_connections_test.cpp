@@ -325,3 +325,9 @@ TEST_CASE("least_connections: the level index converges after concurrent use", "
   }
   SECTION("weighted cross-multiplication under threads") { hammer(4, 4, 3, 2, 40, true, 10000, {0.3, 1, 2, 0.7}); }
 }
+
+TEST_CASE("least_connections: a weight about 2^1000 times smaller than the largest is refused", "[balance]") {
+  // its share was clamped to the smallest subnormal and lost
+  CHECK_THROWS_AS((surge::least_connections(surge::weights{1e300, 1e-300, 3e-300})), std::invalid_argument);
+  CHECK_NOTHROW((surge::least_connections(surge::weights{1e300, 1e20})));
+}

@@ -73,3 +73,9 @@ TEST_CASE("rendezvous: the highest possible score hash wins (weighted too)", "[b
   CHECK(surge::rendezvous_hash<identity_hash>(surge::weights{1, 1e-9}).pick(key) == 0);
   CHECK(surge::rendezvous_hash<identity_hash>(surge::weights{1, 1, 1, 1}).pick(key) == 0);
 }
+
+TEST_CASE("rendezvous_hash: a weight about 2^1000 times smaller than the largest is refused", "[balance]") {
+  // its share was clamped to the smallest subnormal and lost
+  CHECK_THROWS_AS((surge::rendezvous_hash<>(surge::weights{1e300, 1e-300, 3e-300})), std::invalid_argument);
+  CHECK_NOTHROW((surge::rendezvous_hash<>(surge::weights{1e300, 1e20})));
+}

@@ -172,9 +172,7 @@ class least_connections_core final : public lease_block, private lease_hook {
     if (!equal && step_.empty()) {
       // Cross-multiplied: scale by a power of two (exact) so the largest
       // weight is below 1 and no count·weight product can overflow.
-      int e = 0;
-      (void)std::frexp(*std::max_element(weight_.begin(), weight_.end()), &e);
-      for (double& w : weight_) w = std::max(std::ldexp(w, -e), std::numeric_limits<double>::denorm_min());
+      detail::scale_below_one(weight_, "least_connections: weights", std::numeric_limits<double>::min());
     }
     mode_ = !equal ? (step_.empty() ? path::cross : path::keys) : n_ <= scan_max ? path::counters : path::levels;
     if (!equal || n_ <= scan_max) {

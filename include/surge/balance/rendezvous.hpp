@@ -106,12 +106,10 @@ class rendezvous_hash {
   }
 
   // Scaled by one power of two (exact) so the largest weight is below 1:
-  // scores -w/ln(u) then stay finite (|ln u| >= 2^-54) and only the ratios
-  // matter.
+  // scores -w/ln(u) then stay finite (|ln u| >= 2^-54), and normal for
+  // weights of at least 2^-1010 (|ln u| < 38), and only the ratios matter.
   static std::vector<double> normalized(std::vector<double> w) {
-    int e = 0;
-    (void)std::frexp(*std::max_element(w.begin(), w.end()), &e);
-    for (double& x : w) x = std::max(std::ldexp(x, -e), std::numeric_limits<double>::denorm_min());
+    detail::scale_below_one(w, "rendezvous_hash: weights", 0x1p-1010);
     return w;
   }
 

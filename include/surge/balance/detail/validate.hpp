@@ -4,6 +4,7 @@
 #ifndef SURGE_BALANCE_DETAIL_VALIDATE_HPP
 #define SURGE_BALANCE_DETAIL_VALIDATE_HPP
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -74,6 +75,24 @@ inline int fit_sum(std::vector<double>& w, const char* what, double headroom = 1
                                   "down to a finite sum makes it 0)");
   }
   return k;
+}
+
+/// Scales `w` (valid weights) by one power of two, which is exact, so that
+/// the largest is in [1/2, 1): then no product of a weight and a count, and no
+/// weight divided by a number above 2^-54, overflows. Throws
+/// std::invalid_argument naming `what` and the index when a weight would fall
+/// below `lowest` (about 2^1000 times smaller than the largest, for the
+/// policies' bounds): its share would lose precision, or vanish, in the
+/// policy's arithmetic.
+inline void scale_below_one(std::vector<double>& w, const char* what, double lowest) {
+  int e = 0;
+  (void)std::frexp(*std::max_element(w.begin(), w.end()), &e);
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    w[i] = std::ldexp(w[i], -e);
+    if (w[i] < lowest)
+      throw std::invalid_argument(std::string(what) + ": weight[" + std::to_string(i) +
+                                  "] is too small beside the largest (its share would be lost)");
+  }
 }
 
 /// Smallest k in [0, 52] such that every w·2^k is an integer (the weights
