@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <variant>
 
 namespace surge {
 
@@ -56,6 +58,16 @@ inline constexpr bool is_smart_pointer_v<std::unique_ptr<T, D>> = true;
 template <class T>
 inline constexpr bool is_smart_pointer_v<std::shared_ptr<T>> = true;
 
+/// True for a key whose std::hash hashes an address: a pointer, a member
+/// pointer, a smart pointer, nullptr_t, or an optional or variant holding one.
+template <class K>
+inline constexpr bool hashes_address_v =
+    std::is_pointer_v<K> || std::is_member_pointer_v<K> || is_smart_pointer_v<K> || std::is_null_pointer_v<K>;
+template <class T>
+inline constexpr bool hashes_address_v<std::optional<T>> = hashes_address_v<std::remove_cv_t<T>>;
+template <class... Ts>
+inline constexpr bool hashes_address_v<std::variant<Ts...>> = (hashes_address_v<std::remove_cv_t<Ts>> || ...);
+
 /// The characters of a text key: up to the first NUL for pointers (a null
 /// pointer is the empty text) and arrays (all N when there is none), the
 /// contents for strings and views.
@@ -88,8 +100,9 @@ template <class K, class C = text_char_t<K>>
 ///   the empty string; an array without NUL is all of it). Nothing is
 ///   allocated. As deterministic as the standard library's string hash
 ///   (libstdc++'s is the same in every process).
-/// - Any other pointer (and `std::unique_ptr` / `std::shared_ptr`) does not
-///   compile: its address differs between processes and between two copies
+/// - Any other pointer (and `std::unique_ptr` / `std::shared_ptr`,
+///   `std::nullptr_t`, and a `std::optional` or `std::variant` that may hold
+///   one of them) does not compile: its address differs between processes and between two copies
 ///   of the same object, so routing by it silently sends equal keys to
 ///   different backends. Hash what identifies the object instead (an id, a
 ///   name), or pass `reinterpret_cast<std::uintptr_t>(p)` if the address
@@ -115,7 +128,7 @@ struct key_hash {
     } else if constexpr (!std::is_void_v<C>) {
       return detail::mix64(static_cast<std::uint64_t>(std::hash<std::basic_string_view<C>>{}(detail::key_text(key))));
     } else {
-      static_assert(!std::is_pointer_v<K> && !std::is_member_pointer_v<K> && !detail::is_smart_pointer_v<K>,
+      static_assert(!detail::hashes_address_v<K>,
                     "surge::key_hash refuses pointer keys: an address differs between processes and between equal "
                     "objects, so equal keys would go to different backends. Hash an id of the object, or pass "
                     "reinterpret_cast<std::uintptr_t>(p) if the address is the identity you mean.");
