@@ -80,7 +80,7 @@ TEST_CASE("token_bucket rejects nonsensical arguments", "[limit][token_bucket]")
   surge_test::check_names([] { bucket(1e-40, 1, tp{}); }, "rate_per_second");
   bucket slowest(1e-18, 1, tp{});
   CHECK(slowest.try_acquire(1, tp{}));
-  const tp later = tp{} + std::chrono::hours(24 * 365 * 200);  // 6.3e9 s: 6.3e-9 tokens
+  const tp later = tp{} + std::chrono::hours(24 * 365 * 200);                      // 6.3e9 s: 6.3e-9 tokens
   CHECK(slowest.tokens(later) == Approx(6.3072e-9).margin(std::ldexp(1.0, -32)));  // to a unit, 2^-32 token
   CHECK(slowest.time_until_available(1, later) == clock_t_::duration::max());
   bucket b(1.0, 1, tp{});
@@ -344,6 +344,45 @@ TEST_CASE("token_bucket n > burst never passes and says so", "[limit][token_buck
   CHECK(b.time_until_available(4, t(100)) == clock_t_::duration::max());
   CHECK(b.tokens(t(100)) == Approx(3));  // unchanged
   CHECK(b.try_acquire(3, t(100)));
+}
+
+TEST_CASE("token_bucket: a refusal at a far reading changes nothing (no re-base to a full bucket)",
+          "[limit][token_bucket]") {
+  // n > burst with a reading 200 days on re-based the bucket first, which
+  // left it full at any reading: the drained bucket had its tokens back
+  const auto ns = [](std::int64_t n) { return tp{} + std::chrono::nanoseconds(n); };
+  constexpr std::int64_t day = 86'400'000'000'000, T = 1'000'000'000;
+  for (const bool by_reserve : {false, true}) {
+    INFO((by_reserve ? "reserve" : "try_acquire"));
+    bucket b(1e9, 10, tp{});
+    int drained = 0;
+    while (b.try_acquire(1, ns(T))) ++drained;
+    CHECK(drained == 10);
+    if (by_reserve) {
+      CHECK(b.reserve(11, clock_t_::duration::max(), ns(T + 200 * day)).status == surge::reserve_status::exceeds_burst);
+    } else {
+      CHECK_FALSE(b.try_acquire(11, ns(T + 200 * day)));
+    }
+    int again = 0;
+    while (b.try_acquire(1, ns(T + 1))) ++again;
+    CHECK(again <= 1);  // 1 ns at 1e9/s: one token
+  }
+}
+
+TEST_CASE("token_bucket: set_rate and set_burst with an older reading are judged at the latest one",
+          "[limit][token_bucket]") {
+  // set_rate with a reading 1 s before the latest admitted one re-expressed
+  // the state from there: that second was credited again at the new rate
+  bucket b(1.0, 10, tp{});
+  while (b.try_acquire(1, t(1000))) {
+  }
+  b.set_rate(1000.0, t(990));  // 1 s before t(1000) (t counts 100 ms)
+  CHECK_FALSE(b.try_acquire(1, t(1000)));
+  bucket c(1.0, 10, tp{});
+  while (c.try_acquire(1, t(1000))) {
+  }
+  c.set_burst(20, tp{});  // far back: not a full bucket
+  CHECK_FALSE(c.try_acquire(1, t(1000)));
 }
 
 TEST_CASE("token_bucket tiny and huge rates do not overflow", "[limit][token_bucket]") {
@@ -667,8 +706,8 @@ TEST_CASE("token_bucket: a fresh bucket is full at any reading before its constr
   // nothing, and takes nothing away either (x/time/rate: a new Limiter is full
   // at any time). 2^54 units are ~208 days at 1/s.
   const tp built = tp{} + std::chrono::hours(24 * 365 * 50);
-  for (const auto back : {std::chrono::hours(24 * 150), std::chrono::hours(24 * 300),
-                          std::chrono::hours(24 * 365 * 50), std::chrono::hours(24 * 365 * 200)}) {
+  for (const auto back : {std::chrono::hours(24 * 150), std::chrono::hours(24 * 300), std::chrono::hours(24 * 365 * 50),
+                          std::chrono::hours(24 * 365 * 200)}) {
     INFO("reading " << back.count() / 24 << " days before construction");
     const tp at = built - back;
     bucket b(1.0, 10, built);

@@ -239,14 +239,15 @@ class token_bucket {
         w = word_.load(std::memory_order_acquire);
         continue;
       }
-      const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
-      if (rebased(now_u, now_ns, w, section)) continue;
-      const std::int64_t tat = tat_of(w);
-      // n <= burst keeps n << f below 2^51 (rate_units::make's choice of f)
+      // n > burst is refused before any re-base: a refusal changes nothing
+      // (a re-base at a far reading would have left the bucket full)
       bool ok = n <= c.burst;
       std::int64_t next = 0;
       if (ok) {
-        next = std::max(tat, now_u) + static_cast<std::int64_t>(static_cast<std::uint64_t>(n) << c.units.f);
+        const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
+        if (rebased(now_u, now_ns, w, section)) continue;
+        // n <= burst keeps n << f below 2^51 (rate_units::make's choice of f)
+        next = std::max(tat_of(w), now_u) + static_cast<std::int64_t>(static_cast<std::uint64_t>(n) << c.units.f);
         ok = next - now_u <= c.burst_u;
       }
       if (!ok) {
@@ -303,17 +304,19 @@ class token_bucket {
         w = word_.load(std::memory_order_acquire);
         continue;
       }
-      const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
-      if (rebased(now_u, now_ns, w, section)) continue;
-      const std::int64_t next = std::max(tat_of(w), now_u) + c.units.tokens(n);
-      // the tokens are the caller's when tokens(t) >= 0, i.e. t >= next - burst
-      const std::int64_t act_u = next - c.units.tokens(c.burst);
-      const std::int64_t wait_ns = act_u <= now_u ? 0 : wait_until(c, act_u, now_ns);
       reserve_status st = reserve_status::granted;
-      if (n > c.burst)
+      std::int64_t next = 0, wait_ns = 0;
+      if (n > c.burst) {  // refused before any re-base, which would leave the bucket full
         st = reserve_status::exceeds_burst;
-      else if (next >= tat_limit || wait_ns > max_ns(max_wait))
-        st = reserve_status::exceeds_max_wait;
+      } else {
+        const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
+        if (rebased(now_u, now_ns, w, section)) continue;
+        next = std::max(tat_of(w), now_u) + c.units.tokens(n);
+        // the tokens are the caller's when tokens(t) >= 0, i.e. t >= next - burst
+        const std::int64_t act_u = next - c.units.tokens(c.burst);
+        wait_ns = act_u <= now_u ? 0 : wait_until(c, act_u, now_ns);
+        if (next >= tat_limit || wait_ns > max_ns(max_wait)) st = reserve_status::exceeds_max_wait;
+      }
       if (st != reserve_status::granted) {
         const std::uint64_t again = word_.load(std::memory_order_acquire);
         if (again != w) {
@@ -430,20 +433,21 @@ class token_bucket {
   /// finish (a grace period; see the class comment); if a thread is stopped
   /// inside a call (a debugger, SIGSTOP), that one waits until it resumes.
   void set_rate(double rate_per_second) { set_rate(rate_per_second, Clock::now()); }
-  /// set_rate at the given clock reading.
+  /// set_rate at the given clock reading (one older than the latest admitted
+  /// reading is judged at that one, as every call is).
   void set_rate(double rate_per_second, time_point now) {
     check(rate_per_second, 1);
-    reconfigure(ns_of(now), rate_per_second, 0, false);
+    reconfigure(judged_ns(ns_of(now)), rate_per_second, 0, false);
   }
 
   /// Changes the burst from now on; the tokens present now are kept (capped
   /// at the new burst). Throws std::invalid_argument for burst 0 or > 2^40.
   /// Thread safety and the grace period as for set_rate.
   void set_burst(std::size_t burst) { set_burst(burst, Clock::now()); }
-  /// set_burst at the given clock reading.
+  /// set_burst at the given clock reading (judged as set_rate's).
   void set_burst(std::size_t burst, time_point now) {
     check(1.0, burst);
-    reconfigure(ns_of(now), 0.0, burst, true);
+    reconfigure(judged_ns(ns_of(now)), 0.0, burst, true);
   }
 
   // ---- observers ---------------------------------------------------------
