@@ -1,6 +1,7 @@
 #include <surge/detail/saturate.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <ratio>
@@ -58,4 +59,21 @@ TEST_CASE("elapsed_sat: saturated to the duration's range, an unsigned one inclu
   CHECK(elapsed_sat(utp{unsigned_ns{5}}, utp{unsigned_ns{9}}) == unsigned_ns{4});
   CHECK(elapsed_sat(utp{unsigned_ns{9}}, utp{unsigned_ns{5}}) == unsigned_ns{0});  // before: 0, not 2^64 - 4
   CHECK(elapsed_sat(utp::max(), utp::min()) == unsigned_ns{0});
+}
+
+TEST_CASE("from_ns_ceil: a floating-point duration is never below the nanoseconds asked for", "[detail][saturate]") {
+  // the nearest float to 20000001 us is 20000000 us: a wait rounded to it was early
+  using float_us = std::chrono::duration<float, std::micro>;
+  using double_ns = std::chrono::duration<double, std::nano>;
+  using exact_ns = std::chrono::duration<long double, std::nano>;
+  for (const std::int64_t ns : {std::int64_t{1}, std::int64_t{999}, std::int64_t{20'000'001'000},
+                                std::int64_t{123'456'789'123}, (std::int64_t{1} << 53) + 1, std::int64_t{1} << 62}) {
+    INFO(ns << " ns");
+    const float_us f = from_ns_ceil<float_us>(ns);
+    CHECK(exact_ns(f).count() >= static_cast<long double>(ns));
+    CHECK(exact_ns(float_us(std::nextafter(f.count(), 0.0f))).count() <
+          static_cast<long double>(ns));  // the least such
+    const double_ns d = from_ns_ceil<double_ns>(ns);
+    CHECK(exact_ns(d).count() >= static_cast<long double>(ns));
+  }
 }

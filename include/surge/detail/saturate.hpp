@@ -89,6 +89,18 @@ template <class Duration>
     return Duration(ns);
   } else {
     if (ns >= to_ns_sat(Duration::max())) return Duration::max();
+    using rep = typename Duration::rep;
+    if constexpr (std::is_floating_point_v<rep>) {
+      // the nearest float may be below ns: step up to the first that is not
+      // (long double holds every int64 exactly on x86-64)
+      using exact_ns = std::chrono::duration<long double, std::nano>;
+      rep r = static_cast<rep>(
+          std::chrono::duration_cast<std::chrono::duration<long double, typename Duration::period>>(exact_ns(ns))
+              .count());
+      while (exact_ns(Duration(r)).count() < static_cast<long double>(ns))
+        r = std::nextafter(r, std::numeric_limits<rep>::infinity());
+      return Duration(r);
+    }
     const std::chrono::nanoseconds d(ns);
     if (cast_fits<typename Duration::period>(d)) return std::chrono::ceil<Duration>(d);
     // ns times the ratio's numerator overflows (ns to 1/1024 s ticks
