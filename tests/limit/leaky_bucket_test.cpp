@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <random>
 #include <ratio>
 #include <set>
@@ -17,6 +18,7 @@
 #include "phase_driver.hpp"
 #include "still_clock.hpp"
 #include "surge_test.hpp"
+#include "watchdog.hpp"
 
 using namespace std::chrono_literals;
 using cl = surge_test::manual_clock<struct leaky_tag>;
@@ -303,6 +305,61 @@ TEST_CASE("leaky_bucket_pacer: callers far ahead of the rate saturate at time_po
     CHECK(t == tp::max());
     CHECK(t >= last);
     last = t;
+  }
+}
+
+TEST_CASE("leaky_bucket_pacer: a schedule that reached its limit is not kept there for ever",
+          "[limit][leaky_bucket][pacer]") {
+  // the saturated slot was stored and re-expressed as saturated at every
+  // re-base: every later take, even centuries on, was time_point::max()
+  pacer p(0.25, 0, tp{});  // one slot per 4 s
+  std::int64_t granted = 0;
+  while (p.take(tp{}) != tp::max()) ++granted;
+  CHECK(granted > 1'000'000);  // 2^54 units ahead: about 194 days of slots
+  constexpr auto year = std::chrono::hours(24 * 365);
+  CHECK(p.take(tp{} + 1 * year) == tp{} + 1 * year);  // the schedule's 194 days have passed: now
+  CHECK(p.take(tp{} + 10 * year) == tp{} + 10 * year);
+  CHECK(p.take(tp{} + 10 * year) == tp{} + 10 * year + 4s);
+}
+
+TEST_CASE(
+    "leaky_bucket meter and pacer: a move of the epoch back decided on a fresh state does not undo a racing "
+    "store",
+    "[limit][leaky_bucket][concurrency]") {
+  // thread A's reading at time_point::min() moves the epoch of a fresh
+  // limiter back; thread B's reading at 0 stores a state first: the move then
+  // shifted B's state by -2^61 units, which the 56-bit field lost
+  surge_test::watchdog dog("leaky_bucket backward re-base race");
+  const int iterations = surge_test::scaled(4000);
+  for (const bool use_pacer : {true, false}) {
+    INFO((use_pacer ? "pacer" : "meter"));
+    int lost = 0;
+    for (int i = 0; i < iterations; ++i) {
+      std::optional<pacer> p;
+      std::optional<meter> m;
+      if (use_pacer) {
+        p.emplace(1.0, 0, tp{});
+      } else {
+        m.emplace(1.0, 0, 0, tp{});
+      }
+      std::atomic<int> ready{0};
+      const auto call = [&](tp at) {
+        ready.fetch_add(1);
+        while (ready.load() < 2) {
+        }
+        if (use_pacer) {
+          (void)p->take(at);
+        } else {
+          (void)m->admit(at);
+        }
+      };
+      std::thread a(call, tp::min()), b(call, tp{});
+      a.join();
+      b.join();
+      // B's arrival at 0 is in the state: the next one at 0 waits a second (pacer) or is refused (meter, burst 0)
+      if (use_pacer ? p->take(tp{}) < tp{} + 1s : m->admit(tp{}).decision != meter_decision::reject) ++lost;
+    }
+    CHECK(lost == 0);
   }
 }
 

@@ -174,7 +174,9 @@ class leaky_bucket {
         now_u = units_.units(detail::sub_sat(now_ns, epoch));
       }
       if (needs_rebase(v.value, now_u)) {
-        tat_.rebase(v, now_ns, [&](std::int64_t tat) { return detail::shift_epoch(tat, now_u, empty_tat); });
+        tat_.rebase(
+            v, now_ns, [&](std::int64_t tat) { return needs_rebase(tat, now_u); },
+            [&](std::int64_t tat) { return detail::shift_epoch(tat, now_u, empty_tat); });
         v = tat_.load();
         continue;
       }
@@ -405,11 +407,12 @@ class leaky_bucket_pacer {
       const std::int64_t last = v.value;
       // Move the epoch to readings 2^53 units after it, or as far before it
       // while the pacer is fresh; the schedule then stays within +-2^55.
-      if (now_u >= detail::rebase_at || (last == never && now_u <= -detail::rebase_at)) {
-        state_.rebase(v, now_ns, [&](std::int64_t l) {
-          // a slot more than 2^54 units back decides alike for every reading since
-          return l == never || l >= schedule_limit ? l : std::max(l - now_u, -(std::int64_t{1} << 54));
-        });
+      const auto needs_rebase = [&](std::int64_t l) {
+        return now_u >= detail::rebase_at || (l == never && now_u <= -detail::rebase_at);
+      };
+      if (needs_rebase(last)) {
+        // a slot more than 2^54 units back decides alike for every reading since
+        state_.rebase(v, now_ns, needs_rebase, [&](std::int64_t l) { return detail::shift_epoch(l, now_u, never); });
         v = state_.load();
         continue;
       }
@@ -418,12 +421,17 @@ class leaky_bucket_pacer {
       else if (slack_u_ > 0 && now_u - last > slack_u_ + per_)
         next = now_u - slack_u_;  // long gap: keep at most `slack` unused permissions
       else
-        next = std::min(last + per_, schedule_limit);  // last <= schedule_limit, per_ <= 2^32: no overflow
+        next = last + per_;          // last < schedule_limit, per_ <= 2^32: no overflow
+      if (next >= schedule_limit) {  // past what the pacer can tell apart: refused, nothing stored
+        if (state_.same_generation(v)) return time_point::max();
+        v = state_.load();
+        continue;
+      }
       if (state_.store(v, next)) break;
     }
     if (next <= now_u) return now;
     const std::int64_t at_ns = units_.ns_at(next);  // saturates at 2^62 ns
-    if (next >= schedule_limit || at_ns >= ns_limit) return time_point::max();
+    if (at_ns >= ns_limit) return time_point::max();
     const std::int64_t wait = detail::add_sat(detail::sub_sat(v.epoch, now_ns), at_ns);
     if (wait <= 0) return now;
     return detail::later_sat(now, detail::from_ns_ceil<duration>(wait));

@@ -73,10 +73,14 @@ class epoch_word {
   }
 
   /// Moves the epoch to `epoch_ns`, storing reexpress(value) for the value the
-  /// word holds then; does nothing if another call re-based since `seen` was
-  /// loaded. The caller reloads afterwards.
-  template <class F>
-  void rebase(const view& seen, std::int64_t epoch_ns, F&& reexpress) noexcept {
+  /// word holds then, if needed(value) still says so (a store since `seen`
+  /// may have made the move unneeded, e.g. a backward move decided on an
+  /// empty state); does nothing if another call re-based since `seen` was
+  /// loaded. The caller reloads afterwards. (When needed() says no after the
+  /// slot of the next generation was written, nothing reads that slot: the
+  /// word stays in its generation, whose epoch is in the other slot.)
+  template <class Needed, class F>
+  void rebase(const view& seen, std::int64_t epoch_ns, Needed&& needed, F&& reexpress) noexcept {
     backoff<> bo;
     while (rebasing_.exchange(true, std::memory_order_acquire)) bo.pause();
     std::uint64_t w = word_.load(std::memory_order_acquire);
@@ -84,7 +88,8 @@ class epoch_word {
       const std::uint64_t next = (generation(w) + 1) & 0xffu;
       epochs_[next & 1u].store(epoch_ns, std::memory_order_release);
       // only the value changes under us (re-bases hold the flag)
-      while (!word_.compare_exchange_weak(w, pack(next, reexpress(value_of(w))), std::memory_order_acq_rel,
+      while (needed(value_of(w)) &&
+             !word_.compare_exchange_weak(w, pack(next, reexpress(value_of(w))), std::memory_order_acq_rel,
                                           std::memory_order_acquire)) {
       }
     }
