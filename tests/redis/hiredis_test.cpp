@@ -221,7 +221,8 @@ TEST_CASE("redis faults: foreign data under a key is a clear error", "[redis]") 
 }
 
 TEST_CASE("redis faults: a server that is not Redis", "[redis]") {
-  const auto [ls, port] = loopback_listener();
+  const auto listener = loopback_listener();  // not a structured binding: clang 14 cannot capture one
+  const int ls = listener.first, port = listener.second;
   std::thread peer([ls] {
     const int s = ::accept(ls, nullptr, nullptr);
     if (s < 0) return;
@@ -241,7 +242,8 @@ TEST_CASE("redis faults: a server that is not Redis", "[redis]") {
 }
 
 TEST_CASE("redis faults: a write to a server that stops reading ends at the call's deadline", "[redis]") {
-  const auto [ls, port] = loopback_listener();
+  const auto listener = loopback_listener();  // not a structured binding: clang 14 cannot capture one
+  const int ls = listener.first, port = listener.second;
   std::latch finished(1);
   std::thread peer([ls, &finished] {
     const int s = ::accept(ls, nullptr, nullptr);
