@@ -63,10 +63,14 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 ///   r/m, truncated), drained excess `rate*ms/1000` truncated per update, the
 ///   stamp moved only when at least a millisecond passed, delays truncated to
 ///   whole milliseconds. Use it to reproduce an nginx configuration's
-///   decisions; the two modes differ only by those roundings. Thread-safe via
+///   decisions; the two modes differ by those roundings and by a clock going
+///   backwards (below). Thread-safe via
 ///   a spin flag held for a few instructions (not lock-free).
 ///
-/// **Clock going backwards**: never credits and never moves state back. In
+/// **Clock going backwards**: never credits and never moves state back. The
+/// exact mode judges a reading at itself: one older than the last admitted
+/// arrival's sees that arrival's excess plus the step back, so it may be
+/// delayed or rejected where nginx, counting 0 ms, would not. In
 /// nginx mode a backward step counts as 0 ms (nginx also does this, except
 /// that a step of more than 60 s counts as 1 ms and moves its stamp back;
 /// surge does not reproduce that exception).
