@@ -296,6 +296,12 @@ TEST_CASE("token_bucket: a reading older than the latest admitted one counts as 
   auto r = c.reserve(1, clock_t_::duration::max(), t(4));
   CHECK(r.time_to_act == t(6));
   CHECK(r.delay == t(6) - t(4));
+  // max_wait bounds that same delay: 150 ms from t4 is short of t6 (200 ms)
+  bucket d(10, 1, tp{});
+  CHECK(d.try_acquire(1, t(5)));
+  const auto m = d.reserve(1, std::chrono::milliseconds(150), t(4));
+  CHECK(m.status == surge::reserve_status::exceeds_max_wait);
+  CHECK(d.reserve(1, std::chrono::milliseconds(200), t(4)).delay == t(6) - t(4));
 }
 
 TEST_CASE("token_bucket: two threads with interleaved readings are not refused for them", "[limit][token_bucket]") {

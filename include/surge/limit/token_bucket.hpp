@@ -277,7 +277,9 @@ class token_bucket {
 
   /// Reserves n tokens if the wait is at most `max_wait` (x/time/rate's
   /// internal reserveN(t, n, maxFutureReserve), as used by WaitN with a
-  /// deadline); otherwise nothing changes and status says why.
+  /// deadline); otherwise nothing changes and status says why. The wait
+  /// bounded is the delay reported: from the caller's reading, also when that
+  /// reading is older than the latest admitted one.
   [[nodiscard]] reservation reserve(std::size_t n, duration max_wait) noexcept {
     return reserve(n, max_wait, Clock::now());
   }
@@ -314,7 +316,8 @@ class token_bucket {
         next = std::max(tat_of(w), now_u) + c.units.tokens(n);
         // the tokens are the caller's when tokens(t) >= 0, i.e. t >= next - burst
         const std::int64_t act_u = next - c.units.tokens(c.burst);
-        wait_ns = act_u <= now_u ? 0 : wait_until(c, act_u, now_ns);
+        // the wait from the caller's reading, which max_wait bounds
+        wait_ns = detail::add_sat(act_u <= now_u ? 0 : wait_until(c, act_u, now_ns), detail::sub_sat(now_ns, read_ns));
         if (next >= tat_limit || wait_ns > max_ns(max_wait)) st = reserve_status::exceeds_max_wait;
       }
       if (st != reserve_status::granted) {
@@ -331,7 +334,7 @@ class token_bucket {
         admitted_at(now_ns);
         r.status = st;
         r.tokens = n;
-        r.delay = to_duration(detail::add_sat(wait_ns, detail::sub_sat(now_ns, read_ns)));  // from the caller's reading
+        r.delay = to_duration(wait_ns);
         r.time_to_act = detail::later_sat(now, r.delay);
         r.tat_after_ = next;
         r.generation_ = c.generation;
