@@ -271,6 +271,16 @@ TEST_CASE("token_bucket set_rate and set_burst keep the tokens present", "[limit
   CHECK(b.try_acquire(2, t(5)));
   CHECK_FALSE(b.try_acquire(1, t(5)));
   CHECK(b.time_until_available(1, t(5)) == 50ms);
+  // a debt of 20 s at 1e6/s is 20e6 tokens: 231 days at 1/s, more than the
+  // reservation horizon, so it is cut to the horizon (over 100 days)
+  bucket big(1e6, 1'000'000, tp{});
+  for (int i = 0; i < 21; ++i) REQUIRE(big.reserve(1'000'000, clock_t_::duration::max(), tp{}).ok());
+  CHECK(big.tokens(tp{}) == Approx(-20e6));
+  big.set_rate(1, tp{});
+  CHECK(big.tokens(tp{}) < -8.64e6);  // more than 100 days of debt kept
+  CHECK(big.tokens(tp{}) > -20e6);
+  CHECK(big.time_until_available(1, tp{}) > std::chrono::hours(24 * 100));
+  CHECK_FALSE(big.reserve(1, clock_t_::duration::max(), tp{}).ok());  // at the horizon
 }
 
 TEST_CASE("token_bucket: a reading older than the latest admitted one counts as it", "[limit][token_bucket]") {

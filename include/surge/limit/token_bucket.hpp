@@ -429,7 +429,10 @@ class token_bucket {
 
   // ---- reconfiguration (x/time/rate SetLimitAt / SetBurstAt) --------------
 
-  /// Changes the rate from now on; the tokens present now are kept.
+  /// Changes the rate from now on; the tokens present now are kept, except
+  /// that outstanding reservations (negative tokens) are kept only as far as
+  /// the horizon reserve() keeps to: a debt that would take longer than 2^54
+  /// units (over 100 days) to refill at the new rate is cut to that.
   /// Throws std::invalid_argument for a bad rate. Lock-free for the other
   /// members; serialised with other set_* calls. Every 128th reconfiguration
   /// of a bucket waits for the calls then in progress on other threads to
