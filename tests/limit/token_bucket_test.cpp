@@ -682,6 +682,24 @@ TEST_CASE("token_bucket cancel is applied once per reservation", "[limit][token_
   }
 }
 
+TEST_CASE("token_bucket cancel across the bucket's re-base of its epoch restores nothing", "[limit][token_bucket]") {
+  // 1024/s: a unit is 2^-30 s, so readings re-base 2^53 units = 2^23 s after
+  // the construction time
+  const tp rebase_point = tp{} + std::chrono::duration_cast<clock_t_::duration>(std::chrono::seconds(1 << 23));
+  for (const bool across : {false, true}) {
+    bucket b(1024, 10, tp{});
+    const tp at = rebase_point - 2ms;
+    REQUIRE(b.try_acquire(10, at));
+    auto r = b.reserve(5, clock_t_::duration::max(), at);  // 4.9 ms of debt: acts after the re-base point
+    REQUIRE(r.ok());
+    REQUIRE(r.time_to_act > rebase_point);
+    const tp later = across ? rebase_point + 1ms : rebase_point - 1ms;
+    CHECK_FALSE(b.try_acquire(1, later));  // past the point: this call re-bases
+    b.cancel(r, later);
+    CHECK(b.tokens(later) == Approx(across ? -5.0 + 3.072 : 1.024).margin(1e-6));  // 1 or 3 ms refilled
+  }
+}
+
 namespace {
 
 using surge_test::seconds_clock;

@@ -352,7 +352,9 @@ class token_bucket {
   /// was restored); cancelling it again does nothing (x/time/rate's second
   /// CancelAt restores the tokens again). Three more deliberate differences: a
   /// set_rate/set_burst between reserve and cancel makes cancel restore
-  /// nothing (x/time/rate converts at the old rate), and cancel never restores
+  /// nothing (x/time/rate converts at the old rate), as does the bucket's own
+  /// re-base of its epoch (a reconfiguration too, once in 52 days of readings
+  /// or more), and cancel never restores
   /// more than r.tokens (x/time/rate can, after an earlier cancel of a
   /// reservation that was not its latest, since its `lastEvent` is not rolled
   /// back then). O(1), lock-free; thread-safe for distinct reservations (one
