@@ -306,6 +306,12 @@ TEST_CASE("token_bucket: a reading older than the latest admitted one counts as 
   auto r = c.reserve(1, clock_t_::duration::max(), t(4));
   CHECK(r.time_to_act == t(6));
   CHECK(r.delay == t(6) - t(4));
+  // a copy judges an older reading as its original does
+  bucket e(10, 2, tp{});
+  REQUIRE(e.try_acquire(1, t(5)));  // one token left at t5, none at t4
+  bucket copy(e);
+  CHECK(copy.tokens(t(4)) == Approx(1));
+  CHECK(copy.try_acquire(1, t(4)));  // judged at t5, as e would
   // max_wait bounds that same delay: 150 ms from t4 is short of t6 (200 ms)
   bucket d(10, 1, tp{});
   CHECK(d.try_acquire(1, t(5)));

@@ -211,7 +211,8 @@ class token_bucket {
   /// Copies the configuration and the state as of now. Not thread-safe with
   /// respect to `other` being modified (a snapshot); used to move buckets into
   /// containers before sharing them.
-  token_bucket(const token_bucket& other) noexcept : unlimited_(other.unlimited_) {
+  token_bucket(const token_bucket& other) noexcept
+      : latest_ns_(other.latest_ns_.load(std::memory_order_relaxed)), unlimited_(other.unlimited_) {
     config c;
     const std::uint64_t w = other.load_config(c);
     publish_slot(0, c.units, c.epoch, c.burst, c.rate);
