@@ -69,6 +69,23 @@ TEST_CASE("task exceptions propagate to the awaiter", "[exec][task]") {
   CHECK_THROWS_AS(sync_wait(rethrower()), std::runtime_error);
 }
 
+TEST_CASE("task: a destructor throwing after co_return destroys the value and throws", "[exec][task]") {
+  struct throws_on_exit {
+    throws_on_exit() = default;
+    throws_on_exit(const throws_on_exit&) = delete;
+    throws_on_exit& operator=(const throws_on_exit&) = delete;
+    ~throws_on_exit() noexcept(false) { throw std::runtime_error("from a destructor"); }
+  };
+  auto alive = std::make_shared<int>(0);
+  const std::weak_ptr<int> watch = alive;
+  auto f = [](std::shared_ptr<int> p) -> task<std::shared_ptr<int>> {
+    throws_on_exit guard;
+    co_return p;
+  };
+  CHECK_THROWS_WITH(sync_wait(f(std::move(alive))), "from a destructor");
+  CHECK(watch.expired());  // the returned value was destroyed (before: leaked)
+}
+
 TEST_CASE("task is lazy and destroying it un-awaited destroys its frame", "[exec][task]") {
   bool ran = false;
   const long before = exec_test::frame_probe::live.load();

@@ -355,6 +355,98 @@ TEST_CASE("thread_pool: shutdown from a worker is refused", "[thread_pool]") {
   CHECK_THROWS_AS(f.get(), std::logic_error);
 }
 
+namespace {
+/// Posts no-ops from this (outside) thread until one throws: shutdown began.
+void wait_for_shutdown_to_begin(surge::thread_pool& pool) {
+  for (;;) {
+    try {
+      pool.post([] {});
+    } catch (const std::runtime_error&) {
+      return;
+    }
+    std::this_thread::yield();
+  }
+}
+}  // namespace
+
+TEST_CASE("thread_pool: during shutdown a running task may post a child and wait for it", "[thread_pool]") {
+  // Once its own task is done, the other worker finds nothing queued; it must
+  // park, not exit, so that it can steal the child (before: it exited, and
+  // the parent waited for ever).
+  watchdog dog("child posted during shutdown", std::chrono::seconds(60));
+  surge::thread_pool pool(2);
+  std::atomic<bool> stopping{false};
+  std::atomic<int> started{0};
+  const auto hold = [&] {
+    started.fetch_add(1);
+    started.notify_one();
+    stopping.wait(false);
+  };
+  auto parent = pool.submit([&] {
+    hold();
+    // the other worker has run its task out and parked (before the fix it
+    // exited and was never seen asleep)
+    while (!surge::detail::pool_access::sleeping(pool)) std::this_thread::yield();
+    return pool.submit([] { return 42; }).get();  // blocks this worker: the child must be stolen
+  });
+  pool.post(hold);  // occupies the other worker until shutdown has begun
+  for (int n = started.load(); n < 2; n = started.load()) started.wait(n);
+  std::thread stopper([&] { pool.shutdown(); });
+  wait_for_shutdown_to_begin(pool);
+  stopping.store(true);
+  stopping.notify_all();
+  stopper.join();
+  CHECK(parent.get() == 42);
+}
+
+TEST_CASE("thread_pool: a task run by run_pending_task counts as inside the pool", "[thread_pool]") {
+  watchdog dog("run_pending_task inside", std::chrono::seconds(60));
+  surge::thread_pool pool(1);
+  std::atomic<bool> release{false}, started{false};
+  pool.post([&] {  // occupies the only worker
+    started.store(true);
+    started.notify_one();
+    release.wait(false);
+  });
+  started.wait(false);
+  SECTION("its wait_idle helps instead of waiting for itself") {
+    std::atomic<int> children{0};
+    bool returned = false, refused = false;
+    pool.post([&] {
+      for (int i = 0; i < 10; ++i) pool.post([&children] { children.fetch_add(1); });
+      pool.wait_idle();  // before: waited for the pool, which includes this task
+      returned = true;
+      try {
+        pool.shutdown();  // would wait for this task
+      } catch (const std::logic_error&) {
+        refused = true;
+      }
+    });
+    CHECK(pool.run_pending_task());
+    CHECK(returned);
+    CHECK(children.load() == 10);
+    CHECK(refused);
+  }
+  SECTION("it may post during shutdown, and the pool waits for it") {
+    std::atomic<int> children{0};
+    bool posted = false;
+    pool.post([&] {
+      pool.post([&children] { children.fetch_add(1); });  // before: threw, shutdown had begun
+      posted = true;
+    });
+    std::thread stopper([&] { pool.shutdown(); });
+    wait_for_shutdown_to_begin(pool);
+    CHECK(pool.run_pending_task());  // the posting task, queued first
+    CHECK(posted);
+    release.store(true);
+    release.notify_one();
+    stopper.join();
+    CHECK(children.load() == 1);
+  }
+  release.store(true);
+  release.notify_one();
+}
+
 TEST_CASE("thread_pool: concurrent post and shutdown: each task runs or its post throws", "[thread_pool]") {
   watchdog dog("post vs shutdown");
   for (int round = 0; round < scaled(200, 4); ++round) {

@@ -78,6 +78,8 @@ class task_promise final : public task_promise_base {
 
   task<T> get_return_object() noexcept;
   void unhandled_exception() noexcept {
+    // a local's destructor may throw after co_return stored the value
+    if (state_ == state::value) value_.~T();
     ::new (static_cast<void*>(std::addressof(error_))) std::exception_ptr(std::current_exception());
     state_ = state::error;
   }

@@ -279,10 +279,12 @@ class spin_lock {
   std::atomic<bool> locked_{false};
 };
 
-/// The worker the calling thread is, if any (pool and index).
+/// The worker the calling thread is, if any (pool and index), and the pool
+/// whose task it runs through run_pending_task, if it is not a worker.
 struct pool_thread_info {
   const thread_pool* pool = nullptr;
   std::size_t index = 0;
+  const thread_pool* helping = nullptr;
 };
 inline thread_local pool_thread_info current_pool_thread{};
 
@@ -458,8 +460,17 @@ class thread_pool {
     } else {
       using V = std::iter_value_t<It>;
       static_assert(std::invocable<F&, V&>, "post_bulk: f(element) must be callable");
+      if constexpr (std::forward_iterator<It>) batch.reserve(static_cast<std::size_t>(std::distance(first, last)));
       try {
-        for (; first != last; ++first) batch.push_back(detail::pool_task::make([f, v = V(*first)]() mutable { f(v); }));
+        for (; first != last; ++first) {
+          detail::pool_task t = detail::pool_task::make([f, v = V(*first)]() mutable { f(v); });
+          try {
+            batch.push_back(t);
+          } catch (...) {  // growing the batch threw: t is in no batch yet
+            t.discard();
+            throw;
+          }
+        }
       } catch (...) {
         for (auto& t : batch) t.discard();
         throw;
@@ -482,11 +493,12 @@ class thread_pool {
   /// (`work_started` minus `work_finished`) is zero. Several threads may wait
   /// at once. Returns at once if the pool is idle.
   ///
-  /// Called from one of this pool's workers (from inside a task) it cannot
-  /// wait for the task it is called from; instead it helps: it runs queued
-  /// tasks (its own deque, the injection queue, steals) until it finds none
-  /// queued anywhere, then returns. Tasks still running on other workers, and
-  /// outstanding work counts, are not waited for in that case.
+  /// Called from inside one of this pool's tasks (on a worker, or on a
+  /// thread running it through `run_pending_task`) it cannot wait for the
+  /// task it is called from; instead it helps: it runs queued tasks (its own
+  /// deque, the injection queue, steals) until it finds none queued anywhere,
+  /// then returns. Tasks still running on other threads, and outstanding
+  /// work counts, are not waited for in that case.
   void wait_idle() {
     if (detail::current_pool_thread.pool == this) {
       worker& w = *workers_[detail::current_pool_thread.index];
@@ -494,10 +506,15 @@ class thread_pool {
       while (find_task(w, t)) execute(w, t);
       return;
     }
+    if (detail::current_pool_thread.helping == this) {
+      while (run_pending_task()) {
+      }
+      return;
+    }
     idle_waiters_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
       const std::uint32_t e = idle_epoch_.load(std::memory_order_acquire);
-      if (is_idle()) break;  // seq_cst loads: a Dekker pair with wake_idle_waiters()
+      if (all_done(true)) break;  // seq_cst loads: a Dekker pair with wake_idle_waiters()
       idle_epoch_.wait(e, std::memory_order_acquire);
     }
     idle_waiters_.fetch_sub(1, std::memory_order_relaxed);
@@ -521,28 +538,38 @@ class thread_pool {
   /// any queue: the caller's own deque if it is a worker, the injection
   /// queue, or by stealing); returns whether it ran one. Lets a thread that
   /// waits for pool work help instead of blocking. Exceptions from the task
-  /// are routed as for a worker (future or handler).
+  /// are routed as for a worker (future or handler). While the task runs, the
+  /// calling thread counts as inside the pool: the task may post during
+  /// shutdown, and its `wait_idle` helps rather than waits for itself.
   bool run_pending_task() {
     detail::pool_task t;
-    if (detail::current_pool_thread.pool == this) {
-      worker& w = *workers_[detail::current_pool_thread.index];
+    auto& cur = detail::current_pool_thread;
+    if (cur.pool == this) {
+      worker& w = *workers_[cur.index];
       if (!find_task(w, t)) return false;
       execute(w, t);
       return true;
     }
     if (!take_injected(t) && !steal_any(0, t)) return false;
+    const thread_pool* const was = cur.helping;
+    cur.helping = this;
     run_guarded(t);
+    cur.helping = was;
     completed_outside_.fetch_add(1, std::memory_order_seq_cst);
     wake_idle_waiters();
+    // workers parked during shutdown wait for running tasks: this was one
+    if (inject_.stopping.load(std::memory_order_seq_cst)) wake_all();
     return true;
   }
 
-  /// Stops accepting tasks from outside, runs everything queued, and joins
-  /// the workers. Idempotent; concurrent callers all return after the join.
-  /// Throws std::logic_error if called from one of this pool's workers.
+  /// Stops accepting tasks from outside, runs everything queued (and what the
+  /// tasks still running post), and joins the workers. Idempotent; concurrent
+  /// callers all return after the join. Throws std::logic_error if called
+  /// from inside one of this pool's tasks (it would wait for itself).
   void shutdown() {
-    if (detail::current_pool_thread.pool == this)
-      throw std::logic_error("surge::thread_pool::shutdown called from one of its own workers");
+    const auto& cur = detail::current_pool_thread;
+    if (cur.pool == this || cur.helping == this)
+      throw std::logic_error("surge::thread_pool::shutdown called from inside one of its own tasks");
     stop_and_join();
   }
 
@@ -601,7 +628,7 @@ class thread_pool {
       return;
     }
     inject_.lock.lock();
-    if (inject_.stopping.load(std::memory_order_relaxed)) {
+    if (inject_.stopping.load(std::memory_order_relaxed) && cur.helping != this) {
       inject_.lock.unlock();
       t.discard();
       throw std::runtime_error("surge::thread_pool: task submitted after shutdown");
@@ -638,7 +665,7 @@ class thread_pool {
       }
     } else {
       std::unique_lock lock(inject_.lock);
-      bool stopped = inject_.stopping.load(std::memory_order_relaxed);
+      const bool stopped = inject_.stopping.load(std::memory_order_relaxed) && cur.helping != this;
       if (!stopped) {
         try {
           inject_.ring.reserve_more(n);
@@ -741,6 +768,9 @@ class thread_pool {
 
   /// Registers on the idle list, takes a last look, and sleeps until taken
   /// off the list. `woken`: a waker took it off and made it a searcher.
+  /// `stop`: shutdown began and every task has finished (a task still
+  /// running may post more, and wait for it: whoever finishes one during
+  /// shutdown parks here too, or wakes everyone from run_pending_task).
   park_result park(worker& w, std::size_t index) noexcept {
     sleep_lock_.lock();
     idle_.push_back(index);  // capacity reserved: never allocates
@@ -748,7 +778,7 @@ class thread_pool {
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     sleep_lock_.unlock();
     const bool visible = work_visible();  // seq_cst loads, after the seq_cst increment
-    if (visible || inject_.stopping.load(std::memory_order_seq_cst)) {
+    if (visible || (inject_.stopping.load(std::memory_order_seq_cst) && all_done(false))) {
       sleep_lock_.lock();
       if (w.parked.load(std::memory_order_relaxed) == 0) {  // a waker got here first
         sleep_lock_.unlock();
@@ -866,13 +896,15 @@ class thread_pool {
   /// Completions are read before submissions; a completion is always counted
   /// after its submission (happens-before), so equal sums mean nothing counted
   /// is pending at a moment between the two reads.
-  [[nodiscard]] bool is_idle() const noexcept {
+  /// With `work_units`, the work counts too (wait_idle); without, tasks only
+  /// (shutdown: a work unit's owner can no longer post from outside).
+  [[nodiscard]] bool all_done(bool work_units) const noexcept {
     std::uint64_t done = completed_outside_.load(std::memory_order_seq_cst);
     for (const auto& w : workers_) done += w->completed.load(std::memory_order_seq_cst);
-    done += work_finished_.load(std::memory_order_seq_cst);
+    if (work_units) done += work_finished_.load(std::memory_order_seq_cst);
     std::uint64_t submitted = inject_.submitted.load(std::memory_order_seq_cst);
     for (const auto& w : workers_) submitted += w->spawned.load(std::memory_order_seq_cst);
-    submitted += work_started_.load(std::memory_order_seq_cst);
+    if (work_units) submitted += work_started_.load(std::memory_order_seq_cst);
     return done == submitted;
   }
 
