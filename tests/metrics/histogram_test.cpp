@@ -27,11 +27,13 @@ std::int64_t pow10(int d) {
 }
 
 /// The nearest-rank percentile of sorted samples: the smallest x with at
-/// least ceil(p/100 * n) (at least 1) samples <= x.
+/// least ceil(p/100 * n) (at least 1) samples <= x, for a p of at most three
+/// decimals read as the decimal it is meant to be (integer arithmetic).
 std::int64_t exact_percentile(const std::vector<std::int64_t>& sorted, double p) {
   if (p <= 0) return sorted.front();
-  const auto n = static_cast<double>(sorted.size());
-  auto rank = static_cast<std::size_t>(std::ceil(p * n / 100.0));
+  const auto thousandths = static_cast<std::uint64_t>(std::llround(p * 1000));
+  const std::uint64_t n = sorted.size();
+  auto rank = static_cast<std::size_t>((thousandths * n + 99'999) / 100'000);
   rank = std::clamp<std::size_t>(rank, 1, sorted.size());
   return sorted[rank - 1];
 }
@@ -263,6 +265,80 @@ TEST_CASE("latency_histogram counters saturate instead of wrapping", "[metrics][
   CHECK(std::isfinite(h.stddev()));
 }
 
+TEST_CASE("latency_histogram: a saturated counter never reads as wrapped", "[metrics][histogram]") {
+  // before: record(v) added 1 and then stored the maximum back; in between
+  // the counter read 0, and a reset() there left it at the maximum again
+  latency_histogram h(1000, 2);
+  const auto big = std::numeric_limits<std::uint64_t>::max();
+  h.record(5, big);
+  std::atomic<bool> stop{false};
+  std::uint64_t lowest = big;
+  std::thread reader([&] {
+    while (!stop.load()) lowest = std::min(lowest, h.count());
+  });
+  for (int i = 0; i < 200'000; ++i) h.record(5);
+  stop.store(true);
+  reader.join();
+  CHECK(lowest == big);
+  CHECK(h.count() == big);
+}
+
+TEST_CASE("latency_histogram: the percentile rank is exact for decimal percentiles", "[metrics][histogram]") {
+  latency_histogram h;
+  h.record(100, 40'959);  // 99.9 % of 41,000 is rank 40,959 exactly: the value 100
+  h.record(5'000'000, 41);
+  CHECK(h.value_at_percentile(99.9) == 100);  // before: 99.9 * 41000 / 100 rounded up to rank 40,960
+  CHECK(h.summary().p999 == 100);
+  CHECK(h.value_at_percentile(99.91) > 100);
+  // totals past 2^53: rank ceil(3 % of 7,000,000,000,000,067) = 210,000,000,000,003
+  latency_histogram g(1000, 2);
+  const std::uint64_t total = 7'000'000'000'000'067;
+  g.record(1, 210'000'000'000'002);
+  g.record(2, total - 210'000'000'000'002);
+  CHECK(g.value_at_percentile(3) == 2);  // before: 1
+  g.reset();
+  g.record(1, 210'000'000'000'003);
+  g.record(2, total - 210'000'000'000'003);
+  CHECK(g.value_at_percentile(3) == 1);
+  // a percentile with more decimals than millionths: ceil in long double
+  latency_histogram k(1000, 2);
+  k.record(1, 1);
+  k.record(2, 999'999'999);
+  CHECK(k.value_at_percentile(1e-7) == 1);       // rank ceil(1e-9 * 1e9) = 1
+  CHECK(k.value_at_percentile(1.00000001e-7) == 2);  // rank 2
+}
+
+TEST_CASE("latency_histogram: min, max and percentiles agree with the buckets after a racing reset",
+          "[metrics][histogram]") {
+  // A record racing reset() may keep its count and lose its min/max. The
+  // percentiles then read the bucket's own bounds rather than a cleared max.
+  latency_histogram h(1000, 3);
+  int seen_inconsistent = 0;
+  for (int trial = 0; trial < 2000 && seen_inconsistent < 3; ++trial) {
+    h.reset();
+    std::atomic<int> step{0};
+    std::thread resetter([&] {
+      step.store(1);
+      while (step.load() != 2) {
+      }
+      h.reset();
+    });
+    while (step.load() != 1) {
+    }
+    step.store(2);
+    for (int i = 0; i < (trial % 200) * 5; ++i) std::atomic_signal_fence(std::memory_order_seq_cst);
+    h.record(5);
+    resetter.join();
+    if (h.count() == 1) {
+      if (h.max() != 5) ++seen_inconsistent;
+      CHECK(h.value_at_percentile(0) == 5);
+      CHECK(h.value_at_percentile(50) == 5);
+      CHECK(h.value_at_percentile(100) == 5);
+      CHECK(h.summary().p99 == 5);
+    }
+  }
+}
+
 TEST_CASE("latency_histogram iterates recorded buckets in order", "[metrics][histogram]") {
   latency_histogram h(1'000'000, 2);  // sub-bucket count 256: exact below 256
   h.record(3);
@@ -356,6 +432,17 @@ TEST_CASE("latency_histogram merge from a wider range with the same counters cla
   CHECK(wide.clamped() == 0);
   CHECK(wide.count() == 1);
   CHECK(wide.max() == 2999);
+  // a value other clamped is counted once here (before: twice, clamped() > count())
+  latency_histogram big(1'000'000'000, 3), small(1'000'000, 3);
+  big.record(5'000'000'000);  // clamped in big
+  big.record(-1);             // clamped low in big
+  big.record(2'000'000);      // fits big, clamped here
+  small.merge(big);
+  CHECK(small.count() == 3);
+  CHECK(small.clamped() == 3);
+  latency_histogram recorded(1'000'000, 3);
+  for (const std::int64_t v : {std::int64_t{5'000'000'000}, std::int64_t{-1}, std::int64_t{2'000'000}}) recorded.record(v);
+  CHECK(small.clamped() == recorded.clamped());
 }
 
 namespace {

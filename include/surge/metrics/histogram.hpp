@@ -106,7 +106,10 @@ struct histogram_stripes {
 /// single instant (each record is either seen or not). merge() adds other's
 /// counters one by one, atomically each, into the calling thread's stripe.
 /// reset() is not atomic with respect to concurrent records: a record racing
-/// with it is kept or lost.
+/// with it is kept or lost, and it may be kept in count() and the buckets
+/// while lost in min() and max() (which then read 0 until a later record
+/// moves them); percentiles then read the bucket's own bound rather than
+/// those.
 ///
 /// Bad input: highest_trackable < 2, significant_digits outside [1, 5], or a
 /// stripe count that is not a power of two in [1, 256], throw
@@ -184,13 +187,13 @@ class latency_histogram {
   void record(std::int64_t value, std::uint64_t count) noexcept {
     if (value < 0 || value > highest_) [[unlikely]] {
       value = value < 0 ? 0 : highest_;
-      saturating_add(clamped_, count);
+      saturating_add(value == 0 ? clamped_low_ : clamped_high_, count);
     }
     if (count == 0) return;
     std::atomic<std::uint64_t>& c = my_stripe()[index_of(value)];
-    if (count == 1) [[likely]] {
-      if (c.fetch_add(1, std::memory_order_relaxed) == max_count) [[unlikely]]
-        c.store(max_count, std::memory_order_relaxed);  // saturated by a weighted record: stay there
+    // a plain add below 2^63: concurrent increments cannot carry it past 2^64
+    if (count == 1 && c.load(std::memory_order_relaxed) < half_count) [[likely]] {
+      c.fetch_add(1, std::memory_order_relaxed);
     } else {
       saturating_add(c, count);
     }
@@ -210,7 +213,9 @@ class latency_histogram {
   }
 
   /// Values that were outside [0, highest_trackable] and were clamped.
-  [[nodiscard]] std::uint64_t clamped() const noexcept { return clamped_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t clamped() const noexcept {
+    return sat_add(clamped_low_.load(std::memory_order_relaxed), clamped_high_.load(std::memory_order_relaxed));
+  }
 
   /// Exact smallest recorded (clamped) value; 0 when empty. O(1).
   [[nodiscard]] std::int64_t min() const noexcept {
@@ -226,24 +231,22 @@ class latency_histogram {
 
   /// The nearest-rank value at percentile p (see the class comment), within
   /// the relative precision; 0 when empty. p is clamped into [0, 100] (NaN
-  /// reads as 0). O(number of counters).
+  /// reads as 0). The rank, ceil(p / 100 × count()), is exact for a p of at
+  /// most six decimals (99.9 is read as 999/10, not as its double). O(number
+  /// of counters).
   [[nodiscard]] std::int64_t value_at_percentile(double p) const noexcept {
-    if (!(p > 0.0)) return min();
-    if (p >= 100.0) return max();
     const std::uint64_t total = count();
     if (total == 0) return 0;
-    // p·total/100 multiplies first: exact for integral p and totals below 2^53
-    const double want = std::ceil(p * static_cast<double>(total) / 100.0);
-    const std::uint64_t rank =
-        want <= 1.0 ? 1 : (want >= static_cast<double>(total) ? total : static_cast<std::uint64_t>(want));
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < length_; ++i) {
-      seen = sat_add(seen, load(i));
-      if (seen >= rank) {
-        // capped to [min, max]; a record in flight may have moved one of them
-        // and not yet the other (lo > hi): then the bucket's own bound
-        const std::int64_t v = highest_equivalent(value_at_index(i)), lo = min(), hi = max();
-        return lo <= hi ? std::clamp(v, lo, hi) : v;
+    const bool smallest = !(p > 0.0);  // percentile 0 is the exact minimum
+    if (p >= 100.0) {                  // the exact maximum (whatever the counts sum to)
+      for (std::size_t i = length_; i-- > 0;)
+        if (load(i) != 0) return within_extremes(i, false);
+    } else {
+      const std::uint64_t rank = rank_at(p, total);
+      std::uint64_t seen = 0;
+      for (std::size_t i = 0; i < length_; ++i) {
+        seen = sat_add(seen, load(i));
+        if (seen >= rank) return within_extremes(i, smallest);
       }
     }
     return max();  // counters moved under us
@@ -289,6 +292,8 @@ class latency_histogram {
   /// both).
   void merge(const latency_histogram& other) noexcept {
     std::atomic<std::uint64_t>* const mine = my_stripe();
+    const std::uint64_t other_high = other.clamped_high_.load(std::memory_order_relaxed);
+    const std::size_t other_top = other.index_of(other.highest_);
     if (same_layout(other) && other.highest_ <= highest_) {  // every value of other fits here
       for (std::size_t i = 0; i < length_; ++i) {
         const std::uint64_t c = other.load(i);
@@ -300,10 +305,12 @@ class latency_histogram {
         if (c == 0) continue;
         const std::int64_t v = std::min(other.value_at_index(i), highest_);
         saturating_add(mine[index_of(v)], c);
-        if (other.value_at_index(i) > highest_) saturating_add(clamped_, c);
+        // other's own clamped values are in its top bucket, and counted below
+        if (other.value_at_index(i) > highest_) saturating_add(clamped_high_, i == other_top ? c - std::min(c, other_high) : c);
       }
     }
-    saturating_add(clamped_, other.clamped());
+    saturating_add(clamped_low_, other.clamped_low_.load(std::memory_order_relaxed));
+    saturating_add(clamped_high_, other_high);
     const std::int64_t omin = other.min_.load(std::memory_order_relaxed);
     const std::int64_t omax = other.max_.load(std::memory_order_relaxed);
     if (omin != empty_min)
@@ -316,7 +323,8 @@ class latency_histogram {
   /// Not atomic with respect to concurrent record() (see the class comment).
   void reset() noexcept {
     for (std::size_t i = 0; i < stride_ * stripes(); ++i) counts_[i].store(0, std::memory_order_relaxed);
-    clamped_.store(0, std::memory_order_relaxed);
+    clamped_low_.store(0, std::memory_order_relaxed);
+    clamped_high_.store(0, std::memory_order_relaxed);
     min_.store(empty_min, std::memory_order_relaxed);
     max_.store(empty_max, std::memory_order_relaxed);
   }
@@ -403,7 +411,43 @@ class latency_histogram {
   [[nodiscard]] const_iterator end() const noexcept { return const_iterator(this, length_); }
 
  private:
+  /// The nearest rank of percentile p among total values, in [1, total]:
+  /// ceil(p / 100 * total), exact (integer arithmetic) for a p with at most
+  /// six decimals, as p = 99.9 is meant, though its double is not exactly
+  /// that; any other p in long double.
+  [[nodiscard]] static std::uint64_t rank_at(double p, std::uint64_t total) noexcept {
+    if (!(p > 0.0)) return 1;  // NaN too
+    if (p >= 100.0) return total;
+    constexpr std::uint64_t scale = 100'000'000;  // 100 % in millionths of a percent
+    const double millionths = p * 1e6;
+    const double whole = std::nearbyint(millionths);
+    std::uint64_t rank = 0;
+    if (std::fabs(millionths - whole) <= 1e-6) {
+      // ceil(P * total / 10^8) as P·q + ceil(P·r / 10^8), total = q·10^8 + r;
+      // P < 10^8, so neither product passes 2^64
+      const auto pm = static_cast<std::uint64_t>(whole);
+      const std::uint64_t q = total / scale, r = total % scale;
+      rank = pm * q + (pm * r + scale - 1) / scale;
+    } else {
+      const long double want = std::ceil(static_cast<long double>(p) * static_cast<long double>(total) / 100.0L);
+      rank = want >= static_cast<long double>(total) ? total : static_cast<std::uint64_t>(want);
+    }
+    return std::clamp<std::uint64_t>(rank, 1, total);
+  }
+
+  /// Bucket i's highest equivalent value (its lowest when `smallest`), capped
+  /// to [min, max] when those overlap the bucket. A record in flight may have
+  /// moved one of them and not yet the other, and one racing reset() may have
+  /// cleared them after its count was kept: then the bucket's own bound.
+  [[nodiscard]] std::int64_t within_extremes(std::size_t i, bool smallest) const noexcept {
+    const std::int64_t low = value_at_index(i), v = highest_equivalent(low);
+    const std::int64_t lo = min_.load(std::memory_order_relaxed), hi = max_.load(std::memory_order_relaxed);
+    if (lo <= hi && low <= hi && v >= lo) return smallest ? std::max(lo, low) : std::clamp(v, lo, hi);
+    return smallest ? low : v;
+  }
+
   static constexpr std::uint64_t max_count = std::numeric_limits<std::uint64_t>::max();
+  static constexpr std::uint64_t half_count = std::uint64_t{1} << 63;
   static constexpr std::int64_t empty_min = std::numeric_limits<std::int64_t>::max();
   static constexpr std::int64_t empty_max = std::numeric_limits<std::int64_t>::min();
   static constexpr std::size_t max_stripes = 256;
@@ -538,7 +582,8 @@ class latency_histogram {
   std::size_t stride_ = 0;       // from one stripe's counters to the next's
   std::size_t stripe_mask_ = 0;  // stripes - 1
   std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
-  std::atomic<std::uint64_t> clamped_{0};
+  std::atomic<std::uint64_t> clamped_low_{0};   // values below 0, recorded as 0
+  std::atomic<std::uint64_t> clamped_high_{0};  // values above highest_, recorded as highest_
   std::atomic<std::int64_t> min_{empty_min};
   std::atomic<std::int64_t> max_{empty_max};
 };
