@@ -32,6 +32,15 @@ TEST_CASE("to_ns_sat: exact where the value fits, saturated beyond, NaN 0", "[de
   CHECK(to_ns_sat(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())) == 0);
   CHECK(to_ns_sat(std::chrono::duration<double>(1e300)) == i64_max);
   CHECK(to_ns_sat(std::chrono::duration<double>(1.5)) == 1'500'000'000);
+  // exact up to the int64 limit (before: saturated from 9.2e18 ns on)
+  CHECK(to_ns_sat(std::chrono::microseconds(9'210'000'000'000'000)) == 9'210'000'000'000'000'000);
+  CHECK(to_ns_sat(std::chrono::seconds(9'220'000'000)) == 9'220'000'000'000'000'000);
+  CHECK(to_ns_sat(std::chrono::duration<long long, std::nano>(i64_max - 1)) == i64_max - 1);
+  CHECK(to_ns_sat(std::chrono::duration<long long, std::nano>(-i64_max)) == -i64_max);
+  // an unsigned count above INT64_MAX saturates (it must not read as negative)
+  CHECK(to_ns_sat(std::chrono::duration<std::uint64_t, std::nano>(std::numeric_limits<std::uint64_t>::max())) ==
+        i64_max);
+  CHECK(to_ns_sat(std::chrono::duration<std::uint64_t, std::micro>(5)) == 5'000);
 }
 
 TEST_CASE("from_ns_ceil: rounded up to the tick, saturated, never early", "[detail][saturate]") {
@@ -46,6 +55,10 @@ TEST_CASE("from_ns_ceil: rounded up to the tick, saturated, never early", "[deta
   // 1e17 ns: 1e17 * 128 overflowed int64 inside the cast
   CHECK(from_ns_ceil<ticks1024>(100'000'000'000'000'000) == ticks1024(102'400'000'000));
   CHECK(from_ns_ceil<ticks1024>(100'000'000'000'000'001) == ticks1024(102'400'000'001));
+  // a tick whose max() is 9.21e18 ns: beyond it, max() (before: the cast overflowed to a negative count)
+  using coarse = std::chrono::duration<std::int32_t, std::ratio<4289, 1000>>;
+  CHECK(from_ns_ceil<coarse>(9'215'000'000'000'000'000) == coarse::max());
+  CHECK(from_ns_ceil<coarse>(4'289'000'000) == coarse(1));
 }
 
 TEST_CASE("elapsed_sat: saturated to the duration's range, an unsigned one included", "[detail][saturate]") {

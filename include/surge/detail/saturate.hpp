@@ -54,6 +54,9 @@ template <class ToPeriod, class Rep, class Period>
     return false;  // computed in floating point: may round up past the range
   } else {
     using factor = std::ratio_divide<Period, ToPeriod>;
+    if constexpr (std::is_unsigned_v<Rep>) {  // a count above INTMAX_MAX would read as negative below
+      if (static_cast<std::uintmax_t>(d.count()) > static_cast<std::uintmax_t>(INTMAX_MAX)) return false;
+    }
     const auto count = static_cast<std::intmax_t>(d.count());
     const std::uintmax_t mag =
         count < 0 ? std::uintmax_t(0) - static_cast<std::uintmax_t>(count) : static_cast<std::uintmax_t>(count);
@@ -69,14 +72,16 @@ template <class Rep, class Period>
   if constexpr (std::is_same_v<std::chrono::duration<Rep, Period>, ns>) {
     return d.count();
   } else {
-    // 9.2e18 < 2^63 - 2^10: anything the double says is below converts without overflow
+    // exact when the cast cannot overflow on the way (its result then fits too)
+    if (cast_fits<std::nano>(d)) return std::chrono::duration_cast<ns>(d).count();
+    // else the double's value (within 2^10 ns of it; 1/1024 s ticks multiply
+    // by 1953125 first); 9.2e18 < 2^63 - 2^10: anything the double says is
+    // below converts without overflow
     const double x = std::chrono::duration<double, std::nano>(d).count();
     if (std::isnan(x)) return 0;
     if (x >= 9.2e18) return std::numeric_limits<std::int64_t>::max();
     if (x <= -9.2e18) return std::numeric_limits<std::int64_t>::min();
-    // exact when the cast cannot overflow on the way, else the double's value
-    // (within 2^10 ns of it; 1/1024 s ticks multiply by 1953125 first)
-    return cast_fits<std::nano>(d) ? std::chrono::duration_cast<ns>(d).count() : static_cast<std::int64_t>(x);
+    return static_cast<std::int64_t>(x);
   }
 }
 
