@@ -69,6 +69,12 @@ TEST_CASE("parallel_for: empty and reversed ranges do nothing, grain 0 throws", 
   CHECK(calls == 0);
   CHECK_THROWS_AS(surge::parallel_for(pool, 0, 10, 0, [](int) {}), std::invalid_argument);
   CHECK_THROWS_AS(surge::parallel_for(pool, 0, 10, -1, [](int) {}), std::invalid_argument);
+  // judged before conversion: -1 for an unsigned index was UINT_MAX (one piece)
+  CHECK_THROWS_AS(surge::parallel_for(pool, 0u, 10u, -1, [](unsigned) {}), std::invalid_argument);
+  // a grain wider than the index type: one piece
+  std::atomic<int> wide_calls{0};
+  surge::parallel_for(pool, std::int8_t{0}, std::int8_t{100}, 1'000'000, [&](std::int8_t) { wide_calls.fetch_add(1); });
+  CHECK(wide_calls.load() == 100);
 }
 
 TEST_CASE("parallel_for: uneven bodies sum like the sequential loop", "[parallel_for]") {

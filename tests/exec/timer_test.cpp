@@ -232,6 +232,23 @@ TEST_CASE("timer deadlines saturate at the clock's limits", "[exec][timer]") {
   CHECK(std::count(log.begin(), log.end(), -2) == 1);
   CHECK(t.pending() == 0);
 
+  // the member saturates too (before: hours converted to the clock's unit at
+  // the call, overflowing)
+  {
+    std::stop_source s3;
+    auto member = [](surge::timer<clock>& tm, std::stop_token tok) -> task<void> {
+      try {
+        co_await tm.sleep_for(std::chrono::hours(3'000'000), tok);
+      } catch (const surge::operation_cancelled&) {
+      }
+    };
+    clock::set(dur{0});
+    exec_test::start(member(t, s3.get_token()));
+    CHECK(t.next_deadline() == tp::max());
+    s3.request_stop();
+    CHECK(t.pending() == 0);
+  }
+
   // near the top of the clock: any positive wait saturates to time_point::max()
   log.clear();
   clock::set(dur::max() - std::chrono::seconds(1));

@@ -334,19 +334,22 @@ void parallel_for_adaptive(thread_pool& pool, I first, I last, Body& body) {
 ///
 /// Exceptions: the first exception thrown by `body` is rethrown to the caller
 /// after every started piece has finished; pieces not yet started are skipped.
-/// Throws std::invalid_argument if `grain` is 0 (or negative). An empty or
-/// reversed range does nothing. Called from outside the pool after its
-/// shutdown, nothing can be posted and the caller runs the whole range itself.
+/// Throws std::invalid_argument if `grain` is 0 or negative (judged in its
+/// own integer type, before any conversion: -1 is refused for an unsigned
+/// index too); a grain above the index type's maximum means one piece. An
+/// empty or reversed range does nothing. Called from outside the pool after
+/// its shutdown, nothing can be posted and the caller runs the whole range
+/// itself.
 ///
 /// Complexity: O(n) body calls, O(n / grain) tasks. Thread-safe.
-template <std::integral I, class Body>
+template <std::integral I, std::integral G, class Body>
 requires std::invocable<Body&, I>
-void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, std::type_identity_t<I> grain,
-                  Body&& body) {
-  if (!(grain > 0)) throw std::invalid_argument("surge::parallel_for: grain must be at least 1");
+void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, G grain, Body&& body) {
+  if (std::cmp_less_equal(grain, 0)) throw std::invalid_argument("surge::parallel_for: grain must be at least 1");
   if (!(first < last)) return;
+  const I g = std::in_range<I>(grain) ? static_cast<I>(grain) : std::numeric_limits<I>::max();
   using B = std::remove_reference_t<Body>;
-  detail::parallel_for_job<I, B> job(pool, body, grain);
+  detail::parallel_for_job<I, B> job(pool, body, g);
   job.run(first, last);
   job.wait(pool.this_thread_index() != thread_pool::npos);
   if (job.error) std::rethrow_exception(job.error);

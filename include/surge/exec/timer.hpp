@@ -68,6 +68,34 @@ struct timer_options {
 /// sleepers O(k log n); memory O(n) for n pending sleepers (tested with 1e5).
 /// Thread-safe: sleeps, cancellations, run_due() and wake() may come from any
 /// thread.
+namespace detail {
+
+/// `d` in `To` units (truncated toward zero like duration_cast), saturated to
+/// To's range instead of overflowing. Throws std::invalid_argument for a NaN `d`.
+/// The range check is done in long double (no overflow in any unit). A value
+/// that fits is std::chrono::duration_cast's (exact) when that cannot overflow
+/// on the way (an integer count times the ratio's numerator), else the long
+/// double value truncated: duration_cast would overflow, or round a double
+/// just below the range up past it.
+template <class To, class Rep, class Period>
+To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
+  if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
+    if (!(d.count() == d.count())) throw std::invalid_argument("surge::sleep_for: d is NaN");
+  }
+  if constexpr (std::chrono::treat_as_floating_point_v<typename To::rep>) {
+    return std::chrono::duration_cast<To>(d);
+  } else {
+    using wide = std::chrono::duration<long double, typename To::period>;
+    const wide w = std::chrono::duration_cast<wide>(d);
+    if (w >= wide(To::max())) return To::max();
+    if (w <= wide(To::min())) return To::min();
+    if (cast_fits<typename To::period>(d)) return std::chrono::duration_cast<To>(d);
+    return To(static_cast<typename To::rep>(w.count()));
+  }
+}
+
+}  // namespace detail
+
 template <class Clock = std::chrono::steady_clock>
 class timer {
  public:
@@ -121,10 +149,13 @@ class timer {
     return sleep_awaiter(*this, checked(deadline), std::move(token));
   }
   /// `co_await t.sleep_for(d[, token])`: deadline = Clock::now() + d, read at
-  /// the call, saturated to the clock's range (see the class comment). A NaN
-  /// `d` throws std::invalid_argument.
-  [[nodiscard]] sleep_awaiter sleep_for(duration d, std::stop_token token = {}) {
-    return sleep_awaiter(*this, checked(deadline_after(Clock::now(), d)), std::move(token));
+  /// the call, saturated to the clock's range (see the class comment); `d` of
+  /// any unit is converted to Clock's saturating (`hours::max()` sleeps until
+  /// cancelled). A NaN `d` throws std::invalid_argument.
+  template <class Rep, class Period>
+  [[nodiscard]] sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d, std::stop_token token = {}) {
+    const duration in_ticks = detail::saturating_duration_cast<duration>(d);
+    return sleep_awaiter(*this, checked(deadline_after(Clock::now(), in_ticks)), std::move(token));
   }
 
   /// `now + d`, saturated to [time_point::min(), time_point::max()]. O(1).
@@ -425,40 +456,13 @@ class timer {
   std::thread thread_;
 };
 
-namespace detail {
-
-/// `d` in `To` units (truncated toward zero like duration_cast), saturated to
-/// To's range instead of overflowing. Throws std::invalid_argument for a NaN `d`.
-/// The range check is done in long double (no overflow in any unit). A value
-/// that fits is std::chrono::duration_cast's (exact) when that cannot overflow
-/// on the way (an integer count times the ratio's numerator), else the long
-/// double value truncated: duration_cast would overflow, or round a double
-/// just below the range up past it.
-template <class To, class Rep, class Period>
-To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
-  if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
-    if (!(d.count() == d.count())) throw std::invalid_argument("surge::sleep_for: d is NaN");
-  }
-  if constexpr (std::chrono::treat_as_floating_point_v<typename To::rep>) {
-    return std::chrono::duration_cast<To>(d);
-  } else {
-    using wide = std::chrono::duration<long double, typename To::period>;
-    const wide w = std::chrono::duration_cast<wide>(d);
-    if (w >= wide(To::max())) return To::max();
-    if (w <= wide(To::min())) return To::min();
-    if (cast_fits<typename To::period>(d)) return std::chrono::duration_cast<To>(d);
-    return To(static_cast<typename To::rep>(w.count()));
-  }
-}
-
-}  // namespace detail
 
 /// `co_await sleep_for(timer, d[, token])`: see timer. `d` of any unit is
 /// converted to Clock's, saturating (`hours::max()` sleeps until cancelled);
 /// a NaN `d` throws std::invalid_argument.
 template <class Clock, class Rep, class Period>
 [[nodiscard]] auto sleep_for(timer<Clock>& t, std::chrono::duration<Rep, Period> d, std::stop_token token = {}) {
-  return t.sleep_for(detail::saturating_duration_cast<typename Clock::duration>(d), std::move(token));
+  return t.sleep_for(d, std::move(token));
 }
 
 /// `co_await sleep_until(timer, deadline[, token])`: see timer.
