@@ -21,7 +21,8 @@ inline constexpr std::size_t retired_thread_slot = std::size_t{1} << (std::numer
 /// Registers the calling thread and returns its id: the smallest id no live
 /// thread holds. When the thread's thread_local objects are destroyed, its id
 /// goes back to the pool and `*cache` becomes `retired_thread_slot | id`.
-/// Cold path: a mutex.
+/// Cold path: a mutex, and for a new id room for it in the free list, so
+/// that giving it back at thread exit never allocates (or throws).
 inline std::size_t register_thread(std::size_t* cache) {
   struct registry {
     std::mutex m;
@@ -42,6 +43,7 @@ inline std::size_t register_thread(std::size_t* cache) {
   {
     std::lock_guard<std::mutex> lock(r->m);
     if (r->free.empty()) {
+      r->free.reserve(r->next + 1);  // may throw here, never in ~registration
       id = r->next++;
     } else {
       const auto it = std::min_element(r->free.begin(), r->free.end());
@@ -58,7 +60,8 @@ inline std::size_t register_thread(std::size_t* cache) {
 /// threads are alive their ids are below k and distinct. Once the thread's
 /// thread_local destructors have torn its registration down, calls from those
 /// destructors get `retired_thread_slot | id` (the id may already belong to a
-/// new thread). O(1) after the thread's first call, which takes a mutex;
+/// new thread). O(1) after the thread's first call, which takes a mutex and
+/// may allocate a few bytes (std::terminate if that fails: it is noexcept);
 /// thread-safe.
 inline std::size_t thread_slot() noexcept {
   thread_local std::size_t id_plus_one = 0;  // constant-initialised: no TLS guard on the hot path

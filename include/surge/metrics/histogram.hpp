@@ -68,7 +68,9 @@ struct histogram_stripes {
 /// **Memory** is fixed at construction: one 64-bit counter per sub-bucket,
 /// (buckets + 1) · sub_bucket_count / 2 counters, about 270 KiB for the
 /// defaults (one hour in ns, 3 digits) and 26 MiB for 5 digits, times the
-/// number of stripes; see `memory_size()`. Nothing allocates afterwards.
+/// number of stripes; see `memory_size()`. Nothing allocates afterwards,
+/// except that with stripes a thread's first record registers the thread for
+/// its id (a mutex and at most a few bytes, once per thread for the process).
 ///
 /// **Stripes** (`histogram_stripes`, default 1): with one set of counters,
 /// threads that record values of the same buckets at once write the same
