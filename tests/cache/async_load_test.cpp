@@ -183,6 +183,35 @@ TEST_CASE("get_or_load_async: a leader destroyed mid-load fails its followers", 
   CHECK(surge::sync_wait(c.get_or_load_async(9, []() -> surge::task<int> { co_return 99; })) == 99);
 }
 
+TEST_CASE("get_or_load_async: a follower destroyed while it waits is taken off the load",
+          "[sharded][get_or_load_async]") {
+  // A leader whose loader awaits another key's load is destroyed: the nested
+  // follower in its frame goes with it. Before, it stayed on key 2's list
+  // and the publication of key 2 resumed freed memory.
+  int_cache c(8);
+  gate g;
+  int second = 0;
+  auto loads_two = [](int_cache& c, gate& g, int& out) -> eager {
+    out = co_await c.get_or_load_async(2, [&]() -> surge::task<int> {
+      co_await g.wait();
+      co_return 2;
+    });
+  }(c, g, second);
+  auto loads_one = [](int_cache& c) -> eager {
+    (void)co_await c.get_or_load_async(1, [&c]() -> surge::task<int> {
+      co_return co_await c.get_or_load_async(2, []() -> surge::task<int> { co_return -2; }) + 1;
+    });
+  }(c);
+  REQUIRE_FALSE(loads_one.handle.done());  // waits on key 2's load
+  loads_one.handle.destroy();
+  g.open();  // key 2's load finishes and wakes its followers: none left
+  CHECK(loads_two.handle.done());
+  CHECK(second == 2);
+  loads_two.handle.destroy();
+  CHECK(c.get(2) == std::optional<int>(2));
+  CHECK_FALSE(c.contains(1));  // key 1's destroyed leader stored nothing
+}
+
 TEST_CASE("get_or_load_async: pool threads on one key run the loader once", "[sharded][get_or_load_async]") {
   constexpr int callers = 8;
   surge::thread_pool pool(2);

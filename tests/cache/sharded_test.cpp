@@ -343,6 +343,45 @@ TEST_CASE("get_or_load: a loader may use the cache for other keys, even in its o
   CHECK(c.get_or_load(4, [] { return 44; }) == 44);
 }
 
+TEST_CASE("get_or_load: a write of the key while it loads wins over the loaded value", "[sharded][get_or_load]") {
+  // (the writes come from the loader itself here, so the order is fixed;
+  // from another thread they take the same shard lock)
+  surge::sharded_cache<surge::lru_cache<int, int>, 4> c(16);
+  CHECK(c.get_or_load(1, [&] {
+    c.put(1, 200);  // a newer value written meanwhile
+    return 100;
+  }) == 100);
+  CHECK(c.get(1) == std::optional<int>(200));  // before: 100, the stale load
+  c.put(2, 1);
+  c.erase(2);
+  CHECK(c.get_or_load(2, [&] {
+    c.put(2, 7);
+    c.erase(2);  // an invalidation meanwhile
+    return 100;
+  }) == 100);
+  CHECK_FALSE(c.contains(2));  // before: the load brought it back
+  CHECK(c.get_or_load(3, [&] {
+    c.clear();
+    return 300;
+  }) == 300);
+  CHECK_FALSE(c.contains(3));
+  CHECK(c.get_or_load(4, [&] {
+    (void)c.get_or_insert_with(4, [] { return 40; });
+    return 400;
+  }) == 400);
+  CHECK(c.get(4) == std::optional<int>(40));
+  // writes of other keys do not count, and the next load stores again
+  CHECK(c.get_or_load(5, [&] {
+    c.put(6, 6);
+    c.erase(7);
+    return 500;
+  }) == 500);
+  CHECK(c.get(5) == std::optional<int>(500));
+  c.erase(1);
+  CHECK(c.get_or_load(1, [] { return 101; }) == 101);
+  CHECK(c.get(1) == std::optional<int>(101));
+}
+
 TEST_CASE("get_or_load: a loader on another thread may load the key's shard neighbours", "[sharded][get_or_load]") {
   // Two threads, one shard: each loader waits for the other's key to be
   // loading, then loads a third key. Deadlocks if a loader held the lock.

@@ -55,18 +55,33 @@ struct cache_async_load<sharded_cache<C, S, M>> {
   using shard = typename cache_type::shard;
 
   /// A suspended follower: linked into the flight, resumed by its publisher.
+  /// A follower destroyed while it waits (its coroutine's frame destroyed,
+  /// e.g. with a leader whose loader awaits this load) unlinks itself.
   struct follower : flight_waiter, resumable {
     std::shared_ptr<flight_type> flight;
+    bool waiting = false;  // linked and not yet woken
 
     explicit follower(std::shared_ptr<flight_type> f) noexcept : flight(std::move(f)) { wake = &resume; }
+    follower(const follower&) = delete;
+    follower& operator=(const follower&) = delete;
+    ~follower() {
+      if (waiting) flight->remove_waiter(*this);
+    }
     [[nodiscard]] bool await_ready() const noexcept { return flight->done(); }
     bool await_suspend(std::coroutine_handle<> h) noexcept {
       handle_ = h;
-      return flight->add_waiter(*this);  // after a true add, *this may already be resumed elsewhere
+      waiting = true;
+      if (flight->add_waiter(*this)) return true;  // from here *this may already be resumed elsewhere
+      waiting = false;
+      return false;
     }
     value_type await_resume() const { return flight->result(); }
 
-    static void resume(flight_waiter& w) noexcept { resume_inline(static_cast<follower&>(w)); }
+    static void resume(flight_waiter& w) noexcept {
+      auto& f = static_cast<follower&>(w);
+      f.waiting = false;
+      resume_inline(f);
+    }
   };
 
   /// Fails the followers if the leader's frame is destroyed mid-load.

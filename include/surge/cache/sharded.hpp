@@ -172,25 +172,31 @@ class sharded_cache {
   }
 
   /// Inserts or assigns; true when the key was new.
+  /// A load of `key` in progress (get_or_load) then does not store its value
+  /// over this one.
   bool put(const Key& key, Value value) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
+    supersede_load(s.value, key);
     return s.value.cache.put(key, std::move(value));
   }
   /// put() that moves the key in (when it is new).
   bool put(Key&& key, Value value) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
+    supersede_load(s.value, key);
     return s.value.cache.put(std::move(key), std::move(value));
   }
 
   /// A copy of the value of `key`, inserting `make()` first on a miss. `make`
   /// runs under the shard's lock (other keys of that shard wait for it, and
-  /// it must not call this cache): for slow work use get_or_load.
+  /// it must not call this cache): for slow work use get_or_load. A load of
+  /// `key` in progress then does not store its value over this one.
   template <class F>
   Value get_or_insert_with(const Key& key, F&& make) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
+    supersede_load(s.value, key);
     return s.value.cache.get_or_insert_with(key, std::forward<F>(make));
   }
 
@@ -206,12 +212,18 @@ class sharded_cache {
   /// caller and every caller waiting on that run get the exception, and the
   /// next call loads again. If storing the loaded value throws (the eviction
   /// listener, a copy), the waiters still get the value and the loading
-  /// caller gets the exception. A loader that asks for its own key (directly
-  /// or through other loads on its thread) throws std::logic_error rather
-  /// than wait for itself; a cycle of loaders across threads deadlocks.
+  /// caller gets the exception. A write of the key while it loads (put,
+  /// get_or_insert_with, erase, clear) wins: the load's callers still get
+  /// the loaded value, but it is not stored over the write (an invalidation
+  /// by erase is not undone by a load that began before it). A loader that
+  /// asks for its own key with get_or_load (directly or through other
+  /// blocking loads on its thread) throws std::logic_error rather than wait
+  /// for itself; waiting for it any other way (get_or_load_async under
+  /// sync_wait) or a cycle of loaders across threads deadlocks.
   ///
-  /// Complexity: a hit is get(); a miss adds one allocation (the in-flight
-  /// record) and a second shard lock to store the value. Thread-safe.
+  /// Complexity: a hit is get(); a miss adds two allocations (the in-flight
+  /// record and its entry in the shard's table of loads) and a second shard
+  /// lock to store the value. Thread-safe.
   template <class F>
   Value get_or_load(const Key& key, F&& loader) {
     static_assert(std::is_invocable_v<F&>,
@@ -247,10 +259,14 @@ class sharded_cache {
   requires is_transparent<K>
   bool erase(const K& key) { return erase_impl(key); }
 
-  /// Empties every shard (no listener, not evictions). Loads in progress
-  /// still store their values when they finish.
+  /// Empties every shard (no listener, not evictions). Loads in progress do
+  /// not store their values when they finish (their callers still get them).
   void clear() {
-    shards_.for_each([](shard_state& s) { s.cache.clear(); });
+    shards_.for_each([](shard_state& s) {
+      for (auto& [key, f] : s.loads)
+        if (f) f->superseded = true;
+      s.cache.clear();
+    });
   }
 
   /// Removes expired entries from every shard; returns how many.
@@ -336,7 +352,7 @@ class sharded_cache {
     {
       std::lock_guard lock(s.mutex);
       try {
-        s.value.cache.put(key, f.value());
+        if (!f.superseded) s.value.cache.put(key, f.value());
       } catch (...) {
         store_error = std::current_exception();
       }
@@ -356,6 +372,15 @@ class sharded_cache {
       forget_load(s, key);
     }
     f.publish();
+  }
+
+  /// A write of `key`: a load of it in progress must not store over it. One
+  /// hash lookup, only while some load of the shard is in progress.
+  template <class K>
+  static void supersede_load(shard_state& s, const K& key) {
+    if (s.loads.empty()) return;
+    const auto it = s.loads.find(key);
+    if (it != s.loads.end() && it->second) it->second->superseded = true;
   }
 
   /// Drops the record of a finished load. If the hash or comparison throws,
@@ -394,6 +419,7 @@ class sharded_cache {
   bool erase_impl(const K& key) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
+    supersede_load(s.value, key);
     return s.value.cache.erase(key);
   }
 

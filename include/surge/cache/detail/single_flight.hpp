@@ -38,6 +38,11 @@ class flight {
   flight(const flight&) = delete;
   flight& operator=(const flight&) = delete;
 
+  /// The key was written (put, erase, clear) while this load ran: the value
+  /// goes to the load's callers but is not stored. Read and written under
+  /// the shard's lock.
+  bool superseded = false;
+
   /// Leader: stores the value (not yet visible).
   template <class V>
   void set_value(V&& v) {
@@ -83,6 +88,18 @@ class flight {
     w.next = waiters_;
     waiters_ = &w;
     return true;
+  }
+
+  /// Suspending follower whose coroutine is destroyed while it waits: takes
+  /// `w` off the list (nothing happens once publish() has taken the list).
+  void remove_waiter(flight_waiter& w) noexcept {
+    std::lock_guard lock(mutex_);
+    for (flight_waiter** p = &waiters_; *p != nullptr; p = &(*p)->next) {
+      if (*p == &w) {
+        *p = w.next;
+        return;
+      }
+    }
   }
 
   /// Blocking follower: waits for the result; returns a copy of the value or
