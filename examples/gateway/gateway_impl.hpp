@@ -41,8 +41,26 @@ inline bool hop_by_hop(http::field f) noexcept {
   }
 }
 
+/// Drops the hop-by-hop headers, those the Connection header names (e.g.
+/// `Connection: close, X-Trace` drops X-Trace too), and Expect: the gateway
+/// has read the whole body already, so the next hop need not ask for it.
 template <class Fields>
 void strip_hop_by_hop(Fields& fields) {
+  std::vector<std::string> named;
+  for (const auto& f : fields) {
+    if (f.name() != http::field::connection) continue;
+    const std::string_view v = sv(f.value());
+    for (std::size_t pos = 0; pos <= v.size();) {
+      const std::size_t comma = std::min(v.find(',', pos), v.size());
+      std::string_view token = v.substr(pos, comma - pos);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      if (!token.empty()) named.emplace_back(token);
+      pos = comma + 1;
+    }
+  }
+  for (const std::string& n : named) fields.erase(n);
+  fields.erase(http::field::expect);
   for (auto it = fields.begin(); it != fields.end();) {
     if (hop_by_hop(it->name()))
       it = fields.erase(it);
@@ -247,10 +265,17 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
     }
     conn->timeout.after(o_.upstream_timeout);
     co_await async_write_message<true, executor>(conn->socket, conn->head, req, r.ec);
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(64 * 1024 * 1024);
-    if (req.method() == http::verb::head) parser.skip(true);
-    if (!r.ec) co_await http::async_read(conn->socket, conn->buffer, parser, on_done(r.ec));
+    // interim answers (100 Continue, 103 Early Hints) are read past: the
+    // final one follows on the same connection
+    std::optional<http::response_parser<http::string_body>> parser;
+    while (!r.ec) {
+      parser.emplace();
+      parser->body_limit(64 * 1024 * 1024);
+      if (req.method() == http::verb::head) parser->skip(true);
+      co_await http::async_read(conn->socket, conn->buffer, *parser, on_done(r.ec));
+      const unsigned code = r.ec ? 0 : parser->get().result_int();
+      if (code < 100 || code >= 200 || code == 101) break;
+    }
     conn->timeout.expired(r.ec);
     // a pooled connection the backend closed meanwhile fails before any
     // answer: the others pooled with it are as old, so drop them all and try
@@ -262,7 +287,7 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
       continue;
     }
     if (r.ec) co_return r;
-    r.res = parser.release();
+    r.res = parser->release();
     if (r.res.keep_alive() && conn->buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {
       conn->timeout.never();
       idle.push_back(std::move(conn));

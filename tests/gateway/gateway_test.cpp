@@ -501,6 +501,23 @@ TEST_CASE("gateway: a chunked answer is forwarded whole, a HEAD answer without a
   CHECK(c2.get("/h").body.size() == 14);         // and the connection is still in step
 }
 
+TEST_CASE("gateway: an interim 1xx answer is read past, not forwarded as the final one", "[gateway]") {
+  surge_test::watchdog dog("gateway interim answers", 60s);
+  // before: the 100 went to the client as its answer, and the pooled
+  // connection handed the real 200 to the next request
+  canned_backend interim(
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal");
+  gateway_server gw(gateway_options{.backends = {interim.address()}, .retries = 0});
+  http_client client(gw.port());
+  for (int i = 0; i < 2; ++i) {
+    const auto r = client.request(gateway::http::verb::put, "/a", {{"Expect", "100-continue"}}, "body");
+    CHECK(r.status == 200);
+    CHECK(r.body == "final");
+  }
+  CHECK(interim.served == 2);
+}
+
 TEST_CASE("gateway: bad options throw std::invalid_argument naming the field", "[gateway]") {
   surge_test::check_names([] { gateway_server gw(gateway_options{}); }, "backends");
   surge_test::check_names([] { gateway_server gw(gateway_options{.backends = {"localhost:80"}}); }, "backends");
