@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <string>
@@ -125,6 +126,7 @@ double since(steady::time_point t0) { return std::chrono::duration<double, std::
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // as every hiredis client must
   const auto opts = surge_bench::parse_args(argc, argv);
   redis_server server;
   if (!server.start()) {

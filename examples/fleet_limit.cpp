@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -82,6 +83,7 @@ report work(int port, double rate, std::size_t burst, std::chrono::duration<doub
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // as every hiredis client must
   const int processes = argc > 1 ? std::max(1, std::atoi(argv[1])) : 4;
   const double seconds = argc > 2 ? std::max(0.05, std::atof(argv[2])) : 2.0;
   const double rate = argc > 3 ? std::atof(argv[3]) : 200.0;

@@ -190,6 +190,18 @@ TEST_CASE("redis faults: a garbage reply or a wrong script result is a clear err
   CHECK(w.find("impossible values") != std::string::npos);
   c.answer.elements[1].integer = 100'000;  // one token taken: a valid reply
   CHECK(b.try_acquire("k").remaining == 3);
+  // a refusal may find more debt than a full bucket: a state written by a
+  // bucket of a larger burst under this prefix, or before the server's clock
+  // stepped back (before: "impossible values", whatever the fault policy)
+  c.answer.elements[1].integer = -1 - 450'000;
+  const auto over = b.try_acquire("k");
+  CHECK_FALSE(over.allowed);
+  CHECK(over.remaining == 0);
+  CHECK(over.retry_after == 150ms);  // 4.5 tokens of debt, 1 wanted, burst 4, 10/s
+  CHECK(over.reset_after == 450ms);
+  c.answer.elements[1].integer = -1 - (std::int64_t{1} << 61);  // no state of ours
+  w = what_of([&] { (void)b.try_acquire("k"); });
+  CHECK(w.find("impossible values") != std::string::npos);
   c.answer.elements[0].integer = std::numeric_limits<std::int64_t>::max();  // a lease's end overflowed from it
   w = what_of([&] { (void)b.try_acquire("k"); });
   CHECK(w.find("impossible values") != std::string::npos);
@@ -202,6 +214,37 @@ TEST_CASE("redis faults: a garbage reply or a wrong script result is a clear err
   c.status = fault::protocol;
   w = what_of([&] { (void)b.try_acquire("k"); });
   CHECK(w.find("not RESP") != std::string::npos);
+}
+
+TEST_CASE("redis faults: a server that cannot serve now is a fault for the policy and the breaker", "[redis]") {
+  scripted_connection c;
+  c.status = fault::none;
+  surge::redis::token_bucket<scripted_connection> b(c, "p:", 10.0, 4,
+                                                    {.on_fault = fault_policy::fail_open, .breaker_failures = 0});
+  for (const char* text :
+       {"OOM command not allowed when used memory > 'maxmemory'.", "BUSY Redis is busy running a script.",
+        "LOADING Redis is loading the dataset in memory", "READONLY You can't write against a read only replica.",
+        "MASTERDOWN Link with MASTER is down", "TRYAGAIN Multiple keys request during rehashing of slot",
+        "CLUSTERDOWN The cluster is down"}) {
+    INFO(text);
+    c.answer = error_reply(text);
+    const auto d = b.try_acquire("k");  // before: reply_error, whatever the policy
+    CHECK(d.allowed);
+    CHECK(d.source == decision_source::fail_open);
+    CHECK(d.cause == fault::unavailable);
+  }
+  // counted as failures by the breaker (before: as successes)
+  surge::redis::token_bucket<scripted_connection> guarded(c, "p:", 10.0, 4,
+                                                          {.on_fault = fault_policy::fail_open, .breaker_failures = 2});
+  c.answer = error_reply("OOM command not allowed when used memory > 'maxmemory'.");
+  (void)guarded.try_acquire("k");
+  (void)guarded.try_acquire("k");
+  CHECK(guarded.breaker_open());
+  // an error that only starts with one of those words is not one of them
+  surge::redis::token_bucket<scripted_connection> other(c, "p:", 10.0, 4, {.on_fault = fault_policy::fail_open});
+  c.answer = error_reply("BUSYKEY Target key name already exists.");
+  CHECK(what_of([&] { (void)other.try_acquire("k"); }).find("BUSYKEY") != std::string::npos);
+  CHECK(std::string(surge::redis::to_string(fault::unavailable)) == "unavailable");
 }
 
 TEST_CASE("redis faults: foreign data under a key is a clear error", "[redis]") {
@@ -372,4 +415,25 @@ TEST_CASE("redis hiredis_connection: pipelines, pools across threads", "[redis]"
   CHECK(ok.load() == 200);
   const std::vector<surge::redis::command> get{{"GET", k}};
   CHECK(c.pipeline(get, 1s).replies.at(0).str == "205");
+  // a timeout too long for the clock means no limit (before: the deadline
+  // overflowed into the past and the call timed out at once)
+  CHECK(c.pipeline(get, std::chrono::microseconds::max()).status == fault::none);
+  CHECK(pool.pipeline(get, std::chrono::microseconds::max()).status == fault::none);
+}
+
+TEST_CASE("redis hiredis_connection: an idle connection the server closed is reopened, not a fault", "[redis]") {
+  const int port = surge_redis_test::shared_port();
+  if (port == 0) return;
+  hiredis_connection c("127.0.0.1", port), admin("127.0.0.1", port);
+  const std::vector<surge::redis::command> id{{"CLIENT", "ID"}};
+  const auto mine = c.pipeline(id, 1s);
+  REQUIRE(mine.status == fault::none);
+  const std::vector<surge::redis::command> kill{{"CLIENT", "KILL", "ID", std::to_string(mine.replies.at(0).integer)}};
+  REQUIRE(admin.pipeline(kill, 1s).status == fault::none);
+  // the check is for connections idle 100 ms or more: real time must pass
+  std::this_thread::sleep_for(150ms);
+  const std::vector<surge::redis::command> ping{{"PING"}};
+  const auto r = c.pipeline(ping, 1s);  // before: fault::broken (the stale connection was used)
+  CHECK(r.status == fault::none);
+  CHECK(r.replies.at(0).str == "PONG");
 }

@@ -18,6 +18,10 @@
 
 namespace surge_redis_test {
 
+/// A hiredis client must ignore SIGPIPE (see docs/redis.md): the tests kill
+/// and pause servers under open connections.
+inline const bool sigpipe_ignored = (::signal(SIGPIPE, SIG_IGN), true);
+
 using namespace std::chrono_literals;
 using surge::redis::decision_source;
 using surge::redis::fault;

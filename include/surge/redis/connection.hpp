@@ -41,6 +41,10 @@ enum class fault : std::uint8_t {
   broken,        ///< the connection failed mid-way (reset, closed by the server)
   protocol,      ///< the server sent bytes that are not RESP (not Redis?)
   circuit_open,  ///< not tried: the circuit breaker is open (set by token_bucket)
+  /// the server answered that it cannot serve the command now: an error reply
+  /// starting OOM, BUSY, LOADING, READONLY, MASTERDOWN, TRYAGAIN or
+  /// CLUSTERDOWN (set by token_bucket; an outage, not a bug)
+  unavailable,
 };
 
 /// A short name for a fault ("timeout", ...).
@@ -58,6 +62,8 @@ enum class fault : std::uint8_t {
       return "protocol";
     case fault::circuit_open:
       return "circuit_open";
+    case fault::unavailable:
+      return "unavailable";
   }
   return "unknown";
 }

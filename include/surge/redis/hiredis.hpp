@@ -26,12 +26,25 @@
 
 namespace surge::redis {
 
+/// The longest timeout a connection or pool waits (2^50 µs, 35 years);
+/// longer ones are capped to it rather than overflowing the deadline.
+inline constexpr std::chrono::microseconds longest_timeout{std::int64_t{1} << 50};
+
 /// One TCP connection to Redis through hiredis: connects on first use (and
 /// again after any fault) with a connect timeout, pipelines every call's
 /// commands in one buffer, and sends them and waits for the replies no
 /// longer than the call's timeout (a non-blocking socket, polled against one
 /// deadline). After a fault
 /// the connection is dropped, so a late reply is never read by a later call.
+/// A connection idle for 100 ms or more is first checked (one poll with no
+/// wait) for a close by the server (its idle `timeout`, a restart, `CLIENT
+/// KILL`) and reopened, so that such a close does not fail the next call.
+/// Timeouts are capped at 2^50 µs (35 years): longer ones mean "no limit".
+///
+/// **SIGPIPE.** hiredis writes with write(2): a write to a connection the
+/// server has closed raises SIGPIPE, whose default action ends the process.
+/// As with any hiredis client, ignore it (`std::signal(SIGPIPE, SIG_IGN)`,
+/// as servers do); the write then fails and the call reports fault::broken.
 ///
 /// Complexity: one write (more when the socket's buffer fills) and as many
 /// reads as the replies need per call.
@@ -66,9 +79,13 @@ class hiredis_connection {
   /// (connecting first if needed). Never throws for a fault.
   pipeline_result pipeline(std::span<const command> cmds, std::chrono::microseconds timeout) {
     using steady = std::chrono::steady_clock;
-    const auto deadline = steady::now() + timeout;
+    timeout = std::min(timeout, longest_timeout);
+    const auto start = steady::now();
+    const auto deadline = start + timeout;
     pipeline_result res;
     if (cmds.empty()) return res;
+    if (ctx_ && start - last_used_ >= idle_check && closed_by_peer()) ctx_.reset();
+    last_used_ = start;
     if (!ctx_ && !connect(std::min(timeout, connect_timeout_), res)) return res;
     redisContext* c = ctx_.get();
     std::vector<const char*> argv;
@@ -146,6 +163,13 @@ class hiredis_connection {
     return true;
   }
 
+  /// An idle connection with something to read (no reply is due: the
+  /// server's close, or bytes out of step) or hung up.
+  bool closed_by_peer() const noexcept {
+    pollfd p{ctx_->fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) != 0;  // ready, hung up, or the poll failed
+  }
+
   pipeline_result& fail(pipeline_result& res, fault f, std::string why) {
     res.status = f;
     res.message = std::move(why);
@@ -210,6 +234,8 @@ class hiredis_connection {
   int port_;
   std::chrono::microseconds connect_timeout_;
   std::unique_ptr<redisContext, context_free> ctx_;
+  std::chrono::steady_clock::time_point last_used_{};
+  static constexpr std::chrono::milliseconds idle_check{100};
 };
 
 /// A fixed set of hiredis_connections shared by any number of threads: each
@@ -238,6 +264,7 @@ class hiredis_pool {
   /// counted in `timeout`.
   pipeline_result pipeline(std::span<const command> cmds, std::chrono::microseconds timeout) {
     using steady = std::chrono::steady_clock;
+    timeout = std::min(timeout, longest_timeout);
     const auto start = steady::now();
     hiredis_connection* c = nullptr;
     {

@@ -131,14 +131,19 @@ struct options {
 /// tokens may be spent up to `lease_hold` after.
 ///
 /// **Faults.** Every call's round trip is bounded by `options.timeout`. When
-/// Redis is unreachable, times out or the connection breaks, `on_fault`
-/// decides (the decision's `source` and `cause` say so), and a
+/// Redis is unreachable, times out, the connection breaks or Redis answers
+/// that it cannot serve now (OOM, BUSY, LOADING, READONLY, MASTERDOWN,
+/// TRYAGAIN, CLUSTERDOWN: fault::unavailable), `on_fault` decides (the decision's `source` and `cause` say so), and a
 /// surge::circuit_breaker around the connection (open after
 /// `breaker_failures` faults in a row, for `breaker_open_for`, then one
 /// probe) makes a dead Redis cost one fast local decision per call rather
 /// than a timeout per call. No exception escapes for
 /// a Redis fault except under fault_policy::raise; a reply the limiter cannot
-/// use throws reply_error.
+/// use throws reply_error (from try_acquire_many after every key's command
+/// ran). A state with more debt than this bucket's burst (written by a
+/// bucket of a larger burst under the same prefix, or before the server's
+/// clock stepped back) refuses until it drains. A lease must end before its
+/// bucket is destroyed.
 ///
 /// Complexity: one round trip per call (try_acquire_many: one for all keys);
 /// O(1) work per key on the server. leased_tokens::try_acquire is local, O(1).
@@ -458,6 +463,17 @@ class token_bucket {
     return r.type == reply::kind::error && r.str.rfind("NOSCRIPT", 0) == 0;
   }
 
+  /// An error reply saying the server cannot serve now (out of memory, busy
+  /// with a script, loading, a read-only replica, ...): a fault, not a bug.
+  static bool unavailable(const reply& r) noexcept {
+    if (r.type != reply::kind::error) return false;
+    for (const std::string_view p : {"OOM", "BUSY", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"})
+      if (r.str.size() >= p.size() && r.str.compare(0, p.size(), p) == 0 &&
+          (r.str.size() == p.size() || r.str[p.size()] == ' '))
+        return true;
+    return false;
+  }
+
   /// One round trip through the breaker, with EVAL for scripts the server no
   /// longer knows, within one timeout budget. Throws reply_error for a
   /// protocol fault.
@@ -508,6 +524,14 @@ class token_bucket {
       }
     }
     const auto elapsed = std::chrono::duration_cast<typename Clock::duration>(steady::now() - start);
+    if (res.status == fault::none) {
+      for (const reply& r : res.replies) {
+        if (!unavailable(r)) continue;
+        res.status = fault::unavailable;
+        res.message = r.str;
+        break;
+      }
+    }
     if (res.status == fault::protocol) {
       breaker_.release_permission();
       throw reply_error("surge::redis::token_bucket: the server's reply is not RESP (is it Redis?): " + res.message);
@@ -538,15 +562,17 @@ class token_bucket {
     const bool allowed = x >= 0;
     const std::int64_t debt = allowed ? x : -1 - x;  // units, after the call
     const std::int64_t m = mode == 'l' ? r.elements[2].integer : 0;
-    // the debt never exceeds cap (< 2^52) unless the key holds a state of another rate or burst
+    // an admitted call leaves a debt within cap (< 2^52); a refused one may
+    // find more: a state written by a bucket of a larger burst or another
+    // rate under the same prefix, or before the server's clock stepped back
     const bool lease_ok = mode != 'l' || (allowed == (m > 0) && m >= 0 && static_cast<std::uint64_t>(m) <= n);
     // the server's time in microseconds is below 2^52 (until the year 2112)
-    if (now <= 0 || now >= detail::script_limit || debt > cap_ || !lease_ok)
+    if (now <= 0 || now >= detail::script_limit || (allowed && debt > cap_) || debt >= max_debt || !lease_ok)
       throw bad("the limiter script returned impossible values");
     const std::int64_t a = units_.a, b = units_.b;
     parsed p;
     p.d.allowed = allowed;
-    p.d.remaining = mode == 'l' && !allowed ? 0 : static_cast<std::uint64_t>((cap_ - debt) / b);
+    p.d.remaining = (mode == 'l' && !allowed) || debt >= cap_ ? 0 : static_cast<std::uint64_t>((cap_ - debt) / b);
     p.d.reset_after = std::chrono::microseconds(ceil_div(debt, a));
     p.d.server_time = std::chrono::microseconds(now);
     if (!allowed) {
@@ -676,6 +702,8 @@ class token_bucket {
   surge::circuit_breaker<Clock> breaker_;
   detail::rational_rate units_{};
   std::int64_t cap_ = 0;  // burst * b: the units of a full bucket
+  // a refusal may report a debt above cap_ (see parse); anything from 2^60 on is no state of ours
+  static constexpr std::int64_t max_debt = std::int64_t{1} << 60;
   std::string sha_, a_, b_, cap_s_;
   std::mutex local_mutex_;
   std::unordered_map<std::string, std::unique_ptr<surge::token_bucket<Clock>>> local_;
