@@ -254,6 +254,7 @@ class hiredis_pool {
                std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100)) {
     if (size == 0) throw std::invalid_argument("surge::redis::hiredis_pool: size must be >= 1");
     all_.reserve(size);
+    idle_.reserve(size);
     for (std::size_t i = 0; i < size; ++i) {
       all_.push_back(std::make_unique<hiredis_connection>(host, port, connect_timeout));
       idle_.push_back(all_.back().get());
@@ -278,14 +279,19 @@ class hiredis_pool {
       c = idle_.back();
       idle_.pop_back();
     }
+    struct give_back {  // also when the call throws (std::bad_alloc): the pool keeps its size
+      hiredis_pool& pool;
+      hiredis_connection* c;
+      ~give_back() {
+        {
+          std::lock_guard lock(pool.mutex_);
+          pool.idle_.push_back(c);  // capacity reserved: never allocates
+        }
+        pool.ready_.notify_one();
+      }
+    } returned{*this, c};
     const auto left = timeout - std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - start);
-    pipeline_result r = c->pipeline(cmds, std::max(left, std::chrono::microseconds(1)));
-    {
-      std::lock_guard lock(mutex_);
-      idle_.push_back(c);
-    }
-    ready_.notify_one();
-    return r;
+    return c->pipeline(cmds, std::max(left, std::chrono::microseconds(1)));
   }
 
   /// The number of connections, as constructed.
