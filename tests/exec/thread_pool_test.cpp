@@ -356,6 +356,34 @@ TEST_CASE("thread_pool: shutdown from a worker is refused", "[thread_pool]") {
 }
 
 namespace {
+/// Occupies one worker of a pool until release() or destruction: tasks
+/// posted meanwhile stay queued (with one worker). The state is shared with
+/// the task, which may still be returning when the blocker is gone.
+class worker_blocker {
+ public:
+  explicit worker_blocker(surge::thread_pool& pool) {
+    pool.post([s = s_] {
+      s->started.store(true);
+      s->started.notify_one();
+      s->released.wait(false);
+    });
+    s_->started.wait(false);
+  }
+  worker_blocker(const worker_blocker&) = delete;
+  worker_blocker& operator=(const worker_blocker&) = delete;
+  ~worker_blocker() { release(); }
+  void release() {
+    s_->released.store(true);
+    s_->released.notify_one();
+  }
+
+ private:
+  struct state {
+    std::atomic<bool> started{false}, released{false};
+  };
+  std::shared_ptr<state> s_ = std::make_shared<state>();
+};
+
 /// Posts no-ops from this (outside) thread until one throws: shutdown began.
 void wait_for_shutdown_to_begin(surge::thread_pool& pool) {
   for (;;) {
@@ -402,13 +430,7 @@ TEST_CASE("thread_pool: during shutdown a running task may post a child and wait
 TEST_CASE("thread_pool: a task run by run_pending_task counts as inside the pool", "[thread_pool]") {
   watchdog dog("run_pending_task inside", std::chrono::seconds(60));
   surge::thread_pool pool(1);
-  std::atomic<bool> release{false}, started{false};
-  pool.post([&] {  // occupies the only worker
-    started.store(true);
-    started.notify_one();
-    release.wait(false);
-  });
-  started.wait(false);
+  worker_blocker busy(pool);  // the only worker
   SECTION("its wait_idle helps instead of waiting for itself") {
     std::atomic<int> children{0};
     bool returned = false, refused = false;
@@ -438,13 +460,10 @@ TEST_CASE("thread_pool: a task run by run_pending_task counts as inside the pool
     wait_for_shutdown_to_begin(pool);
     CHECK(pool.run_pending_task());  // the posting task, queued first
     CHECK(posted);
-    release.store(true);
-    release.notify_one();
+    busy.release();
     stopper.join();
     CHECK(children.load() == 1);
   }
-  release.store(true);
-  release.notify_one();
 }
 
 TEST_CASE("thread_pool: concurrent post and shutdown: each task runs or its post throws", "[thread_pool]") {
@@ -574,21 +593,14 @@ TEST_CASE("thread_pool: idle workers do not burn CPU", "[thread_pool]") {
 TEST_CASE("thread_pool: run_pending_task lets an outside thread help", "[thread_pool]") {
   watchdog dog("run_pending_task");
   surge::thread_pool pool(1);
-  std::atomic<bool> release{false}, started{false};
-  pool.post([&] {  // occupies the only worker
-    started.store(true);
-    started.notify_one();
-    release.wait(false);
-  });
-  started.wait(false);
+  worker_blocker busy(pool);  // the only worker
   std::atomic<int> ran{0};
   for (int i = 0; i < 50; ++i) pool.post([&ran] { ran.fetch_add(1); });
   int helped = 0;
   while (ran.load() < 50)
     if (pool.run_pending_task()) ++helped;
   CHECK(helped > 0);
-  release.store(true);
-  release.notify_one();
+  busy.release();
   pool.wait_idle();
   CHECK(ran.load() == 50);
 }
