@@ -58,6 +58,9 @@ TEST_CASE("leaky_bucket rejects nonsensical arguments", "[limit][leaky_bucket]")
   CHECK_THROWS_AS(meter(std::nan(""), 1, 0, tp{}), std::invalid_argument);
   CHECK_THROWS_AS(meter(2e9, 1, 0, tp{}), std::invalid_argument);
   CHECK_THROWS_AS(meter::nginx(0, surge::nginx_rate_unit::per_second), std::invalid_argument);
+  // rate() is the rate as constructed (it was capped at 1e9)
+  CHECK(meter::nginx(std::size_t{1} << 40, surge::nginx_rate_unit::per_second).rate() == 0x1p40);
+  CHECK(meter::nginx(60, surge::nginx_rate_unit::per_minute).rate() == 1.0);
   CHECK_THROWS_AS(pacer(0.0, 10, tp{}), std::invalid_argument);
   CHECK_THROWS_AS(pacer(1.0, std::size_t{1} << 40, tp{}), std::invalid_argument);
   surge_test::check_names([] { meter(1e-21, 1, 0, tp{}); }, "rate_per_second");

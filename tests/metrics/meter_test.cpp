@@ -1,5 +1,6 @@
 #include <surge/metrics/meter.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -207,6 +208,17 @@ TEST_CASE("rate_meter count saturates", "[metrics][meter]") {
   m.mark(std::numeric_limits<std::uint64_t>::max() - 1, tp{});
   m.mark(5, tp{});
   CHECK(m.count() == std::numeric_limits<std::uint64_t>::max());
+  // never reads as wrapped, even for an instant (it added, then stored the
+  // maximum back)
+  std::atomic<bool> stop{false};
+  std::uint64_t lowest = std::numeric_limits<std::uint64_t>::max();
+  std::thread reader([&] {
+    while (!stop.load()) lowest = std::min(lowest, m.count());
+  });
+  for (int i = 0; i < 200'000; ++i) m.mark(1, tp{});
+  stop.store(true);
+  reader.join();
+  CHECK(lowest == std::numeric_limits<std::uint64_t>::max());
 }
 
 TEST_CASE("rate_meter: 4 threads marking concurrently lose no count", "[metrics][meter]") {

@@ -83,6 +83,9 @@ TEST_CASE("circuit_breaker rejects bad options naming the field", "[circuit_brea
     }
   };
   throws_naming({.failure_rate_threshold = 0}, "failure_rate_threshold");
+  // an enum value that is neither window type (it built a time window)
+  throws_naming({.window = static_cast<surge::window_type>(2)}, "window");
+  throws_naming({.window = static_cast<surge::window_type>(7), .window_size = std::size_t{1} << 62}, "window must be");
   throws_naming({.failure_rate_threshold = 100.5}, "failure_rate_threshold");
   throws_naming({.failure_rate_threshold = std::numeric_limits<double>::quiet_NaN()}, "failure_rate_threshold");
   throws_naming({.slow_call_rate_threshold = -1}, "slow_call_rate_threshold");

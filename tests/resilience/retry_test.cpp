@@ -235,6 +235,11 @@ TEST_CASE("retry_budget rejects bad arguments naming them", "[retry][budget]") {
   surge::retry_budget least(0.0005, 0.0005);  // rounds to one thousandth each
   CHECK(least.max_tokens() == 0.001);
   CHECK(least.token_ratio() == 0.001);
+  surge::retry_budget most(1000.0004, 1000.0004);  // rounds to 1000 each (it was refused)
+  CHECK(most.max_tokens() == 1000.0);
+  CHECK(most.token_ratio() == 1000.0);
+  names(1000.0006, 0.1, "max_tokens");
+  names(10, 1000.0006, "token_ratio");
 }
 
 TEST_CASE("retry_budget is exact under concurrency", "[retry][budget][concurrency]") {

@@ -138,6 +138,7 @@ class leaky_bucket {
     const double per_second = unit == nginx_rate_unit::per_second ? static_cast<double>(rate) : rate / 60.0;
     leaky_bucket b(std::min(per_second, 1e9), burst, delay, time_point{});
     b.nginx_ = true;
+    b.rate_ = per_second;  // as constructed (the exact-mode part, unused here, is capped at 1e9)
     b.rate_m_ = static_cast<std::int64_t>(rate) * 1000 / (unit == nginx_rate_unit::per_second ? 1 : 60);
     b.burst_m_ = static_cast<std::int64_t>(burst) * 1000;
     b.delay_m_ = delay >= (std::size_t{1} << 40) ? std::numeric_limits<std::int64_t>::max() / 2

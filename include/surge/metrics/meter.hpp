@@ -136,8 +136,15 @@ class rate_meter {
         lock_.store(false, std::memory_order_release);
       }
     }
-    if (count_.fetch_add(n, std::memory_order_relaxed) > max_count - n) [[unlikely]]
-      count_.store(max_count, std::memory_order_relaxed);
+    // a plain add while far from 2^64 (concurrent adds cannot carry it past);
+    // near it, compare-and-swap, so the count never reads as wrapped
+    std::uint64_t c = count_.load(std::memory_order_relaxed);
+    if (c < (std::uint64_t{1} << 62) && n < (std::uint64_t{1} << 62)) [[likely]] {
+      count_.fetch_add(n, std::memory_order_relaxed);
+      return;
+    }
+    while (!count_.compare_exchange_weak(c, c > max_count - n ? max_count : c + n, std::memory_order_relaxed)) {
+    }
   }
 
   /// Events marked since construction (saturating at 2^64 − 1). O(1),

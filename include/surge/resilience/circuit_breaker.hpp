@@ -796,6 +796,8 @@ class circuit_breaker {
     if (!(o.slow_call_rate_threshold > 0.0 && o.slow_call_rate_threshold <= 100.0))
       bad("slow_call_rate_threshold must be in (0, 100]");
     if (o.slow_call_duration <= std::chrono::nanoseconds::zero()) bad("slow_call_duration must be > 0");
+    if (o.window != window_type::count_based && o.window != window_type::time_based)
+      bad("window must be window_type::count_based or window_type::time_based");
     if (o.window_size == 0) bad("window_size must be >= 1");
     if (o.window == window_type::count_based && o.window_size > detail::breaker_count_window::max_size)
       bad("window_size must be <= 2^20 - 1 calls for a count-based window");

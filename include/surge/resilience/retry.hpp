@@ -271,9 +271,10 @@ class retry_budget {
   /// A full budget of `max_tokens` tokens, refilled by `token_ratio` per
   /// success; throws std::invalid_argument for the bad input above.
   retry_budget(double max_tokens, double token_ratio) {
-    if (!(max_tokens >= 0.0005 && max_tokens <= 1000.0))
+    // judged as rounded to thousandths: [0.0005, 1000.0005) rounds into [0.001, 1000]
+    if (!(max_tokens >= 0.0005 && max_tokens < 1000.0005))
       throw std::invalid_argument("surge::retry_budget: max_tokens must be in [0.001, 1000] (3 decimals)");
-    if (!std::isfinite(token_ratio) || !(token_ratio >= 0.0005) || token_ratio > 1000.0)
+    if (!(token_ratio >= 0.0005 && token_ratio < 1000.0005))
       throw std::invalid_argument("surge::retry_budget: token_ratio must be in [0.001, 1000] (3 decimals)");
     max_ = std::max<std::int64_t>(1, std::llround(max_tokens * 1000.0));
     ratio_ = std::llround(token_ratio * 1000.0);
