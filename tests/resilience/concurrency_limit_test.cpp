@@ -484,6 +484,18 @@ TEST_CASE("concurrency_limiter: 4 threads never exceed the limit and lose no slo
   CHECK(lim.limit() == 3);
 }
 
+namespace {
+/// Microsecond ticks whose readings lie 300 years after the clock's epoch.
+struct far_epoch_clock {
+  using rep = std::int64_t;
+  using period = std::micro;
+  using duration = std::chrono::microseconds;
+  using time_point = std::chrono::time_point<far_epoch_clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() { return time_point{} + std::chrono::hours(24 * 365 * 300); }
+};
+}  // namespace
+
 TEST_CASE("windowed_limit feeds its algorithm once per window, as Netflix's WindowedLimit",
           "[resilience][concurrency_limit]") {
   using opts = surge::windowed_limit_options;
@@ -526,6 +538,21 @@ TEST_CASE("windowed_limit feeds its algorithm once per window, as Netflix's Wind
     CHECK(x.algorithm().samples[0].rtt > ns::max() - 1ms);
     x.on_sample(1ms, 1, false, ns::max());  // nothing ends after ns::max()
     CHECK(x.windows() == 1);
+  }
+  SECTION("a clock whose readings lie centuries after its epoch still closes windows") {
+    // microsecond ticks 300 years after the epoch: from the epoch, an end in
+    // nanoseconds saturated, and the deadline with it (one window, then none)
+    using far_clock = far_epoch_clock;
+    surge::concurrency_limiter<surge::windowed_limit<spy_limit>, far_clock> lim(
+        surge::windowed_limit<spy_limit>({}, {.min_window = 1ms, .max_window = 1ms, .window_size = 1}));
+    far_clock::time_point t = far_clock::now();
+    for (int i = 0; i < 100; ++i) {
+      auto tok = lim.try_acquire(t);
+      t += 1ms;
+      tok.success(t);
+      t += 10ms;
+    }
+    lim.with_algorithm([](const auto& wl) { CHECK(wl.windows() == 100); });  // before: 1
   }
   SECTION("concurrency_limiter passes each call's end time") {
     surge::concurrency_limiter<surge::windowed_limit<spy_limit>, sim_clock> lim(

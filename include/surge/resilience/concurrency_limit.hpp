@@ -386,7 +386,8 @@ concept concurrency_limit_sampled = requires(A& a, std::chrono::nanoseconds rtt,
 };
 
 /// The timed form: on_sample(rtt, inflight, dropped, end), `end` the call's
-/// end as nanoseconds since the limiter clock's epoch (windowed_limit).
+/// end as nanoseconds since the limiter's construction (windowed_limit; only
+/// differences of ends matter).
 template <class A>
 concept concurrency_limit_timed = requires(A& a, std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped,
                                            std::chrono::nanoseconds end) {
@@ -449,8 +450,9 @@ class windowed_limit {
       throw std::invalid_argument("surge::windowed_limit: options.min_rtt_threshold must be >= 0");
   }
 
-  /// One completed call ending at `end` (nanoseconds since the clock's
-  /// epoch); see the class comment.
+  /// One completed call ending at `end` (nanoseconds from any fixed origin:
+  /// concurrency_limiter counts from its construction); see the class
+  /// comment.
   void on_sample(std::chrono::nanoseconds rtt, std::size_t inflight, bool dropped, std::chrono::nanoseconds end) {
     if (rtt < o_.min_rtt_threshold) return;
     sum_ += static_cast<double>(rtt.count());
@@ -520,7 +522,9 @@ class windowed_limit {
 /// Thread safety: every member is thread-safe; tokens are move-only and each
 /// used by one thread at a time.
 /// An Algorithm with the timed on_sample(rtt, inflight, dropped, end) gets
-/// the call's end (nanoseconds since Clock's epoch, saturating) as well.
+/// the call's end as well, in nanoseconds since the limiter's construction
+/// (exact for 292 years of readings on either side, whatever the clock's
+/// epoch; saturating beyond).
 /// Bad input: the Algorithm's options are checked by its constructor. A clock
 /// reading earlier than the token's start gives rtt 0; an RTT or end beyond
 /// the range of std::chrono::nanoseconds saturates. An Algorithm whose limit()
@@ -596,7 +600,8 @@ class concurrency_limiter {
       if (!owner_) return;
       using ns = std::chrono::nanoseconds;
       const ns rtt = now > start_ ? ns(detail::to_ns_sat(detail::elapsed_sat(start_, now))) : ns::zero();
-      std::exchange(owner_, nullptr)->sample(rtt, inflight_, drop, ns(detail::to_ns_sat(now.time_since_epoch())));
+      concurrency_limiter* const o = std::exchange(owner_, nullptr);
+      o->sample(rtt, inflight_, drop, ns(detail::to_ns_sat(detail::elapsed_sat(o->origin_, now))));
     }
 
     concurrency_limiter* owner_ = nullptr;
@@ -659,6 +664,9 @@ class concurrency_limiter {
   std::atomic<std::uint64_t> rejected_{0};
   mutable std::mutex mutex_;
   Algorithm algo_;
+  // calls' ends are counted from here: from the clock's epoch they would
+  // saturate for a clock whose readings lie 292 years or more after it
+  time_point origin_ = Clock::now();
 };
 
 }  // namespace surge
