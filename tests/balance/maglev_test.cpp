@@ -1,12 +1,15 @@
+#include <surge/balance/consistent_hash.hpp>
 #include <surge/balance/maglev.hpp>
 
 #include "balance_test_support.hpp"
 #include "surge_test.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -124,4 +127,21 @@ TEST_CASE("maglev: a prime table_size near 2^64 is refused as too large at once"
   CHECK(surge::detail::is_prime(4294967291ULL));                  // the largest 32-bit prime
   CHECK_FALSE(surge::detail::is_prime(4294967291ULL * 3));        // composite, > 2^32
   CHECK_FALSE(surge::detail::is_prime(18446744073709551615ULL));  // 2^64 - 1 = 3 · 5 · 17 · ...
+}
+
+TEST_CASE("maglev and the ring spread keys whose Hash does not mix", "[balance][maglev]") {
+  // std::hash<int> is the identity in libstdc++: small keys used the table's
+  // first entry (or the ring's first point) for every key before
+  surge::maglev<std::hash<int>> m(5);
+  surge::consistent_hash_ring<std::hash<int>> ring(5);
+  std::array<int, 5> by_table{}, by_ring{};
+  for (int k = 0; k < 100'000; ++k) {
+    ++by_table[m.pick(k)];
+    ++by_ring[ring.pick(k)];
+  }
+  for (int i = 0; i < 5; ++i) {
+    INFO("backend " << i);
+    CHECK(by_table[static_cast<std::size_t>(i)] > 15'000);
+    CHECK(by_ring[static_cast<std::size_t>(i)] > 10'000);
+  }
 }

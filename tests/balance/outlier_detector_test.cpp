@@ -2,6 +2,7 @@
 #include <surge/balance/round_robin.hpp>
 
 #include "surge_test.hpp"
+#include "watchdog.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -138,4 +139,36 @@ TEST_CASE("outlier_detector under threads ejects each failing backend once", "[b
   CHECK(od.ejected(1));
   CHECK_FALSE(rr.healthy(0));
   CHECK(od.ejected_count() == 2);
+}
+
+TEST_CASE("outlier_detector: a release racing an ejection leaves the policy agreeing with the detector",
+          "[balance][outlier]") {
+  // One thread ejects backend 0 (immediately expired: base_ejection_time 0)
+  // while another releases expired backends. Before, record() marked the
+  // policy down after a release had already returned the backend: down in
+  // the policy, not ejected, and never returned (181 rounds of 200,000).
+  test_clock::reset();
+  surge::round_robin rr(4);
+  surge::outlier_detector<test_clock> od(4, {.consecutive_failures = 1, .base_ejection_time = 0ns});
+  const int rounds = surge_test::scaled(20'000);
+  std::atomic<int> turn{0};  // even: the round's work may start; both workers bump it when done
+  int disagreements = 0;
+  std::thread releaser([&] {
+    for (int r = 0; r < rounds; ++r) {
+      while (turn.load() != 3 * r + 1) std::this_thread::yield();
+      for (int k = 0; k < 3; ++k) (void)od.release_expired(rr);
+      turn.fetch_add(1);
+    }
+  });
+  for (int r = 0; r < rounds; ++r) {
+    turn.fetch_add(1);  // 3r + 1: go
+    (void)od.record(rr, 0, false);
+    while (turn.load() != 3 * r + 2) std::this_thread::yield();
+    (void)od.release_expired(rr);  // everything expired is back
+    if (od.ejected(0) || !rr.healthy(0)) ++disagreements;
+    rr.set_healthy(0, true);
+    turn.fetch_add(1);  // 3r + 3
+  }
+  releaser.join();
+  CHECK(disagreements == 0);
 }

@@ -6,6 +6,7 @@
 #define SURGE_BALANCE_CONSISTENT_HASH_HPP
 
 #include <surge/balance/backend_lease.hpp>
+#include <surge/balance/detail/key_position.hpp>
 #include <surge/balance/detail/snapshot.hpp>
 #include <surge/balance/detail/validate.hpp>
 #include <surge/balance/key_hash.hpp>
@@ -75,10 +76,12 @@ struct consistent_hash_options {
 /// backends); `pick_bounded` the same plus the walk past full backends;
 /// `add_backend`/`remove_backend` O(P log P). Memory about 13 bytes per point
 /// (position, owner, and a radix index over the top bits of the positions).
-/// Thread safety: `pick`, `pick_bounded`, lease release, `set_healthy`,
-/// `healthy`, `load` are lock-free from any threads; `add_backend`,
+/// Thread safety: `pick`, `pick_bounded`, lease release, `healthy`, `load`
+/// are lock-free from any threads; `set_healthy` is thread-safe but takes
+/// the writer's mutex, so it waits for a rebuild in progress; `add_backend`,
 /// `remove_backend` are thread-safe (serialised by a mutex; they block no
-/// reader). Leases may outlive the ring (see `backend_lease`).
+/// reader). Keys are placed by their Hash's value mixed (SplitMix64), so a
+/// Hash that does not mix, such as std::hash of an integer, still spreads. Leases may outlive the ring (see `backend_lease`).
 /// Bad input: n == 0, bad weights (empty, <= 0, not finite),
 /// vnodes_per_weight == 0, max_points 0 or above 2^32 − 1, a negative /
 /// non-finite load_factor, or weights that need more than max_points points
@@ -104,7 +107,7 @@ class consistent_hash_ring {
   /// The owner of the first usable point clockwise of the key.
   template <class K>
   [[nodiscard]] std::size_t pick(const K& key) const {
-    const std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
+    const std::uint64_t h = detail::key_position(hash_, key);
     return tables_.read([h](const table& t) { return t.pick(h); });
   }
 
@@ -112,7 +115,7 @@ class consistent_hash_ring {
   /// below the bounded-load capacity.
   template <class K>
   [[nodiscard]] backend_lease pick_bounded(const K& key) {
-    const std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
+    const std::uint64_t h = detail::key_position(hash_, key);
     return tables_.read([&](const table& t) { return t.pick_bounded(h, options_.load_factor, *loads_); });
   }
 

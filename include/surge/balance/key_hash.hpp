@@ -6,6 +6,7 @@
 
 #include <surge/detail/hash.hpp>
 
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <variant>
 
@@ -59,10 +61,15 @@ template <class T>
 inline constexpr bool is_smart_pointer_v<std::shared_ptr<T>> = true;
 
 /// True for a key whose std::hash hashes an address: a pointer, a member
-/// pointer, a smart pointer, nullptr_t, or an optional or variant holding one.
+/// pointer, a smart pointer, nullptr_t, a coroutine handle, an error code or
+/// condition (hashed by the address of its category object), or an optional
+/// or variant holding one.
 template <class K>
-inline constexpr bool hashes_address_v =
-    std::is_pointer_v<K> || std::is_member_pointer_v<K> || is_smart_pointer_v<K> || std::is_null_pointer_v<K>;
+inline constexpr bool hashes_address_v = std::is_pointer_v<K> || std::is_member_pointer_v<K> ||
+                                         is_smart_pointer_v<K> || std::is_null_pointer_v<K> ||
+                                         std::is_same_v<K, std::error_code> || std::is_same_v<K, std::error_condition>;
+template <class P>
+inline constexpr bool hashes_address_v<std::coroutine_handle<P>> = true;
 template <class T>
 inline constexpr bool hashes_address_v<std::optional<T>> = hashes_address_v<std::remove_cv_t<T>>;
 template <class... Ts>
@@ -129,7 +136,8 @@ struct key_hash {
       return detail::mix64(static_cast<std::uint64_t>(std::hash<std::basic_string_view<C>>{}(detail::key_text(key))));
     } else {
       static_assert(!detail::hashes_address_v<K>,
-                    "surge::key_hash refuses pointer keys: an address differs between processes and between equal "
+                    "surge::key_hash refuses pointer keys (and keys whose std::hash hashes an address: coroutine "
+                    "handles, error codes): an address differs between processes and between equal "
                     "objects, so equal keys would go to different backends. Hash an id of the object, or pass "
                     "reinterpret_cast<std::uintptr_t>(p) if the address is the identity you mean.");
       static_assert(std::is_default_constructible_v<std::hash<K>>,

@@ -4,6 +4,7 @@
 #ifndef SURGE_BALANCE_MAGLEV_HPP
 #define SURGE_BALANCE_MAGLEV_HPP
 
+#include <surge/balance/detail/key_position.hpp>
 #include <surge/balance/detail/snapshot.hpp>
 #include <surge/balance/detail/streams.hpp>
 #include <surge/balance/detail/validate.hpp>
@@ -108,11 +109,16 @@ struct maglev_options {
 /// picks already running.
 ///
 /// Complexity: `pick` O(1) (expected O(n / up) probes with backends down);
-/// rebuild O(M log M) expected, M·4 bytes (M chosen as in
-/// `maglev_options::table_size`: 65537 up to 655 backends, then about 100·n). Thread safety: `pick`,
-/// `set_healthy`, `healthy` lock-free from any threads; `add_backend`,
-/// `remove_backend`, `set_weight` thread-safe (a mutex; they block no
-/// reader). Bad input: n == 0, bad weights, a table size above 2^32 − 1
+/// rebuild O(M log M) expected with even weights, up to O(M·n) when one
+/// weight dwarfs the rest, over every index ever issued (removed backends'
+/// indices are not reused: at most M − 1 indices in a table's life), M·4
+/// bytes (M chosen as in `maglev_options::table_size`: 65537 up to 655
+/// backends, then about 100·n). Thread safety: `pick`, `healthy` lock-free
+/// from any threads; `set_healthy` thread-safe, taking the writer's mutex
+/// (it waits for a rebuild in progress); `add_backend`, `remove_backend`,
+/// `set_weight` thread-safe (a mutex; they block no reader). Keys are placed
+/// by their Hash's value mixed (SplitMix64), so a Hash that does not mix
+/// still spreads. Bad input: n == 0, bad weights, a table size above 2^32 − 1
 /// (or, when it is 0, a max_table_size above that), a table size that is
 /// not prime or not larger than the number of backends (also when chosen
 /// automatically under a small `max_table_size`) throw
@@ -134,7 +140,7 @@ class maglev {
   /// The backend for `key`: its hash's entry of the lookup table, probing past
   /// down backends (see the class comment). O(1) expected; lock-free.
   [[nodiscard]] std::size_t pick(const K& key) const {
-    const std::uint64_t h = static_cast<std::uint64_t>(hash_(key));
+    const std::uint64_t h = detail::key_position(hash_, key);
     return tables_.read([h](const table& t) { return t.pick(h); });
   }
 

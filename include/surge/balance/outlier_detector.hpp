@@ -95,11 +95,16 @@ class outlier_detector {
     return true;
   }
 
-  /// Same, and marks backend i down in `policy` when it is ejected.
+  /// Same, and marks backend i down in `policy` when it is ejected. The
+  /// policy calls of this form and of release_expired(policy) are ordered
+  /// with the ejections: each marks the backend as the detector has it when
+  /// the call is made, so a release racing an ejection never leaves the
+  /// policy and the detector disagreeing.
   template <class Policy>
   bool record(Policy& policy, std::size_t i, bool success) {
     if (!record(i, success)) return false;
-    policy.set_healthy(i, false);
+    std::lock_guard<std::mutex> lock(policy_mutex_);
+    if (ejected(i)) policy.set_healthy(i, false);  // not if released since
     return true;
   }
 
@@ -121,14 +126,18 @@ class outlier_detector {
         }
       }
     }
-    for (std::size_t i : back) on_return(i);  // outside the lock: user code
+    for (std::size_t i : back) on_return(i);  // outside the lock: user code (it may race a new ejection of i)
     return back.size();
   }
-  /// Same, marking the returned backends up in `policy`.
+  /// Same, marking the returned backends up in `policy` (ordered with
+  /// record(policy, ...): a backend ejected again meanwhile stays down).
   template <class Policy>
   requires requires(Policy& p) { p.set_healthy(std::size_t{0}, true); }
   std::size_t release_expired(Policy& policy) {
-    return release_expired([&policy](std::size_t i) { policy.set_healthy(i, true); });
+    return release_expired([&](std::size_t i) {
+      std::lock_guard<std::mutex> lock(policy_mutex_);
+      if (!ejected(i)) policy.set_healthy(i, true);
+    });
   }
 
   /// True while backend i is ejected (false when i is out of range). Lock-free.
@@ -178,6 +187,7 @@ class outlier_detector {
   std::unique_ptr<std::atomic<std::uint32_t>[]> failures_;
   std::unique_ptr<std::atomic<bool>[]> ejected_;
   mutable std::mutex mutex_;
+  std::mutex policy_mutex_;  // orders the policy calls of the Policy forms with ejections
   std::vector<std::uint32_t> times_;               // under mutex_
   std::vector<typename Clock::time_point> until_;  // under mutex_
   std::size_t ejected_count_ = 0;                  // under mutex_

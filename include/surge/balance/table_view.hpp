@@ -5,6 +5,8 @@
 #ifndef SURGE_BALANCE_TABLE_VIEW_HPP
 #define SURGE_BALANCE_TABLE_VIEW_HPP
 
+#include <surge/balance/detail/key_position.hpp>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,7 +35,7 @@ class table_view {
   /// `pick(key)` returns until its next rebuild. O(1) expected; lock-free.
   template <class K>
   [[nodiscard]] std::size_t pick(const K& key) const {
-    return table_->pick(static_cast<std::uint64_t>(hash_(key)));
+    return table_->pick(detail::key_position(hash_, key));
   }
   /// Indices issued when the table was built (removed ones included). O(1).
   [[nodiscard]] std::size_t size() const noexcept { return table_->weight.size(); }
