@@ -873,3 +873,48 @@ TEST_CASE("circuit_breaker: threads cycling through every state", "[circuit_brea
   const auto m = b.metrics();
   CHECK(m.buffered_calls <= 40);
 }
+
+namespace {
+struct wrap_tag {};
+using wrap_clock = surge_test::manual_clock<wrap_tag>;
+using wrap_breaker = surge::circuit_breaker<wrap_clock>;
+}  // namespace
+
+/// Moves a breaker's transition count on without making the transitions (a
+/// test seam: 2^29 real transitions take many seconds).
+template <>
+struct surge::detail::circuit_breaker_hooks<wrap_breaker> {
+  static void skip_transitions(wrap_breaker& b, std::uint64_t n) {
+    std::lock_guard lock(b.mutex_);
+    const std::uint64_t w = b.word_.load();
+    const std::uint64_t period = b.period_.load() + n;
+    b.period_.store(period);
+    b.word_.store(wrap_breaker::make_word(wrap_breaker::state_of(w), wrap_breaker::permits_of(w),
+                                          period & wrap_breaker::gen_mask));
+  }
+};
+
+TEST_CASE("circuit_breaker: a permit held across 2^29 transitions gives nothing back to a later period",
+          "[circuit_breaker]") {
+  // The state word keeps 29 bits of the transition count: a permit from a
+  // period exactly 2^29 transitions back saw its own generation again and
+  // gave its probe to the new period (two probes with half_open_calls = 1).
+  wrap_clock::reset();
+  wrap_breaker b({.wait_in_open = 0ns, .half_open_calls = 1});
+  b.transition_to(breaker_state::open, wrap_clock::now());
+  wrap_clock::advance(1ns);
+  auto p = b.try_acquire(wrap_clock::now());  // open -> half-open: p holds its only probe
+  REQUIRE(p);
+  b.on_failure(0ns, wrap_clock::now());  // the period ends without p: open
+  surge::detail::circuit_breaker_hooks<wrap_breaker>::skip_transitions(b, (std::uint64_t{1} << 29) - 2);
+  wrap_clock::advance(1ns);
+  auto q = b.try_acquire(wrap_clock::now());  // half-open again, 2^29 transitions after p's period
+  REQUIRE(q);
+  REQUIRE(b.state() == breaker_state::half_open);
+  CHECK(b.available_probes() == 0);
+  p.release();  // p's period is over: nothing given back
+  CHECK(b.available_probes() == 0);
+  CHECK_FALSE(b.try_acquire(wrap_clock::now()));
+  q.release();  // q's own period: given back
+  CHECK(b.available_probes() == 1);
+}

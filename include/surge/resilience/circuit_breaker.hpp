@@ -118,6 +118,14 @@ struct circuit_breaker_options {
 
 namespace detail {
 
+/// Test seam of circuit_breaker, for surge's own tests only: the primary
+/// template is empty and nothing in the library uses it. It is a friend of
+/// circuit_breaker, so a test that specializes it for a breaker on a clock of
+/// its own may read and set the breaker's private state (e.g. to move the
+/// transition count near a wrap without making the transitions).
+template <class Breaker>
+struct circuit_breaker_hooks {};
+
 /// Which breaker stripe the calling thread counts deferred successes on, the
 /// same for every breaker in the process. Each of the `owned_stripes` owned
 /// stripes is held by at most one live thread, claimed on the thread's first
@@ -583,7 +591,7 @@ class circuit_breaker {
 
   /// A permitted call that ended without an outcome: in HALF_OPEN, gives the
   /// probe back (never above `half_open_calls`); otherwise nothing. Lock-free.
-  void release_permission() noexcept { release(0, false); }
+  void release_permission() noexcept { release(0, 0, false); }
 
   /// Records a successful call that took `elapsed` (slow when > slow_call_duration).
   void on_success(duration elapsed) {
@@ -613,7 +621,8 @@ class circuit_breaker {
    public:
     permit() noexcept = default;
     /// Takes over `o`'s permission; `o` is left empty.
-    permit(permit&& o) noexcept : breaker_(std::exchange(o.breaker_, nullptr)), start_(o.start_), word_(o.word_) {}
+    permit(permit&& o) noexcept
+        : breaker_(std::exchange(o.breaker_, nullptr)), start_(o.start_), word_(o.word_), period_(o.period_) {}
     /// Gives back this permit's permission (as release()), then takes over
     /// `o`'s; `o` is left empty. Self-assignment does nothing.
     permit& operator=(permit&& o) noexcept {
@@ -622,6 +631,7 @@ class circuit_breaker {
         breaker_ = std::exchange(o.breaker_, nullptr);
         start_ = o.start_;
         word_ = o.word_;
+        period_ = o.period_;
       }
       return *this;
     }
@@ -647,20 +657,21 @@ class circuit_breaker {
 
    private:
     friend class circuit_breaker;
-    permit(circuit_breaker* b, time_point start, std::uint64_t word) noexcept
-        : breaker_(b), start_(start), word_(word) {}
+    permit(circuit_breaker* b, time_point start, std::uint64_t word, std::uint64_t period) noexcept
+        : breaker_(b), start_(start), word_(word), period_(period) {}
     void finish(bool failed, time_point now) {
       if (!breaker_) throw std::logic_error("surge::circuit_breaker::permit: no permission to record an outcome for");
       circuit_breaker* b = std::exchange(breaker_, nullptr);
       b->record(failed, detail::elapsed_sat(start_, now), [now] { return now; });
     }
     void drop() noexcept {
-      if (circuit_breaker* b = std::exchange(breaker_, nullptr)) b->release(word_, true);
+      if (circuit_breaker* b = std::exchange(breaker_, nullptr)) b->release(word_, period_, true);
     }
 
     circuit_breaker* breaker_ = nullptr;
     time_point start_{};
-    std::uint64_t word_ = 0;
+    std::uint64_t word_ = 0;    // the state word it was granted under
+    std::uint64_t period_ = 0;  // and that word's full period (half-open permits)
   };
 
   /// A permit if a call may proceed now (reads the clock once, for its start).
@@ -668,7 +679,7 @@ class circuit_breaker {
   /// try_acquire at the given clock reading (also the permit's start).
   [[nodiscard]] permit try_acquire(time_point now) {
     const grant g = acquire([now] { return now; });
-    return g.ok ? permit(this, now, g.word) : permit();
+    return g.ok ? permit(this, now, g.word, g.period) : permit();
   }
 
   /// Runs `f()` if permitted: records success, or records a thrown exception
@@ -776,10 +787,13 @@ class circuit_breaker {
  private:
   using counts = detail::breaker_count_window::counts;
 
+  friend struct detail::circuit_breaker_hooks<circuit_breaker>;
+
   // The state word: bits 0-2 state, 3-34 half-open permits, 35-63 generation.
   static constexpr unsigned permit_shift = 3;
   static constexpr unsigned gen_shift = 35;
   static constexpr std::uint64_t permit_mask = (std::uint64_t{1} << 32) - 1;
+  static constexpr std::uint64_t gen_mask = (std::uint64_t{1} << 29) - 1;
   static breaker_state state_of(std::uint64_t w) noexcept { return static_cast<breaker_state>(w & 7u); }
   static std::uint64_t permits_of(std::uint64_t w) noexcept { return (w >> permit_shift) & permit_mask; }
   static std::uint64_t gen_of(std::uint64_t w) noexcept { return w >> gen_shift; }
@@ -856,6 +870,7 @@ class circuit_breaker {
   struct grant {
     bool ok = false;
     std::uint64_t word = 0;
+    std::uint64_t period = 0;  // the full count of transitions behind `word` (half-open grants)
   };
 
   /// The permission decision.
@@ -872,7 +887,7 @@ class circuit_breaker {
         case breaker_state::open: {
           const time_point now = now_fn();
           if (now.time_since_epoch().count() <= open_until_.load(std::memory_order_acquire)) return {};
-          transition_if(w, breaker_state::half_open, now);
+          transition_if(w, period_of(w), breaker_state::half_open, now);
           w = word_.load(std::memory_order_acquire);
           continue;
         }
@@ -880,7 +895,7 @@ class circuit_breaker {
           if (max_half_open_ > 0) {
             const time_point now = now_fn();
             if (now.time_since_epoch().count() >= half_open_until_.load(std::memory_order_acquire)) {
-              transition_if(w, breaker_state::open, now);
+              transition_if(w, period_of(w), breaker_state::open, now);
               w = word_.load(std::memory_order_acquire);
               if (state_of(w) == breaker_state::half_open) continue;  // someone else's fresh period
               return {};
@@ -894,7 +909,7 @@ class circuit_breaker {
           }
           if (word_.compare_exchange_weak(w, w - (std::uint64_t{1} << permit_shift), std::memory_order_acq_rel,
                                           std::memory_order_acquire))
-            return {true, w};
+            return {true, w, period_of(w)};
           continue;
         }
       }
@@ -902,13 +917,23 @@ class circuit_breaker {
     }
   }
 
-  /// Gives a probe back. `word` is the word a permit was granted under; with
-  /// `same_period`, only into that half-open period.
-  void release(std::uint64_t word, bool same_period) noexcept {
+  /// The full count of transitions behind word `w` (its generation holds the
+  /// low 29 bits): exact while fewer than 2^29 transitions separate `w` from
+  /// the latest, so a permit or a decision held across 2^29 transitions is
+  /// never taken for one of the current period.
+  [[nodiscard]] std::uint64_t period_of(std::uint64_t w) const noexcept {
+    const std::uint64_t p = period_.load(std::memory_order_acquire);  // at least w's: stored before the word
+    return p - ((p - gen_of(w)) & gen_mask);
+  }
+
+  /// Gives a probe back. `word` and `period` are the word a permit was
+  /// granted under and its period; with `same_period`, only into that
+  /// half-open period.
+  void release(std::uint64_t word, std::uint64_t period, bool same_period) noexcept {
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
       if (state_of(w) != breaker_state::half_open) return;
-      if (same_period && (state_of(word) != breaker_state::half_open || gen_of(word) != gen_of(w))) return;
+      if (same_period && (state_of(word) != breaker_state::half_open || period_of(w) != period)) return;
       if (permits_of(w) >= o_.half_open_calls) return;
       if (word_.compare_exchange_weak(w, w + (std::uint64_t{1} << permit_shift), std::memory_order_acq_rel,
                                       std::memory_order_acquire))
@@ -924,7 +949,7 @@ class circuit_breaker {
       const breaker_state s = state_of(w);
       if (s == breaker_state::disabled || s == breaker_state::forced_open) return;
       if (s == breaker_state::closed || s == breaker_state::open) {
-        record_window(w, failed, is_slow, now_fn);
+        record_window(w, period_of(w), failed, is_slow, now_fn);
         return;
       }
       // half-open: the probe window, under the mutex
@@ -954,7 +979,7 @@ class circuit_breaker {
 
   /// Records into the closed state's window; decides only when CLOSED.
   template <class Now>
-  void record_window(std::uint64_t w, bool failed, bool is_slow, Now now_fn) {
+  void record_window(std::uint64_t w, std::uint64_t period, bool failed, bool is_slow, Now now_fn) {
     counts c;
     if (count_) {
       const std::uint64_t base = base_.load(std::memory_order_acquire);
@@ -967,16 +992,16 @@ class circuit_breaker {
       c = time_->snapshot(seconds_of(now));
     }
     if (state_of(w) != breaker_state::closed || c.calls < min_calls_ || !above(c)) return;
-    transition_if(w, breaker_state::open, now_fn());
+    transition_if(w, period, breaker_state::open, now_fn());
   }
 
-  /// Moves from the state of word `w` to `to` if the breaker is still in that
-  /// word's state and generation.
-  void transition_if(std::uint64_t w, breaker_state to, time_point now) {
+  /// Moves from the state of word `w` (of period `period`) to `to` if the
+  /// breaker is still in that period.
+  void transition_if(std::uint64_t w, std::uint64_t period, breaker_state to, time_point now) {
     {
       std::lock_guard lock(mutex_);
       const std::uint64_t cur = word_.load(std::memory_order_acquire);
-      if (gen_of(cur) != gen_of(w) || state_of(cur) != state_of(w)) return;
+      if (period_.load(std::memory_order_relaxed) != period || state_of(cur) != state_of(w)) return;
       transition_locked(cur, to, now);
     }
     dispatch();
@@ -1008,7 +1033,9 @@ class circuit_breaker {
         break;
     }
     if (from != to && o_.on_state_change) events_.emplace_back(from, to);
-    word_.store(make_word(to, permits, (gen_of(cur) + 1) & ((std::uint64_t{1} << 29) - 1)), std::memory_order_release);
+    const std::uint64_t period = period_.load(std::memory_order_relaxed) + 1;  // under mutex_
+    period_.store(period, std::memory_order_release);                        // before the word: see period_of
+    word_.store(make_word(to, permits, period & gen_mask), std::memory_order_release);
   }
 
   /// Delivers queued state-change events, in order, with no lock held, on one
@@ -1029,6 +1056,7 @@ class circuit_breaker {
 
   // read on every call: its own cache line
   alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{make_word(breaker_state::closed, 0, 0)};
+  std::atomic<std::uint64_t> period_{0};  // transitions so far; the word's generation is its low 29 bits
   std::atomic<std::uint64_t> base_{0};
   std::atomic<rep> open_until_{0};
   std::atomic<rep> half_open_until_{rep_max};
