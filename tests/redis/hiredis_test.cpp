@@ -424,16 +424,16 @@ TEST_CASE("redis hiredis_connection: pipelines, pools across threads", "[redis]"
 TEST_CASE("redis hiredis_connection: an idle connection the server closed is reopened, not a fault", "[redis]") {
   const int port = surge_redis_test::shared_port();
   if (port == 0) return;
-  hiredis_connection c("127.0.0.1", port), admin("127.0.0.1", port);
+  hiredis_connection c("127.0.0.1", port, 100ms, 0us), admin("127.0.0.1", port);  // check before every call
   const std::vector<surge::redis::command> id{{"CLIENT", "ID"}};
   const auto mine = c.pipeline(id, 1s);
   REQUIRE(mine.status == fault::none);
   const std::vector<surge::redis::command> kill{{"CLIENT", "KILL", "ID", std::to_string(mine.replies.at(0).integer)}};
   REQUIRE(admin.pipeline(kill, 1s).status == fault::none);
-  // the check is for connections idle 100 ms or more: real time must pass
-  std::this_thread::sleep_for(150ms);
   const std::vector<surge::redis::command> ping{{"PING"}};
   const auto r = c.pipeline(ping, 1s);  // before: fault::broken (the stale connection was used)
   CHECK(r.status == fault::none);
   CHECK(r.replies.at(0).str == "PONG");
+  CHECK(what_of([&] { hiredis_connection bad("127.0.0.1", port, 100ms, -1us); }).find("idle_check") !=
+        std::string::npos);
 }

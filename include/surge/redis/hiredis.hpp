@@ -36,9 +36,10 @@ inline constexpr std::chrono::microseconds longest_timeout{std::int64_t{1} << 50
 /// longer than the call's timeout (a non-blocking socket, polled against one
 /// deadline). After a fault
 /// the connection is dropped, so a late reply is never read by a later call.
-/// A connection idle for 100 ms or more is first checked (one poll with no
-/// wait) for a close by the server (its idle `timeout`, a restart, `CLIENT
-/// KILL`) and reopened, so that such a close does not fail the next call.
+/// A connection idle for `idle_check` (default 100 ms) or more is first
+/// checked (one poll with no wait) for a close by the server (its idle
+/// `timeout`, a restart, `CLIENT KILL`) and reopened, so that such a close
+/// does not fail the next call; an `idle_check` of 0 checks before every call.
 /// Timeouts are capped at 2^50 µs (35 years): longer ones mean "no limit".
 ///
 /// **SIGPIPE.** hiredis writes with write(2): a write to a connection the
@@ -50,26 +51,35 @@ inline constexpr std::chrono::microseconds longest_timeout{std::int64_t{1} << 50
 /// reads as the replies need per call.
 /// Thread safety: not thread-safe — one thread at a time uses a connection
 /// (give each thread its own, or share a hiredis_pool).
-/// Bad input: an empty host, a port outside [1, 65535] or a connect timeout
-/// <= 0 throw std::invalid_argument naming the argument. Faults are results,
-/// never exceptions (std::bad_alloc aside).
+/// Bad input: an empty host, a port outside [1, 65535], a connect timeout
+/// <= 0 or an idle_check < 0 throw std::invalid_argument naming the argument.
+/// Faults are results, never exceptions (std::bad_alloc aside).
 class hiredis_connection {
  public:
   /// Does not connect yet: the first pipeline() does, within its timeout and
-  /// `connect_timeout`, whichever is shorter.
+  /// `connect_timeout`, whichever is shorter. `idle_check`: see the class
+  /// comment.
   hiredis_connection(std::string host, int port,
-                     std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100))
-      : host_(std::move(host)), port_(port), connect_timeout_(connect_timeout) {
+                     std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100),
+                     std::chrono::microseconds idle_check = std::chrono::milliseconds(100))
+      : host_(std::move(host)), port_(port), connect_timeout_(connect_timeout), idle_check_(idle_check) {
     if (host_.empty()) throw std::invalid_argument("surge::redis::hiredis_connection: host must not be empty");
     if (port < 1 || port > 65535)
       throw std::invalid_argument("surge::redis::hiredis_connection: port must be in [1, 65535]");
     if (connect_timeout <= std::chrono::microseconds::zero())
       throw std::invalid_argument("surge::redis::hiredis_connection: connect_timeout must be > 0");
+    if (idle_check < std::chrono::microseconds::zero())
+      throw std::invalid_argument("surge::redis::hiredis_connection: idle_check must be >= 0");
   }
   /// Takes over `o`'s settings and open connection (if any); `o` is left
   /// without a connection.
   hiredis_connection(hiredis_connection&& o) noexcept
-      : host_(std::move(o.host_)), port_(o.port_), connect_timeout_(o.connect_timeout_), ctx_(std::move(o.ctx_)) {}
+      : host_(std::move(o.host_)),
+        port_(o.port_),
+        connect_timeout_(o.connect_timeout_),
+        ctx_(std::move(o.ctx_)),
+        idle_check_(o.idle_check_),
+        last_used_(o.last_used_) {}
   hiredis_connection& operator=(hiredis_connection&&) = delete;
   hiredis_connection(const hiredis_connection&) = delete;
   hiredis_connection& operator=(const hiredis_connection&) = delete;
@@ -84,7 +94,7 @@ class hiredis_connection {
     const auto deadline = start + timeout;
     pipeline_result res;
     if (cmds.empty()) return res;
-    if (ctx_ && start - last_used_ >= idle_check && closed_by_peer()) ctx_.reset();
+    if (ctx_ && start - last_used_ >= idle_check_ && closed_by_peer()) ctx_.reset();
     last_used_ = start;
     if (!ctx_ && !connect(std::min(timeout, connect_timeout_), res)) return res;
     redisContext* c = ctx_.get();
@@ -234,8 +244,8 @@ class hiredis_connection {
   int port_;
   std::chrono::microseconds connect_timeout_;
   std::unique_ptr<redisContext, context_free> ctx_;
+  std::chrono::microseconds idle_check_;
   std::chrono::steady_clock::time_point last_used_{};
-  static constexpr std::chrono::milliseconds idle_check{100};
 };
 
 /// A fixed set of hiredis_connections shared by any number of threads: each
@@ -249,14 +259,15 @@ class hiredis_pool {
  public:
   /// `size` connections to host:port, each opened lazily on its first use.
   /// Throws std::invalid_argument when size is 0, or for a bad host, port or
-  /// connect_timeout (as hiredis_connection).
+  /// connect_timeout or idle_check (as hiredis_connection).
   hiredis_pool(std::string host, int port, std::size_t size,
-               std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100)) {
+               std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100),
+               std::chrono::microseconds idle_check = std::chrono::milliseconds(100)) {
     if (size == 0) throw std::invalid_argument("surge::redis::hiredis_pool: size must be >= 1");
     all_.reserve(size);
     idle_.reserve(size);
     for (std::size_t i = 0; i < size; ++i) {
-      all_.push_back(std::make_unique<hiredis_connection>(host, port, connect_timeout));
+      all_.push_back(std::make_unique<hiredis_connection>(host, port, connect_timeout, idle_check));
       idle_.push_back(all_.back().get());
     }
   }
