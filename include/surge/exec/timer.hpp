@@ -33,6 +33,34 @@ struct timer_options {
   bool own_thread = true;
 };
 
+namespace detail {
+
+/// `d` in `To` units (truncated toward zero like duration_cast), saturated to
+/// To's range instead of overflowing. Throws std::invalid_argument for a NaN `d`.
+/// The range check is done in long double (no overflow in any unit). A value
+/// that fits is std::chrono::duration_cast's (exact) when that cannot overflow
+/// on the way (an integer count times the ratio's numerator), else the long
+/// double value truncated: duration_cast would overflow, or round a double
+/// just below the range up past it.
+template <class To, class Rep, class Period>
+To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
+  if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
+    if (!(d.count() == d.count())) throw std::invalid_argument("surge::sleep_for: d is NaN");
+  }
+  if constexpr (std::chrono::treat_as_floating_point_v<typename To::rep>) {
+    return std::chrono::duration_cast<To>(d);
+  } else {
+    using wide = std::chrono::duration<long double, typename To::period>;
+    const wide w = std::chrono::duration_cast<wide>(d);
+    if (w >= wide(To::max())) return To::max();
+    if (w <= wide(To::min())) return To::min();
+    if (cast_fits<typename To::period>(d)) return std::chrono::duration_cast<To>(d);
+    return To(static_cast<typename To::rep>(w.count()));
+  }
+}
+
+}  // namespace detail
+
 /// A timer service: coroutines `co_await sleep_for(timer, d)` or
 /// `sleep_until(timer, t)` and are resumed once `Clock::now()` reaches their
 /// deadline.
@@ -68,34 +96,6 @@ struct timer_options {
 /// sleepers O(k log n); memory O(n) for n pending sleepers (tested with 1e5).
 /// Thread-safe: sleeps, cancellations, run_due() and wake() may come from any
 /// thread.
-namespace detail {
-
-/// `d` in `To` units (truncated toward zero like duration_cast), saturated to
-/// To's range instead of overflowing. Throws std::invalid_argument for a NaN `d`.
-/// The range check is done in long double (no overflow in any unit). A value
-/// that fits is std::chrono::duration_cast's (exact) when that cannot overflow
-/// on the way (an integer count times the ratio's numerator), else the long
-/// double value truncated: duration_cast would overflow, or round a double
-/// just below the range up past it.
-template <class To, class Rep, class Period>
-To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
-  if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
-    if (!(d.count() == d.count())) throw std::invalid_argument("surge::sleep_for: d is NaN");
-  }
-  if constexpr (std::chrono::treat_as_floating_point_v<typename To::rep>) {
-    return std::chrono::duration_cast<To>(d);
-  } else {
-    using wide = std::chrono::duration<long double, typename To::period>;
-    const wide w = std::chrono::duration_cast<wide>(d);
-    if (w >= wide(To::max())) return To::max();
-    if (w <= wide(To::min())) return To::min();
-    if (cast_fits<typename To::period>(d)) return std::chrono::duration_cast<To>(d);
-    return To(static_cast<typename To::rep>(w.count()));
-  }
-}
-
-}  // namespace detail
-
 template <class Clock = std::chrono::steady_clock>
 class timer {
  public:
