@@ -80,8 +80,9 @@ struct consistent_hash_options {
 /// are lock-free from any threads; `set_healthy` is thread-safe but takes
 /// the writer's mutex, so it waits for a rebuild in progress; `add_backend`,
 /// `remove_backend` are thread-safe (serialised by a mutex; they block no
-/// reader). Keys are placed by their Hash's value mixed (SplitMix64), so a
-/// Hash that does not mix, such as std::hash of an integer, still spreads. Leases may outlive the ring (see `backend_lease`).
+/// reader). Keys are placed by their Hash's value, mixed (SplitMix64) for
+/// any Hash but surge::key_hash, so a Hash that does not mix, such as
+/// std::hash of an integer, still spreads. Leases may outlive the ring (see `backend_lease`).
 /// Bad input: n == 0, bad weights (empty, <= 0, not finite),
 /// vnodes_per_weight == 0, max_points 0 or above 2^32 − 1, a negative /
 /// non-finite load_factor, or weights that need more than max_points points

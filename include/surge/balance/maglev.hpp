@@ -117,8 +117,8 @@ struct maglev_options {
 /// from any threads; `set_healthy` thread-safe, taking the writer's mutex
 /// (it waits for a rebuild in progress); `add_backend`, `remove_backend`,
 /// `set_weight` thread-safe (a mutex; they block no reader). Keys are placed
-/// by their Hash's value mixed (SplitMix64), so a Hash that does not mix
-/// still spreads. Bad input: n == 0, bad weights, a table size above 2^32 − 1
+/// by their Hash's value, mixed (SplitMix64) for any Hash but
+/// surge::key_hash, so a Hash that does not mix still spreads. Bad input: n == 0, bad weights, a table size above 2^32 − 1
 /// (or, when it is 0, a max_table_size above that), a table size that is
 /// not prime or not larger than the number of backends (also when chosen
 /// automatically under a small `max_table_size`) throw
