@@ -1,10 +1,13 @@
 #include <surge/detail/saturate.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <ratio>
+#include <thread>
+#include <vector>
 
 #include "surge_test.hpp"
 
@@ -89,4 +92,63 @@ TEST_CASE("from_ns_ceil: a floating-point duration is never below the nanosecond
     const double_ns d = from_ns_ceil<double_ns>(ns);
     CHECK(exact_ns(d).count() >= static_cast<long double>(ns));
   }
+}
+
+TEST_CASE("count_add: exact below the limit, saturated at 2^64 - 1 on either path", "[detail][saturate]") {
+  using surge::detail::count_add;
+  using surge::detail::count_add_sat;
+  constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
+  CHECK(count_add_sat(2, 3) == 5);
+  CHECK(count_add_sat(u64_max - 3, 3) == u64_max);
+  CHECK(count_add_sat(u64_max - 3, 4) == u64_max);
+  CHECK(count_add_sat(u64_max, u64_max) == u64_max);
+
+  std::atomic<std::uint64_t> c{0};
+  count_add(c, 1);
+  count_add(c, std::uint64_t{1} << 32);  // the largest plain add
+  CHECK(c.load() == (std::uint64_t{1} << 32) + 1);
+  count_add(c, (std::uint64_t{1} << 32) + 1);  // compare-and-swap from here
+  CHECK(c.load() == (std::uint64_t{1} << 33) + 2);
+  c.store((std::uint64_t{1} << 63) - 1);  // the last value taking the plain add
+  count_add(c, 1);
+  CHECK(c.load() == std::uint64_t{1} << 63);
+  count_add(c, std::uint64_t{1} << 63);  // exactly 2^64: saturated
+  CHECK(c.load() == u64_max);
+  count_add(c, 1);
+  CHECK(c.load() == u64_max);
+  c.store(u64_max - 5);
+  count_add(c, u64_max);
+  CHECK(c.load() == u64_max);
+}
+
+TEST_CASE("count_add: racing threads lose no count and never pass the limit", "[detail][saturate]") {
+  using surge::detail::count_add;
+  constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
+  // below the limit: every add counted, a mix of plain adds and compare-and-swap
+  std::atomic<std::uint64_t> c{0};
+  constexpr int threads = 4, adds = 20'000;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&c, t] {
+      for (int i = 0; i < adds; ++i) count_add(c, t % 2 == 0 ? 1 : (std::uint64_t{1} << 40));
+    });
+  for (auto& t : ts) t.join();
+  CHECK(c.load() == 2 * std::uint64_t{adds} + 2 * std::uint64_t{adds} * (std::uint64_t{1} << 40));
+  // near it: readers never see a value below one already seen (a wrap would)
+  c.store(u64_max - 1000);
+  std::atomic<bool> wrapped{false};
+  ts.clear();
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&c, &wrapped] {
+      std::uint64_t seen = 0;
+      for (int i = 0; i < adds; ++i) {
+        count_add(c, 1);
+        const std::uint64_t now = c.load();
+        if (now < seen) wrapped = true;
+        seen = now;
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK_FALSE(wrapped.load());
+  CHECK(c.load() == u64_max);
 }

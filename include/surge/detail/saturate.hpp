@@ -1,13 +1,15 @@
 /// @file surge/detail/saturate.hpp
-/// Saturating time arithmetic shared by the areas that read clocks (limit,
-/// balance, metrics, resilience). Clock readings may lie anywhere in their
-/// int64 range (a manual clock at its limits, readings more than 292 years
-/// apart, a clock whose tick is coarser than a nanosecond): every sum and
-/// difference of readings goes through these, so it saturates instead of
-/// overflowing.
+/// Saturating arithmetic shared by several areas: time (limit, balance,
+/// metrics, resilience read clocks) and event counters (metrics). Clock
+/// readings may lie anywhere in their int64 range (a manual clock at its
+/// limits, readings more than 292 years apart, a clock whose tick is coarser
+/// than a nanosecond): every sum and difference of readings goes through
+/// these, so it saturates instead of overflowing. Counters stop at
+/// 2^64 − 1 and never read as wrapped.
 #ifndef SURGE_DETAIL_SATURATE_HPP
 #define SURGE_DETAIL_SATURATE_HPP
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -29,6 +31,26 @@ namespace surge::detail {
   if (b > 0 && a > hi - b) return hi;
   if (b < 0 && a < lo - b) return lo;
   return a + b;
+}
+
+/// a + b for counts, saturated at 2^64 − 1.
+[[nodiscard]] constexpr std::uint64_t count_add_sat(std::uint64_t a, std::uint64_t b) noexcept {
+  return a > std::numeric_limits<std::uint64_t>::max() - b ? std::numeric_limits<std::uint64_t>::max() : a + b;
+}
+
+/// Adds n to a counter shared by racing threads, saturating at 2^64 − 1; no
+/// reader ever sees it wrapped. While the counter is below 2^63 and n at most
+/// 2^32, a plain fetch_add: only adds that read it below 2^63 take that path,
+/// so carrying it past 2^64 would take 2^31 of them in flight at once, more
+/// threads than a process can have. Otherwise compare-and-swap. Lock-free.
+inline void count_add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
+  if (n <= (std::uint64_t{1} << 32) && c.load(std::memory_order_relaxed) < (std::uint64_t{1} << 63)) [[likely]] {
+    c.fetch_add(n, std::memory_order_relaxed);
+    return;
+  }
+  std::uint64_t cur = c.load(std::memory_order_relaxed);
+  while (!c.compare_exchange_weak(cur, count_add_sat(cur, n), std::memory_order_relaxed)) {
+  }
 }
 
 /// a - b, saturated to the int64 range.

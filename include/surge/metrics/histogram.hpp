@@ -6,6 +6,7 @@
 #define SURGE_METRICS_HISTOGRAM_HPP
 
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/saturate.hpp>
 #include <surge/detail/thread_slot.hpp>
 
 #include <algorithm>
@@ -189,16 +190,10 @@ class latency_histogram {
   void record(std::int64_t value, std::uint64_t count) noexcept {
     if (value < 0 || value > highest_) [[unlikely]] {
       value = value < 0 ? 0 : highest_;
-      saturating_add(value == 0 ? clamped_low_ : clamped_high_, count);
+      detail::count_add(value == 0 ? clamped_low_ : clamped_high_, count);
     }
     if (count == 0) return;
-    std::atomic<std::uint64_t>& c = my_stripe()[index_of(value)];
-    // a plain add below 2^63: concurrent increments cannot carry it past 2^64
-    if (count == 1 && c.load(std::memory_order_relaxed) < half_count) [[likely]] {
-      c.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      saturating_add(c, count);
-    }
+    detail::count_add(my_stripe()[index_of(value)], count);
     if (value < min_.load(std::memory_order_relaxed)) [[unlikely]]
       update_extreme(min_, value, [](std::int64_t a, std::int64_t b) { return a < b; });
     if (value > max_.load(std::memory_order_relaxed)) [[unlikely]]
@@ -210,13 +205,15 @@ class latency_histogram {
   /// Values recorded (saturating at 2^64 − 1). O(number of counters).
   [[nodiscard]] std::uint64_t count() const noexcept {
     std::uint64_t n = 0;  // every stripe in one sequential pass (the gaps between them hold 0)
-    for (std::size_t i = 0; i < stride_ * stripes(); ++i) n = sat_add(n, counts_[i].load(std::memory_order_relaxed));
+    for (std::size_t i = 0; i < stride_ * stripes(); ++i)
+      n = detail::count_add_sat(n, counts_[i].load(std::memory_order_relaxed));
     return n;
   }
 
   /// Values that were outside [0, highest_trackable] and were clamped.
   [[nodiscard]] std::uint64_t clamped() const noexcept {
-    return sat_add(clamped_low_.load(std::memory_order_relaxed), clamped_high_.load(std::memory_order_relaxed));
+    return detail::count_add_sat(clamped_low_.load(std::memory_order_relaxed),
+                                 clamped_high_.load(std::memory_order_relaxed));
   }
 
   /// Exact smallest recorded (clamped) value; 0 when empty. O(1).
@@ -247,7 +244,7 @@ class latency_histogram {
       const std::uint64_t rank = rank_at(p, total);
       std::uint64_t seen = 0;
       for (std::size_t i = 0; i < length_; ++i) {
-        seen = sat_add(seen, load(i));
+        seen = detail::count_add_sat(seen, load(i));
         if (seen >= rank) return within_extremes(i, smallest);
       }
     }
@@ -299,20 +296,21 @@ class latency_histogram {
     if (same_layout(other) && other.highest_ <= highest_) {  // every value of other fits here
       for (std::size_t i = 0; i < length_; ++i) {
         const std::uint64_t c = other.load(i);
-        if (c != 0) saturating_add(mine[i], c);
+        if (c != 0) detail::count_add(mine[i], c);
       }
     } else {
       for (std::size_t i = 0; i < other.length_; ++i) {
         const std::uint64_t c = other.load(i);
         if (c == 0) continue;
         const std::int64_t v = std::min(other.value_at_index(i), highest_);
-        saturating_add(mine[index_of(v)], c);
+        detail::count_add(mine[index_of(v)], c);
         // other's own clamped values are in its top bucket, and counted below
-        if (other.value_at_index(i) > highest_) saturating_add(clamped_high_, i == other_top ? c - std::min(c, other_high) : c);
+        if (other.value_at_index(i) > highest_)
+          detail::count_add(clamped_high_, i == other_top ? c - std::min(c, other_high) : c);
       }
     }
-    saturating_add(clamped_low_, other.clamped_low_.load(std::memory_order_relaxed));
-    saturating_add(clamped_high_, other_high);
+    detail::count_add(clamped_low_, other.clamped_low_.load(std::memory_order_relaxed));
+    detail::count_add(clamped_high_, other_high);
     const std::int64_t omin = other.min_.load(std::memory_order_relaxed);
     const std::int64_t omax = other.max_.load(std::memory_order_relaxed);
     if (omin != empty_min)
@@ -448,8 +446,6 @@ class latency_histogram {
     return smallest ? low : v;
   }
 
-  static constexpr std::uint64_t max_count = std::numeric_limits<std::uint64_t>::max();
-  static constexpr std::uint64_t half_count = std::uint64_t{1} << 63;
   static constexpr std::int64_t empty_min = std::numeric_limits<std::int64_t>::max();
   static constexpr std::int64_t empty_max = std::numeric_limits<std::int64_t>::min();
   static constexpr std::size_t max_stripes = 256;
@@ -459,16 +455,6 @@ class latency_histogram {
     double mean = 0.0;
     double stddev = 0.0;
   };
-
-  static std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept {
-    return a > max_count - b ? max_count : a + b;
-  }
-
-  static void saturating_add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
-    std::uint64_t cur = c.load(std::memory_order_relaxed);
-    while (!c.compare_exchange_weak(cur, sat_add(cur, n), std::memory_order_relaxed)) {
-    }
-  }
 
   template <class Better>
   static void update_extreme(std::atomic<std::int64_t>& e, std::int64_t v, Better better) noexcept {
@@ -532,7 +518,7 @@ class latency_histogram {
   std::uint64_t load(std::size_t i) const noexcept {
     std::uint64_t n = counts_[i].load(std::memory_order_relaxed);
     for (std::size_t s = 1; s <= stripe_mask_; ++s)
-      n = sat_add(n, counts_[s * stride_ + i].load(std::memory_order_relaxed));
+      n = detail::count_add_sat(n, counts_[s * stride_ + i].load(std::memory_order_relaxed));
     return n;
   }
 

@@ -136,15 +136,7 @@ class rate_meter {
         lock_.store(false, std::memory_order_release);
       }
     }
-    // a plain add while far from 2^64 (concurrent adds cannot carry it past);
-    // near it, compare-and-swap, so the count never reads as wrapped
-    std::uint64_t c = count_.load(std::memory_order_relaxed);
-    if (c < (std::uint64_t{1} << 62) && n < (std::uint64_t{1} << 62)) [[likely]] {
-      count_.fetch_add(n, std::memory_order_relaxed);
-      return;
-    }
-    while (!count_.compare_exchange_weak(c, c > max_count - n ? max_count : c + n, std::memory_order_relaxed)) {
-    }
+    detail::count_add(count_, n);
   }
 
   /// Events marked since construction (saturating at 2^64 − 1). O(1),
@@ -201,8 +193,6 @@ class rate_meter {
   }
 
  private:
-  static constexpr std::uint64_t max_count = std::numeric_limits<std::uint64_t>::max();
-
   static double seconds(std::int64_t ns) noexcept { return static_cast<double>(ns) / 1e9; }
 
   /// A clock reading in ns since its epoch, saturating (detail::to_ns_sat).
