@@ -8,6 +8,7 @@
 #include "surge_test.hpp"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -436,4 +437,55 @@ TEST_CASE("redis hiredis_connection: an idle connection the server closed is reo
   CHECK(r.replies.at(0).str == "PONG");
   CHECK(what_of([&] { hiredis_connection bad("127.0.0.1", port, 100ms, -1us); }).find("idle_check") !=
         std::string::npos);
+}
+
+namespace {
+
+// a resolver that answers only when the test lets it: a name server that does not answer
+std::latch* lookup_release = nullptr;
+std::latch* lookup_done = nullptr;
+int late_getaddrinfo(const char*, const char*, const addrinfo*, addrinfo**) {
+  lookup_release->wait();
+  lookup_done->count_down();
+  return EAI_AGAIN;
+}
+int failing_getaddrinfo(const char*, const char*, const addrinfo*, addrinfo**) { return EAI_NONAME; }
+
+}  // namespace
+
+TEST_CASE("redis hiredis_connection: a host name is looked up within the call's timeout", "[redis]") {
+  const surge::redis::command ping{"PING"};
+  const auto one = std::span<const surge::redis::command>(&ping, 1);
+  SECTION("a resolver that does not answer costs the timeout, not its own seconds") {
+    std::latch release(1), done(1);
+    lookup_release = &release;
+    lookup_done = &done;
+    surge::redis::detail::getaddrinfo_fn = &late_getaddrinfo;
+    hiredis_connection c("redis.surge-test.invalid", 6379);
+    surge::redis::pipeline_result r;
+    // before: getaddrinfo ran on the caller's thread, for as long as it took
+    CHECK(elapsed([&] { r = c.pipeline(one, 50ms); }) < 50ms + slack);
+    CHECK(r.status == fault::timeout);
+    CHECK(r.message.find("looking up the host") != std::string::npos);
+    release.count_down();
+    done.wait();  // the abandoned lookup has finished with the test's objects
+    surge::redis::detail::getaddrinfo_fn = &::getaddrinfo;
+  }
+  SECTION("a name that does not resolve is unreachable, with the resolver's reason") {
+    surge::redis::detail::getaddrinfo_fn = &failing_getaddrinfo;
+    hiredis_connection c("redis.surge-test.invalid", 6379);
+    const auto r = c.pipeline(one, 1s);
+    surge::redis::detail::getaddrinfo_fn = &::getaddrinfo;
+    CHECK(r.status == fault::unreachable);
+    CHECK(r.message.find(::gai_strerror(EAI_NONAME)) != std::string::npos);
+  }
+  SECTION("a name with several addresses: each is tried in turn") {
+    const int port = surge_redis_test::shared_port();
+    if (port == 0) return;
+    // localhost: ::1 and 127.0.0.1 in some order; the server listens on one of them
+    hiredis_connection c("localhost", port);
+    const auto r = c.pipeline(one, 1s);
+    REQUIRE(r.status == fault::none);
+    CHECK(r.replies.at(0).str == "PONG");
+  }
 }

@@ -5,6 +5,7 @@
 #define SURGE_REDIS_HIREDIS_HPP
 
 #include <surge/redis/connection.hpp>
+#include <surge/redis/detail/resolve.hpp>
 
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -41,6 +42,11 @@ inline constexpr std::chrono::microseconds longest_timeout{std::int64_t{1} << 50
 /// `timeout`, a restart, `CLIENT KILL`) and reopened, so that such a close
 /// does not fail the next call; an `idle_check` of 0 checks before every call.
 /// Timeouts are capped at 2^50 µs (35 years): longer ones mean "no limit".
+/// A host name is looked up (getaddrinfo) on a thread of its own at each
+/// connect and waited for no longer than the connect's budget, so a name
+/// server that does not answer costs the call its timeout, not the
+/// resolver's seconds; a numeric address needs no lookup and no thread. The
+/// addresses found are tried in the resolver's order within the same budget.
 ///
 /// **SIGPIPE.** hiredis writes with write(2): a write to a connection the
 /// server has closed raises SIGPIPE, whose default action ends the process.
@@ -149,14 +155,36 @@ class hiredis_connection {
       res.message = "no time left to connect";
       return false;
     }
-    timeval tv{};
-    tv.tv_sec = static_cast<decltype(tv.tv_sec)>(budget.count() / 1'000'000);
-    tv.tv_usec = static_cast<decltype(tv.tv_usec)>(budget.count() % 1'000'000);
-    std::unique_ptr<redisContext, context_free> c(redisConnectWithTimeout(host_.c_str(), port_, tv));
-    if (!c || c->err) {
+    using steady = std::chrono::steady_clock;
+    const auto deadline = steady::now() + budget;
+    const std::string where = host_ + ":" + std::to_string(port_);
+    detail::resolved r = detail::resolve(host_, deadline);
+    if (!r.error.empty()) {
+      res.status = r.timed_out ? fault::timeout : fault::unreachable;
+      res.message = "cannot connect to " + where + ": " + r.error;
+      return false;
+    }
+    std::unique_ptr<redisContext, context_free> c;
+    std::string why;
+    for (const std::string& address : r.addresses) {  // in the resolver's order, each within what is left
+      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - steady::now());
+      if (left <= std::chrono::microseconds::zero()) {
+        res.status = fault::timeout;
+        res.message =
+            "cannot connect to " + where + ": no time left to connect" + (why.empty() ? "" : " (" + why + ")");
+        return false;
+      }
+      timeval tv{};
+      tv.tv_sec = static_cast<decltype(tv.tv_sec)>(left.count() / 1'000'000);
+      tv.tv_usec = static_cast<decltype(tv.tv_usec)>(left.count() % 1'000'000);
+      c.reset(redisConnectWithTimeout(address.c_str(), port_, tv));
+      if (c && !c->err) break;
+      why = c ? std::string(c->errstr) : std::string("out of memory");
+      c.reset();
+    }
+    if (!c) {
       res.status = fault::unreachable;
-      res.message = "cannot connect to " + host_ + ":" + std::to_string(port_) + ": " +
-                    (c ? std::string(c->errstr) : std::string("out of memory"));
+      res.message = "cannot connect to " + where + ": " + why;
       return false;
     }
     // Non-blocking from here on, so that no write blocks past the call's
