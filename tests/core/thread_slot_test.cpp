@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "failing_new.hpp"
 #include "surge_test.hpp"
 
 using surge::detail::retired_thread_slot;
@@ -65,4 +66,23 @@ TEST_CASE("a thread asking after its registration is torn down gets a retired id
   std::thread u([&] { next = thread_slot(); });
   u.join();
   CHECK(next == live);  // the id went back to the pool
+}
+
+TEST_CASE("a thread's exit gives its id back without allocating", "[detail][thread_slot]") {
+  // Many threads alive at once take new ids; when they all exit, the free
+  // list holds every one of them. Room for each was made at registration, so
+  // the exit path (a thread_local destructor: it may not throw) allocates
+  // nothing. Before, the free list grew there.
+  constexpr std::size_t n = 64;
+  std::latch all_have_ids(n);
+  std::vector<std::thread> threads;
+  const long before = surge_test::counted_allocations();
+  for (std::size_t i = 0; i < n; ++i)
+    threads.emplace_back([&] {
+      (void)thread_slot();
+      all_have_ids.arrive_and_wait();
+      surge_test::count_allocations(true);  // what the thread's exit allocates from here
+    });
+  for (auto& t : threads) t.join();
+  CHECK(surge_test::counted_allocations() == before);
 }

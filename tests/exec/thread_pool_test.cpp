@@ -4,6 +4,7 @@
 // Every test that could hang on a lost wake-up runs under a watchdog.
 #include <surge/exec/thread_pool.hpp>
 
+#include "failing_new.hpp"
 #include "pool_watchdog.hpp"
 #include "surge_test.hpp"
 
@@ -17,9 +18,11 @@
 #include <cstdint>
 #include <exception>
 #include <future>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -192,6 +195,68 @@ TEST_CASE("thread_pool: post_bulk over integers and iterators", "[thread_pool]")
   CHECK_THROWS_AS(pool.post_bulk(lo, hi, [&sum](std::int64_t) { sum.fetch_add(1); }), std::length_error);
   pool.wait_idle();
   CHECK(sum.load() == 5050 + 60000 + 1000000);  // nothing ran
+}
+
+namespace {
+// An element that counts its live copies: a task leaked by post_bulk keeps one.
+struct live_counted {
+  static inline std::atomic<int> live{0};
+  live_counted() { live.fetch_add(1); }
+  live_counted(const live_counted&) { live.fetch_add(1); }
+  live_counted& operator=(const live_counted&) = default;
+  ~live_counted() { live.fetch_sub(1); }
+};
+
+// A single-pass view of a vector: post_bulk cannot size its batch up front.
+struct single_pass {
+  using iterator_category = std::input_iterator_tag;
+  using value_type = live_counted;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const live_counted*;
+  using reference = const live_counted&;
+  std::vector<live_counted>::const_iterator it;
+  reference operator*() const { return *it; }
+  single_pass& operator++() {
+    ++it;
+    return *this;
+  }
+  void operator++(int) { ++it; }
+  bool operator==(const single_pass&) const = default;
+};
+}  // namespace
+
+TEST_CASE("thread_pool: post_bulk leaks no task when an allocation fails anywhere in it", "[thread_pool]") {
+  watchdog dog("post_bulk allocation failures");
+  surge::thread_pool pool(2);
+  const std::vector<live_counted> elements(40);
+  const int base = live_counted::live.load();
+  std::atomic<int> ran{0};
+  const auto count_run = [&ran](live_counted&) { ran.fetch_add(1); };
+  // fail the 1st allocation of the call, then the 2nd, ... until the call gets through
+  for (long k = 1;; ++k) {
+    INFO("allocation " << k << " fails");
+    surge_test::fail_allocation(k);
+    bool threw = false;
+    try {
+      pool.post_bulk(single_pass{elements.begin()}, single_pass{elements.end()}, count_run);
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    const bool failed = surge_test::allocation_failed();
+    surge_test::fail_allocation(0);
+    pool.wait_idle();
+    if (!failed) {  // no allocation left to fail: every task ran, once
+      CHECK_FALSE(threw);
+      CHECK(ran.load() == 40);
+      break;
+    }
+    CHECK(threw);
+    CHECK(ran.load() == 0);  // none of a failed batch runs
+    CHECK(live_counted::live.load() == base);  // before: the batch's growth failing leaked one task
+    REQUIRE(k < 1000);
+  }
+  pool.wait_idle();
+  CHECK(live_counted::live.load() == base);
 }
 
 TEST_CASE("thread_pool: wait_idle waits for tasks spawned by tasks", "[thread_pool]") {

@@ -4,6 +4,7 @@
 #include <surge/redis/hiredis.hpp>
 #include <surge/redis/token_bucket.hpp>
 
+#include "failing_new.hpp"
 #include "redis_server.hpp"
 #include "surge_test.hpp"
 
@@ -487,5 +488,33 @@ TEST_CASE("redis hiredis_connection: a host name is looked up within the call's 
     const auto r = c.pipeline(one, 1s);
     REQUIRE(r.status == fault::none);
     CHECK(r.replies.at(0).str == "PONG");
+  }
+}
+
+TEST_CASE("redis hiredis_pool: a call that throws gives its connection back", "[redis]") {
+  // a port nobody listens on: each call fails fast, as unreachable
+  const auto [ls, port] = loopback_listener();
+  ::close(ls);
+  surge::redis::hiredis_pool pool("127.0.0.1", port, 1);
+  const surge::redis::command ping{"PING"};
+  const auto one = std::span<const surge::redis::command>(&ping, 1);
+  for (long k = 1;; ++k) {  // fail the call's 1st allocation, then its 2nd, ...
+    INFO("allocation " << k << " fails");
+    surge_test::fail_allocation(k);
+    bool threw = false;
+    try {
+      (void)pool.pipeline(one, 1s);
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    const bool failed = surge_test::allocation_failed();
+    surge_test::fail_allocation(0);
+    CHECK(threw == failed);
+    // the pool's one connection is back: the next call reaches the socket
+    // (before: a throw lost it, and every later call waited out its timeout)
+    const auto r = pool.pipeline(one, 200ms);
+    CHECK(r.status == fault::unreachable);
+    if (!failed) break;
+    REQUIRE(k < 1000);
   }
 }
