@@ -466,6 +466,17 @@ class shared_weighted_round_robin {
     static std::size_t index(std::uint64_t p, std::size_t len, std::size_t loop) noexcept {
       return p < len ? static_cast<std::size_t>(p) : loop + static_cast<std::size_t>((p - loop) % (len - loop));
     }
+    // Invariant: a counter value v is the logical position v, and every
+    // v >= loop names the same entry as v ± whole periods (`index`). The
+    // compare-exchange replaces the counter only while it still holds p + 1,
+    // and then by k + 1, which is p + 1 less whole periods (both >= loop):
+    // the same logical position, whatever happened in between (ABA included).
+    // So the pull-back never changes which entries are handed out — it only
+    // keeps the counter small — and `index` is always < len (len > loop: the
+    // period is at least 1). A failed pull-back leaves the counter above len;
+    // the next uncontended taker pulls it back, and index() reduces any value
+    // (a wrap at 2^64 would need about 2^64 takes past the end with every
+    // pull-back failing; even then every index stays in range).
     std::size_t next() const noexcept {
       const std::size_t len = entries.size();
       if (len == 0) return npos;
@@ -507,10 +518,22 @@ class shared_weighted_round_robin {
 /// own, up to the 16-bit quantisation. Down backends are skipped; all down:
 /// panic mode (health ignored).
 ///
+/// Range and wrap-around: i = s mod n is always a valid index. The 64-bit
+/// arithmetic is exact while w_i·g + i·32767 < 2^64, i.e. for about the
+/// first n·2^64/65535 ≈ n·2.8·10^14 counter values; past that each wrap of
+/// the product (every 2^64/w_i generations) shifts backend i's phase by one
+/// (2^64 mod 65535 = 1), which drops or delays at most one of its picks —
+/// about one in 2.8·10^14, far below the quantisation — and the counter itself
+/// wraps after 2^64 turns, ending its last generation early. Concurrent
+/// picks take distinct counter values (one fetch_add each), so threads
+/// together follow the single sequence.
+///
 /// Complexity: `pick()` expected O(max weight / mean weight) loop turns (one
 /// relaxed fetch_add each; 1 when weights are equal), plus the skipped turns
 /// of down backends. Thread safety: lock-free; every member may be called
-/// concurrently. Bad input: as `weighted_round_robin`.
+/// concurrently (a pick racing `set_healthy(i, false)` may still return i;
+/// picks that happen after it returns do not, unless in panic mode). Bad
+/// input: as `weighted_round_robin`.
 class stride_weighted_round_robin {
  public:
   /// n backends of weight 1 (`stride_weighted_round_robin{3}` too).
