@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <stdexcept>
@@ -61,6 +62,39 @@ TEST_CASE("P2C with weights follows weight / (active + 1)", "[balance][p2c]") {
   CHECK_THROWS_AS(surge::power_of_two_choices(4, {.active_request_bias = -1}), std::invalid_argument);
   CHECK_THROWS_AS(surge::power_of_two_choices(0), std::invalid_argument);
   CHECK_THROWS_AS((surge::power_of_two_choices(surge::weights{1.0, -1.0})), std::invalid_argument);
+}
+
+TEST_CASE("P2C weights score uniform samples: 4:1 with no load splits 3:1", "[balance][p2c]") {
+  // Leases released at once (no load): the heavier sample always wins, so the
+  // light backend is picked only when all d samples are it, (1/2)^d of picks,
+  // whatever the weights. Proportional traffic (0.8 for 4:1) is > 50 sigma away.
+  struct scenario {
+    double heavy_weight;
+    std::size_t choices;
+    double share;  // expected share of backend 0
+  };
+  for (const scenario sc : {scenario{4.0, 2, 0.75}, scenario{1e6, 2, 0.75}, scenario{4.0, 3, 0.875}}) {
+    INFO("weight " << sc.heavy_weight << ", d = " << sc.choices);
+    constexpr int picks = 200000;
+    surge::power_of_two_choices p(surge::weights{sc.heavy_weight, 1.0}, {.choices = sc.choices, .seed = 7});
+    int heavy = 0;
+    for (int i = 0; i < picks; ++i) heavy += p.pick().index() == 0 ? 1 : 0;
+    const double share = static_cast<double>(heavy) / picks;
+    const double sigma = std::sqrt(sc.share * (1 - sc.share) / picks);  // binomial
+    INFO("share " << share << ", sigma " << sigma);
+    CHECK(std::abs(share - sc.share) < 5 * sigma);
+    CHECK(p.active(0) == 0);
+    CHECK(p.active(1) == 0);
+  }
+  // Pick by pick, against the same draws from the caller's generator: the
+  // light backend exactly when both samples are it.
+  surge::power_of_two_choices p(surge::weights{4.0, 1.0});
+  std::mt19937_64 g1(11), g2(11);
+  for (int i = 0; i < 2000; ++i) {
+    const auto a = static_cast<std::size_t>(((g2() >> 32) * 2) >> 32);
+    const auto b = static_cast<std::size_t>(((g2() >> 32) * 2) >> 32);
+    REQUIRE(p.pick(g1).index() == (a == 1 && b == 1 ? 1U : 0U));
+  }
 }
 
 TEST_CASE("P2C with weights and a large bias still balances load", "[balance][p2c]") {

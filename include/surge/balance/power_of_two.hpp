@@ -35,7 +35,13 @@ struct power_of_two_options {
 /// random (with replacement, as Envoy does) among the usable ones and lease
 /// the one with the fewest active requests (ties: the first sampled). With
 /// weights the sample with the highest weight / (active + 1)^bias wins
-/// (compared by cross-multiplication when bias is 1). With n balls thrown
+/// (compared by cross-multiplication when bias is 1). The samples stay
+/// uniform: weights only score them, so they do not give proportional
+/// traffic. Two backends weighted 4:1 with no load split 3:1, not 4:1 (the
+/// light one wins only when every sample is it: 1/4 of picks at d = 2); among
+/// m usable backends each gets between (1/m)^d and 1 - (1 - 1/m)^d of the
+/// picks whatever the weights. (Envoy, when weights differ, leaves sampling
+/// for an EDF schedule over weight / (active + 1)^bias.) With n balls thrown
 /// into n bins this keeps the fullest bin near ln ln n / ln d above the mean
 /// instead of random's ln n / ln ln n (measured in the tests). Down backends
 /// are never sampled while one is up; all down: panic mode.
