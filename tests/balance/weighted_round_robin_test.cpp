@@ -191,6 +191,31 @@ TEST_CASE("stride WRR reproduces gRPC's static stride scheduler", "[balance][wrr
   }
 }
 
+TEST_CASE("stride WRR: gRPC's rule is exact at every generation, however large", "[balance][wrr]") {
+  // the model in 128 bits: (w·g + i·32767) mod 65535 >= 65535 - w
+  __extension__ using u128 = unsigned __int128;
+  const auto model = [](std::uint64_t w, std::uint64_t g, std::uint64_t i) {
+    const u128 x = static_cast<u128>(w) * g + static_cast<u128>(i) * 32767u;
+    return static_cast<std::uint64_t>(x % 65535u) >= 65535u - w;
+  };
+  constexpr std::uint64_t top = std::numeric_limits<std::uint64_t>::max();
+  for (const std::uint64_t w :
+       {std::uint64_t{1}, std::uint64_t{2}, std::uint64_t{777}, std::uint64_t{65534}, std::uint64_t{65535}})
+    for (const std::uint64_t i : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{5}, std::uint64_t{100'000}})
+      for (const std::uint64_t g0 :
+           {std::uint64_t{0}, top / w - (w == 1 ? 70'000 : 3), top / 65535 - 3, top / 2, top - 70'000}) {
+        // a whole period of generations: taken exactly w times, matching the model each time
+        // (before: w·g wrapped past g ≈ 2^64 / w, shifting the phase at each wrap)
+        std::uint64_t taken = 0;
+        for (std::uint64_t g = g0; g < g0 + 65535; ++g) {
+          const bool t = surge::detail::stride_takes(w, g, i);
+          if (t != model(w, g, i)) FAIL("w " << w << " g " << g << " i " << i);
+          taken += t;
+        }
+        CHECK(taken == w);
+      }
+}
+
 TEST_CASE("stride WRR: proportions, health, threads", "[balance][wrr]") {
   surge::stride_weighted_round_robin s(surge::weights{4, 2, 1, 1});
   std::vector<int> c(4, 0);

@@ -505,6 +505,17 @@ class shared_weighted_round_robin {
   std::mutex mutex_;
 };
 
+namespace detail {
+/// gRPC's static stride rule: backend i of scaled weight w (in [1, 65535]) is
+/// taken in generation g when (w·g + i·32767) mod 65535 >= 65535 − w. Exact
+/// for every g: w·(g mod 65535) stays below 2^32, where w·g would wrap at
+/// 2^64 (and i·32767 fits for any index a vector can hold).
+[[nodiscard]] constexpr bool stride_takes(std::uint64_t w, std::uint64_t generation, std::uint64_t i) noexcept {
+  constexpr std::uint64_t m = 65535;
+  return (w * (generation % m) + i * (m / 2)) % m >= m - w;
+}
+}  // namespace detail
+
 /// gRPC's static stride scheduler: weights are scaled to round(w / max w ·
 /// 65535), so the largest is 65535 whatever their magnitude (tiny weights,
 /// denormal ones included, keep their ratios), the smallest kept at least 1;
@@ -518,15 +529,11 @@ class shared_weighted_round_robin {
 /// own, up to the 16-bit quantisation. Down backends are skipped; all down:
 /// panic mode (health ignored).
 ///
-/// Range and wrap-around: i = s mod n is always a valid index. The 64-bit
-/// arithmetic is exact while w_i·g + i·32767 < 2^64, i.e. for about the
-/// first n·2^64/65535 ≈ n·2.8·10^14 counter values; past that each wrap of
-/// the product (every 2^64/w_i generations) shifts backend i's phase by one
-/// (2^64 mod 65535 = 1), which drops or delays at most one of its picks —
-/// about one in 2.8·10^14, far below the quantisation — and the counter itself
-/// wraps after 2^64 turns, ending its last generation early. Concurrent
-/// picks take distinct counter values (one fetch_add each), so threads
-/// together follow the single sequence.
+/// Range and wrap-around: i = s mod n is always a valid index, and the rule
+/// is computed exactly for every generation (with g mod 65535, so w_i·g never
+/// wraps); the counter itself wraps after 2^64 turns, ending its last
+/// generation early. Concurrent picks take distinct counter values (one
+/// fetch_add each), so threads together follow the single sequence.
 ///
 /// Complexity: `pick()` expected O(max weight / mean weight) loop turns (one
 /// relaxed fetch_add each; 1 when weights are equal), plus the skipped turns
@@ -558,8 +565,7 @@ class stride_weighted_round_robin {
       const std::uint64_t i = seq % n;
       const std::uint64_t generation = seq / n;
       const std::uint64_t w = scaled_[i];
-      const std::uint64_t mod = (w * generation + i * (max_weight / 2)) % max_weight;
-      if (mod < max_weight - w) continue;
+      if (!detail::stride_takes(w, generation, i)) continue;
       if (!health_.usable(i)) continue;
       return static_cast<std::size_t>(i);
     }
