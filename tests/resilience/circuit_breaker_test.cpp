@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -296,18 +297,56 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
   }
 }
 
-TEST_CASE("circuit_breaker's count window stays exact across the 2^22 wrap", "[circuit_breaker]") {
-  struct tag {};
-  breaker<tag> b({.failure_rate_threshold = 100, .window_size = 1000, .minimum_calls = 1000});
-  const auto t = at<tag>(0s);
-  const std::uint64_t total = (std::uint64_t{1} << 22) + 12345;
-  for (std::uint64_t i = 0; i < total; ++i) {
-    if (i % 4 == 0) {
-      b.on_failure(1ms, t);
-    } else {
-      b.on_success(1ms, t);
-    }
+namespace {
+struct stall_tag {};
+using stall_clock = surge_test::manual_clock<stall_tag>;
+using stall_breaker = surge::circuit_breaker<stall_clock>;
+}  // namespace
+
+/// Stalls a count window's publisher between its fetch_add and its ring
+/// stores, and publishes plain successes without making the calls (a test
+/// seam: the count of outcomes wraps after 2^24 to 2^62 of them).
+template <>
+struct surge::detail::circuit_breaker_hooks<stall_breaker> {
+  static inline std::function<void()> stall;
+
+  static void tickets_taken(stall_breaker&) noexcept {
+    if (!stall) return;
+    std::exchange(stall, nullptr)();  // the stall runs once, on the first publication after it is set
   }
+  /// Leaves the window as `k` plain successes published one by one would:
+  /// the word moved on by k, and the ring slots of the last of them holding
+  /// the word after each (a quiescent window: no publisher in flight but the
+  /// stalled one).
+  static void skip_successes(stall_breaker& b, std::uint64_t k) {
+    breaker_count_window& win = *b.count_;
+    const std::uint64_t w0 = win.w_.load();
+    win.w_.store(w0 + k);
+    const std::uint64_t ring = win.mask_ + 1;
+    for (std::uint64_t i = k > ring ? k - ring : 0; i < k; ++i) win.slot(w0 + i).store(w0 + i + 1);
+  }
+  /// Outcomes after which the window's count of outcomes (its tickets) wraps.
+  static std::uint64_t outcome_wrap(const stall_breaker& b) { return b.count_->call_mask_ + 1; }
+};
+
+TEST_CASE("circuit_breaker's count window stays exact across the wrap of its outcome count", "[circuit_breaker]") {
+  using hooks = surge::detail::circuit_breaker_hooks<stall_breaker>;
+  const auto t = stall_clock::now();
+  stall_breaker b({.failure_rate_threshold = 100, .window_size = 1000, .minimum_calls = 1000});
+  const std::uint64_t wrap = hooks::outcome_wrap(b);
+  CHECK(wrap == std::uint64_t{1} << 44);  // 64 bits less two 10-bit fields
+  const auto every_fourth_fails = [&](int calls) {
+    for (int i = 0; i < calls; ++i) {
+      if (i % 4 == 0) {
+        b.on_failure(1ms, t);
+      } else {
+        b.on_success(1ms, t);
+      }
+    }
+  };
+  every_fourth_fails(2000);
+  hooks::skip_successes(b, wrap - 2000 - 1500);
+  every_fourth_fails(3000);  // the count wraps after 1500 of them
   const auto m = b.metrics();
   CHECK(m.buffered_calls == 1000);
   CHECK(m.failed_calls == 250);
@@ -315,15 +354,18 @@ TEST_CASE("circuit_breaker's count window stays exact across the 2^22 wrap", "[c
   CHECK(b.state() == breaker_state::closed);
 }
 
-TEST_CASE("circuit_breaker's count window is not taken for a filling one after 2^22 outcomes", "[circuit_breaker]") {
-  // 10 failures in the first 100 calls, then successes: past 2^22 outcomes
-  // the 22-bit count since the breaker closed wraps below the window size,
-  // and every failure since then was counted as if in a filling window
-  struct tag {};
-  const auto t = at<tag>(0s);
+TEST_CASE("circuit_breaker's count window is not taken for a filling one once its outcome count wraps",
+          "[circuit_breaker]") {
+  // 10 failures in the first 100 calls, then successes: once the count of
+  // outcomes wraps, the count since the breaker closed reads below the window
+  // size, and a window read as filling would count every failure since then
+  using hooks = surge::detail::circuit_breaker_hooks<stall_breaker>;
+  const auto t = stall_clock::now();
   for (const std::size_t size : {std::size_t{100}, std::size_t{5}}) {  // with and without deferred successes
     INFO("window " << size);
-    breaker<tag> b({.failure_rate_threshold = 50, .window_size = size, .minimum_calls = size});
+    stall_breaker b({.failure_rate_threshold = 50, .window_size = size, .minimum_calls = size});
+    const std::uint64_t wrap = hooks::outcome_wrap(b);
+    CHECK(wrap == std::uint64_t{1} << (size == 100 ? 50 : 58));
     for (std::size_t i = 0; i < size; ++i) {
       if (i % 10 == 0) {
         b.on_failure(1ms, t);
@@ -332,8 +374,9 @@ TEST_CASE("circuit_breaker's count window is not taken for a filling one after 2
       }
     }
     REQUIRE(b.state() == breaker_state::closed);
-    const std::uint64_t total = (std::uint64_t{1} << 22) + 20;
-    for (std::uint64_t i = size; i < total; ++i) b.on_success(1ms, t);
+    // to 10 outcomes before the wrap, then 30 real successes: wrap + 20 in all
+    hooks::skip_successes(b, wrap - 10 - size);
+    for (int i = 0; i < 30; ++i) b.on_success(1ms, t);
     auto m = b.metrics();
     CHECK(m.buffered_calls == size);
     CHECK(m.failed_calls == 0);
@@ -343,9 +386,10 @@ TEST_CASE("circuit_breaker's count window is not taken for a filling one after 2
     CHECK(m.failed_calls == 1);
     CHECK(b.state() == breaker_state::closed);
     if (size == 100) continue;
-    // 2^23 outcomes after the reset (published one by one: the window is too
-    // small to defer successes) the count since it reads 0: still a full window
-    for (std::uint64_t i = total + 1; i < (std::uint64_t{1} << 23); ++i) b.on_success(1ms, t);
+    // 2 wraps after the reset (published one by one: the window is too small
+    // to defer successes) the count since it reads 0: still a full window
+    hooks::skip_successes(b, wrap - 31);
+    for (int i = 0; i < 10; ++i) b.on_success(1ms, t);
     m = b.metrics();
     CHECK(m.buffered_calls == size);
     CHECK(m.failed_calls == 0);
@@ -884,6 +928,7 @@ using wrap_breaker = surge::circuit_breaker<wrap_clock>;
 /// test seam: 2^29 real transitions take many seconds).
 template <>
 struct surge::detail::circuit_breaker_hooks<wrap_breaker> {
+  static void tickets_taken(wrap_breaker&) noexcept {}
   static void skip_transitions(wrap_breaker& b, std::uint64_t n) {
     std::lock_guard lock(b.mutex_);
     const std::uint64_t w = b.word_.load();
@@ -917,4 +962,46 @@ TEST_CASE("circuit_breaker: a permit held across 2^29 transitions gives nothing 
   CHECK_FALSE(b.try_acquire(wrap_clock::now()));
   q.release();  // q's own period: given back
   CHECK(b.available_probes() == 1);
+}
+
+TEST_CASE("circuit_breaker: a recorder stalled across 2^22 outcomes leaves the count window exact",
+          "[circuit_breaker]") {
+  // The recorder of ticket 10 takes its ticket, then stalls while 2^22 more
+  // outcomes are published; ticket 2^22 + 10 shares its ring slot. When it
+  // resumes it stores the word after ticket 10 there. A 22-bit ticket stamp
+  // could not tell the two apart: the failure at 2^22 + 15 read the window
+  // (10, 2^22 + 15] as its own five calls, 3 failures in 5 (the failure at
+  // 11, its own, and one carried out of the 22-bit count), and opened the
+  // breaker at 60 % where its last five calls hold one failure.
+  using hooks = surge::detail::circuit_breaker_hooks<stall_breaker>;
+  stall_clock::reset();
+  const auto t = stall_clock::now();
+  // window 5: no deferred successes, every outcome is published on its own
+  stall_breaker b({.failure_rate_threshold = 50, .window_size = 5, .minimum_calls = 5});
+  for (int i = 0; i < 10; ++i) b.on_success(0ns, t);  // tickets 0-9
+  bool stalled = false;
+  // (runs inside a noexcept publication: CHECK, never REQUIRE)
+  hooks::stall = [&] {
+    stalled = true;
+    b.on_failure(0ns, t);                                    // ticket 11
+    hooks::skip_successes(b, (std::uint64_t{1} << 22) - 2);  // tickets 12 to 2^22 + 9
+    b.on_success(0ns, t);                                    // ticket 2^22 + 10: the stalled recorder's slot
+    CHECK(b.state() == breaker_state::closed);
+    const auto m = b.metrics();
+    CHECK(m.buffered_calls == 5);
+    CHECK(m.failed_calls == 0);
+  };
+  b.on_success(0ns, t);  // ticket 10: stalls, then stores into its slot
+  REQUIRE(stalled);
+  for (int i = 0; i < 4; ++i) b.on_success(0ns, t);  // tickets 2^22 + 11 to 2^22 + 14
+  b.on_failure(0ns, t);                              // ticket 2^22 + 15: 1 failure in the last 5 calls
+  CHECK(b.state() == breaker_state::closed);
+  b.on_success(0ns, t);
+  const auto m = b.metrics();
+  CHECK(m.buffered_calls == 5);
+  CHECK(m.failed_calls == 1);
+  CHECK(m.failure_rate == 20.0);
+  b.on_failure(0ns, t);
+  b.on_failure(0ns, t);  // 3 in the last 5: 60 %
+  CHECK(b.state() == breaker_state::open);
 }

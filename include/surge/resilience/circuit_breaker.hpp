@@ -119,12 +119,18 @@ struct circuit_breaker_options {
 namespace detail {
 
 /// Test seam of circuit_breaker, for surge's own tests only: the primary
-/// template is empty and nothing in the library uses it. It is a friend of
-/// circuit_breaker, so a test that specializes it for a breaker on a clock of
-/// its own may read and set the breaker's private state (e.g. to move the
-/// transition count near a wrap without making the transitions).
+/// template does nothing (its call compiles to nothing). It is a friend of
+/// circuit_breaker and of breaker_count_window, so a test that specializes it
+/// for a breaker on a clock of its own may act at a fixed point inside a call
+/// (to "stall" it deterministically) and read and set the breaker's private
+/// state (e.g. to move the transition count near a wrap without making the
+/// transitions).
 template <class Breaker>
-struct circuit_breaker_hooks {};
+struct circuit_breaker_hooks {
+  /// Called by a count window's publisher right after its fetch_add took its
+  /// tickets, before it reads the ring or stores its outcomes there.
+  static void tickets_taken(Breaker&) noexcept {}
+};
 
 /// Which breaker stripe the calling thread counts deferred successes on, the
 /// same for every breaker in the process. Each of the `owned_stripes` owned
@@ -188,18 +194,29 @@ class breaker_stripe_owner {
 
 /// Count-based sliding window, lock-free. The whole history is one 64-bit
 /// word W, the modular sum of one increment per outcome:
-///   1 + failed * 2^22 + slow * 2^43.
-/// A window of n <= 2^21 - 1 consecutive outcomes is the difference of two
-/// readings of W; that difference is < 2^64 and its three fields cannot
-/// overlap, so it decodes exactly however often W has wrapped. Outcomes are
-/// published with one fetch_add, which gives them consecutive tickets (the
-/// low 22 bits of W before it); the publisher stores W after each of its
-/// outcomes in ring slot `ticket`, so the window ending at ticket t is
-/// W_after(t) - W_after(t - n), read from slot t - n, whose low 22 bits (the
-/// ticket + 1) prove which outcome wrote it. While fewer than n outcomes
-/// followed the last reset (W then: `base`), the window is W - base; once it
-/// has held n, it is read from the ring for good, even when the 22-bit count
-/// of outcomes since base wraps back below n.
+///   1 + failed * 2^c + slow * 2^(c + f),
+/// where f = bit_width(n) bits are enough for a window's failed (or slow)
+/// count and the low c = 64 - 2f bits count outcomes (c is 24 for the largest
+/// window, 2^20 - 1 calls, 50 for the default 100, 58 for 5). A window of n
+/// consecutive outcomes is the difference of two readings of W; that
+/// difference is < 2^64 and its three fields cannot overlap, so it decodes
+/// exactly however often W has wrapped. Outcomes are published with one
+/// fetch_add, which gives them consecutive tickets (the low c bits of W
+/// before it); the publisher stores W after each of its outcomes in ring slot
+/// `ticket`, so the window ending at ticket t is W_after(t) - W_after(t - n),
+/// read from slot t - n, whose low c bits (the ticket + 1) prove which
+/// outcome wrote it. A slot holding any other outcome's W (a publisher of
+/// t - n not done yet, or a publisher of an earlier ticket of that slot that
+/// stalled between its fetch_add and its store and stored late) is refused,
+/// and the decision waits for the next outcome. The stamp tells tickets
+/// apart modulo 2^c only, which is why c takes every bit the two fields
+/// leave: a W stored late passes for a later outcome's only if its publisher
+/// stalled between its fetch_add and its store while at least 2^c - ring
+/// further outcomes were published (2^50 - 128 with the default window,
+/// 2^24 - 2^20 with the largest). While fewer than n outcomes followed the
+/// last reset (W then: `base`), the window is W - base; once it has held n,
+/// it is read from the ring for good, even when the c-bit count of outcomes
+/// since base wraps back below n.
 ///
 /// Plain successes (not slow) reported while the window is full cannot open
 /// the breaker (they add no failure and no slow call, and the window keeps n
@@ -221,12 +238,10 @@ class breaker_stripe_owner {
 /// and across threads up to the order of calls that raced.
 class breaker_count_window {
  public:
-  static constexpr unsigned call_bits = 22;
-  static constexpr std::uint64_t call_mask = (std::uint64_t{1} << call_bits) - 1;
-  static constexpr unsigned failed_shift = 22;
-  static constexpr unsigned slow_shift = 43;
-  static constexpr std::uint64_t field_mask = (std::uint64_t{1} << 21) - 1;
   static constexpr std::size_t max_size = (std::size_t{1} << 20) - 1;
+  // the ring (at most 2^20 slots) divides 2^c, so a ticket's slot survives the wrap of its c bits
+  static_assert(64 - 2 * static_cast<unsigned>(std::bit_width(max_size)) >
+                static_cast<unsigned>(std::bit_width(max_size)));
   static constexpr std::size_t stripe_count = breaker_stripe_owner::owned_stripes + 1;
   static constexpr std::uint64_t max_batch = 32;
 
@@ -234,9 +249,19 @@ class breaker_count_window {
     std::uint64_t calls = 0, failed = 0, slow = 0;
   };
 
+  /// The hook of a breaker without a test seam: nothing.
+  struct no_hook {
+    void operator()() const noexcept {}
+  };
+
+  /// A window of n outcomes, 1 <= n <= max_size.
   explicit breaker_count_window(std::size_t n)
       : n_(n),
         flush_at_(std::min<std::uint64_t>(max_batch, n / 4)),
+        failed_shift_(64 - 2 * static_cast<unsigned>(std::bit_width(n))),
+        slow_shift_(64 - static_cast<unsigned>(std::bit_width(n))),
+        call_mask_((std::uint64_t{1} << failed_shift_) - 1),
+        field_mask_((std::uint64_t{1} << std::bit_width(n)) - 1),
         mask_(std::max<std::size_t>(64, std::bit_ceil(n + 1)) - 1),
         slots_(new std::atomic<std::uint64_t>[mask_ + 1]()),
         stripes_(new stripe[stripe_count]) {}
@@ -246,12 +271,14 @@ class breaker_count_window {
 
   /// Counts a plain success on the caller's stripe when the window is full;
   /// false (nothing done) while it is still filling: then record() it.
-  bool try_defer_success(std::uint64_t base) noexcept {
+  /// `hook()` runs right after a publication's fetch_add (a test seam).
+  template <class Hook = no_hook>
+  bool try_defer_success(std::uint64_t base, Hook hook = {}) noexcept {
     if (flush_at_ < 2) return false;  // a window under 8 calls: publish each outcome
     // full_base_ == base: this window is known to be full; checked without
     // reading W, whose cache line every publication writes
     if (full_base_.load(std::memory_order_relaxed) != base) {
-      if (((w_.load(std::memory_order_acquire) - base) & call_mask) < n_) return false;
+      if (((w_.load(std::memory_order_acquire) - base) & call_mask_) < n_) return false;
       full_base_.store(base, std::memory_order_release);
     }
     const std::size_t i = breaker_stripe_owner::index();
@@ -267,7 +294,7 @@ class breaker_count_window {
     // taken (taken > c): the difference wraps, and take() finds nothing
     if (c - s.taken.load(std::memory_order_acquire) >= flush_at_) {
       counts unused;
-      publish(take(s), 0, base, unused);
+      publish(take(s), 0, base, unused, hook);
     }
     return true;
   }
@@ -276,11 +303,12 @@ class breaker_count_window {
   /// returns false when the window ending at it cannot be read (its
   /// predecessor n outcomes back is still being published), else the
   /// window's counts in `out`. `base` is W when the window was last reset.
-  bool record(bool failed, bool slow, std::uint64_t base, counts& out) noexcept {
-    const std::uint64_t inc = 1 + (std::uint64_t{failed} << failed_shift) + (std::uint64_t{slow} << slow_shift);
+  template <class Hook = no_hook>
+  bool record(bool failed, bool slow, std::uint64_t base, counts& out, Hook hook = {}) noexcept {
+    const std::uint64_t inc = 1 + (std::uint64_t{failed} << failed_shift_) + (std::uint64_t{slow} << slow_shift_);
     std::uint64_t deferred = 0;
     for (std::size_t i = 0; i < stripe_count; ++i) deferred += take(stripes_[i]);
-    return publish(deferred, inc, base, out);
+    return publish(deferred, inc, base, out, hook);
   }
 
   /// A fresh window from `base` on (the caller publishes base afterwards):
@@ -302,8 +330,8 @@ class breaker_count_window {
         return true;
       }
       out = counts{};
-      const bool ok = (((w - base) & call_mask) == 0 && !seen_full(base)) ||
-                      window_ending((w - 1) & call_mask, w, base, n_ - deferred, out);
+      const bool ok = (((w - base) & call_mask_) == 0 && !seen_full(base)) ||
+                      window_ending((w - 1) & call_mask_, w, base, n_ - deferred, out);
       if (ok) {
         out.calls += deferred;
         return true;
@@ -313,6 +341,9 @@ class breaker_count_window {
   }
 
  private:
+  template <class>
+  friend struct circuit_breaker_hooks;
+
   struct alignas(cache_line_size) stripe {
     std::atomic<std::uint64_t> count{0};  // successes deferred here, ever
     std::atomic<std::uint64_t> taken{0};  // of those, published (<= count)
@@ -339,13 +370,15 @@ class breaker_count_window {
   }
 
   /// Publishes k successes then (inc != 0) one outcome of increment inc.
-  bool publish(std::uint64_t k, std::uint64_t inc, std::uint64_t base, counts& out) noexcept {
+  template <class Hook>
+  bool publish(std::uint64_t k, std::uint64_t inc, std::uint64_t base, counts& out, Hook& hook) noexcept {
     const std::uint64_t tickets = k + (inc != 0 ? 1 : 0);
     if (tickets == 0) return false;
     const std::uint64_t prev = w_.fetch_add(k + inc, std::memory_order_acq_rel);
-    const std::uint64_t t0 = prev & call_mask;
-    const std::uint64_t t = (t0 + tickets - 1) & call_mask;  // the last of them
-    if (((t - base) & call_mask) + 1 > n_ && !seen_full(base)) full_base_.store(base, std::memory_order_release);
+    hook();  // nothing, except in a test
+    const std::uint64_t t0 = prev & call_mask_;
+    const std::uint64_t t = (t0 + tickets - 1) & call_mask_;  // the last of them
+    if (((t - base) & call_mask_) + 1 > n_ && !seen_full(base)) full_base_.store(base, std::memory_order_release);
     bool ok = false;
     if (inc != 0) {
       const std::uint64_t first_back = t0 + tickets - 1 - n_;  // the ticket just before the window, unmasked
@@ -362,7 +395,7 @@ class breaker_count_window {
   }
 
   /// True once the window from `base` has held n outcomes (full_base_ is set
-  /// by the first publication past n, before 2^22 - n more could wrap the
+  /// by the first publication past n, before 2^c - n more could wrap the
   /// ticket count back below n).
   bool seen_full(std::uint64_t base) const noexcept { return full_base_.load(std::memory_order_acquire) == base; }
 
@@ -370,20 +403,20 @@ class breaker_count_window {
   /// ticket t, whose W after it is `after`.
   bool window_ending(std::uint64_t t, std::uint64_t after, std::uint64_t base, std::uint64_t n,
                      counts& out) const noexcept {
-    // outcomes since base, this one included, modulo 2^22: a small count is a
+    // outcomes since base, this one included, modulo 2^c: a small count is a
     // window still filling only if the window has never been full
-    const std::uint64_t since = ((t - base) & call_mask) + 1;
+    const std::uint64_t since = ((t - base) & call_mask_) + 1;
     if (since <= n && !seen_full(base)) return decode(after - base, since, out);
-    const std::uint64_t first = (t - n) & call_mask;  // the ticket just before the window
+    const std::uint64_t first = (t - n) & call_mask_;  // the ticket just before the window
     const std::uint64_t old = slot(first).load(std::memory_order_acquire);
-    if ((old & call_mask) != ((first + 1) & call_mask)) return false;
+    if ((old & call_mask_) != ((first + 1) & call_mask_)) return false;
     return decode(after - old, n, out);
   }
 
-  static bool decode(std::uint64_t d, std::uint64_t expect_calls, counts& out) noexcept {
-    out.calls = d & call_mask;
-    out.failed = (d >> failed_shift) & field_mask;
-    out.slow = d >> slow_shift;
+  bool decode(std::uint64_t d, std::uint64_t expect_calls, counts& out) const noexcept {
+    out.calls = d & call_mask_;
+    out.failed = (d >> failed_shift_) & field_mask_;
+    out.slow = d >> slow_shift_;
     return out.calls == expect_calls && out.failed <= out.calls && out.slow <= out.calls;
   }
 
@@ -393,10 +426,14 @@ class breaker_count_window {
 
   alignas(cache_line_size) std::atomic<std::uint64_t> w_{0};
   alignas(cache_line_size) const std::uint64_t n_;
-  const std::uint64_t flush_at_;  // deferred successes per stripe: min(32, n / 4); below 2, none
+  const std::uint64_t flush_at_;    // deferred successes per stripe: min(32, n / 4); below 2, none
+  const unsigned failed_shift_;     // c = 64 - 2 bit_width(n): the ticket's bits
+  const unsigned slow_shift_;       // c + bit_width(n)
+  const std::uint64_t call_mask_;   // 2^c - 1
+  const std::uint64_t field_mask_;  // 2^bit_width(n) - 1
   // the base of the window last seen full (read on every deferred success,
   // written once per window; after it, a ticket count since base that wrapped
-  // past 2^22 is not taken for a filling window); starts as, and is reset
+  // past 2^c is not taken for a filling window); starts as, and is reset
   // to, a value that is not the current base
   std::atomic<std::uint64_t> full_base_{~std::uint64_t{0}};
   const std::size_t mask_;
@@ -982,9 +1019,10 @@ class circuit_breaker {
   void record_window(std::uint64_t w, std::uint64_t period, bool failed, bool is_slow, Now now_fn) {
     counts c;
     if (count_) {
+      const auto hook = [this]() noexcept { detail::circuit_breaker_hooks<circuit_breaker>::tickets_taken(*this); };
       const std::uint64_t base = base_.load(std::memory_order_acquire);
-      if (!failed && !is_slow && count_->try_defer_success(base)) return;  // cannot open a full window
-      if (!count_->record(failed, is_slow, base, c)) return;
+      if (!failed && !is_slow && count_->try_defer_success(base, hook)) return;  // cannot open a full window
+      if (!count_->record(failed, is_slow, base, c, hook)) return;
     } else {
       const time_point now = now_fn();
       std::lock_guard lock(mutex_);
