@@ -58,25 +58,25 @@ struct resolved {
     resolved r;
   };
   auto state = std::make_shared<lookup>();
+  const auto lookup_fn = getaddrinfo_fn;  // read here: a test may swap it once this call returns
   try {
-    std::thread([state, host] {
+    std::thread([state, host, lookup_fn] {
       resolved r;
       addrinfo hints{};
       hints.ai_family = AF_UNSPEC;
       hints.ai_socktype = SOCK_STREAM;
       addrinfo* found = nullptr;
-      const int rc = getaddrinfo_fn(host.c_str(), nullptr, &hints, &found);
+      const int rc = lookup_fn(host.c_str(), nullptr, &hints, &found);
       if (rc != 0) {
         r.error = ::gai_strerror(rc);
       } else {
         for (const addrinfo* p = found; p != nullptr; p = p->ai_next) {
-          char text[INET6_ADDRSTRLEN] = {};
+          if (p->ai_family != AF_INET && p->ai_family != AF_INET6) continue;
           const void* a = p->ai_family == AF_INET
                               ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(p->ai_addr)->sin_addr)
                               : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(p->ai_addr)->sin6_addr);
-          if ((p->ai_family == AF_INET || p->ai_family == AF_INET6) &&
-              ::inet_ntop(p->ai_family, a, text, sizeof text) != nullptr)
-            r.addresses.emplace_back(text);
+          char text[INET6_ADDRSTRLEN] = {};
+          if (::inet_ntop(p->ai_family, a, text, sizeof text) != nullptr) r.addresses.emplace_back(text);
         }
         ::freeaddrinfo(found);
         if (r.addresses.empty()) r.error = "no IPv4 or IPv6 address";
