@@ -8,7 +8,7 @@
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
 #include <surge/limit/detail/rate_units.hpp>
-#include <surge/limit/detail/read_sections.hpp>
+#include <surge/detail/read_sections.hpp>
 
 #include <algorithm>
 #include <atomic>

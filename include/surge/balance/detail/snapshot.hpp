@@ -7,35 +7,31 @@
 #define SURGE_BALANCE_DETAIL_SNAPSHOT_HPP
 
 #include <surge/balance/detail/health.hpp>
-#include <surge/balance/detail/streams.hpp>
 #include <surge/balance/detail/validate.hpp>
-#include <surge/detail/cache_line.hpp>
+#include <surge/detail/read_sections.hpp>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <utility>
 #include <vector>
 
 namespace surge::detail {
 
-/// RCU-like publication of an immutable T. Readers enter a read section (one
-/// atomic increment of a per-thread-slot counter under the current phase,
-/// then one load of the current pointer; a decrement on exit) and never
-/// block or retry; `publish` swaps in a new value
-/// and then waits for a grace period — two phase flips, each waiting until the
-/// readers counted under the old phase have left — before the old value is
-/// dropped. Each of the first 16 live threads owns a cache-line-padded
-/// counter slot (its exit is a plain store); further threads share 16 more
-/// slots with read-modify-writes.
+/// RCU-like publication of an immutable T. Readers enter a read section
+/// (detail::read_section: two plain stores to their thread's own counter, no
+/// read-modify-write), load the current pointer, and never block or retry;
+/// `publish` swaps in a new value and then waits for a grace period
+/// (detail::read_sections::quiesce: one process-wide barrier, then a wait
+/// for every thread still inside a section that began before it) before the
+/// old value is dropped.
 ///
 /// Why not `std::atomic<std::shared_ptr<const T>>`: libstdc++ 12 implements its
 /// load with a lock bit (a reader spins while another thread loads or
 /// stores), and every load also bumps the shared reference count, one
-/// contended line for all readers; `bench/balance_bench.cpp` measures both.
+/// contended line for all readers.
 ///
 /// Thread safety: `read`/`load` lock-free, from any threads; `publish` is
 /// thread-safe (writers serialise on a mutex) and blocks only the writer.
@@ -50,7 +46,8 @@ class snapshot_cell {
   ~snapshot_cell() { delete current_.load(std::memory_order_relaxed); }
 
   /// Calls f(const T&) inside a read section and returns its result. f must
-  /// not call `publish` on this cell.
+  /// not call `publish` on any cell, nor enter another read section (they do
+  /// not nest).
   template <class F>
   decltype(auto) read(F&& f) const {
     return read_node([&f](const node& n) -> decltype(auto) { return std::forward<F>(f)(*n.raw); });
@@ -65,14 +62,7 @@ class snapshot_cell {
   void publish(std::shared_ptr<const T> next) {
     std::lock_guard<std::mutex> lock(writer_);
     const node* old = current_.exchange(make_node(std::move(next)), std::memory_order_seq_cst);
-    for (int round = 0; round < 2; ++round) {
-      const unsigned phase = phase_.fetch_xor(1U, std::memory_order_seq_cst) & 1U;
-      for (std::size_t s = 0; s < 2 * slot_count; ++s) {
-        for (unsigned spins = 0; slots_[s].readers[phase].load(std::memory_order_seq_cst) != 0; ++spins) {
-          if (spins > 64) std::this_thread::yield();
-        }
-      }
-    }
+    read_sections::quiesce([] {});
     delete old;
   }
 
@@ -85,38 +75,13 @@ class snapshot_cell {
     const T* raw = v.get();
     return new node{std::move(v), raw};
   }
-  // Slots [0, slot_count) belong to one live thread each (thread_slot ids
-  // are recycled), so their exit is a plain release store; threads beyond
-  // that share slots [slot_count, 2·slot_count) with read-modify-writes.
   template <class F>
   decltype(auto) read_node(F&& f) const {
-    const std::size_t id = thread_slot();
-    const bool own = id < slot_count;
-    auto& slot = slots_[own ? id : slot_count + id % slot_count];
-    const unsigned phase = phase_.load(std::memory_order_seq_cst) & 1U;
-    std::atomic<std::uint32_t>& c = slot.readers[phase];
-    c.fetch_add(1, std::memory_order_seq_cst);
-    struct exit_guard {
-      std::atomic<std::uint32_t>& c;
-      bool own;
-      ~exit_guard() {
-        if (own) {
-          c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_release);
-        } else {
-          c.fetch_sub(1, std::memory_order_release);
-        }
-      }
-    } guard{c, own};
-    return std::forward<F>(f)(*current_.load(std::memory_order_seq_cst));
+    read_section section;
+    return std::forward<F>(f)(*current_.load(std::memory_order_acquire));
   }
 
-  struct alignas(destructive_interference_size) reader_slot {
-    std::atomic<std::uint32_t> readers[2] = {0, 0};
-  };
-
   std::atomic<const node*> current_;
-  alignas(destructive_interference_size) std::atomic<unsigned> phase_{0};
-  mutable reader_slot slots_[2 * slot_count];
   std::mutex writer_;
 };
 

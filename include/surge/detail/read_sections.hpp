@@ -1,6 +1,7 @@
-/// @file surge/limit/detail/read_sections.hpp
-/// Grace periods for token_bucket's reconfiguration: a writer can wait until
-/// every call that might hold a word read before some point has finished.
+/// @file surge/detail/read_sections.hpp
+/// Grace periods, shared by token_bucket's reconfiguration and the balancers'
+/// table publication: a writer can wait until every call that might hold a
+/// word or pointer read before some point has finished.
 ///
 /// A call brackets the stretch from its first load of a bucket's word to its
 /// last CAS on it in a *read section*: it makes its thread's counter odd on
@@ -20,8 +21,8 @@
 /// Records: one per thread that ever entered a section, on a list that is
 /// never freed (a record is reused after its thread exits). Thread safety:
 /// everything here is thread-safe. Sections do not nest.
-#ifndef SURGE_LIMIT_DETAIL_READ_SECTIONS_HPP
-#define SURGE_LIMIT_DETAIL_READ_SECTIONS_HPP
+#ifndef SURGE_DETAIL_READ_SECTIONS_HPP
+#define SURGE_DETAIL_READ_SECTIONS_HPP
 
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
@@ -187,4 +188,4 @@ class read_section {
 
 }  // namespace surge::detail
 
-#endif  // SURGE_LIMIT_DETAIL_READ_SECTIONS_HPP
+#endif  // SURGE_DETAIL_READ_SECTIONS_HPP
