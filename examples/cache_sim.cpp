@@ -3,11 +3,11 @@
 // offline ceiling); writes the same table as CSV and JSON and one SVG chart
 // per trace (hit ratio vs size, one line per policy, OPT dashed).
 //
-//   surge_example_cache_sim [options] TRACE...
+//   surge_example_cache_sim [options] [TRACE...]
 //     --sizes N,N,...   cache sizes (entries); default: the sizes the
-//                       reference file lists for the trace, else 8 sizes
-//                       from 1 % to 75 % of the trace's distinct keys
-//     --sizes auto      the 8 sizes above, even with a reference file
+//                       reference file lists for the trace, else up to 8
+//                       sizes from 1 % to 75 % of the trace's distinct keys
+//     --sizes auto      the automatic sizes above, even with a reference file
 //     --reference FILE  a markdown table "| trace @ size | LRU | best (who) | OPT |"
 //                       (e.g. a trace folder's README.md): adds its columns
 //                       and the differences to the table
@@ -16,13 +16,17 @@
 //                       LIRS, W-TinyLFU with a static 1 % window; see
 //                       cache_sim_reference.hpp) and prints every policy's mean
 //     --csv FILE  --json FILE  --svg-dir DIR
+//     -h, --help        prints the options
 //
-// A trace is text (one unsigned integer key per line) or libCacheSim's
-// oracleGeneral binary (name containing "oracleGeneral" or ending ".bin"),
-// either optionally gzipped (".gz", read through `gzip -dc`). Every object
-// has size 1 (an object-count cache). Without a trace it replays a small
-// built-in synthetic one. Progress goes to stderr; the replay speed of each
-// policy is printed at the end.
+// A trace is text (one unsigned integer key per line; other lines are
+// skipped) or libCacheSim's oracleGeneral binary (name containing
+// "oracleGeneral" or ending ".bin"), either optionally gzipped (".gz", read
+// through `gzip -dc`). Every object has size 1 (an object-count cache).
+// Without a trace it replays a small built-in synthetic one. Progress goes
+// to stderr; the replay speed of each policy is printed at the end. A trace
+// that cannot be read (missing, a corrupt .gz, an oracleGeneral file cut
+// mid-record, no requests) is an error: a message on stderr and exit status
+// 1; bad options exit with status 2.
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <surge/cache/cache.hpp>
@@ -34,6 +38,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -42,6 +47,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -273,13 +279,38 @@ void write_json(const std::string& path, const std::vector<row>& rows) {
   out << "]\n";
 }
 
+constexpr const char* usage_text =
+    "usage: cache_sim [--sizes N,N,..|auto] [--reference FILE] [--reference-policies] [--csv FILE] "
+    "[--json FILE] [--svg-dir DIR] [TRACE...]\n";
+
 [[noreturn]] void usage(const char* why) {
-  fmt::print(
-      stderr,
-      "cache_sim: {}\nusage: cache_sim [--sizes N,N,..|auto] [--reference FILE] [--reference-policies] [--csv FILE] "
-      "[--json FILE] [--svg-dir DIR] TRACE...\n",
-      why);
+  fmt::print(stderr, "cache_sim: {}\n{}", why, usage_text);
   std::exit(2);
+}
+
+[[noreturn]] void help() {
+  fmt::print(
+      "{}"
+      "Replays each TRACE through every surge cache policy and prints the hit ratios beside\n"
+      "Belady's optimum (OPT). Without a TRACE it replays a small built-in synthetic trace.\n"
+      "\n"
+      "  --sizes N,N,...       cache sizes (entries); default: the sizes the reference file\n"
+      "                        lists for the trace, else up to 8 sizes from 1 % to 75 % of\n"
+      "                        the trace's distinct keys\n"
+      "  --sizes auto          those automatic sizes, even with a reference file\n"
+      "  --reference FILE      a markdown table \"| trace @ size | LRU | best (who) | OPT |\":\n"
+      "                        adds its columns and the differences to the table\n"
+      "  --reference-policies  also replays reference versions of FIFO, Clock, 2Q, ARC, LIRS\n"
+      "                        and W-TinyLFU with a static 1 % window, and ranks every policy\n"
+      "  --csv FILE, --json FILE, --svg-dir DIR\n"
+      "                        also write the table as CSV / JSON, and one SVG chart per trace\n"
+      "  -h, --help            print this help\n"
+      "\n"
+      "A trace is text (one unsigned integer key per line; other lines are skipped) or\n"
+      "libCacheSim's oracleGeneral binary (name containing \"oracleGeneral\" or ending \".bin\"),\n"
+      "either optionally gzipped (\".gz\", read through gzip -dc).\n",
+      usage_text);
+  std::exit(0);
 }
 
 }  // namespace
@@ -295,6 +326,7 @@ int main(int argc, char** argv) try {
       if (i + 1 >= argc) usage(("missing value after " + a).c_str());
       return argv[++i];
     };
+    if (a == "-h" || a == "--help") help();
     if (a == "--sizes") {
       const std::string v = value_of();
       if (v == "auto") {

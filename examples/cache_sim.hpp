@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -32,35 +33,59 @@ inline bool is_oracle_general(const std::string& path) {
 /// Reads the keys of a trace: text (one unsigned integer key per line; other
 /// lines are skipped) or oracleGeneral binary, either optionally gzipped
 /// (".gz": read through `gzip -dc`, so no zlib is needed). Throws
-/// std::runtime_error when the file cannot be read.
+/// std::runtime_error, naming the file, when it cannot be opened or read,
+/// when `gzip -dc` fails (a corrupt or truncated .gz), when an oracleGeneral
+/// trace ends in a partial record (its size is not a multiple of 24 bytes),
+/// and when the trace holds no requests.
 inline std::vector<std::uint64_t> read_trace(const std::string& path) {
   const bool gz = ends_with(path, ".gz");
-  std::FILE* f = nullptr;
+  // Open the file itself first, also for a .gz, so that a missing or
+  // unreadable file gets the same plain message either way.
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
   if (gz) {
+    std::fclose(f);
     if (path.find('\'') != std::string::npos) throw std::runtime_error("trace name must not contain a quote: " + path);
     f = popen(("gzip -dc '" + path + "'").c_str(), "r");
-  } else {
-    f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) throw std::runtime_error("cannot run gzip -dc on " + path);
   }
-  if (f == nullptr) throw std::runtime_error("cannot open " + path);
   std::vector<std::uint64_t> keys;
+  std::size_t partial = 0;  // bytes of an incomplete trailing oracleGeneral record
   if (is_oracle_general(path)) {
     unsigned char rec[24];
-    while (std::fread(rec, 1, sizeof rec, f) == sizeof rec) {
+    for (;;) {
+      const std::size_t got = std::fread(rec, 1, sizeof rec, f);
+      if (got != sizeof rec) {
+        partial = got;
+        break;
+      }
       std::uint64_t id = 0;
       for (int b = 7; b >= 0; --b) id = (id << 8) | rec[4 + b];  // little-endian, whatever the host
       keys.push_back(id);
     }
   } else {
     char line[256];
+    bool continuation = false;  // the rest of a line longer than the buffer: not a new key
     while (std::fgets(line, sizeof line, f) != nullptr) {
-      char* end = nullptr;
-      const unsigned long long k = std::strtoull(line, &end, 10);
-      if (end != line) keys.push_back(k);
+      const bool whole = std::strchr(line, '\n') != nullptr;
+      if (!continuation) {
+        char* end = nullptr;
+        const unsigned long long k = std::strtoull(line, &end, 10);
+        if (end != line) keys.push_back(k);
+      }
+      continuation = !whole;
     }
   }
+  const bool read_error = std::ferror(f) != 0;
+  const int read_errno = errno;
   const int rc = gz ? pclose(f) : std::fclose(f);
-  if (gz && rc != 0) throw std::runtime_error("gzip -dc failed on " + path);
+  if (gz && rc != 0) throw std::runtime_error("gzip -dc failed on " + path + " (corrupt or truncated .gz?)");
+  if (read_error) throw std::runtime_error("cannot read " + path + ": " + std::strerror(read_errno));
+  if (partial != 0) {
+    throw std::runtime_error(path + ": truncated oracleGeneral trace: " + std::to_string(partial) +
+                             " bytes after the last whole 24-byte record");
+  }
+  if (keys.empty()) throw std::runtime_error(path + ": no requests in the trace");
   return keys;
 }
 

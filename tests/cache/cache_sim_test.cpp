@@ -141,6 +141,32 @@ TEST_CASE("read_trace reads text and oracleGeneral binary", "[cache_sim]") {
   CHECK_THROWS_AS(cache_sim::read_trace("no/such/trace.txt"), std::runtime_error);
 }
 
+TEST_CASE("read_trace rejects truncated, empty, corrupt and missing traces", "[cache_sim]") {
+  const std::string bin = "cache_sim_test_cut.oracleGeneral.bin", empty_text = "cache_sim_test_empty.txt",
+                    empty_bin = "cache_sim_test_empty.bin", gz = "cache_sim_test_corrupt.txt.gz",
+                    long_line = "cache_sim_test_long.txt";
+  {
+    std::ofstream out(bin, std::ios::binary);
+    const unsigned char rec[24] = {};
+    out.write(reinterpret_cast<const char*>(rec), sizeof rec);
+    out.write(reinterpret_cast<const char*>(rec), 10);  // a record cut short
+  }
+  std::ofstream(empty_text) << "# only a comment\n";
+  std::ofstream(empty_bin, std::ios::binary).close();
+  std::ofstream(gz, std::ios::binary) << "\x1f\x8b"
+                                         "not deflate data";                // a gzip magic, then garbage
+  std::ofstream(long_line) << "5\n7," << std::string(300, '9') << "\n6\n";  // the rest of a long line is no key
+  CHECK_THROWS_WITH(cache_sim::read_trace(bin), Catch::Matchers::Contains("truncated oracleGeneral trace: 10 bytes"));
+  CHECK_THROWS_WITH(cache_sim::read_trace(empty_text), Catch::Matchers::Contains("no requests"));
+  CHECK_THROWS_WITH(cache_sim::read_trace(empty_bin), Catch::Matchers::Contains("no requests"));
+  CHECK_THROWS_WITH(cache_sim::read_trace(gz), Catch::Matchers::Contains("gzip -dc failed on " + gz));
+  CHECK_THROWS_WITH(cache_sim::read_trace("no/such/trace.txt.gz"),
+                    Catch::Matchers::Contains("cannot open no/such/trace.txt.gz"));
+  CHECK_THROWS_WITH(cache_sim::read_trace("."), Catch::Matchers::Contains("cannot read ."));
+  CHECK(cache_sim::read_trace(long_line) == std::vector<std::uint64_t>{5, 7, 6});
+  for (const auto& f : {bin, empty_text, empty_bin, gz, long_line}) std::remove(f.c_str());
+}
+
 TEST_CASE("the simulator's LRU matches the reference LRU hit ratios of the shipped traces", "[cache_sim][traces]") {
 #ifndef SURGE_TRACE_DIR
   WARN(
