@@ -67,7 +67,7 @@ struct histogram_stripes {
 /// relative error of anything reported is below 10^−d.
 ///
 /// **Memory** is fixed at construction: one 64-bit counter per sub-bucket,
-/// (buckets + 1) · sub_bucket_count / 2 counters, about 270 KiB for the
+/// (buckets + 1) · sub_bucket_count / 2 counters, 264 KiB (270,336 bytes) for the
 /// defaults (one hour in ns, 3 digits) and 26 MiB for 5 digits, times the
 /// number of stripes; see `memory_size()`. Nothing allocates afterwards,
 /// except that with stripes a thread's first record registers the thread for
