@@ -6,6 +6,9 @@
 // that each ask surge::redis::token_bucket for tokens of one key as fast as
 // they can, and prints what each admitted and the fleet's total against the
 // limit, rate x seconds + burst. Without redis-server it says so and exits 0.
+// -h / --help prints the usage; an argument out of range (processes 1-256,
+// seconds 0.05-3600, rate 0.001-1e9, burst 1-1e9) exits with status 2, and
+// a worker that fails exits with status 1.
 #include <surge/redis/hiredis.hpp>
 #include <surge/redis/token_bucket.hpp>
 
@@ -16,8 +19,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -80,14 +86,40 @@ report work(int port, double rate, std::size_t burst, std::chrono::duration<doub
   return r;
 }
 
+// Parses argv[i] as a number in [lo, hi] (default `fallback` when absent);
+// -h / --help anywhere prints the usage.
+double number_arg(int argc, char** argv, int i, const char* name, double fallback, double lo, double hi,
+                  bool integral = false) {
+  constexpr const char* usage = "usage: surge_example_fleet_limit [processes=4] [seconds=2] [rate=200] [burst=20]\n";
+  for (int j = 1; j < argc; ++j) {
+    if (std::strcmp(argv[j], "-h") == 0 || std::strcmp(argv[j], "--help") == 0) {
+      fmt::print(usage);
+      std::exit(0);
+    }
+  }
+  if (argc > 5) {
+    fmt::print(stderr, "fleet_limit: four arguments at most\n{}", usage);
+    std::exit(2);
+  }
+  if (argc <= i) return fallback;
+  char* end = nullptr;
+  const double v = std::strtod(argv[i], &end);
+  if (end == argv[i] || *end != '\0' || !(v >= lo && v <= hi) || (integral && v != std::floor(v))) {
+    fmt::print(stderr, "fleet_limit: {} must be {} in [{:g}, {:g}], not \"{}\"\n{}", name,
+               integral ? "an integer" : "a number", lo, hi, argv[i], usage);
+    std::exit(2);
+  }
+  return v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // as every hiredis client must
-  const int processes = argc > 1 ? std::max(1, std::atoi(argv[1])) : 4;
-  const double seconds = argc > 2 ? std::max(0.05, std::atof(argv[2])) : 2.0;
-  const double rate = argc > 3 ? std::atof(argv[3]) : 200.0;
-  const auto burst = static_cast<std::size_t>(argc > 4 ? std::atol(argv[4]) : 20);
+  const int processes = static_cast<int>(number_arg(argc, argv, 1, "processes", 4, 1, 256, true));
+  const double seconds = number_arg(argc, argv, 2, "seconds", 2.0, 0.05, 3600);
+  const double rate = number_arg(argc, argv, 3, "rate", 200.0, 1e-3, 1e9);
+  const auto burst = static_cast<std::size_t>(number_arg(argc, argv, 4, "burst", 20, 1, 1e9, true));
 
   // a redis-server of our own on loopback, on the first port it can take
   int port = 20000 + static_cast<int>(::getpid() % 20000);
@@ -110,9 +142,14 @@ int main(int argc, char** argv) {
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::close(fds[0]);
-      const report r = work(port, rate, burst, std::chrono::duration<double>(seconds));
-      const auto n = ::write(fds[1], &r, sizeof r);
-      ::_exit(n == static_cast<ssize_t>(sizeof r) ? 0 : 1);
+      try {
+        const report r = work(port, rate, burst, std::chrono::duration<double>(seconds));
+        const auto n = ::write(fds[1], &r, sizeof r);
+        ::_exit(n == static_cast<ssize_t>(sizeof r) ? 0 : 1);
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "fleet_limit: process {}: {}\n", i, e.what());
+        ::_exit(1);
+      }
     }
     ::close(fds[1]);
     workers.push_back(pid);
@@ -120,12 +157,17 @@ int main(int argc, char** argv) {
   }
   long total = 0;
   long long first = 0, last = 0;
+  bool failed = false;
   for (int i = 0; i < processes; ++i) {
     report r;
     const auto n = ::read(pipes[static_cast<std::size_t>(i)], &r, sizeof r);
     ::close(pipes[static_cast<std::size_t>(i)]);
     ::waitpid(workers[static_cast<std::size_t>(i)], nullptr, 0);
-    if (n != static_cast<ssize_t>(sizeof r)) continue;
+    if (n != static_cast<ssize_t>(sizeof r)) {
+      fmt::print(stderr, "fleet_limit: process {} reported nothing\n", i);
+      failed = true;
+      continue;
+    }
     fmt::print("  process {} (pid {}): admitted {:6}, refused {:6}\n", i, workers[static_cast<std::size_t>(i)],
                r.admitted, r.refused);
     total += r.admitted;
@@ -137,5 +179,5 @@ int main(int argc, char** argv) {
              rate * span + static_cast<double>(burst));
   ::kill(server, SIGTERM);
   ::waitpid(server, nullptr, 0);
-  return 0;
+  return failed ? 1 : 0;
 }

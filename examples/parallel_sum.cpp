@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <future>
 #include <numeric>
+#include <string>
 #include <vector>
 
 template <class F>
@@ -25,8 +27,31 @@ double millis(F&& f) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The optional count argument: a positive integer; -h / --help prints the usage.
+std::size_t count_arg(int argc, char** argv, std::size_t fallback) {
+  constexpr const char* usage = "usage: surge_example_parallel_sum [elements={}]\n";
+  if (argc < 2) return fallback;
+  const std::string a = argv[1];
+  if (a == "-h" || a == "--help") {
+    fmt::print(usage, fallback);
+    std::exit(0);
+  }
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(a.c_str(), &end, 10);
+  if (argc > 2 || a.empty() || a[0] == '-' || *end != '\0' || n == 0) {
+    if (argc > 2) {
+      fmt::print(stderr, "parallel_sum: one argument at most\n");
+    } else {
+      fmt::print(stderr, "parallel_sum: elements must be a positive integer, not \"{}\"\n", a);
+    }
+    fmt::print(stderr, usage, fallback);
+    std::exit(2);
+  }
+  return static_cast<std::size_t>(n);
+}
+
 int main(int argc, char** argv) {
-  const std::size_t n = argc > 1 ? static_cast<std::size_t>(std::atoll(argv[1])) : 20'000'000;
+  const std::size_t n = count_arg(argc, argv, 20'000'000);
   std::vector<std::uint32_t> data(n);
   std::iota(data.begin(), data.end(), 0u);
 
