@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "example_args.hpp"
+
 #include <cstddef>
 #include <cstdlib>
 #include <string>
@@ -45,31 +47,9 @@ struct modulo {
   std::size_t pick(const std::string& key) const { return surge::key_hash{}(key) % n; }
 };
 
-// The optional count argument: a positive integer; -h / --help prints the usage.
-std::size_t count_arg(int argc, char** argv, std::size_t fallback) {
-  constexpr const char* usage = "usage: surge_example_consistent_routing [keys={}]\n";
-  if (argc < 2) return fallback;
-  const std::string a = argv[1];
-  if (a == "-h" || a == "--help") {
-    fmt::print(usage, fallback);
-    std::exit(0);
-  }
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(a.c_str(), &end, 10);
-  if (argc > 2 || a.empty() || a[0] == '-' || *end != '\0' || n == 0) {
-    if (argc > 2) {
-      fmt::print(stderr, "consistent_routing: one argument at most\n");
-    } else {
-      fmt::print(stderr, "consistent_routing: keys must be a positive integer, not \"{}\"\n", a);
-    }
-    fmt::print(stderr, usage, fallback);
-    std::exit(2);
-  }
-  return static_cast<std::size_t>(n);
-}
-
 int main(int argc, char** argv) {
-  const std::size_t n = count_arg(argc, argv, 100'000);
+  const auto n = static_cast<std::size_t>(
+      example_args(argc, argv, "consistent_routing", "[keys=100000]", 1).number(1, "keys", 100'000, 1, 1e12, true));
   std::vector<std::string> keys;
   for (std::size_t i = 0; i < n; ++i) keys.push_back("user-" + std::to_string(i));
 

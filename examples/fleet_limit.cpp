@@ -19,13 +19,13 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
+
+#include "example_args.hpp"
 
 using namespace std::chrono_literals;
 
@@ -86,40 +86,15 @@ report work(int port, double rate, std::size_t burst, std::chrono::duration<doub
   return r;
 }
 
-// Parses argv[i] as a number in [lo, hi] (default `fallback` when absent);
-// -h / --help anywhere prints the usage.
-double number_arg(int argc, char** argv, int i, const char* name, double fallback, double lo, double hi,
-                  bool integral = false) {
-  constexpr const char* usage = "usage: surge_example_fleet_limit [processes=4] [seconds=2] [rate=200] [burst=20]\n";
-  for (int j = 1; j < argc; ++j) {
-    if (std::strcmp(argv[j], "-h") == 0 || std::strcmp(argv[j], "--help") == 0) {
-      fmt::print(usage);
-      std::exit(0);
-    }
-  }
-  if (argc > 5) {
-    fmt::print(stderr, "fleet_limit: four arguments at most\n{}", usage);
-    std::exit(2);
-  }
-  if (argc <= i) return fallback;
-  char* end = nullptr;
-  const double v = std::strtod(argv[i], &end);
-  if (end == argv[i] || *end != '\0' || !(v >= lo && v <= hi) || (integral && v != std::floor(v))) {
-    fmt::print(stderr, "fleet_limit: {} must be {} in [{:g}, {:g}], not \"{}\"\n{}", name,
-               integral ? "an integer" : "a number", lo, hi, argv[i], usage);
-    std::exit(2);
-  }
-  return v;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // as every hiredis client must
-  const int processes = static_cast<int>(number_arg(argc, argv, 1, "processes", 4, 1, 256, true));
-  const double seconds = number_arg(argc, argv, 2, "seconds", 2.0, 0.05, 3600);
-  const double rate = number_arg(argc, argv, 3, "rate", 200.0, 1e-3, 1e9);
-  const auto burst = static_cast<std::size_t>(number_arg(argc, argv, 4, "burst", 20, 1, 1e9, true));
+  const example_args args(argc, argv, "fleet_limit", "[processes=4] [seconds=2] [rate=200] [burst=20]", 4);
+  const int processes = static_cast<int>(args.number(1, "processes", 4, 1, 256, true));
+  const double seconds = args.number(2, "seconds", 2.0, 0.05, 3600);
+  const double rate = args.number(3, "rate", 200.0, 1e-3, 1e9);
+  const auto burst = static_cast<std::size_t>(args.number(4, "burst", 20, 1, 1e9, true));
 
   // a redis-server of our own on loopback, on the first port it can take
   int port = 20000 + static_cast<int>(::getpid() % 20000);

@@ -8,11 +8,12 @@
 
 #include <fmt/format.h>
 
+#include "example_args.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <string>
 #include <thread>
 #include <vector>
 
@@ -28,31 +29,9 @@ void push_counting(surge::mpmc_queue<order>& q, order o, std::atomic<long>& wait
   q.push(o);  // blocks until a consumer makes room
 }
 
-// The optional count argument: a positive integer; -h / --help prints the usage.
-std::size_t count_arg(int argc, char** argv, std::size_t fallback) {
-  constexpr const char* usage = "usage: surge_example_mpmc_pipeline [orders={}]\n";
-  if (argc < 2) return fallback;
-  const std::string a = argv[1];
-  if (a == "-h" || a == "--help") {
-    fmt::print(usage, fallback);
-    std::exit(0);
-  }
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(a.c_str(), &end, 10);
-  if (argc > 2 || a.empty() || a[0] == '-' || *end != '\0' || n == 0) {
-    if (argc > 2) {
-      fmt::print(stderr, "mpmc_pipeline: one argument at most\n");
-    } else {
-      fmt::print(stderr, "mpmc_pipeline: orders must be a positive integer, not \"{}\"\n", a);
-    }
-    fmt::print(stderr, usage, fallback);
-    std::exit(2);
-  }
-  return static_cast<std::size_t>(n);
-}
-
 int main(int argc, char** argv) {
-  const auto orders = static_cast<std::int64_t>(count_arg(argc, argv, 200'000));
+  const auto orders = static_cast<std::int64_t>(
+      example_args(argc, argv, "mpmc_pipeline", "[orders=200000]", 1).number(1, "orders", 200'000, 1, 1e12, true));
   surge::mpmc_queue<order> incoming(256);  // source -> workers
   surge::mpmc_queue<order> priced(16);     // workers -> sink: small, so a slow sink pushes back
   std::atomic<long> source_waited{0}, workers_waited{0};

@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "example_args.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -17,7 +19,6 @@
 #include <cstdlib>
 #include <future>
 #include <numeric>
-#include <string>
 #include <vector>
 
 template <class F>
@@ -27,31 +28,9 @@ double millis(F&& f) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// The optional count argument: a positive integer; -h / --help prints the usage.
-std::size_t count_arg(int argc, char** argv, std::size_t fallback) {
-  constexpr const char* usage = "usage: surge_example_parallel_sum [elements={}]\n";
-  if (argc < 2) return fallback;
-  const std::string a = argv[1];
-  if (a == "-h" || a == "--help") {
-    fmt::print(usage, fallback);
-    std::exit(0);
-  }
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(a.c_str(), &end, 10);
-  if (argc > 2 || a.empty() || a[0] == '-' || *end != '\0' || n == 0) {
-    if (argc > 2) {
-      fmt::print(stderr, "parallel_sum: one argument at most\n");
-    } else {
-      fmt::print(stderr, "parallel_sum: elements must be a positive integer, not \"{}\"\n", a);
-    }
-    fmt::print(stderr, usage, fallback);
-    std::exit(2);
-  }
-  return static_cast<std::size_t>(n);
-}
-
 int main(int argc, char** argv) {
-  const std::size_t n = count_arg(argc, argv, 20'000'000);
+  const auto n = static_cast<std::size_t>(example_args(argc, argv, "parallel_sum", "[elements=20000000]", 1)
+                                              .number(1, "elements", 20'000'000, 1, 1e12, true));
   std::vector<std::uint32_t> data(n);
   std::iota(data.begin(), data.end(), 0u);
 

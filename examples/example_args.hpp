@@ -1,0 +1,59 @@
+// The examples' positional number arguments, checked: -h / --help anywhere
+// prints the usage and exits 0; too many arguments, or one that is not a
+// number in its range, prints why and the usage and exits 2. Shared by the
+// small examples (one header, so each program stays one file to read).
+#ifndef SURGE_EXAMPLES_EXAMPLE_ARGS_HPP
+#define SURGE_EXAMPLES_EXAMPLE_ARGS_HPP
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+class example_args {
+ public:
+  /// `program` names the example in messages; `usage` lists its arguments,
+  /// e.g. "[elements=20000000]"; at most `max_args` arguments are taken.
+  example_args(int argc, char** argv, const char* program, const std::string& usage, int max_args)
+      : argc_(argc),
+        argv_(argv),
+        program_(program),
+        usage_(fmt::format("usage: surge_example_{} {}\n", program, usage)) {
+    for (int j = 1; j < argc; ++j) {
+      if (std::strcmp(argv[j], "-h") == 0 || std::strcmp(argv[j], "--help") == 0) {
+        fmt::print("{}", usage_);
+        std::exit(0);
+      }
+    }
+    if (argc - 1 > max_args) fail(fmt::format("{} argument{} at most", max_args, max_args == 1 ? "" : "s"));
+  }
+
+  /// Argument i (from 1) as a number in [lo, hi], an integer when `integral`;
+  /// `fallback` when it is absent.
+  [[nodiscard]] double number(int i, const char* name, double fallback, double lo, double hi,
+                              bool integral = false) const {
+    if (argc_ <= i) return fallback;
+    const char* a = argv_[i];
+    char* end = nullptr;
+    const double v = std::strtod(a, &end);
+    if (end == a || *end != '\0' || !(v >= lo && v <= hi) || (integral && v != std::floor(v)))
+      fail(fmt::format("{} must be {} in [{:g}, {:g}], not \"{}\"", name, integral ? "an integer" : "a number", lo, hi,
+                       a));
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& why) const {
+    fmt::print(stderr, "{}: {}\n{}", program_, why, usage_);
+    std::exit(2);
+  }
+
+  int argc_;
+  char** argv_;
+  const char* program_;
+  std::string usage_;
+};
+
+#endif  // SURGE_EXAMPLES_EXAMPLE_ARGS_HPP
