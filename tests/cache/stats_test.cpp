@@ -2,6 +2,9 @@
 #include <surge/cache/stats.hpp>
 #include <surge/fmt.hpp>
 
+#include <cstdint>
+#include <limits>
+
 #include "surge_test.hpp"
 
 TEST_CASE("cache_stats hit ratio, sums and equality", "[stats]") {
@@ -17,6 +20,19 @@ TEST_CASE("cache_stats hit ratio, sums and equality", "[stats]") {
   a += b;
   CHECK(a == sum);
   CHECK(a != b);
+}
+
+TEST_CASE("cache_stats hit ratio does not wrap when hits + misses passes 2^64", "[stats]") {
+  constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+  // hits + misses wraps to 0 (or to a small number) in 64 bits: the ratio must not
+  const surge::cache_stats nearly_all_hits{.hits = max, .misses = 1};
+  CHECK(nearly_all_hits.hit_ratio() > 0.999);
+  CHECK(nearly_all_hits.hit_ratio() <= 1.0);
+  const surge::cache_stats even{.hits = max / 2 + 1, .misses = max / 2 + 1};
+  CHECK(even.hit_ratio() == 0.5);  // exact: 2^63 / 2^64
+  const surge::cache_stats few_hits{.hits = 2, .misses = max};
+  CHECK(few_hits.hit_ratio() > 0.0);
+  CHECK(few_hits.hit_ratio() < 1e-12);
 }
 
 TEST_CASE("cache_stats formats with fmt", "[stats][fmt]") {

@@ -25,13 +25,16 @@ struct cache_stats {
   std::uint64_t insertions = 0;  ///< New keys stored (not overwrites).
   std::uint64_t evictions = 0;   ///< Entries the cache removed itself: capacity evictions and expiries.
 
-  /// Lookups: hits + misses.
+  /// Lookups: hits + misses, modulo 2^64 (like the counters themselves, it
+  /// wraps past 2^64 - 1; hit_ratio() does not).
   [[nodiscard]] constexpr std::uint64_t lookups() const noexcept { return hits + misses; }
 
-  /// hits / (hits + misses), in [0, 1]; 0.0 when both are 0.
+  /// hits / (hits + misses), in [0, 1]; 0.0 when both are 0. The sum is
+  /// taken in double, so it cannot wrap.
   [[nodiscard]] constexpr double hit_ratio() const noexcept {
-    const std::uint64_t n = lookups();
-    return n == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(n);
+    const double h = static_cast<double>(hits);
+    const double n = h + static_cast<double>(misses);
+    return n == 0.0 ? 0.0 : h / n;
   }
 
   /// Adds another cache's counters (aggregating shards).
