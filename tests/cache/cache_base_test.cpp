@@ -13,10 +13,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <ratio>
 #include <vector>
 
 namespace {
@@ -143,4 +145,43 @@ TEMPLATE_TEST_CASE("every cache: an entry written at the clock's far end does no
   CHECK(c.contains(2));
   CHECK(c.purge_expired() == 0);
   clock_type::reset();
+}
+
+namespace {
+/// A settable clock counting seconds in a double, as a clock of seconds since
+/// an epoch may: far from its epoch, a short ttl is below its resolution.
+struct double_seconds_clock {
+  using rep = double;
+  using period = std::ratio<1>;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<double_seconds_clock>;
+  static constexpr bool is_steady = false;
+  static inline double now_s = 0;
+  static time_point now() noexcept { return time_point{duration{now_s}}; }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("every cache: a ttl below a floating-point clock's resolution does not expire an entry at once",
+                   "[cache_base]",
+                   (surge::lru_cache<int, int, std::hash<int>, std::equal_to<int>, double_seconds_clock>),
+                   (surge::lfu_cache<int, int, std::hash<int>, std::equal_to<int>, double_seconds_clock>),
+                   (surge::sieve_cache<int, int, std::hash<int>, std::equal_to<int>, double_seconds_clock>),
+                   (surge::s3fifo_cache<int, int, std::hash<int>, std::equal_to<int>, double_seconds_clock>),
+                   (surge::wtinylfu_cache<int, int, std::hash<int>, std::equal_to<int>, double_seconds_clock>)) {
+  // 2^50 s: one step of the clock is 0.25 s, so now + 1 ms rounds to now;
+  // the entry read as expired the moment it was written
+  double_seconds_clock::now_s = 1125899906842624.0;
+  TestType c(4, {.ttl = double_seconds_clock::duration(0.001)});
+  CHECK(c.put(1, 1));
+  CHECK(c.contains(1));
+  CHECK(c.get(1) != nullptr);
+  CHECK(c.get_or_insert_with(2, [] { return 2; }) == 2);
+  CHECK(c.contains(2));
+  CHECK(c.purge_expired() == 0);
+  CHECK(c.stats().evictions == 0);
+  // it expires at the clock's next step
+  double_seconds_clock::now_s = std::nextafter(double_seconds_clock::now_s, 2 * double_seconds_clock::now_s);
+  CHECK(!c.contains(1));
+  CHECK(c.purge_expired() == 2);
+  double_seconds_clock::now_s = 0;
 }

@@ -21,7 +21,9 @@ template <class Key, class Value, class Clock>
 struct cache_options {
   /// Expire-after-write: an entry is expired once `Clock::now()` reaches its
   /// last write time (`put`, insertion) plus `ttl` (saturating: a huge ttl
-  /// means "practically never", it never overflows). Unset (the default):
+  /// means "practically never", it never overflows; with a floating-point
+  /// Clock, a ttl below its resolution at the write counts as one step of
+  /// it, never as zero). Unset (the default):
   /// entries never expire and the clock is never read. Zero or negative: the
   /// cache's constructor throws std::invalid_argument (leave it unset for
   /// "never").

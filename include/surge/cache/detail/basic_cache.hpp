@@ -8,9 +8,11 @@
 
 #include <cassert>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
@@ -277,9 +279,20 @@ class basic_cache {
 
   /// now() + ttl, saturated at time_point::max(), which stands for "never"
   /// (a ttl of duration::max(), or a write at the end of the clock's range).
+  /// With a floating-point rep, a sum that rounds back to now (a ttl below
+  /// the clock's resolution there) is rounded up to now's next step instead:
+  /// an entry is never expired the moment it is written.
   [[nodiscard]] time_point expiry_from_now() const {
     const time_point now = Clock::now();
-    return now > time_point::max() - ttl_ ? time_point::max() : now + ttl_;
+    if (now > time_point::max() - ttl_) return time_point::max();
+    const time_point expiry = now + ttl_;
+    if constexpr (std::is_floating_point_v<typename duration::rep>) {
+      if (!(expiry > now)) {
+        const auto t = now.time_since_epoch().count();
+        return time_point(duration(std::nextafter(t, std::numeric_limits<decltype(t)>::infinity())));
+      }
+    }
+    return expiry;
   }
 
   /// Whether node n's entry is expired at `now` (the cache has a ttl).
