@@ -3,6 +3,7 @@
 // lookup, move-only values, exceptions) is tested for both in lru_test.cpp.
 #include <surge/cache/lfu.hpp>
 
+#include <cstdint>
 #include <vector>
 
 #include "reference_model.hpp"
@@ -55,4 +56,10 @@ TEST_CASE("lfu_cache relabels a lone bucket and merges into the next count", "[l
   c.put(8, 8);
   CHECK(c.frequency(2) == 1);
   CHECK(c.size() == 4);
+}
+
+TEST_CASE("lfu_cache's footprint: nodes, index and 24 bytes of frequency bucket per node", "[lfu]") {
+  // 1001 nodes of 32 bytes (8-byte key and value, links, bucket, hash),
+  // 2048 index slots of 8 bytes, 1001 buckets of 24 bytes (count, links, list)
+  CHECK(surge::lfu_cache<std::uint64_t, std::uint64_t>(1000).memory_bytes() == 1001 * 32 + 2048 * 8 + 1001 * 24);
 }

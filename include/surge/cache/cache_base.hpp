@@ -113,6 +113,9 @@ class cache_base
   /// then `get`, `peek`, `contains`, `erase` and `get_or_insert_with` also
   /// accept any key type they can hash and compare (a `std::string` key found
   /// by `std::string_view` or `const char*`, without building a Key).
+  /// Hash must hash such a key as it hashes the Key it equals (as for
+  /// std::unordered_map): otherwise lookups by it miss, and
+  /// get_or_insert_with by it stores the key a second time.
   static constexpr bool heterogeneous_lookup = requires {
     typename Hash::is_transparent;
     typename KeyEqual::is_transparent;

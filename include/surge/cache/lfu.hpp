@@ -151,7 +151,7 @@ struct detail::policy_for<eviction_policy::lfu> {
 ///
 /// Everything else (storage, options, TTL, listener, heterogeneous lookup,
 /// exception guarantees, invalidation of returned pointers) is exactly as for
-/// lru_cache. Storage adds a frequency-bucket pool of 32 bytes per node to the
+/// lru_cache. Storage adds a frequency-bucket pool of 24 bytes per node to the
 /// node pool and index (nodes are 32 bytes for 8-byte keys and values).
 ///
 /// Complexity: every operation is O(1) expected (frequency lists, no heap or
