@@ -9,8 +9,11 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <random>
+#include <ratio>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -600,4 +603,72 @@ TEMPLATE_TEST_CASE("a failed lookup or insertion changes nothing", "[lru][lfu]",
   CHECK(c.size() == 2);
   CHECK(c.contains(fragile(1)));
   CHECK(c.contains(fragile(2)));
+}
+
+namespace {
+/// A clock whose now() throws when its countdown reaches 0.
+struct throwing_clock {
+  using rep = std::int64_t;
+  using period = std::ratio<1>;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<throwing_clock>;
+  static constexpr bool is_steady = false;
+  static inline rep seconds = 0;
+  static inline int countdown = -1;  // < 0: never
+  static time_point now() {
+    if (countdown >= 0 && countdown-- == 0) throw std::runtime_error("clock");
+    return time_point{duration{seconds}};
+  }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("a throwing clock leaves the cache valid", "[lru][lfu]", lru_kind, lfu_kind, sieve_kind,
+                   s3fifo_kind, wtinylfu_kind) {
+  using cache = typename TestType::template cache<fragile, fragile, fragile_hash, std::equal_to<fragile>,
+                                                  throwing_clock>;
+  std::mt19937 rng(11);
+  throwing_clock::seconds = 0;
+  int thrown = 0;
+  {
+    cache c(4, {.ttl = throwing_clock::duration(5)});
+    for (int i = 0; i < 5000; ++i) {
+      throwing_clock::seconds += static_cast<throwing_clock::rep>(rng() % 3);
+      throwing_clock::countdown = static_cast<int>(rng() % 3);
+      const int k = static_cast<int>(rng() % 12);
+      try {
+        switch (rng() % 4) {
+          case 0:
+            c.put(fragile(k), fragile(i));
+            break;
+          case 1:
+            (void)c.get_or_insert_with(fragile(k), [i] { return fragile(i); });
+            break;
+          case 2:
+            (void)c.get(fragile(k));
+            break;
+          default:
+            (void)c.erase(fragile(k));
+        }
+      } catch (const std::runtime_error&) {
+        ++thrown;
+      }
+      throwing_clock::countdown = -1;
+      REQUIRE(c.size() <= c.capacity());
+      std::size_t n = 0;
+      std::vector<int> keys;
+      c.for_each([&](const fragile& key, const fragile&) {
+        ++n;
+        keys.push_back(key.v);
+      });
+      REQUIRE(n == c.size());
+      // every entry reachable by its key (turning the clock back before
+      // every write: no entry is expired then)
+      const auto now = std::exchange(throwing_clock::seconds, -1000000);
+      for (int key : keys) REQUIRE(c.contains(fragile(key)));
+      throwing_clock::seconds = now;
+      REQUIRE(faults::live == static_cast<int>(2 * c.size()));
+    }
+  }
+  CHECK(thrown > 500);
+  CHECK(faults::live == 0);
 }

@@ -70,8 +70,9 @@ struct detail::policy_for<eviction_policy::lru> {
 ///
 /// Options (`options{.ttl = ..., .on_evict = ...}` at construction):
 /// - TTL (`std::optional<duration>`; absent by default: nothing expires),
-///   expire-after-write with `Clock` (any Cpp17Clock; a static `now()` that
-///   does not throw): an entry expires once now() >= last write + ttl.
+///   expire-after-write with `Clock` (any Cpp17Clock; if its `now()` throws,
+///   the exception propagates as below): an entry expires once now() >=
+///   last write + ttl.
 ///   An expired entry behaves as absent: `get` misses, `peek`/`contains` say
 ///   no, `put` inserts anew, `erase` returns false. It is removed (and its
 ///   memory, the node, reused) when a non-const operation touches it, when
@@ -103,9 +104,10 @@ struct detail::policy_for<eviction_policy::lru> {
 /// compare, and a character pointer Key with std::hash or std::equal_to (they
 /// would use the address, not the text: use std::string), fail to compile
 /// with a one-line message. Exceptions from `Hash`, `KeyEqual`, Key/Value
-/// copies and moves, `make` and the listener propagate; the cache then stays
-/// valid with its invariants (basic guarantee). A failed lookup, or a failed
-/// construction of the new entry, changes nothing (strong guarantee); a value
+/// copies and moves, `make`, the listener and `Clock::now()` propagate; the
+/// cache then stays valid with its invariants (basic guarantee). A failed
+/// lookup, or a failed construction (or clock reading) for the new entry,
+/// changes nothing (strong guarantee); a value
 /// assignment that throws in `put` leaves that value as its assignment
 /// operator left it; a listener that throws finds its entry already removed
 /// (and, in `put` and `get_or_insert_with`, the new entry already inserted,

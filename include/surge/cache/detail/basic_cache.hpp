@@ -389,13 +389,15 @@ class basic_cache {
         build([&](void* k) { ::new (k) Key(key); }, [&](void* v) { ::new (v) Value(std::invoke(make)); });
     // make() may have used this cache (memoised recursion): look again. If it
     // inserted the key meanwhile, that entry stays and this one is dropped.
+    bool present = false;
     try {
       n = find(key, h);
-    } catch (...) {  // KeyEqual threw: drop the new entry, nothing changed
+      present = n != index_npos && !expired(n);
+    } catch (...) {  // KeyEqual or the clock threw: drop the new entry, nothing changed
       release(built);
       throw;
     }
-    if (n != index_npos && !expired(n)) {
+    if (present) {
       release(built);
       return nodes_[n].value;
     }
@@ -458,8 +460,17 @@ class basic_cache {
 
   /// Links the built node n with hash h: removes `replaced` (the same key's
   /// expired node, if not index_npos) or else the victim when full, links
-  /// the entry, then tells the listener.
+  /// the entry, then tells the listener. The clock is read first: if it
+  /// throws, node n is released and nothing else changed.
   void link(std::uint32_t n, std::uint32_t h, std::uint32_t replaced) {
+    if (has_ttl()) {
+      try {
+        expiry_[n] = expiry_from_now();
+      } catch (...) {
+        release(n);
+        throw;
+      }
+    }
     nodes_[n].hash = h;
     std::uint32_t victim = replaced;
     if (victim == index_npos && size_ == capacity_) victim = this->victim();
@@ -472,7 +483,6 @@ class basic_cache {
     if constexpr (requires { policy_.likely_victim(); }) {
       if (const std::uint32_t next = policy_.likely_victim(); next != index_npos) index_.prefetch(nodes_[next].hash);
     }
-    if (has_ttl()) expiry_[n] = expiry_from_now();
     ++size_;
     ++stats_.insertions;
     if (victim != index_npos) notify_and_release(victim);
