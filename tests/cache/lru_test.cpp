@@ -600,6 +600,8 @@ TEMPLATE_TEST_CASE("a failed lookup or insertion changes nothing", "[lru][lfu]",
   CHECK(!c.contains(fragile(3)));
   CHECK(c.stats() == before);
   CHECK_THROWS(c.get_or_insert_with(fragile(3), []() -> fragile { throw std::runtime_error("make"); }));
+  CHECK(c.stats().misses == before.misses + 1);  // the lookup happened and missed
+  CHECK(c.stats().insertions == before.insertions);
   CHECK(c.size() == 2);
   CHECK(c.contains(fragile(1)));
   CHECK(c.contains(fragile(2)));

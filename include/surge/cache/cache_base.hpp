@@ -182,7 +182,7 @@ class cache_base
   /// when `make` returns a prvalue. Counts a hit or a miss. The reference
   /// stays valid until the next call that modifies the cache. O(1) expected
   /// plus `make`. If `make` throws, nothing changed (but what its own calls
-  /// to the cache did).
+  /// to the cache did) except the stats: the lookup counts as a miss.
   ///
   /// `make` may call this cache (memoised recursion works): the new value is
   /// built in the spare node, held aside meanwhile, and the key is looked up
