@@ -155,7 +155,7 @@ struct double_seconds_clock {
   using period = std::ratio<1>;
   using duration = std::chrono::duration<rep, period>;
   using time_point = std::chrono::time_point<double_seconds_clock>;
-  static constexpr bool is_steady = false;
+  [[maybe_unused]] static constexpr bool is_steady = false;
   static inline double now_s = 0;
   static time_point now() noexcept { return time_point{duration{now_s}}; }
 };

@@ -614,7 +614,7 @@ struct throwing_clock {
   using period = std::ratio<1>;
   using duration = std::chrono::duration<rep, period>;
   using time_point = std::chrono::time_point<throwing_clock>;
-  static constexpr bool is_steady = false;
+  [[maybe_unused]] static constexpr bool is_steady = false;
   static inline rep seconds = 0;
   static inline int countdown = -1;  // < 0: never
   static time_point now() {
