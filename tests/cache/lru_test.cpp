@@ -439,8 +439,8 @@ TEMPLATE_TEST_CASE("get_or_insert_with: make may call the same cache (memoised r
   CHECK(fib(5) == exact(5));  // 4 nested calls: within capacity + 1
 }
 
-TEMPLATE_TEST_CASE("get_or_insert_with: an entry make inserts for the same key wins", "[lru][lfu]", lru_kind,
-                   lfu_kind, sieve_kind, s3fifo_kind, wtinylfu_kind) {
+TEMPLATE_TEST_CASE("get_or_insert_with: an entry make inserts for the same key wins", "[lru][lfu]", lru_kind, lfu_kind,
+                   sieve_kind, s3fifo_kind, wtinylfu_kind) {
   typename TestType::template cache<int, long> c(2);
   c.put(5, 5);
   c.put(6, 6);
@@ -529,6 +529,16 @@ struct fragile_hash {
     return std::hash<int>{}(f.v % 16);  // collisions on purpose
   }
 };
+
+// The keys for_each lists, checked against size() and the capacity.
+template <class Cache>
+std::vector<int> listed_keys(Cache& c) {
+  REQUIRE(c.size() <= c.capacity());
+  std::vector<int> keys;
+  c.for_each([&](const fragile& key, const fragile&) { keys.push_back(key.v); });
+  REQUIRE(keys.size() == c.size());
+  return keys;
+}
 }  // namespace
 
 TEMPLATE_TEST_CASE("throwing hash, equality, copy and move leave the cache valid", "[lru][lfu]", lru_kind, lfu_kind,
@@ -565,14 +575,7 @@ TEMPLATE_TEST_CASE("throwing hash, equality, copy and move leave the cache valid
       }
       faults::countdown = -1;
       // Invariants: size within capacity, every entry reachable by its key.
-      REQUIRE(c.size() <= c.capacity());
-      std::size_t n = 0;
-      std::vector<int> keys;
-      c.for_each([&](const fragile& key, const fragile&) {
-        ++n;
-        keys.push_back(key.v);
-      });
-      REQUIRE(n == c.size());
+      const std::vector<int> keys = listed_keys(c);
       for (int key : keys) REQUIRE(c.contains(fragile(key)));
       REQUIRE(faults::live == static_cast<int>(2 * c.size()));
     }
@@ -624,10 +627,10 @@ struct throwing_clock {
 };
 }  // namespace
 
-TEMPLATE_TEST_CASE("a throwing clock leaves the cache valid", "[lru][lfu]", lru_kind, lfu_kind, sieve_kind,
-                   s3fifo_kind, wtinylfu_kind) {
-  using cache = typename TestType::template cache<fragile, fragile, fragile_hash, std::equal_to<fragile>,
-                                                  throwing_clock>;
+TEMPLATE_TEST_CASE("a throwing clock leaves the cache valid", "[lru][lfu]", lru_kind, lfu_kind, sieve_kind, s3fifo_kind,
+                   wtinylfu_kind) {
+  using cache =
+      typename TestType::template cache<fragile, fragile, fragile_hash, std::equal_to<fragile>, throwing_clock>;
   std::mt19937 rng(11);
   throwing_clock::seconds = 0;
   int thrown = 0;
@@ -655,14 +658,7 @@ TEMPLATE_TEST_CASE("a throwing clock leaves the cache valid", "[lru][lfu]", lru_
         ++thrown;
       }
       throwing_clock::countdown = -1;
-      REQUIRE(c.size() <= c.capacity());
-      std::size_t n = 0;
-      std::vector<int> keys;
-      c.for_each([&](const fragile& key, const fragile&) {
-        ++n;
-        keys.push_back(key.v);
-      });
-      REQUIRE(n == c.size());
+      const std::vector<int> keys = listed_keys(c);
       // every entry reachable by its key (turning the clock back before
       // every write: no entry is expired then)
       const auto now = std::exchange(throwing_clock::seconds, -1000000);
