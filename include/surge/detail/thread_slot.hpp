@@ -1,7 +1,8 @@
 /// @file surge/detail/thread_slot.hpp
 /// Small per-thread ids that are recycled when threads exit, so that a
 /// structure with k slots gives each of up to k live threads a slot of its
-/// own: what the balancers' reader slots and the histogram's stripes index by.
+/// own: what the balancers' per-thread random streams and the histogram's
+/// stripes index by.
 #ifndef SURGE_DETAIL_THREAD_SLOT_HPP
 #define SURGE_DETAIL_THREAD_SLOT_HPP
 
