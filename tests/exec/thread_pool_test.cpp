@@ -197,6 +197,23 @@ TEST_CASE("thread_pool: post_bulk over integers and iterators", "[thread_pool]")
   CHECK(sum.load() == 5050 + 60000 + 1000000);  // nothing ran
 }
 
+TEST_CASE("thread_pool: post_bulk over a narrow integer type starting below zero", "[thread_pool]") {
+  // The unsigned difference of two shorts is promoted to int: -1 - 1 read
+  // as 1 - 65535 once sized a batch of SIZE_MAX (std::length_error).
+  surge::thread_pool pool(2);
+  std::atomic<long> sum{0}, calls{0};
+  const auto add = [&](auto i) {
+    sum.fetch_add(i);
+    calls.fetch_add(1);
+  };
+  pool.post_bulk(short{-3}, short{2}, add);
+  pool.post_bulk(std::int8_t{-128}, std::int8_t{127}, add);
+  pool.post_bulk(std::numeric_limits<short>::min(), std::numeric_limits<short>::max(), add);
+  pool.wait_idle();
+  CHECK(calls.load() == 5 + 255 + 65535);
+  CHECK(sum.load() == -5 - 255 - 65535);
+}
+
 namespace {
 // An element that counts its live copies: a task leaked by post_bulk keeps one.
 struct live_counted {

@@ -448,9 +448,12 @@ class thread_pool {
       static_assert(std::invocable<const F&, It>, "post_bulk: f(i) must be callable");
       if (last <= first) return;
       // the count in the unsigned type: last - first overflows It for a range
-      // wider than half its values (INT_MIN to INT_MAX)
+      // wider than half its values (INT_MIN to INT_MAX); cast back, since a
+      // type narrower than int is promoted to int and the difference of
+      // short(1) and short(-1) read 1 - 65535
       using count_type = std::make_unsigned_t<It>;
-      batch.reserve(static_cast<std::size_t>(static_cast<count_type>(last) - static_cast<count_type>(first)));
+      const auto count = static_cast<count_type>(static_cast<count_type>(last) - static_cast<count_type>(first));
+      batch.reserve(static_cast<std::size_t>(count));
       try {
         for (It i = first; i != last; ++i) batch.push_back(detail::pool_task::make([f, i]() mutable { f(i); }));
       } catch (...) {
