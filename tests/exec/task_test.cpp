@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "exec_test_util.hpp"
@@ -52,6 +53,32 @@ TEST_CASE("task yields values, void, references and move-only values", "[exec][t
   };
   CHECK(sync_wait(outer(x)) == 14);
   CHECK(x == 11);
+}
+
+namespace {
+// Whether `co_return v` compiles in a coroutine with promise P (the language
+// turns it into p.return_value(v)).
+template <class P, class V>
+constexpr bool can_co_return = requires(P& p, V&& v) { p.return_value(std::forward<V>(v)); };
+}  // namespace
+
+TEST_CASE("task<const T&> refuses to co_return a temporary", "[exec][task]") {
+  // The temporary dies at the end of the co_return statement, before the
+  // awaiter reads the reference: `co_return 5;` in a task<const int&> used to
+  // compile and hand out a dangling reference.
+  using cref_promise = task<const int&>::promise_type;
+  CHECK_FALSE(can_co_return<cref_promise, int>);
+  CHECK_FALSE(can_co_return<cref_promise, long>);  // converted: a temporary too
+  CHECK_FALSE(can_co_return<task<const std::string&>::promise_type, std::string>);
+  CHECK_FALSE(can_co_return<task<const std::string&>::promise_type, const char (&)[2]>);
+  // lvalues still bind, const or not
+  CHECK(can_co_return<cref_promise, int&>);
+  CHECK(can_co_return<cref_promise, const int&>);
+  CHECK(can_co_return<task<int&>::promise_type, int&>);
+  CHECK_FALSE(can_co_return<task<int&>::promise_type, const int&>);
+  const int x = 7;
+  auto ref = [](const int& v) -> task<const int&> { co_return v; };
+  CHECK(&sync_wait(ref(x)) == &x);
 }
 
 TEST_CASE("task exceptions propagate to the awaiter", "[exec][task]") {

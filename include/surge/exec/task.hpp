@@ -113,6 +113,10 @@ class task_promise<T&> final : public task_promise_base {
   task<T&> get_return_object() noexcept;
   void unhandled_exception() noexcept { error_ = std::current_exception(); }
   void return_value(T& v) noexcept { value_ = std::addressof(v); }
+  // A temporary (which `T&` binds when T is const) dies at the end of the
+  // co_return statement, before the awaiter reads the reference; refused as
+  // std::reference_wrapper refuses one.
+  void return_value(std::remove_const_t<T>&&) = delete;
   T& result() {
     if (error_) std::rethrow_exception(error_);
     return *value_;
@@ -182,6 +186,8 @@ struct task_awaiter {
 /// thread, and resumes the awaiter when it finishes: `co_await` yields its
 /// value or rethrows its exception.
 ///
+/// - `task<T&>` returns a reference to an object that outlives the task:
+///   `co_return` of a temporary (which `const T&` would bind) does not compile.
 /// - Move-only; single-await. Awaiting an empty (default-constructed or
 ///   moved-from) task, or awaiting a task a second time, throws
 ///   `std::logic_error` from the `co_await` expression (always, not only in
