@@ -276,6 +276,44 @@ TEST_CASE("thread_pool: post_bulk leaks no task when an allocation fails anywher
   CHECK(live_counted::live.load() == base);
 }
 
+TEST_CASE("thread_pool: post_bulk from a worker runs none of a batch whose deque growth fails", "[thread_pool]") {
+  // From a worker the batch goes onto its deque, which grows past 256 tasks:
+  // that growth failing used to leave the tasks pushed before it to run
+  // while post_bulk threw, so the caller could not tell what ran.
+  watchdog dog("post_bulk allocation failures on a worker");
+  surge::thread_pool pool(1);  // no thief: the worker's deque fills up
+  const std::vector<live_counted> elements(300);
+  const int base = live_counted::live.load();
+  std::atomic<int> ran{0};
+  const auto count_run = [&ran](live_counted&) { ran.fetch_add(1); };
+  for (long k = 1;; ++k) {
+    INFO("allocation " << k << " fails");
+    bool threw = false, failed = false;
+    pool.post([&] {
+      surge_test::fail_allocation(k);
+      try {
+        pool.post_bulk(elements.begin(), elements.end(), count_run);
+      } catch (const std::bad_alloc&) {
+        threw = true;
+      }
+      failed = surge_test::allocation_failed();
+      surge_test::fail_allocation(0);
+    });
+    pool.wait_idle();
+    if (!failed) {
+      CHECK_FALSE(threw);
+      CHECK(ran.load() == 300);
+      break;
+    }
+    CHECK(threw);
+    REQUIRE(ran.load() == 0);  // none of a failed batch runs
+    CHECK(live_counted::live.load() == base);
+    REQUIRE(k < 1000);
+  }
+  pool.wait_idle();
+  CHECK(live_counted::live.load() == base);
+}
+
 TEST_CASE("thread_pool: wait_idle waits for tasks spawned by tasks", "[thread_pool]") {
   watchdog dog("wait_idle tree");
   surge::thread_pool pool(2);

@@ -116,11 +116,24 @@ class ws_deque {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);
     const std::int64_t top = top_.load(std::memory_order_acquire);
     ring* r = ring_.load(std::memory_order_relaxed);
-    if (b - top > r->mask) r = grow(r, top, b);
+    if (b - top > r->mask) r = grow(r, top, b, static_cast<std::size_t>(r->mask + 1) * 2);
     r->put(b, t);
     // seq_cst (not just release): the pool's wake-up check after a push is a
     // Dekker pair with a sleeping worker's final look at this deque.
     bottom_.store(b + 1, std::memory_order_seq_cst);
+  }
+
+  /// Owner only. Makes room for `n` more pushes, which then cannot throw.
+  /// Throws std::bad_alloc (deque unchanged). O(size) if it grows.
+  void reserve(std::size_t n) {
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    const std::int64_t top = top_.load(std::memory_order_acquire);  // thieves only raise it
+    ring* r = ring_.load(std::memory_order_relaxed);
+    const auto need = static_cast<std::size_t>(b - top) + n;
+    auto capacity = static_cast<std::size_t>(r->mask + 1);
+    if (need <= capacity) return;
+    while (capacity < need) capacity *= 2;
+    grow(r, top, b, capacity);
   }
 
   /// Owner only. Takes the most recently pushed task.
@@ -196,8 +209,8 @@ class ws_deque {
     }
   };
 
-  ring* grow(ring* old, std::int64_t top, std::int64_t bottom) {
-    auto bigger = std::make_unique<ring>(static_cast<std::size_t>(old->mask + 1) * 2);
+  ring* grow(ring* old, std::int64_t top, std::int64_t bottom, std::size_t capacity) {
+    auto bigger = std::make_unique<ring>(capacity);
     pool_task t;
     for (std::int64_t i = top; i < bottom; ++i) {
       old->get(i, t);
@@ -438,9 +451,10 @@ class thread_pool {
   /// Posts one task per element: for an integer range [first, last) each task
   /// calls `f(i)`; for an iterator range each calls `f(value)` with a copy of
   /// the element. All are enqueued under one lock (or onto the worker's deque)
-  /// with one wake-up. If copying `f` or an element throws, the tasks already
-  /// built are discarded (none runs) and the exception propagates.
-  /// Throws like `post`. O(n).
+  /// with one wake-up. All or nothing: if copying `f` or an element throws,
+  /// or an allocation does (std::bad_alloc), the tasks already built are
+  /// discarded (none runs) and the exception propagates. Throws like `post`.
+  /// O(n).
   template <class It, class F>
   void post_bulk(It first, It last, const F& f) {
     std::vector<detail::pool_task> batch;
@@ -657,15 +671,15 @@ class thread_pool {
     const auto n = batch.size();
     if (cur.pool == this) {
       worker& w = *workers_[cur.index];
-      detail::bump_owned(w.spawned, n);
-      std::size_t pushed = 0;
+      // all or nothing, as from outside: once some are pushed they may run
       try {
-        for (; pushed < n; ++pushed) w.deque.push(batch[pushed]);
+        w.deque.reserve(n);
       } catch (...) {
-        detail::bump_owned(w.completed, n - pushed);
-        for (std::size_t i = pushed; i < n; ++i) batch[i].discard();
+        for (auto& t : batch) t.discard();
         throw;
       }
+      detail::bump_owned(w.spawned, n);
+      for (const auto& t : batch) w.deque.push(t);
     } else {
       std::unique_lock lock(inject_.lock);
       const bool stopped = inject_.stopping.load(std::memory_order_relaxed) && cur.helping != this;
