@@ -324,6 +324,53 @@ TEST_CASE("timer refuses a NaN deadline on a floating-point clock", "[exec][time
   CHECK(t.pending() == 0);
 }
 
+namespace {
+/// A manual clock whose now() throws while `failing` is set.
+struct throwing_clock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<throwing_clock>;
+  static constexpr bool is_steady = false;
+  static inline std::atomic<bool> failing{false};
+  static inline std::atomic<rep> ticks{0};
+  static time_point now() {
+    if (failing.load()) throw std::runtime_error("clock");
+    return time_point{duration{ticks.load()}};
+  }
+};
+}  // namespace
+
+TEST_CASE("timer: a throwing Clock::now() reaches the caller and changes nothing", "[exec][timer]") {
+  // await_ready was noexcept: a clock throwing there terminated the program
+  using clock = throwing_clock;
+  surge::timer<clock> t({.own_thread = false});
+  auto waiter = [](surge::timer<clock>& tm, int& outcome) -> task<void> {
+    try {
+      co_await tm.sleep_until(clock::time_point{10ms});
+      outcome = 1;
+    } catch (const std::runtime_error&) {
+      outcome = 2;
+    }
+  };
+  int first = 0, second = 0;
+  clock::failing = true;
+  exec_test::start(waiter(t, first));
+  clock::failing = false;
+  CHECK(first == 2);
+  CHECK(t.pending() == 0);
+  exec_test::start(waiter(t, second));
+  CHECK(t.pending() == 1);
+  clock::failing = true;
+  CHECK_THROWS_AS(t.run_due(), std::runtime_error);
+  CHECK_THROWS_AS((void)t.sleep_for(1ms), std::runtime_error);
+  clock::failing = false;
+  CHECK(t.pending() == 1);
+  clock::ticks = 10'000'000;
+  CHECK(t.run_due() == 1);
+  CHECK(second == 1);
+}
+
 TEST_CASE("timer's own thread waits one tick at a time on a clock coarser than an hour", "[exec][timer]") {
   // an hour in whole days is 0: the thread waited 0 over and over, spinning
   // on the clock until the deadline

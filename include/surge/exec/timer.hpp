@@ -91,6 +91,9 @@ To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
 ///   NaN floating-point duration or deadline throws std::invalid_argument. The
 ///   own thread never waits more than an hour at a time (one tick, for a clock
 ///   coarser than that), whatever the deadline.
+/// - A Clock::now() that throws: the exception propagates from sleep_for,
+///   the co_await or run_due(), which then change nothing; on the own
+///   thread it calls std::terminate (as any exception escaping a thread).
 /// - Bad use: destroying the executor before the timer is undefined.
 /// Complexity: a binary heap: sleep O(log n), cancel O(log n), firing k due
 /// sleepers O(k log n); memory O(n) for n pending sleepers (tested with 1e5).
@@ -247,8 +250,9 @@ class timer {
     sleep_awaiter& operator=(const sleep_awaiter&) = delete;
 
     /// True (no suspension) when stop was already requested or the deadline
-    /// has passed (reads the clock once).
-    [[nodiscard]] bool await_ready() noexcept {
+    /// has passed (reads the clock once; what Clock::now() throws propagates
+    /// from the co_await, and the sleep never began).
+    [[nodiscard]] bool await_ready() {
       if (token_.stop_requested()) {
         this->status_ = status::cancelled;
         return true;
