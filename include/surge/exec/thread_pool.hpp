@@ -273,9 +273,12 @@ class task_ring {
   std::size_t size_ = 0;
 };
 
-/// Test-and-test-and-set lock for critical sections of a few nanoseconds
-/// (never held across a syscall or user code). Spins with backoff, yielding
-/// when the holder is slow (e.g. preempted on an oversubscribed machine).
+/// Test-and-test-and-set lock for critical sections of a few nanoseconds,
+/// never held across user code. Two rare sections are longer: a queue that
+/// grows under it (an allocation and a copy of what is queued, amortised
+/// O(1) per task) and shutdown's wake_all (a futex wake per parked worker).
+/// Spins with backoff, yielding when the holder is slow (e.g. preempted on
+/// an oversubscribed machine).
 class spin_lock {
  public:
   void lock() noexcept {
