@@ -370,6 +370,34 @@ TEST_CASE("thread_pool: wait_idle from a worker helps instead of deadlocking", "
   CHECK(f.get() == 100);
 }
 
+TEST_CASE("thread_pool: wait_idle does not return while a work_finished is still inside the pool",
+          "[thread_pool]") {
+  // A unit of work finished on a thread outside the pool (a spawned coroutine
+  // resumed there) still touches the pool after its count. A wait_idle that
+  // saw that count used to return at once, and its caller could destroy the
+  // pool under the finishing thread. The seam holds that thread right after
+  // its count, until wait_idle returns or 200 ms have passed.
+  watchdog dog("work_finished pin");
+  static std::atomic<bool> counted{false}, returned{false}, returned_while_inside{false};
+  counted = returned = returned_while_inside = false;
+  auto pool = std::make_unique<surge::thread_pool>(1);
+  pool->work_started();
+  surge::detail::work_finished_hook = []() noexcept {
+    counted = true;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    while (!returned.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    returned_while_inside = returned.load();
+  };
+  std::thread finisher([&] { pool->work_finished(); });
+  while (!counted.load()) std::this_thread::yield();
+  pool->wait_idle();
+  returned = true;
+  pool.reset();  // what a caller may do once wait_idle returned
+  finisher.join();
+  surge::detail::work_finished_hook = nullptr;
+  CHECK_FALSE(returned_while_inside.load());
+}
+
 TEST_CASE("thread_pool: work_started / work_finished hold wait_idle", "[thread_pool]") {
   watchdog dog("work counting");
   surge::thread_pool pool(2);

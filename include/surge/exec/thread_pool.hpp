@@ -297,6 +297,11 @@ class spin_lock {
 
 /// The worker the calling thread is, if any (pool and index), and the pool
 /// whose task it runs through run_pending_task, if it is not a worker.
+/// Test seam of thread_pool, for surge's own tests only: when set, called by
+/// work_finished() between its count and its wake-up, the window in which a
+/// wait_idle() elsewhere may already see the pool idle.
+inline void (*work_finished_hook)() noexcept = nullptr;
+
 struct pool_thread_info {
   const thread_pool* pool = nullptr;
   std::size_t index = 0;
@@ -383,7 +388,10 @@ class thread_pool {
 
   /// Equivalent to `shutdown()`: runs everything queued, then joins. Must not
   /// run on one of this pool's workers.
-  ~thread_pool() { stop_and_join(); }
+  ~thread_pool() {
+    stop_and_join();
+    wait_unpinned();
+  }
 
   /// Number of workers. O(1), noexcept.
   [[nodiscard]] std::size_t size() const noexcept { return workers_.size(); }
@@ -538,6 +546,7 @@ class thread_pool {
       idle_epoch_.wait(e, std::memory_order_acquire);
     }
     idle_waiters_.fetch_sub(1, std::memory_order_relaxed);
+    wait_unpinned();
   }
 
   /// Counts one unit of outstanding work that is not a queued or running task
@@ -547,11 +556,20 @@ class thread_pool {
   void work_started() noexcept { work_started_.fetch_add(1, std::memory_order_seq_cst); }
 
   /// Ends one unit counted by `work_started()`; wakes `wait_idle` callers
-  /// when this makes the pool idle. Calling it more often than work_started
-  /// is undefined. O(1).
+  /// when this makes the pool idle. A `wait_idle` that counts this call
+  /// returns only after the call is done with the pool, so its caller may
+  /// destroy the pool then. Calling it more often than work_started is
+  /// undefined. O(1).
   void work_finished() noexcept {
+    // Often called on a thread outside the pool (a spawned coroutine resumed
+    // there), which still touches the pool after its count: a wait_idle that
+    // sees the count may return, and its caller destroy the pool. So the
+    // call holds a pin meanwhile, which wait_idle and the destructor wait for.
+    finishing_.fetch_add(1, std::memory_order_seq_cst);
     work_finished_.fetch_add(1, std::memory_order_seq_cst);
+    if (detail::work_finished_hook != nullptr) detail::work_finished_hook();
     wake_idle_waiters();
+    finishing_.fetch_sub(1, std::memory_order_release);
   }
 
   /// Runs one queued task on the calling thread if one can be found (from
@@ -928,6 +946,14 @@ class thread_pool {
     return done == submitted;
   }
 
+  /// Waits until no work_finished() call is still inside the pool. A pin is
+  /// taken before its count (both seq_cst), so once a reader has seen the
+  /// count, this seq_cst load sees the pin or its release. Pins last
+  /// nanoseconds unless their thread is preempted: yields meanwhile.
+  void wait_unpinned() const noexcept {
+    while (finishing_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  }
+
   /// Call after a seq_cst store or RMW that published the caller's last completion.
   void wake_idle_waiters() noexcept {
     if (idle_waiters_.load(std::memory_order_seq_cst) != 0) {
@@ -1027,6 +1053,7 @@ class thread_pool {
   std::atomic<std::uint64_t> work_finished_{0};
   std::atomic<std::uint32_t> idle_waiters_{0};
   std::atomic<std::uint32_t> idle_epoch_{0};
+  std::atomic<std::uint32_t> finishing_{0};  // work_finished() calls still inside (wait_unpinned)
 
   std::mutex handler_mutex_;
   std::function<void(std::exception_ptr)> handler_;
