@@ -306,6 +306,12 @@ TEST_CASE("latency_histogram: the percentile rank is exact for decimal percentil
   k.record(2, 999'999'999);
   CHECK(k.value_at_percentile(1e-7) == 1);       // rank ceil(1e-9 * 1e9) = 1
   CHECK(k.value_at_percentile(1.00000001e-7) == 2);  // rank 2
+  // a p far below a millionth is not taken for 0: rank ceil(1e-14 * (1e15 + 5)) = 11
+  latency_histogram tiny(1000, 2);
+  tiny.record(1, 5);
+  tiny.record(2, 1'000'000'000'000'000);
+  CHECK(tiny.value_at_percentile(1e-12) == 2);  // before: rank 1, the value 1
+  CHECK(tiny.value_at_percentile(4e-13) == 1);  // rank ceil(4.00...) = 5
 }
 
 TEST_CASE("latency_histogram: min, max and percentiles agree with the buckets after a racing reset",

@@ -422,7 +422,10 @@ class latency_histogram {
     const double millionths = p * 1e6;
     const double whole = std::nearbyint(millionths);
     std::uint64_t rank = 0;
-    if (std::fabs(millionths - whole) <= 1e-6) {
+    // p has six decimals when p * 1e6 is an integer up to the rounding of p
+    // and of the product (a few ulps, relative): an absolute tolerance would
+    // also take a p like 1e-12 for 0 and give it rank 1 at any count
+    if (std::fabs(millionths - whole) <= whole * 0x1p-50) {
       // ceil(P * total / 10^8) as P·q + ceil(P·r / 10^8), total = q·10^8 + r;
       // P < 10^8, so neither product passes 2^64
       const auto pm = static_cast<std::uint64_t>(whole);
