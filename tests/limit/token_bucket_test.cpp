@@ -391,6 +391,34 @@ TEST_CASE("token_bucket: a refusal at a far reading changes nothing (no re-base 
   }
 }
 
+TEST_CASE("token_bucket: a reading far before a set_rate's epoch credits nothing to a bucket in debt",
+          "[limit][token_bucket]") {
+  // set_rate at a reading 2^53 ns after the last admitted one moves the epoch
+  // there; a call at the latest admitted reading is then 2^53 units before
+  // it. It re-based backwards, and a debt reaching more than 2^54 units past
+  // the earlier epoch was cut to 2^54: a refused call gave back 2^42 tokens.
+  const auto ns = [](std::int64_t n) { return tp{} + std::chrono::nanoseconds(n); };
+  constexpr std::size_t burst = std::size_t{1} << 38;
+  constexpr std::int64_t J = std::int64_t{1} << 53;
+  for (const bool by_reserve : {false, true}) {
+    INFO((by_reserve ? "reserve" : "try_acquire"));
+    bucket b(1e9, burst, tp{});  // one token = one unit = 1 ns
+    // reservations at reading 0 until the debt reaches J + 1.5 * 2^43 ns
+    while (b.tokens(ns(0)) > static_cast<double>(burst) - static_cast<double>(J + 3 * (std::int64_t{1} << 42)))
+      REQUIRE(b.reserve(burst, clock_t_::duration::max(), ns(0)).ok());
+    b.set_rate(1e9 / 1024, ns(J));  // a unit is still 1 ns; the debt, 1.5 * 2^53 units
+    const double before = b.tokens(ns(J));
+    if (by_reserve) {
+      const auto r = b.reserve(1, clock_t_::duration::max(), ns(0));
+      CHECK(r.ok());
+      CHECK(b.tokens(ns(J)) == before - 1);
+    } else {
+      CHECK_FALSE(b.try_acquire(1, ns(0)));
+      CHECK(b.tokens(ns(J)) == before);  // before: 2^42 tokens more
+    }
+  }
+}
+
 TEST_CASE("token_bucket: set_rate and set_burst with an older reading are judged at the latest one",
           "[limit][token_bucket]") {
   // set_rate with a reading 1 s before the latest admitted one re-expressed

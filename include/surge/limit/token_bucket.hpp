@@ -131,8 +131,9 @@ class token_bucket {
   static constexpr std::int64_t tat_limit = std::int64_t{1} << 54;
   // The word's TAT of a full bucket (a fresh one, or one full when last
   // reconfigured; reconfigure stores up to 2^20 below it): full at any
-  // reading, however early. Every other TAT is above -2^53 (calls re-base
-  // first), so "at or below full_tat" tells a full marker apart.
+  // reading, however early. Every other TAT is above -2^53 (a call on a full
+  // marker re-bases first, and one in debt only moves its TAT up), so "at or
+  // below full_tat" tells a full marker apart.
   static constexpr std::int64_t full_tat = -(std::int64_t{1} << 54);
   // A per-key state's TAT of a fresh key: max(tat, now) is now at any reading.
   static constexpr std::int64_t fresh_state_tat = std::numeric_limits<std::int64_t>::min();
@@ -735,12 +736,22 @@ class token_bucket {
 
   void rebase(std::int64_t now_ns) noexcept { reconfigure(now_ns, 0.0, 0, false, true); }
 
-  /// Re-bases the epoch when `now_u` left the horizon; then reloads w and
-  /// returns true (the caller starts over). The caller's read section is
-  /// closed meanwhile: a re-base is a reconfiguration, which may wait for the
+  /// Whether a call at now_u on TAT `tat` must first move the epoch to its
+  /// reading: one 2^53 units or more after the epoch, or as far before it on
+  /// a full marker (which a saturated reading would see in debt). A bucket in
+  /// debt is judged in place at an earlier reading (the reading only adds to
+  /// the debt, and waits are taken in ns): moved back, its TAT could pass the
+  /// 2^54 units the word holds, and cutting it there would credit tokens.
+  static bool needs_rebase(std::int64_t tat, std::int64_t now_u) noexcept {
+    return now_u >= detail::rebase_at || (tat <= full_tat && now_u <= -detail::rebase_at);
+  }
+
+  /// Re-bases the epoch when needs_rebase; then reloads w and returns true
+  /// (the caller starts over). The caller's read section is closed
+  /// meanwhile: a re-base is a reconfiguration, which may wait for the
   /// sections of other threads, and they may be waiting for it.
   bool rebased(std::int64_t now_u, std::int64_t now_ns, std::uint64_t& w, detail::read_section& section) noexcept {
-    if (now_u < detail::rebase_at && now_u > -detail::rebase_at) return false;
+    if (!needs_rebase(tat_of(w), now_u)) return false;
     section.leave();
     rebase(now_ns);
     section.enter();
@@ -764,7 +775,7 @@ class token_bucket {
         continue;
       }
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
-      if (only_rebase && now_u < detail::rebase_at && now_u > -detail::rebase_at) break;  // someone else re-based
+      if (only_rebase && !needs_rebase(tat_of(w), now_u)) break;  // someone else re-based (or took tokens)
       const double rate = (only_rebase || burst_change) ? c.rate : new_rate;
       const std::uint64_t burst = (only_rebase || !burst_change) ? c.burst : new_burst;
       const detail::rate_units nu =
