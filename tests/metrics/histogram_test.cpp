@@ -413,6 +413,26 @@ TEST_CASE("latency_histogram merge adds counts, same and different layouts", "[m
   }
 }
 
+TEST_CASE("latency_histogram: percentiles 0 and 100 are min() and max() after a merge from a coarser layout",
+          "[metrics][histogram]") {
+  // other's buckets are recorded here at their lowest value, which lies below
+  // other's min and max in a coarser bucket: p0 and p100 read 992 and 4865
+  // (this layout's buckets of those values) while min() and max() said 1000
+  // and 5000
+  latency_histogram coarse(1'000'000, 1), fine(1'000'000, 3);
+  coarse.record(1'000);  // bucket [992, 1023]
+  coarse.record(5'000);  // bucket [4864, 5119]
+  fine.merge(coarse);
+  CHECK(fine.min() == 1'000);
+  CHECK(fine.max() == 5'000);
+  CHECK(fine.value_at_percentile(0) == 1'000);
+  CHECK(fine.value_at_percentile(100) == 5'000);
+  CHECK(fine.count() == 2);
+  fine.record(3);  // a value of this histogram's own
+  CHECK(fine.value_at_percentile(0) == 3);
+  CHECK(fine.value_at_percentile(100) == 5'000);
+}
+
 TEST_CASE("latency_histogram merge from a wider range with the same counters clamps the excess",
           "[metrics][histogram]") {
   latency_histogram a(3000, 3), b(4000, 3);  // one counter layout, different highest_trackable

@@ -238,8 +238,13 @@ class latency_histogram {
     if (total == 0) return 0;
     const bool smallest = !(p > 0.0);  // percentile 0 is the exact minimum
     if (p >= 100.0) {                  // the exact maximum (whatever the counts sum to)
-      for (std::size_t i = length_; i-- > 0;)
-        if (load(i) != 0) return within_extremes(i, false);
+      for (std::size_t i = length_; i-- > 0;) {
+        if (load(i) == 0) continue;
+        // max() may lie above the top bucket's values: merge() records a
+        // coarser histogram's top bucket at its lowest value
+        const std::int64_t hi = max_.load(std::memory_order_relaxed);
+        return hi >= value_at_index(i) ? hi : within_extremes(i, false);
+      }
     } else {
       const std::uint64_t rank = rank_at(p, total);
       std::uint64_t seen = 0;
@@ -281,9 +286,10 @@ class latency_histogram {
 
   /// Adds every count of `other` into this histogram (HdrHistogram's add), as
   /// record() would: each of other's buckets is recorded here at its lowest
-  /// value, with the precision of the coarser layout; a bucket starting above
-  /// this histogram's highest_trackable is recorded as highest_trackable() and
-  /// counted in clamped(). When both have the same counters and other's range
+  /// value (the one holding other's min at that min, so that percentile 0
+  /// stays min()), with the precision of the coarser layout; a bucket
+  /// starting above this histogram's highest_trackable is recorded as
+  /// highest_trackable() and counted in clamped(). When both have the same counters and other's range
   /// does not reach past this one's, that is adding counters index by index.
   /// other's clamped() count and exact min/max (clamped to this range) carry
   /// over. merge(*this) doubles every count. Either may have any number of
@@ -293,6 +299,8 @@ class latency_histogram {
     std::atomic<std::uint64_t>* const mine = my_stripe();
     const std::uint64_t other_high = other.clamped_high_.load(std::memory_order_relaxed);
     const std::size_t other_top = other.index_of(other.highest_);
+    const std::int64_t omin = other.min_.load(std::memory_order_relaxed);
+    const std::int64_t omax = other.max_.load(std::memory_order_relaxed);
     if (same_layout(other) && other.highest_ <= highest_) {  // every value of other fits here
       for (std::size_t i = 0; i < length_; ++i) {
         const std::uint64_t c = other.load(i);
@@ -302,17 +310,17 @@ class latency_histogram {
       for (std::size_t i = 0; i < other.length_; ++i) {
         const std::uint64_t c = other.load(i);
         if (c == 0) continue;
-        const std::int64_t v = std::min(other.value_at_index(i), highest_);
+        const std::int64_t low = other.value_at_index(i);
+        const bool holds_min = omin >= low && omin <= other.highest_equivalent(low);
+        const std::int64_t v = std::min(holds_min ? omin : low, highest_);
         detail::count_add(mine[index_of(v)], c);
         // other's own clamped values are in its top bucket, and counted below
-        if (other.value_at_index(i) > highest_)
+        if (low > highest_)
           detail::count_add(clamped_high_, i == other_top ? c - std::min(c, other_high) : c);
       }
     }
     detail::count_add(clamped_low_, other.clamped_low_.load(std::memory_order_relaxed));
     detail::count_add(clamped_high_, other_high);
-    const std::int64_t omin = other.min_.load(std::memory_order_relaxed);
-    const std::int64_t omax = other.max_.load(std::memory_order_relaxed);
     if (omin != empty_min)
       update_extreme(min_, std::min(omin, highest_), [](std::int64_t a, std::int64_t b) { return a < b; });
     if (omax != empty_max)
