@@ -1,5 +1,7 @@
 #include <surge/limit/detail/rate_units.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 
@@ -59,4 +61,23 @@ TEST_CASE("rate_units converts exactly and inverts", "[detail][rate_units]") {
   CHECK(ten.ns_at(ten.token()) == 100'000'000);
   CHECK(ten.units(-100'000'000) <= -ten.token());  // floor of a value rounded away from 0
   CHECK(ten.units(-100'000'000) >= -ten.token() - 1);
+}
+
+TEST_CASE("rate_units: a unit lasts at most 1 ns unless the burst takes more than 6.5 days to refill",
+          "[detail][rate_units]") {
+  // the docs said "at most 1 ns for rates >= 0.24/s" whatever the burst; the
+  // burst's bits (burst * 2^F < 2^50) can make it longer
+  const auto unit_s = [](double rate, std::uint64_t burst) {
+    return 1.0 / std::ldexp(rate, static_cast<int>(rate_units::make(rate, burst).f));
+  };
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 20'000; ++i) {
+    const double rate = std::exp(std::uniform_real_distribution<>(std::log(0.24), std::log(1e12))(rng));
+    const std::uint64_t burst = 1 + rng() % (std::uint64_t{1} << 40);
+    const double unit = unit_s(rate, burst);
+    if (static_cast<double>(burst) <= 5.6e5 * rate) REQUIRE(unit <= 1e-9);
+    REQUIRE(unit <= std::max(1e-9, 2.0 * static_cast<double>(burst) / std::ldexp(rate, 50)));
+  }
+  CHECK(unit_s(1e6 / (30 * 86400.0), 1'000'000) > 2.4e-9);           // a million tokens a month
+  CHECK(unit_s(100.0, std::uint64_t{1} << 40) == Approx(1.953e-5).epsilon(1e-3));  // 20 us
 }

@@ -79,7 +79,8 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
 /// differences saturate, never overflow; a reading far after the last one
 /// finds the meter fresh, and delays saturate to duration::max(). No horizon:
-/// readings are counted in token units (at most 1 ns for rates >= 0.24/s) from
+/// readings are counted in token units (at most 1 ns for rates >= 0.24/s
+/// whose burst, or slack, refills within 6.5 days; see rate_units.hpp) from
 /// an epoch that a call moves to its own reading once that reading is 2^53
 /// units (52 days or more) past it, rounding the state by less than a unit
 /// toward later (never crediting); so does a per-key state, which keeps its

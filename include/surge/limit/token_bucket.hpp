@@ -81,7 +81,8 @@ enum class reserve_status : std::uint8_t {
 /// for n tokens moves TAT by exactly n << F units, so admissions never drift:
 /// over any horizon the limiter admits exactly what the ideal (real-number)
 /// bucket admits for clock readings rounded down to one unit (at most 1 ns for
-/// rates of 0.24/s and above). The rate itself is taken exactly from the double given
+/// rates of 0.24/s and above whose burst refills within 6.5 days; longer for a
+/// longer refill, see rate_units.hpp). The rate itself is taken exactly from the double given
 /// (relative error < 2^-62). No `double` in the state.
 ///
 /// **Readings older than the latest** (a caller preempted between reading the

@@ -12,8 +12,13 @@
 /// and m is computed from the double `rate` rounded up in its 63rd bit (m in
 /// [2^62, 2^63)), so the clock conversion is off by less than one unit at any
 /// time, and that error does not accumulate. F is chosen so one unit lasts at
-/// most one nanosecond (rates >= 2.4e-1/s; a smaller rate uses F = 32): whole
-/// nanosecond readings then convert without loss of a tick.
+/// most one nanosecond (whole nanosecond readings then convert without loss
+/// of a tick) as far as two limits allow: F <= 32 (so rates below 0.24/s
+/// have longer units), and the largest token count kept (the burst) times
+/// 2^F stays below 2^50. A burst that takes more than 5.6e5 s (6.5 days) to
+/// refill may therefore get units longer than 1 ns, up to 2 * burst /
+/// (rate * 2^50) seconds: 2.4 ns for a million tokens a month, 20 us for a
+/// burst of 2^40 at 100/s.
 ///
 /// Everything here is constexpr-free plain integer code; 128-bit products use
 /// `unsigned __int128` where the compiler has it and a portable path otherwise.
