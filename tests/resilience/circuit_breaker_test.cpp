@@ -527,6 +527,38 @@ TEST_CASE("circuit_breaker's watchdog closes a stuck half-open period", "[circui
   CHECK(log.events == expected);
 }
 
+namespace {
+/// A nanosecond clock whose now() throws on its countdown-th call (never when < 0).
+struct throwing_clock {
+  using rep = std::int64_t;
+  using period = std::nano;
+  using duration = std::chrono::duration<rep, period>;
+  using time_point = std::chrono::time_point<throwing_clock>;
+  [[maybe_unused]] static constexpr bool is_steady = false;
+  static inline int countdown = -1;
+  static time_point now() {
+    if (countdown >= 0 && countdown-- == 0) throw std::runtime_error("clock");
+    return time_point{};
+  }
+};
+}  // namespace
+
+TEST_CASE("circuit_breaker: a throwing Clock::now() in a half-open outcome records nothing",
+          "[circuit_breaker]") {
+  surge::circuit_breaker<throwing_clock> b(r4j(2, 2));
+  b.transition_to(breaker_state::half_open, throwing_clock::time_point{});
+  for (int i = 0; i < 4; ++i) REQUIRE(b.try_acquire_permission(throwing_clock::time_point{}));
+  for (int i = 0; i < 3; ++i) b.on_success(1ms);
+  throwing_clock::countdown = 0;
+  CHECK_THROWS_AS(b.on_success(1ms), std::runtime_error);  // the fourth probe's outcome
+  throwing_clock::countdown = -1;
+  // nothing was recorded: the caller still holds its probe and reports it again
+  CHECK(b.state() == breaker_state::half_open);
+  CHECK(b.metrics(throwing_clock::time_point{}).buffered_calls == 3);
+  b.on_success(1ms);
+  CHECK(b.state() == breaker_state::closed);
+}
+
 TEST_CASE("circuit_breaker's permit is RAII and times the call", "[circuit_breaker]") {
   struct tag {};
   using clock = surge_test::manual_clock<tag>;

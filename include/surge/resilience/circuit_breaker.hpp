@@ -994,20 +994,21 @@ class circuit_breaker {
         std::unique_lock lock(mutex_);
         const std::uint64_t w2 = word_.load(std::memory_order_acquire);
         if (state_of(w2) != breaker_state::half_open) continue;
-        if (max_half_open_ > 0) {
-          const time_point now = now_fn();
-          if (now.time_since_epoch().count() >= half_open_until_.load(std::memory_order_acquire)) {
-            transition_locked(w2, breaker_state::open, now);
-            lock.unlock();
-            dispatch();
-            continue;  // recorded in the open state's window
-          }
+        // read before the probe is counted: a throwing clock then records
+        // nothing, instead of counting the last probe without its decision
+        // (which left the breaker half-open with no probe left, for good)
+        const time_point now = now_fn();
+        if (max_half_open_ > 0 && now.time_since_epoch().count() >= half_open_until_.load(std::memory_order_acquire)) {
+          transition_locked(w2, breaker_state::open, now);
+          lock.unlock();
+          dispatch();
+          continue;  // recorded in the open state's window
         }
         ++half_.calls;
         half_.failed += failed ? 1 : 0;
         half_.slow += is_slow ? 1 : 0;
         if (half_.calls >= o_.half_open_calls)
-          transition_locked(w2, above(half_) ? breaker_state::open : breaker_state::closed, now_fn());
+          transition_locked(w2, above(half_) ? breaker_state::open : breaker_state::closed, now);
       }
       dispatch();
       return;
