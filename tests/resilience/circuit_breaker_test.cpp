@@ -559,6 +559,21 @@ TEST_CASE("circuit_breaker: a throwing Clock::now() in a half-open outcome recor
   CHECK(b.state() == breaker_state::closed);
 }
 
+TEST_CASE("circuit_breaker: a throwing Clock::now() in a closed outcome records nothing", "[circuit_breaker]") {
+  surge::circuit_breaker<throwing_clock> b({.failure_rate_threshold = 10, .window_size = 10, .minimum_calls = 10});
+  for (int i = 0; i < 9; ++i) b.on_success(1ms);
+  throwing_clock::countdown = 0;
+  CHECK_THROWS_AS(b.on_failure(1ms), std::runtime_error);  // would make 1 failure in 10: 10 %, open
+  throwing_clock::countdown = -1;
+  CHECK(b.state() == breaker_state::closed);
+  // nothing recorded (it used to record the failure, then lose the decision to open)
+  const auto m = b.metrics();
+  CHECK(m.buffered_calls == 9);
+  CHECK(m.failed_calls == 0);
+  b.on_failure(1ms);
+  CHECK(b.state() == breaker_state::open);
+}
+
 TEST_CASE("circuit_breaker's permit is RAII and times the call", "[circuit_breaker]") {
   struct tag {};
   using clock = surge_test::manual_clock<tag>;

@@ -1018,20 +1018,22 @@ class circuit_breaker {
   /// Records into the closed state's window; decides only when CLOSED.
   template <class Now>
   void record_window(std::uint64_t w, std::uint64_t period, bool failed, bool is_slow, Now now_fn) {
+    const auto hook = [this]() noexcept { detail::circuit_breaker_hooks<circuit_breaker>::tickets_taken(*this); };
+    const std::uint64_t base = count_ ? base_.load(std::memory_order_acquire) : 0;
+    if (count_ && !failed && !is_slow && count_->try_defer_success(base, hook)) return;  // cannot open a full window
+    // read before the outcome is recorded: a throwing clock then records
+    // nothing, instead of an outcome whose decision to open is lost
+    const time_point now = now_fn();
     counts c;
     if (count_) {
-      const auto hook = [this]() noexcept { detail::circuit_breaker_hooks<circuit_breaker>::tickets_taken(*this); };
-      const std::uint64_t base = base_.load(std::memory_order_acquire);
-      if (!failed && !is_slow && count_->try_defer_success(base, hook)) return;  // cannot open a full window
       if (!count_->record(failed, is_slow, base, c, hook)) return;
     } else {
-      const time_point now = now_fn();
       std::lock_guard lock(mutex_);
       time_->record(seconds_of(now), failed, is_slow);
       c = time_->snapshot(seconds_of(now));
     }
     if (state_of(w) != breaker_state::closed || c.calls < min_calls_ || !above(c)) return;
-    transition_if(w, period, breaker_state::open, now_fn());
+    transition_if(w, period, breaker_state::open, now);
   }
 
   /// Moves from the state of word `w` (of period `period`) to `to` if the
