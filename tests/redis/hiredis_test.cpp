@@ -170,6 +170,33 @@ TEST_CASE("redis faults: the circuit breaker makes a dead Redis cost one local d
   CHECK(!b.breaker_open());
 }
 
+TEST_CASE("redis faults: a connection that throws during the breaker's probe does not keep it half-open",
+          "[redis]") {
+  using clk = surge_test::manual_clock<struct probe_clock>;
+  struct throwing_connection : scripted_connection {
+    bool raise = false;
+    surge::redis::pipeline_result pipeline(std::span<const surge::redis::command> cmds, us t) {
+      if (raise) throw std::runtime_error("the client library failed");
+      return scripted_connection::pipeline(cmds, t);
+    }
+  };
+  throwing_connection c;
+  surge::redis::token_bucket<throwing_connection, clk> b(c, "p:", 10.0, 4,
+                                                         {.breaker_failures = 1, .breaker_open_for = 1s});
+  CHECK(b.try_acquire("k", 1, clk::now()).cause == fault::timeout);
+  CHECK(b.breaker_open());
+  clk::advance(1001ms);
+  c.raise = true;  // the half-open probe throws
+  CHECK_THROWS_AS(b.try_acquire("k", 1, clk::now()), std::runtime_error);
+  c.raise = false;
+  c.status = fault::none;  // Redis answers again
+  c.answer = error_reply("ERR boom");
+  // the next call probes Redis (before: the thrown probe kept the breaker's
+  // only half-open permit, and every later call was refused as circuit_open)
+  CHECK_THROWS_AS(b.try_acquire("k", 1, clk::now()), surge::redis::reply_error);
+  CHECK(!b.breaker_open());
+}
+
 TEST_CASE("redis faults: a garbage reply or a wrong script result is a clear error", "[redis]") {
   scripted_connection c;
   c.status = fault::none;

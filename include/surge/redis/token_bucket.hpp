@@ -484,6 +484,16 @@ class token_bucket {
       rt.message = "surge::redis::token_bucket: circuit breaker open after repeated Redis faults";
       return rt;
     }
+    // given back when the call throws (the Connection's exception, a
+    // std::bad_alloc, a protocol fault): a half-open breaker's one probe
+    // would otherwise stay taken and refuse every later call as circuit_open
+    struct permission {
+      surge::circuit_breaker<Clock>& breaker;
+      bool held = true;
+      ~permission() {
+        if (held) breaker.release_permission();
+      }
+    } permission{breaker_};
     using steady = std::chrono::steady_clock;
     const auto start = steady::now();
     pipeline_result res = conn_->pipeline(cmds, opts_.timeout);
@@ -532,10 +542,9 @@ class token_bucket {
         break;
       }
     }
-    if (res.status == fault::protocol) {
-      breaker_.release_permission();
+    if (res.status == fault::protocol)
       throw reply_error("surge::redis::token_bucket: the server's reply is not RESP (is it Redis?): " + res.message);
-    }
+    permission.held = false;
     if (res.status != fault::none) {
       breaker_.on_failure(elapsed, now);
       rt.f = res.status;
