@@ -120,6 +120,15 @@ TEST_CASE("redis faults: each policy decides when Redis does not answer", "[redi
     CHECK(local.lease("k", 5, clk::now()).granted() == 0);
   }
   {
+    // a local share so slow that its wait saturates: still the local wait
+    // (it was taken for "above the local burst": the breaker's 1 s, far too early)
+    sb local(c, "p:", 1e-6, 1, {.on_fault = fault_policy::local, .instances = 100'000, .breaker_failures = 0});
+    CHECK(local.try_acquire("k", 1, clk::now()).allowed);
+    const auto d = local.try_acquire("k", 1, clk::now());
+    CHECK(!d.allowed);
+    CHECK(d.retry_after > std::chrono::hours(24 * 365 * 100));
+  }
+  {
     // a peek takes nothing from the local fallback (it took a token)
     sb local(c, "p:", 10.0, 1, {.on_fault = fault_policy::local, .breaker_failures = 0});
     CHECK(local.peek("k", 1, clk::now()).allowed);

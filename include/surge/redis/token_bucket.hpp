@@ -648,7 +648,7 @@ class token_bucket {
     if (!d.allowed) {
       if (n > burst_)
         d.retry_after = std::chrono::microseconds::max();
-      else if (wait == Clock::duration::max())  // above the local share of the burst
+      else if (n > bucket.burst())  // above the local share (not a saturated wait: a slow share has those)
         d.retry_after = opts_.breaker_open_for;
       else
         d.retry_after = std::chrono::ceil<std::chrono::microseconds>(wait);
