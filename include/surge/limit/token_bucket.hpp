@@ -98,7 +98,9 @@ enum class reserve_status : std::uint8_t {
 ///
 /// **Horizon.** Clock readings are taken relative to an epoch; after 2^53
 /// units (52 to 104 days for rates up to 1e9/s, less above) the next call re-bases
-/// the epoch (one CAS, rounding down by < 1 unit, never crediting).
+/// the epoch (one CAS, rounding down by < 1 unit, never crediting). A bucket
+/// in debt then owes up to one unit more, so a wait or time_to_act given
+/// before the re-base may be that much (at most 1 ns at usual rates) early.
 ///
 /// **Clock readings at the limits** (time_point::min()/max(), readings more
 /// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
