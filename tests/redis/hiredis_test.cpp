@@ -17,6 +17,7 @@
 #include <chrono>
 #include <latch>
 #include <limits>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -204,6 +205,21 @@ TEST_CASE("redis faults: a connection that throws during the breaker's probe doe
   // only half-open permit, and every later call was refused as circuit_open)
   CHECK_THROWS_AS(b.try_acquire("k", 1, clk::now()), surge::redis::reply_error);
   CHECK(!b.breaker_open());
+}
+
+TEST_CASE("redis faults: only faults open the breaker; slow answers do not", "[redis]") {
+  // answers slower than the breaker's default slow-call duration (60 s), all
+  // within the call's timeout, are successes: before, n of them opened it
+  using clk = surge_test::manual_clock<struct slow_clock>;
+  scripted_connection c;
+  surge::redis::token_bucket<scripted_connection, clk> b(c, "p:", 10.0, 4, {.timeout = 10min});
+  for (int i = 0; i < 10; ++i) b.breaker().on_success(std::chrono::minutes(5), clk::now());
+  CHECK(!b.breaker_open());
+  b.breaker().on_failure(std::chrono::minutes(5), clk::now());
+  CHECK(!b.breaker_open());  // 3 faults in a row open it
+  b.breaker().on_failure(1ms, clk::now());
+  b.breaker().on_failure(1ms, clk::now());
+  CHECK(b.breaker_open());
 }
 
 TEST_CASE("redis faults: a garbage reply or a wrong script result is a clear error", "[redis]") {
@@ -424,6 +440,34 @@ TEST_CASE("redis faults: killed, restarted and paused redis-server", "[redis]") 
   d = closed->try_acquire("k", 1, clk::now());
   CHECK(d.source == decision_source::redis);
   srv.stop();
+}
+
+TEST_CASE("redis hiredis_connection: bad arguments name the argument", "[redis]") {
+  const auto throws = [](auto make, const char* what) {
+    try {
+      make();
+      FAIL("no exception");
+    } catch (const std::invalid_argument& e) {
+      CHECK(std::string(e.what()).find(what) != std::string::npos);
+    }
+  };
+  throws([] { hiredis_connection c("", 6379); }, "host");
+  throws([] { hiredis_connection c("127.0.0.1", 0); }, "port");
+  throws([] { hiredis_connection c("127.0.0.1", 65536); }, "port");
+  throws([] { hiredis_connection c("127.0.0.1", 6379, 0us); }, "connect_timeout");
+  throws([] { hiredis_connection c("127.0.0.1", 6379, 1ms, -1us); }, "idle_check");
+  throws([] { surge::redis::hiredis_pool p("127.0.0.1", 6379, 0); }, "size");
+  // before: std::length_error from reserving SIZE_MAX connections
+  throws([] { surge::redis::hiredis_pool p("127.0.0.1", 6379, std::numeric_limits<std::size_t>::max()); }, "size");
+  throws([] { surge::redis::hiredis_pool p("127.0.0.1", 6379, surge::redis::hiredis_pool::max_size + 1); }, "size");
+  // an empty command: Redis answers nothing to it, so the call used to wait
+  // out its timeout (and pair later replies with the wrong commands);
+  // refused before anything is sent (port 1: nothing is connected either)
+  const std::vector<surge::redis::command> cmds{{"PING"}, {}};
+  hiredis_connection c("127.0.0.1", 1);
+  throws([&] { static_cast<void>(c.pipeline(cmds, 1s)); }, "command must not be empty");
+  surge::redis::hiredis_pool pool("127.0.0.1", 1, 1);
+  throws([&] { static_cast<void>(pool.pipeline(cmds, 1s)); }, "command must not be empty");
 }
 
 TEST_CASE("redis hiredis_connection: pipelines, pools across threads", "[redis]") {

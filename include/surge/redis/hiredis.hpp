@@ -58,7 +58,10 @@ inline constexpr std::chrono::microseconds longest_timeout{std::int64_t{1} << 50
 /// Thread safety: not thread-safe — one thread at a time uses a connection
 /// (give each thread its own, or share a hiredis_pool).
 /// Bad input: an empty host, a port outside [1, 65535], a connect timeout
-/// <= 0 or an idle_check < 0 throw std::invalid_argument naming the argument.
+/// <= 0 or an idle_check < 0 throw std::invalid_argument naming the argument;
+/// so does a pipeline() holding an empty command (Redis answers nothing to
+/// one, so the call would wait out its timeout and pair the replies after
+/// it with the wrong commands), before anything is sent.
 /// Faults are results, never exceptions (std::bad_alloc aside).
 class hiredis_connection {
  public:
@@ -92,8 +95,12 @@ class hiredis_connection {
   ~hiredis_connection() = default;
 
   /// Sends `cmds` in one write and reads their replies, all within `timeout`
-  /// (connecting first if needed). Never throws for a fault.
+  /// (connecting first if needed). Never throws for a fault; throws
+  /// std::invalid_argument for an empty command (nothing sent).
   pipeline_result pipeline(std::span<const command> cmds, std::chrono::microseconds timeout) {
+    for (const command& cmd : cmds)
+      if (cmd.empty())
+        throw std::invalid_argument("surge::redis::hiredis_connection: cmds: a command must not be empty");
     using steady = std::chrono::steady_clock;
     timeout = std::min(timeout, longest_timeout);
     const auto start = steady::now();
@@ -282,16 +289,22 @@ class hiredis_connection {
 ///
 /// Complexity: one lock to borrow and one to return per call.
 /// Thread safety: thread-safe.
-/// Bad input: size 0 throws std::invalid_argument (as do hiredis_connection's).
+/// Bad input: a size of 0 or above 65536 throws std::invalid_argument (as do
+/// hiredis_connection's, and its pipeline()'s empty command).
 class hiredis_pool {
  public:
+  /// The most connections a pool holds (Redis's default client limit is 10000).
+  static constexpr std::size_t max_size = 65536;
+
   /// `size` connections to host:port, each opened lazily on its first use.
-  /// Throws std::invalid_argument when size is 0, or for a bad host, port or
-  /// connect_timeout or idle_check (as hiredis_connection).
+  /// Throws std::invalid_argument when size is 0 or above 65536 (past any
+  /// server's client limit), or for a bad host, port or connect_timeout or
+  /// idle_check (as hiredis_connection).
   hiredis_pool(std::string host, int port, std::size_t size,
                std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100),
                std::chrono::microseconds idle_check = std::chrono::milliseconds(100)) {
-    if (size == 0) throw std::invalid_argument("surge::redis::hiredis_pool: size must be >= 1");
+    if (size == 0 || size > max_size)
+      throw std::invalid_argument("surge::redis::hiredis_pool: size must be in [1, 65536]");
     all_.reserve(size);
     idle_.reserve(size);
     for (std::size_t i = 0; i < size; ++i) {

@@ -695,7 +695,10 @@ class token_bucket {
   /// stays open `breaker_open_for`, then lets one probe decide.
   static typename surge::circuit_breaker<Clock>::options breaker_options(const options& o) {
     const std::size_t n = std::max<std::uint32_t>(1, o.breaker_failures);
+    // only faults open it: a slow answer within the timeout is a success
+    // (the breaker's default would open it after n answers over 60 s)
     return {.failure_rate_threshold = 100.0,
+            .slow_call_duration = std::chrono::nanoseconds::max(),
             .window = window_type::count_based,
             .window_size = n,
             .minimum_calls = n,
