@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <new>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "failing_new.hpp"
 #include "still_clock.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
@@ -557,6 +559,47 @@ TEST_CASE("circuit_breaker: a throwing Clock::now() in a half-open outcome recor
   CHECK(b.metrics(throwing_clock::time_point{}).buffered_calls == 3);
   b.on_success(1ms);
   CHECK(b.state() == breaker_state::closed);
+}
+
+TEST_CASE("circuit_breaker: an allocation failing in a half-open outcome's transition records nothing",
+          "[circuit_breaker]") {
+  // The decision queues an event for on_state_change, which allocates now
+  // and then (a new block of the event queue). That allocation used to fail
+  // after the last probe was counted: the decision was lost, and reporting
+  // again counted the probe twice. Each cycle fails the report's allocation
+  // if it makes one; cycles of 2 or 3 events move the queue's block edges
+  // around until one lands on it.
+  using clock = surge_test::manual_clock<struct alloc_tag>;
+  clock::reset();
+  int events = 0;
+  auto o = r4j(2, 2);
+  o.half_open_calls = 2;
+  o.on_state_change = [&events](breaker_state, breaker_state) { ++events; };
+  surge::circuit_breaker<clock> b(o);
+  bool failed_once = false;
+  for (int cycle = 0; cycle < 3000 && !failed_once; ++cycle) {
+    if (cycle % 3 == 0) b.transition_to(breaker_state::closed, clock::now());
+    b.transition_to(breaker_state::half_open, clock::now());
+    REQUIRE(b.try_acquire_permission(clock::now()));
+    REQUIRE(b.try_acquire_permission(clock::now()));
+    b.on_success(1ms, clock::now());
+    surge_test::fail_allocation(1);
+    try {
+      b.on_failure(1ms, clock::now());  // the second probe: 1 failure in 2, 50 %: open
+    } catch (const std::bad_alloc&) {
+    }
+    failed_once = surge_test::allocation_failed();
+    surge_test::fail_allocation(0);
+    if (failed_once) {
+      CHECK(b.state() == breaker_state::half_open);
+      CHECK(b.metrics(clock::now()).buffered_calls == 1);  // only the first probe
+      CHECK(b.metrics(clock::now()).failed_calls == 0);
+      b.on_failure(1ms, clock::now());  // reported again: counted once
+    }
+    CHECK(b.state() == breaker_state::open);
+  }
+  CHECK(failed_once);
+  CHECK(events > 0);
 }
 
 TEST_CASE("circuit_breaker: a throwing Clock::now() in a closed outcome records nothing", "[circuit_breaker]") {

@@ -994,9 +994,10 @@ class circuit_breaker {
         std::unique_lock lock(mutex_);
         const std::uint64_t w2 = word_.load(std::memory_order_acquire);
         if (state_of(w2) != breaker_state::half_open) continue;
-        // read before the probe is counted: a throwing clock then records
-        // nothing, instead of counting the last probe without its decision
-        // (which left the breaker half-open with no probe left, for good)
+        // Nothing is counted before everything that may throw (the clock,
+        // the transition's event): a throw then records nothing, instead of
+        // counting the last probe without its decision (which left the
+        // breaker half-open with no probe left, for good).
         const time_point now = now_fn();
         if (max_half_open_ > 0 && now.time_since_epoch().count() >= half_open_until_.load(std::memory_order_acquire)) {
           transition_locked(w2, breaker_state::open, now);
@@ -1004,11 +1005,14 @@ class circuit_breaker {
           dispatch();
           continue;  // recorded in the open state's window
         }
-        ++half_.calls;
-        half_.failed += failed ? 1 : 0;
-        half_.slow += is_slow ? 1 : 0;
-        if (half_.calls >= o_.half_open_calls)
-          transition_locked(w2, above(half_) ? breaker_state::open : breaker_state::closed, now);
+        counts next = half_;
+        ++next.calls;
+        next.failed += failed ? 1 : 0;
+        next.slow += is_slow ? 1 : 0;
+        if (next.calls >= o_.half_open_calls)
+          transition_locked(w2, above(next) ? breaker_state::open : breaker_state::closed, now);
+        else
+          half_ = next;
       }
       dispatch();
       return;
@@ -1050,6 +1054,9 @@ class circuit_breaker {
 
   void transition_locked(std::uint64_t cur, breaker_state to, time_point now) {
     const breaker_state from = state_of(cur);
+    // first, as the only step that may throw (std::bad_alloc): a transition
+    // that throws changes nothing
+    if (from != to && o_.on_state_change) events_.emplace_back(from, to);
     std::uint64_t permits = 0;
     switch (to) {
       case breaker_state::closed:
@@ -1073,7 +1080,6 @@ class circuit_breaker {
       case breaker_state::forced_open:
         break;
     }
-    if (from != to && o_.on_state_change) events_.emplace_back(from, to);
     const std::uint64_t period = period_.load(std::memory_order_relaxed) + 1;  // under mutex_
     period_.store(period, std::memory_order_release);                        // before the word: see period_of
     word_.store(make_word(to, permits, period & gen_mask), std::memory_order_release);
