@@ -23,6 +23,7 @@
 #include "reference_model.hpp"
 #include "still_clock.hpp"
 #include "surge_test.hpp"
+#include "throwing_clock.hpp"
 
 using namespace std::chrono_literals;
 
@@ -611,20 +612,7 @@ TEMPLATE_TEST_CASE("a failed lookup or insertion changes nothing", "[lru][lfu]",
 }
 
 namespace {
-/// A clock whose now() throws when its countdown reaches 0.
-struct throwing_clock {
-  using rep = std::int64_t;
-  using period = std::ratio<1>;
-  using duration = std::chrono::duration<rep, period>;
-  using time_point = std::chrono::time_point<throwing_clock>;
-  [[maybe_unused]] static constexpr bool is_steady = false;
-  static inline rep seconds = 0;
-  static inline int countdown = -1;  // < 0: never
-  static time_point now() {
-    if (countdown >= 0 && countdown-- == 0) throw std::runtime_error("clock");
-    return time_point{duration{seconds}};
-  }
-};
+using throwing_clock = surge_test::throwing_clock<struct lru_throwing_tag, std::ratio<1>>;
 }  // namespace
 
 TEMPLATE_TEST_CASE("a throwing clock leaves the cache valid", "[lru][lfu]", lru_kind, lfu_kind, sieve_kind, s3fifo_kind,
@@ -632,12 +620,12 @@ TEMPLATE_TEST_CASE("a throwing clock leaves the cache valid", "[lru][lfu]", lru_
   using cache =
       typename TestType::template cache<fragile, fragile, fragile_hash, std::equal_to<fragile>, throwing_clock>;
   std::mt19937 rng(11);
-  throwing_clock::seconds = 0;
+  throwing_clock::ticks = 0;
   int thrown = 0;
   {
     cache c(4, {.ttl = throwing_clock::duration(5)});
     for (int i = 0; i < 5000; ++i) {
-      throwing_clock::seconds += static_cast<throwing_clock::rep>(rng() % 3);
+      throwing_clock::ticks += static_cast<throwing_clock::rep>(rng() % 3);
       throwing_clock::countdown = static_cast<int>(rng() % 3);
       const int k = static_cast<int>(rng() % 12);
       try {
@@ -661,9 +649,9 @@ TEMPLATE_TEST_CASE("a throwing clock leaves the cache valid", "[lru][lfu]", lru_
       const std::vector<int> keys = listed_keys(c);
       // every entry reachable by its key (turning the clock back before
       // every write: no entry is expired then)
-      const auto now = std::exchange(throwing_clock::seconds, -1000000);
+      const auto now = std::exchange(throwing_clock::ticks, -1000000);
       for (int key : keys) REQUIRE(c.contains(fragile(key)));
-      throwing_clock::seconds = now;
+      throwing_clock::ticks = now;
       REQUIRE(faults::live == static_cast<int>(2 * c.size()));
     }
   }

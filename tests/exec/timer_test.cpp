@@ -19,6 +19,7 @@
 #include "exec_test_util.hpp"
 #include "still_clock.hpp"
 #include "surge_test.hpp"
+#include "throwing_clock.hpp"
 #include "watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -324,26 +325,10 @@ TEST_CASE("timer refuses a NaN deadline on a floating-point clock", "[exec][time
   CHECK(t.pending() == 0);
 }
 
-namespace {
-/// A manual clock whose now() throws while `failing` is set.
-struct throwing_clock {
-  using rep = std::int64_t;
-  using period = std::nano;
-  using duration = std::chrono::nanoseconds;
-  using time_point = std::chrono::time_point<throwing_clock>;
-  static constexpr bool is_steady = false;
-  static inline std::atomic<bool> failing{false};
-  static inline std::atomic<rep> ticks{0};
-  static time_point now() {
-    if (failing.load()) throw std::runtime_error("clock");
-    return time_point{duration{ticks.load()}};
-  }
-};
-}  // namespace
 
 TEST_CASE("timer: a throwing Clock::now() reaches the caller and changes nothing", "[exec][timer]") {
   // await_ready was noexcept: a clock throwing there terminated the program
-  using clock = throwing_clock;
+  using clock = surge_test::throwing_clock<struct timer_throwing_tag>;
   surge::timer<clock> t({.own_thread = false});
   auto waiter = [](surge::timer<clock>& tm, int& outcome) -> task<void> {
     try {

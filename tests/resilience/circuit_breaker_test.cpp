@@ -19,6 +19,7 @@
 #include "failing_new.hpp"
 #include "still_clock.hpp"
 #include "surge_test.hpp"
+#include "throwing_clock.hpp"
 #include "watchdog.hpp"
 
 using namespace std::chrono_literals;
@@ -530,19 +531,7 @@ TEST_CASE("circuit_breaker's watchdog closes a stuck half-open period", "[circui
 }
 
 namespace {
-/// A nanosecond clock whose now() throws on its countdown-th call (never when < 0).
-struct throwing_clock {
-  using rep = std::int64_t;
-  using period = std::nano;
-  using duration = std::chrono::duration<rep, period>;
-  using time_point = std::chrono::time_point<throwing_clock>;
-  [[maybe_unused]] static constexpr bool is_steady = false;
-  static inline int countdown = -1;
-  static time_point now() {
-    if (countdown >= 0 && countdown-- == 0) throw std::runtime_error("clock");
-    return time_point{};
-  }
-};
+using throwing_clock = surge_test::throwing_clock<struct breaker_throwing_tag>;
 }  // namespace
 
 TEST_CASE("circuit_breaker: a throwing Clock::now() in a half-open outcome records nothing",
