@@ -32,6 +32,13 @@ TEST_CASE("to_ns_sat: exact where the value fits, saturated beyond, NaN 0", "[de
   CHECK(to_ns_sat(ticks1024(6'000'000'000'000)) == 5'859'375'000'000'000'000);
   CHECK(to_ns_sat(ticks1024(-6'000'000'000'000)) == -5'859'375'000'000'000'000);
   CHECK(to_ns_sat(ticks1024::max()) == i64_max);
+  // through the double (the cast overflows on the way) up to 2^63 too: 9.21e18
+  // ns, and the largest double below 2^63, saturated to INT64_MAX before
+  CHECK(to_ns_sat(ticks1024(9'431'040'000'000)) == 9'210'000'000'000'000'000);
+  CHECK(to_ns_sat(ticks1024(-9'431'040'000'000)) == -9'210'000'000'000'000'000);
+  CHECK(to_ns_sat(std::chrono::duration<double, std::nano>(0x1.fffffffffffffp62)) == 9'223'372'036'854'774'784);
+  CHECK(to_ns_sat(std::chrono::duration<double, std::nano>(-0x1.0p63)) == i64_min);
+  CHECK(to_ns_sat(std::chrono::duration<double, std::nano>(0x1.0p63)) == i64_max);
   CHECK(to_ns_sat(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN())) == 0);
   CHECK(to_ns_sat(std::chrono::duration<double>(1e300)) == i64_max);
   CHECK(to_ns_sat(std::chrono::duration<double>(1.5)) == 1'500'000'000);

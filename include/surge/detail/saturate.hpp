@@ -97,12 +97,12 @@ template <class Rep, class Period>
     // exact when the cast cannot overflow on the way (its result then fits too)
     if (cast_fits<std::nano>(d)) return std::chrono::duration_cast<ns>(d).count();
     // else the double's value (within 2^10 ns of it; 1/1024 s ticks multiply
-    // by 1953125 first); 9.2e18 < 2^63 - 2^10: anything the double says is
-    // below converts without overflow
+    // by 1953125 first); ±2^63 are doubles, and every double strictly between
+    // them converts without overflow (the largest below 2^63 is 2^63 − 2^10)
     const double x = std::chrono::duration<double, std::nano>(d).count();
     if (std::isnan(x)) return 0;
-    if (x >= 9.2e18) return std::numeric_limits<std::int64_t>::max();
-    if (x <= -9.2e18) return std::numeric_limits<std::int64_t>::min();
+    if (x >= 0x1.0p63) return std::numeric_limits<std::int64_t>::max();
+    if (x <= -0x1.0p63) return std::numeric_limits<std::int64_t>::min();
     return static_cast<std::int64_t>(x);
   }
 }
