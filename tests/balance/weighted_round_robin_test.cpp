@@ -1,6 +1,7 @@
 #include <surge/balance/detail/smooth_tournament.hpp>
 #include <surge/balance/weighted_round_robin.hpp>
 
+#include "failing_new.hpp"
 #include "surge_test.hpp"
 
 #include <algorithm>
@@ -412,6 +413,25 @@ TEST_CASE("shared smooth WRR: picks stay valid while another thread flaps health
   reader.join();
   CHECK(picks.load() > 0);
   for (int i = 0; i < 100; ++i) CHECK(shared.pick() != 3);  // quiet again: down is skipped
+}
+
+TEST_CASE("smooth WRR: a copy's set_healthy survives failing allocations", "[balance][wrr]") {
+  // set_healthy is noexcept: only the table build allocates, and it falls
+  // back to the O(n) loop (the same sequence) when that fails. A copy's list
+  // of up backends had only the capacity of its contents, so the copy's
+  // set_healthy grew it, and an allocation failing there called
+  // std::terminate.
+  const surge::weighted_round_robin original(surge::weights{5, 1, 1});
+  for (long n = 1; n <= 10; ++n) {
+    surge::weighted_round_robin copy(original), reference(original);
+    surge_test::fail_allocation(n);
+    copy.set_healthy(0, false);
+    surge_test::fail_allocation(0);
+    reference.set_healthy(0, false);
+    CAPTURE(n);
+    CHECK_FALSE(copy.healthy(0));
+    for (int k = 0; k < 20; ++k) REQUIRE(copy.pick() == reference.pick());
+  }
 }
 
 TEST_CASE("smooth WRR: weights whose sum overflows keep their proportions", "[balance][wrr]") {

@@ -141,7 +141,7 @@ class weighted_round_robin {
       dcurrent_.assign(weight_.size(), 0.0);
       dtotal_ = dup_total_ = sum;
     }
-    up_list_.reserve(weight_.size());
+    up_list_.resize(weight_.size());
     build_table();
   }
 
@@ -171,16 +171,16 @@ class weighted_round_robin {
     if ((up_[i] != 0) == up) return true;
     fold_table();
     up_[i] = up ? 1 : 0;
-    up_list_.clear();
+    std::size_t m = 0;
     double dsum = 0;
     std::int64_t isum = 0;
     for (std::size_t k = 0; k < up_.size(); ++k) {
       if (!up_[k]) continue;
-      up_list_.push_back(static_cast<std::uint32_t>(k));
+      up_list_[m++] = static_cast<std::uint32_t>(k);
       dsum += weight_[k];
       if (integral_) isum += iweight_[k];
     }
-    up_count_ = up_list_.size();
+    up_count_ = m;
     dup_total_ = dsum;
     iup_total_ = isum;
     build_table();
@@ -250,7 +250,8 @@ class weighted_round_robin {
         members.resize(n);
         for (std::size_t i = 0; i < n; ++i) members[i] = static_cast<std::uint32_t>(i);
       }
-      const std::span<const std::uint32_t> in_play = all ? std::span<const std::uint32_t>(members) : up_list_;
+      const std::span<const std::uint32_t> in_play =
+          all ? std::span<const std::uint32_t>(members) : std::span<const std::uint32_t>(up_list_.data(), up_count_);
       std::int64_t max_abs = 0;
       for (const std::uint32_t i : in_play)
         max_abs = std::max(max_abs, icurrent_[i] < 0 ? -icurrent_[i] : icurrent_[i]);
@@ -349,7 +350,7 @@ class weighted_round_robin {
   template <class T>
   std::size_t step_up(T* cur, const T* w, T total) const noexcept {
     const std::uint32_t* up = up_list_.data();
-    const std::size_t m = up_list_.size();
+    const std::size_t m = up_count_;
     std::size_t best = up[0];
     T top = cur[best] += w[best];
     for (std::size_t k = 1; k < m; ++k) {
@@ -366,7 +367,10 @@ class weighted_round_robin {
   std::vector<double> weight_;  // scaled by 2^-scale_shift_ when their sum was not finite
   int scale_shift_ = 0;
   std::vector<std::uint8_t> up_;        // 1 = up
-  std::vector<std::uint32_t> up_list_;  // ascending indices of the up backends (when some are down)
+  // Ascending indices of the up backends (when some are down) in its first
+  // up_count_ entries. Sized n once, so that set_healthy (noexcept) never
+  // allocates: a reserve() would not survive a copy.
+  std::vector<std::uint32_t> up_list_;
   std::size_t up_count_ = weight_.size();
   bool integral_ = false;                    // exact weights: scaled by 2^k to integers
   std::vector<std::int64_t> iweight_;        // integral_: the weights as integers (scaled)
