@@ -434,6 +434,38 @@ TEST_CASE("smooth WRR: a copy's set_healthy survives failing allocations", "[bal
   }
 }
 
+TEST_CASE("shared smooth WRR: a set_healthy that throws changes nothing", "[balance][wrr]") {
+  // Every allocation of set_healthy in turn fails (the table rebuild, the
+  // copy to publish, the publication): the call either completes or throws
+  // and leaves health and sequence as they were. It used to throw after the
+  // engine had changed, leaving the old table published: the down backend
+  // kept being picked, and the next change folded the old table's position
+  // into the new one.
+  bool threw = false;
+  for (long n = 1; n <= 40; ++n) {
+    surge::shared_weighted_round_robin shared(surge::weights{5, 1, 1});
+    surge::weighted_round_robin single(surge::weights{5, 1, 1});
+    for (int k = 0; k < 3; ++k) REQUIRE(shared.pick() == single.pick());
+    bool failed = false;
+    surge_test::fail_allocation(n);
+    try {
+      shared.set_healthy(0, false);
+    } catch (const std::bad_alloc&) {
+      failed = true;
+    }
+    surge_test::fail_allocation(0);
+    threw = threw || failed;
+    if (!failed) single.set_healthy(0, false);
+    CAPTURE(n, failed);
+    CHECK(shared.healthy(0) == failed);
+    for (int k = 0; k < 20; ++k) REQUIRE(shared.pick() == single.pick());
+    shared.set_healthy(0, true);  // a later change continues the same sequence
+    single.set_healthy(0, true);
+    for (int k = 0; k < 20; ++k) REQUIRE(shared.pick() == single.pick());
+  }
+  CHECK(threw);
+}
+
 TEST_CASE("smooth WRR: weights whose sum overflows keep their proportions", "[balance][wrr]") {
   surge::weighted_round_robin w(surge::weights{1e308, 1e308});
   std::size_t c[2] = {0, 0};

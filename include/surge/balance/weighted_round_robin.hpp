@@ -403,21 +403,24 @@ class weighted_round_robin {
 /// state, so the sequence is exact only across health changes that do not
 /// race picks.
 ///
-/// Complexity: as `weighted_round_robin`; `pick()` O(1) with the table.
-/// Memory: that policy plus a second copy of the table (the published one).
+/// Complexity: as `weighted_round_robin`; `pick()` O(1) with the table;
+/// `set_healthy` adds a copy of that policy.
+/// Memory: that policy plus a second copy of the table (the published one),
+/// and while `set_healthy` runs, a copy of that policy (it works on one).
 /// Thread safety: thread-safe; `pick()` lock-free while the table is
 /// active (else a mutex), `healthy` lock-free, `set_healthy` serialised by
 /// the mutex and blocks no table reader. Bad input: as
 /// `weighted_round_robin`; `set_healthy` may throw std::bad_alloc (copying
-/// the new table), leaving the policy valid. Not copyable or movable.
+/// the policy or the new table), and then changes nothing (strong
+/// guarantee). Not copyable or movable.
 class shared_weighted_round_robin {
  public:
   /// n backends of weight 1 (`shared_weighted_round_robin{3}` too).
-  explicit shared_weighted_round_robin(std::size_t n) : core_(n), health_(core_.size()), cell_(snapshot()) {}
+  explicit shared_weighted_round_robin(std::size_t n) : core_(n), health_(core_.size()), cell_(snapshot(core_)) {}
   /// Weighted: `shared_weighted_round_robin(surge::weights{5, 1, 1})`.
   explicit shared_weighted_round_robin(const weights& w,
                                        std::size_t table_limit = weighted_round_robin::default_table_limit)
-      : core_(w, table_limit), health_(core_.size()), cell_(snapshot()) {}
+      : core_(w, table_limit), health_(core_.size()), cell_(snapshot(core_)) {}
 
   /// The next backend in nginx's smooth sequence.
   [[nodiscard]] std::size_t pick() {
@@ -437,14 +440,19 @@ class shared_weighted_round_robin {
     std::lock_guard<std::mutex> lock(mutex_);
     if (i >= core_.size()) return false;
     if (core_.healthy(i) == up) return true;
-    if (core_.table_active()) {
+    // The change is made on a copy and published before the copy replaces
+    // the engine: an allocation that fails on the way leaves the published
+    // table and the engine as they were, still in step with each other.
+    weighted_round_robin next(core_);
+    if (next.table_active()) {
       const std::uint64_t taken =
           cell_.read([](const table& t) { return t.pos.value.load(std::memory_order_relaxed); });
-      core_.pos_ = table::index(taken, core_.table_.size(), core_.loop_);
+      next.pos_ = table::index(taken, next.table_.size(), next.loop_);
     }
-    core_.set_healthy(i, up);
+    next.set_healthy(i, up);
+    cell_.publish(snapshot(next));
+    core_ = std::move(next);
     health_.set(i, up);
-    cell_.publish(snapshot());
     return true;
   }
   /// True when backend i is marked up (false when i is out of range). Lock-free.
@@ -495,11 +503,11 @@ class shared_weighted_round_robin {
     }
   };
 
-  std::shared_ptr<const table> snapshot() const {
+  static std::shared_ptr<const table> snapshot(const weighted_round_robin& core) {
     auto t = std::make_shared<table>();
-    t->entries = core_.table_;
-    t->loop = core_.loop_;
-    t->pos.value.store(core_.pos_, std::memory_order_relaxed);
+    t->entries = core.table_;
+    t->loop = core.loop_;
+    t->pos.value.store(core.pos_, std::memory_order_relaxed);
     return t;
   }
 
