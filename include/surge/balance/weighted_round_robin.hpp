@@ -366,7 +366,7 @@ class weighted_round_robin {
 
   std::vector<double> weight_;  // scaled by 2^-scale_shift_ when their sum was not finite
   int scale_shift_ = 0;
-  std::vector<std::uint8_t> up_;        // 1 = up
+  std::vector<std::uint8_t> up_;  // 1 = up
   // Ascending indices of the up backends (when some are down) in its first
   // up_count_ entries. Sized n once, so that set_healthy (noexcept) never
   // allocates: a reserve() would not survive a copy.
