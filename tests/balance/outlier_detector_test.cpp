@@ -52,6 +52,50 @@ TEST_CASE("outlier_detector ejects after consecutive failures, for growing times
   CHECK(od.release_expired(rr) == 1);
 }
 
+TEST_CASE("outlier_detector: returns whose callback threw are made by the next release", "[balance][outlier]") {
+  // release_expired un-ejects the expired backends, then calls on_return for
+  // each. One that threw used to lose its backend and every one after it:
+  // no longer ejected, never reported (with a policy: down there for good).
+  test_clock::reset();
+  surge::outlier_detector<test_clock> od(
+      4, {.consecutive_failures = 1, .base_ejection_time = 1s, .max_ejection_percent = 100});
+  CHECK(od.record(1, false));
+  CHECK(od.record(2, false));
+  CHECK(od.record(3, false));
+  test_clock::advance(1s);
+  std::vector<std::size_t> returned;
+  int throws = 1;
+  const auto on_return = [&](std::size_t i) {
+    if (throws-- > 0) throw std::runtime_error("on_return");
+    returned.push_back(i);
+  };
+  CHECK_THROWS_AS(od.release_expired(on_return), std::runtime_error);
+  CHECK(od.ejected_count() == 0);
+  CHECK(od.record(3, false));  // ejected again meanwhile: its own ejection runs (2 s)
+  CHECK(od.release_expired(on_return) == 2);
+  CHECK(returned == std::vector<std::size_t>{1, 2});
+  CHECK(od.release_expired(on_return) == 0);
+  test_clock::advance(2s);
+  CHECK(od.release_expired(on_return) == 1);
+  CHECK(returned == std::vector<std::size_t>{1, 2, 3});
+  // the policy form: a policy whose set_healthy throws once
+  struct flaky_policy {
+    std::vector<bool> up = std::vector<bool>(4, true);
+    int throws = 1;
+    bool set_healthy(std::size_t i, bool u) {
+      if (u && throws-- > 0) throw std::runtime_error("set_healthy");
+      up[i] = u;
+      return true;
+    }
+  } policy;
+  CHECK(od.record(policy, 0, false));
+  CHECK_FALSE(policy.up[0]);
+  test_clock::advance(1s);
+  CHECK_THROWS_AS(od.release_expired(policy), std::runtime_error);
+  CHECK(od.release_expired(policy) == 1);
+  CHECK(policy.up[0]);
+}
+
 TEST_CASE("outlier_detector respects the ejection budget", "[balance][outlier]") {
   test_clock::reset();
   surge::outlier_detector<test_clock> od(10, {.consecutive_failures = 1, .max_ejection_percent = 20});

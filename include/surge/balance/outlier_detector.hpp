@@ -67,7 +67,8 @@ class outlier_detector {
         failures_(new std::atomic<std::uint32_t>[n_]),
         ejected_(new std::atomic<bool>[n_]),
         times_(n_, 0),
-        until_(n_) {
+        until_(n_),
+        owed_(n_, 0) {
     for (std::size_t i = 0; i < n_; ++i) {
       failures_[i].store(0, std::memory_order_relaxed);
       ejected_[i].store(false, std::memory_order_relaxed);
@@ -89,6 +90,7 @@ class outlier_detector {
     failures_[i].store(0, std::memory_order_relaxed);
     if (ejected_count_ >= budget()) return false;  // over the budget: stays in, counting starts over
     if (times_[i] != std::numeric_limits<std::uint32_t>::max()) ++times_[i];
+    owe(i, false);  // a return still owed from its last ejection is void now
     until_[i] = detail::later_sat(Clock::now(), detail::from_ns_ceil<typename Clock::duration>(span(times_[i])));
     ejected_[i].store(true, std::memory_order_release);
     ++ejected_count_;
@@ -109,24 +111,39 @@ class outlier_detector {
   }
 
   /// Un-ejects every backend whose ejection time has passed, calling
-  /// on_return(i) for each; returns how many.
+  /// on_return(i) for each; returns how many. An exception from on_return
+  /// (or std::bad_alloc) propagates; the backends whose on_return was not
+  /// made, the one that threw included, are handed to the next call.
   template <class F>
   std::size_t release_expired(F&& on_return) {
     std::vector<std::size_t> back;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (ejected_count_ == 0) return 0;
+      if (ejected_count_ == 0 && owed_count_ == 0) return 0;
       const auto now = Clock::now();
       for (std::size_t i = 0; i < n_; ++i) {
         if (ejected_[i].load(std::memory_order_relaxed) && until_[i] <= now) {
           ejected_[i].store(false, std::memory_order_release);
           failures_[i].store(0, std::memory_order_relaxed);
           --ejected_count_;
-          back.push_back(i);
+          owe(i, true);
         }
       }
+      back.reserve(owed_count_);
+      for (std::size_t i = 0; i < n_; ++i) {
+        if (owed_[i]) back.push_back(i);
+        owe(i, false);
+      }
     }
-    for (std::size_t i : back) on_return(i);  // outside the lock: user code (it may race a new ejection of i)
+    std::size_t done = 0;
+    try {  // outside the lock: user code (it may race a new ejection of a backend)
+      for (; done < back.size(); ++done) on_return(back[done]);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (std::size_t k = done; k < back.size(); ++k)
+        if (!ejected_[back[k]].load(std::memory_order_relaxed)) owe(back[k], true);
+      throw;
+    }
     return back.size();
   }
   /// Same, marking the returned backends up in `policy` (ordered with
@@ -171,6 +188,14 @@ class outlier_detector {
     return base <= top / k ? base * k : top;
   }
 
+  // Marks backend i as un-ejected with its on_return not made yet (or not).
+  // Under mutex_.
+  void owe(std::size_t i, bool owed) noexcept {
+    if ((owed_[i] != 0) == owed) return;
+    owed_[i] = owed ? 1 : 0;
+    owed ? ++owed_count_ : --owed_count_;
+  }
+
   static outlier_detector_options check(outlier_detector_options o) {
     if (o.consecutive_failures == 0)
       throw std::invalid_argument("outlier_detector: consecutive_failures must be at least 1");
@@ -187,10 +212,12 @@ class outlier_detector {
   std::unique_ptr<std::atomic<std::uint32_t>[]> failures_;
   std::unique_ptr<std::atomic<bool>[]> ejected_;
   mutable std::mutex mutex_;
-  std::mutex policy_mutex_;  // orders the policy calls of the Policy forms with ejections
+  std::mutex policy_mutex_;                        // orders the policy calls of the Policy forms with ejections
   std::vector<std::uint32_t> times_;               // under mutex_
   std::vector<typename Clock::time_point> until_;  // under mutex_
   std::size_t ejected_count_ = 0;                  // under mutex_
+  std::vector<std::uint8_t> owed_;                 // under mutex_: un-ejected, on_return not made yet
+  std::size_t owed_count_ = 0;                     // under mutex_
 };
 
 }  // namespace surge
