@@ -19,8 +19,9 @@ inline void cpu_relax() noexcept {
 }
 
 /// Exponential spin, then yield. Each call to `pause()` waits about twice as
-/// long as the previous one (1, 2, 4 ... `spin_limit` relax hints); past
-/// `spin_limit` it yields the thread instead, so a waiter on an oversubscribed
+/// long as the previous one (1, 2, 4 ... relax hints, each count below
+/// `SpinLimit`: up to 32 for the default 64); after those it yields the
+/// thread instead, so a waiter on an oversubscribed
 /// machine (more runnable threads than cores) lets the thread it waits for run.
 /// `spinning()` tells a caller when to switch to a real wait (atomic::wait,
 /// condition variable): spinning is only for waits expected to end within

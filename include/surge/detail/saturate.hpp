@@ -98,7 +98,7 @@ template <class Rep, class Period>
     if (cast_fits<std::nano>(d)) return std::chrono::duration_cast<ns>(d).count();
     // else the double's value (within 2^10 ns of it; 1/1024 s ticks multiply
     // by 1953125 first); ±2^63 are doubles, and every double strictly between
-    // them converts without overflow (the largest below 2^63 is 2^63 − 2^10)
+    // them converts without overflow (the largest below 2^63 is 2^63 - 2^10)
     const double x = std::chrono::duration<double, std::nano>(d).count();
     if (std::isnan(x)) return 0;
     if (x >= 0x1.0p63) return std::numeric_limits<std::int64_t>::max();
