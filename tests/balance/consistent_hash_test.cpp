@@ -177,3 +177,13 @@ TEST_CASE("ring: key-to-backend assignments are pinned, so an upgrade moves no k
   CHECK(f[1] == 814378220890656642ULL);
   CHECK(f[2] == 8278962275445891373ULL);
 }
+
+TEST_CASE("ring: with load_factor 0, capacity() reports no cap, as pick_bounded applies none", "[balance][ring]") {
+  // capacity() reported ceil((in-flight + 1) / backends up) although
+  // pick_bounded with load_factor 0 leases without any cap
+  surge::consistent_hash_ring<> ring(2, {.load_factor = 0});
+  std::vector<surge::backend_lease> held;
+  for (int i = 0; i < 10; ++i) held.push_back(ring.pick_bounded(7));
+  CHECK(ring.load(held[0].index()) == 10);
+  CHECK(ring.capacity() == std::numeric_limits<std::int64_t>::max());
+}

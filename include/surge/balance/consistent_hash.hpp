@@ -154,7 +154,7 @@ class consistent_hash_ring {
     });
   }
   /// The bounded-load capacity the next `pick_bounded` would apply
-  /// (saturated at INT64_MAX).
+  /// (saturated at INT64_MAX; INT64_MAX, no cap, with load_factor 0).
   [[nodiscard]] std::int64_t capacity() const {
     return tables_.read([this](const table& t) {
       return t.capacity(loads_->total.load(std::memory_order_acquire), options_.load_factor);
@@ -219,6 +219,7 @@ class consistent_hash_ring {
       return owner[start];
     }
     std::int64_t capacity(std::int64_t total, double eps) const noexcept {
+      if (eps <= 0) return std::numeric_limits<std::int64_t>::max();  // load_factor 0: pick_bounded has no cap
       const std::size_t up = health.panic() ? live : std::min(live, health.up_count());
       const double avg = static_cast<double>(total + 1) / static_cast<double>(up);
       const double cap = std::ceil(avg * (1.0 + eps));
