@@ -145,3 +145,11 @@ TEST_CASE("maglev and the ring spread keys whose Hash does not mix", "[balance][
     CHECK(by_ring[static_cast<std::size_t>(i)] > 10'000);
   }
 }
+
+TEST_CASE("maglev: a backend count the table cannot hold is refused before its weights are allocated",
+          "[balance][maglev]") {
+  // n weights of 1.0 were allocated before the table size was checked
+  // against n: 2^32 - 1 backends threw std::bad_alloc, or exhausted memory
+  surge_test::check_names([] { surge::maglev<>(surge::detail::max_backends); }, "table_size");
+  surge_test::check_names([] { surge::maglev<>(7, {.table_size = 7}); }, "table_size");
+}

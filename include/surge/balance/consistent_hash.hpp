@@ -95,8 +95,7 @@ class consistent_hash_ring {
  public:
   /// n backends of weight 1 (`consistent_hash_ring<> r{3}` too: three).
   explicit consistent_hash_ring(std::size_t n, consistent_hash_options options = {}, Hash hash = Hash())
-      : consistent_hash_ring(std::vector<double>(detail::check_count(n, "consistent_hash_ring: n"), 1.0), options,
-                             std::move(hash)) {}
+      : consistent_hash_ring(std::vector<double>(check_count(n, options), 1.0), options, std::move(hash)) {}
   /// Weighted: `consistent_hash_ring<> r(surge::weights{5, 1, 1})`.
   explicit consistent_hash_ring(const weights& w, consistent_hash_options options = {}, Hash hash = Hash())
       : consistent_hash_ring(std::vector<double>(w.begin(), w.end()), options, std::move(hash)) {}
@@ -263,6 +262,18 @@ class consistent_hash_ring {
     if (!(o.load_factor >= 0) || !std::isfinite(o.load_factor))
       throw std::invalid_argument("consistent_hash_ring: load_factor must be finite and >= 0");
     return o;
+  }
+
+  // n backends of weight 1 own n · vnodes_per_weight points: refused beyond
+  // max_points before the n weights are allocated (n may be 2^32 − 1).
+  static std::size_t check_count(std::size_t n, const consistent_hash_options& o) {
+    detail::check_count(n, "consistent_hash_ring: n");
+    if (n > check(o).max_points / o.vnodes_per_weight)
+      throw std::invalid_argument("consistent_hash_ring: n = " + std::to_string(n) + " backends of " +
+                                  std::to_string(o.vnodes_per_weight) +
+                                  " points (vnodes_per_weight) are above max_points (" + std::to_string(o.max_points) +
+                                  " points)");
+    return n;
   }
 
   // Builds the table for weights w (0 = removed); runs under the

@@ -131,7 +131,7 @@ class maglev {
  public:
   /// n equally weighted backends (`maglev<> m{3}` too: three backends).
   explicit maglev(std::size_t n, maglev_options options = {}, Hash hash = Hash())
-      : maglev(std::vector<double>(detail::check_count(n, "maglev: n"), 1.0), options, std::move(hash)) {}
+      : maglev(std::vector<double>(check_count(n, options), 1.0), options, std::move(hash)) {}
   /// Weighted backends: `maglev<> m(surge::weights{5, 1, 1})`.
   explicit maglev(const weights& w, maglev_options options = {}, Hash hash = Hash())
       : maglev(std::vector<double>(w.begin(), w.end()), options, std::move(hash)) {}
@@ -206,6 +206,13 @@ class maglev {
     if (!detail::is_prime(o.table_size)) throw std::invalid_argument("maglev: table_size must be prime");
     if (o.table_size <= n) throw std::invalid_argument("maglev: table_size must exceed the number of backends");
     return o;
+  }
+
+  // The table size is checked against n before the n weights are allocated
+  // (n may be 2^32 − 1).
+  static std::size_t check_count(std::size_t n, const maglev_options& o) {
+    check(o, detail::check_count(n, "maglev: n"));
+    return n;
   }
 
   std::shared_ptr<const table> build(std::vector<double> w, const detail::health_set* old) const {
