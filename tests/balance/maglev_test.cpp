@@ -153,3 +153,14 @@ TEST_CASE("maglev: a backend count the table cannot hold is refused before its w
   surge_test::check_names([] { surge::maglev<>(surge::detail::max_backends); }, "table_size");
   surge_test::check_names([] { surge::maglev<>(7, {.table_size = 7}); }, "table_size");
 }
+
+TEST_CASE("maglev: a max_table_size with no usable prime is named, not the table_size left to choose",
+          "[balance][maglev]") {
+  // the automatic choice fell through to the table_size checks, whose
+  // messages named table_size, an argument the caller left at 0
+  surge_test::check_names([] { surge::maglev<>(1, {.max_table_size = 0}); }, "max_table_size");
+  surge_test::check_names([] { surge::maglev<>(1, {.max_table_size = 1}); }, "max_table_size");
+  surge_test::check_names([] { surge::maglev<>(10, {.max_table_size = 8}); }, "max_table_size");  // 7 <= 10
+  CHECK(surge::maglev<>(10, {.max_table_size = 12}).table_size() == 11);
+  CHECK(surge::maglev<>(1, {.max_table_size = 2}).table_size() == 2);
+}

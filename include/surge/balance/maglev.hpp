@@ -20,6 +20,7 @@
 #include <mutex>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -120,10 +121,10 @@ struct maglev_options {
 /// by their Hash's value, mixed (SplitMix64) for any Hash but
 /// surge::key_hash, so a Hash that does not mix still spreads. Bad input: n == 0, bad weights, a table size above 2^32 − 1
 /// (or, when it is 0, a max_table_size above that), a table size that is
-/// not prime or not larger than the number of backends (also when chosen
-/// automatically under a small `max_table_size`) throw
+/// not prime or not larger than the number of backends throw
 /// std::invalid_argument naming it (the size check comes first, so no
-/// primality test of a huge size runs);
+/// primality test of a huge size runs), and so does a max_table_size under
+/// which no prime exceeds the number of backends, when table_size is 0;
 /// `add_backend` past the table size throws std::length_error; mutators on
 /// an unknown or removed index return false.
 template <class Hash = key_hash>
@@ -201,6 +202,11 @@ class maglev {
       while (m <= o.max_table_size && !detail::is_prime(m)) ++m;
       if (m > o.max_table_size)
         for (m = o.max_table_size; m > 2 && !detail::is_prime(m);) --m;
+      // The caller left table_size to us: a bound too small is theirs to fix.
+      if (!detail::is_prime(m) || m <= n)
+        throw std::invalid_argument("maglev: max_table_size (" + std::to_string(o.max_table_size) +
+                                    ") holds no prime table size above the number of backends (" +
+                                    std::to_string(n) + ")");
       o.table_size = m;
     }
     if (!detail::is_prime(o.table_size)) throw std::invalid_argument("maglev: table_size must be prime");
