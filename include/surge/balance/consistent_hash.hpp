@@ -51,8 +51,8 @@ struct consistent_hash_options {
 };
 
 /// Consistent-hash ring. Backend i with weight w owns max(1, round(w ·
-/// vnodes_per_weight)) points at positions mix64(b_i + r·φ), r = 0, 1, ...,
-/// b_i fixed per index; `pick(key)` hashes the key with Hash and returns the
+/// vnodes_per_weight)) points at positions mix64(b_i + r·c), r = 0, 1, ...,
+/// with b_i = mix64(seed + (i + 1)·φ) and c = 0xd1b54a32d192ed03; `pick(key)` hashes the key with Hash and returns the
 /// owner of the first point clockwise (at or after the key's position,
 /// wrapping), walking further past backends marked down. So adding a backend
 /// moves only keys onto it, removing or marking one down moves only its own

@@ -24,7 +24,7 @@ namespace surge {
 
 /// Rendezvous / HRW hashing: every (key, backend) pair gets a pseudo-random
 /// score and the key goes to the usable backend with the highest. The score
-/// hash is mix64(Hash(key) xor s_i) with s_i = mix64(seed + i·φ) fixed per
+/// hash is mix64(Hash(key) xor s_i) with s_i = mix64(seed + (i + 1)·φ) fixed per
 /// backend index. Weighted (Schindelhauer & Schomaker's logarithmic method):
 /// score_i = -w_i / ln(u_i) with u_i that hash's top 52 bits mapped to the
 /// midpoint of their bin in (0, 1) — exact, never 0 or 1, so every score is
