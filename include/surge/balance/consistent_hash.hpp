@@ -219,7 +219,8 @@ class consistent_hash_ring {
     }
     std::int64_t capacity(std::int64_t total, double eps) const noexcept {
       if (eps <= 0) return std::numeric_limits<std::int64_t>::max();  // load_factor 0: pick_bounded has no cap
-      const std::size_t up = health.panic() ? live : std::min(live, health.up_count());
+      const std::size_t counted = health.up_count();  // read once: a racing set_healthy may reach 0
+      const std::size_t up = counted == 0 ? live : std::min(live, counted);
       const double avg = static_cast<double>(total + 1) / static_cast<double>(up);
       const double cap = std::ceil(avg * (1.0 + eps));
       // Saturated: 2^63 and beyond (a huge eps) is no cap at all.
