@@ -19,6 +19,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -1025,19 +1026,22 @@ class circuit_breaker {
     const auto hook = [this]() noexcept { detail::circuit_breaker_hooks<circuit_breaker>::tickets_taken(*this); };
     const std::uint64_t base = count_ ? base_.load(std::memory_order_acquire) : 0;
     if (count_ && !failed && !is_slow && count_->try_defer_success(base, hook)) return;  // cannot open a full window
-    // read before the outcome is recorded: a throwing clock then records
-    // nothing, instead of an outcome whose decision to open is lost
-    const time_point now = now_fn();
+    // A clock that may throw is read before the outcome is recorded, so that
+    // a throw records nothing (rather than an outcome whose decision to open
+    // is lost); a noexcept clock, only when the count window opens the
+    // breaker (a reading per failure would cost more than the rest of the call).
+    std::optional<time_point> now;
+    if (!count_ || !noexcept(Clock::now())) now = now_fn();
     counts c;
     if (count_) {
       if (!count_->record(failed, is_slow, base, c, hook)) return;
     } else {
       std::lock_guard lock(mutex_);
-      time_->record(seconds_of(now), failed, is_slow);
-      c = time_->snapshot(seconds_of(now));
+      time_->record(seconds_of(*now), failed, is_slow);
+      c = time_->snapshot(seconds_of(*now));
     }
     if (state_of(w) != breaker_state::closed || c.calls < min_calls_ || !above(c)) return;
-    transition_if(w, period, breaker_state::open, now);
+    transition_if(w, period, breaker_state::open, now ? *now : now_fn());
   }
 
   /// Moves from the state of word `w` (of period `period`) to `to` if the
