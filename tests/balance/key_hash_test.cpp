@@ -27,6 +27,43 @@ TEST_CASE("key_hash mixes integers and hashes other keys", "[balance][key_hash]"
   static_assert(noexcept(h("x"))&& noexcept(h(std::string_view("x")))&& noexcept(h(1)));
 }
 
+namespace {
+// 128-bit integer keys: integers only under GNU extensions (this file is also
+// built so, as surge_tests_balance_gnu); in strict ISO mode they have no
+// std::hash, and the checks are skipped.
+template <class U, class S>
+void check_wide_integers() {
+  if constexpr (std::is_integral_v<U>) {
+    surge::key_hash h;
+    // keys that differ only above bit 63 (IPv6 prefixes) used to hash alike:
+    // the value was cut to its low 64 bits
+    CHECK(h(U{1}) != h((U{1} << 64) | 1));
+    CHECK(h((U{2} << 100) | 7) != h((U{3} << 100) | 7));
+    // a value that fits in 64 bits hashes as in a 64-bit type
+    CHECK(h(U{42}) == h(std::uint64_t{42}));
+    CHECK(h(S{-5}) == h(std::int64_t{-5}));
+    CHECK(h(~U{0}) != h(~std::uint64_t{0}));
+    // and the ring spreads keys that differ only in their prefixes
+    surge::consistent_hash_ring<> ring(8);
+    std::vector<int> per(8);
+    for (U prefix = 0; prefix < 4000; ++prefix) ++per[ring.pick((prefix << 64) | 0x1234)];
+    for (const int n : per) CHECK(n > 200);
+  } else {
+    SUCCEED("128-bit integers are not integer types in strict ISO C++");
+  }
+}
+}  // namespace
+
+TEST_CASE("key_hash hashes 128-bit integer keys by both halves", "[balance][key_hash]") {
+#if defined(__SIZEOF_INT128__)
+  __extension__ using u128 = unsigned __int128;
+  __extension__ using i128 = __int128;
+  check_wide_integers<u128, i128>();
+#else
+  SUCCEED("no 128-bit integers here");
+#endif
+}
+
 TEST_CASE("key_hash hashes C strings by their characters, like std::string", "[balance][key_hash]") {
   surge::key_hash h;
   const std::uint64_t want = h(std::string("user-42"));

@@ -97,7 +97,9 @@ template <class K, class C = text_char_t<K>>
 ///
 /// - Integers and enums: a mix of the value (the SplitMix64
 ///   finaliser, a 64-bit bijection with full avalanche): deterministic across
-///   runs, processes and platforms.
+///   runs, processes and platforms. A 128-bit integer (`__int128` under GNU
+///   extensions) hashes both halves; a value that fits in 64 bits hashes as
+///   in a 64-bit type.
 /// - Text: `const char*`, `char*`, character arrays (string literals),
 ///   `std::string` and `std::string_view` — and the same for `wchar_t`,
 ///   `char8_t`, `char16_t` and `char32_t` — hash their *characters*, all to
@@ -131,7 +133,7 @@ struct key_hash {
   [[nodiscard]] constexpr std::uint64_t operator()(const K& key) const noexcept(noexcept_for<K>()) {
     using C = detail::text_char_t<K>;
     if constexpr (std::is_integral_v<K> || std::is_enum_v<K>) {
-      return detail::mix64(static_cast<std::uint64_t>(key));
+      return integer(key);
     } else if constexpr (!std::is_void_v<C>) {
       return detail::mix64(static_cast<std::uint64_t>(std::hash<std::basic_string_view<C>>{}(detail::key_text(key))));
     } else {
@@ -152,6 +154,23 @@ struct key_hash {
   }
 
  private:
+  /// mix64 of the value; a type wider than 64 bits (`__int128` under GNU
+  /// extensions) folds its high half in, unless the value fits in 64 bits
+  /// (then it hashes as in a 64-bit type): cut to its low half, keys that
+  /// differ only above bit 63 (IPv6 prefixes) would all hash alike.
+  template <class K>
+  static constexpr std::uint64_t integer(K key) noexcept {
+    if constexpr (sizeof(K) > sizeof(std::uint64_t)) {
+      const auto u = static_cast<std::make_unsigned_t<K>>(key);
+      const auto low = static_cast<std::uint64_t>(u);
+      const auto high = static_cast<std::uint64_t>(u >> 64);
+      const bool fits = high == 0 || (std::is_signed_v<K> && high == ~std::uint64_t{0} && (low >> 63) != 0);
+      return detail::mix64(fits ? low : low ^ detail::mix64(high));
+    } else {
+      return detail::mix64(static_cast<std::uint64_t>(key));
+    }
+  }
+
   template <class K>
   static constexpr bool noexcept_for() noexcept {
     if constexpr (std::is_integral_v<K> || std::is_enum_v<K> || !std::is_void_v<detail::text_char_t<K>>) {
