@@ -382,7 +382,9 @@ TEST_CASE("gateway: malformed requests, oversized headers and abrupt disconnects
 }
 
 namespace {
-// A canned backend: reads a request, sends `answer`, closes.
+// A canned backend: reads a request, counts it, sends `answer`, closes. It
+// counts before it answers, so a test that saw the answer (or the close) sees
+// the count: counted after the close, a check could run first.
 gateway::asio::awaitable<void> canned_answers(gateway::tcp::acceptor& acceptor, std::atomic<int>& served,
                                               std::string answer) {
   for (;;) {
@@ -391,9 +393,9 @@ gateway::asio::awaitable<void> canned_answers(gateway::tcp::acceptor& acceptor, 
     if (ec) co_return;
     char buf[4096];
     (void)co_await s.async_read_some(gateway::asio::buffer(buf), gateway::await_ec(ec));
+    ++served;
     (void)co_await gateway::asio::async_write(s, gateway::asio::buffer(answer), gateway::await_ec(ec));
     s.close(ec);
-    ++served;
   }
 }
 
