@@ -487,13 +487,13 @@ class token_bucket {
     // given back when the call throws (the Connection's exception, a
     // std::bad_alloc, a protocol fault): a half-open breaker's one probe
     // would otherwise stay taken and refuse every later call as circuit_open
-    struct permission {
+    struct permit_guard {
       surge::circuit_breaker<Clock>& breaker;
       bool held = true;
-      ~permission() {
+      ~permit_guard() {
         if (held) breaker.release_permission();
       }
-    } permission{breaker_};
+    } permit{breaker_};
     using steady = std::chrono::steady_clock;
     const auto start = steady::now();
     pipeline_result res = conn_->pipeline(cmds, opts_.timeout);
@@ -544,7 +544,7 @@ class token_bucket {
     }
     if (res.status == fault::protocol)
       throw reply_error("surge::redis::token_bucket: the server's reply is not RESP (is it Redis?): " + res.message);
-    permission.held = false;
+    permit.held = false;  // reported below, as a success or a failure
     if (res.status != fault::none) {
       breaker_.on_failure(elapsed, now);
       rt.f = res.status;
