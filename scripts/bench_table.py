@@ -216,9 +216,15 @@ def summary_table(blocks, page, problems):
             sv, pv = (float(r["value"].replace(",", "")) for r in (surge_row, peer))
             if sv > 0 and pv > 0:
                 ratio = f"{(sv / pv if s['better'] == 'higher' else pv / sv):.2g}"  # values are rounded
+        elif b and surge_row and peer and surge_row["x"] == 1 and peer["x"]:
+            # rows of one scenario: the peer's "surge ×" is against the scenario's first surge row
+            ratio = f"{peer['x']:.2f}"
         elif b and surge_row and peer and surge_row["x"] and peer["x"]:
-            # rows of one scenario: their "surge ×" are both against the scenario's first surge row
-            ratio = f"{peer['x'] / surge_row['x']:.2f}"
+            # against another surge row of the scenario: both "surge ×" are rounded, so the ratio of the
+            # two would be off by up to a few percent; the values give it, the "surge ×" which way
+            rounded = peer["x"] / surge_row["x"]
+            sv, pv = (float(r["value"].replace(",", "")) for r in (surge_row, peer))
+            ratio = f"{min((pv / sv, sv / pv), key=lambda q: abs(q - rounded)):.2f}"
         if ratio == "?":
             problems.append(f"{page}: bench-summary: no rows for {s['table']} / {s['scenario']} / {s['peer_impl']}")
         else:
