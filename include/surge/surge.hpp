@@ -1,6 +1,6 @@
 /// @file surge/surge.hpp
 /// Umbrella header: includes every public surge header (not surge/fmt.hpp,
-/// which needs {fmt}). Convenient; include the single headers you use to keep
+/// which needs {fmt}, nor surge/redis/, which needs hiredis). Convenient; include the single headers you use to keep
 /// compile times down.
 #ifndef SURGE_SURGE_HPP
 #define SURGE_SURGE_HPP
