@@ -102,8 +102,10 @@ struct histogram_stripes {
 /// id). count(), value_at_percentile(), mean(), stddev(), merge(), reset() and
 /// iteration are O(number of counters × stripes).
 ///
-/// Thread safety: record() is lock-free and may be called from any number of
-/// threads at once, together with every other member. The observers (count,
+/// Thread safety: record() is lock-free (on a striped histogram, after the
+/// calling thread's first use of a striped histogram, which takes a mutex once)
+/// and may be called from any number of threads at once, together with every
+/// other member. The observers (count,
 /// percentiles, mean, iteration) are racing readers: while records are in
 /// flight they see each counter atomically but the histogram as a whole at no
 /// single instant (each record is either seen or not). merge() adds other's
@@ -182,8 +184,9 @@ class latency_histogram {
 
   // ---- recording (lock-free) ------------------------------------------------
 
-  /// Counts `value` once. O(1), lock-free, noexcept; out-of-range values are
-  /// clamped and counted by clamped().
+  /// Counts `value` once. O(1), lock-free (but see Thread safety for a
+  /// thread's first record on a striped histogram), noexcept; out-of-range
+  /// values are clamped and counted by clamped().
   void record(std::int64_t value) noexcept { record(value, 1); }
 
   /// Counts `value` `count` times (count 0 records nothing). O(1), lock-free.
