@@ -91,8 +91,8 @@ enum class smooth_wrr_algorithm { table, tournament, scan };
 /// length ≤ `table_limit`, m the usable backends; never more than
 /// 64·`table_limit` backend visits, ≈ 40 ms at the default limit, also when
 /// the attempt fails), plus O(position) to fold the old table's position
-/// back into the current weights — 1.7 ms to build at 1000 backends with
-/// W = 3000, 3.4–4.5 ms per health change (docs/balance.md).
+/// back into the current weights — about 0.14 ms to build at 1000 backends
+/// with W = 3000 and 0.22 ms per health change (docs/balance.md's benchmark).
 /// Memory: two 8-byte numbers plus one index and one flag per backend, plus
 /// 4 bytes per table entry; the tournament adds about 60 bytes per backend.
 /// Thread safety: not thread-safe, `set_healthy` included (like nginx's
