@@ -66,7 +66,7 @@ enum class reserve_status : std::uint8_t {
 /// **Representation.** GCRA ("generic cell rate algorithm", as in Rust's
 /// governor): the state is one 64-bit atomic word holding the theoretical
 /// arrival time TAT (when the bucket will be full again), measured in token
-/// units of 2^-F token (see surge/limit/detail/rate_units.hpp), plus the low
+/// units of 2^-F token (docs/limit.md, "Time is integer"), plus the low
 /// 8 bits of the configuration's generation; the configuration itself sits in
 /// two slots stamped with the full 64-bit generation and read seqlock-style,
 /// so no call computes with a mixture of two configurations, and the
