@@ -1,6 +1,7 @@
 #include <surge/exec/sync_wait.hpp>
 #include <surge/exec/task.hpp>
 
+#include <coroutine>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -49,4 +50,26 @@ TEST_CASE("sync_wait blocks until a coroutine finishing on another thread is don
     });
   for (auto& th : threads) th.join();
   CHECK(ok.load() == 800);
+}
+
+namespace {
+// An awaiter that can be neither copied nor moved, like the ones a channel's
+// recv(), an async_mutex's lock() and an async_semaphore's acquire() return.
+struct pinned_awaiter {
+  int value;
+  explicit pinned_awaiter(int v) : value(v) {}
+  pinned_awaiter(const pinned_awaiter&) = delete;
+  pinned_awaiter& operator=(const pinned_awaiter&) = delete;
+  bool await_ready() const noexcept { return true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  int await_resume() const noexcept { return value; }
+};
+}  // namespace
+
+TEST_CASE("sync_wait takes an awaiter that can be neither copied nor moved", "[exec][sync_wait]") {
+  // g++ 12 copied an xvalue operand of co_await into the frame: sync_wait of
+  // such a temporary (sync_wait(ch.recv())) did not compile there
+  CHECK(sync_wait(pinned_awaiter(42)) == 42);
+  pinned_awaiter named(7);
+  CHECK(sync_wait(named) == 7);
 }

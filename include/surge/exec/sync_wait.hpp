@@ -109,8 +109,16 @@ class sync_wait_driver {
 
 template <class A, class R>
 sync_wait_driver make_sync_wait_driver(A&& awaitable, sync_wait_result<R>& out) {
-  if constexpr (std::is_void_v<R>) {
+  // An awaiter that cannot be moved is awaited by its name: g++ 12 copies an
+  // operand of co_await that is not a plain lvalue into the frame, which such
+  // a type refuses (sync_wait(ch.recv()) would not compile).
+  constexpr bool pinned = !std::is_move_constructible_v<std::remove_cvref_t<A>>;
+  if constexpr (std::is_void_v<R> && pinned) {
+    co_await awaitable;
+  } else if constexpr (std::is_void_v<R>) {
     co_await std::forward<A>(awaitable);
+  } else if constexpr (pinned) {
+    out.set(co_await awaitable);
   } else {
     out.set(co_await std::forward<A>(awaitable));
   }
