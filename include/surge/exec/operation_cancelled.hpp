@@ -11,7 +11,9 @@ namespace surge {
 /// async_semaphore acquire, channel send/recv) that was given a
 /// `std::stop_token` on which stop was requested before the wait completed.
 /// A cancelled wait has no effect: no lock held, no permit taken, no value
-/// sent or received. Thread safety: an immutable value type.
+/// sent or received. `retry` and `retry_async` (surge/resilience/retry.hpp)
+/// throw it too when stop is requested on their token before an attempt or
+/// during a sleep. Thread safety: an immutable value type.
 class operation_cancelled : public std::exception {
  public:
   /// The fixed message "surge: operation cancelled" (static storage; never null).
