@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the API reference (the `docs` target: Doxygen, every warning an
-# error), checks that every link and image of the pages made from docs/*.md
-# resolves (with python3), and, when chromium is installed, renders
-# screenshots of its landing page, one class page per area and the cache page
-# with its charts, to look at. Nothing is written into the source tree. CI runs
+# error), checks that every link and image of the pages made from docs/*.md,
+# and every link of README.md, resolves (with python3), and, when chromium is
+# installed, renders screenshots of its landing page, one class page per area
+# and the cache page with its charts, to look at. Nothing is written into the source tree. CI runs
 # it without chromium.
 #
 #   scripts/check_docs.sh [BUILD_DIR]     (default: build/docs, a docs-only tree)
@@ -24,7 +24,7 @@ echo "check_docs: $out/html/index.html (0 warnings)"
 # Every link and image of the pages made from docs/*.md must resolve: the file
 # and, for page#section, the section (Doxygen checks only its own references).
 if command -v python3 >/dev/null; then
-  python3 - "$out/html" <<'PY'
+  python3 - "$out/html" "$PWD" <<'PY'
 import glob, os, re, sys
 os.chdir(sys.argv[1])
 ids = {}
@@ -44,6 +44,20 @@ for page in sorted(glob.glob("index.html") + glob.glob("md_*.html")):
             bad.append(f"{page}: {link}: no such file")
         elif section and target.endswith(".html") and section not in anchors(target):
             bad.append(f"{page}: {link}: no such section")
+# The top-level README.md is not a page of the reference (docs/README.md is
+# its landing page): check its links in the source tree, a docs/NAME.md#slug
+# against the id the pages' filter gives that section (NAME-slug).
+readme = open(os.path.join(sys.argv[2], "README.md"), encoding="utf-8").read()
+for link in re.findall(r"\]\(([^)\s]+)\)", re.sub(r"```.*?```", "", readme, flags=re.S)):
+    if re.match(r"[a-z]+:", link):
+        continue
+    target, _, section = link.partition("#")
+    if not os.path.exists(os.path.join(sys.argv[2], target)):
+        bad.append(f"README.md: {link}: no such file")
+    elif section and re.fullmatch(r"docs/\w+\.md", target):
+        name = target[5:-3]
+        if f"{name}-{section}" not in anchors(f"md_{name}.html"):
+            bad.append(f"README.md: {link}: no such section")
 for b in bad:
     print("check_docs: broken link in", b, file=sys.stderr)
 sys.exit(1 if bad else 0)
