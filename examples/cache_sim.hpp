@@ -25,9 +25,11 @@ inline bool ends_with(const std::string& s, const std::string& suffix) {
 
 /// A trace in libCacheSim's oracleGeneral layout: 24-byte little-endian
 /// records {u32 timestamp; u64 id; u32 size; i64 next access}. Recognised by
-/// the name (".oracleGeneral" anywhere, or ending ".bin").
+/// the file's name, not its folders': it contains "oracleGeneral" or ends
+/// ".bin" (or ".bin.gz").
 inline bool is_oracle_general(const std::string& path) {
-  return path.find("oracleGeneral") != std::string::npos || ends_with(path, ".bin") || ends_with(path, ".bin.gz");
+  const std::string name = path.substr(path.find_last_of('/') + 1);
+  return name.find("oracleGeneral") != std::string::npos || ends_with(name, ".bin") || ends_with(name, ".bin.gz");
 }
 
 /// Reads the keys of a trace: text (one unsigned integer key per line; other

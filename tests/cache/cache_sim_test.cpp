@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <set>
@@ -139,6 +140,21 @@ TEST_CASE("read_trace reads text and oracleGeneral binary", "[cache_sim]") {
   std::remove(text.c_str());
   std::remove(bin.c_str());
   CHECK_THROWS_AS(cache_sim::read_trace("no/such/trace.txt"), std::runtime_error);
+}
+
+TEST_CASE("read_trace tells oracleGeneral binary from text by the file's name, not its folders'", "[cache_sim]") {
+  CHECK(cache_sim::is_oracle_general("traces/w01.oracleGeneral.bin"));
+  CHECK(cache_sim::is_oracle_general("w01.oracleGeneral.zst.sample10"));
+  CHECK(cache_sim::is_oracle_general("traces/w01.bin.gz"));
+  CHECK_FALSE(cache_sim::is_oracle_general("oracleGeneral/w01.txt"));
+  CHECK_FALSE(cache_sim::is_oracle_general("traces.bin/w01.txt.gz"));
+  // a text trace in a folder named after the binary layout is read as text
+  // (before, as 24-byte records: cut mid-record, or garbage keys)
+  const std::string dir = "cache_sim_test.oracleGeneral.d", text = dir + "/trace.txt";
+  std::filesystem::create_directory(dir);
+  std::ofstream(text) << "1\n2\n1\n";
+  CHECK(cache_sim::read_trace(text) == std::vector<std::uint64_t>{1, 2, 1});
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("read_trace rejects truncated, empty, corrupt and missing traces", "[cache_sim]") {
