@@ -25,8 +25,8 @@
 // Without a trace it replays a small built-in synthetic one. Progress goes
 // to stderr; the replay speed of each policy is printed at the end. A trace
 // that cannot be read (missing, a corrupt .gz, an oracleGeneral file cut
-// mid-record, no requests) is an error: a message on stderr and exit status
-// 1; bad options exit with status 2.
+// mid-record, a text key above 2^64 - 1, no requests) is an error: a message
+// on stderr and exit status 1; bad options exit with status 2.
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <surge/cache/cache.hpp>

@@ -38,7 +38,8 @@ inline bool is_oracle_general(const std::string& path) {
 /// std::runtime_error, naming the file, when it cannot be opened or read,
 /// when `gzip -dc` fails (a corrupt or truncated .gz), when an oracleGeneral
 /// trace ends in a partial record (its size is not a multiple of 24 bytes),
-/// and when the trace holds no requests.
+/// when a text key does not fit 64 bits (naming the line), and when the
+/// trace holds no requests.
 inline std::vector<std::uint64_t> read_trace(const std::string& path) {
   const bool gz = ends_with(path, ".gz");
   // Open the file itself first, also for a .gz, so that a missing or
@@ -52,7 +53,8 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
     if (f == nullptr) throw std::runtime_error("cannot run gzip -dc on " + path);
   }
   std::vector<std::uint64_t> keys;
-  std::size_t partial = 0;  // bytes of an incomplete trailing oracleGeneral record
+  std::size_t partial = 0;    // bytes of an incomplete trailing oracleGeneral record
+  std::size_t too_large = 0;  // the first text line whose key does not fit 64 bits
   if (is_oracle_general(path)) {
     unsigned char rec[24];
     for (;;) {
@@ -68,12 +70,18 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
   } else {
     char line[256];
     bool continuation = false;  // the rest of a line longer than the buffer: not a new key
+    std::size_t line_number = 0;
     while (std::fgets(line, sizeof line, f) != nullptr) {
       const bool whole = std::strchr(line, '\n') != nullptr;
       if (!continuation) {
+        ++line_number;
         char* end = nullptr;
+        errno = 0;
         const unsigned long long k = std::strtoull(line, &end, 10);
-        if (end != line) keys.push_back(k);
+        if (end != line) {
+          if (errno == ERANGE && too_large == 0) too_large = line_number;
+          keys.push_back(k);
+        }
       }
       continuation = !whole;
     }
@@ -86,6 +94,10 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
   if (partial != 0) {
     throw std::runtime_error(path + ": truncated oracleGeneral trace: " + std::to_string(partial) +
                              " bytes after the last whole 24-byte record");
+  }
+  if (too_large != 0) {
+    throw std::runtime_error(path + ":" + std::to_string(too_large) +
+                             ": key above 18446744073709551615 (2^64 - 1, the largest key)");
   }
   if (keys.empty()) throw std::runtime_error(path + ": no requests in the trace");
   return keys;

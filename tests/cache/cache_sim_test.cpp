@@ -183,6 +183,18 @@ TEST_CASE("read_trace rejects truncated, empty, corrupt and missing traces", "[c
   for (const auto& f : {bin, empty_text, empty_bin, gz, long_line}) std::remove(f.c_str());
 }
 
+TEST_CASE("read_trace rejects a text key above 2^64 - 1, naming its line", "[cache_sim]") {
+  // strtoull saturates: before, every such key became 2^64 - 1, one key
+  // hitting on each of them
+  const std::string text = "cache_sim_test_huge.txt";
+  std::ofstream(text) << "7\n# comment\n18446744073709551615\n18446744073709551616\n99999999999999999999\n";
+  CHECK_THROWS_WITH(cache_sim::read_trace(text),
+                    Catch::Matchers::Contains(text + ":4: key above 18446744073709551615"));
+  std::ofstream(text) << "18446744073709551615\r\n";  // the largest key fits
+  CHECK(cache_sim::read_trace(text) == std::vector<std::uint64_t>{18446744073709551615ULL});
+  std::remove(text.c_str());
+}
+
 TEST_CASE("the simulator's LRU matches the reference LRU hit ratios of the shipped traces", "[cache_sim][traces]") {
 #ifndef SURGE_TRACE_DIR
   WARN(
