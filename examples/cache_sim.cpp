@@ -198,7 +198,7 @@ void write_svg(const std::string& path, const std::string& trace, const std::vec
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
       "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{2}\" y=\"22\" font-size=\"15\">{3}: hit ratio vs cache size ({4} requests, {5} keys)</text>\n",
-      w, h, left, trace, rows.front().requests, rows.front().unique);
+      w, h, left, cache_sim::xml_text(trace), rows.front().requests, rows.front().unique);
   for (int g = 0; g <= 5; ++g) {  // horizontal grid and y labels
     const double v = ymax * g / 5, y = y_of(v);
     svg +=
@@ -249,13 +249,14 @@ void write_csv(const std::string& path, const std::vector<row>& rows) {
   for (const std::size_t p : active) out << ',' << policies[p].name;
   out << ",OPT,ref_LRU,ref_best,ref_best_policy,ref_OPT\n";
   for (const row& r : rows) {
-    out << fmt::format("{},{},{},{}", r.trace, r.size, r.requests, r.unique);
+    out << fmt::format("{},{},{},{}", cache_sim::csv_field(r.trace), r.size, r.requests, r.unique);
     for (const std::size_t p : active) out << fmt::format(",{:.4f}", r.ratio[p]);
     out << fmt::format(",{:.4f}", r.opt);
     if (std::isnan(r.ref.lru)) {
       out << ",,,,\n";
     } else {
-      out << fmt::format(",{:.2f},{:.2f},{},{:.2f}\n", r.ref.lru, r.ref.best, r.ref.who, r.ref.opt);
+      out << fmt::format(",{:.2f},{:.2f},{},{:.2f}\n", r.ref.lru, r.ref.best, cache_sim::csv_field(r.ref.who),
+                         r.ref.opt);
     }
   }
 }
@@ -265,15 +266,14 @@ void write_json(const std::string& path, const std::vector<row>& rows) {
   out << "[\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
-    out << fmt::format("  {{\"trace\": \"{}\", \"size\": {}, \"requests\": {}, \"unique\": {}, \"hit_ratio\": {{",
-                       r.trace, r.size, r.requests, r.unique);
+    out << fmt::format("  {{\"trace\": {}, \"size\": {}, \"requests\": {}, \"unique\": {}, \"hit_ratio\": {{",
+                       cache_sim::json_string(r.trace), r.size, r.requests, r.unique);
     for (const std::size_t p : active)
       out << fmt::format("{}\"{}\": {:.4f}", p ? ", " : "", policies[p].name, r.ratio[p]);
     out << fmt::format(", \"OPT\": {:.4f}}}", r.opt);
     if (!std::isnan(r.ref.lru))
-      out << fmt::format(
-          ", \"reference\": {{\"LRU\": {:.2f}, \"best\": {:.2f}, \"best_policy\": \"{}\", \"OPT\": {:.2f}}}", r.ref.lru,
-          r.ref.best, r.ref.who, r.ref.opt);
+      out << fmt::format(", \"reference\": {{\"LRU\": {:.2f}, \"best\": {:.2f}, \"best_policy\": {}, \"OPT\": {:.2f}}}",
+                         r.ref.lru, r.ref.best, cache_sim::json_string(r.ref.who), r.ref.opt);
     out << (i + 1 < rows.size() ? "},\n" : "}\n");
   }
   out << "]\n";

@@ -1,6 +1,7 @@
 // The pieces of the cache_sim example that its tests reuse: reading a trace
 // (text, gzipped text, libCacheSim oracleGeneral binary), Bélády's offline
-// optimum, and replaying a trace through a cache. Standard library only.
+// optimum, replaying a trace through a cache, and quoting names for the CSV,
+// JSON and SVG outputs. Standard library only.
 #pragma once
 
 #include <algorithm>
@@ -21,6 +22,64 @@ namespace cache_sim {
 /// True when `s` ends with `suffix`.
 inline bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// `s` as one CSV field (RFC 4180): in quotes, its quotes doubled, when it
+/// holds a comma, a quote or a line break; as it is otherwise.
+inline std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+/// `s` as a JSON string, quotes included: `"` and `\` escaped, control
+/// characters as \u00XX (other bytes, UTF-8 included, as they are).
+inline std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out + '"';
+}
+
+/// `s` as XML character data (an SVG text element or attribute value): `&`,
+/// `<`, `>` and `"` as entities.
+inline std::string xml_text(const std::string& s) {
+  std::string out;
+  for (const char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
 }
 
 /// A trace in libCacheSim's oracleGeneral layout: 24-byte little-endian

@@ -195,6 +195,19 @@ TEST_CASE("read_trace rejects a text key above 2^64 - 1, naming its line", "[cac
   std::remove(text.c_str());
 }
 
+TEST_CASE("the CSV, JSON and SVG outputs quote trace and policy names", "[cache_sim]") {
+  // the shipped traces' README names two best policies "LIRS, W-TinyLFU":
+  // unquoted, that CSV row had one column too many
+  CHECK(cache_sim::csv_field("gli") == "gli");
+  CHECK(cache_sim::csv_field("LIRS, W-TinyLFU") == "\"LIRS, W-TinyLFU\"");
+  CHECK(cache_sim::csv_field("a\"b") == "\"a\"\"b\"");
+  CHECK(cache_sim::csv_field("a\nb") == "\"a\nb\"");
+  CHECK(cache_sim::json_string("gli") == "\"gli\"");
+  CHECK(cache_sim::json_string("a\"b\\c\td\x01") == "\"a\\\"b\\\\c\\u0009d\\u0001\"");
+  CHECK(cache_sim::json_string("Bélády") == "\"Bélády\"");
+  CHECK(cache_sim::xml_text("a&b <c> \"d\"") == "a&amp;b &lt;c&gt; &quot;d&quot;");
+}
+
 TEST_CASE("the simulator's LRU matches the reference LRU hit ratios of the shipped traces", "[cache_sim][traces]") {
 #ifndef SURGE_TRACE_DIR
   WARN(
