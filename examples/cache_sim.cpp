@@ -25,8 +25,9 @@
 // Without a trace it replays a small built-in synthetic one. Progress goes
 // to stderr; the replay speed of each policy is printed at the end. A trace
 // that cannot be read (missing, a corrupt .gz, an oracleGeneral file cut
-// mid-record, a text key above 2^64 - 1, no requests) is an error: a message
-// on stderr and exit status 1; bad options exit with status 2.
+// mid-record, a text key above 2^64 - 1, no requests) or an output file that
+// cannot be written is an error: a message on stderr and exit status 1; bad
+// options exit with status 2.
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <surge/cache/cache.hpp>
@@ -240,43 +241,43 @@ void write_svg(const std::string& path, const std::string& trace, const std::vec
         label.c_str(), policies[p].colour, [p](const row& r) { return r.ratio[p]; }, false, ++index);
   }
   svg += "</svg>\n";
-  std::ofstream(path) << svg;
+  cache_sim::write_file(path, svg);
 }
 
 void write_csv(const std::string& path, const std::vector<row>& rows) {
-  std::ofstream out(path);
-  out << "trace,size,requests,unique";
-  for (const std::size_t p : active) out << ',' << policies[p].name;
-  out << ",OPT,ref_LRU,ref_best,ref_best_policy,ref_OPT\n";
+  std::string out = "trace,size,requests,unique";
+  for (const std::size_t p : active) out += fmt::format(",{}", policies[p].name);
+  out += ",OPT,ref_LRU,ref_best,ref_best_policy,ref_OPT\n";
   for (const row& r : rows) {
-    out << fmt::format("{},{},{},{}", cache_sim::csv_field(r.trace), r.size, r.requests, r.unique);
-    for (const std::size_t p : active) out << fmt::format(",{:.4f}", r.ratio[p]);
-    out << fmt::format(",{:.4f}", r.opt);
+    out += fmt::format("{},{},{},{}", cache_sim::csv_field(r.trace), r.size, r.requests, r.unique);
+    for (const std::size_t p : active) out += fmt::format(",{:.4f}", r.ratio[p]);
+    out += fmt::format(",{:.4f}", r.opt);
     if (std::isnan(r.ref.lru)) {
-      out << ",,,,\n";
+      out += ",,,,\n";
     } else {
-      out << fmt::format(",{:.2f},{:.2f},{},{:.2f}\n", r.ref.lru, r.ref.best, cache_sim::csv_field(r.ref.who),
-                         r.ref.opt);
+      out +=
+          fmt::format(",{:.2f},{:.2f},{},{:.2f}\n", r.ref.lru, r.ref.best, cache_sim::csv_field(r.ref.who), r.ref.opt);
     }
   }
+  cache_sim::write_file(path, out);
 }
 
 void write_json(const std::string& path, const std::vector<row>& rows) {
-  std::ofstream out(path);
-  out << "[\n";
+  std::string out = "[\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const row& r = rows[i];
-    out << fmt::format("  {{\"trace\": {}, \"size\": {}, \"requests\": {}, \"unique\": {}, \"hit_ratio\": {{",
+    out += fmt::format("  {{\"trace\": {}, \"size\": {}, \"requests\": {}, \"unique\": {}, \"hit_ratio\": {{",
                        cache_sim::json_string(r.trace), r.size, r.requests, r.unique);
     for (const std::size_t p : active)
-      out << fmt::format("{}\"{}\": {:.4f}", p ? ", " : "", policies[p].name, r.ratio[p]);
-    out << fmt::format(", \"OPT\": {:.4f}}}", r.opt);
+      out += fmt::format("{}\"{}\": {:.4f}", p ? ", " : "", policies[p].name, r.ratio[p]);
+    out += fmt::format(", \"OPT\": {:.4f}}}", r.opt);
     if (!std::isnan(r.ref.lru))
-      out << fmt::format(", \"reference\": {{\"LRU\": {:.2f}, \"best\": {:.2f}, \"best_policy\": {}, \"OPT\": {:.2f}}}",
+      out += fmt::format(", \"reference\": {{\"LRU\": {:.2f}, \"best\": {:.2f}, \"best_policy\": {}, \"OPT\": {:.2f}}}",
                          r.ref.lru, r.ref.best, cache_sim::json_string(r.ref.who), r.ref.opt);
-    out << (i + 1 < rows.size() ? "},\n" : "}\n");
+    out += (i + 1 < rows.size() ? "},\n" : "}\n");
   }
-  out << "]\n";
+  out += "]\n";
+  cache_sim::write_file(path, out);
 }
 
 constexpr const char* usage_text =

@@ -1,7 +1,7 @@
 // The pieces of the cache_sim example that its tests reuse: reading a trace
 // (text, gzipped text, libCacheSim oracleGeneral binary), Bélády's offline
-// optimum, replaying a trace through a cache, and quoting names for the CSV,
-// JSON and SVG outputs. Standard library only.
+// optimum, replaying a trace through a cache, and writing the CSV, JSON and
+// SVG outputs (quoting names, checking the writes). Standard library only.
 #pragma once
 
 #include <algorithm>
@@ -80,6 +80,18 @@ inline std::string xml_text(const std::string& s) {
     }
   }
   return out;
+}
+
+/// Writes `text` to the file `path`, replacing it. Throws std::runtime_error,
+/// naming the file, when it cannot be created or written (a missing folder,
+/// a full disk).
+inline void write_file(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const int write_errno = errno;
+  if (std::fclose(f) != 0 || !written)
+    throw std::runtime_error("cannot write " + path + ": " + std::strerror(written ? errno : write_errno));
 }
 
 /// A trace in libCacheSim's oracleGeneral layout: 24-byte little-endian

@@ -208,6 +208,25 @@ TEST_CASE("the CSV, JSON and SVG outputs quote trace and policy names", "[cache_
   CHECK(cache_sim::xml_text("a&b <c> \"d\"") == "a&amp;b &lt;c&gt; &quot;d&quot;");
 }
 
+TEST_CASE("write_file writes the outputs and reports a file it cannot write", "[cache_sim]") {
+  // the simulator wrote --csv, --json and --svg-dir through unchecked
+  // streams: a missing folder or a full disk lost them with exit status 0
+  const std::string out = "cache_sim_test_out.csv";
+  cache_sim::write_file(out, "a,b\n");
+  std::ifstream in(out);
+  std::string line;
+  CHECK(std::getline(in, line));
+  CHECK(line == "a,b");
+  in.close();
+  std::remove(out.c_str());
+  CHECK_THROWS_WITH(cache_sim::write_file("no/such/folder/out.csv", "x"),
+                    Catch::Matchers::Contains("cannot write no/such/folder/out.csv"));
+  if (std::ifstream("/dev/full")) {  // Linux: every write fails with ENOSPC
+    CHECK_THROWS_WITH(cache_sim::write_file("/dev/full", std::string(1 << 16, 'x')),
+                      Catch::Matchers::Contains("cannot write /dev/full"));
+  }
+}
+
 TEST_CASE("the simulator's LRU matches the reference LRU hit ratios of the shipped traces", "[cache_sim][traces]") {
 #ifndef SURGE_TRACE_DIR
   WARN(
