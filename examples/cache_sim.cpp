@@ -4,9 +4,10 @@
 // per trace (hit ratio vs size, one line per policy, OPT dashed).
 //
 //   surge_example_cache_sim [options] [TRACE...]
-//     --sizes N,N,...   cache sizes (entries); default: the sizes the
-//                       reference file lists for the trace, else up to 8
-//                       sizes from 1 % to 75 % of the trace's distinct keys
+//     --sizes N,N,...   cache sizes (entries, 1 to 2^30 - 1; a repeated size
+//                       runs once); default: the sizes the reference file
+//                       lists for the trace, else up to 8 sizes from 1 % to
+//                       75 % of the trace's distinct keys
 //     --sizes auto      the automatic sizes above, even with a reference file
 //     --reference FILE  a markdown table "| trace @ size | LRU | best (who) | OPT |"
 //                       (e.g. a trace folder's README.md): adds its columns
@@ -94,7 +95,12 @@ const std::array<policy, 11> policies{{
     {"LIRS", "#e377c2", run_reference<ref::lirs>, true},
     {"WTLFU-1%", "#ff9896", run_reference<ref::wtinylfu_static>, true},
 }};
-std::vector<std::size_t> active;           // indices into policies of the policies replayed
+std::vector<std::size_t> active;  // indices into policies of the policies replayed
+// the largest size every surge policy takes (--sizes above it is refused)
+constexpr std::size_t max_size =
+    std::min({surge::lru_cache<key, value>::max_capacity, surge::lfu_cache<key, value>::max_capacity,
+              surge::sieve_cache<key, value>::max_capacity, surge::s3fifo_cache<key, value>::max_capacity,
+              surge::wtinylfu_cache<key, value>::max_capacity});
 constexpr std::size_t default_policy = 4;  // surge::cache
 static_assert(std::is_same_v<surge::cache<key, value>, surge::wtinylfu_cache<key, value>>,
               "update default_policy to surge::cache's policy");
@@ -295,9 +301,9 @@ constexpr const char* usage_text =
       "Replays each TRACE through every surge cache policy and prints the hit ratios beside\n"
       "Belady's optimum (OPT). Without a TRACE it replays a small built-in synthetic trace.\n"
       "\n"
-      "  --sizes N,N,...       cache sizes (entries); default: the sizes the reference file\n"
-      "                        lists for the trace, else up to 8 sizes from 1 % to 75 % of\n"
-      "                        the trace's distinct keys\n"
+      "  --sizes N,N,...       cache sizes (entries, 1 to 2^30 - 1; a repeated size runs once);\n"
+      "                        default: the sizes the reference file lists for the trace,\n"
+      "                        else up to 8 sizes from 1 % to 75 % of the trace's distinct keys\n"
       "  --sizes auto          those automatic sizes, even with a reference file\n"
       "  --reference FILE      a markdown table \"| trace @ size | LRU | best (who) | OPT |\":\n"
       "                        adds its columns and the differences to the table\n"
@@ -320,7 +326,7 @@ int main(int argc, char** argv) try {
   std::vector<std::string> traces;
   std::vector<std::size_t> sizes;
   bool auto_size = false, with_reference_policies = false;
-  std::string ref_path, csv_path, json_path, svg_dir;
+  std::string size_list, ref_path, csv_path, json_path, svg_dir;  // size_list: every --sizes N,N,... joined
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value_of = [&]() -> std::string {
@@ -334,11 +340,11 @@ int main(int argc, char** argv) try {
         auto_size = true;
         continue;
       }
-      for (const std::string& s : split(v, ',')) {
-        char* end = nullptr;
-        const unsigned long long n = std::strtoull(s.c_str(), &end, 10);
-        if (n == 0 || *end != '\0') usage(("bad size: " + s).c_str());
-        sizes.push_back(n);
+      size_list += (size_list.empty() ? "" : ",") + v;
+      try {
+        sizes = cache_sim::parse_sizes(size_list, max_size);
+      } catch (const std::invalid_argument& e) {
+        usage(e.what());
       }
     } else if (a == "--reference-policies") {
       with_reference_policies = true;

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <queue>
 #include <stdexcept>
@@ -92,6 +93,31 @@ inline void write_file(const std::string& path, const std::string& text) {
   const int write_errno = errno;
   if (std::fclose(f) != 0 || !written)
     throw std::runtime_error("cannot write " + path + ": " + std::strerror(written ? errno : write_errno));
+}
+
+/// The cache sizes of a list "N,N,...": each a decimal integer from 1 to
+/// `max` (blanks around it allowed); returned sorted, each once. Throws
+/// std::invalid_argument naming the first bad item (empty, zero, signed, not
+/// a number, above `max`).
+inline std::vector<std::size_t> parse_sizes(const std::string& list, std::size_t max) {
+  std::vector<std::size_t> sizes;
+  for (std::size_t begin = 0;;) {
+    const std::size_t comma = std::min(list.find(',', begin), list.size());
+    const std::string item = list.substr(begin, comma - begin);
+    const std::size_t first = item.find_first_not_of(" \t"), last = item.find_last_not_of(" \t");
+    const std::string digits = first == std::string::npos ? "" : item.substr(first, last - first + 1);
+    errno = 0;
+    const unsigned long long n = std::strtoull(digits.c_str(), nullptr, 10);
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || errno == ERANGE || n == 0 ||
+        n > max)
+      throw std::invalid_argument("bad size \"" + item + "\": sizes are integers from 1 to " + std::to_string(max));
+    sizes.push_back(static_cast<std::size_t>(n));
+    if (comma == list.size()) break;
+    begin = comma + 1;
+  }
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  return sizes;
 }
 
 /// A trace in libCacheSim's oracleGeneral layout: 24-byte little-endian

@@ -227,6 +227,24 @@ TEST_CASE("write_file writes the outputs and reports a file it cannot write", "[
   }
 }
 
+TEST_CASE("parse_sizes reads --sizes: positive integers up to the largest cache, sorted, each once", "[cache_sim]") {
+  using sizes = std::vector<std::size_t>;
+  CHECK(cache_sim::parse_sizes("500,100", 1000) == sizes{100, 500});
+  CHECK(cache_sim::parse_sizes(" 100 , 500", 1000) == sizes{100, 500});
+  // a duplicate was replayed twice: a second row, weighing twice in the means
+  CHECK(cache_sim::parse_sizes("100,500,100", 1000) == sizes{100, 500});
+  CHECK(cache_sim::parse_sizes("1000", 1000) == sizes{1000});
+  // strtoull took "-5" as 2^64 - 5 and a size above the caches' limit reached
+  // the cache's constructor: an error about a capacity, exit status 1, not a
+  // bad option (status 2)
+  for (const char* bad : {"0", "-5", "+5", "1001", "18446744073709551616", "5x", "x", "", "5,", ",5", "5,,6", "1e3"}) {
+    INFO("--sizes " << bad);
+    CHECK_THROWS_AS(cache_sim::parse_sizes(bad, 1000), std::invalid_argument);
+  }
+  CHECK_THROWS_WITH(cache_sim::parse_sizes("100,-5", 1000),
+                    Catch::Matchers::Contains("bad size \"-5\": sizes are integers from 1 to 1000"));
+}
+
 TEST_CASE("the simulator's LRU matches the reference LRU hit ratios of the shipped traces", "[cache_sim][traces]") {
 #ifndef SURGE_TRACE_DIR
   WARN(
