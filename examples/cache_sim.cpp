@@ -19,16 +19,17 @@
 //     --csv FILE  --json FILE  --svg-dir DIR
 //     -h, --help        prints the options
 //
-// A trace is text (one unsigned integer key per line; other lines are
+// A trace is text (an unsigned decimal key at the start of each line, other
+// fields after it ignored; lines that do not start with a number are
 // skipped) or libCacheSim's oracleGeneral binary (name containing
 // "oracleGeneral" or ending ".bin"), either optionally gzipped (".gz", read
 // through `gzip -dc`). Every object has size 1 (an object-count cache).
 // Without a trace it replays a small built-in synthetic one. Progress goes
 // to stderr; the replay speed of each policy is printed at the end. A trace
 // that cannot be read (missing, a corrupt .gz, an oracleGeneral file cut
-// mid-record, a text key above 2^64 - 1, no requests) or an output file that
-// cannot be written is an error: a message on stderr and exit status 1; bad
-// options exit with status 2.
+// mid-record, a text key above 2^64 - 1 or not decimal, no requests) or an
+// output file that cannot be written is an error: a message on stderr and
+// exit status 1; bad options exit with status 2.
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <surge/cache/cache.hpp>
@@ -313,7 +314,8 @@ constexpr const char* usage_text =
       "                        also write the table as CSV / JSON, and one SVG chart per trace\n"
       "  -h, --help            print this help\n"
       "\n"
-      "A trace is text (one unsigned integer key per line; other lines are skipped) or\n"
+      "A trace is text (an unsigned decimal key at the start of each line; lines that do not\n"
+      "start with a number are skipped; a hexadecimal or float key is an error) or\n"
       "libCacheSim's oracleGeneral binary (name containing \"oracleGeneral\" or ending \".bin\"),\n"
       "either optionally gzipped (\".gz\", read through gzip -dc).\n",
       usage_text);

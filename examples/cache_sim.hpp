@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -129,14 +130,17 @@ inline bool is_oracle_general(const std::string& path) {
   return name.find("oracleGeneral") != std::string::npos || ends_with(name, ".bin") || ends_with(name, ".bin.gz");
 }
 
-/// Reads the keys of a trace: text (one unsigned integer key per line; other
-/// lines are skipped) or oracleGeneral binary, either optionally gzipped
-/// (".gz": read through `gzip -dc`, so no zlib is needed). Throws
-/// std::runtime_error, naming the file, when it cannot be opened or read,
-/// when `gzip -dc` fails (a corrupt or truncated .gz), when an oracleGeneral
-/// trace ends in a partial record (its size is not a multiple of 24 bytes),
-/// when a text key does not fit 64 bits (naming the line), and when the
-/// trace holds no requests.
+/// Reads the keys of a trace: text (one unsigned decimal key per line, at
+/// its start after any blanks; what follows the key after a blank, ',' or
+/// ';' is ignored, and lines that do not start with a number, such as
+/// comments or a header, are skipped) or oracleGeneral binary, either
+/// optionally gzipped (".gz": read through `gzip -dc`, so no zlib is needed).
+/// Throws std::runtime_error, naming the file, when it cannot be opened or
+/// read, when `gzip -dc` fails (a corrupt or truncated .gz), when an
+/// oracleGeneral trace ends in a partial record (its size is not a multiple
+/// of 24 bytes), when a text key does not fit 64 bits or is not decimal (it
+/// runs on into letters or a point: hexadecimal, a float; naming the line),
+/// and when the trace holds no requests.
 inline std::vector<std::uint64_t> read_trace(const std::string& path) {
   const bool gz = ends_with(path, ".gz");
   // Open the file itself first, also for a .gz, so that a missing or
@@ -150,8 +154,9 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
     if (f == nullptr) throw std::runtime_error("cannot run gzip -dc on " + path);
   }
   std::vector<std::uint64_t> keys;
-  std::size_t partial = 0;    // bytes of an incomplete trailing oracleGeneral record
-  std::size_t too_large = 0;  // the first text line whose key does not fit 64 bits
+  std::size_t partial = 0;   // bytes of an incomplete trailing oracleGeneral record
+  std::size_t bad_line = 0;  // the first text line whose key is too large or not decimal
+  std::string bad_key;       // what is wrong with it
   if (is_oracle_general(path)) {
     unsigned char rec[24];
     for (;;) {
@@ -176,7 +181,14 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
         errno = 0;
         const unsigned long long k = std::strtoull(line, &end, 10);
         if (end != line) {
-          if (errno == ERANGE && too_large == 0) too_large = line_number;
+          const bool separated =
+              *end == '\0' || *end == ',' || *end == ';' || std::isspace(static_cast<unsigned char>(*end));
+          if (bad_line == 0 && (errno == ERANGE || !separated)) {
+            bad_line = line_number;
+            const char* token = line + std::strspn(line, " \t\v\f");
+            bad_key = errno == ERANGE ? "key above 18446744073709551615 (2^64 - 1, the largest key)"
+                                      : "not a decimal key: " + std::string(token, std::strcspn(token, " \t\r\n,;"));
+          }
           keys.push_back(k);
         }
       }
@@ -192,10 +204,7 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
     throw std::runtime_error(path + ": truncated oracleGeneral trace: " + std::to_string(partial) +
                              " bytes after the last whole 24-byte record");
   }
-  if (too_large != 0) {
-    throw std::runtime_error(path + ":" + std::to_string(too_large) +
-                             ": key above 18446744073709551615 (2^64 - 1, the largest key)");
-  }
+  if (bad_line != 0) throw std::runtime_error(path + ":" + std::to_string(bad_line) + ": " + bad_key);
   if (keys.empty()) throw std::runtime_error(path + ": no requests in the trace");
   return keys;
 }

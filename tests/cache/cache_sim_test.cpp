@@ -195,6 +195,22 @@ TEST_CASE("read_trace rejects a text key above 2^64 - 1, naming its line", "[cac
   std::remove(text.c_str());
 }
 
+TEST_CASE("read_trace reads a decimal key at a line's start and rejects a hexadecimal or float one", "[cache_sim]") {
+  const std::string text = "cache_sim_test_keys.txt";
+  // blanks, CRLF, empty lines, a header and fields after the key
+  std::ofstream(text) << "key,size\n  12\r\n\n\t7 100\n12,4096\n5;x\n# 9\n";
+  CHECK(cache_sim::read_trace(text) == std::vector<std::uint64_t>{12, 7, 12, 5});
+  // strtoull stopped at the first non-digit: before, every "0x..." key was
+  // key 0 and "3fa5" was key 3, hitting on each other without a word
+  std::ofstream(text) << "1\n0x7f3a\n0x7f3b\n";
+  CHECK_THROWS_WITH(cache_sim::read_trace(text), Catch::Matchers::Contains(text + ":2: not a decimal key: 0x7f3a"));
+  std::ofstream(text) << "1\n2\n  3fa5 10\n";
+  CHECK_THROWS_WITH(cache_sim::read_trace(text), Catch::Matchers::Contains(text + ":3: not a decimal key: 3fa5"));
+  std::ofstream(text) << "1.5\n";
+  CHECK_THROWS_WITH(cache_sim::read_trace(text), Catch::Matchers::Contains(text + ":1: not a decimal key: 1.5"));
+  std::remove(text.c_str());
+}
+
 TEST_CASE("the CSV, JSON and SVG outputs quote trace and policy names", "[cache_sim]") {
   // the shipped traces' README names two best policies "LIRS, W-TinyLFU":
   // unquoted, that CSV row had one column too many
