@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "surge_test.hpp"
@@ -57,6 +58,16 @@ TEST_CASE("sharded_cache splits the capacity and rejects a zero or too large one
   const auto s = c.stats();
   CHECK(s.insertions == 1000);
   CHECK(s.evictions == 990);
+}
+
+TEST_CASE("sharded_cache is neither copyable nor movable, like the caches it holds", "[sharded]") {
+  // it was movable by accident: the moved-from cache kept its shard count but
+  // no shards, so its next call (size(), get ...) dereferenced a null pointer
+  using cache = surge::sharded_cache<surge::lru_cache<int, int>, 4>;
+  CHECK_FALSE(std::is_move_constructible_v<cache>);
+  CHECK_FALSE(std::is_move_assignable_v<cache>);
+  CHECK_FALSE(std::is_copy_constructible_v<cache>);
+  CHECK_FALSE(std::is_copy_assignable_v<cache>);
 }
 
 TEST_CASE("sharded_cache forwards get, peek, put, erase and get_or_insert_with", "[sharded]") {

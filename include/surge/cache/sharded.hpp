@@ -80,7 +80,9 @@ using adaptive_mutex = detail::adaptive_mutex;
 /// `clear`, `reset_stats`, `purge_expired` lock each shard in turn (O(Shards),
 /// O(capacity) for clear and purge). Thread safety: thread-safe, every member.
 /// `size()` and `stats()` sum per-shard values taken one after the other, so
-/// under concurrent updates they are not a single snapshot.
+/// under concurrent updates they are not a single snapshot. Not copyable or
+/// movable, like the caches it holds (hold it by `std::unique_ptr` to move it
+/// around).
 ///
 /// Bad input: capacity 0 or above `max_capacity` throws
 /// std::invalid_argument, as do the Cache's own checks (a zero, negative or
@@ -136,6 +138,8 @@ class sharded_cache {
         shards_(std::min(capacity, Shards), [&](std::size_t i) {
           return shard_state(detail::share_of(capacity, std::min(capacity, Shards), i), opts, hash, eq);
         }) {}
+  sharded_cache(const sharded_cache&) = delete;             ///< Not copyable.
+  sharded_cache& operator=(const sharded_cache&) = delete;  ///< Not copyable (nor movable).
 
   /// A copy of the value of `key` (touching it, counting a hit or a miss), or
   /// nullopt.
