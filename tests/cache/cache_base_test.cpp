@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -184,4 +185,31 @@ TEMPLATE_TEST_CASE("every cache: a ttl below a floating-point clock's resolution
   CHECK(!c.contains(1));
   CHECK(c.purge_expired() == 2);
   double_seconds_clock::now_s = 0;
+}
+
+namespace {
+/// A value whose unary operator& does not give its address (as some handle
+/// and proxy types do).
+struct address_hiding {
+  int v;
+  address_hiding* operator&() noexcept { return nullptr; }
+  const address_hiding* operator&() const noexcept { return nullptr; }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("every cache: get and peek point at the value even when it overloads operator&", "[cache_base]",
+                   (surge::lru_cache<int, address_hiding>), (surge::lfu_cache<int, address_hiding>),
+                   (surge::sieve_cache<int, address_hiding>), (surge::s3fifo_cache<int, address_hiding>),
+                   (surge::wtinylfu_cache<int, address_hiding>)) {
+  // they returned &value, which called the value's operator& (nullptr here:
+  // a hit read as a miss)
+  TestType c(2);
+  c.put(1, address_hiding{7});
+  const address_hiding* peeked = c.peek(1);
+  REQUIRE(peeked != nullptr);
+  CHECK(peeked->v == 7);
+  address_hiding* got = c.get(1);
+  REQUIRE(got != nullptr);
+  CHECK(got->v == 7);
+  CHECK(got == std::addressof(c.get_or_insert_with(1, [] { return address_hiding{0}; })));
 }

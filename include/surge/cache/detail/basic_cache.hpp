@@ -322,14 +322,14 @@ class basic_cache {
     }
     ++stats_.hits;
     policy_.on_access(n, links());
-    return &nodes_[n].value;
+    return std::addressof(nodes_[n].value);
   }
 
   template <class K>
   const Value* peek_impl(const K& key) const {
     const std::uint32_t n = node_of(key);
     if (n == index_npos || expired(n)) return nullptr;
-    return &nodes_[n].value;
+    return std::addressof(nodes_[n].value);
   }
 
   /// The key's hash for put and get_or_insert_with, told to the policy's
