@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "failing_new.hpp"
 #include "reference_model.hpp"
 #include "still_clock.hpp"
 #include "surge_test.hpp"
@@ -104,6 +105,27 @@ TEMPLATE_TEST_CASE("caches reject a zero capacity and a zero, negative or NaN tt
   cache c(1);
   CHECK(c.empty());
   CHECK(c.capacity() == 1);
+}
+
+TEMPLATE_TEST_CASE("caches refuse a bad ttl before allocating", "[lru][lfu]", lru_kind, lfu_kind, sieve_kind,
+                   s3fifo_kind, wtinylfu_kind) {
+  // the index and the policy were allocated first: with a large capacity, a
+  // bad ttl gave std::bad_alloc (or the memory's worth of page faults)
+  // instead of std::invalid_argument. A refused ttl now allocates what a
+  // refused capacity does: the exception's message.
+  using cache = typename TestType::template cache<int, int>;
+  const auto allocations_refusing = [](auto construct) {
+    const long before = surge_test::counted_allocations();
+    surge_test::count_allocations(true);
+    try {
+      construct();
+    } catch (const std::invalid_argument&) {
+    }
+    surge_test::count_allocations(false);
+    return surge_test::counted_allocations() - before;
+  };
+  const long capacity_refused = allocations_refusing([] { cache c(0); });
+  CHECK(allocations_refusing([] { cache c(100000, {.ttl = 0s}); }) == capacity_refused);
 }
 
 TEMPLATE_TEST_CASE("stats count hits, misses, insertions and evictions", "[lru][lfu]", lru_kind, lfu_kind, sieve_kind,

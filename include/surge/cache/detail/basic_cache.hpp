@@ -100,12 +100,12 @@ class basic_cache {
 
   basic_cache(std::size_t capacity, options opts, const Hash& hash = Hash(), const KeyEqual& eq = KeyEqual())
       : capacity_(checked_capacity(capacity)),
+        ttl_(checked_ttl(opts.ttl)),
         index_(capacity + 1),
         policy_(capacity + 1),
         hash_(hash),
         eq_(eq),
-        on_evict_(std::move(opts.on_evict)),
-        ttl_(checked_ttl(opts.ttl)) {
+        on_evict_(std::move(opts.on_evict)) {
     const std::size_t n = capacity + 1;  // one spare: a new entry is built before its victim leaves
     nodes_ = std::make_unique<node[]>(n);
     if (has_ttl()) expiry_ = std::make_unique<time_point[]>(n);
@@ -527,6 +527,7 @@ class basic_cache {
   }
 
   std::size_t capacity_;
+  duration ttl_;  // checked before anything is allocated
   std::size_t size_ = 0;
   std::unique_ptr<node[]> nodes_;
   std::unique_ptr<time_point[]> expiry_;
@@ -537,7 +538,6 @@ class basic_cache {
   [[no_unique_address]] Hash hash_;
   [[no_unique_address]] KeyEqual eq_;
   eviction_listener on_evict_;
-  duration ttl_;
 };
 
 }  // namespace surge::detail
