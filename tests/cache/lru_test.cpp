@@ -482,6 +482,38 @@ TEMPLATE_TEST_CASE("get_or_insert_with: an entry make inserts for the same key w
   check_sound(c, [](int k) { return k == 1 ? 10L : static_cast<long>(k); });
 }
 
+TEMPLATE_TEST_CASE("get_or_insert_with: make changing what the key argument refers to", "[lru][lfu]", lru_kind,
+                   lfu_kind, sieve_kind, s3fifo_kind, wtinylfu_kind) {
+  // the key was looked up again by the argument after make, which make may
+  // have changed: when make had inserted the key, a second entry for it was
+  // linked (two entries for one key, the documented "make's entry wins" lost)
+  typename TestType::template cache<int, int> c(4);
+  int key = 1;
+  CHECK(c.get_or_insert_with(key, [&] {
+    c.put(1, 10);
+    key = 2;
+    return 20;
+  }) == 10);
+  CHECK(c.size() == 1);
+  CHECK(*c.peek(1) == 10);
+  CHECK(!c.contains(2));
+  // the same with a key read from this cache's own values, whose entry make
+  // erases (its node is reused for make's entry)
+  c.clear();
+  c.put(7, 30);
+  const int& from_cache = *c.get(7);
+  CHECK(c.get_or_insert_with(from_cache, [&] {
+    c.erase(7);
+    c.put(30, 40);
+    return 50;
+  }) == 40);
+  CHECK(c.size() == 1);
+  CHECK(*c.peek(30) == 40);
+  std::size_t entries = 0;
+  c.for_each([&](const int&, const int&) { ++entries; });
+  CHECK(entries == 1);
+}
+
 TEMPLATE_TEST_CASE("get_or_insert_with: make may remove the key's expired entry", "[lru][lfu]", lru_kind, lfu_kind,
                    sieve_kind, s3fifo_kind, wtinylfu_kind) {
   using clock = surge_test::manual_clock<std::pair<TestType, clock_tag<6>>>;

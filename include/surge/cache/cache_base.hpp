@@ -186,11 +186,12 @@ class cache_base
   ///
   /// `make` may call this cache (memoised recursion works): the new value is
   /// built in the spare node, held aside meanwhile, and the key is looked up
-  /// again after `make` returns; if `make` inserted it, that entry is
-  /// returned and the new value dropped. While the spare node is held, an
-  /// insertion by a nested call evicts its victim before building its entry
-  /// (so a nested construction that throws costs that victim), and calls
-  /// nested deeper than capacity + 1 throw std::length_error.
+  /// again after `make` returns (the node's copy of it, taken before `make`
+  /// runs: `make` may change what `key` refers to); if `make` inserted it,
+  /// that entry is returned and the new value dropped. While the spare node
+  /// is held, an insertion by a nested call evicts its victim before building
+  /// its entry (so a nested construction that throws costs that victim), and
+  /// calls nested deeper than capacity + 1 throw std::length_error.
   template <class F>
   Value& get_or_insert_with(const Key& key, F&& make) {
     return engine::get_or_insert_with(key, std::forward<F>(make));

@@ -387,11 +387,13 @@ class basic_cache {
     }
     const std::uint32_t built =
         build([&](void* k) { ::new (k) Key(key); }, [&](void* v) { ::new (v) Value(std::invoke(make)); });
-    // make() may have used this cache (memoised recursion): look again. If it
-    // inserted the key meanwhile, that entry stays and this one is dropped.
+    // make() may have used this cache (memoised recursion): look again, by
+    // the built node's key (make may have changed what `key` refers to: a
+    // value of this cache, a variable it captured). If it inserted the key
+    // meanwhile, that entry stays and this one is dropped.
     bool present = false;
     try {
-      n = find(key, h);
+      n = find(nodes_[built].key, h);
       present = n != index_npos && !expired(n);
     } catch (...) {  // KeyEqual or the clock threw: drop the new entry, nothing changed
       release(built);
