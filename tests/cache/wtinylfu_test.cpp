@@ -185,3 +185,27 @@ TEST_CASE("wtinylfu_cache's window grows on a recency trace and shrinks on a fre
     CHECK(m <= cap / 20);  // a larger window holds one-off keys instead of hot ones
   }
 }
+
+TEST_CASE("wtinylfu_cache's window stays at one entry below a capacity of 16", "[wtinylfu]") {
+  // the climber moves whole entries, 6.25 % of the capacity: below 16 a step
+  // is less than one; from 16 on, a moving working set grows the window
+  for (const std::size_t cap : {std::size_t{1}, std::size_t{2}, std::size_t{4}, std::size_t{15}, std::size_t{16}}) {
+    INFO("capacity " << cap);
+    surge::wtinylfu_cache<int, int> c(cap);
+    std::mt19937 rng(7);
+    const int keys = static_cast<int>(cap) + 2;
+    std::size_t widest = 0;
+    for (int phase = 0; phase < 200; ++phase) {
+      std::uniform_int_distribution<int> key(phase * keys / 2, phase * keys / 2 + keys - 1);
+      for (int i = 0; i < 500; ++i) {
+        request(c, key(rng));
+        widest = std::max(widest, c.window_capacity());
+      }
+    }
+    if (cap < 16) {
+      CHECK(widest == 1);
+    } else {
+      CHECK(widest > 1);
+    }
+  }
+}

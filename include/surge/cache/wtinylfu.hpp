@@ -60,8 +60,11 @@ namespace detail {
 /// is probed, not sat on), back otherwise, and back as well at a bound. The
 /// step starts at 6.25 % of the capacity toward recency, restarts there after
 /// a change of 5 points or more (a phase change) and otherwise decays by 2 %
-/// per sample. A larger window favours recency (bursts, moving working sets),
-/// a smaller one frequency (skewed, stable popularity).
+/// per sample. The window moves by whole entries (the step rounded toward
+/// zero): below a capacity of 16 a step is less than one entry, so the
+/// window stays at its initial single entry. A larger window favours recency
+/// (bursts, moving working sets), a smaller one frequency (skewed, stable
+/// popularity).
 class wtinylfu_policy {
  public:
   struct links_type {
@@ -321,10 +324,12 @@ struct detail::policy_for<eviction_policy::wtinylfu> {
 /// 4-bit count-min sketch, one cache line per key, aged by halving) to stay, so
 /// one-off keys and scans never flush the popular ones; main is a segmented
 /// LRU (probation, protected). The window's share of the capacity (1 % at
-/// first) is tuned online by hill climbing on the sampled hit ratio: it grows
-/// on recency-friendly workloads (loops, bursts) and shrinks on
-/// frequency-skewed ones. Usually the best hit ratio of surge's policies; see
-/// the cache docs for the table.
+/// first, at least one entry) is tuned online by hill climbing on the sampled
+/// hit ratio: it grows on recency-friendly workloads (loops, bursts) and
+/// shrinks on frequency-skewed ones. The climber moves whole entries, 6.25 %
+/// of the capacity at most: below a capacity of 16 the window stays at one
+/// entry. Usually the best hit ratio of surge's policies; see the cache docs
+/// for the table.
 ///
 /// `get`, `get_or_insert_with` and `put` each record one sighting of the key
 /// in the sketch (a miss-then-insert is one sighting); `peek` and `contains`
@@ -363,7 +368,8 @@ class wtinylfu_cache : public cache_base<Key, Value, Hash, KeyEqual, Clock, evic
   using base::base;
 
   /// The admission window's current share of the capacity, in entries (1 %
-  /// at construction, then moved by the hill climber). O(1).
+  /// at construction, at least 1, then moved by the hill climber; always 1
+  /// below a capacity of 16). O(1).
   [[nodiscard]] std::size_t window_capacity() const noexcept { return this->policy().window_capacity(); }
 };
 
