@@ -15,8 +15,8 @@ namespace surge {
 /// cache's `options` is this type with its Key, Value and Clock).
 ///
 /// A plain aggregate: copying it copies the listener. Not thread-safe by
-/// itself. Bad input is refused by the cache's constructor, not here: a zero
-/// or negative `ttl` makes it throw std::invalid_argument naming `ttl`.
+/// itself. Bad input is refused by the cache's constructor, not here: a zero,
+/// negative or NaN `ttl` makes it throw std::invalid_argument naming `ttl`.
 template <class Key, class Value, class Clock>
 struct cache_options {
   /// Expire-after-write: an entry is expired once `Clock::now()` reaches its
@@ -24,9 +24,9 @@ struct cache_options {
   /// means "practically never", it never overflows; with a floating-point
   /// Clock, a ttl below its resolution at the write counts as one step of
   /// it, never as zero). Unset (the default):
-  /// entries never expire and the clock is never read. Zero or negative: the
-  /// cache's constructor throws std::invalid_argument (leave it unset for
-  /// "never").
+  /// entries never expire and the clock is never read. Zero, negative or NaN
+  /// (a floating-point Clock): the cache's constructor throws
+  /// std::invalid_argument (leave it unset for "never").
   std::optional<typename Clock::duration> ttl = std::nullopt;
 
   /// Called with the key and value (as rvalues) of each entry the cache

@@ -71,9 +71,10 @@ class ghost_fifo {
 /// adds 1 to a 2-bit frequency (saturating at 3); nothing moves. Eviction:
 /// while the small FIFO holds its share, its oldest entry is moved to main
 /// when it was hit since insertion, else evicted and remembered by the ghost
-/// (a FIFO of as many hashes as main holds entries); otherwise main's oldest
-/// entry is evicted if its frequency is 0, else reinserted at main's tail
-/// with the frequency lowered by 1 (lazy promotion, like CLOCK with 2 bits).
+/// (a FIFO of as many hashes as main's share of the capacity: all of it but
+/// the small FIFO's, at least 1); otherwise main's oldest entry is evicted if
+/// its frequency is 0, else reinserted at main's tail with the frequency
+/// lowered by 1 (lazy promotion, like CLOCK with 2 bits).
 class s3fifo_policy {
  public:
   struct links_type {
