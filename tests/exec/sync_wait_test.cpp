@@ -1,14 +1,20 @@
+#include <surge/exec/async_mutex.hpp>
+#include <surge/exec/channel.hpp>
 #include <surge/exec/sync_wait.hpp>
 #include <surge/exec/task.hpp>
+#include <surge/exec/when_all.hpp>
 
+#include <chrono>
 #include <coroutine>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "exec_test_util.hpp"
 #include "surge_test.hpp"
+#include "watchdog.hpp"
 
 using surge::sync_wait;
 using surge::task;
@@ -72,4 +78,47 @@ TEST_CASE("sync_wait takes an awaiter that can be neither copied nor moved", "[e
   CHECK(sync_wait(pinned_awaiter(42)) == 42);
   pinned_awaiter named(7);
   CHECK(sync_wait(named) == 7);
+}
+
+namespace {
+// A blocking call made from inside a coroutine: a receiver and a sender that
+// meet on a channel, so the send wakes the receiver on this thread.
+int rendezvous_blocking() {
+  surge::channel<int> ch(1);
+  auto receive = [](surge::channel<int>& c) -> task<int> {
+    const auto v = co_await c.recv();
+    co_return v.value_or(-1);
+  };
+  auto send = [](surge::channel<int>& c) -> task<void> { (void)co_await c.send(42); };
+  return std::get<0>(sync_wait(surge::when_all(receive(ch), send(ch))));
+}
+}  // namespace
+
+TEST_CASE("sync_wait inside a coroutine resumed by an unlock runs what it wakes", "[exec][sync_wait]") {
+  // unlock() resumes the waiter on this thread's trampoline; the waiter's
+  // sync_wait used to queue the receiver its send woke behind the waiter
+  // itself, blocked in sync_wait: a deadlock on one thread.
+  surge_test::watchdog dog("sync_wait inside a trampoline", std::chrono::seconds(30));
+  surge::async_mutex m;
+  REQUIRE(m.try_lock());
+  int got = 0;
+  std::vector<int> order;
+  auto waiter = [](surge::async_mutex& mx, int& out, std::vector<int>& log) -> task<void> {
+    co_await mx.lock();
+    log.push_back(1);
+    mx.unlock();  // wakes the second waiter: queued until this one suspends
+    out = rendezvous_blocking();
+    log.push_back(3);
+  };
+  auto second = [](surge::async_mutex& mx, std::vector<int>& log) -> task<void> {
+    co_await mx.lock();
+    log.push_back(2);
+    mx.unlock();
+  };
+  exec_test::start(waiter(m, got, order));
+  exec_test::start(second(m, order));
+  m.unlock();
+  CHECK(got == 42);
+  CHECK(order == std::vector<int>{1, 3, 2});  // woken before the call: runs after it
+  CHECK_FALSE(m.is_locked());
 }

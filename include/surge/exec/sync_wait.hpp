@@ -5,6 +5,7 @@
 
 #include <surge/exec/detail/awaitable_traits.hpp>
 #include <surge/exec/detail/frame_allocator.hpp>
+#include <surge/exec/detail/inline_resume.hpp>
 #include <surge/exec/detail/unique_coroutine.hpp>
 
 #include <condition_variable>
@@ -98,7 +99,10 @@ class sync_wait_driver {
   void run(sync_wait_event& event, std::exception_ptr& error) {
     handle_.promise().event_ = &event;
     handle_.promise().error_ = &error;
-    handle_.get().resume();
+    {
+      const fresh_trampoline fresh;
+      handle_.get().resume();
+    }
     event.wait();
   }
 
@@ -133,6 +137,9 @@ sync_wait_driver make_sync_wait_driver(A&& awaitable, sync_wait_result<R>& out) 
 ///
 /// Blocking: waits on a condition variable. Never call it from a coroutine or
 /// a pool worker that the awaitable needs in order to finish (deadlock).
+/// Called from a coroutine that an unlock, release, send or close resumed, it
+/// still runs the coroutines its awaitable wakes on this thread; those woken
+/// before the call run after it returns.
 /// Complexity: one coroutine frame (recycled) plus what the awaitable does.
 /// Thread-safe: may be called from any number of threads at once.
 template <class Awaitable>

@@ -60,6 +60,24 @@ inline void resume_inline(resumable& r) noexcept {
   t.active = false;
 }
 
+/// Sets this thread's trampoline aside for its lifetime and starts an empty
+/// one. For a call that blocks its thread until coroutines finish
+/// (sync_wait): made inside a coroutine the trampoline runs, the coroutines it
+/// wakes on this thread would otherwise only be queued behind that coroutine,
+/// which never suspends while it blocks. Those queued before stay queued and
+/// run when the outer trampoline continues.
+class fresh_trampoline {
+ public:
+  fresh_trampoline() noexcept : saved_(trampoline) { trampoline = trampoline_state{}; }
+  fresh_trampoline(const fresh_trampoline&) = delete;
+  fresh_trampoline& operator=(const fresh_trampoline&) = delete;
+  // the nested trampoline has drained: every resume_inline made meanwhile returned
+  ~fresh_trampoline() { trampoline = saved_; }
+
+ private:
+  trampoline_state saved_;
+};
+
 }  // namespace surge::detail
 
 #endif  // SURGE_EXEC_DETAIL_INLINE_RESUME_HPP
