@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "exec_test_util.hpp"
@@ -121,4 +122,33 @@ TEST_CASE("sync_wait inside a coroutine resumed by an unlock runs what it wakes"
   CHECK(got == 42);
   CHECK(order == std::vector<int>{1, 3, 2});  // woken before the call: runs after it
   CHECK_FALSE(m.is_locked());
+}
+
+namespace {
+// An awaitable whose await_resume yields an rvalue reference to a value its
+// awaiter owns: the awaiter (and the value) die inside sync_wait.
+struct owned_value {
+  std::string text;
+  bool alive = true;
+  ~owned_value() {
+    alive = false;
+    text = "destroyed";
+  }
+};
+struct yields_rvalue_ref {
+  struct awaiter {
+    owned_value value{std::string(64, 'v')};
+    bool await_ready() const noexcept { return true; }
+    void await_suspend(std::coroutine_handle<>) const noexcept {}
+    owned_value&& await_resume() noexcept { return std::move(value); }
+  };
+  awaiter operator co_await() const noexcept { return {}; }
+};
+}  // namespace
+
+TEST_CASE("sync_wait of an awaitable yielding T&& returns a T, moved out", "[exec][sync_wait]") {
+  CHECK(std::is_same_v<decltype(sync_wait(yields_rvalue_ref{})), owned_value>);
+  const owned_value got = sync_wait(yields_rvalue_ref{});
+  CHECK(got.alive);
+  CHECK(got.text == std::string(64, 'v'));
 }

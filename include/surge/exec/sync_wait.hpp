@@ -132,8 +132,9 @@ sync_wait_driver make_sync_wait_driver(A&& awaitable, sync_wait_result<R>& out) 
 
 /// Runs `awaitable` (a task, when_all(...), any awaitable) on the calling
 /// thread until it first suspends, then blocks the thread until it completes
-/// wherever it resumes; returns its result (a value is moved out, a reference
-/// stays a reference) or rethrows its exception.
+/// wherever it resumes; returns its result (a value is moved out, an lvalue
+/// reference stays a reference, an rvalue reference `T&&` gives a `T` moved
+/// from what it names) or rethrows its exception.
 ///
 /// Blocking: waits on a condition variable. Never call it from a coroutine or
 /// a pool worker that the awaitable needs in order to finish (deadlock).
@@ -144,7 +145,11 @@ sync_wait_driver make_sync_wait_driver(A&& awaitable, sync_wait_result<R>& out) 
 /// Thread-safe: may be called from any number of threads at once.
 template <class Awaitable>
 decltype(auto) sync_wait(Awaitable&& awaitable) {
-  using result_t = detail::await_result_t<Awaitable>;
+  // What a T&& names may be owned by the awaiter, which dies before this
+  // returns: it is moved into a T.
+  using awaited_t = detail::await_result_t<Awaitable>;
+  using result_t =
+      std::conditional_t<std::is_rvalue_reference_v<awaited_t>, std::remove_cvref_t<awaited_t>, awaited_t>;
   detail::sync_wait_result<result_t> out;
   detail::sync_wait_event event;
   {
