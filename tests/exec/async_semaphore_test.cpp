@@ -1,3 +1,4 @@
+#include <surge/exec/async_mutex.hpp>
 #include <surge/exec/async_semaphore.hpp>
 #include <surge/exec/sync_wait.hpp>
 #include <surge/exec/task.hpp>
@@ -9,6 +10,7 @@
 #include <limits>
 #include <stdexcept>
 #include <stop_token>
+#include <string>
 #include <vector>
 
 #include "exec_test_util.hpp"
@@ -130,4 +132,35 @@ TEST_CASE("async_semaphore::release refuses to raise the count past PTRDIFF_MAX"
   CHECK(zero.available() == max - 1);
   CHECK_THROWS_AS(zero.release(2), std::invalid_argument);
   CHECK(zero.available() == max - 1);
+}
+
+TEST_CASE("async_semaphore::release(n) resumes all it woke before what they wake", "[exec][async_semaphore]") {
+  // release(2) wakes a and b; a's unlock wakes c. FIFO by wake-up: a, b, c
+  // (c used to run before b: each woken waiter's trampoline ran to the end
+  // before the next waiter was queued).
+  async_semaphore s(0);
+  surge::async_mutex m;
+  REQUIRE(m.try_lock());
+  std::string order;
+  auto unlocker = [](async_semaphore& sem, surge::async_mutex& mx, std::string& out) -> task<void> {
+    co_await sem.acquire();
+    out += 'a';
+    mx.unlock();
+  };
+  auto acquirer = [](async_semaphore& sem, std::string& out) -> task<void> {
+    co_await sem.acquire();
+    out += 'b';
+  };
+  auto locker = [](surge::async_mutex& mx, std::string& out) -> task<void> {
+    co_await mx.lock();
+    out += 'c';
+    mx.unlock();
+  };
+  exec_test::start(unlocker(s, m, order));
+  exec_test::start(acquirer(s, order));
+  exec_test::start(locker(m, order));
+  s.release(2);
+  CHECK(order == "abc");
+  CHECK_FALSE(m.is_locked());
+  CHECK(s.available() == 0);
 }

@@ -1,3 +1,4 @@
+#include <surge/exec/async_mutex.hpp>
 #include <surge/exec/channel.hpp>
 #include <surge/exec/sync_wait.hpp>
 #include <surge/exec/task.hpp>
@@ -184,4 +185,33 @@ TEST_CASE("channel send/recv cancellation", "[exec][channel]") {
   CHECK_FALSE(ch.try_recv().has_value());                       // the cancelled send left nothing
   exec_test::start(receiver(ch, stop.get_token(), cancelled));  // stopped before the call
   CHECK(cancelled == 3);
+}
+
+TEST_CASE("channel close resumes every waiter before what they wake", "[exec][channel]") {
+  // close() wakes receivers r1 and r2; r1's unlock wakes x. FIFO by wake-up:
+  // r1, r2, x (x used to run between them).
+  channel<int> ch(1);
+  surge::async_mutex m;
+  REQUIRE(m.try_lock());
+  std::string order;
+  auto unlocker = [](channel<int>& c, surge::async_mutex& mx, std::string& out) -> task<void> {
+    const auto v = co_await c.recv();
+    out += v ? '?' : '1';
+    mx.unlock();
+  };
+  auto receiver = [](channel<int>& c, std::string& out) -> task<void> {
+    const auto v = co_await c.recv();
+    out += v ? '?' : '2';
+  };
+  auto locker = [](surge::async_mutex& mx, std::string& out) -> task<void> {
+    co_await mx.lock();
+    out += 'x';
+    mx.unlock();
+  };
+  exec_test::start(unlocker(ch, m, order));
+  exec_test::start(receiver(ch, order));
+  exec_test::start(locker(m, order));
+  ch.close();
+  CHECK(order == "12x");
+  CHECK_FALSE(m.is_locked());
 }

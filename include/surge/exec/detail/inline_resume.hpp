@@ -32,32 +32,41 @@ struct trampoline_state {
 
 inline thread_local constinit trampoline_state trampoline{};
 
-/// Resumes `r.handle_` on this thread, or queues it if this thread is already
-/// running the trampoline. `r` may be destroyed by the resumed coroutine.
-inline void resume_inline(resumable& r) noexcept {
+/// Appends `r` to this thread's trampoline queue; run_trampoline() resumes it.
+inline void trampoline_enqueue(resumable& r) noexcept {
   trampoline_state& t = trampoline;
-  if (t.active) {
-    r.next_ready_ = nullptr;
-    if (t.tail) {
-      t.tail->next_ready_ = &r;
-    } else {
-      t.head = &r;
-    }
-    t.tail = &r;
-    return;
+  r.next_ready_ = nullptr;
+  if (t.tail) {
+    t.tail->next_ready_ = &r;
+  } else {
+    t.head = &r;
   }
+  t.tail = &r;
+}
+
+/// Resumes the queued coroutines in FIFO order, and those they queue in
+/// turn, unless this thread is already running the trampoline (whose loop
+/// will then reach them). Each may destroy its `resumable`.
+inline void run_trampoline() noexcept {
+  trampoline_state& t = trampoline;
+  if (t.active) return;
   t.active = true;
-  std::coroutine_handle<> h = r.handle_;
-  h.resume();
   // `t` is this thread's state: a coroutine may have migrated, but this call
   // did not (resume() returns on the thread that called it).
   while (resumable* n = t.head) {
     t.head = n->next_ready_;
     if (!t.head) t.tail = nullptr;
-    h = n->handle_;
+    const std::coroutine_handle<> h = n->handle_;
     h.resume();
   }
   t.active = false;
+}
+
+/// Resumes `r.handle_` on this thread, or queues it if this thread is already
+/// running the trampoline. `r` may be destroyed by the resumed coroutine.
+inline void resume_inline(resumable& r) noexcept {
+  trampoline_enqueue(r);
+  run_trampoline();
 }
 
 /// Sets this thread's trampoline aside for its lifetime and starts an empty

@@ -89,14 +89,13 @@ class waiter_list {
   waiter* tail_ = nullptr;
 };
 
-/// Resumes a chain of waiters detached with take_all() after setting `status`.
-/// Call without holding the lock: statuses are set under it beforehand.
+/// Resumes a chain of waiters (linked by next_, as take_all() leaves them),
+/// whose statuses were set under the lock; call without holding it. All are
+/// queued before the first runs, so what they wake runs after the last of
+/// them (FIFO by wake-up).
 inline void resume_chain(waiter* w) noexcept {
-  while (w) {
-    waiter* next = w->next_;
-    resume_inline(*w);
-    w = next;
-  }
+  for (; w; w = w->next_) trampoline_enqueue(*w);
+  run_trampoline();
 }
 
 template <class Owner>
