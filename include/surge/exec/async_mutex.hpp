@@ -62,9 +62,11 @@ class [[nodiscard]] async_mutex_lock {
 ///   surge::operation_cancelled from the co_await when stop is requested before
 ///   the lock was granted (also when already requested at the call); the lock
 ///   is then not held.
-/// - Not recursive. unlock() by a non-owner, or unlock() of an unlocked mutex,
-///   is a precondition violation (assert in debug builds). Destroying the mutex
-///   while coroutines wait on it is undefined (assert).
+/// - Not recursive. unlock() of an unlocked mutex is a precondition violation
+///   (assert in debug builds). unlock() by a coroutine that does not hold the
+///   lock is one too, but is not detected: the mutex records no owner, so it
+///   releases the holder's lock (or hands it to the first waiter). Destroying
+///   the mutex while coroutines wait on it is undefined (assert).
 /// Complexity: O(1) lock, try_lock, unlock (one short internal critical
 /// section each). Thread-safe.
 class async_mutex {
