@@ -103,24 +103,44 @@ TEST_CASE("sync_wait inside a coroutine resumed by an unlock runs what it wakes"
   surge::async_mutex m;
   REQUIRE(m.try_lock());
   int got = 0;
+  exec_test::start([](surge::async_mutex& mx, int& out) -> task<void> {
+    co_await mx.lock();
+    out = rendezvous_blocking();
+    mx.unlock();
+  }(m, got));
+  m.unlock();
+  CHECK(got == 42);
+  CHECK_FALSE(m.is_locked());
+}
+
+TEST_CASE("sync_wait inside a trampolined coroutine first runs what was woken before", "[exec][sync_wait]") {
+  // The first waiter hands the lock to the second (queued on this thread's
+  // trampoline), then sync_waits a lock of its own: it needs the second
+  // waiter to run and unlock, which used to wait for the first: a deadlock.
+  surge_test::watchdog dog("sync_wait after a hand-off", std::chrono::seconds(30));
+  surge::async_mutex m;
+  REQUIRE(m.try_lock());
   std::vector<int> order;
-  auto waiter = [](surge::async_mutex& mx, int& out, std::vector<int>& log) -> task<void> {
+  auto first = [](surge::async_mutex& mx, std::vector<int>& log) -> task<void> {
     co_await mx.lock();
     log.push_back(1);
-    mx.unlock();  // wakes the second waiter: queued until this one suspends
-    out = rendezvous_blocking();
-    log.push_back(3);
+    mx.unlock();  // hands the lock to the second waiter, queued
+    sync_wait([](surge::async_mutex& mx2, std::vector<int>& log2) -> task<void> {
+      co_await mx2.lock();
+      log2.push_back(3);
+      mx2.unlock();
+    }(mx, log));
+    log.push_back(4);
   };
   auto second = [](surge::async_mutex& mx, std::vector<int>& log) -> task<void> {
     co_await mx.lock();
     log.push_back(2);
     mx.unlock();
   };
-  exec_test::start(waiter(m, got, order));
+  exec_test::start(first(m, order));
   exec_test::start(second(m, order));
   m.unlock();
-  CHECK(got == 42);
-  CHECK(order == std::vector<int>{1, 3, 2});  // woken before the call: runs after it
+  CHECK(order == std::vector<int>{1, 2, 3, 4});
   CHECK_FALSE(m.is_locked());
 }
 

@@ -100,7 +100,7 @@ class sync_wait_driver {
     handle_.promise().event_ = &event;
     handle_.promise().error_ = &error;
     {
-      const fresh_trampoline fresh;
+      const blocking_scope blocking;
       handle_.get().resume();
     }
     event.wait();
@@ -138,9 +138,10 @@ sync_wait_driver make_sync_wait_driver(A&& awaitable, sync_wait_result<R>& out) 
 ///
 /// Blocking: waits on a condition variable. Never call it from a coroutine or
 /// a pool worker that the awaitable needs in order to finish (deadlock).
-/// Called from a coroutine that an unlock, release, send or close resumed, it
-/// still runs the coroutines its awaitable wakes on this thread; those woken
-/// before the call run after it returns.
+/// Called from a coroutine that an unlock, release, send or close resumed
+/// (which runs on this thread's trampoline), it first runs the coroutines
+/// woken on this thread before the call, as a suspension would, and then
+/// those its awaitable wakes on this thread as they are woken.
 /// Complexity: one coroutine frame (recycled) plus what the awaitable does.
 /// Thread-safe: may be called from any number of threads at once.
 template <class Awaitable>

@@ -69,22 +69,26 @@ inline void resume_inline(resumable& r) noexcept {
   run_trampoline();
 }
 
-/// Sets this thread's trampoline aside for its lifetime and starts an empty
-/// one. For a call that blocks its thread until coroutines finish
-/// (sync_wait): made inside a coroutine the trampoline runs, the coroutines it
-/// wakes on this thread would otherwise only be queued behind that coroutine,
-/// which never suspends while it blocks. Those queued before stay queued and
-/// run when the outer trampoline continues.
-class fresh_trampoline {
+/// Marks a call that blocks its thread until coroutines finish (sync_wait).
+/// Made inside a coroutine this thread's trampoline runs, the coroutines the
+/// trampoline queued, and those woken during the call, would wait behind
+/// that coroutine, which does not suspend while it blocks; if the call needs
+/// them, forever. So the queue runs now, as if the coroutine had suspended,
+/// and until the scope ends wake-ups on this thread run at once (on a
+/// trampoline of their own); then the outer loop continues.
+class blocking_scope {
  public:
-  fresh_trampoline() noexcept : saved_(trampoline) { trampoline = trampoline_state{}; }
-  fresh_trampoline(const fresh_trampoline&) = delete;
-  fresh_trampoline& operator=(const fresh_trampoline&) = delete;
-  // the nested trampoline has drained: every resume_inline made meanwhile returned
-  ~fresh_trampoline() { trampoline = saved_; }
+  blocking_scope() noexcept : outer_active_(trampoline.active) {
+    trampoline.active = false;
+    run_trampoline();
+  }
+  blocking_scope(const blocking_scope&) = delete;
+  blocking_scope& operator=(const blocking_scope&) = delete;
+  // the queue is empty: every run_trampoline() made meanwhile drained it
+  ~blocking_scope() { trampoline.active = outer_active_; }
 
  private:
-  trampoline_state saved_;
+  bool outer_active_;
 };
 
 }  // namespace surge::detail
