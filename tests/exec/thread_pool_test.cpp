@@ -2,6 +2,7 @@
 // multiset of tasks given to it: every test counts what ran, per task, and
 // checks that each task ran exactly once (and futures resolved exactly once).
 // Every test that could hang on a lost wake-up runs under a watchdog.
+#include <surge/exec/async_mutex.hpp>
 #include <surge/exec/thread_pool.hpp>
 
 #include "failing_new.hpp"
@@ -448,6 +449,46 @@ detached hop(surge::thread_pool& pool, std::atomic<int>& on_worker, std::atomic<
   pool.work_finished();
 }
 }  // namespace
+
+namespace {
+// Waits for `lock` and counts as the pool's work until it has it.
+detached counted_locker(surge::thread_pool& pool, surge::async_mutex& lock, bool& ran) {
+  pool.work_started();
+  co_await lock.lock();
+  ran = true;
+  lock.unlock();
+  pool.work_finished();
+}
+// Hands `handed` to its waiter, then waits for the pool to be idle.
+detached hand_off_then_wait_idle(surge::thread_pool& pool, surge::async_mutex& gate, surge::async_mutex& handed,
+                                 bool& returned) {
+  co_await gate.lock();
+  handed.unlock();  // resumes counted_locker: queued on this thread's trampoline
+  pool.wait_idle();
+  returned = true;
+  gate.unlock();
+}
+}  // namespace
+
+TEST_CASE("thread_pool: wait_idle in a coroutine resumed by an unlock runs what was woken before",
+          "[thread_pool]") {
+  // The coroutine calling wait_idle runs on this thread's trampoline (the
+  // gate's unlock resumed it); the work it waits for was queued behind it,
+  // so wait_idle used to block forever.
+  watchdog dog("wait_idle on a trampoline", std::chrono::seconds(30));
+  surge::thread_pool pool(1);
+  surge::async_mutex gate, handed;
+  REQUIRE(gate.try_lock());
+  REQUIRE(handed.try_lock());
+  bool ran = false, returned = false;
+  counted_locker(pool, handed, ran);
+  hand_off_then_wait_idle(pool, gate, handed, returned);
+  gate.unlock();
+  CHECK(ran);
+  CHECK(returned);
+  CHECK_FALSE(gate.is_locked());
+  CHECK_FALSE(handed.is_locked());
+}
 
 TEST_CASE("thread_pool: schedule() resumes coroutines on a worker", "[thread_pool]") {
   watchdog dog("schedule");

@@ -7,6 +7,7 @@
 
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/exec/detail/inline_resume.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -527,6 +528,11 @@ class thread_pool {
   /// deque, the injection queue, steals) until it finds none queued anywhere,
   /// then returns. Tasks still running on other threads, and outstanding
   /// work counts, are not waited for in that case.
+  ///
+  /// Called from a coroutine that an async_mutex unlock, a release, a send or
+  /// a close resumed on this thread, it first runs the coroutines those woke
+  /// on this thread before the call (as sync_wait does), which may be the
+  /// work it waits for.
   void wait_idle() {
     if (detail::current_pool_thread.pool == this) {
       worker& w = *workers_[detail::current_pool_thread.index];
@@ -539,6 +545,7 @@ class thread_pool {
       }
       return;
     }
+    const detail::blocking_scope blocking;
     idle_waiters_.fetch_add(1, std::memory_order_seq_cst);
     for (;;) {
       const std::uint32_t e = idle_epoch_.load(std::memory_order_acquire);
