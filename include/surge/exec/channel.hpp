@@ -45,8 +45,8 @@ namespace surge {
 ///   under the internal lock). Bad input: capacity 0 throws std::invalid_argument.
 ///   Destroying a channel with waiters is undefined (assert); close it first
 ///   and let them finish.
-/// Complexity: O(1) per operation; the buffer is allocated once (capacity
-/// slots). Thread-safe.
+/// Complexity: O(1) per send, recv, try_send and try_recv; close() O(waiters).
+/// The buffer is allocated once (capacity slots). Thread-safe.
 template <class T>
 class channel {
   static_assert(std::is_nothrow_move_constructible_v<T>, "surge::channel<T>: T must be nothrow move-constructible");
