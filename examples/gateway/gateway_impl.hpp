@@ -41,24 +41,31 @@ inline bool hop_by_hop(http::field f) noexcept {
   }
 }
 
+/// Calls f(token) for each non-empty element of the comma-separated lists in
+/// every `name` field of `fields`, spaces and tabs around it trimmed.
+template <class Fields, class F>
+void for_each_token(const Fields& fields, http::field name, F f) {
+  for (const auto& field : fields) {
+    if (field.name() != name) continue;
+    const std::string_view v = sv(field.value());
+    for (std::size_t pos = 0; pos <= v.size();) {
+      const std::size_t comma = std::min(v.find(',', pos), v.size());
+      std::string_view token = v.substr(pos, comma - pos);
+      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+      if (!token.empty()) f(token);
+      pos = comma + 1;
+    }
+  }
+}
+
 /// Drops the hop-by-hop headers, those the Connection header names (e.g.
 /// `Connection: close, X-Trace` drops X-Trace too), and Expect: the gateway
 /// has read the whole body already, so the next hop need not ask for it.
 template <class Fields>
 void strip_hop_by_hop(Fields& fields) {
   std::vector<std::string> named;
-  for (const auto& f : fields) {
-    if (f.name() != http::field::connection) continue;
-    const std::string_view v = sv(f.value());
-    for (std::size_t pos = 0; pos <= v.size();) {
-      const std::size_t comma = std::min(v.find(',', pos), v.size());
-      std::string_view token = v.substr(pos, comma - pos);
-      while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-      while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-      if (!token.empty()) named.emplace_back(token);
-      pos = comma + 1;
-    }
-  }
+  for_each_token(fields, http::field::connection, [&named](std::string_view t) { named.emplace_back(t); });
   for (const std::string& n : named) fields.erase(n);
   fields.erase(http::field::expect);
   for (auto it = fields.begin(); it != fields.end();) {
@@ -67,6 +74,25 @@ void strip_hop_by_hop(Fields& fields) {
     else
       ++it;
   }
+}
+
+/// Whether a cache shared by every client may keep `res` as the answer to
+/// `req`'s target for anyone (RFC 9111 3 and 3.5): not when the request
+/// carried credentials (Authorization), nor when the answer sets a cookie,
+/// varies with request headers (Vary: the key is the target alone), or says
+/// Cache-Control: no-store, no-cache or private.
+template <class Request, class Response>
+bool shareable(const Request& req, const Response& res) {
+  if (req.count(http::field::authorization) || res.count(http::field::set_cookie) || res.count(http::field::vary))
+    return false;
+  bool ok = true;
+  for_each_token(res, http::field::cache_control, [&ok](std::string_view t) {
+    const beast::string_view directive(t.data(), std::min(t.find('='), t.size()));
+    if (beast::iequals(directive, "no-store") || beast::iequals(directive, "no-cache") ||
+        beast::iequals(directive, "private"))
+      ok = false;
+  });
+  return ok;
 }
 
 /// True when `m` has a Content-Length equal to its body's size.
@@ -439,7 +465,7 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   if (req.method() != http::verb::head && !detail::states_length(res)) res.prepare_payload();
   if (cacheable) {
     res.set("X-Cache", "MISS");
-    if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body)
+    if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body && detail::shareable(req, res))
       cache_->put(cache_key, std::make_shared<const cached_response>(cached_response{
                                  res, end + std::chrono::duration_cast<clock_type::duration>(o_.cache_ttl)}));
   }

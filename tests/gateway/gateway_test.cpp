@@ -417,6 +417,29 @@ struct canned_backend {
 };
 }  // namespace
 
+TEST_CASE("gateway: answers that must not be shared are not cached", "[gateway]") {
+  surge_test::watchdog dog("gateway private answers", 60s);
+  // before: each was stored and served to every later client for the TTL
+  // (a session cookie, a private page, or one variant of a Vary answer)
+  const std::string header = GENERATE(as<std::string>{}, "Set-Cookie: session=alice", "Cache-Control: no-store",
+                                      "Cache-Control: max-age=60, Private", "Cache-Control: no-cache",
+                                      "Vary: Accept-Encoding", "Authorization: Basic YWxpY2U6c2VjcmV0");
+  CAPTURE(header);
+  const bool request_header = header.rfind("Authorization", 0) == 0;
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n" +
+                   (request_header ? std::string() : header + "\r\n") + "\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}, .cache = true});
+  http_client client(gw.port());
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (request_header) headers.emplace_back("Authorization", header.substr(header.find(' ') + 1));
+  for (int i = 0; i < 2; ++i) {
+    const auto r = client.get("/account", headers);
+    CHECK(r.status == 200);
+    CHECK(r.header("X-Cache") == "MISS");
+  }
+  CHECK(b.served == 2);
+}
+
 TEST_CASE("gateway: a backend that dies mid-response is a failure for its breaker", "[gateway]") {
   surge_test::watchdog dog("gateway dying backend", 60s);
   // sends half an answer, then closes
