@@ -95,6 +95,15 @@ bool shareable(const Request& req, const Response& res) {
   return ok;
 }
 
+/// True when idle connection `s` (in non-blocking mode) has nothing to read:
+/// neither the peer's close nor bytes nobody asked for.
+inline bool quiet(pool_socket& s) {
+  char c;
+  error_code ec;
+  s.receive(asio::buffer(&c, 1), pool_socket::message_peek, ec);
+  return ec == asio::error::would_block;
+}
+
 /// True when `m` has a Content-Length equal to its body's size.
 template <class Message>
 bool states_length(const Message& m) {
@@ -276,18 +285,22 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
   upstream_result r;
   auto& idle = w.idle[i];
   for (int attempt = 0; attempt < 2; ++attempt) {
+    // a pooled connection the backend closed meanwhile (or sent something
+    // unasked on) has something to read: the others pooled with it are as
+    // old, so drop them all
+    if (!idle.empty() && !detail::quiet(idle.back()->socket)) idle.clear();
     stream_ptr conn;
-    bool reused = false;
-    if (!idle.empty()) {
+    const bool reused = !idle.empty();
+    if (reused) {
       conn = std::move(idle.back());
       idle.pop_back();
-      reused = true;
     } else {
       conn = std::make_unique<upstream>(co_await asio::this_coro::executor, w.deadlines);
       conn->timeout.after(o_.connect_timeout);
       co_await conn->socket.async_connect(backends_[i]->endpoint, on_done(r.ec));
       if (conn->timeout.expired(r.ec) || r.ec) co_return r;
       conn->socket.set_option(tcp::no_delay(true), r.ec);
+      conn->socket.non_blocking(true, r.ec);  // for quiet(): async operations do not mind
     }
     conn->timeout.after(o_.upstream_timeout);
     co_await async_write_message<true, executor>(conn->socket, conn->head, req, r.ec);
@@ -303,10 +316,10 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
       if (code < 100 || code >= 200 || code == 101) break;
     }
     conn->timeout.expired(r.ec);
-    // a pooled connection the backend closed meanwhile fails before any
-    // answer: the others pooled with it are as old, so drop them all and try
-    // once more on a fresh connection (the request was not seen)
-    if (r.ec && reused &&
+    // a pooled connection can still close as the request goes out, and
+    // whether the backend read it first cannot be told: an idempotent
+    // request is tried once more on a fresh connection, any other fails
+    if (r.ec && reused && idempotent(req.method()) &&
         (r.ec == http::error::end_of_stream || r.ec == asio::error::connection_reset ||
          r.ec == asio::error::broken_pipe || r.ec == asio::error::eof)) {
       idle.clear();

@@ -382,19 +382,24 @@ TEST_CASE("gateway: malformed requests, oversized headers and abrupt disconnects
 }
 
 namespace {
-// A canned backend: reads a request, counts it, sends `answer`, closes. It
-// counts before it answers, so a test that saw the answer (or the close) sees
-// the count: counted after the close, a check could run first.
+// A canned backend: on each connection, for each of `answers` in turn, reads
+// a request, counts it and sends that answer (an empty one: sends nothing);
+// then closes. It counts before it answers, so a test that saw the answer
+// (or the close) sees the count: counted after the close, a check could run
+// first.
 gateway::asio::awaitable<void> canned_answers(gateway::tcp::acceptor& acceptor, std::atomic<int>& served,
-                                              std::string answer) {
+                                              std::vector<std::string> answers) {
   for (;;) {
     gateway::error_code ec;
     gateway::tcp::socket s = co_await acceptor.async_accept(gateway::await_ec(ec));
     if (ec) co_return;
-    char buf[4096];
-    (void)co_await s.async_read_some(gateway::asio::buffer(buf), gateway::await_ec(ec));
-    ++served;
-    (void)co_await gateway::asio::async_write(s, gateway::asio::buffer(answer), gateway::await_ec(ec));
+    for (const std::string& answer : answers) {
+      char buf[4096];
+      (void)co_await s.async_read_some(gateway::asio::buffer(buf), gateway::await_ec(ec));
+      if (ec) break;
+      ++served;
+      (void)co_await gateway::asio::async_write(s, gateway::asio::buffer(answer), gateway::await_ec(ec));
+    }
     s.close(ec);
   }
 }
@@ -405,8 +410,9 @@ struct canned_backend {
   gateway::tcp::acceptor acceptor{ioc, gateway::tcp::endpoint(gateway::asio::ip::make_address_v4("127.0.0.1"), 0)};
   std::atomic<int> served{0};
   std::thread runner;
-  explicit canned_backend(std::string answer) {
-    gateway::asio::co_spawn(ioc, canned_answers(acceptor, served, std::move(answer)), gateway::asio::detached);
+  explicit canned_backend(std::string answer) : canned_backend(std::vector<std::string>{std::move(answer)}) {}
+  explicit canned_backend(std::vector<std::string> answers) {
+    gateway::asio::co_spawn(ioc, canned_answers(acceptor, served, std::move(answers)), gateway::asio::detached);
     runner = std::thread([this] { ioc.run_for(30s); });
   }
   ~canned_backend() {
@@ -484,9 +490,30 @@ TEST_CASE("gateway: pooled connections the backend closed are replaced, not coun
   first.reset();
   backend_server second(gateway::backend_options{.port = port, .name = "b0"});
   http_client client(gw.port());
+  // a POST as well: the pooled connections are seen closed before it goes
+  CHECK(client.request(gateway::http::verb::post, "/after", {}, "x").status == 200);
   for (int i = 0; i < 4; ++i) CHECK(client.get("/after").status == 200);
   CHECK(gw.requests(gateway::outcome::error) == 0);
-  CHECK(second.requests() == 4);
+  CHECK(second.requests() == 5);
+}
+
+TEST_CASE("gateway: a POST is not sent again when its pooled connection fails after it went out", "[gateway]") {
+  surge_test::watchdog dog("gateway pooled POST", 60s);
+  // answers a connection's first request and keeps it open, then reads its
+  // second and closes without answering (as a backend that crashed on it)
+  canned_backend flaky(std::vector<std::string>{"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", ""});
+  gateway_server gw(gateway_options{.backends = {flaky.address()}});
+  http_client client(gw.port());
+  CHECK(client.request(gateway::http::verb::post, "/order", {}, "1").status == 200);
+  // before: the close was taken for a stale pooled connection and the POST
+  // was sent again on a new one, so the backend ran it twice
+  CHECK(client.request(gateway::http::verb::post, "/order", {}, "2").status == 502);
+  CHECK(flaky.served == 2);
+  // a GET may be sent again: the same failure is retried on a new connection
+  CHECK(client.get("/a").status == 200);
+  CHECK(client.get("/a").status == 200);
+  CHECK(flaky.served == 5);
+  CHECK(gw.requests(gateway::outcome::error) == 1);
 }
 
 TEST_CASE("gateway: a backend slower than upstream_timeout is a 502 timeout, then the gateway serves on", "[gateway]") {
