@@ -211,8 +211,8 @@ inline std::uint64_t gateway_server::requests(outcome o) const {
 inline void gateway_server::set_down(std::size_t i, bool down) {
   backend& b = *backends_[i];
   if (down) {
-    const auto wait = std::chrono::duration_cast<clock_type::duration>(o_.breaker.wait_in_open);
-    b.revive_at.store((o_.clock() + wait).time_since_epoch().count(), std::memory_order_relaxed);
+    b.revive_at.store(add_saturated(o_.clock(), o_.breaker.wait_in_open).time_since_epoch().count(),
+                      std::memory_order_relaxed);
   }
   if (b.down.exchange(down) == down) return;
   down_count_.fetch_add(down ? 1 : std::size_t(-1), std::memory_order_relaxed);
@@ -479,8 +479,8 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   if (cacheable) {
     res.set("X-Cache", "MISS");
     if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body && detail::shareable(req, res))
-      cache_->put(cache_key, std::make_shared<const cached_response>(cached_response{
-                                 res, end + std::chrono::duration_cast<clock_type::duration>(o_.cache_ttl)}));
+      cache_->put(cache_key,
+                  std::make_shared<const cached_response>(cached_response{res, add_saturated(end, o_.cache_ttl)}));
   }
   count(w, failed ? outcome::error : outcome::ok, start, end);
   co_return res;

@@ -58,6 +58,17 @@ auto await_ec(error_code& ec) {
   return asio::redirect_error(asio::use_awaitable_t<Executor>{}, ec);
 }
 
+/// t + d, or the clock's last instant when that sum would overflow: a
+/// timeout or a lifetime too long to represent never ends.
+template <class Rep, class Period>
+std::chrono::steady_clock::time_point add_saturated(std::chrono::steady_clock::time_point t,
+                                                    std::chrono::duration<Rep, Period> d) noexcept {
+  using time_point = std::chrono::steady_clock::time_point;
+  if (d >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(time_point::max() - t))
+    return time_point::max();
+  return t + std::chrono::duration_cast<time_point::duration>(d);
+}
+
 /// A socket bound to one io_context's own executor type (no type erasure).
 using pool_socket = asio::basic_stream_socket<tcp, asio::io_context::executor_type>;
 
@@ -177,9 +188,10 @@ class deadline_list {
     deadline& operator=(const deadline&) = delete;
     ~deadline() { list_->unlink(this); }
 
-    /// The socket is closed once `d` has passed (and not before).
+    /// The socket is closed once `d` has passed (and not before; never when
+    /// the time it would pass is beyond the clock's range).
     void after(std::chrono::milliseconds d) noexcept {
-      at_ = list_->now_ + std::chrono::duration_cast<clock::duration>(d) + list_->tick_;
+      at_ = add_saturated(list_->now_ + list_->tick_, d);
       expired_ = false;
     }
     /// No deadline (a pooled connection waiting for its next request).

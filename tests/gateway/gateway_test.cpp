@@ -129,6 +129,40 @@ TEST_CASE("gateway: over-limit clients get 429 with a Retry-After that is honour
   CHECK(client.get("/").status == 429);
 }
 
+TEST_CASE("gateway: a TTL or timeout too long to add to the clock never ends", "[gateway]") {
+  surge_test::watchdog dog("gateway long durations", 60s);
+  {
+    // before: now + TTL overflowed to a time long past, so nothing was ever a hit
+    manual_time t;
+    auto backends = start_backends(1);
+    gateway_server gw(gateway_options{.backends = addresses(backends),
+                                      .cache = true,
+                                      .cache_ttl = std::chrono::milliseconds::max(),
+                                      .clock = t.clock()});
+    http_client client(gw.port());
+    CHECK(client.get("/forever").header("X-Cache") == "MISS");
+    t.advance(24h * 365 * 100);
+    CHECK(client.get("/forever").header("X-Cache") == "HIT");
+    CHECK(backends[0]->requests() == 1);
+  }
+  {
+    // before: a deadline of now + the timeout overflowed to the past, so the
+    // first sweep closed the socket (an idle timeout that closed every
+    // connection at once); the sweep closes every deadline due in one pass
+    gateway::asio::io_context ctx;
+    gateway::pool_socket forever(ctx.get_executor()), soon(ctx.get_executor());
+    gateway::deadline_list deadlines(1ms);
+    gateway::deadline_list::deadline never_due(deadlines, forever), due(deadlines, soon);
+    never_due.after(std::chrono::milliseconds::max());
+    due.after(1ms);
+    deadlines.start(ctx);
+    gateway::error_code ec;
+    while (!due.expired(ec)) ctx.run_one();
+    CHECK_FALSE(never_due.expired(ec));
+    deadlines.stop();
+  }
+}
+
 TEST_CASE("gateway: repeated GETs hit the cache until the TTL passes", "[gateway]") {
   surge_test::watchdog dog("gateway cache", 60s);
   manual_time t;
