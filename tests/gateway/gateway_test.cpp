@@ -587,6 +587,26 @@ TEST_CASE("gateway: a chunked answer is forwarded whole, a HEAD answer without a
   CHECK(c2.get("/h").body.size() == 14);         // and the connection is still in step
 }
 
+TEST_CASE("gateway: a 204 or 304 answer is passed on without a length of its own", "[gateway]") {
+  surge_test::watchdog dog("gateway bodiless answers", 60s);
+  // before: each got a Content-Length of its (empty) body: 0 on a 204, which
+  // must not carry one, and 0 instead of the 304's 100, the length of the
+  // representation it stands for
+  canned_backend no_content("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+  canned_backend not_modified(
+      "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 100\r\nConnection: close\r\n\r\n");
+  gateway_server gw(gateway_options{.backends = {no_content.address()}});
+  gateway_server gw304(gateway_options{.backends = {not_modified.address()}});
+  http_client client(gw.port()), client304(gw304.port());
+  const auto r = client.request(gateway::http::verb::delete_, "/item");
+  CHECK(r.status == 204);
+  CHECK(r.header("Content-Length").empty());
+  const auto r304 = client304.get("/page", {{"If-None-Match", "\"v1\""}});
+  CHECK(r304.status == 304);
+  CHECK(r304.header("Content-Length") == "100");
+  CHECK(client304.get("/page").status == 304);  // and the connection is still in step
+}
+
 TEST_CASE("gateway: an interim 1xx answer is read past, not forwarded as the final one", "[gateway]") {
   surge_test::watchdog dog("gateway interim answers", 60s);
   // before: the 100 went to the client as its answer, and the pooled
