@@ -503,7 +503,16 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(o_.header_limit, UINT32_MAX)));
     parser.body_limit(o_.body_limit);
     timeout.after(o_.idle_timeout);
-    co_await http::async_read(socket, buffer, parser, on_done(ec));
+    co_await http::async_read_header(socket, buffer, parser, on_done(ec));
+    if (!ec && !parser.is_done()) {
+      // a client that waits to be asked for its body (and has sent none of
+      // it yet) is asked: every body is read whole before anything else
+      if (buffer.size() == 0 && parser.get().version() >= 11 &&
+          beast::iequals(parser.get()[http::field::expect], "100-continue"))
+        co_await asio::async_write(socket, asio::buffer(std::string_view("HTTP/1.1 100 Continue\r\n\r\n")),
+                                   on_done(ec));
+      if (!ec) co_await http::async_read(socket, buffer, parser, on_done(ec));
+    }
     if (timeout.expired(ec) || ec) {
       // a malformed or oversized request gets an answer, then the connection
       // closes; a timeout, a reset or a close just ends it

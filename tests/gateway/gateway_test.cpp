@@ -415,6 +415,33 @@ TEST_CASE("gateway: malformed requests, oversized headers and abrupt disconnects
   CHECK(gw.requests(gateway::outcome::bad_request) == 4);
 }
 
+TEST_CASE("gateway: a client that expects 100-continue is told to send its body", "[gateway]") {
+  surge_test::watchdog dog("gateway expect continue", 60s);
+  auto backends = start_backends(1);
+  // the idle timeout bounds the wait below: before, the gateway never
+  // answered until the body came, so a client waiting for the 100 waited
+  // for nothing (curl for a second, others until the timeout)
+  gateway_server gw(gateway_options{.backends = addresses(backends), .idle_timeout = 2s});
+  namespace asio = gateway::asio;
+  asio::io_context ioc;
+  gateway::tcp::socket s(ioc);
+  s.connect(gateway::tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), gw.port()));
+  asio::write(s, asio::buffer(std::string_view(
+                     "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")));
+  std::string interim;
+  gateway::error_code ec;
+  const std::size_t n = asio::read_until(s, asio::dynamic_buffer(interim), "\r\n\r\n", ec);
+  REQUIRE_FALSE(ec);
+  CHECK(interim.substr(0, n) == "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(s, asio::buffer(std::string_view("body")));
+  gateway::beast::flat_buffer buffer;
+  gateway::http::response<gateway::http::string_body> res;
+  gateway::http::read(s, buffer, res);
+  CHECK(res.result_int() == 200);
+  CHECK(backends[0]->requests() == 1);
+  s.close();
+}
+
 namespace {
 // A canned backend: on each connection, for each of `answers` in turn, reads
 // a request, counts it and sends that answer (an empty one: sends nothing);
