@@ -24,7 +24,7 @@ struct backend_options {
   std::uint16_t port = 0;                 ///< 127.0.0.1:port; 0 picks an ephemeral port
   std::size_t threads = 1;                ///< io_context threads, [1, 1024]
   std::string name{};                     ///< sent back as X-Backend; empty: "backend-<port>"
-  std::chrono::milliseconds latency{0};   ///< added before each answer, >= 0
+  std::chrono::milliseconds latency{0};   ///< added before each answer, >= 0 (max(): no answer)
   std::chrono::milliseconds jitter{0};    ///< plus uniform [0, jitter], >= 0
   double error_rate = 0.0;                ///< probability of a 500, [0, 1]
   std::chrono::seconds idle_timeout{30};  ///< closes a connection idle this long
@@ -154,11 +154,14 @@ class backend_server {
       } else {
         requests_.fetch_add(1, std::memory_order_relaxed);
         const backend_settings s = settings();
+        // a wait beyond the clock's range never ends
         auto wait = s.latency;
-        if (s.jitter.count() > 0)
-          wait += std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, s.jitter.count())(rng));
+        if (s.jitter.count() > 0) {
+          const std::chrono::milliseconds extra(std::uniform_int_distribution<long long>(0, s.jitter.count())(rng));
+          wait = extra > std::chrono::milliseconds::max() - wait ? std::chrono::milliseconds::max() : wait + extra;
+        }
         if (wait.count() > 0) {
-          delay.expires_after(wait);
+          delay.expires_at(add_saturated(std::chrono::steady_clock::now(), wait));
           co_await delay.async_wait(await_ec(ec));
           if (ec) break;
         }

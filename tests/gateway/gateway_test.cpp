@@ -591,6 +591,23 @@ TEST_CASE("gateway: a backend slower than upstream_timeout is a 502 timeout, the
   CHECK(gw.requests(gateway::outcome::ok) == 1);
 }
 
+TEST_CASE("gateway: a backend latency too long for the clock never answers", "[gateway]") {
+  surge_test::watchdog dog("backend long latency", 60s);
+  // before: now + latency overflowed into the past and the backend answered
+  // at once
+  backend_server stuck(gateway::backend_options{.name = "stuck", .latency = std::chrono::milliseconds::max()});
+  gateway_server gw(gateway_options{.backends = {address(stuck)}, .retries = 0, .upstream_timeout = 100ms});
+  http_client client(gw.port());
+  const auto r = client.get("/stuck");
+  CHECK(r.status == 502);
+  CHECK(r.body.find("timeout") != std::string::npos);
+  // latency and jitter that add up beyond the range: the same
+  stuck.set_latency(std::chrono::milliseconds::max() - 1ms);
+  stuck.set_jitter(std::chrono::milliseconds::max());
+  CHECK(client.get("/stuck").status == 502);
+  CHECK(gw.requests(gateway::outcome::error) == 2);
+}
+
 TEST_CASE("gateway: a chunked answer is forwarded whole, a HEAD answer without a body", "[gateway]") {
   surge_test::watchdog dog("gateway framing", 60s);
   canned_backend chunked(
