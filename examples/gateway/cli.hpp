@@ -5,6 +5,7 @@
 
 #include "io.hpp"
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -42,6 +43,22 @@ T flag_number(const std::map<std::string, std::string>& flags, const std::string
   const auto v = parse_number<T>(it->second);
   if (!v) throw std::invalid_argument("--" + name + ": not a number: " + it->second);
   return *v;
+}
+
+/// The milliseconds given as --name as a Duration, or `fallback` when the
+/// flag is absent. Throws std::invalid_argument when it is not a whole
+/// number or is beyond what Duration holds (e.g. more than about 292 years
+/// for std::chrono::nanoseconds).
+template <class Duration>
+Duration flag_millis(const std::map<std::string, std::string>& flags, const std::string& name, Duration fallback) {
+  if (!flags.contains(name)) return fallback;
+  const std::chrono::milliseconds ms(flag_number<long long>(flags, name, 0));
+  constexpr auto min = std::chrono::duration_cast<std::chrono::milliseconds>(Duration::min());
+  constexpr auto max = std::chrono::duration_cast<std::chrono::milliseconds>(Duration::max());
+  if (ms < min || ms > max)
+    throw std::invalid_argument("--" + name + ": " + flags.at(name) + " ms is out of range (at most " +
+                                std::to_string(max.count()) + ")");
+  return std::chrono::duration_cast<Duration>(ms);
 }
 
 /// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts

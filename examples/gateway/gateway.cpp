@@ -70,21 +70,17 @@ gateway::gateway_options parse(int argc, char** argv) {
   }
   o.threads = gateway::flag_number<std::size_t>(flags, "threads", o.threads);
   o.cache = on_off(flags, "cache", o.cache);
-  o.cache_ttl = std::chrono::milliseconds(gateway::flag_number<long long>(flags, "cache-ttl-ms", o.cache_ttl.count()));
+  o.cache_ttl = gateway::flag_millis(flags, "cache-ttl-ms", o.cache_ttl);
   o.cache_capacity = gateway::flag_number<std::size_t>(flags, "cache-capacity", o.cache_capacity);
   o.limit = on_off(flags, "limit", o.limit);
   o.rate = gateway::flag_number<double>(flags, "rate", o.rate);
   o.burst = gateway::flag_number<std::size_t>(flags, "burst", o.burst);
   if (const auto it = flags.find("client-header"); it != flags.end()) o.client_header = it->second;
   o.adaptive = on_off(flags, "adaptive", o.adaptive);
-  o.adaptive_limit.timeout = std::chrono::milliseconds(gateway::flag_number<long long>(
-      flags, "adaptive-timeout-ms",
-      std::chrono::duration_cast<std::chrono::milliseconds>(o.adaptive_limit.timeout).count()));
+  o.adaptive_limit.timeout = gateway::flag_millis(flags, "adaptive-timeout-ms", o.adaptive_limit.timeout);
   o.retries = gateway::flag_number<std::size_t>(flags, "retries", o.retries);
-  o.breaker.wait_in_open = std::chrono::milliseconds(gateway::flag_number<long long>(
-      flags, "breaker-wait-ms", std::chrono::duration_cast<std::chrono::milliseconds>(o.breaker.wait_in_open).count()));
-  o.idle_timeout =
-      std::chrono::milliseconds(gateway::flag_number<long long>(flags, "idle-timeout-ms", o.idle_timeout.count()));
+  o.breaker.wait_in_open = gateway::flag_millis(flags, "breaker-wait-ms", o.breaker.wait_in_open);
+  o.idle_timeout = gateway::flag_millis(flags, "idle-timeout-ms", o.idle_timeout);
   return o;
 }
 }  // namespace

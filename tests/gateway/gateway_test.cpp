@@ -7,6 +7,7 @@
 #include "watchdog.hpp"
 
 #include "backend.hpp"
+#include "cli.hpp"
 #include "gateway.hpp"
 #include "http_client.hpp"
 
@@ -681,6 +682,23 @@ TEST_CASE("gateway: bad options throw std::invalid_argument naming the field", "
   surge_test::check_names([] { backend_server b(gateway::backend_options{.error_rate = 2.0}); }, "error_rate");
   CHECK(gateway::parse_balancer("least-conn") == gateway::balancer_kind::least_conn);
   CHECK_FALSE(gateway::parse_balancer("random"));
+}
+
+TEST_CASE("gateway: command-line milliseconds beyond their option's range are refused", "[gateway]") {
+  // before: surge_gateway --breaker-wait-ms 18446744073710 converted the
+  // milliseconds to the breaker's nanoseconds with a wrap-around, and the
+  // breaker waited 0.45 ms
+  std::vector<std::string> args{"surge_gateway", "--breaker-wait-ms", "18446744073710", "--idle-timeout-ms", "250"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  const auto flags =
+      gateway::parse_flags(static_cast<int>(argv.size()), argv.data(), {"breaker-wait-ms", "idle-timeout-ms"});
+  surge_test::check_names([&] { (void)gateway::flag_millis(flags, "breaker-wait-ms", std::chrono::nanoseconds(1)); },
+                          "--breaker-wait-ms");
+  CHECK(gateway::flag_millis(flags, "breaker-wait-ms", 1ms) == 18446744073710ms);  // milliseconds hold it
+  CHECK(gateway::flag_millis(flags, "idle-timeout-ms", std::chrono::nanoseconds(1)) == 250ms);
+  CHECK(gateway::flag_millis(flags, "cache-ttl-ms", 7ms) == 7ms);  // absent: the fallback
+  CHECK(gateway::flag_millis<std::chrono::nanoseconds>(flags, "idle-timeout-ms", 1ns) == 250ms);
 }
 
 TEST_CASE("gateway: the backend's control endpoint", "[gateway]") {
