@@ -114,7 +114,7 @@ struct gateway_options {
 
   std::size_t header_limit = 8 * 1024;                ///< request header bytes; above: 431
   std::size_t body_limit = 1024 * 1024;               ///< request body bytes; above: 413
-  std::chrono::milliseconds idle_timeout{30000};      ///< client connection idle (or slow) this long: closed
+  std::chrono::milliseconds idle_timeout{30000};      ///< client idle (or slow to send or read) this long: closed
   std::chrono::milliseconds connect_timeout{1000};    ///< to a backend
   std::chrono::milliseconds upstream_timeout{10000};  ///< a backend's whole answer
   std::size_t max_idle_per_backend = 256;             ///< pooled connections per backend per thread

@@ -536,6 +536,9 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
     }
     request req = parser.release();
     const bool keep = req.keep_alive();
+    // a client waiting for its answer is not idle: the upstream timeouts
+    // bound the wait
+    timeout.never();
     response res;
     if (req.target() == "/metrics" && req.method() == http::verb::get)
       res = metrics_response(req);

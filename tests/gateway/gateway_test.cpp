@@ -592,6 +592,17 @@ TEST_CASE("gateway: a backend slower than upstream_timeout is a 502 timeout, the
   CHECK(gw.requests(gateway::outcome::ok) == 1);
 }
 
+TEST_CASE("gateway: a client waiting on a backend slower than the idle timeout gets its answer", "[gateway]") {
+  surge_test::watchdog dog("gateway busy client", 60s);
+  // before: the idle timeout ran on while the gateway waited for the
+  // backend, so the client's connection was closed under it
+  backend_server slow(gateway::backend_options{.name = "slow", .latency = 300ms});
+  gateway_server gw(gateway_options{.backends = {address(slow)}, .idle_timeout = 100ms});
+  http_client client(gw.port());
+  CHECK(client.get("/slow").status == 200);
+  CHECK(gw.requests(gateway::outcome::ok) == 1);
+}
+
 TEST_CASE("gateway: a backend latency too long for the clock never answers", "[gateway]") {
   surge_test::watchdog dog("backend long latency", 60s);
   // before: now + latency overflowed into the past and the backend answered
