@@ -423,6 +423,9 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   if (!req.body().empty() && req.find(http::field::content_length) == req.end()) req.content_length(req.body().size());
   req.keep_alive(true);
   req.version(11);
+  // an HTTP/1.1 request must have a Host (an HTTP/1.0 one may lack it):
+  // empty, as for a target without an authority (RFC 9112 3.2)
+  if (req.find(http::field::host) == req.end()) req.set(http::field::host, "");
   std::uint64_t tried = 0;
   std::optional<upstream_result> last;
   bool failed = true;

@@ -445,20 +445,21 @@ TEST_CASE("gateway: a client that expects 100-continue is told to send its body"
 
 namespace {
 // A canned backend: on each connection, for each of `answers` in turn, reads
-// a request, counts it and sends that answer (an empty one: sends nothing);
-// then closes. It counts before it answers, so a test that saw the answer
-// (or the close) sees the count: counted after the close, a check could run
-// first.
+// a request (keeping its bytes in `received`), counts it and sends that answer
+// (an empty one: sends nothing); then closes. It counts before it answers, so
+// a test that saw the answer (or the close) sees the count, and after the
+// count what it received: counted after the close, a check could run first.
 gateway::asio::awaitable<void> canned_answers(gateway::tcp::acceptor& acceptor, std::atomic<int>& served,
-                                              std::vector<std::string> answers) {
+                                              std::string& received, std::vector<std::string> answers) {
   for (;;) {
     gateway::error_code ec;
     gateway::tcp::socket s = co_await acceptor.async_accept(gateway::await_ec(ec));
     if (ec) co_return;
     for (const std::string& answer : answers) {
       char buf[4096];
-      (void)co_await s.async_read_some(gateway::asio::buffer(buf), gateway::await_ec(ec));
+      const std::size_t n = co_await s.async_read_some(gateway::asio::buffer(buf), gateway::await_ec(ec));
       if (ec) break;
+      received.assign(buf, n);
       ++served;
       (void)co_await gateway::asio::async_write(s, gateway::asio::buffer(answer), gateway::await_ec(ec));
     }
@@ -471,10 +472,12 @@ struct canned_backend {
   gateway::asio::io_context ioc;
   gateway::tcp::acceptor acceptor{ioc, gateway::tcp::endpoint(gateway::asio::ip::make_address_v4("127.0.0.1"), 0)};
   std::atomic<int> served{0};
+  std::string received;  // the last request read (read it after served)
   std::thread runner;
   explicit canned_backend(std::string answer) : canned_backend(std::vector<std::string>{std::move(answer)}) {}
   explicit canned_backend(std::vector<std::string> answers) {
-    gateway::asio::co_spawn(ioc, canned_answers(acceptor, served, std::move(answers)), gateway::asio::detached);
+    gateway::asio::co_spawn(ioc, canned_answers(acceptor, served, received, std::move(answers)),
+                            gateway::asio::detached);
     runner = std::thread([this] { ioc.run_for(30s); });
   }
   ~canned_backend() {
@@ -641,6 +644,23 @@ TEST_CASE("gateway: a chunked answer is forwarded whole, a HEAD answer without a
   CHECK(head.body.empty());
   CHECK(head.header("Content-Length") == "14");  // the length of the GET body
   CHECK(c2.get("/h").body.size() == 14);         // and the connection is still in step
+}
+
+TEST_CASE("gateway: an HTTP/1.0 request without Host goes on as HTTP/1.1 with one", "[gateway]") {
+  surge_test::watchdog dog("gateway HTTP/1.0", 60s);
+  // before: it went on with no Host at all, which an HTTP/1.1 server must
+  // refuse with 400 (RFC 9112 3.2), so a backend that checks refused every
+  // such client
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  http_client raw(gw.port());
+  raw.send_raw("GET /old HTTP/1.0\r\n\r\n");
+  const auto [text, closed] = raw.read_until_close();
+  CHECK(text.rfind("HTTP/1.0 200", 0) == 0);
+  CHECK(closed);
+  REQUIRE(b.served == 1);
+  CHECK(b.received.rfind("GET /old HTTP/1.1\r\n", 0) == 0);
+  CHECK(b.received.find("\r\nHost:") != std::string::npos);
 }
 
 TEST_CASE("gateway: a 204 or 304 answer is passed on without a length of its own", "[gateway]") {
