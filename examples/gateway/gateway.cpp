@@ -19,7 +19,7 @@ namespace {
 constexpr const char* usage =
     "usage: surge_gateway --backends 127.0.0.1:P1,127.0.0.1:P2,... [options]\n"
     "  --port P                listen on 127.0.0.1:P (default 0: an ephemeral port)\n"
-    "  --backends LIST         comma-separated 127.0.0.1:port backends (1 to 64), required\n"
+    "  --backends LIST         comma-separated 127.0.0.1:port backends (1 to 64, distinct), required\n"
     "  --balancer NAME         p2c | maglev | wrr | least-conn (default p2c; maglev hashes the path)\n"
     "  --threads N             io threads (default 1)\n"
     "  --cache on|off          cache GET 200 responses (default off)\n"

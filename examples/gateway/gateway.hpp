@@ -85,7 +85,7 @@ inline surge::circuit_breaker_options default_breaker_options() {
 /// in front of the balancer is off unless switched on.
 struct gateway_options {
   std::uint16_t port = 0;               ///< 127.0.0.1:port; 0 picks an ephemeral port
-  std::vector<std::string> backends{};  ///< "127.0.0.1:port" each (IPv4 literals); 1 to 64
+  std::vector<std::string> backends{};  ///< "127.0.0.1:port" each (IPv4 literals); 1 to 64, no repeats
   balancer_kind balancer = balancer_kind::p2c;
   std::size_t threads = 1;  ///< io threads, [1, 1024]
 

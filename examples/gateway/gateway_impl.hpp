@@ -129,8 +129,12 @@ inline gateway_server::gateway_server(gateway_options o) : o_(std::move(o)), poo
       set_down(i, to == surge::breaker_state::open || to == surge::breaker_state::forced_open);
       if (user) user(from, to);
     };
-    backends_.push_back(
-        std::make_unique<backend>(o_.backends[i], detail::parse_endpoint(o_.backends[i], "backends"), std::move(b)));
+    const tcp::endpoint endpoint = detail::parse_endpoint(o_.backends[i], "backends");
+    for (const auto& other : backends_)
+      if (other->endpoint == endpoint)
+        throw std::invalid_argument("gateway_options: backends: " + o_.backends[i] +
+                                    " repeats an earlier backend's address");
+    backends_.push_back(std::make_unique<backend>(o_.backends[i], endpoint, std::move(b)));
   }
   switch (o_.balancer) {
     case balancer_kind::p2c:

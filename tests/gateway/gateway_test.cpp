@@ -704,6 +704,13 @@ TEST_CASE("gateway: bad options throw std::invalid_argument naming the field", "
   surge_test::check_names([] { gateway_server gw(gateway_options{}); }, "backends");
   surge_test::check_names([] { gateway_server gw(gateway_options{.backends = {"localhost:80"}}); }, "backends");
   surge_test::check_names([] { gateway_server gw(gateway_options{.backends = {"127.0.0.1:0"}}); }, "backends");
+  // before: accepted, and /metrics had two series with the same labels for
+  // it (an exposition Prometheus does not define)
+  surge_test::check_names(
+      [] {
+        gateway_server gw(gateway_options{.backends = {"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:1"}});
+      },
+      "backends");
   surge_test::check_names([] { gateway_server gw(gateway_options{.backends = {"127.0.0.1:1"}, .threads = 0}); },
                           "threads");
   surge_test::check_names(
