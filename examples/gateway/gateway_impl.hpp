@@ -365,6 +365,18 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   const std::string_view target = sv(req.target());
   const unsigned version = req.version();
 
+  // 0. a body in a transfer coding besides chunked (gzip, chunked) would
+  // reach the backend with only its chunked framing undone, and nothing to
+  // say what the rest is: not implemented (RFC 9112 6.1)
+  bool other_coding = false;
+  detail::for_each_token(req, http::field::transfer_encoding, [&other_coding](std::string_view t) {
+    other_coding |= !beast::iequals(beast::string_view(t.data(), t.size()), "chunked");
+  });
+  if (other_coding) {
+    count(w, outcome::bad_request, start);
+    co_return reply(req, http::status::not_implemented, "transfer coding not supported (only chunked)\n");
+  }
+
   // 1. adaptive concurrency limit, in front of everything
   limiter_type::token token;
   if (limiter_) {

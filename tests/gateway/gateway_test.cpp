@@ -663,6 +663,30 @@ TEST_CASE("gateway: an HTTP/1.0 request without Host goes on as HTTP/1.1 with on
   CHECK(b.received.find("\r\nHost:") != std::string::npos);
 }
 
+TEST_CASE("gateway: a request body in a transfer coding besides chunked is refused with 501", "[gateway]") {
+  surge_test::watchdog dog("gateway transfer codings", 60s);
+  // before: the chunked framing was undone and the header dropped, so the
+  // backend took the gzip bytes for the body itself
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  http_client raw(gw.port());
+  raw.send_raw(
+      "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n");
+  const auto [text, closed] = raw.read_until_close();
+  CHECK(text.rfind("HTTP/1.1 501", 0) == 0);
+  CHECK(closed);
+  CHECK(b.served == 0);
+  CHECK(gw.requests(gateway::outcome::bad_request) == 1);
+  // chunked alone is forwarded, with its length
+  raw.send_raw(
+      "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n");
+  CHECK(raw.read_until_close().first.rfind("HTTP/1.1 200", 0) == 0);
+  REQUIRE(b.served == 1);
+  CHECK(b.received.find("\r\nContent-Length: 3\r\n\r\nabc") != std::string::npos);
+}
+
 TEST_CASE("gateway: a 204 or 304 answer is passed on without a length of its own", "[gateway]") {
   surge_test::watchdog dog("gateway bodiless answers", 60s);
   // before: each got a Content-Length of its (empty) body: 0 on a 204, which
