@@ -7,7 +7,8 @@
 //          ─► circuit_breaker per backend                → skip open ones, 503 if none
 //          ─► keep-alive connection pool (per thread)    → backend
 //          ◄─ retry on another backend (retry_budget) for idempotent requests
-//             on a connect error or a 5xx
+//             on a 5xx or a failed exchange (connect error, timeout,
+//             connection lost, malformed answer)
 //
 // GET /metrics answers in Prometheus text format. Boost.Asio does the I/O
 // (one io_context per thread; a connection stays on one thread, with that
