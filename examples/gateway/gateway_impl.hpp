@@ -59,6 +59,18 @@ void for_each_token(const Fields& fields, http::field name, F f) {
   }
 }
 
+/// True when `fields` name a transfer coding besides chunked (`gzip,
+/// chunked`): the gateway undoes the chunked framing only, and passed on
+/// without its Transfer-Encoding the rest of the coding would go unsaid.
+template <class Fields>
+bool other_transfer_coding(const Fields& fields) {
+  bool other = false;
+  for_each_token(fields, http::field::transfer_encoding, [&other](std::string_view t) {
+    other |= !beast::iequals(beast::string_view(t.data(), t.size()), "chunked");
+  });
+  return other;
+}
+
 /// Drops the hop-by-hop headers, those the Connection header names (e.g.
 /// `Connection: close, X-Trace` drops X-Trace too), and Expect: the gateway
 /// has read the whole body already, so the next hop need not ask for it.
@@ -330,6 +342,10 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
       continue;
     }
     if (r.ec) co_return r;
+    if (detail::other_transfer_coding(parser->get())) {
+      r.ec = http::error::bad_transfer_encoding;
+      co_return r;
+    }
     r.res = parser->release();
     if (r.res.keep_alive() && conn->buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {
       conn->timeout.never();
@@ -365,14 +381,9 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   const std::string_view target = sv(req.target());
   const unsigned version = req.version();
 
-  // 0. a body in a transfer coding besides chunked (gzip, chunked) would
-  // reach the backend with only its chunked framing undone, and nothing to
-  // say what the rest is: not implemented (RFC 9112 6.1)
-  bool other_coding = false;
-  detail::for_each_token(req, http::field::transfer_encoding, [&other_coding](std::string_view t) {
-    other_coding |= !beast::iequals(beast::string_view(t.data(), t.size()), "chunked");
-  });
-  if (other_coding) {
+  // 0. a body in a transfer coding besides chunked: not implemented (RFC
+  // 9112 6.1)
+  if (detail::other_transfer_coding(req)) {
     count(w, outcome::bad_request, start);
     co_return reply(req, http::status::not_implemented, "transfer coding not supported (only chunked)\n");
   }

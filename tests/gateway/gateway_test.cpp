@@ -663,7 +663,7 @@ TEST_CASE("gateway: an HTTP/1.0 request without Host goes on as HTTP/1.1 with on
   CHECK(b.received.find("\r\nHost:") != std::string::npos);
 }
 
-TEST_CASE("gateway: a request body in a transfer coding besides chunked is refused with 501", "[gateway]") {
+TEST_CASE("gateway: a body in a transfer coding besides chunked: 501 for a request, 502 for an answer", "[gateway]") {
   surge_test::watchdog dog("gateway transfer codings", 60s);
   // before: the chunked framing was undone and the header dropped, so the
   // backend took the gzip bytes for the body itself
@@ -685,6 +685,17 @@ TEST_CASE("gateway: a request body in a transfer coding besides chunked is refus
   CHECK(raw.read_until_close().first.rfind("HTTP/1.1 200", 0) == 0);
   REQUIRE(b.served == 1);
   CHECK(b.received.find("\r\nContent-Length: 3\r\n\r\nabc") != std::string::npos);
+
+  // an answer in one is a failed exchange: before, the client got the
+  // still gzip-coded bytes as the body itself, with nothing to say so
+  canned_backend coded(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  gateway_server gw2(gateway_options{.backends = {coded.address()}, .retries = 0});
+  http_client client(gw2.port());
+  const auto r = client.get("/coded");
+  CHECK(r.status == 502);
+  CHECK(r.body.find("Transfer-Encoding") != std::string::npos);
+  CHECK(gw2.requests(gateway::outcome::error) == 1);
 }
 
 TEST_CASE("gateway: a 204 or 304 answer is passed on without a length of its own", "[gateway]") {
