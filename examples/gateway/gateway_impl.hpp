@@ -444,10 +444,11 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   const std::string_view path = target.substr(0, target.find('?'));
   const bool retryable = idempotent(req.method());
   const std::size_t attempts = retryable ? 1 + o_.retries : 1;
+  // the body is whole: a chunked one (its Transfer-Encoding goes with the
+  // hop-by-hop headers) is sent with its length, 0 included
+  const bool chunked = req.chunked();
   detail::strip_hop_by_hop(req);
-  // the body is whole: a chunked one (its Transfer-Encoding just went) is
-  // sent with its length
-  if (!req.body().empty() && req.find(http::field::content_length) == req.end()) req.content_length(req.body().size());
+  if (chunked) req.content_length(req.body().size());
   req.keep_alive(true);
   req.version(11);
   // an HTTP/1.1 request must have a Host (an HTTP/1.0 one may lack it):

@@ -698,6 +698,20 @@ TEST_CASE("gateway: a body in a transfer coding besides chunked: 501 for a reque
   CHECK(gw2.requests(gateway::outcome::error) == 1);
 }
 
+TEST_CASE("gateway: an empty chunked request body goes on with Content-Length: 0", "[gateway]") {
+  surge_test::watchdog dog("gateway empty chunked body", 60s);
+  // before: with its Transfer-Encoding gone and no length put in its place,
+  // a POST went on with no framing at all (servers that want a length for a
+  // POST answer 411 Length Required)
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  http_client raw(gw.port());
+  raw.send_raw("POST /empty HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n");
+  CHECK(raw.read_until_close().first.rfind("HTTP/1.1 200", 0) == 0);
+  REQUIRE(b.served == 1);
+  CHECK(b.received.find("\r\nContent-Length: 0\r\n") != std::string::npos);
+}
+
 TEST_CASE("gateway: a 204 or 304 answer is passed on without a length of its own", "[gateway]") {
   surge_test::watchdog dog("gateway bodiless answers", 60s);
   // before: each got a Content-Length of its (empty) body: 0 on a 204, which
