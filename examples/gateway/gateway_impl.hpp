@@ -301,10 +301,12 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
   upstream_result r;
   auto& idle = w.idle[i];
   for (int attempt = 0; attempt < 2; ++attempt) {
-    // a pooled connection the backend closed meanwhile (or sent something
-    // unasked on) has something to read: the others pooled with it are as
-    // old, so drop them all
-    if (!idle.empty() && !detail::quiet(idle.back()->socket)) idle.clear();
+    // a request that cannot be sent twice first checks its pooled
+    // connection: one the backend closed meanwhile (or sent something unasked
+    // on) has something to read, and the others pooled with it are as old, so
+    // drop them all (an idempotent request skips the syscall: a stale
+    // connection costs it a second attempt below)
+    if (!idle.empty() && !idempotent(req.method()) && !detail::quiet(idle.back()->socket)) idle.clear();
     stream_ptr conn;
     const bool reused = !idle.empty();
     if (reused) {
