@@ -4,6 +4,8 @@
 // with wait_idle().
 //
 //   surge_example_parallel_sum [elements=20000000]
+//
+// elements is at most 1e9 (4 GB of std::uint32_t, each value distinct).
 #include <surge/exec/parallel_for.hpp>
 #include <surge/exec/thread_pool.hpp>
 
@@ -30,7 +32,7 @@ double millis(F&& f) {
 
 int main(int argc, char** argv) {
   const auto n = static_cast<std::size_t>(example_args(argc, argv, "parallel_sum", "[elements=20000000]", 1)
-                                              .number(1, "elements", 20'000'000, 1, 1e12, true));
+                                              .number(1, "elements", 20'000'000, 1, 1e9, true));
   std::vector<std::uint32_t> data(n);
   std::iota(data.begin(), data.end(), 0u);
 
