@@ -4,6 +4,8 @@
 // `hash % n` moves about 4/5, which empties every cache behind the balancer.
 //
 //   surge_example_consistent_routing [keys=100000]
+//
+// keys is at most 1e7 (every key is held in memory as a string).
 #include <surge/balance/consistent_hash.hpp>
 #include <surge/balance/jump_hash.hpp>
 #include <surge/balance/key_hash.hpp>
@@ -49,7 +51,7 @@ struct modulo {
 
 int main(int argc, char** argv) {
   const auto n = static_cast<std::size_t>(
-      example_args(argc, argv, "consistent_routing", "[keys=100000]", 1).number(1, "keys", 100'000, 1, 1e12, true));
+      example_args(argc, argv, "consistent_routing", "[keys=100000]", 1).number(1, "keys", 100'000, 1, 1e7, true));
   std::vector<std::string> keys;
   for (std::size_t i = 0; i < n; ++i) keys.push_back("user-" + std::to_string(i));
 
