@@ -20,7 +20,9 @@
 
 #include <chrono>
 #include <csignal>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -32,12 +34,14 @@ using namespace std::chrono_literals;
 namespace {
 
 // Starts redis-server on 127.0.0.1:port, answering PING; returns its pid, 0
-// if it did not come up on that port (taken?), -1 if it cannot run at all.
+// if it did not come up on that port (taken?), -1 if it cannot run at all
+// (not installed, or no process can be started).
 pid_t start_redis(int port) {
   surge::redis::hiredis_connection probe("127.0.0.1", port);
   const surge::redis::command ping{"PING"};
   if (probe.pipeline(std::span(&ping, 1), 100ms).status != surge::redis::fault::unreachable) return 0;  // taken
   const pid_t pid = ::fork();
+  if (pid < 0) return -1;
   if (pid == 0) {
     const int devnull = ::open("/dev/null", O_WRONLY);
     ::dup2(devnull, 1);
@@ -111,10 +115,22 @@ int main(int argc, char** argv) {
              rate, burst, seconds, port);
   std::vector<pid_t> workers;
   std::vector<int> pipes;
+  bool failed = false;
   for (int i = 0; i < processes; ++i) {
     int fds[2];
-    if (::pipe(fds) != 0) return 1;
+    if (::pipe(fds) != 0) {
+      fmt::print(stderr, "fleet_limit: pipe for process {}: {}\n", i, std::strerror(errno));
+      failed = true;
+      break;  // the processes started so far still report, and the server stops
+    }
     const pid_t pid = ::fork();
+    if (pid < 0) {
+      fmt::print(stderr, "fleet_limit: fork for process {}: {}\n", i, std::strerror(errno));
+      ::close(fds[0]);
+      ::close(fds[1]);
+      failed = true;
+      break;
+    }
     if (pid == 0) {
       ::close(fds[0]);
       try {
@@ -132,19 +148,17 @@ int main(int argc, char** argv) {
   }
   long total = 0;
   long long first = 0, last = 0;
-  bool failed = false;
-  for (int i = 0; i < processes; ++i) {
+  for (std::size_t i = 0; i < workers.size(); ++i) {
     report r;
-    const auto n = ::read(pipes[static_cast<std::size_t>(i)], &r, sizeof r);
-    ::close(pipes[static_cast<std::size_t>(i)]);
-    ::waitpid(workers[static_cast<std::size_t>(i)], nullptr, 0);
+    const auto n = ::read(pipes[i], &r, sizeof r);
+    ::close(pipes[i]);
+    ::waitpid(workers[i], nullptr, 0);
     if (n != static_cast<ssize_t>(sizeof r)) {
       fmt::print(stderr, "fleet_limit: process {} reported nothing\n", i);
       failed = true;
       continue;
     }
-    fmt::print("  process {} (pid {}): admitted {:6}, refused {:6}\n", i, workers[static_cast<std::size_t>(i)],
-               r.admitted, r.refused);
+    fmt::print("  process {} (pid {}): admitted {:6}, refused {:6}\n", i, workers[i], r.admitted, r.refused);
     total += r.admitted;
     if (r.first_us != 0 && (first == 0 || r.first_us < first)) first = r.first_us;
     if (r.last_us > last) last = r.last_us;
