@@ -14,6 +14,7 @@
 #include <memory>
 #include <random>
 #include <ratio>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -535,6 +536,61 @@ TEMPLATE_TEST_CASE("get_or_insert_with: make may remove the key's expired entry"
   CHECK(c.size() == 2);
   CHECK(gone.size() == 2);  // 1 (erased as expired), then 2 (evicted: expired, or the victim)
   CHECK(c.stats().evictions == 2);
+}
+
+namespace {
+/// An int that knows which objects of its type are alive: copying or moving
+/// from a destroyed one throws instead of reading freed memory.
+struct alive_int {
+  static inline std::set<const alive_int*> alive;
+  int v;
+  explicit alive_int(int x) : v(x) { alive.insert(this); }
+  alive_int(const alive_int& o) : v(read(o)) { alive.insert(this); }
+  alive_int(alive_int&& o) noexcept(false) : v(read(o)) { alive.insert(this); }
+  alive_int& operator=(const alive_int& o) {
+    v = read(o);
+    return *this;
+  }
+  ~alive_int() { alive.erase(this); }
+  friend bool operator==(const alive_int& a, const alive_int& b) { return read(a) == read(b); }
+  static int read(const alive_int& o) {
+    if (alive.count(&o) == 0) throw std::logic_error("alive_int: read after destruction");
+    return o.v;
+  }
+};
+struct alive_int_hash {
+  std::size_t operator()(const alive_int& k) const { return std::hash<int>{}(alive_int::read(k)); }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("get_or_insert_with: a nested insertion whose key refers to its own victim", "[lru][lfu]", lru_kind,
+                   lfu_kind, sieve_kind, s3fifo_kind, wtinylfu_kind) {
+  // While make holds the spare node, a nested insertion evicts its victim
+  // before building its entry; its key argument may be a reference get or
+  // peek returned into that very victim (valid when the call began). The key
+  // was copied only after the eviction had destroyed it.
+  std::vector<int> gone;
+  typename TestType::template cache<alive_int, alive_int, alive_int_hash> c(
+      1, {.on_evict = [&](alive_int&& k, alive_int&&) { gone.push_back(k.v); }});
+  c.put(alive_int(1), alive_int(2));  // capacity 1: entry 1 is every policy's victim
+  CHECK(c.get_or_insert_with(alive_int(3), [&] {
+           c.put(*c.peek(alive_int(1)), alive_int(20));  // the key is entry 1's value
+           return alive_int(30);
+         }).v == 30);
+  CHECK(gone == std::vector<int>{1, 2});
+  CHECK(c.contains(alive_int(3)));
+  // the same through a nested get_or_insert_with
+  c.clear();
+  gone.clear();
+  c.put(alive_int(1), alive_int(2));
+  CHECK(c.get_or_insert_with(alive_int(3), [&] {
+           CHECK(c.get_or_insert_with(*c.get(alive_int(1)), [] { return alive_int(20); }).v == 20);
+           return alive_int(30);
+         }).v == 30);
+  CHECK(gone == std::vector<int>{1, 2});
+  CHECK(c.contains(alive_int(3)));
+  c.clear();
+  CHECK(alive_int::alive.empty());
 }
 
 // ---- exception safety ------------------------------------------------------

@@ -190,7 +190,9 @@ class cache_base
   /// runs: `make` may change what `key` refers to); if `make` inserted it,
   /// that entry is returned and the new value dropped. While the spare node
   /// is held, an insertion by a nested call evicts its victim before building
-  /// its entry (so a nested construction that throws costs that victim), and
+  /// its entry (so a nested construction that throws costs that victim; its
+  /// key is copied aside first, so it may refer into the victim, as a
+  /// reference `get` or `peek` returned may, unless Key cannot be moved), and
   /// calls nested deeper than capacity + 1 throw std::length_error.
   template <class F>
   Value& get_or_insert_with(const Key& key, F&& make) {

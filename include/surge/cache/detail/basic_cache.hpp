@@ -357,8 +357,7 @@ class basic_cache {
     // which may be the expired n: then look again (by the built node's key:
     // `key` may have been moved from)
     const bool evicts = free_ == index_npos;
-    const std::uint32_t built = build([&](void* k) { ::new (k) Key(std::forward<K>(key)); },
-                                      [&](void* v) { ::new (v) Value(std::move(value)); });
+    const std::uint32_t built = build(std::forward<K>(key), [&](void* v) { ::new (v) Value(std::move(value)); });
     if (evicts) [[unlikely]] {
       try {
         n = find(nodes_[built].key, h);
@@ -385,8 +384,7 @@ class basic_cache {
     } else {
       ++stats_.misses;
     }
-    const std::uint32_t built =
-        build([&](void* k) { ::new (k) Key(key); }, [&](void* v) { ::new (v) Value(std::invoke(make)); });
+    const std::uint32_t built = build(key, [&](void* v) { ::new (v) Value(std::invoke(make)); });
     // make() may have used this cache (memoised recursion): look again, by
     // the built node's key (make may have changed what `key` refers to: a
     // value of this cache, a variable it captured). If it inserted the key
@@ -420,23 +418,20 @@ class basic_cache {
     return true;
   }
 
-  /// Builds a new entry in a node taken off the free list, not yet linked;
-  /// if a constructor throws, the node goes back and nothing else changed.
-  /// The free list always holds the spare node, except while make() of a
-  /// get_or_insert_with holds it and calls this cache again: then the
-  /// victim is evicted first, to free a node (std::length_error when the
-  /// cache is empty: nested deeper than capacity + 1 calls).
-  template <class MakeKey, class MakeValue>
-  std::uint32_t build(MakeKey&& make_key, MakeValue&& make_value) {
-    if (free_ == index_npos) [[unlikely]] {
-      if (size_ == 0) throw std::length_error("surge cache: get_or_insert_with nested deeper than capacity + 1 calls");
-      evict(victim());
-    }
+  /// Builds a new entry, its Key from `key`, in a node taken off the free
+  /// list, not yet linked; if a constructor throws, the node goes back and
+  /// nothing else changed. The free list always holds the spare node, except
+  /// while make() of a get_or_insert_with holds it and calls this cache
+  /// again: see build_nested.
+  template <class K, class MakeValue>
+  std::uint32_t build(K&& key, MakeValue&& make_value) {
+    if (free_ == index_npos) [[unlikely]]
+      return build_nested(std::forward<K>(key), make_value);
     const std::uint32_t n = free_;
     node& nd = nodes_[n];
     free_ = nd.hash;
     try {
-      make_key(static_cast<void*>(std::addressof(nd.key)));
+      ::new (static_cast<void*>(std::addressof(nd.key))) Key(std::forward<K>(key));
       try {
         make_value(static_cast<void*>(std::addressof(nd.value)));
       } catch (...) {
@@ -449,6 +444,25 @@ class basic_cache {
       throw;
     }
     return n;
+  }
+
+  /// build() with no free node (make() of a get_or_insert_with holds the
+  /// spare): evicts the victim first, to free one (std::length_error when the
+  /// cache is empty: nested deeper than capacity + 1 calls). The Key is built
+  /// aside before that and moved in after, since `key` may refer to the
+  /// victim (a reference get or peek returned); a Key that cannot be moved
+  /// is built after the eviction.
+  template <class K, class MakeValue>
+  [[gnu::noinline]] std::uint32_t build_nested(K&& key, MakeValue& make_value) {
+    if (size_ == 0) throw std::length_error("surge cache: get_or_insert_with nested deeper than capacity + 1 calls");
+    if constexpr (std::is_move_constructible_v<Key>) {
+      Key aside(std::forward<K>(key));
+      evict(victim());
+      return build(std::move(aside), make_value);
+    } else {
+      evict(victim());
+      return build(std::forward<K>(key), make_value);
+    }
   }
 
   /// The policy's choice of the entry to evict (the cache is not empty).
