@@ -19,6 +19,35 @@ TEST_CASE("wtinylfu_cache matches the reference W-TinyLFU model on random operat
       [](std::size_t cap) { return cache_model::ordered_model<cache_model::wtinylfu_order>(cap); });
 }
 
+TEST_CASE("wtinylfu_cache matches the model at every capacity from 1 to 8", "[wtinylfu]") {
+  // below 8 the sketch keeps its minimum size (8 words) and period (80
+  // counted sightings); small key universes saturate its counters
+  std::uint64_t seed = 100;
+  for (std::size_t cap = 1; cap <= 8; ++cap) {
+    const int c = static_cast<int>(cap);
+    for (const int universe : {c + 1, 3 * c + 2, 20 * c})
+      cache_model::run_with_model<surge::wtinylfu_cache<int, int>>(
+          cache_model::ordered_model<cache_model::wtinylfu_order>(cap), cap, universe, 20'000, seed++);
+  }
+}
+
+TEST_CASE("frequency_sketch below 8 entries keeps 8 words and halves every 80 counted sightings",
+          "[wtinylfu][sketch]") {
+  for (std::size_t cap = 1; cap <= 8; ++cap) {
+    INFO("capacity " << cap);
+    surge::detail::frequency_sketch s(cap);
+    CHECK(s.period() == 80);
+    CHECK(s.memory_bytes() == 8 * sizeof(std::uint64_t));
+    const std::uint16_t e = s.epoch();
+    int k = 0;
+    for (; s.epoch() == e; ++k) {
+      s.increment(cache_model::key_hash(k));
+      REQUIRE(k < 1000);
+    }
+    CHECK(s.size() <= s.period() / 2);
+  }
+}
+
 TEST_CASE("surge::cache is wtinylfu_cache", "[wtinylfu][cache]") {
   STATIC_REQUIRE(std::is_same_v<surge::cache<int, int>, surge::wtinylfu_cache<int, int>>);
   surge::cache<int, int> c(10);

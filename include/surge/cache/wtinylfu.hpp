@@ -341,14 +341,14 @@ struct detail::policy_for<eviction_policy::wtinylfu> {
 ///
 /// Memory: nodes are 32 bytes for 8-byte keys and values (the region tag and
 /// a saturation mark sit in the padding), plus 16 to 32 bytes of index and 8 to 16 bytes of sketch
-/// per entry of capacity, all allocated at construction; no
+/// per entry of capacity (64 bytes of sketch at least), all allocated at construction; no
 /// operation allocates afterwards.
 ///
 /// Complexity: O(1) expected per operation, amortised for window resizing:
 /// once every sample of 10 x capacity requests (1000 below capacity 100) the
 /// climber moves at most 6.25 % of the capacity between window and main, and
-/// after 10 x capacity counted sightings (then about every 5 x capacity) the
-/// sketch halves its counters (O(capacity)).
+/// after 10 x capacity counted sightings (80 below a capacity of 8; then
+/// about every half as many) the sketch halves its counters (O(capacity)).
 /// `clear`, `purge_expired`, `for_each` and the destructor are O(capacity).
 ///
 /// Thread safety: not thread-safe. Use sharded_cache to share one.

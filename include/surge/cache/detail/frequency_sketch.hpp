@@ -29,7 +29,8 @@ namespace surge::detail {
 ///   one estimate touches one cache line; a sighting adds to the four
 ///   counters without a branch (a saturated one gets 0).
 /// - Aging: every sighting that raised at least one counter adds 1 to a
-///   running size; when the size reaches `10 x capacity` every counter is
+///   running size; when the size reaches `10 x capacity` (80 below a
+///   capacity of 8, the table's minimum of 8 words) every counter is
 ///   halved (rounding down) and the size with it (less the halves lost to
 ///   rounding), so the estimate follows popularity as it changes and the
 ///   next halving comes after about 5 x capacity more sightings.
