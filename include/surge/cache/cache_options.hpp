@@ -34,9 +34,12 @@ struct cache_options {
   /// `clear`, an overwrite or the destructor. It runs inside the cache call
   /// that evicted, after the entry left the cache: it may read or move from
   /// its arguments and use other objects, but must not call this cache (not
-  /// even a const member). If it throws, the exception propagates from that
-  /// call; the entry is gone and the cache is valid. Empty (the default): no
-  /// listener.
+  /// even a const member): the cache does not detect such a call, and its
+  /// behaviour is undefined (what the evicting call returns may be gone by
+  /// the time it returns; in a sharded_cache the listener holds its shard's
+  /// lock, so a call into that shard deadlocks). If it throws, the exception
+  /// propagates from that call; the entry is gone and the cache is valid.
+  /// Empty (the default): no listener.
   std::function<void(Key&&, Value&&)> on_evict = {};
 };
 

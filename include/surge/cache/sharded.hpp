@@ -63,7 +63,8 @@ using adaptive_mutex = detail::adaptive_mutex;
 /// shards of one entry each. Options (ttl, listener) are copied to every
 /// shard. The listener runs while its shard is locked: it may be called from
 /// several threads at once (for different shards), must be thread-safe, and
-/// must not call this cache.
+/// must not call this cache (a call into its own shard deadlocks with a
+/// non-recursive Mutex such as the default; see cache_options::on_evict).
 ///
 /// Values cross the lock as copies: `get`, `peek`, `get_or_insert_with` and
 /// `get_or_load` return `std::optional<Value>` / `Value` by value (copyable
