@@ -593,6 +593,24 @@ TEMPLATE_TEST_CASE("get_or_insert_with: a nested insertion whose key refers to i
   CHECK(alive_int::alive.empty());
 }
 
+TEMPLATE_TEST_CASE("get_or_insert_with: a nested insertion whose listener throws inserts nothing", "[lru][lfu]",
+                   lru_kind, lfu_kind, sieve_kind, s3fifo_kind, wtinylfu_kind) {
+  // unlike a call at the top level, which links the new entry before the
+  // listener runs, a nested one evicts first: the listener's exception
+  // leaves its entry out
+  typename TestType::template cache<int, int> c(1, {.on_evict = [](int&& k, int&&) {
+                                                  if (k == 1) throw std::runtime_error("listener");
+                                                }});
+  c.put(1, 1);
+  CHECK(c.get_or_insert_with(3, [&] {
+    CHECK_THROWS_AS(c.put(2, 2), std::runtime_error);
+    CHECK(c.empty());
+    return 3;
+  }) == 3);
+  CHECK(c.size() == 1);
+  CHECK(*c.peek(3) == 3);
+}
+
 // ---- exception safety ------------------------------------------------------
 
 namespace {

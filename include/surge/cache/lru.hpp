@@ -113,7 +113,9 @@ struct detail::policy_for<eviction_policy::lru> {
 /// assignment that throws in `put` leaves that value as its assignment
 /// operator left it; a listener that throws finds its entry already removed
 /// (and, in `put` and `get_or_insert_with`, the new entry already inserted,
-/// also when the entry removed was the same key's expired one). Keys and values must not
+/// also when the entry removed was the same key's expired one; not in a call
+/// nested in a `make`, which evicts before it builds: there the new entry is
+/// not inserted). Keys and values must not
 /// throw from their destructors. Move-only values work everywhere (move them
 /// into `put`); values that can be neither copied nor moved (atomics, a
 /// mutex) work through `get_or_insert_with` with a `make` returning a prvalue.
