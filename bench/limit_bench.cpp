@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <mutex>
 #include <random>
@@ -88,8 +89,18 @@ double uncontended_clock_ns(B& b, std::uint64_t ops) {
   return ns / static_cast<double>(ops);
 }
 
+/// One timed run: ns per call, the calls made and admitted, and how far apart
+/// the clock readings the limiter was given can be (at most), the time a
+/// limiter model allows admissions for (see admitted_share).
+struct run_result {
+  double ns_per_op = 0;
+  std::uint64_t calls = 0;
+  std::uint64_t admitted = 0;
+  double span_ns = 0;
+};
+
 template <class B>
-double uncontended_now_ns(B& b, std::uint64_t ops, std::chrono::nanoseconds step = std::chrono::nanoseconds(1)) {
+run_result uncontended_now(B& b, std::uint64_t ops, std::chrono::nanoseconds step = std::chrono::nanoseconds(1)) {
   std::uint64_t ok = 0;
   steady::time_point now = steady::now();
   const double ns = surge_bench::time_ns([&] {
@@ -99,23 +110,19 @@ double uncontended_now_ns(B& b, std::uint64_t ops, std::chrono::nanoseconds step
     }
   });
   surge_bench::do_not_optimize(ok);
-  return ns / static_cast<double>(ops);
+  return {ns / static_cast<double>(ops), ops, ok, static_cast<double>((ops - 1) * step.count())};
 }
 
 /// ns per operation (wall time / total operations) with `threads` threads
-/// calling try_acquire on one bucket, and the fraction of calls admitted.
+/// calling try_acquire on one bucket, and the calls admitted.
 /// With `pre_read`, each thread reads the clock once every 64 calls and adds
 /// 1 ns per call in between: the threads' readings stay within ~64 ns of real
 /// time and of each other, so the bucket sees one coherent clock (a per-thread
 /// counter from the thread's start would drift apart from the other thread's,
 /// and the lagging thread would be refused, not measured on the admit path).
-struct contended_result {
-  double ns_per_op = 0;
-  double admitted = 0;
-};
 template <class B>
-contended_result contended(B& b, unsigned threads, std::uint64_t ops_per_thread, bool pre_read,
-                           std::chrono::nanoseconds step = std::chrono::nanoseconds(1)) {
+run_result contended(B& b, unsigned threads, std::uint64_t ops_per_thread, bool pre_read,
+                     std::chrono::nanoseconds step = std::chrono::nanoseconds(1)) {
   std::atomic<unsigned> ready{0};
   std::atomic<bool> go{false};
   std::atomic<std::uint64_t> admitted{0};
@@ -141,9 +148,29 @@ contended_result contended(B& b, unsigned threads, std::uint64_t ops_per_thread,
     go.store(true, std::memory_order_release);
     for (auto& t : pool) t.join();
   });
-  const auto total = static_cast<double>(threads * ops_per_thread);
-  return {ns / total, static_cast<double>(admitted.load()) / total};
+  const std::uint64_t total = threads * ops_per_thread;
+  // every reading is taken after the start of the timing and, stepped, runs
+  // at most 63 steps past its end
+  return {ns / static_cast<double>(total), total, admitted.load(),
+          ns + (pre_read ? 63.0 * static_cast<double>(step.count()) : 0.0)};
 }
+
+/// "admitted x%" for a row's runs, and whether a run admitted more than a
+/// limiter of `rate` per second may over its readings: rate x span + `burst`
+/// (pass burst + 1 for a meter, which admits B + 1 at one instant, and slack
+/// + 1 for a pacer). A row over it did not do the work its scenario names.
+struct admitted_share {
+  std::vector<double> shares;
+  std::string over;
+  void add(const run_result& r, double rate, double burst) {
+    shares.push_back(static_cast<double>(r.admitted) / static_cast<double>(r.calls));
+    const double allowed = std::floor(rate * r.span_ns / 1e9) + burst;
+    if (over.empty() && static_cast<double>(r.admitted) > allowed)
+      over = fmt::format("; WRONG: admitted {} of {} calls, rate x time + burst allows {:.0f}", r.admitted, r.calls,
+                         allowed);
+  }
+  std::string note() const { return fmt::format("admitted {:.1f}%{}", 100.0 * surge_bench::median(shares), over); }
+};
 
 /// The meter baseline (hand-written): nginx limit_req's per-key arithmetic
 /// (ngx_http_limit_req_lookup and _account, nodelay: an excess in
@@ -321,151 +348,177 @@ int main(int argc, char** argv) {
 
   // rate 1e9/s, burst 1000: the admit path (a CAS / a store) is what is timed;
   // then the reject path (a load for surge; the mutex writes either way)
-  if (surge_bench::selected(opts, "uncontended")) {
+  const std::string clock_sc = "try_acquire, clock read", now_sc = "try_acquire, pre-read now",
+                    rej_sc = "try_acquire, rejected, pre-read now";
+  const bool clock_on = surge_bench::selected(opts, clock_sc), now_on = surge_bench::selected(opts, now_sc),
+             rej_on = surge_bench::selected(opts, rej_sc);
+  if (clock_on || now_on || rej_on) {
     std::vector<double> s_clock, m_clock, s_now, m_now, s_rej, m_rej, clock_only;
     for (int r = 0; r < opts.reps; ++r) {
-      surge::token_bucket<> sb(1e9, 1000);
-      xrate_limiter mb(1e9, 1000);
-      s_clock.push_back(uncontended_clock_ns(sb, ops));
-      m_clock.push_back(uncontended_clock_ns(mb, ops));
-      s_now.push_back(uncontended_now_ns(sb, ops));
-      m_now.push_back(uncontended_now_ns(mb, ops));
-      surge::token_bucket<> sr(1000.0, 10);  // rate 1000/s, burst 10: the 1 ns steps refuse almost every call
-      xrate_limiter mr(1000.0, 10);
-      s_rej.push_back(uncontended_now_ns(sr, ops));
-      m_rej.push_back(uncontended_now_ns(mr, ops));
-      std::int64_t sum = 0;
-      clock_only.push_back(surge_bench::time_ns([&] {
-                             for (std::uint64_t i = 0; i < ops; ++i) sum += steady::now().time_since_epoch().count();
-                           }) /
-                           static_cast<double>(ops));
-      surge_bench::do_not_optimize(sum);
+      if (clock_on || now_on) {
+        surge::token_bucket<> sb(1e9, 1000);
+        xrate_limiter mb(1e9, 1000);
+        if (clock_on) {
+          s_clock.push_back(uncontended_clock_ns(sb, ops));
+          m_clock.push_back(uncontended_clock_ns(mb, ops));
+        }
+        if (now_on) {
+          s_now.push_back(uncontended_now(sb, ops).ns_per_op);
+          m_now.push_back(uncontended_now(mb, ops).ns_per_op);
+        }
+      }
+      if (rej_on) {
+        surge::token_bucket<> sr(1000.0, 10);  // rate 1000/s, burst 10: the 1 ns steps refuse almost every call
+        xrate_limiter mr(1000.0, 10);
+        s_rej.push_back(uncontended_now(sr, ops).ns_per_op);
+        m_rej.push_back(uncontended_now(mr, ops).ns_per_op);
+      }
+      if (clock_on) {
+        std::int64_t sum = 0;
+        clock_only.push_back(surge_bench::time_ns([&] {
+                               for (std::uint64_t i = 0; i < ops; ++i) sum += steady::now().time_since_epoch().count();
+                             }) /
+                             static_cast<double>(ops));
+        surge_bench::do_not_optimize(sum);
+      }
     }
-    rep.add({"try_acquire, clock read", "surge token_bucket", surge_bench::median(s_clock), "ns/op", better::lower});
-    rep.add(
-        {"try_acquire, clock read", "x/time/rate port (mutex)", surge_bench::median(m_clock), "ns/op", better::lower});
-    rep.add({"try_acquire, clock read", "steady_clock::now alone", surge_bench::median(clock_only), "ns/op",
-             better::lower, "the clock's share"});
-    rep.add({"try_acquire, pre-read now", "surge token_bucket", surge_bench::median(s_now), "ns/op", better::lower});
-    rep.add(
-        {"try_acquire, pre-read now", "x/time/rate port (mutex)", surge_bench::median(m_now), "ns/op", better::lower});
-    rep.add({"try_acquire, rejected, pre-read now", "surge token_bucket", surge_bench::median(s_rej), "ns/op",
-             better::lower});
-    rep.add({"try_acquire, rejected, pre-read now", "x/time/rate port (mutex)", surge_bench::median(m_rej), "ns/op",
-             better::lower});
+    if (clock_on) {
+      rep.add({clock_sc, "surge token_bucket", surge_bench::median(s_clock), "ns/op", better::lower});
+      rep.add({clock_sc, "x/time/rate port (mutex)", surge_bench::median(m_clock), "ns/op", better::lower});
+      rep.add({clock_sc, "steady_clock::now alone", surge_bench::median(clock_only), "ns/op", better::lower,
+               "the clock's share"});
+    }
+    if (now_on) {
+      rep.add({now_sc, "surge token_bucket", surge_bench::median(s_now), "ns/op", better::lower});
+      rep.add({now_sc, "x/time/rate port (mutex)", surge_bench::median(m_now), "ns/op", better::lower});
+    }
+    if (rej_on) {
+      rep.add({rej_sc, "surge token_bucket", surge_bench::median(s_rej), "ns/op", better::lower});
+      rep.add({rej_sc, "x/time/rate port (mutex)", surge_bench::median(m_rej), "ns/op", better::lower});
+    }
   }
 
   // 2 threads on one bucket. Admitted: rate 1e9/s, burst 1000 (every call
   // passes, so every call writes the state). Rejected: rate 1000/s, burst 10
   // (all but the first few calls are refused: the regime of a limiter that is
   // actually limiting).
-  if (surge_bench::selected(opts, "contended")) {
+  const std::string transfer_sc = "cache-line transfer between the 2 cores";
+  if (surge_bench::selected(opts, transfer_sc)) {
     std::vector<double> transfer;
     for (int r = 0; r < opts.reps; ++r) transfer.push_back(line_transfer_ns(opts.quick ? 10'000 : 1'000'000));
-    rep.add({"cache-line transfer between the 2 cores", "atomic ping-pong / 2", surge_bench::median(transfer), "ns",
-             better::lower, "reference (bench/detail_bench.cpp)"});
-    for (bool rejected : {false, true}) {
-      for (bool pre_read : {false, true}) {
-        const double rate = rejected ? 1000.0 : 1e9;
-        const std::size_t burst = rejected ? 10 : 1000;
-        std::vector<double> s2, m2, c2, sa, ma;
-        for (int r = 0; r < opts.reps; ++r) {
-          surge::token_bucket<> sb(rate, burst);
-          xrate_limiter mb(rate, static_cast<double>(burst));
-          const contended_result sr = contended(sb, 2, contended_ops, pre_read);
-          const contended_result mr = contended(mb, 2, contended_ops, pre_read);
-          s2.push_back(sr.ns_per_op);
-          sa.push_back(sr.admitted);
-          m2.push_back(mr.ns_per_op);
-          ma.push_back(mr.admitted);
-          if (!pre_read) c2.push_back(clock_only_ns(2, contended_ops));
-        }
-        const std::string sc = std::string("try_acquire, 2 threads one bucket, ") +
-                               (rejected ? "rejected, " : "admitted, ") +
-                               (pre_read ? "now read 1 in 64" : "clock read");
-        const auto share = [](const std::vector<double>& a) {
-          return fmt::format("admitted {:.1f}%", 100.0 * surge_bench::median(a));
-        };
-        rep.add({sc, "surge token_bucket", surge_bench::median(s2), "ns/op", better::lower,
-                 "wall time / all ops; " + share(sa)});
-        rep.add({sc, "x/time/rate port (mutex)", surge_bench::median(m2), "ns/op", better::lower, share(ma)});
-        if (!pre_read)
-          rep.add({sc, "steady_clock::now alone", surge_bench::median(c2), "ns/op", better::lower,
-                   "the clock's floor, 2 threads"});
+    rep.add({transfer_sc, "atomic ping-pong / 2", surge_bench::median(transfer), "ns", better::lower,
+             "reference (bench/detail_bench.cpp)"});
+  }
+  for (bool rejected : {false, true}) {
+    for (bool pre_read : {false, true}) {
+      const std::string sc = std::string("try_acquire, 2 threads one bucket, ") +
+                             (rejected ? "rejected, " : "admitted, ") + (pre_read ? "now read 1 in 64" : "clock read");
+      if (!surge_bench::selected(opts, sc)) continue;
+      const double rate = rejected ? 1000.0 : 1e9;
+      const std::size_t burst = rejected ? 10 : 1000;
+      std::vector<double> s2, m2, c2;
+      admitted_share sa, ma;
+      for (int r = 0; r < opts.reps; ++r) {
+        surge::token_bucket<> sb(rate, burst);
+        xrate_limiter mb(rate, static_cast<double>(burst));
+        const run_result sr = contended(sb, 2, contended_ops, pre_read);
+        const run_result mr = contended(mb, 2, contended_ops, pre_read);
+        s2.push_back(sr.ns_per_op);
+        sa.add(sr, rate, static_cast<double>(burst));
+        m2.push_back(mr.ns_per_op);
+        ma.add(mr, rate, static_cast<double>(burst));
+        if (!pre_read) c2.push_back(clock_only_ns(2, contended_ops));
       }
+      rep.add({sc, "surge token_bucket", surge_bench::median(s2), "ns/op", better::lower,
+               "wall time / all ops; " + sa.note()});
+      rep.add({sc, "x/time/rate port (mutex)", surge_bench::median(m2), "ns/op", better::lower, ma.note()});
+      if (!pre_read)
+        rep.add({sc, "steady_clock::now alone", surge_bench::median(c2), "ns/op", better::lower,
+                 "the clock's floor, 2 threads"});
     }
   }
 
-  if (surge_bench::selected(opts, "keyed")) {
-    const std::uint64_t keys = opts.quick ? 10'000 : 1'000'000;
-    const std::uint64_t kops = opts.quick ? 50'000 : 4'000'000;
-    for (unsigned threads : {1u, 2u}) {
-      std::vector<double> sk, mk;
-      for (int r = 0; r < std::min(opts.reps, 3); ++r) {
-        {
-          surge::keyed_limiter<std::uint64_t, surge::token_bucket<>> k(surge::token_bucket<>(100.0, 10), keys);
-          sk.push_back(keyed_ops_per_s(k, threads, kops, keys));
-        }
-        {
-          mutex_keyed m(100.0, 10, keys);
-          mk.push_back(keyed_ops_per_s(m, threads, kops, keys));
-        }
+  const std::uint64_t keys = opts.quick ? 10'000 : 1'000'000;
+  const std::uint64_t kops = opts.quick ? 50'000 : 4'000'000;
+  for (unsigned threads : {1u, 2u}) {
+    const std::string sc = std::string("keyed try_acquire, ") + (opts.quick ? "10k" : "1M") + " keys, " +
+                           std::to_string(threads) + " thread" + (threads > 1 ? "s" : "");
+    if (!surge_bench::selected(opts, sc)) continue;
+    std::vector<double> sk, mk;
+    for (int r = 0; r < std::min(opts.reps, 3); ++r) {
+      {
+        surge::keyed_limiter<std::uint64_t, surge::token_bucket<>> k(surge::token_bucket<>(100.0, 10), keys);
+        sk.push_back(keyed_ops_per_s(k, threads, kops, keys));
       }
-      const std::string sc = std::string("keyed try_acquire, ") + (opts.quick ? "10k" : "1M") + " keys, " +
-                             std::to_string(threads) + " thread" + (threads > 1 ? "s" : "");
-      rep.add({sc, "surge keyed_limiter", surge_bench::median(sk), "ops/s", better::higher});
-      rep.add({sc, "mutex + unordered_map of x/time/rate", surge_bench::median(mk), "ops/s", better::higher,
-               "hand-written; unbounded memory"});
+      {
+        mutex_keyed m(100.0, 10, keys);
+        mk.push_back(keyed_ops_per_s(m, threads, kops, keys));
+      }
     }
+    rep.add({sc, "surge keyed_limiter", surge_bench::median(sk), "ops/s", better::higher});
+    rep.add({sc, "mutex + unordered_map of x/time/rate", surge_bench::median(mk), "ops/s", better::higher,
+             "hand-written; unbounded memory"});
   }
   // The leaky bucket meter (nodelay) and pacer, with the reading pre-read and
   // stepped per call. Admitted: rate 1e9/s, burst 1000, 1 us steps (nginx's
   // arithmetic drains only when a millisecond passes, so at 1 ns steps its
   // burst would run out within the millisecond). Rejected: rate 1000/s, burst
   // 10, 1 ns steps. The pacer: 1e9/s, slack 10, 1 ns steps (every take writes).
-  if (surge_bench::selected(opts, "leaky")) {
-    using us = std::chrono::microseconds;
-    for (unsigned threads : {1u, 2u}) {
-      const std::string who = threads == 1 ? "" : ", 2 threads one limiter";
-      const auto time = [&](auto& calls, std::chrono::nanoseconds step) {
-        return threads == 1 ? uncontended_now_ns(calls, ops / 4, step)
-                            : contended(calls, 2, contended_ops, true, step).ns_per_op;
-      };
-      for (bool rejected : {false, true}) {
-        const double rate = rejected ? 1000.0 : 1e9;
-        const std::size_t burst = rejected ? 10 : 1000;
-        const std::chrono::nanoseconds step = rejected ? std::chrono::nanoseconds(1) : us(1);
-        std::vector<double> se, sn, np;
-        for (int r = 0; r < opts.reps; ++r) {
-          surge::leaky_bucket<> exact(rate, burst, surge::nodelay);
-          auto ng = surge::leaky_bucket<>::nginx(static_cast<std::size_t>(rate), surge::nginx_rate_unit::per_second,
-                                                 burst, surge::nodelay);
-          nginx_meter_port port(static_cast<std::int64_t>(rate), static_cast<std::int64_t>(burst));
-          meter_calls<surge::leaky_bucket<>> ce{exact}, cn{ng};
-          se.push_back(time(ce, step));
-          sn.push_back(time(cn, step));
-          np.push_back(time(port, step));
-        }
-        const std::string sc = std::string("meter admit, ") + (rejected ? "rejected" : "admitted") + who;
-        rep.add({sc, "surge leaky_bucket (exact)", surge_bench::median(se), "ns/op", better::lower});
-        rep.add({sc, "surge leaky_bucket::nginx", surge_bench::median(sn), "ns/op", better::lower,
-                 "nginx's arithmetic, spin flag"});
-        rep.add({sc, "nginx limit_req port (mutex)", surge_bench::median(np), "ns/op", better::lower, "hand-written"});
-      }
-      std::vector<double> sp, up;
+  // A meter admits burst + 1 at one instant, a pacer slack + 1; nginx's
+  // arithmetic, which counts whole milliseconds, up to a millisecond's rate more.
+  using us = std::chrono::microseconds;
+  for (unsigned threads : {1u, 2u}) {
+    const std::string who = threads == 1 ? "" : ", 2 threads one limiter";
+    const auto time = [&](auto& calls, std::chrono::nanoseconds step) {
+      return threads == 1 ? uncontended_now(calls, ops / 4, step) : contended(calls, 2, contended_ops, true, step);
+    };
+    for (bool rejected : {false, true}) {
+      const std::string sc = std::string("meter admit, ") + (rejected ? "rejected" : "admitted") + who;
+      if (!surge_bench::selected(opts, sc)) continue;
+      const double rate = rejected ? 1000.0 : 1e9;
+      const std::size_t burst = rejected ? 10 : 1000;
+      const double meter_burst = static_cast<double>(burst) + 1, nginx_burst = meter_burst + rate / 1000;
+      const std::chrono::nanoseconds step = rejected ? std::chrono::nanoseconds(1) : us(1);
+      std::vector<double> se, sn, np;
+      admitted_share ae, an, ap;
       for (int r = 0; r < opts.reps; ++r) {
-        surge::leaky_bucket_pacer<> pacer(1e9, 10);
-        uber_pacer_port port(1e9, 10);
-        pacer_calls<surge::leaky_bucket_pacer<>> cs{pacer};
-        pacer_calls<uber_pacer_port> cu{port};
-        sp.push_back(time(cs, std::chrono::nanoseconds(1)));
-        up.push_back(time(cu, std::chrono::nanoseconds(1)));
+        surge::leaky_bucket<> exact(rate, burst, surge::nodelay);
+        auto ng = surge::leaky_bucket<>::nginx(static_cast<std::size_t>(rate), surge::nginx_rate_unit::per_second,
+                                               burst, surge::nodelay);
+        nginx_meter_port port(static_cast<std::int64_t>(rate), static_cast<std::int64_t>(burst));
+        meter_calls<surge::leaky_bucket<>> ce{exact}, cn{ng};
+        const run_result re = time(ce, step), rn = time(cn, step), rp = time(port, step);
+        se.push_back(re.ns_per_op);
+        ae.add(re, rate, meter_burst);
+        sn.push_back(rn.ns_per_op);
+        an.add(rn, rate, nginx_burst);
+        np.push_back(rp.ns_per_op);
+        ap.add(rp, rate, nginx_burst);
       }
-      const std::string sc = "pacer take" + who;
-      rep.add({sc, "surge leaky_bucket_pacer", surge_bench::median(sp), "ns/op", better::lower});
-      rep.add({sc, "uber-go/ratelimit port (atomic int64)", surge_bench::median(up), "ns/op", better::lower,
-               "hand-written"});
+      rep.add({sc, "surge leaky_bucket (exact)", surge_bench::median(se), "ns/op", better::lower, ae.note()});
+      rep.add({sc, "surge leaky_bucket::nginx", surge_bench::median(sn), "ns/op", better::lower,
+               "nginx's arithmetic, spin flag; " + an.note()});
+      rep.add({sc, "nginx limit_req port (mutex)", surge_bench::median(np), "ns/op", better::lower,
+               "hand-written; " + ap.note()});
     }
+    const std::string sc = "pacer take" + who;
+    if (!surge_bench::selected(opts, sc)) continue;
+    std::vector<double> sp, up;
+    admitted_share as, au;
+    for (int r = 0; r < opts.reps; ++r) {
+      surge::leaky_bucket_pacer<> pacer(1e9, 10);
+      uber_pacer_port port(1e9, 10);
+      pacer_calls<surge::leaky_bucket_pacer<>> cs{pacer};
+      pacer_calls<uber_pacer_port> cu{port};
+      const run_result rs = time(cs, std::chrono::nanoseconds(1)), ru = time(cu, std::chrono::nanoseconds(1));
+      sp.push_back(rs.ns_per_op);
+      as.add(rs, 1e9, 11);
+      up.push_back(ru.ns_per_op);
+      au.add(ru, 1e9, 11);
+    }
+    rep.add({sc, "surge leaky_bucket_pacer", surge_bench::median(sp), "ns/op", better::lower, as.note()});
+    rep.add({sc, "uber-go/ratelimit port (atomic int64)", surge_bench::median(up), "ns/op", better::lower,
+             "hand-written; " + au.note()});
   }
   rep.print(opts);
 }
