@@ -5,10 +5,12 @@
 // Starts a throw-away redis-server on loopback, forks `processes` workers
 // that each ask surge::redis::token_bucket for tokens of one key as fast as
 // they can, and prints what each admitted and the fleet's total against the
-// limit, rate x seconds + burst. Without redis-server it says so and exits 0.
-// -h / --help prints the usage; an argument out of range (processes 1-256,
-// seconds 0.05-3600, rate 0.001-1e9, burst 1-1e9) exits with status 2, and
-// a worker that fails exits with status 1.
+// limit, rate x T + burst, T the server-clock time from the fleet's first
+// decision to its last admission; a total over it exits with status 1.
+// Without redis-server it says so and exits 0. -h / --help prints the usage;
+// an argument out of range (processes 1-256, seconds 0.05-3600, rate
+// 0.001-1e9, burst 1-1e9) exits with status 2, and a worker that fails exits
+// with status 1.
 #include <surge/redis/hiredis.hpp>
 #include <surge/redis/token_bucket.hpp>
 
@@ -163,9 +165,18 @@ int main(int argc, char** argv) {
     if (r.first_us != 0 && (first == 0 || r.first_us < first)) first = r.first_us;
     if (r.last_us > last) last = r.last_us;
   }
-  const double span = last > first ? static_cast<double>(last - first) / 1e6 : 0.0;
-  fmt::print("fleet total {} over {:.3f} s (server clock); limit rate x T + burst = {:.1f}\n", total, span,
-             rate * span + static_cast<double>(burst));
+  // The key is new, so the bucket is full at the fleet's first decision and
+  // the script (integer microseconds, a rate never rounded up) admits at most
+  // rate x T + burst by the last admission. rate x microseconds first, then
+  // / 1e6: with a whole total, no rounding takes the bound below it.
+  const double span_us = last > first ? static_cast<double>(last - first) : 0.0;
+  const double limit = rate * span_us / 1e6 + static_cast<double>(burst);
+  fmt::print("fleet total {} over {:.3f} s (server clock); limit rate x T + burst = {:.1f}\n", total, span_us / 1e6,
+             limit);
+  if (static_cast<double>(total) > limit) {
+    fmt::print(stderr, "fleet_limit: the fleet admitted {}, more than the limit allows ({:.1f})\n", total, limit);
+    failed = true;
+  }
   ::kill(server, SIGTERM);
   ::waitpid(server, nullptr, 0);
   return failed ? 1 : 0;
