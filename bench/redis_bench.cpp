@@ -9,6 +9,11 @@
 // Rows of one scenario alternate, repetition by repetition; medians reported.
 // Goals (ratios in the same run): per call >= 0.9x the INCRBY peer (both are
 // one round trip); leased k = 100 >= 20x per call.
+//
+// Checks: at the rows' rate and burst every decision must be admitted, and
+// before timing, a bucket that binds (1000/s, burst 100) must admit at least
+// its burst and at most rate x elapsed + burst of 2,000 calls on one key. A
+// failed check marks the rows WRONG and the program exits 1.
 #include <surge/redis/hiredis.hpp>
 #include <surge/redis/token_bucket.hpp>
 
@@ -25,6 +30,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <functional>
@@ -95,6 +101,7 @@ struct sample {
   double per_second = 0;
   double p50_us = 0;
   double p99_us = 0;
+  std::size_t decisions = 0;
 };
 
 double percentile(std::vector<double>& v, double q) {
@@ -118,6 +125,7 @@ sample measure(std::size_t decisions, F&& batch) {
   s.per_second = static_cast<double>(lat.size()) / secs;
   s.p50_us = percentile(lat, 0.50) / 1e3;
   s.p99_us = percentile(lat, 0.99) / 1e3;
+  s.decisions = lat.size();
   return s;
 }
 
@@ -149,6 +157,22 @@ int main(int argc, char** argv) {
   // a rate no run reaches, so every call is admitted: the cost measured is the decision
   surge::redis::token_bucket<conn_t> bucket(conn, "bench:", 1e9, 1'000'000, {.timeout = 1s});
   const std::size_t n = opts.quick ? 2'000 : 20'000;
+  // the limit at work, untimed: a script admitting every call or none fails here
+  std::string wrong;
+  {
+    const double rate = 1000;
+    const std::size_t burst = 100, calls = 2'000;
+    surge::redis::token_bucket<conn_t> binding(conn, "check:", rate, burst, {.timeout = 1s});
+    std::size_t ok = 0;
+    const auto t0 = steady::now();
+    for (std::size_t i = 0; i < calls; ++i) ok += binding.try_acquire("key0").allowed;
+    // every server TIME the script read lies in [t0, now]; rounded up for the
+    // server's clock, which may run a little apart from ours
+    const auto allowed = static_cast<std::size_t>(std::ceil(rate * since(t0) / 1e9)) + burst;
+    if (ok < burst || ok > allowed)
+      wrong = fmt::format("a 1000/s, burst 100 bucket admitted {} of {} calls (the limit allows {} to {})", ok, calls,
+                          burst, allowed);
+  }
 
   std::vector<std::string> keys16, keys128;
   for (int i = 0; i < 128; ++i) (i < 16 ? keys16 : keys128).push_back("key" + std::to_string(i));
@@ -159,6 +183,8 @@ int main(int argc, char** argv) {
     std::string scenario, impl, note;
     std::function<void(std::vector<double>&)> batch;
     std::vector<sample> runs = {};
+    bool decides = true;  // adds its admitted decisions to `admitted`
+    long decisions = 0, admitted = 0;
   };
   const surge::redis::command ping{"PING"};
   std::vector<mode> modes;
@@ -169,6 +195,7 @@ int main(int argc, char** argv) {
                      surge_bench::do_not_optimize(r.status);
                      lat.push_back(since(t0));
                    }});
+  modes.back().decides = false;
   modes.push_back({"one call per decision", "surge try_acquire", "", [&](std::vector<double>& lat) {
                      const auto t0 = steady::now();
                      admitted += bucket.try_acquire("key0").allowed;
@@ -239,8 +266,18 @@ int main(int argc, char** argv) {
 
   for (int rep = 0; rep < opts.reps; ++rep)
     for (auto& m : modes)
-      if (surge_bench::selected(opts, m.scenario))
+      if (surge_bench::selected(opts, m.scenario)) {
+        const long before = admitted;
         m.runs.push_back(measure(m.scenario.rfind("leased", 0) == 0 ? n * 10 : n, m.batch));
+        m.decisions += static_cast<long>(m.runs.back().decisions);
+        m.admitted += admitted - before;
+      }
+  // at 1e9/s and burst 1e6, rate x elapsed + burst is more than any row asks
+  // of its keys: each of its decisions must have been admitted
+  for (const auto& m : modes)
+    if (m.decides && m.admitted != m.decisions && wrong.empty())
+      wrong = fmt::format("\"{}\" admitted {} of {} decisions, all of which the limit allows", m.impl, m.admitted,
+                          m.decisions);
 
   // the server's own time per command (INFO commandstats), for the reason a peer row wins
   const auto server_us = [&](const std::string& cmd) {
@@ -310,11 +347,15 @@ int main(int argc, char** argv) {
     if (m.scenario == "leased k=100" && per_call > 0)
       note += fmt::format("; {:.1f}x per call (goal >= 20x: {})", leased100 / per_call,
                           leased100 >= 20 * per_call ? "met" : "MISSED");
+    if (!wrong.empty()) note = "WRONG: " + wrong + (note.empty() ? "" : "; ") + note;
     rep.add({m.scenario, m.impl, surge_bench::median(ps), "decisions/s", surge_bench::better::higher,
              fmt::format("p50 {:.1f} us, p99 {:.1f} us{}{}", surge_bench::median(p50), surge_bench::median(p99),
                          note.empty() ? "" : "; ", note)});
   }
   rep.print(opts);
-  surge_bench::do_not_optimize(admitted);
+  if (!wrong.empty()) {
+    fmt::print(stderr, "surge_bench_redis: WRONG: {}\n", wrong);
+    return 1;
+  }
   return 0;
 }
