@@ -2,7 +2,8 @@
 // memory), then the two leaky-bucket forms side by side: a meter (polices:
 // admit, delay or reject, like nginx limit_req) and a pacer (shapes: every
 // call goes, at evenly spaced start times). Every limiter call takes the
-// time as an argument, so this program runs on a made-up time axis.
+// time as an argument, so this program runs on a made-up time axis, and
+// exits 1 if a decision is not the one its output and comments describe.
 #include <surge/limit/keyed_limiter.hpp>
 #include <surge/limit/leaky_bucket.hpp>
 #include <surge/limit/token_bucket.hpp>
@@ -26,6 +27,7 @@ int main() {
   surge::keyed_limiter<std::string, surge::token_bucket<>> per_client(surge::token_bucket<>(2.0, 4, t0), 10'000);
   fmt::print("per client: 2 requests/s, burst 4. alice sends 10/s, bob 1/s\n");
   fmt::print("{:>6}  {:>16}  {:>14}\n", "second", "alice ok/refused", "bob ok/refused");
+  bool held = true;  // every printed claim
   for (int second = 0; second < 4; ++second) {
     int alice_ok = 0, alice_no = 0, bob_ok = 0, bob_no = 0;
     for (int tenth = 0; tenth < 10; ++tenth) {
@@ -35,6 +37,7 @@ int main() {
     }
     fmt::print("{:>6}  {:>16}  {:>14}\n", second, fmt::format("{}/{}", alice_ok, alice_no),
                fmt::format("{}/{}", bob_ok, bob_no));
+    held = held && bob_no == 0 && (second > 0 || alice_ok > 4);
   }
   fmt::print("alice's first second passes her burst of 4 plus refills; bob is never limited\n\n");
 
@@ -50,7 +53,13 @@ int main() {
     const std::string verdict = m.decision == surge::meter_decision::admit   ? "admit"
                                 : m.decision == surge::meter_decision::delay ? fmt::format("delay {} ms", m.delay / 1ms)
                                                                              : "reject";
-    fmt::print("{:>5} {:>20} {:>15} ms\n", call, verdict, ms_since(t0, pacer.take(t0)));
+    const long long start_ms = ms_since(t0, pacer.take(t0));
+    fmt::print("{:>5} {:>20} {:>15} ms\n", call, verdict, start_ms);
+    const auto expected = call < 2   ? surge::meter_decision::admit
+                          : call < 4 ? surge::meter_decision::delay
+                                     : surge::meter_decision::reject;
+    held = held && m.decision == expected && start_ms == 500 * call;
   }
   fmt::print("use a meter at your door (refuse excess), a pacer in a client (never exceed a partner's rate)\n");
+  return held ? 0 : 1;
 }
