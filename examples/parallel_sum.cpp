@@ -1,7 +1,8 @@
 // Summing a large array on a work-stealing thread_pool: parallel_for over
 // chunks (each chunk writes its own slot, so no two threads share a counter),
 // then a serial sum of the slots. Also submit() with a future, and post()
-// with wait_idle().
+// with wait_idle(). Exits 1 if the sums differ, the future's value is not
+// the last element, or a posted task had not run when wait_idle() returned.
 //
 //   surge_example_parallel_sum [elements=20000000]
 //
@@ -61,6 +62,8 @@ int main(int argc, char** argv) {
   std::atomic<int> posted{0};
   for (int i = 0; i < 1000; ++i) pool.post([&posted] { posted.fetch_add(1, std::memory_order_relaxed); });
   pool.wait_idle();
-  fmt::print("submit returned {}; {} posted tasks ran before wait_idle() returned\n", max.get(), posted.load());
-  return serial == parallel ? 0 : 1;
+  const std::uint64_t last = max.get();
+  const int ran = posted.load();
+  fmt::print("submit returned {}; {} posted tasks ran before wait_idle() returned\n", last, ran);
+  return serial == parallel && last == n - 1 && ran == 1000 ? 0 : 1;
 }
