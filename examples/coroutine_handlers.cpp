@@ -1,6 +1,7 @@
 // Request handlers as coroutines on a 2-worker pool: all run at once (when_all);
 // each calls a backend with a 100 ms deadline (a watchdog requests stop, the
 // call's wait throws operation_cancelled) and reports through a channel.
+// Exits 1 unless exactly the requests whose backend hangs timed out.
 #include <surge/exec/channel.hpp>
 #include <surge/exec/sync_wait.hpp>
 #include <surge/exec/task.hpp>
@@ -73,8 +74,12 @@ int main() {
   auto [replies, timeouts] =
       surge::sync_wait(surge::when_all(serve_all(timer, outcomes, latencies), count_timeouts(outcomes)));
   const auto elapsed = std::chrono::duration_cast<ms>(std::chrono::steady_clock::now() - t0);
-  for (std::size_t i = 0; i < replies.size(); ++i)
+  bool right = timeouts == 2;  // the two that hang
+  for (std::size_t i = 0; i < replies.size(); ++i) {
     fmt::print("request {} (backend takes {:>7} ms): {}\n", i, latencies[i].count(), replies[i]);
+    right = right && replies[i] == (latencies[i] > 100ms ? std::string("timed out") : fmt::format("reply {}", i));
+  }
   fmt::print("{} requests, {} timed out at the 100 ms deadline; all done in {} ms: they ran concurrently\n",
              replies.size(), timeouts, elapsed.count());
+  return right ? 0 : 1;
 }
