@@ -266,6 +266,7 @@ void sweep(surge_bench::report& rep, const surge_bench::options& o) {
   std::vector<std::string> order;
   const auto add = [&](const std::string& policy, std::size_t n, std::size_t picks,
                        std::function<void(int, std::size_t)> body, std::string note = {}) {
+    if (!surge_bench::selected(o, "sweep: " + policy)) return;
     std::vector<double> runs;
     for (int r = 0; r < o.reps; ++r) runs.push_back(per_pick(1, picks, body));
     if (!by_policy.count(policy)) order.push_back(policy);
@@ -592,29 +593,38 @@ int main(int argc, char** argv) {
   }
 
   // Rebuild time at 1000 backends: add one backend to a 1000-backend policy.
-  if (surge_bench::selected(o, "rebuild")) {
-    std::vector<double> ring_ns, maglev_ns, map_ns;
+  const std::string ring_sc = "rebuild ring n=1000 (160 vnodes)";
+  if (surge_bench::selected(o, ring_sc)) {
+    std::vector<double> ring_ns, map_ns;
     for (int r = 0; r < o.reps; ++r) {
       surge::consistent_hash_ring<> ring(1000);
       ring_ns.push_back(surge_bench::time_ns([&] { ring.add_backend(); }));
-      surge::maglev<> mg(1000);
-      maglev_ns.push_back(surge_bench::time_ns([&] { mg.add_backend(); }));
       map_ns.push_back(surge_bench::time_ns([&] {
         map_ring m(1001, 160);
         do_not_optimize(m.ring.size());
       }));
     }
-    rep.add(row{"rebuild ring n=1000 (160 vnodes)", "surge ring add_backend", surge_bench::median(ring_ns) / 1e6, "ms",
-                better::lower, "160,160 points sorted, published RCU-style"});
-    rep.add(row{"rebuild ring n=1000 (160 vnodes)", "std::map ring build (hand-written)",
-                surge_bench::median(map_ns) / 1e6, "ms", better::lower, "hand-written baseline"});
-    surge::maglev<> sized(1000);
-    sized.add_backend();
-    rep.add(row{fmt::format("rebuild maglev n=1000 (M={})", sized.table_size()), "surge maglev add_backend",
-                surge_bench::median(maglev_ns) / 1e6, "ms", better::lower});
-    // Smooth WRR table at 1000 backends, weights 1 + i % 5 (W = 3000):
-    // construction (one period from zero), and a health change in mid-table
-    // (fold the position back, then transient + period from the new state).
+    rep.add(row{ring_sc, "surge ring add_backend", surge_bench::median(ring_ns) / 1e6, "ms", better::lower,
+                "160,160 points sorted, published RCU-style"});
+    rep.add(row{ring_sc, "std::map ring build (hand-written)", surge_bench::median(map_ns) / 1e6, "ms", better::lower,
+                "hand-written baseline"});
+  }
+  surge::maglev<> sized(1000);
+  sized.add_backend();
+  const std::string maglev_sc = fmt::format("rebuild maglev n=1000 (M={})", sized.table_size());
+  if (surge_bench::selected(o, maglev_sc)) {
+    std::vector<double> maglev_ns;
+    for (int r = 0; r < o.reps; ++r) {
+      surge::maglev<> mg(1000);
+      maglev_ns.push_back(surge_bench::time_ns([&] { mg.add_backend(); }));
+    }
+    rep.add(row{maglev_sc, "surge maglev add_backend", surge_bench::median(maglev_ns) / 1e6, "ms", better::lower});
+  }
+  // Smooth WRR table at 1000 backends, weights 1 + i % 5 (W = 3000):
+  // construction (one period from zero), and a health change in mid-table
+  // (fold the position back, then transient + period from the new state).
+  const std::string wrr_sc = "rebuild smooth WRR n=1000 (W=3000)";
+  if (surge_bench::selected(o, wrr_sc)) {
     std::vector<double> wrr_weights(1000), build_ns, down_ns, up_ns;
     for (std::size_t i = 0; i < wrr_weights.size(); ++i) wrr_weights[i] = static_cast<double>(1 + i % 5);
     std::size_t down_entries = 0;
@@ -627,13 +637,11 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 777; ++i) do_not_optimize(w->pick());
       up_ns.push_back(surge_bench::time_ns([&] { w->set_healthy(500, true); }));
     }
-    rep.add(row{"rebuild smooth WRR n=1000 (W=3000)", "surge smooth WRR construct", surge_bench::median(build_ns) / 1e6,
-                "ms", better::lower, "table of 3000 picks, O(W*n)"});
-    rep.add(row{"rebuild smooth WRR n=1000 (W=3000)", "surge smooth WRR set_healthy down",
-                surge_bench::median(down_ns) / 1e6, "ms", better::lower,
+    rep.add(row{wrr_sc, "surge smooth WRR construct", surge_bench::median(build_ns) / 1e6, "ms", better::lower,
+                "table of 3000 picks, O(W*n)"});
+    rep.add(row{wrr_sc, "surge smooth WRR set_healthy down", surge_bench::median(down_ns) / 1e6, "ms", better::lower,
                 fmt::format("fold + new table of {} entries", down_entries)});
-    rep.add(row{"rebuild smooth WRR n=1000 (W=3000)", "surge smooth WRR set_healthy up",
-                surge_bench::median(up_ns) / 1e6, "ms", better::lower});
+    rep.add(row{wrr_sc, "surge smooth WRR set_healthy up", surge_bench::median(up_ns) / 1e6, "ms", better::lower});
   }
   rep.print(o);
 }

@@ -461,6 +461,8 @@ std::string goal(double ratio, double target) {
 
 void single_thread(surge_bench::report& rep, const surge_bench::options& opts, const std::vector<op>& ops,
                    std::size_t warm, std::size_t capacity) {
+  const std::string scenario = "single thread";
+  if (!surge_bench::selected(opts, scenario)) return;
   auto cs = single_thread_contenders([&]<class C>() { return measure<C>(ops, warm, capacity); }, false);
   alternate(cs, opts.reps);
   const double base = median(cs[5].rates), lru_rate = median(cs[0].rates), lru_hit = median(cs[0].hits);
@@ -475,7 +477,7 @@ void single_thread(surge_bench::report& rep, const surge_bench::options& opts, c
     } else if (i > 5) {
       note += fmt::format(", {:.2f}x the textbook LRU; {}", v / base, cs[i].note);
     }
-    rep.add({"single thread", cs[i].name, v, "ops/s", better::higher, std::move(note)});
+    rep.add({scenario, cs[i].name, v, "ops/s", better::higher, std::move(note)});
   }
 }
 
@@ -510,6 +512,7 @@ void shared(surge_bench::report& rep, const surge_bench::options& opts, const st
 void memory(surge_bench::report& rep, const surge_bench::options& opts) {
   const std::size_t entries = opts.quick ? 100'000 : 1'000'000;
   const std::string scenario = fmt::format("memory, {} uint64 entries", entries);
+  if (!surge_bench::selected(opts, scenario)) return;
   const std::string note = "counted allocations";
   rep.add({scenario, "surge lru_cache", bytes_per_entry<lru>(entries), "B/entry", better::lower, note});
   rep.add({scenario, "surge lfu_cache", bytes_per_entry<lfu>(entries), "B/entry", better::lower, note});
@@ -578,8 +581,8 @@ int main(int argc, char** argv) {
       fmt::format("surge caches: Zipf(0.99) over {} keys, capacity {}, 90 % get / 10 % put, misses filled by put "
                   "({} timed ops after {} warm-up, median of {} alternating runs)",
                   universe, capacity, timed, warm, opts.reps));
-  if (surge_bench::selected(opts, "single thread")) single_thread(rep, opts, ops, warm, capacity);
+  single_thread(rep, opts, ops, warm, capacity);
   for (int threads : {1, 2}) shared(rep, opts, ops, warm, capacity, threads);
-  if (surge_bench::selected(opts, "memory")) memory(rep, opts);
+  memory(rep, opts);
   rep.print(opts);
 }

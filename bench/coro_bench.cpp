@@ -225,38 +225,38 @@ int main(int argc, char** argv) {
   surge_bench::report rep("surge coroutines vs asio awaitables (2-thread pools)");
   using surge_bench::better;
 
-  if (surge_bench::selected(opts, "await")) {
+  const std::string await_sc = "await ready child", spawn_sc = "spawn + schedule", trip_sc = "ping-pong round trip";
+  if (surge_bench::selected(opts, await_sc)) {
     std::vector<double> s, a;
     for (int r = 0; r < opts.reps; ++r) {
       s.push_back(surge_await_ns(awaits));
       a.push_back(asio_await_ns(awaits));
     }
-    rep.add({"await ready child", "surge task<int>", surge_bench::median(s), "ns/await", better::lower});
-    rep.add({"await ready child", "asio awaitable<int>", surge_bench::median(a), "ns/await", better::lower});
+    rep.add({await_sc, "surge task<int>", surge_bench::median(s), "ns/await", better::lower});
+    rep.add({await_sc, "asio awaitable<int>", surge_bench::median(a), "ns/await", better::lower});
   }
-  if (surge_bench::selected(opts, "spawn")) {
+  if (surge_bench::selected(opts, spawn_sc)) {
     std::vector<double> s, a;
     for (int r = 0; r < opts.reps; ++r) {
       s.push_back(surge_spawn_ns(spawns));
       a.push_back(asio_spawn_ns(spawns));
     }
     const auto note = fmt::format("{} coroutines", spawns);
-    rep.add(
-        {"spawn + schedule", "surge spawn + pool.schedule()", surge_bench::median(s), "ns/coro", better::lower, note});
-    rep.add({"spawn + schedule", "asio co_spawn + post", surge_bench::median(a), "ns/coro", better::lower, note});
+    rep.add({spawn_sc, "surge spawn + pool.schedule()", surge_bench::median(s), "ns/coro", better::lower, note});
+    rep.add({spawn_sc, "asio co_spawn + post", surge_bench::median(a), "ns/coro", better::lower, note});
   }
-  if (surge_bench::selected(opts, "ping")) {
+  if (surge_bench::selected(opts, trip_sc)) {
     std::vector<double> s, c, q;
     for (int r = 0; r < opts.reps; ++r) {
       s.push_back(surge_channel_ns(trips));
       c.push_back(asio_channel_ns(trips));
       q.push_back(queue_pingpong_ns(trips));
     }
-    rep.add({"ping-pong round trip", "surge channel, 2 coroutines", surge_bench::median(s), "ns/trip", better::lower,
+    rep.add({trip_sc, "surge channel, 2 coroutines", surge_bench::median(s), "ns/trip", better::lower,
              "pool of 2 workers"});
-    rep.add({"ping-pong round trip", "asio concurrent_channel, 2 coroutines", surge_bench::median(c), "ns/trip",
-             better::lower, "asio::thread_pool(2)"});
-    rep.add({"ping-pong round trip", queue_name, surge_bench::median(q), "ns/trip", better::lower, "blocking calls"});
+    rep.add({trip_sc, "asio concurrent_channel, 2 coroutines", surge_bench::median(c), "ns/trip", better::lower,
+             "asio::thread_pool(2)"});
+    rep.add({trip_sc, queue_name, surge_bench::median(q), "ns/trip", better::lower, "blocking calls"});
   }
   rep.print(opts);
 }

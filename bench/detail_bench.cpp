@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <thread>
 
 #include "bench.hpp"
@@ -50,14 +51,17 @@ int main(int argc, char** argv) {
   const auto opts = surge_bench::parse_args(argc, argv);
   const std::uint64_t rounds = opts.quick ? 10'000 : 1'000'000;
   surge_bench::report rep("surge detail: one cross-core cache-line transfer (ping-pong / 2)");
-  std::vector<double> padded, shared;
-  for (int r = 0; r < opts.reps; ++r) { // alternate so both see the same core placement
-    padded.push_back(ping_pong_ns<padded_flags>(rounds));
-    shared.push_back(ping_pong_ns<shared_line_flags>(rounds));
+  const std::string scenario = "line transfer";
+  if (surge_bench::selected(opts, scenario)) {
+    std::vector<double> padded, shared;
+    for (int r = 0; r < opts.reps; ++r) {  // alternate so both see the same core placement
+      padded.push_back(ping_pong_ns<padded_flags>(rounds));
+      shared.push_back(ping_pong_ns<shared_line_flags>(rounds));
+    }
+    using surge_bench::better;
+    rep.add({scenario, "surge padded flags", surge_bench::median(padded), "ns", better::lower});
+    rep.add(
+        {scenario, "flags on one line", surge_bench::median(shared), "ns", better::lower, "both flags share a line"});
   }
-  using surge_bench::better;
-  rep.add({"line transfer", "surge padded flags", surge_bench::median(padded), "ns", better::lower});
-  rep.add({"line transfer", "flags on one line", surge_bench::median(shared), "ns", better::lower,
-           "both flags share a line"});
   rep.print(opts);
 }

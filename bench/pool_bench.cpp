@@ -301,24 +301,26 @@ void sweep(const surge_bench::options& opts, surge_bench::report& rep) {
     // about 0.2 s of work per run (1M tasks at most)
     const auto n = static_cast<std::size_t>(
         std::clamp(2e8 / std::max(task_ns, 200.0), 1'000.0, opts.quick ? 5'000.0 : 1'000'000.0));
+    const std::string sc = fmt::format("post {} tasks of ~{} ns", n, task_ns);
+    if (!surge_bench::selected(opts, sc)) continue;
     std::vector<double> s, a, t;
     for (int r = 0; r < opts.reps; ++r) {
       s.push_back(post_surge(n, steps));
       a.push_back(post_asio(n, steps));
       t.push_back(post_tbb(n, steps));
     }
-    const std::string sc = fmt::format("post {} tasks of ~{} ns", n, task_ns);
     rep.add({sc, "surge post", surge_bench::median(s), "ns/task", better::lower});
     rep.add({sc, "asio::thread_pool post", surge_bench::median(a), "ns/task", better::lower});
     rep.add({sc, "tbb::task_arena enqueue", surge_bench::median(t), "ns/task", better::lower});
   }
   surge::thread_pool pool(threads());
   for (std::int64_t n = 1'000; n <= (opts.quick ? 100'000 : 100'000'000); n *= 10) {
+    const std::string sc = fmt::format("parallel_for {} cheap iterations", n);
+    if (!surge_bench::selected(opts, sc)) continue;
     std::vector<double> s, t;
     for (int r = 0; r < opts.reps; ++r)
       run_pair(
           r, s, t, [&] { return pfor_cheap_surge(pool, n); }, [&] { return pfor_cheap_tbb(n); });
-    const std::string sc = fmt::format("parallel_for {} cheap iterations", n);
     rep.add(
         {sc, "surge parallel_for", surge_bench::median(s) * 1e6 / static_cast<double>(n), "ns/iter", better::lower});
     rep.add({sc, "tbb::parallel_for", surge_bench::median(t) * 1e6 / static_cast<double>(n), "ns/iter", better::lower});
@@ -341,7 +343,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (surge_bench::selected(opts, "post")) {
+  const std::string post_sc = "post " + std::to_string(tasks) + " counting tasks from outside";
+  if (surge_bench::selected(opts, post_sc)) {
     std::vector<double> s, b, a, t;
     for (int r = 0; r < opts.reps; ++r) {
       s.push_back(post_surge(tasks));
@@ -349,52 +352,58 @@ int main(int argc, char** argv) {
       a.push_back(post_asio(tasks));
       t.push_back(post_tbb(tasks));
     }
-    const std::string sc = "post " + std::to_string(tasks) + " counting tasks from outside";
-    rep.add({sc, "surge post", surge_bench::median(s), "ns/task", better::lower, note});
-    rep.add({sc, "surge post_bulk", surge_bench::median(b), "ns/task", better::lower, "one call, one wake-up"});
-    rep.add({sc, "asio::thread_pool post", surge_bench::median(a), "ns/task", better::lower});
-    rep.add({sc, "tbb::task_arena enqueue", surge_bench::median(t), "ns/task", better::lower});
+    rep.add({post_sc, "surge post", surge_bench::median(s), "ns/task", better::lower, note});
+    rep.add({post_sc, "surge post_bulk", surge_bench::median(b), "ns/task", better::lower, "one call, one wake-up"});
+    rep.add({post_sc, "asio::thread_pool post", surge_bench::median(a), "ns/task", better::lower});
+    rep.add({post_sc, "tbb::task_arena enqueue", surge_bench::median(t), "ns/task", better::lower});
   }
-  if (surge_bench::selected(opts, "submit")) {
+  const std::string submit_sc = "submit " + std::to_string(tasks) + " tasks, get futures";
+  if (surge_bench::selected(opts, submit_sc)) {
     std::vector<double> s, m;
     for (int r = 0; r < opts.reps; ++r) {
       s.push_back(submit_futures<surge::thread_pool>(tasks));
       m.push_back(submit_futures<mutex_pool>(tasks));
     }
-    const std::string sc = "submit " + std::to_string(tasks) + " tasks, get futures";
-    rep.add({sc, "surge submit", surge_bench::median(s), "ns/task", better::lower});
-    rep.add(
-        {sc, "mutex queue + packaged_task", surge_bench::median(m), "ns/task", better::lower, "hand-written baseline"});
+    rep.add({submit_sc, "surge submit", surge_bench::median(s), "ns/task", better::lower});
+    rep.add({submit_sc, "mutex queue + packaged_task", surge_bench::median(m), "ns/task", better::lower,
+             "hand-written baseline"});
   }
   // One pool for the rows below, as TBB keeps one arena: a pool made per
   // repetition had its workers' first touches of their memory (page faults)
   // timed, which TBB's warm arena never pays; one untimed run warms both.
   surge::thread_pool pool(threads());
-  if (surge_bench::selected(opts, "fib")) {
+  const std::string fib_sc = "fork-join fib(" + std::to_string(fib_n) + "), serial below " + std::to_string(fib_cutoff);
+  if (surge_bench::selected(opts, fib_sc)) {
     std::vector<double> s, t;
     fib_surge_ms(pool, fib_n);
     fib_tbb_ms(fib_n);
     for (int r = 0; r < opts.reps; ++r)
       run_pair(
           r, s, t, [&] { return fib_surge_ms(pool, fib_n); }, [&] { return fib_tbb_ms(fib_n); });
-    const std::string sc = "fork-join fib(" + std::to_string(fib_n) + "), serial below " + std::to_string(fib_cutoff);
-    rep.add({sc, "surge post + help-while-join", surge_bench::median(s), "ms", better::lower});
-    rep.add({sc, "tbb::task_group", surge_bench::median(t), "ms", better::lower});
+    rep.add({fib_sc, "surge post + help-while-join", surge_bench::median(s), "ms", better::lower});
+    rep.add({fib_sc, "tbb::task_group", surge_bench::median(t), "ms", better::lower});
   }
-  if (surge_bench::selected(opts, "parallel_for")) {
+  const std::string cheap_sc = "parallel_for " + std::to_string(cheap_n) + " cheap iterations";
+  const std::string uneven_sc = "parallel_for " + std::to_string(uneven_n) + " uneven iterations (cost ~ i)";
+  const bool cheap_on = surge_bench::selected(opts, cheap_sc), uneven_on = surge_bench::selected(opts, uneven_sc);
+  if (cheap_on || uneven_on) {
     std::vector<double> s, t, su, tu;
     for (int r = 0; r < opts.reps; ++r) {
-      run_pair(
-          r, s, t, [&] { return pfor_cheap_surge(pool, cheap_n); }, [&] { return pfor_cheap_tbb(cheap_n); });
-      run_pair(
-          r, su, tu, [&] { return pfor_uneven_surge(pool, uneven_n); }, [&] { return pfor_uneven_tbb(uneven_n); });
+      if (cheap_on)
+        run_pair(
+            r, s, t, [&] { return pfor_cheap_surge(pool, cheap_n); }, [&] { return pfor_cheap_tbb(cheap_n); });
+      if (uneven_on)
+        run_pair(
+            r, su, tu, [&] { return pfor_uneven_surge(pool, uneven_n); }, [&] { return pfor_uneven_tbb(uneven_n); });
     }
-    const std::string sc = "parallel_for " + std::to_string(cheap_n) + " cheap iterations";
-    rep.add({sc, "surge parallel_for", surge_bench::median(s), "ms", better::lower});
-    rep.add({sc, "tbb::parallel_for", surge_bench::median(t), "ms", better::lower});
-    const std::string su_sc = "parallel_for " + std::to_string(uneven_n) + " uneven iterations (cost ~ i)";
-    rep.add({su_sc, "surge parallel_for", surge_bench::median(su), "ms", better::lower});
-    rep.add({su_sc, "tbb::parallel_for", surge_bench::median(tu), "ms", better::lower});
+    if (cheap_on) {
+      rep.add({cheap_sc, "surge parallel_for", surge_bench::median(s), "ms", better::lower});
+      rep.add({cheap_sc, "tbb::parallel_for", surge_bench::median(t), "ms", better::lower});
+    }
+    if (uneven_on) {
+      rep.add({uneven_sc, "surge parallel_for", surge_bench::median(su), "ms", better::lower});
+      rep.add({uneven_sc, "tbb::parallel_for", surge_bench::median(tu), "ms", better::lower});
+    }
   }
   rep.print(opts);
 }

@@ -83,7 +83,9 @@ inline options parse_args(int argc, char** argv) {
   return o;
 }
 
-/// True when `scenario` passes --filter.
+/// True when `scenario` passes --filter. Pass the scenario name the rows will
+/// print (not a word for a group of them), so that --filter S runs exactly
+/// the scenarios whose printed name contains S.
 inline bool selected(const options& o, std::string_view scenario) {
   return o.filter.empty() || scenario.find(o.filter) != std::string_view::npos;
 }
