@@ -3,7 +3,9 @@
 // calls two "backends" at once (when_all; each sleeps on a timer that resumes
 // it on the pool), updates shared stats under an async_mutex, and sends its
 // response into a channel read by a collector coroutine. A slow request is
-// cancelled through a std::stop_token once the others are done.
+// cancelled through a std::stop_token once the others are done. Exits 1
+// unless every fast request got its 200 with its backends' results, the slow
+// one its 503, and all of them were counted as served.
 #include <surge/exec/async_mutex.hpp>
 #include <surge/exec/async_semaphore.hpp>
 #include <surge/exec/channel.hpp>
@@ -15,9 +17,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stop_token>
 #include <string>
+#include <vector>
 
 using namespace std::chrono_literals;
 
@@ -41,6 +45,7 @@ struct services {
   surge::async_mutex stats_mutex;
   long served = 0;  // guarded by stats_mutex
   surge::channel<response> responses{16};
+  std::vector<response> received;  // by the collector
   std::stop_source shutdown;
 };
 
@@ -83,8 +88,22 @@ surge::task<void> collect(services& s, int expected_fast, int total) {
     auto r = co_await s.responses.recv();
     if (!r) break;
     fmt::print("  {:>2} {} {}\n", r->id, r->status, r->body);
+    s.received.push_back(std::move(*r));
     if (got + 1 == expected_fast) s.shutdown.request_stop();  // the rest are slow: cancel them
   }
+}
+
+// True when requests 0 .. fast-1 each got one 200 with their backends'
+// results, request `fast` (the slow one) one 503, and all were counted.
+bool answered_as_printed(services& s, int fast) {
+  std::sort(s.received.begin(), s.received.end(), [](const response& a, const response& b) { return a.id < b.id; });
+  bool right = s.served == fast + 1 && s.received.size() == static_cast<std::size_t>(fast + 1);
+  for (int i = 0; right && i <= fast; ++i) {
+    const response& r = s.received[static_cast<std::size_t>(i)];
+    right = r.id == i &&
+            (i < fast ? r.status == 200 && r.body == fmt::format("/item user{} -> {}", i, i * 10) : r.status == 503);
+  }
+  return right;
 }
 
 // [snippet: request_handler]
@@ -98,5 +117,6 @@ int main() {
   surge::spawn(pool, handle({fast, "/slow"}, s));
   pool.wait_idle();  // every spawned coroutine has finished and been destroyed
   fmt::print("served {} requests\n", s.served);
+  return answered_as_printed(s, fast) ? 0 : 1;
 }
 // [/snippet]
