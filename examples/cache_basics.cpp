@@ -1,5 +1,6 @@
 // Cache basics: look up, fill on a miss, read the stats; an eviction listener;
 // expiry (TTL) on an injected clock; and sharing a cache between threads.
+// Exits 1 if a result differs from what its output and comments describe.
 #include <surge/cache/cache.hpp>
 #include <surge/cache/lru.hpp>
 #include <surge/cache/sharded.hpp>
@@ -27,8 +28,11 @@ std::string fetch(int id) { return "user-" + std::to_string(id); }  // the slow 
 
 int main() {
   // 1. The usual pattern: get; on a miss, fetch and put. Three slots, LRU order.
-  surge::lru_cache<int, std::string> lru(
-      3, {.on_evict = [](int&& id, std::string&&) { fmt::print("  evicted {} (least recently used)\n", id); }});
+  std::vector<int> evicted;
+  surge::lru_cache<int, std::string> lru(3, {.on_evict = [&evicted](int&& id, std::string&&) {
+                                           fmt::print("  evicted {} (least recently used)\n", id);
+                                           evicted.push_back(id);
+                                         }});
   for (int id : {1, 2, 3, 1, 4, 1, 2}) {
     if (const std::string* v = lru.get(id)) {
       fmt::print("get({}) hit: {}\n", id, *v);
@@ -38,6 +42,7 @@ int main() {
     }
   }
   fmt::print("lru_cache: {}\n\n", lru.stats());
+  bool held = lru.stats().hits == 2 && evicted == std::vector<int>{2, 3};  // every printed claim
 
   // 2. surge::cache (adaptive W-TinyLFU) has the same members; get_or_insert_with
   //    is the lookup-or-fill above in one call. Keys hot over time stay cached
@@ -48,14 +53,18 @@ int main() {
     for (int scan = 0; scan < 50; ++scan) cache.get_or_insert_with(1000 * (round + 1) + scan, [] { return "once"; });
   }
   fmt::print("surge::cache, 50 hot keys + a scan: {}\n\n", cache.stats());
+  held = held && cache.stats().hits == 19 * 50;  // every hot key hit in every round after the first
 
   // 3. Expire-after-write on the injected clock.
   surge::lru_cache<int, std::string, std::hash<int>, std::equal_to<int>, manual_clock> sessions(100, {.ttl = 30s});
   sessions.put(7, "token-abc");
   manual_clock::t += 29s;
-  fmt::print("after 29 s: session 7 {}\n", sessions.get(7) ? "present" : "expired");
+  const bool at_29s = sessions.get(7) != nullptr;
+  fmt::print("after 29 s: session 7 {}\n", at_29s ? "present" : "expired");
   manual_clock::t += 1s;
-  fmt::print("after 30 s: session 7 {}\n\n", sessions.get(7) ? "present" : "expired");
+  const bool at_30s = sessions.get(7) != nullptr;
+  fmt::print("after 30 s: session 7 {}\n\n", at_30s ? "present" : "expired");
+  held = held && at_29s && !at_30s;
 
   // 4. sharded_cache: thread-safe; get_or_load runs the loader once per key
   //    however many threads miss it at the same time (single flight).
@@ -72,5 +81,5 @@ int main() {
     });
   threads.clear();  // joins
   fmt::print("4 threads x 200 keys through sharded_cache: {} loads (one per key)\n", loads.load());
-  return loads.load() == 200 ? 0 : 1;  // what the line above claims
+  return held && loads.load() == 200 ? 0 : 1;
 }
