@@ -8,7 +8,8 @@
 //              in examples/data/ps.txt.gz (see examples/data/README.md)
 //
 // Timings (queue, pool, coroutines) are this machine's and vary from run to
-// run; every other table is the same on every run.
+// run; every other table is the same on every run. Exits 1 if a result is not
+// what its section's line describes (NOT AS DESCRIBED says which).
 #include <surge/surge.hpp>
 
 #include <fmt/format.h>
@@ -45,6 +46,13 @@ bool check_failed = false;  // a section counted a wrong result: exit 1
 
 void section(const char* title, const std::string& what) { fmt::print("\n== {} ==\n{}\n\n", title, what); }
 
+// A printed claim that did not hold: say which, and exit 1 at the end.
+void check(bool held, const char* claim) {
+  if (held) return;
+  fmt::print("NOT AS DESCRIBED: {}\n", claim);
+  check_failed = true;
+}
+
 // Seconds taken by f().
 template <class F>
 double seconds(F&& f) {
@@ -80,11 +88,16 @@ void tour_cache(const std::string& trace) {
     const double exact = fraction * static_cast<double>(distinct);
     const double unit = std::pow(10.0, std::floor(std::log10(std::max(exact, 1.0))));
     const auto size = static_cast<std::size_t>(std::round(exact / unit) * unit);  // 1 significant digit
-    fmt::print("{:>8} {:>7.2f} {:>7.2f} {:>7.2f} {:>8.2f} {:>26.2f} {:>7.2f}\n", size,
-               hit_percent<surge::lru_cache<k, v>>(keys, size), hit_percent<surge::lfu_cache<k, v>>(keys, size),
-               hit_percent<surge::sieve_cache<k, v>>(keys, size), hit_percent<surge::s3fifo_cache<k, v>>(keys, size),
-               hit_percent<surge::cache<k, v>>(keys, size),
-               100.0 * static_cast<double>(cache_sim::belady_hits(keys, size)) / static_cast<double>(keys.size()));
+    const double policies[] = {
+        hit_percent<surge::lru_cache<k, v>>(keys, size), hit_percent<surge::lfu_cache<k, v>>(keys, size),
+        hit_percent<surge::sieve_cache<k, v>>(keys, size), hit_percent<surge::s3fifo_cache<k, v>>(keys, size),
+        hit_percent<surge::cache<k, v>>(keys, size)};
+    const double opt =
+        100.0 * static_cast<double>(cache_sim::belady_hits(keys, size)) / static_cast<double>(keys.size());
+    fmt::print("{:>8} {:>7.2f} {:>7.2f} {:>7.2f} {:>8.2f} {:>26.2f} {:>7.2f}\n", size, policies[0], policies[1],
+               policies[2], policies[3], policies[4], opt);
+    check(std::all_of(std::begin(policies), std::end(policies), [opt](double h) { return h <= opt; }),
+          "no policy passes OPT");
   }
 }
 
@@ -147,6 +160,8 @@ void tour_limit() {
     for (int i = 0; i < offered; ++i) admitted += bucket.try_acquire(1, now) ? 1 : 0;
     fmt::print("{:>7} {:>7} {:>8} {:>7} {:>13.2f}\n", tick * 100, offered, admitted, offered - admitted,
                bucket.tokens(now));
+    const int described = tick == 0 ? 3 : tick < 10 ? (tick % 2 == 0 ? 1 : 0) : offered;
+    check(admitted == described, "the burst passes at once, then one per 200 ms; idle time refills it");
   }
 
   fmt::print(
@@ -161,7 +176,12 @@ void tour_limit() {
     const std::string says = m.decision == surge::meter_decision::admit   ? "admit"
                              : m.decision == surge::meter_decision::delay ? fmt::format("delay {} ms", m.delay / 1ms)
                                                                           : "reject (429)";
-    fmt::print("{:>10} {:>18} {:>20}\n", call * 50, says, (pacer.take(now) - t0) / 1ms);
+    const auto start = pacer.take(now);
+    fmt::print("{:>10} {:>18} {:>20}\n", call * 50, says, (start - t0) / 1ms);
+    // nginx's arithmetic: an excess of 1 request per call, drained 0.2 per 50 ms, over burst 2 is rejected
+    const char* const nginx[] = {"admit",        "delay 200 ms", "delay 400 ms", "reject (429)",
+                                 "reject (429)", "delay 500 ms", "reject (429)", "reject (429)"};
+    check(says == nginx[call] && start == t0 + call * 250ms, "nginx's decisions; the pacer's 250 ms spacing");
   }
 }
 
@@ -220,6 +240,7 @@ void tour_balance() {
   std::string sequence;
   for (int i = 0; i < 14; ++i) sequence += static_cast<char>('a' + wrr.pick());
   fmt::print("\nweighted_round_robin, weights a=5 b=1 c=1 (nginx's smooth sequence): {}\n", sequence);
+  check(sequence == "aabacaaaabacaa", "nginx's smooth sequence for weights 5, 1, 1");
 }
 
 // ---- thread pool ---------------------------------------------------------------
@@ -379,6 +400,16 @@ void tour_resilience() {
     fmt::print("{:>8} {:>10} {:>10}\n", c.ms, surge::to_string(c.from), surge::to_string(c.to));
   fmt::print("\n80 calls: {} succeeded, {} failed at the backend, {} refused at once while open\n", ok, failed,
              refused);
+  // Open on the 5th failure (5 of 10); each probe round comes at the first call strictly after 1 s
+  // open; the rounds at 3.5 s and 4.8 s meet the outage, the one at 6.1 s closes.
+  using enum surge::breaker_state;
+  const change described[] = {{2400, closed, open},     {3500, open, half_open}, {3700, half_open, open},
+                              {4800, open, half_open},  {5000, half_open, open}, {6100, open, half_open},
+                              {6300, half_open, closed}};
+  check(std::equal(changes.begin(), changes.end(), std::begin(described), std::end(described),
+                   [](const change& a, const change& b) { return a.ms == b.ms && a.from == b.from && a.to == b.to; }) &&
+            ok == 40 && failed == 10 && refused == 30,
+        "the breaker opens at 50 % failures, stays open 1 s, then lets 3 probes through");
 }
 
 }  // namespace
