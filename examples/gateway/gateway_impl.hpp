@@ -479,8 +479,12 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
       budget_->on_success();
       break;
     }
+    if (!retryable) break;
+    // every failed attempt takes a token, the last one too (gRPC's retry
+    // throttling; a POST, never retried, leaves the budget alone)
+    const bool allowed = budget_->on_failure();
     if (attempt + 1 == attempts) break;
-    if (!budget_->on_failure()) {
+    if (!allowed) {
       w.budget_exhausted.add();
       break;
     }

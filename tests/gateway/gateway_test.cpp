@@ -261,6 +261,38 @@ TEST_CASE("gateway: no backend available gives a fast 503 and a POST is not retr
   CHECK(gw.requests(gateway::outcome::error) == 5);
 }
 
+TEST_CASE("gateway: every failed attempt of an idempotent request is charged to the retry budget", "[gateway]") {
+  surge_test::watchdog dog("gateway retry budget", 60s);
+  // before: the last attempt's failure took no token (gRPC's throttling
+  // counts every failed attempt), so with two backends failing, each GET
+  // took one token instead of two and the budget allowed twice the retries
+  manual_time t;
+  auto backends = start_backends(2);
+  for (auto& b : backends) b->set_error_rate(1.0);
+  gateway_server gw(gateway_options{.backends = addresses(backends),
+                                    .retries = 1,
+                                    .retry_budget_tokens = 10,
+                                    .breaker = {.window_size = 100, .minimum_calls = 100},
+                                    .clock = t.clock()});
+  http_client client(gw.port());
+  // 10 tokens, a retry only above 5 left: GETs 1 and 2 take 2 each and are
+  // retried; GETs 3 and 4 take 1 each and are not
+  for (int i = 0; i < 4; ++i) CHECK(client.get("/fails").status == 500);
+  auto m = parse_metrics(client.get("/metrics").body);
+  CHECK(m.at("surge_gateway_retries_total") == 2);
+  CHECK(m.at("surge_gateway_retry_budget_exhausted_total") == 2);
+  CHECK(backends[0]->requests() + backends[1]->requests() == 6);
+  // a POST is never retried, so its failure leaves the budget alone
+  for (auto& b : backends) b->set_error_rate(0.0);
+  for (int i = 0; i < 21; ++i) CHECK(client.get("/ok").status == 200);  // 4 + 21 * 0.1 = 6.1 tokens
+  for (auto& b : backends) b->set_error_rate(1.0);
+  CHECK(client.request(gateway::http::verb::post, "/p", {}, "x").status == 500);
+  CHECK(client.get("/fails").status == 500);  // 6.1 - 1 = 5.1: retried
+  m = parse_metrics(client.get("/metrics").body);
+  CHECK(m.at("surge_gateway_retries_total") == 3);
+  CHECK(m.at("surge_gateway_retry_budget_exhausted_total") == 2);
+}
+
 TEST_CASE("gateway: a slow backend lowers the adaptive concurrency limit", "[gateway]") {
   surge_test::watchdog dog("gateway adaptive", 60s);
   auto backends = start_backends(1);
