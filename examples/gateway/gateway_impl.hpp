@@ -23,6 +23,31 @@ inline tcp::endpoint parse_endpoint(const std::string& s, const char* what) {
   return {addr, static_cast<std::uint16_t>(*port)};
 }
 
+/// Puts an absolute-form target (`http://host:port/path?q`, which a server
+/// must accept: RFC 9112 3.2.2) in origin-form (`/path?q`; `/?q` when the
+/// path is empty), with its authority (less any userinfo) as the Host,
+/// which it replaces; so the cache, the balancer and the backend see one
+/// target per resource. Other targets are left as they are.
+template <class Request>
+void to_origin_form(Request& req) {
+  const std::string_view target = sv(req.target());
+  const std::size_t scheme_end = target.find("://");
+  const std::string_view scheme = target.substr(0, scheme_end);
+  if (scheme_end == std::string_view::npos ||
+      !(beast::iequals(beast::string_view(scheme.data(), scheme.size()), "http") ||
+        beast::iequals(beast::string_view(scheme.data(), scheme.size()), "https")))
+    return;
+  const std::string_view rest = target.substr(scheme_end + 3);
+  const std::size_t authority_end = std::min(rest.find_first_of("/?"), rest.size());
+  std::string_view authority = rest.substr(0, authority_end);
+  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  std::string origin(rest.substr(authority_end));
+  if (origin.empty() || origin.front() == '?') origin.insert(0, 1, '/');
+  const std::string host(authority);
+  req.target(origin);
+  req.set(http::field::host, host);
+}
+
 /// Hop-by-hop headers: never forwarded (RFC 9110 7.6.1).
 inline bool hop_by_hop(http::field f) noexcept {
   switch (f) {
@@ -572,6 +597,7 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
       break;
     }
     request req = parser.release();
+    detail::to_origin_form(req);
     const bool keep = req.keep_alive();
     // a client waiting for its answer is not idle: the upstream timeouts
     // bound the wait

@@ -695,6 +695,32 @@ TEST_CASE("gateway: an HTTP/1.0 request without Host goes on as HTTP/1.1 with on
   CHECK(b.received.find("\r\nHost:") != std::string::npos);
 }
 
+TEST_CASE("gateway: an absolute-form target is the same resource as its origin-form path", "[gateway]") {
+  surge_test::watchdog dog("gateway absolute-form", 60s);
+  // before: `GET http://host/page` went on as it came, was cached apart from
+  // `/page` (two entries for one resource, and Maglev hashed two paths), kept
+  // the client's Host instead of the target's authority, and
+  // `GET http://host/metrics` went to a backend
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}, .balancer = gateway::balancer_kind::maglev, .cache = true});
+  http_client client(gw.port());
+  const auto first = client.get("HTTP://user@example.com:8080/page?id=1");
+  CHECK(first.status == 200);
+  CHECK(first.header("X-Cache") == "MISS");
+  REQUIRE(b.served == 1);
+  CHECK(b.received.rfind("GET /page?id=1 HTTP/1.1\r\n", 0) == 0);
+  CHECK(b.received.find("\r\nHost: example.com:8080\r\n") != std::string::npos);
+  CHECK(client.get("/page?id=1").header("X-Cache") == "HIT");
+  CHECK(client.get("http://example.com/page?id=1").header("X-Cache") == "HIT");
+  CHECK(client.get("http://example.com?id=2").header("X-Cache") == "MISS");
+  REQUIRE(b.served == 2);
+  CHECK(b.received.rfind("GET /?id=2 HTTP/1.1\r\n", 0) == 0);
+  CHECK(client.get("/?id=2").header("X-Cache") == "HIT");
+  const auto metrics = client.get("http://example.com/metrics");
+  CHECK(metrics.body.find("surge_gateway_requests_total") != std::string::npos);
+  CHECK(b.served == 2);
+}
+
 TEST_CASE("gateway: a body in a transfer coding besides chunked: 501 for a request, 502 for an answer", "[gateway]") {
   surge_test::watchdog dog("gateway transfer codings", 60s);
   // before: the chunked framing was undone and the header dropped, so the
