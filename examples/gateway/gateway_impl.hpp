@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <new>
 #include <span>
 
 namespace gateway {
@@ -260,8 +261,19 @@ inline void gateway_server::set_down(std::size_t i, bool down) {
   for (auto& w : workers_)
     if (w->p2c) w->p2c->set_healthy(i, !down);
   if (maglev_) maglev_->set_healthy(i, !down);
-  if (wrr_) wrr_->set_healthy(i, !down);
   if (least_) least_->set_healthy(i, !down);
+  if (wrr_) {
+    try {
+      wrr_->set_healthy(i, !down);
+    } catch (const std::bad_alloc&) {
+      // out of memory rebuilding its table, it changed nothing (and the
+      // breaker's listener, which calls this, must not throw): the mark is
+      // undone, so a backend left up is still refused by its breaker (choose
+      // moves on) and one left down is tried again by the next revive_due
+      b.down.store(!down);
+      down_count_.fetch_add(down ? std::size_t(-1) : 1, std::memory_order_relaxed);
+    }
+  }
 }
 
 // A backend whose breaker opened is out of the balancer until its wait is

@@ -3,6 +3,7 @@
 // behaviour (rate limit refills, cache TTL, breaker waits) runs on a manual
 // clock; every socket operation has a timeout, and each test stops what it
 // started.
+#include "failing_new.hpp"
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 
@@ -236,6 +237,47 @@ TEST_CASE("gateway: a failing backend's breaker opens and retries absorb its fai
   for (int i = 0; i < 60; ++i) CHECK(client.get("/item/" + std::to_string(i)).status == 200);
   CHECK(backends[0]->requests() > before);
   CHECK(gw.breaker_state(0) == breaker_state::closed);
+}
+
+TEST_CASE("gateway: running out of memory marking a backend down in the shared WRR is survived", "[gateway]") {
+  surge_test::watchdog dog("gateway wrr out of memory", 60s);
+  // the shared WRR rebuilds its table on a health change, which may throw
+  // std::bad_alloc; before, it did so inside the breaker's listener, and the
+  // process terminated. Here the allocation after the clock reading that
+  // marks backend 0 down (the first once its breaker is open) fails.
+  manual_time t;
+  auto backends = start_backends(2);
+  backends[0]->set_error_rate(1.0);
+  std::atomic<gateway_server*> server{nullptr};
+  std::atomic<bool> armed{true};
+  gateway_server gw(gateway_options{.backends = addresses(backends),
+                                    .balancer = gateway::balancer_kind::wrr,
+                                    .retries = 1,
+                                    .breaker = {.window_size = 2,
+                                                .minimum_calls = 2,
+                                                .wait_in_open = 10s,
+                                                .half_open_calls = 2},
+                                    .clock = [&, now = t.clock()] {
+                                      const gateway_server* s = server.load();
+                                      if (s && s->breaker_state(0) == breaker_state::open && armed.exchange(false))
+                                        surge_test::fail_allocation(1);
+                                      return now();
+                                    }});
+  server = &gw;
+  http_client client(gw.port());
+  for (int i = 0; i < 10; ++i) CHECK(client.get("/x").status == 200);
+  CHECK_FALSE(armed.load());
+  CHECK(gw.breaker_state(0) == breaker_state::open);
+  // still in the rotation, refused by its breaker: the others serve
+  const auto before = backends[0]->requests();
+  for (int i = 0; i < 10; ++i) CHECK(client.get("/x").status == 200);
+  CHECK(backends[0]->requests() == before);
+  // healed and past the wait: probes close its breaker and it serves again
+  backends[0]->set_error_rate(0.0);
+  t.advance(10s + 1ms);
+  for (int i = 0; i < 30; ++i) CHECK(client.get("/x").status == 200);
+  CHECK(gw.breaker_state(0) == breaker_state::closed);
+  CHECK(backends[0]->requests() > before);
 }
 
 TEST_CASE("gateway: no backend available gives a fast 503 and a POST is not retried", "[gateway]") {
