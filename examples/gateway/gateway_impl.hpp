@@ -403,6 +403,8 @@ inline gateway_server::response gateway_server::reply(const request& req, http::
   res.set(http::field::content_type, "text/plain");
   res.body() = std::string(body);
   res.prepare_payload();
+  // an answer to a HEAD has no body (RFC 9110 9.3.2), only the length a GET's would have
+  if (req.method() == http::verb::head) res.body().clear();
   return res;
 }
 

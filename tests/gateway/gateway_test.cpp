@@ -720,6 +720,36 @@ TEST_CASE("gateway: a chunked answer is forwarded whole, a HEAD answer without a
   CHECK(c2.get("/h").body.size() == 14);         // and the connection is still in step
 }
 
+TEST_CASE("gateway: the gateway's own answers to a HEAD have no body", "[gateway]") {
+  surge_test::watchdog dog("gateway HEAD replies", 60s);
+  // before: a 429, 502 or 503 of the gateway's own sent its text after the
+  // head of an answer to a HEAD, which has no body (RFC 9110 9.3.2): the
+  // client took those bytes for the start of the next answer
+  std::uint16_t gone = 0;
+  {
+    backend_server b(gateway::backend_options{.name = "gone"});
+    gone = b.port();
+  }
+  gateway_server gw(gateway_options{.backends = {"127.0.0.1:" + std::to_string(gone)},
+                                    .limit = true,
+                                    .rate = 0.001,
+                                    .burst = 1,
+                                    .retries = 0});
+  const auto answer_of = [&](const std::string& bytes) {
+    http_client raw(gw.port());
+    raw.send_raw(bytes);
+    return raw.read_until_close().first;
+  };
+  const std::string head = "HEAD /h HTTP/1.1\r\nHost: x\r\nX-Client: c\r\nConnection: close\r\n\r\n";
+  const std::string bad_gateway = answer_of(head);  // the backend is gone: 502
+  CHECK(bad_gateway.rfind("HTTP/1.1 502", 0) == 0);
+  CHECK(bad_gateway.find("\r\n\r\n") == bad_gateway.size() - 4);
+  CHECK(bad_gateway.find("\r\nContent-Length: ") != std::string::npos);  // the length a GET's body would have
+  const std::string limited = answer_of(head);  // the client's one token is spent: 429
+  CHECK(limited.rfind("HTTP/1.1 429", 0) == 0);
+  CHECK(limited.find("\r\n\r\n") == limited.size() - 4);
+}
+
 TEST_CASE("gateway: an HTTP/1.0 request without Host goes on as HTTP/1.1 with one", "[gateway]") {
   surge_test::watchdog dog("gateway HTTP/1.0", 60s);
   // before: it went on with no Host at all, which an HTTP/1.1 server must
