@@ -429,6 +429,14 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
     co_return reply(req, http::status::not_implemented, "transfer coding not supported (only chunked)\n");
   }
 
+  // an HTTP/1.1 request without a Host, or any with more than one: 400 (RFC
+  // 9112 3.2)
+  const std::size_t hosts = req.count(http::field::host);
+  if (hosts > 1 || (hosts == 0 && version >= 11)) {
+    count(w, outcome::bad_request, start);
+    co_return reply(req, http::status::bad_request, "bad request: exactly one Host header field is required\n");
+  }
+
   // 1. adaptive concurrency limit, in front of everything
   limiter_type::token token;
   if (limiter_) {
@@ -492,8 +500,8 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   if (chunked) req.content_length(req.body().size());
   req.keep_alive(true);
   req.version(11);
-  // an HTTP/1.1 request must have a Host (an HTTP/1.0 one may lack it):
-  // empty, as for a target without an authority (RFC 9112 3.2)
+  // an HTTP/1.0 request may lack a Host; going on as HTTP/1.1 it must have
+  // one: empty, as for a target without an authority (RFC 9112 3.2)
   if (req.find(http::field::host) == req.end()) req.set(http::field::host, "");
   std::uint64_t tried = 0;
   std::optional<upstream_result> last;

@@ -793,6 +793,25 @@ TEST_CASE("gateway: an absolute-form target is the same resource as its origin-f
   CHECK(b.served == 2);
 }
 
+TEST_CASE("gateway: an HTTP/1.1 request without a Host, or with two, gets 400", "[gateway]") {
+  surge_test::watchdog dog("gateway Host", 60s);
+  // before: the first went on with an empty Host put in, the second with
+  // both, where a server must answer 400 (RFC 9112 3.2)
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  for (const std::string request : {"GET /x HTTP/1.1\r\n\r\n", "GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"}) {
+    CAPTURE(request);
+    http_client raw(gw.port());
+    raw.send_raw(request);
+    raw.send_raw("GET /y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string text = raw.read_until_close().first;
+    CHECK(text.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(text.find("HTTP/1.1 200") != std::string::npos);  // the connection serves on
+  }
+  CHECK(b.served == 2);
+  CHECK(gw.requests(gateway::outcome::bad_request) == 2);
+}
+
 TEST_CASE("gateway: a body in a transfer coding besides chunked: 501 for a request, 502 for an answer", "[gateway]") {
   surge_test::watchdog dog("gateway transfer codings", 60s);
   // before: the chunked framing was undone and the header dropped, so the
