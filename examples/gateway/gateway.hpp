@@ -109,8 +109,8 @@ struct gateway_options {
       .initial = 256, .min = 8, .max = 4096, .backoff_ratio = 0.9, .timeout = std::chrono::milliseconds(250)};
 
   std::size_t retries = 1;             ///< extra attempts per idempotent request
-  double retry_budget_tokens = 100.0;  ///< gRPC retry throttling: max_tokens, (0, 1000]
-  double retry_budget_ratio = 0.1;     ///< tokens earned per success
+  double retry_budget_tokens = 100.0;  ///< gRPC retry throttling: max_tokens, [0.001, 1000] (thousandths)
+  double retry_budget_ratio = 0.1;     ///< tokens earned per success, [0.001, 1000] (thousandths)
   surge::circuit_breaker_options breaker = default_breaker_options();
 
   std::size_t header_limit = 8 * 1024;                ///< request header bytes; above: 431
