@@ -27,7 +27,7 @@ struct backend_options {
   std::chrono::milliseconds latency{0};   ///< added before each answer, >= 0 (max(): no answer)
   std::chrono::milliseconds jitter{0};    ///< plus uniform [0, jitter], >= 0
   double error_rate = 0.0;                ///< probability of a 500, [0, 1]
-  std::chrono::seconds idle_timeout{30};  ///< closes a connection idle this long
+  std::chrono::seconds idle_timeout{30};  ///< closes a connection idle this long, > 0 (too long for the clock: never)
 };
 
 /// The backend's run-time settings, as GET /control reports them.
@@ -40,14 +40,16 @@ struct backend_settings {
 /// An HTTP/1.1 server on 127.0.0.1 running on its own threads from
 /// construction until stop() or destruction. Thread-safe: every member may be
 /// called from any thread. Bad options (negative latency or jitter, an error
-/// rate outside [0, 1] or NaN, threads 0) throw std::invalid_argument naming
-/// the field; a port that cannot be bound throws boost::system::system_error.
+/// rate outside [0, 1] or NaN, an idle timeout <= 0, threads 0) throw
+/// std::invalid_argument naming the field; a port that cannot be bound
+/// throws boost::system::system_error.
 class backend_server {
  public:
   explicit backend_server(backend_options o = {}) : o_(std::move(o)), pool_(o_.threads) {
     set_latency(o_.latency);
     set_jitter(o_.jitter);
     set_error_rate(o_.error_rate);
+    if (o_.idle_timeout.count() <= 0) throw std::invalid_argument("backend_server: idle_timeout must be > 0");
     pool_.start(
         o_.port,
         [this](tcp::socket s, std::size_t) { asio::co_spawn(s.get_executor(), session(std::move(s)), asio::detached); },
@@ -143,7 +145,7 @@ class backend_server {
       http::request_parser<http::string_body> parser;
       parser.header_limit(16 * 1024);
       parser.body_limit(8 * 1024 * 1024);
-      stream.expires_after(o_.idle_timeout);
+      stream.expires_at(add_saturated(std::chrono::steady_clock::now(), o_.idle_timeout));
       co_await http::async_read(stream, buffer, parser, await_ec(ec));
       if (ec) break;
       request req = parser.release();
@@ -170,7 +172,7 @@ class backend_server {
                    : text(req, http::status::ok, "hello from " + o_.name + "\n");
       }
       const bool keep = res.keep_alive();
-      stream.expires_after(o_.idle_timeout);
+      stream.expires_at(add_saturated(std::chrono::steady_clock::now(), o_.idle_timeout));
       co_await http::async_write(stream, res, await_ec(ec));
       if (ec || !keep) break;
     }

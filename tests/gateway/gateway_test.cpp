@@ -250,19 +250,17 @@ TEST_CASE("gateway: running out of memory marking a backend down in the shared W
   backends[0]->set_error_rate(1.0);
   std::atomic<gateway_server*> server{nullptr};
   std::atomic<bool> armed{true};
-  gateway_server gw(gateway_options{.backends = addresses(backends),
-                                    .balancer = gateway::balancer_kind::wrr,
-                                    .retries = 1,
-                                    .breaker = {.window_size = 2,
-                                                .minimum_calls = 2,
-                                                .wait_in_open = 10s,
-                                                .half_open_calls = 2},
-                                    .clock = [&, now = t.clock()] {
-                                      const gateway_server* s = server.load();
-                                      if (s && s->breaker_state(0) == breaker_state::open && armed.exchange(false))
-                                        surge_test::fail_allocation(1);
-                                      return now();
-                                    }});
+  gateway_server gw(
+      gateway_options{.backends = addresses(backends),
+                      .balancer = gateway::balancer_kind::wrr,
+                      .retries = 1,
+                      .breaker = {.window_size = 2, .minimum_calls = 2, .wait_in_open = 10s, .half_open_calls = 2},
+                      .clock = [&, now = t.clock()] {
+                        const gateway_server* s = server.load();
+                        if (s && s->breaker_state(0) == breaker_state::open && armed.exchange(false))
+                          surge_test::fail_allocation(1);
+                        return now();
+                      }});
   server = &gw;
   http_client client(gw.port());
   for (int i = 0; i < 10; ++i) CHECK(client.get("/x").status == 200);
@@ -730,22 +728,21 @@ TEST_CASE("gateway: the gateway's own answers to a HEAD have no body", "[gateway
     backend_server b(gateway::backend_options{.name = "gone"});
     gone = b.port();
   }
-  gateway_server gw(gateway_options{.backends = {"127.0.0.1:" + std::to_string(gone)},
-                                    .limit = true,
-                                    .rate = 0.001,
-                                    .burst = 1,
-                                    .retries = 0});
+  gateway_server gw(gateway_options{
+      .backends = {"127.0.0.1:" + std::to_string(gone)}, .limit = true, .rate = 0.001, .burst = 1, .retries = 0});
   const auto answer_of = [&](const std::string& bytes) {
     http_client raw(gw.port());
     raw.send_raw(bytes);
     return raw.read_until_close().first;
   };
   const std::string head = "HEAD /h HTTP/1.1\r\nHost: x\r\nX-Client: c\r\nConnection: close\r\n\r\n";
-  const std::string bad_gateway = answer_of(head);  // the backend is gone: 502
+  // the backend is gone: 502
+  const std::string bad_gateway = answer_of(head);
   CHECK(bad_gateway.rfind("HTTP/1.1 502", 0) == 0);
   CHECK(bad_gateway.find("\r\n\r\n") == bad_gateway.size() - 4);
   CHECK(bad_gateway.find("\r\nContent-Length: ") != std::string::npos);  // the length a GET's body would have
-  const std::string limited = answer_of(head);  // the client's one token is spent: 429
+  // the client's one token is spent: 429
+  const std::string limited = answer_of(head);
   CHECK(limited.rfind("HTTP/1.1 429", 0) == 0);
   CHECK(limited.find("\r\n\r\n") == limited.size() - 4);
 }
@@ -774,7 +771,8 @@ TEST_CASE("gateway: an absolute-form target is the same resource as its origin-f
   // the client's Host instead of the target's authority, and
   // `GET http://host/metrics` went to a backend
   canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  gateway_server gw(gateway_options{.backends = {b.address()}, .balancer = gateway::balancer_kind::maglev, .cache = true});
+  gateway_server gw(
+      gateway_options{.backends = {b.address()}, .balancer = gateway::balancer_kind::maglev, .cache = true});
   http_client client(gw.port());
   const auto first = client.get("HTTP://user@example.com:8080/page?id=1");
   CHECK(first.status == 200);
@@ -935,6 +933,20 @@ TEST_CASE("gateway: command-line milliseconds beyond their option's range are re
   CHECK(gateway::flag_millis(flags, "idle-timeout-ms", std::chrono::nanoseconds(1)) == 250ms);
   CHECK(gateway::flag_millis(flags, "cache-ttl-ms", 7ms) == 7ms);  // absent: the fallback
   CHECK(gateway::flag_millis<std::chrono::nanoseconds>(flags, "idle-timeout-ms", 1ns) == 250ms);
+}
+
+TEST_CASE("gateway: a backend idle timeout too long for the clock never ends, one <= 0 is refused", "[gateway]") {
+  surge_test::watchdog dog("backend idle timeout", 60s);
+  // before: now + the timeout overflowed into the past, so every connection
+  // timed out before its first request was read; and 0 or less was taken,
+  // with the same effect
+  backend_server b(gateway::backend_options{.name = "patient", .idle_timeout = std::chrono::seconds::max()});
+  http_client client(b.port());
+  CHECK(client.get("/x").status == 200);
+  CHECK(client.get("/y").status == 200);
+  CHECK(b.requests() == 2);
+  surge_test::check_names([] { backend_server z(gateway::backend_options{.idle_timeout = std::chrono::seconds(0)}); },
+                          "idle_timeout");
 }
 
 TEST_CASE("gateway: the backend's control endpoint", "[gateway]") {
