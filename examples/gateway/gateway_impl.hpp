@@ -317,7 +317,9 @@ inline std::optional<gateway_server::choice> gateway_server::choose(worker& w, s
     c.permit = backends_[c.index]->breaker.try_acquire(now);
     if (c.permit) return c;
   }
-  // then the others in turn (a breaker that refuses is skipped)
+  // then the others in turn (a breaker that refuses is skipped); the
+  // balancers can lease only a backend they picked, so least-connections and
+  // p2c do not count an attempt chosen here among its backend's in flight
   c.lease = {};
   for (std::size_t k = 1; k <= n; ++k) {
     const std::size_t i = (start + k) % n;
