@@ -58,6 +58,8 @@ TEST_CASE("leaky_bucket rejects nonsensical arguments", "[limit][leaky_bucket]")
   CHECK_THROWS_AS(meter(std::nan(""), 1, 0, tp{}), std::invalid_argument);
   CHECK_THROWS_AS(meter(2e9, 1, 0, tp{}), std::invalid_argument);
   CHECK_THROWS_AS(meter::nginx(0, surge::nginx_rate_unit::per_second), std::invalid_argument);
+  // a unit that is neither (a cast integer) was taken for per_minute
+  surge_test::check_names([] { (void)meter::nginx(60, static_cast<surge::nginx_rate_unit>(2)); }, "unit");
   // rate() is the rate as constructed (it was capped at 1e9)
   CHECK(meter::nginx(std::size_t{1} << 40, surge::nginx_rate_unit::per_second).rate() == 0x1p40);
   CHECK(meter::nginx(60, surge::nginx_rate_unit::per_minute).rate() == 1.0);

@@ -89,7 +89,8 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// older than the one that moved the epoch is judged as if 2^54 units old.
 ///
 /// Complexity: admit is O(1). Thread safety: see the modes. Bad input: rate
-/// below 1e-18, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0) throw
+/// below 1e-18, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0 or
+/// above 2^40, or a unit that is neither per_second nor per_minute) throw
 /// std::invalid_argument naming the argument. burst up to 2^40; delay >
 /// burst behaves as nodelay.
 template <class Clock = std::chrono::steady_clock>
@@ -128,12 +129,15 @@ class leaky_bucket {
   }
 
   /// nginx-exact meter for `rate=<rate>r/s` (or r/m), `burst=<burst>`,
-  /// `delay=<delay>` or nodelay. Throws std::invalid_argument for rate 0 or a
-  /// rate too large for nginx's arithmetic (> 2^40).
+  /// `delay=<delay>` or nodelay. Throws std::invalid_argument for rate 0, a
+  /// rate too large for nginx's arithmetic (> 2^40), burst > 2^40, or a unit
+  /// that is neither per_second nor per_minute (a cast integer).
   [[nodiscard]] static leaky_bucket nginx(std::size_t rate, nginx_rate_unit unit, std::size_t burst = 0,
                                           std::size_t delay = 0) {
     if (rate == 0 || rate > (std::size_t{1} << 40))
       throw std::invalid_argument("surge::leaky_bucket::nginx: rate must be in [1, 2^40]");
+    if (unit != nginx_rate_unit::per_second && unit != nginx_rate_unit::per_minute)
+      throw std::invalid_argument("surge::leaky_bucket::nginx: unit must be per_second or per_minute");
     if (burst > (std::size_t{1} << 40))
       throw std::invalid_argument("surge::leaky_bucket::nginx: burst must be <= 2^40");
     const double per_second = unit == nginx_rate_unit::per_second ? static_cast<double>(rate) : rate / 60.0;
