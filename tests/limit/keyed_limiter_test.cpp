@@ -179,3 +179,29 @@ TEST_CASE("keyed_limiter: a fresh key is full at any reading before the prototyp
   CHECK(kl.purge_full(at) == 0);
   CHECK(kl.purge_full(at + 10s) == 1);  // refilled: as fresh as a key never seen
 }
+
+namespace {
+struct text_view_hash {  // transparent: std::string, string_view and C strings hash alike
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+}  // namespace
+
+TEST_CASE("keyed_limiter: a transparent Hash and KeyEqual look std::string keys up by string_view and C string",
+          "[limit][keyed_limiter]") {
+  surge::keyed_limiter<std::string, bucket, text_view_hash, std::equal_to<>> per_ip(bucket(1.0, 2, tp{}), 64);
+  const std::string_view ip = "10.0.0.1";
+  CHECK(per_ip.try_acquire(ip, 1, tp{}));
+  CHECK(per_ip.try_acquire("10.0.0.1", 1, tp{}));
+  CHECK_FALSE(per_ip.try_acquire(std::string(ip), 1, tp{}));  // the same key: its burst of 2 is spent
+  CHECK(per_ip.size() == 1);
+  CHECK(per_ip.time_until_available(ip, 1, tp{}) == 1s);
+  CHECK(per_ip.time_until_available(std::string_view("10.0.0.2"), 2, tp{}) == 0s);  // absent: full
+  CHECK(per_ip.try_acquire(ip, 1, tp{} + 1s));
+  surge::keyed_limiter<std::string, meter, text_view_hash, std::equal_to<>> zone(meter(1.0, 0, 0, tp{}), 8);
+  CHECK(zone.admit(ip, tp{}).admitted());
+  CHECK_FALSE(zone.admit(ip, tp{}).admitted());  // burst 0: one per second
+  CHECK_FALSE(zone.admit(std::string(ip), tp{}).admitted());
+  CHECK(zone.admit(ip, tp{} + 1s).admitted());
+  CHECK(zone.size() == 1);
+}

@@ -94,6 +94,13 @@ class keyed_limiter {
   using hasher = detail::checked_key_functor<Hash, Key, Hash, KeyEqual>;
   using key_equal = detail::checked_key_functor<KeyEqual, Key, Hash, KeyEqual>;
   using cache_type = detail::basic_cache<Key, state_type, hasher, key_equal, clock_type, detail::sieve_policy>;
+  // K looks keys up without a Key built first: Hash and KeyEqual are
+  // transparent (so a Key can be built from K when the key is new)
+  template <class K>
+  static constexpr bool is_transparent = requires {
+    typename hasher::is_transparent;
+    typename key_equal::is_transparent;
+  } && std::is_constructible_v<Key, const K&>;
 
  public:
   /// Largest max_keys: Shards times the caches' max_capacity.
@@ -119,18 +126,27 @@ class keyed_limiter {
   template <class L = Limiter>
   requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
   [[nodiscard]] bool try_acquire(const Key& key, std::size_t n = 1) { return try_acquire(key, n, clock_type::now()); }
+  /// try_acquire() by any key type the transparent Hash and KeyEqual accept
+  /// (a Key is built from it only when the key is new).
+  template <class K, class L = Limiter>
+  requires is_transparent<K> && requires(const L& l, typename L::state_type& s) {
+    l.try_acquire_state(s, std::size_t{1}, time_point{});
+  }
+  [[nodiscard]] bool try_acquire(const K& key, std::size_t n = 1) { return try_acquire(key, n, clock_type::now()); }
 
   /// try_acquire at the given clock reading.
   template <class L = Limiter>
   requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
   [[nodiscard]] bool try_acquire(const Key& key, std::size_t n, time_point now) {
-    // never grantable (n > burst): refuse without storing the key
-    if (n > most_grantable_) return false;
-    auto& locked = shard_for(key);
-    std::lock_guard lock(locked.mutex);
-    shard& s = locked.value;
-    s.now = now;
-    return limiter_.try_acquire_state(s.get(key), n, now);
+    return try_acquire_impl(key, n, now);
+  }
+  /// try_acquire at the given clock reading, by a transparent key type.
+  template <class K, class L = Limiter>
+  requires is_transparent<K> && requires(const L& l, typename L::state_type& s) {
+    l.try_acquire_state(s, std::size_t{1}, time_point{});
+  }
+  [[nodiscard]] bool try_acquire(const K& key, std::size_t n, time_point now) {
+    return try_acquire_impl(key, n, now);
   }
 
   /// How long until `key` has n tokens (zero if now); does not store the key.
@@ -140,10 +156,16 @@ class keyed_limiter {
   }
   [[nodiscard]] duration time_until_available(const Key& key, std::size_t n = 1,
                                               time_point now = clock_type::now()) const {
-    const auto& locked = shard_for(key);
-    std::lock_guard lock(locked.mutex);
-    const state_type* st = locked.value.cache.peek(key);
-    return limiter_.time_until_available_state(st ? *st : Limiter::initial_state(), n, now);
+    return time_until_available_impl(key, n, now);
+  }
+  /// time_until_available() by any key type the transparent Hash and KeyEqual accept.
+  template <class K, class L = Limiter>
+  requires is_transparent<K> && requires(const L& l, const typename L::state_type& s) {
+    l.time_until_available_state(s, std::size_t{1}, time_point{});
+  }
+  [[nodiscard]] duration time_until_available(const K& key, std::size_t n = 1,
+                                              time_point now = clock_type::now()) const {
+    return time_until_available_impl(key, n, now);
   }
 
   // ---- leaky_bucket (meter) keys ---------------------------------------------
@@ -151,13 +173,12 @@ class keyed_limiter {
   /// Decides one arrival for `key` (leaky_bucket meter semantics).
   template <class L = Limiter>
   requires requires(const L& l, typename L::state_type& s) { l.admit_state(s, time_point{}); }
-  [[nodiscard]] auto admit(const Key& key, time_point now = clock_type::now()) {
-    auto& locked = shard_for(key);
-    std::lock_guard lock(locked.mutex);
-    shard& s = locked.value;
-    s.now = now;
-    return limiter_.admit_state(s.get(key), now);
-  }
+  [[nodiscard]] auto admit(const Key& key, time_point now = clock_type::now()) { return admit_impl(key, now); }
+  /// admit() by any key type the transparent Hash and KeyEqual accept (a Key
+  /// is built from it only when the key is new).
+  template <class K, class L = Limiter>
+  requires is_transparent<K> && requires(const L& l, typename L::state_type& s) { l.admit_state(s, time_point{}); }
+  [[nodiscard]] auto admit(const K& key, time_point now = clock_type::now()) { return admit_impl(key, now); }
 
   // ---- memory -----------------------------------------------------------------
 
@@ -223,7 +244,8 @@ class keyed_limiter {
     }
     shard(const shard&) = delete;
     shard& operator=(const shard&) = delete;
-    state_type& get(const Key& key) {
+    template <class K>
+    state_type& get(const K& key) {
       bool inserted_now = false;
       state_type& st = cache.get_or_insert_with(key, [&] {
         inserted_now = true;
@@ -255,8 +277,37 @@ class keyed_limiter {
     }
   }
 
-  typename shard_array::shard& shard_for(const Key& key) const {
+  template <class K>
+  typename shard_array::shard& shard_for(const K& key) const {
     return shards_[shards_.index_of(static_cast<std::size_t>(hash_(key)))];
+  }
+
+  template <class K>
+  bool try_acquire_impl(const K& key, std::size_t n, time_point now) {
+    // never grantable (n > burst): refuse without storing the key
+    if (n > most_grantable_) return false;
+    auto& locked = shard_for(key);
+    std::lock_guard lock(locked.mutex);
+    shard& s = locked.value;
+    s.now = now;
+    return limiter_.try_acquire_state(s.get(key), n, now);
+  }
+
+  template <class K>
+  duration time_until_available_impl(const K& key, std::size_t n, time_point now) const {
+    const auto& locked = shard_for(key);
+    std::lock_guard lock(locked.mutex);
+    const state_type* st = locked.value.cache.peek(key);
+    return limiter_.time_until_available_state(st ? *st : Limiter::initial_state(), n, now);
+  }
+
+  template <class K>
+  auto admit_impl(const K& key, time_point now) {
+    auto& locked = shard_for(key);
+    std::lock_guard lock(locked.mutex);
+    shard& s = locked.value;
+    s.now = now;
+    return limiter_.admit_state(s.get(key), now);
   }
 
   Limiter limiter_;
