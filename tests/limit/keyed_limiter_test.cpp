@@ -119,6 +119,19 @@ TEST_CASE("keyed_limiter: full keys are dropped for free, the cap evicts keys no
   CHECK(keyed.stats().evicted_active == active);
 }
 
+TEST_CASE("keyed_limiter: n = 0 on an absent key passes without storing it (no eviction of a key in debt)",
+          "[limit][keyed_limiter]") {
+  surge::keyed_limiter<int, bucket, std::hash<int>, std::equal_to<int>, 1> keyed(bucket(1.0, 2, tp{}), 2);
+  CHECK(keyed.try_acquire(1, 2, tp{}));  // keys 1 and 2 in debt: the cap is reached
+  CHECK(keyed.try_acquire(2, 2, tp{}));
+  for (int key = 3; key < 10; ++key) CHECK(keyed.try_acquire(key, 0, tp{}));  // take nothing
+  CHECK(keyed.size() == 2);
+  CHECK(keyed.stats().evicted_active == 0);
+  CHECK_FALSE(keyed.try_acquire(1, 1, tp{}));  // still in debt, not forgotten
+  CHECK_FALSE(keyed.try_acquire(2, 1, tp{}));
+  CHECK(keyed.try_acquire(2, 0, tp{}));  // a present key: passes unless deeper in debt than the burst
+}
+
 TEST_CASE("keyed_limiter: an unlimited prototype grants any n; a limited one never more than burst",
           "[limit][keyed_limiter]") {
   surge::keyed_limiter<int, bucket> open(bucket::unlimited(), 8);

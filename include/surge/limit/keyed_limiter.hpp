@@ -121,8 +121,8 @@ class keyed_limiter {
   // ---- token_bucket keys ---------------------------------------------------
 
   /// Takes n tokens from `key`'s bucket if they are there (token_bucket
-  /// semantics). An n the key can never have (n > burst) is refused without
-  /// storing the key.
+  /// semantics). An n the key can never have (n > burst) is refused, and
+  /// n == 0 on an absent key (full) passes, without storing the key.
   template <class L = Limiter>
   requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
   [[nodiscard]] bool try_acquire(const Key& key, std::size_t n = 1) { return try_acquire(key, n, clock_type::now()); }
@@ -289,6 +289,9 @@ class keyed_limiter {
     auto& locked = shard_for(key);
     std::lock_guard lock(locked.mutex);
     shard& s = locked.value;
+    // n == 0 takes nothing: an absent key (full) passes and stays absent, so
+    // that it cannot evict another key's debt
+    if (n == 0 && !s.cache.contains(key)) return true;
     s.now = now;
     return limiter_.try_acquire_state(s.get(key), n, now);
   }
