@@ -433,6 +433,17 @@ TEST_CASE("token_bucket: set_rate and set_burst with an older reading are judged
   }
   c.set_burst(20, tp{});  // far back: not a full bucket
   CHECK_FALSE(c.try_acquire(1, t(1000)));
+  // a reading older than an earlier reconfiguration's (but not than the
+  // latest admitted one) moved the state back to it the same way: the 1 s
+  // between the two set_rate calls was credited again at the new rate
+  bucket d(1.0, 1, tp{});
+  CHECK(d.try_acquire(1, t(0)));
+  CHECK(d.reserve(1, clock_t_::duration::max(), t(0)).delay == 1s);  // 1 token owed until t(10)
+  d.set_rate(1.0, t(10));     // the same rate: at t(10) the bucket is empty
+  d.set_rate(1000.0, t(0));   // 1 s before the last reconfiguration: judged at it
+  CHECK(d.tokens(t(10)) == Approx(0.0).margin(1e-6));
+  CHECK_FALSE(d.try_acquire(1, t(10)));
+  CHECK(d.time_until_available(1, t(10)) == 1ms);
 }
 
 TEST_CASE("token_bucket tiny and huge rates do not overflow", "[limit][token_bucket]") {

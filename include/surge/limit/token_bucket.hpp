@@ -88,12 +88,13 @@ enum class reserve_status : std::uint8_t {
 /// **Readings older than the latest** (a caller preempted between reading the
 /// clock and calling, threads whose readings interleave, a clock that goes
 /// back): a reading earlier than the latest one the bucket admitted a call at
-/// counts as that latest reading — no time elapsed, so nothing is credited
-/// for the step back and nothing is refused for it either (x/time/rate's
-/// advance(), which then moves its `last` stamp back and credits the interval
-/// a second time when time returns; surge never moves its state back). The
-/// latest admitted reading is kept beside the state word, on its cache line,
-/// and written only by admitting calls (a racing caller may still see an
+/// (or was reconfigured at by set_rate/set_burst) counts as that latest
+/// reading — no time elapsed, so nothing is credited for the step back and
+/// nothing is refused for it either (x/time/rate's advance(), which then
+/// moves its `last` stamp back and credits the interval a second time when
+/// time returns; surge never moves its state back). The latest reading is
+/// kept beside the state word, on its cache line, and written only by
+/// admitting calls and reconfigurations (a racing caller may still see an
 /// older one and be judged at its own, earlier reading: never more tokens).
 ///
 /// **Horizon.** Clock readings are taken relative to an epoch; after 2^53
@@ -446,11 +447,12 @@ class token_bucket {
   /// finish (a grace period; see the class comment); if a thread is stopped
   /// inside a call (a debugger, SIGSTOP), that one waits until it resumes.
   void set_rate(double rate_per_second) { set_rate(rate_per_second, Clock::now()); }
-  /// set_rate at the given clock reading (one older than the latest admitted
-  /// reading is judged at that one, as every call is).
+  /// set_rate at the given clock reading (one older than the latest reading
+  /// the bucket admitted a call or was reconfigured at is judged at that one,
+  /// as every call is).
   void set_rate(double rate_per_second, time_point now) {
     check(rate_per_second, 1);
-    reconfigure(judged_ns(ns_of(now)), rate_per_second, 0, false);
+    reconfigure(ns_of(now), rate_per_second, 0, false);
   }
 
   /// Changes the burst from now on; the tokens present now are kept (capped
@@ -460,7 +462,7 @@ class token_bucket {
   /// set_burst at the given clock reading (judged as set_rate's).
   void set_burst(std::size_t burst, time_point now) {
     check(1.0, burst);
-    reconfigure(judged_ns(ns_of(now)), 0.0, burst, true);
+    reconfigure(ns_of(now), 0.0, burst, true);
   }
 
   // ---- observers ---------------------------------------------------------
@@ -764,12 +766,19 @@ class token_bucket {
 
   /// Re-expresses the state under a new rate and/or burst and a new epoch
   /// (now), keeping the tokens present at `now` (x/time/rate's advance(t) then
-  /// assignment), rounding against the caller (never crediting).
+  /// assignment), rounding against the caller (never crediting). A
+  /// set_rate/set_burst judges `now` (a reading older than the latest counts
+  /// as the latest) and records it as the latest: re-expressed at a reading,
+  /// the state must not move back from it. A re-base keeps its caller's
+  /// reading, which decided it (judged later, it might not move the epoch
+  /// the caller needs moved).
   void reconfigure(std::int64_t now_ns, double new_rate, std::uint64_t new_burst, bool burst_change,
                    bool only_rebase = false) noexcept {
     if (unlimited_) return;
     detail::backoff<> bo;
     while (writer_.exchange(true, std::memory_order_acquire)) bo.pause();
+    // under writer_: after every earlier set_rate/set_burst recorded its reading
+    if (!only_rebase) now_ns = judged_ns(now_ns);
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
       config c;
@@ -796,6 +805,7 @@ class token_bucket {
       const std::int64_t tat = debt_new == 0 ? full : std::min(debt_new, tat_limit);
       publish_slot(gen, nu, now_ns, burst, rate);
       if (word_.compare_exchange_weak(w, pack(tat, gen), std::memory_order_acq_rel, std::memory_order_acquire)) {
+        if (!only_rebase) admitted_at(now_ns);
         // generations advance by one under writer_: every quiesce_every-th waits
         if (gen % quiesce_every == 0)
           detail::read_sections::quiesce([this] { detail::token_bucket_hooks<token_bucket>::while_quiescing(*this); });
@@ -818,8 +828,9 @@ class token_bucket {
   }
 
   alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{0};  // the state; its own line with the config
-  // The latest reading a call was admitted at (a hint: written after the CAS,
-  // relaxed; a racing writer may lower it, which only makes judging stricter).
+  // The latest reading a call was admitted at or a set_rate/set_burst was
+  // judged at (a hint: written after the CAS, relaxed; a racing writer may
+  // lower it, which only makes judging stricter).
   std::atomic<std::int64_t> latest_ns_{std::numeric_limits<std::int64_t>::min()};
   bool unlimited_ = false;
   std::atomic<bool> writer_{false};
