@@ -455,6 +455,11 @@ TEST_CASE("token_bucket tiny and huge rates do not overflow", "[limit][token_buc
     CHECK(std::abs(static_cast<double>(wait.count()) - 1e18) < 1e6);  // 1e9 s, to < 1 ms
     CHECK_FALSE(b.try_acquire(1, tp{} + wait - 1ns));
     CHECK(b.try_acquire(1, tp{} + wait));
+    // reservations are granted until the wait would end 2^62 ns (146 years)
+    // after the epoch, which this rate reaches a few tokens ahead
+    bucket c(1e-9, 1, tp{});
+    for (int k = 0; k < 5; ++k) CHECK(c.reserve(1, clock_t_::duration::max(), tp{}).ok());
+    CHECK(c.reserve(1, clock_t_::duration::max(), tp{}).status == surge::reserve_status::exceeds_max_wait);
   }
   SECTION("1e-10 per second (x/time/rate TestTinyLimit)") {
     bucket b(1e-10, 1, tp{});

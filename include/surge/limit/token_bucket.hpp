@@ -43,7 +43,7 @@ struct token_bucket_hooks {
 enum class reserve_status : std::uint8_t {
   granted,           ///< the tokens are the caller's after `delay`
   exceeds_burst,     ///< n > burst: can never be granted (x/time/rate: ok == false)
-  exceeds_max_wait,  ///< the wait would be longer than the caller's max_wait
+  exceeds_max_wait,  ///< the wait would be longer than the caller's max_wait (or than reserve() tells apart)
 };
 
 /// A token bucket: `rate` tokens per second refill a bucket that holds at most
@@ -278,7 +278,9 @@ class token_bucket {
   /// Reserves n tokens now; x/time/rate's ReserveN(now, n): granted whenever
   /// n <= burst, with the delay after which the caller may act (refused as
   /// `exceeds_max_wait` only if outstanding reservations already reach 2^54
-  /// units ahead, over 100 days). O(1), lock-free.
+  /// units ahead, over 100 days, or the wait would end 2^62 ns (146 years) or
+  /// more after the bucket's epoch: at 1e-9/s, built at the clock's zero, a
+  /// fifth token of debt). O(1), lock-free.
   [[nodiscard]] reservation reserve(std::size_t n = 1) noexcept { return reserve(n, duration::max(), Clock::now()); }
 
   /// Reserves n tokens if the wait is at most `max_wait` (x/time/rate's
@@ -430,7 +432,8 @@ class token_bucket {
         return;
       }
       // exceeds_max_wait: reservations already run 2^54 units (over 100 days)
-      // ahead; wait until they are due, then reserve again
+      // ahead, or past 2^62 ns after the epoch; wait until they are due, then
+      // reserve again
       std::this_thread::sleep_for(time_until_available(n));
     }
   }
