@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -553,5 +554,88 @@ TEST_CASE("leaky_bucket and the pacer at the limits of the clock saturate", "[li
     const auto r = ng.admit_state(s, zero);
     CHECK(r.decision == meter_decision::delay);
     CHECK(r.delay == cl::duration::max());
+  }
+}
+
+namespace {
+
+// The double rate as an exact rational, rate = mant * 2^(ex - 53) per second:
+// times are kept multiplied by mant, so a token lasts exactly
+// per = 1e9 * 2^(53 - ex) of them (rates below 2^53).
+struct exact_rate {
+  limit_test::i128 mant, per;
+  explicit exact_rate(double rate) {
+    int ex = 0;
+    const double fr = std::frexp(rate, &ex);
+    mant = static_cast<limit_test::i128>(std::ldexp(fr, 53));
+    per = limit_test::i128{1'000'000'000} << (53 - ex);
+  }
+  // ceil(x / mant) for x >= 0: a scaled time in whole nanoseconds, rounded up
+  [[nodiscard]] std::int64_t ns_ceil(limit_test::i128 x) const {
+    return static_cast<std::int64_t>((x + mant - 1) / mant);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("leaky_bucket meter and pacer equal an exact rational model on random readings",
+          "[limit][leaky_bucket][pacer][model]") {
+  using limit_test::i128;
+  std::mt19937_64 rng(2718);
+  for (double rate : {1e-3, 0.3, 1.0 / 3, 3.0, 7.0, 1e3 / 7, 1e6 / 3, 1e9 / 3, 1e9}) {
+    const exact_rate x(rate);
+    for (std::size_t burst : {std::size_t{0}, std::size_t{1}, std::size_t{3}, std::size_t{20}}) {
+      for (std::size_t delay : {std::size_t{0}, std::size_t{1}, surge::nodelay}) {
+        const std::size_t slack = burst;  // the pacer's slack: 0, 1, 3 or 20
+        INFO("rate " << rate << " burst " << burst << " delay " << delay);
+        meter m(rate, burst, delay, tp{});
+        pacer p(rate, slack, tp{});
+        // the limiters see readings rounded down to a unit (at most 1 ns here,
+        // or 2^-32 token at the slowest rate): decisions and times may differ
+        // from the model's by two units, never more
+        const i128 tol_m = 2 * (x.per >> surge::detail::rate_units::make(rate, burst + 1).f);
+        const i128 tol_p = 2 * (x.per >> surge::detail::rate_units::make(rate, slack + 1).f);
+        const i128 b = static_cast<i128>(burst) * x.per;
+        const i128 d = delay >= burst ? b : static_cast<i128>(delay) * x.per;
+        std::optional<i128> tat, last;  // the meter's TAT and the pacer's last slot, scaled
+        const auto span = static_cast<std::uint64_t>(std::min(2e9 / rate, 1e15)) + 1;
+        std::int64_t now = 1'000'000;
+        for (int i = 0; i < 1500; ++i) {
+          const auto k = rng() % 10;
+          if (k < 5)
+            now += static_cast<std::int64_t>(rng() % span);
+          else if (k < 7)
+            now -= static_cast<std::int64_t>(rng() % (span / 4 + 1));  // a reading older than the last
+          else if (k < 9)
+            now += static_cast<std::int64_t>(rng() % 1000);
+          else
+            now += static_cast<std::int64_t>(rng() % (span * 20));
+          const tp at = tp{} + std::chrono::nanoseconds(now);
+          const i128 t = static_cast<i128>(now) * x.mant;
+          // meter: e = max(0, excess drained to now, plus this arrival), in time
+          const i128 e = tat ? std::max(i128{0}, *tat + x.per - t) : i128{0};
+          const auto r = m.admit(at);
+          if (r.decision == meter_decision::reject) {
+            REQUIRE(e + tol_m > b);
+          } else {
+            REQUIRE(e <= b + tol_m);
+            const i128 wait = e > d ? e - d : i128{0};
+            REQUIRE(r.delay.count() <= x.ns_ceil(wait + tol_m) + 1);
+            REQUIRE(r.delay.count() + 1 >= x.ns_ceil(wait > tol_m ? wait - tol_m : i128{0}));
+            tat = t + e;  // follow the meter's decision (they differ only within the tolerance)
+          }
+          // pacer: uber-go/ratelimit's slots, exact
+          i128 next = t;
+          if (last && !(slack == 0 && t - *last > x.per))
+            next = slack > 0 && t - *last > static_cast<i128>(slack + 1) * x.per ? t - static_cast<i128>(slack) * x.per
+                                                                                  : *last + x.per;
+          last = next;
+          const std::int64_t want = next <= t ? now : x.ns_ceil(next);
+          const std::int64_t got = p.take(at).time_since_epoch().count();
+          REQUIRE(got <= want + x.ns_ceil(tol_p) + 1);
+          REQUIRE(got + x.ns_ceil(tol_p) + 1 >= want);
+        }
+      }
+    }
   }
 }
