@@ -725,6 +725,11 @@ TEST_CASE("token_bucket cancel is applied once per reservation", "[limit][token_
     auto r3 = std::move(r2);
     CHECK_FALSE(r2.ok());  // NOLINT(bugprone-use-after-move): documented state
     CHECK(r2.tokens == 0);
+    CHECK(r2.delay == clock_t_::duration::max());  // as every reservation not granted
+    CHECK(r2.time_to_act == tp{});
+    const bucket::reservation none;
+    CHECK_FALSE(none.ok());
+    CHECK(none.delay == clock_t_::duration::max());
     b.cancel(r2, t(0));  // nothing
     CHECK(b.tokens(t(0)) == Approx(-1));
     b.cancel(r3, t(0));

@@ -152,15 +152,16 @@ class token_bucket {
   /// The answer of reserve(): x/time/rate's Reservation. Move-only, so that
   /// one reservation is one object, and cancel() can be applied to it once:
   /// cancel consumes it (sets `cancelled`; a second cancel does nothing). A
-  /// moved-from reservation is empty (not granted, 0 tokens).
+  /// moved-from reservation is empty (not granted, 0 tokens, delay
+  /// duration::max()).
   struct reservation {
     reserve_status status = reserve_status::exceeds_burst;  ///< granted, or why not
     std::size_t tokens = 0;                                 ///< n reserved (0 when not granted)
-    time_point time_to_act{};  ///< when the tokens are the caller's (saturated to time_point::max())
-    duration delay{};          ///< time_to_act - now (0 if now), duration::max() if not granted
-    bool cancelled = false;    ///< set by cancel(): its tokens were given back (or could not be)
+    time_point time_to_act{};          ///< when the tokens are the caller's (saturated to time_point::max())
+    duration delay = duration::max();  ///< time_to_act - now (0 if now), duration::max() if not granted
+    bool cancelled = false;            ///< set by cancel(): its tokens were given back (or could not be)
 
-    /// An empty reservation (not granted, 0 tokens).
+    /// An empty reservation (not granted, 0 tokens, delay duration::max()).
     reservation() = default;
     reservation(const reservation&) = delete;
     reservation& operator=(const reservation&) = delete;
@@ -178,6 +179,8 @@ class token_bucket {
       generation_ = o.generation_;
       o.status = reserve_status::exceeds_burst;
       o.tokens = 0;
+      o.time_to_act = time_point{};
+      o.delay = duration::max();
       return *this;
     }
     ~reservation() = default;
@@ -295,7 +298,6 @@ class token_bucket {
   /// reserve at the given clock reading.
   [[nodiscard]] reservation reserve(std::size_t n, duration max_wait, time_point now) noexcept {
     reservation r;
-    r.delay = duration::max();
     if (unlimited_) {
       r.status = reserve_status::granted;
       r.tokens = n;
