@@ -178,6 +178,31 @@ TEST_CASE("thread_pool: move-only and large callables", "[thread_pool]") {
   CHECK(sum.load() == 5 + 64 + 100);
 }
 
+TEST_CASE("thread_pool: a callable whose copy throws is not posted, from a worker or outside", "[thread_pool]") {
+  struct copy_throws {
+    std::atomic<int>* runs;
+    explicit copy_throws(std::atomic<int>& r) : runs(&r) {}
+    copy_throws(const copy_throws&) { throw std::domain_error("copy"); }
+    void operator()() const { runs->fetch_add(1); }
+  };
+  surge::thread_pool pool(2);
+  std::atomic<int> runs{0};
+  const copy_throws f(runs);
+  CHECK_THROWS_AS(pool.post(f), std::domain_error);
+  // from a worker: the same exception (not only std::bad_alloc), nothing enqueued
+  CHECK(pool.submit([&] {
+              try {
+                pool.post(f);
+              } catch (const std::domain_error&) {
+                return true;
+              }
+              return false;
+            })
+            .get());
+  pool.wait_idle();
+  CHECK(runs.load() == 0);
+}
+
 TEST_CASE("thread_pool: post_bulk over integers and iterators", "[thread_pool]") {
   surge::thread_pool pool(2);
   std::atomic<long> sum{0};

@@ -405,9 +405,10 @@ class thread_pool {
   }
 
   /// Runs `f()` on a worker, fire and forget. From a worker: pushed on its own
-  /// deque (never throws but std::bad_alloc). From any other thread: appended
-  /// to the injection queue; throws std::runtime_error after shutdown began.
-  /// An exception escaping `f` goes to the exception handler.
+  /// deque. From any other thread: appended to the injection queue; throws
+  /// std::runtime_error after shutdown began. Anywhere, throws what copying
+  /// (or moving) `f` into the task throws, or std::bad_alloc; nothing is
+  /// enqueued then. An exception escaping `f` goes to the exception handler.
   /// Amortised O(1); no allocation for small trivially copyable callables.
   template <class F>
   requires std::invocable < std::decay_t<F>

@@ -75,7 +75,9 @@ struct mpmc_queue_hooks {
 ///   atomically and calls `notify_all` only when that flag was set: no lost
 ///   wake-ups, and no notify system call when nobody sleeps. A `pop` on a
 ///   ring of 256 slots or more that finds its slot not filled yet, or whose
-///   ticket starts a block of 64, first waits (briefly) until the slot about
+///   ticket starts a block of 64 (for a `T` of at most 4 bytes, whose slots
+///   take 8: rings of 1024 slots or more, blocks of 256), first waits
+///   (briefly) until the slot about
 ///   1024 tickets (at most a quarter of the ring) ahead is filled, so a
 ///   streaming consumer stays well behind its producers instead of reading
 ///   the lines they are filling (see `let_producers_ahead`; it turns itself
