@@ -424,6 +424,38 @@ TEST_CASE("thread_pool: wait_idle does not return while a work_finished is still
   CHECK_FALSE(returned_while_inside.load());
 }
 
+TEST_CASE("thread_pool: wait_idle does not return while a post from outside is still inside the pool",
+          "[thread_pool]") {
+  // A coroutine resumed on a thread outside the pool (by an unlock, a send, a
+  // stop request) that then does `co_await pool.schedule()` posts from there,
+  // and its resumption may run on a worker, and the coroutine finish, before
+  // the post has woken anyone. A wait_idle that saw the task done used to
+  // return then, and its caller could destroy the pool under the poster,
+  // still about to read the pool's sleepers and wake one. The seam holds the
+  // poster right after it published the task, until wait_idle returns or
+  // 200 ms have passed.
+  watchdog dog("outside post pin");
+  static std::atomic<bool> published{false}, returned{false}, returned_while_inside{false};
+  published = returned = returned_while_inside = false;
+  auto pool = std::make_unique<surge::thread_pool>(1);
+  std::atomic<int> ran{0};
+  surge::detail::outside_post_hook = []() noexcept {
+    published = true;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    while (!returned.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    returned_while_inside = returned.load();
+  };
+  std::thread poster([&] { pool->post([&ran] { ran.fetch_add(1); }); });
+  while (!published.load()) std::this_thread::yield();
+  pool->wait_idle();  // the worker runs the task meanwhile
+  returned = true;
+  poster.join();  // (before the pool goes, so that a failure here is only a failed check)
+  surge::detail::outside_post_hook = nullptr;
+  pool.reset();
+  CHECK(ran.load() == 1);
+  CHECK_FALSE(returned_while_inside.load());
+}
+
 TEST_CASE("thread_pool: work_started / work_finished hold wait_idle", "[thread_pool]") {
   watchdog dog("work counting");
   surge::thread_pool pool(2);

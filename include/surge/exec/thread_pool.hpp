@@ -296,13 +296,18 @@ class spin_lock {
   std::atomic<bool> locked_{false};
 };
 
-/// The worker the calling thread is, if any (pool and index), and the pool
-/// whose task it runs through run_pending_task, if it is not a worker.
 /// Test seam of thread_pool, for surge's own tests only: when set, called by
 /// work_finished() between its count and its wake-up, the window in which a
 /// wait_idle() elsewhere may already see the pool idle.
 inline void (*work_finished_hook)() noexcept = nullptr;
+/// Test seam of thread_pool, for surge's own tests only: when set, called by
+/// a post from outside the pool between the injection lock's release and the
+/// wake-up, the window in which a worker may already have run the task and a
+/// wait_idle() elsewhere seen the pool idle.
+inline void (*outside_post_hook)() noexcept = nullptr;
 
+/// The worker the calling thread is, if any (pool and index), and the pool
+/// whose task it runs through run_pending_task, if it is not a worker.
 struct pool_thread_info {
   const thread_pool* pool = nullptr;
   std::size_t index = 0;
@@ -521,7 +526,10 @@ class thread_pool {
   /// Blocks until the pool is idle: every task enqueued before the call, and
   /// every task those tasks posted, has finished, and the work count
   /// (`work_started` minus `work_finished`) is zero. Several threads may wait
-  /// at once. Returns at once if the pool is idle.
+  /// at once. Returns at once if the pool is idle. Once it has returned, the
+  /// `work_finished()` calls and the posts from outside the pool whose work
+  /// it saw done are done with the pool too (they may still have been
+  /// running on their threads): the caller may destroy the pool.
   ///
   /// Called from inside one of this pool's tasks (on a worker, or on a
   /// thread running it through `run_pending_task`) it cannot wait for the
@@ -690,8 +698,9 @@ class thread_pool {
     // seq_cst store, then seq_cst load of sleepers_: pairs with a sleeping
     // worker's seq_cst increment of sleepers_ and load of the size (Dekker).
     inject_.size.store(inject_.ring.size(), std::memory_order_seq_cst);
+    inject_.posting.fetch_add(1, std::memory_order_relaxed);  // see finish_outside_post
     inject_.lock.unlock();
-    notify_work();
+    finish_outside_post();
   }
 
   void enqueue_batch(std::vector<detail::pool_task>& batch) {
@@ -723,16 +732,36 @@ class thread_pool {
         for (const auto& t : batch) inject_.ring.push(t);
         inject_.submitted.store(inject_.submitted.load(std::memory_order_relaxed) + n, std::memory_order_release);
         inject_.size.store(inject_.ring.size(), std::memory_order_seq_cst);
+        inject_.posting.fetch_add(1, std::memory_order_relaxed);  // see finish_outside_post
       }
       lock.unlock();
       if (stopped) {
         for (auto& t : batch) t.discard();
         throw std::runtime_error("surge::thread_pool: tasks submitted after shutdown");
       }
+      finish_outside_post();
+      return;
     }
-    // After a seq_cst store (the deque's bottom or the injection size). One
-    // wake-up: the woken worker wakes the next once it has found work.
+    // After a seq_cst store (the deque's bottom). One wake-up: the woken
+    // worker wakes the next once it has found work.
     notify_work();
+  }
+
+  /// The end of a post from outside, which has published its tasks and
+  /// released the injection lock: wakes a worker if needed (one wake-up, as
+  /// above), then leaves the pool. Between the two a worker may run the
+  /// tasks, and a coroutine resumed by one finish, so a wait_idle() may see
+  /// the pool idle while the poster still reads it (a coroutine resumed on
+  /// an outside thread that does `co_await pool.schedule()` posts from
+  /// there, unseen by its program); its caller may then destroy the pool.
+  /// So the post holds a pin (`inject_.posting`, taken under the lock)
+  /// until here, which wait_idle() and the destructor wait for. Taken
+  /// relaxed: the unlock's release orders it before any taking of the
+  /// tasks, hence before any completion a wait_idle() counts.
+  void finish_outside_post() noexcept {
+    if (detail::outside_post_hook != nullptr) detail::outside_post_hook();  // nothing, except in a test
+    notify_work();  // after the seq_cst store of the injection size
+    inject_.posting.fetch_sub(1, std::memory_order_release);
   }
 
   // ---- waking -------------------------------------------------------------
@@ -954,12 +983,15 @@ class thread_pool {
     return done == submitted;
   }
 
-  /// Waits until no work_finished() call is still inside the pool. A pin is
-  /// taken before its count (both seq_cst), so once a reader has seen the
-  /// count, this seq_cst load sees the pin or its release. Pins last
-  /// nanoseconds unless their thread is preempted: yields meanwhile.
+  /// Waits until no work_finished() call, and no post from outside, is
+  /// still inside the pool. A work_finished() pin is taken before its count
+  /// (both seq_cst), so once a reader has seen the count, this seq_cst load
+  /// sees the pin or its release; a post's pin comes before its tasks can be
+  /// taken (finish_outside_post). Pins last nanoseconds unless their thread
+  /// is preempted: yields meanwhile.
   void wait_unpinned() const noexcept {
-    while (finishing_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    while (finishing_.load(std::memory_order_seq_cst) != 0 || inject_.posting.load(std::memory_order_seq_cst) != 0)
+      std::this_thread::yield();
   }
 
   /// Call after a seq_cst store or RMW that published the caller's last completion.
@@ -1048,6 +1080,7 @@ class thread_pool {
     detail::task_ring ring;                   // under lock
     std::atomic<std::uint64_t> submitted{0};  // written under lock
     std::atomic<std::size_t> size{0};         // ring.size(), written under lock, read racily
+    std::atomic<std::uint32_t> posting{0};    // posts from outside still inside (finish_outside_post)
   } inject_;
   // Read on every publish, written only when a worker starts or stops
   // searching or sleeping: mostly a shared, read-only line.
