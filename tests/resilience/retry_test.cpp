@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -166,6 +167,20 @@ TEST_CASE("grpc_backoff: exact sequence without jitter, random(0.8, 1.2) with it
   for (int i = 0; i < 50; ++i) CHECK(at_max.next(g) >= 0ns);
   surge::grpc_backoff flat({.multiplier = 1.0, .jitter = 0.0});
   for (int i = 0; i < 5; ++i) CHECK(flat.next(g) == 1s);
+}
+
+TEST_CASE("grpc_backoff: a delay just below the nanosecond range is exact, not saturated", "[retry][backoff]") {
+  std::mt19937_64 g(5);
+  // 9.21e18 ns (292 years) fits in int64 and is a double exactly: it read as nanoseconds::max()
+  const ns big(9'210'000'000'000'000'000);
+  surge::grpc_backoff b({.base_delay = big, .multiplier = 1.0, .jitter = 0.0, .max_delay = big});
+  CHECK(b.next(g) == big);
+  // the largest double below 2^63 still converts; 2^63 itself saturates
+  const double below = std::nextafter(0x1p63, 0.0);
+  surge::grpc_backoff top({.base_delay = ns(static_cast<std::int64_t>(below)), .multiplier = 2.0, .jitter = 0.0,
+                           .max_delay = ns_max});
+  CHECK(top.next(g).count() == static_cast<std::int64_t>(below));
+  CHECK(top.next(g) == ns_max);
 }
 
 TEST_CASE("retry_budget: gRPC A6 arithmetic step by step, in exact thousandths", "[retry][budget]") {

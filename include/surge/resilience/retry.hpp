@@ -243,7 +243,7 @@ class grpc_backoff {
     double b = unjittered_ns(n_++);
     if (o_.jitter > 0.0) b *= 1.0 + o_.jitter * (detail::unit_interval(g) * 2.0 - 1.0);
     if (!(b > 0.0)) return std::chrono::nanoseconds::zero();
-    if (b >= 9.2e18) return std::chrono::nanoseconds::max();
+    if (b >= 0x1p63) return std::chrono::nanoseconds::max();  // every double below 2^63 fits in int64
     return std::chrono::nanoseconds(static_cast<std::int64_t>(b));
   }
   /// Starts over: the next delay is the first retry's.
