@@ -77,6 +77,10 @@ TEST_CASE("concurrency limits reject bad options, naming the field", "[resilienc
   check_names([] { gradient2_limit l({.queue_size = -1}); }, "queue_size");
   check_names([] { gradient2_limit l({.queue_size = INFINITY}); }, "queue_size");
   check_names([] { gradient2_limit l({.rtt_tolerance = 0.9}); }, "rtt_tolerance");
+  // finite values above 10^12 are refused too, and the message says so (it said "finite and >= 0")
+  check_names([] { gradient2_limit l({.queue_size = 2e12}); }, "queue_size must be in [0, 1e12]");
+  check_names([] { gradient2_limit l({.rtt_tolerance = 2e12}); }, "rtt_tolerance must be in [1, 1e12]");
+  CHECK_NOTHROW(gradient2_limit({.queue_size = 1e12, .rtt_tolerance = 1e12}));
   check_names([] { gradient2_limit l({.long_window = 0}); }, "long_window");
   check_names([] { gradient2_limit l({.probe_interval = (std::size_t{1} << 32) + 1}); }, "probe_interval");
   check_names(

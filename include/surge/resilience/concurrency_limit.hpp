@@ -123,8 +123,8 @@ struct gradient2_limit_options {
   std::size_t min = 20;           ///< lower bound, >= 1
   std::size_t max = 200;          ///< upper bound (Netflix's maxConcurrency), in [min, 2^40]
   double smoothing = 0.2;         ///< weight of the new estimate, in (0, 1]
-  double queue_size = 4;          ///< growth allowance per sample while latency is fine, finite, >= 0
-  double rtt_tolerance = 1.5;     ///< long/short RTT ratio tolerated before shrinking, finite, >= 1
+  double queue_size = 4;          ///< growth allowance per sample while latency is fine, in [0, 10^12]
+  double rtt_tolerance = 1.5;     ///< long/short RTT ratio tolerated before shrinking, in [1, 10^12]
   std::size_t long_window = 600;  ///< samples of the long-term RTT average, >= 1
   /// Anchors the long-term RTT (see gradient2_limit): after the warm-up a
   /// saturated sample (inflight >= limit / 2) may lower it but not raise it,
@@ -188,9 +188,9 @@ class gradient2_limit {
     if (!(o.smoothing > 0.0 && o.smoothing <= 1.0))
       throw std::invalid_argument("surge::gradient2_limit: options.smoothing must be in (0, 1]");
     if (!(o.queue_size >= 0.0 && o.queue_size <= 1e12))
-      throw std::invalid_argument("surge::gradient2_limit: options.queue_size must be finite and >= 0");
+      throw std::invalid_argument("surge::gradient2_limit: options.queue_size must be in [0, 1e12]");
     if (!(o.rtt_tolerance >= 1.0 && o.rtt_tolerance <= 1e12))
-      throw std::invalid_argument("surge::gradient2_limit: options.rtt_tolerance must be finite and >= 1");
+      throw std::invalid_argument("surge::gradient2_limit: options.rtt_tolerance must be in [1, 1e12]");
     if (o.long_window < 1) throw std::invalid_argument("surge::gradient2_limit: options.long_window must be >= 1");
     if (o.probe_interval > (std::size_t{1} << 32))
       throw std::invalid_argument("surge::gradient2_limit: options.probe_interval must be in [0, 2^32]");
