@@ -67,6 +67,8 @@ void check_percentiles(const latency_histogram& h, std::vector<std::int64_t> sam
   const double tol = 1.0 / static_cast<double>(scale);
   CHECK(std::abs(h.mean() - static_cast<double>(mean)) <= tol * static_cast<double>(mean) + 1.0);
   CHECK(std::abs(h.stddev() - sd) <= tol * (static_cast<double>(mean) + sd) + 1.0);
+  // the documented bound of the standard deviation: absolute, max() * 10^-d / 2
+  CHECK(std::abs(h.stddev() - sd) <= static_cast<double>(samples.back()) * tol / 2 * (1 + 1e-9) + 1e-6);
 }
 
 template <class Gen>
@@ -551,6 +553,20 @@ TEST_CASE("latency_histogram summary", "[metrics][histogram]") {
   CHECK(s.p90 == 900);
   CHECK(s.p99 == 990);
   CHECK(s.p999 == 999);
+}
+
+TEST_CASE("latency_histogram: the standard deviation's error is absolute, not relative", "[metrics][histogram]") {
+  // values sharing a bucket count as equal: a spread within one bucket reads 0
+  latency_histogram h(1'000'000'000, 3);
+  h.record(2048);
+  h.record(2049);  // [2048, 2049] is one bucket at 3 digits; the exact stddev is 0.5
+  CHECK(h.stddev() == 0.0);
+  CHECK(std::abs(h.mean() - 2048.5) <= 2048.5 / 1000);  // the mean keeps the relative precision
+  latency_histogram wide(1'000'000'000, 3);
+  wide.record(1'000'000);
+  wide.record(1'000'100);  // one bucket of 512 values; the exact stddev is 50
+  CHECK(wide.stddev() == 0.0);
+  CHECK(50.0 <= static_cast<double>(wide.max()) / 1000 / 2);  // within the documented max() * 10^-d / 2
 }
 
 TEST_CASE("latency_histogram: 4 threads recording concurrently lose no count", "[metrics][histogram]") {

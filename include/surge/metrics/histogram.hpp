@@ -31,7 +31,7 @@ struct histogram_summary {
   std::int64_t min = 0;       ///< exact smallest recorded value (0 when empty)
   std::int64_t max = 0;       ///< exact largest recorded value (0 when empty)
   double mean = 0.0;          ///< within the histogram's precision (0 when empty)
-  double stddev = 0.0;        ///< population standard deviation, within the precision
+  double stddev = 0.0;        ///< population standard deviation, within max · 10^−d / 2 (absolute)
   std::int64_t p50 = 0;       ///< value_at_percentile(50)
   std::int64_t p90 = 0;       ///< value_at_percentile(90)
   std::int64_t p99 = 0;       ///< value_at_percentile(99)
@@ -64,7 +64,8 @@ struct histogram_stripes {
 /// power of two at or above 2·10^d. The bucket of a value is found from its
 /// leading-zero count; no search, no floating point. So every value v is
 /// represented by a bucket [lo, hi] with v in it and hi − lo < v·10^−d: the
-/// relative error of anything reported is below 10^−d.
+/// relative error of every value reported (a percentile, the mean) is below
+/// 10^−d.
 ///
 /// **Memory** is fixed at construction: one 64-bit counter per sub-bucket,
 /// (buckets + 1) · sub_bucket_count / 2 counters, 264 KiB (270,336 bytes) for the
@@ -89,8 +90,12 @@ struct histogram_stripes {
 /// with x <= r <= x + x·10^−d. p = 0 gives min(), p = 100 gives max(), both exact.
 ///
 /// **mean() and stddev()** are computed from the buckets (each value taken at
-/// the middle of its bucket, as HdrHistogram does), so they carry the same
-/// relative precision. min() and max() are exact.
+/// the middle of its bucket, as HdrHistogram does), which moves each value v by
+/// less than v·10^−d / 2. So the mean carries the same relative precision;
+/// the standard deviation is off by less than max() · 10^−d / 2, an absolute
+/// bound, not a relative one: values that share a bucket count as equal, and
+/// a spread narrower than a bucket reads 0 (2048 and 2049 at 3 digits).
+/// min() and max() are exact.
 ///
 /// **Out-of-range values**: a value below 0 is recorded as 0 and one above
 /// `highest_trackable()` as highest_trackable(); either way `clamped()` counts
@@ -263,8 +268,9 @@ class latency_histogram {
   /// comment); 0 when empty. O(number of counters).
   [[nodiscard]] double mean() const noexcept { return moments().mean; }
 
-  /// Population standard deviation of the recorded values (bucket midpoints);
-  /// 0 when empty. O(number of counters).
+  /// Population standard deviation of the recorded values (bucket midpoints),
+  /// off by less than max() · 10^−d / 2 (see the class comment); 0 when
+  /// empty. O(number of counters).
   [[nodiscard]] double stddev() const noexcept { return moments().stddev; }
 
   /// count, clamped, min, max, mean, stddev and the 50th, 90th, 99th and
