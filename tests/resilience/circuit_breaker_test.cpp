@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <random>
@@ -528,6 +529,40 @@ TEST_CASE("circuit_breaker's watchdog closes a stuck half-open period", "[circui
   const std::vector<std::pair<s, s>> expected{
       {s::closed, s::half_open}, {s::half_open, s::open}, {s::open, s::half_open}, {s::half_open, s::open}};
   CHECK(log.events == expected);
+}
+
+TEST_CASE("circuit_breaker on a clock coarser than wait_in_open's unit: half-open at the first reading after it",
+          "[circuit_breaker]") {
+  using sclock = surge_test::seconds_clock;
+  using tp = sclock::time_point;
+  const auto opened_at = [](std::chrono::nanoseconds wait) {
+    auto b = std::make_unique<surge::circuit_breaker<sclock>>(
+        surge::circuit_breaker_options{.window_size = 1, .minimum_calls = 1, .wait_in_open = wait});
+    b->on_failure(0s, tp(10s));
+    REQUIRE(b->state() == breaker_state::open);
+    return b;
+  };
+  // 1.5 s after a reading of 10 s is 11.5 s: 11 is not after it, 12 is (it refused until 13)
+  auto b = opened_at(1500ms);
+  CHECK_FALSE(b->try_acquire_permission(tp(10s)));
+  CHECK_FALSE(b->try_acquire_permission(tp(11s)));
+  CHECK(b->try_acquire_permission(tp(12s)));
+  CHECK(b->state() == breaker_state::half_open);
+  // half a second: the next reading (it refused until 12)
+  auto c = opened_at(500ms);
+  CHECK_FALSE(c->try_acquire_permission(tp(10s)));
+  CHECK(c->try_acquire_permission(tp(11s)));
+  // a whole number of ticks is unchanged: strictly after 10 + 2
+  auto d = opened_at(2s);
+  CHECK_FALSE(d->try_acquire_permission(tp(12s)));
+  CHECK(d->try_acquire_permission(tp(13s)));
+  // and the watchdog still counts a part of a tick as a whole one: 1 ns of
+  // max_wait_in_half_open is one tick, not 0 (off)
+  surge::circuit_breaker<sclock> e({.max_wait_in_half_open = 1ns});
+  e.transition_to(breaker_state::half_open, tp(10s));
+  CHECK(e.try_acquire_permission(tp(10s)));
+  CHECK_FALSE(e.try_acquire_permission(tp(11s)));
+  CHECK(e.state() == breaker_state::open);
 }
 
 namespace {

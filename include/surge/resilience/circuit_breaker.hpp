@@ -598,8 +598,10 @@ class circuit_breaker {
   explicit circuit_breaker(options o = {}) : o_(std::move(o)) {
     check(o_);
     slow_ns_ = o_.slow_call_duration.count();
-    wait_open_ = ticks_of(o_.wait_in_open);
-    max_half_open_ = ticks_of(o_.max_wait_in_half_open);
+    // OPEN refuses readings up to opened + wait_in_open, a tick count rounded
+    // down; the watchdog fires once max_wait_in_half_open has passed, rounded up
+    wait_open_ = ticks_of(o_.wait_in_open, false);
+    max_half_open_ = ticks_of(o_.max_wait_in_half_open, true);
     if (o_.window == window_type::count_based) {
       min_calls_ = std::min(o_.minimum_calls, o_.window_size);
       count_ = std::make_unique<detail::breaker_count_window>(o_.window_size);
@@ -865,13 +867,13 @@ class circuit_breaker {
   using rep = typename Clock::rep;
   static constexpr rep rep_max = std::numeric_limits<rep>::max();
 
-  /// nanoseconds -> Clock ticks, rounded up, saturating.
-  static rep ticks_of(std::chrono::nanoseconds d) noexcept {
+  /// nanoseconds -> Clock ticks, rounded up (`up`) or down, saturating.
+  static rep ticks_of(std::chrono::nanoseconds d, bool up) noexcept {
     using ratio = std::ratio_divide<std::nano, typename Clock::period>;  // ticks per ns
     const long double t = static_cast<long double>(d.count()) * ratio::num / ratio::den;
     if (t >= static_cast<long double>(rep_max)) return rep_max;
     const auto r = static_cast<rep>(t);
-    return static_cast<long double>(r) < t ? r + 1 : r;
+    return up && static_cast<long double>(r) < t ? r + 1 : r;
   }
   static rep sat_add(rep a, rep b) noexcept { return (b > 0 && a > rep_max - b) ? rep_max : a + b; }
   /// The second `t` falls in (rounded down), saturated to the int64 range.
