@@ -626,6 +626,51 @@ TEST_CASE("circuit_breaker: an allocation failing in a half-open outcome's trans
   CHECK(events > 0);
 }
 
+TEST_CASE("circuit_breaker: a permit whose half-open outcome failed to allocate keeps its probe",
+          "[circuit_breaker]") {
+  // As above, through the RAII permit: the permit let go of its probe before
+  // the outcome was recorded, so when the decision's allocation threw it was
+  // neither counted nor given back, and the period, with no probe left,
+  // refused every call for good.
+  using clock = surge_test::manual_clock<struct permit_alloc_tag>;
+  clock::reset();
+  int events = 0;
+  auto o = r4j(2, 2);
+  o.half_open_calls = 2;
+  o.on_state_change = [&events](breaker_state, breaker_state) { ++events; };
+  surge::circuit_breaker<clock> b(o);
+  bool failed_once = false;
+  for (int cycle = 0; cycle < 3000 && !failed_once; ++cycle) {
+    if (cycle % 3 == 0) b.transition_to(breaker_state::closed, clock::now());
+    b.transition_to(breaker_state::half_open, clock::now());
+    auto first = b.try_acquire(clock::now());
+    auto second = b.try_acquire(clock::now());
+    REQUIRE(first);
+    REQUIRE(second);
+    first.success(clock::now());
+    surge_test::fail_allocation(1);
+    try {
+      second.failure(clock::now());  // the second probe: 1 failure in 2, 50 %: open
+    } catch (const std::bad_alloc&) {
+    }
+    failed_once = surge_test::allocation_failed();
+    surge_test::fail_allocation(0);
+    if (failed_once) {
+      CHECK(b.state() == breaker_state::half_open);
+      CHECK(b.metrics(clock::now()).buffered_calls == 1);  // only the first probe
+      CHECK(second);                                       // still holds its probe
+      second.release();                                    // and gives it back
+      CHECK(b.available_probes() == 1);
+      auto again = b.try_acquire(clock::now());
+      REQUIRE(again);
+      again.failure(clock::now());
+    }
+    CHECK(b.state() == breaker_state::open);
+  }
+  CHECK(failed_once);
+  CHECK(events > 0);
+}
+
 TEST_CASE("circuit_breaker: a throwing Clock::now() in a closed outcome records nothing", "[circuit_breaker]") {
   surge::circuit_breaker<throwing_clock> b({.failure_rate_threshold = 10, .window_size = 10, .minimum_calls = 10});
   for (int i = 0; i < 9; ++i) b.on_success(1ms);

@@ -655,7 +655,10 @@ class circuit_breaker {
   /// A permission that records its call's outcome: `success()` / `failure()`
   /// time the call from acquisition; a permit dropped without either gives
   /// its probe back (release_permission, only into the half-open period that
-  /// granted it). Move-only; an empty (refused or moved-from) permit converts
+  /// granted it). A half-open outcome whose recording throws (std::bad_alloc
+  /// queuing the listener's event) records nothing and leaves the permit
+  /// holding its probe: report again, or drop it to give the probe back.
+  /// Move-only; an empty (refused, finished or moved-from) permit converts
   /// to false, and success()/failure() on it throw std::logic_error.
   class permit {
    public:
@@ -701,8 +704,10 @@ class circuit_breaker {
         : breaker_(b), start_(start), word_(word), period_(period) {}
     void finish(bool failed, time_point now) {
       if (!breaker_) throw std::logic_error("surge::circuit_breaker::permit: no permission to record an outcome for");
-      circuit_breaker* b = std::exchange(breaker_, nullptr);
-      b->record(failed, detail::elapsed_sat(start_, now), [now] { return now; });
+      // a half-open outcome that throws records nothing: the permit keeps its
+      // probe until its outcome is in (or it is dropped and gives it back)
+      breaker_->record(failed, detail::elapsed_sat(start_, now), [now] { return now; });
+      breaker_ = nullptr;
     }
     void drop() noexcept {
       if (circuit_breaker* b = std::exchange(breaker_, nullptr)) b->release(word_, period_, true);
