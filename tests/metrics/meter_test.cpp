@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <ratio>
 #include <stdexcept>
 #include <string>
@@ -127,6 +128,55 @@ TEST_CASE("rate_meter with one slot", "[metrics][meter]") {
   CHECK(m.rate(at(2s)) == 0.0);  // a new window starts at 2 s, nothing in it yet
   m.mark(6, at(3s));
   CHECK(m.rate(at(3s)) == Approx(6.0));
+}
+
+TEST_CASE("rate_meter matches a naive model on random sequences", "[metrics][meter]") {
+  // the model keeps every event with its reading: rate() counts those of the
+  // last `slots` slots up to now over the time since the oldest one began;
+  // the EWMAs tick as Dropwizard's Meter does, one 5 s interval at a time
+  std::mt19937_64 rng(17);
+  for (int round = 0; round < 200; ++round) {
+    const auto slots = static_cast<std::int64_t>(1 + rng() % 8);
+    const auto slot_ns = static_cast<std::int64_t>(1 + rng() % 3'000'000'000);
+    meter m({.window = std::chrono::nanoseconds(slots * slot_ns), .slots = static_cast<std::size_t>(slots)}, tp{});
+    std::vector<std::pair<std::int64_t, std::uint64_t>> events;  // (reading, n)
+    double ewma[3] = {0, 0, 0};
+    const double alpha[3] = {a1, a5, a15};
+    bool initialized = false;
+    std::int64_t ticks = 0;
+    std::uint64_t uncounted = 0;
+    const auto tick_to = [&](std::int64_t now) {
+      for (; ticks < now / 5'000'000'000; ++ticks) {
+        const double instant = static_cast<double>(uncounted) / 5.0;
+        uncounted = 0;
+        for (int i = 0; i < 3; ++i) ewma[i] = initialized ? ewma[i] + alpha[i] * (instant - ewma[i]) : instant;
+        initialized = true;
+      }
+    };
+    std::int64_t now = 0;
+    for (int step = 0; step < 200; ++step) {
+      now += static_cast<std::int64_t>(rng() % static_cast<std::uint64_t>(2 * slot_ns + 1));
+      tick_to(now);
+      if (rng() % 4 != 0) {
+        const std::uint64_t n = 1 + rng() % 5;
+        m.mark(n, at(std::chrono::nanoseconds(now)));
+        events.emplace_back(now, n);
+        uncounted += n;
+        continue;
+      }
+      const surge::meter_stats s = m.stats(at(std::chrono::nanoseconds(now)));
+      const std::int64_t oldest = std::max<std::int64_t>(0, now / slot_ns - slots + 1);
+      std::uint64_t in_window = 0;
+      for (const auto& [t, n] : events)
+        if (t / slot_ns >= oldest) in_window += n;
+      const double span = static_cast<double>(now - oldest * slot_ns) / 1e9;
+      INFO("round " << round << ", step " << step << ", slots " << slots << " of " << slot_ns << " ns, now " << now);
+      CHECK(s.rate == Approx(span > 0 ? static_cast<double>(in_window) / span : 0.0).epsilon(1e-12));
+      CHECK(s.one_minute == Approx(ewma[0]).epsilon(1e-12));
+      CHECK(s.five_minute == Approx(ewma[1]).epsilon(1e-12));
+      CHECK(s.fifteen_minute == Approx(ewma[2]).epsilon(1e-12));
+    }
+  }
 }
 
 TEST_CASE("rate_meter clock readings going backwards and at the limits", "[metrics][meter]") {

@@ -1,12 +1,14 @@
 #include <surge/resilience/circuit_breaker.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <barrier>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -296,6 +298,114 @@ TEST_CASE("circuit_breaker matches a naive model on random sequences", "[circuit
         }
         REQUIRE(m.failed_calls == failed);
         REQUIRE(m.slow_calls == slow);
+      }
+    }
+  }
+}
+
+TEST_CASE("circuit_breaker's time window matches a naive model on random sequences", "[circuit_breaker]") {
+  // the model keeps every outcome with its second (a reading older than the
+  // newest seen counts in the newest); the window is the last window_size
+  // seconds up to the newest reading
+  struct tag {};
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 100; ++round) {
+    const std::size_t n = 1 + rng() % 6;
+    const std::size_t minimum = 1 + rng() % 8;
+    const std::size_t probes = 1 + rng() % 4;
+    const double threshold = 10.0 + static_cast<double>(rng() % 90);
+    const double slow_threshold = 10.0 + static_cast<double>(rng() % 91);
+    breaker<tag> b({.failure_rate_threshold = threshold,
+                    .slow_call_rate_threshold = slow_threshold,
+                    .slow_call_duration = 100ms,
+                    .window = surge::window_type::time_based,
+                    .window_size = n,
+                    .minimum_calls = minimum,
+                    .wait_in_open = 1s,
+                    .half_open_calls = probes});
+    struct outcome {
+      std::int64_t second;
+      bool failed, slow;
+    };
+    breaker_state st = breaker_state::closed;
+    std::vector<outcome> window, half;
+    std::int64_t now = 0, open_until = 0, newest = std::numeric_limits<std::int64_t>::min();
+    std::size_t permits = 0;
+    const auto counts = [&] {
+      std::size_t c = 0, f = 0, sl = 0;
+      for (const outcome& o : window) {
+        if (o.second <= newest - static_cast<std::int64_t>(n)) continue;
+        ++c;
+        f += o.failed;
+        sl += o.slow;
+      }
+      return std::array<std::size_t, 3>{c, f, sl};
+    };
+    const auto above = [&](std::size_t c, std::size_t f, std::size_t sl) {
+      return static_cast<double>(f) * 100.0 / static_cast<double>(c) >= threshold ||
+             static_cast<double>(sl) * 100.0 / static_cast<double>(c) >= slow_threshold;
+    };
+    for (int step = 0; step < 1000; ++step) {
+      now += static_cast<std::int64_t>(rng() % 700'000'000);
+      const auto t = at<tag>(std::chrono::nanoseconds(now));
+      const std::int64_t second = now / 1'000'000'000;
+      const int op = static_cast<int>(rng() % 3);
+      if (op == 0) {
+        bool expect = st == breaker_state::closed;
+        if (st == breaker_state::open && now > open_until) {
+          st = breaker_state::half_open;
+          half.clear();
+          permits = probes;
+        }
+        if (st == breaker_state::half_open && permits > 0) {
+          --permits;
+          expect = true;
+        }
+        REQUIRE(b.try_acquire_permission(t) == expect);
+      } else {
+        const bool failed = op == 2;
+        const auto elapsed = std::chrono::milliseconds(rng() % 200);
+        const bool slow = elapsed > 100ms;
+        if (failed) {
+          b.on_failure(elapsed, t);
+        } else {
+          b.on_success(elapsed, t);
+        }
+        if (st == breaker_state::closed || st == breaker_state::open) {
+          newest = std::max(newest, second);
+          window.push_back({newest, failed, slow});
+          const auto [c, f, sl] = counts();
+          if (st == breaker_state::closed && c >= minimum && above(c, f, sl)) {
+            st = breaker_state::open;
+            open_until = now + 1'000'000'000;
+          }
+        } else {
+          half.push_back({0, failed, slow});
+          if (half.size() == probes) {
+            std::size_t f = 0, sl = 0;
+            for (const outcome& o : half) {
+              f += o.failed;
+              sl += o.slow;
+            }
+            if (above(probes, f, sl)) {
+              st = breaker_state::open;
+              open_until = now + 1'000'000'000;
+            } else {
+              st = breaker_state::closed;
+              window.clear();
+              newest = std::numeric_limits<std::int64_t>::min();
+            }
+          }
+        }
+      }
+      REQUIRE(b.state() == st);
+      if (st != breaker_state::half_open) {
+        newest = std::max(newest, second);  // the reading slides the window
+        const surge::breaker_metrics m = b.metrics(t);
+        const auto [c, f, sl] = counts();
+        REQUIRE(m.buffered_calls == c);
+        REQUIRE(m.failed_calls == f);
+        REQUIRE(m.slow_calls == sl);
       }
     }
   }
