@@ -781,6 +781,48 @@ TEST_CASE("circuit_breaker: a permit whose half-open outcome failed to allocate 
   CHECK(events > 0);
 }
 
+TEST_CASE("circuit_breaker: a decision to open whose event failed to allocate is taken by the next outcome",
+          "[circuit_breaker]") {
+  // In CLOSED the outcome is in the window before the decision to open
+  // queues the listener's event; when that allocation threw, the decision
+  // was lost: plain successes that followed could not open the breaker
+  // (with a full count window they are not even looked at), and it stayed
+  // closed while its window slid back below the threshold.
+  for (const auto window : {surge::window_type::count_based, surge::window_type::time_based}) {
+    using clock = surge_test::manual_clock<struct closed_alloc_tag>;
+    clock::reset();
+    int events = 0;
+    surge::circuit_breaker_options o{
+        .failure_rate_threshold = 50, .window = window, .window_size = 8, .minimum_calls = 8, .wait_in_open = 10s};
+    o.on_state_change = [&events](breaker_state, breaker_state) { ++events; };
+    surge::circuit_breaker<clock> b(o);
+    bool failed_once = false;
+    for (int cycle = 0; cycle < 3000 && !failed_once; ++cycle) {
+      // 2 or 3 events a cycle move the event queue's block edges around
+      if (cycle % 3 == 0) b.transition_to(breaker_state::disabled, clock::now());
+      b.transition_to(breaker_state::closed, clock::now());
+      for (int i = 0; i < 4; ++i) b.on_failure(1ms, clock::now());
+      for (int i = 0; i < 3; ++i) b.on_success(1ms, clock::now());
+      surge_test::fail_allocation(1);
+      try {
+        b.on_failure(1ms, clock::now());  // 5 failures in 8, 62.5 %: open
+      } catch (const std::bad_alloc&) {
+      }
+      failed_once = surge_test::allocation_failed();
+      surge_test::fail_allocation(0);
+      if (failed_once) {
+        CHECK(b.state() == breaker_state::closed);
+        CHECK(b.failure_rate(clock::now()) == Approx(62.5));
+        b.on_success(1ms, clock::now());  // decides on the window it finds first
+        CHECK(b.state() == breaker_state::open);
+      }
+      CHECK(b.state() == breaker_state::open);
+    }
+    CHECK(failed_once);
+    CHECK(events > 0);
+  }
+}
+
 TEST_CASE("circuit_breaker: a throwing Clock::now() in a closed outcome records nothing", "[circuit_breaker]") {
   surge::circuit_breaker<throwing_clock> b({.failure_rate_threshold = 10, .window_size = 10, .minimum_calls = 10});
   for (int i = 0; i < 9; ++i) b.on_success(1ms);

@@ -564,7 +564,10 @@ class breaker_time_window {
 /// the call that caused a transition may return before its event is
 /// delivered). The listener may call into the breaker. Manual transitions to
 /// the current state reset it without an event (resilience4j's internal
-/// transitions).
+/// transitions). Queuing an event may allocate: should that throw
+/// std::bad_alloc, the transition does not happen and the call throws; a
+/// half-open outcome then records nothing, and a CLOSED outcome's decision
+/// to open is taken again by the next outcome.
 ///
 /// Complexity: every operation O(1) (time-based: O(window_size) when the clock
 /// jumps by a whole window). Memory: a count window keeps 8 bytes per slot,
@@ -1032,6 +1035,8 @@ class circuit_breaker {
   void record_window(std::uint64_t w, std::uint64_t period, bool failed, bool is_slow, Now now_fn) {
     const auto hook = [this]() noexcept { detail::circuit_breaker_hooks<circuit_breaker>::tickets_taken(*this); };
     const std::uint64_t base = count_ ? base_.load(std::memory_order_acquire) : 0;
+    if (const std::uint64_t lost = undecided_.load(std::memory_order_acquire); lost != 0) [[unlikely]]
+      decide_again(w, period, base, lost, now_fn);
     if (count_ && !failed && !is_slow && count_->try_defer_success(base, hook)) return;  // cannot open a full window
     // A clock that may throw is read before the outcome is recorded, so that
     // a throw records nothing (rather than an outcome whose decision to open
@@ -1051,13 +1056,39 @@ class circuit_breaker {
     transition_if(w, period, breaker_state::open, now ? *now : now_fn());
   }
 
+  /// Takes again a decision to open that threw (stamped `lost` in
+  /// undecided_, see transition_if) on the window as it is, before the
+  /// calling outcome joins it: opens, or clears the stamp when the window is
+  /// below both thresholds (a decision lost after the snapshot has another
+  /// stamp and stays).
+  template <class Now>
+  void decide_again(std::uint64_t w, std::uint64_t period, std::uint64_t base, std::uint64_t lost, Now now_fn) {
+    if (state_of(w) != breaker_state::closed) return;
+    const time_point now = now_fn();
+    counts c;
+    if (count_ && !count_->snapshot(base, c)) return;  // unreadable now: the next outcome tries again
+    {
+      std::lock_guard lock(mutex_);
+      if (time_) c = time_->snapshot(seconds_of(now));
+      if (c.calls < min_calls_ || !above(c)) {
+        undecided_.compare_exchange_strong(lost, 0, std::memory_order_relaxed);
+        return;
+      }
+    }
+    transition_if(w, period, breaker_state::open, now);
+  }
+
   /// Moves from the state of word `w` (of period `period`) to `to` if the
-  /// breaker is still in that period.
+  /// breaker is still in that period. A CLOSED breaker's decision to open
+  /// whose transition throws (std::bad_alloc queuing the listener's event)
+  /// stays stamped in undecided_, and the next outcome takes it again.
   void transition_if(std::uint64_t w, std::uint64_t period, breaker_state to, time_point now) {
     {
       std::lock_guard lock(mutex_);
       const std::uint64_t cur = word_.load(std::memory_order_acquire);
       if (period_.load(std::memory_order_relaxed) != period || state_of(cur) != state_of(w)) return;
+      if (state_of(cur) == breaker_state::closed && to == breaker_state::open)
+        undecided_.store(++decisions_, std::memory_order_release);  // cleared by the transition
       transition_locked(cur, to, now);
     }
     dispatch();
@@ -1094,6 +1125,7 @@ class circuit_breaker {
     const std::uint64_t period = period_.load(std::memory_order_relaxed) + 1;  // under mutex_
     period_.store(period, std::memory_order_release);                        // before the word: see period_of
     word_.store(make_word(to, permits, period & gen_mask), std::memory_order_release);
+    undecided_.store(0, std::memory_order_relaxed);  // a pending decision to open is moot in the new period
   }
 
   /// Delivers queued state-change events, in order, with no lock held, on one
@@ -1118,6 +1150,7 @@ class circuit_breaker {
   std::atomic<std::uint64_t> base_{0};
   std::atomic<rep> open_until_{0};
   std::atomic<rep> half_open_until_{rep_max};
+  std::atomic<std::uint64_t> undecided_{0};  // non-zero: a decision to open threw (its stamp); read on every outcome
   options o_;
   std::int64_t slow_ns_ = 0;
   rep wait_open_ = 0;
@@ -1127,6 +1160,7 @@ class circuit_breaker {
   std::unique_ptr<detail::breaker_time_window> time_;
   alignas(detail::cache_line_size) std::mutex mutex_;
   counts half_;  // guarded by mutex_
+  std::uint64_t decisions_ = 0;  // guarded by mutex_: stamps of decisions to open
   std::deque<std::pair<breaker_state, breaker_state>> events_;
   bool dispatching_ = false;
 };
