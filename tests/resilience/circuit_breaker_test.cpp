@@ -1275,6 +1275,36 @@ TEST_CASE("circuit_breaker: a permit held across 2^29 transitions gives nothing 
   CHECK(b.available_probes() == 1);
 }
 
+TEST_CASE("circuit_breaker: a decision deferred by a recorder still publishing is taken by the next outcome",
+          "[circuit_breaker]") {
+  // A failure whose window starts right after a batch of successes still
+  // being published cannot read that window, and defers its decision. The
+  // next outcome was to take it, but a plain success on a full window is
+  // not looked at: with successes only after it, the breaker stayed closed
+  // although its window had reached the threshold.
+  using hooks = surge::detail::circuit_breaker_hooks<stall_breaker>;
+  stall_clock::reset();
+  const auto t = stall_clock::now();
+  // window 8: plain successes on a full window are published two at a time
+  stall_breaker b({.failure_rate_threshold = 50, .window_size = 8, .minimum_calls = 8});
+  for (int i = 0; i < 8; ++i) b.on_success(0ns, t);  // tickets 0-7: the window is full
+  bool stalled = false;
+  // (runs inside a noexcept publication: CHECK, never REQUIRE)
+  hooks::stall = [&] {
+    stalled = true;
+    for (int i = 0; i < 3; ++i) b.on_success(0ns, t);  // tickets 10-12
+    for (int i = 0; i < 3; ++i) b.on_failure(0ns, t);  // tickets 13-15: 3 failures in 8 (tickets 8-15)
+    CHECK(b.state() == breaker_state::closed);
+    b.on_failure(0ns, t);  // ticket 16: 4 in 8, 50 %, but the window starts after ticket 8, not stored yet
+    CHECK(b.state() == breaker_state::closed);
+  };
+  b.on_success(0ns, t);
+  b.on_success(0ns, t);  // tickets 8 and 9, published together: stalls, then stores
+  REQUIRE(stalled);
+  b.on_success(0ns, t);  // the next outcome takes the decision on the window it finds
+  CHECK(b.state() == breaker_state::open);
+}
+
 TEST_CASE("circuit_breaker: a recorder stalled across 2^22 outcomes leaves the count window exact",
           "[circuit_breaker]") {
   // The recorder of ticket 10 takes its ticket, then stalls while 2^22 more

@@ -549,7 +549,8 @@ class breaker_time_window {
 /// publication, a success moved later only among successes (never past a
 /// failure or slow call); observers count the successes still waiting as the
 /// newest. A recorder whose predecessor `window_size` outcomes back is still
-/// being published defers the decision to the next outcome. The time-based window, the half-open probe window
+/// being published defers the decision to the next outcome, whatever it is (a
+/// plain success too, which then decides on the window before joining it). The time-based window, the half-open probe window
 /// and every state transition use a mutex; an OPEN breaker refuses without
 /// it (one load and a clock read).
 ///
@@ -1046,7 +1047,10 @@ class circuit_breaker {
     if (!count_ || !noexcept(Clock::now())) now = now_fn();
     counts c;
     if (count_) {
-      if (!count_->record(failed, is_slow, base, c, hook)) return;
+      if (!count_->record(failed, is_slow, base, c, hook)) {  // unreadable: the next outcome decides
+        if (state_of(w) == breaker_state::closed) leave_undecided(period);
+        return;
+      }
     } else {
       std::lock_guard lock(mutex_);
       time_->record(seconds_of(*now), failed, is_slow);
@@ -1076,6 +1080,14 @@ class circuit_breaker {
       }
     }
     transition_if(w, period, breaker_state::open, now);
+  }
+
+  /// Leaves a decision of the CLOSED period `period` to the next outcome
+  /// (decide_again), stamped in undecided_.
+  void leave_undecided(std::uint64_t period) {
+    std::lock_guard lock(mutex_);
+    if (period_.load(std::memory_order_relaxed) != period) return;
+    undecided_.store(++decisions_, std::memory_order_release);
   }
 
   /// Moves from the state of word `w` (of period `period`) to `to` if the
