@@ -736,8 +736,7 @@ TEST_CASE("circuit_breaker: an allocation failing in a half-open outcome's trans
   CHECK(events > 0);
 }
 
-TEST_CASE("circuit_breaker: a permit whose half-open outcome failed to allocate keeps its probe",
-          "[circuit_breaker]") {
+TEST_CASE("circuit_breaker: a permit whose half-open outcome failed to allocate keeps its probe", "[circuit_breaker]") {
   // As above, through the RAII permit: the permit let go of its probe before
   // the outcome was recorded, so when the decision's allocation threw it was
   // neither counted nor given back, and the period, with no probe left,

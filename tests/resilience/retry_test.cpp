@@ -177,8 +177,8 @@ TEST_CASE("grpc_backoff: a delay just below the nanosecond range is exact, not s
   CHECK(b.next(g) == big);
   // the largest double below 2^63 still converts; 2^63 itself saturates
   const double below = std::nextafter(0x1p63, 0.0);
-  surge::grpc_backoff top({.base_delay = ns(static_cast<std::int64_t>(below)), .multiplier = 2.0, .jitter = 0.0,
-                           .max_delay = ns_max});
+  surge::grpc_backoff top(
+      {.base_delay = ns(static_cast<std::int64_t>(below)), .multiplier = 2.0, .jitter = 0.0, .max_delay = ns_max});
   CHECK(top.next(g).count() == static_cast<std::int64_t>(below));
   CHECK(top.next(g) == ns_max);
 }

@@ -550,9 +550,10 @@ class breaker_time_window {
 /// failure or slow call); observers count the successes still waiting as the
 /// newest. A recorder whose predecessor `window_size` outcomes back is still
 /// being published defers the decision to the next outcome, whatever it is (a
-/// plain success too, which then decides on the window before joining it). The time-based window, the half-open probe window
-/// and every state transition use a mutex; an OPEN breaker refuses without
-/// it (one load and a clock read).
+/// plain success too, which then decides on the window before joining it).
+/// The time-based window, the half-open probe window and every state
+/// transition use a mutex; an OPEN breaker refuses without it (one load and a
+/// clock read).
 ///
 /// **Probes under concurrency.** The state, a generation and the half-open
 /// permit count share one atomic word: a probe is a CAS that decrements the
@@ -1060,11 +1061,11 @@ class circuit_breaker {
     transition_if(w, period, breaker_state::open, now ? *now : now_fn());
   }
 
-  /// Takes again a decision to open that threw (stamped `lost` in
-  /// undecided_, see transition_if) on the window as it is, before the
-  /// calling outcome joins it: opens, or clears the stamp when the window is
-  /// below both thresholds (a decision lost after the snapshot has another
-  /// stamp and stays).
+  /// Takes a decision left to the next outcome (stamped `lost` in undecided_:
+  /// its window could not be read, or its transition threw) on the window as
+  /// it is, before the calling outcome joins it: opens, or clears the stamp
+  /// when the window is below both thresholds (a decision left after the
+  /// snapshot has another stamp and stays).
   template <class Now>
   void decide_again(std::uint64_t w, std::uint64_t period, std::uint64_t base, std::uint64_t lost, Now now_fn) {
     if (state_of(w) != breaker_state::closed) return;
@@ -1162,7 +1163,7 @@ class circuit_breaker {
   std::atomic<std::uint64_t> base_{0};
   std::atomic<rep> open_until_{0};
   std::atomic<rep> half_open_until_{rep_max};
-  std::atomic<std::uint64_t> undecided_{0};  // non-zero: a decision to open threw (its stamp); read on every outcome
+  std::atomic<std::uint64_t> undecided_{0};  // non-zero: a decision left to the next outcome (its stamp)
   options o_;
   std::int64_t slow_ns_ = 0;
   rep wait_open_ = 0;
@@ -1171,7 +1172,7 @@ class circuit_breaker {
   std::unique_ptr<detail::breaker_count_window> count_;
   std::unique_ptr<detail::breaker_time_window> time_;
   alignas(detail::cache_line_size) std::mutex mutex_;
-  counts half_;  // guarded by mutex_
+  counts half_;                  // guarded by mutex_
   std::uint64_t decisions_ = 0;  // guarded by mutex_: stamps of decisions to open
   std::deque<std::pair<breaker_state, breaker_state>> events_;
   bool dispatching_ = false;
