@@ -660,11 +660,13 @@ class circuit_breaker {
   /// A permission that records its call's outcome: `success()` / `failure()`
   /// time the call from acquisition; a permit dropped without either gives
   /// its probe back (release_permission, only into the half-open period that
-  /// granted it). A half-open outcome whose recording throws (std::bad_alloc
-  /// queuing the listener's event) records nothing and leaves the permit
-  /// holding its probe: report again, or drop it to give the probe back.
-  /// Move-only; an empty (refused, finished or moved-from) permit converts
-  /// to false, and success()/failure() on it throw std::logic_error.
+  /// granted it). success() or failure() that throws (std::bad_alloc queuing
+  /// the listener's event) leaves the permit holding its permission: a
+  /// half-open outcome then recorded nothing, so report again or drop the
+  /// permit to give the probe back (a CLOSED outcome is in the window
+  /// already: just drop it). Move-only; an empty (refused, finished or
+  /// moved-from) permit converts to false, and success()/failure() on it
+  /// throw std::logic_error.
   class permit {
    public:
     permit() noexcept = default;
