@@ -387,8 +387,11 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
       r.ec = http::error::bad_transfer_encoding;
       co_return r;
     }
+    // the parser's keep_alive, not the answer's: an answer without a length
+    // ended where the backend closed the connection, whatever its fields say
+    const bool open = parser->keep_alive();
     r.res = parser->release();
-    if (r.res.keep_alive() && conn->buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {
+    if (open && conn->buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {
       conn->timeout.never();
       idle.push_back(std::move(conn));
     }

@@ -521,19 +521,28 @@ namespace {
 // (an empty one: sends nothing); then closes. It counts before it answers, so
 // a test that saw the answer (or the close) sees the count, and after the
 // count what it received: counted after the close, a check could run first.
+// With `linger` it closes as nginx and Apache do (a lingering close): shuts
+// down its sending side, then reads until the peer closes, counting a
+// request that still arrives in `late` (and closing on it unanswered).
 gateway::asio::awaitable<void> canned_answers(gateway::tcp::acceptor& acceptor, std::atomic<int>& served,
-                                              std::string& received, std::vector<std::string> answers) {
+                                              std::string& received, std::vector<std::string> answers, bool linger,
+                                              std::atomic<int>& late) {
   for (;;) {
     gateway::error_code ec;
     gateway::tcp::socket s = co_await acceptor.async_accept(gateway::await_ec(ec));
     if (ec) co_return;
+    char buf[4096];
     for (const std::string& answer : answers) {
-      char buf[4096];
       const std::size_t n = co_await s.async_read_some(gateway::asio::buffer(buf), gateway::await_ec(ec));
       if (ec) break;
       received.assign(buf, n);
       ++served;
       (void)co_await gateway::asio::async_write(s, gateway::asio::buffer(answer), gateway::await_ec(ec));
+    }
+    if (linger && !ec) {
+      s.shutdown(gateway::tcp::socket::shutdown_send, ec);
+      (void)co_await s.async_read_some(gateway::asio::buffer(buf), gateway::await_ec(ec));
+      if (!ec) ++late;
     }
     s.close(ec);
   }
@@ -544,11 +553,13 @@ struct canned_backend {
   gateway::asio::io_context ioc;
   gateway::tcp::acceptor acceptor{ioc, gateway::tcp::endpoint(gateway::asio::ip::make_address_v4("127.0.0.1"), 0)};
   std::atomic<int> served{0};
-  std::string received;  // the last request read (read it after served)
+  std::atomic<int> late{0};  // requests that came after a lingering close began
+  std::string received;      // the last request read (read it after served)
   std::thread runner;
-  explicit canned_backend(std::string answer) : canned_backend(std::vector<std::string>{std::move(answer)}) {}
-  explicit canned_backend(std::vector<std::string> answers) {
-    gateway::asio::co_spawn(ioc, canned_answers(acceptor, served, received, std::move(answers)),
+  explicit canned_backend(std::string answer, bool linger = false)
+      : canned_backend(std::vector<std::string>{std::move(answer)}, linger) {}
+  explicit canned_backend(std::vector<std::string> answers, bool linger = false) {
+    gateway::asio::co_spawn(ioc, canned_answers(acceptor, served, received, std::move(answers), linger, late),
                             gateway::asio::detached);
     runner = std::thread([this] { ioc.run_for(30s); });
   }
@@ -632,6 +643,29 @@ TEST_CASE("gateway: pooled connections the backend closed are replaced, not coun
   for (int i = 0; i < 4; ++i) CHECK(client.get("/after").status == 200);
   CHECK(gw.requests(gateway::outcome::error) == 0);
   CHECK(second.requests() == 5);
+}
+
+TEST_CASE("gateway: a connection whose answer ended with its close is not pooled", "[gateway]") {
+  surge_test::watchdog dog("gateway answer to the close", 60s);
+  // an answer with no length ends where the backend closes the connection,
+  // whatever its fields say. Before: the connection went back to the pool
+  // all the same, and the next request was sent into it; a backend closing
+  // gracefully (its side shut down, reading on until the peer closes) read
+  // that request and closed, and, with nothing more arriving on the
+  // connection, the gateway waited out upstream_timeout and answered 502
+  const std::string answer = GENERATE(as<std::string>{}, "HTTP/1.1 200 OK\r\n\r\nto the close",
+                                      "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nto the close");
+  CAPTURE(answer);
+  canned_backend b(answer, true);
+  gateway_server gw(gateway_options{.backends = {b.address()}, .upstream_timeout = 1s});
+  http_client client(gw.port());
+  for (int i = 0; i < 3; ++i) {
+    const auto r = client.get("/eof");
+    CHECK(r.status == 200);
+    CHECK(r.body == "to the close");
+  }
+  CHECK(b.served == 3);
+  CHECK(b.late == 0);
 }
 
 TEST_CASE("gateway: a POST is not sent again when its pooled connection fails after it went out", "[gateway]") {
