@@ -77,7 +77,8 @@ using pool_socket = asio::basic_stream_socket<tcp, asio::io_context::executor_ty
 /// connection lives on one thread for its whole life and what it touches per
 /// thread needs no lock. start() binds and runs; stop() (idempotent) stops
 /// every context, joins the threads and destroys the contexts (and with them
-/// every coroutine still suspended on them).
+/// every coroutine still suspended on them). A failed accept (out of file
+/// descriptors or memory) pauses accepting for `accept_pause`.
 class io_pool {
  public:
   /// Called on the connection's own thread with the socket and that thread's
@@ -105,6 +106,7 @@ class io_pool {
   void start(std::uint16_t port, on_accept handler, const std::function<void(std::uint16_t)>& on_bound = {}) {
     handler_ = std::move(handler);
     acceptor_.emplace(*contexts_[0]);
+    pause_.emplace(*contexts_[0]);
     const tcp::endpoint ep(asio::ip::make_address_v4("127.0.0.1"), port);
     acceptor_->open(ep.protocol());
     acceptor_->set_option(asio::socket_base::reuse_address(true));
@@ -136,10 +138,15 @@ class io_pool {
     for (auto& t : threads_)
       if (t.joinable()) t.join();
     acceptor_.reset();
+    pause_.reset();
     guards_.clear();
     if (before_destroy) before_destroy();
     contexts_.clear();
   }
+
+  /// How long accepting pauses after an accept fails (out of file
+  /// descriptors or memory) before it tries again.
+  static constexpr std::chrono::milliseconds accept_pause{100};
 
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] std::size_t size() const noexcept { return contexts_.size(); }
@@ -150,10 +157,19 @@ class io_pool {
     const std::size_t i = next_++ % contexts_.size();
     acceptor_->async_accept(*contexts_[i], [this, i](error_code ec, pool_socket s) {
       if (ec == asio::error::operation_aborted || !acceptor_ || !acceptor_->is_open()) return;
-      if (!ec) {
-        s.set_option(tcp::no_delay(true), ec);
-        asio::post(*contexts_[i], [this, i, sock = std::move(s)]() mutable { handler_(std::move(sock), i); });
+      if (ec) {
+        // out of file descriptors (EMFILE, ENFILE) or memory: the connection
+        // stays queued, so accepting again at once fails at once, a busy
+        // loop for as long as it lasts; pause first (as nginx and Go's
+        // net/http do), while closing connections give descriptors back
+        pause_->expires_after(accept_pause);
+        pause_->async_wait([this](error_code e) {
+          if (!e) accept_next();
+        });
+        return;
       }
+      s.set_option(tcp::no_delay(true), ec);
+      asio::post(*contexts_[i], [this, i, sock = std::move(s)]() mutable { handler_(std::move(sock), i); });
       accept_next();
     });
   }
@@ -162,6 +178,7 @@ class io_pool {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   std::vector<std::thread> threads_;
   std::optional<tcp::acceptor> acceptor_;
+  std::optional<asio::steady_timer> pause_;  // after a failed accept
   on_accept handler_;
   std::size_t next_ = 0;
   std::uint16_t port_ = 0;
