@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -194,6 +195,10 @@ class gateway_server {
     surge::circuit_breaker<> breaker;
     std::atomic<bool> down{false};  // marked down in the balancer while its breaker is open
     std::atomic<time_point::rep> revive_at{0};
+    // held while the mark changes: the flag and every balancer's view change
+    // together, so a breaker opening as revive_due brings the backend back
+    // cannot leave a balancer disagreeing with the flag
+    std::mutex marking;
     backend(std::string a, tcp::endpoint e, surge::circuit_breaker_options b)
         : address(std::move(a)), endpoint(e), breaker(std::move(b)) {}
   };
@@ -255,6 +260,7 @@ class gateway_server {
   std::optional<choice> choose(worker& w, std::string_view path, std::uint64_t tried, time_point now);
   surge::backend_lease pick(worker& w, std::string_view path, std::size_t& index);
   void set_down(std::size_t i, bool down);
+  void mark_down(std::size_t i, bool down);  // the caller holds backends_[i]->marking
   void revive_due(time_point now);
   response reply(const request& req, http::status s, std::string_view body) const;
   response metrics_response(const request& req) const;

@@ -251,6 +251,11 @@ inline std::uint64_t gateway_server::requests(outcome o) const {
 // ---- balancing -------------------------------------------------------------
 
 inline void gateway_server::set_down(std::size_t i, bool down) {
+  const std::lock_guard lock(backends_[i]->marking);
+  mark_down(i, down);
+}
+
+inline void gateway_server::mark_down(std::size_t i, bool down) {
   backend& b = *backends_[i];
   if (down) {
     b.revive_at.store(add_saturated(o_.clock(), o_.breaker.wait_in_open).time_since_epoch().count(),
@@ -283,7 +288,11 @@ inline void gateway_server::revive_due(time_point now) {
   const auto t = now.time_since_epoch().count();
   for (std::size_t i = 0; i < backends_.size(); ++i) {
     backend& b = *backends_[i];
-    if (b.down.load(std::memory_order_relaxed) && b.revive_at.load(std::memory_order_relaxed) < t) set_down(i, false);
+    if (!b.down.load(std::memory_order_relaxed) || b.revive_at.load(std::memory_order_relaxed) >= t) continue;
+    // again under the lock: a breaker that opened again meanwhile has moved
+    // revive_at on
+    const std::lock_guard lock(b.marking);
+    if (b.revive_at.load(std::memory_order_relaxed) < t) mark_down(i, false);
   }
 }
 
