@@ -148,11 +148,24 @@ wait_port() {
 
 # ---- wrk and its figures -----------------------------------------------------
 wrk_cmd=("$wrk" -t"$wrk_threads" -c"$connections" -d"${duration}s" --latency)
-# run_wrk NAME URL [wrk options...]: wrk's report goes to $tmp/NAME.wrk
-run_wrk() {
+# start_wrk NAME URL [wrk options...]: starts wrk in the background, its
+# report going to $tmp/NAME.wrk, and sets $wrk_pid; wait_wrk NAME waits for
+# it. `timeout` puts wrk in a process group of its own, out of reach of
+# Ctrl-C, so the script remembers timeout's pid (killed, timeout stops wrk)
+# and waits with `wait`, which a signal interrupts.
+start_wrk() {
   local name="$1" url="$2"; shift 2
-  timeout $((duration + 30)) "${wrk_cmd[@]}" "$@" "$url" >"$tmp/$name.wrk" 2>&1 || {
-    echo "demo.sh: wrk failed:" >&2; cat "$tmp/$name.wrk" >&2; exit 1; }
+  timeout $((duration + 30)) "${wrk_cmd[@]}" "$@" "$url" >"$tmp/$name.wrk" 2>&1 &
+  wrk_pid=$!
+  pids+=("$wrk_pid")
+}
+wait_wrk() {
+  wait "$wrk_pid" || { echo "demo.sh: wrk failed:" >&2; cat "$tmp/$1.wrk" >&2; exit 1; }
+}
+# run_wrk NAME URL [wrk options...]: start_wrk, then wait_wrk
+run_wrk() {
+  start_wrk "$@"
+  wait_wrk "$1"
 }
 # wrk_field NAME FIELD: rps | p99_ms | requests | non2xx | errors
 wrk_field() {
@@ -199,16 +212,14 @@ echo
 echo "== 1. surge_gateway on :$gateway_port, $threads threads: cache (TTL 1 s), per-client limit (5000/s, burst 500),"
 echo "      adaptive concurrency limit, p2c, breakers, 1 retry; 20000 paths, 17 clients (one greedy);"
 echo "      backend :$failing answers 500 to everything from t = $((duration / 2)) s"
-run_wrk showcase "http://127.0.0.1:$gateway_port/" -s "$tmp/showcase.lua" &
-wrk_pid=$!
-pids+=("$wrk_pid")
+start_wrk showcase "http://127.0.0.1:$gateway_port/" -s "$tmp/showcase.lua"
 "$bin/surge_gateway_watch" --gateway "127.0.0.1:$gateway_port" --duration $((duration - 1)) &
 watch_pid=$!
 pids+=("$watch_pid")
 sleep $((duration / 2))
 http POST "$failing" "/control?error_rate=1" >/dev/null
 wait "$watch_pid"
-wait "$wrk_pid"
+wait_wrk showcase
 echo "  wrk saw: $(wrk_field showcase requests) requests, $(wrk_field showcase rps) req/s, p99 $(wrk_field showcase p99_ms) ms," \
      "$(wrk_field showcase non2xx) non-2xx (429 from the limit, 500s the retries could not hide), $(wrk_field showcase errors) socket errors"
 http POST "$failing" "/control?error_rate=0" >/dev/null
