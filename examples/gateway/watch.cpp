@@ -67,7 +67,8 @@ class socket_fd {
 };
 
 /// The body of GET `target` from address:port, or nullopt (with `error` set)
-/// when the connection fails, times out (5 s) or the status is not 200.
+/// when the connection fails, times out (5 s), the status is not 200 or the
+/// body is shorter than its Content-Length.
 std::optional<std::string> http_get(const sockaddr_in& address, std::string_view target, std::string& error) {
   const socket_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (s.get() < 0) {
@@ -116,7 +117,8 @@ std::optional<std::string> http_get(const sockaddr_in& address, std::string_view
     return std::nullopt;
   }
   // Connection: close and a Content-Length (the gateway's answers carry one):
-  // the body is everything after the head, cut to the declared length.
+  // the body is everything after the head, cut to the declared length; one
+  // shorter than that lost its end (a number cut short would be read as is)
   std::string body = reply.substr(head_end + 4);
   const std::string head = reply.substr(0, head_end);
   std::string lower(head.size(), '\0');
@@ -124,7 +126,11 @@ std::optional<std::string> http_get(const sockaddr_in& address, std::string_view
                  [](char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c); });
   if (const std::size_t at = lower.find("\r\ncontent-length:"); at != std::string::npos) {
     const std::size_t length = std::strtoull(lower.c_str() + at + 17, nullptr, 10);
-    if (length < body.size()) body.resize(length);
+    if (body.size() < length) {
+      error = "answer cut short";
+      return std::nullopt;
+    }
+    body.resize(length);
   }
   return body;
 }
