@@ -436,6 +436,10 @@ int main(int argc, char** argv) {
     }
     last_error = error;
     if (last) break;
+    // a scrape slower than the interval (up to its 5 s timeout) skips the
+    // ticks it overran: caught up back to back, they printed rates over a
+    // few microseconds (millions of req/s)
+    for (const auto after = wall::now(); next <= after;) next += o.interval;
     // the wait that ends the run (duration over, or a signal) is followed by
     // one more scrape, so the summary covers the whole run
     last = signal_before(std::min(next, stop_at), signals) || wall::now() >= stop_at;
