@@ -88,6 +88,10 @@ def main():
                             figures.setdefault(key, ([], []))[side].append(r["value"])
                             meta[key] = (r["unit"], r["better"])
                 for (scenario, impl), (before, after) in figures.items():
+                    if not before or not after:  # a row one revision does not print (renamed, or filtered out)
+                        print(f"ab_bench: left out '{scenario} / {impl}': only "
+                              f"{revs[1] if after else revs[0]} printed it", file=sys.stderr)
+                        continue
                     unit, better = meta[(scenario, impl)]
                     b, f = statistics.median(before), statistics.median(after)
                     x = (f / b if better == "higher" else b / f) if b > 0 and f > 0 else 0
@@ -101,6 +105,9 @@ def main():
             for r in revs:
                 subprocess.run(["git", "worktree", "remove", "--force", os.path.join(scratch, r)], cwd=ROOT,
                                capture_output=True)
+    if not rows:
+        print("ab_bench: no surge row was printed by both revisions: nothing to compare", file=sys.stderr)
+        return 1
     out = os.path.join(ROOT, "bench-results")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, a.name + ".json"), "w") as f:
