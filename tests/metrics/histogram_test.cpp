@@ -417,7 +417,7 @@ TEST_CASE("latency_histogram merge adds counts, same and different layouts", "[m
 
 TEST_CASE("latency_histogram: percentiles 0 and 100 are min() and max() after a merge from a coarser layout",
           "[metrics][histogram]") {
-  // other's buckets are recorded here at their lowest value, which lies below
+  // other's buckets were recorded here at their lowest value, which lies below
   // other's min and max in a coarser bucket: p0 and p100 read 992 and 4865
   // (this layout's buckets of those values) while min() and max() said 1000
   // and 5000
@@ -433,6 +433,40 @@ TEST_CASE("latency_histogram: percentiles 0 and 100 are min() and max() after a 
   fine.record(3);  // a value of this histogram's own
   CHECK(fine.value_at_percentile(0) == 3);
   CHECK(fine.value_at_percentile(100) == 5'000);
+}
+
+TEST_CASE("latency_histogram: no percentile reads below its value after a merge from a coarser layout",
+          "[metrics][histogram]") {
+  // other's buckets were recorded here at their lowest value, below the
+  // values they hold: a 1-digit histogram of 1000 and 5000 merged into a
+  // 3-digit one read p99 = 4867 < 5000
+  latency_histogram coarse(1'000'000, 1), fine(1'000'000, 3);
+  coarse.record(1'000);
+  coarse.record(5'000);
+  fine.merge(coarse);
+  CHECK(fine.value_at_percentile(50) == 1'000);
+  CHECK(fine.value_at_percentile(99) == 5'000);
+
+  // every percentile within the precision of the coarser layout, with values
+  // of the finer histogram's own among them, and either way round
+  std::mt19937_64 rng(11);
+  for (int coarse_digits = 1; coarse_digits <= 2; ++coarse_digits) {
+    const std::int64_t highest = 1'000'000'000;
+    std::vector<std::int64_t> xs = draw(std::lognormal_distribution<double>(10.0, 2.0), 20000, rng, highest);
+    std::vector<std::int64_t> ys = draw(std::uniform_int_distribution<std::int64_t>(0, 5000), 5000, rng, highest);
+    latency_histogram c(highest, coarse_digits), f(highest, 3), g(highest, coarse_digits);
+    for (auto v : xs) c.record(v);
+    for (auto v : ys) f.record(v);
+    for (auto v : ys) g.record(v);
+    f.merge(c);  // coarse into fine
+    g.merge(f);  // and back into a coarse one: ys twice, xs once
+    std::vector<std::int64_t> all = xs;
+    all.insert(all.end(), ys.begin(), ys.end());
+    INFO("coarse digits " << coarse_digits);
+    check_percentiles(f, all, coarse_digits);
+    all.insert(all.end(), ys.begin(), ys.end());
+    check_percentiles(g, all, coarse_digits);
+  }
 }
 
 TEST_CASE("latency_histogram merge from a wider range with the same counters clamps the excess",

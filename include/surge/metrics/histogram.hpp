@@ -246,13 +246,8 @@ class latency_histogram {
     if (total == 0) return 0;
     const bool smallest = !(p > 0.0);  // percentile 0 is the exact minimum
     if (p >= 100.0) {                  // the exact maximum (whatever the counts sum to)
-      for (std::size_t i = length_; i-- > 0;) {
-        if (load(i) == 0) continue;
-        // max() may lie above the top bucket's values: merge() records a
-        // coarser histogram's top bucket at its lowest value
-        const std::int64_t hi = max_.load(std::memory_order_relaxed);
-        return hi >= value_at_index(i) ? hi : within_extremes(i, false);
-      }
+      for (std::size_t i = length_; i-- > 0;)
+        if (load(i) != 0) return within_extremes(i, false);
     } else {
       const std::uint64_t rank = rank_at(p, total);
       std::uint64_t seen = 0;
@@ -294,12 +289,16 @@ class latency_histogram {
   // ---- combining and clearing ----------------------------------------------
 
   /// Adds every count of `other` into this histogram (HdrHistogram's add), as
-  /// record() would: each of other's buckets is recorded here at its lowest
-  /// value (the one holding other's min at that min, so that percentile 0
-  /// stays min()), with the precision of the coarser layout; a bucket
-  /// starting above this histogram's highest_trackable is recorded as
-  /// highest_trackable() and counted in clamped(). When both have the same counters and other's range
-  /// does not reach past this one's, that is adding counters index by index.
+  /// record() would: each of other's buckets is recorded here at its highest
+  /// value (other's max for the bucket holding it), except for one count of
+  /// the bucket holding other's min, recorded at that min. So every value
+  /// stands for one at least as large, and the percentile guarantee of the
+  /// class comment holds with the precision of the coarser layout: x <= r <=
+  /// x + x·10^−d for d the fewer significant digits of the two (and percentile
+  /// 0 stays min()). A bucket starting above this histogram's
+  /// highest_trackable is recorded as highest_trackable() and counted in
+  /// clamped(). When both have the same counters and other's range does not
+  /// reach past this one's, that is adding counters index by index.
   /// other's clamped() count and exact min/max (clamped to this range) carry
   /// over. merge(*this) doubles every count. Either may have any number of
   /// stripes. Thread-safe (each counter atomically); O(counters × stripes of
@@ -320,9 +319,14 @@ class latency_histogram {
         const std::uint64_t c = other.load(i);
         if (c == 0) continue;
         const std::int64_t low = other.value_at_index(i);
-        const bool holds_min = omin >= low && omin <= other.highest_equivalent(low);
-        const std::int64_t v = std::min(holds_min ? omin : low, highest_);
-        detail::count_add(mine[index_of(v)], c);
+        const std::int64_t high = low + (other.width_at_index(i) - 1);
+        const std::int64_t top = std::min(omax >= low && omax <= high ? omax : high, highest_);
+        if (omin >= low && omin <= high) {  // the min keeps its place; the bucket's other values are <= top
+          detail::count_add(mine[index_of(std::min(omin, highest_))], 1);
+          if (c > 1) detail::count_add(mine[index_of(top)], c - 1);
+        } else {
+          detail::count_add(mine[index_of(top)], c);
+        }
         // other's own clamped values are in its top bucket, and counted below
         if (low > highest_)
           detail::count_add(clamped_high_, i == other_top ? c - std::min(c, other_high) : c);
