@@ -909,6 +909,52 @@ TEST_CASE("circuit_breaker::call records and refuses", "[circuit_breaker]") {
   CHECK(&rx == &x);
 }
 
+TEST_CASE("circuit_breaker::call: a refusal names the state that refused, never one that permits",
+          "[circuit_breaker]") {
+  // call() threw breaker_open(state()), reading the state again after the
+  // refusal: a transition in between (here the listener's, run by the
+  // watchdog's half-open -> open inside the permission request) made it
+  // report "closed", a state that permits every call
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  clock::reset();
+  breaker<tag>* self = nullptr;
+  auto o = r4j(2, 2);
+  o.max_wait_in_half_open = 5s;
+  o.on_state_change = [&](breaker_state from, breaker_state to) {
+    if (from == breaker_state::half_open && to == breaker_state::open) self->transition_to(breaker_state::closed);
+  };
+  breaker<tag> b(o);
+  self = &b;
+  b.transition_to(breaker_state::half_open);
+  clock::set(5s);  // the watchdog's deadline: the next request moves to open, and the listener closes it
+  bool ran = false;
+  try {
+    b.call([&] { ran = true; });
+  } catch (const surge::breaker_open& e) {
+    CHECK(e.state() != breaker_state::closed);
+  }
+  // decided in the state it found after the watchdog's transition: closed
+  CHECK(ran);
+  CHECK(b.state() == breaker_state::closed);
+  // a refusal in OPEN or FORCED_OPEN names that state
+  b.transition_to(breaker_state::open);
+  try {
+    b.call([] {});
+    FAIL("not refused");
+  } catch (const surge::breaker_open& e) {
+    CHECK(e.state() == breaker_state::open);
+  }
+  b.transition_to(breaker_state::forced_open);
+  try {
+    b.call([] {});
+    FAIL("not refused");
+  } catch (const surge::breaker_open& e) {
+    CHECK(e.state() == breaker_state::forced_open);
+  }
+  clock::reset();
+}
+
 TEST_CASE("circuit_breaker disabled and forced_open", "[circuit_breaker]") {
   struct tag {};
   event_log log;

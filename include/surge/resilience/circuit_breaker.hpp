@@ -736,12 +736,16 @@ class circuit_breaker {
 
   /// Runs `f()` if permitted: records success, or records a thrown exception
   /// as a failure and rethrows it; returns f's result. Throws
-  /// surge::breaker_open (without calling f) when refused.
+  /// surge::breaker_open (without calling f) when refused, naming the state
+  /// that refused (not the state read afterwards, which a racing transition
+  /// may have changed).
   template <class F>
   std::invoke_result_t<F&> call(F&& f) {
     using result = std::invoke_result_t<F&>;
-    permit p = try_acquire();
-    if (!p) throw breaker_open(state());
+    const time_point start = Clock::now();
+    const grant g = acquire([start] { return start; });
+    if (!g.ok) throw breaker_open(state_of(g.word));
+    permit p(this, start, g.word, g.period);
     if constexpr (std::is_void_v<result>) {
       try {
         std::invoke(f);
@@ -918,7 +922,7 @@ class circuit_breaker {
            static_cast<double>(c.slow) * 100.0 >= o_.slow_call_rate_threshold * calls;
   }
 
-  /// What acquire() decided, and the state word it was granted under.
+  /// What acquire() decided, and the state word it was granted or refused under.
   struct grant {
     bool ok = false;
     std::uint64_t word = 0;
@@ -935,10 +939,10 @@ class circuit_breaker {
         case breaker_state::disabled:
           return {true, w};
         case breaker_state::forced_open:
-          return {};
+          return {false, w};
         case breaker_state::open: {
           const time_point now = now_fn();
-          if (now.time_since_epoch().count() <= open_until_.load(std::memory_order_acquire)) return {};
+          if (now.time_since_epoch().count() <= open_until_.load(std::memory_order_acquire)) return {false, w};
           transition_if(w, period_of(w), breaker_state::half_open, now);
           w = word_.load(std::memory_order_acquire);
           continue;
@@ -948,14 +952,15 @@ class circuit_breaker {
             const time_point now = now_fn();
             if (now.time_since_epoch().count() >= half_open_until_.load(std::memory_order_acquire)) {
               transition_if(w, period_of(w), breaker_state::open, now);
+              // decided in the state it is in now: open (refused), or moved on
+              // since (a fresh half-open period, a manual transition)
               w = word_.load(std::memory_order_acquire);
-              if (state_of(w) == breaker_state::half_open) continue;  // someone else's fresh period
-              return {};
+              continue;
             }
           }
           if (permits_of(w) == 0) {
             const std::uint64_t again = word_.load(std::memory_order_acquire);
-            if (again == w) return {};
+            if (again == w) return {false, w};
             w = again;
             continue;
           }
@@ -965,7 +970,7 @@ class circuit_breaker {
           continue;
         }
       }
-      return {};
+      return {false, w};
     }
   }
 
