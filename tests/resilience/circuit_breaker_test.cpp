@@ -167,6 +167,51 @@ TEST_CASE("circuit_breaker follows resilience4j's count-window vectors", "[circu
   CHECK(log.events == expected);
 }
 
+TEST_CASE("circuit_breaker compares the rate it reports with the threshold: equal ratios decide alike",
+          "[circuit_breaker]") {
+  // the threshold was compared as products, failed * 100 >= threshold *
+  // calls, and threshold * calls rounds: at a threshold of 100.0 / 3, 1
+  // failure in 3 opened the breaker and 5 in 15 did not, though
+  // failure_rate() read 100.0 / 3 both times
+  struct tag {};
+  for (const std::size_t calls : {3, 6, 15, 27, 30, 99, 300, 3000}) {
+    surge::circuit_breaker_options o{.failure_rate_threshold = 100.0 / 3, .window_size = calls, .minimum_calls = calls};
+    breaker<tag> b(o);
+    for (std::size_t i = 0; i < calls; ++i) {
+      if (i + 1 == calls) CHECK(b.failure_rate(at<tag>(0s)) == -1.0);
+      if (i % 3 == 0)
+        b.on_failure(1ms, at<tag>(0s));
+      else
+        b.on_success(1ms, at<tag>(0s));
+    }
+    INFO(calls << " calls, a third of them failed");
+    CHECK(b.state() == breaker_state::open);
+    CHECK(b.metrics(at<tag>(0s)).failure_rate == 100.0 / 3);
+  }
+  {  // a decimal threshold reached exactly was missed the same way: 90.4 % of 681,500 calls
+    surge::circuit_breaker_options o{.failure_rate_threshold = 90.4, .window_size = 681'500, .minimum_calls = 681'500};
+    breaker<tag> b(o);
+    for (int i = 0; i < 681'500 - 616'076; ++i) b.on_success(1ms, at<tag>(0s));
+    for (int i = 0; i < 616'076; ++i) b.on_failure(1ms, at<tag>(0s));
+    CHECK(b.state() == breaker_state::open);
+  }
+  // the slow-call rate likewise, and the half-open probes
+  surge::circuit_breaker_options o{.slow_call_rate_threshold = 100.0 / 3,
+                                   .slow_call_duration = 1s,
+                                   .window_size = 15,
+                                   .minimum_calls = 15,
+                                   .half_open_calls = 15};
+  breaker<tag> b(o);
+  for (int i = 0; i < 15; ++i) b.on_success(i % 3 == 0 ? 2s : 1ms, at<tag>(0s));
+  CHECK(b.state() == breaker_state::open);
+  b.transition_to(breaker_state::half_open, at<tag>(0s));
+  for (int i = 0; i < 15; ++i) {
+    REQUIRE(b.try_acquire_permission(at<tag>(0s)));
+    b.on_success(i % 3 == 0 ? 2s : 1ms, at<tag>(0s));
+  }
+  CHECK(b.state() == breaker_state::open);
+}
+
 TEST_CASE("circuit_breaker opens on slow calls (resilience4j's vector)", "[circuit_breaker]") {
   struct tag {};
   breaker<tag> b({.slow_call_rate_threshold = 50, .slow_call_duration = 4s, .window_size = 4, .minimum_calls = 4});

@@ -529,7 +529,9 @@ class breaker_time_window {
 /// that has not decided when that much time has passed goes back to OPEN, on
 /// the next call that looks (there is no timer thread). DISABLED and
 /// FORCED_OPEN permit everything / nothing and record nothing; only
-/// transition_to() leaves them. Rates are `failed * 100.0 / calls`; a call is
+/// transition_to() leaves them. Rates are `failed * 100.0 / calls` (in
+/// double, as failure_rate() reports them: the breaker compares those very
+/// values with the thresholds, so equal ratios decide alike); a call is
 /// slow when its elapsed time is strictly greater than `slow_call_duration`
 /// (a slow failure counts as failed and as slow).
 ///
@@ -832,8 +834,8 @@ class circuit_breaker {
     m.failed_calls = c.failed;
     m.slow_calls = c.slow;
     if (c.calls >= min_calls && c.calls > 0) {
-      m.failure_rate = static_cast<double>(c.failed) * 100.0 / static_cast<double>(c.calls);
-      m.slow_call_rate = static_cast<double>(c.slow) * 100.0 / static_cast<double>(c.calls);
+      m.failure_rate = rate(c.failed, c.calls);
+      m.slow_call_rate = rate(c.slow, c.calls);
     }
     return m;
   }
@@ -914,12 +916,17 @@ class circuit_breaker {
     return ns > static_cast<long double>(slow_ns_);
   }
 
-  /// True when a window of c.calls > 0 outcomes is at or above a threshold.
-  /// Compared as products (no rounding of a quotient): rate >= threshold.
+  /// The rate (percent) of k outcomes among calls > 0, as metrics() reports it.
+  static double rate(std::uint64_t k, std::uint64_t calls) noexcept {
+    return static_cast<double>(k) * 100.0 / static_cast<double>(calls);
+  }
+
+  /// True when a window of c.calls > 0 outcomes is at or above a threshold:
+  /// the rates metrics() reports, compared with the thresholds. (A product,
+  /// k * 100 >= threshold * calls, rounds threshold * calls: with a threshold
+  /// of 100.0 / 3 it took 1 failure in 3 for the threshold and 5 in 15 not.)
   bool above(const counts& c) const noexcept {
-    const double calls = static_cast<double>(c.calls);
-    return static_cast<double>(c.failed) * 100.0 >= o_.failure_rate_threshold * calls ||
-           static_cast<double>(c.slow) * 100.0 >= o_.slow_call_rate_threshold * calls;
+    return rate(c.failed, c.calls) >= o_.failure_rate_threshold || rate(c.slow, c.calls) >= o_.slow_call_rate_threshold;
   }
 
   /// What acquire() decided, and the state word it was granted or refused under.
