@@ -4,11 +4,14 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <random>
+#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "surge_test.hpp"
@@ -366,6 +369,27 @@ TEST_CASE("latency_histogram iterates recorded buckets in order", "[metrics][his
   std::uint64_t total = 0;
   for (const auto b : h) total += b.count;
   CHECK(total == h.count());
+}
+
+TEST_CASE("latency_histogram's iterator is a C++20 forward iterator and an input iterator to the older rules",
+          "[metrics][histogram]") {
+  // it claimed std::forward_iterator_tag while *it is a bucket by value: the
+  // older forward iterator requirements want a reference there (algorithms
+  // may keep &*it), so its category is input, its C++20 concept forward
+  using it = latency_histogram::const_iterator;
+  CHECK(std::is_same_v<std::iterator_traits<it>::iterator_category, std::input_iterator_tag>);
+  CHECK(std::forward_iterator<it>);
+  CHECK(std::ranges::forward_range<const latency_histogram&>);
+  latency_histogram h(1'000'000, 2);
+  for (std::int64_t v : {5, 5, 9, 300, 70'000}) h.record(v);
+  CHECK(std::ranges::distance(h) == 4);
+  const auto b = std::ranges::find_if(h, [](const latency_histogram::bucket& x) { return x.count == 2; });
+  REQUIRE(b != h.end());
+  CHECK((*b).lowest == 5);
+  CHECK(std::ranges::max(h, {}, &latency_histogram::bucket::count).lowest == 5);
+  std::vector<latency_histogram::bucket> got(h.begin(), h.end());
+  CHECK(got.size() == 4);
+  CHECK(std::count_if(h.begin(), h.end(), [](const auto& x) { return x.lowest >= 300; }) == 2);
 }
 
 TEST_CASE("latency_histogram merge adds counts, same and different layouts", "[metrics][histogram]") {

@@ -379,13 +379,17 @@ class latency_histogram {
 
   // ---- iteration over recorded buckets --------------------------------------
 
-  /// Forward iterator over the buckets with a non-zero count, in increasing
-  /// value order; dereferences to a `bucket` (by value: a racing snapshot of
-  /// that counter).
+  /// Iterator over the buckets with a non-zero count, in increasing value
+  /// order; dereferences to a `bucket` by value (a racing snapshot of that
+  /// counter). A C++20 forward iterator (std::forward_iterator, ranges
+  /// algorithms); to the older iterator requirements, which want a forward
+  /// iterator's `*it` to be a reference, an input iterator.
   class const_iterator {
    public:
-    /// A forward iterator.
-    using iterator_category = std::forward_iterator_tag;
+    /// An input iterator to the older requirements (`*it` is not a reference).
+    using iterator_category = std::input_iterator_tag;
+    /// A forward iterator to C++20's (multi-pass, equality-comparable).
+    using iterator_concept = std::forward_iterator_tag;
     /// What it yields.
     using value_type = bucket;
     /// Iterator distance type.
