@@ -50,10 +50,15 @@ struct rate_meter_options {
 /// **EWMAs** follow the Unix load average as Dropwizard Metrics' Meter ticks
 /// it: every 5 s (measured from construction) each average moves towards the
 /// rate of that interval, `m += α·(instant − m)` with α = 1 − e^(−5 s / M)
-/// for M = 1, 5 and 15 minutes; the first tick sets m to the instant rate
-/// (Dropwizard's `initialized`), and intervals with no call at all are caught
-/// up on the next call (the first missed interval gets the events marked since
-/// the last tick, the rest decay by e^(−5 s·k / M) at once). Ticks happen
+/// for M = 1, 5 and 15 minutes. Intervals are [5k s, 5(k + 1) s): a reading
+/// at exactly 5(k + 1) s ticks, and an event marked at it counts in the next
+/// interval (Dropwizard ticks only once more than 5 s have passed since its
+/// last tick: a reading at exactly a boundary does not tick yet, and an
+/// event marked there counts in the interval the boundary ends). The first
+/// tick sets m to the instant rate (Dropwizard's `initialized`), and
+/// intervals with no call at all are caught up on the next call (the first
+/// missed interval gets the events marked since the last tick, the rest
+/// decay by e^(−5 s·k / M) at once). Ticks happen
 /// lazily inside mark() and the readers; nothing runs in the background.
 ///
 /// **rate()** is events per second over the sliding window: the window is
