@@ -97,6 +97,8 @@ TEST_CASE("concurrency limits reject bad options, naming the field", "[resilienc
   check_names([] { vegas_limit l({.initial = 2000}); }, "initial");
   check_names([] { vegas_limit l({.smoothing = 0}); }, "smoothing");
   check_names([] { vegas_limit l({.probe_multiplier = 0}); }, "probe_multiplier");
+  check_names([] { vegas_limit l({.probe_multiplier = (std::size_t{1} << 20) + 1}); }, "probe_multiplier");
+  CHECK_NOTHROW(vegas_limit({.probe_multiplier = std::size_t{1} << 20}));
 }
 
 TEST_CASE("aimd_limit follows Netflix's AIMD rule", "[resilience][concurrency_limit]") {

@@ -265,7 +265,7 @@ struct vegas_limit_options {
   std::size_t initial = 20;           ///< starting limit, in [1, max]
   std::size_t max = 1000;             ///< upper bound (Netflix's maxConcurrency), in [1, 2^40]
   double smoothing = 1.0;             ///< weight of the new estimate, in (0, 1]
-  std::size_t probe_multiplier = 30;  ///< re-probe the no-load RTT every ~probe_multiplier · limit samples, >= 1
+  std::size_t probe_multiplier = 30;  ///< re-probe the no-load RTT every ~that · limit samples, in [1, 2^20]
   std::uint64_t seed = 0x5eed;        ///< seed of the probe jitter (Netflix: ThreadLocalRandom)
 };
 
