@@ -291,11 +291,12 @@ class latency_histogram {
   /// Adds every count of `other` into this histogram (HdrHistogram's add), as
   /// record() would: each of other's buckets is recorded here at its highest
   /// value (other's max for the bucket holding it), except for one count of
-  /// the bucket holding other's min, recorded at that min. So every value
-  /// stands for one at least as large, and the percentile guarantee of the
-  /// class comment holds with the precision of the coarser layout: x <= r <=
-  /// x + x·10^−d for d the fewer significant digits of the two (and percentile
-  /// 0 stays min()). A bucket starting above this histogram's
+  /// the bucket holding other's min, recorded at that min (HdrHistogram
+  /// records each at its lowest value, below the values it holds). So every
+  /// value stands for one at least as large, and the percentile guarantee of
+  /// the class comment holds with the precision of the coarser layout: x <=
+  /// r <= x + x·10^−d for d the fewer significant digits of the two (and
+  /// percentile 0 stays min()). A bucket starting above this histogram's
   /// highest_trackable is recorded as highest_trackable() and counted in
   /// clamped(). When both have the same counters and other's range does not
   /// reach past this one's, that is adding counters index by index.
