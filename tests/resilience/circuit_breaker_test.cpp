@@ -488,6 +488,34 @@ struct surge::detail::circuit_breaker_hooks<stall_breaker> {
   static std::uint64_t outcome_wrap(const stall_breaker& b) { return b.count_->call_mask_ + 1; }
 };
 
+TEST_CASE("circuit_breaker::metrics while the outcome window_size back is still being published", "[circuit_breaker]") {
+  // the window ending now cannot be read until that outcome's publisher
+  // stores its word: metrics() read an empty window (0 calls, rate -1) though
+  // it was full, where an observer can read the window of a few outcomes ago
+  using hooks = surge::detail::circuit_breaker_hooks<stall_breaker>;
+  const auto t = stall_clock::now();
+  for (const std::size_t size : {std::size_t{5}, std::size_t{100}}) {  // without and with deferred successes
+    INFO("window " << size);
+    stall_breaker b({.failure_rate_threshold = 100, .window_size = size, .minimum_calls = size});
+    for (std::size_t i = 0; i < size; ++i) b.on_success(1ms, t);
+    surge::breaker_metrics during{};
+    hooks::stall = [&] {  // the next outcome stalls here, after its fetch_add
+      for (std::size_t i = 0; i + 1 < size; ++i) b.on_success(1ms, t);
+      b.on_failure(1ms, t);  // publishes every deferred success: `size` outcomes after the stalled one
+      during = b.metrics();
+    };
+    b.on_failure(1ms, t);
+    CHECK(during.state == breaker_state::closed);
+    CHECK(during.buffered_calls == size);
+    CHECK(during.failed_calls >= 1);
+    CHECK(during.failed_calls <= 2);
+    CHECK(during.failure_rate > 0.0);
+    const auto after = b.metrics();  // the stalled outcome is published now: the window ending now
+    CHECK(after.buffered_calls == size);
+    CHECK(after.failed_calls == 1);
+  }
+}
+
 TEST_CASE("circuit_breaker's count window stays exact across the wrap of its outcome count", "[circuit_breaker]") {
   using hooks = surge::detail::circuit_breaker_hooks<stall_breaker>;
   const auto t = stall_clock::now();

@@ -320,9 +320,13 @@ class breaker_count_window {
   }
 
   /// The window as of now, deferred successes last (a racing observer);
-  /// false if unreadable.
-  bool snapshot(std::uint64_t base, counts& out) const noexcept {
-    for (int attempt = 0; attempt < 64; ++attempt) {
+  /// false if unreadable. With `or_earlier`, a window that stays unreadable
+  /// (an outcome at its start still being published) gives way to the
+  /// latest readable one of the `lookback` that end before it: the window as
+  /// it was a few outcomes ago.
+  bool snapshot(std::uint64_t base, counts& out, bool or_earlier = false) const noexcept {
+    constexpr int attempts = 64;
+    for (int attempt = 0; attempt < attempts; ++attempt) {
       std::uint64_t deferred = 0;
       for (std::size_t i = 0; i < stripe_count; ++i) deferred += waiting(stripes_[i]);
       const std::uint64_t w = w_.load(std::memory_order_acquire);
@@ -333,7 +337,7 @@ class breaker_count_window {
       out = counts{};
       const bool ok = (((w - base) & call_mask_) == 0 && !seen_full(base)) ||
                       window_ending((w - 1) & call_mask_, w, base, n_ - deferred, out);
-      if (ok) {
+      if (ok || (or_earlier && attempt == attempts - 1 && window_before(w, base, n_ - deferred, out))) {
         out.calls += deferred;
         return true;
       }
@@ -393,6 +397,30 @@ class breaker_count_window {
     for (std::uint64_t i = 0; i < k; ++i) slot(t0 + i).store(prev + i + 1, std::memory_order_release);
     if (inc != 0) slot(t).store(prev + k + inc, std::memory_order_release);
     return ok;
+  }
+
+  /// Outcomes an observer looks back over for a readable window: enough to
+  /// get past the tickets of a publisher stalled between its fetch_add and
+  /// its stores (a batch at most), both where windows end at them and where
+  /// windows start right after them.
+  static constexpr std::uint64_t lookback = 4 * (max_batch + 1);
+
+  /// The latest readable window of the last min(n, outcomes since base)
+  /// outcomes ending 1 to `lookback` outcomes before W = `w`, never reaching
+  /// back past `base`; false if none.
+  bool window_before(std::uint64_t w, std::uint64_t base, std::uint64_t n, counts& out) const noexcept {
+    const std::uint64_t since = (w - base) & call_mask_;  // outcomes since base (unless it wrapped)
+    const bool full = seen_full(base);
+    for (std::uint64_t k = 1; k <= lookback; ++k) {
+      // a filling window ends at or after base; a full one starts there
+      if (full ? since >= n && since - k < n : k >= since) return false;
+      const std::uint64_t t = (w - 1 - k) & call_mask_;
+      const std::uint64_t after = slot(t).load(std::memory_order_acquire);
+      if ((after & call_mask_) != ((t + 1) & call_mask_)) continue;  // being published: not W after t
+      out = counts{};
+      if (window_ending(t, after, base, n, out)) return true;
+    }
+    return false;
   }
 
   /// True once the window from `base` has held n outcomes (full_base_ is set
@@ -810,7 +838,10 @@ class circuit_breaker {
     const std::uint64_t w = word_.load(std::memory_order_acquire);
     return state_of(w) == breaker_state::half_open ? static_cast<std::size_t>(permits_of(w)) : 0;
   }
-  /// The current window's counts and rates (a racing snapshot).
+  /// The current window's counts and rates (a racing snapshot; with a count
+  /// window whose outcome `window_size` back is still being published by
+  /// another thread, the latest window that can be read, a few outcomes
+  /// older).
   [[nodiscard]] breaker_metrics metrics() { return time_ ? metrics(Clock::now()) : metrics(time_point{}); }
   /// metrics at the given clock reading (time-based windows slide to it).
   [[nodiscard]] breaker_metrics metrics(time_point now) {
@@ -827,7 +858,7 @@ class circuit_breaker {
     } else if (time_) {
       std::lock_guard lock(mutex_);
       c = time_->snapshot(seconds_of(now));
-    } else if (!count_->snapshot(base_.load(std::memory_order_acquire), c)) {
+    } else if (!count_->snapshot(base_.load(std::memory_order_acquire), c, true)) {
       return m;
     }
     m.buffered_calls = c.calls;
