@@ -112,6 +112,30 @@ TEST_CASE("smooth WRR reproduces nginx's sequences", "[balance][wrr]") {
   }
 }
 
+TEST_CASE("smooth WRR: exact shares in every window of W picks, after a health change once its transient is over",
+          "[balance][wrr]") {
+  const std::vector<std::size_t> weight{2, 2, 2, 4};  // W = 10
+  const auto window_counts = [&](const std::vector<std::size_t>& seq, std::size_t from) {
+    std::vector<std::size_t> c(weight.size(), 0);
+    for (std::size_t k = from; k < from + 10; ++k) ++c[seq[k]];
+    return c;
+  };
+  surge::weighted_round_robin w(surge::weights{2, 2, 2, 4});
+  const std::vector<std::size_t> fresh = run(w, 60);
+  for (std::size_t from = 0; from + 10 <= fresh.size(); ++from) CHECK(window_counts(fresh, from) == weight);
+
+  // the class comment's example: from other current weights the first
+  // windows are not exact (nginx's sequence, the same with its own loop)
+  surge::weighted_round_robin f(surge::weights{2, 2, 2, 4});
+  (void)run(f, 6);
+  f.set_healthy(3, false);
+  (void)run(f, 2);
+  f.set_healthy(3, true);
+  const std::vector<std::size_t> after = run(f, 80);
+  CHECK(window_counts(after, 0) == std::vector<std::size_t>{2, 2, 3, 3});
+  for (std::size_t from = 30; from + 10 <= after.size(); ++from) CHECK(window_counts(after, from) == weight);
+}
+
 TEST_CASE("smooth WRR matches the nginx model under random weights and health", "[balance][wrr]") {
   std::mt19937_64 rng(7);
   for (int round = 0; round < 70; ++round) {

@@ -36,9 +36,13 @@ enum class smooth_wrr_algorithm { table, tournament, scan };
 /// pick each usable backend's current weight grows by its weight, the backend
 /// with the largest current weight wins (ties to the earlier backend), and the
 /// winner's current weight drops by the total. Weights {5, 1, 1} give
-/// a a b a c a a — spread out, never a burst of five. Over any window of
-/// sum(weights) picks each backend is picked exactly weight times (integer
-/// weights, all up). Backends marked down are skipped and their current
+/// a a b a c a a — spread out, never a burst of five. From construction
+/// (integer weights, all up) any window of sum(weights) consecutive picks
+/// holds each backend exactly weight times. A health change leaves other
+/// current weights: with every backend up again the windows are exact only
+/// after the transient described below ({2, 2, 2, 4}, backend 3 down for two
+/// picks after the sixth: the ten picks after it comes back hold backends 2
+/// and 3 three times each). Backends marked down are skipped and their current
 /// weight frozen, as in nginx; nginx's `effective_weight` (lowered on failures)
 /// is not modelled: failures are not reported to this policy. When every
 /// backend is down the policy ignores health (panic mode) where nginx
