@@ -97,8 +97,10 @@ enum class smooth_wrr_algorithm { table, tournament, scan };
 /// the attempt fails), plus O(position) to fold the old table's position
 /// back into the current weights — about 0.14 ms to build at 1000 backends
 /// with W = 3000 and 0.22 ms per health change (docs/balance.md's benchmark).
-/// Memory: two 8-byte numbers plus one index and one flag per backend, plus
-/// 4 bytes per table entry; the tournament adds about 60 bytes per backend.
+/// Memory: three 8-byte numbers per backend with exact weights (the weight
+/// as given, scaled to an integer, and the current weight), two with inexact
+/// ones, plus one index and one flag per backend, plus 4 bytes per table
+/// entry; the tournament adds about 60 bytes per backend.
 /// Thread safety: not thread-safe, `set_healthy` included (like nginx's
 /// per-worker state): use one per thread; to share the sequence between
 /// threads use `shared_weighted_round_robin` (lock-free picks).
