@@ -604,7 +604,10 @@ class least_connections_core final : public lease_block, private lease_hook {
 /// Bad input: n == 0, an empty weight list, or a weight <= 0 / not finite
 /// throws std::invalid_argument; any positive finite weights work, however
 /// large their sum (the cross-multiplied scan scales them by a power of two
-/// so that no product overflows); `set_healthy` out of range returns false.
+/// so that no product overflows), except a weight about 2^1000 times smaller
+/// than the largest, which throws std::invalid_argument naming its index
+/// (scaled, it would fall below the normal doubles and lose its share);
+/// `set_healthy` out of range returns false.
 /// With keyed weights a backend holds at most 2^31 − 1 leases at once (a
 /// key is at most count·2^32 in 63 bits; 2^31 live leases take 64 GiB).
 class least_connections {

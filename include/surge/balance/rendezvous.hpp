@@ -37,8 +37,9 @@ namespace surge {
 /// Complexity: `pick` O(n) (one mix and, weighted, one log per backend);
 /// memory one weight and one seed per backend. Thread safety: lock-free;
 /// every member from any threads. Bad input: n == 0 or bad weights (empty,
-/// <= 0, not finite) throw std::invalid_argument; `set_healthy` out of range
-/// returns false.
+/// <= 0, not finite, or about 2^1000 times smaller than the largest, whose
+/// share would be lost) throw std::invalid_argument; `set_healthy` out of
+/// range returns false.
 template <class Hash = key_hash>
 class rendezvous_hash {
  public:
