@@ -106,9 +106,11 @@ enum class smooth_wrr_algorithm { table, tournament, scan };
 /// threads use `shared_weighted_round_robin` (lock-free picks).
 /// Bad input: n == 0, an empty weight list, or a weight that is zero,
 /// negative or not finite, throws std::invalid_argument; weights each finite
-/// but with a sum above DBL_MAX are scaled down together by a power of two
-/// (exact, so the sequence is the one of the weights as given: {1e308,
-/// 1e308} alternates); a `table_limit` above 2^28 (a 1 GiB table, ~10 s per
+/// but with twice their sum above DBL_MAX (the running weights reach it) are
+/// scaled down together by a power of two (exact, so the sequence is the one
+/// of the weights as given: {1e308, 1e308} alternates), and a weight that
+/// this scaling would take to 0 (a subnormal beside such weights) throws
+/// std::invalid_argument naming its index; a `table_limit` above 2^28 (a 1 GiB table, ~10 s per
 /// build; a larger one would stall construction and each health change for
 /// hours) throws std::invalid_argument; `set_healthy` out of range returns
 /// false. Copyable and movable.
