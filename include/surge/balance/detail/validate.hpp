@@ -53,10 +53,11 @@ inline double check_weight(double w, const char* what) {
 /// scales every weight by the same power of two 2^-k, the smallest k that
 /// makes it finite, and returns k (0 when it was finite: nothing changed).
 /// (Smooth WRR's running weights reach up to twice the sum: headroom 2.) Scaling by a power
-/// of two is exact, so every ratio stays what it was, unless a weight that is
-/// 2^1000 or more times smaller than the largest loses bits to underflow; a
-/// weight that would underflow to 0 throws std::invalid_argument naming
-/// `what` (it would otherwise silently lose its share).
+/// of two is exact, so every ratio stays what it was, unless a weight that
+/// the scaling makes subnormal (beside weights near DBL_MAX: about 2^2045
+/// times smaller than the largest) loses bits to underflow; a weight that
+/// would underflow to 0 throws std::invalid_argument naming `what` (it would
+/// otherwise silently lose its share).
 inline int fit_sum(std::vector<double>& w, const char* what, double headroom = 1.0) {
   double sum = 0;
   for (double x : w) sum += x;
