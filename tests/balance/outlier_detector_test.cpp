@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <new>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -94,6 +95,42 @@ TEST_CASE("outlier_detector: returns whose callback threw are made by the next r
   CHECK_THROWS_AS(od.release_expired(policy), std::runtime_error);
   CHECK(od.release_expired(policy) == 1);
   CHECK(policy.up[0]);
+}
+
+TEST_CASE("outlier_detector: an ejection whose policy call threw is undone", "[balance][outlier]") {
+  // record(policy, ...) ejected the backend, then the policy's set_healthy
+  // threw: the backend stayed ejected in the detector (holding the budget)
+  // while the policy kept sending it traffic for the whole ejection time.
+  test_clock::reset();
+  struct flaky_policy {
+    std::vector<bool> up = std::vector<bool>(4, true);
+    int throws = 1;
+    bool set_healthy(std::size_t i, bool u) {
+      if (!u && throws-- > 0) throw std::bad_alloc();
+      up[i] = u;
+      return true;
+    }
+  } policy;
+  surge::outlier_detector<test_clock> od(4, {.consecutive_failures = 2, .base_ejection_time = 10s});
+  CHECK(od.budget() == 1);
+  CHECK_FALSE(od.record(policy, 1, false));
+  CHECK_THROWS_AS(od.record(policy, 1, false), std::bad_alloc);
+  CHECK(policy.up[1]);
+  CHECK_FALSE(od.ejected(1));  // as the policy has it
+  CHECK(od.ejected_count() == 0);
+  CHECK(od.times_ejected(1) == 1);
+  CHECK_FALSE(od.record(policy, 2, false));  // the budget is free for another backend
+  CHECK(od.record(policy, 2, false));
+  CHECK_FALSE(policy.up[2]);
+  CHECK(od.release_expired(policy) == 1);  // backend 1's return, a no-op in the policy
+  CHECK(policy.up[1]);
+  CHECK_FALSE(policy.up[2]);
+  test_clock::advance(10s);
+  CHECK(od.release_expired(policy) == 1);
+  CHECK(policy.up[2]);
+  CHECK_FALSE(od.record(policy, 1, false));  // its failures started over
+  CHECK(od.record(policy, 1, false));
+  CHECK_FALSE(policy.up[1]);
 }
 
 TEST_CASE("outlier_detector respects the ejection budget", "[balance][outlier]") {

@@ -101,12 +101,21 @@ class outlier_detector {
   /// policy calls of this form and of release_expired(policy) are ordered
   /// with the ejections: each marks the backend as the detector has it when
   /// the call is made, so a release racing an ejection never leaves the
-  /// policy and the detector disagreeing.
+  /// policy and the detector disagreeing. An exception from the policy's
+  /// `set_healthy` (std::bad_alloc from `shared_weighted_round_robin`, say)
+  /// propagates and undoes the ejection, so the backend is in on both sides
+  /// and takes no place in the budget; it still counts in `times_ejected`,
+  /// its failures start over, and the next `release_expired` reports it.
   template <class Policy>
   bool record(Policy& policy, std::size_t i, bool success) {
     if (!record(i, success)) return false;
     std::lock_guard<std::mutex> lock(policy_mutex_);
-    if (ejected(i)) policy.set_healthy(i, false);  // not if released since
+    try {
+      if (ejected(i)) policy.set_healthy(i, false);  // not if released since
+    } catch (...) {
+      reinstate(i);
+      throw;
+    }
     return true;
   }
 
@@ -186,6 +195,17 @@ class outlier_detector {
   std::int64_t span(std::uint32_t k) const noexcept {
     const std::int64_t base = options_.base_ejection_time.count(), top = options_.max_ejection_time.count();
     return base <= top / k ? base * k : top;
+  }
+
+  // Undoes the ejection of backend i after the policy call marking it down
+  // threw (the policy has it up): un-ejected, owed its return (a return
+  // owed from before the ejection was voided by it).
+  void reinstate(std::size_t i) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!ejected_[i].load(std::memory_order_relaxed)) return;
+    ejected_[i].store(false, std::memory_order_release);
+    --ejected_count_;
+    owe(i, true);
   }
 
   // Marks backend i as un-ejected with its on_return not made yet (or not).
