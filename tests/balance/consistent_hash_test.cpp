@@ -4,14 +4,17 @@
 #include "surge_test.hpp"
 #include "watchdog.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 TEST_CASE("ring: evenness with enough vnodes, minimal disruption on add", "[balance][ring]") {
@@ -197,4 +200,79 @@ TEST_CASE("ring: a backend count beyond max_points is refused before its weights
   surge_test::check_names([] { surge::consistent_hash_ring<>(11, {.vnodes_per_weight = 10, .max_points = 100}); },
                           "n = 11");
   CHECK(surge::consistent_hash_ring<>(10, {.vnodes_per_weight = 10, .max_points = 100}).points() == 100);
+}
+
+TEST_CASE("ring: random adds, removals, re-weights and health flips pick as a brute-force ring", "[balance][ring]") {
+  // The model rebuilds the ring from the documented point positions on every
+  // pick and walks it clockwise by brute force.
+  struct model {
+    std::vector<double> weight;  // 0: removed
+    std::vector<bool> up;
+    std::size_t vnodes;
+    std::size_t pick(std::uint64_t h) const {
+      std::vector<std::pair<std::uint64_t, std::uint32_t>> points;
+      bool any_up = false;
+      for (std::size_t i = 0; i < weight.size(); ++i) {
+        if (weight[i] == 0) continue;
+        any_up = any_up || up[i];
+        const auto count =
+            std::max<std::size_t>(1, static_cast<std::size_t>(std::llround(weight[i] * static_cast<double>(vnodes))));
+        const std::uint64_t base = surge::detail::mix64((i + 1) * 0x9e3779b97f4a7c15ULL);
+        for (std::size_t r = 0; r < count; ++r)
+          points.emplace_back(surge::detail::mix64(base + r * 0xd1b54a32d192ed03ULL), static_cast<std::uint32_t>(i));
+      }
+      std::sort(points.begin(), points.end());
+      const std::size_t first =
+          static_cast<std::size_t>(std::lower_bound(points.begin(), points.end(), std::make_pair(h, std::uint32_t{0})) -
+                                   points.begin());
+      for (std::size_t k = 0; k < points.size(); ++k) {
+        const std::uint32_t owner = points[(first + k) % points.size()].second;
+        if (!any_up || up[owner]) return owner;
+      }
+      return 0;
+    }
+  };
+  std::mt19937_64 rng(20261206);
+  for (int trial = 0; trial < 12; ++trial) {
+    const std::size_t n = 1 + rng() % 5;
+    surge::consistent_hash_ring<> ring(n, {.vnodes_per_weight = 3});
+    model m{std::vector<double>(n, 1.0), std::vector<bool>(n, true), 3};
+    for (int op = 0; op < 40; ++op) {
+      const std::size_t i = rng() % (m.weight.size() + 1);  // sometimes out of range
+      const double w = 0.5 * static_cast<double>(1 + rng() % 4);
+      std::size_t live = 0;
+      for (const double x : m.weight) live += x != 0 ? 1 : 0;
+      const bool present = i < m.weight.size() && m.weight[i] != 0;
+      switch (rng() % 4) {
+        case 0:
+          REQUIRE(ring.add_backend(w) == m.weight.size());
+          m.weight.push_back(w);
+          m.up.push_back(true);
+          break;
+        case 1:
+          REQUIRE(ring.remove_backend(i) == (present && live > 1));
+          if (present && live > 1) {
+            m.weight[i] = 0;
+            m.up[i] = false;
+          }
+          break;
+        case 2:
+          REQUIRE(ring.set_weight(i, w) == present);
+          if (present) m.weight[i] = w;
+          break;
+        default: {
+          const bool up = rng() % 2 == 0;
+          REQUIRE(ring.set_healthy(i, up) == present);
+          if (present) m.up[i] = up;
+        }
+      }
+      const auto view = ring.snapshot();
+      for (int k = 0; k < 30; ++k) {
+        const std::uint64_t key = rng();
+        const std::size_t want = m.pick(surge::key_hash{}(key));
+        REQUIRE(ring.pick(key) == want);
+        REQUIRE(view.pick(key) == want);
+      }
+    }
+  }
 }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -163,4 +164,89 @@ TEST_CASE("maglev: a max_table_size with no usable prime is named, not the table
   surge_test::check_names([] { surge::maglev<>(10, {.max_table_size = 8}); }, "max_table_size");  // 7 <= 10
   CHECK(surge::maglev<>(10, {.max_table_size = 12}).table_size() == 11);
   CHECK(surge::maglev<>(1, {.max_table_size = 2}).table_size() == 2);
+}
+
+TEST_CASE("maglev: random adds, removals, re-weights and health flips pick as a brute-force table",
+          "[balance][maglev]") {
+  // The model fills the table by the paper's population (weighted: a turn in
+  // round r only while a backend's count <= (w / max w)·r) from scratch on
+  // every change, and probes past down backends entry by entry.
+  constexpr std::size_t table_size = 1009;
+  std::mt19937_64 rng(20261206);
+  for (int trial = 0; trial < 12; ++trial) {
+    const std::size_t n = 1 + rng() % 5;
+    surge::maglev<> mg(n, {.table_size = table_size});
+    std::vector<double> weight(n, 1.0);  // 0: removed
+    std::vector<bool> up(n, true);
+    for (int op = 0; op < 30; ++op) {
+      const std::size_t i = rng() % (weight.size() + 1);  // sometimes out of range
+      const double w = static_cast<double>(1 + rng() % 4);
+      std::size_t live = 0;
+      for (const double x : weight) live += x != 0 ? 1 : 0;
+      const bool present = i < weight.size() && weight[i] != 0;
+      switch (rng() % 4) {
+        case 0:
+          REQUIRE(mg.add_backend(w) == weight.size());
+          weight.push_back(w);
+          up.push_back(true);
+          break;
+        case 1:
+          REQUIRE(mg.remove_backend(i) == (present && live > 1));
+          if (present && live > 1) {
+            weight[i] = 0;
+            up[i] = false;
+          }
+          break;
+        case 2:
+          REQUIRE(mg.set_weight(i, w) == present);
+          if (present) weight[i] = w;
+          break;
+        default: {
+          const bool flag = rng() % 2 == 0;
+          REQUIRE(mg.set_healthy(i, flag) == present);
+          if (present) up[i] = flag;
+        }
+      }
+      const std::size_t count = weight.size();
+      const double top = *std::max_element(weight.begin(), weight.end());
+      std::vector<std::uint64_t> offset(count), skip(count), next(count, 0), taken(count, 0);
+      for (std::size_t b = 0; b < count; ++b) {
+        const std::uint64_t h1 = surge::detail::mix64((b + 1) * 0x9e3779b97f4a7c15ULL);
+        offset[b] = h1 % table_size;
+        skip[b] = surge::detail::mix64(h1 ^ 0xd1b54a32d192ed03ULL) % (table_size - 1) + 1;
+      }
+      std::vector<long> entry(table_size, -1);
+      std::size_t filled = 0;
+      for (std::uint64_t round = 0; filled < table_size; ++round) {
+        for (std::size_t b = 0; b < count && filled < table_size; ++b) {
+          if (weight[b] == 0 || weight[b] / top * static_cast<double>(round) < static_cast<double>(taken[b])) continue;
+          while (entry[(offset[b] + next[b] * skip[b]) % table_size] >= 0) ++next[b];
+          entry[(offset[b] + next[b] * skip[b]) % table_size] = static_cast<long>(b);
+          ++next[b];
+          ++taken[b];
+          ++filled;
+        }
+      }
+      const std::vector<std::uint32_t> got = mg.entries();
+      REQUIRE(std::equal(got.begin(), got.end(), entry.begin(),
+                         [](std::uint32_t g, long e) { return static_cast<long>(g) == e; }));
+      bool any_up = false;
+      for (std::size_t b = 0; b < count; ++b) any_up = any_up || (weight[b] != 0 && up[b]);
+      const auto view = mg.snapshot();
+      for (int k = 0; k < 30; ++k) {
+        const std::uint64_t key = rng();
+        const std::size_t at = surge::detail::bounded(surge::key_hash{}(key), table_size);
+        std::size_t want = static_cast<std::size_t>(entry[at]);
+        for (std::size_t p = 0; any_up && p < table_size; ++p) {
+          const auto b = static_cast<std::size_t>(entry[(at + p) % table_size]);
+          if (up[b]) {
+            want = b;
+            break;
+          }
+        }
+        REQUIRE(mg.pick(key) == want);
+        REQUIRE(view.pick(key) == want);
+      }
+    }
+  }
 }
