@@ -27,7 +27,9 @@ inline constexpr bool is_char_v = std::is_same_v<C, char> || std::is_same_v<C, w
                                   std::is_same_v<C, char16_t> || std::is_same_v<C, char32_t>;
 
 /// The character type of a key that is text — a pointer to characters, an
-/// array of them, a std::basic_string or a std::basic_string_view — else void.
+/// array of them, a std::basic_string or a std::basic_string_view, of one of
+/// the character types std::hash hashes strings of — else void (a string of
+/// unsigned char, say, is no text: std::hash has none of it either).
 template <class K>
 struct text_char {
   using type = void;
@@ -43,10 +45,12 @@ struct text_char<C[N]> {
   using type = std::remove_cv_t<C>;
 };
 template <class C, class Traits, class Alloc>
+requires is_char_v<C>
 struct text_char<std::basic_string<C, Traits, Alloc>> {
   using type = C;
 };
 template <class C, class Traits>
+requires is_char_v<C>
 struct text_char<std::basic_string_view<C, Traits>> {
   using type = C;
 };
