@@ -28,8 +28,10 @@ inline constexpr bool is_char_v = std::is_same_v<C, char> || std::is_same_v<C, w
 
 /// The character type of a key that is text — a pointer to characters, an
 /// array of them, a std::basic_string or a std::basic_string_view, of one of
-/// the character types std::hash hashes strings of — else void (a string of
-/// unsigned char, say, is no text: std::hash has none of it either).
+/// the character types std::hash hashes strings of, with the standard
+/// traits — else void (std::hash has none of a string of unsigned char, nor
+/// of one whose traits compare other than by the characters: two such keys
+/// may be equal with different characters).
 template <class K>
 struct text_char {
   using type = void;
@@ -44,14 +46,14 @@ requires is_char_v<std::remove_cv_t<C>>
 struct text_char<C[N]> {
   using type = std::remove_cv_t<C>;
 };
-template <class C, class Traits, class Alloc>
+template <class C, class Alloc>
 requires is_char_v<C>
-struct text_char<std::basic_string<C, Traits, Alloc>> {
+struct text_char<std::basic_string<C, std::char_traits<C>, Alloc>> {
   using type = C;
 };
-template <class C, class Traits>
+template <class C>
 requires is_char_v<C>
-struct text_char<std::basic_string_view<C, Traits>> {
+struct text_char<std::basic_string_view<C>> {
   using type = C;
 };
 template <class K>
@@ -112,7 +114,10 @@ template <class K, class C = text_char_t<K>>
 ///   arrays are read as C strings, up to the first NUL (a null pointer is
 ///   the empty string; an array without NUL is all of it). Nothing is
 ///   allocated. As deterministic as the standard library's string hash
-///   (libstdc++'s is the same in every process).
+///   (libstdc++'s is the same in every process). Strings with other traits
+///   than `std::char_traits` (a case-insensitive string, whose equal keys
+///   may differ in their characters) have no `std::hash` and are refused
+///   like any such type.
 /// - Any other pointer (and `std::unique_ptr` / `std::shared_ptr`,
 ///   `std::nullptr_t`, and a `std::optional` or `std::variant` that may hold
 ///   one of them) does not compile: its address differs between processes and between two copies
