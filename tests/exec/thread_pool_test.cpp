@@ -851,6 +851,42 @@ TEST_CASE("thread_pool: run_pending_task lets an outside thread help", "[thread_
   CHECK(ran.load() == 50);
 }
 
+TEST_CASE("thread_pool: wait_idle does not return while a task run by run_pending_task is still inside the pool",
+          "[thread_pool]") {
+  // A thread outside the pool that helps through run_pending_task still
+  // touches the pool after counting the task it ran (it wakes wait_idle
+  // callers, and workers during shutdown). A wait_idle that saw that count
+  // used to return at once, and its caller could destroy the pool under the
+  // helper. The only worker is blocked, so the helper takes the task; the
+  // seam holds the helper right after its count, until wait_idle returns or
+  // 200 ms have passed.
+  watchdog dog("run_pending_task pin");
+  static std::atomic<bool> counted{false}, returned{false}, returned_while_inside{false};
+  counted = returned = returned_while_inside = false;
+  auto pool = std::make_unique<surge::thread_pool>(1);
+  worker_blocker busy(*pool);
+  std::atomic<int> ran{0};
+  pool->post([&ran] { ran.fetch_add(1); });
+  surge::detail::helped_task_hook = []() noexcept {
+    counted = true;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    while (!returned.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    returned_while_inside = returned.load();
+  };
+  bool helped = false;
+  std::thread helper([&] { helped = pool->run_pending_task(); });
+  while (!counted.load()) std::this_thread::yield();
+  busy.release();
+  pool->wait_idle();
+  returned = true;
+  helper.join();  // (before the pool goes, so that a failure here is only a failed check)
+  surge::detail::helped_task_hook = nullptr;
+  pool.reset();
+  CHECK(helped);
+  CHECK(ran.load() == 1);
+  CHECK_FALSE(returned_while_inside.load());
+}
+
 TEST_CASE("thread_pool: one wake-up in flight never strands a task another task waits for",
           "[thread_pool][conservation]") {
   // Only one sleeper is woken per burst of posts; the woken worker wakes the

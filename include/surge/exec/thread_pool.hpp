@@ -305,6 +305,11 @@ inline void (*work_finished_hook)() noexcept = nullptr;
 /// wake-up, the window in which a worker may already have run the task and a
 /// wait_idle() elsewhere seen the pool idle.
 inline void (*outside_post_hook)() noexcept = nullptr;
+/// Test seam of thread_pool, for surge's own tests only: when set, called by
+/// run_pending_task() on a thread outside the pool between the count of the
+/// task it ran and its wake-up, the window in which a wait_idle() elsewhere
+/// may already see the pool idle.
+inline void (*helped_task_hook)() noexcept = nullptr;
 
 /// The worker the calling thread is, if any (pool and index), and the pool
 /// whose task it runs through run_pending_task, if it is not a worker.
@@ -527,9 +532,10 @@ class thread_pool {
   /// every task those tasks posted, has finished, and the work count
   /// (`work_started` minus `work_finished`) is zero. Several threads may wait
   /// at once. Returns at once if the pool is idle. Once it has returned, the
-  /// `work_finished()` calls and the posts from outside the pool whose work
-  /// it saw done are done with the pool too (they may still have been
-  /// running on their threads): the caller may destroy the pool.
+  /// `work_finished()` calls, the posts from outside the pool and the
+  /// `run_pending_task()` calls outside it whose work it saw done are done
+  /// with the pool too (they may still have been running on their threads):
+  /// the caller may destroy the pool.
   ///
   /// Called from inside one of this pool's tasks (on a worker, or on a
   /// thread running it through `run_pending_task`) it cannot wait for the
@@ -594,7 +600,9 @@ class thread_pool {
   /// waits for pool work help instead of blocking. Exceptions from the task
   /// are routed as for a worker (future or handler). While the task runs, the
   /// calling thread counts as inside the pool: the task may post during
-  /// shutdown, and its `wait_idle` helps rather than waits for itself.
+  /// shutdown, and its `wait_idle` helps rather than waits for itself. A
+  /// `wait_idle` elsewhere that sees the task done returns only after this
+  /// call is done with the pool.
   bool run_pending_task() {
     detail::pool_task t;
     auto& cur = detail::current_pool_thread;
@@ -609,10 +617,15 @@ class thread_pool {
     cur.helping = this;
     run_guarded(t);
     cur.helping = was;
+    // After its count this thread still reads the pool: pinned meanwhile,
+    // as in work_finished().
+    finishing_.fetch_add(1, std::memory_order_seq_cst);
     completed_outside_.fetch_add(1, std::memory_order_seq_cst);
+    if (detail::helped_task_hook != nullptr) detail::helped_task_hook();
     wake_idle_waiters();
     // workers parked during shutdown wait for running tasks: this was one
     if (inject_.stopping.load(std::memory_order_seq_cst)) wake_all();
+    finishing_.fetch_sub(1, std::memory_order_release);
     return true;
   }
 
@@ -983,8 +996,9 @@ class thread_pool {
     return done == submitted;
   }
 
-  /// Waits until no work_finished() call, and no post from outside, is
-  /// still inside the pool. A work_finished() pin is taken before its count
+  /// Waits until no work_finished() call, no run_pending_task() call outside
+  /// the pool, and no post from outside, is still inside the pool. A
+  /// work_finished() or run_pending_task() pin is taken before its count
   /// (both seq_cst), so once a reader has seen the count, this seq_cst load
   /// sees the pin or its release; a post's pin comes before its tasks can be
   /// taken (finish_outside_post). Pins last nanoseconds unless their thread
@@ -1094,7 +1108,9 @@ class thread_pool {
   std::atomic<std::uint64_t> work_finished_{0};
   std::atomic<std::uint32_t> idle_waiters_{0};
   std::atomic<std::uint32_t> idle_epoch_{0};
-  std::atomic<std::uint32_t> finishing_{0};  // work_finished() calls still inside (wait_unpinned)
+  // work_finished() calls, and run_pending_task() calls outside the pool past
+  // their count, still inside (wait_unpinned)
+  std::atomic<std::uint32_t> finishing_{0};
 
   std::mutex handler_mutex_;
   std::function<void(std::exception_ptr)> handler_;
