@@ -308,6 +308,17 @@ struct parallel_for_job {
   }
 };
 
+/// The index and grain types parallel_for takes: any integer type but bool
+/// (character types included).
+template <class T>
+concept loop_integer = std::integral<T> && !std::same_as<std::remove_cv_t<T>, bool>;
+
+/// The signed or unsigned integer type with the values of T: T itself, or
+/// for a character type the one of its size and signedness
+/// (std::cmp_less_equal and std::in_range refuse character types).
+template <loop_integer T>
+using standard_integer_t = std::conditional_t<std::is_signed_v<T>, std::make_signed_t<T>, std::make_unsigned_t<T>>;
+
 /// The adaptive parallel_for, its hand-off gate on `Clock` (a test drives it
 /// with a manual clock).
 template <class Clock, class I, class Body>
@@ -334,7 +345,9 @@ void parallel_for_adaptive(thread_pool& pool, I first, I last, Body& body) {
 ///
 /// Exceptions: the first exception thrown by `body` is rethrown to the caller
 /// after every started piece has finished; pieces not yet started are skipped.
-/// Throws std::invalid_argument if `grain` is 0 or negative (judged in its
+/// `first`, `last` and `grain` are of any integer type but bool (character
+/// types included); a bool index or grain does not compile. Throws
+/// std::invalid_argument if `grain` is 0 or negative (judged in its
 /// own integer type, before any conversion: -1 is refused for an unsigned
 /// index too); a grain above the index type's maximum means one piece. An
 /// empty or reversed range does nothing. Called from outside the pool after
@@ -345,14 +358,20 @@ void parallel_for_adaptive(thread_pool& pool, I first, I last, Body& body) {
 template <std::integral I, std::integral G, class Body>
 requires std::invocable<Body&, I>
 void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, G grain, Body&& body) {
-  if (std::cmp_less_equal(grain, 0)) throw std::invalid_argument("surge::parallel_for: grain must be at least 1");
-  if (!(first < last)) return;
-  const I g = std::in_range<I>(grain) ? static_cast<I>(grain) : std::numeric_limits<I>::max();
-  using B = std::remove_reference_t<Body>;
-  detail::parallel_for_job<I, B> job(pool, body, g);
-  job.run(first, last);
-  job.wait(pool.this_thread_index() != thread_pool::npos);
-  if (job.error) std::rethrow_exception(job.error);
+  static_assert(detail::loop_integer<I>, "surge::parallel_for: a bool is not a loop index; use an integer type");
+  static_assert(detail::loop_integer<G>,
+                "surge::parallel_for: a bool is not a grain; pass the number of indices per piece");
+  if constexpr (detail::loop_integer<I> && detail::loop_integer<G>) {  // else the assertion is the one error
+    const auto n = static_cast<detail::standard_integer_t<G>>(grain);
+    if (std::cmp_less_equal(n, 0)) throw std::invalid_argument("surge::parallel_for: grain must be at least 1");
+    if (!(first < last)) return;
+    const I g = std::in_range<detail::standard_integer_t<I>>(n) ? static_cast<I>(n) : std::numeric_limits<I>::max();
+    using B = std::remove_reference_t<Body>;
+    detail::parallel_for_job<I, B> job(pool, body, g);
+    job.run(first, last);
+    job.wait(pool.this_thread_index() != thread_pool::npos);
+    if (job.error) std::rethrow_exception(job.error);
+  }
 }
 
 /// As above, with the range split on demand instead of down to a fixed grain:
@@ -368,12 +387,14 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, G gr
 /// cut into a few pieces; single indices can be split off, so a few very
 /// costly indices still spread over the workers.
 ///
-/// Complexity: O(n) body calls, O(workers · log n) tasks typically. Throws and
-/// thread safety as above.
+/// Complexity: O(n) body calls, O(workers · log n) tasks typically. Index
+/// types, throws and thread safety as above.
 template <std::integral I, class Body>
 requires std::invocable<Body&, I>
 void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, Body&& body) {
-  detail::parallel_for_adaptive<std::chrono::steady_clock>(pool, first, last, body);
+  static_assert(detail::loop_integer<I>, "surge::parallel_for: a bool is not a loop index; use an integer type");
+  if constexpr (detail::loop_integer<I>)
+    detail::parallel_for_adaptive<std::chrono::steady_clock>(pool, first, last, body);
 }
 
 }  // namespace surge
