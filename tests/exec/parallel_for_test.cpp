@@ -2,8 +2,12 @@
 // index is visited exactly once and sums match a plain loop, for even and
 // uneven bodies, every grain, signed/unsigned/narrow index types; exceptions
 // and nesting (which must not deadlock: watchdog).
+#include <surge/exec/async_mutex.hpp>
 #include <surge/exec/parallel_for.hpp>
+#include <surge/exec/sync_wait.hpp>
+#include <surge/exec/task.hpp>
 
+#include "exec_test_util.hpp"
 #include "pool_watchdog.hpp"
 #include "surge_test.hpp"
 
@@ -170,6 +174,54 @@ TEST_CASE("parallel_for: nested, and from inside tasks, does not deadlock", "[pa
       }));
     for (auto& f : futs) CHECK(f.get() == 3999L * 4000 / 2);
   }
+}
+
+namespace {
+// Takes `m` after the first waiter, logs 2, and lets it go.
+surge::task<void> second_holder(surge::async_mutex& m, std::vector<int>& log) {
+  co_await m.lock();
+  log.push_back(2);
+  m.unlock();
+}
+// Takes `m`, hands it to the next waiter (queued on this thread's
+// trampoline), then runs a loop whose piece on the worker takes `m` with
+// sync_wait; the caller's own piece waits until that one has started, so the
+// worker is the one that needs the next waiter to have run.
+surge::task<void> hand_off_then_loop(surge::thread_pool& pool, surge::async_mutex& m, std::vector<int>& log) {
+  co_await m.lock();
+  log.push_back(1);
+  m.unlock();
+  std::atomic<bool> upper_started{false};
+  surge::parallel_for(pool, 0, 2, 1, [&](int i) {
+    if (i == 0) {
+      while (!upper_started.load()) std::this_thread::yield();
+      return;
+    }
+    upper_started = true;
+    surge::sync_wait([](surge::async_mutex& mx) -> surge::task<void> {
+      co_await mx.lock();
+      mx.unlock();
+    }(m));
+  });
+  log.push_back(3);
+}
+}  // namespace
+
+TEST_CASE("parallel_for: inside a trampolined coroutine, first runs what was woken before", "[parallel_for]") {
+  // The first waiter runs on this thread's trampoline (the unlock below
+  // resumed it) and hands the lock on to the second, queued behind it; its
+  // loop's piece on the worker needs that lock, so the loop needs the second
+  // waiter to run and unlock, which used to wait for the first: a deadlock.
+  watchdog dog("parallel_for after a hand-off", std::chrono::seconds(30));
+  surge::thread_pool pool(1);
+  surge::async_mutex m;
+  REQUIRE(m.try_lock());
+  std::vector<int> order;
+  exec_test::start(hand_off_then_loop(pool, m, order));
+  exec_test::start(second_holder(m, order));
+  m.unlock();
+  CHECK(order == std::vector<int>{1, 2, 3});
+  CHECK_FALSE(m.is_locked());
 }
 
 TEST_CASE("parallel_for: after shutdown the caller runs the range itself", "[parallel_for]") {

@@ -5,6 +5,7 @@
 #define SURGE_EXEC_PARALLEL_FOR_HPP
 
 #include <surge/detail/backoff.hpp>
+#include <surge/exec/detail/inline_resume.hpp>
 #include <surge/exec/thread_pool.hpp>
 
 #include <algorithm>
@@ -122,6 +123,11 @@ struct parallel_for_job {
   parallel_for_job(thread_pool& p, Body& b, I g, typename Clock::time_point start = {}) noexcept
       : pool(&p), body(&b), grain(g), gate(start, parallel_for_handoff_delay) {}
 
+  // The caller takes part in the loop and then waits for it: made inside a
+  // coroutine this thread's trampoline runs, the coroutines it queued behind
+  // that one run first, as a suspension would let them (the loop may need
+  // them), and those woken meanwhile run at once (as sync_wait does).
+  blocking_scope blocking;
   thread_pool* pool;
   Body* body;
   I grain;
@@ -341,7 +347,10 @@ void parallel_for_adaptive(thread_pool& pool, I first, I last, Body& body) {
 /// at most `grain` indices; halves are posted so idle workers steal them
 /// (uneven work balances itself). The calling thread takes part: it runs the
 /// first piece and, while waiting, other queued tasks of the pool — so a
-/// nested parallel_for from inside a task never deadlocks.
+/// nested parallel_for from inside a task never deadlocks. Called from a
+/// coroutine that an async_mutex unlock, a release, a send or a close resumed
+/// on this thread, it first runs the coroutines those woke on this thread
+/// before the call (as sync_wait does), which the loop may need.
 ///
 /// Exceptions: the first exception thrown by `body` is rethrown to the caller
 /// after every started piece has finished; pieces not yet started are skipped.
