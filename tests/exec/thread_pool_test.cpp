@@ -887,6 +887,19 @@ TEST_CASE("thread_pool: wait_idle does not return while a task run by run_pendin
   CHECK_FALSE(returned_while_inside.load());
 }
 
+TEST_CASE("thread_pool: a task run by run_pending_task throws to the handler on the helping thread", "[thread_pool]") {
+  watchdog dog("run_pending_task handler");
+  surge::thread_pool pool(1);
+  worker_blocker busy(pool);  // the only worker: this thread takes the task
+  std::thread::id handled_on{};
+  pool.set_exception_handler([&handled_on](std::exception_ptr) { handled_on = std::this_thread::get_id(); });
+  pool.post([] { throw std::runtime_error("helped"); });
+  CHECK(pool.run_pending_task());
+  CHECK(handled_on == std::this_thread::get_id());
+  busy.release();
+  pool.wait_idle();
+}
+
 TEST_CASE("thread_pool: one wake-up in flight never strands a task another task waits for",
           "[thread_pool][conservation]") {
   // Only one sleeper is woken per burst of posts; the woken worker wakes the

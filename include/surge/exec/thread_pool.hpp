@@ -519,10 +519,11 @@ class thread_pool {
     enqueue_batch(batch);
   }
 
-  /// Sets where exceptions escaping posted tasks go (called on the worker
-  /// that ran the task, with the exception). An empty function restores the
-  /// default, std::terminate. The handler must not throw (if it does,
-  /// std::terminate). Thread-safe; takes effect for exceptions caught after it.
+  /// Sets where exceptions escaping posted tasks go (called on the thread
+  /// that ran the task, a worker or a caller of `run_pending_task`, with the
+  /// exception). An empty function restores the default, std::terminate. The
+  /// handler must not throw (if it does, std::terminate). Thread-safe; takes
+  /// effect for exceptions caught after it.
   void set_exception_handler(std::function<void(std::exception_ptr)> handler) {
     std::lock_guard lock(handler_mutex_);
     handler_ = std::move(handler);
