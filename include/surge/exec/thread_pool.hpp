@@ -472,16 +472,18 @@ class thread_pool {
   }
 
   /// Posts one task per element: for an integer range [first, last) each task
-  /// calls `f(i)`; for an iterator range each calls `f(value)` with a copy of
-  /// the element. All are enqueued under one lock (or onto the worker's deque)
-  /// with one wake-up. All or nothing: if copying `f` or an element throws,
-  /// or an allocation does (std::bad_alloc), the tasks already built are
-  /// discarded (none runs) and the exception propagates. Throws like `post`.
-  /// O(n).
+  /// calls `f(i)` (any integer type but bool, which does not compile); for an
+  /// iterator range each calls `f(value)` with a copy of the element. All are
+  /// enqueued under one lock (or onto the worker's deque) with one wake-up.
+  /// All or nothing: if copying `f` or an element throws, or an allocation
+  /// does (std::bad_alloc), the tasks already built are discarded (none
+  /// runs) and the exception propagates. Throws like `post`. O(n).
   template <class It, class F>
   void post_bulk(It first, It last, const F& f) {
     std::vector<detail::pool_task> batch;
-    if constexpr (std::is_integral_v<It>) {
+    if constexpr (std::is_same_v<It, bool>) {  // std::is_integral admits it; the assertion is the one error
+      static_assert(!std::is_same_v<It, bool>, "post_bulk: a bool range is not an index range; use an integer type");
+    } else if constexpr (std::is_integral_v<It>) {
       static_assert(std::invocable<const F&, It>, "post_bulk: f(i) must be callable");
       if (last <= first) return;
       // the count in the unsigned type: last - first overflows It for a range
