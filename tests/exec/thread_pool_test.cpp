@@ -547,6 +547,50 @@ TEST_CASE("thread_pool: wait_idle in a coroutine resumed by an unlock runs what 
   CHECK_FALSE(handed.is_locked());
 }
 
+namespace {
+// Waits for `lock`; once it has it, releases the task that waits for it.
+detached releasing_locker(surge::async_mutex& lock, std::atomic<bool>& released) {
+  co_await lock.lock();
+  released = true;
+  lock.unlock();
+}
+// Hands `handed` to its waiter, then shuts the pool down.
+detached hand_off_then_shutdown(surge::thread_pool& pool, surge::async_mutex& gate, surge::async_mutex& handed,
+                                bool& returned) {
+  co_await gate.lock();
+  handed.unlock();  // resumes releasing_locker: queued on this thread's trampoline
+  pool.shutdown();
+  returned = true;
+  gate.unlock();
+}
+}  // namespace
+
+TEST_CASE("thread_pool: shutdown in a coroutine resumed by an unlock runs what was woken before", "[thread_pool]") {
+  // The coroutine calling shutdown runs on this thread's trampoline (the
+  // gate's unlock resumed it); a task still running waits for the coroutine
+  // queued behind it, so shutdown, which waits for that task, used to block
+  // forever.
+  watchdog dog("shutdown on a trampoline", std::chrono::seconds(30));
+  surge::thread_pool pool(1);
+  surge::async_mutex gate, handed;
+  REQUIRE(gate.try_lock());
+  REQUIRE(handed.try_lock());
+  std::atomic<bool> started{false}, released{false};
+  releasing_locker(handed, released);
+  pool.post([&] {
+    started = true;
+    while (!released.load()) std::this_thread::yield();
+  });
+  while (!started.load()) std::this_thread::yield();
+  bool returned = false;
+  hand_off_then_shutdown(pool, gate, handed, returned);
+  gate.unlock();
+  CHECK(returned);
+  CHECK(released.load());
+  CHECK_FALSE(gate.is_locked());
+  CHECK_FALSE(handed.is_locked());
+}
+
 TEST_CASE("thread_pool: schedule() resumes coroutines on a worker", "[thread_pool]") {
   watchdog dog("schedule");
   surge::thread_pool pool(2);

@@ -635,7 +635,11 @@ class thread_pool {
   /// Stops accepting tasks from outside, runs everything queued (and what the
   /// tasks still running post), and joins the workers. Idempotent; concurrent
   /// callers all return after the join. Throws std::logic_error if called
-  /// from inside one of this pool's tasks (it would wait for itself).
+  /// from inside one of this pool's tasks (it would wait for itself). Called
+  /// from a coroutine that an async_mutex unlock, a release, a send or a
+  /// close resumed on this thread, it first runs the coroutines those woke
+  /// on this thread before the call (as wait_idle does), which a running
+  /// task may wait for.
   void shutdown() {
     const auto& cur = detail::current_pool_thread;
     if (cur.pool == this || cur.helping == this)
@@ -1073,6 +1077,9 @@ class thread_pool {
   }
 
   void stop_and_join() noexcept {
+    // A blocking call: made in a coroutine a trampoline runs, what that
+    // queued behind it runs first (a running task may wait for it).
+    const detail::blocking_scope blocking;
     {
       std::lock_guard lock(inject_.lock);
       inject_.stopping.store(true, std::memory_order_seq_cst);
