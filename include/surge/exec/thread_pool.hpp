@@ -473,18 +473,21 @@ class thread_pool {
 
   /// Posts one task per element: for an integer range [first, last) each task
   /// calls `f(i)` (any integer type but bool, which does not compile); for an
-  /// iterator range each calls `f(value)` with a copy of the element. All are
-  /// enqueued under one lock (or onto the worker's deque) with one wake-up.
-  /// All or nothing: if copying `f` or an element throws, or an allocation
-  /// does (std::bad_alloc), the tasks already built are discarded (none
-  /// runs) and the exception propagates. Throws like `post`. O(n).
+  /// iterator range each calls `f(value)` with a copy of the element. Each
+  /// task calls its own copy of `f` as a non-const lvalue, as `post` does (a
+  /// mutable lambda works). All are enqueued under one lock (or onto the
+  /// worker's deque) with one wake-up. All or nothing: if copying `f` or an
+  /// element throws, or an allocation does (std::bad_alloc), the tasks
+  /// already built are discarded (none runs) and the exception propagates.
+  /// Throws like `post`. O(n).
   template <class It, class F>
   void post_bulk(It first, It last, const F& f) {
+    using Fn = std::decay_t<F>;  // each task's own copy of f (a function: a pointer to it)
     std::vector<detail::pool_task> batch;
     if constexpr (std::is_same_v<It, bool>) {  // std::is_integral admits it; the assertion is the one error
       static_assert(!std::is_same_v<It, bool>, "post_bulk: a bool range is not an index range; use an integer type");
     } else if constexpr (std::is_integral_v<It>) {
-      static_assert(std::invocable<const F&, It>, "post_bulk: f(i) must be callable");
+      static_assert(std::invocable<Fn&, It&>, "post_bulk: f(i) must be callable");
       if (last <= first) return;
       // the count in the unsigned type: last - first overflows It for a range
       // wider than half its values (INT_MIN to INT_MAX); cast back, since a
@@ -494,18 +497,18 @@ class thread_pool {
       const auto count = static_cast<count_type>(static_cast<count_type>(last) - static_cast<count_type>(first));
       batch.reserve(static_cast<std::size_t>(count));
       try {
-        for (It i = first; i != last; ++i) batch.push_back(detail::pool_task::make([f, i]() mutable { f(i); }));
+        for (It i = first; i != last; ++i) batch.push_back(detail::pool_task::make([f = Fn(f), i]() mutable { f(i); }));
       } catch (...) {
         for (auto& t : batch) t.discard();
         throw;
       }
     } else {
       using V = std::iter_value_t<It>;
-      static_assert(std::invocable<F&, V&>, "post_bulk: f(element) must be callable");
+      static_assert(std::invocable<Fn&, V&>, "post_bulk: f(element) must be callable");
       if constexpr (std::forward_iterator<It>) batch.reserve(static_cast<std::size_t>(std::distance(first, last)));
       try {
         for (; first != last; ++first) {
-          detail::pool_task t = detail::pool_task::make([f, v = V(*first)]() mutable { f(v); });
+          detail::pool_task t = detail::pool_task::make([f = Fn(f), v = V(*first)]() mutable { f(v); });
           try {
             batch.push_back(t);
           } catch (...) {  // growing the batch threw: t is in no batch yet
