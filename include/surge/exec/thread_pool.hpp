@@ -479,7 +479,8 @@ class thread_pool {
   /// worker's deque) with one wake-up. All or nothing: if copying `f` or an
   /// element throws, or an allocation does (std::bad_alloc), the tasks
   /// already built are discarded (none runs) and the exception propagates.
-  /// Throws like `post`. O(n).
+  /// A range of more elements than a std::vector can hold throws
+  /// std::length_error (nothing is built). Throws like `post`. O(n).
   template <class It, class F>
   void post_bulk(It first, It last, const F& f) {
     using Fn = std::decay_t<F>;  // each task's own copy of f (a function: a pointer to it)
