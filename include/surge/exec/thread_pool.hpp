@@ -722,7 +722,7 @@ class thread_pool {
     // seq_cst store, then seq_cst load of sleepers_: pairs with a sleeping
     // worker's seq_cst increment of sleepers_ and load of the size (Dekker).
     inject_.size.store(inject_.ring.size(), std::memory_order_seq_cst);
-    inject_.posting.fetch_add(1, std::memory_order_relaxed);  // see finish_outside_post
+    posting_.fetch_add(1, std::memory_order_relaxed);  // see finish_outside_post
     inject_.lock.unlock();
     finish_outside_post();
   }
@@ -756,7 +756,7 @@ class thread_pool {
         for (const auto& t : batch) inject_.ring.push(t);
         inject_.submitted.store(inject_.submitted.load(std::memory_order_relaxed) + n, std::memory_order_release);
         inject_.size.store(inject_.ring.size(), std::memory_order_seq_cst);
-        inject_.posting.fetch_add(1, std::memory_order_relaxed);  // see finish_outside_post
+        posting_.fetch_add(1, std::memory_order_relaxed);  // see finish_outside_post
       }
       lock.unlock();
       if (stopped) {
@@ -778,14 +778,14 @@ class thread_pool {
   /// the pool idle while the poster still reads it (a coroutine resumed on
   /// an outside thread that does `co_await pool.schedule()` posts from
   /// there, unseen by its program); its caller may then destroy the pool.
-  /// So the post holds a pin (`inject_.posting`, taken under the lock)
+  /// So the post holds a pin (`posting_`, taken under the lock)
   /// until here, which wait_idle() and the destructor wait for. Taken
   /// relaxed: the unlock's release orders it before any taking of the
   /// tasks, hence before any completion a wait_idle() counts.
   void finish_outside_post() noexcept {
     if (detail::outside_post_hook != nullptr) detail::outside_post_hook();  // nothing, except in a test
     notify_work();  // after the seq_cst store of the injection size
-    inject_.posting.fetch_sub(1, std::memory_order_release);
+    posting_.fetch_sub(1, std::memory_order_release);
   }
 
   // ---- waking -------------------------------------------------------------
@@ -1015,7 +1015,7 @@ class thread_pool {
   /// taken (finish_outside_post). Pins last nanoseconds unless their thread
   /// is preempted: yields meanwhile.
   void wait_unpinned() const noexcept {
-    while (finishing_.load(std::memory_order_seq_cst) != 0 || inject_.posting.load(std::memory_order_seq_cst) != 0)
+    while (finishing_.load(std::memory_order_seq_cst) != 0 || posting_.load(std::memory_order_seq_cst) != 0)
       std::this_thread::yield();
   }
 
@@ -1101,15 +1101,19 @@ class thread_pool {
   std::vector<std::thread> threads_;
   std::function<void(std::size_t)> on_start_;
 
-  // Everything a post from outside touches, on one cache line.
+  // Everything a post from outside touches, on one cache line (but its pin,
+  // posting_ below).
   struct alignas(detail::destructive_interference_size) injection {
     detail::spin_lock lock;
     std::atomic<bool> stopping{false};        // written under lock
     detail::task_ring ring;                   // under lock
     std::atomic<std::uint64_t> submitted{0};  // written under lock
     std::atomic<std::size_t> size{0};         // ring.size(), written under lock, read racily
-    std::atomic<std::uint32_t> posting{0};    // posts from outside still inside (finish_outside_post)
   } inject_;
+  // Posts from outside still inside (finish_outside_post): written only by
+  // posting threads, on a line of its own, so that dropping the pin after the
+  // wake-up does not pull back the injection line a worker has taken.
+  alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> posting_{0};
   // Read on every publish, written only when a worker starts or stops
   // searching or sleeping: mostly a shared, read-only line.
   alignas(detail::destructive_interference_size) std::atomic<std::uint32_t> sleepers_{0};
