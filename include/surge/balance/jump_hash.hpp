@@ -44,12 +44,22 @@ namespace surge {
 /// jump_hash with a bucket count of any other integer type (a std::size_t,
 /// say): throws std::invalid_argument naming `buckets` unless it is in
 /// [1, 2^31 - 1], instead of narrowing it (2^32 + 5 buckets would be 5).
+/// A bool or a character type (char, wchar_t, char8_t, char16_t, char32_t)
+/// is not a bucket count and does not compile (a flag would read as one
+/// bucket, 'a' as 97).
 template <std::integral Int>
-requires(!std::same_as<Int, std::int32_t> && !std::same_as<Int, bool>) [[nodiscard]] constexpr std::int32_t
+requires(!std::same_as<Int, std::int32_t>) [[nodiscard]] constexpr std::int32_t
     jump_hash(std::uint64_t key, Int buckets) {
-  if (!std::in_range<std::int32_t>(buckets) || buckets <= 0)
-    throw std::invalid_argument("jump_hash: buckets must be in [1, 2^31 - 1], got " + std::to_string(buckets));
-  return jump_hash(key, static_cast<std::int32_t>(buckets));
+  static_assert(!std::same_as<Int, bool>, "jump_hash: a bool is not a bucket count; pass the number of buckets");
+  static_assert(!detail::is_char_v<Int>,
+                "jump_hash: a character is not a bucket count; pass the number of buckets as an integer type");
+  if constexpr (std::same_as<Int, bool> || detail::is_char_v<Int>) {
+    return 0;  // only after a failed assertion above: keeps it the one error
+  } else {
+    if (!std::in_range<std::int32_t>(buckets) || buckets <= 0)
+      throw std::invalid_argument("jump_hash: buckets must be in [1, 2^31 - 1], got " + std::to_string(buckets));
+    return jump_hash(key, static_cast<std::int32_t>(buckets));
+  }
 }
 
 /// Jump hash over n backends with health: `pick(key)` is
