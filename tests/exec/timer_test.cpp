@@ -1,3 +1,4 @@
+#include <surge/exec/async_mutex.hpp>
 #include <surge/exec/spawn.hpp>
 #include <surge/exec/task.hpp>
 #include <surge/exec/thread_pool.hpp>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <ratio>
 #include <stdexcept>
@@ -486,4 +488,60 @@ TEST_CASE("timer: a stop request racing with the start of a sleep touches no fre
   canceller.join();
   CHECK(done.load() == rounds);
   CHECK(t.pending() == 0);
+}
+
+namespace {
+// Sleeps until the manual clock passes 1 ms; resumed inline on the timer's
+// thread, it then holds that thread until `released`.
+template <class Timer>
+exec_test::detached blocking_sleeper(Timer& t, std::atomic<bool>& started, std::atomic<bool>& released) {
+  co_await surge::sleep_for(t, std::chrono::milliseconds(1));
+  started = true;
+  while (!released.load()) std::this_thread::yield();
+}
+// Waits for `lock`; once it has it, releases the sleeper that waits for it.
+exec_test::detached releasing_locker(surge::async_mutex& lock, std::atomic<bool>& released) {
+  co_await lock.lock();
+  released = true;
+  lock.unlock();
+}
+// Hands `handed` to its waiter, then destroys the timer.
+template <class Timer>
+exec_test::detached hand_off_then_destroy(std::optional<Timer>& t, surge::async_mutex& gate,
+                                          surge::async_mutex& handed, bool& returned) {
+  co_await gate.lock();
+  handed.unlock();  // resumes releasing_locker: queued on this thread's trampoline
+  t.reset();
+  returned = true;
+  gate.unlock();
+}
+}  // namespace
+
+TEST_CASE("timer: destroyed in a coroutine resumed by an unlock, it runs what was woken before", "[exec][timer]") {
+  // The coroutine destroying the timer runs on this thread's trampoline (the
+  // gate's unlock resumed it); the timer's thread, busy with a sleeper's
+  // continuation, waits for the coroutine queued behind it, so the
+  // destructor, which joins that thread, used to block forever.
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  clock::reset();
+  surge_test::watchdog dog("timer destroyed on a trampoline", std::chrono::seconds(30));
+  std::optional<surge::timer<clock>> t(std::in_place);
+  surge::async_mutex gate, handed;
+  REQUIRE(gate.try_lock());
+  REQUIRE(handed.try_lock());
+  std::atomic<bool> started{false}, released{false};
+  releasing_locker(handed, released);
+  blocking_sleeper(*t, started, released);
+  clock::advance(std::chrono::milliseconds(1));
+  t->wake();
+  REQUIRE(exec_test::wait_until([&] { return started.load(); }, std::chrono::seconds(20)));
+  bool returned = false;
+  hand_off_then_destroy(t, gate, handed, returned);
+  gate.unlock();
+  CHECK(returned);
+  CHECK(released.load());
+  CHECK_FALSE(t.has_value());
+  CHECK_FALSE(gate.is_locked());
+  CHECK_FALSE(handed.is_locked());
 }

@@ -123,13 +123,23 @@ class timer {
   timer& operator=(const timer&) = delete;
 
   /// Stops the thread, then cancels every pending sleep (operation_cancelled).
+  /// With the own thread, blocks until that thread is done resuming what it
+  /// fired; called from a coroutine that an async_mutex unlock, a release, a
+  /// send or a close resumed on this thread, it first runs the coroutines
+  /// those woke on this thread before the call (as sync_wait does): a
+  /// sleeper resumed inline on the timer's thread may wait for one of them.
   ~timer() {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
     }
     cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      // A blocking call: made in a coroutine a trampoline runs, what that
+      // queued behind it runs first (the thread may wait for it).
+      const detail::blocking_scope blocking;
+      thread_.join();
+    }
     sleeper* chain = nullptr;
     {
       std::lock_guard lock(mutex_);
