@@ -1,6 +1,8 @@
 // Helpers shared by the tests in tests/exec/ (not a test file itself).
 #pragma once
 
+#include <surge/exec/async_mutex.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -110,6 +112,27 @@ struct detached {
     void unhandled_exception() const noexcept { std::terminate(); }
   };
 };
+
+/// Waits for `lock`; once it has it, sets `released` and unlocks it.
+inline detached releasing_locker(surge::async_mutex& lock, std::atomic<bool>& released) {
+  co_await lock.lock();
+  released = true;
+  lock.unlock();
+}
+
+/// The scene of the tests of blocking calls made on a trampoline: waits for
+/// `gate` (the test's unlock of it then resumes this coroutine inline, on the
+/// test's thread), hands `handed` to its waiter, which is thereby queued
+/// behind this coroutine on that thread's trampoline, and calls `blocking()`,
+/// which must run that waiter first; then sets `returned` and unlocks `gate`.
+template <class F>
+detached hand_off_then(surge::async_mutex& gate, surge::async_mutex& handed, bool& returned, F blocking) {
+  co_await gate.lock();
+  handed.unlock();
+  blocking();
+  returned = true;
+  gate.unlock();
+}
 
 /// Runs `t` eagerly (until it first suspends) without waiting for it.
 template <class Task>

@@ -5,6 +5,7 @@
 #include <surge/exec/async_mutex.hpp>
 #include <surge/exec/thread_pool.hpp>
 
+#include "exec_test_util.hpp"
 #include "failing_new.hpp"
 #include "pool_watchdog.hpp"
 #include "surge_test.hpp"
@@ -512,16 +513,7 @@ TEST_CASE("thread_pool: work_started / work_finished hold wait_idle", "[thread_p
 }
 
 namespace {
-// A minimal eager, detached coroutine for testing schedule().
-struct detached {
-  struct promise_type {
-    detached get_return_object() noexcept { return {}; }
-    std::suspend_never initial_suspend() noexcept { return {}; }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }
-  };
-};
+using exec_test::detached;
 
 detached hop(surge::thread_pool& pool, std::atomic<int>& on_worker, std::atomic<int>& finished) {
   pool.work_started();  // suspended coroutines count as work for wait_idle
@@ -543,15 +535,6 @@ detached counted_locker(surge::thread_pool& pool, surge::async_mutex& lock, bool
   lock.unlock();
   pool.work_finished();
 }
-// Hands `handed` to its waiter, then waits for the pool to be idle.
-detached hand_off_then_wait_idle(surge::thread_pool& pool, surge::async_mutex& gate, surge::async_mutex& handed,
-                                 bool& returned) {
-  co_await gate.lock();
-  handed.unlock();  // resumes counted_locker: queued on this thread's trampoline
-  pool.wait_idle();
-  returned = true;
-  gate.unlock();
-}
 }  // namespace
 
 TEST_CASE("thread_pool: wait_idle in a coroutine resumed by an unlock runs what was woken before",
@@ -566,31 +549,13 @@ TEST_CASE("thread_pool: wait_idle in a coroutine resumed by an unlock runs what 
   REQUIRE(handed.try_lock());
   bool ran = false, returned = false;
   counted_locker(pool, handed, ran);
-  hand_off_then_wait_idle(pool, gate, handed, returned);
+  exec_test::hand_off_then(gate, handed, returned, [&] { pool.wait_idle(); });
   gate.unlock();
   CHECK(ran);
   CHECK(returned);
   CHECK_FALSE(gate.is_locked());
   CHECK_FALSE(handed.is_locked());
 }
-
-namespace {
-// Waits for `lock`; once it has it, releases the task that waits for it.
-detached releasing_locker(surge::async_mutex& lock, std::atomic<bool>& released) {
-  co_await lock.lock();
-  released = true;
-  lock.unlock();
-}
-// Hands `handed` to its waiter, then shuts the pool down.
-detached hand_off_then_shutdown(surge::thread_pool& pool, surge::async_mutex& gate, surge::async_mutex& handed,
-                                bool& returned) {
-  co_await gate.lock();
-  handed.unlock();  // resumes releasing_locker: queued on this thread's trampoline
-  pool.shutdown();
-  returned = true;
-  gate.unlock();
-}
-}  // namespace
 
 TEST_CASE("thread_pool: shutdown in a coroutine resumed by an unlock runs what was woken before", "[thread_pool]") {
   // The coroutine calling shutdown runs on this thread's trampoline (the
@@ -603,14 +568,14 @@ TEST_CASE("thread_pool: shutdown in a coroutine resumed by an unlock runs what w
   REQUIRE(gate.try_lock());
   REQUIRE(handed.try_lock());
   std::atomic<bool> started{false}, released{false};
-  releasing_locker(handed, released);
+  exec_test::releasing_locker(handed, released);  // releases the task below
   pool.post([&] {
     started = true;
     while (!released.load()) std::this_thread::yield();
   });
   while (!started.load()) std::this_thread::yield();
   bool returned = false;
-  hand_off_then_shutdown(pool, gate, handed, returned);
+  exec_test::hand_off_then(gate, handed, returned, [&] { pool.shutdown(); });
   gate.unlock();
   CHECK(returned);
   CHECK(released.load());

@@ -499,22 +499,6 @@ exec_test::detached blocking_sleeper(Timer& t, std::atomic<bool>& started, std::
   started = true;
   while (!released.load()) std::this_thread::yield();
 }
-// Waits for `lock`; once it has it, releases the sleeper that waits for it.
-exec_test::detached releasing_locker(surge::async_mutex& lock, std::atomic<bool>& released) {
-  co_await lock.lock();
-  released = true;
-  lock.unlock();
-}
-// Hands `handed` to its waiter, then destroys the timer.
-template <class Timer>
-exec_test::detached hand_off_then_destroy(std::optional<Timer>& t, surge::async_mutex& gate,
-                                          surge::async_mutex& handed, bool& returned) {
-  co_await gate.lock();
-  handed.unlock();  // resumes releasing_locker: queued on this thread's trampoline
-  t.reset();
-  returned = true;
-  gate.unlock();
-}
 }  // namespace
 
 TEST_CASE("timer: destroyed in a coroutine resumed by an unlock, it runs what was woken before", "[exec][timer]") {
@@ -531,13 +515,13 @@ TEST_CASE("timer: destroyed in a coroutine resumed by an unlock, it runs what wa
   REQUIRE(gate.try_lock());
   REQUIRE(handed.try_lock());
   std::atomic<bool> started{false}, released{false};
-  releasing_locker(handed, released);
+  exec_test::releasing_locker(handed, released);  // releases the sleeper below
   blocking_sleeper(*t, started, released);
   clock::advance(std::chrono::milliseconds(1));
   t->wake();
   REQUIRE(exec_test::wait_until([&] { return started.load(); }, std::chrono::seconds(20)));
   bool returned = false;
-  hand_off_then_destroy(t, gate, handed, returned);
+  exec_test::hand_off_then(gate, handed, returned, [&] { t.reset(); });
   gate.unlock();
   CHECK(returned);
   CHECK(released.load());
