@@ -81,6 +81,43 @@ TEST_CASE("parallel_for: empty and reversed ranges do nothing, grain 0 throws", 
   CHECK(wide_calls.load() == 100);
 }
 
+TEST_CASE("parallel_for: a last of another integer type is compared by value, not converted", "[parallel_for]") {
+  // `last` was converted to first's type before the range was judged: -1 as
+  // an unsigned end ran up to the type's maximum, and an end above first's
+  // type wrapped to an empty or a shorter range, silently.
+  watchdog dog("parallel_for last of another type");
+  surge::thread_pool pool(2);
+  std::atomic<int> calls{0};
+  const auto count = [&](auto) { calls.fetch_add(1); };
+  for (const bool with_grain : {false, true}) {
+    const auto run = [&](auto first, auto last) {
+      if (with_grain)
+        surge::parallel_for(pool, first, last, 3, count);
+      else
+        surge::parallel_for(pool, first, last, count);
+    };
+    calls = 0;
+    run(std::uint8_t{0}, -1);  // below the unsigned type's minimum: empty (was 255 calls)
+    run(0u, std::int64_t{-5});
+    run(std::int8_t{-128}, std::int64_t{-129});
+    CHECK(calls.load() == 0);
+    run(std::int8_t{-3}, 127);  // every value of the type fits
+    run(std::uint8_t{250}, 255ULL);
+    run(std::int16_t{10}, std::int8_t{20});
+    CHECK(calls.load() == 130 + 5 + 10);
+    calls = 0;
+    // above first's type: refused (200 as int8_t was -56, an empty range)
+    CHECK_THROWS_AS(run(std::int8_t{0}, 200), std::invalid_argument);
+    CHECK_THROWS_AS(run(std::uint8_t{0}, 256), std::invalid_argument);
+    CHECK_THROWS_AS(run(0, std::size_t{1} << 40), std::invalid_argument);  // was wrapped to 0: nothing ran
+    CHECK(calls.load() == 0);
+    // an empty range is empty whatever its end's type
+    run(std::int8_t{5}, std::uint64_t{5});
+    run(std::int8_t{5}, std::uint64_t{4});
+    CHECK(calls.load() == 0);
+  }
+}
+
 TEST_CASE("parallel_for: character index and grain types, with or without a grain", "[parallel_for]") {
   // They are integer types for std::integral, but not for std::cmp_less_equal
   // and std::in_range, which the grain's checks used: a character index with

@@ -325,6 +325,26 @@ concept loop_integer = std::integral<T> && !std::same_as<std::remove_cv_t<T>, bo
 template <loop_integer T>
 using standard_integer_t = std::conditional_t<std::is_signed_v<T>, std::make_signed_t<T>, std::make_unsigned_t<T>>;
 
+/// The end of [first, last) as an index of type I, `last` being any integer
+/// type but bool, compared by value (not converted first): `first` when the
+/// range is empty (a `last` below I's minimum included), `last` itself when
+/// I holds it. Throws std::invalid_argument when `last` is above I's maximum
+/// and above `first`: the range's indices would not fit in I.
+template <loop_integer I, class L>
+I loop_end(I first, L last) {
+  static_assert(loop_integer<L>,
+                "surge::parallel_for: last must be an integer (not bool, not floating point), like first");
+  if constexpr (loop_integer<L>) {
+    const auto l = static_cast<standard_integer_t<L>>(last);
+    if (std::cmp_less_equal(l, static_cast<standard_integer_t<I>>(first))) return first;
+    if (!std::in_range<standard_integer_t<I>>(l))
+      throw std::invalid_argument("surge::parallel_for: last is above the largest value of first's type");
+    return static_cast<I>(l);
+  } else {
+    return first;
+  }
+}
+
 /// The adaptive parallel_for, its hand-off gate on `Clock` (a test drives it
 /// with a manual clock).
 template <class Clock, class I, class Body>
@@ -355,29 +375,36 @@ void parallel_for_adaptive(thread_pool& pool, I first, I last, Body& body) {
 /// Exceptions: the first exception thrown by `body` is rethrown to the caller
 /// after every started piece has finished; pieces not yet started are skipped.
 /// `first`, `last` and `grain` are of any integer type but bool (character
-/// types included); a bool index or grain does not compile. Throws
-/// std::invalid_argument if `grain` is 0 or negative (judged in its
-/// own integer type, before any conversion: -1 is refused for an unsigned
-/// index too); a grain above the index type's maximum means one piece. An
-/// empty or reversed range does nothing. Called from outside the pool after
+/// types included); a bool index or grain, or a floating-point `last`, does
+/// not compile. The indices are of `first`'s type; `last` may be of another
+/// integer type and is compared by value, not converted first: a `last`
+/// at or below `first` (one below `first`'s type's minimum included) is an
+/// empty range, and one above the largest value of `first`'s type throws
+/// std::invalid_argument (`parallel_for(pool, 0, v.size(), ...)` with a size
+/// above INT_MAX is refused, not wrapped). Throws std::invalid_argument if
+/// `grain` is 0 or negative (judged in its own integer type, before any
+/// conversion: -1 is refused for an unsigned index too); a grain above the
+/// index type's maximum means one piece. An empty or reversed range does
+/// nothing. Called from outside the pool after
 /// its shutdown, nothing can be posted and the caller runs the whole range
 /// itself.
 ///
 /// Complexity: O(n) body calls, O(n / grain) tasks. Thread-safe.
-template <std::integral I, std::integral G, class Body>
+template <std::integral I, class L, std::integral G, class Body>
 requires std::invocable<Body&, I>
-void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, G grain, Body&& body) {
+void parallel_for(thread_pool& pool, I first, L last, G grain, Body&& body) {
   static_assert(detail::loop_integer<I>, "surge::parallel_for: a bool is not a loop index; use an integer type");
   static_assert(detail::loop_integer<G>,
                 "surge::parallel_for: a bool is not a grain; pass the number of indices per piece");
   if constexpr (detail::loop_integer<I> && detail::loop_integer<G>) {  // else the assertion is the one error
     const auto n = static_cast<detail::standard_integer_t<G>>(grain);
     if (std::cmp_less_equal(n, 0)) throw std::invalid_argument("surge::parallel_for: grain must be at least 1");
-    if (!(first < last)) return;
+    const I end = detail::loop_end(first, last);
+    if (!(first < end)) return;
     const I g = std::in_range<detail::standard_integer_t<I>>(n) ? static_cast<I>(n) : std::numeric_limits<I>::max();
     using B = std::remove_reference_t<Body>;
     detail::parallel_for_job<I, B> job(pool, body, g);
-    job.run(first, last);
+    job.run(first, end);
     job.wait(pool.this_thread_index() != thread_pool::npos);
     if (job.error) std::rethrow_exception(job.error);
   }
@@ -398,12 +425,12 @@ void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, G gr
 ///
 /// Complexity: O(n) body calls, O(workers · log n) tasks typically. Index
 /// types, throws and thread safety as above.
-template <std::integral I, class Body>
+template <std::integral I, class L, class Body>
 requires std::invocable<Body&, I>
-void parallel_for(thread_pool& pool, I first, std::type_identity_t<I> last, Body&& body) {
+void parallel_for(thread_pool& pool, I first, L last, Body&& body) {
   static_assert(detail::loop_integer<I>, "surge::parallel_for: a bool is not a loop index; use an integer type");
   if constexpr (detail::loop_integer<I>)
-    detail::parallel_for_adaptive<std::chrono::steady_clock>(pool, first, last, body);
+    detail::parallel_for_adaptive<std::chrono::steady_clock>(pool, first, detail::loop_end(first, last), body);
 }
 
 }  // namespace surge
