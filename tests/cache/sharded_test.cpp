@@ -393,6 +393,59 @@ TEST_CASE("get_or_load: a write of the key while it loads wins over the loaded v
   CHECK(c.get(1) == std::optional<int>(101));
 }
 
+namespace {
+/// An int whose copies and moves throw while `fragile::armed` is set.
+struct fragile {
+  static inline bool armed = false;
+  int v = 0;
+  explicit fragile(int x) noexcept : v(x) {}
+  fragile(const fragile& o) : v(o.v) { check(); }
+  fragile(fragile&& o) : v(o.v) { check(); }
+  fragile& operator=(const fragile& o) {
+    check();
+    v = o.v;
+    return *this;
+  }
+  fragile& operator=(fragile&& o) {
+    check();
+    v = o.v;
+    return *this;
+  }
+  ~fragile() = default;
+  static void check() {
+    if (armed) throw std::runtime_error("fragile copy");
+  }
+};
+}  // namespace
+
+TEST_CASE("get_or_load: a write of the key that throws before storing does not drop the loaded value",
+          "[sharded][get_or_load]") {
+  // the write marked the load overwritten before it ran, so a put or
+  // get_or_insert_with that stored nothing still kept the loaded value out
+  // (the next call loaded again)
+  surge::sharded_cache<surge::lru_cache<int, fragile>, 1> c(2);
+  auto load_with = [&](int key, auto&& failed_write) {
+    return c
+        .get_or_load(key,
+                     [&] {
+                       fragile::armed = true;
+                       CHECK_THROWS_AS(failed_write(), std::runtime_error);
+                       fragile::armed = false;
+                       return fragile(key * 100);
+                     })
+        .v;
+  };
+  CHECK(load_with(1, [&] { c.put(1, fragile(7)); }) == 100);  // moving the value in throws
+  CHECK(c.peek(1).value_or(fragile(0)).v == 100);             // before: nothing stored
+  CHECK(load_with(2, [&] { (void)c.get_or_insert_with(2, []() -> fragile { throw std::runtime_error("make"); }); }) ==
+        200);
+  CHECK(c.peek(2).value_or(fragile(0)).v == 200);
+  CHECK(c.stats().insertions == 2);
+  // a write that stored before it threw (here the copy it returns) still wins
+  CHECK(load_with(3, [&] { (void)c.get_or_insert_with(3, [] { return fragile(30); }); }) == 300);
+  CHECK(c.peek(3).value_or(fragile(0)).v == 30);
+}
+
 TEST_CASE("get_or_load: a loader on another thread may load the key's shard neighbours", "[sharded][get_or_load]") {
   // Two threads, one shard: each loader waits for the other's key to be
   // loading, then loads a third key. Deadlocks if a loader held the lock.

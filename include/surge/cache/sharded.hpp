@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -178,31 +179,32 @@ class sharded_cache {
 
   /// Inserts or assigns; true when the key was new.
   /// A load of `key` in progress (get_or_load) then does not store its value
-  /// over this one.
+  /// over this one (a put that throws before it stores, such as a throwing
+  /// move of the value, leaves the load to store its own).
   bool put(const Key& key, Value value) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    supersede_load(s.value, key);
-    return s.value.cache.put(key, std::move(value));
+    return write_over_load(s.value, key, [&] { return s.value.cache.put(key, std::move(value)); });
   }
   /// put() that moves the key in (when it is new).
   bool put(Key&& key, Value value) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    supersede_load(s.value, key);
-    return s.value.cache.put(std::move(key), std::move(value));
+    return write_over_load(s.value, key, [&] { return s.value.cache.put(std::move(key), std::move(value)); });
   }
 
   /// A copy of the value of `key`, inserting `make()` first on a miss. `make`
   /// runs under the shard's lock (other keys of that shard wait for it, and
   /// it must not call this cache): for slow work use get_or_load. A load of
-  /// `key` in progress then does not store its value over this one.
+  /// `key` in progress then does not store its value over this one (unless
+  /// this call throws before it stores: `make` or the new entry's
+  /// construction).
   template <class F>
   Value get_or_insert_with(const Key& key, F&& make) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
-    supersede_load(s.value, key);
-    return s.value.cache.get_or_insert_with(key, std::forward<F>(make));
+    return write_over_load(s.value, key,
+                           [&]() -> Value { return s.value.cache.get_or_insert_with(key, std::forward<F>(make)); });
   }
 
   /// A copy of the value of `key`; on a miss, the value `loader()` returns,
@@ -220,11 +222,13 @@ class sharded_cache {
   /// caller gets the exception. A write of the key while it loads (put,
   /// get_or_insert_with, erase, clear) wins: the load's callers still get
   /// the loaded value, but it is not stored over the write (an invalidation
-  /// by erase is not undone by a load that began before it). A loader that
-  /// asks for its own key with get_or_load (directly or through other
-  /// blocking loads on its thread) throws std::logic_error rather than wait
-  /// for itself; waiting for it any other way (get_or_load_async under
-  /// sync_wait) or a cycle of loaders across threads deadlocks.
+  /// by erase is not undone by a load that began before it, even if erase
+  /// throws; a put or get_or_insert_with that throws before it stores
+  /// anything is no write). A loader that asks for its own key with
+  /// get_or_load (directly or through other blocking loads on its thread)
+  /// throws std::logic_error rather than wait for itself; waiting for it any
+  /// other way (get_or_load_async under sync_wait) or a cycle of loaders
+  /// across threads deadlocks.
   ///
   /// Complexity: a hit is get(); a miss adds two allocations (the in-flight
   /// record and its entry in the shard's table of loads) and a second shard
@@ -379,13 +383,36 @@ class sharded_cache {
     f.publish();
   }
 
-  /// A write of `key`: a load of it in progress must not store over it. One
+  /// An erase of `key`: a load of it in progress must not store over it. One
   /// hash lookup, only while some load of the shard is in progress.
   template <class K>
   static void supersede_load(shard_state& s, const K& key) {
     if (s.loads.empty()) return;
     const auto it = s.loads.find(key);
     if (it != s.loads.end() && it->second) it->second->superseded = true;
+  }
+
+  /// Runs `write()`, a put or get_or_insert_with of `key`: once it has
+  /// stored (it returned, or it threw after counting its insertion: the
+  /// eviction listener, the copy returned), a load of `key` in progress must
+  /// not store over it; a write that threw before storing leaves the load
+  /// alone. Costs one hash lookup, only while some load of the shard is in
+  /// progress.
+  template <class W>
+  static auto write_over_load(shard_state& s, const Key& key, W&& write) {
+    if (s.loads.empty()) return write();
+    const auto it = s.loads.find(key);
+    if (it == s.loads.end() || !it->second) return write();
+    flight_type& f = *it->second;
+    const std::uint64_t insertions = s.cache.stats().insertions;
+    try {
+      auto result = write();
+      f.superseded = true;
+      return result;
+    } catch (...) {
+      if (s.cache.stats().insertions != insertions) f.superseded = true;
+      throw;
+    }
   }
 
   /// Drops the record of a finished load. If the hash or comparison throws,
