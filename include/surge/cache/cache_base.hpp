@@ -174,7 +174,10 @@ class cache_base
   /// key inserted anew). O(1) expected; allocates nothing. If a Key or Value
   /// constructor throws, nothing changed.
   bool put(const Key& key, Value value) { return engine::put_from(key, value); }
-  /// put() that moves the key in when it is new.
+  /// put() that moves the key in when it is new. `key` may be moved from
+  /// even when put throws without inserting it (a Value constructor or the
+  /// clock threw, or, nested in a `make`, the listener of the victim evicted
+  /// first): "nothing changed" is about the cache, not the argument.
   bool put(Key&& key, Value value) { return engine::put_from(std::move(key), value); }
 
   /// The value of `key`; on a miss, inserts `Value(make())` first (evicting

@@ -109,7 +109,8 @@ struct detail::policy_for<eviction_policy::lru> {
 /// lookup, or a failed construction (or clock reading) for the new entry,
 /// changes nothing (strong guarantee) but the miss `get_or_insert_with`
 /// counted (and, nested in a `make`, the victim evicted to make room: see
-/// cache_base::get_or_insert_with); a value
+/// cache_base::get_or_insert_with) and a key given to `put` as an rvalue
+/// (it may be moved from though not inserted); a value
 /// assignment that throws in `put` leaves that value as its assignment
 /// operator left it; a listener that throws finds its entry already removed
 /// (and, in `put` and `get_or_insert_with`, the new entry already inserted,

@@ -186,7 +186,8 @@ class sharded_cache {
     std::lock_guard lock(s.mutex);
     return write_over_load(s.value, key, [&] { return s.value.cache.put(key, std::move(value)); });
   }
-  /// put() that moves the key in (when it is new).
+  /// put() that moves the key in (when it is new; as Cache's put(Key&&), a
+  /// put that throws may leave `key` moved from without inserting it).
   bool put(Key&& key, Value value) {
     shard& s = shard_for(key);
     std::lock_guard lock(s.mutex);
