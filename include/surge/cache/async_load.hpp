@@ -40,7 +40,11 @@ namespace surge::detail {
 ///
 /// The key is copied into the task (the task may be awaited later); the
 /// cache must outlive it. A leader task destroyed while its loader is
-/// suspended fails its followers with std::runtime_error (nothing stored).
+/// suspended fails its followers with std::runtime_error (nothing stored);
+/// a follower destroyed while it waits leaves the load, but only as long as
+/// that load has not finished: the thread that finishes it resumes its
+/// followers, so destroy a suspended task only where no load it awaits can
+/// finish meanwhile (as for any coroutine, never while it may be resumed).
 /// A coroutine that awaits the loading of its own key (directly or through
 /// a chain of loads) waits forever: nothing detects that cycle.
 ///
@@ -56,7 +60,9 @@ struct cache_async_load<sharded_cache<C, S, M>> {
 
   /// A suspended follower: linked into the flight, resumed by its publisher.
   /// A follower destroyed while it waits (its coroutine's frame destroyed,
-  /// e.g. with a leader whose loader awaits this load) unlinks itself.
+  /// e.g. with a leader whose loader awaits this load) unlinks itself; once
+  /// publish() has taken the list it is too late (it will be woken), so its
+  /// destruction must not race with the load's end.
   struct follower : flight_waiter, resumable {
     std::shared_ptr<flight_type> flight;
     bool waiting = false;  // linked and not yet woken
