@@ -1,7 +1,8 @@
 /// @file surge/surge.hpp
 /// Umbrella header: includes every public surge header (not surge/fmt.hpp,
-/// which needs {fmt}, nor surge/redis/, which needs hiredis). Convenient; include the single headers you use to keep
-/// compile times down.
+/// which needs {fmt}, nor the opt-in surge/redis/, whose hiredis.hpp needs
+/// hiredis). Convenient; include the single headers you use to keep compile
+/// times down.
 #ifndef SURGE_SURGE_HPP
 #define SURGE_SURGE_HPP
 
