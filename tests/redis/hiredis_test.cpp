@@ -598,3 +598,34 @@ TEST_CASE("redis hiredis_pool: a call that throws gives its connection back", "[
     REQUIRE(k < 1000);
   }
 }
+
+TEST_CASE("redis hiredis_connection: a call that throws drops the connection (no later call reads its replies)",
+          "[redis]") {
+  const int port = surge_redis_test::shared_port();
+  if (port == 0) return;
+  hiredis_connection c("127.0.0.1", port);
+  for (long k = 1;; ++k) {  // fail the call's 1st allocation, then its 2nd, ...
+    INFO("allocation " << k << " fails");
+    const std::string tag = std::to_string(k);
+    // the second command has more arguments than the first: formatting it allocates again
+    const std::vector<surge::redis::command> cmds{{"ECHO", "first " + tag}, {"MSET", "x", "1", "y", "2"}};
+    surge_test::fail_allocation(k);
+    bool threw = false;
+    try {
+      (void)c.pipeline(cmds, 1s);
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    const bool failed = surge_test::allocation_failed();
+    surge_test::fail_allocation(0);
+    CHECK(threw == failed);
+    // before: a command formatted but not sent, or replies not read, stayed
+    // on the connection, and the next call took them for its own
+    const std::vector<surge::redis::command> next{{"ECHO", "next " + tag}};
+    const auto r = c.pipeline(next, 1s);
+    REQUIRE(r.status == fault::none);
+    CHECK(r.replies.at(0).str == "next " + tag);
+    if (!failed) break;
+    REQUIRE(k < 1000);
+  }
+}

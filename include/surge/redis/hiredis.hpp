@@ -62,7 +62,8 @@ inline constexpr std::chrono::microseconds longest_timeout{std::int64_t{1} << 50
 /// so does a pipeline() holding an empty command (Redis answers nothing to
 /// one, so the call would wait out its timeout and pair the replies after
 /// it with the wrong commands), before anything is sent.
-/// Faults are results, never exceptions (std::bad_alloc aside).
+/// Faults are results, never exceptions (std::bad_alloc aside, which drops
+/// the connection like a fault: nothing of that call is read by a later one).
 class hiredis_connection {
  public:
   /// Does not connect yet: the first pipeline() does, within its timeout and
@@ -96,7 +97,8 @@ class hiredis_connection {
 
   /// Sends `cmds` in one write and reads their replies, all within `timeout`
   /// (connecting first if needed). Never throws for a fault; throws
-  /// std::invalid_argument for an empty command (nothing sent).
+  /// std::invalid_argument for an empty command (nothing sent), and passes on
+  /// a std::bad_alloc after dropping the connection.
   pipeline_result pipeline(std::span<const command> cmds, std::chrono::microseconds timeout) {
     for (const command& cmd : cmds)
       if (cmd.empty())
@@ -111,33 +113,38 @@ class hiredis_connection {
     last_used_ = start;
     if (!ctx_ && !connect(std::min(timeout, connect_timeout_), res)) return res;
     redisContext* c = ctx_.get();
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const command& cmd : cmds) {
-      argv.clear();
-      lens.clear();
-      for (const std::string& a : cmd) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
+    try {
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lens;
+      for (const command& cmd : cmds) {
+        argv.clear();
+        lens.clear();
+        for (const std::string& a : cmd) {
+          argv.push_back(a.data());
+          lens.push_back(a.size());
+        }
+        if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
+          return fail(res, fault::broken, "could not format the command");
       }
-      if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
-        return fail(res, fault::broken, "could not format the command");
-    }
-    for (int done = 0; !done;) {
-      if (!wait(POLLOUT, deadline)) return fail(res, fault::timeout, "write timed out");
-      if (redisBufferWrite(c, &done) != REDIS_OK) return fail(res, fault::broken, error_text());
-    }
-    res.replies.reserve(cmds.size());
-    while (res.replies.size() < cmds.size()) {
-      void* raw = nullptr;
-      if (redisGetReplyFromReader(c, &raw) != REDIS_OK) return fail(res, fault::protocol, error_text());
-      if (raw != nullptr) {
-        res.replies.push_back(convert(static_cast<const redisReply*>(raw)));
-        freeReplyObject(raw);
-        continue;
+      for (int done = 0; !done;) {
+        if (!wait(POLLOUT, deadline)) return fail(res, fault::timeout, "write timed out");
+        if (redisBufferWrite(c, &done) != REDIS_OK) return fail(res, fault::broken, error_text());
       }
-      if (!wait(POLLIN, deadline)) return fail(res, fault::timeout, "no reply within the timeout");
-      if (redisBufferRead(c) != REDIS_OK) return fail(res, fault::broken, error_text());
+      res.replies.reserve(cmds.size());
+      while (res.replies.size() < cmds.size()) {
+        void* raw = nullptr;
+        if (redisGetReplyFromReader(c, &raw) != REDIS_OK) return fail(res, fault::protocol, error_text());
+        if (raw != nullptr) {
+          const std::unique_ptr<void, reply_free> owned(raw);
+          res.replies.push_back(convert(static_cast<const redisReply*>(raw)));
+          continue;
+        }
+        if (!wait(POLLIN, deadline)) return fail(res, fault::timeout, "no reply within the timeout");
+        if (redisBufferRead(c) != REDIS_OK) return fail(res, fault::broken, error_text());
+      }
+    } catch (...) {  // std::bad_alloc: commands formatted but not sent, or replies
+      ctx_.reset();  // not read, must never be taken for a later call's
+      throw;
     }
     return res;
   }
@@ -154,6 +161,9 @@ class hiredis_connection {
  private:
   struct context_free {
     void operator()(redisContext* c) const noexcept { redisFree(c); }
+  };
+  struct reply_free {
+    void operator()(void* r) const noexcept { freeReplyObject(r); }
   };
 
   bool connect(std::chrono::microseconds budget, pipeline_result& res) {
