@@ -301,6 +301,30 @@ TEST_CASE("redis token_bucket: key TTL is the time until full, refusals write no
   CHECK(run1(c, {"EXISTS", k}).integer == 0);
 }
 
+TEST_CASE("redis token_bucket: a reset that Redis refuses is a clear error", "[redis]") {
+  const int port = surge_redis_test::shared_port();
+  if (port == 0) return;
+  // a user the server's ACL denies DEL (a misconfiguration, like a MOVED from a Cluster node)
+  hiredis_connection admin("127.0.0.1", port), c("127.0.0.1", port);
+  const std::string user = "surge-test-" + std::to_string(::getpid()) + "-nodel";
+  run1(admin, {"ACL", "SETUSER", user, "on", ">secret", "~*", "+@all", "-del"});
+  REQUIRE(run1(c, {"AUTH", user, "secret"}).str == "OK");
+  bucket b(c, prefix("reset-denied"), 1.0, 5, {.on_fault = fault_policy::fail_open});
+  const bool taken = b.try_acquire("k").remaining == 4;
+  std::string what = "no exception";
+  try {
+    (void)b.reset("k");  // before: fault::none, as if the key were gone
+  } catch (const surge::redis::reply_error& e) {
+    what = e.what();
+  }
+  const bool kept = run1(admin, {"EXISTS", b.full_key("k")}).integer == 1;
+  run1(admin, {"ACL", "DELUSER", user});
+  CHECK(taken);
+  CHECK(kept);
+  CHECK(what.find("NOPERM") != std::string::npos);
+  CHECK(what.find(b.full_key("k")) != std::string::npos);
+}
+
 TEST_CASE("redis token_bucket: try_acquire_many decides many keys in one round trip", "[redis]") {
   const int port = surge_redis_test::shared_port();
   if (port == 0) return;

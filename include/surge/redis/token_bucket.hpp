@@ -250,13 +250,18 @@ class token_bucket {
   }
 
   /// Forgets `key`'s state (the bucket is full again). Returns fault::none on
-  /// success; a fault otherwise (fault_policy::raise throws instead).
+  /// success; a fault otherwise (fault_policy::raise throws instead). Throws
+  /// reply_error when Redis answers the DEL with an error (an ACL that denies
+  /// it, a Cluster node that does not own the key): nothing was forgotten.
   fault reset(std::string_view key) { return reset(key, Clock::now()); }
   /// reset with the local clock reading given (as try_acquire).
   fault reset(std::string_view key, time_point now) {
     const command cmd{"DEL", full_key(key)};
     round_trip rt = run(std::span<const command>(&cmd, 1), now, false);
     if (rt.f != fault::none && opts_.on_fault == fault_policy::raise) throw error(rt.f, rt.message);
+    if (rt.f == fault::none && rt.replies[0].type != reply::kind::integer)
+      throw reply_error("surge::redis::token_bucket: key '" + cmd[1] + "': Redis did not delete it: " +
+                        (rt.replies[0].type == reply::kind::error ? rt.replies[0].str : "not an integer reply"));
     return rt.f;
   }
 
