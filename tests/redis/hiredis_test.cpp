@@ -279,7 +279,11 @@ TEST_CASE("redis faults: a server that cannot serve now is a fault for the polic
        {"OOM command not allowed when used memory > 'maxmemory'.", "BUSY Redis is busy running a script.",
         "LOADING Redis is loading the dataset in memory", "READONLY You can't write against a read only replica.",
         "MASTERDOWN Link with MASTER is down", "TRYAGAIN Multiple keys request during rehashing of slot",
-        "CLUSTERDOWN The cluster is down"}) {
+        "CLUSTERDOWN The cluster is down",
+        // before: reply_error, whatever the policy
+        "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.",
+        "NOREPLICAS Not enough good replicas to write.", "ERR max number of clients reached",
+        "ERR max number of clients + cluster connections reached"}) {
     INFO(text);
     c.answer = error_reply(text);
     const auto d = b.try_acquire("k");  // before: reply_error, whatever the policy
@@ -299,6 +303,36 @@ TEST_CASE("redis faults: a server that cannot serve now is a fault for the polic
   c.answer = error_reply("BUSYKEY Target key name already exists.");
   CHECK(what_of([&] { (void)other.try_acquire("k"); }).find("BUSYKEY") != std::string::npos);
   CHECK(std::string(surge::redis::to_string(fault::unavailable)) == "unavailable");
+}
+
+TEST_CASE("redis faults: a server short of replicas or at its client limit is a fault for the policy", "[redis]") {
+  surge_redis_test::server srv("limits-server-" + std::to_string(::getpid()));
+  if (!srv.start()) return;
+  hiredis_connection admin("127.0.0.1", srv.port()), c("127.0.0.1", srv.port());
+  const auto config = [&](const char* name, const char* value) {
+    const std::vector<surge::redis::command> set{{"CONFIG", "SET", name, value}};
+    const auto r = admin.pipeline(set, 1s);
+    REQUIRE(r.status == fault::none);
+    REQUIRE(r.replies.at(0).str == "OK");
+  };
+  surge::redis::token_bucket<hiredis_connection> b(c, "limits:", 10.0, 4,
+                                                   {.on_fault = fault_policy::fail_open, .breaker_failures = 0});
+  // writes refused until a replica acknowledges them: the script's SET fails
+  config("min-replicas-to-write", "1");
+  auto d = b.try_acquire("k");  // before: reply_error ("NOREPLICAS ..."), whatever the policy
+  CHECK(d.source == decision_source::fail_open);
+  CHECK(d.cause == fault::unavailable);
+  config("min-replicas-to-write", "0");
+  // the server accepts a connection past maxclients only to say so and close it
+  c.disconnect();
+  config("maxclients", "1");  // the admin connection is the one client
+  d = b.try_acquire("k");  // before: reply_error ("ERR max number of clients reached")
+  CHECK(d.source == decision_source::fail_open);
+  CHECK((d.cause == fault::unavailable || d.cause == fault::broken));
+  config("maxclients", "100");
+  c.disconnect();
+  CHECK(b.try_acquire("k").source == decision_source::redis);
+  srv.stop();
 }
 
 TEST_CASE("redis faults: foreign data under a key is a clear error", "[redis]") {

@@ -42,8 +42,9 @@ enum class fault : std::uint8_t {
   protocol,      ///< the server sent bytes that are not RESP (not Redis?)
   circuit_open,  ///< not tried: the circuit breaker is open (set by token_bucket)
   /// the server answered that it cannot serve the command now: an error reply
-  /// starting OOM, BUSY, LOADING, READONLY, MASTERDOWN, TRYAGAIN or
-  /// CLUSTERDOWN (set by token_bucket; an outage, not a bug)
+  /// starting OOM, BUSY, LOADING, READONLY, MASTERDOWN, TRYAGAIN,
+  /// CLUSTERDOWN, MISCONF, NOREPLICAS or "ERR max number of clients" (set by
+  /// token_bucket; an outage, not a bug)
   unavailable,
 };
 

@@ -133,7 +133,8 @@ struct options {
 /// **Faults.** Every call's round trip is bounded by `options.timeout`. When
 /// Redis is unreachable, times out, the connection breaks or Redis answers
 /// that it cannot serve now (OOM, BUSY, LOADING, READONLY, MASTERDOWN,
-/// TRYAGAIN, CLUSTERDOWN: fault::unavailable), `on_fault` decides (the decision's `source` and `cause` say so), and a
+/// TRYAGAIN, CLUSTERDOWN, MISCONF, NOREPLICAS, or "ERR max number of
+/// clients reached": fault::unavailable), `on_fault` decides (the decision's `source` and `cause` say so), and a
 /// surge::circuit_breaker around the connection (open after
 /// `breaker_failures` faults in a row, for `breaker_open_for`, then one
 /// probe) makes a dead Redis cost one fast local decision per call rather
@@ -469,10 +470,15 @@ class token_bucket {
   }
 
   /// An error reply saying the server cannot serve now (out of memory, busy
-  /// with a script, loading, a read-only replica, ...): a fault, not a bug.
+  /// with a script, loading, a read-only replica, writes stopped by a failed
+  /// save or too few replicas, its client limit reached, ...): a fault, not a
+  /// bug.
   static bool unavailable(const reply& r) noexcept {
     if (r.type != reply::kind::error) return false;
-    for (const std::string_view p : {"OOM", "BUSY", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"})
+    // what the server sends a connection past maxclients before closing it
+    if (r.str.rfind("ERR max number of clients", 0) == 0) return true;
+    for (const std::string_view p :
+         {"OOM", "BUSY", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "MISCONF", "NOREPLICAS"})
       if (r.str.size() >= p.size() && r.str.compare(0, p.size(), p) == 0 &&
           (r.str.size() == p.size() || r.str[p.size()] == ' '))
         return true;
