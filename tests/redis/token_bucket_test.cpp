@@ -102,6 +102,21 @@ TEST_CASE("redis token_bucket: rates become exact fractions of tokens per micros
   }
 }
 
+TEST_CASE("redis token_bucket: a lease taken at the clock's far end keeps its hold", "[redis]") {
+  // any clock reading is valid (as for the breaker and surge::token_bucket);
+  // fail_open grants without Redis
+  using clk = surge_test::manual_clock<struct far_lease_clock>;
+  scripted_connection c;
+  surge::redis::token_bucket<scripted_connection, clk> b(
+      c, "p:", 10.0, 4, {.on_fault = fault_policy::fail_open, .lease_hold = 1s, .breaker_failures = 0});
+  const auto late = clk::time_point::max() - 10ms;
+  auto l = b.lease("k", 3, late);
+  REQUIRE(l.granted() == 3);
+  // before: late + lease_hold overflowed into the past, so the lease was spent from the start
+  CHECK(l.try_acquire(1, late));
+  CHECK(l.try_acquire(1, late + 5ms));
+}
+
 TEST_CASE("redis token_bucket: the SHA-1 and Cluster slots are Redis's", "[redis]") {
   CHECK(surge::redis::detail::sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
   CHECK(surge::redis::detail::sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");

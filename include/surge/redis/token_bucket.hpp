@@ -273,7 +273,8 @@ class token_bucket {
   /// (fail_open), 0 (fail_closed) or what the local fallback has.
   [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k) { return lease(key, k, Clock::now()); }
   /// lease with the local clock reading given (also the lease's start, from
-  /// which lease_hold counts).
+  /// which lease_hold counts; any reading is valid: the lease's end saturates
+  /// at time_point::max()).
   [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k, time_point now) {
     if (k == 0) throw std::invalid_argument("surge::redis::token_bucket::lease: k must be >= 1");
     const std::string fk = full_key(key);
@@ -281,7 +282,8 @@ class token_bucket {
     const command cmd = script_command(fk, want, 'l');
     round_trip rt = run(std::span<const command>(&cmd, 1), now);
     leased_tokens l;
-    l.expires_ = now + std::chrono::duration_cast<typename Clock::duration>(opts_.lease_hold);
+    const auto hold = std::chrono::duration_cast<typename Clock::duration>(opts_.lease_hold);
+    l.expires_ = now > time_point::max() - hold ? time_point::max() : now + hold;  // saturated
     if (rt.f == fault::none) {
       const parsed p = parse(rt.replies[0], fk, 'l', want);
       l.decision_ = p.d;
