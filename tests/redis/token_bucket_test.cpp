@@ -117,6 +117,29 @@ TEST_CASE("redis token_bucket: a lease taken at the clock's far end keeps its ho
   CHECK(l.try_acquire(1, late + 5ms));
 }
 
+TEST_CASE("redis token_bucket: a lease moved from is empty", "[redis]") {
+  scripted_connection c;  // fail_open grants without Redis
+  surge::redis::token_bucket<scripted_connection> b(c, "p:", 10.0, 4,
+                                                    {.on_fault = fault_policy::fail_open, .breaker_failures = 0});
+  auto from = b.lease("k", 3);
+  REQUIRE(from.granted() == 3);
+  REQUIRE(from.result().allowed);
+  const auto check_empty = [](const auto& l) {
+    // before: granted() and result() still told of the tokens it no longer had
+    CHECK(l.granted() == 0);
+    CHECK(l.remaining() == 0);
+    CHECK(!l.result().allowed);
+  };
+  auto to = std::move(from);
+  CHECK(to.granted() == 3);
+  CHECK(to.remaining() == 3);
+  check_empty(from);
+  auto other = b.lease("k", 2);
+  to = std::move(other);
+  CHECK(to.granted() == 2);
+  check_empty(other);
+}
+
 TEST_CASE("redis token_bucket: the SHA-1 and Cluster slots are Redis's", "[redis]") {
   CHECK(surge::redis::detail::sha1_hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
   CHECK(surge::redis::detail::sha1_hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");

@@ -398,9 +398,9 @@ class token_bucket {
       tat_us_ = o.tat_us_;
       tat_units_ = o.tat_units_;
       left_ = std::exchange(o.left_, 0);
-      granted_ = o.granted_;
+      granted_ = std::exchange(o.granted_, 0);
       expires_ = o.expires_;
-      decision_ = o.decision_;
+      decision_ = std::exchange(o.decision_, decision{});
     }
     token_bucket* owner_ = nullptr;
     std::string key_;
