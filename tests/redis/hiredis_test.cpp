@@ -565,6 +565,10 @@ int late_getaddrinfo(const char*, const char*, const addrinfo*, addrinfo**) {
   return EAI_AGAIN;
 }
 int failing_getaddrinfo(const char*, const char*, const addrinfo*, addrinfo**) { return EAI_NONAME; }
+int out_of_memory_getaddrinfo(const char*, const char*, const addrinfo*, addrinfo**) {
+  surge_test::fail_allocation(1);  // on the lookup's thread: its next allocation (the error text) throws
+  return EAI_NONAME;
+}
 
 }  // namespace
 
@@ -593,6 +597,15 @@ TEST_CASE("redis hiredis_connection: a host name is looked up within the call's 
     surge::redis::detail::getaddrinfo_fn = &::getaddrinfo;
     CHECK(r.status == fault::unreachable);
     CHECK(r.message.find(::gai_strerror(EAI_NONAME)) != std::string::npos);
+  }
+  SECTION("memory running out on the lookup's thread is std::bad_alloc on the caller's") {
+    surge::redis::detail::getaddrinfo_fn = &out_of_memory_getaddrinfo;
+    hiredis_connection c("redis.surge-test.invalid", 6379);
+    // before: the exception left the lookup's thread, which ended the process
+    const auto w = what_of([&] { (void)c.pipeline(one, 1s); });
+    surge::redis::detail::getaddrinfo_fn = &::getaddrinfo;
+    CHECK(w == std::bad_alloc().what());
+    CHECK(!c.connected());
   }
   SECTION("a name with several addresses: each is tried in turn") {
     const int port = surge_redis_test::shared_port();

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -44,7 +45,8 @@ struct resolved {
 
 /// The stream addresses of `host`, looked up by `getaddrinfo_fn` on a thread
 /// of its own, waited for until `deadline`. A numeric host is returned as it
-/// is, with no thread. Never throws but std::bad_alloc.
+/// is, with no thread. Never throws but std::bad_alloc (also when the lookup's
+/// thread ran out of memory).
 [[nodiscard]] inline resolved resolve(const std::string& host, std::chrono::steady_clock::time_point deadline) {
   resolved out;
   if (numeric_host(host)) {
@@ -55,6 +57,7 @@ struct resolved {
     std::mutex m;
     std::condition_variable cv;
     bool done = false;
+    bool out_of_memory = false;
     resolved r;
   };
   auto state = std::make_shared<lookup>();
@@ -62,27 +65,34 @@ struct resolved {
   try {
     std::thread([state, host, lookup_fn] {
       resolved r;
-      addrinfo hints{};
-      hints.ai_family = AF_UNSPEC;
-      hints.ai_socktype = SOCK_STREAM;
-      addrinfo* found = nullptr;
-      const int rc = lookup_fn(host.c_str(), nullptr, &hints, &found);
-      if (rc != 0) {
-        r.error = ::gai_strerror(rc);
-      } else {
-        for (const addrinfo* p = found; p != nullptr; p = p->ai_next) {
-          if (p->ai_family != AF_INET && p->ai_family != AF_INET6) continue;
-          const void* a = p->ai_family == AF_INET
-                              ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(p->ai_addr)->sin_addr)
-                              : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(p->ai_addr)->sin6_addr);
-          char text[INET6_ADDRSTRLEN] = {};
-          if (::inet_ntop(p->ai_family, a, text, sizeof text) != nullptr) r.addresses.emplace_back(text);
+      bool out_of_memory = false;
+      try {  // a std::bad_alloc leaving this thread would end the process: the caller throws it
+        addrinfo hints{};
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* found = nullptr;
+        const int rc = lookup_fn(host.c_str(), nullptr, &hints, &found);
+        const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(found, &::freeaddrinfo);
+        if (rc != 0) {
+          r.error = ::gai_strerror(rc);
+        } else {
+          for (const addrinfo* p = found; p != nullptr; p = p->ai_next) {
+            if (p->ai_family != AF_INET && p->ai_family != AF_INET6) continue;
+            const void* a =
+                p->ai_family == AF_INET
+                    ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(p->ai_addr)->sin_addr)
+                    : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(p->ai_addr)->sin6_addr);
+            char text[INET6_ADDRSTRLEN] = {};
+            if (::inet_ntop(p->ai_family, a, text, sizeof text) != nullptr) r.addresses.emplace_back(text);
+          }
+          if (r.addresses.empty()) r.error = "no IPv4 or IPv6 address";
         }
-        ::freeaddrinfo(found);
-        if (r.addresses.empty()) r.error = "no IPv4 or IPv6 address";
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
       }
       const std::lock_guard<std::mutex> lock(state->m);
       state->r = std::move(r);
+      state->out_of_memory = out_of_memory;
       state->done = true;
       state->cv.notify_all();
     }).detach();
@@ -96,6 +106,7 @@ struct resolved {
     out.error = "looking up the host took longer than the timeout";
     return out;
   }
+  if (state->out_of_memory) throw std::bad_alloc();
   return std::move(state->r);
 }
 
