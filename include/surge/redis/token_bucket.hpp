@@ -33,7 +33,7 @@ namespace surge::redis {
 enum class fault_policy : std::uint8_t {
   fail_open,    ///< admit every request (availability first)
   fail_closed,  ///< refuse every request (the limit first)
-  local,        ///< decide with a local surge::token_bucket per key at rate / instances, burst / instances
+  local,        ///< a local surge::token_bucket per key at rate / instances, burst max(1, burst / instances)
   raise,        ///< throw surge::redis::error
 };
 
@@ -152,8 +152,8 @@ struct options {
 /// thread at a time; hiredis_pool: any number of threads); the breaker and
 /// the local fallback are internally locked. Leases are not thread-safe.
 /// Bad input: rate <= 0, NaN, infinite or > 1e12; burst 0 or > 2^40, or
-/// burst x the rate's denominator (script_rate()) >= 2^52, e.g. a burst
-/// above about 4.5 million at 0.001 tokens/s, or a rate whose closest
+/// (burst + 1) x the rate's denominator (script_rate()) above 2^52, e.g. a
+/// burst above about 4.5 million at 0.001 tokens/s, or a rate whose closest
 /// fraction that fits is more than a millionth below it (1.5/s with a burst
 /// of 3e9); timeout or lease_hold <= 0, breaker_open_for < 0, or any of the
 /// three above 2^60 ns (36 years: deadlines are clock readings plus these);
@@ -197,7 +197,7 @@ class token_bucket {
         static_cast<double>(units_.a) * 1e6 / static_cast<double>(units_.b) < rate_per_second * (1 - 1e-6))
       throw std::invalid_argument(
           "surge::redis::token_bucket: rate_per_second and burst: no fraction of tokens per microsecond within "
-          "2^52 / burst is within a millionth of the rate (lower burst or use a simpler rate)");
+          "2^52 / (burst + 1) is within a millionth of the rate (lower burst or use a simpler rate)");
     if (opts.breaker_failures == 0) breaker_.transition_to(breaker_state::disabled);
     sha_ = detail::sha1_hex(detail::gcra_script);
     cap_ = units_.b * static_cast<std::int64_t>(burst);
@@ -269,8 +269,8 @@ class token_bucket {
   /// Takes up to k tokens (at most burst) from `key` in one round trip, to be
   /// served locally by the returned lease; what it does not use goes back to
   /// the bucket when it ends. A lease with nothing granted carries the
-  /// refusal (result().retry_after). Under a fault the policy grants: k
-  /// (fail_open), 0 (fail_closed) or what the local fallback has.
+  /// refusal (result().retry_after). Under a fault the policy grants: k, at
+  /// most burst (fail_open), 0 (fail_closed) or what the local fallback has.
   [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k) { return lease(key, k, Clock::now()); }
   /// lease with the local clock reading given (also the lease's start, from
   /// which lease_hold counts; any reading is valid: the lease's end saturates

@@ -183,8 +183,8 @@ inline constexpr std::int64_t script_limit = std::int64_t{1} << 52;
 /// convergent p / q of `rate` (per second) that equals the double exactly,
 /// e.g. 0.1 -> 1/10, 1.0/3 -> 1/3 (so decimal and simple fractional rates are
 /// exact), or, when that would need numbers past script_limit, the closest
-/// convergent below the rate that fits (never a faster rate). b * burst must
-/// stay below script_limit. Returns {0, 0} when no fraction fits.
+/// convergent below the rate that fits (never a faster rate). b * (burst + 1)
+/// must stay within script_limit. Returns {0, 0} when no fraction fits.
 inline rational_rate make_rational_rate(double rate, std::uint64_t burst) noexcept {
   constexpr std::int64_t million = 1'000'000;
   rational_rate best{};
