@@ -554,6 +554,23 @@ TEST_CASE("redis hiredis_connection: an idle connection the server closed is reo
         std::string::npos);
 }
 
+TEST_CASE("redis hiredis_connection: an idle_check too long for the clock means never", "[redis]") {
+  const int port = surge_redis_test::shared_port();
+  if (port == 0) return;
+  // before: microseconds::max() overflowed in nanoseconds (undefined
+  // behaviour) and, wrapped below zero, checked before every call
+  hiredis_connection c("127.0.0.1", port, 100ms, us::max()), admin("127.0.0.1", port);
+  const std::vector<surge::redis::command> id{{"CLIENT", "ID"}};
+  const auto mine = c.pipeline(id, 1s);
+  REQUIRE(mine.status == fault::none);
+  const std::vector<surge::redis::command> kill{{"CLIENT", "KILL", "ID", std::to_string(mine.replies.at(0).integer)}};
+  REQUIRE(admin.pipeline(kill, 1s).status == fault::none);
+  // never checked: the call finds the close itself (a fault), and the next reconnects
+  const std::vector<surge::redis::command> ping{{"PING"}};
+  CHECK(c.pipeline(ping, 1s).status == fault::broken);
+  CHECK(c.pipeline(ping, 1s).status == fault::none);
+}
+
 namespace {
 
 // a resolver that answers only when the test lets it: a name server that does not answer

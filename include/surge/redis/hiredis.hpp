@@ -41,7 +41,8 @@ inline constexpr std::chrono::microseconds longest_timeout{std::int64_t{1} << 50
 /// checked (one poll with no wait) for a close by the server (its idle
 /// `timeout`, a restart, `CLIENT KILL`) and reopened, so that such a close
 /// does not fail the next call; an `idle_check` of 0 checks before every call.
-/// Timeouts are capped at 2^50 µs (35 years): longer ones mean "no limit".
+/// Timeouts are capped at 2^50 µs (35 years): longer ones mean "no limit"
+/// (and an `idle_check` that long, never).
 /// A host name is looked up (getaddrinfo) on a thread of its own at each
 /// connect and waited for no longer than the connect's budget, so a name
 /// server that does not answer costs the call its timeout, not the
@@ -72,7 +73,10 @@ class hiredis_connection {
   hiredis_connection(std::string host, int port,
                      std::chrono::microseconds connect_timeout = std::chrono::milliseconds(100),
                      std::chrono::microseconds idle_check = std::chrono::milliseconds(100))
-      : host_(std::move(host)), port_(port), connect_timeout_(connect_timeout), idle_check_(idle_check) {
+      : host_(std::move(host)),
+        port_(port),
+        connect_timeout_(connect_timeout),
+        idle_check_(std::min(idle_check, longest_timeout)) {
     if (host_.empty()) throw std::invalid_argument("surge::redis::hiredis_connection: host must not be empty");
     if (port < 1 || port > 65535)
       throw std::invalid_argument("surge::redis::hiredis_connection: port must be in [1, 65535]");
