@@ -97,6 +97,43 @@ TEST_CASE("keyed_limiter limits each key like its own token_bucket", "[limit][ke
   CHECK(keyed.size() == before);  // ... refused without storing the key
 }
 
+namespace {
+// A Hash and a KeyEqual with state, as a seeded hash has: keys are equal
+// modulo `mod`, and the hash counts its calls.
+struct modulo_hash {
+  int mod = 1'000'000;
+  std::atomic<int>* calls = nullptr;
+  std::size_t operator()(int k) const noexcept {
+    if (calls) ++*calls;
+    return std::hash<int>{}(k % mod);
+  }
+};
+struct modulo_equal {
+  int mod = 1'000'000;
+  bool operator()(int a, int b) const noexcept { return a % mod == b % mod; }
+};
+}  // namespace
+
+TEST_CASE("keyed_limiter: the Hash and KeyEqual objects given to the constructor are the ones used",
+          "[limit][keyed_limiter]") {
+  // only default-constructed ones could be used: a seeded hash (against
+  // hash flooding) could not be given at all
+  std::atomic<int> calls{0};
+  surge::keyed_limiter<int, bucket, modulo_hash, modulo_equal> keyed(bucket(1.0, 1, tp{}), 64,
+                                                                     modulo_hash{10, &calls}, modulo_equal{10});
+  CHECK(keyed.try_acquire(3, 1, tp{}));
+  CHECK(calls.load() > 0);
+  CHECK_FALSE(keyed.try_acquire(13, 1, tp{}));  // the same key modulo 10: its token is gone
+  CHECK(keyed.time_until_available(23, 1, tp{}) == 1s);
+  CHECK(keyed.try_acquire(4, 1, tp{}));
+  CHECK(keyed.size() == 2);
+  // a Hash given alone: KeyEqual default-constructed
+  surge::keyed_limiter<int, bucket, modulo_hash, modulo_equal> hash_only(bucket(1.0, 1, tp{}), 64,
+                                                                        modulo_hash{10, &calls});
+  CHECK(hash_only.try_acquire(3, 1, tp{}));
+  CHECK(hash_only.try_acquire(13, 1, tp{}));  // equal only modulo 1'000'000: another key
+}
+
 TEST_CASE("keyed_limiter: full keys are dropped for free, the cap evicts keys not reused (SIEVE)", "[limit][keyed_limiter]") {
   surge::keyed_limiter<int, bucket, std::hash<int>, std::equal_to<int>, 1> keyed(bucket(10.0, 2, tp{}), 4);
   for (int k = 0; k < 4; ++k) CHECK(keyed.try_acquire(k, 2, tp{}));

@@ -58,6 +58,10 @@ struct keyed_limiter_stats {
 /// keys: 56.8 bytes per key of capacity with a token_bucket, 64.8 with a
 /// leaky_bucket meter.
 ///
+/// **Hash and KeyEqual objects** may be given to the constructor, as to
+/// std::unordered_map's (a seeded hash against hash flooding: keys chosen by
+/// clients to collide); otherwise they are default-constructed.
+///
 /// Complexity: every keyed operation is O(1) expected (one hash, one shard
 /// lock); purge_full, size and stats are O(max_keys) / O(Shards).
 /// Thread safety: thread-safe; each shard has its own mutex on its own
@@ -106,15 +110,24 @@ class keyed_limiter {
   /// Largest max_keys: Shards times the caches' max_capacity.
   static constexpr std::size_t max_keys_limit = Shards * cache_type::max_capacity;
 
-  /// Limits each key like `prototype`, holding at most `max_keys` keys.
+  /// Limits each key like `prototype`, holding at most `max_keys` keys, with
+  /// a default-constructed Hash and KeyEqual.
   keyed_limiter(const Limiter& prototype, std::size_t max_keys)
+      : keyed_limiter(prototype, max_keys, hasher(), key_equal()) {}
+  /// As above, hashing keys with (copies of) `hash` and comparing them with
+  /// `eq`, as std::unordered_map's constructor takes them: a Hash with state,
+  /// such as a per-process random seed against hash flooding, is used as
+  /// given, to pick the shard and within it.
+  keyed_limiter(const Limiter& prototype, std::size_t max_keys, const hasher& hash, const key_equal& eq = key_equal())
       : limiter_(prototype),
+        hash_(hash),
         shards_(
             std::min(
                 detail::checked_total(max_keys, max_keys_limit, "surge::keyed_limiter: max_keys", "max_keys_limit"),
                 Shards),
-            [&](std::size_t i) { return shard(detail::share_of(max_keys, std::min(max_keys, Shards), i), limiter_); }) {
-  }
+            [&](std::size_t i) {
+              return shard(detail::share_of(max_keys, std::min(max_keys, Shards), i), limiter_, hash, eq);
+            }) {}
   keyed_limiter(const keyed_limiter&) = delete;
   keyed_limiter& operator=(const keyed_limiter&) = delete;
 
@@ -234,7 +247,8 @@ class keyed_limiter {
  private:
   /// One shard's keys and counters (guarded by its mutex in sharded_locks).
   struct shard {
-    shard(std::size_t capacity, const Limiter& lim) : cache(capacity) {
+    shard(std::size_t capacity, const Limiter& lim, const hasher& hash, const key_equal& eq)
+        : cache(capacity, {}, hash, eq) {
       cache.set_eviction_listener([this, &lim](Key&&, state_type&& st) {
         if (lim.full_state(st, now))
           ++dropped_full;
@@ -317,7 +331,7 @@ class keyed_limiter {
   // the largest n a key can ever be granted (the prototype is never
   // reconfigured: burst, or every n when the rate is unlimited)
   std::size_t most_grantable_ = most_grantable(limiter_);
-  [[no_unique_address]] hasher hash_{};
+  [[no_unique_address]] hasher hash_;
   shard_array shards_;
 };
 
