@@ -36,6 +36,9 @@ struct token_bucket_hooks {
   /// Called by a reconfiguration while it waits for a call in progress on
   /// another thread (see the private `slot`).
   static void while_quiescing(Bucket&) noexcept {}
+  /// Called by an admitting call or a set_rate/set_burst, after its CAS, when
+  /// it found the latest reading older than its own, right before raising it.
+  static void before_latest(Bucket&) noexcept {}
 };
 }  // namespace detail
 
@@ -93,9 +96,13 @@ enum class reserve_status : std::uint8_t {
 /// nothing is refused for it either (x/time/rate's advance(), which then
 /// moves its `last` stamp back and credits the interval a second time when
 /// time returns; surge never moves its state back). The latest reading is
-/// kept beside the state word, on its cache line, and written only by
-/// admitting calls and reconfigurations (a racing caller may still see an
-/// older one and be judged at its own, earlier reading: never more tokens).
+/// kept beside the state word, on its cache line, and only ever raised, by
+/// admitting calls and reconfigurations right after their CAS. A call
+/// racing with the one raising it may still see an older one and be judged
+/// at its own, earlier reading: for a call that takes or observes tokens
+/// that never means more tokens; a set_rate/set_burst so judged
+/// re-expresses the state at its own reading, so the time from there to the
+/// racing call's reading counts at the new rate.
 ///
 /// **Horizon.** Clock readings are taken relative to an epoch; after 2^53
 /// units (52 to 104 days for rates up to 1e9/s, less above) the next call re-bases
@@ -713,8 +720,14 @@ class token_bucket {
   std::int64_t judged_ns(std::int64_t read_ns) const noexcept {
     return std::max(read_ns, latest_ns_.load(std::memory_order_relaxed));
   }
+  /// Raises the latest reading to now_ns, never lowers it: one load while
+  /// readings do not move on, else a CAS that only a racing raise can fail.
   void admitted_at(std::int64_t now_ns) noexcept {
-    if (latest_ns_.load(std::memory_order_relaxed) < now_ns) latest_ns_.store(now_ns, std::memory_order_relaxed);
+    std::int64_t latest = latest_ns_.load(std::memory_order_relaxed);
+    while (latest < now_ns) {
+      detail::token_bucket_hooks<token_bucket>::before_latest(*this);  // nothing, except in a test
+      if (latest_ns_.compare_exchange_weak(latest, now_ns, std::memory_order_relaxed)) return;
+    }
   }
   static std::int64_t max_ns(duration d) noexcept { return std::min(detail::to_ns_sat(d), std::int64_t{1} << 62); }
   /// ns -> duration, rounded up to the clock's tick, saturated.
@@ -834,8 +847,8 @@ class token_bucket {
 
   alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{0};  // the state; its own line with the config
   // The latest reading a call was admitted at or a set_rate/set_burst was
-  // judged at (a hint: written after the CAS, relaxed; a racing writer may
-  // lower it, which only makes judging stricter).
+  // judged at (raised after the CAS, relaxed, and never lowered: a call
+  // admitted at an older reading that finishes last must not put it back).
   std::atomic<std::int64_t> latest_ns_{std::numeric_limits<std::int64_t>::min()};
   bool unlimited_ = false;
   std::atomic<bool> writer_{false};
