@@ -360,7 +360,11 @@ class leaky_bucket {
 /// `std::this_thread::sleep_until(p.take())`, a coroutine awaits its
 /// executor's sleep. The spacing is exact (the interval is kept in token
 /// units, where uber truncates time.Second/rate to whole nanoseconds);
-/// returned times are rounded up to the clock tick.
+/// returned times are rounded up to the clock tick. The schedule starts
+/// from a reading (the first call's, or the one a gap restarts it at)
+/// rounded down to a token unit, so the k-th slot after it may be up to one
+/// unit (at most 1 ns at rates of 0.24/s and more whose slack refills
+/// within 6.5 days) earlier than that reading + k/rate.
 ///
 /// Clock going backwards: never credits, never moves the state back. Clock
 /// readings at the limits saturate (the returned time point at
