@@ -56,8 +56,9 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// - *exact* (the constructor): excess is kept in exact token units (binary
 ///   fractions of a token, so nothing is rounded per request) on one atomic
 ///   word; delays are exact for the clock readings rounded down to a token
-///   unit (below), so up to one unit (at most 1 ns at usual rates) short of
-///   the ideal, and rounded up to the clock tick. Lock-free (the move of the epoch, below,
+///   unit (below), so up to one unit (at most 1 ns at rates of 0.24/s and
+///   more whose burst refills within 6.5 days) short of the ideal, and
+///   rounded up to the clock tick. Lock-free (the move of the epoch, below,
 ///   serialises with other moves on a spin flag held for a few instructions).
 /// - *nginx-exact* (`leaky_bucket::nginx(...)`): nginx's own integer
 ///   arithmetic, bit for bit: time read in whole milliseconds

@@ -105,10 +105,14 @@ enum class reserve_status : std::uint8_t {
 /// racing call's reading counts at the new rate.
 ///
 /// **Horizon.** Clock readings are taken relative to an epoch; after 2^53
-/// units (52 to 104 days for rates up to 1e9/s, less above) the next call re-bases
-/// the epoch (one CAS, rounding down by < 1 unit, never crediting). A bucket
-/// in debt then owes up to one unit more, so a wait or time_to_act given
-/// before the re-base may be that much (at most 1 ns at usual rates) early.
+/// units (52 to 104 days at rates from 0.24/s to 1e9/s whose burst refills
+/// within 6.5 days, where a unit lasts 0.5 to 1 ns; longer at slower rates or
+/// longer refills, less above 1e9/s) the next call re-bases the epoch (one
+/// CAS, rounding down by < 1 unit, never crediting). A bucket in debt then
+/// owes up to one unit more, so a wait or time_to_act given before the
+/// re-base may be that much early (at most 1 ns under the same conditions;
+/// the epoch is a whole nanosecond and a unit boundary generally is not, so
+/// the move cannot be exact). Admissions are never early for it.
 ///
 /// **Clock readings at the limits** (time_point::min()/max(), readings more
 /// than 292 years apart, ticks coarser than 1 ns) are valid: conversions and
