@@ -1016,14 +1016,19 @@ namespace surge::detail {
 /// next try_acquire that decided to admit, right before its CAS; `quiescing`
 /// runs while a reconfiguration waits for a call on another thread; `raising`
 /// runs once, inside the next admitted call that is about to raise the latest
-/// reading to its own.
+/// reading to its own; `admitted` runs once, inside the next try_acquire,
+/// right after the CAS that admitted it.
 template <>
 struct token_bucket_hooks<stall_bucket> {
   static inline std::function<void()> stall;
   static inline std::function<void()> quiescing;
   static inline std::function<void()> raising;
+  static inline std::function<void()> admitted;
   static void before_cas(stall_bucket&) noexcept {
     if (auto f = std::exchange(stall, nullptr)) f();
+  }
+  static void after_cas(stall_bucket&) noexcept {
+    if (auto f = std::exchange(admitted, nullptr)) f();
   }
   static void while_quiescing(stall_bucket&) noexcept {
     if (quiescing) quiescing();
@@ -1115,26 +1120,46 @@ TEST_CASE("token_bucket: a call stalled across 256 reconfigurations decides unde
 
 TEST_CASE("token_bucket: a call admitted at an older reading never lowers the latest one",
           "[limit][token_bucket]") {
-  // A is admitted at 0.5 s and, about to record its reading as the latest,
-  // is overtaken by B, admitted at 1 s, which records 1 s. A must not then
-  // put 0.5 s back: a set_rate at 0.9 s, judged at it instead of at 1 s,
-  // re-expressed the state from 0.9 s and counted 0.9 s to 1 s again at the
-  // new rate (at 1000/s the bucket was full again at 1 s, 1.5 tokens given).
-  // The interleaving is played in order: B runs, on a thread of its own (read
-  // sections do not nest), inside A's hook, which waits for it.
+  // A, admitted at 0.5 s, is about to record its reading as the latest when
+  // a set_rate at 1 s records 1 s. A must not then put 0.5 s back: a second
+  // set_rate at 0.9 s, judged at it instead of at 1 s, re-expressed the
+  // state from 0.9 s and counted 0.9 s to 1 s again at the new rate (at
+  // 1000/s the bucket was full at 1 s, where 1.5 tokens were left). The
+  // interleaving is played in order: the first set_rate runs, on a thread
+  // of its own (read sections do not nest), inside A's hook, which waits for
+  // it.
   using hooks = surge::detail::token_bucket_hooks<stall_bucket>;
   using stp = stall_clock::time_point;
   const stp t0{};
   stall_bucket b(1.0, 2, t0);
-  bool b_admitted = false;
-  hooks::raising = [&] { std::thread([&] { b_admitted = b.try_acquire(1, t0 + 1s); }).join(); };
-  CHECK(b.try_acquire(1, t0 + 500ms));  // A, and B inside it
-  CHECK(b_admitted);
-  CHECK(b.tokens(t0 + 1s) == Approx(0.5).margin(1e-6));
-  b.set_rate(1000.0, t0 + 900ms);  // older than B's reading: judged at 1 s
-  CHECK(b.tokens(t0 + 1s) == Approx(0.5).margin(1e-6));
+  hooks::raising = [&] { std::thread([&] { b.set_rate(1.0, t0 + 1s); }).join(); };
+  CHECK(b.try_acquire(1, t0 + 500ms));  // A, and the first set_rate inside it
+  CHECK(b.tokens(t0 + 1s) == Approx(1.5).margin(1e-6));
+  b.set_rate(1000.0, t0 + 900ms);  // older than the first set_rate's reading: judged at 1 s
+  CHECK(b.tokens(t0 + 1s) == Approx(1.5).margin(1e-6));
+  CHECK(b.try_acquire(1, t0 + 1s));
   CHECK_FALSE(b.try_acquire(1, t0 + 1s));
   CHECK(b.time_until_available(1, t0 + 1s) == 500us);
+}
+
+TEST_CASE("token_bucket: a set_rate right after a later reading's admission is judged at that reading",
+          "[limit][token_bucket]") {
+  // A is admitted at 1 s; right after its CAS, before it has done anything
+  // else, a set_rate at 0.9 s runs (on another thread: read sections do not
+  // nest). It comes after A's admission, so it is judged at 1 s: one token
+  // left. Recorded only after A's CAS, A's reading was not there yet, and
+  // the set_rate, judged at 0.9 s, counted 0.9 s to 1 s again at 1000/s:
+  // the bucket was full at 1 s.
+  using hooks = surge::detail::token_bucket_hooks<stall_bucket>;
+  using stp = stall_clock::time_point;
+  const stp t0{};
+  stall_bucket b(1.0, 2, t0);
+  hooks::admitted = [&] { std::thread([&] { b.set_rate(1000.0, t0 + 900ms); }).join(); };
+  CHECK(b.try_acquire(1, t0 + 1s));
+  CHECK(b.rate() == 1000.0);
+  CHECK(b.tokens(t0 + 1s) == Approx(1.0).margin(1e-6));
+  CHECK(b.try_acquire(1, t0 + 1s));
+  CHECK_FALSE(b.try_acquire(1, t0 + 1s));
 }
 
 TEST_CASE("token_bucket: re-bases on several threads during reconfigurations finish",

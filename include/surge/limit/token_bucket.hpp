@@ -33,11 +33,14 @@ template <class Bucket>
 struct token_bucket_hooks {
   /// Called by try_acquire when it has decided to admit, right before its CAS.
   static void before_cas(Bucket&) noexcept {}
+  /// Called by try_acquire right after the CAS that admitted it.
+  static void after_cas(Bucket&) noexcept {}
   /// Called by a reconfiguration while it waits for a call in progress on
   /// another thread (see the private `slot`).
   static void while_quiescing(Bucket&) noexcept {}
-  /// Called by an admitting call or a set_rate/set_burst, after its CAS, when
-  /// it found the latest reading older than its own, right before raising it.
+  /// Called by an admitting call (before its CAS) or a set_rate/set_burst
+  /// (after its CAS) when it found the latest reading older than its own,
+  /// right before raising it.
   static void before_latest(Bucket&) noexcept {}
 };
 }  // namespace detail
@@ -96,13 +99,14 @@ enum class reserve_status : std::uint8_t {
 /// nothing is refused for it either (x/time/rate's advance(), which then
 /// moves its `last` stamp back and credits the interval a second time when
 /// time returns; surge never moves its state back). The latest reading is
-/// kept beside the state word, on its cache line, and only ever raised, by
-/// admitting calls and reconfigurations right after their CAS. A call
-/// racing with the one raising it may still see an older one and be judged
-/// at its own, earlier reading: for a call that takes or observes tokens
-/// that never means more tokens; a set_rate/set_burst so judged
-/// re-expresses the state at its own reading, so the time from there to the
-/// racing call's reading counts at the new rate.
+/// kept beside the state word, on its cache line, and only ever raised: by
+/// an admitting call right before the CAS that admits it (so a call that
+/// loses that CAS to another one and is then refused leaves its reading
+/// there too), by set_rate/set_burst after theirs. A set_rate/set_burst
+/// therefore always sees the reading of every call admitted before it; a
+/// call taking or observing tokens that races with the one raising it may
+/// still be judged at its own, earlier reading, which never means more
+/// tokens.
 ///
 /// **Horizon.** Clock readings are taken relative to an epoch; after 2^53
 /// units (52 to 104 days at rates from 0.24/s to 1e9/s whose burst refills
@@ -278,9 +282,10 @@ class token_bucket {
         continue;
       }
       detail::token_bucket_hooks<token_bucket>::before_cas(*this);  // nothing, except in a test
+      admitted_at(now_ns);
       if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
-        admitted_at(now_ns);
+        detail::token_bucket_hooks<token_bucket>::after_cas(*this);  // nothing, except in a test
         return true;
       }
       contention_pause(spins, w);
@@ -350,9 +355,9 @@ class token_bucket {
         r.status = st;
         return r;
       }
+      admitted_at(now_ns);
       if (word_.compare_exchange_strong(w, pack(next, gen_of(w)), std::memory_order_acq_rel,
                                         std::memory_order_acquire)) {
-        admitted_at(now_ns);
         r.status = st;
         r.tokens = n;
         r.delay = to_duration(wait_ns);
@@ -726,6 +731,9 @@ class token_bucket {
   }
   /// Raises the latest reading to now_ns, never lowers it: one load while
   /// readings do not move on, else a CAS that only a racing raise can fail.
+  /// An admitting call raises it before its CAS on the word, so a
+  /// reconfiguration that loads a word holding the admission (acquire) and
+  /// then this reading sees it.
   void admitted_at(std::int64_t now_ns) noexcept {
     std::int64_t latest = latest_ns_.load(std::memory_order_relaxed);
     while (latest < now_ns) {
@@ -799,8 +807,7 @@ class token_bucket {
     if (unlimited_) return;
     detail::backoff<> bo;
     while (writer_.exchange(true, std::memory_order_acquire)) bo.pause();
-    // under writer_: after every earlier set_rate/set_burst recorded its reading
-    if (!only_rebase) now_ns = judged_ns(now_ns);
+    const std::int64_t read_ns = now_ns;
     std::uint64_t w = word_.load(std::memory_order_acquire);
     for (;;) {
       config c;
@@ -808,6 +815,10 @@ class token_bucket {
         w = word_.load(std::memory_order_acquire);
         continue;
       }
+      // judged under writer_ (after every earlier set_rate/set_burst recorded
+      // its reading) and after loading w (whose admissions recorded theirs
+      // before their CAS)
+      if (!only_rebase) now_ns = judged_ns(read_ns);
       const std::int64_t now_u = c.units.units(detail::sub_sat(now_ns, c.epoch));
       if (only_rebase && !needs_rebase(tat_of(w), now_u)) break;  // someone else re-based (or took tokens)
       const double rate = (only_rebase || burst_change) ? c.rate : new_rate;
@@ -851,8 +862,9 @@ class token_bucket {
 
   alignas(detail::cache_line_size) std::atomic<std::uint64_t> word_{0};  // the state; its own line with the config
   // The latest reading a call was admitted at or a set_rate/set_burst was
-  // judged at (raised after the CAS, relaxed, and never lowered: a call
-  // admitted at an older reading that finishes last must not put it back).
+  // judged at (relaxed, never lowered: a call admitted at an older reading
+  // that finishes last must not put it back; raised by an admitting call
+  // before its CAS, by a reconfiguration after its own).
   std::atomic<std::int64_t> latest_ns_{std::numeric_limits<std::int64_t>::min()};
   bool unlimited_ = false;
   std::atomic<bool> writer_{false};
