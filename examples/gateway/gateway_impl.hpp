@@ -507,11 +507,12 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   const std::string_view path = target.substr(0, target.find('?'));
   const bool retryable = idempotent(req.method());
   const std::size_t attempts = retryable ? 1 + o_.retries : 1;
-  // the body is whole: a chunked one (its Transfer-Encoding goes with the
-  // hop-by-hop headers) is sent with its length, 0 included
-  const bool chunked = req.chunked();
+  // the body is whole: it is sent with its length, 0 included, whatever
+  // framed it (a chunked one's Transfer-Encoding goes with the hop-by-hop
+  // headers, and so does a Content-Length the Connection header names)
+  const bool framed = req.chunked() || req.has_content_length();
   detail::strip_hop_by_hop(req);
-  if (chunked) req.content_length(req.body().size());
+  if (framed) req.content_length(req.body().size());
   req.keep_alive(true);
   req.version(11);
   // an HTTP/1.0 request may lack a Host; going on as HTTP/1.1 it must have
