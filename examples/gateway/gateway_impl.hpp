@@ -603,6 +603,10 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
     parser.body_limit(o_.body_limit);
     timeout.after(o_.idle_timeout);
     co_await http::async_read_header(socket, buffer, parser, on_done(ec));
+    // a Transfer-Encoding that does not end in chunked leaves the body's
+    // length unknown: 400, and the connection closes (RFC 9112 6.3)
+    if (!ec && parser.get().count(http::field::transfer_encoding) != 0 && !parser.chunked())
+      ec = http::error::bad_transfer_encoding;
     if (!ec && !parser.is_done()) {
       // a client that waits to be asked for its body (and has sent none of
       // it yet) is asked: every body is read whole before anything else

@@ -896,6 +896,27 @@ TEST_CASE("gateway: a request body keeps its length when the Connection header n
         std::string::npos);
 }
 
+TEST_CASE("gateway: a request whose Transfer-Encoding does not end in chunked gets 400 and a close", "[gateway]") {
+  surge_test::watchdog dog("gateway unframed transfer coding", 60s);
+  // its length cannot be told (RFC 9112 6.3). Before: it got a 501 on a
+  // connection kept open, and its body was read as the next request and
+  // forwarded
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  const std::string framing =
+      GENERATE(as<std::string>{}, "Transfer-Encoding: gzip\r\n", "Transfer-Encoding: chunked, gzip\r\n",
+               "Transfer-Encoding: gzip\r\nContent-Length: 0\r\n");
+  CAPTURE(framing);
+  http_client raw(gw.port());
+  raw.send_raw("POST /up HTTP/1.1\r\nHost: x\r\n" + framing + "\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto [text, closed] = raw.read_until_close();
+  CHECK(text.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(text.find("HTTP/1.1", 1) == std::string::npos);  // one answer only
+  CHECK(closed);
+  CHECK(b.served == 0);
+  CHECK(gw.requests(gateway::outcome::bad_request) == 1);
+}
+
 TEST_CASE("gateway: an empty chunked request body goes on with Content-Length: 0", "[gateway]") {
   surge_test::watchdog dog("gateway empty chunked body", 60s);
   // before: with its Transfer-Encoding gone and no length put in its place,
