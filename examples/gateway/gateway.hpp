@@ -134,7 +134,8 @@ inline constexpr std::array<const char*, 6> outcome_names{"ok",   "error",      
 /// The reverse proxy. Runs on its own threads from construction until stop()
 /// or destruction. Thread-safe: every public member may be called from any
 /// thread. Bad options throw std::invalid_argument naming the field (surge's
-/// own types check theirs the same way); a port that cannot be bound throws
+/// own types check theirs the same way); a port that cannot be bound, or too
+/// few file descriptors for every io thread's reactor, throws
 /// boost::system::system_error.
 class gateway_server {
  public:

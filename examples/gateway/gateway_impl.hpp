@@ -201,12 +201,19 @@ inline gateway_server::gateway_server(gateway_options o) : o_(std::move(o)), poo
       workers_.back()->p2c = std::make_unique<surge::power_of_two_choices>(
           n, surge::power_of_two_options{.seed = surge::power_of_two_options{}.seed + i});
   }
-  pool_.start(o_.port, [this](pool_socket s, std::size_t w) {
-    asio::co_spawn(s.get_executor(), session(std::move(s), w), asio::detached);
-  });
-  // each sweep starts on its own thread (its timer is that thread's alone)
-  for (std::size_t i = 0; i < o_.threads; ++i)
-    asio::post(pool_.context(i), [this, i] { workers_[i]->deadlines.start(pool_.context(i)); });
+  // each thread's deadline sweep starts before the threads run (its timer is
+  // that thread's alone from then on), so a sweep that cannot start (no file
+  // descriptor left for its context's reactor) fails the construction
+  // instead of leaving its thread without timeouts
+  try {
+    for (std::size_t i = 0; i < o_.threads; ++i) workers_[i]->deadlines.start(pool_.context(i));
+    pool_.start(o_.port, [this](pool_socket s, std::size_t w) {
+      asio::co_spawn(s.get_executor(), session(std::move(s), w), asio::detached);
+    });
+  } catch (...) {
+    stop();  // the sweeps started go before their contexts
+    throw;
+  }
 }
 
 inline void gateway_server::check_options() const {

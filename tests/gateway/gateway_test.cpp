@@ -12,14 +12,20 @@
 #include "gateway.hpp"
 #include "http_client.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 using namespace std::chrono_literals;
 using gateway::backend_server;
@@ -486,6 +492,88 @@ TEST_CASE("gateway: malformed requests, oversized headers and abrupt disconnects
   http_client client(gw.port());
   for (int i = 0; i < 5; ++i) CHECK(client.get("/still-serving").status == 200);
   CHECK(gw.requests(gateway::outcome::bad_request) == 4);
+}
+
+namespace {
+// Leaves `free` file descriptors for this process until release(): lowers
+// the soft limit and fills every other slot below it with /dev/null.
+class descriptor_shortage {
+ public:
+  explicit descriptor_shortage(int free) {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+    int highest = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+      highest = std::max(highest, std::stoi(e.path().filename().string()));
+    rlimit low = saved_;
+    low.rlim_cur = static_cast<rlim_t>(highest + 64);
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) held_.push_back(fd);
+    for (int i = 0; i < free && !held_.empty(); ++i) {
+      ::close(held_.back());
+      held_.pop_back();
+    }
+  }
+  descriptor_shortage(const descriptor_shortage&) = delete;
+  descriptor_shortage& operator=(const descriptor_shortage&) = delete;
+  ~descriptor_shortage() { release(); }
+  void release() {
+    for (int fd : held_) ::close(fd);
+    held_.clear();
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> held_;
+};
+}  // namespace
+
+TEST_CASE("gateway: an io thread whose timeout sweep cannot start fails the gateway's start", "[gateway]") {
+  surge_test::watchdog dog("gateway sweep start", 60s);
+  // before: each io thread's sweep was started by a task posted to it once
+  // the gateway ran, and a failure there (no descriptor left for its
+  // context's reactor) was lost in the thread's run loop: the gateway
+  // served on, that thread without any timeout (idle clients, slow
+  // backends). Now the gateway either fails to start or times out on every
+  // thread.
+  auto backends = start_backends(1);
+  const auto start = [&](std::size_t threads) {
+    return std::make_unique<gateway_server>(
+        gateway_options{.backends = addresses(backends), .threads = threads, .idle_timeout = 100ms});
+  };
+  // the fewest descriptors a gateway of one thread starts with
+  int one = 0;
+  for (;; ++one) {
+    REQUIRE(one < 64);
+    descriptor_shortage shortage(one);
+    try {
+      (void)start(1);
+      break;
+    } catch (const boost::system::system_error&) {
+    }
+  }
+  {
+    // a second thread needs descriptors of its own
+    descriptor_shortage shortage(one);
+    CHECK_THROWS_AS(start(2), boost::system::system_error);
+  }
+  for (int free = one; free <= one + 8; ++free) {
+    CAPTURE(free);
+    descriptor_shortage shortage(free);
+    std::unique_ptr<gateway_server> gw;
+    try {
+      gw = start(2);
+    } catch (const boost::system::system_error&) {
+      continue;
+    }
+    shortage.release();
+    // one idle connection on each thread: both are closed
+    http_client first(gw->port()), second(gw->port());
+    for (http_client* c : {&first, &second}) {
+      c->send_raw("GET / HTTP/1.1\r\nHost: x\r\n");
+      CHECK(c->read_until_close().second);
+    }
+  }
 }
 
 TEST_CASE("gateway: a client that expects 100-continue is told to send its body", "[gateway]") {
