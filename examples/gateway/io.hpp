@@ -78,7 +78,9 @@ using pool_socket = asio::basic_stream_socket<tcp, asio::io_context::executor_ty
 /// thread needs no lock. start() binds and runs; stop() (idempotent) stops
 /// every context, joins the threads and destroys the contexts (and with them
 /// every coroutine still suspended on them). A failed accept (out of file
-/// descriptors or memory) pauses accepting for `accept_pause`.
+/// descriptors or memory) pauses accepting for `accept_pause`, and so does
+/// running out of memory handing a connection to its context (that
+/// connection is closed) or arming the next accept.
 class io_pool {
  public:
   /// Called on the connection's own thread with the socket and that thread's
@@ -157,20 +159,26 @@ class io_pool {
     const std::size_t i = next_++ % contexts_.size();
     acceptor_->async_accept(*contexts_[i], [this, i](error_code ec, pool_socket s) {
       if (ec == asio::error::operation_aborted || !acceptor_ || !acceptor_->is_open()) return;
-      if (ec) {
-        // out of file descriptors (EMFILE, ENFILE) or memory: the connection
-        // stays queued, so accepting again at once fails at once, a busy
-        // loop for as long as it lasts; pause first (as nginx and Go's
-        // net/http do), while closing connections give descriptors back
-        pause_->expires_after(accept_pause);
-        pause_->async_wait([this](error_code e) {
-          if (!e) accept_next();
-        });
-        return;
+      if (!ec) {
+        error_code ignored;
+        s.set_option(tcp::no_delay(true), ignored);
+        try {
+          asio::post(*contexts_[i], [this, i, sock = std::move(s)]() mutable { handler_(std::move(sock), i); });
+          accept_next();
+          return;
+        } catch (const std::exception&) {
+          // out of memory handing the connection over (it closes) or
+          // accepting the next: thrown on, it would stop accepting for good
+        }
       }
-      s.set_option(tcp::no_delay(true), ec);
-      asio::post(*contexts_[i], [this, i, sock = std::move(s)]() mutable { handler_(std::move(sock), i); });
-      accept_next();
+      // out of file descriptors (EMFILE, ENFILE) or memory: the connection
+      // stays queued, so accepting again at once fails at once, a busy loop
+      // for as long as it lasts; pause first (as nginx and Go's net/http
+      // do), while closing connections give descriptors back
+      pause_->expires_after(accept_pause);
+      pause_->async_wait([this](error_code e) {
+        if (!e) accept_next();
+      });
     });
   }
 

@@ -576,6 +576,29 @@ TEST_CASE("gateway: an io thread whose timeout sweep cannot start fails the gate
   }
 }
 
+TEST_CASE("gateway: accepting survives running out of memory while taking a connection", "[gateway]") {
+  surge_test::watchdog dog("gateway accept out of memory", 60s);
+  // before: a std::bad_alloc in the acceptor's completion handler (handing
+  // the connection to its thread, or arming the next accept) left it before
+  // it armed the next accept; the io thread caught the exception and ran
+  // on, but no connection was accepted again. Here the k-th allocation on
+  // the acceptor's thread after the first connection fails.
+  const auto served = [](std::uint16_t port) {
+    http_client c(port, 2s);
+    c.send_raw({});                      // connects
+    return c.read_until_close().second;  // the handler below closes it
+  };
+  for (long k = 1; k <= 4; ++k) {
+    CAPTURE(k);
+    gateway::io_pool pool(1);
+    std::atomic<long> arm{k};
+    pool.start(0, [&arm](gateway::pool_socket, std::size_t) {
+      if (const long n = arm.exchange(0)) surge_test::fail_allocation(n);
+    });
+    for (int i = 0; i < 5; ++i) CHECK(served(pool.port()));
+  }
+}
+
 TEST_CASE("gateway: a client that expects 100-continue is told to send its body", "[gateway]") {
   surge_test::watchdog dog("gateway expect continue", 60s);
   auto backends = start_backends(1);
