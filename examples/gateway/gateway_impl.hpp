@@ -528,6 +528,7 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   std::uint64_t tried = 0;
   std::optional<upstream_result> last;
   bool failed = true;
+  bool too_large = false;
   for (std::size_t attempt = 0; attempt < attempts; ++attempt) {
     std::optional<choice> c = choose(w, path, tried, o_.clock());
     if (!c) break;
@@ -539,7 +540,13 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
     w.backend_inflight[c->index].sub();
     const time_point now = o_.clock();
     failed = r.ec || r.res.result_int() >= 500;
-    if (failed)
+    // an answer over the gateway's limits says nothing of the backend's
+    // health, and another backend would give the same: no outcome for its
+    // breaker (nor the concurrency limit), no retry
+    too_large = r.ec == http::error::header_limit || r.ec == http::error::body_limit;
+    if (too_large)
+      c->permit.release();
+    else if (failed)
       c->permit.failure(now);
     else
       c->permit.success(now);
@@ -548,7 +555,7 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
       budget_->on_success();
       break;
     }
-    if (!retryable) break;
+    if (!retryable || too_large) break;
     // every failed attempt takes a token, the last one too (gRPC's retry
     // throttling; a POST, never retried, leaves the budget alone)
     const bool allowed = budget_->on_failure();
@@ -561,8 +568,8 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
 
   req.version(version);
   const time_point end = o_.clock();
-  if (!last)
-    token.ignore();  // nothing was sent: says nothing about latency
+  if (!last || too_large)
+    token.ignore();  // nothing was sent, or the answer was not taken: says nothing about latency
   else if (failed)
     token.dropped(end);
   else

@@ -734,6 +734,33 @@ TEST_CASE("gateway: a backend that dies mid-response is a failure for its breake
   }
 }
 
+TEST_CASE("gateway: an answer over the gateway's limits is a 502, not a failure of the backend", "[gateway]") {
+  surge_test::watchdog dog("gateway oversized answer", 60s);
+  // before: it counted as a failed exchange: each GET for it was retried on
+  // the other backend (which gave the same answer), and a few of them
+  // opened every backend's breaker, so the gateway answered 503 to every
+  // other request while the breakers waited
+  const std::string big = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\nok";
+  canned_backend first(big), second(big);
+  manual_time t;
+  gateway_server gw(gateway_options{.backends = {first.address(), second.address()},
+                                    .retries = 1,
+                                    .breaker = {.window_size = 2, .minimum_calls = 2, .wait_in_open = 10s},
+                                    .clock = t.clock()});
+  http_client client(gw.port());
+  for (int i = 0; i < 6; ++i) {
+    const auto r = client.get("/huge");
+    CHECK(r.status == 502);
+    CHECK(r.body.find("header limit") != std::string::npos);
+  }
+  CHECK(first.served + second.served == 6);
+  CHECK(gw.breaker_state(0) == breaker_state::closed);
+  CHECK(gw.breaker_state(1) == breaker_state::closed);
+  const auto m = parse_metrics(client.get("/metrics").body);
+  CHECK(m.at("surge_gateway_retries_total") == 0);
+  CHECK(gw.requests(gateway::outcome::error) == 6);
+}
+
 TEST_CASE("gateway: pooled connections the backend closed are replaced, not counted as failures", "[gateway]") {
   surge_test::watchdog dog("gateway stale pool", 60s);
   auto first = std::make_unique<backend_server>(gateway::backend_options{.name = "b0", .latency = 50ms});
