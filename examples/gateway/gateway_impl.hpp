@@ -653,7 +653,10 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
     }
     request req = parser.release();
     detail::to_origin_form(req);
-    const bool keep = req.keep_alive();
+    // an HTTP/1.0 request with a Transfer-Encoding has faulty framing (a
+    // hop in front may have framed it otherwise): it is answered, then the
+    // connection closes (RFC 9112 6.1)
+    const bool keep = req.keep_alive() && (req.version() >= 11 || req.count(http::field::transfer_encoding) == 0);
     // a client waiting for its answer is not idle: the upstream timeouts
     // bound the wait
     timeout.never();

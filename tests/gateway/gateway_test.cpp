@@ -1070,6 +1070,25 @@ TEST_CASE("gateway: a request whose Transfer-Encoding does not end in chunked ge
   CHECK(gw.requests(gateway::outcome::bad_request) == 1);
 }
 
+TEST_CASE("gateway: an HTTP/1.0 request with a Transfer-Encoding is answered, then its connection closes",
+          "[gateway]") {
+  surge_test::watchdog dog("gateway HTTP/1.0 transfer coding", 60s);
+  // its framing is faulty (RFC 9112 6.1): an HTTP/1.0 hop in front may have
+  // framed it otherwise. Before: the connection was kept open, and what
+  // followed the chunked body was read as the next request
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  http_client raw(gw.port());
+  raw.send_raw(
+      "POST /up HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\nGET /next HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  const auto [text, closed] = raw.read_until_close();
+  CHECK(text.rfind("HTTP/1.0 200", 0) == 0);
+  CHECK(text.find("HTTP/1.0", 1) == std::string::npos);  // one answer only
+  CHECK(closed);
+  CHECK(b.served == 1);
+}
+
 TEST_CASE("gateway: an empty chunked request body goes on with Content-Length: 0", "[gateway]") {
   surge_test::watchdog dog("gateway empty chunked body", 60s);
   // before: with its Transfer-Encoding gone and no length put in its place,
