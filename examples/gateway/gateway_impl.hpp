@@ -399,6 +399,12 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
       continue;
     }
     if (r.ec) co_return r;
+    // a 101 switches the connection to another protocol, which the gateway
+    // never asks for (it drops the client's Upgrade): a broken answer
+    if (parser->get().result() == http::status::switching_protocols) {
+      r.ec = http::error::bad_status;
+      co_return r;
+    }
     if (detail::other_transfer_coding(parser->get())) {
       r.ec = http::error::bad_transfer_encoding;
       co_return r;

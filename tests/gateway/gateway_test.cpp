@@ -1140,6 +1140,20 @@ TEST_CASE("gateway: an interim 1xx answer is read past, not forwarded as the fin
   CHECK(interim.served == 2);
 }
 
+TEST_CASE("gateway: a 101 the gateway never asked for is a failed exchange", "[gateway]") {
+  surge_test::watchdog dog("gateway unasked 101", 60s);
+  // the gateway drops the client's Upgrade, so a backend may not switch
+  // protocols (RFC 9110 15.2.2). Before: its 101 went to the client as the
+  // final answer (without the Upgrade it named), and the connection, now in
+  // another protocol, went back to the pool
+  canned_backend b("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+  gateway_server gw(gateway_options{.backends = {b.address()}, .retries = 0});
+  http_client client(gw.port());
+  const auto r = client.get("/ws", {{"Connection", "Upgrade"}, {"Upgrade", "websocket"}});
+  CHECK(r.status == 502);
+  CHECK(gw.requests(gateway::outcome::error) == 1);
+}
+
 TEST_CASE("gateway: bad options throw std::invalid_argument naming the field", "[gateway]") {
   surge_test::check_names([] { gateway_server gw(gateway_options{}); }, "backends");
   surge_test::check_names([] { gateway_server gw(gateway_options{.backends = {"localhost:80"}}); }, "backends");
