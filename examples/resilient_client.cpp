@@ -8,9 +8,11 @@
 #include <surge/resilience/retry.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <exception>
 #include <random>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -20,11 +22,16 @@ struct sim_clock : std::chrono::steady_clock {  // simulated time: each tick and
   static time_point now() noexcept { return t; }
 };
 
+long long now_ms() { return sim_clock::now().time_since_epoch() / 1ms; }
+
 int main() {
-  int backend_calls = 0;
+  int backend_calls = 0, backend_failures = 0;
   const auto backend = [&](int request) {  // down from 100 to 200 ms
     ++backend_calls;
-    if (const auto t = sim_clock::now().time_since_epoch(); t >= 100ms && t < 200ms) throw std::runtime_error("down");
+    if (const auto t = sim_clock::now().time_since_epoch(); t >= 100ms && t < 200ms) {
+      ++backend_failures;
+      throw std::runtime_error("down");
+    }
     return 2 * request;
   };
   // [snippet: core]
@@ -45,7 +52,19 @@ int main() {
       .max_attempts = 3, .backoff = {1ms, 10ms}, .retryable = retryable, .budget = &budget};
   // [/snippet]
   // A retry's backoff passes at once in simulated time; true: slept the whole time (not stopped).
-  const auto sim_sleep = [](std::chrono::nanoseconds d, const std::stop_token&) { return (sim_clock::t += d, true); };
+  int retries = 0, retries_not_closed = 0;
+  const auto sim_sleep = [&](std::chrono::nanoseconds d, const std::stop_token&) {
+    ++retries;
+    retries_not_closed += breaker.state() != surge::breaker_state::closed;
+    return (sim_clock::t += d, true);
+  };
+  // The breaker's states as seen after each request, with when (ms) and the backend failures by then.
+  struct seen_state {
+    surge::breaker_state state;
+    long long ms;
+    int failures;
+  };
+  std::vector<seen_state> states{{surge::breaker_state::closed, 0, 0}};
   std::mt19937_64 rng(1);  // the retry jitter's engine
   int ok = 0, failed = 0, refused = 0, shed = 0, request = 0;
   while (sim_clock::now().time_since_epoch() < 300ms) {
@@ -70,6 +89,7 @@ int main() {
         ++failed;
         token.dropped();
       }
+      if (breaker.state() != states.back().state) states.push_back({breaker.state(), now_ms(), backend_failures});
     }
     sim_clock::t += 1ms;
     for (auto& [token, done] : calls) token.success(done);
@@ -77,4 +97,19 @@ int main() {
   fmt::print("{} ok, {} failed, {} refused by the breaker, {} shed at the limit (now {}); {} backend calls\n", ok,
              failed, refused, shed, limiter.limit(), backend_calls);
   fmt::print("{}\nretry budget: {:.1f} tokens\n", breaker.metrics(), budget.tokens());
+
+  // Every printed claim, checked: the run is deterministic (simulated time, seeded jitter).
+  fmt::print(
+      "the limit shed calls; the breaker opened at 100 ms after 10 failed calls, went half-open 21 ms after "
+      "each opening, closed at 205 ms with the backend back; {} retries, all before it opened (the budget "
+      "allows 4)\n",
+      retries);
+  bool held = shed > 0 && states.size() >= 3 && states[1].state == surge::breaker_state::open && states[1].ms == 100 &&
+              states[1].failures == 10 && states.back().state == surge::breaker_state::closed &&
+              states.back().ms == 205 && retries_not_closed == 0 && retries <= 4;
+  for (std::size_t i = 1; i + 1 < states.size(); ++i)
+    if (states[i].state == surge::breaker_state::open)
+      held = held && states[i + 1].state == surge::breaker_state::half_open && states[i + 1].ms == states[i].ms + 21;
+  if (!held) fmt::print("NOT AS DESCRIBED: the line above\n");
+  return held ? 0 : 1;
 }
