@@ -118,8 +118,11 @@ struct histogram_stripes {
 /// reset() is not atomic with respect to concurrent records: a record racing
 /// with it is kept or lost, and it may be kept in count() and the buckets
 /// while lost in min() and max() (which then read 0 until a later record
-/// moves them); percentiles then read the bucket's own bound rather than
-/// those.
+/// moves them), or the other way round: lost in count() and the buckets while
+/// kept in min() and max(), which then report its value, even while count()
+/// is 0, until a later record moves them past it or the next reset. Either
+/// way percentiles stay within the bucket of the value they report (a
+/// cleared extreme gives way to the bucket's own bound).
 ///
 /// Bad input: highest_trackable < 2, significant_digits outside [1, 5], or a
 /// stripe count that is not a power of two in [1, 256], throw
