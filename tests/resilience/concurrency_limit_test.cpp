@@ -453,6 +453,51 @@ TEST_CASE("concurrency_limiter: an algorithm's floating-point or negative limit 
   CHECK(admitted_after(std::uint32_t{4}) == 4);
 }
 
+namespace {
+/// A user's algorithm whose on_sample or limit() throws while the test says so.
+struct throwing_limit {
+  struct switches {
+    bool in_sample = false;
+    bool in_limit = false;
+  };
+  switches* throws;
+  std::size_t value = 2;
+  std::size_t limit() const {
+    if (throws->in_limit) throw std::runtime_error("limit");
+    return value;
+  }
+  void on_sample(std::chrono::nanoseconds, std::size_t, bool) {
+    if (throws->in_sample) throw std::runtime_error("on_sample");
+    value = 1;
+  }
+};
+}  // namespace
+
+TEST_CASE("concurrency_limiter: an algorithm that throws reaches the caller; the slot is released",
+          "[resilience][concurrency_limit]") {
+  throwing_limit::switches throws;
+  surge::concurrency_limiter<throwing_limit, sim_clock> lim(throwing_limit{&throws});
+  auto a = lim.try_acquire(tp{});
+  auto b = lim.try_acquire(tp{});
+  REQUIRE(lim.inflight() == 2);
+  // on_sample throws: the call's slot was released first, the token is finished, the limit kept
+  throws.in_sample = true;
+  CHECK_THROWS_AS(a.success(tp{} + 1ms), std::runtime_error);
+  CHECK_FALSE(a);
+  CHECK(lim.inflight() == 1);
+  CHECK(lim.limit() == 2);
+  // limit() throws after on_sample moved the algorithm: the limit read before stays until a later sample
+  throws = {.in_sample = false, .in_limit = true};
+  CHECK_THROWS_AS(b.dropped(tp{} + 1ms), std::runtime_error);
+  CHECK_FALSE(b);
+  CHECK(lim.inflight() == 0);
+  CHECK(lim.limit() == 2);
+  throws.in_limit = false;
+  CHECK(lim.with_algorithm([](const throwing_limit& t) { return t.value; }) == 1);
+  lim.try_acquire(tp{}).success(tp{} + 1ms);
+  CHECK(lim.limit() == 1);
+}
+
 TEST_CASE("concurrency_limiter: 4 threads never exceed the limit and lose no slot", "[resilience][concurrency_limit]") {
   surge_test::watchdog dog("concurrency_limiter threads");
   surge::concurrency_limiter<surge::aimd_limit, sim_clock> lim(surge::aimd_limit({.initial = 3, .min = 3, .max = 3}));

@@ -530,6 +530,10 @@ class windowed_limit {
 /// the range of std::chrono::nanoseconds saturates. An Algorithm whose limit()
 /// is a floating-point number has it floored (NaN and values below 1 give 0:
 /// nothing is admitted) and capped at 10^18; a negative integer gives 0.
+/// Exceptions (basic guarantee): one thrown by the Algorithm's on_sample() or
+/// limit() propagates out of success() / dropped(), the call's slot already
+/// released and the token finished; limit() then keeps the value read before
+/// until a later sample. One thrown by Clock::now() leaves the token as it was.
 template <class Algorithm, class Clock = std::chrono::steady_clock>
 class concurrency_limiter {
   static_assert(
