@@ -212,6 +212,21 @@ TEST_CASE("rate_meter clock readings going backwards and at the limits", "[metri
   CHECK(fine4.stats(far).count == 2);
 }
 
+TEST_CASE("rate_meter: the last slot and 5 s interval before the int64 limit start at their boundary",
+          "[metrics][meter]") {
+  // 9,223,372,035 s = 1,844,674,407 intervals of 5 s: the last boundary below
+  // INT64_MAX ns, and the one slot's end; a mark after it began the new slot
+  // and interval only when a reader came by (they saturated one step early)
+  meter m({.window = 9'223'372'035s, .slots = 1}, tp{});
+  m.mark(1, at(9'223'372'031s));          // slot 0, interval 1,844,674,406
+  m.mark(5, at(9'223'372'035s + 500ms));  // slot 1, interval 1,844,674,407
+  const auto s = m.stats(at(9'223'372'036s));
+  CHECK(s.count == 6);
+  CHECK(s.rate == Approx(5.0));             // the 5 events of slot 1, over its 1 s so far
+  CHECK(s.one_minute == Approx(a1 * 0.2));  // interval ...406 held 1 event: 0.2/s
+  CHECK(s.fifteen_minute == Approx(a15 * 0.2));
+}
+
 // finer than a nanosecond: nanoseconds::max() does not fit its duration
 using ps_clock = surge_test::still_clock<std::int64_t, std::pico>;
 // a 32-bit millisecond counter: nanoseconds::max() truncates in its duration

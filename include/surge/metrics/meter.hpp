@@ -209,10 +209,10 @@ class rate_meter {
     return t <= start_ns_ ? 0 : detail::sub_sat(t, start_ns_);
   }
 
-  /// (k + 1) · step, saturating.
+  /// (k + 1) · step, saturating (it fits while k + 1 <= INT64_MAX / step).
   static std::int64_t boundary_after(std::int64_t k, std::int64_t step) noexcept {
-    return k >= std::numeric_limits<std::int64_t>::max() / step - 1 ? std::numeric_limits<std::int64_t>::max()
-                                                                    : (k + 1) * step;
+    return k >= std::numeric_limits<std::int64_t>::max() / step ? std::numeric_limits<std::int64_t>::max()
+                                                                : (k + 1) * step;
   }
 
   /// Moves the slots and the EWMAs up to elapsed time e. Caller holds lock_.
