@@ -108,7 +108,9 @@ struct histogram_stripes {
 /// iteration are O(number of counters × stripes).
 ///
 /// Thread safety: record() is lock-free (on a striped histogram, after the
-/// calling thread's first use of a striped histogram, which takes a mutex once)
+/// calling thread's first use of a striped histogram, which takes a mutex once
+/// and may allocate a few bytes: record() being noexcept, running out of
+/// memory there ends the program with std::terminate)
 /// and may be called from any number of threads at once, together with every
 /// other member. The observers (count,
 /// percentiles, mean, iteration) are racing readers: while records are in
