@@ -36,8 +36,10 @@ struct random_options {
 /// (no shared cache line between threads), seeded by the constructor (a single-threaded
 /// run repeats exactly); `pick(g)` uses the caller's
 /// UniformRandomBitGenerator.
-/// Complexity: construction O(n); `pick()` O(1) while all are up (expected
-/// O(n / up) otherwise). Memory: 20 bytes per backend (weighted), none per backend (uniform).
+/// Complexity: construction O(n); `pick()` O(1) while all are up, O(1)
+/// expected while a fair share (by weight) is up, and O(n) when 16 draws all
+/// land on down backends (1 in 100 up makes that 85 % of picks). Memory: one
+/// health flag (1 byte) per backend, plus 20 bytes per backend when weighted.
 /// Thread safety: lock-free; every member from any threads.
 /// Bad input: n == 0 or bad weights (empty, <= 0, not finite) throw
 /// std::invalid_argument; weights each finite but with a sum above DBL_MAX

@@ -203,7 +203,7 @@ class weighted_round_robin {
     return i < weight_.size() ? std::ldexp(weight_[i], scale_shift_) : 0.0;
   }
   /// True while `pick()` reads the precomputed table (O(1)); false while it
-  /// runs the O(n) algorithm.
+  /// runs the tournament or the O(n) loop (`algorithm()` says which).
   [[nodiscard]] bool table_active() const noexcept { return !table_.empty(); }
   /// The algorithm `pick()` runs now (it changes only in the constructor and
   /// in a `set_healthy` that changes a flag).
