@@ -15,6 +15,7 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 namespace surge {
@@ -44,16 +45,20 @@ namespace surge {
 /// jump_hash with a bucket count of any other integer type (a std::size_t,
 /// say): throws std::invalid_argument naming `buckets` unless it is in
 /// [1, 2^31 - 1], instead of narrowing it (2^32 + 5 buckets would be 5).
-/// A bool or a character type (char, wchar_t, char8_t, char16_t, char32_t)
-/// is not a bucket count and does not compile (a flag would read as one
-/// bucket, 'a' as 97).
-template <std::integral Int>
-requires(!std::same_as<Int, std::int32_t>) [[nodiscard]] constexpr std::int32_t
+/// A bool, a character type (char, wchar_t, char8_t, char16_t, char32_t)
+/// or a floating-point number is not a bucket count and does not compile (a
+/// flag would read as one bucket, 'a' as 97, 2.9 as 2, and 1e10 does not
+/// fit the int32_t it would be converted to).
+template <class Int>
+requires(std::is_arithmetic_v<Int> && !std::same_as<Int, std::int32_t>) [[nodiscard]] constexpr std::int32_t
     jump_hash(std::uint64_t key, Int buckets) {
   static_assert(!std::same_as<Int, bool>, "jump_hash: a bool is not a bucket count; pass the number of buckets");
   static_assert(!detail::is_char_v<Int>,
                 "jump_hash: a character is not a bucket count; pass the number of buckets as an integer type");
-  if constexpr (std::same_as<Int, bool> || detail::is_char_v<Int>) {
+  static_assert(!std::floating_point<Int>,
+                "jump_hash: a floating-point number is not a bucket count; pass the number of buckets as an integer "
+                "type");
+  if constexpr (std::same_as<Int, bool> || detail::is_char_v<Int> || std::floating_point<Int>) {
     return 0;  // only after a failed assertion above: keeps it the one error
   } else {
     if (!std::in_range<std::int32_t>(buckets) || buckets <= 0)
