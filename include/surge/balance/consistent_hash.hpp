@@ -74,8 +74,11 @@ struct consistent_hash_options {
 /// Complexity: `pick` O(1) expected for P points (a radix index on the top
 /// bits, then a binary search over about four points) (+ the walk past down
 /// backends); `pick_bounded` the same plus the walk past full backends;
-/// `add_backend`/`remove_backend` O(P log P). Memory about 13 bytes per point
-/// (position, owner, and a radix index over the top bits of the positions).
+/// `add_backend`/`remove_backend`/`set_weight` O(N + P log P), N the indices
+/// issued (removed ones are not reused). Memory about 13 bytes per point
+/// (position, owner, and a radix index over the top bits of the positions)
+/// plus about 25 bytes per index issued (weight, health flag, in-flight
+/// count and its address).
 /// Thread safety: `pick`, `pick_bounded`, lease release, `healthy`, `load`
 /// are lock-free from any threads; `set_healthy` is thread-safe but takes
 /// the writer's mutex, so it waits for a rebuild in progress; `add_backend`,
