@@ -113,7 +113,8 @@ enum class smooth_wrr_algorithm { table, tournament, scan };
 /// std::invalid_argument naming its index; a `table_limit` above 2^28 (a 1 GiB table, ~10 s per
 /// build; a larger one would stall construction and each health change for
 /// hours) throws std::invalid_argument; `set_healthy` out of range returns
-/// false. Copyable and movable.
+/// false. Copyable and movable; a moved-from object has no backends left and
+/// may only be assigned to or destroyed (its `pick()` would read past them).
 class weighted_round_robin {
  public:
   /// Default bound on the table (entries); 0 disables the table.
