@@ -609,7 +609,8 @@ class least_connections_core final : public lease_block, private lease_hook {
 /// (scaled, it would fall below the normal doubles and lose its share);
 /// `set_healthy` out of range returns false.
 /// With keyed weights a backend holds at most 2^31 − 1 leases at once (a
-/// key is at most count·2^32 in 63 bits; 2^31 live leases take 64 GiB).
+/// key is at most count·2^32 in 63 bits; 2^31 live leases of 48 bytes take
+/// 96 GiB).
 class least_connections {
  public:
   /// Levels of the equal-weight index: backends holding this many leases or
