@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -116,4 +117,15 @@ TEST_CASE("random_balancer: weights whose sum overflows, shares that underflow",
   CHECK(skew.probability(1) == 0.0);
   skew.set_healthy(0, false);
   for (int k = 0; k < 1000; ++k) REQUIRE(skew.pick() == 1);
+}
+
+TEST_CASE("random_balancer: a weight the scaling of an overflowing sum would round is refused", "[balance][random]") {
+  // {1.7e308, 1.7e308} is scaled by 2^-1; 3 · 2^-1074 scaled so is 1.5 · 2^-1074,
+  // which rounds to 2 · 2^-1074: not the weights as given, whose probabilities
+  // the header promises. Refused like a weight the scaling takes to 0.
+  const double odd = 3 * std::numeric_limits<double>::denorm_min();
+  CHECK_THROWS_WITH(surge::random_balancer(surge::weights{1.7e308, 1.7e308, odd}),
+                    Catch::Matchers::Contains("weight[2]"));
+  const double even = 2 * std::numeric_limits<double>::denorm_min();  // kept exactly: taken
+  CHECK_NOTHROW(surge::random_balancer(surge::weights{1.7e308, 1.7e308, even}));
 }

@@ -515,6 +515,20 @@ TEST_CASE("smooth WRR: weights whose sum overflows keep their proportions", "[ba
   for (int k = 0; k < 340; ++k) CHECK(big.pick() == small.pick());
 }
 
+TEST_CASE("smooth WRR: a weight the scaling of an overflowing sum would round is refused", "[balance][wrr]") {
+  // {1e308, 1e308} is scaled by 2^-2; 3 · 2^-1074 scaled so is 0.75 · 2^-1074,
+  // which rounds to 2^-1074: the policy went on with a weight of 4 · 2^-1074
+  // and weight(2) said so, where the header promised the sequence of the
+  // weights as given. Refused like a weight the scaling takes to 0.
+  const double odd = 3 * std::numeric_limits<double>::denorm_min();
+  CHECK_THROWS_WITH(surge::weighted_round_robin(surge::weights{1e308, 1e308, odd}),
+                    Catch::Matchers::Contains("weight[2]"));
+  // a weight the scaling keeps exactly is taken, and reads as given
+  const double four = 4 * std::numeric_limits<double>::denorm_min();
+  const surge::weighted_round_robin kept(surge::weights{1e308, 1e308, four});
+  CHECK(kept.weight(2) == four);
+}
+
 TEST_CASE("smooth WRR tournament: nginx's picks from any reachable state", "[balance][wrr]") {
   std::mt19937_64 rng(7);
   for (int round = 0; round < 200; ++round) {

@@ -44,9 +44,10 @@ struct random_options {
 /// Bad input: n == 0 or bad weights (empty, <= 0, not finite) throw
 /// std::invalid_argument; weights each finite but with a sum above DBL_MAX
 /// are scaled down together by a power of two (exact: the probabilities are
-/// those of the weights as given), and a weight that this scaling would take
-/// to 0 (a subnormal beside such weights) throws std::invalid_argument naming
-/// its index; `set_healthy` out of range returns false.
+/// those of the weights as given), and a weight that this scaling would not
+/// keep exactly (a subnormal beside such weights: it would round, or become
+/// 0) throws std::invalid_argument naming its index; `set_healthy` out of
+/// range returns false.
 /// Never picks a down backend while one is up, whatever the weights (a
 /// backend whose probability underflows to 0 still gets picked when it is
 /// the only one up).

@@ -109,12 +109,13 @@ enum class smooth_wrr_algorithm { table, tournament, scan };
 /// but with twice their sum above DBL_MAX (the running weights reach it) are
 /// scaled down together by a power of two (exact, so the sequence is the one
 /// of the weights as given: {1e308, 1e308} alternates), and a weight that
-/// this scaling would take to 0 (a subnormal beside such weights) throws
-/// std::invalid_argument naming its index; a `table_limit` above 2^28 (a 1 GiB table, ~10 s per
-/// build; a larger one would stall construction and each health change for
-/// hours) throws std::invalid_argument; `set_healthy` out of range returns
-/// false. Copyable and movable; a moved-from object has no backends left and
-/// may only be assigned to or destroyed (its `pick()` would read past them).
+/// this scaling would not keep exactly (a subnormal beside such weights: it
+/// would round, or become 0) throws std::invalid_argument naming its index;
+/// a `table_limit` above 2^28 (a 1 GiB table, ~10 s per build; a larger one
+/// would stall construction and each health change for hours) throws
+/// std::invalid_argument; `set_healthy` out of range returns false.
+/// Copyable and movable; a moved-from object has no backends left and may
+/// only be assigned to or destroyed (its `pick()` would read past them).
 class weighted_round_robin {
  public:
   /// Default bound on the table (entries); 0 disables the table.

@@ -53,11 +53,11 @@ inline double check_weight(double w, const char* what) {
 /// scales every weight by the same power of two 2^-k, the smallest k that
 /// makes it finite, and returns k (0 when it was finite: nothing changed).
 /// (Smooth WRR's running weights reach up to twice the sum: headroom 2.) Scaling by a power
-/// of two is exact, so every ratio stays what it was, unless a weight that
-/// the scaling makes subnormal (beside weights near DBL_MAX: about 2^2045
-/// times smaller than the largest) loses bits to underflow; a weight that
-/// would underflow to 0 throws std::invalid_argument naming `what` (it would
-/// otherwise silently lose its share).
+/// of two is exact, so every ratio stays what it was; a weight it would not
+/// keep exactly — one that the scaling makes subnormal (beside weights near
+/// DBL_MAX: about 2^2000 times smaller than the largest) and whose low bits,
+/// or all of them, it would drop — throws std::invalid_argument naming `what`
+/// and the index (its share would otherwise silently change, or vanish).
 inline int fit_sum(std::vector<double>& w, const char* what, double headroom = 1.0) {
   double sum = 0;
   for (double x : w) sum += x;
@@ -69,11 +69,12 @@ inline int fit_sum(std::vector<double>& w, const char* what, double headroom = 1
     if (std::isfinite(s * headroom)) break;
   }
   for (std::size_t i = 0; i < w.size(); ++i) {
-    w[i] = std::ldexp(w[i], -k);
-    if (!(w[i] > 0))
+    const double given = w[i];
+    w[i] = std::ldexp(given, -k);
+    if (std::ldexp(w[i], k) != given)
       throw std::invalid_argument(std::string(what) + ": weight[" + std::to_string(i) +
                                   "] is too small beside the others (their sum is not finite, and scaling them "
-                                  "down to a finite sum makes it 0)");
+                                  "down to a finite sum rounds it, or makes it 0)");
   }
   return k;
 }
