@@ -26,8 +26,10 @@ namespace surge {
 /// the table (one reference count increment). Thread safety: `pick` and
 /// `size` from any threads at once (the table is immutable apart from the
 /// atomic health flags); one table_view object is assigned by one thread at
-/// a time. Bad input: none; a key the policy's Hash cannot hash fails to
-/// compile, as for the policy's `pick`.
+/// a time. A moved-from view holds no table and may only be assigned to or
+/// destroyed (its `pick` and `size` would read through a null pointer).
+/// Bad input: none; a key the policy's Hash cannot hash fails to compile, as
+/// for the policy's `pick`.
 template <class Policy>
 class table_view {
  public:
