@@ -4,6 +4,7 @@
 #include "watchdog.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -67,4 +68,13 @@ TEST_CASE("round_robin shares picks exactly among threads", "[balance][round_rob
     });
   for (auto& th : threads) th.join();
   for (std::size_t b = 0; b < 7; ++b) CHECK(seen[0][b] + seen[1][b] == 2 * per_thread / 7);
+}
+
+TEST_CASE("round_robin takes a count of any integer type, with its value", "[balance][round_robin]") {
+  // a bool, a character or a floating-point count does not compile (the
+  // compile_fail tests, for every policy); every integer type still does
+  CHECK(surge::round_robin(std::uint8_t{3}).size() == 3);
+  CHECK(surge::round_robin(5L).size() == 5);
+  CHECK(surge::round_robin(std::int16_t{4}).size() == 4);
+  CHECK_THROWS_AS(surge::round_robin(-1), std::invalid_argument);  // SIZE_MAX: too many backends
 }

@@ -4,6 +4,7 @@
 #ifndef SURGE_BALANCE_KEY_HASH_HPP
 #define SURGE_BALANCE_KEY_HASH_HPP
 
+#include <surge/balance/detail/validate.hpp>
 #include <surge/detail/hash.hpp>
 
 #include <coroutine>
@@ -21,10 +22,6 @@
 namespace surge {
 
 namespace detail {
-
-template <class C>
-inline constexpr bool is_char_v = std::is_same_v<C, char> || std::is_same_v<C, wchar_t> || std::is_same_v<C, char8_t> ||
-                                  std::is_same_v<C, char16_t> || std::is_same_v<C, char32_t>;
 
 /// The character type of a key that is text — a pointer to characters, an
 /// array of them, a std::basic_string or a std::basic_string_view, of one of

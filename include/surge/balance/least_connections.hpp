@@ -19,6 +19,7 @@
 #include <memory>
 #include <numeric>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace surge {
@@ -631,6 +632,10 @@ class least_connections {
                 two_pass_min == detail::least_connections_core::two_pass_min &&
                 max_key_scale == detail::least_connections_core::max_key_scale);
 
+  /// A bool, a character or a floating-point number as the backend count
+  /// does not compile (it would convert to std::size_t silently).
+  template <detail::not_a_count T, class... Rest>
+  explicit least_connections(const T& n, Rest&&... rest) : least_connections(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
   /// n equally weighted backends (`least_connections{3}` too: three backends).
   explicit least_connections(std::size_t n) : core_(new detail::least_connections_core(n)) {}
   /// Weighted backends: `least_connections(surge::weights{5, 1, 1})`.

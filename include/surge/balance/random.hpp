@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace surge {
@@ -53,6 +54,10 @@ struct random_options {
 /// the only one up).
 class random_balancer {
  public:
+  /// A bool, a character or a floating-point number as the backend count
+  /// does not compile (it would convert to std::size_t silently).
+  template <detail::not_a_count T, class... Rest>
+  explicit random_balancer(const T& n, Rest&&... rest) : random_balancer(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
   /// n backends, uniform (`random_balancer{3}` too: three backends).
   explicit random_balancer(std::size_t n, random_options options = {})
       : n_(detail::check_count(n, "random_balancer: n")), health_(n_), rng_(options.seed) {}

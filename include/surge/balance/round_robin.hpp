@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 namespace surge {
 
@@ -27,6 +28,10 @@ namespace surge {
 /// index out of range returns false.
 class round_robin {
  public:
+  /// A bool, a character or a floating-point number as the backend count
+  /// does not compile (it would convert to std::size_t silently).
+  template <detail::not_a_count T, class... Rest>
+  explicit round_robin(const T& n, Rest&&... rest) : round_robin(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
   /// n backends, all up; throws std::invalid_argument when n is 0.
   explicit round_robin(std::size_t n) : n_(detail::check_count(n, "round_robin: n")), health_(n) {}
 

@@ -17,6 +17,7 @@
 #include <memory>
 #include <span>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace surge {
@@ -90,6 +91,10 @@ class slow_start {
   /// Clock's time point (ramp starts, readings).
   using time_point = typename Clock::time_point;
 
+  /// A bool, a character or a floating-point number as the backend count
+  /// does not compile (it would convert to std::size_t silently).
+  template <detail::not_a_count T, class... Rest>
+  slow_start(const T& n, Rest&&... rest) : slow_start(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
   /// n backends, none ramping (all at full weight).
   slow_start(std::size_t n, slow_start_options options)
       : n_(detail::check_count(n, "slow_start: n")),

@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace surge {
@@ -123,6 +124,10 @@ class weighted_round_robin {
   /// The largest `table_limit` accepted.
   static constexpr std::size_t max_table_limit = std::size_t{1} << 28;
 
+  /// A bool, a character or a floating-point number as the backend count
+  /// does not compile (it would convert to std::size_t silently).
+  template <detail::not_a_count T, class... Rest>
+  explicit weighted_round_robin(const T& n, Rest&&... rest) : weighted_round_robin(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
   /// n backends of weight 1: plain round robin (`weighted_round_robin{3}`
   /// too: three backends).
   explicit weighted_round_robin(std::size_t n)
@@ -425,6 +430,10 @@ class weighted_round_robin {
 /// guarantee). Not copyable or movable.
 class shared_weighted_round_robin {
  public:
+  /// A bool, a character or a floating-point number as the backend count
+  /// does not compile (it would convert to std::size_t silently).
+  template <detail::not_a_count T, class... Rest>
+  explicit shared_weighted_round_robin(const T& n, Rest&&... rest) : shared_weighted_round_robin(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
   /// n backends of weight 1 (`shared_weighted_round_robin{3}` too).
   explicit shared_weighted_round_robin(std::size_t n) : core_(n), health_(core_.size()), cell_(snapshot(core_)) {}
   /// Weighted: `shared_weighted_round_robin(surge::weights{5, 1, 1})`.
@@ -565,6 +574,10 @@ namespace detail {
 /// input: as `weighted_round_robin`.
 class stride_weighted_round_robin {
  public:
+  /// A bool, a character or a floating-point number as the backend count
+  /// does not compile (it would convert to std::size_t silently).
+  template <detail::not_a_count T, class... Rest>
+  explicit stride_weighted_round_robin(const T& n, Rest&&... rest) : stride_weighted_round_robin(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
   /// n backends of weight 1 (`stride_weighted_round_robin{3}` too).
   explicit stride_weighted_round_robin(std::size_t n)
       : scaled_(detail::check_count(n, "stride_weighted_round_robin: n"), static_cast<std::uint32_t>(max_weight)),
