@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <coroutine>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -99,6 +100,41 @@ TEST_CASE("timer cancellation and destruction resume sleepers with operation_can
     CHECK(log == std::vector<int>{-1, 1, -4});
   }  // the timer dies with sleeper 2 pending: cancelled
   CHECK(log == std::vector<int>{-1, 1, -4, -3});
+}
+
+namespace {
+// An executor that only records the coroutines posted to it.
+struct recording_executor {
+  std::vector<std::coroutine_handle<>> posted;
+  void post(surge::resume_handle f) { posted.push_back(f.handle); }
+};
+}  // namespace
+
+TEST_CASE("timer: a sleeper resumed by run_due may destroy the timer", "[exec][timer]") {
+  // run_due read the timer's executor again for each fired sleeper, after
+  // resuming the one before: once that one had destroyed the timer, it read
+  // a dead object (here a timer rebuilt in the same storage, with an
+  // executor, which was handed the second sleeper the first timer fired).
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  clock::reset();
+  recording_executor other;
+  std::optional<surge::timer<clock>> t(std::in_place, surge::timer_options{.own_thread = false});
+  std::vector<int> log;
+  auto replacer = [](std::optional<surge::timer<clock>>& tm, recording_executor& ex,
+                     std::vector<int>& out) -> exec_test::detached {
+    co_await surge::sleep_for(*tm, 1ms);
+    out.push_back(0);
+    tm.reset();
+    tm.emplace(ex, surge::timer_options{.own_thread = false});
+  };
+  replacer(t, other, log);
+  exec_test::start(sleeper(*t, 1ms, log, 1));
+  clock::advance(1ms);
+  CHECK(t->run_due() == 2);
+  CHECK(log == std::vector<int>{0, 1});  // the second sleeper resumed inline, as the first timer resumes
+  CHECK(other.posted.empty());
+  for (const auto h : other.posted) h.resume();  // (on failure) let it finish
 }
 
 TEST_CASE("timer against a reference model: random deadlines and cancellations", "[exec][timer]") {

@@ -151,7 +151,7 @@ class timer {
         chain = s;
       }
     }
-    resume_all(chain);
+    resume_all(chain, post_, executor_);
   }
 
   class sleep_awaiter;
@@ -180,7 +180,11 @@ class timer {
   }
 
   /// Fires every sleeper whose deadline is <= Clock::now(); returns how many.
-  /// Sleepers are resumed (or posted) after the internal lock is dropped.
+  /// Sleepers are resumed (or posted) after the internal lock is dropped. One
+  /// of them may destroy the timer (inline, or on the executor while this call
+  /// posts the rest): the others it fired are still resumed as this timer
+  /// would have (the call reads nothing of the timer once the first is
+  /// delivered).
   std::size_t run_due() {
     std::size_t n = 0;
     sleeper* chain = nullptr;
@@ -202,7 +206,7 @@ class timer {
         ++n;
       }
     }
-    resume_all(chain);
+    resume_all(chain, post_, executor_);
     return n;
   }
 
@@ -367,12 +371,14 @@ class timer {
   // Resumes fired or destroyed-timer sleepers (not on the cancellation path).
   // Each one's stop callback is removed first (waiting for one running on
   // another thread, which finds the sleeper no longer queued), so that a stop
-  // request arriving later never reaches this timer, which may be gone by then.
-  void resume_all(sleeper* chain) noexcept {
+  // request arriving later never reaches this timer, which may be gone by then:
+  // a sleeper resumed here may destroy it, so nothing of the timer is read
+  // once the first one runs (the executor is passed in).
+  static void resume_all(sleeper* chain, post_fn post, void* executor) noexcept {
     while (chain) {
       sleeper* next = static_cast<sleeper*>(chain->next_ready_);
       chain->callback_.reset();
-      deliver(*chain, post_, executor_);
+      deliver(*chain, post, executor);
       chain = next;
     }
   }
