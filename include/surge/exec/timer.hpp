@@ -128,6 +128,8 @@ class timer {
   /// send or a close resumed on this thread, it first runs the coroutines
   /// those woke on this thread before the call (as sync_wait does): a
   /// sleeper resumed inline on the timer's thread may wait for one of them.
+  /// Destroying it on its own thread (in a sleeper resumed there, without an
+  /// executor) calls std::terminate: that thread cannot join itself.
   ~timer() {
     {
       std::lock_guard lock(mutex_);
@@ -182,9 +184,9 @@ class timer {
   /// Fires every sleeper whose deadline is <= Clock::now(); returns how many.
   /// Sleepers are resumed (or posted) after the internal lock is dropped. One
   /// of them may destroy the timer (inline, or on the executor while this call
-  /// posts the rest): the others it fired are still resumed as this timer
-  /// would have (the call reads nothing of the timer once the first is
-  /// delivered).
+  /// posts the rest; not on the timer's own thread, see ~timer): the others
+  /// it fired are still resumed as this timer would have (the call reads
+  /// nothing of the timer once the first is delivered).
   std::size_t run_due() {
     std::size_t n = 0;
     sleeper* chain = nullptr;
