@@ -48,6 +48,11 @@ struct sync_wait_result {
 
   template <class U>
   void set(U&& v) {
+    // R comes from await_result_t, which prefers a member operator co_await
+    // to a free one; co_await itself picks by overload resolution.
+    static_assert(std::is_same_v<std::remove_cvref_t<U>, std::remove_cvref_t<R>>,
+                  "surge::sync_wait: co_await of this awaitable yields another type than await_result_t names "
+                  "(it has both a member and a free operator co_await): give it only one");
     if constexpr (std::is_reference_v<R>) {
       value_ = std::addressof(v);
     } else {
@@ -136,6 +141,10 @@ sync_wait_driver make_sync_wait_driver(A&& awaitable, sync_wait_result<R>& out) 
 /// reference stays a reference, an rvalue reference `T&&` gives a `T` moved
 /// from what it names) or rethrows its exception.
 ///
+/// The result type is surge::await_result_t<Awaitable>; where that names a
+/// value and `co_await` yields one of another type (an awaitable with both a
+/// member and a free `operator co_await`), the call does not compile rather
+/// than convert it.
 /// Blocking: waits on a condition variable. Never call it from a coroutine or
 /// a pool worker that the awaitable needs in order to finish (deadlock).
 /// Called from a coroutine that an unlock, release, send or close resumed

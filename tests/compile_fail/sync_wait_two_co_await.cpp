@@ -1,0 +1,25 @@
+// expect: surge::sync_wait: co_await of this awaitable yields another type than await_result_t names
+// A type with a member and a free operator co_await that both accept an
+// lvalue: co_await picks the free one (a better match), await_result_t the
+// member, and sync_wait converted the 2.5 the awaiter yields to an int (2).
+#include <surge/exec/sync_wait.hpp>
+
+#include <coroutine>
+
+template <class R>
+struct ready {
+  R value;
+  bool await_ready() const noexcept { return true; }
+  void await_suspend(std::coroutine_handle<>) const noexcept {}
+  R await_resume() const noexcept { return value; }
+};
+
+struct two_ways {
+  ready<int> operator co_await() const& { return {1}; }
+};
+ready<double> operator co_await(two_ways&) { return {2.5}; }
+
+int main() {
+  two_ways x;
+  return static_cast<int>(surge::sync_wait(x));
+}
