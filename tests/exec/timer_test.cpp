@@ -351,6 +351,80 @@ TEST_CASE("timer deadlines saturate at the clock's limits", "[exec][timer]") {
   CHECK(t.pending() == 0);
 }
 
+namespace {
+// A clock that stops at steady_clock's epoch and uses its time_point.
+template <class Tag>
+struct borrowed_clock {
+  using rep = std::chrono::steady_clock::rep;
+  using period = std::chrono::steady_clock::period;
+  using duration = std::chrono::steady_clock::duration;
+  using time_point = std::chrono::steady_clock::time_point;
+  static constexpr bool is_steady = true;
+  static time_point now() noexcept { return time_point{}; }
+};
+}  // namespace
+
+TEST_CASE("timer: sleep_until converts a deadline in another unit saturating", "[exec][timer]") {
+  // A time_point<Clock, seconds> was converted to the clock's nanoseconds at
+  // the call, overflowing: max() ("sleep until cancelled") and a deadline
+  // 10^10 s from the epoch completed at once.
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  using secs = std::chrono::time_point<clock, std::chrono::seconds>;
+  clock::reset();
+  surge::timer<clock> t({.own_thread = false});
+  std::vector<int> log;
+  std::stop_source stop;
+  auto until = [](surge::timer<clock>& tm, secs deadline, std::vector<int>& out, int id,
+                  std::stop_token tok) -> task<void> {
+    try {
+      co_await surge::sleep_until(tm, deadline, tok);
+      out.push_back(id);
+    } catch (const surge::operation_cancelled&) {
+      out.push_back(-1 - id);
+    }
+  };
+  auto member = [](surge::timer<clock>& tm, std::vector<int>& out, std::stop_token tok) -> task<void> {
+    try {
+      co_await tm.sleep_until(secs::max(), tok);
+      out.push_back(2);
+    } catch (const surge::operation_cancelled&) {
+      out.push_back(-3);
+    }
+  };
+  exec_test::start(until(t, secs::max(), log, 0, stop.get_token()));
+  exec_test::start(until(t, secs{std::chrono::seconds(10'000'000'000)}, log, 1, stop.get_token()));
+  exec_test::start(member(t, log, stop.get_token()));
+  CHECK(log.empty());
+  CHECK(t.pending() == 3);
+  CHECK(t.next_deadline() == clock::time_point::max());
+  exec_test::start(until(t, secs::min(), log, 3, {}));  // below the range: a past deadline
+  CHECK(log == std::vector<int>{3});
+  exec_test::start(until(t, secs{std::chrono::seconds(3)}, log, 4, {}));  // fits: exact
+  clock::set(std::chrono::seconds(3) - std::chrono::nanoseconds(1));
+  CHECK(t.run_due() == 0);
+  clock::set(std::chrono::seconds(3));
+  CHECK(t.run_due() == 1);
+  CHECK(log == std::vector<int>{3, 4});
+  stop.request_stop();
+  CHECK(t.pending() == 0);
+  std::sort(log.begin(), log.end());
+  CHECK(log == std::vector<int>{-3, -2, -1, 3, 4});
+
+  // a clock may use another clock's time_point (a Cpp17Clock may): its
+  // deadlines, in its unit or another, are taken all the same
+  using borrowed = borrowed_clock<tag>;
+  surge::timer<borrowed> b({.own_thread = false});
+  auto borrowed_sleeps = [](surge::timer<borrowed>& tm, int& done) -> task<void> {
+    co_await surge::sleep_until(tm, std::chrono::time_point_cast<std::chrono::seconds>(borrowed::now()));
+    co_await tm.sleep_until(borrowed::now());
+    ++done;
+  };
+  int done = 0;
+  exec_test::start(borrowed_sleeps(b, done));
+  CHECK(done == 1);
+}
+
 TEST_CASE("timer refuses a NaN deadline on a floating-point clock", "[exec][timer]") {
   // a NaN deadline compares false with every other: it never fired and held
   // every sleeper behind it in the heap

@@ -87,7 +87,9 @@ To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
 ///   `now + d` would pass the clock's range (`nanoseconds::max()`,
 ///   `hours::max()`: "sleep until cancelled") sleeps until
 ///   `time_point::max()`, which never fires; a `d` so negative that `now + d`
-///   would fall below the range completes at once, like any past deadline. A
+///   would fall below the range completes at once, like any past deadline.
+///   `sleep_until(t, tp)` converts a deadline in another unit of Clock the
+///   same way (`time_point<Clock, seconds>::max()` sleeps until cancelled). A
 ///   NaN floating-point duration or deadline throws std::invalid_argument. The
 ///   own thread never waits more than an hour at a time (one tick, for a clock
 ///   coarser than that), whatever the deadline.
@@ -158,9 +160,15 @@ class timer {
 
   class sleep_awaiter;
 
-  /// `co_await t.sleep_until(deadline[, token])`. A NaN deadline (a clock
-  /// with a floating-point rep) throws std::invalid_argument.
-  [[nodiscard]] sleep_awaiter sleep_until(time_point deadline, std::stop_token token = {}) {
+  /// `co_await t.sleep_until(deadline[, token])`. A deadline of Clock in
+  /// another unit (`time_point<Clock, seconds>`) is converted saturating,
+  /// as sleep_for's duration: one past the clock's range is
+  /// time_point::max() (`time_point<Clock, hours>::max()` sleeps until
+  /// cancelled) or min() (at once). A NaN deadline (a floating-point rep)
+  /// throws std::invalid_argument.
+  template <class Duration = duration>
+  [[nodiscard]] sleep_awaiter sleep_until(std::chrono::time_point<typename time_point::clock, Duration> deadline,
+                                          std::stop_token token = {}) {
     return sleep_awaiter(*this, checked(deadline), std::move(token));
   }
   /// `co_await t.sleep_for(d[, token])`: deadline = Clock::now() + d, read at
@@ -346,14 +354,20 @@ class timer {
     }
   }
 
-  /// The deadline, refused when NaN (it would compare false with every
-  /// other: it would never fire and would stop the sleepers behind it).
-  static time_point checked(time_point deadline) {
-    if constexpr (std::chrono::treat_as_floating_point_v<typename duration::rep>) {
-      if (!(deadline.time_since_epoch().count() == deadline.time_since_epoch().count()))
-        throw std::invalid_argument("surge::timer: the deadline is NaN");
+  /// The deadline in Clock's unit (converted saturating), refused when NaN
+  /// (it would compare false with every other: it would never fire and
+  /// would stop the sleepers behind it).
+  template <class Duration>
+  static time_point checked(std::chrono::time_point<typename time_point::clock, Duration> deadline) {
+    const Duration since = deadline.time_since_epoch();
+    if constexpr (std::chrono::treat_as_floating_point_v<typename Duration::rep>) {
+      if (!(since.count() == since.count())) throw std::invalid_argument("surge::timer: the deadline is NaN");
     }
-    return deadline;
+    if constexpr (std::is_same_v<Duration, duration>) {
+      return deadline;
+    } else {
+      return time_point(detail::saturating_duration_cast<duration>(since));
+    }
   }
 
   /// How long the own thread waits for a deadline `next` > `now`: the
@@ -487,9 +501,12 @@ template <class Clock, class Rep, class Period>
   return t.sleep_for(d, std::move(token));
 }
 
-/// `co_await sleep_until(timer, deadline[, token])`: see timer.
-template <class Clock>
-[[nodiscard]] auto sleep_until(timer<Clock>& t, typename Clock::time_point deadline, std::stop_token token = {}) {
+/// `co_await sleep_until(timer, deadline[, token])`: see timer::sleep_until
+/// (a deadline in another unit of Clock is converted saturating).
+template <class Clock, class Duration = typename Clock::duration>
+[[nodiscard]] auto sleep_until(timer<Clock>& t,
+                               std::chrono::time_point<typename Clock::time_point::clock, Duration> deadline,
+                               std::stop_token token = {}) {
   return t.sleep_until(deadline, std::move(token));
 }
 
