@@ -425,6 +425,25 @@ TEST_CASE("timer: sleep_until converts a deadline in another unit saturating", "
   CHECK(done == 1);
 }
 
+TEST_CASE("timer::deadline_after takes a duration in any unit and saturates", "[exec][timer]") {
+  // It took Clock's duration: hours(3'000'000) was converted to nanoseconds
+  // at the call, overflowing (to a deadline in the past).
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  using tm = surge::timer<clock>;
+  using tp = clock::time_point;
+  CHECK(tm::deadline_after(tp{}, std::chrono::hours(3'000'000)) == tp::max());
+  CHECK(tm::deadline_after(tp{}, -std::chrono::hours(3'000'000)) == tp::min());
+  CHECK(tm::deadline_after(tp{1s}, std::chrono::duration<double, std::milli>(1e300)) == tp::max());
+  CHECK(tm::deadline_after(tp{1s}, 5ms) == tp{1005ms});
+  static_assert(tm::deadline_after(tp{1s}, 5ms) == tp{1005ms});  // still a constant expression
+  constexpr tp zero{};
+  constexpr std::chrono::milliseconds five{5};
+  static_assert(noexcept(tm::deadline_after(zero, five)));
+  const std::chrono::duration<double> nan(std::numeric_limits<double>::quiet_NaN());
+  CHECK_THROWS_AS((void)tm::deadline_after(tp{}, nan), std::invalid_argument);
+}
+
 TEST_CASE("timer refuses a NaN deadline on a floating-point clock", "[exec][timer]") {
   // a NaN deadline compares false with every other: it never fired and held
   // every sleeper behind it in the heap

@@ -43,7 +43,7 @@ namespace detail {
 /// double value truncated: duration_cast would overflow, or round a double
 /// just below the range up past it.
 template <class To, class Rep, class Period>
-To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
+constexpr To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
   if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
     if (!(d.count() == d.count())) throw std::invalid_argument("surge::sleep_for: d is NaN");
   }
@@ -177,12 +177,16 @@ class timer {
   /// cancelled). A NaN `d` throws std::invalid_argument.
   template <class Rep, class Period>
   [[nodiscard]] sleep_awaiter sleep_for(std::chrono::duration<Rep, Period> d, std::stop_token token = {}) {
-    const duration in_ticks = detail::saturating_duration_cast<duration>(d);
-    return sleep_awaiter(*this, checked(deadline_after(Clock::now(), in_ticks)), std::move(token));
+    return sleep_awaiter(*this, checked(deadline_after(Clock::now(), d)), std::move(token));
   }
 
-  /// `now + d`, saturated to [time_point::min(), time_point::max()]. O(1).
-  [[nodiscard]] static constexpr time_point deadline_after(time_point now, duration d) noexcept {
+  /// `now + d`, saturated to [time_point::min(), time_point::max()]; `d` of
+  /// any unit is first converted to Clock's, saturating as sleep_for does
+  /// (a NaN `d` throws std::invalid_argument). O(1).
+  template <class Rep, class Period>
+  [[nodiscard]] static constexpr time_point deadline_after(
+      time_point now, std::chrono::duration<Rep, Period> in) noexcept(!std::chrono::treat_as_floating_point_v<Rep>) {
+    const duration d = detail::saturating_duration_cast<duration>(in);
     const duration since = now.time_since_epoch();
     if (d > duration::zero() && since > duration::zero() && d > duration::max() - since) return time_point::max();
     if (d < duration::zero() && since < duration::zero() && d < duration::min() - since) return time_point::min();
