@@ -16,9 +16,8 @@ namespace surge {
 /// same `a`, `co_await a` may use the free one where this names the
 /// member's result (sync_wait, which returns this type, then does not
 /// compile), so give a type only one. A compile-time trait: no cost at run
-/// time.
-/// A type that is not awaitable makes it ill-formed (a substitution failure
-/// in a constraint).
+/// time. A type that is not awaitable makes it ill-formed (a substitution
+/// failure in a constraint).
 template <class A>
 using await_result_t = detail::await_result_t<A>;
 

@@ -45,7 +45,7 @@ namespace detail {
 template <class To, class Rep, class Period>
 constexpr To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
   if constexpr (std::chrono::treat_as_floating_point_v<Rep>) {
-    if (!(d.count() == d.count())) throw std::invalid_argument("surge::sleep_for: d is NaN");
+    if (!(d.count() == d.count())) throw std::invalid_argument("surge::timer: the duration d is NaN");
   }
   if constexpr (std::chrono::treat_as_floating_point_v<typename To::rep>) {
     return std::chrono::duration_cast<To>(d);
