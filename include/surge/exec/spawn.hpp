@@ -44,7 +44,8 @@ void finish_spawned(task_promise_base& base) noexcept {
 ///   resume it, and its frame is destroyed when it finishes.
 /// - An exception escaping the task goes to the pool's exception handler
 ///   (thread_pool::set_exception_handler; by default std::terminate), via a
-///   posted task that rethrows it. If the pool is already shut down by then,
+///   posted task that rethrows it. If the pool cannot take that task (it is
+///   already shut down by then, or posting it throws std::bad_alloc),
 ///   std::terminate.
 /// - `pool.wait_idle()` waits for spawned tasks too, including while they are
 ///   suspended outside the pool (on a timer, channel, mutex): spawn counts one
