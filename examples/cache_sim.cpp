@@ -24,7 +24,8 @@
 // skipped) or libCacheSim's oracleGeneral binary (name containing
 // "oracleGeneral" or ending ".bin"), either optionally gzipped (".gz", read
 // through `gzip -dc`). Every object has size 1 (an object-count cache).
-// Without a trace it replays a small built-in synthetic one. Progress goes
+// Without a trace it replays a small built-in synthetic one (an empty TRACE
+// argument is a bad option, not that trace). Progress goes
 // to stderr; the replay speed of each policy is printed at the end. A trace
 // that cannot be read (missing, a corrupt .gz, an oracleGeneral file cut
 // mid-record, a text key above 2^64 - 1 or not decimal, no requests) or an
@@ -360,6 +361,8 @@ int main(int argc, char** argv) try {
       svg_dir = value_of();
     } else if (a.size() > 1 && a[0] == '-') {
       usage(("unknown option " + a).c_str());
+    } else if (a.empty()) {
+      usage("a TRACE is an empty string (with no TRACE at all, the built-in trace runs)");
     } else {
       traces.push_back(a);
     }
