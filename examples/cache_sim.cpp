@@ -11,7 +11,8 @@
 //     --sizes auto      the automatic sizes above, even with a reference file
 //     --reference FILE  a markdown table "| trace @ size | LRU | best (who) | OPT |"
 //                       (e.g. a trace folder's README.md): adds its columns
-//                       and the differences to the table
+//                       and the differences to the table; a row whose size
+//                       is not one size --sizes takes is an error (status 1)
 //     --reference-policies  also replays libCacheSim's versions of the
 //                       policies surge does not ship (FIFO, Clock, 2Q, ARC,
 //                       LIRS, W-TinyLFU with a static 1 % window; see
@@ -143,11 +144,14 @@ std::string trim(std::string s) {
 }
 
 /// Parses the rows "| trace @ size | LRU | best (who) | OPT |" of a markdown file.
+/// A row whose size is not one size --sizes takes is an error naming the line.
 std::map<std::pair<std::string, std::size_t>, reference> read_reference(const std::string& path) {
   std::map<std::pair<std::string, std::size_t>, reference> out;
   std::ifstream in(path);
   if (!in) throw std::runtime_error("cannot open " + path);
+  std::size_t line_number = 0;
   for (std::string line; std::getline(in, line);) {
+    ++line_number;
     const auto cells = split(line, '|');  // "", " gli @ 500 ", " 0.95 ", ...
     if (cells.size() < 5 || cells[1].find('@') == std::string::npos) continue;
     const auto at = cells[1].find('@');
@@ -161,7 +165,16 @@ std::map<std::pair<std::string, std::size_t>, reference> read_reference(const st
     }
     const auto open = cells[3].find('('), close = cells[3].find(')');
     if (open != std::string::npos && close != std::string::npos) r.who = cells[3].substr(open + 1, close - open - 1);
-    out[{trim(cells[1].substr(0, at)), std::stoull(cells[1].substr(at + 1))}] = r;
+    const std::string size = cells[1].substr(at + 1);
+    std::size_t n = 0;
+    try {
+      if (size.find(',') != std::string::npos)
+        throw std::invalid_argument("one size per row, not \"" + trim(size) + "\"");
+      n = cache_sim::parse_sizes(size, max_size).front();
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(path + ":" + std::to_string(line_number) + ": " + e.what());
+    }
+    out[{trim(cells[1].substr(0, at)), n}] = r;
   }
   return out;
 }
