@@ -29,7 +29,7 @@
 // argument is a bad option, not that trace). Progress goes
 // to stderr; the replay speed of each policy is printed at the end. A trace
 // that cannot be read (missing, a corrupt .gz, an oracleGeneral file cut
-// mid-record, a text key above 2^64 - 1 or not decimal, no requests) or an
+// mid-record, a text key above 2^64 - 1, signed or not decimal, no requests) or an
 // output file that cannot be written is an error: a message on stderr and
 // exit status 1; bad options exit with status 2.
 #include <fmt/core.h>
@@ -329,7 +329,7 @@ constexpr const char* usage_text =
       "  -h, --help            print this help\n"
       "\n"
       "A trace is text (an unsigned decimal key at the start of each line; lines that do not\n"
-      "start with a number are skipped; a hexadecimal or float key is an error) or\n"
+      "start with a number are skipped; a signed, hexadecimal or float key is an error) or\n"
       "libCacheSim's oracleGeneral binary (name containing \"oracleGeneral\" or ending \".bin\"),\n"
       "either optionally gzipped (\".gz\", read through gzip -dc).\n",
       usage_text);

@@ -139,7 +139,8 @@ inline bool is_oracle_general(const std::string& path) {
 /// read, when `gzip -dc` fails (a corrupt or truncated .gz), when an
 /// oracleGeneral trace ends in a partial record (its size is not a multiple
 /// of 24 bytes), when a text key does not fit 64 bits or is not decimal (it
-/// runs on into letters or a point: hexadecimal, a float; naming the line),
+/// has a sign, or runs on into letters or a point: hexadecimal, a float;
+/// naming the line),
 /// and when the trace holds no requests.
 inline std::vector<std::uint64_t> read_trace(const std::string& path) {
   const bool gz = ends_with(path, ".gz");
@@ -181,11 +182,12 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
         errno = 0;
         const unsigned long long k = std::strtoull(line, &end, 10);
         if (end != line) {
+          const char* token = line + std::strspn(line, " \t\v\f");
           const bool separated =
               *end == '\0' || *end == ',' || *end == ';' || std::isspace(static_cast<unsigned char>(*end));
-          if (bad_line == 0 && (errno == ERANGE || !separated)) {
+          const bool signed_key = *token == '-' || *token == '+';  // strtoull wraps -1 to 2^64 - 1
+          if (bad_line == 0 && (errno == ERANGE || !separated || signed_key)) {
             bad_line = line_number;
-            const char* token = line + std::strspn(line, " \t\v\f");
             bad_key = errno == ERANGE ? "key above 18446744073709551615 (2^64 - 1, the largest key)"
                                       : "not a decimal key: " + std::string(token, std::strcspn(token, " \t\r\n,;"));
           }

@@ -195,7 +195,8 @@ TEST_CASE("read_trace rejects a text key above 2^64 - 1, naming its line", "[cac
   std::remove(text.c_str());
 }
 
-TEST_CASE("read_trace reads a decimal key at a line's start and rejects a hexadecimal or float one", "[cache_sim]") {
+TEST_CASE("read_trace reads a decimal key at a line's start and rejects a hexadecimal, float or signed one",
+          "[cache_sim]") {
   const std::string text = "cache_sim_test_keys.txt";
   // blanks, CRLF, empty lines, a header and fields after the key
   std::ofstream(text) << "key,size\n  12\r\n\n\t7 100\n12,4096\n5;x\n# 9\n";
@@ -208,6 +209,11 @@ TEST_CASE("read_trace reads a decimal key at a line's start and rejects a hexade
   CHECK_THROWS_WITH(cache_sim::read_trace(text), Catch::Matchers::Contains(text + ":3: not a decimal key: 3fa5"));
   std::ofstream(text) << "1.5\n";
   CHECK_THROWS_WITH(cache_sim::read_trace(text), Catch::Matchers::Contains(text + ":1: not a decimal key: 1.5"));
+  // strtoull takes a sign: "-1" was key 2^64 - 1, hitting on "18446744073709551615"
+  std::ofstream(text) << "18446744073709551615\n -1\n";
+  CHECK_THROWS_WITH(cache_sim::read_trace(text), Catch::Matchers::Contains(text + ":2: not a decimal key: -1"));
+  std::ofstream(text) << "+5\n";
+  CHECK_THROWS_WITH(cache_sim::read_trace(text), Catch::Matchers::Contains(text + ":1: not a decimal key: +5"));
   std::remove(text.c_str());
 }
 
