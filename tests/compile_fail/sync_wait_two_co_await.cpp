@@ -1,4 +1,4 @@
-// expect: surge::sync_wait: co_await of this awaitable yields another type than await_result_t names
+// expect: surge: co_await of this awaitable yields another type than surge::await_result_t names
 // A type with a member and a free operator co_await that both accept an
 // lvalue: co_await picks the free one (a better match), await_result_t the
 // member, and sync_wait converted the 2.5 the awaiter yields to an int (2).

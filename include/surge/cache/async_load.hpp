@@ -36,7 +36,10 @@ namespace surge::detail {
 /// contract as get_or_load otherwise: the loader runs with no lock held and
 /// may use the cache (awaiting loads of other keys); a loader that throws
 /// stores nothing and every follower gets its exception; each call counts a
-/// hit or a miss.
+/// hit or a miss. An awaitable with both a member and a free `operator
+/// co_await` that yield different types does not compile (the type checked
+/// is surge::await_result_t's, the member's, where co_await may pick the
+/// free one).
 ///
 /// The key is copied into the task (the task may be awaited later); the
 /// cache must outlive it. A leader task destroyed while its loader is
@@ -131,7 +134,7 @@ struct cache_async_load<sharded_cache<C, S, M>> {
     abandon_guard guard{cache, s, key, f};
     std::exception_ptr error;
     try {
-      f.set_value(co_await await_loader(loader));
+      f.set_value(as_await_result<await_result_t<awaitable>>(co_await await_loader(loader)));
     } catch (...) {
       error = std::current_exception();
     }

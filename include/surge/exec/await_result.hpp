@@ -14,9 +14,9 @@ namespace surge {
 /// The language instead picks between a member and a free `operator
 /// co_await` by overload resolution: for a type with both, accepting the
 /// same `a`, `co_await a` may use the free one where this names the
-/// member's result (sync_wait, which returns this type, then does not
-/// compile), so give a type only one. A compile-time trait: no cost at run
-/// time. A type that is not awaitable makes it ill-formed (a substitution
+/// member's result (sync_wait, retry_async and get_or_load_async, which
+/// name their result with this type, then do not compile), so give a type
+/// only one. A compile-time trait: no cost at run time. A type that is not awaitable makes it ill-formed (a substitution
 /// failure in a constraint).
 template <class A>
 using await_result_t = detail::await_result_t<A>;

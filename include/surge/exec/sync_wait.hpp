@@ -48,15 +48,10 @@ struct sync_wait_result {
 
   template <class U>
   void set(U&& v) {
-    // R comes from await_result_t, which prefers a member operator co_await
-    // to a free one; co_await itself picks by overload resolution.
-    static_assert(std::is_same_v<std::remove_cvref_t<U>, std::remove_cvref_t<R>>,
-                  "surge::sync_wait: co_await of this awaitable yields another type than await_result_t names "
-                  "(it has both a member and a free operator co_await): give it only one");
     if constexpr (std::is_reference_v<R>) {
-      value_ = std::addressof(v);
+      value_ = std::addressof(as_await_result<R>(v));
     } else {
-      value_.emplace(std::forward<U>(v));
+      value_.emplace(as_await_result<R>(std::forward<U>(v)));
     }
   }
   R take() {

@@ -519,7 +519,10 @@ requires std::invocable<F&> std::invoke_result_t<F&> retry(retry_policy<Backoff,
 /// semantics as retry(); a stop request during a sleep ends it at once with
 /// surge::operation_cancelled. `f`, `policy` and (in this overload) a
 /// std::mt19937_64 seeded from std::random_device live in the coroutine
-/// frame; `t` must outlive it. Delays are rounded up to Clock's tick.
+/// frame; `t` must outlive it. Delays are rounded up to Clock's tick. The
+/// result type is surge::await_result_t of what `f()` returns; where
+/// `co_await` of it yields another type (it has both a member and a free
+/// `operator co_await`), the call does not compile rather than convert it.
 template <class Backoff, class Retryable, class Clock, class F>
 requires std::invocable<F&> task<await_result_t<std::invoke_result_t<F&>>> retry_async(
     retry_policy<Backoff, Retryable> policy, timer<Clock>& t, F f, std::stop_token token = {}) {
@@ -541,7 +544,7 @@ retry_async(retry_policy<Backoff, Retryable> policy, timer<Clock>& t, F f, URBG&
       if constexpr (std::is_void_v<result>) {
         co_await std::invoke(f);
       } else {
-        r.set(co_await std::invoke(f));
+        r.set(detail::as_await_result<result>(co_await std::invoke(f)));
       }
     } catch (...) {
       r.error = std::current_exception();

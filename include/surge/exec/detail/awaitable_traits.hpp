@@ -4,6 +4,7 @@
 #define SURGE_EXEC_DETAIL_AWAITABLE_TRAITS_HPP
 
 #include <coroutine>
+#include <type_traits>
 #include <utility>
 
 namespace surge::detail {
@@ -22,6 +23,19 @@ decltype(auto) get_awaiter(A&& a) {
 /// The type of `co_await std::declval<A>()`.
 template <class A>
 using await_result_t = decltype(std::declval<decltype(get_awaiter(std::declval<A>()))&>().await_resume());
+
+/// Passes on `v`, the value a `co_await` yielded where await_result_t named
+/// `R`; refuses at compile time a value of another type. await_result_t
+/// prefers a member operator co_await to a free one, where co_await itself
+/// picks by overload resolution: for a type with both, the value would
+/// otherwise be converted silently.
+template <class R, class U>
+constexpr U&& as_await_result(U&& v) noexcept {
+  static_assert(std::is_same_v<std::remove_cvref_t<U>, std::remove_cvref_t<R>>,
+                "surge: co_await of this awaitable yields another type than surge::await_result_t names "
+                "(it has both a member and a free operator co_await): give it only one");
+  return std::forward<U>(v);
+}
 
 }  // namespace surge::detail
 
