@@ -214,9 +214,9 @@ namespace {
 /// test's (the timer's own thread): the timer thread reads the clock, under
 /// the timer's lock, right before it waits for the front deadline, so a
 /// count above zero plus one lock round trip (pending()) proves it is waiting.
-template <class Tag, class Period = std::nano>
+template <class Tag, class Period = std::nano, class Rep = std::int64_t>
 struct probe_clock {
-  using rep = std::int64_t;
+  using rep = Rep;
   using period = Period;
   using duration = std::chrono::duration<rep, period>;
   using time_point = std::chrono::time_point<probe_clock>;
@@ -499,6 +499,26 @@ TEST_CASE("timer's own thread waits one tick at a time on a clock coarser than a
   std::stop_source stop;
   std::vector<int> log;
   exec_test::start(sleeper(t, clock::duration{1}, log, 0, stop.get_token()));
+  REQUIRE(exec_test::wait_until([] { return clock::foreign_reads.load() > 0; }, std::chrono::seconds(30)));
+  // a spinning thread reads the clock ten times within microseconds
+  CHECK_FALSE(exec_test::wait_until([] { return clock::foreign_reads.load() >= 10; }, 200ms));
+  stop.request_stop();
+  CHECK(log == std::vector<int>{-1});
+}
+
+TEST_CASE("timer's own thread waits at most its duration's maximum on a clock that cannot hold an hour",
+          "[exec][timer]") {
+  // an hour in int16_t milliseconds wrapped to a negative step: the thread
+  // waited nothing over and over, spinning on the clock until the deadline
+  struct tag {};
+  using clock = probe_clock<tag, std::milli, std::int16_t>;
+  clock::test_thread = true;
+  clock::set(clock::duration{0});
+  clock::foreign_reads = 0;
+  surge::timer<clock> t;
+  std::stop_source stop;
+  std::vector<int> log;
+  exec_test::start(sleeper(t, clock::duration{30'000}, log, 0, stop.get_token()));
   REQUIRE(exec_test::wait_until([] { return clock::foreign_reads.load() > 0; }, std::chrono::seconds(30)));
   // a spinning thread reads the clock ten times within microseconds
   CHECK_FALSE(exec_test::wait_until([] { return clock::foreign_reads.load() >= 10; }, 200ms));

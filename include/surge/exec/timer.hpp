@@ -8,6 +8,7 @@
 #include <surge/exec/executor.hpp>
 #include <surge/exec/operation_cancelled.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <coroutine>
@@ -92,7 +93,8 @@ constexpr To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
 ///   same way (`time_point<Clock, seconds>::max()` sleeps until cancelled). A
 ///   NaN floating-point duration or deadline throws std::invalid_argument. The
 ///   own thread never waits more than an hour at a time (one tick, for a clock
-///   coarser than that), whatever the deadline.
+///   coarser than that; duration::max(), for a duration that cannot hold an
+///   hour), whatever the deadline.
 /// - A Clock::now() that throws: the exception propagates from sleep_for,
 ///   the co_await or run_due(), which then change nothing; on the own
 ///   thread it calls std::terminate (as any exception escaping a thread).
@@ -379,9 +381,10 @@ class timer {
   /// condition variable adds it to the steady clock's now(), which must not
   /// overflow either; a far deadline is simply waited for in steps).
   static duration wait_step(time_point now, time_point next) noexcept {
-    // an hour, or one tick of a clock coarser than that (never 0: a zero wait
-    // would spin until the deadline)
-    constexpr auto cap = std::chrono::ceil<duration>(std::chrono::hours(1));
+    // an hour (duration::max() if the duration cannot hold one), or one tick
+    // of a clock coarser than that (never 0 or less: such a wait would spin
+    // until the deadline)
+    constexpr duration cap = std::max(detail::saturating_duration_cast<duration>(std::chrono::hours(1)), duration(1));
     const duration since = now.time_since_epoch();
     if (since < duration::zero() && next.time_since_epoch() > duration::max() + since) return cap;
     const duration d = next - now;
