@@ -102,6 +102,22 @@ TEST_CASE("timer cancellation and destruction resume sleepers with operation_can
   CHECK(log == std::vector<int>{-1, 1, -4, -3});
 }
 
+TEST_CASE("timer's destructor cancels pending sleepers in deadline order, ties in arrival order", "[exec][timer]") {
+  // it cancelled them in reverse deadline order
+  struct tag {};
+  using clock = surge_test::manual_clock<tag>;
+  clock::reset();
+  std::vector<int> log;
+  {
+    surge::timer<clock> t({.own_thread = false});
+    exec_test::start(sleeper(t, 30ms, log, 0));
+    exec_test::start(sleeper(t, 10ms, log, 1));
+    exec_test::start(sleeper(t, 20ms, log, 2));
+    exec_test::start(sleeper(t, 10ms, log, 3));
+  }
+  CHECK(log == std::vector<int>{-2, -4, -3, -1});
+}
+
 namespace {
 // An executor that only records the coroutines posted to it.
 struct recording_executor {

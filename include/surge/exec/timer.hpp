@@ -73,7 +73,12 @@ constexpr To saturating_duration_cast(std::chrono::duration<Rep, Period> d) {
 ///   when awaited completes at once, without suspending.
 /// - Order: sleepers fire in deadline order; equal deadlines in the order
 ///   their waits began. (With an executor, resumption order on several workers
-///   is up to the executor.)
+///   is up to the executor.) Without one, the sleepers fired together are
+///   resumed one at a time: each runs until it suspends or ends, and so do
+///   the coroutines it wakes on that thread (an unlock, a send), before the
+///   next is resumed; fired from a coroutine that this thread's wake-ups
+///   resume, they are queued behind it instead. Destroying the timer cancels
+///   the pending sleepers in the same order.
 /// - Time: `Clock` is injected (a Cpp17Clock). The own thread waits on a
 ///   condition variable for `deadline - now` of Clock time; with a clock that
 ///   does not follow real time (a manual clock), call wake() after moving it,
@@ -149,13 +154,7 @@ class timer {
     sleeper* chain = nullptr;
     {
       std::lock_guard lock(mutex_);
-      while (!heap_.empty()) {
-        sleeper* s = heap_.front();
-        erase_locked(*s);
-        s->status_ = status::cancelled;
-        s->next_ready_ = chain;
-        chain = s;
-      }
+      take_locked(time_point::max(), status::cancelled, chain);
     }
     resume_all(chain, post_, executor_);
   }
@@ -204,23 +203,9 @@ class timer {
   std::size_t run_due() {
     std::size_t n = 0;
     sleeper* chain = nullptr;
-    sleeper* last = nullptr;
     {
       std::lock_guard lock(mutex_);
-      const time_point now = Clock::now();
-      while (!heap_.empty() && heap_.front()->deadline_ <= now) {
-        sleeper* s = heap_.front();
-        erase_locked(*s);
-        s->status_ = status::fired;
-        s->next_ready_ = nullptr;
-        if (last) {
-          last->next_ready_ = s;
-        } else {
-          chain = s;
-        }
-        last = s;
-        ++n;
-      }
+      n = take_locked(Clock::now(), status::fired, chain);
     }
     resume_all(chain, post_, executor_);
     return n;
@@ -475,6 +460,26 @@ class timer {
     s.seq_ = next_seq_++;
     s.status_ = status::queued;
     sift_up(heap_.size() - 1);
+  }
+  // Takes every sleeper whose deadline is <= `until` off the heap, marked
+  // `st`, into `chain` in the order they fire; returns how many.
+  std::size_t take_locked(time_point until, status st, sleeper*& chain) noexcept {
+    std::size_t n = 0;
+    sleeper* last = nullptr;
+    while (!heap_.empty() && heap_.front()->deadline_ <= until) {
+      sleeper* s = heap_.front();
+      erase_locked(*s);
+      s->status_ = st;
+      s->next_ready_ = nullptr;
+      if (last) {
+        last->next_ready_ = s;
+      } else {
+        chain = s;
+      }
+      last = s;
+      ++n;
+    }
+    return n;
   }
   void erase_locked(sleeper& s) noexcept {
     const std::size_t i = s.index_;
