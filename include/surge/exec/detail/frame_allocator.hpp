@@ -19,7 +19,12 @@
 /// - A thread's lists go back to the depot (or the allocator) when it exits.
 ///
 /// Off under AddressSanitizer (so that a use of a destroyed frame is
-/// reported), and when `SURGE_EXEC_NO_FRAME_CACHE` is defined.
+/// reported), and when `SURGE_EXEC_NO_FRAME_CACHE` is defined. Define it, or
+/// build with AddressSanitizer, in every translation unit of a program or in
+/// none: the functions below then differ between translation units (a
+/// violation of the one-definition rule), and a frame allocated where the
+/// recycler is off (at its exact size) can be freed where it is on and
+/// handed out again for a larger frame of its size class, a heap overflow.
 #ifndef SURGE_EXEC_DETAIL_FRAME_ALLOCATOR_HPP
 #define SURGE_EXEC_DETAIL_FRAME_ALLOCATOR_HPP
 
