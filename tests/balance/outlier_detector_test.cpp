@@ -1,3 +1,4 @@
+#include <surge/balance/consistent_hash.hpp>
 #include <surge/balance/outlier_detector.hpp>
 #include <surge/balance/round_robin.hpp>
 
@@ -131,6 +132,23 @@ TEST_CASE("outlier_detector: an ejection whose policy call threw is undone", "[b
   CHECK_FALSE(od.record(policy, 1, false));  // its failures started over
   CHECK(od.record(policy, 1, false));
   CHECK_FALSE(policy.up[1]);
+}
+
+TEST_CASE("outlier_detector: an ejection the policy refuses is undone", "[balance][outlier]") {
+  // record(policy, ...) ignored a false from set_healthy (a ring backend
+  // removed since): the backend stayed ejected in the detector, holding the
+  // whole budget, so a failing backend the ring does have was never ejected.
+  test_clock::reset();
+  surge::consistent_hash_ring<> ring(4);
+  REQUIRE(ring.remove_backend(3));
+  surge::outlier_detector<test_clock> od(4, {.consecutive_failures = 1, .max_ejection_percent = 0});
+  REQUIRE(od.budget() == 1);
+  CHECK_FALSE(od.record(ring, 3, false));
+  CHECK_FALSE(od.ejected(3));
+  CHECK(od.ejected_count() == 0);
+  CHECK(od.record(ring, 1, false));  // the budget is free for a backend the ring has
+  CHECK_FALSE(ring.healthy(1));
+  CHECK(od.ejected(1));
 }
 
 TEST_CASE("outlier_detector respects the ejection budget", "[balance][outlier]") {

@@ -111,12 +111,18 @@ class outlier_detector {
   /// propagates and undoes the ejection, so the backend is in on both sides
   /// and takes no place in the budget; it still counts in `times_ejected`,
   /// its failures start over, and the next `release_expired` reports it.
+  /// A policy that refuses the mark (its `set_healthy` returns false: a ring
+  /// or Maglev backend removed since, an index beyond the policy's) undoes
+  /// the ejection the same way, and `record` returns false.
   template <class Policy>
   bool record(Policy& policy, std::size_t i, bool success) {
     if (!record(i, success)) return false;
     std::lock_guard<std::mutex> lock(policy_mutex_);
     try {
-      if (ejected(i)) policy.set_healthy(i, false);  // not if released since
+      if (ejected(i) && !policy.set_healthy(i, false)) {  // not if released since
+        reinstate(i);
+        return false;
+      }
     } catch (...) {
       reinstate(i);
       throw;
@@ -203,8 +209,8 @@ class outlier_detector {
   }
 
   // Undoes the ejection of backend i after the policy call marking it down
-  // threw (the policy has it up): un-ejected, owed its return (a return
-  // owed from before the ejection was voided by it).
+  // threw or was refused (the policy does not have it down): un-ejected,
+  // owed its return (a return owed from before the ejection was voided by it).
   void reinstate(std::size_t i) noexcept {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!ejected_[i].load(std::memory_order_relaxed)) return;
