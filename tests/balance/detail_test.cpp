@@ -6,7 +6,9 @@
 #include <surge/balance/detail/validate.hpp>
 
 #include "surge_test.hpp"
+#include "watchdog.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -57,6 +59,34 @@ TEST_CASE("health_set counts and panics", "[balance][detail]") {
   surge::detail::health_set grown(h, 5);
   CHECK(grown.up_count() == 2);
   CHECK(grown.up(4));
+}
+
+TEST_CASE("health_set: racing set calls on one backend never wrap the up count", "[balance][detail]") {
+  // set(0, true) exchanged the flag up, then set(0, false) exchanged it down
+  // and subtracted before the first thread added: the count went below 0
+  // (to SIZE_MAX), so readers saw neither "all up" nor panic. It is now
+  // never below the number of flags up, and above it by at most the racing
+  // set(..., true) calls.
+  surge_test::watchdog dog("health_set flipped by two threads");
+  surge::detail::health_set h(1);
+  std::atomic<bool> stop{false};
+  std::atomic<long> flips{0};
+  std::vector<std::thread> setters;
+  for (int t = 0; t < 2; ++t)
+    setters.emplace_back([&] {
+      while (!stop.load(std::memory_order_acquire)) {
+        h.set(0, false);
+        h.set(0, true);
+        flips.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  while (flips.load() == 0) std::this_thread::yield();  // setters running
+  std::size_t worst = 0;
+  for (long i = 0; i < surge_test::scaled(4000000L); ++i) worst = std::max(worst, h.up_count());
+  stop.store(true, std::memory_order_release);
+  for (auto& t : setters) t.join();
+  CHECK(worst <= 3);  // 1 flag + 2 racing adds
+  CHECK(h.up_count() == 1);
 }
 
 TEST_CASE("sample_usable is uniform over the up backends", "[balance][detail]") {

@@ -37,12 +37,21 @@ class health_set {
   }
 
   /// Marks backend i up or down; false when i is out of range. Concurrent
-  /// `set` calls for the same index are serialised by an exchange.
+  /// `set` calls for the same index are serialised by an exchange: only the
+  /// one that flips the flag moves the count. The count goes up before the
+  /// flag does (taken back if the flag was up already) and down after it, so
+  /// it is never below the number of flags up: racing calls may leave it
+  /// above for a moment, never wrapped below 0 (a down racing an up on the
+  /// same index could subtract first), and it reads 0 only when every flag
+  /// was down.
   bool set(std::size_t i, bool up) noexcept {
     if (i >= size_) return false;
-    const std::uint8_t was = flags_[i].exchange(up ? 1 : 0, std::memory_order_acq_rel);
-    if (was && !up) up_.fetch_sub(1, std::memory_order_acq_rel);
-    if (!was && up) up_.fetch_add(1, std::memory_order_acq_rel);
+    if (!up) {
+      if (flags_[i].exchange(0, std::memory_order_acq_rel)) up_.fetch_sub(1, std::memory_order_acq_rel);
+    } else if (!flags_[i].load(std::memory_order_acquire)) {
+      up_.fetch_add(1, std::memory_order_acq_rel);
+      if (flags_[i].exchange(1, std::memory_order_acq_rel)) up_.fetch_sub(1, std::memory_order_acq_rel);
+    }
     return true;
   }
   [[nodiscard]] bool up(std::size_t i) const noexcept {
