@@ -2,10 +2,14 @@
 
 #include "balance_test_support.hpp"
 #include "surge_test.hpp"
+#include "watchdog.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 TEST_CASE("rendezvous: evenness and minimal disruption (10 -> 11, 1e6 keys)", "[balance][rendezvous]") {
   surge::rendezvous_hash<> ten(10), eleven(11);
@@ -78,4 +82,35 @@ TEST_CASE("rendezvous_hash: a weight about 2^1000 times smaller than the largest
   // its share was clamped to the smallest subnormal and lost
   CHECK_THROWS_AS((surge::rendezvous_hash<>(surge::weights{1e300, 1e-300, 3e-300})), std::invalid_argument);
   CHECK_NOTHROW((surge::rendezvous_hash<>(surge::weights{1e300, 1e20})));
+}
+
+TEST_CASE("rendezvous: a pick racing the last up backends going down answers a state it saw", "[balance][rendezvous]") {
+  // A pick that saw some backend up (so it checks the flags) and then found
+  // every flag down returned 0: a backend down in every state, not the panic
+  // winner. Backend 0 stays down; 1 and 2 flap; for keys whose panic winner
+  // is not 0, 0 is never a right answer.
+  surge_test::watchdog dog("rendezvous picks while backends flap");
+  surge::rendezvous_hash<> r(3), all(3);
+  REQUIRE(r.set_healthy(0, false));
+  std::vector<std::uint64_t> keys;
+  for (std::uint64_t k = 0; keys.size() < 64; ++k)
+    if (all.pick(k) != 0) keys.push_back(k);
+  std::atomic<bool> stop{false};
+  std::atomic<long> flips{0};
+  std::vector<std::thread> flappers;
+  for (std::size_t b = 1; b <= 2; ++b)
+    flappers.emplace_back([&, b] {
+      while (!stop.load(std::memory_order_acquire)) {
+        r.set_healthy(b, false);
+        r.set_healthy(b, true);
+        flips.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  while (flips.load() == 0) std::this_thread::yield();  // flappers running
+  long zeros = 0;
+  for (long i = 0; i < surge_test::scaled(20000L); ++i)
+    for (std::uint64_t k : keys) zeros += r.pick(k) == 0 ? 1 : 0;
+  stop.store(true, std::memory_order_release);
+  for (auto& t : flappers) t.join();
+  CHECK(zeros == 0);
 }

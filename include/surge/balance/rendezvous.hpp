@@ -78,7 +78,9 @@ class rendezvous_hash {
   [[nodiscard]] std::size_t size() const noexcept { return seed_.size(); }
 
  private:
-  // The usable backend with the highest score for key hash h.
+  // The usable backend with the highest score for key hash h. A scan of the
+  // flags that finds none up (they went down after pick read the count)
+  // answers as panic mode does.
   template <bool Weighted, bool CheckHealth>
   std::size_t best(std::uint64_t h) const noexcept {
     std::size_t top_i = 0;
@@ -106,6 +108,9 @@ class rendezvous_hash {
           found = true;
         }
       }
+    }
+    if constexpr (CheckHealth) {
+      if (!found) return best<Weighted, false>(h);  // every flag went down meanwhile: panic
     }
     return top_i;
   }
