@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <random>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -131,6 +133,36 @@ TEST_CASE("slow start drives a policy's weights through set_weight", "[balance][
   CHECK(ss.set_healthy(p, 0, true));  // already up: no ramp
   CHECK(ss.apply(p, base) == 0);
   CHECK(p.weights == std::vector<double>{2, 4, 6});
+}
+
+TEST_CASE("slow start: a backend marked down while a call marks it up still ramps", "[balance][slow_start]") {
+  // set_healthy(policy, i, true) read the backend up, then another thread's
+  // set_healthy(policy, i, false) marked it down, then the first call marked
+  // it up: it came back at full weight, with no ramp. The policy runs the
+  // other call between the first one's read and its mark.
+  struct interleaving_policy {
+    std::vector<bool> up = std::vector<bool>(2, true);
+    std::function<void()> after_read;
+    bool healthy(std::size_t i) {
+      const bool u = up[i];
+      if (auto f = std::exchange(after_read, nullptr)) f();
+      return u;
+    }
+    bool set_healthy(std::size_t i, bool u) {
+      up[i] = u;
+      return true;
+    }
+  } p;
+  test_clock::reset();
+  surge::slow_start<test_clock> ss(2, {.window = 10s});
+  p.after_read = [&] { CHECK(ss.set_healthy(p, 1, false)); };
+  CHECK(ss.set_healthy(p, 1, true));
+  CHECK(p.up[1]);
+  CHECK(ss.ramping(1, test_clock::now()));
+  CHECK(ss.factor(1) == Approx(0.1));
+  CHECK(ss.set_healthy(p, 1, true));  // up already, no down since: the ramp goes on
+  test_clock::advance(5s);
+  CHECK(ss.factor(1) == Approx(0.5));
 }
 
 TEST_CASE("slow start with real policies (P2C lock-free, Maglev rebuild)", "[balance][slow_start]") {

@@ -77,7 +77,7 @@ struct slow_start_options {
 ///
 /// Complexity: `factor` O(1) (one pow when aggression != 1); `begin`, `end`
 /// O(1); `apply` O(n) plus the policy's `set_weight` for each backend in or
-/// just out of its ramp. Memory: 16 bytes per backend.
+/// just out of its ramp. Memory: 17 bytes per backend.
 /// Thread safety: `begin`, `end`, `factor`, `ramping` are lock-free from any
 /// threads (start times are atomics); `apply` may run concurrently with them
 /// but not with another `apply` on the same helper (call it from one timer
@@ -100,8 +100,12 @@ class slow_start {
       : n_(detail::check_count(n, "slow_start: n")),
         options_(check(options)),
         start_(new std::atomic<std::int64_t>[n_]),
+        down_(new std::atomic<bool>[n_]),
         applied_(n_, 1.0) {
-    for (std::size_t i = 0; i < n_; ++i) start_[i].store(idle, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n_; ++i) {
+      start_[i].store(idle, std::memory_order_relaxed);
+      down_[i].store(false, std::memory_order_relaxed);
+    }
   }
 
   /// Starts (or restarts) backend i's ramp at `at`; false when out of range.
@@ -170,12 +174,19 @@ class slow_start {
   }
 
   /// Marks backend i up or down in the policy; a backend that goes from down
-  /// to up begins its ramp now. Returns what policy.set_healthy returned.
+  /// to up begins its ramp now: one the policy had down, or one this helper
+  /// marked down since its last ramp began (so a call marking it up that
+  /// races one marking it down never brings it back at full weight). Returns
+  /// what policy.set_healthy returned.
   template <class Policy>
   bool set_healthy(Policy& policy, std::size_t i, bool up) {
+    if (!up) {
+      if (i < n_) down_[i].store(true, std::memory_order_release);  // before the policy has it down
+      return policy.set_healthy(i, false);
+    }
     const bool was_up = policy.healthy(i);
-    const bool ok = policy.set_healthy(i, up);
-    if (ok && up && !was_up) begin(i);
+    const bool ok = policy.set_healthy(i, true);
+    if (ok && ((i < n_ && down_[i].exchange(false, std::memory_order_acq_rel)) || !was_up)) begin(i);
     return ok;
   }
 
@@ -210,6 +221,7 @@ class slow_start {
   std::size_t n_;
   slow_start_options options_;
   std::unique_ptr<std::atomic<std::int64_t>[]> start_;  // ns since the clock's epoch; idle: no ramp
+  std::unique_ptr<std::atomic<bool>[]> down_;           // marked down by set_healthy, no ramp begun since
   std::vector<double> applied_;                         // last factor apply set (apply's own state)
 };
 
