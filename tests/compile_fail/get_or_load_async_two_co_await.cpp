@@ -6,17 +6,10 @@
 #include <surge/cache/async_load.hpp>
 #include <surge/cache/lru.hpp>
 
-#include <coroutine>
+#include "ready_awaiter.hpp"
+
 #include <cstddef>
 #include <vector>
-
-template <class R>
-struct ready {
-  R value;
-  bool await_ready() const noexcept { return true; }
-  void await_suspend(std::coroutine_handle<>) const noexcept {}
-  R await_resume() const noexcept { return value; }
-};
 
 struct two_ways {
   ready<std::vector<int>> operator co_await() const& { return {{3}}; }

@@ -5,15 +5,7 @@
 // yields to an int (2).
 #include <surge/resilience/retry.hpp>
 
-#include <coroutine>
-
-template <class R>
-struct ready {
-  R value;
-  bool await_ready() const noexcept { return true; }
-  void await_suspend(std::coroutine_handle<>) const noexcept {}
-  R await_resume() const noexcept { return value; }
-};
+#include "ready_awaiter.hpp"
 
 struct two_ways {
   ready<int> operator co_await() const& { return {1}; }

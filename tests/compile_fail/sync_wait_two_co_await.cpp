@@ -4,15 +4,7 @@
 // member, and sync_wait converted the 2.5 the awaiter yields to an int (2).
 #include <surge/exec/sync_wait.hpp>
 
-#include <coroutine>
-
-template <class R>
-struct ready {
-  R value;
-  bool await_ready() const noexcept { return true; }
-  void await_suspend(std::coroutine_handle<>) const noexcept {}
-  R await_resume() const noexcept { return value; }
-};
+#include "ready_awaiter.hpp"
 
 struct two_ways {
   ready<int> operator co_await() const& { return {1}; }
