@@ -304,28 +304,21 @@ TEST_CASE("thread_pool: post_bulk leaks no task when an allocation fails anywher
   std::atomic<int> ran{0};
   const auto count_run = [&ran](live_counted&) { ran.fetch_add(1); };
   // fail the 1st allocation of the call, then the 2nd, ... until the call gets through
-  for (long k = 1;; ++k) {
-    INFO("allocation " << k << " fails");
-    surge_test::fail_allocation(k);
-    bool threw = false;
-    try {
-      pool.post_bulk(single_pass{elements.begin()}, single_pass{elements.end()}, count_run);
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
-    const bool failed = surge_test::allocation_failed();
-    surge_test::fail_allocation(0);
-    pool.wait_idle();
-    if (!failed) {  // no allocation left to fail: every task ran, once
-      CHECK_FALSE(threw);
-      CHECK(ran.load() == 40);
-      break;
-    }
-    CHECK(threw);
-    CHECK(ran.load() == 0);  // none of a failed batch runs
-    CHECK(live_counted::live.load() == base);  // before: the batch's growth failing leaked one task
-    REQUIRE(k < 1000);
-  }
+  surge_test::each_allocation_failing(
+      [&] { pool.post_bulk(single_pass{elements.begin()}, single_pass{elements.end()}, count_run); },
+      [&](long k, bool threw, bool failed) {
+        INFO("allocation " << k << " fails");
+        pool.wait_idle();
+        if (!failed) {  // no allocation left to fail: every task ran, once
+          CHECK_FALSE(threw);
+          CHECK(ran.load() == 40);
+          return;
+        }
+        CHECK(threw);
+        CHECK(ran.load() == 0);                    // none of a failed batch runs
+        CHECK(live_counted::live.load() == base);  // before: the batch's growth failing leaked one task
+        REQUIRE(k < 1000);
+      });
   pool.wait_idle();
   CHECK(live_counted::live.load() == base);
 }

@@ -642,25 +642,16 @@ TEST_CASE("redis hiredis_pool: a call that throws gives its connection back", "[
   surge::redis::hiredis_pool pool("127.0.0.1", port, 1);
   const surge::redis::command ping{"PING"};
   const auto one = std::span<const surge::redis::command>(&ping, 1);
-  for (long k = 1;; ++k) {  // fail the call's 1st allocation, then its 2nd, ...
-    INFO("allocation " << k << " fails");
-    surge_test::fail_allocation(k);
-    bool threw = false;
-    try {
-      (void)pool.pipeline(one, 1s);
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
-    const bool failed = surge_test::allocation_failed();
-    surge_test::fail_allocation(0);
-    CHECK(threw == failed);
-    // the pool's one connection is back: the next call reaches the socket
-    // (before: a throw lost it, and every later call waited out its timeout)
-    const auto r = pool.pipeline(one, 200ms);
-    CHECK(r.status == fault::unreachable);
-    if (!failed) break;
-    REQUIRE(k < 1000);
-  }
+  surge_test::each_allocation_failing([&] { (void)pool.pipeline(one, 1s); },
+                                      [&](long k, bool threw, bool failed) {
+                                        INFO("allocation " << k << " fails");
+                                        CHECK(threw == failed);
+                                        // the pool's one connection is back: the next call reaches the socket
+                                        // (before: a throw lost it, and every later call waited out its timeout)
+                                        const auto r = pool.pipeline(one, 200ms);
+                                        CHECK(r.status == fault::unreachable);
+                                        REQUIRE(k < 1000);
+                                      });
 }
 
 TEST_CASE("redis hiredis_connection: a call that throws drops the connection (no later call reads its replies)",
@@ -668,28 +659,24 @@ TEST_CASE("redis hiredis_connection: a call that throws drops the connection (no
   const int port = surge_redis_test::shared_port();
   if (port == 0) return;
   hiredis_connection c("127.0.0.1", port);
-  for (long k = 1;; ++k) {  // fail the call's 1st allocation, then its 2nd, ...
-    INFO("allocation " << k << " fails");
-    const std::string tag = std::to_string(k);
-    // the second command has more arguments than the first: formatting it allocates again
-    const std::vector<surge::redis::command> cmds{{"ECHO", "first " + tag}, {"MSET", "x", "1", "y", "2"}};
-    surge_test::fail_allocation(k);
-    bool threw = false;
-    try {
-      (void)c.pipeline(cmds, 1s);
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
-    const bool failed = surge_test::allocation_failed();
-    surge_test::fail_allocation(0);
-    CHECK(threw == failed);
-    // before: a command formatted but not sent, or replies not read, stayed
-    // on the connection, and the next call took them for its own
-    const std::vector<surge::redis::command> next{{"ECHO", "next " + tag}};
-    const auto r = c.pipeline(next, 1s);
-    REQUIRE(r.status == fault::none);
-    CHECK(r.replies.at(0).str == "next " + tag);
-    if (!failed) break;
-    REQUIRE(k < 1000);
-  }
+  // each round's commands are made before its allocation is armed; the
+  // second has more arguments than the first: formatting it allocates again
+  const auto round = [](long k) {
+    return std::vector<surge::redis::command>{{"ECHO", "first " + std::to_string(k)}, {"MSET", "x", "1", "y", "2"}};
+  };
+  std::vector<surge::redis::command> cmds = round(1);
+  surge_test::each_allocation_failing([&] { (void)c.pipeline(cmds, 1s); },
+                                      [&](long k, bool threw, bool failed) {
+                                        INFO("allocation " << k << " fails");
+                                        CHECK(threw == failed);
+                                        // before: a command formatted but not sent, or replies not read,
+                                        // stayed on the connection, and the next call took them for its own
+                                        const std::string tag = "next " + std::to_string(k);
+                                        const std::vector<surge::redis::command> next{{"ECHO", tag}};
+                                        const auto r = c.pipeline(next, 1s);
+                                        REQUIRE(r.status == fault::none);
+                                        CHECK(r.replies.at(0).str == tag);
+                                        REQUIRE(k < 1000);
+                                        cmds = round(k + 1);
+                                      });
 }
