@@ -70,6 +70,16 @@ std::pair<int, int> loopback_listener() {
   return {ls, ntohs(addr.sin_port)};
 }
 
+/// Makes the server close `c`'s connection (CLIENT KILL from `admin`), as an
+/// idle timeout or a restart would; `c` is connected first if it was not.
+void closed_by_server(hiredis_connection& c, hiredis_connection& admin) {
+  const std::vector<surge::redis::command> id{{"CLIENT", "ID"}};
+  const auto mine = c.pipeline(id, 1s);
+  REQUIRE(mine.status == fault::none);
+  const std::vector<surge::redis::command> kill{{"CLIENT", "KILL", "ID", std::to_string(mine.replies.at(0).integer)}};
+  REQUIRE(admin.pipeline(kill, 1s).status == fault::none);
+}
+
 }  // namespace
 
 TEST_CASE("redis faults: each policy decides when Redis does not answer", "[redis]") {
@@ -541,11 +551,7 @@ TEST_CASE("redis hiredis_connection: an idle connection the server closed is reo
   const int port = surge_redis_test::shared_port();
   if (port == 0) return;
   hiredis_connection c("127.0.0.1", port, 100ms, 0us), admin("127.0.0.1", port);  // check before every call
-  const std::vector<surge::redis::command> id{{"CLIENT", "ID"}};
-  const auto mine = c.pipeline(id, 1s);
-  REQUIRE(mine.status == fault::none);
-  const std::vector<surge::redis::command> kill{{"CLIENT", "KILL", "ID", std::to_string(mine.replies.at(0).integer)}};
-  REQUIRE(admin.pipeline(kill, 1s).status == fault::none);
+  closed_by_server(c, admin);
   const std::vector<surge::redis::command> ping{{"PING"}};
   const auto r = c.pipeline(ping, 1s);  // before: fault::broken (the stale connection was used)
   CHECK(r.status == fault::none);
@@ -560,11 +566,7 @@ TEST_CASE("redis hiredis_connection: an idle_check too long for the clock means 
   // before: microseconds::max() overflowed in nanoseconds (undefined
   // behaviour) and, wrapped below zero, checked before every call
   hiredis_connection c("127.0.0.1", port, 100ms, us::max()), admin("127.0.0.1", port);
-  const std::vector<surge::redis::command> id{{"CLIENT", "ID"}};
-  const auto mine = c.pipeline(id, 1s);
-  REQUIRE(mine.status == fault::none);
-  const std::vector<surge::redis::command> kill{{"CLIENT", "KILL", "ID", std::to_string(mine.replies.at(0).integer)}};
-  REQUIRE(admin.pipeline(kill, 1s).status == fault::none);
+  closed_by_server(c, admin);
   // never checked: the call finds the close itself (a fault), and the next reconnects
   const std::vector<surge::redis::command> ping{{"PING"}};
   CHECK(c.pipeline(ping, 1s).status == fault::broken);
