@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "example_args.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -26,7 +28,8 @@ struct manual_clock : std::chrono::steady_clock {
 
 std::string fetch(int id) { return "user-" + std::to_string(id); }  // the slow source the cache fronts
 
-int main() {
+int main(int argc, char** argv) {
+  example_args(argc, argv, "cache_basics", "", 0);  // takes none; -h prints the usage
   // 1. The usual pattern: get; on a miss, fetch and put. Three slots, LRU order.
   std::vector<int> evicted;
   surge::lru_cache<int, std::string> lru(3, {.on_evict = [&evicted](int&& id, std::string&&) {

@@ -11,6 +11,8 @@
 
 #include <fmt/format.h>
 
+#include "example_args.hpp"
+
 #include <chrono>
 #include <stop_token>
 #include <string>
@@ -65,7 +67,8 @@ surge::task<int> count_timeouts(surge::channel<bool>& outcomes) {
   co_return timeouts;
 }
 
-int main() {
+int main(int argc, char** argv) {
+  example_args(argc, argv, "coroutine_handlers", "", 0);  // takes none; -h prints the usage
   surge::thread_pool pool(2);
   surge::timer<> timer(pool);  // sleepers resume on the pool; destroyed before it
   surge::channel<bool> outcomes(2);

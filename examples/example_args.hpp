@@ -1,7 +1,8 @@
 // The examples' positional number arguments, checked: -h / --help anywhere
-// prints the usage and exits 0; too many arguments, or one that is not a
-// number in its range, prints why and the usage and exits 2. Shared by the
-// small examples (one header, so each program stays one file to read).
+// prints the usage and exits 0; too many arguments (any, for an example that
+// takes none), or one that is not a number in its range, prints why and the
+// usage and exits 2. Shared by the small examples (one header, so each
+// program stays one file to read).
 #ifndef SURGE_EXAMPLES_EXAMPLE_ARGS_HPP
 #define SURGE_EXAMPLES_EXAMPLE_ARGS_HPP
 
@@ -15,19 +16,22 @@
 class example_args {
  public:
   /// `program` names the example in messages; `usage` lists its arguments,
-  /// e.g. "[elements=20000000]"; at most `max_args` arguments are taken.
+  /// e.g. "[elements=20000000]" ("" for none); at most `max_args` arguments
+  /// are taken.
   example_args(int argc, char** argv, const char* program, const std::string& usage, int max_args)
       : argc_(argc),
         argv_(argv),
         program_(program),
-        usage_(fmt::format("usage: surge_example_{} {}\n", program, usage)) {
+        usage_(fmt::format("usage: surge_example_{}{}{}\n", program, usage.empty() ? "" : " ", usage)) {
     for (int j = 1; j < argc; ++j) {
       if (std::strcmp(argv[j], "-h") == 0 || std::strcmp(argv[j], "--help") == 0) {
         fmt::print("{}", usage_);
         std::exit(0);
       }
     }
-    if (argc - 1 > max_args) fail(fmt::format("{} argument{} at most", max_args, max_args == 1 ? "" : "s"));
+    if (argc - 1 > max_args)
+      fail(max_args == 0 ? std::string("takes no arguments")
+                         : fmt::format("{} argument{} at most", max_args, max_args == 1 ? "" : "s"));
   }
 
   /// Argument i (from 1) as a number in [lo, hi], an integer when `integral`;

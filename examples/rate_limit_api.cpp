@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "example_args.hpp"
+
 #include <chrono>
 #include <string>
 
@@ -20,7 +22,8 @@ long long ms_since(clock_type::time_point t0, clock_type::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t - t0).count();
 }
 
-int main() {
+int main(int argc, char** argv) {
+  example_args(argc, argv, "rate_limit_api", "", 0);  // takes none; -h prints the usage
   const clock_type::time_point t0{};  // the start of the made-up time axis
 
   // Each client gets 2 requests/s with bursts of 4; at most 10,000 clients are tracked.

@@ -17,6 +17,8 @@
 
 #include <fmt/format.h>
 
+#include "example_args.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <stop_token>
@@ -107,7 +109,8 @@ bool answered_as_printed(services& s, int fast) {
 }
 
 // [snippet: request_handler]
-int main() {
+int main(int argc, char** argv) {
+  example_args(argc, argv, "request_handler", "", 0);  // takes none; -h prints the usage
   surge::thread_pool pool(2);
   surge::timer<> timer(pool);  // resumes sleepers on the pool
   services s{pool, timer};

@@ -7,6 +7,8 @@
 #include <surge/resilience/concurrency_limit.hpp>
 #include <surge/resilience/retry.hpp>
 
+#include "example_args.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <exception>
@@ -24,7 +26,8 @@ struct sim_clock : std::chrono::steady_clock {  // simulated time: each tick and
 
 long long now_ms() { return sim_clock::now().time_since_epoch() / 1ms; }
 
-int main() {
+int main(int argc, char** argv) {
+  example_args(argc, argv, "resilient_client", "", 0);  // takes none; -h prints the usage
   int backend_calls = 0, backend_failures = 0;
   const auto backend = [&](int request) {  // down from 100 to 200 ms
     ++backend_calls;
