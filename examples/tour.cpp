@@ -6,6 +6,8 @@
 //     TRACE    a cache trace for the cache section (text or gzipped text, one
 //              integer key per line); default: the PostgreSQL trace shipped
 //              in examples/data/ps.txt.gz (see examples/data/README.md)
+//     -h, --help  prints the usage
+//   An unknown option, an empty TRACE or a second one is refused (exit 2).
 //
 // Timings (queue, pool, coroutines) are this machine's and vary from run to
 // run; every other table is the same on every run. Exits 1 if a result is not
@@ -19,7 +21,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -415,17 +416,30 @@ void tour_resilience() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string trace = std::string(SURGE_EXAMPLES_DATA_DIR) + "/ps.txt.gz";
+  std::string trace;  // empty: the shipped trace
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) {
+    const std::string a = argv[i];
+    std::string why;  // what is wrong with the arguments
+    if (a == "-h" || a == "--help") {
+      fmt::print("usage: surge_example_tour [--quick] [TRACE]\n");
+      return 0;
+    } else if (a == "--quick") {
       quick = true;
-    } else if (argv[i][0] == '-') {
-      fmt::print("usage: {} [--quick] [TRACE]\n", argv[0]);
-      return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
+    } else if (!a.empty() && a[0] == '-') {
+      why = "unknown option " + a;
+    } else if (a.empty()) {
+      why = "a TRACE is an empty string (with no TRACE at all, the shipped trace runs)";
+    } else if (!trace.empty()) {
+      why = "one TRACE at most, not " + trace + " and " + a;
     } else {
-      trace = argv[i];
+      trace = a;
+    }
+    if (!why.empty()) {
+      fmt::print(stderr, "tour: {}\nusage: surge_example_tour [--quick] [TRACE]\n", why);
+      return 2;
     }
   }
+  if (trace.empty()) trace = std::string(SURGE_EXAMPLES_DATA_DIR) + "/ps.txt.gz";
   fmt::print("surge {} tour{}: caches, queue, limiters, balancers, thread pool, coroutines, resilience\n",
              surge::version_string, quick ? " (--quick)" : "");
   try {
