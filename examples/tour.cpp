@@ -85,10 +85,14 @@ void tour_cache(const std::string& trace) {
   using v = std::uint32_t;
   fmt::print("{:>8} {:>7} {:>7} {:>7} {:>8} {:>26} {:>7}\n", "entries", "LRU", "LFU", "SIEVE", "S3-FIFO",
              "W-TinyLFU = surge::cache", "OPT");
+  std::size_t previous = 0;
   for (const double fraction : {1.0 / 30, 1.0 / 15, 1.0 / 6, 1.0 / 3}) {  // of the distinct keys
     const double exact = fraction * static_cast<double>(distinct);
     const double unit = std::pow(10.0, std::floor(std::log10(std::max(exact, 1.0))));
-    const auto size = static_cast<std::size_t>(std::round(exact / unit) * unit);  // 1 significant digit
+    // 1 significant digit, at least 1 entry; a trace of few keys repeats a size: once
+    const auto size = std::max<std::size_t>(1, static_cast<std::size_t>(std::round(exact / unit) * unit));
+    if (size == previous) continue;
+    previous = size;
     const double policies[] = {
         hit_percent<surge::lru_cache<k, v>>(keys, size), hit_percent<surge::lfu_cache<k, v>>(keys, size),
         hit_percent<surge::sieve_cache<k, v>>(keys, size), hit_percent<surge::s3fifo_cache<k, v>>(keys, size),
