@@ -12,7 +12,9 @@
 //     --reference FILE  a markdown table "| trace @ size | LRU | best (who) | OPT |"
 //                       (e.g. a trace folder's README.md): adds its columns
 //                       and the differences to the table; a row whose size
-//                       is not one size --sizes takes is an error (status 1)
+//                       is not one size --sizes takes, or whose LRU, best or
+//                       OPT is not a number from 0 to 100, is an error
+//                       (status 1)
 //     --reference-policies  also replays libCacheSim's versions of the
 //                       policies surge does not ship (FIFO, Clock, 2Q, ARC,
 //                       LIRS, W-TinyLFU with a static 1 % window; see
@@ -143,8 +145,19 @@ std::string trim(std::string s) {
   return s.substr(b);
 }
 
-/// Parses the rows "| trace @ size | LRU | best (who) | OPT |" of a markdown file.
-/// A row whose size is not one size --sizes takes is an error naming the line.
+/// A table cell's hit ratio: the whole cell but blanks, a number from 0 to
+/// 100; NaN when it is not one.
+double hit_ratio_cell(const std::string& cell) {
+  const std::string text = trim(cell);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  return !text.empty() && *end == '\0' && v >= 0 && v <= 100 ? v : NAN;
+}
+
+/// Parses the rows "| trace @ size | LRU | best (who) | OPT |" of a markdown file
+/// (a row whose three ratios are none of them numbers, such as the header, is
+/// skipped). A row whose size is not one size --sizes takes, or one of whose
+/// ratios is not a number from 0 to 100, is an error naming the line.
 std::map<std::pair<std::string, std::size_t>, reference> read_reference(const std::string& path) {
   std::map<std::pair<std::string, std::size_t>, reference> out;
   std::ifstream in(path);
@@ -156,12 +169,13 @@ std::map<std::pair<std::string, std::size_t>, reference> read_reference(const st
     if (cells.size() < 5 || cells[1].find('@') == std::string::npos) continue;
     const auto at = cells[1].find('@');
     reference r;
-    try {
-      r.lru = std::stod(cells[2]);
-      r.best = std::stod(cells[3]);
-      r.opt = std::stod(cells[4]);
-    } catch (const std::exception&) {
-      continue;
+    r.lru = hit_ratio_cell(cells[2]);
+    r.best = hit_ratio_cell(cells[3].substr(0, cells[3].find('(')));
+    r.opt = hit_ratio_cell(cells[4]);
+    if (std::isnan(r.lru) && std::isnan(r.best) && std::isnan(r.opt)) continue;  // the header
+    if (std::isnan(r.lru) || std::isnan(r.best) || std::isnan(r.opt)) {
+      throw std::runtime_error(path + ":" + std::to_string(line_number) + ": bad hit ratio in \"" + trim(line) +
+                               "\": LRU, best and OPT are numbers from 0 to 100");
     }
     const auto open = cells[3].find('('), close = cells[3].find(')');
     if (open != std::string::npos && close != std::string::npos) r.who = cells[3].substr(open + 1, close - open - 1);
