@@ -27,8 +27,10 @@
 // skipped) or libCacheSim's oracleGeneral binary (name containing
 // "oracleGeneral" or ending ".bin"), either optionally gzipped (".gz", read
 // through `gzip -dc`). Every object has size 1 (an object-count cache).
-// Without a trace it replays a small built-in synthetic one (an empty TRACE
-// argument is a bad option, not that trace). Progress goes
+// A trace is named by its file name without its extensions (.gz, .txt,
+// .trace, .bin, .oracleGeneral); its rows, its chart and its reference rows go
+// by that name, so two traces of one name are a bad option. Without a trace it replays a small built-in synthetic one
+// (an empty TRACE argument is a bad option, not that trace). Progress goes
 // to stderr; the replay speed of each policy is printed at the end. A trace
 // that cannot be read (missing, a corrupt .gz, an oracleGeneral file cut
 // mid-record, a text key above 2^64 - 1, signed or not decimal, no requests) or an
@@ -345,7 +347,8 @@ constexpr const char* usage_text =
       "A trace is text (an unsigned decimal key at the start of each line; lines that do not\n"
       "start with a number are skipped; a signed, hexadecimal or float key is an error) or\n"
       "libCacheSim's oracleGeneral binary (name containing \"oracleGeneral\" or ending \".bin\"),\n"
-      "either optionally gzipped (\".gz\", read through gzip -dc).\n",
+      "either optionally gzipped (\".gz\", read through gzip -dc). A trace goes by its file name\n"
+      "without its extensions; two traces of one name are refused.\n",
       usage_text);
   std::exit(0);
 }
@@ -393,6 +396,11 @@ int main(int argc, char** argv) try {
     } else {
       traces.push_back(a);
     }
+  }
+  std::map<std::string, std::string> named;  // trace name -> path; the name picks the chart and the reference rows
+  for (const std::string& path : traces) {
+    if (const auto [it, fresh] = named.try_emplace(trace_name(path), path); !fresh)
+      usage(("two traces named " + it->first + ": " + it->second + " and " + path).c_str());
   }
   for (std::size_t p = 0; p < policies.size(); ++p)
     if (with_reference_policies || !policies[p].reference) active.push_back(p);
