@@ -171,31 +171,28 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
       keys.push_back(id);
     }
   } else {
-    char line[256];
-    bool continuation = false;  // the rest of a line longer than the buffer: not a new key
+    char* line = nullptr;  // each whole line, however long (POSIX getline grows it)
+    std::size_t line_capacity = 0;
     std::size_t line_number = 0;
-    while (std::fgets(line, sizeof line, f) != nullptr) {
-      const bool whole = std::strchr(line, '\n') != nullptr;
-      if (!continuation) {
-        ++line_number;
-        char* end = nullptr;
-        errno = 0;
-        const unsigned long long k = std::strtoull(line, &end, 10);
-        if (end != line) {
-          const char* token = line + std::strspn(line, " \t\v\f");
-          const bool separated =
-              *end == '\0' || *end == ',' || *end == ';' || std::isspace(static_cast<unsigned char>(*end));
-          const bool signed_key = *token == '-' || *token == '+';  // strtoull wraps -1 to 2^64 - 1
-          if (bad_line == 0 && (errno == ERANGE || !separated || signed_key)) {
-            bad_line = line_number;
-            bad_key = errno == ERANGE ? "key above 18446744073709551615 (2^64 - 1, the largest key)"
-                                      : "not a decimal key: " + std::string(token, std::strcspn(token, " \t\r\n,;"));
-          }
-          keys.push_back(k);
+    while (getline(&line, &line_capacity, f) != -1) {
+      ++line_number;
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long k = std::strtoull(line, &end, 10);
+      if (end != line) {
+        const char* token = line + std::strspn(line, " \t\v\f");
+        const bool separated =
+            *end == '\0' || *end == ',' || *end == ';' || std::isspace(static_cast<unsigned char>(*end));
+        const bool signed_key = *token == '-' || *token == '+';  // strtoull wraps -1 to 2^64 - 1
+        if (bad_line == 0 && (errno == ERANGE || !separated || signed_key)) {
+          bad_line = line_number;
+          bad_key = errno == ERANGE ? "key above 18446744073709551615 (2^64 - 1, the largest key)"
+                                    : "not a decimal key: " + std::string(token, std::strcspn(token, " \t\r\n,;"));
         }
+        keys.push_back(k);
       }
-      continuation = !whole;
     }
+    std::free(line);
   }
   const bool read_error = std::ferror(f) != 0;
   const int read_errno = errno;

@@ -183,6 +183,16 @@ TEST_CASE("read_trace rejects truncated, empty, corrupt and missing traces", "[c
   for (const auto& f : {bin, empty_text, empty_bin, gz, long_line}) std::remove(f.c_str());
 }
 
+TEST_CASE("read_trace reads the key of a line longer than its buffer", "[cache_sim]") {
+  // lines were read 255 bytes at a time: a key that began before byte 255
+  // and ended after it was cut there (123456789 read as 12345), and one
+  // after 255 blanks was lost
+  const std::string text = "cache_sim_test_blanks.txt";
+  std::ofstream(text) << std::string(250, ' ') << "123456789\n" << std::string(300, ' ') << "7\n8\n";
+  CHECK(cache_sim::read_trace(text) == std::vector<std::uint64_t>{123456789, 7, 8});
+  std::remove(text.c_str());
+}
+
 TEST_CASE("read_trace rejects a text key above 2^64 - 1, naming its line", "[cache_sim]") {
   // strtoull saturates: before, every such key became 2^64 - 1, one key
   // hitting on each of them
