@@ -9,6 +9,7 @@
 //                       lists for the trace, else up to 8 sizes from 1 % to
 //                       75 % of the trace's distinct keys
 //     --sizes auto      the automatic sizes above, even with a reference file
+//                       (not with --sizes N,N,...)
 //     --reference FILE  a markdown table "| trace @ size | LRU | best (who) | OPT |"
 //                       (e.g. a trace folder's README.md): adds its columns
 //                       and the differences to the table; a row whose size
@@ -335,7 +336,8 @@ constexpr const char* usage_text =
       "  --sizes N,N,...       cache sizes (entries, 1 to 2^30 - 1; a repeated size runs once);\n"
       "                        default: the sizes the reference file lists for the trace,\n"
       "                        else up to 8 sizes from 1 % to 75 % of the trace's distinct keys\n"
-      "  --sizes auto          those automatic sizes, even with a reference file\n"
+      "  --sizes auto          those automatic sizes, even with a reference file (not with\n"
+      "                        --sizes N,N,...)\n"
       "  --reference FILE      a markdown table \"| trace @ size | LRU | best (who) | OPT |\":\n"
       "                        adds its columns and the differences to the table\n"
       "  --reference-policies  also replays reference versions of FIFO, Clock, 2Q, ARC, LIRS\n"
@@ -402,6 +404,7 @@ int main(int argc, char** argv) try {
     if (const auto [it, fresh] = named.try_emplace(trace_name(path), path); !fresh)
       usage(("two traces named " + it->first + ": " + it->second + " and " + path).c_str());
   }
+  if (auto_size && !sizes.empty()) usage("--sizes auto and --sizes N,N,... together: which sizes?");
   for (std::size_t p = 0; p < policies.size(); ++p)
     if (with_reference_policies || !policies[p].reference) active.push_back(p);
   const auto refs = ref_path.empty() ? decltype(read_reference("")){} : read_reference(ref_path);
