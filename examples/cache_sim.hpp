@@ -226,7 +226,8 @@ inline std::vector<std::size_t> next_uses(const std::vector<std::uint64_t>& keys
 /// most hits any policy can get, knowing the future. On a miss the requested
 /// key is cached unless it is reused later than every cached key (bypass);
 /// when full, the cached key reused furthest in the future is evicted (one
-/// never reused first). O(n log size).
+/// never reused first). O(n log n) expected: the heap keeps stale entries until
+/// they reach its top, up to one per request.
 inline std::size_t belady_hits(const std::vector<std::uint64_t>& keys, std::size_t size) {
   if (size == 0) return 0;
   const std::vector<std::size_t> next = next_uses(keys);
