@@ -360,8 +360,9 @@ void tour_coro() {
   fmt::print("\nspawn onto an idle pool -> start on a worker, {} times: p50 {:.1f} µs, p99 {:.1f} µs, max {:.1f} µs\n",
              delays.count(), static_cast<double>(delays.value_at_percentile(50)) / 1e3,
              static_cast<double>(delays.value_at_percentile(99)) / 1e3, static_cast<double>(delays.max()) / 1e3);
-  const std::uint64_t m = n / 10;
-  if (received != m * (m - 1) / 2 || sum == 0) {
+  const std::uint64_t m = n / 10, q = n / 100, r = n % 100;
+  const std::uint64_t answers = 2 * (q * (99 * 100 / 2) + r * (r - 1) / 2);  // the sum of 2 * (i % 100), i < n
+  if (received != m * (m - 1) / 2 || sum != answers || delays.count() != n / 100) {
     fmt::print("a coroutine lost a value!\n");
     check_failed = true;
   }
