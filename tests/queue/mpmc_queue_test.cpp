@@ -11,6 +11,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <random>
 #include <set>
@@ -547,6 +548,33 @@ TEST_CASE("mpmc_queue allocates once, through its allocator", "[queue][mpmc_queu
     CHECK(alloc_counts.allocations == 1);  // nothing allocated after construction
   }
   CHECK(alloc_counts.deallocations == 1);
+}
+
+TEST_CASE("mpmc_queue: a push that throws in the allocator's construction propagates and enqueues nothing",
+          "[queue][mpmc_queue]") {
+  // std::pmr's allocator constructs items with itself as their allocator: a
+  // vector from another resource is copied into the queue's resource, which
+  // may throw although the vector's move constructor is noexcept.
+  using vec = std::pmr::vector<int>;
+  std::array<std::byte, 4096> buffer{};
+  std::pmr::monotonic_buffer_resource resource(buffer.data(), buffer.size(), std::pmr::null_memory_resource());
+  mpmc_queue<vec, std::pmr::polymorphic_allocator<vec>> q(4, &resource);
+  CHECK_FALSE(noexcept(q.try_push(std::declval<vec>())));
+  CHECK_FALSE(noexcept(q.try_push(std::declval<const vec&>())));
+  CHECK_FALSE(noexcept(q.try_emplace(std::declval<vec>())));
+  // through std::allocator (which has no construct) only T's constructor counts
+  CHECK(noexcept(std::declval<mpmc_queue<vec>&>().try_push(std::declval<vec>())));
+  CHECK(noexcept(std::declval<mpmc_queue<int, counting_allocator<int>>&>().try_push(1)));
+
+  vec too_big(buffer.size(), 7);  // on the default resource
+  CHECK_THROWS_AS(q.try_push(std::move(too_big)), std::bad_alloc);
+  CHECK_THROWS_AS(q.push(too_big), std::bad_alloc);
+  CHECK(q.size() == 2);  // two holes, skipped by the pops below
+  q.push(vec({1, 2}, &resource));
+  REQUIRE(q.try_push(vec({3}, &resource)));
+  CHECK(q.pop() == vec{1, 2});
+  CHECK(q.try_pop() == vec{3});
+  CHECK(q.empty());
 }
 
 // ---- close() ----------------------------------------------------------------

@@ -162,7 +162,9 @@ struct mpmc_queue_hooks {
 /// @tparam T value type: any object type with a non-throwing destructor;
 ///           move-only types work (copying overloads need a copyable `T`).
 /// @tparam Allocator allocator for `T`; rebound to allocate the slot ring, and
-///           used to construct and destroy items like the standard containers.
+///           used to construct and destroy items like the standard containers,
+///           from every pushing and popping thread at once (with std::pmr,
+///           give the queue a thread-safe memory resource).
 template <class T, class Allocator = std::allocator<T>>
 class mpmc_queue {
   static_assert(std::is_object_v<T> && !std::is_array_v<T> && !std::is_const_v<T> && !std::is_volatile_v<T>,
@@ -234,25 +236,27 @@ class mpmc_queue {
   /// Copies `value` in if there is room; false when full or closed (or see
   /// the class comment: while the previous turn on the tail slot is
   /// mid-operation).
-  /// O(1), lock-free. Throws what T's copy constructor throws (nothing enqueued).
-  [[nodiscard]] bool try_push(const T& value) noexcept(
-      std::is_nothrow_copy_constructible_v<T>) requires std::is_copy_constructible_v<T> {
+  /// O(1), lock-free. Throws what copying `value` into the slot throws: T's
+  /// copy constructor, called through the allocator (nothing enqueued).
+  [[nodiscard]] bool try_push(const T& value) noexcept(nothrow_construct<const T&>()) requires
+      std::is_copy_constructible_v<T> {
     return try_emplace(value);
   }
 
   /// Moves `value` in if there is room and the queue is open (`value` is
   /// untouched on false).
-  /// O(1), lock-free. Throws what T's move constructor throws.
-  [[nodiscard]] bool try_push(T&& value) noexcept(
-      std::is_nothrow_move_constructible_v<T>) requires std::is_move_constructible_v<T> {
+  /// O(1), lock-free. Throws what T's move constructor, called through the
+  /// allocator, throws (nothing enqueued).
+  [[nodiscard]] bool try_push(T&& value) noexcept(nothrow_construct<T>()) requires std::is_move_constructible_v<T> {
     return try_emplace(std::move(value));
   }
 
   /// Constructs `T(args...)` in place if there is room and the queue is open;
-  /// the arguments are not used on false. O(1), lock-free. Throws what the constructor throws.
+  /// the arguments are not used on false. O(1), lock-free. Throws what the
+  /// constructor, called through the allocator, throws (nothing enqueued).
   template <class... Args>
   requires std::is_constructible_v<T, Args...>
-  [[nodiscard]] bool try_emplace(Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
+  [[nodiscard]] bool try_emplace(Args&&... args) noexcept(nothrow_construct<Args...>()) {
     std::uint64_t t = tail_->load(std::memory_order_relaxed);
     spot p = locate(t);
     prefetch_for_write(*p.s);
@@ -531,6 +535,20 @@ class mpmc_queue {
   using block_alloc = typename alloc_traits::template rebind_alloc<block>;
   using block_traits = std::allocator_traits<block_alloc>;
 
+  /// Whether constructing an item from `Args` cannot throw. Items are
+  /// constructed through the allocator, like the standard containers do: by
+  /// its `construct` when it has one, which may do more than T's
+  /// constructor (std::pmr's allocator passes itself to T, so moving a
+  /// `std::pmr::vector` from another memory resource in copies and
+  /// allocates, although T's move constructor is `noexcept`).
+  template <class... Args>
+  static constexpr bool nothrow_construct() noexcept {
+    if constexpr (requires(Allocator& a, T* p, Args&&... args) { a.construct(p, std::forward<Args>(args)...); })
+      return noexcept(std::declval<Allocator&>().construct(std::declval<T*>(), std::declval<Args>()...));
+    else
+      return std::is_nothrow_constructible_v<T, Args...>;
+  }
+
   /// On scope exit (normal or by exception): destroy the taken item and hand
   /// the slot to the producer of the next lap.
   struct release_on_exit {
@@ -780,10 +798,10 @@ class mpmc_queue {
   }
 
   template <class... Args>
-  void construct_and_publish(spot p, Args&&... args) noexcept(std::is_nothrow_constructible_v<T, Args...>) {
+  void construct_and_publish(spot p, Args&&... args) noexcept(nothrow_construct<Args...>()) {
     slot& s = *p.s;
     T* const where = reinterpret_cast<T*>(s.storage);
-    if constexpr (std::is_nothrow_constructible_v<T, Args...>) {
+    if constexpr (nothrow_construct<Args...>()) {
       alloc_traits::construct(alloc_, where, std::forward<Args>(args)...);
     } else {
       try {
