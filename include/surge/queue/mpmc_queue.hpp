@@ -67,10 +67,12 @@ struct mpmc_queue_hooks {
 ///   blocking calls that reach that slot wait for it (as in rigtorp and folly:
 ///   no bounded queue with per-slot turns can do better). Other slots are not
 ///   affected, and no thread ever waits on a thread that is not mid-operation.
-/// - `push`/`emplace`/`pop` take a ticket with one fetch-add (never retried)
-///   and then wait for their slot's turn: they poll briefly (128 reads with a
-///   `pause` between, a few microseconds), then poll with `yield` between (32
-///   times), then sleep in C++20 `std::atomic::wait`. A waiter sets a flag in the slot's sequence
+/// - `push`/`emplace`/`pop` take a ticket with one fetch-add and then wait
+///   for their slot's turn (a `pop` whose ticket turns out to be a hole
+///   takes another; locked pops take none: see Exceptions): they poll
+///   briefly (128 reads with a `pause` between, a few microseconds), then
+///   poll with `yield` between (32 times), then sleep in C++20
+///   `std::atomic::wait`. A waiter sets a flag in the slot's sequence
 ///   word before sleeping, and the thread that hands the slot on swaps the word
 ///   atomically and calls `notify_all` only when that flag was set: no lost
 ///   wake-ups, and no notify system call when nobody sleeps. A `pop` on a
@@ -446,8 +448,9 @@ class mpmc_queue {
   /// empty queue (now or later) throw surge::queue_closed. Idempotent;
   /// thread-safe (any thread, any number of times, concurrently with every
   /// other member). O(capacity): it visits every slot to wake waiting pops.
-  /// Producers blocked in push on a full queue are not woken: their pushes
-  /// precede the close and complete as consumers make room.
+  /// Producers blocked in push on a full queue are not released (the pass
+  /// wakes them, and they go back to sleep): their pushes precede the close
+  /// and complete as consumers make room.
   void close() noexcept {
     const std::uint64_t t = tail_->fetch_or(closed_bit, std::memory_order_acq_rel);
     if ((t & closed_bit) != 0) return;  // already closed (the first close wakes the waiters)
