@@ -71,6 +71,28 @@ TEST_CASE("from_ns_ceil: rounded up to the tick, saturated, never early", "[deta
   CHECK(from_ns_ceil<coarse>(4'289'000'000) == coarse(1));
 }
 
+TEST_CASE("to_ns_sat: exact for an integer count whose cast overflows; from_ns_ceil never wraps past max()",
+          "[detail][saturate]") {
+  // the cast multiplies first and overflows; the double it went through
+  // instead rounded (to the nearest 2^10 ns), not truncated toward zero
+  CHECK(to_ns_sat(ticks1024(9'431'040'000'001)) == 9'210'000'000'000'976'562);  // .5 truncated
+  CHECK(to_ns_sat(ticks1024(-9'431'040'000'001)) == -9'210'000'000'000'976'562);
+  using pico = std::chrono::duration<std::int64_t, std::pico>;
+  CHECK(to_ns_sat(pico::min()) == -9'223'372'036'854'775);  // was -...776
+  CHECK(to_ns_sat(pico::max()) == 9'223'372'036'854'775);
+  using upico = std::chrono::duration<std::uint64_t, std::pico>;
+  CHECK(to_ns_sat(upico::max()) == 18'446'744'073'709'551);
+  // a tick of 2^33 / 3 ns on an int32: max() is 6148914688373205674.67 ns,
+  // which the double rounded up to ...6016; a wait between the two came
+  // out as max() + 1 ticks, wrapped to a negative count
+  using wide_tick = std::chrono::duration<std::int32_t, std::ratio<16'777'216, 5'859'375>>;
+  CHECK(to_ns_sat(wide_tick::max()) == 6'148'914'688'373'205'674);
+  CHECK(to_ns_sat(wide_tick::min()) == -6'148'914'691'236'517'205);
+  CHECK(from_ns_ceil<wide_tick>(6'148'914'688'373'205'675) == wide_tick::max());
+  CHECK(from_ns_ceil<wide_tick>(6'148'914'688'373'206'015) == wide_tick::max());
+  CHECK(from_ns_ceil<wide_tick>(6'148'914'685'509'894'144) == wide_tick::max() - wide_tick(1));
+}
+
 TEST_CASE("elapsed_sat: saturated to the duration's range, an unsigned one included", "[detail][saturate]") {
   using surge::detail::elapsed_sat;
   using stp = std::chrono::time_point<std::chrono::steady_clock, std::chrono::nanoseconds>;

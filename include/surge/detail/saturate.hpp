@@ -87,23 +87,49 @@ template <class ToPeriod, class Rep, class Period>
 }
 
 /// A duration in whole nanoseconds (truncated toward zero), saturated to the
-/// int64 range (NaN gives 0). Free for std::chrono::nanoseconds.
+/// int64 range (NaN gives 0). Exact for an integer count (but for a tick
+/// whose ratio to a nanosecond, reduced, has a numerator times denominator
+/// past 2^64: within 2^10 ns). Free for std::chrono::nanoseconds.
 template <class Rep, class Period>
 [[nodiscard]] std::int64_t to_ns_sat(std::chrono::duration<Rep, Period> d) noexcept {
   using ns = std::chrono::nanoseconds;
+  using factor = std::ratio_divide<Period, std::nano>;
   if constexpr (std::is_same_v<std::chrono::duration<Rep, Period>, ns>) {
     return d.count();
   } else {
     // exact when the cast cannot overflow on the way (its result then fits too)
     if (cast_fits<std::nano>(d)) return std::chrono::duration_cast<ns>(d).count();
-    // else the double's value (within 2^10 ns of it; 1/1024 s ticks multiply
-    // by 1953125 first); ±2^63 are doubles, and every double strictly between
-    // them converts without overflow (the largest below 2^63 is 2^63 - 2^10)
-    const double x = std::chrono::duration<double, std::nano>(d).count();
-    if (std::isnan(x)) return 0;
-    if (x >= 0x1.0p63) return std::numeric_limits<std::int64_t>::max();
-    if (x <= -0x1.0p63) return std::numeric_limits<std::int64_t>::min();
-    return static_cast<std::int64_t>(x);
+    if constexpr (!std::chrono::treat_as_floating_point_v<Rep> &&
+                  static_cast<std::uintmax_t>(factor::den - 1) <=
+                      std::numeric_limits<std::uintmax_t>::max() / factor::num) {
+      // the cast overflows on the way (1/1024 s ticks multiply by 1953125
+      // first): in magnitudes, |count| = q * den + r, so |count| * num / den
+      // is q * num + r * num / den, truncated toward zero as the cast is
+      std::uintmax_t mag = static_cast<std::uintmax_t>(d.count());
+      bool negative = false;
+      if constexpr (std::is_signed_v<Rep>) {
+        negative = d.count() < 0;
+        if (negative) mag = std::uintmax_t(0) - mag;
+      }
+      constexpr std::int64_t hi = std::numeric_limits<std::int64_t>::max();
+      const std::uintmax_t bound = negative ? std::uintmax_t{hi} + 1 : std::uintmax_t{hi};
+      const std::uintmax_t q = mag / factor::den, r = mag % factor::den;
+      // q * num <= 2^63 and r * num / den < num < 2^63: the sum cannot wrap
+      const std::uintmax_t total =
+          q > bound / factor::num ? bound + 1 : q * factor::num + r * factor::num / factor::den;
+      if (total > bound) return negative ? std::numeric_limits<std::int64_t>::min() : hi;
+      return negative ? static_cast<std::int64_t>(std::uintmax_t(0) - total) : static_cast<std::int64_t>(total);
+    } else {
+      // a floating count (or a tick too far from a nanosecond for the
+      // above): the double's value, within 2^10 ns of it; ±2^63 are doubles,
+      // and every double strictly between them converts without overflow
+      // (the largest below 2^63 is 2^63 - 2^10)
+      const double x = std::chrono::duration<double, std::nano>(d).count();
+      if (std::isnan(x)) return 0;
+      if (x >= 0x1.0p63) return std::numeric_limits<std::int64_t>::max();
+      if (x <= -0x1.0p63) return std::numeric_limits<std::int64_t>::min();
+      return static_cast<std::int64_t>(x);
+    }
   }
 }
 
