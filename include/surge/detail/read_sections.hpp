@@ -119,17 +119,17 @@ class read_sections {
 
   static read_section_record& enroll() {
     registry& r = the_registry();
-    static thread_local owner o;
     std::lock_guard lock(r.mutex);
     read_section_record* p = r.head;
     while (p != nullptr && p->in_use) p = p->next;
     if (p == nullptr) {
-      p = new read_section_record;
+      p = new read_section_record;  // the one thing that throws: nothing has changed then
       p->next = r.head;
       r.head = p;
     }
     p->in_use = true;
     p->fenced = r.heavy_barrier == 0;
+    static thread_local owner o;  // built once the thread has a record to give back
     o.record = p;
     return *p;
   }
