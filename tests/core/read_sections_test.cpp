@@ -3,6 +3,7 @@
 #include <future>
 #include <latch>
 #include <new>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -10,6 +11,8 @@
 #include "surge_test.hpp"
 
 using surge::detail::read_section;
+using surge::detail::read_section_record;
+using surge::detail::read_sections;
 
 TEST_CASE("read sections: a thread whose first section could not allocate its record exits cleanly",
           "[detail][read_sections]") {
@@ -47,4 +50,32 @@ TEST_CASE("read sections: a thread whose first section could not allocate its re
   for (auto& h : holders) h.join();
   CHECK(threw);
   read_section after;  // the registry is intact
+}
+
+namespace {
+// Built before the thread's first section, so destroyed after the thread has
+// given its record back: the section it enters then borrows one.
+struct section_at_exit {
+  ~section_at_exit() { read_section s; }
+};
+}  // namespace
+
+TEST_CASE("read sections: a section entered after the thread gave its record back returns the one it borrowed",
+          "[detail][read_sections]") {
+  // One thread at a time, each entering a section from a thread_local
+  // destructor that runs after its record went back: each takes the record
+  // the last one left free. Before, the late section took a record for good
+  // (it registered its return with an owner already destroyed), so every
+  // such thread kept one, and the list every grace period walks grew with
+  // every thread.
+  std::set<const read_section_record*> records;
+  for (int i = 0; i < 20; ++i) {
+    std::thread t([&records] {
+      thread_local section_at_exit late;
+      read_section s;
+      records.insert(&read_sections::mine());
+    });
+    t.join();
+  }
+  CHECK(records.size() == 1);
 }

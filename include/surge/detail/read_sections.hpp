@@ -19,8 +19,10 @@
 /// full fence instead, decided once, before the first section anywhere.
 ///
 /// Records: one per thread that ever entered a section, on a list that is
-/// never freed (a record is reused after its thread exits). Thread safety:
-/// everything here is thread-safe. Sections do not nest.
+/// never freed (a record is reused after its thread exits; a section entered
+/// from a thread_local destructor after the thread gave its record back
+/// borrows one for its own length). Thread safety: everything here is
+/// thread-safe. Sections do not nest.
 #ifndef SURGE_DETAIL_READ_SECTIONS_HPP
 #define SURGE_DETAIL_READ_SECTIONS_HPP
 
@@ -58,8 +60,9 @@ inline void full_fence() noexcept {
 struct alignas(cache_line_size) read_section_record {
   std::atomic<std::uint64_t> count{0};
   read_section_record* next = nullptr;  // the registry's list (under its mutex)
-  bool in_use = false;                  // owned by a live thread (under the mutex)
+  bool in_use = false;                  // owned by a live thread, or lent (under the mutex)
   bool fenced = false;                  // sections need a full fence on entry (no process-wide barrier)
+  bool lent = false;                    // lent to one section of a thread that gave its own back
 };
 
 class read_sections {
@@ -87,10 +90,21 @@ class read_sections {
     }
   }
 
-  /// The calling thread's record (registered on its first section).
+  /// The calling thread's record (registered on its first section). Once
+  /// the thread's thread_local destructors have given it back (a section
+  /// entered from a later one), a record lent for one section instead: its
+  /// `lent` is set, and give_back returns it.
   static read_section_record& mine() {
-    if (mine_ == nullptr) mine_ = &enroll();
+    if (mine_ == nullptr) return enroll();
     return *mine_;
+  }
+
+  /// Returns a record mine() lent.
+  static void give_back(read_section_record& lent) {
+    registry& r = the_registry();
+    std::lock_guard lock(r.mutex);
+    lent.lent = false;
+    lent.in_use = false;
   }
 
  private:
@@ -114,6 +128,7 @@ class read_sections {
       std::lock_guard lock(r.mutex);
       record->in_use = false;
       mine_ = nullptr;
+      gave_back_ = true;
     }
   };
 
@@ -129,8 +144,12 @@ class read_sections {
     }
     p->in_use = true;
     p->fenced = r.heavy_barrier == 0;
-    static thread_local owner o;  // built once the thread has a record to give back
-    o.record = p;
+    p->lent = gave_back_;
+    if (!gave_back_) {  // built once the thread has a record to give back; past its destructor, lend
+      static thread_local owner o;
+      o.record = p;
+      mine_ = p;
+    }
     return *p;
   }
 
@@ -157,6 +176,7 @@ class read_sections {
   }
 
   static inline thread_local read_section_record* mine_ = nullptr;
+  static inline thread_local bool gave_back_ = false;  // the owner has been destroyed
 };
 
 /// A read section on the calling thread, for the scope of the object;
@@ -165,7 +185,11 @@ class read_sections {
 class read_section {
  public:
   read_section() : record_(&read_sections::mine()) { enter(); }
-  ~read_section() { leave(); }
+  ~read_section() {
+    leave();
+    if (record_->lent) [[unlikely]]
+      read_sections::give_back(*record_);
+  }
   read_section(const read_section&) = delete;
   read_section& operator=(const read_section&) = delete;
 
