@@ -35,3 +35,17 @@ static_assert(valid_hashed_key_v<int, std::hash<int>, std::equal_to<>>);
 TEST_CASE("key checks refuse character pointers compared by address", "[detail][key_checks]") {
   CHECK(valid_hashed_key_v<const char*, text_hash, text_equal>);
 }
+
+TEST_CASE("key checks refuse the standard hash or equality of another pointer type on a character pointer key",
+          "[detail][key_checks]") {
+  // std::hash and std::equal_to of any pointer type use the address: before,
+  // only those of the key's own type were refused, so a char* key with
+  // std::hash<const char*> compiled and the same text in two buffers made
+  // two keys
+  CHECK_FALSE(valid_hashed_key_v<char*, std::hash<const char*>, text_equal>);
+  CHECK_FALSE(valid_hashed_key_v<char*, text_hash, std::equal_to<const char*>>);
+  CHECK_FALSE(valid_hashed_key_v<const char*, std::hash<const void*>, text_equal>);
+  CHECK(valid_hashed_key_v<char*, text_hash, text_equal>);
+  CHECK(valid_hashed_key_v<const char*, std::hash<std::string_view>, std::equal_to<std::string_view>>);
+  CHECK(valid_hashed_key_v<int*, std::hash<const int*>, std::equal_to<>>);  // other pointers are keys by identity
+}

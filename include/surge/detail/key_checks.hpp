@@ -51,15 +51,27 @@ inline constexpr bool compares_key_v<Key, std::equal_to<Key>> = requires(const K
   { a == b } -> std::convertible_to<bool>;
 };
 
-/// A character pointer key with the standard hash or equality (std::equal_to
-/// of the key, the transparent std::equal_to<> or std::ranges::equal_to: all
-/// compare addresses): the text would be ignored (two buffers holding
-/// "user-42" are different keys).
+/// The standard functors that hash or compare pointers by address: std::hash
+/// and std::equal_to of any pointer type (not only of the key's: a `char*`
+/// key with std::hash<const char*> is hashed by address too), the
+/// transparent std::equal_to<> and std::ranges::equal_to.
+template <class F>
+inline constexpr bool uses_address_v = false;
+template <class P>
+inline constexpr bool uses_address_v<std::hash<P>> = std::is_pointer_v<P>;
+template <class P>
+inline constexpr bool uses_address_v<std::equal_to<P>> = std::is_pointer_v<P>;
+template <>
+inline constexpr bool uses_address_v<std::equal_to<>> = true;
+template <>
+inline constexpr bool uses_address_v<std::ranges::equal_to> = true;
+
+/// A character pointer key with a standard hash or equality (see
+/// uses_address_v): the text would be ignored (two buffers holding "user-42"
+/// are different keys).
 template <class Key, class Hash, class KeyEqual>
 inline constexpr bool keys_text_by_address_v =
-    is_character_pointer_v<Key> &&
-    (std::is_same_v<Hash, std::hash<Key>> || std::is_same_v<KeyEqual, std::equal_to<Key>> ||
-     std::is_same_v<KeyEqual, std::equal_to<>> || std::is_same_v<KeyEqual, std::ranges::equal_to>);
+    is_character_pointer_v<Key> && (uses_address_v<Hash> || uses_address_v<KeyEqual>);
 
 /// All the checks at once (a refused key type gets stand-in functors, so the
 /// public type's static_assert is the only error).
