@@ -93,6 +93,16 @@ TEST_CASE("to_ns_sat: exact for an integer count whose cast overflows; from_ns_c
   CHECK(from_ns_ceil<wide_tick>(6'148'914'685'509'894'144) == wide_tick::max() - wide_tick(1));
 }
 
+TEST_CASE("from_ns_ceil: an unsigned count of ticks finer than a nanosecond past INT64_MAX, without overflow",
+          "[detail][saturate]") {
+  // 1e16 ns is 1e19 ps: past INT64_MAX, below an unsigned max() of 1.8e19;
+  // the quotient times the numerator overflowed a signed intermediate
+  using upico = std::chrono::duration<std::uint64_t, std::pico>;
+  CHECK(from_ns_ceil<upico>(10'000'000'000'000'000) == upico(10'000'000'000'000'000'000u));
+  CHECK(from_ns_ceil<upico>(18'446'744'073'709'551) == upico::max());
+  CHECK(from_ns_ceil<upico>(18'446'744'073'709'550) == upico(18'446'744'073'709'550'000u));
+}
+
 TEST_CASE("elapsed_sat: saturated to the duration's range, an unsigned one included", "[detail][saturate]") {
   using surge::detail::elapsed_sat;
   using stp = std::chrono::time_point<std::chrono::steady_clock, std::chrono::nanoseconds>;

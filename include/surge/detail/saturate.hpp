@@ -158,10 +158,12 @@ template <class Duration>
     if (cast_fits<typename Duration::period>(d)) return std::chrono::ceil<Duration>(d);
     // ns times the ratio's numerator overflows (ns to 1/1024 s ticks
     // multiplies by 128 first): the same ceiling from the quotient and the
-    // remainder. q * num is at most the result, below Duration::max().
+    // remainder. q * num is at most the result, below Duration::max(), which
+    // may lie past INTMAX_MAX (an unsigned count of picoseconds): unsigned.
     using factor = std::ratio_divide<std::nano, typename Duration::period>;
     static_assert(factor::den <= INTMAX_MAX / factor::num, "surge: the clock's period is too far from a nanosecond");
-    const std::intmax_t q = ns / factor::den, r = ns % factor::den;
+    const std::uintmax_t q = static_cast<std::uintmax_t>(ns) / factor::den;
+    const std::uintmax_t r = static_cast<std::uintmax_t>(ns) % factor::den;
     return Duration(
         static_cast<typename Duration::rep>(q * factor::num + (r * factor::num + factor::den - 1) / factor::den));
   }
