@@ -103,6 +103,25 @@ TEST_CASE("from_ns_ceil: an unsigned count of ticks finer than a nanosecond past
   CHECK(from_ns_ceil<upico>(18'446'744'073'709'550) == upico(18'446'744'073'709'550'000u));
 }
 
+TEST_CASE("to_ns_sat: a 128-bit count saturates (its high bits were dropped)", "[detail][saturate]") {
+#if defined(__SIZEOF_INT128__)
+  __extension__ using i128 = __int128;
+  __extension__ using u128 = unsigned __int128;
+  using us128 = std::chrono::duration<i128, std::micro>;
+  // 2^64 + 5 us read as 5 us, 2^70 us as 0
+  CHECK(to_ns_sat(us128((i128{1} << 64) + 5)) == i64_max);
+  CHECK(to_ns_sat(us128(i128{1} << 70)) == i64_max);
+  CHECK(to_ns_sat(us128(-(i128{1} << 64) + 5)) == i64_min);
+  CHECK(to_ns_sat(us128(7)) == 7'000);
+  CHECK(to_ns_sat(std::chrono::duration<u128, std::micro>(u128{1} << 64)) == i64_max);
+  CHECK(to_ns_sat(std::chrono::duration<i128, std::atto>(i128{1} << 70)) == 1'180'591'620'717);  // 2^70 as, in range
+  using ns128 = std::chrono::duration<i128, std::nano>;
+  CHECK((from_ns_ceil<ns128>(123) == ns128(123)));
+#else
+  SUCCEED("no 128-bit integers here");
+#endif
+}
+
 TEST_CASE("elapsed_sat: saturated to the duration's range, an unsigned one included", "[detail][saturate]") {
   using surge::detail::elapsed_sat;
   using stp = std::chrono::time_point<std::chrono::steady_clock, std::chrono::nanoseconds>;

@@ -76,7 +76,12 @@ template <class ToPeriod, class Rep, class Period>
     return false;  // computed in floating point: may round up past the range
   } else {
     using factor = std::ratio_divide<Period, ToPeriod>;
-    if constexpr (std::is_unsigned_v<Rep>) {  // a count above INTMAX_MAX would read as negative below
+    if constexpr (sizeof(Rep) > sizeof(std::intmax_t)) {  // a 128-bit count would lose its high bits below
+      if (d.count() > static_cast<Rep>(INTMAX_MAX)) return false;
+      if constexpr (Rep(-1) < Rep(0)) {
+        if (d.count() < static_cast<Rep>(INTMAX_MIN)) return false;
+      }
+    } else if constexpr (std::is_unsigned_v<Rep>) {  // a count above INTMAX_MAX would read as negative below
       if (static_cast<std::uintmax_t>(d.count()) > static_cast<std::uintmax_t>(INTMAX_MAX)) return false;
     }
     const auto count = static_cast<std::intmax_t>(d.count());
@@ -87,9 +92,10 @@ template <class ToPeriod, class Rep, class Period>
 }
 
 /// A duration in whole nanoseconds (truncated toward zero), saturated to the
-/// int64 range (NaN gives 0). Exact for an integer count (but for a tick
-/// whose ratio to a nanosecond, reduced, has a numerator times denominator
-/// past 2^64: within 2^10 ns). Free for std::chrono::nanoseconds.
+/// int64 range (NaN gives 0). Exact for an integer count of up to 64 bits
+/// (but for a tick whose ratio to a nanosecond, reduced, has a numerator
+/// times denominator past 2^64: within 2^10 ns). Free for
+/// std::chrono::nanoseconds.
 template <class Rep, class Period>
 [[nodiscard]] std::int64_t to_ns_sat(std::chrono::duration<Rep, Period> d) noexcept {
   using ns = std::chrono::nanoseconds;
@@ -99,7 +105,7 @@ template <class Rep, class Period>
   } else {
     // exact when the cast cannot overflow on the way (its result then fits too)
     if (cast_fits<std::nano>(d)) return std::chrono::duration_cast<ns>(d).count();
-    if constexpr (!std::chrono::treat_as_floating_point_v<Rep> &&
+    if constexpr (!std::chrono::treat_as_floating_point_v<Rep> && sizeof(Rep) <= sizeof(std::uintmax_t) &&
                   static_cast<std::uintmax_t>(factor::den - 1) <=
                       std::numeric_limits<std::uintmax_t>::max() / factor::num) {
       // the cast overflows on the way (1/1024 s ticks multiply by 1953125
@@ -120,8 +126,8 @@ template <class Rep, class Period>
       if (total > bound) return negative ? std::numeric_limits<std::int64_t>::min() : hi;
       return negative ? static_cast<std::int64_t>(std::uintmax_t(0) - total) : static_cast<std::int64_t>(total);
     } else {
-      // a floating count (or a tick too far from a nanosecond for the
-      // above): the double's value, within 2^10 ns of it; ±2^63 are doubles,
+      // a floating or 128-bit count (or a tick too far from a nanosecond for
+      // the above): the double's value, within 2^10 ns of it; ±2^63 are doubles,
       // and every double strictly between them converts without overflow
       // (the largest below 2^63 is 2^63 - 2^10)
       const double x = std::chrono::duration<double, std::nano>(d).count();
