@@ -133,6 +133,12 @@ TEST_CASE("elapsed_sat: saturated to the duration's range, an unsigned one inclu
   CHECK(elapsed_sat(utp{unsigned_ns{5}}, utp{unsigned_ns{9}}) == unsigned_ns{4});
   CHECK(elapsed_sat(utp{unsigned_ns{9}}, utp{unsigned_ns{5}}) == unsigned_ns{0});  // before: 0, not 2^64 - 4
   CHECK(elapsed_sat(utp::max(), utp::min()) == unsigned_ns{0});
+  // a period written unreduced (1000/10^9 s): to - from has the reduced one,
+  // and the two branches' types differed (it did not compile)
+  using unsigned_us = std::chrono::duration<std::uint64_t, std::ratio<1000, 1'000'000'000>>;
+  using uutp = std::chrono::time_point<std::chrono::steady_clock, unsigned_us>;
+  CHECK(elapsed_sat(uutp{unsigned_us{5}}, uutp{unsigned_us{9}}) == unsigned_us{4});
+  CHECK(elapsed_sat(uutp{unsigned_us{9}}, uutp{unsigned_us{5}}) == unsigned_us{0});
 }
 
 TEST_CASE("from_ns_ceil: a floating-point duration is never below the nanoseconds asked for", "[detail][saturate]") {

@@ -197,7 +197,7 @@ template <class TimePoint>
     if (d < std::int64_t{std::numeric_limits<rep>::min()}) return duration(std::numeric_limits<rep>::min());
     return duration(static_cast<rep>(d));
   } else if constexpr (std::is_unsigned_v<rep>) {
-    return to < from ? duration::zero() : to - from;
+    return to < from ? duration::zero() : duration(to - from);
   } else {
     return to - from;
   }
