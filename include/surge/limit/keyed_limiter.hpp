@@ -70,11 +70,14 @@ struct keyed_limiter_stats {
 /// Bad input: max_keys 0 or above `max_keys_limit` (Shards times
 /// the caches' `max_capacity`) throws std::invalid_argument naming
 /// keyed_limiter and max_keys. A Key that Hash cannot hash or KeyEqual cannot
-/// compare, and a character pointer key (`const char*` with std::hash would
-/// limit the address, not the text: use std::string; a transparent Hash and
-/// KeyEqual let string_view and C strings look up std::string keys) fail to
-/// compile with a one-line message. Exceptions from Hash/KeyEqual or Key
-/// copies propagate; the limiter stays valid (basic guarantee).
+/// compare, and a character pointer key with std::hash or std::equal_to (of
+/// any pointer type, or the transparent std::equal_to<> or
+/// std::ranges::equal_to: they would limit the address, not the text; use
+/// std::string, and a transparent Hash and KeyEqual let string_view and C
+/// strings look up std::string keys) fail to compile with a one-line message;
+/// one with a Hash and KeyEqual of your own that read the text compiles.
+/// Exceptions from Hash/KeyEqual or Key copies propagate; the limiter stays
+/// valid (basic guarantee).
 template <class Key, class Limiter, class Hash = std::hash<Key>, class KeyEqual = std::equal_to<Key>,
           std::size_t Shards = 16>
 class keyed_limiter {
