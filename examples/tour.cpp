@@ -288,8 +288,9 @@ void tour_pool() {
   double parallel_sum = 0;
   for (const double s : partial) parallel_sum += s;
   fmt::print("{:<44} {:>10.1f} {:>12}\n", "sum, one thread", serial * 1e3, per_item(serial, static_cast<double>(n)));
-  fmt::print("{:<44} {:>10.1f} {:>12}\n", fmt::format("sum, parallel_for ({:.1f}x one thread's speed)", serial / parallel),
-             parallel * 1e3, per_item(parallel, static_cast<double>(n)));
+  fmt::print("{:<44} {:>10.1f} {:>12}\n",
+             fmt::format("sum, parallel_for ({:.1f}x one thread's speed)", serial / parallel), parallel * 1e3,
+             per_item(parallel, static_cast<double>(n)));
   if (std::abs(serial_sum - parallel_sum) > 1e-6 * serial_sum) {
     fmt::print("the sums differ!\n");
     check_failed = true;
