@@ -13,6 +13,7 @@
 #include <surge/balance/table_view.hpp>
 #include <surge/balance/weights.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/hash.hpp>
 
 #include <algorithm>

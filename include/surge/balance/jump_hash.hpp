@@ -7,6 +7,7 @@
 #include <surge/balance/detail/health.hpp>
 #include <surge/balance/detail/validate.hpp>
 #include <surge/balance/key_hash.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/hash.hpp>
 
 #include <concepts>

@@ -4,7 +4,7 @@
 #ifndef SURGE_BALANCE_KEY_HASH_HPP
 #define SURGE_BALANCE_KEY_HASH_HPP
 
-#include <surge/balance/detail/validate.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/hash.hpp>
 
 #include <coroutine>

@@ -11,6 +11,7 @@
 #include <surge/balance/key_hash.hpp>
 #include <surge/balance/table_view.hpp>
 #include <surge/balance/weights.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/hash.hpp>
 
 #include <algorithm>

@@ -6,6 +6,7 @@
 #define SURGE_BALANCE_OUTLIER_DETECTOR_HPP
 
 #include <surge/balance/detail/validate.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/saturate.hpp>
 
 #include <algorithm>

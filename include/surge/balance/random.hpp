@@ -8,6 +8,7 @@
 #include <surge/balance/detail/streams.hpp>
 #include <surge/balance/detail/validate.hpp>
 #include <surge/balance/weights.hpp>
+#include <surge/detail/count_checks.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -6,6 +6,7 @@
 #include <surge/balance/detail/health.hpp>
 #include <surge/balance/detail/validate.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/count_checks.hpp>
 
 #include <atomic>
 #include <cstddef>

@@ -5,6 +5,7 @@
 #define SURGE_BALANCE_SLOW_START_HPP
 
 #include <surge/balance/detail/validate.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/saturate.hpp>
 
 #include <algorithm>

@@ -14,6 +14,7 @@
 #include <surge/cache/cache_options.hpp>
 #include <surge/cache/detail/basic_cache.hpp>
 #include <surge/cache/stats.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/key_checks.hpp>
 
 namespace surge {
@@ -62,10 +63,10 @@ struct policy_for;
 /// thread modifies. Use sharded_cache to share a cache between threads.
 ///
 /// Bad input: capacity 0 or above `max_capacity`, and a zero, negative or
-/// NaN `options::ttl`, throw std::invalid_argument naming the argument. A Key
-/// that Hash cannot hash or KeyEqual cannot compare, and a character pointer
-/// Key with std::hash or std::equal_to, fail to compile with one message
-/// naming the cache. Exceptions from Hash, KeyEqual, Key/Value copies and
+/// NaN `options::ttl`, throw std::invalid_argument naming the argument. A
+/// bool, a character or a floating-point capacity, a Key that Hash cannot
+/// hash or KeyEqual cannot compare, and a character pointer Key with
+/// std::hash or std::equal_to, fail to compile with one message. Exceptions from Hash, KeyEqual, Key/Value copies and
 /// moves, `make`, the listener and Clock::now() propagate; the cache stays
 /// valid (basic guarantee; a failed lookup or a failed construction of the
 /// new entry changes nothing). lru_cache spells out every case.
@@ -121,6 +122,14 @@ class cache_base
     typename KeyEqual::is_transparent;
   };
 
+  /// A bool, a character or a floating-point number as the capacity does not
+  /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
+  template <detail::not_a_count C>
+  explicit cache_base(const C&, options opts = {}, const hasher& hash = hasher(), const key_equal& eq = key_equal())
+      : cache_base(std::size_t{1}, std::move(opts), hash, eq) {
+    static_assert(!detail::not_a_count<C>,
+                  "surge cache: the capacity must be an integer, not a bool, a character or a floating-point number");
+  }
   /// A cache of at most `capacity` entries, default options. Allocates all
   /// its memory now. Throws std::invalid_argument when capacity is 0 or
   /// above max_capacity (and std::bad_alloc when memory runs out).

@@ -100,7 +100,8 @@ struct detail::policy_for<eviction_policy::lru> {
 /// Use sharded_cache to share a cache between threads.
 ///
 /// Bad input: capacity 0 (or above `max_capacity`) and a zero, negative or NaN ttl
-/// throw std::invalid_argument. A Key that Hash cannot hash or KeyEqual cannot
+/// throw std::invalid_argument; a bool, a character or a floating-point
+/// capacity does not compile. A Key that Hash cannot hash or KeyEqual cannot
 /// compare, and a character pointer Key with std::hash or std::equal_to (they
 /// would use the address, not the text: use std::string), fail to compile
 /// with a one-line message. Exceptions from `Hash`, `KeyEqual`, Key/Value

@@ -22,6 +22,7 @@
 #include <surge/cache/detail/single_flight.hpp>
 #include <surge/cache/stats.hpp>
 #include <surge/detail/adaptive_mutex.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/sharded_locks.hpp>
 
 namespace surge {
@@ -88,7 +89,8 @@ using adaptive_mutex = detail::adaptive_mutex;
 ///
 /// Bad input: capacity 0 or above `max_capacity` throws
 /// std::invalid_argument, as do the Cache's own checks (a zero, negative or
-/// NaN ttl). Exceptions from user code propagate with Cache's guarantees; the
+/// NaN ttl); a bool, a character or a floating-point capacity does not
+/// compile. Exceptions from user code propagate with Cache's guarantees; the
 /// shard's lock is released.
 template <class Cache, std::size_t Shards = 16, class Mutex = adaptive_mutex>
 class sharded_cache {
@@ -125,6 +127,16 @@ class sharded_cache {
   };
 
  public:
+  /// A bool, a character or a floating-point number as the capacity does not
+  /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
+  template <detail::not_a_count C>
+  explicit sharded_cache(const C&, const options& opts = {}, const hasher& hash = hasher(),
+                         const key_equal& eq = key_equal())
+      : sharded_cache(std::size_t{1}, opts, hash, eq) {
+    static_assert(!detail::not_a_count<C>,
+                  "surge::sharded_cache: the capacity must be an integer, not a bool, a character or a floating-point "
+                  "number");
+  }
   /// A cache of `capacity` entries in total, with default options.
   explicit sharded_cache(std::size_t capacity) : sharded_cache(capacity, options{}) {}
 

@@ -105,8 +105,10 @@ struct detail::policy_for<eviction_policy::sieve> {
 ///
 /// Thread safety: not thread-safe. Use sharded_cache to share one.
 ///
-/// Bad input: capacity 0 (or above `max_capacity`) and a zero, negative or NaN ttl throw
-/// std::invalid_argument; user exceptions as for lru_cache (basic guarantee).
+/// Bad input: capacity 0 (or above `max_capacity`) and a zero, negative or NaN
+/// ttl throw std::invalid_argument (a bool, a character or a floating-point
+/// capacity does not compile); user exceptions as for lru_cache (basic
+/// guarantee).
 ///
 /// Members: cache_base's (all of them, constructors under this name:
 /// `sieve_cache<K, V> c(capacity, options)`).

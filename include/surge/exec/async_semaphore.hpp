@@ -3,6 +3,7 @@
 #ifndef SURGE_EXEC_ASYNC_SEMAPHORE_HPP
 #define SURGE_EXEC_ASYNC_SEMAPHORE_HPP
 
+#include <surge/detail/count_checks.hpp>
 #include <surge/exec/detail/waiter_list.hpp>
 #include <surge/exec/operation_cancelled.hpp>
 
@@ -29,7 +30,8 @@ namespace surge {
 ///   co_await when stop is requested before a permit was granted (also when
 ///   already requested at the call); no permit is then taken.
 /// - Bad input: a negative initial count or release(n < 0) throws
-///   std::invalid_argument. The count is not capped by the initial count:
+///   std::invalid_argument; a bool, a character or a floating-point initial
+///   count does not compile. The count is not capped by the initial count:
 ///   releasing more than was acquired raises it, up to PTRDIFF_MAX; a
 ///   release(n) that would raise it past PTRDIFF_MAX throws
 ///   std::invalid_argument and changes nothing (no waiter is woken).
@@ -42,6 +44,14 @@ class async_semaphore {
   /// `initial` is negative.
   explicit async_semaphore(std::ptrdiff_t initial) : count_(initial) {
     if (initial < 0) throw std::invalid_argument("surge::async_semaphore: initial count must be >= 0");
+  }
+  /// A bool, a character or a floating-point number as the initial count does
+  /// not compile (it would convert to std::ptrdiff_t silently: 2.9 would be 2).
+  template <detail::not_a_count N>
+  explicit async_semaphore(const N&) : async_semaphore(std::ptrdiff_t{0}) {
+    static_assert(!detail::not_a_count<N>,
+                  "surge::async_semaphore: the initial count must be an integer, not a bool, a character or a "
+                  "floating-point number");
   }
   async_semaphore(const async_semaphore&) = delete;
   async_semaphore& operator=(const async_semaphore&) = delete;

@@ -4,6 +4,7 @@
 #ifndef SURGE_EXEC_CHANNEL_HPP
 #define SURGE_EXEC_CHANNEL_HPP
 
+#include <surge/detail/count_checks.hpp>
 #include <surge/exec/detail/waiter_list.hpp>
 #include <surge/exec/operation_cancelled.hpp>
 
@@ -42,7 +43,8 @@ namespace surge {
 ///   completed (also when already requested at the call): nothing was sent or
 ///   received.
 /// - Requirements: T is move-constructible without throwing (values are moved
-///   under the internal lock). Bad input: capacity 0 throws std::invalid_argument.
+///   under the internal lock). Bad input: capacity 0 throws std::invalid_argument;
+///   a bool, a character or a floating-point capacity does not compile.
 ///   Destroying a channel with waiters is undefined (assert); close it first
 ///   and let them finish.
 /// Complexity: O(1) per send, recv, try_send and try_recv; close() O(waiters).
@@ -57,6 +59,14 @@ class channel {
   /// now); throws std::invalid_argument when `capacity` is 0 and
   /// std::length_error naming it when no buffer can be that long.
   explicit channel(std::size_t capacity) : slots_(checked(capacity)) {}
+  /// A bool, a character or a floating-point number as the capacity does not
+  /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
+  template <detail::not_a_count C>
+  explicit channel(const C&) : channel(std::size_t{1}) {
+    static_assert(!detail::not_a_count<C>,
+                  "surge::channel: the capacity must be an integer, not a bool, a character or a floating-point "
+                  "number");
+  }
   channel(const channel&) = delete;
   channel& operator=(const channel&) = delete;
   ~channel() {

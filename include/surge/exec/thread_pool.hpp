@@ -7,6 +7,7 @@
 
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/exec/detail/inline_resume.hpp>
 
 #include <algorithm>
@@ -372,8 +373,20 @@ class thread_pool {
   /// Starts `threads` workers. Throws std::invalid_argument if `threads` is 0,
   /// std::length_error naming it if no vector can hold that many,
   /// std::system_error if a thread cannot be started (the started ones are
-  /// joined first). O(threads).
+  /// joined first). O(threads). A bool, a character or a floating-point
+  /// thread count does not compile (see below).
   explicit thread_pool(std::size_t threads = default_threads()) : thread_pool(threads, nullptr) {}
+
+  /// A bool, a character or a floating-point number as the thread count does
+  /// not compile (it would convert to std::size_t silently: 2.9 would be 2,
+  /// '4' 52 threads).
+  template <detail::not_a_count N>
+  explicit thread_pool(const N&, std::function<void(std::size_t)> on_worker_start = nullptr)
+      : thread_pool(std::size_t{1}, std::move(on_worker_start)) {
+    static_assert(!detail::not_a_count<N>,
+                  "surge::thread_pool: the thread count must be an integer, not a bool, a character or a "
+                  "floating-point number");
+  }
 
   /// As above; `on_worker_start(i)` runs first on worker i (i in [0, threads)),
   /// before it takes any task: name the thread, pin it, set up thread-locals.

@@ -4,6 +4,7 @@
 #define SURGE_LIMIT_KEYED_LIMITER_HPP
 
 #include <surge/cache/sieve.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/key_checks.hpp>
 #include <surge/detail/sharded_locks.hpp>
 
@@ -69,7 +70,8 @@ struct keyed_limiter_stats {
 /// governor's keyed store and nginx's shared zone do).
 /// Bad input: max_keys 0 or above `max_keys_limit` (Shards times
 /// the caches' `max_capacity`) throws std::invalid_argument naming
-/// keyed_limiter and max_keys. A Key that Hash cannot hash or KeyEqual cannot
+/// keyed_limiter and max_keys; a bool, a character or a floating-point
+/// max_keys does not compile. A Key that Hash cannot hash or KeyEqual cannot
 /// compare, and a character pointer key with std::hash or std::equal_to (of
 /// any pointer type, or the transparent std::equal_to<> or
 /// std::ranges::equal_to: they would limit the address, not the text; use
@@ -113,6 +115,15 @@ class keyed_limiter {
   /// Largest max_keys: Shards times the caches' max_capacity.
   static constexpr std::size_t max_keys_limit = Shards * cache_type::max_capacity;
 
+  /// A bool, a character or a floating-point number as max_keys does not
+  /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
+  template <detail::not_a_count N>
+  keyed_limiter(const Limiter& prototype, const N&, const hasher& hash = hasher(), const key_equal& eq = key_equal())
+      : keyed_limiter(prototype, std::size_t{1}, hash, eq) {
+    static_assert(!detail::not_a_count<N>,
+                  "surge::keyed_limiter: max_keys must be an integer, not a bool, a character or a floating-point "
+                  "number");
+  }
   /// Limits each key like `prototype`, holding at most `max_keys` keys, with
   /// a default-constructed Hash and KeyEqual.
   keyed_limiter(const Limiter& prototype, std::size_t max_keys)

@@ -6,6 +6,7 @@
 #define SURGE_LIMIT_LEAKY_BUCKET_HPP
 
 #include <surge/detail/backoff.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/limit/detail/epoch_word.hpp>
 #include <surge/limit/detail/rate_units.hpp>
 
@@ -95,7 +96,8 @@ enum class nginx_rate_unit : std::uint8_t { per_second, per_minute };
 /// below 1e-18, NaN, infinite or > 1e9 requests/s (nginx mode: rate 0 or
 /// above 2^40, or a unit that is neither per_second nor per_minute) throw
 /// std::invalid_argument naming the argument. burst up to 2^40; delay >
-/// burst behaves as nodelay.
+/// burst behaves as nodelay. A bool, a character or a floating-point burst,
+/// delay or nginx rate does not compile.
 template <class Clock = std::chrono::steady_clock>
 class leaky_bucket {
   static constexpr std::int64_t empty_tat = detail::epoch_word::empty;
@@ -119,6 +121,18 @@ class leaky_bucket {
   /// Exact-mode meter: rate R per second, burst B, delay D (nodelay: none).
   explicit leaky_bucket(double rate_per_second, std::size_t burst = 0, std::size_t delay = 0)
       : leaky_bucket(rate_per_second, burst, delay, Clock::now()) {}
+
+  /// A bool, a character or a floating-point number as the burst or the
+  /// delay does not compile (it would convert to std::size_t silently: 2.9
+  /// would be 2, '4' 52).
+  template <class B, class D = std::size_t>
+  requires(detail::not_a_count<B> || detail::not_a_count<D>)
+  explicit leaky_bucket(double rate_per_second, const B&, const D& = {}, time_point now = {})
+      : leaky_bucket(rate_per_second, 0, 0, now) {
+    static_assert(!(detail::not_a_count<B> || detail::not_a_count<D>),
+                  "surge::leaky_bucket: burst and delay must be integers, not bools, characters or floating-point "
+                  "numbers");
+  }
 
   /// As above with the construction time (the epoch of clock readings) given.
   leaky_bucket(double rate_per_second, std::size_t burst, std::size_t delay, time_point now)
@@ -152,6 +166,18 @@ class leaky_bucket {
     b.delay_m_ = delay >= (std::size_t{1} << 40) ? std::numeric_limits<std::int64_t>::max() / 2
                                                  : static_cast<std::int64_t>(delay) * 1000;
     return b;
+  }
+
+  /// A bool, a character or a floating-point number as the rate, the burst or
+  /// the delay does not compile (it would convert to std::size_t silently:
+  /// 2.5r/s would be 2r/s).
+  template <class R, class B = std::size_t, class D = std::size_t>
+  requires(detail::not_a_count<R> || detail::not_a_count<B> || detail::not_a_count<D>)
+  [[nodiscard]] static leaky_bucket nginx(const R&, nginx_rate_unit unit, const B& = {}, const D& = {}) {
+    static_assert(!(detail::not_a_count<R> || detail::not_a_count<B> || detail::not_a_count<D>),
+                  "surge::leaky_bucket::nginx: rate, burst and delay must be integers, not bools, characters or "
+                  "floating-point numbers");
+    return nginx(std::size_t{1}, unit);
   }
 
   /// Copies configuration and state (a snapshot; not synchronised with
@@ -382,7 +408,8 @@ class leaky_bucket {
 /// epoch, once per 2^53 units of clock readings, serialises with other moves
 /// on a spin flag held for a few instructions). Bad input:
 /// rate below 1e-18, NaN, infinite or > 1e9 per second, or slack > 2^32, throw
-/// std::invalid_argument.
+/// std::invalid_argument; a bool, a character or a floating-point slack does
+/// not compile.
 template <class Clock = std::chrono::steady_clock>
 class leaky_bucket_pacer {
  public:
@@ -395,6 +422,16 @@ class leaky_bucket_pacer {
   /// refuses. Reads the clock once (the epoch).
   explicit leaky_bucket_pacer(double rate_per_second, std::size_t slack = 10)
       : leaky_bucket_pacer(rate_per_second, slack, Clock::now()) {}
+
+  /// A bool, a character or a floating-point number as the slack does not
+  /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
+  template <detail::not_a_count S>
+  explicit leaky_bucket_pacer(double rate_per_second, const S&, time_point now = {})
+      : leaky_bucket_pacer(rate_per_second, 0, now) {
+    static_assert(!detail::not_a_count<S>,
+                  "surge::leaky_bucket_pacer: the slack must be an integer, not a bool, a character or a "
+                  "floating-point number");
+  }
 
   /// As above with the construction time (the epoch of clock readings) given.
   leaky_bucket_pacer(double rate_per_second, std::size_t slack, time_point now) : state_(ns_of(now)) {

@@ -7,6 +7,7 @@
 
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/limit/detail/rate_units.hpp>
 #include <surge/detail/read_sections.hpp>
 
@@ -141,7 +142,8 @@ enum class reserve_status : std::uint8_t {
 /// Bad input: rate below 1e-18 (one token per 31.7 billion years), NaN,
 /// infinite or > 1e12, or burst 0 or > 2^40 throw
 /// std::invalid_argument from the constructor and set_rate/set_burst (use
-/// `unlimited()` for no limit). n > burst never passes: try_acquire returns
+/// `unlimited()` for no limit); a bool, a character or a floating-point
+/// burst does not compile in the constructor. n > burst never passes: try_acquire returns
 /// false, reserve says `exceeds_burst`, time_until_available returns
 /// duration::max(), acquire throws std::invalid_argument. cancel applies once
 /// per reservation (a reservation is move-only; cancel consumes it).
@@ -211,6 +213,14 @@ class token_bucket {
     std::uint64_t generation_ = 0;  // the configuration it was made under (full width)
   };
 
+  /// A bool, a character or a floating-point number as the burst does not
+  /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
+  template <detail::not_a_count B>
+  token_bucket(double rate_per_second, const B&, time_point now = {}) : token_bucket(rate_per_second, 1u, now) {
+    static_assert(!detail::not_a_count<B>,
+                  "surge::token_bucket: the burst must be an integer, not a bool, a character or a floating-point "
+                  "number");
+  }
   /// `rate_per_second` tokens per second, at most `burst` at once; full.
   /// Throws std::invalid_argument naming the bad argument (see class doc).
   token_bucket(double rate_per_second, std::size_t burst) : token_bucket(rate_per_second, burst, Clock::now()) {}

@@ -6,6 +6,7 @@
 #define SURGE_METRICS_HISTOGRAM_HPP
 
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/saturate.hpp>
 #include <surge/detail/thread_slot.hpp>
 
@@ -128,8 +129,9 @@ struct histogram_stripes {
 ///
 /// Bad input: highest_trackable < 2, significant_digits outside [1, 5], or a
 /// stripe count that is not a power of two in [1, 256], throw
-/// std::invalid_argument naming the argument. p outside [0, 100] or NaN is
-/// clamped into [0, 100] (NaN reads as 0).
+/// std::invalid_argument naming the argument; a bool, a character or a
+/// floating-point significant_digits does not compile. p outside [0, 100] or
+/// NaN is clamped into [0, 100] (NaN reads as 0).
 class latency_histogram {
  public:
   /// One hour in nanoseconds: the default highest trackable value.
@@ -144,6 +146,16 @@ class latency_histogram {
     /// True when bounds and count are equal.
     friend bool operator==(const bucket&, const bucket&) noexcept = default;
   };
+
+  /// A bool, a character or a floating-point number as significant_digits
+  /// does not compile (it would convert to int silently: 2.5 would be 2).
+  template <detail::not_a_count D>
+  explicit latency_histogram(std::int64_t highest_trackable, const D&, histogram_stripes stripes = {})
+      : latency_histogram(highest_trackable, 3, stripes) {
+    static_assert(!detail::not_a_count<D>,
+                  "surge::latency_histogram: significant_digits must be an integer, not a bool, a character or a "
+                  "floating-point number");
+  }
 
   /// Values in [0, highest_trackable], each represented within a relative
   /// error of 10^−significant_digits, in `stripes.count` sets of counters.

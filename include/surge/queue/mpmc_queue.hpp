@@ -6,6 +6,7 @@
 
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/queue/queue_closed.hpp>
 
 #include <algorithm>
@@ -159,7 +160,8 @@ struct mpmc_queue_hooks {
 ///
 /// **Bad input.** `capacity == 0` throws `std::invalid_argument`; a capacity
 /// whose ring cannot be represented throws `std::length_error`; allocation
-/// failure throws what the allocator throws.
+/// failure throws what the allocator throws. A bool, a character or a
+/// floating-point capacity does not compile.
 ///
 /// @tparam T value type: any object type with a non-throwing destructor;
 ///           move-only types work (copying overloads need a copyable `T`).
@@ -182,6 +184,14 @@ class mpmc_queue {
   using allocator_type = Allocator;  ///< Allocates the ring of slots (once, at construction).
   using size_type = std::size_t;     ///< Capacities and sizes.
 
+  /// A bool, a character or a floating-point number as the capacity does not
+  /// compile (it would convert to size_type silently: 2.9 would be 2, '4' 52).
+  template <detail::not_a_count C>
+  explicit mpmc_queue(const C&, const Allocator& alloc = Allocator()) : mpmc_queue(size_type{1}, alloc) {
+    static_assert(!detail::not_a_count<C>,
+                  "surge::mpmc_queue: the capacity must be an integer, not a bool, a character or a floating-point "
+                  "number");
+  }
   /// Creates an empty queue holding at most `capacity` items; allocates the ring.
   /// Complexity: O(capacity). Throws `std::invalid_argument` when capacity is 0,
   /// `std::length_error` when it is too large, and what the allocator throws.

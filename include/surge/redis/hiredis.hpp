@@ -4,6 +4,7 @@
 #ifndef SURGE_REDIS_HIREDIS_HPP
 #define SURGE_REDIS_HIREDIS_HPP
 
+#include <surge/detail/count_checks.hpp>
 #include <surge/redis/connection.hpp>
 #include <surge/redis/detail/resolve.hpp>
 
@@ -304,12 +305,23 @@ class hiredis_connection {
 /// Complexity: one lock to borrow and one to return per call.
 /// Thread safety: thread-safe.
 /// Bad input: a size of 0 or above 65536 throws std::invalid_argument (as do
-/// hiredis_connection's, and its pipeline()'s empty command).
+/// hiredis_connection's, and its pipeline()'s empty command); a bool, a
+/// character or a floating-point size does not compile.
 class hiredis_pool {
  public:
   /// The most connections a pool holds (Redis's default client limit is 10000).
   static constexpr std::size_t max_size = 65536;
 
+  /// A bool, a character or a floating-point number as the size does not
+  /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
+  template <surge::detail::not_a_count N>
+  hiredis_pool(std::string host, int port, const N&, std::chrono::microseconds connect_timeout = {},
+               std::chrono::microseconds idle_check = {})
+      : hiredis_pool(std::move(host), port, 1u, connect_timeout, idle_check) {
+    static_assert(!surge::detail::not_a_count<N>,
+                  "surge::redis::hiredis_pool: the size must be an integer, not a bool, a character or a "
+                  "floating-point number");
+  }
   /// `size` connections to host:port, each opened lazily on its first use.
   /// Throws std::invalid_argument when size is 0 or above 65536 (past any
   /// server's client limit), or for a bad host, port or connect_timeout or

@@ -4,6 +4,7 @@
 #ifndef SURGE_REDIS_TOKEN_BUCKET_HPP
 #define SURGE_REDIS_TOKEN_BUCKET_HPP
 
+#include <surge/detail/count_checks.hpp>
 #include <surge/limit/token_bucket.hpp>
 #include <surge/redis/connection.hpp>
 #include <surge/redis/detail/script.hpp>
@@ -160,7 +161,8 @@ struct options {
 /// instances 0 or rate / instances below 1e-18; breaker_failures above
 /// 2^20 - 1; local_max_keys 0; a key
 /// prefix containing '{' or '}' (it would override the keys' Cluster hash
-/// tags): each throws std::invalid_argument naming the argument. lease(key,
+/// tags): each throws std::invalid_argument naming the argument. A bool, a
+/// character or a floating-point burst does not compile. lease(key,
 /// 0) throws std::invalid_argument naming k.
 /// n > burst is refused with retry_after = microseconds::max().
 template <connection Connection, class Clock = std::chrono::steady_clock>
@@ -173,6 +175,15 @@ class token_bucket {
 
   class leased_tokens;
 
+  /// A bool, a character or a floating-point number as the burst does not
+  /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
+  template <surge::detail::not_a_count B>
+  token_bucket(Connection& conn, std::string key_prefix, double rate_per_second, const B&, options opts = {})
+      : token_bucket(conn, std::move(key_prefix), rate_per_second, 1u, std::move(opts)) {
+    static_assert(!surge::detail::not_a_count<B>,
+                  "surge::redis::token_bucket: the burst must be an integer, not a bool, a character or a "
+                  "floating-point number");
+  }
   /// Shares the bucket named by `key_prefix` + key on `conn` (which must
   /// outlive this object). Throws std::invalid_argument (see class doc).
   token_bucket(Connection& conn, std::string key_prefix, double rate_per_second, std::size_t burst, options opts = {})

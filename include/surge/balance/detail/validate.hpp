@@ -4,16 +4,16 @@
 #ifndef SURGE_BALANCE_DETAIL_VALIDATE_HPP
 #define SURGE_BALANCE_DETAIL_VALIDATE_HPP
 
+#include <surge/detail/count_checks.hpp>
+
 #include <algorithm>
 #include <cmath>
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 namespace surge::detail {
@@ -21,18 +21,6 @@ namespace surge::detail {
 /// The most backends a policy accepts (indices are stored in 32 bits and the
 /// bounded sampler multiplies 32-bit halves).
 inline constexpr std::size_t max_backends = std::numeric_limits<std::uint32_t>::max();
-
-/// The character types (a char is text or a byte, never a count).
-template <class C>
-inline constexpr bool is_char_v = std::is_same_v<C, char> || std::is_same_v<C, wchar_t> || std::is_same_v<C, char8_t> ||
-                                  std::is_same_v<C, char16_t> || std::is_same_v<C, char32_t>;
-
-/// What a policy's constructor refuses to take as its backend count: a bool,
-/// a character or a floating-point number (each would convert to
-/// std::size_t silently: 2.9 backends would be 2, 1e20 undefined).
-template <class T>
-concept not_a_count = std::same_as<std::remove_cvref_t<T>, bool> || is_char_v<std::remove_cvref_t<T>> ||
-                      std::floating_point<std::remove_cvref_t<T>>;
 
 /// For the constructors taking a not_a_count: fails to compile with one line.
 template <class T>
