@@ -99,8 +99,9 @@ class consistent_hash_ring {
  public:
   /// A bool, a character or a floating-point number as the backend count
   /// does not compile (it would convert to std::size_t silently).
-  template <detail::not_a_count T, class... Rest>
-  explicit consistent_hash_ring(const T& n, Rest&&... rest) : consistent_hash_ring(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
+  template <detail::not_a_count T>
+  explicit consistent_hash_ring(const T& n, consistent_hash_options options = {}, Hash hash = Hash())
+      : consistent_hash_ring(detail::refuse_count(n), options, std::move(hash)) {}
   /// n backends of weight 1 (`consistent_hash_ring<> r{3}` too: three).
   explicit consistent_hash_ring(std::size_t n, consistent_hash_options options = {}, Hash hash = Hash())
       : consistent_hash_ring(std::vector<double>(check_count(n, options), 1.0), options, std::move(hash)) {}

@@ -83,8 +83,9 @@ class jump_hash_balancer {
  public:
   /// A bool, a character or a floating-point number as the backend count
   /// does not compile (it would convert to std::size_t silently).
-  template <detail::not_a_count T, class... Rest>
-  explicit jump_hash_balancer(const T& n, Rest&&... rest) : jump_hash_balancer(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
+  template <detail::not_a_count T>
+  explicit jump_hash_balancer(const T& n, Hash hash = Hash())
+      : jump_hash_balancer(detail::refuse_count(n), std::move(hash)) {}
   /// n backends, all up; `hash` maps a key to 64 bits (see the class comment
   /// for the range of n).
   explicit jump_hash_balancer(std::size_t n, Hash hash = Hash())

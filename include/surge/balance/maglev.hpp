@@ -133,8 +133,9 @@ class maglev {
  public:
   /// A bool, a character or a floating-point number as the backend count
   /// does not compile (it would convert to std::size_t silently).
-  template <detail::not_a_count T, class... Rest>
-  explicit maglev(const T& n, Rest&&... rest) : maglev(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
+  template <detail::not_a_count T>
+  explicit maglev(const T& n, maglev_options options = {}, Hash hash = Hash())
+      : maglev(detail::refuse_count(n), options, std::move(hash)) {}
   /// n equally weighted backends (`maglev<> m{3}` too: three backends).
   explicit maglev(std::size_t n, maglev_options options = {}, Hash hash = Hash())
       : maglev(std::vector<double>(check_count(n, options), 1.0), options, std::move(hash)) {}

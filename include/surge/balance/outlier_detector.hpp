@@ -19,7 +19,6 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
-#include <utility>
 #include <vector>
 
 namespace surge {
@@ -63,8 +62,9 @@ class outlier_detector {
  public:
   /// A bool, a character or a floating-point number as the backend count
   /// does not compile (it would convert to std::size_t silently).
-  template <detail::not_a_count T, class... Rest>
-  explicit outlier_detector(const T& n, Rest&&... rest) : outlier_detector(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
+  template <detail::not_a_count T>
+  explicit outlier_detector(const T& n, outlier_detector_options options = {})
+      : outlier_detector(detail::refuse_count(n), options) {}
   /// Watches n backends, none ejected; throws std::invalid_argument for the
   /// bad input listed in the class comment.
   explicit outlier_detector(std::size_t n, outlier_detector_options options = {})

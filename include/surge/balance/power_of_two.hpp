@@ -17,7 +17,6 @@
 #include <memory>
 #include <span>
 #include <stdexcept>
-#include <utility>
 
 namespace surge {
 
@@ -66,8 +65,9 @@ class power_of_two_choices {
  public:
   /// A bool, a character or a floating-point number as the backend count
   /// does not compile (it would convert to std::size_t silently).
-  template <detail::not_a_count T, class... Rest>
-  explicit power_of_two_choices(const T& n, Rest&&... rest) : power_of_two_choices(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
+  template <detail::not_a_count T>
+  explicit power_of_two_choices(const T& n, power_of_two_options options = {})
+      : power_of_two_choices(detail::refuse_count(n), options) {}
   /// n equally weighted backends (`power_of_two_choices{3}` too: three).
   explicit power_of_two_choices(std::size_t n, power_of_two_options options = {})
       : n_(detail::check_count(n, "power_of_two_choices: n")),

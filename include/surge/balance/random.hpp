@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
-#include <utility>
 #include <vector>
 
 namespace surge {
@@ -57,8 +56,9 @@ class random_balancer {
  public:
   /// A bool, a character or a floating-point number as the backend count
   /// does not compile (it would convert to std::size_t silently).
-  template <detail::not_a_count T, class... Rest>
-  explicit random_balancer(const T& n, Rest&&... rest) : random_balancer(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
+  template <detail::not_a_count T>
+  explicit random_balancer(const T& n, random_options options = {})
+      : random_balancer(detail::refuse_count(n), options) {}
   /// n backends, uniform (`random_balancer{3}` too: three backends).
   explicit random_balancer(std::size_t n, random_options options = {})
       : n_(detail::check_count(n, "random_balancer: n")), health_(n_), rng_(options.seed) {}

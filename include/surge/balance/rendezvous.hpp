@@ -46,8 +46,9 @@ class rendezvous_hash {
  public:
   /// A bool, a character or a floating-point number as the backend count
   /// does not compile (it would convert to std::size_t silently).
-  template <detail::not_a_count T, class... Rest>
-  explicit rendezvous_hash(const T& n, Rest&&... rest) : rendezvous_hash(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
+  template <detail::not_a_count T>
+  explicit rendezvous_hash(const T& n, Hash hash = Hash(), std::uint64_t seed = 0)
+      : rendezvous_hash(detail::refuse_count(n), std::move(hash), seed) {}
   /// n equally weighted backends (`rendezvous_hash<>{3}` too: three).
   explicit rendezvous_hash(std::size_t n, Hash hash = Hash(), std::uint64_t seed = 0)
       : weight_(),

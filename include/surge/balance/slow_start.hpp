@@ -18,7 +18,6 @@
 #include <memory>
 #include <span>
 #include <stdexcept>
-#include <utility>
 #include <vector>
 
 namespace surge {
@@ -94,8 +93,8 @@ class slow_start {
 
   /// A bool, a character or a floating-point number as the backend count
   /// does not compile (it would convert to std::size_t silently).
-  template <detail::not_a_count T, class... Rest>
-  slow_start(const T& n, Rest&&... rest) : slow_start(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
+  template <detail::not_a_count T>
+  slow_start(const T& n, slow_start_options options) : slow_start(detail::refuse_count(n), options) {}
   /// n backends, none ramping (all at full weight).
   slow_start(std::size_t n, slow_start_options options)
       : n_(detail::check_count(n, "slow_start: n")),
