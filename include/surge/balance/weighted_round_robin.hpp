@@ -115,7 +115,8 @@ enum class smooth_wrr_algorithm { table, tournament, scan };
 /// would round, or become 0) throws std::invalid_argument naming its index;
 /// a `table_limit` above 2^28 (a 1 GiB table, ~10 s per build; a larger one
 /// would stall construction and each health change for hours) throws
-/// std::invalid_argument; `set_healthy` out of range returns false.
+/// std::invalid_argument, and a bool, a character or a floating-point one
+/// does not compile; `set_healthy` out of range returns false.
 /// Copyable and movable; a moved-from object has no backends left and may
 /// only be assigned to or destroyed (its `pick()` would read past them).
 class weighted_round_robin {
@@ -133,6 +134,14 @@ class weighted_round_robin {
   /// too: three backends).
   explicit weighted_round_robin(std::size_t n)
       : weighted_round_robin(weights(std::vector<double>(detail::check_count(n, "weighted_round_robin: n"), 1.0))) {}
+  /// A bool, a character or a floating-point number as the table_limit does
+  /// not compile (it would convert to std::size_t silently: 2.9 would be 2).
+  template <detail::not_a_count L>
+  explicit weighted_round_robin(const weights& w, const L&) : weighted_round_robin(w) {
+    static_assert(!detail::not_a_count<L>,
+                  "surge::weighted_round_robin: table_limit must be an integer, not a bool, a character or a "
+                  "floating-point number");
+  }
   /// Weighted: `weighted_round_robin(surge::weights{5, 1, 1})`; `table_limit`
   /// bounds the O(1) table (entries; 0: no table).
   explicit weighted_round_robin(const weights& w, std::size_t table_limit = default_table_limit)
@@ -437,6 +446,14 @@ class shared_weighted_round_robin {
   explicit shared_weighted_round_robin(const T& n, Rest&&... rest) : shared_weighted_round_robin(detail::refuse_count(n), std::forward<Rest>(rest)...) {}
   /// n backends of weight 1 (`shared_weighted_round_robin{3}` too).
   explicit shared_weighted_round_robin(std::size_t n) : core_(n), health_(core_.size()), cell_(snapshot(core_)) {}
+  /// A bool, a character or a floating-point number as the table_limit does
+  /// not compile (it would convert to std::size_t silently: 2.9 would be 2).
+  template <detail::not_a_count L>
+  explicit shared_weighted_round_robin(const weights& w, const L&) : shared_weighted_round_robin(w) {
+    static_assert(!detail::not_a_count<L>,
+                  "surge::shared_weighted_round_robin: table_limit must be an integer, not a bool, a character or a "
+                  "floating-point number");
+  }
   /// Weighted: `shared_weighted_round_robin(surge::weights{5, 1, 1})`.
   explicit shared_weighted_round_robin(const weights& w,
                                        std::size_t table_limit = weighted_round_robin::default_table_limit)
