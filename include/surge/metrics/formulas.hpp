@@ -17,6 +17,8 @@
 #ifndef SURGE_METRICS_FORMULAS_HPP
 #define SURGE_METRICS_FORMULAS_HPP
 
+#include <surge/detail/count_checks.hpp>
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -128,9 +130,12 @@ constexpr double balance_mean_over_max(std::span<const T> loads, double max) noe
 /// the offered load exceeds capacity (returned as is, not capped). O(1).
 /// Throws std::invalid_argument for negative/non-finite input, servers < 1
 /// (any integer type: a negative count is refused, not wrapped), or an
-/// infinite result.
+/// infinite result. A bool or a character as servers does not compile (it
+/// would count as 1, or as its code).
 template <std::integral Servers = std::size_t>
 [[nodiscard]] constexpr double utilisation(double throughput, double service_time, Servers servers = 1) {
+  static_assert(!detail::not_a_count<Servers>,
+                "surge::utilisation: servers must be an integer, not a bool or a character");
   detail::formula_nonnegative(throughput, "surge::utilisation: throughput must be finite and >= 0");
   detail::formula_nonnegative(service_time, "surge::utilisation: service_time must be finite and >= 0");
   if (servers < 1) throw std::invalid_argument("surge::utilisation: servers must be >= 1");
@@ -144,9 +149,12 @@ template <std::integral Servers = std::size_t>
 /// Cache hit ratio, hits ÷ (hits + misses), in [0, 1]; 0 when there was no
 /// lookup (as cache_stats::hit_ratio). O(1). Counts of any integer type; a
 /// negative one throws std::invalid_argument naming it (it would have wrapped
-/// to 2^64 − 1). The sum is taken in double, so it cannot overflow.
+/// to 2^64 − 1), and a bool or a character does not compile. The sum is
+/// taken in double, so it cannot overflow.
 template <std::integral Hits, std::integral Misses>
 [[nodiscard]] constexpr double hit_ratio(Hits hits, Misses misses) {
+  static_assert(!detail::not_a_count<Hits> && !detail::not_a_count<Misses>,
+                "surge::hit_ratio: hits and misses must be integers, not bools or characters");
   if constexpr (std::is_signed_v<Hits>) {
     if (hits < 0) throw std::invalid_argument("surge::hit_ratio: hits must be >= 0");
   }
