@@ -138,7 +138,7 @@ class weighted_round_robin {
   /// not compile (it would convert to std::size_t silently: 2.9 would be 2).
   template <detail::not_a_count L>
   explicit weighted_round_robin(const weights& w, const L&) : weighted_round_robin(w) {
-    static_assert(!detail::not_a_count<L>,
+    static_assert(detail::refused_count<L>,
                   "surge::weighted_round_robin: table_limit must be an integer, not a bool, a character or a "
                   "floating-point number");
   }
@@ -450,7 +450,7 @@ class shared_weighted_round_robin {
   /// not compile (it would convert to std::size_t silently: 2.9 would be 2).
   template <detail::not_a_count L>
   explicit shared_weighted_round_robin(const weights& w, const L&) : shared_weighted_round_robin(w) {
-    static_assert(!detail::not_a_count<L>,
+    static_assert(detail::refused_count<L>,
                   "surge::shared_weighted_round_robin: table_limit must be an integer, not a bool, a character or a "
                   "floating-point number");
   }

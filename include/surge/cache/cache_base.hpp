@@ -127,7 +127,7 @@ class cache_base
   template <detail::not_a_count C>
   explicit cache_base(const C&, options opts = {}, const hasher& hash = hasher(), const key_equal& eq = key_equal())
       : cache_base(std::size_t{1}, std::move(opts), hash, eq) {
-    static_assert(!detail::not_a_count<C>,
+    static_assert(detail::refused_count<C>,
                   "surge cache: the capacity must be an integer, not a bool, a character or a floating-point number");
   }
   /// A cache of at most `capacity` entries, default options. Allocates all

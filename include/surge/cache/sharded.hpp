@@ -133,7 +133,7 @@ class sharded_cache {
   explicit sharded_cache(const C&, const options& opts = {}, const hasher& hash = hasher(),
                          const key_equal& eq = key_equal())
       : sharded_cache(std::size_t{1}, opts, hash, eq) {
-    static_assert(!detail::not_a_count<C>,
+    static_assert(detail::refused_count<C>,
                   "surge::sharded_cache: the capacity must be an integer, not a bool, a character or a floating-point "
                   "number");
   }

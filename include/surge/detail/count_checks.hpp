@@ -27,6 +27,14 @@ template <class T>
 concept not_a_count = std::same_as<std::remove_cvref_t<T>, bool> || is_char_v<std::remove_cvref_t<T>> ||
                       std::floating_point<std::remove_cvref_t<T>>;
 
+/// The condition of a refusing overload's static_assert: false, but only
+/// once the overload is instantiated. (A condition false for every possible
+/// argument, such as !not_a_count<T> in a template constrained on
+/// not_a_count, would make the template ill-formed before any use, no
+/// diagnostic required, whatever compilers happen to do.)
+template <class... T>
+inline constexpr bool refused_count = false;
+
 }  // namespace surge::detail
 
 #endif  // SURGE_DETAIL_COUNT_CHECKS_HPP

@@ -49,7 +49,7 @@ class async_semaphore {
   /// not compile (it would convert to std::ptrdiff_t silently: 2.9 would be 2).
   template <detail::not_a_count N>
   explicit async_semaphore(const N&) : async_semaphore(std::ptrdiff_t{0}) {
-    static_assert(!detail::not_a_count<N>,
+    static_assert(detail::refused_count<N>,
                   "surge::async_semaphore: the initial count must be an integer, not a bool, a character or a "
                   "floating-point number");
   }

@@ -63,7 +63,7 @@ class channel {
   /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
   template <detail::not_a_count C>
   explicit channel(const C&) : channel(std::size_t{1}) {
-    static_assert(!detail::not_a_count<C>,
+    static_assert(detail::refused_count<C>,
                   "surge::channel: the capacity must be an integer, not a bool, a character or a floating-point "
                   "number");
   }

@@ -383,7 +383,7 @@ class thread_pool {
   template <detail::not_a_count N>
   explicit thread_pool(const N&, std::function<void(std::size_t)> on_worker_start = nullptr)
       : thread_pool(std::size_t{1}, std::move(on_worker_start)) {
-    static_assert(!detail::not_a_count<N>,
+    static_assert(detail::refused_count<N>,
                   "surge::thread_pool: the thread count must be an integer, not a bool, a character or a "
                   "floating-point number");
   }

@@ -120,7 +120,7 @@ class keyed_limiter {
   template <detail::not_a_count N>
   keyed_limiter(const Limiter& prototype, const N&, const hasher& hash = hasher(), const key_equal& eq = key_equal())
       : keyed_limiter(prototype, std::size_t{1}, hash, eq) {
-    static_assert(!detail::not_a_count<N>,
+    static_assert(detail::refused_count<N>,
                   "surge::keyed_limiter: max_keys must be an integer, not a bool, a character or a floating-point "
                   "number");
   }

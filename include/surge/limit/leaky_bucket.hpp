@@ -129,7 +129,7 @@ class leaky_bucket {
   requires(detail::not_a_count<B> || detail::not_a_count<D>)
   explicit leaky_bucket(double rate_per_second, const B&, const D& = {}, time_point now = {})
       : leaky_bucket(rate_per_second, 0, 0, now) {
-    static_assert(!(detail::not_a_count<B> || detail::not_a_count<D>),
+    static_assert(detail::refused_count<B, D>,
                   "surge::leaky_bucket: burst and delay must be integers, not bools, characters or floating-point "
                   "numbers");
   }
@@ -174,7 +174,7 @@ class leaky_bucket {
   template <class R, class B = std::size_t, class D = std::size_t>
   requires(detail::not_a_count<R> || detail::not_a_count<B> || detail::not_a_count<D>)
   [[nodiscard]] static leaky_bucket nginx(const R&, nginx_rate_unit unit, const B& = {}, const D& = {}) {
-    static_assert(!(detail::not_a_count<R> || detail::not_a_count<B> || detail::not_a_count<D>),
+    static_assert(detail::refused_count<R, B, D>,
                   "surge::leaky_bucket::nginx: rate, burst and delay must be integers, not bools, characters or "
                   "floating-point numbers");
     return nginx(std::size_t{1}, unit);
@@ -428,7 +428,7 @@ class leaky_bucket_pacer {
   template <detail::not_a_count S>
   explicit leaky_bucket_pacer(double rate_per_second, const S&, time_point now = {})
       : leaky_bucket_pacer(rate_per_second, 0, now) {
-    static_assert(!detail::not_a_count<S>,
+    static_assert(detail::refused_count<S>,
                   "surge::leaky_bucket_pacer: the slack must be an integer, not a bool, a character or a "
                   "floating-point number");
   }

@@ -217,7 +217,7 @@ class token_bucket {
   /// compile (it would convert to std::size_t silently: 2.9 would be 2, '4' 52).
   template <detail::not_a_count B>
   token_bucket(double rate_per_second, const B&, time_point now = {}) : token_bucket(rate_per_second, 1u, now) {
-    static_assert(!detail::not_a_count<B>,
+    static_assert(detail::refused_count<B>,
                   "surge::token_bucket: the burst must be an integer, not a bool, a character or a floating-point "
                   "number");
   }

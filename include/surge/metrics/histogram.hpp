@@ -152,7 +152,7 @@ class latency_histogram {
   template <detail::not_a_count D>
   explicit latency_histogram(std::int64_t highest_trackable, const D&, histogram_stripes stripes = {})
       : latency_histogram(highest_trackable, 3, stripes) {
-    static_assert(!detail::not_a_count<D>,
+    static_assert(detail::refused_count<D>,
                   "surge::latency_histogram: significant_digits must be an integer, not a bool, a character or a "
                   "floating-point number");
   }

@@ -188,7 +188,7 @@ class mpmc_queue {
   /// compile (it would convert to size_type silently: 2.9 would be 2, '4' 52).
   template <detail::not_a_count C>
   explicit mpmc_queue(const C&, const Allocator& alloc = Allocator()) : mpmc_queue(size_type{1}, alloc) {
-    static_assert(!detail::not_a_count<C>,
+    static_assert(detail::refused_count<C>,
                   "surge::mpmc_queue: the capacity must be an integer, not a bool, a character or a floating-point "
                   "number");
   }

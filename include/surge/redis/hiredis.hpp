@@ -318,7 +318,7 @@ class hiredis_pool {
   hiredis_pool(std::string host, int port, const N&, std::chrono::microseconds connect_timeout = {},
                std::chrono::microseconds idle_check = {})
       : hiredis_pool(std::move(host), port, 1u, connect_timeout, idle_check) {
-    static_assert(!surge::detail::not_a_count<N>,
+    static_assert(surge::detail::refused_count<N>,
                   "surge::redis::hiredis_pool: the size must be an integer, not a bool, a character or a "
                   "floating-point number");
   }

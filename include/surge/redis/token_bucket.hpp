@@ -180,7 +180,7 @@ class token_bucket {
   template <surge::detail::not_a_count B>
   token_bucket(Connection& conn, std::string key_prefix, double rate_per_second, const B&, options opts = {})
       : token_bucket(conn, std::move(key_prefix), rate_per_second, 1u, std::move(opts)) {
-    static_assert(!surge::detail::not_a_count<B>,
+    static_assert(surge::detail::refused_count<B>,
                   "surge::redis::token_bucket: the burst must be an integer, not a bool, a character or a "
                   "floating-point number");
   }
