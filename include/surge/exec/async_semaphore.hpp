@@ -77,7 +77,8 @@ class async_semaphore {
 
   /// Returns `n` permits: wakes up to `n` waiters (FIFO), the rest raise the
   /// count. Throws std::invalid_argument, changing nothing, when n < 0 or when
-  /// the count would pass PTRDIFF_MAX.
+  /// the count would pass PTRDIFF_MAX. A bool, a character or a
+  /// floating-point count does not compile (2.5 would return 2 permits).
   void release(std::ptrdiff_t n = 1) {
     if (n < 0) throw std::invalid_argument("surge::async_semaphore::release: n must be >= 0");
     detail::waiter* first = nullptr;
@@ -97,6 +98,12 @@ class async_semaphore {
       count_ += n;
     }
     detail::resume_chain(first);
+  }
+  template <detail::not_a_count N>
+  void release(const N&) {
+    static_assert(detail::refused_count<N>,
+                  "surge::async_semaphore::release: n must be an integer, not a bool, a character or a "
+                  "floating-point number");
   }
 
   /// Racy snapshot of the free permits.

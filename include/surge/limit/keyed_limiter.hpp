@@ -149,7 +149,9 @@ class keyed_limiter {
 
   /// Takes n tokens from `key`'s bucket if they are there (token_bucket
   /// semantics). An n the key can never have (n > burst) is refused, and
-  /// n == 0 on an absent key (full) passes, without storing the key.
+  /// n == 0 on an absent key (full) passes, without storing the key. A bool,
+  /// a character or a floating-point count does not compile (2.5 would take
+  /// 2 tokens, 0.5 none).
   template <class L = Limiter>
   requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
   [[nodiscard]] bool try_acquire(const Key& key, std::size_t n = 1) { return try_acquire(key, n, clock_type::now()); }
@@ -175,8 +177,17 @@ class keyed_limiter {
   [[nodiscard]] bool try_acquire(const K& key, std::size_t n, time_point now) {
     return try_acquire_impl(key, n, now);
   }
+  template <class K, detail::not_a_count N, class L = Limiter>
+  requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
+  bool try_acquire(const K&, const N&, time_point = {}) {
+    static_assert(detail::refused_count<N>,
+                  "surge::keyed_limiter::try_acquire: n must be an integer, not a bool, a character or a "
+                  "floating-point number");
+    return false;
+  }
 
   /// How long until `key` has n tokens (zero if now); does not store the key.
+  /// A bool, a character or a floating-point count does not compile.
   template <class L = Limiter>
   requires requires(const L& l, const typename L::state_type& s) {
     l.time_until_available_state(s, std::size_t{1}, time_point{});
@@ -193,6 +204,16 @@ class keyed_limiter {
   [[nodiscard]] duration time_until_available(const K& key, std::size_t n = 1,
                                               time_point now = clock_type::now()) const {
     return time_until_available_impl(key, n, now);
+  }
+  template <class K, detail::not_a_count N, class L = Limiter>
+  requires requires(const L& l, const typename L::state_type& s) {
+    l.time_until_available_state(s, std::size_t{1}, time_point{});
+  }
+  duration time_until_available(const K&, const N&, time_point = {}) const {
+    static_assert(detail::refused_count<N>,
+                  "surge::keyed_limiter::time_until_available: n must be an integer, not a bool, a character or a "
+                  "floating-point number");
+    return {};
   }
 
   // ---- leaky_bucket (meter) keys ---------------------------------------------

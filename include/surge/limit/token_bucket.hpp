@@ -257,8 +257,16 @@ class token_bucket {
 
   /// Takes n tokens if all n are there now; x/time/rate's AllowN(now, n).
   /// n == 0 passes unless reservations have put the bucket in debt (as in
-  /// x/time/rate). O(1), lock-free.
+  /// x/time/rate). O(1), lock-free. A bool, a character or a floating-point
+  /// count does not compile (2.5 would take 2 tokens, 0.5 none).
   [[nodiscard]] bool try_acquire(std::size_t n = 1) noexcept { return try_acquire(n, Clock::now()); }
+  template <detail::not_a_count N>
+  bool try_acquire(const N&, time_point = {}) noexcept {
+    static_assert(detail::refused_count<N>,
+                  "surge::token_bucket::try_acquire: n must be an integer, not a bool, a character or a "
+                  "floating-point number");
+    return false;
+  }
 
   /// try_acquire at the given clock reading (pre-read `now`).
   [[nodiscard]] bool try_acquire(std::size_t n, time_point now) noexcept {
@@ -309,8 +317,16 @@ class token_bucket {
   /// `exceeds_max_wait` only if outstanding reservations already reach 2^54
   /// units ahead, over 100 days, or the wait would end 2^62 ns (146 years) or
   /// more after the bucket's epoch: at 1e-9/s, built at the clock's zero, a
-  /// fifth token of debt). O(1), lock-free.
+  /// fifth token of debt). O(1), lock-free. A bool, a character or a
+  /// floating-point count does not compile.
   [[nodiscard]] reservation reserve(std::size_t n = 1) noexcept { return reserve(n, duration::max(), Clock::now()); }
+  template <detail::not_a_count N>
+  reservation reserve(const N&, duration = {}, time_point = {}) noexcept {
+    static_assert(detail::refused_count<N>,
+                  "surge::token_bucket::reserve: n must be an integer, not a bool, a character or a "
+                  "floating-point number");
+    return {};
+  }
 
   /// Reserves n tokens if the wait is at most `max_wait` (x/time/rate's
   /// internal reserveN(t, n, maxFutureReserve), as used by WaitN with a
@@ -425,8 +441,16 @@ class token_bucket {
 
   /// How long until n tokens are there (zero if now), assuming nobody else
   /// takes any; duration::max() when n > burst. O(1); a racing observer.
+  /// A bool, a character or a floating-point count does not compile.
   [[nodiscard]] duration time_until_available(std::size_t n = 1) const noexcept {
     return time_until_available(n, Clock::now());
+  }
+  template <detail::not_a_count N>
+  duration time_until_available(const N&, time_point = {}) const noexcept {
+    static_assert(detail::refused_count<N>,
+                  "surge::token_bucket::time_until_available: n must be an integer, not a bool, a character or a "
+                  "floating-point number");
+    return {};
   }
 
   /// time_until_available at the given clock reading.
@@ -448,7 +472,8 @@ class token_bucket {
   /// callers use reserve() and their executor's sleep_for. Thread-safe.
   /// Throws std::invalid_argument, naming n and the burst and taking nothing,
   /// when n > burst: such a request could never be granted (try_acquire
-  /// returns false for it, reserve says `exceeds_burst`).
+  /// returns false for it, reserve says `exceeds_burst`). A bool, a
+  /// character or a floating-point count does not compile.
   void acquire(std::size_t n = 1) {
     for (;;) {
       const reservation r = reserve(n);
@@ -464,6 +489,12 @@ class token_bucket {
       // reserve again
       std::this_thread::sleep_for(time_until_available(n));
     }
+  }
+  template <detail::not_a_count N>
+  void acquire(const N&) {
+    static_assert(detail::refused_count<N>,
+                  "surge::token_bucket::acquire: n must be an integer, not a bool, a character or a "
+                  "floating-point number");
   }
 
   // ---- reconfiguration (x/time/rate SetLimitAt / SetBurstAt) --------------
@@ -488,8 +519,15 @@ class token_bucket {
 
   /// Changes the burst from now on; the tokens present now are kept (capped
   /// at the new burst). Throws std::invalid_argument for burst 0 or > 2^40.
-  /// Thread safety and the grace period as for set_rate.
+  /// Thread safety and the grace period as for set_rate. A bool, a character
+  /// or a floating-point burst does not compile.
   void set_burst(std::size_t burst) { set_burst(burst, Clock::now()); }
+  template <detail::not_a_count B>
+  void set_burst(const B&, time_point = {}) {
+    static_assert(detail::refused_count<B>,
+                  "surge::token_bucket::set_burst: the burst must be an integer, not a bool, a character or a "
+                  "floating-point number");
+  }
   /// set_burst at the given clock reading (judged as set_rate's).
   void set_burst(std::size_t burst, time_point now) {
     check(1.0, burst);

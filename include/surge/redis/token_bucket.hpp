@@ -221,7 +221,8 @@ class token_bucket {
   token_bucket& operator=(const token_bucket&) = delete;
 
   /// Takes n tokens from `key`'s bucket if all n are there (x/time/rate's
-  /// AllowN at the server's time). One round trip.
+  /// AllowN at the server's time). One round trip. A bool, a character or a
+  /// floating-point count does not compile (2.5 would take 2 tokens, 0.5 none).
   [[nodiscard]] decision try_acquire(std::string_view key, std::size_t n = 1) {
     return try_acquire(key, n, Clock::now());
   }
@@ -230,14 +231,30 @@ class token_bucket {
   [[nodiscard]] decision try_acquire(std::string_view key, std::size_t n, time_point now) {
     return one(key, n, 'a', now);
   }
+  template <surge::detail::not_a_count N>
+  decision try_acquire(std::string_view, const N&, time_point = {}) {
+    static_assert(surge::detail::refused_count<N>,
+                  "surge::redis::token_bucket::try_acquire: n must be an integer, not a bool, a character or "
+                  "a floating-point number");
+    return {};
+  }
 
-  /// The decision try_acquire(key, n) would get now, taking nothing.
+  /// The decision try_acquire(key, n) would get now, taking nothing. A bool,
+  /// a character or a floating-point count does not compile.
   [[nodiscard]] decision peek(std::string_view key, std::size_t n = 1) { return peek(key, n, Clock::now()); }
   /// peek with the local clock reading given (as try_acquire).
   [[nodiscard]] decision peek(std::string_view key, std::size_t n, time_point now) { return one(key, n, 'p', now); }
+  template <surge::detail::not_a_count N>
+  decision peek(std::string_view, const N&, time_point = {}) {
+    static_assert(surge::detail::refused_count<N>,
+                  "surge::redis::token_bucket::peek: n must be an integer, not a bool, a character or "
+                  "a floating-point number");
+    return {};
+  }
 
   /// try_acquire(key, n) for every key, in one pipelined round trip; the
   /// decisions in the order of `keys`. A fault decides every key by policy.
+  /// A bool, a character or a floating-point count does not compile.
   template <std::ranges::input_range Keys>
   requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
   [[nodiscard]] std::vector<decision> try_acquire_many(const Keys& keys, std::size_t n = 1) {
@@ -259,6 +276,14 @@ class token_bucket {
     for (std::size_t i = 0; i < full.size(); ++i)
       out.push_back(rt.f == fault::none ? parse(rt.replies[i], full[i], 'a', n).d : fallback(full[i], n, 'a', rt, now));
     return out;
+  }
+  template <std::ranges::input_range Keys, surge::detail::not_a_count N>
+  requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
+  std::vector<decision> try_acquire_many(const Keys&, const N&, time_point = {}) {
+    static_assert(surge::detail::refused_count<N>,
+                  "surge::redis::token_bucket::try_acquire_many: n must be an integer, not a bool, a character or "
+                  "a floating-point number");
+    return {};
   }
 
   /// Forgets `key`'s state (the bucket is full again). Returns fault::none on
@@ -282,7 +307,15 @@ class token_bucket {
   /// the bucket when it ends. A lease with nothing granted carries the
   /// refusal (result().retry_after). Under a fault the policy grants: k, at
   /// most burst (fail_open), 0 (fail_closed) or what the local fallback has.
+  /// A bool, a character or a floating-point k does not compile.
   [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k) { return lease(key, k, Clock::now()); }
+  template <surge::detail::not_a_count N>
+  leased_tokens lease(std::string_view, const N&, time_point = {}) {
+    static_assert(surge::detail::refused_count<N>,
+                  "surge::redis::token_bucket::lease: k must be an integer, not a bool, a character or "
+                  "a floating-point number");
+    return {};
+  }
   /// lease with the local clock reading given (also the lease's start, from
   /// which lease_hold counts; any reading is valid: the lease's end saturates
   /// at time_point::max()).
@@ -375,13 +408,21 @@ class token_bucket {
     ~leased_tokens() { release(); }
 
     /// Takes n of the leased tokens if n are left and the lease has not
-    /// outlived lease_hold. O(1), no round trip.
+    /// outlived lease_hold. O(1), no round trip. A bool, a character or a
+    /// floating-point count does not compile.
     [[nodiscard]] bool try_acquire(std::size_t n = 1) noexcept { return try_acquire(n, Clock::now()); }
     /// try_acquire at the given clock reading.
     [[nodiscard]] bool try_acquire(std::size_t n, time_point now) noexcept {
       if (n > left_ || now >= expires_) return false;
       left_ -= n;
       return true;
+    }
+    template <surge::detail::not_a_count N>
+    bool try_acquire(const N&, time_point = {}) noexcept {
+      static_assert(surge::detail::refused_count<N>,
+                    "surge::redis::token_bucket::leased_tokens::try_acquire: n must be an integer, not a bool, a "
+                    "character or a floating-point number");
+      return false;
     }
     /// Tokens still to serve (before expiry).
     [[nodiscard]] std::size_t remaining() const noexcept { return left_; }

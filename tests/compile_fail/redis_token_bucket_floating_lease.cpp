@@ -1,0 +1,19 @@
+// expect: surge::redis::token_bucket::lease: k must be an integer
+// A floating-point count converted to std::size_t silently: 2.5 tokens were 2.
+#include <surge/redis/token_bucket.hpp>
+
+#include <chrono>
+#include <span>
+
+struct no_server {
+  surge::redis::pipeline_result pipeline(std::span<const surge::redis::command>, std::chrono::microseconds) {
+    return {};
+  }
+};
+
+int main() {
+  no_server conn;
+  surge::redis::token_bucket<no_server> bucket(conn, "rl:", 10.0, 5, {});
+  auto lease = bucket.lease("user-42", 2.5);
+  return lease.try_acquire() ? 0 : 1;
+}
