@@ -1,4 +1,4 @@
-// expect: surge::parallel_for: a bool is not a grain
+// expect: surge::parallel_for: a bool or a character is not a grain
 // A flag passed where the grain goes would read as a grain of 1 (or refused
 // as 0); std::integral admits it, and the error came from deep inside
 // std::cmp_less_equal.

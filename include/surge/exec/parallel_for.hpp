@@ -5,6 +5,7 @@
 #define SURGE_EXEC_PARALLEL_FOR_HPP
 
 #include <surge/detail/backoff.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/exec/detail/inline_resume.hpp>
 #include <surge/exec/thread_pool.hpp>
 
@@ -374,8 +375,9 @@ void parallel_for_adaptive(thread_pool& pool, I first, I last, Body& body) {
 ///
 /// Exceptions: the first exception thrown by `body` is rethrown to the caller
 /// after every started piece has finished; pieces not yet started are skipped.
-/// `first`, `last` and `grain` are of any integer type but bool (character
-/// types included); a bool index or grain, or a floating-point `last`, does
+/// `first` and `last` are of any integer type but bool (character types
+/// included), `grain` of any integer type but bool or a character type; a
+/// bool index, a bool or character grain, or a floating-point `last`, does
 /// not compile. The indices are of `first`'s type; `last` may be of another
 /// integer type and is compared by value, not converted first: a `last`
 /// at or below `first` (one below `first`'s type's minimum included) is an
@@ -394,9 +396,9 @@ template <std::integral I, class L, std::integral G, class Body>
 requires std::invocable<Body&, I>
 void parallel_for(thread_pool& pool, I first, L last, G grain, Body&& body) {
   static_assert(detail::loop_integer<I>, "surge::parallel_for: a bool is not a loop index; use an integer type");
-  static_assert(detail::loop_integer<G>,
-                "surge::parallel_for: a bool is not a grain; pass the number of indices per piece");
-  if constexpr (detail::loop_integer<I> && detail::loop_integer<G>) {  // else the assertion is the one error
+  static_assert(!detail::not_a_count<G>,
+                "surge::parallel_for: a bool or a character is not a grain; pass the number of indices per piece");
+  if constexpr (detail::loop_integer<I> && !detail::not_a_count<G>) {  // else the assertion is the one error
     const auto n = static_cast<detail::standard_integer_t<G>>(grain);
     if (std::cmp_less_equal(n, 0)) throw std::invalid_argument("surge::parallel_for: grain must be at least 1");
     const I end = detail::loop_end(first, last);
