@@ -211,7 +211,15 @@ class latency_histogram {
   /// values are clamped and counted by clamped().
   void record(std::int64_t value) noexcept { record(value, 1); }
 
+  template <detail::not_a_count C>
+  void record(std::int64_t, const C&) noexcept {
+    static_assert(detail::refused_count<C>,
+                  "surge::latency_histogram::record: count must be an integer, not a bool, a character or a "
+                  "floating-point number");
+  }
+
   /// Counts `value` `count` times (count 0 records nothing). O(1), lock-free.
+  /// A bool, a character or a floating-point count does not compile.
   void record(std::int64_t value, std::uint64_t count) noexcept {
     if (value < 0 || value > highest_) [[unlikely]] {
       value = value < 0 ? 0 : highest_;

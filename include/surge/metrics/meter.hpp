@@ -7,6 +7,7 @@
 
 #include <surge/detail/backoff.hpp>
 #include <surge/detail/cache_line.hpp>
+#include <surge/detail/count_checks.hpp>
 #include <surge/detail/saturate.hpp>
 
 #include <algorithm>
@@ -129,8 +130,14 @@ class rate_meter {
   rate_meter(const rate_meter&) = delete;
   rate_meter& operator=(const rate_meter&) = delete;
 
-  /// Counts n events now. O(1), lock-free.
+  /// Counts n events now. O(1), lock-free. A bool, a character or a
+  /// floating-point count does not compile (2.5 would count 2 events).
   void mark(std::uint64_t n = 1) noexcept { mark(n, Clock::now()); }
+  template <detail::not_a_count N>
+  void mark(const N&, time_point = {}) noexcept {
+    static_assert(detail::refused_count<N>,
+                  "surge::rate_meter::mark: n must be an integer, not a bool, a character or a floating-point number");
+  }
 
   /// Counts n events at the clock reading `now`. O(1), lock-free.
   void mark(std::uint64_t n, time_point now) noexcept {
