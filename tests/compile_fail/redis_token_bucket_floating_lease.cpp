@@ -2,14 +2,7 @@
 // A floating-point count converted to std::size_t silently: 2.5 tokens were 2.
 #include <surge/redis/token_bucket.hpp>
 
-#include <chrono>
-#include <span>
-
-struct no_server {
-  surge::redis::pipeline_result pipeline(std::span<const surge::redis::command>, std::chrono::microseconds) {
-    return {};
-  }
-};
+#include "no_server.hpp"
 
 int main() {
   no_server conn;
