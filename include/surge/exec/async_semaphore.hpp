@@ -99,6 +99,8 @@ class async_semaphore {
     }
     detail::resume_chain(first);
   }
+  /// release with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <detail::not_a_count N>
   void release(const N&) {
     static_assert(detail::refused_count<N>,

@@ -177,6 +177,8 @@ class keyed_limiter {
   [[nodiscard]] bool try_acquire(const K& key, std::size_t n, time_point now) {
     return try_acquire_impl(key, n, now);
   }
+  /// try_acquire with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <class K, detail::not_a_count N, class L = Limiter>
   requires requires(const L& l, typename L::state_type& s) { l.try_acquire_state(s, std::size_t{1}, time_point{}); }
   bool try_acquire(const K&, const N&, time_point = {}) {
@@ -205,6 +207,8 @@ class keyed_limiter {
                                               time_point now = clock_type::now()) const {
     return time_until_available_impl(key, n, now);
   }
+  /// time_until_available with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <class K, detail::not_a_count N, class L = Limiter>
   requires requires(const L& l, const typename L::state_type& s) {
     l.time_until_available_state(s, std::size_t{1}, time_point{});

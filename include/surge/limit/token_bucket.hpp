@@ -260,6 +260,8 @@ class token_bucket {
   /// x/time/rate). O(1), lock-free. A bool, a character or a floating-point
   /// count does not compile (2.5 would take 2 tokens, 0.5 none).
   [[nodiscard]] bool try_acquire(std::size_t n = 1) noexcept { return try_acquire(n, Clock::now()); }
+  /// try_acquire with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <detail::not_a_count N>
   bool try_acquire(const N&, time_point = {}) noexcept {
     static_assert(detail::refused_count<N>,
@@ -320,6 +322,8 @@ class token_bucket {
   /// fifth token of debt). O(1), lock-free. A bool, a character or a
   /// floating-point count does not compile.
   [[nodiscard]] reservation reserve(std::size_t n = 1) noexcept { return reserve(n, duration::max(), Clock::now()); }
+  /// reserve with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <detail::not_a_count N>
   reservation reserve(const N&, duration = {}, time_point = {}) noexcept {
     static_assert(detail::refused_count<N>,
@@ -445,6 +449,8 @@ class token_bucket {
   [[nodiscard]] duration time_until_available(std::size_t n = 1) const noexcept {
     return time_until_available(n, Clock::now());
   }
+  /// time_until_available with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <detail::not_a_count N>
   duration time_until_available(const N&, time_point = {}) const noexcept {
     static_assert(detail::refused_count<N>,
@@ -490,6 +496,8 @@ class token_bucket {
       std::this_thread::sleep_for(time_until_available(n));
     }
   }
+  /// acquire with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <detail::not_a_count N>
   void acquire(const N&) {
     static_assert(detail::refused_count<N>,
@@ -522,6 +530,8 @@ class token_bucket {
   /// Thread safety and the grace period as for set_rate. A bool, a character
   /// or a floating-point burst does not compile.
   void set_burst(std::size_t burst) { set_burst(burst, Clock::now()); }
+  /// set_burst with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <detail::not_a_count B>
   void set_burst(const B&, time_point = {}) {
     static_assert(detail::refused_count<B>,

@@ -211,6 +211,8 @@ class latency_histogram {
   /// values are clamped and counted by clamped().
   void record(std::int64_t value) noexcept { record(value, 1); }
 
+  /// record with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <detail::not_a_count C>
   void record(std::int64_t, const C&) noexcept {
     static_assert(detail::refused_count<C>,

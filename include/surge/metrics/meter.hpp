@@ -133,6 +133,8 @@ class rate_meter {
   /// Counts n events now. O(1), lock-free. A bool, a character or a
   /// floating-point count does not compile (2.5 would count 2 events).
   void mark(std::uint64_t n = 1) noexcept { mark(n, Clock::now()); }
+  /// mark with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <detail::not_a_count N>
   void mark(const N&, time_point = {}) noexcept {
     static_assert(detail::refused_count<N>,

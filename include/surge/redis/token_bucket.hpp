@@ -231,6 +231,8 @@ class token_bucket {
   [[nodiscard]] decision try_acquire(std::string_view key, std::size_t n, time_point now) {
     return one(key, n, 'a', now);
   }
+  /// try_acquire with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <surge::detail::not_a_count N>
   decision try_acquire(std::string_view, const N&, time_point = {}) {
     static_assert(surge::detail::refused_count<N>,
@@ -244,6 +246,8 @@ class token_bucket {
   [[nodiscard]] decision peek(std::string_view key, std::size_t n = 1) { return peek(key, n, Clock::now()); }
   /// peek with the local clock reading given (as try_acquire).
   [[nodiscard]] decision peek(std::string_view key, std::size_t n, time_point now) { return one(key, n, 'p', now); }
+  /// peek with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <surge::detail::not_a_count N>
   decision peek(std::string_view, const N&, time_point = {}) {
     static_assert(surge::detail::refused_count<N>,
@@ -277,6 +281,8 @@ class token_bucket {
       out.push_back(rt.f == fault::none ? parse(rt.replies[i], full[i], 'a', n).d : fallback(full[i], n, 'a', rt, now));
     return out;
   }
+  /// try_acquire_many with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <std::ranges::input_range Keys, surge::detail::not_a_count N>
   requires std::convertible_to<std::ranges::range_reference_t<Keys>, std::string_view>
   std::vector<decision> try_acquire_many(const Keys&, const N&, time_point = {}) {
@@ -309,6 +315,8 @@ class token_bucket {
   /// most burst (fail_open), 0 (fail_closed) or what the local fallback has.
   /// A bool, a character or a floating-point k does not compile.
   [[nodiscard]] leased_tokens lease(std::string_view key, std::size_t k) { return lease(key, k, Clock::now()); }
+  /// lease with a count that is not an integer (a bool, a character or a
+  /// floating-point number): refused at compile time, with one line naming it.
   template <surge::detail::not_a_count N>
   leased_tokens lease(std::string_view, const N&, time_point = {}) {
     static_assert(surge::detail::refused_count<N>,
@@ -417,6 +425,8 @@ class token_bucket {
       left_ -= n;
       return true;
     }
+    /// try_acquire with a count that is not an integer (a bool, a character or a
+    /// floating-point number): refused at compile time, with one line naming it.
     template <surge::detail::not_a_count N>
     bool try_acquire(const N&, time_point = {}) noexcept {
       static_assert(surge::detail::refused_count<N>,
