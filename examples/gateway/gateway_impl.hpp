@@ -7,6 +7,8 @@
 #include <new>
 #include <span>
 
+#include <unistd.h>
+
 namespace gateway {
 
 namespace detail {
@@ -372,6 +374,19 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
       conn->timeout.after(o_.connect_timeout);
       co_await conn->socket.async_connect(backends_[i]->endpoint, on_done(r.ec));
       if (conn->timeout.expired(r.ec) || r.ec) co_return r;
+      // the connect left the socket registered for writability too (the
+      // reactor asks for it while a connect or a write waits, and never drops
+      // it): every ACK that frees send space would then wake the io thread
+      // for nothing. Handing the descriptor back and in again registers it
+      // for reads only, as an accepted socket is (two syscalls per new
+      // connection, against one wakeup per request on a pooled one)
+      const auto fd = conn->socket.release(r.ec);
+      if (r.ec) co_return r;
+      conn->socket.assign(tcp::v4(), fd, r.ec);
+      if (r.ec) {
+        ::close(fd);  // assign() leaves a descriptor it could not register
+        co_return r;
+      }
       conn->socket.set_option(tcp::no_delay(true), r.ec);
       conn->socket.non_blocking(true, r.ec);  // for quiet(): async operations do not mind
     }
