@@ -20,8 +20,11 @@
 #
 # 3. With --pairs P: P more healthy runs of S seconds per proxy, gateway and
 #    nginx alternating (so a disturbance of the shared machine falls on both
-#    in turn), each pair's requests/s and p99, then the medians and in how
-#    many pairs the gateway's p99 was the lower.
+#    in turn; the gateway goes first in odd pairs, nginx in even ones, so
+#    neither always runs second), each pair's requests/s, p99 and p99 ratio,
+#    then the medians, in how many pairs the gateway's p99 was the lower and
+#    the higher, and a sign test: how likely that many lower pairs would be
+#    were the two proxies level.
 #
 # Builds nothing: BUILD_DIR (default build/release) must hold the gateway
 # targets (cmake --build build/release --target surge_gateway
@@ -317,19 +320,30 @@ echo "surge_gateway / nginx, healthy: requests/s $(awk -v a="$g" -v b="$n" 'BEGI
 # ---- 3. alternating pairs (--pairs) ----------------------------------------------
 if ((pairs > 0)); then
   echo
-  echo "== 3. $pairs healthy pair$( ((pairs > 1)) && echo s), gateway then nginx, ${duration} s each"
-  printf '%-5s %14s %14s %14s %14s\n' pair "gateway req/s" "nginx req/s" "gateway p99" "nginx p99"
-  lower=0
+  echo "== 3. $pairs healthy pair$( ((pairs > 1)) && echo s) of ${duration} s runs, gateway first in odd pairs, nginx first in even ones"
+  printf '%-5s %14s %14s %14s %14s %10s\n' pair "gateway req/s" "nginx req/s" "gateway p99" "nginx p99" "p99 ratio"
+  lower=0 higher=0
   for ((k = 1; k <= pairs; k++)); do
-    for p in "${proxies[@]}"; do run_wrk "pair_$p" "${url[$p]}"; done
+    order=("${proxies[@]}")
+    ((k % 2 == 0)) && order=(nginx surge_gateway)
+    for p in "${order[@]}"; do run_wrk "pair_$p" "${url[$p]}"; done
     g=$(wrk_field pair_surge_gateway rps); n=$(wrk_field pair_nginx rps)
     gp=$(wrk_field pair_surge_gateway p99_ms); np=$(wrk_field pair_nginx p99_ms)
-    printf '%-5s %14s %14s %11s ms %11s ms\n' "$k" "$g" "$n" "$gp" "$np"
-    echo "$g $n $gp $np" >>"$tmp/pairs"
+    r=$(awk -v a="$gp" -v b="$np" 'BEGIN {printf "%.3f", b ? a / b : 0}')
+    printf '%-5s %14s %14s %11s ms %11s ms %9sx\n' "$k" "$g" "$n" "$gp" "$np" "$r"
+    echo "$g $n $gp $np $r" >>"$tmp/pairs"
     lower=$((lower + $(awk -v a="$gp" -v b="$np" 'BEGIN {print (a < b) ? 1 : 0}')))
+    higher=$((higher + $(awk -v a="$gp" -v b="$np" 'BEGIN {print (a > b) ? 1 : 0}')))
   done
   median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+  # sign test: were the two level (each pair a coin toss, ties left out), the
+  # chance of the gateway's p99 being the lower in `lower` or more pairs
+  sign_p=$(awk -v k="$lower" -v n=$((lower + higher)) 'BEGIN {
+    p = 0; c = 1; for (i = 0; i <= n; i++) { if (i >= k) p += c; c = c * (n - i) / (i + 1) }
+    printf "%.3f", n ? p / 2 ^ n : 1 }')
   echo "medians: gateway $(cut -d' ' -f1 "$tmp/pairs" | median) req/s, p99 $(cut -d' ' -f3 "$tmp/pairs" | median) ms;" \
        "nginx $(cut -d' ' -f2 "$tmp/pairs" | median) req/s, p99 $(cut -d' ' -f4 "$tmp/pairs" | median) ms;" \
-       "the gateway's p99 was the lower in $lower of $pairs pairs"
+       "median p99 ratio $(cut -d' ' -f5 "$tmp/pairs" | median)x"
+  echo "the gateway's p99 was the lower in $lower of $pairs pairs, the higher in $higher" \
+       "(were the two level, $lower or more lower of $((lower + higher)) would come with probability $sign_p)"
 fi
