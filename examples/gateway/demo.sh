@@ -23,8 +23,9 @@
 #    in turn; the gateway goes first in odd pairs, nginx in even ones, so
 #    neither always runs second), each pair's requests/s, p99 and p99 ratio,
 #    then the medians, in how many pairs the gateway's p99 was the lower and
-#    the higher, and a sign test: how likely that many lower pairs would be
-#    were the two proxies level.
+#    the higher, a sign test (how likely that many lower pairs would be were
+#    the two proxies level), and the goal judged on the median pair: its
+#    requests/s ratio at least 0.8 and its p99 ratio at most 1.
 #
 # Builds nothing: BUILD_DIR (default build/release) must hold the gateway
 # targets (cmake --build build/release --target surge_gateway
@@ -329,9 +330,9 @@ if ((pairs > 0)); then
     for p in "${order[@]}"; do run_wrk "pair_$p" "${url[$p]}"; done
     g=$(wrk_field pair_surge_gateway rps); n=$(wrk_field pair_nginx rps)
     gp=$(wrk_field pair_surge_gateway p99_ms); np=$(wrk_field pair_nginx p99_ms)
-    r=$(awk -v a="$gp" -v b="$np" 'BEGIN {printf "%.3f", b ? a / b : 0}')
-    printf '%-5s %14s %14s %11s ms %11s ms %9sx\n' "$k" "$g" "$n" "$gp" "$np" "$r"
-    echo "$g $n $gp $np $r" >>"$tmp/pairs"
+    r=$(awk -v a="$gp" -v b="$np" 'BEGIN {printf "%.6f", b ? a / b : 0}')
+    printf '%-5s %14s %14s %11s ms %11s ms %9.3fx\n' "$k" "$g" "$n" "$gp" "$np" "$r"
+    echo "$g $n $gp $np $r $(awk -v a="$g" -v b="$n" 'BEGIN {printf "%.6f", b ? a / b : 0}')" >>"$tmp/pairs"
     lower=$((lower + $(awk -v a="$gp" -v b="$np" 'BEGIN {print (a < b) ? 1 : 0}')))
     higher=$((higher + $(awk -v a="$gp" -v b="$np" 'BEGIN {print (a > b) ? 1 : 0}')))
   done
@@ -341,9 +342,15 @@ if ((pairs > 0)); then
   sign_p=$(awk -v k="$lower" -v n=$((lower + higher)) 'BEGIN {
     p = 0; c = 1; for (i = 0; i <= n; i++) { if (i >= k) p += c; c = c * (n - i) / (i + 1) }
     printf "%.3f", n ? p / 2 ^ n : 1 }')
+  rps_ratio=$(cut -d' ' -f6 "$tmp/pairs" | median)
+  p99_ratio=$(cut -d' ' -f5 "$tmp/pairs" | median)
   echo "medians: gateway $(cut -d' ' -f1 "$tmp/pairs" | median) req/s, p99 $(cut -d' ' -f3 "$tmp/pairs" | median) ms;" \
        "nginx $(cut -d' ' -f2 "$tmp/pairs" | median) req/s, p99 $(cut -d' ' -f4 "$tmp/pairs" | median) ms;" \
-       "median p99 ratio $(cut -d' ' -f5 "$tmp/pairs" | median)x"
+       "median p99 ratio $(printf '%.3f' "$p99_ratio")x"
   echo "the gateway's p99 was the lower in $lower of $pairs pairs, the higher in $higher" \
        "(were the two level, $lower or more lower of $((lower + higher)) would come with probability $sign_p)"
+  # the goal, judged on the median pair rather than on one run of each
+  verdict=$(awk -v r="$rps_ratio" -v p="$p99_ratio" 'BEGIN {print (r >= 0.8 && p <= 1.0) ? "met" : "not met"}')
+  echo "goal (requests/s at least 0.8x nginx's, p99 no worse), on the median pair:" \
+       "requests/s $(printf '%.3f' "$rps_ratio")x, p99 $(printf '%.3f' "$p99_ratio")x: $verdict"
 fi
