@@ -1,17 +1,20 @@
 // The examples' positional number arguments, checked: -h / --help anywhere
 // prints the usage and exits 0; too many arguments (any, for an example that
 // takes none), or one that is not a number in its range, prints why and the
-// usage and exits 2. Shared by the small examples (one header, so each
+// usage and exits 2. A number is written in decimal, as in 20000000, 2e7 or
+// 0.5: no blanks, sign, hexadecimal, inf or nan. Shared by the small examples (one header, so each
 // program stays one file to read).
 #ifndef SURGE_EXAMPLES_EXAMPLE_ARGS_HPP
 #define SURGE_EXAMPLES_EXAMPLE_ARGS_HPP
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <system_error>
 
 class example_args {
  public:
@@ -35,14 +38,15 @@ class example_args {
   }
 
   /// Argument i (from 1) as a number in [lo, hi], an integer when `integral`;
-  /// `fallback` when it is absent.
+  /// `fallback` when it is absent. `lo` is positive: a sign is refused.
   [[nodiscard]] double number(int i, const char* name, double fallback, double lo, double hi,
                               bool integral = false) const {
     if (argc_ <= i) return fallback;
     const char* a = argv_[i];
-    char* end = nullptr;
-    const double v = std::strtod(a, &end);
-    if (end == a || *end != '\0' || !(v >= lo && v <= hi) || (integral && v != std::floor(v)))
+    const char* const end = a + std::strlen(a);
+    double v = 0;
+    const auto [stop, error] = std::from_chars(a, end, v);  // decimal only: no blanks, '+' or "0x"
+    if (error != std::errc() || stop != end || !(v >= lo && v <= hi) || (integral && v != std::floor(v)))
       fail(fmt::format("{} must be {} in [{:g}, {:g}], not \"{}\"", name, integral ? "an integer" : "a number", lo, hi,
                        a));
     return v;
