@@ -4,6 +4,8 @@
 // stage closes its output when its input is done; consumers drain, then stop.
 //
 //   surge_example_mpmc_pipeline [orders=200000]
+//
+// orders is at most 1e9 (minutes of work at a few million orders a second).
 #include <surge/queue/mpmc_queue.hpp>
 
 #include <fmt/format.h>
@@ -31,7 +33,7 @@ void push_counting(surge::mpmc_queue<order>& q, order o, std::atomic<long>& wait
 
 int main(int argc, char** argv) {
   const auto orders = static_cast<std::int64_t>(
-      example_args(argc, argv, "mpmc_pipeline", "[orders=200000]", 1).number(1, "orders", 200'000, 1, 1e12, true));
+      example_args(argc, argv, "mpmc_pipeline", "[orders=200000]", 1).number(1, "orders", 200'000, 1, 1e9, true));
   surge::mpmc_queue<order> incoming(256);  // source -> workers
   surge::mpmc_queue<order> priced(16);     // workers -> sink: small, so a slow sink pushes back
   std::atomic<long> source_waited{0}, workers_waited{0};
