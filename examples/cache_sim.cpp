@@ -15,7 +15,8 @@
 //                       and the differences to the table; a row whose size
 //                       is not one size --sizes takes, or whose LRU, best or
 //                       OPT is not a number from 0 to 100, is an error
-//                       (status 1)
+//                       (status 1), and so is a FILE that cannot be read
+//                       (missing, a folder)
 //     --reference-policies  also replays libCacheSim's versions of the
 //                       policies surge does not ship (FIFO, Clock, 2Q, ARC,
 //                       LIRS, W-TinyLFU with a static 1 % window; see
@@ -49,11 +50,13 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -160,11 +163,13 @@ double hit_ratio_cell(const std::string& cell) {
 /// Parses the rows "| trace @ size | LRU | best (who) | OPT |" of a markdown file
 /// (a row whose three ratios are none of them numbers, such as the header, is
 /// skipped). A row whose size is not one size --sizes takes, or one of whose
-/// ratios is not a number from 0 to 100, is an error naming the line.
+/// ratios is not a number from 0 to 100, is an error naming the line; a file
+/// that cannot be opened or read (missing, a folder) is an error naming
+/// --reference.
 std::map<std::pair<std::string, std::size_t>, reference> read_reference(const std::string& path) {
   std::map<std::pair<std::string, std::size_t>, reference> out;
   std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot open " + path);
+  if (!in) throw std::runtime_error("--reference " + path + ": cannot open: " + std::strerror(errno));
   std::size_t line_number = 0;
   for (std::string line; std::getline(in, line);) {
     ++line_number;
@@ -193,6 +198,7 @@ std::map<std::pair<std::string, std::size_t>, reference> read_reference(const st
     }
     out[{trim(cells[1].substr(0, at)), n}] = r;
   }
+  if (in.bad()) throw std::runtime_error("--reference " + path + ": cannot read: " + std::strerror(errno));
   return out;
 }
 
