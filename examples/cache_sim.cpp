@@ -34,7 +34,8 @@
 // by that name, so two traces of one name are a bad option. Without a trace it replays a small built-in synthetic one
 // (an empty TRACE argument is a bad option, not that trace). Progress goes
 // to stderr; the replay speed of each policy is printed at the end. A trace
-// that cannot be read (missing, a corrupt .gz, an oracleGeneral file cut
+// that cannot be read (missing, a corrupt .gz or one without gzip to read
+// it, an oracleGeneral file cut
 // mid-record, a text key above 2^64 - 1, signed or not decimal, no requests) or an
 // output file that cannot be written is an error: a message on stderr and
 // exit status 1; bad options exit with status 2.

@@ -1,8 +1,11 @@
 // The pieces of the cache_sim example that its tests reuse: reading a trace
 // (text, gzipped text, libCacheSim oracleGeneral binary), Bélády's offline
 // optimum, replaying a trace through a cache, and writing the CSV, JSON and
-// SVG outputs (quoting names, checking the writes). Standard library only.
+// SVG outputs (quoting names, checking the writes). The standard library
+// and POSIX (popen, getline, the exit status of gzip) only.
 #pragma once
+
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cctype>
@@ -136,7 +139,8 @@ inline bool is_oracle_general(const std::string& path) {
 /// comments or a header, are skipped) or oracleGeneral binary, either
 /// optionally gzipped (".gz": read through `gzip -dc`, so no zlib is needed).
 /// Throws std::runtime_error, naming the file, when it cannot be opened or
-/// read, when `gzip -dc` fails (a corrupt or truncated .gz), when an
+/// read, when gzip cannot be run (not installed), when `gzip -dc` fails (a
+/// corrupt or truncated .gz), when an
 /// oracleGeneral trace ends in a partial record (its size is not a multiple
 /// of 24 bytes), when a text key does not fit 64 bits or is not decimal (it
 /// has a sign, or runs on into letters or a point: hexadecimal, a float;
@@ -197,6 +201,8 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
   const bool read_error = std::ferror(f) != 0;
   const int read_errno = errno;
   const int rc = gz ? pclose(f) : std::fclose(f);
+  if (gz && WIFEXITED(rc) && (WEXITSTATUS(rc) == 126 || WEXITSTATUS(rc) == 127))  // the shell's "cannot run it"
+    throw std::runtime_error("cannot run gzip to read " + path + ": is gzip installed and on the PATH?");
   if (gz && rc != 0) throw std::runtime_error("gzip -dc failed on " + path + " (corrupt or truncated .gz?)");
   if (read_error) throw std::runtime_error("cannot read " + path + ": " + std::strerror(read_errno));
   if (partial != 0) {
