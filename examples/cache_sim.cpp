@@ -4,7 +4,9 @@
 // per trace (hit ratio vs size, one line per policy, OPT dashed).
 //
 //   surge_example_cache_sim [options] [TRACE...]
-//     --sizes N,N,...   cache sizes (entries, 1 to 2^30 - 1; a repeated size
+//     --sizes N,N,...   cache sizes (entries, 1 to 2^30 - 1 and at most each
+//                       trace's distinct keys: a larger one is a bad option,
+//                       refused once its trace is read; a repeated size
 //                       runs once); default: the sizes the reference file
 //                       lists for the trace, else up to 8 sizes from 1 % to
 //                       75 % of the trace's distinct keys
@@ -16,7 +18,8 @@
 //                       is not one size --sizes takes, or whose LRU, best or
 //                       OPT is not a number from 0 to 100, is an error
 //                       (status 1), and so is a FILE that cannot be read
-//                       (missing, a folder)
+//                       (missing, a folder) or a row replayed at a size
+//                       above its trace's distinct keys
 //     --reference-policies  also replays libCacheSim's versions of the
 //                       policies surge does not ship (FIFO, Clock, 2Q, ARC,
 //                       LIRS, W-TinyLFU with a static 1 % window; see
@@ -340,7 +343,8 @@ constexpr const char* usage_text =
       "Replays each TRACE through every surge cache policy and prints the hit ratios beside\n"
       "Belady's optimum (OPT). Without a TRACE it replays a small built-in synthetic trace.\n"
       "\n"
-      "  --sizes N,N,...       cache sizes (entries, 1 to 2^30 - 1; a repeated size runs once);\n"
+      "  --sizes N,N,...       cache sizes (entries, 1 to 2^30 - 1 and at most each trace's\n"
+      "                        distinct keys; a repeated size runs once);\n"
       "                        default: the sizes the reference file lists for the trace,\n"
       "                        else up to 8 sizes from 1 % to 75 % of the trace's distinct keys\n"
       "  --sizes auto          those automatic sizes, even with a reference file (not with\n"
@@ -425,10 +429,6 @@ int main(int argc, char** argv) try {
     fmt::print(stderr, "{}: reading\n", name);
     const std::vector<key> keys = path.empty() ? synthetic_trace() : cache_sim::read_trace(path);
     const std::size_t unique = std::unordered_set<key>(keys.begin(), keys.end()).size();
-    // libCacheSim numbers a text trace's keys in order of first appearance; the
-    // reference policies see the keys the way it does.
-    const std::vector<key> interned =
-        with_reference_policies && !cache_sim::is_oracle_general(path) ? cache_sim::reference::intern(keys) : keys;
     std::vector<std::size_t> trace_sizes = sizes;
     if (trace_sizes.empty() && !auto_size) {
       for (const auto& [k, r] : refs)
@@ -436,6 +436,16 @@ int main(int argc, char** argv) try {
     }
     if (trace_sizes.empty()) trace_sizes = auto_sizes(unique);
     std::sort(trace_sizes.begin(), trace_sizes.end());
+    if (!trace_sizes.empty() && trace_sizes.back() > unique) {  // a cache that large only costs memory
+      const std::string why = fmt::format("{} @ {} is above the trace's {} distinct keys (a size is at most those)",
+                                          name, trace_sizes.back(), unique);
+      if (!sizes.empty()) usage(("--sizes: " + why).c_str());
+      throw std::runtime_error("--reference " + ref_path + ": " + why);
+    }
+    // libCacheSim numbers a text trace's keys in order of first appearance; the
+    // reference policies see the keys the way it does.
+    const std::vector<key> interned =
+        with_reference_policies && !cache_sim::is_oracle_general(path) ? cache_sim::reference::intern(keys) : keys;
     std::vector<row> trace_rows;
     for (const std::size_t size : trace_sizes) {
       row r{name, size, keys.size(), unique, {}, 0, {}};
