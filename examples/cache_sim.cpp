@@ -24,7 +24,8 @@
 //                       policies surge does not ship (FIFO, Clock, 2Q, ARC,
 //                       LIRS, W-TinyLFU with a static 1 % window; see
 //                       cache_sim_reference.hpp) and prints every policy's mean
-//     --csv FILE  --json FILE  --svg-dir DIR
+//     --csv FILE  --json FILE  --svg-dir DIR  (an empty value, like an
+//                       unset shell variable, is a bad option)
 //     -h, --help        prints the options
 //
 // A trace is text (an unsigned decimal key at the start of each line, other
@@ -377,6 +378,7 @@ int main(int argc, char** argv) try {
     const std::string a = argv[i];
     auto value_of = [&]() -> std::string {
       if (i + 1 >= argc) usage(("missing value after " + a).c_str());
+      if (argv[i + 1][0] == '\0') usage(("an empty value after " + a).c_str());
       return argv[++i];
     };
     if (a == "-h" || a == "--help") help();
