@@ -25,7 +25,8 @@
 //                       LIRS, W-TinyLFU with a static 1 % window; see
 //                       cache_sim_reference.hpp) and prints every policy's mean
 //     --csv FILE  --json FILE  --svg-dir DIR  (an empty value, like an
-//                       unset shell variable, is a bad option)
+//                       unset shell variable, is a bad option, and so is
+//                       any of these or --reference given twice)
 //     -h, --help        prints the options
 //
 // A trace is text (an unsigned decimal key at the start of each line, other
@@ -381,6 +382,10 @@ int main(int argc, char** argv) try {
       if (argv[i + 1][0] == '\0') usage(("an empty value after " + a).c_str());
       return argv[++i];
     };
+    auto set_once = [&](std::string& option) {  // a second value would replace the first
+      if (!option.empty()) usage((a + " given twice: which one?").c_str());
+      option = value_of();
+    };
     if (a == "-h" || a == "--help") help();
     if (a == "--sizes") {
       const std::string v = value_of();
@@ -397,13 +402,13 @@ int main(int argc, char** argv) try {
     } else if (a == "--reference-policies") {
       with_reference_policies = true;
     } else if (a == "--reference") {
-      ref_path = value_of();
+      set_once(ref_path);
     } else if (a == "--csv") {
-      csv_path = value_of();
+      set_once(csv_path);
     } else if (a == "--json") {
-      json_path = value_of();
+      set_once(json_path);
     } else if (a == "--svg-dir") {
-      svg_dir = value_of();
+      set_once(svg_dir);
     } else if (a.size() > 1 && a[0] == '-') {
       usage(("unknown option " + a).c_str());
     } else if (a.empty()) {
