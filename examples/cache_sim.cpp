@@ -40,7 +40,7 @@
 // (an empty TRACE argument is a bad option, not that trace). Progress goes
 // to stderr; the replay speed of each policy is printed at the end. A trace
 // that cannot be read (missing, a corrupt .gz or one without gzip to read
-// it, an oracleGeneral file cut
+// it, a gzip, zstd or xz file not named .gz, an oracleGeneral file cut
 // mid-record, a text key above 2^64 - 1, signed or not decimal, no requests) or an
 // output file that cannot be written is an error: a message on stderr and
 // exit status 1; bad options exit with status 2.
@@ -362,8 +362,9 @@ constexpr const char* usage_text =
       "A trace is text (an unsigned decimal key at the start of each line; lines that do not\n"
       "start with a number are skipped; a signed, hexadecimal or float key is an error) or\n"
       "libCacheSim's oracleGeneral binary (name containing \"oracleGeneral\" or ending \".bin\"),\n"
-      "either optionally gzipped (\".gz\", read through gzip -dc). A trace goes by its file name\n"
-      "without its extensions; two traces of one name are refused.\n",
+      "either optionally gzipped (\".gz\", read through gzip -dc; another compressed file is an\n"
+      "error). A trace goes by its file name without its extensions; two traces of one name\n"
+      "are refused.\n",
       usage_text);
   std::exit(0);
 }

@@ -139,8 +139,9 @@ inline bool is_oracle_general(const std::string& path) {
 /// comments or a header, are skipped) or oracleGeneral binary, either
 /// optionally gzipped (".gz": read through `gzip -dc`, so no zlib is needed).
 /// Throws std::runtime_error, naming the file, when it cannot be opened or
-/// read, when gzip cannot be run (not installed), when `gzip -dc` fails (a
-/// corrupt or truncated .gz), when an
+/// read, when a file not named .gz is compressed (gzip, zstd or xz: its
+/// bytes would be read as keys), when gzip cannot be run (not installed),
+/// when `gzip -dc` fails (a corrupt or truncated .gz), when an
 /// oracleGeneral trace ends in a partial record (its size is not a multiple
 /// of 24 bytes), when a text key does not fit 64 bits or is not decimal (it
 /// has a sign, or runs on into letters or a point: hexadecimal, a float;
@@ -157,6 +158,28 @@ inline std::vector<std::uint64_t> read_trace(const std::string& path) {
     if (path.find('\'') != std::string::npos) throw std::runtime_error("trace name must not contain a quote: " + path);
     f = popen(("gzip -dc '" + path + "'").c_str(), "r");
     if (f == nullptr) throw std::runtime_error("cannot run gzip -dc on " + path);
+  } else {
+    // A compressed file read as it is gives garbage keys (or a misleading
+    // error): recognise the usual compressors by their whole magic numbers
+    // (no text starts so; an oracleGeneral timestamp and key would have to
+    // spell one out).
+    static constexpr struct {
+      const char* name;
+      unsigned char bytes[6];
+      std::size_t size;
+    } compressed[] = {{"gzip", {0x1f, 0x8b, 0x08}, 3},
+                      {"zstd", {0x28, 0xb5, 0x2f, 0xfd}, 4},
+                      {"xz", {0xfd, '7', 'z', 'X', 'Z', 0x00}, 6}};
+    unsigned char magic[6] = {};
+    const std::size_t got = std::fread(magic, 1, sizeof magic, f);
+    std::rewind(f);
+    for (const auto& c : compressed) {
+      if (got >= c.size && std::memcmp(magic, c.bytes, c.size) == 0) {
+        std::fclose(f);
+        throw std::runtime_error(path + ": compressed with " + c.name +
+                                 ": decompress it first (only a name ending .gz is read through gzip -dc)");
+      }
+    }
   }
   std::vector<std::uint64_t> keys;
   std::size_t partial = 0;   // bytes of an incomplete trailing oracleGeneral record

@@ -183,6 +183,28 @@ TEST_CASE("read_trace rejects truncated, empty, corrupt and missing traces", "[c
   for (const auto& f : {bin, empty_text, empty_bin, gz, long_line}) std::remove(f.c_str());
 }
 
+TEST_CASE("read_trace rejects a compressed trace not named .gz, naming the compressor", "[cache_sim]") {
+  // read as it was: a zstd-compressed oracleGeneral trace of a whole number
+  // of records gave garbage keys without a word, a gzipped text trace not
+  // named .gz "no requests"
+  const std::string zst = "cache_sim_test_zstd.oracleGeneral.bin", gzipped = "cache_sim_test_gzipped.txt",
+                    xz = "cache_sim_test_xz.oracleGeneral";
+  const auto write = [](const std::string& path, std::string bytes) {
+    bytes.resize(48, '\x01');  // two whole 24-byte records
+    std::ofstream(path, std::ios::binary) << bytes;
+  };
+  write(zst, "\x28\xb5\x2f\xfd");
+  write(gzipped, "\x1f\x8b\x08");
+  write(xz, std::string("\xfd\x37\x7a\x58\x5a\x00", 6));
+  CHECK_THROWS_WITH(cache_sim::read_trace(zst), Catch::Matchers::Contains(zst + ": compressed with zstd"));
+  CHECK_THROWS_WITH(cache_sim::read_trace(gzipped), Catch::Matchers::Contains(gzipped + ": compressed with gzip"));
+  CHECK_THROWS_WITH(cache_sim::read_trace(xz), Catch::Matchers::Contains(xz + ": compressed with xz"));
+  // a timestamp that starts like a magic number, but not all of it, is data
+  write(zst, "\x28\xb5\x2f\x00");
+  CHECK(cache_sim::read_trace(zst).size() == 2);
+  for (const auto& f : {zst, gzipped, xz}) std::remove(f.c_str());
+}
+
 TEST_CASE("read_trace reads the key of a line longer than its buffer", "[cache_sim]") {
   // lines were read 255 bytes at a time: a key that began before byte 255
   // and ended after it was cut there (123456789 read as 12345), and one
