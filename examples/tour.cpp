@@ -3,11 +3,14 @@
 //
 //   surge_example_tour [--quick] [TRACE]
 //     --quick  smaller runs (a few seconds in all); CI runs this
-//     TRACE    a cache trace for the cache section (text or gzipped text, one
-//              integer key per line); default: the PostgreSQL trace shipped
-//              in examples/data/ps.txt.gz (see examples/data/README.md)
+//     TRACE    a cache trace for the cache section, read as cache_sim reads
+//              one (text with an unsigned decimal key at the start of each
+//              line, or libCacheSim's oracleGeneral binary; either optionally
+//              gzipped); default: the PostgreSQL trace shipped in
+//              examples/data/ps.txt.gz (see examples/data/README.md)
 //     -h, --help  prints the usage
-//   An unknown option, an empty TRACE or a second one is refused (exit 2).
+//   An unknown option, an empty TRACE or a second one is refused (exit 2); a
+//   TRACE that cannot be read stops the tour with a message (exit 1).
 //
 // Timings (queue, pool, coroutines) are this machine's and vary from run to
 // run; every other table is the same on every run. Exits 1 if a result is not
