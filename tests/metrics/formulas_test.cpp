@@ -125,3 +125,17 @@ TEST_CASE("formulas refuse zero divisors, negative and non-finite input", "[metr
   CHECK_THROWS_AS(surge::balance_efficiency(neg), std::invalid_argument);
   check_names([] { (void)surge::balance_efficiency(std::span<const std::uint64_t>{}); }, "empty");
 }
+
+TEST_CASE("formulas name the arguments of a result that overflows", "[metrics][formulas]") {
+  // each message said only "result overflows"
+  const auto check_both = [](auto f, const char* a, const char* b) {
+    check_names(f, a);
+    check_names(f, b);
+  };
+  check_both([] { (void)surge::throughput(1e300, 1e-300); }, "requests", "elapsed");
+  check_both([] { (void)surge::mean_response_time(1e300, 1e-300); }, "total_time", "requests");
+  check_both([] { (void)surge::littles_concurrency(1e200, 1e200); }, "throughput", "latency");
+  check_both([] { (void)surge::littles_throughput(1e300, 1e-300); }, "concurrency", "latency");
+  check_both([] { (void)surge::littles_latency(1e300, 1e-300); }, "concurrency", "throughput");
+  check_both([] { (void)surge::utilisation(1e300, 1e300); }, "throughput", "service_time");
+}

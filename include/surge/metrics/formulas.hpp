@@ -13,7 +13,8 @@
 /// documented at its helper: hit_ratio(0, 0) is 0 (as cache_stats::hit_ratio),
 /// mean_response_time(0, 0) is 0, and the balance efficiency of all-zero loads
 /// is 1 (perfectly even). A result that would overflow to infinity (e.g.
-/// 1e300 requests in 1e-300 s) throws as well: no helper returns inf or NaN.
+/// 1e300 requests in 1e-300 s) throws as well, naming the arguments it came
+/// from: no helper returns inf or NaN.
 #ifndef SURGE_METRICS_FORMULAS_HPP
 #define SURGE_METRICS_FORMULAS_HPP
 
@@ -78,7 +79,7 @@ constexpr double balance_mean_over_max(std::span<const T> loads, double max) noe
 [[nodiscard]] constexpr double throughput(double requests, double elapsed) {
   return detail::formula_quotient(requests, elapsed, "surge::throughput: requests must be finite and >= 0",
                                   "surge::throughput: elapsed must be finite and > 0",
-                                  "surge::throughput: result overflows");
+                                  "surge::throughput: requests / elapsed overflows");
 }
 
 /// Mean response time R = total time spent in the system ÷ completed requests.
@@ -92,7 +93,7 @@ constexpr double balance_mean_over_max(std::span<const T> loads, double max) noe
     if (total_time == 0.0) return 0.0;
     throw std::invalid_argument("surge::mean_response_time: requests is 0 but total_time > 0");
   }
-  return detail::formula_finite(total_time / requests, "surge::mean_response_time: result overflows");
+  return detail::formula_finite(total_time / requests, "surge::mean_response_time: total_time / requests overflows");
 }
 
 /// Little's law, L = λ·W: the mean number of requests in the system
@@ -102,7 +103,7 @@ constexpr double balance_mean_over_max(std::span<const T> loads, double max) noe
 [[nodiscard]] constexpr double littles_concurrency(double throughput, double latency) {
   detail::formula_nonnegative(throughput, "surge::littles_concurrency: throughput must be finite and >= 0");
   detail::formula_nonnegative(latency, "surge::littles_concurrency: latency must be finite and >= 0");
-  return detail::formula_finite(throughput * latency, "surge::littles_concurrency: result overflows");
+  return detail::formula_finite(throughput * latency, "surge::littles_concurrency: throughput * latency overflows");
 }
 
 /// Little's law solved for throughput, λ = L / W: what a system holding
@@ -110,9 +111,10 @@ constexpr double balance_mean_over_max(std::span<const T> loads, double max) noe
 /// Throws std::invalid_argument for negative/non-finite input, latency == 0,
 /// or an infinite result.
 [[nodiscard]] constexpr double littles_throughput(double concurrency, double latency) {
-  return detail::formula_quotient(
-      concurrency, latency, "surge::littles_throughput: concurrency must be finite and >= 0",
-      "surge::littles_throughput: latency must be finite and > 0", "surge::littles_throughput: result overflows");
+  return detail::formula_quotient(concurrency, latency,
+                                  "surge::littles_throughput: concurrency must be finite and >= 0",
+                                  "surge::littles_throughput: latency must be finite and > 0",
+                                  "surge::littles_throughput: concurrency / latency overflows");
 }
 
 /// Little's law solved for latency, W = L / λ: the mean time in the system
@@ -120,9 +122,10 @@ constexpr double balance_mean_over_max(std::span<const T> loads, double max) noe
 /// std::invalid_argument for negative/non-finite input, throughput == 0, or an
 /// infinite result.
 [[nodiscard]] constexpr double littles_latency(double concurrency, double throughput) {
-  return detail::formula_quotient(
-      concurrency, throughput, "surge::littles_latency: concurrency must be finite and >= 0",
-      "surge::littles_latency: throughput must be finite and > 0", "surge::littles_latency: result overflows");
+  return detail::formula_quotient(concurrency, throughput,
+                                  "surge::littles_latency: concurrency must be finite and >= 0",
+                                  "surge::littles_latency: throughput must be finite and > 0",
+                                  "surge::littles_latency: concurrency / throughput overflows");
 }
 
 /// Utilisation law, U = X·S / c: the fraction of time each of `servers`
@@ -143,7 +146,7 @@ template <std::integral Servers = std::size_t>
   const double u = throughput * service_time / c;
   // X·S may overflow where X/c·S does not (1e300 / s at 1e10 s on 1e9 servers)
   return detail::formula_finite(u > std::numeric_limits<double>::max() ? throughput / c * service_time : u,
-                                "surge::utilisation: result overflows");
+                                "surge::utilisation: throughput * service_time / servers overflows");
 }
 
 /// Cache hit ratio, hits ÷ (hits + misses), in [0, 1]; 0 when there was no
