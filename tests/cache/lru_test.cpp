@@ -786,3 +786,25 @@ TEMPLATE_TEST_CASE("a throwing clock leaves the cache valid", "[lru][lfu]", lru_
   CHECK(thrown > 500);
   CHECK(faults::live == 0);
 }
+
+namespace {
+using overwrite_clock = surge_test::throwing_clock<struct lru_overwrite_clock_tag, std::ratio<1>>;
+}  // namespace
+
+TEMPLATE_TEST_CASE("put over a live entry changes nothing when the clock throws", "[lru][lfu]", lru_kind, lfu_kind,
+                   sieve_kind, s3fifo_kind, wtinylfu_kind) {
+  using clock = overwrite_clock;
+  using cache = typename TestType::template cache<int, int, std::hash<int>, std::equal_to<int>, clock>;
+  clock::ticks = 0;
+  cache c(4, {.ttl = clock::duration(5)});
+  c.put(1, 10);
+  clock::ticks = 3;
+  clock::countdown = 1;  // the lookup reads the clock; the new expiry's reading throws
+  CHECK_THROWS_AS(c.put(1, 11), std::runtime_error);
+  clock::countdown = -1;
+  // put threw, yet the value was replaced (and kept its first write's expiry)
+  REQUIRE(c.peek(1) != nullptr);
+  CHECK(*c.peek(1) == 10);
+  clock::ticks = 5;  // expiry of the first write: still that one's
+  CHECK_FALSE(c.contains(1));
+}

@@ -68,8 +68,9 @@ struct policy_for;
 /// hash or KeyEqual cannot compare, and a character pointer Key with
 /// std::hash or std::equal_to, fail to compile with one message. Exceptions from Hash, KeyEqual, Key/Value copies and
 /// moves, `make`, the listener and Clock::now() propagate; the cache stays
-/// valid (basic guarantee; a failed lookup or a failed construction of the
-/// new entry changes nothing). lru_cache spells out every case.
+/// valid (basic guarantee; a failed lookup, a failed construction of the
+/// new entry and a throwing clock change nothing). lru_cache spells out every
+/// case.
 ///
 /// Pointers and references returned by `get`, `peek` and
 /// `get_or_insert_with` stay valid until the next call that modifies the

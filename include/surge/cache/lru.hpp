@@ -107,8 +107,9 @@ struct detail::policy_for<eviction_policy::lru> {
 /// with a one-line message. Exceptions from `Hash`, `KeyEqual`, Key/Value
 /// copies and moves, `make`, the listener and `Clock::now()` propagate; the
 /// cache then stays valid with its invariants (basic guarantee). A failed
-/// lookup, or a failed construction (or clock reading) for the new entry,
-/// changes nothing (strong guarantee) but the miss `get_or_insert_with`
+/// lookup, a failed construction (or clock reading) for the new entry, and a
+/// failed clock reading in a `put` over a live entry (read before its value
+/// is assigned), change nothing (strong guarantee) but the miss `get_or_insert_with`
 /// counted (and, nested in a `make`, the victim evicted to make room: see
 /// cache_base::get_or_insert_with) and a key given to `put` as an rvalue
 /// (it may be moved from though not inserted); a value

@@ -347,8 +347,10 @@ class basic_cache {
     std::uint32_t n = find(std::as_const(key), h);
     if (n != index_npos) {
       if (!expired(n)) {
+        // the clock is read first: if it throws, nothing changed
+        const time_point expiry = has_ttl() ? expiry_from_now() : time_point::max();
         nodes_[n].value = std::move(value);  // may throw: then nothing else changed
-        if (has_ttl()) expiry_[n] = expiry_from_now();
+        if (has_ttl()) expiry_[n] = expiry;
         policy_.on_access(n, links());
         return false;
       }
