@@ -741,6 +741,30 @@ TEST_CASE("thread_pool: a task run by run_pending_task counts as inside the pool
   }
 }
 
+TEST_CASE("thread_pool: a task another pool's run_pending_task runs inside one of this pool's tasks is inside it too",
+          "[thread_pool]") {
+  watchdog dog("run_pending_task nested", std::chrono::seconds(60));
+  surge::thread_pool outer(1), inner(1);
+  worker_blocker outer_busy(outer), inner_busy(inner);  // their only workers
+  std::atomic<int> children{0};
+  bool returned = false, refused = false;
+  inner.post([&] {
+    for (int i = 0; i < 10; ++i) outer.post([&children] { children.fetch_add(1); });
+    outer.wait_idle();  // before: waited for outer, whose task runs this one (for ever)
+    returned = true;
+    try {
+      outer.shutdown();  // would wait for that task
+    } catch (const std::logic_error&) {
+      refused = true;
+    }
+  });
+  outer.post([&] { CHECK(inner.run_pending_task()); });
+  CHECK(outer.run_pending_task());
+  CHECK(returned);
+  CHECK(children.load() == 10);
+  CHECK(refused);
+}
+
 TEST_CASE("thread_pool: concurrent post and shutdown: each task runs or its post throws", "[thread_pool]") {
   watchdog dog("post vs shutdown");
   for (int round = 0; round < scaled(200, 4); ++round) {

@@ -312,12 +312,28 @@ inline void (*outside_post_hook)() noexcept = nullptr;
 /// may already see the pool idle.
 inline void (*helped_task_hook)() noexcept = nullptr;
 
-/// The worker the calling thread is, if any (pool and index), and the pool
-/// whose task it runs through run_pending_task, if it is not a worker.
+/// One pool whose task the calling thread runs through run_pending_task,
+/// and the one it ran that task inside, if any (a task of one pool may help
+/// another: the thread is then inside both).
+struct helping_frame {
+  const thread_pool* pool = nullptr;
+  const helping_frame* outer = nullptr;
+};
+
+/// The worker the calling thread is, if any (pool and index), and the pools
+/// whose tasks it runs through run_pending_task, innermost first.
 struct pool_thread_info {
   const thread_pool* pool = nullptr;
   std::size_t index = 0;
-  const thread_pool* helping = nullptr;
+  const helping_frame* helping = nullptr;
+
+  /// Whether the thread runs a task of `p` through run_pending_task, at any
+  /// depth.
+  [[nodiscard]] bool helps(const thread_pool* p) const noexcept {
+    for (const helping_frame* f = helping; f != nullptr; f = f->outer)
+      if (f->pool == p) return true;
+    return false;
+  }
 };
 inline thread_local pool_thread_info current_pool_thread{};
 
@@ -575,7 +591,7 @@ class thread_pool {
       while (find_task(w, t)) execute(w, t);
       return;
     }
-    if (detail::current_pool_thread.helping == this) {
+    if (detail::current_pool_thread.helps(this)) {
       while (run_pending_task()) {
       }
       return;
@@ -619,8 +635,9 @@ class thread_pool {
   /// queue, or by stealing); returns whether it ran one. Lets a thread that
   /// waits for pool work help instead of blocking. Exceptions from the task
   /// are routed as for a worker (future or handler). While the task runs, the
-  /// calling thread counts as inside the pool: the task may post during
-  /// shutdown, and its `wait_idle` helps rather than waits for itself. A
+  /// calling thread counts as inside the pool (and still inside any pool
+  /// whose task it was called from): the task may post during shutdown, and
+  /// its `wait_idle` helps rather than waits for itself. A
   /// `wait_idle` elsewhere that sees the task done returns only after this
   /// call is done with the pool.
   bool run_pending_task() {
@@ -633,10 +650,10 @@ class thread_pool {
       return true;
     }
     if (!take_injected(t) && !steal_any(0, t)) return false;
-    const thread_pool* const was = cur.helping;
-    cur.helping = this;
+    const detail::helping_frame frame{this, cur.helping};
+    cur.helping = &frame;
     run_guarded(t);
-    cur.helping = was;
+    cur.helping = frame.outer;
     // After its count this thread still reads the pool: pinned meanwhile,
     // as in work_finished().
     finishing_.fetch_add(1, std::memory_order_seq_cst);
@@ -659,7 +676,7 @@ class thread_pool {
   /// task may wait for.
   void shutdown() {
     const auto& cur = detail::current_pool_thread;
-    if (cur.pool == this || cur.helping == this)
+    if (cur.pool == this || cur.helps(this))
       throw std::logic_error("surge::thread_pool::shutdown called from inside one of its own tasks");
     stop_and_join();
   }
@@ -719,7 +736,7 @@ class thread_pool {
       return;
     }
     inject_.lock.lock();
-    if (inject_.stopping.load(std::memory_order_relaxed) && cur.helping != this) {
+    if (inject_.stopping.load(std::memory_order_relaxed) && !cur.helps(this)) {
       inject_.lock.unlock();
       t.discard();
       throw std::runtime_error("surge::thread_pool: task submitted after shutdown");
@@ -757,7 +774,7 @@ class thread_pool {
       for (const auto& t : batch) w.deque.push(t);
     } else {
       std::unique_lock lock(inject_.lock);
-      const bool stopped = inject_.stopping.load(std::memory_order_relaxed) && cur.helping != this;
+      const bool stopped = inject_.stopping.load(std::memory_order_relaxed) && !cur.helps(this);
       if (!stopped) {
         try {
           inject_.ring.reserve_more(n);
