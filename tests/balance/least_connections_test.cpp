@@ -227,6 +227,35 @@ TEST_CASE("least_connections: ties go round robin, health, bad input", "[balance
   for (std::size_t i = 0; i < 4; ++i) CHECK(lc.active(i) == 1);  // panic: all used
 }
 
+TEST_CASE("least_connections: a down racing an up never makes a backend that stays up look down",
+          "[balance][least_connections]") {
+  // Backend 1 is up throughout and backend 2 down throughout, so every pick
+  // must take backend 1 whatever the calls on backend 0 do meanwhile. The
+  // count of backends up went below the flags up (a mark-up raised its flag
+  // before the count, a mark-down in between took the count down first):
+  // it read 0, panic mode, and a pick took backend 2.
+  const std::size_t n = GENERATE(std::size_t{3}, std::size_t{20});  // counter scan, level index
+  CAPTURE(n);
+  surge::least_connections lc(n);
+  for (std::size_t i = 0; i < n; ++i)
+    if (i != 1) REQUIRE(lc.set_healthy(i, false));
+  for (std::size_t k = 0; k < 2; ++k) CHECK(lc.pick().index() == 1);  // the rotation now starts at 2
+  static surge::least_connections* balancer = nullptr;
+  static std::size_t picked = 0;
+  balancer = &lc;
+  picked = n;
+  surge::detail::set_healthy_hook = []() noexcept {
+    surge::detail::set_healthy_hook = nullptr;
+    balancer->set_healthy(0, false);  // a racing mark-down of the same backend
+    picked = balancer->pick().index();
+  };
+  REQUIRE(lc.set_healthy(0, true));
+  surge::detail::set_healthy_hook = nullptr;
+  CHECK(picked == 1);
+  CHECK(lc.pick().index() != 2);
+  CHECK(lc.index_consistent());
+}
+
 TEST_CASE("least_connections leases under threads", "[balance][least_connections]") {
   surge::least_connections lc(8);
   constexpr int per_thread = 20000;

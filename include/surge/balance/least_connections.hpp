@@ -27,6 +27,12 @@ namespace surge {
 
 namespace detail {
 
+/// Test seam of least_connections, for surge's own tests only: when set,
+/// called by a set_healthy that marks a backend up, between its two steps
+/// (the backend's flag and the count of backends up), the window in which
+/// another call may see one changed and not the other.
+inline void (*set_healthy_hook)() noexcept = nullptr;
+
 /// The state and algorithms of `least_connections` (documented there), in a
 /// heap block its leases share: see `lease_block`.
 class least_connections_core final : public lease_block, private lease_hook {
@@ -71,8 +77,15 @@ class least_connections_core final : public lease_block, private lease_hook {
   bool set_healthy(std::size_t i, bool up) noexcept {
     if (i >= n_) return false;
     const std::uint64_t b = bit(i);
+    // The count goes up before the flag does (taken back if the flag was up
+    // already) and down after it, so it is never below the number of flags
+    // up: it reads 0 (panic mode) only when every flag was down.
     if (up) {
-      if (!(up_[i / 64].fetch_or(b) & b)) up_count_.fetch_add(1);
+      if (!(up_[i / 64].load() & b)) {
+        up_count_.fetch_add(1);
+        if (set_healthy_hook != nullptr) set_healthy_hook();
+        if (up_[i / 64].fetch_or(b) & b) up_count_.fetch_sub(1);
+      }
     } else {
       if (up_[i / 64].fetch_and(~b) & b) up_count_.fetch_sub(1);
     }
