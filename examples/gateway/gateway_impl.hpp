@@ -607,13 +607,17 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   detail::strip_hop_by_hop(res);
   res.version(version);
   // the body is whole now: Content-Length replaces any chunked framing (a
-  // HEAD answer keeps the backend's length of the body it did not send, and
-  // a 1xx, 204 or 304, which never has a body, keeps its fields as they
-  // are); an answer that already says its length, as most do, is left as it is
-  const bool bodiless = req.method() == http::verb::head ||
-                        http::to_status_class(res.result()) == http::status_class::informational ||
-                        res.result() == http::status::no_content || res.result() == http::status::not_modified;
-  if (!bodiless && !detail::states_length(res)) res.prepare_payload();
+  // HEAD answer or a 304 keeps the backend's length of the body it did not
+  // send, and a 1xx or 204, which must not carry one, loses any it was
+  // given: RFC 9110 8.6); an answer that already says its length, as most
+  // do, is left as it is
+  const bool no_length = http::to_status_class(res.result()) == http::status_class::informational ||
+                         res.result() == http::status::no_content;
+  if (no_length)
+    res.erase(http::field::content_length);
+  else if (req.method() != http::verb::head && res.result() != http::status::not_modified &&
+           !detail::states_length(res))
+    res.prepare_payload();
   if (cacheable) {
     res.set("X-Cache", "MISS");
     if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body && detail::shareable(req, res))

@@ -1123,6 +1123,21 @@ TEST_CASE("gateway: a 204 or 304 answer is passed on without a length of its own
   CHECK(client304.get("/page").status == 304);  // and the connection is still in step
 }
 
+TEST_CASE("gateway: a 204 answer goes on without the Content-Length its backend gave it", "[gateway]") {
+  surge_test::watchdog dog("gateway 204 with a length", 60s);
+  // a 204 must not carry a Content-Length (RFC 9110 8.6). Before: the
+  // backend's `Content-Length: 0` was passed on as it came
+  canned_backend b("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  http_client client(gw.port());
+  for (const auto method : {gateway::http::verb::delete_, gateway::http::verb::head}) {
+    const auto r = client.request(method, "/item");
+    CHECK(r.status == 204);
+    CHECK(r.header("Content-Length").empty());
+  }
+  CHECK(b.served == 2);
+}
+
 TEST_CASE("gateway: an interim 1xx answer is read past, not forwarded as the final one", "[gateway]") {
   surge_test::watchdog dog("gateway interim answers", 60s);
   // before: the 100 went to the client as its answer, and the pooled
