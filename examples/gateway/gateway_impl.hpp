@@ -100,12 +100,17 @@ bool other_transfer_coding(const Fields& fields) {
 }
 
 /// Drops the hop-by-hop headers, those the Connection header names (e.g.
-/// `Connection: close, X-Trace` drops X-Trace too), and Expect: the gateway
-/// has read the whole body already, so the next hop need not ask for it.
+/// `Connection: close, X-Trace` drops X-Trace too) but Host, and Expect: the
+/// gateway has read the whole body already, so the next hop need not ask
+/// for it. Host names the resource for every hop, so it is never a
+/// connection option (RFC 9110 7.6.1): dropped, it would leave the next hop
+/// a request for no site.
 template <class Fields>
 void strip_hop_by_hop(Fields& fields) {
   std::vector<std::string> named;
-  for_each_token(fields, http::field::connection, [&named](std::string_view t) { named.emplace_back(t); });
+  for_each_token(fields, http::field::connection, [&named](std::string_view t) {
+    if (!beast::iequals(beast::string_view(t.data(), t.size()), "host")) named.emplace_back(t);
+  });
   for (const std::string& n : named) fields.erase(n);
   fields.erase(http::field::expect);
   for (auto it = fields.begin(); it != fields.end();) {

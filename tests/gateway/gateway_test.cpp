@@ -1138,6 +1138,29 @@ TEST_CASE("gateway: a 204 answer goes on without the Content-Length its backend 
   CHECK(b.served == 2);
 }
 
+TEST_CASE("gateway: a Connection header naming Host does not take the request's Host away", "[gateway]") {
+  surge_test::watchdog dog("gateway Connection: Host", 60s);
+  // Host names the resource for every hop and is never a connection option
+  // (RFC 9110 7.6.1). Before: it went with the fields the Connection header
+  // names, and the request went on with an empty Host put in its place, so
+  // a backend serving several sites answered for none of them
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  http_client client(gw.port());
+  int served = 0;
+  for (const std::string connection : {"Host, X-Trace", "close, host, X-Trace"}) {
+    CAPTURE(connection);
+    CHECK(client.get("/site", {{"Connection", connection}, {"X-Trace", "1"}}).status == 200);
+    REQUIRE(b.served == ++served);
+    CHECK(b.received.find("\r\nHost: 127.0.0.1\r\n") != std::string::npos);
+    CHECK(b.received.find("X-Trace") == std::string::npos);  // the other fields it names still go
+  }
+  // and an absolute-form target's authority, which replaces the Host
+  CHECK(client.get("http://example.com/site", {{"Connection", "Host"}}).status == 200);
+  REQUIRE(b.served == ++served);
+  CHECK(b.received.find("\r\nHost: example.com\r\n") != std::string::npos);
+}
+
 TEST_CASE("gateway: an interim 1xx answer is read past, not forwarded as the final one", "[gateway]") {
   surge_test::watchdog dog("gateway interim answers", 60s);
   // before: the 100 went to the client as its answer, and the pooled
