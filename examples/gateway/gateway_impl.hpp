@@ -670,12 +670,11 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
       http::status s = http::status::bad_request;
       if (ec == http::error::header_limit) s = http::status::request_header_fields_too_large;
       if (ec == http::error::body_limit) s = http::status::payload_too_large;
-      response res(s, 11);
-      res.set(http::field::server, "surge_gateway");
-      res.set(http::field::content_type, "text/plain");
-      res.body() = "bad request: " + ec.message() + "\n";
+      // as reply() makes it: without its body when the start line read
+      // says HEAD
+      response res = reply(parser.get(), s, "bad request: " + ec.message() + "\n");
+      res.version(11);
       res.keep_alive(false);
-      res.prepare_payload();
       count(w, outcome::bad_request, start);
       timeout.after(std::chrono::seconds(5));
       co_await async_write_message<false, executor>(socket, head, res, ec);

@@ -1161,6 +1161,28 @@ TEST_CASE("gateway: a Connection header naming Host does not take the request's 
   CHECK(b.received.find("\r\nHost: example.com\r\n") != std::string::npos);
 }
 
+TEST_CASE("gateway: the answer to a malformed or oversized HEAD has no body", "[gateway]") {
+  surge_test::watchdog dog("gateway bad HEAD", 60s);
+  // an answer to a HEAD never has a body (RFC 9110 9.3.2). Before: the
+  // 400, 413 or 431 sent its text after the head all the same
+  auto backends = start_backends(1);
+  gateway_server gw(gateway_options{.backends = addresses(backends), .body_limit = 16});
+  for (const std::string& request : {std::string("HEAD /h HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n"),
+                                    std::string("HEAD /h HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"),
+                                    "HEAD /h HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n"}) {
+    CAPTURE(request.substr(0, 60));
+    http_client raw(gw.port());
+    raw.send_raw(request);
+    const auto [text, closed] = raw.read_until_close();
+    CHECK(text.rfind("HTTP/1.1 4", 0) == 0);
+    CHECK(text.find("\r\n\r\n") == text.size() - 4);
+    CHECK(text.find("\r\nContent-Length: ") != std::string::npos);  // the length a GET's body would have
+    CHECK(closed);
+  }
+  CHECK(gw.requests(gateway::outcome::bad_request) == 3);
+  CHECK(backends[0]->requests() == 0);
+}
+
 TEST_CASE("gateway: an interim 1xx answer is read past, not forwarded as the final one", "[gateway]") {
   surge_test::watchdog dog("gateway interim answers", 60s);
   // before: the 100 went to the client as its answer, and the pooled
