@@ -476,14 +476,6 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
     co_return reply(req, http::status::not_implemented, "transfer coding not supported (only chunked)\n");
   }
 
-  // an HTTP/1.1 request without a Host, or any with more than one: 400 (RFC
-  // 9112 3.2)
-  const std::size_t hosts = req.count(http::field::host);
-  if (hosts > 1 || (hosts == 0 && version >= 11)) {
-    count(w, outcome::bad_request, start);
-    co_return reply(req, http::status::bad_request, "bad request: exactly one Host header field is required\n");
-  }
-
   // 1. adaptive concurrency limit, in front of everything
   limiter_type::token token;
   if (limiter_) {
@@ -681,6 +673,8 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
       break;
     }
     request req = parser.release();
+    // counted before an absolute-form target's authority replaces them
+    const std::size_t hosts = req.count(http::field::host);
     detail::to_origin_form(req);
     // an HTTP/1.0 request with a Transfer-Encoding has faulty framing (a
     // hop in front may have framed it otherwise): it is answered, then the
@@ -690,7 +684,12 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
     // bound the wait
     timeout.never();
     response res;
-    if (req.target() == "/metrics" && req.method() == http::verb::get)
+    if (hosts > 1 || (hosts == 0 && req.version() >= 11)) {
+      // an HTTP/1.1 request without a Host, or any with more than one: 400
+      // (RFC 9112 3.2), whatever its target
+      count(w, outcome::bad_request, o_.clock());
+      res = reply(req, http::status::bad_request, "bad request: exactly one Host header field is required\n");
+    } else if (req.target() == "/metrics" && req.method() == http::verb::get)
       res = metrics_response(req);
     else
       res = co_await handle(w, req, peer);

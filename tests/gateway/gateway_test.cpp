@@ -1183,6 +1183,37 @@ TEST_CASE("gateway: the answer to a malformed or oversized HEAD has no body", "[
   CHECK(backends[0]->requests() == 0);
 }
 
+TEST_CASE("gateway: an absolute-form or /metrics request is held to the Host rule too", "[gateway]") {
+  surge_test::watchdog dog("gateway Host of absolute-form", 60s);
+  // RFC 9112 3.2: 400 to any HTTP/1.1 request without a Host and to any with
+  // two. Before: a target in absolute form put its authority in as the only
+  // Host before the check, so both went on, and /metrics was answered
+  // before any check
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  for (const std::string request :
+       {"GET http://a/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET http://a/x HTTP/1.1\r\n\r\n",
+        "GET http://a/x HTTP/1.0\r\nHost: a\r\nHost: b\r\nConnection: keep-alive\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\n\r\n"}) {
+    CAPTURE(request);
+    http_client raw(gw.port());
+    raw.send_raw(request);
+    raw.send_raw("GET /y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string text = raw.read_until_close().first;
+    CHECK(text.rfind("HTTP/1.", 0) == 0);
+    CHECK(text.find(" 400 ") == 8);
+    CHECK(text.find("HTTP/1.1 200") != std::string::npos);  // the connection serves on
+  }
+  CHECK(b.served == 4);
+  CHECK(gw.requests(gateway::outcome::bad_request) == 4);
+  // an HTTP/1.0 request in absolute form needs no Host: it gets the authority
+  http_client raw(gw.port());
+  raw.send_raw("GET http://example.com/old HTTP/1.0\r\n\r\n");
+  CHECK(raw.read_until_close().first.rfind("HTTP/1.0 200", 0) == 0);
+  REQUIRE(b.served == 5);
+  CHECK(b.received.find("\r\nHost: example.com\r\n") != std::string::npos);
+}
+
 TEST_CASE("gateway: an interim 1xx answer is read past, not forwarded as the final one", "[gateway]") {
   surge_test::watchdog dog("gateway interim answers", 60s);
   // before: the 100 went to the client as its answer, and the pooled
