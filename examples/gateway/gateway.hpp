@@ -91,9 +91,9 @@ struct gateway_options {
   balancer_kind balancer = balancer_kind::p2c;
   std::size_t threads = 1;  ///< io threads, [1, 1024]
 
-  /// cache GET 200 responses by target, except those no other client may
-  /// see: asked with Authorization, or answered with Set-Cookie, Vary, or
-  /// Cache-Control: no-store, no-cache or private
+  /// cache GET 200 responses by Host and target, except those no other
+  /// client may see: asked with Authorization, or answered with Set-Cookie,
+  /// Vary, or Cache-Control: no-store, no-cache or private
   bool cache = false;
   std::chrono::milliseconds cache_ttl{1000};  ///< > 0
   std::size_t cache_capacity = 10000;         ///< entries, >= 1

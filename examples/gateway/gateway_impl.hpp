@@ -124,7 +124,7 @@ void strip_hop_by_hop(Fields& fields) {
 /// Whether a cache shared by every client may keep `res` as the answer to
 /// `req`'s target for anyone (RFC 9111 3 and 3.5): not when the request
 /// carried credentials (Authorization), nor when the answer sets a cookie,
-/// varies with request headers (Vary: the key is the target alone), or says
+/// varies with request headers (Vary: the key is the Host and target), or says
 /// Cache-Control: no-store, no-cache or private.
 template <class Request, class Response>
 bool shareable(const Request& req, const Response& res) {
@@ -508,11 +508,13 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
     }
   }
 
-  // 3. the response cache (GET only)
+  // 3. the response cache (GET only), keyed by resource: the Host, a space
+  // and the target (RFC 9111 2), so one site's answer is never another's
+  // (no target holds a space, so a key has one reading)
   const bool cacheable = cache_ && req.method() == http::verb::get;
   std::string cache_key;
   if (cacheable) {
-    cache_key = std::string(target);
+    cache_key = std::string(sv(req[http::field::host])) + ' ' + std::string(target);
     if (auto hit = cache_->get(cache_key)) {
       if ((*hit)->expires > start) {
         w.cache_hits.add();

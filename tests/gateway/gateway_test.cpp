@@ -720,6 +720,23 @@ TEST_CASE("gateway: answers that must not be shared are not cached", "[gateway]"
   CHECK(b.served == 2);
 }
 
+TEST_CASE("gateway: the cache keeps the answers for different hosts apart", "[gateway]") {
+  surge_test::watchdog dog("gateway cache per host", 60s);
+  // a resource is its Host and its target (RFC 9111 2). Before: the key was
+  // the target alone, so one site's answer was served for another's on a
+  // backend serving several, and a client could put any site's answer (or
+  // an error page) in the cache for another's clients by naming its own Host
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}, .cache = true});
+  http_client client(gw.port());
+  CHECK(client.get("/page", {{"Host", "a.example"}}).header("X-Cache") == "MISS");
+  CHECK(client.get("/page", {{"Host", "b.example"}}).header("X-Cache") == "MISS");
+  CHECK(b.served == 2);
+  CHECK(client.get("/page", {{"Host", "a.example"}}).header("X-Cache") == "HIT");
+  CHECK(client.get("http://b.example/page").header("X-Cache") == "HIT");
+  CHECK(b.served == 2);
+}
+
 TEST_CASE("gateway: a backend that dies mid-response is a failure for its breaker", "[gateway]") {
   surge_test::watchdog dog("gateway dying backend", 60s);
   // sends half an answer, then closes
@@ -967,12 +984,12 @@ TEST_CASE("gateway: an absolute-form target is the same resource as its origin-f
   REQUIRE(b.served == 1);
   CHECK(b.received.rfind("GET /page?id=1 HTTP/1.1\r\n", 0) == 0);
   CHECK(b.received.find("\r\nHost: example.com:8080\r\n") != std::string::npos);
-  CHECK(client.get("/page?id=1").header("X-Cache") == "HIT");
-  CHECK(client.get("http://example.com/page?id=1").header("X-Cache") == "HIT");
+  CHECK(client.get("/page?id=1", {{"Host", "example.com:8080"}}).header("X-Cache") == "HIT");
+  CHECK(client.get("http://example.com:8080/page?id=1").header("X-Cache") == "HIT");
   CHECK(client.get("http://example.com?id=2").header("X-Cache") == "MISS");
   REQUIRE(b.served == 2);
   CHECK(b.received.rfind("GET /?id=2 HTTP/1.1\r\n", 0) == 0);
-  CHECK(client.get("/?id=2").header("X-Cache") == "HIT");
+  CHECK(client.get("/?id=2", {{"Host", "example.com"}}).header("X-Cache") == "HIT");
   const auto metrics = client.get("http://example.com/metrics");
   CHECK(metrics.body.find("surge_gateway_requests_total") != std::string::npos);
   CHECK(b.served == 2);
