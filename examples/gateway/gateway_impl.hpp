@@ -603,6 +603,9 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
     co_return reply(req, http::status::bad_gateway, "backend failed: " + last->ec.message() + "\n");
   }
   response res = std::move(last->res);
+  // asked before the fields its Connection header names go: those were for
+  // the gateway, a cache every client shares
+  const bool shareable = cacheable && detail::shareable(req, res);
   detail::strip_hop_by_hop(res);
   res.version(version);
   // the body is whole now: Content-Length replaces any chunked framing (a
@@ -619,7 +622,7 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
     res.prepare_payload();
   if (cacheable) {
     res.set("X-Cache", "MISS");
-    if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body && detail::shareable(req, res))
+    if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body && shareable)
       cache_->put(cache_key,
                   std::make_shared<const cached_response>(cached_response{res, add_saturated(end, o_.cache_ttl)}));
   }

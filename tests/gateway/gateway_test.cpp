@@ -737,6 +737,28 @@ TEST_CASE("gateway: the cache keeps the answers for different hosts apart", "[ga
   CHECK(b.served == 2);
 }
 
+TEST_CASE("gateway: an answer's fields its Connection header names still keep it from the cache", "[gateway]") {
+  surge_test::watchdog dog("gateway Connection-named cache fields", 60s);
+  // the fields a Connection header names are for the next hop, the gateway,
+  // which drops them rather than pass them on. Before: it dropped them
+  // before it asked whether the answer may be shared, so a `Cache-Control:
+  // private` or a `Set-Cookie` meant for it was not seen, and the answer was
+  // served to every client for the TTL
+  const std::string named = GENERATE(as<std::string>{}, "Cache-Control\r\nCache-Control: private",
+                                     "Set-Cookie\r\nSet-Cookie: session=alice", "Vary\r\nVary: Cookie");
+  CAPTURE(named);
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: " + named + "\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}, .cache = true});
+  http_client client(gw.port());
+  for (int i = 0; i < 2; ++i) {
+    const auto r = client.get("/account");
+    CHECK(r.status == 200);
+    CHECK(r.header("X-Cache") == "MISS");
+    CHECK(r.header(named.substr(0, named.find('\r'))).empty());  // and it is not passed on
+  }
+  CHECK(b.served == 2);
+}
+
 TEST_CASE("gateway: a backend that dies mid-response is a failure for its breaker", "[gateway]") {
   surge_test::watchdog dog("gateway dying backend", 60s);
   // sends half an answer, then closes
