@@ -93,7 +93,9 @@ struct gateway_options {
 
   /// cache GET 200 responses by Host and target, except those no other
   /// client may see: asked with Authorization, or answered with Set-Cookie,
-  /// Vary, or Cache-Control: no-store, no-cache or private
+  /// Vary, or Cache-Control: no-store, no-cache or private; an unsafe
+  /// request (POST, PUT, DELETE ...) answered below 400 drops the answer
+  /// stored for its Host and target
   bool cache = false;
   std::chrono::milliseconds cache_ttl{1000};  ///< > 0
   std::size_t cache_capacity = 10000;         ///< entries, >= 1
@@ -252,6 +254,10 @@ class gateway_server {
 
   static bool idempotent(http::verb v) noexcept {
     return v == http::verb::get || v == http::verb::head || v == http::verb::put || v == http::verb::delete_;
+  }
+  // a method that changes nothing on the server (RFC 9110 9.2.1)
+  static bool safe(http::verb v) noexcept {
+    return v == http::verb::get || v == http::verb::head || v == http::verb::options || v == http::verb::trace;
   }
 
   void check_options() const;

@@ -513,8 +513,8 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
   // (no target holds a space, so a key has one reading)
   const bool cacheable = cache_ && req.method() == http::verb::get;
   std::string cache_key;
+  if (cache_) cache_key = std::string(sv(req[http::field::host])) + ' ' + std::string(target);
   if (cacheable) {
-    cache_key = std::string(sv(req[http::field::host])) + ' ' + std::string(target);
     if (auto hit = cache_->get(cache_key)) {
       if ((*hit)->expires > start) {
         w.cache_hits.add();
@@ -626,6 +626,9 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
       cache_->put(cache_key,
                   std::make_shared<const cached_response>(cached_response{res, add_saturated(end, o_.cache_ttl)}));
   }
+  // an unsafe request that succeeded (or was redirected) has changed its
+  // target: the stored answer is stale (RFC 9111 4.4)
+  if (cache_ && !safe(req.method()) && res.result_int() < 400) cache_->erase(cache_key);
   count(w, failed ? outcome::error : outcome::ok, start, end);
   co_return res;
 }

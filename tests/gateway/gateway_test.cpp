@@ -759,6 +759,29 @@ TEST_CASE("gateway: an answer's fields its Connection header names still keep it
   CHECK(b.served == 2);
 }
 
+TEST_CASE("gateway: a successful unsafe request drops the cached answer for its target", "[gateway]") {
+  surge_test::watchdog dog("gateway cache invalidation", 60s);
+  // RFC 9111 4.4: a cache invalidates the target of an unsafe request that
+  // got a non-error answer. Before: after a PUT, POST or DELETE went through
+  // the gateway, a GET still got the old answer until its TTL passed
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}, .cache = true});
+  http_client client(gw.port());
+  int i = 0;
+  for (const auto method : {gateway::http::verb::put, gateway::http::verb::post, gateway::http::verb::delete_}) {
+    CAPTURE(static_cast<int>(method));
+    const std::string item = "/item?id=" + std::to_string(++i);
+    CHECK(client.get(item).header("X-Cache") == "MISS");
+    CHECK(client.get(item).header("X-Cache") == "HIT");
+    CHECK(client.request(method, item, {}, "new").status == 200);
+    CHECK(client.get(item).header("X-Cache") == "MISS");
+    CHECK(client.get(item).header("X-Cache") == "HIT");
+  }
+  CHECK(b.served == 9);
+  CHECK(client.get("/item?id=1").header("X-Cache") == "HIT");  // other targets stay
+  CHECK(client.get("/item?id=1", {{"Host", "other.example"}}).header("X-Cache") == "MISS");
+}
+
 TEST_CASE("gateway: a backend that dies mid-response is a failure for its breaker", "[gateway]") {
   surge_test::watchdog dog("gateway dying backend", 60s);
   // sends half an answer, then closes
