@@ -1230,8 +1230,8 @@ TEST_CASE("gateway: the answer to a malformed or oversized HEAD has no body", "[
   auto backends = start_backends(1);
   gateway_server gw(gateway_options{.backends = addresses(backends), .body_limit = 16});
   for (const std::string& request : {std::string("HEAD /h HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n"),
-                                    std::string("HEAD /h HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"),
-                                    "HEAD /h HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n"}) {
+                                     std::string("HEAD /h HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"),
+                                     "HEAD /h HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'a') + "\r\n\r\n"}) {
     CAPTURE(request.substr(0, 60));
     http_client raw(gw.port());
     raw.send_raw(request);
