@@ -187,6 +187,7 @@ class gateway_server {
   struct cached_response {
     response res;
     time_point expires;
+    time_point stored;
   };
   using cache_type = surge::sharded_cache<surge::cache<std::string, std::shared_ptr<const cached_response>>, 16>;
   using keyed_type = surge::keyed_limiter<std::string, surge::token_bucket<>>;

@@ -521,6 +521,14 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
         response res = (*hit)->res;
         res.version(req.version());
         res.set("X-Cache", "HIT");
+        // its age: the backend's Age plus its time here, in whole seconds,
+        // at most 2^31 (RFC 9111 4.2.3 and 5.1)
+        constexpr std::uint64_t max_age = std::uint64_t{1} << 31;
+        const std::uint64_t given = parse_number<std::uint64_t>(sv(res[http::field::age])).value_or(0);
+        const std::int64_t here = std::chrono::duration_cast<std::chrono::seconds>(start - (*hit)->stored).count();
+        const std::uint64_t age =
+            std::min(given, max_age) + static_cast<std::uint64_t>(std::max<std::int64_t>(here, 0));
+        res.set(http::field::age, std::to_string(std::min(age, max_age)));
         token.ignore();
         count(w, outcome::ok, start);
         co_return res;
@@ -624,7 +632,7 @@ inline gateway_server::task<gateway_server::response> gateway_server::handle(wor
     res.set("X-Cache", "MISS");
     if (res.result() == http::status::ok && res.body().size() <= o_.cache_max_body && shareable)
       cache_->put(cache_key,
-                  std::make_shared<const cached_response>(cached_response{res, add_saturated(end, o_.cache_ttl)}));
+                  std::make_shared<const cached_response>(cached_response{res, add_saturated(end, o_.cache_ttl), end}));
   }
   // an unsafe request that succeeded (or was redirected) has changed its
   // target: the stored answer is stale (RFC 9111 4.4)

@@ -782,6 +782,35 @@ TEST_CASE("gateway: a successful unsafe request drops the cached answer for its 
   CHECK(client.get("/item?id=1", {{"Host", "other.example"}}).header("X-Cache") == "MISS");
 }
 
+TEST_CASE("gateway: an answer from the cache says its age", "[gateway]") {
+  surge_test::watchdog dog("gateway cache Age", 60s);
+  // a cache that answers from storage sends the answer's age (RFC 9111 4,
+  // 5.1): what the backend said it was plus its time in the cache. Before:
+  // none, or the backend's as it was when stored, so a cache in front (a
+  // browser's) took a stored answer for as fresh as a new one
+  manual_time t;
+  canned_backend fresh("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  canned_backend aged("HTTP/1.1 200 OK\r\nAge: 7\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {fresh.address()}, .cache = true, .cache_ttl = 1h, .clock = t.clock()});
+  gateway_server gw_aged(
+      gateway_options{.backends = {aged.address()}, .cache = true, .cache_ttl = 1h, .clock = t.clock()});
+  http_client client(gw.port()), client_aged(gw_aged.port());
+  const auto first = client.get("/a");
+  CHECK(first.header("X-Cache") == "MISS");
+  CHECK(first.header("Age").empty());
+  CHECK(client_aged.get("/a").header("Age") == "7");
+  CHECK(client.get("/a").header("Age") == "0");
+  t.advance(2999ms);
+  CHECK(client.get("/a").header("Age") == "2");
+  const auto hit = client_aged.get("/a");
+  CHECK(hit.header("X-Cache") == "HIT");
+  CHECK(hit.header("Age") == "9");
+  t.advance(30min);
+  CHECK(client_aged.get("/a").header("Age") == "1809");
+  CHECK(fresh.served == 1);
+  CHECK(aged.served == 1);
+}
+
 TEST_CASE("gateway: a backend that dies mid-response is a failure for its breaker", "[gateway]") {
   surge_test::watchdog dog("gateway dying backend", 60s);
   // sends half an answer, then closes
