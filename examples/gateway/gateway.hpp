@@ -92,8 +92,9 @@ struct gateway_options {
   std::size_t threads = 1;  ///< io threads, [1, 1024]
 
   /// cache GET 200 responses by Host and target, except those no other
-  /// client may see: asked with Authorization, or answered with Set-Cookie,
-  /// Vary, or Cache-Control: no-store, no-cache or private; an unsafe
+  /// client may see: asked with Authorization or Cache-Control: no-store,
+  /// or answered with Set-Cookie, Vary, or Cache-Control: no-store,
+  /// no-cache or private; an unsafe
   /// request (POST, PUT, DELETE ...) answered below 400 drops the answer
   /// stored for its Host and target
   bool cache = false;

@@ -122,19 +122,24 @@ void strip_hop_by_hop(Fields& fields) {
 }
 
 /// Whether a cache shared by every client may keep `res` as the answer to
-/// `req`'s target for anyone (RFC 9111 3 and 3.5): not when the request
-/// carried credentials (Authorization), nor when the answer sets a cookie,
-/// varies with request headers (Vary: the key is the Host and target), or says
-/// Cache-Control: no-store, no-cache or private.
+/// `req`'s target for anyone (RFC 9111 3, 3.5 and 5.2.1.5): not when the
+/// request carried credentials (Authorization) or said Cache-Control:
+/// no-store, nor when the answer sets a cookie, varies with request headers
+/// (Vary: the key is the Host and target), or says Cache-Control: no-store,
+/// no-cache or private.
 template <class Request, class Response>
 bool shareable(const Request& req, const Response& res) {
   if (req.count(http::field::authorization) || res.count(http::field::set_cookie) || res.count(http::field::vary))
     return false;
   bool ok = true;
-  for_each_token(res, http::field::cache_control, [&ok](std::string_view t) {
-    const beast::string_view directive(t.data(), std::min(t.find('='), t.size()));
-    if (beast::iequals(directive, "no-store") || beast::iequals(directive, "no-cache") ||
-        beast::iequals(directive, "private"))
+  const auto directive = [](std::string_view t) {
+    return beast::string_view(t.data(), std::min(t.find('='), t.size()));
+  };
+  for_each_token(req, http::field::cache_control,
+                 [&](std::string_view t) { ok &= !beast::iequals(directive(t), "no-store"); });
+  for_each_token(res, http::field::cache_control, [&](std::string_view t) {
+    if (beast::iequals(directive(t), "no-store") || beast::iequals(directive(t), "no-cache") ||
+        beast::iequals(directive(t), "private"))
       ok = false;
   });
   return ok;

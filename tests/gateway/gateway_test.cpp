@@ -720,6 +720,25 @@ TEST_CASE("gateway: answers that must not be shared are not cached", "[gateway]"
   CHECK(b.served == 2);
 }
 
+TEST_CASE("gateway: the answer to a request that says no-store is not cached", "[gateway]") {
+  surge_test::watchdog dog("gateway request no-store", 60s);
+  // RFC 9111 5.2.1.5: a cache must not store the answer to a request with
+  // Cache-Control: no-store. Before: it was stored and served to every
+  // later client for the TTL
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}, .cache = true});
+  http_client client(gw.port());
+  for (const std::string value : {"no-store", "max-age=0, No-Store"}) {
+    CAPTURE(value);
+    CHECK(client.get("/statement", {{"Cache-Control", value}}).header("X-Cache") == "MISS");
+  }
+  CHECK(client.get("/statement").header("X-Cache") == "MISS");
+  CHECK(b.served == 3);
+  // a stored answer may still serve such a request (it stores nothing)
+  CHECK(client.get("/statement", {{"Cache-Control", "no-store"}}).header("X-Cache") == "HIT");
+  CHECK(b.served == 3);
+}
+
 TEST_CASE("gateway: the cache keeps the answers for different hosts apart", "[gateway]") {
   surge_test::watchdog dog("gateway cache per host", 60s);
   // a resource is its Host and its target (RFC 9111 2). Before: the key was
