@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <new>
 #include <span>
 
@@ -119,6 +120,17 @@ void strip_hop_by_hop(Fields& fields) {
     else
       ++it;
   }
+}
+
+/// Drops the fields past the first `n`: those Beast's parser added from the
+/// trailer section of a chunked body. A recipient must not merge trailer
+/// fields into the header section (RFC 9110 6.5.1), and the gateway, which
+/// sends every body with its length, has nowhere else to put them.
+template <class Fields>
+void drop_trailers(Fields& fields, std::size_t n) {
+  auto it = fields.begin();
+  for (; n > 0 && it != fields.end(); --n) ++it;
+  while (it != fields.end()) it = fields.erase(it);
 }
 
 /// Whether a cache shared by every client may keep `res` as the answer to
@@ -405,10 +417,18 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
     // interim answers (100 Continue, 103 Early Hints) are read past: the
     // final one follows on the same connection
     std::optional<http::response_parser<http::string_body>> parser;
+    // a chunked answer's trailer fields join its header's: counted as its
+    // first chunk starts, the header's are told from them
+    std::size_t header_fields = 0;
+    auto count_header = [&](std::uint64_t, beast::string_view, error_code&) {
+      if (header_fields == 0)
+        header_fields = static_cast<std::size_t>(std::distance(parser->get().begin(), parser->get().end()));
+    };
     while (!r.ec) {
       parser.emplace();
       parser->body_limit(64 * 1024 * 1024);
       if (req.method() == http::verb::head) parser->skip(true);
+      parser->on_chunk_header(count_header);
       co_await http::async_read(conn->socket, conn->buffer, *parser, on_done(r.ec));
       const unsigned code = r.ec ? 0 : parser->get().result_int();
       if (code < 100 || code >= 200 || code == 101) break;
@@ -438,6 +458,7 @@ inline gateway_server::task<gateway_server::upstream_result> gateway_server::exc
     // ended where the backend closed the connection, whatever its fields say
     const bool open = parser->keep_alive();
     r.res = parser->release();
+    if (header_fields != 0) detail::drop_trailers(r.res, header_fields);
     if (open && conn->buffer.size() == 0 && idle.size() < o_.max_idle_per_backend) {
       conn->timeout.never();
       idle.push_back(std::move(conn));
@@ -660,6 +681,10 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
     parser.body_limit(o_.body_limit);
     timeout.after(o_.idle_timeout);
     co_await http::async_read_header(socket, buffer, parser, on_done(ec));
+    // a chunked body's trailer fields will join the header's: these are the
+    // header's
+    const std::size_t header_fields =
+        !ec && parser.chunked() ? static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end())) : 0;
     // a Transfer-Encoding that does not end in chunked leaves the body's
     // length unknown: 400, and the connection closes (RFC 9112 6.3)
     if (!ec && parser.get().count(http::field::transfer_encoding) != 0 && !parser.chunked())
@@ -694,6 +719,7 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
       break;
     }
     request req = parser.release();
+    if (header_fields != 0) detail::drop_trailers(req, header_fields);
     // counted before an absolute-form target's authority replaces them
     const std::size_t hosts = req.count(http::field::host);
     detail::to_origin_form(req);

@@ -1233,6 +1233,28 @@ TEST_CASE("gateway: a 204 or 304 answer is passed on without a length of its own
   CHECK(client304.get("/page").status == 304);  // and the connection is still in step
 }
 
+TEST_CASE("gateway: the trailer fields of a chunked body do not become header fields", "[gateway]") {
+  surge_test::watchdog dog("gateway trailers", 60s);
+  // a recipient must not merge trailer fields into the header section (RFC
+  // 9110 6.5.1). Before: those after a chunked request body went on to the
+  // backend as header fields (a field a proxy in front had checked or
+  // stripped from the header could come back that way), and those after a
+  // chunked answer reached the client as header fields
+  canned_backend b("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nX-Answer-Trailer: a\r\n\r\n");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  http_client raw(gw.port());
+  raw.send_raw(
+      "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+      "3\r\nabc\r\n0\r\nX-Request-Trailer: r\r\n\r\n");
+  const std::string text = raw.read_until_close().first;
+  CHECK(text.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(text.find("\r\nContent-Length: 2\r\n") != std::string::npos);
+  CHECK(text.find("X-Answer-Trailer") == std::string::npos);
+  REQUIRE(b.served == 1);
+  CHECK(b.received.find("\r\nContent-Length: 3\r\n\r\nabc") != std::string::npos);
+  CHECK(b.received.find("X-Request-Trailer") == std::string::npos);
+}
+
 TEST_CASE("gateway: a 204 answer goes on without the Content-Length its backend gave it", "[gateway]") {
   surge_test::watchdog dog("gateway 204 with a length", 60s);
   // a 204 must not carry a Content-Length (RFC 9110 8.6). Before: the
