@@ -32,9 +32,9 @@ struct backend_options {
 
 /// The backend's run-time settings, as GET /control reports them.
 struct backend_settings {
-  std::chrono::milliseconds latency{0};
-  std::chrono::milliseconds jitter{0};
-  double error_rate = 0.0;
+  std::chrono::milliseconds latency{0};  ///< added before each answer
+  std::chrono::milliseconds jitter{0};   ///< plus uniform [0, jitter]
+  double error_rate = 0.0;               ///< probability of a 500
 };
 
 /// An HTTP/1.1 server on 127.0.0.1 running on its own threads from
@@ -63,22 +63,30 @@ class backend_server {
 
   /// The bound port.
   [[nodiscard]] std::uint16_t port() const noexcept { return pool_.port(); }
+  /// Its X-Backend value.
   [[nodiscard]] const std::string& name() const noexcept { return o_.name; }
   /// Requests answered (control requests excluded).
   [[nodiscard]] std::uint64_t requests() const noexcept { return requests_.load(std::memory_order_relaxed); }
 
+  /// The latency of the answers from now on; throws std::invalid_argument
+  /// when d < 0.
   void set_latency(std::chrono::milliseconds d) {
     if (d.count() < 0) throw std::invalid_argument("backend_server: latency must be >= 0");
     latency_ms_.store(d.count(), std::memory_order_relaxed);
   }
+  /// The jitter of the answers from now on; throws std::invalid_argument
+  /// when d < 0.
   void set_jitter(std::chrono::milliseconds d) {
     if (d.count() < 0) throw std::invalid_argument("backend_server: jitter must be >= 0");
     jitter_ms_.store(d.count(), std::memory_order_relaxed);
   }
+  /// The share of answers that are 500s from now on; throws
+  /// std::invalid_argument outside [0, 1] (NaN included).
   void set_error_rate(double r) {
     if (!(r >= 0.0 && r <= 1.0)) throw std::invalid_argument("backend_server: error_rate must be in [0, 1]");
     error_rate_.store(r, std::memory_order_relaxed);
   }
+  /// The run-time settings now.
   [[nodiscard]] backend_settings settings() const noexcept {
     return {std::chrono::milliseconds(latency_ms_.load(std::memory_order_relaxed)),
             std::chrono::milliseconds(jitter_ms_.load(std::memory_order_relaxed)),

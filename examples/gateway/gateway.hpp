@@ -86,10 +86,10 @@ inline surge::circuit_breaker_options default_breaker_options() {
 /// gateway_server's configuration (designated initialisers). Every feature
 /// in front of the balancer is off unless switched on.
 struct gateway_options {
-  std::uint16_t port = 0;               ///< 127.0.0.1:port; 0 picks an ephemeral port
-  std::vector<std::string> backends{};  ///< "127.0.0.1:port" each (IPv4 literals); 1 to 64, no repeats
-  balancer_kind balancer = balancer_kind::p2c;
-  std::size_t threads = 1;  ///< io threads, [1, 1024]
+  std::uint16_t port = 0;                       ///< 127.0.0.1:port; 0 picks an ephemeral port
+  std::vector<std::string> backends{};          ///< "127.0.0.1:port" each (IPv4 literals); 1 to 64, no repeats
+  balancer_kind balancer = balancer_kind::p2c;  ///< how a backend is picked for each attempt
+  std::size_t threads = 1;                      ///< io threads, [1, 1024]
 
   /// cache GET 200 responses by Host and target, except those no other
   /// client may see: asked with Authorization or Cache-Control: no-store,
@@ -162,6 +162,7 @@ class gateway_server {
   [[nodiscard]] std::uint64_t backend_requests(std::size_t i) const;
   /// Requests answered with outcome `o` so far.
   [[nodiscard]] std::uint64_t requests(outcome o) const;
+  /// The options it was built with.
   [[nodiscard]] const gateway_options& options() const noexcept { return o_; }
 
  private:

@@ -60,6 +60,7 @@ class http_client {
     return r;
   }
 
+  /// request(GET, target, headers).
   http_reply get(std::string_view target, const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     return request(http::verb::get, target, headers);
   }
@@ -97,6 +98,7 @@ class http_client {
     }
   }
 
+  /// Whether a connection is open (the next request reuses it).
   [[nodiscard]] bool connected() const noexcept { return stream_ != nullptr; }
 
   /// Closes the connection abruptly (no shutdown handshake).

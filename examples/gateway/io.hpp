@@ -150,8 +150,11 @@ class io_pool {
   /// descriptors or memory) before it tries again.
   static constexpr std::chrono::milliseconds accept_pause{100};
 
+  /// The bound port (0 before start()).
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  /// The number of io_contexts (0 after stop()).
   [[nodiscard]] std::size_t size() const noexcept { return contexts_.size(); }
+  /// Context i, i < size().
   [[nodiscard]] asio::io_context& context(std::size_t i) { return *contexts_[i]; }
 
  private:
