@@ -52,6 +52,28 @@ void to_origin_form(Request& req) {
   req.set(http::field::host, host);
 }
 
+/// Whether `host` is a Host field value, uri-host [":" port] (RFC 9112 3.2,
+/// RFC 3986 3.2.2): a name or IPv4 address of letters, digits, `-._~%` and
+/// `!$&'()*+,;=`, or an IP literal in brackets (those and `:`), then an
+/// optional `:` and digits; or empty, as for a target without an authority.
+inline bool valid_host(std::string_view host) noexcept {
+  const auto allowed = [](char c, std::string_view others) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           others.find(c) != std::string_view::npos;
+  };
+  const std::size_t open = !host.empty() && host.front() == '[' ? 1 : 0;
+  const std::size_t end = open ? host.find(']') : std::min(host.find(':'), host.size());  // of the name
+  if (end == std::string_view::npos) return false;
+  for (const char c : host.substr(open, end - open))
+    if (!allowed(c, open ? "-._~%!$&'()*+,;=:" : "-._~%!$&'()*+,;=")) return false;
+  const std::string_view port = host.substr(end + open);
+  if (port.empty()) return true;
+  if (port.front() != ':') return false;
+  for (const char c : port.substr(1))
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
 /// Hop-by-hop headers: never forwarded (RFC 9110 7.6.1).
 inline bool hop_by_hop(http::field f) noexcept {
   switch (f) {
@@ -720,8 +742,13 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
     }
     request req = parser.release();
     if (header_fields != 0) detail::drop_trailers(req, header_fields);
-    // counted before an absolute-form target's authority replaces them
+    // an HTTP/1.1 request without a Host, any with more than one, or one
+    // whose Host is not a host and port gets 400 (RFC 9112 3.2), whatever
+    // its target: checked before an absolute-form target's authority
+    // replaces them
     const std::size_t hosts = req.count(http::field::host);
+    const bool bad_host = hosts > 1 || (hosts == 0 && req.version() >= 11) ||
+                          (hosts == 1 && !detail::valid_host(sv(req[http::field::host])));
     detail::to_origin_form(req);
     // an HTTP/1.0 request with a Transfer-Encoding has faulty framing (a
     // hop in front may have framed it otherwise): it is answered, then the
@@ -731,11 +758,9 @@ inline gateway_server::task<void> gateway_server::session(pool_socket socket, st
     // bound the wait
     timeout.never();
     response res;
-    if (hosts > 1 || (hosts == 0 && req.version() >= 11)) {
-      // an HTTP/1.1 request without a Host, or any with more than one: 400
-      // (RFC 9112 3.2), whatever its target
+    if (bad_host) {
       count(w, outcome::bad_request, o_.clock());
-      res = reply(req, http::status::bad_request, "bad request: exactly one Host header field is required\n");
+      res = reply(req, http::status::bad_request, "bad request: exactly one valid Host header field is required\n");
     } else if (req.target() == "/metrics" && req.method() == http::verb::get)
       res = metrics_response(req);
     else

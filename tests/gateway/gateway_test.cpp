@@ -1107,6 +1107,33 @@ TEST_CASE("gateway: an HTTP/1.1 request without a Host, or with two, gets 400", 
   CHECK(gw.requests(gateway::outcome::bad_request) == 2);
 }
 
+TEST_CASE("gateway: a Host that is not a host and port gets 400", "[gateway]") {
+  surge_test::watchdog dog("gateway invalid Host", 60s);
+  // RFC 9112 3.2: 400 to a request whose Host has an invalid value. Before:
+  // any value went on to the backend (and into the cache key), a path, a
+  // userinfo or blanks included
+  canned_backend b("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  gateway_server gw(gateway_options{.backends = {b.address()}});
+  for (const std::string host : {"evil.example/reset?to=", "user@site.example", "a b", "site.example\\x", "<x>"}) {
+    CAPTURE(host);
+    http_client raw(gw.port());
+    raw.send_raw("GET /x HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    raw.send_raw("GET /y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string text = raw.read_until_close().first;
+    CHECK(text.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(text.find("HTTP/1.1 200") != std::string::npos);  // the connection serves on
+  }
+  CHECK(b.served == 5);
+  CHECK(gw.requests(gateway::outcome::bad_request) == 5);
+  // names, IPv4 and IPv6 literals, ports, and an empty Host are all fine
+  http_client client(gw.port());
+  for (const std::string host :
+       {"site.example", "Site-1.example:8080", "127.0.0.1:80", "[::1]:8080", "xn--bcher-kva.example", ""}) {
+    CAPTURE(host);
+    CHECK(client.get("/z", {{"Host", host}}).status == 200);
+  }
+}
+
 TEST_CASE("gateway: a body in a transfer coding besides chunked: 501 for a request, 502 for an answer", "[gateway]") {
   surge_test::watchdog dog("gateway transfer codings", 60s);
   // before: the chunked framing was undone and the header dropped, so the
